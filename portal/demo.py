@@ -1,0 +1,253 @@
+"""The demo platform that `make run` ships: the spec's topology.
+
+AWS and Azure accounts; EU, AU and US regions on both providers, each with a
+DR partner in its own residency zone and an EKS or AKS cluster with general,
+high-CPU and GPU node pools; two on-prem centre servers on k3s; the spec's
+six namespaces everywhere; a few teams and one person per persona.
+
+Loading is idempotent: every object is keyed on its natural key, so running
+it again changes nothing and creates no duplicate. Nothing in the portal's
+code depends on this topology.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from access.models import Membership, Persona, Team, User
+from regions.choices import (
+    AuthMethod,
+    CapacityType,
+    CentreServerStatus,
+    ClusterKind,
+    ClusterStatus,
+    Provider,
+    RegionStatus,
+    WorkloadClass,
+)
+from regions import catalogue
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+DEMO_PASSWORD = "portal-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    username: str
+    first_name: str
+    last_name: str
+    persona: Persona
+    team: str | None = None
+    team_role: Membership.Role = Membership.Role.MEMBER
+
+    @property
+    def title(self) -> str:
+        team = f", {self.team}" if self.team else ""
+        return f"{self.persona.label}{team}"
+
+
+TEAMS = {
+    "core-platform": ("Core Platform", "Shared services, ingress and monitoring."),
+    "student-experience": ("Student Experience", "Student-facing services."),
+    "tutor-tools": ("Tutor Tools", "Services tutors use to run classes."),
+    "admin-apps": ("Admin Apps", "Back-office administration."),
+    "data-analytics": ("Data & Analytics", "Analytics pipelines and reporting."),
+}
+
+PERSONAS = [
+    DemoPerson("developer", "Dev", "Patel", Persona.DEVELOPER, "student-experience"),
+    DemoPerson("lead", "Lena", "Okafor", Persona.TEAM_LEAD, "student-experience", Membership.Role.LEAD),
+    DemoPerson("manager", "Marco", "Rossi", Persona.MANAGER),
+    DemoPerson("admin", "Ada", "Nakamura", Persona.PLATFORM_ADMIN, "core-platform", Membership.Role.LEAD),
+    DemoPerson("auditor", "Aud", "Jensen", Persona.AUDITOR),
+]
+
+# Namespace (spec 4.1) -> owning team.
+NAMESPACES = {
+    "core-services": "core-platform",
+    "student-services": "student-experience",
+    "tutor-services": "tutor-tools",
+    "admin-services": "admin-apps",
+    "analytics": "data-analytics",
+    "monitoring": "core-platform",
+}
+
+AWS_ACCOUNT = "111122223333"
+AZURE_SUBSCRIPTION = "3f2b6a1e-8c4d-4e5f-9a0b-1c2d3e4f5a6b"
+
+# (provider, primary, DR partner): one pair per residency zone and provider.
+REGION_PAIRS = [
+    (Provider.AWS, "eu-west-1", "eu-central-1"),
+    (Provider.AWS, "ap-southeast-2", "ap-southeast-4"),
+    (Provider.AWS, "us-east-1", "us-west-2"),
+    (Provider.AZURE, "westeurope", "northeurope"),
+    (Provider.AZURE, "australiaeast", "australiasoutheast"),
+    (Provider.AZURE, "eastus", "westus2"),
+]
+
+NODE_POOLS = {
+    Provider.AWS: [
+        ("general", WorkloadClass.GENERAL, CapacityType.ON_DEMAND, "m7i.xlarge", 3, 3, 12),
+        ("high-cpu", WorkloadClass.HIGH_CPU, CapacityType.SPOT, "c7i.2xlarge", 0, 2, 10),
+        ("gpu", WorkloadClass.GPU, CapacityType.ON_DEMAND, "g5.xlarge", 0, 0, 4),
+    ],
+    Provider.AZURE: [
+        ("general", WorkloadClass.GENERAL, CapacityType.ON_DEMAND, "Standard_D4s_v5", 3, 3, 12),
+        ("highcpu", WorkloadClass.HIGH_CPU, CapacityType.SPOT, "Standard_F8s_v2", 0, 2, 10),
+        ("gpu", WorkloadClass.GPU, CapacityType.ON_DEMAND, "Standard_NC4as_T4_v3", 0, 0, 4),
+    ],
+}
+
+CENTRE_SERVERS = [
+    # name, site, home region, status, cpu, memory GiB, minutes since last sync
+    ("centre-sydney-01", "Sydney learning centre", "ap-southeast-2", CentreServerStatus.ONLINE, 16, 64, 4),
+    ("centre-dublin-01", "Dublin learning centre", "eu-west-1", CentreServerStatus.OFFLINE, 8, 32, 26 * 60),
+]
+
+
+@transaction.atomic
+def load_demo() -> None:
+    teams = {
+        slug: Team.objects.update_or_create(slug=slug, defaults={"name": name, "description": description})[0]
+        for slug, (name, description) in TEAMS.items()
+    }
+    _load_people(teams)
+    accounts = {
+        Provider.AWS: CloudAccount.objects.update_or_create(
+            provider=Provider.AWS,
+            external_id=AWS_ACCOUNT,
+            defaults={
+                "name": "aws-platform-prod",
+                "auth_method": AuthMethod.AWS_ASSUME_ROLE,
+                "role_arn": f"arn:aws:iam::{AWS_ACCOUNT}:role/platform-portal",
+                "description": "Production AWS account of the learning platform.",
+            },
+        )[0],
+        Provider.AZURE: CloudAccount.objects.update_or_create(
+            provider=Provider.AZURE,
+            external_id=AZURE_SUBSCRIPTION,
+            defaults={
+                "name": "azure-platform-prod",
+                "auth_method": AuthMethod.AZURE_WORKLOAD_IDENTITY,
+                "tenant_id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
+                "client_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "description": "Production Azure subscription of the learning platform.",
+            },
+        )[0],
+    }
+    regions: dict[str, Region] = {}
+    for provider, primary, partner in REGION_PAIRS:
+        for code in (primary, partner):
+            regions[code] = _region(provider, code, accounts[provider])
+        _pair(regions[primary], regions[partner])
+    for region in regions.values():
+        cluster = _cluster(region)
+        for name, workload_class, capacity, instance_type, minimum, desired, maximum in NODE_POOLS[Provider(region.provider)]:
+            NodePool.objects.update_or_create(
+                cluster=cluster,
+                name=name,
+                defaults={
+                    "workload_class": workload_class,
+                    "capacity_type": capacity,
+                    "instance_type": instance_type,
+                    "min_nodes": minimum,
+                    "desired_nodes": desired,
+                    "max_nodes": maximum,
+                },
+            )
+        _namespaces(cluster, teams)
+    now = timezone.now()
+    for name, site, region_code, status, cpu, memory, minutes in CENTRE_SERVERS:
+        region = regions[region_code]
+        cluster, _ = Cluster.objects.update_or_create(
+            region=region,
+            name=f"k3s-{name}",
+            defaults={
+                "kind": ClusterKind.K3S,
+                "kubernetes_version": "1.31",
+                "api_endpoint": f"https://{name}.centres.internal:6443",
+                "status": ClusterStatus.READY if status == CentreServerStatus.ONLINE else ClusterStatus.UNREACHABLE,
+            },
+        )
+        _namespaces(cluster, teams)
+        CentreServer.objects.update_or_create(
+            name=name,
+            defaults={
+                "site": site,
+                "region": region,
+                "cluster": cluster,
+                "status": status,
+                "last_sync_at": now - timedelta(minutes=minutes),
+                "cpu_cores": cpu,
+                "memory_gib": memory,
+                "storage": "2 TB NVMe SSD",
+                "redundant_nics": True,
+            },
+        )
+
+
+def _load_people(teams: dict[str, Team]) -> None:
+    for person in PERSONAS:
+        user, created = User.objects.update_or_create(
+            username=person.username,
+            defaults={
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+                "email": f"{person.username}@example.com",
+                "persona": person.persona,
+                "is_staff": person.persona == Persona.PLATFORM_ADMIN,
+                "is_superuser": person.persona == Persona.PLATFORM_ADMIN,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        if person.team:
+            Membership.objects.update_or_create(
+                team=teams[person.team], user=user, defaults={"role": person.team_role}
+            )
+
+
+def _region(provider: Provider, code: str, account: CloudAccount) -> Region:
+    display_name, zone = catalogue.KNOWN_REGIONS[provider][code]
+    region, _ = Region.objects.update_or_create(
+        provider=provider,
+        code=code,
+        defaults={"display_name": display_name, "residency_zone": zone, "status": RegionStatus.ACTIVE, "account": account},
+    )
+    return region
+
+
+def _pair(primary: Region, partner: Region) -> None:
+    for region, other in ((primary, partner), (partner, primary)):
+        if region.dr_partner_id != other.pk:
+            region.dr_partner = other
+            region.save(update_fields=["dr_partner"])
+
+
+def _cluster(region: Region) -> Cluster:
+    if region.provider == Provider.AWS:
+        kind, name = ClusterKind.EKS, f"eks-{region.code}"
+        endpoint = f"https://{region.code}.eks.platform.example.com"
+    else:
+        kind, name = ClusterKind.AKS, f"aks-{region.code}"
+        endpoint = f"https://aks-{region.code}.hcp.{region.code}.azmk8s.io:443"
+    cluster, _ = Cluster.objects.update_or_create(
+        region=region,
+        name=name,
+        defaults={"kind": kind, "kubernetes_version": "1.31", "api_endpoint": endpoint, "status": ClusterStatus.READY},
+    )
+    return cluster
+
+
+def _namespaces(cluster: Cluster, teams: dict[str, Team]) -> None:
+    for name, team_slug in NAMESPACES.items():
+        Namespace.objects.update_or_create(
+            cluster=cluster,
+            name=name,
+            defaults={"team": teams[team_slug], "labels": {"portal.io/namespace-group": name, "portal.io/team": team_slug}},
+        )

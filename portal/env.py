@@ -1,0 +1,44 @@
+"""Typed environment settings that fail fast, naming the variable at fault.
+
+Every setting the portal reads comes through :data:`env`. Values can also be
+read from a file (``NAME_FILE=/run/secrets/name``), which is how container
+platforms hand out secrets. Errors are collected, so one start-up reports
+every bad variable at once, and any ``PORTAL_*`` variable the portal does not
+know is an error too: a typo such as ``PORTAL_DEBGU=1`` must not be silently
+ignored.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+from environs import EnvValidationError, FileAwareEnv
+
+PREFIX = "PORTAL_"
+FILE_SUFFIX = "_FILE"
+
+env = FileAwareEnv(eager=False, strip_whitespace=True, file_suffix=FILE_SUFFIX)
+
+
+class SettingsError(ImproperlyConfigured):
+    """One or more environment variables are missing, malformed or unknown."""
+
+
+def seal() -> None:
+    """Validate everything read so far and reject unknown ``PORTAL_*`` names."""
+    problems: dict[str, list[str]] = {}
+    try:
+        env.seal()
+    except EnvValidationError as error:
+        problems.update({name: list(messages) for name, messages in error.error_messages.items()})
+    known = set(env.dump()) | set(problems)
+    for name in sorted(os.environ):
+        if not name.startswith(PREFIX):
+            continue
+        base = name.removesuffix(FILE_SUFFIX)
+        if base not in known:
+            problems[name] = ["unknown setting (see the README for the variables the portal reads)"]
+    if problems:
+        lines = [f"{name}: {' '.join(map(str, messages))}" for name, messages in sorted(problems.items())]
+        raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo platform and demo users. Safe to run again: nothing is duplicated."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load even with DEBUG off. The demo users have a published password: never on a real portal.",
+        )
+
+    def handle(self, *args: Any, allow_production: bool = False, **options: Any) -> None:
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "Refusing to load demo users with a published password while DEBUG is off; "
+                "pass --allow-production for a throwaway installation."
+            )
+        load_demo()
+        self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+        if options["verbosity"] > 1:
+            for person in PERSONAS:
+                self.stdout.write(f"  {person.username} / {DEMO_PASSWORD}: {person.title}")

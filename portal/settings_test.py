@@ -1,0 +1,26 @@
+"""The test suite's small override of :mod:`portal.settings`.
+
+Tests run with production defaults (DEBUG off) except where a test needs
+otherwise; the variables below are only defaults, the environment wins.
+"""
+
+import os
+
+os.environ.setdefault("PORTAL_SECRET_KEY", "tests-only-not-a-secret")
+os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("PORTAL_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
+
+# Each pytest-xdist worker gets its own Redis database, so caches and
+# heartbeats of parallel tests never meet.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+if os.environ.get("REDIS_URL", "").rstrip("/").endswith("/0") and _worker.isdigit():
+    os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rstrip("/")[:-1] + str(int(_worker) + 1)
+
+from portal.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False

@@ -1,0 +1,77 @@
+"""Project-wide views: the dashboard, health probes and error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from portal import health
+from portal.api.errors import error_body
+from regions import selectors as region_selectors
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The dashboard: the state of the platform at a glance."""
+    return render(request, "home.html", region_selectors.inventory_summary(user=request.user))
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches no backing service on purpose."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: PostgreSQL, Redis and at least one Celery worker, each reported."""
+    checks = health.readiness()
+    ready = all(check.ok for check in checks)
+    body = {
+        "status": "ready" if ready else "not ready",
+        "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
+    }
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def _error(request: HttpRequest, status: int, code: str, title: str, message: str) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body(status, code, message), status=status)
+    context: dict[str, Any] = {"status": status, "title": title, "message": message}
+    return render(request, "error.html", context, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 400, "bad_request", "Bad request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 403, "permission_denied", "Not allowed", "You do not have access to this page.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(
+        request, 404, "not_found", "Page not found", "There is nothing here, or it is outside what you may see."
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error(
+        request,
+        500,
+        "server_error",
+        "Something went wrong",
+        "The error has been logged. Quote the request id below when you report it.",
+    )
+

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+
+class CloudAccountSerializer(serializers.ModelSerializer[CloudAccount]):
+    class Meta:
+        model = CloudAccount
+        fields = [
+            "id", "name", "provider", "external_id", "tenant_id", "auth_method",
+            "role_arn", "client_id", "secret_reference", "description",
+        ]  # fmt: skip
+
+
+class RegionSerializer(serializers.ModelSerializer[Region]):
+    cluster_count = serializers.IntegerField(read_only=True)
+    centre_server_count = serializers.IntegerField(read_only=True)
+    namespace_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Region
+        fields = [
+            "id", "provider", "code", "display_name", "residency_zone", "status", "account",
+            "dr_partner", "cluster_count", "centre_server_count", "namespace_count",
+        ]  # fmt: skip
+
+
+class ClusterSerializer(serializers.ModelSerializer[Cluster]):
+    node_pool_count = serializers.IntegerField(read_only=True)
+    namespace_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id", "name", "region", "kind", "kubernetes_version", "api_endpoint", "status",
+            "node_pool_count", "namespace_count",
+        ]  # fmt: skip
+
+
+class NodePoolSerializer(serializers.ModelSerializer[NodePool]):
+    class Meta:
+        model = NodePool
+        fields = [
+            "id", "cluster", "name", "workload_class", "capacity_type", "instance_type",
+            "min_nodes", "desired_nodes", "max_nodes",
+        ]  # fmt: skip
+
+
+class NamespaceSerializer(serializers.ModelSerializer[Namespace]):
+    class Meta:
+        model = Namespace
+        fields = ["id", "cluster", "name", "team", "labels"]
+
+
+class CentreServerSerializer(serializers.ModelSerializer[CentreServer]):
+    class Meta:
+        model = CentreServer
+        fields = [
+            "id", "name", "site", "region", "cluster", "status", "last_sync_at", "cpu_cores",
+            "memory_gib", "storage", "redundant_nics", "os_image",
+        ]  # fmt: skip

@@ -1,0 +1,85 @@
+"""Enumerations of the platform inventory."""
+
+from django.db import models
+
+
+class Provider(models.TextChoices):
+    AWS = "aws", "AWS"
+    AZURE = "azure", "Azure"
+    ON_PREM = "on_prem", "On-prem"
+
+
+class ResidencyZone(models.TextChoices):
+    """Where data may live (spec 10.3: EU data in EU regions, AU in AU, US in US)."""
+
+    EU = "EU", "European Union"
+    AU = "AU", "Australia"
+    US = "US", "United States"
+
+
+class AuthMethod(models.TextChoices):
+    """How the portal's workers authenticate to a cloud account; never a stored plaintext secret."""
+
+    AWS_ASSUME_ROLE = "aws_assume_role", "AWS: assume an IAM role"
+    AZURE_WORKLOAD_IDENTITY = "azure_workload_identity", "Azure: workload identity federation"
+    AZURE_MANAGED_IDENTITY = "azure_managed_identity", "Azure: managed identity"
+    AZURE_CLIENT_SECRET = "azure_client_secret", "Azure: client secret held in a secret store"
+    SANDBOX = "sandbox", "Sandbox (simulated cloud)"
+
+
+AUTH_METHODS_BY_PROVIDER = {
+    Provider.AWS: {AuthMethod.AWS_ASSUME_ROLE, AuthMethod.SANDBOX},
+    Provider.AZURE: {
+        AuthMethod.AZURE_WORKLOAD_IDENTITY,
+        AuthMethod.AZURE_MANAGED_IDENTITY,
+        AuthMethod.AZURE_CLIENT_SECRET,
+        AuthMethod.SANDBOX,
+    },
+    Provider.ON_PREM: {AuthMethod.SANDBOX},
+}
+
+
+class RegionStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    DEGRADED = "degraded", "Degraded"
+    RETIRED = "retired", "Retired"
+
+
+class ClusterKind(models.TextChoices):
+    EKS = "eks", "Amazon EKS"
+    AKS = "aks", "Azure AKS"
+    K3S = "k3s", "k3s (on-prem)"
+
+
+CLUSTER_KIND_BY_PROVIDER = {
+    Provider.AWS: ClusterKind.EKS,
+    Provider.AZURE: ClusterKind.AKS,
+    Provider.ON_PREM: ClusterKind.K3S,
+}
+
+
+class ClusterStatus(models.TextChoices):
+    PROVISIONING = "provisioning", "Provisioning"
+    READY = "ready", "Ready"
+    DEGRADED = "degraded", "Degraded"
+    UNREACHABLE = "unreachable", "Unreachable"
+
+
+class WorkloadClass(models.TextChoices):
+    """Node-group separation from spec 3.1: general, high-CPU and GPU workloads."""
+
+    GENERAL = "general", "General"
+    HIGH_CPU = "high_cpu", "High-CPU"
+    GPU = "gpu", "GPU"
+
+
+class CapacityType(models.TextChoices):
+    ON_DEMAND = "on_demand", "On-demand"
+    SPOT = "spot", "Spot"
+
+
+class CentreServerStatus(models.TextChoices):
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"

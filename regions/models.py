@@ -1,0 +1,239 @@
+"""The platform inventory: cloud accounts, regions, clusters, node pools,
+namespaces and on-prem centre servers (spec sections 2-4 and 12)."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from regions import catalogue
+from regions.choices import (
+    AUTH_METHODS_BY_PROVIDER,
+    CLUSTER_KIND_BY_PROVIDER,
+    AuthMethod,
+    CapacityType,
+    CentreServerStatus,
+    ClusterKind,
+    ClusterStatus,
+    Provider,
+    RegionStatus,
+    ResidencyZone,
+    WorkloadClass,
+)
+
+AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
+AZURE_SUBSCRIPTION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+AWS_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+dns_label = RegexValidator(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "Use at most 63 lower-case letters, digits and hyphens, starting and ending with a letter or digit.",
+)
+
+
+class CloudAccount(models.Model):
+    """An AWS account or Azure subscription the platform runs in.
+
+    The portal stores how to authenticate (a role to assume, an identity to
+    use, the name of a secret in a secret store), never a secret itself.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    external_id = models.CharField(
+        "account or subscription id", max_length=64, help_text="AWS account id (12 digits) or Azure subscription id."
+    )
+    tenant_id = models.CharField("Azure tenant id", max_length=64, blank=True)
+    auth_method = models.CharField(max_length=32, choices=AuthMethod.choices)
+    role_arn = models.CharField("IAM role ARN to assume", max_length=2048, blank=True)
+    client_id = models.CharField("Azure client id", max_length=64, blank=True)
+    secret_reference = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Where the credential lives (e.g. a Key Vault or Kubernetes secret name); never the value.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["provider", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "external_id"], name="unique_cloud_account_external_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_provider_display()})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.provider == Provider.AWS and not AWS_ACCOUNT_ID.match(self.external_id):
+            errors["external_id"] = "An AWS account id is exactly 12 digits."
+        if self.provider == Provider.AZURE and not AZURE_SUBSCRIPTION_ID.match(self.external_id.lower()):
+            errors["external_id"] = "An Azure subscription id is a UUID such as 00000000-0000-0000-0000-000000000000."
+        allowed = AUTH_METHODS_BY_PROVIDER.get(Provider(self.provider), set()) if self.provider else set()
+        if self.auth_method and self.auth_method not in allowed:
+            errors["auth_method"] = f"{AuthMethod(self.auth_method).label} cannot be used for {self.get_provider_display()}."
+        if self.auth_method == AuthMethod.AWS_ASSUME_ROLE and not AWS_ROLE_ARN.match(self.role_arn):
+            errors["role_arn"] = "Give the ARN of the role to assume, e.g. arn:aws:iam::123456789012:role/portal."
+        if self.auth_method == AuthMethod.AZURE_CLIENT_SECRET and not self.secret_reference:
+            errors["secret_reference"] = "Name the secret-store entry that holds the client secret."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Region(models.Model):
+    """A cloud region the platform operates in, with its data-residency zone.
+
+    Each region can run independently (spec 2.3); its DR partner is the
+    region that takes over on failover (spec 9.4, 10.2).
+    """
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    code = models.CharField(max_length=64, help_text="The provider's region code, e.g. eu-west-1 or westeurope.")
+    display_name = models.CharField(max_length=100)
+    residency_zone = models.CharField(max_length=2, choices=ResidencyZone.choices)
+    status = models.CharField(max_length=16, choices=RegionStatus.choices, default=RegionStatus.PLANNED)
+    account = models.ForeignKey(
+        CloudAccount, on_delete=models.PROTECT, related_name="regions", null=True, blank=True
+    )
+    dr_partner = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, related_name="dr_partner_of", null=True, blank=True, verbose_name="DR partner"
+    )
+
+    class Meta:
+        ordering = ["residency_zone", "provider", "code"]
+        constraints = [models.UniqueConstraint(fields=["provider", "code"], name="unique_region_per_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.code})"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.provider in (Provider.AWS, Provider.AZURE):
+            zone = catalogue.residency_zone_of(self.provider, self.code)
+            if zone is None:
+                errors["code"] = f"{self.code!r} is not a {self.get_provider_display()} region the portal knows."
+            elif self.residency_zone and zone != self.residency_zone:
+                errors["residency_zone"] = (
+                    f"{self.code} lies in the {zone.label} ({zone}) zone, not {self.residency_zone}."
+                )
+            if self.account_id is None:
+                errors["account"] = "A cloud region needs the cloud account it runs in."
+        if self.account_id is not None and self.account is not None and self.account.provider != self.provider:
+            errors["account"] = "The account belongs to another provider."
+        if self.dr_partner_id is not None and self.dr_partner is not None:
+            if self.pk is not None and self.dr_partner_id == self.pk:
+                errors["dr_partner"] = "A region cannot be its own DR partner."
+            elif self.dr_partner.residency_zone != self.residency_zone:
+                errors["dr_partner"] = "The DR partner must be in the same residency zone, so data never leaves it."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster: EKS, AKS, or k3s on an on-prem centre server."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="clusters")
+    name = models.CharField(max_length=63, validators=[dns_label])
+    kind = models.CharField(max_length=8, choices=ClusterKind.choices)
+    kubernetes_version = models.CharField(
+        max_length=16, validators=[RegexValidator(r"^1\.\d{1,2}(\.\d{1,3})?$", "Write a version such as 1.31.")]
+    )
+    api_endpoint = models.URLField(max_length=500, help_text="The Kubernetes API server URL.")
+    status = models.CharField(max_length=16, choices=ClusterStatus.choices, default=ClusterStatus.READY)
+
+    class Meta:
+        ordering = ["region__code", "name"]
+        constraints = [models.UniqueConstraint(fields=["region", "name"], name="unique_cluster_name_per_region")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        # k3s runs on centre servers homed to any region; managed clusters must match their cloud.
+        if self.kind and self.kind != ClusterKind.K3S and self.region_id is not None:
+            expected = CLUSTER_KIND_BY_PROVIDER.get(Provider(self.region.provider))
+            if self.kind != expected:
+                raise ValidationError(
+                    {"kind": f"A {self.region.get_provider_display()} region runs {expected.label if expected else 'k3s'} clusters."}
+                )
+
+
+class NodePool(models.Model):
+    """A group of like nodes in a cluster, separated by workload class (spec 3.1)."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="node_pools")
+    name = models.CharField(max_length=63, validators=[dns_label])
+    workload_class = models.CharField(max_length=16, choices=WorkloadClass.choices, default=WorkloadClass.GENERAL)
+    capacity_type = models.CharField(max_length=16, choices=CapacityType.choices, default=CapacityType.ON_DEMAND)
+    instance_type = models.CharField(max_length=64)
+    min_nodes = models.PositiveIntegerField(default=1)
+    max_nodes = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)])
+    desired_nodes = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="unique_node_pool_name_per_cluster"),
+            models.CheckConstraint(
+                condition=models.Q(min_nodes__lte=models.F("desired_nodes"))
+                & models.Q(desired_nodes__lte=models.F("max_nodes")),
+                name="node_pool_size_within_bounds",
+                violation_error_message="Node counts must satisfy minimum ≤ desired ≤ maximum.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"
+
+
+class CentreServer(models.Model):
+    """An on-prem centre server running k3s, for offline delivery (spec 12).
+
+    It syncs with its home region when online; ``last_sync_at`` tells how
+    stale its local copy may be.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    site = models.CharField(max_length=200, help_text="Where the server stands, e.g. the centre's name and city.")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="centre_servers")
+    cluster = models.OneToOneField(
+        Cluster, on_delete=models.SET_NULL, related_name="centre_server", null=True, blank=True
+    )
+    status = models.CharField(max_length=16, choices=CentreServerStatus.choices, default=CentreServerStatus.OFFLINE)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    cpu_cores = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    memory_gib = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    storage = models.CharField(max_length=100, help_text="e.g. 2 TB NVMe SSD")
+    redundant_nics = models.BooleanField(default=True)
+    os_image = models.CharField(max_length=100, default="Ubuntu Server 24.04 LTS")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.cluster_id is not None and self.cluster is not None and self.cluster.kind != ClusterKind.K3S:
+            raise ValidationError({"cluster": "A centre server runs a k3s cluster."})
+
+
+class Namespace(models.Model):
+    """A Kubernetes namespace in a cluster (spec 4.1), optionally owned by a team."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="namespaces")
+    name = models.CharField(max_length=63, validators=[dns_label])
+    team = models.ForeignKey(
+        "access.Team", on_delete=models.SET_NULL, related_name="namespaces", null=True, blank=True
+    )
+    labels = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "name"], name="unique_namespace_per_cluster")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"

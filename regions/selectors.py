@@ -1,0 +1,107 @@
+"""Reads of the platform inventory, always scoped by the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from access import policy
+from access.models import User
+from regions.choices import CentreServerStatus, ClusterStatus, RegionStatus
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+AnyUser = User | AnonymousUser
+
+
+def cloud_account_list(*, user: AnyUser) -> QuerySet[CloudAccount]:
+    return policy.restrict(CloudAccount.objects.all(), user, policy.VIEW)
+
+
+def region_list(*, user: AnyUser) -> QuerySet[Region]:
+    """Regions with the counts the list page shows, in one query."""
+    return policy.restrict(Region.objects.all(), user, policy.VIEW).select_related("account", "dr_partner").annotate(
+        cluster_count=Count("clusters", distinct=True),
+        centre_server_count=Count("centre_servers", distinct=True),
+        namespace_count=Count("clusters__namespaces", distinct=True),
+    )
+
+
+def region_get(*, user: AnyUser, provider: str, code: str) -> Region:
+    return get_object_or_404(region_list(user=user), provider=provider, code=code)
+
+
+def cluster_list(*, user: AnyUser) -> QuerySet[Cluster]:
+    return (
+        policy.restrict(Cluster.objects.all(), user, policy.VIEW)
+        .select_related("region", "centre_server")
+        .annotate(node_pool_count=Count("node_pools", distinct=True), namespace_count=Count("namespaces", distinct=True))
+    )
+
+
+def clusters_with_children(*, user: AnyUser) -> QuerySet[Cluster]:
+    """Clusters with their region, node pools and namespaces, for detail pages."""
+    return (
+        policy.restrict(Cluster.objects.all(), user, policy.VIEW)
+        .select_related("region", "region__account", "centre_server")
+        .prefetch_related(
+            Prefetch("node_pools", queryset=policy.restrict(NodePool.objects.all(), user, policy.VIEW)),
+            Prefetch(
+                "namespaces",
+                queryset=policy.restrict(Namespace.objects.select_related("team"), user, policy.VIEW),
+            ),
+        )
+    )
+
+
+def cluster_get(*, user: AnyUser, provider: str, code: str, name: str) -> Cluster:
+    return get_object_or_404(
+        clusters_with_children(user=user), region__provider=provider, region__code=code, name=name
+    )
+
+
+def node_pool_list(*, user: AnyUser) -> QuerySet[NodePool]:
+    return policy.restrict(NodePool.objects.all(), user, policy.VIEW).select_related("cluster", "cluster__region")
+
+
+def namespace_list(*, user: AnyUser) -> QuerySet[Namespace]:
+    return policy.restrict(Namespace.objects.all(), user, policy.VIEW).select_related(
+        "cluster", "cluster__region", "team"
+    )
+
+
+def centre_server_list(*, user: AnyUser) -> QuerySet[CentreServer]:
+    return policy.restrict(CentreServer.objects.all(), user, policy.VIEW).select_related(
+        "region", "cluster", "cluster__region"
+    )
+
+
+def inventory_summary(*, user: AnyUser) -> dict[str, Any]:
+    """Counts for the dashboard: what runs, and what needs attention."""
+    regions = policy.restrict(Region.objects.all(), user, policy.VIEW).aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(status=RegionStatus.ACTIVE)),
+        degraded=Count("id", filter=Q(status=RegionStatus.DEGRADED)),
+    )
+    clusters = policy.restrict(Cluster.objects.all(), user, policy.VIEW).aggregate(
+        total=Count("id"),
+        unhealthy=Count("id", filter=Q(status__in=[ClusterStatus.DEGRADED, ClusterStatus.UNREACHABLE])),
+    )
+    centres = policy.restrict(CentreServer.objects.all(), user, policy.VIEW).aggregate(
+        total=Count("id"), offline=Count("id", filter=Q(status=CentreServerStatus.OFFLINE))
+    )
+    zones = (
+        policy.restrict(Region.objects.all(), user, policy.VIEW)
+        .values("residency_zone")
+        .annotate(regions=Count("id", distinct=True), clusters=Count("clusters", distinct=True))
+        .order_by("residency_zone")
+    )
+    return {
+        "regions": regions,
+        "clusters": clusters,
+        "centres": centres,
+        "namespaces": policy.restrict(Namespace.objects.all(), user, policy.VIEW).count(),
+        "zones": list(zones),
+    }
