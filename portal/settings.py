@@ -21,8 +21,9 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.bool("PORTAL_DEBUG", False)
-SECRET_KEY = env.str("PORTAL_SECRET_KEY", "insecure-local-development-key" if DEBUG else None)
-ALLOWED_HOSTS = env.list("PORTAL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else None)
+# Required unless DEBUG: `...` is environs' "no default".
+SECRET_KEY = env.str("PORTAL_SECRET_KEY", "insecure-local-development-key" if DEBUG else ...)
+ALLOWED_HOSTS = env.list("PORTAL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else ...)
 CSRF_TRUSTED_ORIGINS = env.list("PORTAL_CSRF_TRUSTED_ORIGINS", [])
 TIME_ZONE = env.str("PORTAL_TIME_ZONE", "UTC")
 LOG_LEVEL = env.str("PORTAL_LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))

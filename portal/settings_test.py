@@ -24,3 +24,7 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 WHITENOISE_USE_FINDERS = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+
+# A Celery worker started by a test works on that test's database.
+if _test_database := os.environ.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = _test_database  # noqa: F405

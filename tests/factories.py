@@ -1,0 +1,138 @@
+"""factory_boy factories for every model; later issues add theirs here."""
+
+from __future__ import annotations
+
+import factory
+
+from access.models import Membership, Persona, Team, User
+from regions.choices import (
+    AuthMethod,
+    CapacityType,
+    CentreServerStatus,
+    ClusterKind,
+    Provider,
+    RegionStatus,
+    ResidencyZone,
+    WorkloadClass,
+)
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    persona = Persona.DEVELOPER
+    password = factory.django.Password(PASSWORD)
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ["slug"]
+
+    slug = factory.Sequence(lambda n: f"team-{n}")
+    name = factory.LazyAttribute(lambda team: team.slug.replace("-", " ").title())
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+class CloudAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CloudAccount
+
+    name = factory.Sequence(lambda n: f"aws-account-{n}")
+    provider = Provider.AWS
+    external_id = factory.Sequence(lambda n: f"{100000000000 + n}")
+    auth_method = AuthMethod.AWS_ASSUME_ROLE
+    role_arn = factory.LazyAttribute(lambda account: f"arn:aws:iam::{account.external_id}:role/portal")
+
+
+# AWS region codes with their zones, handed out in turn so factories never collide.
+AWS_REGIONS = [
+    ("eu-west-1", ResidencyZone.EU),
+    ("eu-west-2", ResidencyZone.EU),
+    ("eu-west-3", ResidencyZone.EU),
+    ("eu-central-1", ResidencyZone.EU),
+    ("eu-north-1", ResidencyZone.EU),
+    ("ap-southeast-2", ResidencyZone.AU),
+    ("ap-southeast-4", ResidencyZone.AU),
+    ("us-east-1", ResidencyZone.US),
+    ("us-east-2", ResidencyZone.US),
+    ("us-west-1", ResidencyZone.US),
+    ("us-west-2", ResidencyZone.US),
+]
+
+
+class RegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Region
+        django_get_or_create = ["provider", "code"]
+
+    provider = Provider.AWS
+    code = factory.Sequence(lambda n: AWS_REGIONS[n % len(AWS_REGIONS)][0])
+    residency_zone = factory.LazyAttribute(lambda region: dict(AWS_REGIONS)[region.code])
+    display_name = factory.LazyAttribute(lambda region: f"Region {region.code}")
+    status = RegionStatus.ACTIVE
+    account = factory.SubFactory(CloudAccountFactory)
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cluster
+
+    region = factory.SubFactory(RegionFactory)
+    name = factory.Sequence(lambda n: f"cluster-{n}")
+    kind = ClusterKind.EKS
+    kubernetes_version = "1.31"
+    api_endpoint = factory.LazyAttribute(lambda cluster: f"https://{cluster.name}.example.com")
+
+
+class NodePoolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NodePool
+
+    cluster = factory.SubFactory(ClusterFactory)
+    name = factory.Sequence(lambda n: f"pool-{n}")
+    workload_class = WorkloadClass.GENERAL
+    capacity_type = CapacityType.ON_DEMAND
+    instance_type = "m7i.xlarge"
+    min_nodes = 1
+    desired_nodes = 2
+    max_nodes = 5
+
+
+class NamespaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Namespace
+
+    cluster = factory.SubFactory(ClusterFactory)
+    name = factory.Sequence(lambda n: f"namespace-{n}")
+    team = factory.SubFactory(TeamFactory)
+
+
+class CentreServerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CentreServer
+
+    name = factory.Sequence(lambda n: f"centre-{n}")
+    site = "Test centre"
+    region = factory.SubFactory(RegionFactory)
+    cluster = factory.SubFactory(
+        ClusterFactory, region=factory.SelfAttribute("..region"), kind=ClusterKind.K3S
+    )
+    status = CentreServerStatus.ONLINE
+    cpu_cores = 8
+    memory_gib = 32
+    storage = "1 TB SSD"
