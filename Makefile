@@ -17,10 +17,11 @@ run: install
 test: install
 	.venv/bin/python -m portal.devstack test $(PYTEST_ARGS)
 
+# mypy's Django plugin loads the settings, which need these to be set (nothing connects).
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy .
+	DATABASE_URL=postgres://lint@localhost/lint REDIS_URL=redis://localhost:6379/0 .venv/bin/mypy .
 
 format: install
 	.venv/bin/ruff format .

@@ -5,7 +5,7 @@ from access.models import Membership, Team, User
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     list_display = ["username", "email", "persona", "is_active", "is_staff"]
     list_filter = ["persona", "is_active", "is_staff"]
     fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Portal", {"fields": ("persona",)}))

@@ -42,12 +42,10 @@ def can(user: User | AnonymousUser, action: str, obj: Any = None) -> bool:
         return False
     if is_platform_admin(user):
         return True
-    if action == VIEW and obj is not None:
-        return _app_label(obj) in READABLE_BY_EVERYONE
-    if action == VIEW and obj is None:
-        # Signed-in pages that are not about one object (the dashboard).
-        return True
-    return False
+    if action != VIEW:
+        return False
+    # Pages that are not about one object (the dashboard) are open to every signed-in person.
+    return obj is None or _app_label(obj) in READABLE_BY_EVERYONE
 
 
 def restrict(queryset: models.QuerySet[ModelT], user: User | AnonymousUser, action: str) -> models.QuerySet[ModelT]:

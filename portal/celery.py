@@ -20,7 +20,7 @@ class HeartbeatStep(bootsteps.StartStopStep):
     a key with an expiry is one read.
     """
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, worker: object, **kwargs: object) -> None:
         super().__init__(worker, **kwargs)

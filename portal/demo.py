@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from access.models import Membership, Persona, Team, User
+from regions import catalogue
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -29,10 +30,10 @@ from regions.choices import (
     RegionStatus,
     WorkloadClass,
 )
-from regions import catalogue
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
-DEMO_PASSWORD = "portal-demo-2026"
+# Published on purpose: demo users exist only where load_demo was allowed to run.
+DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,9 @@ def load_demo() -> None:
         _pair(regions[primary], regions[partner])
     for region in regions.values():
         cluster = _cluster(region)
-        for name, workload_class, capacity, instance_type, minimum, desired, maximum in NODE_POOLS[Provider(region.provider)]:
+        for name, workload_class, capacity, instance_type, minimum, desired, maximum in NODE_POOLS[
+            Provider(region.provider)
+        ]:
             NodePool.objects.update_or_create(
                 cluster=cluster,
                 name=name,
@@ -207,9 +210,7 @@ def _load_people(teams: dict[str, Team]) -> None:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         if person.team:
-            Membership.objects.update_or_create(
-                team=teams[person.team], user=user, defaults={"role": person.team_role}
-            )
+            Membership.objects.update_or_create(team=teams[person.team], user=user, defaults={"role": person.team_role})
 
 
 def _region(provider: Provider, code: str, account: CloudAccount) -> Region:
@@ -217,7 +218,12 @@ def _region(provider: Provider, code: str, account: CloudAccount) -> Region:
     region, _ = Region.objects.update_or_create(
         provider=provider,
         code=code,
-        defaults={"display_name": display_name, "residency_zone": zone, "status": RegionStatus.ACTIVE, "account": account},
+        defaults={
+            "display_name": display_name,
+            "residency_zone": zone,
+            "status": RegionStatus.ACTIVE,
+            "account": account,
+        },
     )
     return region
 
@@ -249,5 +255,8 @@ def _namespaces(cluster: Cluster, teams: dict[str, Team]) -> None:
         Namespace.objects.update_or_create(
             cluster=cluster,
             name=name,
-            defaults={"team": teams[team_slug], "labels": {"portal.io/namespace-group": name, "portal.io/team": team_slug}},
+            defaults={
+                "team": teams[team_slug],
+                "labels": {"portal.io/namespace-group": name, "portal.io/team": team_slug},
+            },
         )

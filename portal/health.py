@@ -19,7 +19,7 @@ class Check:
     detail: str
 
 
-def redis_client() -> redis.Redis:
+def redis_client() -> redis.Redis[bytes]:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 

@@ -21,10 +21,12 @@ django_stubs_ext.monkeypatch()
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.bool("PORTAL_DEBUG", False)
+# Local state of `make run` / `make test` (embedded PostgreSQL and Redis, collected static files).
+DATA_DIR = env.path("PORTAL_DATA_DIR", BASE_DIR / ".data")
 # Required unless DEBUG: `...` is environs' "no default".
-SECRET_KEY = env.str("PORTAL_SECRET_KEY", "insecure-local-development-key" if DEBUG else ...)
+SECRET_KEY = env.str("PORTAL_SECRET_KEY", "insecure-local-development-key" if DEBUG else ...)  # type: ignore[arg-type]
 ALLOWED_HOSTS = env.list("PORTAL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else ...)
-CSRF_TRUSTED_ORIGINS = env.list("PORTAL_CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("PORTAL_CSRF_TRUSTED_ORIGINS", [])
 TIME_ZONE = env.str("PORTAL_TIME_ZONE", "UTC")
 LOG_LEVEL = env.str("PORTAL_LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 LOG_FORMAT = env.str("PORTAL_LOG_FORMAT", "json", validate=validate.OneOf(["json", "text"]))
@@ -108,7 +110,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".data" / "staticfiles"
+STATIC_ROOT = DATA_DIR / "staticfiles"
 # Front-end libraries are Python packages pinned in uv.lock, served by WhiteNoise.
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/bootstrap", xstatic.pkg.bootstrap.BASE_DIR)]
 STORAGES = {
@@ -192,7 +194,12 @@ LOGGING = {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "correlation_id": "request_id"},
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "correlation_id": "request_id",
+            },
         },
         "text": {"format": "%(asctime)s %(levelname)-7s [%(correlation_id)s] %(name)s: %(message)s"},
     },

@@ -74,4 +74,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "Something went wrong",
         "The error has been logged. Quote the request id below when you report it.",
     )
-

@@ -74,11 +74,13 @@ class CloudAccount(models.Model):
             errors["external_id"] = "An Azure subscription id is a UUID such as 00000000-0000-0000-0000-000000000000."
         allowed = AUTH_METHODS_BY_PROVIDER.get(Provider(self.provider), set()) if self.provider else set()
         if self.auth_method and self.auth_method not in allowed:
-            errors["auth_method"] = f"{AuthMethod(self.auth_method).label} cannot be used for {self.get_provider_display()}."
+            errors["auth_method"] = (
+                f"{AuthMethod(self.auth_method).label} cannot be used for {self.get_provider_display()}."
+            )
         if self.auth_method == AuthMethod.AWS_ASSUME_ROLE and not AWS_ROLE_ARN.match(self.role_arn):
             errors["role_arn"] = "Give the ARN of the role to assume, e.g. arn:aws:iam::123456789012:role/portal."
         if self.auth_method == AuthMethod.AZURE_CLIENT_SECRET and not self.secret_reference:
-            errors["secret_reference"] = "Name the secret-store entry that holds the client secret."
+            errors["secret_reference"] = "Name the secret-store entry that holds the client secret."  # noqa: S105
         if errors:
             raise ValidationError(errors)
 
@@ -95,11 +97,14 @@ class Region(models.Model):
     display_name = models.CharField(max_length=100)
     residency_zone = models.CharField(max_length=2, choices=ResidencyZone.choices)
     status = models.CharField(max_length=16, choices=RegionStatus.choices, default=RegionStatus.PLANNED)
-    account = models.ForeignKey(
-        CloudAccount, on_delete=models.PROTECT, related_name="regions", null=True, blank=True
-    )
+    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="regions", null=True, blank=True)
     dr_partner = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, related_name="dr_partner_of", null=True, blank=True, verbose_name="DR partner"
+        "self",
+        on_delete=models.SET_NULL,
+        related_name="dr_partner_of",
+        null=True,
+        blank=True,
+        verbose_name="DR partner",
     )
 
     class Meta:
@@ -154,11 +159,10 @@ class Cluster(models.Model):
     def clean(self) -> None:
         # k3s runs on centre servers homed to any region; managed clusters must match their cloud.
         if self.kind and self.kind != ClusterKind.K3S and self.region_id is not None:
-            expected = CLUSTER_KIND_BY_PROVIDER.get(Provider(self.region.provider))
+            expected = CLUSTER_KIND_BY_PROVIDER[Provider(self.region.provider)]
             if self.kind != expected:
-                raise ValidationError(
-                    {"kind": f"A {self.region.get_provider_display()} region runs {expected.label if expected else 'k3s'} clusters."}
-                )
+                provider = self.region.get_provider_display()
+                raise ValidationError({"kind": f"A {provider} region runs {expected.label} clusters, not {self.kind}."})
 
 
 class NodePool(models.Model):
@@ -226,9 +230,7 @@ class Namespace(models.Model):
 
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=63, validators=[dns_label])
-    team = models.ForeignKey(
-        "access.Team", on_delete=models.SET_NULL, related_name="namespaces", null=True, blank=True
-    )
+    team = models.ForeignKey("access.Team", on_delete=models.SET_NULL, related_name="namespaces", null=True, blank=True)
     labels = models.JSONField(default=dict, blank=True)
 
     class Meta:

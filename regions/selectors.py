@@ -22,10 +22,14 @@ def cloud_account_list(*, user: AnyUser) -> QuerySet[CloudAccount]:
 
 def region_list(*, user: AnyUser) -> QuerySet[Region]:
     """Regions with the counts the list page shows, in one query."""
-    return policy.restrict(Region.objects.all(), user, policy.VIEW).select_related("account", "dr_partner").annotate(
-        cluster_count=Count("clusters", distinct=True),
-        centre_server_count=Count("centre_servers", distinct=True),
-        namespace_count=Count("clusters__namespaces", distinct=True),
+    return (
+        policy.restrict(Region.objects.all(), user, policy.VIEW)
+        .select_related("account", "dr_partner")
+        .annotate(
+            cluster_count=Count("clusters", distinct=True),
+            centre_server_count=Count("centre_servers", distinct=True),
+            namespace_count=Count("clusters__namespaces", distinct=True),
+        )
     )
 
 
@@ -37,7 +41,9 @@ def cluster_list(*, user: AnyUser) -> QuerySet[Cluster]:
     return (
         policy.restrict(Cluster.objects.all(), user, policy.VIEW)
         .select_related("region", "centre_server")
-        .annotate(node_pool_count=Count("node_pools", distinct=True), namespace_count=Count("namespaces", distinct=True))
+        .annotate(
+            node_pool_count=Count("node_pools", distinct=True), namespace_count=Count("namespaces", distinct=True)
+        )
     )
 
 
@@ -57,9 +63,7 @@ def clusters_with_children(*, user: AnyUser) -> QuerySet[Cluster]:
 
 
 def cluster_get(*, user: AnyUser, provider: str, code: str, name: str) -> Cluster:
-    return get_object_or_404(
-        clusters_with_children(user=user), region__provider=provider, region__code=code, name=name
-    )
+    return get_object_or_404(clusters_with_children(user=user), region__provider=provider, region__code=code, name=name)
 
 
 def node_pool_list(*, user: AnyUser) -> QuerySet[NodePool]:
@@ -95,7 +99,7 @@ def inventory_summary(*, user: AnyUser) -> dict[str, Any]:
     zones = (
         policy.restrict(Region.objects.all(), user, policy.VIEW)
         .values("residency_zone")
-        .annotate(regions=Count("id", distinct=True), clusters=Count("clusters", distinct=True))
+        .annotate(region_count=Count("id", distinct=True), cluster_count=Count("clusters", distinct=True))
         .order_by("residency_zone")
     )
     return {
