@@ -164,6 +164,7 @@ def run() -> int:
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
         env.setdefault("PORTAL_DEBUG", "true")
         env.setdefault("PORTAL_LOG_FORMAT", "text")
+        (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
         manage("migrate", "--no-input", env=env)
         manage("load_demo", env=env)
         commands = {

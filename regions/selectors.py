@@ -30,6 +30,7 @@ def region_list(*, user: AnyUser) -> QuerySet[Region]:
             centre_server_count=Count("centre_servers", distinct=True),
             namespace_count=Count("clusters__namespaces", distinct=True),
         )
+        .order_by("residency_zone", "provider", "code")
     )
 
 
