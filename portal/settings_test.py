@@ -22,7 +22,7 @@ from portal.settings import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
-STATIC_ROOT = None  # served from the finders; nothing is collected in tests
+STATIC_ROOT = None  # type: ignore[assignment]  # served by the finders; nothing is collected in tests
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 

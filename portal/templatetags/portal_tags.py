@@ -1,4 +1,6 @@
 from django import template
+from django.forms import BoundField
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -19,3 +21,9 @@ TONE_BY_STATUS = {
 def status_tone(status: str) -> str:
     """The Bootstrap colour of a status badge."""
     return TONE_BY_STATUS.get(str(status), "secondary")
+
+
+@register.filter
+def with_class(field: BoundField, css_class: str) -> SafeString:
+    """Render a form field's widget with CSS classes, e.g. ``{{ field|with_class:"form-select" }}``."""
+    return field.as_widget(attrs={"class": css_class})
