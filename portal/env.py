@@ -11,6 +11,7 @@ ignored.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from environs import EnvValidationError, FileAwareEnv
@@ -18,7 +19,21 @@ from environs import EnvValidationError, FileAwareEnv
 PREFIX = "PORTAL_"
 FILE_SUFFIX = "_FILE"
 
-env = FileAwareEnv(eager=False, strip_whitespace=True, file_suffix=FILE_SUFFIX)
+
+class PortalEnv(FileAwareEnv):
+    """Reports an unreadable ``NAME_FILE`` with the other errors; environs would raise at once."""
+
+    def _get_value(self, env_key: str, default: Any) -> Any:
+        try:
+            return super()._get_value(env_key, default)
+        except ValueError as error:  # environs' only signal for an unreadable *_FILE path
+            file_key = env_key + FILE_SUFFIX
+            reason = getattr(error.__cause__, "strerror", None) or "unreadable"
+            self._errors[file_key].append(f"cannot read {os.environ.get(file_key)!r}: {reason}.")
+            return default
+
+
+env = PortalEnv(eager=False, strip_whitespace=True, file_suffix=FILE_SUFFIX)
 
 
 class SettingsError(ImproperlyConfigured):

@@ -155,4 +155,3 @@ def sign_in(page: object, demo: None) -> Callable[[str], None]:
         page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
 
     return sign_in_as
-

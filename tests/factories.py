@@ -129,9 +129,7 @@ class CentreServerFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"centre-{n}")
     site = "Test centre"
     region = factory.SubFactory(RegionFactory)
-    cluster = factory.SubFactory(
-        ClusterFactory, region=factory.SelfAttribute("..region"), kind=ClusterKind.K3S
-    )
+    cluster = factory.SubFactory(ClusterFactory, region=factory.SelfAttribute("..region"), kind=ClusterKind.K3S)
     status = CentreServerStatus.ONLINE
     cpu_cores = 8
     memory_gib = 32

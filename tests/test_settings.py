@@ -1,0 +1,168 @@
+"""Settings come from the environment and fail fast, naming the variable at fault.
+
+Each case starts `manage.py` in a fresh process with a controlled environment
+(every ``PORTAL_*`` variable of the test run removed), because settings are
+read once per process. `check` loads settings, apps and URLs but opens no
+database or Redis connection, so the URLs below may point nowhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What a production start needs, and nothing else.
+PRODUCTION = {
+    "PORTAL_SECRET_KEY": secrets.token_urlsafe(50),
+    "PORTAL_ALLOWED_HOSTS": "portal.example.com",
+    "DATABASE_URL": "postgres://portal@db.example.com:5432/portal",
+    "REDIS_URL": "redis://redis.example.com:6379/0",
+}
+
+
+# Set by the test run itself (tests/conftest.py sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright).
+NOT_INHERITED = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def manage(*args: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `manage.py` with the production settings module and only ``environment`` configured."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("PORTAL_") and name not in NOT_INHERITED
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**inherited, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def without(*names: str) -> dict[str, str]:
+    return {name: value for name, value in PRODUCTION.items() if name not in names}
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *expected_lines: str) -> None:
+    """The process stopped with a readable configuration error, not a stack trace."""
+    assert result.returncode != 0
+    assert result.stderr.startswith("Configuration error: Invalid configuration:")
+    assert "Traceback" not in result.stderr
+    for line in expected_lines:
+        assert line in result.stderr
+
+
+def test_production_variables_pass_the_deployment_checklist() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", environment=PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_debug_mode_starts_with_only_the_database_and_redis_configured() -> None:
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
+        environment={"PORTAL_DEBUG": "true", **without("PORTAL_SECRET_KEY", "PORTAL_ALLOWED_HOSTS")},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True ['localhost', '127.0.0.1', '[::1]']"
+
+
+def test_a_malformed_boolean_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_DEBUG": "maybe"})
+
+    assert_refused(result, "PORTAL_DEBUG: Not a valid boolean.")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-5", "Must be greater than or equal to 0."), ("abc", "Not a valid integer.")],
+)
+def test_a_bad_hsts_duration_names_the_variable(value: str, message: str) -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_HSTS_SECONDS": value})
+
+    assert_refused(result, f"PORTAL_HSTS_SECONDS: {message}")
+
+
+def test_an_unsupported_log_format_lists_the_supported_ones() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_LOG_FORMAT": "xml"})
+
+    assert_refused(result, "PORTAL_LOG_FORMAT: Must be one of: json, text.")
+
+
+def test_a_misspelt_portal_variable_is_an_error_not_ignored() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_DEBGU": "1"})
+
+    assert_refused(result, "PORTAL_DEBGU: unknown setting")
+
+
+def test_a_missing_database_url_is_an_error() -> None:
+    result = manage("check", environment=without("DATABASE_URL"))
+
+    assert_refused(result, "DATABASE_URL: Environment variable not set.")
+
+
+def test_the_secret_key_is_required_when_debug_is_off() -> None:
+    result = manage("check", environment=without("PORTAL_SECRET_KEY"))
+
+    assert_refused(result, "PORTAL_SECRET_KEY: Environment variable not set.")
+
+
+def test_every_bad_variable_is_reported_in_one_go() -> None:
+    result = manage(
+        "check",
+        environment={
+            **without("REDIS_URL", "PORTAL_ALLOWED_HOSTS"),
+            "PORTAL_DEBUG": "maybe",
+            "PORTAL_HSTS_SECONDS": "abc",
+            "PORTAL_LOG_FORMAT": "xml",
+            "PORTAL_DEBGU": "1",
+        },
+    )
+
+    assert_refused(
+        result,
+        "PORTAL_DEBUG: Not a valid boolean.",
+        "PORTAL_HSTS_SECONDS: Not a valid integer.",
+        "PORTAL_LOG_FORMAT: Must be one of: json, text.",
+        "PORTAL_DEBGU: unknown setting",
+        "PORTAL_ALLOWED_HOSTS: Environment variable not set.",
+        "REDIS_URL: Environment variable not set.",
+    )
+
+
+def test_the_secret_key_can_be_read_from_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text("  a-secret-from-a-mounted-file\n")
+
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+        environment={**without("PORTAL_SECRET_KEY"), "PORTAL_SECRET_KEY_FILE": str(secret_file)},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "a-secret-from-a-mounted-file"
+
+
+def test_a_missing_secret_file_names_the_variable_and_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "not-mounted"
+
+    result = manage("check", environment={**without("PORTAL_SECRET_KEY"), "PORTAL_SECRET_KEY_FILE": str(missing)})
+
+    assert_refused(result, f"PORTAL_SECRET_KEY_FILE: cannot read '{missing}': No such file or directory.")
