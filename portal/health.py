@@ -29,6 +29,10 @@ def record_worker_heartbeat(hostname: str) -> None:
     redis_client().set(HEARTBEAT_KEY + hostname, str(time.time()), ex=expiry)
 
 
+def forget_worker_heartbeat(hostname: str) -> None:
+    redis_client().delete(HEARTBEAT_KEY + hostname)
+
+
 def check_database() -> Check:
     try:
         with connection.cursor() as cursor:

@@ -6,8 +6,10 @@ environment through :mod:`portal.env`; the README lists every variable.
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 
+import dj_database_url
 import django_stubs_ext
 import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
@@ -27,7 +29,13 @@ DATA_DIR = env.path("PORTAL_DATA_DIR", BASE_DIR / ".data")
 SECRET_KEY = env.str("PORTAL_SECRET_KEY", "insecure-local-development-key" if DEBUG else ...)  # type: ignore[arg-type]
 ALLOWED_HOSTS = env.list("PORTAL_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else ...)
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("PORTAL_CSRF_TRUSTED_ORIGINS", [])
-TIME_ZONE = env.str("PORTAL_TIME_ZONE", "UTC")
+TIME_ZONE = env.str(
+    "PORTAL_TIME_ZONE",
+    "UTC",
+    validate=validate.OneOf(
+        sorted(zoneinfo.available_timezones()), error="not a time zone name such as Europe/Dublin."
+    ),
+)
 LOG_LEVEL = env.str("PORTAL_LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
 LOG_FORMAT = env.str("PORTAL_LOG_FORMAT", "json", validate=validate.OneOf(["json", "text"]))
 SECURE_SSL_REDIRECT = env.bool("PORTAL_SECURE_SSL_REDIRECT", not DEBUG)
@@ -35,10 +43,18 @@ SECURE_HSTS_SECONDS = env.int("PORTAL_HSTS_SECONDS", 0 if DEBUG else 31_536_000,
 # Behind a TLS-terminating proxy (ingress, load balancer) that sets this header.
 TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", False)
 WORKER_HEARTBEAT_SECONDS = env.int("PORTAL_WORKER_HEARTBEAT_SECONDS", 10, validate=validate.Range(min=1))
-DATABASES = {"default": env.dj_db_url("DATABASE_URL", conn_max_age=60, conn_health_checks=True)}
+DATABASE_URL = env.str(
+    "DATABASE_URL",
+    validate=validate.Regexp(
+        r"^(postgres|postgresql|pgsql)://",
+        error="must be a PostgreSQL URL (postgresql://…): PostgreSQL is the one database.",
+    ),
+)
 REDIS_URL = env.str("REDIS_URL")
 
 seal()
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 
 INSTALLED_APPS = [
     "portal.apps.PortalAdminConfig",

@@ -103,6 +103,18 @@ def test_an_unsupported_log_format_lists_the_supported_ones() -> None:
     assert_refused(result, "PORTAL_LOG_FORMAT: Must be one of: json, text.")
 
 
+def test_a_database_other_than_postgresql_is_refused() -> None:
+    result = manage("check", environment={**PRODUCTION, "DATABASE_URL": "mysql://portal@db/portal"})
+
+    assert_refused(result, "DATABASE_URL: must be a PostgreSQL URL")
+
+
+def test_an_unknown_time_zone_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_TIME_ZONE": "Mars/Olympus_Mons"})
+
+    assert_refused(result, "PORTAL_TIME_ZONE: not a time zone name")
+
+
 def test_a_misspelt_portal_variable_is_an_error_not_ignored() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_DEBGU": "1"})
 
