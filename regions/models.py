@@ -72,11 +72,11 @@ class CloudAccount(models.Model):
             errors["external_id"] = "An AWS account id is exactly 12 digits."
         if self.provider == Provider.AZURE and not AZURE_SUBSCRIPTION_ID.match(self.external_id.lower()):
             errors["external_id"] = "An Azure subscription id is a UUID such as 00000000-0000-0000-0000-000000000000."
-        allowed = AUTH_METHODS_BY_PROVIDER.get(Provider(self.provider), set()) if self.provider else set()
+        # Look up by the raw value: clean() also runs after clean_fields() found an unknown choice.
+        allowed = AUTH_METHODS_BY_PROVIDER.get(self.provider, set())  # type: ignore[call-overload]
         if self.auth_method and self.auth_method not in allowed:
-            errors["auth_method"] = (
-                f"{AuthMethod(self.auth_method).label} cannot be used for {self.get_provider_display()}."
-            )
+            method, provider = self.get_auth_method_display(), self.get_provider_display()
+            errors["auth_method"] = f"{method} cannot be used for {provider}."
         if self.auth_method == AuthMethod.AWS_ASSUME_ROLE and not AWS_ROLE_ARN.match(self.role_arn):
             errors["role_arn"] = "Give the ARN of the role to assume, e.g. arn:aws:iam::123456789012:role/portal."
         if self.auth_method == AuthMethod.AZURE_CLIENT_SECRET and not self.secret_reference:
@@ -162,7 +162,9 @@ class Cluster(models.Model):
             expected = CLUSTER_KIND_BY_PROVIDER[Provider(self.region.provider)]
             if self.kind != expected:
                 provider = self.region.get_provider_display()
-                raise ValidationError({"kind": f"A {provider} region runs {expected.label} clusters, not {self.kind}."})
+                raise ValidationError(
+                    {"kind": f"{provider} regions run {expected.label} clusters, not {self.get_kind_display()}."}
+                )
 
 
 class NodePool(models.Model):

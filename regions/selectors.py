@@ -39,12 +39,14 @@ def region_get(*, user: AnyUser, provider: str, code: str) -> Region:
 
 
 def cluster_list(*, user: AnyUser) -> QuerySet[Cluster]:
+    # Meta.ordering is ignored once a query groups rows (the counts), so order explicitly for stable pages.
     return (
         policy.restrict(Cluster.objects.all(), user, policy.VIEW)
         .select_related("region", "centre_server")
         .annotate(
             node_pool_count=Count("node_pools", distinct=True), namespace_count=Count("namespaces", distinct=True)
         )
+        .order_by("region__code", "name")
     )
 
 

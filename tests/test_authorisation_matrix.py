@@ -1,0 +1,314 @@
+"""Who may open which URL: every URL pattern of the project, for every persona.
+
+The test walks Django's URL resolver, so a URL added without a line in
+``EXPECTATIONS`` fails the build (``test_every_url_pattern_has_a_declared_expectation``)
+instead of shipping with nobody having decided who may open it.
+
+The policy these expectations encode (``access.policy``): anonymous visitors
+are sent to the sign-in page and refused by the API; every signed-in persona
+may read the inventory pages and the read API; only platform admins get the
+Django admin. Objects that do not exist are a 404, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from django.db.models import Model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from access.models import Persona
+from regions.choices import ClusterKind
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+SIGN_IN = "/sign-in/"
+ADMIN_SIGN_IN = "/admin/login/"
+
+# None stands for an anonymous visitor.
+PERSONAS: list[Persona | None] = [None, *Persona]
+SIGNED_IN: list[Persona] = list(Persona)
+
+
+def persona_label(persona: Persona | None) -> str:
+    return "anonymous" if persona is None else str(persona.value)
+
+
+# --- walking the URL configuration ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL pattern: its namespaced name, full route and the keyword arguments it takes."""
+
+    name: str
+    route: str
+    kwargs: frozenset[str]
+
+    @property
+    def takes_format(self) -> bool:
+        """DRF's format-suffix variants (``/api/regions.json``) take a ``format`` argument."""
+        return "format" in self.kwargs
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}.json" if self.takes_format else self.name
+
+
+def walk(resolver: URLResolver, prefix: str = "", namespace: str | None = None) -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = namespace
+            if entry.namespace:
+                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
+            yield from walk(entry, prefix + str(entry.pattern), inner)
+        elif isinstance(entry, URLPattern):
+            route = prefix + str(entry.pattern)
+            # An unnamed pattern (the admin's redirects) is reported by its route, inside its namespace.
+            local_name = entry.name or f"<unnamed {route}>"
+            name = f"{namespace}:{local_name}" if namespace else local_name
+            yield Route(name, route, frozenset(entry.pattern.regex.groupindex))
+
+
+def all_routes() -> list[Route]:
+    return list(walk(get_resolver()))
+
+
+# --- what each URL should answer ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An expected answer: a status (or a few acceptable ones) and, for redirects, where to."""
+
+    statuses: frozenset[int]
+    location: str | None = None
+
+    def __str__(self) -> str:
+        statuses = "/".join(map(str, sorted(self.statuses)))
+        return f"{statuses} to {self.location}" if self.location else statuses
+
+
+def answers(*statuses: int, location: str | None = None) -> Outcome:
+    return Outcome(frozenset(statuses), location)
+
+
+OK = answers(200)
+TO_SIGN_IN = answers(302, location=SIGN_IN)
+TO_ADMIN_SIGN_IN = answers(302, location=ADMIN_SIGN_IN)
+REFUSED = answers(403)
+
+
+def no_kwargs() -> dict[str, str]:
+    return {}
+
+
+def demo_region() -> dict[str, str]:
+    return {"provider": "aws", "code": "eu-west-1"}
+
+
+def demo_cluster() -> dict[str, str]:
+    cluster = Cluster.objects.get(region__provider="aws", region__code="eu-west-1", kind=ClusterKind.EKS)
+    return {"provider": "aws", "code": "eu-west-1", "name": cluster.name}
+
+
+def first_of(model: type[Model]) -> Callable[[], dict[str, str]]:
+    def kwargs() -> dict[str, str]:
+        first = model._default_manager.order_by("pk").first()
+        assert first is not None, f"the demo data has no {model.__name__}"
+        return {"pk": str(first.pk)}
+
+    return kwargs
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """How to build a URL from the demo data, how to call it, and what each persona gets."""
+
+    outcomes: dict[Persona | None, Outcome]
+    kwargs: Callable[[], dict[str, str]] = no_kwargs
+    method: str = "get"
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def page(kwargs: Callable[[], dict[str, str]] = no_kwargs) -> Expectation:
+    """A signed-in page: anonymous visitors are sent to sign in, every persona may read it."""
+    return Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, OK)}, kwargs)
+
+
+def api(kwargs: Callable[[], dict[str, str]] = no_kwargs, query: dict[str, str] | None = None) -> Expectation:
+    """A read API endpoint: anonymous callers are refused, every persona may read it."""
+    return Expectation({None: REFUSED, **dict.fromkeys(SIGNED_IN, OK)}, kwargs, query=query or {})
+
+
+def public(outcome: Outcome) -> Expectation:
+    """Needs no sign-in and answers everyone the same."""
+    return Expectation(dict.fromkeys(PERSONAS, outcome))
+
+
+EXPECTATIONS: dict[str, Expectation] = {
+    "home": page(),
+    # Probes for load balancers and Kubernetes: never behind sign-in.
+    "healthz": public(OK),
+    # Ready (200) or not (503, e.g. no Celery worker heartbeat in the test run): either way no sign-in is asked.
+    "readyz": public(answers(200, 503)),
+    "login": Expectation({None: OK, **dict.fromkeys(SIGNED_IN, answers(302, location="/"))}),
+    # Django 5 signs out by POST only; a GET is refused for everyone.
+    "logout": public(answers(405)),
+    "regions:list": page(),
+    "regions:detail": page(demo_region),
+    "regions:cluster": page(demo_cluster),
+    "api-root": api(),
+    "cloudaccount-list": api(),
+    "cloudaccount-detail": api(first_of(CloudAccount)),
+    "region-list": api(),
+    "region-detail": api(first_of(Region)),
+    "cluster-list": api(),
+    "cluster-detail": api(first_of(Cluster)),
+    "nodepool-list": api(),
+    "nodepool-detail": api(first_of(NodePool)),
+    "namespace-list": api(),
+    "namespace-detail": api(first_of(Namespace)),
+    "centreserver-list": api(),
+    "centreserver-detail": api(first_of(CentreServer)),
+    "api-schema": api(query={"format": "json"}),
+    # The docs are read in a browser, so anonymous visitors are sent to sign in rather than refused.
+    "api-docs": page(),
+}
+
+# Everything under the admin namespace is one group: the admin site decides for all of its pages.
+ADMIN_NAMESPACE = "admin:"
+ADMIN_EXPECTATION = Expectation(
+    {
+        None: TO_ADMIN_SIGN_IN,
+        Persona.DEVELOPER: TO_ADMIN_SIGN_IN,
+        Persona.TEAM_LEAD: TO_ADMIN_SIGN_IN,
+        Persona.MANAGER: TO_ADMIN_SIGN_IN,
+        Persona.PLATFORM_ADMIN: OK,
+        Persona.AUDITOR: TO_ADMIN_SIGN_IN,
+    }
+)
+
+
+def is_covered(name: str) -> bool:
+    return name in EXPECTATIONS or name.startswith(ADMIN_NAMESPACE)
+
+
+def checked_routes() -> list[Route]:
+    """One route per name and variant: the admin's index and model lists, and every declared URL."""
+    seen: dict[str, Route] = {}
+    for route in all_routes():
+        if route.name.startswith(ADMIN_NAMESPACE):
+            if route.name != "admin:index" and not route.name.endswith("_changelist"):
+                continue
+        elif route.name not in EXPECTATIONS:
+            continue
+        seen.setdefault(route.label, route)
+    return list(seen.values())
+
+
+def expectation_for(route: Route) -> Expectation:
+    return ADMIN_EXPECTATION if route.name.startswith(ADMIN_NAMESPACE) else EXPECTATIONS[route.name]
+
+
+def url_for(route: Route, expectation: Expectation) -> str:
+    kwargs = expectation.kwargs()
+    if route.takes_format:
+        kwargs["format"] = "json"
+    return reverse(route.name, kwargs=kwargs)
+
+
+MATRIX = [
+    pytest.param(route, who, id=f"{route.label}-{persona_label(who)}") for route in checked_routes() for who in PERSONAS
+]
+
+
+# --- the tests ---------------------------------------------------------------
+
+
+def test_every_url_pattern_has_a_declared_expectation() -> None:
+    uncovered = sorted({f"{route.name} ({route.route})" for route in all_routes() if not is_covered(route.name)})
+
+    assert not uncovered, "URL patterns with no declared expectation in EXPECTATIONS:\n  " + "\n  ".join(uncovered)
+
+
+def test_every_declared_expectation_names_a_url_that_exists() -> None:
+    names = {route.name for route in all_routes()}
+
+    assert not set(EXPECTATIONS) - names, f"expectations for URLs that no longer exist: {set(EXPECTATIONS) - names}"
+
+
+def test_the_admin_group_covers_the_admin_index() -> None:
+    assert "admin:index" in {route.name for route in checked_routes()}
+
+
+@pytest.mark.parametrize(("route", "who"), MATRIX)
+def test_each_persona_gets_the_declared_answer_from_each_url(
+    route: Route, who: Persona | None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    expectation = expectation_for(route)
+    expected = expectation.outcomes[who]
+    url = url_for(route, expectation)
+
+    response = getattr(client_for(who), expectation.method)(url, expectation.query)
+
+    assert response.status_code in expected.statuses, (
+        f"{persona_label(who)} got {response.status_code} from {url}, expected {expected}"
+    )
+    if expected.location is not None:
+        location = response.headers["Location"]
+        assert location.split("?")[0] == expected.location, f"{url} redirected to {location}"
+
+
+@pytest.mark.parametrize("who", SIGNED_IN, ids=persona_label)
+def test_signing_out_by_post_ends_the_session(who: Persona, client_for: Callable[[Persona | None], Client]) -> None:
+    client = client_for(who)
+
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == SIGN_IN
+    assert client.get(reverse("home")).status_code == 302
+
+
+# --- objects that do not exist -----------------------------------------------
+
+MISSING_PAGES = [
+    pytest.param("regions:detail", {"provider": "aws", "code": "no-such-region"}, id="unknown-region-code"),
+    pytest.param("regions:detail", {"provider": "no-such-cloud", "code": "eu-west-1"}, id="unknown-provider"),
+    pytest.param(
+        "regions:cluster", {"provider": "aws", "code": "eu-west-1", "name": "no-such-cluster"}, id="unknown-cluster"
+    ),
+    pytest.param(
+        "regions:cluster",
+        {"provider": "aws", "code": "us-east-1", "name": "eks-eu-west-1"},
+        id="cluster-under-another-region",
+    ),
+]
+
+API_DETAIL_ROUTES = sorted({route.name for route in all_routes() if "pk" in route.kwargs})
+
+
+@pytest.mark.parametrize(("name", "kwargs"), MISSING_PAGES)
+@pytest.mark.parametrize("who", SIGNED_IN, ids=persona_label)
+def test_a_page_about_an_object_that_does_not_exist_is_a_404(
+    name: str, kwargs: dict[str, str], who: Persona, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(who).get(reverse(name, kwargs=kwargs))
+
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
+
+
+@pytest.mark.parametrize("pk", ["999999999", "not-a-number"])
+@pytest.mark.parametrize("name", API_DETAIL_ROUTES)
+@pytest.mark.parametrize("who", SIGNED_IN, ids=persona_label)
+def test_an_api_detail_route_for_an_id_that_does_not_exist_is_a_structured_404(
+    name: str, pk: str, who: Persona, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(who).get(reverse(name, kwargs={"pk": pk}))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
