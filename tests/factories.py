@@ -134,3 +134,27 @@ class CentreServerFactory(factory.django.DjangoModelFactory):
     cpu_cores = 8
     memory_gib = 32
     storage = "1 TB SSD"
+
+
+class OnPremRegionFactory(RegionFactory):
+    """An on-prem site: made-up codes are fine, as on-prem sites have no catalogue of codes to match."""
+
+    provider = Provider.ON_PREM
+    code = factory.Sequence(lambda n: f"site-{n:03d}")
+    residency_zone = ResidencyZone.EU
+    display_name = factory.Sequence(lambda n: f"Learning centre {n}")
+    account = None
+
+
+def add_sites_with_clusters(count: int) -> None:
+    """More of everything: sites paired for DR, each with a k3s cluster, node pools,
+    namespaces of distinct teams and a centre server, plus more cloud accounts."""
+    regions = OnPremRegionFactory.create_batch(count)
+    for number, region in enumerate(regions):
+        region.dr_partner = regions[number - 1]
+        region.save(update_fields=["dr_partner"])
+        cluster = ClusterFactory.create(region=region, kind=ClusterKind.K3S)
+        NodePoolFactory.create_batch(2, cluster=cluster)
+        NamespaceFactory.create_batch(2, cluster=cluster)
+        CentreServerFactory.create(region=region, cluster=cluster)
+    CloudAccountFactory.create_batch(count)

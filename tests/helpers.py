@@ -7,6 +7,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 T = TypeVar("T")
 
@@ -19,3 +22,11 @@ def wait_until(condition: Callable[[], T], timeout: float = 20, interval: float 
             return result
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+def queries_for(client: Client, path: str, params: dict[str, str] | None = None) -> int:
+    """How many database queries a successful GET of ``path`` runs."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path, params or {})
+    assert response.status_code == 200
+    return len(captured.captured_queries)

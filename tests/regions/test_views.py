@@ -7,15 +7,22 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from access.models import Persona
-from regions.choices import CentreServerStatus, ClusterKind, Provider, RegionStatus, ResidencyZone, WorkloadClass
+from regions.choices import CentreServerStatus, ClusterKind, Provider, RegionStatus, WorkloadClass
 from regions.models import CentreServer, Cluster, Region
-from tests.factories import CentreServerFactory, ClusterFactory, NamespaceFactory, NodePoolFactory, TeamFactory
+from tests.factories import (
+    CentreServerFactory,
+    ClusterFactory,
+    NamespaceFactory,
+    NodePoolFactory,
+    OnPremRegionFactory,
+    TeamFactory,
+    add_sites_with_clusters,
+)
+from tests.helpers import queries_for
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
@@ -74,20 +81,6 @@ def listed_codes(response: Response) -> list[str]:
 @pytest.fixture
 def developer(client_for: ClientFor) -> Client:
     return client_for(Persona.DEVELOPER)
-
-
-def on_prem_regions(count: int, prefix: str = "site") -> list[Region]:
-    """Regions with made-up codes: on-prem sites have no catalogue of codes to match."""
-    return Region.objects.bulk_create(
-        Region(
-            provider=Provider.ON_PREM,
-            code=f"{prefix}-{number:03d}",
-            display_name=f"Learning centre {number}",
-            residency_zone=ResidencyZone.EU,
-            status=RegionStatus.ACTIVE,
-        )
-        for number in range(count)
-    )
 
 
 # --- region list -------------------------------------------------------------
@@ -189,7 +182,7 @@ def test_a_normal_request_gets_the_full_page_with_the_filter_form(developer: Cli
 
 
 def test_the_region_list_is_paginated_past_fifty_regions(developer: Client) -> None:
-    on_prem_regions(60)
+    OnPremRegionFactory.create_batch(60)
     total = Region.objects.count()
 
     first = developer.get(REGION_LIST)
@@ -204,7 +197,7 @@ def test_the_region_list_is_paginated_past_fifty_regions(developer: Client) -> N
 
 
 def test_the_next_page_link_keeps_the_filters(developer: Client) -> None:
-    on_prem_regions(60)
+    OnPremRegionFactory.create_batch(60)
 
     first = developer.get(REGION_LIST, {"provider": "on_prem"})
     second = developer.get(REGION_LIST, {"provider": "on_prem", "page": "2"})
@@ -215,7 +208,7 @@ def test_the_next_page_link_keeps_the_filters(developer: Client) -> None:
 
 
 def test_a_page_number_out_of_range_shows_the_last_page(developer: Client) -> None:
-    on_prem_regions(60)
+    OnPremRegionFactory.create_batch(60)
 
     response = developer.get(REGION_LIST, {"page": 99})
 
@@ -331,25 +324,6 @@ def test_an_unknown_region_or_cluster_is_a_404_page(path: str, developer: Client
 
 
 # --- query counts ------------------------------------------------------------
-
-
-def queries_for(client: Client, path: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(path)
-    assert response.status_code == 200
-    return len(captured.captured_queries)
-
-
-def add_sites_with_clusters(count: int) -> None:
-    """More regions, each with a k3s cluster, node pools, namespaces of distinct teams and a centre server."""
-    regions = on_prem_regions(count, prefix="extra")
-    for number, region in enumerate(regions):
-        region.dr_partner = regions[number - 1]
-        region.save(update_fields=["dr_partner"])
-        cluster = ClusterFactory.create(region=region, kind=ClusterKind.K3S)
-        NodePoolFactory.create_batch(2, cluster=cluster)
-        NamespaceFactory.create_batch(2, cluster=cluster)
-        CentreServerFactory.create(region=region, cluster=cluster)
 
 
 def add_children_to(region: Region, count: int) -> None:
