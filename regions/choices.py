@@ -27,7 +27,8 @@ class AuthMethod(models.TextChoices):
     SANDBOX = "sandbox", "Sandbox (simulated cloud)"
 
 
-AUTH_METHODS_BY_PROVIDER = {
+# Keyed by the raw value, so a model with an unknown provider gets an empty set, not an error.
+AUTH_METHODS_BY_PROVIDER: dict[str, set[str]] = {
     Provider.AWS: {AuthMethod.AWS_ASSUME_ROLE, AuthMethod.SANDBOX},
     Provider.AZURE: {
         AuthMethod.AZURE_WORKLOAD_IDENTITY,

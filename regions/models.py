@@ -72,8 +72,8 @@ class CloudAccount(models.Model):
             errors["external_id"] = "An AWS account id is exactly 12 digits."
         if self.provider == Provider.AZURE and not AZURE_SUBSCRIPTION_ID.match(self.external_id.lower()):
             errors["external_id"] = "An Azure subscription id is a UUID such as 00000000-0000-0000-0000-000000000000."
-        # Look up by the raw value: clean() also runs after clean_fields() found an unknown choice.
-        allowed = AUTH_METHODS_BY_PROVIDER.get(self.provider, set())  # type: ignore[call-overload]
+        # clean() also runs after clean_fields() found an unknown choice, hence .get().
+        allowed = AUTH_METHODS_BY_PROVIDER.get(self.provider, set())
         if self.auth_method and self.auth_method not in allowed:
             method, provider = self.get_auth_method_display(), self.get_provider_display()
             errors["auth_method"] = f"{method} cannot be used for {provider}."

@@ -136,7 +136,7 @@ def test_a_crash_in_an_api_view_is_a_structured_500_without_details(
     def crash(**kwargs: object) -> None:
         raise RuntimeError("the region query fell over")
 
-    monkeypatch.setattr("regions.selectors.region_list", crash)
+    monkeypatch.setattr("regions.api.views.RegionViewSet.selector", crash)
     client = Client(raise_request_exception=False)
     client.force_login(persona(Persona.DEVELOPER))
 

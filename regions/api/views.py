@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import QuerySet
-
 from portal.api.viewsets import ScopedReadOnlyViewSet
 from regions import filtersets, selectors
 from regions.api import serializers
@@ -13,54 +9,42 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 
 
 class CloudAccountViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.cloud_account_list
     queryset = CloudAccount.objects.all()
     serializer_class = serializers.CloudAccountSerializer
     filterset_fields = ["provider", "auth_method"]
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.cloud_account_list(user=self.request.user)
-
 
 class RegionViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.region_list
     queryset = Region.objects.all()
     serializer_class = serializers.RegionSerializer
     filterset_class = filtersets.RegionFilterSet
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.region_list(user=self.request.user)
-
 
 class ClusterViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.cluster_list
     queryset = Cluster.objects.all()
     serializer_class = serializers.ClusterSerializer
     filterset_class = filtersets.ClusterFilterSet
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.cluster_list(user=self.request.user)
-
 
 class NodePoolViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.node_pool_list
     queryset = NodePool.objects.all()
     serializer_class = serializers.NodePoolSerializer
     filterset_class = filtersets.NodePoolFilterSet
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.node_pool_list(user=self.request.user)
-
 
 class NamespaceViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.namespace_list
     queryset = Namespace.objects.all()
     serializer_class = serializers.NamespaceSerializer
     filterset_class = filtersets.NamespaceFilterSet
 
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.namespace_list(user=self.request.user)
-
 
 class CentreServerViewSet(ScopedReadOnlyViewSet):
+    selector = selectors.centre_server_list
     queryset = CentreServer.objects.all()
     serializer_class = serializers.CentreServerSerializer
     filterset_class = filtersets.CentreServerFilterSet
-
-    def get_queryset(self) -> QuerySet[Any]:
-        return selectors.centre_server_list(user=self.request.user)
