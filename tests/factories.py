@@ -136,10 +136,14 @@ class CentreServerFactory(factory.django.DjangoModelFactory):
     storage = "1 TB SSD"
 
 
-class OnPremRegionFactory(RegionFactory):
+class OnPremRegionFactory(factory.django.DjangoModelFactory):
     """An on-prem site: made-up codes are fine, as on-prem sites have no catalogue of codes to match."""
 
+    class Meta:
+        model = Region
+
     provider = Provider.ON_PREM
+    status = RegionStatus.ACTIVE
     code = factory.Sequence(lambda n: f"site-{n:03d}")
     residency_zone = ResidencyZone.EU
     display_name = factory.Sequence(lambda n: f"Learning centre {n}")
