@@ -1,14 +1,15 @@
+"""The Django admin is for emergencies; daily access work happens on the portal's Access pages."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from access.models import Membership, Team, User
+from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin[User]):
-    list_display = ["username", "email", "persona", "is_active", "is_staff"]
-    list_filter = ["persona", "is_active", "is_staff"]
-    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Portal", {"fields": ("persona",)}))
+    list_display = ["username", "email", "is_active", "is_superuser"]
+    list_filter = ["is_active", "is_superuser"]
 
 
 class MembershipInline(admin.TabularInline[Membership, Team]):
@@ -23,3 +24,36 @@ class TeamAdmin(admin.ModelAdmin[Team]):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin[Role]):
+    list_display = ["name", "slug", "builtin", "everyone"]
+
+
+@admin.register(Grant)
+class GrantAdmin(admin.ModelAdmin[Grant]):
+    """Read-only: grants change through the portal's services, which audit them."""
+
+    list_display = ["role", "user", "grantee_team", "team", "zone", "expires_at", "revoked_at", "source"]
+    list_filter = ["role", "source"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SsoRule)
+class SsoRuleAdmin(admin.ModelAdmin[SsoRule]):
+    list_display = ["name", "provider", "claim", "value", "team", "role", "enabled"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(GrantAdmin):
+    list_display = ["occurred_at", "actor_label", "verb", "object_repr", "source_ip", "request_id"]
+    list_filter = ["verb"]

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from access.models import Membership, Persona, Team, User
+from access import services as access_services
+from access.models import Grant, Membership, Role, Team, User
+from access.permissions import BuiltinRole
 from regions import catalogue
 from regions.choices import (
     AuthMethod,
@@ -34,6 +36,16 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 
 # Published on purpose: demo users exist only where load_demo was allowed to run.
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105
+
+
+class Persona(models.TextChoices):
+    """The demo people: one per kind of user (DESIGN.md, "Who uses it"), each holding that built-in role."""
+
+    DEVELOPER = BuiltinRole.DEVELOPER.value, "Developer"
+    TEAM_LEAD = BuiltinRole.TEAM_LEAD.value, "Team lead"
+    MANAGER = BuiltinRole.MANAGER.value, "Manager"
+    PLATFORM_ADMIN = BuiltinRole.PLATFORM_ADMIN.value, "Platform admin"
+    AUDITOR = BuiltinRole.AUDITOR.value, "Auditor"
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,11 @@ PERSONAS = [
     DemoPerson("admin", "Ada", "Nakamura", Persona.PLATFORM_ADMIN, "core-platform", Membership.Role.LEAD),
     DemoPerson("auditor", "Aud", "Jensen", Persona.AUDITOR),
 ]
+
+
+def username_of(persona: Persona) -> str:
+    return next(person.username for person in PERSONAS if person.persona == persona)
+
 
 # Namespace (spec 4.1) -> owning team.
 NAMESPACES = {
@@ -112,6 +129,7 @@ CENTRE_SERVERS = [
 
 @transaction.atomic
 def load_demo() -> None:
+    access_services.builtin_roles_ensure()
     teams = {
         slug: Team.objects.update_or_create(slug=slug, defaults={"name": name, "description": description})[0]
         for slug, (name, description) in TEAMS.items()
@@ -194,6 +212,16 @@ def load_demo() -> None:
 
 
 def _load_people(teams: dict[str, Team]) -> None:
+    """Demo people, with the grants their persona implies: team roles are limited to their team.
+
+    Every team's members may work as developers on that team's objects; the
+    lead approves for their team only; the manager, auditor and admin hold
+    their roles everywhere. The admin is not a superuser: the policy, not a
+    flag, gives them everything.
+    """
+    developer = Role.objects.get(slug=BuiltinRole.DEVELOPER)
+    for team in teams.values():
+        _demo_grant(developer, grantee_team=team, team=team, reason=f"Members of {team} develop on its services.")
     for person in PERSONAS:
         user, created = User.objects.update_or_create(
             username=person.username,
@@ -201,16 +229,28 @@ def _load_people(teams: dict[str, Team]) -> None:
                 "first_name": person.first_name,
                 "last_name": person.last_name,
                 "email": f"{person.username}@example.com",
-                "persona": person.persona,
-                "is_staff": person.persona == Persona.PLATFORM_ADMIN,
-                "is_superuser": person.persona == Persona.PLATFORM_ADMIN,
             },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        if person.team:
-            Membership.objects.update_or_create(team=teams[person.team], user=user, defaults={"role": person.team_role})
+        home = teams[person.team] if person.team else None
+        if home is not None:
+            Membership.objects.update_or_create(team=home, user=user, defaults={"role": person.team_role})
+        if person.persona != Persona.DEVELOPER:
+            role = Role.objects.get(slug=person.persona.value)
+            limit = home if person.persona == Persona.TEAM_LEAD else None
+            _demo_grant(role, user=user, team=limit, reason=f"Demo {person.persona.label.lower()}.")
+
+
+def _demo_grant(
+    role: Role, *, reason: str, user: User | None = None, grantee_team: Team | None = None, team: Team | None = None
+) -> None:
+    held = Grant.objects.active().filter(role=role, user=user, grantee_team=grantee_team, team=team)
+    if not held.exists():
+        access_services.grant_create(
+            actor=None, role=role, user=user, grantee_team=grantee_team, team=team, reason=reason
+        )
 
 
 def _region(provider: Provider, code: str, account: CloudAccount) -> Region:

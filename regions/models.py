@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
+from access.scoping import scoped
 from regions import catalogue
 from regions.choices import (
     AUTH_METHODS_BY_PROVIDER,
@@ -34,6 +35,7 @@ dns_label = RegexValidator(
 )
 
 
+@scoped("inventory")
 class CloudAccount(models.Model):
     """An AWS account or Azure subscription the platform runs in.
 
@@ -85,6 +87,7 @@ class CloudAccount(models.Model):
             raise ValidationError(errors)
 
 
+@scoped("inventory", region="pk", zone="residency_zone")
 class Region(models.Model):
     """A cloud region the platform operates in, with its data-residency zone.
 
@@ -137,6 +140,7 @@ class Region(models.Model):
             raise ValidationError(errors)
 
 
+@scoped("inventory", region="region", zone="region__residency_zone")
 class Cluster(models.Model):
     """A Kubernetes cluster: EKS, AKS, or k3s on an on-prem centre server."""
 
@@ -167,6 +171,7 @@ class Cluster(models.Model):
                 )
 
 
+@scoped("inventory", region="cluster__region", zone="cluster__region__residency_zone")
 class NodePool(models.Model):
     """A group of like nodes in a cluster, separated by workload class (spec 3.1)."""
 
@@ -195,6 +200,7 @@ class NodePool(models.Model):
         return f"{self.cluster.name}/{self.name}"
 
 
+@scoped("inventory", region="region", zone="region__residency_zone")
 class CentreServer(models.Model):
     """An on-prem centre server running k3s, for offline delivery (spec 12).
 
@@ -227,6 +233,7 @@ class CentreServer(models.Model):
             raise ValidationError({"cluster": "A centre server runs a k3s cluster."})
 
 
+@scoped("inventory", team="team", region="cluster__region", zone="cluster__region__residency_zone")
 class Namespace(models.Model):
     """A Kubernetes namespace in a cluster (spec 4.1), optionally owned by a team."""
 

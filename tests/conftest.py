@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from access.models import Persona, User
-from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
+from access.models import User
+from portal.demo import DEMO_PASSWORD, Persona, load_demo, username_of
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # calls from that thread are still synchronous and safe.
@@ -67,8 +67,7 @@ def persona(demo: None) -> Callable[[Persona], User]:
     """The demo user of a persona, e.g. ``persona(Persona.AUDITOR)``."""
 
     def get(which: Persona) -> User:
-        username = next(person.username for person in PERSONAS if person.persona == which)
-        return User.objects.get(username=username)
+        return User.objects.get(username=username_of(which))
 
     return get
 

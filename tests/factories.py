@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from access.models import Membership, Persona, Team, User
+from access.models import Membership, Team, User
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -27,7 +27,6 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
-    persona = Persona.DEVELOPER
     password = factory.django.Password(PASSWORD)
 
 

@@ -20,7 +20,7 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from access.models import Persona
+from portal.demo import Persona
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 

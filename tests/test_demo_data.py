@@ -6,11 +6,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Model
+from django.db.models import Model, Q
 from pytest_django.fixtures import Settings
 
-from access.models import Membership, Persona, Team, User
-from portal.demo import DEMO_PASSWORD
+from access.models import Grant, Membership, Team, User
+from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.choices import ClusterKind, Provider, ResidencyZone, WorkloadClass
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
@@ -113,17 +113,23 @@ def test_every_cluster_has_the_six_namespaces_of_the_spec_each_owned_by_a_team(l
 
 def test_there_is_one_demo_user_for_each_persona_with_the_published_password(loaded: None) -> None:
     for persona in Persona:
-        users = list(User.objects.filter(persona=persona))
-        assert len(users) == 1, persona
-        assert users[0].check_password(DEMO_PASSWORD)
+        user = User.objects.get(username=username_of(persona))
+        assert user.check_password(DEMO_PASSWORD)
 
 
-def test_only_the_platform_admin_is_staff(loaded: None) -> None:
-    assert list(User.objects.filter(is_staff=True).values_list("persona", flat=True)) == [Persona.PLATFORM_ADMIN]
+def test_each_persona_holds_its_built_in_role_through_a_grant_not_a_superuser_flag(loaded: None) -> None:
+    assert not User.objects.filter(is_superuser=True).exists()
+    for persona in Persona:
+        user = User.objects.get(username=username_of(persona))
+        held = Grant.objects.active().filter(Q(user=user) | Q(grantee_team__members=user))
+        assert held.filter(role__slug=persona.value).exists(), persona
 
 
-def test_the_team_lead_leads_a_team(loaded: None) -> None:
-    lead = User.objects.get(persona=Persona.TEAM_LEAD)
+def test_the_team_lead_leads_a_team_and_approves_for_that_team_only(loaded: None) -> None:
+    lead = User.objects.get(username=username_of(Persona.TEAM_LEAD))
+    grant = Grant.objects.get(user=lead, role__slug=Persona.TEAM_LEAD.value)
+    assert grant.team is not None
+    assert lead.memberships.get(team=grant.team).role == Membership.Role.LEAD
 
     assert lead.memberships.filter(role=Membership.Role.LEAD).exists()
 
@@ -140,7 +146,7 @@ def test_running_it_twice_creates_nothing_new(settings: Settings) -> None:
 
 
 def test_running_it_again_keeps_a_password_someone_changed(loaded: None) -> None:
-    developer = User.objects.get(persona=Persona.DEVELOPER)
+    developer = User.objects.get(username=username_of(Persona.DEVELOPER))
     developer.set_password("a-better-password")
     developer.save()
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from access.models import Persona, User
+from access.models import User
+from portal.demo import Persona
 
 
 def assert_api_error(response: Any, status: int, code: str) -> dict[str, Any]:

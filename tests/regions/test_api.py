@@ -11,7 +11,7 @@ import pytest
 from django.core.paginator import UnorderedObjectListWarning
 from django.test import Client
 
-from access.models import Persona
+from portal.demo import Persona
 from regions.choices import Provider, RegionStatus, WorkloadClass
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 from tests.factories import NamespaceFactory, add_sites_with_clusters
@@ -406,8 +406,8 @@ def test_every_list_endpoint_runs_a_small_fixed_number_of_queries(
 ) -> None:
     developer.get(path)  # warm per-process caches out of the count
 
-    # The session, the signed-in user, the count and the page.
-    with django_assert_max_num_queries(4):  # type: ignore[attr-defined]
+    # The session, the signed-in user, their grants, the count and the page.
+    with django_assert_max_num_queries(5):  # type: ignore[attr-defined]
         assert developer.get(path).status_code == 200
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access.models import Persona
+from portal.demo import Persona
 from regions.choices import CentreServerStatus, ClusterKind, Provider, RegionStatus, WorkloadClass
 from regions.models import CentreServer, Cluster, Region
 from tests.factories import (
@@ -335,14 +335,14 @@ def add_children_to(region: Region, count: int) -> None:
         CentreServerFactory.create(region=region)
 
 
-# Two of each budget are the session and the signed-in user; the rest is the page's own reads.
+# Three of each budget are the session, the signed-in user and their grants; the rest is the page's own reads.
 @pytest.mark.parametrize(
     ("path", "budget"),
     [
-        (REGION_LIST, 5),  # count, page of regions, accounts for the filter form
-        (f"{REGION_LIST}?residency_zone=EU&q=e", 5),
-        (EU_WEST_1, 7),  # region, clusters, their pools, their namespaces, centre servers
-        (EKS_EU_WEST_1, 5),  # cluster, its pools, its namespaces
+        (REGION_LIST, 6),  # count, page of regions, accounts for the filter form
+        (f"{REGION_LIST}?residency_zone=EU&q=e", 6),
+        (EU_WEST_1, 8),  # region, clusters, their pools, their namespaces, centre servers
+        (EKS_EU_WEST_1, 6),  # cluster, its pools, its namespaces
     ],
     ids=["region-list", "filtered-region-list", "region-detail", "cluster-detail"],
 )

@@ -1,0 +1,210 @@
+"""The audit log: append-only, hash-chained, written in the same transaction as the change.
+
+Every privileged action calls :func:`record` inside the transaction that
+makes the change, so an event exists exactly when the change does. Each
+event's hash covers its fields and the previous event's hash; a PostgreSQL
+advisory lock serialises writers so the chain has no forks, and a trigger
+refuses UPDATE and DELETE on the table. :func:`verify_chain` recomputes every
+hash and names the first event that does not verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_guid import get_guid
+
+from access.models import AuditEvent, Team, User
+
+GENESIS = "0" * 64
+# Any constant: the advisory lock that serialises writers of the chain.
+_CHAIN_LOCK = 0x706F7274616C  # "portal"
+
+# Verbs of privileged actions. The audit-completeness test walks this list,
+# so a new privileged action adds its verb here and its test there.
+SIGN_IN = "auth.sign_in"
+SIGN_IN_FAILED = "auth.sign_in_failed"
+SIGN_OUT = "auth.sign_out"
+GRANT_CREATED = "access.grant_created"
+GRANT_REVOKED = "access.grant_revoked"
+ROLE_CREATED = "access.role_created"
+ROLE_CHANGED = "access.role_changed"
+ROLE_DELETED = "access.role_deleted"
+TEAM_CREATED = "teams.team_created"
+TEAM_CHANGED = "teams.team_changed"
+MEMBER_ADDED = "teams.member_added"
+MEMBER_CHANGED = "teams.member_changed"
+MEMBER_REMOVED = "teams.member_removed"
+SSO_RULE_CREATED = "access.sso_rule_created"
+SSO_RULE_CHANGED = "access.sso_rule_changed"
+SSO_RULE_DELETED = "access.sso_rule_deleted"
+TOKEN_CREATED = "access.token_created"  # noqa: S105 (a verb, not a secret)
+TOKEN_REVOKED = "access.token_revoked"  # noqa: S105
+REVIEW_OPENED = "access.review_opened"
+REVIEW_DECIDED = "access.review_decided"
+REVIEW_CLOSED = "access.review_closed"
+AUDIT_EXPORTED = "audit.exported"
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is acting, from where: set by middleware for a web request, by hand in tasks."""
+
+    actor: User | None = None
+    source_ip: str | None = None
+    request_id: str = ""
+    request: HttpRequest | None = None
+
+    def current_actor(self) -> User | None:
+        """The explicit actor, else whoever the request is signed in as now (sign-in changes it)."""
+        if self.actor is not None:
+            return self.actor
+        user = getattr(self.request, "user", None)
+        return user if isinstance(user, User) and user.is_authenticated else None
+
+
+_context: ContextVar[RequestContext | None] = ContextVar("audit_context", default=None)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@contextmanager
+def acting(context: RequestContext) -> Iterator[None]:
+    """Attribute events recorded inside the block to ``context`` (used by the middleware and by tasks)."""
+    token = _context.set(context)
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> RequestContext:
+    return _context.get() or RequestContext(request_id=get_guid() or "")
+
+
+def record(
+    verb: str,
+    obj: models.Model | None = None,
+    *,
+    actor: User | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    team: Team | None = None,
+    object_repr: str | None = None,
+    actor_label: str | None = None,
+    **extra: Any,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction.
+
+    ``actor`` defaults to the person behind the current request. ``before`` and
+    ``after`` are the changed fields; they must never hold a secret.
+    """
+    context = current_context()
+    if actor is None:
+        actor = context.current_actor()
+    label = actor_label if actor_label is not None else (actor.get_username() if actor is not None else "")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        previous = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+        event = AuditEvent(
+            occurred_at=timezone.now(),
+            actor=actor,
+            actor_label=label[:200],
+            verb=verb,
+            object_type=obj._meta.label_lower if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+            object_repr=(object_repr if object_repr is not None else str(obj) if obj is not None else "")[:300],
+            team=team,
+            source_ip=context.source_ip,
+            request_id=(context.request_id or get_guid() or "")[:64],
+            before=_plain(before),
+            after=_plain(after),
+            extra=_plain(extra) or {},
+            previous_hash=previous,
+        )
+        event.hash = event_hash(event)
+        event.save(force_insert=True)
+    return event
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the event's fields in a canonical JSON form and the previous hash."""
+    body = {
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": event.actor_id,
+        "actor_label": event.actor_label,
+        "verb": event.verb,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_repr": event.object_repr,
+        "team": event.team_id,
+        "source_ip": event.source_ip,
+        "request_id": event.request_id,
+        "before": event.before,
+        "after": event.after,
+        "extra": event.extra,
+        "previous_hash": event.previous_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The outcome of :func:`verify_chain`."""
+
+    verified: bool
+    events: int
+    first_bad_event: int | None = None
+    problem: str = ""
+
+
+def verify_chain() -> ChainCheck:
+    """Recompute every hash in order; report the first event that was changed, removed or inserted."""
+    previous = GENESIS
+    count = 0
+    events = AuditEvent.objects.order_by("pk").iterator(chunk_size=2000)
+    for event in events:
+        count += 1
+        if event.previous_hash != previous:
+            return ChainCheck(False, count, event.pk, "an event before it was removed or changed")
+        if event_hash(event) != event.hash:
+            return ChainCheck(False, count, event.pk, "its contents were changed after it was written")
+        previous = event.hash
+    return ChainCheck(True, count)
+
+
+def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
+    """The named fields of ``obj`` as plain JSON values, for ``before``/``after``."""
+    return {name: _plain(getattr(obj, name)) for name in fields}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe form of a value (dates, decimals, models and collections included)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return {"id": value.pk, "repr": str(value)}
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(item) for item in value]
+    return str(value)
