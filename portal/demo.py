@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from access import services as access_services
-from access.models import Grant, Membership, Role, Team, User
+from access.models import Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import BuiltinRole
 from regions import catalogue
 from regions.choices import (
@@ -135,6 +135,7 @@ def load_demo() -> None:
         for slug, (name, description) in TEAMS.items()
     }
     _load_people(teams)
+    _load_sso_rules(teams)
     accounts = {
         Provider.AWS: CloudAccount.objects.update_or_create(
             provider=Provider.AWS,
@@ -241,6 +242,43 @@ def _load_people(teams: dict[str, Team]) -> None:
             role = Role.objects.get(slug=person.persona.value)
             limit = home if person.persona == Persona.TEAM_LEAD else None
             _demo_grant(role, user=user, team=limit, reason=f"Demo {person.persona.label.lower()}.")
+
+
+# SSO mapping rules a real installation would start from: IdP group -> team (and role).
+SSO_RULES = [
+    # name, claim value (IdP group), team, membership role, role, limited to the team
+    ("Platform engineers", "platform-engineers", "core-platform", Membership.Role.MEMBER, BuiltinRole.PLATFORM_ADMIN),
+    ("Student Experience developers", "eng-student-experience", "student-experience", Membership.Role.MEMBER, None),
+    (
+        "Student Experience leads",
+        "lead-student-experience",
+        "student-experience",
+        Membership.Role.LEAD,
+        BuiltinRole.TEAM_LEAD,
+    ),
+    ("Tutor Tools developers", "eng-tutor-tools", "tutor-tools", Membership.Role.MEMBER, None),
+    ("Finance", "finance", None, Membership.Role.MEMBER, BuiltinRole.MANAGER),
+    ("Internal audit", "internal-audit", None, Membership.Role.MEMBER, BuiltinRole.AUDITOR),
+]
+
+
+def _load_sso_rules(teams: dict[str, Team]) -> None:
+    """Rules keyed on their name; members of a team become developers on it through the team's grant."""
+    for name, group, team_slug, membership_role, role_slug in SSO_RULES:
+        team = teams[team_slug] if team_slug else None
+        role = Role.objects.get(slug=role_slug) if role_slug else None
+        limited_to = team if role_slug == BuiltinRole.TEAM_LEAD else None
+        SsoRule.objects.update_or_create(
+            name=name,
+            defaults={
+                "claim": "groups",
+                "value": group,
+                "team": team,
+                "membership_role": membership_role,
+                "role": role,
+                "scope_team": limited_to,
+            },
+        )
 
 
 def _demo_grant(

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Model, Q
 from pytest_django.fixtures import Settings
 
-from access.models import Grant, Membership, Team, User
+from access.models import Grant, Membership, Role, SsoRule, Team, User
 from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.choices import ClusterKind, Provider, ResidencyZone, WorkloadClass
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
@@ -29,6 +29,9 @@ DEMO_MODELS: list[type[Model]] = [
     User,
     Team,
     Membership,
+    Role,
+    Grant,
+    SsoRule,
     CloudAccount,
     Region,
     Cluster,
