@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -208,3 +209,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_plain(item) for item in value]
     return str(value)
+
+
+def verbs() -> dict[str, str]:
+    """Every verb constant of this module, by constant name (``{"GRANT_CREATED": "access.grant_created", …}``).
+
+    The audit page offers them as filter choices and the audit-completeness
+    test walks them, so a verb added above is picked up by both.
+    """
+    return {
+        name: value
+        for name, value in globals().items()
+        if name.isupper() and isinstance(value, str) and _VERB_SHAPE.fullmatch(value)
+    }
+
+
+_VERB_SHAPE = re.compile(r"[a-z_]+\.[a-z_]+")
