@@ -20,7 +20,10 @@ def verb_choices() -> list[tuple[str, str]]:
 def object_type_choices() -> list[tuple[str, str]]:
     """Every model of the portal, as ``app_label.modelname`` (what events record), by name."""
     return sorted(
-        ((model._meta.label_lower, f"{model._meta.verbose_name} ({model._meta.label_lower})") for model in apps.get_models()),
+        (
+            (model._meta.label_lower, f"{model._meta.verbose_name} ({model._meta.label_lower})")
+            for model in apps.get_models()
+        ),
         key=lambda choice: choice[1].lower(),
     )
 
@@ -32,7 +35,7 @@ def visible_teams(request: HttpRequest | None) -> QuerySet[Team]:
     return policy.restrict(Team.objects.all(), user, policy.VIEW)
 
 
-class AuditEventFilterSet(django_filters.FilterSet):
+class AuditEventFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     """Who, what, which object, which team, when, which request, and free text over object and actor."""
 
     q = django_filters.CharFilter(method="search", label="Search", max_length=200)

@@ -83,6 +83,5 @@ def audit_event_changes(event: AuditEvent) -> list[Change]:
     before = event.before if isinstance(event.before, dict) else {}
     after = event.after if isinstance(event.after, dict) else {}
     return [
-        Change(name, readable(before.get(name)), readable(after.get(name)))
-        for name in sorted(set(before) | set(after))
+        Change(name, readable(before.get(name)), readable(after.get(name))) for name in sorted(set(before) | set(after))
     ]

@@ -12,8 +12,8 @@ from typing import Any
 
 from celery import shared_task
 from django.core.cache import cache
-from kombu.exceptions import OperationalError
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from access.audit import verify_chain
 from access.models import AuditEvent

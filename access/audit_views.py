@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -89,7 +90,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponseBase:
     """The filtered events as CSV, streamed, and the export itself recorded with the filters used."""
     policy.require(request.user, policy.EXPORT, AuditEvent)
     filterset = AuditEventFilterSet(

@@ -58,8 +58,8 @@ def test_people_without_audit_view_are_told_the_page_does_not_exist(
 
 
 def test_someone_who_may_read_but_not_export_is_refused_the_export_with_a_403(demo: None) -> None:
-    reader = UserFactory()
-    GrantFactory(user=reader, role=RoleFactory(permissions=["audit.view"]))
+    reader = UserFactory.create()
+    GrantFactory.create(user=reader, role=RoleFactory.create(permissions=["audit.view"]))
     client = Client()
     client.force_login(reader)
 
@@ -198,14 +198,12 @@ def test_the_export_streams_the_filtered_events_as_csv(auditor: Client) -> None:
 
 
 def test_exported_cells_that_a_spreadsheet_would_run_as_formulas_are_made_text(auditor: Client) -> None:
-    for dangerous in ["=HYPERLINK(\"http://evil\")", "+1", "-2", "@SUM(A1)"]:
+    for dangerous in ['=HYPERLINK("http://evil")', "+1", "-2", "@SUM(A1)"]:
         audit.record(audit.TEAM_CHANGED, object_repr=dangerous)
 
     rows = exported_rows(auditor.get(EXPORT, {"verb": audit.TEAM_CHANGED}))
 
-    assert sorted(row["object"] for row in rows) == sorted(
-        ["'=HYPERLINK(\"http://evil\")", "'+1", "'-2", "'@SUM(A1)"]
-    )
+    assert sorted(row["object"] for row in rows) == sorted(['\'=HYPERLINK("http://evil")', "'+1", "'-2", "'@SUM(A1)"])
 
 
 def test_the_export_is_itself_audited_with_the_filters_used_and_does_not_include_itself(
@@ -309,7 +307,12 @@ def test_verify_now_runs_on_a_real_worker_and_the_status_updates(
     assert "Verification requested" in waiting.content.decode()
     assert 'hx-trigger="every 2s"' in waiting.content.decode()  # the fragment polls until done
     assert "Verification requested" in again.content.decode()  # a double click asks once
-    done = wait_until(lambda: "Last verified" in (body := client.get(CHAIN).content.decode()) and body)
+
+    def verified() -> str:
+        body = client.get(CHAIN).content.decode()
+        return body if "Last verified" in body else ""
+
+    done = wait_until(verified)
     assert "Verifies" in done
     assert 'hx-trigger="every 2s"' not in done
 
