@@ -135,6 +135,10 @@ def _rule_sets(user: User) -> list[list[Rule]]:
     return sets
 
 
+# Public for the grant-escalation check in access.services.
+rule_sets = _rule_sets
+
+
 def _signed_in(user: AnyUser) -> TypeGuard[User]:
     return isinstance(user, User) and user.is_active
 
@@ -180,7 +184,8 @@ def can(user: AnyUser, action: str, obj: Any = None) -> bool:
         if is_instance:
             if not any(rule.covers(scope, obj) for rule in held):
                 return False
-        elif not any(True for _ in held):
+        # "On some": a rule whose limits the model cannot match (a team limit on regions) covers none.
+        elif not any(rule.condition(scope) is not None for rule in held):
             return False
     return True
 
