@@ -204,6 +204,10 @@ def membership_set(
             team=team,
             actor_label=label,
         )
+    if sso_rule is not None and membership.sso_rule_id not in (None, sso_rule.pk):
+        # Another rule gives it now: follow it, so deleting the old rule does not make it look hand-made.
+        membership.sso_rule = sso_rule
+        membership.save(update_fields=["sso_rule"])
     policy.forget(user)
     return membership
 
