@@ -140,7 +140,8 @@ def _refuse_escalation(actor: User, role: Role, grant: Grant) -> None:
     ]
     if missing:
         raise PermissionDenied(
-            f"You cannot grant {role} on {grant.scope_label}: you do not hold {', '.join(sorted(missing))} there yourself."
+            f"You cannot grant {role} on {grant.scope_label}: "
+            f"you do not hold {', '.join(sorted(missing))} there yourself."
         )
 
 

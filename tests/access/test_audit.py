@@ -31,10 +31,14 @@ def test_a_change_that_is_rolled_back_leaves_no_event() -> None:
     viewer = Role.objects.get(slug=BuiltinRole.VIEWER)
     before = AuditEvent.objects.count()
 
-    with pytest.raises(Boom), transaction.atomic():
-        services.grant_create(actor=None, role=viewer, user=user, reason="Rolled back.")
-        assert AuditEvent.objects.count() == before + 1
-        raise Boom
+    def grant_then_fail() -> None:
+        with transaction.atomic():
+            services.grant_create(actor=None, role=viewer, user=user, reason="Rolled back.")
+            assert AuditEvent.objects.count() == before + 1
+            raise Boom
+
+    with pytest.raises(Boom):
+        grant_then_fail()
 
     assert AuditEvent.objects.count() == before
     assert not Grant.objects.filter(user=user).exists()
@@ -49,7 +53,8 @@ def test_a_change_that_commits_has_exactly_one_event_naming_it() -> None:
 
     event = AuditEvent.objects.get(verb=audit.GRANT_CREATED, object_id=str(grant.pk))
     assert event.object_type == "access.grant"
-    assert event.after is not None and event.after["reason"] == "Kept."
+    assert event.after is not None
+    assert event.after["reason"] == "Kept."
 
 
 # --- the chain -------------------------------------------------------------------------

@@ -21,12 +21,14 @@ def role(slug: str) -> Role:
 
 @pytest.fixture
 def team() -> Team:
-    return TeamFactory.create(slug="tutors")
+    tutors: Team = TeamFactory.create(slug="tutors")
+    return tutors
 
 
 @pytest.fixture
 def user() -> User:
-    return UserFactory.create(username="sam")
+    sam: User = UserFactory.create(username="sam")
+    return sam
 
 
 def sign_in(user: User, claims: dict[str, Any], provider: str = "entra") -> services.SsoOutcome:
@@ -89,7 +91,8 @@ def test_a_provider_specific_rule_matches_only_that_provider(team: Team, user: U
 def test_a_disabled_rule_gives_nothing_and_what_it_gave_goes(team: Team, user: User) -> None:
     rule = SsoRuleFactory.create(value="tutors", team=team, role=role(BuiltinRole.DEVELOPER))
     sign_in(user, {"groups": ["tutors"]})
-    assert sso_memberships(user) and sso_grants(user)
+    assert sso_memberships(user)
+    assert sso_grants(user)
 
     SsoRule.objects.filter(pk=rule.pk).update(enabled=False)
     sign_in(user, {"groups": ["tutors"]})
