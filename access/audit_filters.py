@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import django_filters
+from django import forms
 from django.apps import apps
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from access import audit, policy
 from access.models import AuditEvent, Team
+
+
+def _start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def verb_choices() -> list[tuple[str, str]]:
@@ -44,16 +51,28 @@ class AuditEventFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # dj
     object_type = django_filters.ChoiceFilter(choices=object_type_choices, label="Object type")
     object_id = django_filters.CharFilter(label="Object id", max_length=64)
     team = django_filters.ModelChoiceFilter(queryset=visible_teams, label="Team")
-    occurred = django_filters.DateFromToRangeFilter(
-        field_name="occurred_at",
-        label="Date",
-        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+    # Two plain date fields (rather than one range widget) so each input has its own label.
+    occurred_after = django_filters.DateFilter(
+        method="since", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    occurred_before = django_filters.DateFilter(
+        method="until", label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
     request_id = django_filters.CharFilter(label="Request id", max_length=64)
 
     class Meta:
         model = AuditEvent
-        fields = ["q", "actor", "verb", "object_type", "object_id", "team", "occurred", "request_id"]
+        fields = [
+            "q",
+            "actor",
+            "verb",
+            "object_type",
+            "object_id",
+            "team",
+            "occurred_after",
+            "occurred_before",
+            "request_id",
+        ]
 
     def search(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         return queryset.filter(
@@ -62,6 +81,14 @@ class AuditEventFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # dj
             | Q(actor_label__icontains=value)
             | Q(object_type__icontains=value)
         )
+
+    def since(self, queryset: QuerySet[AuditEvent], name: str, value: date) -> QuerySet[AuditEvent]:
+        """From the start of that day in the portal's time zone."""
+        return queryset.filter(occurred_at__gte=_start_of(value))
+
+    def until(self, queryset: QuerySet[AuditEvent], name: str, value: date) -> QuerySet[AuditEvent]:
+        """To the end of that day in the portal's time zone."""
+        return queryset.filter(occurred_at__lt=_start_of(value + timedelta(days=1)))
 
     def by_actor(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         return queryset.filter(Q(actor_label__iexact=value) | Q(actor__username__iexact=value))
@@ -74,11 +101,7 @@ class AuditEventFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # dj
         for name, value in self.form.cleaned_data.items():
             if value in (None, "", []):
                 continue
-            if isinstance(value, slice):
-                if value.start is None and value.stop is None:
-                    continue
-                value = {"from": value.start, "to": value.stop}
-            elif isinstance(value, Team):
+            if isinstance(value, Team):
                 value = {"id": value.pk, "slug": value.slug}
             used[name] = value
         return used
