@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -13,9 +15,10 @@ from django.urls import reverse
 from access import audit, services
 from access.models import AuditEvent, Grant, Role, User
 from access.permissions import BuiltinRole
-from portal.demo import Persona
+from portal.demo import DEMO_PASSWORD, Persona
 from tests.access.tampering import tamper
-from tests.factories import TeamFactory, UserFactory, audit_events
+from tests.access.test_audit_completeness import TRIGGERS, World
+from tests.factories import PASSWORD, TeamFactory, UserFactory, audit_events
 
 
 class Boom(Exception):
@@ -256,3 +259,32 @@ def test_an_event_outside_a_request_names_no_address_and_the_system_when_no_one_
     assert event.actor is None
     assert event.actor_label == ""
     assert event.source_ip is None
+
+
+# --- no secrets ------------------------------------------------------------------------------------
+
+SECRET_LOOKING = re.compile(r"password|passwd|secret|token|api[_-]?key|private|credential|hash|otp", re.IGNORECASE)
+
+
+def _keys_and_values(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in _keys_and_values(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [pair for item in value for pair in _keys_and_values(item, path)]
+    return [(path, value)]
+
+
+def test_no_event_holds_a_secret_looking_field_or_a_password(persona: Callable[[Persona], User]) -> None:
+    """Every action of the completeness suite is run; no event's before, after or extra looks like a secret."""
+    world = World(persona)
+    for verb, triggers in TRIGGERS.items():
+        for trigger in triggers:
+            with transaction.atomic():
+                trigger(world)
+                for event in AuditEvent.objects.all():
+                    for path, value in _keys_and_values(
+                        {"before": event.before, "after": event.after, "extra": event.extra}
+                    ):
+                        assert not SECRET_LOOKING.search(path), f"{verb}: {path} looks like a secret"
+                        assert value not in {DEMO_PASSWORD, PASSWORD}, f"{verb}: {path} holds a password"
+                transaction.set_rollback(True)

@@ -33,7 +33,6 @@ def test_an_auditor_filters_the_audit_log_and_reads_an_events_changes(page: Page
     rows.first.get_by_text("1 field").click()
     expect(rows.first.locator("del")).to_have_text("member")
     expect(rows.first.locator("ins")).to_have_text("lead")
-    page.screenshot(path="/tmp/pp-audit-page.png", full_page=True)
 
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile("Export CSV")).click()
