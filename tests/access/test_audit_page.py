@@ -58,6 +58,24 @@ def test_people_without_audit_view_are_told_the_page_does_not_exist(
     assert b"Secret thing" not in response.content
 
 
+@pytest.mark.parametrize("who", [Persona.DEVELOPER, Persona.TEAM_LEAD, Persona.MANAGER])
+def test_people_without_audit_view_cannot_ask_for_a_verification(
+    who: Persona, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(who).post(CHAIN)
+
+    assert response.status_code == 404
+    assert audit_tasks.chain_status() is None
+
+
+def test_an_anonymous_visitor_is_sent_to_sign_in_rather_than_asking_for_a_verification(demo: None) -> None:
+    response = Client().post(CHAIN)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/sign-in/")
+    assert audit_tasks.chain_status() is None
+
+
 def test_someone_who_may_read_but_not_export_is_refused_the_export_with_a_403(demo: None) -> None:
     reader = UserFactory.create()
     GrantFactory.create(user=reader, role=RoleFactory.create(permissions=["audit.view"]))
