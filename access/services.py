@@ -73,7 +73,7 @@ def grant_create(
     )
     if actor is not None:
         _check(actor, ADD, grant)
-        _refuse_escalation(actor, role)
+        _refuse_escalation(actor, role, grant)
     grant.full_clean(exclude=["granted_by", "revoked_by"])
     grant.save()
     audit.record(
@@ -121,18 +121,39 @@ def _system_label(source: str) -> str:
     return "sso" if source == Grant.Source.SSO else "system"
 
 
-def _refuse_escalation(actor: User, role: Role) -> None:
-    """Nobody grants a permission they do not hold themselves (superusers excepted)."""
-    if actor.is_superuser:
+def _refuse_escalation(actor: User, role: Role, grant: Grant) -> None:
+    """Nobody grants a permission they do not hold themselves on everything the grant covers (superusers excepted).
+
+    A permission held only on team A (or only in the EU zone, or only on some
+    tiers) may be granted on team A (in the EU, on those tiers), never wider.
+    With an API token, the token's role must hold it too.
+    """
+    if actor.is_superuser and getattr(actor, "api_token", None) is None:
         return
-    held = [rule.permissions for rule in policy.rules_for(actor)]
     missing = [
         permission
         for permission in role.permissions
-        if not any(permissions.allows(rules, permission) for rules in held)
+        if not all(
+            any(permissions.allows(rule.permissions, permission) and _within(grant, rule) for rule in rules)
+            for rules in policy.rule_sets(actor)
+        )
     ]
     if missing:
-        raise PermissionDenied(f"You cannot grant {role}: you do not hold {', '.join(sorted(missing))} yourself.")
+        raise PermissionDenied(
+            f"You cannot grant {role} on {grant.scope_label}: "
+            f"you do not hold {', '.join(sorted(missing))} there yourself."
+        )
+
+
+def _within(grant: Grant, rule: policy.Rule) -> bool:
+    """Whether everything ``grant`` covers is also covered by ``rule`` (the grant is at least as narrow)."""
+    if rule.team is not None and grant.team_id != rule.team:
+        return False
+    if rule.region is not None and grant.region_id != rule.region:
+        return False
+    if rule.zone and grant.zone != rule.zone and (grant.region is None or grant.region.residency_zone != rule.zone):
+        return False
+    return not rule.tiers or (bool(grant.tiers) and set(grant.tiers) <= rule.tiers)
 
 
 def _forget_affected(grant: Grant) -> None:
@@ -184,6 +205,10 @@ def membership_set(
             team=team,
             actor_label=label,
         )
+    if sso_rule is not None and membership.sso_rule_id not in (None, sso_rule.pk):
+        # Another rule gives it now: follow it, so deleting the old rule does not make it look hand-made.
+        membership.sso_rule = sso_rule
+        membership.save(update_fields=["sso_rule"])
     policy.forget(user)
     return membership
 

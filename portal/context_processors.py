@@ -27,6 +27,7 @@ SECTIONS = [
     ("Costs", "costs:overview", "costs.CostLineItem"),
     ("Regions", "regions:list", "regions.Region"),
     ("Access", "access:overview", "access.Team"),
+    ("Audit log", "access:audit", "access.AuditEvent"),
 ]
 
 

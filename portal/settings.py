@@ -51,6 +51,7 @@ DATABASE_URL = env.str(
     ),
 )
 REDIS_URL = env.str("REDIS_URL")
+AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
 
 seal()
 
@@ -201,6 +202,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task modules autodiscovery does not find (it looks for `tasks` only).
+CELERY_IMPORTS = ["access.audit_tasks"]
+# Merged into django-celery-beat's schedule when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
+}
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

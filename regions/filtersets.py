@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-import django_filters
-from django.db.models import Q, QuerySet
+from collections.abc import Callable
+from typing import Any
 
-from regions.models import CentreServer, Cluster, Namespace, NodePool, Region
+import django_filters
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Model, Q, QuerySet
+from django.http import HttpRequest
+
+from access import policy
+from access.models import Team
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+
+def visible(model: type[Model]) -> Callable[[HttpRequest | None], QuerySet[Any]]:
+    """The choices of a filter on ``model``: only objects the user may see.
+
+    Otherwise the filter is an oracle: an id outside the user's scope would be a
+    valid choice (an empty list) while an unknown id is refused.
+    """
+
+    def queryset(request: HttpRequest | None) -> QuerySet[Any]:
+        user = getattr(request, "user", None) or AnonymousUser()
+        return policy.restrict(model._default_manager.all(), user, policy.VIEW)
+
+    return queryset
 
 
 class RegionFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
+    account = django_filters.ModelChoiceFilter(queryset=visible(CloudAccount))
 
     class Meta:
         model = Region
@@ -22,6 +44,7 @@ class RegionFilterSet(django_filters.FilterSet):
 class ClusterFilterSet(django_filters.FilterSet):
     provider = django_filters.CharFilter(field_name="region__provider")
     residency_zone = django_filters.CharFilter(field_name="region__residency_zone")
+    region = django_filters.ModelChoiceFilter(queryset=visible(Region))
 
     class Meta:
         model = Cluster
@@ -29,18 +52,25 @@ class ClusterFilterSet(django_filters.FilterSet):
 
 
 class NodePoolFilterSet(django_filters.FilterSet):
+    cluster = django_filters.ModelChoiceFilter(queryset=visible(Cluster))
+
     class Meta:
         model = NodePool
         fields = ["cluster", "workload_class", "capacity_type"]
 
 
 class NamespaceFilterSet(django_filters.FilterSet):
+    cluster = django_filters.ModelChoiceFilter(queryset=visible(Cluster))
+    team = django_filters.ModelChoiceFilter(queryset=visible(Team))
+
     class Meta:
         model = Namespace
         fields = ["cluster", "team", "name"]
 
 
 class CentreServerFilterSet(django_filters.FilterSet):
+    region = django_filters.ModelChoiceFilter(queryset=visible(Region))
+
     class Meta:
         model = CentreServer
         fields = ["region", "status"]

@@ -17,7 +17,7 @@ PAGE_SIZE = 50
 @login_required
 def region_list(request: HttpRequest) -> HttpResponse:
     """All regions the user may see, filtered; htmx requests get only the table."""
-    filterset = RegionFilterSet(request.GET, queryset=selectors.region_list(user=request.user))
+    filterset = RegionFilterSet(request.GET, queryset=selectors.region_list(user=request.user), request=request)
     regions = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(regions, PAGE_SIZE).get_page(request.GET.get("page"))
     template = "regions/_region_table.html" if request.htmx else "regions/region_list.html"

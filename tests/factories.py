@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from access.models import Membership, Team, User
+from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -161,3 +161,48 @@ def add_sites_with_clusters(count: int) -> None:
         NamespaceFactory.create_batch(2, cluster=cluster)
         CentreServerFactory.create(region=region, cluster=cluster)
     CloudAccountFactory.create_batch(count)
+
+
+# --- access: roles, grants and the audit log (audit slice) -------------------
+
+
+class RoleFactory(factory.django.DjangoModelFactory):
+    """A custom (not built-in) role; give it ``permissions=[...]``."""
+
+    class Meta:
+        model = Role
+        django_get_or_create = ["slug"]
+
+    slug = factory.Sequence(lambda n: f"role-{n}")
+    name = factory.LazyAttribute(lambda role: role.slug.replace("-", " ").title())
+    permissions = factory.List([])
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    """A grant made directly (not through the service, so it writes no audit event): to a user by default."""
+
+    class Meta:
+        model = Grant
+
+    role = factory.SubFactory(RoleFactory)
+    user = factory.SubFactory(UserFactory)
+    reason = "Needed for the test."
+
+
+class SsoRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SsoRule
+
+    name = factory.Sequence(lambda n: f"SSO rule {n}")
+    claim = "groups"
+    value = factory.Sequence(lambda n: f"group-{n}")
+
+
+def audit_events(count: int, verb: str = "teams.team_changed", **fields: object) -> list[AuditEvent]:
+    """``count`` events appended to the real chain through :func:`access.audit.record`, oldest first.
+
+    ``fields`` are passed to ``record`` (e.g. ``actor=``, ``team=``, ``before=``, ``object_repr=``).
+    """
+    from access import audit
+
+    return [audit.record(verb, **fields) for _ in range(count)]  # type: ignore[arg-type]

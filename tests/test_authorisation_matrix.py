@@ -148,6 +148,21 @@ def public(outcome: Outcome) -> Expectation:
     return Expectation(dict.fromkeys(PERSONAS, outcome))
 
 
+def audit_reader_page() -> Expectation:
+    """Audit slice: a page only audit readers (auditor, platform admin) learn exists; others get 404."""
+    hidden = answers(404)
+    return Expectation(
+        {
+            None: TO_SIGN_IN,
+            Persona.DEVELOPER: hidden,
+            Persona.TEAM_LEAD: hidden,
+            Persona.MANAGER: hidden,
+            Persona.PLATFORM_ADMIN: OK,
+            Persona.AUDITOR: OK,
+        }
+    )
+
+
 EXPECTATIONS: dict[str, Expectation] = {
     "home": page(),
     # Probes for load balancers and Kubernetes: never behind sign-in.
@@ -176,6 +191,10 @@ EXPECTATIONS: dict[str, Expectation] = {
     "api-schema": api(query={"format": "json"}),
     # The docs are read in a browser, so anonymous visitors are sent to sign in rather than refused.
     "api-docs": page(),
+    # --- audit slice: the audit log page, its CSV export and its hash-chain status.
+    "access:audit": audit_reader_page(),
+    "access:audit-export": audit_reader_page(),
+    "access:audit-chain": audit_reader_page(),
 }
 
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
