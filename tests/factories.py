@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from access.models import Membership, Team, User
+from access.models import Membership, Role, SsoRule, Team, User
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -45,6 +45,20 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
+
+
+class SsoRuleFactory(factory.django.DjangoModelFactory):
+    """An SSO rule: members of an IdP group join ``team`` and hold the developer role on its objects."""
+
+    class Meta:
+        model = SsoRule
+
+    name = factory.Sequence(lambda n: f"SSO rule {n}")
+    claim = "groups"
+    value = factory.Sequence(lambda n: f"idp-group-{n}")
+    team = factory.SubFactory(TeamFactory)
+    role = factory.LazyFunction(lambda: Role.objects.get(slug="developer"))
+    scope_team = factory.SelfAttribute("team")
 
 
 class CloudAccountFactory(factory.django.DjangoModelFactory):
