@@ -213,7 +213,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         raise ImmediateHttpResponse(
             refusal_page(
                 request,
-                _("The sign-in with your identity provider did not complete (it may have expired or been used twice). "
-                  "Please sign in again."),
+                _(
+                    "The sign-in with your identity provider did not complete "
+                    "(it may have expired or been used twice). Please sign in again."
+                ),
             )
         )

@@ -27,7 +27,9 @@ def on_signed_in(*, request: HttpRequest, user: User, sociallogin: SocialLogin |
             audit.record(audit.SIGN_IN, user, actor=user, method="password")
             return
         provider_id = sociallogin.account.provider
-        audit.record(audit.SIGN_IN, user, actor=user, method="sso", provider=provider_id, subject=sociallogin.account.uid)
+        audit.record(
+            audit.SIGN_IN, user, actor=user, method="sso", provider=provider_id, subject=sociallogin.account.uid
+        )
         settings = sociallogin.account.get_provider(request).app.settings
         claims = sso_claims(sociallogin.account.extra_data)
         groups_claim = settings.get("groups_claim", "groups")

@@ -92,7 +92,7 @@ def _server_url(entry: dict[str, Any], kind: str, where: str) -> tuple[str, tupl
 def parse_providers(raw: Any) -> list[SsoProvider]:
     """Validate the decoded ``PORTAL_SSO_PROVIDERS`` value; raise :class:`ValidationError` naming the fault."""
     if not isinstance(raw, list):
-        raise ValidationError("must be a JSON list of providers, e.g. [{\"id\": \"entra\", …}].")
+        raise ValidationError('must be a JSON list of providers, e.g. [{"id": "entra", …}].')
     providers: list[SsoProvider] = []
     for index, entry in enumerate(raw):
         where = f"provider {index + 1}"

@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.views.generic import RedirectView
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views

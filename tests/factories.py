@@ -20,6 +20,16 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 PASSWORD = "correct-horse-battery-staple"
 
 
+def make_user(**fields: object) -> User:
+    """A saved user, typed as one (factory_boy's call returns an untyped factory instance)."""
+    return User.objects.get(pk=UserFactory(**fields).pk)  # type: ignore[attr-defined]
+
+
+def make_sso_rule(**fields: object) -> SsoRule:
+    """A saved SSO rule (see :class:`SsoRuleFactory`), typed as one."""
+    return SsoRule.objects.get(pk=SsoRuleFactory(**fields).pk)  # type: ignore[attr-defined]
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User

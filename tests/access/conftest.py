@@ -111,8 +111,18 @@ def idp(django_db_setup: None, django_db_blocker: Any) -> Iterator[IdentityProvi
     subprocess.run([sys.executable, "-m", "django", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.idp.wsgi", "--bind", f"127.0.0.1:{port}", "--threads", "4"]
-        + ["--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.idp.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -135,17 +145,17 @@ def provider_config(idp: IdentityProvider, **overrides: Any) -> dict[str, Any]:
         "kind": "oidc",
         "server_url": idp.issuer,
         "client_id": CLIENT_ID,
-        "client_secret": "test-idp-client-secret",  # noqa: S105
+        "client_secret": "test-idp-client-secret",
         **overrides,
     }
 
 
 @pytest.fixture
-def sso(idp: IdentityProvider, live_server: Any, settings: Any) -> Iterator[SsoPortal]:
+def sso(idp: IdentityProvider, live_server: Any, settings: Any) -> SsoPortal:
     """The portal under test (``live_server``) with the test IdP as its one SSO provider."""
     portal = SsoPortal(idp=idp, url=live_server.url, settings=settings)
     portal.configure()
-    yield portal
+    return portal
 
 
 @dataclass
@@ -179,7 +189,8 @@ class SsoPortal:
         assert response.url.startswith(f"{self.idp.url}/login/"), response.url
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text)
         next_url = re.search(r'name="next" value="([^"]+)"', response.text)
-        assert token is not None and next_url is not None, response.text
+        assert token is not None, response.text
+        assert next_url is not None, response.text
         response = browser.post(
             f"{self.idp.url}/login/",
             data={
@@ -197,7 +208,9 @@ class SsoPortal:
             if location.startswith(self.url):
                 return browser, location
             response = browser.get(location, allow_redirects=False, timeout=10)
-        raise AssertionError(f"the IdP did not send us back to the portal: {response.status_code} {response.text[:500]}")
+        raise AssertionError(
+            f"the IdP did not send us back to the portal: {response.status_code} {response.text[:500]}"
+        )
 
     def sign_in(self, person: IdpPerson) -> requests.Response:
         """The whole SSO sign-in as a browser does it; the last page the portal shows."""

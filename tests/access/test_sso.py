@@ -12,8 +12,8 @@ from allauth.socialaccount.models import SocialAccount
 
 from access import audit
 from access.models import AuditEvent, Grant, Membership, User
-from tests.access.conftest import PROVIDER_ID, SsoPortal, IdentityProvider
-from tests.factories import SsoRuleFactory, UserFactory
+from tests.access.conftest import PROVIDER_ID, IdentityProvider, SsoPortal
+from tests.factories import make_sso_rule, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,7 +46,7 @@ def test_the_first_sign_in_creates_an_account_keyed_on_the_subject(sso: SsoPorta
 
 
 def test_an_sso_rule_gives_the_membership_and_grant_it_names(sso: SsoPortal, idp: IdentityProvider) -> None:
-    rule = SsoRuleFactory(value="portal-developers")
+    rule = make_sso_rule(value="portal-developers")
     person = idp.person(email="grace@example.com", email_verified=True, groups=["portal-developers", "other"])
 
     sso.sign_in(person)
@@ -62,7 +62,7 @@ def test_an_sso_rule_gives_the_membership_and_grant_it_names(sso: SsoPortal, idp
 
 
 def test_a_group_removed_in_the_idp_is_removed_at_the_next_sign_in(sso: SsoPortal, idp: IdentityProvider) -> None:
-    rule = SsoRuleFactory(value="portal-developers")
+    rule = make_sso_rule(value="portal-developers")
     person = idp.person(email="alan@example.com", email_verified=True, groups=["portal-developers"])
     sso.sign_in(person)
     user = User.objects.get(email="alan@example.com")
@@ -96,7 +96,9 @@ def test_an_e_mail_the_idp_does_not_vouch_for_is_refused(
     assert failed.extra["subject"] == person.claims["sub"]
 
 
-def test_a_changed_e_mail_on_the_same_subject_signs_into_the_same_account(sso: SsoPortal, idp: IdentityProvider) -> None:
+def test_a_changed_e_mail_on_the_same_subject_signs_into_the_same_account(
+    sso: SsoPortal, idp: IdentityProvider
+) -> None:
     person = idp.person(email="old@example.com", email_verified=True)
     sso.sign_in(person)
     user = User.objects.get(email="old@example.com")
@@ -114,7 +116,7 @@ def test_a_changed_e_mail_on_the_same_subject_signs_into_the_same_account(sso: S
 
 
 def test_an_e_mail_of_another_account_on_a_new_subject_is_refused(sso: SsoPortal, idp: IdentityProvider) -> None:
-    owner = UserFactory(username="break-glass", email="admin@example.com")
+    owner = make_user(username="break-glass", email="admin@example.com")
     impostor = idp.person(email="admin@example.com", email_verified=True)
 
     response = sso.sign_in(impostor)
