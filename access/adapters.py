@@ -20,12 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -165,7 +167,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
                     f"domain {domain!r} is not allowed",
                     _("Accounts of your domain are not allowed to sign in here. Sign in with your work account."),
                 )
-        others = User.objects.filter(email__iexact=email)
+        others = User.objects.filter(Q(email__iexact=email) | Q(emailaddress__email__iexact=email))
         if sociallogin.is_existing:
             others = others.exclude(pk=sociallogin.user.pk)
         if others.exists():
@@ -186,6 +188,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         with transaction.atomic():
             User.objects.filter(pk=user.pk).update(email=email)
             user.email = email
+            # allauth's own record of the person's addresses follows, so the old one is free again.
+            EmailAddress.objects.filter(user=user).delete()
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
             audit.record(
                 audit.USER_EMAIL_CHANGED,
                 user,

@@ -115,6 +115,19 @@ def test_a_changed_e_mail_on_the_same_subject_signs_into_the_same_account(
     assert changed.after == {"email": "new@example.com"}
 
 
+def test_an_old_e_mail_given_up_by_one_person_can_be_used_by_another(sso: SsoPortal, idp: IdentityProvider) -> None:
+    first = idp.person(email="shared@example.com", email_verified=True)
+    sso.sign_in(first)
+    first.update_claims(email="first@example.com")
+    sso.sign_in(first)
+    second = idp.person(email="shared@example.com", email_verified=True)
+
+    response = sso.sign_in(second)
+
+    assert response.status_code == 200
+    assert set(User.objects.values_list("email", flat=True)) == {"first@example.com", "shared@example.com"}
+
+
 def test_an_e_mail_of_another_account_on_a_new_subject_is_refused(sso: SsoPortal, idp: IdentityProvider) -> None:
     owner = make_user(username="break-glass", email="admin@example.com")
     impostor = idp.person(email="admin@example.com", email_verified=True)
