@@ -111,10 +111,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             return EntraProvider(request, app=found.app)
         return found
 
-    def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict[str, Any]) -> Any:
-        # preferred_username is only a suggestion for a display handle; allauth makes it unique.
-        return super().populate_user(request, sociallogin, data)
-
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
         settings = sociallogin.account.get_provider(request).app.settings
         claims = sso_claims(sociallogin.account.extra_data)

@@ -153,7 +153,6 @@ def allauth_apps(providers: list[SsoProvider]) -> list[dict[str, Any]]:
                 "scope": list(provider.scope),
                 # PKCE on every flow: a stolen authorisation code is useless without the verifier.
                 "oauth_pkce_enabled": True,
-                "token_auth_method": "client_secret_post",
             },
         }
         for provider in providers

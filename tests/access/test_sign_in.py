@@ -115,7 +115,7 @@ def test_too_many_failures_lock_the_account_even_with_the_right_password(local_u
     response = sign_in(stranger(), local_user.username, PASSWORD)
 
     assert TOO_MANY in response.content.decode()
-    assert "_auth_user_id" not in response.wsgi_request.session  # type: ignore[attr-defined]
+    assert "_auth_user_id" not in response.wsgi_request.session
     assert AuditEvent.objects.filter(verb=audit.SIGN_IN_FAILED, extra__reason="too many failed sign-ins").exists()
 
 

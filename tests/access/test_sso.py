@@ -149,6 +149,16 @@ def test_an_entra_person_is_keyed_on_tenant_and_object_id(sso: SsoPortal, idp: I
     assert SocialAccount.objects.get(provider=PROVIDER_ID).uid == "tenant-a:object-1"
 
 
+def test_an_entra_token_without_tenant_and_object_id_is_refused(sso: SsoPortal, idp: IdentityProvider) -> None:
+    sso.configure(kind="entra", allowed_tenants=["tenant-a"])
+    person = idp.person(tid="tenant-a", email="kim@example.com", email_verified=True)
+
+    response = sso.sign_in(person)
+
+    assert_refused(response, "did not say which directory and account you are")
+    assert not SocialAccount.objects.exists()
+
+
 def test_a_foreign_tenant_is_refused(sso: SsoPortal, idp: IdentityProvider) -> None:
     sso.configure(kind="entra", allowed_tenants=["tenant-a"])
     person = idp.person(tid="tenant-b", oid="object-2", email="eve@example.com", email_verified=True)
