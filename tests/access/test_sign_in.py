@@ -178,3 +178,16 @@ def test_someone_signed_in_but_not_an_admin_gets_a_403_from_the_admin_login(
     response = client_for(Persona.DEVELOPER).get("/admin/login/")
 
     assert response.status_code == 403
+
+
+def test_too_many_sign_in_requests_from_one_address_get_a_page_in_the_portal_layout(db: None, settings: Any) -> None:
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login": "2/m/ip"}
+    client = stranger()
+    for _ in range(2):
+        sign_in(client, "somebody", "wrong-password")
+
+    response = sign_in(client, "somebody", "wrong-password")
+
+    assert response.status_code == 429
+    assert "Too many sign-in requests came from your address" in response.content.decode()
+    assert "vendor/bootstrap/css/bootstrap.min.css" in response.content.decode()
