@@ -9,7 +9,10 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
+        from access import receivers
+
         post_migrate.connect(_ensure_builtin_roles, sender=self)
+        receivers.connect()
 
 
 def _ensure_builtin_roles(**kwargs: Any) -> None:

@@ -39,6 +39,7 @@ _CHAIN_LOCK = 0x706F7274616C  # "portal"
 SIGN_IN = "auth.sign_in"
 SIGN_IN_FAILED = "auth.sign_in_failed"
 SIGN_OUT = "auth.sign_out"
+USER_EMAIL_CHANGED = "auth.user_email_changed"  # the IdP changed the e-mail of the same subject
 GRANT_CREATED = "access.grant_created"
 GRANT_REVOKED = "access.grant_revoked"
 ROLE_CREATED = "access.role_created"

@@ -15,6 +15,7 @@ import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
 
+from access.sso import allauth_apps, parse_providers, validate_providers
 from portal.env import env, seal
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
@@ -52,6 +53,11 @@ DATABASE_URL = env.str(
 )
 REDIS_URL = env.str("REDIS_URL")
 AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
+# Sign-in (README, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
+SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=validate_providers)
+SIGN_IN_FAILURES_PER_USER = env.int("PORTAL_SIGN_IN_FAILURES_PER_USER", 5, validate=validate.Range(min=1))
+SIGN_IN_FAILURES_PER_IP = env.int("PORTAL_SIGN_IN_FAILURES_PER_IP", 30, validate=validate.Range(min=1))
+SIGN_IN_LOCKOUT_MINUTES = env.int("PORTAL_SIGN_IN_LOCKOUT_MINUTES", 15, validate=validate.Range(min=1))
 
 seal()
 
@@ -76,6 +82,11 @@ INSTALLED_APPS = [
     "portal",
     "access",
     "regions",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "access.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "access.middleware.BreakGlassMfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -96,11 +109,43 @@ MIDDLEWARE = [
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 AUTH_USER_MODEL = "access.User"
-# Passwords are checked by Django; every permission question (the admin's too) goes to the policy.
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "access.backends.PolicyBackend"]
-LOGIN_URL = "login"
+# Passwords are checked by allauth's backend (Django's ModelBackend underneath); every
+# permission question (the admin's too) goes to the policy.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend", "access.backends.PolicyBackend"]
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# Sign-in through django-allauth: local accounts (the break-glass administrator) by
+# username and password with MFA, everyone else through an OpenID Connect provider.
+ACCOUNT_ADAPTER = "access.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "access.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_PREVENT_ENUMERATION = True
+# Failed sign-ins are counted in Redis (CACHES below), so a lockout outlives a restart of the web processes.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{SIGN_IN_FAILURES_PER_IP}/{SIGN_IN_LOCKOUT_MINUTES}m/ip,"
+        f"{SIGN_IN_FAILURES_PER_USER}/{SIGN_IN_LOCKOUT_MINUTES}m/key"
+    ),
+}
+SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW)
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(SSO_PROVIDERS)}}
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Never match an IdP identity to an existing account by its e-mail: that is how accounts are taken over.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Platform Portal"
 
 TEMPLATES = [
     {

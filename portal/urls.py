@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import views
@@ -15,8 +15,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in, sign-out, SSO and MFA are django-allauth's; the old sign-in address (bookmarks) redirects there.
+    path("accounts/", include("access.account_urls")),
+    path("sign-in/", RedirectView.as_view(pattern_name="account_login", query_string=True), name="login"),
     path("regions/", include("regions.urls")),
     path("access/", include("access.urls")),
     path("api/", include("portal.api.urls")),

@@ -148,7 +148,7 @@ def sign_in(page: object, demo: None) -> Callable[[str], None]:
     """Sign in through the real sign-in form as a demo user."""
 
     def sign_in_as(username: str) -> None:
-        page.goto("/sign-in/")  # type: ignore[attr-defined]
+        page.goto("/accounts/login/")  # type: ignore[attr-defined]
         page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
         page.get_by_label("Password").fill(DEMO_PASSWORD)  # type: ignore[attr-defined]
         page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]

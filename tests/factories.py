@@ -20,6 +20,18 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 PASSWORD = "correct-horse-battery-staple"
 
 
+def make_user(**fields: object) -> User:
+    """A saved user, typed as one (factory_boy's call returns an untyped factory instance)."""
+    return User.objects.get(pk=UserFactory(**fields).pk)  # type: ignore[attr-defined]
+
+
+def make_sso_rule(**fields: object) -> SsoRule:
+    """A saved SSO rule whose members join a team and hold the developer role on its objects, typed as one."""
+    team = fields.pop("team", None) or TeamFactory()
+    defaults: dict[str, object] = {"team": team, "role": Role.objects.get(slug="developer"), "scope_team": team}
+    return SsoRule.objects.get(pk=SsoRuleFactory(**{**defaults, **fields}).pk)  # type: ignore[attr-defined]
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User

@@ -24,8 +24,9 @@ from portal.demo import Persona
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
-SIGN_IN = "/sign-in/"
+SIGN_IN = "/accounts/login/"
 ADMIN_SIGN_IN = "/admin/login/"
+REAUTHENTICATE = "/accounts/reauthenticate/"
 
 # None stands for an anonymous visitor.
 PERSONAS: list[Persona | None] = [None, *Persona]
@@ -123,6 +124,10 @@ def first_of(model: type[Model]) -> Callable[[], dict[str, str]]:
     return kwargs
 
 
+def unknown_provider() -> dict[str, str]:
+    return {"provider_id": "no-such-provider"}
+
+
 @dataclass(frozen=True)
 class Expectation:
     """How to build a URL from the demo data, how to call it, and what each persona gets."""
@@ -169,9 +174,42 @@ EXPECTATIONS: dict[str, Expectation] = {
     "healthz": public(OK),
     # Ready (200) or not (503, e.g. no Celery worker heartbeat in the test run): either way no sign-in is asked.
     "readyz": public(answers(200, 503)),
-    "login": Expectation({None: OK, **dict.fromkeys(SIGNED_IN, answers(302, location="/"))}),
-    # Django 5 signs out by POST only; a GET is refused for everyone.
-    "logout": public(answers(405)),
+    # --- sign-in (slice: sso) ---
+    # The old sign-in address, kept for bookmarks, forwards to allauth's.
+    "login": public(answers(302, location=SIGN_IN)),
+    "account_login": Expectation({None: OK, **dict.fromkeys(SIGNED_IN, answers(302, location="/"))}),
+    # GET asks "are you sure?"; signing out is a POST (test_signing_out_by_post_ends_the_session).
+    "account_logout": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, OK)}),
+    "account_inactive": public(OK),
+    # Sign-up is closed: the page only says so (SSO creates accounts).
+    "account_signup": Expectation({None: OK, **dict.fromkeys(SIGNED_IN, answers(302, location="/"))}),
+    "account_reauthenticate": page(),
+    "mfa_index": page(),
+    # Only in the middle of a sign-in that asks for a code; otherwise sent away.
+    "mfa_authenticate": public(answers(302)),
+    # Changing MFA asks for the password again first (for someone with no authenticator yet, the password).
+    "mfa_reauthenticate": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(302, location=REAUTHENTICATE))}
+    ),
+    "mfa_activate_totp": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(302, location=REAUTHENTICATE))}
+    ),
+    "mfa_generate_recovery_codes": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(302, location=REAUTHENTICATE))}
+    ),
+    # Nothing to deactivate or show for a demo persona, who has no authenticator.
+    "mfa_deactivate_totp": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(404))}),
+    "mfa_view_recovery_codes": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(404))}),
+    "mfa_download_recovery_codes": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, answers(404))}),
+    "socialaccount_login_cancelled": public(OK),
+    # allauth's "the sign-in with your provider failed" page.
+    "socialaccount_login_error": public(answers(401)),
+    # Only reachable in the middle of an SSO sign-in; otherwise back to sign-in.
+    "socialaccount_signup": public(answers(302, location=SIGN_IN)),
+    # An identity provider that is not configured is a 404, whoever asks.
+    "openid_connect_login": Expectation(dict.fromkeys(PERSONAS, answers(404)), unknown_provider),
+    "openid_connect_callback": Expectation(dict.fromkeys(PERSONAS, answers(404)), unknown_provider),
+    # --- end of sign-in (slice: sso) ---
     "regions:list": page(),
     "regions:detail": page(demo_region),
     "regions:cluster": page(demo_cluster),
@@ -285,7 +323,7 @@ def test_each_persona_gets_the_declared_answer_from_each_url(
 def test_signing_out_by_post_ends_the_session(who: Persona, client_for: Callable[[Persona | None], Client]) -> None:
     client = client_for(who)
 
-    response = client.post(reverse("logout"))
+    response = client.post(reverse("account_logout"))
 
     assert response.status_code == 302
     assert response.headers["Location"] == SIGN_IN

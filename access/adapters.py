@@ -1,0 +1,222 @@
+"""How django-allauth signs people in here: the portal's trust rules for local and SSO accounts.
+
+Local accounts (the break-glass administrator) sign in with username and
+password; nobody signs themselves up. Everyone else comes through an OpenID
+Connect provider configured in ``PORTAL_SSO_PROVIDERS`` (:mod:`access.sso`), and
+:class:`SocialAccountAdapter` decides whom to trust:
+
+- people are keyed on immutable claims: Entra's ``tid`` + ``oid``, otherwise
+  ``sub``; never on ``email`` or ``preferred_username``, which an IdP admin can change;
+- only an e-mail the IdP marks ``email_verified: true`` is trusted;
+- a tenant (``tid``) or Workspace domain (``hd``) outside the provider's allow-list is refused;
+- nobody is matched to an existing account by e-mail, and a new identity whose
+  e-mail belongs to another account is refused (no account takeover).
+
+Every refusal is a 403 page that says why, and an ``auth.sign_in_failed`` audit event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from access import audit
+from access.models import User
+
+
+class EntraProvider(OpenIDConnectProvider):
+    """Microsoft Entra ID: a person is ``tid:oid`` (tenant and object id), both immutable.
+
+    Entra's ``sub`` is pairwise per application, and ``email``/``upn`` can be
+    changed by a tenant administrator; ``oid`` is the directory object itself.
+    """
+
+    def extract_uid(self, data: dict[str, Any]) -> str:
+        claims = sso_claims(data)
+        tenant, object_id = claims.get("tid"), claims.get("oid")
+        if not tenant or not object_id:
+            # Refused in pre_social_login; a uid that can match nobody keeps the lookup harmless.
+            return f"missing-tid-or-oid:{claims.get('sub', '')}"
+        return f"{tenant}:{object_id}"
+
+
+def sso_claims(data: dict[str, Any]) -> dict[str, Any]:
+    """The IdP's claims about the person: the ID token's, completed (and overridden) by userinfo's."""
+    id_token = data.get("id_token") or {}
+    userinfo = data.get("userinfo") or {}
+    if not id_token and not userinfo:
+        return dict(data)
+    return {**id_token, **userinfo}
+
+
+class SignInRefused(Exception):
+    """An SSO sign-in the trust rules refuse; the message is shown to the person."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def refusal_page(request: HttpRequest, message: str) -> HttpResponse:
+    return render(
+        request,
+        "error.html",
+        {"status": 403, "title": _("Sign-in refused"), "message": message, "sign_in_again": True},
+        status=403,
+    )
+
+
+def record_sign_in_failed(*, username: str, reason: str, **extra: Any) -> None:
+    """Audit a refused sign-in: who tried (never the password) and why."""
+    with transaction.atomic():
+        audit.record(audit.SIGN_IN_FAILED, actor_label=username, object_repr=username, reason=reason, **extra)
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """Local accounts: no self sign-up; refused and rate-limited attempts are audited."""
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return False
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            record_sign_in_failed(username=str(credentials.get("username", "")), reason="too many failed sign-ins")
+            raise
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """SSO accounts: created by the first sign-in, trusted only under the rules in the module docstring."""
+
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        return True
+
+    def get_provider(self, request: HttpRequest, provider: str, client_id: str | None = None) -> Any:
+        found = super().get_provider(request, provider, client_id=client_id)
+        if isinstance(found, OpenIDConnectProvider) and found.app.settings.get("kind") == "entra":
+            return EntraProvider(request, app=found.app)
+        return found
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        settings = sociallogin.account.get_provider(request).app.settings
+        claims = sso_claims(sociallogin.account.extra_data)
+        provider_id = sociallogin.account.provider
+        try:
+            email = self._check(settings, claims, sociallogin)
+        except SignInRefused as refusal:
+            record_sign_in_failed(
+                username=str(claims.get("email") or claims.get("sub") or ""),
+                reason=refusal.reason,
+                provider=provider_id,
+                subject=sociallogin.account.uid,
+            )
+            raise ImmediateHttpResponse(refusal_page(request, refusal.message)) from None
+        if sociallogin.is_existing:
+            self._follow_email_change(sociallogin.user, email, provider_id)
+
+    def _check(self, settings: dict[str, Any], claims: dict[str, Any], sociallogin: SocialLogin) -> str:
+        """Apply the trust rules; return the verified e-mail."""
+        kind = settings.get("kind", "oidc")
+        if kind == "entra" and not (claims.get("tid") and claims.get("oid")):
+            raise SignInRefused(
+                "missing tid or oid",
+                _("Your identity provider did not say which directory and account you are (tid and oid claims)."),
+            )
+        allowed_tenants = settings.get("allowed_tenants") or []
+        if allowed_tenants and claims.get("tid") not in allowed_tenants:
+            raise SignInRefused(
+                f"tenant {claims.get('tid')!r} is not allowed",
+                _("Your organisation's directory is not allowed to sign in here. Ask the platform team to add it."),
+            )
+        email = str(claims.get("email") or "").strip()
+        if not email:
+            raise SignInRefused(
+                "no e-mail", _("Your identity provider did not send an e-mail address. Ask its administrator.")
+            )
+        if claims.get("email_verified") is not True:
+            raise SignInRefused(
+                "e-mail not verified",
+                _(
+                    "Your identity provider does not vouch for your e-mail address (it is not verified). "
+                    "Verify it there, or ask its administrator, then sign in again."
+                ),
+            )
+        allowed_domains = settings.get("allowed_domains") or []
+        if allowed_domains:
+            domain = str(claims.get("hd") or "").lower() if kind == "google" else email.rpartition("@")[2].lower()
+            if domain not in allowed_domains:
+                raise SignInRefused(
+                    f"domain {domain!r} is not allowed",
+                    _("Accounts of your domain are not allowed to sign in here. Sign in with your work account."),
+                )
+        others = User.objects.filter(Q(email__iexact=email) | Q(emailaddress__email__iexact=email))
+        if sociallogin.is_existing:
+            others = others.exclude(pk=sociallogin.user.pk)
+        if others.exists():
+            raise SignInRefused(
+                "e-mail belongs to another account",
+                _(
+                    "Another account here already uses your e-mail address, so this sign-in cannot be linked to it "
+                    "automatically. Ask a platform administrator to sort the accounts out."
+                ),
+            )
+        return email
+
+    def _follow_email_change(self, user: User, email: str, provider_id: str) -> None:
+        """Same subject, new e-mail: the same account, with its e-mail updated (audited)."""
+        if user.email.lower() == email.lower():
+            return
+        before = user.email
+        with transaction.atomic():
+            User.objects.filter(pk=user.pk).update(email=email)
+            user.email = email
+            # allauth's own record of the person's addresses follows, so the old one is free again.
+            EmailAddress.objects.filter(user=user).delete()
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+            audit.record(
+                audit.USER_EMAIL_CHANGED,
+                user,
+                actor=user,
+                before={"email": before},
+                after={"email": email},
+                provider=provider_id,
+            )
+
+    def on_authentication_error(
+        self,
+        request: HttpRequest,
+        provider: Any,
+        error: Any = None,
+        exception: Any = None,
+        extra_context: Any = None,
+    ) -> None:
+        """A failed hand-shake (cancelled, replayed or forged ``state``, bad code): a clean 403, audited."""
+        record_sign_in_failed(
+            username="",
+            reason=f"SSO hand-shake failed: {error or 'unknown'}",
+            provider=getattr(getattr(provider, "app", None), "provider_id", "") or getattr(provider, "id", ""),
+            detail=type(exception).__name__ if exception is not None else "",
+        )
+        raise ImmediateHttpResponse(
+            refusal_page(
+                request,
+                _(
+                    "The sign-in with your identity provider did not complete "
+                    "(it may have expired or been used twice). Please sign in again."
+                ),
+            )
+        )

@@ -1,0 +1,60 @@
+"""Sign-in, failed sign-in and sign-out become audit events; every SSO sign-in re-applies the SSO rules.
+
+Connected in :meth:`access.apps.AccessConfig.ready`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.signals import user_logged_in as allauth_user_logged_in
+from allauth.socialaccount.models import SocialLogin
+from django.contrib.auth.signals import user_logged_out, user_login_failed
+from django.db import transaction
+from django.http import HttpRequest
+
+from access import audit
+from access.adapters import sso_claims
+from access.models import User
+
+
+def on_signed_in(*, request: HttpRequest, user: User, sociallogin: SocialLogin | None = None, **kwargs: Any) -> None:
+    """Audit the sign-in; after an SSO sign-in make memberships and grants follow the IdP's groups."""
+    from access.services import sso_apply
+
+    with transaction.atomic():
+        if sociallogin is None:
+            audit.record(audit.SIGN_IN, user, actor=user, method="password")
+            return
+        provider_id = sociallogin.account.provider
+        audit.record(
+            audit.SIGN_IN, user, actor=user, method="sso", provider=provider_id, subject=sociallogin.account.uid
+        )
+        settings = sociallogin.account.get_provider(request).app.settings
+        claims = sso_claims(sociallogin.account.extra_data)
+        groups_claim = settings.get("groups_claim", "groups")
+        if groups_claim != "groups":
+            claims["groups"] = claims.get(groups_claim, [])
+        sso_apply(user=user, provider=provider_id, claims=claims)
+
+
+def on_sign_in_failed(*, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """A wrong username or password: audited with the username tried, never the password."""
+    with transaction.atomic():
+        username = str(credentials.get("username", ""))
+        audit.record(
+            audit.SIGN_IN_FAILED, actor_label=username, object_repr=username, reason="wrong username or password"
+        )
+
+
+def on_signed_out(*, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    if user is None or not user.is_authenticated:
+        return
+    with transaction.atomic():
+        audit.record(audit.SIGN_OUT, user, actor=user)
+
+
+def connect() -> None:
+    allauth_user_logged_in.connect(on_signed_in, dispatch_uid="access.signed_in")
+    user_login_failed.connect(on_sign_in_failed, dispatch_uid="access.sign_in_failed")
+    user_logged_out.connect(on_signed_out, dispatch_uid="access.signed_out")

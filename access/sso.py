@@ -1,0 +1,159 @@
+"""SSO providers from configuration: ``PORTAL_SSO_PROVIDERS`` (JSON) turned into allauth apps.
+
+Read by :mod:`portal.settings` before the environment is sealed, so it imports
+nothing from Django's models. A malformed provider list is reported with the
+other configuration errors at start-up, naming the provider and the field.
+
+Each provider is one OpenID Connect app of allauth's ``openid_connect``
+provider; the portal's own fields (kind, allow-lists, groups claim) travel in
+the app's ``settings`` and are read back by :mod:`access.adapters`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError
+
+KINDS = ("entra", "google", "oidc")
+ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+GOOGLE_ISSUER = "https://accounts.google.com"
+_PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_KNOWN_FIELDS = {
+    "id",
+    "name",
+    "kind",
+    "server_url",
+    "tenant",
+    "client_id",
+    "client_secret",
+    "allowed_tenants",
+    "allowed_domains",
+    "groups_claim",
+    "scope",
+}
+
+
+@dataclass(frozen=True)
+class SsoProvider:
+    """One configured identity provider. ``client_secret`` is never logged, rendered or audited."""
+
+    id: str
+    name: str
+    kind: str
+    server_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    allowed_tenants: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    groups_claim: str = "groups"
+    scope: tuple[str, ...] = ("openid", "profile", "email")
+
+
+def _text(entry: dict[str, Any], name: str, where: str, *, required: bool = True) -> str:
+    value = entry.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}: “{name}” must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(f"{where}: “{name}” is required.")
+    return value
+
+
+def _texts(entry: dict[str, Any], name: str, where: str) -> tuple[str, ...]:
+    value = entry.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError(f"{where}: “{name}” must be a list of non-empty strings.")
+    return tuple(item.strip() for item in value)
+
+
+def _server_url(entry: dict[str, Any], kind: str, where: str) -> tuple[str, tuple[str, ...]]:
+    """The issuer URL and, for Entra, the default tenant allow-list (the tenant itself)."""
+    server_url = _text(entry, "server_url", where, required=False)
+    tenant = _text(entry, "tenant", where, required=False)
+    if kind == "entra":
+        if not server_url and not tenant:
+            raise ValidationError(f"{where}: an “entra” provider needs “tenant” (the directory/tenant id).")
+        if tenant in {"common", "organizations", "consumers"}:
+            raise ValidationError(
+                f"{where}: “tenant” must be one directory id, not “{tenant}”; "
+                "register one provider per tenant so the issuer can be checked."
+            )
+        return server_url or f"{ENTRA_AUTHORITY}/{tenant}/v2.0", (tenant,) if tenant else ()
+    if kind == "google":
+        return server_url or GOOGLE_ISSUER, ()
+    if not server_url:
+        raise ValidationError(f"{where}: an “oidc” provider needs “server_url” (its issuer URL).")
+    return server_url, ()
+
+
+def parse_providers(raw: Any) -> list[SsoProvider]:
+    """Validate the decoded ``PORTAL_SSO_PROVIDERS`` value; raise :class:`ValidationError` naming the fault."""
+    if not isinstance(raw, list):
+        raise ValidationError('must be a JSON list of providers, e.g. [{"id": "entra", …}].')
+    providers: list[SsoProvider] = []
+    for index, entry in enumerate(raw):
+        where = f"provider {index + 1}"
+        if not isinstance(entry, dict):
+            raise ValidationError(f"{where}: must be a JSON object.")
+        unknown = sorted(set(entry) - _KNOWN_FIELDS)
+        if unknown:
+            raise ValidationError(f"{where}: unknown field(s) {', '.join(unknown)}.")
+        provider_id = _text(entry, "id", where)
+        if not _PROVIDER_ID.match(provider_id):
+            raise ValidationError(f"{where}: “id” must be lower-case letters, digits and dashes, like “entra”.")
+        where = f"provider “{provider_id}”"
+        if provider_id in {provider.id for provider in providers}:
+            raise ValidationError(f"{where}: the id is used twice.")
+        kind = _text(entry, "kind", where)
+        if kind not in KINDS:
+            raise ValidationError(f"{where}: “kind” must be one of {', '.join(KINDS)}.")
+        server_url, default_tenants = _server_url(entry, kind, where)
+        if not server_url.startswith(("https://", "http://")):
+            raise ValidationError(f"{where}: “server_url” must be an http(s) URL.")
+        scope = _texts(entry, "scope", where) or ("openid", "profile", "email")
+        providers.append(
+            SsoProvider(
+                id=provider_id,
+                name=_text(entry, "name", where, required=False) or provider_id,
+                kind=kind,
+                server_url=server_url.rstrip("/"),
+                client_id=_text(entry, "client_id", where),
+                client_secret=_text(entry, "client_secret", where),
+                allowed_tenants=_texts(entry, "allowed_tenants", where) or default_tenants,
+                allowed_domains=tuple(domain.lower() for domain in _texts(entry, "allowed_domains", where)),
+                groups_claim=_text(entry, "groups_claim", where, required=False) or "groups",
+                scope=scope,
+            )
+        )
+    return providers
+
+
+def validate_providers(raw: Any) -> None:
+    """environs' validator for ``PORTAL_SSO_PROVIDERS``: errors join the start-up report."""
+    parse_providers(raw)
+
+
+def allauth_apps(providers: list[SsoProvider]) -> list[dict[str, Any]]:
+    """``SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]`` for the configured providers."""
+    return [
+        {
+            "provider_id": provider.id,
+            "name": provider.name,
+            "client_id": provider.client_id,
+            "secret": provider.client_secret,
+            "settings": {
+                "server_url": provider.server_url,
+                "kind": provider.kind,
+                "allowed_tenants": list(provider.allowed_tenants),
+                "allowed_domains": list(provider.allowed_domains),
+                "groups_claim": provider.groups_claim,
+                "scope": list(provider.scope),
+                # PKCE on every flow: a stolen authorisation code is useless without the verifier.
+                "oauth_pkce_enabled": True,
+            },
+        }
+        for provider in providers
+    ]

@@ -1,0 +1,220 @@
+"""A real OpenID Connect provider (tests/idp) in its own process, and a browser-less way to sign in through it."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import psycopg
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+
+from access.sso import allauth_apps, parse_providers
+from portal.devstack import free_port, listens, stop
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PROVIDER_ID = "test-idp"
+CLIENT_ID = "portal"
+
+
+@dataclass
+class IdentityProvider:
+    """The running identity provider: its issuer URL and its control endpoints."""
+
+    url: str
+    control_token: str = field(repr=False)
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/o"
+
+    def control(self, what: str, body: dict[str, Any]) -> None:
+        response = requests.post(
+            f"{self.url}/control/{what}", json=body, headers={"X-Control-Token": self.control_token}, timeout=10
+        )
+        response.raise_for_status()
+
+    def person(self, **claims: Any) -> IdpPerson:
+        """A new IdP user asserting ``claims`` (``sub`` defaults to a fresh id)."""
+        username = f"person-{uuid.uuid4().hex[:10]}"
+        person = IdpPerson(idp=self, username=username, password=secrets.token_urlsafe(12), claims={})
+        person.set_claims(**{"sub": uuid.uuid4().hex, **claims})
+        return person
+
+
+@dataclass
+class IdpPerson:
+    idp: IdentityProvider
+    username: str
+    password: str
+    claims: dict[str, Any]
+
+    def set_claims(self, **claims: Any) -> None:
+        """What the IdP says about this person from now on (its administrator changed something)."""
+        self.claims = claims
+        self.idp.control("identities", {"username": self.username, "password": self.password, "claims": claims})
+
+    def update_claims(self, **changes: Any) -> None:
+        self.set_claims(**{**self.claims, **changes})
+
+
+def _database_url(name: str) -> str:
+    database = settings.DATABASES["default"]
+    host = quote(str(database.get("HOST") or ""), safe="")
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    password = f":{quote(str(database['PASSWORD']), safe='')}" if database.get("PASSWORD") else ""
+    return f"postgresql://{quote(str(database.get('USER') or ''), safe='')}{password}@{host}{port}/{name}"
+
+
+def _fresh_database(name: str) -> str:
+    with psycopg.connect(_database_url("postgres"), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return _database_url(name)
+
+
+def _rsa_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture(scope="session")
+def idp(django_db_setup: None, django_db_blocker: Any) -> Iterator[IdentityProvider]:
+    """The test IdP, once per xdist worker: own PostgreSQL database, fresh RS256 key, loopback port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    database_name = f"test_idp_{worker}"
+    with django_db_blocker.unblock():
+        database_url = _fresh_database(database_name)
+    control_token = secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.idp.settings",
+        "IDP_DATABASE_URL": database_url,
+        "IDP_SECRET_KEY": secrets.token_urlsafe(40),
+        "IDP_CONTROL_TOKEN": control_token,
+        "IDP_RSA_PRIVATE_KEY": _rsa_private_key(),
+    }
+    subprocess.run([sys.executable, "-m", "django", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.idp.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        if not listens(port, process, timeout=30):
+            pytest.fail("the test identity provider did not start")
+        yield IdentityProvider(url=f"http://127.0.0.1:{port}", control_token=control_token)
+    finally:
+        stop([process])
+        with django_db_blocker.unblock(), psycopg.connect(_database_url("postgres"), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
+
+
+def provider_config(idp: IdentityProvider, **overrides: Any) -> dict[str, Any]:
+    """One ``PORTAL_SSO_PROVIDERS`` entry for the test IdP (an "oidc" one unless overridden)."""
+    return {
+        "id": PROVIDER_ID,
+        "name": "Test IdP",
+        "kind": "oidc",
+        "server_url": idp.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": "test-idp-client-secret",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def sso(idp: IdentityProvider, live_server: Any, settings: Any) -> SsoPortal:
+    """The portal under test (``live_server``) with the test IdP as its one SSO provider."""
+    portal = SsoPortal(idp=idp, url=live_server.url, settings=settings)
+    portal.configure()
+    return portal
+
+
+@dataclass
+class SsoPortal:
+    idp: IdentityProvider
+    url: str
+    settings: Any
+
+    def configure(self, **overrides: Any) -> None:
+        config = provider_config(self.idp, **overrides)
+        self.settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(parse_providers([config]))}}
+        self.idp.control(
+            "clients",
+            {
+                "client_id": config["client_id"],
+                "client_secret": config["client_secret"],
+                "redirect_uris": [f"{self.url}/accounts/oidc/{PROVIDER_ID}/login/callback/"],
+            },
+        )
+
+    def start_sign_in(self, person: IdpPerson) -> tuple[requests.Session, str]:
+        """Click "Sign in with Test IdP" and sign in at the IdP; return the callback URL it sends us back to."""
+        browser = requests.Session()
+        browser.get(f"{self.url}/accounts/login/", timeout=10).raise_for_status()
+        response = browser.post(
+            f"{self.url}/accounts/oidc/{PROVIDER_ID}/login/",
+            data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+            timeout=10,
+        )
+        response.raise_for_status()
+        assert response.url.startswith(f"{self.idp.url}/login/"), response.url
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text)
+        next_url = re.search(r'name="next" value="([^"]+)"', response.text)
+        assert token is not None, response.text
+        assert next_url is not None, response.text
+        response = browser.post(
+            f"{self.idp.url}/login/",
+            data={
+                "csrfmiddlewaretoken": token.group(1),
+                "username": person.username,
+                "password": person.password,
+                "next": next_url.group(1).replace("&amp;", "&"),
+            },
+            allow_redirects=False,
+            timeout=10,
+        )
+        # Follow the IdP's own redirects by hand, up to the one that leaves for the portal.
+        while response.is_redirect:
+            location = urljoin(response.url, response.headers["Location"])
+            if location.startswith(self.url):
+                return browser, location
+            response = browser.get(location, allow_redirects=False, timeout=10)
+        raise AssertionError(
+            f"the IdP did not send us back to the portal: {response.status_code} {response.text[:500]}"
+        )
+
+    def sign_in(self, person: IdpPerson) -> requests.Response:
+        """The whole SSO sign-in as a browser does it; the last page the portal shows."""
+        browser, callback = self.start_sign_in(person)
+        response = browser.get(callback, timeout=30)
+        response.browser = browser  # type: ignore[attr-defined]
+        return response
