@@ -56,6 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- data and people -------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_redis() -> None:
+    """Each run starts with this worker's Redis database empty: no lockout or cache from an earlier run."""
+    from portal.health import redis_client
+
+    redis_client().flushdb()
+
+
 @pytest.fixture
 def demo(db: None) -> None:
     """The demo platform of `make run`: regions, clusters, teams and personas."""

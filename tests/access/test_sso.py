@@ -149,6 +149,27 @@ def test_an_entra_person_is_keyed_on_tenant_and_object_id(sso: SsoPortal, idp: I
     assert SocialAccount.objects.get(provider=PROVIDER_ID).uid == "tenant-a:object-1"
 
 
+def test_an_entra_e_mail_is_trusted_when_the_tenant_vouches_for_its_domain_with_xms_edov(
+    sso: SsoPortal, idp: IdentityProvider
+) -> None:
+    sso.configure(kind="entra", allowed_tenants=["tenant-a"])
+    person = idp.person(tid="tenant-a", oid="object-3", email="ola@example.com", xms_edov=True)
+
+    sso.sign_in(person)
+
+    assert User.objects.get(socialaccount__uid="tenant-a:object-3").email == "ola@example.com"
+
+
+def test_xms_edov_does_not_vouch_for_an_e_mail_from_a_plain_oidc_provider(
+    sso: SsoPortal, idp: IdentityProvider
+) -> None:
+    person = idp.person(email="pat@example.com", xms_edov=True)
+
+    response = sso.sign_in(person)
+
+    assert_refused(response, "does not vouch for your e-mail")
+
+
 def test_an_entra_token_without_tenant_and_object_id_is_refused(sso: SsoPortal, idp: IdentityProvider) -> None:
     sso.configure(kind="entra", allowed_tenants=["tenant-a"])
     person = idp.person(tid="tenant-a", email="kim@example.com", email_verified=True)
