@@ -10,6 +10,8 @@ class AccessConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_ensure_builtin_roles, sender=self)
+        # Signal receivers: sign-out revokes refresh tokens; sign-in starts the session clocks.
+        from access import authentication, middleware  # noqa: F401
 
 
 def _ensure_builtin_roles(**kwargs: Any) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import factory
+from datetime import timedelta
 
-from access.models import Membership, Team, User
+import factory
+from django.utils import timezone
+
+from access.models import ApiToken, Membership, Role, Team, User
+from access.services import api_token_hash
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -161,3 +165,25 @@ def add_sites_with_clusters(count: int) -> None:
         NamespaceFactory.create_batch(2, cluster=cluster)
         CentreServerFactory.create(region=region, cluster=cluster)
     CloudAccountFactory.create_batch(count)
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A token row with a known secret: ``factory.secret`` is what a caller sends as the Bearer token."""
+
+    class Meta:
+        model = ApiToken
+        exclude = ["secret"]
+
+    name = factory.Sequence(lambda n: f"token {n}")
+    owner = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = factory.LazyFunction(lambda: Role.objects.get(slug="developer"))
+    prefix = factory.Sequence(lambda n: f"{n:08x}")
+    secret = factory.LazyAttribute(lambda token: f"ppt_{token.prefix}_{'s' * 43}")
+    secret_hash = factory.LazyAttribute(lambda token: api_token_hash(token.secret))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+
+def api_token_secret(token: ApiToken) -> str:
+    """The secret of a token made by :class:`ApiTokenFactory`."""
+    return f"ppt_{token.prefix}_{'s' * 43}"
