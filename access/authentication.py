@@ -16,8 +16,8 @@ from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
+from rest_framework_simplejwt import exceptions as jwt_exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from access import selectors, services
@@ -61,17 +61,28 @@ class ApiTokenAuthentication(BaseAuthentication):
         return REALM
 
 
+def plain_failure(error: jwt_exceptions.AuthenticationFailed) -> exceptions.AuthenticationFailed:
+    """simplejwt's failures carry a dict as their detail; the API error shape wants a message and a code."""
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    message = str(detail.get("detail", "The token is not valid."))
+    if isinstance(error, jwt_exceptions.InvalidToken) and not detail.get("messages"):
+        message = f"The token is not valid: {message}."
+    return exceptions.AuthenticationFailed(message, code=str(detail.get("code", "token_not_valid")))
+
+
 class JwtAuthentication(JWTAuthentication):
     """simplejwt's access-token check, with its errors in the portal's API error shape."""
 
     def authenticate(self, request: Request) -> Any:
         try:
             return super().authenticate(request)
-        except InvalidToken as invalid:
+        except jwt_exceptions.InvalidToken as invalid:
             raise exceptions.AuthenticationFailed(
                 "The access token is not valid or has expired; get a new one from /api/auth/token/refresh/.",
                 code="token_not_valid",
             ) from invalid
+        except jwt_exceptions.AuthenticationFailed as failed:
+            raise plain_failure(failed) from failed
 
 
 def blacklist_refresh_tokens(*, user: User) -> int:

@@ -105,4 +105,3 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         return redirect("access:tokens")
     token = selectors.api_token_revocable(user=user, pk=token_id)
     return render(request, "access/tokens/token_revoke.html", {"token": token})
-

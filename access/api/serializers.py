@@ -11,8 +11,8 @@ from access.models import ApiToken, Role, Team
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
     """A token as its owner sees it: never its secret, which is not stored."""
 
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    role: serializers.SlugRelatedField[Role] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_active = serializers.BooleanField(read_only=True)
 
     class Meta:

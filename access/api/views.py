@@ -7,13 +7,14 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework import exceptions, generics, mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError, TokenError
+from rest_framework_simplejwt import exceptions as jwt_exceptions
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
@@ -22,7 +23,7 @@ from rest_framework_simplejwt.views import TokenRefreshView, TokenViewBase
 
 from access import selectors, services
 from access.api import serializers as access_serializers
-from access.authentication import REALM, blacklist_refresh_tokens
+from access.authentication import REALM, blacklist_refresh_tokens, plain_failure
 from access.models import ApiToken, User
 from portal.api.permissions import SignedIn
 
@@ -30,6 +31,10 @@ from portal.api.permissions import SignedIn
 def _invalid(error: DjangoValidationError) -> serializers.ValidationError:
     """A service's validation error as the API's 400, field by field."""
     return serializers.ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
+
+
+def refused(error: Exception) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(f"The token is not valid: {error.args[0]}.", code="token_not_valid")
 
 
 class JwtObtainView(generics.GenericAPIView[Any]):
@@ -55,12 +60,19 @@ class JwtObtainView(generics.GenericAPIView[Any]):
         try:
             credentials.is_valid(raise_exception=True)
         except TokenError as error:
-            raise InvalidToken(error.args[0]) from error
+            raise refused(error) from error
         return Response(credentials.validated_data)
 
 
 class JwtRefreshView(TokenRefreshView):
     """Exchange a refresh token for a new pair. The old refresh token is revoked: reusing it is refused."""
+
+    @extend_schema(responses=access_serializers.JwtPairSerializer)
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except jwt_exceptions.AuthenticationFailed as failed:
+            raise plain_failure(failed) from failed
 
 
 class JwtRevokeView(TokenViewBase):
@@ -82,12 +94,13 @@ class JwtRevokeView(TokenViewBase):
             refresh = RefreshToken(raw, verify=False)
             refresh.verify_token_type()
         except (TokenError, TokenBackendError) as error:
-            raise InvalidToken(error.args[0]) from error
+            raise refused(error) from error
         already = BlacklistedToken.objects.filter(token__jti=refresh[jwt_settings.JTI_CLAIM]).exists()
         refresh.blacklist()
         revoked = 0 if already else 1
-        if body.validated_data["all"]:
-            user = User.objects.filter(pk=refresh.payload.get(jwt_settings.USER_ID_CLAIM)).first()
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        if body.validated_data["all"] and user_id is not None:
+            user = User.objects.filter(pk=user_id).first()
             if user is not None:
                 revoked += blacklist_refresh_tokens(user=user)
         return Response({"revoked": revoked})
