@@ -29,7 +29,7 @@ class ApiTokenForm(forms.Form):
     )
     expires_on = forms.DateField(
         label="Expires on",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text=f"The token stops working at the start of that day ({settings.TIME_ZONE}).",
     )
 
