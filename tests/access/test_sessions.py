@@ -162,7 +162,8 @@ def test_timeouts_come_from_the_environment() -> None:
         "shell",
         "--no-imports",
         "-c",
-        "from django.conf import settings as s; print(s.SESSION_IDLE_SECONDS, s.SESSION_MAX_SECONDS, s.SESSION_COOKIE_AGE)",
+        "from django.conf import settings as s;"
+        " print(s.SESSION_IDLE_SECONDS, s.SESSION_MAX_SECONDS, s.SESSION_COOKIE_AGE)",
         environment={**PRODUCTION, "PORTAL_SESSION_IDLE_MINUTES": "15", "PORTAL_SESSION_MAX_HOURS": "8"},
     )
 
