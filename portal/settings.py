@@ -235,6 +235,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_RATES": {"api_sign_in": API_SIGN_IN_RATE},
+    # Whose address a throttle counts: never a client-supplied X-Forwarded-For (that would let a
+    # caller pick a fresh address per guess); behind the one trusted proxy, the address it appended.
+    "NUM_PROXIES": 1 if TRUST_X_FORWARDED_PROTO else 0,
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.PolicyPermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",

@@ -75,6 +75,21 @@ def test_password_attempts_are_throttled(demo: None) -> None:
     assert client.post("/api/auth/token/", {}, content_type="application/json").json()["error"]["code"] == "throttled"
 
 
+def test_a_made_up_forwarded_address_does_not_escape_the_throttle(demo: None) -> None:
+    client = Client()
+    statuses = [
+        client.post(
+            "/api/auth/token/",
+            {"username": "developer", "password": "guess"},
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}",
+        ).status_code
+        for attempt in range(11)
+    ]
+
+    assert statuses[10] == 429
+
+
 def test_a_signed_in_browser_session_gets_a_pair_with_its_csrf_token(persona: PersonaOf) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(persona(Persona.MANAGER))

@@ -340,7 +340,7 @@ def test_other_personas_are_refused_writes_before_the_method_is_considered(
 def test_an_anonymous_caller_is_refused_writes(client_for: ClientFor) -> None:
     response = client_for(None).post("/api/regions/", {"code": "changed"}, content_type="application/json")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
