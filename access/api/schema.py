@@ -11,12 +11,12 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class JwtScheme(SimpleJWTScheme):
+class JwtScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]  # drf-spectacular is untyped here
     target_class = "access.authentication.JwtAuthentication"
     name = "jwt"
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "access.authentication.ApiTokenAuthentication"
     name = "apiToken"
 
