@@ -74,6 +74,10 @@ class JwtRefreshView(TokenRefreshView):
             return super().post(request, *args, **kwargs)
         except jwt_exceptions.AuthenticationFailed as failed:
             raise plain_failure(failed) from failed
+        except User.DoesNotExist as gone:  # the token's person was deleted
+            raise exceptions.AuthenticationFailed(
+                "No active account found for the given token.", code="no_active_account"
+            ) from gone
 
 
 class JwtRevokeView(TokenViewBase):

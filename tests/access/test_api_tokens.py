@@ -345,6 +345,12 @@ def test_another_persons_token_is_missing_from_the_api(persona: PersonaOf, clien
 # --- the tokens page ----------------------------------------------------------------
 
 
+def test_every_page_links_to_the_tokens_page(client_for: ClientFor) -> None:
+    response = client_for(Persona.AUDITOR).get("/")
+
+    assert b'href="/access/tokens/">API tokens</a>' in response.content
+
+
 def test_the_page_creates_a_token_and_shows_its_secret_once(client_for: ClientFor) -> None:
     client = client_for(Persona.DEVELOPER)
     team_id = team("student-experience").pk

@@ -217,3 +217,13 @@ def test_an_api_token_cannot_be_swapped_for_a_jwt(persona: PersonaOf) -> None:
 
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"username", "password"}
+
+
+def test_a_refresh_token_of_a_deleted_person_is_refused(persona: PersonaOf) -> None:
+    pair = password_pair()
+    persona(Persona.DEVELOPER).delete()
+
+    response = refresh(pair["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "no_active_account"
