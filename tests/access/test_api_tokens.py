@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from access import audit, policy, services
@@ -19,6 +21,7 @@ from access.permissions import CHANGE, VIEW
 from portal.demo import Persona
 from regions.models import Namespace
 from tests.factories import ApiTokenFactory, api_token_secret
+from tests.helpers import queries_for
 
 PersonaOf = Callable[[Persona], User]
 ClientFor = Callable[[Persona | None], Client]
@@ -408,3 +411,28 @@ def test_an_api_token_may_not_be_used_to_mint_one_through_the_service(persona: P
 
     with pytest.raises(PermissionDenied):
         create(developer, name="another")
+
+
+@pytest.mark.parametrize("path", ["/api/tokens/", "/access/tokens/"])
+def test_the_token_lists_do_not_grow_queries_with_more_tokens(persona: PersonaOf, path: str) -> None:
+    developer = persona(Persona.DEVELOPER)
+    client = Client()
+    client.force_login(developer)
+    ApiTokenFactory.create(owner=developer)
+    queries_for(client, path)
+    before = queries_for(client, path)
+
+    ApiTokenFactory.create_batch(10, owner=developer)
+
+    assert queries_for(client, path) == before
+
+
+def test_a_token_request_runs_no_write_when_used_again_within_the_minute(persona: PersonaOf) -> None:
+    created = create(persona(Persona.DEVELOPER))
+    client = bearer(created.secret)
+    client.get("/api/namespaces/")
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/api/namespaces/")
+
+    assert not [query for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("UPDATE")]
