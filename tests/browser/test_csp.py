@@ -78,6 +78,8 @@ def test_a_token_is_created_and_revoked_on_the_page_without_a_csp_violation(page
     page.get_by_role("button", name="Create token").click()
 
     expect(page.get_by_label("Your new token")).to_have_value(re.compile(r"^ppt_[0-9a-f]{8}_"))
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
     page.get_by_role("link", name="Revoke deploy pipeline").click()
     page.get_by_role("button", name="Revoke token").click()
     expect(page.get_by_role("status")).to_contain_text("is revoked")
