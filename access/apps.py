@@ -13,6 +13,8 @@ class AccessConfig(AppConfig):
 
         post_migrate.connect(_ensure_builtin_roles, sender=self)
         receivers.connect()
+        # Signal receivers: sign-out revokes refresh tokens; sign-in starts the session clocks.
+        from access import authentication, middleware  # noqa: F401
 
 
 def _ensure_builtin_roles(**kwargs: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import ValidationError
 
@@ -157,3 +158,16 @@ def allauth_apps(providers: list[SsoProvider]) -> list[dict[str, Any]]:
         }
         for provider in providers
     ]
+
+
+def form_action_origins(providers: list[SsoProvider]) -> list[str]:
+    """The issuers' origins: signing in with a provider is a form POST answered by a redirect there,
+    which a Content Security Policy's ``form-action`` must allow (the authorisation endpoint of
+    Entra ID, Google, Okta and Keycloak lives on the issuer's host)."""
+    origins: list[str] = []
+    for provider in providers:
+        url = urlsplit(provider.server_url)
+        origin = f"{url.scheme}://{url.netloc}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins

@@ -6,7 +6,10 @@ environment through :mod:`portal.env`; the README lists every variable.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,7 +18,7 @@ import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
 
-from access.sso import allauth_apps, parse_providers, validate_providers
+from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
 from portal.env import env, seal
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
@@ -58,6 +61,27 @@ SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=validate_provi
 SIGN_IN_FAILURES_PER_USER = env.int("PORTAL_SIGN_IN_FAILURES_PER_USER", 5, validate=validate.Range(min=1))
 SIGN_IN_FAILURES_PER_IP = env.int("PORTAL_SIGN_IN_FAILURES_PER_IP", 30, validate=validate.Range(min=1))
 SIGN_IN_LOCKOUT_MINUTES = env.int("PORTAL_SIGN_IN_LOCKOUT_MINUTES", 15, validate=validate.Range(min=1))
+# API authentication (README, "API authentication").
+JWT_ACCESS_MINUTES = env.int("PORTAL_JWT_ACCESS_MINUTES", 5, validate=validate.Range(min=1, max=60))
+JWT_REFRESH_HOURS = env.int("PORTAL_JWT_REFRESH_HOURS", 24, validate=validate.Range(min=1, max=24 * 30))
+# Empty: derived from SECRET_KEY (see SIMPLE_JWT below).
+JWT_SIGNING_KEY = env.str(
+    "PORTAL_JWT_SIGNING_KEY",
+    "",
+    validate=validate.Regexp(r"^(|.{32,})$", error="must be at least 32 characters, or unset to derive it."),
+)
+API_SIGN_IN_RATE = env.str(
+    "PORTAL_API_SIGN_IN_RATE",
+    "10/minute",
+    validate=validate.Regexp(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$", error="must look like 10/minute."),
+)
+API_TOKEN_MAX_DAYS = env.int("PORTAL_API_TOKEN_MAX_DAYS", 365, validate=validate.Range(min=1, max=3650))
+# Sessions and browser security (README, "Sessions and browser security").
+SESSION_IDLE_MINUTES = env.int("PORTAL_SESSION_IDLE_MINUTES", 60, validate=validate.Range(min=1))
+SESSION_MAX_HOURS = env.int("PORTAL_SESSION_MAX_HOURS", 12, validate=validate.Range(min=1))
+# Origins a form may be sent to besides the portal itself, e.g. the IdP's, whose
+# sign-in starts with a form POST answered by a redirect there (CSP form-action).
+CSP_FORM_ACTION_ORIGINS: list[str] = env.list("PORTAL_CSP_FORM_ACTION_ORIGINS", [])
 
 seal()
 
@@ -79,6 +103,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "django_guid",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "csp",
     "portal",
     "access",
     "regions",
@@ -93,6 +120,7 @@ MIDDLEWARE = [
     "portal.middleware.HealthProbeMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -100,6 +128,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "access.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages: an expired session is ended with a message on the sign-in page.
+    "access.middleware.SessionTimeoutMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "access.middleware.BreakGlassMfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -203,6 +233,18 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# No page script reads the CSRF cookie: forms, htmx (hx-headers) and Swagger UI take the token from the page.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# "__Host-" cookies are only accepted over HTTPS, for this host alone (no Domain), on path "/":
+# a sibling subdomain cannot plant or overwrite them. Plain HTTP (DEBUG) keeps Django's names.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
+# The absolute limit also bounds the cookie and the stored session; the idle limit is
+# enforced by access.middleware.SessionTimeoutMiddleware.
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+SESSION_IDLE_SECONDS = SESSION_IDLE_MINUTES * 60
+SESSION_MAX_SECONDS = SESSION_MAX_HOURS * 3600
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = False
 # Preloading is decided for a whole registrable domain (apex and every subdomain),
@@ -215,8 +257,34 @@ X_FRAME_OPTIONS = "DENY"
 if TRUST_X_FORWARDED_PROTO:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content Security Policy (django-csp): nothing inline, nothing from elsewhere, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the blank favicon of the layout and the icons inside Swagger UI's CSS.
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        # Signing in with an identity provider posts a form that redirects to the provider.
+        "form-action": ["'self'", *form_action_origins(SSO_PROVIDERS), *CSP_FORM_ACTION_ORIGINS],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The first class answers unauthenticated calls with 401 and `WWW-Authenticate: Bearer`.
+    # API tokens come before JWT: both are Bearer tokens, and only API tokens start with "ppt_".
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiTokenAuthentication",
+        "access.authentication.JwtAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"api_sign_in": API_SIGN_IN_RATE},
+    # Whose address a throttle counts: never a client-supplied X-Forwarded-For (that would let a
+    # caller pick a fresh address per guess); behind the one trusted proxy, the address it appended.
+    "NUM_PROXIES": 1 if TRUST_X_FORWARDED_PROTO else 0,
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.PolicyPermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pagination",
@@ -224,6 +292,24 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "PAGE_SIZE": 50,
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=JWT_ACCESS_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=JWT_REFRESH_HOURS),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    # One key per purpose: unless set on its own, the JWT key is derived from SECRET_KEY, so
+    # a JWT signature can never pass for one of Django's signatures (sessions, password
+    # resets) or the other way round; rotating SECRET_KEY ends every JWT too.
+    "SIGNING_KEY": JWT_SIGNING_KEY or hmac.new(SECRET_KEY.encode(), b"platform-portal jwt", hashlib.sha256).hexdigest(),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    # A password change ends the access tokens issued before it.
+    "CHECK_REVOKE_TOKEN": True,
+    "CHECK_USER_IS_ACTIVE": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Platform Portal API",

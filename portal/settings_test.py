@@ -25,6 +25,9 @@ WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # type: ignore[assignment]  # served by the finders; nothing is collected in tests
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# "__Host-" cookies need HTTPS; the live server of the browser tests speaks plain HTTP.
+SESSION_COOKIE_NAME = "sessionid"
+CSRF_COOKIE_NAME = "csrftoken"
 
 # A Celery worker started by a test works on that test's database.
 if _test_database := os.environ.get("TEST_DATABASE_NAME"):

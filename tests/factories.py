@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import factory
+from datetime import timedelta
 
-from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
+import factory
+from django.utils import timezone
+
+from access.models import ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
+from access.services import api_token_hash
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -218,3 +222,25 @@ def audit_events(count: int, verb: str = "teams.team_changed", **fields: object)
     from access import audit
 
     return [audit.record(verb, **fields) for _ in range(count)]  # type: ignore[arg-type]
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A token row with a known secret: ``factory.secret`` is what a caller sends as the Bearer token."""
+
+    class Meta:
+        model = ApiToken
+        exclude = ["secret"]
+
+    name = factory.Sequence(lambda n: f"token {n}")
+    owner = factory.SubFactory(UserFactory)
+    team = factory.SubFactory(TeamFactory)
+    role = factory.LazyFunction(lambda: Role.objects.get(slug="developer"))
+    prefix = factory.Sequence(lambda n: f"{n:08x}")
+    secret = factory.LazyAttribute(lambda token: f"ppt_{token.prefix}_{'s' * 43}")
+    secret_hash = factory.LazyAttribute(lambda token: api_token_hash(token.secret))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+
+def api_token_secret(token: ApiToken) -> str:
+    """The secret of a token made by :class:`ApiTokenFactory`."""
+    return f"ppt_{token.prefix}_{'s' * 43}"

@@ -20,7 +20,8 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portal.demo import Persona
+from access.models import User
+from portal.demo import Persona, username_of
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
@@ -100,6 +101,10 @@ OK = answers(200)
 TO_SIGN_IN = answers(302, location=SIGN_IN)
 TO_ADMIN_SIGN_IN = answers(302, location=ADMIN_SIGN_IN)
 REFUSED = answers(403)
+# The API asks for credentials (`WWW-Authenticate: Bearer`) when a call comes without any.
+UNAUTHENTICATED = answers(401)
+NOT_FOUND = answers(404)
+NOT_ALLOWED = answers(405)
 
 
 def no_kwargs() -> dict[str, str]:
@@ -144,8 +149,20 @@ def page(kwargs: Callable[[], dict[str, str]] = no_kwargs) -> Expectation:
 
 
 def api(kwargs: Callable[[], dict[str, str]] = no_kwargs, query: dict[str, str] | None = None) -> Expectation:
-    """A read API endpoint: anonymous callers are refused, every persona may read it."""
-    return Expectation({None: REFUSED, **dict.fromkeys(SIGNED_IN, OK)}, kwargs, query=query or {})
+    """A read API endpoint: anonymous callers are asked to authenticate, every persona may read it."""
+    return Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK)}, kwargs, query=query or {})
+
+
+def developers_api_token() -> dict[str, str]:
+    """A token of the demo developer: only its owner and the platform admin (who may revoke access) reach it."""
+    from tests.factories import ApiTokenFactory
+
+    token = ApiTokenFactory.create(owner=User.objects.get(username=username_of(Persona.DEVELOPER)))
+    return {"pk": str(token.pk)}
+
+
+def developers_api_token_page() -> dict[str, str]:
+    return {"token_id": developers_api_token()["pk"]}
 
 
 def public(outcome: Outcome) -> Expectation:
@@ -233,6 +250,22 @@ EXPECTATIONS: dict[str, Expectation] = {
     "access:audit": audit_reader_page(),
     "access:audit-export": audit_reader_page(),
     "access:audit-chain": audit_reader_page(),
+    # --- API authentication and sessions (branch api) ---
+    # JWT endpoints take POST only; a GET is refused the same way for everyone.
+    "jwt-obtain": public(NOT_ALLOWED),
+    "jwt-refresh": public(NOT_ALLOWED),
+    "jwt-revoke": public(NOT_ALLOWED),
+    # Everyone lists their own tokens; a token is its owner's alone (others get 404).
+    "apitoken-list": api(),
+    "apitoken-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_api_token
+    ),
+    "access:tokens": page(),
+    # Revoking is for the owner and for whoever may revoke access on the token's team.
+    "access:token_revoke": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK, Persona.PLATFORM_ADMIN: OK},
+        developers_api_token_page,
+    ),
 }
 
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.

@@ -125,10 +125,11 @@ def test_posting_to_a_read_only_endpoint_is_a_structured_405(
     assert "POST" in error["message"]
 
 
-def test_an_anonymous_api_request_is_a_structured_403(client: Client) -> None:
+def test_an_anonymous_api_request_is_a_structured_401_asking_for_a_bearer_token(client: Client) -> None:
     response = client.get("/api/regions/")
 
-    assert_api_error(response, 403, "not_authenticated")
+    assert_api_error(response, 401, "not_authenticated")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_a_crash_in_an_api_view_is_a_structured_500_without_details(

@@ -1,7 +1,9 @@
 """One router for the whole REST API; each app registers its viewsets here."""
 
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from access.api import views as access_api
 from regions.api import views as regions_api
 
 router = DefaultRouter()
@@ -11,5 +13,9 @@ router.register("clusters", regions_api.ClusterViewSet)
 router.register("node-pools", regions_api.NodePoolViewSet)
 router.register("namespaces", regions_api.NamespaceViewSet)
 router.register("centre-servers", regions_api.CentreServerViewSet)
+router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("auth/", include("access.api.urls")),
+    *router.urls,
+]

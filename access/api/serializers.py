@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from access.models import ApiToken, Role, Team
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    """A token as its owner sees it: never its secret, which is not stored."""
+
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    role: serializers.SlugRelatedField[Role] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id", "name", "prefix", "team", "role", "created_at", "expires_at",
+            "revoked_at", "last_used_at", "last_used_ip", "is_active",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    role = serializers.SlugRelatedField(slug_field="slug", queryset=Role.objects.all())
+    expires_at = serializers.DateTimeField(help_text="Required; at most PORTAL_API_TOKEN_MAX_DAYS days ahead.")
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    """The answer to a create: the token, and its secret this one time."""
+
+    token = serializers.CharField(read_only=True, help_text="The secret. Shown only now; store it safely.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class JwtPairSerializer(serializers.Serializer[Any]):
+    """An access and a refresh token."""
+
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+
+class JwtObtainSerializer(TokenObtainPairSerializer):
+    """Username and password of a local account; not needed when the call comes with a signed-in session."""
+
+
+class JwtRevokeSerializer(serializers.Serializer[Any]):
+    refresh = serializers.CharField(help_text="A refresh token of the person signing out.")
+    all = serializers.BooleanField(
+        default=False, help_text="Also revoke every other refresh token of that person (every API client)."
+    )
+
+
+class JwtRevokedSerializer(serializers.Serializer[Any]):
+    revoked = serializers.IntegerField(read_only=True, help_text="How many refresh tokens were revoked.")

@@ -1,0 +1,229 @@
+"""JWT for the REST API: a pair from a session or a password, rotation, revocation, sign-out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from access.models import User
+from portal.demo import DEMO_PASSWORD, Persona
+
+PersonaOf = Callable[[Persona], User]
+ClientFor = Callable[[Persona | None], Client]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle() -> Iterator[None]:
+    """Sign-in throttling counts in the shared cache; each test starts with a clean count."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def password_pair(username: str = "developer", password: str = DEMO_PASSWORD) -> dict[str, str]:
+    response = Client().post(
+        "/api/auth/token/", {"username": username, "password": password}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    pair: dict[str, str] = response.json()
+    return pair
+
+
+def with_access(access: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+def refresh(token: str):
+    return Client().post("/api/auth/token/refresh/", {"refresh": token}, content_type="application/json")
+
+
+def test_a_local_account_gets_a_pair_that_opens_the_api(demo: None) -> None:
+    pair = password_pair()
+
+    response = with_access(pair["access"]).get("/api/regions/")
+
+    assert response.status_code == 200
+    assert response.json()["count"] > 0
+
+
+def test_a_wrong_password_is_a_structured_401(demo: None) -> None:
+    response = Client().post(
+        "/api/auth/token/", {"username": "developer", "password": "nope"}, content_type="application/json"
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "no_active_account"
+
+
+def test_password_attempts_are_throttled(demo: None) -> None:
+    client = Client()
+    statuses = [
+        client.post(
+            "/api/auth/token/", {"username": "developer", "password": "guess"}, content_type="application/json"
+        ).status_code
+        for _ in range(11)
+    ]
+
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    assert client.post("/api/auth/token/", {}, content_type="application/json").json()["error"]["code"] == "throttled"
+
+
+def test_a_made_up_forwarded_address_does_not_escape_the_throttle(demo: None) -> None:
+    client = Client()
+    statuses = [
+        client.post(
+            "/api/auth/token/",
+            {"username": "developer", "password": "guess"},
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt}",
+        ).status_code
+        for attempt in range(11)
+    ]
+
+    assert statuses[10] == 429
+
+
+def test_a_signed_in_browser_session_gets_a_pair_with_its_csrf_token(persona: PersonaOf) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(persona(Persona.MANAGER))
+    client.get("/")  # sets the CSRF cookie, as a page would
+    csrf = client.cookies["csrftoken"].value
+
+    without = client.post("/api/auth/token/", {}, content_type="application/json")
+    with_token = client.post("/api/auth/token/", {}, content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+
+    assert without.status_code == 403
+    assert with_token.status_code == 200
+    access = AccessToken(with_token.json()["access"])
+    assert str(access["user_id"]) == str(persona(Persona.MANAGER).pk)
+
+
+def test_the_access_token_lives_five_minutes_and_the_refresh_token_a_day(demo: None) -> None:
+    pair = password_pair()
+
+    # simplejwt's type hints say Token; the constructors take the encoded string.
+    access = AccessToken(pair["access"])  # type: ignore[arg-type]
+    refresh_token = RefreshToken(pair["refresh"])  # type: ignore[arg-type]
+
+    assert access["exp"] - access["iat"] == 5 * 60
+    assert refresh_token["exp"] - refresh_token["iat"] == 24 * 60 * 60
+    assert OutstandingToken.objects.get().jti == refresh_token["jti"]
+
+
+def test_refreshing_rotates_the_refresh_token_and_the_old_one_is_refused(demo: None) -> None:
+    pair = password_pair()
+
+    rotated = refresh(pair["refresh"])
+    reused = refresh(pair["refresh"])
+
+    assert rotated.status_code == 200
+    assert set(rotated.json()) == {"access", "refresh"}
+    assert rotated.json()["refresh"] != pair["refresh"]
+    assert reused.status_code == 401
+    assert reused.json()["error"] == {
+        "status": 401,
+        "code": "token_not_valid",
+        "message": "The token is not valid: Token is blacklisted.",
+    }
+    assert refresh(rotated.json()["refresh"]).status_code == 200
+
+
+def test_an_expired_access_token_is_refused_with_401(persona: PersonaOf) -> None:
+    access = AccessToken.for_user(persona(Persona.DEVELOPER))
+    access.set_exp(lifetime=-timedelta(seconds=1))
+
+    response = with_access(str(access)).get("/api/regions/")
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.json()["error"]["code"] == "token_not_valid"
+
+
+def test_a_deactivated_users_tokens_are_refused(persona: PersonaOf) -> None:
+    pair = password_pair()
+    developer = persona(Persona.DEVELOPER)
+    developer.is_active = False
+    developer.save(update_fields=["is_active"])
+
+    assert with_access(pair["access"]).get("/api/regions/").status_code == 401
+    assert refresh(pair["refresh"]).status_code == 401
+
+
+def test_revoking_signs_one_client_out(demo: None) -> None:
+    laptop, ci = password_pair(), password_pair()
+
+    response = Client().post("/api/auth/token/revoke/", {"refresh": laptop["refresh"]}, content_type="application/json")
+    again = Client().post("/api/auth/token/revoke/", {"refresh": laptop["refresh"]}, content_type="application/json")
+
+    assert response.status_code == 200
+    assert response.json() == {"revoked": 1}
+    assert again.json() == {"revoked": 0}
+    assert refresh(laptop["refresh"]).status_code == 401
+    assert refresh(ci["refresh"]).status_code == 200
+
+
+def test_revoking_all_signs_every_client_of_the_person_out(demo: None) -> None:
+    laptop, ci = password_pair(), password_pair()
+    other_person = password_pair("manager")
+
+    response = Client().post(
+        "/api/auth/token/revoke/", {"refresh": laptop["refresh"], "all": True}, content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    assert refresh(ci["refresh"]).status_code == 401
+    assert refresh(other_person["refresh"]).status_code == 200
+
+
+def test_a_forged_refresh_token_revokes_nothing(demo: None) -> None:
+    pair = password_pair()
+    header, payload, _signature = pair["refresh"].split(".")
+
+    response = Client().post(
+        "/api/auth/token/revoke/",
+        {"refresh": f"{header}.{payload}.forged", "all": True},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 401
+    assert not BlacklistedToken.objects.exists()
+
+
+def test_signing_out_of_the_browser_revokes_the_persons_refresh_tokens(persona: PersonaOf) -> None:
+    pair = password_pair()
+    browser = Client()
+    browser.force_login(persona(Persona.DEVELOPER))
+
+    browser.post("/sign-out/")
+
+    assert refresh(pair["refresh"]).status_code == 401
+
+
+def test_an_api_token_cannot_be_swapped_for_a_jwt(persona: PersonaOf) -> None:
+    from tests.access.test_api_tokens import create
+
+    created = create(persona(Persona.DEVELOPER))
+
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {created.secret}").post(
+        "/api/auth/token/", {}, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"username", "password"}
+
+
+def test_a_refresh_token_of_a_deleted_person_is_refused(persona: PersonaOf) -> None:
+    pair = password_pair()
+    persona(Persona.DEVELOPER).delete()
+
+    response = refresh(pair["refresh"])
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "no_active_account"
