@@ -51,6 +51,8 @@ DATABASE_URL = env.str(
     ),
 )
 REDIS_URL = env.str("REDIS_URL")
+# How often beat closes access reviews whose deadline has passed.
+ACCESS_REVIEW_SWEEP_SECONDS = env.int("PORTAL_ACCESS_REVIEW_SWEEP_SECONDS", 900, validate=validate.Range(min=10))
 
 seal()
 
@@ -199,6 +201,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler copies these into its tables at start-up (admins may change them there).
+CELERY_BEAT_SCHEDULE = {
+    # Access reviews past their deadline: pending grants are revoked as unreviewed, the outcome kept.
+    "access-expire-overdue-reviews": {
+        "task": "access.tasks.expire_overdue_reviews",
+        "schedule": ACCESS_REVIEW_SWEEP_SECONDS,
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

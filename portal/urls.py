@@ -18,6 +18,7 @@ urlpatterns = [
     path("sign-in/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path("regions/", include("regions.urls")),
+    path("access/", include("access.urls")),
     path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # People open the docs in a browser: send them to sign in rather than answer 403.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import factory
+from datetime import timedelta
 
-from access.models import Membership, Team, User
+import factory
+from django.utils import timezone
+
+from access.models import AccessReview, Grant, Membership, Role, SsoRule, Team, User
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -161,3 +164,50 @@ def add_sites_with_clusters(count: int) -> None:
         NamespaceFactory.create_batch(2, cluster=cluster)
         CentreServerFactory.create(region=region, cluster=cluster)
     CloudAccountFactory.create_batch(count)
+
+
+# --- access administration (roles, grants, SSO rules, reviews) ----------------
+
+
+class RoleFactory(factory.django.DjangoModelFactory):
+    """A custom role; built-in roles come from ``access.services.builtin_roles_ensure``."""
+
+    class Meta:
+        model = Role
+        django_get_or_create = ["slug"]
+
+    slug = factory.Sequence(lambda n: f"custom-role-{n}")
+    name = factory.LazyAttribute(lambda role: role.slug.replace("-", " ").title())
+    permissions = factory.LazyFunction(lambda: ["inventory.view"])
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    """A manual grant to a user (pass ``user=None, grantee_team=...`` for a team grant)."""
+
+    class Meta:
+        model = Grant
+
+    role = factory.SubFactory(RoleFactory)
+    user = factory.SubFactory(UserFactory)
+    reason = "Needed for the tests."
+
+
+class SsoRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SsoRule
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    claim = "groups"
+    value = factory.Sequence(lambda n: f"group-{n}")
+    team = factory.SubFactory(TeamFactory)
+
+
+class AccessReviewFactory(factory.django.DjangoModelFactory):
+    """A campaign row only; ``access.services.access_review_open`` snapshots the grants."""
+
+    class Meta:
+        model = AccessReview
+
+    name = factory.Sequence(lambda n: f"Review {n}")
+    opened_by = factory.SubFactory(UserFactory)
+    deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))
