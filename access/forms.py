@@ -103,9 +103,7 @@ class RoleEditForm(RoleForm):
 
 class GrantForm(forms.Form):
     grantee_user = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="Person")
-    grantee_team = forms.ModelChoiceField(
-        queryset=Team.objects.none(), required=False, label="or every member of team"
-    )
+    grantee_team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label="or every member of team")
     role = forms.ModelChoiceField(queryset=Role.objects.none())
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label="Limit to team")
     region = forms.ModelChoiceField(queryset=Region.objects.none(), required=False, label="Limit to region")

@@ -172,7 +172,7 @@ class WhoCan:
         if entry.everyone_roles:
             return set(active.values_list("pk", flat=True))
         users = {user.pk for user in self.superusers}
-        users |= {grant.user_id for grant in entry.grants if grant.user_id is not None and grant.user.is_active}
+        users |= {grant.user.pk for grant in entry.grants if grant.user is not None and grant.user.is_active}
         teams = {grant.grantee_team_id for grant in entry.grants if grant.grantee_team_id is not None}
         users |= set(active.filter(memberships__team_id__in=teams).values_list("pk", flat=True))
         return users
@@ -198,9 +198,11 @@ def who_can(obj: Any, *, viewer: AnyUser | None = None) -> WhoCan:
     """
     scope = scope_of(obj) or policy.UNSCOPED
     domain_permissions = [
-        (name, description) for name, description in permissions.PERMISSIONS.items() if name.startswith(f"{scope.domain}.")
+        (name, description)
+        for name, description in permissions.PERMISSIONS.items()
+        if name.startswith(f"{scope.domain}.")
     ]
-    grants_query = Grant.objects.active().select_related("role", "user", "grantee_team", "team", "region")
+    grants_query: QuerySet[Grant] = Grant.objects.active().select_related("role", "user", "grantee_team", "team", "region")
     if viewer is not None:
         grants_query = policy.restrict(grants_query, viewer, policy.VIEW)
     grants = list(grants_query.order_by("role__name", "pk"))
@@ -300,4 +302,3 @@ def review_item_list(*, review: AccessReview, user: AnyUser) -> QuerySet[AccessR
         .select_related("team", "decided_by")
         .order_by("team__name", "pk")
     )
-

@@ -170,7 +170,7 @@ def _members_response(request: HttpRequest, team: Team, form: MembershipForm | N
     if form is not None and form.errors:
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
     return redirect("access:team", pk=team.pk)
 
 
@@ -554,7 +554,9 @@ def review_open(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Access review {review} opened.")
             return redirect("access:review", pk=review.pk)
-    return render(request, "access/form.html", {"form": form, "title": "Open an access review", "back": "access:reviews"})
+    return render(
+        request, "access/form.html", {"form": form, "title": "Open an access review", "back": "access:reviews"}
+    )
 
 
 @login_required
@@ -683,10 +685,15 @@ def review_item_decide(request: HttpRequest, pk: int) -> HttpResponse:
         .get()
     )
     if request.htmx:
-        return render(request, "access/_review_item_row.html", {"item": item, "error": error, "note": request.POST.get("note", "")})
+        return render(
+            request,
+            "access/_review_item_row.html",
+            {"item": item, "error": error, "note": request.POST.get("note", "")},
+        )
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, f"{item.get_decision_display()}: {item.snapshot.get('grantee')} as {item.snapshot.get('role')}.")
+        messages.success(
+            request, f"{item.get_decision_display()}: {item.snapshot.get('grantee')} as {item.snapshot.get('role')}."
+        )
     return redirect("access:my_reviews")
-
