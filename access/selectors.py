@@ -202,7 +202,9 @@ def who_can(obj: Any, *, viewer: AnyUser | None = None) -> WhoCan:
         for name, description in permissions.PERMISSIONS.items()
         if name.startswith(f"{scope.domain}.")
     ]
-    grants_query: QuerySet[Grant] = Grant.objects.active().select_related("role", "user", "grantee_team", "team", "region")
+    grants_query: QuerySet[Grant] = Grant.objects.active().select_related(
+        "role", "user", "grantee_team", "team", "region"
+    )
     if viewer is not None:
         grants_query = policy.restrict(grants_query, viewer, policy.VIEW)
     grants = list(grants_query.order_by("role__name", "pk"))

@@ -668,7 +668,8 @@ def access_review_close(*, actor: User | None, review_id: int) -> AccessReview:
     if review.status == AccessReview.Status.CLOSED:
         return review
     now = timezone.now()
-    pending = review.items.select_for_update().filter(decision=AccessReviewItem.Decision.PENDING)
+    # Ordered by pk: the default ordering joins the (nullable) team, which FOR UPDATE refuses.
+    pending = review.items.select_for_update().filter(decision=AccessReviewItem.Decision.PENDING).order_by("pk")
     for item in pending:
         grant_revoke(
             actor=None, grant_id=item.grant_id, reason=f"Unreviewed by the deadline of access review “{review.name}”."

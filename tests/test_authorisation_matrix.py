@@ -24,7 +24,6 @@ from django.utils import timezone
 
 from access import services as access_services
 from access.models import AccessReview, Grant, Role, SsoRule, Team, User
-
 from portal.demo import Persona
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
@@ -408,7 +407,9 @@ MISSING_PAGES = [
 ]
 
 # API routes only: pages about a missing object answer the HTML 404 page (checked above and per app).
-API_DETAIL_ROUTES = sorted({route.name for route in all_routes() if "pk" in route.kwargs and route.route.startswith("api/")})
+API_DETAIL_ROUTES = sorted(
+    {route.name for route in all_routes() if "pk" in route.kwargs and route.route.startswith("api/")}
+)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), MISSING_PAGES)

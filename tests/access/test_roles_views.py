@@ -103,5 +103,7 @@ def test_an_auditor_reads_roles_but_may_not_define_one(client_for: ClientFor) ->
     client = client_for(Persona.AUDITOR)
 
     assert client.get(ROLES).status_code == 200
-    assert client.post(reverse("access:role_create"), {"slug": "x", "name": "X", "permissions": ["*"]}).status_code == 403
+    assert (
+        client.post(reverse("access:role_create"), {"slug": "x", "name": "X", "permissions": ["*"]}).status_code == 403
+    )
     assert not Role.objects.filter(slug="x").exists()

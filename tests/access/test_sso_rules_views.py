@@ -76,7 +76,9 @@ def test_an_admin_edits_disables_and_deletes_a_rule(client_for: ClientFor) -> No
 
     client.post(reverse("access:sso_rule_delete", args=[rule.pk]))
     assert not SsoRule.objects.filter(pk=rule.pk).exists()
-    verbs = set(AuditEvent.objects.filter(object_id=str(rule.pk), object_type="access.ssorule").values_list("verb", flat=True))
+    verbs = set(
+        AuditEvent.objects.filter(object_id=str(rule.pk), object_type="access.ssorule").values_list("verb", flat=True)
+    )
     assert verbs == {audit.SSO_RULE_CHANGED, audit.SSO_RULE_DELETED}
 
 
