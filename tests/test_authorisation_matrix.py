@@ -200,11 +200,15 @@ def who_gets(default: Outcome, **outcomes: Outcome) -> dict[Persona | None, Outc
     return by_persona
 
 
-def access_page(default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, **outcomes: Outcome) -> Expectation:
+def access_page(
+    default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, /, **outcomes: Outcome
+) -> Expectation:
     return Expectation(who_gets(default, **outcomes), kwargs)
 
 
-def access_post(default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, **outcomes: Outcome) -> Expectation:
+def access_post(
+    default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, /, **outcomes: Outcome
+) -> Expectation:
     return Expectation(who_gets(default, **outcomes), kwargs, method="post")
 
 

@@ -39,7 +39,12 @@ def test_an_admin_defines_a_custom_role_and_it_is_audited(client_for: ClientFor)
     assert role.permissions == ["deployments.*", "deployments.view"]
     assert not role.builtin
     event = AuditEvent.objects.get(verb=audit.ROLE_CREATED, object_id=str(role.pk))
-    assert event.after["permissions"] == ["deployments.*", "deployments.view"]
+    assert event.after == {
+        "slug": "release-manager",
+        "name": "Release manager",
+        "description": "",
+        "permissions": ["deployments.*", "deployments.view"],
+    }
 
 
 def test_an_unknown_permission_is_refused_with_a_clear_message_and_the_input_kept(client_for: ClientFor) -> None:

@@ -33,7 +33,7 @@ def sample_objects() -> list[Model]:
         namespace,
         Team.objects.get(slug="student-experience"),
         Team.objects.get(slug="tutor-tools"),
-        Grant.objects.filter(team__slug="student-experience").first(),
+        Grant.objects.get(grantee_team__slug="student-experience", team__slug="student-experience"),
     ]
 
 
