@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from access.models import Grant, Team
+from access import policy
+from access.models import Grant, Role, Team
 from regions.choices import ResidencyZone
 
 
@@ -33,6 +37,13 @@ class GrantFilterSet(django_filters.FilterSet):
     class Meta:
         model = Grant
         fields = ["q", "role", "team", "zone", "status", "source"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        user = getattr(self.request, "user", None) or AnonymousUser()
+        # The choices offer only what the user may see.
+        self.filters["role"].queryset = policy.restrict(Role.objects.all(), user, policy.VIEW)
+        self.filters["team"].queryset = policy.restrict(Team.objects.all(), user, policy.VIEW)
 
     def search(self, queryset: QuerySet[Grant], name: str, value: str) -> QuerySet[Grant]:
         return queryset.filter(

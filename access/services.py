@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from access import audit, permissions, policy
@@ -536,6 +536,7 @@ def sso_rule_delete(*, actor: User, rule_id: int) -> None:
 # Nobody decides an item about a grant made to themselves.
 
 REVIEWABLE_SOURCES = [Grant.Source.MANUAL, Grant.Source.SSO]
+_REVIEW_OPEN_LOCK = 0x726576696577  # "review": serialises the opening of campaigns
 
 
 def _grant_evidence(grant: Grant) -> dict[str, Any]:
@@ -553,12 +554,21 @@ def _grant_evidence(grant: Grant) -> dict[str, Any]:
 
 @transaction.atomic
 def access_review_open(*, actor: User, name: str, deadline: datetime) -> AccessReview:
-    """Open a campaign: every active manual and SSO grant becomes an item for its team to confirm or revoke."""
+    """Open a campaign: every active manual and SSO grant becomes an item for its team to confirm or revoke.
+
+    Opening an open campaign's name again returns that campaign (a double submit opens one).
+    """
     review = AccessReview(name=name.strip(), opened_by=actor, deadline=deadline)
     _check(actor, ADD, review)
     if deadline <= timezone.now():
         raise ValidationError({"deadline": "The deadline must be in the future."})
     review.full_clean()
+    # One campaign opener at a time, so a double submit finds the campaign the first one opened.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REVIEW_OPEN_LOCK])
+    existing = AccessReview.objects.filter(name=review.name, status=AccessReview.Status.OPEN).first()
+    if existing is not None:
+        return existing
     review.save()
     grants = list(
         Grant.objects.active()

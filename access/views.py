@@ -319,7 +319,7 @@ def role_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def grant_list(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, VIEW, Grant)
-    filterset = GrantFilterSet(request.GET, queryset=selectors.grant_list(user=user))
+    filterset = GrantFilterSet(request.GET, queryset=selectors.grant_list(user=user), request=request)
     grants = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     context = {"filterset": filterset, "page": _page(request, grants), "can_add": policy.can(user, ADD, Grant)}
     template = "access/_grant_table.html" if request.htmx else "access/grant_list.html"

@@ -75,6 +75,15 @@ def test_opening_a_review_snapshots_every_active_grant_for_the_team_it_concerns(
     assert AuditEvent.objects.filter(verb=audit.REVIEW_OPENED, object_id=str(review.pk)).exists()
 
 
+def test_opening_the_same_campaign_twice_opens_one(demo: None) -> None:
+    first = open_review("SOC2 Q4")
+    second = open_review("SOC2 Q4")
+
+    assert first.pk == second.pk
+    assert AccessReview.objects.count() == 1
+    assert AuditEvent.objects.filter(verb=audit.REVIEW_OPENED).count() == 1
+
+
 def test_a_deadline_in_the_past_is_refused(demo: None) -> None:
     with pytest.raises(ValidationError, match="future"):
         services.access_review_open(actor=user("admin"), name="Late", deadline=timezone.now() - timedelta(days=1))
