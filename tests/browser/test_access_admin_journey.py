@@ -9,6 +9,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from access import services
+from access.models import SsoRule, Team, User
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TUTOR_TOOLS_GRANT = re.compile(r"You hold Developer on team Tutor Tools\s+\(granted to you\)\s+— expires")
@@ -53,3 +56,30 @@ def test_an_admin_grants_a_developer_time_bound_access_to_another_team_and_revok
     page.goto("/access/")
     expect(page.locator("#held-grants")).to_contain_text("Developer on team Student Experience")
     expect(page.locator("#held-grants")).not_to_contain_text("Tutor Tools")
+
+
+def test_the_sso_rule_preview_updates_in_place_as_claims_are_typed(page: Page, sign_in) -> None:
+    team = Team.objects.get(slug="student-experience")
+    SsoRule.objects.create(name="Students", claim="groups", value="eng-students", team=team)
+    sign_in("admin")
+    page.goto("/access/sso-rules/")
+
+    page.get_by_role("textbox", name="Claims").fill('{"groups": ["eng-students"')
+    expect(page.locator("#sso-preview")).to_contain_text("This is not valid JSON")
+    page.get_by_role("textbox", name="Claims").fill('{"sub": "1234", "groups": ["eng-students"]}')
+
+    expect(page.locator("#sso-preview")).to_contain_text("Membership: member of Student Experience")
+    expect(page).to_have_url(re.compile(r"/access/sso-rules/$"))
+
+
+def test_a_team_lead_confirms_a_teammates_grant_in_place(page: Page, sign_in) -> None:
+    admin = User.objects.get(username="admin")
+    services.access_review_open(actor=admin, name="Autumn review", deadline=timezone.now() + timedelta(days=7))
+    sign_in("lead")
+    page.goto("/access/reviews/mine/")
+
+    row = page.get_by_role("row", name=re.compile("members of Student Experience"))
+    row.get_by_role("button", name="Confirm").click()
+
+    expect(row).to_contain_text("Confirmed")
+    expect(page).to_have_url(re.compile(r"/access/reviews/mine/$"))
