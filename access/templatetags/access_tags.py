@@ -22,4 +22,5 @@ def who_can(context: dict[str, Any], obj: Any) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not policy.can(user, policy.VIEW, Grant):
         return {"who_can": None}
-    return {"who_can": selectors.who_can(obj, viewer=user), "obj": obj}
+    kind = getattr(getattr(obj, "_meta", None), "verbose_name", "object")
+    return {"who_can": selectors.who_can(obj, viewer=user), "obj": obj, "kind": f"the {kind}"}

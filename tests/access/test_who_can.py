@@ -91,9 +91,9 @@ def test_the_region_page_shows_who_can_to_an_admin_and_not_to_a_developer(client
     admin_page = client_for(Persona.PLATFORM_ADMIN).get(url).content.decode()
     developer_page = client_for(Persona.DEVELOPER).get(url).content.decode()
 
-    assert "Who can do what on this" in admin_page
+    assert "Who can do what on the region Europe (Ireland)" in admin_page
     assert "Every active user (role Viewer)" in admin_page
-    assert "Who can do what on this" not in developer_page
+    assert "Who can do what" not in developer_page
 
 
 def test_the_cluster_page_shows_who_can_collapsed(client_for: ClientFor) -> None:
