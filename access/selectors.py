@@ -202,8 +202,12 @@ def who_can(obj: Any, *, viewer: AnyUser | None = None) -> WhoCan:
         for name, description in permissions.PERMISSIONS.items()
         if name.startswith(f"{scope.domain}.")
     ]
-    grants_query: QuerySet[Grant] = Grant.objects.active().select_related(
-        "role", "user", "grantee_team", "team", "region"
+    names = [name for name, _ in domain_permissions]
+    grants_query: QuerySet[Grant] = (
+        Grant.objects.active()
+        # Only roles that can hold a permission of this domain; the limits are matched below.
+        .filter(role__permissions__overlap=[*names, f"{scope.domain}.*", "*"])
+        .select_related("role", "user", "grantee_team", "team", "region")
     )
     if viewer is not None:
         grants_query = policy.restrict(grants_query, viewer, policy.VIEW)
