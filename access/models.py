@@ -373,7 +373,8 @@ class AccessReviewItem(models.Model):
 
     review = models.ForeignKey(AccessReview, on_delete=models.CASCADE, related_name="items")
     grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="review_items")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="review_items")
+    # Empty: the platform bucket, for grants that concern no team (decided by platform admins).
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, null=True, blank=True, related_name="review_items")
     # The grant as it was when the review opened (who, what role, which limits), kept as evidence.
     snapshot = models.JSONField(default=dict)
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
 from access import audit, permissions, policy, selectors
-from access.models import ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
-from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE
+from access.models import AccessReview, AccessReviewItem, ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
+from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE, REVIEW
 from regions.models import Region
 
 GRANT_FIELDS = ["role", "user", "grantee_team", "team", "region", "zone", "tiers", "expires_at", "reason", "source"]
@@ -95,12 +95,19 @@ def grant_create(
 
 
 @transaction.atomic
-def grant_revoke(*, actor: User | None, grant_id: int, reason: str) -> Grant:
-    """Revoke a grant now. Revoking an already revoked grant changes nothing (safe to repeat)."""
+def grant_revoke(*, actor: User | None, grant_id: int, reason: str, reviewer: User | None = None) -> Grant:
+    """Revoke a grant now. Revoking an already revoked grant changes nothing (safe to repeat).
+
+    ``reviewer``: the person whose access-review decision revokes it. The
+    review service has checked their ``access.review`` on the item, which is
+    the authority here (a team lead reviews grants on their team without
+    holding ``access.delete``); the event names them as the actor.
+    """
     if actor is not None:
         grant = policy.get_for_update(Grant.objects.all(), actor, DELETE, pk=grant_id)
     else:
         grant = Grant.objects.select_for_update().get(pk=grant_id)
+        actor = reviewer
     if grant.revoked_at is not None:
         return grant
     if not reason.strip():
@@ -127,8 +134,10 @@ def _system_label(source: str) -> str:
     return "sso" if source == Grant.Source.SSO else "system"
 
 
-def _refuse_escalation(actor: User, role: Role, grant: Grant) -> None:
+def _refuse_escalation(actor: User, role: Role, grant: Grant | None = None) -> None:
     """Nobody grants a permission they do not hold themselves on everything the grant covers (superusers excepted).
+
+    Without a grant (defining a role), the permissions must be held everywhere.
 
     A permission held only on team A (or only in the EU zone, or only on some
     tiers) may be granted on team A (in the EU, on those tiers), never wider.
@@ -136,6 +145,7 @@ def _refuse_escalation(actor: User, role: Role, grant: Grant) -> None:
     """
     if actor.is_superuser and getattr(actor, "api_token", None) is None:
         return
+    grant = grant if grant is not None else Grant()
     missing = [
         permission
         for permission in role.permissions
@@ -475,3 +485,402 @@ def api_token_mark_used(*, token: ApiToken, ip: str | None) -> None:
     stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_TOKEN_USE_RESOLUTION)
     ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now, last_used_ip=ip)
     token.last_used_at, token.last_used_ip = now, ip
+
+
+# --- access administration (portal pages) -------------------------------------
+
+ROLE_FIELDS = ["slug", "name", "description", "permissions"]
+SSO_RULE_FIELDS = [
+    "name",
+    "provider",
+    "claim",
+    "value",
+    "enabled",
+    "team",
+    "membership_role",
+    "role",
+    "scope_team",
+    "scope_region",
+    "scope_zone",
+    "scope_tiers",
+]
+TEAM_FIELDS = ["slug", "name", "description"]
+
+
+@transaction.atomic
+def team_update(*, actor: User, team_id: int, name: str, description: str = "") -> Team:
+    """Rename a team or change its description (the slug is its stable key and stays)."""
+    team = policy.get_for_update(Team.objects.all(), actor, CHANGE, pk=team_id)
+    before = audit.snapshot(team, TEAM_FIELDS)
+    team.name = name.strip()
+    team.description = description.strip()
+    team.full_clean()
+    team.save(update_fields=["name", "description"])
+    audit.record(audit.TEAM_CHANGED, team, actor=actor, before=before, after=audit.snapshot(team, TEAM_FIELDS))
+    return team
+
+
+def _validate_permissions(chosen: list[str]) -> list[str]:
+    unknown = sorted({permission for permission in chosen if not permissions.is_known(permission)})
+    if unknown:
+        raise ValidationError({"permissions": f"Unknown permissions: {', '.join(unknown)}."})
+    return sorted(set(chosen))
+
+
+@transaction.atomic
+def role_create(*, actor: User, slug: str, name: str, description: str = "", permission_names: list[str]) -> Role:
+    """Define a custom role. Nobody defines a role with permissions they do not hold themselves."""
+    role = Role(slug=slug, name=name.strip(), description=description.strip(), builtin=False)
+    _check(actor, ADD, role)
+    role.permissions = _validate_permissions(permission_names)
+    _refuse_escalation(actor, role)
+    role.full_clean()
+    role.save()
+    audit.record(audit.ROLE_CREATED, role, actor=actor, after=audit.snapshot(role, ROLE_FIELDS))
+    return role
+
+
+def _custom_role_for_update(actor: User, action: str, role_id: int) -> Role:
+    role = policy.get_for_update(Role.objects.all(), actor, action, pk=role_id)
+    if role.builtin:
+        raise PermissionDenied(f"{role} is a built-in role; its permissions are fixed.")
+    return role
+
+
+@transaction.atomic
+def role_update(*, actor: User, role_id: int, name: str, description: str = "", permission_names: list[str]) -> Role:
+    role = _custom_role_for_update(actor, CHANGE, role_id)
+    before = audit.snapshot(role, ROLE_FIELDS)
+    role.name = name.strip()
+    role.description = description.strip()
+    role.permissions = _validate_permissions(permission_names)
+    _refuse_escalation(actor, role)
+    role.full_clean()
+    role.save(update_fields=["name", "description", "permissions"])
+    audit.record(audit.ROLE_CHANGED, role, actor=actor, before=before, after=audit.snapshot(role, ROLE_FIELDS))
+    policy.forget(actor)
+    return role
+
+
+@transaction.atomic
+def role_delete(*, actor: User, role_id: int) -> None:
+    """Delete a custom role that nothing uses (no grant, not even a revoked one, no SSO rule, no token)."""
+    role = _custom_role_for_update(actor, DELETE, role_id)
+    if role.grants.exists() or role.sso_rules.exists() or role.api_tokens.exists():
+        raise ValidationError(
+            f"{role} is in use (by grants, kept as evidence, SSO rules or API tokens), so it cannot be deleted."
+        )
+    audit.record(audit.ROLE_DELETED, role, actor=actor, before=audit.snapshot(role, ROLE_FIELDS))
+    role.delete()
+
+
+def identical_grant_key(
+    *,
+    role: Role,
+    user: User | None,
+    grantee_team: Team | None,
+    team: Team | None,
+    region: Region | None,
+    zone: str,
+    tiers: list[str],
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "role": role,
+        "user": user,
+        "grantee_team": grantee_team,
+        "team": team,
+        "region": region,
+        "zone": zone,
+        "tiers": sorted(set(tiers)),
+        "expires_at": expires_at,
+    }
+
+
+@transaction.atomic
+def grant_give(
+    *,
+    actor: User,
+    role: Role,
+    reason: str,
+    user: User | None = None,
+    grantee_team: Team | None = None,
+    team: Team | None = None,
+    region: Region | None = None,
+    zone: str = "",
+    tiers: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[Grant, bool]:
+    """Grant by hand from the portal; a repeated identical request gives the existing grant.
+
+    A double submit (or two admins granting the same thing at once) makes one
+    grant: the grantee's row is locked, then an active manual grant with the
+    same role, grantee, limits and expiry is returned instead of a new one.
+    Returns the grant and whether it was created.
+    """
+    if user is not None:
+        User.objects.select_for_update().filter(pk=user.pk).first()
+    elif grantee_team is not None:
+        Team.objects.select_for_update().filter(pk=grantee_team.pk).first()
+    key = identical_grant_key(
+        role=role,
+        user=user,
+        grantee_team=grantee_team,
+        team=team,
+        region=region,
+        zone=zone,
+        tiers=tiers or [],
+        expires_at=expires_at,
+    )
+    existing = Grant.objects.active().filter(source=Grant.Source.MANUAL, **key).first()
+    if existing is not None:
+        return existing, False
+    grant = grant_create(
+        actor=actor,
+        role=role,
+        reason=reason,
+        user=user,
+        grantee_team=grantee_team,
+        team=team,
+        region=region,
+        zone=zone,
+        tiers=tiers,
+        expires_at=expires_at,
+    )
+    return grant, True
+
+
+# --- SSO mapping rules (administration) -----------------------------------------
+
+
+def _sso_rule_refuse_escalation(actor: User, rule: SsoRule) -> None:
+    """A rule gives its role with its limits to whoever matches: the author must hold it there."""
+    if rule.role is not None:
+        limits = Grant(team=rule.scope_team, region=rule.scope_region, zone=rule.scope_zone, tiers=rule.scope_tiers)
+        _refuse_escalation(actor, rule.role, limits)
+
+
+@transaction.atomic
+def sso_rule_create(*, actor: User, **fields: Any) -> SsoRule:
+    """Create a mapping rule; applied from the next sign-in of each person it matches."""
+    rule = SsoRule(**fields)
+    _check(actor, ADD, rule)
+    _sso_rule_refuse_escalation(actor, rule)
+    rule.full_clean()
+    rule.save()
+    audit.record(audit.SSO_RULE_CREATED, rule, actor=actor, after=audit.snapshot(rule, SSO_RULE_FIELDS))
+    return rule
+
+
+@transaction.atomic
+def sso_rule_update(*, actor: User, rule_id: int, **fields: Any) -> SsoRule:
+    """Change a rule (including enabling or disabling it). Unknown field names are refused."""
+    rule = policy.get_for_update(SsoRule.objects.all(), actor, CHANGE, pk=rule_id)
+    before = audit.snapshot(rule, SSO_RULE_FIELDS)
+    for name, value in fields.items():
+        if name not in SSO_RULE_FIELDS:
+            raise TypeError(f"not an SSO rule field: {name}")
+        setattr(rule, name, value)
+    _sso_rule_refuse_escalation(actor, rule)
+    rule.full_clean()
+    rule.save()
+    after = audit.snapshot(rule, SSO_RULE_FIELDS)
+    if after != before:
+        audit.record(audit.SSO_RULE_CHANGED, rule, actor=actor, before=before, after=after)
+    return rule
+
+
+@transaction.atomic
+def sso_rule_delete(*, actor: User, rule_id: int) -> None:
+    """Delete a rule. What it gave stays until each person's next sign-in removes it."""
+    rule = policy.get_for_update(SsoRule.objects.all(), actor, DELETE, pk=rule_id)
+    audit.record(audit.SSO_RULE_DELETED, rule, actor=actor, before=audit.snapshot(rule, SSO_RULE_FIELDS))
+    rule.delete()
+
+
+# --- access reviews (SOC2) --------------------------------------------------------
+#
+# Who reviews which grant: the team the grant concerns. That is the grant's
+# team limit, else the team it is granted to, else (a grant to a person with
+# no team limit) the person's team, first by name: their lead knows whether
+# they still need it. A grant that concerns no team (a person in no team
+# holding a role everywhere, such as the manager or the auditor) goes to the
+# platform bucket (``team`` empty), which only people holding
+# ``access.review`` on everything (platform admins) may decide.
+# Nobody decides an item about a grant made to themselves.
+
+REVIEWABLE_SOURCES = [Grant.Source.MANUAL, Grant.Source.SSO]
+_REVIEW_OPEN_LOCK = 0x726576696577  # "review": serialises the opening of campaigns
+
+
+def _grant_evidence(grant: Grant) -> dict[str, Any]:
+    return {
+        "grant_id": grant.pk,
+        "grantee": grant.grantee_label,
+        "role": grant.role.name,
+        "scope": grant.scope_label,
+        "source": grant.source,
+        "reason": grant.reason,
+        "granted_at": grant.created_at.isoformat(),
+        "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+    }
+
+
+@transaction.atomic
+def access_review_open(*, actor: User, name: str, deadline: datetime) -> AccessReview:
+    """Open a campaign: every active manual and SSO grant becomes an item for its team to confirm or revoke.
+
+    Opening an open campaign's name again returns that campaign (a double submit opens one).
+    """
+    review = AccessReview(name=name.strip(), opened_by=actor, deadline=deadline)
+    _check(actor, ADD, review)
+    if deadline <= timezone.now():
+        raise ValidationError({"deadline": "The deadline must be in the future."})
+    review.full_clean()
+    # One campaign opener at a time, so a double submit finds the campaign the first one opened.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REVIEW_OPEN_LOCK])
+    existing = AccessReview.objects.filter(name=review.name, status=AccessReview.Status.OPEN).first()
+    if existing is not None:
+        return existing
+    review.save()
+    grants = list(
+        Grant.objects.active()
+        .filter(source__in=REVIEWABLE_SOURCES)
+        .select_related("role", "user", "grantee_team", "team", "region")
+        .order_by("pk")
+    )
+    home_team: dict[int, int] = {}
+    people = {grant.user_id for grant in grants if grant.user_id is not None}
+    for user_id, team_id in (
+        Membership.objects.filter(user_id__in=people).order_by("-team__name").values_list("user_id", "team_id")
+    ):
+        home_team[user_id] = team_id  # the last written is the first by name
+    items = [
+        AccessReviewItem(
+            review=review,
+            grant=grant,
+            team_id=grant.team_id or grant.grantee_team_id or home_team.get(grant.user_id or 0),
+            snapshot=_grant_evidence(grant),
+        )
+        for grant in grants
+    ]
+    AccessReviewItem.objects.bulk_create(items)
+    audit.record(
+        audit.REVIEW_OPENED,
+        review,
+        actor=actor,
+        after={"name": review.name, "deadline": review.deadline, "items": len(items)},
+    )
+    return review
+
+
+@transaction.atomic
+def access_review_decide(*, actor: User, item_id: int, decision: str, note: str = "") -> AccessReviewItem:
+    """Confirm or revoke one grant of an open review. Repeating the same decision changes nothing."""
+    item = policy.get_for_update(AccessReviewItem.objects.all(), actor, REVIEW, pk=item_id)
+    review = AccessReview.objects.select_for_update().get(pk=item.review_id)
+    grant = Grant.objects.get(pk=item.grant_id)
+    if decision not in {AccessReviewItem.Decision.CONFIRMED, AccessReviewItem.Decision.REVOKED}:
+        raise ValidationError({"decision": "Choose confirm or revoke."})
+    if item.decision == decision:
+        return item
+    if review.status != AccessReview.Status.OPEN:
+        raise ValidationError("This review is closed; its decisions are kept as evidence and no longer change.")
+    if item.decision != AccessReviewItem.Decision.PENDING:
+        raise ValidationError(f"This grant was already {item.get_decision_display().lower()} in this review.")
+    if grant.user_id == actor.pk:
+        raise PermissionDenied("Nobody reviews their own access: another reviewer must decide this grant.")
+    if decision == AccessReviewItem.Decision.REVOKED and not note.strip():
+        raise ValidationError({"note": "Say why this access is revoked; the note is kept as evidence."})
+    item.decision = decision
+    item.decided_by = actor
+    item.decided_at = timezone.now()
+    item.note = note.strip()
+    item.save(update_fields=["decision", "decided_by", "decided_at", "note"])
+    if decision == AccessReviewItem.Decision.REVOKED:
+        grant_revoke(
+            actor=None, grant_id=grant.pk, reason=f"Access review “{review.name}”: {item.note}", reviewer=actor
+        )
+    audit.record(
+        audit.REVIEW_DECIDED,
+        item,
+        actor=actor,
+        after={"decision": decision, "note": item.note, "grant": item.grant_id},
+        team=item.team,
+    )
+    return item
+
+
+def _review_outcome(review: AccessReview, closed_by: User | None) -> dict[str, Any]:
+    items = review.items.select_related("team", "decided_by").order_by("team__name", "pk")
+    counts = dict.fromkeys(AccessReviewItem.Decision.values, 0)
+    decisions = []
+    for item in items:
+        counts[item.decision] += 1
+        decisions.append(
+            {
+                "item": item.pk,
+                **item.snapshot,
+                "team": item.team.name if item.team else "platform",
+                "decision": item.decision,
+                "decided_by": item.decided_by.get_username() if item.decided_by else "system",
+                "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+                "note": item.note,
+            }
+        )
+    return {
+        "closed_at": review.closed_at.isoformat() if review.closed_at else None,
+        "closed_by": closed_by.get_username() if closed_by else "system (deadline passed)",
+        "deadline": review.deadline.isoformat(),
+        "counts": counts,
+        "decisions": decisions,
+    }
+
+
+@transaction.atomic
+def access_review_close(*, actor: User | None, review_id: int) -> AccessReview:
+    """Close a review: every still-pending item's grant is revoked ("unreviewed by the deadline"),
+    and the outcome (counts and every decision with who and when) is frozen into ``outcome``.
+
+    ``actor`` None: the deadline task. Closing a closed review changes nothing.
+    """
+    if actor is not None:
+        review = policy.get_for_update(AccessReview.objects.all(), actor, CHANGE, pk=review_id)
+    else:
+        review = AccessReview.objects.select_for_update().get(pk=review_id)
+    if review.status == AccessReview.Status.CLOSED:
+        return review
+    now = timezone.now()
+    # Ordered by pk: the default ordering joins the (nullable) team, which FOR UPDATE refuses.
+    pending = review.items.select_for_update().filter(decision=AccessReviewItem.Decision.PENDING).order_by("pk")
+    for item in pending:
+        grant_revoke(
+            actor=None, grant_id=item.grant_id, reason=f"Unreviewed by the deadline of access review “{review.name}”."
+        )
+        item.decision = AccessReviewItem.Decision.EXPIRED
+        item.decided_at = now
+        item.save(update_fields=["decision", "decided_at"])
+    review.status = AccessReview.Status.CLOSED
+    review.closed_at = now
+    review.outcome = _review_outcome(review, actor)
+    review.save(update_fields=["status", "closed_at", "outcome"])
+    audit.record(
+        audit.REVIEW_CLOSED,
+        review,
+        actor=actor,
+        after={"counts": review.outcome["counts"]},
+        actor_label=None if actor is not None else "system",
+    )
+    return review
+
+
+def access_reviews_expire_overdue(*, now: datetime | None = None) -> list[int]:
+    """Close every open review whose deadline has passed (run by the beat task). Returns their ids."""
+    now = now or timezone.now()
+    overdue = list(
+        AccessReview.objects.filter(status=AccessReview.Status.OPEN, deadline__lte=now).values_list("pk", flat=True)
+    )
+    for review_id in overdue:
+        access_review_close(actor=None, review_id=review_id)
+    return overdue

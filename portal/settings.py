@@ -82,6 +82,8 @@ SESSION_MAX_HOURS = env.int("PORTAL_SESSION_MAX_HOURS", 12, validate=validate.Ra
 # Origins a form may be sent to besides the portal itself, e.g. the IdP's, whose
 # sign-in starts with a form POST answered by a redirect there (CSP form-action).
 CSP_FORM_ACTION_ORIGINS: list[str] = env.list("PORTAL_CSP_FORM_ACTION_ORIGINS", [])
+# How often beat closes access reviews whose deadline has passed.
+ACCESS_REVIEW_SWEEP_SECONDS = env.int("PORTAL_ACCESS_REVIEW_SWEEP_SECONDS", 900, validate=validate.Range(min=10))
 
 seal()
 
@@ -331,14 +333,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler copies these into its tables at start-up (admins may change them there).
+CELERY_BEAT_SCHEDULE = {
+    # Access reviews past their deadline: pending grants are revoked as unreviewed, the outcome kept.
+    "access-expire-overdue-reviews": {
+        "task": "access.tasks.expire_overdue_reviews",
+        "schedule": ACCESS_REVIEW_SWEEP_SECONDS,
+    },
+    "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules autodiscovery does not find (it looks for `tasks` only).
 CELERY_IMPORTS = ["access.audit_tasks"]
-# Merged into django-celery-beat's schedule when beat starts.
-CELERY_BEAT_SCHEDULE = {
-    "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
-}
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

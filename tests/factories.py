@@ -7,7 +7,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from access.models import ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
+from access.models import AccessReview, ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 from access.services import api_token_hash
 from regions.choices import (
     AuthMethod,
@@ -179,23 +179,23 @@ def add_sites_with_clusters(count: int) -> None:
     CloudAccountFactory.create_batch(count)
 
 
-# --- access: roles, grants and the audit log (audit slice) -------------------
+# --- access administration (roles, grants, SSO rules, reviews) ----------------
 
 
 class RoleFactory(factory.django.DjangoModelFactory):
-    """A custom (not built-in) role; give it ``permissions=[...]``."""
+    """A custom role; built-in roles come from ``access.services.builtin_roles_ensure``."""
 
     class Meta:
         model = Role
         django_get_or_create = ["slug"]
 
-    slug = factory.Sequence(lambda n: f"role-{n}")
+    slug = factory.Sequence(lambda n: f"custom-role-{n}")
     name = factory.LazyAttribute(lambda role: role.slug.replace("-", " ").title())
-    permissions = factory.List([])
+    permissions = factory.LazyFunction(lambda: ["inventory.view"])
 
 
 class GrantFactory(factory.django.DjangoModelFactory):
-    """A grant made directly (not through the service, so it writes no audit event): to a user by default."""
+    """A manual grant to a user (pass ``user=None, grantee_team=...`` for a team grant)."""
 
     class Meta:
         model = Grant
@@ -244,3 +244,14 @@ class ApiTokenFactory(factory.django.DjangoModelFactory):
 def api_token_secret(token: ApiToken) -> str:
     """The secret of a token made by :class:`ApiTokenFactory`."""
     return f"ppt_{token.prefix}_{'s' * 43}"
+
+
+class AccessReviewFactory(factory.django.DjangoModelFactory):
+    """A campaign row only; ``access.services.access_review_open`` snapshots the grants."""
+
+    class Meta:
+        model = AccessReview
+
+    name = factory.Sequence(lambda n: f"Review {n}")
+    opened_by = factory.SubFactory(UserFactory)
+    deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from access.models import User
+from access import services as access_services
+from access.models import AccessReview, Grant, Role, SsoRule, Team, User
 from portal.demo import Persona, username_of
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
@@ -268,6 +271,124 @@ EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 
+# --- access administration and access reviews (slice "ui") ------------------------
+# Sections: 403 for who may do nothing of the kind; objects outside a persona's
+# scope: 404; visible but not allowed: 403. The lead holds team_lead limited to
+# student-experience, so they manage that team but see no role, SSO rule or
+# campaign (none has a team) and decide only their team's review items.
+
+NOT_FOUND = answers(404)
+MOVED = answers(302)
+
+
+def who_gets(default: Outcome, **outcomes: Outcome) -> dict[Persona | None, Outcome]:
+    """Every signed-in persona gets ``default`` unless named (by persona value); anonymous is sent to sign in."""
+    by_persona: dict[Persona | None, Outcome] = {None: TO_SIGN_IN}
+    for who in SIGNED_IN:
+        by_persona[who] = outcomes.get(who.value, default)
+    return by_persona
+
+
+def access_page(
+    default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, /, **outcomes: Outcome
+) -> Expectation:
+    return Expectation(who_gets(default, **outcomes), kwargs)
+
+
+def access_post(
+    default: Outcome, kwargs: Callable[[], dict[str, str]] = no_kwargs, /, **outcomes: Outcome
+) -> Expectation:
+    return Expectation(who_gets(default, **outcomes), kwargs, method="post")
+
+
+def student_experience() -> dict[str, str]:
+    return {"pk": str(Team.objects.get(slug="student-experience").pk)}
+
+
+def developer_in_student_experience() -> dict[str, str]:
+    return {**student_experience(), "user_id": str(User.objects.get(username="developer").pk)}
+
+
+def student_experience_grant() -> dict[str, str]:
+    grant = Grant.objects.get(grantee_team__slug="student-experience", team__slug="student-experience")
+    return {"pk": str(grant.pk)}
+
+
+def custom_role() -> dict[str, str]:
+    role, _ = Role.objects.get_or_create(slug="release-manager", defaults={"name": "Release manager"})
+    return {"pk": str(role.pk)}
+
+
+def sso_rule() -> dict[str, str]:
+    team = Team.objects.get(slug="student-experience")
+    rule, _ = SsoRule.objects.get_or_create(name="Students", defaults={"value": "eng-students", "team": team})
+    return {"pk": str(rule.pk)}
+
+
+def open_review() -> AccessReview:
+    review = AccessReview.objects.filter(name="Matrix review").first()
+    if review is None:
+        admin = User.objects.get(username="admin")
+        review = access_services.access_review_open(
+            actor=admin, name="Matrix review", deadline=timezone.now() + timedelta(days=7)
+        )
+    return review
+
+
+def review() -> dict[str, str]:
+    return {"pk": str(open_review().pk)}
+
+
+def student_experience_review_item() -> dict[str, str]:
+    item = open_review().items.get(grant__grantee_team__slug="student-experience")
+    return {"pk": str(item.pk)}
+
+
+ADMIN_ONLY = {"platform_admin": OK}
+READERS_OF_GRANTS = {"platform_admin": OK, "auditor": OK, "team_lead": OK}
+OUT_OF_SCOPE_BUT_AUDITED = {"platform_admin": OK, "auditor": REFUSED}
+
+ACCESS_EXPECTATIONS: dict[str, Expectation] = {
+    "access:overview": page(),
+    "access:teams": page(),
+    "access:team_create": access_page(REFUSED, **ADMIN_ONLY),
+    "access:team": page(student_experience),
+    "access:team_edit": access_page(REFUSED, student_experience, platform_admin=OK, team_lead=OK),
+    "access:team_member_set": access_post(REFUSED, student_experience, platform_admin=MOVED, team_lead=MOVED),
+    "access:team_member_role": access_post(
+        REFUSED, developer_in_student_experience, platform_admin=MOVED, team_lead=MOVED
+    ),
+    "access:team_member_remove": access_post(
+        REFUSED, developer_in_student_experience, platform_admin=MOVED, team_lead=MOVED
+    ),
+    "access:roles": access_page(REFUSED, **READERS_OF_GRANTS),
+    "access:role_create": access_page(REFUSED, **ADMIN_ONLY),
+    "access:role_edit": access_page(NOT_FOUND, custom_role, **OUT_OF_SCOPE_BUT_AUDITED),
+    "access:role_delete": access_page(NOT_FOUND, custom_role, **OUT_OF_SCOPE_BUT_AUDITED),
+    "access:grants": access_page(REFUSED, **READERS_OF_GRANTS),
+    "access:grant_create": access_page(REFUSED, **ADMIN_ONLY),
+    "access:grant": access_page(NOT_FOUND, student_experience_grant, **READERS_OF_GRANTS),
+    "access:grant_revoke": access_page(
+        NOT_FOUND, student_experience_grant, platform_admin=OK, auditor=REFUSED, team_lead=REFUSED
+    ),
+    "access:sso_rules": access_page(REFUSED, **READERS_OF_GRANTS),
+    "access:sso_rule_create": access_page(REFUSED, **ADMIN_ONLY),
+    "access:sso_rule_preview": access_page(REFUSED, **READERS_OF_GRANTS),
+    "access:sso_rule_edit": access_page(NOT_FOUND, sso_rule, **OUT_OF_SCOPE_BUT_AUDITED),
+    "access:sso_rule_toggle": access_post(NOT_FOUND, sso_rule, platform_admin=MOVED, auditor=REFUSED),
+    "access:sso_rule_delete": access_page(NOT_FOUND, sso_rule, **OUT_OF_SCOPE_BUT_AUDITED),
+    "access:reviews": access_page(REFUSED, **READERS_OF_GRANTS),
+    "access:review_open": access_page(REFUSED, **ADMIN_ONLY),
+    "access:my_reviews": access_page(REFUSED, platform_admin=OK, team_lead=OK),
+    "access:review": access_page(NOT_FOUND, review, platform_admin=OK, auditor=OK),
+    "access:review_close": access_page(NOT_FOUND, review, **OUT_OF_SCOPE_BUT_AUDITED),
+    "access:review_evidence": access_page(NOT_FOUND, review, platform_admin=OK, auditor=OK),
+    "access:review_item_decide": access_post(
+        NOT_FOUND, student_experience_review_item, platform_admin=MOVED, team_lead=MOVED
+    ),
+}
+EXPECTATIONS.update(ACCESS_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(
@@ -378,7 +499,10 @@ MISSING_PAGES = [
     ),
 ]
 
-API_DETAIL_ROUTES = sorted({route.name for route in all_routes() if "pk" in route.kwargs})
+# API routes only: pages about a missing object answer the HTML 404 page (checked above and per app).
+API_DETAIL_ROUTES = sorted(
+    {route.name for route in all_routes() if "pk" in route.kwargs and route.route.startswith("api/")}
+)
 
 
 @pytest.mark.parametrize(("name", "kwargs"), MISSING_PAGES)
