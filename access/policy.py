@@ -50,6 +50,9 @@ class Rule:
     zone: str = ""
     tiers: frozenset[str] = frozenset()
     grant_id: int | None = None
+    # A grant's limit excludes objects that lack the attribute. An API token's team limit only
+    # narrows what has a team: a team's CI token still reads the shared inventory its owner may.
+    only_where_present: bool = False
 
     @property
     def unlimited(self) -> bool:
@@ -60,7 +63,7 @@ class Rule:
 
     def covers(self, scope: Scope, obj: models.Model) -> bool:
         for attribute, limit in self.limits().items():
-            if not limit:
+            if not limit or (self.only_where_present and scope.lookup(attribute) is None):
                 continue
             value = scope.value_of(obj, attribute)
             if value is None or (value not in limit if attribute == "tier" else value != limit):
@@ -75,6 +78,8 @@ class Rule:
                 continue
             lookup = scope.lookup(attribute)
             if lookup is None:
+                if self.only_where_present:
+                    continue
                 return None
             condition &= Q(**{f"{lookup}__in": sorted(limit)}) if attribute == "tier" else Q(**{lookup: limit})
         return condition
@@ -123,7 +128,7 @@ def _load_rules(user: User) -> list[Rule]:
 
 
 def _token_rule(token: ApiToken) -> Rule:
-    return Rule(frozenset(token.role.permissions), team=token.team_id)
+    return Rule(frozenset(token.role.permissions), team=token.team_id, only_where_present=True)
 
 
 def _rule_sets(user: User) -> list[list[Rule]]:

@@ -692,9 +692,20 @@ def sso_rule_update(*, actor: User, rule_id: int, **fields: Any) -> SsoRule:
 
 @transaction.atomic
 def sso_rule_delete(*, actor: User, rule_id: int) -> None:
-    """Delete a rule. What it gave stays until each person's next sign-in removes it."""
+    """Delete a rule and, at once, the memberships and grants it gave (each audited).
+
+    Waiting for each person's next sign-in would leave the access in place for
+    people who never sign in again, and a membership whose rule is gone could
+    no longer be told apart from one added by hand. Someone another rule also
+    matches gets the membership back at their next sign-in.
+    """
     rule = policy.get_for_update(SsoRule.objects.all(), actor, DELETE, pk=rule_id)
     audit.record(audit.SSO_RULE_DELETED, rule, actor=actor, before=audit.snapshot(rule, SSO_RULE_FIELDS))
+    reason = f"The SSO rule “{rule.name}” that gave it was deleted."
+    for grant_id in Grant.objects.active().filter(sso_rule=rule).values_list("pk", flat=True):
+        grant_revoke(actor=actor, grant_id=grant_id, reason=reason)
+    for membership in Membership.objects.filter(sso_rule=rule).select_related("team", "user"):
+        membership_remove(actor=actor, team=membership.team, user=membership.user)
     rule.delete()
 
 

@@ -13,9 +13,12 @@ os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
 
 # Each pytest-xdist worker gets its own Redis database, so caches and
 # heartbeats of parallel tests never meet.
+# pytest's controller process loads these settings before it starts the workers, which inherit
+# its environment: remember the URL as given, so every worker derives its own database from it.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-if os.environ.get("REDIS_URL", "").rstrip("/").endswith("/0") and _worker.isdigit():
-    os.environ["REDIS_URL"] = os.environ["REDIS_URL"].rstrip("/")[:-1] + str(int(_worker) + 1)
+_given = os.environ.setdefault("TEST_REDIS_BASE_URL", os.environ.get("REDIS_URL", "")).rstrip("/")
+if _given.endswith("/0") and _worker.isdigit():
+    os.environ["REDIS_URL"] = _given[:-1] + str(int(_worker) + 1)
 
 from portal.settings import *  # noqa: E402, F403
 

@@ -56,9 +56,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # --- data and people -------------------------------------------------------
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def fresh_redis() -> None:
-    """Each run starts with this worker's Redis database empty: no lockout or cache from an earlier run."""
+    """Each test starts with this worker's Redis database empty: no cached result, throttle or lockout
+    left by an earlier test or run."""
     from portal.health import redis_client
 
     redis_client().flushdb()

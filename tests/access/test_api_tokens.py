@@ -19,7 +19,7 @@ from access import audit, policy, services
 from access.models import ApiToken, AuditEvent, Role, Team, User
 from access.permissions import CHANGE, VIEW
 from portal.demo import Persona
-from regions.models import Namespace
+from regions.models import Namespace, Region
 from tests.factories import ApiTokenFactory, api_token_secret
 from tests.helpers import queries_for
 
@@ -436,3 +436,12 @@ def test_a_token_request_runs_no_write_when_used_again_within_the_minute(persona
         client.get("/api/namespaces/")
 
     assert not [query for query in captured.captured_queries if query["sql"].lstrip().upper().startswith("UPDATE")]
+
+
+def test_a_teams_token_still_reads_the_shared_inventory_that_belongs_to_no_team(persona: PersonaOf) -> None:
+    created = create(persona(Persona.DEVELOPER))
+
+    response = bearer(created.secret).get("/api/regions/", {"page_size": "500"})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == Region.objects.count() > 0

@@ -72,7 +72,7 @@ def test_an_anonymous_visitor_is_sent_to_sign_in_rather_than_asking_for_a_verifi
     response = Client().post(CHAIN)
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/sign-in/")
+    assert response["Location"].startswith("/accounts/login/")
     assert audit_tasks.chain_status() is None
 
 

@@ -24,7 +24,7 @@ def directives(header: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     ("who", "url"),
     [
-        (None, "/sign-in/"),
+        (None, "/accounts/login/"),
         (Persona.DEVELOPER, "/"),
         (Persona.DEVELOPER, "/regions/"),
         (Persona.DEVELOPER, "/access/tokens/"),

@@ -201,7 +201,7 @@ def test_signing_out_of_the_browser_revokes_the_persons_refresh_tokens(persona: 
     browser = Client()
     browser.force_login(persona(Persona.DEVELOPER))
 
-    browser.post("/sign-out/")
+    browser.post("/accounts/logout/")
 
     assert refresh(pair["refresh"]).status_code == 401
 

@@ -449,7 +449,10 @@ def test_a_request_with_a_token_is_limited_to_the_tokens_role_on_the_tokens_team
     assert policy.can(admin, policy.VIEW, inventory["namespace_eu_a"])
     assert not policy.can(admin, policy.VIEW, inventory["namespace_eu_b"])
     assert not policy.can(admin, policy.CHANGE, inventory["namespace_eu_a"])
-    assert not policy.can(admin, policy.VIEW, inventory["region_eu"])  # no team: outside the token
+    # A region belongs to no team: the token's team limit does not narrow it, its viewer role still does.
+    assert policy.can(admin, policy.VIEW, inventory["region_eu"])
+    assert not policy.can(admin, policy.CHANGE, inventory["region_eu"])
+    assert set(policy.restrict(Region.objects.all(), admin, policy.VIEW)) == set(Region.objects.all())
     visible = set(policy.restrict(Namespace.objects.all(), admin, policy.VIEW))
     assert visible == {inventory["namespace_eu_a"], inventory["namespace_us_a"]}
 

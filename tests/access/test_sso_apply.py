@@ -277,3 +277,22 @@ def test_every_change_made_by_sso_is_audited_as_sso(team: Team, user: User) -> N
     assert {event.actor_label for event in events} == {"sso"}
     assert {event.team for event in events} == {team}
     assert audit.verify_chain().verified
+
+
+# --- deleting a rule ---------------------------------------------------------------------
+
+
+def test_deleting_a_rule_removes_the_membership_and_grant_it_gave_at_once_and_audits_it(team: Team, user: User) -> None:
+    admin: User = UserFactory.create(username="root", is_superuser=True)
+    rule = SsoRuleFactory.create(value="tutors", team=team, role=role(BuiltinRole.DEVELOPER), scope_team=team)
+    hand_made = MembershipFactory.create(user=UserFactory.create(), team=team)
+    sign_in(user, {"groups": ["tutors"]})
+    assert sso_memberships(user) == {"tutors": Membership.Role.MEMBER}
+
+    services.sso_rule_delete(actor=admin, rule_id=rule.pk)
+
+    assert sso_memberships(user) == {}
+    assert sso_grants(user) == set()
+    assert Membership.objects.filter(pk=hand_made.pk).exists()
+    removed = AuditEvent.objects.filter(actor=admin).values_list("verb", flat=True)
+    assert sorted(removed) == sorted([audit.SSO_RULE_DELETED, audit.GRANT_REVOKED, audit.MEMBER_REMOVED])
