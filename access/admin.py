@@ -57,3 +57,5 @@ class SsoRuleAdmin(admin.ModelAdmin[SsoRule]):
 class AuditEventAdmin(GrantAdmin):
     list_display = ["occurred_at", "actor_label", "verb", "object_repr", "source_ip", "request_id"]
     list_filter = ["verb"]
+    # The log grows without bound: no full count on every page (the portal's audit page pages by id).
+    show_full_result_count = False

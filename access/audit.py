@@ -59,6 +59,10 @@ REVIEW_OPENED = "access.review_opened"
 REVIEW_DECIDED = "access.review_decided"
 REVIEW_CLOSED = "access.review_closed"
 AUDIT_EXPORTED = "audit.exported"
+# Changes made in the Django admin (emergencies; daily work goes through the portal's services).
+ADMIN_OBJECT_ADDED = "admin.object_added"
+ADMIN_OBJECT_CHANGED = "admin.object_changed"
+ADMIN_OBJECT_DELETED = "admin.object_deleted"
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,15 @@ def record(
     after: dict[str, Any] | None = None,
     team: Team | None = None,
     object_repr: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
     actor_label: str | None = None,
     **extra: Any,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
-    ``actor`` defaults to the person behind the current request. ``before`` and
+    ``object_type`` and ``object_id`` name an object that is not at hand (one
+    already deleted). ``actor`` defaults to the person behind the current request. ``before`` and
     ``after`` are the changed fields; they must never hold a secret.
     """
     context = current_context()
@@ -129,8 +136,12 @@ def record(
             actor=actor,
             actor_label=label[:200],
             verb=verb,
-            object_type=obj._meta.label_lower if obj is not None else "",
-            object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+            object_type=object_type if object_type is not None else obj._meta.label_lower if obj is not None else "",
+            object_id=object_id
+            if object_id is not None
+            else str(obj.pk)
+            if obj is not None and obj.pk is not None
+            else "",
             object_repr=(object_repr if object_repr is not None else str(obj) if obj is not None else "")[:300],
             team=team,
             source_ip=_stored_ip(context.source_ip),

@@ -9,7 +9,9 @@ from typing import Any
 
 from allauth.account.signals import user_logged_in as allauth_user_logged_in
 from allauth.socialaccount.models import SocialLogin
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_out, user_login_failed
+from django.db.models.signals import post_save
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -54,7 +56,32 @@ def on_signed_out(*, request: HttpRequest, user: User | None, **kwargs: Any) -> 
         audit.record(audit.SIGN_OUT, user, actor=user)
 
 
+_ADMIN_VERBS = {
+    ADDITION: audit.ADMIN_OBJECT_ADDED,
+    CHANGE: audit.ADMIN_OBJECT_CHANGED,
+    DELETION: audit.ADMIN_OBJECT_DELETED,
+}
+
+
+def on_admin_change(*, instance: LogEntry, created: bool, **kwargs: Any) -> None:
+    """Every add, change and delete made in the Django admin, which writes a LogEntry for each in the
+    same transaction as the change, becomes an audit event too (with the changed fields' names)."""
+    verb = _ADMIN_VERBS.get(instance.action_flag)
+    if not created or verb is None:
+        return
+    model = instance.content_type.model_class() if instance.content_type_id else None
+    audit.record(
+        verb,
+        actor=instance.user,
+        object_repr=instance.object_repr,
+        object_type=model._meta.label_lower if model is not None else "",
+        object_id=str(instance.object_id or ""),
+        change=instance.get_change_message(),
+    )
+
+
 def connect() -> None:
+    post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="access.admin_change")
     allauth_user_logged_in.connect(on_signed_in, dispatch_uid="access.signed_in")
     user_login_failed.connect(on_sign_in_failed, dispatch_uid="access.sign_in_failed")
     user_logged_out.connect(on_signed_out, dispatch_uid="access.signed_out")

@@ -393,6 +393,43 @@ def close_an_access_review_at_its_deadline(world: World) -> Expected:
     return Expected.of(None, review, actor_label="system")
 
 
+# --- the Django admin ---------------------------------------------------------------
+
+NO_INLINE_MEMBERS = {
+    "memberships-TOTAL_FORMS": "0",
+    "memberships-INITIAL_FORMS": "0",
+    "memberships-MIN_NUM_FORMS": "0",
+    "memberships-MAX_NUM_FORMS": "1000",
+}
+
+
+def add_a_team_in_the_django_admin(world: World) -> Expected:
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:access_team_add"), {"slug": "night-shift", "name": "Night Shift", **NO_INLINE_MEMBERS}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, Team.objects.get(slug="night-shift"))
+
+
+def change_a_team_in_the_django_admin(world: World) -> Expected:
+    team = world.team()
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:access_team_change", args=[team.pk]),
+        {"slug": team.slug, "name": "Tutor Tools (renamed)", **NO_INLINE_MEMBERS},
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, team)
+
+
+def delete_a_team_in_the_django_admin(world: World) -> Expected:
+    team = Team.objects.create(slug="short-lived", name="Short-lived")
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:access_team_delete", args=[team.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected(world.admin, "access.team", str(team.pk))
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -417,6 +454,9 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.REVIEW_DECIDED: [confirm_a_grant_in_a_review, revoke_a_grant_in_a_review],
     audit.REVIEW_CLOSED: [close_an_access_review, close_an_access_review_at_its_deadline],
     audit.AUDIT_EXPORTED: [export_the_audit_log],
+    audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
+    audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
+    audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],
 }
 
 CASES = [
