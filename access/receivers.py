@@ -11,8 +11,8 @@ from allauth.account.signals import user_logged_in as allauth_user_logged_in
 from allauth.socialaccount.models import SocialLogin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_out, user_login_failed
-from django.db.models.signals import post_save
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from access import audit
