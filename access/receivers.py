@@ -69,7 +69,7 @@ def on_admin_change(*, instance: LogEntry, created: bool, **kwargs: Any) -> None
     verb = _ADMIN_VERBS.get(instance.action_flag)
     if not created or verb is None:
         return
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    model = instance.content_type.model_class() if instance.content_type is not None else None
     audit.record(
         verb,
         actor=instance.user,
