@@ -131,17 +131,13 @@ def _token_rule(token: ApiToken) -> Rule:
     return Rule(frozenset(token.role.permissions), team=token.team_id, only_where_present=True)
 
 
-def _rule_sets(user: User) -> list[list[Rule]]:
+def rule_sets(user: User) -> list[list[Rule]]:
     """The rule sets that must all allow an action: the user's, and the API token's when one is used."""
     sets = [rules_for(user)]
     token: ApiToken | None = getattr(user, "api_token", None)
     if token is not None:
         sets.append([_token_rule(token)])
     return sets
-
-
-# Public for the grant-escalation check in access.services.
-rule_sets = _rule_sets
 
 
 def _signed_in(user: AnyUser) -> TypeGuard[User]:
@@ -184,7 +180,7 @@ def can(user: AnyUser, action: str, obj: Any = None) -> bool:
     permission = permission_for(obj, action)
     scope = _scope(obj)
     is_instance = isinstance(obj, models.Model)
-    for rules in _rule_sets(user):
+    for rules in rule_sets(user):
         held = (rule for rule in rules if permissions.allows(rule.permissions, permission))
         if is_instance:
             if not any(rule.covers(scope, obj) for rule in held):
@@ -202,7 +198,7 @@ def restrict(queryset: models.QuerySet[ModelT], user: AnyUser, action: str) -> m
         return queryset
     scope = _scope(queryset.model)
     permission = permission_for(queryset.model, action)
-    for rules in _rule_sets(user):
+    for rules in rule_sets(user):
         condition = _condition(rules, scope, permission)
         if condition is None:
             return queryset.none()
