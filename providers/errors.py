@@ -1,0 +1,54 @@
+"""Errors every driver raises, whatever the backend, so callers can act on them.
+
+A driver translates its SDK's exceptions (botocore ``ClientError`` codes,
+azure-core ``HttpResponseError`` status codes, Kubernetes ``ApiException``
+statuses) into these. ``retryable`` tells a workflow whether trying again
+later may help; ``retry_after`` is the backend's hint, in seconds, when it
+gave one.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Something the backend refused or could not do."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, resource: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resource = resource
+        self.retry_after = retry_after
+
+
+class NotFound(ProviderError):
+    """The resource does not exist (or the caller may not know it does)."""
+
+
+class Conflict(ProviderError):
+    """The resource exists in a state that forbids the request (e.g. being deleted, or owned by someone else)."""
+
+
+class Throttled(ProviderError):
+    """The backend asked us to slow down; retry after ``retry_after`` seconds or with backoff."""
+
+    retryable = True
+
+
+class Unavailable(ProviderError):
+    """A transient fault (timeout, 5xx, connection reset): retrying may succeed."""
+
+    retryable = True
+
+
+class PermissionDenied(ProviderError):
+    """The credentials are valid but not allowed to do this."""
+
+
+class QuotaExceeded(ProviderError):
+    """An account, subscription or cluster limit would be exceeded."""
+
+
+class InvalidRequest(ProviderError):
+    """The request itself is wrong (bad name, unsupported combination); retrying will not help."""
