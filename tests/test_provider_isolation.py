@@ -12,14 +12,15 @@ ALLOWED = ("providers", "tests", "bench", ".venv", ".tools", ".data")
 
 
 def sdk_imports(source: str, name: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(source, filename=name)):
-        names = []
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            modules = [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        found += [f"{name}:{node.lineno} imports {module}" for module in names if module.split(".")[0] in CLOUD_SDKS]
+            modules = [(node.lineno, node.module)]
+        else:
+            continue
+        found += [f"{name}:{line} imports {module}" for line, module in modules if module.split(".")[0] in CLOUD_SDKS]
     return found
 
 
