@@ -124,7 +124,8 @@ def record(
     ``after`` are the changed fields; they must never hold a secret.
     """
     context = current_context()
-    if actor is None:
+    if actor is None and actor_label is None:
+        # A labelled system actor ("sso", "system") acts for nobody, even inside someone's request.
         actor = context.current_actor()
     label = actor_label if actor_label is not None else (actor.get_username() if actor is not None else "")
     with transaction.atomic():

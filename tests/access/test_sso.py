@@ -59,6 +59,9 @@ def test_an_sso_rule_gives_the_membership_and_grant_it_names(sso: SsoPortal, idp
     assert grant.role == rule.role
     assert grant.team == rule.team
     assert grant.source == Grant.Source.SSO
+    # The rule acted, not the person signing in, although it ran inside their request.
+    given = AuditEvent.objects.get(verb=audit.GRANT_CREATED, object_id=str(grant.pk))
+    assert (given.actor, given.actor_label) == (None, "sso")
 
 
 def test_a_group_removed_in_the_idp_is_removed_at_the_next_sign_in(sso: SsoPortal, idp: IdentityProvider) -> None:
