@@ -11,6 +11,7 @@ against both.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -168,6 +169,7 @@ class ManifestClusterDriver(ABC):
 
     def _before_attempt(self, operation: str) -> None:
         """Called before every try of a public operation (the sandbox injects latency and faults here)."""
+        return
 
     def _retrying(self, operation: str, call: Callable[[], T]) -> T:
         def attempt() -> T:
@@ -240,18 +242,14 @@ class ManifestClusterDriver(ABC):
 
     def ensure_ingress(self, spec: IngressSpec) -> Applied:
         """Create or update an NGINX ingress; portal-owned annotations it no longer wants are removed."""
-        return self._retrying(
-            "ensure_ingress", lambda: self._ensure(render_ingress(spec), OWNED_ANNOTATION_PREFIXES)
-        )
+        return self._retrying("ensure_ingress", lambda: self._ensure(render_ingress(spec), OWNED_ANNOTATION_PREFIXES))
 
     def delete_namespace(self, name: str) -> None:
         """Delete a namespace; one that does not exist is fine."""
 
         def delete() -> None:
-            try:
+            with contextlib.suppress(NotFound):
                 self._delete(RESOURCES["Namespace"], None, name)
-            except NotFound:
-                pass
 
         self._retrying("delete_namespace", delete)
 

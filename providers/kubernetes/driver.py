@@ -148,11 +148,11 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         """From a kubeconfig file path or its parsed contents (``context`` picks one, else the current)."""
         configuration = client.Configuration()
         if isinstance(kubeconfig, str):
-            config.load_kube_config(
+            config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration, persist_config=False
             )
         else:
-            config.load_kube_config_from_dict(
+            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
                 dict(kubeconfig), context=context, client_configuration=configuration, persist_config=False
             )
         return cls(configuration, **options)
@@ -161,7 +161,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
     def in_cluster(cls, **options: Any) -> KubernetesClusterDriver:
         """From the service account of the pod the portal runs in."""
         configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return cls(configuration, **options)
 
     @classmethod
@@ -193,7 +193,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
             configuration.ssl_ca_cert = handle.name
         configuration.api_key = {"BearerToken": "pending"}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)
+        configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)  # type: ignore[assignment]
         return cls(configuration, **options)
 
     # --- primitives ---------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         return API_CLASSES[resource.api_version](self.api_client)
 
     def _plain(self, value: Any) -> Any:
-        return self.api_client.sanitize_for_serialization(value)
+        return self.api_client.sanitize_for_serialization(value)  # type: ignore[no-untyped-call]
 
     def _method(self, resource: Resource, verb: str, scope: str = "namespaced") -> Callable[..., Any]:
         name = METHOD_NAMES[resource.kind]
@@ -237,7 +237,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _create(self, resource: Resource, namespace: str | None, manifest: Manifest) -> Manifest:
         create = self._method(resource, "create")
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             lambda: self._plain(
                 create(body=manifest, **self._scope_args(resource, namespace), _request_timeout=self.timeout_seconds)
             ),
@@ -246,7 +246,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _patch(self, resource: Resource, namespace: str | None, name: str, patch: Manifest) -> Manifest:
         update = self._method(resource, "patch")
-        return self._call(  # type: ignore[no-any-return]
+        return self._call(
             lambda: self._plain(
                 update(
                     name=name,

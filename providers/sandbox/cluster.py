@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.cluster import Manifest
-from providers.cluster_base import RESOURCES, ManifestClusterDriver, Resource, merge_patch
+from providers.cluster_base import ManifestClusterDriver, Resource, merge_patch
 from providers.errors import Conflict, InvalidRequest, NotFound, ProviderError, Unavailable
 from providers.retry import RetryPolicy
 
@@ -180,4 +180,3 @@ class SandboxClusterDriver(ManifestClusterDriver):
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
-

@@ -159,7 +159,9 @@ class FakeKubeApi:
 
     # --- request handling ---------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(
+        self, method: str, path: str, content_type: str, body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one request: (status, JSON body, extra headers)."""
         with self.lock:
             if self.faults:
@@ -182,8 +184,8 @@ class FakeKubeApi:
                     for (item_namespace, _), item in sorted(objects.items())
                     if namespace is None or cluster_scoped or item_namespace == namespace
                 ]
-                listing = {"kind": f"{kind}List", "apiVersion": api_version, "metadata": {}, "items": items}
-                listing["metadata"]["resourceVersion"] = str(self.resource_version)
+                metadata = {"resourceVersion": str(self.resource_version)}
+                listing = {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata, "items": items}
                 return 200, listing, {}
             if method == "GET":
                 return (200, copy.deepcopy(objects[key]), {}) if key in objects else (404, missing, {})
