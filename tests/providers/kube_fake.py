@@ -16,7 +16,8 @@ patch; a dict sent as ``application/json-patch+json`` is refused with 400, as a
 real server would); DELETE (a namespace takes its objects with it at once).
 :meth:`FakeKubeApi.fail_next` answers the next N requests with a status
 (429 with ``Retry-After``, 403, 422, 503…). Every request's method, path and
-``Authorization`` header is recorded.
+``Authorization`` header is recorded, and ``on_request`` lets a test act
+between two requests (e.g. create an object a driver just looked for).
 
 Does not cover: label/field selectors, watches, pagination (``continue``),
 server-side apply, strategic-merge list semantics, admission (quotas are
@@ -32,7 +33,7 @@ import copy
 import json
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,6 +93,8 @@ class FakeKubeApi:
         self.faults: list[tuple[int, float | None]] = []
         self.requests: list[tuple[str, str, str]] = []
         self.lock = threading.RLock()
+        # Called with (method, path) before each request is answered: lets a test act between two requests.
+        self.on_request: Callable[[str, str], None] | None = None
         self.server: ThreadingHTTPServer | None = None
 
     # --- controls -----------------------------------------------------------------------------------
@@ -164,6 +167,8 @@ class FakeKubeApi:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one request: (status, JSON body, extra headers)."""
         with self.lock:
+            if self.on_request:
+                self.on_request(method, path)
             if self.faults:
                 status, retry_after = self.faults.pop(0)
                 headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
