@@ -355,16 +355,32 @@ def render_ingress(spec: IngressSpec) -> Manifest:
     }
 
 
-def differs(desired: Any, actual: Any) -> bool:
-    """Whether ``actual`` lacks anything ``desired`` sets (extra server-side fields do not count)."""
+# Maps whose values are quantities: the API server may write them back in canonical form ("1024Mi" as "1Gi").
+QUANTITY_MAPS = frozenset({"hard", "default", "defaultRequest", "max", "min", "requests", "limits"})
+
+
+def differs(desired: Any, actual: Any, *, quantities: bool = False) -> bool:
+    """Whether ``actual`` lacks anything ``desired`` sets (extra server-side fields do not count).
+
+    Values inside quantity maps (quota ``hard``, limit range ``default``…) are
+    compared as amounts, so ``"1Gi"`` equals ``"1024Mi"``.
+    """
     if isinstance(desired, dict):
         if not isinstance(actual, dict):
             return True
-        return any(differs(value, actual.get(key)) for key, value in desired.items())
+        return any(
+            differs(value, actual.get(key), quantities=quantities or key in QUANTITY_MAPS)
+            for key, value in desired.items()
+        )
     if isinstance(desired, list):
         if not isinstance(actual, list) or len(desired) != len(actual):
             return True
         return any(differs(d, a) for d, a in zip(desired, actual, strict=True))
+    if quantities and isinstance(desired, str) and isinstance(actual, str):
+        try:
+            return parse_quantity(desired) != parse_quantity(actual)
+        except ValueError:
+            pass
     return bool(desired != actual)
 
 

@@ -196,6 +196,8 @@ class ManifestClusterDriver(ABC):
                 if current is None:
                     raise
         if not created:
+            if (current.get("status") or {}).get("phase") == "Terminating":
+                raise Conflict(f"{resource.kind} {name} is being deleted; try again once it is gone", resource=name)
             patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
             prefixes = tuple(owned_annotation_prefixes)
             if prefixes:

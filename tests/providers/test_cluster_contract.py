@@ -19,7 +19,7 @@ from providers.cluster import (
     RoleBindingSpec,
     Subject,
 )
-from providers.errors import InvalidRequest, NotFound, PermissionDenied, Throttled, Unavailable
+from providers.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Throttled, Unavailable
 from tests.providers.conftest import RETRY_AFTER, ClusterHarness
 
 TEAM = {"portal.example/team": "payments", "portal.example/environment": "env-42"}
@@ -124,6 +124,33 @@ def test_a_changed_spec_patches_the_same_object(cluster_harness: ClusterHarness)
     assert (second.uid, second.updated) == (first.uid, True)
     assert second.resource_version != first.resource_version
     assert only(cluster_harness, "ResourceQuota")["spec"]["hard"] == {"requests.cpu": "16"}
+
+
+def test_quantities_written_back_in_canonical_form_are_not_patched_again(cluster_harness: ClusterHarness) -> None:
+    driver = cluster_harness.driver
+    driver.ensure_namespace(NamespaceSpec("payments-dev"))
+    driver.ensure_resource_quota(
+        ResourceQuotaSpec("payments-dev", {"requests.memory": "1024Mi", "requests.cpu": "500m"})
+    )
+    quota = only(cluster_harness, "ResourceQuota")
+    quota["spec"]["hard"] = {"requests.memory": "1Gi", "requests.cpu": "0.5"}  # as an API server may store them
+    cluster_harness.seed(quota)
+
+    applied = driver.ensure_resource_quota(
+        ResourceQuotaSpec("payments-dev", {"requests.memory": "1024Mi", "requests.cpu": "500m"})
+    )
+
+    assert not applied.updated
+    assert only(cluster_harness, "ResourceQuota")["spec"]["hard"] == {"requests.memory": "1Gi", "requests.cpu": "0.5"}
+
+
+def test_ensuring_a_namespace_that_is_being_deleted_is_a_conflict(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.seed(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}, "status": {"phase": "Terminating"}}
+    )
+
+    with pytest.raises(Conflict):
+        cluster_harness.driver.ensure_namespace(NamespaceSpec("old"))
 
 
 def test_quota_and_limit_range_carry_the_requested_values(cluster_harness: ClusterHarness) -> None:
