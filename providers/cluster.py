@@ -1,0 +1,411 @@
+"""The cluster driver interface: what the portal asks of a Kubernetes cluster, in plain typed values.
+
+Specs (``*Spec``) say what should exist; :class:`Applied` says what does after an
+ensure-operation. :class:`Workload`, :class:`NamespaceUsage` and
+:class:`CustomResource` are what the portal reads back. :class:`ClusterDriver`
+is the protocol every implementation satisfies (the sandbox in
+:mod:`providers.sandbox.cluster`, the real one in
+:mod:`providers.kubernetes.driver`); one contract suite checks both.
+
+The ``render_*`` functions turn specs into Kubernetes manifests (plain dicts)
+so every driver creates exactly the same objects, with the label
+``app.kubernetes.io/managed-by: platform-portal`` and the caller's labels.
+
+CPU is counted in cores as :class:`~decimal.Decimal` (``"250m"`` is exactly
+``Decimal("0.25")``; floats would drift when summed); memory in bytes as ``int``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Manifest = dict[str, Any]
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet", "CronJob"]
+WORKLOAD_KINDS: tuple[WorkloadKind, ...] = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "platform-portal"
+NGINX = "nginx.ingress.kubernetes.io"
+INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """A namespace with the labels and annotations the portal wants on it."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceQuotaSpec:
+    """A ``ResourceQuota`` named ``name`` in ``namespace`` with ``hard`` limits (e.g. ``{"requests.cpu": "8"}``)."""
+
+    namespace: str
+    hard: Mapping[str, str]
+    name: str = "portal-quota"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LimitRangeSpec:
+    """A container ``LimitRange``: default limits, default requests and maxima per resource."""
+
+    namespace: str
+    default_limits: Mapping[str, str] = field(default_factory=dict)
+    default_requests: Mapping[str, str] = field(default_factory=dict)
+    max: Mapping[str, str] = field(default_factory=dict)
+    name: str = "portal-limits"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a role binding grants to: an SSO group or a single user."""
+
+    kind: Literal["Group", "User"]
+    name: str
+
+
+@dataclass(frozen=True)
+class RoleBindingSpec:
+    """A ``RoleBinding`` of a ``ClusterRole`` (e.g. ``edit``, ``view``) to subjects inside one namespace."""
+
+    namespace: str
+    name: str
+    cluster_role: str
+    subjects: tuple[Subject, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetworkPolicySpec:
+    """Default-deny ingress for a namespace, plus the namespaces (and ingress controller) allowed in."""
+
+    namespace: str
+    allow_from_namespaces: tuple[str, ...] = ()
+    allow_ingress_controller: bool = True
+    name: str = "portal-default-deny"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngressSpec:
+    """An NGINX ingress for one service, with TLS from cert-manager, rate limit and source ranges."""
+
+    namespace: str
+    name: str
+    host: str
+    service: str
+    port: int
+    tls_secret: str | None = None
+    rate_limit_rps: int | None = None
+    allow_cidrs: tuple[str, ...] = ()
+    deny_cidrs: tuple[str, ...] = ()
+    cluster_issuer: str = "letsencrypt"
+    ingress_class: str = "nginx"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The object an ensure-operation left in place; ``created``/``updated`` say what this call changed."""
+
+    kind: str
+    namespace: str | None
+    name: str
+    uid: str
+    resource_version: str
+    created: bool = False
+    updated: bool = False
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment, StatefulSet, DaemonSet or CronJob as the portal shows it."""
+
+    kind: WorkloadKind
+    namespace: str
+    name: str
+    images: tuple[str, ...]
+    replicas_desired: int
+    replicas_ready: int
+    conditions: tuple[str, ...] = ()
+    revision: int | None = None
+    hpa_current: int | None = None
+    hpa_desired: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NamespaceUsage:
+    """Requests summed from pod specs; usage from metrics.k8s.io, ``None`` when metrics-server is absent."""
+
+    namespace: str
+    cpu_request: Decimal
+    cpu_usage: Decimal | None
+    memory_request: int
+    memory_usage: int | None
+    gpu_request: int
+
+
+@dataclass(frozen=True)
+class CustomResource:
+    """An instance of a CRD (an Argo CD Application, an Argo Rollout…), spec and status as plain data."""
+
+    group: str
+    version: str
+    kind: str
+    namespace: str | None
+    name: str
+    labels: Mapping[str, str]
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+
+@runtime_checkable
+class ClusterDriver(Protocol):
+    """What the portal may ask of one cluster. Ensure-operations are idempotent; errors are ``providers.errors``."""
+
+    def ensure_namespace(self, spec: NamespaceSpec) -> Applied:
+        """Create the namespace or bring its labels/annotations in line; exactly one exists afterwards."""
+        ...
+
+    def ensure_resource_quota(self, spec: ResourceQuotaSpec) -> Applied:
+        """Create or update the namespace's resource quota."""
+        ...
+
+    def ensure_limit_range(self, spec: LimitRangeSpec) -> Applied:
+        """Create or update the namespace's container limit range."""
+        ...
+
+    def ensure_role_binding(self, spec: RoleBindingSpec) -> Applied:
+        """Create or update a role binding to a cluster role."""
+        ...
+
+    def ensure_network_policy(self, spec: NetworkPolicySpec) -> Applied:
+        """Create or update the namespace's default-deny ingress policy."""
+        ...
+
+    def ensure_ingress(self, spec: IngressSpec) -> Applied:
+        """Create or update an NGINX ingress with its annotations."""
+        ...
+
+    def list_workloads(self, namespace: str | None = None) -> list[Workload]:
+        """Deployments, StatefulSets, DaemonSets and CronJobs in one namespace or all, with HPA numbers."""
+        ...
+
+    def rollback_workload(
+        self, kind: WorkloadKind, namespace: str, name: str, to_revision: int | None = None
+    ) -> Workload:
+        """Roll a workload back to the previous (or given) revision; CronJobs raise ``InvalidRequest``."""
+        ...
+
+    def namespace_usage(self) -> list[NamespaceUsage]:
+        """Requests and (when metrics are installed) usage for every namespace with pods."""
+        ...
+
+    def list_custom_resources(
+        self, group: str, version: str, plural: str, namespace: str | None = None
+    ) -> list[CustomResource]:
+        """Instances of a CRD; an empty list when the CRD is not installed."""
+        ...
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace; one that does not exist is fine."""
+        ...
+
+
+# --- manifests -----------------------------------------------------------------------------------
+
+
+def managed_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The caller's labels plus the portal's ``managed-by`` label (which the caller cannot override)."""
+    return {**labels, MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def _metadata(name: str, namespace: str | None, labels: Mapping[str, str], **extra: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "labels": managed_labels(labels), **extra}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return metadata
+
+
+def render_namespace(spec: NamespaceSpec) -> Manifest:
+    """The ``Namespace`` manifest for ``spec``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": _metadata(spec.name, None, spec.labels, annotations=dict(spec.annotations)),
+    }
+
+
+def render_resource_quota(spec: ResourceQuotaSpec) -> Manifest:
+    """The ``ResourceQuota`` manifest for ``spec``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "spec": {"hard": dict(spec.hard)},
+    }
+
+
+def render_limit_range(spec: LimitRangeSpec) -> Manifest:
+    """The ``LimitRange`` manifest for ``spec`` (one ``Container`` limit)."""
+    limit: dict[str, Any] = {"type": "Container"}
+    if spec.default_limits:
+        limit["default"] = dict(spec.default_limits)
+    if spec.default_requests:
+        limit["defaultRequest"] = dict(spec.default_requests)
+    if spec.max:
+        limit["max"] = dict(spec.max)
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "spec": {"limits": [limit]},
+    }
+
+
+def render_role_binding(spec: RoleBindingSpec) -> Manifest:
+    """The ``RoleBinding`` manifest for ``spec``."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": spec.cluster_role},
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": subject.kind, "name": subject.name}
+            for subject in spec.subjects
+        ],
+    }
+
+
+def render_network_policy(spec: NetworkPolicySpec) -> Manifest:
+    """Default-deny ingress (empty pod selector, ``Ingress`` policy type) plus one rule per allowed source."""
+    sources: list[dict[str, Any]] = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+        for name in spec.allow_from_namespaces
+    ]
+    if spec.allow_ingress_controller:
+        sources.append(
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_CONTROLLER_NAMESPACE}}}
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources}] if sources else [],
+        },
+    }
+
+
+def ingress_annotations(spec: IngressSpec) -> dict[str, str]:
+    """The NGINX ingress and cert-manager annotations the platform spec uses."""
+    annotations: dict[str, str] = {}
+    if spec.rate_limit_rps is not None:
+        annotations[f"{NGINX}/limit-rps"] = str(spec.rate_limit_rps)
+    if spec.allow_cidrs:
+        annotations[f"{NGINX}/whitelist-source-range"] = ",".join(spec.allow_cidrs)
+    if spec.deny_cidrs:
+        annotations[f"{NGINX}/denylist-source-range"] = ",".join(spec.deny_cidrs)
+    if spec.tls_secret:
+        annotations["cert-manager.io/cluster-issuer"] = spec.cluster_issuer
+        annotations[f"{NGINX}/ssl-redirect"] = "true"
+    return annotations
+
+
+def render_ingress(spec: IngressSpec) -> Manifest:
+    """The ``Ingress`` manifest for ``spec``: one host, one path, TLS when a secret is named."""
+    body: dict[str, Any] = {
+        "ingressClassName": spec.ingress_class,
+        "rules": [
+            {
+                "host": spec.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": spec.service, "port": {"number": spec.port}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if spec.tls_secret:
+        body["tls"] = [{"hosts": [spec.host], "secretName": spec.tls_secret}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels, annotations=ingress_annotations(spec)),
+        "spec": body,
+    }
+
+
+# Maps whose values are quantities: the API server may write them back in canonical form ("1024Mi" as "1Gi").
+QUANTITY_MAPS = frozenset({"hard", "default", "defaultRequest", "max", "min", "requests", "limits"})
+
+
+def differs(desired: Any, actual: Any, *, quantities: bool = False) -> bool:
+    """Whether ``actual`` lacks anything ``desired`` sets (extra server-side fields do not count).
+
+    Values inside quantity maps (quota ``hard``, limit range ``default``…) are
+    compared as amounts, so ``"1Gi"`` equals ``"1024Mi"``.
+    """
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return True
+        return any(
+            differs(value, actual.get(key), quantities=quantities or key in QUANTITY_MAPS)
+            for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(desired) != len(actual):
+            return True
+        return any(differs(d, a) for d, a in zip(desired, actual, strict=True))
+    if quantities and isinstance(desired, str) and isinstance(actual, str):
+        try:
+            return parse_quantity(desired) != parse_quantity(actual)
+        except ValueError:
+            pass
+    return bool(desired != actual)
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+_SUFFIXES = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+}
+
+
+def parse_quantity(quantity: str | int | float) -> Decimal:
+    """A Kubernetes quantity (``"250m"``, ``"1Gi"``, ``"2"``, ``"12345n"``) as an exact Decimal."""
+    match = _QUANTITY.match(str(quantity).strip())
+    if not match or match.group(2) not in _SUFFIXES:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]

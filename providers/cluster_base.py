@@ -1,0 +1,439 @@
+"""The cluster driver's logic, written once over five storage primitives (get, create, patch, list, delete).
+
+Both the sandbox and the Kubernetes driver subclass :class:`ManifestClusterDriver`:
+the sandbox stores manifests in a JSON file, the Kubernetes driver sends them
+through the official client. What each ensure-operation does (look, create if
+missing, "already exists" counts as success, patch if different), how
+workloads, rollbacks and usage are read from Kubernetes objects, and the
+bounded retries live here, so the two cannot drift; the contract suite runs
+against both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from providers.cluster import (
+    GPU_RESOURCE,
+    NGINX,
+    WORKLOAD_KINDS,
+    Applied,
+    CustomResource,
+    IngressSpec,
+    LimitRangeSpec,
+    Manifest,
+    NamespaceSpec,
+    NamespaceUsage,
+    NetworkPolicySpec,
+    ResourceQuotaSpec,
+    RoleBindingSpec,
+    Workload,
+    WorkloadKind,
+    differs,
+    parse_quantity,
+    render_ingress,
+    render_limit_range,
+    render_namespace,
+    render_network_policy,
+    render_resource_quota,
+    render_role_binding,
+)
+from providers.errors import Conflict, InvalidRequest, NotFound
+from providers.retry import RetryPolicy, call_with_retries
+
+T = TypeVar("T")
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# Annotations the portal owns on ingresses: ones it no longer wants are removed, others are left alone.
+OWNED_ANNOTATION_PREFIXES = (f"{NGINX}/", "cert-manager.io/")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where objects of one kind live in the Kubernetes API."""
+
+    kind: str
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        """``v1`` for the core group, ``group/version`` otherwise."""
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+RESOURCES: dict[str, Resource] = {
+    resource.kind: resource
+    for resource in (
+        Resource("Namespace", "", "v1", "namespaces", namespaced=False),
+        Resource("ResourceQuota", "", "v1", "resourcequotas"),
+        Resource("LimitRange", "", "v1", "limitranges"),
+        Resource("Pod", "", "v1", "pods"),
+        Resource("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
+        Resource("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies"),
+        Resource("Ingress", "networking.k8s.io", "v1", "ingresses"),
+        Resource("Deployment", "apps", "v1", "deployments"),
+        Resource("StatefulSet", "apps", "v1", "statefulsets"),
+        Resource("DaemonSet", "apps", "v1", "daemonsets"),
+        Resource("ReplicaSet", "apps", "v1", "replicasets"),
+        Resource("ControllerRevision", "apps", "v1", "controllerrevisions"),
+        Resource("CronJob", "batch", "v1", "cronjobs"),
+        Resource("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
+    )
+}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, ``None`` deletes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp from the API (``2026-11-27T05:00:00Z``) as an aware datetime."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _owned_by(item: Manifest, kind: str, name: str) -> bool:
+    return any(
+        owner.get("kind") == kind and owner.get("name") == name
+        for owner in item.get("metadata", {}).get("ownerReferences") or []
+    )
+
+
+def _strip_directives(value: Any) -> Any:
+    """Drop strategic-merge directives (``$patch``…) so a revision's data can be sent as a merge patch."""
+    if isinstance(value, dict):
+        return {key: _strip_directives(item) for key, item in value.items() if not key.startswith("$")}
+    if isinstance(value, list):
+        return [_strip_directives(item) for item in value]
+    return value
+
+
+class ManifestClusterDriver(ABC):
+    """A :class:`~providers.cluster.ClusterDriver` built on storage primitives that subclasses provide."""
+
+    def __init__(self, *, retry_policy: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.sleep = sleep
+
+    # --- primitives ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _get(self, resource: Resource, namespace: str | None, name: str) -> Manifest | None:
+        """The object, or ``None`` when it does not exist."""
+
+    @abstractmethod
+    def _create(self, resource: Resource, namespace: str | None, manifest: Manifest) -> Manifest:
+        """Create the object; raise :class:`Conflict` when it already exists."""
+
+    @abstractmethod
+    def _patch(self, resource: Resource, namespace: str | None, name: str, patch: Manifest) -> Manifest:
+        """Apply a JSON merge patch; raise :class:`NotFound` when the object is missing."""
+
+    @abstractmethod
+    def _list(self, resource: Resource, namespace: str | None) -> list[Manifest]:
+        """Objects of one kind in one namespace, or in all when ``namespace`` is ``None``."""
+
+    @abstractmethod
+    def _delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+        """Delete the object; raise :class:`NotFound` when it is missing."""
+
+    @abstractmethod
+    def _list_custom(self, group: str, version: str, plural: str, namespace: str | None) -> list[Manifest] | None:
+        """Instances of a custom resource, or ``None`` when the CRD is not installed."""
+
+    @abstractmethod
+    def _pod_metrics(self) -> list[Manifest] | None:
+        """``PodMetrics`` from metrics.k8s.io, or ``None`` when metrics-server is not installed."""
+
+    def _before_attempt(self, operation: str) -> None:
+        """Called before every try of a public operation (the sandbox injects latency and faults here)."""
+        return
+
+    def _retrying(self, operation: str, call: Callable[[], T]) -> T:
+        def attempt() -> T:
+            self._before_attempt(operation)
+            return call()
+
+        return call_with_retries(attempt, self.retry_policy, self.sleep)
+
+    # --- ensure -------------------------------------------------------------------------------------
+
+    def _ensure(self, manifest: Manifest, owned_annotation_prefixes: Iterable[str] = ()) -> Applied:
+        resource = RESOURCES[manifest["kind"]]
+        metadata = manifest["metadata"]
+        namespace, name = metadata.get("namespace"), metadata["name"]
+        current = self._get(resource, namespace, name)
+        created = updated = False
+        if current is None:
+            try:
+                current = self._create(resource, namespace, manifest)
+                created = True
+            except Conflict:
+                # Someone (or our own earlier, interrupted try) created it between the look and the create.
+                current = self._get(resource, namespace, name)
+                if current is None:
+                    raise
+        if not created:
+            if (current.get("status") or {}).get("phase") == "Terminating":
+                raise Conflict(f"{resource.kind} {name} is being deleted; try again once it is gone", resource=name)
+            patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+            prefixes = tuple(owned_annotation_prefixes)
+            if prefixes:
+                wanted = metadata.get("annotations") or {}
+                stale = {
+                    key: None
+                    for key in (current.get("metadata", {}).get("annotations") or {})
+                    if key.startswith(prefixes) and key not in wanted
+                }
+                patch["metadata"] = {**metadata, "annotations": {**wanted, **stale}}
+            if differs(patch, current):
+                current = self._patch(resource, namespace, name, patch)
+                updated = True
+        current_metadata = current.get("metadata", {})
+        return Applied(
+            kind=resource.kind,
+            namespace=namespace,
+            name=name,
+            uid=str(current_metadata.get("uid", "")),
+            resource_version=str(current_metadata.get("resourceVersion", "")),
+            created=created,
+            updated=updated,
+        )
+
+    def ensure_namespace(self, spec: NamespaceSpec) -> Applied:
+        """Create the namespace or bring its labels/annotations in line; exactly one exists afterwards."""
+        return self._retrying("ensure_namespace", lambda: self._ensure(render_namespace(spec)))
+
+    def ensure_resource_quota(self, spec: ResourceQuotaSpec) -> Applied:
+        """Create or update the namespace's resource quota."""
+        return self._retrying("ensure_resource_quota", lambda: self._ensure(render_resource_quota(spec)))
+
+    def ensure_limit_range(self, spec: LimitRangeSpec) -> Applied:
+        """Create or update the namespace's container limit range."""
+        return self._retrying("ensure_limit_range", lambda: self._ensure(render_limit_range(spec)))
+
+    def ensure_role_binding(self, spec: RoleBindingSpec) -> Applied:
+        """Create or update a role binding to a cluster role."""
+        return self._retrying("ensure_role_binding", lambda: self._ensure(render_role_binding(spec)))
+
+    def ensure_network_policy(self, spec: NetworkPolicySpec) -> Applied:
+        """Create or update the namespace's default-deny ingress policy."""
+        return self._retrying("ensure_network_policy", lambda: self._ensure(render_network_policy(spec)))
+
+    def ensure_ingress(self, spec: IngressSpec) -> Applied:
+        """Create or update an NGINX ingress; portal-owned annotations it no longer wants are removed."""
+        return self._retrying("ensure_ingress", lambda: self._ensure(render_ingress(spec), OWNED_ANNOTATION_PREFIXES))
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace; one that does not exist is fine."""
+
+        def delete() -> None:
+            with contextlib.suppress(NotFound):
+                self._delete(RESOURCES["Namespace"], None, name)
+
+        self._retrying("delete_namespace", delete)
+
+    # --- workloads ----------------------------------------------------------------------------------
+
+    def list_workloads(self, namespace: str | None = None) -> list[Workload]:
+        """Deployments, StatefulSets, DaemonSets and CronJobs in one namespace or all, with HPA numbers."""
+        return self._retrying("list_workloads", lambda: self._workloads(namespace))
+
+    def _workloads(self, namespace: str | None, only: tuple[WorkloadKind, str] | None = None) -> list[Workload]:
+        hpas: dict[tuple[str, str, str], Manifest] = {}
+        for hpa in self._list(RESOURCES["HorizontalPodAutoscaler"], namespace):
+            target = hpa.get("spec", {}).get("scaleTargetRef", {})
+            hpas[(hpa["metadata"].get("namespace", ""), target.get("kind", ""), target.get("name", ""))] = hpa
+        revisions: dict[tuple[str, str, str], int] = {}
+        for revision in self._list(RESOURCES["ControllerRevision"], namespace):
+            for owner in revision.get("metadata", {}).get("ownerReferences") or []:
+                key = (revision["metadata"].get("namespace", ""), owner.get("kind", ""), owner.get("name", ""))
+                revisions[key] = max(revisions.get(key, 0), int(revision.get("revision", 0)))
+        workloads = []
+        for kind in WORKLOAD_KINDS:
+            if only and only[0] != kind:
+                continue
+            for item in self._list(RESOURCES[kind], namespace):
+                if only and item["metadata"]["name"] != only[1]:
+                    continue
+                workloads.append(self._workload(kind, item, hpas, revisions))
+        return sorted(workloads, key=lambda workload: (workload.namespace, workload.kind, workload.name))
+
+    @staticmethod
+    def _workload(
+        kind: WorkloadKind,
+        item: Manifest,
+        hpas: dict[tuple[str, str, str], Manifest],
+        revisions: dict[tuple[str, str, str], int],
+    ) -> Workload:
+        metadata, spec, status = item.get("metadata", {}), item.get("spec", {}), item.get("status") or {}
+        namespace, name = metadata.get("namespace", ""), metadata["name"]
+        if kind == "CronJob":
+            template = spec.get("jobTemplate", {}).get("spec", {}).get("template", {})
+            desired = 0 if spec.get("suspend") else 1
+            ready = len(status.get("active") or [])
+        else:
+            template = spec.get("template", {})
+            if kind == "DaemonSet":
+                desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
+            else:
+                desired, ready = spec.get("replicas", 1), status.get("readyReplicas", 0)
+        conditions = status.get("conditions") or []
+        revision: int | None = None
+        if kind == "Deployment" and REVISION_ANNOTATION in (metadata.get("annotations") or {}):
+            revision = int(metadata["annotations"][REVISION_ANNOTATION])
+        elif (namespace, kind, name) in revisions:
+            revision = revisions[(namespace, kind, name)]
+        times = [parse_time(c.get("lastUpdateTime") or c.get("lastTransitionTime")) for c in conditions]
+        times.append(parse_time(status.get("lastScheduleTime")))
+        known = [moment for moment in times if moment]
+        hpa_status = (hpas.get((namespace, kind, name)) or {}).get("status")
+        return Workload(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            images=tuple(c.get("image", "") for c in template.get("spec", {}).get("containers") or []),
+            replicas_desired=int(desired or 0),
+            replicas_ready=int(ready or 0),
+            conditions=tuple(f"{c.get('type')}={c.get('status')}" for c in conditions),
+            revision=revision,
+            hpa_current=None if hpa_status is None else int(hpa_status.get("currentReplicas", 0)),
+            hpa_desired=None if hpa_status is None else int(hpa_status.get("desiredReplicas", 0)),
+            labels=dict(metadata.get("labels") or {}),
+            updated_at=max(known) if known else parse_time(metadata.get("creationTimestamp")),
+        )
+
+    def rollback_workload(
+        self, kind: WorkloadKind, namespace: str, name: str, to_revision: int | None = None
+    ) -> Workload:
+        """Put back the pod template of the previous (or given) revision, as ``kubectl rollout undo`` does.
+
+        Deployments keep revisions in their ReplicaSets; StatefulSets and
+        DaemonSets in ControllerRevisions. CronJobs have no revisions.
+        """
+        if kind not in WORKLOAD_KINDS:
+            raise InvalidRequest(f"unknown workload kind {kind!r}")
+        if kind == "CronJob":
+            raise InvalidRequest("a CronJob has no revisions to roll back to", resource=f"{namespace}/{name}")
+
+        def rollback() -> Workload:
+            resource = RESOURCES[kind]
+            current = self._get(resource, namespace, name)
+            if current is None:
+                raise NotFound(f"{kind} {namespace}/{name} does not exist", resource=f"{namespace}/{name}")
+            templates: dict[int, Manifest] = {}
+            if kind == "Deployment":
+                for replica_set in self._list(RESOURCES["ReplicaSet"], namespace):
+                    annotations = replica_set.get("metadata", {}).get("annotations") or {}
+                    if _owned_by(replica_set, kind, name) and REVISION_ANNOTATION in annotations:
+                        template = dict(replica_set.get("spec", {}).get("template", {}))
+                        labels = dict(template.get("metadata", {}).get("labels") or {})
+                        labels.pop("pod-template-hash", None)
+                        template["metadata"] = {**template.get("metadata", {}), "labels": labels}
+                        templates[int(annotations[REVISION_ANNOTATION])] = template
+                revision_now = (current.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+                latest = int(revision_now) if revision_now else max(templates, default=0)
+            else:
+                for revision in self._list(RESOURCES["ControllerRevision"], namespace):
+                    if _owned_by(revision, kind, name):
+                        data = _strip_directives(revision.get("data") or {})
+                        templates[int(revision.get("revision", 0))] = data.get("spec", {}).get("template", {})
+                latest = max(templates, default=0)
+            target = to_revision if to_revision is not None else max((r for r in templates if r < latest), default=None)
+            if target is None or target not in templates:
+                raise InvalidRequest(
+                    f"{kind} {namespace}/{name} has no revision {to_revision or 'before ' + str(latest)}",
+                    resource=f"{namespace}/{name}",
+                )
+            self._patch(resource, namespace, name, {"spec": {"template": templates[target]}})
+            return self._workloads(namespace, only=(kind, name))[0]
+
+        return self._retrying("rollback_workload", rollback)
+
+    # --- usage and custom resources -----------------------------------------------------------------
+
+    def namespace_usage(self) -> list[NamespaceUsage]:
+        """Requests summed over running and pending pods; usage from metrics.k8s.io when it is installed."""
+        return self._retrying("namespace_usage", self._usage)
+
+    def _usage(self) -> list[NamespaceUsage]:
+        zero = Decimal(0)
+        cpu_request: dict[str, Decimal] = defaultdict(lambda: zero)
+        memory_request: dict[str, Decimal] = defaultdict(lambda: zero)
+        gpu_request: dict[str, Decimal] = defaultdict(lambda: zero)
+        for pod in self._list(RESOURCES["Pod"], None):
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            namespace = pod["metadata"].get("namespace", "")
+            cpu_request[namespace] += zero
+            for container in pod.get("spec", {}).get("containers") or []:
+                requests = (container.get("resources") or {}).get("requests") or {}
+                cpu_request[namespace] += parse_quantity(requests.get("cpu", 0))
+                memory_request[namespace] += parse_quantity(requests.get("memory", 0))
+                gpu_request[namespace] += parse_quantity(requests.get(GPU_RESOURCE, 0))
+        metrics = self._pod_metrics()
+        cpu_usage: dict[str, Decimal] = defaultdict(lambda: zero)
+        memory_usage: dict[str, Decimal] = defaultdict(lambda: zero)
+        for pod_metrics in metrics or []:
+            namespace = pod_metrics["metadata"].get("namespace", "")
+            cpu_request[namespace] += zero
+            for container in pod_metrics.get("containers") or []:
+                usage = container.get("usage") or {}
+                cpu_usage[namespace] += parse_quantity(usage.get("cpu", 0))
+                memory_usage[namespace] += parse_quantity(usage.get("memory", 0))
+        return [
+            NamespaceUsage(
+                namespace=namespace,
+                cpu_request=cpu_request[namespace],
+                cpu_usage=None if metrics is None else cpu_usage[namespace],
+                memory_request=int(memory_request[namespace]),
+                memory_usage=None if metrics is None else int(memory_usage[namespace]),
+                gpu_request=int(gpu_request[namespace]),
+            )
+            for namespace in sorted(cpu_request)
+        ]
+
+    def list_custom_resources(
+        self, group: str, version: str, plural: str, namespace: str | None = None
+    ) -> list[CustomResource]:
+        """Instances of a CRD; an empty list when the CRD is not installed."""
+
+        def read() -> list[CustomResource]:
+            items = self._list_custom(group, version, plural, namespace) or []
+            return [
+                CustomResource(
+                    group=group,
+                    version=version,
+                    kind=str(item.get("kind", "")),
+                    namespace=item.get("metadata", {}).get("namespace"),
+                    name=item["metadata"]["name"],
+                    labels=dict(item["metadata"].get("labels") or {}),
+                    spec=dict(item.get("spec") or {}),
+                    status=dict(item.get("status") or {}),
+                )
+                for item in items
+            ]
+
+        return self._retrying("list_custom_resources", read)

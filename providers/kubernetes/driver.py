@@ -1,0 +1,318 @@
+"""The Kubernetes cluster driver: the shared cluster logic sent through the official ``kubernetes`` client.
+
+Build one per cluster with :meth:`KubernetesClusterDriver.from_kubeconfig`
+(a path or a parsed dict; k3s writes one to ``/etc/rancher/k3s/k3s.yaml``),
+:meth:`~KubernetesClusterDriver.in_cluster` (the pod's service account) or
+:meth:`~KubernetesClusterDriver.from_token` (EKS/AKS: endpoint, CA data and a
+callable that returns a bearer token, called again when it expires).
+
+``ApiException`` statuses become :mod:`providers.errors` (404 NotFound,
+409 Conflict, 403 PermissionDenied, 400/422 InvalidRequest, 429 Throttled with
+its ``Retry-After``, 5xx Unavailable; connection failures Unavailable).
+urllib3's own retries are switched off so :mod:`providers.retry` is the one
+bounded retry layer. Updates are JSON merge patches (the client would
+otherwise label a dict body ``application/json-patch+json``).
+"""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from providers.cluster import Manifest
+from providers.cluster_base import ManifestClusterDriver, Resource
+from providers.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    QuotaExceeded,
+    Throttled,
+    Unavailable,
+)
+from providers.retry import RetryPolicy
+
+T = TypeVar("T")
+MERGE_PATCH = "application/merge-patch+json"
+API_CLASSES: dict[str, Callable[[client.ApiClient], Any]] = {
+    "v1": client.CoreV1Api,
+    "rbac.authorization.k8s.io/v1": client.RbacAuthorizationV1Api,
+    "networking.k8s.io/v1": client.NetworkingV1Api,
+    "apps/v1": client.AppsV1Api,
+    "batch/v1": client.BatchV1Api,
+    "autoscaling/v2": client.AutoscalingV2Api,
+}
+METHOD_NAMES = {
+    "Namespace": "namespace",
+    "ResourceQuota": "resource_quota",
+    "LimitRange": "limit_range",
+    "Pod": "pod",
+    "RoleBinding": "role_binding",
+    "NetworkPolicy": "network_policy",
+    "Ingress": "ingress",
+    "Deployment": "deployment",
+    "StatefulSet": "stateful_set",
+    "DaemonSet": "daemon_set",
+    "ReplicaSet": "replica_set",
+    "ControllerRevision": "controller_revision",
+    "CronJob": "cron_job",
+    "HorizontalPodAutoscaler": "horizontal_pod_autoscaler",
+}
+
+
+@dataclass(frozen=True)
+class BearerToken:
+    """A bearer token and when it stops working (``None``: refresh after the driver's default lifetime)."""
+
+    token: str
+    expires_at: datetime | None = None
+
+
+TokenProvider = Callable[[], "str | BearerToken"]
+
+
+def translate(error: ApiException, resource: str = "") -> ProviderError:
+    """The :mod:`providers.errors` error for a Kubernetes API error response."""
+    status = int(error.status or 0)
+    message = f"Kubernetes API {status}: {_status_message(error)}"
+    if status == 404:
+        return NotFound(message, resource=resource)
+    if status == 409:
+        return Conflict(message, resource=resource)
+    if status == 403:
+        if "exceeded quota" in message:
+            return QuotaExceeded(message, resource=resource)
+        return PermissionDenied(message, resource=resource)
+    if status == 401:
+        return PermissionDenied(message, resource=resource)
+    if status == 429:
+        return Throttled(message, resource=resource, retry_after=_retry_after(error))
+    if status >= 500 or status == 0:
+        return Unavailable(message, resource=resource, retry_after=_retry_after(error))
+    return InvalidRequest(message, resource=resource)
+
+
+def _status_message(error: ApiException) -> str:
+    import json
+
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return str(body.get("message") or error.reason or "no message")
+
+
+def _retry_after(error: ApiException) -> float | None:
+    value = (error.headers or {}).get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class KubernetesClusterDriver(ManifestClusterDriver):
+    """A :class:`~providers.cluster.ClusterDriver` for one cluster, through the official client."""
+
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        super().__init__(retry_policy=retry_policy, sleep=sleep)
+        # One retry layer (providers.retry), not urllib3's hidden one that would also sleep on Retry-After.
+        configuration.retries = urllib3.Retry(total=0, redirect=0, respect_retry_after_header=False)
+        self.api_client = client.ApiClient(configuration)
+        self.timeout_seconds = timeout_seconds
+        self._custom = client.CustomObjectsApi(self.api_client)
+
+    # --- construction -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_kubeconfig(
+        cls, kubeconfig: str | Mapping[str, Any], *, context: str | None = None, **options: Any
+    ) -> KubernetesClusterDriver:
+        """From a kubeconfig file path or its parsed contents (``context`` picks one, else the current)."""
+        configuration = client.Configuration()
+        if isinstance(kubeconfig, str):
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=configuration, persist_config=False
+            )
+        else:
+            config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+                dict(kubeconfig), context=context, client_configuration=configuration, persist_config=False
+            )
+        return cls(configuration, **options)
+
+    @classmethod
+    def in_cluster(cls, **options: Any) -> KubernetesClusterDriver:
+        """From the service account of the pod the portal runs in."""
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(configuration, **options)
+
+    @classmethod
+    def from_token(
+        cls,
+        endpoint: str,
+        token_provider: TokenProvider,
+        *,
+        ca_data: str | bytes | None = None,
+        verify_tls: bool = True,
+        token_lifetime: timedelta = timedelta(minutes=10),
+        **options: Any,
+    ) -> KubernetesClusterDriver:
+        """For EKS/AKS: the API endpoint, its CA (PEM or base64 PEM) and a callable returning a bearer token.
+
+        The callable is called before the first request and again a minute
+        before the token expires (after ``token_lifetime`` when it returns a
+        plain string: EKS tokens last 15 minutes).
+        """
+        configuration = client.Configuration()
+        configuration.host = endpoint
+        configuration.verify_ssl = verify_tls
+        if ca_data:
+            pem = ca_data.encode() if isinstance(ca_data, str) else ca_data
+            if not pem.lstrip().startswith(b"-----BEGIN"):
+                pem = base64.b64decode(pem)
+            with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as handle:
+                handle.write(pem)
+            configuration.ssl_ca_cert = handle.name
+        configuration.api_key = {"BearerToken": "pending"}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)  # type: ignore[assignment]
+        return cls(configuration, **options)
+
+    # --- primitives ---------------------------------------------------------------------------------
+
+    def _call(self, operation: Callable[[], T], resource: str = "") -> T:
+        try:
+            return operation()
+        except ApiException as error:
+            raise translate(error, resource) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise Unavailable(f"Kubernetes API unreachable: {error}", resource=resource) from error
+
+    def _api(self, resource: Resource) -> Any:
+        return API_CLASSES[resource.api_version](self.api_client)
+
+    def _plain(self, value: Any) -> Any:
+        return self.api_client.sanitize_for_serialization(value)  # type: ignore[no-untyped-call]
+
+    def _method(self, resource: Resource, verb: str, scope: str = "namespaced") -> Callable[..., Any]:
+        name = METHOD_NAMES[resource.kind]
+        if not resource.namespaced:
+            return getattr(self._api(resource), f"{verb}_{name}")  # type: ignore[no-any-return]
+        if scope == "all":
+            return getattr(self._api(resource), f"{verb}_{name}_for_all_namespaces")  # type: ignore[no-any-return]
+        return getattr(self._api(resource), f"{verb}_namespaced_{name}")  # type: ignore[no-any-return]
+
+    def _scope_args(self, resource: Resource, namespace: str | None) -> dict[str, Any]:
+        return {"namespace": namespace} if resource.namespaced else {}
+
+    def _get(self, resource: Resource, namespace: str | None, name: str) -> Manifest | None:
+        read = self._method(resource, "read")
+        try:
+            return self._call(  # type: ignore[no-any-return]
+                lambda: self._plain(
+                    read(name=name, **self._scope_args(resource, namespace), _request_timeout=self.timeout_seconds)
+                ),
+                name,
+            )
+        except NotFound:
+            return None
+
+    def _create(self, resource: Resource, namespace: str | None, manifest: Manifest) -> Manifest:
+        create = self._method(resource, "create")
+        return self._call(
+            lambda: self._plain(
+                create(body=manifest, **self._scope_args(resource, namespace), _request_timeout=self.timeout_seconds)
+            ),
+            manifest["metadata"]["name"],
+        )
+
+    def _patch(self, resource: Resource, namespace: str | None, name: str, patch: Manifest) -> Manifest:
+        update = self._method(resource, "patch")
+        return self._call(
+            lambda: self._plain(
+                update(
+                    name=name,
+                    body=patch,
+                    **self._scope_args(resource, namespace),
+                    _content_type=MERGE_PATCH,
+                    _request_timeout=self.timeout_seconds,
+                )
+            ),
+            name,
+        )
+
+    def _list(self, resource: Resource, namespace: str | None) -> list[Manifest]:
+        if not resource.namespaced or namespace is None:
+            listing = self._method(resource, "list", scope="all")
+            arguments: dict[str, Any] = {}
+        else:
+            listing = self._method(resource, "list")
+            arguments = {"namespace": namespace}
+        result = self._call(
+            lambda: self._plain(listing(**arguments, _request_timeout=self.timeout_seconds)), resource.plural
+        )
+        return list(result.get("items") or [])
+
+    def _delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+        delete = self._method(resource, "delete")
+        self._call(
+            lambda: delete(name=name, **self._scope_args(resource, namespace), _request_timeout=self.timeout_seconds),
+            name,
+        )
+
+    def _list_custom(self, group: str, version: str, plural: str, namespace: str | None) -> list[Manifest] | None:
+        def listing() -> Any:
+            if namespace is None:
+                return self._custom.list_cluster_custom_object(
+                    group, version, plural, _request_timeout=self.timeout_seconds
+                )
+            return self._custom.list_namespaced_custom_object(
+                group, version, namespace, plural, _request_timeout=self.timeout_seconds
+            )
+
+        try:
+            result = self._call(listing, f"{group}/{version}/{plural}")
+        except NotFound:
+            return None  # the CRD (or metrics-server) is not installed
+        return list((result or {}).get("items") or [])
+
+    def _pod_metrics(self) -> list[Manifest] | None:
+        return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
+
+
+class _TokenRefresher:
+    """The client's ``refresh_api_key_hook``: fetches a new token when the current one is about to expire."""
+
+    def __init__(self, provider: TokenProvider, lifetime: timedelta) -> None:
+        self.provider = provider
+        self.lifetime = lifetime
+        self.expires_at: datetime | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, configuration: client.Configuration) -> None:
+        with self.lock:
+            now = datetime.now(UTC)
+            if self.expires_at is not None and now < self.expires_at - timedelta(minutes=1):
+                return
+            fresh = self.provider()
+            token = fresh if isinstance(fresh, BearerToken) else BearerToken(fresh)
+            configuration.api_key["BearerToken"] = token.token
+            self.expires_at = token.expires_at or now + self.lifetime

@@ -1,0 +1,182 @@
+"""A simulated cluster: Kubernetes-shaped objects in one JSON document per cluster.
+
+The document lives in a directory the caller gives (the portal passes a path
+under its data dir), is rewritten atomically (temporary file + rename) under an
+``fcntl`` lock, so web and worker processes see the same cluster. Latency and
+faults are injectable: ``faults={"ensure_namespace": [Throttled("slow down")]}``
+raises those errors, in order, on the next tries of that operation;
+``fault_rate`` raises :class:`~providers.errors.Unavailable` at random.
+:meth:`SandboxClusterDriver.seed` writes any object directly (workloads,
+ReplicaSets, pods, metrics, custom resources) so deployments and rollbacks can
+be demoed. No controller runs: objects change only when someone writes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from providers.cluster import Manifest
+from providers.cluster_base import ManifestClusterDriver, Resource, merge_patch
+from providers.errors import Conflict, InvalidRequest, NotFound, ProviderError, Unavailable
+from providers.retry import RetryPolicy
+
+State = dict[str, Any]
+METRICS_KEY = "metrics.k8s.io/v1beta1/pods"
+
+
+def _key(namespace: str | None, name: str) -> str:
+    return f"{namespace or ''}/{name}"
+
+
+class SandboxClusterDriver(ManifestClusterDriver):
+    """A :class:`~providers.cluster.ClusterDriver` over a JSON document at ``directory/<cluster>.json``."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        cluster: str = "sandbox",
+        *,
+        latency_seconds: float = 0.0,
+        faults: Mapping[str, Sequence[ProviderError]] | None = None,
+        fault_rate: float = 0.0,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(retry_policy=retry_policy, sleep=sleep)
+        self.path = Path(directory) / f"{cluster}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.latency_seconds = latency_seconds
+        self.faults: dict[str, list[ProviderError]] = {op: list(errors) for op, errors in (faults or {}).items()}
+        self.fault_rate = fault_rate
+
+    # --- state --------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _state(self, write: bool = False) -> Iterator[State]:
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            try:
+                state: State = json.loads(self.path.read_text()) if self.path.exists() else {}
+                state.setdefault("objects", {})
+                state.setdefault("installed", {})
+                state.setdefault("resourceVersion", 0)
+                yield state
+                if write:
+                    fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".cluster-", suffix=".json")
+                    with os.fdopen(fd, "w") as handle:
+                        json.dump(state, handle, sort_keys=True)
+                    os.replace(temporary, self.path)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _stamp(state: State, manifest: Manifest) -> Manifest:
+        state["resourceVersion"] += 1
+        metadata = manifest.setdefault("metadata", {})
+        metadata["resourceVersion"] = str(state["resourceVersion"])
+        metadata.setdefault("uid", str(uuid.uuid4()))
+        metadata.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if manifest.get("kind") == "Namespace":
+            metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+        return manifest
+
+    def seed(self, manifest: Manifest) -> Manifest:
+        """Write any object as it is (replacing one of the same kind and name); for demos and tests."""
+        manifest = copy.deepcopy(manifest)
+        kind, metadata = manifest["kind"], manifest["metadata"]
+        with self._state(write=True) as state:
+            self._stamp(state, manifest)
+            state["objects"].setdefault(kind, {})[_key(metadata.get("namespace"), metadata["name"])] = manifest
+        return manifest
+
+    def install(self, group: str, version: str, plural: str, items: Sequence[Manifest] = ()) -> None:
+        """Install a CRD (or metrics-server, as ``metrics.k8s.io``/``v1beta1``/``pods``) with these instances."""
+        with self._state(write=True) as state:
+            state["installed"][f"{group}/{version}/{plural}"] = [copy.deepcopy(item) for item in items]
+
+    def objects(self, kind: str, namespace: str | None = None) -> list[Manifest]:
+        """Every stored object of ``kind`` (in ``namespace`` when given), for inspection."""
+        with self._state() as state:
+            return [
+                item
+                for item in state["objects"].get(kind, {}).values()
+                if namespace is None or item["metadata"].get("namespace") == namespace
+            ]
+
+    # --- latency and faults -------------------------------------------------------------------------
+
+    def _before_attempt(self, operation: str) -> None:
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        pending = self.faults.get(operation)
+        if pending:
+            raise pending.pop(0)
+        if self.fault_rate and random.random() < self.fault_rate:  # noqa: S311 (simulation, not cryptography)
+            raise Unavailable(f"sandbox: injected transient fault in {operation}")
+
+    # --- primitives ---------------------------------------------------------------------------------
+
+    def _get(self, resource: Resource, namespace: str | None, name: str) -> Manifest | None:
+        with self._state() as state:
+            found = state["objects"].get(resource.kind, {}).get(_key(namespace, name))
+            return copy.deepcopy(found) if found is not None else None
+
+    def _create(self, resource: Resource, namespace: str | None, manifest: Manifest) -> Manifest:
+        name = manifest["metadata"]["name"]
+        with self._state(write=True) as state:
+            kind_objects = state["objects"].setdefault(resource.kind, {})
+            if resource.namespaced and _key(None, namespace or "") not in state["objects"].get("Namespace", {}):
+                raise NotFound(f"namespace {namespace} does not exist", resource=namespace or "")
+            if _key(namespace, name) in kind_objects:
+                raise Conflict(f'{resource.plural} "{name}" already exists', resource=name)
+            stored = self._stamp(state, copy.deepcopy(manifest))
+            kind_objects[_key(namespace, name)] = stored
+            return copy.deepcopy(stored)
+
+    def _patch(self, resource: Resource, namespace: str | None, name: str, patch: Manifest) -> Manifest:
+        with self._state(write=True) as state:
+            kind_objects = state["objects"].get(resource.kind, {})
+            if _key(namespace, name) not in kind_objects:
+                raise NotFound(f'{resource.plural} "{name}" not found', resource=name)
+            current = kind_objects[_key(namespace, name)]
+            patched = merge_patch(current, patch)
+            if patched.get("metadata", {}).get("name") != name:
+                raise InvalidRequest("a patch may not rename an object", resource=name)
+            kind_objects[_key(namespace, name)] = self._stamp(state, patched)
+            return copy.deepcopy(patched)
+
+    def _list(self, resource: Resource, namespace: str | None) -> list[Manifest]:
+        return [copy.deepcopy(item) for item in self.objects(resource.kind, namespace)]
+
+    def _delete(self, resource: Resource, namespace: str | None, name: str) -> None:
+        with self._state(write=True) as state:
+            kind_objects = state["objects"].get(resource.kind, {})
+            if kind_objects.pop(_key(namespace, name), None) is None:
+                raise NotFound(f'{resource.plural} "{name}" not found', resource=name)
+            if resource.kind == "Namespace":
+                # Deleting a namespace deletes everything in it (at once: the sandbox has no finalizers).
+                for objects in state["objects"].values():
+                    for key in [key for key, item in objects.items() if item["metadata"].get("namespace") == name]:
+                        del objects[key]
+
+    def _list_custom(self, group: str, version: str, plural: str, namespace: str | None) -> list[Manifest] | None:
+        with self._state() as state:
+            items = state["installed"].get(f"{group}/{version}/{plural}")
+        if items is None:
+            return None
+        return [item for item in items if namespace is None or item["metadata"].get("namespace") == namespace]
+
+    def _pod_metrics(self) -> list[Manifest] | None:
+        return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
