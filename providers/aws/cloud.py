@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from providers import errors
 from providers.aws.errors import is_already_exists, translate
@@ -198,8 +199,9 @@ class AwsCloudDriver:
                 if exists_ok and is_already_exists(error):
                     return None
                 raise translate(error, resource) from error
-            except BotoCoreError as error:
-                raise translate(error, resource) from error
+            except (BotoCoreError, ResponseParserError) as error:
+                # An unparseable answer is a server fault (an HTML 500 page), worth another try.
+                raise errors.Unavailable(str(error), resource=resource) from error
 
         return call_with_retries(attempt, self.retry_policy, self.sleep)
 
@@ -492,9 +494,10 @@ class AwsCloudDriver:
     def delete_kubernetes_cluster(self, name: str) -> None:
         """Delete the node groups, then the cluster (on AWS, a ``Conflict`` until the groups are gone)."""
         try:
-            group_names = self._pages("eks", "list_nodegroups", "nodegroups", clusterName=name)
+            self._call("eks", "describe_cluster", name=name)
         except errors.NotFound:
             return
+        group_names = self._pages("eks", "list_nodegroups", "nodegroups", clusterName=name)
         for group in group_names:
             self.delete_node_pool(name, group)
         try:
@@ -615,7 +618,7 @@ class AwsCloudDriver:
             port=int(endpoint.get("Port", 0)),
             engine_version=instance.get("EngineVersion", ""),
             backup_retention_days=int(instance.get("BackupRetentionPeriod", 0)),
-            latest_restorable_time=restorable if restorable is None or restorable.tzinfo else restorable.replace(tzinfo=UTC),
+            latest_restorable_time=restorable.astimezone(UTC) if restorable is not None else None,
             encrypted=bool(instance.get("StorageEncrypted")),
             replica=replica,
             tags=_tag_dict(instance.get("TagList")),
@@ -687,12 +690,17 @@ class AwsCloudDriver:
             port=int(primary.get("Port", 0)),
             node_type=group.get("CacheNodeType", ""),
             replicas=max(len(group.get("MemberClusters", [])) - 1, 0),
-            tags={},
+            tags=self._cache_tags(group["ARN"]) if group.get("ARN") else {},
         )
 
+    def _cache_tags(self, arn: str) -> dict[str, str]:
+        return _tag_dict(self._call("elasticache", "list_tags_for_resource", ResourceName=arn).get("TagList"))
+
     def delete_cache(self, name: str) -> None:
-        """Delete the replication group; a missing one is already deleted."""
+        """Delete the replication group; a missing one, or one already ``deleting``, needs nothing more."""
         try:
+            if self.describe_cache(name).status == "deleting":
+                return
             self._call("elasticache", "delete_replication_group", ReplicationGroupId=name)
         except errors.NotFound:
             return

@@ -553,16 +553,23 @@ class SandboxCloudDriver:
         def create(state: State) -> None:
             table = self._table(state, "keys")
             if spec.alias not in table:
-                record = self._new("keys", spec.alias, dict(spec.tags), description=spec.description)
+                record = self._new("keys", spec.alias, dict(spec.tags), description=spec.description, aliased=False)
                 record["status"] = "available"
                 table[spec.alias] = record
 
+        def alias(state: State) -> None:
+            self._table(state, "keys")[spec.alias]["aliased"] = True
+
+        # Two steps, as on a real cloud: a crash between them leaves a key without its alias.
         self._step("create_key", create)
+        self._step("create_alias", alias)
         return self.describe_key(spec.alias)
 
     def describe_key(self, alias: str) -> KeyInfo:
         """The key behind the alias, or NotFound."""
         record = self._get("keys", alias)
+        if not record.get("aliased"):
+            raise errors.NotFound(f"no key aliased {alias}", resource=alias)
         key_id = record["id"].removeprefix("key-")
         return KeyInfo(
             id=key_id,
