@@ -11,6 +11,7 @@ key that the re-run adopts). Where the API takes an idempotency token (EC2
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 import time
@@ -49,6 +50,7 @@ from providers.cloud import (
 )
 from providers.retry import RetryPolicy, call_with_retries
 
+DEFAULT_RETRIES = RetryPolicy()
 NAME_TAG = "portal:name"
 TIER_TAG = "portal:tier"
 ALIAS_TAG = "portal:key-alias"
@@ -142,7 +144,7 @@ class AwsCloudDriver:
         *,
         base_session: boto3.Session | None = None,
         endpoint_url: str | None = None,
-        retry_policy: RetryPolicy = RetryPolicy(),
+        retry_policy: RetryPolicy = DEFAULT_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -238,16 +240,24 @@ class AwsCloudDriver:
         tags = {**spec.tags, NAME_TAG: spec.name, "Name": spec.name}
         vpc = self._vpc(spec.name)
         if vpc is None:
-            vpc = self._call(
-                "ec2", "create_vpc", CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags)
-            )["Vpc"]
+            vpc = self._call("ec2", "create_vpc", CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags))[
+                "Vpc"
+            ]
         vpc_id = vpc["VpcId"]
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-        existing = {subnet["CidrBlock"]: subnet for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]}
+        existing = {
+            subnet["CidrBlock"]: subnet for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
+        }
         public_ids: list[str] = []
         private_ids: list[str] = []
-        plan = [(cidr, zone, "public") for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)]
-        plan += [(cidr, zone, "private") for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)]
+        plan = [
+            (cidr, zone, "public")
+            for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
+        plan += [
+            (cidr, zone, "private")
+            for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
         for cidr, zone, tier in plan:
             subnet = existing.get(cidr)
             if subnet is None:
@@ -257,12 +267,16 @@ class AwsCloudDriver:
                     VpcId=vpc_id,
                     CidrBlock=cidr,
                     AvailabilityZone=zone,
-                    TagSpecifications=self._tagged("subnet", {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier}),
+                    TagSpecifications=self._tagged(
+                        "subnet", {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier}
+                    ),
                 )["Subnet"]
             (public_ids if tier == "public" else private_ids).append(subnet["SubnetId"])
 
         gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
-        nat_id = self._ensure_nat_gateway(spec, vpc_id, public_ids[0], tags) if spec.nat_gateway and public_ids else None
+        nat_id = (
+            self._ensure_nat_gateway(spec, vpc_id, public_ids[0], tags) if spec.nat_gateway and public_ids else None
+        )
         self._ensure_route_table(spec.name, vpc_id, "public", public_ids, {"GatewayId": gateway_id}, tags)
         if private_ids:
             target = {"NatGatewayId": nat_id} if nat_id else None
@@ -338,7 +352,12 @@ class AwsCloudDriver:
         has_default = any(route.get("DestinationCidrBlock") == "0.0.0.0/0" for route in table.get("Routes", []))
         if default_route and not has_default:
             self._call(
-                "ec2", "create_route", exists_ok=True, RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **default_route
+                "ec2",
+                "create_route",
+                exists_ok=True,
+                RouteTableId=table_id,
+                DestinationCidrBlock="0.0.0.0/0",
+                **default_route,
             )
         associated = {association.get("SubnetId") for association in table.get("Associations", [])}
         for subnet_id in subnet_ids:
@@ -393,7 +412,10 @@ class AwsCloudDriver:
         for gateway in self._call("ec2", "describe_internet_gateways", Filters=by_name)["InternetGateways"]:
             for attachment in gateway.get("Attachments", []):
                 self._call(
-                    "ec2", "detach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=attachment["VpcId"]
+                    "ec2",
+                    "detach_internet_gateway",
+                    InternetGatewayId=gateway["InternetGatewayId"],
+                    VpcId=attachment["VpcId"],
                 )
             self._call("ec2", "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
         for table in self._call("ec2", "describe_route_tables", Filters=in_vpc)["RouteTables"]:
@@ -514,9 +536,7 @@ class AwsCloudDriver:
 
         sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", name_the_cluster)
         try:
-            url = sts.generate_presigned_url(
-                "get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET"
-            )
+            url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
         finally:
             sts.meta.events.unregister("before-sign.sts.GetCallerIdentity", name_the_cluster)
         token = "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
@@ -575,7 +595,9 @@ class AwsCloudDriver:
 
     def _replica_info(self, name: str, region: str) -> ReplicaInfo:
         replica = self._replica_name(name)
-        instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)["DBInstances"][0]
+        instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)[
+            "DBInstances"
+        ][0]
         return ReplicaInfo(
             name=replica,
             region=region,
@@ -628,7 +650,11 @@ class AwsCloudDriver:
         """Delete the read replica in ``region``; a missing one is already deleted."""
         try:
             self._call(
-                "rds", "delete_db_instance", region=region, DBInstanceIdentifier=self._replica_name(name), SkipFinalSnapshot=True
+                "rds",
+                "delete_db_instance",
+                region=region,
+                DBInstanceIdentifier=self._replica_name(name),
+                SkipFinalSnapshot=True,
             )
         except errors.NotFound:
             return
@@ -679,7 +705,9 @@ class AwsCloudDriver:
 
     def describe_cache(self, name: str) -> CacheInfo:
         """The replication group's status and primary endpoint, or NotFound."""
-        group = self._call("elasticache", "describe_replication_groups", ReplicationGroupId=name)["ReplicationGroups"][0]
+        group = self._call("elasticache", "describe_replication_groups", ReplicationGroupId=name)["ReplicationGroups"][
+            0
+        ]
         node_groups = group.get("NodeGroups") or [{}]
         primary = node_groups[0].get("PrimaryEndpoint", {})
         return CacheInfo(
@@ -716,11 +744,21 @@ class AwsCloudDriver:
             if self.region != "us-east-1":
                 params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
             self._call("s3", "create_bucket", exists_ok=True, resource=spec.name, **params)
-        self._call("s3", "put_bucket_tagging", Bucket=spec.name, Tagging={"TagSet": _tag_list({**spec.tags, NAME_TAG: spec.name})})
+        self._call(
+            "s3",
+            "put_bucket_tagging",
+            Bucket=spec.name,
+            Tagging={"TagSet": _tag_list({**spec.tags, NAME_TAG: spec.name})},
+        )
         if spec.versioning:
             self._call("s3", "put_bucket_versioning", Bucket=spec.name, VersioningConfiguration={"Status": "Enabled"})
         if spec.encryption_key_id:
-            rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": spec.encryption_key_id}}
+            rule = {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": spec.encryption_key_id,
+                }
+            }
             self._call(
                 "s3",
                 "put_bucket_encryption",
@@ -805,7 +843,9 @@ class AwsCloudDriver:
             return
         doomed = [{"Key": item["Key"], "VersionId": item["VersionId"]} for item in [*versions, *markers]]
         for start in range(0, len(doomed), 1000):
-            self._call("s3", "delete_objects", Bucket=name, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
+            self._call(
+                "s3", "delete_objects", Bucket=name, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
+            )
         try:
             self._call("s3", "delete_bucket", Bucket=name, resource=name)
         except errors.NotFound:
@@ -877,10 +917,8 @@ class AwsCloudDriver:
             key = self.describe_key(alias)
         except errors.NotFound:
             return
-        try:
+        with contextlib.suppress(errors.Conflict):  # already pending deletion
             self._call("kms", "schedule_key_deletion", KeyId=key.id, PendingWindowInDays=7)
-        except errors.Conflict:
-            pass  # already pending deletion
         try:
             self._call("kms", "delete_alias", AliasName=f"alias/{alias}")
         except errors.NotFound:

@@ -66,6 +66,11 @@ def translate(error: Exception, resource: str = "") -> errors.ProviderError:
         return errors.Conflict(message, resource=resource)
     if code.startswith("InvalidParameter") or code.startswith("Invalid") or code in INVALID_CODES:
         return errors.InvalidRequest(message, resource=resource)
-    if status >= 500 or code in {"InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}:
+    if status >= 500 or code in {
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }:
         return errors.Unavailable(message, resource=resource)
     return errors.ProviderError(message, resource=resource)

@@ -51,6 +51,7 @@ from providers.cloud import (
 )
 from providers.retry import RetryPolicy, call_with_retries
 
+DEFAULT_RETRIES = RetryPolicy()
 T = TypeVar("T")
 State = dict[str, Any]
 
@@ -104,7 +105,7 @@ class SandboxCloudDriver:
         account: str = "sandbox",
         region: str = "eu-west-1",
         latency_seconds: float = 0.0,
-        retry_policy: RetryPolicy = RetryPolicy(),
+        retry_policy: RetryPolicy = DEFAULT_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -202,8 +203,12 @@ class SandboxCloudDriver:
                 )
 
         self._step("create_vpc", network)
-        subnets = [(cidr, zone, True) for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)]
-        subnets += [(cidr, zone, False) for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)]
+        subnets = [
+            (cidr, zone, True) for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
+        subnets += [
+            (cidr, zone, False) for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
         for cidr, zone, public in subnets:
 
             def subnet(state: State, cidr: str = cidr, zone: str = zone, public: bool = public) -> None:

@@ -82,7 +82,9 @@ def moto_endpoint() -> Iterator[str]:
 def sandbox_harness(state_dir: Path) -> CloudHarness:
     """The sandbox driver with a fresh state directory."""
     sleeps: list[float] = []
-    driver = SandboxCloudDriver(state_dir, account=ACCOUNT, region=REGION, retry_policy=TEST_RETRIES, sleep=sleeps.append)
+    driver = SandboxCloudDriver(
+        state_dir, account=ACCOUNT, region=REGION, retry_policy=TEST_RETRIES, sleep=sleeps.append
+    )
 
     def count_networks(name: str) -> int:
         with driver._state() as state:
@@ -108,7 +110,7 @@ def aws_harness(endpoint: str) -> CloudHarness:
     """The AWS driver pointed at moto, after resetting moto's state."""
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
     sleeps: list[float] = []
-    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)  # noqa: S106
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     driver = AwsCloudDriver(
         AwsCredentials(role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id="portal-test", region=REGION),
         base_session=base,
@@ -124,7 +126,10 @@ def aws_harness(endpoint: str) -> CloudHarness:
         def refuse(model: Any, **_: Any) -> None:
             if remaining[0] > 0:
                 remaining[0] -= 1
-                answer = {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+                answer = {
+                    "Error": {"Code": code, "Message": "injected"},
+                    "ResponseMetadata": {"HTTPStatusCode": status},
+                }
                 raise ClientError(answer, model.name)
 
         driver.on(f"before-call.{AWS_OPERATIONS[step]}", refuse)
@@ -143,13 +148,16 @@ def aws_harness(endpoint: str) -> CloudHarness:
 
     def seed_costs(start: date, end: date, tag: str, value: str, service: str) -> None:
         days = [start + timedelta(days=offset) for offset in range((end - start).days)]
-        result = {
+        result: dict[str, Any] = {
             "ResultsByTime": [
                 {
                     "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
                     "Total": {},
                     "Groups": [
-                        {"Keys": [service, f"{tag}${value}"], "Metrics": {"UnblendedCost": {"Amount": "0.2300000001", "Unit": "USD"}}},
+                        {
+                            "Keys": [service, f"{tag}${value}"],
+                            "Metrics": {"UnblendedCost": {"Amount": "0.2300000001", "Unit": "USD"}},
+                        },
                         {"Keys": [service, f"{tag}$"], "Metrics": {"UnblendedCost": {"Amount": "1.5", "Unit": "USD"}}},
                     ],
                     "Estimated": False,

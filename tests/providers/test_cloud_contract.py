@@ -38,7 +38,9 @@ NETWORK = NetworkSpec(
 )
 POOLS = (
     NodePoolSpec(name="general", kind="general", instance_type="m6i.large", min_size=2, max_size=6, desired_size=3),
-    NodePoolSpec(name="batch", kind="high-cpu", instance_type="c6i.2xlarge", min_size=0, max_size=10, desired_size=1, spot=True),
+    NodePoolSpec(
+        name="batch", kind="high-cpu", instance_type="c6i.2xlarge", min_size=0, max_size=10, desired_size=1, spot=True
+    ),
 )
 
 
@@ -123,7 +125,11 @@ def test_a_cluster_reports_its_node_pools_with_spot_capacity_for_the_non_critica
     assert cluster.certificate_authority_data
     pools = {pool.name: pool for pool in cluster.node_pools}
     assert set(pools) == {"general", "batch"}
-    assert (pools["general"].spot, pools["general"].desired_size, pools["general"].instance_type) == (False, 3, "m6i.large")
+    assert (pools["general"].spot, pools["general"].desired_size, pools["general"].instance_type) == (
+        False,
+        3,
+        "m6i.large",
+    )
     assert (pools["batch"].spot, pools["batch"].max_size, pools["batch"].instance_type) == (True, 10, "c6i.2xlarge")
 
 
@@ -202,13 +208,16 @@ def test_ensuring_a_database_again_creates_nothing_new(cloud: CloudHarness) -> N
     again = cloud.driver.ensure_database(DATABASE)
 
     assert again.id == first.id
-    assert again.replica is not None and first.replica is not None
+    assert again.replica is not None
+    assert first.replica is not None
     assert again.replica.name == first.replica.name
 
 
 def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
     # Without the replica: moto 5.2 fails (HTTP 500) deleting a cross-region replica; the sandbox covers it below.
-    spec = DatabaseSpec(name="env-42-db", engine_version="16.3", instance_class="db.t4g.medium", storage_gb=20, backup_retention_days=7)
+    spec = DatabaseSpec(
+        name="env-42-db", engine_version="16.3", instance_class="db.t4g.medium", storage_gb=20, backup_retention_days=7
+    )
     cloud.driver.ensure_database(spec)
 
     cloud.driver.delete_database("env-42-db")
