@@ -201,7 +201,9 @@ class AwsCloudDriver:
                 if exists_ok and is_already_exists(error):
                     return None
                 raise translate(error, resource) from error
-            except (BotoCoreError, ResponseParserError) as error:
+            except BotoCoreError as error:
+                raise translate(error, resource) from error
+            except ResponseParserError as error:
                 # An unparseable answer is a server fault (an HTML 500 page), worth another try.
                 raise errors.Unavailable(str(error), resource=resource) from error
 

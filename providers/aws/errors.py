@@ -8,6 +8,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 
@@ -47,6 +48,8 @@ def translate(error: Exception, resource: str = "") -> errors.ProviderError:
     """The typed error for a botocore exception (``ClientError`` codes, HTTP status, connection faults)."""
     if isinstance(error, CONNECTION_ERRORS):
         return errors.Unavailable(str(error), resource=resource)
+    if isinstance(error, ParamValidationError):
+        return errors.InvalidRequest(str(error), resource=resource)
     if not isinstance(error, ClientError):
         if isinstance(error, BotoCoreError):
             return errors.Unavailable(str(error), resource=resource)

@@ -626,5 +626,5 @@ class SandboxCloudDriver:
                 usage_type=usage_type,
                 charge_type="Usage",
             )
-            for (day, service, usage_type, grouped), amount in sorted(totals.items(), key=lambda item: item[0][:3])
+            for (day, service, usage_type, grouped), amount in sorted(totals.items())
         ]
