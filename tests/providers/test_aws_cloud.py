@@ -82,7 +82,7 @@ def test_idempotency_tokens_are_stable_and_fit_ec2s_limit() -> None:
 def test_the_assumed_role_session_is_reused_until_shortly_before_it_expires(moto_endpoint: str) -> None:
     assumed: list[str] = []
     now = [datetime.now(tz=UTC)]
-    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)  # noqa: S106
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     base.events.register("before-call.sts.AssumeRole", lambda **_: assumed.append("assume"))
     driver = AwsCloudDriver(
         AwsCredentials(role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id="portal-test", region=REGION),
@@ -167,7 +167,7 @@ def test_costs_cannot_be_grouped_by_two_tags_at_once(moto_endpoint: str) -> None
 
 
 def test_a_failed_assume_role_surfaces_as_a_typed_error(moto_endpoint: str) -> None:
-    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)  # noqa: S106
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
     def refuse(**_: Any) -> None:
         raise client_error("AccessDenied", 403)
