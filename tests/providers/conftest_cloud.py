@@ -41,6 +41,9 @@ AWS_OPERATIONS = {
     "create_key": "kms.CreateKey",
     "create_alias": "kms.CreateAlias",
     "create_cluster": "eks.CreateCluster",
+    "create_node_pool": "eks.CreateNodegroup",
+    "create_db_instance_read_replica": "rds.CreateDBInstanceReadReplica",
+    "put_bucket_versioning": "s3.PutBucketVersioning",
 }
 AWS_ERROR_CODES: dict[type[errors.ProviderError], tuple[str, int]] = {
     errors.Throttled: ("ThrottlingException", 400),

@@ -143,6 +143,20 @@ def test_ensuring_a_cluster_again_creates_nothing_new(cloud: CloudHarness) -> No
     assert [pool.name for pool in again.node_pools] == [pool.name for pool in first.node_pools]
 
 
+def test_a_cluster_whose_node_pools_failed_gets_them_on_rerun_without_a_second_cluster(cloud: CloudHarness) -> None:
+    spec = cluster_spec(cloud)
+    cloud.fail_next("create_node_pool", errors.Unavailable, 3)
+    with pytest.raises(errors.Unavailable):
+        cloud.driver.ensure_kubernetes_cluster(spec)
+    half_built = cloud.driver.describe_kubernetes_cluster("env-42")
+
+    cluster = cloud.driver.ensure_kubernetes_cluster(spec)
+
+    assert half_built.node_pools == ()
+    assert cluster.id == half_built.id
+    assert sorted(pool.name for pool in cluster.node_pools) == ["batch", "general"]
+
+
 def test_deleting_a_cluster_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
     cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud))
 
@@ -211,6 +225,20 @@ def test_ensuring_a_database_again_creates_nothing_new(cloud: CloudHarness) -> N
     assert again.replica is not None
     assert first.replica is not None
     assert again.replica.name == first.replica.name
+
+
+def test_a_database_whose_replica_failed_gets_it_on_rerun_without_a_second_instance(cloud: CloudHarness) -> None:
+    cloud.fail_next("create_db_instance_read_replica", errors.Unavailable, 3)
+    with pytest.raises(errors.Unavailable):
+        cloud.driver.ensure_database(DATABASE)
+    half_built = cloud.driver.describe_database(DATABASE.name)
+
+    database = cloud.driver.ensure_database(DATABASE)
+
+    assert half_built.replica is None
+    assert database.id == half_built.id
+    assert database.replica is not None
+    assert database.replica.region == DR_REGION
 
 
 def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
@@ -292,6 +320,18 @@ def test_ensuring_a_bucket_again_changes_nothing(cloud: CloudHarness) -> None:
     first = cloud.driver.ensure_bucket(BUCKET)
 
     assert cloud.driver.ensure_bucket(BUCKET) == first
+
+
+def test_a_bucket_whose_configuration_failed_is_configured_by_the_rerun(cloud: CloudHarness) -> None:
+    cloud.driver.ensure_bucket(BucketSpec(name="env-42-assets-dr"))
+    cloud.fail_next("put_bucket_versioning", errors.Unavailable, 3)
+    with pytest.raises(errors.Unavailable):
+        cloud.driver.ensure_bucket(BUCKET)
+
+    bucket = cloud.driver.ensure_bucket(BUCKET)
+
+    assert bucket.versioning
+    assert bucket.cold_storage_after_days == 90
 
 
 def test_a_bucket_with_objects_is_deleted_idempotently(cloud: CloudHarness) -> None:
@@ -386,6 +426,16 @@ def test_throttling_is_retried_and_the_call_then_succeeds(cloud: CloudHarness) -
 
     assert bucket.name == "env-42-throttled"
     assert len(cloud.sleeps) == 2
+
+
+def test_a_transient_fault_is_retried_and_the_call_then_succeeds(cloud: CloudHarness) -> None:
+    cloud.fail_next("create_key", errors.Unavailable, 2)
+
+    key = cloud.driver.ensure_key(KeySpec(alias="env-42"))
+
+    assert key.alias == "env-42"
+    assert len(cloud.sleeps) == 2
+    assert cloud.count_keys("env-42") == 1
 
 
 def test_throttling_that_outlasts_the_retries_surfaces_as_throttled(cloud: CloudHarness) -> None:
