@@ -51,7 +51,11 @@ class NetworkSpec:
 
 @dataclass(frozen=True)
 class NodePoolSpec:
-    """A group of worker nodes of one kind; ``spot`` for pools whose work may be interrupted."""
+    """A group of worker nodes of one kind; ``spot`` for pools whose work may be interrupted.
+
+    GPU pools get a GPU machine image and a ``nvidia.com/gpu`` taint, so only
+    workloads that ask for GPUs land on them.
+    """
 
     name: str
     kind: NodePoolKind
@@ -165,6 +169,7 @@ class NodePoolInfo:
     max_size: int
     desired_size: int
     spot: bool
+    kind: str = "general"
 
 
 @dataclass(frozen=True)

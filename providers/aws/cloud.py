@@ -59,6 +59,12 @@ REFRESH_MARGIN = timedelta(minutes=5)
 # An EKS token is a presigned URL valid for 15 minutes; hand it out for a little less.
 TOKEN_LIFETIME = timedelta(minutes=14)
 COST_METRIC = "UnblendedCost"
+POOL_KIND_LABEL = "portal/pool-kind"
+# GPU nodes run the NVIDIA image and repel pods that do not tolerate the GPU taint.
+GPU_POOL: dict[str, Any] = {
+    "amiType": "AL2023_x86_64_NVIDIA",
+    "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+}
 
 
 def _now() -> datetime:
@@ -469,7 +475,8 @@ class AwsCloudDriver:
                 instanceTypes=[pool.instance_type],
                 nodeRole=node_role,
                 capacityType="SPOT" if pool.spot else "ON_DEMAND",
-                labels={"portal/pool-kind": pool.kind},
+                labels={POOL_KIND_LABEL: pool.kind},
+                **(GPU_POOL if pool.kind == "gpu" else {}),
                 tags={**cluster.get("tags", {}), "portal:node-pool": pool.name},
                 clientRequestToken=idempotency_token(self.account, self.region, "eks", cluster_name, pool.name),
             )
@@ -487,6 +494,7 @@ class AwsCloudDriver:
             max_size=int(scaling.get("maxSize", 0)),
             desired_size=int(scaling.get("desiredSize", 0)),
             spot=group.get("capacityType") == "SPOT",
+            kind=group.get("labels", {}).get(POOL_KIND_LABEL, "general"),
         )
 
     def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:

@@ -57,8 +57,8 @@ def translate(error: Exception, resource: str = "") -> errors.ProviderError:
     code = error_code(error)
     message = str(error.response.get("Error", {}).get("Message") or error)
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    if code in THROTTLING_CODES:
-        return errors.Throttled(message, resource=resource)
+    if code in THROTTLING_CODES or status == 429:
+        return errors.Throttled(message, resource=resource, retry_after=_retry_after(error))
     if "NotFound" in code or code.startswith("NoSuch") or code in {"404", "InvalidKeyId"} or code.endswith(".NotFound"):
         return errors.NotFound(message, resource=resource)
     if code.startswith("AccessDenied") or code in PERMISSION_CODES:
@@ -77,3 +77,12 @@ def translate(error: Exception, resource: str = "") -> errors.ProviderError:
     }:
         return errors.Unavailable(message, resource=resource)
     return errors.ProviderError(message, resource=resource)
+
+
+def _retry_after(error: ClientError) -> float | None:
+    """The ``Retry-After`` seconds the service sent with a throttling answer, if any."""
+    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -314,6 +314,7 @@ class SandboxCloudDriver:
             max_size=record["max_size"],
             desired_size=record["desired_size"],
             spot=record["spot"],
+            kind=record["kind"],
         )
 
     def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:

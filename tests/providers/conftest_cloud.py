@@ -8,6 +8,7 @@ resources by their portal tag, and seeding Cost Explorer (moto answers
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """One moto server per test process, on a loopback port, reached over real HTTP."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call is noise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from providers import errors
 from providers.aws.cloud import AwsCloudDriver, idempotency_token
 from providers.aws.errors import translate
-from providers.cloud import AwsCredentials
+from providers.cloud import AwsCredentials, KubernetesClusterSpec, NodePoolSpec
 from tests.providers.conftest_cloud import ACCOUNT, REGION, TEST_RETRIES, aws_harness, moto_endpoint
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
@@ -181,3 +181,39 @@ def test_a_failed_assume_role_surfaces_as_a_typed_error(moto_endpoint: str) -> N
 
     with pytest.raises(errors.PermissionDenied):
         driver.describe_bucket("anything")
+
+
+def test_a_gpu_pool_runs_the_nvidia_image_behind_a_gpu_taint(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    gpu = NodePoolSpec(name="gpu", kind="gpu", instance_type="g5.xlarge", min_size=0, max_size=2, desired_size=0)
+    driver.ensure_kubernetes_cluster(
+        KubernetesClusterSpec(
+            name="env-42",
+            version="1.30",
+            subnet_ids=("subnet-1",),
+            node_pools=(gpu,),
+            control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
+            node_role=f"arn:aws:iam::{ACCOUNT}:role/nodes",
+        )
+    )
+
+    group = driver.client("eks").describe_nodegroup(clusterName="env-42", nodegroupName="gpu")["nodegroup"]
+
+    assert group["amiType"] == "AL2023_x86_64_NVIDIA"
+    assert group["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert group["labels"] == {"portal/pool-kind": "gpu"}
+
+
+def test_throttling_carries_the_services_retry_after_hint() -> None:
+    error = ClientError(
+        {
+            "Error": {"Code": "ThrottlingException", "Message": "slow down"},
+            "ResponseMetadata": {"HTTPStatusCode": 429, "HTTPHeaders": {"retry-after": "7"}},
+        },
+        "GetCostAndUsage",
+    )
+
+    translated = translate(error)
+
+    assert isinstance(translated, errors.Throttled)
+    assert translated.retry_after == 7.0

@@ -41,6 +41,7 @@ POOLS = (
     NodePoolSpec(
         name="batch", kind="high-cpu", instance_type="c6i.2xlarge", min_size=0, max_size=10, desired_size=1, spot=True
     ),
+    NodePoolSpec(name="gpu", kind="gpu", instance_type="g5.xlarge", min_size=0, max_size=2, desired_size=0),
 )
 
 
@@ -124,7 +125,11 @@ def test_a_cluster_reports_its_node_pools_with_spot_capacity_for_the_non_critica
     assert cluster.endpoint.startswith("https://")
     assert cluster.certificate_authority_data
     pools = {pool.name: pool for pool in cluster.node_pools}
-    assert set(pools) == {"general", "batch"}
+    assert {name: pool.kind for name, pool in pools.items()} == {
+        "general": "general",
+        "batch": "high-cpu",
+        "gpu": "gpu",
+    }
     assert (pools["general"].spot, pools["general"].desired_size, pools["general"].instance_type) == (
         False,
         3,
@@ -154,7 +159,7 @@ def test_a_cluster_whose_node_pools_failed_gets_them_on_rerun_without_a_second_c
 
     assert half_built.node_pools == ()
     assert cluster.id == half_built.id
-    assert sorted(pool.name for pool in cluster.node_pools) == ["batch", "general"]
+    assert sorted(pool.name for pool in cluster.node_pools) == ["batch", "general", "gpu"]
 
 
 def test_deleting_a_cluster_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
