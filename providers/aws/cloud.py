@@ -216,23 +216,23 @@ class AwsCloudDriver:
         return call_with_retries(attempt, self.retry_policy, self.sleep)
 
     def _pages(self, service: str, operation: str, key: str, *, region: str | None = None, **params: Any) -> list[Any]:
-        """Every item under ``key`` across the operation's pages."""
-        items: list[Any] = []
-        paginator = self.client(service, region).get_paginator(operation)
-        pages = iter(paginator.paginate(**params))
-        while True:
-            try:
-                page = call_with_retries(lambda: self._next_page(pages), self.retry_policy, self.sleep)
-            except StopIteration:
-                return items
-            items.extend(page.get(key, []))
+        """Every item under ``key`` across the operation's pages.
 
-    @staticmethod
-    def _next_page(pages: Any) -> Any:
-        try:
-            return next(pages)
-        except ClientError as error:
-            raise translate(error) from error
+        A failed page ends botocore's page iterator, so a retry starts the
+        listing again rather than resuming it (which would return a silent
+        partial list).
+        """
+
+        def collect() -> list[Any]:
+            paginator = self.client(service, region).get_paginator(operation)
+            try:
+                return [item for page in paginator.paginate(**params) for item in page.get(key, [])]
+            except ClientError as error:
+                raise translate(error) from error
+            except BotoCoreError as error:
+                raise translate(error) from error
+
+        return call_with_retries(collect, self.retry_policy, self.sleep)
 
     # ------------------------------------------------------------ network
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from providers import errors
 from providers.aws.cloud import AwsCloudDriver, idempotency_token
 from providers.aws.errors import translate
-from providers.cloud import AwsCredentials, KubernetesClusterSpec, NodePoolSpec
+from providers.cloud import AwsCredentials, BucketSpec, KubernetesClusterSpec, NodePoolSpec
 from tests.providers.conftest_cloud import ACCOUNT, REGION, TEST_RETRIES, aws_harness, moto_endpoint
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
@@ -217,3 +217,23 @@ def test_throttling_carries_the_services_retry_after_hint() -> None:
 
     assert isinstance(translated, errors.Throttled)
     assert translated.retry_after == 7.0
+
+
+def test_a_listing_whose_page_is_throttled_is_listed_again_in_full(moto_endpoint: str) -> None:
+    cloud = aws_harness(moto_endpoint)
+    driver = cloud.driver
+    driver.ensure_bucket(BucketSpec(name="env-42-many"))
+    for number in range(5):
+        cloud.put_object("env-42-many", f"item-{number}", b"x")
+    calls: list[str] = []
+
+    def throttle_the_second_page(params: dict[str, Any], **_: Any) -> None:
+        calls.append(params.get("ContinuationToken", "first"))
+        if len(calls) == 2:
+            raise client_error("SlowDown", 503)
+
+    driver.on("before-parameter-build.s3.ListObjectsV2", throttle_the_second_page)
+    listing = driver._pages("s3", "list_objects_v2", "Contents", Bucket="env-42-many", PaginationConfig={"PageSize": 2})
+
+    assert [item["Key"] for item in listing] == [f"item-{number}" for number in range(5)]
+    assert cloud.sleeps == [0.0]
