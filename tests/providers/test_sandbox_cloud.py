@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from providers import errors
-from providers.cloud import BucketSpec, DatabaseSpec, KeySpec
+from providers.cloud import BucketSpec, DatabaseSpec, KeySpec, KubernetesClusterSpec, NodePoolSpec
 from providers.retry import RetryPolicy
 from providers.sandbox.cloud import SandboxCloudDriver
 
@@ -110,3 +111,19 @@ def test_the_sandbox_bills_what_exists_for_each_day_asked_summed_by_tag(tmp_path
         (date(2026, 11, 2), "payments", Decimal("0.4600")),
     ]
     assert {(item.account, item.region, item.currency) for item in items} == {("111", "eu-west-1", "USD")}
+
+
+def test_the_sandbox_bills_a_spot_pool_below_the_same_pool_on_demand(tmp_path: Path) -> None:
+    driver = SandboxCloudDriver(tmp_path)
+    pool = NodePoolSpec(name="pool", kind="high-cpu", instance_type="c6i.large", min_size=1, max_size=4, desired_size=2)
+    for name, spot in (("on-demand", False), ("spot", True)):
+        driver.ensure_kubernetes_cluster(
+            KubernetesClusterSpec(
+                name=name, version="1.30", subnet_ids=(), node_pools=(replace(pool, spot=spot),), tags={"cluster": name}
+            )
+        )
+
+    items = driver.fetch_costs(date(2026, 11, 1), date(2026, 11, 2), ["cluster"])
+
+    compute = {item.tags["cluster"]: item.amount for item in items if item.service.endswith("Compute")}
+    assert Decimal(0) < compute["spot"] < compute["on-demand"]
