@@ -1,0 +1,979 @@
+"""The AWS cloud driver: VPC, EKS, RDS, ElastiCache, S3, KMS and Cost Explorer through boto3.
+
+Every ensure looks before it creates: VPC parts by their ``portal:name`` tag
+(tags are set in the create call itself, so nothing exists untagged), EKS,
+RDS, ElastiCache and S3 by their deterministic names, KMS keys by alias and
+then by tag (a crash between ``CreateKey`` and ``CreateAlias`` leaves a tagged
+key that the re-run adopts). Where the API takes an idempotency token (EC2
+``ClientToken``, EKS ``clientRequestToken``) it is derived from the spec.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+from providers import errors
+from providers.aws.errors import is_already_exists, translate
+from providers.cloud import (
+    AwsCredentials,
+    BucketInfo,
+    BucketSpec,
+    CacheInfo,
+    CacheSpec,
+    CostLineItem,
+    DatabaseInfo,
+    DatabaseSpec,
+    KeyInfo,
+    KeySpec,
+    KubernetesClusterInfo,
+    KubernetesClusterSpec,
+    NetworkInfo,
+    NetworkSpec,
+    NodePoolInfo,
+    NodePoolSpec,
+    ObjectInfo,
+    ReplicaInfo,
+    SubnetInfo,
+)
+from providers.retry import RetryPolicy, call_with_retries
+
+DEFAULT_RETRIES = RetryPolicy()
+NAME_TAG = "portal:name"
+TIER_TAG = "portal:tier"
+ALIAS_TAG = "portal:key-alias"
+# Refresh assumed-role credentials this long before they expire.
+REFRESH_MARGIN = timedelta(minutes=5)
+# An EKS token is a presigned URL valid for 15 minutes; hand it out for a little less.
+TOKEN_LIFETIME = timedelta(minutes=14)
+COST_METRIC = "UnblendedCost"
+POOL_KIND_LABEL = "portal/pool-kind"
+# GPU nodes run the NVIDIA image and repel pods that do not tolerate the GPU taint.
+GPU_POOL: dict[str, Any] = {
+    "amiType": "AL2023_x86_64_NVIDIA",
+    "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+}
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def idempotency_token(*parts: str) -> str:
+    """A stable token for one create call, derived from what identifies it (64 characters, EC2's limit)."""
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:64]
+
+
+def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+def _tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in tags or []}
+
+
+class AssumedRoleSessions:
+    """boto3 sessions for one account through STS ``AssumeRole``, cached until shortly before they expire."""
+
+    def __init__(
+        self,
+        credentials: AwsCredentials,
+        *,
+        base_session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.credentials = credentials
+        self.base_session = base_session or boto3.Session()
+        self.endpoint_url = endpoint_url
+        self.clock = clock
+        self._session: boto3.Session | None = None
+        self._expires_at = datetime.min.replace(tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def session(self) -> tuple[boto3.Session, bool]:
+        """The current session, and whether it was just (re)created."""
+        with self._lock:
+            if self._session is not None and self.clock() < self._expires_at - REFRESH_MARGIN:
+                return self._session, False
+            sts = self.base_session.client(
+                "sts", region_name=self.credentials.region, endpoint_url=self.endpoint_url, config=client_config()
+            )
+            try:
+                answer = sts.assume_role(
+                    RoleArn=self.credentials.role_arn,
+                    RoleSessionName=self.credentials.session_name,
+                    ExternalId=self.credentials.external_id,
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise translate(error, self.credentials.role_arn) from error
+            issued = answer["Credentials"]
+            self._session = boto3.Session(
+                aws_access_key_id=issued["AccessKeyId"],
+                aws_secret_access_key=issued["SecretAccessKey"],
+                aws_session_token=issued["SessionToken"],
+                region_name=self.credentials.region,
+            )
+            expiration = issued["Expiration"]
+            self._expires_at = expiration if expiration.tzinfo else expiration.replace(tzinfo=UTC)
+            return self._session, True
+
+
+def client_config() -> Config:
+    """botocore's ``standard`` retry mode (bounded, with jitter) under the portal's own retries."""
+    return Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+class AwsCloudDriver:
+    """A :class:`~providers.cloud.CloudDriver` for one AWS account and home region.
+
+    ``endpoint_url`` points every client at another endpoint (moto in tests).
+    ``retry_policy`` and ``sleep`` bound the portal's retries of throttling and
+    transient faults on top of botocore's own.
+    """
+
+    def __init__(
+        self,
+        credentials: AwsCredentials,
+        *,
+        base_session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+        retry_policy: RetryPolicy = DEFAULT_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.credentials = credentials
+        self.region = credentials.region
+        self.account = credentials.role_arn.split(":")[4] if credentials.role_arn.count(":") >= 5 else ""
+        self.endpoint_url = endpoint_url
+        self.retry_policy = retry_policy
+        self.sleep = sleep
+        self.clock = clock
+        self.sessions = AssumedRoleSessions(
+            credentials, base_session=base_session, endpoint_url=endpoint_url, clock=clock
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
+
+    # ------------------------------------------------------------ plumbing
+
+    def on(self, event_name: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler on every client, present and future (tests inject faults so)."""
+        self._hooks.append((event_name, handler))
+        for client in self._clients.values():
+            client.meta.events.register(event_name, handler)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A boto3 client for ``service`` in ``region`` (the home region by default) with fresh credentials."""
+        session, renewed = self.sessions.session()
+        if renewed:
+            self._clients.clear()
+        key = (service, region or self.region)
+        if key not in self._clients:
+            client = session.client(service, region_name=key[1], endpoint_url=self.endpoint_url, config=client_config())
+            for event_name, handler in self._hooks:
+                client.meta.events.register(event_name, handler)
+            self._clients[key] = client
+        return self._clients[key]
+
+    def _call(
+        self,
+        service: str,
+        operation: str,
+        *,
+        region: str | None = None,
+        resource: str = "",
+        exists_ok: bool = False,
+        **params: Any,
+    ) -> Any:
+        """Call one API operation with retries, translating errors; ``exists_ok`` turns "already exists" into None."""
+
+        def attempt() -> Any:
+            try:
+                return getattr(self.client(service, region), operation)(**params)
+            except ClientError as error:
+                if exists_ok and is_already_exists(error):
+                    return None
+                raise translate(error, resource) from error
+            except BotoCoreError as error:
+                raise translate(error, resource) from error
+            except ResponseParserError as error:
+                # An unparseable answer is a server fault (an HTML 500 page), worth another try.
+                raise errors.Unavailable(str(error), resource=resource) from error
+
+        return call_with_retries(attempt, self.retry_policy, self.sleep)
+
+    def _pages(self, service: str, operation: str, key: str, *, region: str | None = None, **params: Any) -> list[Any]:
+        """Every item under ``key`` across the operation's pages.
+
+        A failed page ends botocore's page iterator, so a retry starts the
+        listing again rather than resuming it (which would return a silent
+        partial list).
+        """
+
+        def collect() -> list[Any]:
+            paginator = self.client(service, region).get_paginator(operation)
+            try:
+                return [item for page in paginator.paginate(**params) for item in page.get(key, [])]
+            except ClientError as error:
+                raise translate(error) from error
+            except BotoCoreError as error:
+                raise translate(error) from error
+
+        return call_with_retries(collect, self.retry_policy, self.sleep)
+
+    # ------------------------------------------------------------ network
+
+    def _vpc(self, name: str) -> dict[str, Any] | None:
+        vpcs = self._call("ec2", "describe_vpcs", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [name]}])["Vpcs"]
+        return vpcs[0] if vpcs else None
+
+    def _tagged(self, resource_type: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+        return [{"ResourceType": resource_type, "Tags": _tag_list(tags)}]
+
+    def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Create the VPC, subnets, internet gateway, NAT gateway and route tables that are missing."""
+        tags = {**spec.tags, NAME_TAG: spec.name, "Name": spec.name}
+        vpc = self._vpc(spec.name)
+        if vpc is None:
+            vpc = self._call("ec2", "create_vpc", CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags))[
+                "Vpc"
+            ]
+        vpc_id = vpc["VpcId"]
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        existing = {
+            subnet["CidrBlock"]: subnet for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
+        }
+        public_ids: list[str] = []
+        private_ids: list[str] = []
+        plan = [
+            (cidr, zone, "public")
+            for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
+        plan += [
+            (cidr, zone, "private")
+            for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)
+        ]
+        for cidr, zone, tier in plan:
+            subnet = existing.get(cidr)
+            if subnet is None:
+                subnet = self._call(
+                    "ec2",
+                    "create_subnet",
+                    VpcId=vpc_id,
+                    CidrBlock=cidr,
+                    AvailabilityZone=zone,
+                    TagSpecifications=self._tagged(
+                        "subnet", {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier}
+                    ),
+                )["Subnet"]
+            (public_ids if tier == "public" else private_ids).append(subnet["SubnetId"])
+
+        gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
+        nat_id = (
+            self._ensure_nat_gateway(spec, vpc_id, public_ids[0], tags) if spec.nat_gateway and public_ids else None
+        )
+        self._ensure_route_table(spec.name, vpc_id, "public", public_ids, {"GatewayId": gateway_id}, tags)
+        if private_ids:
+            target = {"NatGatewayId": nat_id} if nat_id else None
+            self._ensure_route_table(spec.name, vpc_id, "private", private_ids, target, tags)
+        return self.describe_network(spec.name)
+
+    def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
+        gateways = self._call(
+            "ec2", "describe_internet_gateways", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
+        )["InternetGateways"]
+        if gateways:
+            gateway = gateways[0]
+        else:
+            gateway = self._call(
+                "ec2", "create_internet_gateway", TagSpecifications=self._tagged("internet-gateway", tags)
+            )["InternetGateway"]
+        if not any(attachment.get("VpcId") == vpc_id for attachment in gateway.get("Attachments", [])):
+            self._call("ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
+        return str(gateway["InternetGatewayId"])
+
+    def _ensure_nat_gateway(self, spec: NetworkSpec, vpc_id: str, subnet_id: str, tags: dict[str, str]) -> str:
+        live = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "state", "Values": ["pending", "available"]}]
+        gateways = self._call("ec2", "describe_nat_gateways", Filter=live)["NatGateways"]
+        if gateways:
+            return str(gateways[0]["NatGatewayId"])
+        addresses = self._call(
+            "ec2", "describe_addresses", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [spec.name]}]
+        )["Addresses"]
+        if addresses:
+            allocation_id = addresses[0]["AllocationId"]
+        else:
+            allocation_id = self._call(
+                "ec2", "allocate_address", Domain="vpc", TagSpecifications=self._tagged("elastic-ip", tags)
+            )["AllocationId"]
+        gateway = self._call(
+            "ec2",
+            "create_nat_gateway",
+            SubnetId=subnet_id,
+            AllocationId=allocation_id,
+            ClientToken=idempotency_token(self.account, self.region, spec.name, "nat"),
+            TagSpecifications=self._tagged("natgateway", tags),
+        )["NatGateway"]
+        return str(gateway["NatGatewayId"])
+
+    def _ensure_route_table(
+        self,
+        name: str,
+        vpc_id: str,
+        tier: str,
+        subnet_ids: list[str],
+        default_route: dict[str, str] | None,
+        tags: dict[str, str],
+    ) -> None:
+        tables = self._call(
+            "ec2",
+            "describe_route_tables",
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc_id]},
+                {"Name": f"tag:{NAME_TAG}", "Values": [name]},
+                {"Name": f"tag:{TIER_TAG}", "Values": [tier]},
+            ],
+        )["RouteTables"]
+        if tables:
+            table = tables[0]
+        else:
+            table = self._call(
+                "ec2",
+                "create_route_table",
+                VpcId=vpc_id,
+                TagSpecifications=self._tagged("route-table", {**tags, "Name": f"{name}-{tier}", TIER_TAG: tier}),
+            )["RouteTable"]
+        table_id = table["RouteTableId"]
+        has_default = any(route.get("DestinationCidrBlock") == "0.0.0.0/0" for route in table.get("Routes", []))
+        if default_route and not has_default:
+            self._call(
+                "ec2",
+                "create_route",
+                exists_ok=True,
+                RouteTableId=table_id,
+                DestinationCidrBlock="0.0.0.0/0",
+                **default_route,
+            )
+        associated = {association.get("SubnetId") for association in table.get("Associations", [])}
+        for subnet_id in subnet_ids:
+            if subnet_id not in associated:
+                self._call("ec2", "associate_route_table", exists_ok=True, RouteTableId=table_id, SubnetId=subnet_id)
+
+    def describe_network(self, name: str) -> NetworkInfo:
+        """The VPC tagged with this name, its subnets and NAT gateways, or NotFound."""
+        vpc = self._vpc(name)
+        if vpc is None:
+            raise errors.NotFound(f"no VPC tagged {NAME_TAG}={name}", resource=name)
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+        subnets = self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
+        live = [*in_vpc, {"Name": "state", "Values": ["pending", "available"]}]
+        gateways = self._call("ec2", "describe_nat_gateways", Filter=live)["NatGateways"]
+        return NetworkInfo(
+            id=vpc["VpcId"],
+            name=name,
+            cidr=vpc["CidrBlock"],
+            status=vpc["State"],
+            subnets=tuple(
+                SubnetInfo(
+                    id=subnet["SubnetId"],
+                    cidr=subnet["CidrBlock"],
+                    availability_zone=subnet["AvailabilityZone"],
+                    public=_tag_dict(subnet.get("Tags")).get(TIER_TAG) == "public",
+                )
+                for subnet in sorted(subnets, key=lambda subnet: subnet["CidrBlock"])
+            ),
+            nat_gateway_ids=tuple(gateway["NatGatewayId"] for gateway in gateways),
+            tags=_tag_dict(vpc.get("Tags")),
+        )
+
+    def delete_network(self, name: str) -> None:
+        """Delete what the portal created in the VPC, then the VPC; a missing one is already deleted.
+
+        On AWS a NAT gateway takes minutes to go; until it has, deleting its
+        subnet fails with ``Conflict`` (``DependencyViolation``) and the
+        workflow step should retry later.
+        """
+        vpc = self._vpc(name)
+        if vpc is None:
+            return
+        vpc_id = vpc["VpcId"]
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+        for gateway in self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]:
+            if gateway["State"] not in ("deleted", "deleting"):
+                self._call("ec2", "delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
+        by_name = [{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
+        for address in self._call("ec2", "describe_addresses", Filters=by_name)["Addresses"]:
+            self._call("ec2", "release_address", AllocationId=address["AllocationId"])
+        for gateway in self._call("ec2", "describe_internet_gateways", Filters=by_name)["InternetGateways"]:
+            for attachment in gateway.get("Attachments", []):
+                self._call(
+                    "ec2",
+                    "detach_internet_gateway",
+                    InternetGatewayId=gateway["InternetGatewayId"],
+                    VpcId=attachment["VpcId"],
+                )
+            self._call("ec2", "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
+        for table in self._call("ec2", "describe_route_tables", Filters=in_vpc)["RouteTables"]:
+            if any(association.get("Main") for association in table.get("Associations", [])):
+                continue
+            for association in table.get("Associations", []):
+                self._call("ec2", "disassociate_route_table", AssociationId=association["RouteTableAssociationId"])
+            self._call("ec2", "delete_route_table", RouteTableId=table["RouteTableId"])
+        for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]:
+            self._call("ec2", "delete_subnet", SubnetId=subnet["SubnetId"])
+        self._call("ec2", "delete_vpc", VpcId=vpc_id)
+
+    # ------------------------------------------------------------ EKS
+
+    def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
+        """Create the EKS cluster if missing, then each missing managed node group."""
+        try:
+            self._call("eks", "describe_cluster", name=spec.name)
+        except errors.NotFound:
+            self._call(
+                "eks",
+                "create_cluster",
+                exists_ok=True,
+                name=spec.name,
+                version=spec.version,
+                roleArn=spec.control_plane_role,
+                resourcesVpcConfig={"subnetIds": list(spec.subnet_ids)},
+                tags={**spec.tags, NAME_TAG: spec.name},
+                clientRequestToken=idempotency_token(self.account, self.region, "eks", spec.name),
+            )
+        for pool in spec.node_pools:
+            self.ensure_node_pool(spec.name, pool, spec.node_role)
+        return self.describe_kubernetes_cluster(spec.name)
+
+    def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
+        """Create the managed node group if missing: spot capacity for pools marked ``spot``."""
+        try:
+            group = self._call("eks", "describe_nodegroup", clusterName=cluster_name, nodegroupName=pool.name)
+        except errors.NotFound:
+            cluster = self._call("eks", "describe_cluster", name=cluster_name)["cluster"]
+            self._call(
+                "eks",
+                "create_nodegroup",
+                exists_ok=True,
+                clusterName=cluster_name,
+                nodegroupName=pool.name,
+                scalingConfig={"minSize": pool.min_size, "maxSize": pool.max_size, "desiredSize": pool.desired_size},
+                subnets=cluster["resourcesVpcConfig"]["subnetIds"],
+                instanceTypes=[pool.instance_type],
+                nodeRole=node_role,
+                capacityType="SPOT" if pool.spot else "ON_DEMAND",
+                labels={POOL_KIND_LABEL: pool.kind},
+                **(GPU_POOL if pool.kind == "gpu" else {}),
+                tags={**cluster.get("tags", {}), "portal:node-pool": pool.name},
+                clientRequestToken=idempotency_token(self.account, self.region, "eks", cluster_name, pool.name),
+            )
+            group = self._call("eks", "describe_nodegroup", clusterName=cluster_name, nodegroupName=pool.name)
+        return self._pool_info(group["nodegroup"])
+
+    @staticmethod
+    def _pool_info(group: dict[str, Any]) -> NodePoolInfo:
+        scaling = group.get("scalingConfig", {})
+        return NodePoolInfo(
+            name=group["nodegroupName"],
+            status=str(group.get("status", "")).lower(),
+            instance_type=(group.get("instanceTypes") or [""])[0],
+            min_size=int(scaling.get("minSize", 0)),
+            max_size=int(scaling.get("maxSize", 0)),
+            desired_size=int(scaling.get("desiredSize", 0)),
+            spot=group.get("capacityType") == "SPOT",
+            kind=group.get("labels", {}).get(POOL_KIND_LABEL, "general"),
+        )
+
+    def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:
+        """The EKS cluster, its endpoint and CA, and its managed node groups, or NotFound."""
+        cluster = self._call("eks", "describe_cluster", name=name)["cluster"]
+        group_names = self._pages("eks", "list_nodegroups", "nodegroups", clusterName=name)
+        pools = [
+            self._pool_info(self._call("eks", "describe_nodegroup", clusterName=name, nodegroupName=group)["nodegroup"])
+            for group in sorted(group_names)
+        ]
+        return KubernetesClusterInfo(
+            name=name,
+            id=cluster["arn"],
+            status=str(cluster.get("status", "")).lower(),
+            version=cluster.get("version", ""),
+            endpoint=cluster.get("endpoint", ""),
+            certificate_authority_data=cluster.get("certificateAuthority", {}).get("data", ""),
+            node_pools=tuple(pools),
+            tags=dict(cluster.get("tags", {})),
+        )
+
+    def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:
+        """Delete one managed node group; a missing one is already deleted."""
+        try:
+            self._call("eks", "delete_nodegroup", clusterName=cluster_name, nodegroupName=pool_name)
+        except errors.NotFound:
+            return
+
+    def delete_kubernetes_cluster(self, name: str) -> None:
+        """Delete the node groups, then the cluster (on AWS, a ``Conflict`` until the groups are gone)."""
+        try:
+            self._call("eks", "describe_cluster", name=name)
+        except errors.NotFound:
+            return
+        group_names = self._pages("eks", "list_nodegroups", "nodegroups", clusterName=name)
+        for group in group_names:
+            self.delete_node_pool(name, group)
+        try:
+            self._call("eks", "delete_cluster", name=name)
+        except errors.NotFound:
+            return
+
+    def kubernetes_token(self, cluster_name: str) -> tuple[str, datetime]:
+        """The EKS bearer token: a presigned STS ``GetCallerIdentity`` URL naming the cluster, ``k8s-aws-v1.``."""
+        sts = self.client("sts")
+
+        def name_the_cluster(request: Any, **_: Any) -> None:
+            request.headers["x-k8s-aws-id"] = cluster_name
+
+        sts.meta.events.register_first("before-sign.sts.GetCallerIdentity", name_the_cluster)
+        try:
+            url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+        finally:
+            sts.meta.events.unregister("before-sign.sts.GetCallerIdentity", name_the_cluster)
+        token = "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+        return token, self.clock() + TOKEN_LIFETIME
+
+    # ------------------------------------------------------------ RDS
+
+    def _replica_name(self, name: str) -> str:
+        return f"{name}-replica"
+
+    def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
+        """Create the PostgreSQL instance (encrypted, with backups) if missing, then its DR replica."""
+        try:
+            self._call("rds", "describe_db_instances", DBInstanceIdentifier=spec.name)
+        except errors.NotFound:
+            params: dict[str, Any] = {
+                "DBInstanceIdentifier": spec.name,
+                "Engine": "postgres",
+                "EngineVersion": spec.engine_version,
+                "DBInstanceClass": spec.instance_class,
+                "AllocatedStorage": spec.storage_gb,
+                # RDS keeps point-in-time recovery whenever automated backups are on.
+                "BackupRetentionPeriod": spec.backup_retention_days,
+                "StorageEncrypted": True,
+                "MasterUsername": spec.master_username,
+                "ManageMasterUserPassword": True,
+                "CopyTagsToSnapshot": True,
+                "Tags": _tag_list({**spec.tags, NAME_TAG: spec.name}),
+            }
+            if spec.encryption_key_id:
+                params["KmsKeyId"] = spec.encryption_key_id
+            self._call("rds", "create_db_instance", exists_ok=True, **params)
+        if spec.replica_region:
+            self.ensure_database_replica(spec.name, spec.replica_region)
+        return self.describe_database(spec.name)
+
+    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
+        """Create the cross-region read replica if missing."""
+        replica = self._replica_name(name)
+        try:
+            self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)
+        except errors.NotFound:
+            primary = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+            self._call(
+                "rds",
+                "create_db_instance_read_replica",
+                region=region,
+                exists_ok=True,
+                DBInstanceIdentifier=replica,
+                SourceDBInstanceIdentifier=primary["DBInstanceArn"],
+                SourceRegion=self.region,
+                DBInstanceClass=primary["DBInstanceClass"],
+                Tags=_tag_list({**_tag_dict(primary.get("TagList")), NAME_TAG: replica}),
+            )
+        return self._replica_info(name, region)
+
+    def _replica_info(self, name: str, region: str) -> ReplicaInfo:
+        replica = self._replica_name(name)
+        instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)[
+            "DBInstances"
+        ][0]
+        return ReplicaInfo(
+            name=replica,
+            region=region,
+            status=instance["DBInstanceStatus"],
+            lag_seconds=self._replica_lag(replica, region),
+        )
+
+    def _replica_lag(self, replica: str, region: str) -> float | None:
+        """The latest ``ReplicaLag`` CloudWatch datapoint (RDS does not report lag in ``DescribeDBInstances``)."""
+        now = self.clock()
+        answer = self._call(
+            "cloudwatch",
+            "get_metric_statistics",
+            region=region,
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": replica}],
+            StartTime=now - timedelta(minutes=15),
+            EndTime=now,
+            Period=60,
+            Statistics=["Average"],
+        )
+        points = sorted(answer.get("Datapoints", []), key=lambda point: point["Timestamp"])
+        return float(points[-1]["Average"]) if points else None
+
+    def describe_database(self, name: str) -> DatabaseInfo:
+        """The instance's status, endpoint, retention and latest restorable time, with its replica, or NotFound."""
+        instance = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+        replica = None
+        for replica_arn in instance.get("ReadReplicaDBInstanceIdentifiers", []):
+            region = replica_arn.split(":")[3] if replica_arn.startswith("arn:") else self.region
+            replica = self._replica_info(name, region)
+        endpoint = instance.get("Endpoint", {})
+        restorable = instance.get("LatestRestorableTime")
+        return DatabaseInfo(
+            name=name,
+            id=instance["DBInstanceArn"],
+            status=instance["DBInstanceStatus"],
+            endpoint=endpoint.get("Address", ""),
+            port=int(endpoint.get("Port", 0)),
+            engine_version=instance.get("EngineVersion", ""),
+            backup_retention_days=int(instance.get("BackupRetentionPeriod", 0)),
+            latest_restorable_time=restorable.astimezone(UTC) if restorable is not None else None,
+            encrypted=bool(instance.get("StorageEncrypted")),
+            replica=replica,
+            tags=_tag_dict(instance.get("TagList")),
+        )
+
+    def delete_database_replica(self, name: str, region: str) -> None:
+        """Delete the read replica in ``region``; a missing one is already deleted."""
+        try:
+            self._call(
+                "rds",
+                "delete_db_instance",
+                region=region,
+                DBInstanceIdentifier=self._replica_name(name),
+                SkipFinalSnapshot=True,
+            )
+        except errors.NotFound:
+            return
+
+    def delete_database(self, name: str) -> None:
+        """Delete the replica, then the instance (keeping a final snapshot named after it)."""
+        try:
+            instance = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+        except errors.NotFound:
+            return
+        for replica_arn in instance.get("ReadReplicaDBInstanceIdentifiers", []):
+            region = replica_arn.split(":")[3] if replica_arn.startswith("arn:") else self.region
+            self.delete_database_replica(name, region)
+        try:
+            self._call(
+                "rds",
+                "delete_db_instance",
+                DBInstanceIdentifier=name,
+                SkipFinalSnapshot=False,
+                FinalDBSnapshotIdentifier=f"{name}-final",
+            )
+        except errors.NotFound:
+            return
+
+    # ------------------------------------------------------------ ElastiCache
+
+    def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
+        """Create the Redis replication group if missing (encrypted at rest and in transit)."""
+        try:
+            self._call("elasticache", "describe_replication_groups", ReplicationGroupId=spec.name)
+        except errors.NotFound:
+            self._call(
+                "elasticache",
+                "create_replication_group",
+                exists_ok=True,
+                ReplicationGroupId=spec.name,
+                ReplicationGroupDescription=f"portal {spec.name}",
+                Engine="redis",
+                EngineVersion=spec.engine_version,
+                CacheNodeType=spec.node_type,
+                NumCacheClusters=1 + spec.replicas,
+                AutomaticFailoverEnabled=spec.replicas > 0,
+                AtRestEncryptionEnabled=True,
+                TransitEncryptionEnabled=True,
+                Tags=_tag_list({**spec.tags, NAME_TAG: spec.name}),
+            )
+        return self.describe_cache(spec.name)
+
+    def describe_cache(self, name: str) -> CacheInfo:
+        """The replication group's status and primary endpoint, or NotFound."""
+        group = self._call("elasticache", "describe_replication_groups", ReplicationGroupId=name)["ReplicationGroups"][
+            0
+        ]
+        node_groups = group.get("NodeGroups") or [{}]
+        primary = node_groups[0].get("PrimaryEndpoint", {})
+        return CacheInfo(
+            name=name,
+            id=group.get("ARN", name),
+            status=group.get("Status", ""),
+            primary_endpoint=primary.get("Address", ""),
+            port=int(primary.get("Port", 0)),
+            node_type=group.get("CacheNodeType", ""),
+            replicas=max(len(group.get("MemberClusters", [])) - 1, 0),
+            tags=self._cache_tags(group["ARN"]) if group.get("ARN") else {},
+        )
+
+    def _cache_tags(self, arn: str) -> dict[str, str]:
+        return _tag_dict(self._call("elasticache", "list_tags_for_resource", ResourceName=arn).get("TagList"))
+
+    def delete_cache(self, name: str) -> None:
+        """Delete the replication group; a missing one, or one already ``deleting``, needs nothing more."""
+        try:
+            if self.describe_cache(name).status == "deleting":
+                return
+            self._call("elasticache", "delete_replication_group", ReplicationGroupId=name)
+        except errors.NotFound:
+            return
+
+    # ------------------------------------------------------------ S3
+
+    def ensure_bucket(self, spec: BucketSpec) -> BucketInfo:
+        """Create the bucket if missing, then put its tags, versioning, encryption, replication and lifecycle."""
+        try:
+            self._call("s3", "head_bucket", Bucket=spec.name, resource=spec.name)
+        except errors.NotFound:
+            params: dict[str, Any] = {"Bucket": spec.name}
+            if self.region != "us-east-1":
+                params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+            self._call("s3", "create_bucket", exists_ok=True, resource=spec.name, **params)
+        self._call(
+            "s3",
+            "put_bucket_tagging",
+            Bucket=spec.name,
+            Tagging={"TagSet": _tag_list({**spec.tags, NAME_TAG: spec.name})},
+        )
+        if spec.versioning:
+            self._call("s3", "put_bucket_versioning", Bucket=spec.name, VersioningConfiguration={"Status": "Enabled"})
+        if spec.encryption_key_id:
+            rule = {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": spec.encryption_key_id,
+                }
+            }
+            self._call(
+                "s3",
+                "put_bucket_encryption",
+                Bucket=spec.name,
+                ServerSideEncryptionConfiguration={"Rules": [{**rule, "BucketKeyEnabled": True}]},
+            )
+        if spec.replication_target_bucket:
+            self._call(
+                "s3",
+                "put_bucket_replication",
+                Bucket=spec.name,
+                ReplicationConfiguration={
+                    "Role": spec.replication_role,
+                    "Rules": [
+                        {
+                            "ID": "portal-dr",
+                            "Priority": 1,
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "DeleteMarkerReplication": {"Status": "Disabled"},
+                            "Destination": {"Bucket": f"arn:aws:s3:::{spec.replication_target_bucket}"},
+                        }
+                    ],
+                },
+            )
+        if spec.cold_storage_after_days is not None:
+            self._call(
+                "s3",
+                "put_bucket_lifecycle_configuration",
+                Bucket=spec.name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": "portal-cold-storage",
+                            "Status": "Enabled",
+                            "Filter": {"Prefix": ""},
+                            "Transitions": [{"Days": spec.cold_storage_after_days, "StorageClass": "GLACIER"}],
+                        }
+                    ]
+                },
+            )
+        return self.describe_bucket(spec.name)
+
+    def _optional(self, operation: str, bucket: str) -> dict[str, Any] | None:
+        try:
+            answer: dict[str, Any] = self._call("s3", operation, Bucket=bucket, resource=bucket)
+        except errors.NotFound:
+            return None
+        return answer
+
+    def describe_bucket(self, name: str) -> BucketInfo:
+        """The bucket's region, versioning, replication target, cold-storage age and tags, or NotFound."""
+        self._call("s3", "head_bucket", Bucket=name, resource=name)
+        location = self._call("s3", "get_bucket_location", Bucket=name).get("LocationConstraint") or "us-east-1"
+        versioning = self._call("s3", "get_bucket_versioning", Bucket=name).get("Status") == "Enabled"
+        replication = self._optional("get_bucket_replication", name)
+        target = None
+        if replication:
+            rules = replication["ReplicationConfiguration"].get("Rules", [])
+            target = rules[0]["Destination"]["Bucket"].removeprefix("arn:aws:s3:::") if rules else None
+        lifecycle = self._optional("get_bucket_lifecycle_configuration", name)
+        cold_after = None
+        for rule in (lifecycle or {}).get("Rules", []):
+            for transition in rule.get("Transitions", []):
+                cold_after = int(transition["Days"])
+        tagging = self._optional("get_bucket_tagging", name)
+        return BucketInfo(
+            name=name,
+            region=location,
+            versioning=versioning,
+            replication_target_bucket=target,
+            cold_storage_after_days=cold_after,
+            tags=_tag_dict((tagging or {}).get("TagSet")),
+        )
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete every object version and delete marker, then the bucket; a missing one is already deleted."""
+        try:
+            versions = self._pages("s3", "list_object_versions", "Versions", Bucket=name)
+            markers = self._pages("s3", "list_object_versions", "DeleteMarkers", Bucket=name)
+        except errors.NotFound:
+            return
+        doomed = [{"Key": item["Key"], "VersionId": item["VersionId"]} for item in [*versions, *markers]]
+        for start in range(0, len(doomed), 1000):
+            self._call(
+                "s3", "delete_objects", Bucket=name, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
+            )
+        try:
+            self._call("s3", "delete_bucket", Bucket=name, resource=name)
+        except errors.NotFound:
+            return
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Objects under ``prefix``, in key order."""
+        return [
+            ObjectInfo(
+                key=item["Key"],
+                size=int(item["Size"]),
+                last_modified=item["LastModified"],
+                etag=str(item.get("ETag", "")).strip('"'),
+            )
+            for item in self._pages("s3", "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix)
+        ]
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        """The object's content, or NotFound."""
+        answer = self._call("s3", "get_object", Bucket=bucket, Key=key, resource=f"{bucket}/{key}")
+        body: bytes = answer["Body"].read()
+        return body
+
+    # ------------------------------------------------------------ KMS
+
+    def ensure_key(self, spec: KeySpec) -> KeyInfo:
+        """Find the key by alias, else by its alias tag (a crash after ``CreateKey``), else create it; then alias it."""
+        try:
+            return self.describe_key(spec.alias)
+        except errors.NotFound:
+            pass
+        key_id = self._key_tagged(spec.alias)
+        if key_id is None:
+            tags = {**spec.tags, ALIAS_TAG: spec.alias}
+            key_id = self._call(
+                "kms",
+                "create_key",
+                Description=spec.description or spec.alias,
+                Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
+            )["KeyMetadata"]["KeyId"]
+        self._call("kms", "create_alias", exists_ok=True, AliasName=f"alias/{spec.alias}", TargetKeyId=key_id)
+        return self.describe_key(spec.alias)
+
+    def _key_tagged(self, alias: str) -> str | None:
+        for key in self._pages("kms", "list_keys", "Keys"):
+            metadata = self._call("kms", "describe_key", KeyId=key["KeyId"])["KeyMetadata"]
+            if metadata.get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):
+                continue
+            tags = self._call("kms", "list_resource_tags", KeyId=key["KeyId"]).get("Tags", [])
+            if any(tag["TagKey"] == ALIAS_TAG and tag["TagValue"] == alias for tag in tags):
+                return str(key["KeyId"])
+        return None
+
+    def describe_key(self, alias: str) -> KeyInfo:
+        """The key behind ``alias/<alias>``, or NotFound."""
+        metadata = self._call("kms", "describe_key", KeyId=f"alias/{alias}", resource=alias)["KeyMetadata"]
+        tags = self._call("kms", "list_resource_tags", KeyId=metadata["KeyId"]).get("Tags", [])
+        return KeyInfo(
+            id=metadata["KeyId"],
+            arn=metadata["Arn"],
+            alias=alias,
+            enabled=bool(metadata.get("Enabled")),
+            tags={tag["TagKey"]: tag["TagValue"] for tag in tags},
+        )
+
+    def delete_key(self, alias: str) -> None:
+        """Schedule the key's deletion (7 days, the shortest AWS allows), then drop the alias."""
+        try:
+            key = self.describe_key(alias)
+        except errors.NotFound:
+            return
+        with contextlib.suppress(errors.Conflict):  # already pending deletion
+            self._call("kms", "schedule_key_deletion", KeyId=key.id, PendingWindowInDays=7)
+        try:
+            self._call("kms", "delete_alias", AliasName=f"alias/{alias}")
+        except errors.NotFound:
+            return
+
+    # ------------------------------------------------------------ Cost Explorer
+
+    def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
+        """Daily unblended cost from Cost Explorer, grouped by service and the tag (or by region with no tag).
+
+        Cost Explorer groups by at most two keys, so at most one tag can be
+        asked for; the line items then carry no region (``""``).
+        """
+        if len(group_by_tags) > 1:
+            raise errors.InvalidRequest("Cost Explorer groups by service and at most one tag")
+        second = {"Type": "TAG", "Key": group_by_tags[0]} if group_by_tags else {"Type": "DIMENSION", "Key": "REGION"}
+        params: dict[str, Any] = {
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
+            "Granularity": "DAILY",
+            "Metrics": [COST_METRIC],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, second],
+        }
+        items: list[CostLineItem] = []
+        while True:
+            answer = self._call("ce", "get_cost_and_usage", region="us-east-1", **params)
+            for period in answer.get("ResultsByTime", []):
+                usage_date = date.fromisoformat(period["TimePeriod"]["Start"])
+                for group in period.get("Groups", []):
+                    service, other = (group["Keys"] + ["", ""])[:2]
+                    metric = group["Metrics"][COST_METRIC]
+                    tags = {group_by_tags[0]: other.partition("$")[2]} if group_by_tags else {}
+                    items.append(
+                        CostLineItem(
+                            usage_date=usage_date,
+                            service=service,
+                            region="" if group_by_tags else other,
+                            account=self.account,
+                            tags=tags,
+                            amount=Decimal(str(metric["Amount"])),
+                            currency=str(metric.get("Unit", "USD")),
+                            usage_type="",
+                            charge_type="Usage",
+                        )
+                    )
+            token = answer.get("NextPageToken")
+            if not token:
+                return items
+            params["NextPageToken"] = token

@@ -1,0 +1,390 @@
+"""The cloud driver interface: what the portal asks of AWS, Azure or the sandbox, as plain typed values.
+
+Specs name resources deterministically and carry the portal's ids in
+``tags``, so every ``ensure_*`` can look before it creates: re-running it, or
+re-running it after a crash half-way, leaves exactly one resource. Results
+are frozen snapshots of what the backend reports. Every method raises the
+errors of :mod:`providers.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal, Protocol
+
+Tags = Mapping[str, str]
+NodePoolKind = Literal["general", "high-cpu", "gpu"]
+
+
+def _no_tags() -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """How the portal reaches an AWS account: a role it assumes (no long-lived keys are stored)."""
+
+    role_arn: str
+    external_id: str
+    region: str
+    session_name: str = "platform-portal"
+
+
+# ---------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A virtual network with one public and one private subnet per availability zone, and NAT when asked."""
+
+    name: str
+    cidr: str
+    availability_zones: tuple[str, ...]
+    public_subnet_cidrs: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...]
+    nat_gateway: bool = True
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class NodePoolSpec:
+    """A group of worker nodes of one kind; ``spot`` for pools whose work may be interrupted.
+
+    GPU pools get a GPU machine image and a ``nvidia.com/gpu`` taint, so only
+    workloads that ask for GPUs land on them.
+    """
+
+    name: str
+    kind: NodePoolKind
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_size: int
+    spot: bool = False
+
+
+@dataclass(frozen=True)
+class KubernetesClusterSpec:
+    """A managed Kubernetes control plane and its node pools.
+
+    ``control_plane_role`` and ``node_role`` are the cloud identities the
+    control plane and the nodes run as (IAM role ARNs on AWS).
+    """
+
+    name: str
+    version: str
+    subnet_ids: tuple[str, ...]
+    node_pools: tuple[NodePoolSpec, ...] = ()
+    control_plane_role: str = ""
+    node_role: str = ""
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """A managed PostgreSQL instance with backups, point-in-time recovery and an optional DR-region replica."""
+
+    name: str
+    engine_version: str
+    instance_class: str
+    storage_gb: int
+    backup_retention_days: int
+    point_in_time_recovery: bool = True
+    replica_region: str | None = None
+    encryption_key_id: str | None = None
+    master_username: str = "portal"
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """A managed Redis replication group: a primary and ``replicas`` read replicas."""
+
+    name: str
+    node_type: str
+    engine_version: str = "7.1"
+    replicas: int = 1
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """An object-storage bucket: versioning, replication to a DR-region bucket, and a move to cold storage."""
+
+    name: str
+    versioning: bool = True
+    replication_target_bucket: str | None = None
+    replication_role: str = ""
+    cold_storage_after_days: int | None = None
+    encryption_key_id: str | None = None
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """An encryption key, found again by its ``alias`` (the idempotency handle)."""
+
+    alias: str
+    description: str = ""
+    tags: Tags = field(default_factory=_no_tags)
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class SubnetInfo:
+    """One subnet of a network."""
+
+    id: str
+    cidr: str
+    availability_zone: str
+    public: bool
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A network as the backend reports it."""
+
+    id: str
+    name: str
+    cidr: str
+    status: str
+    subnets: tuple[SubnetInfo, ...]
+    nat_gateway_ids: tuple[str, ...]
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class NodePoolInfo:
+    """A node pool as the backend reports it."""
+
+    name: str
+    status: str
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_size: int
+    spot: bool
+    kind: str = "general"
+
+
+@dataclass(frozen=True)
+class KubernetesClusterInfo:
+    """A managed Kubernetes cluster: where to reach it, the CA to trust, its status and node pools."""
+
+    name: str
+    id: str
+    status: str
+    version: str
+    endpoint: str
+    certificate_authority_data: str
+    node_pools: tuple[NodePoolInfo, ...]
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """A database read replica in another region, and how far behind it is."""
+
+    name: str
+    region: str
+    status: str
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """A database as the backend reports it, with what point-in-time recovery can reach."""
+
+    name: str
+    id: str
+    status: str
+    endpoint: str
+    port: int
+    engine_version: str
+    backup_retention_days: int
+    latest_restorable_time: datetime | None
+    encrypted: bool
+    replica: ReplicaInfo | None
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """A Redis replication group as the backend reports it."""
+
+    name: str
+    id: str
+    status: str
+    primary_endpoint: str
+    port: int
+    node_type: str
+    replicas: int
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    """A bucket's protection settings as the backend reports them."""
+
+    name: str
+    region: str
+    versioning: bool
+    replication_target_bucket: str | None
+    cold_storage_after_days: int | None
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """An encryption key and the alias it is known by."""
+
+    id: str
+    arn: str
+    alias: str
+    enabled: bool
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object in a bucket."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    etag: str
+
+
+@dataclass(frozen=True)
+class CostLineItem:
+    """One day's cost of one service in one region and account, for one combination of tag values.
+
+    ``tags`` holds the values of the tags the costs were grouped by (empty
+    string when a resource did not carry the tag).
+    """
+
+    usage_date: date
+    service: str
+    region: str
+    account: str
+    tags: Tags
+    amount: Decimal
+    currency: str
+    usage_type: str
+    charge_type: str
+
+
+# ---------------------------------------------------------------- driver
+
+
+class CloudDriver(Protocol):
+    """What every cloud driver does. ``ensure_*`` is idempotent; ``delete_*`` of a missing resource succeeds."""
+
+    def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Create the network and everything in it that is missing; return it."""
+        ...
+
+    def describe_network(self, name: str) -> NetworkInfo:
+        """The network of this name, or :class:`~providers.errors.NotFound`."""
+        ...
+
+    def delete_network(self, name: str) -> None:
+        """Delete the network and what the portal created in it."""
+        ...
+
+    def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
+        """Create the cluster and any missing node pool of the spec; return it."""
+        ...
+
+    def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:
+        """The cluster of this name with its node pools, or NotFound."""
+        ...
+
+    def delete_kubernetes_cluster(self, name: str) -> None:
+        """Delete the cluster's node pools, then the cluster."""
+        ...
+
+    def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
+        """Create the node pool if the cluster lacks it; return it."""
+        ...
+
+    def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:
+        """Delete one node pool."""
+        ...
+
+    def kubernetes_token(self, cluster_name: str) -> tuple[str, datetime]:
+        """A bearer token for the cluster's API server and when it expires."""
+        ...
+
+    def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
+        """Create the database (and its replica when the spec names a region); return it."""
+        ...
+
+    def describe_database(self, name: str) -> DatabaseInfo:
+        """The database with its backup and replica status, or NotFound."""
+        ...
+
+    def delete_database(self, name: str) -> None:
+        """Delete the replica, then the database."""
+        ...
+
+    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
+        """Create a read replica of the database in ``region`` if it has none; return it."""
+        ...
+
+    def delete_database_replica(self, name: str, region: str) -> None:
+        """Delete the database's read replica in ``region``."""
+        ...
+
+    def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
+        """Create the Redis replication group if missing; return it."""
+        ...
+
+    def describe_cache(self, name: str) -> CacheInfo:
+        """The Redis replication group, or NotFound."""
+        ...
+
+    def delete_cache(self, name: str) -> None:
+        """Delete the Redis replication group."""
+        ...
+
+    def ensure_bucket(self, spec: BucketSpec) -> BucketInfo:
+        """Create the bucket if missing and apply its versioning, replication and lifecycle; return it."""
+        ...
+
+    def describe_bucket(self, name: str) -> BucketInfo:
+        """The bucket's settings, or NotFound."""
+        ...
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete the bucket with every object version in it."""
+        ...
+
+    def ensure_key(self, spec: KeySpec) -> KeyInfo:
+        """Create the key and its alias if the alias is unknown; return it."""
+        ...
+
+    def describe_key(self, alias: str) -> KeyInfo:
+        """The key behind the alias, or NotFound."""
+        ...
+
+    def delete_key(self, alias: str) -> None:
+        """Schedule the key's deletion and remove its alias."""
+        ...
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Objects in the bucket whose key starts with ``prefix``, in key order."""
+        ...
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        """The object's content, or NotFound."""
+        ...
+
+    def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
+        """Daily cost line items from ``start`` to ``end`` (exclusive), split by service and the given tags."""
+        ...
