@@ -105,6 +105,16 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def replacement_patch(current: Any, target: Any) -> Any:
+    """A merge patch that turns ``current`` into exactly ``target`` (keys only ``current`` has are set to null)."""
+    if not (isinstance(current, dict) and isinstance(target, dict)):
+        return target
+    patch = {key: None for key in current if key not in target}
+    for key, value in target.items():
+        patch[key] = replacement_patch(current[key], value) if key in current else value
+    return patch
+
+
 def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 timestamp from the API (``2026-11-27T05:00:00Z``) as an aware datetime."""
     if not value:
@@ -367,7 +377,10 @@ class ManifestClusterDriver(ABC):
                     f"{kind} {namespace}/{name} has no revision {to_revision or 'before ' + str(latest)}",
                     resource=f"{namespace}/{name}",
                 )
-            self._patch(resource, namespace, name, {"spec": {"template": templates[target]}})
+            template_now = current.get("spec", {}).get("template", {})
+            # Replace the template, not merge into it: a volume or annotation added since must go too.
+            patch = {"spec": {"template": replacement_patch(template_now, templates[target])}}
+            self._patch(resource, namespace, name, patch)
             return self._workloads(namespace, only=(kind, name))[0]
 
         return self._retrying("rollback_workload", rollback)

@@ -406,11 +406,17 @@ def test_list_workloads_in_one_namespace_shows_only_that_namespace(cluster_harne
 def test_rolling_back_a_deployment_restores_the_previous_replica_sets_template(cluster_harness: ClusterHarness) -> None:
     seed_workloads(cluster_harness)
 
+    deployment = only(cluster_harness, "Deployment")
+    template = deployment["spec"]["template"]
+    template["metadata"]["annotations"] = {"kubectl.kubernetes.io/restartedAt": "2026-11-26T12:00:00Z"}
+    template["spec"]["volumes"] = [{"name": "cache", "emptyDir": {}}]
+    cluster_harness.seed(deployment)
+
     workload = cluster_harness.driver.rollback_workload("Deployment", "payments-dev", "api")
 
     assert workload.images == ("registry.example/api:1.0",)
-    template = only(cluster_harness, "Deployment")["spec"]["template"]
-    assert template["metadata"]["labels"] == {"app": "api"}  # no pod-template-hash carried over
+    # exactly revision 1's template: nothing added since survives, no pod-template-hash carried over
+    assert only(cluster_harness, "Deployment")["spec"]["template"] == pod_template("registry.example/api:1.0", "api")
 
 
 def test_rolling_back_a_statefulset_uses_its_controller_revisions(cluster_harness: ClusterHarness) -> None:
