@@ -86,7 +86,7 @@ class RedactSecrets(logging.Filter):
             else:
                 record.msg = redact_text(record.getMessage())
                 record.args = None
-        except Exception:  # a broken %-format: keep the raw parts, redacted
+        except (TypeError, ValueError, KeyError):  # a broken %-format: keep the raw parts, redacted
             record.msg = redact_text(str(record.msg))
             record.args = redact(record.args) if isinstance(record.args, tuple | dict) else None
         for name, value in list(vars(record).items()):

@@ -83,7 +83,7 @@ class AzureClientSecretAccountFactory(CloudAccountFactory):
     tenant_id = "11111111-1111-4111-8111-111111111111"
     client_id = "22222222-2222-4222-8222-222222222222"
     auth_method = AuthMethod.AZURE_CLIENT_SECRET
-    role_arn = ""
+    role_arn = ""  # type: ignore[assignment]
     client_secret = "az-client-secret-value~0123456789"
 
 

@@ -23,7 +23,7 @@ from regions.choices import AuthMethod
 from regions.models import CloudAccount
 from tests.factories import AzureClientSecretAccountFactory, CloudAccountFactory
 
-SECRET = "az-client-secret-value~0123456789"  # noqa: S105 (a test value)
+SECRET = "az-client-secret-value~0123456789"
 ClientFor = Callable[[Persona | None], Client]
 pytestmark = pytest.mark.django_db
 
@@ -82,9 +82,11 @@ def test_str_and_repr_of_an_account_never_show_the_secret() -> None:
 def test_a_secret_no_configured_key_can_open_fails_with_a_clear_error() -> None:
     account = azure_account()
 
-    with override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
-        with pytest.raises(crypto.DecryptionError, match="cannot be decrypted with PORTAL_ENCRYPTION_KEYS"):
-            CloudAccount.objects.get(pk=account.pk)
+    with (
+        override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()]),
+        pytest.raises(crypto.DecryptionError, match="cannot be decrypted with PORTAL_ENCRYPTION_KEYS"),
+    ):
+        CloudAccount.objects.get(pk=account.pk)
 
 
 # --- validation ----------------------------------------------------------------------
@@ -249,9 +251,11 @@ def test_reencrypting_without_the_old_key_changes_nothing_and_says_why() -> None
     account = azure_account()
     before = stored_ciphertext(account)
 
-    with override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
-        with pytest.raises(CommandError, match="Nothing was changed"):
-            call_command("reencrypt_secrets", stdout=StringIO())
+    with (
+        override_settings(ENCRYPTION_KEYS=[Fernet.generate_key().decode()]),
+        pytest.raises(CommandError, match="Nothing was changed"),
+    ):
+        call_command("reencrypt_secrets", stdout=StringIO())
 
     assert stored_ciphertext(account) == before
     assert not AuditEvent.objects.filter(verb=audit.SECRETS_REENCRYPTED).exists()

@@ -28,7 +28,10 @@ def reencrypt_all() -> dict[str, int]:
                 if not isinstance(field, EncryptedTextField):
                     continue
                 label = f"{model._meta.label_lower}.{field.name}"
-                rewritten[label] = _reencrypt_column(model._meta.db_table, model._meta.pk.column, field.column)
+                pk = model._meta.pk
+                if pk is None or pk.column is None or field.column is None:  # every concrete model has both
+                    continue
+                rewritten[label] = _reencrypt_column(model._meta.db_table, pk.column, field.column)
         audit.record(
             audit.SECRETS_REENCRYPTED,
             actor_label="system",
