@@ -108,8 +108,8 @@ class CloudAccount(models.Model):
             audit.CLOUD_SECRET_SET,
             self,
             actor=actor,
-            before={"client_secret": "set" if had_secret else "not set"},
-            after={"client_secret": "changed" if self.client_secret else "removed"},
+            before={"state": "set" if had_secret else "not set"},
+            after={"state": "changed" if self.client_secret else "removed"},
         )
 
     @property

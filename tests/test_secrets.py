@@ -124,7 +124,7 @@ def test_setting_the_secret_is_audited_as_changed_without_the_value() -> None:
     account.set_client_secret("a-brand-new-secret")
 
     event = AuditEvent.objects.filter(verb=audit.CLOUD_SECRET_SET).get()
-    assert (event.before, event.after) == ({"client_secret": "not set"}, {"client_secret": "changed"})
+    assert (event.before, event.after) == ({"state": "not set"}, {"state": "changed"})
     assert "a-brand-new-secret" not in str([event.before, event.after, event.extra, event.object_repr])
     assert CloudAccount.objects.get(pk=account.pk).client_secret == "a-brand-new-secret"
 
@@ -135,7 +135,7 @@ def test_removing_the_secret_is_audited_as_removed() -> None:
     account.set_client_secret("")
 
     event = AuditEvent.objects.filter(verb=audit.CLOUD_SECRET_SET).get()
-    assert (event.before, event.after) == ({"client_secret": "set"}, {"client_secret": "removed"})
+    assert (event.before, event.after) == ({"state": "set"}, {"state": "removed"})
     assert stored_ciphertext(account) == ""
 
 
@@ -179,7 +179,7 @@ def test_replacing_the_secret_in_the_admin_stores_it_and_audits_the_change(clien
     assert response.status_code == 302, response.content.decode()[:2000]
     assert CloudAccount.objects.get(pk=account.pk).client_secret == "replaced-secret-value"
     event = AuditEvent.objects.filter(verb=audit.CLOUD_SECRET_SET).get()
-    assert (event.before, event.after) == ({"client_secret": "set"}, {"client_secret": "changed"})
+    assert (event.before, event.after) == ({"state": "set"}, {"state": "changed"})
     for stored in AuditEvent.objects.all():
         assert "replaced-secret-value" not in str([stored.before, stored.after, stored.extra, stored.object_repr])
 
@@ -208,7 +208,7 @@ def test_the_admin_can_remove_the_secret_when_a_secret_store_entry_takes_over(cl
 
     assert response.status_code == 302
     assert CloudAccount.objects.get(pk=account.pk).client_secret == ""
-    assert AuditEvent.objects.filter(verb=audit.CLOUD_SECRET_SET).get().after == {"client_secret": "removed"}
+    assert AuditEvent.objects.filter(verb=audit.CLOUD_SECRET_SET).get().after == {"state": "removed"}
 
 
 # --- rotation --------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_reencrypting_moves_every_secret_to_the_newest_key_and_audits_the_run() 
     assert "2 secret(s) re-encrypted" in output.getvalue()
     assert SECRET not in output.getvalue()
     event = AuditEvent.objects.filter(verb=audit.SECRETS_REENCRYPTED).get()
-    assert event.extra == {"rewritten": {"regions.cloudaccount.client_secret": 2}}
+    assert event.extra == {"rewritten": 2, "models": ["regions.cloudaccount"]}
 
 
 def test_reencrypting_twice_rewrites_nothing_the_second_time() -> None:
