@@ -35,6 +35,7 @@ RUN PORTAL_SECRET_KEY=build-only \
     DATABASE_URL=postgres://build@localhost/build \
     REDIS_URL=redis://localhost:6379/0 \
     PORTAL_ALLOWED_HOSTS=localhost \
+    PORTAL_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1rZXktZm9yLWFueS1kYXQ= \
     /app/.venv/bin/python manage.py collectstatic --no-input \
  && /app/.venv/bin/python -m compileall -q -x '/app/\.venv/' /app
 

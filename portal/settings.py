@@ -19,6 +19,7 @@ from django_guid.integrations import CeleryIntegration
 from environs import validate
 
 from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
+from portal.crypto import development_key, validate_keys
 from portal.env import env, seal
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
@@ -84,6 +85,16 @@ SESSION_MAX_HOURS = env.int("PORTAL_SESSION_MAX_HOURS", 12, validate=validate.Ra
 CSP_FORM_ACTION_ORIGINS: list[str] = env.list("PORTAL_CSP_FORM_ACTION_ORIGINS", [])
 # How often beat closes access reviews whose deadline has passed.
 ACCESS_REVIEW_SWEEP_SECONDS = env.int("PORTAL_ACCESS_REVIEW_SWEEP_SECONDS", 900, validate=validate.Range(min=10))
+# Secrets at rest (README, "Secrets"): Fernet keys, newest first; required unless DEBUG.
+ENCRYPTION_KEYS: list[str] = env.list(
+    "PORTAL_ENCRYPTION_KEYS",
+    [development_key(SECRET_KEY)] if DEBUG else ...,  # type: ignore[arg-type]
+    validate=validate_keys,
+)
+# Whether provider drivers talk to the clouds ("live") or to the simulated sandbox.
+PROVIDER_MODE = env.str(
+    "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
+)
 
 seal()
 
@@ -359,7 +370,11 @@ DJANGO_GUID = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+        # Secrets (passwords, tokens, keys, connection-string passwords) never reach a log line.
+        "redact": {"()": "portal.logging.RedactSecrets"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -374,7 +389,7 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)-7s [%(correlation_id)s] %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "request_id"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -10,6 +10,9 @@ os.environ.setdefault("PORTAL_SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("PORTAL_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
+# A fixed Fernet key that guards nothing real.
+os.environ.setdefault("PORTAL_ENCRYPTION_KEYS", "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQta2V5LTAwMDA=")
+os.environ.setdefault("PORTAL_PROVIDER_MODE", "sandbox")
 
 # Each pytest-xdist worker gets its own Redis database, so caches and
 # heartbeats of parallel tests never meet.

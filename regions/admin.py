@@ -1,13 +1,77 @@
-from django.contrib import admin
+from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from access.models import User
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+
+
+class CloudAccountForm(forms.ModelForm[CloudAccount]):
+    """The account form with a write-only client secret: it can be set, replaced or removed, never read."""
+
+    new_client_secret = forms.CharField(
+        label="Azure client secret: set / replace",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current one.",
+    )
+    remove_client_secret = forms.BooleanField(label="Remove the stored client secret", required=False)
+
+    class Meta:
+        model = CloudAccount
+        fields = [
+            "name", "provider", "external_id", "tenant_id", "auth_method", "role_arn", "role_external_id",
+            "client_id", "secret_reference", "description",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        state = "A client secret is stored." if self.instance.has_client_secret else "No client secret is stored."
+        self.fields["new_client_secret"].help_text = f"{state} {self.fields['new_client_secret'].help_text}"
+        self.had_client_secret = self.instance.has_client_secret
+
+    def clean(self) -> dict[str, Any]:
+        """Put the new secret on the instance before the model validates it (``clean()`` checks the method)."""
+        cleaned = super().clean() or {}
+        new_secret = cleaned.get("new_client_secret") or ""
+        if new_secret and cleaned.get("remove_client_secret"):
+            raise forms.ValidationError("Either replace the client secret or remove it, not both.")
+        if new_secret:
+            self.instance.client_secret = new_secret
+        elif cleaned.get("remove_client_secret"):
+            self.instance.client_secret = ""
+        return cleaned
+
+    @property
+    def client_secret_changed(self) -> bool:
+        """Whether this submission sets, replaces or removes the secret."""
+        return bool(self.cleaned_data.get("new_client_secret")) or (
+            bool(self.cleaned_data.get("remove_client_secret")) and self.had_client_secret
+        )
 
 
 @admin.register(CloudAccount)
 class CloudAccountAdmin(admin.ModelAdmin[CloudAccount]):
-    list_display = ["name", "provider", "external_id", "auth_method"]
+    form = CloudAccountForm
+    list_display = ["name", "provider", "external_id", "auth_method", "has_client_secret"]
     list_filter = ["provider", "auth_method"]
     search_fields = ["name", "external_id"]
+
+    @admin.display(boolean=True, description="client secret stored")
+    def has_client_secret(self, account: CloudAccount) -> bool:
+        return account.has_client_secret
+
+    def save_model(self, request: HttpRequest, obj: CloudAccount, form: Any, change: bool) -> None:
+        """Save, and audit a set, replaced or removed client secret (never its value)."""
+        super().save_model(request, obj, form, change)
+        if isinstance(form, CloudAccountForm) and form.client_secret_changed:
+            actor = request.user if isinstance(request.user, User) else None
+            obj.record_client_secret_change(had_secret=form.had_client_secret, actor=actor)
 
 
 @admin.register(Region)

@@ -4,10 +4,11 @@ namespaces and on-prem centre servers (spec sections 2-4 and 12)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
 
 from access.scoping import scoped
 from regions import catalogue
@@ -24,6 +25,10 @@ from regions.choices import (
     ResidencyZone,
     WorkloadClass,
 )
+from regions.fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from access.models import User
 
 AWS_ACCOUNT_ID = re.compile(r"^\d{12}$")
 AZURE_SUBSCRIPTION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -40,7 +45,10 @@ class CloudAccount(models.Model):
     """An AWS account or Azure subscription the platform runs in.
 
     The portal stores how to authenticate (a role to assume, an identity to
-    use, the name of a secret in a secret store), never a secret itself.
+    use, the name of a secret in a secret store). The one secret it may hold
+    itself, an Azure client secret, is encrypted at rest (``client_secret``,
+    see :mod:`portal.crypto`), write-only in the API and admin, and never
+    part of ``str()`` or ``repr()``.
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -51,12 +59,20 @@ class CloudAccount(models.Model):
     tenant_id = models.CharField("Azure tenant id", max_length=64, blank=True)
     auth_method = models.CharField(max_length=32, choices=AuthMethod.choices)
     role_arn = models.CharField("IAM role ARN to assume", max_length=2048, blank=True)
+    role_external_id = models.CharField(
+        "STS external id",
+        max_length=1224,
+        blank=True,
+        help_text="The external id the role's trust policy requires when it is assumed, if any.",
+    )
     client_id = models.CharField("Azure client id", max_length=64, blank=True)
     secret_reference = models.CharField(
         max_length=200,
         blank=True,
         help_text="Where the credential lives (e.g. a Key Vault or Kubernetes secret name); never the value.",
     )
+    # Write-only: set through set_client_secret() (audited); never serialised, rendered or logged.
+    client_secret = EncryptedTextField("Azure client secret", blank=True, editable=False)
     description = models.TextField(blank=True)
 
     class Meta:
@@ -67,6 +83,39 @@ class CloudAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_provider_display()})"
+
+    def __repr__(self) -> str:
+        return f"<CloudAccount: {self}>"
+
+    @property
+    def has_client_secret(self) -> bool:
+        """Whether a client secret is stored (the value itself is never shown)."""
+        return bool(self.client_secret)
+
+    def set_client_secret(self, value: str, *, actor: User | None = None) -> None:
+        """Store, replace or (with ``""``) remove the client secret, audited without its value."""
+        had_secret = self.has_client_secret
+        with transaction.atomic():
+            self.client_secret = value
+            self.save(update_fields=["client_secret"])
+            self.record_client_secret_change(had_secret=had_secret, actor=actor)
+
+    def record_client_secret_change(self, *, had_secret: bool, actor: User | None = None) -> None:
+        """Audit that the client secret was set, replaced or removed; before/after never hold the value."""
+        from access import audit  # access.audit imports access.models, which the inventory's apps load after
+
+        audit.record(
+            audit.CLOUD_SECRET_SET,
+            self,
+            actor=actor,
+            before={"state": "set" if had_secret else "not set"},
+            after={"state": "changed" if self.client_secret else "removed"},
+        )
+
+    @property
+    def is_sandbox(self) -> bool:
+        """Whether this account is simulated: its drivers never reach a real cloud."""
+        return self.auth_method == AuthMethod.SANDBOX
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -81,8 +130,12 @@ class CloudAccount(models.Model):
             errors["auth_method"] = f"{method} cannot be used for {provider}."
         if self.auth_method == AuthMethod.AWS_ASSUME_ROLE and not AWS_ROLE_ARN.match(self.role_arn):
             errors["role_arn"] = "Give the ARN of the role to assume, e.g. arn:aws:iam::123456789012:role/portal."
-        if self.auth_method == AuthMethod.AZURE_CLIENT_SECRET and not self.secret_reference:
-            errors["secret_reference"] = "Name the secret-store entry that holds the client secret."  # noqa: S105
+        if self.auth_method == AuthMethod.AZURE_CLIENT_SECRET and not (self.secret_reference or self.client_secret):
+            errors["secret_reference"] = (
+                "Name the secret-store entry that holds the client secret, or store the secret itself."  # noqa: S105
+            )
+        if self.client_secret and self.auth_method != AuthMethod.AZURE_CLIENT_SECRET:
+            errors["auth_method"] = "Only the Azure client-secret method uses a stored client secret."
         if errors:
             raise ValidationError(errors)
 

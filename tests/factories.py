@@ -74,6 +74,19 @@ class CloudAccountFactory(factory.django.DjangoModelFactory):
     role_arn = factory.LazyAttribute(lambda account: f"arn:aws:iam::{account.external_id}:role/portal")
 
 
+class AzureClientSecretAccountFactory(CloudAccountFactory):
+    """An Azure subscription reached with a client secret the portal stores (encrypted)."""
+
+    name = factory.Sequence(lambda n: f"azure-subscription-{n}")
+    provider = Provider.AZURE
+    external_id = factory.Sequence(lambda n: f"00000000-0000-4000-8000-{n:012d}")
+    tenant_id = "11111111-1111-4111-8111-111111111111"
+    client_id = "22222222-2222-4222-8222-222222222222"
+    auth_method = AuthMethod.AZURE_CLIENT_SECRET
+    role_arn = ""  # type: ignore[assignment]
+    client_secret = "az-client-secret-value~0123456789"
+
+
 # AWS region codes with their zones, handed out in turn so factories never collide.
 AWS_REGIONS = [
     ("eu-west-1", ResidencyZone.EU),

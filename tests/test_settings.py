@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {
     "PORTAL_SECRET_KEY": secrets.token_urlsafe(50),
     "PORTAL_ALLOWED_HOSTS": "portal.example.com",
+    "PORTAL_ENCRYPTION_KEYS": "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQta2V5LTAwMDA=",
     "DATABASE_URL": "postgres://portal@db.example.com:5432/portal",
     "REDIS_URL": "redis://redis.example.com:6379/0",
 }

@@ -6,11 +6,14 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 
 
 class CloudAccountSerializer(serializers.ModelSerializer[CloudAccount]):
+    # Whether a client secret is stored; the secret itself is write-only everywhere and never serialised.
+    has_client_secret = serializers.BooleanField(read_only=True)
+
     class Meta:
         model = CloudAccount
         fields = [
             "id", "name", "provider", "external_id", "tenant_id", "auth_method",
-            "role_arn", "client_id", "secret_reference", "description",
+            "role_arn", "role_external_id", "client_id", "secret_reference", "has_client_secret", "description",
         ]  # fmt: skip
 
 

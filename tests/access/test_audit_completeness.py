@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
 from allauth.core.context import request_context
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Model
 from django.test import Client, RequestFactory, override_settings
@@ -29,9 +31,12 @@ from access.models import AccessReview, AccessReviewItem, ApiToken, AuditEvent, 
 from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
 from portal.demo import DEMO_PASSWORD, Persona
+from regions.admin import CloudAccountForm
+from regions.models import CloudAccount
 from tests.factories import (
     PASSWORD,
     ApiTokenFactory,
+    AzureClientSecretAccountFactory,
     RoleFactory,
     SsoRuleFactory,
     UserFactory,
@@ -393,6 +398,30 @@ def close_an_access_review_at_its_deadline(world: World) -> Expected:
     return Expected.of(None, review, actor_label="system")
 
 
+# --- secrets held by the portal -------------------------------------------------------
+
+
+def replace_a_client_secret_in_the_django_admin(world: World) -> Expected:
+    account = CloudAccount.objects.get(pk=AzureClientSecretAccountFactory.create().pk)
+    form = {name: str(getattr(account, name)) for name in CloudAccountForm.Meta.fields}
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:regions_cloudaccount_change", args=[account.pk]), {**form, "new_client_secret": "rotated-value"}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, account)
+
+
+def set_a_client_secret(world: World) -> Expected:
+    account = CloudAccount.objects.get(pk=AzureClientSecretAccountFactory.create(client_secret="").pk)
+    account.set_client_secret("first-value", actor=world.admin)
+    return Expected.of(world.admin, account)
+
+
+def reencrypt_every_secret(world: World) -> Expected:
+    call_command("reencrypt_secrets", stdout=StringIO())
+    return Expected(None, "portal.encryption_keys", "", actor_label="system")
+
+
 # --- the Django admin ---------------------------------------------------------------
 
 NO_INLINE_MEMBERS = {
@@ -454,6 +483,8 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.REVIEW_DECIDED: [confirm_a_grant_in_a_review, revoke_a_grant_in_a_review],
     audit.REVIEW_CLOSED: [close_an_access_review, close_an_access_review_at_its_deadline],
     audit.AUDIT_EXPORTED: [export_the_audit_log],
+    audit.CLOUD_SECRET_SET: [set_a_client_secret, replace_a_client_secret_in_the_django_admin],
+    audit.SECRETS_REENCRYPTED: [reencrypt_every_secret],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

@@ -159,8 +159,9 @@ def test_a_cloud_account_shows_how_to_authenticate_but_holds_no_secret(developer
     assert body["auth_method"] == "azure_workload_identity"
     assert set(body) == {
         "id", "name", "provider", "external_id", "tenant_id", "auth_method",
-        "role_arn", "client_id", "secret_reference", "description",
+        "role_arn", "role_external_id", "client_id", "secret_reference", "has_client_secret", "description",
     }  # fmt: skip
+    assert body["has_client_secret"] is False
 
 
 # --- filters -----------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from regions.choices import AuthMethod, ClusterKind, Provider, RegionStatus, ResidencyZone
+from regions.fields import EncryptedTextField
 from regions.models import CloudAccount, NodePool, Region
 from tests.factories import (
     CentreServerFactory,
@@ -111,11 +112,12 @@ def test_azure_client_secret_auth_needs_a_secret_reference() -> None:
     azure_account(auth_method=AuthMethod.AZURE_CLIENT_SECRET, secret_reference="kv-portal/azure-client").full_clean()
 
 
-def test_a_cloud_account_has_no_field_that_could_hold_a_secret_value() -> None:
+def test_the_only_field_of_a_cloud_account_that_holds_a_secret_value_is_encrypted() -> None:
     names = {field.name for field in CloudAccount._meta.get_fields()}
     secretive = {name for name in names if any(word in name for word in ("secret", "password", "key", "token"))}
 
-    assert secretive == {"secret_reference"}
+    assert secretive == {"secret_reference", "client_secret"}
+    assert isinstance(CloudAccount._meta.get_field("client_secret"), EncryptedTextField)
 
 
 def test_the_same_account_cannot_be_registered_twice() -> None:
