@@ -337,6 +337,15 @@ class CloudDriver(Protocol):
         """Create a read replica of the database in ``region`` if it has none; return it."""
         ...
 
+    def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
+        """Fail over: make the database's replica in ``region`` a standalone primary there, with backups on.
+
+        Returns the promoted database (``describe_database`` of a driver for
+        ``region`` finds it under the returned name). Promoting it again
+        changes nothing; a database with no replica there is NotFound.
+        """
+        ...
+
     def delete_database_replica(self, name: str, region: str) -> None:
         """Delete the database's read replica in ``region``."""
         ...

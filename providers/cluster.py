@@ -1,8 +1,8 @@
 """The cluster driver interface: what the portal asks of a Kubernetes cluster, in plain typed values.
 
 Specs (``*Spec``) say what should exist; :class:`Applied` says what does after an
-ensure-operation. :class:`Workload`, :class:`NamespaceUsage` and
-:class:`CustomResource` are what the portal reads back. :class:`ClusterDriver`
+ensure-operation. :class:`Workload`, :class:`WorkloadRevision`, :class:`NamespaceUsage`,
+:class:`NodeInfo` and :class:`CustomResource` are what the portal reads back. :class:`ClusterDriver`
 is the protocol every implementation satisfies (the sandbox in
 :mod:`providers.sandbox.cluster`, the real one in
 :mod:`providers.kubernetes.driver`); one contract suite checks both.
@@ -146,6 +146,38 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class WorkloadRevision:
+    """One revision a workload can be rolled back to (a Deployment's ReplicaSet, a ControllerRevision)."""
+
+    revision: int
+    images: tuple[str, ...]
+    created_at: datetime | None
+    change_cause: str = ""
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node's allocatable capacity and where it comes from, for splitting its cost across namespaces.
+
+    ``pool`` and ``capacity_type`` are read from the labels EKS, AKS and
+    Karpenter set (``""`` and ``"on-demand"`` on a plain k3s node);
+    ``capacity_type`` is ``"spot"`` or ``"on-demand"``.
+    """
+
+    name: str
+    pool: str
+    instance_type: str
+    zone: str
+    capacity_type: str
+    cpu_allocatable: Decimal
+    memory_allocatable: int
+    gpu_allocatable: int
+    ready: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class NamespaceUsage:
     """Requests summed from pod specs; usage from metrics.k8s.io, ``None`` when metrics-server is absent."""
 
@@ -209,8 +241,16 @@ class ClusterDriver(Protocol):
         """Roll a workload back to the previous (or given) revision; CronJobs raise ``InvalidRequest``."""
         ...
 
+    def workload_history(self, kind: WorkloadKind, namespace: str, name: str) -> list[WorkloadRevision]:
+        """The revisions ``rollback_workload`` can go back to, newest first; a CronJob has none."""
+        ...
+
     def namespace_usage(self) -> list[NamespaceUsage]:
         """Requests and (when metrics are installed) usage for every namespace with pods."""
+        ...
+
+    def list_nodes(self) -> list[NodeInfo]:
+        """Every node with its allocatable CPU, memory and GPUs, its pool and whether it is spot capacity."""
         ...
 
     def list_custom_resources(

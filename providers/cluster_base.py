@@ -33,10 +33,12 @@ from providers.cluster import (
     NamespaceSpec,
     NamespaceUsage,
     NetworkPolicySpec,
+    NodeInfo,
     ResourceQuotaSpec,
     RoleBindingSpec,
     Workload,
     WorkloadKind,
+    WorkloadRevision,
     differs,
     parse_quantity,
     render_ingress,
@@ -51,6 +53,14 @@ from providers.retry import RetryPolicy, call_with_retries
 
 T = TypeVar("T")
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
+# Labels that name a node's pool and say whether it is spot capacity: EKS, AKS, Karpenter, then our own.
+POOL_LABELS = ("eks.amazonaws.com/nodegroup", "kubernetes.azure.com/agentpool", "karpenter.sh/nodepool", "agentpool")
+SPOT_LABELS = {
+    "eks.amazonaws.com/capacityType": "SPOT",
+    "kubernetes.azure.com/scalesetpriority": "spot",
+    "karpenter.sh/capacity-type": "spot",
+}
 # Annotations the portal owns on ingresses: ones it no longer wants are removed, others are left alone.
 OWNED_ANNOTATION_PREFIXES = (f"{NGINX}/", "cert-manager.io/")
 
@@ -78,6 +88,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("ResourceQuota", "", "v1", "resourcequotas"),
         Resource("LimitRange", "", "v1", "limitranges"),
         Resource("Pod", "", "v1", "pods"),
+        Resource("Node", "", "v1", "nodes", namespaced=False),
         Resource("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
         Resource("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies"),
         Resource("Ingress", "networking.k8s.io", "v1", "ingresses"),
@@ -128,6 +139,35 @@ def _owned_by(item: Manifest, kind: str, name: str) -> bool:
     return any(
         owner.get("kind") == kind and owner.get("name") == name
         for owner in item.get("metadata", {}).get("ownerReferences") or []
+    )
+
+
+@dataclass(frozen=True)
+class _Revision:
+    """A revision's pod template and the metadata of the object that keeps it."""
+
+    template: Manifest
+    metadata: Manifest
+    annotations: Manifest
+
+
+def _node(item: Manifest) -> NodeInfo:
+    metadata, status = item.get("metadata", {}), item.get("status") or {}
+    labels = dict(metadata.get("labels") or {})
+    allocatable = status.get("allocatable") or status.get("capacity") or {}
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    spot = any(labels.get(label, "").lower() == value.lower() for label, value in SPOT_LABELS.items())
+    return NodeInfo(
+        name=metadata["name"],
+        pool=next((labels[label] for label in POOL_LABELS if labels.get(label)), ""),
+        instance_type=labels.get("node.kubernetes.io/instance-type", ""),
+        zone=labels.get("topology.kubernetes.io/zone", ""),
+        capacity_type="spot" if spot else "on-demand",
+        cpu_allocatable=parse_quantity(allocatable.get("cpu", 0)),
+        memory_allocatable=int(parse_quantity(allocatable.get("memory", 0))),
+        gpu_allocatable=int(parse_quantity(allocatable.get(GPU_RESOURCE, 0))),
+        ready=conditions.get("Ready") == "True",
+        labels=labels,
     )
 
 
@@ -335,55 +375,89 @@ class ManifestClusterDriver(ABC):
             updated_at=max(known) if known else parse_time(metadata.get("creationTimestamp")),
         )
 
-    def rollback_workload(
-        self, kind: WorkloadKind, namespace: str, name: str, to_revision: int | None = None
-    ) -> Workload:
-        """Put back the pod template of the previous (or given) revision, as ``kubectl rollout undo`` does.
+    def _revisions(self, kind: WorkloadKind, namespace: str, name: str) -> tuple[dict[int, _Revision], int]:
+        """The workload's revisions by number, and the number of the one running now.
 
         Deployments keep revisions in their ReplicaSets; StatefulSets and
-        DaemonSets in ControllerRevisions. CronJobs have no revisions.
+        DaemonSets in ControllerRevisions. CronJobs have none.
         """
         if kind not in WORKLOAD_KINDS:
             raise InvalidRequest(f"unknown workload kind {kind!r}")
         if kind == "CronJob":
             raise InvalidRequest("a CronJob has no revisions to roll back to", resource=f"{namespace}/{name}")
+        current = self._get(RESOURCES[kind], namespace, name)
+        if current is None:
+            raise NotFound(f"{kind} {namespace}/{name} does not exist", resource=f"{namespace}/{name}")
+        revisions: dict[int, _Revision] = {}
+        if kind == "Deployment":
+            for replica_set in self._list(RESOURCES["ReplicaSet"], namespace):
+                metadata = replica_set.get("metadata", {})
+                annotations = metadata.get("annotations") or {}
+                if _owned_by(replica_set, kind, name) and REVISION_ANNOTATION in annotations:
+                    template = dict(replica_set.get("spec", {}).get("template", {}))
+                    labels = dict(template.get("metadata", {}).get("labels") or {})
+                    labels.pop("pod-template-hash", None)
+                    template["metadata"] = {**template.get("metadata", {}), "labels": labels}
+                    revisions[int(annotations[REVISION_ANNOTATION])] = _Revision(template, metadata, annotations)
+            revision_now = (current.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+            latest = int(revision_now) if revision_now else max(revisions, default=0)
+        else:
+            for revision in self._list(RESOURCES["ControllerRevision"], namespace):
+                if _owned_by(revision, kind, name):
+                    data = _strip_directives(revision.get("data") or {})
+                    metadata = revision.get("metadata", {})
+                    revisions[int(revision.get("revision", 0))] = _Revision(
+                        data.get("spec", {}).get("template", {}), metadata, metadata.get("annotations") or {}
+                    )
+            latest = max(revisions, default=0)
+        return revisions, latest
+
+    def workload_history(self, kind: WorkloadKind, namespace: str, name: str) -> list[WorkloadRevision]:
+        """The revisions ``rollback_workload`` can go back to, newest first; a CronJob is an ``InvalidRequest``."""
+
+        def read() -> list[WorkloadRevision]:
+            revisions, latest = self._revisions(kind, namespace, name)
+            return [
+                WorkloadRevision(
+                    revision=number,
+                    images=tuple(c.get("image", "") for c in revision.template.get("spec", {}).get("containers") or []),
+                    created_at=parse_time(revision.metadata.get("creationTimestamp")),
+                    change_cause=str(revision.annotations.get(CHANGE_CAUSE_ANNOTATION, "")),
+                    current=number == latest,
+                )
+                for number, revision in sorted(revisions.items(), reverse=True)
+            ]
+
+        return self._retrying("workload_history", read)
+
+    def rollback_workload(
+        self, kind: WorkloadKind, namespace: str, name: str, to_revision: int | None = None
+    ) -> Workload:
+        """Put back the pod template of the previous (or given) revision, as ``kubectl rollout undo`` does."""
 
         def rollback() -> Workload:
-            resource = RESOURCES[kind]
-            current = self._get(resource, namespace, name)
-            if current is None:
-                raise NotFound(f"{kind} {namespace}/{name} does not exist", resource=f"{namespace}/{name}")
-            templates: dict[int, Manifest] = {}
-            if kind == "Deployment":
-                for replica_set in self._list(RESOURCES["ReplicaSet"], namespace):
-                    annotations = replica_set.get("metadata", {}).get("annotations") or {}
-                    if _owned_by(replica_set, kind, name) and REVISION_ANNOTATION in annotations:
-                        template = dict(replica_set.get("spec", {}).get("template", {}))
-                        labels = dict(template.get("metadata", {}).get("labels") or {})
-                        labels.pop("pod-template-hash", None)
-                        template["metadata"] = {**template.get("metadata", {}), "labels": labels}
-                        templates[int(annotations[REVISION_ANNOTATION])] = template
-                revision_now = (current.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-                latest = int(revision_now) if revision_now else max(templates, default=0)
-            else:
-                for revision in self._list(RESOURCES["ControllerRevision"], namespace):
-                    if _owned_by(revision, kind, name):
-                        data = _strip_directives(revision.get("data") or {})
-                        templates[int(revision.get("revision", 0))] = data.get("spec", {}).get("template", {})
-                latest = max(templates, default=0)
-            target = to_revision if to_revision is not None else max((r for r in templates if r < latest), default=None)
-            if target is None or target not in templates:
+            revisions, latest = self._revisions(kind, namespace, name)
+            target = to_revision if to_revision is not None else max((r for r in revisions if r < latest), default=None)
+            if target is None or target not in revisions:
                 raise InvalidRequest(
                     f"{kind} {namespace}/{name} has no revision {to_revision or 'before ' + str(latest)}",
                     resource=f"{namespace}/{name}",
                 )
+            resource = RESOURCES[kind]
+            current = self._get(resource, namespace, name) or {}
             template_now = current.get("spec", {}).get("template", {})
             # Replace the template, not merge into it: a volume or annotation added since must go too.
-            patch = {"spec": {"template": replacement_patch(template_now, templates[target])}}
+            patch = {"spec": {"template": replacement_patch(template_now, revisions[target].template)}}
             self._patch(resource, namespace, name, patch)
             return self._workloads(namespace, only=(kind, name))[0]
 
         return self._retrying("rollback_workload", rollback)
+
+    # --- nodes --------------------------------------------------------------------------------------
+
+    def list_nodes(self) -> list[NodeInfo]:
+        """Every node with its allocatable CPU, memory and GPUs, its pool and whether it is spot capacity."""
+        return self._retrying("list_nodes", lambda: [_node(item) for item in self._list(RESOURCES["Node"], None)])
 
     # --- usage and custom resources -----------------------------------------------------------------
 

@@ -54,6 +54,8 @@ DEFAULT_RETRIES = RetryPolicy()
 NAME_TAG = "portal:name"
 TIER_TAG = "portal:tier"
 ALIAS_TAG = "portal:key-alias"
+# Set on a replica the portal promoted: RDS may report the replica's source for a while after promotion.
+PROMOTED_TAG = "portal:promoted-at"
 # Refresh assumed-role credentials this long before they expire.
 REFRESH_MARGIN = timedelta(minutes=5)
 # An EKS token is a presigned URL valid for 15 minutes; hand it out for a little less.
@@ -134,6 +136,9 @@ class AssumedRoleSessions:
 def client_config() -> Config:
     """botocore's ``standard`` retry mode (bounded, with jitter) under the portal's own retries."""
     return Config(retries={"mode": "standard", "max_attempts": 3})
+
+
+_PROMOTED = "{replica} in {region} was promoted to a standalone database; delete it before asking for a new replica"
 
 
 class AwsCloudDriver:
@@ -601,13 +606,20 @@ class AwsCloudDriver:
                 DBInstanceClass=primary["DBInstanceClass"],
                 Tags=_tag_list({**_tag_dict(primary.get("TagList")), NAME_TAG: replica}),
             )
-        return self._replica_info(name, region)
+        info = self._replica_info(name, region)
+        if info is None:
+            raise errors.Conflict(_PROMOTED.format(replica=replica, region=region), resource=replica)
+        return info
 
-    def _replica_info(self, name: str, region: str) -> ReplicaInfo:
+    def _replica_info(self, name: str, region: str) -> ReplicaInfo | None:
+        """The replica in ``region``, or None once it has been promoted (it then replicates nothing)."""
         replica = self._replica_name(name)
         instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)[
             "DBInstances"
         ][0]
+        promoted = PROMOTED_TAG in _tag_dict(instance.get("TagList"))
+        if promoted or not instance.get("ReadReplicaSourceDBInstanceIdentifier"):
+            return None
         return ReplicaInfo(
             name=replica,
             region=region,
@@ -635,11 +647,16 @@ class AwsCloudDriver:
 
     def describe_database(self, name: str) -> DatabaseInfo:
         """The instance's status, endpoint, retention and latest restorable time, with its replica, or NotFound."""
-        instance = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+        return self._describe_database(name, self.region)
+
+    def _describe_database(self, name: str, region: str) -> DatabaseInfo:
+        instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=name)["DBInstances"][
+            0
+        ]
         replica = None
         for replica_arn in instance.get("ReadReplicaDBInstanceIdentifiers", []):
-            region = replica_arn.split(":")[3] if replica_arn.startswith("arn:") else self.region
-            replica = self._replica_info(name, region)
+            replica_region = replica_arn.split(":")[3] if replica_arn.startswith("arn:") else region
+            replica = self._replica_info(name, replica_region)
         endpoint = instance.get("Endpoint", {})
         restorable = instance.get("LatestRestorableTime")
         return DatabaseInfo(
@@ -655,6 +672,30 @@ class AwsCloudDriver:
             replica=replica,
             tags=_tag_dict(instance.get("TagList")),
         )
+
+    def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
+        """Make the replica in ``region`` a standalone instance with backups on; promoting it again changes nothing."""
+        replica = self._replica_name(name)
+        instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)[
+            "DBInstances"
+        ][0]
+        if PROMOTED_TAG not in _tag_dict(instance.get("TagList")):
+            if instance.get("ReadReplicaSourceDBInstanceIdentifier"):
+                self._call(
+                    "rds",
+                    "promote_read_replica",
+                    region=region,
+                    DBInstanceIdentifier=replica,
+                    BackupRetentionPeriod=backup_retention_days,
+                )
+            self._call(
+                "rds",
+                "add_tags_to_resource",
+                region=region,
+                ResourceName=instance["DBInstanceArn"],
+                Tags=_tag_list({PROMOTED_TAG: self.clock().isoformat()}),
+            )
+        return self._describe_database(replica, region)
 
     def delete_database_replica(self, name: str, region: str) -> None:
         """Delete the read replica in ``region``; a missing one is already deleted."""

@@ -17,9 +17,12 @@ otherwise label a dict body ``application/json-patch+json``).
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +61,7 @@ METHOD_NAMES = {
     "ResourceQuota": "resource_quota",
     "LimitRange": "limit_range",
     "Pod": "pod",
+    "Node": "node",
     "RoleBinding": "role_binding",
     "NetworkPolicy": "network_policy",
     "Ingress": "ingress",
@@ -194,7 +198,11 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         configuration.api_key = {"BearerToken": "pending"}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
         configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)  # type: ignore[assignment]
-        return cls(configuration, **options)
+        driver = cls(configuration, **options)
+        if configuration.ssl_ca_cert:
+            # urllib3 reads the file at each new connection, so it lives exactly as long as the driver.
+            weakref.finalize(driver, _remove_file, configuration.ssl_ca_cert)
+        return driver
 
     # --- primitives ---------------------------------------------------------------------------------
 
@@ -296,6 +304,11 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
+
+
+def _remove_file(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class _TokenRefresher:

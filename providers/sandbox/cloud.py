@@ -380,6 +380,11 @@ class SandboxCloudDriver:
 
     def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
         """Create the read replica in ``region`` if the database has none there."""
+        replica_name = f"{name}-replica"
+        with self._state(region) as elsewhere:
+            if replica_name in self._table(elsewhere, "databases"):
+                message = f"{replica_name} in {region} was promoted to a standalone database; delete it first"
+                raise errors.Conflict(message, resource=replica_name)
 
         def create(state: State) -> None:
             record = self._table(state, "databases").get(name)
@@ -387,7 +392,7 @@ class SandboxCloudDriver:
                 raise errors.NotFound(f"no database named {name}", resource=name)
             if not record["replica"]:
                 record["replica"] = {
-                    "name": f"{name}-replica",
+                    "name": replica_name,
                     "region": region,
                     "status": "creating",
                     "created_at": self.clock().isoformat(),
@@ -400,7 +405,10 @@ class SandboxCloudDriver:
 
     def describe_database(self, name: str) -> DatabaseInfo:
         """The database with its restorable time, retention and replica lag, or NotFound."""
-        record = self._get("databases", name)
+        return self._describe_database(name, self.region)
+
+    def _describe_database(self, name: str, region: str) -> DatabaseInfo:
+        record = self._get("databases", name, region)
         status = self._status(record)
         replica = record["replica"]
         replica_info = None
@@ -417,9 +425,9 @@ class SandboxCloudDriver:
             restorable = (self.clock() - timedelta(minutes=5)).replace(microsecond=0)
         return DatabaseInfo(
             name=name,
-            id=f"arn:sandbox:rds:{self.region}:{self.account}:db:{name}",
+            id=f"arn:sandbox:rds:{region}:{self.account}:db:{name}",
             status=status,
-            endpoint=f"{name}.{record['id']}.{self.region}.sandbox.invalid",
+            endpoint=f"{name}.{record['id']}.{region}.sandbox.invalid",
             port=5432,
             engine_version=record["engine_version"],
             backup_retention_days=record["backup_retention_days"],
@@ -428,6 +436,41 @@ class SandboxCloudDriver:
             replica=replica_info,
             tags=record["tags"],
         )
+
+    def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
+        """Make the replica in ``region`` a standalone database there, with backups on.
+
+        The replica first becomes a database in ``region``'s document, then
+        the primary forgets it; each step is idempotent, so a re-run after a
+        crash between them finishes the second.
+        """
+        replica_name = f"{name}-replica"
+
+        def replica_of_primary(state: State) -> dict[str, Any] | None:
+            record = self._table(state, "databases").get(name)
+            if record is None or not record["replica"] or record["replica"]["region"] != region:
+                return None
+            return {**record, "replica": None, "name": replica_name, "created_at": record["replica"]["created_at"]}
+
+        source = self._step("promote_read_replica", replica_of_primary)
+
+        def stand_alone(state: State) -> None:
+            table = self._table(state, "databases")
+            if replica_name in table:
+                return
+            if source is None:
+                raise errors.NotFound(f"database {name} has no replica in {region}", resource=replica_name)
+            table[replica_name] = {
+                **source,
+                "id": f"dat-{_short_id(self.account, region, 'databases', replica_name)}",
+                "status": "available",
+                "backup_retention_days": backup_retention_days,
+                "point_in_time_recovery": backup_retention_days > 0,
+            }
+
+        self._step("promote_read_replica", stand_alone, region=region)
+        self.delete_database_replica(name, region)
+        return self._describe_database(replica_name, region)
 
     def delete_database_replica(self, name: str, region: str) -> None:
         """Delete the database's replica; a missing one is already deleted."""

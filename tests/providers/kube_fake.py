@@ -40,7 +40,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 BUILT_IN: dict[str, dict[str, str]] = {
-    "v1": {"namespaces": "Namespace", "resourcequotas": "ResourceQuota", "limitranges": "LimitRange", "pods": "Pod"},
+    "v1": {
+        "namespaces": "Namespace",
+        "resourcequotas": "ResourceQuota",
+        "limitranges": "LimitRange",
+        "pods": "Pod",
+        "nodes": "Node",
+    },
     "rbac.authorization.k8s.io/v1": {"rolebindings": "RoleBinding"},
     "networking.k8s.io/v1": {"networkpolicies": "NetworkPolicy", "ingresses": "Ingress"},
     "apps/v1": {
@@ -180,7 +186,7 @@ class FakeKubeApi:
             api_version, plural, namespace, name = route
             kind = self.kinds[api_version][plural]
             objects = self.store.setdefault((api_version, plural), {})
-            cluster_scoped = plural == "namespaces"
+            cluster_scoped = plural in ("namespaces", "nodes")
             key = ("" if cluster_scoped else namespace or "", name or "")
             missing = status_body(404, "NotFound", f'{plural} "{name}" not found', name or "", plural)
             if method == "GET" and name is None:

@@ -7,6 +7,7 @@ keeps the assertion for the sandbox; the README lists these gaps.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -244,6 +245,36 @@ def test_a_database_whose_replica_failed_gets_it_on_rerun_without_a_second_insta
     assert database.id == half_built.id
     assert database.replica is not None
     assert database.replica.region == DR_REGION
+
+
+def test_failing_over_promotes_the_replica_to_a_primary_with_backups_in_the_dr_region(cloud: CloudHarness) -> None:
+    database = cloud.driver.ensure_database(DATABASE)
+    assert database.replica is not None
+
+    promoted = cloud.driver.promote_database_replica(DATABASE.name, DR_REGION, backup_retention_days=14)
+    again = cloud.driver.promote_database_replica(DATABASE.name, DR_REGION, backup_retention_days=14)
+
+    assert promoted.name == database.replica.name
+    assert DR_REGION in promoted.id
+    assert promoted.replica is None
+    assert promoted.backup_retention_days == 14
+    assert again.id == promoted.id
+    assert cloud.driver.describe_database(DATABASE.name).replica is None, "the old primary still has a replica"
+
+
+def test_a_new_replica_is_refused_while_the_promoted_one_stands_in_its_place(cloud: CloudHarness) -> None:
+    cloud.driver.ensure_database(DATABASE)
+    cloud.driver.promote_database_replica(DATABASE.name, DR_REGION)
+
+    with pytest.raises(errors.Conflict, match="promoted"):
+        cloud.driver.ensure_database(DATABASE)
+
+
+def test_failing_over_a_database_without_a_replica_is_not_found(cloud: CloudHarness) -> None:
+    cloud.driver.ensure_database(replace(DATABASE, replica_region=None))
+
+    with pytest.raises(errors.NotFound):
+        cloud.driver.promote_database_replica(DATABASE.name, DR_REGION)
 
 
 def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:

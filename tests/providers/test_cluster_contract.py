@@ -449,6 +449,104 @@ def test_rolling_back_a_missing_workload_is_not_found(cluster_harness: ClusterHa
         cluster_harness.driver.rollback_workload("Deployment", "payments-dev", "ghost")
 
 
+def test_the_history_of_a_deployment_lists_its_replica_sets_newest_first_and_marks_the_running_one(
+    cluster_harness: ClusterHarness,
+) -> None:
+    seed_workloads(cluster_harness)
+    replica_set = next(rs for rs in cluster_harness.objects("ReplicaSet") if rs["metadata"]["name"] == "api-hash2")
+    replica_set["metadata"]["annotations"]["kubernetes.io/change-cause"] = "release 1.1"
+    cluster_harness.seed(replica_set)
+
+    history = cluster_harness.driver.workload_history("Deployment", "payments-dev", "api")
+
+    assert [(r.revision, r.images, r.change_cause, r.current) for r in history] == [
+        (2, ("registry.example/api:1.1",), "release 1.1", True),
+        (1, ("registry.example/api:1.0",), "", False),
+    ]
+    assert all(r.created_at is not None for r in history)
+
+
+def test_the_history_of_a_statefulset_comes_from_its_controller_revisions(cluster_harness: ClusterHarness) -> None:
+    seed_workloads(cluster_harness)
+
+    history = cluster_harness.driver.workload_history("StatefulSet", "analytics", "db")
+
+    assert [(r.revision, r.images, r.current) for r in history] == [
+        (2, ("postgres:16.4",), True),
+        (1, ("postgres:16.3",), False),
+    ]
+
+
+def test_a_cronjob_or_a_missing_workload_has_no_history(cluster_harness: ClusterHarness) -> None:
+    seed_workloads(cluster_harness)
+
+    with pytest.raises(InvalidRequest):
+        cluster_harness.driver.workload_history("CronJob", "analytics", "nightly-report")
+    with pytest.raises(NotFound):
+        cluster_harness.driver.workload_history("Deployment", "payments-dev", "ghost")
+
+
+def node(name: str, labels: dict[str, str], allocatable: dict[str, str], ready: str = "True") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {
+            "capacity": allocatable,
+            "allocatable": allocatable,
+            "conditions": [{"type": "MemoryPressure", "status": "False"}, {"type": "Ready", "status": ready}],
+        },
+    }
+
+
+def test_nodes_report_allocatable_capacity_pool_and_spot_for_eks_aks_and_k3s(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.seed(
+        node(
+            "ip-10-42-10-7.eu-west-1.compute.internal",
+            {
+                "eks.amazonaws.com/nodegroup": "batch",
+                "eks.amazonaws.com/capacityType": "SPOT",
+                "node.kubernetes.io/instance-type": "c6i.2xlarge",
+                "topology.kubernetes.io/zone": "eu-west-1a",
+            },
+            {"cpu": "7910m", "memory": "15Gi", "pods": "58"},
+        )
+    )
+    cluster_harness.seed(
+        node(
+            "aks-gpu-12345678-vmss000000",
+            {
+                "kubernetes.azure.com/agentpool": "gpu",
+                "node.kubernetes.io/instance-type": "Standard_NC6s_v3",
+                "topology.kubernetes.io/zone": "westeurope-1",
+            },
+            {"cpu": "5840m", "memory": "100Gi", "nvidia.com/gpu": "1"},
+        )
+    )
+    cluster_harness.seed(node("centre-k3s-1", {"kubernetes.io/hostname": "centre-k3s-1"}, {"cpu": "8"}, ready="False"))
+
+    nodes = {n.name: n for n in cluster_harness.driver.list_nodes()}
+
+    eks = nodes["ip-10-42-10-7.eu-west-1.compute.internal"]
+    assert (eks.pool, eks.instance_type, eks.zone, eks.capacity_type) == ("batch", "c6i.2xlarge", "eu-west-1a", "spot")
+    assert (eks.cpu_allocatable, eks.memory_allocatable, eks.gpu_allocatable, eks.ready) == (
+        Decimal("7.91"),
+        15 * 2**30,
+        0,
+        True,
+    )
+    aks = nodes["aks-gpu-12345678-vmss000000"]
+    assert (aks.pool, aks.capacity_type, aks.gpu_allocatable) == ("gpu", "on-demand", 1)
+    k3s = nodes["centre-k3s-1"]
+    assert (k3s.pool, k3s.instance_type, k3s.capacity_type, k3s.cpu_allocatable, k3s.ready) == (
+        "",
+        "",
+        "on-demand",
+        Decimal(8),
+        False,
+    )
+
+
 # --- usage and custom resources ---------------------------------------------------------------------
 
 

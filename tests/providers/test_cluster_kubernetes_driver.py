@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,7 +82,13 @@ def test_base64_ca_data_is_written_as_pem_for_tls_verification() -> None:
         "https://eks.example:443", lambda: "t", ca_data=base64.b64encode(CA_PEM).decode()
     )
 
-    assert Path(driver.api_client.configuration.ssl_ca_cert).read_bytes() == CA_PEM
+    ca_file = Path(driver.api_client.configuration.ssl_ca_cert)
+    assert ca_file.read_bytes() == CA_PEM
+
+    del driver
+    gc.collect()
+
+    assert not ca_file.exists(), "the CA file outlived its driver"
 
 
 def test_a_kubeconfig_dict_points_the_driver_at_its_cluster_and_user(cluster_fake_api: tuple[FakeKubeApi, str]) -> None:
