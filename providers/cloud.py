@@ -211,6 +211,8 @@ class DatabaseInfo:
     encrypted: bool
     replica: ReplicaInfo | None
     tags: Tags = field(default_factory=_no_tags)
+    credentials_reference: str = ""
+    """Where the cloud keeps the master credentials (a Secrets Manager ARN, a Key Vault secret id); never the value."""
 
 
 @dataclass(frozen=True)

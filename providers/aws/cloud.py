@@ -671,6 +671,7 @@ class AwsCloudDriver:
             encrypted=bool(instance.get("StorageEncrypted")),
             replica=replica,
             tags=_tag_dict(instance.get("TagList")),
+            credentials_reference=instance.get("MasterUserSecret", {}).get("SecretArn", ""),
         )
 
     def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:

@@ -435,6 +435,7 @@ class SandboxCloudDriver:
             encrypted=record["encrypted"],
             replica=replica_info,
             tags=record["tags"],
+            credentials_reference=f"arn:sandbox:secretsmanager:{region}:{self.account}:secret:{name}-master",
         )
 
     def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:

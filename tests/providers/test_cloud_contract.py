@@ -208,6 +208,13 @@ def test_a_database_reports_its_backup_retention_and_latest_restorable_time(clou
     assert database.tags["portal:environment"] == "42"
 
 
+def test_a_database_names_where_its_master_credentials_are_kept_but_never_holds_them(cloud: CloudHarness) -> None:
+    database = cloud.driver.ensure_database(DATABASE)
+
+    assert database.credentials_reference, "no reference to the master credentials"
+    assert "password" not in repr(database).lower()
+
+
 def test_a_database_has_a_read_replica_in_the_dr_region(cloud: CloudHarness) -> None:
     database = cloud.driver.ensure_database(DATABASE)
 
