@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -23,4 +24,23 @@ class HealthProbeMiddleware:
         probe = PROBES.get(request.path_info)
         if probe is not None:
             return probe(request)
+        return self.get_response(request)
+
+
+# What a load balancer or tracing proxy sends (UUIDs, AWS "Root=1-5f8b…", W3C trace ids), bounded in length.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
+
+
+class RequestIdGuardMiddleware:
+    """Drops an incoming ``X-Request-ID`` that is too long or carries characters an id never has,
+    so django-guid (next in line) issues a fresh one: the id lands in every log line, audit event
+    and error page, where an attacker-chosen megabyte or a forged log line has no place."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.META.get("HTTP_X_REQUEST_ID")
+        if given is not None and not REQUEST_ID.fullmatch(given):
+            del request.META["HTTP_X_REQUEST_ID"]
         return self.get_response(request)

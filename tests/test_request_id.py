@@ -52,6 +52,23 @@ def test_an_incoming_request_id_is_kept_and_returned(client: Client) -> None:
     assert response["X-Request-ID"] == "from-the-load-balancer-42"
 
 
+@pytest.mark.parametrize(
+    "given",
+    ["x" * 129, "forged\nINFO admin signed in", "<script>alert(1)</script>", "id with spaces", ""],
+    ids=["too-long", "newline", "markup", "spaces", "empty"],
+)
+def test_an_incoming_request_id_that_no_proxy_would_send_is_replaced_by_a_fresh_one(client: Client, given: str) -> None:
+    response = client.get("/sign-in/", HTTP_X_REQUEST_ID=given)
+
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+def test_a_load_balancers_trace_id_is_kept(client: Client) -> None:
+    trace = "Root=1-67891233-abcdef012345678912345678"
+
+    assert client.get("/sign-in/", HTTP_X_REQUEST_ID=trace)["X-Request-ID"] == trace
+
+
 @pytest.mark.django_db
 def test_log_lines_written_while_serving_a_request_carry_its_id(client: Client, console_log: io.StringIO) -> None:
     client.get("/no-such-page/", HTTP_X_REQUEST_ID="trace-me-123")

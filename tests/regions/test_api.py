@@ -283,6 +283,16 @@ def test_page_size_is_capped(developer: Client) -> None:
     assert body["next"] is not None
 
 
+@pytest.mark.parametrize("page_size", ["ten", "0", "-5", "2.5", ""])
+def test_a_page_size_that_is_not_a_positive_whole_number_is_refused_with_a_clear_error(
+    developer: Client, page_size: str
+) -> None:
+    response = developer.get("/api/namespaces/", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"page_size": ["Give a whole number from 1 to 500."]}
+
+
 @pytest.mark.parametrize("path", LIST_ENDPOINTS)
 def test_paging_through_every_list_endpoint_shows_each_object_exactly_once(path: str, developer: Client) -> None:
     """Pages of an unordered list can repeat one object and skip another."""
