@@ -48,6 +48,8 @@ SECURE_HSTS_SECONDS = env.int("PORTAL_HSTS_SECONDS", 0 if DEBUG else 31_536_000,
 # Behind a TLS-terminating proxy (ingress, load balancer) that sets this header.
 TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", False)
 WORKER_HEARTBEAT_SECONDS = env.int("PORTAL_WORKER_HEARTBEAT_SECONDS", 10, validate=validate.Range(min=1))
+# A worker owns a workflow run this long without renewing; a dead worker's run is resumed after it.
+WORKFLOW_LEASE_SECONDS = env.float("PORTAL_WORKFLOW_LEASE_SECONDS", 120, validate=validate.Range(min=1))
 DATABASE_URL = env.str(
     "DATABASE_URL",
     validate=validate.Regexp(
@@ -122,6 +124,7 @@ INSTALLED_APPS = [
     "portal",
     "access",
     "regions",
+    "workflows",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -353,6 +356,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ACCESS_REVIEW_SWEEP_SECONDS,
     },
     "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
+    # Workflow runs whose wait is over, whose worker died or whose message was lost are enqueued again.
+    "workflows-sweep": {"task": "workflows.sweep", "schedule": 30.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
