@@ -97,35 +97,62 @@ def client_for(persona: Callable[[Persona], User]) -> Callable[[Persona | None],
 # --- a real Celery worker --------------------------------------------------
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database and the test Redis.
+WorkerFactory = Callable[..., "subprocess.Popen[bytes]"]
 
-    Asynchronous behaviour is proven against this, never in eager mode.
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def start_celery_worker(transactional_db: None) -> Iterator[WorkerFactory]:
+    """Starts real `celery worker` processes on the test database and the test Redis; stops them at the end.
+
+    ``include`` names extra modules the worker imports (test-only tasks or
+    workflows); ``env`` adds environment variables (``PORTAL_*`` settings).
     Tests using it need committed data, hence ``transactional_db``.
     """
     database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings_test",
-        "TEST_DATABASE_NAME": str(database["NAME"]),
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(include: tuple[str, ...] = (), env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "WARNING"]
+        if include:
+            command += ["--include", ",".join(include)]
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+                "TEST_DATABASE_NAME": str(database["NAME"]),
+                "REDIS_URL": settings.REDIS_URL,
+                **(env or {}),
+            },
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        _stop(process)
+
+
+@pytest.fixture
+def celery_worker_process(start_celery_worker: WorkerFactory) -> subprocess.Popen[bytes]:
+    """A real `celery worker` process on the test database and the test Redis.
+
+    Asynchronous behaviour is proven against this, never in eager mode.
+    """
+    return start_celery_worker()
 
 
 # --- a real browser --------------------------------------------------------

@@ -307,9 +307,10 @@ def sweep() -> int:
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .filter(
-            Q(enqueued_at__isnull=True)
-            | Q(enqueued_at__lt=now - lease_duration())
-            | Q(next_attempt_at__isnull=False, enqueued_at__lt=F("next_attempt_at"))
+            Q(status=RunStatus.RUNNING)  # running, yet nobody holds it: its worker died
+            | Q(enqueued_at__isnull=True)
+            | Q(enqueued_at__lt=now - lease_duration())  # queued a lease ago and never picked up: lost
+            | Q(next_attempt_at__isnull=False, enqueued_at__lt=F("next_attempt_at"))  # a wait left to the sweeper
         )
         .values_list("pk", flat=True)
     )
