@@ -287,7 +287,10 @@ def _enqueue(run_id: int, countdown: float | None = None) -> None:
     from workflows.tasks import advance_run
 
     Run.objects.filter(pk=run_id).update(enqueued_at=timezone.now())
-    advance_run.apply_async(args=[run_id], countdown=countdown)
+    if countdown is None:
+        advance_run.apply_async(args=(run_id,))
+    else:
+        advance_run.apply_async(args=(run_id,), countdown=countdown)
 
 
 def _enqueue_on_commit(run_id: int) -> None:
