@@ -111,4 +111,6 @@ class Scripted(Workflow):
         journal(ctx.run_params, "undo", ctx.params["step"], ctx.outputs.get(ctx.name, {}).get("made", ""))
 
     def finished(self, run: Run) -> None:
+        if run.params.get("finished_fails"):
+            raise RuntimeError("the subject could not be saved")
         FINISHED.append((run.key, run.status))

@@ -306,3 +306,38 @@ def test_the_sweeper_enqueues_only_runs_that_are_due_and_held_by_nobody(
     enqueued = {run.key for run in Run.objects.filter(enqueued_at__gte=now + timedelta(microseconds=1))}
     assert {"due", "lost"} <= enqueued
     assert engine.sweep() == 0, "what was just enqueued is not enqueued again"
+
+
+def test_a_cancel_requested_while_a_worker_let_go_is_carried_out_on_the_next_sweep(journal: Path) -> None:
+    run = advance(scripted(journal, b=["slow"]))
+    # the worker was still letting go of the run when the cancel came: only the request was recorded
+    Run.objects.filter(pk=run.pk).update(cancel_requested_at=timezone.now())
+
+    assert engine.sweep() == 1
+    run = advance(run)
+
+    assert run.status == RunStatus.CANCELLED
+
+
+def test_each_step_has_its_own_idempotency_token_that_every_try_shares(journal: Path) -> None:
+    run = scripted(journal)
+    a, b = run.steps.all()[:2]
+
+    def token(step: Any) -> str:
+        return engine._context(run, step).idempotency_token
+
+    assert token(a) == token(a)
+    assert token(a) != token(b)
+    assert len(token(a)) == 32
+
+
+def test_a_run_ends_even_when_its_definition_fails_to_hear_of_it(journal: Path) -> None:
+    run = engine.start(
+        "tests.scripted", key="hook", params={"journal": str(journal), "steps": ["a"], "finished_fails": True}
+    )
+
+    run = advance(run)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert "the page may not show the outcome yet" in run.error
+    assert engine.sweep() == 0, "an ended run is not run again"
