@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from environs import EnvValidationError, FileAwareEnv
 
 PREFIX = "PORTAL_"
+EMAIL_URL_PATTERN = r"^$|^(smtp|smtps|submission|console|file|memory|dummy)://([^/@]*@)?[^/:@]*(:[0-9]+)?(/.*)?$"
 FILE_SUFFIX = "_FILE"
 
 
@@ -58,3 +59,17 @@ def seal() -> None:
     if problems:
         lines = [f"{name}: {' '.join(map(str, messages))}" for name, messages in sorted(problems.items())]
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def parse_email_url(url: str) -> dict[str, Any]:
+    """Django's ``EMAIL_*`` settings from an e-mail URL; empty for an empty or malformed one (``seal`` reports it)."""
+    import re
+
+    import dj_email_url
+
+    if not url or not re.match(EMAIL_URL_PATTERN, url):
+        return {}
+    try:
+        return {name: value for name, value in dj_email_url.parse(url).items() if value is not None}
+    except ValueError:
+        return {}

@@ -20,7 +20,7 @@ from environs import validate
 
 from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
 from portal.crypto import development_key, validate_keys
-from portal.env import env, seal
+from portal.env import EMAIL_URL_PATTERN, env, parse_email_url, seal
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
@@ -93,6 +93,31 @@ ENCRYPTION_KEYS: list[str] = env.list(
     [development_key(SECRET_KEY)] if DEBUG else ...,  # type: ignore[arg-type]
     validate=validate_keys,
 )
+# Notification e-mail (README, "Notifications"): smtp://user:password@host:587/?tls=True, console://, or
+# empty for in-portal notifications only. The URL may hold a password: PORTAL_EMAIL_URL_FILE reads it from a file.
+EMAIL_URL = env.str(
+    "PORTAL_EMAIL_URL",
+    "console://" if DEBUG else "",
+    validate=validate.Regexp(EMAIL_URL_PATTERN, error="not an e-mail URL such as smtp://host:587"),
+)
+EMAIL_ENABLED = bool(EMAIL_URL)
+_email = parse_email_url(EMAIL_URL)
+EMAIL_BACKEND = _email.get("EMAIL_BACKEND") or "django.core.mail.backends.dummy.EmailBackend"
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(_email.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(DATA_DIR / "mail")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("PORTAL_EMAIL_FROM", "Platform Portal <portal@localhost>")
+# Where people reach the portal, for links in e-mails.
+BASE_URL = env.str(
+    "PORTAL_BASE_URL",
+    "http://localhost:8000" if DEBUG or not EMAIL_ENABLED else ...,  # type: ignore[arg-type]
+    validate=validate.URL(require_tld=False, schemes={"http", "https"}),
+)
 # Whether provider drivers talk to the clouds ("live") or to the simulated sandbox.
 PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
@@ -125,6 +150,7 @@ INSTALLED_APPS = [
     "access",
     "regions",
     "workflows",
+    "notifications",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -205,6 +231,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "notifications.context_processors.unread",
             ],
         },
     },
@@ -358,6 +385,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
     # Workflow runs whose wait is over, whose worker died or whose message was lost are enqueued again.
     "workflows-sweep": {"task": "workflows.sweep", "schedule": 30.0},
+    # Notification e-mail the mail server refused or could not take is tried again for a day.
+    "notifications-retry-emails": {"task": "notifications.retry_emails", "schedule": 600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

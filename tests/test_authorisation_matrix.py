@@ -164,6 +164,18 @@ def developers_api_token() -> dict[str, str]:
     return {"pk": str(token.pk)}
 
 
+def developers_notification() -> dict[str, str]:
+    """A notification to the demo developer: only they may open it."""
+    from notifications.models import Notification
+
+    notification = Notification.objects.create(
+        recipient=User.objects.get(username=username_of(Persona.DEVELOPER)),
+        title="Your environment is ready",
+        url="/environments/",
+    )
+    return {"pk": str(notification.pk)}
+
+
 def developers_api_token_page() -> dict[str, str]:
     return {"token_id": developers_api_token()["pk"]}
 
@@ -264,6 +276,17 @@ EXPECTATIONS: dict[str, Expectation] = {
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_api_token
     ),
     "access:tokens": page(),
+    # --- notifications: everyone has an inbox; a notification is its recipient's alone ---
+    "notifications:inbox": page(),
+    "notifications:open": Expectation(
+        {
+            None: TO_SIGN_IN,
+            **dict.fromkeys(SIGNED_IN, NOT_FOUND),
+            Persona.DEVELOPER: answers(302, location="/environments/"),
+        },
+        developers_notification,
+    ),
+    "notifications:mark_all_read": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
     # Revoking is for the owner and for whoever may revoke access on the token's team.
     "access:token_revoke": Expectation(
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK, Persona.PLATFORM_ADMIN: OK},

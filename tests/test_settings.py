@@ -179,3 +179,15 @@ def test_a_missing_secret_file_names_the_variable_and_the_path(tmp_path: Path) -
     result = manage("check", environment={**without("PORTAL_SECRET_KEY"), "PORTAL_SECRET_KEY_FILE": str(missing)})
 
     assert_refused(result, f"PORTAL_SECRET_KEY_FILE: cannot read '{missing}': No such file or directory.")
+
+
+def test_a_malformed_email_url_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_EMAIL_URL": "smtp://mail.example.com:port"})
+
+    assert_refused(result, "PORTAL_EMAIL_URL: not an e-mail URL such as smtp://host:587")
+
+
+def test_email_in_production_needs_the_portals_address_for_its_links() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_EMAIL_URL": "smtp://mail.example.com:587"})
+
+    assert_refused(result, "PORTAL_BASE_URL")
