@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "inventory.add": "Register cloud accounts, regions, clusters and centre servers",
     "inventory.change": "Change the inventory",
     "inventory.delete": "Remove inventory objects",
+    "inventory.approve": "Approve new regions and other requests about the inventory",
     "teams.view": "See teams and who is in them",
     "teams.add": "Create teams",
     "teams.change": "Add and remove team members",

@@ -29,10 +29,22 @@ from django.http import Http404
 
 from access import permissions
 from access.models import ApiToken, Grant, Membership, Role, User
-from access.permissions import ADD, ADMIN_SITE, CHANGE, DELETE, EXPORT, VIEW
+from access.permissions import ADD, ADMIN_SITE, APPROVE, CHANGE, DELETE, EXPORT, VIEW
 from access.scoping import Scope, scope_of
 
-__all__ = ["ADD", "ADMIN_SITE", "CHANGE", "DELETE", "EXPORT", "VIEW", "can", "get_for_update", "require", "restrict"]
+__all__ = [
+    "ADD",
+    "ADMIN_SITE",
+    "APPROVE",
+    "CHANGE",
+    "DELETE",
+    "EXPORT",
+    "VIEW",
+    "can",
+    "get_for_update",
+    "require",
+    "restrict",
+]
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 AnyUser = User | AnonymousUser

@@ -151,6 +151,7 @@ INSTALLED_APPS = [
     "regions",
     "workflows",
     "notifications",
+    "approvals",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",

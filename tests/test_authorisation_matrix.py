@@ -164,6 +164,19 @@ def developers_api_token() -> dict[str, str]:
     return {"pk": str(token.pk)}
 
 
+def developers_region_approval() -> dict[str, str]:
+    """The demo developer asks for approval on a demo region (everyone signed in may see regions)."""
+    from approvals.services import request_approval
+
+    request = request_approval(
+        Region.objects.get(provider="aws", code="eu-west-1"),
+        purpose="regions.build",
+        requested_by=User.objects.get(username=username_of(Persona.DEVELOPER)),
+        summary="Build eu-west-1",
+    )
+    return {"pk": str(request.pk)}
+
+
 def developers_notification() -> dict[str, str]:
     """A notification to the demo developer: only they may open it."""
     from notifications.models import Notification
@@ -276,6 +289,15 @@ EXPECTATIONS: dict[str, Expectation] = {
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_api_token
     ),
     "access:tokens": page(),
+    # --- approvals: the list is everyone's; a request is visible to whoever may see its subject ---
+    "approvals:list": page(),
+    "approvals:detail": page(developers_region_approval),
+    "approvals:decide": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_region_approval
+    ),
+    "approvals:withdraw": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_region_approval
+    ),
     # --- notifications: everyone has an inbox; a notification is its recipient's alone ---
     "notifications:inbox": page(),
     "notifications:open": Expectation(

@@ -459,6 +459,52 @@ def delete_a_team_in_the_django_admin(world: World) -> Expected:
     return Expected(world.admin, "access.team", str(team.pk))
 
 
+# --- approvals ---------------------------------------------------------------------------
+
+
+def _region_approval(world: World, required: int = 1) -> Any:
+    from approvals.services import request_approval
+    from regions.models import Region
+
+    return request_approval(
+        Region.objects.get(provider="aws", code="eu-west-1"),
+        purpose="regions.build",
+        requested_by=world.persona(Persona.DEVELOPER),
+        summary="Build eu-west-1",
+        required_approvals=required,
+    )
+
+
+def ask_for_approval(world: World) -> Expected:
+    request = _region_approval(world)
+    return Expected.of(world.persona(Persona.DEVELOPER), request)
+
+
+def approve_a_request_on_its_page(world: World) -> Expected:
+    request = _region_approval(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("approvals:decide", args=[request.pk]), {"verdict": "approve"}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, request)
+
+
+def reject_a_request_on_its_page(world: World) -> Expected:
+    request = _region_approval(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("approvals:decide", args=[request.pk]), {"verdict": "reject", "reason": "Not this quarter."}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, request)
+
+
+def withdraw_a_request_on_its_page(world: World) -> Expected:
+    request = _region_approval(world)
+    response = world.client(Persona.DEVELOPER).post(reverse("approvals:withdraw", args=[request.pk]))
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.persona(Persona.DEVELOPER), request)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -485,6 +531,10 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.AUDIT_EXPORTED: [export_the_audit_log],
     audit.CLOUD_SECRET_SET: [set_a_client_secret, replace_a_client_secret_in_the_django_admin],
     audit.SECRETS_REENCRYPTED: [reencrypt_every_secret],
+    audit.APPROVAL_REQUESTED: [ask_for_approval],
+    audit.APPROVAL_GIVEN: [approve_a_request_on_its_page],
+    audit.APPROVAL_REJECTED: [reject_a_request_on_its_page],
+    audit.APPROVAL_WITHDRAWN: [withdraw_a_request_on_its_page],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

@@ -1,0 +1,50 @@
+"""Reads of approval requests: visible to whoever may see their subject, and to who asked."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from access import policy
+from access.models import User
+from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStatus
+
+
+def _with_details(requests: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
+    return requests.select_related("requested_by", "subject_type").prefetch_related(
+        "subject", Prefetch("decisions", queryset=ApprovalDecision.objects.select_related("approver"))
+    )
+
+
+def can_decide(user: User, request: ApprovalRequest) -> bool:
+    """Whether ``user`` may record a verdict on ``request`` now."""
+    return (
+        request.status == ApprovalStatus.PENDING
+        and request.requested_by_id != user.pk
+        and request.subject is not None
+        and policy.can(user, policy.APPROVE, request.subject)
+        and all(decision.approver_id != user.pk for decision in request.decisions.all())
+    )
+
+
+def waiting_for(user: User, limit: int = 200) -> list[ApprovalRequest]:
+    """Pending requests ``user`` may decide, oldest first (the ones waiting longest on top)."""
+    pending = _with_details(ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING).order_by("created_at", "pk"))
+    return [request for request in pending[:1000] if can_decide(user, request)][:limit]
+
+
+def requested_by(user: User, limit: int = 50) -> list[ApprovalRequest]:
+    """``user``'s own requests, newest first."""
+    return list(_with_details(ApprovalRequest.objects.filter(requested_by=user))[:limit])
+
+
+def visible(user: User, pk: int) -> ApprovalRequest:
+    """The request, if ``user`` asked for it or may see its subject; else 404."""
+    request = _with_details(ApprovalRequest.objects.filter(pk=pk)).first()
+    if request is None:
+        raise Http404("No such approval request.")
+    if request.requested_by_id != user.pk and not (
+        request.subject is not None and policy.can(user, policy.VIEW, request.subject)
+    ):
+        raise Http404("No such approval request.")
+    return request

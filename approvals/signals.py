@@ -1,0 +1,11 @@
+"""``decided`` is sent, inside the deciding transaction, when a request is approved or rejected.
+
+The subject's app listens for its ``purpose`` and acts (start provisioning,
+mark the request refused); anything it starts should be enqueued with
+``transaction.on_commit``.
+"""
+
+from django.dispatch import Signal
+
+# sender=ApprovalRequest, request=<ApprovalRequest>, approved=<bool>
+decided = Signal()
