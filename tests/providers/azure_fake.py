@@ -81,12 +81,29 @@ class FakeResponse(HttpResponseImpl):
             reason="Fake",
             content_type=answer.headers.get("Content-Type", ""),
             headers=case_insensitive_dict(answer.headers),
-            stream_download_generator=None,
+            # Streamed answers (long-running operations' first responses, blob downloads) read the same bytes.
+            stream_download_generator=lambda *args, **kwargs: Chunks(answer.body, self),
         )
         self._content = answer.body
 
     def close(self) -> None:
         self._is_closed = True
+
+
+class Chunks:
+    """A streamed body, already whole, shaped like azure-core's ``StreamDownloadGenerator`` (the storage SDK
+    reads ``response`` and ``content_length`` from it and hangs the blob's properties on it)."""
+
+    def __init__(self, body: bytes, response: Any) -> None:
+        self.chunks = iter([body] if body else [])
+        self.response = response
+        self.content_length = len(body)
+
+    def __iter__(self) -> Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
 
 
 class FakeTransport(HttpTransport):
@@ -140,6 +157,7 @@ class Kind:
     """How one resource type behaves: how its writes complete, what Azure fills in, how it is shown."""
 
     lro: str | None = "async"  # "async" (Azure-AsyncOperation), "location" (Location), None (at once)
+    accepted: int = 201  # the status of a PUT that starts creating (some APIs answer 202)
     on_put: Callable[[FakeAzure, Json, Json], None] = lambda fake, resource, body: None
     on_done: Callable[[FakeAzure, Json], None] = lambda fake, resource: None
     view: Callable[[FakeAzure, Json], Json] = lambda fake, resource: resource
@@ -287,7 +305,7 @@ TYPES: dict[str, Kind] = {
     ),
     "Microsoft.ContainerService/managedClusters": Kind(on_put=_cluster_put, on_done=_cluster_done, view=_cluster_view),
     "Microsoft.ContainerService/managedClusters/agentPools": Kind(on_put=_agent_pool_put),
-    "Microsoft.DBforPostgreSQL/flexibleServers": Kind(on_put=_server_put, on_done=_server_done),
+    "Microsoft.DBforPostgreSQL/flexibleServers": Kind(accepted=202, on_put=_server_put, on_done=_server_done),
     "Microsoft.Cache/redis": Kind(on_put=_redis_put),
     "Microsoft.Storage/storageAccounts": Kind(lro="location", on_put=_account_put),
     "Microsoft.Storage/storageAccounts/blobServices": Kind(lro=None),
@@ -504,13 +522,14 @@ class FakeAzure:
             kind.on_done(self, resource)
             return json_answer(200, self.show(resource))
 
-        if kind.lro is None:
+        if kind.lro is None:  # synchronous ARM writes answer 200 whether they created or updated
             kind.on_done(self, resource)
-            return json_answer(201 if created else 200, self.show(resource))
+            return json_answer(200, self.show(resource))
         operation = self.start(finish, kind.lro)
         if kind.lro == "location":
             return Answer(202, b"", {"Location": operation, "Retry-After": "0"})
-        return json_answer(201 if created else 200, self.show(resource), **{"Azure-AsyncOperation": operation})
+        status = kind.accepted if created else 200
+        return json_answer(status, self.show(resource), **{"Azure-AsyncOperation": operation})
 
     def delete(self, path: str, kind: Kind, existing: Json | None) -> Answer:
         if existing is None:
@@ -523,7 +542,7 @@ class FakeAzure:
                 for key in [key for key in self.blobs if key[0] == existing["name"]]:
                     del self.blobs[key]
 
-        if kind.lro is None:
+        if kind.lro != "async":  # storage accounts are deleted at once, though created through Location
             finish()
             return Answer(200)
         existing["properties"]["provisioningState"] = "Deleting"
