@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -131,7 +132,7 @@ def _digest(*parts: str) -> str:
 
 
 def storage_account_name(subscription_id: str, name: str) -> str:
-    """The storage account behind bucket ``name``: 3–24 lowercase alphanumerics, the same on every run.
+    """The storage account behind bucket ``name``: 3 to 24 lowercase alphanumerics, the same on every run.
 
     Account names are global across Azure, so a digest of the subscription and
     the spec name follows the spec name's first letters and digits.
@@ -171,6 +172,15 @@ def _json(value: Any) -> dict[str, Any]:
         serialized: dict[str, Any] = value.serialize(keep_readonly=True)
         return serialized
     return dict(value)
+
+
+def _rest(body: dict[str, Any]) -> Any:
+    """A request body in the REST API's JSON shape, as the SDK operations accept it.
+
+    The SDKs serialise a JSON body as given; their overloads name the model
+    class or a TypedDict, so the body is handed over untyped.
+    """
+    return body
 
 
 def _parse_id(resource_id: str) -> dict[str, str]:
@@ -228,7 +238,7 @@ class AzureCloudDriver:
         *,
         location: str,
         resource_group: str,
-        transport: HttpTransport | None = None,
+        transport: HttpTransport[Any, Any] | None = None,
         retry_policy: RetryPolicy = DEFAULT_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         polling_interval: float | None = None,
@@ -360,7 +370,7 @@ class AzureCloudDriver:
             self._call(
                 lambda: groups.create_or_update(
                     self.resource_group,
-                    {"location": self.location, "tags": {"portal:managed-by": "platform-portal"}},
+                    _rest({"location": self.location, "tags": {"portal:managed-by": "platform-portal"}}),
                 ),
                 self.resource_group,
             )
@@ -395,7 +405,13 @@ class AzureCloudDriver:
                 lambda: networks.virtual_networks.begin_create_or_update(
                     self.resource_group,
                     spec.name,
-                    {"location": self.location, "tags": tags, "properties": {"addressSpace": {"addressPrefixes": [spec.cidr]}}},
+                    _rest(
+                        {
+                            "location": self.location,
+                            "tags": tags,
+                            "properties": {"addressSpace": {"addressPrefixes": [spec.cidr]}},
+                        }
+                    ),
                 ),
                 spec.name,
             )
@@ -423,8 +439,12 @@ class AzureCloudDriver:
                 if attached == properties.get("natGateway", {}).get("id"):
                     continue
             self._wait(
-                lambda name=name, properties=properties: networks.subnets.begin_create_or_update(
-                    self.resource_group, spec.name, name, {"properties": properties}
+                partial(
+                    networks.subnets.begin_create_or_update,
+                    self.resource_group,
+                    spec.name,
+                    name,
+                    _rest({"properties": properties}),
                 ),
                 f"{spec.name}/{name}",
             )
@@ -443,12 +463,14 @@ class AzureCloudDriver:
                 lambda: networks.public_ip_addresses.begin_create_or_update(
                     self.resource_group,
                     ip_name,
-                    {
-                        "location": self.location,
-                        "tags": tags,
-                        "sku": {"name": "Standard"},
-                        "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
-                    },
+                    _rest(
+                        {
+                            "location": self.location,
+                            "tags": tags,
+                            "sku": {"name": "Standard"},
+                            "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
+                        }
+                    ),
                 ),
                 ip_name,
             )
@@ -456,12 +478,14 @@ class AzureCloudDriver:
             lambda: networks.nat_gateways.begin_create_or_update(
                 self.resource_group,
                 nat_name,
-                {
-                    "location": self.location,
-                    "tags": tags,
-                    "sku": {"name": "Standard"},
-                    "properties": {"publicIpAddresses": [{"id": address["id"]}], "idleTimeoutInMinutes": 4},
-                },
+                _rest(
+                    {
+                        "location": self.location,
+                        "tags": tags,
+                        "sku": {"name": "Standard"},
+                        "properties": {"publicIpAddresses": [{"id": address["id"]}], "idleTimeoutInMinutes": 4},
+                    }
+                ),
             ),
             nat_name,
         )
@@ -563,7 +587,7 @@ class AzureCloudDriver:
                     "networkProfile": {"networkPlugin": "azure"},
                 },
             }
-            self._wait(lambda: clusters.begin_create_or_update(self.resource_group, spec.name, body), spec.name)
+            self._wait(lambda: clusters.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
         for pool in spec.node_pools:
             self.ensure_node_pool(spec.name, pool, spec.node_role)
         return self.describe_kubernetes_cluster(spec.name)
@@ -571,11 +595,11 @@ class AzureCloudDriver:
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
         """Create the agent pool if missing, in the subnet of the cluster's first pool."""
         pools = self.aks.agent_pools
-        found = self._find(lambda: pools.get(self.resource_group, cluster_name, pool.name), f"{cluster_name}/{pool.name}")
+        found = self._find(
+            lambda: pools.get(self.resource_group, cluster_name, pool.name), f"{cluster_name}/{pool.name}"
+        )
         if found is None:
-            cluster = self._get(
-                lambda: self.aks.managed_clusters.get(self.resource_group, cluster_name), cluster_name
-            )
+            cluster = self._get(lambda: self.aks.managed_clusters.get(self.resource_group, cluster_name), cluster_name)
             profiles = cluster.get("properties", {}).get("agentPoolProfiles") or [{}]
             subnet_id = profiles[0].get("vnetSubnetID", "")
             found = self._wait(
@@ -583,7 +607,7 @@ class AzureCloudDriver:
                     self.resource_group,
                     cluster_name,
                     pool.name,
-                    {"properties": self._pool_profile(pool, subnet_id, "User")},
+                    _rest({"properties": self._pool_profile(pool, subnet_id, "User")}),
                 ),
                 f"{cluster_name}/{pool.name}",
             )
@@ -685,7 +709,7 @@ class AzureCloudDriver:
                     "highAvailability": {"mode": "Disabled"},
                 },
             }
-            self._wait(lambda: servers.begin_create_or_update(self.resource_group, spec.name, body), spec.name)
+            self._wait(lambda: servers.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
         if spec.replica_region:
             self.ensure_database_replica(spec.name, spec.replica_region)
         return self.describe_database(spec.name)
@@ -704,7 +728,7 @@ class AzureCloudDriver:
                 "properties": {"createMode": "Replica", "sourceServerResourceId": primary["id"]},
             }
             replica = self._wait(
-                lambda: servers.begin_create_or_update(self.resource_group, replica_name, body), replica_name
+                lambda: servers.begin_create_or_update(self.resource_group, replica_name, _rest(body)), replica_name
             )
         return self._replica_info(replica)
 
@@ -760,7 +784,7 @@ class AzureCloudDriver:
         except errors.NotFound:
             return
         for replica in replicas:
-            self._delete(lambda replica=replica: servers.begin_delete(self.resource_group, replica["name"]), name)
+            self._delete(partial(servers.begin_delete, self.resource_group, replica["name"]), name)
         self._delete(lambda: servers.begin_delete(self.resource_group, name), name)
 
     # ------------------------------------------------------------ Azure Cache for Redis
@@ -791,7 +815,7 @@ class AzureCloudDriver:
             if sku["name"] == "Premium":
                 properties["replicasPerMaster"] = spec.replicas
             body = {"location": self.location, "tags": self._tags(spec.tags, spec.name), "properties": properties}
-            self._wait(lambda: caches.begin_create(self.resource_group, spec.name, body), spec.name)  # type: ignore[arg-type]
+            self._wait(lambda: caches.begin_create(self.resource_group, spec.name, _rest(body)), spec.name)
         return self.describe_cache(spec.name)
 
     def describe_cache(self, name: str) -> CacheInfo:
@@ -848,12 +872,14 @@ class AzureCloudDriver:
                     "supportsHttpsTrafficOnly": True,
                 },
             }
-            self._wait(lambda: storage.storage_accounts.begin_create(self.resource_group, account, body), spec.name)
+            self._wait(
+                lambda: storage.storage_accounts.begin_create(self.resource_group, account, _rest(body)), spec.name
+            )
         container = container_name(spec.name)
         if self._find(lambda: storage.blob_containers.get(self.resource_group, account, container), spec.name) is None:
             self._call(
                 lambda: storage.blob_containers.create(
-                    self.resource_group, account, container, {"properties": {"publicAccess": "None"}}
+                    self.resource_group, account, container, _rest({"properties": {"publicAccess": "None"}})
                 ),
                 spec.name,
                 exists_ok=True,
@@ -863,12 +889,14 @@ class AzureCloudDriver:
             lambda: storage.blob_services.set_service_properties(
                 self.resource_group,
                 account,
-                {
-                    "properties": {
-                        "isVersioningEnabled": spec.versioning or replicate,
-                        "changeFeed": {"enabled": replicate},
+                _rest(
+                    {
+                        "properties": {
+                            "isVersioningEnabled": spec.versioning or replicate,
+                            "changeFeed": {"enabled": replicate},
+                        }
                     }
-                },
+                ),
             ),
             spec.name,
         )
@@ -890,7 +918,7 @@ class AzureCloudDriver:
         }
         self._call(
             lambda: self.storage.management_policies.create_or_update(
-                self.resource_group, account, "default", {"properties": {"policy": {"rules": [rule]}}}
+                self.resource_group, account, "default", _rest({"properties": {"policy": {"rules": [rule]}}})
             ),
             name,
         )
@@ -919,11 +947,13 @@ class AzureCloudDriver:
         }
         target_group = _parse_id(destination["id"])["resourcegroups"]
         accepted = self._get(
-            lambda: policies.create_or_update(target_group, destination["name"], "default", body), target
+            lambda: policies.create_or_update(target_group, destination["name"], "default", _rest(body)), target
         )
         body["properties"]["rules"] = accepted.get("properties", {}).get("rules", body["properties"]["rules"])
         self._call(
-            lambda: policies.create_or_update(self.resource_group, account, accepted["properties"]["policyId"], body),
+            lambda: policies.create_or_update(
+                self.resource_group, account, accepted["properties"]["policyId"], _rest(body)
+            ),
             name,
         )
 
@@ -933,9 +963,7 @@ class AzureCloudDriver:
         account_name = self._account(name)
         account = self._get(lambda: storage.storage_accounts.get_properties(self.resource_group, account_name), name)
         service = self._get(lambda: storage.blob_services.get_service_properties(self.resource_group, account_name))
-        policy = self._find(
-            lambda: storage.management_policies.get(self.resource_group, account_name, "default"), name
-        )
+        policy = self._find(lambda: storage.management_policies.get(self.resource_group, account_name, "default"), name)
         cold_after = None
         for rule in ((policy or {}).get("properties", {}).get("policy") or {}).get("rules", []):
             archive = rule.get("definition", {}).get("actions", {}).get("baseBlob", {}).get("tierToArchive")
@@ -948,9 +976,7 @@ class AzureCloudDriver:
             destination = replication.get("properties", {}).get("destinationAccount", "")
             parts = _parse_id(destination)
             found = self._find(
-                lambda parts=parts: storage.storage_accounts.get_properties(
-                    parts["resourcegroups"], parts["storageaccounts"]
-                ),
+                partial(storage.storage_accounts.get_properties, parts["resourcegroups"], parts["storageaccounts"]),
                 destination,
             )
             target = (found.get("tags") or {}).get(NAME_TAG) if found else parts.get("storageaccounts")
@@ -1022,7 +1048,7 @@ class AzureCloudDriver:
             },
         }
         return self._wait(
-            lambda: vaults.begin_create_or_update(self.resource_group, self.vault_name, body), self.vault_name
+            lambda: vaults.begin_create_or_update(self.resource_group, self.vault_name, _rest(body)), self.vault_name
         )
 
     def ensure_key(self, spec: KeySpec) -> KeyInfo:
@@ -1037,7 +1063,9 @@ class AzureCloudDriver:
             "properties": {"kty": "RSA", "keySize": 3072, "keyOps": ["encrypt", "decrypt", "wrapKey", "unwrapKey"]},
         }
         self._call(
-            lambda: self.keyvault.keys.create_if_not_exist(self.resource_group, self.vault_name, spec.alias, body),
+            lambda: self.keyvault.keys.create_if_not_exist(
+                self.resource_group, self.vault_name, spec.alias, _rest(body)
+            ),
             spec.alias,
         )
         return self.describe_key(spec.alias)
@@ -1111,14 +1139,14 @@ class AzureCloudDriver:
         }
         scope = f"/subscriptions/{self.subscription_id}"
         client = self._client(CostManagementClient)
-        page = self._get(lambda: client.query.usage(scope, body), scope)
+        page = self._get(lambda: client.query.usage(scope, _rest(body)), scope)
         items: list[CostLineItem] = []
         while True:
             items += self._cost_rows(page.get("properties", {}), group_by_tags)
             next_link = page.get("properties", {}).get("nextLink")
             if not next_link:
                 return items
-            page = self._call(lambda link=next_link: self._post(client, link, body), scope) or {}
+            page = self._call(partial(self._post, client, next_link, body), scope) or {}
 
     @staticmethod
     def _post(client: CostManagementClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -1135,7 +1163,9 @@ class AzureCloudDriver:
         for values in result.get("rows", []):
             row = dict(zip(columns, values, strict=False))
             day = str(row.get("UsageDate", ""))
-            usage_date = date(int(day[:4]), int(day[4:6]), int(day[6:8])) if day.isdigit() else date.fromisoformat(day[:10])
+            usage_date = (
+                date(int(day[:4]), int(day[4:6]), int(day[6:8])) if day.isdigit() else date.fromisoformat(day[:10])
+            )
             tags = {group_by_tags[0]: str(row.get("TagValue") or "")} if group_by_tags else {}
             items.append(
                 CostLineItem(

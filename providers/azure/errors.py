@@ -10,6 +10,7 @@ date), ``retry-after-ms`` / ``x-ms-retry-after-ms``, and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,9 +39,7 @@ QUOTA_CODES = frozenset(
 )
 THROTTLING_CODES = frozenset({"TooManyRequests", "Throttled", "ThrottlingException", "RateLimitExceeded"})
 # "Already there": a look-before-create that lost a race counts these as success.
-ALREADY_EXISTS_CODES = frozenset(
-    {"ResourceExists", "AlreadyExists", "ContainerAlreadyExists", "BlobAlreadyExists"}
-)
+ALREADY_EXISTS_CODES = frozenset({"ResourceExists", "AlreadyExists", "ContainerAlreadyExists", "BlobAlreadyExists"})
 
 
 def error_code(error: HttpResponseError) -> str:
@@ -54,7 +53,7 @@ def error_code(error: HttpResponseError) -> str:
     response = error.response
     if response is None:
         return ""
-    header = response.headers.get("x-ms-error-code")
+    header = getattr(response, "headers", {}).get("x-ms-error-code")
     if header:
         return str(header)
     try:
@@ -79,10 +78,8 @@ def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> floa
     hints: list[float] = []
     for key in ("retry-after-ms", "x-ms-retry-after-ms"):
         if key in lowered:
-            try:
+            with contextlib.suppress(ValueError):
                 hints.append(float(lowered[key]) / 1000)
-            except ValueError:
-                pass
     candidates = [lowered[key] for key in lowered if key == "retry-after"]
     candidates += [value for key, value in lowered.items() if key.startswith("x-ms-ratelimit") and "retry-after" in key]
     for value in candidates:
@@ -125,7 +122,7 @@ def _from_response(error: HttpResponseError, resource: str) -> errors.ProviderEr
     status = int(error.status_code or 0)
     code = error_code(error)
     message = f"{code}: {_message(error)}" if code else _message(error)
-    headers = error.response.headers if error.response is not None else {}
+    headers = getattr(error.response, "headers", None) or {}
     if status == 429 or code in THROTTLING_CODES:
         return errors.Throttled(message, resource=resource, retry_after=retry_after(headers))
     if code in QUOTA_CODES or "Quota" in code or (code == "OperationNotAllowed" and "quota" in message.lower()):

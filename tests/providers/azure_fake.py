@@ -166,7 +166,9 @@ class Kind:
 def _require(fake: FakeAzure, resource_id: str, what: str) -> Json:
     found = fake.resources.get(resource_id.lower())
     if found is None:
-        raise FakeError(400, "InvalidResourceReference", f"{what} {resource_id} referenced by the request was not found")
+        raise FakeError(
+            400, "InvalidResourceReference", f"{what} {resource_id} referenced by the request was not found"
+        )
     return found
 
 
@@ -189,12 +191,16 @@ def _vnet_view(fake: FakeAzure, vnet: Json) -> Json:
 def _cluster_put(fake: FakeAzure, cluster: Json, body: Json) -> None:
     properties = cluster["properties"]
     profiles = body.get("properties", {}).get("agentPoolProfiles") or []
-    if not any(profile.get("mode") == "System" for profile in profiles) and not fake.children(cluster["id"], "agentPools"):
+    if not any(profile.get("mode") == "System" for profile in profiles) and not fake.children(
+        cluster["id"], "agentPools"
+    ):
         raise FakeError(400, "InvalidParameter", "A managed cluster must have at least one System agent pool.")
     for profile in profiles:
         if profile.get("vnetSubnetID"):
             _require(fake, profile["vnetSubnetID"], "subnet")
-    properties["fqdn"] = f"{properties.get('dnsPrefix', cluster['name'])}-{_short(cluster['id'])}.hcp.{cluster['location']}.azmk8s.io"
+    properties["fqdn"] = (
+        f"{properties.get('dnsPrefix', cluster['name'])}-{_short(cluster['id'])}.hcp.{cluster['location']}.azmk8s.io"
+    )
     properties["agentPoolProfiles"] = []
     for profile in profiles:
         pool_properties = {key: value for key, value in profile.items() if key != "name"}
@@ -414,7 +420,10 @@ class FakeAzure:
                 resource[key] = body[key]
         if "location" in resource:
             resource["location"] = resource["location"].replace(" ", "").lower()
-        resource["properties"] = {**resource.get("properties", {}), **json.loads(json.dumps(body.get("properties", {})))}
+        resource["properties"] = {
+            **resource.get("properties", {}),
+            **json.loads(json.dumps(body.get("properties", {}))),
+        }
         resource["properties"]["provisioningState"] = state
         self.resources[resource_id.lower()] = resource
         return resource
@@ -432,7 +441,7 @@ class FakeAzure:
 
     @staticmethod
     def type_of(resource_id: str) -> str:
-        """``…/providers/Microsoft.Network/virtualNetworks/v/subnets/s`` → ``Microsoft.Network/virtualNetworks/subnets``."""
+        """The type of an ARM id: ``…/virtualNetworks/v/subnets/s`` is ``Microsoft.Network/virtualNetworks/subnets``."""
         parts = resource_id.split("/providers/", 1)[1].split("/")
         return "/".join([parts[0], *parts[1::2]])
 
@@ -474,7 +483,11 @@ class FakeAzure:
             return self.cost_query(path, query, body)
         if "/providers/" not in path:
             return self.resource_group(method, path, body)
-        group = path.split("/")[4] if path.lower().startswith(f"/subscriptions/{self.subscription_id}/resourcegroups/") else ""
+        group = (
+            path.split("/")[4]
+            if path.lower().startswith(f"/subscriptions/{self.subscription_id}/resourcegroups/")
+            else ""
+        )
         segments = path.split("/providers/", 1)[1].split("/")
         resource_type = "/".join([segments[0], *segments[1::2]])
         self._fault(method, resource_type, body)
@@ -490,7 +503,12 @@ class FakeAzure:
             if existing is None and resource_type in DEFAULTS:
                 return json_answer(200, self.store(path, DEFAULTS[resource_type], "Succeeded"))
             if existing is None:
-                raise FakeError(404, "ResourceNotFound", f"The Resource '{resource_type}/{path.rsplit('/', 1)[1]}' under resource group '{group}' was not found.")
+                raise FakeError(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource '{resource_type}/{path.rsplit('/', 1)[1]}' under resource group '{group}' "
+                    "was not found.",
+                )
             return json_answer(200, self.show(existing))
         if method == "PUT":
             return self.put(path, kind, existing, body)
@@ -501,7 +519,13 @@ class FakeAzure:
     def resource_group(self, method: str, path: str, body: Json) -> Answer:
         name = path.rsplit("/", 1)[1]
         if method == "PUT":
-            self.groups[name.lower()] = {"id": path, "name": name, "location": body["location"], "tags": body.get("tags", {}), "properties": {"provisioningState": "Succeeded"}}
+            self.groups[name.lower()] = {
+                "id": path,
+                "name": name,
+                "location": body["location"],
+                "tags": body.get("tags", {}),
+                "properties": {"provisioningState": "Succeeded"},
+            }
         if name.lower() not in self.groups:
             raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
         return json_answer(200, self.groups[name.lower()])
@@ -536,22 +560,27 @@ class FakeAzure:
             return Answer(204)
 
         def finish() -> None:
-            for key in [key for key in self.resources if key == path.lower() or key.startswith(path.lower() + "/")]:
-                del self.resources[key]
+            for doomed in [key for key in self.resources if key == path.lower() or key.startswith(path.lower() + "/")]:
+                del self.resources[doomed]
             if existing["type"] == "Microsoft.Storage/storageAccounts":
-                for key in [key for key in self.blobs if key[0] == existing["name"]]:
-                    del self.blobs[key]
+                for container in [key for key in self.blobs if key[0] == existing["name"]]:
+                    del self.blobs[container]
+
+        def finish_later() -> Answer | None:
+            finish()
+            return None
 
         if kind.lro != "async":  # storage accounts are deleted at once, though created through Location
             finish()
             return Answer(200)
         existing["properties"]["provisioningState"] = "Deleting"
-        return Answer(202, b"", {"Azure-AsyncOperation": self.start(lambda: finish() or None)})
+        return Answer(202, b"", {"Azure-AsyncOperation": self.start(finish_later)})
 
     def start(self, finish: Callable[[], Answer | None], style: str = "async") -> str:
         operation_id = f"op-{next(self._ids)}"
         self.operations[operation_id] = Operation(finish, style)
-        return f"{ARM}/subscriptions/{self.subscription_id}/providers/Microsoft.Fake/fakeOperations/{operation_id}?api-version=2024-01-01"
+        operations = f"{ARM}/subscriptions/{self.subscription_id}/providers/Microsoft.Fake/fakeOperations"
+        return f"{operations}/{operation_id}?api-version=2024-01-01"
 
     def poll(self, operation_id: str) -> Answer:
         """``Azure-AsyncOperation``: a status document; ``Location``: 202 until done, then the result."""
@@ -572,9 +601,17 @@ class FakeAzure:
             source = path.rsplit("/replicas", 1)[0].lower()
             if source not in self.resources:
                 raise FakeError(404, "ResourceNotFound", f"The server {source} was not found.")
-            found = [r for r in self.resources.values() if r["properties"].get("sourceServerResourceId", "").lower() == source]
+            found = [
+                r
+                for r in self.resources.values()
+                if r["properties"].get("sourceServerResourceId", "").lower() == source
+            ]
         elif group:
-            found = [r for key, r in sorted(self.resources.items()) if key.startswith(path.lower() + "/") and key.count("/") == path.count("/") + 1]
+            found = [
+                r
+                for key, r in sorted(self.resources.items())
+                if key.startswith(path.lower() + "/") and key.count("/") == path.count("/") + 1
+            ]
         else:  # subscription-wide: every resource of the type
             found = [r for _, r in sorted(self.resources.items()) if r["type"] == resource_type]
         return json_answer(200, {"value": [self.show(resource) for resource in found]})
@@ -590,7 +627,9 @@ class FakeAzure:
             f"    certificate-authority-data: {base64.b64encode(b'fake-aks-ca').decode()}\n"
             f"    server: https://{resource['properties']['fqdn']}:443\n  name: {resource['name']}\n"
         )
-        return json_answer(200, {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]})
+        return json_answer(
+            200, {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+        )
 
     # ------------------------------------------------------------ Cost Management
 
@@ -629,7 +668,12 @@ class FakeAzure:
             next_link = f"{ARM}{path}?api-version={query['api-version'][0]}&$skiptoken={offset + self.page_size}"
         return json_answer(
             200,
-            {"id": f"{path}/fake", "name": "fake", "type": "Microsoft.CostManagement/query", "properties": {"nextLink": next_link, "columns": columns, "rows": page}},
+            {
+                "id": f"{path}/fake",
+                "name": "fake",
+                "type": "Microsoft.CostManagement/query",
+                "properties": {"nextLink": next_link, "columns": columns, "rows": page},
+            },
         )
 
     # ------------------------------------------------------------ blob data plane
@@ -661,7 +705,8 @@ class FakeAzure:
         next_marker = f"<NextMarker>{escape(page[-1])}</NextMarker>" if rest else "<NextMarker />"
         xml = (
             '<?xml version="1.0" encoding="utf-8"?>'
-            f'<EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" ContainerName="{container}">'
+            f'<EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" '
+            f'ContainerName="{container}">'
             f"<Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs>{next_marker}</EnumerationResults>"
         )
         return Answer(200, xml.encode(), {"Content-Type": "application/xml"})
@@ -695,12 +740,19 @@ class FakeAzure:
     def vault(self, request: Any, vault_name: str, path: str) -> Answer:
         if "authorization" not in {key.lower() for key in request.headers}:
             challenge = f'Bearer authorization="https://login.microsoftonline.com/{self.tenant_id}", resource="https://vault.azure.net"'
-            return json_answer(401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, **{"WWW-Authenticate": challenge})
+            return json_answer(
+                401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, **{"WWW-Authenticate": challenge}
+            )
         collection, _, name = path.strip("/").partition("/")
         vault_url = f"https://{vault_name}.vault.azure.net/"
         if request.method == "DELETE" and collection == "keys":
             key = next(
-                (r for r in self.resources.values() if r["type"] == "Microsoft.KeyVault/vaults/keys" and r["properties"]["keyUri"] == f"{vault_url}keys/{name}"),
+                (
+                    r
+                    for r in self.resources.values()
+                    if r["type"] == "Microsoft.KeyVault/vaults/keys"
+                    and r["properties"]["keyUri"] == f"{vault_url}keys/{name}"
+                ),
                 None,
             )
             if key is None:
@@ -718,8 +770,11 @@ class FakeAzure:
             "recoveryId": f"{vault_url}deletedkeys/{name}",
             "deletedDate": now,
             "scheduledPurgeDate": now + 90 * 86400,
-            "key": {"kid": key["properties"]["keyUriWithVersion"], "kty": "RSA", "key_ops": key["properties"].get("keyOps", [])},
+            "key": {
+                "kid": key["properties"]["keyUriWithVersion"],
+                "kty": "RSA",
+                "key_ops": key["properties"].get("keyOps", []),
+            },
             "attributes": {"enabled": True, "created": now, "updated": now, "recoveryLevel": "Recoverable"},
             "tags": key.get("tags", {}),
         }
-

@@ -10,7 +10,7 @@ assertion for the others; the README lists these gaps.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from tests.providers.conftest_cloud import (
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
+
 def network_spec(cloud: CloudHarness) -> NetworkSpec:
     return NetworkSpec(
         name="env-42-network",
@@ -51,9 +52,17 @@ def network_spec(cloud: CloudHarness) -> NetworkSpec:
 def node_pools(cloud: CloudHarness) -> tuple[NodePoolSpec, ...]:
     types = cloud.inputs.instance_types
     return (
-        NodePoolSpec(name="general", kind="general", instance_type=types["general"], min_size=2, max_size=6, desired_size=3),
         NodePoolSpec(
-            name="batch", kind="high-cpu", instance_type=types["high-cpu"], min_size=0, max_size=10, desired_size=1, spot=True
+            name="general", kind="general", instance_type=types["general"], min_size=2, max_size=6, desired_size=3
+        ),
+        NodePoolSpec(
+            name="batch",
+            kind="high-cpu",
+            instance_type=types["high-cpu"],
+            min_size=0,
+            max_size=10,
+            desired_size=1,
+            spot=True,
         ),
         NodePoolSpec(name="gpu", kind="gpu", instance_type=types["gpu"], min_size=0, max_size=2, desired_size=0),
     )
