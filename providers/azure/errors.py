@@ -109,10 +109,11 @@ def translate(error: Exception, resource: str = "") -> errors.ProviderError:
         return error
     if isinstance(error, ServiceRequestError | ServiceResponseError):
         return errors.Unavailable(str(error), resource=resource)
+    if isinstance(error, ClientAuthenticationError) and not error.status_code:
+        # A credential that could not get a token (bad secret, no identity): no HTTP answer to read.
+        return errors.PermissionDenied(_message(error), resource=resource)
     if isinstance(error, HttpResponseError):
         return _from_response(error, resource)
-    if isinstance(error, ClientAuthenticationError):  # a credential that could not get a token
-        return errors.PermissionDenied(_message(error), resource=resource)
     if isinstance(error, AzureError):
         return errors.Unavailable(str(error), resource=resource)
     return errors.ProviderError(str(error), resource=resource)

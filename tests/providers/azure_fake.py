@@ -366,6 +366,7 @@ class FakeAzure:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.poll_sleeps: list[float] = []
+        self.token_requests: list[dict[str, str]] = []
         self.page_size = 4
         self._ids = itertools.count(1)
 
@@ -453,7 +454,7 @@ class FakeAzure:
         content = getattr(request, "content", None)
         if content is None:
             content = getattr(request, "body", None)
-        body = json.loads(content) if content else {}
+        body = json.loads(content) if content and url.hostname != "login.microsoftonline.com" else {}
         try:
             if url.hostname == "management.azure.com":
                 return self.arm(request.method, unquote(url.path), parse_qs(url.query), body)
@@ -461,6 +462,8 @@ class FakeAzure:
                 return self.blob(request, url.hostname.split(".")[0], unquote(url.path), parse_qs(url.query))
             if url.hostname and url.hostname.endswith(".vault.azure.net"):
                 return self.vault(request, url.hostname.split(".")[0], unquote(url.path))
+            if url.hostname == "login.microsoftonline.com":
+                return self.login(request, unquote(url.path), content)
         except FakeError as error:
             return json_answer(error.status, {"error": {"code": error.code, "message": error.message}}, **error.headers)
         return json_answer(400, {"error": {"code": "InvalidHost", "message": f"no fake for {url.hostname}"}})
@@ -734,6 +737,32 @@ class FakeAzure:
     def storage_error(status: int, code: str, message: str) -> Answer:
         xml = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
         return Answer(status, xml.encode(), {"Content-Type": "application/xml", "x-ms-error-code": code})
+
+    # ------------------------------------------------------------ Microsoft Entra ID
+
+    def login(self, request: Any, path: str, content: Any) -> Answer:
+        """Entra ID's OpenID metadata and token endpoint, enough for azure-identity's client-secret flow."""
+        authority = f"https://login.microsoftonline.com/{self.tenant_id}"
+        if path.endswith("/.well-known/openid-configuration"):
+            return json_answer(
+                200,
+                {
+                    "token_endpoint": f"{authority}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+                    "device_authorization_endpoint": f"{authority}/oauth2/v2.0/devicecode",
+                    "issuer": f"{authority}/v2.0",
+                },
+            )
+        if path.endswith("/discovery/instance"):
+            discovery = f"{authority}/v2.0/.well-known/openid-configuration"
+            return json_answer(200, {"tenant_discovery_endpoint": discovery, "metadata": []})
+        if path.endswith("/oauth2/v2.0/token") and request.method == "POST":
+            form = content if isinstance(content, dict) else {}  # azure-identity hands the form over as a dict
+            self.token_requests.append({key: str(value) for key, value in form.items()})
+            scope = str(form.get("scope", ""))
+            token = FakeCredential(self.tenant_id).get_token(scope).token
+            return json_answer(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token})
+        raise FakeError(404, "NotFound", path)
 
     # ------------------------------------------------------------ Key Vault data plane
 
