@@ -158,6 +158,7 @@ class Kind:
 
     lro: str | None = "async"  # "async" (Azure-AsyncOperation), "location" (Location), None (at once)
     accepted: int = 201  # the status of a PUT that starts creating (some APIs answer 202)
+    create_only: bool = False  # a PUT on an existing one changes nothing
     on_put: Callable[[FakeAzure, Json, Json], None] = lambda fake, resource, body: None
     on_done: Callable[[FakeAzure, Json], None] = lambda fake, resource: None
     view: Callable[[FakeAzure, Json], Json] = lambda fake, resource: resource
@@ -319,7 +320,7 @@ TYPES: dict[str, Kind] = {
     "Microsoft.Storage/storageAccounts/managementPolicies": Kind(lro=None),
     "Microsoft.Storage/storageAccounts/objectReplicationPolicies": Kind(lro=None, on_put=_replication_put),
     "Microsoft.KeyVault/vaults": Kind(on_put=_vault_put),
-    "Microsoft.KeyVault/vaults/keys": Kind(lro=None, on_put=_key_put),
+    "Microsoft.KeyVault/vaults/keys": Kind(lro=None, create_only=True, on_put=_key_put),
 }
 # What GET answers for a singleton child nobody has written yet (Azure has them from the start).
 DEFAULTS: dict[str, Json] = {
@@ -535,6 +536,8 @@ class FakeAzure:
 
     def put(self, path: str, kind: Kind, existing: Json | None, body: Json) -> Answer:
         created = existing is None
+        if existing is not None and kind.create_only:  # Key Vault's createIfNotExist leaves a key as it is
+            return json_answer(200, self.show(existing))
         resource = self.store(path, body, "Succeeded" if kind.lro is None else ("Creating" if created else "Updating"))
         try:
             kind.on_put(self, resource, body)
@@ -600,10 +603,12 @@ class FakeAzure:
         return json_answer(200, {"id": operation_id, "status": "Succeeded"})
 
     def listing(self, path: str, group: str, resource_type: str) -> Answer:
+        parent = path.rsplit("/", 1)[0]
+        parent_type = resource_type.rsplit("/", 1)[0]
+        if "/" in parent_type and parent.lower() not in self.resources and parent_type not in DEFAULTS:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{parent}' was not found.")
         if resource_type == "Microsoft.DBforPostgreSQL/flexibleServers/replicas":
-            source = path.rsplit("/replicas", 1)[0].lower()
-            if source not in self.resources:
-                raise FakeError(404, "ResourceNotFound", f"The server {source} was not found.")
+            source = parent.lower()
             found = [
                 r
                 for r in self.resources.values()
