@@ -351,6 +351,7 @@ class Operation:
     polls: int = 1
     result: Answer | None = None
     done: bool = False
+    error: Json | None = None  # set: the operation ends "Failed" with this ARM error
 
 
 class FakeAzure:
@@ -368,6 +369,7 @@ class FakeAzure:
         self.requests: list[tuple[str, str]] = []
         self.poll_sleeps: list[float] = []
         self.token_requests: list[dict[str, str]] = []
+        self.failing_operations: dict[str, Json] = {}
         self.page_size = 4
         self._ids = itertools.count(1)
 
@@ -391,6 +393,10 @@ class FakeAzure:
         """Answer the next ``times`` ``method`` requests on ``resource_type`` (whose body passes ``when``) with
         ``status``."""
         self.faults.append(Fault(method, resource_type, status, times, retry_after, when))
+
+    def fail_operation(self, resource_type: str, code: str, message: str) -> None:
+        """Let the next long-running PUT of ``resource_type`` be accepted, then end ``Failed`` with this error."""
+        self.failing_operations[resource_type] = {"code": code, "message": message}
 
     def put_blob(self, account: str, container: str, name: str, body: bytes) -> None:
         """Write a blob directly (a new version replaces the current one), as another writer would."""
@@ -556,6 +562,10 @@ class FakeAzure:
             kind.on_done(self, resource)
             return json_answer(200, self.show(resource))
         operation = self.start(finish, kind.lro)
+        failure = self.failing_operations.pop(resource["type"], None)
+        if failure is not None:
+            self.operations[operation.rsplit("/", 1)[1].split("?")[0]].error = failure
+            resource["properties"]["provisioningState"] = "Failed"
         if kind.lro == "location":
             return Answer(202, b"", {"Location": operation, "Retry-After": "0"})
         status = kind.accepted if created else 200
@@ -596,6 +606,9 @@ class FakeAzure:
             if operation.style == "location":
                 return Answer(202, b"", {"Retry-After": "0"})
             return json_answer(200, {"id": operation_id, "status": "InProgress"})
+        if operation.error is not None:
+            operation.done = True
+            return json_answer(200, {"id": operation_id, "status": "Failed", "error": operation.error})
         if not operation.done:
             operation.result, operation.done = operation.finish(), True
         if operation.style == "location":

@@ -352,6 +352,23 @@ def test_a_storage_account_is_created_through_location_polling(cloud: CloudHarne
     assert after[:2] == ["GET", "GET"]  # 202 "still going", then the account
 
 
+def test_a_long_running_operation_that_ends_failed_surfaces_its_error_code_without_retrying(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    fake.fail_operation("Microsoft.Cache/redis", "QuotaExceeded", "Premium caches in westeurope: limit 0")
+    fake.fail_operation("Microsoft.Network/virtualNetworks", "InternalServerError", "provisioning failed")
+
+    with pytest.raises(errors.QuotaExceeded, match="limit 0"):
+        cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Premium_P1"))
+    with pytest.raises(errors.ProviderError, match="provisioning failed") as raised:
+        cloud.driver.ensure_network(NETWORK)
+
+    assert not raised.value.retryable  # Azure finished the operation; trying the same again is the caller's call
+    assert cloud.sleeps == []
+    assert resources_of(fake, "Microsoft.Cache/redis")["env-7-redis"]["properties"]["provisioningState"] == "Failed"
+
+
 def test_the_resource_group_is_created_in_the_drivers_location_on_the_first_create(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
     with pytest.raises(errors.NotFound):
