@@ -507,6 +507,37 @@ def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_
     assert database.backup_retention_days == 35
 
 
+def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_database(
+        DatabaseSpec(
+            name="env-7-db",
+            engine_version="16",
+            instance_class="Standard_D2ds_v5",
+            storage_gb=32,
+            backup_retention_days=7,
+            replica_region="germanywestcentral",
+        )
+    )
+
+    cloud.driver.delete_database("env-7-db")
+
+    deletes = [url.split("?")[0].rsplit("/", 1)[1] for method, url in fake.requests if method == "DELETE"]
+    assert deletes == ["env-7-db-replica", "env-7-db"]
+    assert resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers") == {}
+
+
+def test_deleting_a_network_takes_its_nat_gateway_and_public_ip_with_it(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_network(NETWORK)
+
+    cloud.driver.delete_network(NETWORK.name)
+
+    assert not [
+        resource["id"] for resource in fake.resources.values() if resource["type"].startswith("Microsoft.Network/")
+    ]
+
+
 def test_a_customer_managed_key_is_refused_rather_than_silently_ignored(cloud: CloudHarness) -> None:
     keyed = DatabaseSpec(
         name="env-7-db",
