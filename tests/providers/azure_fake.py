@@ -1,7 +1,7 @@
 """A small, stateful, in-memory Azure for the Azure driver's tests, plugged in as an azure-core ``HttpTransport``.
 
 The real SDK clients build every request and parse every answer; only the
-wire is fake. It answers three hosts:
+wire is fake. It answers four hosts:
 
 - ``management.azure.com`` (Azure Resource Manager): resources under ARM ids
   (``/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…``)
@@ -16,15 +16,18 @@ wire is fake. It answers three hosts:
   listings in XML with markers, ranged downloads, ``BlobNotFound``.
 - ``<vault>.vault.azure.net`` (the Key Vault data plane): the bearer
   challenge (401 ``WWW-Authenticate``), soft-deleting a key and reading it back.
+- ``login.microsoftonline.com`` (Entra ID): OpenID metadata and the token
+  endpoint, so a real ``ClientSecretCredential`` can sign in through it.
 
 ``fail_next`` makes the next requests of one method and resource type fail
-with a status (429 carries ``Retry-After``).
+with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
+long-running operation of a type end ``Failed``.
 
-What it does not show: real latency (operations finish on the second poll),
-Azure Policy, RBAC (every token is accepted), capacity or SKU availability,
-names taken in other tenants, validation of most request fields, object
-replication actually copying blobs, lifecycle rules moving blobs, and cost
-data beyond what a test seeds.
+What it does not show (the README lists it too): real latency (operations
+finish on the second poll), Azure Policy, RBAC (every token is accepted),
+capacity or SKU availability, names taken in other tenants, validation of most
+request fields, blob versions, object replication actually copying blobs,
+lifecycle rules moving blobs, and cost data beyond what a test seeds.
 """
 
 from __future__ import annotations
