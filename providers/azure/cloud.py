@@ -1,0 +1,1240 @@
+"""The Azure cloud driver: VNet, AKS, PostgreSQL flexible server, Azure Cache for Redis, Blob storage,
+Key Vault and Cost Management through azure-identity and the azure-mgmt packages.
+
+Everything lives in one resource group per driver (``platform-portal-<location>``
+by default), created the first time something is. Every ensure looks before
+it creates (an ARM ``GET`` by the deterministic name), and everything created
+carries the spec's tags plus ``portal:name``. Long-running operations are
+waited for through azure-core's ARM pollers (``Azure-AsyncOperation`` /
+``Location``), so an ensure returns what exists once Azure says it is done.
+
+azure-core's own retries are switched off on every client (``retry_total=0``):
+:mod:`providers.retry` is the one bounded retry layer, as for AWS and
+Kubernetes. Bodies go to the SDKs as JSON in the REST API's shape and answers
+are read back the same way (``_json``), so the code reads like the API
+reference.
+
+Where Azure differs from the interface's AWS-shaped words:
+
+- **zones**: Azure subnets are regional. A subnet's zone is kept in its name,
+  ``<public|private>-<index>-zone-<zone>``, and read back from it. "Public"
+  subnets have no NAT gateway; private ones are attached to the network's one
+  NAT gateway (``<network>-nat`` with the public IP ``<network>-nat-ip``).
+- **node pools**: AKS cannot create a cluster without a system pool, so the
+  spec's first on-demand ``general`` pool is created with the cluster (mode
+  ``System``); the others are agent pools of their own (mode ``User``).
+- **database**: ``latest_restorable_time`` is "now" once the server is
+  ``Ready`` with a backup window (``backup.earliestRestoreDate`` set): Azure
+  restores to any moment up to the present and reports only the earliest one.
+  Replica lag is an Azure Monitor metric the management API does not return,
+  so it is ``None``. Password sign-in is off (Microsoft Entra only), so the
+  portal never holds a database password.
+- **buckets**: a storage account (name derived from the spec name, see
+  :func:`storage_account_name`) holding one blob container (see
+  :func:`container_name`); the spec name is the account's ``portal:name`` tag.
+- **keys**: one vault per driver (subscription, resource group, location); the
+  alias is the key's name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.polling import LROPoller
+from azure.core.rest import HttpRequest
+from azure.keyvault.keys import KeyClient
+from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.costmanagement import CostManagementClient
+from azure.mgmt.keyvault import KeyVaultManagementClient
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.postgresqlflexibleservers import PostgreSQLManagementClient
+from azure.mgmt.redis import RedisManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.storage import StorageManagementClient
+from azure.storage.blob import BlobServiceClient
+
+from providers import errors
+from providers.azure.credentials import credential_for
+from providers.azure.errors import is_already_exists, translate
+from providers.cloud import (
+    BucketInfo,
+    BucketSpec,
+    CacheInfo,
+    CacheSpec,
+    CostLineItem,
+    DatabaseInfo,
+    DatabaseSpec,
+    KeyInfo,
+    KeySpec,
+    KubernetesClusterInfo,
+    KubernetesClusterSpec,
+    NetworkInfo,
+    NetworkSpec,
+    NodePoolInfo,
+    NodePoolSpec,
+    ObjectInfo,
+    ReplicaInfo,
+    SubnetInfo,
+)
+from providers.retry import RetryPolicy, call_with_retries
+
+T = TypeVar("T")
+DEFAULT_RETRIES = RetryPolicy()
+NAME_TAG = "portal:name"
+POOL_KIND_LABEL = "portal/pool-kind"
+GPU_TAINT = "nvidia.com/gpu=true:NoSchedule"
+# The Entra ID application every AKS cluster with managed Entra integration accepts tokens for.
+AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+ARM_SCOPE = "https://management.azure.com/.default"
+POSTGRES_PORT = 5432
+COLD_TIER_RULE = "portal-cold-storage"
+# Azure Cost Management groups a query by at most two columns.
+MAX_COST_GROUPINGS = 2
+COST_COLUMNS = ("Cost", "PreTaxCost", "CostUSD")
+# provisioningState / server state → the status words the other drivers report.
+STATES = {
+    "succeeded": "available",
+    "ready": "available",
+    "creating": "creating",
+    "accepted": "creating",
+    "provisioning": "creating",
+    "updating": "updating",
+    "scaling": "updating",
+    "upgrading": "updating",
+    "deleting": "deleting",
+    "dropping": "deleting",
+    "failed": "failed",
+    "canceled": "failed",
+    "stopped": "stopped",
+    "disabled": "stopped",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
+
+
+def storage_account_name(subscription_id: str, name: str) -> str:
+    """The storage account behind bucket ``name``: 3 to 24 lowercase alphanumerics, the same on every run.
+
+    Account names are global across Azure, so a digest of the subscription and
+    the spec name follows the spec name's first letters and digits.
+    """
+    letters = re.sub(r"[^a-z0-9]", "", name.lower())[:14]
+    return f"{letters}{_digest(subscription_id, name)[: 24 - len(letters)]}"
+
+
+def container_name(name: str) -> str:
+    """The blob container of bucket ``name``: its name as a valid container name (lowercase, single hyphens)."""
+    cleaned = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", name.lower())).strip("-")
+    return (cleaned or "objects")[:63].ljust(3, "0")
+
+
+def key_vault_name(subscription_id: str, resource_group: str, location: str) -> str:
+    """The driver's vault: ``pp-<location>-<digest>``, at most 24 characters as Key Vault requires."""
+    return f"pp-{location[:9]}-{_digest(subscription_id, resource_group, location)[:10]}"
+
+
+def _is_replica(server: dict[str, Any]) -> bool:
+    properties = server.get("properties", {})
+    return bool(properties.get("sourceServerResourceId")) or properties.get("replicationRole") in (
+        "AsyncReplica",
+        "GeoAsyncReplica",
+    )
+
+
+def _location(value: str | None) -> str:
+    """A location as its programmatic name (some resource providers answer "West Europe" for "westeurope")."""
+    return (value or "").replace(" ", "").lower()
+
+
+def _status(state: str | None) -> str:
+    return STATES.get((state or "").lower(), (state or "").lower())
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """An SDK model as the REST API's JSON (camelCase keys, nested ``properties``)."""
+    if value is None:
+        return {}
+    if hasattr(value, "as_dict") and hasattr(value, "_attr_to_rest_field"):  # TypeSpec-generated models
+        result: dict[str, Any] = value.as_dict()
+        return result
+    if hasattr(value, "serialize"):  # msrest models (azure-mgmt-redis)
+        serialized: dict[str, Any] = value.serialize(keep_readonly=True)
+        return serialized
+    return dict(value)
+
+
+def _rest(body: dict[str, Any]) -> Any:
+    """A request body in the REST API's JSON shape, as the SDK operations accept it.
+
+    The SDKs serialise a JSON body as given; their overloads name the model
+    class or a TypedDict, so the body is handed over untyped.
+    """
+    return body
+
+
+def _parse_id(resource_id: str) -> dict[str, str]:
+    """An ARM id's segments: ``resourceGroups`` → group, ``storageAccounts`` → name, and so on."""
+    parts = resource_id.strip("/").split("/")
+    return {parts[index].lower(): parts[index + 1] for index in range(0, len(parts) - 1, 2)}
+
+
+def _subnet_name(public: bool, index: int, zone: str) -> str:
+    return f"{'public' if public else 'private'}-{index}-zone-{zone}"
+
+
+def _subnet_zone(name: str) -> str:
+    return name.partition("-zone-")[2]
+
+
+def _postgres_sku(instance_class: str) -> dict[str, str]:
+    """``Standard_D2ds_v5`` → GeneralPurpose, ``Standard_B…`` → Burstable, ``Standard_E…`` → MemoryOptimized."""
+    size = instance_class.removeprefix("Standard_")
+    tier = {"B": "Burstable", "E": "MemoryOptimized"}.get(size[:1].upper(), "GeneralPurpose")
+    return {"name": instance_class, "tier": tier}
+
+
+def _redis_sku(node_type: str) -> dict[str, Any]:
+    """``Premium_P1`` → Premium, family P, capacity 1 (``Standard_C1``, ``Basic_C0`` likewise)."""
+    match = re.fullmatch(r"(Basic|Standard|Premium)_([CP])(\d+)", node_type)
+    if match is None:
+        raise errors.InvalidRequest(
+            f"Azure Cache for Redis node types look like Standard_C1 or Premium_P1, not {node_type!r}",
+            resource=node_type,
+        )
+    return {"name": match[1], "family": match[2], "capacity": int(match[3])}
+
+
+def _redis_version(engine_version: str) -> str:
+    """Azure Cache for Redis offers 4 and 6 ("latest"): anything from 6 on asks for the latest."""
+    major = engine_version.split(".")[0]
+    return major if major.isdigit() and int(major) < 6 else "latest"
+
+
+class AzureCloudDriver:
+    """A :class:`~providers.cloud.CloudDriver` for one subscription and location.
+
+    ``transport`` replaces azure-core's HTTP transport on every client (tests
+    plug a fake Azure in there); ``polling_interval`` overrides the seconds
+    between polls of long-running operations (Azure's ``Retry-After`` otherwise).
+    ``tenant_id`` is the directory the key vault and database sign-ins trust;
+    when empty it is read from the management token's ``tid`` claim.
+    """
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        subscription_id: str,
+        *,
+        location: str,
+        resource_group: str,
+        transport: HttpTransport[Any, Any] | None = None,
+        retry_policy: RetryPolicy = DEFAULT_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+        polling_interval: float | None = None,
+        tenant_id: str = "",
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.credential = credential
+        self.subscription_id = subscription_id
+        self.location = location
+        self.resource_group = resource_group
+        self.transport = transport
+        self.retry_policy = retry_policy
+        self.sleep = sleep
+        self.polling_interval = polling_interval
+        self.clock = clock
+        self._tenant_id = tenant_id
+        self._clients: dict[type, Any] = {}
+        self._resource_group_ready = False
+
+    def __repr__(self) -> str:
+        return f"AzureCloudDriver(subscription_id={self.subscription_id!r}, location={self.location!r})"
+
+    # ------------------------------------------------------------ plumbing
+
+    def _client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"retry_total": 0}
+        if self.transport is not None:
+            options["transport"] = self.transport
+        if self.polling_interval is not None:
+            options["polling_interval"] = self.polling_interval
+        return options
+
+    def _client(self, client_class: type[T]) -> T:
+        if client_class not in self._clients:
+            if client_class is CostManagementClient:
+                self._clients[client_class] = CostManagementClient(self.credential, **self._client_options())
+            else:
+                self._clients[client_class] = client_class(  # type: ignore[call-arg]
+                    self.credential, self.subscription_id, **self._client_options()
+                )
+        client: T = self._clients[client_class]
+        return client
+
+    @property
+    def network(self) -> NetworkManagementClient:
+        """The azure-mgmt-network client."""
+        return self._client(NetworkManagementClient)
+
+    @property
+    def aks(self) -> ContainerServiceClient:
+        """The azure-mgmt-containerservice client."""
+        return self._client(ContainerServiceClient)
+
+    @property
+    def postgres(self) -> PostgreSQLManagementClient:
+        """The azure-mgmt-postgresqlflexibleservers client."""
+        return self._client(PostgreSQLManagementClient)
+
+    @property
+    def redis(self) -> RedisManagementClient:
+        """The azure-mgmt-redis client."""
+        return self._client(RedisManagementClient)
+
+    @property
+    def storage(self) -> StorageManagementClient:
+        """The azure-mgmt-storage client."""
+        return self._client(StorageManagementClient)
+
+    @property
+    def keyvault(self) -> KeyVaultManagementClient:
+        """The azure-mgmt-keyvault client."""
+        return self._client(KeyVaultManagementClient)
+
+    def _call(self, operation: Callable[[], T], resource: str = "", *, exists_ok: bool = False) -> T | None:
+        """Run one call (a whole long-running operation included) with retries, translating errors.
+
+        ``exists_ok`` turns "already exists" (a create that lost a race) into None.
+        """
+
+        def attempt() -> T | None:
+            try:
+                return operation()
+            except AzureError as error:
+                if exists_ok and is_already_exists(error):
+                    return None
+                raise translate(error, resource) from error
+
+        return call_with_retries(attempt, self.retry_policy, self.sleep)
+
+    def _get(self, operation: Callable[[], Any], resource: str = "") -> dict[str, Any]:
+        """A resource as JSON, or NotFound."""
+        return _json(self._call(operation, resource))
+
+    def _find(self, operation: Callable[[], Any], resource: str = "") -> dict[str, Any] | None:
+        """A resource as JSON, or None when it does not exist."""
+        try:
+            return self._get(operation, resource)
+        except errors.NotFound:
+            return None
+
+    def _list(self, operation: Callable[[], Any], resource: str = "") -> list[dict[str, Any]]:
+        """Every item of a paged listing; a failed page lists again from the start."""
+        items = self._call(lambda: [_json(item) for item in operation()], resource)
+        return items or []
+
+    def _wait(self, begin: Callable[[], LROPoller[Any]], resource: str = "") -> dict[str, Any]:
+        """Start a long-running operation and wait for Azure to finish it; its final resource as JSON."""
+        return _json(self._call(lambda: begin().result(), resource))
+
+    def _delete(self, begin: Callable[[], Any], resource: str = "") -> None:
+        """Delete and wait; a resource already gone is deleted."""
+
+        def run() -> None:
+            answer = begin()
+            if isinstance(answer, LROPoller):
+                answer.result()
+
+        try:
+            self._call(run, resource)
+        except errors.NotFound:
+            return
+
+    def _ensure_resource_group(self) -> None:
+        """Create the driver's resource group the first time something is created in it."""
+        if self._resource_group_ready:
+            return
+        groups = self._client(ResourceManagementClient).resource_groups
+        if self._find(lambda: groups.get(self.resource_group), self.resource_group) is None:
+            self._call(
+                lambda: groups.create_or_update(
+                    self.resource_group,
+                    _rest({"location": self.location, "tags": {"portal:managed-by": "platform-portal"}}),
+                ),
+                self.resource_group,
+            )
+        self._resource_group_ready = True
+
+    def _tags(self, tags: Mapping[str, str], name: str) -> dict[str, str]:
+        return {**tags, NAME_TAG: name}
+
+    def tenant_id(self) -> str:
+        """The Entra tenant: as configured, else the ``tid`` claim of a management token."""
+        if not self._tenant_id:
+            token = self._call(lambda: self.credential.get_token(ARM_SCOPE))
+            assert token is not None  # noqa: S101 (get_token returns a token or raises)
+            payload = token.token.split(".")[1] if token.token.count(".") == 2 else ""
+            try:
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            except ValueError as error:
+                raise errors.InvalidRequest("the management token carries no tenant; configure tenant_id") from error
+            self._tenant_id = str(claims.get("tid", ""))
+        return self._tenant_id
+
+    # ------------------------------------------------------------ network
+
+    def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Create the VNet, the NAT gateway with its public IP, and each missing subnet (private ones on the NAT)."""
+        tags = self._tags(spec.tags, spec.name)
+        networks = self.network
+        vnet = self._find(lambda: networks.virtual_networks.get(self.resource_group, spec.name), spec.name)
+        if vnet is None:
+            self._ensure_resource_group()
+            self._wait(
+                lambda: networks.virtual_networks.begin_create_or_update(
+                    self.resource_group,
+                    spec.name,
+                    _rest(
+                        {
+                            "location": self.location,
+                            "tags": tags,
+                            "properties": {"addressSpace": {"addressPrefixes": [spec.cidr]}},
+                        }
+                    ),
+                ),
+                spec.name,
+            )
+        nat_id = self._ensure_nat_gateway(spec.name, tags) if spec.nat_gateway else None
+        existing = {
+            subnet["name"]: subnet
+            for subnet in self._list(lambda: networks.subnets.list(self.resource_group, spec.name), spec.name)
+        }
+        plan = [
+            (cidr, zone, True, index)
+            for index, (cidr, zone) in enumerate(zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False))
+        ]
+        plan += [
+            (cidr, zone, False, index)
+            for index, (cidr, zone) in enumerate(zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False))
+        ]
+        for cidr, zone, public, index in plan:
+            name = _subnet_name(public, index, zone)
+            properties: dict[str, Any] = {"addressPrefix": cidr}
+            if nat_id and not public:
+                properties["natGateway"] = {"id": nat_id}
+            current = existing.get(name)
+            if current is not None:
+                attached = (current.get("properties", {}).get("natGateway") or {}).get("id")
+                if attached == properties.get("natGateway", {}).get("id"):
+                    continue
+            self._wait(
+                partial(
+                    networks.subnets.begin_create_or_update,
+                    self.resource_group,
+                    spec.name,
+                    name,
+                    _rest({"properties": properties}),
+                ),
+                f"{spec.name}/{name}",
+            )
+        return self.describe_network(spec.name)
+
+    def _ensure_nat_gateway(self, name: str, tags: dict[str, str]) -> str:
+        networks = self.network
+        nat_name = f"{name}-nat"
+        gateway = self._find(lambda: networks.nat_gateways.get(self.resource_group, nat_name), nat_name)
+        if gateway is not None:
+            return str(gateway["id"])
+        ip_name = f"{name}-nat-ip"
+        address = self._find(lambda: networks.public_ip_addresses.get(self.resource_group, ip_name), ip_name)
+        if address is None:
+            address = self._wait(
+                lambda: networks.public_ip_addresses.begin_create_or_update(
+                    self.resource_group,
+                    ip_name,
+                    _rest(
+                        {
+                            "location": self.location,
+                            "tags": tags,
+                            "sku": {"name": "Standard"},
+                            "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
+                        }
+                    ),
+                ),
+                ip_name,
+            )
+        gateway = self._wait(
+            lambda: networks.nat_gateways.begin_create_or_update(
+                self.resource_group,
+                nat_name,
+                _rest(
+                    {
+                        "location": self.location,
+                        "tags": tags,
+                        "sku": {"name": "Standard"},
+                        "properties": {"publicIpAddresses": [{"id": address["id"]}], "idleTimeoutInMinutes": 4},
+                    }
+                ),
+            ),
+            nat_name,
+        )
+        return str(gateway["id"])
+
+    def describe_network(self, name: str) -> NetworkInfo:
+        """The VNet, its subnets (zone read from the subnet name) and the NAT gateways they use, or NotFound."""
+        vnet = self._get(lambda: self.network.virtual_networks.get(self.resource_group, name), name)
+        properties = vnet.get("properties", {})
+        subnets = sorted(
+            properties.get("subnets") or [],
+            key=lambda subnet: ipaddress.ip_network(subnet.get("properties", {}).get("addressPrefix", "0.0.0.0/32")),
+        )
+        nat_ids: list[str] = []
+        for subnet in subnets:
+            nat = (subnet.get("properties", {}).get("natGateway") or {}).get("id")
+            if nat and nat not in nat_ids:
+                nat_ids.append(nat)
+        return NetworkInfo(
+            id=vnet["id"],
+            name=name,
+            cidr=(properties.get("addressSpace", {}).get("addressPrefixes") or [""])[0],
+            status=_status(properties.get("provisioningState")),
+            subnets=tuple(
+                SubnetInfo(
+                    id=subnet["id"],
+                    cidr=subnet.get("properties", {}).get("addressPrefix", ""),
+                    availability_zone=_subnet_zone(subnet["name"]),
+                    public=subnet["name"].startswith("public-"),
+                )
+                for subnet in subnets
+            ),
+            nat_gateway_ids=tuple(nat_ids),
+            tags=dict(vnet.get("tags") or {}),
+        )
+
+    def delete_network(self, name: str) -> None:
+        """Delete the VNet (with its subnets), then its NAT gateway and the gateway's public IP."""
+        networks = self.network
+        self._delete(lambda: networks.virtual_networks.begin_delete(self.resource_group, name), name)
+        self._delete(lambda: networks.nat_gateways.begin_delete(self.resource_group, f"{name}-nat"), name)
+        self._delete(lambda: networks.public_ip_addresses.begin_delete(self.resource_group, f"{name}-nat-ip"), name)
+
+    # ------------------------------------------------------------ AKS
+
+    def _pool_profile(self, pool: NodePoolSpec, subnet_id: str, mode: str) -> dict[str, Any]:
+        """An agent pool: autoscaled between min and max, spot when asked, GPU pools tainted."""
+        profile: dict[str, Any] = {
+            "mode": mode,
+            "vmSize": pool.instance_type,
+            "count": pool.desired_size,
+            "minCount": pool.min_size,
+            "maxCount": pool.max_size,
+            "enableAutoScaling": True,
+            "osType": "Linux",
+            "type": "VirtualMachineScaleSets",
+            "nodeLabels": {POOL_KIND_LABEL: pool.kind},
+        }
+        if subnet_id:
+            profile["vnetSubnetID"] = subnet_id
+        if pool.spot:
+            # AKS adds the kubernetes.azure.com/scalesetpriority=spot:NoSchedule taint itself.
+            profile.update({"scaleSetPriority": "Spot", "scaleSetEvictionPolicy": "Delete", "spotMaxPrice": -1})
+        if pool.kind == "gpu":
+            profile["nodeTaints"] = [GPU_TAINT]
+        return profile
+
+    @staticmethod
+    def _system_pool(spec: KubernetesClusterSpec) -> NodePoolSpec:
+        for pool in spec.node_pools:
+            if pool.kind == "general" and not pool.spot:
+                return pool
+        raise errors.InvalidRequest(
+            "AKS needs an on-demand general node pool for its system pods; the spec has none", resource=spec.name
+        )
+
+    def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
+        """Create the managed cluster with its system pool if missing, then each missing user pool.
+
+        The control plane and kubelets run as the cluster's system-assigned
+        identity (``control_plane_role`` and ``node_role`` are AWS words and
+        unused here); sign-in is Microsoft Entra only, with Azure RBAC.
+        """
+        system = self._system_pool(spec)
+        subnet_id = spec.subnet_ids[0] if spec.subnet_ids else ""
+        clusters = self.aks.managed_clusters
+        if self._find(lambda: clusters.get(self.resource_group, spec.name), spec.name) is None:
+            self._ensure_resource_group()
+            body = {
+                "location": self.location,
+                "tags": self._tags(spec.tags, spec.name),
+                "identity": {"type": "SystemAssigned"},
+                "properties": {
+                    "kubernetesVersion": spec.version,
+                    "dnsPrefix": spec.name,
+                    "agentPoolProfiles": [{"name": system.name, **self._pool_profile(system, subnet_id, "System")}],
+                    "aadProfile": {"managed": True, "enableAzureRBAC": True},
+                    "disableLocalAccounts": True,
+                    "networkProfile": {"networkPlugin": "azure"},
+                },
+            }
+            self._wait(lambda: clusters.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
+        for pool in spec.node_pools:
+            self.ensure_node_pool(spec.name, pool, spec.node_role)
+        return self.describe_kubernetes_cluster(spec.name)
+
+    def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
+        """Create the agent pool if missing, in the subnet of the cluster's first pool."""
+        pools = self.aks.agent_pools
+        found = self._find(
+            lambda: pools.get(self.resource_group, cluster_name, pool.name), f"{cluster_name}/{pool.name}"
+        )
+        if found is None:
+            cluster = self._get(lambda: self.aks.managed_clusters.get(self.resource_group, cluster_name), cluster_name)
+            profiles = cluster.get("properties", {}).get("agentPoolProfiles") or [{}]
+            subnet_id = profiles[0].get("vnetSubnetID", "")
+            found = self._wait(
+                lambda: pools.begin_create_or_update(
+                    self.resource_group,
+                    cluster_name,
+                    pool.name,
+                    _rest({"properties": self._pool_profile(pool, subnet_id, "User")}),
+                ),
+                f"{cluster_name}/{pool.name}",
+            )
+        return self._pool_info(found)
+
+    @staticmethod
+    def _pool_info(pool: dict[str, Any]) -> NodePoolInfo:
+        properties = pool.get("properties", {})
+        return NodePoolInfo(
+            name=pool["name"],
+            status=_status(properties.get("provisioningState")),
+            instance_type=properties.get("vmSize", ""),
+            min_size=int(properties.get("minCount") or 0),
+            max_size=int(properties.get("maxCount") or 0),
+            desired_size=int(properties.get("count") or 0),
+            spot=properties.get("scaleSetPriority") == "Spot",
+            kind=(properties.get("nodeLabels") or {}).get(POOL_KIND_LABEL, "general"),
+        )
+
+    def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:
+        """The cluster, its API server and CA (from the user kubeconfig), and its agent pools, or NotFound."""
+        clusters = self.aks.managed_clusters
+        cluster = self._get(lambda: clusters.get(self.resource_group, name), name)
+        properties = cluster.get("properties", {})
+        pools = self._list(lambda: self.aks.agent_pools.list(self.resource_group, name), name)
+        credentials = self._get(lambda: clusters.list_cluster_user_credentials(self.resource_group, name), name)
+        server, authority = "", ""
+        for kubeconfig in credentials.get("kubeconfigs") or []:
+            text = base64.b64decode(kubeconfig.get("value", "")).decode()
+            server = next(iter(re.findall(r"server:\s*(\S+)", text)), server)
+            authority = next(iter(re.findall(r"certificate-authority-data:\s*(\S+)", text)), authority)
+        return KubernetesClusterInfo(
+            name=name,
+            id=cluster["id"],
+            status=_status(properties.get("provisioningState")),
+            version=properties.get("kubernetesVersion", ""),
+            endpoint=server or (f"https://{properties['fqdn']}:443" if properties.get("fqdn") else ""),
+            certificate_authority_data=authority,
+            node_pools=tuple(self._pool_info(pool) for pool in sorted(pools, key=lambda pool: pool["name"])),
+            tags=dict(cluster.get("tags") or {}),
+        )
+
+    def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:
+        """Delete one agent pool; a missing one is already deleted."""
+        self._delete(
+            lambda: self.aks.agent_pools.begin_delete(self.resource_group, cluster_name, pool_name),
+            f"{cluster_name}/{pool_name}",
+        )
+
+    def delete_kubernetes_cluster(self, name: str) -> None:
+        """Delete the managed cluster; AKS deletes its agent pools with it."""
+        self._delete(lambda: self.aks.managed_clusters.begin_delete(self.resource_group, name), name)
+
+    def kubernetes_token(self, cluster_name: str) -> tuple[str, datetime]:
+        """An Entra ID token for the AKS server application, and when Entra says it expires."""
+        self._get(lambda: self.aks.managed_clusters.get(self.resource_group, cluster_name), cluster_name)
+        token = self._call(lambda: self.credential.get_token(AKS_SERVER_SCOPE), cluster_name)
+        assert token is not None  # noqa: S101 (get_token returns a token or raises)
+        return token.token, datetime.fromtimestamp(token.expires_on, tz=UTC)
+
+    # ------------------------------------------------------------ PostgreSQL flexible server
+
+    def _replica_name(self, name: str) -> str:
+        return f"{name}-replica"
+
+    def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
+        """Create the flexible server if missing (backups kept ``backup_retention_days``), then its DR replica.
+
+        Backups are geo-redundant when the spec names a DR region. Point-in-time
+        recovery is always on for flexible servers. A customer-managed key needs
+        a user-assigned identity this driver does not create, so
+        ``encryption_key_id`` is refused rather than ignored.
+        """
+        if spec.encryption_key_id:
+            raise errors.InvalidRequest(
+                "customer-managed keys for PostgreSQL need a user-assigned identity; not supported yet",
+                resource=spec.name,
+            )
+        servers = self.postgres.servers
+        if self._find(lambda: servers.get(self.resource_group, spec.name), spec.name) is None:
+            self._ensure_resource_group()
+            body = {
+                "location": self.location,
+                "tags": self._tags(spec.tags, spec.name),
+                "sku": _postgres_sku(spec.instance_class),
+                "properties": {
+                    "createMode": "Create",
+                    "version": spec.engine_version.split(".")[0],
+                    "storage": {"storageSizeGB": spec.storage_gb},
+                    "backup": {
+                        "backupRetentionDays": spec.backup_retention_days,
+                        "geoRedundantBackup": "Enabled" if spec.replica_region else "Disabled",
+                    },
+                    "authConfig": {
+                        "activeDirectoryAuth": "Enabled",
+                        "passwordAuth": "Disabled",
+                        "tenantId": self.tenant_id(),
+                    },
+                    "highAvailability": {"mode": "Disabled"},
+                },
+            }
+            self._wait(lambda: servers.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
+        if spec.replica_region:
+            self.ensure_database_replica(spec.name, spec.replica_region)
+        return self.describe_database(spec.name)
+
+    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
+        """Create the read replica ``<name>-replica`` in ``region`` (``createMode=Replica``) if missing."""
+        servers = self.postgres.servers
+        replica_name = self._replica_name(name)
+        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        if replica is None:
+            primary = self._get(lambda: servers.get(self.resource_group, name), name)
+            body = {
+                "location": region,
+                "tags": self._tags(primary.get("tags") or {}, replica_name),
+                "sku": primary.get("sku"),
+                "properties": {"createMode": "Replica", "sourceServerResourceId": primary["id"]},
+            }
+            replica = self._wait(
+                lambda: servers.begin_create_or_update(self.resource_group, replica_name, _rest(body)), replica_name
+            )
+        elif not _is_replica(replica):
+            raise errors.Conflict(
+                f"{replica_name} in {region} was promoted to a standalone database; delete it before asking for a "
+                "new replica",
+                resource=replica_name,
+            )
+        return self._replica_info(replica)
+
+    @staticmethod
+    def _replica_info(replica: dict[str, Any]) -> ReplicaInfo:
+        # The management API reports no replication lag (it is the Azure Monitor metric
+        # physical_replication_delay_in_seconds), so it stays None.
+        return ReplicaInfo(
+            name=replica["name"],
+            region=_location(replica.get("location")),
+            status=_status(replica.get("properties", {}).get("state")),
+            lag_seconds=None,
+        )
+
+    def describe_database(self, name: str) -> DatabaseInfo:
+        """The server's state, endpoint, backup retention and restorable time, with its replica, or NotFound."""
+        server = self._get(lambda: self.postgres.servers.get(self.resource_group, name), name)
+        properties = server.get("properties", {})
+        backup = properties.get("backup") or {}
+        replicas = self._list(lambda: self.postgres.replicas.list_by_server(self.resource_group, name), name)
+        status = _status(properties.get("state"))
+        restorable = None
+        if status == "available" and backup.get("earliestRestoreDate"):
+            restorable = self.clock().replace(microsecond=0)
+        return DatabaseInfo(
+            name=name,
+            id=server["id"],
+            status=status,
+            endpoint=properties.get("fullyQualifiedDomainName", ""),
+            port=POSTGRES_PORT,
+            engine_version=str(properties.get("version", "")),
+            backup_retention_days=int(backup.get("backupRetentionDays") or 0),
+            latest_restorable_time=restorable,
+            # Azure encrypts every flexible server's storage; dataEncryption only says with whose key.
+            encrypted=True,
+            replica=self._replica_info(replicas[0]) if replicas else None,
+            tags=dict(server.get("tags") or {}),
+            # Entra ID sign-in only (no password exists): the reference is the tenant whose admins log in.
+            credentials_reference=f"entra-id://{self.tenant_id()}/postgresql/{name}",
+        )
+
+    def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
+        """Promote ``<name>-replica`` in ``region`` to a standalone server (``replica.promoteMode=standalone``).
+
+        A planned promotion waits for the replica to catch up; one already
+        promoted is only described.
+        """
+        servers = self.postgres.servers
+        replica_name = self._replica_name(name)
+        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        if replica is None or _location(replica.get("location")) != _location(region):
+            raise errors.NotFound(f"database {name} has no replica in {region}", resource=replica_name)
+        if _is_replica(replica):
+            body = {
+                "properties": {
+                    "replica": {"promoteMode": "standalone", "promoteOption": "planned"},
+                    "backup": {"backupRetentionDays": backup_retention_days},
+                }
+            }
+            self._wait(lambda: servers.begin_update(self.resource_group, replica_name, _rest(body)), replica_name)
+        return self.describe_database(replica_name)
+
+    def delete_database_replica(self, name: str, region: str) -> None:
+        """Delete the read replica in ``region``; a missing one is already deleted."""
+        servers = self.postgres.servers
+        replica_name = self._replica_name(name)
+        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        if replica is not None and _location(replica.get("location")) == _location(region):
+            self._delete(lambda: servers.begin_delete(self.resource_group, replica_name), replica_name)
+
+    def delete_database(self, name: str) -> None:
+        """Delete the server's replicas, then the server (Azure keeps its backups for the retention period)."""
+        servers = self.postgres.servers
+        try:
+            replicas = self._list(lambda: self.postgres.replicas.list_by_server(self.resource_group, name), name)
+        except errors.NotFound:
+            return
+        for replica in replicas:
+            self._delete(partial(servers.begin_delete, self.resource_group, replica["name"]), name)
+        self._delete(lambda: servers.begin_delete(self.resource_group, name), name)
+
+    # ------------------------------------------------------------ Azure Cache for Redis
+
+    def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
+        """Create the cache if missing: TLS only (port 6380), ``replicas`` per primary on Premium.
+
+        Standard caches always have exactly one replica and Basic none; Azure
+        Cache for Redis runs Redis 6, so any 6-or-later ``engine_version`` asks
+        for the newest it offers.
+        """
+        sku = _redis_sku(spec.node_type)
+        fixed = {"Basic": 0, "Standard": 1}.get(sku["name"])
+        if fixed is not None and spec.replicas != fixed:
+            raise errors.InvalidRequest(
+                f"a {sku['name']} Azure cache has {fixed} replica(s); use a Premium node type for {spec.replicas}",
+                resource=spec.name,
+            )
+        caches = self.redis.redis
+        if self._find(lambda: caches.get(self.resource_group, spec.name), spec.name) is None:
+            self._ensure_resource_group()
+            properties: dict[str, Any] = {
+                "sku": sku,
+                "enableNonSslPort": False,
+                "minimumTlsVersion": "1.2",
+                "redisVersion": _redis_version(spec.engine_version),
+            }
+            if sku["name"] == "Premium":
+                properties["replicasPerMaster"] = spec.replicas
+            body = {"location": self.location, "tags": self._tags(spec.tags, spec.name), "properties": properties}
+            self._wait(lambda: caches.begin_create(self.resource_group, spec.name, _rest(body)), spec.name)
+        return self.describe_cache(spec.name)
+
+    def describe_cache(self, name: str) -> CacheInfo:
+        """The cache's state, TLS endpoint, SKU (as ``Premium_P1``) and replicas, or NotFound."""
+        cache = self._get(lambda: self.redis.redis.get(self.resource_group, name), name)
+        properties = cache.get("properties", {})
+        sku = properties.get("sku", {})
+        replicas = {"Basic": 0, "Standard": 1}.get(sku.get("name", ""), properties.get("replicasPerMaster") or 1)
+        return CacheInfo(
+            name=name,
+            id=cache["id"],
+            status=_status(properties.get("provisioningState")),
+            primary_endpoint=properties.get("hostName", ""),
+            port=int(properties.get("sslPort") or 0),
+            node_type=f"{sku.get('name')}_{sku.get('family')}{sku.get('capacity')}",
+            replicas=int(replicas),
+            tags=dict(cache.get("tags") or {}),
+        )
+
+    def delete_cache(self, name: str) -> None:
+        """Delete the cache and wait until it is gone."""
+        self._delete(lambda: self.redis.redis.begin_delete(self.resource_group, name), name)
+
+    # ------------------------------------------------------------ Blob storage
+
+    def _account(self, name: str) -> str:
+        return storage_account_name(self.subscription_id, name)
+
+    def ensure_bucket(self, spec: BucketSpec) -> BucketInfo:
+        """Create the storage account and its container if missing, then versioning, lifecycle and replication.
+
+        Cold storage is the Archive tier ``cold_storage_after_days`` after a
+        blob's last change (as S3's move to Glacier). Replication is an object
+        replication policy to the target bucket's account, found by its
+        ``portal:name`` tag anywhere in the subscription.
+        """
+        if spec.encryption_key_id:
+            raise errors.InvalidRequest(
+                "customer-managed keys for storage need a user-assigned identity; not supported yet",
+                resource=spec.name,
+            )
+        storage = self.storage
+        account = self._account(spec.name)
+        if self._find(lambda: storage.storage_accounts.get_properties(self.resource_group, account), spec.name) is None:
+            self._ensure_resource_group()
+            body = {
+                "location": self.location,
+                "kind": "StorageV2",
+                "sku": {"name": "Standard_LRS"},
+                "tags": self._tags(spec.tags, spec.name),
+                "properties": {
+                    "minimumTlsVersion": "TLS1_2",
+                    "allowBlobPublicAccess": False,
+                    "supportsHttpsTrafficOnly": True,
+                },
+            }
+            self._wait(
+                lambda: storage.storage_accounts.begin_create(self.resource_group, account, _rest(body)), spec.name
+            )
+        container = container_name(spec.name)
+        if self._find(lambda: storage.blob_containers.get(self.resource_group, account, container), spec.name) is None:
+            self._call(
+                lambda: storage.blob_containers.create(
+                    self.resource_group, account, container, _rest({"properties": {"publicAccess": "None"}})
+                ),
+                spec.name,
+                exists_ok=True,
+            )
+        replicate = spec.replication_target_bucket is not None
+        self._call(
+            lambda: storage.blob_services.set_service_properties(
+                self.resource_group,
+                account,
+                _rest(
+                    {
+                        "properties": {
+                            "isVersioningEnabled": spec.versioning or replicate,
+                            "changeFeed": {"enabled": replicate},
+                        }
+                    }
+                ),
+            ),
+            spec.name,
+        )
+        if spec.cold_storage_after_days is not None:
+            self._put_lifecycle(account, spec.cold_storage_after_days, spec.name)
+        if spec.replication_target_bucket:
+            self._ensure_replication(account, container, spec.replication_target_bucket, spec.name)
+        return self.describe_bucket(spec.name)
+
+    def _put_lifecycle(self, account: str, days: int, name: str) -> None:
+        rule = {
+            "name": COLD_TIER_RULE,
+            "enabled": True,
+            "type": "Lifecycle",
+            "definition": {
+                "filters": {"blobTypes": ["blockBlob"]},
+                "actions": {"baseBlob": {"tierToArchive": {"daysAfterModificationGreaterThan": days}}},
+            },
+        }
+        self._call(
+            lambda: self.storage.management_policies.create_or_update(
+                self.resource_group, account, "default", _rest({"properties": {"policy": {"rules": [rule]}}})
+            ),
+            name,
+        )
+
+    def _account_tagged(self, name: str) -> dict[str, Any]:
+        """The storage account whose ``portal:name`` is ``name``, in any resource group of the subscription."""
+        for account in self._list(lambda: self.storage.storage_accounts.list(), name):
+            if (account.get("tags") or {}).get(NAME_TAG) == name:
+                return account
+        raise errors.NotFound(f"no storage account tagged {NAME_TAG}={name}", resource=name)
+
+    def _ensure_replication(self, account: str, container: str, target: str, name: str) -> None:
+        """An object replication policy from this account to the target's: destination side first, as Azure asks."""
+        policies = self.storage.object_replication_policies
+        source = self._get(lambda: self.storage.storage_accounts.get_properties(self.resource_group, account), name)
+        destination = self._account_tagged(target)
+        existing = self._list(lambda: policies.list(self.resource_group, account), name)
+        if any(policy.get("properties", {}).get("destinationAccount") == destination["id"] for policy in existing):
+            return
+        body: dict[str, Any] = {
+            "properties": {
+                "sourceAccount": source["id"],
+                "destinationAccount": destination["id"],
+                "rules": [{"sourceContainer": container, "destinationContainer": container_name(target)}],
+            }
+        }
+        target_group = _parse_id(destination["id"])["resourcegroups"]
+        accepted = self._get(
+            lambda: policies.create_or_update(target_group, destination["name"], "default", _rest(body)), target
+        )
+        body["properties"]["rules"] = accepted.get("properties", {}).get("rules", body["properties"]["rules"])
+        self._call(
+            lambda: policies.create_or_update(
+                self.resource_group, account, accepted["properties"]["policyId"], _rest(body)
+            ),
+            name,
+        )
+
+    def describe_bucket(self, name: str) -> BucketInfo:
+        """The account's location, versioning, archive age, replication target and tags, or NotFound."""
+        storage = self.storage
+        account_name = self._account(name)
+        account = self._get(lambda: storage.storage_accounts.get_properties(self.resource_group, account_name), name)
+        service = self._get(lambda: storage.blob_services.get_service_properties(self.resource_group, account_name))
+        policy = self._find(lambda: storage.management_policies.get(self.resource_group, account_name, "default"), name)
+        cold_after = None
+        for rule in ((policy or {}).get("properties", {}).get("policy") or {}).get("rules", []):
+            archive = rule.get("definition", {}).get("actions", {}).get("baseBlob", {}).get("tierToArchive")
+            if rule.get("name") == COLD_TIER_RULE and archive:
+                cold_after = int(archive["daysAfterModificationGreaterThan"])
+        target = None
+        for replication in self._list(
+            lambda: storage.object_replication_policies.list(self.resource_group, account_name), name
+        ):
+            destination = replication.get("properties", {}).get("destinationAccount", "")
+            parts = _parse_id(destination)
+            found = self._find(
+                partial(storage.storage_accounts.get_properties, parts["resourcegroups"], parts["storageaccounts"]),
+                destination,
+            )
+            target = (found.get("tags") or {}).get(NAME_TAG) if found else parts.get("storageaccounts")
+        return BucketInfo(
+            name=name,
+            region=_location(account.get("location")),
+            versioning=bool(service.get("properties", {}).get("isVersioningEnabled")),
+            replication_target_bucket=target,
+            cold_storage_after_days=cold_after,
+            tags=dict(account.get("tags") or {}),
+        )
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete the storage account, and every blob version in it; a missing one is already deleted."""
+        account = self._account(name)
+        self._delete(lambda: self.storage.storage_accounts.delete(self.resource_group, account), name)
+
+    def _container(self, bucket: str) -> Any:
+        """The container ``bucket`` names: a bucket's spec name, or ``<account>/<container>`` for one the portal
+        did not create (a Cost Management export's, say)."""
+        account, slash, container = bucket.partition("/")
+        if not slash:
+            account, container = self._account(bucket), container_name(bucket)
+        options = {key: value for key, value in self._client_options().items() if key != "polling_interval"}
+        service = BlobServiceClient(f"https://{account}.blob.core.windows.net", credential=self.credential, **options)
+        return service.get_container_client(container)
+
+    def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
+        """Blobs whose name starts with ``prefix``, in name order (current versions only)."""
+        blobs = self._call(lambda: list(self._container(bucket).list_blobs(name_starts_with=prefix or None)), bucket)
+        return [
+            ObjectInfo(
+                key=blob.name,
+                size=int(blob.size),
+                last_modified=blob.last_modified.astimezone(UTC),
+                etag=str(blob.etag).strip('"'),
+            )
+            for blob in sorted(blobs or [], key=lambda blob: blob.name)
+        ]
+
+    def read_object(self, bucket: str, key: str) -> bytes:
+        """The blob's content, or NotFound."""
+        body = self._call(lambda: self._container(bucket).download_blob(key).readall(), f"{bucket}/{key}")
+        return bytes(body or b"")
+
+    # ------------------------------------------------------------ Key Vault
+
+    @property
+    def vault_name(self) -> str:
+        """This driver's key vault."""
+        return key_vault_name(self.subscription_id, self.resource_group, self.location)
+
+    def _ensure_vault(self) -> dict[str, Any]:
+        vaults = self.keyvault.vaults
+        vault = self._find(lambda: vaults.get(self.resource_group, self.vault_name), self.vault_name)
+        if vault is not None:
+            return vault
+        self._ensure_resource_group()
+        body = {
+            "location": self.location,
+            "tags": {NAME_TAG: self.vault_name},
+            "properties": {
+                "tenantId": self.tenant_id(),
+                "sku": {"family": "A", "name": "standard"},
+                "enableRbacAuthorization": True,
+                "enableSoftDelete": True,
+                "softDeleteRetentionInDays": 90,
+                "enablePurgeProtection": True,
+            },
+        }
+        return self._wait(
+            lambda: vaults.begin_create_or_update(self.resource_group, self.vault_name, _rest(body)), self.vault_name
+        )
+
+    def ensure_key(self, spec: KeySpec) -> KeyInfo:
+        """Create the vault if missing, then the RSA key named ``alias`` (``keys.create_if_not_exist``)."""
+        try:
+            return self.describe_key(spec.alias)
+        except errors.NotFound:
+            pass
+        self._ensure_vault()
+        body = {
+            "tags": self._tags(spec.tags, spec.alias),
+            "properties": {"kty": "RSA", "keySize": 3072, "keyOps": ["encrypt", "decrypt", "wrapKey", "unwrapKey"]},
+        }
+        self._call(
+            lambda: self.keyvault.keys.create_if_not_exist(
+                self.resource_group, self.vault_name, spec.alias, _rest(body)
+            ),
+            spec.alias,
+        )
+        return self.describe_key(spec.alias)
+
+    def describe_key(self, alias: str) -> KeyInfo:
+        """The key named ``alias`` in the driver's vault, or NotFound."""
+        key = self._get(lambda: self.keyvault.keys.get(self.resource_group, self.vault_name, alias), alias)
+        properties = key.get("properties", {})
+        return KeyInfo(
+            id=key["id"],
+            arn=properties.get("keyUri", ""),
+            alias=alias,
+            enabled=bool((properties.get("attributes") or {}).get("enabled", True)),
+            tags=dict(key.get("tags") or {}),
+        )
+
+    def delete_key(self, alias: str) -> None:
+        """Soft-delete the key through the vault's data plane (the management API cannot delete keys).
+
+        Purge protection keeps the deleted key for 90 days, so the same alias
+        cannot be created again until then (``Conflict``).
+        """
+        try:
+            key = self.describe_key(alias)
+        except errors.NotFound:
+            return
+        vault_url = key.arn.split("/keys/")[0]
+        options = {key: value for key, value in self._client_options().items() if key != "polling_interval"}
+        client = KeyClient(vault_url, self.credential, **options)
+        polling: dict[str, Any] = {}
+        if self.polling_interval is not None:
+            polling["_polling_interval"] = self.polling_interval
+        try:
+            self._call(lambda: client.begin_delete_key(alias, **polling).result(), alias)
+        except errors.NotFound:
+            return
+
+    # ------------------------------------------------------------ Cost Management
+
+    def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
+        """Daily actual cost of the subscription, grouped by service and one tag (or by service and region).
+
+        Cost Management groups by at most two columns, so at most one tag can
+        be asked for; the line items then carry no region (``""``). Asking for
+        more is refused rather than answered with queries whose sums overlap.
+        """
+        if len(group_by_tags) + 1 > MAX_COST_GROUPINGS:
+            raise errors.InvalidRequest(
+                f"Azure Cost Management groups by at most {MAX_COST_GROUPINGS} columns: the service and one tag "
+                f"(asked for tags {', '.join(group_by_tags)})"
+            )
+        if end <= start:
+            return []
+        second = (
+            {"type": "TagKey", "name": group_by_tags[0]}
+            if group_by_tags
+            else {"type": "Dimension", "name": "ResourceLocation"}
+        )
+        body = {
+            "type": "ActualCost",
+            "timeframe": "Custom",
+            "timePeriod": {
+                "from": f"{start.isoformat()}T00:00:00Z",
+                "to": f"{(end - timedelta(days=1)).isoformat()}T23:59:59Z",
+            },
+            "dataset": {
+                "granularity": "Daily",
+                "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
+                "grouping": [{"type": "Dimension", "name": "ServiceName"}, second],
+            },
+        }
+        scope = f"/subscriptions/{self.subscription_id}"
+        client = self._client(CostManagementClient)
+        page = self._get(lambda: client.query.usage(scope, _rest(body)), scope)
+        items: list[CostLineItem] = []
+        while True:
+            items += self._cost_rows(page.get("properties", {}), group_by_tags)
+            next_link = page.get("properties", {}).get("nextLink")
+            if not next_link:
+                return items
+            page = self._call(partial(self._post, client, next_link, body), scope) or {}
+
+    @staticmethod
+    def _post(client: CostManagementClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the query again to a ``nextLink`` (the SDK follows no pages of ``query.usage``)."""
+        response = client.send_request(HttpRequest("POST", url, json=body))
+        response.raise_for_status()
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def _cost_rows(self, result: dict[str, Any], group_by_tags: Sequence[str]) -> list[CostLineItem]:
+        columns = [column["name"] for column in result.get("columns", [])]
+        amount_column = next((name for name in COST_COLUMNS if name in columns), "Cost")
+        items = []
+        for values in result.get("rows", []):
+            row = dict(zip(columns, values, strict=False))
+            day = str(row.get("UsageDate", ""))
+            usage_date = (
+                date(int(day[:4]), int(day[4:6]), int(day[6:8])) if day.isdigit() else date.fromisoformat(day[:10])
+            )
+            tags = {group_by_tags[0]: str(row.get("TagValue") or "")} if group_by_tags else {}
+            items.append(
+                CostLineItem(
+                    usage_date=usage_date,
+                    service=str(row.get("ServiceName", "")),
+                    region="" if group_by_tags else _location(row.get("ResourceLocation")),
+                    account=self.subscription_id,
+                    tags=tags,
+                    amount=Decimal(str(row.get(amount_column, "0"))),
+                    currency=str(row.get("Currency") or "USD"),
+                    usage_type="",
+                    charge_type="Usage",
+                )
+            )
+        return items
+
+
+def build_azure_driver(
+    *,
+    auth_method: str,
+    tenant_id: str,
+    client_id: str,
+    client_secret: str,
+    subscription_id: str,
+    location: str,
+    resource_group: str = "",
+) -> AzureCloudDriver:
+    """The driver for one configured Azure account and location (resource group ``platform-portal-<location>``)."""
+    return AzureCloudDriver(
+        credential_for(auth_method, tenant_id, client_id, client_secret),
+        subscription_id,
+        location=location,
+        resource_group=resource_group or f"platform-portal-{location}",
+        tenant_id=tenant_id,
+    )

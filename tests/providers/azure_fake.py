@@ -1,0 +1,866 @@
+"""A small, stateful, in-memory Azure for the Azure driver's tests, plugged in as an azure-core ``HttpTransport``.
+
+The real SDK clients build every request and parse every answer; only the
+wire is fake. It answers four hosts:
+
+- ``management.azure.com`` (Azure Resource Manager): resources under ARM ids
+  (``/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…``)
+  with ``provisioningState``; one handler table, :data:`TYPES`, keyed by
+  resource type, says how each type's ``PUT`` and ``DELETE`` complete:
+  ``async`` (201/202 with ``Azure-AsyncOperation``: the operation answers
+  ``InProgress`` once, then ``Succeeded``), ``location`` (202 with
+  ``Location``, polled until 200) or at once. Errors have ARM's body
+  (``{"error": {"code": "ResourceNotFound", …}}``). Cost Management's
+  ``query`` answers from seeded rows, pages included.
+- ``<account>.blob.core.windows.net`` (the blob data plane): container
+  listings in XML with markers, ranged downloads, ``BlobNotFound``.
+- ``<vault>.vault.azure.net`` (the Key Vault data plane): the bearer
+  challenge (401 ``WWW-Authenticate``), soft-deleting a key and reading it back.
+- ``login.microsoftonline.com`` (Entra ID): OpenID metadata and the token
+  endpoint, so a real ``ClientSecretCredential`` can sign in through it.
+
+``fail_next`` makes the next requests of one method and resource type fail
+with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
+long-running operation of a type end ``Failed``.
+
+What it does not show (the README lists it too): real latency (operations
+finish on the second poll), Azure Policy, RBAC (every token is accepted),
+capacity or SKU availability, names taken in other tenants, validation of most
+request fields, blob versions, object replication actually copying blobs,
+lifecycle rules moving blobs, and cost data beyond what a test seeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from xml.sax.saxutils import escape
+
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest._http_response_impl import HttpResponseImpl
+from azure.core.utils import case_insensitive_dict
+
+ARM = "https://management.azure.com"
+Json = dict[str, Any]
+
+
+class FakeError(Exception):
+    """An ARM-shaped error answer."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_answer(status: int, body: Any, **headers: str) -> Answer:
+    return Answer(status, json.dumps(body).encode(), {"Content-Type": "application/json", **headers})
+
+
+class FakeResponse(HttpResponseImpl):
+    """An azure-core response whose body is already in memory."""
+
+    def __init__(self, request: Any, answer: Answer) -> None:
+        super().__init__(
+            request=request,
+            internal_response=None,
+            status_code=answer.status,
+            reason="Fake",
+            content_type=answer.headers.get("Content-Type", ""),
+            headers=case_insensitive_dict(answer.headers),
+            # Streamed answers (long-running operations' first responses, blob downloads) read the same bytes.
+            stream_download_generator=lambda *args, **kwargs: Chunks(answer.body, self),
+        )
+        self._content = answer.body
+
+    def close(self) -> None:
+        self._is_closed = True
+
+
+class Chunks:
+    """A streamed body, already whole, shaped like azure-core's ``StreamDownloadGenerator`` (the storage SDK
+    reads ``response`` and ``content_length`` from it and hangs the blob's properties on it)."""
+
+    def __init__(self, body: bytes, response: Any) -> None:
+        self.chunks = iter([body] if body else [])
+        self.response = response
+        self.content_length = len(body)
+
+    def __iter__(self) -> Chunks:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self.chunks)
+
+
+class FakeTransport(HttpTransport):
+    """The transport every client of the driver under test is given."""
+
+    def __init__(self, fake: FakeAzure) -> None:
+        self.fake = fake
+
+    def send(self, request: Any, **kwargs: Any) -> FakeResponse:
+        return FakeResponse(request, self.fake.handle(request))
+
+    def sleep(self, duration: float) -> None:
+        self.fake.poll_sleeps.append(duration)  # pollers wait through the transport; nothing waits here
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> FakeTransport:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+
+class FakeCredential:
+    """A TokenCredential issuing JWT-shaped tokens (with a ``tid`` claim) for any scope, valid ``lifetime`` seconds."""
+
+    def __init__(self, tenant_id: str, lifetime: int = 3600) -> None:
+        self.tenant_id, self.lifetime = tenant_id, lifetime
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes += scopes
+        expires_on = int(time.time()) + self.lifetime
+
+        def part(value: Json) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+        claims = {"tid": self.tenant_id, "aud": scopes[0] if scopes else "", "exp": expires_on}
+        return AccessToken(f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl", expires_on)
+
+
+# ---------------------------------------------------------------- resource types
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one resource type behaves: how its writes complete, what Azure fills in, how it is shown."""
+
+    lro: str | None = "async"  # "async" (Azure-AsyncOperation), "location" (Location), None (at once)
+    accepted: int = 201  # the status of a PUT that starts creating (some APIs answer 202)
+    create_only: bool = False  # a PUT on an existing one changes nothing
+    on_put: Callable[[FakeAzure, Json, Json], None] = lambda fake, resource, body: None
+    on_done: Callable[[FakeAzure, Json], None] = lambda fake, resource: None
+    on_patch: Callable[[FakeAzure, Json, Json], None] = lambda fake, resource, body: None
+    view: Callable[[FakeAzure, Json], Json] = lambda fake, resource: resource
+
+
+def _require(fake: FakeAzure, resource_id: str, what: str) -> Json:
+    found = fake.resources.get(resource_id.lower())
+    if found is None:
+        raise FakeError(
+            400, "InvalidResourceReference", f"{what} {resource_id} referenced by the request was not found"
+        )
+    return found
+
+
+def _subnet_put(fake: FakeAzure, subnet: Json, body: Json) -> None:
+    nat = (body.get("properties", {}).get("natGateway") or {}).get("id")
+    if nat:
+        _require(fake, nat, "NAT gateway")
+
+
+def _nat_put(fake: FakeAzure, gateway: Json, body: Json) -> None:
+    for address in body.get("properties", {}).get("publicIpAddresses", []):
+        _require(fake, address["id"], "public IP address")
+
+
+def _vnet_view(fake: FakeAzure, vnet: Json) -> Json:
+    subnets = [fake.show(child) for child in fake.children(vnet["id"], "subnets")]
+    return {**vnet, "properties": {**vnet["properties"], "subnets": subnets}}
+
+
+def _cluster_put(fake: FakeAzure, cluster: Json, body: Json) -> None:
+    properties = cluster["properties"]
+    profiles = body.get("properties", {}).get("agentPoolProfiles") or []
+    if not any(profile.get("mode") == "System" for profile in profiles) and not fake.children(
+        cluster["id"], "agentPools"
+    ):
+        raise FakeError(400, "InvalidParameter", "A managed cluster must have at least one System agent pool.")
+    for profile in profiles:
+        if profile.get("vnetSubnetID"):
+            _require(fake, profile["vnetSubnetID"], "subnet")
+    properties["fqdn"] = (
+        f"{properties.get('dnsPrefix', cluster['name'])}-{_short(cluster['id'])}.hcp.{cluster['location']}.azmk8s.io"
+    )
+    properties["agentPoolProfiles"] = []
+    for profile in profiles:
+        pool_properties = {key: value for key, value in profile.items() if key != "name"}
+        fake.store(f"{cluster['id']}/agentPools/{profile['name']}", {"properties": pool_properties}, "Creating")
+
+
+def _cluster_view(fake: FakeAzure, cluster: Json) -> Json:
+    pools = [{"name": pool["name"], **pool["properties"]} for pool in fake.children(cluster["id"], "agentPools")]
+    return {**cluster, "properties": {**cluster["properties"], "agentPoolProfiles": pools}}
+
+
+def _cluster_done(fake: FakeAzure, cluster: Json) -> None:
+    for pool in fake.children(cluster["id"], "agentPools"):
+        pool["properties"]["provisioningState"] = "Succeeded"
+
+
+def _agent_pool_put(fake: FakeAzure, pool: Json, body: Json) -> None:
+    parent = pool["id"].rsplit("/agentPools/", 1)[0]
+    if parent.lower() not in fake.resources:
+        raise FakeError(404, "ResourceNotFound", f"The managed cluster {parent} was not found.")
+
+
+def _server_put(fake: FakeAzure, server: Json, body: Json) -> None:
+    properties = server["properties"]
+    properties["state"] = "Provisioning"
+    properties["fullyQualifiedDomainName"] = f"{server['name']}.postgres.database.azure.com"
+    if properties.get("createMode") == "Replica":
+        source = _require(fake, properties["sourceServerResourceId"], "source server")
+        for key in ("version", "storage", "backup", "authConfig"):
+            properties.setdefault(key, json.loads(json.dumps(source["properties"].get(key))))
+        properties["replicationRole"] = "AsyncReplica"
+        source["properties"]["replicationRole"] = "Primary"
+    properties.setdefault("replicationRole", "None")
+    properties.setdefault("backup", {})["earliestRestoreDate"] = fake.now().isoformat()
+
+
+def _server_done(fake: FakeAzure, server: Json) -> None:
+    server["properties"]["state"] = "Ready"
+
+
+def _server_patch(fake: FakeAzure, server: Json, body: Json) -> None:
+    """Promoting a replica (``replica.promoteMode``): it stands alone and replicates from nothing."""
+    properties = server["properties"]
+    promote = (body.get("properties", {}).get("replica") or {}).get("promoteMode")
+    if promote is None:
+        return
+    if properties.get("replicationRole") != "AsyncReplica":
+        raise FakeError(400, "ServerIsNotReplica", f"The server {server['name']} is not a read replica.")
+    properties.pop("sourceServerResourceId", None)
+    properties.pop("createMode", None)
+    properties["replicationRole"] = "None"
+    properties.pop("replica", None)
+
+
+def _redis_put(fake: FakeAzure, cache: Json, body: Json) -> None:
+    properties = cache["properties"]
+    properties.update(
+        {"hostName": f"{cache['name']}.redis.cache.windows.net", "port": 6379, "sslPort": 6380, "redisVersion": "6.0"}
+    )
+    if properties["sku"]["name"] == "Premium":
+        properties.setdefault("replicasPerMaster", 1)
+
+
+def _account_put(fake: FakeAzure, account: Json, body: Json) -> None:
+    for other in fake.resources.values():
+        if other["type"] == account["type"] and other["name"] == account["name"] and other["id"] != account["id"]:
+            raise FakeError(409, "StorageAccountAlreadyTaken", f"The storage account named {account['name']} is taken.")
+    account["properties"]["primaryEndpoints"] = {"blob": f"https://{account['name']}.blob.core.windows.net/"}
+
+
+def _container_put(fake: FakeAzure, container: Json, body: Json) -> None:
+    account = container["id"].split("/storageAccounts/")[1].split("/")[0]
+    fake.blobs.setdefault((account, container["name"]), {})
+
+
+def _replication_put(fake: FakeAzure, policy: Json, body: Json) -> None:
+    properties = policy["properties"]
+    if policy["name"] == "default":  # the destination side: Azure names the policy and its rules
+        destination = _require(fake, properties["destinationAccount"], "destination account")
+        for rule in properties["rules"]:
+            if (destination["name"], rule["destinationContainer"]) not in fake.blobs:
+                raise FakeError(400, "ContainerNotFound", f"container {rule['destinationContainer']} does not exist")
+        policy_id = _short(policy["id"], 32)
+        properties["policyId"] = policy_id
+        for rule in properties["rules"]:
+            rule.setdefault("ruleId", _short(policy_id + rule["sourceContainer"], 32))
+        fake.resources.pop(policy["id"].lower())
+        policy["id"] = policy["id"].rsplit("/", 1)[0] + "/" + policy_id
+        policy["name"] = policy_id
+        fake.resources[policy["id"].lower()] = policy
+    else:
+        properties["policyId"] = policy["name"]
+
+
+def _vault_put(fake: FakeAzure, vault: Json, body: Json) -> None:
+    vault["properties"]["vaultUri"] = f"https://{vault['name']}.vault.azure.net/"
+
+
+def _key_put(fake: FakeAzure, key: Json, body: Json) -> None:
+    vault_id, _, name = key["id"].rpartition("/keys/")
+    vault = fake.resources.get(vault_id.lower())
+    if vault is None:
+        raise FakeError(404, "ResourceNotFound", f"The vault {vault_id} was not found.")
+    if (vault["name"], name) in fake.deleted_keys:
+        raise FakeError(409, "Conflict", f"Key {name} is currently in a deleted but recoverable state.")
+    uri = f"{vault['properties']['vaultUri']}keys/{name}"
+    key["properties"].update(
+        {
+            "keyUri": uri,
+            "keyUriWithVersion": f"{uri}/{_short(key['id'], 32)}",
+            "attributes": {"enabled": True, "created": int(fake.now().timestamp())},
+        }
+    )
+
+
+TYPES: dict[str, Kind] = {
+    "Microsoft.Network/virtualNetworks": Kind(view=_vnet_view),
+    "Microsoft.Network/virtualNetworks/subnets": Kind(on_put=_subnet_put),
+    "Microsoft.Network/natGateways": Kind(on_put=_nat_put),
+    "Microsoft.Network/publicIPAddresses": Kind(
+        on_put=lambda fake, address, body: address["properties"].update({"ipAddress": "20.61.12.7"})
+    ),
+    "Microsoft.ContainerService/managedClusters": Kind(on_put=_cluster_put, on_done=_cluster_done, view=_cluster_view),
+    "Microsoft.ContainerService/managedClusters/agentPools": Kind(on_put=_agent_pool_put),
+    "Microsoft.DBforPostgreSQL/flexibleServers": Kind(
+        accepted=202, on_put=_server_put, on_done=_server_done, on_patch=_server_patch
+    ),
+    "Microsoft.Cache/redis": Kind(on_put=_redis_put),
+    "Microsoft.Storage/storageAccounts": Kind(lro="location", on_put=_account_put),
+    "Microsoft.Storage/storageAccounts/blobServices": Kind(lro=None),
+    "Microsoft.Storage/storageAccounts/blobServices/containers": Kind(lro=None, on_put=_container_put),
+    "Microsoft.Storage/storageAccounts/managementPolicies": Kind(lro=None),
+    "Microsoft.Storage/storageAccounts/objectReplicationPolicies": Kind(lro=None, on_put=_replication_put),
+    "Microsoft.KeyVault/vaults": Kind(on_put=_vault_put),
+    "Microsoft.KeyVault/vaults/keys": Kind(lro=None, create_only=True, on_put=_key_put),
+}
+# What GET answers for a singleton child nobody has written yet (Azure has them from the start).
+DEFAULTS: dict[str, Json] = {
+    "Microsoft.Storage/storageAccounts/blobServices": {"properties": {"isVersioningEnabled": False}},
+}
+
+
+def _short(text: str, length: int = 10) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+@dataclass
+class Fault:
+    method: str
+    resource_type: str
+    status: int
+    remaining: int
+    retry_after: float | None
+    when: Callable[[Json], bool] | None
+
+
+@dataclass
+class Operation:
+    """A long-running operation: ``InProgress`` for ``polls`` polls, then finished by ``finish``."""
+
+    finish: Callable[[], Answer | None]
+    style: str = "async"
+    polls: int = 1
+    result: Answer | None = None
+    done: bool = False
+    error: Json | None = None  # set: the operation ends "Failed" with this ARM error
+
+
+class FakeAzure:
+    """One subscription's resources, blobs, deleted keys and cost rows, and the transport that serves them."""
+
+    def __init__(self, subscription_id: str, tenant_id: str) -> None:
+        self.subscription_id, self.tenant_id = subscription_id, tenant_id
+        self.resources: dict[str, Json] = {}  # by lower-cased ARM id
+        self.groups: dict[str, Json] = {}
+        self.blobs: dict[tuple[str, str], dict[str, Json]] = {}  # (account, container) → blob name → blob
+        self.deleted_keys: dict[tuple[str, str], Json] = {}
+        self.cost_rows: list[Json] = []
+        self.operations: dict[str, Operation] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self.poll_sleeps: list[float] = []
+        self.token_requests: list[dict[str, str]] = []
+        self.failing_operations: dict[str, Json] = {}
+        self.page_size = 4
+        self._ids = itertools.count(1)
+
+    def transport(self) -> FakeTransport:
+        return FakeTransport(self)
+
+    def now(self) -> datetime:
+        return datetime.now(tz=UTC).replace(microsecond=0)
+
+    # ------------------------------------------------------------ test levers
+
+    def fail_next(
+        self,
+        method: str,
+        resource_type: str,
+        status: int,
+        times: int = 1,
+        retry_after: float | None = None,
+        when: Callable[[Json], bool] | None = None,
+    ) -> None:
+        """Answer the next ``times`` ``method`` requests on ``resource_type`` (whose body passes ``when``) with
+        ``status``."""
+        self.faults.append(Fault(method, resource_type, status, times, retry_after, when))
+
+    def fail_operation(self, resource_type: str, code: str, message: str) -> None:
+        """Let the next long-running PUT of ``resource_type`` be accepted, then end ``Failed`` with this error."""
+        self.failing_operations[resource_type] = {"code": code, "message": message}
+
+    def put_blob(self, account: str, container: str, name: str, body: bytes) -> None:
+        """Write a blob directly (a new version replaces the current one), as another writer would."""
+        if (account, container) not in self.blobs:
+            raise KeyError(f"no container {account}/{container}")
+        self.blobs[(account, container)][name] = {
+            "body": body,
+            "etag": f'"0x8D{_short(name + str(next(self._ids)), 13).upper()}"',
+            "modified": self.now(),
+        }
+
+    def seed_cost(self, day: date, service: str, location: str, tags: dict[str, str], amount: str) -> None:
+        """One resource's cost for one day, as Cost Management would aggregate it."""
+        self.cost_rows.append({"day": day, "service": service, "location": location, "tags": tags, "amount": amount})
+
+    def polls(self) -> int:
+        """How many times a poller asked about an operation."""
+        return sum(1 for method, url in self.requests if method == "GET" and "/fakeOperations/" in url)
+
+    # ------------------------------------------------------------ resources
+
+    def store(self, resource_id: str, body: Json, state: str) -> Json:
+        """Create or update the resource at ``resource_id`` from a PUT body; Azure's own fields filled in."""
+        existing = self.resources.get(resource_id.lower())
+        resource_type = self.type_of(resource_id)
+        resource: Json = existing or {"id": resource_id, "name": resource_id.rsplit("/", 1)[1], "type": resource_type}
+        for key in ("location", "tags", "sku", "kind", "identity"):
+            if key in body:
+                resource[key] = body[key]
+        if "location" in resource:
+            resource["location"] = resource["location"].replace(" ", "").lower()
+        resource["properties"] = {
+            **resource.get("properties", {}),
+            **json.loads(json.dumps(body.get("properties", {}))),
+        }
+        resource["properties"]["provisioningState"] = state
+        self.resources[resource_id.lower()] = resource
+        return resource
+
+    def children(self, parent_id: str, child_type: str) -> list[Json]:
+        prefix = f"{parent_id}/{child_type}/".lower()
+        return [
+            resource
+            for key, resource in sorted(self.resources.items())
+            if key.startswith(prefix) and "/" not in key[len(prefix) :]
+        ]
+
+    def show(self, resource: Json) -> Json:
+        return TYPES[resource["type"]].view(self, resource) if resource["type"] in TYPES else resource
+
+    @staticmethod
+    def type_of(resource_id: str) -> str:
+        """The type of an ARM id: ``…/virtualNetworks/v/subnets/s`` is ``Microsoft.Network/virtualNetworks/subnets``."""
+        parts = resource_id.split("/providers/", 1)[1].split("/")
+        return "/".join([parts[0], *parts[1::2]])
+
+    # ------------------------------------------------------------ dispatch
+
+    def handle(self, request: Any) -> Answer:
+        url = urlparse(request.url)
+        self.requests.append((request.method, request.url))
+        content = getattr(request, "content", None)
+        if content is None:
+            content = getattr(request, "body", None)
+        body = json.loads(content) if content and url.hostname != "login.microsoftonline.com" else {}
+        try:
+            if url.hostname == "management.azure.com":
+                return self.arm(request.method, unquote(url.path), parse_qs(url.query), body)
+            if url.hostname and url.hostname.endswith(".blob.core.windows.net"):
+                return self.blob(request, url.hostname.split(".")[0], unquote(url.path), parse_qs(url.query))
+            if url.hostname and url.hostname.endswith(".vault.azure.net"):
+                return self.vault(request, url.hostname.split(".")[0], unquote(url.path))
+            if url.hostname == "login.microsoftonline.com":
+                return self.login(request, unquote(url.path), content)
+        except FakeError as error:
+            return json_answer(error.status, {"error": {"code": error.code, "message": error.message}}, **error.headers)
+        return json_answer(400, {"error": {"code": "InvalidHost", "message": f"no fake for {url.hostname}"}})
+
+    def _fault(self, method: str, resource_type: str, body: Json) -> None:
+        for fault in self.faults:
+            if (fault.method, fault.resource_type) != (method, resource_type) or fault.remaining <= 0:
+                continue
+            if fault.when is not None and not fault.when(body):
+                continue
+            fault.remaining -= 1
+            code = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(fault.status, "InjectedFault")
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            raise FakeError(fault.status, code, "injected by the test", headers)
+
+    def arm(self, method: str, path: str, query: dict[str, list[str]], body: Json) -> Answer:
+        if "/fakeOperations/" in path:
+            return self.poll(path.rsplit("/", 1)[1])
+        if path.endswith("/providers/Microsoft.CostManagement/query"):
+            return self.cost_query(path, query, body)
+        if "/providers/" not in path:
+            return self.resource_group(method, path, body)
+        group = (
+            path.split("/")[4]
+            if path.lower().startswith(f"/subscriptions/{self.subscription_id}/resourcegroups/")
+            else ""
+        )
+        segments = path.split("/providers/", 1)[1].split("/")
+        resource_type = "/".join([segments[0], *segments[1::2]])
+        self._fault(method, resource_type, body)
+        if len(segments) % 2 == 0:  # …/type (a listing) or …/name/action
+            if method == "POST":
+                return self.action(path.rsplit("/", 1)[0], segments[-1])
+            return self.listing(path, group, resource_type)
+        if group and group.lower() not in self.groups:
+            raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+        kind = TYPES.get(resource_type, Kind(lro=None))
+        existing = self.resources.get(path.lower())
+        if method == "GET":
+            if existing is None and resource_type in DEFAULTS:
+                return json_answer(200, self.store(path, DEFAULTS[resource_type], "Succeeded"))
+            if existing is None:
+                raise FakeError(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource '{resource_type}/{path.rsplit('/', 1)[1]}' under resource group '{group}' "
+                    "was not found.",
+                )
+            return json_answer(200, self.show(existing))
+        if method == "PUT":
+            return self.put(path, kind, existing, body)
+        if method == "PATCH":
+            return self.patch(path, kind, existing, body)
+        if method == "DELETE":
+            return self.delete(path, kind, existing)
+        raise FakeError(405, "MethodNotAllowed", method)
+
+    def resource_group(self, method: str, path: str, body: Json) -> Answer:
+        name = path.rsplit("/", 1)[1]
+        if method == "PUT":
+            self.groups[name.lower()] = {
+                "id": path,
+                "name": name,
+                "location": body["location"],
+                "tags": body.get("tags", {}),
+                "properties": {"provisioningState": "Succeeded"},
+            }
+        if name.lower() not in self.groups:
+            raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+        return json_answer(200, self.groups[name.lower()])
+
+    def put(self, path: str, kind: Kind, existing: Json | None, body: Json) -> Answer:
+        created = existing is None
+        if existing is not None and kind.create_only:  # Key Vault's createIfNotExist leaves a key as it is
+            return json_answer(200, self.show(existing))
+        resource = self.store(path, body, "Succeeded" if kind.lro is None else ("Creating" if created else "Updating"))
+        try:
+            kind.on_put(self, resource, body)
+        except FakeError:
+            if created:
+                self.resources.pop(path.lower(), None)
+            raise
+        path = resource["id"]  # a PUT may be answered under another name (object replication's "default")
+
+        def finish() -> Answer:
+            resource["properties"]["provisioningState"] = "Succeeded"
+            kind.on_done(self, resource)
+            return json_answer(200, self.show(resource))
+
+        if kind.lro is None:  # synchronous ARM writes answer 200 whether they created or updated
+            kind.on_done(self, resource)
+            return json_answer(200, self.show(resource))
+        operation = self.start(finish, kind.lro)
+        failure = self.failing_operations.pop(resource["type"], None)
+        if failure is not None:
+            self.operations[operation.rsplit("/", 1)[1].split("?")[0]].error = failure
+            resource["properties"]["provisioningState"] = "Failed"
+        if kind.lro == "location":
+            return Answer(202, b"", {"Location": operation, "Retry-After": "0"})
+        status = kind.accepted if created else 200
+        return json_answer(status, self.show(resource), **{"Azure-AsyncOperation": operation})
+
+    def patch(self, path: str, kind: Kind, existing: Json | None, body: Json) -> Answer:
+        """An update of some fields: 404 for a missing resource; otherwise merged, then the type's own effects."""
+        if existing is None:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{path.rsplit('/', 1)[1]}' was not found.")
+        kind.on_patch(self, existing, body)
+        resource = self.store(path, body, "Updating" if kind.lro else "Succeeded")
+
+        def finish() -> Answer:
+            resource["properties"]["provisioningState"] = "Succeeded"
+            return json_answer(200, self.show(resource))
+
+        if kind.lro is None:
+            return json_answer(200, self.show(resource))
+        return Answer(
+            202, b"", {"Azure-AsyncOperation": self.start(finish), "Location": self.start(finish, "location")}
+        )
+
+    def delete(self, path: str, kind: Kind, existing: Json | None) -> Answer:
+        if existing is None:
+            return Answer(204)
+
+        def finish() -> None:
+            for doomed in [key for key in self.resources if key == path.lower() or key.startswith(path.lower() + "/")]:
+                del self.resources[doomed]
+            if existing["type"] == "Microsoft.Storage/storageAccounts":
+                for container in [key for key in self.blobs if key[0] == existing["name"]]:
+                    del self.blobs[container]
+
+        def finish_later() -> Answer | None:
+            finish()
+            return None
+
+        if kind.lro != "async":  # storage accounts are deleted at once, though created through Location
+            finish()
+            return Answer(200)
+        existing["properties"]["provisioningState"] = "Deleting"
+        return Answer(202, b"", {"Azure-AsyncOperation": self.start(finish_later)})
+
+    def start(self, finish: Callable[[], Answer | None], style: str = "async") -> str:
+        operation_id = f"op-{next(self._ids)}"
+        self.operations[operation_id] = Operation(finish, style)
+        operations = f"{ARM}/subscriptions/{self.subscription_id}/providers/Microsoft.Fake/fakeOperations"
+        return f"{operations}/{operation_id}?api-version=2024-01-01"
+
+    def poll(self, operation_id: str) -> Answer:
+        """``Azure-AsyncOperation``: a status document; ``Location``: 202 until done, then the result."""
+        operation = self.operations[operation_id]
+        if not operation.done and operation.polls > 0:
+            operation.polls -= 1
+            if operation.style == "location":
+                return Answer(202, b"", {"Retry-After": "0"})
+            return json_answer(200, {"id": operation_id, "status": "InProgress"})
+        if operation.error is not None:
+            operation.done = True
+            return json_answer(200, {"id": operation_id, "status": "Failed", "error": operation.error})
+        if not operation.done:
+            operation.result, operation.done = operation.finish(), True
+        if operation.style == "location":
+            return operation.result or Answer(204)
+        return json_answer(200, {"id": operation_id, "status": "Succeeded"})
+
+    def listing(self, path: str, group: str, resource_type: str) -> Answer:
+        parent = path.rsplit("/", 1)[0]
+        parent_type = resource_type.rsplit("/", 1)[0]
+        if "/" in parent_type and parent.lower() not in self.resources and parent_type not in DEFAULTS:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{parent}' was not found.")
+        if resource_type == "Microsoft.DBforPostgreSQL/flexibleServers/replicas":
+            source = parent.lower()
+            found = [
+                r
+                for r in self.resources.values()
+                if r["properties"].get("sourceServerResourceId", "").lower() == source
+            ]
+        elif group:
+            found = [
+                r
+                for key, r in sorted(self.resources.items())
+                if key.startswith(path.lower() + "/") and key.count("/") == path.count("/") + 1
+            ]
+        else:  # subscription-wide: every resource of the type
+            found = [r for _, r in sorted(self.resources.items()) if r["type"] == resource_type]
+        return json_answer(200, {"value": [self.show(resource) for resource in found]})
+
+    def action(self, path: str, action: str) -> Answer:
+        resource = self.resources.get(path.lower())
+        if resource is None:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
+        if action != "listClusterUserCredential":
+            raise FakeError(400, "UnsupportedAction", action)
+        kubeconfig = (
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
+            f"    certificate-authority-data: {base64.b64encode(b'fake-aks-ca').decode()}\n"
+            f"    server: https://{resource['properties']['fqdn']}:443\n  name: {resource['name']}\n"
+        )
+        return json_answer(
+            200, {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+        )
+
+    # ------------------------------------------------------------ Cost Management
+
+    def cost_query(self, path: str, query: dict[str, list[str]], body: Json) -> Answer:
+        self._fault("POST", "Microsoft.CostManagement/query", body)
+        dataset = body["dataset"]
+        groupings = dataset.get("grouping", [])
+        if len(groupings) > 2:
+            raise FakeError(400, "BadRequest", "Invalid query definition: a query can group by at most 2 columns.")
+        start = date.fromisoformat(body["timePeriod"]["from"][:10])
+        end = date.fromisoformat(body["timePeriod"]["to"][:10])
+        columns: list[Json] = [{"name": "Cost", "type": "Number"}, {"name": "UsageDate", "type": "Number"}]
+        for grouping in groupings:
+            if grouping["type"] == "TagKey":
+                columns += [{"name": "TagKey", "type": "String"}, {"name": "TagValue", "type": "String"}]
+            else:
+                columns.append({"name": grouping["name"], "type": "String"})
+        columns.append({"name": "Currency", "type": "String"})
+        totals: dict[tuple[Any, ...], float] = {}
+        for row in self.cost_rows:
+            if not start <= row["day"] <= end:
+                continue
+            key: list[Any] = [int(row["day"].strftime("%Y%m%d"))]
+            for grouping in groupings:
+                if grouping["type"] == "TagKey":
+                    value = row["tags"].get(grouping["name"])
+                    key += [grouping["name"] if value is not None else "", value or ""]
+                else:
+                    key.append({"ServiceName": row["service"], "ResourceLocation": row["location"]}[grouping["name"]])
+            totals[tuple(key)] = totals.get(tuple(key), 0.0) + float(row["amount"])
+        rows = [[round(amount, 10), *key, "USD"] for key, amount in sorted(totals.items())]
+        offset = int(query.get("$skiptoken", ["0"])[0])
+        page = rows[offset : offset + self.page_size]
+        next_link = None
+        if offset + self.page_size < len(rows):
+            next_link = f"{ARM}{path}?api-version={query['api-version'][0]}&$skiptoken={offset + self.page_size}"
+        return json_answer(
+            200,
+            {
+                "id": f"{path}/fake",
+                "name": "fake",
+                "type": "Microsoft.CostManagement/query",
+                "properties": {"nextLink": next_link, "columns": columns, "rows": page},
+            },
+        )
+
+    # ------------------------------------------------------------ blob data plane
+
+    def blob(self, request: Any, account: str, path: str, query: dict[str, list[str]]) -> Answer:
+        container, _, name = path.lstrip("/").partition("/")
+        blobs = self.blobs.get((account, container))
+        if blobs is None:
+            return self.storage_error(404, "ContainerNotFound", "The specified container does not exist.")
+        if not name and query.get("comp") == ["list"]:
+            return self.list_blobs(account, container, blobs, query)
+        if name in blobs and request.method in ("GET", "HEAD"):
+            return self.download(request, blobs[name])
+        return self.storage_error(404, "BlobNotFound", "The specified blob does not exist.")
+
+    def list_blobs(self, account: str, container: str, blobs: dict[str, Json], query: dict[str, list[str]]) -> Answer:
+        prefix = query.get("prefix", [""])[0]
+        marker = query.get("marker", [""])[0]
+        names = [name for name in sorted(blobs) if name.startswith(prefix) and name > marker]
+        page, rest = names[: self.page_size // 2], names[self.page_size // 2 :]
+        items = "".join(
+            f"<Blob><Name>{escape(name)}</Name><Properties>"
+            f"<Last-Modified>{format_datetime(blobs[name]['modified'], usegmt=True)}</Last-Modified>"
+            f"<Etag>{blobs[name]['etag']}</Etag><Content-Length>{len(blobs[name]['body'])}</Content-Length>"
+            "<Content-Type>application/octet-stream</Content-Type><BlobType>BlockBlob</BlobType>"
+            "</Properties></Blob>"
+            for name in page
+        )
+        next_marker = f"<NextMarker>{escape(page[-1])}</NextMarker>" if rest else "<NextMarker />"
+        xml = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<EnumerationResults ServiceEndpoint="https://{account}.blob.core.windows.net/" '
+            f'ContainerName="{container}">'
+            f"<Prefix>{escape(prefix)}</Prefix><Blobs>{items}</Blobs>{next_marker}</EnumerationResults>"
+        )
+        return Answer(200, xml.encode(), {"Content-Type": "application/xml"})
+
+    def download(self, request: Any, blob: Json) -> Answer:
+        body: bytes = blob["body"]
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "ETag": blob["etag"],
+            "Last-Modified": format_datetime(blob["modified"], usegmt=True),
+            "x-ms-blob-type": "BlockBlob",
+        }
+        wanted = request.headers.get("x-ms-range") or request.headers.get("Range")
+        if wanted:
+            first, _, last = wanted.removeprefix("bytes=").partition("-")
+            chunk = body[int(first) : int(last) + 1 if last else None]
+            end = int(first) + len(chunk) - 1
+            headers["Content-Range"] = f"bytes {first}-{end}/{len(body)}"
+            headers["Content-Length"] = str(len(chunk))
+            return Answer(206, chunk, headers)
+        headers["Content-Length"] = str(len(body))
+        return Answer(200, body, headers)
+
+    @staticmethod
+    def storage_error(status: int, code: str, message: str) -> Answer:
+        xml = f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+        return Answer(status, xml.encode(), {"Content-Type": "application/xml", "x-ms-error-code": code})
+
+    # ------------------------------------------------------------ Microsoft Entra ID
+
+    def login(self, request: Any, path: str, content: Any) -> Answer:
+        """Entra ID's OpenID metadata and token endpoint, enough for azure-identity's client-secret flow."""
+        authority = f"https://login.microsoftonline.com/{self.tenant_id}"
+        if path.endswith("/.well-known/openid-configuration"):
+            return json_answer(
+                200,
+                {
+                    "token_endpoint": f"{authority}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+                    "device_authorization_endpoint": f"{authority}/oauth2/v2.0/devicecode",
+                    "issuer": f"{authority}/v2.0",
+                },
+            )
+        if path.endswith("/discovery/instance"):
+            discovery = f"{authority}/v2.0/.well-known/openid-configuration"
+            return json_answer(200, {"tenant_discovery_endpoint": discovery, "metadata": []})
+        if path.endswith("/oauth2/v2.0/token") and request.method == "POST":
+            form = content if isinstance(content, dict) else {}  # azure-identity hands the form over as a dict
+            self.token_requests.append({key: str(value) for key, value in form.items()})
+            scope = str(form.get("scope", ""))
+            token = FakeCredential(self.tenant_id).get_token(scope).token
+            return json_answer(200, {"token_type": "Bearer", "expires_in": 3599, "access_token": token})
+        raise FakeError(404, "NotFound", path)
+
+    # ------------------------------------------------------------ Key Vault data plane
+
+    def vault(self, request: Any, vault_name: str, path: str) -> Answer:
+        if "authorization" not in {key.lower() for key in request.headers}:
+            challenge = f'Bearer authorization="https://login.microsoftonline.com/{self.tenant_id}", resource="https://vault.azure.net"'
+            return json_answer(
+                401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, **{"WWW-Authenticate": challenge}
+            )
+        collection, _, name = path.strip("/").partition("/")
+        vault_url = f"https://{vault_name}.vault.azure.net/"
+        if request.method == "DELETE" and collection == "keys":
+            key = next(
+                (
+                    r
+                    for r in self.resources.values()
+                    if r["type"] == "Microsoft.KeyVault/vaults/keys"
+                    and r["properties"]["keyUri"] == f"{vault_url}keys/{name}"
+                ),
+                None,
+            )
+            if key is None:
+                raise FakeError(404, "KeyNotFound", f"A key with (name/id) {name} was not found in this key vault.")
+            del self.resources[key["id"].lower()]
+            self.deleted_keys[(vault_name, name)] = self.deleted_key(vault_url, name, key)
+            return json_answer(200, self.deleted_keys[(vault_name, name)])
+        if request.method == "GET" and collection == "deletedkeys" and (vault_name, name) in self.deleted_keys:
+            return json_answer(200, self.deleted_keys[(vault_name, name)])
+        raise FakeError(404, "KeyNotFound", f"A key with (name/id) {name} was not found in this key vault.")
+
+    def deleted_key(self, vault_url: str, name: str, key: Json) -> Json:
+        now = int(self.now().timestamp())
+        return {
+            "recoveryId": f"{vault_url}deletedkeys/{name}",
+            "deletedDate": now,
+            "scheduledPurgeDate": now + 90 * 86400,
+            "key": {
+                "kid": key["properties"]["keyUriWithVersion"],
+                "kty": "RSA",
+                "key_ops": key["properties"].get("keyOps", []),
+            },
+            "attributes": {"enabled": True, "created": now, "updated": now, "recoveryLevel": "Recoverable"},
+            "tags": key.get("tags", {}),
+        }

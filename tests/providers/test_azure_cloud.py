@@ -1,0 +1,718 @@
+"""What only the Azure driver does: credentials, error translation, polling, Azure's names and limits.
+
+The driver talks to the in-memory Azure of ``azure_fake`` through azure-core's
+transport, as in the contract suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.rest import HttpRequest
+from azure.identity import (
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
+
+from portal.logging import RedactSecrets
+from providers import errors
+from providers.azure.cloud import (
+    AKS_SERVER_SCOPE,
+    AzureCloudDriver,
+    build_azure_driver,
+    container_name,
+    key_vault_name,
+    storage_account_name,
+)
+from providers.azure.credentials import credential_for
+from providers.azure.errors import retry_after, translate
+from providers.cloud import (
+    BucketSpec,
+    CacheSpec,
+    DatabaseSpec,
+    KeySpec,
+    KubernetesClusterSpec,
+    NetworkSpec,
+    NodePoolSpec,
+)
+from providers.retry import RetryPolicy
+from tests.providers.azure_fake import Answer, FakeAzure, FakeResponse, json_answer
+from tests.providers.conftest_cloud import (
+    AZURE_LOCATION,
+    AZURE_RESOURCE_GROUP,
+    AZURE_SUBSCRIPTION,
+    AZURE_TENANT,
+    CloudHarness,
+    azure_harness,
+)
+
+SECRET = "Qx7~app-registration-secret-value"
+NETWORK = NetworkSpec(
+    name="env-7-network",
+    cidr="10.7.0.0/16",
+    availability_zones=("1", "3"),
+    public_subnet_cidrs=("10.7.0.0/24", "10.7.1.0/24"),
+    private_subnet_cidrs=("10.7.10.0/24", "10.7.11.0/24"),
+    tags={"portal:environment": "7"},
+)
+
+
+@pytest.fixture
+def cloud() -> CloudHarness:
+    return azure_harness()
+
+
+def fake_of(cloud: CloudHarness) -> FakeAzure:
+    fake: FakeAzure = cloud.backend
+    return fake
+
+
+def resources_of(fake: FakeAzure, resource_type: str) -> dict[str, dict]:
+    return {resource["name"]: resource for resource in fake.resources.values() if resource["type"] == resource_type}
+
+
+def http_error(status: int, body: dict | None = None, **headers: str) -> HttpResponseError:
+    request = HttpRequest("PUT", "https://management.azure.com/subscriptions/s/resourceGroups/g")
+    answer = json_answer(status, body or {}, **headers) if body is not None else Answer(status, b"", headers)
+    return HttpResponseError(response=FakeResponse(request, answer))
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def test_a_client_secret_account_gets_a_client_secret_credential() -> None:
+    credential = credential_for("azure_client_secret", AZURE_TENANT, "app-id", SECRET)
+
+    assert isinstance(credential, ClientSecretCredential)
+
+
+def test_workload_identity_reads_the_projected_token_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text("federated-token")
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+
+    credential = credential_for("azure_workload_identity", AZURE_TENANT, "app-id", "")
+
+    assert isinstance(credential, WorkloadIdentityCredential)
+
+
+def test_a_managed_identity_is_the_user_assigned_one_when_a_client_id_is_given() -> None:
+    user_assigned = credential_for("azure_managed_identity", "", "mi-client-id", "")
+    system_assigned = credential_for("azure_managed_identity", "", "", "")
+
+    assert isinstance(user_assigned, ManagedIdentityCredential)
+    assert isinstance(system_assigned, ManagedIdentityCredential)
+    assert "mi-client-id" in repr(vars(user_assigned._credential))
+    assert "mi-client-id" not in repr(vars(system_assigned._credential))
+
+
+@pytest.mark.parametrize("auth_method", ["", "azure_default", "aws_assume_role"])
+def test_any_other_auth_method_means_the_default_credential_chain(auth_method: str) -> None:
+    assert isinstance(credential_for(auth_method, AZURE_TENANT, "", ""), DefaultAzureCredential)
+
+
+def test_the_driver_factory_puts_the_location_into_the_default_resource_group() -> None:
+    driver = build_azure_driver(
+        auth_method="azure_client_secret",
+        tenant_id=AZURE_TENANT,
+        client_id="app-id",
+        client_secret=SECRET,
+        subscription_id=AZURE_SUBSCRIPTION,
+        location="australiaeast",
+    )
+    named = build_azure_driver(
+        auth_method="azure_managed_identity",
+        tenant_id=AZURE_TENANT,
+        client_id="",
+        client_secret="",
+        subscription_id=AZURE_SUBSCRIPTION,
+        location="australiaeast",
+        resource_group="shared-au",
+    )
+
+    assert (driver.location, driver.resource_group) == ("australiaeast", "platform-portal-australiaeast")
+    assert isinstance(driver.credential, ClientSecretCredential)
+    assert named.resource_group == "shared-au"
+    assert SECRET not in repr(driver)
+
+
+def test_the_client_secret_never_reaches_the_logs_even_at_debug_level(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeAzure(AZURE_SUBSCRIPTION, AZURE_TENANT)
+    credential = credential_for("azure_client_secret", AZURE_TENANT, "app-id", SECRET, transport=fake.transport())
+    driver = AzureCloudDriver(
+        credential,
+        AZURE_SUBSCRIPTION,
+        location=AZURE_LOCATION,
+        resource_group=AZURE_RESOURCE_GROUP,
+        transport=fake.transport(),
+        polling_interval=0,
+    )
+    caplog.set_level(logging.DEBUG)
+
+    driver.ensure_key(KeySpec(alias="env-7"))
+    with pytest.raises(errors.NotFound):
+        driver.describe_network("missing")
+
+    assert fake.token_requests[0]["client_secret"] == SECRET  # it was used, through the fake Entra ID
+    logged = "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
+    assert "login.microsoftonline.com" in logged  # azure-identity and azure-core did log at this level
+    assert SECRET not in logged
+    assert SECRET not in repr(driver)
+    assert SECRET not in repr(vars(driver))
+
+
+def test_the_portal_log_filter_would_redact_the_secret_of_a_token_request_anyway() -> None:
+    record = logging.LogRecord(
+        "azure", logging.DEBUG, __file__, 1, "POST body: client_id=app&client_secret=%s", (SECRET,), None
+    )
+
+    RedactSecrets().filter(record)
+
+    assert SECRET not in record.getMessage()
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (404, "ResourceNotFound", errors.NotFound),
+        (404, "ResourceGroupNotFound", errors.NotFound),
+        (409, "AnotherOperationInProgress", errors.Conflict),
+        (401, "InvalidAuthenticationToken", errors.PermissionDenied),
+        (403, "AuthorizationFailed", errors.PermissionDenied),
+        (400, "QuotaExceeded", errors.QuotaExceeded),
+        (409, "OperationNotAllowed", errors.Conflict),
+        (400, "InvalidParameter", errors.InvalidRequest),
+        (500, "InternalServerError", errors.Unavailable),
+        (503, "ServiceUnavailable", errors.Unavailable),
+        (429, "TooManyRequests", errors.Throttled),
+    ],
+)
+def test_arm_errors_become_the_typed_errors(status: int, code: str, expected: type[errors.ProviderError]) -> None:
+    error = http_error(status, {"error": {"code": code, "message": "from Azure"}})
+
+    translated = translate(error, "env-7")
+
+    assert type(translated) is expected
+    assert translated.resource == "env-7"
+    assert code in translated.message
+
+
+def test_a_quota_refusal_told_as_operation_not_allowed_is_quota_exceeded() -> None:
+    error = http_error(
+        409, {"error": {"code": "OperationNotAllowed", "message": "Operation could exceed approved standardDv5 quota"}}
+    )
+
+    assert isinstance(translate(error), errors.QuotaExceeded)
+
+
+def test_a_blob_error_code_is_read_from_its_header() -> None:
+    error = http_error(404, None, **{"x-ms-error-code": "BlobNotFound"})
+
+    translated = translate(error)
+
+    assert isinstance(translated, errors.NotFound)
+    assert "BlobNotFound" in translated.message
+
+
+def test_connection_and_credential_failures_are_unavailable_and_permission_denied() -> None:
+    assert isinstance(translate(ServiceRequestError("connection reset")), errors.Unavailable)
+    assert isinstance(
+        translate(ClientAuthenticationError("AADSTS7000215: Invalid client secret")), errors.PermissionDenied
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"x-ms-retry-after-ms": "250"}, 0.25),
+        ({"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "12"}, 12.0),
+        ({"Retry-After": "2", "x-ms-ratelimit-microsoft.costmanagement-entity-retry-after": "30"}, 30.0),
+        ({"Retry-After": "Fri, 27 Nov 2026 10:00:20 GMT"}, 20.0),
+        ({"x-ms-ratelimit-remaining-subscription-reads": "11999"}, None),
+        ({}, None),
+    ],
+)
+def test_throttling_hints_are_read_from_every_header_azure_uses(headers: dict[str, str], seconds: float | None) -> None:
+    now = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
+
+    assert retry_after(headers, now=now) == seconds
+
+
+def test_a_throttled_answer_carries_its_retry_after_into_the_error() -> None:
+    error = http_error(429, {"error": {"code": "TooManyRequests", "message": "slow down"}}, **{"Retry-After": "9"})
+
+    translated = translate(error)
+
+    assert isinstance(translated, errors.Throttled)
+    assert translated.retry_after == 9.0
+
+
+def test_the_driver_waits_as_long_as_azure_asks_and_gives_up_with_the_hint(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    sleeps: list[float] = []
+    driver = AzureCloudDriver(
+        cloud.driver.credential,
+        AZURE_SUBSCRIPTION,
+        location=AZURE_LOCATION,
+        resource_group=AZURE_RESOURCE_GROUP,
+        transport=fake.transport(),
+        retry_policy=RetryPolicy(attempts=2, base_seconds=0, cap_seconds=60),
+        sleep=sleeps.append,
+        polling_interval=0,
+    )
+    fake.fail_next("PUT", "Microsoft.Network/virtualNetworks", 429, times=5, retry_after=7)
+
+    with pytest.raises(errors.Throttled) as raised:
+        driver.ensure_network(NETWORK)
+
+    assert sleeps == [7.0]
+    assert raised.value.retry_after == 7.0
+
+
+def test_azure_cores_own_retries_are_off_so_one_try_is_one_request(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    single = AzureCloudDriver(
+        cloud.driver.credential,
+        AZURE_SUBSCRIPTION,
+        location=AZURE_LOCATION,
+        resource_group=AZURE_RESOURCE_GROUP,
+        transport=fake.transport(),
+        retry_policy=RetryPolicy(attempts=1),
+        polling_interval=0,
+    )
+    fake.fail_next("PUT", "Microsoft.Cache/redis", 503, times=1)
+
+    with pytest.raises(errors.Unavailable):
+        single.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1"))
+
+    assert [method for method, url in fake.requests if "/redis/env-7-redis" in url] == ["GET", "PUT"]
+
+
+# ---------------------------------------------------------------- long-running operations
+
+
+def test_creating_a_cluster_polls_the_async_operation_until_azure_says_succeeded(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    polls_before = fake.polls()
+
+    cluster = cloud.driver.ensure_kubernetes_cluster(
+        KubernetesClusterSpec(
+            name="env-7",
+            version="1.30",
+            subnet_ids=(network.subnets[2].id,),
+            node_pools=(
+                NodePoolSpec(
+                    name="general",
+                    kind="general",
+                    instance_type="Standard_D4s_v5",
+                    min_size=1,
+                    max_size=3,
+                    desired_size=1,
+                ),
+            ),
+        )
+    )
+
+    # The PUT answered "Creating"; only the second poll of its operation said "Succeeded".
+    assert fake.polls() - polls_before >= 2
+    assert fake.poll_sleeps  # the poller waited (through the transport) between polls
+    assert cluster.status == "available"
+    assert resources_of(fake, "Microsoft.ContainerService/managedClusters")["env-7"]["properties"][
+        "provisioningState"
+    ] == ("Succeeded")
+
+
+def test_a_storage_account_is_created_through_location_polling(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets"))
+
+    account = storage_account_name(AZURE_SUBSCRIPTION, "env-7-assets")
+    puts = [
+        index
+        for index, (method, url) in enumerate(fake.requests)
+        if method == "PUT" and url.split("?")[0].endswith(f"/storageAccounts/{account}")
+    ]
+    after = [method for method, url in fake.requests[puts[0] + 1 :] if "/fakeOperations/" in url]
+    assert len(puts) == 1
+    assert after[:2] == ["GET", "GET"]  # 202 "still going", then the account
+
+
+def test_a_long_running_operation_that_ends_failed_surfaces_its_error_code_without_retrying(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    fake.fail_operation("Microsoft.Cache/redis", "QuotaExceeded", "Premium caches in westeurope: limit 0")
+    fake.fail_operation("Microsoft.Network/virtualNetworks", "InternalServerError", "provisioning failed")
+
+    with pytest.raises(errors.QuotaExceeded, match="limit 0"):
+        cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Premium_P1"))
+    with pytest.raises(errors.ProviderError, match="provisioning failed") as raised:
+        cloud.driver.ensure_network(NETWORK)
+
+    assert not raised.value.retryable  # Azure finished the operation; trying the same again is the caller's call
+    assert cloud.sleeps == []
+    assert resources_of(fake, "Microsoft.Cache/redis")["env-7-redis"]["properties"]["provisioningState"] == "Failed"
+
+
+def test_the_resource_group_is_created_in_the_drivers_location_on_the_first_create(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    with pytest.raises(errors.NotFound):
+        cloud.driver.describe_network(NETWORK.name)
+    assert fake.groups == {}
+
+    cloud.driver.ensure_network(NETWORK)
+
+    assert fake.groups[AZURE_RESOURCE_GROUP.lower()]["location"] == AZURE_LOCATION
+
+
+# ---------------------------------------------------------------- Azure's shapes
+
+
+def test_subnets_keep_their_zone_in_their_name_and_private_ones_use_the_nat_gateway(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+
+    network = cloud.driver.ensure_network(NETWORK)
+
+    subnets = resources_of(fake, "Microsoft.Network/virtualNetworks/subnets")
+    assert sorted(subnets) == ["private-0-zone-1", "private-1-zone-3", "public-0-zone-1", "public-1-zone-3"]
+    nat_id = network.nat_gateway_ids[0]
+    assert {name: (subnet["properties"].get("natGateway") or {}).get("id") for name, subnet in subnets.items()} == {
+        "private-0-zone-1": nat_id,
+        "private-1-zone-3": nat_id,
+        "public-0-zone-1": None,
+        "public-1-zone-3": None,
+    }
+    assert network.id.startswith(f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{AZURE_RESOURCE_GROUP}/")
+    assert network.tags["portal:name"] == "env-7-network"
+
+
+def test_node_pools_are_autoscaled_spot_or_gpu_tainted_and_the_first_general_one_is_the_system_pool(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    pools = (
+        NodePoolSpec(
+            name="batch",
+            kind="high-cpu",
+            instance_type="Standard_F8s_v2",
+            min_size=0,
+            max_size=5,
+            desired_size=0,
+            spot=True,
+        ),
+        NodePoolSpec(
+            name="general", kind="general", instance_type="Standard_D4s_v5", min_size=2, max_size=6, desired_size=3
+        ),
+        NodePoolSpec(
+            name="gpu", kind="gpu", instance_type="Standard_NC4as_T4_v3", min_size=0, max_size=2, desired_size=0
+        ),
+    )
+
+    cloud.driver.ensure_kubernetes_cluster(
+        KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=pools)
+    )
+
+    stored = {
+        name: pool["properties"]
+        for name, pool in resources_of(fake, "Microsoft.ContainerService/managedClusters/agentPools").items()
+    }
+    assert {name: properties["mode"] for name, properties in stored.items()} == {
+        "batch": "User",
+        "general": "System",
+        "gpu": "User",
+    }
+    assert stored["batch"]["scaleSetPriority"] == "Spot"
+    assert stored["gpu"]["nodeTaints"] == ["nvidia.com/gpu=true:NoSchedule"]
+    assert "nodeTaints" not in stored["general"]
+    assert all(
+        properties["enableAutoScaling"] and properties["vnetSubnetID"] == network.subnets[2].id
+        for properties in stored.values()
+    )
+
+
+def test_a_cluster_without_an_on_demand_general_pool_is_refused_before_anything_is_created(cloud: CloudHarness) -> None:
+    spot_only = NodePoolSpec(
+        name="batch", kind="general", instance_type="Standard_D4s_v5", min_size=0, max_size=2, desired_size=0, spot=True
+    )
+
+    with pytest.raises(errors.InvalidRequest, match="system pods"):
+        cloud.driver.ensure_kubernetes_cluster(
+            KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(spot_only,))
+        )
+
+    assert not fake_of(cloud).resources
+
+
+def test_the_cluster_token_is_an_entra_token_for_the_aks_server_application(cloud: CloudHarness) -> None:
+    network = cloud.driver.ensure_network(NETWORK)
+    general = NodePoolSpec(
+        name="general", kind="general", instance_type="Standard_D4s_v5", min_size=1, max_size=1, desired_size=1
+    )
+    cloud.driver.ensure_kubernetes_cluster(
+        KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(general,))
+    )
+
+    token, expires_at = cloud.driver.kubernetes_token("env-7")
+
+    assert cloud.driver.credential.scopes[-1] == AKS_SERVER_SCOPE
+    assert abs((expires_at - datetime.now(tz=UTC)).total_seconds() - 3600) < 60
+    assert token.count(".") == 2
+    with pytest.raises(errors.NotFound):
+        cloud.driver.kubernetes_token("no-such-cluster")
+
+
+def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_as_source(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+
+    database = cloud.driver.ensure_database(
+        DatabaseSpec(
+            name="env-7-db",
+            engine_version="16.3",
+            instance_class="Standard_D2ds_v5",
+            storage_gb=64,
+            backup_retention_days=35,
+            replica_region="germanywestcentral",
+        )
+    )
+
+    servers = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
+    replica, primary = servers["env-7-db-replica"], servers["env-7-db"]
+    assert replica["location"] == "germanywestcentral"
+    assert replica["properties"]["createMode"] == "Replica"
+    assert replica["properties"]["sourceServerResourceId"] == database.id
+    assert primary["properties"]["backup"]["geoRedundantBackup"] == "Enabled"
+    assert primary["properties"]["authConfig"] == {
+        "activeDirectoryAuth": "Enabled",
+        "passwordAuth": "Disabled",
+        "tenantId": AZURE_TENANT,
+    }
+    assert primary["sku"] == {"name": "Standard_D2ds_v5", "tier": "GeneralPurpose"}
+    assert database.endpoint == "env-7-db.postgres.database.azure.com"
+    assert database.backup_retention_days == 35
+
+
+def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_database(
+        DatabaseSpec(
+            name="env-7-db",
+            engine_version="16",
+            instance_class="Standard_D2ds_v5",
+            storage_gb=32,
+            backup_retention_days=7,
+            replica_region="germanywestcentral",
+        )
+    )
+
+    cloud.driver.delete_database("env-7-db")
+
+    deletes = [url.split("?")[0].rsplit("/", 1)[1] for method, url in fake.requests if method == "DELETE"]
+    assert deletes == ["env-7-db-replica", "env-7-db"]
+    assert resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers") == {}
+
+
+def test_deleting_a_network_takes_its_nat_gateway_and_public_ip_with_it(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_network(NETWORK)
+
+    cloud.driver.delete_network(NETWORK.name)
+
+    assert not [
+        resource["id"] for resource in fake.resources.values() if resource["type"].startswith("Microsoft.Network/")
+    ]
+
+
+def test_a_customer_managed_key_is_refused_rather_than_silently_ignored(cloud: CloudHarness) -> None:
+    keyed = DatabaseSpec(
+        name="env-7-db",
+        engine_version="16",
+        instance_class="Standard_D2ds_v5",
+        storage_gb=32,
+        backup_retention_days=7,
+        encryption_key_id="https://kv/keys/k",
+    )
+
+    with pytest.raises(errors.InvalidRequest, match="customer-managed"):
+        cloud.driver.ensure_database(keyed)
+    with pytest.raises(errors.InvalidRequest, match="customer-managed"):
+        cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets", encryption_key_id="https://kv/keys/k"))
+
+
+def test_a_standard_cache_has_one_replica_and_cannot_be_asked_for_more(cloud: CloudHarness) -> None:
+    cache = cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1))
+
+    assert (cache.node_type, cache.replicas, cache.port) == ("Standard_C1", 1, 6380)
+    assert cache.primary_endpoint == "env-7-redis.redis.cache.windows.net"
+    with pytest.raises(errors.InvalidRequest, match="Premium"):
+        cloud.driver.ensure_cache(CacheSpec(name="env-7-big", node_type="Standard_C1", replicas=2))
+    with pytest.raises(errors.InvalidRequest, match="Premium_P1"):
+        cloud.driver.ensure_cache(CacheSpec(name="env-7-odd", node_type="cache.t4g.small"))
+
+
+def test_storage_names_are_deterministic_and_valid_and_the_spec_name_is_a_tag(cloud: CloudHarness) -> None:
+    long_name = "Env-42_Analytics.Exports-For-Finance"
+    account = storage_account_name(AZURE_SUBSCRIPTION, long_name)
+
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets"))
+
+    assert re.fullmatch(r"[a-z0-9]{3,24}", account)
+    assert account == storage_account_name(AZURE_SUBSCRIPTION, long_name)
+    assert account != storage_account_name("another-subscription", long_name)
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", container_name(long_name))
+    stored = resources_of(fake_of(cloud), "Microsoft.Storage/storageAccounts")
+    assert stored[storage_account_name(AZURE_SUBSCRIPTION, "env-7-assets")]["tags"]["portal:name"] == "env-7-assets"
+    assert re.fullmatch(
+        r"[a-z][a-z0-9-]{2,23}", key_vault_name(AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, "australiasoutheast")
+    )
+
+
+def test_replication_is_an_object_replication_policy_on_both_accounts(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-dr"))
+
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets", replication_target_bucket="env-7-dr"))
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets", replication_target_bucket="env-7-dr"))
+
+    policies = [
+        r for r in fake.resources.values() if r["type"] == "Microsoft.Storage/storageAccounts/objectReplicationPolicies"
+    ]
+    assert len(policies) == 2  # one on the destination, one on the source, with the same id
+    assert {policy["name"] for policy in policies} == {policies[0]["properties"]["policyId"]}
+    assert policies[0]["properties"]["rules"][0]["destinationContainer"] == "env-7-dr"
+
+
+def test_a_container_the_portal_did_not_create_is_named_account_slash_container(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.blobs[("billingexports", "daily")] = {}
+    fake.put_blob("billingexports", "daily", "2026/11/part-1.csv", b"cost\n1.5\n")
+
+    listed = cloud.driver.list_objects("billingexports/daily", prefix="2026/")
+
+    assert [(item.key, item.size) for item in listed] == [("2026/11/part-1.csv", 9)]
+    assert cloud.driver.read_object("billingexports/daily", "2026/11/part-1.csv") == b"cost\n1.5\n"
+    with pytest.raises(errors.NotFound):
+        cloud.driver.list_objects("billingexports/missing")
+
+
+def test_a_listing_longer_than_a_page_follows_the_markers(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_bucket(BucketSpec(name="env-7-logs"))
+    for number in range(5):
+        cloud.put_object("env-7-logs", f"log-{number}.txt", b"x" * number)
+
+    listed = cloud.driver.list_objects("env-7-logs")
+
+    assert [item.key for item in listed] == [f"log-{number}.txt" for number in range(5)]
+    assert sum(1 for method, url in fake.requests if "comp=list" in url) == 3  # pages of two
+
+
+def test_a_deleted_key_cannot_be_created_again_under_the_same_alias_while_purge_protection_holds(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    key = cloud.driver.ensure_key(KeySpec(alias="env-7"))
+
+    cloud.driver.delete_key("env-7")
+
+    vault = resources_of(fake, "Microsoft.KeyVault/vaults")[cloud.driver.vault_name]
+    assert vault["properties"]["tenantId"] == AZURE_TENANT  # read from the token's tid claim
+    assert vault["properties"]["enablePurgeProtection"] is True
+    assert key.arn == f"https://{cloud.driver.vault_name}.vault.azure.net/keys/env-7"
+    with pytest.raises(errors.Conflict):
+        cloud.driver.ensure_key(KeySpec(alias="env-7"))
+
+
+# ---------------------------------------------------------------- costs
+
+
+def test_asking_for_more_than_one_tag_is_refused_before_any_query(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+
+    with pytest.raises(errors.InvalidRequest, match="at most 2"):
+        cloud.driver.fetch_costs(date(2026, 11, 1), date(2026, 11, 2), ["portal:team", "portal:environment"])
+
+    assert not any("CostManagement" in url for method, url in fake.requests)
+
+
+def test_without_tags_costs_are_split_by_service_and_region_across_pages(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    for day in (1, 2, 3):
+        fake.seed_cost(date(2026, 11, day), "Virtual Machines", "westeurope", {}, "10.25")
+        fake.seed_cost(date(2026, 11, day), "Virtual Machines", "westeurope", {"portal:team": "a"}, "1.75")
+        fake.seed_cost(date(2026, 11, day), "Storage", "germanywestcentral", {}, "0.5")
+
+    items = cloud.driver.fetch_costs(date(2026, 11, 1), date(2026, 11, 4))
+
+    assert len(items) == 6  # two pages of rows from the fake, each row once
+    assert {(item.service, item.region, item.amount) for item in items} == {
+        ("Virtual Machines", "westeurope", Decimal("12.0")),
+        ("Storage", "germanywestcentral", Decimal("0.5")),
+    }
+    assert all(item.tags == {} and item.account == AZURE_SUBSCRIPTION for item in items)
+    assert sum(1 for method, url in fake.requests if "skiptoken" in url) == 1
+
+
+def test_the_query_covers_whole_days_up_to_the_exclusive_end(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.seed_cost(date(2026, 10, 31), "Storage", "westeurope", {}, "1")
+    fake.seed_cost(date(2026, 11, 1), "Storage", "westeurope", {}, "2")
+    fake.seed_cost(date(2026, 11, 2), "Storage", "westeurope", {}, "4")
+
+    items = cloud.driver.fetch_costs(date(2026, 11, 1), date(2026, 11, 2))
+
+    assert [(item.usage_date, item.amount) for item in items] == [(date(2026, 11, 1), Decimal("2.0"))]
+
+
+def test_failover_promotes_the_replica_with_a_planned_standalone_patch(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_database(
+        DatabaseSpec(
+            name="env-7-db",
+            engine_version="16.3",
+            instance_class="Standard_D2ds_v5",
+            storage_gb=64,
+            backup_retention_days=35,
+            replica_region="germanywestcentral",
+        )
+    )
+
+    cloud.driver.promote_database_replica("env-7-db", "germanywestcentral", backup_retention_days=35)
+
+    patches = [url for method, url in fake.requests if method == "PATCH"]
+    assert len(patches) == 1
+    assert "/flexibleServers/env-7-db-replica?" in patches[0]
+    promoted = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db-replica"]["properties"]
+    assert (promoted["replicationRole"], "sourceServerResourceId" in promoted) == ("None", False)
+    assert promoted["backup"]["backupRetentionDays"] == 35
+
+
+def test_a_replica_in_another_region_than_asked_is_not_promoted(cloud: CloudHarness) -> None:
+    cloud.driver.ensure_database(
+        DatabaseSpec(
+            name="env-7-db",
+            engine_version="16.3",
+            instance_class="Standard_D2ds_v5",
+            storage_gb=64,
+            backup_retention_days=7,
+            replica_region="germanywestcentral",
+        )
+    )
+
+    with pytest.raises(errors.NotFound, match="no replica in northeurope"):
+        cloud.driver.promote_database_replica("env-7-db", "northeurope")
