@@ -9,13 +9,17 @@ VENV_STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d'
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: run test lint format install clean
+.PHONY: run test bench lint format install clean
 
 run: install
 	.venv/bin/python -m portal.devstack run
 
 test: install
 	.venv/bin/python -m portal.devstack test $(PYTEST_ARGS)
+
+# Benchmarks print ratios against a baseline measured in the same run; they assert correctness, never time.
+bench: install
+	.venv/bin/python -m portal.devstack test bench -n 0 -s -q -o python_files="bench_*.py" -o python_functions="bench_*"
 
 # mypy's Django plugin loads the settings, which need these to be set (nothing connects).
 lint: install
