@@ -62,6 +62,8 @@ AUDIT_EXPORTED = "audit.exported"
 # Secrets the portal holds (README, "Secrets"): set, replaced or removed (never the value), re-encrypted.
 CLOUD_SECRET_SET = "regions.cloud_secret_set"  # noqa: S105 (a verb, not a secret)
 SECRETS_REENCRYPTED = "regions.secrets_reencrypted"
+# A cluster's kubeconfig set, replaced or removed (never the content).
+CLUSTER_CREDENTIALS_SET = "regions.cluster_credentials_set"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"
