@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from access.models import User
@@ -95,13 +97,9 @@ class WriteOnlyTextarea(forms.Textarea):
 
 
 class ClusterForm(forms.ModelForm[Cluster]):
-    """The cluster form with a write-only kubeconfig: it can be set, replaced or removed, never read.
+    """The cluster form with a write-only kubeconfig: it can be set, replaced or removed, never read."""
 
-    The input is named ``kubeconfig`` so the model's validation errors about
-    it (not YAML, no user, runs a command…) land next to it.
-    """
-
-    kubeconfig = forms.CharField(
+    new_kubeconfig = forms.CharField(
         label="Kubeconfig: set / replace",
         required=False,
         strip=True,
@@ -113,18 +111,19 @@ class ClusterForm(forms.ModelForm[Cluster]):
     class Meta:
         model = Cluster
         fields = ["region", "name", "kind", "kubernetes_version", "api_endpoint", "status", "access"]
+        # API servers speak HTTPS; Django 6 assumes it for a URL typed without a scheme, 5.2 warns unless told.
+        field_classes = {"api_endpoint": partial(forms.URLField, assume_scheme="https")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         state = "A kubeconfig is stored." if self.instance.has_kubeconfig else "No kubeconfig is stored."
-        self.fields["kubeconfig"].help_text = f"{state} {self.fields['kubeconfig'].help_text}"
-        self.fields["kubeconfig"].initial = ""
+        self.fields["new_kubeconfig"].help_text = f"{state} {self.fields['new_kubeconfig'].help_text}"
         self.had_kubeconfig = self.instance.has_kubeconfig
 
     def clean(self) -> dict[str, Any]:
         """Put the new kubeconfig on the instance before the model validates it (``clean()`` parses it)."""
         cleaned = super().clean() or {}
-        new_kubeconfig = cleaned.get("kubeconfig") or ""
+        new_kubeconfig = cleaned.get("new_kubeconfig") or ""
         if new_kubeconfig and cleaned.get("remove_kubeconfig"):
             raise forms.ValidationError("Either replace the kubeconfig or remove it, not both.")
         if new_kubeconfig:
@@ -133,10 +132,19 @@ class ClusterForm(forms.ModelForm[Cluster]):
             self.instance.kubeconfig = ""
         return cleaned
 
+    def add_error(self, field: str | None, error: Any) -> None:
+        """Show the model's errors about the (non-editable) ``kubeconfig`` next to the input that sets it."""
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            moved = {
+                "new_kubeconfig" if name == "kubeconfig" else name: errors for name, errors in error.error_dict.items()
+            }
+            error = ValidationError(moved)
+        super().add_error(field, error)
+
     @property
     def kubeconfig_changed(self) -> bool:
         """Whether this submission sets, replaces or removes the kubeconfig."""
-        return bool(self.cleaned_data.get("kubeconfig")) or (
+        return bool(self.cleaned_data.get("new_kubeconfig")) or (
             bool(self.cleaned_data.get("remove_kubeconfig")) and self.had_kubeconfig
         )
 
