@@ -12,6 +12,7 @@ import dataclasses
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -48,7 +49,7 @@ def sandbox_account(account_id: str = ACCOUNT, region: str = REGION, provider: s
     )
 
 
-def live_aws_account(region: str = REGION, **changes: str) -> AccountConfig:
+def live_aws_account(region: str = REGION, **changes: Any) -> AccountConfig:
     config = AccountConfig(
         provider="aws",
         account_id=ACCOUNT,

@@ -168,7 +168,7 @@ def test_removing_the_kubeconfig_is_audited_as_removed() -> None:
     cluster.set_kubeconfig("")
 
     event = credential_events(cluster).get()
-    assert (event.before, event.after["kubeconfig"]) == ({"kubeconfig": "set"}, "removed")
+    assert (event.before, event.after) == ({"kubeconfig": "set"}, {"kubeconfig": "removed", "access": "kubeconfig"})
     assert stored_kubeconfig(cluster) == ""
 
 
@@ -203,7 +203,7 @@ def test_replacing_the_kubeconfig_in_the_admin_stores_it_and_audits_the_change(c
     assert Cluster.objects.get(pk=cluster.pk).kubeconfig == replacement.strip()
     event = credential_events(cluster).get()
     assert event.actor == User.objects.get(username="admin")
-    assert (event.before, event.after["kubeconfig"]) == ({"kubeconfig": "set"}, "changed")
+    assert (event.before, event.after) == ({"kubeconfig": "set"}, {"kubeconfig": "changed", "access": "kubeconfig"})
     for stored in AuditEvent.objects.all():
         assert "rotated-k3s-token" not in str([stored.before, stored.after, stored.extra, stored.object_repr])
 
