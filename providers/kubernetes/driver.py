@@ -17,12 +17,14 @@ otherwise label a dict body ``application/json-patch+json``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
@@ -188,9 +190,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
             pem = ca_data.encode() if isinstance(ca_data, str) else ca_data
             if not pem.lstrip().startswith(b"-----BEGIN"):
                 pem = base64.b64decode(pem)
-            with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as handle:
-                handle.write(pem)
-            configuration.ssl_ca_cert = handle.name
+            configuration.ssl_ca_cert = _ca_file(pem)
         configuration.api_key = {"BearerToken": "pending"}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
         configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)  # type: ignore[assignment]
@@ -296,6 +296,27 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
+
+
+_ca_directory: Path | None = None
+_ca_lock = threading.Lock()
+
+
+def _ca_file(pem: bytes) -> str:
+    """A file holding ``pem`` (the client reads CAs only from files): one per distinct CA and process.
+
+    Drivers are built per task run, so a file per driver would pile up; the
+    directory is private to the process (``mkdtemp``: mode 0700), so no other
+    local user can plant a CA of their own under a predictable name.
+    """
+    global _ca_directory
+    with _ca_lock:
+        if _ca_directory is None:
+            _ca_directory = Path(tempfile.mkdtemp(prefix="portal-kube-ca-"))
+        path = _ca_directory / f"{hashlib.sha256(pem).hexdigest()[:32]}.crt"
+        if not path.exists():
+            path.write_bytes(pem)
+        return str(path)
 
 
 class _TokenRefresher:
