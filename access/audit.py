@@ -67,6 +67,8 @@ APPROVAL_REQUESTED = "approvals.requested"
 APPROVAL_GIVEN = "approvals.approved"
 APPROVAL_REJECTED = "approvals.rejected"
 APPROVAL_WITHDRAWN = "approvals.withdrawn"
+# A cluster's kubeconfig set, replaced or removed (never the content).
+CLUSTER_CREDENTIALS_SET = "regions.cluster_credentials_set"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

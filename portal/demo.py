@@ -195,6 +195,8 @@ def load_demo() -> None:
                 "status": ClusterStatus.READY if status == CentreServerStatus.ONLINE else ClusterStatus.UNREACHABLE,
             },
         )
+        if not cluster.has_kubeconfig:  # keep one an admin gave
+            cluster.set_kubeconfig(demo_kubeconfig(cluster))
         _namespaces(cluster, teams)
         CentreServer.objects.update_or_create(
             name=name,
@@ -326,6 +328,23 @@ def _cluster(region: Region) -> Cluster:
         defaults={"kind": kind, "kubernetes_version": "1.31", "api_endpoint": endpoint, "status": ClusterStatus.READY},
     )
     return cluster
+
+
+def demo_kubeconfig(cluster: Cluster) -> str:
+    """A kubeconfig of the shape k3s writes, for a demo centre server: it opens nothing.
+
+    The demo runs on the sandbox, which never reads it; it is there so the
+    demo's k3s clusters are valid (kubeconfig access needs one) and the admin
+    shows what a configured cluster looks like.
+    """
+    return (
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        f"clusters:\n- name: {cluster.name}\n  cluster:\n    server: {cluster.api_endpoint}\n"
+        f"users:\n- name: {cluster.name}-admin\n  user:\n    token: demo-only-opens-nothing\n"
+        f"contexts:\n- name: {cluster.name}\n  context:\n    cluster: {cluster.name}\n    user: {cluster.name}-admin\n"
+        f"current-context: {cluster.name}\n"
+    )
 
 
 def _namespaces(cluster: Cluster, teams: dict[str, Team]) -> None:

@@ -177,6 +177,8 @@ def run() -> int:
         env = {**os.environ, **database_env, **redis_env}
         env.setdefault("PORTAL_DEBUG", "true")
         env.setdefault("PORTAL_LOG_FORMAT", "text")
+        # Simulated cloud resources take a moment to become available, so the demo shows progress.
+        env.setdefault("PORTAL_SANDBOX_LATENCY_SECONDS", "2")
         (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
         manage("migrate", "--no-input", env=env)
         manage("load_demo", env=env)

@@ -122,6 +122,8 @@ BASE_URL = env.str(
 PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
 )
+# How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
+SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
 
 seal()
 

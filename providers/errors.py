@@ -52,3 +52,12 @@ class QuotaExceeded(ProviderError):
 
 class InvalidRequest(ProviderError):
     """The request itself is wrong (bad name, unsupported combination); retrying will not help."""
+
+
+class TimedOut(ProviderError):
+    """A wait for a resource to reach a state gave up; the message says the last state seen.
+
+    Retryable: the backend may still get there, so a workflow step can wait again later.
+    """
+
+    retryable = True

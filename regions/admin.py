@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from access.models import User
@@ -87,12 +89,84 @@ class NodePoolInline(admin.TabularInline[NodePool, Cluster]):
     extra = 0
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just submitted (a secret stays off the page)."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
+class ClusterForm(forms.ModelForm[Cluster]):
+    """The cluster form with a write-only kubeconfig: it can be set, replaced or removed, never read."""
+
+    new_kubeconfig = forms.CharField(
+        label="Kubeconfig: set / replace",
+        required=False,
+        strip=True,
+        widget=WriteOnlyTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current one.",
+    )
+    remove_kubeconfig = forms.BooleanField(label="Remove the stored kubeconfig", required=False)
+
+    class Meta:
+        model = Cluster
+        fields = ["region", "name", "kind", "kubernetes_version", "api_endpoint", "status", "access"]
+        # API servers speak HTTPS; Django 6 assumes it for a URL typed without a scheme, 5.2 warns unless told.
+        field_classes = {"api_endpoint": partial(forms.URLField, assume_scheme="https")}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        state = "A kubeconfig is stored." if self.instance.has_kubeconfig else "No kubeconfig is stored."
+        self.fields["new_kubeconfig"].help_text = f"{state} {self.fields['new_kubeconfig'].help_text}"
+        self.had_kubeconfig = self.instance.has_kubeconfig
+
+    def clean(self) -> dict[str, Any]:
+        """Put the new kubeconfig on the instance before the model validates it (``clean()`` parses it)."""
+        cleaned = super().clean() or {}
+        new_kubeconfig = cleaned.get("new_kubeconfig") or ""
+        if new_kubeconfig and cleaned.get("remove_kubeconfig"):
+            raise forms.ValidationError("Either replace the kubeconfig or remove it, not both.")
+        if new_kubeconfig:
+            self.instance.kubeconfig = new_kubeconfig
+        elif cleaned.get("remove_kubeconfig"):
+            self.instance.kubeconfig = ""
+        return cleaned
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """Show the model's errors about the (non-editable) ``kubeconfig`` next to the input that sets it."""
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            moved = {
+                "new_kubeconfig" if name == "kubeconfig" else name: errors for name, errors in error.error_dict.items()
+            }
+            error = ValidationError(moved)
+        super().add_error(field, error)
+
+    @property
+    def kubeconfig_changed(self) -> bool:
+        """Whether this submission sets, replaces or removes the kubeconfig."""
+        return bool(self.cleaned_data.get("new_kubeconfig")) or (
+            bool(self.cleaned_data.get("remove_kubeconfig")) and self.had_kubeconfig
+        )
+
+
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin[Cluster]):
-    list_display = ["name", "region", "kind", "kubernetes_version", "status"]
-    list_filter = ["kind", "status", "region__residency_zone"]
+    form = ClusterForm
+    list_display = ["name", "region", "kind", "kubernetes_version", "status", "access", "has_kubeconfig"]
+    list_filter = ["kind", "status", "access", "region__residency_zone"]
     list_select_related = ["region"]
     inlines = [NodePoolInline]
+
+    @admin.display(boolean=True, description="kubeconfig stored")
+    def has_kubeconfig(self, cluster: Cluster) -> bool:
+        return cluster.has_kubeconfig
+
+    def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
+        """Save, and audit a set, replaced or removed kubeconfig (never its content)."""
+        super().save_model(request, obj, form, change)
+        if isinstance(form, ClusterForm) and form.kubeconfig_changed:
+            actor = request.user if isinstance(request.user, User) else None
+            obj.record_kubeconfig_change(had_kubeconfig=form.had_kubeconfig, actor=actor)
 
 
 @admin.register(Namespace)

@@ -61,6 +61,22 @@ CLUSTER_KIND_BY_PROVIDER = {
 }
 
 
+class ClusterAccess(models.TextChoices):
+    """How the portal's workers authenticate to a cluster's API server (``providers.config.CLUSTER_ACCESS``)."""
+
+    CLOUD_TOKEN = "cloud_token", "Cloud token (EKS/AKS: endpoint, CA and short-lived tokens from the cloud account)"
+    KUBECONFIG = "kubeconfig", "Kubeconfig stored in the portal (encrypted)"
+    IN_CLUSTER = "in_cluster", "In-cluster service account (the portal runs in this cluster)"
+
+
+# The access a cluster gets when none is chosen.
+DEFAULT_ACCESS_BY_KIND: dict[str, str] = {
+    ClusterKind.EKS: ClusterAccess.CLOUD_TOKEN,
+    ClusterKind.AKS: ClusterAccess.CLOUD_TOKEN,
+    ClusterKind.K3S: ClusterAccess.KUBECONFIG,
+}
+
+
 class ClusterStatus(models.TextChoices):
     PROVISIONING = "provisioning", "Provisioning"
     READY = "ready", "Ready"

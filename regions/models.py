@@ -4,20 +4,24 @@ namespaces and on-prem centre servers (spec sections 2-4 and 12)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models, transaction
 
 from access.scoping import scoped
+from providers.errors import InvalidRequest
+from providers.kubeconfig import parse_kubeconfig
 from regions import catalogue
 from regions.choices import (
     AUTH_METHODS_BY_PROVIDER,
     CLUSTER_KIND_BY_PROVIDER,
+    DEFAULT_ACCESS_BY_KIND,
     AuthMethod,
     CapacityType,
     CentreServerStatus,
+    ClusterAccess,
     ClusterKind,
     ClusterStatus,
     Provider,
@@ -195,7 +199,15 @@ class Region(models.Model):
 
 @scoped("inventory", region="region", zone="region__residency_zone")
 class Cluster(models.Model):
-    """A Kubernetes cluster: EKS, AKS, or k3s on an on-prem centre server."""
+    """A Kubernetes cluster: EKS, AKS, or k3s on an on-prem centre server.
+
+    ``access`` is how the portal's workers reach its API server (see
+    :class:`~regions.choices.ClusterAccess`); left empty it becomes the
+    kind's default on save (a cloud token for EKS and AKS, a kubeconfig for
+    k3s). A ``kubeconfig`` (for k3s, or any cluster no cloud token reaches) is
+    encrypted at rest, write-only in the admin, set through
+    :meth:`set_kubeconfig` (audited) and never part of ``str()`` or ``repr()``.
+    """
 
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="clusters")
     name = models.CharField(max_length=63, validators=[dns_label])
@@ -205,6 +217,14 @@ class Cluster(models.Model):
     )
     api_endpoint = models.URLField(max_length=500, help_text="The Kubernetes API server URL.")
     status = models.CharField(max_length=16, choices=ClusterStatus.choices, default=ClusterStatus.READY)
+    access = models.CharField(
+        max_length=16,
+        choices=ClusterAccess.choices,
+        blank=True,
+        help_text="How the portal reaches the API server. Empty: a cloud token for EKS and AKS, a kubeconfig for k3s.",
+    )
+    # Write-only: set through set_kubeconfig() (audited); never serialised, rendered or logged.
+    kubeconfig = EncryptedTextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["region__code", "name"]
@@ -213,15 +233,78 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def __repr__(self) -> str:
+        return f"<Cluster: {self}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, choosing the kind's default access when none is set."""
+        if not self.access and self.kind:
+            self.access = self.effective_access
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "access"}
+        super().save(*args, **kwargs)
+
+    @property
+    def effective_access(self) -> str:
+        """The access chosen, or the kind's default when none is."""
+        return self.access or DEFAULT_ACCESS_BY_KIND.get(self.kind, "")
+
+    @property
+    def has_kubeconfig(self) -> bool:
+        """Whether a kubeconfig is stored (the value itself is never shown)."""
+        return bool(self.kubeconfig)
+
+    def set_kubeconfig(self, value: str, *, actor: User | None = None) -> None:
+        """Store, replace or (with ``""``) remove the kubeconfig, audited without its content.
+
+        The caller validates first (``full_clean()``, or the admin form), as for any model change.
+        """
+        had_kubeconfig = self.has_kubeconfig
+        with transaction.atomic():
+            self.kubeconfig = value
+            self.save(update_fields=["kubeconfig"])
+            self.record_kubeconfig_change(had_kubeconfig=had_kubeconfig, actor=actor)
+
+    def record_kubeconfig_change(self, *, had_kubeconfig: bool, actor: User | None = None) -> None:
+        """Audit that the kubeconfig was set, replaced or removed; before/after never hold the content."""
+        from access import audit  # access.audit imports access.models, which the inventory's apps load after
+
+        audit.record(
+            audit.CLUSTER_CREDENTIALS_SET,
+            self,
+            actor=actor,
+            before={"kubeconfig": "set" if had_kubeconfig else "not set"},
+            after={"kubeconfig": "changed" if self.kubeconfig else "removed", "access": self.effective_access},
+        )
+
     def clean(self) -> None:
+        errors: dict[str, str] = {}
         # k3s runs on centre servers homed to any region; managed clusters must match their cloud.
         if self.kind and self.kind != ClusterKind.K3S and self.region_id is not None:
             expected = CLUSTER_KIND_BY_PROVIDER[Provider(self.region.provider)]
             if self.kind != expected:
                 provider = self.region.get_provider_display()
-                raise ValidationError(
-                    {"kind": f"{provider} regions run {expected.label} clusters, not {self.get_kind_display()}."}
-                )
+                errors["kind"] = f"{provider} regions run {expected.label} clusters, not {self.get_kind_display()}."
+        access = self.effective_access
+        if access == ClusterAccess.CLOUD_TOKEN:
+            if self.kind == ClusterKind.K3S:
+                errors["access"] = "A k3s cluster has no cloud to issue tokens: give it a kubeconfig or use in-cluster."
+            elif self.region_id is not None and self.region.account_id is None:
+                errors["access"] = "A cloud token comes from the region's cloud account, and this region has none."
+        if access == ClusterAccess.KUBECONFIG and not self.kubeconfig:
+            errors["kubeconfig"] = (
+                "Give the cluster's kubeconfig (k3s writes it to /etc/rancher/k3s/k3s.yaml), or choose another access."
+            )
+        elif self.kubeconfig and access != ClusterAccess.KUBECONFIG:
+            errors["kubeconfig"] = "Only kubeconfig access uses a stored kubeconfig: remove it, or choose that access."
+        elif self.kubeconfig:
+            try:
+                parse_kubeconfig(self.kubeconfig)
+            except InvalidRequest as error:
+                errors["kubeconfig"] = error.message
+        if errors:
+            raise ValidationError(errors)
 
 
 @scoped("inventory", region="cluster__region", zone="cluster__region__residency_zone")

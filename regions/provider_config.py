@@ -1,7 +1,8 @@
 """Plain-value configuration for provider drivers, from the inventory models.
 
-Drivers (``providers/``) take frozen dataclasses and know nothing of Django;
-this module is the one place that turns a :class:`~regions.models.CloudAccount`,
+Drivers (``providers/``) take the frozen dataclasses of :mod:`providers.config`
+(re-exported here) and know nothing of Django; this module is the one place
+that turns a :class:`~regions.models.CloudAccount`,
 :class:`~regions.models.Region` or :class:`~regions.models.Cluster` into them.
 It imports no cloud SDK. Whether a driver talks to the real cloud or to the
 simulated sandbox is decided here too: every account in ``sandbox`` mode
@@ -11,47 +12,13 @@ in any mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.conf import settings
 
+from providers.config import AccountConfig, ClusterConfig
+from regions.choices import ClusterAccess
 from regions.models import CloudAccount, Cluster, Region
 
-
-@dataclass(frozen=True)
-class AccountConfig:
-    """How a driver reaches one AWS account, Azure subscription or on-prem site, in one region.
-
-    ``client_secret`` is the decrypted Azure client secret, or ``""``; it is
-    left out of ``repr()`` so a logged config never shows it.
-    """
-
-    provider: str
-    account_id: str
-    region_code: str
-    auth_method: str
-    sandbox: bool
-    role_arn: str = ""
-    role_external_id: str = ""
-    tenant_id: str = ""
-    client_id: str = ""
-    secret_reference: str = ""
-    client_secret: str = field(default="", repr=False)
-    portal_account_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """How a driver reaches one Kubernetes cluster, and the account it runs in (none for on-prem k3s)."""
-
-    name: str
-    kind: str
-    api_endpoint: str
-    kubernetes_version: str
-    region_code: str
-    sandbox: bool
-    account: AccountConfig | None
-    portal_cluster_id: int | None = None
+__all__ = ["AccountConfig", "ClusterConfig", "account_config", "cluster_config", "region_config", "sandbox_mode"]
 
 
 def sandbox_mode() -> bool:
@@ -85,15 +52,21 @@ def region_config(region: Region) -> AccountConfig | None:
 
 
 def cluster_config(cluster: Cluster) -> ClusterConfig:
-    """The driver configuration of ``cluster``: its endpoint and, for EKS/AKS, its account."""
+    """The driver configuration of ``cluster``: how to reach it (decrypts its kubeconfig) and its region's account."""
     account = region_config(cluster.region)
+    by_simulated_cloud = cluster.effective_access == ClusterAccess.CLOUD_TOKEN and bool(account and account.sandbox)
     return ClusterConfig(
         name=cluster.name,
         kind=cluster.kind,
         api_endpoint=cluster.api_endpoint,
         kubernetes_version=cluster.kubernetes_version,
         region_code=cluster.region.code,
-        sandbox=sandbox_mode() or (account.sandbox if account is not None else False),
+        # A cluster reached through a simulated cloud is simulated too; one reached by kubeconfig or
+        # in-cluster is real unless the whole portal runs on the sandbox (on-prem accounts are all "sandbox").
+        sandbox=sandbox_mode() or by_simulated_cloud,
         account=account,
         portal_cluster_id=cluster.pk,
+        provider=cluster.region.provider,
+        access=cluster.effective_access,
+        kubeconfig=cluster.kubeconfig,
     )

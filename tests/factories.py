@@ -116,6 +116,17 @@ class RegionFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(CloudAccountFactory)
 
 
+def kubeconfig_for(server: str, *, token: str = "factory-token-opens-nothing", name: str = "k3s") -> str:  # noqa: S107
+    """A kubeconfig of the shape k3s writes: one cluster at ``server``, one user with a bearer token."""
+    return (
+        f"apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n"
+        f"users:\n- name: {name}-admin\n  user:\n    token: {token}\n"
+        f"contexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}-admin\n"
+        f"current-context: {name}\n"
+    )
+
+
 class ClusterFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Cluster
@@ -125,6 +136,10 @@ class ClusterFactory(factory.django.DjangoModelFactory):
     kind = ClusterKind.EKS
     kubernetes_version = "1.31"
     api_endpoint = factory.LazyAttribute(lambda cluster: f"https://{cluster.name}.example.com")
+    # k3s is reached by kubeconfig, so a k3s cluster comes with one (that opens nothing).
+    kubeconfig = factory.LazyAttribute(
+        lambda cluster: kubeconfig_for(cluster.api_endpoint) if cluster.kind == ClusterKind.K3S else ""
+    )
 
 
 class NodePoolFactory(factory.django.DjangoModelFactory):

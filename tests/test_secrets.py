@@ -230,7 +230,7 @@ def test_reencrypting_moves_every_secret_to_the_newest_key_and_audits_the_run() 
     assert "2 secret(s) re-encrypted" in output.getvalue()
     assert SECRET not in output.getvalue()
     event = AuditEvent.objects.filter(verb=audit.SECRETS_REENCRYPTED).get()
-    assert event.extra == {"rewritten": 2, "models": ["regions.cloudaccount"]}
+    assert event.extra == {"rewritten": 2, "models": ["regions.cloudaccount", "regions.cluster"]}
 
 
 def test_reencrypting_twice_rewrites_nothing_the_second_time() -> None:

@@ -98,6 +98,16 @@ def test_a_bad_hsts_duration_names_the_variable(value: str, message: str) -> Non
     assert_refused(result, f"PORTAL_HSTS_SECONDS: {message}")
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("-1", "Must be greater than or equal to 0 and less than or equal to 3600."), ("slow", "Not a valid number.")],
+)
+def test_a_bad_sandbox_latency_names_the_variable(value: str, message: str) -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_SANDBOX_LATENCY_SECONDS": value})
+
+    assert_refused(result, f"PORTAL_SANDBOX_LATENCY_SECONDS: {message}")
+
+
 def test_an_unsupported_log_format_lists_the_supported_ones() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_LOG_FORMAT": "xml"})
 

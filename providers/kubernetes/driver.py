@@ -17,15 +17,14 @@ otherwise label a dict body ``application/json-patch+json``).
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
+import hashlib
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
@@ -192,17 +191,11 @@ class KubernetesClusterDriver(ManifestClusterDriver):
             pem = ca_data.encode() if isinstance(ca_data, str) else ca_data
             if not pem.lstrip().startswith(b"-----BEGIN"):
                 pem = base64.b64decode(pem)
-            with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as handle:
-                handle.write(pem)
-            configuration.ssl_ca_cert = handle.name
+            configuration.ssl_ca_cert = _ca_file(pem)
         configuration.api_key = {"BearerToken": "pending"}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
         configuration.refresh_api_key_hook = _TokenRefresher(token_provider, token_lifetime)  # type: ignore[assignment]
-        driver = cls(configuration, **options)
-        if configuration.ssl_ca_cert:
-            # urllib3 reads the file at each new connection, so it lives exactly as long as the driver.
-            weakref.finalize(driver, _remove_file, configuration.ssl_ca_cert)
-        return driver
+        return cls(configuration, **options)
 
     # --- primitives ---------------------------------------------------------------------------------
 
@@ -306,9 +299,25 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
 
 
-def _remove_file(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+_ca_directory: Path | None = None
+_ca_lock = threading.Lock()
+
+
+def _ca_file(pem: bytes) -> str:
+    """A file holding ``pem`` (the client reads CAs only from files): one per distinct CA and process.
+
+    Drivers are built per task run, so a file per driver would pile up; the
+    directory is private to the process (``mkdtemp``: mode 0700), so no other
+    local user can plant a CA of their own under a predictable name.
+    """
+    global _ca_directory
+    with _ca_lock:
+        if _ca_directory is None:
+            _ca_directory = Path(tempfile.mkdtemp(prefix="portal-kube-ca-"))
+        path = _ca_directory / f"{hashlib.sha256(pem).hexdigest()[:32]}.crt"
+        if not path.exists():
+            path.write_bytes(pem)
+        return str(path)
 
 
 class _TokenRefresher:

@@ -33,12 +33,14 @@ class RegionSerializer(serializers.ModelSerializer[Region]):
 class ClusterSerializer(serializers.ModelSerializer[Cluster]):
     node_pool_count = serializers.IntegerField(read_only=True)
     namespace_count = serializers.IntegerField(read_only=True)
+    # Whether a kubeconfig is stored; the kubeconfig itself is write-only everywhere and never serialised.
+    has_kubeconfig = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Cluster
         fields = [
-            "id", "name", "region", "kind", "kubernetes_version", "api_endpoint", "status",
-            "node_pool_count", "namespace_count",
+            "id", "name", "region", "kind", "kubernetes_version", "api_endpoint", "status", "access",
+            "has_kubeconfig", "node_pool_count", "namespace_count",
         ]  # fmt: skip
 
 

@@ -31,8 +31,8 @@ from access.models import AccessReview, AccessReviewItem, ApiToken, AuditEvent, 
 from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
 from portal.demo import DEMO_PASSWORD, Persona
-from regions.admin import CloudAccountForm
-from regions.models import CloudAccount
+from regions.admin import CloudAccountForm, ClusterForm
+from regions.models import CloudAccount, Cluster
 from tests.factories import (
     PASSWORD,
     ApiTokenFactory,
@@ -41,6 +41,7 @@ from tests.factories import (
     SsoRuleFactory,
     UserFactory,
     api_token_secret,
+    kubeconfig_for,
 )
 
 
@@ -417,6 +418,33 @@ def set_a_client_secret(world: World) -> Expected:
     return Expected.of(world.admin, account)
 
 
+def k3s_cluster_of_the_demo() -> Cluster:
+    return Cluster.objects.filter(kind="k3s").order_by("pk").first() or pytest.fail("the demo has k3s clusters")
+
+
+def set_a_cluster_kubeconfig(world: World) -> Expected:
+    cluster = k3s_cluster_of_the_demo()
+    cluster.set_kubeconfig(kubeconfig_for("https://10.9.0.1:6443", token="replaced-token"), actor=world.admin)
+    return Expected.of(world.admin, cluster)
+
+
+def replace_a_cluster_kubeconfig_in_the_django_admin(world: World) -> Expected:
+    cluster = k3s_cluster_of_the_demo()
+    form = {name: str(getattr(cluster, name)) for name in ClusterForm.Meta.fields}
+    form["region"] = str(cluster.region_id)
+    inline = {"TOTAL_FORMS": "0", "INITIAL_FORMS": "0", "MIN_NUM_FORMS": "0", "MAX_NUM_FORMS": "1000"}
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:regions_cluster_change", args=[cluster.pk]),
+        {
+            **form,
+            **{f"node_pools-{key}": value for key, value in inline.items()},
+            "new_kubeconfig": kubeconfig_for("https://10.9.0.2:6443", token="rotated-token"),
+        },
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, cluster)
+
+
 def reencrypt_every_secret(world: World) -> Expected:
     call_command("reencrypt_secrets", stdout=StringIO())
     return Expected(None, "portal.encryption_keys", "", actor_label="system")
@@ -535,6 +563,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.APPROVAL_GIVEN: [approve_a_request_on_its_page],
     audit.APPROVAL_REJECTED: [reject_a_request_on_its_page],
     audit.APPROVAL_WITHDRAWN: [withdraw_a_request_on_its_page],
+    audit.CLUSTER_CREDENTIALS_SET: [set_a_cluster_kubeconfig, replace_a_cluster_kubeconfig_in_the_django_admin],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

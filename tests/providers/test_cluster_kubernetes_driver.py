@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,13 +81,20 @@ def test_base64_ca_data_is_written_as_pem_for_tls_verification() -> None:
         "https://eks.example:443", lambda: "t", ca_data=base64.b64encode(CA_PEM).decode()
     )
 
-    ca_file = Path(driver.api_client.configuration.ssl_ca_cert)
-    assert ca_file.read_bytes() == CA_PEM
+    assert Path(driver.api_client.configuration.ssl_ca_cert).read_bytes() == CA_PEM
 
-    del driver
-    gc.collect()
 
-    assert not ca_file.exists(), "the CA file outlived its driver"
+def test_drivers_built_for_the_same_ca_share_one_private_file_instead_of_leaving_one_each() -> None:
+    first, second = (
+        KubernetesClusterDriver.from_token("https://eks.example:443", lambda: "t", ca_data=CA_PEM.decode())
+        for _ in range(2)
+    )
+    other = KubernetesClusterDriver.from_token("https://aks.example:443", lambda: "t", ca_data=CA_PEM + b"\n")
+
+    ca_file = Path(first.api_client.configuration.ssl_ca_cert)
+    assert Path(second.api_client.configuration.ssl_ca_cert) == ca_file
+    assert Path(other.api_client.configuration.ssl_ca_cert) != ca_file
+    assert ca_file.parent.stat().st_mode & 0o077 == 0, "the CA directory is private to the portal's user"
 
 
 def test_a_kubeconfig_dict_points_the_driver_at_its_cluster_and_user(cluster_fake_api: tuple[FakeKubeApi, str]) -> None:

@@ -86,7 +86,7 @@ def test_the_region_list_carries_the_same_fields_as_the_detail(developer: Client
     assert len(listed) == Region.objects.count()
 
 
-def test_a_cluster_shows_kind_version_endpoint_and_counts(developer: Client) -> None:
+def test_a_cluster_shows_kind_version_endpoint_access_and_counts(developer: Client) -> None:
     cluster = Cluster.objects.get(name="aks-westeurope")
 
     body = developer.get(f"/api/clusters/{cluster.pk}/").json()
@@ -99,6 +99,8 @@ def test_a_cluster_shows_kind_version_endpoint_and_counts(developer: Client) -> 
         "kubernetes_version": "1.31",
         "api_endpoint": "https://aks-westeurope.hcp.westeurope.azmk8s.io:443",
         "status": "ready",
+        "access": "cloud_token",
+        "has_kubeconfig": False,
         "node_pool_count": 3,
         "namespace_count": 6,
     }

@@ -10,7 +10,14 @@ from django.test import override_settings
 from regions.choices import AuthMethod, ClusterKind, Provider
 from regions.models import CloudAccount, Cluster, Region
 from regions.provider_config import AccountConfig, account_config, cluster_config, region_config
-from tests.factories import AzureClientSecretAccountFactory, CloudAccountFactory, ClusterFactory, RegionFactory
+from tests.factories import (
+    AzureClientSecretAccountFactory,
+    CloudAccountFactory,
+    ClusterFactory,
+    OnPremRegionFactory,
+    RegionFactory,
+    kubeconfig_for,
+)
 
 pytestmark = pytest.mark.django_db
 SECRET = "az-client-secret-value~0123456789"
@@ -90,3 +97,40 @@ def test_a_cluster_gives_its_endpoint_and_the_account_of_its_region() -> None:
     assert config.account == region_config(cluster.region)
     assert config.sandbox is False
     assert config.kind == ClusterKind.EKS
+
+
+@override_settings(PROVIDER_MODE="live")
+def test_a_cluster_says_how_it_is_reached_and_carries_its_decrypted_kubeconfig_without_showing_it() -> None:
+    kubeconfig = kubeconfig_for("https://10.1.2.3:6443", token="site-token-never-shown")
+    cluster = ClusterFactory.create(region=OnPremRegionFactory.create(), kind=ClusterKind.K3S, kubeconfig=kubeconfig)
+
+    config = cluster_config(Cluster.objects.select_related("region__account").get(pk=cluster.pk))
+
+    assert (config.provider, config.access, config.kubeconfig) == (Provider.ON_PREM, "kubeconfig", kubeconfig)
+    assert "site-token-never-shown" not in repr(config)
+    assert config.sandbox is False
+
+
+@override_settings(PROVIDER_MODE="live")
+def test_a_k3s_cluster_on_a_site_whose_account_is_simulated_is_still_reached_for_real() -> None:
+    # On-prem accounts can only use the sandbox auth method; that says nothing about the site's k3s.
+    account = saved_account(provider=Provider.ON_PREM, auth_method=AuthMethod.SANDBOX, role_arn="")
+    region = OnPremRegionFactory.create(account=account)
+    cluster = ClusterFactory.create(region=region, kind=ClusterKind.K3S)
+
+    assert cluster_config(Cluster.objects.get(pk=cluster.pk)).sandbox is False
+
+
+@override_settings(PROVIDER_MODE="live")
+def test_a_cluster_reached_through_a_simulated_cloud_is_simulated() -> None:
+    account = saved_account(auth_method=AuthMethod.SANDBOX, role_arn="")
+    cluster = ClusterFactory.create(region=RegionFactory.create(account=account))
+
+    assert cluster_config(Cluster.objects.get(pk=cluster.pk)).sandbox is True
+
+
+@override_settings(PROVIDER_MODE="sandbox")
+def test_sandbox_mode_simulates_every_cluster_whatever_its_access() -> None:
+    cluster = ClusterFactory.create(region=OnPremRegionFactory.create(), kind=ClusterKind.K3S)
+
+    assert cluster_config(Cluster.objects.get(pk=cluster.pk)).sandbox is True
