@@ -231,12 +231,13 @@ def undo(run: Run, *, user: User | None = None) -> Run:
     A step that failed half-way is undone too, so undo handlers must accept
     that what they remove may not exist.
     """
-    if run.status in ACTIVE:
-        raise ValueError("a run that is still going cannot be undone; cancel it first")
-    if run.direction == Direction.UNDO:
-        raise ValueError("an undo run cannot itself be undone")
-    begun = [step for step in run.steps.order_by("-position") if step.started_at is not None]
     with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)  # its state now, not when the caller read it
+        if run.status in ACTIVE:
+            raise ValueError("a run that is still going cannot be undone; cancel it first")
+        if run.direction == Direction.UNDO:
+            raise ValueError("an undo run cannot itself be undone")
+        begun = [step for step in run.steps.order_by("-position") if step.started_at is not None]
         undo_run, created = Run.objects.get_or_create(
             key=f"{run.key}:undo",
             defaults={

@@ -6,6 +6,7 @@ transport, as in the contract suite.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import UTC, date, datetime
@@ -62,6 +63,16 @@ NETWORK = NetworkSpec(
     public_subnet_cidrs=("10.7.0.0/24", "10.7.1.0/24"),
     private_subnet_cidrs=("10.7.10.0/24", "10.7.11.0/24"),
     tags={"portal:environment": "7"},
+)
+
+
+DATABASE = DatabaseSpec(
+    name="env-7-db",
+    engine_version="16.3",
+    instance_class="Standard_D2ds_v5",
+    storage_gb=64,
+    backup_retention_days=35,
+    replica_region="germanywestcentral",
 )
 
 
@@ -480,16 +491,7 @@ def test_the_cluster_token_is_an_entra_token_for_the_aks_server_application(clou
 def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_as_source(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
 
-    database = cloud.driver.ensure_database(
-        DatabaseSpec(
-            name="env-7-db",
-            engine_version="16.3",
-            instance_class="Standard_D2ds_v5",
-            storage_gb=64,
-            backup_retention_days=35,
-            replica_region="germanywestcentral",
-        )
-    )
+    database = cloud.driver.ensure_database(DATABASE)
 
     servers = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
     replica, primary = servers["env-7-db-replica"], servers["env-7-db"]
@@ -509,16 +511,7 @@ def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_
 
 def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    cloud.driver.ensure_database(
-        DatabaseSpec(
-            name="env-7-db",
-            engine_version="16",
-            instance_class="Standard_D2ds_v5",
-            storage_gb=32,
-            backup_retention_days=7,
-            replica_region="germanywestcentral",
-        )
-    )
+    cloud.driver.ensure_database(DATABASE)
 
     cloud.driver.delete_database("env-7-db")
 
@@ -539,14 +532,7 @@ def test_deleting_a_network_takes_its_nat_gateway_and_public_ip_with_it(cloud: C
 
 
 def test_a_customer_managed_key_is_refused_rather_than_silently_ignored(cloud: CloudHarness) -> None:
-    keyed = DatabaseSpec(
-        name="env-7-db",
-        engine_version="16",
-        instance_class="Standard_D2ds_v5",
-        storage_gb=32,
-        backup_retention_days=7,
-        encryption_key_id="https://kv/keys/k",
-    )
+    keyed = dataclasses.replace(DATABASE, replica_region=None, encryption_key_id="https://kv/keys/k")
 
     with pytest.raises(errors.InvalidRequest, match="customer-managed"):
         cloud.driver.ensure_database(keyed)
@@ -681,38 +667,20 @@ def test_the_query_covers_whole_days_up_to_the_exclusive_end(cloud: CloudHarness
 
 def test_failover_promotes_the_replica_with_a_planned_standalone_patch(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    cloud.driver.ensure_database(
-        DatabaseSpec(
-            name="env-7-db",
-            engine_version="16.3",
-            instance_class="Standard_D2ds_v5",
-            storage_gb=64,
-            backup_retention_days=35,
-            replica_region="germanywestcentral",
-        )
-    )
+    cloud.driver.ensure_database(DATABASE)
 
-    cloud.driver.promote_database_replica("env-7-db", "germanywestcentral", backup_retention_days=35)
+    cloud.driver.promote_database_replica("env-7-db", "germanywestcentral", backup_retention_days=21)
 
     patches = [url for method, url in fake.requests if method == "PATCH"]
     assert len(patches) == 1
     assert "/flexibleServers/env-7-db-replica?" in patches[0]
     promoted = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db-replica"]["properties"]
     assert (promoted["replicationRole"], "sourceServerResourceId" in promoted) == ("None", False)
-    assert promoted["backup"]["backupRetentionDays"] == 35
+    assert promoted["backup"]["backupRetentionDays"] == 21
 
 
 def test_a_replica_in_another_region_than_asked_is_not_promoted(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_database(
-        DatabaseSpec(
-            name="env-7-db",
-            engine_version="16.3",
-            instance_class="Standard_D2ds_v5",
-            storage_gb=64,
-            backup_retention_days=7,
-            replica_region="germanywestcentral",
-        )
-    )
+    cloud.driver.ensure_database(DATABASE)
 
     with pytest.raises(errors.NotFound, match="no replica in northeurope"):
         cloud.driver.promote_database_replica("env-7-db", "northeurope")
