@@ -21,7 +21,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView, TokenViewBase
 
-from access import selectors, services
+from access import audit, selectors, services
 from access.api import schema as _schema  # noqa: F401  (registers the authenticators with drf-spectacular)
 from access.api import serializers as access_serializers
 from access.authentication import REALM, blacklist_refresh_tokens, plain_failure
@@ -54,15 +54,22 @@ class JwtObtainView(generics.GenericAPIView[Any]):
 
     @extend_schema(responses=access_serializers.JwtPairSerializer)
     def post(self, request: Request) -> Response:
-        if request.user.is_authenticated:
+        if isinstance(request.user, User):
             refresh = RefreshToken.for_user(request.user)
+            _issued(request.user, "session", refresh)
             return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
         credentials = self.get_serializer(data=request.data)
         try:
             credentials.is_valid(raise_exception=True)
         except TokenError as error:
             raise refused(error) from error
+        _issued(credentials.user, "password", RefreshToken(credentials.validated_data["refresh"], verify=False))
         return Response(credentials.validated_data)
+
+
+def _issued(user: User, via: str, refresh: RefreshToken) -> None:
+    """Audit a new pair: who, how they proved it, and the refresh token's id (to match a later revocation)."""
+    audit.record(audit.JWT_ISSUED, user, actor=user, after={"via": via}, jti=refresh[jwt_settings.JTI_CLAIM])
 
 
 class JwtRefreshView(TokenRefreshView):
@@ -104,10 +111,17 @@ class JwtRevokeView(TokenViewBase):
         refresh.blacklist()
         revoked = 0 if already else 1
         user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
-        if body.validated_data["all"] and user_id is not None:
-            user = User.objects.filter(pk=user_id).first()
-            if user is not None:
-                revoked += blacklist_refresh_tokens(user=user)
+        user = User.objects.filter(pk=user_id).first() if user_id is not None else None
+        if body.validated_data["all"] and user is not None:
+            revoked += blacklist_refresh_tokens(user=user)
+        if revoked and user is not None:
+            audit.record(
+                audit.JWT_REVOKED,
+                user,
+                actor=user,
+                after={"revoked": revoked, "all": body.validated_data["all"]},
+                jti=refresh[jwt_settings.JTI_CLAIM],
+            )
         return Response({"revoked": revoked})
 
 

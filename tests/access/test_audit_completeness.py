@@ -533,9 +533,46 @@ def withdraw_a_request_on_its_page(world: World) -> Expected:
     return Expected.of(world.persona(Persona.DEVELOPER), request)
 
 
+# --- API sign-in (JWT) --------------------------------------------------------------------
+
+
+def _password_pair(world: World) -> dict[str, str]:
+    response = world.browser().post(
+        "/api/auth/token/",
+        {"username": world.persona(Persona.DEVELOPER).username, "password": DEMO_PASSWORD},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.status_code
+    pair: dict[str, str] = response.json()
+    return pair
+
+
+def get_a_jwt_pair_with_a_password(world: World) -> Expected:
+    _password_pair(world)
+    developer = world.persona(Persona.DEVELOPER)
+    return Expected.of(developer, developer)
+
+
+def get_a_jwt_pair_for_the_browser_session(world: World) -> Expected:
+    response = world.client(Persona.MANAGER).post("/api/auth/token/")
+    assert response.status_code == 200, response.status_code
+    manager = world.persona(Persona.MANAGER)
+    return Expected.of(manager, manager)
+
+
+def revoke_a_refresh_token(world: World) -> Expected:
+    pair = _password_pair(world)
+    response = Client().post("/api/auth/token/revoke/", {"refresh": pair["refresh"]}, content_type="application/json")
+    assert response.json() == {"revoked": 1}
+    developer = world.persona(Persona.DEVELOPER)
+    return Expected.of(developer, developer)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
+    audit.JWT_ISSUED: [get_a_jwt_pair_with_a_password, get_a_jwt_pair_for_the_browser_session],
+    audit.JWT_REVOKED: [revoke_a_refresh_token],
     audit.SIGN_OUT: [sign_out],
     audit.USER_EMAIL_CHANGED: [sso_sign_in_after_the_idp_changed_the_e_mail],
     audit.GRANT_CREATED: [grant_by_an_admin, grant_by_an_sso_rule],

@@ -11,8 +11,9 @@ from django.test import Client
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from access.models import User
+from access.models import AuditEvent, User
 from portal.demo import DEMO_PASSWORD, Persona
+from tests.factories import UserFactory
 
 PersonaOf = Callable[[Persona], User]
 ClientFor = Callable[[Persona | None], Client]
@@ -219,11 +220,25 @@ def test_an_api_token_cannot_be_swapped_for_a_jwt(persona: PersonaOf) -> None:
     assert set(response.json()["error"]["fields"]) == {"username", "password"}
 
 
-def test_a_refresh_token_of_a_deleted_person_is_refused(persona: PersonaOf) -> None:
-    pair = password_pair()
-    persona(Persona.DEVELOPER).delete()
+def test_a_refresh_token_of_a_deleted_person_is_refused(demo: None) -> None:
+    # Someone the audit log never saw act (an issued pair is audited, and audited people are kept).
+    short_lived = UserFactory.create(username="short-lived")
+    token = str(RefreshToken.for_user(short_lived))
+    short_lived.delete()
 
-    response = refresh(pair["refresh"])
+    response = refresh(token)
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "no_active_account"
+
+
+def test_issuing_and_revoking_pairs_is_in_the_audit_log_with_the_refresh_tokens_id(demo: None) -> None:
+    pair = password_pair()
+    Client().post("/api/auth/token/revoke/", {"refresh": pair["refresh"]}, content_type="application/json")
+
+    jti = RefreshToken(pair["refresh"], verify=False)["jti"]
+    issued = AuditEvent.objects.get(verb="auth.jwt_issued")
+    revoked = AuditEvent.objects.get(verb="auth.jwt_revoked")
+    assert (issued.actor_label, issued.after, issued.extra["jti"]) == ("developer", {"via": "password"}, jti)
+    assert (revoked.after, revoked.extra["jti"]) == ({"revoked": 1, "all": False}, jti)
+    assert pair["refresh"] not in str(issued.extra) + str(revoked.extra), "never the token itself"
