@@ -63,7 +63,8 @@ class JwtObtainView(generics.GenericAPIView[Any]):
             credentials.is_valid(raise_exception=True)
         except TokenError as error:
             raise refused(error) from error
-        _issued(credentials.user, "password", RefreshToken(credentials.validated_data["refresh"], verify=False))
+        user = credentials.user  # type: ignore[attr-defined]  # set by simplejwt's TokenObtainSerializer.validate
+        _issued(user, "password", RefreshToken(credentials.validated_data["refresh"], verify=False))
         return Response(credentials.validated_data)
 
 
