@@ -9,8 +9,10 @@ the user's scope is a 404, one they may see but not change a 403.
 from __future__ import annotations
 
 import csv
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -43,6 +45,8 @@ from access.permissions import ADD, CHANGE, DELETE, REVIEW, VIEW
 from portal.http import HttpRequest
 from regions.models import Region
 
+T = TypeVar("T")
+
 PAGE_SIZE = 50
 
 
@@ -72,6 +76,21 @@ SECTIONS: list[tuple[str, str, type[Model], str, str]] = [
     ("Access reviews", "access:reviews", AccessReview, VIEW, "Review campaigns and their evidence."),
     ("My reviews", "access:my_reviews", AccessReviewItem, REVIEW, "Grants waiting for your decision."),
 ]
+
+
+def _saved(request: HttpRequest, form: forms.BaseForm, save: Callable[[dict[str, Any]], T]) -> T | None:
+    """On a valid POST, what ``save`` (a service call) returned for the form's data; else None.
+
+    A service's refusal (``ValidationError``, ``PermissionDenied``) is shown on
+    the form, next to the field it is about, and None is returned.
+    """
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return save(form.cleaned_data)
+    except (ValidationError, PermissionDenied) as error:
+        add_service_error(form, error)
+        return None
 
 
 @login_required
@@ -104,14 +123,10 @@ def team_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, Team)
     form = TeamForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            team = services.team_create(actor=user, **form.cleaned_data)
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Team {team} created.")
-            return redirect("access:team", pk=team.pk)
+    team = _saved(request, form, lambda data: services.team_create(actor=user, **data))
+    if team is not None:
+        messages.success(request, f"Team {team} created.")
+        return redirect("access:team", pk=team.pk)
     return render(request, "access/form.html", {"form": form, "title": "New team", "back": "access:teams"})
 
 
@@ -153,14 +168,10 @@ def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     form = TeamEditForm(request.POST or None, initial={"name": team.name, "description": team.description})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.team_update(actor=user, team_id=team.pk, **form.cleaned_data)
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, "Team saved.")
-            return redirect("access:team", pk=team.pk)
+    saved = _saved(request, form, lambda data: services.team_update(actor=user, team_id=team.pk, **data))
+    if saved is not None:
+        messages.success(request, "Team saved.")
+        return redirect("access:team", pk=team.pk)
     return render(request, "access/form.html", {"form": form, "title": f"Edit {team}", "back": "access:teams"})
 
 
@@ -234,21 +245,20 @@ def role_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, Role)
     form = RoleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            role = services.role_create(
-                actor=user,
-                slug=data["slug"],
-                name=data["name"],
-                description=data["description"],
-                permission_names=data["permissions"],
-            )
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Role {role} created.")
-            return redirect("access:roles")
+    role = _saved(
+        request,
+        form,
+        lambda data: services.role_create(
+            actor=user,
+            slug=data["slug"],
+            name=data["name"],
+            description=data["description"],
+            permission_names=data["permissions"],
+        ),
+    )
+    if role is not None:
+        messages.success(request, f"Role {role} created.")
+        return redirect("access:roles")
     return render(request, "access/form.html", {"form": form, "title": "New role", "back": "access:roles"})
 
 
@@ -267,21 +277,20 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
     role = _custom_role(user, pk, CHANGE)
     initial = {"name": role.name, "description": role.description, "permissions": role.permissions}
     form = RoleEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.role_update(
-                actor=user,
-                role_id=role.pk,
-                name=data["name"],
-                description=data["description"],
-                permission_names=data["permissions"],
-            )
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Role {data['name']} saved.")
-            return redirect("access:roles")
+    saved = _saved(
+        request,
+        form,
+        lambda data: services.role_update(
+            actor=user,
+            role_id=role.pk,
+            name=data["name"],
+            description=data["description"],
+            permission_names=data["permissions"],
+        ),
+    )
+    if saved is not None:
+        messages.success(request, f"Role {saved.name} saved.")
+        return redirect("access:roles")
     return render(request, "access/form.html", {"form": form, "title": f"Edit role {role}", "back": "access:roles"})
 
 
@@ -345,29 +354,29 @@ def grant_create(request: HttpRequest) -> HttpResponse:
     require_section(user, ADD, Grant)
     initial = {key: request.GET[key] for key in ("grantee_user", "grantee_team", "team", "role") if key in request.GET}
     form = _grant_form(user, request.POST or None, initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            grant, created = services.grant_give(
-                actor=user,
-                role=data["role"],
-                reason=data["reason"],
-                user=data["grantee_user"],
-                grantee_team=data["grantee_team"],
-                team=data["team"],
-                region=data["region"],
-                zone=data["zone"],
-                tiers=data["tiers"],
-                expires_at=data["expires_at"],
-            )
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
+    saved = _saved(
+        request,
+        form,
+        lambda data: services.grant_give(
+            actor=user,
+            role=data["role"],
+            reason=data["reason"],
+            user=data["grantee_user"],
+            grantee_team=data["grantee_team"],
+            team=data["team"],
+            region=data["region"],
+            zone=data["zone"],
+            tiers=data["tiers"],
+            expires_at=data["expires_at"],
+        ),
+    )
+    if saved is not None:
+        grant, created = saved
+        if created:
+            messages.success(request, f"Granted {grant.role} to {grant.grantee_label} on {grant.scope_label}.")
         else:
-            if created:
-                messages.success(request, f"Granted {grant.role} to {grant.grantee_label} on {grant.scope_label}.")
-            else:
-                messages.info(request, f"{grant.grantee_label} already holds this grant; nothing was added.")
-            return redirect("access:grant", pk=grant.pk)
+            messages.info(request, f"{grant.grantee_label} already holds this grant; nothing was added.")
+        return redirect("access:grant", pk=grant.pk)
     return render(request, "access/grant_form.html", {"form": form})
 
 
@@ -440,14 +449,10 @@ def sso_rule_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, SsoRule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None), user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            rule = services.sso_rule_create(actor=user, **form.service_fields())
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"SSO rule {rule} created; it applies from each person's next sign-in.")
-            return redirect("access:sso_rules")
+    rule = _saved(request, form, lambda data: services.sso_rule_create(actor=user, **form.service_fields()))
+    if rule is not None:
+        messages.success(request, f"SSO rule {rule} created; it applies from each person's next sign-in.")
+        return redirect("access:sso_rules")
     return render(request, "access/form.html", {"form": form, "title": "New SSO rule", "back": "access:sso_rules"})
 
 
@@ -458,14 +463,12 @@ def sso_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.sso_rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None, instance=SsoRule.objects.get(pk=rule.pk)), user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.sso_rule_update(actor=user, rule_id=rule.pk, **form.service_fields())
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"SSO rule {form.cleaned_data['name']} saved.")
-            return redirect("access:sso_rules")
+    saved = _saved(
+        request, form, lambda data: services.sso_rule_update(actor=user, rule_id=rule.pk, **form.service_fields())
+    )
+    if saved is not None:
+        messages.success(request, f"SSO rule {saved.name} saved.")
+        return redirect("access:sso_rules")
     title = f"Edit SSO rule {rule}"
     return render(request, "access/form.html", {"form": form, "title": title, "back": "access:sso_rules"})
 
@@ -546,14 +549,10 @@ def review_open(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, AccessReview)
     form = ReviewOpenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            review = services.access_review_open(actor=user, **form.cleaned_data)
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Access review {review} opened.")
-            return redirect("access:review", pk=review.pk)
+    review = _saved(request, form, lambda data: services.access_review_open(actor=user, **data))
+    if review is not None:
+        messages.success(request, f"Access review {review} opened.")
+        return redirect("access:review", pk=review.pk)
     return render(
         request, "access/form.html", {"form": form, "title": "Open an access review", "back": "access:reviews"}
     )
