@@ -62,6 +62,15 @@ AUDIT_EXPORTED = "audit.exported"
 # Secrets the portal holds (README, "Secrets"): set, replaced or removed (never the value), re-encrypted.
 CLOUD_SECRET_SET = "regions.cloud_secret_set"  # noqa: S105 (a verb, not a secret)
 SECRETS_REENCRYPTED = "regions.secrets_reencrypted"
+# Environment templates, team limits (environments app) and the price table (costs app).
+TEMPLATE_CREATED = "environments.template_created"
+TEMPLATE_CHANGED = "environments.template_changed"
+TEMPLATE_DEACTIVATED = "environments.template_deactivated"
+TEAM_LIMITS_SET = "environments.team_limits_set"
+TEAM_LIMITS_REMOVED = "environments.team_limits_removed"
+PRICE_CREATED = "costs.price_created"
+PRICE_CHANGED = "costs.price_changed"
+PRICE_DELETED = "costs.price_deleted"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

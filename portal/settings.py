@@ -122,6 +122,8 @@ INSTALLED_APPS = [
     "portal",
     "access",
     "regions",
+    "costs",
+    "environments",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
