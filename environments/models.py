@@ -36,6 +36,7 @@ HOST_PLACEHOLDERS = ("{env}", "{team}")
 # What the placeholders are replaced with to check that a host pattern gives a valid DNS name.
 SAMPLE_HOST_VALUES = {"{env}": "preview-123", "{team}": "student-experience"}
 DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 RESERVED_SLUGS = {"new"}
 
 # Collects a validation error for a field: what the ``_clean_*`` helpers are given.
@@ -342,6 +343,10 @@ class EnvironmentTemplate(models.Model):
         return needed
 
     @property
+    def allowed_provider_labels(self) -> str:
+        return ", ".join(Provider(provider).label for provider in self.allowed_providers)
+
+    @property
     def has_addons(self) -> bool:
         return bool(self.postgresql_size or self.redis_size or self.bucket_size_gb)
 
@@ -430,7 +435,7 @@ class EnvironmentTemplate(models.Model):
             add("ingress_deny_cidrs", f"Both allowed and denied: {', '.join(both)}.")
         if self.tier == Tier.PRODUCTION and not self.ingress_tls:
             add("ingress_tls", "Production environments are served over TLS only.")
-        unknown = [name for name in self.network_allowed_namespaces if not dns_label.regex.match(name)]
+        unknown = [name for name in self.network_allowed_namespaces if not DNS_LABEL.match(name)]
         if unknown:
             add("network_allowed_namespaces", f"Not namespace names: {', '.join(unknown)}.")
 

@@ -22,6 +22,8 @@ urlpatterns = [
     path("sign-in/", RedirectView.as_view(pattern_name="account_login", query_string=True), name="login"),
     path("regions/", include("regions.urls")),
     path("access/", include("access.urls")),
+    path("environments/", include("environments.urls")),
+    path("costs/", include("costs.urls")),
     path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # People open the docs in a browser: send them to sign in rather than answer 403.
