@@ -477,7 +477,9 @@ class EnvironmentTemplate(models.Model):
         return problems
 
 
-@scoped("costs", team="team")
+# "team__id", not "team": the policy follows a foreign key's id in memory, but a one-to-one
+# field would give it the Team itself (access.scoping.Scope.value_of checks many_to_one only).
+@scoped("costs", team="team__id")
 class TeamLimits(models.Model):
     """How much a team may run: environments and monthly estimate (refused above), and its budget.
 

@@ -133,9 +133,7 @@ def test_production_always_needs_approval_and_tls() -> None:
         tier=Tier.PRODUCTION, default_ttl_hours=None, max_ttl_hours=None, approval=Approval.NONE, ingress_tls=False
     )
 
-    assert errors["approval"] == [
-        "Production environments always need approval: a team lead's or a platform admin's."
-    ]
+    assert errors["approval"] == ["Production environments always need approval: a team lead's or a platform admin's."]
     assert errors["ingress_tls"] == ["Production environments are served over TLS only."]
 
 
