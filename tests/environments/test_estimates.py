@@ -40,7 +40,7 @@ def test_cpu_and_memory_requests_of_every_namespace_are_billed_for_730_hours() -
     assert (memory.quantity, memory.amount) == (Decimal(5840), Decimal("24.53"))  # 24.528
     assert estimate.total == Decimal("122.64")
     assert estimate.currency == "USD"
-    assert cpu.detail == "2 vCPU requested × 2 namespaces × 1 (small) × 730 h"
+    assert cpu.detail.replace("\N{MULTIPLICATION SIGN}", "x") == "2 vCPU requested x 2 namespaces x 1 (small) x 730 h"
 
 
 def test_a_larger_size_multiplies_the_quota_and_the_total_is_the_sum_of_rounded_lines() -> None:

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access.models import AuditEvent, Team
+from access.models import AuditEvent, Team, User
 from costs.choices import ResourceKind
 from costs.models import PriceItem
 from environments.models import EnvironmentTemplate, TeamLimits
@@ -97,7 +97,7 @@ def test_an_admin_creates_a_template_through_the_form(admin: Client) -> None:
     assert made.network_allowed_namespaces == ["monitoring"]
     assert list(made.allowed_regions.all()) == [eu_west_1]
     event = AuditEvent.objects.get(verb="environments.template_created", object_id=str(made.pk))
-    assert event.actor is not None and event.actor.username == "admin"
+    assert event.actor == User.objects.get(username="admin")
     assert event.before is None
     assert event.after["quota_requests_cpu"] == "4"
     assert event.after["allowed_regions"] == ["aws/eu-west-1"]
