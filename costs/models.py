@@ -79,6 +79,11 @@ class PriceItem(models.Model):
         """The kind and size in words, e.g. "Managed PostgreSQL (medium)"."""
         return self.get_kind_display() + (f" ({self.get_size_display().lower()})" if self.size else "")
 
+    @property
+    def price_text(self) -> str:
+        """The price without trailing zeros or exponent (0.043, 100)."""
+        return f"{self.price.normalize():f}" if self.price is not None else ""
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         # clean() also runs after clean_fields() found an unknown choice, hence .get().

@@ -57,6 +57,14 @@ class EstimateLine:
     def unit_label(self) -> str:
         return PriceUnit(self.unit).label
 
+    @property
+    def quantity_text(self) -> str:
+        return number_text(self.quantity)
+
+    @property
+    def unit_price_text(self) -> str:
+        return number_text(self.unit_price)
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -85,22 +93,21 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _number(value: Decimal) -> str:
-    """A quantity for people: no trailing zeros, no exponent."""
-    text = f"{value.normalize():f}"
-    return text
+def number_text(value: Decimal) -> str:
+    """A quantity or unit price for people: no trailing zeros, no exponent (0.043, 100, 2.5)."""
+    return f"{value.normalize():f}"
 
 
 def needs(template: EnvironmentTemplate, size: str) -> list[_Need]:
     """What an environment from ``template`` at ``size`` uses in a month, before prices."""
     factor = template.multiplier(size)
     spaces = len(template.namespaces)
-    per = f"{_plural(spaces, 'namespace')} {TIMES} {_number(factor)} ({Size(size).label.lower()})"
+    per = f"{_plural(spaces, 'namespace')} {TIMES} {number_text(factor)} ({Size(size).label.lower()})"
     cores = cpu_quantity(template.quota_requests_cpu)
     memory = memory_quantity(template.quota_requests_memory) / GIB
     result = [
-        _Need(ResourceKind.CPU, "", cores * factor * spaces, f"{_number(cores)} vCPU requested {TIMES} {per}"),
-        _Need(ResourceKind.MEMORY, "", memory * factor * spaces, f"{_number(memory)} GiB requested {TIMES} {per}"),
+        _Need(ResourceKind.CPU, "", cores * factor * spaces, f"{number_text(cores)} vCPU requested {TIMES} {per}"),
+        _Need(ResourceKind.MEMORY, "", memory * factor * spaces, f"{number_text(memory)} GiB requested {TIMES} {per}"),
     ]
     if template.quota_gpus:
         gpus = template.gpus_for(size)
@@ -115,7 +122,7 @@ def needs(template: EnvironmentTemplate, size: str) -> list[_Need]:
     if template.quota_storage:
         storage = memory_quantity(template.quota_storage) / GIB
         result.append(
-            _Need(ResourceKind.STORAGE, "", storage * factor * spaces, f"{_number(storage)} GiB {TIMES} {per}")
+            _Need(ResourceKind.STORAGE, "", storage * factor * spaces, f"{number_text(storage)} GiB {TIMES} {per}")
         )
     if template.postgresql_size:
         result.append(_Need(ResourceKind.POSTGRESQL, template.postgresql_size, Decimal(1), "one database"))

@@ -14,7 +14,9 @@ class TemplateFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # djan
     q = django_filters.CharFilter(method="search", label="Search")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
     provider = django_filters.ChoiceFilter(choices=Provider.choices, method="by_provider", label="Provider")
-    active = django_filters.BooleanFilter()
+    active = django_filters.ChoiceFilter(
+        choices=[("true", "Active"), ("false", "Inactive")], method="by_active", label="Status"
+    )
 
     class Meta:
         model = EnvironmentTemplate
@@ -22,6 +24,11 @@ class TemplateFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # djan
 
     def search(self, queryset: QuerySet[EnvironmentTemplate], name: str, value: str) -> QuerySet[EnvironmentTemplate]:
         return queryset.filter(Q(name__icontains=value) | Q(slug__icontains=value) | Q(description__icontains=value))
+
+    def by_active(
+        self, queryset: QuerySet[EnvironmentTemplate], name: str, value: str
+    ) -> QuerySet[EnvironmentTemplate]:
+        return queryset.filter(active=value == "true")
 
     def by_provider(
         self, queryset: QuerySet[EnvironmentTemplate], name: str, value: str

@@ -88,7 +88,8 @@ TEMPLATE_SECTIONS: list[tuple[str, list[str]]] = [
 class TemplateForm(forms.ModelForm[EnvironmentTemplate]):
     """Every setting of a template, in the sections the page shows."""
 
-    namespaces = _checkboxes(NamespaceGroup.choices, label="Namespaces")
+    # Not required on the form: the model says "Choose at least one …", once, instead of two messages.
+    namespaces = _checkboxes(NamespaceGroup.choices, required=False, label="Namespaces")
     network_allowed_namespaces = LinesField(
         label="Namespaces allowed in", help_text="One namespace per line, e.g. monitoring."
     )
@@ -96,7 +97,7 @@ class TemplateForm(forms.ModelForm[EnvironmentTemplate]):
         label="Allowed source ranges", help_text="One CIDR block per line; empty: everyone may connect."
     )
     ingress_deny_cidrs = LinesField(label="Denied source ranges", help_text="One CIDR block per line.")
-    allowed_providers = _checkboxes(Provider.choices, label="Allowed providers")
+    allowed_providers = _checkboxes(Provider.choices, required=False, label="Allowed providers")
     allowed_zones = _checkboxes(
         ResidencyZone.choices, required=False, label="Allowed residency zones", help_text="Empty: every zone."
     )
