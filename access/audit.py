@@ -71,6 +71,15 @@ APPROVAL_REJECTED = "approvals.rejected"
 APPROVAL_WITHDRAWN = "approvals.withdrawn"
 # A cluster's kubeconfig set, replaced or removed (never the content).
 CLUSTER_CREDENTIALS_SET = "regions.cluster_credentials_set"
+# Environment templates, team limits (environments app) and the price table (costs app).
+TEMPLATE_CREATED = "environments.template_created"
+TEMPLATE_CHANGED = "environments.template_changed"
+TEMPLATE_DEACTIVATED = "environments.template_deactivated"
+TEAM_LIMITS_SET = "environments.team_limits_set"
+TEAM_LIMITS_REMOVED = "environments.team_limits_removed"
+PRICE_CREATED = "costs.price_created"
+PRICE_CHANGED = "costs.price_changed"
+PRICE_DELETED = "costs.price_deleted"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

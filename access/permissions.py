@@ -43,6 +43,10 @@ PERMISSIONS: dict[str, str] = {
     "access.review": "Confirm or revoke grants in an access review",
     "audit.view": "Read the audit log",
     "audit.export": "Export the audit log",
+    "templates.view": "See environment templates and their cost estimates",
+    "templates.add": "Create environment templates",
+    "templates.change": "Change environment templates",
+    "templates.delete": "Deactivate environment templates",
     "environments.view": "See environments",
     "environments.request": "Request environments",
     "environments.change": "Extend and tear down environments",
@@ -53,7 +57,7 @@ PERMISSIONS: dict[str, str] = {
     "deployments.approve": "Approve production rollbacks",
     "costs.view": "See costs",
     "costs.export": "Export costs",
-    "costs.change": "Set budgets and rate cards",
+    "costs.change": "Set budgets, team limits and the price table (rate cards)",
     "admin.admin_site": "Open the Django admin",
 }
 
@@ -97,7 +101,7 @@ class RoleDefinition:
     everyone: bool = False
 
 
-_VIEWER = ("inventory.view", "teams.view")
+_VIEWER = ("inventory.view", "teams.view", "templates.view")
 _DEVELOPER = (
     *_VIEWER,
     "environments.view",
@@ -113,7 +117,7 @@ BUILTIN_ROLES = [
     RoleDefinition(
         BuiltinRole.VIEWER,
         BuiltinRole.VIEWER.label,
-        "Reads the platform inventory and the team directory. Every active user holds it.",
+        "Reads the platform inventory, the team directory and the environment templates. Every active user holds it.",
         _VIEWER,
         everyone=True,
     ),

@@ -23,12 +23,17 @@ class NavItem:
 # does not exist yet stays hidden, so later issues only add their URLs.
 SECTIONS = [
     ("Environments", "environments:list", "environments.Environment"),
+    ("Templates", "environments:templates", "environments.EnvironmentTemplate"),
     ("Deployments", "deployments:list", "deployments.Deployment"),
     ("Costs", "costs:overview", "costs.CostLineItem"),
+    ("Prices", "costs:prices", "costs.PriceItem"),
     ("Regions", "regions:list", "regions.Region"),
     ("Access", "access:overview", "access.Team"),
     ("Audit log", "access:audit", "access.AuditEvent"),
 ]
+# Sections listing objects that belong to no team: asked about an unsaved object, so a grant
+# limited to a team (which never covers them) does not show a link to a page that refuses.
+TEAMLESS = {"costs.PriceItem"}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -42,6 +47,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             model = apps.get_model(model_name)
         except (NoReverseMatch, LookupError):
             continue
-        if policy.can(user, policy.VIEW, model):
+        if policy.can(user, policy.VIEW, model() if model_name in TEAMLESS else model):
             items.append(NavItem(label, url, request.path.startswith(url)))
     return {"navigation": items}

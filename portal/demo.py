@@ -21,6 +21,8 @@ from django.utils import timezone
 from access import services as access_services
 from access.models import Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import BuiltinRole
+from costs.demo import load_demo_prices
+from environments.demo import load_demo_templates
 from regions import catalogue
 from regions.choices import (
     AuthMethod,
@@ -212,6 +214,8 @@ def load_demo() -> None:
                 "redundant_nics": True,
             },
         )
+    load_demo_prices()
+    load_demo_templates()
 
 
 def _load_people(teams: dict[str, Team]) -> None:

@@ -154,6 +154,8 @@ INSTALLED_APPS = [
     "workflows",
     "notifications",
     "approvals",
+    "costs",
+    "environments",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",

@@ -24,6 +24,8 @@ urlpatterns = [
     path("access/", include("access.urls")),
     path("notifications/", include("notifications.urls")),
     path("approvals/", include("approvals.urls")),
+    path("environments/", include("environments.urls")),
+    path("costs/", include("costs.urls")),
     path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # People open the docs in a browser: send them to sign in rather than answer 403.

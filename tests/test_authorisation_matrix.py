@@ -434,6 +434,64 @@ ACCESS_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(ACCESS_EXPECTATIONS)
 
+# --- environment templates, team limits and the price table (branch templates) ----------------
+# Templates: every signed-in persona reads them (viewer holds templates.view); only platform
+# admins create, change and deactivate (403 for the others, who may see them). Team limits and
+# prices are in the costs domain: a team's members see their team's limits (403 to open a team's
+# limits page to change it, 404 for another team's), managers and admins see and change all;
+# the price table belongs to no team, so only unlimited cost readers (managers, admins) open it.
+
+
+def a_template() -> dict[str, str]:
+    return {"slug": "staging"}
+
+
+def student_experience_limits() -> dict[str, str]:
+    return {"slug": "student-experience"}
+
+
+def a_price() -> dict[str, str]:
+    from costs.models import PriceItem
+
+    first = PriceItem.objects.order_by("pk").first()
+    assert first is not None, "the demo data has no price"
+    return {"pk": str(first.pk)}
+
+
+def a_template_api() -> dict[str, str]:
+    from environments.models import EnvironmentTemplate
+
+    return {"pk": str(EnvironmentTemplate.objects.get(slug="staging").pk)}
+
+
+COST_READERS = {"platform_admin": OK, "manager": OK}
+
+TEMPLATE_EXPECTATIONS: dict[str, Expectation] = {
+    "environments:templates": page(),
+    "environments:template": page(a_template),
+    "environments:template_create": access_page(REFUSED, **ADMIN_ONLY),
+    "environments:template_edit": access_page(REFUSED, a_template, **ADMIN_ONLY),
+    "environments:template_deactivate": access_page(REFUSED, a_template, **ADMIN_ONLY),
+    "environments:team_limits": access_page(OK, auditor=REFUSED),
+    "environments:team_limits_edit": access_page(
+        REFUSED, student_experience_limits, platform_admin=OK, manager=OK, auditor=NOT_FOUND
+    ),
+    "costs:prices": access_page(REFUSED, **COST_READERS),
+    "costs:price_create": access_page(REFUSED, **COST_READERS),
+    "costs:price_edit": access_page(NOT_FOUND, a_price, **COST_READERS),
+    "costs:price_delete": access_page(NOT_FOUND, a_price, **COST_READERS),
+    "environmenttemplate-list": api(),
+    "environmenttemplate-detail": api(a_template_api),
+    # Whoever's grants cover no price (team-limited cost readers, the auditor) gets an empty list
+    # and 404 on a row, as if it did not exist.
+    "priceitem-list": api(),
+    "priceitem-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.MANAGER: OK, Persona.PLATFORM_ADMIN: OK},
+        a_price,
+    ),
+}
+EXPECTATIONS.update(TEMPLATE_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(

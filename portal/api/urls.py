@@ -4,6 +4,8 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from access.api import views as access_api
+from costs.api import views as costs_api
+from environments.api import views as environments_api
 from regions.api import views as regions_api
 
 router = DefaultRouter()
@@ -13,6 +15,8 @@ router.register("clusters", regions_api.ClusterViewSet)
 router.register("node-pools", regions_api.NodePoolViewSet)
 router.register("namespaces", regions_api.NamespaceViewSet)
 router.register("centre-servers", regions_api.CentreServerViewSet)
+router.register("environment-templates", environments_api.EnvironmentTemplateViewSet)
+router.register("prices", costs_api.PriceItemViewSet)
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 
 urlpatterns = [

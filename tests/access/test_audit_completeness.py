@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from io import StringIO
 from typing import Any
 
@@ -30,6 +31,10 @@ from access import audit, services
 from access.models import AccessReview, AccessReviewItem, ApiToken, AuditEvent, Grant, Membership, Role, Team, User
 from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
+from costs import services as cost_services
+from costs.models import PriceItem
+from environments import services as environment_services
+from environments.models import EnvironmentTemplate, TeamLimits
 from portal.demo import DEMO_PASSWORD, Persona
 from regions.admin import CloudAccountForm, ClusterForm
 from regions.models import CloudAccount, Cluster
@@ -568,6 +573,99 @@ def revoke_a_refresh_token(world: World) -> Expected:
     return Expected.of(developer, developer)
 
 
+# --- environment templates, team limits and the price table ---------------------------------
+
+
+def create_a_template(world: World) -> Expected:
+    from tests.environments.factories import VALID_TEMPLATE
+
+    template = environment_services.template_create(actor=world.admin, **{**VALID_TEMPLATE, "slug": "audited"})
+    return Expected.of(world.admin, template)
+
+
+def change_a_template(world: World) -> Expected:
+    template = EnvironmentTemplate.objects.get(slug="preview")
+    environment_services.template_update(actor=world.admin, template_id=template.pk, ingress_rate_limit_rps=99)
+    return Expected.of(world.admin, template)
+
+
+def change_a_template_through_its_page(world: World) -> Expected:
+    template = EnvironmentTemplate.objects.get(slug="preview")
+    client = world.client(Persona.PLATFORM_ADMIN)
+    form = client.get(reverse("environments:template_edit", args=["preview"])).context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data = {
+        name: "\n".join(value)
+        if name in {"ingress_allow_cidrs", "ingress_deny_cidrs", "network_allowed_namespaces"}
+        else value
+        for name, value in data.items()
+        if value is not None and value is not False
+    }
+    response = client.post(reverse("environments:template_edit", args=["preview"]), {**data, "description": "New."})
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, template)
+
+
+def deactivate_a_template(world: World) -> Expected:
+    template = EnvironmentTemplate.objects.get(slug="staging")
+    environment_services.template_deactivate(actor=world.admin, template_id=template.pk)
+    return Expected.of(world.admin, template)
+
+
+def set_a_teams_limits(world: World) -> Expected:
+    limits = environment_services.team_limits_set(
+        actor=world.admin,
+        team=world.team(),
+        max_environments=3,
+        max_monthly_estimate=Decimal(900),
+        monthly_budget=Decimal(600),
+    )
+    return Expected.of(world.admin, limits)
+
+
+def set_limits_of_a_team_without_any(world: World) -> Expected:
+    team = Team.objects.create(slug="night-shift", name="Night Shift")
+    limits = environment_services.team_limits_set(
+        actor=world.persona(Persona.MANAGER),
+        team=team,
+        max_environments=2,
+        max_monthly_estimate=Decimal(500),
+        monthly_budget=Decimal(400),
+    )
+    return Expected.of(world.persona(Persona.MANAGER), limits)
+
+
+def remove_a_teams_limits(world: World) -> Expected:
+    limits = TeamLimits.objects.get(team=world.team())
+    environment_services.team_limits_remove(actor=world.admin, team=world.team())
+    return Expected.of(world.admin, TeamLimits(), object_id=limits.pk)
+
+
+def add_a_price(world: World) -> Expected:
+    item = cost_services.price_create(
+        actor=world.persona(Persona.MANAGER),
+        provider="aws",
+        region_code="eu-west-1",
+        kind="cpu",
+        unit="vcpu_hour",
+        price=Decimal("0.05"),
+        effective_from=date(2026, 2, 1),
+    )
+    return Expected.of(world.persona(Persona.MANAGER), item)
+
+
+def correct_a_price(world: World) -> Expected:
+    item = PriceItem.objects.get(provider="aws", region_code="", kind="bucket")
+    cost_services.price_update(actor=world.admin, price_id=item.pk, price=Decimal("0.021"))
+    return Expected.of(world.admin, item)
+
+
+def delete_a_price(world: World) -> Expected:
+    item = PriceItem.objects.get(provider="aws", region_code="", kind="bucket")
+    cost_services.price_delete(actor=world.admin, price_id=item.pk)
+    return Expected.of(world.admin, PriceItem(), object_id=item.pk)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -601,6 +699,14 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.APPROVAL_REJECTED: [reject_a_request_on_its_page],
     audit.APPROVAL_WITHDRAWN: [withdraw_a_request_on_its_page],
     audit.CLUSTER_CREDENTIALS_SET: [set_a_cluster_kubeconfig, replace_a_cluster_kubeconfig_in_the_django_admin],
+    audit.TEMPLATE_CREATED: [create_a_template],
+    audit.TEMPLATE_CHANGED: [change_a_template, change_a_template_through_its_page],
+    audit.TEMPLATE_DEACTIVATED: [deactivate_a_template],
+    audit.TEAM_LIMITS_SET: [set_a_teams_limits, set_limits_of_a_team_without_any],
+    audit.TEAM_LIMITS_REMOVED: [remove_a_teams_limits],
+    audit.PRICE_CREATED: [add_a_price],
+    audit.PRICE_CHANGED: [correct_a_price],
+    audit.PRICE_DELETED: [delete_a_price],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

@@ -1,0 +1,60 @@
+"""Enumerations of the price table: what is priced, in which unit, in which size."""
+
+from __future__ import annotations
+
+from django.db import models
+
+# A month, for turning hourly prices into monthly estimates: 365 days times 24 hours over 12, as the clouds bill.
+HOURS_PER_MONTH = 730
+
+
+class ResourceKind(models.TextChoices):
+    """What a price row prices. Compute kinds are bought per hour; storage per GiB and month."""
+
+    CPU = "cpu", "CPU"
+    MEMORY = "memory", "Memory"
+    GPU = "gpu", "GPU"
+    STORAGE = "storage", "Block storage"
+    POSTGRESQL = "postgresql", "Managed PostgreSQL"
+    REDIS = "redis", "Managed Redis"
+    BUCKET = "bucket", "Object storage (bucket)"
+    LOAD_BALANCER = "load_balancer", "Load balancer"
+    NAT_GATEWAY = "nat_gateway", "NAT gateway"
+
+
+class PriceUnit(models.TextChoices):
+    VCPU_HOUR = "vcpu_hour", "per vCPU-hour"
+    GIB_HOUR = "gib_hour", "per GiB-hour"
+    GPU_HOUR = "gpu_hour", "per GPU-hour"
+    GIB_MONTH = "gib_month", "per GiB-month"
+    HOUR = "hour", "per hour"
+    MONTH = "month", "per month"
+
+
+# Units billed by the hour; the others by the month.
+HOURLY_UNITS = frozenset({PriceUnit.VCPU_HOUR, PriceUnit.GIB_HOUR, PriceUnit.GPU_HOUR, PriceUnit.HOUR})
+
+# The units each kind may be priced in; the estimate converts hours to months.
+UNITS_BY_KIND: dict[str, frozenset[str]] = {
+    ResourceKind.CPU: frozenset({PriceUnit.VCPU_HOUR}),
+    ResourceKind.MEMORY: frozenset({PriceUnit.GIB_HOUR}),
+    ResourceKind.GPU: frozenset({PriceUnit.GPU_HOUR}),
+    ResourceKind.STORAGE: frozenset({PriceUnit.GIB_MONTH}),
+    ResourceKind.BUCKET: frozenset({PriceUnit.GIB_MONTH}),
+    ResourceKind.POSTGRESQL: frozenset({PriceUnit.HOUR, PriceUnit.MONTH}),
+    ResourceKind.REDIS: frozenset({PriceUnit.HOUR, PriceUnit.MONTH}),
+    ResourceKind.LOAD_BALANCER: frozenset({PriceUnit.HOUR, PriceUnit.MONTH}),
+    ResourceKind.NAT_GATEWAY: frozenset({PriceUnit.HOUR, PriceUnit.MONTH}),
+}
+
+
+class AddonSize(models.TextChoices):
+    """Sizes of managed add-ons; each provider maps a size to its own instance class."""
+
+    SMALL = "small", "Small"
+    MEDIUM = "medium", "Medium"
+    LARGE = "large", "Large"
+
+
+# Kinds priced per size (a small and a large database cost different amounts); the others have no size.
+SIZED_KINDS = frozenset({ResourceKind.POSTGRESQL, ResourceKind.REDIS})

@@ -1,0 +1,36 @@
+"""Enumerations of environment templates."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class NamespaceGroup(models.TextChoices):
+    """The namespaces an environment may get (spec 4.1); a template picks a subset."""
+
+    CORE_SERVICES = "core-services", "core-services"
+    STUDENT_SERVICES = "student-services", "student-services"
+    TUTOR_SERVICES = "tutor-services", "tutor-services"
+    ADMIN_SERVICES = "admin-services", "admin-services"
+    ANALYTICS = "analytics", "analytics"
+    MONITORING = "monitoring", "monitoring"
+
+
+class Approval(models.TextChoices):
+    """Who must approve a request from a template before it is provisioned."""
+
+    NONE = "none", "No approval"
+    TEAM_LEAD = "team_lead", "Team lead"
+    PLATFORM_ADMIN = "platform_admin", "Platform admin"
+
+
+# Stronger approvals come later: a platform admin's approval satisfies a need for a team lead's.
+APPROVAL_STRENGTH = {Approval.NONE: 0, Approval.TEAM_LEAD: 1, Approval.PLATFORM_ADMIN: 2}
+
+
+class Size(models.TextChoices):
+    """Sizes a template offers: its quota times the size's multiplier."""
+
+    SMALL = "S", "Small"
+    MEDIUM = "M", "Medium"
+    LARGE = "L", "Large"
