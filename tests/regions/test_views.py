@@ -335,14 +335,15 @@ def add_children_to(region: Region, count: int) -> None:
         CentreServerFactory.create(region=region)
 
 
-# Three of each budget are the session, the signed-in user and their grants; the rest is the page's own reads.
+# Four of each budget are the session, the signed-in user, their grants and the layout's unread-notification
+# count; the rest is the page's own reads.
 @pytest.mark.parametrize(
     ("path", "budget"),
     [
-        (REGION_LIST, 6),  # count, page of regions, accounts for the filter form
-        (f"{REGION_LIST}?residency_zone=EU&q=e", 6),
-        (EU_WEST_1, 8),  # region, clusters, their pools, their namespaces, centre servers
-        (EKS_EU_WEST_1, 6),  # cluster, its pools, its namespaces
+        (REGION_LIST, 7),  # count, page of regions, accounts for the filter form
+        (f"{REGION_LIST}?residency_zone=EU&q=e", 7),
+        (EU_WEST_1, 9),  # region, clusters, their pools, their namespaces, centre servers
+        (EKS_EU_WEST_1, 7),  # cluster, its pools, its namespaces
     ],
     ids=["region-list", "filtered-region-list", "region-detail", "cluster-detail"],
 )
