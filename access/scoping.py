@@ -51,7 +51,7 @@ class Scope:
             if current is None:
                 return None
         field = current._meta.get_field(last)
-        if field.is_relation and field.many_to_one:
+        if field.is_relation and field.concrete:  # a foreign key or one-to-one field: compare its id
             return getattr(current, field.attname)
         if last == "pk":
             return current.pk

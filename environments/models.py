@@ -477,9 +477,7 @@ class EnvironmentTemplate(models.Model):
         return problems
 
 
-# "team__id", not "team": the policy follows a foreign key's id in memory, but a one-to-one
-# field would give it the Team itself (access.scoping.Scope.value_of checks many_to_one only).
-@scoped("costs", team="team__id")
+@scoped("costs", team="team")
 class TeamLimits(models.Model):
     """How much a team may run: environments and monthly estimate (refused above), and its budget.
 
