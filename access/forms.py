@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -27,18 +27,6 @@ def permission_choices() -> list[tuple[str, str]]:
             if name.startswith(f"{domain}.")
         )
     return choices
-
-
-def add_service_error(form: forms.BaseForm, error: ValidationError | PermissionDenied) -> None:
-    """Show a service's refusal on the form, next to the field it is about when there is one."""
-    if isinstance(error, PermissionDenied):
-        form.add_error(None, str(error))
-        return
-    if hasattr(error, "error_dict"):
-        for name, messages in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -9,10 +9,8 @@ the user's scope is a 404, one they may see but not change a 403.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,14 +36,12 @@ from access.forms import (
     SsoRuleForm,
     TeamEditForm,
     TeamForm,
-    add_service_error,
 )
 from access.models import AccessReview, AccessReviewItem, Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import ADD, CHANGE, DELETE, REVIEW, VIEW
+from portal.forms import add_service_error, saved
 from portal.http import HttpRequest
 from regions.models import Region
-
-T = TypeVar("T")
 
 PAGE_SIZE = 50
 
@@ -78,21 +74,6 @@ SECTIONS: list[tuple[str, str, type[Model], str, str]] = [
 ]
 
 
-def _saved(request: HttpRequest, form: forms.BaseForm, save: Callable[[dict[str, Any]], T]) -> T | None:
-    """On a valid POST, what ``save`` (a service call) returned for the form's data; else None.
-
-    A service's refusal (``ValidationError``, ``PermissionDenied``) is shown on
-    the form, next to the field it is about, and None is returned.
-    """
-    if request.method != "POST" or not form.is_valid():
-        return None
-    try:
-        return save(form.cleaned_data)
-    except (ValidationError, PermissionDenied) as error:
-        add_service_error(form, error)
-        return None
-
-
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
@@ -123,7 +104,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, Team)
     form = TeamForm(request.POST or None)
-    team = _saved(request, form, lambda data: services.team_create(actor=user, **data))
+    team = saved(request, form, lambda data: services.team_create(actor=user, **data))
     if team is not None:
         messages.success(request, f"Team {team} created.")
         return redirect("access:team", pk=team.pk)
@@ -168,8 +149,8 @@ def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     form = TeamEditForm(request.POST or None, initial={"name": team.name, "description": team.description})
-    saved = _saved(request, form, lambda data: services.team_update(actor=user, team_id=team.pk, **data))
-    if saved is not None:
+    result = saved(request, form, lambda data: services.team_update(actor=user, team_id=team.pk, **data))
+    if result is not None:
         messages.success(request, "Team saved.")
         return redirect("access:team", pk=team.pk)
     return render(request, "access/form.html", {"form": form, "title": f"Edit {team}", "back": "access:teams"})
@@ -245,7 +226,7 @@ def role_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, Role)
     form = RoleForm(request.POST or None)
-    role = _saved(
+    role = saved(
         request,
         form,
         lambda data: services.role_create(
@@ -277,7 +258,7 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
     role = _custom_role(user, pk, CHANGE)
     initial = {"name": role.name, "description": role.description, "permissions": role.permissions}
     form = RoleEditForm(request.POST or None, initial=initial)
-    saved = _saved(
+    result = saved(
         request,
         form,
         lambda data: services.role_update(
@@ -288,8 +269,8 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
             permission_names=data["permissions"],
         ),
     )
-    if saved is not None:
-        messages.success(request, f"Role {saved.name} saved.")
+    if result is not None:
+        messages.success(request, f"Role {result.name} saved.")
         return redirect("access:roles")
     return render(request, "access/form.html", {"form": form, "title": f"Edit role {role}", "back": "access:roles"})
 
@@ -354,7 +335,7 @@ def grant_create(request: HttpRequest) -> HttpResponse:
     require_section(user, ADD, Grant)
     initial = {key: request.GET[key] for key in ("grantee_user", "grantee_team", "team", "role") if key in request.GET}
     form = _grant_form(user, request.POST or None, initial)
-    saved = _saved(
+    result = saved(
         request,
         form,
         lambda data: services.grant_give(
@@ -370,8 +351,8 @@ def grant_create(request: HttpRequest) -> HttpResponse:
             expires_at=data["expires_at"],
         ),
     )
-    if saved is not None:
-        grant, created = saved
+    if result is not None:
+        grant, created = result
         if created:
             messages.success(request, f"Granted {grant.role} to {grant.grantee_label} on {grant.scope_label}.")
         else:
@@ -449,7 +430,7 @@ def sso_rule_create(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, SsoRule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None), user)
-    rule = _saved(request, form, lambda data: services.sso_rule_create(actor=user, **form.service_fields()))
+    rule = saved(request, form, lambda data: services.sso_rule_create(actor=user, **form.service_fields()))
     if rule is not None:
         messages.success(request, f"SSO rule {rule} created; it applies from each person's next sign-in.")
         return redirect("access:sso_rules")
@@ -463,11 +444,11 @@ def sso_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.sso_rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None, instance=SsoRule.objects.get(pk=rule.pk)), user)
-    saved = _saved(
+    result = saved(
         request, form, lambda data: services.sso_rule_update(actor=user, rule_id=rule.pk, **form.service_fields())
     )
-    if saved is not None:
-        messages.success(request, f"SSO rule {saved.name} saved.")
+    if result is not None:
+        messages.success(request, f"SSO rule {result.name} saved.")
         return redirect("access:sso_rules")
     title = f"Edit SSO rule {rule}"
     return render(request, "access/form.html", {"form": form, "title": title, "back": "access:sso_rules"})
@@ -549,7 +530,7 @@ def review_open(request: HttpRequest) -> HttpResponse:
     user = _signed_in(request)
     require_section(user, ADD, AccessReview)
     form = ReviewOpenForm(request.POST or None)
-    review = _saved(request, form, lambda data: services.access_review_open(actor=user, **data))
+    review = saved(request, form, lambda data: services.access_review_open(actor=user, **data))
     if review is not None:
         messages.success(request, f"Access review {review} opened.")
         return redirect("access:review", pk=review.pk)

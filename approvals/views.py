@@ -17,6 +17,7 @@ from access.models import User
 from approvals import selectors, services
 from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
+from portal.forms import add_service_error
 
 
 def _user(request: HttpRequest) -> User:
@@ -67,11 +68,8 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
                 approve=form.cleaned_data["verdict"] == "approve",
                 reason=form.cleaned_data["reason"],
             )
-        except ValidationError as refused:
-            for field, problems in (
-                refused.message_dict.items() if hasattr(refused, "error_dict") else [(None, refused.messages)]
-            ):
-                form.add_error(field if field in form.fields else None, problems)
+        except ValidationError as refused:  # a refusal is shown; no right to approve stays a 403
+            add_service_error(form, refused)
         else:
             if not request.htmx:  # type: ignore[attr-defined]
                 messages.success(request, "Your decision is recorded.")

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from access import policy
-from access.forms import add_service_error
 from access.models import User
 from access.permissions import CHANGE, VIEW
 from costs import selectors, services
 from costs.filtersets import PriceFilterSet
 from costs.forms import PriceForm
 from costs.models import PriceItem
+from portal.forms import saved
 from portal.http import HttpRequest
 
 PAGE_SIZE = 100
@@ -67,14 +67,10 @@ def price_create(request: HttpRequest) -> HttpResponse:
         key: request.GET[key] for key in ("provider", "region_code", "kind", "size", "unit") if key in request.GET
     }
     form = PriceForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            item = services.price_create(actor=user, **form.cleaned_data)
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Price added: {item}.")
-            return redirect("costs:prices")
+    item = saved(request, form, lambda data: services.price_create(actor=user, **data))
+    if item is not None:
+        messages.success(request, f"Price added: {item}.")
+        return redirect("costs:prices")
     return render(request, "costs/price_form.html", {"form": form, "title": "New price"})
 
 
@@ -85,14 +81,10 @@ def price_edit(request: HttpRequest, pk: int) -> HttpResponse:
     item = selectors.price_get(user=user, pk=pk)
     policy.require(user, CHANGE, item)
     form = PriceForm(request.POST or None, instance=PriceItem.objects.get(pk=item.pk))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.price_update(actor=user, price_id=item.pk, **form.cleaned_data)
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, "Price saved.")
-            return redirect("costs:prices")
+    result = saved(request, form, lambda data: services.price_update(actor=user, price_id=item.pk, **data))
+    if result is not None:
+        messages.success(request, "Price saved.")
+        return redirect("costs:prices")
     return render(request, "costs/price_form.html", {"form": form, "title": f"Edit price: {item}", "item": item})
 
 

@@ -11,20 +11,20 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from access import policy
-from access.forms import add_service_error
 from access.models import User
 from access.permissions import ADD, CHANGE, DELETE, VIEW
 from environments import selectors, services
 from environments.filtersets import TemplateFilterSet
 from environments.forms import EstimateRegionForm, TeamLimitsForm, TemplateForm
 from environments.models import EnvironmentTemplate, TeamLimits
+from portal.forms import saved
 from portal.http import HttpRequest
 from regions.models import Region
 
@@ -90,14 +90,10 @@ def template_create(request: HttpRequest) -> HttpResponse:
     if not policy.can(user, ADD, EnvironmentTemplate):
         raise PermissionDenied("You may not create environment templates.")
     form = TemplateForm(request.POST or None, regions=_visible_regions(user))
-    if request.method == "POST" and form.is_valid():
-        try:
-            template = services.template_create(actor=user, **form.service_fields())
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Template {template} created.")
-            return redirect("environments:template", slug=template.slug)
+    template = saved(request, form, lambda data: services.template_create(actor=user, **form.service_fields()))
+    if template is not None:
+        messages.success(request, f"Template {template} created.")
+        return redirect("environments:template", slug=template.slug)
     return render(request, "environments/template_form.html", {"form": form, "title": "New environment template"})
 
 
@@ -111,14 +107,14 @@ def template_edit(request: HttpRequest, slug: str) -> HttpResponse:
     form = TemplateForm(
         request.POST or None, instance=EnvironmentTemplate.objects.get(pk=template.pk), regions=_visible_regions(user)
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            saved = services.template_update(actor=user, template_id=template.pk, **form.service_fields())
-        except (ValidationError, PermissionDenied) as error:
-            add_service_error(form, error)
-        else:
-            messages.success(request, f"Template {saved} saved.")
-            return redirect("environments:template", slug=saved.slug)
+    updated = saved(
+        request,
+        form,
+        lambda data: services.template_update(actor=user, template_id=template.pk, **form.service_fields()),
+    )
+    if updated is not None:
+        messages.success(request, f"Template {updated} saved.")
+        return redirect("environments:template", slug=updated.slug)
     context = {"form": form, "title": f"Edit {template}", "template": template}
     return render(request, "environments/template_form.html", context)
 
@@ -164,12 +160,8 @@ def team_limits_edit(request: HttpRequest, slug: str) -> HttpResponse:
             services.team_limits_remove(actor=user, team=team)
             messages.success(request, f"{team} has no limits any more.")
             return redirect("environments:team_limits")
-        if form.is_valid():
-            try:
-                services.team_limits_set(actor=user, team=team, **form.cleaned_data)
-            except (ValidationError, PermissionDenied) as error:
-                add_service_error(form, error)
-            else:
-                messages.success(request, f"Limits of {team} saved.")
-                return redirect("environments:team_limits")
+        result = saved(request, form, lambda data: services.team_limits_set(actor=user, team=team, **data))
+        if result is not None:
+            messages.success(request, f"Limits of {team} saved.")
+            return redirect("environments:team_limits")
     return render(request, "environments/team_limits_form.html", {"form": form, "team": team, "limits": limits})
