@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from access.models import User
 from notifications.models import Notification
+from notifications.tasks import send_emails
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,6 @@ def notify(recipients: Iterable[User], message: Message, *, email: bool = True) 
             created = Notification.objects.bulk_create(Notification(recipient_id=pk, **fields) for pk in set(people))
         ids = [notification.pk for notification in created]
         if email and ids:
-            from notifications.tasks import send_emails
-
             transaction.on_commit(lambda: send_emails.delay(ids))
     return created
 
