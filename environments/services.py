@@ -440,7 +440,7 @@ def environment_approval_decided(request: ApprovalRequest, *, approved: bool) ->
     verdict is refused with a message, and the deciding transaction rolls back.
     """
     environment = (
-        Environment.objects.select_for_update()
+        Environment.objects.select_for_update(of=("self",))
         .select_related("team", "template", "cluster__region")
         .get(pk=int(request.subject_id))
     )
@@ -485,7 +485,10 @@ def environment_run_finished(run: Run) -> None:
     cancel leaves nothing behind; the environment is then tearing down.
     """
     environment = (
-        Environment.objects.select_for_update().select_related("team", "requested_by").filter(pk=run.subject_id).first()
+        Environment.objects.select_for_update(of=("self",))
+        .select_related("team", "requested_by")
+        .filter(pk=run.subject_id)
+        .first()
     )
     if environment is None:
         return

@@ -201,10 +201,11 @@ def environment_list(request: HttpRequest) -> HttpResponse:
 def _request_form(request: HttpRequest, user: User) -> EnvironmentRequestForm:
     data = request.POST if request.method == "POST" else None
     templates = selectors.template_list(user=user).filter(active=True)
-    # The teams offered are those the user works for; the service re-checks the policy on submit.
-    teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
-    if not user.is_superuser:
-        teams = teams.filter(memberships__user=user) if user.memberships.exists() else teams
+    # The teams offered are those the user may request for (the grants' team limits, checked in
+    # memory); the service re-checks region, zone and tier on submit.
+    visible = list(policy.restrict(Team.objects.all(), user, VIEW).order_by("name"))
+    allowed = [team.pk for team in visible if policy.can(user, services.REQUEST, Environment(team=team))]
+    teams = Team.objects.filter(pk__in=allowed).order_by("name")
     template = None
     chosen = (data or request.GET).get("template")
     if chosen and chosen.isdigit():
