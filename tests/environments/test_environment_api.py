@@ -12,6 +12,7 @@ from django.test import Client
 from environments.models import Environment, TeamLimits
 from portal.demo import Persona
 from regions.models import Cluster
+from tests.helpers import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +89,14 @@ def test_the_list_is_scoped_and_filtered(client_for: ClientFor) -> None:
     assert mine["results"][0]["team"] == "student-experience"
     assert others["results"] == []
     assert client_for(Persona.AUDITOR).get(URL).json()["results"] == []  # holds no environments.view
+
+
+def test_the_list_runs_the_same_queries_however_many_environments_there_are(client_for: ClientFor) -> None:
+    developer = client_for(Persona.DEVELOPER)
+    developer.post(URL, body(name="first"), content_type="application/json")
+    queries_for(developer, URL)
+    before = queries_for(developer, URL)
+    for number in range(5):
+        developer.post(URL, body(name=f"more-{number}"), content_type="application/json")
+
+    assert queries_for(developer, URL) == before
