@@ -34,3 +34,22 @@ class Size(models.TextChoices):
     SMALL = "S", "Small"
     MEDIUM = "M", "Medium"
     LARGE = "L", "Large"
+
+
+class EnvironmentStatus(models.TextChoices):
+    """Where an environment is in its life."""
+
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    PROVISIONING = "provisioning", "Provisioning"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    TEARING_DOWN = "tearing_down", "Tearing down"
+    TORN_DOWN = "torn_down", "Torn down"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Environments that hold (or may soon hold) resources: they count against the team's limits and keep
+# their name. A rejected, cancelled-before-anything or torn-down one holds nothing.
+ENDED = (EnvironmentStatus.REJECTED, EnvironmentStatus.TORN_DOWN, EnvironmentStatus.CANCELLED)
+LIVE = tuple(status for status in EnvironmentStatus if status not in ENDED)

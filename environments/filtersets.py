@@ -1,13 +1,21 @@
-"""Filters shared by the template list page and the API."""
+"""Filters shared by the template and environment list pages and the API."""
 
 from __future__ import annotations
 
-import django_filters
-from django.db.models import Q, QuerySet
+from datetime import timedelta
+from typing import Any
 
-from access.models import Tier
-from environments.models import EnvironmentTemplate
+import django_filters
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from access import policy
+from access.models import Team, Tier
+from environments.choices import LIVE, EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate
 from regions.choices import Provider
+from regions.models import Region
 
 
 class TemplateFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
@@ -34,3 +42,35 @@ class TemplateFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # djan
         self, queryset: QuerySet[EnvironmentTemplate], name: str, value: str
     ) -> QuerySet[EnvironmentTemplate]:
         return queryset.filter(allowed_providers__contains=[value])
+
+
+class EnvironmentFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
+    """Filters of the environment list and API; ``team`` and ``region`` choices are what the user may see."""
+
+    q = django_filters.CharFilter(method="search", label="Search")
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.none(), field_name="team", to_field_name="slug")
+    tier = django_filters.ChoiceFilter(choices=Tier.choices)
+    region = django_filters.ModelChoiceFilter(queryset=Region.objects.none(), field_name="cluster__region")
+    status = django_filters.ChoiceFilter(choices=EnvironmentStatus.choices)
+    expiring = django_filters.ChoiceFilter(
+        choices=[("24h", "Within 24 hours"), ("7d", "Within 7 days")], method="by_expiry", label="Expiring"
+    )
+
+    class Meta:
+        model = Environment
+        fields = ["team", "tier", "region", "status", "expiring"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        user = getattr(self.request, "user", None) or AnonymousUser()
+        self.filters["team"].queryset = policy.restrict(Team.objects.all(), user, policy.VIEW).order_by("name")
+        self.filters["region"].queryset = policy.restrict(Region.objects.all(), user, policy.VIEW).order_by("code")
+
+    def search(self, queryset: QuerySet[Environment], name: str, value: str) -> QuerySet[Environment]:
+        return queryset.filter(
+            Q(name__icontains=value) | Q(team__name__icontains=value) | Q(template__name__icontains=value)
+        )
+
+    def by_expiry(self, queryset: QuerySet[Environment], name: str, value: str) -> QuerySet[Environment]:
+        within = timedelta(hours=24) if value == "24h" else timedelta(days=7)
+        return queryset.filter(status__in=LIVE, expires_at__isnull=False, expires_at__lte=timezone.now() + within)

@@ -1,4 +1,4 @@
-"""Forms of the template and team-limits pages. They validate (with the model's rules); services write."""
+"""Forms of the template, team-limits and environment pages. They validate (with the model's rules); services write."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from environments.choices import NamespaceGroup
-from environments.models import EnvironmentTemplate, TeamLimits
+from access.models import Team
+from environments.choices import NamespaceGroup, Size
+from environments.models import DNS_LABEL, EnvironmentTemplate, TeamLimits
 from regions.choices import Provider, ResidencyZone
-from regions.models import Region
+from regions.models import Cluster, Region
 
 
 class LinesField(forms.CharField):
@@ -153,3 +154,53 @@ class EstimateRegionForm(forms.Form):
     def __init__(self, *args: Any, regions: QuerySet[Region], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["region"].queryset = regions  # type: ignore[attr-defined]
+
+
+class EnvironmentRequestForm(forms.Form):
+    """A request: the choices offered are what the user may see; the service decides the rest."""
+
+    name = forms.CharField(
+        max_length=40,
+        help_text="Lower-case letters, digits and hyphens, e.g. checkout-preview. Unique in the team.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), empty_label=None)
+    template = forms.ModelChoiceField(queryset=EnvironmentTemplate.objects.none(), empty_label=None)
+    cluster = forms.ModelChoiceField(queryset=Cluster.objects.none(), empty_label=None, label="Region and cluster")
+    size = forms.ChoiceField(choices=Size.choices, initial=Size.SMALL)
+    ttl_hours = forms.IntegerField(
+        label="Lifetime (hours)",
+        min_value=1,
+        required=False,
+        help_text="Empty: the template's default. Production environments never expire.",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        teams: QuerySet[Team],
+        templates: QuerySet[EnvironmentTemplate],
+        clusters: QuerySet[Cluster],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        fields: Any = self.fields
+        fields["team"].queryset = teams
+        fields["template"].queryset = templates
+        fields["cluster"].queryset = clusters
+        fields["cluster"].label_from_instance = lambda cluster: (
+            f"{cluster.region.code} ({cluster.region.get_provider_display()}, {cluster.region.residency_zone})"
+            f" · {cluster.name}"
+        )
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip().lower()
+        if not DNS_LABEL.match(name):
+            raise forms.ValidationError(
+                "Use lower-case letters, digits and hyphens, starting and ending with a letter or digit."
+            )
+        return name
+
+
+class ExtendForm(forms.Form):
+    hours = forms.IntegerField(min_value=1, max_value=24 * 365, initial=24, label="Extend by (hours)")

@@ -25,7 +25,7 @@ from access.models import Team, Tier
 from access.scoping import scoped
 from costs.choices import AddonSize
 from costs.models import currency_code
-from environments.choices import APPROVAL_STRENGTH, Approval, NamespaceGroup, Size
+from environments.choices import APPROVAL_STRENGTH, LIVE, Approval, EnvironmentStatus, NamespaceGroup, Size
 from providers.cluster import parse_quantity
 from regions.choices import Provider, ResidencyZone
 from regions.models import Region, dns_label
@@ -524,3 +524,79 @@ class TeamLimits(models.Model):
                     "refused, so the budget cannot exceed the maximum total monthly estimate."
                 }
             )
+
+
+class EnvironmentQuerySet(models.QuerySet["Environment"]):
+    def live(self) -> EnvironmentQuerySet:
+        """Environments that hold resources or may soon: they count against their team's limits."""
+        return self.filter(status__in=LIVE)
+
+
+@scoped(
+    "environments",
+    team="team",
+    region="cluster__region",
+    zone="cluster__region__residency_zone",
+    tier="tier",
+)
+class Environment(models.Model):
+    """A team's environment: a template's namespaces and add-ons on one cluster, for a while.
+
+    The tier is copied from the template when requested (so a grant limited to
+    tiers keeps meaning the same thing if the template changes), as are the
+    monthly estimate and its currency (what the team was told it would cost).
+    ``expires_at`` is None for production, which never expires. Status changes
+    go through :mod:`environments.services`, which audits them.
+    """
+
+    name = models.CharField(max_length=40, validators=[dns_label], help_text="A DNS label, e.g. checkout-preview.")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="environments")
+    template = models.ForeignKey(EnvironmentTemplate, on_delete=models.PROTECT, related_name="environments")
+    tier = models.CharField(max_length=16, choices=Tier.choices)
+    size = models.CharField(max_length=1, choices=Size.choices, default=Size.SMALL)
+    cluster = models.ForeignKey("regions.Cluster", on_delete=models.PROTECT, related_name="environments")
+    requested_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="requested_environments")
+    status = models.CharField(
+        max_length=16, choices=EnvironmentStatus.choices, default=EnvironmentStatus.PENDING_APPROVAL
+    )
+    monthly_estimate = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, validators=[currency_code])
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires (production).")
+    approver = models.CharField(
+        max_length=16,
+        choices=[("team_lead", "Team lead"), ("platform_admin", "Platform admin")],
+        blank=True,
+        help_text="Who must approve the request, as the policy decided; empty: none.",
+    )
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EnvironmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                condition=Q(status__in=LIVE),
+                name="environment_name_unique_per_team_while_live",
+                violation_error_message="The team already has a live environment of that name.",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="environment_idempotency_key_unique_per_requester",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["team", "status"], name="environment_team_status"),
+            models.Index(fields=["status", "expires_at"], name="environment_status_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE

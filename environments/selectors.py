@@ -1,22 +1,31 @@
-"""Reads of environment templates and team limits, always scoped by the policy."""
+"""Reads of environment templates, team limits and environments, always scoped by the policy.
+
+:func:`request_check` is the one place a request is judged before it is
+saved: the request form's live check, the API and the submit itself all ask
+it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from access import policy
 from access.models import Team, User
 from costs import selectors as cost_selectors
 from costs.prices import PriceMissing
-from environments.estimates import EstimateError, SizeComparison, estimates_by_size
-from environments.models import EnvironmentTemplate, TeamLimits
-from regions.models import Region
+from environments import admission
+from environments.choices import LIVE, Approval
+from environments.estimates import Estimate, EstimateError, SizeComparison, estimates_by_size, monthly_estimate
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
+from regions.models import Cluster, Region
 
 AnyUser = User | AnonymousUser
 
@@ -91,3 +100,122 @@ def team_for_limits(*, user: AnyUser, slug: str) -> tuple[Team, TeamLimits | Non
     if not policy.can(user, policy.VIEW, limits or TeamLimits(team=team)):
         raise Http404("Not found.")
     return team, limits
+
+
+# --- environments ---------------------------------------------------------------------------
+
+
+def environment_list(*, user: AnyUser) -> QuerySet[Environment]:
+    """Environments ``user`` may see, with what the list shows, in one query."""
+    return (
+        policy.restrict(Environment.objects.all(), user, policy.VIEW)
+        .select_related("team", "template", "cluster__region", "requested_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def environment_get(*, user: AnyUser, pk: int) -> Environment:
+    return get_object_or_404(environment_list(user=user), pk=pk)
+
+
+def expiring_soon(
+    environments: QuerySet[Environment], *, within: timedelta = timedelta(hours=24)
+) -> QuerySet[Environment]:
+    """Live environments that expire within ``within`` from now."""
+    now = timezone.now()
+    return environments.filter(status__in=LIVE).filter(expires_at__isnull=False, expires_at__lte=now + within)
+
+
+def request_clusters(*, user: AnyUser, template: EnvironmentTemplate | None = None) -> QuerySet[Cluster]:
+    """Clusters ``user`` may see to place an environment on (for ``template``: in its regions)."""
+    clusters = policy.restrict(Cluster.objects.all(), user, policy.VIEW).select_related("region")
+    if template is not None:
+        clusters = clusters.filter(region__in=template_regions(template=template, user=user))
+    return clusters.order_by("region__residency_zone", "region__provider", "region__code", "name")
+
+
+@dataclass(frozen=True)
+class RequestCheck:
+    """What a request would cost and what the policy says, or the problem that stops both."""
+
+    estimate: Estimate | None = None
+    decision: admission.Decision | None = None
+    problem: str = ""
+    budget: Decimal | None = None
+
+    @property
+    def currency(self) -> str:
+        return self.estimate.currency if self.estimate is not None else ""
+
+    @property
+    def budget_left_after(self) -> Decimal | None:
+        """What is left of the team's monthly budget if this request goes ahead."""
+        if self.decision is None or self.decision.budget_left is None or self.estimate is None:
+            return None
+        return self.decision.budget_left - self.estimate.total
+
+
+_APPROVERS = {
+    Approval.TEAM_LEAD: admission.Approver.TEAM_LEAD,
+    Approval.PLATFORM_ADMIN: admission.Approver.PLATFORM_ADMIN,
+}
+
+
+def request_check(
+    *,
+    team_id: int,
+    template: EnvironmentTemplate,
+    cluster: Cluster,
+    size: str,
+    ttl_hours: int | None,
+    at: datetime | None = None,
+) -> RequestCheck:
+    """Estimate the request and gather the facts :func:`environments.admission.decide` needs, then decide.
+
+    Not scoped: the caller has already checked that the requester may request
+    for the team on the cluster. Team totals count the team's live
+    environments (see :data:`environments.choices.LIVE`).
+    """
+    region = cluster.region
+    prices = cost_selectors.price_book(provider=region.provider, region=region, at=at)
+    try:
+        estimate = monthly_estimate(template, size=size, prices=prices)
+    except (PriceMissing, EstimateError) as error:
+        return RequestCheck(problem=str(error))
+    limits = TeamLimits.objects.filter(team_id=team_id).first()
+    if limits is not None and limits.currency != estimate.currency:
+        return RequestCheck(
+            estimate=estimate,
+            problem=f"This estimate is in {estimate.currency} but the team's budget is in {limits.currency}; "
+            "ask a platform admin to align the price table and the team's limits.",
+        )
+    live = (
+        Environment.objects.live()
+        .filter(team_id=team_id)
+        .aggregate(count=Count("pk"), committed=Sum("monthly_estimate", filter=Q(currency=estimate.currency)))
+    )
+    facts = admission.RequestFacts(
+        tier=template.tier,
+        region_code=region.code,
+        region_zone=region.residency_zone,
+        provider=region.provider,
+        allowed_zones=frozenset(template.allowed_zones),
+        allowed_regions=frozenset(r.code for r in template.allowed_regions.all()),
+        allowed_providers=frozenset(template.allowed_providers),
+        template_approval=_APPROVERS.get(Approval(template.approval)),
+        ttl=timedelta(hours=ttl_hours) if ttl_hours is not None else None,
+        default_ttl=timedelta(hours=template.default_ttl_hours) if template.default_ttl_hours else None,
+        max_ttl=timedelta(hours=template.max_ttl_hours) if template.max_ttl_hours else None,
+        monthly_estimate=estimate.total,
+        currency=estimate.currency,
+        team_monthly_committed=live["committed"] or Decimal(0),
+        team_monthly_limit=limits.max_monthly_estimate if limits is not None else None,
+        team_budget=limits.monthly_budget if limits is not None else None,
+        team_environments=live["count"] or 0,
+        team_max_environments=limits.max_environments if limits is not None else None,
+    )
+    return RequestCheck(
+        estimate=estimate,
+        decision=admission.decide(facts),
+        budget=limits.monthly_budget if limits is not None else None,
+    )

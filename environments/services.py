@@ -1,20 +1,42 @@
-"""Writes of environment templates and team limits: each re-checks the policy inside its
-transaction, validates with the model's rules and records one audit event with before/after."""
+"""Writes of environment templates, team limits and environments: each re-checks the policy inside
+its transaction, validates with the model's rules and records one audit event with before/after.
+
+An environment's life: :func:`environment_request` asks the admission policy
+(:mod:`environments.admission`) and either refuses (nothing saved, the refusal
+audited), holds it for approval (``approvals.request_approval``) or starts the
+``environments.provision`` workflow. The approval's ``decided`` signal starts
+provisioning or marks the request rejected; the workflow's ``finished`` hook
+(:func:`environment_run_finished`) sets ready / failed / cancelled / torn down
+and tells the requester. Teardown is the provisioning run's undo.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
 
 from access import audit, policy
-from access.models import Team, User
+from access.models import SsoRule, Team, User
 from access.permissions import ADD, CHANGE, DELETE
-from environments.models import EnvironmentTemplate, TeamLimits
-from regions.models import Region
+from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.services import request_approval, withdraw
+from environments import admission, selectors
+from environments.choices import EnvironmentStatus, Size
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
+from environments.workflows import BucketPlan, CachePlan, DatabasePlan, EnvironmentPlan, IngressPlan
+from notifications.services import Message, notify
+from regions.choices import Provider
+from regions.models import Cluster, Region
+from workflows import engine
+from workflows.models import Direction, Run, RunStatus
+from workflows.selectors import latest_run
 
 TEMPLATE_FIELDS = [
     field.name
@@ -150,3 +172,496 @@ def team_limits_remove(*, actor: User, team: Team) -> None:
         audit.TEAM_LIMITS_REMOVED, limits, actor=actor, before=audit.snapshot(limits, TEAM_LIMITS_FIELDS), team=team
     )
     limits.delete()
+
+
+# --- environments ---------------------------------------------------------------------------
+
+REQUEST = "request"
+PROVISION = "environments.provision"  # the workflow's kind and the approval's purpose
+ENVIRONMENT_FIELDS = [
+    "name",
+    "team",
+    "template",
+    "tier",
+    "size",
+    "cluster",
+    "status",
+    "monthly_estimate",
+    "currency",
+    "expires_at",
+    "approver",
+]
+
+# Managed add-on classes per provider and template add-on size. The price table prices the size;
+# these are what the cloud is asked for.
+DATABASE_CLASSES: dict[str, dict[str, str]] = {
+    Provider.AWS: {"small": "db.t4g.small", "medium": "db.m7g.large", "large": "db.m7g.xlarge"},
+    Provider.AZURE: {"small": "B_Standard_B1ms", "medium": "GP_Standard_D2ds_v5", "large": "GP_Standard_D4ds_v5"},
+}
+CACHE_CLASSES: dict[str, dict[str, str]] = {
+    Provider.AWS: {"small": "cache.t4g.micro", "medium": "cache.m7g.large", "large": "cache.m7g.xlarge"},
+    Provider.AZURE: {"small": "Basic_C0", "medium": "Standard_C1", "large": "Standard_C2"},
+}
+
+
+def environment_url(environment: Environment) -> str:
+    return reverse("environments:detail", kwargs={"pk": environment.pk})
+
+
+def _environment_snapshot(environment: Environment) -> dict[str, Any]:
+    return audit.snapshot(environment, ENVIRONMENT_FIELDS)
+
+
+def team_idp_groups(team: Team) -> tuple[str, ...]:
+    """The IdP groups the portal maps to ``team`` (enabled SSO rules on the ``groups`` claim), sorted.
+
+    These are the groups bound to edit the environment's namespaces; a team
+    with no such rule gets no role binding (its members use the portal).
+    """
+    values = SsoRule.objects.filter(team=team, enabled=True, claim="groups").values_list("value", flat=True)
+    return tuple(sorted(set(values)))
+
+
+def environment_plan(environment: Environment) -> EnvironmentPlan:
+    """What provisioning does, from the environment, its template and team as they are now."""
+    template = environment.template
+    size = environment.size
+    provider = environment.cluster.region.provider
+    ingress = None
+    if template.ingress_host_pattern:
+        host = template.ingress_host_pattern.replace("{env}", environment.name).replace("{team}", environment.team.slug)
+        ingress = IngressPlan(
+            host=host,
+            tls=template.ingress_tls,
+            rate_limit_rps=template.ingress_rate_limit_rps,
+            allow_cidrs=tuple(template.ingress_allow_cidrs),
+            deny_cidrs=tuple(template.ingress_deny_cidrs),
+        )
+    database = cache = bucket = None
+    if template.postgresql_size:
+        database = DatabasePlan(instance_class=DATABASE_CLASSES.get(provider, {}).get(template.postgresql_size, ""))
+    if template.redis_size:
+        cache = CachePlan(node_type=CACHE_CLASSES.get(provider, {}).get(template.redis_size, ""))
+    if template.bucket_size_gb:
+        bucket = BucketPlan()
+    return EnvironmentPlan(
+        environment_id=environment.pk,
+        name=environment.name,
+        team=environment.team.slug,
+        tier=environment.tier,
+        cluster_id=environment.cluster_id,
+        namespaces=tuple(template.namespaces),
+        quota=template.quota_for(size),
+        limit_defaults={"cpu": template.limit_default_cpu, "memory": template.limit_default_memory},
+        limit_default_requests={
+            "cpu": template.limit_default_request_cpu,
+            "memory": template.limit_default_request_memory,
+        },
+        limit_max={"cpu": template.limit_max_cpu, "memory": template.limit_max_memory},
+        network_policy=template.network_default_deny,
+        allow_from_namespaces=tuple(template.network_allowed_namespaces),
+        editor_groups=team_idp_groups(environment.team),
+        ingress=ingress,
+        database=database,
+        cache=cache,
+        bucket=bucket,
+    )
+
+
+def _expiry(ttl_hours: int | None) -> Any:
+    return timezone.now() + timedelta(hours=ttl_hours) if ttl_hours is not None else None
+
+
+def _start_provisioning(environment: Environment, *, actor: User | None, ttl_hours: int | None) -> Run:
+    """Move to provisioning and start the workflow (enqueued on commit); the lifetime counts from now."""
+    environment.status = EnvironmentStatus.PROVISIONING
+    environment.expires_at = _expiry(ttl_hours)
+    environment.save(update_fields=["status", "expires_at", "updated_at"])
+    run = engine.start(
+        PROVISION,
+        key=f"environment:{environment.pk}:provision",
+        subject=environment,
+        params=environment_plan(environment).to_params(),
+        user=actor,
+    )
+    audit.record(
+        audit.ENVIRONMENT_PROVISIONING,
+        environment,
+        actor=actor,
+        actor_label=None if actor is not None else "system",
+        after={"status": environment.status, "run": run.key},
+        team=environment.team,
+    )
+    return run
+
+
+def _ttl_hours(environment: Environment) -> int | None:
+    """The lifetime asked for, from what was recorded at request time."""
+    if environment.expires_at is None:
+        return None
+    return max(1, round((environment.expires_at - environment.created_at).total_seconds() / 3600))
+
+
+class _Refused(Exception):
+    def __init__(self, decision: admission.Decision) -> None:
+        super().__init__(*decision.reasons)
+        self.decision = decision
+
+
+def _clean_request(environment: Environment) -> None:
+    """The model's validation, with a name already taken in the team reported on the name."""
+    errors: dict[str, list[str]] = {}
+    try:
+        environment.full_clean(exclude=["monthly_estimate", "currency"], validate_constraints=False)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if (
+        "name" not in errors
+        and Environment.objects.live().filter(team_id=environment.team_id, name=environment.name).exists()
+    ):
+        errors["name"] = [f"{environment.team} already has an environment named {environment.name}; choose another."]
+    if not environment.template.active:
+        errors.setdefault("template", []).append("This template is no longer offered; choose another.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def environment_request(
+    *,
+    actor: User,
+    team: Team,
+    template: EnvironmentTemplate,
+    cluster: Cluster,
+    name: str,
+    size: str = Size.SMALL,
+    ttl_hours: int | None = None,
+    idempotency_key: str = "",
+) -> Environment:
+    """Ask for an environment: refused (ValidationError with the reasons), held for approval, or provisioned.
+
+    The same ``idempotency_key`` from the same requester gives back the first
+    environment and creates nothing. A non-production request with no TTL gets
+    the template's default. One request per team at a time is decided (the
+    team's row is locked), so two requests cannot both squeeze under a limit.
+    """
+    key = idempotency_key.strip()[:200]
+    if key:
+        existing = Environment.objects.filter(requested_by=actor, idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    if ttl_hours is None and template.expires:
+        ttl_hours = template.default_ttl_hours
+    environment = Environment(
+        name=name.strip().lower(),
+        team=team,
+        template=template,
+        tier=template.tier,
+        size=size,
+        cluster=cluster,
+        requested_by=actor,
+        idempotency_key=key,
+        expires_at=_expiry(ttl_hours),
+    )
+    try:
+        with transaction.atomic():
+            Team.objects.select_for_update().filter(pk=team.pk).first()
+            if key:
+                existing = Environment.objects.filter(requested_by=actor, idempotency_key=key).first()
+                if existing is not None:
+                    return existing
+            policy.forget(actor)
+            policy.require(actor, REQUEST, environment)
+            _clean_request(environment)
+            check = selectors.request_check(
+                team_id=team.pk, template=template, cluster=cluster, size=size, ttl_hours=ttl_hours
+            )
+            if check.problem or check.estimate is None or check.decision is None:
+                raise ValidationError(check.problem or "This request cannot be estimated.")
+            decision = check.decision
+            if decision.outcome == admission.Outcome.REFUSED:
+                raise _Refused(decision)
+            environment.monthly_estimate = check.estimate.total
+            environment.currency = check.estimate.currency
+            environment.status = EnvironmentStatus.PENDING_APPROVAL
+            environment.approver = decision.approver.value if decision.approver else ""
+            environment.save()
+            audit.record(
+                audit.ENVIRONMENT_REQUESTED,
+                environment,
+                actor=actor,
+                after=_environment_snapshot(environment),
+                team=team,
+                decision=decision.outcome.value,
+                reasons=list(decision.reasons),
+            )
+            if decision.outcome == admission.Outcome.NEEDS_APPROVAL:
+                request_approval(
+                    environment,
+                    purpose=PROVISION,
+                    requested_by=actor,
+                    summary=f"Environment {environment.name} for {team} ({environment.get_tier_display()})",
+                    reasons=decision.reasons,
+                    url=environment_url(environment),
+                )
+            else:
+                _start_provisioning(environment, actor=actor, ttl_hours=ttl_hours)
+    except _Refused as refused:
+        # The refusal is audited in a transaction of its own: nothing of the request is saved.
+        audit.record(
+            audit.ENVIRONMENT_REFUSED,
+            actor=actor,
+            object_type=Environment._meta.label_lower,
+            object_id="",
+            object_repr=environment.name,
+            team=team,
+            after={"template": template.slug, "cluster": str(cluster), "size": size, "ttl_hours": ttl_hours},
+            reasons=list(refused.decision.reasons),
+        )
+        raise ValidationError(list(refused.decision.reasons)) from None
+    except IntegrityError:
+        # A concurrent request won the race for the key or the name.
+        if key:
+            existing = Environment.objects.filter(requested_by=actor, idempotency_key=key).first()
+            if existing is not None:
+                return existing
+        raise ValidationError({"name": [f"{team} already has an environment named {environment.name}."]}) from None
+    return environment
+
+
+def is_platform_admin(user: User) -> bool:
+    """Platform admins are who may change environment templates (the built-in role holds every permission)."""
+    return policy.can(user, CHANGE, EnvironmentTemplate)
+
+
+def environment_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
+    """The request's verdict is in (inside the deciding transaction): provision, or mark it rejected.
+
+    A request that needs a platform admin is not approved by a team lead: the
+    verdict is refused with a message, and the deciding transaction rolls back.
+    """
+    environment = (
+        Environment.objects.select_for_update(of=("self",))
+        .select_related("team", "template", "cluster__region")
+        .get(pk=int(request.subject_id))
+    )
+    if environment.status != EnvironmentStatus.PENDING_APPROVAL:
+        return
+    last = request.decisions.select_related("approver").order_by("-pk").first()
+    decider = last.approver if last is not None else None  # whose verdict settled it
+    if approved:
+        if environment.approver == admission.Approver.PLATFORM_ADMIN:
+            approvers = [decision.approver for decision in request.decisions.select_related("approver")]
+            if not any(is_platform_admin(approver) for approver in approvers):
+                raise ValidationError("This request needs a platform admin's approval.")
+        _start_provisioning(environment, actor=decider, ttl_hours=_ttl_hours(environment))
+    else:
+        environment.status = EnvironmentStatus.REJECTED
+        environment.save(update_fields=["status", "updated_at"])
+        audit.record(
+            audit.ENVIRONMENT_REJECTED,
+            environment,
+            actor=decider,
+            before={"status": EnvironmentStatus.PENDING_APPROVAL},
+            after={"status": environment.status},
+            team=environment.team,
+            approval=request.pk,
+        )
+
+
+OUTCOMES = {
+    (Direction.FORWARD, RunStatus.SUCCEEDED): EnvironmentStatus.READY,
+    (Direction.FORWARD, RunStatus.FAILED): EnvironmentStatus.FAILED,
+    (Direction.FORWARD, RunStatus.CANCELLED): EnvironmentStatus.CANCELLED,
+    (Direction.UNDO, RunStatus.SUCCEEDED): EnvironmentStatus.TORN_DOWN,
+    (Direction.UNDO, RunStatus.FAILED): EnvironmentStatus.FAILED,
+    (Direction.UNDO, RunStatus.CANCELLED): EnvironmentStatus.FAILED,
+}
+
+
+def environment_run_finished(run: Run) -> None:
+    """A provisioning or teardown run ended (inside its transaction): set the status, tell the requester.
+
+    A cancelled provisioning run that began any step is undone at once, so a
+    cancel leaves nothing behind; the environment is then tearing down.
+    """
+    environment = (
+        Environment.objects.select_for_update(of=("self",))
+        .select_related("team", "requested_by")
+        .filter(pk=run.subject_id)
+        .first()
+    )
+    if environment is None:
+        return
+    before = environment.status
+    status = OUTCOMES.get((Direction(run.direction), RunStatus(run.status)))
+    if status is None:
+        return
+    if status == EnvironmentStatus.CANCELLED and run.steps.filter(started_at__isnull=False).exists():
+        engine.undo(run)
+        status = EnvironmentStatus.TEARING_DOWN
+    environment.status = status
+    environment.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.ENVIRONMENT_FINISHED,
+        environment,
+        actor_label="system",
+        before={"status": before},
+        after={"status": status},
+        team=environment.team,
+        run=run.key,
+        error=run.error,
+    )
+    what = {
+        EnvironmentStatus.READY: "is ready",
+        EnvironmentStatus.FAILED: "failed" if run.direction == Direction.FORWARD else "could not be torn down",
+        EnvironmentStatus.CANCELLED: "was cancelled",
+        EnvironmentStatus.TEARING_DOWN: "was cancelled and is being torn down",
+        EnvironmentStatus.TORN_DOWN: "is torn down",
+    }[status]
+    notify(
+        [environment.requested_by],
+        Message(
+            kind=f"environments.{status}",
+            title=f"Environment {environment.name} {what}",
+            body=run.error,
+            url=environment_url(environment),
+            key=f"{run.key}:{status}",
+        ),
+    )
+
+
+def _locked(actor: User, environment_id: int) -> Environment:
+    policy.forget(actor)
+    return policy.get_for_update(
+        Environment.objects.select_related("team", "template", "cluster__region"), actor, CHANGE, pk=environment_id
+    )
+
+
+def provisioning_run(environment: Environment) -> Run | None:
+    """The environment's provisioning run (its undo is the teardown), or None before approval."""
+    return Run.objects.filter(key=f"environment:{environment.pk}:provision").first()
+
+
+@transaction.atomic
+def environment_teardown(*, actor: User, environment_id: int) -> Environment:
+    """Tear an environment down: the provisioning run's undo (once; asking again changes nothing).
+
+    Ready, failed and cancelled environments may be torn down; one still
+    provisioning is cancelled first (its run stops, then undoes itself).
+    """
+    environment = _locked(actor, environment_id)
+    before = environment.status
+    if environment.status in (EnvironmentStatus.TEARING_DOWN, EnvironmentStatus.TORN_DOWN):
+        return environment
+    if environment.status in (EnvironmentStatus.PENDING_APPROVAL, EnvironmentStatus.PROVISIONING):
+        raise ValidationError("It is not provisioned yet: cancel it instead.")
+    if environment.status == EnvironmentStatus.REJECTED:
+        raise ValidationError("A rejected request has nothing to tear down.")
+    run = provisioning_run(environment)
+    if run is None or not run.steps.filter(started_at__isnull=False).exists():
+        environment.status = EnvironmentStatus.TORN_DOWN
+    else:
+        engine.undo(run, user=actor)
+        environment.status = EnvironmentStatus.TEARING_DOWN
+    environment.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.ENVIRONMENT_TEARDOWN,
+        environment,
+        actor=actor,
+        before={"status": before},
+        after={"status": environment.status},
+        team=environment.team,
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_cancel(*, actor: User, environment_id: int) -> Environment:
+    """Cancel a request waiting for approval (the approval is withdrawn) or a provisioning run under way."""
+    environment = _locked(actor, environment_id)
+    before = environment.status
+    if environment.status == EnvironmentStatus.PENDING_APPROVAL:
+        pending = ApprovalRequest.objects.filter(
+            subject_id=str(environment.pk), purpose=PROVISION, status=ApprovalStatus.PENDING
+        ).first()
+        if pending is not None:
+            withdraw(pending.pk, by=environment.requested_by)
+        environment.status = EnvironmentStatus.CANCELLED
+        environment.save(update_fields=["status", "updated_at"])
+    elif environment.status == EnvironmentStatus.PROVISIONING:
+        run = provisioning_run(environment)
+        if run is not None:
+            engine.cancel(run)  # the finished hook sets the status (at once when no worker holds the run)
+        environment.refresh_from_db()
+    else:
+        raise ValidationError(f"An environment that is {environment.get_status_display().lower()} cannot be cancelled.")
+    audit.record(
+        audit.ENVIRONMENT_CANCELLED,
+        environment,
+        actor=actor,
+        before={"status": before},
+        after={"status": environment.status},
+        team=environment.team,
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_retry(*, actor: User, environment_id: int) -> Environment:
+    """Resume the failed run (provisioning or teardown) at its failed step."""
+    environment = _locked(actor, environment_id)
+    if environment.status != EnvironmentStatus.FAILED:
+        raise ValidationError("Only a failed environment can be retried.")
+    run = latest_run(environment, PROVISION)
+    if run is None or run.status != RunStatus.FAILED:
+        raise ValidationError("There is no failed run to retry.")
+    engine.retry(run)
+    environment.status = (
+        EnvironmentStatus.PROVISIONING if run.direction == Direction.FORWARD else EnvironmentStatus.TEARING_DOWN
+    )
+    environment.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.ENVIRONMENT_RETRIED,
+        environment,
+        actor=actor,
+        before={"status": EnvironmentStatus.FAILED},
+        after={"status": environment.status},
+        team=environment.team,
+        run=run.key,
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_extend(*, actor: User, environment_id: int, hours: int) -> Environment:
+    """Push the expiry ``hours`` later, so that it is at most the template's maximum lifetime from now."""
+    environment = _locked(actor, environment_id)
+    template = environment.template
+    if environment.expires_at is None or template.max_ttl_hours is None:
+        raise ValidationError("This environment never expires.")
+    if environment.status not in (EnvironmentStatus.PROVISIONING, EnvironmentStatus.READY, EnvironmentStatus.FAILED):
+        raise ValidationError(f"An environment that is {environment.get_status_display().lower()} cannot be extended.")
+    if hours < 1:
+        raise ValidationError({"hours": "Extend by at least one hour."})
+    now = timezone.now()
+    new_expiry = max(environment.expires_at, now) + timedelta(hours=hours)
+    latest = now + timedelta(hours=template.max_ttl_hours)
+    if new_expiry > latest:
+        raise ValidationError(
+            {
+                "hours": f"{template} environments live at most {template.max_ttl_hours} hours from now "
+                f"(until {timezone.localtime(latest):%d %b %Y %H:%M}); extend by less."
+            }
+        )
+    before = environment.expires_at
+    environment.expires_at = new_expiry
+    environment.save(update_fields=["expires_at", "updated_at"])
+    audit.record(
+        audit.ENVIRONMENT_EXTENDED,
+        environment,
+        actor=actor,
+        before={"expires_at": before},
+        after={"expires_at": new_expiry},
+        team=environment.team,
+    )
+    return environment

@@ -1,4 +1,5 @@
-"""Template pages (list, detail with estimates, create, edit, deactivate) and team limits.
+"""Environment pages (list, request with a live check, detail, teardown, cancel, retry, extend),
+template pages (list, detail with estimates, create, edit, deactivate) and team limits.
 
 Views are thin: selectors read (scoped by the policy), forms validate,
 services decide and write. Lists are ``restrict``ed; an object outside the
@@ -11,22 +12,28 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import policy
-from access.models import User
+from access.models import AuditEvent, Team, User
 from access.permissions import ADD, CHANGE, DELETE, VIEW
+from approvals import selectors as approval_selectors
+from approvals.forms import DecisionForm
+from approvals.models import ApprovalRequest
 from environments import selectors, services
-from environments.filtersets import TemplateFilterSet
-from environments.forms import EstimateRegionForm, TeamLimitsForm, TemplateForm
-from environments.models import EnvironmentTemplate, TeamLimits
+from environments.choices import EnvironmentStatus
+from environments.filtersets import EnvironmentFilterSet, TemplateFilterSet
+from environments.forms import EnvironmentRequestForm, EstimateRegionForm, ExtendForm, TeamLimitsForm, TemplateForm
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from portal.forms import saved
 from portal.http import HttpRequest
 from regions.models import Region
+from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
 
@@ -165,3 +172,236 @@ def team_limits_edit(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Limits of {team} saved.")
             return redirect("environments:team_limits")
     return render(request, "environments/team_limits_form.html", {"form": form, "team": team, "limits": limits})
+
+
+# --- environments --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def environment_list(request: HttpRequest) -> HttpResponse:
+    """Environments the user may see, searched and filtered; htmx requests get only the table."""
+    user = _signed_in(request)
+    filterset = EnvironmentFilterSet(request.GET, queryset=selectors.environment_list(user=user), request=request)
+    environments = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = Paginator(environments, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"filterset": filterset, "page": page, "can_request": policy.can(user, services.REQUEST, Environment)}
+    template = "environments/_environment_table.html" if request.htmx else "environments/environment_list.html"
+    return render(request, template, context)
+
+
+def _request_form(request: HttpRequest, user: User) -> EnvironmentRequestForm:
+    data = request.POST if request.method == "POST" else None
+    templates = selectors.template_list(user=user).filter(active=True)
+    # The teams offered are those the user may request for (the grants' team limits, checked in
+    # memory); the service re-checks region, zone and tier on submit.
+    visible = list(policy.restrict(Team.objects.all(), user, VIEW).order_by("name"))
+    allowed = [team.pk for team in visible if policy.can(user, services.REQUEST, Environment(team=team))]
+    teams = Team.objects.filter(pk__in=allowed).order_by("name")
+    template = None
+    chosen = (data or request.GET).get("template")
+    if chosen and chosen.isdigit():
+        template = templates.filter(pk=int(chosen)).first()
+    template = template or templates.first()
+    # Every cluster the user may see, not only the template's: the live check explains a refusal
+    # (EU data outside the EU) rather than the choice silently missing.
+    clusters = selectors.request_clusters(user=user)
+    initial = {"ttl_hours": template.default_ttl_hours if template is not None else None}
+    if template is not None:
+        initial["template"] = template.pk
+    return EnvironmentRequestForm(data, teams=teams, templates=templates, clusters=clusters, initial=initial)
+
+
+def _check(form: EnvironmentRequestForm) -> dict[str, Any]:
+    """The live check: the name, the estimate, the team's budget left and what the policy says."""
+    if not form.is_bound:
+        return {}
+    data = form.cleaned_data
+    team, template, cluster, size = (data.get(name) for name in ("team", "template", "cluster", "size"))
+    if team is None or template is None or cluster is None or size is None:
+        return {}
+    ttl = data.get("ttl_hours")
+    if ttl is None and template.expires:
+        ttl = template.default_ttl_hours
+    check = selectors.request_check(team_id=team.pk, template=template, cluster=cluster, size=size, ttl_hours=ttl)
+    name = data.get("name")
+    name_taken = bool(name) and Environment.objects.live().filter(team=team, name=name).exists()
+    return {"check": check, "name_taken": name_taken, "checked_name": name, "team": team}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def environment_request(request: HttpRequest) -> HttpResponse:
+    """Ask for an environment. The page checks as you type (``environment_check``); the service decides."""
+    user = _signed_in(request)
+    if not policy.can(user, services.REQUEST, Environment):
+        raise PermissionDenied("You may not request environments.")
+    form = _request_form(request, user)
+    environment = saved(
+        request,
+        form,
+        lambda data: services.environment_request(
+            actor=user, idempotency_key=request.POST.get("idempotency_key", ""), **data
+        ),
+    )
+    if environment is not None:
+        if environment.status == EnvironmentStatus.PENDING_APPROVAL:
+            messages.info(request, f"{environment} needs approval; the approvers are told.")
+        else:
+            messages.success(request, f"{environment} is being provisioned.")
+        return redirect("environments:detail", pk=environment.pk)
+    context = {"form": form, "idempotency_key": request.POST.get("idempotency_key") or _new_key()}
+    if form.is_bound:
+        context.update(_check(form) if form.is_valid() or not form.has_error("team") else {})
+    return render(request, "environments/environment_request.html", context)
+
+
+def _new_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(16)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def environment_check(request: HttpRequest) -> HttpResponse:
+    """The request form's live check (htmx): name taken, refusals, approvals, estimate and budget left."""
+    user = _signed_in(request)
+    if not policy.can(user, services.REQUEST, Environment):
+        raise PermissionDenied("You may not request environments.")
+    form = _request_form(request, user)
+    form.is_valid()
+    context: dict[str, Any] = {"form": form, **_check(form)}
+    return render(request, "environments/_request_check.html", context)
+
+
+def _outputs(run: Any) -> dict[str, Any]:
+    """Endpoints and add-on references from the run's step outputs: names and endpoints, never a secret."""
+    found: dict[str, Any] = {"urls": [], "namespaces": [], "addons": []}
+    if run is None:
+        return found
+    for step in run.steps.order_by("position"):
+        output = step.output or {}
+        if step.action == "namespace" and output.get("namespace"):
+            found["namespaces"].append(output["namespace"])
+        elif step.action == "ingress" and output.get("url"):
+            found["urls"].append(output["url"])
+        elif step.action in ("database", "cache", "bucket") and output:
+            found["addons"].append(
+                {
+                    "what": step.name,
+                    "name": output.get("name", ""),
+                    "endpoint": output.get("endpoint", output.get("region", "")),
+                    "credentials_reference": output.get("credentials_reference", ""),
+                }
+            )
+    return found
+
+
+def _run_urls(environment: Environment, user: User) -> dict[str, str]:
+    urls = {"poll_url": reverse("environments:run", kwargs={"pk": environment.pk})}
+    if policy.can(user, CHANGE, environment):
+        urls["retry_url"] = reverse("environments:retry", kwargs={"pk": environment.pk})
+        urls["cancel_url"] = reverse("environments:cancel", kwargs={"pk": environment.pk})
+    return urls
+
+
+@login_required
+@require_GET
+def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _signed_in(request)
+    environment = selectors.environment_get(user=user, pk=pk)
+    run = latest_run(environment, services.PROVISION)
+    forward = services.provisioning_run(environment)
+    approval = (
+        ApprovalRequest.objects.filter(subject_id=str(environment.pk), purpose=services.PROVISION)
+        .select_related("requested_by")
+        .prefetch_related("decisions__approver")
+        .order_by("-pk")
+        .first()
+    )
+    activity = AuditEvent.objects.filter(
+        object_type=Environment._meta.label_lower, object_id=str(environment.pk)
+    ).order_by("-pk")[:50]
+    can_change = policy.can(user, CHANGE, environment)
+    context = {
+        "environment": environment,
+        "outputs": _outputs(forward),
+        "approval": approval,
+        "approval_form": DecisionForm(),
+        "can_decide": approval is not None and approval_selectors.can_decide(user, approval),
+        "activity": activity,
+        "can_change": can_change,
+        "extend_form": ExtendForm(),
+        **(run_context(run) if run is not None else {}),
+        **_run_urls(environment, user),
+    }
+    return render(request, "environments/environment_detail.html", context)
+
+
+@login_required
+@require_GET
+def environment_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The workflow progress partial, polled while the run is going."""
+    user = _signed_in(request)
+    environment = selectors.environment_get(user=user, pk=pk)
+    run = latest_run(environment, services.PROVISION)
+    if run is None:
+        return HttpResponse("")
+    response = render(request, "workflows/_run.html", {**run_context(run), **_run_urls(environment, user)})
+    if not run.is_active and request.htmx:
+        response["HX-Refresh"] = "true"  # the run ended: reload for the new status, endpoints and actions
+    return response
+
+
+def _act(request: HttpRequest, pk: int, action: Any, done: str, **kwargs: Any) -> HttpResponse:
+    user = _signed_in(request)
+    environment = selectors.environment_get(user=user, pk=pk)
+    policy.require(user, CHANGE, environment)
+    try:
+        action(actor=user, environment_id=environment.pk, **kwargs)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done.format(environment=environment))
+    return redirect("environments:detail", pk=environment.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def environment_teardown(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm, then tear down (the provisioning run in reverse)."""
+    user = _signed_in(request)
+    environment = selectors.environment_get(user=user, pk=pk)
+    policy.require(user, CHANGE, environment)
+    if request.method == "POST":
+        if request.POST.get("confirm_name", "").strip() != environment.name:
+            messages.error(request, f"Type the environment's name, {environment.name}, to confirm.")
+            return render(request, "environments/environment_teardown.html", {"environment": environment}, status=400)
+        return _act(request, pk, services.environment_teardown, "{environment} is being torn down.")
+    return render(request, "environments/environment_teardown.html", {"environment": environment})
+
+
+@login_required
+@require_POST
+def environment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.environment_cancel, "{environment}: cancelled.")
+
+
+@login_required
+@require_POST
+def environment_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.environment_retry, "{environment}: trying again from the failed step.")
+
+
+@login_required
+@require_POST
+def environment_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    policy.require(_signed_in(request), CHANGE, selectors.environment_get(user=_signed_in(request), pk=pk))
+    form = ExtendForm(request.POST)
+    if not form.is_valid():
+        for problem in form.errors.get("hours", []):
+            messages.error(request, str(problem))
+        return redirect("environments:detail", pk=pk)
+    return _act(request, pk, services.environment_extend, "{environment}: lifetime extended.", **form.cleaned_data)

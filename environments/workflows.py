@@ -39,6 +39,7 @@ from providers.cluster import (
     Subject,
 )
 from workflows.engine import NotYet, PlannedStep, StepContext, Workflow, register
+from workflows.models import Run
 
 LABEL_PREFIX = "platform-portal.io"
 # What the cloud says while an add-on is not usable yet, and once it is.
@@ -197,6 +198,14 @@ class ProvisionEnvironment(Workflow):
 
     def plan(self, params: Mapping[str, Any]) -> Sequence[PlannedStep]:
         return plan_steps(EnvironmentPlan.from_params(params))
+
+    def finished(self, run: Run) -> None:
+        """The environment's status follows the run (ready, failed, cancelled, torn down); its requester is told."""
+        if not run.subject_id:
+            return  # a run started without an environment (tests of the steps alone)
+        from environments.services import environment_run_finished
+
+        environment_run_finished(run)
 
     # --- drivers (built per step: a step may run on any worker) ---------------------------------
 

@@ -492,6 +492,57 @@ TEMPLATE_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(TEMPLATE_EXPECTATIONS)
 
+# --- environments (branch envreq) ----------------------------------------------------------
+# Everyone signed in opens the list (scoped: the auditor's is empty). Developers, team leads and
+# admins request (the manager and auditor hold no environments.request: 403). A student-experience
+# environment is seen by its team, the manager (environments.view everywhere) and the admin; the
+# auditor sees no environment (404). Changing it (teardown, cancel, retry, extend) is for its team
+# and the admin; the manager may look but not touch (403). Actions redirect to the page (302).
+
+
+def a_student_experience_environment() -> dict[str, str]:
+    from environments.choices import EnvironmentStatus
+    from environments.models import Environment, EnvironmentTemplate
+
+    environment, _ = Environment.objects.get_or_create(
+        team=Team.objects.get(slug="student-experience"),
+        name="matrix",
+        defaults={
+            "template": EnvironmentTemplate.objects.get(slug="preview"),
+            "tier": "development",
+            "cluster": Cluster.objects.get(region__provider="aws", region__code="eu-west-1", kind=ClusterKind.EKS),
+            "requested_by": User.objects.get(username=username_of(Persona.DEVELOPER)),
+            "status": EnvironmentStatus.READY,
+            "monthly_estimate": "10.00",
+            "currency": "USD",
+        },
+    )
+    return {"pk": str(environment.pk)}
+
+
+REQUESTERS = {"developer": OK, "team_lead": OK, "platform_admin": OK}
+ENVIRONMENT_READERS = {**REQUESTERS, "manager": OK, "auditor": NOT_FOUND}
+ENVIRONMENT_CHANGERS = {"developer": MOVED, "team_lead": MOVED, "platform_admin": MOVED, "auditor": NOT_FOUND}
+
+ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
+    "environments:list": page(),
+    "environments:request": access_page(REFUSED, **REQUESTERS),
+    "environments:request_check": access_page(REFUSED, **REQUESTERS),
+    "environments:detail": access_page(NOT_FOUND, a_student_experience_environment, **ENVIRONMENT_READERS),
+    "environments:run": access_page(NOT_FOUND, a_student_experience_environment, **ENVIRONMENT_READERS),
+    "environments:teardown": access_page(REFUSED, a_student_experience_environment, **REQUESTERS, auditor=NOT_FOUND),
+    "environments:cancel": access_post(REFUSED, a_student_experience_environment, **ENVIRONMENT_CHANGERS),
+    "environments:retry": access_post(REFUSED, a_student_experience_environment, **ENVIRONMENT_CHANGERS),
+    "environments:extend": access_post(REFUSED, a_student_experience_environment, **ENVIRONMENT_CHANGERS),
+    # As the pages: the auditor's list is empty and an environment is a 404 to them.
+    "environment-list": api(),
+    "environment-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
+        a_student_experience_environment,
+    ),
+}
+EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(

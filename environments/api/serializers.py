@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from environments.models import EnvironmentTemplate
+from access.models import Team
+from environments.choices import Size
+from environments.models import Environment, EnvironmentTemplate
 from environments.services import TEMPLATE_FIELDS
+from regions.models import Cluster
 
 
 class EnvironmentTemplateSerializer(serializers.ModelSerializer[EnvironmentTemplate]):
@@ -22,3 +27,55 @@ class EnvironmentTemplateSerializer(serializers.ModelSerializer[EnvironmentTempl
     class Meta:
         model = EnvironmentTemplate
         fields = ["id", *TEMPLATE_FIELDS, "allowed_regions", "created_at", "updated_at"]
+
+
+class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    template: serializers.SlugRelatedField[EnvironmentTemplate] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    region = serializers.CharField(source="cluster.region.code", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    # Plain strings (see above): tier and size reuse named choice sets.
+    tier = serializers.CharField(read_only=True, help_text="development, test, staging, production.")
+    size = serializers.CharField(read_only=True, help_text="S, M or L.")
+
+    class Meta:
+        model = Environment
+        fields = [
+            "id",
+            "name",
+            "team",
+            "template",
+            "tier",
+            "size",
+            "cluster",
+            "region",
+            "status",
+            "approver",
+            "monthly_estimate",
+            "currency",
+            "expires_at",
+            "requested_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EnvironmentRequestSerializer(serializers.Serializer[Any]):
+    """A request; send an ``Idempotency-Key`` header so that a retried call creates nothing new."""
+
+    name = serializers.CharField(max_length=40)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    template = serializers.SlugRelatedField(slug_field="slug", queryset=EnvironmentTemplate.objects.all())
+    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.select_related("region"))
+    size = serializers.CharField(default=Size.SMALL, help_text="S, M or L.")
+    ttl_hours = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="Empty: the template's default; none for production."
+    )
+
+    def validate_size(self, value: str) -> str:
+        if value not in Size.values:
+            raise serializers.ValidationError(f"Choose one of {', '.join(Size.values)}.")
+        return value

@@ -16,6 +16,7 @@ router.register("node-pools", regions_api.NodePoolViewSet)
 router.register("namespaces", regions_api.NamespaceViewSet)
 router.register("centre-servers", regions_api.CentreServerViewSet)
 router.register("environment-templates", environments_api.EnvironmentTemplateViewSet)
+router.register("environments", environments_api.EnvironmentViewSet)
 router.register("prices", costs_api.PriceItemViewSet)
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 

@@ -20,6 +20,7 @@ import pytest
 from allauth.core.context import request_context
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Model
@@ -31,10 +32,13 @@ from access import audit, services
 from access.models import AccessReview, AccessReviewItem, ApiToken, AuditEvent, Grant, Membership, Role, Team, User
 from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
+from approvals.models import ApprovalRequest
+from approvals.services import decide as approve
 from costs import services as cost_services
 from costs.models import PriceItem
 from environments import services as environment_services
-from environments.models import EnvironmentTemplate, TeamLimits
+from environments.choices import EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from portal.demo import DEMO_PASSWORD, Persona
 from regions.admin import CloudAccountForm, ClusterForm
 from regions.models import CloudAccount, Cluster
@@ -48,6 +52,7 @@ from tests.factories import (
     api_token_secret,
     kubeconfig_for,
 )
+from workflows.models import Run, RunStatus
 
 
 @dataclass(frozen=True)
@@ -612,6 +617,92 @@ def deactivate_a_template(world: World) -> Expected:
     return Expected.of(world.admin, template)
 
 
+def request_an_environment(world: World, slug: str = "preview", **changes: Any) -> Environment:
+    values: dict[str, Any] = {
+        "actor": world.persona(Persona.DEVELOPER),
+        "team": world.team("student-experience"),
+        "template": EnvironmentTemplate.objects.get(slug=slug),
+        "cluster": Cluster.objects.get(name="eks-eu-west-1"),
+        "name": "audited",
+        **changes,
+    }
+    return environment_services.environment_request(**values)
+
+
+def request_an_environment_allowed_outright(world: World) -> Expected:
+    environment = request_an_environment(world)
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def request_an_environment_that_needs_approval(world: World) -> Expected:
+    environment = request_an_environment(world, ttl_hours=100)
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def request_an_environment_the_policy_refuses(world: World) -> Expected:
+    with pytest.raises(ValidationError):
+        request_an_environment(world, "production", ttl_hours=5)
+    return Expected(world.persona(Persona.DEVELOPER), "environments.environment", "")
+
+
+def approve_an_environment_request(world: World) -> Expected:
+    environment = request_an_environment(world, ttl_hours=100)
+    approval = ApprovalRequest.objects.get(subject_id=str(environment.pk), purpose="environments.provision")
+    approve(approval.pk, approver=world.persona(Persona.TEAM_LEAD), approve=True)
+    return Expected.of(world.persona(Persona.TEAM_LEAD), environment)
+
+
+def reject_an_environment_request(world: World) -> Expected:
+    environment = request_an_environment(world, ttl_hours=100)
+    approval = ApprovalRequest.objects.get(subject_id=str(environment.pk), purpose="environments.provision")
+    approve(approval.pk, approver=world.persona(Persona.TEAM_LEAD), approve=False, reason="Too long.")
+    return Expected.of(world.persona(Persona.TEAM_LEAD), environment)
+
+
+def finish_a_provisioning_run(world: World) -> Expected:
+    environment = request_an_environment(world)
+    run = environment_services.provisioning_run(environment)
+    assert run is not None
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+    run.refresh_from_db()
+    environment_services.environment_run_finished(run)
+    return Expected.of(None, environment, actor_label="system")
+
+
+def ready_environment(world: World) -> Environment:
+    environment = request_an_environment(world)
+    Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.READY)
+    return environment
+
+
+def tear_an_environment_down(world: World) -> Expected:
+    environment = ready_environment(world)
+    environment_services.environment_teardown(actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def cancel_an_environment_request(world: World) -> Expected:
+    environment = request_an_environment(world, ttl_hours=100)
+    environment_services.environment_cancel(actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def retry_a_failed_environment(world: World) -> Expected:
+    environment = request_an_environment(world)
+    Run.objects.filter(key=f"environment:{environment.pk}:provision").update(status=RunStatus.FAILED)
+    Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.FAILED)
+    environment_services.environment_retry(actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def extend_an_environment(world: World) -> Expected:
+    environment = ready_environment(world)
+    environment_services.environment_extend(
+        actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk, hours=2
+    )
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
 def set_a_teams_limits(world: World) -> Expected:
     limits = environment_services.team_limits_set(
         actor=world.admin,
@@ -704,6 +795,18 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.TEMPLATE_DEACTIVATED: [deactivate_a_template],
     audit.TEAM_LIMITS_SET: [set_a_teams_limits, set_limits_of_a_team_without_any],
     audit.TEAM_LIMITS_REMOVED: [remove_a_teams_limits],
+    audit.ENVIRONMENT_REQUESTED: [
+        request_an_environment_allowed_outright,
+        request_an_environment_that_needs_approval,
+    ],
+    audit.ENVIRONMENT_REFUSED: [request_an_environment_the_policy_refuses],
+    audit.ENVIRONMENT_PROVISIONING: [request_an_environment_allowed_outright, approve_an_environment_request],
+    audit.ENVIRONMENT_REJECTED: [reject_an_environment_request],
+    audit.ENVIRONMENT_FINISHED: [finish_a_provisioning_run],
+    audit.ENVIRONMENT_TEARDOWN: [tear_an_environment_down],
+    audit.ENVIRONMENT_CANCELLED: [cancel_an_environment_request],
+    audit.ENVIRONMENT_RETRIED: [retry_a_failed_environment],
+    audit.ENVIRONMENT_EXTENDED: [extend_an_environment],
     audit.PRICE_CREATED: [add_a_price],
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],

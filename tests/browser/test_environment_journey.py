@@ -1,0 +1,72 @@
+"""A developer requests an environment that needs approval, the team lead approves, the developer watches it
+provision, opens it and tears it down: in a real browser, with a real Celery worker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from regions.models import Cluster
+from tests.conftest import WorkerFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_a_developer_gets_an_approved_environment_and_tears_it_down(
+    page: Page,
+    sign_in: Callable[[str], None],
+    start_celery_worker: WorkerFactory,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    settings.DATA_DIR = tmp_path
+    start_celery_worker(env={"PORTAL_DATA_DIR": str(tmp_path)})
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+
+    sign_in("developer")
+    page.goto("/environments/")
+    page.get_by_role("link", name="Request an environment").click()
+    page.get_by_label("Name").fill("journey")
+    page.get_by_label("Region and cluster").select_option(value=str(cluster.pk))
+    page.get_by_label("Lifetime (hours)").fill("100")
+    page.get_by_label("Lifetime (hours)").dispatch_event("change")
+    expect(page.locator('[data-check="needs-approval"]')).to_contain_text("the team lead's approval")
+    expect(page.locator('[data-check="estimate"]')).to_contain_text("USD")
+    page.get_by_role("button", name="Request").click()
+    expect(page.locator("[data-environment-status]").first).to_have_attribute(
+        "data-environment-status", "pending_approval"
+    )
+    environment_url = page.url
+    sign_out(page)
+
+    sign_in("lead")
+    page.goto(environment_url)
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
+    sign_out(page)
+
+    sign_in("developer")
+    page.goto(environment_url)
+    expect(page.locator("[data-environment-status]").first).to_have_attribute(
+        "data-environment-status", "ready", timeout=60_000
+    )
+    expect(page.locator('[data-section="endpoints"]')).to_contain_text("https://journey.student-experience")
+
+    page.get_by_role("link", name="Tear down").click()
+    page.get_by_label(re.compile("to confirm")).fill("journey")
+    page.get_by_role("button", name="Tear down").click()
+    page.wait_for_timeout(3000)
+    page.goto(environment_url)
+    expect(page.locator("[data-environment-status]").first).to_have_attribute(
+        "data-environment-status", "torn_down", timeout=60_000
+    )

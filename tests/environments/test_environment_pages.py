@@ -1,0 +1,217 @@
+"""Environment pages: the list, the request form with its live check, the environment page and its actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from access.models import Team, User
+from approvals.models import ApprovalRequest
+from environments import services
+from environments.choices import EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
+from portal.demo import Persona
+from regions.models import Cluster
+from tests.environments.test_provisioning_workflow import run_to_the_end
+from tests.helpers import queries_for
+
+pytestmark = pytest.mark.django_db
+
+ClientFor = Callable[[Persona | None], Client]
+LIST = reverse("environments:list")
+REQUEST = reverse("environments:request")
+CHECK = reverse("environments:request_check")
+
+
+@pytest.fixture(autouse=True)
+def sandbox(demo: None, settings: Any, tmp_path: Path) -> None:
+    settings.DATA_DIR = tmp_path
+
+
+@pytest.fixture
+def developer(client_for: ClientFor) -> Client:
+    return client_for(Persona.DEVELOPER)
+
+
+def cluster(name: str = "eks-eu-west-1") -> Cluster:
+    return Cluster.objects.get(name=name)
+
+
+def form(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "checkout-preview",
+        "team": Team.objects.get(slug="student-experience").pk,
+        "template": EnvironmentTemplate.objects.get(slug="preview").pk,
+        "cluster": cluster().pk,
+        "size": "S",
+        "ttl_hours": "",
+        "idempotency_key": "form-1",
+    }
+    data.update(changes)
+    return data
+
+
+def make(name: str, *, team: str = "student-experience", status: str = EnvironmentStatus.READY) -> Environment:
+    return Environment.objects.create(
+        name=name,
+        team=Team.objects.get(slug=team),
+        template=EnvironmentTemplate.objects.get(slug="preview"),
+        tier="development",
+        cluster=cluster(),
+        requested_by=User.objects.get(username="developer"),
+        status=status,
+        monthly_estimate="12.50",
+        currency="USD",
+    )
+
+
+def test_a_developer_requests_an_environment_and_lands_on_its_page(developer: Client) -> None:
+    response = developer.post(REQUEST, form())
+
+    environment = Environment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("environments:detail", args=[environment.pk])
+    assert environment.status == EnvironmentStatus.PROVISIONING
+    page = developer.get(response["Location"]).content.decode()
+    assert "checkout-preview" in page
+    assert 'data-step-status="pending"' in page
+
+
+def test_a_double_submit_creates_one_environment(developer: Client) -> None:
+    first = developer.post(REQUEST, form())
+    second = developer.post(REQUEST, form())
+
+    assert first["Location"] == second["Location"]
+    assert Environment.objects.count() == 1
+
+
+def test_the_live_check_shows_the_estimate_and_the_budget_left_before_submit(developer: Client) -> None:
+    limits = TeamLimits.objects.get(team__slug="student-experience")
+
+    page = developer.post(CHECK, form(), HTTP_HX_REQUEST="true").content.decode()
+
+    assert 'data-check="estimate"' in page
+    assert 'data-check="budget-left"' in page
+    assert f"of {limits.monthly_budget}" in page
+    assert 'data-check="allowed"' in page
+    assert not Environment.objects.exists()
+
+
+def test_the_live_check_says_a_name_is_taken(developer: Client) -> None:
+    make("checkout-preview")
+
+    page = developer.post(CHECK, form()).content.decode()
+
+    assert "already has an environment named checkout-preview" in page
+
+
+def test_the_live_check_explains_a_residency_refusal(developer: Client) -> None:
+    staging = EnvironmentTemplate.objects.get(slug="staging")
+    staging.allowed_zones = ["EU"]
+    staging.save()
+
+    page = developer.post(CHECK, form(template=staging.pk, cluster=cluster("eks-us-east-1").pk)).content.decode()
+
+    assert 'data-check="refused"' in page
+    assert "us-east-1 is in US" in page
+
+
+def test_a_refused_request_shows_the_reasons_on_the_form_and_keeps_the_input(developer: Client) -> None:
+    TeamLimits.objects.filter(team__slug="student-experience").update(max_environments=1)
+    make("first")
+
+    response = developer.post(REQUEST, form(name="second-one"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "tear one down first" in page
+    assert 'value="second-one"' in page
+    assert Environment.objects.count() == 1
+
+
+def test_a_request_needing_approval_shows_the_approval_panel(developer: Client) -> None:
+    response = developer.post(REQUEST, form(ttl_hours="100"))
+
+    page = developer.get(response["Location"]).content.decode()
+    assert 'data-approval-status="pending"' in page
+    assert "past the template&#x27;s maximum" in page
+
+
+def test_the_lead_approves_on_the_environment_page(developer: Client, client_for: ClientFor) -> None:
+    environment_url = developer.post(REQUEST, form(ttl_hours="100"))["Location"]
+    lead = client_for(Persona.TEAM_LEAD)
+    page = lead.get(environment_url).content.decode()
+    approval = ApprovalRequest.objects.get()
+    assert reverse("approvals:decide", args=[approval.pk]) in page
+
+    lead.post(reverse("approvals:decide", args=[approval.pk]), {"verdict": "approve"})
+
+    assert Environment.objects.get().status == EnvironmentStatus.PROVISIONING
+
+
+def test_the_environment_page_shows_endpoints_namespaces_and_addon_references_never_secrets(
+    developer: Client,
+) -> None:
+    developer.post(REQUEST, form(template=EnvironmentTemplate.objects.get(slug="team-sandbox").pk))
+    environment = Environment.objects.get()
+    run = services.provisioning_run(environment)
+    assert run is not None
+    run_to_the_end(run)
+
+    page = developer.get(reverse("environments:detail", args=[environment.pk])).content.decode()
+
+    assert 'data-environment-status="ready"' in page
+    assert "https://checkout-preview.student-experience.test.example.com/" in page
+    assert "checkout-preview-core-services" in page
+    assert 'data-section="addons"' in page
+    assert "password" not in page.lower()
+
+
+def test_teardown_asks_for_the_name_then_starts(developer: Client) -> None:
+    environment = make("old-one")
+    url = reverse("environments:teardown", args=[environment.pk])
+
+    wrong = developer.post(url, {"confirm_name": "something-else"})
+    assert wrong.status_code == 400
+    assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.READY
+
+    developer.post(url, {"confirm_name": "old-one"})
+    assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.TORN_DOWN  # nothing was made
+
+
+def test_the_list_filters_by_status_and_answers_htmx_with_the_table(developer: Client) -> None:
+    make("ready-one")
+    make("failed-one", status=EnvironmentStatus.FAILED)
+
+    page = developer.get(LIST, {"status": "failed"}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "failed-one" in page
+    assert "ready-one" not in page
+    assert "<html" not in page
+
+
+def test_people_see_only_the_environments_in_their_scope(client_for: ClientFor) -> None:
+    make("ours")
+    make("theirs", team="tutor-tools")
+
+    page = client_for(Persona.DEVELOPER).get(LIST).content.decode()
+
+    assert "ours" in page
+    assert "theirs" not in page
+    other = Environment.objects.get(name="theirs")
+    assert client_for(Persona.DEVELOPER).get(reverse("environments:detail", args=[other.pk])).status_code == 404
+
+
+def test_the_list_runs_the_same_queries_however_many_environments_there_are(developer: Client) -> None:
+    make("one")
+    queries_for(developer, LIST)
+    before = queries_for(developer, LIST)
+    for number in range(10):
+        make(f"more-{number}", team="student-experience" if number % 2 else "core-platform")
+
+    assert queries_for(developer, LIST) == before
