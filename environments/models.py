@@ -562,6 +562,11 @@ class Environment(models.Model):
     monthly_estimate = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, validators=[currency_code])
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires (production).")
+    expiry_warned_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The last expiry warning sent, in hours before expires_at; cleared when the expiry moves.",
+    )
     approver = models.CharField(
         max_length=16,
         choices=[("team_lead", "Team lead"), ("platform_admin", "Platform admin")],

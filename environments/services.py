@@ -13,17 +13,22 @@ and tells the requester. Teardown is the provisioning run's undo.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, IntegerField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
 from access import audit, policy
-from access.models import SsoRule, Team, User
+from access.models import Membership, SsoRule, Team, User
 from access.permissions import ADD, CHANGE, DELETE
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.services import request_approval, withdraw
@@ -550,13 +555,18 @@ def environment_teardown(*, actor: User, environment_id: int) -> Environment:
     provisioning is cancelled first (its run stops, then undoes itself).
     """
     environment = _locked(actor, environment_id)
-    before = environment.status
     if environment.status in (EnvironmentStatus.TEARING_DOWN, EnvironmentStatus.TORN_DOWN):
         return environment
     if environment.status in (EnvironmentStatus.PENDING_APPROVAL, EnvironmentStatus.PROVISIONING):
         raise ValidationError("It is not provisioned yet: cancel it instead.")
     if environment.status == EnvironmentStatus.REJECTED:
         raise ValidationError("A rejected request has nothing to tear down.")
+    return _tear_down(environment, actor=actor)
+
+
+def _tear_down(environment: Environment, *, actor: User | None, reason: str = "") -> Environment:
+    """Start the provisioning run's undo (or end at once when nothing was begun); audited. In a transaction."""
+    before = environment.status
     run = provisioning_run(environment)
     if run is None or not run.steps.filter(started_at__isnull=False).exists():
         environment.status = EnvironmentStatus.TORN_DOWN
@@ -568,11 +578,130 @@ def environment_teardown(*, actor: User, environment_id: int) -> Environment:
         audit.ENVIRONMENT_TEARDOWN,
         environment,
         actor=actor,
+        actor_label=None if actor is not None else "system",
         before={"status": before},
         after={"status": environment.status},
         team=environment.team,
+        **({"reason": reason} if reason else {}),
     )
     return environment
+
+
+# --- lifetime: warnings before expiry, teardown at expiry ----------------------------------------------
+
+# What expiry tears down: a ready environment, or one whose provisioning failed (what it began is undone).
+EXPIRABLE = (EnvironmentStatus.READY, EnvironmentStatus.FAILED)
+# What is warned about: expirable, or still provisioning (it will be ready before it expires).
+WARNED = (EnvironmentStatus.PROVISIONING, *EXPIRABLE)
+
+
+@dataclass(frozen=True)
+class ExpirySweep:
+    """What one pass of :func:`environments_expire` did: ids warned, per threshold, and ids torn down."""
+
+    warned: dict[int, list[int]]
+    expired: list[int]
+
+
+def environments_expire(*, now: datetime | None = None, batch: int = 200) -> ExpirySweep:
+    """Warn the owners of environments about to expire, and tear down those whose lifetime is over.
+
+    Run by beat every minute. Each threshold in ``ENVIRONMENT_EXPIRY_WARNINGS``
+    (hours before expiry) is told once per expiry, and only to environments
+    that live longer than it (a 24-hour preview is not warned a day ahead as it
+    starts): the environment records the last one sent; an extension clears it. Production never expires
+    (``expires_at`` is empty). Each environment is handled in its own
+    transaction, skipping rows another pass holds, so overlapping passes and a
+    failure on one environment do not stop the rest; up to ``batch`` of each
+    kind per pass, the next pass takes the rest. A failed teardown is left for
+    a person to retry rather than attempted again every minute.
+    """
+    now = now or timezone.now()
+    warned: dict[int, list[int]] = {}
+    already_warned: set[int] = set()
+    for hours in sorted(set(settings.ENVIRONMENT_EXPIRY_WARNINGS)):  # the nearest threshold first
+        due = (
+            Environment.objects.filter(
+                status__in=WARNED, expires_at__gt=now, expires_at__lte=now + timedelta(hours=hours)
+            )
+            .filter(Q(expiry_warned_hours__isnull=True) | Q(expiry_warned_hours__gt=hours))
+            .filter(expires_at__gt=F("created_at") + timedelta(hours=hours))  # lives longer than the warning
+            .exclude(pk__in=already_warned)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        warned[hours] = [pk for pk in due if _warn_expiring(pk, hours=hours, now=now)]
+        already_warned.update(warned[hours])
+    due = (
+        Environment.objects.filter(status__in=EXPIRABLE, expires_at__lte=now)
+        .exclude(pk__in=_torn_down_before())
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    expired = [pk for pk in due if _expire(pk, now=now)]
+    return ExpirySweep(warned=warned, expired=expired)
+
+
+def _torn_down_before() -> QuerySet[Any, Any]:
+    """The environments with a teardown run: a failed one waits for a person, not for the next pass."""
+    runs = Run.objects.filter(kind=PROVISION, direction=Direction.UNDO)
+    return runs.annotate(environment_id=Cast("subject_id", IntegerField())).values("environment_id")
+
+
+def _owners(environment: Environment) -> list[User]:
+    """Who answers for an environment: who asked for it and the team's leads."""
+    leads = User.objects.filter(memberships__team=environment.team, memberships__role=Membership.Role.LEAD)
+    return [environment.requested_by, *leads]
+
+
+@transaction.atomic
+def _warn_expiring(environment_id: int, *, hours: int, now: datetime) -> bool:
+    environment = (
+        Environment.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("team", "requested_by")
+        .filter(pk=environment_id, status__in=WARNED, expires_at__gt=now)
+        .first()
+    )
+    if environment is None or environment.expires_at is None:
+        return False
+    environment.expiry_warned_hours = hours
+    environment.save(update_fields=["expiry_warned_hours", "updated_at"])
+    at = timezone.localtime(environment.expires_at)
+    notify(
+        _owners(environment),
+        Message(
+            kind="environments.expiring",
+            title=f"Environment {environment.name} expires {naturaltime(environment.expires_at)}",
+            body=f"It will be torn down at {at:%d %b %Y %H:%M %Z}. Extend it on its page if you still need it.",
+            url=environment_url(environment),
+            key=f"environment:{environment.pk}:expires:{environment.expires_at.isoformat()}:{hours}h",
+        ),
+    )
+    return True
+
+
+@transaction.atomic
+def _expire(environment_id: int, *, now: datetime) -> bool:
+    environment = (
+        Environment.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("team", "requested_by")
+        .filter(pk=environment_id, status__in=EXPIRABLE, expires_at__lte=now)
+        .first()
+    )
+    if environment is None:
+        return False
+    _tear_down(environment, actor=None, reason="expired")
+    notify(
+        _owners(environment),
+        Message(
+            kind="environments.expired",
+            title=f"Environment {environment.name} expired and is being torn down",
+            body="Its lifetime is over. Request a new one when you need it again.",
+            url=environment_url(environment),
+            key=f"environment:{environment.pk}:expired",
+        ),
+    )
+    return True
 
 
 @transaction.atomic
@@ -655,7 +784,8 @@ def environment_extend(*, actor: User, environment_id: int, hours: int) -> Envir
         )
     before = environment.expires_at
     environment.expires_at = new_expiry
-    environment.save(update_fields=["expires_at", "updated_at"])
+    environment.expiry_warned_hours = None  # warn again before the new expiry
+    environment.save(update_fields=["expires_at", "expiry_warned_hours", "updated_at"])
     audit.record(
         audit.ENVIRONMENT_EXTENDED,
         environment,

@@ -87,6 +87,10 @@ SESSION_MAX_HOURS = env.int("PORTAL_SESSION_MAX_HOURS", 12, validate=validate.Ra
 CSP_FORM_ACTION_ORIGINS: list[str] = env.list("PORTAL_CSP_FORM_ACTION_ORIGINS", [])
 # How often beat closes access reviews whose deadline has passed.
 ACCESS_REVIEW_SWEEP_SECONDS = env.int("PORTAL_ACCESS_REVIEW_SWEEP_SECONDS", 900, validate=validate.Range(min=10))
+# How many hours before an environment expires its owners are warned (once per threshold and expiry).
+ENVIRONMENT_EXPIRY_WARNINGS: list[int] = env.list(
+    "PORTAL_ENVIRONMENT_EXPIRY_WARNING_HOURS", [24, 1], subcast=int, validate=lambda hours: all(h > 0 for h in hours)
+)
 # Secrets at rest (README, "Secrets"): Fernet keys, newest first; required unless DEBUG.
 ENCRYPTION_KEYS: list[str] = env.list(
     "PORTAL_ENCRYPTION_KEYS",
@@ -390,6 +394,8 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chain": {"task": "access.audit_tasks.verify_audit_chain", "schedule": AUDIT_VERIFY_SECONDS},
     # Workflow runs whose wait is over, whose worker died or whose message was lost are enqueued again.
     "workflows-sweep": {"task": "workflows.sweep", "schedule": 30.0},
+    # Environments past their lifetime are torn down; their owners are warned before (ENVIRONMENT_EXPIRY_WARNINGS).
+    "environments-expire": {"task": "environments.expire", "schedule": 60.0},
     # Notification e-mail the mail server refused or could not take is tried again for a day.
     "notifications-retry-emails": {"task": "notifications.retry_emails", "schedule": 600.0},
 }

@@ -685,6 +685,13 @@ def tear_an_environment_down(world: World) -> Expected:
     return Expected.of(world.persona(Persona.DEVELOPER), environment)
 
 
+def let_an_environment_expire(world: World) -> Expected:
+    environment = ready_environment(world)
+    Environment.objects.filter(pk=environment.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert environment_services.environments_expire().expired == [environment.pk]
+    return Expected.of(None, environment, actor_label="system")
+
+
 def cancel_an_environment_request(world: World) -> Expected:
     environment = request_an_environment(world, ttl_hours=100)
     environment_services.environment_cancel(actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk)
@@ -807,7 +814,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ENVIRONMENT_PROVISIONING: [request_an_environment_allowed_outright, approve_an_environment_request],
     audit.ENVIRONMENT_REJECTED: [reject_an_environment_request],
     audit.ENVIRONMENT_FINISHED: [finish_a_provisioning_run],
-    audit.ENVIRONMENT_TEARDOWN: [tear_an_environment_down],
+    audit.ENVIRONMENT_TEARDOWN: [tear_an_environment_down, let_an_environment_expire],
     audit.ENVIRONMENT_CANCELLED: [cancel_an_environment_request],
     audit.ENVIRONMENT_RETRIED: [retry_a_failed_environment],
     audit.ENVIRONMENT_EXTENDED: [extend_an_environment],
