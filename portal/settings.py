@@ -160,6 +160,7 @@ INSTALLED_APPS = [
     "approvals",
     "costs",
     "environments",
+    "deployments",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",

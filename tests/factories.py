@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from access.models import AccessReview, ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 from access.services import api_token_hash
+from deployments.models import Service, Workload
 from regions.choices import (
     AuthMethod,
     CapacityType,
@@ -283,3 +284,41 @@ class AccessReviewFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Review {n}")
     opened_by = factory.SubFactory(UserFactory)
     deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Service
+
+    slug = factory.Sequence(lambda n: f"service-{n}")
+    name = factory.LazyAttribute(lambda service: service.slug.replace("-", " ").title())
+    team = factory.SubFactory(TeamFactory)
+    repository_url = factory.LazyAttribute(lambda service: f"https://github.com/example/{service.slug}")
+    namespace_group = "core-services"
+
+
+class WorkloadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workload
+
+    cluster = factory.SubFactory(ClusterFactory)
+    namespace = "core-services"
+    kind = "Deployment"
+    name = factory.Sequence(lambda n: f"workload-{n}")
+    images = factory.LazyAttribute(lambda workload: [f"registry.example.com/{workload.name}:1.0.0"])
+    version = "1.0.0"
+    replicas_desired = 2
+    replicas_ready = 2
+    health = "healthy"
+    first_seen_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+def make_service(**fields: object) -> Service:
+    """A saved catalogue service, typed as one."""
+    return Service.objects.get(pk=ServiceFactory(**fields).pk)  # type: ignore[attr-defined]
+
+
+def make_workload(**fields: object) -> Workload:
+    """A saved workload, typed as one."""
+    return Workload.objects.get(pk=WorkloadFactory(**fields).pk)  # type: ignore[attr-defined]
