@@ -246,7 +246,7 @@ def get_for_update(queryset: models.QuerySet[ModelT], user: AnyUser, action: str
     """
     forget(user)
     try:
-        return restrict(queryset, user, action).select_for_update().get(**lookup)
+        return restrict(queryset, user, action).select_for_update(of=("self",)).get(**lookup)
     except ObjectDoesNotExist as missing:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from missing
 

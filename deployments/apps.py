@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DeploymentsConfig(AppConfig):
     name = "deployments"
     verbose_name = "Deployments"
+
+    def ready(self) -> None:
+        from deployments import receivers, rollback  # noqa: F401 (the approval receiver; the rollback workflow)

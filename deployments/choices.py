@@ -85,3 +85,11 @@ class SmokeTest(models.TextChoices):
     NOT_RUN = "", "Not run"
     PASSED = "passed", "Passed"
     FAILED = "failed", "Failed"
+
+
+class RollbackStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    RUNNING = "running", "Rolling back"
+    SUCCEEDED = "succeeded", "Rolled back"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"

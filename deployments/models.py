@@ -21,6 +21,7 @@ from deployments.choices import (
     DeploymentSource,
     DeploymentStatus,
     Health,
+    RollbackStatus,
     RunStatus,
     ServiceMatch,
     SmokeTest,
@@ -327,3 +328,54 @@ class FreezeWindow(models.Model):
 
     def __str__(self) -> str:
         return f"Freeze of {self.environment} from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+@scoped(
+    "deployments",
+    team="workload__team",
+    region="workload__cluster__region",
+    zone="workload__cluster__region__residency_zone",
+    tier="workload__tier",
+)
+class RollbackRequest(models.Model):
+    """A person's request to roll a workload back to an earlier revision, and how it went.
+
+    What to go back to is fixed when asked (``to_revision`` and its
+    ``to_images``), so a retried step cannot roll back one revision too far.
+    Production rollbacks wait for an approval when the portal is set to ask.
+    """
+
+    workload = models.ForeignKey(Workload, on_delete=models.PROTECT, related_name="rollbacks")
+    to_revision = models.PositiveIntegerField()
+    to_images = models.JSONField(default=list)
+    to_version = models.CharField(max_length=128, blank=True)
+    from_version = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=500)
+    requested_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=RollbackStatus.choices)
+    deployment = models.OneToOneField(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="rollback_request"
+    )
+    error = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="rollback_idempotency_key_unique_per_requester",
+            ),
+            models.UniqueConstraint(
+                fields=["workload"],
+                condition=Q(status__in=[RollbackStatus.PENDING_APPROVAL, RollbackStatus.RUNNING]),
+                name="one_open_rollback_per_workload",
+                violation_error_message="A rollback of this workload is already waiting or under way.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Rollback of {self.workload} to revision {self.to_revision}"

@@ -91,6 +91,8 @@ ACCESS_REVIEW_SWEEP_SECONDS = env.int("PORTAL_ACCESS_REVIEW_SWEEP_SECONDS", 900,
 ENVIRONMENT_EXPIRY_WARNINGS: list[int] = env.list(
     "PORTAL_ENVIRONMENT_EXPIRY_WARNING_HOURS", [24, 1], subcast=int, validate=lambda hours: all(h > 0 for h in hours)
 )
+# Whether rolling back a production workload waits for an approval (deployments.approve, not the requester).
+DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL = env.bool("PORTAL_DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL", True)
 # Secrets at rest (README, "Secrets"): Fernet keys, newest first; required unless DEBUG.
 ENCRYPTION_KEYS: list[str] = env.list(
     "PORTAL_ENCRYPTION_KEYS",

@@ -36,12 +36,18 @@ from approvals.models import ApprovalRequest
 from approvals.services import decide as approve
 from costs import services as cost_services
 from costs.models import PriceItem
+from deployments import freezes
+from deployments.models import FreezeWindow, RollbackRequest
+from deployments.rollback import rollback_request, rollback_run_finished
 from environments import services as environment_services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from portal.demo import DEMO_PASSWORD, Persona
+from providers.sandbox.cluster import SandboxClusterDriver
 from regions.admin import CloudAccountForm, ClusterForm
+from regions.drivers import cluster_driver_for
 from regions.models import CloudAccount, Cluster
+from tests.deployments.cluster_objects import seed_deployment
 from tests.factories import (
     PASSWORD,
     ApiTokenFactory,
@@ -51,6 +57,7 @@ from tests.factories import (
     UserFactory,
     api_token_secret,
     kubeconfig_for,
+    make_workload,
 )
 from workflows.models import Run, RunStatus
 
@@ -692,6 +699,64 @@ def let_an_environment_expire(world: World) -> Expected:
     return Expected.of(None, environment, actor_label="system")
 
 
+def rollback_for_audit(world: World) -> RollbackRequest:
+    cluster = Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
+    namespace = f"audit-{uuid.uuid4().hex[:8]}"
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    seed_deployment(driver.seed, namespace, "checkout", ["reg/checkout:1", "reg/checkout:2"])
+    workload = make_workload(
+        cluster=cluster,
+        namespace=namespace,
+        name="checkout",
+        team=world.team("student-experience"),
+        tier="staging",
+        revision=2,
+        version="2",
+    )
+    return rollback_request(
+        actor=world.persona(Persona.DEVELOPER), workload_id=workload.pk, to_revision=1, reason="checkout 500s"
+    )
+
+
+def request_a_rollback(world: World) -> Expected:
+    return Expected.of(world.persona(Persona.DEVELOPER), rollback_for_audit(world))
+
+
+def finish_a_rollback(world: World) -> Expected:
+    rollback = rollback_for_audit(world)
+    Run.objects.filter(key=f"rollback:{rollback.pk}").update(status=RunStatus.FAILED, error="the cluster said no")
+    rollback_run_finished(Run.objects.get(key=f"rollback:{rollback.pk}"))
+    return Expected.of(None, rollback, actor_label="system")
+
+
+def freeze_an_environment(world: World) -> Expected:
+    environment = ready_environment(world)
+    now = timezone.now()
+    freeze = freezes.freeze_create(
+        actor=world.persona(Persona.TEAM_LEAD),
+        environment_id=environment.pk,
+        starts_at=now,
+        ends_at=now + timedelta(days=2),
+        reason="exam week",
+    )
+    return Expected.of(world.persona(Persona.TEAM_LEAD), freeze)
+
+
+def end_a_freeze(world: World) -> Expected:
+    environment = ready_environment(world)
+    now = timezone.now()
+    freeze = FreezeWindow.objects.create(
+        environment=environment,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=2),
+        reason="exam week",
+        created_by=world.admin,
+    )
+    freezes.freeze_end(actor=world.persona(Persona.TEAM_LEAD), freeze_id=freeze.pk)
+    return Expected.of(world.persona(Persona.TEAM_LEAD), freeze)
+
+
 def cancel_an_environment_request(world: World) -> Expected:
     environment = request_an_environment(world, ttl_hours=100)
     environment_services.environment_cancel(actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk)
@@ -818,6 +883,10 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ENVIRONMENT_CANCELLED: [cancel_an_environment_request],
     audit.ENVIRONMENT_RETRIED: [retry_a_failed_environment],
     audit.ENVIRONMENT_EXTENDED: [extend_an_environment],
+    audit.ROLLBACK_REQUESTED: [request_a_rollback],
+    audit.ROLLBACK_FINISHED: [finish_a_rollback],
+    audit.FREEZE_CREATED: [freeze_an_environment],
+    audit.FREEZE_ENDED: [end_a_freeze],
     audit.PRICE_CREATED: [add_a_price],
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],

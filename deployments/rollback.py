@@ -1,0 +1,369 @@
+"""Rolling a workload back to an earlier revision: asked by a person, within policy, freezes and approvals.
+
+:func:`rollback_request` checks the policy (``deployments.rollback`` on the
+workload), that the environment is not frozen, that an Argo CD application
+with auto-sync is acknowledged (the portal never turns auto-sync off: Argo CD
+will put Git's version back unless someone reverts the commit), and fixes
+the revision and images to go back to. A production rollback waits for an
+approval (``deployments.approve``, never the requester) when
+``DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL`` is on; otherwise, or once
+approved, the ``deployments.rollback`` workflow rolls it back through the
+cluster driver and records the rollback as a deployment, marking the one it
+undid as rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from access import audit, policy
+from access.models import Tier, User
+from access.permissions import ROLLBACK as ROLLBACK_ACTION
+from approvals.models import ApprovalRequest
+from approvals.services import request_approval
+from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus, WorkloadKind
+from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload
+from deployments.services import Target, record_deployment
+from environments.models import Environment
+from notifications.services import Message, notify
+from providers.cluster import WorkloadRevision
+from providers.errors import ProviderError
+from regions.drivers import cluster_driver_for
+from regions.models import Cluster
+from workflows import engine
+from workflows.engine import PlannedStep, StepContext, StepFailed, Workflow, register
+from workflows.models import Run, RunStatus
+
+ROLLBACK = "deployments.rollback"  # the workflow's kind and the approval's purpose
+ROLLBACK_FIELDS = ["workload", "to_revision", "to_version", "from_version", "reason", "status"]
+
+
+# --- what a rollback page needs to know --------------------------------------------------------------
+
+
+def active_freeze(environment: Environment | None, *, at: Any = None) -> FreezeWindow | None:
+    """The freeze window in force for ``environment`` now (or ``at``), if any."""
+    if environment is None:
+        return None
+    at = at or timezone.now()
+    return (
+        FreezeWindow.objects.filter(environment=environment, starts_at__lte=at, ends_at__gt=at)
+        .order_by("-ends_at")
+        .first()
+    )
+
+
+def argocd_application(workload: Workload) -> ArgoApplication | None:
+    """The Argo CD application that manages ``workload``, when the sync found one."""
+    if not workload.argocd_application:
+        return None
+    return (
+        ArgoApplication.objects.filter(cluster_id=workload.cluster_id, name=workload.argocd_application)
+        .filter(gone_at__isnull=True)
+        .first()
+    )
+
+
+def argocd_notice(workload: Workload) -> str:
+    """What the person must know before rolling back a workload Argo CD manages; empty when it does not."""
+    if not workload.argocd_application:
+        return ""
+    app = argocd_application(workload)
+    name = workload.argocd_application
+    if app is not None and app.auto_sync:
+        return (
+            f"Argo CD application {name} manages this workload with auto-sync on: Argo CD will put the "
+            f"version in Git ({app.target_revision or 'its target revision'}) back within minutes. The portal "
+            "rolls back the workload only and does not turn auto-sync off; to keep the rollback, revert the "
+            "change in Git or suspend auto-sync in Argo CD yourself."
+        )
+    return (
+        f"Argo CD application {name} manages this workload (auto-sync off): after the rollback Argo CD will show "
+        "it as out of sync with Git until Git is changed to match."
+    )
+
+
+def needs_approval(workload: Workload) -> bool:
+    return bool(settings.DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL) and workload.tier == Tier.PRODUCTION
+
+
+def rollback_choices(workload: Workload) -> list[WorkloadRevision]:
+    """The revisions ``workload`` can go back to (newest first, the current one left out), from its cluster."""
+    if workload.kind == WorkloadKind.CRON_JOB:
+        return []
+    driver = cluster_driver_for(workload.cluster)
+    history = driver.workload_history(workload.kind, workload.namespace, workload.name)  # type: ignore[arg-type]
+    return [revision for revision in history if not revision.current]
+
+
+def version_of(images: Sequence[str]) -> str:
+    """The tag of the first image (``registry/app:1.4.2`` → ``1.4.2``), or its short digest."""
+    if not images:
+        return ""
+    image = images[0]
+    if "@" in image:
+        return image.rsplit("@", 1)[1].removeprefix("sha256:")[:12]
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+
+
+def rollback_url(rollback: RollbackRequest) -> str:
+    try:
+        return reverse("deployments:workload", kwargs={"pk": rollback.workload_id})
+    except NoReverseMatch:  # the pages are not wired in (tests of the service alone)
+        return ""
+
+
+# --- asking ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def rollback_request(
+    *,
+    actor: User,
+    workload_id: int,
+    to_revision: int,
+    reason: str,
+    argocd_acknowledged: bool = False,
+    idempotency_key: str = "",
+) -> RollbackRequest:
+    """Ask to roll ``workload_id`` back to ``to_revision``; started at once or held for approval.
+
+    Asking again with the same ``idempotency_key`` returns the first request.
+    Refusals are ``ValidationError`` with the reason; a workload outside the
+    actor's reach is ``PermissionDenied`` / ``Http404`` from the policy.
+    """
+    if idempotency_key:
+        earlier = RollbackRequest.objects.filter(requested_by=actor, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
+    workload = policy.get_for_update(
+        Workload.objects.select_related("cluster__region", "service", "environment"),
+        actor,
+        ROLLBACK_ACTION,
+        pk=workload_id,
+    )
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why: the approvers and the audit log need it."})
+    if workload.is_gone:
+        raise ValidationError("This workload is gone from its cluster; there is nothing to roll back.")
+    if workload.kind == WorkloadKind.CRON_JOB:
+        raise ValidationError("A CronJob keeps no revisions to roll back to; deploy the earlier version instead.")
+    freeze = active_freeze(workload.environment)
+    if freeze is not None:
+        until = timezone.localtime(freeze.ends_at)
+        raise ValidationError(
+            f"{workload.environment} is frozen until {until:%d %b %Y %H:%M}: {freeze.reason}. "
+            "Nothing may be deployed or rolled back there until then."
+        )
+    notice = argocd_notice(workload)
+    if notice and not argocd_acknowledged:
+        raise ValidationError({"argocd_acknowledged": f"{notice} Confirm that you have read this."})
+    try:
+        choices = rollback_choices(workload)
+    except ProviderError as error:
+        raise ValidationError(f"The cluster could not be asked for the workload's revisions: {error}") from error
+    target = next((revision for revision in choices if revision.revision == to_revision), None)
+    if target is None:
+        offered = ", ".join(str(revision.revision) for revision in choices) or "none"
+        raise ValidationError({"to_revision": f"Revision {to_revision} is not one to go back to (offered: {offered})."})
+    approval = needs_approval(workload)
+    try:
+        with transaction.atomic():
+            rollback = RollbackRequest.objects.create(
+                workload=workload,
+                to_revision=target.revision,
+                to_images=list(target.images),
+                to_version=version_of(target.images),
+                from_version=workload.version,
+                reason=reason.strip(),
+                requested_by=actor,
+                status=RollbackStatus.PENDING_APPROVAL if approval else RollbackStatus.RUNNING,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError as error:
+        raise ValidationError("A rollback of this workload is already waiting or under way.") from error
+    audit.record(
+        audit.ROLLBACK_REQUESTED,
+        rollback,
+        actor=actor,
+        after=audit.snapshot(rollback, ROLLBACK_FIELDS),
+        team=workload.team,
+    )
+    if approval:
+        request_approval(
+            rollback,
+            purpose=ROLLBACK,
+            requested_by=actor,
+            summary=f"Roll back {workload} from {workload.version} to {rollback.to_version} (production)",
+            reasons=[f"Production rollbacks need an approval. Reason given: {rollback.reason}"],
+            url=rollback_url(rollback),
+        )
+    else:
+        _start(rollback, actor=actor)
+    return rollback
+
+
+def _start(rollback: RollbackRequest, *, actor: User | None) -> Run:
+    workload = rollback.workload
+    return engine.start(
+        ROLLBACK,
+        key=f"rollback:{rollback.pk}",
+        subject=rollback,
+        params={
+            "cluster_id": workload.cluster_id,
+            "kind": workload.kind,
+            "namespace": workload.namespace,
+            "name": workload.name,
+            "to_revision": rollback.to_revision,
+            "to_images": rollback.to_images,
+        },
+        user=actor,
+    )
+
+
+def rollback_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
+    """An approver decided (inside the decision's transaction): start the rollback, or mark it rejected."""
+    rollback = RollbackRequest.objects.select_for_update().select_related("workload").get(pk=request.subject_id)
+    if rollback.status != RollbackStatus.PENDING_APPROVAL:
+        return
+    if approved:
+        rollback.status = RollbackStatus.RUNNING
+        rollback.save(update_fields=["status", "updated_at"])
+        _start(rollback, actor=None)
+    else:
+        rollback.status = RollbackStatus.REJECTED
+        rollback.save(update_fields=["status", "updated_at"])
+        notify(
+            [rollback.requested_by],
+            Message(
+                kind="deployments.rollback_rejected",
+                title=f"Your rollback of {rollback.workload.name} was rejected",
+                body=request.decisions.order_by("-pk").values_list("reason", flat=True).first() or "",
+                url=rollback_url(rollback),
+                key=f"rollback:{rollback.pk}:rejected",
+            ),
+        )
+
+
+# --- doing ----------------------------------------------------------------------------------------
+
+
+@register
+class RollbackWorkload(Workflow):
+    """Put back an earlier revision's pod template, then record it as a deployment."""
+
+    kind = ROLLBACK
+
+    def plan(self, params: Mapping[str, Any]) -> Sequence[PlannedStep]:
+        what = f"{params['kind']} {params['namespace']}/{params['name']}"
+        return [
+            PlannedStep(f"Roll back {what} to revision {params['to_revision']}", "rollback"),
+            PlannedStep("Record the deployment", "record"),
+        ]
+
+    def do_rollback(self, ctx: StepContext) -> Mapping[str, Any]:
+        """Idempotent: a workload already running the revision's images is left alone (a retried step)."""
+        params = ctx.run_params
+        driver = cluster_driver_for(Cluster.objects.select_related("region__account").get(pk=params["cluster_id"]))
+        now = [
+            workload
+            for workload in driver.list_workloads(params["namespace"])
+            if workload.kind == params["kind"] and workload.name == params["name"]
+        ]
+        if not now:
+            raise StepFailed(f"{params['kind']} {params['namespace']}/{params['name']} is no longer in the cluster.")
+        if list(now[0].images) == list(params["to_images"]):
+            return {"images": list(now[0].images), "revision": now[0].revision, "already": True}
+        result = driver.rollback_workload(params["kind"], params["namespace"], params["name"], params["to_revision"])
+        return {"images": list(result.images), "revision": result.revision}
+
+    def do_record(self, ctx: StepContext) -> Mapping[str, Any]:
+        rollback = RollbackRequest.objects.select_related(
+            "workload__service", "workload__environment", "workload__cluster", "requested_by"
+        ).get(pk=ctx.subject_id)
+        done = ctx.outputs.get(self.plan(ctx.run_params)[0].name, {})
+        deployment = _record(rollback, images=done.get("images", rollback.to_images), revision=done.get("revision"))
+        return {"deployment": deployment.pk}
+
+    def finished(self, run: Run) -> None:
+        if run.subject_id:
+            rollback_run_finished(run)
+
+
+@transaction.atomic
+def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int | None) -> Deployment:
+    """The rollback as a deployment, the deployment it undid marked rolled back, the workload row updated."""
+    workload = Workload.objects.select_for_update().get(pk=rollback.workload_id)
+    target = Target(
+        service=workload.service,
+        environment=workload.environment,
+        cluster=workload.cluster,
+        namespace=workload.namespace,
+        workload=workload,
+    )
+    undone = (
+        Deployment.objects.filter(target.filter(), version=rollback.from_version)
+        .exclude(status=DeploymentStatus.ROLLED_BACK)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    now = timezone.now()
+    deployment = record_deployment(
+        target,
+        version=rollback.to_version,
+        source=DeploymentSource.ROLLBACK,
+        started_at=rollback.updated_at if rollback.updated_at < now else now,
+        status=DeploymentStatus.SUCCEEDED,
+        finished_at=now,
+        images=images,
+        revision=revision,
+        triggered_by=rollback.requested_by.username,
+    )
+    if undone is not None and undone.pk != deployment.pk:
+        undone.status, undone.rolled_back_by = DeploymentStatus.ROLLED_BACK, deployment
+        undone.save(update_fields=["status", "rolled_back_by"])
+    workload.images, workload.version, workload.revision = list(images), rollback.to_version, revision
+    workload.save(update_fields=["images", "version", "revision"])
+    RollbackRequest.objects.filter(pk=rollback.pk).update(deployment=deployment)
+    return deployment
+
+
+def rollback_run_finished(run: Run) -> None:
+    """The run ended (inside its transaction): the request's status follows, its requester is told."""
+    rollback = (
+        RollbackRequest.objects.select_for_update().select_related("workload", "requested_by").get(pk=run.subject_id)
+    )
+    succeeded = run.status == RunStatus.SUCCEEDED
+    before = rollback.status
+    rollback.status = RollbackStatus.SUCCEEDED if succeeded else RollbackStatus.FAILED
+    rollback.error = run.error or ""
+    rollback.save(update_fields=["status", "error", "updated_at"])
+    audit.record(
+        audit.ROLLBACK_FINISHED,
+        rollback,
+        actor_label="system",
+        before={"status": before},
+        after={"status": rollback.status},
+        team=rollback.workload.team,
+        run=run.key,
+        error=run.error,
+    )
+    what = "is done" if succeeded else "failed"
+    notify(
+        [rollback.requested_by],
+        Message(
+            kind=f"deployments.rollback_{rollback.status}",
+            title=f"Rollback of {rollback.workload.name} to {rollback.to_version} {what}",
+            body=run.error or "",
+            url=rollback_url(rollback),
+            key=f"{run.key}:{rollback.status}",
+        ),
+    )

@@ -1,0 +1,295 @@
+"""Rolling a workload back: within policy, never during a freeze, Argo CD acknowledged, production approved
+by someone else; the cluster gets the earlier revision, the rollback is a deployment and the bad one is
+marked rolled back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils import timezone
+
+from access import audit
+from access.models import AuditEvent, Team, Tier, User
+from approvals import services as approvals
+from approvals.models import ApprovalRequest
+from deployments import freezes
+from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
+from deployments.models import ArgoApplication, Deployment, RollbackRequest, Service, Workload
+from deployments.rollback import rollback_choices, rollback_request
+from deployments.services import Target, record_deployment
+from environments.choices import EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate
+from notifications.models import Notification
+from portal.demo import Persona
+from providers.sandbox.cluster import SandboxClusterDriver
+from regions.drivers import cluster_driver_for
+from regions.models import Cluster
+from tests.deployments.cluster_objects import seed_deployment
+from tests.environments.test_provisioning_workflow import run_to_the_end
+from tests.factories import make_service, make_workload
+from workflows.models import Run, RunStatus
+
+pytestmark = pytest.mark.django_db
+
+IMAGES = ["registry.example.com/checkout:1.3.0", "registry.example.com/checkout:1.4.0"]
+
+
+@pytest.fixture
+def cluster(demo: None, settings: Any, tmp_path: Path) -> Cluster:
+    settings.DATA_DIR = tmp_path  # a sandbox cluster of this test's own
+    return Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
+
+
+@pytest.fixture
+def driver(cluster: Cluster) -> SandboxClusterDriver:
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", IMAGES)
+    return driver
+
+
+@pytest.fixture
+def developer(persona: Callable[[Persona], User]) -> User:
+    return persona(Persona.DEVELOPER)
+
+
+@pytest.fixture
+def lead(persona: Callable[[Persona], User]) -> User:
+    return persona(Persona.TEAM_LEAD)
+
+
+def environment(cluster: Cluster, developer: User, tier: str = Tier.STAGING) -> Environment:
+    template = EnvironmentTemplate.objects.filter(tier=tier).first()
+    assert template is not None
+    return Environment.objects.create(
+        name="checkout-staging",
+        team=Team.objects.get(slug="student-experience"),
+        template=template,
+        tier=tier,
+        cluster=cluster,
+        requested_by=developer,
+        status=EnvironmentStatus.READY,
+        monthly_estimate=Decimal(100),
+        currency="EUR",
+    )
+
+
+def workload(cluster: Cluster, developer: User, *, tier: str = Tier.STAGING, **fields: Any) -> Workload:
+    """The synced row of the seeded Deployment, with the deployment of 1.4.0 that a rollback undoes."""
+    place = environment(cluster, developer, tier)
+    service: Service = make_service(slug="checkout", team=place.team)
+    row = make_workload(
+        cluster=cluster,
+        namespace="checkout-staging-core-services",
+        name="checkout",
+        service=service,
+        environment=place,
+        team=place.team,
+        tier=tier,
+        images=IMAGES[-1:],
+        version="1.4.0",
+        **{"revision": 2, **fields},
+    )
+    record_deployment(
+        Target(service=service, environment=place, cluster=cluster, namespace=row.namespace, workload=row),
+        version="1.4.0",
+        source=DeploymentSource.CLUSTER,
+        started_at=timezone.now() - timedelta(hours=1),
+        status=DeploymentStatus.SUCCEEDED,
+    )
+    return row
+
+
+def running_image(driver: SandboxClusterDriver) -> str:
+    (deployment,) = driver.objects("Deployment", "checkout-staging-core-services")
+    image: str = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image
+
+
+def finish(rollback: RollbackRequest) -> RollbackRequest:
+    assert run_to_the_end(Run.objects.get(key=f"rollback:{rollback.pk}")).status == RunStatus.SUCCEEDED
+    return RollbackRequest.objects.get(pk=rollback.pk)
+
+
+def test_a_developer_rolls_a_staging_workload_back_and_the_bad_deployment_is_marked(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(cluster, developer)
+    assert [revision.revision for revision in rollback_choices(row)] == [1]
+
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    assert rollback.status == RollbackStatus.RUNNING
+    rollback = finish(rollback)
+
+    assert rollback.status == RollbackStatus.SUCCEEDED
+    assert running_image(driver) == IMAGES[0]
+    made = Deployment.objects.get(source=DeploymentSource.ROLLBACK)
+    assert (made.version, made.previous_version, made.triggered_by) == ("1.3.0", "1.4.0", developer.username)
+    undone = Deployment.objects.get(version="1.4.0")
+    assert (undone.status, undone.rolled_back_by) == (DeploymentStatus.ROLLED_BACK, made)
+    assert Workload.objects.get(pk=row.pk).version == "1.3.0"
+    events = AuditEvent.objects.filter(object_type="deployments.rollbackrequest", object_id=str(rollback.pk))
+    verbs = list(events.order_by("pk").values_list("verb", flat=True))
+    assert verbs == [audit.ROLLBACK_REQUESTED, audit.ROLLBACK_FINISHED]
+    assert Notification.objects.filter(recipient=developer, kind="deployments.rollback_succeeded").exists()
+
+
+def test_a_retried_rollback_step_does_not_go_back_one_revision_too_far(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", ["reg/checkout:1.2.0", *IMAGES])
+    row = workload(cluster, developer, revision=3)
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=2, reason="bad release")
+    run = Run.objects.get(key=f"rollback:{rollback.pk}")
+    driver.rollback_workload("Deployment", row.namespace, row.name, 2)  # the step's call landed, then the worker died
+
+    finish(rollback)
+
+    assert running_image(driver) == IMAGES[0]  # still revision 2's image, not revision 1's
+    step = run.steps.get(action="rollback")
+    assert step.output["already"] is True
+
+
+def test_a_production_rollback_waits_for_someone_elses_approval(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+) -> None:
+    row = workload(cluster, developer, tier=Tier.PRODUCTION)
+
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+
+    assert rollback.status == RollbackStatus.PENDING_APPROVAL
+    assert not Run.objects.filter(key=f"rollback:{rollback.pk}").exists()
+    approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
+    with pytest.raises((ValidationError, PermissionDenied, Http404)):
+        approvals.decide(approval.pk, approver=developer, approve=True)
+    approvals.decide(approval.pk, approver=lead, approve=True)
+    assert finish(rollback).status == RollbackStatus.SUCCEEDED
+    assert running_image(driver) == IMAGES[0]
+
+
+def test_a_rejected_production_rollback_changes_nothing(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+) -> None:
+    row = workload(cluster, developer, tier=Tier.PRODUCTION)
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
+
+    approvals.decide(approval.pk, approver=lead, approve=False, reason="fix forward instead")
+
+    assert RollbackRequest.objects.get(pk=rollback.pk).status == RollbackStatus.REJECTED
+    assert running_image(driver) == IMAGES[-1]
+    assert Notification.objects.get(recipient=developer, kind="deployments.rollback_rejected").body == (
+        "fix forward instead"
+    )
+
+
+def test_no_rollback_during_a_freeze_window(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+) -> None:
+    row = workload(cluster, developer)
+    assert row.environment is not None
+    now = timezone.now()
+    freeze = freezes.freeze_create(
+        actor=lead,
+        environment_id=row.environment.pk,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=2),
+        reason="exam week",
+    )
+
+    with pytest.raises(ValidationError, match=r"checkout-staging is frozen until .*: exam week"):
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    assert not RollbackRequest.objects.exists()
+
+    freezes.freeze_end(actor=lead, freeze_id=freeze.pk)
+    assert rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    assert [
+        event.verb for event in AuditEvent.objects.filter(verb__startswith="deployments.freeze").order_by("pk")
+    ] == [
+        audit.FREEZE_CREATED,
+        audit.FREEZE_ENDED,
+    ]
+
+
+def test_an_argo_cd_application_with_auto_sync_must_be_acknowledged(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(cluster, developer, argocd_application="checkout-staging")
+    ArgoApplication.objects.create(
+        cluster=cluster,
+        namespace="argocd",
+        name="checkout-staging",
+        auto_sync=True,
+        target_revision="main",
+        last_seen_at=timezone.now(),
+    )
+
+    with pytest.raises(ValidationError, match="auto-sync on: Argo CD will put the version in Git") as refused:
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    assert "argocd_acknowledged" in refused.value.message_dict
+
+    rollback = rollback_request(
+        actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s", argocd_acknowledged=True
+    )
+    assert rollback.status == RollbackStatus.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"to_revision": 7}, r"Revision 7 is not one to go back to \(offered: 1\)"),
+        ({"to_revision": 2}, r"Revision 2 is not one to go back to"),  # the current one
+        ({"reason": "  "}, "Say why"),
+    ],
+)
+def test_bad_requests_are_refused_with_the_reason(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User, change: dict[str, Any], message: str
+) -> None:
+    row = workload(cluster, developer)
+    values: dict[str, Any] = {"to_revision": 1, "reason": "checkout 500s", **change}
+
+    with pytest.raises(ValidationError, match=message):
+        rollback_request(actor=developer, workload_id=row.pk, **values)
+    assert not RollbackRequest.objects.exists()
+
+
+def test_gone_workloads_and_cron_jobs_cannot_be_rolled_back(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(cluster, developer)
+    Workload.objects.filter(pk=row.pk).update(gone_at=timezone.now())
+    with pytest.raises(ValidationError, match="gone from its cluster"):
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x")
+    Workload.objects.filter(pk=row.pk).update(gone_at=None, kind="CronJob")
+    with pytest.raises(ValidationError, match="CronJob keeps no revisions"):
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x")
+
+
+def test_someone_without_the_right_is_refused(
+    cluster: Cluster, driver: SandboxClusterDriver, developer: User, persona: Callable[[Persona], User]
+) -> None:
+    row = workload(cluster, developer)
+
+    with pytest.raises((PermissionDenied, Http404)):
+        rollback_request(actor=persona(Persona.AUDITOR), workload_id=row.pk, to_revision=1, reason="x")
+    with pytest.raises((PermissionDenied, Http404)):
+        rollback_request(actor=persona(Persona.MANAGER), workload_id=row.pk, to_revision=1, reason="x")
+    assert running_image(driver) == IMAGES[-1]
+
+
+def test_asking_twice_gives_one_rollback(cluster: Cluster, driver: SandboxClusterDriver, developer: User) -> None:
+    row = workload(cluster, developer)
+
+    first = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k1")
+    again = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k1")
+    assert again.pk == first.pk
+    with pytest.raises(ValidationError, match="already waiting or under way"):
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k2")
+    assert RollbackRequest.objects.count() == 1
