@@ -162,6 +162,23 @@ class SandboxCloudDriver:
         with self._state() as state:
             state.setdefault("faults", {})[operation] = {"error": error.__name__, "remaining": times}
 
+    @contextmanager
+    def paused(self, region: str | None = None) -> Iterator[None]:
+        """Hold the region's document: every call on it, from any process, waits until the block ends.
+
+        A cloud that hangs on a call, for tests that must stop a worker in the
+        middle of a step (and kill it there) without racing it. Inside the
+        block, this process must not call the driver on the same region: it
+        would wait for itself.
+        """
+        with self._state(region):
+            yield
+
+    def records(self, kind: str, region: str | None = None) -> list[dict[str, Any]]:
+        """Every stored record of ``kind`` (``databases``, ``caches``, ``buckets``…), for inspection."""
+        with self._state(region) as state:
+            return [dict(record) for record in state.get(kind, {}).values()]
+
     def _table(self, state: State, kind: str) -> dict[str, Any]:
         table: dict[str, Any] = state.setdefault(kind, {})
         return table

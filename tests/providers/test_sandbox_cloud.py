@@ -33,6 +33,10 @@ def make_keys(state_dir: str, start: int) -> None:
         driver.ensure_key(KeySpec(alias=f"key-{number}"))
 
 
+def make_bucket(state_dir: str, name: str) -> None:
+    SandboxCloudDriver(state_dir).ensure_bucket(BucketSpec(name=name))
+
+
 def test_two_drivers_on_one_directory_see_the_same_cloud(tmp_path: Path) -> None:
     web = SandboxCloudDriver(tmp_path)
     worker = SandboxCloudDriver(tmp_path)
@@ -94,6 +98,29 @@ def test_an_injected_fault_is_seen_by_another_driver_on_the_same_state(tmp_path:
     with pytest.raises(errors.QuotaExceeded):
         worker.ensure_bucket(BucketSpec(name="env-42-assets"))
     assert worker.ensure_bucket(BucketSpec(name="env-42-assets")).name == "env-42-assets"
+
+
+def test_a_paused_cloud_makes_another_process_wait_until_the_pause_ends(tmp_path: Path) -> None:
+    driver = SandboxCloudDriver(tmp_path)
+    worker = multiprocessing.get_context("fork").Process(target=make_bucket, args=(str(tmp_path), "env-42-assets"))
+
+    with driver.paused():
+        worker.start()
+        worker.join(timeout=1)
+        assert worker.is_alive(), "the other process made its bucket while the cloud was paused"
+    worker.join(timeout=60)
+
+    assert worker.exitcode == 0
+    assert [record["name"] for record in driver.records("buckets")] == ["env-42-assets"]
+
+
+def test_records_lists_what_is_stored_of_one_kind(tmp_path: Path) -> None:
+    driver = SandboxCloudDriver(tmp_path)
+    driver.ensure_bucket(BucketSpec(name="env-42-assets", tags={"portal:environment-id": "42"}))
+    driver.ensure_bucket(BucketSpec(name="env-43-assets"))
+
+    assert sorted(record["name"] for record in driver.records("buckets")) == ["env-42-assets", "env-43-assets"]
+    assert driver.records("caches") == []
 
 
 def test_the_sandbox_bills_what_exists_for_each_day_asked_summed_by_tag(tmp_path: Path) -> None:
