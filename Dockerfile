@@ -29,6 +29,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 COPY . .
 
+# Front-end assets without a Python package (Chart.js) from the npm registry, integrity-checked.
+RUN /app/.venv/bin/python -m portal.assets
+
 # Settings are read at import time, so collectstatic needs values for the
 # required variables. These exist only in this build step; nothing connects.
 RUN PORTAL_SECRET_KEY=build-only \

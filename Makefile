@@ -32,6 +32,7 @@ format: install
 	.venv/bin/ruff check --fix .
 
 install: $(VENV_STAMP)
+	.venv/bin/python -m portal.assets
 
 $(UV):
 	$(PYTHON) -m venv .tools

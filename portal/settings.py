@@ -19,6 +19,7 @@ from django_guid.integrations import CeleryIntegration
 from environs import validate
 
 from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
+from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
 from portal.env import EMAIL_URL_PATTERN, env, parse_email_url, seal
 
@@ -264,7 +265,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 # Front-end libraries are Python packages pinned in uv.lock, served by WhiteNoise.
-STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/bootstrap", xstatic.pkg.bootstrap.BASE_DIR)]
+# Vendored front-end assets: Bootstrap from its xstatic wheel, the rest from npm at install (portal/assets.py).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/bootstrap", xstatic.pkg.bootstrap.BASE_DIR),
+    ("vendor", str(ASSETS_DIR)),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
