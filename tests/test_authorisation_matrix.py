@@ -543,6 +543,61 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
 
+# --- rollbacks, freeze windows and DORA (deployments app) -----------------------------------------
+# As environments: the team's developer, lead and the admin act; the manager may look (403 to act);
+# the auditor holds no deployments.view, so objects are a 404 and lists are empty.
+
+
+def a_student_experience_workload() -> dict[str, str]:
+    from tests.factories import make_workload
+
+    cluster = Cluster.objects.get(region__provider="aws", region__code="eu-west-1", kind=ClusterKind.EKS)
+    workload = make_workload(cluster=cluster, team=Team.objects.get(slug="student-experience"), tier="development")
+    return {"pk": str(workload.pk)}
+
+
+def a_student_experience_rollback() -> dict[str, str]:
+    from deployments.models import RollbackRequest, Workload
+
+    workload = Workload.objects.get(pk=a_student_experience_workload()["pk"])
+    rollback = RollbackRequest.objects.create(
+        workload=workload,
+        to_revision=1,
+        to_version="1.0.0",
+        reason="matrix",
+        requested_by=User.objects.get(username=username_of(Persona.DEVELOPER)),
+        status="failed",
+    )
+    return {"pk": str(rollback.pk)}
+
+
+def a_student_experience_freeze() -> dict[str, str]:
+    from deployments.models import FreezeWindow
+    from environments.models import Environment
+
+    freeze = FreezeWindow.objects.create(
+        environment=Environment.objects.get(pk=a_student_experience_environment()["pk"]),
+        starts_at=timezone.now() - timedelta(hours=1),
+        ends_at=timezone.now() + timedelta(days=1),
+        reason="matrix",
+        created_by=User.objects.get(username=username_of(Persona.PLATFORM_ADMIN)),
+    )
+    return {"pk": str(freeze.pk)}
+
+
+DEPLOYMENT_READERS = {**REQUESTERS, "manager": OK, "auditor": NOT_FOUND}
+
+DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
+    "deployments:rollback_new": access_page(REFUSED, a_student_experience_workload, **REQUESTERS, auditor=NOT_FOUND),
+    "deployments:rollbacks": page(),
+    "deployments:rollback": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),
+    "deployments:rollback_run": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),
+    "deployments:freezes": page(),
+    "deployments:freeze_end": access_post(REFUSED, a_student_experience_freeze, **ENVIRONMENT_CHANGERS),
+    "deployments:dora": page(),
+}
+EXPECTATIONS.update(DEPLOYMENT_ACTION_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(

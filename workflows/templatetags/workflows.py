@@ -20,7 +20,7 @@ BADGES = {
 
 @register.filter
 def took(duration: timedelta | None) -> str:
-    """``0.4 s``, ``12 s``, ``3 min 05 s``, ``1 h 02 min``; empty for a step not finished."""
+    """``0.4 s``, ``12 s``, ``3 min 05 s``, ``1 h 02 min``, ``3 d 04 h``; empty for a step not finished."""
     if duration is None:
         return ""
     seconds = duration.total_seconds()
@@ -32,7 +32,10 @@ def took(duration: timedelta | None) -> str:
     if minutes < 60:
         return f"{minutes} min {rest:02d} s"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
 
 
 @register.filter

@@ -1,0 +1,247 @@
+"""Pages that act on what runs: roll a workload back (and follow the rollback), deploy freeze windows,
+and the DORA metrics. Thin: the policy scopes, forms validate, :mod:`deployments.rollback` and
+:mod:`deployments.freezes` decide and write."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from access import policy
+from access.models import Team, User
+from access.permissions import CHANGE, ROLLBACK, VIEW
+from approvals import selectors as approval_selectors
+from approvals.forms import DecisionForm
+from approvals.models import ApprovalRequest
+from deployments import freezes
+from deployments.dora import dora
+from deployments.forms import DoraForm, FreezeForm, RollbackForm
+from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
+from deployments.rollback import (
+    ROLLBACK as ROLLBACK_KIND,
+)
+from deployments.rollback import (
+    active_freeze,
+    argocd_notice,
+    needs_approval,
+    rollback_choices,
+    rollback_request,
+)
+from environments.models import Environment
+from portal.forms import saved
+from portal.http import HttpRequest
+from providers.errors import ProviderError
+from workflows.selectors import latest_run, run_context
+
+PAGE_SIZE = 50
+
+
+def _signed_in(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
+    return user
+
+
+# --- rollback -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rollback_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the revision to go back to, say why, and (for Argo CD with auto-sync) acknowledge what follows."""
+    user = _signed_in(request)
+    workload = get_object_or_404(
+        policy.restrict(Workload.objects.select_related("cluster__region", "service", "environment"), user, VIEW),
+        pk=pk,
+    )
+    policy.require(user, ROLLBACK, workload)
+    revisions: list[tuple[int, str]] = []
+    problem = ""
+    try:
+        for revision in rollback_choices(workload):
+            when = f", {timezone.localtime(revision.created_at):%d %b %Y %H:%M}" if revision.created_at else ""
+            revisions.append((revision.revision, f"revision {revision.revision}: {', '.join(revision.images)}{when}"))
+    except ProviderError as error:
+        problem = f"The cluster could not be asked for the workload's revisions: {error}"
+    form = RollbackForm(request.POST or None, revisions=revisions)
+    rollback = saved(
+        request,
+        form,
+        lambda data: rollback_request(
+            actor=user, workload_id=workload.pk, idempotency_key=request.POST.get("idempotency_key", ""), **data
+        ),
+    )
+    if rollback is not None:
+        messages.success(request, f"Rollback of {workload.name} {rollback.get_status_display().lower()}.")
+        return redirect("deployments:rollback", pk=rollback.pk)
+    context = {
+        "workload": workload,
+        "form": form,
+        "problem": problem,
+        "freeze": active_freeze(workload.environment),
+        "argocd_notice": argocd_notice(workload),
+        "needs_approval": needs_approval(workload),
+        "idempotency_key": request.POST.get("idempotency_key") or secrets.token_urlsafe(16),
+    }
+    return render(request, "deployments/rollback_new.html", context, status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_GET
+def rollback_list(request: HttpRequest) -> HttpResponse:
+    """Rollbacks the user may see, newest first."""
+    user = _signed_in(request)
+    rollbacks = policy.restrict(
+        RollbackRequest.objects.select_related("workload__cluster__region", "requested_by"), user, VIEW
+    ).order_by("-created_at", "-pk")
+    page = Paginator(rollbacks, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deployments/rollback_list.html", {"page": page})
+
+
+def _rollback(user: User, pk: int) -> RollbackRequest:
+    return get_object_or_404(
+        policy.restrict(
+            RollbackRequest.objects.select_related(
+                "workload__cluster__region", "workload__service", "workload__environment", "requested_by", "deployment"
+            ),
+            user,
+            VIEW,
+        ),
+        pk=pk,
+    )
+
+
+@login_required
+@require_GET
+def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _signed_in(request)
+    rollback = _rollback(user, pk)
+    approval = (
+        ApprovalRequest.objects.filter(subject_id=str(rollback.pk), purpose=ROLLBACK_KIND)
+        .select_related("requested_by")
+        .prefetch_related("decisions__approver")
+        .order_by("-pk")
+        .first()
+    )
+    run = latest_run(rollback, ROLLBACK_KIND)
+    context = {
+        "rollback": rollback,
+        "approval": approval,
+        "approval_form": DecisionForm(),
+        "can_decide": approval is not None and approval_selectors.can_decide(user, approval),
+        "poll_url": reverse("deployments:rollback_run", kwargs={"pk": rollback.pk}),
+        **(run_context(run) if run is not None else {}),
+    }
+    return render(request, "deployments/rollback_detail.html", context)
+
+
+@login_required
+@require_GET
+def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The rollback's progress, polled while it runs; the page reloads when it ends."""
+    rollback = _rollback(_signed_in(request), pk)
+    run = latest_run(rollback, ROLLBACK_KIND)
+    if run is None:
+        return HttpResponse("")
+    poll_url = reverse("deployments:rollback_run", kwargs={"pk": rollback.pk})
+    response = render(request, "workflows/_run.html", {**run_context(run), "poll_url": poll_url})
+    if not run.is_active and request.htmx:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+# --- freeze windows --------------------------------------------------------------------------------
+
+
+def _freezable(user: User) -> Any:
+    """Live environments whose freezes ``user`` may set."""
+    return policy.restrict(Environment.objects.live().select_related("team"), user, VIEW).order_by("team__name", "name")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def freeze_list(request: HttpRequest) -> HttpResponse:
+    """Current and coming freeze windows, and a form to add one."""
+    user = _signed_in(request)
+    now = timezone.now()
+    windows = (
+        policy.restrict(FreezeWindow.objects.select_related("environment__team", "created_by"), user, VIEW)
+        .filter(ends_at__gt=now)
+        .order_by("starts_at")
+    )
+    environments = [
+        environment
+        for environment in _freezable(user)
+        if policy.can(user, CHANGE, FreezeWindow(environment=environment))
+    ]
+    form = FreezeForm(
+        request.POST or None,
+        environments=Environment.objects.filter(pk__in=[environment.pk for environment in environments]),
+        initial={"starts_at": now.replace(second=0, microsecond=0), "ends_at": now + timedelta(days=1)},
+    )
+    created = saved(
+        request, form, lambda data: freezes.freeze_create(actor=user, environment_id=data.pop("environment").pk, **data)
+    )
+    if created is not None:
+        messages.success(request, f"{created.environment} is frozen from {created.starts_at:%d %b %H:%M}.")
+        return redirect("deployments:freezes")
+    page = Paginator(windows, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "form": form if environments else None,
+        "now": now,
+        "can_end": {window.pk for window in page if policy.can(user, CHANGE, window)},
+    }
+    return render(request, "deployments/freeze_list.html", context, status=400 if form.is_bound else 200)
+
+
+@login_required
+@require_POST
+def freeze_end(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _signed_in(request)
+    visible = get_object_or_404(policy.restrict(FreezeWindow.objects.all(), user, VIEW), pk=pk)
+    policy.require(user, CHANGE, visible)  # 403 for who may see it but not end it
+    window = freezes.freeze_end(actor=user, freeze_id=pk)
+    messages.success(request, f"The freeze of {window.environment} is over.")
+    return redirect("deployments:freezes")
+
+
+# --- DORA -----------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dora_metrics(request: HttpRequest) -> HttpResponse:
+    """The four DORA metrics of the production deployments the user may see, for a team or service and period."""
+    user = _signed_in(request)
+    visible = policy.restrict(Deployment.objects.all(), user, VIEW)
+    teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
+    services = policy.restrict(Service.objects.all(), user, VIEW).order_by("name")
+    form = DoraForm(request.GET or None, teams=teams, services=services)
+    data = form.cleaned_data if form.is_valid() else {}
+    if data.get("team"):
+        visible = visible.filter(team=data["team"])
+    if data.get("service"):
+        visible = visible.filter(service=data["service"])
+    days = data.get("days") or 30
+    end = timezone.localdate() + timedelta(days=1)
+    metrics = dora(visible, start=end - timedelta(days=days), end=end)
+    chart_data = {
+        "labels": [f"{point.day:%d %b}" for point in metrics.daily],
+        "datasets": [
+            {"label": "Deployments", "data": [point.deployments for point in metrics.daily]},
+            {"label": "Failures", "data": [point.failures for point in metrics.daily]},
+        ],
+    }
+    context = {"form": form, "metrics": metrics, "chart_data": chart_data, "days": days}
+    return render(request, "deployments/dora.html", context)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from deployments import action_views
+
+app_name = "deployments"
+
+urlpatterns = [
+    path("workloads/<int:pk>/rollback/", action_views.rollback_new, name="rollback_new"),
+    path("rollbacks/", action_views.rollback_list, name="rollbacks"),
+    path("rollbacks/<int:pk>/", action_views.rollback_detail, name="rollback"),
+    path("rollbacks/<int:pk>/run/", action_views.rollback_run, name="rollback_run"),
+    path("freezes/", action_views.freeze_list, name="freezes"),
+    path("freezes/<int:pk>/end/", action_views.freeze_end, name="freeze_end"),
+    path("dora/", action_views.dora_metrics, name="dora"),
+]
