@@ -128,8 +128,14 @@ def bench_a_thousand_environments_requested_and_provisioned(
         Environment.objects.bulk_create(requester.bare_rows(ENVIRONMENTS))
     Environment.objects.filter(team=team).delete()
 
+    tenth = max(1, ENVIRONMENTS // 10)
+    ids: list[int] = []
     with timed() as requesting:
-        ids = [requester.request("bench", number).pk for number in range(ENVIRONMENTS)]
+        with timed() as first_tenth:
+            ids += [requester.request("bench", number).pk for number in range(tenth)]
+        ids += [requester.request("bench", number).pk for number in range(tenth, ENVIRONMENTS - tenth)]
+        with timed() as last_tenth:
+            ids += [requester.request("bench", number).pk for number in range(ENVIRONMENTS - tenth, ENVIRONMENTS)]
     resubmitted = range(0, ENVIRONMENTS, RESUBMIT_EVERY)
     with timed() as resubmitting:
         again = {number: requester.request("bench", number).pk for number in resubmitted}
@@ -189,6 +195,7 @@ def bench_a_thousand_environments_requested_and_provisioned(
         f"{ENVIRONMENTS} environment requests ({TEMPLATE}, {len(clusters)} sandbox clusters, no latency)",
         [
             ("requests a second", f"{ENVIRONMENTS / requesting.seconds:.1f}"),
+            ("ratio last tenth / first tenth (the team grows)", f"{last_tenth.seconds / first_tenth.seconds:.2f}x"),
             ("same-key re-submits a second", f"{len(again) / resubmitting.seconds:.1f} ({len(again)}, none created)"),
             ("baseline: bare rows saved a second", f"{ENVIRONMENTS / one_by_one.seconds:.1f}"),
             ("baseline: rows bulk-inserted a second", f"{ENVIRONMENTS / bulk.seconds:.1f}"),
