@@ -43,7 +43,7 @@ from regions.models import Cluster
 from tests.conftest import WorkerFactory
 from tests.helpers import wait_until
 from workflows import engine
-from workflows.models import Run, Step
+from workflows.models import ACTIVE, Run, Step
 
 ENVIRONMENTS = int(os.environ.get("BENCH_ENVIRONMENTS", "1000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -153,7 +153,7 @@ def bench_a_thousand_environments_requested_and_provisioned(
             env = {"PORTAL_DATA_DIR": str(tmp_path), "PORTAL_SANDBOX_LATENCY_SECONDS": "0"}
             workers.append(start_celery_worker(env=env))
         wait_until(
-            lambda: not runs.filter(status__in=engine.ACTIVE).exists(),
+            lambda: not runs.filter(status__in=ACTIVE).exists(),
             timeout=max(900, 3 * ENVIRONMENTS),
             interval=0.5,
         )
