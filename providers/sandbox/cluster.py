@@ -76,7 +76,9 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 if write:
                     fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".cluster-", suffix=".json")
                     with os.fdopen(fd, "w") as handle:
-                        json.dump(state, handle, sort_keys=True)
+                        # dumps, not dump: dump streams through the pure-Python encoder, several times
+                        # slower, and this whole document is written again on every change.
+                        handle.write(json.dumps(state, sort_keys=True))
                     os.replace(temporary, self.path)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
