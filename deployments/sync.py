@@ -234,7 +234,7 @@ def workload_health(seen: SeenWorkload) -> Health:
     deadline, a replica failure) or no ready replica at all is degraded;
     fewer ready than desired otherwise is a rollout in progress.
     """
-    if seen.kind == WorkloadKind.CRON_JOB:
+    if seen.kind == "CronJob":
         return Health.UNKNOWN
     if FAILING_CONDITIONS.intersection(seen.conditions):
         return Health.DEGRADED
@@ -289,6 +289,7 @@ def _synced_values(
 ) -> tuple[dict[str, Any], Service | None, Environment | None]:
     """The fields a sync sets on the workload's row, with its service and environment."""
     service: Service | None
+    match: str
     if stored is not None and stored["service_match"] == ServiceMatch.CLAIMED and stored["service_id"]:
         service, match = catalogue.by_id.get(stored["service_id"]), ServiceMatch.CLAIMED
     else:
