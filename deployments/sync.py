@@ -341,8 +341,9 @@ def sync_cluster(cluster: Cluster, *, driver: ClusterDriver | None = None) -> Wo
     """
     seen_workloads = (driver or cluster_driver_for(cluster)).list_workloads()
     with transaction.atomic():
-        # One sync of a cluster at a time (the scheduled one and one asked for may overlap).
-        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+        # One sync of a cluster at a time (the scheduled one and one asked for may overlap). NO KEY: rows
+        # that only point at the cluster (a webhook's deployment, a new environment) are not held up.
+        Cluster.objects.select_for_update(no_key=True).filter(pk=cluster.pk).first()
         now = timezone.now()
         catalogue = _Catalogue.of(cluster)
         stored_rows = {
@@ -521,7 +522,7 @@ def sync_argo_applications(cluster: Cluster, *, driver: ClusterDriver | None = N
     """
     apps = (driver or cluster_driver_for(cluster)).list_custom_resources(*ARGO_CD)
     with transaction.atomic():
-        Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+        Cluster.objects.select_for_update(no_key=True).filter(pk=cluster.pk).first()
         now = timezone.now()
         catalogue = _Catalogue.of(cluster)
         workloads = list(

@@ -38,10 +38,12 @@ def test_the_beat_task_syncs_every_cluster_through_the_worker(
 
     tasks.sync_clusters.delay()
 
-    run = wait_until(
-        lambda: Run.objects.filter(kind=SYNC, subject_id=str(cluster.pk), status=RunStatus.SUCCEEDED).first(),
-        timeout=60,
-    )
+    def finished_run() -> Run | None:
+        return Run.objects.filter(kind=SYNC, subject_id=str(cluster.pk), status=RunStatus.SUCCEEDED).first()
+
+    wait_until(finished_run, timeout=60)
+    run = finished_run()
+    assert run is not None
     assert list(run.steps.values_list("action", "status")) == [("workloads", "succeeded"), ("argocd", "succeeded")]
     api = Workload.objects.get(cluster=cluster, name="api")
     assert (api.version, api.health) == ("2.3.1", Health.HEALTHY)
