@@ -109,11 +109,6 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 kind, metadata = manifest["kind"], manifest["metadata"]
                 state["objects"].setdefault(kind, {})[_key(metadata.get("namespace"), metadata["name"])] = manifest
 
-    def remove(self, kind: str, namespace: str | None, name: str) -> None:
-        """Delete an object directly, as another tool would (no error when it is missing)."""
-        with self._state(write=True) as state:
-            state["objects"].get(kind, {}).pop(_key(namespace, name), None)
-
     def install(self, group: str, version: str, plural: str, items: Sequence[Manifest] = ()) -> None:
         """Install a CRD (or metrics-server, as ``metrics.k8s.io``/``v1beta1``/``pods``) with these instances."""
         with self._state(write=True) as state:
