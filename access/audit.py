@@ -96,6 +96,8 @@ FREEZE_ENDED = "deployments.freeze_ended"
 PRICE_CREATED = "costs.price_created"
 PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
+# Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
+DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

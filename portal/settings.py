@@ -132,6 +132,9 @@ PROVIDER_MODE = env.str(
 # How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
 SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
 
+# How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
+DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
+
 seal()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -407,6 +410,8 @@ CELERY_BEAT_SCHEDULE = {
     "environments-expire": {"task": "environments.expire", "schedule": 60.0},
     # Notification e-mail the mail server refused or could not take is tried again for a day.
     "notifications-retry-emails": {"task": "notifications.retry_emails", "schedule": 600.0},
+    # Every cluster in service: its workloads and Argo CD applications (one sync per cluster at a time).
+    "deployments-sync": {"task": "deployments.sync_clusters", "schedule": float(DEPLOYMENTS_SYNC_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

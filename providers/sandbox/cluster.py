@@ -103,6 +103,14 @@ class SandboxClusterDriver(ManifestClusterDriver):
             state["objects"].setdefault(kind, {})[_key(metadata.get("namespace"), metadata["name"])] = manifest
         return manifest
 
+    def seed_many(self, manifests: Sequence[Manifest]) -> None:
+        """Write many objects in one rewrite of the document (``seed`` rewrites it once per object)."""
+        with self._state(write=True) as state:
+            for manifest in manifests:
+                manifest = self._stamp(state, copy.deepcopy(manifest))
+                kind, metadata = manifest["kind"], manifest["metadata"]
+                state["objects"].setdefault(kind, {})[_key(metadata.get("namespace"), metadata["name"])] = manifest
+
     def install(self, group: str, version: str, plural: str, items: Sequence[Manifest] = ()) -> None:
         """Install a CRD (or metrics-server, as ``metrics.k8s.io``/``v1beta1``/``pods``) with these instances."""
         with self._state(write=True) as state:

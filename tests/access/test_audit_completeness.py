@@ -833,6 +833,14 @@ def delete_a_price(world: World) -> Expected:
     return Expected.of(world.admin, PriceItem(), object_id=item.pk)
 
 
+def request_a_cluster_sync(world: World) -> Expected:
+    from deployments.sync import sync_request
+
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+    sync_request(actor=world.persona(Persona.DEVELOPER), cluster_id=cluster.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), cluster)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -890,6 +898,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.PRICE_CREATED: [add_a_price],
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],
+    audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],
