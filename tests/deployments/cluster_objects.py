@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 Seed = Callable[[dict[str, Any]], Any]
+# The images of a checkout Deployment with two revisions: 1.3.0, then 1.4.0 (running).
+IMAGES = ["registry.example.com/checkout:1.3.0", "registry.example.com/checkout:1.4.0"]
 
 
 def pod_template(image: str, app: str) -> dict[str, Any]:

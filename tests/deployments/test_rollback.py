@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,30 +28,13 @@ from environments.models import Environment, EnvironmentTemplate
 from notifications.models import Notification
 from portal.demo import Persona
 from providers.sandbox.cluster import SandboxClusterDriver
-from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from tests.deployments.cluster_objects import seed_deployment
+from tests.deployments.cluster_objects import IMAGES, seed_deployment
 from tests.environments.test_provisioning_workflow import run_to_the_end
 from tests.factories import make_service, make_workload
 from workflows.models import Run, RunStatus
 
 pytestmark = pytest.mark.django_db
-
-IMAGES = ["registry.example.com/checkout:1.3.0", "registry.example.com/checkout:1.4.0"]
-
-
-@pytest.fixture
-def cluster(demo: None, settings: Any, tmp_path: Path) -> Cluster:
-    settings.DATA_DIR = tmp_path  # a sandbox cluster of this test's own
-    return Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
-
-
-@pytest.fixture
-def driver(cluster: Cluster) -> SandboxClusterDriver:
-    driver = cluster_driver_for(cluster)
-    assert isinstance(driver, SandboxClusterDriver)
-    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", IMAGES)
-    return driver
 
 
 @pytest.fixture
@@ -119,9 +101,9 @@ def finish(rollback: RollbackRequest) -> RollbackRequest:
 
 
 def test_a_developer_rolls_a_staging_workload_back_and_the_bad_deployment_is_marked(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
 ) -> None:
-    row = workload(cluster, developer)
+    row = workload(demo_cluster, developer)
     assert [revision.revision for revision in rollback_choices(row)] == [1]
 
     rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
@@ -142,10 +124,10 @@ def test_a_developer_rolls_a_staging_workload_back_and_the_bad_deployment_is_mar
 
 
 def test_a_retried_rollback_step_does_not_go_back_one_revision_too_far(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
 ) -> None:
     seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", ["reg/checkout:1.2.0", *IMAGES])
-    row = workload(cluster, developer, revision=3)
+    row = workload(demo_cluster, developer, revision=3)
     rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=2, reason="bad release")
     run = Run.objects.get(key=f"rollback:{rollback.pk}")
     driver.rollback_workload("Deployment", row.namespace, row.name, 2)  # the step's call landed, then the worker died
@@ -158,9 +140,9 @@ def test_a_retried_rollback_step_does_not_go_back_one_revision_too_far(
 
 
 def test_a_production_rollback_waits_for_someone_elses_approval(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
 ) -> None:
-    row = workload(cluster, developer, tier=Tier.PRODUCTION)
+    row = workload(demo_cluster, developer, tier=Tier.PRODUCTION)
 
     rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
 
@@ -175,9 +157,9 @@ def test_a_production_rollback_waits_for_someone_elses_approval(
 
 
 def test_a_rejected_production_rollback_changes_nothing(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
 ) -> None:
-    row = workload(cluster, developer, tier=Tier.PRODUCTION)
+    row = workload(demo_cluster, developer, tier=Tier.PRODUCTION)
     rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
     approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
 
@@ -191,9 +173,9 @@ def test_a_rejected_production_rollback_changes_nothing(
 
 
 def test_no_rollback_during_a_freeze_window(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
 ) -> None:
-    row = workload(cluster, developer)
+    row = workload(demo_cluster, developer)
     assert row.environment is not None
     now = timezone.now()
     freeze = freezes.freeze_create(
@@ -219,11 +201,11 @@ def test_no_rollback_during_a_freeze_window(
 
 
 def test_an_argo_cd_application_with_auto_sync_must_be_acknowledged(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
 ) -> None:
-    row = workload(cluster, developer, argocd_application="checkout-staging")
+    row = workload(demo_cluster, developer, argocd_application="checkout-staging")
     ArgoApplication.objects.create(
-        cluster=cluster,
+        cluster=demo_cluster,
         namespace="argocd",
         name="checkout-staging",
         auto_sync=True,
@@ -250,9 +232,9 @@ def test_an_argo_cd_application_with_auto_sync_must_be_acknowledged(
     ],
 )
 def test_bad_requests_are_refused_with_the_reason(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User, change: dict[str, Any], message: str
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, change: dict[str, Any], message: str
 ) -> None:
-    row = workload(cluster, developer)
+    row = workload(demo_cluster, developer)
     values: dict[str, Any] = {"to_revision": 1, "reason": "checkout 500s", **change}
 
     with pytest.raises(ValidationError, match=message):
@@ -261,9 +243,9 @@ def test_bad_requests_are_refused_with_the_reason(
 
 
 def test_gone_workloads_and_cron_jobs_cannot_be_rolled_back(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
 ) -> None:
-    row = workload(cluster, developer)
+    row = workload(demo_cluster, developer)
     Workload.objects.filter(pk=row.pk).update(gone_at=timezone.now())
     with pytest.raises(ValidationError, match="gone from its cluster"):
         rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x")
@@ -273,9 +255,9 @@ def test_gone_workloads_and_cron_jobs_cannot_be_rolled_back(
 
 
 def test_someone_without_the_right_is_refused(
-    cluster: Cluster, driver: SandboxClusterDriver, developer: User, persona: Callable[[Persona], User]
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, persona: Callable[[Persona], User]
 ) -> None:
-    row = workload(cluster, developer)
+    row = workload(demo_cluster, developer)
 
     with pytest.raises((PermissionDenied, Http404)):
         rollback_request(actor=persona(Persona.AUDITOR), workload_id=row.pk, to_revision=1, reason="x")
@@ -284,8 +266,8 @@ def test_someone_without_the_right_is_refused(
     assert running_image(driver) == IMAGES[-1]
 
 
-def test_asking_twice_gives_one_rollback(cluster: Cluster, driver: SandboxClusterDriver, developer: User) -> None:
-    row = workload(cluster, developer)
+def test_asking_twice_gives_one_rollback(demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User) -> None:
+    row = workload(demo_cluster, developer)
 
     first = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k1")
     again = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k1")
