@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import Model
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from access import services as access_services
@@ -595,6 +595,28 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
     "deployments:freezes": page(),
     "deployments:freeze_end": access_post(REFUSED, a_student_experience_freeze, **ENVIRONMENT_CHANGERS),
     "deployments:dora": page(),
+    # The API as the pages: lists scoped (the auditor's are empty), objects outside one's scope a 404.
+    "rollbackrequest-list": api(),
+    "rollbackrequest-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
+        a_student_experience_rollback,
+    ),
+    "freezewindow-list": api(),
+    "freezewindow-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
+        a_student_experience_freeze,
+    ),
+    "freezewindow-end": Expectation(
+        {
+            None: UNAUTHENTICATED,
+            **dict.fromkeys(SIGNED_IN, OK),
+            Persona.MANAGER: REFUSED,
+            Persona.AUDITOR: NOT_FOUND,
+        },
+        a_student_experience_freeze,
+        method="post",
+    ),
+    "dora-metrics": api(),
 }
 EXPECTATIONS.update(DEPLOYMENT_ACTION_EXPECTATIONS)
 
@@ -731,7 +753,9 @@ def test_a_page_about_an_object_that_does_not_exist_is_a_404(
 def test_an_api_detail_route_for_an_id_that_does_not_exist_is_a_structured_404(
     name: str, pk: str, who: Persona, client_for: Callable[[Persona | None], Client]
 ) -> None:
-    response = client_for(who).get(reverse(name, kwargs={"pk": pk}))
+    url = reverse(name, kwargs={"pk": pk})
+    actions = getattr(resolve(url).func, "actions", {"get": "retrieve"})  # a POST-only action is asked by POST
+    response = getattr(client_for(who), "get" if "get" in actions else "post")(url)
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django_guid import get_guid
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -18,6 +20,13 @@ def error_body(status: int, code: str, message: str, fields: Any = None) -> dict
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # A service's refusal reaches the caller as the page shows it: field by field, with its message.
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, DjangoPermissionDenied) and str(exc):
+        exc = exceptions.PermissionDenied(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

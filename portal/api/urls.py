@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from access.api import views as access_api
 from costs.api import views as costs_api
+from deployments.api import actions as deployments_actions_api
 from environments.api import views as environments_api
 from regions.api import views as regions_api
 
@@ -19,8 +20,11 @@ router.register("environment-templates", environments_api.EnvironmentTemplateVie
 router.register("environments", environments_api.EnvironmentViewSet)
 router.register("prices", costs_api.PriceItemViewSet)
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
+router.register("rollbacks", deployments_actions_api.RollbackViewSet)
+router.register("freeze-windows", deployments_actions_api.FreezeWindowViewSet)
 
 urlpatterns = [
     path("auth/", include("access.api.urls")),
+    path("dora/", deployments_actions_api.DoraView.as_view(), name="dora-metrics"),
     *router.urls,
 ]

@@ -1,0 +1,136 @@
+"""The API of rollbacks, freeze windows and DORA: idempotent asks, refusals as structured errors, scoping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from access.models import Tier
+from deployments.choices import DeploymentSource, DeploymentStatus
+from deployments.models import Deployment, FreezeWindow, RollbackRequest
+from portal.demo import Persona
+from providers.sandbox.cluster import SandboxClusterDriver
+from regions.models import Cluster
+from tests.deployments.test_rollback import workload
+from tests.factories import make_service
+
+pytestmark = pytest.mark.django_db
+
+ClientFor = Callable[[Persona | None], Client]
+
+
+def ask(client: Client, body: dict[str, Any], key: str = "") -> Any:
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post("/api/rollbacks/", body, content_type="application/json", headers=headers)
+
+
+def test_a_rollback_asked_twice_with_one_key_is_one_rollback(
+    client_for: ClientFor, demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    developer = client_for(Persona.DEVELOPER)
+    body = {"workload": row.pk, "to_revision": 1, "reason": "checkout 500s"}
+
+    first = ask(developer, body, key="ci-7")
+    second = ask(developer, body, key="ci-7")
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    assert first.json()["status"] == "running"
+    assert first.json()["to_version"] == "1.3.0"
+    assert RollbackRequest.objects.count() == 1
+    listed = developer.get("/api/rollbacks/").json()
+    assert [item["id"] for item in listed["results"]] == [first.json()["id"]]
+    assert client_for(Persona.AUDITOR).get(f"/api/rollbacks/{first.json()['id']}/").status_code == 404
+
+
+def test_refusals_are_structured_errors_with_the_reason(
+    client_for: ClientFor, demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    developer = client_for(Persona.DEVELOPER)
+
+    unknown = ask(developer, {"workload": row.pk, "to_revision": 9, "reason": "x"})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["fields"]["to_revision"] == ["Revision 9 is not one to go back to (offered: 1)."]
+
+    assert row.environment is not None
+    FreezeWindow.objects.create(
+        environment=row.environment,
+        starts_at=timezone.now() - timedelta(minutes=5),
+        ends_at=timezone.now() + timedelta(hours=3),
+        reason="exam week",
+        created_by=persona(Persona.TEAM_LEAD),
+    )
+    frozen = ask(developer, {"workload": row.pk, "to_revision": 1, "reason": "x"})
+    assert frozen.status_code == 400
+    (message,) = frozen.json()["error"]["fields"]["non_field_errors"]
+    assert "is frozen until" in message
+    assert "exam week" in message
+    refused = ask(client_for(Persona.MANAGER), {"workload": row.pk, "to_revision": 1, "reason": "x"})
+    assert refused.status_code in {403, 404}
+    assert not RollbackRequest.objects.exists()
+
+
+def test_freeze_windows_are_created_listed_and_ended(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    lead = client_for(Persona.TEAM_LEAD)
+    now = timezone.now()
+
+    backwards = lead.post(
+        "/api/freeze-windows/",
+        {"environment": row.environment.pk, "starts_at": now.isoformat(), "ends_at": now.isoformat(), "reason": "x"},
+        content_type="application/json",
+    )
+    assert backwards.status_code == 400
+    created = lead.post(
+        "/api/freeze-windows/",
+        {
+            "environment": row.environment.pk,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(days=1)).isoformat(),
+            "reason": "exam week",
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.json()
+    window = created.json()["id"]
+    assert [item["id"] for item in lead.get("/api/freeze-windows/?current=true").json()["results"]] == [window]
+
+    assert client_for(Persona.MANAGER).post(f"/api/freeze-windows/{window}/end/").status_code == 403
+    assert lead.post(f"/api/freeze-windows/{window}/end/").status_code == 200
+    assert lead.get("/api/freeze-windows/?current=true").json()["results"] == []
+
+
+def test_the_dora_metrics_as_json(client_for: ClientFor, persona: Any) -> None:
+    service = make_service(slug="checkout", team=persona(Persona.DEVELOPER).memberships.get().team)
+    started = timezone.now() - timedelta(days=1)
+    Deployment.objects.create(
+        service=service,
+        team=service.team,
+        tier=Tier.PRODUCTION,
+        version="2.0",
+        status=DeploymentStatus.SUCCEEDED,
+        source=DeploymentSource.PIPELINE,
+        started_at=started,
+        finished_at=started + timedelta(minutes=5),
+        commit_at=started - timedelta(hours=2),
+    )
+
+    answer = client_for(Persona.DEVELOPER).get("/api/dora/", {"service": "checkout", "days": "7"})
+
+    assert answer.status_code == 200
+    metrics = answer.json()
+    assert metrics["deployments"] == 1
+    assert metrics["lead_time_seconds"] == 2 * 3600 + 5 * 60
+    assert metrics["change_failure_rate"] == 0
+    assert len(metrics["daily"]) == 7
+    assert client_for(Persona.DEVELOPER).get("/api/dora/", {"days": "0"}).status_code == 400
