@@ -23,7 +23,7 @@ from access.permissions import CHANGE, ROLLBACK, VIEW
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
-from deployments import freezes
+from deployments import freezes, sync
 from deployments.dora import dora
 from deployments.forms import DoraForm, FreezeForm, RollbackForm
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
@@ -37,10 +37,12 @@ from deployments.rollback import (
     rollback_choices,
     rollback_request,
 )
+from deployments.workflows import SYNC
 from environments.models import Environment
 from portal.forms import saved
 from portal.http import HttpRequest
 from providers.errors import ProviderError
+from regions.models import Cluster
 from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
@@ -158,6 +160,34 @@ def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
     if not run.is_active and request.htmx:
         response["HX-Refresh"] = "true"
     return response
+
+
+# --- cluster sync ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cluster's workload sync: the latest run and what it found (GET, loaded into the cluster page);
+    POST starts one now (or shows the one under way)."""
+    user = _signed_in(request)
+    cluster = get_object_or_404(policy.restrict(Cluster.objects.select_related("region"), user, VIEW), pk=pk)
+    if request.method == "POST":
+        sync.sync_request(actor=user, cluster_id=cluster.pk)
+        if not request.htmx:
+            messages.success(request, f"Syncing the workloads of {cluster.name}.")
+            return redirect("regions:cluster", cluster.region.provider, cluster.region.code, cluster.name)
+    run = latest_run(cluster, SYNC)
+    workloads = policy.restrict(Workload.objects.filter(cluster=cluster), user, VIEW)
+    context = {
+        "cluster": cluster,
+        "present": workloads.filter(gone_at__isnull=True).count(),
+        "gone": workloads.filter(gone_at__isnull=False).count(),
+        "can_sync": policy.can(user, CHANGE, Workload),
+        "poll_url": reverse("deployments:cluster_sync", kwargs={"pk": cluster.pk}),
+        **(run_context(run) if run is not None else {}),
+    }
+    return render(request, "deployments/_cluster_sync.html", context)
 
 
 # --- freeze windows --------------------------------------------------------------------------------

@@ -12,4 +12,5 @@ urlpatterns = [
     path("freezes/", action_views.freeze_list, name="freezes"),
     path("freezes/<int:pk>/end/", action_views.freeze_end, name="freeze_end"),
     path("dora/", action_views.dora_metrics, name="dora"),
+    path("clusters/<int:pk>/sync/", action_views.cluster_sync, name="cluster_sync"),
 ]

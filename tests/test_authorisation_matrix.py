@@ -595,6 +595,7 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
     "deployments:freezes": page(),
     "deployments:freeze_end": access_post(REFUSED, a_student_experience_freeze, **ENVIRONMENT_CHANGERS),
     "deployments:dora": page(),
+    "deployments:cluster_sync": page(first_of(Cluster)),
     # The API as the pages: lists scoped (the auditor's are empty), objects outside one's scope a 404.
     "rollbackrequest-list": api(),
     "rollbackrequest-detail": Expectation(

@@ -176,3 +176,25 @@ def test_the_dora_page_shows_the_metrics_with_the_chart_and_its_table(
     assert sum(chart["datasets"][0]["data"]) == 2
     assert sum(chart["datasets"][1]["data"]) == 1
     assert "vendor/chartjs/chart.umd.min.js" in body
+
+
+def test_the_cluster_page_shows_its_sync_and_a_developer_starts_one(
+    signed_in: Callable[[Persona], Client], demo_cluster: Cluster
+) -> None:
+    url = reverse("deployments:cluster_sync", kwargs={"pk": demo_cluster.pk})
+    client = signed_in(Persona.DEVELOPER)
+    cluster_page = reverse(
+        "regions:cluster", args=[demo_cluster.region.provider, demo_cluster.region.code, demo_cluster.name]
+    )
+    assert url in text(client.get(cluster_page))  # the page loads the sync section from here
+    assert "Not synced yet." in text(client.get(url))
+
+    started = text(client.post(url, headers={"HX-Request": "true"}))
+
+    run = Run.objects.get(kind="deployments.sync")
+    assert run.subject_id == str(demo_cluster.pk)
+    assert 'data-sync-status="pending"' in started or 'data-sync-status="running"' in started
+    client.post(url, headers={"HX-Request": "true"})
+    assert Run.objects.filter(kind="deployments.sync").count() == 1  # one sync at a time
+    auditor = signed_in(Persona.AUDITOR)
+    assert "Sync now" not in text(auditor.get(url))
