@@ -654,14 +654,19 @@ def _owners(environment: Environment) -> list[User]:
     return [environment.requested_by, *leads]
 
 
-@transaction.atomic
-def _warn_expiring(environment_id: int, *, hours: int, now: datetime) -> bool:
-    environment = (
+def _still_due(environment_id: int, **due: Any) -> Environment | None:
+    """The environment, locked, if it is still due (as another pass may have handled it); None if held."""
+    return (
         Environment.objects.select_for_update(of=("self",), skip_locked=True)
         .select_related("team", "requested_by")
-        .filter(pk=environment_id, status__in=WARNED, expires_at__gt=now)
+        .filter(pk=environment_id, **due)
         .first()
     )
+
+
+@transaction.atomic
+def _warn_expiring(environment_id: int, *, hours: int, now: datetime) -> bool:
+    environment = _still_due(environment_id, status__in=WARNED, expires_at__gt=now)
     if environment is None or environment.expires_at is None:
         return False
     environment.expiry_warned_hours = hours
@@ -682,12 +687,7 @@ def _warn_expiring(environment_id: int, *, hours: int, now: datetime) -> bool:
 
 @transaction.atomic
 def _expire(environment_id: int, *, now: datetime) -> bool:
-    environment = (
-        Environment.objects.select_for_update(of=("self",), skip_locked=True)
-        .select_related("team", "requested_by")
-        .filter(pk=environment_id, status__in=EXPIRABLE, expires_at__lte=now)
-        .first()
-    )
+    environment = _still_due(environment_id, status__in=EXPIRABLE, expires_at__lte=now)
     if environment is None:
         return False
     _tear_down(environment, actor=None, reason="expired")
