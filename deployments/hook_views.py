@@ -144,11 +144,9 @@ def hook_url(request: HttpRequest, source: WebhookSource) -> str:
 
 
 def _show_secret(request: HttpRequest, created: pipelines.SourceSecret, *, rotated: bool) -> HttpResponse:
-    """The only page that shows a secret: never cached, never shown again."""
+    """The only page that shows a secret (its views are ``never_cache``): it is never shown again."""
     context = {"source": created.source, "secret": created.secret, "url": hook_url(request, created.source)}
-    response = render(request, "deployments/hooks_secret.html", {**context, "rotated": rotated})
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "deployments/hooks_secret.html", {**context, "rotated": rotated})
 
 
 @login_required

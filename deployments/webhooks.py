@@ -474,9 +474,11 @@ def _gitlab_security(variables: Mapping[str, str]) -> dict[str, int]:
 
 def parse_gitlab(headers: Mapping[str, str], data: dict[str, Any]) -> Event:
     event = headers.get("X-Gitlab-Event", "")
-    delivery = headers.get("X-Gitlab-Event-UUID", "")
+    # GitLab 17.4+ sends an Idempotency-Key that stays the same when it retries a delivery; older
+    # versions only the event's UUID.
+    delivery = headers.get("Idempotency-Key", "") or headers.get("X-Gitlab-Event-UUID", "")
     if not delivery:
-        raise invalid("The delivery has no X-Gitlab-Event-UUID header.")
+        raise invalid("The delivery has no Idempotency-Key or X-Gitlab-Event-UUID header.")
     repository_url = _text(data, "project", "web_url")
     if event == "Pipeline Hook":
         attributes = data.get("object_attributes")

@@ -123,6 +123,7 @@ def post_gitlab(
     delivery: str | None = None,
     token: str = SECRET,
     with_uuid: bool = True,
+    idempotency_key: str = "",
 ) -> Any:
     headers = {
         "User-Agent": "GitLab/17.2.0",
@@ -133,6 +134,8 @@ def post_gitlab(
         headers["X-Gitlab-Token"] = token
     if with_uuid:
         headers["X-Gitlab-Event-UUID"] = delivery or str(uuid.uuid4())
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     return Client().post(f"/hooks/{source.name}/", data=raw(data), content_type="application/json", headers=headers)
 
 
@@ -519,6 +522,14 @@ def test_a_replayed_gitlab_delivery_is_a_duplicate(gitlab: WebhookSource) -> Non
 
     assert response.json() == {"status": "duplicate"}
     assert PipelineRun.objects.get().status == RunStatus.FAILED
+
+
+def test_a_gitlab_retry_is_known_by_its_idempotency_key(gitlab: WebhookSource) -> None:
+    key = str(uuid.uuid4())
+    first = post_gitlab(gitlab, "Pipeline Hook", payload("gitlab_pipeline"), idempotency_key=key)
+    retry = post_gitlab(gitlab, "Pipeline Hook", payload("gitlab_pipeline"), idempotency_key=key)
+
+    assert (first.json(), retry.json()) == ({"status": "accepted"}, {"status": "duplicate"})
 
 
 def test_a_gitlab_delivery_without_its_event_uuid_is_refused(gitlab: WebhookSource) -> None:
