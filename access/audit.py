@@ -98,6 +98,10 @@ PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
+# CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.
+WEBHOOK_SOURCE_CREATED = "deployments.webhook_source_created"
+WEBHOOK_SECRET_ROTATED = "deployments.webhook_secret_rotated"  # noqa: S105 (a verb, not a secret)
+WEBHOOK_SOURCE_DEACTIVATED = "deployments.webhook_source_deactivated"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

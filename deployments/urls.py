@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import action_views
+from deployments import action_views, hook_views
 
 app_name = "deployments"
 
@@ -13,4 +13,9 @@ urlpatterns = [
     path("freezes/<int:pk>/end/", action_views.freeze_end, name="freeze_end"),
     path("dora/", action_views.dora_metrics, name="dora"),
     path("clusters/<int:pk>/sync/", action_views.cluster_sync, name="cluster_sync"),
+    # CI/CD webhook sources (the endpoint CI systems post to is /hooks/<name>/, in portal/urls.py).
+    path("hooks/", hook_views.source_list, name="hooks"),
+    path("hooks/new/", hook_views.source_create, name="hook_create"),
+    path("hooks/<int:pk>/rotate/", hook_views.source_rotate, name="hook_rotate"),
+    path("hooks/<int:pk>/deactivate/", hook_views.source_deactivate, name="hook_deactivate"),
 ]

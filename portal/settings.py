@@ -131,6 +131,9 @@ PROVIDER_MODE = env.str(
 )
 # How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
 SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
+# CI/CD webhooks (deployments app): the largest body accepted, and how old an event may be when it arrives.
+WEBHOOK_MAX_BODY_BYTES = env.int("PORTAL_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, validate=validate.Range(min=1024))
+WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=validate.Range(min=1))
 
 # How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from deployments import hook_views
 from portal import views
 
 handler400 = "portal.views.bad_request"
@@ -27,6 +28,8 @@ urlpatterns = [
     path("environments/", include("environments.urls")),
     path("deployments/", include("deployments.urls")),
     path("costs/", include("costs.urls")),
+    # CI/CD systems post here; the webhook source's secret, not a session, authenticates them.
+    path("hooks/<str:name>/", hook_views.receive, name="webhook"),
     path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # People open the docs in a browser: send them to sign in rather than answer 403.

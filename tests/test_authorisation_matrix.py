@@ -620,6 +620,40 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
     "dora-metrics": api(),
 }
 EXPECTATIONS.update(DEPLOYMENT_ACTION_EXPECTATIONS)
+# --- CI/CD webhooks (branch dephooks) -------------------------------------------------------------
+# CI systems post to /hooks/<name>/ with the source's secret, never a session: a GET is refused the same
+# way for everyone. The sources page is everyone's (scoped: the auditor's list is empty). Adding a source
+# takes deployments.change on some team (developers, leads, admins; 403 for the manager and auditor);
+# rotating or deactivating a student-experience source is for its team and the admin, the manager may
+# see it but not change it (403), the auditor does not see it (404). The confirmation pages are GETs.
+
+
+def a_webhook_name() -> dict[str, str]:
+    return {"name": "matrix-github"}
+
+
+def a_student_experience_webhook_source() -> dict[str, str]:
+    from deployments.models import WebhookSource
+
+    source, _ = WebhookSource.objects.get_or_create(
+        name="matrix-github",
+        defaults={"provider": "github", "team": Team.objects.get(slug="student-experience"), "secret": "matrix"},
+    )
+    return {"pk": str(source.pk)}
+
+
+WEBHOOK_EXPECTATIONS: dict[str, Expectation] = {
+    "webhook": Expectation(dict.fromkeys(PERSONAS, NOT_ALLOWED), a_webhook_name),
+    "deployments:hooks": page(),
+    "deployments:hook_create": access_page(REFUSED, **REQUESTERS),
+    "deployments:hook_rotate": access_page(
+        REFUSED, a_student_experience_webhook_source, **REQUESTERS, auditor=NOT_FOUND
+    ),
+    "deployments:hook_deactivate": access_page(
+        REFUSED, a_student_experience_webhook_source, **REQUESTERS, auditor=NOT_FOUND
+    ),
+}
+EXPECTATIONS.update(WEBHOOK_EXPECTATIONS)
 
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"

@@ -839,6 +839,39 @@ def request_a_cluster_sync(world: World) -> Expected:
     cluster = Cluster.objects.get(name="eks-eu-west-1")
     sync_request(actor=world.persona(Persona.DEVELOPER), cluster_id=cluster.pk)
     return Expected.of(world.persona(Persona.DEVELOPER), cluster)
+def create_a_webhook_source(world: World) -> Expected:
+    from deployments import pipelines
+
+    developer = world.persona(Persona.DEVELOPER)
+    created = pipelines.webhook_source_create(
+        actor=developer, name="audited-github", provider="github", team=world.team("student-experience")
+    )
+    assert_the_log_holds_none_of(created.secret)
+    return Expected.of(developer, created.source)
+
+
+def rotate_a_webhook_secret(world: World) -> Expected:
+    from deployments import pipelines
+
+    developer = world.persona(Persona.DEVELOPER)
+    source = pipelines.webhook_source_create(
+        actor=developer, name="audited-gitlab", provider="gitlab", team=world.team("student-experience")
+    ).source
+    rotated = pipelines.webhook_source_rotate(actor=world.admin, source_id=source.pk)
+    assert_the_log_holds_none_of(rotated.secret)
+    return Expected.of(world.admin, source)
+
+
+def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
+    from deployments import pipelines
+
+    lead = world.persona(Persona.TEAM_LEAD)
+    source = pipelines.webhook_source_create(
+        actor=lead, name="audited-azure", provider="azure_devops", team=world.team("student-experience")
+    ).source
+    response = world.client(Persona.TEAM_LEAD).post(reverse("deployments:hook_deactivate", kwargs={"pk": source.pk}))
+    assert response.status_code == 302
+    return Expected.of(lead, source)
 
 
 TRIGGERS: dict[str, list[Trigger]] = {
@@ -899,6 +932,9 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
+    audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
+    audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
+    audit.WEBHOOK_SOURCE_DEACTIVATED: [deactivate_a_webhook_source_on_its_page],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

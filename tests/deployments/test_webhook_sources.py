@@ -1,0 +1,231 @@
+"""Managing webhook sources: who may, the secret shown once and never again, rotation and deactivation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.test import Client
+from django.urls import reverse
+
+from access import audit
+from access.models import AuditEvent, Team, User
+from deployments import pipelines
+from deployments.choices import CiProvider
+from deployments.models import WebhookSource
+from deployments.pipelines import normalise_repository
+from deployments.webhooks import azure_deploy_environment, github_signature, stage_kind
+from portal.demo import Persona
+
+pytestmark = pytest.mark.django_db
+
+
+def student_experience() -> Team:
+    return Team.objects.get(slug="student-experience")
+
+
+def ping(source_name: str, secret: str) -> int:
+    body = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
+    response = Client().post(
+        f"/hooks/{source_name}/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": github_signature(secret, body),
+        },
+    )
+    return response.status_code
+
+
+def log_text() -> str:
+    return " ".join(
+        str(part)
+        for event in AuditEvent.objects.all()
+        for part in (event.before, event.after, event.extra, event.object_repr)
+    )
+
+
+def test_a_developer_adds_a_source_for_their_team_and_its_secret_authenticates_deliveries(
+    persona: Callable[[Persona], User],
+) -> None:
+    developer = persona(Persona.DEVELOPER)
+
+    created = pipelines.webhook_source_create(
+        actor=developer, name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
+    )
+
+    assert len(created.secret) >= 40
+    assert ping("enrolment-github", created.secret) == 202
+    assert ping("enrolment-github", "a-guess") == 401
+    event = AuditEvent.objects.get(verb=audit.WEBHOOK_SOURCE_CREATED)
+    assert event.actor == developer
+    assert created.secret not in log_text()
+
+
+def test_nobody_adds_a_source_for_a_team_they_do_not_change(persona: Callable[[Persona], User]) -> None:
+    with pytest.raises(Http404):
+        pipelines.webhook_source_create(
+            actor=persona(Persona.DEVELOPER),
+            name="tutor-github",
+            provider=CiProvider.GITHUB,
+            team=Team.objects.get(slug="tutor-tools"),
+        )
+    with pytest.raises(PermissionDenied):
+        pipelines.webhook_source_create(
+            actor=persona(Persona.MANAGER), name="any-github", provider=CiProvider.GITHUB, team=student_experience()
+        )
+    assert not WebhookSource.objects.exists()
+
+
+def test_a_source_name_must_be_usable_in_its_url(persona: Callable[[Persona], User]) -> None:
+    with pytest.raises(ValidationError) as refused:
+        pipelines.webhook_source_create(
+            actor=persona(Persona.DEVELOPER), name="my hook/1", provider=CiProvider.GITLAB, team=student_experience()
+        )
+
+    assert "name" in refused.value.message_dict
+
+
+def test_rotating_a_secret_retires_the_old_one_at_once(persona: Callable[[Persona], User]) -> None:
+    developer = persona(Persona.DEVELOPER)
+    created = pipelines.webhook_source_create(
+        actor=developer, name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
+    )
+
+    rotated = pipelines.webhook_source_rotate(actor=developer, source_id=created.source.pk)
+
+    assert rotated.secret != created.secret
+    assert ping("enrolment-github", created.secret) == 401
+    assert ping("enrolment-github", rotated.secret) == 202
+    assert rotated.secret not in log_text()
+
+
+def test_a_deactivated_source_is_refused_and_deactivating_it_again_changes_nothing(
+    persona: Callable[[Persona], User],
+) -> None:
+    lead = persona(Persona.TEAM_LEAD)
+    created = pipelines.webhook_source_create(
+        actor=lead, name="enrolment-gitlab", provider=CiProvider.GITLAB, team=student_experience()
+    )
+
+    pipelines.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
+    pipelines.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
+
+    assert ping("enrolment-gitlab", created.secret) == 404
+    assert AuditEvent.objects.filter(verb=audit.WEBHOOK_SOURCE_DEACTIVATED).count() == 1
+
+
+def test_the_page_shows_the_secret_once_with_the_url_to_paste(client_for: Callable[[Persona | None], Client]) -> None:
+    client = client_for(Persona.DEVELOPER)
+    team = student_experience()
+
+    created = client.post(
+        reverse("deployments:hook_create"),
+        {"name": "enrolment-azure", "provider": CiProvider.AZURE_DEVOPS, "team": team.pk},
+    )
+
+    assert created.status_code == 200
+    assert "no-store" in created["Cache-Control"]
+    source = WebhookSource.objects.get(name="enrolment-azure")
+    assert source.secret in created.content.decode()
+    assert "http://testserver/hooks/enrolment-azure/" in created.content.decode()
+    listed = client.get(reverse("deployments:hooks"))
+    assert "enrolment-azure" in listed.content.decode()
+    assert source.secret not in listed.content.decode()
+    confirm = client.get(reverse("deployments:hook_rotate", kwargs={"pk": source.pk}))
+    assert source.secret not in confirm.content.decode()
+
+
+def test_the_page_keeps_a_refused_form_with_its_message(client_for: Callable[[Persona | None], Client]) -> None:
+    response = client_for(Persona.DEVELOPER).post(
+        reverse("deployments:hook_create"),
+        {"name": "bad name", "provider": CiProvider.GITHUB, "team": student_experience().pk},
+    )
+
+    assert response.status_code == 200
+    assert "letters, digits" in response.content.decode()
+    assert not WebhookSource.objects.exists()
+
+
+def test_rotating_and_deactivating_through_the_pages(client_for: Callable[[Persona | None], Client]) -> None:
+    client = client_for(Persona.TEAM_LEAD)
+    client.post(
+        reverse("deployments:hook_create"),
+        {"name": "enrolment-github", "provider": CiProvider.GITHUB, "team": student_experience().pk},
+    )
+    source = WebhookSource.objects.get()
+    first = source.secret
+
+    rotated = client.post(reverse("deployments:hook_rotate", kwargs={"pk": source.pk}))
+    source.refresh_from_db()
+    assert source.secret != first
+    assert source.secret in rotated.content.decode()
+
+    deactivated = client.post(reverse("deployments:hook_deactivate", kwargs={"pk": source.pk}))
+    assert deactivated.status_code == 302
+    source.refresh_from_db()
+    assert not source.active
+
+
+# --- reading names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("names", "kind"),
+    [
+        (("build",), "build"),
+        (("Compile",), "build"),
+        (("unit-tests",), "build"),
+        (("trivy",), "security"),
+        (("snyk test",), "security"),
+        (("SAST",), "security"),
+        (("security-scan",), "security"),
+        (("deploy-production",), "deploy"),
+        (("release",), "deploy"),
+        (("smoke-test",), "post_deploy"),
+        (("post-deploy checks",), "post_deploy"),
+        (("verify",), "post_deploy"),
+        (("notify",), "other"),
+        (("helm-upgrade", "deploy"), "deploy"),  # a GitLab job named after its tool, in the deploy stage
+    ],
+)
+def test_a_stage_kind_is_read_from_its_name(names: tuple[str, ...], kind: str) -> None:
+    assert stage_kind(*names) == kind
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/example-org/checkout",
+        "https://github.com/Example-Org/checkout.git",
+        "https://github.com/example-org/checkout/",
+        "git@github.com:example-org/checkout.git",
+        "ssh://git@github.com/example-org/checkout.git",
+        "https://token@github.com/example-org/checkout",
+    ],
+)
+def test_a_repository_is_the_same_however_it_is_spelt(url: str) -> None:
+    assert normalise_repository(url) == "github.com/example-org/checkout"
+
+
+def test_a_repository_on_another_host_or_path_is_another_repository() -> None:
+    assert normalise_repository("https://gitlab.com/example-org/checkout") != normalise_repository(
+        "https://github.com/example-org/checkout"
+    )
+    assert normalise_repository("https://github.com/example-org/checkout-ui") != normalise_repository(
+        "https://github.com/example-org/checkout"
+    )
+
+
+@pytest.mark.parametrize(
+    ("stage", "environment"),
+    [("deploy_production", "production"), ("Deploy_Staging_EU", "staging-eu"), ("build", ""), ("deploy", "")],
+)
+def test_an_azure_deploy_stage_names_its_environment(stage: str, environment: str) -> None:
+    assert azure_deploy_environment(stage) == environment
