@@ -839,6 +839,8 @@ def request_a_cluster_sync(world: World) -> Expected:
     cluster = Cluster.objects.get(name="eks-eu-west-1")
     sync_request(actor=world.persona(Persona.DEVELOPER), cluster_id=cluster.pk)
     return Expected.of(world.persona(Persona.DEVELOPER), cluster)
+
+
 def create_a_webhook_source(world: World) -> Expected:
     from deployments import pipelines
 
