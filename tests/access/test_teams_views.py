@@ -177,6 +177,7 @@ def test_an_admin_creates_a_team_with_a_residency_zone_and_the_event_records_it(
     team = team_of("sydney-ops")
     assert team.residency_zone == "AU"
     event = AuditEvent.objects.get(verb=audit.TEAM_CREATED, object_id=str(team.pk))
+    assert event.after is not None
     assert event.after["residency_zone"] == "AU"
 
 
@@ -202,6 +203,8 @@ def test_an_admin_moves_a_team_to_another_zone_and_the_change_is_audited(client_
     assert response.status_code == 302
     assert team_of("student-experience").residency_zone == "US"
     event = AuditEvent.objects.get(verb=audit.TEAM_CHANGED, object_id=str(team.pk))
+    assert event.before is not None
+    assert event.after is not None
     assert (event.before["residency_zone"], event.after["residency_zone"]) == ("EU", "US")
 
 
