@@ -20,7 +20,8 @@ class MembershipInline(admin.TabularInline[Membership, Team]):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
-    list_display = ["name", "slug"]
+    list_display = ["name", "slug", "residency_zone"]
+    list_filter = ["residency_zone"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]

@@ -48,15 +48,35 @@ class FutureDateTimeField(forms.DateTimeField):
             raise ValidationError("Choose a time in the future.", code="past")
 
 
+def residency_zone_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=[("", "No constraint"), *ResidencyZone.choices],
+        required=False,
+        label="Residency zone",
+        help_text="Where the team's environments and data must stay (spec 10.3): a request in a region of another "
+        "zone is refused. Changing it does not move the environments the team already has.",
+    )
+
+
 class TeamForm(forms.Form):
     slug = forms.SlugField(max_length=63, help_text="Short stable key, e.g. student-experience.")
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    residency_zone = residency_zone_field()
 
 
 class TeamEditForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    residency_zone = residency_zone_field()
+
+    def __init__(self, *args: Any, may_set_residency_zone: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_set_residency_zone:
+            # Shown, so the lead sees the constraint, but not posted: a disabled field keeps its initial value.
+            zone = self.fields["residency_zone"]
+            zone.disabled = True
+            zone.help_text = "Where the team's environments and data must stay; a platform admin sets it."
 
 
 class MembershipForm(forms.Form):

@@ -47,11 +47,22 @@ class User(AbstractUser):
 
 @scoped("teams", team="pk")
 class Team(models.Model):
-    """A group of people who own environments, services and spend."""
+    """A group of people who own environments, services and spend, and where their data must stay.
+
+    The residency zone is a constraint on new environment requests (the admission policy refuses a
+    region outside it), set only by those who may create teams: a team cannot lift its own constraint.
+    """
 
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    residency_zone = models.CharField(
+        max_length=2,
+        choices=ResidencyZone.choices,
+        blank=True,
+        help_text="Where the team's environments and data must stay (spec 10.3); a request in a region of another "
+        "zone is refused. Empty: no constraint. Changing it does not move environments the team already has.",
+    )
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
 
     class Meta:

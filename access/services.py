@@ -186,13 +186,25 @@ def _check(actor: User, action: str, obj: Any) -> None:
 # --- teams and memberships ---------------------------------------------------
 
 
+TEAM_FIELDS = ["slug", "name", "description", "residency_zone"]
+
+
+def may_set_residency_zone(actor: User, team: Team) -> bool:
+    """Whether ``actor`` may choose where ``team``'s data must stay.
+
+    Those who may create teams (``teams.add``), not the team's own lead: the zone is a constraint on
+    the team, and a constraint the constrained may lift would be none.
+    """
+    return policy.can(actor, ADD, team)
+
+
 @transaction.atomic
-def team_create(*, actor: User, slug: str, name: str, description: str = "") -> Team:
-    team = Team(slug=slug, name=name, description=description)
+def team_create(*, actor: User, slug: str, name: str, description: str = "", residency_zone: str = "") -> Team:
+    team = Team(slug=slug, name=name, description=description, residency_zone=residency_zone)
     _check(actor, ADD, team)
     team.full_clean()
     team.save()
-    audit.record(audit.TEAM_CREATED, team, actor=actor, after=audit.snapshot(team, ["slug", "name", "description"]))
+    audit.record(audit.TEAM_CREATED, team, actor=actor, after=audit.snapshot(team, TEAM_FIELDS))
     return team
 
 
@@ -504,18 +516,30 @@ SSO_RULE_FIELDS = [
     "scope_zone",
     "scope_tiers",
 ]
-TEAM_FIELDS = ["slug", "name", "description"]
 
 
 @transaction.atomic
-def team_update(*, actor: User, team_id: int, name: str, description: str = "") -> Team:
-    """Rename a team or change its description (the slug is its stable key and stays)."""
+def team_update(
+    *, actor: User, team_id: int, name: str, description: str = "", residency_zone: str | None = None
+) -> Team:
+    """Rename a team, change its description or its residency zone (the slug is its stable key and stays).
+
+    ``residency_zone`` None leaves the zone as it is; "" lifts it. Only those who may create teams
+    change it (:func:`may_set_residency_zone`). A new zone applies to new requests: the team's
+    existing environments stay where they are.
+    """
     team = policy.get_for_update(Team.objects.all(), actor, CHANGE, pk=team_id)
     before = audit.snapshot(team, TEAM_FIELDS)
     team.name = name.strip()
     team.description = description.strip()
+    if residency_zone is not None and residency_zone != team.residency_zone:
+        if not may_set_residency_zone(actor, team):
+            raise PermissionDenied(
+                "Only those who may create teams (platform admins) change where a team's data must stay."
+            )
+        team.residency_zone = residency_zone
     team.full_clean()
-    team.save(update_fields=["name", "description"])
+    team.save(update_fields=["name", "description", "residency_zone"])
     audit.record(audit.TEAM_CHANGED, team, actor=actor, before=before, after=audit.snapshot(team, TEAM_FIELDS))
     return team
 

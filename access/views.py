@@ -148,7 +148,11 @@ def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = _signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
-    form = TeamEditForm(request.POST or None, initial={"name": team.name, "description": team.description})
+    form = TeamEditForm(
+        request.POST or None,
+        initial={"name": team.name, "description": team.description, "residency_zone": team.residency_zone},
+        may_set_residency_zone=services.may_set_residency_zone(user, team),
+    )
     result = saved(request, form, lambda data: services.team_update(actor=user, team_id=team.pk, **data))
     if result is not None:
         messages.success(request, "Team saved.")

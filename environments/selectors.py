@@ -136,16 +136,35 @@ def request_clusters(*, user: AnyUser, template: EnvironmentTemplate | None = No
 
 @dataclass(frozen=True)
 class RequestCheck:
-    """What a request would cost and what the policy says, or the problem that stops both."""
+    """What a request would cost and what the policy says, or the problem that stops both.
+
+    ``facts`` are what the decision was made on, kept so the live check can show the team's
+    quota left (environments and committed monthly estimates against its limits).
+    """
 
     estimate: Estimate | None = None
     decision: admission.Decision | None = None
     problem: str = ""
     budget: Decimal | None = None
+    facts: admission.RequestFacts | None = None
 
     @property
     def currency(self) -> str:
         return self.estimate.currency if self.estimate is not None else ""
+
+    @property
+    def environments_left(self) -> int | None:
+        """How many more live environments the team may have (never below 0); None: no maximum."""
+        if self.facts is None or self.facts.team_max_environments is None:
+            return None
+        return max(0, self.facts.team_max_environments - self.facts.team_environments)
+
+    @property
+    def monthly_committed_after(self) -> Decimal | None:
+        """The team's committed monthly estimates if this request goes ahead; None: no maximum to compare to."""
+        if self.facts is None or self.facts.team_monthly_limit is None:
+            return None
+        return self.facts.team_monthly_committed + self.facts.monthly_estimate
 
     @property
     def budget_left_after(self) -> Decimal | None:
@@ -174,7 +193,8 @@ def request_check(
 
     Not scoped: the caller has already checked that the requester may request
     for the team on the cluster. Team totals count the team's live
-    environments (see :data:`environments.choices.LIVE`).
+    environments (see :data:`environments.choices.LIVE`). The team's residency
+    zone is read here, fresh, so a zone set a moment ago applies.
     """
     region = cluster.region
     prices = cost_selectors.price_book(provider=region.provider, region=region, at=at)
@@ -194,11 +214,13 @@ def request_check(
         .filter(team_id=team_id)
         .aggregate(count=Count("pk"), committed=Sum("monthly_estimate", filter=Q(currency=estimate.currency)))
     )
+    team_zone = Team.objects.filter(pk=team_id).values_list("residency_zone", flat=True).first()
     facts = admission.RequestFacts(
         tier=template.tier,
         region_code=region.code,
         region_zone=region.residency_zone,
         provider=region.provider,
+        team_zone=team_zone or None,
         allowed_zones=frozenset(template.allowed_zones),
         allowed_regions=frozenset(r.code for r in template.allowed_regions.all()),
         allowed_providers=frozenset(template.allowed_providers),
@@ -218,4 +240,5 @@ def request_check(
         estimate=estimate,
         decision=admission.decide(facts),
         budget=limits.monthly_budget if limits is not None else None,
+        facts=facts,
     )

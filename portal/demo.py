@@ -32,6 +32,7 @@ from regions.choices import (
     ClusterStatus,
     Provider,
     RegionStatus,
+    ResidencyZone,
     WorkloadClass,
 )
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
@@ -65,12 +66,16 @@ class DemoPerson:
         return f"{self.persona.label}{team}"
 
 
+# slug -> (name, description, residency zone). The zone follows the data a team's environments hold
+# (spec 8.4 and 10.3): student records under the GDPR stay in the EU, tutors' data under the Australian
+# Privacy Principles in AU, back-office records under FERPA in the US, analytics of student data in the
+# EU. Core Platform runs the shared services of every region, so it has no constraint.
 TEAMS = {
-    "core-platform": ("Core Platform", "Shared services, ingress and monitoring."),
-    "student-experience": ("Student Experience", "Student-facing services."),
-    "tutor-tools": ("Tutor Tools", "Services tutors use to run classes."),
-    "admin-apps": ("Admin Apps", "Back-office administration."),
-    "data-analytics": ("Data & Analytics", "Analytics pipelines and reporting."),
+    "core-platform": ("Core Platform", "Shared services, ingress and monitoring.", ""),
+    "student-experience": ("Student Experience", "Student-facing services.", ResidencyZone.EU),
+    "tutor-tools": ("Tutor Tools", "Services tutors use to run classes.", ResidencyZone.AU),
+    "admin-apps": ("Admin Apps", "Back-office administration.", ResidencyZone.US),
+    "data-analytics": ("Data & Analytics", "Analytics pipelines and reporting.", ResidencyZone.EU),
 }
 
 PERSONAS = [
@@ -133,8 +138,10 @@ CENTRE_SERVERS = [
 def load_demo() -> None:
     access_services.builtin_roles_ensure()
     teams = {
-        slug: Team.objects.update_or_create(slug=slug, defaults={"name": name, "description": description})[0]
-        for slug, (name, description) in TEAMS.items()
+        slug: Team.objects.update_or_create(
+            slug=slug, defaults={"name": name, "description": description, "residency_zone": zone}
+        )[0]
+        for slug, (name, description, zone) in TEAMS.items()
     }
     _load_people(teams)
     _load_sso_rules(teams)

@@ -324,6 +324,16 @@ def rename_a_team(world: World) -> Expected:
     return Expected.of(world.admin, team)
 
 
+def move_a_team_to_another_residency_zone_on_its_page(world: World) -> Expected:
+    team = world.team()
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("access:team_edit", args=[team.pk]), {"name": team.name, "residency_zone": "EU"}
+    )
+    assert response.status_code == 302, response.status_code
+    assert Team.objects.get(pk=team.pk).residency_zone == "EU"
+    return Expected.of(world.admin, team)
+
+
 # API tokens: besides the one event, the token's secret (and its hash) must appear in
 # no event. The check is part of the triggers, so it also runs in the no-secrets test
 # of tests/access/test_audit.py, which runs every trigger.
@@ -889,7 +899,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ROLE_CHANGED: [change_a_role],
     audit.ROLE_DELETED: [delete_a_role],
     audit.TEAM_CREATED: [create_a_team],
-    audit.TEAM_CHANGED: [rename_a_team],
+    audit.TEAM_CHANGED: [rename_a_team, move_a_team_to_another_residency_zone_on_its_page],
     audit.MEMBER_ADDED: [add_a_member, add_a_member_by_sso],
     audit.MEMBER_CHANGED: [make_a_member_lead],
     audit.MEMBER_REMOVED: [remove_a_member, remove_a_member_by_sso],

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access import audit, services
 from access.models import AuditEvent, Membership, Team, User
 from portal.demo import Persona
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
@@ -166,6 +167,93 @@ def test_a_lead_renames_their_own_team(client_for: ClientFor) -> None:
 
     assert team_of("student-experience").name == "Student Journeys"
     assert AuditEvent.objects.filter(verb=audit.TEAM_CHANGED, object_id=str(team.pk)).exists()
+
+
+def test_an_admin_creates_a_team_with_a_residency_zone_and_the_event_records_it(client_for: ClientFor) -> None:
+    client_for(Persona.PLATFORM_ADMIN).post(
+        reverse("access:team_create"), {"slug": "sydney-ops", "name": "Sydney Ops", "residency_zone": "AU"}
+    )
+
+    team = team_of("sydney-ops")
+    assert team.residency_zone == "AU"
+    event = AuditEvent.objects.get(verb=audit.TEAM_CREATED, object_id=str(team.pk))
+    assert event.after is not None
+    assert event.after["residency_zone"] == "AU"
+
+
+def test_an_unknown_zone_is_refused_on_the_form(client_for: ClientFor) -> None:
+    response = client_for(Persona.PLATFORM_ADMIN).post(
+        reverse("access:team_create"), {"slug": "moon-ops", "name": "Moon Ops", "residency_zone": "MOON"}
+    )
+
+    assert response.status_code == 200
+    assert b"Select a valid choice" in response.content
+    assert not Team.objects.filter(slug="moon-ops").exists()
+
+
+def test_an_admin_moves_a_team_to_another_zone_and_the_change_is_audited(client_for: ClientFor) -> None:
+    team = team_of("student-experience")
+    assert team.residency_zone == "EU"
+
+    response = client_for(Persona.PLATFORM_ADMIN).post(
+        reverse("access:team_edit", args=[team.pk]),
+        {"name": team.name, "description": team.description, "residency_zone": "US"},
+    )
+
+    assert response.status_code == 302
+    assert team_of("student-experience").residency_zone == "US"
+    event = AuditEvent.objects.get(verb=audit.TEAM_CHANGED, object_id=str(team.pk))
+    assert event.before is not None
+    assert event.after is not None
+    assert (event.before["residency_zone"], event.after["residency_zone"]) == ("EU", "US")
+
+
+def test_an_admin_lifts_a_teams_zone(client_for: ClientFor) -> None:
+    team = team_of("student-experience")
+
+    client_for(Persona.PLATFORM_ADMIN).post(
+        reverse("access:team_edit", args=[team.pk]), {"name": team.name, "residency_zone": ""}
+    )
+
+    assert team_of("student-experience").residency_zone == ""
+
+
+def test_a_lead_sees_their_teams_zone_but_cannot_lift_it_through_the_form(client_for: ClientFor) -> None:
+    team = team_of("student-experience")
+    lead = client_for(Persona.TEAM_LEAD)
+    url = reverse("access:team_edit", args=[team.pk])
+
+    form = lead.get(url).context["form"]
+    assert form["residency_zone"].value() == "EU"
+    assert form.fields["residency_zone"].disabled
+
+    response = lead.post(url, {"name": "Student Journeys", "residency_zone": ""})
+
+    assert response.status_code == 302
+    assert team_of("student-experience").name == "Student Journeys"  # the rest of the edit is kept
+    assert team_of("student-experience").residency_zone == "EU"
+
+
+def test_a_lead_cannot_change_their_teams_zone_through_the_service(persona: Callable[[Persona], User]) -> None:
+    team = team_of("student-experience")
+
+    with pytest.raises(PermissionDenied, match="change where a team's data must stay"):
+        services.team_update(actor=persona(Persona.TEAM_LEAD), team_id=team.pk, name=team.name, residency_zone="")
+
+    assert team_of("student-experience").residency_zone == "EU"
+    assert not AuditEvent.objects.filter(verb=audit.TEAM_CHANGED).exists()
+
+
+def test_the_team_pages_show_the_residency_zone(client_for: ClientFor) -> None:
+    client = client_for(Persona.DEVELOPER)
+    team = team_of("student-experience")
+
+    listing = client.get(TEAMS).content.decode()
+    page = client.get(reverse("access:team", args=[team.pk])).content.decode()
+
+    assert 'data-team-zone="EU">European Union (EU)' in listing
+    assert 'data-team-zone="">' in listing  # core-platform: no constraint
+    assert "Residency zone: <strong>European Union (EU)</strong>" in page
 
 
 def test_a_team_that_does_not_exist_is_a_404(client_for: ClientFor) -> None:

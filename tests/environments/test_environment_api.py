@@ -62,6 +62,22 @@ def test_a_refusal_is_a_structured_error_with_the_reasons(client_for: ClientFor)
     assert any("tear one down first" in reason for reason in error["fields"]["non_field_errors"])
 
 
+def test_a_region_outside_the_teams_residency_zone_is_a_structured_400_with_the_reason(
+    client_for: ClientFor,
+) -> None:
+    developer = client_for(Persona.DEVELOPER)
+
+    response = developer.post(
+        URL, body(cluster=Cluster.objects.get(name="eks-us-east-1").pk), content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert error["fields"] == {"non_field_errors": ["The team's data must stay in the EU zone; us-east-1 is in US."]}
+    assert not Environment.objects.exists()
+
+
 def test_a_taken_name_is_reported_on_the_name_field(client_for: ClientFor) -> None:
     developer = client_for(Persona.DEVELOPER)
     developer.post(URL, body(), content_type="application/json")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from access.models import Team, User
 from approvals.models import ApprovalRequest
-from environments import services
+from environments import selectors, services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from portal.demo import Persona
@@ -118,7 +120,73 @@ def test_the_live_check_explains_a_residency_refusal(developer: Client) -> None:
     page = developer.post(CHECK, form(template=staging.pk, cluster=cluster("eks-us-east-1").pk)).content.decode()
 
     assert 'data-check="refused"' in page
-    assert "us-east-1 is in US" in page
+    assert "This template is for the EU zone(s); us-east-1 is in US." in page
+
+
+def test_the_request_form_offers_clusters_outside_the_teams_zone(developer: Client) -> None:
+    page = developer.get(REQUEST).content.decode()
+
+    assert Team.objects.get(slug="student-experience").residency_zone == "EU"
+    assert f'value="{cluster("eks-us-east-1").pk}"' in page  # offered: the live check says why it is refused
+
+
+def test_the_live_check_explains_the_teams_residency_refusal(developer: Client) -> None:
+    # The page's form asks the check with hx-post (it carries the CSRF token), so the test does too.
+    response = developer.post(CHECK, form(cluster=cluster("eks-us-east-1").pk), HTTP_HX_REQUEST="true")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in page
+    assert 'data-check="refused"' in page
+    assert escape("The team's data must stay in the EU zone; us-east-1 is in US.") in page
+    assert not Environment.objects.exists()
+
+
+def test_the_live_check_shows_the_environments_and_monthly_estimates_left_of_the_teams_limits(
+    developer: Client,
+) -> None:
+    for name in ("one", "two", "three"):
+        make(name)  # 12.50 a month each
+    team = Team.objects.get(slug="student-experience")
+    TeamLimits.objects.filter(team=team).update(max_environments=5, max_monthly_estimate=2000, monthly_budget=1000)
+    estimate = selectors.request_check(
+        team_id=team.pk,
+        template=EnvironmentTemplate.objects.get(slug="preview"),
+        cluster=cluster(),
+        size="S",
+        ttl_hours=None,
+    ).estimate
+    assert estimate is not None
+
+    page = developer.post(CHECK, form(), HTTP_HX_REQUEST="true").content.decode()
+
+    assert 'data-check="allowed"' in page
+    assert "Environments: 3 of 5 (2 left)" in page
+    after = (Decimal("37.50") + estimate.total).quantize(Decimal("0.01"))
+    assert f"Monthly estimates: USD 37.50 of 2000.00 committed; after this request: USD {after}" in page
+
+
+def test_the_live_check_says_when_no_environment_is_left(developer: Client) -> None:
+    make("one")
+    TeamLimits.objects.filter(team__slug="student-experience").update(max_environments=1)
+
+    page = developer.post(CHECK, form(), HTTP_HX_REQUEST="true").content.decode()
+
+    assert "Environments: 1 of 1 (none left)" in page
+    assert 'data-check="refused"' in page
+
+
+def test_the_live_check_shows_no_quota_for_a_team_without_limits(developer: Client) -> None:
+    make("one")
+    TeamLimits.objects.filter(team__slug="student-experience").delete()
+
+    page = developer.post(CHECK, form(), HTTP_HX_REQUEST="true").content.decode()
+
+    assert 'data-check="estimate"' in page  # the check ran
+    assert 'data-check="environments-left"' not in page
+    assert 'data-check="monthly-left"' not in page
+    assert "Environments:" not in page
+    assert "The team has no budget set." in page
 
 
 def test_a_refused_request_shows_the_reasons_on_the_form_and_keeps_the_input(developer: Client) -> None:

@@ -15,6 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from access import audit
+from access import services as access_services
 from access.models import AuditEvent, Team, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
@@ -194,11 +195,55 @@ def test_a_region_outside_the_template_zones_is_refused_with_the_reason_and_noth
     with pytest.raises(ValidationError) as refused:
         request(developer, "staging", cluster=us)
 
-    assert any("zone" in message and "us-east-1" in message for message in refused.value.messages)
+    # The team (EU) refuses us-east-1 too; this test is about the template's own rule, so it names it.
+    assert "This template is for the EU zone(s); us-east-1 is in US." in refused.value.messages
     assert not Environment.objects.exists()
     event = AuditEvent.objects.get(verb=audit.ENVIRONMENT_REFUSED)
     assert event.actor == developer
     assert event.extra["reasons"] == refused.value.messages
+
+
+TEAM_ZONE_REFUSAL = "The team's data must stay in the EU zone; us-east-1 is in US."
+
+
+def test_a_region_outside_the_teams_residency_zone_is_refused_with_the_reason_and_nothing_is_saved(
+    sandbox: None, developer: User
+) -> None:
+    assert team().residency_zone == "EU"
+    assert not template("preview").allowed_zones  # the template allows any zone: the team's zone refuses
+
+    with pytest.raises(ValidationError) as refused:
+        request(developer, cluster=cluster("eks-us-east-1"))
+
+    assert refused.value.messages == [TEAM_ZONE_REFUSAL]
+    assert not Environment.objects.exists()
+    event = AuditEvent.objects.get(verb=audit.ENVIRONMENT_REFUSED)
+    assert event.extra["reasons"] == [TEAM_ZONE_REFUSAL]
+
+
+def test_a_team_without_a_residency_zone_may_request_in_any_zone(sandbox: None, developer: User) -> None:
+    Team.objects.filter(pk=team().pk).update(residency_zone="")
+
+    environment = request(developer, cluster=cluster("eks-us-east-1"))
+
+    assert environment.status == EnvironmentStatus.PROVISIONING
+
+
+def test_a_zone_set_later_refuses_new_requests_and_leaves_the_existing_environments_where_they_are(
+    sandbox: None, developer: User, admin: User
+) -> None:
+    Team.objects.filter(pk=team().pk).update(residency_zone="")
+    american = request(developer, cluster=cluster("eks-us-east-1"), name="before-the-zone")
+
+    access_services.team_update(actor=admin, team_id=team().pk, name=team().name, residency_zone="EU")
+
+    with pytest.raises(ValidationError) as refused:
+        request(developer, cluster=cluster("eks-us-east-1"), name="after-the-zone")
+    assert refused.value.messages == [TEAM_ZONE_REFUSAL]
+    american.refresh_from_db()
+    assert american.cluster == cluster("eks-us-east-1")
+    assert american.status == EnvironmentStatus.PROVISIONING
+    assert request(developer, name="in-the-zone").status == EnvironmentStatus.PROVISIONING
 
 
 def test_a_team_at_its_environment_limit_is_refused_with_a_clear_message(sandbox: None, developer: User) -> None:
