@@ -12,12 +12,13 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from access import audit, policy
 from access.models import User
 from access.permissions import CHANGE, VIEW
-from deployments.models import FreezeWindow
+from deployments.models import Deployment, FreezeWindow
 from environments.models import Environment
 
 FREEZE_FIELDS = ["environment", "starts_at", "ends_at", "reason"]
@@ -68,3 +69,17 @@ def freeze_end(*, actor: User, freeze_id: int) -> FreezeWindow:
         team=freeze.environment.team,
     )
     return freeze
+
+
+def with_freeze_flag(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """Annotate ``during_freeze``: the deployment started while its environment was frozen.
+
+    The portal refuses its own changes during a freeze; a pipeline that
+    deploys anyway is recorded (it happened) and flagged with this.
+    """
+    frozen = FreezeWindow.objects.filter(
+        environment_id=OuterRef("environment_id"),
+        starts_at__lte=OuterRef("started_at"),
+        ends_at__gt=OuterRef("started_at"),
+    )
+    return deployments.annotate(during_freeze=Exists(frozen))

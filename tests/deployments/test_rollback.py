@@ -20,7 +20,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from deployments import freezes
 from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
-from deployments.models import ArgoApplication, Deployment, RollbackRequest, Service, Workload
+from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Service, Workload
 from deployments.rollback import rollback_choices, rollback_request
 from deployments.services import Target, record_deployment
 from environments.choices import EnvironmentStatus
@@ -275,3 +275,28 @@ def test_asking_twice_gives_one_rollback(demo_cluster: Cluster, driver: SandboxC
     with pytest.raises(ValidationError, match="already waiting or under way"):
         rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="x", idempotency_key="k2")
     assert RollbackRequest.objects.count() == 1
+
+
+def test_a_deployment_made_during_a_freeze_is_flagged(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(demo_cluster, developer)
+    assert row.environment is not None
+    now = timezone.now()
+    FreezeWindow.objects.create(
+        environment=row.environment,
+        starts_at=now - timedelta(minutes=30),
+        ends_at=now + timedelta(hours=1),
+        reason="exam week",
+        created_by=developer,
+    )
+    during = record_deployment(
+        Target(service=row.service, environment=row.environment, workload=row),
+        version="1.5.0",
+        source=DeploymentSource.PIPELINE,
+        started_at=now,
+    )
+
+    flags = dict(freezes.with_freeze_flag(Deployment.objects.all()).values_list("version", "during_freeze"))
+
+    assert flags == {"1.4.0": False, during.version: True}  # 1.4.0 went out an hour ago, before the freeze
