@@ -91,6 +91,11 @@ ENVIRONMENT_EXTENDED = "environments.extended"
 PRICE_CREATED = "costs.price_created"
 PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
+# The service catalogue (deployments app): services created, changed and deleted; a workload claimed for a service.
+SERVICE_CREATED = "deployments.service_created"
+SERVICE_CHANGED = "deployments.service_changed"
+SERVICE_DELETED = "deployments.service_deleted"
+WORKLOAD_CLAIMED = "deployments.workload_claimed"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

@@ -25,6 +25,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("approvals/", include("approvals.urls")),
     path("environments/", include("environments.urls")),
+    path("deployments/", include("deployments.urls")),
     path("costs/", include("costs.urls")),
     path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
