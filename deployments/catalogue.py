@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
@@ -28,9 +28,11 @@ RESERVED_SLUGS = {"new"}  # /deployments/services/new/ is the form
 _LINK_URL = URLValidator(schemes=["http", "https"])
 
 
-def _check(actor: User, action: str, obj: Any) -> None:
+def _check_owner(actor: User, service: Service) -> None:
+    """Refuse, saying why, unless ``actor`` may change services of the service's (new) team."""
     policy.forget(actor)
-    policy.require(actor, action, obj)
+    if not policy.can(actor, CHANGE, service):
+        raise PermissionDenied(f"You may not change services of {service.team}.")
 
 
 def clean_links(links: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -93,7 +95,7 @@ def service_create(
         description=description.strip(),
         repository_url=repository_url.strip(),
     )
-    _check(actor, CHANGE, service)
+    _check_owner(actor, service)
     service.links = clean_links(links)
     _validate(service)
     service.save()
@@ -117,14 +119,14 @@ def service_update(*, actor: User, service_id: int, **fields: Any) -> Service:
             value = value.strip()
         setattr(service, name, value)
     if service.team_id != old_team_id:
-        _check(actor, CHANGE, service)
+        _check_owner(actor, service)
     _validate(service)
     service.save()
     after = _snapshot(service)
     if after != before:
         if service.team_id != old_team_id:
             for model in (Workload, Deployment, PipelineRun):
-                model.objects.filter(service=service).update(team_id=service.team_id)  # type: ignore[attr-defined]
+                model.objects.filter(service=service).update(team_id=service.team_id)
         audit.record(audit.SERVICE_CHANGED, service, actor=actor, before=before, after=after, team=service.team)
     return service
 
@@ -163,7 +165,7 @@ def workload_claim(*, actor: User, workload_id: int, service_id: int) -> Workloa
     """
     workload = policy.get_for_update(Workload.objects.all(), actor, VIEW, pk=workload_id)
     service = policy.get_for_update(Service.objects.all(), actor, VIEW, pk=service_id)
-    _check(actor, CHANGE, service)
+    _check_owner(actor, service)
     if workload.service_id is not None:
         raise ValidationError(f"{workload} already belongs to {workload.service}.")
     if workload.gone_at is not None:

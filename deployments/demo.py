@@ -179,7 +179,7 @@ def load_demo_deployments() -> None:
 
 
 def _environments(cluster: Cluster, team: Team, admin: User) -> dict[str, Environment]:
-    found = {}
+    found: dict[str, Environment] = {}
     for name, template_slug, tier, estimate in ENVIRONMENTS:
         environment = Environment.objects.live().filter(team=team, name=name).first()
         if environment is None:

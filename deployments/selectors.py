@@ -34,7 +34,7 @@ AnyUser = User | AnonymousUser
 MATRIX_PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 25
 # Worst first: a cell with several workloads shows the worst health among them.
-HEALTH_SEVERITY = {Health.DEGRADED: 3, Health.PROGRESSING: 2, Health.UNKNOWN: 1, Health.HEALTHY: 0}
+HEALTH_SEVERITY: dict[str, int] = {Health.DEGRADED: 3, Health.PROGRESSING: 2, Health.UNKNOWN: 1, Health.HEALTHY: 0}
 TIER_ORDER = {Tier.DEVELOPMENT: 0, Tier.TEST: 1, Tier.STAGING: 2, Tier.PRODUCTION: 3}
 
 

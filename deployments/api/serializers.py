@@ -11,7 +11,8 @@ from environments.choices import NamespaceGroup
 
 
 class LinkSerializer(serializers.Serializer[dict[str, str]]):
-    label = serializers.CharField(max_length=100)
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class, so it is one.
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
     url = serializers.CharField(max_length=500, help_text="An http(s) URL.")
 
 
@@ -151,7 +152,7 @@ class PipelineRunSerializer(serializers.ModelSerializer[PipelineRun]):
 
 class MatrixColumnSerializer(serializers.Serializer[Any]):
     key = serializers.CharField(help_text="e<environment id> or c<cluster id> (workloads in no environment).")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # (see LinkSerializer)
     detail = serializers.CharField()
     tier = serializers.CharField()
     environment = serializers.IntegerField(source="environment_id", allow_null=True)

@@ -131,9 +131,11 @@ class DeploymentViewSet(ScopedReadOnlyViewSet):
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def matrix(self, request: Request) -> Response:
         """Services x environments (and clusters for workloads in no environment), a page of services."""
-        form = filtersets.MatrixFilterForm(request.query_params or None, user=request.user)
+        form = filtersets.MatrixFilterForm(request.query_params, user=request.user)
         if not form.is_valid():
-            raise serializers.ValidationError(form.errors)
+            raise serializers.ValidationError(
+                {name: [str(error) for error in errors] for name, errors in form.errors.items()}
+            )
         page_size = Pagination().get_page_size(request) or selectors.MATRIX_PAGE_SIZE
         matrix = selectors.version_matrix(
             user=request.user,
