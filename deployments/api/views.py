@@ -129,7 +129,7 @@ class DeploymentViewSet(ScopedReadOnlyViewSet):
 
     @extend_schema(parameters=MATRIX_PARAMETERS, responses=deployment_serializers.MatrixSerializer, filters=False)
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
-    def matrix(self, request: Request) -> Response:
+    def matrix(self, request: Request, format: str | None = None) -> Response:  # format: the .json route
         """Services x environments (and clusters for workloads in no environment), a page of services."""
         form = filtersets.MatrixFilterForm(request.query_params, user=request.user)
         if not form.is_valid():
