@@ -102,6 +102,11 @@ DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 WEBHOOK_SOURCE_CREATED = "deployments.webhook_source_created"
 WEBHOOK_SECRET_ROTATED = "deployments.webhook_secret_rotated"  # noqa: S105 (a verb, not a secret)
 WEBHOOK_SOURCE_DEACTIVATED = "deployments.webhook_source_deactivated"
+# The service catalogue (deployments app): services created, changed and deleted; a workload claimed for a service.
+SERVICE_CREATED = "deployments.service_created"
+SERVICE_CHANGED = "deployments.service_changed"
+SERVICE_DELETED = "deployments.service_deleted"
+WORKLOAD_CLAIMED = "deployments.workload_claimed"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

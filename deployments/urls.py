@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deployments import action_views, hook_views
+from deployments import action_views, hook_views, views
 
 app_name = "deployments"
 
@@ -18,4 +18,13 @@ urlpatterns = [
     path("hooks/new/", hook_views.source_create, name="hook_create"),
     path("hooks/<int:pk>/rotate/", hook_views.source_rotate, name="hook_rotate"),
     path("hooks/<int:pk>/deactivate/", hook_views.source_deactivate, name="hook_deactivate"),
+    path("", views.matrix, name="list"),
+    path("<int:pk>/", views.deployment_detail, name="detail"),
+    path("services/", views.service_list, name="services"),
+    path("services/new/", views.service_create, name="service_create"),
+    path("services/<slug:slug>/", views.service_detail, name="service"),
+    path("services/<slug:slug>/edit/", views.service_edit, name="service_edit"),
+    path("services/<slug:slug>/delete/", views.service_delete, name="service_delete"),
+    path("unmatched/", views.unmatched, name="unmatched"),
+    path("workloads/<int:pk>/claim/", views.workload_claim, name="workload_claim"),
 ]

@@ -22,6 +22,7 @@ from access import services as access_services
 from access.models import Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import BuiltinRole
 from costs.demo import load_demo_prices
+from deployments.demo import load_demo_deployments
 from environments.demo import load_demo_templates
 from regions import catalogue
 from regions.choices import (
@@ -223,6 +224,7 @@ def load_demo() -> None:
         )
     load_demo_prices()
     load_demo_templates()
+    load_demo_deployments()
 
 
 def _load_people(teams: dict[str, Team]) -> None:

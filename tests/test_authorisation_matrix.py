@@ -654,6 +654,83 @@ WEBHOOK_EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 EXPECTATIONS.update(WEBHOOK_EXPECTATIONS)
+# --- deployments (branch deppages) ------------------------------------------------------------
+# Everyone signed in opens the matrix, the catalogue and the unmatched list (scoped: the auditor,
+# who holds no deployments.view, sees them empty). A student-experience service, deployment,
+# workload or run is seen by its team, the manager and the admin; the auditor gets 404. The
+# catalogue is changed by holders of deployments.change on the service's team (developer, lead,
+# admin); the manager may look but not touch (403).
+
+
+def a_student_experience_service() -> dict[str, str]:
+    return {"slug": "student-portal"}
+
+
+def a_student_experience_deployment() -> dict[str, str]:
+    from deployments.models import Deployment
+
+    return {"pk": str(Deployment.objects.filter(service__slug="student-portal").order_by("pk").first().pk)}  # type: ignore[union-attr]
+
+
+def an_unmatched_student_experience_workload() -> dict[str, str]:
+    from deployments.models import Workload
+
+    return {"pk": str(Workload.objects.get(name="debug-toolbox").pk)}
+
+
+def a_student_experience_service_api() -> dict[str, str]:
+    from deployments.models import Service
+
+    return {"pk": str(Service.objects.get(slug="student-portal").pk)}
+
+
+def a_student_experience_workload_api() -> dict[str, str]:
+    from deployments.models import Workload
+
+    return {"pk": str(Workload.objects.filter(service__slug="student-portal").order_by("pk").first().pk)}  # type: ignore[union-attr]
+
+
+def a_student_experience_run_api() -> dict[str, str]:
+    from deployments.models import PipelineRun
+
+    return {"pk": str(PipelineRun.objects.filter(service__slug="student-portal").order_by("pk").first().pk)}  # type: ignore[union-attr]
+
+
+DEPLOYMENT_READERS = {"developer": OK, "team_lead": OK, "manager": OK, "platform_admin": OK}
+CATALOGUE_WRITERS = {"developer": OK, "team_lead": OK, "platform_admin": OK}
+
+
+def deployments_api_object(kwargs: Callable[[], dict[str, str]]) -> Expectation:
+    return Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND}, kwargs)
+
+
+DEPLOYMENT_EXPECTATIONS: dict[str, Expectation] = {
+    "deployments:list": page(),
+    "deployments:detail": access_page(NOT_FOUND, a_student_experience_deployment, **DEPLOYMENT_READERS),
+    "deployments:services": page(),
+    "deployments:service_create": access_page(REFUSED, **CATALOGUE_WRITERS),
+    "deployments:service": access_page(NOT_FOUND, a_student_experience_service, **DEPLOYMENT_READERS),
+    "deployments:service_edit": access_page(
+        NOT_FOUND, a_student_experience_service, **CATALOGUE_WRITERS, manager=REFUSED
+    ),
+    "deployments:service_delete": access_page(
+        NOT_FOUND, a_student_experience_service, **CATALOGUE_WRITERS, manager=REFUSED
+    ),
+    "deployments:unmatched": page(),
+    "deployments:workload_claim": access_page(
+        NOT_FOUND, an_unmatched_student_experience_workload, **CATALOGUE_WRITERS, manager=REFUSED
+    ),
+    "service-list": api(),
+    "service-detail": deployments_api_object(a_student_experience_service_api),
+    "workload-list": api(),
+    "workload-detail": deployments_api_object(a_student_experience_workload_api),
+    "deployment-list": api(),
+    "deployment-detail": deployments_api_object(a_student_experience_deployment),
+    "deployment-matrix": api(),
+    "pipelinerun-list": api(),
+    "pipelinerun-detail": deployments_api_object(a_student_experience_run_api),
+}
+EXPECTATIONS.update(DEPLOYMENT_EXPECTATIONS)
 
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from access.api import views as access_api
 from costs.api import views as costs_api
 from deployments.api import actions as deployments_actions_api
+from deployments.api import views as deployments_api
 from environments.api import views as environments_api
 from regions.api import views as regions_api
 
@@ -22,6 +23,10 @@ router.register("prices", costs_api.PriceItemViewSet)
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 router.register("rollbacks", deployments_actions_api.RollbackViewSet)
 router.register("freeze-windows", deployments_actions_api.FreezeWindowViewSet)
+router.register("services", deployments_api.ServiceViewSet)
+router.register("workloads", deployments_api.WorkloadViewSet)
+router.register("deployments", deployments_api.DeploymentViewSet)
+router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
 
 urlpatterns = [
     path("auth/", include("access.api.urls")),

@@ -886,6 +886,71 @@ def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
     return Expected.of(lead, source)
 
 
+# --- the service catalogue (deployments) ---------------------------------------------
+
+
+def create_a_service(world: World) -> Expected:
+    from deployments import catalogue
+
+    developer = world.persona(Persona.DEVELOPER)
+    service = catalogue.service_create(
+        actor=developer,
+        slug="audited",
+        name="Audited",
+        team=world.team("student-experience"),
+        namespace_group="student-services",
+        links=[{"label": "Runbook", "url": "https://wiki.example.com/audited"}],
+    )
+    return Expected.of(developer, service)
+
+
+def create_a_service_through_its_page(world: World) -> Expected:
+    from deployments.models import Service
+
+    response = world.client(Persona.DEVELOPER).post(
+        reverse("deployments:service_create"),
+        {
+            "slug": "audited",
+            "name": "Audited",
+            "team": world.team("student-experience").pk,
+            "namespace_group": "student-services",
+        },
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.persona(Persona.DEVELOPER), Service.objects.get(slug="audited"))
+
+
+def change_a_service(world: World) -> Expected:
+    from deployments import catalogue
+    from deployments.models import Service
+
+    service = Service.objects.get(slug="student-portal")
+    catalogue.service_update(actor=world.persona(Persona.TEAM_LEAD), service_id=service.pk, description="Changed.")
+    return Expected.of(world.persona(Persona.TEAM_LEAD), service)
+
+
+def delete_a_service(world: World) -> Expected:
+    from deployments import catalogue
+    from deployments.models import Service
+
+    service = Service.objects.get(slug="enrolment")
+    catalogue.service_delete(actor=world.persona(Persona.DEVELOPER), service_id=service.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), Service(), object_id=service.pk)
+
+
+def claim_a_workload(world: World) -> Expected:
+    from deployments import catalogue
+    from deployments.models import Service, Workload
+
+    workload = Workload.objects.get(name="debug-toolbox")
+    catalogue.workload_claim(
+        actor=world.persona(Persona.DEVELOPER),
+        workload_id=workload.pk,
+        service_id=Service.objects.get(slug="student-portal").pk,
+    )
+    return Expected.of(world.persona(Persona.DEVELOPER), workload)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -950,6 +1015,10 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],
+    audit.SERVICE_CREATED: [create_a_service, create_a_service_through_its_page],
+    audit.SERVICE_CHANGED: [change_a_service],
+    audit.SERVICE_DELETED: [delete_a_service],
+    audit.WORKLOAD_CLAIMED: [claim_a_workload],
 }
 
 CASES = [

@@ -1,0 +1,128 @@
+"""The version matrix at 200 services x 12 environments: its selector and its page against reading the
+same rows with one query.
+
+Baseline: one ``values_list`` query of every present workload of the 200
+services (what the matrix cannot do with less). Selector: ``version_matrix``
+with all 200 services on one page (columns, grouping, drift). Page: the
+matrix page as a developer's browser gets it (50 services a page, filters,
+template), through Django's test client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from access.models import Team, Tier, User
+from bench.report import best_of, report, timed
+from deployments import selectors
+from deployments.models import Service, Workload
+from environments.choices import EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate
+from portal.demo import Persona
+from regions.models import Cluster
+
+SERVICES = 200
+ENVIRONMENTS = 12
+RUNS = 5
+
+
+def _build() -> list[int]:
+    team = Team.objects.get(slug="student-experience")
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+    admin = User.objects.get(username="admin")
+    template = EnvironmentTemplate.objects.get(slug="staging")
+    tiers = [Tier.DEVELOPMENT, Tier.TEST, Tier.STAGING, Tier.PRODUCTION]
+    environments = Environment.objects.bulk_create(
+        Environment(
+            name=f"bench-{n}",
+            team=team,
+            template=template,
+            tier=tiers[n % 4],
+            cluster=cluster,
+            requested_by=admin,
+            status=EnvironmentStatus.READY,
+            monthly_estimate="1.00",
+            currency="USD",
+        )
+        for n in range(ENVIRONMENTS)
+    )
+    services = Service.objects.bulk_create(
+        Service(slug=f"bench-{n:03d}", name=f"Bench {n:03d}", team=team, namespace_group="student-services")
+        for n in range(SERVICES)
+    )
+    now = timezone.now()
+    Workload.objects.bulk_create(
+        Workload(
+            cluster=cluster,
+            namespace=f"{environment.name}-student-services",
+            kind="Deployment",
+            name=service.slug,
+            service=service,
+            environment=environment,
+            team=team,
+            tier=environment.tier,
+            version=f"1.{(n + e) % 3}.0",
+            health="healthy",
+            rolled_out_at=now,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        for n, service in enumerate(services)
+        for e, environment in enumerate(environments)
+    )
+    return [service.pk for service in services]
+
+
+def _queries(action: Callable[[], object]) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        action()
+    return len(captured.captured_queries)
+
+
+@pytest.mark.django_db
+def bench_matrix_at_200_services_by_12_environments(client_for: Callable[[Persona | None], Client]) -> None:
+    service_ids = _build()
+    developer = client_for(Persona.DEVELOPER)
+    user = User.objects.get(username="developer")
+
+    def baseline() -> float:
+        with timed() as watch:
+            rows = list(
+                Workload.objects.filter(service_id__in=service_ids, gone_at__isnull=True).values_list(
+                    "pk", "service_id", "environment_id", "cluster_id", "version", "health", "rolled_out_at"
+                )
+            )
+        assert len(rows) == SERVICES * ENVIRONMENTS
+        return watch.seconds
+
+    def selector() -> float:
+        with timed() as watch:
+            matrix = selectors.version_matrix(user=user, page_size=SERVICES, filters=selectors.MatrixFilters(q="bench"))
+        assert len(matrix.rows) == SERVICES
+        assert sum(len(row.cells) for row in matrix.rows) == SERVICES * ENVIRONMENTS
+        return watch.seconds
+
+    def page() -> float:
+        with timed() as watch:
+            response = developer.get("/deployments/", {"q": "bench"})
+        assert response.status_code == 200
+        return watch.seconds
+
+    page()  # warm the templates and the user's rules
+    direct, built, rendered = best_of(RUNS, baseline), best_of(RUNS, selector), best_of(RUNS, page)
+    queries = _queries(lambda: developer.get("/deployments/", {"q": "bench"}))
+    report(
+        f"version matrix, {SERVICES} services x {ENVIRONMENTS} environments ({SERVICES * ENVIRONMENTS} workloads)",
+        [
+            ("one query of the same rows", f"{1000 * direct:.1f} ms"),
+            ("selector, all 200 rows", f"{1000 * built:.1f} ms ({built / direct:.1f}x the query)"),
+            ("page, 50 rows a page", f"{1000 * rendered:.1f} ms ({rendered / direct:.1f}x the query)"),
+            ("queries of the page", str(queries)),
+        ],
+    )

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from access.models import Team
+from deployments.models import Deployment, PipelineRun, Service, Workload
+from environments.choices import NamespaceGroup
+
+
+class LinkSerializer(serializers.Serializer[dict[str, str]]):
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class, so it is one.
+    label = serializers.CharField(max_length=100)  # type: ignore[assignment]
+    url = serializers.CharField(max_length=500, help_text="An http(s) URL.")
+
+
+class ServiceSerializer(serializers.ModelSerializer[Service]):
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), help_text="The owner team's slug."
+    )
+    # A plain string (not an enum): the choice set is NamespaceGroup, named already by the templates' API.
+    namespace_group = serializers.ChoiceField(choices=NamespaceGroup.choices)
+    links = LinkSerializer(many=True, required=False)
+
+    class Meta:
+        model = Service
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "team",
+            "description",
+            "repository_url",
+            "namespace_group",
+            "links",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # The catalogue checks the fields (and uniqueness) inside its transaction, with the model's rules.
+        extra_kwargs: dict[str, Any] = {"slug": {"validators": []}, "repository_url": {"validators": []}}
+
+
+class WorkloadSerializer(serializers.ModelSerializer[Workload]):
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+    region = serializers.CharField(source="cluster.region.code", read_only=True)
+    tier = serializers.CharField(read_only=True, help_text="The environment's tier, if it is in one.")
+
+    class Meta:
+        model = Workload
+        fields = [
+            "id",
+            "cluster",
+            "cluster_name",
+            "region",
+            "namespace",
+            "kind",
+            "name",
+            "service",
+            "service_match",
+            "environment",
+            "team",
+            "tier",
+            "images",
+            "version",
+            "revision",
+            "replicas_desired",
+            "replicas_ready",
+            "hpa_current",
+            "hpa_desired",
+            "health",
+            "argocd_application",
+            "rolled_out_at",
+            "first_seen_at",
+            "last_seen_at",
+            "gone_at",
+        ]
+
+
+class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    region = serializers.CharField(source="cluster.region.code", read_only=True, default="")
+    tier = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "service",
+            "workload",
+            "environment",
+            "cluster",
+            "region",
+            "namespace",
+            "team",
+            "tier",
+            "version",
+            "previous_version",
+            "images",
+            "previous_images",
+            "revision",
+            "status",
+            "source",
+            "strategy",
+            "progress",
+            "smoke_test",
+            "pipeline_run",
+            "commit_sha",
+            "commit_at",
+            "triggered_by",
+            "rolled_back_by",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class PipelineRunSerializer(serializers.ModelSerializer[PipelineRun]):
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    tier = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = PipelineRun
+        fields = [
+            "id",
+            "provider",
+            "external_id",
+            "service",
+            "environment",
+            "cluster",
+            "team",
+            "tier",
+            "name",
+            "url",
+            "status",
+            "stages",
+            "security",
+            "commit_sha",
+            "commit_at",
+            "branch",
+            "image_tag",
+            "triggered_by",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class MatrixColumnSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField(help_text="e<environment id> or c<cluster id> (workloads in no environment).")
+    label = serializers.CharField()  # type: ignore[assignment]  # (see LinkSerializer)
+    detail = serializers.CharField()
+    tier = serializers.CharField()
+    environment = serializers.IntegerField(source="environment_id", allow_null=True)
+    cluster = serializers.IntegerField(source="cluster_id", allow_null=True)
+
+
+class MatrixCellSerializer(serializers.Serializer[Any]):
+    column = serializers.CharField()
+    version = serializers.CharField()
+    other_versions = serializers.ListField(child=serializers.CharField())
+    health = serializers.CharField()
+    rolled_out_at = serializers.DateTimeField(allow_null=True)
+    workloads = serializers.IntegerField(source="count")
+    drift = serializers.BooleanField()
+
+
+class MatrixRowSerializer(serializers.Serializer[Any]):
+    service = serializers.CharField(source="service.slug")
+    name = serializers.CharField(source="service.name")
+    team = serializers.CharField(source="service.team.slug")
+    reference_version = serializers.CharField(help_text="Production's version (else the most common one).")
+    cells = serializers.SerializerMethodField()
+
+    @extend_schema_field(MatrixCellSerializer(many=True))
+    def get_cells(self, row: Any) -> list[dict[str, Any]]:
+        cells = [
+            {
+                "column": key,
+                "version": cell.version,
+                "other_versions": cell.other_versions,
+                "health": cell.health,
+                "rolled_out_at": cell.rolled_out_at,
+                "count": cell.count,
+                "drift": cell.drift,
+            }
+            for key, cell in row.cells.items()
+        ]
+        return list(MatrixCellSerializer(cells, many=True).data)
+
+
+class MatrixSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField(help_text="Services matching the filters (over all pages).")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    columns = MatrixColumnSerializer(many=True)
+    rows = MatrixRowSerializer(many=True)

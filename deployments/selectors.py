@@ -1,0 +1,437 @@
+"""Reads of the deployments app, always scoped by the policy: the catalogue, workloads, deployments,
+pipeline runs, the version matrix and a service's timeline.
+
+The matrix (:func:`version_matrix`) runs a fixed number of queries whatever
+its size: one page of services, the columns, and every present workload of
+the page's services in one ``values()`` query, grouped in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser
+from django.core.paginator import Page, Paginator
+from django.db.models import CharField, DateTimeField, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from access import policy
+from access.models import Tier, User
+from deployments.choices import Health
+from deployments.models import Deployment, PipelineRun, Service, Workload
+from environments.choices import LIVE
+from environments.models import Environment
+from regions.models import Cluster
+
+AnyUser = User | AnonymousUser
+
+MATRIX_PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 25
+# Worst first: a cell with several workloads shows the worst health among them.
+HEALTH_SEVERITY: dict[str, int] = {Health.DEGRADED: 3, Health.PROGRESSING: 2, Health.UNKNOWN: 1, Health.HEALTHY: 0}
+TIER_ORDER = {Tier.DEVELOPMENT: 0, Tier.TEST: 1, Tier.STAGING: 2, Tier.PRODUCTION: 3}
+
+
+# --- the catalogue -----------------------------------------------------------------------
+
+
+def service_list(*, user: AnyUser) -> QuerySet[Service]:
+    return policy.restrict(Service.objects.all(), user, policy.VIEW).select_related("team").order_by("name")
+
+
+def service_get(*, user: AnyUser, slug: str) -> Service:
+    return get_object_or_404(service_list(user=user), slug=slug)
+
+
+def services_changeable(*, user: AnyUser) -> QuerySet[Service]:
+    """Services ``user`` may claim workloads for (``deployments.change`` on their team)."""
+    return policy.restrict(Service.objects.all(), user, policy.CHANGE).select_related("team").order_by("name")
+
+
+# --- workloads, deployments and runs ---------------------------------------------------------
+
+
+def workload_list(*, user: AnyUser) -> QuerySet[Workload]:
+    return (
+        policy.restrict(Workload.objects.all(), user, policy.VIEW)
+        .select_related("cluster__region", "service", "environment", "team")
+        .order_by("cluster__name", "namespace", "kind", "name")
+    )
+
+
+def unmatched_workloads(*, user: AnyUser) -> QuerySet[Workload]:
+    """Present workloads no label matched and nobody claimed."""
+    return workload_list(user=user).filter(service__isnull=True, gone_at__isnull=True)
+
+
+def deployment_list(*, user: AnyUser) -> QuerySet[Deployment]:
+    return (
+        policy.restrict(Deployment.objects.all(), user, policy.VIEW)
+        .select_related("service", "environment", "cluster__region", "workload", "team")
+        .order_by("-started_at", "-pk")
+    )
+
+
+def deployment_get(*, user: AnyUser, pk: int) -> Deployment:
+    return get_object_or_404(deployment_list(user=user).select_related("pipeline_run"), pk=pk)
+
+
+def pipeline_run_list(*, user: AnyUser) -> QuerySet[PipelineRun]:
+    return (
+        policy.restrict(PipelineRun.objects.all(), user, policy.VIEW)
+        .select_related("service", "environment", "cluster__region", "team")
+        .order_by(F("started_at").desc(nulls_last=True), "-pk")
+    )
+
+
+def deployment_workloads(*, deployment: Deployment, user: AnyUser) -> list[Workload]:
+    """The workload(s) a deployment went to: its own, else the service's present ones at its place."""
+    workloads = workload_list(user=user).filter(gone_at__isnull=True)
+    if deployment.workload_id is not None:
+        return list(workload_list(user=user).filter(pk=deployment.workload_id))
+    if deployment.service_id is None:
+        return []
+    workloads = workloads.filter(service_id=deployment.service_id)
+    if deployment.environment_id is not None:
+        return list(workloads.filter(environment_id=deployment.environment_id))
+    if deployment.cluster_id is not None:
+        return list(workloads.filter(cluster_id=deployment.cluster_id, namespace=deployment.namespace))
+    return []
+
+
+# --- image diff ------------------------------------------------------------------------------
+
+_DIGEST = re.compile(r"@sha256:[0-9a-f]+$")
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``registry:5000/team/app:1.2`` -> (``registry:5000/team/app``, ``1.2``); a digest is the tag."""
+    digest = _DIGEST.search(image)
+    if digest is not None:
+        return image[: digest.start()], digest.group(0)[1:]
+    name, colon, tag = image.rpartition(":")
+    if not colon or "/" in tag:  # no tag, or the colon was a registry's port
+        return image, "latest"
+    return name, tag
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    repository: str
+    before: str
+    after: str
+
+    @property
+    def kind(self) -> str:
+        if not self.before:
+            return "added"
+        if not self.after:
+            return "removed"
+        return "changed" if self.before != self.after else "same"
+
+
+def image_diff(before: Iterable[str], after: Iterable[str]) -> list[ImageChange]:
+    """What changed between two image lists, by repository: added, removed, tag changed, the same."""
+    old = dict(split_image(image) for image in before)
+    new = dict(split_image(image) for image in after)
+    changes = [ImageChange(repository, old.get(repository, ""), new.get(repository, "")) for repository in new]
+    changes += [ImageChange(repository, tag, "") for repository, tag in old.items() if repository not in new]
+    order = {"changed": 0, "added": 1, "removed": 2, "same": 3}
+    return sorted(changes, key=lambda change: (order[change.kind], change.repository))
+
+
+# --- pipeline stages -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kind: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def seconds(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0, int((self.finished_at - self.started_at).total_seconds()))
+
+    @property
+    def duration(self) -> str:
+        seconds = self.seconds
+        if seconds is None:
+            return ""
+        minutes, seconds = divmod(seconds, 60)
+        return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def run_stages(run: PipelineRun) -> list[Stage]:
+    """A run's stages as stored (``[{"name", "kind", "status", "started_at", "finished_at"}]``), tolerant
+    of what a CI system left out."""
+    stages = []
+    for raw in run.stages if isinstance(run.stages, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        stages.append(
+            Stage(
+                name=str(raw.get("name") or raw.get("kind") or "stage"),
+                kind=str(raw.get("kind") or "other"),
+                status=str(raw.get("status") or ""),
+                started_at=_when(raw.get("started_at")),
+                finished_at=_when(raw.get("finished_at")),
+            )
+        )
+    return stages
+
+
+# --- the version matrix ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """An environment, or for workloads in no environment a cluster (labelled with its region)."""
+
+    key: str
+    label: str
+    detail: str
+    tier: str = ""
+    environment_id: int | None = None
+    cluster_id: int | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.tier == Tier.PRODUCTION
+
+
+@dataclass
+class Cell:
+    """The service's present workloads in one column."""
+
+    versions: list[str] = field(default_factory=list)
+    health: str = Health.UNKNOWN
+    rolled_out_at: datetime | None = None
+    count: int = 0
+    drift: bool = False
+    workload_ids: list[int] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        """The version most of the cell's workloads run (the first seen on a tie)."""
+        return Counter(self.versions).most_common(1)[0][0] if self.versions else ""
+
+    @property
+    def other_versions(self) -> list[str]:
+        return sorted({version for version in self.versions if version != self.version})
+
+
+@dataclass
+class Row:
+    service: Service
+    cells: dict[str, Cell]
+    reference_version: str = ""
+
+    def in_order(self, columns: Sequence[Column]) -> list[Cell | None]:
+        return [self.cells.get(column.key) for column in columns]
+
+    @property
+    def drifted(self) -> bool:
+        return any(cell.drift for cell in self.cells.values())
+
+
+@dataclass
+class Matrix:
+    columns: list[Column]
+    rows: list[Row]
+    page: Page[Service]
+
+
+@dataclass(frozen=True)
+class MatrixFilters:
+    team: str = ""  # a team's slug
+    environment: int | None = None
+    region: int | None = None
+    health: str = ""
+    q: str = ""
+
+    @property
+    def narrows_cells(self) -> bool:
+        return self.environment is not None or self.region is not None or bool(self.health)
+
+
+def matrix_workloads(*, user: AnyUser, filters: MatrixFilters = MatrixFilters()) -> QuerySet[Workload]:
+    """The workloads the matrix shows: present, of a service, in a live environment or none."""
+    workloads = policy.restrict(Workload.objects.all(), user, policy.VIEW).filter(
+        gone_at__isnull=True, service__isnull=False
+    )
+    workloads = workloads.filter(Q(environment__isnull=True) | Q(environment__status__in=LIVE))
+    if filters.environment is not None:
+        workloads = workloads.filter(environment_id=filters.environment)
+    if filters.region is not None:
+        workloads = workloads.filter(cluster__region_id=filters.region)
+    if filters.health:
+        workloads = workloads.filter(health=filters.health)
+    return workloads
+
+
+def matrix_services(*, user: AnyUser, filters: MatrixFilters = MatrixFilters()) -> QuerySet[Service]:
+    services = policy.restrict(Service.objects.all(), user, policy.VIEW)
+    if filters.team:
+        services = services.filter(team__slug=filters.team)
+    if filters.q:
+        services = services.filter(Q(name__icontains=filters.q) | Q(slug__icontains=filters.q))
+    if filters.narrows_cells:
+        services = services.filter(pk__in=matrix_workloads(user=user, filters=filters).values("service_id"))
+    return services.select_related("team").order_by("name", "pk")
+
+
+def _columns(pairs: Iterable[tuple[int | None, int]]) -> list[Column]:
+    """Columns for the (environment, cluster) pairs that have workloads: environments in tier order,
+    then clusters by region."""
+    pairs = list(pairs)
+    environment_ids = {environment for environment, _ in pairs if environment is not None}
+    cluster_ids = {cluster for environment, cluster in pairs if environment is None}
+    columns: list[tuple[tuple[Any, ...], Column]] = []
+    for environment in Environment.objects.filter(pk__in=environment_ids).select_related("cluster__region"):
+        region = environment.cluster.region
+        column = Column(
+            key=f"e{environment.pk}",
+            label=environment.name,
+            detail=f"{environment.get_tier_display()} · {region.code}",
+            tier=environment.tier,
+            environment_id=environment.pk,
+        )
+        columns.append(((0, TIER_ORDER.get(Tier(environment.tier), 9), region.code, environment.name), column))
+    for cluster in Cluster.objects.filter(pk__in=cluster_ids).select_related("region"):
+        column = Column(
+            key=f"c{cluster.pk}",
+            label=cluster.region.code,
+            detail=cluster.name,
+            cluster_id=cluster.pk,
+        )
+        columns.append(((1, 0, cluster.region.residency_zone, cluster.region.code, cluster.name), column))
+    return [column for _, column in sorted(columns, key=lambda item: item[0])]
+
+
+def _mark_drift(row: Row, columns: Sequence[Column]) -> None:
+    """The reference is what production runs (the most common version among production cells), else
+    the most common version in the row; a cell running anything else has drifted."""
+    production = [
+        row.cells[column.key].version for column in columns if column.is_production and column.key in row.cells
+    ]
+    candidates = production or [cell.version for cell in row.cells.values()]
+    candidates = [version for version in candidates if version]
+    if not candidates or len(row.cells) < 2:
+        return
+    counts = Counter(candidates)
+    best = max(counts.values())
+    # A tie is broken towards the version seen first in column order, so the page reads the same every time.
+    row.reference_version = next(version for version in candidates if counts[version] == best)
+    for cell in row.cells.values():
+        cell.drift = bool(cell.version) and cell.version != row.reference_version
+
+
+def version_matrix(
+    *,
+    user: AnyUser,
+    filters: MatrixFilters = MatrixFilters(),
+    page_number: Any = 1,
+    page_size: int = MATRIX_PAGE_SIZE,
+    service_ids: Sequence[int] | None = None,
+) -> Matrix:
+    """Services (one page) x environments and clusters: version, health, age and drift per cell."""
+    services = matrix_services(user=user, filters=filters)
+    if service_ids is not None:
+        services = services.filter(pk__in=list(service_ids))
+    page = Paginator(services, page_size).get_page(page_number)
+    workloads = matrix_workloads(user=user, filters=filters)
+    pairs = workloads.filter(service__in=services).values_list("environment_id", "cluster_id").distinct()
+    columns = _columns(pairs)
+    rows = {service.pk: Row(service, {}) for service in page.object_list}
+    values = workloads.filter(service_id__in=list(rows)).values_list(
+        "pk", "service_id", "environment_id", "cluster_id", "version", "health", "rolled_out_at"
+    )
+    for pk, service_id, environment_id, cluster_id, version, health, rolled_out_at in values.order_by("pk"):
+        key = f"e{environment_id}" if environment_id is not None else f"c{cluster_id}"
+        cell = rows[service_id].cells.setdefault(key, Cell())
+        cell.versions.append(version)
+        cell.workload_ids.append(pk)
+        cell.count += 1
+        if cell.count == 1 or HEALTH_SEVERITY.get(health, 1) > HEALTH_SEVERITY.get(cell.health, 1):
+            cell.health = health
+        if rolled_out_at is not None and (cell.rolled_out_at is None or rolled_out_at > cell.rolled_out_at):
+            cell.rolled_out_at = rolled_out_at
+    for row in rows.values():
+        _mark_drift(row, columns)
+    return Matrix(columns, list(rows.values()), page)
+
+
+# --- a service's timeline ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str  # "deployment" or "run"
+    at: datetime | None
+    deployment: Deployment | None = None
+    run: PipelineRun | None = None
+
+
+def service_timeline(
+    *, user: AnyUser, service: Service, page_number: Any = 1, page_size: int = TIMELINE_PAGE_SIZE
+) -> tuple[Page[Any], list[TimelineEntry]]:
+    """Deployments and pipeline runs of ``service``, newest first, one page (ordered and cut in SQL)."""
+    deployments = (
+        policy.restrict(Deployment.objects.all(), user, policy.VIEW)
+        .filter(service=service)
+        .annotate(entry=Value("deployment", output_field=CharField()), at=F("started_at"))
+        .values_list("entry", "pk", "at")
+    )
+    runs = (
+        policy.restrict(PipelineRun.objects.all(), user, policy.VIEW)
+        .filter(service=service)
+        .annotate(
+            entry=Value("run", output_field=CharField()),
+            at=Coalesce("started_at", "updated_at", output_field=DateTimeField()),
+        )
+        .values_list("entry", "pk", "at")
+    )
+    union = deployments.union(runs, all=True).order_by("-at", "-pk")
+    page = Paginator(union, page_size).get_page(page_number)
+    items = list(page.object_list)
+    wanted_deployments = [pk for entry, pk, _ in items if entry == "deployment"]
+    wanted_runs = [pk for entry, pk, _ in items if entry == "run"]
+    found_deployments = Deployment.objects.select_related("environment", "cluster__region", "pipeline_run").in_bulk(
+        wanted_deployments
+    )
+    found_runs = PipelineRun.objects.select_related("environment").in_bulk(wanted_runs)
+    entries = [
+        TimelineEntry("deployment", at, deployment=found_deployments[pk])
+        if entry == "deployment"
+        else TimelineEntry("run", at, run=found_runs[pk])
+        for entry, pk, at in items
+        if pk in (found_deployments if entry == "deployment" else found_runs)
+    ]
+    return page, entries
+
+
+def service_current_versions(*, user: AnyUser, service: Service) -> Matrix:
+    """The service's row of the matrix (every environment and cluster it runs in)."""
+    return version_matrix(user=user, page_size=1, service_ids=[service.pk])

@@ -1,0 +1,231 @@
+"""Deployment pages: the version matrix, the service catalogue (list, page, create, edit, delete), the
+unmatched workloads and their claim, and a deployment's page.
+
+Views are thin: selectors read (scoped by the policy), forms parse, the
+catalogue functions decide and write. An object outside the user's scope is
+a 404; one they may see but not change, a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from access import policy
+from access.models import Team, User
+from access.permissions import CHANGE
+from deployments import catalogue, selectors
+from deployments.filtersets import MatrixFilterForm, ServiceFilterSet, UnmatchedWorkloadFilterSet
+from deployments.forms import ClaimForm, ServiceForm
+from deployments.models import Service
+from portal.forms import saved
+from portal.http import HttpRequest
+
+PAGE_SIZE = 50
+
+
+def _signed_in(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
+    return user
+
+
+def _teams_for_services(user: User) -> QuerySet[Team]:
+    """Teams ``user`` may own services for (``deployments.change`` on the team)."""
+    visible = list(policy.restrict(Team.objects.all(), user, policy.VIEW).order_by("name"))
+    allowed = [team.pk for team in visible if policy.can(user, CHANGE, Service(team=team))]
+    return Team.objects.filter(pk__in=allowed).order_by("name")
+
+
+# --- the matrix ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def matrix(request: HttpRequest) -> HttpResponse:
+    """Services x environments (and clusters): version, health, age, drift; htmx gets only the table."""
+    user = _signed_in(request)
+    form = MatrixFilterForm(request.GET or None, user=user)
+    form.is_valid()
+    version_matrix = selectors.version_matrix(user=user, filters=form.filters(), page_number=request.GET.get("page"))
+    context = {
+        "form": form,
+        "matrix": version_matrix,
+        "page": version_matrix.page,
+        "can_add": policy.can(user, CHANGE, Service),
+    }
+    template = "deployments/_matrix.html" if request.htmx else "deployments/matrix.html"
+    return render(request, template, context)
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    user = _signed_in(request)
+    filterset = ServiceFilterSet(request.GET, queryset=selectors.service_list(user=user), request=request)
+    services = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = Paginator(services, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"filterset": filterset, "page": page, "can_add": policy.can(user, CHANGE, Service)}
+    template = "deployments/_service_table.html" if request.htmx else "deployments/service_list.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Owner, repository, links, the versions running now and the timeline of deployments and runs."""
+    user = _signed_in(request)
+    service = selectors.service_get(user=user, slug=slug)
+    current = selectors.service_current_versions(user=user, service=service)
+    page, entries = selectors.service_timeline(user=user, service=service, page_number=request.GET.get("page"))
+    cells = current.rows[0].cells if current.rows else {}
+    context = {
+        "service": service,
+        "current_cells": [(column, cells[column.key]) for column in current.columns if column.key in cells],
+        "page": page,
+        "entries": entries,
+        "can_change": policy.can(user, CHANGE, service),
+    }
+    if request.htmx:
+        return render(request, "deployments/_timeline.html", context)
+    return render(request, "deployments/service_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_create(request: HttpRequest) -> HttpResponse:
+    user = _signed_in(request)
+    if not policy.can(user, CHANGE, Service):
+        raise PermissionDenied("You may not add services to the catalogue.")
+    form = ServiceForm(request.POST or None, teams=_teams_for_services(user))
+    service = saved(request, form, lambda data: catalogue.service_create(actor=user, **data))
+    if service is not None:
+        messages.success(request, f"Service {service} added to the catalogue.")
+        return redirect("deployments:service", slug=service.slug)
+    return render(request, "deployments/service_form.html", {"form": form, "title": "New service"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    user = _signed_in(request)
+    service = selectors.service_get(user=user, slug=slug)
+    policy.require(user, CHANGE, service)
+    form = ServiceForm(request.POST or None, teams=_teams_for_services(user), instance=service)
+    updated = saved(request, form, lambda data: catalogue.service_update(actor=user, service_id=service.pk, **data))
+    if updated is not None:
+        messages.success(request, f"Service {updated} saved.")
+        return redirect("deployments:service", slug=updated.slug)
+    context = {"form": form, "title": f"Edit {service}", "service": service}
+    return render(request, "deployments/service_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    """Confirm, then delete: the service's workloads and deployments stay, without a service."""
+    user = _signed_in(request)
+    service = selectors.service_get(user=user, slug=slug)
+    policy.require(user, CHANGE, service)
+    if request.method == "POST":
+        kept = catalogue.service_delete(actor=user, service_id=service.pk)
+        messages.success(
+            request,
+            f"Service {service} deleted. Its {kept} workload{'s' if kept != 1 else ''} and its deployments are kept, "
+            "now without a service.",
+        )
+        return redirect("deployments:services")
+    context = {
+        "service": service,
+        "workloads": service.workloads.filter(gone_at__isnull=True).count(),
+        "deployments": service.deployments.count(),
+    }
+    return render(request, "deployments/service_delete.html", context)
+
+
+# --- unmatched workloads ----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def unmatched(request: HttpRequest) -> HttpResponse:
+    """Present workloads of no service, to claim; filtered by cluster and namespace."""
+    user = _signed_in(request)
+    filterset = UnmatchedWorkloadFilterSet(
+        request.GET, queryset=selectors.unmatched_workloads(user=user), request=request
+    )
+    workloads = filterset.qs if filterset.is_valid() else filterset.queryset.none()
+    page = Paginator(workloads, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"filterset": filterset, "page": page, "can_claim": policy.can(user, CHANGE, Service)}
+    template = "deployments/_unmatched_table.html" if request.htmx else "deployments/unmatched.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workload_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pick the service an unmatched workload belongs to."""
+    user = _signed_in(request)
+    workload = get_object_or_404(selectors.workload_list(user=user), pk=pk)
+    services = selectors.services_changeable(user=user)
+    if not policy.can(user, CHANGE, Service):
+        raise PermissionDenied("You may not change the service catalogue.")
+    form = ClaimForm(request.POST or None, services=services)
+    claimed = saved(
+        request,
+        form,
+        lambda data: catalogue.workload_claim(actor=user, workload_id=workload.pk, service_id=data["service"].pk),
+    )
+    if claimed is not None:
+        messages.success(request, f"{claimed} now belongs to {claimed.service}.")
+        return redirect("deployments:unmatched")
+    return render(request, "deployments/workload_claim.html", {"form": form, "workload": workload})
+
+
+# --- a deployment --------------------------------------------------------------------------------
+
+
+def _progress(progress: Any) -> dict[str, Any] | None:
+    """Canary or blue-green progress as numbers the page can draw; None when there is none."""
+    if not isinstance(progress, dict) or not progress:
+        return None
+    found: dict[str, Any] = {}
+    for name in ("step", "steps", "weight"):
+        value = progress.get(name)
+        found[name] = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if found["weight"] is None and found["step"] is not None and found["steps"]:
+        found["weight"] = round(100 * found["step"] / found["steps"])
+    if found["weight"] is None:
+        return None
+    found["weight"] = max(0, min(100, found["weight"]))
+    return found
+
+
+@login_required
+@require_GET
+def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _signed_in(request)
+    deployment = selectors.deployment_get(user=user, pk=pk)
+    run = deployment.pipeline_run
+    stages = selectors.run_stages(run) if run is not None else []
+    context = {
+        "deployment": deployment,
+        "run": run,
+        "stages": stages,
+        "security": run.security if run is not None and isinstance(run.security, dict) else {},
+        "diff": selectors.image_diff(deployment.previous_images or [], deployment.images or []),
+        "progress": _progress(deployment.progress),
+        "workloads": selectors.deployment_workloads(deployment=deployment, user=user),
+    }
+    return render(request, "deployments/deployment_detail.html", context)

@@ -1,0 +1,344 @@
+"""Deployment pages: the matrix (drift, gone workloads, filters, query count), the service and deployment pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from access.models import Team, Tier, User
+from deployments.choices import DeploymentSource, DeploymentStatus, Health, RunStatus, SmokeTest, Strategy
+from deployments.models import Deployment, PipelineRun, Service, WebhookSource, Workload
+from deployments.services import Target, record_deployment
+from environments.choices import EnvironmentStatus
+from environments.models import Environment, EnvironmentTemplate
+from portal.demo import Persona
+from regions.models import Cluster
+from tests.factories import make_service, make_workload
+from tests.helpers import queries_for
+
+pytestmark = pytest.mark.django_db
+
+ClientFor = Callable[[Persona | None], Client]
+MATRIX = reverse("deployments:list")
+NOW = timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def developer(client_for: ClientFor) -> Client:
+    return client_for(Persona.DEVELOPER)
+
+
+@pytest.fixture
+def admin(client_for: ClientFor) -> Client:
+    return client_for(Persona.PLATFORM_ADMIN)
+
+
+def team(slug: str = "student-experience") -> Team:
+    return Team.objects.get(slug=slug)
+
+
+def cluster(name: str = "eks-eu-west-1") -> Cluster:
+    return Cluster.objects.get(name=name)
+
+
+def environment(
+    name: str, tier: str, *, team_slug: str = "core-platform", status: str = EnvironmentStatus.READY
+) -> Environment:
+    return Environment.objects.create(
+        name=name,
+        team=team(team_slug),
+        template=EnvironmentTemplate.objects.get(slug="staging"),
+        tier=tier,
+        cluster=cluster(),
+        requested_by=User.objects.get(username="admin"),
+        status=status,
+        monthly_estimate="10.00",
+        currency="USD",
+    )
+
+
+def workload(
+    service: Service, version: str, *, env: Environment | None = None, where: str = "eks-eu-west-1", **fields: Any
+) -> Workload:
+    values: dict[str, Any] = {
+        "cluster": cluster(where),
+        "namespace": f"{env.name}-core" if env is not None else "core-services",
+        "name": f"{service.slug}-{version}-{env.name if env else where}",
+        "service": service,
+        "team": service.team,
+        "environment": env,
+        "tier": env.tier if env is not None else "",
+        "version": version,
+        "rolled_out_at": NOW - timedelta(hours=5),
+        **fields,
+    }
+    return make_workload(**values)
+
+
+def row_of(html: str, slug: str) -> str:
+    start = html.index(f'data-service="{slug}"')
+    return html[start : html.index("</tr>", start)]
+
+
+# --- the matrix -----------------------------------------------------------------------------
+
+
+def test_the_matrix_shows_each_services_version_health_and_age_per_environment(developer: Client) -> None:
+    service = make_service(slug="checkout", name="Checkout", team=team())
+    staging, production = environment("stage-x", Tier.STAGING), environment("prod-x", Tier.PRODUCTION)
+    workload(service, "1.5.0", env=staging, health=Health.DEGRADED)
+    workload(service, "1.4.0", env=production)
+
+    html = developer.get(MATRIX).content.decode()
+
+    row = row_of(html, "checkout")
+    assert "stage-x" in html
+    assert "prod-x" in html
+    assert 'data-version="1.5.0"' in row
+    assert 'data-version="1.4.0"' in row
+    assert 'data-health="degraded"' in row
+    assert 'data-health="healthy"' in row
+    assert "5\xa0hours" in row
+
+
+def test_a_version_other_than_productions_is_marked_as_drift(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    staging, production = environment("stage-x", Tier.STAGING), environment("prod-x", Tier.PRODUCTION)
+    workload(service, "1.5.0", env=staging)
+    workload(service, "1.4.0", env=production)
+    workload(service, "1.4.0", where="eks-ap-southeast-2")
+    workload(service, "1.3.9", where="aks-eastus")
+
+    row = row_of(developer.get(MATRIX).content.decode(), "checkout")
+
+    cells = row.split("<td")[1:]
+    drifted = {cell.split('data-version="')[1].split('"')[0] for cell in cells if "data-drift" in cell}
+    assert drifted == {"1.5.0", "1.3.9"}
+
+
+def test_without_production_the_most_common_version_is_the_reference(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    for where in ("eks-eu-west-1", "eks-ap-southeast-2"):
+        workload(service, "2.0.0", where=where)
+    workload(service, "1.9.0", where="aks-eastus")
+
+    row = row_of(developer.get(MATRIX).content.decode(), "checkout")
+
+    assert row.count("data-drift") == 1
+    assert 'data-drift data-version="1.9.0"' in row
+
+
+def test_gone_workloads_and_torn_down_environments_are_not_in_the_matrix(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    workload(service, "1.0.0", gone_at=NOW)
+    ended = environment("old-env", Tier.STAGING, status=EnvironmentStatus.TORN_DOWN)
+    workload(service, "0.9.0", env=ended)
+
+    html = developer.get(MATRIX).content.decode()
+
+    row = row_of(html, "checkout")
+    assert "1.0.0" not in row
+    assert "0.9.0" not in row
+    assert "old-env" not in html
+
+
+def test_several_workloads_in_one_place_are_counted_and_the_worst_health_shows(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    workload(service, "1.0.0", name="checkout-api")
+    workload(service, "1.0.0", name="checkout-worker", health=Health.DEGRADED)
+
+    row = row_of(developer.get(MATRIX).content.decode(), "checkout")
+
+    assert 'data-count="2"' in row
+    assert 'data-health="degraded"' in row
+
+
+def test_the_matrix_filters_by_team_region_health_environment_and_name(admin: Client) -> None:
+    ours = make_service(slug="checkout", name="Checkout", team=team())
+    theirs = make_service(slug="timetable", name="Timetable", team=team("tutor-tools"))
+    staging = environment("stage-x", Tier.STAGING)
+    workload(ours, "1.0.0", where="eks-ap-southeast-2", health=Health.DEGRADED)
+    workload(theirs, "2.0.0", env=staging)
+
+    def services(**query: str) -> set[str]:
+        html = admin.get(MATRIX, query).content.decode()
+        return {slug for slug in ("checkout", "timetable") if f'data-service="{slug}"' in html}
+
+    assert services(team="tutor-tools") == {"timetable"}
+    assert services(region=str(cluster("eks-ap-southeast-2").region_id)) == {"checkout"}
+    assert services(health="degraded") == {"checkout"}
+    assert services(environment=str(staging.pk)) == {"timetable"}
+    assert services(q="check") == {"checkout"}
+
+
+def test_htmx_filtering_answers_only_the_table(developer: Client) -> None:
+    response = developer.get(MATRIX, {"q": "student"}, HTTP_HX_REQUEST="true")
+
+    assert "<html" not in response.content.decode()
+    assert "data-matrix" in response.content.decode()
+
+
+def test_a_developer_sees_only_their_teams_services(developer: Client) -> None:
+    make_service(slug="theirs", team=team("tutor-tools"))
+    html = developer.get(MATRIX).content.decode()
+
+    assert 'data-service="student-portal"' in html
+    assert 'data-service="theirs"' not in html
+    assert 'data-service="api-gateway"' not in html
+
+
+def _grow(services: int, environments: int) -> None:
+    places = [environment(f"env-{services}-{n}", Tier.STAGING) for n in range(environments)]
+    for number in range(services):
+        service = make_service(slug=f"grown-{services}-{number}", team=team())
+        for place in places:
+            workload(service, f"1.{number}.0", env=place)
+
+
+def test_the_matrix_runs_the_same_queries_however_big_it_is(
+    developer: Client, django_assert_max_num_queries: Callable[..., Any]
+) -> None:
+    small = queries_for(developer, MATRIX)
+    _grow(5, 3)
+    assert queries_for(developer, MATRIX) == small
+    _grow(30, 6)
+    with django_assert_max_num_queries(small):
+        assert developer.get(MATRIX).status_code == 200
+
+
+# --- the service page -----------------------------------------------------------------------
+
+
+def test_the_service_page_shows_owner_links_versions_and_a_timeline_newest_first(developer: Client) -> None:
+    html = developer.get(reverse("deployments:service", args=["student-portal"])).content.decode()
+
+    assert "Student Experience" in html
+    assert "https://github.com/example-lms/student-portal" in html
+    assert html.count("data-link") == 2
+    assert "4.7.0-rc.1" in html
+    assert "4.6.0" in html
+    timeline = html[html.index("data-timeline") :]
+    assert timeline.index('data-entry="deployment"') < timeline.index("4.6.0")  # staging (newer) first
+    assert 'data-entry="run"' in timeline
+
+
+def test_the_timeline_pages(developer: Client) -> None:
+    service = Service.objects.get(slug="enrolment")
+    for day in range(30):
+        record_deployment(
+            Target(service=service, cluster=cluster(), namespace="x"),
+            version=f"0.{day}.0",
+            source=DeploymentSource.CLUSTER,
+            started_at=NOW - timedelta(days=40 + day),
+        )
+    url = reverse("deployments:service", args=["enrolment"])
+
+    first = developer.get(url).content.decode()
+    second = developer.get(url, {"page": "2"}).content.decode()
+
+    assert first.count('data-entry="') == 25
+    assert "Page 1 of 2" in first
+    assert "0.29.0" in second
+    assert "0.29.0" not in first
+
+
+def test_another_teams_service_page_is_a_404(developer: Client) -> None:
+    assert developer.get(reverse("deployments:service", args=["api-gateway"])).status_code == 404
+
+
+# --- a deployment's page ------------------------------------------------------------------------
+
+
+def test_the_deployment_page_shows_the_image_diff_stages_progress_and_smoke_test(admin: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    source = WebhookSource.objects.create(name="gh", provider="github", secret="s3cret", team=team())
+    run = PipelineRun.objects.create(
+        source=source,
+        provider="github",
+        external_id="77-1",
+        service=service,
+        status=RunStatus.SUCCEEDED,
+        stages=[
+            {
+                "name": "Build",
+                "kind": "build",
+                "status": "succeeded",
+                "started_at": "2026-01-01T10:00:00+00:00",
+                "finished_at": "2026-01-01T10:04:30+00:00",
+            },
+            {
+                "name": "Scan",
+                "kind": "security",
+                "status": "succeeded",
+                "started_at": "2026-01-01T10:04:30+00:00",
+                "finished_at": "2026-01-01T10:05:00+00:00",
+            },
+            {"name": "Deploy", "kind": "deploy", "status": "succeeded"},
+            {"name": "Smoke", "kind": "post_deploy", "status": "failed"},
+        ],
+        security={"critical": 1, "high": 2},
+    )
+    record_deployment(
+        Target(service=service, cluster=cluster(), namespace="core-services"),
+        version="1.0.0",
+        source=DeploymentSource.CLUSTER,
+        started_at=NOW - timedelta(days=2),
+        images=["reg.example.com/checkout:1.0.0", "reg.example.com/sidecar:3", "reg.example.com/old:1"],
+    )
+    deployment = record_deployment(
+        Target(service=service, cluster=cluster(), namespace="core-services"),
+        version="1.1.0",
+        source=DeploymentSource.PIPELINE,
+        started_at=NOW,
+        images=["reg.example.com/checkout:1.1.0", "reg.example.com/sidecar:3", "reg.example.com:5000/new"],
+        pipeline_run=run,
+        triggered_by="dana",
+        commit_sha="abc1234def",
+        strategy=Strategy.CANARY,
+        progress={"step": 1, "steps": 4, "weight": 25},
+        smoke_test=SmokeTest.FAILED,
+    )
+
+    html = admin.get(reverse("deployments:detail", args=[deployment.pk])).content.decode()
+
+    assert "data-previous-version>1.0.0" in html
+    diff = html[html.index("data-image-diff") :]
+    assert 'data-change="changed"' in diff
+    assert "reg.example.com/checkout" in diff
+    assert 'data-change="added"' in diff
+    assert "reg.example.com:5000/new" in diff
+    assert 'data-change="removed"' in diff
+    assert "reg.example.com/old" in diff
+    assert 'data-change="same"' in diff
+    assert "4 min 30 s" in html
+    assert "30 s" in html
+    assert 'data-findings="critical">1 critical' in html
+    assert 'data-findings="high">2 high' in html
+    assert 'data-stage="post_deploy"' in html
+    assert '<progress class="w-100" max="100" value="25"' in html
+    assert "Step 1 of 4" in html
+    assert 'data-smoke-test="failed"' in html
+    assert "dana" in html
+    assert "abc1234def" in html
+
+
+def test_a_deployment_outside_ones_scope_is_a_404(developer: Client) -> None:
+    deployment = Deployment.objects.filter(service__slug="api-gateway").first()
+    assert deployment is not None
+    assert developer.get(reverse("deployments:detail", args=[deployment.pk])).status_code == 404
+
+
+def test_the_demo_shows_a_failing_deployment_in_staging(developer: Client) -> None:
+    failing = Deployment.objects.get(service__slug="student-portal", status=DeploymentStatus.FAILED)
+
+    html = developer.get(reverse("deployments:detail", args=[failing.pk])).content.decode()
+
+    assert "4.7.0-rc.1" in html
+    assert 'data-smoke-test="failed"' in html
+    assert 'data-stage="post_deploy"' in html
