@@ -9,6 +9,7 @@ the environment's team and is audited.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -69,6 +70,17 @@ def freeze_end(*, actor: User, freeze_id: int) -> FreezeWindow:
         team=freeze.environment.team,
     )
     return freeze
+
+
+def _frozen_at(environment_id: Any, started_at: Any) -> QuerySet[FreezeWindow]:
+    return FreezeWindow.objects.filter(environment_id=environment_id, starts_at__lte=started_at, ends_at__gt=started_at)
+
+
+def deployed_during_freeze(deployment: Deployment) -> bool:
+    """Whether ``deployment`` started while its environment was frozen."""
+    return (
+        deployment.environment_id is not None and _frozen_at(deployment.environment_id, deployment.started_at).exists()
+    )
 
 
 def with_freeze_flag(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:

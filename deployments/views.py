@@ -21,11 +21,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from access import policy
 from access.models import Team, User
-from access.permissions import CHANGE
-from deployments import catalogue, selectors
+from access.permissions import CHANGE, ROLLBACK
+from deployments import catalogue, freezes, selectors
+from deployments.choices import WorkloadKind
 from deployments.filtersets import MatrixFilterForm, ServiceFilterSet, UnmatchedWorkloadFilterSet
 from deployments.forms import ClaimForm, ServiceForm
-from deployments.models import Service
+from deployments.models import RollbackRequest, Service
 from portal.forms import saved
 from portal.http import HttpRequest
 
@@ -219,6 +220,7 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = selectors.deployment_get(user=user, pk=pk)
     run = deployment.pipeline_run
     stages = selectors.run_stages(run) if run is not None else []
+    workloads = selectors.deployment_workloads(deployment=deployment, user=user)
     context = {
         "deployment": deployment,
         "run": run,
@@ -226,6 +228,13 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "security": run.security if run is not None and isinstance(run.security, dict) else {},
         "diff": selectors.image_diff(deployment.previous_images or [], deployment.images or []),
         "progress": _progress(deployment.progress),
-        "workloads": selectors.deployment_workloads(deployment=deployment, user=user),
+        "workloads": workloads,
+        "can_roll_back": {
+            workload.pk
+            for workload in workloads
+            if not workload.is_gone and workload.kind != WorkloadKind.CRON_JOB and policy.can(user, ROLLBACK, workload)
+        },
+        "during_freeze": freezes.deployed_during_freeze(deployment),
+        "rollback": RollbackRequest.objects.filter(deployment=deployment).first(),
     }
     return render(request, "deployments/deployment_detail.html", context)
