@@ -388,6 +388,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["portal.api.permissions.SignedIn"],
+    # One schema name per choice set used by several serializers (or sharing a field name with another).
+    "ENUM_NAME_OVERRIDES": {
+        "NamespaceGroupEnum": "environments.choices.NamespaceGroup",
+        "ProviderEnum": "regions.choices.Provider",
+        "CiProviderEnum": "deployments.choices.CiProvider",
+    },
 }
 
 FILTERS_EMPTY_CHOICE_LABEL = "Any"
