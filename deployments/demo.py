@@ -11,8 +11,9 @@ deployments are recorded only when it has none yet.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,8 @@ from deployments.models import Deployment, PipelineRun, Service, WebhookSource, 
 from deployments.services import Target, record_deployment
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate
+from providers.sandbox.cluster import SandboxClusterDriver
+from regions.drivers import cluster_driver_for
 from regions.models import Cluster, Namespace
 
 REGISTRY = "registry.example.com/lms"
@@ -488,3 +491,98 @@ def remove_demo_environments() -> None:
     in no environment), for tests that count environments from a clean slate."""
     names = [name for name, *_ in ENVIRONMENTS]
     Environment.objects.filter(team__slug="core-platform", name__in=names, requested_by__username="admin").delete()
+
+
+def seed_demo_clusters() -> int:
+    """Write the demo's workloads into the sandbox clusters they run on, as their controllers would have.
+
+    Called by ``manage.py load_demo`` (``make run``), not by the tests'
+    demo: the scheduled sync then finds what the matrix shows (instead of
+    marking it all gone), and a Deployment can be rolled back to the release
+    before it. Clusters not driven by the sandbox are left alone. Returns how
+    many workloads were written.
+    """
+    written = 0
+    by_cluster: dict[int, list[Workload]] = {}
+    for workload in Workload.objects.filter(gone_at__isnull=True).select_related("cluster__region__account"):
+        by_cluster.setdefault(workload.cluster_id, []).append(workload)
+    for workloads in by_cluster.values():
+        driver = cluster_driver_for(workloads[0].cluster)
+        if not isinstance(driver, SandboxClusterDriver):
+            continue
+        manifests: list[dict[str, Any]] = []
+        for namespace in sorted({workload.namespace for workload in workloads}):
+            manifests.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        for workload in workloads:
+            manifests += _manifests(workload)
+        driver.seed_many(manifests)
+        written += len(workloads)
+    return written
+
+
+def _template(workload: Workload, image: str) -> dict[str, Any]:
+    # The version label goes on the pod template, as a rollback changes the template and not the metadata.
+    labels = {"app": workload.name, "app.kubernetes.io/version": image.rsplit(":", 1)[-1]}
+    return {"metadata": {"labels": labels}, "spec": {"containers": [{"name": workload.name, "image": image}]}}
+
+
+def _manifests(workload: Workload) -> list[dict[str, Any]]:
+    """The workload's object (with its status) and, for a Deployment, a ReplicaSet per revision kept."""
+    image = workload.images[0] if workload.images else _image(workload.name, workload.version)
+    labels = {key: value for key, value in workload.labels.items() if key != "app.kubernetes.io/version"}
+    metadata: dict[str, Any] = {"name": workload.name, "namespace": workload.namespace, "labels": labels}
+    ready, desired = workload.replicas_ready, workload.replicas_desired
+    condition = {"type": "Available", "status": "True" if ready else "False", "lastUpdateTime": _stamp(workload)}
+    selector = {"matchLabels": {"app": workload.name}}
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    if workload.kind == WorkloadKind.CRON_JOB:
+        spec = {"schedule": "0 2 * * *", "jobTemplate": {"spec": {"template": _template(workload, image)}}}
+        return [{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata, "spec": spec, "status": {}}]
+    if workload.kind == WorkloadKind.DAEMON_SET:
+        spec = {"selector": selector, "template": _template(workload, image)}
+        status = {"desiredNumberScheduled": desired, "numberReady": ready}
+        return [{"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": metadata, "spec": spec, "status": status}]
+    spec = {"replicas": desired, "selector": selector, "template": _template(workload, image)}
+    status = {"readyReplicas": ready, "conditions": [condition]}
+    if workload.kind == WorkloadKind.STATEFUL_SET:
+        return [{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": metadata, "spec": spec, "status": status}]
+    revision = workload.revision or 1
+    metadata["annotations"] = {"deployment.kubernetes.io/revision": str(revision)}
+    manifests: list[dict[str, Any]] = [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec, "status": status}
+    ]
+    versions = [workload.version]
+    with contextlib.suppress(ValueError):  # not a release number ("latest"): no earlier revision to offer
+        versions.append(_older(workload.version))
+    for offset, version in enumerate(versions):
+        number = revision - offset
+        template = _template(workload, _image(workload.name, version) if offset else image)
+        template["metadata"]["labels"]["pod-template-hash"] = f"r{number}"
+        manifests.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{workload.name}-r{number}",
+                    "namespace": workload.namespace,
+                    "annotations": {"deployment.kubernetes.io/revision": str(number)},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": workload.name,
+                            "uid": f"uid-{workload.name}",
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {"replicas": 0, "selector": selector, "template": template},
+            }
+        )
+    return manifests
+
+
+def _stamp(workload: Workload) -> str:
+    moment = workload.rolled_out_at or timezone.now()
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

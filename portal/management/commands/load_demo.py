@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deployments.demo import seed_demo_clusters
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
 
 
@@ -25,7 +26,8 @@ class Command(BaseCommand):
                 "pass --allow-production for a throwaway installation."
             )
         load_demo()
-        self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+        seeded = seed_demo_clusters()
+        self.stdout.write(self.style.SUCCESS(f"Demo data loaded ({seeded} workloads in the sandbox clusters)."))
         if options["verbosity"] > 1:
             for person in PERSONAS:
                 self.stdout.write(f"  {person.username} / {DEMO_PASSWORD}: {person.title}")
