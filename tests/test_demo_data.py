@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,6 +11,7 @@ from django.db.models import Model, Q
 from pytest_django.fixtures import Settings
 
 from access.models import Grant, Membership, Role, SsoRule, Team, User
+from deployments.models import Workload
 from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.choices import ClusterKind, Provider, ResidencyZone, WorkloadClass
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
@@ -39,6 +41,12 @@ DEMO_MODELS: list[type[Model]] = [
     Namespace,
     CentreServer,
 ]
+
+
+@pytest.fixture(autouse=True)
+def own_sandbox(settings: Settings, tmp_path: Path) -> None:
+    """The command writes the demo workloads into the sandbox clusters: this test's own, not the shared one."""
+    settings.DATA_DIR = tmp_path
 
 
 def load_demo(*args: str) -> str:
@@ -184,5 +192,7 @@ def test_allow_production_loads_it_with_debug_off(settings: Settings) -> None:
 
     output = load_demo("--allow-production")
 
-    assert "Demo data loaded." in output
+    workloads = Workload.objects.filter(gone_at__isnull=True).count()
+    assert workloads > 0
+    assert f"Demo data loaded ({workloads} workloads in the sandbox clusters)." in output
     assert Region.objects.count() == 12
