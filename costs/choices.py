@@ -58,3 +58,80 @@ class AddonSize(models.TextChoices):
 
 # Kinds priced per size (a small and a large database cost different amounts); the others have no size.
 SIZED_KINDS = frozenset({ResourceKind.POSTGRESQL, ResourceKind.REDIS})
+
+
+# ---------------------------------------------------------------- the cost store (FinOps FOCUS 1.2)
+
+
+class ChargeCategory(models.TextChoices):
+    """FOCUS ChargeCategory: what kind of charge a line item is."""
+
+    USAGE = "usage", "Usage"
+    PURCHASE = "purchase", "Purchase"
+    TAX = "tax", "Tax"
+    CREDIT = "credit", "Credit"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class ChargeClass(models.TextChoices):
+    """FOCUS ChargeClass: empty for a regular charge, ``correction`` for one that corrects an earlier period."""
+
+    REGULAR = "", "Regular"
+    CORRECTION = "correction", "Correction"
+
+
+class PricingCategory(models.TextChoices):
+    """FOCUS PricingCategory: list price, spot (dynamic) or a commitment discount (committed)."""
+
+    STANDARD = "standard", "Standard"
+    DYNAMIC = "dynamic", "Dynamic (spot)"
+    COMMITTED = "committed", "Committed"
+    OTHER = "other", "Other"
+    NONE = "", "Not priced"
+
+
+class CommitmentStatus(models.TextChoices):
+    """FOCUS CommitmentDiscountStatus: whether a commitment's hour was used or wasted."""
+
+    NONE = "", "No commitment"
+    USED = "used", "Used"
+    UNUSED = "unused", "Unused"
+
+
+class SourceKind(models.TextChoices):
+    """Where cost line items come from."""
+
+    FOCUS_EXPORT = "focus_export", "FOCUS export (S3 / Blob)"
+    COST_EXPLORER = "cost_explorer", "AWS Cost Explorer (month to date)"
+    AZURE_QUERY = "azure_query", "Azure Cost Management query (month to date)"
+    KUBERNETES = "kubernetes", "Kubernetes allocation"
+    UPLOAD = "upload", "FOCUS CSV upload"
+
+
+# Sources whose figures are the bill. The fresh month-to-date APIs fill only the days the bill does not cover yet.
+AUTHORITATIVE_SOURCES = frozenset({SourceKind.FOCUS_EXPORT, SourceKind.UPLOAD, SourceKind.KUBERNETES})
+
+
+class CostBasis(models.TextChoices):
+    """Which FOCUS cost column a figure sums: amortised (the default) or cash."""
+
+    EFFECTIVE = "effective", "Effective (amortised)"
+    BILLED = "billed", "Billed (cash)"
+    LIST = "list", "List"
+
+
+class Allocation(models.TextChoices):
+    """How a rollup row's cost reached its owner."""
+
+    DIRECT = "direct", "Attributed"
+    NAMESPACE = "namespace", "Cluster share (namespace)"
+    IDLE = "idle", "Cluster idle"
+    UNALLOCATED = "unallocated", "Unallocated"
+
+
+class RuleKind(models.TextChoices):
+    """What an attribution rule matches, in the order they are tried."""
+
+    TAG = "tag", "Tag"
+    ACCOUNT = "account", "Account"
+    NAMESPACE_LABEL = "namespace_label", "Namespace label"

@@ -8,13 +8,29 @@ a new row and old estimates can be explained.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from access.scoping import scoped
-from costs.choices import SIZED_KINDS, UNITS_BY_KIND, AddonSize, PriceUnit, ResourceKind
+from costs.choices import (
+    AUTHORITATIVE_SOURCES,
+    SIZED_KINDS,
+    UNITS_BY_KIND,
+    AddonSize,
+    Allocation,
+    ChargeCategory,
+    ChargeClass,
+    CommitmentStatus,
+    PriceUnit,
+    PricingCategory,
+    ResourceKind,
+    RuleKind,
+    SourceKind,
+)
 from regions import catalogue
 from regions.choices import Provider
 
@@ -105,3 +121,279 @@ class PriceItem(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+
+# ---------------------------------------------------------------- the cost store
+#
+# Shaped after FinOps FOCUS 1.2. Line items are kept at daily grain; every page and API reads the daily rollups,
+# which the load rebuilds for the days it touched. The big table has no foreign-key constraints (a load copies
+# millions of rows; checking each against four tables would halve the rate) and no index but its load's.
+
+
+def money() -> models.DecimalField[Decimal, Decimal]:
+    """A FOCUS cost column: ten decimal places, more than any provider bills in."""
+    return models.DecimalField(max_digits=24, decimal_places=10)
+
+
+@scoped("costs")
+class CostSource(models.Model):
+    """Where cost line items come from: a FOCUS export, a month-to-date API, a cluster's allocation or uploads."""
+
+    name = models.SlugField(max_length=63, unique=True, help_text="A short stable name, e.g. aws-payer-focus.")
+    kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    account = models.ForeignKey(
+        "regions.CloudAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cost_sources",
+        help_text="The cloud account the export lives in or the API is asked through.",
+    )
+    cluster = models.ForeignKey(
+        "regions.Cluster",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cost_sources",
+        help_text="For Kubernetes allocation: the cluster whose node cost is split.",
+    )
+    bucket = models.CharField(max_length=255, blank=True, help_text="FOCUS exports: the S3 bucket or Blob container.")
+    prefix = models.CharField(max_length=500, blank=True, help_text="FOCUS exports: the export's path prefix.")
+    enabled = models.BooleanField(default=True, help_text="Disabled sources are not imported on the schedule.")
+    last_import_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def authoritative(self) -> bool:
+        """Whether its figures are the bill (the fresh month-to-date APIs are not: the bill replaces them)."""
+        return self.kind in AUTHORITATIVE_SOURCES
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        reads_a_cloud = self.kind in (SourceKind.FOCUS_EXPORT, SourceKind.COST_EXPLORER, SourceKind.AZURE_QUERY)
+        if reads_a_cloud and self.account_id is None:
+            errors["account"] = "This kind of source reads through a cloud account: choose one."
+        if self.kind == SourceKind.FOCUS_EXPORT and not self.bucket:
+            errors["bucket"] = "Name the bucket (or Blob container) the export is written to."
+        if self.kind == SourceKind.KUBERNETES and self.cluster_id is None:
+            errors["cluster"] = "Kubernetes allocation splits one cluster's cost: choose the cluster."
+        if errors:
+            raise ValidationError(errors)
+
+
+@scoped("costs")
+class CostLoad(models.Model):
+    """One source's billing period as last loaded. Loading the period again replaces its line items exactly."""
+
+    source = models.ForeignKey(CostSource, on_delete=models.CASCADE, related_name="loads")
+    billing_period_start = models.DateField(help_text="The first day of the billing month.")
+    final = models.BooleanField(default=False, help_text="The provider marked the period final; it is not re-loaded.")
+    line_items = models.PositiveBigIntegerField(default=0)
+    # {currency: {"billed": "…", "effective": "…", "list": "…"}} as decimal strings: what the load summed.
+    totals = models.JSONField(default=dict)
+    # {billing account id: [ISO days]}: the accounts and days the load holds rows for.
+    coverage = models.JSONField(default=dict)
+    # Rows the fresh sources dropped because the bill already covers their day and account.
+    superseded = models.PositiveBigIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0, help_text="API requests the load made.")
+    request_cost = models.DecimalField(
+        max_digits=12, decimal_places=4, default=Decimal(0), help_text="What the provider charges for those requests."
+    )
+    loaded_at = models.DateTimeField(default=timezone.now)
+    loads = models.PositiveIntegerField(default=1, help_text="How many times the period was loaded.")
+
+    class Meta:
+        ordering = ["-billing_period_start", "source__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "billing_period_start"], name="one_load_per_source_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.billing_period_start:%Y-%m}"
+
+
+class CostLineItem(models.Model):
+    """One FOCUS row at daily grain, attributed once at load to a team, environment and service (or none)."""
+
+    id = models.BigAutoField(primary_key=True)
+    load = models.ForeignKey(CostLoad, on_delete=models.CASCADE, related_name="+")
+    charge_date = models.DateField(help_text="ChargePeriodStart; the period ends (exclusive) the next day.")
+    billing_period_start = models.DateField()
+    charge_category = models.CharField(max_length=16, choices=ChargeCategory.choices)
+    charge_class = models.CharField(max_length=16, choices=ChargeClass.choices, blank=True)
+    provider = models.CharField(max_length=64, help_text="aws, azure, on_prem, or the provider's own name.")
+    service_name = models.CharField(max_length=200, blank=True)
+    service_category = models.CharField(max_length=64, blank=True)
+    region_code = models.CharField(max_length=64, blank=True)
+    billing_account_id = models.CharField(max_length=100, blank=True)
+    sub_account_id = models.CharField(max_length=100, blank=True)
+    resource_id = models.TextField(blank=True)
+    pricing_category = models.CharField(max_length=16, choices=PricingCategory.choices, blank=True)
+    commitment_discount_id = models.TextField(blank=True)
+    commitment_discount_status = models.CharField(max_length=8, choices=CommitmentStatus.choices, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    billed_cost = money()
+    effective_cost = money()
+    list_cost = money()
+    currency = models.CharField(max_length=3)
+    team = models.ForeignKey(
+        "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    service = models.ForeignKey(
+        "deployments.Service", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    cluster = models.ForeignKey(
+        "regions.Cluster", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["charge_date"], name="cost_line_item_day")]
+
+    def __str__(self) -> str:
+        return f"{self.charge_date} {self.service_name or self.charge_category} {self.billed_cost} {self.currency}"
+
+
+@scoped("costs")
+class AttributionRule(models.Model):
+    """Maps cost to a team, environment or service: tried in order (tags, then accounts, then namespace labels).
+
+    Rules are resolved once, when a period is loaded; a changed rule reaches
+    stored periods when they are re-loaded (or re-attributed from the rules page).
+    """
+
+    kind = models.CharField(max_length=16, choices=RuleKind.choices)
+    key = models.CharField(
+        max_length=200, blank=True, help_text="The tag or label key (not used for accounts), e.g. cost-center."
+    )
+    value = models.CharField(max_length=200, help_text="The tag or label value, or the account / sub-account id.")
+    priority = models.PositiveIntegerField(default=100, help_text="Lower is tried first within its kind.")
+    team = models.ForeignKey("access.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    service = models.ForeignKey(
+        "deployments.Service", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "priority", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key", "value"],
+                name="one_attribution_rule_per_match",
+                violation_error_message="A rule already matches this key and value.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        match = f"{self.key}={self.value}" if self.key else self.value
+        return f"{self.get_kind_display()} {match}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind in (RuleKind.TAG, RuleKind.NAMESPACE_LABEL) and not self.key:
+            errors["key"] = f"A {self.get_kind_display().lower()} rule needs the key to match."
+        if self.kind == RuleKind.ACCOUNT and self.key:
+            errors["key"] = "An account rule matches the account id alone; leave the key empty."
+        if not (self.team_id or self.environment_id or self.service_id):
+            errors["team"] = "Say where the cost goes: a team, an environment or a service."
+        if errors:
+            raise ValidationError(errors)
+
+
+@scoped("costs")
+class AllocationShare(models.Model):
+    """A namespace's share of a cluster's cost on one day (the idle row has no namespace).
+
+    The weights of one cluster and day add up to exactly 1; the rollup gives
+    each namespace its weight of every line item of the cluster, rounded, and
+    the idle row the rest, so shares plus idle equal the cluster's cost.
+    """
+
+    cluster = models.ForeignKey("regions.Cluster", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    namespace = models.CharField(max_length=63, blank=True, help_text="Empty for the cluster's idle capacity.")
+    weight = models.DecimalField(max_digits=12, decimal_places=10)
+    team = models.ForeignKey("access.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    service = models.ForeignKey(
+        "deployments.Service", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What the weight came from, to explain it: max(request, usage) per resource, in core-hours, GiB-hours, GPU-hours.
+    cpu_hours = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    memory_gib_hours = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+    gpu_hours = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal(0))
+
+    class Meta:
+        ordering = ["cluster", "day", "namespace"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "day", "namespace"], name="one_share_per_namespace_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}/{self.namespace or '(idle)'} {self.day}: {self.weight}"
+
+    @property
+    def idle(self) -> bool:
+        return not self.namespace
+
+
+@scoped("costs", team="team", region="region", zone="region__residency_zone", tier="tier")
+class CostRollup(models.Model):
+    """Daily sums of line items by every dimension the pages break cost down by. Pages and the API read only these."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    provider = models.CharField(max_length=64)
+    region_code = models.CharField(max_length=64, blank=True)
+    region = models.ForeignKey(
+        "regions.Region", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    billing_account_id = models.CharField(max_length=100, blank=True)
+    sub_account_id = models.CharField(max_length=100, blank=True)
+    service_name = models.CharField(max_length=200, blank=True)
+    service_category = models.CharField(max_length=64, blank=True)
+    charge_category = models.CharField(max_length=16, choices=ChargeCategory.choices)
+    pricing_category = models.CharField(max_length=16, choices=PricingCategory.choices, blank=True)
+    team = models.ForeignKey(
+        "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    service = models.ForeignKey(
+        "deployments.Service", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    cluster = models.ForeignKey(
+        "regions.Cluster", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    namespace = models.CharField(max_length=63, blank=True)
+    tier = models.CharField(max_length=16, blank=True)
+    allocation = models.CharField(max_length=16, choices=Allocation.choices)
+    billed_cost = money()
+    effective_cost = money()
+    list_cost = money()
+    line_items = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day"], name="cost_rollup_day"),
+            models.Index(fields=["team", "day"], name="cost_rollup_team_day"),
+            models.Index(fields=["environment", "day"], name="cost_rollup_environment_day"),
+            models.Index(fields=["service", "day"], name="cost_rollup_service_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.service_name or self.charge_category}: {self.effective_cost} {self.currency}"

@@ -1,0 +1,260 @@
+"""Reading FinOps FOCUS (1.0 to 1.2) cost files: AWS Data Exports, Azure FocusCost exports and uploads.
+
+:func:`read_focus` turns CSV text (gzip-compressed or not) into
+:class:`FocusRow` values at daily grain and collects a :class:`RowError`
+for every malformed row instead of stopping at the first one, so a person
+fixing a file sees everything wrong with it at once. A charge whose period
+spans several days is spread over them evenly, the last day taking the
+remainder, so the days add up to the row exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from costs.choices import ChargeCategory, ChargeClass
+
+# The store keeps ten decimal places, more than any provider bills in.
+PLACES = Decimal("0.0000000001")
+MAX_ERRORS = 200
+
+REQUIRED = ("BilledCost", "EffectiveCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory")
+
+_CATEGORIES = {choice.label.lower(): choice.value for choice in ChargeCategory}
+_PRICING = {"standard": "standard", "dynamic": "dynamic", "committed": "committed", "other": "other", "": ""}
+_COMMITMENT = {"used": "used", "unused": "unused", "": ""}
+_PROVIDERS = {
+    "aws": "aws",
+    "amazon web services": "aws",
+    "amazon": "aws",
+    "microsoft": "azure",
+    "microsoft azure": "azure",
+    "azure": "azure",
+    "on-prem": "on_prem",
+    "on_prem": "on_prem",
+}
+
+
+def _no_tags() -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class FocusRow:
+    """One day of one FOCUS charge, in the store's terms (lower-case categories, provider codes)."""
+
+    charge_date: date
+    billing_period_start: date
+    charge_category: str
+    billed_cost: Decimal
+    effective_cost: Decimal
+    list_cost: Decimal
+    currency: str
+    provider: str = ""
+    service_name: str = ""
+    service_category: str = ""
+    region_code: str = ""
+    billing_account_id: str = ""
+    sub_account_id: str = ""
+    resource_id: str = ""
+    pricing_category: str = ""
+    commitment_discount_id: str = ""
+    commitment_discount_status: str = ""
+    charge_class: str = ""
+    tags: dict[str, str] = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one row: its line in the file (the header is line 1) and the column at fault."""
+
+    line: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class FocusFile:
+    """What a file held: its rows (only when it had no errors worth refusing it for) and its errors."""
+
+    rows: list[FocusRow]
+    errors: list[RowError]
+    lines: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def provider_code(name: str) -> str:
+    """``aws``, ``azure`` or ``on_prem`` for the names providers use; anything else as given."""
+    return _PROVIDERS.get(name.strip().lower(), name.strip()[:64])
+
+
+def decode(data: bytes) -> str:
+    """The text of an export object: gunzipped when it is gzip, UTF-8 with or without a byte-order mark."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data.decode("utf-8-sig")
+
+
+def read_focus(text: str | Iterable[str], *, default_billing_period: date | None = None) -> FocusFile:
+    """Parse FOCUS CSV text; every row either becomes day rows or a :class:`RowError` (at most 200 are kept)."""
+    lines = io.StringIO(text) if isinstance(text, str) else text
+    reader = csv.DictReader(lines)
+    columns = set(reader.fieldnames or ())
+    missing = [name for name in REQUIRED if name not in columns]
+    if "BillingPeriodStart" not in columns and default_billing_period is None:
+        missing.append("BillingPeriodStart")
+    if missing:
+        return FocusFile([], [RowError(1, "", f"missing FOCUS column(s): {', '.join(missing)}")], 0)
+    rows: list[FocusRow] = []
+    errors: list[RowError] = []
+    count = 0
+    for record in reader:
+        count += 1
+        line = reader.line_num
+        try:
+            rows.extend(_day_rows(record, default_billing_period))
+        except _BadValue as bad:
+            if len(errors) < MAX_ERRORS:
+                errors.append(RowError(line, bad.column, bad.message))
+    return FocusFile(rows if not errors else [], errors, count)
+
+
+class _BadValue(Exception):
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column, self.message = column, message
+
+
+def _money(record: dict[str, str | None], column: str) -> Decimal:
+    raw = (record.get(column) or "").strip()
+    if not raw:
+        raise _BadValue(column, "is empty; a cost must be a number (use 0 for none)")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise _BadValue(column, f"{raw!r} is not a number") from None
+    if not value.is_finite():
+        raise _BadValue(column, f"{raw!r} is not a finite number")
+    return value.quantize(PLACES)
+
+
+def _day(record: dict[str, str | None], column: str) -> tuple[date, bool]:
+    """The date of a FOCUS datetime and whether it falls exactly on midnight."""
+    raw = (record.get(column) or "").strip()
+    try:
+        day = date.fromisoformat(raw[:10])
+    except ValueError:
+        raise _BadValue(column, f"{raw!r} is not a date such as 2026-11-01T00:00:00Z") from None
+    rest = raw[10:].lstrip("T ").rstrip("Z")
+    at_midnight = not rest or rest.split("+")[0].strip("0:.") == ""
+    return day, at_midnight
+
+
+def _text(record: dict[str, str | None], column: str, limit: int) -> str:
+    value = (record.get(column) or "").strip()
+    if len(value) > limit:
+        raise _BadValue(column, f"is longer than {limit} characters")
+    return value
+
+
+def _choice(record: dict[str, str | None], column: str, known: dict[str, str]) -> str:
+    raw = (record.get(column) or "").strip()
+    value = known.get(raw.lower())
+    if value is None:
+        names = ", ".join(sorted(name.title() for name in known if name))
+        raise _BadValue(column, f"{raw!r} is not one of {names}")
+    return value
+
+
+def _tags(record: dict[str, str | None]) -> dict[str, str]:
+    raw = (record.get("Tags") or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}') from None
+    if not isinstance(value, dict):
+        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}')
+    return {str(key): "" if item is None else str(item) for key, item in value.items()}
+
+
+def _day_rows(record: dict[str, str | None], default_billing_period: date | None) -> Iterator[FocusRow]:
+    if None in record:  # csv puts surplus fields under the key None
+        raise _BadValue("", "has more fields than the header")
+    start, _ = _day(record, "ChargePeriodStart")
+    end, end_at_midnight = _day(record, "ChargePeriodEnd")
+    end_exclusive = end if end_at_midnight else end + timedelta(days=1)
+    if end_exclusive <= start:
+        raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
+    if record.get("BillingPeriodStart"):
+        billing_period, _ = _day(record, "BillingPeriodStart")
+    elif default_billing_period is not None:
+        billing_period = default_billing_period
+    else:
+        raise _BadValue("BillingPeriodStart", "is empty")
+    billing_period = billing_period.replace(day=1)
+    currency = _text(record, "BillingCurrency", 3).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise _BadValue("BillingCurrency", f"{currency!r} is not a three-letter currency code such as USD")
+    billed = _money(record, "BilledCost")
+    effective = _money(record, "EffectiveCost")
+    listed = _money(record, "ListCost") if (record.get("ListCost") or "").strip() else billed
+    charge_class = (record.get("ChargeClass") or "").strip().lower()
+    if charge_class not in ("", ChargeClass.CORRECTION):
+        raise _BadValue("ChargeClass", f"{charge_class!r} is not empty or Correction")
+    provider = record.get("ServiceProviderName") or record.get("ProviderName") or ""
+    row = FocusRow(
+        charge_date=start,
+        billed_cost=billed,
+        effective_cost=effective,
+        list_cost=listed,
+        billing_period_start=billing_period,
+        charge_category=_choice(record, "ChargeCategory", _CATEGORIES),
+        currency=currency,
+        provider=provider_code(provider),
+        service_name=_text(record, "ServiceName", 200),
+        service_category=_text(record, "ServiceCategory", 64),
+        region_code=_text(record, "RegionId", 64).lower(),
+        billing_account_id=_text(record, "BillingAccountId", 100),
+        sub_account_id=_text(record, "SubAccountId", 100),
+        resource_id=(record.get("ResourceId") or "").strip(),
+        pricing_category=_choice(record, "PricingCategory", _PRICING),
+        commitment_discount_id=(record.get("CommitmentDiscountId") or "").strip(),
+        commitment_discount_status=_choice(record, "CommitmentDiscountStatus", _COMMITMENT),
+        charge_class=charge_class,
+        tags=_tags(record),
+    )
+    days = (end_exclusive - start).days
+    if days == 1:
+        yield row
+        return
+    parts = [_spread(amount, days) for amount in (billed, effective, listed)]
+    for offset in range(days):
+        yield replace(
+            row,
+            charge_date=start + timedelta(days=offset),
+            billed_cost=parts[0][offset],
+            effective_cost=parts[1][offset],
+            list_cost=parts[2][offset],
+        )
+
+
+def _spread(amount: Decimal, days: int) -> list[Decimal]:
+    """``amount`` over ``days`` equal parts at the store's precision, the last part taking what rounding left."""
+    each = (amount / days).quantize(PLACES)
+    return [each] * (days - 1) + [amount - each * (days - 1)]

@@ -1,0 +1,360 @@
+"""Writing the cost store: load a source's billing period, attribute its rows once, rebuild the daily rollups.
+
+A load replaces the period's line items exactly, in one transaction: a
+failed load leaves the previous figures as they were. Rows are written with
+PostgreSQL ``COPY`` (the store holds tens of millions of them). Figures from
+the bill (FOCUS exports, uploads, on-prem allocation) win over the fresh
+month-to-date APIs: the bill's rows for an account and day remove the fresh
+ones, and fresh rows for a day the bill already covers are not stored, so
+nothing is counted twice. After every load the rollups of the days it
+touched are rebuilt from the line items, splitting each cluster's cost over
+its namespaces by the day's allocation shares; pages read only rollups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from access.models import Team
+from costs.choices import AUTHORITATIVE_SOURCES, RuleKind
+from costs.focus import FocusRow
+from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
+from deployments.models import Service
+from environments.models import Environment
+from regions.models import Cluster
+
+# Tags the portal puts on what it creates (environments/workflows.py), read before the rules.
+ENVIRONMENT_TAG = "portal:environment-id"
+TEAM_TAG = "portal:team"
+SERVICE_TAG = "portal:service"
+# Tags by which EKS, AKS and the portal mark a cluster's nodes: their cost is split over the namespaces.
+CLUSTER_TAGS = ("portal:cluster", "eks:cluster-name", "aks-managed-cluster-name")
+
+LINE_ITEM_COLUMNS = (
+    "load_id",
+    "charge_date",
+    "billing_period_start",
+    "charge_category",
+    "charge_class",
+    "provider",
+    "service_name",
+    "service_category",
+    "region_code",
+    "billing_account_id",
+    "sub_account_id",
+    "resource_id",
+    "pricing_category",
+    "commitment_discount_id",
+    "commitment_discount_status",
+    "tags",
+    "billed_cost",
+    "effective_cost",
+    "list_cost",
+    "currency",
+    "team_id",
+    "environment_id",
+    "service_id",
+    "cluster_id",
+)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who a line item's cost belongs to, as resolved at load."""
+
+    team: int | None = None
+    environment: int | None = None
+    service: int | None = None
+    cluster: int | None = None
+
+
+class Attributor:
+    """Resolves tags and accounts to a team, environment and service: tag rules, the portal's own tags, accounts.
+
+    Built once per load, it answers each distinct (tags, account) from memory.
+    What matches nothing is left unowned, and shows as unallocated.
+    """
+
+    def __init__(self) -> None:
+        rules = list(AttributionRule.objects.order_by("priority", "id"))
+        self.tag_rules = [rule for rule in rules if rule.kind == RuleKind.TAG]
+        self.account_rules = {rule.value: rule for rule in rules if rule.kind == RuleKind.ACCOUNT}
+        self.environment_team = dict(Environment.objects.values_list("id", "team_id"))
+        self.team_by_slug = dict(Team.objects.values_list("slug", "id"))
+        self.service_by_slug = dict(Service.objects.values_list("slug", "id"))
+        self.service_team = dict(Service.objects.values_list("id", "team_id"))
+        self.cluster_by_name: dict[str, int] = {}
+        for cluster_id, name in Cluster.objects.values_list("id", "name"):
+            self.cluster_by_name.setdefault(name, cluster_id)
+        self._cache: dict[tuple[str, str, str], Owner] = {}
+
+    def owner(self, tags: dict[str, str], billing_account_id: str, sub_account_id: str) -> Owner:
+        key = (json.dumps(tags, sort_keys=True), billing_account_id, sub_account_id)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._resolve(tags, billing_account_id, sub_account_id)
+        return found
+
+    def _resolve(self, tags: dict[str, str], billing_account_id: str, sub_account_id: str) -> Owner:
+        team = environment = service = None
+        for rule in self.tag_rules:
+            if tags.get(rule.key) == rule.value:
+                team, environment, service = rule.team_id, rule.environment_id, rule.service_id
+                break
+        else:
+            environment = _int(tags.get(ENVIRONMENT_TAG))
+            if environment not in self.environment_team:
+                environment = None
+            team = self.team_by_slug.get(tags.get(TEAM_TAG, ""))
+            service = self.service_by_slug.get(tags.get(SERVICE_TAG, ""))
+            if not (team or environment or service):
+                by_account = self.account_rules.get(sub_account_id) or self.account_rules.get(billing_account_id)
+                if by_account is not None:
+                    team, environment, service = by_account.team_id, by_account.environment_id, by_account.service_id
+        if team is None and environment is not None:
+            team = self.environment_team.get(environment)
+        if team is None and service is not None:
+            team = self.service_team.get(service)
+        cluster = None
+        if not (team or environment or service):
+            cluster = next(
+                (self.cluster_by_name[tags[tag]] for tag in CLUSTER_TAGS if tags.get(tag) in self.cluster_by_name), None
+            )
+        return Owner(team, environment, service, cluster)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def load_period(
+    source: CostSource,
+    billing_period_start: date,
+    rows: Iterable[FocusRow],
+    *,
+    final: bool = False,
+    requests: int = 0,
+    request_cost: Decimal = Decimal(0),
+) -> CostLoad:
+    """Replace ``source``'s line items of one billing period with ``rows`` and rebuild the touched rollups.
+
+    Every row must belong to the period. A period the provider marked final
+    is not replaced again (the caller decides whether to fetch it at all).
+    """
+    period = month_start(billing_period_start)
+    with transaction.atomic():
+        locked = CostSource.objects.select_for_update().get(pk=source.pk)
+        load, created = CostLoad.objects.get_or_create(source=locked, billing_period_start=period)
+        old_days = _days_of(load) if not created else None
+        CostLineItem.objects.filter(load=load).delete()
+        covered = _covered_by_the_bill(locked, period) if not locked.authoritative else {}
+        written = _write(load, period, rows, covered)
+        days = _days_of(load)
+        if locked.authoritative and written.coverage:
+            _drop_fresh_rows_covered(written.coverage)
+        load.final = final
+        load.line_items = written.count
+        load.superseded = written.superseded
+        load.totals = {
+            currency: {basis: str(amount) for basis, amount in sums.items()}
+            for currency, sums in sorted(written.totals.items())
+        }
+        load.coverage = {
+            account: sorted(day.isoformat() for day in found) for account, found in written.coverage.items()
+        }
+        load.requests = requests
+        load.request_cost = request_cost
+        load.loaded_at = timezone.now()
+        if not created:
+            load.loads += 1
+        load.save()
+        locked.last_import_at = load.loaded_at
+        locked.last_error = ""
+        locked.save(update_fields=["last_import_at", "last_error"])
+        spans = [span for span in (old_days, days) if span is not None]
+        if spans:
+            rebuild_rollups(min(span[0] for span in spans), max(span[1] for span in spans))
+    return load
+
+
+@dataclass
+class _Written:
+    count: int
+    superseded: int
+    totals: dict[str, dict[str, Decimal]]
+    coverage: dict[str, set[date]]
+
+
+def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict[str, set[date]]) -> _Written:
+    attributor = Attributor()
+    totals: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0)}
+    )
+    coverage: dict[str, set[date]] = defaultdict(set)
+    count = superseded = 0
+    columns = ", ".join(LINE_ITEM_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {CostLineItem._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            if month_start(row.billing_period_start) != period:
+                raise ValueError(
+                    f"a row of billing period {row.billing_period_start:%Y-%m} in the load of {period:%Y-%m}"
+                )
+            if row.charge_date in covered.get(row.billing_account_id, ()):
+                superseded += 1
+                continue
+            owner = attributor.owner(row.tags, row.billing_account_id, row.sub_account_id)
+            copy.write_row(
+                (
+                    load.pk,
+                    row.charge_date,
+                    period,
+                    row.charge_category,
+                    row.charge_class,
+                    row.provider,
+                    row.service_name,
+                    row.service_category,
+                    row.region_code,
+                    row.billing_account_id,
+                    row.sub_account_id,
+                    row.resource_id,
+                    row.pricing_category,
+                    row.commitment_discount_id,
+                    row.commitment_discount_status,
+                    json.dumps(row.tags),
+                    row.billed_cost,
+                    row.effective_cost,
+                    row.list_cost,
+                    row.currency,
+                    owner.team,
+                    owner.environment,
+                    owner.service,
+                    owner.cluster,
+                )
+            )
+            sums = totals[row.currency]
+            sums["billed"] += row.billed_cost
+            sums["effective"] += row.effective_cost
+            sums["list"] += row.list_cost
+            coverage[row.billing_account_id].add(row.charge_date)
+            count += 1
+    return _Written(count, superseded, dict(totals), dict(coverage))
+
+
+def _days_of(load: CostLoad) -> tuple[date, date] | None:
+    """The first day and the day after the last of the load's line items (None when it has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(charge_date), MAX(charge_date) FROM {CostLineItem._meta.db_table} WHERE load_id = %s",  # noqa: S608
+            [load.pk],
+        )
+        first, last = cursor.fetchone()
+    return None if first is None else (first, last + timedelta(days=1))
+
+
+def _covered_by_the_bill(source: CostSource, period: date) -> dict[str, set[date]]:
+    """The accounts and days the bill's sources already hold, around ``period``."""
+    covered: dict[str, set[date]] = defaultdict(set)
+    previous = month_start(period - timedelta(days=1))
+    loads = CostLoad.objects.filter(
+        source__kind__in=AUTHORITATIVE_SOURCES, billing_period_start__in=[previous, period]
+    ).values_list("coverage", flat=True)
+    for coverage in loads:
+        for account, days in coverage.items():
+            covered[account].update(date.fromisoformat(day) for day in days)
+    return dict(covered)
+
+
+def _drop_fresh_rows_covered(coverage: dict[str, set[date]]) -> None:
+    """Delete the fresh sources' rows for the accounts and days the bill now covers (the caller rebuilds those days)."""
+    fresh = CostLoad.objects.exclude(source__kind__in=AUTHORITATIVE_SOURCES)
+    for load in fresh.filter(line_items__gt=0):
+        removed = 0
+        for account, days in coverage.items():
+            removed += CostLineItem.objects.filter(
+                load=load, billing_account_id=account, charge_date__in=days
+            ).delete()[0]
+        if removed:
+            remaining = CostLineItem.objects.filter(load=load)
+            load.line_items = remaining.count()
+            load.superseded += removed
+            load.save(update_fields=["line_items", "superseded"])
+
+
+REBUILD_SQL = """
+WITH items AS (
+    SELECT li.*, EXISTS (
+        SELECT 1 FROM costs_allocationshare s WHERE s.cluster_id = li.cluster_id AND s.day = li.charge_date
+    ) AS split
+    FROM costs_costlineitem li
+    WHERE li.charge_date >= %(start)s AND li.charge_date < %(end)s
+),
+parts AS (
+    SELECT charge_date AS day, currency, provider, region_code, billing_account_id, sub_account_id, service_name,
+           service_category, charge_category, pricing_category, team_id, environment_id, service_id, cluster_id,
+           '' AS namespace,
+           CASE WHEN team_id IS NULL AND environment_id IS NULL AND service_id IS NULL
+                THEN 'unallocated' ELSE 'direct' END AS allocation,
+           billed_cost, effective_cost, list_cost, 1 AS line_items
+    FROM items WHERE NOT split
+    UNION ALL
+    SELECT i.charge_date, i.currency, i.provider, i.region_code, i.billing_account_id, i.sub_account_id,
+           i.service_name, i.service_category, i.charge_category, i.pricing_category,
+           s.team_id, s.environment_id, s.service_id, i.cluster_id, s.namespace,
+           CASE WHEN s.namespace = '' THEN 'idle'
+                WHEN s.team_id IS NULL AND s.environment_id IS NULL AND s.service_id IS NULL THEN 'unallocated'
+                ELSE 'namespace' END,
+           CASE WHEN s.namespace = ''
+                THEN i.billed_cost - COALESCE(SUM(ROUND(i.billed_cost * s.weight, 10))
+                                              FILTER (WHERE s.namespace <> '') OVER line, 0)
+                ELSE ROUND(i.billed_cost * s.weight, 10) END,
+           CASE WHEN s.namespace = ''
+                THEN i.effective_cost - COALESCE(SUM(ROUND(i.effective_cost * s.weight, 10))
+                                                 FILTER (WHERE s.namespace <> '') OVER line, 0)
+                ELSE ROUND(i.effective_cost * s.weight, 10) END,
+           CASE WHEN s.namespace = ''
+                THEN i.list_cost - COALESCE(SUM(ROUND(i.list_cost * s.weight, 10))
+                                            FILTER (WHERE s.namespace <> '') OVER line, 0)
+                ELSE ROUND(i.list_cost * s.weight, 10) END,
+           CASE WHEN s.namespace = '' THEN 1 ELSE 0 END
+    FROM items i JOIN costs_allocationshare s ON s.cluster_id = i.cluster_id AND s.day = i.charge_date
+    WHERE i.split
+    WINDOW line AS (PARTITION BY i.id)
+)
+INSERT INTO costs_costrollup (
+    day, currency, provider, region_code, region_id, billing_account_id, sub_account_id, service_name,
+    service_category, charge_category, pricing_category, team_id, environment_id, service_id, cluster_id,
+    namespace, tier, allocation, billed_cost, effective_cost, list_cost, line_items
+)
+SELECT p.day, p.currency, p.provider, p.region_code, r.id, p.billing_account_id, p.sub_account_id, p.service_name,
+       p.service_category, p.charge_category, p.pricing_category, p.team_id, p.environment_id, p.service_id,
+       p.cluster_id, p.namespace, COALESCE(e.tier, ''), p.allocation,
+       SUM(p.billed_cost), SUM(p.effective_cost), SUM(p.list_cost), SUM(p.line_items)
+FROM parts p
+LEFT JOIN regions_region r ON r.provider = p.provider AND r.code = p.region_code
+LEFT JOIN environments_environment e ON e.id = p.environment_id
+GROUP BY p.day, p.currency, p.provider, p.region_code, r.id, p.billing_account_id, p.sub_account_id, p.service_name,
+         p.service_category, p.charge_category, p.pricing_category, p.team_id, p.environment_id, p.service_id,
+         p.cluster_id, p.namespace, e.tier, p.allocation
+"""
+
+
+def rebuild_rollups(start: date, end: date) -> None:
+    """Recompute the rollups of the days ``start`` to ``end`` (exclusive) from the line items and shares."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM costs_costrollup WHERE day >= %s AND day < %s", [start, end])
+        cursor.execute(REBUILD_SQL, {"start": start, "end": end})
