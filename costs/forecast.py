@@ -22,7 +22,8 @@ TRAILING_DAYS = 7
 
 def cost_column(basis: str) -> str:
     """The rollup column a basis sums (effective, the default, counts commitments amortised, never twice)."""
-    return {CostBasis.BILLED: "billed_cost", CostBasis.LIST: "list_cost"}.get(basis, "effective_cost")
+    columns: dict[str, str] = {CostBasis.BILLED: "billed_cost", CostBasis.LIST: "list_cost"}
+    return columns.get(basis, "effective_cost")
 
 
 def daily_totals(
