@@ -111,26 +111,44 @@ def decode(data: bytes) -> str:
 
 def read_focus(text: str | Iterable[str], *, default_billing_period: date | None = None) -> FocusFile:
     """Parse FOCUS CSV text; every row either becomes day rows or a :class:`RowError` (at most 200 are kept)."""
-    lines = io.StringIO(text) if isinstance(text, str) else text
-    reader = csv.DictReader(lines)
-    columns = set(reader.fieldnames or ())
-    missing = [name for name in REQUIRED if name not in columns]
-    if "BillingPeriodStart" not in columns and default_billing_period is None:
-        missing.append("BillingPeriodStart")
-    if missing:
-        return FocusFile([], [RowError(1, "", f"missing FOCUS column(s): {', '.join(missing)}")], 0)
-    rows: list[FocusRow] = []
-    errors: list[RowError] = []
-    count = 0
-    for record in reader:
-        count += 1
-        line = reader.line_num
-        try:
-            rows.extend(_day_rows(record, default_billing_period))
-        except _BadValue as bad:
-            if len(errors) < MAX_ERRORS:
-                errors.append(RowError(line, bad.column, bad.message))
-    return FocusFile(rows if not errors else [], errors, count)
+    reader = FocusReader(text, default_billing_period=default_billing_period)
+    rows = list(reader)
+    return FocusFile(rows if not reader.errors else [], reader.errors, reader.lines)
+
+
+class FocusReader:
+    """Streams a FOCUS file's day rows without holding the file, collecting row errors on the way.
+
+    A bad row is skipped and recorded in :attr:`errors`; whoever loads the
+    rows checks ``errors`` once the iteration ends and rolls the load back if
+    there are any (see :func:`costs.store.load_focus`), so a bad file loads
+    nothing even though it was streamed.
+    """
+
+    def __init__(self, text: str | Iterable[str], *, default_billing_period: date | None = None) -> None:
+        self._lines = io.StringIO(text) if isinstance(text, str) else text
+        self._default_billing_period = default_billing_period
+        self.errors: list[RowError] = []
+        self.lines = 0
+
+    def __iter__(self) -> Iterator[FocusRow]:
+        reader = csv.DictReader(self._lines)
+        columns = set(reader.fieldnames or ())
+        missing = [name for name in REQUIRED if name not in columns]
+        if "BillingPeriodStart" not in columns and self._default_billing_period is None:
+            missing.append("BillingPeriodStart")
+        if missing:
+            self.errors.append(RowError(1, "", f"missing FOCUS column(s): {', '.join(missing)}"))
+            return
+        for record in reader:
+            self.lines += 1
+            try:
+                rows = list(_day_rows(record, self._default_billing_period))
+            except _BadValue as bad:
+                if len(self.errors) < MAX_ERRORS:
+                    self.errors.append(RowError(reader.line_num, bad.column, bad.message))
+                continue
+            yield from rows
 
 
 class _BadValue(Exception):

@@ -19,13 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import Team
 from costs.choices import AUTHORITATIVE_SOURCES, RuleKind
-from costs.focus import FocusRow
+from costs.focus import FocusReader, FocusRow, RowError
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
 from deployments.models import Service
 from environments.models import Environment
@@ -186,6 +187,23 @@ def load_period(
         spans = [span for span in (old_days, days) if span is not None]
         if spans:
             rebuild_rollups(min(span[0] for span in spans), max(span[1] for span in spans))
+    return load
+
+
+class InvalidFocusFile(Exception):
+    """A FOCUS file had bad rows; nothing of it was loaded."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} bad row(s), first: {errors[0]}" if errors else "bad file")
+        self.errors = errors
+
+
+def load_focus(source: CostSource, billing_period_start: date, reader: FocusReader, **options: Any) -> CostLoad:
+    """Load one billing period streamed from a FOCUS file; a single bad row rolls the whole load back."""
+    with transaction.atomic():
+        load = load_period(source, billing_period_start, reader, **options)
+        if reader.errors:
+            raise InvalidFocusFile(reader.errors)
     return load
 
 

@@ -10,9 +10,9 @@ from django.db.models import Sum
 
 from access.models import Team
 from costs.choices import RuleKind, SourceKind
-from costs.focus import read_focus
+from costs.focus import FocusReader, read_focus
 from costs.models import AllocationShare, AttributionRule, CostLineItem, CostLoad, CostRollup, CostSource
-from costs.store import load_period
+from costs.store import InvalidFocusFile, load_focus, load_period
 from regions.models import Cluster
 from tests.costs.focus_files import focus_csv, focus_row
 from tests.factories import ClusterFactory, TeamFactory, make_service
@@ -167,3 +167,20 @@ def test_a_clusters_cost_is_split_over_namespaces_and_idle_to_the_last_digit() -
     assert idle == Decimal("100.07") - 2 * third
     assert rollup_total() == Decimal("105.07")
     assert rollup_total("line_items") == 3
+
+
+def test_a_streamed_file_with_one_bad_row_loads_nothing_and_keeps_what_was_there() -> None:
+    source = upload_source()
+    load(source, [focus_row(cost="5")])
+    text = focus_csv([focus_row(cost="1"), focus_row(cost="one euro"), focus_row(cost="2", ChargeCategory="Gift")])
+
+    with pytest.raises(InvalidFocusFile) as refused:
+        load_focus(source, NOVEMBER, FocusReader(text))
+
+    assert [(error.line, error.column) for error in refused.value.errors] == [
+        (3, "BilledCost"),
+        (4, "ChargeCategory"),
+    ]
+    assert "'one euro' is not a number" in str(refused.value.errors[0])
+    assert rollup_total() == Decimal(5)
+    assert CostLoad.objects.get().loads == 1
