@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from costs.choices import ChargeCategory, ChargeClass
 
@@ -173,13 +174,20 @@ def _money(record: dict[str, str | None], column: str) -> Decimal:
 def _day(record: dict[str, str | None], column: str) -> tuple[date, bool]:
     """The date of a FOCUS datetime and whether it falls exactly on midnight."""
     raw = (record.get(column) or "").strip()
+    parsed = _parse_day(raw)
+    if parsed is None:
+        raise _BadValue(column, f"{raw!r} is not a date such as 2026-11-01T00:00:00Z")
+    return parsed
+
+
+@lru_cache(maxsize=4096)  # a file repeats the same few timestamps on every row
+def _parse_day(raw: str) -> tuple[date, bool] | None:
     try:
         day = date.fromisoformat(raw[:10])
     except ValueError:
-        raise _BadValue(column, f"{raw!r} is not a date such as 2026-11-01T00:00:00Z") from None
+        return None
     rest = raw[10:].lstrip("T ").rstrip("Z")
-    at_midnight = not rest or rest.split("+")[0].strip("0:.") == ""
-    return day, at_midnight
+    return day, not rest or rest.split("+")[0].strip("0:.") == ""
 
 
 def _text(record: dict[str, str | None], column: str, limit: int) -> str:
@@ -199,15 +207,23 @@ def _choice(record: dict[str, str | None], column: str, known: dict[str, str]) -
 
 
 def _tags(record: dict[str, str | None]) -> dict[str, str]:
-    raw = (record.get("Tags") or "").strip()
+    """The row's tags; rows with the same tags share one dict, which nobody may change."""
+    tags = _parse_tags((record.get("Tags") or "").strip())
+    if tags is None:
+        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}')
+    return tags
+
+
+@lru_cache(maxsize=65536)  # resources repeat their tags day after day
+def _parse_tags(raw: str) -> dict[str, str] | None:
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
-        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}') from None
+        return None
     if not isinstance(value, dict):
-        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}')
+        return None
     return {str(key): "" if item is None else str(item) for key, item in value.items()}
 
 

@@ -95,10 +95,10 @@ class Attributor:
         self.cluster_by_name: dict[str, int] = {}
         for cluster_id, name in Cluster.objects.values_list("id", "name"):
             self.cluster_by_name.setdefault(name, cluster_id)
-        self._cache: dict[tuple[str, str, str], Owner] = {}
+        self._cache: dict[tuple[tuple[tuple[str, str], ...], str, str], Owner] = {}
 
     def owner(self, tags: dict[str, str], billing_account_id: str, sub_account_id: str) -> Owner:
-        key = (json.dumps(tags, sort_keys=True), billing_account_id, sub_account_id)
+        key = (tuple(tags.items()), billing_account_id, sub_account_id)  # same tags, same order: one file's rows
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self._resolve(tags, billing_account_id, sub_account_id)
@@ -222,6 +222,7 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
     )
     coverage: dict[str, set[date]] = defaultdict(set)
     count = superseded = 0
+    tags_json: dict[tuple[tuple[str, str], ...], str] = {}
     columns = ", ".join(LINE_ITEM_COLUMNS)
     with (
         connection.cursor() as cursor,
@@ -236,6 +237,9 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
                 superseded += 1
                 continue
             owner = attributor.owner(row.tags, row.billing_account_id, row.sub_account_id)
+            tag_items = tuple(row.tags.items())
+            if tag_items not in tags_json:
+                tags_json[tag_items] = json.dumps(row.tags)
             copy.write_row(
                 (
                     load.pk,
@@ -253,7 +257,7 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
                     row.pricing_category,
                     row.commitment_discount_id,
                     row.commitment_discount_status,
-                    json.dumps(row.tags),
+                    tags_json[tag_items],
                     row.billed_cost,
                     row.effective_cost,
                     row.list_cost,
