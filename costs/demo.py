@@ -8,10 +8,14 @@ start date.
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
 from costs.choices import AddonSize, PriceUnit, ResourceKind
+from costs.focus import FocusRow
 from costs.models import PriceItem
 from regions.choices import Provider
 
@@ -68,3 +72,211 @@ def load_demo_prices() -> None:
             effective_from=EFFECTIVE_FROM,
             defaults={"unit": unit, "price": Decimal(price), "currency": "USD", "note": note},
         )
+
+
+# ---------------------------------------------------------------- demo spend
+#
+# About four months of FOCUS line items for the demo platform, loaded as two upload sources (one bill per
+# cloud), so `make run` opens on real-looking spend: managed databases, caches and buckets tagged per service,
+# the shared clusters' nodes split over their namespaces (with idle), the demo environments, untagged network
+# cost that stays unallocated, tax, a credit, a Savings Plan bought up front and amortised, a spot pool, a
+# slow growth and one anomaly (the reporting service's query engine three days ago).
+
+DEMO_DAYS = 120
+ANOMALY_DAYS_AGO = 3
+
+# service slug -> (monthly USD of its managed add-ons, FOCUS service name, category)
+SERVICE_SPEND = {
+    "api-gateway": ("410", "Elastic Load Balancing", "Networking"),
+    "identity": ("620", "Amazon Relational Database Service", "Databases"),
+    "notifications": ("180", "Amazon Simple Queue Service", "Integration"),
+    "student-portal": ("950", "Amazon CloudFront", "Networking"),
+    "enrolment": ("540", "Amazon Relational Database Service", "Databases"),
+    "assessments": ("730", "Amazon ElastiCache", "Databases"),
+    "class-scheduler": ("380", "Azure Database for PostgreSQL", "Databases"),
+    "tutor-dashboard": ("260", "Azure Cache for Redis", "Databases"),
+    "admin-console": ("300", "Amazon Relational Database Service", "Databases"),
+    "reporting": ("1150", "Amazon Athena", "Analytics"),
+    "log-shipper": ("420", "Amazon Simple Storage Service", "Storage"),
+}
+
+# namespace -> its usual share of a shared cluster (the rest is idle)
+NAMESPACE_SHARES = {
+    "core-services": Decimal("0.22"),
+    "student-services": Decimal("0.24"),
+    "tutor-services": Decimal("0.12"),
+    "admin-services": Decimal("0.08"),
+    "analytics": Decimal("0.10"),
+    "monitoring": Decimal("0.06"),
+}
+
+
+def load_demo_costs(today: date | None = None) -> int:
+    """Load the demo spend up to yesterday (idempotent: each month's load replaces the last); return the rows."""
+    from access.models import Team
+    from costs.choices import SourceKind
+    from costs.models import AllocationShare, CostSource
+    from costs.store import load_period, month_start
+    from deployments.models import Service
+    from environments.models import Environment
+    from regions.models import Cluster, Namespace
+
+    today = today or timezone.localdate()
+    first = today - timedelta(days=DEMO_DAYS)
+    services = {service.slug: service for service in Service.objects.filter(slug__in=SERVICE_SPEND)}
+    clusters = list(Cluster.objects.filter(kind__in=("eks", "aks")).select_related("region"))
+    if not services or not clusters:
+        return 0  # not the demo platform
+    environments = list(Environment.objects.live().filter(team__slug="core-platform").order_by("name"))
+    teams = dict(Team.objects.values_list("id", "slug"))
+    owners = {
+        (namespace.cluster_id, namespace.name): namespace.team_id
+        for namespace in Namespace.objects.filter(cluster__in=clusters)
+    }
+    shares: list[AllocationShare] = []
+    rows_by_source: dict[str, list[FocusRow]] = {"demo-aws-bill": [], "demo-azure-bill": []}
+    day = first
+    while day < today:
+        growth = Decimal(1) + Decimal((day - first).days) / Decimal(DEMO_DAYS * 5)
+        rng = random.Random(day.toordinal())  # noqa: S311 - made-up spend, not secrets
+        aws, azure = rows_by_source["demo-aws-bill"], rows_by_source["demo-azure-bill"]
+        for slug, (monthly, service_name, category) in SERVICE_SPEND.items():
+            service = services.get(slug)
+            if service is None:
+                continue
+            daily = Decimal(monthly) / 30 * growth * Decimal(rng.uniform(0.9, 1.1))
+            if slug == "reporting" and (today - day).days == ANOMALY_DAYS_AGO:
+                daily *= 6
+            bill = azure if service_name.startswith("Azure") else aws
+            region = "westeurope" if bill is azure else ("eu-west-1" if slug != "tutor-dashboard" else "ap-southeast-2")
+            tags = {"portal:service": slug, "portal:team": teams.get(service.team_id, "")}
+            bill.append(_row(day, daily, service_name, category, region, tags, azure=bill is azure))
+        for cluster in clusters:
+            on_azure = cluster.region.provider == "azure"
+            bill = azure if on_azure else aws
+            tag = "aks-managed-cluster-name" if on_azure else "eks:cluster-name"
+            nodes = Decimal("38.40") * growth * Decimal(rng.uniform(0.95, 1.05))
+            compute = "Virtual Machines" if on_azure else "Amazon Elastic Compute Cloud"
+            bill.append(_row(day, nodes, compute, "Compute", cluster.region.code, {tag: cluster.name}, azure=on_azure))
+            spot = Decimal("6.10") * growth
+            bill.append(
+                _row(
+                    day,
+                    spot,
+                    compute,
+                    "Compute",
+                    cluster.region.code,
+                    {tag: cluster.name},
+                    azure=on_azure,
+                    pricing="Dynamic",
+                    list_cost=spot * 3,
+                )
+            )
+            used = Decimal(0)
+            for namespace, share in NAMESPACE_SHARES.items():
+                weight = (share * Decimal(rng.uniform(0.85, 1.15))).quantize(Decimal("0.0000000001"))
+                used += weight
+                shares.append(
+                    AllocationShare(
+                        cluster=cluster,
+                        day=day,
+                        namespace=namespace,
+                        weight=weight,
+                        team_id=owners.get((cluster.pk, namespace)),
+                    )
+                )
+            shares.append(AllocationShare(cluster=cluster, day=day, namespace="", weight=Decimal(1) - used))
+        for environment in environments:
+            daily = environment.monthly_estimate / 30 if environment.monthly_estimate else Decimal(10)
+            tags = {"portal:environment-id": str(environment.pk)}
+            aws.append(_row(day, daily, "Amazon Relational Database Service", "Databases", "eu-west-1", tags))
+        aws.append(_row(day, Decimal("21.70") * growth, "AWS Data Transfer", "Networking", "eu-west-1", {}))
+        azure.append(_row(day, Decimal("9.30") * growth, "Bandwidth", "Networking", "westeurope", {}, azure=True))
+        if day.day == 1:
+            aws.append(
+                _row(
+                    day,
+                    Decimal("2400"),
+                    "Savings Plans for AWS Compute usage",
+                    "Compute",
+                    "",
+                    {},
+                    charge="Purchase",
+                    effective=Decimal(0),
+                )
+            )
+        if day.day == 15:
+            aws.append(_row(day, Decimal("-150"), "", "", "", {}, charge="Credit"))
+        aws.append(
+            _row(
+                day,
+                Decimal("80"),
+                "Amazon Elastic Compute Cloud",
+                "Compute",
+                "eu-west-1",
+                {},
+                billed=Decimal(0),
+                pricing="Committed",
+                list_cost=Decimal(120),
+            )
+        )
+        day += timedelta(days=1)
+    for bill in rows_by_source.values():
+        totals: dict[date, Decimal] = {}
+        for row in bill:
+            if row.charge_category == "usage":
+                totals[row.billing_period_start] = totals.get(row.billing_period_start, Decimal(0)) + row.billed_cost
+        for period, usage in totals.items():
+            tax_day = min(period + timedelta(days=27), today - timedelta(days=1))
+            bill.append(_row(tax_day, usage * Decimal("0.05"), "Tax", "", "", {}, charge="Tax", azure=bill is azure))
+    AllocationShare.objects.filter(cluster__in=clusters, day__gte=first, day__lt=today).delete()
+    AllocationShare.objects.bulk_create(shares, batch_size=2000)
+    loaded = 0
+    for name, bill in rows_by_source.items():
+        source, _ = CostSource.objects.get_or_create(name=name, defaults={"kind": SourceKind.UPLOAD})
+        periods = sorted({row.billing_period_start for row in bill})
+        for period in periods:
+            rows = [row for row in bill if row.billing_period_start == period]
+            load_period(source, month_start(period), rows, final=period < month_start(today))
+            loaded += len(rows)
+    return loaded
+
+
+def _row(
+    day: date,
+    amount: Decimal,
+    service: str,
+    category: str,
+    region: str,
+    tags: dict[str, str],
+    *,
+    azure: bool = False,
+    pricing: str = "Standard",
+    list_cost: Decimal | None = None,
+    billed: Decimal | None = None,
+    effective: Decimal | None = None,
+    charge: str = "Usage",
+) -> FocusRow:
+    cost = amount.quantize(Decimal("0.01"))
+    charge_category = charge.lower()
+    return FocusRow(
+        charge_date=day,
+        billing_period_start=day.replace(day=1),
+        charge_category=charge_category,
+        billed_cost=cost if billed is None else billed,
+        effective_cost=cost if effective is None else effective,
+        list_cost=cost if list_cost is None else list_cost.quantize(Decimal("0.01")),
+        currency="USD",
+        provider="azure" if azure else "aws",
+        service_name=service,
+        service_category=category,
+        region_code=region,
+        billing_account_id=DEMO_AZURE_BILLING if azure else DEMO_AWS_BILLING,
+        sub_account_id="3f2b6a1e-8c4d-4e5f-9a0b-1c2d3e4f5a6b" if azure else "111122223333",
+        pricing_category=pricing.lower() if charge_category == "usage" else "",
+        tags=tags,
+    )
+
+
+DEMO_AWS_BILLING = "111122223333"
+DEMO_AZURE_BILLING = "demo-enrollment-8675309"

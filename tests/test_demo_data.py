@@ -11,6 +11,7 @@ from django.db.models import Model, Q
 from pytest_django.fixtures import Settings
 
 from access.models import Grant, Membership, Role, SsoRule, Team, User
+from costs.models import CostLineItem
 from deployments.models import Workload
 from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.choices import ClusterKind, Provider, ResidencyZone, WorkloadClass
@@ -194,5 +195,7 @@ def test_allow_production_loads_it_with_debug_off(settings: Settings) -> None:
 
     workloads = Workload.objects.filter(gone_at__isnull=True).count()
     assert workloads > 0
-    assert f"Demo data loaded ({workloads} workloads in the sandbox clusters)." in output
+    line_items = CostLineItem.objects.count()
+    assert line_items > 0
+    assert f"Demo data loaded ({workloads} workloads in the sandbox clusters, {line_items} cost line items)." in output
     assert Region.objects.count() == 12

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from costs.demo import load_demo_costs
 from deployments.demo import seed_demo_clusters
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
 
@@ -27,7 +28,12 @@ class Command(BaseCommand):
             )
         load_demo()
         seeded = seed_demo_clusters()
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded ({seeded} workloads in the sandbox clusters)."))
+        costs = load_demo_costs()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data loaded ({seeded} workloads in the sandbox clusters, {costs} cost line items)."
+            )
+        )
         if options["verbosity"] > 1:
             for person in PERSONAS:
                 self.stdout.write(f"  {person.username} / {DEMO_PASSWORD}: {person.title}")
