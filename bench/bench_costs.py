@@ -195,15 +195,23 @@ DUCKDB_QUERIES = {
 }
 
 
-def _duckdb_answers(path: Path) -> dict[str, dict[str, Decimal]]:
+def _duckdb(path: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose view ``focus`` reads the CSV file itself on every query."""
     database = duckdb.connect()
     database.execute(
         f"CREATE VIEW focus AS SELECT * FROM read_csv('{path}', header = true, "  # noqa: S608 - our own temp file
         "types = {'EffectiveCost': 'DECIMAL(18, 2)', 'ChargePeriodStart': 'VARCHAR', 'Tags': 'VARCHAR'})"
     )
-    answers = {}
-    for name, query in DUCKDB_QUERIES.items():
-        answers[name] = {str(key): Decimal(str(total)) for key, total in database.execute(query).fetchall()}
+    return database
+
+
+def _ask(database: duckdb.DuckDBPyConnection, query: str) -> dict[str, Decimal]:
+    return {str(key): Decimal(str(total)) for key, total in database.execute(query).fetchall()}
+
+
+def _duckdb_answers(path: Path) -> dict[str, dict[str, Decimal]]:
+    database = _duckdb(path)
+    answers = {name: _ask(database, query) for name, query in DUCKDB_QUERIES.items()}
     database.close()
     return answers
 
@@ -252,13 +260,9 @@ def bench_cost_store_at_10_million_line_items(tmp_path: Path) -> None:
             f"{importing.seconds / copy_seconds:.1f}x the plain COPY: parse, validate, attribute, COPY, roll up)",
         ),
     ]
-    database = duckdb.connect()
-    database.execute(
-        f"CREATE VIEW focus AS SELECT * FROM read_csv('{path}', header = true, "  # noqa: S608 - our own temp file
-        "types = {'EffectiveCost': 'DECIMAL(18, 2)', 'ChargePeriodStart': 'VARCHAR', 'Tags': 'VARCHAR'})"
-    )
+    database = _duckdb(path)
     for name, query in DUCKDB_QUERIES.items():
-        duck = _seconds(lambda query=query: database.execute(query).fetchall())
+        duck = _seconds(partial(_ask, database, query))
         ours = _seconds(rollup_queries[name])
         rows.append(
             (
