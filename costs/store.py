@@ -376,7 +376,12 @@ GROUP BY p.day, p.currency, p.provider, p.region_code, r.id, p.billing_account_i
 
 
 def rebuild_rollups(start: date, end: date) -> None:
-    """Recompute the rollups of the days ``start`` to ``end`` (exclusive) from the line items and shares."""
+    """Recompute the rollups of the days ``start`` to ``end`` (exclusive) from the line items and shares.
+
+    Rebuilds take turns (a lock held to the end of the transaction): two
+    loads rebuilding the same days at once would each keep the other's rows.
+    """
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('costs.rebuild_rollups'))")
         cursor.execute("DELETE FROM costs_costrollup WHERE day >= %s AND day < %s", [start, end])
         cursor.execute(REBUILD_SQL, {"start": start, "end": end})
