@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.db.models import Sum
 
-from access.models import Tier
+from access.models import Team, Tier
 from costs import allocation
 from costs.choices import RuleKind, SourceKind
 from costs.focus import read_focus
@@ -26,6 +26,7 @@ from costs.prices import PriceMissing
 from costs.store import load_period
 from environments.choices import EnvironmentStatus
 from environments.models import Environment
+from providers.sandbox.cluster import SandboxClusterDriver
 from regions.choices import ClusterKind, Provider
 from regions.models import Cluster
 from tests.costs.allocation_cluster import (
@@ -54,7 +55,11 @@ def make_cluster(name: str, kind: str = ClusterKind.EKS) -> Cluster:
     return Cluster.objects.select_related("region").get(pk=ClusterFactory(**fields).pk)  # type: ignore[attr-defined]
 
 
-def make_environment(team: object) -> Environment:
+def make_team(slug: str) -> Team:
+    return Team.objects.get(pk=TeamFactory(slug=slug).pk)  # type: ignore[attr-defined]
+
+
+def make_environment(team: Team) -> Environment:
     return Environment.objects.create(
         team=team,
         name="preview-7",
@@ -72,7 +77,7 @@ def total(column: str = "effective_cost", **filters: object) -> Decimal:
     return CostRollup.objects.filter(**filters).aggregate(total=Sum(column))["total"] or Decimal(0)
 
 
-def shared_cluster(tmp_path: Path, name: str = "eks-shared") -> tuple[Cluster, allocation.ClusterDriver]:
+def shared_cluster(tmp_path: Path, name: str = "eks-shared") -> tuple[Cluster, SandboxClusterDriver]:
     """Three namespaces with odd requests (one with a GPU, one over its request), two nodes, metrics-server."""
     cluster = make_cluster(name)
     driver = sandbox_for(cluster, tmp_path)
@@ -281,7 +286,7 @@ def test_namespaces_are_owned_by_label_rules_then_portal_labels_then_the_invento
 ) -> None:
     cluster = make_cluster("eks-owned")
     driver = sandbox_for(cluster, tmp_path)
-    search, payments, ml = TeamFactory(slug="search"), TeamFactory(slug="payments"), TeamFactory(slug="ml")
+    search, payments, ml = (make_team(slug) for slug in ("search", "payments", "ml"))
     environment = make_environment(payments)
     NamespaceFactory(cluster=cluster, name="ml-training", team=ml)
     AttributionRule.objects.create(kind=RuleKind.NAMESPACE_LABEL, key="cost-center", value="cc-9", team=search)
