@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
@@ -68,6 +68,11 @@ class AllocationReport:
     unsplit: NamespaceRow | None
     totals: dict[str, Decimal]
     days_with_shares: int
+
+    @property
+    def last_day(self) -> date:
+        """The range's last day (``end`` is the day after it)."""
+        return self.end - timedelta(days=1)
 
     @property
     def currencies(self) -> list[str]:

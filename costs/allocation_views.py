@@ -123,10 +123,10 @@ def cluster_allocation_export(request: HttpRequest, cluster_id: int) -> HttpResp
             cluster,
             actor=_signed_in(request),
             start=report.start.isoformat(),
-            end=(report.end - timedelta(days=1)).isoformat(),
+            end=report.last_day.isoformat(),
             basis=report.basis,
         )
-    filename = f"allocation-{cluster.name}-{report.start:%Y%m%d}-{report.end - timedelta(days=1):%Y%m%d}.csv"
+    filename = f"allocation-{cluster.name}-{report.start:%Y%m%d}-{report.last_day:%Y%m%d}.csv"
     return StreamingHttpResponse(
         _csv_lines(report),
         content_type="text/csv; charset=utf-8",
