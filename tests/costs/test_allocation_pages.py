@@ -189,3 +189,12 @@ def test_a_platform_admin_sets_the_on_prem_rate_card_on_the_price_table_and_allo
         provider="on_prem", region_code="site-001", day=DAY, needed=allocation.Consumption(Decimal(1))
     )
     assert rates.cpu == Decimal("0.0213")
+
+
+def test_the_cluster_page_links_to_its_allocation_for_who_may_see_costs(client_for: ClientFor) -> None:
+    cluster = Cluster.objects.select_related("region").get(name="eks-eu-west-1")
+    path = reverse("regions:cluster", args=[cluster.region.provider, cluster.region.code, cluster.name])
+    link = reverse("costs:allocation", kwargs={"cluster_id": cluster.pk})
+
+    assert link in client_for(Persona.MANAGER).get(path).content.decode()
+    assert link not in client_for(Persona.AUDITOR).get(path).content.decode()
