@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -28,6 +29,7 @@ from environments.choices import EnvironmentStatus
 from environments.models import Environment
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.choices import ClusterKind, Provider
+from regions.drivers import cluster_driver_for
 from regions.models import Cluster
 from tests.costs.allocation_cluster import (
     DAY,
@@ -360,3 +362,37 @@ def test_a_k3s_cluster_without_a_rate_card_says_which_price_is_missing(tmp_path:
 
     with pytest.raises(PriceMissing, match="CPU on On-prem"):
         allocation.sample_and_allocate(cluster=cluster, slot=at_hour(10), driver=driver)
+
+
+# ---------------------------------------------------------------- the schedule
+
+
+def test_beat_samples_twice_per_slot_so_a_drifting_beat_misses_none(settings: Any) -> None:
+    from portal.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["costs-allocation-sample"]
+
+    assert entry["schedule"] == settings.COST_ALLOCATION_SAMPLE_SECONDS / 2
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert "costs.allocation.sample_cluster" in app.tasks
+
+
+def test_a_cluster_that_cannot_be_priced_is_noted_on_its_source_and_not_allocated(
+    settings: Any, tmp_path: Path
+) -> None:
+    from costs.allocation_tasks import sample_cluster
+
+    settings.DATA_DIR = tmp_path
+    cluster = make_cluster("k3s-no-rates", kind=ClusterKind.K3S)
+    source = CostSource.objects.create(name="k3s-no-rates", kind=SourceKind.KUBERNETES, cluster=cluster)
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    driver.seed(node("centre-1", {"cpu": "8", "memory": "16Gi"}))
+
+    assert sample_cluster(cluster.pk, at_hour(10).isoformat()) == 0
+
+    source.refresh_from_db()
+    assert "no price" in source.last_error
+    assert "CPU on On-prem" in source.last_error
+    assert not AllocationShare.objects.filter(cluster=cluster).exists()
