@@ -96,6 +96,8 @@ FREEZE_ENDED = "deployments.freeze_ended"
 PRICE_CREATED = "costs.price_created"
 PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
+# A cluster's allocation table left the portal as CSV (costs app).
+COST_ALLOCATION_EXPORTED = "costs.allocation_exported"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

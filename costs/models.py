@@ -160,6 +160,11 @@ class CostSource(models.Model):
     bucket = models.CharField(max_length=255, blank=True, help_text="FOCUS exports: the S3 bucket or Blob container.")
     prefix = models.CharField(max_length=500, blank=True, help_text="FOCUS exports: the export's path prefix.")
     enabled = models.BooleanField(default=True, help_text="Disabled sources are not imported on the schedule.")
+    share_idle = models.BooleanField(
+        default=False,
+        help_text="Kubernetes allocation: share the cluster's idle capacity out over its namespaces in proportion "
+        "to what each used, instead of showing it as idle.",
+    )
     last_import_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
@@ -310,7 +315,7 @@ class AttributionRule(models.Model):
             raise ValidationError(errors)
 
 
-@scoped("costs")
+@scoped("costs", team="team")
 class AllocationShare(models.Model):
     """A namespace's share of a cluster's cost on one day (the idle row has no namespace).
 
@@ -397,3 +402,52 @@ class CostRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.service_name or self.charge_category}: {self.effective_cost} {self.currency}"
+
+
+class AllocationSample(models.Model):
+    """What one namespace of a cluster asked for and used during one sample slot (an hour by default).
+
+    The sampler writes one row per cluster, slot and namespace; sampling the
+    same slot again replaces its rows, so a sampler that runs twice in an hour
+    counts the hour once. CPU in cores, memory in bytes, as the driver reads
+    them; usage is ``None`` where the cluster has no metrics-server.
+    """
+
+    cluster = models.ForeignKey("regions.Cluster", on_delete=models.CASCADE, related_name="+")
+    slot = models.DateTimeField(help_text="The start of the sample slot (UTC).")
+    hours = models.DecimalField(max_digits=6, decimal_places=4, help_text="How long the slot is, in hours.")
+    namespace = models.CharField(max_length=63)
+    labels = models.JSONField(default=dict, blank=True, help_text="The namespace's labels when it was sampled.")
+    cpu_request = models.DecimalField(max_digits=14, decimal_places=4)
+    cpu_usage = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    memory_request = models.BigIntegerField()
+    memory_usage = models.BigIntegerField(null=True, blank=True)
+    gpu_request = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["cluster", "slot", "namespace"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "slot", "namespace"], name="one_allocation_sample_per_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id}/{self.namespace} {self.slot:%Y-%m-%d %H:%M}"
+
+
+class CapacitySample(models.Model):
+    """A cluster's allocatable capacity (its ready nodes summed) during one sample slot; one row per slot."""
+
+    cluster = models.ForeignKey("regions.Cluster", on_delete=models.CASCADE, related_name="+")
+    slot = models.DateTimeField(help_text="The start of the sample slot (UTC).")
+    hours = models.DecimalField(max_digits=6, decimal_places=4, help_text="How long the slot is, in hours.")
+    nodes = models.PositiveIntegerField()
+    cpu = models.DecimalField(max_digits=14, decimal_places=4, help_text="Allocatable cores.")
+    memory = models.BigIntegerField(help_text="Allocatable bytes.")
+    gpu = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["cluster", "slot"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "slot"], name="one_capacity_sample_per_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster_id} {self.slot:%Y-%m-%d %H:%M}: {self.cpu} cores"

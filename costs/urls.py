@@ -1,6 +1,6 @@
 from django.urls import path
 
-from costs import views
+from costs import allocation_views, views
 
 app_name = "costs"
 
@@ -9,4 +9,10 @@ urlpatterns = [
     path("prices/new/", views.price_create, name="price_create"),
     path("prices/<int:pk>/edit/", views.price_edit, name="price_edit"),
     path("prices/<int:pk>/delete/", views.price_delete, name="price_delete"),
+    path("allocation/clusters/<int:cluster_id>/", allocation_views.cluster_allocation_page, name="allocation"),
+    path(
+        "allocation/clusters/<int:cluster_id>/export.csv",
+        allocation_views.cluster_allocation_export,
+        name="allocation_export",
+    ),
 ]

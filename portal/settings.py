@@ -138,6 +138,11 @@ WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=val
 # How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
 
+# How long one Kubernetes cost-allocation sample slot is; beat samples every cluster with allocation on this often.
+COST_ALLOCATION_SAMPLE_SECONDS = env.int(
+    "PORTAL_COST_ALLOCATION_SAMPLE_SECONDS", 3600, validate=validate.Range(min=60, max=86400)
+)
+
 seal()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -426,6 +431,13 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules autodiscovery does not find (it looks for `tasks` only).
 CELERY_IMPORTS = ["access.audit_tasks"]
+# Kubernetes cost allocation: every cluster with allocation on, sampled once per slot (README, "Costs").
+CELERY_IMPORTS.append("costs.allocation_tasks")
+CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {
+    "task": "costs.allocation.sample_clusters",
+    # Twice a slot: a beat that drifts still samples every slot, and the second sample replaces the first.
+    "schedule": COST_ALLOCATION_SAMPLE_SECONDS / 2,
+}
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

@@ -2,7 +2,8 @@
 
 Specs (``*Spec``) say what should exist; :class:`Applied` says what does after an
 ensure-operation. :class:`Workload`, :class:`WorkloadRevision`, :class:`NamespaceUsage`,
-:class:`NodeInfo` and :class:`CustomResource` are what the portal reads back. :class:`ClusterDriver`
+:class:`NodeInfo`, :class:`NamespaceInfo` and :class:`CustomResource` are what the portal
+reads back. :class:`ClusterDriver`
 is the protocol every implementation satisfies (the sandbox in
 :mod:`providers.sandbox.cluster`, the real one in
 :mod:`providers.kubernetes.driver`); one contract suite checks both.
@@ -190,6 +191,14 @@ class NamespaceUsage:
 
 
 @dataclass(frozen=True)
+class NamespaceInfo:
+    """A namespace and its labels (cost allocation maps namespaces to owners by their labels)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CustomResource:
     """An instance of a CRD (an Argo CD Application, an Argo Rollout…), spec and status as plain data."""
 
@@ -251,6 +260,10 @@ class ClusterDriver(Protocol):
 
     def list_nodes(self) -> list[NodeInfo]:
         """Every node with its allocatable CPU, memory and GPUs, its pool and whether it is spot capacity."""
+        ...
+
+    def list_namespaces(self) -> list[NamespaceInfo]:
+        """Every namespace with its labels, by name."""
         ...
 
     def list_custom_resources(

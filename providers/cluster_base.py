@@ -30,6 +30,7 @@ from providers.cluster import (
     IngressSpec,
     LimitRangeSpec,
     Manifest,
+    NamespaceInfo,
     NamespaceSpec,
     NamespaceUsage,
     NetworkPolicySpec,
@@ -458,6 +459,18 @@ class ManifestClusterDriver(ABC):
     def list_nodes(self) -> list[NodeInfo]:
         """Every node with its allocatable CPU, memory and GPUs, its pool and whether it is spot capacity."""
         return self._retrying("list_nodes", lambda: [_node(item) for item in self._list(RESOURCES["Node"], None)])
+
+    def list_namespaces(self) -> list[NamespaceInfo]:
+        """Every namespace with its labels, by name."""
+
+        def read() -> list[NamespaceInfo]:
+            items = self._list(RESOURCES["Namespace"], None)
+            namespaces = [
+                NamespaceInfo(item["metadata"]["name"], dict(item["metadata"].get("labels") or {})) for item in items
+            ]
+            return sorted(namespaces, key=lambda namespace: namespace.name)
+
+        return self._retrying("list_namespaces", read)
 
     # --- usage and custom resources -----------------------------------------------------------------
 

@@ -492,6 +492,22 @@ TEMPLATE_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(TEMPLATE_EXPECTATIONS)
 
+# --- Kubernetes cost allocation (branch cost-alloc) ------------------------------------------
+# Whoever holds costs.view opens a cluster's allocation (scoped: a team's members see their
+# team's namespaces); the auditor holds no cost permission (404). Exporting needs costs.export:
+# managers and admins; developers and leads may look but not export (403).
+
+
+def demo_eks_cluster() -> dict[str, str]:
+    return {"cluster_id": str(Cluster.objects.get(name="eks-eu-west-1").pk)}
+
+
+ALLOCATION_EXPECTATIONS: dict[str, Expectation] = {
+    "costs:allocation": access_page(OK, demo_eks_cluster, auditor=NOT_FOUND),
+    "costs:allocation_export": access_page(REFUSED, demo_eks_cluster, manager=OK, platform_admin=OK, auditor=NOT_FOUND),
+}
+EXPECTATIONS.update(ALLOCATION_EXPECTATIONS)
+
 # --- environments (branch envreq) ----------------------------------------------------------
 # Everyone signed in opens the list (scoped: the auditor's is empty). Developers, team leads and
 # admins request (the manager and auditor hold no environments.request: 403). A student-experience

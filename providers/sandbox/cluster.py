@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import hashlib
 import json
 import os
 import random
@@ -24,10 +25,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from providers.cluster import Manifest
+from providers.cluster import Manifest, parse_quantity
 from providers.cluster_base import ManifestClusterDriver, Resource, merge_patch
 from providers.errors import Conflict, InvalidRequest, NotFound, ProviderError, Unavailable
 from providers.retry import RetryPolicy
@@ -124,6 +126,47 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 for item in state["objects"].get(kind, {}).values()
                 if namespace is None or item["metadata"].get("namespace") == namespace
             ]
+
+    def simulate_metrics(self, at: datetime | None = None) -> int:
+        """Play metrics-server: write a ``PodMetrics`` for every live pod, as ``metrics.k8s.io/v1beta1`` serves it.
+
+        Each container's usage is its requests times a fraction fixed per pod
+        (from a hash of its namespace and name, between 0.2 and 1.4), so some
+        pods use less than they ask for and some more, the same on every call.
+        Replaces what metrics were installed; returns how many pods it measured.
+        """
+        when = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        measured: list[Manifest] = []
+        for pod in self.objects("Pod"):
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            metadata = pod["metadata"]
+            digest = hashlib.sha256(f"{metadata.get('namespace')}/{metadata['name']}".encode()).digest()
+            fraction = Decimal("0.2") + Decimal(int.from_bytes(digest[:2], "big") % 1201) / 1000
+            containers = []
+            for container in pod.get("spec", {}).get("containers") or []:
+                requests = (container.get("resources") or {}).get("requests") or {}
+                cpu = parse_quantity(requests.get("cpu", 0)) * fraction
+                memory = int(parse_quantity(requests.get("memory", 0)) * fraction)
+                usage = {"cpu": f"{int(cpu * 1_000_000_000)}n", "memory": f"{memory // 1024}Ki"}
+                containers.append({"name": container.get("name", "main"), "usage": usage})
+            measured.append(
+                {
+                    "apiVersion": "metrics.k8s.io/v1beta1",
+                    "kind": "PodMetrics",
+                    "metadata": {
+                        "name": metadata["name"],
+                        "namespace": metadata.get("namespace", ""),
+                        "creationTimestamp": when,
+                        "labels": dict(metadata.get("labels") or {}),
+                    },
+                    "timestamp": when,
+                    "window": "30s",
+                    "containers": containers,
+                }
+            )
+        self.install("metrics.k8s.io", "v1beta1", "pods", measured)
+        return len(measured)
 
     # --- latency and faults -------------------------------------------------------------------------
 

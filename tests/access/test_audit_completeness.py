@@ -886,6 +886,14 @@ def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
     return Expected.of(lead, source)
 
 
+def export_a_clusters_allocation(world: World) -> Expected:
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+    manager = world.persona(Persona.MANAGER)
+    response = world.client(Persona.MANAGER).get(reverse("costs:allocation_export", kwargs={"cluster_id": cluster.pk}))
+    assert response.status_code == 200
+    return Expected.of(manager, cluster)
+
+
 # --- the service catalogue (deployments) ---------------------------------------------
 
 
@@ -1008,6 +1016,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.PRICE_CREATED: [add_a_price],
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],
+    audit.COST_ALLOCATION_EXPORTED: [export_a_clusters_allocation],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],

@@ -140,6 +140,31 @@ class FakeKubeApi:
             self.store.setdefault((api_version, plural), {})[(metadata.get("namespace", ""), metadata["name"])] = stored
             return stored
 
+    def put_pod_metrics(
+        self, namespace: str, name: str, usage: dict[str, dict[str, str]], window: str = "15.049s"
+    ) -> dict[str, Any]:
+        """Serve a pod's ``PodMetrics`` as metrics-server does (installing ``metrics.k8s.io/v1beta1`` if needed).
+
+        ``usage`` maps container names to ``{"cpu": "…", "memory": "…"}``
+        quantities; metrics-server writes CPU in nanocores (``"1234567n"``) and
+        memory in KiB (``"53012Ki"``). The object carries the scrape's
+        ``timestamp`` and ``window`` as the real API does.
+        """
+        with self.lock:
+            if "pods" not in self.kinds.get("metrics.k8s.io/v1beta1", {}):
+                self.install("metrics.k8s.io/v1beta1", "pods", "PodMetrics")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return self.put(
+                {
+                    "apiVersion": "metrics.k8s.io/v1beta1",
+                    "kind": "PodMetrics",
+                    "metadata": {"name": name, "namespace": namespace, "creationTimestamp": now},
+                    "timestamp": now,
+                    "window": window,
+                    "containers": [{"name": container, "usage": dict(amounts)} for container, amounts in usage.items()],
+                }
+            )
+
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every stored object of ``kind`` (in ``namespace`` when given)."""
         with self.lock:

@@ -604,6 +604,17 @@ def test_namespace_usage_reads_metrics_when_metrics_server_is_installed(cluster_
     assert (usage["analytics"].cpu_usage, usage["analytics"].memory_usage) == (Decimal(0), 0)
 
 
+def test_namespaces_are_listed_by_name_with_their_labels(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.driver.ensure_namespace(NamespaceSpec("search", {"cost-center": "cc-9"}))
+    cluster_harness.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "analytics"}})
+
+    namespaces = cluster_harness.driver.list_namespaces()
+
+    assert [namespace.name for namespace in namespaces] == ["analytics", "search"]
+    search = namespaces[1].labels
+    assert (search["cost-center"], search[MANAGED_BY_LABEL]) == ("cc-9", "platform-portal")
+
+
 def test_custom_resources_are_empty_when_the_crd_is_not_installed(cluster_harness: ClusterHarness) -> None:
     assert cluster_harness.driver.list_custom_resources("argoproj.io", "v1alpha1", "applications") == []
 

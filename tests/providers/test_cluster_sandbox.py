@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,33 @@ def test_seeded_workloads_are_listed(tmp_path: Path) -> None:
     [workload] = driver.list_workloads()
 
     assert (workload.name, workload.images, workload.replicas_ready) == ("api", ("api:1",), 2)
+
+
+def test_the_sandbox_plays_metrics_server_with_usage_around_each_pods_requests(tmp_path: Path) -> None:
+    driver = SandboxClusterDriver(tmp_path, "eu-1")
+    driver.ensure_namespace(NamespaceSpec("payments"))
+    for name in ("api-1", "api-2", "api-3"):
+        driver.seed(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": "payments"},
+                "spec": {"containers": [{"name": "main", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]},
+                "status": {"phase": "Running"},
+            }
+        )
+    assert driver.namespace_usage()[0].cpu_usage is None  # no metrics-server yet
+
+    assert driver.simulate_metrics() == 3
+    first = driver.namespace_usage()[0]
+    driver.simulate_metrics()
+
+    assert driver.namespace_usage()[0] == first  # the same every time
+    assert first.cpu_usage is not None
+    assert first.memory_usage is not None
+    assert Decimal("0.6") <= first.cpu_usage <= Decimal("4.2")  # 0.2 to 1.4 of each 1-core request
+    served = driver._pod_metrics()
+    assert served is not None
+    assert {item["kind"] for item in served} == {"PodMetrics"}
+    assert all(item["window"] and item["timestamp"] for item in served)
+    assert all(item["containers"][0]["usage"]["cpu"].endswith("n") for item in served)
