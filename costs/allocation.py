@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 
 from access.models import Team
@@ -64,7 +64,6 @@ HOURS_PLACES = Decimal("1E-4")
 ENVIRONMENT_LABEL = f"{LABEL_PREFIX}/environment-id"
 TEAM_LABEL = f"{LABEL_PREFIX}/team"
 CLUSTER_TAG = "portal:cluster"
-ROLLUP_REBUILD_LOCK = 7_011_001  # a PostgreSQL advisory lock key, held while an allocation rebuilds rollups
 
 
 # ---------------------------------------------------------------- sampling
@@ -373,11 +372,7 @@ def allocate_day(*, cluster: Cluster, day: date) -> list[AllocationShare]:
                 gpu_hours=spare.gpu_hours.quantize(HOURS_PLACES),
             )
         )
-    with transaction.atomic():
-        # Rebuilding a day's rollups is DELETE then INSERT: two at once (clusters sampled by two workers)
-        # would each insert the day. One allocation rebuilds at a time.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_REBUILD_LOCK])
+    with transaction.atomic():  # rebuild_rollups takes turns with every other rebuild (costs/store.py)
         AllocationShare.objects.filter(cluster=cluster, day=day).delete()
         AllocationShare.objects.bulk_create(shares)
         if cluster.kind == ClusterKind.K3S:
