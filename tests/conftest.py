@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.test import Client
+from pytest_django import DjangoDbBlocker
 
 from access.models import User
 from portal.demo import DEMO_PASSWORD, Persona, load_demo, username_of
@@ -65,10 +67,78 @@ def fresh_redis() -> None:
     redis_client().flushdb()
 
 
+SHARED_DEMO = "shared_demo"
+# Fixtures whose tests need committed data (a live server, a Celery worker process): the shared demo is
+# uncommitted, so such a test in a shared-demo module would see nothing, and flushing its database at the
+# end would wipe the demo the rest of the module reads.
+COMMITTED_DATA_FIXTURES = frozenset({"transactional_db", "live_server", "django_db_reset_sequences"})
+
+
+def shares_the_demo(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker(SHARED_DEMO) is not None
+
+
+@pytest.fixture(scope="module")
+def _demo_for_the_module(
+    request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: DjangoDbBlocker
+) -> Iterator[bool]:
+    """In a module marked ``shared_demo``: the demo loaded once, in a transaction rolled back after the module.
+
+    Each test still runs in pytest-django's own transaction (``db``), which nests as a savepoint in
+    this one, so whatever a test writes is rolled back before the next test starts from the demo
+    exactly as loaded. Elsewhere it does nothing and ``demo`` loads the demo per test.
+    Being module-scoped, pytest sets it up before any function-scoped ``db``; with pytest-xdist
+    each worker loads it once per stretch of the module's tests it runs.
+    """
+    if request.node.get_closest_marker(SHARED_DEMO) is None:
+        yield False
+        return
+    with django_db_blocker.unblock():
+        module_transaction = transaction.atomic()
+        module_transaction.__enter__()
+        try:
+            load_demo()
+        except BaseException:
+            module_transaction.__exit__(*sys.exc_info())
+            raise
+    try:
+        yield True
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            module_transaction.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _only_demo_tests_share_the_demo(request: pytest.FixtureRequest) -> None:
+    """A module marked ``shared_demo`` may only hold tests that use the demo or no database at all.
+
+    A test there that wants an empty database would see the demo another test loaded (or not,
+    depending on order), and one that needs committed data cannot see it; both are refused here
+    rather than passing or failing by accident.
+    """
+    if not shares_the_demo(request):
+        return
+    uses = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    wants_committed_data = marker is not None and (
+        marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences") or (marker.args and marker.args[0])
+    )
+    if uses & COMMITTED_DATA_FIXTURES or wants_committed_data:
+        pytest.fail(f"{request.node.nodeid} needs committed data: move it out of this shared_demo module")
+    if ("db" in uses or marker is not None) and "demo" not in uses:
+        pytest.fail(f"{request.node.nodeid} uses the database without the demo: move it out of this shared_demo module")
+
+
 @pytest.fixture
-def demo(db: None) -> None:
-    """The demo platform of `make run`: regions, clusters, teams and personas."""
-    load_demo()
+def demo(_demo_for_the_module: bool, db: None) -> None:
+    """The demo platform of `make run`: regions, clusters, teams and personas.
+
+    Loaded for each test, or once for the module in a module marked ``pytest.mark.shared_demo``
+    (then ``db`` puts each test in a savepoint inside the module's transaction).
+    """
+    if not _demo_for_the_module:
+        load_demo()
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ from portal.demo import Persona, username_of
 from regions.choices import ClusterKind
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
+# ~1,450 tests read the same demo: load it once per module (per xdist worker), each test in its own savepoint.
+pytestmark = pytest.mark.shared_demo
+
 SIGN_IN = "/accounts/login/"
 ADMIN_SIGN_IN = "/admin/login/"
 REAUTHENTICATE = "/accounts/reauthenticate/"

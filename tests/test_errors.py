@@ -12,6 +12,9 @@ from django.test import Client
 from access.models import User
 from portal.demo import Persona
 
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = pytest.mark.shared_demo
+
 
 def assert_api_error(response: Any, status: int, code: str) -> dict[str, Any]:
     """The one API error shape, carrying the same request id as the response header."""

@@ -61,6 +61,9 @@ from tests.factories import (
 )
 from workflows.models import Run, RunStatus
 
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = pytest.mark.shared_demo
+
 
 @dataclass(frozen=True)
 class Expected:

@@ -15,6 +15,9 @@ from access.models import User
 from portal.demo import DEMO_PASSWORD, Persona
 from tests.test_settings import PRODUCTION, manage
 
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = pytest.mark.shared_demo
+
 PersonaOf = Callable[[Persona], User]
 HOUR = 3600
 

@@ -16,7 +16,8 @@ from portal.demo import Persona
 from tests.factories import SsoRuleFactory
 
 ClientFor = Callable[[Persona | None], Client]
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 RULES = reverse("access:sso_rules")
 PREVIEW = reverse("access:sso_rule_preview")

@@ -19,7 +19,8 @@ from regions.models import Cluster, Namespace, Region
 from tests.factories import GrantFactory, RoleFactory, UserFactory
 
 ClientFor = Callable[[Persona | None], Client]
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 
 def sample_objects() -> list[Model]:

@@ -25,7 +25,8 @@ from tests.environments.test_provisioning_workflow import run_to_the_end
 from tests.factories import make_service
 from workflows.models import Run
 
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 
 @pytest.fixture

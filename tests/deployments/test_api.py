@@ -12,7 +12,8 @@ from deployments.models import Deployment, Service, Workload
 from portal.demo import Persona
 from tests.helpers import queries_for
 
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]
 

@@ -17,7 +17,8 @@ from deployments.choices import ServiceMatch
 from deployments.models import Deployment, Service, Workload
 from portal.demo import Persona
 
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]
 CREATE = reverse("deployments:service_create")

@@ -14,6 +14,9 @@ from regions.models import Region
 from tests.environments.factories import saved_template
 from tests.helpers import queries_for
 
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = pytest.mark.shared_demo
+
 ClientFor = Callable[[Persona | None], Client]
 
 

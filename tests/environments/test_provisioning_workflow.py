@@ -26,7 +26,8 @@ from regions.models import Cluster
 from workflows import engine
 from workflows.models import Run, RunStatus
 
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ from regions.models import Cluster
 from tests.environments.test_provisioning_workflow import run_to_the_end
 from workflows.models import Run, RunStatus
 
-pytestmark = pytest.mark.django_db
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 
 @pytest.fixture

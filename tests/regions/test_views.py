@@ -24,6 +24,9 @@ from tests.factories import (
 )
 from tests.helpers import queries_for
 
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+pytestmark = pytest.mark.shared_demo
+
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as Response
 
