@@ -88,6 +88,8 @@ ENVIRONMENT_TEARDOWN = "environments.teardown_started"
 ENVIRONMENT_CANCELLED = "environments.cancelled"
 ENVIRONMENT_RETRIED = "environments.retried"
 ENVIRONMENT_EXTENDED = "environments.extended"
+# A lifetime set (or shortened) on a non-production environment, e.g. from a savings recommendation.
+ENVIRONMENT_EXPIRY_SET = "environments.expiry_set"
 # Rollbacks and deploy freezes (deployments app).
 ROLLBACK_REQUESTED = "deployments.rollback_requested"
 ROLLBACK_FINISHED = "deployments.rollback_finished"
@@ -96,6 +98,9 @@ FREEZE_ENDED = "deployments.freeze_ended"
 PRICE_CREATED = "costs.price_created"
 PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
+# Savings recommendations (costs/savings.py): dismissed, or snoozed until a date.
+RECOMMENDATION_DISMISSED = "costs.recommendation_dismissed"
+RECOMMENDATION_SNOOZED = "costs.recommendation_snoozed"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from costs import views
+from costs import savings_views, views
 
 app_name = "costs"
 
@@ -9,4 +9,12 @@ urlpatterns = [
     path("prices/new/", views.price_create, name="price_create"),
     path("prices/<int:pk>/edit/", views.price_edit, name="price_edit"),
     path("prices/<int:pk>/delete/", views.price_delete, name="price_delete"),
+]
+
+urlpatterns += [
+    path("savings/", savings_views.savings_page, name="savings"),
+    path("savings/export.csv", savings_views.savings_export, name="savings_export"),
+    path("savings/<int:pk>/dismiss/", savings_views.savings_dismiss, name="savings_dismiss"),
+    path("savings/<int:pk>/snooze/", savings_views.savings_snooze, name="savings_snooze"),
+    path("savings/<int:pk>/set-ttl/", savings_views.savings_set_ttl, name="savings_set_ttl"),
 ]
