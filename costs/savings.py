@@ -744,7 +744,7 @@ def shown(*, now: datetime | None = None) -> Q:
 def recommendation_list(*, user: Any, now: datetime | None = None) -> QuerySet[Recommendation]:
     """The current recommendations ``user`` may see (their team's, or all for an unlimited cost reader)."""
     rows = Recommendation.objects.filter(current=True, realised=False).filter(shown(now=now))
-    return policy.restrict(rows, user, VIEW).select_related("team", "environment", "cluster", "region")
+    return policy.restrict(rows, user, VIEW).select_related("team", "environment__cluster__region", "cluster", "region")
 
 
 def realised_list(*, user: Any, month_start: date) -> QuerySet[Recommendation]:
