@@ -250,7 +250,7 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
                     f"running for {age} day(s); {when}.",
                     said,
                     f"A lifetime of {lifetime} ends it {_days(days_saved)} days sooner within the next month: "
-                    f"{_days(days_saved)} × {money(daily)} = {money(saving)} {currency}.",
+                    f"{_days(days_saved)} x {money(daily)} = {money(saving)} {currency}.",
                 ],
                 team_id=environment.team_id,
                 environment_id=environment.pk,
@@ -335,7 +335,7 @@ def spot_recommendations(*, now: datetime) -> Iterator[Found]:
                     f"The namespace's share of node cost is {money(monthly)} {currency} a month "
                     f"(mean of {days} day(s) with cost in the last {WINDOW_DAYS}).",
                     f"Spot costs {percent(discount)} less (PORTAL_COST_SAVINGS_SPOT_DISCOUNT): "
-                    f"{money(monthly)} × {mix.on_demand}/{mix.total} × {discount} = {money(saving)} {currency}.",
+                    f"{money(monthly)} x {mix.on_demand}/{mix.total} x {discount} = {money(saving)} {currency}.",
                 ],
                 team_id=team_id,
                 cluster_id=cluster_id,
@@ -397,9 +397,7 @@ def namespace_usage(*, start: date, end: date) -> list[NamespaceUsage]:
         .annotate(**{ours: Sum(theirs) for ours, theirs in SAMPLE_FIELDS.items()})
     )
     return [
-        NamespaceUsage(
-            row["cluster_id"], row["namespace"], **{ours: row[ours] or Decimal(0) for ours in SAMPLE_FIELDS}
-        )
+        NamespaceUsage(row["cluster_id"], row["namespace"], **{ours: row[ours] or Decimal(0) for ours in SAMPLE_FIELDS})
         for row in rows
     ]
 
@@ -439,10 +437,11 @@ def over_requested_recommendations(*, now: datetime, usage: list[NamespaceUsage]
                 evidence=[
                     f"Over the last {WINDOW_DAYS} days it used {item.cpu_used.normalize():f} of "
                     f"{item.cpu_requested.normalize():f} requested core-hours and {item.memory_used.normalize():f} "
-                    f"of {item.memory_requested.normalize():f} requested GiB-hours: at most {percent(share.quantize(CENT))}"
-                    f" (threshold {percent(threshold)}, PORTAL_COST_SAVINGS_USAGE_THRESHOLD).",
+                    f"of {item.memory_requested.normalize():f} requested GiB-hours: "
+                    f"at most {percent(share.quantize(CENT))} "
+                    f"(threshold {percent(threshold)}, PORTAL_COST_SAVINGS_USAGE_THRESHOLD).",
                     f"Its share of node cost is {money(monthly)} {currency} a month (mean of {days} day(s)).",
-                    f"Requests matching usage free the unused part: {money(monthly)} × (1 − "
+                    f"Requests matching usage free the unused part: {money(monthly)} x (1 - "
                     f"{share.quantize(CENT)}) = {money(saving)} {currency}; on a cloud cluster the saving comes "
                     "when the autoscaler removes the nodes freed.",
                 ],
@@ -530,8 +529,7 @@ def bucket_recommendations(*, now: datetime) -> Iterator[Found]:
                 monthly_saving=saving,
                 currency=price.currency,
                 evidence=[
-                    f"Bucket {name} of {environment.name} in {region.code} has no rule moving objects "
-                    "to cold storage.",
+                    f"Bucket {name} of {environment.name} in {region.code} has no rule moving objects to cold storage.",
                     f"Its expected size is {size} GiB ({environment.template}) at {price.price_text} "
                     f"{price.currency} per GiB-month: {money(monthly)} {price.currency} a month.",
                     f"Moving older objects to cold storage saves about {percent(fraction)} of that "
@@ -655,7 +653,7 @@ def realised_savings(*, now: datetime) -> Iterator[Found]:
                 evidence=[
                     said,
                     f"It does not run on {days} day(s) of {month_start:%B %Y} from {counted_from:%d %b}: "
-                    f"{days} × {money(daily)} = {money(saving)} {currency}.",
+                    f"{days} x {money(daily)} = {money(saving)} {currency}.",
                 ],
                 team_id=environment.team_id,
                 environment_id=environment.pk,
@@ -768,9 +766,7 @@ def totals_by_kind(rows: Iterable[Recommendation]) -> list[tuple[str, str, Decim
 
 
 def _locked(actor: User, recommendation_id: int, action: str) -> Recommendation:
-    return policy.get_for_update(
-        Recommendation.objects.select_related("team"), actor, action, pk=recommendation_id
-    )
+    return policy.get_for_update(Recommendation.objects.select_related("team"), actor, action, pk=recommendation_id)
 
 
 @transaction.atomic
@@ -834,9 +830,9 @@ def recommendation_set_ttl(*, actor: User, recommendation_id: int) -> Recommenda
     """
     policy.forget(actor)
     recommendation = (
-        policy.restrict(Recommendation.objects.all(), actor, VIEW).select_for_update(of=("self",)).filter(
-            pk=recommendation_id
-        )
+        policy.restrict(Recommendation.objects.all(), actor, VIEW)
+        .select_for_update(of=("self",))
+        .filter(pk=recommendation_id)
     ).first()
     if recommendation is None:
         raise Http404("No recommendation matches the given query.")
@@ -846,9 +842,7 @@ def recommendation_set_ttl(*, actor: User, recommendation_id: int) -> Recommenda
         raise ValidationError("This recommendation has no lifetime to set.")
     if recommendation.action_hours is None:
         raise ValidationError("This recommendation names no lifetime.")
-    environment_set_expiry(
-        actor=actor, environment_id=recommendation.environment_id, hours=recommendation.action_hours
-    )
+    environment_set_expiry(actor=actor, environment_id=recommendation.environment_id, hours=recommendation.action_hours)
     Recommendation.objects.filter(
         kind=RecommendationKind.ENVIRONMENT_TTL, environment_id=recommendation.environment_id
     ).update(status=RecommendationStatus.ACTED)

@@ -57,7 +57,10 @@ class SavingsFilterForm(forms.Form):
     kind = forms.ChoiceField(
         required=False,
         label="Kind",
-        choices=[("", "Any"), *[(kind.value, kind.label) for kind in RecommendationKind if kind.value != "ttl_realised"]],
+        choices=[
+            ("", "Any"),
+            *[(kind.value, kind.label) for kind in RecommendationKind if kind.value != "ttl_realised"],
+        ],
     )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label="Team", empty_label="Any")
 

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import zoneinfo
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -146,15 +147,15 @@ COST_SAVINGS_SUGGESTED_TTL_HOURS = env.int(
 )
 # What spot capacity saves over on-demand, as a fraction of the on-demand price (0.6: 60 % less).
 COST_SAVINGS_SPOT_DISCOUNT = env.decimal(
-    "PORTAL_COST_SAVINGS_SPOT_DISCOUNT", "0.6", validate=validate.Range(min=0, max=1)
+    "PORTAL_COST_SAVINGS_SPOT_DISCOUNT", Decimal("0.6"), validate=validate.Range(min=0, max=1)
 )
 # What a lifecycle rule to cold storage saves, as a fraction of a bucket's monthly storage price.
 COST_SAVINGS_LIFECYCLE_FRACTION = env.decimal(
-    "PORTAL_COST_SAVINGS_LIFECYCLE_FRACTION", "0.4", validate=validate.Range(min=0, max=1)
+    "PORTAL_COST_SAVINGS_LIFECYCLE_FRACTION", Decimal("0.4"), validate=validate.Range(min=0, max=1)
 )
 # A namespace using less than this fraction of what it requests (CPU and memory alike) is over-requested.
 COST_SAVINGS_USAGE_THRESHOLD = env.decimal(
-    "PORTAL_COST_SAVINGS_USAGE_THRESHOLD", "0.5", validate=validate.Range(min=0, max=1)
+    "PORTAL_COST_SAVINGS_USAGE_THRESHOLD", Decimal("0.5"), validate=validate.Range(min=0, max=1)
 )
 
 seal()

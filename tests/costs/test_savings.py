@@ -24,13 +24,13 @@ from providers.cloud import BucketSpec
 from regions.choices import CapacityType
 from regions.drivers import cloud_driver_for
 from regions.models import NodePool
-from tests.costs.savings_data import NOW, TODAY, add_cost, cost_every_day, demo_cluster, make_environment
+from tests.costs.savings_data import NOW, cost_every_day, demo_cluster, make_environment
 from tests.factories import make_workload
 
 pytestmark = pytest.mark.usefixtures("demo")
 
 
-def found(kind: str, *environments: Environment, **filters: Any) -> list[savings.Found]:
+def found(kind: RecommendationKind, *environments: Environment, **filters: Any) -> list[savings.Found]:
     """What one computation finds; for the environment kinds, about ``environments`` only (the demo has its own)."""
     computations = {
         RecommendationKind.ENVIRONMENT_TTL: savings.ttl_recommendations,
@@ -56,7 +56,7 @@ def test_an_environment_that_never_expires_saves_its_daily_cost_for_the_days_a_t
 
     (item,) = found(RecommendationKind.ENVIRONMENT_TTL, environment)
 
-    # A week's lifetime (the default suggestion) ends it 730 h - 168 h = 23.4167 days sooner: × 10.00 a day.
+    # A week's lifetime (the default suggestion) ends it 730 h - 168 h = 23.4167 days sooner: x 10.00 a day.
     assert item.monthly_saving == Decimal("234.17")
     assert item.currency == "USD"
     assert (item.environment_id, item.team_id, item.tier) == (environment.pk, environment.team_id, "test")
@@ -121,7 +121,7 @@ def test_non_production_workloads_on_on_demand_pools_save_their_share_times_the_
 
     (item,) = found(RecommendationKind.SPOT)
 
-    # 10.00 a day is 304.17 a month; 3 of 5 nodes on-demand; spot 60 % cheaper: 304.1667 × 0.6 × 0.6.
+    # 10.00 a day is 304.17 a month; 3 of 5 nodes on-demand; spot 60 % cheaper: 304.1667 x 0.6 x 0.6.
     assert item.monthly_saving == Decimal("109.50")
     assert (item.cluster_id, item.namespace) == (cluster.pk, "preview-web")
     assert item.action == RecommendationAction.NONE
@@ -172,7 +172,7 @@ def test_a_namespace_using_a_fifth_of_its_requests_saves_four_fifths_of_its_cost
 
     (item,) = found(RecommendationKind.OVER_REQUESTED, usage=[usage(("100", "20"), ("200", "30"))])
 
-    # CPU 20 %, memory 15 %: it uses at most 20 % of its requests; 304.1667 × 0.8.
+    # CPU 20 %, memory 15 %: it uses at most 20 % of its requests; 304.1667 x 0.8.
     assert item.monthly_saving == Decimal("243.33")
     assert item.namespace == "analytics"
 
@@ -207,7 +207,7 @@ def test_a_bucket_without_a_lifecycle_rule_saves_a_share_of_its_storage_price(se
 
     (item,) = found(RecommendationKind.BUCKET_LIFECYCLE, with_rule, without, never)
 
-    # 100 GiB (staging) × 0.023 USD per GiB-month (S3 Standard) × 40 %.
+    # 100 GiB (staging) x 0.023 USD per GiB-month (S3 Standard) x 40 %.
     assert item.monthly_saving == Decimal("0.92")
     assert (item.environment_id, item.resource) == (without.pk, savings.bucket_name(without))
 
@@ -220,7 +220,7 @@ def test_a_medium_database_in_staging_saves_the_price_difference_to_small() -> N
 
     (item,) = found(RecommendationKind.DATABASE_SIZE, environment)
 
-    # (0.178 - 0.072) USD an hour × 730 hours.
+    # (0.178 - 0.072) USD an hour x 730 hours.
     assert item.monthly_saving == Decimal("77.38")
     assert item.environment_id == environment.pk
 

@@ -125,9 +125,9 @@ def test_the_page_reads_a_fixed_number_of_queries_however_many_recommendations(c
 
 def test_this_months_realised_savings_are_shown_per_currency(client_for: ClientFor) -> None:
     month_start, _ = month_bounds(timezone.localdate())
-    recommendation("gone expired", "40.00", kind=RecommendationKind.TTL_REALISED, realised=True, period_start=month_start)
-    recommendation("old expired", "99.00", kind=RecommendationKind.TTL_REALISED, realised=True,
-                   period_start=month_start - timedelta(days=40))  # fmt: skip
+    kind = RecommendationKind.TTL_REALISED
+    recommendation("gone expired", "40.00", kind=kind, realised=True, period_start=month_start)
+    recommendation("old expired", "99.00", kind=kind, realised=True, period_start=month_start - timedelta(days=40))
 
     response = client_for(Persona.DEVELOPER).get(SAVINGS)
 
