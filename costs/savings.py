@@ -203,6 +203,12 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
         .order_by("pk")
     )
     daily_costs = environment_daily_costs(candidates, until=dict.fromkeys((e.pk for e in candidates), today))
+    activity = {
+        row["environment_id"]: (row["workloads"], row["ready"] or 0)
+        for row in Workload.objects.filter(environment__in=candidates, gone_at__isnull=True)
+        .values("environment_id")
+        .annotate(workloads=Count("id"), ready=Sum("replicas_ready"))
+    }
     for environment in candidates:
         hours = settings.COST_SAVINGS_SUGGESTED_TTL_HOURS
         if environment.template.max_ttl_hours is not None:
@@ -248,6 +254,7 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
                 evidence=[
                     f"A {environment.get_tier_display().lower()} environment of {environment.team}, "
                     f"running for {age} day(s); {when}.",
+                    _idleness(*activity.get(environment.pk, (0, 0))),
                     said,
                     f"A lifetime of {lifetime} ends it {_days(days_saved)} days sooner within the next month: "
                     f"{_days(days_saved)} x {money(daily)} = {money(saving)} {currency}.",
@@ -260,6 +267,15 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
                 action=RecommendationAction.SET_TTL,
                 action_hours=hours,
             )
+
+
+def _idleness(workloads: int, ready: int) -> str:
+    """What the last cluster sync saw running in an environment: idle ones are the first to give a lifetime."""
+    if not workloads:
+        return "No workload runs in it (as of the last cluster sync): it looks idle."
+    if not ready:
+        return f"None of its {workloads} workload(s) has a ready replica: it looks idle."
+    return f"{workloads} workload(s) run in it with {ready} ready replica(s)."
 
 
 # --------------------------------------------------------------------------------- spot

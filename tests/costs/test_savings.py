@@ -63,6 +63,21 @@ def test_an_environment_that_never_expires_saves_its_daily_cost_for_the_days_a_t
     assert item.action == RecommendationAction.SET_TTL
     assert item.action_hours == 7 * 24
     assert "never expires" in " ".join(item.evidence)
+    assert "looks idle" in " ".join(item.evidence)  # nothing runs in it
+
+
+def test_the_evidence_says_whether_an_environment_runs_anything() -> None:
+    idle = make_environment("idle")
+    busy = make_environment("busy")
+    make_workload(cluster=demo_cluster(), environment=idle, tier="test", name="stopped", replicas_ready=0)
+    make_workload(cluster=demo_cluster(), environment=busy, tier="test", name="serving", replicas_ready=2)
+
+    evidence = {
+        item.environment_id: " ".join(item.evidence) for item in found(RecommendationKind.ENVIRONMENT_TTL, idle, busy)
+    }
+
+    assert "None of its 1 workload(s) has a ready replica" in evidence[idle.pk]
+    assert "1 workload(s) run in it with 2 ready replica(s)" in evidence[busy.pk]
 
 
 def test_the_daily_cost_is_the_mean_of_the_days_the_environment_existed() -> None:
@@ -82,7 +97,7 @@ def test_an_environment_with_no_cost_yet_is_estimated_from_its_request() -> None
     (item,) = found(RecommendationKind.ENVIRONMENT_TTL, environment)
 
     assert item.monthly_saving == Decimal("156.00")
-    assert "estimate" in item.evidence[1]
+    assert "estimate" in item.evidence[2]
 
 
 def test_the_suggested_lifetime_never_exceeds_the_templates_maximum() -> None:
