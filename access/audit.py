@@ -88,6 +88,8 @@ ENVIRONMENT_TEARDOWN = "environments.teardown_started"
 ENVIRONMENT_CANCELLED = "environments.cancelled"
 ENVIRONMENT_RETRIED = "environments.retried"
 ENVIRONMENT_EXTENDED = "environments.extended"
+# A lifetime set (or shortened) on a non-production environment, e.g. from a savings recommendation.
+ENVIRONMENT_EXPIRY_SET = "environments.expiry_set"
 # Rollbacks and deploy freezes (deployments app).
 ROLLBACK_REQUESTED = "deployments.rollback_requested"
 ROLLBACK_FINISHED = "deployments.rollback_finished"
@@ -98,6 +100,9 @@ PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
 # A cluster's allocation table left the portal as CSV (costs app).
 COST_ALLOCATION_EXPORTED = "costs.allocation_exported"
+# Savings recommendations (costs/savings.py): dismissed, or snoozed until a date.
+RECOMMENDATION_DISMISSED = "costs.recommendation_dismissed"
+RECOMMENDATION_SNOOZED = "costs.recommendation_snoozed"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

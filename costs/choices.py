@@ -135,3 +135,30 @@ class RuleKind(models.TextChoices):
     TAG = "tag", "Tag"
     ACCOUNT = "account", "Account"
     NAMESPACE_LABEL = "namespace_label", "Namespace label"
+
+
+class RecommendationKind(models.TextChoices):
+    """What a savings recommendation is about (issue 7, savings), and the realised savings of expiry."""
+
+    ENVIRONMENT_TTL = "environment_ttl", "Lifetime (TTL) for a non-production environment"
+    SPOT = "spot", "Spot capacity for non-production workloads"
+    OVER_REQUESTED = "over_requested", "Over-requested namespace"
+    BUCKET_LIFECYCLE = "bucket_lifecycle", "Bucket without a lifecycle rule"
+    DATABASE_SIZE = "database_size", "Over-sized database"
+    TTL_REALISED = "ttl_realised", "Realised by a TTL teardown"
+
+
+class RecommendationStatus(models.TextChoices):
+    """Where a recommendation stands with the people it is shown to."""
+
+    OPEN = "open", "Open"
+    SNOOZED = "snoozed", "Snoozed"
+    DISMISSED = "dismissed", "Dismissed"
+    ACTED = "acted", "Acted on"
+
+
+class RecommendationAction(models.TextChoices):
+    """The safe action a recommendation offers, if any."""
+
+    NONE = "", "None"
+    SET_TTL = "set_ttl", "Set a lifetime"

@@ -27,6 +27,9 @@ from costs.choices import (
     CommitmentStatus,
     PriceUnit,
     PricingCategory,
+    RecommendationAction,
+    RecommendationKind,
+    RecommendationStatus,
     ResourceKind,
     RuleKind,
     SourceKind,
@@ -451,3 +454,49 @@ class CapacitySample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster_id} {self.slot:%Y-%m-%d %H:%M}: {self.cpu} cores"
+
+
+@scoped("costs", team="team", region="region", zone="region__residency_zone", tier="tier")
+class Recommendation(models.Model):
+    """A way to save money, or a saving already made, as the savings task last computed it (costs/savings.py).
+
+    The task computes every recommendation from the rollups, the inventory and
+    the drivers on a schedule and writes them here; the savings page reads only
+    these rows and never calls a driver. ``key`` names what a recommendation is
+    about (its kind, the object and the currency), so a recomputation updates the
+    same row and a dismissal or snooze survives it. Rows the last computation no
+    longer found are kept with ``current`` false, so a dismissal is remembered if
+    the recommendation comes back. ``realised`` rows are savings already made (an
+    environment torn down by its TTL), counted for the month of ``period_start``.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=24, choices=RecommendationKind.choices)
+    realised = models.BooleanField(default=False)
+    title = models.CharField(max_length=300)
+    evidence = models.JSONField(default=list, help_text="Lines of text saying where the figure comes from.")
+    monthly_saving = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3, validators=[currency_code])
+    team = models.ForeignKey("access.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    cluster = models.ForeignKey("regions.Cluster", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    region = models.ForeignKey("regions.Region", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    namespace = models.CharField(max_length=63, blank=True)
+    resource = models.CharField(max_length=255, blank=True, help_text="A bucket's name, a database's size, ...")
+    tier = models.CharField(max_length=16, blank=True)
+    action = models.CharField(max_length=16, choices=RecommendationAction.choices, blank=True)
+    action_hours = models.PositiveIntegerField(null=True, blank=True, help_text="The lifetime the action sets.")
+    status = models.CharField(max_length=16, choices=RecommendationStatus.choices, default=RecommendationStatus.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    current = models.BooleanField(default=True, help_text="Found by the last computation.")
+    period_start = models.DateField(null=True, blank=True, help_text="Realised savings: the month they count in.")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-monthly_saving", "pk"]
+        indexes = [models.Index(fields=["current", "realised", "status"], name="recommendation_listed")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from costs import allocation_views, views
+from costs import allocation_views, savings_views, views
 
 app_name = "costs"
 
@@ -15,4 +15,12 @@ urlpatterns = [
         allocation_views.cluster_allocation_export,
         name="allocation_export",
     ),
+]
+
+urlpatterns += [
+    path("savings/", savings_views.savings_page, name="savings"),
+    path("savings/export.csv", savings_views.savings_export, name="savings_export"),
+    path("savings/<int:pk>/dismiss/", savings_views.savings_dismiss, name="savings_dismiss"),
+    path("savings/<int:pk>/snooze/", savings_views.savings_snooze, name="savings_snooze"),
+    path("savings/<int:pk>/set-ttl/", savings_views.savings_set_ttl, name="savings_set_ttl"),
 ]

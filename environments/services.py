@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access import audit, policy
-from access.models import Membership, SsoRule, Team, User
+from access.models import Membership, SsoRule, Team, Tier, User
 from access.permissions import ADD, CHANGE, DELETE
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.services import request_approval, withdraw
@@ -793,5 +793,45 @@ def environment_extend(*, actor: User, environment_id: int, hours: int) -> Envir
         before={"expires_at": before},
         after={"expires_at": new_expiry},
         team=environment.team,
+    )
+    return environment
+
+
+@transaction.atomic
+def environment_set_expiry(*, actor: User, environment_id: int, hours: int) -> Environment:
+    """Give a non-production environment a lifetime of ``hours`` from now, or shorten a longer one.
+
+    The savings page offers it for environments that never expire or live long
+    (costs/savings.py). Unlike :func:`environment_extend` it may end sooner than
+    the current expiry and may give a lifetime to one that had none; production
+    never expires, and the template's maximum lifetime still holds.
+    """
+    environment = _locked(actor, environment_id)
+    template = environment.template
+    if environment.tier == Tier.PRODUCTION:
+        raise ValidationError("Production environments never expire.")
+    if environment.status not in (EnvironmentStatus.PROVISIONING, EnvironmentStatus.READY, EnvironmentStatus.FAILED):
+        raise ValidationError(
+            f"An environment that is {environment.get_status_display().lower()} cannot be given a lifetime."
+        )
+    if hours < 1:
+        raise ValidationError({"hours": "Set a lifetime of at least one hour."})
+    if template.max_ttl_hours is not None and hours > template.max_ttl_hours:
+        raise ValidationError(
+            {"hours": f"{template} environments live at most {template.max_ttl_hours} hours; choose less."}
+        )
+    new_expiry = timezone.now() + timedelta(hours=hours)
+    before = environment.expires_at
+    environment.expires_at = new_expiry
+    environment.expiry_warned_hours = None  # warn again before the new expiry
+    environment.save(update_fields=["expires_at", "expiry_warned_hours", "updated_at"])
+    audit.record(
+        audit.ENVIRONMENT_EXPIRY_SET,
+        environment,
+        actor=actor,
+        before={"expires_at": before},
+        after={"expires_at": new_expiry},
+        team=environment.team,
+        hours=hours,
     )
     return environment

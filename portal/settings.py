@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import zoneinfo
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -137,6 +138,25 @@ WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=val
 
 # How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
+# Savings recommendations (README, "Costs: savings"): how often beat recomputes them, and the assumptions
+# behind the estimates, each named on the page next to the figure it produced.
+COST_SAVINGS_SECONDS = env.int("PORTAL_COST_SAVINGS_SECONDS", 6 * 3600, validate=validate.Range(min=60))
+# The lifetime suggested for a non-production environment that has none or a longer one.
+COST_SAVINGS_SUGGESTED_TTL_HOURS = env.int(
+    "PORTAL_COST_SAVINGS_SUGGESTED_TTL_HOURS", 7 * 24, validate=validate.Range(min=1)
+)
+# What spot capacity saves over on-demand, as a fraction of the on-demand price (0.6: 60 % less).
+COST_SAVINGS_SPOT_DISCOUNT = env.decimal(
+    "PORTAL_COST_SAVINGS_SPOT_DISCOUNT", Decimal("0.6"), validate=validate.Range(min=0, max=1)
+)
+# What a lifecycle rule to cold storage saves, as a fraction of a bucket's monthly storage price.
+COST_SAVINGS_LIFECYCLE_FRACTION = env.decimal(
+    "PORTAL_COST_SAVINGS_LIFECYCLE_FRACTION", Decimal("0.4"), validate=validate.Range(min=0, max=1)
+)
+# A namespace using less than this fraction of what it requests (CPU and memory alike) is over-requested.
+COST_SAVINGS_USAGE_THRESHOLD = env.decimal(
+    "PORTAL_COST_SAVINGS_USAGE_THRESHOLD", Decimal("0.5"), validate=validate.Range(min=0, max=1)
+)
 
 # How long one Kubernetes cost-allocation sample slot is; beat samples every cluster with allocation on this often.
 COST_ALLOCATION_SAMPLE_SECONDS = env.int(
@@ -426,6 +446,8 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-retry-emails": {"task": "notifications.retry_emails", "schedule": 600.0},
     # Every cluster in service: its workloads and Argo CD applications (one sync per cluster at a time).
     "deployments-sync": {"task": "deployments.sync_clusters", "schedule": float(DEPLOYMENTS_SYNC_SECONDS)},
+    # Savings recommendations: computed from the rollups, the inventory and the cloud drivers, read by the page.
+    "costs-savings": {"task": "costs.compute_savings", "schedule": float(COST_SAVINGS_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -438,6 +460,7 @@ CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {
     # Twice a slot: a beat that drifts still samples every slot, and the second sample replaces the first.
     "schedule": COST_ALLOCATION_SAMPLE_SECONDS / 2,
 }
+CELERY_IMPORTS += ["costs.tasks_savings"]
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

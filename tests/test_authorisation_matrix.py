@@ -562,6 +562,51 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
 
+# --- savings recommendations (branch cost-savings) -----------------------------------------------------
+# Cost readers open the page (scoped: a developer sees their team's); the auditor holds no costs.view (403).
+# Exports take costs.export (managers, admins). Dismissing and snoozing take costs.change: the team's developer
+# and lead see the recommendation but may not (403); the auditor does not see it (404). Setting a lifetime
+# takes environments.change on the environment: its team and the admin (302), the manager may not (403).
+
+
+def a_student_experience_recommendation() -> dict[str, str]:
+    from costs.choices import RecommendationAction, RecommendationKind
+    from costs.models import Recommendation
+    from environments.models import Environment
+
+    environment = Environment.objects.select_related("cluster").get(pk=a_student_experience_environment()["pk"])
+    recommendation, _ = Recommendation.objects.get_or_create(
+        key="matrix:ttl",
+        defaults={
+            "kind": RecommendationKind.ENVIRONMENT_TTL,
+            "title": "Give matrix a lifetime",
+            "monthly_saving": "10.00",
+            "currency": "USD",
+            "team": environment.team,
+            "environment": environment,
+            "cluster": environment.cluster,
+            "region_id": environment.cluster.region_id,
+            "tier": environment.tier,
+            "action": RecommendationAction.SET_TTL,
+            "action_hours": 24,
+        },
+    )
+    return {"pk": str(recommendation.pk)}
+
+
+RECOMMENDATION_CHANGERS = {"manager": MOVED, "platform_admin": MOVED, "auditor": NOT_FOUND}
+
+SAVINGS_EXPECTATIONS: dict[str, Expectation] = {
+    "costs:savings": access_page(OK, auditor=REFUSED),
+    "costs:savings_export": access_page(REFUSED, **COST_READERS),
+    "costs:savings_dismiss": access_post(REFUSED, a_student_experience_recommendation, **RECOMMENDATION_CHANGERS),
+    "costs:savings_snooze": access_post(REFUSED, a_student_experience_recommendation, **RECOMMENDATION_CHANGERS),
+    "costs:savings_set_ttl": access_post(
+        REFUSED, a_student_experience_recommendation, **ENVIRONMENT_CHANGERS, manager=REFUSED
+    ),
+}
+EXPECTATIONS.update(SAVINGS_EXPECTATIONS)
+
 # --- rollbacks, freeze windows and DORA (deployments app) -----------------------------------------
 # As environments: the team's developer, lead and the admin act; the manager may look (403 to act);
 # the auditor holds no deployments.view, so objects are a 404 and lists are empty.

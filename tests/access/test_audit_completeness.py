@@ -34,8 +34,10 @@ from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
 from approvals.models import ApprovalRequest
 from approvals.services import decide as approve
+from costs import savings
 from costs import services as cost_services
-from costs.models import PriceItem
+from costs.choices import RecommendationAction, RecommendationKind
+from costs.models import PriceItem, Recommendation
 from deployments import freezes
 from deployments.models import FreezeWindow, RollbackRequest
 from deployments.rollback import rollback_request, rollback_run_finished
@@ -792,6 +794,53 @@ def extend_an_environment(world: World) -> Expected:
     return Expected.of(world.persona(Persona.DEVELOPER), environment)
 
 
+def give_an_environment_a_lifetime(world: World) -> Expected:
+    environment = ready_environment(world)
+    environment_services.environment_set_expiry(
+        actor=world.persona(Persona.DEVELOPER), environment_id=environment.pk, hours=2
+    )
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def set_a_lifetime_from_a_savings_recommendation(world: World) -> Expected:
+    environment = ready_environment(world)
+    recommendation = a_recommendation(environment)
+    client = world.client(Persona.DEVELOPER)
+    response = client.post(reverse("costs:savings_set_ttl", args=[recommendation.pk]))
+    assert response.status_code == 302
+    return Expected.of(world.persona(Persona.DEVELOPER), environment)
+
+
+def a_recommendation(environment: Environment) -> Recommendation:
+    return Recommendation.objects.create(
+        key=f"audit:{environment.pk}",
+        kind=RecommendationKind.ENVIRONMENT_TTL,
+        title=f"Give {environment.name} a lifetime",
+        monthly_saving=Decimal("12.50"),
+        currency="USD",
+        team=environment.team,
+        environment=environment,
+        cluster=environment.cluster,
+        region=environment.cluster.region,
+        tier=environment.tier,
+        action=RecommendationAction.SET_TTL,
+        action_hours=2,
+    )
+
+
+def dismiss_a_recommendation(world: World) -> Expected:
+    recommendation = a_recommendation(ready_environment(world))
+    response = world.client(Persona.MANAGER).post(reverse("costs:savings_dismiss", args=[recommendation.pk]))
+    assert response.status_code == 302
+    return Expected.of(world.persona(Persona.MANAGER), recommendation)
+
+
+def snooze_a_recommendation(world: World) -> Expected:
+    recommendation = a_recommendation(ready_environment(world))
+    savings.recommendation_snooze(actor=world.admin, recommendation_id=recommendation.pk, days=7)
+    return Expected.of(world.admin, recommendation)
+
+
 def set_a_teams_limits(world: World) -> Expected:
     limits = environment_services.team_limits_set(
         actor=world.admin,
@@ -1012,6 +1061,9 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ENVIRONMENT_CANCELLED: [cancel_an_environment_request],
     audit.ENVIRONMENT_RETRIED: [retry_a_failed_environment],
     audit.ENVIRONMENT_EXTENDED: [extend_an_environment],
+    audit.ENVIRONMENT_EXPIRY_SET: [give_an_environment_a_lifetime, set_a_lifetime_from_a_savings_recommendation],
+    audit.RECOMMENDATION_DISMISSED: [dismiss_a_recommendation],
+    audit.RECOMMENDATION_SNOOZED: [snooze_a_recommendation],
     audit.ROLLBACK_REQUESTED: [request_a_rollback],
     audit.ROLLBACK_FINISHED: [finish_a_rollback],
     audit.FREEZE_CREATED: [freeze_an_environment],
