@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import zoneinfo
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -137,6 +138,14 @@ WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=val
 
 # How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
+# Cost sources (README, "Costs: sources"): how often enabled sources are imported, when a closed month counts as
+# final, what Cost Explorer charges per request, and the largest FOCUS file the browser may upload.
+COSTS_IMPORT_HOURS = env.float("PORTAL_COSTS_IMPORT_HOURS", 6, validate=validate.Range(min=0.25))
+COSTS_FINAL_AFTER_DAYS = env.int("PORTAL_COSTS_FINAL_AFTER_DAYS", 5, validate=validate.Range(min=1, max=60))
+COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
+    "PORTAL_COSTS_COST_EXPLORER_REQUEST_USD", Decimal("0.01"), validate=validate.Range(min=0)
+)
+COSTS_UPLOAD_MAX_BYTES = env.int("PORTAL_COSTS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, validate=validate.Range(min=1024))
 
 seal()
 
@@ -421,6 +430,8 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-retry-emails": {"task": "notifications.retry_emails", "schedule": 600.0},
     # Every cluster in service: its workloads and Argo CD applications (one sync per cluster at a time).
     "deployments-sync": {"task": "deployments.sync_clusters", "schedule": float(DEPLOYMENTS_SYNC_SECONDS)},
+    # Enabled cost sources: this month and last, until the provider is done with them (costs/sources.py).
+    "costs-import": {"task": "costs.import_sources", "schedule": COSTS_IMPORT_HOURS * 3600},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
