@@ -104,7 +104,8 @@ class PeriodData:
     read_from: str = ""
 
 
-Importer = Callable[[CostSource, date, date, CloudDriver], PeriodData]
+# None: the source has nothing for the period yet (no export run): the stored figures, if any, stay.
+Importer = Callable[[CostSource, date, date, CloudDriver], PeriodData | None]
 
 
 def next_month(period: date) -> date:
@@ -142,7 +143,8 @@ def account_driver(account: CloudAccount) -> CloudDriver:
 def import_period(
     source: CostSource, period: date, *, today: date | None = None, driver: CloudDriver | None = None
 ) -> CostLoad | None:
-    """Read one billing period of ``source`` and load it; None when its load is final already (never re-read).
+    """Read one billing period of ``source`` and load it; None when its load is final already (never re-read)
+    or the source has nothing for it yet (an export not written yet: what is stored stays).
 
     Raises :class:`ImportFailed` (nothing is loaded; the previous figures stay),
     :class:`ExportNotReady`, or the driver's :class:`~providers.errors.ProviderError`.
@@ -157,6 +159,8 @@ def import_period(
     if source.account is None:
         raise ImportFailed("The source has no cloud account to read through.")
     data = importer(source, period, today, driver or account_driver(source.account))
+    if data is None:
+        return None
     return load_period(
         source, period, data.rows, final=data.final, requests=data.requests, request_cost=data.request_cost
     )
@@ -282,11 +286,11 @@ def read_export_period(
     return rows, run
 
 
-def import_focus_export(source: CostSource, period: date, today: date, driver: CloudDriver) -> PeriodData:
+def import_focus_export(source: CostSource, period: date, today: date, driver: CloudDriver) -> PeriodData | None:
     rows, run = read_export_period(driver, source.bucket, source.prefix, period)
     if run is None:
-        # No run yet (a new month's export is written a day or so in): nothing to replace, nothing final.
-        return PeriodData([], final=False)
+        # No run yet (a new month's export is written a day or so in), or none any more: keep what is stored.
+        return None
     closed = next_month(period)
     written_after_close = timezone.localdate(run.written_at) >= closed
     return PeriodData(rows, final=settled(period, today) and written_after_close, read_from=run.folder)

@@ -52,7 +52,7 @@ class ImportCosts(Workflow):
         except ExportNotReady as error:
             raise NotYet(str(error), retry_after=EXPORT_RECHECK_SECONDS) from None
         if load is None:
-            return {"skipped": "final"}
+            return {"skipped": "final, or nothing exported yet"}
         return {
             "line_items": load.line_items,
             "final": load.final,
