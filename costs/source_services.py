@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from access import audit, policy
@@ -216,6 +217,19 @@ def rule_delete(*, actor: User, rule_id: int) -> None:
     rule.delete()
 
 
+def _same_owner(team: int | None, environment: int | None, service: int | None, cluster: int | None) -> Q:
+    """Rows already owned so (a missing owner is NULL, which ``=`` never matches)."""
+    match = Q()
+    for name, value in (
+        ("team_id", team),
+        ("environment_id", environment),
+        ("service_id", service),
+        ("cluster_id", cluster),
+    ):
+        match &= Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
+    return match
+
+
 @transaction.atomic
 def reattribute(*, actor: User, since: date) -> int:
     """Apply today's rules to the line items stored from ``since`` on and rebuild their rollups; rows changed.
@@ -233,12 +247,7 @@ def reattribute(*, actor: User, since: date) -> int:
         owner = attributor.owner(tags, account, sub_account)
         changed += (
             items.filter(tags=tags, billing_account_id=account, sub_account_id=sub_account)
-            .exclude(
-                team_id=owner.team,
-                environment_id=owner.environment,
-                service_id=owner.service,
-                cluster_id=owner.cluster,
-            )
+            .exclude(_same_owner(owner.team, owner.environment, owner.service, owner.cluster))
             .update(
                 team_id=owner.team, environment_id=owner.environment, service_id=owner.service, cluster_id=owner.cluster
             )

@@ -230,9 +230,10 @@ def export_runs(objects: list[ObjectInfo]) -> dict[date, list[ExportRun]]:
 
 def _manifest_keys(manifest: dict[str, object], bucket: str) -> list[str] | None:
     """The data files a manifest lists (AWS ``dataFiles`` as ``s3://bucket/key``, Azure ``blobs[].blobName``)."""
-    if isinstance(manifest.get("dataFiles"), list):
+    files = manifest.get("dataFiles")
+    if isinstance(files, list):
         keys = []
-        for uri in manifest["dataFiles"]:  # type: ignore[union-attr]
+        for uri in files:
             text = str(uri)
             if text.startswith("s3://"):
                 text = text[len("s3://") :].partition("/")[2]

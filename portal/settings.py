@@ -402,6 +402,8 @@ SPECTACULAR_SETTINGS = {
         "NamespaceGroupEnum": "environments.choices.NamespaceGroup",
         "ProviderEnum": "regions.choices.Provider",
         "CiProviderEnum": "deployments.choices.CiProvider",
+        "CostSourceKindEnum": "costs.choices.SourceKind",
+        "AttributionRuleKindEnum": "costs.choices.RuleKind",
     },
 }
 

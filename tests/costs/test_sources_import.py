@@ -29,8 +29,10 @@ from tests.providers.conftest_cloud import (
     REGION,
     aws_harness,
     azure_harness,
-    moto_endpoint,  # noqa: F401 (the fixture)
+    moto_endpoint,
 )
+
+__all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
 pytestmark = pytest.mark.django_db
 
@@ -129,8 +131,10 @@ def test_importing_the_same_export_again_replaces_the_period_exactly(moto_endpoi
     first = import_period(source, NOVEMBER, today=MID_NOVEMBER, driver=harness.driver)
     again = import_period(source, NOVEMBER, today=MID_NOVEMBER, driver=harness.driver)
 
-    assert first is not None and again is not None
-    assert again.pk == first.pk and again.loads == 2
+    assert first is not None
+    assert again is not None
+    assert again.pk == first.pk
+    assert again.loads == 2
     assert CostLineItem.objects.filter(load=again).count() == len(INVOICE)
     assert billed_totals(again) == INVOICE_BILLED
 
@@ -212,7 +216,8 @@ def test_without_a_manifest_the_newest_run_folder_of_a_period_is_read(tmp_path: 
 
     load = import_period(source, NOVEMBER, today=MID_NOVEMBER, driver=driver)
 
-    assert load is not None and billed_totals(load) == {"USD": Decimal("2.00")}
+    assert load is not None
+    assert billed_totals(load) == {"USD": Decimal("2.00")}
 
 
 def test_a_closed_month_written_after_it_closed_is_final_and_never_read_again(tmp_path: Path, settings: Any) -> None:
@@ -228,8 +233,10 @@ def test_a_closed_month_written_after_it_closed_is_final_and_never_read_again(tm
     driver.put_object("focus-exports", key, gz([focus_row("2026-10-30", "7.00")]))
     after_final = import_period(source, OCTOBER, today=date(2026, 11, 7), driver=driver)
 
-    assert early is not None and not early.final  # providers restate for a few days
-    assert settled is not None and settled.final
+    assert early is not None
+    assert not early.final
+    assert settled is not None
+    assert settled.final
     assert after_final is None
     assert billed_totals(CostLoad.objects.get(source=source, billing_period_start=OCTOBER)) == {"USD": Decimal("5.00")}
     assert periods_due(source, date(2026, 11, 7)) == [NOVEMBER]
@@ -245,7 +252,8 @@ def test_a_snapshot_written_before_the_month_ended_is_never_final(tmp_path: Path
 
     load = import_period(source, OCTOBER, today=date(2026, 12, 20), driver=driver)
 
-    assert load is not None and not load.final
+    assert load is not None
+    assert not load.final
 
 
 def test_malformed_rows_fail_the_import_listing_them_and_keep_the_previous_figures(tmp_path: Path) -> None:
@@ -393,7 +401,8 @@ def test_the_current_month_is_asked_for_its_complete_days_only(moto_endpoint: st
 
     assert asked[0]["TimePeriod"] == {"Start": "2026-11-01", "End": "2026-11-03"}
     assert len(asked) == 1  # on the 1st no day is complete: no request at all
-    assert on_the_first is not None and on_the_first.requests == 0
+    assert on_the_first is not None
+    assert on_the_first.requests == 0
 
 
 # ---------------------------------------------------------------- Azure Cost Management query

@@ -91,7 +91,9 @@ def test_two_imports_asked_for_at_once_are_one_run(
     scheduled = source_services.import_request(actor=None, source_id=source.pk)
     asked = source_services.import_request(actor=manager, source_id=source.pk)
 
-    assert scheduled is not None and asked is not None and asked.pk == scheduled.pk
+    assert scheduled is not None
+    assert asked is not None
+    assert asked.pk == scheduled.pk
     assert Run.objects.filter(kind=IMPORT).count() == 1
 
 
@@ -109,12 +111,14 @@ def test_a_failed_import_keeps_the_previous_figures_and_says_why_on_the_source(
 
     with django_capture_on_commit_callbacks():
         second = source_services.import_request(actor=None, source_id=source.pk)
-    assert second is not None and second.pk != first.pk
+    assert second is not None
+    assert second.pk != first.pk
     engine.advance(second.pk)
 
     assert Run.objects.get(pk=second.pk).status == RunStatus.FAILED
     source.refresh_from_db()
-    assert "line 3, BilledCost" in source.last_error and "'six' is not a number" in source.last_error
+    assert "line 3, BilledCost" in source.last_error
+    assert "'six' is not a number" in source.last_error
     assert CostLoad.objects.get(source=source).totals["USD"]["billed"] == "5.0000000000"
 
 
@@ -135,7 +139,9 @@ def test_import_now_is_audited_and_refused_to_people_without_costs_change(
     run = source_services.import_request(actor=persona(Persona.PLATFORM_ADMIN), source_id=source.pk)
 
     event = AuditEvent.objects.get(verb=audit.COST_IMPORT_REQUESTED)
-    assert run is not None and event.after["run"] == run.key
+    assert run is not None
+    assert event.after is not None
+    assert event.after["run"] == run.key
     with pytest.raises((PermissionDenied, Http404)):
         source_services.import_request(actor=persona(Persona.DEVELOPER), source_id=source.pk)
 
@@ -161,6 +167,7 @@ def test_the_worker_imports_a_source_through_the_task(
     import_sources.delay()
 
     run = wait_until(lambda: Run.objects.filter(kind=IMPORT, status=RunStatus.SUCCEEDED).first(), timeout=60)
+    assert run is not None
     assert run.params["source_id"] == source.pk
     load = CostLoad.objects.get(source=source, billing_period_start=month_start(timezone.localdate()))
     assert load.totals["USD"]["billed"] == "12.3400000000"
