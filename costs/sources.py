@@ -245,6 +245,15 @@ def _manifest_keys(manifest: dict[str, object], bucket: str) -> list[str] | None
     return None
 
 
+def _present_key(name: str, present: dict[str, ObjectInfo]) -> str | None:
+    """The object a manifest names: as written, or the one key ending in it (manifests may name a blob
+    relative to the container, or with the container in front)."""
+    if name in present:
+        return name
+    matches = [key for key in present if key.endswith(f"/{name}") or name.endswith(f"/{key}")]
+    return matches[0] if len(matches) == 1 else None
+
+
 def read_export_period(
     driver: CloudDriver, bucket: str, prefix: str, period: date
 ) -> tuple[list[FocusRow], ExportRun | None]:
@@ -264,11 +273,21 @@ def read_export_period(
         except (ValueError, UnicodeDecodeError) as error:
             raise ImportFailed(f"the export manifest {run.manifest.key} is not JSON: {error}") from None
         listed = _manifest_keys(manifest, bucket) if isinstance(manifest, dict) else None
-        if listed is not None:
-            missing = [key for key in listed if key not in present]
+        if listed:
+            found = [_present_key(key, present) for key in listed]
+            missing = [key for key, key_found in zip(listed, found, strict=True) if key_found is None]
             if missing:
                 raise ExportNotReady(f"the export run {run.folder} is still being written ({missing[0]} is missing)")
-            keys = listed
+            keys = [key for key in found if key is not None]
+    if not keys:
+        # A manifest of a shape not understood, with no data beside it: read the newest run that has data files.
+        with_files = [other for other in runs if other.files]
+        if not with_files:
+            raise ImportFailed(f"the export of {period:%Y-%m} has a manifest but no data file was found")
+        keys = [
+            item.key
+            for item in sorted(max(with_files, key=lambda other: other.written_at).files, key=lambda item: item.key)
+        ]
     rows: list[FocusRow] = []
     errors: list[RowError] = []
     for key in keys:

@@ -426,3 +426,18 @@ def test_the_azure_query_is_loaded_across_pages_and_throttling_with_its_requests
     assert (load.requests, load.request_cost) == (3, Decimal(0))  # throttled try, page one, page two; free
     assert harness.sleeps == [3.0]
     assert set(CostLineItem.objects.filter(load=load).values_list("provider", flat=True)) == {Provider.AZURE}
+
+
+def test_a_manifest_naming_its_blobs_with_the_container_in_front_still_finds_them(tmp_path: Path) -> None:
+    clock = [datetime(2026, 11, 10, tzinfo=UTC)]
+    driver = sandbox_driver(tmp_path, clock)
+    run = "exports/focus-cost/20261101-20261130/0b7c-run"
+    driver.put_object("focus-exports", f"{run}/part_0_0001.csv.gz", gz([focus_row(cost="6.50")]))
+    manifest = {"blobs": [{"blobName": f"focus-exports/{run}/part_0_0001.csv.gz", "byteCount": 120}]}
+    driver.put_object("focus-exports", f"{run}/manifest.json", json.dumps(manifest).encode())
+    source = export_source(aws_account())
+
+    load = import_period(source, NOVEMBER, today=MID_NOVEMBER, driver=driver)
+
+    assert load is not None
+    assert billed_totals(load) == {"USD": Decimal("6.50")}
