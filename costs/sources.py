@@ -104,8 +104,10 @@ class PeriodData:
     read_from: str = ""
 
 
-# None: the source has nothing for the period yet (no export run): the stored figures, if any, stay.
-Importer = Callable[[CostSource, date, date, CloudDriver], PeriodData | None]
+# (source, period, today, driver or None) -> what was read. None: the source has nothing for the period yet
+# (no export run): the stored figures, if any, stay. The driver is given by tests; importers build their own
+# otherwise (a cluster allocation importer would ask for its cluster's driver, and ignore this one).
+Importer = Callable[[CostSource, date, date, CloudDriver | None], PeriodData | None]
 
 
 def next_month(period: date) -> date:
@@ -140,6 +142,15 @@ def account_driver(account: CloudAccount) -> CloudDriver:
     return cloud_driver(account_config(account, code), sandbox_dir=sandbox_dir())
 
 
+def source_driver(source: CostSource, driver: CloudDriver | None = None) -> CloudDriver:
+    """``driver`` if given, else the driver of the source's cloud account."""
+    if driver is not None:
+        return driver
+    if source.account is None:
+        raise ImportFailed("The source has no cloud account to read through.")
+    return account_driver(source.account)
+
+
 def import_period(
     source: CostSource, period: date, *, today: date | None = None, driver: CloudDriver | None = None
 ) -> CostLoad | None:
@@ -156,9 +167,7 @@ def import_period(
     importer = IMPORTERS.get(source.kind)
     if importer is None:
         raise ImportFailed(f"{source.get_kind_display()} sources are not imported from a cloud")
-    if source.account is None:
-        raise ImportFailed("The source has no cloud account to read through.")
-    data = importer(source, period, today, driver or account_driver(source.account))
+    data = importer(source, period, today, driver)
     if data is None:
         return None
     return load_period(
@@ -306,8 +315,8 @@ def read_export_period(
     return rows, run
 
 
-def import_focus_export(source: CostSource, period: date, today: date, driver: CloudDriver) -> PeriodData | None:
-    rows, run = read_export_period(driver, source.bucket, source.prefix, period)
+def import_focus_export(source: CostSource, period: date, today: date, driver: CloudDriver | None) -> PeriodData | None:
+    rows, run = read_export_period(source_driver(source, driver), source.bucket, source.prefix, period)
     if run is None:
         # No run yet (a new month's export is written a day or so in), or none any more: keep what is stored.
         return None
@@ -357,14 +366,15 @@ def request_price(kind: str) -> Decimal:
     return Decimal(0)
 
 
-def import_month_to_date(source: CostSource, period: date, today: date, driver: CloudDriver) -> PeriodData:
+def import_month_to_date(source: CostSource, period: date, today: date, driver: CloudDriver | None) -> PeriodData:
     """The complete days of ``period`` so far, from Cost Explorer or Cost Management's query API."""
-    assert source.account is not None  # noqa: S101 (import_period checked it)
+    cloud = source_driver(source, driver)
+    provider = source.account.provider if source.account is not None else ""
     start, end = period, min(next_month(period), today)
     if end <= start:
         return PeriodData([], final=False)
-    report = driver.cost_report(start, end)
-    rows = [api_row(item, provider=source.account.provider, period=period) for item in report.items]
+    report = cloud.cost_report(start, end)
+    rows = [api_row(item, provider=provider, period=period) for item in report.items]
     stray = next((row for row in rows if not start <= row.charge_date < end), None)
     if stray is not None:
         raise ImportFailed(f"the cost API answered for {stray.charge_date}, outside {start} to {end}")
