@@ -803,7 +803,7 @@ def an_attribution_rule() -> dict[str, str]:
     return {"pk": str(rule.pk)}
 
 
-COST_READERS_API = {
+COST_READERS_API: dict[Persona | None, Outcome] = {
     None: UNAUTHENTICATED,
     **dict.fromkeys(SIGNED_IN, NOT_FOUND),
     Persona.MANAGER: OK,
