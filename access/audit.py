@@ -103,6 +103,16 @@ COST_ALLOCATION_EXPORTED = "costs.allocation_exported"
 # Savings recommendations (costs/savings.py): dismissed, or snoozed until a date.
 RECOMMENDATION_DISMISSED = "costs.recommendation_dismissed"
 RECOMMENDATION_SNOOZED = "costs.recommendation_snoozed"
+# Cost sources and attribution rules (costs app): a source added or changed (disabled included), an import asked for
+# by a person (scheduled imports are not audited), a FOCUS file uploaded, rules added and deleted, stored periods
+# re-attributed.
+COST_SOURCE_CREATED = "costs.source_created"
+COST_SOURCE_CHANGED = "costs.source_changed"
+COST_IMPORT_REQUESTED = "costs.import_requested"
+COST_UPLOADED = "costs.uploaded"
+ATTRIBUTION_RULE_CREATED = "costs.attribution_rule_created"
+ATTRIBUTION_RULE_DELETED = "costs.attribution_rule_deleted"
+COSTS_REATTRIBUTED = "costs.reattributed"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

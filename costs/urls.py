@@ -1,6 +1,6 @@
 from django.urls import path
 
-from costs import allocation_views, savings_views, views
+from costs import allocation_views, savings_views, source_views, views
 
 app_name = "costs"
 
@@ -23,4 +23,12 @@ urlpatterns += [
     path("savings/<int:pk>/dismiss/", savings_views.savings_dismiss, name="savings_dismiss"),
     path("savings/<int:pk>/snooze/", savings_views.savings_snooze, name="savings_snooze"),
     path("savings/<int:pk>/set-ttl/", savings_views.savings_set_ttl, name="savings_set_ttl"),
+    path("sources/", source_views.source_list, name="sources"),
+    path("sources/new/", source_views.source_create, name="source_create"),
+    path("sources/upload/", source_views.upload, name="upload"),
+    path("sources/<int:pk>/edit/", source_views.source_edit, name="source_edit"),
+    path("sources/<int:pk>/import/", source_views.source_import, name="source_import"),
+    path("sources/rules/", source_views.rule_list, name="rules"),
+    path("sources/rules/<int:pk>/delete/", source_views.rule_delete, name="rule_delete"),
+    path("sources/rules/reattribute/", source_views.reattribute, name="reattribute"),
 ]

@@ -162,6 +162,14 @@ COST_SAVINGS_USAGE_THRESHOLD = env.decimal(
 COST_ALLOCATION_SAMPLE_SECONDS = env.int(
     "PORTAL_COST_ALLOCATION_SAMPLE_SECONDS", 3600, validate=validate.Range(min=60, max=86400)
 )
+# Cost sources (README, "Costs: sources"): how often enabled sources are imported, when a closed month counts as
+# final, what Cost Explorer charges per request, and the largest FOCUS file the browser may upload.
+COSTS_IMPORT_HOURS = env.float("PORTAL_COSTS_IMPORT_HOURS", 6, validate=validate.Range(min=0.25))
+COSTS_FINAL_AFTER_DAYS = env.int("PORTAL_COSTS_FINAL_AFTER_DAYS", 5, validate=validate.Range(min=1, max=60))
+COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
+    "PORTAL_COSTS_COST_EXPLORER_REQUEST_USD", Decimal("0.01"), validate=validate.Range(min=0)
+)
+COSTS_UPLOAD_MAX_BYTES = env.int("PORTAL_COSTS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, validate=validate.Range(min=1024))
 
 seal()
 
@@ -418,6 +426,8 @@ SPECTACULAR_SETTINGS = {
         "NamespaceGroupEnum": "environments.choices.NamespaceGroup",
         "ProviderEnum": "regions.choices.Provider",
         "CiProviderEnum": "deployments.choices.CiProvider",
+        "CostSourceKindEnum": "costs.choices.SourceKind",
+        "AttributionRuleKindEnum": "costs.choices.RuleKind",
     },
 }
 
@@ -448,6 +458,8 @@ CELERY_BEAT_SCHEDULE = {
     "deployments-sync": {"task": "deployments.sync_clusters", "schedule": float(DEPLOYMENTS_SYNC_SECONDS)},
     # Savings recommendations: computed from the rollups, the inventory and the cloud drivers, read by the page.
     "costs-savings": {"task": "costs.compute_savings", "schedule": float(COST_SAVINGS_SECONDS)},
+    # Enabled cost sources: this month and last, until the provider is done with them (costs/sources.py).
+    "costs-import": {"task": "costs.import_sources", "schedule": COSTS_IMPORT_HOURS * 3600},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -279,6 +279,16 @@ class CostLineItem:
     currency: str
     usage_type: str
     charge_type: str
+    #: The amortised (effective) cost where the API gives one besides the cash ``amount``; None: the same.
+    effective_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What one cost query answered, and how many API requests it took (some providers charge per request)."""
+
+    items: list[CostLineItem]
+    requests: int
 
 
 # ---------------------------------------------------------------- driver
@@ -398,4 +408,8 @@ class CloudDriver(Protocol):
 
     def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
         """Daily cost line items from ``start`` to ``end`` (exclusive), split by service and the given tags."""
+        ...
+
+    def cost_report(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> CostReport:
+        """What :meth:`fetch_costs` returns, with the number of requests it took (pages and retries included)."""
         ...

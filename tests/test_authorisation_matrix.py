@@ -838,6 +838,63 @@ def url_for(route: Route, expectation: Expectation) -> str:
     return reverse(route.name, kwargs=kwargs)
 
 
+# --- cost sources and attribution rules (branch cost-sources) ----------------------------------
+# Sources and rules belong to no team, like the price table: managers and platform admins open the
+# pages and change them; everyone else gets 403 on a page and 404 on a source or rule. The API lists
+# them scoped (empty for the others) and answers 404 on one outside the caller's grants.
+
+
+def a_cost_source() -> dict[str, str]:
+    from costs.models import CostSource
+
+    source, _ = CostSource.objects.get_or_create(
+        name="aws-focus",
+        defaults={
+            "kind": "focus_export",
+            "account": CloudAccount.objects.order_by("pk").first(),
+            "bucket": "focus-exports",
+        },
+    )
+    return {"pk": str(source.pk)}
+
+
+def an_attribution_rule() -> dict[str, str]:
+    from costs.models import AttributionRule
+
+    rule, _ = AttributionRule.objects.get_or_create(
+        kind="tag", key="cost-center", value="cc-42", defaults={"team": Team.objects.order_by("pk").first()}
+    )
+    return {"pk": str(rule.pk)}
+
+
+COST_READERS_API: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, NOT_FOUND),
+    Persona.MANAGER: OK,
+    Persona.PLATFORM_ADMIN: OK,
+}
+COST_SOURCE_EXPECTATIONS: dict[str, Expectation] = {
+    "costs:sources": access_page(REFUSED, **COST_READERS),
+    "costs:source_create": access_page(REFUSED, **COST_READERS),
+    "costs:source_edit": access_page(NOT_FOUND, a_cost_source, **COST_READERS),
+    "costs:source_import": access_post(NOT_FOUND, a_cost_source, platform_admin=MOVED, manager=MOVED),
+    "costs:upload": access_page(REFUSED, **COST_READERS),
+    "costs:rules": access_page(REFUSED, **COST_READERS),
+    "costs:rule_delete": access_page(NOT_FOUND, an_attribution_rule, **COST_READERS),
+    "costs:reattribute": access_post(REFUSED, platform_admin=MOVED, manager=MOVED),
+    "costsource-list": api(),
+    "costsource-detail": Expectation(COST_READERS_API, a_cost_source),
+    # Import now: started (202) for who may change sources; a source outside one's grants does not exist.
+    "costsource-import-now": Expectation(
+        {**COST_READERS_API, Persona.MANAGER: answers(202), Persona.PLATFORM_ADMIN: answers(202)},
+        a_cost_source,
+        method="post",
+    ),
+    "attributionrule-list": api(),
+    "attributionrule-detail": Expectation(COST_READERS_API, an_attribution_rule),
+}
+EXPECTATIONS.update(COST_SOURCE_EXPECTATIONS)
+
 MATRIX = [
     pytest.param(route, who, id=f"{route.label}-{persona_label(who)}") for route in checked_routes() for who in PERSONAS
 ]

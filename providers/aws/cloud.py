@@ -34,6 +34,7 @@ from providers.cloud import (
     CacheInfo,
     CacheSpec,
     CostLineItem,
+    CostReport,
     DatabaseInfo,
     DatabaseSpec,
     KeyInfo,
@@ -61,6 +62,8 @@ REFRESH_MARGIN = timedelta(minutes=5)
 # An EKS token is a presigned URL valid for 15 minutes; hand it out for a little less.
 TOKEN_LIFETIME = timedelta(minutes=14)
 COST_METRIC = "UnblendedCost"
+# The amortised figure (commitment purchases spread over the usage they cover): FOCUS EffectiveCost.
+EFFECTIVE_METRIC = "AmortizedCost"
 POOL_KIND_LABEL = "portal/pool-kind"
 # GPU nodes run the NVIDIA image and repel pods that do not tolerate the GPU taint.
 GPU_POOL: dict[str, Any] = {
@@ -979,10 +982,16 @@ class AwsCloudDriver:
     # ------------------------------------------------------------ Cost Explorer
 
     def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
-        """Daily unblended cost from Cost Explorer, grouped by service and the tag (or by region with no tag).
+        """Daily unblended cost from Cost Explorer, grouped by service and the tag (or by region with no tag)."""
+        return self.cost_report(start, end, group_by_tags).items
+
+    def cost_report(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> CostReport:
+        """Daily unblended (billed) and amortised (effective) cost, grouped by service and the tag (or region).
 
         Cost Explorer groups by at most two keys, so at most one tag can be
-        asked for; the line items then carry no region (``""``).
+        asked for; the line items then carry no region (``""``). Every page is
+        one request; AWS charges for each, so they are counted (a throttled
+        try that was answered with an error counts as well).
         """
         if len(group_by_tags) > 1:
             raise errors.InvalidRequest("Cost Explorer groups by service and at most one tag")
@@ -990,10 +999,30 @@ class AwsCloudDriver:
         params: dict[str, Any] = {
             "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
             "Granularity": "DAILY",
-            "Metrics": [COST_METRIC],
+            "Metrics": [COST_METRIC, EFFECTIVE_METRIC],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, second],
         }
         items: list[CostLineItem] = []
+        requests = 0
+
+        def count(**_: Any) -> None:
+            nonlocal requests
+            requests += 1  # every HTTP try, botocore's own retries included: each is billed
+
+        events = self.client("ce", "us-east-1").meta.events
+        events.register("before-send.ce.GetCostAndUsage", count, unique_id="portal-cost-requests")
+        try:
+            return self._cost_pages(params, group_by_tags, items, lambda: requests)
+        finally:
+            events.unregister("before-send.ce.GetCostAndUsage", unique_id="portal-cost-requests")
+
+    def _cost_pages(
+        self,
+        params: dict[str, Any],
+        group_by_tags: Sequence[str],
+        items: list[CostLineItem],
+        requests: Callable[[], int],
+    ) -> CostReport:
         while True:
             answer = self._call("ce", "get_cost_and_usage", region="us-east-1", **params)
             for period in answer.get("ResultsByTime", []):
@@ -1001,6 +1030,7 @@ class AwsCloudDriver:
                 for group in period.get("Groups", []):
                     service, other = (group["Keys"] + ["", ""])[:2]
                     metric = group["Metrics"][COST_METRIC]
+                    amortised = group["Metrics"].get(EFFECTIVE_METRIC)
                     tags = {group_by_tags[0]: other.partition("$")[2]} if group_by_tags else {}
                     items.append(
                         CostLineItem(
@@ -1013,9 +1043,10 @@ class AwsCloudDriver:
                             currency=str(metric.get("Unit", "USD")),
                             usage_type="",
                             charge_type="Usage",
+                            effective_amount=Decimal(str(amortised["Amount"])) if amortised else None,
                         )
                     )
             token = answer.get("NextPageToken")
             if not token:
-                return items
+                return CostReport(items, requests())
             params["NextPageToken"] = token

@@ -75,6 +75,7 @@ from providers.cloud import (
     CacheInfo,
     CacheSpec,
     CostLineItem,
+    CostReport,
     DatabaseInfo,
     DatabaseSpec,
     KeyInfo,
@@ -1143,11 +1144,19 @@ class AzureCloudDriver:
     # ------------------------------------------------------------ Cost Management
 
     def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
+        """Daily actual cost of the subscription, grouped by service and one tag (or by service and region)."""
+        return self.cost_report(start, end, group_by_tags).items
+
+    def cost_report(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> CostReport:
         """Daily actual cost of the subscription, grouped by service and one tag (or by service and region).
 
         Cost Management groups by at most two columns, so at most one tag can
         be asked for; the line items then carry no region (``""``). Asking for
         more is refused rather than answered with queries whose sums overlap.
+        Pages come through ``nextLink``; a ``204 No Content`` answer (nothing
+        to report yet) is an empty page; a 429 is retried after the wait its
+        ``Retry-After`` (or ``x-ms-ratelimit-…-retry-after``) header asks for.
+        Every try is counted as a request.
         """
         if len(group_by_tags) + 1 > MAX_COST_GROUPINGS:
             raise errors.InvalidRequest(
@@ -1155,7 +1164,7 @@ class AzureCloudDriver:
                 f"(asked for tags {', '.join(group_by_tags)})"
             )
         if end <= start:
-            return []
+            return CostReport([], 0)
         second = (
             {"type": "TagKey", "name": group_by_tags[0]}
             if group_by_tags
@@ -1176,20 +1185,32 @@ class AzureCloudDriver:
         }
         scope = f"/subscriptions/{self.subscription_id}"
         client = self._client(CostManagementClient)
-        page = self._get(lambda: client.query.usage(scope, _rest(body)), scope)
+        requests = 0
+
+        def counted(operation: Callable[[], Any]) -> Callable[[], Any]:
+            def attempt() -> Any:
+                nonlocal requests
+                requests += 1
+                return operation()
+
+            return attempt
+
+        page = self._get(counted(lambda: client.query.usage(scope, _rest(body))), scope)
         items: list[CostLineItem] = []
         while True:
             items += self._cost_rows(page.get("properties", {}), group_by_tags)
             next_link = page.get("properties", {}).get("nextLink")
             if not next_link:
-                return items
-            page = self._call(partial(self._post, client, next_link, body), scope) or {}
+                return CostReport(items, requests)
+            page = self._call(counted(partial(self._post, client, next_link, body)), scope) or {}
 
     @staticmethod
     def _post(client: CostManagementClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST the query again to a ``nextLink`` (the SDK follows no pages of ``query.usage``)."""
+        """POST the query again to a ``nextLink`` (the SDK follows no pages of ``query.usage``); 204 is no rows."""
         response = client.send_request(HttpRequest("POST", url, json=body))
         response.raise_for_status()
+        if response.status_code == 204 or not response.content:
+            return {}
         answer: dict[str, Any] = response.json()
         return answer
 

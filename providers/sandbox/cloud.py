@@ -35,6 +35,7 @@ from providers.cloud import (
     CacheInfo,
     CacheSpec,
     CostLineItem,
+    CostReport,
     DatabaseInfo,
     DatabaseSpec,
     KeyInfo,
@@ -651,6 +652,10 @@ class SandboxCloudDriver:
         self._step("schedule_key_deletion", lambda state: self._table(state, "keys").pop(alias, None))
 
     # ------------------------------------------------------------ costs
+
+    def cost_report(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> CostReport:
+        """:meth:`fetch_costs` as one request (the sandbox charges nothing for it)."""
+        return CostReport(self.fetch_costs(start, end, group_by_tags), 1)
 
     def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:
         """Daily line items for what exists now, priced from :data:`DAILY_PRICES`, summed per tag values."""

@@ -895,6 +895,91 @@ def delete_a_price(world: World) -> Expected:
     return Expected.of(world.admin, PriceItem(), object_id=item.pk)
 
 
+def _export_source(world: World) -> Any:
+    from costs import source_services
+
+    return source_services.source_create(
+        actor=world.persona(Persona.MANAGER),
+        name="aws-focus",
+        kind="focus_export",
+        account=CloudAccount.objects.order_by("pk").first(),
+        bucket="focus-exports",
+    )
+
+
+def add_a_cost_source(world: World) -> Expected:
+    return Expected.of(world.persona(Persona.MANAGER), _export_source(world))
+
+
+def add_a_cost_source_through_its_page(world: World) -> Expected:
+    account = CloudAccount.objects.order_by("pk").first()
+    assert account is not None
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("costs:source_create"),
+        {"name": "azure-focus", "kind": "focus_export", "account": account.pk, "bucket": "exports", "enabled": "on"},
+    )
+    assert response.status_code == 302, response.content
+    from costs.models import CostSource
+
+    return Expected.of(world.admin, CostSource.objects.get(name="azure-focus"))
+
+
+def disable_a_cost_source(world: World) -> Expected:
+    from costs import source_services
+
+    source = _export_source(world)
+    source_services.source_update(actor=world.admin, source_id=source.pk, enabled=False)
+    return Expected.of(world.admin, source)
+
+
+def import_a_cost_source_now(world: World) -> Expected:
+    source = _export_source(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(reverse("costs:source_import", args=[source.pk]))
+    assert response.status_code == 302
+    return Expected.of(world.admin, source)
+
+
+def upload_a_focus_file(world: World) -> Expected:
+    from costs import source_services
+    from tests.costs.focus_files import focus_csv, focus_row
+
+    result = source_services.upload_focus(
+        actor=world.persona(Persona.MANAGER), data=focus_csv([focus_row()]).encode(), new_source="finance-upload"
+    )
+    assert result.ok, result.errors
+    assert result.source is not None
+    return Expected.of(world.persona(Persona.MANAGER), result.source)
+
+
+def _a_rule(world: World) -> Any:
+    from costs import source_services
+
+    return source_services.rule_create(
+        actor=world.admin, kind="tag", key="cost-center", value="cc-42", team=world.team()
+    )
+
+
+def add_an_attribution_rule(world: World) -> Expected:
+    return Expected.of(world.admin, _a_rule(world))
+
+
+def delete_an_attribution_rule(world: World) -> Expected:
+    from costs import source_services
+    from costs.models import AttributionRule
+
+    rule = _a_rule(world)
+    source_services.rule_delete(actor=world.persona(Persona.MANAGER), rule_id=rule.pk)
+    return Expected.of(world.persona(Persona.MANAGER), AttributionRule(), object_id=rule.pk)
+
+
+def reattribute_stored_periods(world: World) -> Expected:
+    from costs import source_services
+    from costs.models import AttributionRule
+
+    source_services.reattribute(actor=world.admin, since=date(2026, 11, 1))
+    return Expected.of(world.admin, AttributionRule(), object_id="")
+
+
 def request_a_cluster_sync(world: World) -> Expected:
     from deployments.sync import sync_request
 
@@ -1072,6 +1157,13 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.PRICE_CHANGED: [correct_a_price],
     audit.PRICE_DELETED: [delete_a_price],
     audit.COST_ALLOCATION_EXPORTED: [export_a_clusters_allocation],
+    audit.COST_SOURCE_CREATED: [add_a_cost_source, add_a_cost_source_through_its_page],
+    audit.COST_SOURCE_CHANGED: [disable_a_cost_source],
+    audit.COST_IMPORT_REQUESTED: [import_a_cost_source_now],
+    audit.COST_UPLOADED: [upload_a_focus_file],
+    audit.ATTRIBUTION_RULE_CREATED: [add_an_attribution_rule],
+    audit.ATTRIBUTION_RULE_DELETED: [delete_an_attribution_rule],
+    audit.COSTS_REATTRIBUTED: [reattribute_stored_periods],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],

@@ -384,6 +384,9 @@ class FakeAzure:
         self.blobs: dict[tuple[str, str], dict[str, Json]] = {}  # (account, container) → blob name → blob
         self.deleted_keys: dict[tuple[str, str], Json] = {}
         self.cost_rows: list[Json] = []
+        # Cost queries (first pages and nextLink pages alike) answered 204 No Content, as Cost Management does
+        # when it has nothing to report yet: how many are left.
+        self.cost_no_content = 0
         self.operations: dict[str, Operation] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
@@ -695,6 +698,9 @@ class FakeAzure:
 
     def cost_query(self, path: str, query: dict[str, list[str]], body: Json) -> Answer:
         self._fault("POST", "Microsoft.CostManagement/query", body)
+        if self.cost_no_content > 0:
+            self.cost_no_content -= 1
+            return Answer(204)
         dataset = body["dataset"]
         groupings = dataset.get("grouping", [])
         if len(groupings) > 2:

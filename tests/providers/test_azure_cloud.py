@@ -684,3 +684,63 @@ def test_a_replica_in_another_region_than_asked_is_not_promoted(cloud: CloudHarn
 
     with pytest.raises(errors.NotFound, match="no replica in northeurope"):
         cloud.driver.promote_database_replica("env-7-db", "northeurope")
+
+
+# ---------------------------------------------------------------- cost queries: paging, 204 and 429
+
+
+def test_a_cost_query_answered_204_no_content_is_an_empty_answer_not_an_error(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.seed_cost(date(2026, 11, 1), "Storage", "westeurope", {}, "2")
+    fake.cost_no_content = 1
+
+    report = cloud.driver.cost_report(date(2026, 11, 1), date(2026, 11, 2))
+
+    assert (report.items, report.requests) == ([], 1)
+
+
+def test_a_next_page_answered_204_ends_the_answer_with_the_rows_before_it(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    for day in range(1, 7):  # six rows: two pages of four
+        fake.seed_cost(date(2026, 11, day), "Storage", "westeurope", {}, "1")
+    real_query = fake.cost_query
+
+    def no_content_after_the_first_page(path: str, query: dict[str, list[str]], body: dict) -> Answer:
+        if "$skiptoken" in query:
+            return Answer(204)
+        return real_query(path, query, body)
+
+    fake.cost_query = no_content_after_the_first_page  # type: ignore[method-assign]
+
+    report = cloud.driver.cost_report(date(2026, 11, 1), date(2026, 11, 7))
+
+    assert len(report.items) == 4
+    assert report.requests == 2
+
+
+def test_a_throttled_cost_query_waits_as_long_as_retry_after_says_then_pages_on(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    for day in range(1, 7):
+        fake.seed_cost(date(2026, 11, day), "Virtual Machines", "westeurope", {}, "3.5")
+    fake.fail_next("POST", "Microsoft.CostManagement/query", 429, times=1, retry_after=7)
+    driver = cloud.driver
+    driver.retry_policy = RetryPolicy(attempts=3, base_seconds=0, cap_seconds=30)
+
+    report = driver.cost_report(date(2026, 11, 1), date(2026, 11, 7))
+
+    assert cloud.sleeps == [7.0]  # the service's hint, not the (zero) backoff of the policy
+    assert len(report.items) == 6
+    assert sum(item.amount for item in report.items) == Decimal("21.0")
+    assert report.requests == 3  # the refused try, the first page, the next page
+    assert all(item.effective_amount is None for item in report.items)  # ActualCost: billed and effective agree
+
+
+def test_cost_rows_keep_the_currency_the_query_answers_in(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.seed_cost(date(2026, 11, 1), "Storage", "westeurope", {}, "2.5")
+
+    report = cloud.driver.cost_report(date(2026, 11, 1), date(2026, 11, 2))
+
+    assert [(item.usage_date, item.service, item.region, item.amount, item.currency) for item in report.items] == [
+        (date(2026, 11, 1), "Storage", "westeurope", Decimal("2.5"), "USD")
+    ]

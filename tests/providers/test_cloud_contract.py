@@ -496,6 +496,18 @@ def test_costs_come_back_as_daily_decimal_line_items_grouped_by_the_tag_asked_fo
     assert all(item.account == cloud.inputs.account for item in items)
 
 
+def test_a_cost_report_holds_the_same_line_items_and_counts_its_requests(cloud: CloudHarness) -> None:
+    start, end = date(2026, 11, 1), date(2026, 11, 3)
+    cloud.driver.ensure_bucket(BucketSpec(name="env-42-reported", tags={"portal:team": "payments"}))
+    cloud.seed_costs(start, end, "portal:team", "payments", cloud.inputs.storage_service)
+
+    items = cloud.driver.fetch_costs(start, end, ["portal:team"])
+    report = cloud.driver.cost_report(start, end, ["portal:team"])
+
+    assert report.items == items
+    assert report.requests >= 1
+
+
 # ---------------------------------------------------------------- throttling
 
 
