@@ -397,3 +397,7 @@ class CostRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.service_name or self.charge_category}: {self.effective_cost} {self.currency}"
+
+
+# Budgets, their alerts and anomalies live in their own module; importing it registers them with this app.
+from costs.budget_models import Anomaly, Budget, BudgetAlert  # noqa: E402, F401
