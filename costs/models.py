@@ -400,4 +400,6 @@ class CostRollup(models.Model):
 
 
 # Budgets, their alerts and anomalies live in their own module; importing it registers them with this app.
-from costs.budget_models import Anomaly, Budget, BudgetAlert  # noqa: E402, F401
+from costs.budget_models import Anomaly as Anomaly  # noqa: E402
+from costs.budget_models import Budget as Budget  # noqa: E402
+from costs.budget_models import BudgetAlert as BudgetAlert  # noqa: E402

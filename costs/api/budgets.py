@@ -38,6 +38,8 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
     notify = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), many=True, required=False
     )
+    # Checked (and upper-cased) by the service, so "eur" is taken as EUR.
+    currency = serializers.CharField(max_length=3, required=False)
     chat_webhook_url = serializers.URLField(
         write_only=True, required=False, allow_blank=True, help_text="Write only; empty removes it."
     )

@@ -134,5 +134,6 @@ def test_the_audit_log_says_only_whether_a_budget_has_a_webhook(chat_server: Cha
     )
 
     event = AuditEvent.objects.get(verb="costs.budget_created")
+    assert event.after is not None
     assert event.after["chat_webhook"] is True
     assert "not-to-be-logged" not in json.dumps([event.after, event.extra])
