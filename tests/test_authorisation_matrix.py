@@ -532,7 +532,11 @@ def student_experience_costs() -> dict[str, str]:
     return {"slug": "student-experience"}
 
 
-TEAM_COST_READERS_API: dict[Persona | None, Outcome] = {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND}
+TEAM_COST_READERS_API: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, OK),
+    Persona.AUDITOR: NOT_FOUND,
+}
 
 BUDGET_EXPECTATIONS: dict[str, Expectation] = {
     "costs:budgets": access_page(OK, auditor=REFUSED),
