@@ -113,6 +113,12 @@ COST_UPLOADED = "costs.uploaded"
 ATTRIBUTION_RULE_CREATED = "costs.attribution_rule_created"
 ATTRIBUTION_RULE_DELETED = "costs.attribution_rule_deleted"
 COSTS_REATTRIBUTED = "costs.reattributed"
+# Budgets (costs app): created, changed (its webhook URL only as set or not), deleted.
+BUDGET_CREATED = "costs.budget_created"
+BUDGET_CHANGED = "costs.budget_changed"
+BUDGET_DELETED = "costs.budget_deleted"
+# A team's cost page downloaded as CSV (costs.export).
+COSTS_TEAM_EXPORTED = "costs.team_exported"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

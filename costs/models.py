@@ -500,3 +500,9 @@ class Recommendation(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# Budgets, their alerts and anomalies live in their own module; importing it registers them with this app.
+from costs.budget_models import Anomaly as Anomaly  # noqa: E402
+from costs.budget_models import Budget as Budget  # noqa: E402
+from costs.budget_models import BudgetAlert as BudgetAlert  # noqa: E402

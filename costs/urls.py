@@ -1,6 +1,6 @@
 from django.urls import path
 
-from costs import allocation_views, savings_views, source_views, views
+from costs import allocation_views, budget_views, savings_views, source_views, views
 
 app_name = "costs"
 
@@ -31,4 +31,12 @@ urlpatterns += [
     path("sources/rules/", source_views.rule_list, name="rules"),
     path("sources/rules/<int:pk>/delete/", source_views.rule_delete, name="rule_delete"),
     path("sources/rules/reattribute/", source_views.reattribute, name="reattribute"),
+    path("budgets/", budget_views.budget_list, name="budgets"),
+    path("budgets/new/", budget_views.budget_create, name="budget_create"),
+    path("budgets/<int:pk>/", budget_views.budget_detail, name="budget"),
+    path("budgets/<int:pk>/edit/", budget_views.budget_edit, name="budget_edit"),
+    path("budgets/<int:pk>/delete/", budget_views.budget_delete, name="budget_delete"),
+    path("anomalies/", budget_views.anomaly_list, name="anomalies"),
+    path("teams/<slug:slug>/", budget_views.team_costs, name="team"),
+    path("teams/<slug:slug>/export.csv", budget_views.team_costs_export, name="team_export"),
 ]

@@ -171,6 +171,26 @@ COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
 )
 COSTS_UPLOAD_MAX_BYTES = env.int("PORTAL_COSTS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, validate=validate.Range(min=1024))
 
+# Budgets and anomalies (README, "Costs: budgets, alerts and anomalies"): how often beat evaluates every budget and
+# looks for anomalies (both are idempotent: each crossing and each anomalous day is told once).
+COSTS_BUDGET_EVALUATE_SECONDS = env.int("PORTAL_COSTS_BUDGET_EVALUATE_SECONDS", 3600, validate=validate.Range(min=60))
+COSTS_ANOMALY_DETECT_SECONDS = env.int("PORTAL_COSTS_ANOMALY_DETECT_SECONDS", 3600, validate=validate.Range(min=60))
+# A day is anomalous when its spend is above the previous days' mean plus this many standard deviations…
+COSTS_ANOMALY_BASELINE_DAYS = env.int("PORTAL_COSTS_ANOMALY_BASELINE_DAYS", 14, validate=validate.Range(min=3))
+COSTS_ANOMALY_SIGMAS = env.decimal("PORTAL_COSTS_ANOMALY_SIGMAS", Decimal(3), validate=validate.Range(min=0))
+# …and at least this much above the mean (in the cost's own currency), so small teams' noise is not news.
+COSTS_ANOMALY_MIN_INCREASE = env.decimal(
+    "PORTAL_COSTS_ANOMALY_MIN_INCREASE", Decimal(50), validate=validate.Range(min=0)
+)
+# A Slack- or Teams-compatible incoming webhook told of every budget alert and anomaly (a budget may name its own).
+# The URL's path is a secret: PORTAL_COSTS_CHAT_WEBHOOK_URL_FILE reads it from a file; it is never logged.
+COSTS_CHAT_WEBHOOK_URL = env.str(
+    "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https?://", error="not an http(s) URL")
+)
+# Chat posts that fail are retried this many times, waiting this long, doubled each time.
+COSTS_CHAT_RETRIES = env.int("PORTAL_COSTS_CHAT_RETRIES", 5, validate=validate.Range(min=0, max=10))
+COSTS_CHAT_RETRY_SECONDS = env.float("PORTAL_COSTS_CHAT_RETRY_SECONDS", 30, validate=validate.Range(min=0, max=300))
+
 seal()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -460,6 +480,10 @@ CELERY_BEAT_SCHEDULE = {
     "costs-savings": {"task": "costs.compute_savings", "schedule": float(COST_SAVINGS_SECONDS)},
     # Enabled cost sources: this month and last, until the provider is done with them (costs/sources.py).
     "costs-import": {"task": "costs.import_sources", "schedule": COSTS_IMPORT_HOURS * 3600},
+    # Budgets: thresholds on actual and forecast spend crossed since the last run are told (once each).
+    "costs-evaluate-budgets": {"task": "costs.evaluate_budgets", "schedule": float(COSTS_BUDGET_EVALUATE_SECONDS)},
+    # Anomalies: the last complete day's spend per team and service against the days before (once per day).
+    "costs-detect-anomalies": {"task": "costs.detect_anomalies", "schedule": float(COSTS_ANOMALY_DETECT_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -473,6 +497,7 @@ CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {
     "schedule": COST_ALLOCATION_SAMPLE_SECONDS / 2,
 }
 CELERY_IMPORTS += ["costs.tasks_savings"]
+CELERY_IMPORTS += ["costs.tasks_budgets"]
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

@@ -510,6 +510,69 @@ ALLOCATION_EXPECTATIONS: dict[str, Expectation] = {
     "costs:allocation_export": access_page(REFUSED, demo_eks_cluster, manager=OK, platform_admin=OK, auditor=NOT_FOUND),
 }
 EXPECTATIONS.update(ALLOCATION_EXPECTATIONS)
+# --- budgets, anomalies and a team's cost page (branch cost-budgets) ---------------------------
+# Budgets and anomalies belong to a team: its developers and lead see them (and its cost page),
+# managers and admins see every team's; the auditor holds no cost permission (403 on the lists,
+# 404 on a team's objects). Setting budgets needs costs.change (managers, admins; 403 for the
+# team's developer and lead, who may see them); the team page's CSV needs costs.export.
+
+
+def a_student_experience_budget() -> dict[str, str]:
+    from costs.models import Budget
+
+    budget, _ = Budget.objects.get_or_create(
+        name="Matrix budget", team=Team.objects.get(slug="student-experience"), defaults={"amount": 1000}
+    )
+    return {"pk": str(budget.pk)}
+
+
+def a_student_experience_anomaly() -> dict[str, str]:
+    from costs.models import Anomaly
+
+    anomaly, _ = Anomaly.objects.get_or_create(
+        scope="team",
+        team=Team.objects.get(slug="student-experience"),
+        service=None,
+        day=timezone.localdate() - timedelta(days=1),
+        currency="USD",
+        defaults={
+            "spend": 900,
+            "baseline_mean": 100,
+            "baseline_stddev": 10,
+            "baseline_days": 14,
+            "reason": "900.00 USD on a day whose usual is 100.00 USD.",
+        },
+    )
+    return {"pk": str(anomaly.pk)}
+
+
+def student_experience_costs() -> dict[str, str]:
+    return {"slug": "student-experience"}
+
+
+TEAM_COST_READERS_API: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, OK),
+    Persona.AUDITOR: NOT_FOUND,
+}
+
+BUDGET_EXPECTATIONS: dict[str, Expectation] = {
+    "costs:budgets": access_page(OK, auditor=REFUSED),
+    "costs:budget_create": access_page(REFUSED, **COST_READERS),
+    "costs:budget": access_page(OK, a_student_experience_budget, auditor=NOT_FOUND),
+    "costs:budget_edit": access_page(REFUSED, a_student_experience_budget, **COST_READERS, auditor=NOT_FOUND),
+    "costs:budget_delete": access_page(REFUSED, a_student_experience_budget, **COST_READERS, auditor=NOT_FOUND),
+    "costs:anomalies": access_page(OK, auditor=REFUSED),
+    "costs:team": access_page(OK, student_experience_costs, auditor=NOT_FOUND),
+    "costs:team_export": access_page(REFUSED, student_experience_costs, **COST_READERS, auditor=NOT_FOUND),
+    # Lists are scoped (the auditor's are empty); a team's budget or anomaly is a 404 to whoever may not see it.
+    "budget-list": api(),
+    "budget-detail": Expectation(TEAM_COST_READERS_API, a_student_experience_budget),
+    "budget-status": Expectation(TEAM_COST_READERS_API, a_student_experience_budget),
+    "anomaly-list": api(),
+    "anomaly-detail": Expectation(TEAM_COST_READERS_API, a_student_experience_anomaly),
+}
+EXPECTATIONS.update(BUDGET_EXPECTATIONS)
 
 # --- environments (branch envreq) ----------------------------------------------------------
 # Everyone signed in opens the list (scoped: the auditor's is empty). Developers, team leads and

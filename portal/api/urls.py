@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from access.api import views as access_api
+from costs.api import budgets as costs_budgets_api
 from costs.api import sources as costs_sources_api
 from costs.api import views as costs_api
 from deployments.api import actions as deployments_actions_api
@@ -23,6 +24,8 @@ router.register("environments", environments_api.EnvironmentViewSet)
 router.register("prices", costs_api.PriceItemViewSet)
 router.register("cost-sources", costs_sources_api.CostSourceViewSet)
 router.register("attribution-rules", costs_sources_api.AttributionRuleViewSet)
+router.register("budgets", costs_budgets_api.BudgetViewSet)
+router.register("cost-anomalies", costs_budgets_api.AnomalyViewSet)
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 router.register("rollbacks", deployments_actions_api.RollbackViewSet)
 router.register("freeze-windows", deployments_actions_api.FreezeWindowViewSet)

@@ -1096,6 +1096,64 @@ def claim_a_workload(world: World) -> Expected:
     return Expected.of(world.persona(Persona.DEVELOPER), workload)
 
 
+def a_budget(world: World) -> Any:
+    from costs.budgets import budget_create
+
+    return budget_create(
+        actor=world.persona(Persona.MANAGER), name="Tutor tools", team=world.team(), amount=Decimal(500)
+    )
+
+
+def create_a_budget(world: World) -> Expected:
+    return Expected.of(world.persona(Persona.MANAGER), a_budget(world))
+
+
+def create_a_budget_through_its_page(world: World) -> Expected:
+    from costs.models import Budget
+
+    response = world.client(Persona.MANAGER).post(
+        reverse("costs:budget_create"),
+        {
+            "name": "Tutor tools quarterly",
+            "team": world.team().pk,
+            "period": "quarterly",
+            "amount": "1500",
+            "currency": "EUR",
+            "basis": "effective",
+            "actual_thresholds": "50,100",
+            "forecast_thresholds": "100",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Expected.of(world.persona(Persona.MANAGER), Budget.objects.get(name="Tutor tools quarterly"))
+
+
+def change_a_budget(world: World) -> Expected:
+    from costs.budgets import budget_update
+
+    budget = a_budget(world)
+    budget_update(
+        actor=world.admin, budget_id=budget.pk, amount=Decimal(750), chat_webhook_url="https://chat.example/x"
+    )
+    return Expected.of(world.admin, budget)
+
+
+def delete_a_budget(world: World) -> Expected:
+    from costs.budgets import budget_delete
+    from costs.models import Budget
+
+    budget = a_budget(world)
+    budget_delete(actor=world.admin, budget_id=budget.pk)
+    return Expected.of(world.admin, Budget(), object_id=budget.pk)
+
+
+def export_a_teams_costs(world: World) -> Expected:
+    response = world.client(Persona.MANAGER).get(reverse("costs:team_export", kwargs={"slug": "tutor-tools"}))
+    assert response.status_code == 200
+    return Expected.of(world.persona(Persona.MANAGER), world.team())
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -1164,6 +1222,10 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ATTRIBUTION_RULE_CREATED: [add_an_attribution_rule],
     audit.ATTRIBUTION_RULE_DELETED: [delete_an_attribution_rule],
     audit.COSTS_REATTRIBUTED: [reattribute_stored_periods],
+    audit.BUDGET_CREATED: [create_a_budget, create_a_budget_through_its_page],
+    audit.BUDGET_CHANGED: [change_a_budget],
+    audit.BUDGET_DELETED: [delete_a_budget],
+    audit.COSTS_TEAM_EXPORTED: [export_a_teams_costs],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
