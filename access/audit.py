@@ -96,6 +96,8 @@ FREEZE_ENDED = "deployments.freeze_ended"
 PRICE_CREATED = "costs.price_created"
 PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
+# Cost figures exported as CSV (page or API), with the filters used: who took which figures out.
+COSTS_EXPORTED = "costs.exported"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.
