@@ -72,12 +72,14 @@ class CostQueryForm(forms.Form):
             label="From",
             required=False,
             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            input_formats=["%Y-%m-%d"],
             error_messages=date_errors,
         )
         self.fields["to"] = forms.DateField(
             label="To",
             required=False,
             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            input_formats=["%Y-%m-%d"],
             error_messages=date_errors,
         )
         for name, dimension in reports.DIMENSIONS.items():

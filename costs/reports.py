@@ -387,7 +387,7 @@ def series(rollups: QuerySet[CostRollup], query: CostQuery) -> list[SeriesPoint]
     found = (
         scoped.values(period_column, *dimension.columns(), "currency")
         .annotate(amount=Sum(query.column))
-        .order_by(period_column, "currency")
+        .order_by(period_column, "currency", dimension.key)
     )
     return [
         SeriesPoint(
