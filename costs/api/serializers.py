@@ -15,7 +15,7 @@ class PriceItemSerializer(serializers.ModelSerializer[PriceItem]):
         fields = ["id", *PRICE_FIELDS]
 
 
-class Money(serializers.DecimalField):  # type: ignore[type-arg]
+class Money(serializers.DecimalField):
     """An exact amount as a decimal string without trailing zeros beyond the cent ("12.5" is "12.50")."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -36,7 +36,7 @@ class CostTotalSerializer(serializers.Serializer[Any]):
 
 class CostRowSerializer(serializers.Serializer[Any]):
     key = serializers.CharField(help_text='The value to filter by (``-`` for "none").')
-    label = serializers.CharField()
+    name = serializers.CharField(help_text="What the value is called (a team's name, a category's label).")
     currency = serializers.CharField()
     amount = Money()
     line_items = serializers.IntegerField()
@@ -45,14 +45,14 @@ class CostRowSerializer(serializers.Serializer[Any]):
 class CostSeriesPointSerializer(serializers.Serializer[Any]):
     period = serializers.DateField(help_text="The first day of the day, week or month.")
     key = serializers.CharField()
-    label = serializers.CharField()
+    name = serializers.CharField(help_text="What the value is called (a team's name, a category's label).")
     currency = serializers.CharField()
     amount = Money()
 
 
 class CostMoverSerializer(serializers.Serializer[Any]):
     key = serializers.CharField()
-    label = serializers.CharField()
+    name = serializers.CharField(help_text="What the value is called (a team's name, a category's label).")
     currency = serializers.CharField()
     previous = Money(help_text="The previous period of the same length.")
     current = Money()

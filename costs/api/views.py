@@ -118,7 +118,7 @@ class CostBreakdownView(APIView):
             "rows": [
                 {
                     "key": row.key,
-                    "label": row.label,
+                    "name": row.label,
                     "currency": currency,
                     "amount": amount,
                     "line_items": row.line_items,
@@ -126,9 +126,9 @@ class CostBreakdownView(APIView):
                 for row in result.rows
                 for currency, amount in sorted(row.amounts.items())
             ],
-            "series": [vars(point) for point in result.series],
+            "series": [{**vars(point), "name": point.label} for point in result.series],
             "movers": [
-                {**vars(mover), "change": mover.change}
+                {**vars(mover), "name": mover.label, "change": mover.change}
                 for mover in reports.movers(reports.visible_rollups(user), query)
             ],
         }

@@ -327,7 +327,7 @@ def test_an_environment_shows_its_cost_to_date_and_forecast_to_its_expiry(develo
     (cost,) = response.context["costs"]
     assert cost.to_date == Decimal(3 * len(days))
     # Complete days so far, then today and each day to its expiry at the last week's mean (3.00 a day).
-    expiry = timezone.localdate(environment.expires_at)  # type: ignore[arg-type]
+    expiry = timezone.localdate(environment.expires_at)
     assert response.context["horizon"] == min(expiry, month_end(today) - timedelta(days=1))
     days_left = (min(expiry + timedelta(days=1), month_end(today)) - today).days
     assert cost.forecast is not None

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
+from pytest_django import DjangoAssertNumQueries
 
 from access.models import Team, User
 from costs import reports
@@ -197,7 +198,7 @@ def test_someone_without_costs_view_sees_nothing(persona: Callable[[Persona], Us
 
 
 def test_a_breakdown_takes_the_same_few_queries_however_many_teams_and_days(
-    persona: Callable[[Persona], User], django_assert_num_queries: Callable[..., object]
+    persona: Callable[[Persona], User], django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
     manager = persona(Persona.MANAGER)
     load_rows(november_bill())
@@ -215,7 +216,7 @@ def test_a_breakdown_takes_the_same_few_queries_however_many_teams_and_days(
 
 
 def test_the_overview_compares_this_month_with_the_same_days_of_last_month_and_forecasts(
-    persona: Callable[[Persona], User], django_assert_num_queries: Callable[..., object]
+    persona: Callable[[Persona], User], django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
     today = date(2026, 11, 27)
     load_rows(recent_bill(today))
