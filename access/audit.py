@@ -119,6 +119,8 @@ BUDGET_CHANGED = "costs.budget_changed"
 BUDGET_DELETED = "costs.budget_deleted"
 # A team's cost page downloaded as CSV (costs.export).
 COSTS_TEAM_EXPORTED = "costs.team_exported"
+# Cost figures exported as CSV (page or API), with the filters used: who took which figures out.
+COSTS_EXPORTED = "costs.exported"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.

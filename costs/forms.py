@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from django import forms
+from datetime import date, timedelta
+from typing import Any
 
+from django import forms
+from django.utils import timezone
+
+from costs import reports
+from costs.choices import CostBasis
 from costs.models import PriceItem
 
 
@@ -12,3 +18,108 @@ class PriceForm(forms.ModelForm[PriceItem]):
         model = PriceItem
         fields = ["provider", "region_code", "kind", "size", "unit", "price", "currency", "effective_from", "note"]
         widgets = {"effective_from": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
+
+
+class FilterValues(forms.Field):
+    """A drill-down filter: the values of one dimension, from repeated URL parameters (``?team=a&team=b``)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        if not value:
+            return []
+        values = [value] if isinstance(value, str) else list(value)
+        return [str(item).strip() for item in values if str(item).strip()]
+
+
+class CostQueryForm(forms.Form):
+    """What a cost page or the cost API reads: the breakdown's dimension, date range, grouping, basis, filters.
+
+    Every parameter is optional (the defaults are the last 30 days by team, daily, effective cost); a bad
+    one is named with what would be accepted instead. Parameters ``from`` and ``to`` include both days.
+    """
+
+    by = forms.ChoiceField(
+        label="Break down by",
+        required=False,
+        choices=[(name, dimension.label) for name, dimension in reports.DIMENSIONS.items()],
+        error_messages={
+            "invalid_choice": "Cannot break costs down by %(value)s: choose one of "
+            + ", ".join(reports.DIMENSIONS)
+            + "."
+        },
+    )
+    grouping = forms.ChoiceField(
+        label="Grouping",
+        required=False,
+        choices=reports.Grouping.CHOICES,
+        error_messages={"invalid_choice": "Group by day, week or month, not %(value)s."},
+    )
+    basis = forms.ChoiceField(
+        label="Cost",
+        required=False,
+        choices=[(CostBasis.EFFECTIVE, "Effective (amortised)"), (CostBasis.BILLED, "Billed (cash)")],
+        error_messages={"invalid_choice": "The cost basis is effective or billed, not %(value)s."},
+    )
+
+    DEFAULT_DAYS = 30
+
+    def __init__(self, *args: Any, today: date | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today or timezone.localdate()
+        date_errors = {"invalid": "Enter a date as YYYY-MM-DD, e.g. 2026-11-01."}
+        self.fields["from"] = forms.DateField(
+            label="From",
+            required=False,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            input_formats=["%Y-%m-%d"],
+            error_messages=date_errors,
+        )
+        self.fields["to"] = forms.DateField(
+            label="To",
+            required=False,
+            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            input_formats=["%Y-%m-%d"],
+            error_messages=date_errors,
+        )
+        for name, dimension in reports.DIMENSIONS.items():
+            self.fields[name] = FilterValues(label=dimension.label, required=False)
+        self.order_fields(["by", "from", "to", "grouping", "basis"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        end = data.get("to") or self.today
+        start = data.get("from") or end - timedelta(days=self.DEFAULT_DAYS - 1)
+        if "from" in self.errors or "to" in self.errors:
+            return data
+        if start > end:
+            self.add_error("from", f"The range starts ({start:%Y-%m-%d}) after it ends ({end:%Y-%m-%d}).")
+        elif (end - start).days + 1 > reports.MAX_DAYS:
+            self.add_error("from", f"A range is at most {reports.MAX_DAYS} days; narrow it or group by month.")
+        for value in data.get("environment") or []:
+            if value != reports.NONE and not value.isdigit():
+                self.add_error("environment", f"An environment is named by its id (a number), not {value!r}.")
+        data["from"], data["to"] = start, end
+        return data
+
+    def query(self) -> reports.CostQuery:
+        """The validated query (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        filters = tuple((name, tuple(data[name])) for name in reports.DIMENSIONS if data.get(name))
+        return reports.CostQuery(
+            start=data["from"],
+            end=data["to"],
+            by=data.get("by") or "team",
+            grouping=data.get("grouping") or reports.Grouping.DAY,
+            basis=data.get("basis") or CostBasis.EFFECTIVE,
+            filters=filters,
+        )
+
+    def default_query(self) -> reports.CostQuery:
+        """The query with defaults only, to show an empty page next to the errors."""
+        end = self.today
+        return reports.CostQuery(start=end - timedelta(days=self.DEFAULT_DAYS - 1), end=end)
+
+    def messages(self) -> dict[str, list[str]]:
+        """The errors by parameter name, as the API reports them."""
+        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}

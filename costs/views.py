@@ -1,4 +1,9 @@
-"""The price table pages: list (filtered, htmx), add, correct and delete a price.
+"""Cost pages (overview, breakdown with drill-down and CSV export, an environment's cost) and the price table
+pages (list, filtered with htmx; add, correct and delete a price).
+
+Cost pages read only the daily rollups the policy lets the user see (:mod:`costs.reports`): managers see
+everything, developers their team's. Opening them takes ``costs.view`` on some figures (403 otherwise),
+exporting ``costs.export``.
 
 The price table belongs to no team, so a grant limited to a team never
 covers it: the pages are for people who hold ``costs.view`` (to read) or
@@ -8,21 +13,30 @@ platform admins. Everyone else gets 403 on the list and 404 on a row.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
 from access import policy
 from access.models import User
-from access.permissions import CHANGE, VIEW
-from costs import selectors, services
+from access.permissions import CHANGE, EXPORT, VIEW
+from costs import exports, reports, selectors, services
+from costs.choices import CostBasis
 from costs.filtersets import PriceFilterSet
-from costs.forms import PriceForm
-from costs.models import PriceItem
+from costs.forecast import month_bounds
+from costs.forms import CostQueryForm, PriceForm
+from costs.models import CostRollup, PriceItem
+from environments import selectors as environment_selectors
 from portal.forms import saved
 from portal.http import HttpRequest
 
@@ -109,3 +123,143 @@ def price_delete(request: HttpRequest, pk: int) -> HttpResponse:
             "button": "Delete price",
         },
     )
+
+
+# --- cost pages -----------------------------------------------------------------------------------
+
+
+def _require_costs(user: User, action: str = VIEW) -> None:
+    """403 unless ``user`` may ``action`` some cost figures (a developer may: their team's)."""
+    if not policy.can(user, action, CostRollup):
+        verb = "see" if action == VIEW else "export"
+        raise PermissionDenied(f"You may not {verb} costs.")
+
+
+def _basis(request: HttpRequest) -> tuple[str, str]:
+    """The cost basis asked for (effective unless billed), and an error message for anything else."""
+    basis = request.GET.get("basis", CostBasis.EFFECTIVE) or CostBasis.EFFECTIVE
+    if basis not in (CostBasis.EFFECTIVE, CostBasis.BILLED):
+        return CostBasis.EFFECTIVE, f"The cost basis is effective or billed, not {basis!r}; showing effective cost."
+    return basis, ""
+
+
+def _charts(result: reports.Breakdown, prefix: str) -> list[dict[str, Any]]:
+    """One chart per currency (amounts in different currencies are never stacked together)."""
+    charts = []
+    for currency in sorted({point.currency for point in result.series}):
+        chart = result.chart(currency)
+        charts.append({"id": f"{prefix}-{currency.lower()}", "chart": chart, "data": chart.data()})
+    return charts
+
+
+@login_required
+@require_GET
+def cost_overview(request: HttpRequest) -> HttpResponse:
+    """This month against last, the forecast, a 90-day trend, top movers and what no team owns."""
+    user = _signed_in(request)
+    _require_costs(user)
+    basis, basis_error = _basis(request)
+    today = timezone.localdate()
+    overview = reports.overview(user, today, basis)
+    breakdown_url = reverse("costs:breakdown")
+    export_url = reverse("costs:export")
+    context = {
+        "overview": overview,
+        "basis": basis,
+        "basis_error": basis_error,
+        "trend_charts": _charts(overview.trend, "cost-trend"),
+        "trend_export": f"{export_url}?{overview.trend.query.querystring(rows='series')}",
+        "movers_url": f"{breakdown_url}?{overview.movers_query.querystring()}",
+        "movers_export": f"{export_url}?{overview.movers_query.querystring(rows='movers')}",
+        "unallocated_url": f"{breakdown_url}?{overview.unallocated_query.querystring()}",
+        "can_export": policy.can(user, EXPORT, CostRollup),
+    }
+    return render(request, "costs/overview.html", context)
+
+
+@login_required
+@require_GET
+def cost_breakdown(request: HttpRequest) -> HttpResponse:
+    """Cost by any dimension, drilled down by filters, over a date range; htmx requests get only the results."""
+    user = _signed_in(request)
+    _require_costs(user)
+    form = CostQueryForm(request.GET)
+    context: dict[str, Any] = {"form": form, "can_export": policy.can(user, EXPORT, CostRollup)}
+    if form.is_valid():
+        query = form.query()
+        result = reports.breakdown(user, query)
+        previous_start = query.start - timedelta(days=query.days)
+        context.update(
+            query=query,
+            result=result,
+            charts=_charts(result, "cost-breakdown"),
+            movers=reports.movers(reports.visible_rollups(user), query),
+            previous=(previous_start, query.start - timedelta(days=1)),
+            drill=[(row, query.drilled(query.by, row.key)) for row in result.rows],
+            applied=[(reports.DIMENSIONS[name], values, query.without_filter(name)) for name, values in query.filters],
+            export_query=query.querystring(),
+        )
+    template = "costs/_breakdown_results.html" if request.htmx else "costs/breakdown.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def cost_export(request: HttpRequest) -> HttpResponseBase:
+    """The breakdown's figures as CSV (``rows``: totals, series or movers), streamed; the export is audited."""
+    user = _signed_in(request)
+    _require_costs(user, EXPORT)
+    form = CostQueryForm(request.GET)
+    kind = request.GET.get("rows", "totals") or "totals"
+    if kind not in exports.KINDS:
+        form.is_valid()
+        form.add_error(None, f"Export rows as one of {', '.join(exports.KINDS)}, not {kind!r}.")
+    if not form.is_valid():
+        response = render(request, "costs/breakdown.html", {"form": form, "can_export": True})
+        response.status_code = 400
+        return response
+    export = exports.costs_export(actor=user, query=form.query(), kind=kind)
+    return StreamingHttpResponse(
+        export.lines,
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+@login_required
+@require_GET
+def environment_cost(request: HttpRequest, pk: int) -> HttpResponse:
+    """An environment's cost to date and forecast (to its expiry, or the month's end): a partial of its page."""
+    user = _signed_in(request)
+    environment = environment_selectors.environment_get(user=user, pk=pk)
+    if not policy.can(user, VIEW, CostRollup):
+        return render(request, "costs/_environment_cost.html", {"environment": environment, "may_see": False})
+    today = timezone.localdate()
+    horizon = None
+    if environment.is_live:
+        horizon = month_bounds(today)[1]
+        if environment.expires_at is not None:
+            horizon = min(horizon, timezone.localdate(environment.expires_at) + timedelta(days=1))
+    basis, _ = _basis(request)
+    costs = reports.environment_cost(
+        user,
+        environment_id=environment.pk,
+        created=timezone.localdate(environment.created_at),
+        horizon=horizon,
+        today=today,
+        basis=basis,
+    )
+    context = {
+        "environment": environment,
+        "may_see": True,
+        "costs": costs,
+        "horizon": horizon - timedelta(days=1) if horizon is not None else None,
+        "breakdown_url": f"{reverse('costs:breakdown')}?"
+        + reports.CostQuery(
+            start=timezone.localdate(environment.created_at),
+            end=today,
+            by="service_name",
+            filters=(("environment", (str(environment.pk),)),),
+        ).querystring(),
+    }
+    return render(request, "costs/_environment_cost.html", context)

@@ -25,7 +25,7 @@ SECTIONS = [
     ("Environments", "environments:list", "environments.Environment"),
     ("Templates", "environments:templates", "environments.EnvironmentTemplate"),
     ("Deployments", "deployments:list", "deployments.Deployment"),
-    ("Costs", "costs:overview", "costs.CostLineItem"),
+    ("Costs", "costs:overview", "costs.CostRollup"),
     ("Prices", "costs:prices", "costs.PriceItem"),
     ("Regions", "regions:list", "regions.Region"),
     ("Access", "access:overview", "access.Team"),
@@ -48,5 +48,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         except (NoReverseMatch, LookupError):
             continue
         if policy.can(user, policy.VIEW, model() if model_name in TEAMLESS else model):
-            items.append(NavItem(label, url, request.path.startswith(url)))
-    return {"navigation": items}
+            items.append(NavItem(label, url, False))
+    # The section of the page is the one with the longest matching address (/costs/prices/ is Prices, not Costs).
+    current = max(
+        (item for item in items if request.path.startswith(item.url)), key=lambda item: len(item.url), default=None
+    )
+    return {"navigation": [NavItem(item.label, item.url, item is current) for item in items]}

@@ -669,6 +669,24 @@ SAVINGS_EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 EXPECTATIONS.update(SAVINGS_EXPECTATIONS)
+# --- cost pages, export and API (branch cost-pages) ------------------------------------------------
+# Whoever holds costs.view on some figures opens the overview and breakdown (scoped: a developer sees
+# their team's); the auditor holds none (403). Exporting takes costs.export (manager, admin). An
+# environment's cost is a partial of its page: who may see the environment gets it, others a 404.
+
+COST_EXPORTERS = {"manager": OK, "platform_admin": OK}
+
+COST_EXPECTATIONS: dict[str, Expectation] = {
+    "costs:overview": access_page(OK, auditor=REFUSED),
+    "costs:breakdown": access_page(OK, auditor=REFUSED),
+    "costs:export": access_page(REFUSED, **COST_EXPORTERS),
+    "costs:environment_cost": access_page(NOT_FOUND, a_student_experience_environment, **ENVIRONMENT_READERS),
+    "cost-breakdown": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: REFUSED}),
+    "cost-breakdown-export": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.MANAGER: OK, Persona.PLATFORM_ADMIN: OK}
+    ),
+}
+EXPECTATIONS.update(COST_EXPECTATIONS)
 
 # --- rollbacks, freeze windows and DORA (deployments app) -----------------------------------------
 # As environments: the team's developer, lead and the admin act; the manager may look (403 to act);

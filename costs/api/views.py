@@ -1,15 +1,23 @@
-"""Read API of the price table; only rows the policy lets the caller see are listed."""
+"""Read API of the price table and of cost reports; only figures the policy lets the caller see are used."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from access import policy
-from costs import filtersets, selectors
+from access.models import User
+from costs import exports, filtersets, reports, selectors
 from costs.api import serializers
-from costs.models import PriceItem
+from costs.forms import CostQueryForm
+from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
 
@@ -29,3 +37,126 @@ class PriceItemViewSet(ScopedReadOnlyViewSet):
     serializer_class = serializers.PriceItemSerializer
     filterset_class = filtersets.PriceFilterSet
     permission_classes = [PriceTablePermission]
+
+
+# --- cost reports ---------------------------------------------------------------------------------
+
+_DIMENSION_NAMES = list(reports.DIMENSIONS)
+
+COST_QUERY_PARAMETERS = [
+    OpenApiParameter("by", str, enum=_DIMENSION_NAMES, description="What to break cost down by (default team)."),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="The first day (default: 29 days before `to`)."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="The last day, included (default today)."),
+    OpenApiParameter("grouping", str, enum=["day", "week", "month"], description="Periods of the series."),
+    OpenApiParameter(
+        "basis", str, enum=["effective", "billed"], description="Effective (amortised, default) or billed."
+    ),
+    *[
+        OpenApiParameter(
+            name,
+            str,
+            many=True,
+            explode=True,
+            description=f"Only this {dimension.label.lower()} (repeat for several; `-` for none).",
+        )
+        for name, dimension in reports.DIMENSIONS.items()
+    ],
+]
+
+
+def _cost_query(request: Request) -> reports.CostQuery:
+    form = CostQueryForm(request.query_params)
+    if not form.is_valid():
+        raise exceptions.ValidationError(form.messages())
+    return form.query()
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
+    return user
+
+
+class CostReaders(PolicyPermission):
+    """Anyone holding ``costs.view`` on some figures (a developer: their team's); the figures are scoped."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return policy.can(request.user, policy.VIEW, CostRollup)
+
+
+class CostExporters(PolicyPermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return policy.can(request.user, policy.EXPORT, CostRollup)
+
+
+class CostBreakdownView(APIView):
+    """Cost broken down by a dimension over a date range, per currency, with its time series and top movers."""
+
+    permission_classes = [CostReaders]
+
+    @extend_schema(parameters=COST_QUERY_PARAMETERS, responses={200: serializers.CostBreakdownSerializer})
+    def get(self, request: Request) -> Response:
+        query = _cost_query(request)
+        user = _user(request)
+        result = reports.breakdown(user, query)
+        body = {
+            "by": query.by,
+            "from": query.start,
+            "to": query.end,
+            "grouping": query.grouping,
+            "basis": query.basis,
+            "filters": {name: list(values) for name, values in query.filters},
+            "totals": [
+                {
+                    "currency": total.currency,
+                    "amount": total.amount,
+                    "unallocated": total.unallocated,
+                    "line_items": total.line_items,
+                }
+                for total in result.totals
+            ],
+            "rows": [
+                {
+                    "key": row.key,
+                    "name": row.label,
+                    "currency": currency,
+                    "amount": amount,
+                    "line_items": row.line_items,
+                }
+                for row in result.rows
+                for currency, amount in sorted(row.amounts.items())
+            ],
+            "series": [{**vars(point), "name": point.label} for point in result.series],
+            "movers": [
+                {**vars(mover), "name": mover.label, "change": mover.change}
+                for mover in reports.movers(reports.visible_rollups(user), query)
+            ],
+        }
+        return Response(serializers.CostBreakdownSerializer(body).data)
+
+
+class CostExportView(APIView):
+    """The breakdown's figures as CSV (``rows``: totals, series or movers), streamed; every export is audited."""
+
+    permission_classes = [CostExporters]
+
+    @extend_schema(
+        parameters=[
+            *COST_QUERY_PARAMETERS,
+            OpenApiParameter(
+                "rows", str, enum=list(exports.KINDS), description="What each CSV row is (default totals)."
+            ),
+        ],
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = _cost_query(request)
+        kind = request.query_params.get("rows", "totals") or "totals"
+        if kind not in exports.KINDS:
+            raise exceptions.ValidationError({"rows": [f"Export rows as one of {', '.join(exports.KINDS)}."]})
+        export = exports.costs_export(actor=_user(request), query=query, kind=kind)
+        return StreamingHttpResponse(
+            export.lines,
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
+        )

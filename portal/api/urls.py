@@ -37,5 +37,7 @@ router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
 urlpatterns = [
     path("auth/", include("access.api.urls")),
     path("dora/", deployments_actions_api.DoraView.as_view(), name="dora-metrics"),
+    path("costs/breakdown/", costs_api.CostBreakdownView.as_view(), name="cost-breakdown"),
+    path("costs/breakdown/export/", costs_api.CostExportView.as_view(), name="cost-breakdown-export"),
     *router.urls,
 ]

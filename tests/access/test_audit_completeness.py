@@ -192,6 +192,20 @@ def export_the_audit_log(world: World) -> Expected:
     return Expected(world.persona(Persona.AUDITOR), "", "")
 
 
+def export_costs_from_the_breakdown_page(world: World) -> Expected:
+    response = world.client(Persona.MANAGER).get(reverse("costs:export"), {"by": "service", "rows": "series"})
+    assert response.status_code == 200
+    b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    return Expected(world.persona(Persona.MANAGER), "", "")
+
+
+def export_costs_through_the_api(world: World) -> Expected:
+    response = world.client(Persona.PLATFORM_ADMIN).get(reverse("cost-breakdown-export"), {"by": "team"})
+    assert response.status_code == 200
+    b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    return Expected(world.admin, "", "")
+
+
 # Sign-in, failed sign-in and sign-out go through the real allauth views. The test
 # client calls the view in this thread, on this database connection, so the request
 # runs inside the trigger's transaction and its events roll back with it: the
@@ -1226,6 +1240,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.BUDGET_CHANGED: [change_a_budget],
     audit.BUDGET_DELETED: [delete_a_budget],
     audit.COSTS_TEAM_EXPORTED: [export_a_teams_costs],
+    audit.COSTS_EXPORTED: [export_costs_from_the_breakdown_page, export_costs_through_the_api],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
