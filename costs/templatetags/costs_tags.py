@@ -1,4 +1,4 @@
-"""Template filters of the cost pages: amounts of one currency, and money shown to the cent."""
+"""Template filters of the cost pages: amounts of one currency, money shown to the cent, who may see costs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django import template
+
+from access import policy
+from costs.models import CostRollup, CostSource
 
 register = template.Library()
 
@@ -27,3 +30,15 @@ def money(amount: Decimal | None) -> str:
     if not rounded:
         rounded = abs(rounded)  # no "-0.00"
     return f"{rounded:,.2f}"
+
+
+@register.filter
+def may_see_costs(user: Any) -> bool:
+    """Whether ``user`` may see some costs, e.g. to offer a link to a cost page (``{% if user|may_see_costs %}``)."""
+    return policy.can(user, policy.VIEW, CostRollup)
+
+
+@register.filter
+def may_see_cost_sources(user: Any) -> bool:
+    """Whether ``user`` may open the cost sources page (sources belong to no team: an unlimited cost grant)."""
+    return policy.can(user, policy.VIEW, CostSource())
