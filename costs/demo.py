@@ -12,6 +12,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from costs.choices import AddonSize, PriceUnit, ResourceKind
@@ -239,7 +240,46 @@ def load_demo_costs(today: date | None = None) -> int:
             rows = [row for row in bill if row.billing_period_start == period]
             load_period(source, month_start(period), rows, final=period < month_start(today))
             loaded += len(rows)
+    _budgets_and_findings(today)
     return loaded
+
+
+# team slug -> (budget name, period, amount as a multiple of last month's spend): one over, two under.
+DEMO_BUDGETS = {
+    "student-experience": ("Student Experience monthly", "monthly", Decimal("0.95")),
+    "core-platform": ("Core Platform monthly", "monthly", Decimal("1.25")),
+    "data-analytics": ("Data & Analytics quarterly", "quarterly", Decimal("3.6")),
+}
+
+
+def _budgets_and_findings(today: date) -> None:
+    """Budgets sized from last month's spend, then what the scheduled tasks would find: alerts, the anomaly, savings."""
+    from access.models import Team, User
+    from costs.anomalies import anomalies_detect
+    from costs.budget_models import Budget
+    from costs.budgets import budgets_evaluate
+    from costs.forecast import month_bounds
+    from costs.models import CostRollup
+    from costs.savings import refresh_recommendations
+
+    last_month = month_bounds(today.replace(day=1) - timedelta(days=1))
+    admin = User.objects.filter(username="admin").first()
+    for slug, (name, period, multiple) in DEMO_BUDGETS.items():
+        team = Team.objects.filter(slug=slug).first()
+        if team is None:
+            continue
+        spent = CostRollup.objects.filter(team=team, day__gte=last_month[0], day__lt=last_month[1]).aggregate(
+            total=Sum("effective_cost")
+        )["total"] or Decimal(0)
+        Budget.objects.update_or_create(
+            team=team,
+            name=name,
+            defaults={"period": period, "amount": (spent * multiple).quantize(Decimal(100)), "created_by": admin},
+        )
+    budgets_evaluate(today=today)
+    for days_ago in range(ANOMALY_DAYS_AGO + 1, 0, -1):
+        anomalies_detect(today=today - timedelta(days=days_ago - 1))
+    refresh_recommendations()
 
 
 def _row(

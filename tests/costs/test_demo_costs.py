@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
+from costs.budget_models import Anomaly, Budget, BudgetAlert
 from costs.demo import ANOMALY_DAYS_AGO, load_demo_costs
-from costs.models import CostLineItem, CostLoad, CostRollup
+from costs.models import CostLineItem, CostLoad, CostRollup, Recommendation
 from deployments.demo import load_demo_deployments
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,14 @@ def test_the_demo_spend_adds_up_and_reloads_without_duplicates(demo: None) -> No
     )
     assert reporting.exists()
 
+    # What the scheduled tasks would have found: the over-spent budget alerted, the anomaly, savings.
+    budget = Budget.objects.get(team__slug="student-experience")
+    assert BudgetAlert.objects.filter(budget=budget).exists()
+    assert not BudgetAlert.objects.filter(budget__team__slug="core-platform", kind="actual", threshold=100).exists()
+    assert Anomaly.objects.filter(service__slug="reporting", day=spike).exists()
+    assert Recommendation.objects.filter(current=True).exists()
+
     before = total(CostLineItem)
     assert load_demo_costs(TODAY) == rows
     assert total(CostLineItem) == before
+    assert Budget.objects.filter(team__slug="student-experience").count() == 1
