@@ -29,8 +29,9 @@ import pytest
 from django.db import connection
 from django.db.models import QuerySet, Sum
 
-from access.models import Team
+from access.models import Team, User
 from bench.report import best_of, report, timed
+from costs import reports
 from costs.choices import SourceKind
 from costs.focus import FocusReader
 from costs.models import CostLineItem, CostRollup, CostSource
@@ -270,6 +271,18 @@ def bench_cost_store_at_10_million_line_items(tmp_path: Path) -> None:
                 f"{ours * 1000:,.1f} ms ({ours / duck:.3f}x DuckDB over the file, {duck * 1000:,.0f} ms)",
             )
         )
+    manager = User.objects.create_user("bench-manager", is_superuser=True)
+    month = reports.CostQuery(start=PERIOD, end=date(2026, 10, 31), by="team")
+    page = _seconds(partial(reports.breakdown, manager, month))
+    by_team = _seconds(partial(_ask, database, DUCKDB_QUERIES["by team"]))
+    rows.append(
+        (
+            "breakdown page's report",
+            f"{page * 1000:,.1f} ms: totals, by team, daily series, movers ({page / by_team:.3f}x DuckDB's by team)",
+        )
+    )
+    overview = _seconds(partial(reports.overview, manager, date(2026, 11, 1)))
+    rows.append(("overview page's report", f"{overview * 1000:,.1f} ms ({overview / by_team:.3f}x DuckDB's by team)"))
     line_item_seconds = _seconds(partial(_answers, line_item_queries))
     every_rollup_answer = _seconds(partial(_answers, rollup_queries))
     rows.append(
