@@ -24,7 +24,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from access import policy
+from access import audit, policy
 from access.audit_views import safe_cells
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
@@ -163,6 +163,7 @@ def savings_export(request: HttpRequest) -> HttpResponse:
     rows = policy.restrict(rows, user, EXPORT)
     month_start, _ = month_bounds(timezone.localdate())
     realised = policy.restrict(savings.realised_list(user=user, month_start=month_start), user, EXPORT)
+    audit.record(audit.COSTS_EXPORTED, None, actor=user, export="savings", parameters=request.GET.dict())
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="savings-{stamp}.csv"'

@@ -199,6 +199,12 @@ def export_costs_from_the_breakdown_page(world: World) -> Expected:
     return Expected(world.persona(Persona.MANAGER), "", "")
 
 
+def export_the_savings(world: World) -> Expected:
+    response = world.client(Persona.PLATFORM_ADMIN).get(reverse("costs:savings_export"))
+    assert response.status_code == 200
+    return Expected(world.admin, "", "")
+
+
 def export_costs_through_the_api(world: World) -> Expected:
     response = world.client(Persona.PLATFORM_ADMIN).get(reverse("cost-breakdown-export"), {"by": "team"})
     assert response.status_code == 200
@@ -1240,7 +1246,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.BUDGET_CHANGED: [change_a_budget],
     audit.BUDGET_DELETED: [delete_a_budget],
     audit.COSTS_TEAM_EXPORTED: [export_a_teams_costs],
-    audit.COSTS_EXPORTED: [export_costs_from_the_breakdown_page, export_costs_through_the_api],
+    audit.COSTS_EXPORTED: [export_costs_from_the_breakdown_page, export_costs_through_the_api, export_the_savings],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
