@@ -410,7 +410,7 @@ def zone_refusal(provider: str, code: str, zone: str) -> str | None:
     actual = catalogue.residency_zone_of(provider, code)
     label = Provider(provider).label if provider in Provider.values else provider
     if actual is None:
-        return f"{code!r} is not a {label} region the portal knows."
+        return f"The portal knows no {label} region called {code!r}."
     if zone and actual != zone:
         return f"{code} lies in the {actual.label} ({actual}) zone, not {zone}."
     return None
@@ -529,7 +529,7 @@ class RegionRequest(models.Model):
             partner_zone = catalogue.residency_zone_of(self.provider, self.dr_partner_code)
             if partner_zone is None:
                 errors["dr_partner_code"] = (
-                    f"{self.dr_partner_code!r} is not a {self.get_provider_display()} region the portal knows."
+                    f"The portal knows no {self.get_provider_display()} region called {self.dr_partner_code!r}."
                 )
             elif self.dr_partner_code == self.code:
                 errors["dr_partner_code"] = "The DR partner must be another region, so one outage cannot take both."

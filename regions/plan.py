@@ -309,7 +309,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                 f"{prefix}-key",
                 code,
                 {"description": f"Encrypts the portal's data in {code}", "tags": tags},
-                costing.not_priced("an encryption key"),
+                costing.not_priced("the encryption key"),
             )
         )
     cluster = cluster_name(provider, code)
@@ -327,7 +327,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
             cluster,
             code,
             {"kubernetes_version": request.kubernetes_version, **roles, "tags": tags},
-            costing.not_priced(f"a {CLUSTER_KIND_BY_PROVIDER[Provider(provider)].label} control plane"),
+            costing.not_priced(f"the {CLUSTER_KIND_BY_PROVIDER[Provider(provider)].label} control plane"),
         )
     )
     pools = [

@@ -180,7 +180,8 @@ def test_the_cloud_and_the_cluster_hold_exactly_one_of_each_planned_resource(san
     database = cloud_in("eu-west-2").describe_database(f"{prefix}-db")
     assert (database.backup_retention_days, database.encrypted) == (14, True)
     assert database.latest_restorable_time is not None, "point-in-time recovery is on"
-    assert database.replica is not None and database.replica.region == "eu-west-3"
+    assert database.replica is not None
+    assert database.replica.region == "eu-west-3"
     stored = cloud_in("eu-west-2").describe_bucket(bucket)
     assert (stored.versioning, stored.replication_target_bucket, stored.cold_storage_after_days) == (
         True,
@@ -202,9 +203,7 @@ def test_building_again_from_the_start_creates_nothing_new(sandbox: Path) -> Non
     uids = sorted(item["metadata"]["uid"] for item in sandbox_kube("eu-west-2", "eks-eu-west-2").objects("Namespace"))
 
     # Every step performed a second time, as by a worker that died after each one.
-    again = run_to_the_end(
-        engine.start(services.BUILD, key="rebuild", subject=request, params=dict(run.params))
-    )
+    again = run_to_the_end(engine.start(services.BUILD, key="rebuild", subject=request, params=dict(run.params)))
 
     assert again.status == RunStatus.SUCCEEDED, again.error
     assert (cloud_names("eu-west-2"), cloud_names("eu-west-3")) == before
@@ -254,7 +253,7 @@ def test_a_failure_in_the_middle_rolled_back_leaves_nothing_behind(sandbox: Path
     assert not RegionResource.objects.filter(request=request, status=ResourceStatus.CREATED).exists()
     # Newest first: the undo walks the build backwards.
     undone = [step.action for step in rollback.steps.order_by("position")]
-    assert undone[0] == "cache" and undone[-1] == "network"
+    assert (undone[0], undone[-1]) == ("cache", "network")
 
 
 def test_a_rollback_after_the_inventory_step_removes_the_region_cluster_and_namespaces(sandbox: Path) -> None:
@@ -263,7 +262,8 @@ def test_a_rollback_after_the_inventory_step_removes_the_region_cluster_and_name
     assert run is not None
     # The last namespace's step fails for good; everything before it, the inventory included, was made.
     kube_fault = run.steps.order_by("position").last()
-    assert kube_fault is not None and kube_fault.action == "namespace"
+    assert kube_fault is not None
+    assert kube_fault.action == "namespace"
     kube_fault.params = {**kube_fault.params, "settings": {**kube_fault.params["settings"], "cluster": "no-such"}}
     kube_fault.save(update_fields=["params"])
     failed = run_to_the_end(run)
