@@ -404,12 +404,15 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
             )
     if request.cache:
         size = request.cache_size
+        node_type = CACHE_NODE_TYPES[provider][size]
+        # Azure gives read replicas to Premium caches only (Basic has none; Standard's standby is not one).
+        replicas = 1 if provider == Provider.AWS or node_type.startswith("Premium") else 0
         items.append(
             (
                 "cache",
                 f"{prefix}-redis",
                 code,
-                {"node_type": CACHE_NODE_TYPES[provider][size], "size": size, "replicas": 1, "tags": tags},
+                {"node_type": node_type, "size": size, "replicas": replicas, "tags": tags},
                 costing.cost(code, [(ResourceKind.REDIS, size, Decimal(1), f"Redis ({size})")]),
             )
         )
