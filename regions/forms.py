@@ -39,9 +39,14 @@ class RegionRequestForm(forms.ModelForm[RegionRequest]):
 
     def __init__(self, *args: Any, accounts: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].choices = [(p.value, p.label) for p in Provider if p in BUILDABLE_PROVIDERS]
-        self.fields["code"].choices = region_choices()
-        self.fields["dr_partner_code"].choices = region_choices(blank="None")
+        for name, choices in (
+            ("provider", [(p.value, p.label) for p in Provider if p in BUILDABLE_PROVIDERS]),
+            ("code", region_choices()),
+            ("dr_partner_code", region_choices(blank="None")),
+        ):
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)  # noqa: S101 (declared as choice fields)
+            field.choices = choices
         self.fields["dr_partner_code"].help_text = RegionRequest._meta.get_field("dr_partner_code").help_text
         account_field = self.fields["account"]
         assert isinstance(account_field, forms.ModelChoiceField)  # noqa: S101 (a foreign key's field)

@@ -30,7 +30,8 @@ from regions import catalogue
 from regions.choices import RegionRequestStatus, RegionStatus
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
-from regions.workflows import BUILD, build_params
+from regions.workflows import BUILD as BUILD
+from regions.workflows import build_params
 from workflows import engine
 from workflows.models import Direction, Run, RunStatus
 from workflows.selectors import latest_run

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
@@ -72,7 +74,9 @@ class CentreServerSerializer(serializers.ModelSerializer[CentreServer]):
 class RegionRequestSerializer(serializers.ModelSerializer[RegionRequest]):
     """A region request as the API shows it, with the status of its build-out."""
 
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = RegionRequest
