@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from regions.models import Region
+from regions.models import Region, RegionRequest
+from regions.plan import region_plan
 from tests.conftest import WorkerFactory
 from tests.factories import PASSWORD
 from tests.regions.test_region_build import second_admin
@@ -78,7 +79,10 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
         "data-request-status", "ready", timeout=90_000
     )
     expect(page.locator("[data-run-status]")).to_have_attribute("data-run-status", "succeeded")
-    expect(page.locator('[data-step-status="succeeded"]')).to_have_count(18)
+    # One step per planned resource (the form's default capacity: the general pool only).
+    planned = region_plan(RegionRequest.objects.get(provider="aws", code="eu-west-2")).resources
+    assert [item.kind for item in planned].count("node_pool") == 1
+    expect(page.locator('[data-step-status="succeeded"]')).to_have_count(len(planned))
     page.get_by_role("link", name="Europe (London) (eu-west-2)").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("eu-west-2")
     region = Region.objects.get(provider="aws", code="eu-west-2")
