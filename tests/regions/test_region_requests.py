@@ -22,6 +22,7 @@ from regions.choices import RegionRequestStatus
 from regions.models import CloudAccount, RegionRequest
 from regions.plan import SPEC_NAMESPACES, region_plan
 from tests.factories import GrantFactory, make_user
+from tests.helpers import queries_for
 from tests.regions.test_region_build import admin, request_region, second_admin
 from workflows.models import Run
 
@@ -156,7 +157,7 @@ def test_the_api_refuses_a_residency_violation_with_the_field_and_why(
 ) -> None:
     response = client_for(Persona.PLATFORM_ADMIN).post(
         "/api/region-requests/",
-        json.dumps(api_data(code="us-east-2", dr_partner_code="")),
+        json.dumps(api_data(code="us-east-2", dr_partner_code="", database_replica=None)),
         content_type="application/json",
     )
 
@@ -364,3 +365,18 @@ def test_a_request_waiting_for_approval_can_be_cancelled_and_its_approval_is_wit
     assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.CANCELLED
     assert approval_of(request).status == ApprovalStatus.WITHDRAWN
     request_region()  # the region may be asked for again
+
+
+def test_the_request_list_costs_the_same_queries_for_one_request_or_many(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    client = client_for(Persona.PLATFORM_ADMIN)
+    alone: dict[str, Any] = {"dr_partner_code": "", "database_replica": False}
+    request_region(**alone)
+    page_for_one = queries_for(client, reverse("regions:requests"))
+    api_for_one = queries_for(client, "/api/region-requests/")
+    for code in ("eu-west-3", "eu-north-1", "eu-south-1", "eu-central-2"):
+        request_region(code=code, **alone)
+
+    assert queries_for(client, reverse("regions:requests")) == page_for_one
+    assert queries_for(client, "/api/region-requests/") == api_for_one
