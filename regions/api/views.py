@@ -121,7 +121,7 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
-    def plan(self, request: Request, pk: str | None = None) -> Response:
+    def plan(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
         """The plan: every resource the build-out creates, in order, with its settings and monthly cost."""
         region_request = self.get_object()
         return Response({"request": region_request.pk, **region_plan(region_request).as_json()})
