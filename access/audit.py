@@ -90,6 +90,14 @@ ENVIRONMENT_RETRIED = "environments.retried"
 ENVIRONMENT_EXTENDED = "environments.extended"
 # A lifetime set (or shortened) on a non-production environment, e.g. from a savings recommendation.
 ENVIRONMENT_EXPIRY_SET = "environments.expiry_set"
+# Region provisioning (issue 8): a request, its approval's outcome, the build-out run and what people do to it.
+REGION_REQUESTED = "regions.requested"
+REGION_BUILD_STARTED = "regions.build_started"
+REGION_REJECTED = "regions.rejected"
+REGION_BUILD_FINISHED = "regions.build_finished"
+REGION_BUILD_RETRIED = "regions.build_retried"
+REGION_ROLLBACK_STARTED = "regions.rollback_started"
+REGION_REQUEST_CANCELLED = "regions.request_cancelled"
 # Rollbacks and deploy freezes (deployments app).
 ROLLBACK_REQUESTED = "deployments.rollback_requested"
 ROLLBACK_FINISHED = "deployments.rollback_finished"

@@ -100,3 +100,32 @@ class CapacityType(models.TextChoices):
 class CentreServerStatus(models.TextChoices):
     ONLINE = "online", "Online"
     OFFLINE = "offline", "Offline"
+
+
+class RegionPurpose(models.TextChoices):
+    """What a new region is for: production regions need two approvals by different admins."""
+
+    PRODUCTION = "production", "Production"
+    NON_PRODUCTION = "non_production", "Non-production"
+
+
+class RegionRequestStatus(models.TextChoices):
+    """Where a region request is in its life: asked, decided, built (or rolled back)."""
+
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    ROLLING_BACK = "rolling_back", "Rolling back"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ResourceStatus(models.TextChoices):
+    """The state of one resource a region build-out made, as the workflow last saw it."""
+
+    CREATED = "created", "Created"
+    DELETED = "deleted", "Deleted"

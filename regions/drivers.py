@@ -22,8 +22,8 @@ from providers.cloud import CloudDriver
 from providers.cluster import ClusterDriver
 from providers.errors import InvalidRequest
 from providers.factory import cloud_driver, cluster_driver
-from regions.models import Cluster, Region
-from regions.provider_config import cluster_config, region_config
+from regions.models import CloudAccount, Cluster, Region
+from regions.provider_config import account_config, cluster_config, region_config
 
 
 def sandbox_dir() -> Path:
@@ -42,6 +42,19 @@ def cloud_driver_for(region: Region) -> CloudDriver:
         raise InvalidRequest(f"The region {region.code} has no cloud account to drive.", resource=region.code)
     return cloud_driver(
         config, sandbox_dir=sandbox_dir(), sandbox_latency_seconds=float(settings.SANDBOX_LATENCY_SECONDS)
+    )
+
+
+def cloud_driver_in(account: CloudAccount, region_code: str) -> CloudDriver:
+    """The cloud driver of ``account`` working in ``region_code``, a region the inventory may not hold yet.
+
+    The region build-out uses it before the region is registered (and for
+    its DR partner, which may not be registered at all).
+    """
+    return cloud_driver(
+        account_config(account, region_code),
+        sandbox_dir=sandbox_dir(),
+        sandbox_latency_seconds=float(settings.SANDBOX_LATENCY_SECONDS),
     )
 
 

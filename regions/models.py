@@ -7,8 +7,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
+from django.db.models import Q
 
 from access.scoping import scoped
 from providers.errors import InvalidRequest
@@ -25,8 +26,11 @@ from regions.choices import (
     ClusterKind,
     ClusterStatus,
     Provider,
+    RegionPurpose,
+    RegionRequestStatus,
     RegionStatus,
     ResidencyZone,
+    ResourceStatus,
     WorkloadClass,
 )
 from regions.fields import EncryptedTextField
@@ -384,3 +388,214 @@ class Namespace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster.name}/{self.name}"
+
+
+# --- region provisioning: a request, what it plans, what the build-out made -------------------------------------
+
+ADDON_SIZES = [("small", "Small"), ("medium", "Medium"), ("large", "Large")]
+# A request in one of these holds its region: no second request for it until it is decided and done.
+LIVE_REQUEST_STATUSES = (
+    RegionRequestStatus.DRAFT,
+    RegionRequestStatus.PENDING_APPROVAL,
+    RegionRequestStatus.APPROVED,
+    RegionRequestStatus.BUILDING,
+    RegionRequestStatus.FAILED,
+    RegionRequestStatus.ROLLING_BACK,
+)
+BUILDABLE_PROVIDERS = (Provider.AWS, Provider.AZURE)
+
+
+def zone_refusal(provider: str, code: str, zone: str) -> str | None:
+    """Why ``code`` cannot hold data of ``zone`` (it is unknown, or lies in another zone), or None when it can."""
+    actual = catalogue.residency_zone_of(provider, code)
+    label = Provider(provider).label if provider in Provider.values else provider
+    if actual is None:
+        return f"The portal knows no {label} region called {code!r}."
+    if zone and actual != zone:
+        return f"{code} lies in the {actual.label} ({actual}) zone, not {zone}."
+    return None
+
+
+@scoped("inventory", zone="residency_zone")
+class RegionRequest(models.Model):
+    """A platform admin's request for a new cloud region, with its DR partner, capacity and managed services.
+
+    Approved (two admins for production), it is built by the ``regions.build``
+    workflow from the plan of :mod:`regions.plan`; the resources built are
+    recorded as :class:`RegionResource` rows. The residency zone is checked
+    against the region's real location (:mod:`regions.catalogue`), and the DR
+    partner must lie in the same zone, so data never leaves it.
+    """
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    code = models.CharField("cloud region", max_length=64, help_text="The provider's region code, e.g. eu-west-2.")
+    residency_zone = models.CharField(
+        max_length=2, choices=ResidencyZone.choices, help_text="Where the region's data may live."
+    )
+    purpose = models.CharField(max_length=16, choices=RegionPurpose.choices, default=RegionPurpose.NON_PRODUCTION)
+    dr_partner_code = models.CharField(
+        "DR partner region",
+        max_length=64,
+        blank=True,
+        help_text="Another region of the same provider and zone: it holds the database replica and the bucket copy.",
+    )
+    account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="region_requests")
+    kubernetes_version = models.CharField(
+        max_length=16,
+        default="1.31",
+        validators=[RegexValidator(r"^1\.\d{1,2}$", "Write a version such as 1.31.")],
+    )
+    # Capacity profile (spec 3.1): general, high-CPU and GPU node pools; spot for the non-critical ones.
+    general_nodes = models.PositiveSmallIntegerField(
+        "general nodes", default=3, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    high_cpu_nodes = models.PositiveSmallIntegerField("high-CPU nodes", default=0, validators=[MaxValueValidator(100)])
+    high_cpu_spot = models.BooleanField("high-CPU pool on spot capacity", default=True)
+    gpu_nodes = models.PositiveSmallIntegerField("GPU nodes", default=0, validators=[MaxValueValidator(20)])
+    gpu_spot = models.BooleanField("GPU pool on spot capacity", default=False)
+    # Managed services.
+    database = models.BooleanField("PostgreSQL", default=True)
+    database_size = models.CharField("PostgreSQL size", max_length=8, choices=ADDON_SIZES, default="medium")
+    database_replica = models.BooleanField("cross-region read replica in the DR partner", default=True)
+    backup_retention_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MinValueValidator(7), MaxValueValidator(35)],
+        help_text="Daily backups with point-in-time recovery, kept this many days (7 to 35).",
+    )
+    cache = models.BooleanField("Redis", default=True)
+    cache_size = models.CharField("Redis size", max_length=8, choices=ADDON_SIZES, default="small")
+    bucket = models.BooleanField("object storage bucket", default=True)
+    bucket_expected_gib = models.PositiveIntegerField(
+        "expected bucket size (GiB)", default=100, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
+    )
+    cold_storage_after_days = models.PositiveSmallIntegerField(
+        "move to cold storage after (days)", default=90, validators=[MinValueValidator(30), MaxValueValidator(3650)]
+    )
+    encryption_key = models.BooleanField("customer-managed encryption key", default=True)
+    justification = models.TextField(help_text="Why the platform needs this region; the approvers read it.")
+    status = models.CharField(
+        max_length=16, choices=RegionRequestStatus.choices, default=RegionRequestStatus.PENDING_APPROVAL
+    )
+    requested_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="region_requests")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+        null=True,
+        blank=True,
+        help_text="The inventory region, once the build-out registered it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "code"],
+                condition=Q(status__in=LIVE_REQUEST_STATUSES),
+                name="one_live_request_per_region",
+                violation_error_message="This region already has a request under way.",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_region_request_per_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.code}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.purpose == RegionPurpose.PRODUCTION
+
+    @property
+    def required_approvals(self) -> int:
+        """Production regions need two approvals by different platform admins; others one."""
+        return 2 if self.is_production else 1
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.provider and self.provider not in BUILDABLE_PROVIDERS:
+            errors["provider"] = "Only cloud regions are built here: choose AWS or Azure."
+        elif self.provider and self.code:
+            refusal = zone_refusal(self.provider, self.code, self.residency_zone)
+            if refusal is not None:
+                errors["residency_zone" if "zone, not" in refusal else "code"] = refusal
+        if self.provider in BUILDABLE_PROVIDERS and self.dr_partner_code:
+            partner_zone = catalogue.residency_zone_of(self.provider, self.dr_partner_code)
+            if partner_zone is None:
+                errors["dr_partner_code"] = (
+                    f"The portal knows no {self.get_provider_display()} region called {self.dr_partner_code!r}."
+                )
+            elif self.dr_partner_code == self.code:
+                errors["dr_partner_code"] = "The DR partner must be another region, so one outage cannot take both."
+            elif self.residency_zone and partner_zone != self.residency_zone:
+                errors["dr_partner_code"] = (
+                    f"{self.dr_partner_code} lies in the {partner_zone.label} ({partner_zone}) zone, not "
+                    f"{self.residency_zone}: the DR partner must be in the same zone, so data never leaves it."
+                )
+        if not self.dr_partner_code:
+            if self.is_production:
+                errors["dr_partner_code"] = "A production region needs a DR partner region to fail over to."
+            elif self.database and self.database_replica:
+                errors["dr_partner_code"] = "A cross-region read replica needs a DR partner region to live in."
+        if self.database_replica and not self.database:
+            errors["database_replica"] = "A read replica needs the PostgreSQL database it copies."
+        if self.account_id is not None and self.provider and self.account.provider != self.provider:
+            errors["account"] = "The account belongs to another provider."
+        if not errors.get("code") and self.provider and self.code:
+            existing = Region.objects.filter(provider=self.provider, code=self.code).first()
+            if existing is not None and existing.status != RegionStatus.PLANNED:
+                errors["code"] = f"{self.code} is already in the inventory ({existing.get_status_display().lower()})."
+            elif (
+                RegionRequest.objects.filter(provider=self.provider, code=self.code, status__in=LIVE_REQUEST_STATUSES)
+                .exclude(pk=self.pk)
+                .exists()
+            ):
+                errors["code"] = f"{self.code} already has a request under way; follow that one."
+        if errors:
+            raise ValidationError(errors)
+
+
+class RegionResource(models.Model):
+    """One cloud or inventory resource a region build-out made: what, where, the cloud's id, its settings.
+
+    Written by each step of the ``regions.build`` workflow as it succeeds and
+    marked deleted by the rollback, so a status page can describe every
+    resource of a region without asking the workflow's steps.
+    """
+
+    request = models.ForeignKey(RegionRequest, on_delete=models.CASCADE, related_name="resources")
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.SET_NULL,
+        related_name="built_resources",
+        null=True,
+        blank=True,
+        help_text="The inventory region the resource belongs to, once the build registered it.",
+    )
+    position = models.PositiveSmallIntegerField(help_text="Its place in the build order.")
+    kind = models.CharField(max_length=32)
+    name = models.CharField(max_length=200)
+    region_code = models.CharField(max_length=64)
+    provider_id = models.CharField(
+        "provider id", max_length=500, blank=True, help_text="The cloud's id or ARN (a name where it has none)."
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.CREATED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["request", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "kind", "name", "region_code"], name="one_resource_record_per_planned_resource"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} ({self.region_code})"

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from access import policy
 from access.models import User
 from regions.choices import CentreServerStatus, ClusterStatus, RegionStatus
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
 
 AnyUser = User | AnonymousUser
 
@@ -112,3 +112,16 @@ def inventory_summary(*, user: AnyUser) -> dict[str, Any]:
         "namespaces": policy.restrict(Namespace.objects.all(), user, policy.VIEW).count(),
         "zones": list(zones),
     }
+
+
+def region_request_list(*, user: AnyUser) -> QuerySet[RegionRequest]:
+    """Region requests the user may see, newest first, with who asked."""
+    return (
+        policy.restrict(RegionRequest.objects.all(), user, policy.VIEW)
+        .select_related("account", "requested_by", "region")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def region_request_get(*, user: AnyUser, pk: int) -> RegionRequest:
+    return get_object_or_404(region_request_list(user=user), pk=pk)

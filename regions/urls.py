@@ -6,6 +6,15 @@ app_name = "regions"
 
 urlpatterns = [
     path("", views.region_list, name="list"),
+    # Region provisioning first: "requests/…" would otherwise read as a provider and a region code.
+    path("requests/", views.request_list, name="requests"),
+    path("requests/new/", views.request_create, name="request_create"),
+    path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("requests/<int:pk>/plan.json", views.request_plan_json, name="request_plan"),
+    path("requests/<int:pk>/run/", views.request_run, name="request_run"),
+    path("requests/<int:pk>/retry/", views.request_retry, name="request_retry"),
+    path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
+    path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
     path("<str:provider>/<str:code>/clusters/<str:name>/", views.cluster_detail, name="cluster"),
 ]

@@ -1,15 +1,35 @@
-"""Inventory pages: region list and detail, cluster detail."""
+"""Inventory pages (region list and detail, cluster detail) and region provisioning (request, plan, progress)."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import render
+import secrets
+from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from access import policy
+from access.models import User
+from approvals import selectors as approval_selectors
+from approvals.forms import DecisionForm
+from approvals.models import ApprovalRequest
+from portal.forms import saved
 from portal.http import HttpRequest
-from regions import selectors
+from regions import selectors, services
+from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
+from regions.forms import RegionRequestForm
+from regions.models import RegionRequest
+from regions.plan import RegionPlan, region_plan
+from workflows.models import RunStatus
+from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
 
@@ -40,3 +60,168 @@ def region_detail(request: HttpRequest, provider: str, code: str) -> HttpRespons
 def cluster_detail(request: HttpRequest, provider: str, code: str, name: str) -> HttpResponse:
     cluster = selectors.cluster_get(user=request.user, provider=provider, code=code, name=name)
     return render(request, "regions/cluster_detail.html", {"cluster": cluster, "region": cluster.region})
+
+
+# --- region provisioning: request, plan, approval, build-out ----------------------------------------------------
+
+
+def _signed_in(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
+    return user
+
+
+@login_required
+@require_GET
+def request_list(request: HttpRequest) -> HttpResponse:
+    """Region requests the user may see, newest first."""
+    user = _signed_in(request)
+    page = Paginator(selectors.region_request_list(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "regions/request_list.html",
+        {"page": page, "can_request": policy.can(user, policy.ADD, RegionRequest)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_create(request: HttpRequest) -> HttpResponse:
+    """Ask for a new region; the page shows every rule it breaks next to its field, and the input is kept."""
+    user = _signed_in(request)
+    if not policy.can(user, policy.ADD, RegionRequest):
+        raise PermissionDenied("You may not request regions.")
+    form = RegionRequestForm(request.POST or None, accounts=selectors.cloud_account_list(user=user))
+    key = request.POST.get("idempotency_key", "")
+    created = saved(
+        request,
+        form,
+        lambda data: services.region_request_create(
+            actor=user, idempotency_key=key, **{name: data[name] for name in services.REQUEST_FIELDS}
+        ),
+    )
+    if created is not None:
+        messages.info(request, f"{created} is waiting for approval; the platform admins are told.")
+        return redirect("regions:request", pk=created.pk)
+    status = 400 if form.is_bound else 200
+    context = {"form": form, "idempotency_key": key or secrets.token_urlsafe(16)}
+    return render(request, "regions/request_form.html", context, status=status)
+
+
+def _run_urls(region_request: RegionRequest, user: User) -> dict[str, str]:
+    urls = {"poll_url": reverse("regions:request_run", kwargs={"pk": region_request.pk})}
+    if policy.can(user, policy.CHANGE, region_request):
+        urls["retry_url"] = reverse("regions:request_retry", kwargs={"pk": region_request.pk})
+        urls["cancel_url"] = reverse("regions:request_cancel", kwargs={"pk": region_request.pk})
+    return urls
+
+
+def _plan_or_problem(region_request: RegionRequest) -> tuple[RegionPlan | None, str]:
+    try:
+        return region_plan(region_request), ""
+    except (KeyError, ValueError) as error:  # a request whose region left the catalogue, or mixed currencies
+        return None, f"The plan cannot be computed: {error}"
+
+
+@login_required
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The request, its plan (every resource, in build order, with its monthly cost), approval and progress."""
+    user = _signed_in(request)
+    region_request = selectors.region_request_get(user=user, pk=pk)
+    plan, problem = _plan_or_problem(region_request)
+    run = latest_run(region_request, services.BUILD)
+    approval = (
+        ApprovalRequest.objects.filter(
+            subject_type=ContentType.objects.get_for_model(RegionRequest),
+            subject_id=str(region_request.pk),
+            purpose=services.BUILD,
+        )
+        .select_related("requested_by")
+        .prefetch_related("decisions__approver")
+        .order_by("-pk")
+        .first()
+    )
+    can_change = policy.can(user, policy.CHANGE, region_request)
+    forward = services.build_run(region_request)
+    context = {
+        "region_request": region_request,
+        "plan": plan,
+        "plan_problem": problem,
+        "resources": region_request.resources.order_by("position"),
+        "approval": approval,
+        "approval_form": DecisionForm(),
+        "can_decide": approval is not None and approval_selectors.can_decide(user, approval),
+        "can_change": can_change,
+        "can_roll_back": can_change
+        and region_request.status == RegionRequestStatus.FAILED
+        and forward is not None
+        and forward.status == RunStatus.FAILED
+        and not forward.undo_runs.exists(),
+        **(run_context(run) if run is not None else {}),
+        **_run_urls(region_request, user),
+    }
+    return render(request, "regions/request_detail.html", context)
+
+
+@login_required
+@require_GET
+def request_plan_json(request: HttpRequest, pk: int) -> HttpResponse:
+    """The plan as JSON, for review outside the portal."""
+    user = _signed_in(request)
+    region_request = selectors.region_request_get(user=user, pk=pk)
+    plan, problem = _plan_or_problem(region_request)
+    if plan is None:
+        return JsonResponse({"error": {"code": "plan_unavailable", "message": problem}}, status=409)
+    body = {"request": region_request.pk, "status": region_request.status, **plan.as_json()}
+    response = JsonResponse(body, json_dumps_params={"indent": 2})
+    filename = f"region-plan-{region_request.provider}-{region_request.code}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def request_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The build-out's progress partial, polled while the run is going."""
+    user = _signed_in(request)
+    region_request = selectors.region_request_get(user=user, pk=pk)
+    run = latest_run(region_request, services.BUILD)
+    if run is None:
+        return HttpResponse("")
+    response = render(request, "workflows/_run.html", {**run_context(run), **_run_urls(region_request, user)})
+    if not run.is_active and request.htmx:
+        response["HX-Refresh"] = "true"  # the run ended: reload for the new status and actions
+    return response
+
+
+def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
+    user = _signed_in(request)
+    region_request = selectors.region_request_get(user=user, pk=pk)
+    policy.require(user, policy.CHANGE, region_request)
+    try:
+        action(actor=user, request_id=region_request.pk)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done.format(request=region_request))
+    return redirect("regions:request", pk=region_request.pk)
+
+
+@login_required
+@require_POST
+def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.region_build_retry, "{request}: trying again from the failed step.")
+
+
+@login_required
+@require_POST
+def request_rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.region_build_rollback, "{request}: rolling back what was built.")
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, services.region_request_cancel, "{request}: cancelled.")

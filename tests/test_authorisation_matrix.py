@@ -877,6 +877,44 @@ DEPLOYMENT_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(DEPLOYMENT_EXPECTATIONS)
 
+# --- region provisioning (issue 8) ---------------------------------------------------------------------------
+# Region requests are inventory: everyone signed in reads them and their plans (every persona holds
+# inventory.view everywhere). Only platform admins ask for a region (inventory.add) and act on a request
+# (inventory.change): the others may see it but not act (403); the admin's actions redirect to the page.
+
+
+def a_region_request() -> dict[str, str]:
+    from regions.models import RegionRequest
+
+    request, _ = RegionRequest.objects.get_or_create(
+        provider="aws",
+        code="eu-west-2",
+        defaults={
+            "residency_zone": "EU",
+            "dr_partner_code": "eu-west-3",
+            "account": CloudAccount.objects.get(provider="aws"),
+            "justification": "Closer to the UK students.",
+            "requested_by": User.objects.get(username=username_of(Persona.PLATFORM_ADMIN)),
+        },
+    )
+    return {"pk": str(request.pk)}
+
+
+REGION_EXPECTATIONS: dict[str, Expectation] = {
+    "regions:requests": page(),
+    "regions:request_create": access_page(REFUSED, **ADMIN_ONLY),
+    "regions:request": page(a_region_request),
+    "regions:request_plan": page(a_region_request),
+    "regions:request_run": page(a_region_request),
+    "regions:request_retry": access_post(REFUSED, a_region_request, platform_admin=MOVED),
+    "regions:request_rollback": access_post(REFUSED, a_region_request, platform_admin=MOVED),
+    "regions:request_cancel": access_post(REFUSED, a_region_request, platform_admin=MOVED),
+    "regionrequest-list": api(),
+    "regionrequest-detail": api(a_region_request),
+    "regionrequest-plan": api(a_region_request),
+}
+EXPECTATIONS.update(REGION_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
+from regions.services import REQUEST_FIELDS
 
 
 class CloudAccountSerializer(serializers.ModelSerializer[CloudAccount]):
@@ -66,3 +69,28 @@ class CentreServerSerializer(serializers.ModelSerializer[CentreServer]):
             "id", "name", "site", "region", "cluster", "status", "last_sync_at", "cpu_cores",
             "memory_gib", "storage", "redundant_nics", "os_image",
         ]  # fmt: skip
+
+
+class RegionRequestSerializer(serializers.ModelSerializer[RegionRequest]):
+    """A region request as the API shows it, with the status of its build-out."""
+
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = RegionRequest
+        fields = ["id", *REQUEST_FIELDS, "status", "requested_by", "region", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class RegionRequestCreateSerializer(serializers.ModelSerializer[RegionRequest]):
+    """What a caller gives to ask for a region; the service checks the rules (residency, DR partner, inventory)."""
+
+    account = serializers.PrimaryKeyRelatedField(queryset=CloudAccount.objects.all())
+
+    class Meta:
+        model = RegionRequest
+        fields = REQUEST_FIELDS
+        # The model's rules run in the service, with the same messages as the form; none here twice.
+        validators: list[object] = []

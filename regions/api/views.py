@@ -1,11 +1,27 @@
-"""Read API of the platform inventory; every list is scoped by the policy."""
+"""API of the platform inventory (read) and of region requests (read, request, plan); every list is scoped
+by the policy."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import serializers as drf_serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access import policy
+from access.models import User
+from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
-from regions import filtersets, selectors
+from regions import filtersets, selectors, services
 from regions.api import serializers
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
+from regions.plan import region_plan
 
 
 class CloudAccountViewSet(ScopedReadOnlyViewSet):
@@ -48,3 +64,64 @@ class CentreServerViewSet(ScopedReadOnlyViewSet):
     queryset = CentreServer.objects.all()
     serializer_class = serializers.CentreServerSerializer
     filterset_class = filtersets.CentreServerFilterSet
+
+
+class RegionRequestPermission(PolicyPermission):
+    """Reading needs a signed-in person (the list is scoped); asking for a region is ``inventory.add``."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method == "POST" and getattr(view, "action", "") == "create":
+            return policy.can(request.user, policy.ADD, RegionRequest)
+        return policy.can(request.user, policy.VIEW)
+
+
+class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewsets.GenericViewSet[RegionRequest]):
+    """Region requests the caller may see; POST asks for one (checked, then waiting for approval);
+    ``plan/`` gives the resources its build-out creates, in order, with their monthly costs."""
+
+    selector = selectors.region_request_list
+    queryset = RegionRequest.objects.all()
+    serializer_class = serializers.RegionRequestSerializer
+    permission_classes = [RegionRequestPermission]
+    filterset_fields = ["provider", "code", "status", "purpose"]
+
+    def get_serializer_class(self) -> Any:
+        if self.action == "create":
+            return serializers.RegionRequestCreateSerializer
+        return serializers.RegionRequestSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="The same key from the same caller gives back the first request (200).",
+            )
+        ],
+        responses={201: serializers.RegionRequestSerializer, 200: serializers.RegionRequestSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = request.user
+        assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        repeated = bool(key) and RegionRequest.objects.filter(requested_by=user, idempotency_key=key).exists()
+        try:
+            created = services.region_request_create(actor=user, idempotency_key=key, **data.validated_data)
+        except DjangoValidationError as error:
+            raise drf_serializers.ValidationError(
+                error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+            ) from error
+        except PermissionDenied as error:
+            raise exceptions.PermissionDenied(str(error) or None) from error
+        body = serializers.RegionRequestSerializer(created).data
+        return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def plan(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The plan: every resource the build-out creates, in order, with its settings and monthly cost."""
+        region_request = self.get_object()
+        return Response({"request": region_request.pk, **region_plan(region_request).as_json()})

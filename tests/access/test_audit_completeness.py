@@ -715,6 +715,104 @@ def finish_a_provisioning_run(world: World) -> Expected:
     return Expected.of(None, environment, actor_label="system")
 
 
+# --- region provisioning (issue 8) ---
+
+
+def request_a_region(world: World, **changes: Any) -> Any:
+    from regions import services as region_services
+
+    fields: dict[str, Any] = {
+        "provider": "aws",
+        "code": "eu-west-2",
+        "residency_zone": "EU",
+        "purpose": "non_production",
+        "dr_partner_code": "eu-west-3",
+        "account": CloudAccount.objects.get(provider="aws"),
+        "justification": "Closer to the UK students.",
+        **changes,
+    }
+    return region_services.region_request_create(actor=world.admin, **fields)
+
+
+def another_platform_admin() -> User:
+    other: User = UserFactory.create(username="admin-two")
+    Grant.objects.create(role=Role.objects.get(slug=BuiltinRole.PLATFORM_ADMIN), user=other, reason="Two admins.")
+    return other
+
+
+def decide_a_region(world: World, *, approve_it: bool) -> tuple[Any, User]:
+    request = request_a_region(world)
+    approver = another_platform_admin()
+    approval = ApprovalRequest.objects.get(subject_id=str(request.pk), purpose="regions.build")
+    approve(approval.pk, approver=approver, approve=approve_it, reason="" if approve_it else "Not now.")
+    return request, approver
+
+
+def a_failed_region_build(world: World) -> Any:
+    from regions import services as region_services
+    from regions.choices import RegionRequestStatus
+    from workflows.models import Run, RunStatus, StepStatus
+
+    request, _ = decide_a_region(world, approve_it=True)
+    run = region_services.build_run(request)
+    assert run is not None
+    run.steps.filter(position=1).update(status=StepStatus.FAILED, started_at=timezone.now(), error="injected")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    type(request).objects.filter(pk=request.pk).update(status=RegionRequestStatus.FAILED)
+    return request
+
+
+def request_a_region_build(world: World) -> Expected:
+    return Expected.of(world.admin, request_a_region(world))
+
+
+def approve_a_region(world: World) -> Expected:
+    request, approver = decide_a_region(world, approve_it=True)
+    return Expected.of(approver, request)
+
+
+def reject_a_region(world: World) -> Expected:
+    request, approver = decide_a_region(world, approve_it=False)
+    return Expected.of(approver, request)
+
+
+def finish_a_region_build(world: World) -> Expected:
+    from regions import services as region_services
+    from workflows.models import Run, RunStatus
+
+    request, _ = decide_a_region(world, approve_it=True)
+    run = region_services.build_run(request)
+    assert run is not None
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="Network: injected")
+    run.refresh_from_db()
+    region_services.region_build_finished(run)
+    return Expected.of(None, request, actor_label="system")
+
+
+def retry_a_region_build(world: World) -> Expected:
+    from regions import services as region_services
+
+    request = a_failed_region_build(world)
+    region_services.region_build_retry(actor=world.admin, request_id=request.pk)
+    return Expected.of(world.admin, request)
+
+
+def roll_a_region_back(world: World) -> Expected:
+    from regions import services as region_services
+
+    request = a_failed_region_build(world)
+    region_services.region_build_rollback(actor=world.admin, request_id=request.pk)
+    return Expected.of(world.admin, request)
+
+
+def cancel_a_region_request(world: World) -> Expected:
+    from regions import services as region_services
+
+    request = request_a_region(world)
+    region_services.region_request_cancel(actor=world.admin, request_id=request.pk)
+    return Expected.of(world.admin, request)
+
+
 def ready_environment(world: World) -> Environment:
     environment = request_an_environment(world)
     Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.READY)
@@ -1227,6 +1325,13 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ENVIRONMENT_EXPIRY_SET: [give_an_environment_a_lifetime, set_a_lifetime_from_a_savings_recommendation],
     audit.RECOMMENDATION_DISMISSED: [dismiss_a_recommendation],
     audit.RECOMMENDATION_SNOOZED: [snooze_a_recommendation],
+    audit.REGION_REQUESTED: [request_a_region_build],
+    audit.REGION_BUILD_STARTED: [approve_a_region],
+    audit.REGION_REJECTED: [reject_a_region],
+    audit.REGION_BUILD_FINISHED: [finish_a_region_build],
+    audit.REGION_BUILD_RETRIED: [retry_a_region_build],
+    audit.REGION_ROLLBACK_STARTED: [roll_a_region_back],
+    audit.REGION_REQUEST_CANCELLED: [cancel_a_region_request],
     audit.ROLLBACK_REQUESTED: [request_a_rollback],
     audit.ROLLBACK_FINISHED: [finish_a_rollback],
     audit.FREEZE_CREATED: [freeze_an_environment],

@@ -1,0 +1,499 @@
+"""Plan before apply: a region request turned into the ordered resources its build-out will create.
+
+:func:`region_plan` is the one source of what the ``regions.build`` workflow
+does: the workflow runs one step per planned resource, in this order, with
+these names and settings, so the plan a platform admin approves is what gets
+built. The order follows the dependencies:
+
+network -> encryption key -> Kubernetes cluster -> its node pools -> PostgreSQL
+(backups, point-in-time recovery, retention) -> read replica in the DR partner
+-> Redis -> the DR partner's copy of the bucket -> the bucket (versioning,
+replication to the partner, lifecycle to cold storage) -> the cluster, node
+pools and region registered in the inventory -> the spec's namespaces, each
+with a resource quota and a default-deny network policy.
+
+Names are deterministic (from the provider, region and account), so a step
+run twice, by a worker that died or by a retry, finds what the first run made
+instead of making a second one.
+
+Each resource carries an estimated monthly cost from the portal's price table
+(:func:`costs.selectors.price_book`, 730 hours a month), in Decimal. What the
+price table has no kind for (the control plane, the key) is shown as not
+priced, never as a silent zero; a price that is missing for the region is
+shown with the message naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, ResourceKind
+from costs.prices import PriceBook, PriceMissing
+from regions.choices import CLUSTER_KIND_BY_PROVIDER, Provider, WorkloadClass
+from regions.models import RegionRequest
+
+CENT = Decimal("0.01")
+LABEL_PREFIX = "platform-portal.io"
+
+# The spec's namespaces (section 4.1), bootstrapped in every new region.
+SPEC_NAMESPACES = (
+    "core-services",
+    "student-services",
+    "tutor-services",
+    "admin-services",
+    "analytics",
+    "monitoring",
+)
+NAMESPACE_QUOTA = {
+    "requests.cpu": "16",
+    "requests.memory": "32Gi",
+    "limits.cpu": "32",
+    "limits.memory": "64Gi",
+    "pods": "200",
+}
+# Who may call into a namespace besides monitoring (which scrapes everything): the services call core-services.
+CALLERS = {"core-services": ("student-services", "tutor-services", "admin-services", "analytics")}
+
+
+@dataclass(frozen=True)
+class MachineType:
+    """A node type of one provider: what one node of a pool is, for the cloud and for the price table."""
+
+    name: str
+    vcpus: int
+    memory_gib: int
+    gpus: int = 0
+
+
+# The node type of each pool kind, per provider (spec 3.1: general, high-CPU and GPU workloads).
+MACHINE_TYPES: dict[str, dict[str, MachineType]] = {
+    Provider.AWS: {
+        WorkloadClass.GENERAL: MachineType("m7i.xlarge", 4, 16),
+        WorkloadClass.HIGH_CPU: MachineType("c7i.2xlarge", 8, 16),
+        WorkloadClass.GPU: MachineType("g5.xlarge", 4, 16, gpus=1),
+    },
+    Provider.AZURE: {
+        WorkloadClass.GENERAL: MachineType("Standard_D4s_v5", 4, 16),
+        WorkloadClass.HIGH_CPU: MachineType("Standard_F8s_v2", 8, 16),
+        WorkloadClass.GPU: MachineType("Standard_NC4as_T4_v3", 4, 28, gpus=1),
+    },
+}
+# The driver's node pool kind for each workload class.
+POOL_KIND = {WorkloadClass.GENERAL: "general", WorkloadClass.HIGH_CPU: "high-cpu", WorkloadClass.GPU: "gpu"}
+# Pool names: lower-case letters and digits, at most 12 (AKS's rule, the strictest), the same on every provider.
+POOL_NAMES = {WorkloadClass.GENERAL: "general", WorkloadClass.HIGH_CPU: "highcpu", WorkloadClass.GPU: "gpu"}
+DATABASE_CLASSES: dict[str, dict[str, str]] = {
+    Provider.AWS: {"small": "db.t4g.medium", "medium": "db.m7g.large", "large": "db.m7g.xlarge"},
+    Provider.AZURE: {"small": "Standard_B2s", "medium": "Standard_D2ds_v5", "large": "Standard_D4ds_v5"},
+}
+DATABASE_STORAGE_GIB = {"small": 20, "medium": 100, "large": 500}
+CACHE_NODE_TYPES: dict[str, dict[str, str]] = {
+    Provider.AWS: {"small": "cache.t4g.small", "medium": "cache.m7g.large", "large": "cache.m7g.xlarge"},
+    Provider.AZURE: {"small": "Basic_C1", "medium": "Standard_C2", "large": "Premium_P1"},
+}
+
+KIND_LABELS = {
+    "network": "Network",
+    "key": "Encryption key",
+    "cluster": "Kubernetes cluster",
+    "node_pool": "Node pool",
+    "database": "PostgreSQL database",
+    "database_replica": "Read replica",
+    "cache": "Redis cache",
+    "bucket_replica": "DR copy of the bucket",
+    "bucket": "Bucket",
+    "inventory": "Inventory registration",
+    "namespace": "Namespace",
+}
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the build-out will create: what, its deterministic name, where, its settings and its cost.
+
+    ``monthly_cost`` is None when the price table cannot price it;
+    ``cost_note`` then says why (and otherwise how the cost is made up).
+    """
+
+    kind: str
+    name: str
+    region: str
+    settings: Mapping[str, Any]
+    monthly_cost: Decimal | None
+    currency: str
+    cost_note: str = ""
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def step_name(self) -> str:
+        """How the workflow's step for it is called on the progress list."""
+        return f"{self.label} {self.name}" + (f" in {self.region}" if self.kind in _IN_PARTNER else "")
+
+    def as_step(self) -> dict[str, Any]:
+        """What the workflow's step needs: kind, name, region and settings (plain JSON, no secret)."""
+        return {"kind": self.kind, "name": self.name, "region": self.region, "settings": dict(self.settings)}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.as_step(),
+            "label": self.label,
+            "monthly_cost": None if self.monthly_cost is None else str(self.monthly_cost),
+            "currency": self.currency,
+            "cost_note": self.cost_note,
+        }
+
+
+_IN_PARTNER = {"database_replica", "bucket_replica"}
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Every resource of a region request, in build order, with the monthly total of what could be priced."""
+
+    provider: str
+    region: str
+    residency_zone: str
+    dr_partner: str
+    resources: tuple[PlannedResource, ...]
+    currency: str
+    unpriced: tuple[str, ...] = field(default=())
+
+    @property
+    def monthly_total(self) -> Decimal:
+        return sum((item.monthly_cost for item in self.resources if item.monthly_cost is not None), Decimal("0.00"))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "region": self.region,
+            "residency_zone": self.residency_zone,
+            "dr_partner": self.dr_partner,
+            "currency": self.currency,
+            "monthly_total": str(self.monthly_total),
+            "not_priced": list(self.unpriced),
+            "resources": [item.as_json() for item in self.resources],
+        }
+
+
+# --- names: deterministic, so every try of a step finds what an earlier one made -----------------------------
+
+
+def _digest(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
+
+
+def resource_prefix(code: str) -> str:
+    return f"portal-{code}"
+
+
+def cluster_name(provider: str, code: str) -> str:
+    """``eks-eu-west-2`` or ``aks-westeurope``, as the demo inventory names its clusters."""
+    return f"{CLUSTER_KIND_BY_PROVIDER[Provider(provider)]}-{code}"
+
+
+def bucket_name(request: RegionRequest, code: str) -> str:
+    """Bucket names are global: the account's digest keeps two portals' buckets apart."""
+    return f"portal-{code}-{_digest(request.provider, request.account.external_id)}-data"
+
+
+def network_cidr(code: str) -> str:
+    """A /16 of 10.0.0.0/8 chosen by the region code: the same on every run, distinct for most regions."""
+    return f"10.{64 + int(_digest(code, length=4), 16) % 128}.0.0/16"
+
+
+def availability_zones(provider: str, code: str) -> tuple[str, str]:
+    return (f"{code}a", f"{code}b") if provider == Provider.AWS else ("1", "2")
+
+
+def tags_for(request: RegionRequest) -> dict[str, str]:
+    """The cloud tags every resource of the build-out carries."""
+    return {"portal:region": request.code, "portal:region-request": str(request.pk), "portal:managed-by": "portal"}
+
+
+# --- costs --------------------------------------------------------------------------------------------------
+
+
+PriceBooks = Callable[[str], PriceBook]
+
+
+class _Costing:
+    """Prices each resource with the price book of its region; remembers what could not be priced."""
+
+    def __init__(self, books: PriceBooks) -> None:
+        self.books = books
+        self.currencies: set[str] = set()
+        self.unpriced: list[str] = []
+
+    def cost(self, region: str, parts: Sequence[tuple[str, str, Decimal, str]]) -> tuple[Decimal | None, str, str]:
+        """(monthly cost, currency, note) of ``parts``: (kind, size, quantity per month or per hour, what)."""
+        book = self.books(region)
+        amount = Decimal("0")
+        currency = ""
+        notes: list[str] = []
+        try:
+            for kind, size, quantity, what in parts:
+                price = book.get(kind, size)
+                hours = HOURS_PER_MONTH if price.unit in HOURLY_UNITS else 1
+                amount += quantity * hours * price.price
+                currency = price.currency
+                per = f" {chr(0xD7)} {HOURS_PER_MONTH} h" if hours != 1 else ""
+                notes.append(f"{what}: {quantity.normalize():f} {chr(0xD7)} {price.price.normalize():f}{per}")
+        except PriceMissing as missing:
+            return None, "", str(missing)
+        self.currencies.add(currency)
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP), currency, "; ".join(notes)
+
+    def not_priced(self, what: str) -> tuple[None, str, str]:
+        self.unpriced.append(what)
+        return None, "", f"The price table has no price for {what}."
+
+
+def _free() -> tuple[Decimal, str, str]:
+    return Decimal("0.00"), "", "No cloud charge."
+
+
+# --- the plan -----------------------------------------------------------------------------------------------
+
+
+def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None) -> RegionPlan:
+    """The resources building ``request`` creates, in build order, with their estimated monthly cost.
+
+    ``price_books`` gives the price book of a region code (default: the
+    price table as of today for the request's provider).
+    """
+    if price_books is None:
+        from costs.selectors import price_book
+
+        provider = request.provider
+
+        def price_books(code: str) -> PriceBook:
+            return price_book(provider=provider, region=code)
+
+    costing = _Costing(price_books)
+    provider, code, partner = request.provider, request.code, request.dr_partner_code
+    account = request.account.external_id
+    prefix = resource_prefix(code)
+    tags = tags_for(request)
+    items: list[tuple[str, str, str, dict[str, Any], tuple[Decimal | None, str, str]]] = []
+
+    zones = availability_zones(provider, code)
+    cidr = network_cidr(code)
+    base = cidr.split(".")
+    items.append(
+        (
+            "network",
+            f"{prefix}-network",
+            code,
+            {
+                "cidr": cidr,
+                "availability_zones": list(zones),
+                "public_subnets": [f"{base[0]}.{base[1]}.{index}.0/24" for index in range(len(zones))],
+                "private_subnets": [f"{base[0]}.{base[1]}.{10 + index}.0/24" for index in range(len(zones))],
+                "nat_gateway": True,
+                "tags": tags,
+            },
+            costing.cost(code, [(ResourceKind.NAT_GATEWAY, "", Decimal(1), "NAT gateway")]),
+        )
+    )
+    if request.encryption_key:
+        items.append(
+            (
+                "key",
+                f"{prefix}-key",
+                code,
+                {"description": f"Encrypts the portal's data in {code}", "tags": tags},
+                costing.not_priced("the encryption key"),
+            )
+        )
+    cluster = cluster_name(provider, code)
+    roles = (
+        {
+            "control_plane_role": f"arn:aws:iam::{account}:role/portal-eks-control-plane",
+            "node_role": f"arn:aws:iam::{account}:role/portal-eks-nodes",
+        }
+        if provider == Provider.AWS
+        else {"control_plane_role": "", "node_role": ""}
+    )
+    items.append(
+        (
+            "cluster",
+            cluster,
+            code,
+            {"kubernetes_version": request.kubernetes_version, **roles, "tags": tags},
+            costing.not_priced(f"the {CLUSTER_KIND_BY_PROVIDER[Provider(provider)].label} control plane"),
+        )
+    )
+    pools = [
+        (WorkloadClass.GENERAL, request.general_nodes, False),
+        (WorkloadClass.HIGH_CPU, request.high_cpu_nodes, request.high_cpu_spot),
+        (WorkloadClass.GPU, request.gpu_nodes, request.gpu_spot),
+    ]
+    for workload_class, nodes, spot in pools:
+        if workload_class != WorkloadClass.GENERAL and nodes == 0:
+            continue
+        machine = MACHINE_TYPES[provider][workload_class]
+        count = Decimal(nodes)
+        parts = [
+            (ResourceKind.CPU, "", count * machine.vcpus, f"{nodes} {chr(0xD7)} {machine.vcpus} vCPU"),
+            (ResourceKind.MEMORY, "", count * machine.memory_gib, f"{nodes} {chr(0xD7)} {machine.memory_gib} GiB"),
+        ]
+        if machine.gpus:
+            parts.append((ResourceKind.GPU, "", count * machine.gpus, f"{nodes} {chr(0xD7)} {machine.gpus} GPU"))
+        cost, currency, note = costing.cost(code, parts)
+        if spot and cost is not None:
+            note += "; priced at on-demand rates (spot is usually cheaper)"
+        items.append(
+            (
+                "node_pool",
+                POOL_NAMES[workload_class],
+                code,
+                {
+                    "cluster": cluster,
+                    "workload_class": str(workload_class),
+                    "pool_kind": POOL_KIND[workload_class],
+                    "instance_type": machine.name,
+                    "min_nodes": 1 if workload_class == WorkloadClass.GENERAL else 0,
+                    "desired_nodes": nodes,
+                    "max_nodes": max(nodes * 2, 1),
+                    "spot": spot,
+                    **({"node_role": roles["node_role"]} if roles["node_role"] else {}),
+                },
+                (cost, currency, note),
+            )
+        )
+    # The Azure driver cannot yet give PostgreSQL and Blob a customer-managed key (that needs a user-assigned
+    # identity): there they are encrypted with platform-managed keys, and the plan says so.
+    key_for_data = f"{prefix}-key" if request.encryption_key and provider == Provider.AWS else ""
+    database = f"{prefix}-db"
+    if request.database:
+        size = request.database_size
+        items.append(
+            (
+                "database",
+                database,
+                code,
+                {
+                    "engine_version": "16",
+                    "instance_class": DATABASE_CLASSES[provider][size],
+                    "size": size,
+                    "storage_gb": DATABASE_STORAGE_GIB[size],
+                    "backup_retention_days": request.backup_retention_days,
+                    "point_in_time_recovery": True,
+                    "encrypted_with_key": key_for_data,
+                    "tags": tags,
+                },
+                costing.cost(code, [(ResourceKind.POSTGRESQL, size, Decimal(1), f"PostgreSQL ({size})")]),
+            )
+        )
+        if request.database_replica and partner:
+            items.append(
+                (
+                    "database_replica",
+                    f"{database}-replica",
+                    partner,
+                    {"source": database, "source_region": code, "size": size},
+                    costing.cost(partner, [(ResourceKind.POSTGRESQL, size, Decimal(1), f"replica ({size})")]),
+                )
+            )
+    if request.cache:
+        size = request.cache_size
+        node_type = CACHE_NODE_TYPES[provider][size]
+        # Azure gives read replicas to Premium caches only (Basic has none; Standard's standby is not one).
+        replicas = 1 if provider == Provider.AWS or node_type.startswith("Premium") else 0
+        items.append(
+            (
+                "cache",
+                f"{prefix}-redis",
+                code,
+                {"node_type": node_type, "size": size, "replicas": replicas, "tags": tags},
+                costing.cost(code, [(ResourceKind.REDIS, size, Decimal(1), f"Redis ({size})")]),
+            )
+        )
+    if request.bucket:
+        bucket = bucket_name(request, code)
+        gib = Decimal(request.bucket_expected_gib)
+        target = ""
+        if partner:
+            target = f"{bucket}-dr"
+            items.append(
+                (
+                    "bucket_replica",
+                    target,
+                    partner,
+                    {"versioning": True, "replica_of": bucket, "tags": tags},
+                    costing.cost(partner, [(ResourceKind.BUCKET, "", gib, "expected GiB")]),
+                )
+            )
+        items.append(
+            (
+                "bucket",
+                bucket,
+                code,
+                {
+                    "versioning": True,
+                    "replication_target_bucket": target,
+                    "replication_role": f"arn:aws:iam::{account}:role/portal-s3-replication"
+                    if provider == Provider.AWS and target
+                    else "",
+                    "cold_storage_after_days": request.cold_storage_after_days,
+                    "encrypted_with_key": key_for_data,
+                    "tags": tags,
+                },
+                costing.cost(code, [(ResourceKind.BUCKET, "", gib, "expected GiB")]),
+            )
+        )
+    items.append(("inventory", cluster, code, {"dr_partner": partner, "zone": request.residency_zone}, _free()))
+    for namespace in SPEC_NAMESPACES:
+        allowed = ("monitoring", *CALLERS.get(namespace, ())) if namespace != "monitoring" else ()
+        items.append(
+            (
+                "namespace",
+                namespace,
+                code,
+                {
+                    "cluster": cluster,
+                    "quota": NAMESPACE_QUOTA,
+                    "network_policy": "default deny",
+                    "allow_from_namespaces": list(allowed),
+                    "labels": {f"{LABEL_PREFIX}/region": code, f"{LABEL_PREFIX}/namespace": namespace},
+                },
+                _free(),
+            )
+        )
+    # One currency adds up; should the table price the two regions in different ones, only the first is
+    # totalled and the others are listed as not priced (a plan never adds dollars to euros).
+    currency = sorted(costing.currencies)[0] if costing.currencies else "USD"
+    resources = tuple(
+        PlannedResource(
+            kind,
+            name,
+            region,
+            settings,
+            cost if item_currency in ("", currency) else None,
+            currency if cost is not None and item_currency in ("", currency) else "",
+            note if item_currency in ("", currency) else f"Priced in {item_currency}, not {currency}: {note}",
+        )
+        for kind, name, region, settings, (cost, item_currency, note) in items
+    )
+    if len(costing.currencies) > 1:
+        costing.unpriced.extend(
+            f"{item.label} {item.name} (priced in another currency)"
+            for item in resources
+            if item.monthly_cost is None and item.cost_note.startswith("Priced in")
+        )
+    return RegionPlan(
+        provider=provider,
+        region=code,
+        residency_zone=request.residency_zone,
+        dr_partner=partner,
+        resources=resources,
+        currency=currency,
+        unpriced=tuple(costing.unpriced),
+    )

@@ -1,0 +1,356 @@
+"""Writes of region provisioning: request, approval outcome, build-out, retry, roll back, cancel.
+
+A region's life: :func:`region_request_create` validates the request (the
+residency zone against the region's real location, the DR partner in the
+same zone) and asks for approval: two different platform admins for a
+production region, one otherwise; the requester never decides it (the
+approvals app enforces both). The approval's ``decided`` signal starts the
+``regions.build`` workflow with the request's plan (:mod:`regions.plan`), or
+marks the request rejected. The workflow's ``finished`` hook
+(:func:`region_build_finished`) makes the region active with its DR partner,
+or marks the request failed (retry the step, or roll back: the run's undo),
+rolled back or cancelled. Each of these writes one audit event in its
+transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from access import audit, policy
+from access.models import User
+from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.services import request_approval, withdraw
+from notifications.services import Message, notify
+from regions import catalogue
+from regions.choices import RegionRequestStatus, RegionStatus
+from regions.models import Region, RegionRequest
+from regions.plan import region_plan
+from regions.workflows import BUILD as BUILD
+from regions.workflows import build_params
+from workflows import engine
+from workflows.models import Direction, Run, RunStatus
+from workflows.selectors import latest_run
+
+REQUEST_FIELDS = [
+    "provider",
+    "code",
+    "residency_zone",
+    "purpose",
+    "dr_partner_code",
+    "account",
+    "kubernetes_version",
+    "general_nodes",
+    "high_cpu_nodes",
+    "high_cpu_spot",
+    "gpu_nodes",
+    "gpu_spot",
+    "database",
+    "database_size",
+    "database_replica",
+    "backup_retention_days",
+    "cache",
+    "cache_size",
+    "bucket",
+    "bucket_expected_gib",
+    "cold_storage_after_days",
+    "encryption_key",
+    "justification",
+]
+
+
+def request_url(request: RegionRequest) -> str:
+    return reverse("regions:request", kwargs={"pk": request.pk})
+
+
+def build_key(request: RegionRequest) -> str:
+    return f"region-request:{request.pk}:build"
+
+
+def build_run(request: RegionRequest) -> Run | None:
+    """The build-out run of the request (its undo is the rollback), or None before approval."""
+    return Run.objects.filter(key=build_key(request)).first()
+
+
+def _locked(actor: User, request_id: int) -> RegionRequest:
+    policy.forget(actor)
+    return policy.get_for_update(RegionRequest.objects.select_related("account"), actor, policy.CHANGE, pk=request_id)
+
+
+def region_request_create(*, actor: User, idempotency_key: str = "", **fields: Any) -> RegionRequest:
+    """Ask for a new region: validated, saved waiting for approval, and the approvers told.
+
+    Raises ValidationError (by field) for a request that breaks a rule: an
+    unknown region, a zone the region does not lie in, a DR partner outside
+    it, a region already in the inventory or already requested. The same
+    ``idempotency_key`` from the same person gives back the first request.
+    """
+    key = idempotency_key.strip()[:200]
+    if key:
+        existing = RegionRequest.objects.filter(requested_by=actor, idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    unknown = set(fields) - set(REQUEST_FIELDS)
+    if unknown:
+        raise TypeError(f"not request fields: {sorted(unknown)}")
+    request = RegionRequest(requested_by=actor, idempotency_key=key, **fields)
+    for name in ("code", "dr_partner_code", "kubernetes_version"):
+        setattr(request, name, str(getattr(request, name) or "").strip())
+    request.justification = request.justification.strip()
+    try:
+        with transaction.atomic():
+            policy.forget(actor)
+            policy.require(actor, policy.ADD, request)
+            request.full_clean(exclude=["requested_by", "status", "idempotency_key"], validate_constraints=False)
+            request.status = RegionRequestStatus.PENDING_APPROVAL
+            request.save()
+            plan = region_plan(request)
+            audit.record(
+                audit.REGION_REQUESTED,
+                request,
+                actor=actor,
+                after={
+                    **audit.snapshot(request, REQUEST_FIELDS),
+                    "monthly_estimate": str(plan.monthly_total),
+                    "currency": plan.currency,
+                },
+            )
+            zone = request.get_residency_zone_display()
+            partner = f", DR partner {request.dr_partner_code}" if request.dr_partner_code else ""
+            request_approval(
+                request,
+                purpose=BUILD,
+                requested_by=actor,
+                summary=f"New {request.get_purpose_display().lower()} region {request} ({zone}){partner}",
+                reasons=[
+                    request.justification,
+                    f"{len(plan.resources)} resources, about {plan.monthly_total} {plan.currency} a month.",
+                    *(["Production: two platform admins must approve it."] if request.is_production else []),
+                ],
+                url=request_url(request),
+                required_approvals=request.required_approvals,
+            )
+    except IntegrityError as error:
+        # Two requests for one region at the same moment: the constraint keeps one; the other hears why.
+        if key and RegionRequest.objects.filter(requested_by=actor, idempotency_key=key).exists():
+            return RegionRequest.objects.get(requested_by=actor, idempotency_key=key)
+        raise ValidationError({"code": f"{request.code} already has a request under way; follow that one."}) from error
+    return request
+
+
+def region_approval_decided(approval: ApprovalRequest, *, approved: bool) -> None:
+    """The approval of a region request was decided (inside its transaction): build it, or mark it rejected."""
+    request = RegionRequest.objects.select_for_update().select_related("account").filter(pk=approval.subject_id).first()
+    if request is None or request.status != RegionRequestStatus.PENDING_APPROVAL:
+        return
+    decider = approval.decisions.select_related("approver").order_by("-pk").first()
+    actor = decider.approver if decider is not None else None
+    if not approved:
+        request.status = RegionRequestStatus.REJECTED
+        request.save(update_fields=["status", "updated_at"])
+        audit.record(
+            audit.REGION_REJECTED,
+            request,
+            actor=actor,
+            before={"status": RegionRequestStatus.PENDING_APPROVAL},
+            after={"status": request.status},
+            approval=approval.pk,
+        )
+        return
+    _start_build(request, actor=actor, approval=approval)
+
+
+def _start_build(request: RegionRequest, *, actor: User | None, approval: ApprovalRequest) -> Run:
+    plan = region_plan(request)
+    run = engine.start(
+        BUILD,
+        key=build_key(request),
+        subject=request,
+        params=build_params(request.pk, [resource.as_step() for resource in plan.resources]),
+        user=actor,
+    )
+    request.status = RegionRequestStatus.BUILDING
+    request.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.REGION_BUILD_STARTED,
+        request,
+        actor=actor,
+        before={"status": RegionRequestStatus.PENDING_APPROVAL},
+        after={"status": request.status, "run": run.key, "resources": len(plan.resources)},
+        approval=approval.pk,
+        approvers=[decision.approver.get_username() for decision in approval.decisions.select_related("approver")],
+    )
+    return run
+
+
+OUTCOMES = {
+    (Direction.FORWARD, RunStatus.SUCCEEDED): RegionRequestStatus.READY,
+    (Direction.FORWARD, RunStatus.FAILED): RegionRequestStatus.FAILED,
+    (Direction.FORWARD, RunStatus.CANCELLED): RegionRequestStatus.CANCELLED,
+    (Direction.UNDO, RunStatus.SUCCEEDED): RegionRequestStatus.ROLLED_BACK,
+    (Direction.UNDO, RunStatus.FAILED): RegionRequestStatus.FAILED,
+    (Direction.UNDO, RunStatus.CANCELLED): RegionRequestStatus.FAILED,
+}
+
+
+def _activate(request: RegionRequest) -> None:
+    """The build-out succeeded: the region is active, paired with its DR partner (registered if it was not)."""
+    region = Region.objects.select_for_update().get(provider=request.provider, code=request.code)
+    partner = None
+    if request.dr_partner_code:
+        display_name, zone = catalogue.KNOWN_REGIONS[request.provider][request.dr_partner_code]
+        # A partner the inventory did not hold yet is registered as planned: it holds the replica and the
+        # bucket copy, but no cluster until someone builds one there.
+        partner, _ = Region.objects.get_or_create(
+            provider=request.provider,
+            code=request.dr_partner_code,
+            defaults={
+                "display_name": display_name,
+                "residency_zone": zone,
+                "status": RegionStatus.PLANNED,
+                "account": request.account,
+            },
+        )
+        if partner.dr_partner_id is None:
+            partner.dr_partner = region
+            partner.save(update_fields=["dr_partner"])
+    region.status = RegionStatus.ACTIVE
+    region.dr_partner = partner
+    region.save(update_fields=["status", "dr_partner"])
+    request.region = region
+
+
+def region_build_finished(run: Run) -> None:
+    """A build-out or rollback run ended (inside its transaction): set the status, tell the requester.
+
+    A cancelled build that began any step is rolled back at once, so a
+    cancel leaves nothing behind.
+    """
+    request = (
+        RegionRequest.objects.select_for_update(of=("self",))
+        .select_related("account", "requested_by")
+        .filter(pk=run.subject_id or run.params.get("request_id"))
+        .first()
+    )
+    if request is None:
+        return
+    status = OUTCOMES.get((Direction(run.direction), RunStatus(run.status)))
+    if status is None:
+        return
+    before = request.status
+    if status == RegionRequestStatus.CANCELLED and run.steps.filter(started_at__isnull=False).exists():
+        engine.undo(run)
+        status = RegionRequestStatus.ROLLING_BACK
+    if status == RegionRequestStatus.READY:
+        _activate(request)
+    request.status = status
+    request.save(update_fields=["status", "region", "updated_at"])
+    audit.record(
+        audit.REGION_BUILD_FINISHED,
+        request,
+        actor_label="system",
+        before={"status": before},
+        after={"status": status},
+        run=run.key,
+        error=run.error,
+    )
+    failed = "failed to build" if run.direction == Direction.FORWARD else "could not be rolled back"
+    what = {
+        RegionRequestStatus.READY: "is ready",
+        RegionRequestStatus.FAILED: failed,
+        RegionRequestStatus.CANCELLED: "was cancelled",
+        RegionRequestStatus.ROLLING_BACK: "was cancelled and is being rolled back",
+        RegionRequestStatus.ROLLED_BACK: "is rolled back: nothing of it is left",
+    }[status]
+    notify(
+        [request.requested_by],
+        Message(
+            kind=f"regions.{status}",
+            title=f"Region {request} {what}",
+            body=run.error,
+            url=request_url(request),
+            key=f"{run.key}:{status}",
+        ),
+    )
+
+
+@transaction.atomic
+def region_build_retry(*, actor: User, request_id: int) -> RegionRequest:
+    """Resume the failed run (build-out or rollback) at its failed step."""
+    request = _locked(actor, request_id)
+    if request.status != RegionRequestStatus.FAILED:
+        raise ValidationError("Only a failed build can be retried.")
+    run = latest_run(request, BUILD)
+    if run is None or run.status != RunStatus.FAILED:
+        raise ValidationError("There is no failed run to retry.")
+    engine.retry(run)
+    request.status = (
+        RegionRequestStatus.BUILDING if run.direction == Direction.FORWARD else RegionRequestStatus.ROLLING_BACK
+    )
+    request.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.REGION_BUILD_RETRIED,
+        request,
+        actor=actor,
+        before={"status": RegionRequestStatus.FAILED},
+        after={"status": request.status},
+        run=run.key,
+    )
+    return request
+
+
+@transaction.atomic
+def region_build_rollback(*, actor: User, request_id: int) -> RegionRequest:
+    """Roll a failed build back: delete what it created, newest first (the build run's undo, once)."""
+    request = _locked(actor, request_id)
+    run = build_run(request)
+    if request.status != RegionRequestStatus.FAILED or run is None or run.status != RunStatus.FAILED:
+        raise ValidationError("Only a failed build can be rolled back.")
+    if run.undo_runs.exists():
+        raise ValidationError("This build is already being rolled back; retry the rollback instead.")
+    engine.undo(run, user=actor)
+    request.status = RegionRequestStatus.ROLLING_BACK
+    request.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.REGION_ROLLBACK_STARTED,
+        request,
+        actor=actor,
+        before={"status": RegionRequestStatus.FAILED},
+        after={"status": request.status},
+        run=run.key,
+    )
+    return request
+
+
+@transaction.atomic
+def region_request_cancel(*, actor: User, request_id: int) -> RegionRequest:
+    """Cancel a request waiting for approval (the approval is withdrawn) or a build under way (then rolled back)."""
+    request = _locked(actor, request_id)
+    before = request.status
+    if request.status == RegionRequestStatus.PENDING_APPROVAL:
+        pending = ApprovalRequest.objects.filter(
+            subject_id=str(request.pk), purpose=BUILD, status=ApprovalStatus.PENDING
+        ).first()
+        if pending is not None:
+            withdraw(pending.pk, by=request.requested_by)
+        request.status = RegionRequestStatus.CANCELLED
+        request.save(update_fields=["status", "updated_at"])
+    elif request.status == RegionRequestStatus.BUILDING:
+        run = build_run(request)
+        if run is not None:
+            engine.cancel(run)  # the finished hook rolls back what was begun
+        request.refresh_from_db()
+    else:
+        raise ValidationError(f"A request that is {request.get_status_display().lower()} cannot be cancelled.")
+    audit.record(
+        audit.REGION_REQUEST_CANCELLED,
+        request,
+        actor=actor,
+        before={"status": before},
+        after={"status": request.status},
+    )
+    return request

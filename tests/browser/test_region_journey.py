@@ -1,0 +1,90 @@
+"""A platform admin asks for a new region, a second admin reviews its plan and approves it, and both watch the
+region come up: in a real browser, with a real Celery worker building it on the sandbox (issue 8)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from regions.models import Region, RegionRequest
+from regions.plan import region_plan
+from tests.conftest import WorkerFactory
+from tests.factories import PASSWORD
+from tests.regions.test_region_build import second_admin
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_up(
+    page: Page,
+    sign_in: Callable[[str], None],
+    start_celery_worker: WorkerFactory,
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    settings.DATA_DIR = tmp_path
+    start_celery_worker(env={"PORTAL_DATA_DIR": str(tmp_path)})
+    reviewer = second_admin()
+
+    sign_in("admin")
+    page.goto("/regions/requests/")
+    page.get_by_role("link", name="Request a region").click()
+    page.get_by_label("Cloud region", exact=True).select_option(value="eu-west-2")
+    page.get_by_label("Residency zone").select_option(value="US")
+    page.get_by_label("DR partner region").select_option(value="eu-west-3")
+    page.get_by_label("Justification").fill("Students in the UK need low latency.")
+    page.get_by_role("button", name="Request the region").click()
+    # The residency zone is checked against where eu-west-2 really is; the input stays.
+    expect(page.locator('[data-error-for="residency_zone"]')).to_have_text(
+        "eu-west-2 lies in the European Union (EU) zone, not US."
+    )
+    expect(page.get_by_label("Justification")).to_have_value("Students in the UK need low latency.")
+    page.get_by_label("Residency zone").select_option(value="EU")
+    page.get_by_role("button", name="Request the region").click()
+    expect(page.locator("[data-request-status]").first).to_have_attribute("data-request-status", "pending_approval")
+    request_url = page.url
+    # The requester sees the plan but may not approve their own request.
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    sign_out(page)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(reviewer.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(request_url)
+    plan = page.locator('[data-section="plan"]')
+    expect(plan.locator('tr[data-kind="network"]')).to_contain_text("portal-eu-west-2-network")
+    expect(plan.locator('tr[data-kind="database_replica"]')).to_contain_text("eu-west-3")
+    expect(plan.locator('tr[data-kind="namespace"]')).to_have_count(6)
+    expect(page.locator("[data-plan-total]")).to_contain_text("USD")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export the plan (JSON)").click()
+    assert download.value.suggested_filename == "region-plan-aws-eu-west-2.json"
+
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
+    page.goto(request_url)
+    # The progress list polls while the build runs and reloads the page when it ends.
+    expect(page.locator("[data-request-status]").first).to_have_attribute(
+        "data-request-status", "ready", timeout=90_000
+    )
+    expect(page.locator("[data-run-status]")).to_have_attribute("data-run-status", "succeeded")
+    # One step per planned resource (the form's default capacity: the general pool only).
+    planned = region_plan(RegionRequest.objects.get(provider="aws", code="eu-west-2")).resources
+    assert [item.kind for item in planned].count("node_pool") == 1
+    expect(page.locator('[data-step-status="succeeded"]')).to_have_count(len(planned))
+    page.get_by_role("link", name="Europe (London) (eu-west-2)").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("eu-west-2")
+    region = Region.objects.get(provider="aws", code="eu-west-2")
+    assert region.status == "active"
+    assert region.dr_partner is not None
