@@ -448,6 +448,7 @@ SPECTACULAR_SETTINGS = {
         "CiProviderEnum": "deployments.choices.CiProvider",
         "CostSourceKindEnum": "costs.choices.SourceKind",
         "AttributionRuleKindEnum": "costs.choices.RuleKind",
+        "AddonSizeEnum": "regions.models.ADDON_SIZES",
     },
 }
 
