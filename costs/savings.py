@@ -157,6 +157,26 @@ def environment_daily_costs(
     return result
 
 
+def _daily_spending(
+    environment: Environment, measured: dict[str, tuple[Decimal, int]] | None
+) -> dict[str, tuple[Decimal, str]]:
+    """What the environment costs a day, per currency, with where the figure comes from: its recorded cost
+    (``measured``: currency -> (daily mean, days averaged)) or, with none recorded, its request's estimate."""
+    if measured:
+        return {
+            currency: (daily, f"It cost {money(daily)} {currency} a day over its last {days} complete day(s).")
+            for currency, (daily, days) in measured.items()
+        }
+    daily = _estimated_daily(environment)
+    return {
+        environment.currency: (
+            daily,
+            f"No cost was recorded for it: its estimate of {money(environment.monthly_estimate)} "
+            f"{environment.currency} a month is {money(daily)} a day.",
+        )
+    }
+
+
 def _estimated_daily(environment: Environment) -> Decimal:
     """The daily cost the request's estimate implies (for an environment with no cost recorded yet)."""
     return environment.monthly_estimate / DAYS_PER_MONTH
@@ -225,22 +245,7 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
             title = f"Shorten the lifetime of {environment.name} to {lifetime}"
             when = f"it expires on {timezone.localtime(environment.expires_at):%d %b %Y %H:%M}"
         age = max(0, (now - environment.created_at).days)
-        basis = daily_costs.get(environment.pk)
-        if basis:
-            spending = {
-                currency: (daily, f"It cost {money(daily)} {currency} a day over its last {days} complete day(s).")
-                for currency, (daily, days) in basis.items()
-            }
-        else:
-            daily = _estimated_daily(environment)
-            spending = {
-                environment.currency: (
-                    daily,
-                    f"No cost recorded for it yet: its estimate of {money(environment.monthly_estimate)} "
-                    f"{environment.currency} a month is {money(daily)} a day.",
-                )
-            }
-        for currency, (daily, said) in sorted(spending.items()):
+        for currency, (daily, said) in sorted(_daily_spending(environment, daily_costs.get(environment.pk)).items()):
             saving = (daily * days_saved).quantize(CENT)
             if saving <= 0:
                 continue
@@ -638,22 +643,7 @@ def realised_savings(*, now: datetime) -> Iterator[Found]:
         days = (counted_to - counted_from).days
         if days <= 0:
             continue
-        basis = daily_costs.get(environment.pk)
-        if basis:
-            spending = {
-                currency: (daily, f"It cost {money(daily)} {currency} a day over its last {averaged} day(s).")
-                for currency, (daily, averaged) in basis.items()
-            }
-        else:
-            daily = _estimated_daily(environment)
-            spending = {
-                environment.currency: (
-                    daily,
-                    f"No cost was recorded for it: its estimate of {money(environment.monthly_estimate)} "
-                    f"{environment.currency} a month is {money(daily)} a day.",
-                )
-            }
-        for currency, (daily, said) in sorted(spending.items()):
+        for currency, (daily, said) in sorted(_daily_spending(environment, daily_costs.get(environment.pk)).items()):
             saving = (daily * days).quantize(CENT)
             if saving <= 0:
                 continue

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -109,14 +107,6 @@ class AnomalySerializer(serializers.ModelSerializer[Anomaly]):
         read_only_fields = fields
 
 
-def _refusal(error: DjangoValidationError | PermissionDenied) -> exceptions.APIException:
-    if isinstance(error, PermissionDenied):
-        return exceptions.PermissionDenied(str(error) or None)
-    return serializers.ValidationError(
-        error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-    )
-
-
 def _actor(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)  # noqa: S101 (SignedIn let only people through)
@@ -146,10 +136,7 @@ class BudgetViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Budget]):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            budget = budgets.budget_create(actor=_actor(request), **data.validated_data)
-        except (DjangoValidationError, PermissionDenied) as error:
-            raise _refusal(error) from error
+        budget = budgets.budget_create(actor=_actor(request), **data.validated_data)
         return Response(self.get_serializer(budget).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -157,10 +144,7 @@ class BudgetViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Budget]):
         policy.require(request.user, policy.CHANGE, budget)  # seen but not changeable: 403
         data = self.get_serializer(budget, data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
-        try:
-            updated = budgets.budget_update(actor=_actor(request), budget_id=budget.pk, **data.validated_data)
-        except (DjangoValidationError, PermissionDenied) as error:
-            raise _refusal(error) from error
+        updated = budgets.budget_update(actor=_actor(request), budget_id=budget.pk, **data.validated_data)
         return Response(self.get_serializer(updated).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,14 +41,6 @@ class CataloguePermission(ReadScoped):
         return policy.can(request.user, policy.CHANGE, Service)
 
 
-def _refusal(error: DjangoValidationError | PermissionDenied) -> exceptions.APIException:
-    if isinstance(error, PermissionDenied):
-        return exceptions.PermissionDenied(str(error) or None)
-    return serializers.ValidationError(
-        error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-    )
-
-
 def _actor(request: Request) -> User:
     user = request.user
     assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
@@ -70,10 +60,7 @@ class ServiceViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Service]):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            service = catalogue.service_create(actor=_actor(request), **data.validated_data)
-        except (DjangoValidationError, PermissionDenied) as error:
-            raise _refusal(error) from error
+        service = catalogue.service_create(actor=_actor(request), **data.validated_data)
         return Response(self.get_serializer(service).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -81,19 +68,13 @@ class ServiceViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Service]):
         policy.require(request.user, policy.CHANGE, service)  # seen but not changeable: 403
         data = self.get_serializer(service, data=request.data, partial=kwargs.get("partial", False))
         data.is_valid(raise_exception=True)
-        try:
-            updated = catalogue.service_update(actor=_actor(request), service_id=service.pk, **data.validated_data)
-        except (DjangoValidationError, PermissionDenied) as error:
-            raise _refusal(error) from error
+        updated = catalogue.service_update(actor=_actor(request), service_id=service.pk, **data.validated_data)
         return Response(self.get_serializer(updated).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         service = self.get_object()
         policy.require(request.user, policy.CHANGE, service)
-        try:
-            catalogue.service_delete(actor=_actor(request), service_id=service.pk)
-        except PermissionDenied as error:
-            raise _refusal(error) from error
+        catalogue.service_delete(actor=_actor(request), service_id=service.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
