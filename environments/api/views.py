@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -73,13 +71,6 @@ class EnvironmentViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewset
         data.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         repeated = bool(key) and Environment.objects.filter(requested_by=user, idempotency_key=key).exists()
-        try:
-            environment = services.environment_request(actor=user, idempotency_key=key, **data.validated_data)
-        except DjangoValidationError as error:
-            raise serializers.ValidationError(
-                error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-            ) from error
-        except PermissionDenied as error:
-            raise exceptions.PermissionDenied(str(error) or None) from error
+        environment = services.environment_request(actor=user, idempotency_key=key, **data.validated_data)
         body = environment_serializers.EnvironmentSerializer(environment).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)

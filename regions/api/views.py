@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, status, viewsets
-from rest_framework import serializers as drf_serializers
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -108,14 +105,7 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         data.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         repeated = bool(key) and RegionRequest.objects.filter(requested_by=user, idempotency_key=key).exists()
-        try:
-            created = services.region_request_create(actor=user, idempotency_key=key, **data.validated_data)
-        except DjangoValidationError as error:
-            raise drf_serializers.ValidationError(
-                error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-            ) from error
-        except PermissionDenied as error:
-            raise exceptions.PermissionDenied(str(error) or None) from error
+        created = services.region_request_create(actor=user, idempotency_key=key, **data.validated_data)
         body = serializers.RegionRequestSerializer(created).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
 
