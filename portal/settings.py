@@ -166,6 +166,11 @@ COST_ALLOCATION_SAMPLE_SECONDS = env.int(
 # final, what Cost Explorer charges per request, and the largest FOCUS file the browser may upload.
 COSTS_IMPORT_HOURS = env.float("PORTAL_COSTS_IMPORT_HOURS", 6, validate=validate.Range(min=0.25))
 COSTS_FINAL_AFTER_DAYS = env.int("PORTAL_COSTS_FINAL_AFTER_DAYS", 5, validate=validate.Range(min=1, max=60))
+# Disaster recovery targets (spec section 10): the data a failover may lose, and how long the service may be down.
+DR_RPO_MINUTES = env.int("PORTAL_DR_RPO_MINUTES", 15, validate=validate.Range(min=1, max=24 * 60))
+DR_RTO_HOURS = env.int("PORTAL_DR_RTO_HOURS", 2, validate=validate.Range(min=1, max=72))
+# How often the workers check every region's resources and DR readiness (the region pages read the last check).
+REGION_HEALTH_CHECK_SECONDS = env.int("PORTAL_REGION_HEALTH_CHECK_SECONDS", 300, validate=validate.Range(min=30))
 COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
     "PORTAL_COSTS_COST_EXPLORER_REQUEST_USD", Decimal("0.01"), validate=validate.Range(min=0)
 )

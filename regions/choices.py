@@ -128,4 +128,25 @@ class ResourceStatus(models.TextChoices):
     """The state of one resource a region build-out made, as the workflow last saw it."""
 
     CREATED = "created", "Created"
+    PROMOTED = "promoted", "Promoted (a replica that became the primary in a failover)"
     DELETED = "deleted", "Deleted"
+
+
+class Rating(models.TextChoices):
+    """A red/amber/green judgement of a resource or a whole region; unknown until it has been checked."""
+
+    GREEN = "green", "Green"
+    AMBER = "amber", "Amber"
+    RED = "red", "Red"
+    UNKNOWN = "unknown", "Not checked"
+
+
+class FailoverStatus(models.TextChoices):
+    """Where a failover request is: asked, decided, carried out."""
+
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    REJECTED = "rejected", "Rejected"
+    RUNNING = "running", "Failing over"
+    FAILED = "failed", "Failed"
+    DONE = "done", "Failed over"
+    CANCELLED = "cancelled", "Cancelled"

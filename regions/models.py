@@ -25,7 +25,9 @@ from regions.choices import (
     ClusterAccess,
     ClusterKind,
     ClusterStatus,
+    FailoverStatus,
     Provider,
+    Rating,
     RegionPurpose,
     RegionRequestStatus,
     RegionStatus,
@@ -569,7 +571,14 @@ class RegionResource(models.Model):
     resource of a region without asking the workflow's steps.
     """
 
-    request = models.ForeignKey(RegionRequest, on_delete=models.CASCADE, related_name="resources")
+    request = models.ForeignKey(
+        RegionRequest,
+        on_delete=models.CASCADE,
+        related_name="resources",
+        null=True,
+        blank=True,
+        help_text="The request whose build-out made it; empty for a resource registered for a region built elsewhere.",
+    )
     region = models.ForeignKey(
         Region,
         on_delete=models.SET_NULL,
@@ -594,8 +603,80 @@ class RegionResource(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "kind", "name", "region_code"], name="one_resource_record_per_planned_resource"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["region", "kind", "name", "region_code"],
+                condition=Q(request__isnull=True),
+                name="one_record_per_registered_resource",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} ({self.region_code})"
+
+
+class RegionHealth(models.Model):
+    """A region's status and DR readiness as the last check found it: one row per region, rewritten by each check.
+
+    The check (:mod:`regions.health`) asks the clouds about every resource of
+    the region and judges each red, amber or green: the database's latest
+    restorable time against the RPO, its backup retention, the replica's lag,
+    whether the DR partner could take over. Pages read this row and never
+    call a cloud themselves.
+    """
+
+    region = models.OneToOneField(Region, on_delete=models.CASCADE, related_name="health")
+    rating = models.CharField(max_length=8, choices=Rating.choices, default=Rating.UNKNOWN)
+    summary = models.CharField(max_length=300, blank=True, help_text="The worst finding, in words.")
+    checks = models.JSONField(default=list, blank=True, help_text="One entry per resource and fact checked.")
+    dr_ready = models.BooleanField("DR partner ready", default=False)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.region.code}: {self.rating}"
+
+
+LIVE_FAILOVER_STATUSES = (FailoverStatus.PENDING_APPROVAL, FailoverStatus.RUNNING, FailoverStatus.FAILED)
+
+
+@scoped("inventory", region="region", zone="region__residency_zone")
+class FailoverRequest(models.Model):
+    """A request to fail a region over to its DR partner: promote the database's replica there.
+
+    Approved like a region request (two platform admins for a production
+    region, never the requester) and carried out by a workflow. At most one
+    is under way per region.
+    """
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="failovers")
+    partner = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="failovers_received", help_text="Where the replica is promoted."
+    )
+    database = models.CharField(max_length=200, help_text="The primary database whose replica is promoted.")
+    reason = models.TextField(help_text="Why fail over; the approvers read it.")
+    status = models.CharField(max_length=24, choices=FailoverStatus.choices, default=FailoverStatus.PENDING_APPROVAL)
+    replica_lag_seconds = models.FloatField(
+        null=True, blank=True, help_text="How far behind the replica was when asked: the data a failover may lose."
+    )
+    requested_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="failover_requests")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region"],
+                condition=Q(status__in=LIVE_FAILOVER_STATUSES),
+                name="one_live_failover_per_region",
+            ),
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="one_failover_per_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Failover of {self.region.code} to {self.partner.code}"
