@@ -16,5 +16,7 @@ urlpatterns = [
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
+    path("<str:provider>/<str:code>/health/", views.region_health, name="health"),
+    path("<str:provider>/<str:code>/health/check/", views.region_check, name="check"),
     path("<str:provider>/<str:code>/clusters/<str:name>/", views.cluster_detail, name="cluster"),
 ]

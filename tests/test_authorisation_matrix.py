@@ -260,6 +260,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     # --- end of sign-in (slice: sso) ---
     "regions:list": page(),
     "regions:detail": page(demo_region),
+    "regions:health": page(demo_region),
     "regions:cluster": page(demo_cluster),
     "api-root": api(),
     "cloudaccount-list": api(),
@@ -901,6 +902,7 @@ def a_region_request() -> dict[str, str]:
 
 
 REGION_EXPECTATIONS: dict[str, Expectation] = {
+    "regions:check": access_post(REFUSED, demo_region, platform_admin=MOVED),
     "regions:requests": page(),
     "regions:request_create": access_page(REFUSED, **ADMIN_ONLY),
     "regions:request": page(a_region_request),
