@@ -61,7 +61,8 @@ def test_a_region_outside_the_templates_zones_regions_or_providers_is_refused_wi
 
     assert decision.outcome == Outcome.REFUSED
     assert decision.reasons == (
-        "This template is for the EU zone(s); ap-southeast-2 is in AU. Choose a region in EU: eu-central-1 or eu-west-1.",
+        "This template is for the EU zone(s); ap-southeast-2 is in AU. "
+        "Choose a region in EU: eu-central-1 or eu-west-1.",
         "This template does not allow the region ap-southeast-2.",
         "This template does not run on azure.",
     )
@@ -150,9 +151,7 @@ def test_a_degraded_region_is_allowed_with_a_warning_that_names_its_dr_partner()
 
 
 def test_a_template_for_other_zones_than_the_teams_says_to_choose_another_template() -> None:
-    decision = decide(
-        replace(PREVIEW, region_code="ap-southeast-2", region_zone="AU", allowed_zones=frozenset({"US"}))
-    )
+    decision = decide(replace(PREVIEW, region_code="ap-southeast-2", region_zone="AU", allowed_zones=frozenset({"US"})))
 
     assert decision.reasons == (
         "The team's data must stay in the EU zone; ap-southeast-2 is in AU. Choose a region in EU: eu-central-1 or "
@@ -163,7 +162,9 @@ def test_a_template_for_other_zones_than_the_teams_says_to_choose_another_templa
 
 
 def test_a_zone_with_no_active_region_says_to_ask_for_one() -> None:
-    decision = decide(replace(PREVIEW, region_code="us-east-1", region_zone="US", zone_regions=()))
+    decision = decide(
+        replace(PREVIEW, region_code="us-east-1", region_zone="US", allowed_zones=frozenset(), zone_regions=())
+    )
 
     assert decision.reasons == (
         "The team's data must stay in the EU zone; us-east-1 is in US. No region in EU is active yet; ask a "
