@@ -390,6 +390,7 @@ def environment_request(
             environment.status = EnvironmentStatus.PENDING_APPROVAL
             environment.approver = decision.approver.value if decision.approver else ""
             environment.save()
+            warnings: dict[str, Any] = {"warnings": list(decision.warnings)} if decision.warnings else {}
             audit.record(
                 audit.ENVIRONMENT_REQUESTED,
                 environment,
@@ -398,7 +399,7 @@ def environment_request(
                 team=team,
                 decision=decision.outcome.value,
                 reasons=list(decision.reasons),
-                **({"warnings": list(decision.warnings)} if decision.warnings else {}),
+                **warnings,
             )
             if decision.outcome == admission.Outcome.NEEDS_APPROVAL:
                 request_approval(
