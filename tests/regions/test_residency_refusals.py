@@ -23,6 +23,7 @@ from environments.models import Environment, EnvironmentTemplate
 from portal.demo import Persona
 from regions.choices import RegionStatus
 from regions.models import Cluster, Region
+from workflows.models import Run, RunStatus
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
@@ -175,6 +176,27 @@ def test_approving_a_request_whose_region_was_retired_meanwhile_is_refused_with_
     ]
     environment.refresh_from_db()
     assert environment.status == EnvironmentStatus.PENDING_APPROVAL
+
+
+def test_retrying_a_failed_provisioning_in_a_region_retired_meanwhile_is_refused_with_why(
+    persona: Callable[[Persona], User],
+) -> None:
+    developer = persona(Persona.DEVELOPER)
+    environment = request(developer, "eks-eu-central-1")
+    run = services.provisioning_run(environment)
+    assert run is not None
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="boom")
+    Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.FAILED)
+    set_status("eu-central-1", RegionStatus.RETIRED)
+
+    with pytest.raises(ValidationError) as refused:
+        services.environment_retry(actor=developer, environment_id=environment.pk)
+
+    assert refused.value.messages == [
+        "Provisioning cannot be retried: eu-central-1 is retired: nothing new is placed there. Tear it down instead."
+    ]
+    assert Run.objects.get(pk=run.pk).status == RunStatus.FAILED
+    services.environment_teardown(actor=developer, environment_id=environment.pk)  # what it says to do works
 
 
 # --- a degraded region: allowed, with a warning --------------------------------------------------------------------
