@@ -1,6 +1,6 @@
 from django.urls import path
 
-from regions import views
+from regions import residency_views, views
 
 app_name = "regions"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/<int:pk>/retry/", views.request_retry, name="request_retry"),
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
+    path("residency/", residency_views.residency, name="residency"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
     path("<str:provider>/<str:code>/health/", views.region_health, name="health"),
     path("<str:provider>/<str:code>/health/check/", views.region_check, name="check"),

@@ -19,6 +19,7 @@ from regions import filtersets, selectors, services
 from regions.api import serializers
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
 from regions.plan import region_plan
+from regions.residency import residency_overview
 
 
 class CloudAccountViewSet(ScopedReadOnlyViewSet):
@@ -33,6 +34,13 @@ class RegionViewSet(ScopedReadOnlyViewSet):
     queryset = Region.objects.all()
     serializer_class = serializers.RegionSerializer
     filterset_class = filtersets.RegionFilterSet
+
+    @extend_schema(responses={200: dict}, filters=False)
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def residency(self, request: Request, format: str | None = None) -> Response:
+        """Per residency zone: its regions, the teams bound to it and every placement that breaks its rule
+        (as the residency page), among what the caller may see."""
+        return Response(residency_overview(user=request.user).as_json())
 
 
 class ClusterViewSet(ScopedReadOnlyViewSet):
