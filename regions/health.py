@@ -195,12 +195,12 @@ class Checker:
         retention = info.backup_retention_days
         if retention <= 0:
             findings.append(
-                Finding(f"{subject}: backups", "backup", code, Rating.RED, "Automated backups are off.", facts={})
+                Finding(f"{subject} (backups)", "backup", code, Rating.RED, "Automated backups are off.", facts={})
             )
         elif planned and retention < planned:
             findings.append(
                 Finding(
-                    f"{subject}: backups",
+                    f"{subject} (backups)",
                     "backup",
                     code,
                     Rating.AMBER,
@@ -211,7 +211,7 @@ class Checker:
         else:
             findings.append(
                 Finding(
-                    f"{subject}: backups",
+                    f"{subject} (backups)",
                     "backup",
                     code,
                     Rating.GREEN,
@@ -222,12 +222,12 @@ class Checker:
         findings.append(self._restorable(subject, code, info.latest_restorable_time))
         if not info.encrypted:
             findings.append(
-                Finding(f"{subject}: encryption", "encryption", code, Rating.AMBER, "Storage is not encrypted.")
+                Finding(f"{subject} (encryption)", "encryption", code, Rating.AMBER, "Storage is not encrypted.")
             )
         return findings
 
     def _restorable(self, subject: str, code: str, latest: datetime | None) -> Finding:
-        what = f"{subject}: point-in-time recovery"
+        what = f"{subject} (point-in-time recovery)"
         rpo = _minutes(self.rpo.total_seconds())
         if latest is None:
             return Finding(
@@ -332,12 +332,12 @@ class Checker:
             found.append(Finding(f"cluster {cluster.name}", "inventory_cluster", self.region.code, judged, message))
         return found
 
-    def partner(self, findings: list[Finding], has_data: bool) -> tuple[Finding | None, bool]:
+    def partner(self, findings: list[Finding], kinds: set[str]) -> tuple[Finding | None, bool]:
         """The DR partner's finding and whether it is ready to take over."""
         region, partner = self.region, self.region.dr_partner
+        if not kinds & {"database", "bucket"}:
+            return None, False  # no data of its own to fail over (e.g. a partner region holding others' copies)
         if partner is None:
-            if not has_data:
-                return None, False
             return (
                 Finding(
                     "DR partner",
@@ -359,7 +359,7 @@ class Checker:
         if broken:
             rating = worst(finding.rating for finding in broken)
             return Finding(subject, "dr", partner.code, rating, f"Not ready: {broken[0].message}"), False
-        if has_data and not any(finding.kind == "database_replica" for finding in dr):
+        if "database" in kinds and not any(finding.kind == "database_replica" for finding in dr):
             message = "No read replica is recorded there: a failover would have nothing to promote."
             return Finding(subject, "dr", partner.code, Rating.AMBER, message), False
         ready_cluster = partner.clusters.filter(status=ClusterStatus.READY).exists()
@@ -403,8 +403,7 @@ def evaluate(
     for resource in resources:
         findings.extend(checker.check(resource))
     findings.extend(checker.clusters(region.clusters.select_related("centre_server")))
-    has_data = any(resource.kind == "database" for resource in resources)
-    partner, dr_ready = checker.partner(findings, has_data)
+    partner, dr_ready = checker.partner(findings, {resource.kind for resource in resources})
     if partner is not None:
         findings.append(partner)
     if not findings:
@@ -412,7 +411,8 @@ def evaluate(
     rating = worst(finding.rating for finding in findings)
     bad = [finding for finding in findings if finding.rating == rating]
     if rating == Rating.GREEN:
-        summary = f"All {len(findings)} checks green" + ("; the DR partner is ready." if dr_ready else ".")
+        counted = f"All {len(findings)} checks are" if len(findings) > 1 else "The one check is"
+        summary = f"{counted} green" + ("; the DR partner is ready." if dr_ready else ".")
     else:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         summary = f"{bad[0].subject}: {bad[0].message}{more}"

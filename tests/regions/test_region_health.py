@@ -74,8 +74,8 @@ def test_a_freshly_built_region_is_green_once_its_dr_partner_can_run_workloads(s
     assert first.dr_ready
     assert "eu-west-3 has no ready cluster" in first.summary
     checks = findings(first)
-    assert checks["database portal-eu-west-2-db: backups"]["message"] == "Backups are kept 14 days."
-    assert checks["database portal-eu-west-2-db: point-in-time recovery"]["rating"] == Rating.GREEN
+    assert checks["database portal-eu-west-2-db (backups)"]["message"] == "Backups are kept 14 days."
+    assert checks["database portal-eu-west-2-db (point-in-time recovery)"]["rating"] == Rating.GREEN
     assert checks["database replica portal-eu-west-2-db-replica"]["rating"] == Rating.GREEN
     assert checks["database replica portal-eu-west-2-db-replica"]["region_code"] == "eu-west-3"
     assert {check["kind"] for check in first.checks} >= {"network", "key", "cluster", "node_pool", "cache", "bucket"}
@@ -96,7 +96,7 @@ def test_a_latest_restorable_time_past_the_rpo_is_red_and_near_it_amber(sandbox:
     near = health.check_region(region, now=timezone.now() + timedelta(minutes=6))
     past = health.check_region(region, now=timezone.now() + timedelta(minutes=20))
 
-    pitr = "database portal-eu-west-2-db: point-in-time recovery"
+    pitr = "database portal-eu-west-2-db (point-in-time recovery)"
     assert near.rating == Rating.AMBER
     assert findings(near)[pitr]["message"].endswith("old, near the 15 min RPO.")
     assert past.rating == Rating.RED
@@ -159,6 +159,9 @@ def test_the_demo_regions_show_one_healthy_one_amber_and_one_red_and_loading_aga
     assert checked == Region.objects.count()
     ratings = dict(RegionHealth.objects.values_list("region__code", "rating"))
     assert ratings["westeurope"] == Rating.GREEN
+    # A partner region holds others' copies but no data of its own: nothing of it to fail over.
+    frankfurt = RegionHealth.objects.get(region__code="eu-central-1")
+    assert (frankfurt.rating, frankfurt.dr_ready, frankfurt.summary) == (Rating.GREEN, False, "The one check is green.")
     assert ratings["australiaeast"] == Rating.AMBER
     assert ratings["us-east-1"] == Rating.RED
     short = RegionHealth.objects.get(region__code="australiaeast")
@@ -244,7 +247,7 @@ def test_on_aws_a_replica_lagging_past_the_rpo_is_red(aws: dict[str, Any], moto_
     assert findings(after)[subject]["message"] == "The replica lags 25 min, past the 15 min RPO."
     assert findings(after)[subject]["facts"] == {"lag_seconds": 1500.0}
     assert not after.dr_ready
-    assert findings(after)["database portal-eu-west-2-db: point-in-time recovery"]["rating"] == Rating.GREEN
+    assert findings(after)["database portal-eu-west-2-db (point-in-time recovery)"]["rating"] == Rating.GREEN
 
 
 # --- pages and API -------------------------------------------------------------------------------------------------
