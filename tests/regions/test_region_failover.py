@@ -6,6 +6,7 @@ The same workflow against moto and the Azure transport is in test_region_failove
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,15 @@ from regions import failover as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.factories import GrantFactory, make_user
-from tests.regions.test_region_build import admin, approve, build, cloud_in, request_region, run_to_the_end, second_admin
+from tests.regions.test_region_build import (
+    admin,
+    approve,
+    build,
+    cloud_in,
+    request_region,
+    run_to_the_end,
+    second_admin,
+)
 from workflows.models import Run, RunStatus, StepStatus
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +63,9 @@ def built_region(**changes: Any) -> Region:
     return Region.objects.get(code=changes.get("code", PRIMARY))
 
 
-def ask(region: Region, actor: User | None = None, reason: str = "eu-west-2 is down.", **kwargs: Any) -> FailoverRequest:
+def ask(
+    region: Region, actor: User | None = None, reason: str = "eu-west-2 is down.", **kwargs: Any
+) -> FailoverRequest:  # noqa: E501
     return failovers.failover_request_create(actor=actor or admin(), region_id=region.pk, reason=reason, **kwargs)
 
 
@@ -314,3 +325,141 @@ def test_a_promotion_the_cloud_cannot_find_fails_the_step_in_words(sandbox: Path
     assert "The cloud reports no replica of portal-eu-west-2-db in eu-west-3" in failed.error
     with pytest.raises(errors.NotFound):
         cloud_in(PARTNER).describe_database(REPLICA)
+
+
+# --- the pages -------------------------------------------------------------------------------------------------
+
+
+def failover_page(region: Region) -> str:
+    return reverse("regions:failover_create", kwargs={"provider": region.provider, "code": region.code})
+
+
+def test_the_region_page_offers_a_failover_to_those_who_may_ask(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region()
+    page = reverse("regions:detail", kwargs={"provider": "aws", "code": PRIMARY})
+
+    assert "Fail over to eu-west-3" in client_for(Persona.PLATFORM_ADMIN).get(page).content.decode()
+    assert "Fail over to" not in client_for(Persona.DEVELOPER).get(page).content.decode()
+    assert client_for(Persona.DEVELOPER).get(failover_page(region)).status_code == 403
+
+
+def test_the_request_page_shows_the_partner_the_lag_the_targets_and_that_it_cannot_be_undone(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region()
+
+    page = client_for(Persona.PLATFORM_ADMIN).get(failover_page(region)).content.decode()
+
+    assert "over to eu-west-3</h1>" in page
+    assert REPLICA in page
+    assert "RPO 15 minutes, RTO 2 hours" in page
+    assert "It cannot be undone" in page
+    assert "seconds" in page, "the replica's lag now"
+
+
+def test_asking_in_the_browser_lands_on_the_failover_waiting_for_two_approvals(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region()
+
+    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "London is down."})
+
+    failover = FailoverRequest.objects.get()
+    assert response.status_code == 302
+    assert response.headers["Location"] == reverse("regions:failover", kwargs={"pk": failover.pk})
+    detail = client_for(Persona.PLATFORM_ADMIN).get(response.headers["Location"]).content.decode()
+    assert "London is down." in detail
+    assert "cannot be undone" in detail
+    assert 'data-failover-status="pending_approval"' in detail
+
+
+def test_the_form_says_why_a_region_without_a_replica_cannot_fail_over_and_keeps_the_reason(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region(database_replica=False)
+
+    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "London is down."})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "has no database with a read replica in eu-west-3 on record" in page
+    assert "London is down." in page
+    assert not FailoverRequest.objects.exists()
+
+
+def test_a_second_admin_approves_on_the_failover_page(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    failover = ask(built_region())
+    client = Client()
+    client.force_login(second_admin())
+
+    page = client.get(reverse("regions:failover", kwargs={"pk": failover.pk})).content.decode()
+
+    assert reverse("approvals:decide", kwargs={"pk": approval_of(failover).pk}) in page
+
+
+# --- the API ---------------------------------------------------------------------------------------------------
+
+
+def post_failover(client: Client, body: dict[str, Any], **headers: str) -> Any:
+    return client.post("/api/regions/failovers/", json.dumps(body), content_type="application/json", **headers)
+
+
+def test_the_api_asks_for_a_failover_once_per_idempotency_key_and_shows_it(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region()
+    client = client_for(Persona.PLATFORM_ADMIN)
+    body = {"region": region.pk, "reason": "London is down."}
+
+    first = post_failover(client, body, HTTP_IDEMPOTENCY_KEY="k-1")
+    again = post_failover(client, body, HTTP_IDEMPOTENCY_KEY="k-1")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    shown = client.get(f"/api/regions/failovers/{first.json()['id']}/").json()
+    assert (shown["region"], shown["partner"], shown["status"], shown["database"]) == (
+        PRIMARY,
+        PARTNER,
+        "pending_approval",
+        DATABASE,
+    )
+    assert shown["replica_lag_seconds"] is not None
+
+
+def test_the_api_refuses_a_region_without_a_partner_in_words(
+    demo: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = Region.objects.get(provider="aws", code="eu-west-1")
+    Region.objects.filter(pk=region.pk).update(dr_partner=None)
+
+    response = post_failover(client_for(Persona.PLATFORM_ADMIN), {"region": region.pk, "reason": "Down."})
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["non_field_errors"]
+    assert "has no DR partner region to fail over to" in message
+
+
+def test_the_api_refuses_a_second_failover_while_one_is_live(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    region = built_region()
+    ask(region)
+
+    response = post_failover(client_for(Persona.PLATFORM_ADMIN), {"region": region.pk, "reason": "Still down."})
+
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["non_field_errors"]
+    assert message == "A failover of eu-west-2 is already under way (waiting for approval); follow that one."
+
+
+def test_the_api_refuses_a_developer(sandbox: Path, client_for: Callable[[Persona | None], Client]) -> None:
+    region = built_region()
+
+    response = post_failover(client_for(Persona.DEVELOPER), {"region": region.pk, "reason": "Down."})
+
+    assert response.status_code == 403
+    assert not FailoverRequest.objects.exists()
