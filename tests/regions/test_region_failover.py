@@ -65,7 +65,7 @@ def built_region(**changes: Any) -> Region:
 
 def ask(
     region: Region, actor: User | None = None, reason: str = "eu-west-2 is down.", **kwargs: Any
-) -> FailoverRequest:  # noqa: E501
+) -> FailoverRequest:
     return failovers.failover_request_create(actor=actor or admin(), region_id=region.pk, reason=reason, **kwargs)
 
 
