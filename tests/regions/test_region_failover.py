@@ -23,8 +23,10 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from notifications.models import Notification
 from portal.demo import Persona
 from providers import errors
+from providers.cloud import DatabaseSpec
 from regions import failover as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
+from regions.drivers import cloud_driver_for
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.factories import GrantFactory, make_user
 from tests.regions.test_region_build import (
@@ -67,6 +69,42 @@ def ask(
     region: Region, actor: User | None = None, reason: str = "eu-west-2 is down.", **kwargs: Any
 ) -> FailoverRequest:
     return failovers.failover_request_create(actor=actor or admin(), region_id=region.pk, reason=reason, **kwargs)
+
+
+def registered_with_a_replica(region: Region, database: str) -> Region:
+    """A region built elsewhere: its database and replica made in the sandbox cloud, recorded with no request."""
+    partner = region.dr_partner
+    assert partner is not None
+    assert region.account is not None
+    cloud = cloud_driver_for(region)
+    cloud.ensure_database(
+        DatabaseSpec(
+            name=database,
+            engine_version="16",
+            instance_class="db.t4g.medium",
+            storage_gb=20,
+            backup_retention_days=10,
+            point_in_time_recovery=True,
+        )
+    )
+    replica = cloud.ensure_database_replica(database, partner.code)
+    RegionResource.objects.create(
+        region=region,
+        kind="database",
+        name=database,
+        region_code=region.code,
+        position=1,
+        settings={"backup_retention_days": 10},
+    )
+    RegionResource.objects.create(
+        region=region,
+        kind="database_replica",
+        name=replica.name,
+        region_code=partner.code,
+        position=2,
+        settings={"source": database},
+    )
+    return region
 
 
 def approval_of(failover: FailoverRequest) -> ApprovalRequest:
@@ -189,6 +227,20 @@ def test_only_a_failed_failover_can_be_retried(sandbox: Path) -> None:
 
     with pytest.raises(ValidationError, match="Only a failed failover can be retried"):
         failovers.failover_retry(actor=admin(), failover_id=failover.pk)
+
+
+def test_a_region_registered_elsewhere_fails_over_its_recorded_replica(sandbox: Path) -> None:
+    region = registered_with_a_replica(Region.objects.get(provider="aws", code="eu-west-1"), "lms-db")
+    failover = ask(region)
+    assert (failover.partner.code, failover.database) == ("eu-central-1", "lms-db")
+
+    run = carry_out(approve_failover(failover))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    promoted = cloud_in("eu-central-1").describe_database("lms-db-replica")
+    assert (promoted.replica, promoted.backup_retention_days) == (None, 10), "the primary's retention, from its record"
+    assert RegionResource.objects.get(region=region, kind="database_replica").status == ResourceStatus.PROMOTED
+    assert RegionResource.objects.filter(region__code="eu-central-1", kind="database", name="lms-db-replica").exists()
 
 
 # --- refusals --------------------------------------------------------------------------------------------------
