@@ -136,9 +136,7 @@ class FailoverRequestPermission(PolicyPermission):
         return policy.can(request.user, policy.VIEW)
 
 
-class FailoverRequestViewSet(
-    mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewsets.GenericViewSet[FailoverRequest]
-):
+class FailoverRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewsets.GenericViewSet[FailoverRequest]):
     """Failovers the caller may see; POST asks to fail a region over to its DR partner (then two admins approve).
 
     A refusal (no partner, no replica, one under way, no reason) is the service's ValidationError, turned into
