@@ -68,6 +68,12 @@ def _cloud(params: Mapping[str, Any], region_code: str) -> CloudDriver:
     return build_workflows.cloud_driver(account, region_code)
 
 
+def _wait_for(status: str, what: str) -> None:
+    """Raise NotYet until the cloud reports the database usable (the build-out's notion of ready)."""
+    if status.lower() not in build_workflows.READY:
+        raise NotYet(f"{what} is {status}", retry_after=5)
+
+
 def _promoted(params: Mapping[str, Any]) -> DatabaseInfo:
     """Promote the replica (again: the drivers change nothing the second time) and return the promoted database."""
     return _cloud(params, params["primary_code"]).promote_database_replica(
@@ -114,7 +120,7 @@ class FailoverRegion(Workflow):
             raise StepFailed(
                 f"The cloud reports no replica of {params['database']} in {params['partner_code']}: nothing to promote."
             )
-        build_workflows._wait_for(replica.status, f"the replica {replica.name}")
+        _wait_for(replica.status, f"the replica {replica.name}")
         return {"lag_seconds": replica.lag_seconds, "already_promoted": False}
 
     def do_promote(self, ctx: StepContext) -> Mapping[str, Any]:
@@ -123,7 +129,7 @@ class FailoverRegion(Workflow):
             info = _promoted(ctx.run_params)
         except errors.NotFound as error:
             raise StepFailed(f"There is no replica to promote: {error}") from error
-        build_workflows._wait_for(info.status, f"the promoted database {info.name}")
+        _wait_for(info.status, f"the promoted database {info.name}")
         if info.replica is not None:
             raise NotYet(f"{info.name} still replicates from {ctx.run_params['database']}", retry_after=10)
         return {
