@@ -516,3 +516,20 @@ def test_the_api_refuses_a_developer(sandbox: Path, client_for: Callable[[Person
 
     assert response.status_code == 403
     assert not FailoverRequest.objects.exists()
+
+
+def test_the_failover_page_shows_its_steps_and_offers_a_retry_when_it_failed(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    failover = approve_failover(ask(built_region()))
+    cloud_in(PRIMARY).delete_database_replica(DATABASE, PARTNER)
+    assert carry_out(failover).status == RunStatus.FAILED
+    url = reverse("regions:failover", kwargs={"pk": failover.pk})
+
+    admin_page = client_for(Persona.PLATFORM_ADMIN).get(url).content.decode()
+    developer_page = client_for(Persona.DEVELOPER).get(url).content.decode()
+
+    assert 'data-failover-status="failed"' in admin_page
+    assert "Promote portal-eu-west-2-db-replica in eu-west-3 to a primary with backups" in admin_page
+    assert reverse("regions:failover_retry", kwargs={"pk": failover.pk}) in admin_page
+    assert reverse("regions:failover_retry", kwargs={"pk": failover.pk}) not in developer_page
