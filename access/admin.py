@@ -1,9 +1,11 @@
 """The Django admin is for emergencies; daily access work happens on the portal's Access pages."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
+from regions import residency
 
 
 @admin.register(User)
@@ -18,8 +20,25 @@ class MembershipInline(admin.TabularInline[Membership, Team]):
     autocomplete_fields = ["user"]
 
 
+class TeamAdminForm(forms.ModelForm[Team]):
+    """The emergency door keeps the residency rule: no binding a team to a zone its live environments are not in."""
+
+    class Meta:
+        model = Team
+        fields = ["name", "slug", "description", "residency_zone"]
+
+    def clean_residency_zone(self) -> str:
+        zone: str = self.cleaned_data.get("residency_zone", "")
+        if self.instance.pk is not None and zone != self.instance.residency_zone:
+            refusal = residency.team_zone_refusal(team=self.instance, zone=zone)
+            if refusal is not None:
+                raise forms.ValidationError(refusal)
+        return zone
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin[Team]):
+    form = TeamAdminForm
     list_display = ["name", "slug", "residency_zone"]
     list_filter = ["residency_zone"]
     prepopulated_fields = {"slug": ["name"]}

@@ -54,7 +54,8 @@ def residency_zone_field() -> forms.ChoiceField:
         required=False,
         label="Residency zone",
         help_text="Where the team's environments and data must stay (spec 10.3): a request in a region of another "
-        "zone is refused. Changing it does not move the environments the team already has.",
+        "zone is refused. The portal does not move environments: a zone the team's live environments are not in "
+        "is refused until they are torn down.",
     )
 
 

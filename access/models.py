@@ -49,8 +49,9 @@ class User(AbstractUser):
 class Team(models.Model):
     """A group of people who own environments, services and spend, and where their data must stay.
 
-    The residency zone is a constraint on new environment requests (the admission policy refuses a
-    region outside it), set only by those who may create teams: a team cannot lift its own constraint.
+    The residency zone is a constraint on environment requests (the admission policy refuses a region
+    outside it), set only by those who may create teams (a team cannot lift its own constraint) and
+    only while none of the team's live environments lies outside it.
     """
 
     slug = models.SlugField(max_length=63, unique=True)
@@ -61,7 +62,8 @@ class Team(models.Model):
         choices=ResidencyZone.choices,
         blank=True,
         help_text="Where the team's environments and data must stay (spec 10.3); a request in a region of another "
-        "zone is refused. Empty: no constraint. Changing it does not move environments the team already has.",
+        "zone is refused. Empty: no constraint. It cannot be set while a live environment of the team lies outside "
+        "it: the portal moves no environment, so tear those down first.",
     )
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from access import audit, permissions, policy, selectors
 from access.models import AccessReview, AccessReviewItem, ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
 from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE, REVIEW
+from regions import residency
 from regions.models import Region
 
 GRANT_FIELDS = ["role", "user", "grantee_team", "team", "region", "zone", "tiers", "expires_at", "reason", "source"]
@@ -525,8 +526,9 @@ def team_update(
     """Rename a team, change its description or its residency zone (the slug is its stable key and stays).
 
     ``residency_zone`` None leaves the zone as it is; "" lifts it. Only those who may create teams
-    change it (:func:`may_set_residency_zone`). A new zone applies to new requests: the team's
-    existing environments stay where they are.
+    change it (:func:`may_set_residency_zone`). The portal does not move environments, so binding
+    the team to a zone is refused while it has live environments outside that zone (the refusal
+    lists them: tear them down first); lifting the zone is always possible.
     """
     team = policy.get_for_update(Team.objects.all(), actor, CHANGE, pk=team_id)
     before = audit.snapshot(team, TEAM_FIELDS)
@@ -537,6 +539,9 @@ def team_update(
             raise PermissionDenied(
                 "Only those who may create teams (platform admins) change where a team's data must stay."
             )
+        refusal = residency.team_zone_refusal(team=team, zone=residency_zone)
+        if refusal is not None:
+            raise ValidationError({"residency_zone": refusal})
         team.residency_zone = residency_zone
     team.full_clean()
     team.save(update_fields=["name", "description", "residency_zone"])

@@ -6,6 +6,15 @@ rule is tested on its own. Refusals are what no approval can fix (EU data
 outside the EU, a region the template does not allow, a team at its
 environment limit); approvals are what a person may accept (production, over
 budget, a TTL past the template's usual one).
+
+Residency refusals say which zone the data must stay in, where the chosen
+region lies and which regions to choose instead (``zone_regions``: the
+active regions of each zone). A region that is not active (planned, still
+being built, retired) is refused with why; a degraded one is allowed with a
+warning (:attr:`Decision.warnings`): a degraded region still runs, often with
+one resource amber, and refusing every request there during an incident would
+stop teams for what may be a passing fault; the requester sees the warning
+before submitting and may choose the DR partner the warning names.
 """
 
 from __future__ import annotations
@@ -52,6 +61,10 @@ class RequestFacts:
     team_budget: Decimal | None = None
     team_environments: int = 0
     team_max_environments: int | None = None
+    region_status: str = "active"
+    region_dr_partner: str = ""
+    # (zone, region code) of every active region: what to suggest instead of a refused one.
+    zone_regions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class Decision:
     reasons: tuple[str, ...] = ()
     approver: Approver | None = None
     budget_left: Decimal | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -77,19 +91,61 @@ def _days(duration: timedelta) -> str:
     return f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"
 
 
+def _instead(facts: RequestFacts, zones: set[str] | frozenset[str], *, exclude: str = "") -> str:
+    """ "Choose a region in EU: eu-west-1 or westeurope." (or no suggestion when none is active)."""
+    codes = sorted({code for zone, code in facts.zone_regions if zone in zones and code != exclude})
+    where = " or ".join(sorted(zones))
+    if not codes:
+        return f"No region in {where} is active yet; ask a platform admin for one."
+    listed = codes[0] if len(codes) == 1 else f"{', '.join(codes[:-1])} or {codes[-1]}"
+    return f"Choose a region in {where}: {listed}."
+
+
+# Why nothing new is placed in a region that is not active, and what to do.
+_NOT_ACTIVE = {
+    "planned": "{code} is planned but not built yet",
+    "provisioning": "{code} is still being built; nothing is placed there until it is active",
+    "retired": "{code} is retired: nothing new is placed there",
+}
+
+
+def region_unavailable(code: str, status: str) -> str | None:
+    """Why nothing can be provisioned in a region of ``status`` now (planned, being built, retired), or None."""
+    why = _NOT_ACTIVE.get(status)
+    return f"{why.format(code=code)}." if why is not None else None
+
+
 def decide(facts: RequestFacts) -> Decision:
     """Apply every rule; refusals win over approvals, and the stricter approver wins."""
     refusals: list[str] = []
     holds: list[tuple[str, Approver]] = []
+    warnings: list[str] = []
 
     # --- what no approval can fix ---------------------------------------------------------------
     if facts.team_zone and facts.region_zone != facts.team_zone:
         refusals.append(
-            f"The team's data must stay in the {facts.team_zone} zone; {facts.region_code} is in {facts.region_zone}."
+            f"The team's data must stay in the {facts.team_zone} zone; {facts.region_code} is in {facts.region_zone}. "
+            + _instead(facts, {facts.team_zone})
         )
     if facts.allowed_zones and facts.region_zone not in facts.allowed_zones:
         zones = ", ".join(sorted(facts.allowed_zones))
-        refusals.append(f"This template is for the {zones} zone(s); {facts.region_code} is in {facts.region_zone}.")
+        if facts.team_zone and facts.team_zone not in facts.allowed_zones:
+            instead = f"The team's data must stay in {facts.team_zone}, so choose another template."
+        else:
+            instead = _instead(facts, {facts.team_zone} if facts.team_zone else facts.allowed_zones)
+        refusals.append(
+            f"This template is for the {zones} zone(s); {facts.region_code} is in {facts.region_zone}. {instead}"
+        )
+    if facts.region_status in _NOT_ACTIVE:
+        why = _NOT_ACTIVE[facts.region_status].format(code=facts.region_code)
+        zone = {facts.team_zone} if facts.team_zone else {facts.region_zone}
+        refusals.append(f"{why}. {_instead(facts, zone, exclude=facts.region_code)}")
+    elif facts.region_status == "degraded":
+        partner = f"; its DR partner {facts.region_dr_partner} is another choice" if facts.region_dr_partner else ""
+        warnings.append(
+            f"{facts.region_code} is degraded: provisioning may be slow or fail, and what runs there may be "
+            f"affected{partner}."
+        )
     if facts.allowed_regions and facts.region_code not in facts.allowed_regions:
         refusals.append(f"This template does not allow the region {facts.region_code}.")
     if facts.allowed_providers and facts.provider not in facts.allowed_providers:
@@ -138,10 +194,12 @@ def decide(facts: RequestFacts) -> Decision:
             )
 
     if refusals:
-        return Decision(Outcome.REFUSED, tuple(refusals), budget_left=budget_left)
+        return Decision(Outcome.REFUSED, tuple(refusals), budget_left=budget_left, warnings=tuple(warnings))
     if holds:
         approver = (
             Approver.PLATFORM_ADMIN if any(who == Approver.PLATFORM_ADMIN for _, who in holds) else Approver.TEAM_LEAD
         )
-        return Decision(Outcome.NEEDS_APPROVAL, tuple(reason for reason, _ in holds), approver, budget_left)
-    return Decision(Outcome.ALLOWED, budget_left=budget_left)
+        return Decision(
+            Outcome.NEEDS_APPROVAL, tuple(reason for reason, _ in holds), approver, budget_left, tuple(warnings)
+        )
+    return Decision(Outcome.ALLOWED, budget_left=budget_left, warnings=tuple(warnings))

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from access.models import Team
 from environments.choices import NamespaceGroup, Size
 from environments.models import DNS_LABEL, EnvironmentTemplate, TeamLimits
-from regions.choices import Provider, ResidencyZone
+from regions.choices import Provider, RegionStatus, ResidencyZone
 from regions.models import Cluster, Region
 
 
@@ -156,6 +156,13 @@ class EstimateRegionForm(forms.Form):
         self.fields["region"].queryset = regions  # type: ignore[attr-defined]
 
 
+def cluster_label(cluster: Cluster) -> str:
+    """ "eu-west-1 (AWS, EU) · eks-eu-west-1"; a region that is not active says so ("…, EU, retired)")."""
+    region = cluster.region
+    status = "" if region.status == RegionStatus.ACTIVE else f", {region.get_status_display().lower()}"
+    return f"{region.code} ({region.get_provider_display()}, {region.residency_zone}{status}) · {cluster.name}"
+
+
 class EnvironmentRequestForm(forms.Form):
     """A request: the choices offered are what the user may see; the service decides the rest."""
 
@@ -188,10 +195,7 @@ class EnvironmentRequestForm(forms.Form):
         fields["team"].queryset = teams
         fields["template"].queryset = templates
         fields["cluster"].queryset = clusters
-        fields["cluster"].label_from_instance = lambda cluster: (
-            f"{cluster.region.code} ({cluster.region.get_provider_display()}, {cluster.region.residency_zone})"
-            f" · {cluster.name}"
-        )
+        fields["cluster"].label_from_instance = cluster_label
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip().lower()

@@ -25,6 +25,7 @@ from environments import admission
 from environments.choices import LIVE, Approval
 from environments.estimates import Estimate, EstimateError, SizeComparison, estimates_by_size, monthly_estimate
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
+from regions.choices import RegionStatus
 from regions.models import Cluster, Region
 
 AnyUser = User | AnonymousUser
@@ -215,6 +216,12 @@ def request_check(
         .aggregate(count=Count("pk"), committed=Sum("monthly_estimate", filter=Q(currency=estimate.currency)))
     )
     team_zone = Team.objects.filter(pk=team_id).values_list("residency_zone", flat=True).first()
+    allowed_regions = list(template.allowed_regions.all())
+    # What a refusal suggests instead: the active regions this template may run in, by zone.
+    choices = Region.objects.filter(status=RegionStatus.ACTIVE, provider__in=template.allowed_providers)
+    if allowed_regions:
+        choices = choices.filter(pk__in=[r.pk for r in allowed_regions])
+    zone_regions = tuple(choices.order_by("residency_zone", "code").values_list("residency_zone", "code"))
     facts = admission.RequestFacts(
         tier=template.tier,
         region_code=region.code,
@@ -222,7 +229,7 @@ def request_check(
         provider=region.provider,
         team_zone=team_zone or None,
         allowed_zones=frozenset(template.allowed_zones),
-        allowed_regions=frozenset(r.code for r in template.allowed_regions.all()),
+        allowed_regions=frozenset(r.code for r in allowed_regions),
         allowed_providers=frozenset(template.allowed_providers),
         template_approval=_APPROVERS.get(Approval(template.approval)),
         ttl=timedelta(hours=ttl_hours) if ttl_hours is not None else None,
@@ -235,6 +242,9 @@ def request_check(
         team_budget=limits.monthly_budget if limits is not None else None,
         team_environments=live["count"] or 0,
         team_max_environments=limits.max_environments if limits is not None else None,
+        region_status=region.status,
+        region_dr_partner=region.dr_partner.code if region.dr_partner_id and region.dr_partner else "",
+        zone_regions=zone_regions,
     )
     return RequestCheck(
         estimate=estimate,

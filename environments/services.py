@@ -390,6 +390,7 @@ def environment_request(
             environment.status = EnvironmentStatus.PENDING_APPROVAL
             environment.approver = decision.approver.value if decision.approver else ""
             environment.save()
+            warnings: dict[str, Any] = {"warnings": list(decision.warnings)} if decision.warnings else {}
             audit.record(
                 audit.ENVIRONMENT_REQUESTED,
                 environment,
@@ -398,6 +399,7 @@ def environment_request(
                 team=team,
                 decision=decision.outcome.value,
                 reasons=list(decision.reasons),
+                **warnings,
             )
             if decision.outcome == admission.Outcome.NEEDS_APPROVAL:
                 request_approval(
@@ -454,6 +456,13 @@ def environment_approval_decided(request: ApprovalRequest, *, approved: bool) ->
     last = request.decisions.select_related("approver").order_by("-pk").first()
     decider = last.approver if last is not None else None  # whose verdict settled it
     if approved:
+        region = environment.cluster.region
+        unavailable = admission.region_unavailable(region.code, region.status)
+        if unavailable is not None:
+            # The region changed while the request waited: approving cannot place it there.
+            raise ValidationError(
+                f"It cannot be provisioned: {unavailable} Reject it; the requester asks again elsewhere."
+            )
         if environment.approver == admission.Approver.PLATFORM_ADMIN:
             approvers = [decision.approver for decision in request.decisions.select_related("approver")]
             if not any(is_platform_admin(approver) for approver in approvers):
@@ -744,6 +753,10 @@ def environment_retry(*, actor: User, environment_id: int) -> Environment:
     run = latest_run(environment, PROVISION)
     if run is None or run.status != RunStatus.FAILED:
         raise ValidationError("There is no failed run to retry.")
+    region = environment.cluster.region
+    unavailable = admission.region_unavailable(region.code, region.status)
+    if run.direction == Direction.FORWARD and unavailable is not None:
+        raise ValidationError(f"Provisioning cannot be retried: {unavailable} Tear it down instead.")
     engine.retry(run)
     environment.status = (
         EnvironmentStatus.PROVISIONING if run.direction == Direction.FORWARD else EnvironmentStatus.TEARING_DOWN

@@ -490,6 +490,8 @@ CELERY_BEAT_SCHEDULE = {
     "costs-evaluate-budgets": {"task": "costs.evaluate_budgets", "schedule": float(COSTS_BUDGET_EVALUATE_SECONDS)},
     # Anomalies: the last complete day's spend per team and service against the days before (once per day).
     "costs-detect-anomalies": {"task": "costs.detect_anomalies", "schedule": float(COSTS_ANOMALY_DETECT_SECONDS)},
+    # Every region's resources and DR readiness, asked of the clouds; the region pages read the last answer.
+    "regions-check-health": {"task": "regions.check_health", "schedule": float(REGION_HEALTH_CHECK_SECONDS)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

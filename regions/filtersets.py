@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from access import policy
 from access.models import Team
+from regions.choices import Rating
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 
 
@@ -32,13 +33,19 @@ def visible(model: type[Model]) -> Callable[[HttpRequest | None], QuerySet[Any]]
 class RegionFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     account = django_filters.ModelChoiceFilter(queryset=visible(CloudAccount))
+    health = django_filters.ChoiceFilter(choices=Rating.choices, method="by_health", label="Health")
 
     class Meta:
         model = Region
-        fields = ["provider", "residency_zone", "status", "account"]
+        fields = ["provider", "residency_zone", "status", "account", "health"]
 
     def search(self, queryset: QuerySet[Region], name: str, value: str) -> QuerySet[Region]:
         return queryset.filter(Q(code__icontains=value) | Q(display_name__icontains=value))
+
+    def by_health(self, queryset: QuerySet[Region], name: str, value: str) -> QuerySet[Region]:
+        if value == Rating.UNKNOWN:  # never checked counts as not checked
+            return queryset.filter(Q(health__isnull=True) | Q(health__rating=value))
+        return queryset.filter(health__rating=value)
 
 
 class ClusterFilterSet(django_filters.FilterSet):

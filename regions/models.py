@@ -4,12 +4,15 @@ namespaces and on-prem centre servers (spec sections 2-4 and 12)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from access.scoping import scoped
 from providers.errors import InvalidRequest
@@ -634,6 +637,13 @@ class RegionHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region.code}: {self.rating}"
+
+    @property
+    def is_stale(self) -> bool:
+        """Whether the last check is older than three check intervals (then the workers are not checking)."""
+        if self.checked_at is None:
+            return True
+        return timezone.now() - self.checked_at > timedelta(seconds=3 * settings.REGION_HEALTH_CHECK_SECONDS)
 
 
 LIVE_FAILOVER_STATUSES = (FailoverStatus.PENDING_APPROVAL, FailoverStatus.RUNNING, FailoverStatus.FAILED)

@@ -24,7 +24,7 @@ def region_list(*, user: AnyUser) -> QuerySet[Region]:
     """Regions with the counts the list page shows, in one query."""
     return (
         policy.restrict(Region.objects.all(), user, policy.VIEW)
-        .select_related("account", "dr_partner")
+        .select_related("account", "dr_partner", "health")
         .annotate(
             cluster_count=Count("clusters", distinct=True),
             centre_server_count=Count("centre_servers", distinct=True),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from regions import failover_views, views
+from regions import failover_views, residency_views, views
 
 app_name = "regions"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/<int:pk>/retry/", views.request_retry, name="request_retry"),
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
+    path("residency/", residency_views.residency, name="residency"),
     # Failovers too, before the catch-alls: "failovers/1/" would read as a provider and a region code.
     path("failovers/<int:pk>/", failover_views.failover_detail, name="failover"),
     path("failovers/<int:pk>/run/", failover_views.failover_run, name="failover_run"),
@@ -22,5 +23,7 @@ urlpatterns = [
     path("failovers/<int:pk>/cancel/", failover_views.failover_cancel, name="failover_cancel"),
     path("<str:provider>/<str:code>/failover/", failover_views.failover_create, name="failover_create"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
+    path("<str:provider>/<str:code>/health/", views.region_health, name="health"),
+    path("<str:provider>/<str:code>/health/check/", views.region_check, name="check"),
     path("<str:provider>/<str:code>/clusters/<str:name>/", views.cluster_detail, name="cluster"),
 ]

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import policy
@@ -22,11 +27,11 @@ from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
 from portal.forms import saved
 from portal.http import HttpRequest
-from regions import selectors, services
+from regions import selectors, services, tasks
 from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
 from regions.forms import RegionRequestForm
-from regions.models import RegionRequest
+from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
 from workflows.models import RunStatus
 from workflows.selectors import latest_run, run_context
@@ -44,7 +49,31 @@ def region_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"filterset": filterset, "page": page})
 
 
+def _health_context(request: HttpRequest, region: Region) -> dict[str, Any]:
+    """What the status and DR readiness section shows; ``checking`` while a check asked for at ``since`` runs."""
+    health: RegionHealth | None = getattr(region, "health", None)  # selected with the region; None before a check
+    since = _since(request.GET.get("since", ""))
+    checking = since is not None and (health is None or health.checked_at is None or health.checked_at < since)
+    return {
+        "health": health,
+        "checking": checking,
+        "since": request.GET.get("since", ""),
+        "can_check": policy.can(request.user, policy.CHANGE, region),
+        "rpo_minutes": settings.DR_RPO_MINUTES,
+        "rto_hours": settings.DR_RTO_HOURS,
+    }
+
+
+def _since(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if timezone.is_aware(moment) else None
+
+
 @login_required
+@require_GET
 def region_detail(request: HttpRequest, provider: str, code: str) -> HttpResponse:
     region = selectors.region_get(user=request.user, provider=provider, code=code)
     clusters = selectors.clusters_with_children(user=request.user).filter(region=region)
@@ -52,7 +81,34 @@ def region_detail(request: HttpRequest, provider: str, code: str) -> HttpRespons
     return render(
         request,
         "regions/region_detail.html",
-        {"region": region, "clusters": clusters, "centre_servers": centre_servers},
+        {
+            "region": region,
+            "clusters": clusters,
+            "centre_servers": centre_servers,
+            **_health_context(request, region),
+        },
+    )
+
+
+@login_required
+@require_GET
+def region_health(request: HttpRequest, provider: str, code: str) -> HttpResponse:
+    """The status and DR readiness section alone (polled while a check runs)."""
+    region = selectors.region_get(user=request.user, provider=provider, code=code)
+    return render(request, "regions/_health.html", {"region": region, **_health_context(request, region)})
+
+
+@login_required
+@require_POST
+def region_check(request: HttpRequest, provider: str, code: str) -> HttpResponse:
+    """Check the region's resources now, on a worker; the page follows the check and shows its answer."""
+    region = selectors.region_get(user=request.user, provider=provider, code=code)
+    policy.require(_signed_in(request), policy.CHANGE, region)
+    since = timezone.now()
+    transaction.on_commit(lambda: tasks.check_region_health.delay(region.pk))
+    messages.info(request, f"Checking {region.code}: this page shows the answer when the workers have it.")
+    return redirect(
+        f"{reverse('regions:detail', args=[region.provider, region.code])}?{urlencode({'since': since.isoformat()})}"
     )
 
 

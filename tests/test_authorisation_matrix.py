@@ -260,6 +260,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     # --- end of sign-in (slice: sso) ---
     "regions:list": page(),
     "regions:detail": page(demo_region),
+    "regions:health": page(demo_region),
     "regions:cluster": page(demo_cluster),
     "api-root": api(),
     "cloudaccount-list": api(),
@@ -901,7 +902,11 @@ def a_region_request() -> dict[str, str]:
 
 
 REGION_EXPECTATIONS: dict[str, Expectation] = {
+    "regions:check": access_post(REFUSED, demo_region, platform_admin=MOVED),
     "regions:requests": page(),
+    # --- data residency (branch residency): everyone signed in; what it lists is scoped by the policy ---
+    "regions:residency": page(),
+    "region-residency": api(),
     "regions:request_create": access_page(REFUSED, **ADMIN_ONLY),
     "regions:request": page(a_region_request),
     "regions:request_plan": page(a_region_request),

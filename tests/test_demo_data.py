@@ -15,7 +15,7 @@ from costs.models import CostLineItem
 from deployments.models import Workload
 from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.choices import ClusterKind, Provider, ResidencyZone, WorkloadClass
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionHealth
 
 pytestmark = pytest.mark.django_db
 
@@ -197,5 +197,9 @@ def test_allow_production_loads_it_with_debug_off(settings: Settings) -> None:
     assert workloads > 0
     line_items = CostLineItem.objects.count()
     assert line_items > 0
-    assert f"Demo data loaded ({workloads} workloads in the sandbox clusters, {line_items} cost line items)." in output
+    assert (
+        f"Demo data loaded ({workloads} workloads in the sandbox clusters, {line_items} cost line items, "
+        "12 regions checked)." in output
+    )
     assert Region.objects.count() == 12
+    assert RegionHealth.objects.count() == 12

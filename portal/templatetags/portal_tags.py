@@ -14,6 +14,10 @@ TONE_BY_STATUS = {
     "offline": "warning",
     "unreachable": "danger",
     "retired": "dark",
+    # red/amber/green judgements (regions.choices.Rating)
+    "green": "success",
+    "amber": "warning",
+    "red": "danger",
 }
 
 

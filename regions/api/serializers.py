@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from regions.models import (
@@ -12,6 +13,7 @@ from regions.models import (
     Namespace,
     NodePool,
     Region,
+    RegionHealth,
     RegionRequest,
 )
 from regions.services import REQUEST_FIELDS
@@ -29,17 +31,35 @@ class CloudAccountSerializer(serializers.ModelSerializer[CloudAccount]):
         ]  # fmt: skip
 
 
+class RegionHealthSerializer(serializers.ModelSerializer[RegionHealth]):
+    """The last status and DR readiness check: the rating, the worst finding, and every finding."""
+
+    stale = serializers.BooleanField(source="is_stale", read_only=True)
+
+    class Meta:
+        model = RegionHealth
+        fields = ["rating", "summary", "dr_ready", "checked_at", "stale", "checks"]
+        read_only_fields = fields
+
+
 class RegionSerializer(serializers.ModelSerializer[Region]):
     cluster_count = serializers.IntegerField(read_only=True)
     centre_server_count = serializers.IntegerField(read_only=True)
     namespace_count = serializers.IntegerField(read_only=True)
+    health = serializers.SerializerMethodField()
 
     class Meta:
         model = Region
         fields = [
             "id", "provider", "code", "display_name", "residency_zone", "status", "account",
-            "dr_partner", "cluster_count", "centre_server_count", "namespace_count",
+            "dr_partner", "cluster_count", "centre_server_count", "namespace_count", "health",
         ]  # fmt: skip
+
+    @extend_schema_field(RegionHealthSerializer(allow_null=True))
+    def get_health(self, region: Region) -> dict[str, Any] | None:
+        """The last check, or null before the first."""
+        health = getattr(region, "health", None)  # a missing one-to-one raises an AttributeError
+        return RegionHealthSerializer(health).data if health is not None else None
 
 
 class ClusterSerializer(serializers.ModelSerializer[Cluster]):

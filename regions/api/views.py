@@ -29,6 +29,7 @@ from regions.models import (
     RegionRequest,
 )
 from regions.plan import region_plan
+from regions.residency import residency_overview
 
 
 class CloudAccountViewSet(ScopedReadOnlyViewSet):
@@ -43,6 +44,13 @@ class RegionViewSet(ScopedReadOnlyViewSet):
     queryset = Region.objects.all()
     serializer_class = serializers.RegionSerializer
     filterset_class = filtersets.RegionFilterSet
+
+    @extend_schema(responses={200: dict}, filters=False)
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def residency(self, request: Request, format: str | None = None) -> Response:
+        """Per residency zone: its regions, the teams bound to it and every placement that breaks its rule
+        (as the residency page), among what the caller may see."""
+        return Response(residency_overview(user=request.user).as_json())
 
 
 class ClusterViewSet(ScopedReadOnlyViewSet):

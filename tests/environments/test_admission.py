@@ -26,6 +26,7 @@ PREVIEW = RequestFacts(
     team_budget=Decimal("1000.00"),
     team_environments=3,
     team_max_environments=10,
+    zone_regions=(("AU", "ap-southeast-2"), ("EU", "eu-central-1"), ("EU", "eu-west-1"), ("US", "us-east-1")),
 )
 
 
@@ -39,7 +40,10 @@ def test_eu_data_outside_the_eu_is_refused_and_no_approval_can_change_that() -> 
     decision = decide(replace(PREVIEW, region_code="us-east-1", region_zone="US", allowed_zones=frozenset()))
 
     assert decision.outcome == Outcome.REFUSED
-    assert decision.reasons == ("The team's data must stay in the EU zone; us-east-1 is in US.",)
+    assert decision.reasons == (
+        "The team's data must stay in the EU zone; us-east-1 is in US. "
+        "Choose a region in EU: eu-central-1 or eu-west-1.",
+    )
 
 
 def test_a_region_outside_the_templates_zones_regions_or_providers_is_refused_with_each_reason() -> None:
@@ -57,7 +61,8 @@ def test_a_region_outside_the_templates_zones_regions_or_providers_is_refused_wi
 
     assert decision.outcome == Outcome.REFUSED
     assert decision.reasons == (
-        "This template is for the EU zone(s); ap-southeast-2 is in AU.",
+        "This template is for the EU zone(s); ap-southeast-2 is in AU. "
+        "Choose a region in EU: eu-central-1 or eu-west-1.",
         "This template does not allow the region ap-southeast-2.",
         "This template does not run on azure.",
     )
@@ -116,3 +121,52 @@ def test_refusals_win_over_approvals() -> None:
     decision = decide(replace(PREVIEW, tier="production", ttl=None, region_zone="US", region_code="us-east-1"))
 
     assert decision.outcome == Outcome.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        ("planned", "eu-west-1 is planned but not built yet."),
+        ("provisioning", "eu-west-1 is still being built; nothing is placed there until it is active."),
+        ("retired", "eu-west-1 is retired: nothing new is placed there."),
+    ],
+)
+def test_a_region_that_is_not_active_is_refused_saying_why_and_naming_the_zones_other_regions(
+    status: str, why: str
+) -> None:
+    decision = decide(replace(PREVIEW, region_status=status))
+
+    assert decision.outcome == Outcome.REFUSED
+    assert decision.reasons == (f"{why} Choose a region in EU: eu-central-1.",)
+
+
+def test_a_degraded_region_is_allowed_with_a_warning_that_names_its_dr_partner() -> None:
+    decision = decide(replace(PREVIEW, region_status="degraded", region_dr_partner="eu-central-1"))
+
+    assert (decision.outcome, decision.reasons) == (Outcome.ALLOWED, ())
+    assert decision.warnings == (
+        "eu-west-1 is degraded: provisioning may be slow or fail, and what runs there may be affected; "
+        "its DR partner eu-central-1 is another choice.",
+    )
+
+
+def test_a_template_for_other_zones_than_the_teams_says_to_choose_another_template() -> None:
+    decision = decide(replace(PREVIEW, region_code="ap-southeast-2", region_zone="AU", allowed_zones=frozenset({"US"})))
+
+    assert decision.reasons == (
+        "The team's data must stay in the EU zone; ap-southeast-2 is in AU. Choose a region in EU: eu-central-1 or "
+        "eu-west-1.",
+        "This template is for the US zone(s); ap-southeast-2 is in AU. The team's data must stay in EU, so choose "
+        "another template.",
+    )
+
+
+def test_a_zone_with_no_active_region_says_to_ask_for_one() -> None:
+    decision = decide(
+        replace(PREVIEW, region_code="us-east-1", region_zone="US", allowed_zones=frozenset(), zone_regions=())
+    )
+
+    assert decision.reasons == (
+        "The team's data must stay in the EU zone; us-east-1 is in US. No region in EU is active yet; ask a "
+        "platform admin for one.",
+    )

@@ -75,7 +75,12 @@ def test_a_region_outside_the_teams_residency_zone_is_a_structured_400_with_the_
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"
-    assert error["fields"] == {"non_field_errors": ["The team's data must stay in the EU zone; us-east-1 is in US."]}
+    assert error["fields"] == {
+        "non_field_errors": [
+            "The team's data must stay in the EU zone; us-east-1 is in US. "
+            "Choose a region in EU: eu-central-1, eu-west-1, northeurope or westeurope."
+        ]
+    }
     assert not Environment.objects.exists()
 
 

@@ -197,14 +197,20 @@ def test_a_region_outside_the_template_zones_is_refused_with_the_reason_and_noth
         request(developer, "staging", cluster=us)
 
     # The team (EU) refuses us-east-1 too; this test is about the template's own rule, so it names it.
-    assert "This template is for the EU zone(s); us-east-1 is in US." in refused.value.messages
+    assert (
+        "This template is for the EU zone(s); us-east-1 is in US. "
+        "Choose a region in EU: eu-central-1, eu-west-1, northeurope or westeurope."
+    ) in refused.value.messages
     assert not Environment.objects.exists()
     event = AuditEvent.objects.get(verb=audit.ENVIRONMENT_REFUSED)
     assert event.actor == developer
     assert event.extra["reasons"] == refused.value.messages
 
 
-TEAM_ZONE_REFUSAL = "The team's data must stay in the EU zone; us-east-1 is in US."
+TEAM_ZONE_REFUSAL = (
+    "The team's data must stay in the EU zone; us-east-1 is in US. "
+    "Choose a region in EU: eu-central-1, eu-west-1, northeurope or westeurope."
+)
 
 
 def test_a_region_outside_the_teams_residency_zone_is_refused_with_the_reason_and_nothing_is_saved(
@@ -230,20 +236,41 @@ def test_a_team_without_a_residency_zone_may_request_in_any_zone(sandbox: None, 
     assert environment.status == EnvironmentStatus.PROVISIONING
 
 
-def test_a_zone_set_later_refuses_new_requests_and_leaves_the_existing_environments_where_they_are(
+def test_a_zone_is_not_set_while_the_team_has_live_environments_outside_it_and_the_refusal_lists_them(
     sandbox: None, developer: User, admin: User
 ) -> None:
     Team.objects.filter(pk=team().pk).update(residency_zone="")
     american = request(developer, cluster=cluster("eks-us-east-1"), name="before-the-zone")
+
+    with pytest.raises(ValidationError) as refused:
+        access_services.team_update(actor=admin, team_id=team().pk, name=team().name, residency_zone="EU")
+
+    assert refused.value.message_dict == {
+        "residency_zone": [
+            "Student Experience has 1 environment outside EU: before-the-zone (us-east-1, US). The portal cannot "
+            "move an environment: tear it down first, then bind the team to EU."
+        ]
+    }
+    assert team().residency_zone == ""
+    assert not AuditEvent.objects.filter(verb=audit.TEAM_CHANGED).exists()
+    american.refresh_from_db()
+    assert (american.cluster, american.status) == (cluster("eks-us-east-1"), EnvironmentStatus.PROVISIONING)
+
+
+def test_once_the_outside_environments_are_gone_the_zone_is_set_and_refuses_new_requests_outside_it(
+    sandbox: None, developer: User, admin: User
+) -> None:
+    Team.objects.filter(pk=team().pk).update(residency_zone="")
+    american = request(developer, cluster=cluster("eks-us-east-1"), name="before-the-zone")
+    services.environment_cancel(actor=developer, environment_id=american.pk)  # no worker ran it: cancelled at once
+    american.refresh_from_db()
+    assert american.status == EnvironmentStatus.CANCELLED
 
     access_services.team_update(actor=admin, team_id=team().pk, name=team().name, residency_zone="EU")
 
     with pytest.raises(ValidationError) as refused:
         request(developer, cluster=cluster("eks-us-east-1"), name="after-the-zone")
     assert refused.value.messages == [TEAM_ZONE_REFUSAL]
-    american.refresh_from_db()
-    assert american.cluster == cluster("eks-us-east-1")
-    assert american.status == EnvironmentStatus.PROVISIONING
     assert request(developer, name="in-the-zone").status == EnvironmentStatus.PROVISIONING
 
 

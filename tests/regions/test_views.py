@@ -95,11 +95,11 @@ def test_the_region_list_shows_every_demo_region_with_its_zone_status_and_dr_par
     assert response.status_code == 200
     assert set(listed_codes(response)) == set(Region.objects.values_list("code", flat=True))
     ireland = row_for(response, "eu-west-1")
-    assert "| AWS | EU | Active | eu-central-1 |" in ireland
+    assert "| AWS | EU | Active | Not checked | eu-central-1 |" in ireland
     sydney = row_for(response, "ap-southeast-2")
-    assert "| AWS | AU | Active | ap-southeast-4 |" in sydney
+    assert "| AWS | AU | Active | Not checked | ap-southeast-4 |" in sydney
     east_us = row_for(response, "eastus")
-    assert "| Azure | US | Active | westus2 |" in east_us
+    assert "| Azure | US | Active | Not checked | westus2 |" in east_us
 
 
 def test_the_region_list_says_when_a_region_has_no_dr_partner(developer: Client) -> None:
@@ -107,7 +107,7 @@ def test_the_region_list_says_when_a_region_has_no_dr_partner(developer: Client)
 
     response = developer.get(REGION_LIST)
 
-    assert "| EU | Active | none |" in row_for(response, "eu-west-1")
+    assert "| EU | Active | Not checked | none |" in row_for(response, "eu-west-1")
 
 
 def test_filtering_by_residency_zone_lists_only_that_zones_regions(developer: Client) -> None:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from costs.demo import load_demo_costs
 from deployments.demo import seed_demo_clusters
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
+from regions.demo import load_demo_region_resources
 
 
 class Command(BaseCommand):
@@ -29,9 +30,11 @@ class Command(BaseCommand):
         load_demo()
         seeded = seed_demo_clusters()
         costs = load_demo_costs()
+        checked = load_demo_region_resources()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo data loaded ({seeded} workloads in the sandbox clusters, {costs} cost line items)."
+                f"Demo data loaded ({seeded} workloads in the sandbox clusters, {costs} cost line items, "
+                f"{checked} regions checked)."
             )
         )
         if options["verbosity"] > 1:

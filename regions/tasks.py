@@ -1,0 +1,23 @@
+"""Scheduled work of the regions app: thin callers of :mod:`regions.health`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from regions import health
+from regions.models import Region
+
+
+@shared_task(name="regions.check_health")
+def check_health() -> int:
+    """Check every region's resources and DR readiness (beat, ``PORTAL_REGION_HEALTH_CHECK_SECONDS``)."""
+    return health.check_all()
+
+
+@shared_task(name="regions.check_region_health")
+def check_region_health(region_id: int) -> str | None:
+    """Check one region now ("Check now" on its page); a region deleted meanwhile is skipped."""
+    region = Region.objects.select_related("account", "dr_partner").filter(pk=region_id).first()
+    if region is None:
+        return None
+    return health.check_region(region).rating
