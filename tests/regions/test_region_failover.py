@@ -26,6 +26,7 @@ from providers import errors
 from providers.cloud import DatabaseSpec
 from regions import failover as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
+from regions.demo import load_demo_region_resources
 from regions.drivers import cloud_driver_for
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.factories import GrantFactory, make_user
@@ -241,6 +242,22 @@ def test_a_region_registered_elsewhere_fails_over_its_recorded_replica(sandbox: 
     assert (promoted.replica, promoted.backup_retention_days) == (None, 10), "the primary's retention, from its record"
     assert RegionResource.objects.get(region=region, kind="database_replica").status == ResourceStatus.PROMOTED
     assert RegionResource.objects.filter(region__code="eu-central-1", kind="database", name="lms-db-replica").exists()
+
+
+def test_the_demo_regions_built_elsewhere_fail_over_or_say_why_they_cannot(sandbox: Path) -> None:
+    load_demo_region_resources()  # what `make run` registers: data services made in the sandbox, no request
+
+    dublin = ask(Region.objects.get(provider="aws", code="eu-west-1"))
+    assert (dublin.partner.code, dublin.database) == ("eu-central-1", "platform-eu-west-1-db")
+    # The demo's us-east-1 lost its replica: the record is there, the cloud says there is nothing to promote.
+    with pytest.raises(ValidationError, match="The cloud reports no replica of platform-us-east-1-db in us-west-2"):
+        ask(Region.objects.get(provider="aws", code="us-east-1"))
+
+    run = carry_out(approve_failover(dublin))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert cloud_in("eu-central-1").describe_database("platform-eu-west-1-db-replica").replica is None
+    assert Region.objects.get(code="eu-west-1").status == RegionStatus.DEGRADED
 
 
 # --- refusals --------------------------------------------------------------------------------------------------
