@@ -98,6 +98,13 @@ REGION_BUILD_FINISHED = "regions.build_finished"
 REGION_BUILD_RETRIED = "regions.build_retried"
 REGION_ROLLBACK_STARTED = "regions.rollback_started"
 REGION_REQUEST_CANCELLED = "regions.request_cancelled"
+# Region failover (issue 8, part 4): promoting a region's database replica in its DR partner, asked, decided, run.
+FAILOVER_REQUESTED = "regions.failover_requested"
+FAILOVER_REJECTED = "regions.failover_rejected"
+FAILOVER_STARTED = "regions.failover_started"
+FAILOVER_FINISHED = "regions.failover_finished"
+FAILOVER_RETRIED = "regions.failover_retried"
+FAILOVER_CANCELLED = "regions.failover_cancelled"
 # Rollbacks and deploy freezes (deployments app).
 ROLLBACK_REQUESTED = "deployments.rollback_requested"
 ROLLBACK_FINISHED = "deployments.rollback_finished"

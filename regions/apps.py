@@ -6,4 +6,6 @@ class RegionsConfig(AppConfig):
     verbose_name = "Platform inventory"
 
     def ready(self) -> None:
-        from regions import receivers  # noqa: F401 (connects the approval receiver)
+        # The approval receiver; and ``regions.failover``, registered in every process (only
+        # <app>/workflows.py is autodiscovered, and the failover's workflow lives in its own module).
+        from regions import failover_workflow, receivers  # noqa: F401

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from regions import residency_views, views
+from regions import failover_views, residency_views, views
 
 app_name = "regions"
 
@@ -16,6 +16,12 @@ urlpatterns = [
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
     path("residency/", residency_views.residency, name="residency"),
+    # Failovers too, before the catch-alls: "failovers/1/" would read as a provider and a region code.
+    path("failovers/<int:pk>/", failover_views.failover_detail, name="failover"),
+    path("failovers/<int:pk>/run/", failover_views.failover_run, name="failover_run"),
+    path("failovers/<int:pk>/retry/", failover_views.failover_retry, name="failover_retry"),
+    path("failovers/<int:pk>/cancel/", failover_views.failover_cancel, name="failover_cancel"),
+    path("<str:provider>/<str:code>/failover/", failover_views.failover_create, name="failover_create"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
     path("<str:provider>/<str:code>/health/", views.region_health, name="health"),
     path("<str:provider>/<str:code>/health/check/", views.region_check, name="check"),

@@ -920,6 +920,43 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(REGION_EXPECTATIONS)
 
+
+# Failovers (issue 8, part 4) are inventory too: everyone signed in reads them; only platform admins ask for one
+# (inventory.add on the region) and retry or cancel one (inventory.change); the others may see but not act (403).
+def a_region_with_a_partner() -> dict[str, str]:
+    region = Region.objects.select_related("dr_partner").get(provider="aws", code="eu-west-1")
+    return {"provider": region.provider, "code": region.code}
+
+
+def a_failover() -> dict[str, str]:
+    from regions.models import FailoverRequest
+
+    region = Region.objects.get(provider="aws", code="eu-west-1")
+    partner = region.dr_partner or Region.objects.filter(residency_zone="EU").exclude(pk=region.pk).first()
+    assert partner is not None
+    failover, _ = FailoverRequest.objects.get_or_create(
+        region=region,
+        defaults={
+            "partner": partner,
+            "database": "portal-eu-west-1-db",
+            "reason": "The region is down.",
+            "requested_by": User.objects.get(username=username_of(Persona.PLATFORM_ADMIN)),
+        },
+    )
+    return {"pk": str(failover.pk)}
+
+
+FAILOVER_EXPECTATIONS: dict[str, Expectation] = {
+    "regions:failover_create": access_page(REFUSED, a_region_with_a_partner, **ADMIN_ONLY),
+    "regions:failover": page(a_failover),
+    "regions:failover_run": page(a_failover),
+    "regions:failover_retry": access_post(REFUSED, a_failover, platform_admin=MOVED),
+    "regions:failover_cancel": access_post(REFUSED, a_failover, platform_admin=MOVED),
+    "failoverrequest-list": api(),
+    "failoverrequest-detail": api(a_failover),
+}
+EXPECTATIONS.update(FAILOVER_EXPECTATIONS)
+
 # Everything under the admin namespace is one group: the admin site decides for all of its pages.
 ADMIN_NAMESPACE = "admin:"
 ADMIN_EXPECTATION = Expectation(

@@ -14,6 +14,8 @@ from regions.api import views as regions_api
 
 router = DefaultRouter()
 router.register("cloud-accounts", regions_api.CloudAccountViewSet)
+# Before "regions": its detail route would otherwise take "failovers" for a region's id.
+router.register("regions/failovers", regions_api.FailoverRequestViewSet)
 router.register("regions", regions_api.RegionViewSet)
 router.register("clusters", regions_api.ClusterViewSet)
 router.register("node-pools", regions_api.NodePoolViewSet)

@@ -9,6 +9,7 @@ from regions.models import (
     CentreServer,
     CloudAccount,
     Cluster,
+    FailoverRequest,
     Namespace,
     NodePool,
     Region,
@@ -122,3 +123,28 @@ class RegionRequestCreateSerializer(serializers.ModelSerializer[RegionRequest]):
         fields = REQUEST_FIELDS
         # The model's rules run in the service, with the same messages as the form; none here twice.
         validators: list[object] = []
+
+
+class FailoverRequestSerializer(serializers.ModelSerializer[FailoverRequest]):
+    """A failover as the API shows it: the regions by code, the replica's lag when it was asked, its status."""
+
+    region: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    partner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = FailoverRequest
+        fields = [
+            "id", "region", "partner", "database", "reason", "status", "replica_lag_seconds",
+            "requested_by", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class FailoverRequestCreateSerializer(serializers.Serializer[Any]):
+    """What a caller gives to ask for a failover: the region (its id) and why; the service checks the rest."""
+
+    region = serializers.IntegerField()
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=True)

@@ -15,9 +15,19 @@ from access import policy
 from access.models import User
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
+from regions import failover as failovers
 from regions import filtersets, selectors, services
 from regions.api import serializers
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
+from regions.models import (
+    CentreServer,
+    CloudAccount,
+    Cluster,
+    FailoverRequest,
+    Namespace,
+    NodePool,
+    Region,
+    RegionRequest,
+)
 from regions.plan import region_plan
 from regions.residency import residency_overview
 
@@ -123,3 +133,59 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         """The plan: every resource the build-out creates, in order, with its settings and monthly cost."""
         region_request = self.get_object()
         return Response({"request": region_request.pk, **region_plan(region_request).as_json()})
+
+
+class FailoverRequestPermission(PolicyPermission):
+    """Reading needs a signed-in person (the list is scoped); the service checks ``inventory.add`` on the region."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method == "POST" and getattr(view, "action", "") == "create":
+            return policy.can(request.user, policy.ADD, FailoverRequest)
+        return policy.can(request.user, policy.VIEW)
+
+
+class FailoverRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewsets.GenericViewSet[FailoverRequest]):
+    """Failovers the caller may see; POST asks to fail a region over to its DR partner (then two admins approve).
+
+    A refusal (no partner, no replica, one under way, no reason) is the service's ValidationError, turned into
+    the structured 400 by the shared error handler.
+    """
+
+    selector = failovers.failover_list
+    queryset = FailoverRequest.objects.all()
+    serializer_class = serializers.FailoverRequestSerializer
+    permission_classes = [FailoverRequestPermission]
+    filterset_fields = ["status"]
+
+    def get_serializer_class(self) -> Any:
+        if self.action == "create":
+            return serializers.FailoverRequestCreateSerializer
+        return serializers.FailoverRequestSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="The same key from the same caller gives back the first failover (200).",
+            )
+        ],
+        request=serializers.FailoverRequestCreateSerializer,
+        responses={201: serializers.FailoverRequestSerializer, 200: serializers.FailoverRequestSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        user = request.user
+        assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        repeated = bool(key) and FailoverRequest.objects.filter(requested_by=user, idempotency_key=key).exists()
+        created = failovers.failover_request_create(
+            actor=user,
+            region_id=data.validated_data["region"],
+            reason=data.validated_data["reason"],
+            idempotency_key=key,
+        )
+        body = serializers.FailoverRequestSerializer(created).data
+        return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)

@@ -813,6 +813,100 @@ def cancel_a_region_request(world: World) -> Expected:
     return Expected.of(world.admin, request)
 
 
+# --- region failover (issue 8, part 4) ---
+
+
+def ask_for_a_failover(world: World) -> Any:
+    """A failover of the demo's eu-west-1 (registered, with a database and its replica in eu-central-1)."""
+    from regions import failover as failovers
+    from regions.models import Region
+    from tests.regions.test_region_failover import registered_with_a_replica
+
+    region = Region.objects.select_related("account", "dr_partner").get(provider="aws", code="eu-west-1")
+    database = f"audit-{uuid.uuid4().hex[:8]}-db"  # the sandbox outlives each trigger's transaction
+    registered_with_a_replica(region, database)
+    return failovers.failover_request_create(actor=world.admin, region_id=region.pk, reason="Dublin is down.")
+
+
+def two_more_platform_admins() -> tuple[User, User]:
+    third: User = UserFactory.create(username="admin-three")
+    Grant.objects.create(role=Role.objects.get(slug=BuiltinRole.PLATFORM_ADMIN), user=third, reason="Two admins.")
+    return another_platform_admin(), third
+
+
+def start_a_failover(world: World) -> tuple[Any, User]:
+    from regions import failover as failovers
+
+    failover = ask_for_a_failover(world)
+    approval = ApprovalRequest.objects.get(subject_id=str(failover.pk), purpose=failovers.FAILOVER)
+    first, second = two_more_platform_admins()
+    approve(approval.pk, approver=first, approve=True)
+    approve(approval.pk, approver=second, approve=True)
+    return failover, second
+
+
+def a_failed_failover(world: World) -> Any:
+    from regions import failover as failovers
+    from regions.choices import FailoverStatus
+    from workflows.models import Run, RunStatus, StepStatus
+
+    failover, _ = start_a_failover(world)
+    run = failovers.failover_run(failover)
+    assert run is not None
+    run.steps.filter(position=1).update(status=StepStatus.FAILED, started_at=timezone.now(), error="injected")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    type(failover).objects.filter(pk=failover.pk).update(status=FailoverStatus.FAILED)
+    return failover
+
+
+def request_a_failover(world: World) -> Expected:
+    return Expected.of(world.admin, ask_for_a_failover(world))
+
+
+def reject_a_failover(world: World) -> Expected:
+    from regions import failover as failovers
+
+    failover = ask_for_a_failover(world)
+    approval = ApprovalRequest.objects.get(subject_id=str(failover.pk), purpose=failovers.FAILOVER)
+    approver = another_platform_admin()
+    approve(approval.pk, approver=approver, approve=False, reason="Dublin is back.")
+    return Expected.of(approver, failover)
+
+
+def approve_a_failover(world: World) -> Expected:
+    failover, last_approver = start_a_failover(world)
+    return Expected.of(last_approver, failover)
+
+
+def finish_a_failover(world: World) -> Expected:
+    from regions import failover as failovers
+    from workflows.models import Run, RunStatus
+
+    failover, _ = start_a_failover(world)
+    run = failovers.failover_run(failover)
+    assert run is not None
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="Promote: injected")
+    run.refresh_from_db()
+    failovers.failover_finished(run)
+    return Expected.of(None, failover, actor_label="system")
+
+
+def retry_a_failover(world: World) -> Expected:
+    from regions import failover as failovers
+
+    failover = a_failed_failover(world)
+    failovers.failover_retry(actor=world.admin, failover_id=failover.pk)
+    return Expected.of(world.admin, failover)
+
+
+def cancel_a_failover(world: World) -> Expected:
+    from regions import failover as failovers
+
+    failover = ask_for_a_failover(world)
+    failovers.failover_cancel(actor=world.admin, failover_id=failover.pk)
+    return Expected.of(world.admin, failover)
+
+
 def ready_environment(world: World) -> Environment:
     environment = request_an_environment(world)
     Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.READY)
@@ -1332,6 +1426,12 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.REGION_BUILD_RETRIED: [retry_a_region_build],
     audit.REGION_ROLLBACK_STARTED: [roll_a_region_back],
     audit.REGION_REQUEST_CANCELLED: [cancel_a_region_request],
+    audit.FAILOVER_REQUESTED: [request_a_failover],
+    audit.FAILOVER_REJECTED: [reject_a_failover],
+    audit.FAILOVER_STARTED: [approve_a_failover],
+    audit.FAILOVER_FINISHED: [finish_a_failover],
+    audit.FAILOVER_RETRIED: [retry_a_failover],
+    audit.FAILOVER_CANCELLED: [cancel_a_failover],
     audit.ROLLBACK_REQUESTED: [request_a_rollback],
     audit.ROLLBACK_FINISHED: [finish_a_rollback],
     audit.FREEZE_CREATED: [freeze_an_environment],

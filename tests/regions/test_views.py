@@ -345,7 +345,7 @@ def add_children_to(region: Region, count: int) -> None:
     [
         (REGION_LIST, 7),  # count, page of regions, accounts for the filter form
         (f"{REGION_LIST}?residency_zone=EU&q=e", 7),
-        (EU_WEST_1, 9),  # region, clusters, their pools, their namespaces, centre servers
+        (EU_WEST_1, 10),  # region, clusters, their pools, their namespaces, centre servers, its failovers
         (EKS_EU_WEST_1, 7),  # cluster, its pools, its namespaces
     ],
     ids=["region-list", "filtered-region-list", "region-detail", "cluster-detail"],

@@ -1,0 +1,404 @@
+"""Failing a region over to its DR partner: ask, approve, promote the database's replica there (issue 8, part 4).
+
+:func:`failover_request_create` checks that there is something to fail over
+to (a DR partner in the same residency zone, a database whose read replica
+lives there, no other failover under way, and the cloud finds the replica),
+records how far behind the replica is (the data a failover would lose), and
+asks for approval. The approval's ``decided`` signal (regions/receivers.py)
+starts the ``regions.failover`` workflow (:mod:`regions.failover_workflow`)
+or marks the request rejected; the workflow's ``finished`` hook
+(:func:`failover_finished`) marks it done or failed and tells the requester.
+A failed failover is retried at its failed step; one waiting for approval
+can be cancelled. A promotion cannot be undone, so there is no rollback.
+
+Approvals: **a failover always needs two different platform admins, never
+the requester.** A failover is the one region operation that cannot be
+reversed and that loses data (up to the replica's lag), and it is asked for
+when something is already wrong; the region build's production rule would
+let a non-production region, or one registered elsewhere (whose purpose the
+portal does not know), fail over on one person's word.
+
+Every write here records one audit event in its transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from access import audit, policy
+from access.models import User
+from access.policy import AnyUser
+from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.services import request_approval, withdraw
+from notifications.services import Message, notify
+from providers import errors
+from regions import workflows as build_workflows
+from regions.choices import FailoverStatus, ResourceStatus
+from regions.failover_workflow import FAILOVER, failover_params
+from regions.models import LIVE_FAILOVER_STATUSES, FailoverRequest, Region, RegionResource
+from workflows import engine
+from workflows.models import Run, RunStatus
+from workflows.selectors import latest_run
+
+__all__ = ["FAILOVER", "REQUIRED_APPROVALS"]
+
+# See the module's docstring for why it is always two.
+REQUIRED_APPROVALS = 2
+DEFAULT_BACKUP_RETENTION_DAYS = 7
+
+
+# --- reads ---------------------------------------------------------------------------------------------------------
+
+
+def failover_list(*, user: AnyUser) -> QuerySet[FailoverRequest]:
+    """Failovers the user may see, newest first, with their regions and who asked."""
+    return (
+        policy.restrict(FailoverRequest.objects.all(), user, policy.VIEW)
+        .select_related("region", "partner", "requested_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def failover_get(*, user: AnyUser, pk: int) -> FailoverRequest:
+    return get_object_or_404(failover_list(user=user), pk=pk)
+
+
+def failover_url(failover: FailoverRequest) -> str:
+    return reverse("regions:failover", kwargs={"pk": failover.pk})
+
+
+def failover_key(failover: FailoverRequest) -> str:
+    return f"failover:{failover.pk}"
+
+
+def failover_run(failover: FailoverRequest) -> Run | None:
+    return Run.objects.filter(key=failover_key(failover)).first()
+
+
+@dataclass(frozen=True)
+class FailoverTarget:
+    """What a failover of a region would promote, or why there is nothing to fail over to (``refusal``)."""
+
+    region: Region
+    partner: Region | None = None
+    database: str = ""
+    replica: str = ""
+    backup_retention_days: int = DEFAULT_BACKUP_RETENTION_DAYS
+    refusal: str = ""
+
+
+def failover_target(region: Region) -> FailoverTarget:
+    """The region's DR partner and the database whose replica lives there, from the inventory (no cloud call)."""
+    partner = region.dr_partner
+    if partner is None:
+        return FailoverTarget(
+            region, refusal=f"{region} has no DR partner region to fail over to; give it one in the inventory first."
+        )
+    if partner.residency_zone != region.residency_zone:
+        return FailoverTarget(
+            region,
+            partner,
+            refusal=(
+                f"The DR partner {partner.code} lies in the {partner.get_residency_zone_display()} "
+                f"({partner.residency_zone}) zone, not {region.residency_zone}: failing over would move the data out "
+                "of its residency zone. The inventory should never pair them; correct the region's DR partner."
+            ),
+        )
+    # Built by the portal or registered for a region built elsewhere: either way a record of this region.
+    records = RegionResource.objects.filter(region=region, status=ResourceStatus.CREATED).order_by("position", "pk")
+    replica = records.filter(kind="database_replica", region_code=partner.code).first()
+    databases = list(records.filter(kind="database", region_code=region.code))
+    source = str(replica.settings.get("source", "")) if replica is not None else ""
+    database = next((record for record in databases if not source or record.name == source), None)
+    if replica is None or database is None:
+        return FailoverTarget(
+            region,
+            partner,
+            refusal=(
+                f"{region} has no database with a read replica in {partner.code} on record: there is nothing to "
+                "promote."
+            ),
+        )
+    retention = database.settings.get("backup_retention_days") or DEFAULT_BACKUP_RETENTION_DAYS
+    return FailoverTarget(region, partner, database.name, replica.name, int(retention))
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """The replica as the cloud reports it now: how far behind (None when the cloud does not say), or the problem."""
+
+    lag_seconds: float | None = None
+    found: bool = False
+    problem: str = ""
+
+
+def replica_state(target: FailoverTarget) -> ReplicaState:
+    """Ask the primary region's cloud about the replica (one call)."""
+    region, partner = target.region, target.partner
+    if partner is None or region.account is None:
+        return ReplicaState(problem=f"{region} has no cloud account to ask.")
+    try:
+        info = build_workflows.cloud_driver(region.account, region.code).describe_database(target.database)
+    except errors.NotFound:
+        return ReplicaState(problem=f"The cloud finds no database {target.database} in {region.code}.")
+    except errors.ProviderError as error:
+        return ReplicaState(problem=f"The cloud did not answer about {target.database}: {error}")
+    if info.replica is None or info.replica.region != partner.code:
+        return ReplicaState(
+            problem=f"The cloud reports no replica of {target.database} in {partner.code}: there is nothing to promote."
+        )
+    return ReplicaState(lag_seconds=info.replica.lag_seconds, found=True)
+
+
+def describe_lag(lag_seconds: float | None) -> str:
+    if lag_seconds is None:
+        return "not reported by the cloud"
+    return f"{lag_seconds:g} seconds"
+
+
+# --- writes --------------------------------------------------------------------------------------------------------
+
+
+def failover_request_create(*, actor: User, region_id: int, reason: str, idempotency_key: str = "") -> FailoverRequest:
+    """Ask to fail ``region_id`` over to its DR partner: checked, saved waiting for two approvals, approvers told.
+
+    Raises ValidationError, in words, when there is nothing to fail over to
+    (no partner, a partner in another zone, no replica on record or in the
+    cloud) or a failover is already under way; the same ``idempotency_key``
+    from the same person gives back the first request.
+    """
+    key = idempotency_key.strip()[:200]
+    if key:
+        existing = FailoverRequest.objects.filter(requested_by=actor, idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    policy.forget(actor)
+    region = get_object_or_404(
+        policy.restrict(Region.objects.select_related("account", "dr_partner"), actor, policy.VIEW), pk=region_id
+    )
+    failover = FailoverRequest(region=region, requested_by=actor, idempotency_key=key, reason=reason.strip())
+    policy.require(actor, policy.ADD, failover)
+    if not failover.reason:
+        raise ValidationError({"reason": "Say why the region must fail over: the approvers read it."})
+    target = failover_target(region)
+    if target.refusal:
+        raise ValidationError(target.refusal)
+    _refuse_a_second(region)
+    state = replica_state(target)  # a cloud call: before the transaction, not holding its locks
+    if not state.found:
+        raise ValidationError(state.problem)
+    assert target.partner is not None  # noqa: S101 (a target without refusal has its partner)
+    failover.partner = target.partner
+    failover.database = target.database
+    failover.replica_lag_seconds = state.lag_seconds
+    try:
+        with transaction.atomic():
+            failover.status = FailoverStatus.PENDING_APPROVAL
+            failover.save()
+            audit.record(
+                audit.FAILOVER_REQUESTED,
+                failover,
+                actor=actor,
+                after={
+                    "region": region.code,
+                    "partner": target.partner.code,
+                    "database": target.database,
+                    "replica": target.replica,
+                    "replica_lag_seconds": state.lag_seconds,
+                    "reason": failover.reason,
+                },
+            )
+            request_approval(
+                failover,
+                purpose=FAILOVER,
+                requested_by=actor,
+                summary=f"Fail {region} over to {target.partner.code}",
+                reasons=[
+                    failover.reason,
+                    f"Promotes {target.replica} in {target.partner.code} to the primary database. The replica is "
+                    f"{describe_lag(state.lag_seconds)} behind (RPO {settings.DR_RPO_MINUTES} minutes): the writes "
+                    "of that time are lost.",
+                    "A promotion cannot be undone. Two platform admins must approve it.",
+                ],
+                url=failover_url(failover),
+                required_approvals=REQUIRED_APPROVALS,
+            )
+    except IntegrityError:
+        # Two requests for one region at once: the constraint keeps one; the other hears why.
+        if key and FailoverRequest.objects.filter(requested_by=actor, idempotency_key=key).exists():
+            return FailoverRequest.objects.get(requested_by=actor, idempotency_key=key)
+        _refuse_a_second(region)
+        raise
+    return failover
+
+
+def _refuse_a_second(region: Region) -> None:
+    live = FailoverRequest.objects.filter(region=region, status__in=LIVE_FAILOVER_STATUSES).first()
+    if live is not None:
+        raise ValidationError(
+            f"A failover of {region.code} is already under way ({live.get_status_display().lower()}); follow that one."
+        )
+
+
+def failover_approval_decided(approval: ApprovalRequest, *, approved: bool) -> None:
+    """The approval of a failover was decided (inside its transaction): start it, or mark it rejected."""
+    failover = (
+        FailoverRequest.objects.select_for_update(of=("self",))
+        .select_related("region", "partner")
+        .filter(pk=approval.subject_id)
+        .first()
+    )
+    if failover is None or failover.status != FailoverStatus.PENDING_APPROVAL:
+        return
+    decider = approval.decisions.select_related("approver").order_by("-pk").first()
+    actor = decider.approver if decider is not None else None
+    if not approved:
+        failover.status = FailoverStatus.REJECTED
+        failover.save(update_fields=["status", "updated_at"])
+        audit.record(
+            audit.FAILOVER_REJECTED,
+            failover,
+            actor=actor,
+            before={"status": FailoverStatus.PENDING_APPROVAL},
+            after={"status": failover.status},
+            approval=approval.pk,
+        )
+        return
+    region = failover.region
+    target = failover_target(region)
+    run = engine.start(
+        FAILOVER,
+        key=failover_key(failover),
+        subject=failover,
+        params=failover_params(
+            failover_id=failover.pk,
+            account_id=region.account_id or 0,
+            primary_id=region.pk,
+            partner_id=failover.partner_id,
+            primary_code=region.code,
+            partner_code=failover.partner.code,
+            database=failover.database,
+            replica=target.replica or f"{failover.database}-replica",
+            backup_retention_days=target.backup_retention_days,
+        ),
+        user=actor,
+    )
+    failover.status = FailoverStatus.RUNNING
+    failover.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.FAILOVER_STARTED,
+        failover,
+        actor=actor,
+        before={"status": FailoverStatus.PENDING_APPROVAL},
+        after={"status": failover.status, "run": run.key},
+        approval=approval.pk,
+        approvers=[decision.approver.get_username() for decision in approval.decisions.select_related("approver")],
+    )
+
+
+OUTCOMES = {
+    RunStatus.SUCCEEDED: FailoverStatus.DONE,
+    RunStatus.FAILED: FailoverStatus.FAILED,
+    RunStatus.CANCELLED: FailoverStatus.CANCELLED,
+}
+
+
+def failover_finished(run: Run) -> None:
+    """The failover run ended (inside its transaction): set the status, tell the requester."""
+    failover = (
+        FailoverRequest.objects.select_for_update(of=("self",))
+        .select_related("region", "partner", "requested_by")
+        .filter(pk=run.params.get("failover_id"))
+        .first()
+    )
+    status = OUTCOMES.get(RunStatus(run.status))
+    if failover is None or status is None:
+        return
+    before = failover.status
+    failover.status = status
+    failover.save(update_fields=["status", "updated_at"])
+    check = run.steps.filter(action="check").values_list("output", flat=True).first() or {}
+    audit.record(
+        audit.FAILOVER_FINISHED,
+        failover,
+        actor_label="system",
+        before={"status": before},
+        after={"status": status, "replica_lag_seconds_at_promotion": check.get("lag_seconds")},
+        run=run.key,
+        error=run.error,
+    )
+    what = {
+        FailoverStatus.DONE: f"is done: {failover.partner.code} serves, its database is the primary",
+        FailoverStatus.FAILED: "failed; retry it from the failed step",
+        FailoverStatus.CANCELLED: "was cancelled",
+    }[status]
+    notify(
+        [failover.requested_by],
+        Message(
+            kind=f"regions.failover_{status}",
+            title=f"The failover of {failover.region.code} to {failover.partner.code} {what}",
+            body=run.error,
+            url=failover_url(failover),
+            key=f"{run.key}:{status}",
+        ),
+    )
+
+
+def _locked(actor: User, failover_id: int) -> FailoverRequest:
+    return policy.get_for_update(
+        FailoverRequest.objects.select_related("region", "partner"), actor, policy.CHANGE, pk=failover_id
+    )
+
+
+@transaction.atomic
+def failover_retry(*, actor: User, failover_id: int) -> FailoverRequest:
+    """Resume a failed failover at its failed step (each step is safe to perform again)."""
+    failover = _locked(actor, failover_id)
+    run = latest_run(failover, FAILOVER)
+    if failover.status != FailoverStatus.FAILED or run is None or run.status != RunStatus.FAILED:
+        raise ValidationError("Only a failed failover can be retried.")
+    engine.retry(run)
+    failover.status = FailoverStatus.RUNNING
+    failover.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.FAILOVER_RETRIED,
+        failover,
+        actor=actor,
+        before={"status": FailoverStatus.FAILED},
+        after={"status": failover.status},
+        run=run.key,
+    )
+    return failover
+
+
+@transaction.atomic
+def failover_cancel(*, actor: User, failover_id: int) -> FailoverRequest:
+    """Cancel a failover waiting for approval (its approval is withdrawn). One under way cannot be stopped."""
+    failover = _locked(actor, failover_id)
+    if failover.status != FailoverStatus.PENDING_APPROVAL:
+        raise ValidationError(
+            f"A failover that is {failover.get_status_display().lower()} cannot be cancelled: only one waiting for "
+            "approval can."
+        )
+    pending = ApprovalRequest.objects.filter(
+        subject_id=str(failover.pk), purpose=FAILOVER, status=ApprovalStatus.PENDING
+    ).first()
+    if pending is not None:
+        withdraw(pending.pk, by=failover.requested_by)
+    failover.status = FailoverStatus.CANCELLED
+    failover.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.FAILOVER_CANCELLED,
+        failover,
+        actor=actor,
+        before={"status": FailoverStatus.PENDING_APPROVAL},
+        after={"status": failover.status},
+    )
+    return failover

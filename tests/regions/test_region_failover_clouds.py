@@ -1,0 +1,91 @@
+"""The failover workflow through the real cloud drivers: AWS over HTTP to a moto server (``PromoteReadReplica``),
+Azure through azure-core's transport to the in-memory Azure of the driver tests (issue 8, part 4).
+
+The region is built by the ``regions.build`` workflow first, on the same drivers, so the replica promoted is the
+one the build-out made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
+from regions.models import FailoverRequest, Region, RegionResource
+from tests.providers.conftest_cloud import moto_endpoint
+from tests.regions.test_region_build import approve, build
+from tests.regions.test_region_clouds import aws, azure, azure_request, kube
+from tests.regions.test_region_failover import (
+    DATABASE,
+    PARTNER,
+    PRIMARY,
+    REPLICA,
+    approve_failover,
+    ask,
+    built_region,
+    carry_out,
+)
+from workflows.models import RunStatus, StepStatus
+
+__all__ = ["aws", "azure", "kube", "moto_endpoint"]  # the fixtures, imported so pytest finds them
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_failover_on_aws_promotes_the_read_replica_with_backups_in_the_partner(aws: dict[str, Any]) -> None:
+    region = built_region()
+    assert aws["driver"](PRIMARY).describe_database(DATABASE).replica is not None
+    failover = ask(region)
+
+    run = carry_out(approve_failover(failover))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert FailoverRequest.objects.get(pk=failover.pk).status == FailoverStatus.DONE
+    promoted = aws["driver"](PARTNER).describe_database(REPLICA)
+    assert (promoted.status, promoted.replica, promoted.backup_retention_days) == ("available", None, 14)
+    assert promoted.id.startswith("arn:aws:rds:eu-west-3:")
+    assert aws["driver"](PRIMARY).describe_database(DATABASE).replica is None, "the primary has no replica now"
+    assert RegionResource.objects.get(region=region, kind="database_replica").status == ResourceStatus.PROMOTED
+    partner = Region.objects.get(code=PARTNER)
+    assert RegionResource.objects.get(region=partner, kind="database").provider_id == promoted.id
+    assert (partner.status, Region.objects.get(pk=region.pk).status) == (RegionStatus.ACTIVE, RegionStatus.DEGRADED)
+
+
+def test_an_aws_promotion_performed_again_promotes_nothing_more(aws: dict[str, Any]) -> None:
+    failover = approve_failover(ask(built_region()))
+    run = carry_out(failover)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    first = aws["driver"](PARTNER).describe_database(REPLICA)
+
+    # The promote step again, as after a worker killed once the cloud had promoted but before the step was saved.
+    promote = run.steps.get(action="promote")
+    promote.status = StepStatus.PENDING
+    promote.save(update_fields=["status"])
+    run.steps.filter(position__gt=promote.position).update(status=StepStatus.PENDING)
+    type(run).objects.filter(pk=run.pk).update(status=RunStatus.PENDING, finished_at=None)
+    again = carry_out(failover)
+
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert aws["driver"](PARTNER).describe_database(REPLICA).id == first.id
+    assert RegionResource.objects.filter(kind="database", region__code=PARTNER).count() == 1
+
+
+def test_a_failover_on_azure_promotes_the_replica_through_the_transport(azure: dict[str, Any], kube: Path) -> None:
+    run = build(approve(azure_request()))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    region = Region.objects.get(provider="azure", code="francecentral")
+    failover = ask(region)
+    assert (failover.partner.code, failover.database) == ("germanywestcentral", "portal-francecentral-db")
+
+    done = carry_out(approve_failover(failover))
+
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    # The replica lives in the primary's resource group (in the partner's location): that driver describes it.
+    cloud = azure["driver"]("francecentral")
+    promoted = cloud.describe_database("portal-francecentral-db-replica")
+    assert (promoted.status.lower(), promoted.replica, promoted.backup_retention_days) == ("available", None, 14)
+    assert cloud.describe_database("portal-francecentral-db").replica is None
+    partner = Region.objects.get(provider="azure", code="germanywestcentral")
+    assert (partner.status, Region.objects.get(pk=region.pk).status) == (RegionStatus.ACTIVE, RegionStatus.DEGRADED)
