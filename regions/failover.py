@@ -39,10 +39,11 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.services import request_approval, withdraw
 from notifications.services import Message, notify
 from providers import errors
+from providers.cloud import DatabaseInfo
 from regions import workflows as build_workflows
 from regions.choices import FailoverStatus, ResourceStatus
 from regions.failover_workflow import FAILOVER, failover_params
-from regions.models import LIVE_FAILOVER_STATUSES, FailoverRequest, Region, RegionResource
+from regions.models import LIVE_FAILOVER_STATUSES, CloudAccount, FailoverRequest, Region, RegionResource
 from workflows import engine
 from workflows.models import Run, RunStatus
 from workflows.selectors import latest_run
@@ -149,12 +150,32 @@ def replica_state(target: FailoverTarget) -> ReplicaState:
     except errors.NotFound:
         return ReplicaState(problem=f"The cloud finds no database {target.database} in {region.code}.")
     except errors.ProviderError as error:
-        return ReplicaState(problem=f"The cloud did not answer about {target.database}: {error}")
+        # The primary's region does not answer: the outage a failover is for. Ask the partner for the replica.
+        if replica_in_partner(region.account, partner.code, target.replica) is None:
+            return ReplicaState(
+                problem=f"{region.code} did not answer about {target.database} ({error}), and {partner.code} finds "
+                f"no replica {target.replica}."
+            )
+        return ReplicaState(
+            found=True,
+            problem=f"{region.code} did not answer ({error}); {partner.code} has the replica, but its lag is unknown.",
+        )
     if info.replica is None or info.replica.region != partner.code:
         return ReplicaState(
             problem=f"The cloud reports no replica of {target.database} in {partner.code}: there is nothing to promote."
         )
     return ReplicaState(lag_seconds=info.replica.lag_seconds, found=True)
+
+
+def replica_in_partner(account: CloudAccount, partner_code: str, replica: str) -> DatabaseInfo | None:
+    """The replica as its own (partner) region reports it, or None when that region finds none or does not answer.
+
+    Asked when the primary's region does not answer: promoting needs only the partner.
+    """
+    try:
+        return build_workflows.cloud_driver(account, partner_code).describe_database(replica)
+    except errors.ProviderError:
+        return None
 
 
 def describe_lag(lag_seconds: float | None) -> str:

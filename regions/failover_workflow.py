@@ -109,6 +109,19 @@ class FailoverRegion(Workflow):
             replica = _cloud(params, params["primary_code"]).describe_database(params["database"]).replica
         except errors.NotFound:
             replica = None
+        except errors.ProviderError as error:
+            # The primary's region does not answer (the outage a failover is for): the partner's word will do.
+            from regions.failover import replica_in_partner
+
+            account = CloudAccount.objects.get(pk=params["account_id"])
+            found = replica_in_partner(account, params["partner_code"], params["replica"])
+            if found is None:
+                raise StepFailed(
+                    f"{params['primary_code']} did not answer ({error}) and {params['partner_code']} finds no "
+                    f"replica {params['replica']}: nothing to promote."
+                ) from error
+            _wait_for(found.status, f"the replica {found.name}")
+            return {"lag_seconds": None, "already_promoted": False, "primary_unreachable": str(error)}
         if replica is None or replica.region != params["partner_code"]:
             # Promoted by an earlier try whose record was lost (a worker killed after the promotion)?
             try:

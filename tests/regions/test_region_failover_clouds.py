@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 
+from providers import errors
+from regions import workflows
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.providers.conftest_cloud import moto_endpoint
@@ -89,3 +92,62 @@ def test_a_failover_on_azure_promotes_the_replica_through_the_transport(azure: d
     assert cloud.describe_database("portal-francecentral-db").replica is None
     partner = Region.objects.get(provider="azure", code="germanywestcentral")
     assert (partner.status, Region.objects.get(pk=region.pk).status) == (RegionStatus.ACTIVE, RegionStatus.DEGRADED)
+
+
+class RegionDown:
+    """The primary region's driver during a regional outage: describing its database gets no answer."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    def describe_database(self, name: str) -> Any:
+        raise errors.Unavailable(f"{PRIMARY} is not answering (regional outage)")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._driver, name)
+
+
+def test_on_aws_a_failover_goes_ahead_when_the_primary_region_does_not_answer(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region = built_region()
+    healthy = workflows.cloud_driver
+
+    def in_an_outage(account: Any, code: str) -> Any:
+        driver = healthy(account, code)
+        return RegionDown(driver) if code == PRIMARY else driver
+
+    monkeypatch.setattr(workflows, "cloud_driver", in_an_outage)
+
+    failover = ask(region)  # the partner's word that the replica is there is enough to ask
+
+    assert failover.replica_lag_seconds is None
+    run = carry_out(approve_failover(failover))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    check = run.steps.get(action="check")
+    assert check.output["primary_unreachable"] == f"{PRIMARY} is not answering (regional outage)"
+    promoted = aws["driver"](PARTNER).describe_database(REPLICA)
+    assert (promoted.status, promoted.replica) == ("available", None)
+    assert Region.objects.get(pk=region.pk).status == RegionStatus.DEGRADED
+
+
+def test_when_neither_region_finds_the_replica_the_failover_is_refused_in_words(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region = built_region()
+    aws["driver"](PRIMARY).delete_database_replica(DATABASE, PARTNER)
+    healthy = workflows.cloud_driver
+
+    def in_an_outage(account: Any, code: str) -> Any:
+        driver = healthy(account, code)
+        return RegionDown(driver) if code == PRIMARY else driver
+
+    monkeypatch.setattr(workflows, "cloud_driver", in_an_outage)
+
+    with pytest.raises(ValidationError) as refused:
+        ask(region)
+
+    assert refused.value.messages == [
+        f"{PRIMARY} did not answer about {DATABASE} ({PRIMARY} is not answering (regional outage)), and {PARTNER} "
+        f"finds no replica {REPLICA}."
+    ]
