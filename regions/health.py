@@ -34,12 +34,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from providers import errors
 from providers.cloud import CloudDriver
-from regions.choices import ClusterStatus, Rating, RegionStatus, ResourceStatus
-from regions.models import Cluster, Namespace, Region, RegionHealth, RegionResource
+from regions.choices import ClusterStatus, FailoverStatus, Rating, RegionStatus, ResourceStatus
+from regions.models import Cluster, FailoverRequest, Namespace, Region, RegionHealth, RegionResource
 
 logger = logging.getLogger(__name__)
 
@@ -373,6 +374,31 @@ class Checker:
         return Finding(subject, "dr", partner.code, Rating.GREEN, "Ready to take over."), True
 
 
+def failed_over(region: Region) -> list[Finding]:
+    """The failover a degraded region went through (first: it is what its page should lead with), or nothing.
+
+    Once an admin makes the old primary active again, the finding goes; the
+    partner says it took over while the old primary stays degraded.
+    """
+    latest = (
+        FailoverRequest.objects.filter(Q(region=region) | Q(partner=region), status=FailoverStatus.DONE)
+        .select_related("region", "partner")
+        .order_by("-updated_at", "-pk")
+        .first()
+    )
+    if latest is None or latest.region.status != RegionStatus.DEGRADED:
+        return []
+    when = f"{timezone.localtime(latest.updated_at):%d %b %Y %H:%M}"
+    if latest.region_id == region.pk:
+        message = (
+            f"Failed over to {latest.partner.code} on {when}: the database {latest.database} now runs there as "
+            f"{latest.partner.code}'s. Build a new replica before this region serves again."
+        )
+        return [Finding(f"failover to {latest.partner.code}", "failover", region.code, Rating.AMBER, message)]
+    message = f"Took over from {latest.region.code} on {when}: it serves the promoted database."
+    return [Finding(f"failover from {latest.region.code}", "failover", region.code, Rating.GREEN, message)]
+
+
 def resources_of(region: Region) -> list[RegionResource]:
     """The live resources recorded for ``region`` (built by the portal or registered), in build order."""
     return list(
@@ -398,7 +424,7 @@ def evaluate(
 ) -> tuple[str, str, bool, list[Finding]]:
     """Check ``region`` now: its rating, the summary, whether its DR partner is ready, and every finding."""
     checker = Checker(region, now=now or timezone.now(), driver_for=driver_for or default_driver_for(region))
-    findings: list[Finding] = []
+    findings: list[Finding] = failed_over(region)
     resources = resources_of(region)
     for resource in resources:
         findings.extend(checker.check(resource))

@@ -27,6 +27,8 @@ from regions.models import Cluster, Region, RegionHealth, RegionResource
 from tests.providers.conftest_cloud import moto_endpoint
 from tests.regions.test_region_build import approve, build, cloud_in, request_region
 from tests.regions.test_region_clouds import aws, kube
+from tests.regions.test_region_failover import approve_failover, ask, carry_out
+from workflows.models import RunStatus
 
 __all__ = ["aws", "kube", "moto_endpoint"]  # fixtures, imported so pytest finds them
 
@@ -325,3 +327,28 @@ def test_a_check_older_than_three_intervals_is_marked_stale(sandbox: Path, setti
     page = client_for(Persona.DEVELOPER).get(reverse("regions:detail", args=["aws", "eu-west-1"])).content.decode()
 
     assert "the workers have not checked for a while" in page
+
+
+def test_after_a_failover_the_old_primary_says_so_and_the_new_primary_has_no_dr_yet(sandbox: Path) -> None:
+    region = built_region()
+    give_the_partner_a_cluster(region)
+    run = carry_out(approve_failover(ask(region)))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    old = Region.objects.select_related("account", "dr_partner").get(pk=region.pk)
+    new = Region.objects.select_related("account", "dr_partner").get(code="eu-west-3")
+
+    old_health = health.check_region(old)
+    new_health = health.check_region(new)
+
+    assert old_health.rating == Rating.AMBER
+    assert old_health.summary.startswith("failover to eu-west-3: Failed over to eu-west-3 on ")
+    assert "Build a new replica before this region serves again." in old_health.summary
+    assert not old_health.dr_ready
+    # The promoted database serves from eu-west-3, with backups and point-in-time recovery, but nothing copies it.
+    checks = findings(new_health)
+    assert checks["failover from eu-west-2"]["rating"] == Rating.GREEN
+    assert checks["database portal-eu-west-2-db-replica (point-in-time recovery)"]["rating"] == Rating.GREEN
+    assert checks["DR partner eu-west-2"]["message"] == (
+        "No read replica is recorded there: a failover would have nothing to promote."
+    )
+    assert (new_health.rating, new_health.dr_ready) == (Rating.AMBER, False)
