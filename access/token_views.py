@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from access import selectors, services
-from access.models import Role, Team, User
-from portal.http import HttpRequest
+from access.models import Role, Team
+from portal.http import HttpRequest, signed_in
 
 DEFAULT_LIFETIME_DAYS = 90
 
@@ -50,15 +50,10 @@ class ApiTokenForm(forms.Form):
         return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # noqa: S101 (login_required let only users through)
-    return request.user
-
-
 def _list_page(
     request: HttpRequest, form: ApiTokenForm, created: services.NewApiToken | None = None, status: int = 200
 ) -> HttpResponse:
-    tokens = selectors.api_token_list(user=_user(request))
+    tokens = selectors.api_token_list(user=signed_in(request))
     response = render(
         request,
         "access/tokens/token_list.html",
@@ -81,7 +76,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         return _list_page(request, form, status=400)
     try:
         created = services.api_token_create(
-            actor=_user(request),
+            actor=signed_in(request),
             name=form.cleaned_data["name"],
             team=form.cleaned_data["team"],
             role=form.cleaned_data["role"],
@@ -98,7 +93,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Ask for confirmation (GET), then revoke (POST). Another person's token is a 404."""
-    user = _user(request)
+    user = signed_in(request)
     if request.method == "POST":
         token = services.api_token_revoke(actor=user, token_id=token_id)
         messages.success(request, f"The token “{token.name}” is revoked; calls using it are refused from now on.")

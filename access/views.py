@@ -40,16 +40,10 @@ from access.forms import (
 from access.models import AccessReview, AccessReviewItem, Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import ADD, CHANGE, DELETE, REVIEW, VIEW
 from portal.forms import add_service_error, saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from regions.models import Region
 
 PAGE_SIZE = 50
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def require_section(user: User, action: str, model: type[Model]) -> None:
@@ -76,7 +70,7 @@ SECTIONS: list[tuple[str, str, type[Model], str, str]] = [
 
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     sections = [
         {"label": label, "url_name": url_name, "description": description}
         for label, url_name, model, action, description in SECTIONS
@@ -90,7 +84,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     filterset = TeamFilterSet(request.GET, queryset=selectors.team_list(user=user))
     teams = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     context = {"filterset": filterset, "page": _page(request, teams), "can_add": policy.can(user, ADD, Team)}
@@ -101,7 +95,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def team_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, ADD, Team)
     form = TeamForm(request.POST or None)
     team = saved(request, form, lambda data: services.team_create(actor=user, **data))
@@ -112,7 +106,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
 
 
 def _team_context(request: HttpRequest, team: Team, member_form: MembershipForm | None = None) -> dict[str, Any]:
-    user = _signed_in(request)
+    user = signed_in(request)
     can_change = policy.can(user, CHANGE, team)
     members = selectors.team_members(team=team)
     if member_form is None and can_change:
@@ -128,7 +122,7 @@ def _team_context(request: HttpRequest, team: Team, member_form: MembershipForm 
 
 @login_required
 def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     grants = selectors.grant_list(user=user)
     context = _team_context(request, team)
@@ -145,7 +139,7 @@ def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     form = TeamEditForm(
@@ -174,7 +168,7 @@ def _members_response(request: HttpRequest, team: Team, form: MembershipForm | N
 @require_POST
 def team_member_set(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a person to the team, or change their team role (repeating it changes nothing)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     form = MembershipForm(request.POST, users=selectors.users_for_choice())
@@ -187,7 +181,7 @@ def team_member_set(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def team_member_role(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     membership = get_object_or_404(Membership, team=team, user_id=user_id)
@@ -201,7 +195,7 @@ def team_member_role(request: HttpRequest, pk: int, user_id: int) -> HttpRespons
 @require_POST
 def team_member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
     """Take a person out of the team; removing someone already gone changes nothing."""
-    user = _signed_in(request)
+    user = signed_in(request)
     team = selectors.team_get(user=user, pk=pk)
     policy.require(user, CHANGE, team)
     member = get_object_or_404(User, pk=user_id)
@@ -214,7 +208,7 @@ def team_member_remove(request: HttpRequest, pk: int, user_id: int) -> HttpRespo
 
 @login_required
 def role_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, VIEW, Role)
     roles = [(role, selectors.permission_words(role)) for role in selectors.role_list(user=user)]
     return render(
@@ -227,7 +221,7 @@ def role_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def role_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, ADD, Role)
     form = RoleForm(request.POST or None)
     role = saved(
@@ -258,7 +252,7 @@ def _custom_role(user: User, pk: int, action: str) -> Role:
 @login_required
 @require_http_methods(["GET", "POST"])
 def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     role = _custom_role(user, pk, CHANGE)
     initial = {"name": role.name, "description": role.description, "permissions": role.permissions}
     form = RoleEditForm(request.POST or None, initial=initial)
@@ -282,7 +276,7 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def role_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     role = _custom_role(user, pk, DELETE)
     error = ""
     if request.method == "POST":
@@ -311,7 +305,7 @@ def role_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def grant_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, VIEW, Grant)
     filterset = GrantFilterSet(request.GET, queryset=selectors.grant_list(user=user), request=request)
     grants = filterset.qs if filterset.is_valid() else filterset.queryset.none()
@@ -335,7 +329,7 @@ def _grant_form(user: User, data: Any = None, initial: dict[str, Any] | None = N
 @require_http_methods(["GET", "POST"])
 def grant_create(request: HttpRequest) -> HttpResponse:
     """Grant a role. A double submit gives the one grant it made (see ``services.grant_give``)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, ADD, Grant)
     initial = {key: request.GET[key] for key in ("grantee_user", "grantee_team", "team", "role") if key in request.GET}
     form = _grant_form(user, request.POST or None, initial)
@@ -367,7 +361,7 @@ def grant_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def grant_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     grant = selectors.grant_get(user=user, pk=pk)
     return render(
         request,
@@ -380,7 +374,7 @@ def grant_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then revoke with a reason. Revoking a revoked grant again is harmless."""
-    user = _signed_in(request)
+    user = signed_in(request)
     grant = selectors.grant_get(user=user, pk=pk)
     policy.require(user, DELETE, grant)
     form = RevokeForm(request.POST or None)
@@ -404,7 +398,7 @@ def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def sso_rule_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, VIEW, SsoRule)
     return render(
         request,
@@ -431,7 +425,7 @@ def _limit_rule_form(form: SsoRuleForm, user: User) -> SsoRuleForm:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sso_rule_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, ADD, SsoRule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None), user)
     rule = saved(request, form, lambda data: services.sso_rule_create(actor=user, **form.service_fields()))
@@ -444,7 +438,7 @@ def sso_rule_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sso_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     rule = selectors.sso_rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     form = _limit_rule_form(SsoRuleForm(request.POST or None, instance=SsoRule.objects.get(pk=rule.pk)), user)
@@ -462,7 +456,7 @@ def sso_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def sso_rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Enable or disable a rule (``enabled`` in the POST: "true" or "false"; repeating it changes nothing)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     rule = selectors.sso_rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     enabled = request.POST.get("enabled") == "true"
@@ -474,7 +468,7 @@ def sso_rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sso_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     rule = selectors.sso_rule_get(user=user, pk=pk)
     policy.require(user, DELETE, rule)
     if request.method == "POST":
@@ -500,7 +494,7 @@ def sso_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def sso_rule_preview(request: HttpRequest) -> HttpResponse:
     """What a set of claims would give, rule by rule. A pure read: nothing is saved."""
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, VIEW, SsoRule)
     form = SsoPreviewForm(request.POST or None)
     outcome = None
@@ -515,7 +509,7 @@ def sso_rule_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def review_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, VIEW, AccessReview)
     return render(
         request,
@@ -531,7 +525,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def review_open(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, ADD, AccessReview)
     form = ReviewOpenForm(request.POST or None)
     review = saved(request, form, lambda data: services.access_review_open(actor=user, **data))
@@ -545,7 +539,7 @@ def review_open(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     review = selectors.review_get(user=user, pk=pk)
     return render(
         request,
@@ -564,7 +558,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def review_close(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then close: pending items' grants are revoked as unreviewed and the outcome is frozen."""
-    user = _signed_in(request)
+    user = signed_in(request)
     review = selectors.review_get(user=user, pk=pk)
     policy.require(user, CHANGE, review)
     if request.method == "POST":
@@ -611,7 +605,7 @@ def _csv_cell(value: Any) -> str:
 @login_required
 def review_evidence_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """The review's decisions as CSV: the frozen outcome once closed, the current state while open."""
-    user = _signed_in(request)
+    user = signed_in(request)
     review = selectors.review_get(user=user, pk=pk)
     if review.status == AccessReview.Status.CLOSED:
         rows: list[dict[str, Any]] = list(review.outcome.get("decisions", []))
@@ -641,7 +635,7 @@ def review_evidence_csv(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def my_reviews(request: HttpRequest) -> HttpResponse:
     """A reviewer's pending items, across open reviews: confirm or revoke each (htmx)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     require_section(user, REVIEW, AccessReviewItem)
     items = selectors.review_items_to_decide(user=user)
     return render(request, "access/my_reviews.html", {"page": _page(request, items)})
@@ -650,7 +644,7 @@ def my_reviews(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def review_item_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     item = get_object_or_404(policy.restrict(AccessReviewItem.objects.all(), user, REVIEW), pk=pk)
     form = ReviewDecisionForm(request.POST)
     error = ""

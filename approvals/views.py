@@ -13,22 +13,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from access.models import User
 from approvals import selectors, services
 from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
 from portal.forms import add_service_error
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # noqa: S101 (login_required let only users through)
-    return request.user
+from portal.http import signed_in
 
 
 @login_required
 @require_GET
 def approval_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     return render(
         request,
         "approvals/list.html",
@@ -37,7 +32,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail(request: HttpRequest, approval: ApprovalRequest, form: DecisionForm, status: int = 200) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     context = {
         "approval": approval,
         "form": form,
@@ -51,13 +46,13 @@ def _detail(request: HttpRequest, approval: ApprovalRequest, form: DecisionForm,
 @login_required
 @require_GET
 def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _detail(request, selectors.visible(_user(request), pk), DecisionForm())
+    return _detail(request, selectors.visible(signed_in(request), pk), DecisionForm())
 
 
 @login_required
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     approval = selectors.visible(user, pk)
     form = DecisionForm(request.POST)
     if form.is_valid():
@@ -81,7 +76,7 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def approval_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     approval = selectors.visible(user, pk)
     services.withdraw(approval.pk, by=user)
     messages.success(request, "The request is withdrawn.")

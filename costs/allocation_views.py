@@ -25,12 +25,11 @@ from django.views.decorators.http import require_GET
 
 from access import audit, policy
 from access.audit_views import safe_cells
-from access.models import User
 from costs.allocation import source_of
 from costs.allocation_selectors import AllocationReport, NamespaceRow, cluster_allocation
 from costs.choices import CostBasis
 from costs.models import CostRollup
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from regions.models import Cluster
 
 DEFAULT_DAYS = 7
@@ -55,12 +54,6 @@ class AllocationForm(forms.Form):
             self.add_error("start", f"Pick at most {MAX_DAYS} days.")
         data.update(start=start, end=end, basis=data.get("basis") or CostBasis.EFFECTIVE)
         return data
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _cluster(request: HttpRequest, cluster_id: int) -> Cluster:
@@ -121,7 +114,7 @@ def cluster_allocation_export(request: HttpRequest, cluster_id: int) -> HttpResp
         audit.record(
             audit.COST_ALLOCATION_EXPORTED,
             cluster,
-            actor=_signed_in(request),
+            actor=signed_in(request),
             start=report.start.isoformat(),
             end=report.last_day.isoformat(),
             basis=report.basis,

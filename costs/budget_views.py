@@ -36,15 +36,9 @@ from costs.models import CostRollup
 from deployments.models import Service
 from environments.models import Environment
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 
 PAGE_SIZE = 50
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _teams_for_budgets(user: User) -> QuerySet[Team]:
@@ -87,7 +81,7 @@ def _budget_data(data: dict[str, Any], *, editing: bool) -> dict[str, Any]:
 @login_required
 @require_GET
 def budget_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, VIEW, Budget):
         raise PermissionDenied("You may not see budgets.")
     visible_teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
@@ -107,7 +101,7 @@ def budget_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def budget_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     budget = budgets.budget_get(user=user, pk=pk)
     status = budgets.budget_status(budget)
     context = {
@@ -123,7 +117,7 @@ def budget_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def budget_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, CHANGE, Budget):
         raise PermissionDenied("You may not set budgets.")
     form = _budget_form(request, user)
@@ -139,7 +133,7 @@ def budget_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def budget_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     budget = budgets.budget_get(user=user, pk=pk)
     policy.require(user, CHANGE, budget)
     form = _budget_form(request, user, instance=Budget.objects.get(pk=budget.pk))
@@ -157,7 +151,7 @@ def budget_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def budget_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     budget = budgets.budget_get(user=user, pk=pk)
     policy.require(user, CHANGE, budget)
     if request.method == "POST":
@@ -184,7 +178,7 @@ def budget_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def anomaly_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, VIEW, Anomaly):
         raise PermissionDenied("You may not see cost anomalies.")
     found = anomalies.anomaly_list(user=user)
@@ -262,7 +256,7 @@ def team_cost_context(user: User, team: Team, form: TeamCostForm, today: date) -
 @login_required
 @require_GET
 def team_costs(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     team = _team_for_costs(user, slug)
     context = team_cost_context(user, team, TeamCostForm(request.GET), timezone.localdate())
     return render(request, "costs/team.html", context)
@@ -272,7 +266,7 @@ def team_costs(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def team_costs_export(request: HttpRequest, slug: str) -> HttpResponse:
     """The team page's tables as CSV: spend by service and by environment for the period (``costs.export``)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     team = _team_for_costs(user, slug)
     policy.require(user, EXPORT, CostRollup(team=team))
     context = team_cost_context(user, team, TeamCostForm(request.GET), timezone.localdate())

@@ -33,7 +33,7 @@ from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
 from costs.models import Recommendation
 from environments.models import Environment
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 
 SNOOZE_DAYS = 30
 CSV_COLUMNS = [
@@ -69,12 +69,6 @@ class SavingsFilterForm(forms.Form):
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)  # noqa: S101 (declared above)
         team_field.queryset = teams
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _require(user: User, action: str) -> None:
@@ -121,7 +115,7 @@ def _chart(totals: list[tuple[str, str, Decimal, int]]) -> dict[str, object]:
 @login_required
 @require_GET
 def savings_page(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, VIEW)
     form, rows = _filtered(request, user)
     recommendations = list(rows)
@@ -157,7 +151,7 @@ def savings_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def savings_export(request: HttpRequest) -> HttpResponse:
     """The recommendations the page shows (same filters, same scope) and this month's realised savings, as CSV."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, EXPORT)
     _, rows = _filtered(request, user)
     rows = policy.restrict(rows, user, EXPORT)
@@ -213,7 +207,7 @@ def _visible(user: User, pk: int) -> Recommendation:
 @login_required
 @require_POST
 def savings_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     recommendation = _visible(user, pk)
     policy.require(user, CHANGE, recommendation)
     savings.recommendation_dismiss(actor=user, recommendation_id=recommendation.pk)
@@ -223,7 +217,7 @@ def savings_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def savings_snooze(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     recommendation = _visible(user, pk)
     policy.require(user, CHANGE, recommendation)
     try:
@@ -241,7 +235,7 @@ def savings_snooze(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def savings_set_ttl(request: HttpRequest, pk: int) -> HttpResponse:
     """Set the lifetime the recommendation names on its environment (environments.change, audited there)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     recommendation = _visible(user, pk)
     environment = recommendation.environment
     if recommendation.action != RecommendationAction.SET_TTL or environment is None:

@@ -24,13 +24,7 @@ from costs.models import AttributionRule, CostSource
 from costs.source_forms import ReattributeForm, RuleForm, SourceForm, UploadForm
 from costs.sources import IMPORTERS
 from portal.forms import add_service_error, saved
-from portal.http import HttpRequest
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
+from portal.http import HttpRequest, signed_in
 
 
 def _require(user: User, action: str, obj: CostSource | AttributionRule) -> None:
@@ -42,7 +36,7 @@ def _require(user: User, action: str, obj: CostSource | AttributionRule) -> None
 
 @login_required
 def source_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, VIEW, CostSource())
     sources = list(source_selectors.source_list(user=user))
     runs = source_selectors.latest_imports(sources)
@@ -63,7 +57,7 @@ def source_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, CHANGE, CostSource())
     form = SourceForm(request.POST or None)
     source = saved(request, form, lambda data: source_services.source_create(actor=user, **data))
@@ -77,7 +71,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a source; clearing "enabled" disables it (its figures stay; the schedule skips it)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     source = source_selectors.source_get(user=user, pk=pk)
     policy.require(user, CHANGE, source)
     form = SourceForm(request.POST or None, instance=CostSource.objects.get(pk=source.pk))
@@ -92,7 +86,7 @@ def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def source_import(request: HttpRequest, pk: int) -> HttpResponse:
     """Import now: start the source's import (or show the one under way)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     source = source_selectors.source_get(user=user, pk=pk)
     policy.require(user, CHANGE, source)
     try:
@@ -112,7 +106,7 @@ def source_import(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
     """Upload a FOCUS CSV: every row is checked first; any bad row and nothing is loaded, the errors are listed."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, CHANGE, CostSource())
     form = UploadForm(request.POST or None, request.FILES or None)
     errors = []
@@ -144,7 +138,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def rule_list(request: HttpRequest) -> HttpResponse:
     """The attribution rules, a form to add one, and re-attribution of stored periods."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, VIEW, AttributionRule())
     can_change = policy.can(user, CHANGE, AttributionRule())
     form = RuleForm(request.POST or None)
@@ -168,7 +162,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     rule = source_selectors.rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     if request.method == "POST":
@@ -189,7 +183,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def reattribute(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     _require(user, CHANGE, AttributionRule())
     form = ReattributeForm(request.POST)
     if form.is_valid():

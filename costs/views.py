@@ -38,15 +38,9 @@ from costs.forms import CostQueryForm, PriceForm
 from costs.models import CostRollup, PriceItem
 from environments import selectors as environment_selectors
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 
 PAGE_SIZE = 100
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _require_table(user: User, action: str) -> None:
@@ -58,7 +52,7 @@ def _require_table(user: User, action: str) -> None:
 
 @login_required
 def price_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     _require_table(user, VIEW)
     filterset = PriceFilterSet(request.GET, queryset=selectors.price_list(user=user), request=request)
     prices = filterset.qs if filterset.is_valid() else filterset.queryset.none()
@@ -75,7 +69,7 @@ def price_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def price_create(request: HttpRequest) -> HttpResponse:
     """Add a price; a new row with a later start date is how a price changes from a day on."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require_table(user, CHANGE)
     initial = {
         key: request.GET[key] for key in ("provider", "region_code", "kind", "size", "unit") if key in request.GET
@@ -91,7 +85,7 @@ def price_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def price_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     item = selectors.price_get(user=user, pk=pk)
     policy.require(user, CHANGE, item)
     form = PriceForm(request.POST or None, instance=PriceItem.objects.get(pk=item.pk))
@@ -105,7 +99,7 @@ def price_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def price_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     item = selectors.price_get(user=user, pk=pk)
     policy.require(user, CHANGE, item)
     if request.method == "POST":
@@ -156,7 +150,7 @@ def _charts(result: reports.Breakdown, prefix: str) -> list[dict[str, Any]]:
 @require_GET
 def cost_overview(request: HttpRequest) -> HttpResponse:
     """This month against last, the forecast, a 90-day trend, top movers and what no team owns."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require_costs(user)
     basis, basis_error = _basis(request)
     today = timezone.localdate()
@@ -181,7 +175,7 @@ def cost_overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def cost_breakdown(request: HttpRequest) -> HttpResponse:
     """Cost by any dimension, drilled down by filters, over a date range; htmx requests get only the results."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require_costs(user)
     form = CostQueryForm(request.GET)
     context: dict[str, Any] = {"form": form, "can_export": policy.can(user, EXPORT, CostRollup)}
@@ -207,7 +201,7 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
 @require_GET
 def cost_export(request: HttpRequest) -> HttpResponseBase:
     """The breakdown's figures as CSV (``rows``: totals, series or movers), streamed; the export is audited."""
-    user = _signed_in(request)
+    user = signed_in(request)
     _require_costs(user, EXPORT)
     form = CostQueryForm(request.GET)
     kind = request.GET.get("rows", "totals") or "totals"
@@ -230,7 +224,7 @@ def cost_export(request: HttpRequest) -> HttpResponseBase:
 @require_GET
 def environment_cost(request: HttpRequest, pk: int) -> HttpResponse:
     """An environment's cost to date and forecast (to its expiry, or the month's end): a partial of its page."""
-    user = _signed_in(request)
+    user = signed_in(request)
     environment = environment_selectors.environment_get(user=user, pk=pk)
     if not policy.can(user, VIEW, CostRollup):
         return render(request, "costs/_environment_cost.html", {"environment": environment, "may_see": False})

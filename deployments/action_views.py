@@ -40,18 +40,12 @@ from deployments.rollback import (
 from deployments.workflows import SYNC
 from environments.models import Environment
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from providers.errors import ProviderError
 from regions.models import Cluster
 from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 # --- rollback -------------------------------------------------------------------------------------
@@ -61,7 +55,7 @@ def _signed_in(request: HttpRequest) -> User:
 @require_http_methods(["GET", "POST"])
 def rollback_new(request: HttpRequest, pk: int) -> HttpResponse:
     """Choose the revision to go back to, say why, and (for Argo CD with auto-sync) acknowledge what follows."""
-    user = _signed_in(request)
+    user = signed_in(request)
     workload = get_object_or_404(
         policy.restrict(Workload.objects.select_related("cluster__region", "service", "environment"), user, VIEW),
         pk=pk,
@@ -102,7 +96,7 @@ def rollback_new(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def rollback_list(request: HttpRequest) -> HttpResponse:
     """Rollbacks the user may see, newest first."""
-    user = _signed_in(request)
+    user = signed_in(request)
     rollbacks = policy.restrict(
         RollbackRequest.objects.select_related("workload__cluster__region", "requested_by"), user, VIEW
     ).order_by("-created_at", "-pk")
@@ -126,7 +120,7 @@ def _rollback(user: User, pk: int) -> RollbackRequest:
 @login_required
 @require_GET
 def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     rollback = _rollback(user, pk)
     approval = (
         ApprovalRequest.objects.filter(subject_id=str(rollback.pk), purpose=ROLLBACK_KIND)
@@ -151,7 +145,7 @@ def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The rollback's progress, polled while it runs; the page reloads when it ends."""
-    rollback = _rollback(_signed_in(request), pk)
+    rollback = _rollback(signed_in(request), pk)
     run = latest_run(rollback, ROLLBACK_KIND)
     if run is None:
         return HttpResponse("")
@@ -170,7 +164,7 @@ def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
 def cluster_sync(request: HttpRequest, pk: int) -> HttpResponse:
     """The cluster's workload sync: the latest run and what it found (GET, loaded into the cluster page);
     POST starts one now (or shows the one under way)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     cluster = get_object_or_404(policy.restrict(Cluster.objects.select_related("region"), user, VIEW), pk=pk)
     if request.method == "POST":
         sync.sync_request(actor=user, cluster_id=cluster.pk)
@@ -202,7 +196,7 @@ def _freezable(user: User) -> Any:
 @require_http_methods(["GET", "POST"])
 def freeze_list(request: HttpRequest) -> HttpResponse:
     """Current and coming freeze windows, and a form to add one."""
-    user = _signed_in(request)
+    user = signed_in(request)
     now = timezone.now()
     windows = (
         policy.restrict(FreezeWindow.objects.select_related("environment__team", "created_by"), user, VIEW)
@@ -238,7 +232,7 @@ def freeze_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def freeze_end(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     visible = get_object_or_404(policy.restrict(FreezeWindow.objects.all(), user, VIEW), pk=pk)
     policy.require(user, CHANGE, visible)  # 403 for who may see it but not end it
     window = freezes.freeze_end(actor=user, freeze_id=pk)
@@ -253,7 +247,7 @@ def freeze_end(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def dora_metrics(request: HttpRequest) -> HttpResponse:
     """The four DORA metrics of the production deployments the user may see, for a team or service and period."""
-    user = _signed_in(request)
+    user = signed_in(request)
     visible = policy.restrict(Deployment.objects.all(), user, VIEW)
     teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
     services = policy.restrict(Service.objects.all(), user, VIEW).order_by("name")

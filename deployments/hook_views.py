@@ -51,7 +51,7 @@ from deployments.choices import CiProvider
 from deployments.models import Service, WebhookSource
 from portal.api.errors import error_body
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +103,6 @@ def receive(request: HttpRequest, name: str) -> JsonResponse:
 # --- the pages ------------------------------------------------------------------------------
 
 
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
-
-
 def _teams_for(user: User) -> Any:
     """Teams the user may add a webhook source to (``deployments.change`` on the team)."""
     visible = list(policy.restrict(Team.objects.all(), user, VIEW).order_by("name"))
@@ -152,7 +146,7 @@ def _show_secret(request: HttpRequest, created: pipelines.SourceSecret, *, rotat
 @login_required
 @require_GET
 def source_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     sources = policy.restrict(WebhookSource.objects.all(), user, VIEW).select_related("team", "service")
     rows = [{"source": source, "can_change": policy.can(user, CHANGE, source)} for source in sources]
     context = {"rows": rows, "can_add": _teams_for(user).exists()}
@@ -163,7 +157,7 @@ def source_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def source_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not _teams_for(user).exists():
         raise PermissionDenied("You may not add webhook sources.")
     form = WebhookSourceForm(request.POST or None, user=user)
@@ -186,7 +180,7 @@ def _source(user: User, pk: int) -> WebhookSource:
 @require_http_methods(["GET", "POST"])
 def source_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then give the source a new secret (shown once)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     source = _source(user, pk)
     if request.method == "POST":
         return _show_secret(request, pipelines.webhook_source_rotate(actor=user, source_id=source.pk), rotated=True)
@@ -197,7 +191,7 @@ def source_rotate(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def source_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then stop accepting the source's deliveries."""
-    user = _signed_in(request)
+    user = signed_in(request)
     source = _source(user, pk)
     if request.method == "POST":
         already = not source.active

@@ -28,15 +28,9 @@ from deployments.filtersets import MatrixFilterForm, ServiceFilterSet, Unmatched
 from deployments.forms import ClaimForm, ServiceForm
 from deployments.models import RollbackRequest, Service
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 
 PAGE_SIZE = 50
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _teams_for_services(user: User) -> QuerySet[Team]:
@@ -53,7 +47,7 @@ def _teams_for_services(user: User) -> QuerySet[Team]:
 @require_GET
 def matrix(request: HttpRequest) -> HttpResponse:
     """Services x environments (and clusters): version, health, age, drift; htmx gets only the table."""
-    user = _signed_in(request)
+    user = signed_in(request)
     form = MatrixFilterForm(request.GET or None, user=user)
     form.is_valid()
     version_matrix = selectors.version_matrix(user=user, filters=form.filters(), page_number=request.GET.get("page"))
@@ -73,7 +67,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def service_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     filterset = ServiceFilterSet(request.GET, queryset=selectors.service_list(user=user), request=request)
     services = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(services, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -86,7 +80,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """Owner, repository, links, the versions running now and the timeline of deployments and runs."""
-    user = _signed_in(request)
+    user = signed_in(request)
     service = selectors.service_get(user=user, slug=slug)
     current = selectors.service_current_versions(user=user, service=service)
     page, entries = selectors.service_timeline(user=user, service=service, page_number=request.GET.get("page"))
@@ -106,7 +100,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def service_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, CHANGE, Service):
         raise PermissionDenied("You may not add services to the catalogue.")
     form = ServiceForm(request.POST or None, teams=_teams_for_services(user))
@@ -120,7 +114,7 @@ def service_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     service = selectors.service_get(user=user, slug=slug)
     policy.require(user, CHANGE, service)
     form = ServiceForm(request.POST or None, teams=_teams_for_services(user), instance=service)
@@ -136,7 +130,7 @@ def service_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def service_delete(request: HttpRequest, slug: str) -> HttpResponse:
     """Confirm, then delete: the service's workloads and deployments stay, without a service."""
-    user = _signed_in(request)
+    user = signed_in(request)
     service = selectors.service_get(user=user, slug=slug)
     policy.require(user, CHANGE, service)
     if request.method == "POST":
@@ -162,7 +156,7 @@ def service_delete(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def unmatched(request: HttpRequest) -> HttpResponse:
     """Present workloads of no service, to claim; filtered by cluster and namespace."""
-    user = _signed_in(request)
+    user = signed_in(request)
     filterset = UnmatchedWorkloadFilterSet(
         request.GET, queryset=selectors.unmatched_workloads(user=user), request=request
     )
@@ -177,7 +171,7 @@ def unmatched(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def workload_claim(request: HttpRequest, pk: int) -> HttpResponse:
     """Pick the service an unmatched workload belongs to."""
-    user = _signed_in(request)
+    user = signed_in(request)
     workload = get_object_or_404(selectors.workload_list(user=user), pk=pk)
     services = selectors.services_changeable(user=user)
     if not policy.can(user, CHANGE, Service):
@@ -216,7 +210,7 @@ def _progress(progress: Any) -> dict[str, Any] | None:
 @login_required
 @require_GET
 def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     deployment = selectors.deployment_get(user=user, pk=pk)
     run = deployment.pipeline_run
     stages = selectors.run_stages(run) if run is not None else []

@@ -31,17 +31,11 @@ from environments.filtersets import EnvironmentFilterSet, TemplateFilterSet
 from environments.forms import EnvironmentRequestForm, EstimateRegionForm, ExtendForm, TeamLimitsForm, TemplateForm
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from regions.models import Region
 from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def _visible_regions(user: User) -> Any:
@@ -54,7 +48,7 @@ def _visible_regions(user: User) -> Any:
 @login_required
 def template_list(request: HttpRequest) -> HttpResponse:
     """Templates the user may see, filtered; htmx requests get only the table."""
-    user = _signed_in(request)
+    user = signed_in(request)
     filterset = TemplateFilterSet(request.GET, queryset=selectors.template_list(user=user), request=request)
     templates = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(templates, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -71,7 +65,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A template's settings and its monthly estimate per size in a chosen region (htmx swaps the estimate)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     template = selectors.template_get(user=user, slug=slug)
     regions = selectors.template_regions(template=template, user=user)
     region_form = EstimateRegionForm(request.GET or None, regions=regions)
@@ -93,7 +87,7 @@ def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def template_create(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, ADD, EnvironmentTemplate):
         raise PermissionDenied("You may not create environment templates.")
     form = TemplateForm(request.POST or None, regions=_visible_regions(user))
@@ -107,7 +101,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     template = selectors.template_get(user=user, slug=slug)
     policy.require(user, CHANGE, template)
     # The form validates a copy, so a refused change never touches the object the page shows.
@@ -130,7 +124,7 @@ def template_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def template_deactivate(request: HttpRequest, slug: str) -> HttpResponse:
     """Confirm, then deactivate: no new requests from it; existing environments stay."""
-    user = _signed_in(request)
+    user = signed_in(request)
     template = selectors.template_get(user=user, slug=slug)
     policy.require(user, DELETE, template)
     if request.method == "POST":
@@ -149,7 +143,7 @@ def template_deactivate(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def team_limits_list(request: HttpRequest) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, VIEW, TeamLimits):
         raise PermissionDenied("You may not see team limits.")
     return render(request, "environments/team_limits_list.html", {"rows": selectors.team_limits_overview(user=user)})
@@ -158,7 +152,7 @@ def team_limits_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def team_limits_edit(request: HttpRequest, slug: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     team, limits = selectors.team_for_limits(user=user, slug=slug)
     policy.require(user, CHANGE, limits or TeamLimits(team=team))
     form = TeamLimitsForm(request.POST or None, instance=TeamLimits.objects.filter(team=team).first())
@@ -181,7 +175,7 @@ def team_limits_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def environment_list(request: HttpRequest) -> HttpResponse:
     """Environments the user may see, searched and filtered; htmx requests get only the table."""
-    user = _signed_in(request)
+    user = signed_in(request)
     filterset = EnvironmentFilterSet(request.GET, queryset=selectors.environment_list(user=user), request=request)
     environments = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(environments, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -233,7 +227,7 @@ def _check(form: EnvironmentRequestForm) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def environment_request(request: HttpRequest) -> HttpResponse:
     """Ask for an environment. The page checks as you type (``environment_check``); the service decides."""
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, services.REQUEST, Environment):
         raise PermissionDenied("You may not request environments.")
     form = _request_form(request, user)
@@ -266,7 +260,7 @@ def _new_key() -> str:
 @require_http_methods(["GET", "POST"])
 def environment_check(request: HttpRequest) -> HttpResponse:
     """The request form's live check (htmx): name taken, refusals, approvals, estimate and budget left."""
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, services.REQUEST, Environment):
         raise PermissionDenied("You may not request environments.")
     form = _request_form(request, user)
@@ -309,7 +303,7 @@ def _run_urls(environment: Environment, user: User) -> dict[str, str]:
 @login_required
 @require_GET
 def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
     run = latest_run(environment, services.PROVISION)
     forward = services.provisioning_run(environment)
@@ -343,7 +337,7 @@ def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def environment_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The workflow progress partial, polled while the run is going."""
-    user = _signed_in(request)
+    user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
     run = latest_run(environment, services.PROVISION)
     if run is None:
@@ -355,7 +349,7 @@ def environment_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str, **kwargs: Any) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
     policy.require(user, CHANGE, environment)
     try:
@@ -372,7 +366,7 @@ def _act(request: HttpRequest, pk: int, action: Any, done: str, **kwargs: Any) -
 @require_http_methods(["GET", "POST"])
 def environment_teardown(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, then tear down (the provisioning run in reverse)."""
-    user = _signed_in(request)
+    user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
     policy.require(user, CHANGE, environment)
     if request.method == "POST":
@@ -398,7 +392,7 @@ def environment_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def environment_extend(request: HttpRequest, pk: int) -> HttpResponse:
-    policy.require(_signed_in(request), CHANGE, selectors.environment_get(user=_signed_in(request), pk=pk))
+    policy.require(signed_in(request), CHANGE, selectors.environment_get(user=signed_in(request), pk=pk))
     form = ExtendForm(request.POST)
     if not form.is_valid():
         for problem in form.errors.get("hours", []):

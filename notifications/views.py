@@ -13,13 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from access.models import User
 from notifications import selectors, services
-
-
-def _user(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # noqa: S101 (login_required let only users through)
-    return request.user
+from portal.http import signed_in
 
 
 @login_required
@@ -27,7 +22,7 @@ def _user(request: HttpRequest) -> User:
 def inbox(request: HttpRequest) -> HttpResponse:
     """Newest first, 50 a page; ``?unread=1`` shows only the unread ones."""
     unread_only = request.GET.get("unread") == "1"
-    notifications = selectors.inbox(_user(request), unread_only=unread_only)
+    notifications = selectors.inbox(signed_in(request), unread_only=unread_only)
     page = Paginator(notifications, 50).get_page(request.GET.get("page"))
     return render(request, "notifications/inbox.html", {"page": page, "unread_only": unread_only})
 
@@ -36,8 +31,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_GET
 def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark the notification read and go where it points (back to the inbox when it points nowhere safe)."""
-    notification = get_object_or_404(selectors.inbox(_user(request)), pk=pk)
-    services.mark_read(_user(request), notification.pk)
+    notification = get_object_or_404(selectors.inbox(signed_in(request)), pk=pk)
+    services.mark_read(signed_in(request), notification.pk)
     target = notification.url
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None) and target.startswith("/"):
         return HttpResponseRedirect(target)
@@ -47,5 +42,5 @@ def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def mark_all_read(request: HttpRequest) -> HttpResponse:
-    services.mark_read(_user(request))
+    services.mark_read(signed_in(request))
     return redirect("notifications:inbox")

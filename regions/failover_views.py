@@ -21,19 +21,13 @@ from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from regions import failover as failovers
 from regions import selectors
 from regions.choices import FailoverStatus
 from regions.failover_forms import FailoverRequestForm
 from regions.models import FailoverRequest, Region
 from workflows.selectors import latest_run, run_context
-
-
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
 
 
 def may_request_failover(user: Any, region: Region) -> bool:
@@ -62,7 +56,7 @@ def targets(region: Region) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 def failover_create(request: HttpRequest, provider: str, code: str) -> HttpResponse:
     """Ask to fail the region over; the page says what would be promoted and lost, and every refusal in words."""
-    user = _signed_in(request)
+    user = signed_in(request)
     region = selectors.region_get(user=user, provider=provider, code=code)
     if not may_request_failover(user, region):
         raise PermissionDenied("You may not fail this region over.")
@@ -98,7 +92,7 @@ def _run_urls(failover: FailoverRequest, user: User) -> dict[str, str]:
 @require_GET
 def failover_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The failover, its approval (decided here) and its progress, step by step."""
-    user = _signed_in(request)
+    user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
     run = latest_run(failover, failovers.FAILOVER)
     approval = (
@@ -131,7 +125,7 @@ def failover_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def failover_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The failover's progress partial, polled while the run is going."""
-    user = _signed_in(request)
+    user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
     run = latest_run(failover, failovers.FAILOVER)
     if run is None:
@@ -143,7 +137,7 @@ def failover_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
     policy.require(user, policy.CHANGE, failover)
     try:

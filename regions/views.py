@@ -26,7 +26,7 @@ from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from approvals.models import ApprovalRequest
 from portal.forms import saved
-from portal.http import HttpRequest
+from portal.http import HttpRequest, signed_in
 from regions import selectors, services, tasks
 from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
@@ -103,7 +103,7 @@ def region_health(request: HttpRequest, provider: str, code: str) -> HttpRespons
 def region_check(request: HttpRequest, provider: str, code: str) -> HttpResponse:
     """Check the region's resources now, on a worker; the page follows the check and shows its answer."""
     region = selectors.region_get(user=request.user, provider=provider, code=code)
-    policy.require(_signed_in(request), policy.CHANGE, region)
+    policy.require(signed_in(request), policy.CHANGE, region)
     since = timezone.now()
     transaction.on_commit(lambda: tasks.check_region_health.delay(region.pk))
     messages.info(request, f"Checking {region.code}: this page shows the answer when the workers have it.")
@@ -121,17 +121,11 @@ def cluster_detail(request: HttpRequest, provider: str, code: str, name: str) ->
 # --- region provisioning: request, plan, approval, build-out ----------------------------------------------------
 
 
-def _signed_in(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 (login_required guarantees it)
-    return user
-
-
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
     """Region requests the user may see, newest first."""
-    user = _signed_in(request)
+    user = signed_in(request)
     page = Paginator(selectors.region_request_list(user=user), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -144,7 +138,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest) -> HttpResponse:
     """Ask for a new region; the page shows every rule it breaks next to its field, and the input is kept."""
-    user = _signed_in(request)
+    user = signed_in(request)
     if not policy.can(user, policy.ADD, RegionRequest):
         raise PermissionDenied("You may not request regions.")
     form = RegionRequestForm(request.POST or None, accounts=selectors.cloud_account_list(user=user))
@@ -183,7 +177,7 @@ def _plan_or_problem(region_request: RegionRequest) -> tuple[RegionPlan | None, 
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The request, its plan (every resource, in build order, with its monthly cost), approval and progress."""
-    user = _signed_in(request)
+    user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
     plan, problem = _plan_or_problem(region_request)
     run = latest_run(region_request, services.BUILD)
@@ -224,7 +218,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def request_plan_json(request: HttpRequest, pk: int) -> HttpResponse:
     """The plan as JSON, for review outside the portal."""
-    user = _signed_in(request)
+    user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
     plan, problem = _plan_or_problem(region_request)
     if plan is None:
@@ -240,7 +234,7 @@ def request_plan_json(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def request_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The build-out's progress partial, polled while the run is going."""
-    user = _signed_in(request)
+    user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
     run = latest_run(region_request, services.BUILD)
     if run is None:
@@ -252,7 +246,7 @@ def request_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
-    user = _signed_in(request)
+    user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
     policy.require(user, policy.CHANGE, region_request)
     try:
