@@ -85,6 +85,10 @@ PERSONAS = [
     DemoPerson("manager", "Marco", "Rossi", Persona.MANAGER),
     DemoPerson("admin", "Ada", "Nakamura", Persona.PLATFORM_ADMIN, "core-platform", Membership.Role.LEAD),
     DemoPerson("auditor", "Aud", "Jensen", Persona.AUDITOR),
+    # Two more platform admins: a region request is approved by someone other than its requester (two for a
+    # production region), and a failover by two admins besides the one who asked.
+    DemoPerson("admin2", "Grace", "Mensah", Persona.PLATFORM_ADMIN, "core-platform"),
+    DemoPerson("admin3", "Ines", "Duarte", Persona.PLATFORM_ADMIN, "core-platform"),
 ]
 
 
