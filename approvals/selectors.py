@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import Http404
 
 from access import policy
@@ -48,3 +49,16 @@ def visible(user: User, pk: int) -> ApprovalRequest:
     ):
         raise Http404("No such approval request.")
     return request
+
+
+def latest_for(subject: Model, purpose: str) -> ApprovalRequest | None:
+    """The newest approval request about ``subject`` for ``purpose`` (with who asked and every decision), or None."""
+    return (
+        ApprovalRequest.objects.filter(
+            subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk), purpose=purpose
+        )
+        .select_related("requested_by")
+        .prefetch_related(Prefetch("decisions", queryset=ApprovalDecision.objects.select_related("approver")))
+        .order_by("-pk")
+        .first()
+    )

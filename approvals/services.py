@@ -156,6 +156,18 @@ def decide(request_id: int, *, approver: User, approve: bool, reason: str = "") 
     return request
 
 
+def withdraw_pending(subject: models.Model, purpose: str, *, by: User) -> None:
+    """Withdraw the pending approval request about ``subject`` for ``purpose``, if there is one."""
+    pending = ApprovalRequest.objects.filter(
+        subject_type=ContentType.objects.get_for_model(subject),
+        subject_id=str(subject.pk),
+        purpose=purpose,
+        status=ApprovalStatus.PENDING,
+    ).first()
+    if pending is not None:
+        withdraw(pending.pk, by=by)
+
+
 def withdraw(request_id: int, *, by: User) -> ApprovalRequest:
     """The requester takes a pending request back; a decided one is left as it is."""
     with transaction.atomic():

@@ -22,7 +22,6 @@ from access.models import Team, User
 from access.permissions import CHANGE, ROLLBACK, VIEW
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from approvals.models import ApprovalRequest
 from deployments import freezes, sync
 from deployments.dora import dora
 from deployments.forms import DoraForm, FreezeForm, RollbackForm
@@ -44,6 +43,7 @@ from portal.http import HttpRequest, signed_in
 from providers.errors import ProviderError
 from regions.models import Cluster
 from workflows.selectors import latest_run, run_context
+from workflows.views import run_progress
 
 PAGE_SIZE = 50
 
@@ -122,13 +122,7 @@ def _rollback(user: User, pk: int) -> RollbackRequest:
 def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = signed_in(request)
     rollback = _rollback(user, pk)
-    approval = (
-        ApprovalRequest.objects.filter(subject_id=str(rollback.pk), purpose=ROLLBACK_KIND)
-        .select_related("requested_by")
-        .prefetch_related("decisions__approver")
-        .order_by("-pk")
-        .first()
-    )
+    approval = approval_selectors.latest_for(rollback, ROLLBACK_KIND)
     run = latest_run(rollback, ROLLBACK_KIND)
     context = {
         "rollback": rollback,
@@ -146,14 +140,8 @@ def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The rollback's progress, polled while it runs; the page reloads when it ends."""
     rollback = _rollback(signed_in(request), pk)
-    run = latest_run(rollback, ROLLBACK_KIND)
-    if run is None:
-        return HttpResponse("")
     poll_url = reverse("deployments:rollback_run", kwargs={"pk": rollback.pk})
-    response = render(request, "workflows/_run.html", {**run_context(run), "poll_url": poll_url})
-    if not run.is_active and request.htmx:
-        response["HX-Refresh"] = "true"
-    return response
+    return run_progress(request, latest_run(rollback, ROLLBACK_KIND), {"poll_url": poll_url})
 
 
 # --- cluster sync ---------------------------------------------------------------------------------

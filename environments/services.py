@@ -30,8 +30,8 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import Membership, SsoRule, Team, Tier, User
 from access.permissions import ADD, CHANGE, DELETE
-from approvals.models import ApprovalRequest, ApprovalStatus
-from approvals.services import request_approval, withdraw
+from approvals.models import ApprovalRequest
+from approvals.services import request_approval, withdraw_pending
 from environments import admission, selectors
 from environments.choices import EnvironmentStatus, Size
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
@@ -719,11 +719,7 @@ def environment_cancel(*, actor: User, environment_id: int) -> Environment:
     environment = _locked(actor, environment_id)
     before = environment.status
     if environment.status == EnvironmentStatus.PENDING_APPROVAL:
-        pending = ApprovalRequest.objects.filter(
-            subject_id=str(environment.pk), purpose=PROVISION, status=ApprovalStatus.PENDING
-        ).first()
-        if pending is not None:
-            withdraw(pending.pk, by=environment.requested_by)
+        withdraw_pending(environment, PROVISION, by=environment.requested_by)
         environment.status = EnvironmentStatus.CANCELLED
         environment.save(update_fields=["status", "updated_at"])
     elif environment.status == EnvironmentStatus.PROVISIONING:

@@ -24,7 +24,6 @@ from access.models import AuditEvent, Team, User
 from access.permissions import ADD, CHANGE, DELETE, VIEW
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from approvals.models import ApprovalRequest
 from environments import selectors, services
 from environments.choices import EnvironmentStatus
 from environments.filtersets import EnvironmentFilterSet, TemplateFilterSet
@@ -34,6 +33,7 @@ from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 from regions.models import Region
 from workflows.selectors import latest_run, run_context
+from workflows.views import run_progress
 
 PAGE_SIZE = 50
 
@@ -307,13 +307,7 @@ def environment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     environment = selectors.environment_get(user=user, pk=pk)
     run = latest_run(environment, services.PROVISION)
     forward = services.provisioning_run(environment)
-    approval = (
-        ApprovalRequest.objects.filter(subject_id=str(environment.pk), purpose=services.PROVISION)
-        .select_related("requested_by")
-        .prefetch_related("decisions__approver")
-        .order_by("-pk")
-        .first()
-    )
+    approval = approval_selectors.latest_for(environment, services.PROVISION)
     activity = AuditEvent.objects.filter(
         object_type=Environment._meta.label_lower, object_id=str(environment.pk)
     ).order_by("-pk")[:50]
@@ -339,13 +333,7 @@ def environment_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The workflow progress partial, polled while the run is going."""
     user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
-    run = latest_run(environment, services.PROVISION)
-    if run is None:
-        return HttpResponse("")
-    response = render(request, "workflows/_run.html", {**run_context(run), **_run_urls(environment, user)})
-    if not run.is_active and request.htmx:
-        response["HX-Refresh"] = "true"  # the run ended: reload for the new status, endpoints and actions
-    return response
+    return run_progress(request, latest_run(environment, services.PROVISION), _run_urls(environment, user))
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str, **kwargs: Any) -> HttpResponse:

@@ -35,8 +35,8 @@ from django.urls import reverse
 from access import audit, policy
 from access.models import User
 from access.policy import AnyUser
-from approvals.models import ApprovalRequest, ApprovalStatus
-from approvals.services import request_approval, withdraw
+from approvals.models import ApprovalRequest
+from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
 from providers import errors
 from providers.cloud import DatabaseInfo
@@ -408,11 +408,7 @@ def failover_cancel(*, actor: User, failover_id: int) -> FailoverRequest:
             f"A failover that is {failover.get_status_display().lower()} cannot be cancelled: only one waiting for "
             "approval can."
         )
-    pending = ApprovalRequest.objects.filter(
-        subject_id=str(failover.pk), purpose=FAILOVER, status=ApprovalStatus.PENDING
-    ).first()
-    if pending is not None:
-        withdraw(pending.pk, by=failover.requested_by)
+    withdraw_pending(failover, FAILOVER, by=failover.requested_by)
     failover.status = FailoverStatus.CANCELLED
     failover.save(update_fields=["status", "updated_at"])
     audit.record(

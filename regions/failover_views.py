@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +18,6 @@ from access import policy
 from access.models import User
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from approvals.models import ApprovalRequest
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 from regions import failover as failovers
@@ -28,6 +26,7 @@ from regions.choices import FailoverStatus
 from regions.failover_forms import FailoverRequestForm
 from regions.models import FailoverRequest, Region
 from workflows.selectors import latest_run, run_context
+from workflows.views import run_progress
 
 
 def may_request_failover(user: Any, region: Region) -> bool:
@@ -95,17 +94,7 @@ def failover_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
     run = latest_run(failover, failovers.FAILOVER)
-    approval = (
-        ApprovalRequest.objects.filter(
-            subject_type=ContentType.objects.get_for_model(FailoverRequest),
-            subject_id=str(failover.pk),
-            purpose=failovers.FAILOVER,
-        )
-        .select_related("requested_by")
-        .prefetch_related("decisions__approver")
-        .order_by("-pk")
-        .first()
-    )
+    approval = approval_selectors.latest_for(failover, failovers.FAILOVER)
     context = {
         "failover": failover,
         "approval": approval,
@@ -127,13 +116,7 @@ def failover_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The failover's progress partial, polled while the run is going."""
     user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
-    run = latest_run(failover, failovers.FAILOVER)
-    if run is None:
-        return HttpResponse("")
-    response = render(request, "workflows/_run.html", {**run_context(run), **_run_urls(failover, user)})
-    if not run.is_active and request.htmx:
-        response["HX-Refresh"] = "true"  # the run ended: reload for the new status and actions
-    return response
+    return run_progress(request, latest_run(failover, failovers.FAILOVER), _run_urls(failover, user))
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:

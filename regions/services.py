@@ -23,8 +23,8 @@ from django.urls import reverse
 
 from access import audit, policy
 from access.models import User
-from approvals.models import ApprovalRequest, ApprovalStatus
-from approvals.services import request_approval, withdraw
+from approvals.models import ApprovalRequest
+from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
 from regions import catalogue
 from regions.choices import RegionRequestStatus, RegionStatus
@@ -332,11 +332,7 @@ def region_request_cancel(*, actor: User, request_id: int) -> RegionRequest:
     request = _locked(actor, request_id)
     before = request.status
     if request.status == RegionRequestStatus.PENDING_APPROVAL:
-        pending = ApprovalRequest.objects.filter(
-            subject_id=str(request.pk), purpose=BUILD, status=ApprovalStatus.PENDING
-        ).first()
-        if pending is not None:
-            withdraw(pending.pk, by=request.requested_by)
+        withdraw_pending(request, BUILD, by=request.requested_by)
         request.status = RegionRequestStatus.CANCELLED
         request.save(update_fields=["status", "updated_at"])
     elif request.status == RegionRequestStatus.BUILDING:

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -24,7 +23,6 @@ from access import policy
 from access.models import User
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from approvals.models import ApprovalRequest
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 from regions import selectors, services, tasks
@@ -35,6 +33,7 @@ from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
 from workflows.models import RunStatus
 from workflows.selectors import latest_run, run_context
+from workflows.views import run_progress
 
 PAGE_SIZE = 50
 
@@ -181,17 +180,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     region_request = selectors.region_request_get(user=user, pk=pk)
     plan, problem = _plan_or_problem(region_request)
     run = latest_run(region_request, services.BUILD)
-    approval = (
-        ApprovalRequest.objects.filter(
-            subject_type=ContentType.objects.get_for_model(RegionRequest),
-            subject_id=str(region_request.pk),
-            purpose=services.BUILD,
-        )
-        .select_related("requested_by")
-        .prefetch_related("decisions__approver")
-        .order_by("-pk")
-        .first()
-    )
+    approval = approval_selectors.latest_for(region_request, services.BUILD)
     can_change = policy.can(user, policy.CHANGE, region_request)
     forward = services.build_run(region_request)
     context = {
@@ -236,13 +225,7 @@ def request_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The build-out's progress partial, polled while the run is going."""
     user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
-    run = latest_run(region_request, services.BUILD)
-    if run is None:
-        return HttpResponse("")
-    response = render(request, "workflows/_run.html", {**run_context(run), **_run_urls(region_request, user)})
-    if not run.is_active and request.htmx:
-        response["HX-Refresh"] = "true"  # the run ended: reload for the new status and actions
-    return response
+    return run_progress(request, latest_run(region_request, services.BUILD), _run_urls(region_request, user))
 
 
 def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:

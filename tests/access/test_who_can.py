@@ -82,7 +82,12 @@ def test_who_can_lists_the_grant_and_its_limits_and_the_roles_everyone_holds(var
     change = next(entry for entry in answer.permissions if entry.permission == "inventory.change")
 
     assert [role.slug for role in view.everyone_roles] == [BuiltinRole.VIEWER]
-    assert {grant.user.username for grant in change.grants if grant.user} == {"admin", "admin2", "admin3", "eu-operator"}
+    assert {grant.user.username for grant in change.grants if grant.user} == {
+        "admin",
+        "admin2",
+        "admin3",
+        "eu-operator",
+    }
     assert not change.everyone_roles
 
 
