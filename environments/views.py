@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -29,7 +29,7 @@ from environments.choices import EnvironmentStatus
 from environments.filtersets import EnvironmentFilterSet, TemplateFilterSet
 from environments.forms import EnvironmentRequestForm, EstimateRegionForm, ExtendForm, TeamLimitsForm, TemplateForm
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
-from portal.forms import saved
+from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
 from regions.models import Region
 from workflows.selectors import latest_run, run_context
@@ -340,14 +340,12 @@ def _act(request: HttpRequest, pk: int, action: Any, done: str, **kwargs: Any) -
     user = signed_in(request)
     environment = selectors.environment_get(user=user, pk=pk)
     policy.require(user, CHANGE, environment)
-    try:
-        action(actor=user, environment_id=environment.pk, **kwargs)
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, done.format(environment=environment))
-    return redirect("environments:detail", pk=environment.pk)
+    return performed(
+        request,
+        lambda: action(actor=user, environment_id=environment.pk, **kwargs),
+        done.format(environment=environment),
+        reverse("environments:detail", kwargs={"pk": environment.pk}),
+    )
 
 
 @login_required

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 T = TypeVar("T")
 
@@ -37,3 +39,19 @@ def saved(request: HttpRequest, form: forms.BaseForm, save: Callable[[dict[str, 
     except (ValidationError, PermissionDenied) as error:
         add_service_error(form, error)
         return None
+
+
+def performed(request: HttpRequest, action: Callable[[], object], done: str, then: str) -> HttpResponse:
+    """Perform a service's action for a button (retry, cancel, roll back) and go to ``then``.
+
+    The service's refusal (a ValidationError) becomes error messages on the
+    next page, success the ``done`` message.
+    """
+    try:
+        action()
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done)
+    return redirect(then)

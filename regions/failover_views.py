@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +18,7 @@ from access import policy
 from access.models import User
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from portal.forms import saved
+from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
 from regions import failover as failovers
 from regions import selectors
@@ -123,14 +123,12 @@ def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
     user = signed_in(request)
     failover = failovers.failover_get(user=user, pk=pk)
     policy.require(user, policy.CHANGE, failover)
-    try:
-        action(actor=user, failover_id=failover.pk)
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, done.format(failover=failover))
-    return redirect("regions:failover", pk=failover.pk)
+    return performed(
+        request,
+        lambda: action(actor=user, failover_id=failover.pk),
+        done.format(failover=failover),
+        failovers.failover_url(failover),
+    )
 
 
 @login_required

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
@@ -23,7 +23,7 @@ from access import policy
 from access.models import User
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from portal.forms import saved
+from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
 from regions import selectors, services, tasks
 from regions.choices import RegionRequestStatus
@@ -232,14 +232,12 @@ def _act(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
     user = signed_in(request)
     region_request = selectors.region_request_get(user=user, pk=pk)
     policy.require(user, policy.CHANGE, region_request)
-    try:
-        action(actor=user, request_id=region_request.pk)
-    except ValidationError as error:
-        for message in error.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, done.format(request=region_request))
-    return redirect("regions:request", pk=region_request.pk)
+    return performed(
+        request,
+        lambda: action(actor=user, request_id=region_request.pk),
+        done.format(request=region_request),
+        services.request_url(region_request),
+    )
 
 
 @login_required
