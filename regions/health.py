@@ -18,15 +18,14 @@ inventory, and judges what it hears against the spec's targets (section 10):
   amber: the data is safe, but workloads need a cluster built there first.
 
 The result is one :class:`~regions.models.RegionHealth` row per region,
-rewritten by the periodic task :func:`regions.tasks.check_regions` (and by
-"Check now"). Pages read that row and never call a cloud. A resource the
+rewritten by the periodic task :func:`regions.tasks.check_health` (one task
+per region) and by "Check now". Pages read that row and never call a cloud. A resource the
 cloud cannot be asked about (credentials, throttling, an outage) is amber
 with the error, never green.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -41,8 +40,6 @@ from providers import errors
 from providers.cloud import CloudDriver
 from regions.choices import ClusterStatus, FailoverStatus, Rating, RegionStatus, ResourceStatus
 from regions.models import Cluster, FailoverRequest, Namespace, Region, RegionHealth, RegionResource
-
-logger = logging.getLogger(__name__)
 
 ORDER = {Rating.GREEN: 0, Rating.UNKNOWN: 1, Rating.AMBER: 2, Rating.RED: 3}
 # What the clouds say of a resource that is up (lower-cased).
@@ -464,15 +461,6 @@ def check_region(
     return health
 
 
-def check_all(*, now: datetime | None = None) -> int:
-    """Check every region that is not retired; one region's failure never stops the others. Returns how many."""
-    checked = 0
-    regions = Region.objects.exclude(status=RegionStatus.RETIRED).select_related("account", "dr_partner")
-    for region in regions:
-        try:
-            check_region(region, now=now)
-        except Exception:
-            logger.exception("region health check failed for %s", region.code)
-            continue
-        checked += 1
-    return checked
+def regions_to_check() -> list[int]:
+    """The ids of every region the periodic check covers: all but the retired."""
+    return list(Region.objects.exclude(status=RegionStatus.RETIRED).order_by("pk").values_list("pk", flat=True))

@@ -20,7 +20,7 @@ from django.utils import timezone
 from portal.demo import Persona
 from providers import errors
 from providers.cloud import CloudDriver
-from regions import health
+from regions import health, tasks
 from regions.choices import ClusterKind, ClusterStatus, Rating, RegionStatus
 from regions.demo import load_demo_region_resources
 from regions.models import Cluster, Region, RegionHealth, RegionResource
@@ -186,23 +186,21 @@ def test_a_region_with_nothing_recorded_is_not_called_healthy(sandbox: Path) -> 
     assert checked.summary == "Nothing recorded to check: no managed resources or clusters."
 
 
-def test_retired_regions_are_not_checked_and_one_failing_region_does_not_stop_the_others(
+def test_the_periodic_check_gives_every_region_but_the_retired_a_task_of_its_own(
     sandbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Region.objects.filter(code="eastus").update(status=RegionStatus.RETIRED)
-    real = health.check_region
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.check_region_health, "delay", queued.append)
 
-    def check(region: Region, **kwargs: Any) -> RegionHealth:
-        if region.code == "eu-west-1":
-            raise RuntimeError("the database went away")
-        return real(region, **kwargs)
+    enqueued = tasks.check_health()
 
-    monkeypatch.setattr(health, "check_region", check)
-
-    checked = health.check_all()
-
-    assert checked == Region.objects.exclude(status=RegionStatus.RETIRED).count() - 1
-    assert not RegionHealth.objects.filter(region__code__in=["eastus", "eu-west-1"]).exists()
+    expected = list(Region.objects.exclude(code="eastus").order_by("pk").values_list("pk", flat=True))
+    assert queued == expected
+    assert enqueued == len(expected) == Region.objects.count() - 1
+    # Each task checks its region; a region deleted since it was queued is skipped.
+    assert tasks.check_region_health(expected[0]) is not None
+    assert tasks.check_region_health(max(expected) + 1000) is None
 
 
 # --- AWS on moto: the replica's lag from CloudWatch --------------------------------------------------------------
