@@ -8,10 +8,15 @@ lets ``approve`` that subject may decide, except the person who asked.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from access.models import User
 
 
 class ApprovalStatus(models.TextChoices):
@@ -58,6 +63,11 @@ class ApprovalRequest(models.Model):
     def approvals(self) -> int:
         """How many approvals it has (uses prefetched decisions when there are)."""
         return sum(1 for decision in self.decisions.all() if decision.verdict == Verdict.APPROVE)
+
+    def decided_by(self) -> User | None:
+        """Whose verdict came last, the one that settled it (None before any)."""
+        last = self.decisions.select_related("approver").order_by("-pk").first()
+        return last.approver if last is not None else None
 
 
 class Verdict(models.TextChoices):

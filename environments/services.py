@@ -453,8 +453,7 @@ def environment_approval_decided(request: ApprovalRequest, *, approved: bool) ->
     )
     if environment.status != EnvironmentStatus.PENDING_APPROVAL:
         return
-    last = request.decisions.select_related("approver").order_by("-pk").first()
-    decider = last.approver if last is not None else None  # whose verdict settled it
+    decider = request.decided_by()
     if approved:
         region = environment.cluster.region
         unavailable = admission.region_unavailable(region.code, region.status)

@@ -278,8 +278,7 @@ def failover_approval_decided(approval: ApprovalRequest, *, approved: bool) -> N
     )
     if failover is None or failover.status != FailoverStatus.PENDING_APPROVAL:
         return
-    decider = approval.decisions.select_related("approver").order_by("-pk").first()
-    actor = decider.approver if decider is not None else None
+    actor = approval.decided_by()
     if not approved:
         failover.status = FailoverStatus.REJECTED
         failover.save(update_fields=["status", "updated_at"])

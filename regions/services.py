@@ -147,8 +147,7 @@ def region_approval_decided(approval: ApprovalRequest, *, approved: bool) -> Non
     request = RegionRequest.objects.select_for_update().select_related("account").filter(pk=approval.subject_id).first()
     if request is None or request.status != RegionRequestStatus.PENDING_APPROVAL:
         return
-    decider = approval.decisions.select_related("approver").order_by("-pk").first()
-    actor = decider.approver if decider is not None else None
+    actor = approval.decided_by()
     if not approved:
         request.status = RegionRequestStatus.REJECTED
         request.save(update_fields=["status", "updated_at"])
