@@ -263,14 +263,21 @@ def ttl_recommendations(*, now: datetime) -> Iterator[Found]:
                     f"A lifetime of {lifetime} ends it {_days(days_saved)} days sooner within the next month: "
                     f"{_days(days_saved)} x {money(daily)} = {money(saving)} {currency}.",
                 ],
-                team_id=environment.team_id,
-                environment_id=environment.pk,
-                cluster_id=environment.cluster_id,
-                region_id=environment.cluster.region_id,
-                tier=environment.tier,
+                **_scope_of(environment),
                 action=RecommendationAction.SET_TTL,
                 action_hours=hours,
             )
+
+
+def _scope_of(environment: Environment) -> dict[str, Any]:
+    """Where a recommendation about ``environment`` belongs: its team, cluster, region and tier."""
+    return {
+        "team_id": environment.team_id,
+        "environment_id": environment.pk,
+        "cluster_id": environment.cluster_id,
+        "region_id": environment.cluster.region_id,
+        "tier": environment.tier,
+    }
 
 
 def _idleness(workloads: int, ready: int) -> str:
@@ -553,12 +560,8 @@ def bucket_recommendations(*, now: datetime) -> Iterator[Found]:
                     f"Moving older objects to cold storage saves about {percent(fraction)} of that "
                     f"(PORTAL_COST_SAVINGS_LIFECYCLE_FRACTION): {money(saving)} {price.currency}.",
                 ],
-                team_id=environment.team_id,
-                environment_id=environment.pk,
-                cluster_id=environment.cluster_id,
-                region_id=region.pk,
                 resource=name,
-                tier=environment.tier,
+                **_scope_of(environment),
             )
 
 
@@ -598,12 +601,8 @@ def database_recommendations(*, now: datetime) -> Iterator[Found]:
                 f"{cheaper.label}: {money(_monthly_price(cheaper))} (price table, {region.code}).",
                 f"The next size down saves the difference: {money(saving)} {current.currency} a month.",
             ],
-            team_id=environment.team_id,
-            environment_id=environment.pk,
-            cluster_id=environment.cluster_id,
-            region_id=region.pk,
             resource=f"postgresql:{size}",
-            tier=environment.tier,
+            **_scope_of(environment),
         )
 
 
@@ -658,11 +657,7 @@ def realised_savings(*, now: datetime) -> Iterator[Found]:
                     f"It does not run on {days} day(s) of {month_start:%B %Y} from {counted_from:%d %b}: "
                     f"{days} x {money(daily)} = {money(saving)} {currency}.",
                 ],
-                team_id=environment.team_id,
-                environment_id=environment.pk,
-                cluster_id=environment.cluster_id,
-                region_id=environment.cluster.region_id,
-                tier=environment.tier,
+                **_scope_of(environment),
                 realised=True,
                 period_start=month_start,
             )
