@@ -7,19 +7,31 @@ files are extracted under ``ASSETS_DIR`` (inside ``.venv``, never in the
 repository), from where Django serves them as static files under
 ``vendor/``. Nothing is fetched at run time. ``PORTAL_NPM_REGISTRY`` points
 at a mirror (default: the public registry).
+
+With DEBUG off, ``collectstatic`` stores files under hashed names and
+rewrites every reference a stylesheet or script makes to another file (its
+``sourceMappingURL``, ``url(...)`` and ``@import``); a reference to a file
+that is not there fails the whole build. So what a listed file refers to is
+extracted beside it, from the same verified tarball.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import io
 import os
+import posixpath
+import re
 import sys
 import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / ".venv" / "portal-assets"
 REGISTRY = os.environ.get("PORTAL_NPM_REGISTRY", "https://registry.npmjs.org").rstrip("/")
@@ -30,7 +42,7 @@ class Asset:
     package: str
     version: str
     integrity: str  # "sha512-<base64>", as `npm view <package>@<version> dist.integrity` prints it
-    files: dict[str, str]  # path in the package -> path under ASSETS_DIR
+    files: dict[str, str]  # path in the package -> path under ASSETS_DIR; what they refer to comes along
 
     @property
     def tarball(self) -> str:
@@ -48,7 +60,54 @@ ASSETS = [
 
 
 def _stamp(asset: Asset, into: Path) -> Path:
+    """The file that says ``asset`` is installed; it lists the files extracted for it, one a line."""
     return into / f".{asset.package.replace('/', '_')}-{asset.version}"
+
+
+def _installed(asset: Asset, into: Path) -> bool:
+    stamp = _stamp(asset, into)
+    if not stamp.exists():
+        return False
+    extracted = stamp.read_text().split()
+    return bool(extracted) and all((into / target).exists() for target in extracted)
+
+
+# The references collectstatic's manifest storage follows, as Django defines them: (file pattern, regexes).
+_REFERENCE_PATTERNS = [
+    (files, [re.compile(pattern[0] if isinstance(pattern, tuple) else pattern, re.IGNORECASE) for pattern in patterns])
+    for files, patterns in ManifestStaticFilesStorage.patterns
+]
+
+
+def references(name: str, content: str) -> list[str]:
+    """The local files the static file ``name`` refers to, as paths relative to its folder.
+
+    What Django's manifest storage would resolve when it collects ``name``:
+    a URL with a scheme (``data:``, ``https:``), a protocol-relative or an
+    absolute one is left alone, and the query and fragment are not part of
+    the file's name.
+    """
+    found: list[str] = []
+    for files, patterns in _REFERENCE_PATTERNS:
+        if not fnmatch.fnmatchcase(name, files):
+            continue
+        for pattern in patterns:
+            for match in pattern.finditer(content):
+                url = match["url"].strip()
+                if re.match(r"^[a-z]+:", url) or url.startswith("/"):
+                    continue
+                path = unquote(urlsplit(url).path)
+                if path and path not in found:
+                    found.append(path)
+    return found
+
+
+def beside(name: str, reference: str) -> str:
+    """The path of ``reference``, relative to ``name``'s folder, from the root ``name`` is relative to."""
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(name), reference))
+    if path == ".." or path.startswith(("../", "/")):
+        raise ValueError(f"{name} refers to {reference}, outside its package")
+    return path
 
 
 def verify(data: bytes, integrity: str) -> None:
@@ -61,32 +120,49 @@ def verify(data: bytes, integrity: str) -> None:
         raise ValueError(f"integrity mismatch: expected {integrity}, got {algorithm}-{actual}")
 
 
-def extract(asset: Asset, data: bytes, into: Path) -> None:
-    """Write the asset's listed files from the tarball ``data`` (npm packs them under ``package/``)."""
+def extract(asset: Asset, data: bytes, into: Path) -> list[str]:
+    """Write the asset's listed files, and every file they refer to, from the tarball ``data``.
+
+    npm packs a package's files under ``package/``. Returns the paths written, relative to ``into``.
+    """
+    written: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        for inside, target in asset.files.items():
+        # (path in the package, path under ``into``, the listed file that refers to it or "")
+        pending = [(inside, target, "") for inside, target in asset.files.items()]
+        while pending:
+            inside, target, referrer = pending.pop(0)
+            if target in written:
+                continue
             try:
                 member = archive.extractfile(f"package/{inside}")
             except KeyError:
                 member = None
             if member is None:
-                raise ValueError(f"{asset.package}@{asset.version} has no file {inside}")
+                name = f"{asset.package}@{asset.version}"
+                if referrer:
+                    raise ValueError(f"{name}: {referrer} refers to {inside}, which the package does not contain")
+                raise ValueError(f"{name} has no file {inside}")
+            content = member.read()
             path = into / target
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(member.read())
+            path.write_bytes(content)
+            written.append(target)
+            for reference in references(inside, content.decode("utf-8", errors="replace")):
+                pending.append((beside(inside, reference), beside(target, reference), inside))
+    return written
 
 
 def install(assets: list[Asset] = ASSETS, into: Path = ASSETS_DIR) -> list[str]:
     """Fetch, check and extract every asset not installed yet; the names of those installed now."""
     installed = []
     for asset in assets:
-        if _stamp(asset, into).exists() and all((into / target).exists() for target in asset.files.values()):
+        if _installed(asset, into):
             continue
         with urllib.request.urlopen(asset.tarball, timeout=60) as response:  # noqa: S310 (a pinned https URL)
             data = response.read()
         verify(data, asset.integrity)
-        extract(asset, data, into)
-        _stamp(asset, into).touch()
+        extracted = extract(asset, data, into)
+        _stamp(asset, into).write_text("".join(f"{target}\n" for target in extracted))
         installed.append(f"{asset.package}@{asset.version}")
     return installed
 

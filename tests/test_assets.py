@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import posixpath
 import tarfile
 from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
 
-from portal.assets import ASSETS, Asset, extract, verify
+from portal.assets import ASSETS, Asset, beside, extract, references, verify
 
 
 def tarball(files: dict[str, bytes]) -> bytes:
@@ -47,6 +48,61 @@ def test_the_listed_files_are_extracted_where_the_static_files_expect_them(tmp_p
     assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == ["lib.min.js"]
     with pytest.raises(ValueError, match=r"has no file dist/missing\.js"):
         extract(Asset("lib", "1.0.0", "", {"dist/missing.js": "x.js"}), tarball({}), tmp_path)
+
+
+def test_what_a_listed_file_refers_to_is_extracted_beside_it(tmp_path: Path) -> None:
+    script = b"x=1;\n//# sourceMappingURL=lib.min.js.map"
+    stylesheet = b"""@import "theme.css";\n.icon{background:url('../fonts/icons.woff2?v=2#x')}
+.logo{background:url("data:image/svg+xml,%3csvg%3e")}\n/*# sourceMappingURL=lib.css.map */"""
+    package = tarball(
+        {
+            "dist/lib.min.js": script,
+            "dist/lib.min.js.map": b"{}",
+            "dist/lib.css": stylesheet,
+            "dist/theme.css": b".a{color:red}",
+            "dist/lib.css.map": b"{}",
+            "fonts/icons.woff2": b"font",
+            "dist/unused.js.map": b"{}",
+        }
+    )
+    asset = Asset("lib", "1.0.0", "", {"dist/lib.min.js": "lib/js/lib.min.js", "dist/lib.css": "lib/css/lib.css"})
+
+    written = extract(asset, package, tmp_path)
+
+    assert sorted(written) == [
+        "lib/css/lib.css",
+        "lib/css/lib.css.map",
+        "lib/css/theme.css",
+        "lib/fonts/icons.woff2",
+        "lib/js/lib.min.js",
+        "lib/js/lib.min.js.map",
+    ]
+    assert (tmp_path / "lib/fonts/icons.woff2").read_bytes() == b"font"
+
+
+def test_a_reference_the_package_cannot_satisfy_stops_the_install_and_says_which(tmp_path: Path) -> None:
+    package = tarball({"dist/lib.min.js": b"x=1;\n//# sourceMappingURL=lib.min.js.map"})
+
+    with pytest.raises(ValueError, match=r"lib@1\.0\.0: dist/lib\.min\.js refers to dist/lib\.min\.js\.map, which"):
+        extract(Asset("lib", "1.0.0", "", {"dist/lib.min.js": "lib/lib.min.js"}), package, tmp_path)
+    with pytest.raises(ValueError, match="outside its package"):
+        beside("dist/lib.css", "../../../etc/passwd")
+
+
+def test_every_reference_in_a_served_static_file_resolves() -> None:
+    """collectstatic with the manifest storage (DEBUG off) refuses a reference to a missing file; catch it here."""
+    checked, unresolved = 0, []
+    for finder in finders.get_finders():
+        for path, storage in finder.list([]):
+            if not path.endswith((".css", ".js")):
+                continue
+            name = posixpath.join(getattr(storage, "prefix", None) or "", path)  # its URL under STATIC_URL
+            with storage.open(path) as file:
+                found = references(name, file.read().decode("utf-8", errors="replace"))
+            checked += len(found)
+            unresolved += [f"{name} -> {ref}" for ref in found if not finders.find(beside(name, ref))]
+    assert checked > 0, "no reference found at all: the scan is not looking"
+    assert unresolved == []
 
 
 def test_the_installed_assets_are_served_from_the_portal_itself() -> None:
