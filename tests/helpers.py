@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -30,3 +32,12 @@ def queries_for(client: Client, path: str, params: dict[str, str] | None = None)
         response = client.get(path, params or {})
     assert response.status_code == 200
     return len(captured.captured_queries)
+
+
+def database_url(name: str) -> str:
+    """A URL for database ``name`` on the test database's server, as another process's DATABASE_URL."""
+    database = settings.DATABASES["default"]
+    host = quote(str(database.get("HOST") or ""), safe="")
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    password = f":{quote(str(database['PASSWORD']), safe='')}" if database.get("PASSWORD") else ""
+    return f"postgresql://{quote(str(database.get('USER') or ''), safe='')}{password}@{host}{port}/{name}"

@@ -12,17 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 import psycopg
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.conf import settings
 
 from access.sso import allauth_apps, parse_providers
 from portal.devstack import free_port, listens, stop
+from tests.helpers import database_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROVIDER_ID = "test-idp"
@@ -70,19 +70,11 @@ class IdpPerson:
         self.set_claims(**{**self.claims, **changes})
 
 
-def _database_url(name: str) -> str:
-    database = settings.DATABASES["default"]
-    host = quote(str(database.get("HOST") or ""), safe="")
-    port = f":{database['PORT']}" if database.get("PORT") else ""
-    password = f":{quote(str(database['PASSWORD']), safe='')}" if database.get("PASSWORD") else ""
-    return f"postgresql://{quote(str(database.get('USER') or ''), safe='')}{password}@{host}{port}/{name}"
-
-
 def _fresh_database(name: str) -> str:
-    with psycopg.connect(_database_url("postgres"), autocommit=True) as connection:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
-    return _database_url(name)
+    return database_url(name)
 
 
 def _rsa_private_key() -> str:
@@ -98,12 +90,12 @@ def idp(django_db_setup: None, django_db_blocker: Any) -> Iterator[IdentityProvi
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     database_name = f"test_idp_{worker}"
     with django_db_blocker.unblock():
-        database_url = _fresh_database(database_name)
+        idp_database_url = _fresh_database(database_name)
     control_token = secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.idp.settings",
-        "IDP_DATABASE_URL": database_url,
+        "IDP_DATABASE_URL": idp_database_url,
         "IDP_SECRET_KEY": secrets.token_urlsafe(40),
         "IDP_CONTROL_TOKEN": control_token,
         "IDP_RSA_PRIVATE_KEY": _rsa_private_key(),
@@ -133,7 +125,7 @@ def idp(django_db_setup: None, django_db_blocker: Any) -> Iterator[IdentityProvi
         yield IdentityProvider(url=f"http://127.0.0.1:{port}", control_token=control_token)
     finally:
         stop([process])
-        with django_db_blocker.unblock(), psycopg.connect(_database_url("postgres"), autocommit=True) as connection:
+        with django_db_blocker.unblock(), psycopg.connect(database_url("postgres"), autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
 
 
