@@ -18,8 +18,9 @@ test: install
 	.venv/bin/python -m portal.devstack test $(PYTEST_ARGS)
 
 # Benchmarks print ratios against a baseline measured in the same run; they assert correctness, never time.
+# `make test` runs them too, at a smoke size (bench/sizes.py); here they run at full size.
 bench: install
-	.venv/bin/python -m portal.devstack test bench -n 0 -s -q -o python_files="bench_*.py" -o python_functions="bench_*"
+	BENCH_SIZE=full .venv/bin/python -m portal.devstack test bench -n 0 -s -q
 
 # mypy's Django plugin loads the settings, which need these to be set (nothing connects).
 lint: install

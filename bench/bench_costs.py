@@ -1,6 +1,6 @@
 """The cost store at 10 million FOCUS line items: import next to a plain ``COPY``, breakdowns next to DuckDB.
 
-One month of FOCUS rows (``BENCH_COST_ROWS``, default 10,000,000) is written
+One month of FOCUS rows (``BENCH_COST_ROWS``, default 10,000,000; 5,000 at smoke size) is written
 to a CSV file. Import: the portal's load (parse, validate, attribute, COPY,
 rebuild the rollups) against PostgreSQL's own ``COPY`` of the same file into
 a table of the same columns, which does none of that. Queries: the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from collections.abc import Callable
 from datetime import date
@@ -31,13 +30,14 @@ from django.db.models import QuerySet, Sum
 
 from access.models import Team, User
 from bench.report import best_of, report, timed
+from bench.sizes import size
 from costs import reports
 from costs.choices import SourceKind
 from costs.focus import FocusReader
 from costs.models import CostLineItem, CostRollup, CostSource
 from costs.store import load_focus
 
-ROWS = int(os.environ.get("BENCH_COST_ROWS", "10000000"))
+ROWS = size("BENCH_COST_ROWS", full=10_000_000, smoke=5_000)
 TEAMS = 12
 COMBINATIONS = 2000
 RUNS = 3

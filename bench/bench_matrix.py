@@ -1,9 +1,9 @@
 """The version matrix at 200 services x 12 environments: its selector and its page against reading the
-same rows with one query.
+same rows with one query (``BENCH_MATRIX_SERVICES`` services; 20 at smoke size).
 
-Baseline: one ``values_list`` query of every present workload of the 200
+Baseline: one ``values_list`` query of every present workload of the
 services (what the matrix cannot do with less). Selector: ``version_matrix``
-with all 200 services on one page (columns, grouping, drift). Page: the
+with all the services on one page (columns, grouping, drift). Page: the
 matrix page as a developer's browser gets it (50 services a page, filters,
 template), through Django's test client.
 """
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from access.models import Team, Tier, User
 from bench.report import best_of, report, timed
+from bench.sizes import size
 from deployments import selectors
 from deployments.models import Service, Workload
 from environments.choices import EnvironmentStatus
@@ -27,7 +28,7 @@ from environments.models import Environment, EnvironmentTemplate
 from portal.demo import Persona
 from regions.models import Cluster
 
-SERVICES = 200
+SERVICES = size("BENCH_MATRIX_SERVICES", full=200, smoke=20)
 ENVIRONMENTS = 12
 RUNS = 5
 
@@ -121,7 +122,7 @@ def bench_matrix_at_200_services_by_12_environments(client_for: Callable[[Person
         f"version matrix, {SERVICES} services x {ENVIRONMENTS} environments ({SERVICES * ENVIRONMENTS} workloads)",
         [
             ("one query of the same rows", f"{1000 * direct:.1f} ms"),
-            ("selector, all 200 rows", f"{1000 * built:.1f} ms ({built / direct:.1f}x the query)"),
+            (f"selector, all {SERVICES} rows", f"{1000 * built:.1f} ms ({built / direct:.1f}x the query)"),
             ("page, 50 rows a page", f"{1000 * rendered:.1f} ms ({rendered / direct:.1f}x the query)"),
             ("queries of the page", str(queries)),
         ],

@@ -6,13 +6,12 @@ document once per kind) and a bare ``bulk_create`` of the same 10,000 rows
 (the least a first sync can write). Each sync's own part (matching,
 comparing, writing, recording deployments: the cluster already read) is
 timed against the bulk insert and its queries counted; the whole sync's time
-is shown beside it. ``BENCH_SYNC_WORKLOADS`` makes the
-cluster smaller for a quick run; the default stays 10,000.
+is shown beside it. ``BENCH_SYNC_WORKLOADS`` sets the cluster's size
+(default 10,000; 300 at smoke size).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bench.report import best_of, report, timed
+from bench.sizes import size
 from deployments import sync
 from deployments.models import Deployment, Service, Workload
 from providers.cluster import Workload as SeenWorkload
@@ -31,7 +31,7 @@ from regions.drivers import cluster_driver_for
 from regions.models import Cluster
 from tests.factories import ClusterFactory, ServiceFactory, TeamFactory
 
-WORKLOADS = int(os.environ.get("BENCH_SYNC_WORKLOADS", "10000"))
+WORKLOADS = size("BENCH_SYNC_WORKLOADS", full=10_000, smoke=300)
 SERVICES = 200
 NAMESPACES = ("core-services", "student-services", "tutor-services", "admin-services", "analytics", "monitoring")
 CHANGED_SHARE = 100  # one workload in this many gets a new version

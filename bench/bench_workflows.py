@@ -15,15 +15,17 @@ from typing import Any
 import pytest
 
 from bench.report import best_of, report, timed
+from bench.sizes import size
 from providers.cluster import NamespaceSpec
 from providers.sandbox.cluster import SandboxClusterDriver
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from workflows import engine
 from workflows.engine import PlannedStep, StepContext, Workflow, register
 from workflows.models import Run, RunStatus
 
-RUNS = 100
+RUNS = size("BENCH_WORKFLOW_RUNS", full=100, smoke=10)
+IN_PROCESS = min(20, RUNS)  # the worker's baseline
 STEPS = 6  # the spec's six namespaces, as an environment's provisioning has
 
 
@@ -89,7 +91,7 @@ def bench_one_worker_throughput(start_celery_worker: WorkerFactory, tmp_path: Pa
     wait_until(lambda: Run.objects.get(pk=run_ids[0]).status == RunStatus.SUCCEEDED, timeout=60)
 
     with timed() as in_process:
-        for run_id in start_runs(tmp_path / "local", "local")[:20]:
+        for run_id in start_runs(tmp_path / "local", "local")[:IN_PROCESS]:
             engine.advance(run_id)
     with timed() as worker:
         run_ids = start_runs(tmp_path / "worker", "worker")
@@ -100,7 +102,7 @@ def bench_one_worker_throughput(start_celery_worker: WorkerFactory, tmp_path: Pa
         )
 
     assert len(namespaces(tmp_path / "worker", "worker")) == RUNS * STEPS, "lost or duplicated"
-    per_run_local = in_process.seconds / 20
+    per_run_local = in_process.seconds / IN_PROCESS
     per_run_worker = worker.seconds / RUNS
     report(
         f"one Celery worker, {RUNS} runs x {STEPS} steps",

@@ -12,7 +12,7 @@ from django.test import Client
 from access.models import User
 from portal.demo import Persona
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 

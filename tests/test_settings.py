@@ -28,7 +28,7 @@ PRODUCTION = {
 }
 
 
-# Set by the test run itself (tests/conftest.py sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright).
+# Set by the test run itself (tests/fixtures.py sets DJANGO_ALLOW_ASYNC_UNSAFE for Playwright).
 NOT_INHERITED = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 
 

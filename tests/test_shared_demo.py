@@ -1,4 +1,4 @@
-"""The ``shared_demo`` marker of tests/conftest.py: one load of the demo per module, each test in its own savepoint.
+"""The ``shared_demo`` marker of tests/fixtures.py: one load of the demo per module, each test in its own savepoint.
 
 The tests here run on one xdist worker, in order (``xdist_group``), so the second of each pair
 sees what the first left behind, if anything was.

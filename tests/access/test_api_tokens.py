@@ -23,7 +23,7 @@ from regions.models import Namespace, Region
 from tests.factories import ApiTokenFactory, api_token_secret
 from tests.helpers import queries_for
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 PersonaOf = Callable[[Persona], User]

@@ -63,7 +63,7 @@ from tests.factories import (
 )
 from workflows.models import Run, RunStatus
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 

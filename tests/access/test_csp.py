@@ -10,7 +10,7 @@ from django.test import Client
 from portal.demo import Persona
 from tests.test_settings import PRODUCTION, manage
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 ClientFor = Callable[[Persona | None], Client]

@@ -19,7 +19,7 @@ from regions.choices import ResidencyZone
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 from tests.factories import GrantFactory, RoleFactory, UserFactory
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 # API basename -> (model, the ORM path to the object's residency zone; None: the model has none)

@@ -15,7 +15,7 @@ from access.models import AuditEvent, User
 from portal.demo import DEMO_PASSWORD, Persona
 from tests.factories import UserFactory
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 PersonaOf = Callable[[Persona], User]

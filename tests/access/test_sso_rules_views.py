@@ -16,7 +16,7 @@ from portal.demo import Persona
 from tests.factories import SsoRuleFactory
 
 ClientFor = Callable[[Persona | None], Client]
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 RULES = reverse("access:sso_rules")

@@ -19,7 +19,7 @@ from regions.models import Cluster, Namespace, Region
 from tests.factories import GrantFactory, RoleFactory, UserFactory
 
 ClientFor = Callable[[Persona | None], Client]
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 

@@ -20,7 +20,7 @@ from portal.demo import Persona
 from regions.models import Region
 from tests.factories import GrantFactory, RoleFactory, UserFactory
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 People = Callable[[Persona], User]

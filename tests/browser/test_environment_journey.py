@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
-from tests.conftest import WorkerFactory
 from tests.factories import PASSWORD
+from tests.fixtures import WorkerFactory
 from tests.regions.test_region_build import second_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

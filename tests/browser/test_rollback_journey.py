@@ -21,9 +21,9 @@ from portal.demo import Persona, username_of
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
 from tests.deployments.cluster_objects import IMAGES, seed_deployment
 from tests.factories import make_service, make_workload
+from tests.fixtures import WorkerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

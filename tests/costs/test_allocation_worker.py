@@ -18,8 +18,8 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.choices import ClusterKind
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
 from tests.costs.allocation_cluster import namespace, node, pod
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 

@@ -19,8 +19,8 @@ from costs import budgets
 from costs.budget_models import BudgetAlert, ChatStatus
 from costs.chat import ChatError, post_message
 from notifications.models import Notification
-from tests.conftest import WorkerFactory
 from tests.costs.budget_helpers import Ledger, days, make_team, person
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 SECRET_PATH = "/services/T0001/B0002/not-to-be-logged"

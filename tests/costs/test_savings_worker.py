@@ -13,8 +13,8 @@ from costs.tasks_savings import compute_savings
 from portal.demo import load_demo
 from providers.cloud import BucketSpec
 from regions.drivers import cloud_driver_for
-from tests.conftest import WorkerFactory
 from tests.costs.savings_data import demo_cluster, make_environment
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 

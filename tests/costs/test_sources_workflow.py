@@ -25,9 +25,9 @@ from costs.workflows import IMPORT
 from portal.demo import Persona
 from providers.cloud import BucketSpec
 from regions.models import CloudAccount
-from tests.conftest import WorkerFactory
 from tests.costs.focus_files import focus_csv, focus_row
 from tests.factories import CloudAccountFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from workflows import engine
 from workflows.models import Run, RunStatus

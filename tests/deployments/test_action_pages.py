@@ -25,7 +25,7 @@ from tests.environments.test_provisioning_workflow import run_to_the_end
 from tests.factories import make_service
 from workflows.models import Run
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 

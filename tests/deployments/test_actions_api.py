@@ -19,7 +19,7 @@ from regions.models import Cluster
 from tests.deployments.test_rollback import workload
 from tests.factories import make_service
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]

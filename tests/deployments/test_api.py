@@ -12,7 +12,7 @@ from deployments.models import Deployment, Service, Workload
 from portal.demo import Persona
 from tests.helpers import queries_for
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]

@@ -17,7 +17,7 @@ from deployments.choices import ServiceMatch
 from deployments.models import Deployment, Service, Workload
 from portal.demo import Persona
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]

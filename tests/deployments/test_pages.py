@@ -22,7 +22,7 @@ from regions.models import Cluster
 from tests.factories import make_service, make_workload
 from tests.helpers import queries_for
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]

@@ -16,7 +16,6 @@ from deployments.rollback import rollback_request
 from deployments.services import Target, record_deployment
 from portal.demo import Persona, load_demo, username_of
 from regions.choices import AuthMethod, ClusterKind
-from tests.conftest import WorkerFactory
 from tests.deployments.cluster_objects import seed_deployment
 from tests.factories import (
     CloudAccountFactory,
@@ -26,6 +25,7 @@ from tests.factories import (
     make_service,
     make_workload,
 )
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from tests.providers.kube_fake import FakeKubeApi
 

@@ -12,8 +12,8 @@ from deployments.workflows import SYNC
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
 from tests.factories import ClusterFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from workflows.models import Run, RunStatus
 

@@ -14,7 +14,7 @@ from regions.models import Region
 from tests.environments.factories import saved_template
 from tests.helpers import queries_for
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 ClientFor = Callable[[Persona | None], Client]

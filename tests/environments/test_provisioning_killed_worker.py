@@ -26,7 +26,7 @@ from providers.sandbox.cloud import SandboxCloudDriver
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cloud_driver_for, cluster_driver_for
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from workflows import engine
 from workflows.models import Run, RunStatus, Step, StepStatus

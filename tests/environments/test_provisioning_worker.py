@@ -15,7 +15,7 @@ from portal.demo import Persona, load_demo, username_of
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 

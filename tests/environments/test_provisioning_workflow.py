@@ -26,7 +26,7 @@ from regions.models import Cluster
 from workflows import engine
 from workflows.models import Run, RunStatus
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 

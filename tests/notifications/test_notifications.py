@@ -21,7 +21,7 @@ from notifications import services
 from notifications.models import Notification
 from notifications.services import Message
 from notifications.tasks import retry_emails, send_emails
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 APPROVAL = Message(

@@ -17,7 +17,7 @@ from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodeP
 from tests.factories import NamespaceFactory, add_sites_with_clusters
 from tests.helpers import queries_for
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
 
 ClientFor = Callable[[Persona | None], Client]

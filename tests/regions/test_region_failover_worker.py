@@ -16,7 +16,7 @@ from portal.demo import load_demo
 from regions import failover as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.models import FailoverRequest, Region, RegionResource
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from tests.regions.test_region_build import cloud_in
 from tests.regions.test_region_failover import (

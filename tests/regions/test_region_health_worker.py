@@ -14,7 +14,7 @@ from portal.demo import Persona, load_demo, username_of
 from regions.choices import Rating
 from regions.demo import load_demo_region_resources
 from regions.models import Region, RegionHealth
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 
 

@@ -20,7 +20,7 @@ from regions import services
 from regions.choices import RegionRequestStatus, RegionStatus
 from regions.models import Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from tests.regions.test_region_build import ADDONS, approve, cloud_in, cloud_names, request_region, sandbox_kube
 from workflows import engine

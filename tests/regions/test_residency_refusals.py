@@ -25,7 +25,7 @@ from regions.choices import RegionStatus
 from regions.models import Cluster, Region
 from workflows.models import Run, RunStatus
 
-# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/conftest.py).
+# Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]

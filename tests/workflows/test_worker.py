@@ -13,7 +13,7 @@ from django.conf import settings
 
 from portal.celery import app
 from providers.sandbox.cluster import SandboxClusterDriver
-from tests.conftest import WorkerFactory
+from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from tests.workflows.definitions import read_journal
 from workflows import engine
