@@ -142,6 +142,8 @@ DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
 WEBHOOK_SOURCE_CREATED = "deployments.webhook_source_created"
 WEBHOOK_SECRET_ROTATED = "deployments.webhook_secret_rotated"  # noqa: S105 (a verb, not a secret)
 WEBHOOK_SOURCE_DEACTIVATED = "deployments.webhook_source_deactivated"
+# The explicit list of services a webhook source may write to (before and after, by slug).
+WEBHOOK_SOURCE_SERVICES_SET = "deployments.webhook_source_services_set"
 # The service catalogue (deployments app): services created, changed and deleted; a workload claimed for a service.
 SERVICE_CREATED = "deployments.service_created"
 SERVICE_CHANGED = "deployments.service_changed"

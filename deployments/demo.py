@@ -388,6 +388,9 @@ def _deployments(
             "team": services["api-gateway"].team,
         },
     )
+    # The organisation's one CI system builds every team's services: the list a platform admin sets
+    # lets it write to them (a source writes only to its own team's services otherwise).
+    source.services.set(list(services.values()))
     workloads = {
         (workload.cluster_id, workload.namespace, workload.name): workload
         for workload in Workload.objects.filter(service__in=services.values())

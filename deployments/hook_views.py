@@ -21,7 +21,10 @@ delivery already applied 200 ``{"status": "duplicate"}``.
 The pages (``/deployments/hooks/``) list the sources a person may see and let
 whoever holds ``deployments.change`` on a team create, rotate and deactivate
 its sources; a secret is shown once, on the page that answers the create or
-rotate, and never again.
+rotate, and never again. A source's deliveries attach only to its team's
+services unless its page of services names the only ones it may write to
+(:func:`deployments.pipelines.webhook_source_services_set` decides who may
+add which).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -133,6 +137,36 @@ class WebhookSourceForm(forms.Form):
         service_field.queryset = policy.restrict(Service.objects.all(), user, VIEW).order_by("name")
 
 
+class ServicesOfTeams(forms.ModelMultipleChoiceField[Service]):
+    """Services named with their team, since a list may hold several teams' services."""
+
+    def label_from_instance(self, obj: Service) -> str:
+        return f"{obj.name} ({obj.team.name})"
+
+
+class WebhookSourceServicesForm(forms.Form):
+    """The only services a source may write to: the services the person may change, and those already listed."""
+
+    services = ServicesOfTeams(
+        queryset=Service.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick none to let the source write to its own team's services, as it does by default.",
+    )
+
+    def __init__(self, *args: Any, user: User, source: WebhookSource, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["services"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)  # noqa: S101 (declared above)
+        changeable = policy.restrict(Service.objects.all(), user, CHANGE).values("pk")
+        field.queryset = (
+            Service.objects.filter(Q(pk__in=changeable) | Q(webhook_sources=source))
+            .distinct()
+            .select_related("team")
+            .order_by("team__name", "name")
+        )
+
+
 def hook_url(request: HttpRequest, source: WebhookSource) -> str:
     return request.build_absolute_uri(reverse("webhook", kwargs={"name": source.name}))
 
@@ -147,7 +181,11 @@ def _show_secret(request: HttpRequest, created: pipelines.SourceSecret, *, rotat
 @require_GET
 def source_list(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
-    sources = policy.restrict(WebhookSource.objects.all(), user, VIEW).select_related("team", "service")
+    sources = (
+        policy.restrict(WebhookSource.objects.all(), user, VIEW)
+        .select_related("team", "service")
+        .prefetch_related("services")
+    )
     rows = [{"source": source, "can_change": policy.can(user, CHANGE, source)} for source in sources]
     context = {"rows": rows, "can_add": _teams_for(user).exists()}
     return render(request, "deployments/hooks.html", context)
@@ -202,3 +240,28 @@ def source_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{source} deactivated: its deliveries are refused from now on.")
         return redirect("deployments:hooks")
     return render(request, "deployments/hooks_confirm.html", {"source": source, "action": "deactivate"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def source_services(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose the only services the source may write to (none: its team's)."""
+    user = signed_in(request)
+    source = _source(user, pk)
+    form = WebhookSourceServicesForm(
+        request.POST or None, user=user, source=source, initial={"services": list(source.services.all())}
+    )
+    updated = saved(
+        request,
+        form,
+        lambda data: pipelines.webhook_source_services_set(actor=user, source_id=source.pk, services=data["services"]),
+    )
+    if updated is not None:
+        messages.success(request, f"{updated} now writes to {_writes_to(updated)}.")
+        return redirect("deployments:hooks")
+    return render(request, "deployments/hooks_services.html", {"form": form, "source": source})
+
+
+def _writes_to(source: WebhookSource) -> str:
+    listed = sorted(service.name for service in source.services.all())
+    return ", ".join(listed) if listed else f"the services of {source.team}"

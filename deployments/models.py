@@ -166,8 +166,16 @@ class WebhookSource(models.Model):
 
     GitHub signs with HMAC-SHA256 (``X-Hub-Signature-256``), GitLab sends the
     secret token (``X-Gitlab-Token``), Azure DevOps uses basic authentication
-    with the secret as password. Events name their service by repository or
-    by an explicit ``service`` field; ``service`` here is the default.
+    with the secret as password. Events name their service by repository;
+    ``service`` here is the default for events of a repository outside the
+    catalogue.
+
+    Whoever holds the secret speaks for the source, so what a delivery may
+    touch is bounded: runs and deployments attach only to the services of the
+    source's team, or, when ``services`` is set, to exactly those services
+    (a list set by someone who may change each of them, e.g. a platform admin
+    for a CI system shared by several teams). A delivery naming a repository
+    of any other service is kept as an unmatched run of the source.
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -175,6 +183,12 @@ class WebhookSource(models.Model):
     secret = EncryptedTextField(editable=False)
     team = models.ForeignKey("access.Team", on_delete=models.PROTECT, related_name="webhook_sources")
     service = models.ForeignKey(Service, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    services = models.ManyToManyField(
+        Service,
+        blank=True,
+        related_name="webhook_sources",
+        help_text="When set, the only services the source's deliveries may attach to (else its team's services).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_delivery_at = models.DateTimeField(null=True, blank=True)

@@ -5,24 +5,32 @@
 first, so a replay of it (the same id) changes nothing, then upserts the
 pipeline run and records the deployment through
 :func:`deployments.services.record_deployment`. A webhook has no portal user:
-the source's secret, checked before this is called, is its authority.
+the source's secret, checked before this is called, is its authority, and
+that authority reaches no further than the source's own services
+(:func:`source_services`): a delivery naming the repository of any other
+team's service is kept as an unmatched run of the source and records no
+deployment, so one team's CI cannot write into another team's matrix or
+DORA figures.
 
 Webhook sources are managed by people (``deployments.change`` on the source's
-team) through :func:`webhook_source_create`, :func:`webhook_source_rotate` and
-:func:`webhook_source_deactivate`, each audited. The secret is returned once,
-to be pasted into the CI system, and never written to the audit log or logs.
+team) through :func:`webhook_source_create`, :func:`webhook_source_rotate`,
+:func:`webhook_source_deactivate` and :func:`webhook_source_services_set`,
+each audited. The secret is returned once, to be pasted into the CI system,
+and never written to the audit log or logs.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from access import audit, policy
@@ -68,15 +76,45 @@ def normalise_repository(url: str) -> str:
     return f"{host}/{path}" if path else host
 
 
-def service_for_repository(repository_url: str) -> Service | None:
-    """The catalogue service whose repository is ``repository_url`` (however each is spelt), if one is."""
+def services_for_repository(repository_url: str) -> list[Service]:
+    """The catalogue services whose repository is ``repository_url`` (however each is spelt), oldest first.
+
+    More than one when a repository holds several services (a monorepo).
+    """
     wanted = normalise_repository(repository_url)
     if not wanted or "/" not in wanted:
-        return None
+        return []
     name = wanted.rsplit("/", 1)[1]
-    for service in Service.objects.filter(repository_url__icontains=name).order_by("pk"):
-        if normalise_repository(service.repository_url) == wanted:
-            return service
+    return [
+        service
+        for service in Service.objects.filter(repository_url__icontains=name).order_by("pk")
+        if normalise_repository(service.repository_url) == wanted
+    ]
+
+
+def source_services(source: WebhookSource) -> QuerySet[Service]:
+    """The services a source's deliveries may attach to: its explicit list when one is set, else its team's."""
+    listed = Service.objects.filter(webhook_sources=source)
+    return listed if listed.exists() else Service.objects.filter(team_id=source.team_id)
+
+
+def service_of_delivery(source: WebhookSource, repository_url: str, *fallbacks: Service | None) -> Service | None:
+    """The service a delivery is about, among the services the source may write to; None when unmatched.
+
+    A repository that is in the catalogue decides: its service if the source
+    may write to it, else nothing (the delivery is about another team's
+    service, which the source must not touch, and it goes to no fallback
+    either). A repository outside the catalogue, or none, leaves the first
+    of ``fallbacks`` (the run's service, the source's default) that the
+    source may still write to.
+    """
+    allowed = source_services(source)
+    named = services_for_repository(repository_url)
+    if named:
+        return allowed.filter(pk__in=[service.pk for service in named]).order_by("pk").first()
+    for candidate in fallbacks:
+        if candidate is not None and allowed.filter(pk=candidate.pk).exists():
+            return candidate
     return None
 
 
@@ -126,7 +164,7 @@ def pipeline_run_report(*, source: WebhookSource, report: RunReport) -> Pipeline
     progress" report arriving after the end); stages are merged by name.
     """
     run = _locked_run(source, report.external_id, source.provider)
-    run.service = service_for_repository(report.repository_url) or run.service or source.service
+    run.service = service_of_delivery(source, report.repository_url, run.service, source.service)
     for name, longest in (("name", 200), ("url", 500), ("commit_sha", 64), ("branch", 253), ("triggered_by", 200)):
         value = getattr(report, name)
         if value:
@@ -206,10 +244,10 @@ def _run_for_deployment(source: WebhookSource, report: DeployReport, run: Pipeli
 
 
 def _record_deployment(source: WebhookSource, report: DeployReport, run: PipelineRun | None) -> PipelineRun | None:
-    """Record the reported deployment; a deployment of no known service is not recorded (no target)."""
+    """Record the reported deployment; a deployment of no service the source may write to is not recorded."""
     run = _run_for_deployment(source, report, run)
-    service = (
-        service_for_repository(report.repository_url) or (run.service if run is not None else None) or source.service
+    service = service_of_delivery(
+        source, report.repository_url, run.service if run is not None else None, source.service
     )
     if run is not None:
         if report.image_tag:
@@ -304,6 +342,8 @@ def webhook_source_create(
         raise ValidationError({"provider": "Choose GitHub, GitLab or Azure DevOps."})
     if service is not None and not policy.can(actor, VIEW, service):
         raise ValidationError({"service": "No such service."})
+    if service is not None and service.team_id != team.pk:
+        raise ValidationError({"service": f"Choose a service of {team}: a source writes only to its team's services."})
     source.full_clean()
     source.save()
     audit.record(
@@ -338,4 +378,49 @@ def webhook_source_deactivate(*, actor: User, source_id: int) -> WebhookSource:
         after={"active": False},
         team=source.team,
     )
+    return source
+
+
+@transaction.atomic
+def webhook_source_services_set(*, actor: User, source_id: int, services: Iterable[Service]) -> WebhookSource:
+    """Set the only services a source's deliveries may attach to; an empty list means its team's services.
+
+    Whoever may change the source may narrow what it writes to, but a service
+    is added only by someone who may change that service
+    (``deployments.change`` on its team): letting one team's CI write into
+    another team's services is that other team's (or a platform admin's)
+    decision. The source's default service must stay among them. Audited with
+    the list before and after; setting the same list again changes nothing.
+    """
+    source = policy.get_for_update(WebhookSource.objects.select_related("service", "team"), actor, CHANGE, pk=source_id)
+    before = sorted(source.services.values_list("slug", flat=True))
+    wanted = {service.pk: service for service in services}
+    listed = set(source.services.values_list("pk", flat=True))
+    for service in wanted.values():
+        if service.pk in listed:
+            continue
+        if not policy.can(actor, VIEW, service):
+            raise ValidationError({"services": "No such service."})
+        if not policy.can(actor, CHANGE, service):
+            raise PermissionDenied(
+                f"You may not let {source} write to {service}: that takes deployments.change on {service.team}."
+            )
+    default = source.service
+    if default is not None:
+        allowed = set(wanted) if wanted else set(Service.objects.filter(team=source.team).values_list("pk", flat=True))
+        if default.pk not in allowed:
+            raise ValidationError(
+                {"services": f"Include {default}, the source's default service, or change the default first."}
+            )
+    source.services.set(list(wanted.values()))
+    after = sorted(service.slug for service in wanted.values())
+    if after != before:
+        audit.record(
+            audit.WEBHOOK_SOURCE_SERVICES_SET,
+            source,
+            actor=actor,
+            before={"services": before},
+            after={"services": after},
+            team=source.team,
+        )
     return source

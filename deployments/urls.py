@@ -18,6 +18,7 @@ urlpatterns = [
     path("hooks/new/", hook_views.source_create, name="hook_create"),
     path("hooks/<int:pk>/rotate/", hook_views.source_rotate, name="hook_rotate"),
     path("hooks/<int:pk>/deactivate/", hook_views.source_deactivate, name="hook_deactivate"),
+    path("hooks/<int:pk>/services/", hook_views.source_services, name="hook_services"),
     path("", views.matrix, name="list"),
     path("<int:pk>/", views.deployment_detail, name="detail"),
     path("services/", views.service_list, name="services"),

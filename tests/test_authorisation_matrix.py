@@ -798,6 +798,9 @@ WEBHOOK_EXPECTATIONS: dict[str, Expectation] = {
     "deployments:hook_deactivate": access_page(
         REFUSED, a_student_experience_webhook_source, **REQUESTERS, auditor=NOT_FOUND
     ),
+    "deployments:hook_services": access_page(
+        REFUSED, a_student_experience_webhook_source, **REQUESTERS, auditor=NOT_FOUND
+    ),
 }
 EXPECTATIONS.update(WEBHOOK_EXPECTATIONS)
 # --- deployments (branch deppages) ------------------------------------------------------------

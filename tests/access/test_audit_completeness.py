@@ -1235,6 +1235,25 @@ def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
     return Expected.of(lead, source)
 
 
+def let_a_webhook_source_write_to_another_teams_service_on_its_page(world: World) -> Expected:
+    from deployments import pipelines
+    from deployments.models import Service
+
+    source = pipelines.webhook_source_create(
+        actor=world.persona(Persona.DEVELOPER),
+        name="audited-shared",
+        provider="github",
+        team=world.team("student-experience"),
+    ).source
+    shared = Service.objects.filter(slug__in=["student-portal", "class-scheduler"])
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("deployments:hook_services", kwargs={"pk": source.pk}),
+        {"services": [service.pk for service in shared]},
+    )
+    assert response.status_code == 302
+    return Expected.of(world.admin, source)
+
+
 def export_a_clusters_allocation(world: World) -> Expected:
     cluster = Cluster.objects.get(name="eks-eu-west-1")
     manager = world.persona(Persona.MANAGER)
@@ -1456,6 +1475,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
     audit.WEBHOOK_SOURCE_DEACTIVATED: [deactivate_a_webhook_source_on_its_page],
+    audit.WEBHOOK_SOURCE_SERVICES_SET: [let_a_webhook_source_write_to_another_teams_service_on_its_page],
     audit.ADMIN_OBJECT_ADDED: [add_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_CHANGED: [change_a_team_in_the_django_admin],
     audit.ADMIN_OBJECT_DELETED: [delete_a_team_in_the_django_admin],

@@ -13,13 +13,15 @@ from django.test import Client
 from django.urls import reverse
 
 from access import audit
-from access.models import AuditEvent, Team, User
+from access.models import AuditEvent, Role, Team, User
+from access.permissions import BuiltinRole
 from deployments import pipelines
 from deployments.choices import CiProvider
-from deployments.models import WebhookSource
+from deployments.models import Service, WebhookSource
 from deployments.pipelines import normalise_repository
 from deployments.webhooks import azure_deploy_environment, github_signature, stage_kind
 from portal.demo import Persona
+from tests.factories import GrantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +231,127 @@ def test_a_repository_on_another_host_or_path_is_another_repository() -> None:
 )
 def test_an_azure_deploy_stage_names_its_environment(stage: str, environment: str) -> None:
     assert azure_deploy_environment(stage) == environment
+
+
+# --- the services a source writes to -----------------------------------------------------------------
+
+
+def service(slug: str) -> Service:
+    return Service.objects.get(slug=slug)
+
+
+def a_student_experience_source(persona: Callable[[Persona], User]) -> WebhookSource:
+    return pipelines.webhook_source_create(
+        actor=persona(Persona.DEVELOPER), name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
+    ).source
+
+
+def test_a_platform_admin_lets_a_source_write_to_another_teams_service_and_it_is_audited(
+    persona: Callable[[Persona], User],
+) -> None:
+    source = a_student_experience_source(persona)
+    admin = persona(Persona.PLATFORM_ADMIN)
+
+    pipelines.webhook_source_services_set(
+        actor=admin, source_id=source.pk, services=[service("student-portal"), service("class-scheduler")]
+    )
+
+    assert set(pipelines.source_services(source)) == {service("student-portal"), service("class-scheduler")}
+    event = AuditEvent.objects.get(verb=audit.WEBHOOK_SOURCE_SERVICES_SET)
+    assert event.actor == admin
+    assert (event.before, event.after) == ({"services": []}, {"services": ["class-scheduler", "student-portal"]})
+
+
+def test_without_a_list_a_source_writes_to_its_teams_services_only(persona: Callable[[Persona], User]) -> None:
+    source = a_student_experience_source(persona)
+
+    assert set(pipelines.source_services(source)) == set(Service.objects.filter(team=student_experience()))
+
+
+def test_a_developer_narrows_their_sources_services_but_adds_no_other_teams(
+    persona: Callable[[Persona], User],
+) -> None:
+    developer = persona(Persona.DEVELOPER)
+    source = a_student_experience_source(persona)
+
+    pipelines.webhook_source_services_set(actor=developer, source_id=source.pk, services=[service("enrolment")])
+    with pytest.raises(ValidationError) as unseen:
+        pipelines.webhook_source_services_set(
+            actor=developer, source_id=source.pk, services=[service("enrolment"), service("class-scheduler")]
+        )
+
+    assert unseen.value.message_dict == {"services": ["No such service."]}
+    assert list(pipelines.source_services(source)) == [service("enrolment")]
+    pipelines.webhook_source_services_set(actor=developer, source_id=source.pk, services=[])
+    assert set(pipelines.source_services(source)) == set(Service.objects.filter(team=student_experience()))
+
+
+def test_seeing_another_teams_service_is_not_enough_to_let_a_source_write_to_it(
+    persona: Callable[[Persona], User],
+) -> None:
+    developer = persona(Persona.DEVELOPER)
+    GrantFactory.create(role=Role.objects.get(slug=BuiltinRole.MANAGER), user=developer)  # sees every team's
+    source = a_student_experience_source(persona)
+
+    with pytest.raises(PermissionDenied, match=r"deployments\.change on Tutor Tools"):
+        pipelines.webhook_source_services_set(
+            actor=developer, source_id=source.pk, services=[service("class-scheduler")]
+        )
+    with pytest.raises(Http404):  # the manager sees the source but may not change it
+        pipelines.webhook_source_services_set(actor=persona(Persona.MANAGER), source_id=source.pk, services=[])
+
+    assert not source.services.exists()
+    assert not AuditEvent.objects.filter(verb=audit.WEBHOOK_SOURCE_SERVICES_SET).exists()
+
+
+def test_the_default_service_stays_among_the_services_a_source_writes_to(persona: Callable[[Persona], User]) -> None:
+    source = pipelines.webhook_source_create(
+        actor=persona(Persona.DEVELOPER),
+        name="portal-github",
+        provider=CiProvider.GITHUB,
+        team=student_experience(),
+        service=service("student-portal"),
+    ).source
+
+    with pytest.raises(ValidationError) as refused:
+        pipelines.webhook_source_services_set(
+            actor=persona(Persona.PLATFORM_ADMIN), source_id=source.pk, services=[service("enrolment")]
+        )
+
+    assert "student portal" in refused.value.message_dict["services"][0].lower()
+    assert not source.services.exists()
+
+
+def test_a_source_takes_no_other_teams_service_as_its_default(persona: Callable[[Persona], User]) -> None:
+    with pytest.raises(ValidationError) as refused:
+        pipelines.webhook_source_create(
+            actor=persona(Persona.PLATFORM_ADMIN),
+            name="enrolment-github",
+            provider=CiProvider.GITHUB,
+            team=student_experience(),
+            service=service("class-scheduler"),
+        )
+
+    assert "service" in refused.value.message_dict
+    assert not WebhookSource.objects.filter(name="enrolment-github").exists()
+
+
+def test_the_services_page_offers_what_one_may_change_and_saves_the_list(
+    persona: Callable[[Persona], User], client_for: Callable[[Persona | None], Client]
+) -> None:
+    source = a_student_experience_source(persona)
+    url = reverse("deployments:hook_services", kwargs={"pk": source.pk})
+
+    offered = client_for(Persona.DEVELOPER).get(url).content.decode()
+    saved = client_for(Persona.PLATFORM_ADMIN).post(url, {"services": [service("class-scheduler").pk]})
+    refused = client_for(Persona.DEVELOPER).post(url, {"services": [service("tutor-dashboard").pk]})
+
+    assert "Student portal (Student Experience)" in offered
+    assert "Class scheduler" not in offered
+    assert saved.status_code == 302
+    assert list(source.services.all()) == [service("class-scheduler")]
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    assert list(source.services.all()) == [service("class-scheduler")]
+    listed = client_for(Persona.DEVELOPER).get(reverse("deployments:hooks")).content.decode()
+    assert "Class scheduler" in listed

@@ -18,7 +18,9 @@ from time_machine import TimeMachineFixture
 
 from access.models import Team, Tier
 from deployments.choices import CiProvider, DeploymentSource, DeploymentStatus, RunStatus, SmokeTest
+from deployments.dora import dora
 from deployments.models import Deployment, PipelineRun, Service, WebhookDelivery, WebhookSource
+from deployments.selectors import service_timeline, version_matrix
 from deployments.services import Target, record_deployment
 from deployments.webhooks import basic_authorization, github_signature
 from environments.choices import EnvironmentStatus
@@ -644,3 +646,125 @@ def test_a_source_authenticates_only_its_own_providers_way(azure: WebhookSource)
 
     assert response.status_code == 401
     assert nothing_stored()
+
+
+# --- what a source may write to ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_team() -> Team:
+    """A team whose developer holds the secret of their own team's source, and nothing of ``team``'s."""
+    other: Team = TeamFactory.create(slug="growth-team")
+    return other
+
+
+def failed_production_deployment() -> dict[str, Any]:
+    data = payload("github_deployment_status")
+    data["deployment_status"]["state"] = "failure"
+    return data
+
+
+def figures_of(team: Team, service: Service) -> tuple[Any, ...]:
+    """What the team's pages count: its deployments, the service's timeline and matrix row, its DORA figures."""
+    reader = make_user(is_superuser=True)
+    _, timeline = service_timeline(user=reader, service=service)
+    row = version_matrix(user=reader, service_ids=[service.pk]).rows[0]
+    return (
+        list(Deployment.objects.filter(team=team).values_list("pk", "status", "version")),
+        [(entry.kind, entry.deployment or entry.run) for entry in timeline],
+        {key: (cell.versions, cell.health) for key, cell in row.cells.items()},
+        dora(
+            Deployment.objects.filter(team=team),
+            start=NOW.date() - timedelta(days=30),
+            end=NOW.date() + timedelta(days=1),
+        ),
+    )
+
+
+def test_a_delivery_naming_another_teams_repository_is_kept_unmatched_and_touches_nothing_of_that_team(
+    team: Team, checkout: Service, production: Environment, other_team: Team
+) -> None:
+    record_deployment(
+        Target(service=checkout, environment=production),
+        version="1.3.9",
+        source=DeploymentSource.PIPELINE,
+        started_at=NOW - timedelta(days=2),
+        status=DeploymentStatus.SUCCEEDED,
+        finished_at=NOW - timedelta(days=2) + timedelta(minutes=5),
+        commit_at=NOW - timedelta(days=2, hours=1),
+    )
+    own_default = make_service(
+        slug="growth-web", team=other_team, repository_url="https://github.com/example-org/growth"
+    )
+    intruder = make_source(CiProvider.GITHUB, other_team, "growth-github", service=own_default)
+    before = figures_of(team, checkout)
+
+    run_answer = post_github(intruder, "workflow_run", payload("github_workflow_run"))
+    deploy_answer = post_github(intruder, "deployment_status", failed_production_deployment())
+
+    assert (run_answer.status_code, deploy_answer.status_code) == (200, 200)
+    run = PipelineRun.objects.get(source=intruder)
+    assert run.service is None, "the run is kept unmatched, neither the named service's nor the source's default's"
+    assert (run.team, run.environment, run.tier) == (other_team, None, "")
+    assert not Deployment.objects.filter(pipeline_run=run).exists()
+    assert not PipelineRun.objects.filter(service=checkout).exists()
+    assert list(Deployment.objects.filter(service=checkout).values_list("version", flat=True)) == ["1.3.9"]
+    assert figures_of(team, checkout) == before
+
+
+@pytest.mark.parametrize("provider", [CiProvider.GITLAB, CiProvider.AZURE_DEVOPS])
+def test_no_provider_lets_a_source_write_into_another_teams_service(
+    provider: str, team: Team, enrolment: Service, classroom: Service, other_team: Team
+) -> None:
+    live_environment(team, "production")
+    intruder = make_source(provider, other_team, "growth-ci")
+
+    if provider == CiProvider.GITLAB:
+        post_gitlab(intruder, "Pipeline Hook", payload("gitlab_pipeline"))
+        post_gitlab(intruder, "Deployment Hook", payload("gitlab_deployment"))
+    else:
+        post_azure(intruder, payload("azure_stage_state_changed"))
+
+    run = PipelineRun.objects.get(source=intruder)
+    assert (run.service, run.team) == (None, other_team)
+    assert not Deployment.objects.exists()
+
+
+def test_the_list_an_admin_sets_lets_a_source_write_to_exactly_the_services_it_names(
+    team: Team, checkout: Service, production: Environment, other_team: Team
+) -> None:
+    own = make_service(slug="growth-web", team=other_team, repository_url="https://github.com/example-org/growth")
+    third = make_service(
+        slug="billing", team=TeamFactory.create(), repository_url="https://github.com/example-org/billing"
+    )
+    shared = make_source(CiProvider.GITHUB, other_team, "shared-github")
+    shared.services.set([checkout])
+
+    def deliver(repository: str, run_id: int) -> Any:
+        data = payload("github_workflow_run")
+        data["workflow_run"]["id"] = run_id
+        data["repository"]["html_url"] = f"https://github.com/example-org/{repository}"
+        return post_github(shared, "workflow_run", data)
+
+    deliver("growth", 2)
+    deliver("billing", 3)
+    deliver("checkout", 9876543210)  # the run the deployment status names
+    post_github(shared, "deployment_status", payload("github_deployment_status"))
+
+    runs = dict(PipelineRun.objects.filter(source=shared).values_list("external_id", "service"))
+    assert runs == {"9876543210-1": checkout.pk, "2-1": None, "3-1": None}, "only what the list names is written"
+    deployment = Deployment.objects.get()
+    assert (deployment.service, deployment.environment, deployment.team) == (checkout, production, team)
+    assert not Deployment.objects.filter(service__in=[own, third]).exists()
+
+
+def test_a_source_whose_default_service_left_its_list_no_longer_writes_to_it(team: Team, checkout: Service) -> None:
+    outside = make_service(slug="fallback", team=team, repository_url="https://github.com/example-org/other")
+    source = make_source(CiProvider.GITHUB, team, "fallback-github", service=outside)
+    source.services.set([checkout])
+    data = payload("github_workflow_run")
+    data["repository"]["html_url"] = "https://github.com/example-org/not-in-the-catalogue"
+
+    post_github(source, "workflow_run", data)
+
+    assert PipelineRun.objects.get().service is None
