@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +20,7 @@ from kombu.exceptions import OperationalError
 from access import audit, audit_selectors, audit_tasks, policy
 from access.audit_filters import AuditEventFilterSet
 from access.models import AuditEvent
+from portal.csv_export import csv_lines, csv_stream
 from portal.http import HttpRequest
 
 PAGE_SIZE = 50
@@ -42,8 +42,6 @@ CSV_COLUMNS = [
     "previous_hash",
     "hash",
 ]
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _require_audit_reader(request: HttpRequest) -> None:
@@ -108,25 +106,12 @@ def audit_export(request: HttpRequest) -> HttpResponseBase:
     # Only what existed when the export was asked for: not its own event, nor later ones.
     events = filterset.qs.filter(pk__lt=exported.pk)
     filename = f"audit-log-{timezone.now():%Y%m%d-%H%M%S}.csv"
-    return StreamingHttpResponse(
-        _csv_lines(events),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_stream(csv_lines(CSV_COLUMNS, _csv_rows(events)), filename=filename)
 
 
-class _Line:
-    """A file-like object whose write returns the line, so csv.writer can feed a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows(events: QuerySet[AuditEvent]) -> Iterator[list[Any]]:
     for event in events.iterator(chunk_size=EXPORT_CHUNK):
-        yield writer.writerow(safe_cells(_csv_row(event)))
+        yield _csv_row(event)
 
 
 def _csv_row(event: AuditEvent) -> list[Any]:
@@ -151,11 +136,6 @@ def _csv_row(event: AuditEvent) -> list[Any]:
 
 def _json(value: Any) -> str:
     return "" if value in (None, {}) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def safe_cells(cells: Iterable[Any]) -> list[Any]:
-    """Cells a spreadsheet shows as text: one that would start a formula gets a leading apostrophe."""
-    return [f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell for cell in cells]
 
 
 @login_required

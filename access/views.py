@@ -8,7 +8,6 @@ the user's scope is a 404, one they may see but not change a 403.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -39,6 +38,7 @@ from access.forms import (
 )
 from access.models import AccessReview, AccessReviewItem, Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import ADD, CHANGE, DELETE, REVIEW, VIEW
+from portal.csv_export import csv_file, csv_lines
 from portal.forms import add_service_error, saved
 from portal.http import HttpRequest, signed_in
 from regions.models import Region
@@ -596,12 +596,6 @@ EVIDENCE_COLUMNS = [
 ]
 
 
-def _csv_cell(value: Any) -> str:
-    """Neutralise spreadsheet formulas in a CSV cell (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
-
-
 @login_required
 def review_evidence_csv(request: HttpRequest, pk: int) -> HttpResponse:
     """The review's decisions as CSV: the frozen outcome once closed, the current state while open."""
@@ -622,14 +616,9 @@ def review_evidence_csv(request: HttpRequest, pk: int) -> HttpResponse:
             }
             for item in selectors.review_item_list(review=review, user=user)
         ]
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = (review.closed_at or timezone.now()).strftime("%Y%m%d")
-    response["Content-Disposition"] = f'attachment; filename="access-review-{review.pk}-{stamp}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(EVIDENCE_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(column)) for column in EVIDENCE_COLUMNS])
-    return response
+    cells = ([row.get(column) for column in EVIDENCE_COLUMNS] for row in rows)
+    return csv_file(csv_lines(EVIDENCE_COLUMNS, cells), filename=f"access-review-{review.pk}-{stamp}.csv")
 
 
 @login_required

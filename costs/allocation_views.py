@@ -8,7 +8,6 @@ inventory scope (404 otherwise).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -17,18 +16,18 @@ from typing import Any
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from access import audit, policy
-from access.audit_views import safe_cells
 from costs.allocation import source_of
 from costs.allocation_selectors import AllocationReport, NamespaceRow, cluster_allocation
 from costs.choices import CostBasis
 from costs.models import CostRollup
+from portal.csv_export import csv_lines, csv_stream
 from portal.http import HttpRequest, signed_in
 from regions.models import Cluster
 
@@ -120,11 +119,7 @@ def cluster_allocation_export(request: HttpRequest, cluster_id: int) -> HttpResp
             basis=report.basis,
         )
     filename = f"allocation-{cluster.name}-{report.start:%Y%m%d}-{report.last_day:%Y%m%d}.csv"
-    return StreamingHttpResponse(
-        _csv_lines(report),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_stream(csv_lines(CSV_COLUMNS, _csv_rows_of(report)), filename=filename)
 
 
 CSV_COLUMNS = [
@@ -145,13 +140,8 @@ CSV_COLUMNS = [
 ]
 
 
-class _Line:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _number(value: Decimal | None, places: str = "0.0001") -> str:
-    return "" if value is None else str(value.quantize(Decimal(places)))
+def _number(value: Decimal | None, places: str = "0.0001") -> Decimal | None:
+    return None if value is None else value.quantize(Decimal(places))
 
 
 def _csv_rows(line: NamespaceRow) -> Iterator[list[Any]]:
@@ -172,13 +162,10 @@ def _csv_rows(line: NamespaceRow) -> Iterator[list[Any]]:
     if not line.cost:
         yield [*head, "", ""]
     for currency, amount in sorted(line.cost.items()):
-        yield [*head, currency, str(amount)]
+        yield [*head, currency, amount]
 
 
-def _csv_lines(report: AllocationReport) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows_of(report: AllocationReport) -> Iterator[list[Any]]:
     lines = [*report.rows, *([report.idle] if report.idle else []), *([report.unsplit] if report.unsplit else [])]
     for line in lines:
-        for row in _csv_rows(line):
-            yield writer.writerow(safe_cells(row))
+        yield from _csv_rows(line)

@@ -9,7 +9,6 @@ team page's CSV needs ``costs.export``.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -35,6 +34,7 @@ from costs.forecast import Forecast, cost_column, forecast_period, month_bounds,
 from costs.models import CostRollup
 from deployments.models import Service
 from environments.models import Environment
+from portal.csv_export import csv_file, csv_lines
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 
@@ -270,17 +270,15 @@ def team_costs_export(request: HttpRequest, slug: str) -> HttpResponse:
     team = _team_for_costs(user, slug)
     policy.require(user, EXPORT, CostRollup(team=team))
     context = team_cost_context(user, team, TeamCostForm(request.GET), timezone.localdate())
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"costs-{team.slug}-{context['start']:%Y-%m-%d}-{context['basis']}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(["team", "period_start", "period_end_exclusive", "basis", "by", "name", "currency", "amount"])
-    for by, rows in (("service", context["by_service"]), ("environment", context["by_environment"])):
-        for row in rows:
-            name = row["name"] or f"(no {by})"
-            writer.writerow(
-                [team.slug, context["start"], context["end"], context["basis"], by, name, row["currency"], row["total"]]
-            )
+    header = ["team", "period_start", "period_end_exclusive", "basis", "by", "name", "currency", "amount"]
+    start, end, basis = context["start"], context["end"], context["basis"]
+    rows = [
+        [team.slug, start, end, basis, by, row["name"] or f"(no {by})", row["currency"], row["total"]]
+        for by, grouped in (("service", context["by_service"]), ("environment", context["by_environment"]))
+        for row in grouped
+    ]
+    response = csv_file(csv_lines(header, rows), filename=filename)
     audit.record(
         audit.COSTS_TEAM_EXPORTED,
         team,

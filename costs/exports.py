@@ -8,7 +8,6 @@ each export is recorded (who, which figures, which filters).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,22 +16,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from access import audit, policy
-from access.audit_views import safe_cells
 from access.models import User
 from costs import reports
+from portal.csv_export import csv_lines
 
 KINDS = {
     "totals": "one row per value of the dimension and currency",
     "series": "one row per period, value of the dimension and currency",
     "movers": "this period against the previous one of the same length, per value and currency",
 }
-
-
-class _Line:
-    """A file-like object whose write returns the line, so csv.writer can feed a stream."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 @dataclass(frozen=True)
@@ -71,15 +63,8 @@ def costs_export(*, actor: User, query: reports.CostQuery, kind: str = "totals")
             for currency, amount in sorted(row.amounts.items())
         )
     filename = f"costs-{kind}-by-{dimension.name}-{query.start:%Y%m%d}-{query.end:%Y%m%d}-{timezone.now():%H%M%S}.csv"
-    return Export(filename, _lines(header, rows))
+    return Export(filename, csv_lines(header, rows))
 
 
 def _key(key: str) -> str:
     return "" if key == reports.NONE else key
-
-
-def _lines(header: list[str], rows: Iterable[list[Any]]) -> Iterator[str]:
-    writer = csv.writer(_Line())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow(safe_cells(row))

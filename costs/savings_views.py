@@ -10,7 +10,6 @@ Every action is a POST, audited, and safe to submit twice.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from decimal import Decimal
 
@@ -25,7 +24,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from access import audit, policy
-from access.audit_views import safe_cells
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
 from costs import savings
@@ -33,6 +31,7 @@ from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
 from costs.models import Recommendation
 from environments.models import Environment
+from portal.csv_export import csv_file, csv_lines
 from portal.http import HttpRequest, signed_in
 
 SNOOZE_DAYS = 30
@@ -158,31 +157,25 @@ def savings_export(request: HttpRequest) -> HttpResponse:
     month_start, _ = month_bounds(timezone.localdate())
     realised = policy.restrict(savings.realised_list(user=user, month_start=month_start), user, EXPORT)
     audit.record(audit.COSTS_EXPORTED, None, actor=user, export="savings", parameters=request.GET.dict())
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="savings-{stamp}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
-    for row in [*rows.select_related("team", "environment", "cluster"), *realised.select_related("cluster")]:
-        writer.writerow(
-            safe_cells(
-                [
-                    row.kind,
-                    row.title,
-                    f"{row.monthly_saving}",
-                    row.currency,
-                    row.team.slug if row.team else "",
-                    row.environment.name if row.environment else "",
-                    row.cluster.name if row.cluster else "",
-                    row.namespace,
-                    row.resource,
-                    "realised" if row.realised else row.status,
-                    " ".join(row.evidence),
-                    row.computed_at.isoformat(),
-                ]
-            )
-        )
-    return response
+    lines = [
+        [
+            row.kind,
+            row.title,
+            row.monthly_saving,
+            row.currency,
+            row.team.slug if row.team else "",
+            row.environment.name if row.environment else "",
+            row.cluster.name if row.cluster else "",
+            row.namespace,
+            row.resource,
+            "realised" if row.realised else row.status,
+            " ".join(row.evidence),
+            row.computed_at.isoformat(),
+        ]
+        for row in [*rows.select_related("team", "environment", "cluster"), *realised.select_related("cluster")]
+    ]
+    return csv_file(csv_lines(CSV_COLUMNS, lines), filename=f"savings-{stamp}.csv")
 
 
 def _done(request: HttpRequest, text: str) -> HttpResponse:

@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,6 +37,7 @@ from costs.forecast import month_bounds
 from costs.forms import CostQueryForm, PriceForm
 from costs.models import CostRollup, PriceItem
 from environments import selectors as environment_selectors
+from portal.csv_export import csv_stream
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 
@@ -213,11 +214,7 @@ def cost_export(request: HttpRequest) -> HttpResponseBase:
         response.status_code = 400
         return response
     export = exports.costs_export(actor=user, query=form.query(), kind=kind)
-    return StreamingHttpResponse(
-        export.lines,
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
-    )
+    return csv_stream(export.lines, filename=export.filename)
 
 
 @login_required

@@ -20,6 +20,7 @@ from costs.forms import CostQueryForm
 from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
+from portal.csv_export import csv_stream
 
 
 class PriceTablePermission(PolicyPermission):
@@ -155,8 +156,4 @@ class CostExportView(APIView):
         if kind not in exports.KINDS:
             raise exceptions.ValidationError({"rows": [f"Export rows as one of {', '.join(exports.KINDS)}."]})
         export = exports.costs_export(actor=_user(request), query=query, kind=kind)
-        return StreamingHttpResponse(
-            export.lines,
-            content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
-        )
+        return csv_stream(export.lines, filename=export.filename)

@@ -20,7 +20,7 @@ from portal.celery import app as celery_app
 from portal.demo import Persona
 from tests.access.tampering import tamper
 from tests.factories import GrantFactory, RoleFactory, TeamFactory, UserFactory, audit_events
-from tests.helpers import queries_for, wait_until
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for, wait_until
 
 AUDIT = reverse("access:audit")
 EXPORT = reverse("access:audit-export")
@@ -231,6 +231,15 @@ def test_exported_cells_that_a_spreadsheet_would_run_as_formulas_are_made_text(a
     rows = exported_rows(auditor.get(EXPORT, {"verb": audit.TEAM_CHANGED}))
 
     assert sorted(row["object"] for row in rows) == sorted(['\'=HYPERLINK("http://evil")', "'+1", "'-2", "'@SUM(A1)"])
+
+
+def test_no_exported_cell_is_a_formula_to_a_spreadsheet_of_any_locale(auditor: Client) -> None:
+    for payload in FORMULA_PAYLOADS:
+        audit.record(audit.TEAM_CHANGED, object_repr=payload, after={"name": payload})
+
+    response = auditor.get(EXPORT, {"verb": audit.TEAM_CHANGED})
+
+    assert formulas_in(b"".join(response.streaming_content).decode()) == []  # type: ignore[attr-defined]
 
 
 def test_the_export_is_itself_audited_with_the_filters_used_and_does_not_include_itself(

