@@ -304,13 +304,12 @@ EXPECTATIONS: dict[str, Expectation] = {
     ),
     # --- notifications: everyone has an inbox; a notification is its recipient's alone ---
     "notifications:inbox": page(),
+    # Looking at it changes nothing (opening it, which marks it read, is a POST).
     "notifications:open": Expectation(
-        {
-            None: TO_SIGN_IN,
-            **dict.fromkeys(SIGNED_IN, NOT_FOUND),
-            Persona.DEVELOPER: answers(302, location="/environments/"),
-        },
-        developers_notification,
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_notification
+    ),
+    "notifications:read": Expectation(
+        {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_notification
     ),
     "notifications:mark_all_read": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
     # Revoking is for the owner and for whoever may revoke access on the token's team.

@@ -109,7 +109,7 @@ def test_opening_a_notification_marks_it_read_and_goes_where_it_points(client: C
     (notification,) = services.notify([lead], APPROVAL, email=False)
     client.force_login(lead)
 
-    response = client.get(f"/notifications/{notification.pk}/")
+    response = client.post(f"/notifications/{notification.pk}/")
 
     assert response.status_code == 302
     assert response["Location"] == "/environments/42/"
@@ -119,12 +119,88 @@ def test_opening_a_notification_marks_it_read_and_goes_where_it_points(client: C
 
 
 @pytest.mark.django_db
+def test_looking_at_a_notification_changes_nothing(client: Client) -> None:
+    lead = person("lead")
+    (notification,) = services.notify([lead], APPROVAL, email=False)
+    client.force_login(lead)
+
+    page = client.get(f"/notifications/{notification.pk}/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "payments-preview needs your approval" in text
+    assert f'<form method="post" action="/notifications/{notification.pk}/">' in text
+    notification.refresh_from_db()
+    assert notification.read_at is None
+    assert "data-unread-count>1<" in client.get("/notifications/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_inbox_opens_a_notification_by_post_with_its_csrf_token(client: Client) -> None:
+    lead = person("lead")
+    (notification,) = services.notify([lead], APPROVAL, email=False)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(lead)
+
+    inbox = browser.get("/notifications/").content.decode()
+    token = inbox.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    forged = browser.post(f"/notifications/{notification.pk}/")
+    opened = browser.post(f"/notifications/{notification.pk}/", {"csrfmiddlewaretoken": token})
+
+    assert f'action="/notifications/{notification.pk}/"' in inbox
+    assert f'href="/notifications/{notification.pk}/"' not in inbox, "no link a GET would follow"
+    assert forged.status_code == 403
+    assert (opened.status_code, opened["Location"]) == (302, "/environments/42/")
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+@pytest.mark.django_db
+def test_mark_read_with_htmx_answers_the_row_and_the_bell_and_keeps_the_page(client: Client) -> None:
+    lead = person("lead")
+    services.notify([lead], Message(kind="k", title="Second"), email=False)
+    (notification,) = services.notify([lead], APPROVAL, email=False)
+    client.force_login(lead)
+
+    response = client.post(f"/notifications/{notification.pk}/read/", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    fragment = response.content.decode()
+    assert f'id="notification-{notification.pk}"' in fragment
+    assert 'data-unread="no"' in fragment
+    assert "<html" not in fragment
+    assert 'id="notification-bell" href="/notifications/" hx-swap-oob="true"' in fragment
+    assert "data-unread-count>1<" in fragment  # the other one is still unread
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+@pytest.mark.django_db
+def test_mark_read_without_htmx_goes_back_to_the_inbox_and_takes_no_get(client: Client) -> None:
+    lead = person("lead")
+    (notification,) = services.notify([lead], APPROVAL, email=False)
+    client.force_login(lead)
+
+    looked = client.get(f"/notifications/{notification.pk}/read/")
+    notification.refresh_from_db()
+    assert (looked.status_code, notification.read_at) == (405, None)
+
+    response = client.post(f"/notifications/{notification.pk}/read/")
+
+    assert (response.status_code, response["Location"]) == (302, "/notifications/")
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+@pytest.mark.django_db
 def test_someone_elses_notification_is_not_found_and_stays_unread(client: Client) -> None:
     lead, other = person("lead"), person("other")
     (notification,) = services.notify([lead], APPROVAL, email=False)
     client.force_login(other)
 
     assert client.get(f"/notifications/{notification.pk}/").status_code == 404
+    assert client.post(f"/notifications/{notification.pk}/").status_code == 404
+    assert client.post(f"/notifications/{notification.pk}/read/").status_code == 404
     notification.refresh_from_db()
     assert notification.read_at is None
 
@@ -136,9 +212,10 @@ def test_a_notification_never_sends_anyone_off_the_portal(client: Client, target
     notification = Notification.objects.create(recipient=lead, kind="k", title="t", url=target)
     client.force_login(lead)
 
-    response = client.get(f"/notifications/{notification.pk}/")
+    response = client.post(f"/notifications/{notification.pk}/")
 
     assert response["Location"] == "/notifications/"
+    assert target not in client.get(f"/notifications/{notification.pk}/").content.decode()
 
 
 @pytest.mark.django_db
