@@ -7,8 +7,10 @@ and refusals come back as structured errors (portal/api/errors.py).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -24,15 +26,29 @@ from environments.models import Environment
 from portal.api.permissions import SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
 
+T = TypeVar("T", bound=Model)
+
+
+def _visible_to_caller(context: Mapping[str, Any], queryset: QuerySet[T]) -> QuerySet[T]:
+    """What the caller may see: anything else reads as missing, so a refusal tells nothing about it."""
+    request = context.get("request")
+    return policy.restrict(queryset, request.user, policy.VIEW) if request is not None else queryset.none()
+
+
+class VisibleEnvironment(serializers.PrimaryKeyRelatedField[Environment]):
+    def get_queryset(self) -> QuerySet[Environment]:
+        return _visible_to_caller(self.context, Environment.objects.all())
+
+
+class VisibleService(serializers.SlugRelatedField[Service]):
+    def get_queryset(self) -> QuerySet[Service]:
+        return _visible_to_caller(self.context, Service.objects.all())
+
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
-    environment = serializers.PrimaryKeyRelatedField(
-        queryset=Environment.objects.all(), required=False, allow_null=True
-    )
-    service = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
-    )
+    environment = VisibleEnvironment(required=False, allow_null=True)
+    service = VisibleService(slug_field="slug", required=False, allow_null=True)
     notify = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), many=True, required=False
     )
@@ -114,10 +130,12 @@ def _actor(request: Request) -> User:
 
 
 class BudgetPermission(SignedIn):
-    """Reading: anyone signed in (the list is scoped); writing: ``costs.change`` on some team, re-checked per budget."""
+    """Reading: anyone signed in (the list is scoped). Adding: ``costs.change`` on some team, asked before
+    the body is read. Changing or deleting one budget: it is looked up among those the caller may see
+    first (404 whether it is missing or out of scope), then ``costs.change`` on it is required (403)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "detail", False):
             return super().has_permission(request, view)
         return policy.can(request.user, policy.CHANGE, Budget)
 

@@ -1,8 +1,9 @@
 """API of cost sources (list with their loads, add, change, disable, import now) and attribution rules.
 
 As the pages: lists are scoped by the policy (people whose grants cover no
-source get an empty list and 404 on one), the services decide and audit, and
-their refusals come back as structured errors (portal/api/errors.py).
+source get an empty list and 404 on one), permission is asked before the
+body is validated (:class:`ChangesSources`), the services decide and audit,
+and their refusals come back as structured errors (portal/api/errors.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,30 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access import policy
 from access.models import User
 from costs import source_selectors, source_services
 from costs.models import AttributionRule, CostLoad, CostSource
 from portal.api.permissions import SignedIn
+
+
+class ChangesSources(SignedIn):
+    """Reading: anyone signed in (the lists are scoped). Writing takes ``costs.change`` over sources and rules,
+    which belong to no team, asked before the body is read: who may not change them gets 403 (404 for one
+    they may not see) for any body, never a validation message about what is stored."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS or getattr(view, "detail", False):
+            # On one source or rule, the object decides: missing or unseen is a 404, seen is asked below.
+            return super().has_permission(request, view)
+        return policy.can(request.user, policy.CHANGE, view.queryset.model())
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return request.method in SAFE_METHODS or policy.can(request.user, policy.CHANGE, obj)
 
 
 def _user(request: Request) -> User:
@@ -78,7 +96,7 @@ class CostSourceViewSet(
 
     queryset = CostSource.objects.all()
     serializer_class = CostSourceSerializer
-    permission_classes = [SignedIn]
+    permission_classes = [ChangesSources]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> Any:
@@ -138,7 +156,7 @@ class AttributionRuleViewSet(
 
     queryset = AttributionRule.objects.all()
     serializer_class = AttributionRuleSerializer
-    permission_classes = [SignedIn]
+    permission_classes = [ChangesSources]
 
     def get_queryset(self) -> Any:
         return source_selectors.rule_list(user=self.request.user)
