@@ -163,7 +163,9 @@ class SsoPortal:
 
     def configure(self, **overrides: Any) -> None:
         config = provider_config(self.idp, **overrides)
-        self.settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(parse_providers([config]))}}
+        # The test IdP speaks plain http on 127.0.0.1, which the test settings allow (a loopback issuer).
+        providers = parse_providers([config], plain_http=self.settings.SSO_PLAIN_HTTP)
+        self.settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(providers)}}
         self.idp.control(
             "clients",
             {

@@ -22,7 +22,7 @@ def _segment(value: dict[str, Any]) -> str:
 def forge(id_token: str, how: str) -> str:
     """The ID token the IdP signed, re-issued as ``how`` says (see :class:`Behaviour.IdToken`)."""
     if how == Behaviour.IdToken.UNSIGNED:
-        header, payload, _signature = id_token.split(".")
+        _header, payload, _signature = id_token.split(".")
         return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{payload}."
     claims = jwt.decode(id_token, options={"verify_signature": False})
     kid = jwt.get_unverified_header(id_token)["kid"] if how == Behaviour.IdToken.STRANGER_KEY else STRANGER_KID
