@@ -231,8 +231,10 @@ class SsoPortal:
         come back. The last page the portal shows."""
         self.sign_out_at_the_idp(browser)
         response = self.click_sign_in(browser, process="connect")
-        if response.url.startswith(f"{self.idp.url}/login/"):
+        went_to_the_idp = response.url.startswith(f"{self.idp.url}/login/")
+        if went_to_the_idp:
             response = browser.get(self.sign_in_at_the_idp(browser, response, person), timeout=30)
+        response.went_to_the_idp = went_to_the_idp  # type: ignore[attr-defined]
         return response
 
     def sign_in_locally(self, username: str, password: str) -> requests.Session:

@@ -35,6 +35,11 @@ def assert_linking_refused(response: requests.Response) -> None:
     assert "Traceback" not in response.text
 
 
+def assert_refused_before_the_idp(response: requests.Response) -> None:
+    """The portal answered the connect request itself: nobody was sent to the IdP."""
+    assert response.went_to_the_idp is False  # type: ignore[attr-defined]
+
+
 def access_of(user: User) -> dict[str, Any]:
     """Everything the portal holds about what ``user`` is and may do."""
     user.refresh_from_db()
@@ -57,6 +62,7 @@ def test_a_local_user_cannot_link_an_idp_identity_to_their_account(sso: SsoPorta
     response = sso.link(browser, someone)
 
     assert_linking_refused(response)
+    assert_refused_before_the_idp(response)
     assert not SocialAccount.objects.exists()
     assert access_of(local) == before
     refused = AuditEvent.objects.filter(verb=audit.SIGN_IN_FAILED).latest("pk")
@@ -83,6 +89,7 @@ def test_an_sso_user_cannot_link_a_second_idp_identity_to_keep_their_access(
     response = sso.link(browser, personal)
 
     assert_linking_refused(response)
+    assert_refused_before_the_idp(response)
     assert SocialAccount.objects.count() == 1
     assert access_of(user) == before
 
