@@ -55,6 +55,9 @@ MEMBER_REMOVED = "teams.member_removed"
 SSO_RULE_CREATED = "access.sso_rule_created"
 SSO_RULE_CHANGED = "access.sso_rule_changed"
 SSO_RULE_DELETED = "access.sso_rule_deleted"
+# An IdP identity linked to an account, moved to another, or unlinked: by an administrator, never by its owner.
+IDENTITY_LINKED = "access.identity_linked"
+IDENTITY_UNLINKED = "access.identity_unlinked"
 TOKEN_CREATED = "access.token_created"  # noqa: S105 (a verb, not a secret)
 TOKEN_REVOKED = "access.token_revoked"  # noqa: S105
 REVIEW_OPENED = "access.review_opened"

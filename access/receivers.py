@@ -16,8 +16,8 @@ from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from access import audit
-from access.adapters import sso_claims
 from access.models import User
+from access.oidc import sso_claims
 
 
 def on_signed_in(*, request: HttpRequest, user: User, sociallogin: SocialLogin | None = None, **kwargs: Any) -> None:

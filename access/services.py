@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -736,6 +737,54 @@ def sso_rule_delete(*, actor: User, rule_id: int) -> None:
     for membership in Membership.objects.filter(sso_rule=rule).select_related("team", "user"):
         membership_remove(actor=actor, team=membership.team, user=membership.user)
     rule.delete()
+
+
+# --- IdP identities -------------------------------------------------------------
+#
+# An IdP identity linked to an account signs into it, sets its e-mail and drives its
+# SSO grants at every sign-in. People never link one themselves (the sign-in refuses
+# allauth's connect flow); a platform administrator may, in the admin, to join an
+# account to the identity its owner really has. Each link, move and unlink is audited
+# with both accounts, the provider and the subject.
+
+
+def _identity(account: SocialAccount) -> dict[str, str]:
+    return {"user": account.user.get_username(), "provider": account.provider, "subject": account.uid}
+
+
+@transaction.atomic
+def identity_link(*, actor: User, account: SocialAccount) -> SocialAccount:
+    """Save ``account`` (an IdP identity and the user it now belongs to): a new link, or a move to another user."""
+    previous = (
+        SocialAccount.objects.select_for_update().select_related("user").filter(pk=account.pk).first()
+        if account.pk is not None
+        else None
+    )
+    policy.require(actor, CHANGE if previous is not None else ADD, account)
+    account.save()
+    audit.record(
+        audit.IDENTITY_LINKED,
+        account,
+        actor=actor,
+        object_repr=f"{account.provider}:{account.uid}",
+        before=_identity(previous) if previous is not None else None,
+        after=_identity(account),
+    )
+    return account
+
+
+@transaction.atomic
+def identity_unlink(*, actor: User, account_id: int) -> None:
+    """Delete an IdP identity's link: it signs into nothing until it signs in anew (a new account) or is linked."""
+    account = policy.get_for_update(SocialAccount.objects.select_related("user"), actor, DELETE, pk=account_id)
+    audit.record(
+        audit.IDENTITY_UNLINKED,
+        account,
+        actor=actor,
+        object_repr=f"{account.provider}:{account.uid}",
+        before=_identity(account),
+    )
+    account.delete()
 
 
 # --- access reviews (SOC2) --------------------------------------------------------

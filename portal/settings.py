@@ -19,7 +19,7 @@ import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
 
-from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
+from access.sso import allauth_apps, form_action_origins, parse_providers, plain_http_policy, providers_validator
 from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
 from portal.env import EMAIL_URL_PATTERN, env, parse_email_url, seal
@@ -62,7 +62,11 @@ DATABASE_URL = env.str(
 REDIS_URL = env.str("REDIS_URL")
 AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
 # Sign-in (README, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
-SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=validate_providers)
+# Issuers must be https; plain http only with DEBUG, or for a loopback issuer when asked for (the tests' IdP).
+SSO_PLAIN_HTTP = plain_http_policy(
+    debug=bool(DEBUG), allow_loopback=bool(env.bool("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", False))
+)
+SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=providers_validator(SSO_PLAIN_HTTP))
 SIGN_IN_FAILURES_PER_USER = env.int("PORTAL_SIGN_IN_FAILURES_PER_USER", 5, validate=validate.Range(min=1))
 SIGN_IN_FAILURES_PER_IP = env.int("PORTAL_SIGN_IN_FAILURES_PER_IP", 30, validate=validate.Range(min=1))
 SIGN_IN_LOCKOUT_MINUTES = env.int("PORTAL_SIGN_IN_LOCKOUT_MINUTES", 15, validate=validate.Range(min=1))
@@ -283,7 +287,7 @@ ACCOUNT_RATE_LIMITS = {
         f"{SIGN_IN_FAILURES_PER_USER}/{SIGN_IN_LOCKOUT_MINUTES}m/key"
     ),
 }
-SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW)
+SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW, plain_http=SSO_PLAIN_HTTP)
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(SSO_PROVIDERS)}}
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True

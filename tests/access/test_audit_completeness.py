@@ -292,6 +292,36 @@ def sso_sign_in_after_the_idp_changed_the_e_mail(world: World) -> Expected:
     return Expected.of(user, user)
 
 
+def link_an_identity_in_the_django_admin(world: World) -> Expected:
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": IDP_APPS}}):
+        response = world.client(Persona.PLATFORM_ADMIN).post(
+            reverse("admin:socialaccount_socialaccount_add"),
+            {"user": world.newcomer().pk, "provider": IDP, "uid": uuid.uuid4().hex},
+        )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, SocialAccount.objects.get(user__username="newcomer"))
+
+
+def move_an_identity_to_another_account_in_the_django_admin(world: World) -> Expected:
+    account = SocialAccount.objects.create(user=world.newcomer(), provider=IDP, uid=uuid.uuid4().hex)
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": IDP_APPS}}):
+        response = world.client(Persona.PLATFORM_ADMIN).post(
+            reverse("admin:socialaccount_socialaccount_change", args=[account.pk]),
+            {"user": UserFactory.create(username="rightful-owner").pk, "provider": IDP, "uid": account.uid},
+        )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, account)
+
+
+def unlink_an_identity_in_the_django_admin(world: World) -> Expected:
+    account = SocialAccount.objects.create(user=world.newcomer(), provider=IDP, uid=uuid.uuid4().hex)
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:socialaccount_socialaccount_delete", args=[account.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected(world.admin, "socialaccount.socialaccount", str(account.pk))
+
+
 def create_a_role(world: World) -> Expected:
     role = services.role_create(
         actor=world.admin, slug="release-reader", name="Release reader", permission_names=["inventory.view"]
@@ -1386,6 +1416,11 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.SSO_RULE_CREATED: [create_an_sso_rule],
     audit.SSO_RULE_CHANGED: [change_an_sso_rule, disable_an_sso_rule],
     audit.SSO_RULE_DELETED: [delete_an_sso_rule],
+    audit.IDENTITY_LINKED: [
+        link_an_identity_in_the_django_admin,
+        move_an_identity_to_another_account_in_the_django_admin,
+    ],
+    audit.IDENTITY_UNLINKED: [unlink_an_identity_in_the_django_admin],
     audit.TOKEN_CREATED: [create_an_api_token],
     audit.TOKEN_REVOKED: [revoke_an_api_token, revoke_someone_elses_api_token_as_an_admin],
     audit.REVIEW_OPENED: [open_an_access_review],
