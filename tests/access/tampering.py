@@ -20,5 +20,5 @@ def tamper(sql: str, params: list[Any] | None = None) -> None:
             cursor.execute(sql, params)
         finally:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE access_auditevent ENABLE TRIGGER access_auditevent_append_only")
+            cursor.execute("ALTER TABLE access_auditevent ENABLE ALWAYS TRIGGER access_auditevent_append_only")
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -129,7 +129,7 @@ def test_an_edited_event_is_named_as_the_first_bad_one() -> None:
     check = audit.verify_chain()
     assert not check.verified
     assert check.first_bad_event == events[2].pk
-    assert check.problem == "its contents were changed after it was written"
+    assert check.problem == audit.CHANGED
 
 
 @pytest.mark.django_db
