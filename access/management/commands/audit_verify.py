@@ -23,12 +23,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = audit_tasks.chain_verify_and_store()
-        events = result["events"]
+        events = f"{result['events']} event{'' if result['events'] == 1 else 's'}"
         if not result["verified"]:
             where = f" at event #{result['first_bad_event']}" if result["first_bad_event"] else ""
             raise CommandError(f"The audit log does not verify{where}: {result['problem']}.", returncode=1)
         if result["checkpoint_error"]:
-            raise CommandError(f"The audit log verifies ({events} events), but {result['checkpoint_error']}.")
+            raise CommandError(f"The audit log verifies ({events}), but {result['checkpoint_error']}.")
         checkpoint = result["checkpoint"]
         anchored = f"; checkpoint at event #{checkpoint['event_id']}" if checkpoint else ""
-        self.stdout.write(f"The audit log verifies: {events} events{anchored}.")
+        self.stdout.write(f"The audit log verifies: {events}{anchored}.")

@@ -17,6 +17,7 @@ from portal.database_roles import as_owner
 class Command(migrate.Command):
     help = f"{migrate.Command.help} Connects as PORTAL_DATABASE_OWNER_URL when it is set."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def execute(self, *args: Any, **options: Any) -> str:
+        # execute, not handle: the system checks that run before handle connect too.
         with as_owner(options["database"]):
-            super().handle(*args, **options)
+            return super().execute(*args, **options)
