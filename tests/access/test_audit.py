@@ -198,20 +198,47 @@ def test_an_event_with_a_recomputed_plain_sha256_in_place_of_its_mac_is_caught()
     assert check.problem == audit.CHANGED
 
 
+def rechain_without_the_key(after_id: int) -> None:
+    """What someone without the key does to hide a change: recompute every later hash as the old chain did."""
+    rows = list(AuditEvent.objects.filter(pk__gt=after_id).order_by("pk").values())
+    previous = AuditEvent.objects.filter(pk__lte=after_id).order_by("-pk").values_list("hash", flat=True).first()
+    for row in rows:
+        row["previous_hash"] = previous or audit.GENESIS
+        previous = old_unkeyed_hash(row)
+        tamper(
+            "UPDATE access_auditevent SET previous_hash = %s, hash = %s WHERE id = %s",
+            [row["previous_hash"], previous, row["id"]],
+        )
+
+
 @pytest.mark.django_db
-def test_a_reordered_event_is_caught_where_the_order_breaks() -> None:
+def test_a_deleted_event_is_caught_even_when_every_later_hash_is_recomputed() -> None:
+    events = audit_events(5)
+
+    tamper("DELETE FROM access_auditevent WHERE id = %s", [events[2].pk])
+    rechain_without_the_key(events[1].pk)
+
+    check = audit.verify_chain()
+    assert not check.verified
+    assert check.first_bad_event == events[3].pk
+    assert check.problem == audit.CHANGED
+
+
+@pytest.mark.django_db
+def test_a_reordered_event_is_caught_even_when_every_later_hash_is_recomputed() -> None:
     events = audit_events(4)
     first, second = events[1].pk, events[2].pk
 
-    # Swap the ids of two neighbours: every row is intact, only their order changed.
+    # Swap the ids of two neighbours, then make the chain follow the new order.
     tamper("UPDATE access_auditevent SET id = -id WHERE id = %s", [first])
     tamper("UPDATE access_auditevent SET id = %s WHERE id = %s", [first, second])
     tamper("UPDATE access_auditevent SET id = %s WHERE id = %s", [second, -first])
+    rechain_without_the_key(events[0].pk)
 
     check = audit.verify_chain()
     assert not check.verified
     assert check.first_bad_event == first
-    assert check.problem == audit.REMOVED
+    assert check.problem == audit.CHANGED
 
 
 @pytest.mark.django_db
