@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -87,7 +88,7 @@ def _flush_past_the_audit_logs_truncate_guard() -> None:
     table, trigger = "access_auditevent", "access_auditevent_no_truncate"
     original = DatabaseOperations.sql_flush
 
-    def sql_flush(self: DatabaseOperations, style: object, tables: list[str], **options: bool) -> list[str]:
+    def sql_flush(self: DatabaseOperations, style: Any, tables: Sequence[str], **options: bool) -> list[str]:
         statements = original(self, style, tables, **options)
         if table not in tables:
             return statements
@@ -97,7 +98,7 @@ def _flush_past_the_audit_logs_truncate_guard() -> None:
             f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}",
         ]
 
-    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign, assignment]
 
 
 _flush_past_the_audit_logs_truncate_guard()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import connection
@@ -27,7 +28,7 @@ def tamper(sql: str, params: list[Any] | None = None) -> None:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
-def old_unkeyed_hash(fields: dict[str, Any]) -> str:
+def old_unkeyed_hash(fields: Mapping[str, Any]) -> str:
     """An event's hash exactly as the chain computed it before it was keyed: anyone could compute this.
 
     ``fields`` holds the stored columns by name (``actor_id``, ``team_id``, ``occurred_at`` as a datetime…).

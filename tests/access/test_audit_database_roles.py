@@ -295,7 +295,7 @@ def test_an_existing_unkeyed_log_is_sealed_by_the_upgrade_and_still_verifies() -
     try:
         with connection.cursor() as cursor:
             for number in range(3):
-                fields = {
+                fields: dict[str, Any] = {
                     "occurred_at": timezone.now(),
                     "verb": audit.SIGN_IN,
                     "object_repr": f"before the upgrade {number}",

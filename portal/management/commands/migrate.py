@@ -17,7 +17,7 @@ from portal.database_roles import as_owner
 class Command(migrate.Command):
     help = f"{migrate.Command.help} Connects as PORTAL_DATABASE_OWNER_URL when it is set."
 
-    def execute(self, *args: Any, **options: Any) -> str:
+    def execute(self, *args: Any, **options: Any) -> str | None:
         # execute, not handle: the system checks that run before handle connect too.
         with as_owner(options["database"]):
             return super().execute(*args, **options)
