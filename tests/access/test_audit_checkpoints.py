@@ -86,6 +86,19 @@ def test_events_removed_behind_a_checkpoint_are_caught_when_the_anchor_in_redis_
     assert result["problem"].endswith(f"event #{events[-1].pk} is gone")
 
 
+def test_a_log_emptied_by_someone_who_switched_the_triggers_off_is_caught_by_its_checkpoint() -> None:
+    events = audit_events(3)
+    audit_tasks.chain_verify(previous=None)
+    # Only the table's owner can do this (the application's role cannot: test_audit_database_roles.py).
+    tamper("DELETE FROM access_auditevent")
+
+    result = audit_tasks.chain_verify(previous=None)
+
+    assert not result["verified"]
+    assert result["events"] == 0
+    assert result["problem"].endswith(f"event #{events[-1].pk} is gone")
+
+
 def test_a_checkpoint_altered_outside_the_database_is_refused() -> None:
     events = audit_events(2)
     audit_tasks.chain_verify(previous=None)
