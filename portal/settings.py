@@ -19,6 +19,7 @@ import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
 
+from access.audit_keys import development_audit_key, validate_audit_keys
 from access.sso import allauth_apps, form_action_origins, parse_providers, plain_http_policy, providers_validator
 from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
@@ -59,8 +60,28 @@ DATABASE_URL = env.str(
         error="must be a PostgreSQL URL (postgresql://…): PostgreSQL is the one database.",
     ),
 )
+# The role that owns the schema (README, "Database roles"): `migrate` connects as it and gives the role of
+# DATABASE_URL only the privileges the application needs. Unset: migrate connects as DATABASE_URL's role.
+DATABASE_OWNER_URL = env.str(
+    "PORTAL_DATABASE_OWNER_URL",
+    "",
+    validate=validate.Regexp(r"^$|^(postgres|postgresql|pgsql)://", error="must be a PostgreSQL URL (postgresql://…)."),
+)
 REDIS_URL = env.str("REDIS_URL")
 AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
+# The audit log's HMAC keys (README, "Audit log"), newest first: the first signs, all verify. They must never be
+# stored in the database; required unless DEBUG (`make run` generates one under .data/).
+AUDIT_KEYS: list[str] = env.list(
+    "PORTAL_AUDIT_KEYS",
+    [development_audit_key(SECRET_KEY)] if DEBUG else ...,  # type: ignore[arg-type]
+    validate=validate_audit_keys,
+)
+# Where the signed checkpoints of the audit chain are written: a directory outside the database (a mounted volume
+# or bucket the database's users cannot write). Required unless DEBUG.
+AUDIT_CHECKPOINT_DIR = env.path(
+    "PORTAL_AUDIT_CHECKPOINT_DIR",
+    DATA_DIR / "audit-checkpoints" if DEBUG else ...,  # type: ignore[arg-type]
+)
 # Sign-in (README, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
 # Issuers must be https; plain http only with DEBUG, or for a loopback issuer when asked for (the tests' IdP).
 SSO_PLAIN_HTTP = plain_http_policy(

@@ -22,7 +22,7 @@ from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
@@ -49,6 +49,7 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.admin import CloudAccountForm, ClusterForm
 from regions.drivers import cluster_driver_for
 from regions.models import CloudAccount, Cluster
+from tests.access.tampering import FORGED_INSERT, forged_event
 from tests.deployments.cluster_objects import seed_deployment
 from tests.factories import (
     PASSWORD,
@@ -190,6 +191,15 @@ def export_the_audit_log(world: World) -> Expected:
     response = world.client(Persona.AUDITOR).get(reverse("access:audit-export"))
     b"".join(response.streaming_content)  # type: ignore[attr-defined]
     return Expected(world.persona(Persona.AUDITOR), "", "")
+
+
+def upgrade_a_log_written_before_the_chain_was_keyed(world: World) -> Expected:
+    newest = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or audit.GENESIS
+    with connection.cursor() as cursor:
+        cursor.execute(FORGED_INSERT, forged_event(verb=audit.SIGN_IN, object_repr="", previous_hash=newest))
+        (unkeyed,) = cursor.fetchone()
+    audit.unkeyed_chain_seal()
+    return Expected(None, "access.auditevent", str(unkeyed), actor_label="system")
 
 
 def export_costs_from_the_breakdown_page(world: World) -> Expected:
@@ -1427,6 +1437,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.REVIEW_DECIDED: [confirm_a_grant_in_a_review, revoke_a_grant_in_a_review],
     audit.REVIEW_CLOSED: [close_an_access_review, close_an_access_review_at_its_deadline],
     audit.AUDIT_EXPORTED: [export_the_audit_log],
+    audit.AUDIT_CHAIN_KEYED: [upgrade_a_log_written_before_the_chain_was_keyed],
     audit.CLOUD_SECRET_SET: [set_a_client_secret, replace_a_client_secret_in_the_django_admin],
     audit.SECRETS_REENCRYPTED: [reencrypt_every_secret],
     audit.APPROVAL_REQUESTED: [ask_for_approval],
