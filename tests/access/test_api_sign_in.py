@@ -36,11 +36,15 @@ def address() -> str:
     return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
 
 
-def ask_for_pair(username: str, password: str, *, remote_addr: str = "", **body: str) -> Any:
+def ask_for_pair(
+    username: str, password: str, *, remote_addr: str = "", code: str | None = None, forwarded_for: str = ""
+) -> Any:
     """POST /api/auth/token/ as a script would, from ``remote_addr`` (a fresh address by default)."""
-    return Client(REMOTE_ADDR=remote_addr or address()).post(
-        TOKEN, {"username": username, "password": password, **body}, content_type="application/json"
-    )
+    body = {"username": username, "password": password} | ({} if code is None else {"code": code})
+    client = Client(REMOTE_ADDR=remote_addr or address())
+    if forwarded_for:
+        client.defaults["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client.post(TOKEN, body, content_type="application/json")
 
 
 def sign_in_on_the_form(username: str, password: str, *, remote_addr: str = "") -> Client:
@@ -387,3 +391,21 @@ def test_a_person_without_mfa_still_gets_a_pair_from_a_password(person: User) ->
 
     assert response.status_code == 200
     assert AuditEvent.objects.get(verb=audit.JWT_ISSUED).after == {"via": "password"}
+
+
+def test_behind_the_trusted_proxy_failures_count_for_the_address_the_proxy_saw(db: None, settings: Any) -> None:
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1  # what PORTAL_TRUST_X_FORWARDED_PROTO sets (tests/test_settings.py)
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "3/15m/ip,100/15m/key"}
+    somebody = make_user(username=f"somebody-{uuid.uuid4().hex[:8]}")
+    proxy = address()
+    for attempt in range(3):
+        # The client makes up the first entry of X-Forwarded-For; the proxy appends the address it saw.
+        ask_for_pair(f"guess-{attempt}", "wrong", remote_addr=proxy, forwarded_for=f"198.51.100.{attempt}, 203.0.113.7")
+
+    same_client = ask_for_pair(
+        somebody.username, PASSWORD, remote_addr=proxy, forwarded_for="198.51.100.99, 203.0.113.7"
+    )
+    another_client = ask_for_pair(somebody.username, PASSWORD, remote_addr=proxy, forwarded_for="203.0.113.8")
+
+    assert same_client.status_code == 429
+    assert another_client.status_code == 200
