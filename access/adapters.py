@@ -18,16 +18,24 @@ Connect provider configured in ``PORTAL_SSO_PROVIDERS`` (:mod:`access.sso`), and
 - the IdP's answer itself is checked by :mod:`access.oidc` (signed ID token, issuer, https).
 
 Every refusal is a 403 page that says why, and an ``auth.sign_in_failed`` audit event.
+
+Failed password sign-ins are counted per normalised username and per client
+address (:func:`sign_in_key`), whichever way the password was tried: the sign-in
+form, re-authentication, or the API's ``/api/auth/token/``
+(:func:`access.services.api_sign_in`). Two-factor secrets are stored encrypted
+with the portal's keys (:class:`MfaAdapter`).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import requests
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base.constants import AuthProcess
@@ -42,6 +50,7 @@ from django.utils.translation import gettext as _
 from access import audit
 from access.models import User
 from access.oidc import AnswerRefused, LinkingRefused, PortalOpenIDConnectProvider, provider_for, sso_claims
+from portal import crypto
 
 LINKING_REFUSED_REASON = "linking another identity is refused"
 
@@ -77,11 +86,32 @@ def record_sign_in_failed(*, username: str, reason: str, **extra: Any) -> None:
         audit.record(audit.SIGN_IN_FAILED, actor_label=username, object_repr=username, reason=reason, **extra)
 
 
+def sign_in_key(username: str) -> str:
+    """What failed sign-ins of ``username`` are counted under: the username as the account lookup sees it.
+
+    Surrounding spaces dropped and case folded (allauth finds the account by the
+    lower-cased username, so "Ada" and "ada " are the same account), Unicode
+    compatibility forms folded too. Nothing from the request goes in: every
+    spelling and every way in that reaches one account shares one count.
+    """
+    return unicodedata.normalize("NFKC", username.strip().lower()).casefold()
+
+
 class AccountAdapter(DefaultAccountAdapter):
     """Local accounts: no self sign-up; refused and rate-limited attempts are audited."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        """The key of the per-username limit of ``ACCOUNT_RATE_LIMITS["login_failed"]``.
+
+        allauth's own puts the site's domain in front, which without the sites
+        framework is the request's ``Host`` header, port included: a client that
+        changed the port got a fresh count, and a locked account signed in. The
+        per-address part of the limit is allauth's, keyed on the client address.
+        """
+        return sign_in_key(str(credentials.get("username", "")))
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         try:
@@ -248,3 +278,20 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             detail=type(exception).__name__ if exception is not None else "",
         )
         raise ImmediateHttpResponse(refusal_page(request, message))
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    """Two-factor secrets at rest: the TOTP key and the recovery-code seed are Fernet-encrypted.
+
+    allauth keeps them in ``Authenticator.data`` and passes them through these
+    hooks; with the portal's keys (``PORTAL_ENCRYPTION_KEYS``, :mod:`portal.crypto`)
+    a copy of the database alone cannot mint codes. ``manage.py reencrypt_secrets``
+    rotates them with every other secret; rows from before encryption were
+    encrypted by migration ``access.0007``, so a plain value here is refused.
+    """
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text)

@@ -302,12 +302,17 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
 # Failed sign-ins are counted in Redis (CACHES below), so a lockout outlives a restart of the web processes.
+# One count per client address ("ip") and one per normalised username ("key", access.adapters.sign_in_key),
+# shared by the sign-in form, re-authentication and the API's password grant (access.services.api_sign_in).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": (
         f"{SIGN_IN_FAILURES_PER_IP}/{SIGN_IN_LOCKOUT_MINUTES}m/ip,"
         f"{SIGN_IN_FAILURES_PER_USER}/{SIGN_IN_LOCKOUT_MINUTES}m/key"
     ),
 }
+# The client address of those counts: the connection's, or behind the one trusted proxy the address it
+# appended to X-Forwarded-For (as the API throttle's NUM_PROXIES below); never an address the client made up.
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if TRUST_X_FORWARDED_PROTO else 0
 SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW, plain_http=SSO_PLAIN_HTTP)
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(SSO_PROVIDERS)}}
 SOCIALACCOUNT_ONLY = False
@@ -320,6 +325,8 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Encrypts the TOTP key and the recovery-code seed with PORTAL_ENCRYPTION_KEYS (README, "Secrets").
+MFA_ADAPTER = "access.adapters.MfaAdapter"
 MFA_TOTP_ISSUER = "Platform Portal"
 
 TEMPLATES = [

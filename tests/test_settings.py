@@ -84,6 +84,22 @@ def test_debug_mode_starts_with_only_the_database_and_redis_configured() -> None
     assert result.stdout.strip() == "True ['localhost', '127.0.0.1', '[::1]']"
 
 
+@pytest.mark.parametrize(("behind_a_proxy", "expected"), [("false", "0 0"), ("true", "1 1")])
+def test_sign_in_limits_and_the_api_throttle_count_the_same_client_address(behind_a_proxy: str, expected: str) -> None:
+    """Behind the trusted proxy both take the address it appended to X-Forwarded-For; else the connection's."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.ALLAUTH_TRUSTED_PROXY_COUNT, settings.REST_FRAMEWORK['NUM_PROXIES'])",
+        environment={**PRODUCTION, "PORTAL_TRUST_X_FORWARDED_PROTO": behind_a_proxy},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
 def test_a_malformed_boolean_names_the_variable() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_DEBUG": "maybe"})
 
