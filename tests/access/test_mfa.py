@@ -207,7 +207,7 @@ def test_a_secret_no_configured_key_opens_does_not_sign_in(enrolled: tuple[User,
 
 
 # Existing rows, written in plain text before the secrets were encrypted, are encrypted by a migration.
-encrypt_existing = importlib.import_module("access.migrations.0007_mfa_secrets_encrypted")
+encrypt_existing = importlib.import_module("access.migrations.0008_mfa_secrets_encrypted")
 
 
 def plain_text_authenticators(user: User) -> tuple[str, str]:

@@ -72,7 +72,7 @@ def decrypt_mfa_secrets(apps: Apps, schema_editor: BaseDatabaseSchemaEditor | No
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("access", "0006_team_zone_help"),
+        ("access", "0007_audit_keyed_chain"),
         ("mfa", "0003_authenticator_type_uniq"),
     ]
 
