@@ -18,17 +18,36 @@ import django_stubs_ext
 import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
+from marshmallow import ValidationError
 
 from access.audit_keys import development_audit_key, validate_audit_keys
 from access.sso import allauth_apps, form_action_origins, parse_providers, plain_http_policy, providers_validator
 from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
 from portal.env import EMAIL_URL_PATTERN, env, parse_email_url, seal
+from providers.outbound import parse_hosts, parse_networks
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _host_names(values: list[str]) -> None:
+    """environs' validator for lists of host names such as ``hooks.slack.com`` or ``.example.com``."""
+    try:
+        parse_hosts(values)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
+def _networks(values: list[str]) -> None:
+    """environs' validator for lists of IP networks such as ``10.20.0.0/16``."""
+    try:
+        parse_networks(values)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
 
 DEBUG = env.bool("PORTAL_DEBUG", False)
 # Local state of `make run` / `make test` (embedded PostgreSQL and Redis, collected static files).
@@ -155,6 +174,9 @@ BASE_URL = env.str(
 PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
 )
+# Private networks where the API servers of kubeconfig clusters may live (on-prem k3s centres), e.g. 10.20.0.0/16;
+# without them a kubeconfig's server must be a public address (README, "Outbound requests").
+CLUSTER_PRIVATE_NETWORKS: list[str] = env.list("PORTAL_CLUSTER_PRIVATE_NETWORKS", [], validate=_networks)
 # How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
 SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
 # CI/CD webhooks (deployments app): the largest body accepted, and how old an event may be when it arrives.
@@ -215,7 +237,13 @@ COSTS_ANOMALY_MIN_INCREASE = env.decimal(
 # A Slack- or Teams-compatible incoming webhook told of every budget alert and anomaly (a budget may name its own).
 # The URL's path is a secret: PORTAL_COSTS_CHAT_WEBHOOK_URL_FILE reads it from a file; it is never logged.
 COSTS_CHAT_WEBHOOK_URL = env.str(
-    "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https?://", error="not an http(s) URL")
+    "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https://", error="not an https:// URL")
+)
+# Every chat webhook URL (README, "Outbound requests"): when hosts are listed, only those (".example.com": its
+# subdomains too); private networks are refused unless listed here (cloud metadata addresses always are).
+COSTS_CHAT_WEBHOOK_HOSTS: list[str] = env.list("PORTAL_COSTS_CHAT_WEBHOOK_HOSTS", [], validate=_host_names)
+COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: list[str] = env.list(
+    "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS", [], validate=_networks
 )
 # Chat posts that fail are retried this many times, waiting this long, doubled each time.
 COSTS_CHAT_RETRIES = env.int("PORTAL_COSTS_CHAT_RETRIES", 5, validate=validate.Range(min=0, max=10))

@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.connection import HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import HTTPError, LocationValueError, NewConnectionError
 
 from providers.errors import InvalidRequest
 
@@ -100,6 +100,49 @@ class UnsafeURL(InvalidRequest):
     The message names the host and the address at fault, never the URL's
     path, query or user information (a webhook's path is its secret).
     """
+
+
+class UnsafeAddress(UnsafeURL):
+    """The URL's host is, or resolves to, an address the policy refuses (``address``)."""
+
+    def __init__(self, message: str, *, address: IPAddress) -> None:
+        super().__init__(message)
+        self.address = address
+
+    @property
+    def metadata(self) -> bool:
+        """Whether it is a cloud metadata address, which no setting opens."""
+        embedded = _embedded_ipv4(self.address) if isinstance(self.address, ipaddress.IPv6Address) else None
+        return self.address in METADATA_ADDRESSES or embedded in METADATA_ADDRESSES
+
+
+class AddressRefused(NewConnectionError):
+    """A connection the policy refused before (or right after) opening it; ``refusal`` says why."""
+
+    def __init__(self, conn: HTTPSConnection, refusal: str) -> None:
+        super().__init__(conn, f"refused: {refusal}")
+        self.refusal = refusal
+
+
+class SchemeRefused(LocationValueError):
+    """A :class:`GuardedPoolManager` was asked for something other than https."""
+
+    def __init__(self, scheme: str, host: str) -> None:
+        self.refusal = f"{scheme}:// to {host} is refused (https only)"
+        super().__init__(f"refused: {self.refusal}")
+
+
+def refusal_in(error: BaseException) -> str | None:
+    """Why the policy refused the connection behind ``error`` (urllib3 wraps it in a MaxRetryError), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, AddressRefused | SchemeRefused):
+            return current.refusal
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    return None
 
 
 class OutboundFailed(Exception):
@@ -177,8 +220,10 @@ def parse_hosts(values: Iterable[str]) -> tuple[str, ...]:
         if not text:
             continue
         bare = text.removeprefix(".")
-        if not bare or any(not label or len(label) > 63 for label in bare.split(".")) or not all(
-            character.isalnum() or character in "-." for character in bare
+        if (
+            not bare
+            or any(not label or len(label) > 63 for label in bare.split("."))
+            or not all(character.isalnum() or character in "-." for character in bare)
         ):
             raise ValueError(f"{value.strip()!r} is not a host name such as hooks.slack.com or .example.com")
         hosts.append(text)
@@ -210,7 +255,7 @@ def address_refusal(address: IPAddress, *, private_networks: Sequence[IPNetwork]
         return "is a unique local (private IPv6) address"
     if address.is_private:
         return "is a private address"
-    if not address.is_global or any(address in network for network in _NOT_PUBLIC if network.version == address.version):
+    if not address.is_global or any(address in net for net in _NOT_PUBLIC if net.version == address.version):
         return "is not a public address"
     return None
 
@@ -286,7 +331,7 @@ def _checked_addresses(
     if literal is not None:
         refusal = address_refusal(literal, private_networks=policy.private_networks)
         if refusal:
-            raise UnsafeURL(f"{literal} {refusal}")
+            raise UnsafeAddress(f"{literal} {refusal}", address=literal)
         return (literal,)
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         raise UnsafeURL(f"{host} is this machine (a loopback name)")
@@ -307,7 +352,7 @@ def _checked_addresses(
         refusal = address_refusal(address, private_networks=policy.private_networks)
         if refusal:
             # Every answer must pass: the client might otherwise be steered to the bad one.
-            raise UnsafeURL(f"{host} resolves to {address}, which {refusal}")
+            raise UnsafeAddress(f"{host} resolves to {address}, which {refusal}", address=address)
         addresses.append(address)
     return tuple(addresses)
 
@@ -356,12 +401,12 @@ class GuardedHTTPSConnection(HTTPSConnection):
         try:
             addresses = self.pinned_addresses or _checked_addresses(host, port, policy)
         except UnsafeURL as refused:
-            raise NewConnectionError(self, f"refused: {refused.message}") from None
+            raise AddressRefused(self, refused.message) from None
         last_error: OSError | None = None
         for address in addresses:
             refusal = address_refusal(address, private_networks=policy.private_networks)
             if refusal:
-                raise NewConnectionError(self, f"refused: {address} {refusal}")
+                raise AddressRefused(self, f"{address} {refusal}")
             try:
                 sock = open_connection(address, port, self._connect_timeout())
             except OSError as error:
@@ -370,7 +415,7 @@ class GuardedHTTPSConnection(HTTPSConnection):
             peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%", 1)[0])
             if peer != address:
                 sock.close()
-                raise NewConnectionError(self, f"refused: connected to {peer}, not the checked {address}")
+                raise AddressRefused(self, f"connected to {peer}, not the checked {address}")
             return sock
         raise NewConnectionError(self, f"could not connect to {host}: {last_error or 'no address'}")
 
@@ -399,7 +444,7 @@ class GuardedPoolManager(urllib3.PoolManager):
         self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
     ) -> HTTPConnectionPool:
         if scheme != "https":
-            raise urllib3.exceptions.LocationValueError(f"refused: {scheme}:// to {host} (https only)")
+            raise SchemeRefused(scheme, host)
         context = dict(request_context if request_context is not None else self.connection_pool_kw)
         for key in ("scheme", "host", "port"):
             context.pop(key, None)
@@ -476,11 +521,13 @@ def _read_bounded(response: urllib3.BaseHTTPResponse, *, limit: int, deadline: f
 
 def _reason(error: HTTPError) -> str:
     """A urllib3 error in words without the URL (its messages may quote the path)."""
+    refusal = refusal_in(error)
+    if refusal:
+        return f"refused: {refusal}"
     reason = getattr(error, "reason", None) or error
     text = str(reason)
-    if isinstance(reason, NewConnectionError) or "refused:" in text:
-        marker = text.find("refused:")
-        return text[marker:] if marker >= 0 else "could not connect"
+    if isinstance(reason, NewConnectionError):
+        return "could not connect"
     if "timed out" in text.lower() or isinstance(reason, TimeoutError | socket.timeout):
         return "timed out"
     if "ssl" in text.lower() or "certificate" in text.lower():
