@@ -527,7 +527,8 @@ def _reason(error: HTTPError) -> str:
     reason = getattr(error, "reason", None) or error
     text = str(reason)
     if isinstance(reason, NewConnectionError):
-        return "could not connect"
+        # Its message is "<connection>: could not connect to <host>: <OS error>": no path in it.
+        return "could not connect" + (f" ({text.rpartition(': ')[2]})" if ": " in text else "")
     if "timed out" in text.lower() or isinstance(reason, TimeoutError | socket.timeout):
         return "timed out"
     if "ssl" in text.lower() or "certificate" in text.lower():

@@ -13,7 +13,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,14 @@ class TestCA:
 
     __test__ = False  # not a test class, whatever its name
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
         self.ca = trustme.CA()
         self.certificate = self.ca.issue_cert(CHAT_HOST, "127.0.0.1", "127.0.0.2", "::1")
-        self.bundle = directory / "test-ca.pem"
-        self.ca.cert_pem.write_to_path(str(self.bundle))
+        self.pem = self.ca.cert_pem.bytes()
+        # A file to trust (SSL_CERT_FILE, ca_certs) when a directory is given; a kubeconfig takes the PEM inline.
+        self.bundle = directory / "test-ca.pem" if directory is not None else Path("/nonexistent")
+        if directory is not None:
+            self.ca.cert_pem.write_to_path(str(self.bundle))
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -147,7 +150,7 @@ class StubResolver:
     lookup gets 127.0.0.2, every later one 127.0.0.1 (a DNS-rebinding name).
     """
 
-    def __init__(self, table: dict[str, Sequence[Sequence[str]]]) -> None:
+    def __init__(self, table: Mapping[str, Sequence[Sequence[str]]]) -> None:
         self.table = {name: [list(answers) for answers in lists] for name, lists in table.items()}
         self.lookups: list[str] = []
 

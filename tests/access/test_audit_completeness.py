@@ -520,7 +520,9 @@ def k3s_cluster_of_the_demo() -> Cluster:
 
 def set_a_cluster_kubeconfig(world: World) -> Expected:
     cluster = k3s_cluster_of_the_demo()
-    cluster.set_kubeconfig(kubeconfig_for("https://10.9.0.1:6443", token="replaced-token"), actor=world.admin)
+    cluster.set_kubeconfig(
+        kubeconfig_for("https://k3s-9-1.centres.example:6443", token="replaced-token"), actor=world.admin
+    )
     return Expected.of(world.admin, cluster)
 
 
@@ -534,7 +536,7 @@ def replace_a_cluster_kubeconfig_in_the_django_admin(world: World) -> Expected:
         {
             **form,
             **{f"node_pools-{key}": value for key, value in inline.items()},
-            "new_kubeconfig": kubeconfig_for("https://10.9.0.2:6443", token="rotated-token"),
+            "new_kubeconfig": kubeconfig_for("https://k3s-9-2.centres.example:6443", token="rotated-token"),
         },
     )
     assert response.status_code == 302, response.status_code
@@ -1386,7 +1388,7 @@ def change_a_budget(world: World) -> Expected:
 
     budget = a_budget(world)
     budget_update(
-        actor=world.admin, budget_id=budget.pk, amount=Decimal(750), chat_webhook_url="https://chat.example/x"
+        actor=world.admin, budget_id=budget.pk, amount=Decimal(750), chat_webhook_url="https://93.184.215.14/x"
     )
     return Expected.of(world.admin, budget)
 

@@ -3,6 +3,8 @@ and its server is an https address the portal may send the token to."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
@@ -25,11 +27,11 @@ def policy(*networks: str) -> OutboundPolicy:
     )
 
 
-def parse_kubeconfig(text: str) -> dict[str, object]:
+def parse_kubeconfig(text: str) -> dict[str, Any]:
     return parse_with(text, server_policy=policy("10.0.0.0/8"))
 
 
-def kubeconfig(server: str = "https://10.0.0.5:6443", **changes: object) -> str:
+def kubeconfig(server: str = "https://10.0.0.5:6443", /, **changes: Any) -> str:
     document = yaml.safe_load(kubeconfig_for(server, token=TOKEN))
     for key, value in changes.items():
         if value is None:
