@@ -296,3 +296,24 @@ def test_a_malformed_database_owner_url_names_the_variable() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_DATABASE_OWNER_URL": "mysql://owner@db/portal"})
 
     assert_refused(result, "PORTAL_DATABASE_OWNER_URL: must be a PostgreSQL URL")
+
+
+def test_bad_outbound_settings_name_the_variable_and_the_value_at_fault() -> None:
+    result = manage(
+        "check",
+        environment={
+            **PRODUCTION,
+            "PORTAL_CLUSTER_PRIVATE_NETWORKS": "10.20.0.0/16,centres",
+            "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS": "10.300.0.0/16",
+            "PORTAL_COSTS_CHAT_WEBHOOK_HOSTS": "hooks.slack.com,https://evil.example/",
+            "PORTAL_COSTS_CHAT_WEBHOOK_URL": "http://hooks.slack.com/services/x",
+        },
+    )
+
+    assert_refused(
+        result,
+        "PORTAL_CLUSTER_PRIVATE_NETWORKS: 'centres' is not an IP network such as 10.20.0.0/16",
+        "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: '10.300.0.0/16' is not an IP network",
+        "PORTAL_COSTS_CHAT_WEBHOOK_HOSTS: 'https://evil.example/' is not a host name",
+        "PORTAL_COSTS_CHAT_WEBHOOK_URL: not an https:// URL",
+    )
