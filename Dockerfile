@@ -39,6 +39,8 @@ RUN PORTAL_SECRET_KEY=build-only \
     REDIS_URL=redis://localhost:6379/0 \
     PORTAL_ALLOWED_HOSTS=localhost \
     PORTAL_ENCRYPTION_KEYS=YnVpbGQtb25seS1ub3QtYS1rZXktZm9yLWFueS1kYXQ= \
+    PORTAL_AUDIT_KEYS=build-only-not-an-audit-key-for-any-data \
+    PORTAL_AUDIT_CHECKPOINT_DIR=/nonexistent \
     /app/.venv/bin/python manage.py collectstatic --no-input \
  && /app/.venv/bin/python -m compileall -q -x '/app/\.venv/' /app
 
@@ -47,9 +49,13 @@ RUN PORTAL_SECRET_KEY=build-only \
 FROM python:3.11-slim
 
 # psycopg[binary] carries its own libpq: no system packages needed.
+# /var/lib/portal/audit-checkpoints: a directory the portal user may write, for
+# PORTAL_AUDIT_CHECKPOINT_DIR (the audit log's signed checkpoints). Mount a volume there;
+# a new named volume takes this directory's owner (docker-compose.yml does so).
 RUN groupadd --system --gid 10001 portal \
  && useradd --system --uid 10001 --gid portal --home-dir /home/portal --create-home \
-    --shell /usr/sbin/nologin portal
+    --shell /usr/sbin/nologin portal \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/portal/audit-checkpoints
 
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -10,20 +10,35 @@ Connect provider configured in ``PORTAL_SSO_PROVIDERS`` (:mod:`access.sso`), and
 - only an e-mail the IdP marks ``email_verified: true`` is trusted;
 - a tenant (``tid``) or Workspace domain (``hd``) outside the provider's allow-list is refused;
 - nobody is matched to an existing account by e-mail, and a new identity whose
-  e-mail belongs to another account is refused (no account takeover).
+  e-mail belongs to another account is refused (no account takeover);
+- sign-in is the only flow: nobody links another IdP identity to their account
+  (allauth's ``connect``), which would let that identity sign in, set the
+  account's e-mail and drive its SSO grants; only a platform administrator
+  links identities, in the admin, audited (:func:`access.services.identity_link`);
+- the IdP's answer itself is checked by :mod:`access.oidc` (signed ID token, issuer, https).
 
 Every refusal is a 403 page that says why, and an ``auth.sign_in_failed`` audit event.
+
+Failed password sign-ins are counted per normalised username and per client
+address (:func:`sign_in_key`), whichever way the password was tried: the sign-in
+form, re-authentication, or the API's ``/api/auth/token/``
+(:func:`access.services.api_sign_in`). Two-factor secrets are stored encrypted
+with the portal's keys (:class:`MfaAdapter`).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
+import requests
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.models import SocialLogin
+from allauth.socialaccount.providers.base.constants import AuthProcess
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,31 +49,17 @@ from django.utils.translation import gettext as _
 
 from access import audit
 from access.models import User
+from access.oidc import AnswerRefused, LinkingRefused, PortalOpenIDConnectProvider, provider_for, sso_claims
+from portal import crypto
+
+LINKING_REFUSED_REASON = "linking another identity is refused"
 
 
-class EntraProvider(OpenIDConnectProvider):
-    """Microsoft Entra ID: a person is ``tid:oid`` (tenant and object id), both immutable.
-
-    Entra's ``sub`` is pairwise per application, and ``email``/``upn`` can be
-    changed by a tenant administrator; ``oid`` is the directory object itself.
-    """
-
-    def extract_uid(self, data: dict[str, Any]) -> str:
-        claims = sso_claims(data)
-        tenant, object_id = claims.get("tid"), claims.get("oid")
-        if not tenant or not object_id:
-            # Refused in pre_social_login; a uid that can match nobody keeps the lookup harmless.
-            return f"missing-tid-or-oid:{claims.get('sub', '')}"
-        return f"{tenant}:{object_id}"
-
-
-def sso_claims(data: dict[str, Any]) -> dict[str, Any]:
-    """The IdP's claims about the person: the ID token's, completed (and overridden) by userinfo's."""
-    id_token = data.get("id_token") or {}
-    userinfo = data.get("userinfo") or {}
-    if not id_token and not userinfo:
-        return dict(data)
-    return {**id_token, **userinfo}
+def linking_refused_message() -> str:
+    return _(
+        "The portal does not link another identity provider account to yours. Sign in with the account you use "
+        "here; if two accounts of yours need joining, ask a platform administrator."
+    )
 
 
 class SignInRefused(Exception):
@@ -85,11 +86,32 @@ def record_sign_in_failed(*, username: str, reason: str, **extra: Any) -> None:
         audit.record(audit.SIGN_IN_FAILED, actor_label=username, object_repr=username, reason=reason, **extra)
 
 
+def sign_in_key(username: str) -> str:
+    """What failed sign-ins of ``username`` are counted under: the username as the account lookup sees it.
+
+    Surrounding spaces dropped and case folded (allauth finds the account by the
+    lower-cased username, so "Ada" and "ada " are the same account), Unicode
+    compatibility forms folded too. Nothing from the request goes in: every
+    spelling and every way in that reaches one account shares one count.
+    """
+    return unicodedata.normalize("NFKC", username.strip().lower()).casefold()
+
+
 class AccountAdapter(DefaultAccountAdapter):
     """Local accounts: no self sign-up; refused and rate-limited attempts are audited."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        """The key of the per-username limit of ``ACCOUNT_RATE_LIMITS["login_failed"]``.
+
+        allauth's own puts the site's domain in front, which without the sites
+        framework is the request's ``Host`` header, port included: a client that
+        changed the port got a fresh count, and a locked account signed in. The
+        per-address part of the limit is allauth's, keyed on the client address.
+        """
+        return sign_in_key(str(credentials.get("username", "")))
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         try:
@@ -107,8 +129,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def get_provider(self, request: HttpRequest, provider: str, client_id: str | None = None) -> Any:
         found = super().get_provider(request, provider, client_id=client_id)
-        if isinstance(found, OpenIDConnectProvider) and found.app.settings.get("kind") == "entra":
-            return EntraProvider(request, app=found.app)
+        if isinstance(found, OpenIDConnectProvider) and not isinstance(found, PortalOpenIDConnectProvider):
+            return provider_for(request, found.app)
         return found
 
     def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
@@ -130,6 +152,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def _check(self, settings: dict[str, Any], claims: dict[str, Any], sociallogin: SocialLogin) -> str:
         """Apply the trust rules; return the verified e-mail."""
+        # The login view refuses other flows before anyone goes to the IdP; whatever put one in the
+        # session, it ends here, before allauth saves a link (allauth's maintainers point to this hook).
+        if (sociallogin.state.get("process") or AuthProcess.LOGIN) != AuthProcess.LOGIN:
+            raise SignInRefused(LINKING_REFUSED_REASON, linking_refused_message())
         kind = settings.get("kind", "oidc")
         if kind == "entra" and not (claims.get("tid") and claims.get("oid")):
             raise SignInRefused(
@@ -209,19 +235,63 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         exception: Any = None,
         extra_context: Any = None,
     ) -> None:
-        """A failed hand-shake (cancelled, replayed or forged ``state``, bad code): a clean 403, audited."""
-        record_sign_in_failed(
-            username="",
-            reason=f"SSO hand-shake failed: {error or 'unknown'}",
-            provider=getattr(getattr(provider, "app", None), "provider_id", "") or getattr(provider, "id", ""),
-            detail=type(exception).__name__ if exception is not None else "",
-        )
-        raise ImmediateHttpResponse(
-            refusal_page(
-                request,
+        """Every SSO flow that ends without a sign-in: a clean 403 page saying why, audited.
+
+        A refused flow (linking), an IdP answer the portal does not trust (:mod:`access.oidc`), an
+        IdP that could not be reached, or a failed hand-shake (cancelled, replayed or forged ``state``).
+        """
+        provider_id = getattr(getattr(provider, "app", None), "provider_id", "") or getattr(provider, "id", "")
+        if isinstance(exception, LinkingRefused):
+            user = getattr(request, "user", None)
+            record_sign_in_failed(
+                username=user.get_username() if user is not None and user.is_authenticated else "",
+                reason=LINKING_REFUSED_REASON,
+                provider=provider_id,
+                process=exception.process,
+            )
+            raise ImmediateHttpResponse(refusal_page(request, linking_refused_message()))
+        if isinstance(exception, AnswerRefused):
+            reason, message = (
+                f"identity provider's answer refused: {exception.reason}",
+                _(
+                    "The portal could not verify your identity provider's answer, so you are not signed in. "
+                    "Please try again; if it keeps happening, tell the platform team."
+                ),
+            )
+        elif isinstance(exception, requests.RequestException):
+            reason, message = (
+                f"identity provider unreachable: {type(exception).__name__}",
+                _("Your identity provider could not be reached. Please try again in a few minutes."),
+            )
+        else:
+            reason, message = (
+                f"SSO hand-shake failed: {error or 'unknown'}",
                 _(
                     "The sign-in with your identity provider did not complete "
                     "(it may have expired or been used twice). Please sign in again."
                 ),
             )
+        record_sign_in_failed(
+            username="",
+            reason=reason,
+            provider=provider_id,
+            detail=type(exception).__name__ if exception is not None else "",
         )
+        raise ImmediateHttpResponse(refusal_page(request, message))
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    """Two-factor secrets at rest: the TOTP key and the recovery-code seed are Fernet-encrypted.
+
+    allauth keeps them in ``Authenticator.data`` and passes them through these
+    hooks; with the portal's keys (``PORTAL_ENCRYPTION_KEYS``, :mod:`portal.crypto`)
+    a copy of the database alone cannot mint codes. ``manage.py reencrypt_secrets``
+    rotates them with every other secret; rows from before encryption were
+    encrypted by migration ``access.0007``, so a plain value here is refused.
+    """
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text)

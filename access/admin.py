@@ -1,9 +1,18 @@
 """The Django admin is for emergencies; daily access work happens on the portal's Access pages."""
 
+from typing import Any
+
+import allauth.socialaccount.admin  # noqa: F401  (registers allauth's admin first, so ours can replace it below)
+from allauth.socialaccount.models import SocialAccount
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from access import services
 from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 from regions import residency
 
@@ -79,3 +88,62 @@ class AuditEventAdmin(GrantAdmin):
     list_filter = ["verb"]
     # The log grows without bound: no full count on every page (the portal's audit page pages by id).
     show_full_result_count = False
+
+
+def configured_providers() -> list[tuple[str, str]]:
+    """The identity providers of ``PORTAL_SSO_PROVIDERS``, as (id, name) choices."""
+    apps = settings.SOCIALACCOUNT_PROVIDERS.get("openid_connect", {}).get("APPS", [])
+    return [(app["provider_id"], app.get("name") or app["provider_id"]) for app in apps]
+
+
+class SocialAccountForm(forms.ModelForm[SocialAccount]):
+    """Which IdP identity (a configured provider and the person's immutable id there) belongs to which account."""
+
+    provider = forms.ChoiceField(label="Identity provider", choices=configured_providers)
+
+    class Meta:
+        model = SocialAccount
+        fields = ["user", "provider", "uid"]
+        labels = {"uid": "Subject"}
+        help_texts = {
+            "uid": "The person's immutable id at the IdP: for Entra ID tid:oid (tenant and object id), "
+            "otherwise the sub claim. Never an e-mail address.",
+        }
+
+
+# allauth's own admin would save links and moves with nothing but the admin's generic log entry.
+admin.site.unregister(SocialAccount)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(admin.ModelAdmin[SocialAccount]):
+    """Linking an IdP identity to an account, moving it to another or unlinking it: audited with both accounts.
+
+    An identity linked to an account signs into it, sets its e-mail and drives its SSO
+    grants, and nobody can link one to their own account; this is the one place to do it.
+    """
+
+    form = SocialAccountForm
+    list_display = ["user", "provider", "uid", "last_login"]
+    list_filter = ["provider"]
+    list_select_related = ["user"]
+    search_fields = ["uid", "user__username", "user__email"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["last_login", "date_joined", "extra_data"]
+
+    def save_model(self, request: HttpRequest, obj: SocialAccount, form: Any, change: bool) -> None:
+        services.identity_link(actor=_admin(request), account=obj)
+
+    def delete_model(self, request: HttpRequest, obj: SocialAccount) -> None:
+        services.identity_unlink(actor=_admin(request), account_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SocialAccount]) -> None:
+        for account_id in queryset.values_list("pk", flat=True):
+            services.identity_unlink(actor=_admin(request), account_id=account_id)
+
+
+def _admin(request: HttpRequest) -> User:
+    """The person acting in the admin (the admin site lets nobody else in)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user

@@ -1,18 +1,35 @@
-"""The audit log: append-only, hash-chained, written in the same transaction as the change.
+"""The audit log: append-only, HMAC-chained, written in the same transaction as the change.
 
 Every privileged action calls :func:`record` inside the transaction that
 makes the change, so an event exists exactly when the change does. Each
-event's hash covers its fields and the previous event's hash; a PostgreSQL
-advisory lock serialises writers so the chain has no forks, and a trigger
-refuses UPDATE and DELETE on the table. :func:`verify_chain` recomputes every
-hash and names the first event that does not verify.
+event carries an HMAC-SHA256 over its fields and the previous event's hash,
+made with a key that is never in the database (``PORTAL_AUDIT_KEYS``,
+:mod:`access.audit_keys`): whoever can write the table but does not hold the
+key cannot make an event that verifies. A PostgreSQL advisory lock
+serialises writers so the chain has no forks; triggers refuse UPDATE,
+DELETE and TRUNCATE; the application's own database role may only INSERT
+and SELECT the table (:mod:`portal.database_roles`).
+
+:func:`verify_chain` recomputes every MAC and names the first event that
+does not verify. Signed checkpoints of the verified head are written outside
+the database (``PORTAL_AUDIT_CHECKPOINT_DIR``), so a database rolled back
+or rewritten behind the newest checkpoint is caught too.
+
+Events written before the chain was keyed carry no key id and the plain
+SHA-256 of the older chain; they may only form the start of the log, sealed
+by one keyed :data:`AUDIT_CHAIN_KEYED` event that links to the last of them
+(the migration that introduced the keys writes it). An unkeyed event
+anywhere else was written behind the portal's back.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,14 +37,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 from django_guid import get_guid
 
+from access import audit_keys
 from access.models import AuditEvent, Team, User
 
 GENESIS = "0" * 64
@@ -55,12 +75,17 @@ MEMBER_REMOVED = "teams.member_removed"
 SSO_RULE_CREATED = "access.sso_rule_created"
 SSO_RULE_CHANGED = "access.sso_rule_changed"
 SSO_RULE_DELETED = "access.sso_rule_deleted"
+# An IdP identity linked to an account, moved to another, or unlinked: by an administrator, never by its owner.
+IDENTITY_LINKED = "access.identity_linked"
+IDENTITY_UNLINKED = "access.identity_unlinked"
 TOKEN_CREATED = "access.token_created"  # noqa: S105 (a verb, not a secret)
 TOKEN_REVOKED = "access.token_revoked"  # noqa: S105
 REVIEW_OPENED = "access.review_opened"
 REVIEW_DECIDED = "access.review_decided"
 REVIEW_CLOSED = "access.review_closed"
 AUDIT_EXPORTED = "audit.exported"
+# The keyed event that seals the events of an installation written before the chain was keyed.
+AUDIT_CHAIN_KEYED = "audit.chain_keyed"
 # Secrets the portal holds (README, "Secrets"): set, replaced or removed (never the value), re-encrypted.
 CLOUD_SECRET_SET = "regions.cloud_secret_set"  # noqa: S105 (a verb, not a secret)
 SECRETS_REENCRYPTED = "regions.secrets_reencrypted"
@@ -218,32 +243,22 @@ def record(
         # A labelled system actor ("sso", "system") acts for nobody, even inside someone's request.
         actor = context.current_actor()
     label = actor_label if actor_label is not None else (actor.get_username() if actor is not None else "")
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        previous = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
-        event = AuditEvent(
-            occurred_at=timezone.now(),
-            actor=actor,
-            actor_label=label[:200],
-            verb=verb,
-            object_type=object_type if object_type is not None else obj._meta.label_lower if obj is not None else "",
-            object_id=object_id
-            if object_id is not None
-            else str(obj.pk)
-            if obj is not None and obj.pk is not None
-            else "",
-            object_repr=(object_repr if object_repr is not None else str(obj) if obj is not None else "")[:300],
-            team=team,
-            source_ip=_stored_ip(context.source_ip),
-            request_id=(context.request_id or get_guid() or "")[:64],
-            before=_plain(before),
-            after=_plain(after),
-            extra=_plain(extra) or {},
-            previous_hash=previous,
-        )
-        event.hash = event_hash(event)
-        event.save(force_insert=True)
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor=actor,
+        actor_label=label[:200],
+        verb=verb,
+        object_type=object_type if object_type is not None else obj._meta.label_lower if obj is not None else "",
+        object_id=object_id if object_id is not None else str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=(object_repr if object_repr is not None else str(obj) if obj is not None else "")[:300],
+        team=team,
+        source_ip=_stored_ip(context.source_ip),
+        request_id=(context.request_id or get_guid() or "")[:64],
+        before=_plain(before),
+        after=_plain(after),
+        extra=_plain(extra) or {},
+    )
+    _append(event, AuditEvent)
     return event
 
 
@@ -261,8 +276,59 @@ def _stored_ip(address: str | None) -> str | None:
     return clean_ipv6_address(address) if ":" in address else address
 
 
-def event_hash(event: AuditEvent) -> str:
-    """SHA-256 over the event's fields in a canonical JSON form and the previous hash."""
+def _append(event: AuditEvent, model: type[AuditEvent]) -> None:
+    """Link ``event`` to the newest event, sign it with the first audit key and insert it.
+
+    ``model`` is the model class to query: :class:`AuditEvent`, or its historical version in a migration.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        event.previous_hash = model.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+        key = signing_key()
+        event.key_id = key.id
+        event.hash = event_hash(event, key)
+        event.save(force_insert=True)
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """One configured audit key, by its public id, with the keys derived from it for each use."""
+
+    id: str
+    event_key: bytes
+    checkpoint_key: bytes
+
+
+@functools.lru_cache(maxsize=4)
+def _keys(secrets: tuple[str, ...]) -> tuple[AuditKey, ...]:
+    return tuple(
+        AuditKey(
+            audit_keys.key_id(secret),
+            audit_keys.derived_key(secret, audit_keys.EVENT_LABEL),
+            audit_keys.derived_key(secret, audit_keys.CHECKPOINT_LABEL),
+        )
+        for secret in secrets
+    )
+
+
+def configured_keys() -> tuple[AuditKey, ...]:
+    """``PORTAL_AUDIT_KEYS``, newest first."""
+    return _keys(tuple(settings.AUDIT_KEYS))
+
+
+def signing_key() -> AuditKey:
+    """The key that signs new events and checkpoints: the first configured."""
+    return configured_keys()[0]
+
+
+def key_named(key_id: str) -> AuditKey | None:
+    """The configured key with this id; None when it is no longer (or never was) configured."""
+    return next((key for key in configured_keys() if key.id == key_id), None)
+
+
+def _canonical(event: AuditEvent, *, keyed: bool) -> bytes:
+    """The event's fields and the previous hash in one canonical JSON form (the key id too, once keyed)."""
     body = {
         "occurred_at": event.occurred_at.isoformat(),
         "actor": event.actor_id,
@@ -279,33 +345,199 @@ def event_hash(event: AuditEvent) -> str:
         "extra": event.extra,
         "previous_hash": event.previous_hash,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    if keyed:
+        body["key_id"] = event.key_id
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(event: AuditEvent, key: AuditKey | None = None) -> str:
+    """HMAC-SHA256 of the event with ``key`` (by default the configured key its ``key_id`` names)."""
+    key = key or key_named(event.key_id)
+    if key is None:
+        raise LookupError(f"audit key {event.key_id!r} is not configured")
+    return hmac.new(key.event_key, _canonical(event, keyed=True), hashlib.sha256).hexdigest()
+
+
+def unkeyed_event_hash(event: AuditEvent) -> str:
+    """The plain SHA-256 of the chain before it was keyed: only events written then are checked with it."""
+    return hashlib.sha256(_canonical(event, keyed=False)).hexdigest()
+
+
+CHANGED = "its contents were changed after it was written, or it was written without the audit key"
+REMOVED = "an event before it was removed or changed"
+UNSIGNED = "it carries no signature of the audit key: it was written behind the portal's back"
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """The outcome of :func:`verify_chain`."""
+    """The outcome of :func:`verify_chain`; ``head`` is the newest event verified (id and hash)."""
 
     verified: bool
     events: int
     first_bad_event: int | None = None
     problem: str = ""
+    head: tuple[int, str] | None = None
 
 
 def verify_chain() -> ChainCheck:
-    """Recompute every hash in order; report the first event that was changed, removed or inserted."""
+    """Recompute every MAC in order; report the first event that was changed, removed, inserted or forged."""
     previous = GENESIS
     count = 0
-    events = AuditEvent.objects.order_by("pk").iterator(chunk_size=2000)
-    for event in events:
+    head: tuple[int, str] | None = None
+    keyed_seen = False
+    first_unsealed: int | None = None  # the first of the unkeyed events no keyed seal has closed yet
+    for event in AuditEvent.objects.order_by("pk").iterator(chunk_size=2000):
         count += 1
         if event.previous_hash != previous:
-            return ChainCheck(False, count, event.pk, "an event before it was removed or changed")
-        if event_hash(event) != event.hash:
-            return ChainCheck(False, count, event.pk, "its contents were changed after it was written")
+            return ChainCheck(False, count, event.pk, REMOVED)
+        if not event.key_id:
+            if keyed_seen:
+                return ChainCheck(False, count, event.pk, UNSIGNED)
+            if not hmac.compare_digest(unkeyed_event_hash(event), event.hash):
+                return ChainCheck(False, count, event.pk, CHANGED)
+            first_unsealed = first_unsealed or event.pk
+        else:
+            key = key_named(event.key_id)
+            if key is None:
+                problem = f"it was signed with audit key {event.key_id}, which PORTAL_AUDIT_KEYS no longer lists"
+                return ChainCheck(False, count, event.pk, problem)
+            if not hmac.compare_digest(event_hash(event, key), event.hash):
+                return ChainCheck(False, count, event.pk, CHANGED)
+            if first_unsealed is not None and event.verb != AUDIT_CHAIN_KEYED:
+                return ChainCheck(False, count, first_unsealed, UNSIGNED)
+            first_unsealed = None
+            keyed_seen = True
         previous = event.hash
-    return ChainCheck(True, count)
+        head = (event.pk, event.hash)
+    if first_unsealed is not None:
+        return ChainCheck(False, count, first_unsealed, UNSIGNED)
+    return ChainCheck(True, count, head=head)
+
+
+def unkeyed_chain_seal(*, model: type[AuditEvent] = AuditEvent) -> AuditEvent | None:
+    """Close the unkeyed events of an installation written before the chain was keyed with one keyed event.
+
+    The seal's MAC covers the hash of the last unkeyed event, so none of them
+    can be changed, dropped or added without breaking it, and no unkeyed event
+    may follow it. Does nothing on an empty log or one whose newest event is
+    already keyed. ``model`` is the historical model when a migration calls it.
+    """
+    newest = model.objects.order_by("-pk").values("pk", "key_id").first()
+    if newest is None or newest["key_id"]:
+        return None
+    unkeyed = model.objects.filter(key_id="").count()
+    event = model(
+        occurred_at=timezone.now(),
+        actor_label="system",
+        verb=AUDIT_CHAIN_KEYED,
+        object_type="access.auditevent",
+        object_id=str(newest["pk"]),
+        object_repr=f"the {unkeyed} events written before the audit log was keyed"[:300],
+        request_id="",
+        extra={"unkeyed_events": unkeyed},
+    )
+    _append(event, model)
+    return event
+
+
+# --- checkpoints outside the database ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The verified head of the chain at one moment, signed with the audit key and kept outside the database."""
+
+    database: str
+    event_id: int
+    hash: str
+    events: int
+    written_at: str
+    key_id: str
+    signature: str = ""
+
+    def body(self) -> bytes:
+        fields = {name: value for name, value in self.__dict__.items() if name != "signature"}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+
+class CheckpointError(Exception):
+    """The newest checkpoint cannot be read or trusted, or a new one cannot be written; the message says why."""
+
+
+def checkpoint_file() -> Path:
+    """This database's checkpoint file: one JSON line per checkpoint, newest last."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(connection.settings_dict["NAME"]))
+    return Path(settings.AUDIT_CHECKPOINT_DIR) / f"{name}.checkpoints.jsonl"
+
+
+def _signature(checkpoint: Checkpoint, key: AuditKey) -> str:
+    return hmac.new(key.checkpoint_key, checkpoint.body(), hashlib.sha256).hexdigest()
+
+
+def checkpoint_latest() -> Checkpoint | None:
+    """The newest checkpoint of this database, its signature checked; None when none was written yet."""
+    path = checkpoint_file()
+    try:
+        with path.open("rb") as lines:
+            last = b""
+            for line in lines:
+                last = line.strip() or last
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise CheckpointError(f"the checkpoint file {path} cannot be read: {error.strerror}") from None
+    if not last:
+        return None
+    try:
+        checkpoint = Checkpoint(**json.loads(last))
+    except (ValueError, TypeError):
+        raise CheckpointError(f"the newest checkpoint in {path} is not a checkpoint: the file was altered") from None
+    key = key_named(checkpoint.key_id)
+    if key is None:
+        raise CheckpointError(
+            f"the newest checkpoint in {path} was signed with audit key {checkpoint.key_id}, "
+            "which PORTAL_AUDIT_KEYS no longer lists"
+        )
+    if not hmac.compare_digest(_signature(checkpoint, key), checkpoint.signature):
+        raise CheckpointError(f"the signature of the newest checkpoint in {path} does not match: the file was altered")
+    return checkpoint
+
+
+def checkpoint_check(checkpoint: Checkpoint) -> str:
+    """Why the database does not hold the checkpoint's event as it was signed ("" when it does)."""
+    stored = AuditEvent.objects.filter(pk=checkpoint.event_id).values_list("hash", flat=True).first()
+    if stored == checkpoint.hash:
+        return ""
+    return (
+        f"the database was rolled back or altered behind the signed checkpoint of {checkpoint.written_at}: "
+        f"event #{checkpoint.event_id} is {'gone' if stored is None else 'not the one it signed'}"
+    )
+
+
+def checkpoint_write(check: ChainCheck) -> Checkpoint:
+    """Append a signed checkpoint of a verified chain's head to this database's checkpoint file."""
+    if not check.verified or check.head is None:
+        raise ValueError("only the head of a verified, non-empty chain is checkpointed")
+    key = signing_key()
+    unsigned = Checkpoint(
+        database=str(connection.settings_dict["NAME"]),
+        event_id=check.head[0],
+        hash=check.head[1],
+        events=check.events,
+        written_at=timezone.now().isoformat(),
+        key_id=key.id,
+    )
+    checkpoint = Checkpoint(**{**unsigned.__dict__, "signature": _signature(unsigned, key)})
+    path = checkpoint_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with path.open("ab") as lines:
+            lines.write(json.dumps(checkpoint.__dict__, sort_keys=True).encode() + b"\n")
+            lines.flush()
+            os.fsync(lines.fileno())
+    except OSError as error:
+        raise CheckpointError(f"no checkpoint could be written to {path}: {error.strerror}") from None
+    return checkpoint
 
 
 def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:

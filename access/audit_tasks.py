@@ -15,7 +15,14 @@ from django.core.cache import cache
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from access.audit import verify_chain
+from access.audit import (
+    ChainCheck,
+    CheckpointError,
+    checkpoint_check,
+    checkpoint_latest,
+    checkpoint_write,
+    verify_chain,
+)
 from access.models import AuditEvent
 
 RESULT_KEY = "audit:chain:result"
@@ -52,21 +59,29 @@ def verify_audit_chain() -> None:
     if not cache.add(LOCK_KEY, True, timeout=LOCK_SECONDS):
         return
     try:
-        cache.set(RESULT_KEY, chain_verify(previous=cache.get(RESULT_KEY)), timeout=None)
+        chain_verify_and_store()
     finally:
         cache.delete_many([LOCK_KEY, REQUESTED_KEY])
 
 
+def chain_verify_and_store() -> dict[str, Any]:
+    """Verify against the last stored result, and store the new one for the page."""
+    result = chain_verify(previous=cache.get(RESULT_KEY))
+    cache.set(RESULT_KEY, result, timeout=None)
+    return result
+
+
 def chain_verify(*, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """The chain check as a plain dict, plus one check the chain cannot make alone.
+    """The chain check as a plain dict, plus what the chain cannot prove alone, and a new checkpoint.
 
     A chain proves every event follows the one before it, but not that no
-    event was cut off its end. So each run keeps the newest event it
-    verified, and the next run fails if that event is gone or changed.
+    event was cut off its end, nor that the whole database was not put back
+    to an older state. So each run keeps the newest event it verified (in
+    Redis), checks the newest signed checkpoint (outside the database) still
+    names an event the database holds as it was signed, and, when all
+    verifies, writes a checkpoint of the head it verified.
     """
     started = time.monotonic()
-    # Read before verifying: the chain is verified at least up to this event.
-    newest = AuditEvent.objects.order_by("-pk").values("pk", "hash").first()
     check = verify_chain()
     result: dict[str, Any] = {
         "verified": check.verified,
@@ -75,6 +90,8 @@ def chain_verify(*, previous: dict[str, Any] | None) -> dict[str, Any]:
         "problem": check.problem,
         "ran_at": timezone.now(),
         "head": None,
+        "checkpoint": None,
+        "checkpoint_error": "",
     }
     known = (previous or {}).get("head")
     if check.verified:
@@ -84,9 +101,30 @@ def chain_verify(*, previous: dict[str, Any] | None) -> dict[str, Any]:
                 first_bad_event=known["pk"],
                 problem="the newest event of an earlier verification is gone: events were removed from the end",
             )
-        else:
-            known = newest
+        elif check.head is not None:
+            known = {"pk": check.head[0], "hash": check.head[1]}
+    if result["verified"]:
+        result.update(_checkpoint(check))
     # A failed run keeps the earlier anchor, so the alarm stays up until someone looks.
     result["head"] = known
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _checkpoint(check: ChainCheck) -> dict[str, Any]:
+    """Check the chain against the newest checkpoint, then checkpoint its verified head."""
+    try:
+        latest = checkpoint_latest()
+    except CheckpointError as error:
+        return {"verified": False, "first_bad_event": None, "problem": str(error)}
+    if latest is not None and (problem := checkpoint_check(latest)):
+        return {"verified": False, "first_bad_event": latest.event_id, "problem": problem}
+    if check.head is None:
+        return {}
+    if latest is not None and latest.event_id == check.head[0]:
+        return {"checkpoint": {"event_id": latest.event_id, "written_at": latest.written_at}}
+    try:
+        written = checkpoint_write(check)
+    except CheckpointError as error:
+        return {"checkpoint_error": str(error)}
+    return {"checkpoint": {"event_id": written.event_id, "written_at": written.written_at}}

@@ -318,12 +318,14 @@ class ApiToken(models.Model):
 
 @scoped("audit")
 class AuditEvent(models.Model):
-    """One privileged action: append-only, hash-chained.
+    """One privileged action: append-only, HMAC-chained.
 
-    ``hash`` covers the event's fields and the previous event's hash, so an
-    edited, removed or inserted row breaks every hash after it
-    (:func:`access.audit.verify_chain`). A database trigger refuses UPDATE and
-    DELETE on this table.
+    ``hash`` is an HMAC-SHA256, with the audit key named by ``key_id``, over
+    the event's fields and the previous event's hash, so an edited, removed
+    or inserted row breaks the chain and a row written without the key never
+    verifies (:func:`access.audit.verify_chain`). Database triggers refuse
+    UPDATE, DELETE and TRUNCATE on this table. Events written before the
+    chain was keyed have an empty ``key_id`` and a plain SHA-256 ``hash``.
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -341,6 +343,8 @@ class AuditEvent(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The id of the audit key that signed the event (access.audit_keys.key_id); empty before the chain was keyed.
+    key_id = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-pk"]

@@ -1,4 +1,5 @@
-"""Sign-in, failed sign-in and sign-out become audit events; every SSO sign-in re-applies the SSO rules.
+"""Sign-in, failed sign-in (a wrong password or two-factor code) and sign-out become audit events;
+every SSO sign-in re-applies the SSO rules.
 
 Connected in :meth:`access.apps.AccessConfig.ready`.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.signals import user_logged_in as allauth_user_logged_in
+from allauth.mfa.signals import authentication_failed as mfa_authentication_failed
 from allauth.socialaccount.models import SocialLogin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.signals import user_logged_out, user_login_failed
@@ -16,8 +18,8 @@ from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from access import audit
-from access.adapters import sso_claims
 from access.models import User
+from access.oidc import sso_claims
 
 
 def on_signed_in(*, request: HttpRequest, user: User, sociallogin: SocialLogin | None = None, **kwargs: Any) -> None:
@@ -46,6 +48,18 @@ def on_sign_in_failed(*, credentials: dict[str, Any], request: HttpRequest | Non
         username = str(credentials.get("username", ""))
         audit.record(
             audit.SIGN_IN_FAILED, actor_label=username, object_repr=username, reason="wrong username or password"
+        )
+
+
+def on_second_factor_failed(*, user: User, reauthentication: bool = False, **kwargs: Any) -> None:
+    """A wrong two-factor code, on the sign-in code page, on re-authentication, or with an API password."""
+    with transaction.atomic():
+        audit.record(
+            audit.SIGN_IN_FAILED,
+            user,
+            actor_label=user.get_username(),
+            object_repr=user.get_username(),
+            reason="wrong two-factor code (re-authentication)" if reauthentication else "wrong two-factor code",
         )
 
 
@@ -84,4 +98,5 @@ def connect() -> None:
     post_save.connect(on_admin_change, sender=LogEntry, dispatch_uid="access.admin_change")
     allauth_user_logged_in.connect(on_signed_in, dispatch_uid="access.signed_in")
     user_login_failed.connect(on_sign_in_failed, dispatch_uid="access.sign_in_failed")
+    mfa_authentication_failed.connect(on_second_factor_failed, dispatch_uid="access.second_factor_failed")
     user_logged_out.connect(on_signed_out, dispatch_uid="access.signed_out")

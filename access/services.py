@@ -8,18 +8,28 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.core import context as allauth_context
+from allauth.core import ratelimit as allauth_ratelimit
+from allauth.mfa.base.forms import BaseAuthenticateForm
+from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from access import audit, permissions, policy, selectors
+from access.adapters import sign_in_key
 from access.models import AccessReview, AccessReviewItem, ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
 from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE, REVIEW
+from portal import crypto
 from regions import residency
 from regions.models import Region
 
@@ -500,6 +510,154 @@ def api_token_mark_used(*, token: ApiToken, ip: str | None) -> None:
     token.last_used_at, token.last_used_ip = now, ip
 
 
+# --- API sign-in with a password ----------------------------------------------
+
+
+class ApiSignInRefusal(StrEnum):
+    """Why a password sign-in for an API pair was refused; the value is the API error's code."""
+
+    LOCKED = "sign_in_locked"
+    WRONG_CREDENTIALS = "no_active_account"
+    CODE_REQUIRED = "mfa_code_required"
+    WRONG_CODE = "mfa_code_incorrect"
+    PASSWORD_NOT_ALLOWED = "password_sign_in_not_allowed"  # noqa: S105 (an error code, not a password)
+
+
+class ApiSignInRefused(Exception):
+    """A refused password sign-in for an API pair; ``message`` tells the person what to do."""
+
+    def __init__(self, refusal: ApiSignInRefusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ApiSignIn:
+    """Who signed in, and with which second factor ("totp", "recovery_codes"; "" for a password alone)."""
+
+    user: User
+    second_factor: str
+
+
+def sign_in_lock_message() -> str:
+    return (
+        "Too many failed sign-ins for this account or from your address: sign-in is refused, even with the "
+        f"right password, for up to {settings.SIGN_IN_LOCKOUT_MINUTES} minutes."
+    )
+
+
+def api_sign_in(*, request: HttpRequest, username: str, password: str, code: str = "") -> ApiSignIn:
+    """Check a username and password, and the account's two-factor code if it has one, for an API pair.
+
+    The checks are the sign-in form's own, through allauth: the failed sign-in
+    limits (``ACCOUNT_RATE_LIMITS["login_failed"]``: one count per normalised
+    username, one per client address, shared with the form), then the password,
+    then the second factor. A wrong code counts as a failed sign-in and draws on
+    the same per-account code limit as the form's code page. A superuser (the
+    break-glass account) never gets a pair from a password, code or not: it signs
+    in in the browser and asks with its session. Refusals are audited as the
+    form's are: wrong passwords and lockouts by the adapter and the receivers, the
+    rest here. Raises :class:`ApiSignInRefused`.
+    """
+    try:
+        user = get_account_adapter(request).authenticate(request, username=username, password=password)
+    except ValidationError:  # the failed sign-in limit (audited by access.adapters.AccountAdapter)
+        raise ApiSignInRefused(ApiSignInRefusal.LOCKED, sign_in_lock_message()) from None
+    if not isinstance(user, User) or not user.is_active:
+        # A wrong password is counted and audited by then; an inactive account reads the same.
+        raise ApiSignInRefused(
+            ApiSignInRefusal.WRONG_CREDENTIALS, "No active account found with the given credentials."
+        )
+    if user.is_superuser:
+        _api_sign_in_refused(user, "an administrator asked for API tokens with a password")
+        raise ApiSignInRefused(
+            ApiSignInRefusal.PASSWORD_NOT_ALLOWED,
+            "An administrator account cannot get API tokens with a password. Sign in to the portal in the "
+            "browser (with your two-factor code), then ask for a pair with that session: POST "
+            "/api/auth/token/ with no body and the session's CSRF token.",
+        )
+    if not is_mfa_enabled(user):
+        return ApiSignIn(user=user, second_factor="")
+    if not code.strip():
+        _api_sign_in_refused(user, "two-factor code missing")
+        raise ApiSignInRefused(
+            ApiSignInRefusal.CODE_REQUIRED,
+            "This account uses two-factor authentication: send the current code from your authenticator app "
+            '(or an unused recovery code) as "code", with the username and password.',
+        )
+    return ApiSignIn(user=user, second_factor=_second_factor_check(request=request, user=user, code=code))
+
+
+def _second_factor_check(*, request: HttpRequest, user: User, code: str) -> str:
+    """The type of the authenticator that accepts ``code``; else the code counts as a failed sign-in.
+
+    allauth's own code check (the form of its code page): its per-account code
+    limit, TOTP codes that work once, recovery codes that work once, and its
+    ``authentication_failed`` signal, which the receivers audit.
+    """
+    with allauth_context.request_context(request):
+        form = BaseAuthenticateForm(data={"code": code}, user=user)
+        accepted = form.is_valid()
+    if accepted:
+        authenticator: Authenticator = form.authenticator
+        authenticator.record_usage()
+        return str(authenticator.type)
+    problems = {problem.code for problem in form.errors.as_data().get("code", [])}
+    if "too_many_login_attempts" in problems:
+        _api_sign_in_refused(user, "too many wrong two-factor codes")
+        raise ApiSignInRefused(ApiSignInRefusal.LOCKED, sign_in_lock_message())
+    # A right password with a wrong code is a failed sign-in of the account, as a wrong password is.
+    allauth_ratelimit.consume(request, action="login_failed", key=sign_in_key(user.get_username()))
+    raise ApiSignInRefused(
+        ApiSignInRefusal.WRONG_CODE,
+        "The two-factor code is not correct, or was already used. Send the current code from your "
+        "authenticator app, or an unused recovery code.",
+    )
+
+
+def _api_sign_in_refused(user: User, reason: str) -> None:
+    with transaction.atomic():
+        audit.record(
+            audit.SIGN_IN_FAILED, user, actor_label=user.get_username(), object_repr=user.get_username(), reason=reason
+        )
+
+
+# --- two-factor secrets at rest -------------------------------------------------
+
+# What allauth keeps in Authenticator.data through access.adapters.MfaAdapter's encrypt(): single values
+# (the TOTP key, the recovery-code seed), and lists (recovery codes carried over from django-allauth-2fa).
+MFA_SECRETS = ("secret", "seed")
+MFA_SECRET_LISTS = ("migrated_codes",)
+
+
+def mfa_secrets_reencrypt() -> int:
+    """Re-encrypt every two-factor secret not yet under the newest key; returns how many were rewritten.
+
+    Part of ``manage.py reencrypt_secrets`` (key rotation), inside its
+    transaction: the rows are locked, so a code being checked meanwhile waits,
+    and a secret no configured key opens (:class:`portal.crypto.DecryptionError`)
+    leaves everything as it was.
+    """
+    rewritten = 0
+    for authenticator in Authenticator.objects.select_for_update().order_by("pk"):
+        data: dict[str, Any] = dict(authenticator.data)
+        for name in MFA_SECRETS:
+            value = data.get(name)
+            if isinstance(value, str) and not crypto.is_current(value):
+                data[name] = crypto.rotate(value)
+                rewritten += 1
+        for name in MFA_SECRET_LISTS:
+            values = data.get(name)
+            if isinstance(values, list) and not all(crypto.is_current(value) for value in values):
+                data[name] = [crypto.rotate(value) for value in values]
+                rewritten += len(values)
+        if data != authenticator.data:
+            # The data column alone: no save() that would rewrite the row from a stale instance.
+            Authenticator.objects.filter(pk=authenticator.pk).update(data=data)
+    return rewritten
+
+
 # --- access administration (portal pages) -------------------------------------
 
 ROLE_FIELDS = ["slug", "name", "description", "permissions"]
@@ -736,6 +894,54 @@ def sso_rule_delete(*, actor: User, rule_id: int) -> None:
     for membership in Membership.objects.filter(sso_rule=rule).select_related("team", "user"):
         membership_remove(actor=actor, team=membership.team, user=membership.user)
     rule.delete()
+
+
+# --- IdP identities -------------------------------------------------------------
+#
+# An IdP identity linked to an account signs into it, sets its e-mail and drives its
+# SSO grants at every sign-in. People never link one themselves (the sign-in refuses
+# allauth's connect flow); a platform administrator may, in the admin, to join an
+# account to the identity its owner really has. Each link, move and unlink is audited
+# with both accounts, the provider and the subject.
+
+
+def _identity(account: SocialAccount) -> dict[str, str]:
+    return {"user": account.user.get_username(), "provider": account.provider, "subject": account.uid}
+
+
+@transaction.atomic
+def identity_link(*, actor: User, account: SocialAccount) -> SocialAccount:
+    """Save ``account`` (an IdP identity and the user it now belongs to): a new link, or a move to another user."""
+    previous = (
+        SocialAccount.objects.select_for_update().select_related("user").filter(pk=account.pk).first()
+        if account.pk is not None
+        else None
+    )
+    policy.require(actor, CHANGE if previous is not None else ADD, account)
+    account.save()
+    audit.record(
+        audit.IDENTITY_LINKED,
+        account,
+        actor=actor,
+        object_repr=f"{account.provider}:{account.uid}",
+        before=_identity(previous) if previous is not None else None,
+        after=_identity(account),
+    )
+    return account
+
+
+@transaction.atomic
+def identity_unlink(*, actor: User, account_id: int) -> None:
+    """Delete an IdP identity's link: it signs into nothing until it signs in anew (a new account) or is linked."""
+    account = policy.get_for_update(SocialAccount.objects.select_related("user"), actor, DELETE, pk=account_id)
+    audit.record(
+        audit.IDENTITY_UNLINKED,
+        account,
+        actor=actor,
+        object_repr=f"{account.provider}:{account.uid}",
+        before=_identity(account),
+    )
+    account.delete()
 
 
 # --- access reviews (SOC2) --------------------------------------------------------

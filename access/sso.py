@@ -7,10 +7,18 @@ other configuration errors at start-up, naming the provider and the field.
 Each provider is one OpenID Connect app of allauth's ``openid_connect``
 provider; the portal's own fields (kind, allow-lists, groups claim) travel in
 the app's ``settings`` and are read back by :mod:`access.adapters`.
+
+Issuers are reached over https. Plain http is for development (``DEBUG``) and,
+when asked for, for an issuer on this machine's loopback interface (the test
+suite's IdP, a sidecar), whose traffic never crosses a network:
+:class:`PlainHttp` says which, and the same rule is applied to every endpoint
+the issuer's discovery document names (:mod:`access.oidc`).
 """
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +30,45 @@ KINDS = ("entra", "google", "oidc")
 ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
 _PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+PLAIN_HTTP_HELP = (
+    "plain http is allowed only with PORTAL_DEBUG, or for an issuer on this machine's loopback address "
+    "with PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS"
+)
+
+
+class PlainHttp(enum.StrEnum):
+    """Which identity-provider URLs may be plain http (the rest must be https)."""
+
+    NEVER = "never"
+    LOOPBACK = "loopback"  # 127.0.0.0/8, ::1 and localhost: traffic that never leaves the machine
+    ANY = "any"  # development only (DEBUG)
+
+
+def plain_http_policy(*, debug: bool, allow_loopback: bool) -> PlainHttp:
+    return PlainHttp.ANY if debug else PlainHttp.LOOPBACK if allow_loopback else PlainHttp.NEVER
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_refusal(url: str, plain_http: PlainHttp) -> str | None:
+    """Why the portal must not talk to ``url`` (an issuer or one of its endpoints), or None if it may."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme != "http" or not parts.hostname:
+        return "is not an https URL"
+    if plain_http == PlainHttp.ANY or (plain_http == PlainHttp.LOOPBACK and _is_loopback(parts.hostname)):
+        return None
+    return f"is not https ({PLAIN_HTTP_HELP})"
+
+
 _KNOWN_FIELDS = {
     "id",
     "name",
@@ -90,8 +137,26 @@ def _server_url(entry: dict[str, Any], kind: str, where: str) -> tuple[str, tupl
     return server_url, ()
 
 
-def parse_providers(raw: Any) -> list[SsoProvider]:
-    """Validate the decoded ``PORTAL_SSO_PROVIDERS`` value; raise :class:`ValidationError` naming the fault."""
+def _check_issuer(server_url: str, where: str, plain_http: PlainHttp) -> None:
+    """The issuer URL: https (see :class:`PlainHttp`), no query or fragment, not its discovery document's URL."""
+    try:
+        parts = urlsplit(server_url)
+    except ValueError:
+        raise ValidationError(f"{where}: “server_url” is not a valid URL.") from None
+    refusal = transport_refusal(server_url, plain_http)
+    if refusal is not None:
+        raise ValidationError(f"{where}: “server_url” {refusal}.")
+    if parts.query or parts.fragment or "/.well-known/" in f"{parts.path}/":
+        raise ValidationError(
+            f"{where}: “server_url” must be the issuer URL itself (no query, fragment or /.well-known/ part)."
+        )
+
+
+def parse_providers(raw: Any, *, plain_http: PlainHttp = PlainHttp.NEVER) -> list[SsoProvider]:
+    """Validate the decoded ``PORTAL_SSO_PROVIDERS`` value; raise :class:`ValidationError` naming the fault.
+
+    ``plain_http`` says which issuers may be plain http (:func:`plain_http_policy`); by default none.
+    """
     if not isinstance(raw, list):
         raise ValidationError('must be a JSON list of providers, e.g. [{"id": "entra", …}].')
     providers: list[SsoProvider] = []
@@ -112,8 +177,7 @@ def parse_providers(raw: Any) -> list[SsoProvider]:
         if kind not in KINDS:
             raise ValidationError(f"{where}: “kind” must be one of {', '.join(KINDS)}.")
         server_url, default_tenants = _server_url(entry, kind, where)
-        if not server_url.startswith(("https://", "http://")):
-            raise ValidationError(f"{where}: “server_url” must be an http(s) URL.")
+        _check_issuer(server_url, where, plain_http)
         scope = _texts(entry, "scope", where) or ("openid", "profile", "email")
         providers.append(
             SsoProvider(
@@ -132,9 +196,13 @@ def parse_providers(raw: Any) -> list[SsoProvider]:
     return providers
 
 
-def validate_providers(raw: Any) -> None:
+def providers_validator(plain_http: PlainHttp) -> Any:
     """environs' validator for ``PORTAL_SSO_PROVIDERS``: errors join the start-up report."""
-    parse_providers(raw)
+
+    def validate_providers(raw: Any) -> None:
+        parse_providers(raw, plain_http=plain_http)
+
+    return validate_providers
 
 
 def allauth_apps(providers: list[SsoProvider]) -> list[dict[str, Any]]:

@@ -22,8 +22,8 @@ class BudgetForm(forms.ModelForm[Budget]):
         required=False,
         assume_scheme="https",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="A Slack or Teams incoming webhook, told of every alert. Empty: keep the one set "
-        "(or use the portal's). Never shown again once saved.",
+        help_text="A Slack or Teams incoming webhook (https, on a public address), told of every alert. Empty: keep "
+        "the one set (or use the portal's). Never shown again once saved.",
     )
     remove_chat_webhook = forms.BooleanField(label="Remove this budget's chat webhook", required=False)
 

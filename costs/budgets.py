@@ -36,6 +36,7 @@ from access import audit, policy
 from access.models import Membership, Team, User
 from access.permissions import CHANGE
 from costs.budget_models import AlertKind, Budget, BudgetAlert, BudgetPeriod, ChatStatus
+from costs.chat import webhook_refusal
 from costs.forecast import Forecast, forecast_period, month_bounds, quarter_bounds
 from costs.models import CostRollup
 from deployments.models import Service
@@ -270,6 +271,12 @@ def _check_change(actor: User, budget: Budget) -> None:
         raise PermissionDenied(f"You may not set budgets for {budget.team}.")
 
 
+def _check_webhook(url: str) -> None:
+    """Refuse, saying why, a chat webhook URL the portal would not post to (the worker checks again when posting)."""
+    if url and (refusal := webhook_refusal(url)):
+        raise ValidationError({"chat_webhook_url": refusal})
+
+
 def _validate(budget: Budget) -> None:
     budget.currency = budget.currency.strip().upper()
     budget.name = budget.name.strip()
@@ -314,6 +321,7 @@ def budget_create(
     _owner(budget, team)
     _check_change(actor, budget)
     _validate(budget)
+    _check_webhook(budget.chat_webhook_url)
     budget.save()
     budget.notify.set(list(notify))
     audit.record(audit.BUDGET_CREATED, budget, actor=actor, after=_snapshot(budget), team=budget.team)
@@ -341,6 +349,8 @@ def budget_update(*, actor: User, budget_id: int, **fields: Any) -> Budget:
     _owner(budget, team)
     _check_change(actor, budget)
     _validate(budget)
+    if webhook is not None:
+        _check_webhook(budget.chat_webhook_url)
     budget.updated_at = timezone.now()
     budget.save()
     if notify_users is not None:

@@ -65,7 +65,8 @@ def post_to_chat(self: Task, kind: str, pk: int) -> str:  # type: ignore[type-ar
     """Post a budget alert (``kind="budget_alert"``) or an anomaly (``"anomaly"``) to the chat webhook.
 
     Idempotent: a row already sent is not posted again. A failure is
-    retried ``COSTS_CHAT_RETRIES`` times with a doubling wait; only the
+    retried ``COSTS_CHAT_RETRIES`` times with a doubling wait (an address
+    the outbound rules refuse is not retried); only the
     chat post is retried, so nobody is told again in the portal. The
     attempts are counted in the row (brokers keep no delivery count).
     """
@@ -83,13 +84,15 @@ def post_to_chat(self: Task, kind: str, pk: int) -> str:  # type: ignore[type-ar
         post_message(url, text)
     except ChatError as error:
         attempts = row.chat_attempts + 1
-        gave_up = attempts > settings.COSTS_CHAT_RETRIES
+        # A refused address stays refused: trying again would only probe it again.
+        gave_up = error.permanent or attempts > settings.COSTS_CHAT_RETRIES
         model.objects.filter(pk=pk, chat_status=ChatStatus.PENDING).update(
             chat_attempts=F("chat_attempts") + 1,
-            chat_error=str(error)[:300],
+            chat_error=error.public[:300],
             chat_status=ChatStatus.FAILED if gave_up else ChatStatus.PENDING,
         )
-        logger.warning("chat post of %s %s failed (attempt %s): %s", kind, pk, attempts, error)
+        # The detail (host and reason, never the URL's path) is for administrators only.
+        logger.warning("chat post of %s %s failed (attempt %s): %s", kind, pk, attempts, error.detail)
         if gave_up:
             return "failed"
         raise self.retry(countdown=settings.COSTS_CHAT_RETRY_SECONDS * 2 ** (attempts - 1)) from None

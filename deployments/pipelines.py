@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -50,6 +51,28 @@ SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
+
+
+# --- links a CI system reports ---------------------------------------------------------------
+
+WEB_SCHEMES = ("http", "https")
+
+
+def web_link(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host, else ``""``.
+
+    A run's URL comes from the CI payload and becomes a link on the service
+    and deployment pages: a ``javascript:`` or ``data:`` URL there would run
+    in the portal's origin when clicked, so only web addresses are kept.
+    """
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        return ""
+    return text
 
 
 # --- matching a payload to the catalogue ----------------------------------------------------
@@ -166,7 +189,7 @@ def pipeline_run_report(*, source: WebhookSource, report: RunReport) -> Pipeline
     run = _locked_run(source, report.external_id, source.provider)
     run.service = service_of_delivery(source, report.repository_url, run.service, source.service)
     for name, longest in (("name", 200), ("url", 500), ("commit_sha", 64), ("branch", 253), ("triggered_by", 200)):
-        value = getattr(report, name)
+        value = web_link(report.url) if name == "url" else getattr(report, name)
         if value:
             setattr(run, name, value[:longest])
     if report.image_tag:

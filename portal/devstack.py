@@ -9,7 +9,17 @@ services and runs the test suite against them.
 
 ``DATABASE_URL`` or ``REDIS_URL`` in the environment switch to external
 servers; then nothing is started for that service. Data lives under
-``.data/`` (``PORTAL_DATA_DIR`` moves it).
+``.data/`` (``PORTAL_DATA_DIR`` moves it), and so do the audit log's key and
+its signed checkpoints, which must never be in the database.
+
+On the embedded PostgreSQL, ``migrate`` runs as its superuser (the owner,
+``PORTAL_DATABASE_OWNER_URL``), which creates the application's role
+:data:`APP_ROLE`; the web server, the worker and beat connect as that role,
+which owns nothing and may only INSERT and SELECT the audit log. The test
+suite connects as the superuser: it creates its own databases.
+
+Redis keeps its data in an append-only file, so sign-in lockouts, the TOTP
+lock and the audit chain's anchor survive a restart.
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".data")).resolve()
 PYTHON = sys.executable
 DATABASE_NAME = "portal"
+# The application's database role under `make run`: created by the migrations, owns nothing.
+APP_ROLE = "portal_app"
+# Only `migrate` gets the owner's credentials; the web server and workers never see them.
+OWNER_VARIABLES = ("PORTAL_DATABASE_OWNER_URL", "PORTAL_DATABASE_OWNER_URL_FILE")
 
 
 def say(message: str) -> None:
@@ -68,8 +82,12 @@ def postgres() -> Iterator[dict[str, str]]:
         if not exists:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     say(f"PostgreSQL: embedded server, data in {pgdata}")
+    host = quote(str(socket_dir), safe="")
     try:
-        yield {"DATABASE_URL": f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{DATABASE_NAME}"}
+        yield {
+            "DATABASE_URL": f"postgresql://{APP_ROLE}@{host}/{DATABASE_NAME}",
+            "PORTAL_DATABASE_OWNER_URL": f"postgresql://postgres@{host}/{DATABASE_NAME}",
+        }
     finally:
         server.cleanup()
 
@@ -102,10 +120,14 @@ def redis() -> Iterator[dict[str, str]]:
             str(port),
             "--dir",
             str(directory),
-            "--save",
-            "60 1",
+            # Every write goes to the append-only file, flushed to disk each second and when Redis stops;
+            # no RDB snapshots besides (an empty "save": none).
             "--appendonly",
-            "no",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
             "--protected-mode",
             "yes",
             "--logfile",
@@ -120,6 +142,30 @@ def redis() -> Iterator[dict[str, str]]:
         yield {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     finally:
         stop([process])
+
+
+def audit_settings() -> dict[str, str]:
+    """The audit key (a random one generated once under the data directory) and the checkpoint directory.
+
+    Neither is in the database: someone who can write the database cannot sign an event or a checkpoint.
+    """
+    settings = {"PORTAL_AUDIT_CHECKPOINT_DIR": str(DATA_DIR / "audit-checkpoints")}
+    if configured("PORTAL_AUDIT_KEYS"):
+        return settings
+    key_file = DATA_DIR / "audit.key"
+    if not key_file.exists():
+        from access.audit_keys import new_key
+
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as written:
+            written.write(new_key() + "\n")
+    return {**settings, "PORTAL_AUDIT_KEYS_FILE": str(key_file)}
+
+
+def without_owner(env: dict[str, str]) -> dict[str, str]:
+    """The environment of every process but ``migrate``: no owner credentials."""
+    return {name: value for name, value in env.items() if name not in OWNER_VARIABLES}
 
 
 def listens(port: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -174,13 +220,14 @@ def run() -> int:
         stopping = True
 
     with postgres() as database_env, redis() as redis_env:
-        env = {**os.environ, **database_env, **redis_env}
-        env.setdefault("PORTAL_DEBUG", "true")
-        env.setdefault("PORTAL_LOG_FORMAT", "text")
+        owner_env = {**audit_settings(), **os.environ, **database_env, **redis_env}
+        owner_env.setdefault("PORTAL_DEBUG", "true")
+        owner_env.setdefault("PORTAL_LOG_FORMAT", "text")
         # Simulated cloud resources take a moment to become available, so the demo shows progress.
-        env.setdefault("PORTAL_SANDBOX_LATENCY_SECONDS", "2")
+        owner_env.setdefault("PORTAL_SANDBOX_LATENCY_SECONDS", "2")
+        env = without_owner(owner_env)
         (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
-        manage("migrate", "--no-input", env=env)
+        manage("migrate", "--no-input", env=owner_env)
         manage("load_demo", env=env)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
@@ -224,7 +271,10 @@ def print_welcome(port: str, env: dict[str, str]) -> None:
 
 def test(pytest_args: list[str]) -> int:
     with postgres() as database_env, redis() as redis_env:
-        env = {**os.environ, **database_env, **redis_env}
+        # The suite creates its own databases, so it connects as the owner (the embedded server's superuser);
+        # tests/access/test_audit_database_roles.py connects as an application role of its own.
+        owner = database_env.get("PORTAL_DATABASE_OWNER_URL")
+        env = without_owner({**os.environ, **database_env, **redis_env, **({"DATABASE_URL": owner} if owner else {})})
         env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's configuration names the test settings
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 

@@ -18,16 +18,36 @@ import django_stubs_ext
 import xstatic.pkg.bootstrap
 from django_guid.integrations import CeleryIntegration
 from environs import validate
+from marshmallow import ValidationError
 
-from access.sso import allauth_apps, form_action_origins, parse_providers, validate_providers
+from access.audit_keys import development_audit_key, validate_audit_keys
+from access.sso import allauth_apps, form_action_origins, parse_providers, plain_http_policy, providers_validator
 from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
 from portal.env import EMAIL_URL_PATTERN, env, parse_email_url, seal
+from providers.outbound import parse_hosts, parse_networks
 
 # Lets admin and DRF generics be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _host_names(values: list[str]) -> None:
+    """environs' validator for lists of host names such as ``hooks.slack.com`` or ``.example.com``."""
+    try:
+        parse_hosts(values)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
+
+def _networks(values: list[str]) -> None:
+    """environs' validator for lists of IP networks such as ``10.20.0.0/16``."""
+    try:
+        parse_networks(values)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+
 
 DEBUG = env.bool("PORTAL_DEBUG", False)
 # Local state of `make run` / `make test` (embedded PostgreSQL and Redis, collected static files).
@@ -59,10 +79,34 @@ DATABASE_URL = env.str(
         error="must be a PostgreSQL URL (postgresql://…): PostgreSQL is the one database.",
     ),
 )
+# The role that owns the schema (README, "Database roles"): `migrate` connects as it and gives the role of
+# DATABASE_URL only the privileges the application needs. Unset: migrate connects as DATABASE_URL's role.
+DATABASE_OWNER_URL = env.str(
+    "PORTAL_DATABASE_OWNER_URL",
+    "",
+    validate=validate.Regexp(r"^$|^(postgres|postgresql|pgsql)://", error="must be a PostgreSQL URL (postgresql://…)."),
+)
 REDIS_URL = env.str("REDIS_URL")
 AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
+# The audit log's HMAC keys (README, "Audit log"), newest first: the first signs, all verify. They must never be
+# stored in the database; required unless DEBUG (`make run` generates one under .data/).
+AUDIT_KEYS: list[str] = env.list(
+    "PORTAL_AUDIT_KEYS",
+    [development_audit_key(SECRET_KEY)] if DEBUG else ...,  # type: ignore[arg-type]
+    validate=validate_audit_keys,
+)
+# Where the signed checkpoints of the audit chain are written: a directory outside the database (a mounted volume
+# or bucket the database's users cannot write). Required unless DEBUG.
+AUDIT_CHECKPOINT_DIR = env.path(
+    "PORTAL_AUDIT_CHECKPOINT_DIR",
+    DATA_DIR / "audit-checkpoints" if DEBUG else ...,  # type: ignore[arg-type]
+)
 # Sign-in (README, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
-SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=validate_providers)
+# Issuers must be https; plain http only with DEBUG, or for a loopback issuer when asked for (the tests' IdP).
+SSO_PLAIN_HTTP = plain_http_policy(
+    debug=bool(DEBUG), allow_loopback=bool(env.bool("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", False))
+)
+SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=providers_validator(SSO_PLAIN_HTTP))
 SIGN_IN_FAILURES_PER_USER = env.int("PORTAL_SIGN_IN_FAILURES_PER_USER", 5, validate=validate.Range(min=1))
 SIGN_IN_FAILURES_PER_IP = env.int("PORTAL_SIGN_IN_FAILURES_PER_IP", 30, validate=validate.Range(min=1))
 SIGN_IN_LOCKOUT_MINUTES = env.int("PORTAL_SIGN_IN_LOCKOUT_MINUTES", 15, validate=validate.Range(min=1))
@@ -130,6 +174,9 @@ BASE_URL = env.str(
 PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
 )
+# Private networks where the API servers of kubeconfig clusters may live (on-prem k3s centres), e.g. 10.20.0.0/16;
+# without them a kubeconfig's server must be a public address (README, "Outbound requests").
+CLUSTER_PRIVATE_NETWORKS: list[str] = env.list("PORTAL_CLUSTER_PRIVATE_NETWORKS", [], validate=_networks)
 # How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
 SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
 # CI/CD webhooks (deployments app): the largest body accepted, and how old an event may be when it arrives.
@@ -190,7 +237,13 @@ COSTS_ANOMALY_MIN_INCREASE = env.decimal(
 # A Slack- or Teams-compatible incoming webhook told of every budget alert and anomaly (a budget may name its own).
 # The URL's path is a secret: PORTAL_COSTS_CHAT_WEBHOOK_URL_FILE reads it from a file; it is never logged.
 COSTS_CHAT_WEBHOOK_URL = env.str(
-    "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https?://", error="not an http(s) URL")
+    "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https://", error="not an https:// URL")
+)
+# Every chat webhook URL (README, "Outbound requests"): when hosts are listed, only those (".example.com": its
+# subdomains too); private networks are refused unless listed here (cloud metadata addresses always are).
+COSTS_CHAT_WEBHOOK_HOSTS: list[str] = env.list("PORTAL_COSTS_CHAT_WEBHOOK_HOSTS", [], validate=_host_names)
+COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: list[str] = env.list(
+    "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS", [], validate=_networks
 )
 # Chat posts that fail are retried this many times, waiting this long, doubled each time.
 COSTS_CHAT_RETRIES = env.int("PORTAL_COSTS_CHAT_RETRIES", 5, validate=validate.Range(min=0, max=10))
@@ -277,13 +330,18 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
 # Failed sign-ins are counted in Redis (CACHES below), so a lockout outlives a restart of the web processes.
+# One count per client address ("ip") and one per normalised username ("key", access.adapters.sign_in_key),
+# shared by the sign-in form, re-authentication and the API's password grant (access.services.api_sign_in).
 ACCOUNT_RATE_LIMITS = {
     "login_failed": (
         f"{SIGN_IN_FAILURES_PER_IP}/{SIGN_IN_LOCKOUT_MINUTES}m/ip,"
         f"{SIGN_IN_FAILURES_PER_USER}/{SIGN_IN_LOCKOUT_MINUTES}m/key"
     ),
 }
-SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW)
+# The client address of those counts: the connection's, or behind the one trusted proxy the address it
+# appended to X-Forwarded-For (as the API throttle's NUM_PROXIES below); never an address the client made up.
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if TRUST_X_FORWARDED_PROTO else 0
+SSO_PROVIDERS = parse_providers(SSO_PROVIDERS_RAW, plain_http=SSO_PLAIN_HTTP)
 SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(SSO_PROVIDERS)}}
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
@@ -295,6 +353,8 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Encrypts the TOTP key and the recovery-code seed with PORTAL_ENCRYPTION_KEYS (README, "Secrets").
+MFA_ADAPTER = "access.adapters.MfaAdapter"
 MFA_TOTP_ISSUER = "Platform Portal"
 
 TEMPLATES = [

@@ -5,6 +5,7 @@ otherwise; the variables below are only defaults, the environment wins.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("PORTAL_SECRET_KEY", "tests-only-not-a-secret")
 os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
@@ -13,6 +14,11 @@ os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
 # A fixed Fernet key that guards nothing real.
 os.environ.setdefault("PORTAL_ENCRYPTION_KEYS", "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQta2V5LTAwMDA=")
 os.environ.setdefault("PORTAL_PROVIDER_MODE", "sandbox")
+# The SSO tests' identity provider is a real process on 127.0.0.1 speaking plain http (no certificate
+# to trust): allow a loopback issuer, as production may for a sidecar. Any other http issuer stays refused.
+os.environ.setdefault("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", "true")
+# A fixed audit key that guards nothing real.
+os.environ.setdefault("PORTAL_AUDIT_KEYS", "tests-only-audit-key-not-a-secret-00000000")
 
 # Each pytest-xdist worker gets its own Redis database, so caches and
 # heartbeats of parallel tests never meet.
@@ -22,6 +28,12 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
 _given = os.environ.setdefault("TEST_REDIS_BASE_URL", os.environ.get("REDIS_URL", "")).rstrip("/")
 if _given.endswith("/0") and _worker.isdigit():
     os.environ["REDIS_URL"] = _given[:-1] + str(int(_worker) + 1)
+# Likewise a directory of audit checkpoints per worker (each has its own database), emptied before each test.
+_checkpoints = os.environ.setdefault(
+    "TEST_AUDIT_CHECKPOINT_BASE",
+    os.path.join(os.environ.get("PORTAL_DATA_DIR", Path(__file__).resolve().parent.parent / ".data"), "test-audit"),
+)
+os.environ["PORTAL_AUDIT_CHECKPOINT_DIR"] = os.path.join(_checkpoints, f"gw{_worker}")
 
 from portal.settings import *  # noqa: E402, F403
 

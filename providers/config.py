@@ -52,7 +52,9 @@ class ClusterConfig:
     in) or ``"cloud_token"`` (EKS/AKS: the account's cloud driver finds the
     endpoint and CA and issues short-lived bearer tokens). ``provider`` is the
     provider of the cluster's region, which with ``region_code`` and ``name``
-    identifies the cluster uniquely.
+    identifies the cluster uniquely. ``private_networks`` (CIDR ranges) are
+    where a kubeconfig's server may be although it is not public (on-prem
+    k3s); see :mod:`providers.outbound`.
     """
 
     name: str
@@ -66,3 +68,4 @@ class ClusterConfig:
     provider: str = ""
     access: str = "cloud_token"
     kubeconfig: str = field(default="", repr=False)
+    private_networks: tuple[str, ...] = ()

@@ -34,7 +34,7 @@ from providers.cloud import AwsCredentials, CloudDriver
 from providers.cluster import ClusterDriver
 from providers.config import CLUSTER_ACCESS, AccountConfig, ClusterConfig
 from providers.errors import Conflict, InvalidRequest
-from providers.kubeconfig import parse_kubeconfig
+from providers.kubeconfig import cluster_server_policy, parse_kubeconfig
 
 if TYPE_CHECKING:
     from providers.kubernetes.driver import KubernetesClusterDriver
@@ -81,7 +81,9 @@ def cluster_driver(config: ClusterConfig, *, sandbox_dir: Path) -> ClusterDriver
     Sandbox configurations get a :class:`~providers.sandbox.cluster.SandboxClusterDriver`
     (whatever their access, which is still checked). Otherwise, by
     ``config.access``: ``"kubeconfig"`` builds the Kubernetes driver from the
-    stored kubeconfig, ``"in_cluster"`` from the portal pod's service account,
+    stored kubeconfig, whose server is checked again now and on every
+    connection (:mod:`providers.outbound`: https, a public address or one in
+    ``config.private_networks``, never a metadata address), ``"in_cluster"`` from the portal pod's service account,
     and ``"cloud_token"`` asks the account's cloud driver for the endpoint and CA
     (``describe_kubernetes_cluster``, one call now) and for bearer tokens
     (``kubernetes_token``, again whenever the last one is about to expire):
@@ -103,7 +105,10 @@ def cluster_driver(config: ClusterConfig, *, sandbox_dir: Path) -> ClusterDriver
     if config.access == "kubeconfig":
         if not config.kubeconfig:
             raise InvalidRequest(f"The cluster {config.name!r} is reached by kubeconfig, but none is stored.")
-        return KubernetesClusterDriver.from_kubeconfig(parse_kubeconfig(config.kubeconfig))
+        policy = cluster_server_policy(config.private_networks)
+        return KubernetesClusterDriver.from_kubeconfig(
+            parse_kubeconfig(config.kubeconfig, server_policy=policy), outbound_policy=policy
+        )
     if config.access == "in_cluster":
         return _in_cluster_driver(config.name)
     if config.account is None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from access.scoping import scoped
 from providers.errors import InvalidRequest
-from providers.kubeconfig import parse_kubeconfig
+from providers.kubeconfig import cluster_server_policy, parse_kubeconfig
 from regions import catalogue
 from regions.choices import (
     AUTH_METHODS_BY_PROVIDER,
@@ -309,7 +309,8 @@ class Cluster(models.Model):
             errors["kubeconfig"] = "Only kubeconfig access uses a stored kubeconfig: remove it, or choose that access."
         elif self.kubeconfig:
             try:
-                parse_kubeconfig(self.kubeconfig)
+                policy = cluster_server_policy(settings.CLUSTER_PRIVATE_NETWORKS)
+                parse_kubeconfig(self.kubeconfig, server_policy=policy)
             except InvalidRequest as error:
                 errors["kubeconfig"] = error.message
         if errors:

@@ -69,4 +69,5 @@ def cluster_config(cluster: Cluster) -> ClusterConfig:
         provider=cluster.region.provider,
         access=cluster.effective_access,
         kubeconfig=cluster.kubeconfig,
+        private_networks=tuple(settings.CLUSTER_PRIVATE_NETWORKS),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import factory
@@ -117,11 +118,18 @@ class RegionFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(CloudAccountFactory)
 
 
-def kubeconfig_for(server: str, *, token: str = "factory-token-opens-nothing", name: str = "k3s") -> str:  # noqa: S107
-    """A kubeconfig of the shape k3s writes: one cluster at ``server``, one user with a bearer token."""
+def kubeconfig_for(
+    server: str,
+    *,
+    token: str = "factory-token-opens-nothing",  # noqa: S107
+    name: str = "k3s",
+    ca_pem: bytes = b"",
+) -> str:
+    """A kubeconfig of the shape k3s writes: one cluster at ``server`` (with its CA, if given), one user's token."""
+    authority = f"    certificate-authority-data: {base64.b64encode(ca_pem).decode()}\n" if ca_pem else ""
     return (
         f"apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n"
+        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n{authority}"
         f"users:\n- name: {name}-admin\n  user:\n    token: {token}\n"
         f"contexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: {name}-admin\n"
         f"current-context: {name}\n"

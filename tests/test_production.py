@@ -130,6 +130,8 @@ def production_server(collected: Path, transactional_db: None) -> Iterator[str]:
         PORTAL_SECRET_KEY="production-test-only-not-a-secret",
         PORTAL_ALLOWED_HOSTS="localhost",
         PORTAL_ENCRYPTION_KEYS=os.environ["PORTAL_ENCRYPTION_KEYS"],  # the test settings' key: reads what they wrote
+        PORTAL_AUDIT_KEYS=os.environ["PORTAL_AUDIT_KEYS"],  # and signs audit events the test settings verify
+        PORTAL_AUDIT_CHECKPOINT_DIR=str(settings.AUDIT_CHECKPOINT_DIR),
         DATABASE_URL=database_url(str(settings.DATABASES["default"]["NAME"])),
         REDIS_URL=settings.REDIS_URL,
         PORTAL_DATA_DIR=str(collected),

@@ -233,7 +233,13 @@ def test_reencrypting_moves_every_secret_to_the_newest_key_and_audits_the_run() 
     # Every model with an encrypted field is visited (webhook secrets too), whether or not it holds one now.
     assert event.extra == {
         "rewritten": 2,
-        "models": ["costs.budget", "deployments.webhooksource", "regions.cloudaccount", "regions.cluster"],
+        "models": [
+            "costs.budget",
+            "deployments.webhooksource",
+            "mfa.authenticator",
+            "regions.cloudaccount",
+            "regions.cluster",
+        ],
     }
 
 

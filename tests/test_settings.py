@@ -25,6 +25,8 @@ PRODUCTION = {
     "PORTAL_ENCRYPTION_KEYS": "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQta2V5LTAwMDA=",
     "DATABASE_URL": "postgres://portal@db.example.com:5432/portal",
     "REDIS_URL": "redis://redis.example.com:6379/0",
+    "PORTAL_AUDIT_KEYS": secrets.token_urlsafe(48),
+    "PORTAL_AUDIT_CHECKPOINT_DIR": "/var/lib/portal/audit-checkpoints",
 }
 
 
@@ -80,6 +82,22 @@ def test_debug_mode_starts_with_only_the_database_and_redis_configured() -> None
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True ['localhost', '127.0.0.1', '[::1]']"
+
+
+@pytest.mark.parametrize(("behind_a_proxy", "expected"), [("false", "0 0"), ("true", "1 1")])
+def test_sign_in_limits_and_the_api_throttle_count_the_same_client_address(behind_a_proxy: str, expected: str) -> None:
+    """Behind the trusted proxy both take the address it appended to X-Forwarded-For; else the connection's."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.ALLAUTH_TRUSTED_PROXY_COUNT, settings.REST_FRAMEWORK['NUM_PROXIES'])",
+        environment={**PRODUCTION, "PORTAL_TRUST_X_FORWARDED_PROTO": behind_a_proxy},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 def test_a_malformed_boolean_names_the_variable() -> None:
@@ -201,3 +219,101 @@ def test_email_in_production_needs_the_portals_address_for_its_links() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_EMAIL_URL": "smtp://mail.example.com:587"})
 
     assert_refused(result, "PORTAL_BASE_URL")
+
+
+# --- the audit log's keys, checkpoints and the owner's URL ---------------------------------------
+
+PRINT_AUDIT = (
+    "from django.conf import settings; from access import audit;"
+    "print(len(settings.AUDIT_KEYS), audit.signing_key().id, settings.AUDIT_CHECKPOINT_DIR)"
+)
+
+
+def test_the_audit_key_and_checkpoint_directory_are_required_when_debug_is_off() -> None:
+    result = manage("check", environment=without("PORTAL_AUDIT_KEYS", "PORTAL_AUDIT_CHECKPOINT_DIR"))
+
+    assert_refused(
+        result,
+        "PORTAL_AUDIT_KEYS: Environment variable not set.",
+        "PORTAL_AUDIT_CHECKPOINT_DIR: Environment variable not set.",
+    )
+
+
+def test_a_short_audit_key_is_named_by_position_and_never_echoed() -> None:
+    short = "short-but-maybe-a-real-secret"
+
+    result = manage("check", environment={**PRODUCTION, "PORTAL_AUDIT_KEYS": f"{secrets.token_urlsafe(48)},{short}"})
+
+    assert_refused(result, "PORTAL_AUDIT_KEYS: key 2 is shorter than 32 characters")
+    assert short not in result.stderr
+
+
+def test_an_audit_key_listed_twice_is_refused() -> None:
+    key = secrets.token_urlsafe(48)
+
+    result = manage("check", environment={**PRODUCTION, "PORTAL_AUDIT_KEYS": f"{key},{key}"})
+
+    assert_refused(result, "PORTAL_AUDIT_KEYS: a key is listed twice.")
+
+
+def test_audit_keys_are_read_from_a_file_newest_first(tmp_path: Path) -> None:
+    from access.audit_keys import key_id
+
+    newest, older = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    keys = tmp_path / "audit_keys"
+    keys.write_text(f"{newest},{older}\n")
+
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        PRINT_AUDIT,
+        environment={**without("PORTAL_AUDIT_KEYS"), "PORTAL_AUDIT_KEYS_FILE": str(keys)},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", key_id(newest), "/var/lib/portal/audit-checkpoints"]
+
+
+def test_debug_mode_derives_an_audit_key_and_keeps_checkpoints_under_the_data_directory(tmp_path: Path) -> None:
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        PRINT_AUDIT,
+        environment={
+            "PORTAL_DEBUG": "true",
+            "PORTAL_DATA_DIR": str(tmp_path),
+            **without("PORTAL_SECRET_KEY", "PORTAL_AUDIT_KEYS", "PORTAL_AUDIT_CHECKPOINT_DIR"),
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[::2] == ["1", str(tmp_path / "audit-checkpoints")]
+
+
+def test_a_malformed_database_owner_url_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_DATABASE_OWNER_URL": "mysql://owner@db/portal"})
+
+    assert_refused(result, "PORTAL_DATABASE_OWNER_URL: must be a PostgreSQL URL")
+
+
+def test_bad_outbound_settings_name_the_variable_and_the_value_at_fault() -> None:
+    result = manage(
+        "check",
+        environment={
+            **PRODUCTION,
+            "PORTAL_CLUSTER_PRIVATE_NETWORKS": "10.20.0.0/16,centres",
+            "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS": "10.300.0.0/16",
+            "PORTAL_COSTS_CHAT_WEBHOOK_HOSTS": "hooks.slack.com,https://evil.example/",
+            "PORTAL_COSTS_CHAT_WEBHOOK_URL": "http://hooks.slack.com/services/x",
+        },
+    )
+
+    assert_refused(
+        result,
+        "PORTAL_CLUSTER_PRIVATE_NETWORKS: 'centres' is not an IP network such as 10.20.0.0/16",
+        "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: '10.300.0.0/16' is not an IP network",
+        "PORTAL_COSTS_CHAT_WEBHOOK_HOSTS: 'https://evil.example/' is not a host name",
+        "PORTAL_COSTS_CHAT_WEBHOOK_URL: not an https:// URL",
+    )

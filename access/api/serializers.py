@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from access.models import ApiToken, Role, Team
 
@@ -48,8 +47,21 @@ class JwtPairSerializer(serializers.Serializer[Any]):
     refresh = serializers.CharField(read_only=True)
 
 
-class JwtObtainSerializer(TokenObtainPairSerializer):
-    """Username and password of a local account; not needed when the call comes with a signed-in session."""
+class JwtObtainSerializer(serializers.Serializer[Any]):
+    """Username and password of a local account (and its two-factor code, if it has MFA);
+    not needed when the call comes with a signed-in session."""
+
+    username = serializers.CharField(write_only=True, max_length=150)
+    # As the sign-in form takes it: spaces are part of a password.
+    password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+    code = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The current code of the account's authenticator app, or an unused recovery code: "
+        "required when the account has two-factor authentication.",
+    )
 
 
 class JwtRevokeSerializer(serializers.Serializer[Any]):

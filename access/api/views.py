@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -38,9 +39,34 @@ def refused(error: Exception) -> exceptions.AuthenticationFailed:
     return exceptions.AuthenticationFailed(f"The token is not valid: {error.args[0]}.", code="token_not_valid")
 
 
+class SignInLocked(exceptions.APIException):
+    """429 for an account or address locked by failed sign-ins; ``Retry-After`` is when it is open for sure."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = services.ApiSignInRefusal.LOCKED.value
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, self.default_code)
+        self.wait = settings.SIGN_IN_LOCKOUT_MINUTES * 60  # read by DRF's exception handler
+
+
+def sign_in_refusal(refused: services.ApiSignInRefused) -> exceptions.APIException:
+    """A refused password sign-in as the API's error: 429 locked, 403 not allowed, 401 otherwise."""
+    code = refused.refusal.value
+    if refused.refusal is services.ApiSignInRefusal.LOCKED:
+        return SignInLocked(refused.message)
+    if refused.refusal is services.ApiSignInRefusal.PASSWORD_NOT_ALLOWED:
+        return exceptions.PermissionDenied(refused.message, code=code)
+    return exceptions.AuthenticationFailed(refused.message, code=code)
+
+
 class JwtObtainView(generics.GenericAPIView[Any]):
     """Issue an access + refresh pair: to the signed-in browser session (with its CSRF token),
-    or to a local account's username and password. Throttled per caller."""
+    or to a local account's username and password (and two-factor code, if it has MFA).
+
+    Throttled per caller; password attempts share the sign-in form's lockout
+    (:func:`access.services.api_sign_in`). A superuser gets a pair only from its session.
+    """
 
     # Only the session or a password: an API token or a JWT must not mint a fresh, wider pair.
     authentication_classes = [SessionAuthentication]
@@ -59,18 +85,21 @@ class JwtObtainView(generics.GenericAPIView[Any]):
             _issued(request.user, "session", refresh)
             return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
         credentials = self.get_serializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
         try:
-            credentials.is_valid(raise_exception=True)
-        except TokenError as error:
-            raise refused(error) from error
-        user = credentials.user  # type: ignore[attr-defined]  # set by simplejwt's TokenObtainSerializer.validate
-        _issued(user, "password", RefreshToken(credentials.validated_data["refresh"], verify=False))
-        return Response(credentials.validated_data)
+            signed_in = services.api_sign_in(request=request._request, **credentials.validated_data)
+        except services.ApiSignInRefused as refused:
+            raise sign_in_refusal(refused) from None
+        refresh = RefreshToken.for_user(signed_in.user)
+        _issued(signed_in.user, "password", refresh, second_factor=signed_in.second_factor)
+        return Response({"refresh": str(refresh), "access": str(refresh.access_token)})
 
 
-def _issued(user: User, via: str, refresh: RefreshToken) -> None:
-    """Audit a new pair: who, how they proved it, and the refresh token's id (to match a later revocation)."""
-    audit.record(audit.JWT_ISSUED, user, actor=user, after={"via": via}, jti=refresh[jwt_settings.JTI_CLAIM])
+def _issued(user: User, via: str, refresh: RefreshToken, *, second_factor: str = "") -> None:
+    """Audit a new pair: who, how they proved it (with which second factor), and the refresh token's id
+    (to match a later revocation)."""
+    proof = {"via": via, "second_factor": second_factor} if second_factor else {"via": via}
+    audit.record(audit.JWT_ISSUED, user, actor=user, after=proof, jti=refresh[jwt_settings.JTI_CLAIM])
 
 
 class JwtRefreshView(TokenRefreshView):

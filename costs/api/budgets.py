@@ -55,7 +55,10 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
     # Checked (and upper-cased) by the service, so "eur" is taken as EUR.
     currency = serializers.CharField(max_length=3, required=False)
     chat_webhook_url = serializers.URLField(
-        write_only=True, required=False, allow_blank=True, help_text="Write only; empty removes it."
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="Write only; empty removes it. https on a public address (README, Outbound requests).",
     )
     has_chat_webhook = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)

@@ -1,8 +1,10 @@
-"""Colours of health and status badges on the deployment pages."""
+"""Colours of health and status badges on the deployment pages, and links CI systems reported."""
 
 from typing import Any
 
 from django import template
+
+from deployments import pipelines
 
 register = template.Library()
 
@@ -33,3 +35,9 @@ def tone(value: str) -> str:
 def cells(row: Any, columns: Any) -> list[Any]:
     """A matrix row's cells in the columns' order (None where the service does not run)."""
     return list(row.in_order(columns))
+
+
+@register.filter
+def web_link(value: Any) -> str:
+    """A reported URL to link to: itself when it is an http(s) address, else "" (no link), whenever it was stored."""
+    return pipelines.web_link(str(value or ""))

@@ -43,9 +43,12 @@ from providers.errors import (
     Throttled,
     Unavailable,
 )
+from providers.outbound import GuardedPoolManager, OutboundPolicy, check_url, refusal_in
 from providers.retry import RetryPolicy
 
 T = TypeVar("T")
+# A kubeconfig's server: public https addresses only, unless the caller opens private networks.
+STRICT = OutboundPolicy()
 MERGE_PATCH = "application/merge-patch+json"
 API_CLASSES: dict[str, Callable[[client.ApiClient], Any]] = {
     "v1": client.CoreV1Api,
@@ -134,11 +137,21 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timeout_seconds: float = 30.0,
+        outbound_policy: OutboundPolicy | None = None,
     ) -> None:
+        """``outbound_policy``: the API server is an address a user gave (a kubeconfig's server), held to it.
+
+        Then every connection goes through :class:`~providers.outbound.GuardedPoolManager`
+        (https only, the name resolved and checked on each connection, the
+        socket pinned to the checked address). Endpoints the portal learns
+        from a cloud or its own pod are trusted and connect as the client does.
+        """
         super().__init__(retry_policy=retry_policy, sleep=sleep)
         # One retry layer (providers.retry), not urllib3's hidden one that would also sleep on Retry-After.
         configuration.retries = urllib3.Retry(total=0, redirect=0, respect_retry_after_header=False)
         self.api_client = client.ApiClient(configuration)
+        if outbound_policy is not None:
+            _guard(self.api_client, outbound_policy)
         self.timeout_seconds = timeout_seconds
         self._custom = client.CustomObjectsApi(self.api_client)
 
@@ -146,9 +159,19 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     @classmethod
     def from_kubeconfig(
-        cls, kubeconfig: str | Mapping[str, Any], *, context: str | None = None, **options: Any
+        cls,
+        kubeconfig: str | Mapping[str, Any],
+        *,
+        context: str | None = None,
+        outbound_policy: OutboundPolicy = STRICT,
+        **options: Any,
     ) -> KubernetesClusterDriver:
-        """From a kubeconfig file path or its parsed contents (``context`` picks one, else the current)."""
+        """From a kubeconfig file path or its parsed contents (``context`` picks one, else the current).
+
+        A kubeconfig's server is held to ``outbound_policy`` on every
+        connection: by default a public https address only; the portal passes
+        the private networks an administrator opened for clusters.
+        """
         configuration = client.Configuration()
         if isinstance(kubeconfig, str):
             config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -158,7 +181,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
             config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
                 dict(kubeconfig), context=context, client_configuration=configuration, persist_config=False
             )
-        return cls(configuration, **options)
+        return cls(configuration, outbound_policy=outbound_policy, **options)
 
     @classmethod
     def in_cluster(cls, **options: Any) -> KubernetesClusterDriver:
@@ -205,6 +228,9 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         except ApiException as error:
             raise translate(error, resource) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            refusal = refusal_in(error)
+            if refusal is not None:  # not transient: the outbound rules refuse the server's address
+                raise InvalidRequest(f"The cluster's API server is refused: {refusal}.", resource=resource) from None
             raise Unavailable(f"Kubernetes API unreachable: {error}", resource=resource) from error
 
     def _api(self, resource: Resource) -> Any:
@@ -297,6 +323,23 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
+
+
+def _guard(api_client: client.ApiClient, policy: OutboundPolicy) -> None:
+    """Send every request of ``api_client`` through a GuardedPoolManager with the client's own pool settings.
+
+    A proxy from the environment (an operator's egress) is kept: the proxy
+    connects, so only the server's name is checked here (statically, and by
+    resolving it when it resolves).
+    """
+    rest = api_client.rest_client
+    current = rest.pool_manager
+    if isinstance(current, urllib3.ProxyManager) or not isinstance(current, urllib3.PoolManager):
+        check_url(str(api_client.configuration.host), policy=policy, require_resolution=False)
+        return
+    rest.pool_manager = GuardedPoolManager(
+        outbound_policy=policy, headers=current.headers, **current.connection_pool_kw
+    )
 
 
 _ca_directory: Path | None = None

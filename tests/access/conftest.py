@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import psycopg
 import pytest
@@ -45,6 +45,10 @@ class IdentityProvider:
             f"{self.url}/control/{what}", json=body, headers={"X-Control-Token": self.control_token}, timeout=10
         )
         response.raise_for_status()
+
+    def behave(self, **behaviour: Any) -> None:
+        """How the IdP answers from now on (``tests.idp.models.Behaviour``); nothing given: by the protocol."""
+        self.control("behaviour", behaviour)
 
     def person(self, **claims: Any) -> IdpPerson:
         """A new IdP user asserting ``claims`` (``sub`` defaults to a fresh id)."""
@@ -147,6 +151,7 @@ def sso(idp: IdentityProvider, live_server: Any, settings: Any) -> SsoPortal:
     """The portal under test (``live_server``) with the test IdP as its one SSO provider."""
     portal = SsoPortal(idp=idp, url=live_server.url, settings=settings)
     portal.configure()
+    idp.behave()
     return portal
 
 
@@ -158,7 +163,9 @@ class SsoPortal:
 
     def configure(self, **overrides: Any) -> None:
         config = provider_config(self.idp, **overrides)
-        self.settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(parse_providers([config]))}}
+        # The test IdP speaks plain http on 127.0.0.1, which the test settings allow (a loopback issuer).
+        providers = parse_providers([config], plain_http=self.settings.SSO_PLAIN_HTTP)
+        self.settings.SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"APPS": allauth_apps(providers)}}
         self.idp.control(
             "clients",
             {
@@ -172,17 +179,25 @@ class SsoPortal:
         """Click "Sign in with Test IdP" and sign in at the IdP; return the callback URL it sends us back to."""
         browser = requests.Session()
         browser.get(f"{self.url}/accounts/login/", timeout=10).raise_for_status()
-        response = browser.post(
-            f"{self.url}/accounts/oidc/{PROVIDER_ID}/login/",
+        response = self.click_sign_in(browser)
+        response.raise_for_status()
+        assert response.url.startswith(f"{self.idp.url}/login/"), response.url
+        return browser, self.sign_in_at_the_idp(browser, response, person)
+
+    def click_sign_in(self, browser: requests.Session, *, process: str = "login") -> requests.Response:
+        """POST the portal's "Sign in with Test IdP" form (``process`` as its URL says); follows redirects."""
+        return browser.post(
+            f"{self.url}/accounts/oidc/{PROVIDER_ID}/login/?process={process}",
             data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
             timeout=10,
         )
-        response.raise_for_status()
-        assert response.url.startswith(f"{self.idp.url}/login/"), response.url
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.text)
-        next_url = re.search(r'name="next" value="([^"]+)"', response.text)
-        assert token is not None, response.text
-        assert next_url is not None, response.text
+
+    def sign_in_at_the_idp(self, browser: requests.Session, login_page: requests.Response, person: IdpPerson) -> str:
+        """Fill in the IdP's sign-in page as ``person``; return the callback URL the IdP sends us back to."""
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text)
+        next_url = re.search(r'name="next" value="([^"]+)"', login_page.text)
+        assert token is not None, login_page.text
+        assert next_url is not None, login_page.text
         response = browser.post(
             f"{self.idp.url}/login/",
             data={
@@ -198,11 +213,42 @@ class SsoPortal:
         while response.is_redirect:
             location = urljoin(response.url, response.headers["Location"])
             if location.startswith(self.url):
-                return browser, location
+                return location
             response = browser.get(location, allow_redirects=False, timeout=10)
         raise AssertionError(
             f"the IdP did not send us back to the portal: {response.status_code} {response.text[:500]}"
         )
+
+    def sign_out_at_the_idp(self, browser: requests.Session) -> None:
+        """Drop the IdP's session cookies, so the IdP asks again who is signing in (the portal's stay)."""
+        idp_host = urlsplit(self.idp.url).hostname
+        for cookie in [cookie for cookie in browser.cookies if cookie.domain == idp_host]:
+            browser.cookies.clear(cookie.domain, cookie.path, cookie.name)
+
+    def link(self, browser: requests.Session, person: IdpPerson) -> requests.Response:
+        """As the person signed in to ``browser``, ask to link ``person``'s IdP identity to their account
+        (allauth's ``?process=connect``); if the portal sends us to the IdP, sign in there as ``person`` and
+        come back. The last page the portal shows."""
+        self.sign_out_at_the_idp(browser)
+        response = self.click_sign_in(browser, process="connect")
+        went_to_the_idp = response.url.startswith(f"{self.idp.url}/login/")
+        if went_to_the_idp:
+            response = browser.get(self.sign_in_at_the_idp(browser, response, person), timeout=30)
+        response.went_to_the_idp = went_to_the_idp  # type: ignore[attr-defined]
+        return response
+
+    def sign_in_locally(self, username: str, password: str) -> requests.Session:
+        """A browser signed in with a local account's username and password."""
+        browser = requests.Session()
+        browser.get(f"{self.url}/accounts/login/", timeout=10).raise_for_status()
+        response = browser.post(
+            f"{self.url}/accounts/login/",
+            data={"csrfmiddlewaretoken": browser.cookies["csrftoken"], "login": username, "password": password},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text[:500]
+        assert response.url == f"{self.url}/", response.url
+        return browser
 
     def sign_in(self, person: IdpPerson) -> requests.Response:
         """The whole SSO sign-in as a browser does it; the last page the portal shows."""

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
-from access import audit, services
+from access import audit, audit_keys, services
 from access.models import AuditEvent, Grant, Role, User
 from access.permissions import BuiltinRole
 from portal.demo import DEMO_PASSWORD, Persona
-from tests.access.tampering import tamper
+from tests.access.tampering import FORGED_INSERT, forged_event, old_unkeyed_hash, tamper
 from tests.access.test_audit_completeness import TRIGGERS, World
 from tests.factories import PASSWORD, TeamFactory, UserFactory, audit_events
 
@@ -117,7 +117,198 @@ def test_the_database_refuses_to_delete_an_event() -> None:
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
+@pytest.mark.django_db
+def test_the_database_refuses_to_truncate_the_audit_log_even_for_its_owner() -> None:
+    audit_events(2)
+
+    # The test suite connects as the owner of the table (a superuser, even).
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE is not allowed"), transaction.atomic():
+            cursor.execute("TRUNCATE access_auditevent")
+
+    assert AuditEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_truncate_that_cascades_from_another_table_is_refused_too() -> None:
+    audit_events(1, team=TeamFactory.create())
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
+        with pytest.raises(DatabaseError, match="append-only: TRUNCATE is not allowed"), transaction.atomic():
+            cursor.execute("TRUNCATE access_team CASCADE")
+
+    assert AuditEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_append_only_triggers_fire_even_in_a_replica_session() -> None:
+    (event,) = audit_events(1)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET session_replication_role = replica")  # a superuser's way to skip ordinary triggers
+        try:
+            with pytest.raises(DatabaseError, match="append-only: DELETE is not allowed"), transaction.atomic():
+                cursor.execute("DELETE FROM access_auditevent WHERE id = %s", [event.pk])
+            with pytest.raises(DatabaseError, match="append-only: TRUNCATE is not allowed"), transaction.atomic():
+                cursor.execute("TRUNCATE access_auditevent")
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
 # --- tampering is detected ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_event_inserted_with_a_correct_unkeyed_sha256_hash_is_caught() -> None:
+    """Anyone who may INSERT could compute the old chain's plain SHA-256: such an event must not verify."""
+    events = audit_events(3)
+
+    # A plain INSERT: the table accepts inserts, no trigger has to be switched off.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FORGED_INSERT,
+            forged_event(verb=audit.GRANT_CREATED, object_repr="a grant nobody made", previous_hash=events[-1].hash),
+        )
+        (forged_id,) = cursor.fetchone()
+
+    check = audit.verify_chain()
+    assert not check.verified
+    assert check.first_bad_event == forged_id
+    assert check.problem == audit.UNSIGNED
+
+
+@pytest.mark.django_db
+def test_an_event_with_a_recomputed_plain_sha256_in_place_of_its_mac_is_caught() -> None:
+    events = audit_events(3)
+    forged = AuditEvent.objects.filter(pk=events[-1].pk).values().get()
+    forged["object_repr"] = "nothing to see"
+
+    tamper(
+        "UPDATE access_auditevent SET object_repr = %s, hash = %s WHERE id = %s",
+        [forged["object_repr"], old_unkeyed_hash(forged), forged["id"]],
+    )
+
+    check = audit.verify_chain()
+    assert check.first_bad_event == events[-1].pk
+    assert check.problem == audit.CHANGED
+
+
+def rechain_without_the_key(after_id: int) -> None:
+    """What someone without the key does to hide a change: recompute every later hash as the old chain did."""
+    rows = list(AuditEvent.objects.filter(pk__gt=after_id).order_by("pk").values())
+    previous = AuditEvent.objects.filter(pk__lte=after_id).order_by("-pk").values_list("hash", flat=True).first()
+    for row in rows:
+        row["previous_hash"] = previous or audit.GENESIS
+        previous = old_unkeyed_hash(row)
+        tamper(
+            "UPDATE access_auditevent SET previous_hash = %s, hash = %s WHERE id = %s",
+            [row["previous_hash"], previous, row["id"]],
+        )
+
+
+@pytest.mark.django_db
+def test_a_deleted_event_is_caught_even_when_every_later_hash_is_recomputed() -> None:
+    events = audit_events(5)
+
+    tamper("DELETE FROM access_auditevent WHERE id = %s", [events[2].pk])
+    rechain_without_the_key(events[1].pk)
+
+    check = audit.verify_chain()
+    assert not check.verified
+    assert check.first_bad_event == events[3].pk
+    assert check.problem == audit.CHANGED
+
+
+@pytest.mark.django_db
+def test_a_reordered_event_is_caught_even_when_every_later_hash_is_recomputed() -> None:
+    events = audit_events(4)
+    first, second = events[1].pk, events[2].pk
+
+    # Swap the ids of two neighbours, then make the chain follow the new order.
+    tamper("UPDATE access_auditevent SET id = -id WHERE id = %s", [first])
+    tamper("UPDATE access_auditevent SET id = %s WHERE id = %s", [first, second])
+    tamper("UPDATE access_auditevent SET id = %s WHERE id = %s", [second, -first])
+    rechain_without_the_key(events[0].pk)
+
+    check = audit.verify_chain()
+    assert not check.verified
+    assert check.first_bad_event == first
+    assert check.problem == audit.CHANGED
+
+
+@pytest.mark.django_db
+def test_unkeyed_events_at_the_start_of_a_fresh_log_are_caught_even_after_keyed_ones_follow() -> None:
+    """Without a seal (written only when an existing log is upgraded), unkeyed events were forged."""
+    with connection.cursor() as cursor:
+        cursor.execute(FORGED_INSERT, forged_event(verb=audit.SIGN_IN, object_repr="", previous_hash=audit.GENESIS))
+        (forged_id,) = cursor.fetchone()
+    audit_events(2)
+
+    check = audit.verify_chain()
+    assert not check.verified
+    assert check.first_bad_event == forged_id
+    assert check.problem == audit.UNSIGNED
+
+
+@pytest.mark.django_db
+def test_unkeyed_events_written_before_the_chain_was_keyed_verify_once_sealed() -> None:
+    previous = audit.GENESIS
+    unkeyed = []
+    for number in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                FORGED_INSERT, forged_event(verb=audit.SIGN_IN, object_repr=str(number), previous_hash=previous)
+            )
+            (event_id,) = cursor.fetchone()
+        previous = AuditEvent.objects.get(pk=event_id).hash
+        unkeyed.append(event_id)
+
+    seal = audit.unkeyed_chain_seal()
+    audit_events(2)
+
+    assert seal is not None
+    assert (seal.verb, seal.previous_hash, seal.extra) == (audit.AUDIT_CHAIN_KEYED, previous, {"unkeyed_events": 3})
+    assert audit.unkeyed_chain_seal() is None, "a keyed log needs no seal"
+    assert audit.verify_chain().verified
+    # Sealed, they are as tamper-evident as the rest: an edit breaks the chain at the seal.
+    tamper("UPDATE access_auditevent SET object_repr = 'edited', hash = %s WHERE id = %s", ["0" * 64, unkeyed[1]])
+    assert audit.verify_chain().first_bad_event == unkeyed[1]
+
+
+@pytest.mark.django_db
+def test_events_signed_with_an_older_key_still_verify_after_the_key_is_rotated() -> None:
+    old = audit_events(2)
+    new_key = audit_keys.new_key()
+
+    with override_settings(AUDIT_KEYS=[new_key, *settings_keys()]):
+        new = audit_events(2)
+        check = audit.verify_chain()
+
+    assert check.verified
+    assert {event.key_id for event in old} == {audit_keys.key_id(settings_keys()[0])}
+    assert {event.key_id for event in new} == {audit_keys.key_id(new_key)}
+
+
+@pytest.mark.django_db
+def test_an_event_signed_with_a_key_that_is_no_longer_configured_is_named() -> None:
+    (event,) = audit_events(1)
+
+    with override_settings(AUDIT_KEYS=[audit_keys.new_key()]):
+        check = audit.verify_chain()
+
+    assert check.first_bad_event == event.pk
+    assert check.problem == (f"it was signed with audit key {event.key_id}, which PORTAL_AUDIT_KEYS no longer lists")
+
+
+def settings_keys() -> list[str]:
+    from django.conf import settings
+
+    return list(settings.AUDIT_KEYS)
 
 
 @pytest.mark.django_db
@@ -129,7 +320,7 @@ def test_an_edited_event_is_named_as_the_first_bad_one() -> None:
     check = audit.verify_chain()
     assert not check.verified
     assert check.first_bad_event == events[2].pk
-    assert check.problem == "its contents were changed after it was written"
+    assert check.problem == audit.CHANGED
 
 
 @pytest.mark.django_db

@@ -22,7 +22,7 @@ from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.models import SocialAccount, SocialLogin
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.test import Client, RequestFactory, override_settings
 from django.urls import reverse
@@ -49,6 +49,7 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.admin import CloudAccountForm, ClusterForm
 from regions.drivers import cluster_driver_for
 from regions.models import CloudAccount, Cluster
+from tests.access.tampering import FORGED_INSERT, forged_event
 from tests.deployments.cluster_objects import seed_deployment
 from tests.factories import (
     PASSWORD,
@@ -192,6 +193,15 @@ def export_the_audit_log(world: World) -> Expected:
     return Expected(world.persona(Persona.AUDITOR), "", "")
 
 
+def upgrade_a_log_written_before_the_chain_was_keyed(world: World) -> Expected:
+    newest = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or audit.GENESIS
+    with connection.cursor() as cursor:
+        cursor.execute(FORGED_INSERT, forged_event(verb=audit.SIGN_IN, object_repr="", previous_hash=newest))
+        (unkeyed,) = cursor.fetchone()
+    audit.unkeyed_chain_seal()
+    return Expected(None, "access.auditevent", str(unkeyed), actor_label="system")
+
+
 def export_costs_from_the_breakdown_page(world: World) -> Expected:
     response = world.client(Persona.MANAGER).get(reverse("costs:export"), {"by": "service", "rows": "series"})
     assert response.status_code == 200
@@ -290,6 +300,36 @@ def sso_sign_in_after_the_idp_changed_the_e_mail(world: World) -> Expected:
     user.refresh_from_db()
     assert user.email == "renamed@example.com"
     return Expected.of(user, user)
+
+
+def link_an_identity_in_the_django_admin(world: World) -> Expected:
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": IDP_APPS}}):
+        response = world.client(Persona.PLATFORM_ADMIN).post(
+            reverse("admin:socialaccount_socialaccount_add"),
+            {"user": world.newcomer().pk, "provider": IDP, "uid": uuid.uuid4().hex},
+        )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, SocialAccount.objects.get(user__username="newcomer"))
+
+
+def move_an_identity_to_another_account_in_the_django_admin(world: World) -> Expected:
+    account = SocialAccount.objects.create(user=world.newcomer(), provider=IDP, uid=uuid.uuid4().hex)
+    with override_settings(SOCIALACCOUNT_PROVIDERS={"openid_connect": {"APPS": IDP_APPS}}):
+        response = world.client(Persona.PLATFORM_ADMIN).post(
+            reverse("admin:socialaccount_socialaccount_change", args=[account.pk]),
+            {"user": UserFactory.create(username="rightful-owner").pk, "provider": IDP, "uid": account.uid},
+        )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, account)
+
+
+def unlink_an_identity_in_the_django_admin(world: World) -> Expected:
+    account = SocialAccount.objects.create(user=world.newcomer(), provider=IDP, uid=uuid.uuid4().hex)
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("admin:socialaccount_socialaccount_delete", args=[account.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected(world.admin, "socialaccount.socialaccount", str(account.pk))
 
 
 def create_a_role(world: World) -> Expected:
@@ -480,7 +520,9 @@ def k3s_cluster_of_the_demo() -> Cluster:
 
 def set_a_cluster_kubeconfig(world: World) -> Expected:
     cluster = k3s_cluster_of_the_demo()
-    cluster.set_kubeconfig(kubeconfig_for("https://10.9.0.1:6443", token="replaced-token"), actor=world.admin)
+    cluster.set_kubeconfig(
+        kubeconfig_for("https://k3s-9-1.centres.example:6443", token="replaced-token"), actor=world.admin
+    )
     return Expected.of(world.admin, cluster)
 
 
@@ -494,7 +536,7 @@ def replace_a_cluster_kubeconfig_in_the_django_admin(world: World) -> Expected:
         {
             **form,
             **{f"node_pools-{key}": value for key, value in inline.items()},
-            "new_kubeconfig": kubeconfig_for("https://10.9.0.2:6443", token="rotated-token"),
+            "new_kubeconfig": kubeconfig_for("https://k3s-9-2.centres.example:6443", token="rotated-token"),
         },
     )
     assert response.status_code == 302, response.status_code
@@ -1365,7 +1407,7 @@ def change_a_budget(world: World) -> Expected:
 
     budget = a_budget(world)
     budget_update(
-        actor=world.admin, budget_id=budget.pk, amount=Decimal(750), chat_webhook_url="https://chat.example/x"
+        actor=world.admin, budget_id=budget.pk, amount=Decimal(750), chat_webhook_url="https://93.184.215.14/x"
     )
     return Expected.of(world.admin, budget)
 
@@ -1405,12 +1447,18 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.SSO_RULE_CREATED: [create_an_sso_rule],
     audit.SSO_RULE_CHANGED: [change_an_sso_rule, disable_an_sso_rule],
     audit.SSO_RULE_DELETED: [delete_an_sso_rule],
+    audit.IDENTITY_LINKED: [
+        link_an_identity_in_the_django_admin,
+        move_an_identity_to_another_account_in_the_django_admin,
+    ],
+    audit.IDENTITY_UNLINKED: [unlink_an_identity_in_the_django_admin],
     audit.TOKEN_CREATED: [create_an_api_token],
     audit.TOKEN_REVOKED: [revoke_an_api_token, revoke_someone_elses_api_token_as_an_admin],
     audit.REVIEW_OPENED: [open_an_access_review],
     audit.REVIEW_DECIDED: [confirm_a_grant_in_a_review, revoke_a_grant_in_a_review],
     audit.REVIEW_CLOSED: [close_an_access_review, close_an_access_review_at_its_deadline],
     audit.AUDIT_EXPORTED: [export_the_audit_log],
+    audit.AUDIT_CHAIN_KEYED: [upgrade_a_log_written_before_the_chain_was_keyed],
     audit.CLOUD_SECRET_SET: [set_a_client_secret, replace_a_client_secret_in_the_django_admin],
     audit.SECRETS_REENCRYPTED: [reencrypt_every_secret],
     audit.APPROVAL_REQUESTED: [ask_for_approval],

@@ -299,6 +299,7 @@ def test_the_page_shows_the_last_verification_and_when_it_ran(auditor: Client) -
     assert "Verifies" in content
     assert f"{AuditEvent.objects.count()} events" in content
     assert "Last verified" in content
+    assert f"Signed checkpoint outside the database at event #{AuditEvent.objects.order_by('pk').last().pk}" in content  # type: ignore[union-attr]
 
 
 def test_a_broken_chain_is_shown_with_its_first_bad_event_and_why(auditor: Client) -> None:

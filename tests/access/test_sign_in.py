@@ -119,6 +119,43 @@ def test_too_many_failures_lock_the_account_even_with_the_right_password(local_u
     assert AuditEvent.objects.filter(verb=audit.SIGN_IN_FAILED, extra__reason="too many failed sign-ins").exists()
 
 
+@pytest.mark.parametrize(
+    "host", ["localhost:8001", "localhost:65535", "LOCALHOST", "LocalHost:8443", "127.0.0.1:1234", "testserver:80"]
+)
+def test_a_locked_account_stays_locked_whatever_port_or_case_the_host_header_says(local_user: User, host: str) -> None:
+    for _ in range(settings.SIGN_IN_FAILURES_PER_USER):
+        sign_in(stranger(), local_user.username, "wrong-password")
+    client = Client(REMOTE_ADDR=stranger().defaults["REMOTE_ADDR"], HTTP_HOST=host)
+
+    response = sign_in(client, local_user.username, PASSWORD)
+
+    assert response.status_code == 200
+    assert TOO_MANY in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_wrong_passwords_spread_over_ports_of_the_host_header_still_lock(local_user: User) -> None:
+    """No port gets as many failures as the limit, so a count per ``Host`` would never lock."""
+    for attempt in range(settings.SIGN_IN_FAILURES_PER_USER):
+        client = Client(REMOTE_ADDR=stranger().defaults["REMOTE_ADDR"], HTTP_HOST=f"localhost:{8000 + attempt}")
+        sign_in(client, local_user.username, "wrong-password")
+
+    response = sign_in(stranger(), local_user.username, PASSWORD)
+
+    assert TOO_MANY in response.content.decode()
+    assert "_auth_user_id" not in response.wsgi_request.session
+
+
+def test_failures_count_for_the_account_whatever_the_case_or_spaces_of_its_name(local_user: User) -> None:
+    spellings = [local_user.username.upper(), f"  {local_user.username}", local_user.username.capitalize()]
+    for attempt in range(settings.SIGN_IN_FAILURES_PER_USER):
+        sign_in(stranger(), spellings[attempt % len(spellings)], "wrong-password")
+
+    response = sign_in(stranger(), local_user.username, PASSWORD)
+
+    assert TOO_MANY in response.content.decode()
+
+
 def test_the_lockout_holds_in_a_new_web_process(transactional_db: None) -> None:
     """The failures are counted in Redis, so a restarted web process (here: a new one) still refuses."""
     user = make_user(username=f"locked-{uuid.uuid4().hex[:8]}")

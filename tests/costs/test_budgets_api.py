@@ -13,7 +13,9 @@ from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
 from costs import budgets
 from costs.models import Budget
+from providers import outbound
 from tests.costs.budget_helpers import Ledger, days, make_team, person
+from tests.outbound_servers import StubResolver
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +36,8 @@ def api(user: User) -> APIClient:
     return client
 
 
-def test_a_manager_sets_a_budget_and_it_is_audited(team: Team, manager: User) -> None:
+def test_a_manager_sets_a_budget_and_it_is_audited(team: Team, manager: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbound, "system_resolver", StubResolver({"chat.example": [["93.184.215.14"]]}))
     response = api(manager).post(
         "/api/budgets/",
         {

@@ -21,7 +21,6 @@ from tests.factories import (
     CloudAccountFactory,
     ClusterFactory,
     OnPremRegionFactory,
-    kubeconfig_for,
     make_service,
     make_workload,
 )
@@ -36,7 +35,7 @@ NAMESPACE = "core-services"
 @pytest.fixture
 def fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
     fake = FakeKubeApi()
-    host = fake.start()
+    host = fake.start(tls=True)
     yield fake, host
     fake.stop()
 
@@ -44,16 +43,18 @@ def fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
 def test_a_worker_rolls_the_deployment_back_through_the_kubernetes_api(
     start_celery_worker: WorkerFactory, fake_api: tuple[FakeKubeApi, str], settings: Any
 ) -> None:
-    fake, host = fake_api
+    fake, _ = fake_api
     load_demo()
     settings.PROVIDER_MODE = "live"  # the k3s cluster is reached with its kubeconfig, here and in the worker
-    start_celery_worker(env={"PORTAL_PROVIDER_MODE": "live"})
+    # The fake API server is on loopback: opened as an administrator opens a centre's private range.
+    settings.CLUSTER_PRIVATE_NETWORKS = ["127.0.0.1/32"]
+    start_celery_worker(env={"PORTAL_PROVIDER_MODE": "live", "PORTAL_CLUSTER_PRIVATE_NETWORKS": "127.0.0.1/32"})
     developer = User.objects.get(username=username_of(Persona.DEVELOPER))
     team = Team.objects.get(slug="student-experience")
     site = OnPremRegionFactory.create(
         account=CloudAccountFactory.create(provider="on_prem", auth_method=AuthMethod.SANDBOX, role_arn="")
     )
-    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=kubeconfig_for(host))
+    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=fake.kubeconfig())
     seed_deployment(fake.put, NAMESPACE, "checkout", IMAGES)
     service = make_service(slug="checkout", team=team)
     workload = make_workload(

@@ -42,7 +42,6 @@ from tests.factories import (
     RoleFactory,
     TeamFactory,
     UserFactory,
-    kubeconfig_for,
     make_service,
 )
 from tests.providers.kube_fake import FakeKubeApi
@@ -172,7 +171,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
     fake = FakeKubeApi()
-    host = fake.start()
+    host = fake.start(tls=True)
     yield fake, host
     fake.stop()
 
@@ -180,12 +179,13 @@ def fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
 @pytest.fixture
 def kube_cluster(fake_api: tuple[FakeKubeApi, str]) -> Iterator[Cluster]:
     """A k3s cluster reached by kubeconfig: the real Kubernetes driver, against the fake API server."""
-    _, host = fake_api
+    fake, _ = fake_api
     site = OnPremRegionFactory.create(
         account=CloudAccountFactory.create(provider="on_prem", auth_method=AuthMethod.SANDBOX, role_arn="")
     )
-    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=kubeconfig_for(host))
-    with override_settings(PROVIDER_MODE="live"):
+    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=fake.kubeconfig())
+    # The fake API server is on loopback: opened as an administrator opens a centre's private range.
+    with override_settings(PROVIDER_MODE="live", CLUSTER_PRIVATE_NETWORKS=["127.0.0.1/32"]):
         yield Cluster.objects.select_related("region__account").get(pk=cluster.pk)
 
 

@@ -46,5 +46,7 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "tests.idp.validator.ClaimsValidator",
     "SCOPES": {"openid": "OpenID Connect", "profile": "Profile", "email": "E-mail"},
     "PKCE_REQUIRED": True,
+    # RFC 9207: name the issuer in every authorisation response, and say so in the discovery document.
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
 }
 LOGGING = {"version": 1, "root": {"level": "WARNING"}}

@@ -2,15 +2,21 @@ from __future__ import annotations
 
 import hmac
 import json
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from oauth2_provider import views as oauth2_views
 from oauth2_provider.models import Application
 
-from tests.idp.models import Identity
+from tests.idp.models import Behaviour, Identity
+
+# What an IdP in a mix-up attack would name itself in its authorisation response.
+OTHER_ISSUER = "https://other-issuer.example"
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -50,3 +56,44 @@ def clients(request: HttpRequest) -> HttpResponse:
         skip_authorization=True,
     )
     return JsonResponse({"client_id": body["client_id"]})
+
+
+@csrf_exempt
+@require_POST
+def behaviour(request: HttpRequest) -> HttpResponse:
+    """Set how the IdP answers from now on; fields left out follow the protocol."""
+    if not _allowed(request):
+        return HttpResponse(status=403)
+    body = json.loads(request.body)
+    Behaviour.objects.filter(pk=1).delete()
+    chosen = Behaviour(pk=1, **body)
+    chosen.full_clean()
+    chosen.save()
+    return JsonResponse({"behaviour": str(chosen)})
+
+
+class AuthorizationView(oauth2_views.AuthorizationView):
+    """django-oauth-toolkit's authorisation endpoint, whose RFC 9207 ``iss`` parameter the tests may change."""
+
+    def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
+        how = Behaviour.current().iss_parameter
+        if how != Behaviour.IssParameter.ISSUER:
+            parts = urlsplit(redirect_to)
+            query = [(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True) if name != "iss"]
+            if how == Behaviour.IssParameter.OTHER:
+                query.append(("iss", OTHER_ISSUER))
+            redirect_to = urlunsplit(parts._replace(query=urlencode(query)))
+        response: HttpResponse = super().redirect(redirect_to, application)
+        return response
+
+
+class DiscoveryView(oauth2_views.ConnectDiscoveryInfoView):
+    """django-oauth-toolkit's discovery document, which may stop advertising the ``iss`` parameter."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response: HttpResponse = super().get(request, *args, **kwargs)
+        if not Behaviour.current().advertises_iss_parameter:
+            document = json.loads(response.content)
+            document.pop("authorization_response_iss_parameter_supported", None)
+            response.content = json.dumps(document).encode()
+        return response

@@ -115,6 +115,15 @@ def cluster_fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
     fake.stop()
 
 
+@pytest.fixture
+def tls_cluster_fake_api() -> Iterator[FakeKubeApi]:
+    """A fake Kubernetes API server on loopback speaking HTTPS, as a kubeconfig's server must (``fake.url``)."""
+    fake = FakeKubeApi()
+    fake.start(tls=True)
+    yield fake
+    fake.stop()
+
+
 @pytest.fixture(params=["sandbox", "kubernetes"])
 def cluster_harness(request: pytest.FixtureRequest, tmp_path: Path) -> ClusterHarness:
     """Each cluster driver in turn, with its backend's back door."""

@@ -39,6 +39,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.factories import kubeconfig_for
+from tests.outbound_servers import TestCA
+
 BUILT_IN: dict[str, dict[str, str]] = {
     "v1": {
         "namespaces": "Namespace",
@@ -102,11 +105,17 @@ class FakeKubeApi:
         # Called with (method, path) before each request is answered: lets a test act between two requests.
         self.on_request: Callable[[str, str], None] | None = None
         self.server: ThreadingHTTPServer | None = None
+        self.url = ""
+        self.ca_pem = b""
 
     # --- controls -----------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve on a free loopback port; returns the base URL for ``Configuration.host``."""
+    def start(self, *, tls: bool = False) -> str:
+        """Serve on a free loopback port; returns the base URL for ``Configuration.host``.
+
+        ``tls``: serve HTTPS with a certificate for 127.0.0.1 from a throwaway CA
+        (``ca_pem``), as a real API server does; a kubeconfig's server must be https.
+        """
         api = self
 
         class Handler(_Handler):
@@ -114,8 +123,19 @@ class FakeKubeApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        scheme = "http"
+        if tls:
+            authority = TestCA()
+            self.ca_pem = authority.pem
+            self.server.socket = authority.server_context().wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
+
+    def kubeconfig(self, *, token: str = "factory-token-opens-nothing") -> str:  # noqa: S107
+        """A k3s-shaped kubeconfig for this server: its URL, its CA inline, and ``token``."""
+        return kubeconfig_for(self.url, token=token, ca_pem=self.ca_pem)
 
     def stop(self) -> None:
         """Stop serving."""

@@ -22,6 +22,7 @@ from providers.errors import (
     Unavailable,
 )
 from providers.kubernetes.driver import BearerToken, KubernetesClusterDriver, translate
+from providers.outbound import OutboundPolicy, parse_networks
 from providers.retry import RetryPolicy
 from tests.providers.kube_fake import FakeKubeApi
 
@@ -97,18 +98,20 @@ def test_drivers_built_for_the_same_ca_share_one_private_file_instead_of_leaving
     assert ca_file.parent.stat().st_mode & 0o077 == 0, "the CA directory is private to the portal's user"
 
 
-def test_a_kubeconfig_dict_points_the_driver_at_its_cluster_and_user(cluster_fake_api: tuple[FakeKubeApi, str]) -> None:
-    fake, host = cluster_fake_api
+def test_a_kubeconfig_dict_points_the_driver_at_its_cluster_and_user(tls_cluster_fake_api: FakeKubeApi) -> None:
+    fake = tls_cluster_fake_api
+    authority = base64.b64encode(fake.ca_pem).decode()
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "k3s", "cluster": {"server": host}}],
+        "clusters": [{"name": "k3s", "cluster": {"server": fake.url, "certificate-authority-data": authority}}],
         "users": [{"name": "admin", "user": {"token": "k3s-token"}}],
         "contexts": [{"name": "default", "context": {"cluster": "k3s", "user": "admin"}}],
         "current-context": "default",
     }
 
-    driver = KubernetesClusterDriver.from_kubeconfig(kubeconfig, retry_policy=FAST)
+    loopback_opened = OutboundPolicy(private_networks=parse_networks(["127.0.0.1/32"]))
+    driver = KubernetesClusterDriver.from_kubeconfig(kubeconfig, retry_policy=FAST, outbound_policy=loopback_opened)
     driver.ensure_namespace(NamespaceSpec("payments-dev"))
 
     assert len(fake.objects("Namespace")) == 1

@@ -28,7 +28,6 @@ from providers.factory import cloud_driver, cluster_driver, token_cluster_driver
 from providers.kubernetes.driver import KubernetesClusterDriver
 from providers.sandbox.cloud import SandboxCloudDriver
 from providers.sandbox.cluster import SandboxClusterDriver
-from tests.factories import kubeconfig_for
 from tests.providers.conftest_cloud import ACCOUNT, REGION, moto_endpoint
 from tests.providers.kube_fake import FakeKubeApi
 
@@ -256,10 +255,11 @@ def test_an_eks_cluster_reached_by_cloud_token_gets_moto_s_endpoint_and_an_eks_t
 
 
 def test_a_k3s_kubeconfig_reaches_the_cluster_and_creates_a_namespace(
-    cluster_fake_api: tuple[FakeKubeApi, str], tmp_path: Path
+    tls_cluster_fake_api: FakeKubeApi, tmp_path: Path
 ) -> None:
-    fake, host = cluster_fake_api
-    config = cluster(kubeconfig=kubeconfig_for(host, token="k3s-node-token"))
+    fake = tls_cluster_fake_api
+    # The fake API server is on loopback: opened as an administrator opens a centre's private range.
+    config = cluster(kubeconfig=fake.kubeconfig(token="k3s-node-token"), private_networks=("127.0.0.1/32",))
 
     driver = cluster_driver(config, sandbox_dir=tmp_path)
     driver.ensure_namespace(NamespaceSpec("payments-dev"))

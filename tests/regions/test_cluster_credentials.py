@@ -29,6 +29,12 @@ ClientFor = Callable[[Persona | None], Client]
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def centre_network(settings: Any) -> None:
+    """The k3s centres' private range, opened as an on-prem administrator does (PORTAL_CLUSTER_PRIVATE_NETWORKS)."""
+    settings.CLUSTER_PRIVATE_NETWORKS = ["10.20.0.0/16"]
+
+
 def k3s(**fields: Any) -> Cluster:
     fields.setdefault("kubeconfig", KUBECONFIG)
     cluster: Cluster = ClusterFactory.create(region=OnPremRegionFactory.create(), kind=ClusterKind.K3S, **fields)
@@ -238,6 +244,54 @@ def test_a_bad_kubeconfig_in_the_admin_is_refused_next_to_its_input_and_not_rend
     assert f"bad-{TOKEN}" not in page
     assert Cluster.objects.get(pk=cluster.pk).kubeconfig == KUBECONFIG
     assert not credential_events(cluster).exists()
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        ("http://10.20.0.5:6443", "must start with https://"),
+        ("file:///etc/rancher/k3s/k3s.yaml", "must start with https://"),
+        ("https://admin:pw@10.20.0.5:6443", "must not contain a user name or password"),
+        ("https://169.254.169.254", "169.254.169.254 is a cloud metadata address"),
+        ("https://2130706433:6443", "non-standard form"),
+        ("https://[::1]:6443", "::1 is a loopback address"),
+        ("https://169.254.7.7:6443", "169.254.7.7 is a link-local address"),
+        ("https://10.99.0.5:6443", "10.99.0.5 is a private address"),  # outside the centres' opened range
+    ],
+)
+def test_registering_a_kubeconfig_whose_server_is_refused_says_why_next_to_its_input(
+    client_for: ClientFor, server: str, why: str
+) -> None:
+    region = OnPremRegionFactory.create()
+    form = {
+        "region": str(region.pk),
+        "name": "k3s-new-site",
+        "kind": ClusterKind.K3S,
+        "kubernetes_version": "1.31",
+        "api_endpoint": "https://new-site.centres.internal:6443",
+        "status": "ready",
+        "access": "",
+        "new_kubeconfig": kubeconfig_for(server, token=TOKEN),
+        **{f"node_pools-{key}": "0" for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")},
+        "node_pools-MAX_NUM_FORMS": "1000",
+    }
+
+    response = client_for(Persona.PLATFORM_ADMIN).post(reverse("admin:regions_cluster_add"), form)
+
+    page = response.content.decode().replace("&#x27;", "'")
+    assert response.status_code == 200
+    assert "The kubeconfig's server is refused: " in page
+    assert why in page
+    assert TOKEN not in page
+    assert not Cluster.objects.filter(name="k3s-new-site").exists()
+
+
+def test_a_server_in_a_private_range_is_refused_until_an_administrator_opens_it(settings: Any) -> None:
+    settings.CLUSTER_PRIVATE_NETWORKS = []
+
+    assert "PORTAL_CLUSTER_PRIVATE_NETWORKS" in errors_of(k3s())["kubeconfig"][0]
+    settings.CLUSTER_PRIVATE_NETWORKS = ["10.20.0.0/24"]
+    k3s().full_clean()
 
 
 def test_the_admin_can_remove_the_kubeconfig_when_the_cluster_switches_to_in_cluster_access(

@@ -22,7 +22,6 @@ from tests.factories import (
     ClusterFactory,
     OnPremRegionFactory,
     RegionFactory,
-    kubeconfig_for,
 )
 from tests.providers.kube_fake import FakeKubeApi
 
@@ -39,7 +38,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def fake_api() -> Iterator[tuple[FakeKubeApi, str]]:
     fake = FakeKubeApi()
-    host = fake.start()
+    host = fake.start(tls=True)
     yield fake, host
     fake.stop()
 
@@ -97,17 +96,16 @@ def test_in_sandbox_mode_clusters_of_the_same_name_in_two_regions_get_separate_s
     assert other.objects("Namespace") == []
 
 
-@override_settings(PROVIDER_MODE="live")
+# The fake API server is on loopback: opened as an administrator opens a centre's private range.
+@override_settings(PROVIDER_MODE="live", CLUSTER_PRIVATE_NETWORKS=["127.0.0.1/32"])
 def test_a_live_k3s_cluster_is_reached_with_its_stored_kubeconfig(
     fake_api: tuple[FakeKubeApi, str], data_dir: Path
 ) -> None:
-    fake, host = fake_api
+    fake, _ = fake_api
     site = OnPremRegionFactory.create(
         account=CloudAccountFactory.create(provider="on_prem", auth_method=AuthMethod.SANDBOX, role_arn="")
     )
-    cluster = ClusterFactory.create(
-        region=site, kind=ClusterKind.K3S, kubeconfig=kubeconfig_for(host, token="site-token")
-    )
+    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=fake.kubeconfig(token="site-token"))
 
     driver = cluster_driver_for(Cluster.objects.get(pk=cluster.pk))
     driver.ensure_namespace(NamespaceSpec("payments-dev"))
@@ -115,6 +113,23 @@ def test_a_live_k3s_cluster_is_reached_with_its_stored_kubeconfig(
     assert isinstance(driver, KubernetesClusterDriver)
     assert [ns["metadata"]["name"] for ns in fake.objects("Namespace")] == ["payments-dev"]
     assert {authorization for _, _, authorization in fake.requests} == {"Bearer site-token"}
+
+
+@override_settings(PROVIDER_MODE="live")
+def test_a_stored_kubeconfig_whose_server_the_rules_refuse_is_never_contacted(
+    fake_api: tuple[FakeKubeApi, str], data_dir: Path
+) -> None:
+    fake, _ = fake_api
+    site = OnPremRegionFactory.create(
+        account=CloudAccountFactory.create(provider="on_prem", auth_method=AuthMethod.SANDBOX, role_arn="")
+    )
+    # Stored before the rules (factories skip validation), pointing at loopback, which no setting opens here.
+    cluster = ClusterFactory.create(region=site, kind=ClusterKind.K3S, kubeconfig=fake.kubeconfig(token="site-token"))
+
+    with pytest.raises(InvalidRequest, match=r"127\.0\.0\.1 is a loopback address"):
+        cluster_driver_for(Cluster.objects.get(pk=cluster.pk)).ensure_namespace(NamespaceSpec("payments-dev"))
+
+    assert fake.requests == []
 
 
 @override_settings(PROVIDER_MODE="live")

@@ -99,7 +99,7 @@ def test_a_cluster_gives_its_endpoint_and_the_account_of_its_region() -> None:
     assert config.kind == ClusterKind.EKS
 
 
-@override_settings(PROVIDER_MODE="live")
+@override_settings(PROVIDER_MODE="live", CLUSTER_PRIVATE_NETWORKS=["10.1.0.0/16"])
 def test_a_cluster_says_how_it_is_reached_and_carries_its_decrypted_kubeconfig_without_showing_it() -> None:
     kubeconfig = kubeconfig_for("https://10.1.2.3:6443", token="site-token-never-shown")
     cluster = ClusterFactory.create(region=OnPremRegionFactory.create(), kind=ClusterKind.K3S, kubeconfig=kubeconfig)
@@ -107,6 +107,7 @@ def test_a_cluster_says_how_it_is_reached_and_carries_its_decrypted_kubeconfig_w
     config = cluster_config(Cluster.objects.select_related("region__account").get(pk=cluster.pk))
 
     assert (config.provider, config.access, config.kubeconfig) == (Provider.ON_PREM, "kubeconfig", kubeconfig)
+    assert config.private_networks == ("10.1.0.0/16",)  # where its server may be, for the driver's checks
     assert "site-token-never-shown" not in repr(config)
     assert config.sandbox is False
 

@@ -9,12 +9,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from access import audit
+from access.services import mfa_secrets_reencrypt
 from portal.crypto import DecryptionError, is_current, rotate
 from regions.fields import EncryptedTextField
 
 
 def reencrypt_all() -> dict[str, int]:
-    """Re-encrypt, with the first key of ``PORTAL_ENCRYPTION_KEYS``, every stored secret of every model.
+    """Re-encrypt, with the first key of ``PORTAL_ENCRYPTION_KEYS``, every stored secret of every model
+    (and the two-factor secrets inside allauth's authenticators).
 
     Works on the stored ciphertext (locked, in one transaction), so nothing is
     decrypted into model instances; secrets already under the newest key are
@@ -32,6 +34,8 @@ def reencrypt_all() -> dict[str, int]:
                 if pk is None or pk.column is None or field.column is None:  # every concrete model has both
                     continue
                 rewritten[label] = _reencrypt_column(model._meta.db_table, pk.column, field.column)
+        # allauth's two-factor secrets live inside a JSON column (access.adapters.MfaAdapter encrypts them).
+        rewritten["mfa.authenticator.data"] = mfa_secrets_reencrypt()
         audit.record(
             audit.SECRETS_REENCRYPTED,
             actor_label="system",
