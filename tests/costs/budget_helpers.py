@@ -6,6 +6,9 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.test import Client
+from rest_framework.test import APIClient
+
 from access.models import Grant, Membership, Role, Team, User
 from access.permissions import BuiltinRole
 from costs.choices import SourceKind
@@ -27,6 +30,20 @@ def person(username: str, *, team: Team | None = None, role: str = BuiltinRole.D
         Membership.objects.create(team=team, user=user, role=Membership.Role.LEAD if lead else Membership.Role.MEMBER)
     Grant.objects.create(role=Role.objects.get(slug=role), user=user, team=team, reason="Test persona.")
     return user
+
+
+def signed_in(user: User) -> Client:
+    """A browser signed in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api(user: User) -> APIClient:
+    """An API client authenticated as ``user``."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 def days(first: date, last: date) -> list[date]:

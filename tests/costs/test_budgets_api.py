@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient
 from time_machine import TimeMachineFixture
 
 from access.models import AuditEvent, Team, User
@@ -14,7 +13,7 @@ from access.permissions import BuiltinRole
 from costs import budgets
 from costs.models import Budget
 from providers import outbound
-from tests.costs.budget_helpers import Ledger, days, make_team, person
+from tests.costs.budget_helpers import Ledger, api, days, make_team, person
 from tests.outbound_servers import StubResolver
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +27,6 @@ def team() -> Team:
 @pytest.fixture
 def manager() -> User:
     return person("marco", role=BuiltinRole.MANAGER)
-
-
-def api(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_a_manager_sets_a_budget_and_it_is_audited(team: Team, manager: User, monkeypatch: pytest.MonkeyPatch) -> None:

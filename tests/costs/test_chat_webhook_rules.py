@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 from time_machine import TimeMachineFixture
 
 from access.models import Team, User
@@ -29,7 +27,7 @@ from costs.budget_models import Budget, BudgetAlert, ChatStatus
 from costs.chat import NOT_ALLOWED, NOT_DELIVERED
 from costs.tasks_budgets import post_to_chat
 from providers import outbound
-from tests.costs.budget_helpers import Ledger, days, make_team, person
+from tests.costs.budget_helpers import Ledger, api, days, make_team, person, signed_in
 from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until
 from tests.outbound_servers import CHAT_HOST, SECRET_PATH, Listener, StubResolver, TestCA, WebhookServer
@@ -91,18 +89,6 @@ def form_data(team: Team, url: str) -> dict[str, Any]:
         "active": "on",
         "chat_webhook_url": url,
     }
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 # --- when the URL is saved ----------------------------------------------------------------------------------------

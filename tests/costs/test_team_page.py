@@ -9,13 +9,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from time_machine import TimeMachineFixture
 
 from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
 from costs import anomalies, budgets
-from tests.costs.budget_helpers import Ledger, days, make_team, person
+from tests.costs.budget_helpers import Ledger, days, make_team, person, signed_in
 from tests.factories import make_service
 from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
@@ -35,12 +34,6 @@ def team() -> Team:
 @pytest.fixture
 def manager() -> User:
     return person("marco", role=BuiltinRole.MANAGER)
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

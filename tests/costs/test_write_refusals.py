@@ -11,8 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
 from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
@@ -21,7 +19,7 @@ from costs.choices import SourceKind
 from costs.models import AttributionRule, Budget, CostSource
 from environments.choices import EnvironmentStatus
 from environments.models import Environment
-from tests.costs.budget_helpers import make_team, person
+from tests.costs.budget_helpers import api, make_team, person, signed_in
 from tests.environments.factories import saved_template
 from tests.factories import ClusterFactory, GrantFactory, RoleFactory, make_user
 
@@ -65,22 +63,10 @@ def budget_of(team: Team, manager: User) -> Budget:
     return budgets.budget_create(actor=manager, name=f"{team.slug} monthly", team=team, amount=Decimal(1000))
 
 
-def browser(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api(user: User) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 def write_budget(user: User, how: str, pk: int, body: dict[str, Any]) -> Any:
     if how.startswith("page"):
         action = how.removeprefix("page ")
-        return browser(user).post(f"/costs/budgets/{pk}/{action}/", body)
+        return signed_in(user).post(f"/costs/budgets/{pk}/{action}/", body)
     method = how.removeprefix("api ")
     return getattr(api(user), method)(f"/api/budgets/{pk}/", body, format="json")
 
@@ -210,7 +196,7 @@ def test_who_may_not_change_cost_sources_gets_the_same_refusal_for_any_body(
 def test_who_sees_cost_sources_but_may_not_change_them_gets_403_before_the_body_is_read(
     cost_viewer: User, source: CostSource, rule: AttributionRule
 ) -> None:
-    client, page = api(cost_viewer), browser(cost_viewer)
+    client, page = api(cost_viewer), signed_in(cost_viewer)
 
     answers = [
         *(client.patch(f"/api/cost-sources/{source.pk}/", body, format="json") for body in SOURCE_BODIES),

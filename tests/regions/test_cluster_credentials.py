@@ -246,6 +246,23 @@ def test_a_bad_kubeconfig_in_the_admin_is_refused_next_to_its_input_and_not_rend
     assert not credential_events(cluster).exists()
 
 
+def new_k3s_cluster_form(kubeconfig: str) -> dict[str, str]:
+    """The admin's "add cluster" form for a new k3s site with ``kubeconfig`` and no node pools."""
+    region = OnPremRegionFactory.create()
+    return {
+        "region": str(region.pk),
+        "name": "k3s-new-site",
+        "kind": ClusterKind.K3S,
+        "kubernetes_version": "1.31",
+        "api_endpoint": "https://new-site.centres.internal:6443",
+        "status": "ready",
+        "access": "",
+        "new_kubeconfig": kubeconfig,
+        **{f"node_pools-{key}": "0" for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")},
+        "node_pools-MAX_NUM_FORMS": "1000",
+    }
+
+
 @pytest.mark.parametrize(
     ("server", "why"),
     [
@@ -262,19 +279,7 @@ def test_a_bad_kubeconfig_in_the_admin_is_refused_next_to_its_input_and_not_rend
 def test_registering_a_kubeconfig_whose_server_is_refused_says_why_next_to_its_input(
     client_for: ClientFor, server: str, why: str
 ) -> None:
-    region = OnPremRegionFactory.create()
-    form = {
-        "region": str(region.pk),
-        "name": "k3s-new-site",
-        "kind": ClusterKind.K3S,
-        "kubernetes_version": "1.31",
-        "api_endpoint": "https://new-site.centres.internal:6443",
-        "status": "ready",
-        "access": "",
-        "new_kubeconfig": kubeconfig_for(server, token=TOKEN),
-        **{f"node_pools-{key}": "0" for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")},
-        "node_pools-MAX_NUM_FORMS": "1000",
-    }
+    form = new_k3s_cluster_form(kubeconfig_for(server, token=TOKEN))
 
     response = client_for(Persona.PLATFORM_ADMIN).post(reverse("admin:regions_cluster_add"), form)
 
@@ -313,19 +318,7 @@ def test_the_admin_can_remove_the_kubeconfig_when_the_cluster_switches_to_in_clu
 
 
 def test_adding_a_k3s_cluster_with_its_kubeconfig_in_the_admin_audits_the_credentials(client_for: ClientFor) -> None:
-    region = OnPremRegionFactory.create()
-    form = {
-        "region": str(region.pk),
-        "name": "k3s-new-site",
-        "kind": ClusterKind.K3S,
-        "kubernetes_version": "1.31",
-        "api_endpoint": "https://new-site.centres.internal:6443",
-        "status": "ready",
-        "access": "",
-        "new_kubeconfig": KUBECONFIG,
-        **{f"node_pools-{key}": "0" for key in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS")},
-        "node_pools-MAX_NUM_FORMS": "1000",
-    }
+    form = new_k3s_cluster_form(KUBECONFIG)
 
     response = client_for(Persona.PLATFORM_ADMIN).post(reverse("admin:regions_cluster_add"), form)
 
