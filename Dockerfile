@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Platform Portal image: one image for web (the default command), Celery worker,
-# Celery beat and one-shot management commands. See README.md, "Running with
+# Celery beat and one-shot management commands. See docs/operations.md, "Running with
 # Docker Compose" and "Container image".
 
 # --- builder: the locked runtime dependencies and the collected static files ---

@@ -86,7 +86,7 @@ REVIEW_CLOSED = "access.review_closed"
 AUDIT_EXPORTED = "audit.exported"
 # The keyed event that seals the events of an installation written before the chain was keyed.
 AUDIT_CHAIN_KEYED = "audit.chain_keyed"
-# Secrets the portal holds (README, "Secrets"): set, replaced or removed (never the value), re-encrypted.
+# Secrets the portal holds (docs/operations.md, "Secrets"): set, replaced or removed (never the value), re-encrypted.
 CLOUD_SECRET_SET = "regions.cloud_secret_set"  # noqa: S105 (a verb, not a secret)
 SECRETS_REENCRYPTED = "regions.secrets_reencrypted"
 # Approvals (approvals/): asked for, approved (one approver's verdict), rejected, withdrawn.

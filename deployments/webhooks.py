@@ -16,7 +16,7 @@ is not JSON, lacks a field the event needs, or names no event at all. The
 effects (upserting the run, recording the deployment) are in
 :mod:`deployments.pipelines`.
 
-Conventions of the portal (the README's "CI/CD webhooks" says which provider
+Conventions of the portal (docs/deployments.md, "CI/CD webhooks", says which provider
 fills in what):
 
 - a stage's kind comes from its name (:func:`stage_kind`);

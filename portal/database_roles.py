@@ -94,7 +94,7 @@ def application_role_provision(
         if role == owner:
             raise RoleError(
                 f"DATABASE_URL connects as {role}, the role that migrates and owns the tables: give the "
-                "application a role of its own (README, “Database roles”)."
+                "application a role of its own (docs/operations.md, “Database roles”)."
             )
         cursor.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user")
         (may_create,) = cursor.fetchone()

@@ -55,7 +55,7 @@ def seal() -> None:
             continue
         base = name.removesuffix(FILE_SUFFIX)
         if base not in known:
-            problems[name] = ["unknown setting (see the README for the variables the portal reads)"]
+            problems[name] = ["unknown setting (see docs/operations.md for the variables the portal reads)"]
     if problems:
         lines = [f"{name}: {' '.join(map(str, messages))}" for name, messages in sorted(problems.items())]
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,7 +1,7 @@
 """Django settings for Platform Portal.
 
 Everything that differs between a laptop and production comes from the
-environment through :mod:`portal.env`; the README lists every variable.
+environment through :mod:`portal.env`; docs/operations.md lists every variable.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ DATABASE_URL = env.str(
         error="must be a PostgreSQL URL (postgresql://…): PostgreSQL is the one database.",
     ),
 )
-# The role that owns the schema (README, "Database roles"): `migrate` connects as it and gives the role of
+# The role that owns the schema (docs/operations.md, "Database roles"): `migrate` connects as it and gives the role of
 # DATABASE_URL only the privileges the application needs. Unset: migrate connects as DATABASE_URL's role.
 DATABASE_OWNER_URL = env.str(
     "PORTAL_DATABASE_OWNER_URL",
@@ -88,7 +88,7 @@ DATABASE_OWNER_URL = env.str(
 )
 REDIS_URL = env.str("REDIS_URL")
 AUDIT_VERIFY_SECONDS = env.int("PORTAL_AUDIT_VERIFY_SECONDS", 3600, validate=validate.Range(min=60))
-# The audit log's HMAC keys (README, "Audit log"), newest first: the first signs, all verify. They must never be
+# The audit log's HMAC keys (docs/access.md, "Audit log"), newest first: the first signs, all verify. They must never be
 # stored in the database; required unless DEBUG (`make run` generates one under .data/).
 AUDIT_KEYS: list[str] = env.list(
     "PORTAL_AUDIT_KEYS",
@@ -101,7 +101,7 @@ AUDIT_CHECKPOINT_DIR = env.path(
     "PORTAL_AUDIT_CHECKPOINT_DIR",
     DATA_DIR / "audit-checkpoints" if DEBUG else ...,  # type: ignore[arg-type]
 )
-# Sign-in (README, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
+# Sign-in (docs/access.md, "Sign-in and SSO"): identity providers, and how many failed sign-ins lock out for how long.
 # Issuers must be https; plain http only with DEBUG, or for a loopback issuer when asked for (the tests' IdP).
 SSO_PLAIN_HTTP = plain_http_policy(
     debug=bool(DEBUG), allow_loopback=bool(env.bool("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", False))
@@ -110,7 +110,7 @@ SSO_PROVIDERS_RAW = env.json("PORTAL_SSO_PROVIDERS", [], validate=providers_vali
 SIGN_IN_FAILURES_PER_USER = env.int("PORTAL_SIGN_IN_FAILURES_PER_USER", 5, validate=validate.Range(min=1))
 SIGN_IN_FAILURES_PER_IP = env.int("PORTAL_SIGN_IN_FAILURES_PER_IP", 30, validate=validate.Range(min=1))
 SIGN_IN_LOCKOUT_MINUTES = env.int("PORTAL_SIGN_IN_LOCKOUT_MINUTES", 15, validate=validate.Range(min=1))
-# API authentication (README, "API authentication").
+# API authentication (docs/api.md, "API authentication").
 JWT_ACCESS_MINUTES = env.int("PORTAL_JWT_ACCESS_MINUTES", 5, validate=validate.Range(min=1, max=60))
 JWT_REFRESH_HOURS = env.int("PORTAL_JWT_REFRESH_HOURS", 24, validate=validate.Range(min=1, max=24 * 30))
 # Empty: derived from SECRET_KEY (see SIMPLE_JWT below).
@@ -125,7 +125,7 @@ API_SIGN_IN_RATE = env.str(
     validate=validate.Regexp(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$", error="must look like 10/minute."),
 )
 API_TOKEN_MAX_DAYS = env.int("PORTAL_API_TOKEN_MAX_DAYS", 365, validate=validate.Range(min=1, max=3650))
-# Sessions and browser security (README, "Sessions and browser security").
+# Sessions and browser security (docs/access.md, "Sessions and browser security").
 SESSION_IDLE_MINUTES = env.int("PORTAL_SESSION_IDLE_MINUTES", 60, validate=validate.Range(min=1))
 SESSION_MAX_HOURS = env.int("PORTAL_SESSION_MAX_HOURS", 12, validate=validate.Range(min=1))
 # Origins a form may be sent to besides the portal itself, e.g. the IdP's, whose
@@ -139,13 +139,13 @@ ENVIRONMENT_EXPIRY_WARNINGS: list[int] = env.list(
 )
 # Whether rolling back a production workload waits for an approval (deployments.approve, not the requester).
 DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL = env.bool("PORTAL_DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL", True)
-# Secrets at rest (README, "Secrets"): Fernet keys, newest first; required unless DEBUG.
+# Secrets at rest (docs/operations.md, "Secrets"): Fernet keys, newest first; required unless DEBUG.
 ENCRYPTION_KEYS: list[str] = env.list(
     "PORTAL_ENCRYPTION_KEYS",
     [development_key(SECRET_KEY)] if DEBUG else ...,  # type: ignore[arg-type]
     validate=validate_keys,
 )
-# Notification e-mail (README, "Notifications"): smtp://user:password@host:587/?tls=True, console://, or
+# Notification e-mail (docs/workflows.md, "Notifications"): smtp://user:password@host:587/?tls=True, console://, or
 # empty for in-portal notifications only. The URL may hold a password: PORTAL_EMAIL_URL_FILE reads it from a file.
 EMAIL_URL = env.str(
     "PORTAL_EMAIL_URL",
@@ -175,7 +175,7 @@ PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
 )
 # Private networks where the API servers of kubeconfig clusters may live (on-prem k3s centres), e.g. 10.20.0.0/16;
-# without them a kubeconfig's server must be a public address (README, "Outbound requests").
+# without them a kubeconfig's server must be a public address (docs/operations.md, "Outbound requests").
 CLUSTER_PRIVATE_NETWORKS: list[str] = env.list("PORTAL_CLUSTER_PRIVATE_NETWORKS", [], validate=_networks)
 # How long a resource of the simulated cloud stays "creating" before it is "available" (make run: 2).
 SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, validate=validate.Range(min=0, max=3600))
@@ -183,9 +183,10 @@ SANDBOX_LATENCY_SECONDS = env.float("PORTAL_SANDBOX_LATENCY_SECONDS", 0.0, valid
 WEBHOOK_MAX_BODY_BYTES = env.int("PORTAL_WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, validate=validate.Range(min=1024))
 WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=validate.Range(min=1))
 
-# How often beat syncs every cluster's workloads and Argo CD applications (README, "Deployments: cluster sync").
+# How often beat syncs every cluster's workloads and Argo CD applications
+# (docs/deployments.md, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
-# Savings recommendations (README, "Costs: savings"): how often beat recomputes them, and the assumptions
+# Savings recommendations (docs/costs.md, "Costs: savings"): how often beat recomputes them, and the assumptions
 # behind the estimates, each named on the page next to the figure it produced.
 COST_SAVINGS_SECONDS = env.int("PORTAL_COST_SAVINGS_SECONDS", 6 * 3600, validate=validate.Range(min=60))
 # The lifetime suggested for a non-production environment that has none or a longer one.
@@ -209,7 +210,7 @@ COST_SAVINGS_USAGE_THRESHOLD = env.decimal(
 COST_ALLOCATION_SAMPLE_SECONDS = env.int(
     "PORTAL_COST_ALLOCATION_SAMPLE_SECONDS", 3600, validate=validate.Range(min=60, max=86400)
 )
-# Cost sources (README, "Costs: sources"): how often enabled sources are imported, when a closed month counts as
+# Cost sources (docs/costs.md, "Costs: sources"): how often enabled sources are imported, when a closed month counts as
 # final, what Cost Explorer charges per request, and the largest FOCUS file the browser may upload.
 COSTS_IMPORT_HOURS = env.float("PORTAL_COSTS_IMPORT_HOURS", 6, validate=validate.Range(min=0.25))
 COSTS_FINAL_AFTER_DAYS = env.int("PORTAL_COSTS_FINAL_AFTER_DAYS", 5, validate=validate.Range(min=1, max=60))
@@ -223,8 +224,8 @@ COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
 )
 COSTS_UPLOAD_MAX_BYTES = env.int("PORTAL_COSTS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, validate=validate.Range(min=1024))
 
-# Budgets and anomalies (README, "Costs: budgets, alerts and anomalies"): how often beat evaluates every budget and
-# looks for anomalies (both are idempotent: each crossing and each anomalous day is told once).
+# Budgets and anomalies (docs/costs.md, "Costs: budgets, alerts and anomalies"): how often beat evaluates every
+# budget and looks for anomalies (both are idempotent: each crossing and each anomalous day is told once).
 COSTS_BUDGET_EVALUATE_SECONDS = env.int("PORTAL_COSTS_BUDGET_EVALUATE_SECONDS", 3600, validate=validate.Range(min=60))
 COSTS_ANOMALY_DETECT_SECONDS = env.int("PORTAL_COSTS_ANOMALY_DETECT_SECONDS", 3600, validate=validate.Range(min=60))
 # A day is anomalous when its spend is above the previous days' mean plus this many standard deviations…
@@ -239,8 +240,9 @@ COSTS_ANOMALY_MIN_INCREASE = env.decimal(
 COSTS_CHAT_WEBHOOK_URL = env.str(
     "PORTAL_COSTS_CHAT_WEBHOOK_URL", "", validate=validate.Regexp(r"^$|^https://", error="not an https:// URL")
 )
-# Every chat webhook URL (README, "Outbound requests"): when hosts are listed, only those (".example.com": its
-# subdomains too); private networks are refused unless listed here (cloud metadata addresses always are).
+# Every chat webhook URL (docs/operations.md, "Outbound requests"): when hosts are listed, only those
+# (".example.com": its subdomains too); private networks are refused unless listed here (cloud metadata
+# addresses always are).
 COSTS_CHAT_WEBHOOK_HOSTS: list[str] = env.list("PORTAL_COSTS_CHAT_WEBHOOK_HOSTS", [], validate=_host_names)
 COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: list[str] = env.list(
     "PORTAL_COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS", [], validate=_networks
@@ -353,7 +355,7 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-# Encrypts the TOTP key and the recovery-code seed with PORTAL_ENCRYPTION_KEYS (README, "Secrets").
+# Encrypts the TOTP key and the recovery-code seed with PORTAL_ENCRYPTION_KEYS (docs/operations.md, "Secrets").
 MFA_ADAPTER = "access.adapters.MfaAdapter"
 MFA_TOTP_ISSUER = "Platform Portal"
 
@@ -557,7 +559,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules autodiscovery does not find (it looks for `tasks` only).
 CELERY_IMPORTS = ["access.audit_tasks"]
-# Kubernetes cost allocation: every cluster with allocation on, sampled once per slot (README, "Costs").
+# Kubernetes cost allocation: every cluster with allocation on, sampled once per slot (docs/costs.md, "Costs").
 CELERY_IMPORTS.append("costs.allocation_tasks")
 CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {
     "task": "costs.allocation.sample_clusters",

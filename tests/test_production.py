@@ -135,7 +135,7 @@ def production_server(collected: Path, transactional_db: None) -> Iterator[str]:
         DATABASE_URL=database_url(str(settings.DATABASES["default"]["NAME"])),
         REDIS_URL=settings.REDIS_URL,
         PORTAL_DATA_DIR=str(collected),
-        # TLS ends at the ingress, which says so in X-Forwarded-Proto (README, "Container image").
+        # TLS ends at the ingress, which says so in X-Forwarded-Proto (docs/operations.md, "Container image").
         PORTAL_TRUST_X_FORWARDED_PROTO="true",
         PORTAL_LOG_LEVEL="WARNING",
     )

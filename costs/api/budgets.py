@@ -58,7 +58,7 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
         write_only=True,
         required=False,
         allow_blank=True,
-        help_text="Write only; empty removes it. https on a public address (README, Outbound requests).",
+        help_text="Write only; empty removes it. https on a public address (docs/operations.md, Outbound requests).",
     )
     has_chat_webhook = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)

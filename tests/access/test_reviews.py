@@ -224,7 +224,7 @@ def test_decisions_on_a_closed_review_are_refused(demo: None) -> None:
 
 def test_closing_revokes_even_an_admins_unreviewed_grant(demo: None) -> None:
     # Separation of duties: only another admin may confirm an admin's grant. Left pending, it expires
-    # like any other; the break-glass superuser is the way back in (README, "Access reviews").
+    # like any other; the break-glass superuser is the way back in (docs/access.md, "Access reviews").
     review = open_review()
 
     services.access_review_close(actor=user("admin"), review_id=review.pk)

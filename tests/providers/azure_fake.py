@@ -23,7 +23,7 @@ wire is fake. It answers four hosts:
 with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
 long-running operation of a type end ``Failed``.
 
-What it does not show (the README lists it too): real latency (operations
+What it does not show (docs/providers.md lists it too): real latency (operations
 finish on the second poll), Azure Policy, RBAC (every token is accepted),
 capacity or SKU availability, names taken in other tenants, validation of most
 request fields, blob versions, object replication actually copying blobs,

@@ -4,7 +4,7 @@ azure-core's transport to an in-memory Azure) pass the same tests.
 Names that only make sense for one cloud (zones, instance types, the DR
 region) come from the harness's inputs. Where moto cannot show something a
 real cloud does, or Azure truly works otherwise, the test says so and keeps the
-assertion for the others; the README lists these gaps.
+assertion for the others; docs/providers.md lists these gaps.
 """
 
 from __future__ import annotations
