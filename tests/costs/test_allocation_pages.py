@@ -30,6 +30,8 @@ RANGE = {"start": DAY.isoformat(), "end": DAY.isoformat()}
 BILL = ("120.00", "0.3333333333", "17.0000000007")
 CLUSTER_COST = Decimal("137.3333333340")
 
+pytestmark = pytest.mark.shared_demo
+
 
 @pytest.fixture
 def cluster(persona: Callable[[Persona], User], tmp_path: Path) -> Cluster:

@@ -26,7 +26,7 @@ from regions.models import Cluster
 from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill, recent_bill, row
 from tests.helpers import ONE_LINE_FORMULA_PAYLOADS, formulas_in, queries_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 OVERVIEW = reverse("costs:overview")
 BREAKDOWN = reverse("costs:breakdown")

@@ -18,7 +18,7 @@ from portal.demo import Persona
 from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill, row
 from tests.helpers import ONE_LINE_FORMULA_PAYLOADS, formulas_in
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 BREAKDOWN = reverse("cost-breakdown")
 EXPORT = reverse("cost-breakdown-export")

@@ -18,7 +18,7 @@ from costs.models import CostLineItem
 from portal.demo import Persona
 from tests.costs.cost_world import PLATFORM, STUDENTS, load_rows, november_bill, recent_bill, row
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 NOVEMBER = reports.CostQuery(start=date(2026, 11, 1), end=date(2026, 11, 30))
 

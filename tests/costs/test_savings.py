@@ -27,7 +27,7 @@ from regions.models import NodePool
 from tests.costs.savings_data import NOW, cost_every_day, demo_cluster, make_environment
 from tests.factories import make_workload
 
-pytestmark = pytest.mark.usefixtures("demo")
+pytestmark = [pytest.mark.usefixtures("demo"), pytest.mark.shared_demo]
 
 
 def found(kind: RecommendationKind, *environments: Environment, **filters: Any) -> list[savings.Found]:

@@ -23,7 +23,7 @@ from portal.demo import Persona
 from tests.costs.savings_data import demo_cluster, make_environment
 from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
-pytestmark = pytest.mark.usefixtures("demo")
+pytestmark = [pytest.mark.usefixtures("demo"), pytest.mark.shared_demo]
 
 ClientFor = Callable[[Persona | None], Client]
 SAVINGS = "/costs/savings/"

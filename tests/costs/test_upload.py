@@ -22,7 +22,7 @@ from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 from tests.helpers import queries_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 GOOD = [
     focus_row("2026-10-31", "20.00"),

@@ -25,7 +25,7 @@ from tests.environments.test_provisioning_workflow import run_to_the_end
 from tests.environments.test_requests import cluster, request, team
 from workflows.models import Run, RunStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -26,7 +26,7 @@ from tests.factories import GrantFactory, make_user
 from workflows import engine
 from workflows.models import Run, RunStatus, StepStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 ADDONS = ("networks", "keys", "clusters", "databases", "caches", "buckets")
 

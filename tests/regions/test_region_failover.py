@@ -41,7 +41,7 @@ from tests.regions.test_region_build import (
 )
 from workflows.models import Run, RunStatus, StepStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 PRIMARY, PARTNER = "eu-west-2", "eu-west-3"
 DATABASE = "portal-eu-west-2-db"

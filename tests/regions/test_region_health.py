@@ -32,7 +32,7 @@ from workflows.models import RunStatus
 
 __all__ = ["aws", "kube", "moto_endpoint"]  # fixtures, imported so pytest finds them
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tests.helpers import queries_for
 from tests.regions.test_region_build import admin, request_region, second_admin
 from workflows.models import Run
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 BUILD_ORDER = [
     "network",
