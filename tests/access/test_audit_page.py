@@ -20,7 +20,9 @@ from portal.celery import app as celery_app
 from portal.demo import Persona
 from tests.access.tampering import tamper
 from tests.factories import GrantFactory, RoleFactory, TeamFactory, UserFactory, audit_events
-from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for, wait_until
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
+
+pytestmark = pytest.mark.shared_demo
 
 AUDIT = reverse("access:audit")
 EXPORT = reverse("access:audit-export")
@@ -312,51 +314,6 @@ def test_a_broken_chain_is_shown_with_its_first_bad_event_and_why(auditor: Clien
     assert "Broken" in content
     assert f"#{events[1].pk}" in content
     assert "its contents were changed after it was written" in content
-
-
-def test_events_cut_off_the_end_of_the_log_are_caught_by_the_next_verification(db: None) -> None:
-    events = audit_events(4)
-    first = audit_tasks.chain_verify(previous=None)
-    assert first["verified"]
-    tamper("DELETE FROM access_auditevent WHERE id >= %s", [events[2].pk])
-
-    second = audit_tasks.chain_verify(previous=first)
-    third = audit_tasks.chain_verify(previous=second)
-
-    assert not second["verified"]
-    assert second["first_bad_event"] == events[3].pk
-    assert "removed from the end" in second["problem"]
-    assert not third["verified"], "the alarm stays up on the next run"
-
-
-def test_verify_now_runs_on_a_real_worker_and_the_status_updates(
-    celery_worker_process: object, client_for: Callable[[Persona | None], Client]
-) -> None:
-    from portal.demo import load_demo
-
-    load_demo()
-    audit_events(2)
-    client = client_for(Persona.AUDITOR)
-
-    waiting = client.post(CHAIN, headers={"HX-Request": "true", "HX-Target": "chain-status"})
-    again = client.post(CHAIN, headers={"HX-Request": "true", "HX-Target": "chain-status"})
-
-    assert "Verification requested" in waiting.content.decode()
-    assert 'hx-trigger="every 2s"' in waiting.content.decode()  # the fragment polls until done
-    assert "Verification requested" in again.content.decode()  # a double click asks once
-
-    def verified() -> str:
-        body = client.get(CHAIN).content.decode()
-        return body if "Last verified" in body else ""
-
-    try:
-        done = wait_until(verified)
-    finally:
-        # Should the task have finished between the two clicks, the second asked again: leave no task
-        # in the queue for a worker of a later test to run.
-        celery_app.control.purge()
-    assert "Verifies" in done
-    assert 'hx-trigger="every 2s"' not in done
 
 
 def test_verify_now_without_htmx_goes_back_to_the_page(auditor: Client) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -19,13 +18,12 @@ from django.utils import timezone
 from access import audit, services
 from access.models import AccessReview, AccessReviewItem, AuditEvent, Grant, Role, Team, User
 from access.permissions import BuiltinRole
-from access.tasks import expire_overdue_reviews
 from portal.demo import Persona
 from tests.factories import GrantFactory, TeamFactory, UserFactory
-from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for, wait_until
+from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for
 
 ClientFor = Callable[[Persona | None], Client]
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.shared_demo
 
 
 def user(username: str) -> User:
@@ -236,17 +234,6 @@ def test_the_beat_schedule_runs_the_sweep(settings: object) -> None:
     schedule = settings.CELERY_BEAT_SCHEDULE  # type: ignore[attr-defined]
 
     assert any(entry["task"] == "access.tasks.expire_overdue_reviews" for entry in schedule.values())
-
-
-def test_a_real_worker_closes_an_overdue_review(celery_worker_process: subprocess.Popen[bytes], demo: None) -> None:
-    grant = GrantFactory.create(team=team("tutor-tools"))
-    review = open_review()
-    overdue(review)
-
-    expire_overdue_reviews.delay()
-
-    wait_until(lambda: AccessReview.objects.get(pk=review.pk).status == AccessReview.Status.CLOSED, timeout=60)
-    assert Grant.objects.get(pk=grant.pk).revoked_at is not None
 
 
 # --- pages ---------------------------------------------------------------------------
