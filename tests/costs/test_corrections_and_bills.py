@@ -89,7 +89,7 @@ def test_a_correction_file_is_applied_on_top_of_its_period_and_only_once(
     assert len(load.corrections) == 1
     sources_page = manager.get(reverse("costs:sources")).content.decode()
     assert "Replaced June 2026: 2 rows" in sources_page
-    assert f"on top of June 2026" in sources_page
+    assert "on top of June 2026" in sources_page
     outcomes = [
         event.after["outcome"][0]["action"]
         for event in AuditEvent.objects.filter(verb=audit.COST_UPLOADED).order_by("pk")
