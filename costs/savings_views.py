@@ -237,7 +237,11 @@ def _commitments_export(request: HttpRequest, user: User) -> HttpResponse:
         raise PermissionDenied("You may not see the organisation's commitments.")
     form, month, rows = _commitments(request, user)
     if form.errors:
-        return HttpResponse(" ".join(form.errors["commitments_month"]), status=400, content_type="text/plain")
+        return HttpResponse(
+            " ".join(str(message) for message in form.errors["commitments_month"]),
+            status=400,
+            content_type="text/plain",
+        )
     audit.record(audit.COSTS_EXPORTED, None, actor=user, export="commitments", parameters=request.GET.dict())
     lines = [
         [

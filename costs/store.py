@@ -313,9 +313,9 @@ def apply_corrections(source: CostSource, billing_period_start: date, rows: list
         load.save()
         locked.last_import_at = load.loaded_at
         locked.save(update_fields=["last_import_at"])
-        days = [day for found in written.coverage.values() for day in found]
-        if days:
-            rebuild_rollups(min(days), max(days) + timedelta(days=1))
+        touched = [day for found in written.coverage.values() for day in found]
+        if touched:
+            rebuild_rollups(min(touched), max(touched) + timedelta(days=1))
     return Corrected(load, applied=True, rows=written.count)
 
 

@@ -91,7 +91,7 @@ def test_a_correction_file_is_applied_on_top_of_its_period_and_only_once(
     assert "Replaced June 2026: 2 rows" in sources_page
     assert "on top of June 2026" in sources_page
     outcomes = [
-        event.after["outcome"][0]["action"]
+        (event.after or {})["outcome"][0]["action"]
         for event in AuditEvent.objects.filter(verb=audit.COST_UPLOADED).order_by("pk")
     ]
     assert outcomes == ["replaced", "corrections applied", "corrections already applied"]
@@ -145,7 +145,7 @@ def test_replacing_the_bill_loaded_by_another_source_takes_it_over_and_is_audite
     first = CostLoad.objects.get(source__name="finance-upload")
     assert (first.line_items, first.coverage) == (0, {})
     event = AuditEvent.objects.filter(verb=audit.COST_UPLOADED).latest("pk")
-    assert event.after["bills_taken_over"] == [
+    assert (event.after or {})["bills_taken_over"] == [
         {"account": "111111111111", "period": "2026-06-01", "from_source": "finance-upload"}
     ]
 
