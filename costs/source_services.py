@@ -232,7 +232,8 @@ def upload_focus(
     corrections applied before included (sending it twice leaves the same
     figures). A file made only of corrections (ChargeClass "Correction") is
     applied on top of its periods, once: the same corrections sent again
-    change nothing. A bill (billing account and period) another source
+    change nothing; a period the source holds no bill for is refused (a
+    correction alone is no bill). A bill (billing account and period) another source
     holds is refused with a message naming it, unless ``replace_bills``
     takes it over (audited with the bills taken). Nothing is loaded (and no
     source is created) when any row is bad or any bill is refused: the errors
@@ -261,6 +262,12 @@ def upload_focus(
         if held and (corrections_only or not replace_bills):
             raise ValidationError(_bills_message(held, corrections=corrections_only))
         if corrections_only:
+            if not CostLoad.objects.filter(source=source, billing_period_start=period, line_items__gt=0).exists():
+                raise ValidationError(
+                    f"Nothing was loaded: the file holds only corrections, and {source} has no bill for "
+                    f"{period:%B %Y} to apply them to. Load the bill first, or upload the corrections into the "
+                    "source that holds it."
+                )
             corrected = apply_corrections(source, period, period_rows)
             result.loads.append(corrected.load)
             result.outcomes.append(

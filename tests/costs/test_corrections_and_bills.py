@@ -163,6 +163,17 @@ def test_corrections_to_a_bill_another_source_holds_are_refused(
     assert june_total() == Decimal(1500)
 
 
+def test_corrections_with_no_bill_to_apply_them_to_are_refused(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    refused = upload(client_for(Persona.MANAGER), DELTA)
+
+    assert refused.status_code == 400
+    assert "has no bill for June 2026 to apply them to" in refused.content.decode()
+    assert june_total() == Decimal(0)
+    assert not CostLoad.objects.exists()
+
+
 def test_a_scheduled_import_of_a_bill_an_upload_holds_is_refused_and_says_why_on_the_source(
     settings: Any,
     tmp_path: Path,
