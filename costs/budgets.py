@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Case, QuerySet, Sum, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -213,6 +213,23 @@ def budget_statuses(budgets: Sequence[Budget], *, today: date, previous: bool = 
 
 def budget_status(budget: Budget, *, today: date | None = None) -> BudgetStatus:
     return budget_statuses([budget], today=today or timezone.localdate())[0]
+
+
+def team_budget(*, team_id: int) -> Budget | None:
+    """The team's budget: its active team-wide budget (not one of an environment or a service), monthly before
+    quarterly, the oldest first. The environment request form reads it, as Costs -> Budgets shows it."""
+    return (
+        Budget.objects.filter(team_id=team_id, environment__isnull=True, service__isnull=True, active=True)
+        .order_by(Case(When(period=BudgetPeriod.MONTHLY, then=0), default=1), "pk")
+        .select_related("team")
+        .first()
+    )
+
+
+def team_budget_status(*, team_id: int, today: date | None = None) -> BudgetStatus | None:
+    """:func:`team_budget` in the period holding ``today``: the same figures as its row on Costs -> Budgets."""
+    budget = team_budget(team_id=team_id)
+    return None if budget is None else budget_status(budget, today=today)
 
 
 def budget_list(*, user: Any) -> QuerySet[Budget]:

@@ -244,11 +244,14 @@ def load_demo_costs(today: date | None = None) -> int:
     return loaded
 
 
-# team slug -> (budget name, period, amount as a multiple of last month's spend): one over, two under.
+# team slug -> (budget name, period, amount as a multiple of last month's spend): one over, the others under.
+# Each is its team's budget everywhere: on Costs -> Budgets and in the environment request form.
 DEMO_BUDGETS = {
     "student-experience": ("Student Experience monthly", "monthly", Decimal("0.95")),
     "core-platform": ("Core Platform monthly", "monthly", Decimal("1.25")),
     "data-analytics": ("Data & Analytics quarterly", "quarterly", Decimal("3.6")),
+    "tutor-tools": ("Tutor Tools monthly", "monthly", Decimal("1.5")),
+    "admin-apps": ("Admin Apps monthly", "monthly", Decimal("1.5")),
 }
 
 
@@ -274,7 +277,11 @@ def _budgets_and_findings(today: date) -> None:
         Budget.objects.update_or_create(
             team=team,
             name=name,
-            defaults={"period": period, "amount": (spent * multiple).quantize(Decimal(100)), "created_by": admin},
+            defaults={
+                "period": period,
+                "amount": max((spent * multiple).quantize(Decimal(100)), Decimal(100)),
+                "created_by": admin,
+            },
         )
     budgets_evaluate(today=today)
     for days_ago in range(ANOMALY_DAYS_AGO + 1, 0, -1):

@@ -215,6 +215,9 @@ class CostLoad(models.Model):
     )
     loaded_at = models.DateTimeField(default=timezone.now)
     loads = models.PositiveIntegerField(default=1, help_text="How many times the period was loaded.")
+    # [{"digest": sha256, "rows": n, "applied_at": ISO time}]: correction files applied on top since the last full
+    # load (which empties it: the full bill includes them). The digest recognises the same corrections sent again.
+    corrections = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-billing_period_start", "source__name"]
@@ -264,7 +267,15 @@ class CostLineItem(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["charge_date"], name="cost_line_item_day")]
+        indexes = [
+            models.Index(fields=["charge_date"], name="cost_line_item_day"),
+            # The commitments' utilisation reads only the rows of a commitment, by day.
+            models.Index(
+                fields=["charge_date", "commitment_discount_id"],
+                name="cost_line_item_commitment",
+                condition=~models.Q(commitment_discount_id=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.charge_date} {self.service_name or self.charge_category} {self.billed_cost} {self.currency}"

@@ -11,6 +11,7 @@ Every action is a POST, audited, and safe to submit twice.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 from django import forms
@@ -29,7 +30,7 @@ from access.permissions import CHANGE, EXPORT, VIEW
 from costs import savings
 from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
-from costs.models import Recommendation
+from costs.models import CostSource, Recommendation
 from environments.models import Environment
 from portal.csv_export import csv_file, csv_lines
 from portal.http import HttpRequest, signed_in
@@ -68,6 +69,32 @@ class SavingsFilterForm(forms.Form):
         team_field = self.fields["team"]
         assert isinstance(team_field, forms.ModelChoiceField)  # noqa: S101 (declared above)
         team_field.queryset = teams
+
+
+class CommitmentMonthForm(forms.Form):
+    """The month the commitments' utilisation and coverage are shown for (this month when not given)."""
+
+    commitments_month = forms.DateField(
+        required=False,
+        label="Commitments in",
+        input_formats=["%Y-%m"],
+        error_messages={"invalid": "Give a month such as 2026-06."},
+    )
+
+
+def _commitments(request: HttpRequest, user: User) -> tuple[CommitmentMonthForm, date, list[savings.CommitmentUse]]:
+    """The commitments of the chosen month, for people who see the whole organisation's costs (a commitment is
+    bought for a billing account, not for a team); nobody else gets any."""
+    form = CommitmentMonthForm(request.GET or None)
+    chosen = form.cleaned_data.get("commitments_month") if form.is_valid() else None
+    start, end = month_bounds(chosen or timezone.localdate())
+    if form.errors or not policy.can(user, VIEW, CostSource()):
+        return form, start, []
+    return form, start, savings.commitment_use(start=start, end=end)
+
+
+def _percent(fraction: Decimal | None) -> str:
+    return "" if fraction is None else f"{(fraction * 100).quantize(Decimal('0.1'))}"
 
 
 def _require(user: User, action: str) -> None:
@@ -142,6 +169,15 @@ def savings_page(request: HttpRequest) -> HttpResponse:
         "can_export": policy.can(user, EXPORT, Recommendation),
         "computed_at": Recommendation.objects.order_by("-computed_at").values_list("computed_at", flat=True).first(),
     }
+    commitments_form, commitments_month, commitments = _commitments(request, user)
+    context.update(
+        {
+            "commitments_form": commitments_form,
+            "commitments_month": commitments_month,
+            "commitments": [(row, _percent(row.utilisation), _percent(row.coverage)) for row in commitments],
+            "sees_commitments": policy.can(user, VIEW, CostSource()),
+        }
+    )
     template = "costs/_savings_table.html" if request.htmx else "costs/savings.html"
     return render(request, template, context)
 
@@ -152,6 +188,8 @@ def savings_export(request: HttpRequest) -> HttpResponse:
     """The recommendations the page shows (same filters, same scope) and this month's realised savings, as CSV."""
     user = signed_in(request)
     _require(user, EXPORT)
+    if request.GET.get("part") == "commitments":
+        return _commitments_export(request, user)
     _, rows = _filtered(request, user)
     rows = policy.restrict(rows, user, EXPORT)
     month_start, _ = month_bounds(timezone.localdate())
@@ -176,6 +214,52 @@ def savings_export(request: HttpRequest) -> HttpResponse:
         for row in [*rows.select_related("team", "environment", "cluster"), *realised.select_related("cluster")]
     ]
     return csv_file(csv_lines(CSV_COLUMNS, lines), filename=f"savings-{stamp}.csv")
+
+
+COMMITMENT_CSV_COLUMNS = [
+    "commitment_discount_id",
+    "provider",
+    "billing_account_id",
+    "month",
+    "currency",
+    "used",
+    "unused",
+    "purchased",
+    "utilisation_percent",
+    "on_demand_on_covered_resources",
+    "coverage_percent",
+]
+
+
+def _commitments_export(request: HttpRequest, user: User) -> HttpResponse:
+    """The commitments the page shows for the chosen month, as CSV (people who see the organisation's costs)."""
+    if not policy.can(user, VIEW, CostSource()):
+        raise PermissionDenied("You may not see the organisation's commitments.")
+    form, month, rows = _commitments(request, user)
+    if form.errors:
+        return HttpResponse(
+            " ".join(str(message) for message in form.errors["commitments_month"]),
+            status=400,
+            content_type="text/plain",
+        )
+    audit.record(audit.COSTS_EXPORTED, None, actor=user, export="commitments", parameters=request.GET.dict())
+    lines = [
+        [
+            row.commitment_id,
+            row.provider,
+            row.billing_account_id,
+            f"{month:%Y-%m}",
+            row.currency,
+            row.used,
+            row.unused,
+            row.purchased,
+            _percent(row.utilisation),
+            row.on_demand,
+            _percent(row.coverage),
+        ]
+        for row in rows
+    ]
+    return csv_file(csv_lines(COMMITMENT_CSV_COLUMNS, lines), filename=f"commitments-{month:%Y-%m}.csv")
 
 
 def _done(request: HttpRequest, text: str) -> HttpResponse:

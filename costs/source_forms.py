@@ -37,6 +37,13 @@ class UploadForm(forms.Form):
         max_length=63, required=False, label="New source name", help_text="For a new upload source, e.g. gcp-billing."
     )
     file = forms.FileField(label="FOCUS CSV file", help_text="FOCUS 1.0 to 1.2 columns; .csv or .csv.gz.")
+    replace_bills = forms.BooleanField(
+        required=False,
+        label="Replace the bill loaded by another source",
+        help_text="Only when the upload is refused because another source holds the same bill (billing account "
+        "and month): that source's rows of the bill are removed and this file's count instead. Recorded in the "
+        "audit log.",
+    )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]

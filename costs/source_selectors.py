@@ -56,6 +56,18 @@ class LoadRow:
     load: CostLoad
     totals: list[tuple[str, str, str]]  # (currency, effective, billed)
 
+    @property
+    def history(self) -> list[str]:
+        """What the last full load and the corrections applied on top since did, in words."""
+        month = f"{self.load.billing_period_start:%B %Y}"
+        corrections = self.load.corrections or []
+        full = self.load.line_items - sum(int(entry.get("rows", 0)) for entry in corrections)
+        said = [f"Replaced {month}: {full} rows"] if full or not corrections else []
+        for entry in corrections:
+            rows = int(entry.get("rows", 0))
+            said.append(f"Applied {rows} correction{'s' if rows != 1 else ''} on top of {month}")
+        return said
+
 
 def load_rows(source: CostSource) -> list[LoadRow]:
     return [

@@ -23,11 +23,20 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import User
 from access.permissions import CHANGE
-from costs.choices import SourceKind
+from costs.choices import ChargeClass, SourceKind
 from costs.focus import FocusRow, RowError, decode, read_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
 from costs.sources import IMPORTERS, periods_due
-from costs.store import Attributor, load_period, month_start, rebuild_rollups
+from costs.store import (
+    Attributor,
+    BillHeldElsewhere,
+    HeldBill,
+    apply_corrections,
+    bills_held_elsewhere,
+    load_period,
+    month_start,
+    rebuild_rollups,
+)
 from costs.workflows import IMPORT
 from workflows import engine
 from workflows.models import ACTIVE, Run
@@ -132,6 +141,29 @@ def import_scheduled(today: date | None = None) -> list[Run]:
 # ---------------------------------------------------------------- uploads
 
 
+@dataclass(frozen=True)
+class PeriodOutcome:
+    """What an upload did to one billing period: replaced it, applied corrections on top, or found them applied."""
+
+    period: date
+    action: str  # one of REPLACED, CORRECTED, ALREADY_CORRECTED
+    rows: int
+
+    @property
+    def text(self) -> str:
+        month = f"{self.period:%B %Y}"
+        if self.action == CORRECTED:
+            return f"Applied {self.rows} correction{'s' if self.rows != 1 else ''} on top of {month}"
+        if self.action == ALREADY_CORRECTED:
+            return f"These {self.rows} corrections were already applied to {month}; nothing changed"
+        return f"Replaced {month}: {self.rows} rows"
+
+
+REPLACED = "replaced"
+CORRECTED = "corrections applied"
+ALREADY_CORRECTED = "corrections already applied"
+
+
 @dataclass
 class UploadResult:
     """What an upload did: the periods it loaded, or the errors that kept it from loading anything."""
@@ -140,10 +172,22 @@ class UploadResult:
     loads: list[CostLoad] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     lines: int = 0
+    outcomes: list[PeriodOutcome] = field(default_factory=list)
+    replaced_bills: list[HeldBill] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def text(self) -> str:
+        """What happened, in words: one sentence per period, and the bills taken over from another source."""
+        said = [outcome.text for outcome in self.outcomes]
+        said += [
+            f"Took over the bill of account {bill.account} for {bill.period:%B %Y} from {bill.source}"
+            for bill in self.replaced_bills
+        ]
+        return ". ".join(said) + "."
 
 
 def read_upload(data: bytes) -> tuple[list[FocusRow], list[RowError], int]:
@@ -158,13 +202,42 @@ def read_upload(data: bytes) -> tuple[list[FocusRow], list[RowError], int]:
     return focus.rows, focus.errors, focus.lines
 
 
-@transaction.atomic
-def upload_focus(*, actor: User, data: bytes, source_id: int | None = None, new_source: str = "") -> UploadResult:
-    """Load every billing period a FOCUS file holds into an upload source, replacing those periods.
+def _bills_message(held: list[HeldBill], *, corrections: bool) -> str:
+    listed = "; ".join(
+        f"account {bill.account} for {bill.period:%B %Y} is loaded by the source {bill.source}" for bill in held
+    )
+    if corrections:
+        return (
+            f"Nothing was loaded: {listed}. Corrections apply where their bill is loaded: upload them into "
+            f"{', '.join(sorted({bill.source for bill in held}))}."
+        )
+    return (
+        f"Nothing was loaded: {listed}, and a bill is counted from one source only. Upload it into that source, "
+        "or tick \u201creplace the bill loaded by the other source\u201d to take it over from there."
+    )
 
-    Nothing is loaded (and no source is created) when any row is bad: the
-    errors come back, each with its line and column. Sending the same file
-    twice leaves the same figures (each period is replaced, not added to).
+
+@transaction.atomic
+def upload_focus(
+    *,
+    actor: User,
+    data: bytes,
+    source_id: int | None = None,
+    new_source: str = "",
+    replace_bills: bool = False,
+) -> UploadResult:
+    """Load every billing period a FOCUS file holds into an upload source.
+
+    A file with regular rows is the bill: each of its periods is replaced,
+    corrections applied before included (sending it twice leaves the same
+    figures). A file made only of corrections (ChargeClass "Correction") is
+    applied on top of its periods, once: the same corrections sent again
+    change nothing; a period the source holds no bill for is refused (a
+    correction alone is no bill). A bill (billing account and period) another source
+    holds is refused with a message naming it, unless ``replace_bills``
+    takes it over (audited with the bills taken). Nothing is loaded (and no
+    source is created) when any row is bad or any bill is refused: the errors
+    come back, each with its line and column.
     """
     rows, errors, lines = read_upload(data)
     if errors:
@@ -181,18 +254,52 @@ def upload_focus(*, actor: User, data: bytes, source_id: int | None = None, new_
     by_period: dict[date, list[FocusRow]] = defaultdict(list)
     for row in rows:
         by_period[month_start(row.billing_period_start)].append(row)
-    loads = [load_period(source, period, by_period[period]) for period in sorted(by_period)]
+    corrections_only = all(row.charge_class == ChargeClass.CORRECTION for row in rows)
+    result = UploadResult(source=source, lines=lines)
+    for period in sorted(by_period):
+        period_rows = by_period[period]
+        held = bills_held_elsewhere(source, period, {row.billing_account_id for row in period_rows})
+        if held and (corrections_only or not replace_bills):
+            raise ValidationError(_bills_message(held, corrections=corrections_only))
+        if corrections_only:
+            if not CostLoad.objects.filter(source=source, billing_period_start=period, line_items__gt=0).exists():
+                raise ValidationError(
+                    f"Nothing was loaded: the file holds only corrections, and {source} has no bill for "
+                    f"{period:%B %Y} to apply them to. Load the bill first, or upload the corrections into the "
+                    "source that holds it."
+                )
+            corrected = apply_corrections(source, period, period_rows)
+            result.loads.append(corrected.load)
+            result.outcomes.append(
+                PeriodOutcome(period, CORRECTED if corrected.applied else ALREADY_CORRECTED, corrected.rows)
+            )
+            continue
+        try:
+            load = load_period(source, period, period_rows, replace_bills=replace_bills)
+        except BillHeldElsewhere as refused:  # taken meanwhile by another source's load
+            raise ValidationError(_bills_message(refused.held, corrections=False)) from None
+        result.loads.append(load)
+        result.outcomes.append(PeriodOutcome(period, REPLACED, load.line_items))
+        result.replaced_bills += held
     audit.record(
         audit.COST_UPLOADED,
         source,
         actor=actor,
         after={
-            "periods": [load.billing_period_start.isoformat() for load in loads],
-            "line_items": sum(load.line_items for load in loads),
+            "periods": [load.billing_period_start.isoformat() for load in result.loads],
+            "line_items": sum(load.line_items for load in result.loads),
             "lines": lines,
+            "outcome": [
+                {"period": outcome.period.isoformat(), "action": outcome.action, "rows": outcome.rows}
+                for outcome in result.outcomes
+            ],
+            "bills_taken_over": [
+                {"account": bill.account, "period": bill.period.isoformat(), "from_source": bill.source}
+                for bill in result.replaced_bills
+            ],
         },
     )
-    return UploadResult(source=source, loads=loads, lines=lines)
+    return result
 
 
 # ---------------------------------------------------------------- attribution rules

@@ -118,14 +118,13 @@ def upload(request: HttpRequest) -> HttpResponse:
                 data=form.cleaned_data["file"].read(),
                 source_id=chosen.pk if chosen is not None else None,
                 new_source=form.cleaned_data["new_source"],
+                replace_bills=form.cleaned_data["replace_bills"],
             )
         except (ValidationError, PermissionDenied) as error:
             add_service_error(form, error)
         else:
             if result.ok:
-                periods = ", ".join(f"{load.billing_period_start:%Y-%m}" for load in result.loads)
-                items = sum(load.line_items for load in result.loads)
-                messages.success(request, f"{result.source}: loaded {items} line items into {periods}.")
+                messages.success(request, f"{result.source}: {result.text}")
                 return redirect("costs:sources")
             errors = result.errors
             form.add_error("file", f"The file has {len(errors)} bad row(s); nothing was loaded.")

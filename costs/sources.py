@@ -3,7 +3,9 @@
 One billing period of one source at a time (:func:`import_period`): the
 importer of the source's kind reads the period, and :func:`costs.store.load_period`
 replaces what the store held for it, all or nothing. A period whose load is
-``final`` is never read again.
+``final`` is never read again. A bill (billing account and period) another
+authoritative source holds is not loaded: the import fails with a message
+naming the source, which the source's last error keeps.
 
 **FOCUS exports** are re-written whole by the provider, so only the latest
 run of each period is read:
@@ -56,7 +58,7 @@ from django.utils import timezone
 from costs.choices import ChargeCategory, SourceKind
 from costs.focus import PLACES, FocusReader, FocusRow, RowError, decode, provider_code
 from costs.models import CostLoad, CostSource
-from costs.store import load_period, month_start
+from costs.store import BillHeldElsewhere, load_period, month_start
 from providers.cloud import CloudDriver, CostLineItem, ObjectInfo
 from providers.errors import ProviderError
 from providers.factory import cloud_driver
@@ -178,6 +180,9 @@ def import_period(
             )
         except StrayPeriod as stray:
             raise ImportFailed(str(stray)) from None
+        except BillHeldElsewhere as refused:
+            # Two authoritative sources never both count a bill; the source's last error says which holds it.
+            raise ImportFailed(str(refused)) from None
         if isinstance(data.rows, ExportRows):
             data.rows.check()
     return load

@@ -1,7 +1,12 @@
 """Writing the cost store: load a source's billing period, attribute its rows once, rebuild the daily rollups.
 
 A load replaces the period's line items exactly, in one transaction: a
-failed load leaves the previous figures as they were. Rows are written with
+failed load leaves the previous figures as they were. A file made only of
+corrections (FOCUS ChargeClass "Correction") is applied on top of the period
+instead (:func:`apply_corrections`), once however often it is sent. A bill
+(billing account and period) is counted from one authoritative source only:
+a load that would add a bill another source holds is refused, unless told to
+take the bill over. Rows are written with
 PostgreSQL ``COPY`` (the store holds tens of millions of them). Figures from
 the bill (FOCUS exports, uploads, on-prem allocation) win over the fresh
 month-to-date APIs: the bill's rows for an account and day remove the fresh
@@ -13,10 +18,11 @@ its namespaces by the day's allocation shares; pages read only rollups.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -140,6 +146,51 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+@dataclass(frozen=True)
+class HeldBill:
+    """A bill (billing account x billing period) another authoritative source already holds."""
+
+    load_id: int
+    source: str
+    account: str
+    period: date
+
+    def __str__(self) -> str:
+        return (
+            f"the bill of account {self.account} for {self.period:%B %Y} is already loaded by the source {self.source}"
+        )
+
+
+class BillHeldElsewhere(Exception):
+    """A load would count a bill twice: another authoritative source holds it. Nothing was loaded."""
+
+    def __init__(self, held: list[HeldBill]) -> None:
+        self.held = held
+        listed = "; ".join(str(bill) for bill in held)
+        super().__init__(f"Not loaded: {listed}. A bill is counted from one source only.")
+
+
+def bills_held_elsewhere(source: CostSource, period: date, accounts: Iterable[str]) -> list[HeldBill]:
+    """The bills of ``accounts`` in ``period`` that another authoritative source holds (none for a fresh source:
+    the month-to-date APIs give way to the bill day by day instead, see :func:`_covered_by_the_bill`)."""
+    wanted = set(accounts)
+    if not source.authoritative or not wanted:
+        return []
+    others = (
+        CostLoad.objects.filter(
+            source__kind__in=AUTHORITATIVE_SOURCES, billing_period_start=month_start(period), line_items__gt=0
+        )
+        .exclude(source=source)
+        .select_related("source")
+        .order_by("source__name")
+    )
+    return [
+        HeldBill(load.pk, load.source.name, account, load.billing_period_start)
+        for load in others
+        for account in sorted(wanted & set(load.coverage))
+    ]
+
+
 def load_period(
     source: CostSource,
     billing_period_start: date,
@@ -148,11 +199,17 @@ def load_period(
     final: bool = False,
     requests: int = 0,
     request_cost: Decimal = Decimal(0),
+    replace_bills: bool = False,
 ) -> CostLoad:
     """Replace ``source``'s line items of one billing period with ``rows`` and rebuild the touched rollups.
 
     Every row must belong to the period. A period the provider marked final
     is not replaced again (the caller decides whether to fetch it at all).
+    Corrections applied on top of the period before are replaced too: the
+    full bill includes them. A bill (billing account and period) another
+    authoritative source holds is never added: the load raises
+    :class:`BillHeldElsewhere` and nothing is stored, unless ``replace_bills``
+    says to take the bill over (the other source's rows of it are removed).
     """
     period = month_start(billing_period_start)
     with transaction.atomic():
@@ -162,19 +219,19 @@ def load_period(
         CostLineItem.objects.filter(load=load).delete()
         covered = _covered_by_the_bill(locked, period) if not locked.authoritative else {}
         written = _write(load, period, rows, covered)
-        days = _days_of(load)
+        spans = [span for span in (old_days, _days_of(load)) if span is not None]
+        held = bills_held_elsewhere(locked, period, written.coverage)
+        if held and not replace_bills:
+            raise BillHeldElsewhere(held)
+        spans += [span for bill in held if (span := _remove_bill(bill)) is not None]
         if locked.authoritative and written.coverage:
             _drop_fresh_rows_covered(written.coverage)
         load.final = final
         load.line_items = written.count
         load.superseded = written.superseded
-        load.totals = {
-            currency: {basis: str(amount) for basis, amount in sums.items()}
-            for currency, sums in sorted(written.totals.items())
-        }
-        load.coverage = {
-            account: sorted(day.isoformat() for day in found) for account, found in written.coverage.items()
-        }
+        load.totals = _totals_json(written.totals)
+        load.coverage = _coverage_json(written.coverage)
+        load.corrections = []
         load.requests = requests
         load.request_cost = request_cost
         load.loaded_at = timezone.now()
@@ -184,10 +241,121 @@ def load_period(
         locked.last_import_at = load.loaded_at
         locked.last_error = ""
         locked.save(update_fields=["last_import_at", "last_error"])
-        spans = [span for span in (old_days, days) if span is not None]
         if spans:
             rebuild_rollups(min(span[0] for span in spans), max(span[1] for span in spans))
     return load
+
+
+def corrections_digest(rows: Iterable[FocusRow]) -> str:
+    """What identifies a set of correction rows: a SHA-256 over the rows' values in a fixed order.
+
+    The order of the rows, the file's name, its compression and line endings
+    do not change it, so the same corrections sent again are recognised.
+    """
+    lines = sorted(
+        json.dumps([str(value) if not isinstance(value, dict) else sorted(value.items()) for value in astuple(row)])
+        for row in rows
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What applying corrections did: the period's load, and whether they were new (else already applied)."""
+
+    load: CostLoad
+    applied: bool
+    rows: int
+
+
+def apply_corrections(source: CostSource, billing_period_start: date, rows: list[FocusRow]) -> Corrected:
+    """Add correction rows (FOCUS ChargeClass "Correction") on top of ``source``'s billing period.
+
+    Delta corrections carry the difference; ledger corrections a reversal of
+    the original row and the corrected row: either way the period's figures
+    become the sum. The same corrections applied again (same digest, see
+    :func:`corrections_digest`) add nothing. Loading the period in full
+    afterwards replaces them with the full bill. A bill another source holds
+    is corrected there, not here (:class:`BillHeldElsewhere`).
+    """
+    period = month_start(billing_period_start)
+    digest = corrections_digest(rows)
+    with transaction.atomic():
+        locked = CostSource.objects.select_for_update().get(pk=source.pk)
+        held = bills_held_elsewhere(locked, period, {row.billing_account_id for row in rows})
+        if held:
+            raise BillHeldElsewhere(held)
+        load, _ = CostLoad.objects.get_or_create(source=locked, billing_period_start=period)
+        if any(entry.get("digest") == digest for entry in load.corrections):
+            return Corrected(load, applied=False, rows=len(rows))
+        written = _write(load, period, rows, {})
+        totals = {
+            currency: {basis: Decimal(amount) for basis, amount in sums.items()}
+            for currency, sums in load.totals.items()
+        }
+        for currency, sums in written.totals.items():
+            into = totals.setdefault(currency, {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0)})
+            for basis, amount in sums.items():
+                into[basis] = into.get(basis, Decimal(0)) + amount
+        coverage = {account: {date.fromisoformat(day) for day in days} for account, days in load.coverage.items()}
+        for account, days in written.coverage.items():
+            coverage.setdefault(account, set()).update(days)
+        if locked.authoritative and written.coverage:
+            _drop_fresh_rows_covered(written.coverage)
+        load.line_items += written.count
+        load.totals = _totals_json(totals)
+        load.coverage = _coverage_json(coverage)
+        load.loaded_at = timezone.now()
+        load.corrections = [
+            *load.corrections,
+            {"digest": digest, "rows": written.count, "applied_at": load.loaded_at.isoformat()},
+        ]
+        load.save()
+        locked.last_import_at = load.loaded_at
+        locked.save(update_fields=["last_import_at"])
+        touched = [day for found in written.coverage.values() for day in found]
+        if touched:
+            rebuild_rollups(min(touched), max(touched) + timedelta(days=1))
+    return Corrected(load, applied=True, rows=written.count)
+
+
+def _totals_json(totals: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
+    return {
+        currency: {basis: str(amount) for basis, amount in sums.items()} for currency, sums in sorted(totals.items())
+    }
+
+
+def _coverage_json(coverage: dict[str, set[date]]) -> dict[str, list[str]]:
+    return {account: sorted(day.isoformat() for day in found) for account, found in coverage.items()}
+
+
+def _remove_bill(bill: HeldBill) -> tuple[date, date] | None:
+    """Remove another source's rows of a bill being taken over and re-sum its load; the days it held."""
+    table = CostLineItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE load_id = %s AND billing_account_id = %s "  # noqa: S608
+            "RETURNING charge_date",
+            [bill.load_id, bill.account],
+        )
+        removed = [day for (day,) in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT currency, SUM(billed_cost), SUM(effective_cost), SUM(list_cost), COUNT(*) "  # noqa: S608
+            f"FROM {table} WHERE load_id = %s GROUP BY currency",
+            [bill.load_id],
+        )
+        sums = cursor.fetchall()
+    load = CostLoad.objects.select_for_update().get(pk=bill.load_id)
+    load.totals = _totals_json(
+        {
+            currency: {"billed": billed, "effective": effective, "list": listed}
+            for currency, billed, effective, listed, _ in sums
+        }
+    )
+    load.line_items = sum(count for *_, count in sums)
+    load.coverage = {account: days for account, days in load.coverage.items() if account != bill.account}
+    load.save(update_fields=["totals", "line_items", "coverage"])
+    return (min(removed), max(removed) + timedelta(days=1)) if removed else None
 
 
 class InvalidFocusFile(Exception):

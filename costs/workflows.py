@@ -6,7 +6,9 @@ per period. Loading a period replaces it whole, so performing a step again
 (a worker killed half-way) is harmless, and a step that fails leaves the
 period's previous figures as they were. A throttled or unreachable cloud is
 tried again with backoff; an export run still being written is waited for;
-malformed rows fail the run with the rows listed. When a run fails, the
+malformed rows fail the run with the rows listed, and so does a bill
+(billing account and period) another of the bill's sources already holds,
+naming that source (a bill is counted once). When a run fails, the
 source's ``last_error`` says why (a successful load clears it).
 """
 

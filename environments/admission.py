@@ -58,7 +58,10 @@ class RequestFacts:
     currency: str = "EUR"
     team_monthly_committed: Decimal = Decimal(0)
     team_monthly_limit: Decimal | None = None
+    # The team's budget of Costs -> Budgets for the current period, what was spent of it so far, and its period.
     team_budget: Decimal | None = None
+    team_budget_spent: Decimal = Decimal(0)
+    team_budget_period: str = "monthly"
     team_environments: int = 0
     team_max_environments: int | None = None
     region_status: str = "active"
@@ -183,14 +186,18 @@ def decide(facts: RequestFacts) -> Decision:
         )
     budget_left = None
     if facts.team_budget is not None:
-        budget_left = facts.team_budget - facts.team_monthly_committed
-        if committed > facts.team_budget:
+        # What is left of the budget is what Costs -> Budgets shows: the budget less what was spent this period.
+        budget_left = facts.team_budget - facts.team_budget_spent
+        if facts.monthly_estimate > budget_left:
             over, left, needs = (
                 _money(amount, facts.currency)
-                for amount in (committed - facts.team_budget, budget_left, facts.monthly_estimate)
+                for amount in (facts.monthly_estimate - budget_left, budget_left, facts.monthly_estimate)
             )
             holds.append(
-                (f"Over the team's monthly budget by {over} ({left} left, this needs {needs}).", Approver.TEAM_LEAD)
+                (
+                    f"Over the team's {facts.team_budget_period} budget by {over} ({left} left, this needs {needs}).",
+                    Approver.TEAM_LEAD,
+                )
             )
 
     if refusals:

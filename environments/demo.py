@@ -116,13 +116,14 @@ TEMPLATES: list[dict[str, Any]] = [
     },
 ]
 
-# team slug -> (maximum environments, maximum total monthly estimate, monthly budget), in USD.
+# team slug -> (maximum environments, maximum total monthly estimate), in USD. The teams' budgets are the
+# costs demo's (costs/demo.py DEMO_BUDGETS), sized from their spend.
 TEAM_LIMITS = {
-    "core-platform": (20, Decimal(20000), Decimal(15000)),
-    "student-experience": (10, Decimal(8000), Decimal(5000)),
-    "tutor-tools": (8, Decimal(6000), Decimal(4000)),
-    "admin-apps": (5, Decimal(3000), Decimal(2000)),
-    "data-analytics": (6, Decimal(6000), Decimal(4000)),
+    "core-platform": (20, Decimal(20000)),
+    "student-experience": (10, Decimal(8000)),
+    "tutor-tools": (8, Decimal(6000)),
+    "admin-apps": (5, Decimal(3000)),
+    "data-analytics": (6, Decimal(6000)),
 }
 
 
@@ -131,7 +132,7 @@ def load_demo_templates() -> None:
         values = {key: value for key, value in fields.items() if key != "slug"}
         template, _ = EnvironmentTemplate.objects.update_or_create(slug=fields["slug"], defaults=values)
         template.full_clean()
-    for slug, (environments, maximum, budget) in TEAM_LIMITS.items():
+    for slug, (environments, maximum) in TEAM_LIMITS.items():
         team = Team.objects.filter(slug=slug).first()
         if team is None:
             continue
@@ -140,7 +141,6 @@ def load_demo_templates() -> None:
             defaults={
                 "max_environments": environments,
                 "max_monthly_estimate": maximum,
-                "monthly_budget": budget,
                 "currency": "USD",
             },
         )

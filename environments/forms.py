@@ -141,10 +141,9 @@ class TemplateForm(forms.ModelForm[EnvironmentTemplate]):
 class TeamLimitsForm(forms.ModelForm[TeamLimits]):
     class Meta:
         model = TeamLimits
-        fields = ["max_environments", "max_monthly_estimate", "monthly_budget", "currency"]
+        fields = ["max_environments", "max_monthly_estimate", "currency"]
         help_texts = {
             "max_monthly_estimate": "Requests that would take the team's total above this are refused.",
-            "monthly_budget": "Requests that would take the team's total above this need a team lead's approval.",
         }
 
 

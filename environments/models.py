@@ -479,13 +479,13 @@ class EnvironmentTemplate(models.Model):
 
 @scoped("costs", team="team")
 class TeamLimits(models.Model):
-    """How much a team may run: environments and monthly estimate (refused above), and its budget.
+    """How much a team may run: its number of environments and its total monthly estimate (refused above).
 
-    Requests whose estimate takes the team over ``monthly_budget`` need
-    approval; above ``max_monthly_estimate`` they are refused. A team without
-    limits is not capped. Budgets are money, so they sit in the ``costs``
-    policy domain: the team's members see them, ``costs.change`` holders
-    (managers, platform admins) set them.
+    The team's budget is not here: it is the team-wide :class:`costs.budget_models.Budget` that
+    Costs -> Budgets tracks; a request whose estimate is more than what is left of it needs a team
+    lead's approval. A team without limits is not capped. Limits are money, so they sit in the ``costs``
+    policy domain: the team's members see them, ``costs.change`` holders (managers, platform admins) set
+    them.
     """
 
     team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="limits")
@@ -493,7 +493,6 @@ class TeamLimits(models.Model):
     max_monthly_estimate = models.DecimalField(
         "maximum total monthly estimate", max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
     )
-    monthly_budget = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, default="USD", validators=[currency_code])
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -501,29 +500,9 @@ class TeamLimits(models.Model):
         ordering = ["team__name"]
         verbose_name = "team limits"
         verbose_name_plural = "team limits"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(monthly_budget__lte=F("max_monthly_estimate")),
-                name="team_budget_within_maximum",
-                violation_error_message="The budget cannot exceed the maximum total monthly estimate.",
-            )
-        ]
 
     def __str__(self) -> str:
         return f"Limits of {self.team}" if self.team_id else "Team limits"
-
-    def clean(self) -> None:
-        if (
-            self.monthly_budget is not None
-            and self.max_monthly_estimate is not None
-            and self.monthly_budget > self.max_monthly_estimate
-        ):
-            raise ValidationError(
-                {
-                    "monthly_budget": "The budget is where approval starts and the maximum where requests are "
-                    "refused, so the budget cannot exceed the maximum total monthly estimate."
-                }
-            )
 
 
 class EnvironmentQuerySet(models.QuerySet["Environment"]):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from access import policy
 from access.models import Team, User
 from costs import selectors as cost_selectors
+from costs.budgets import BudgetStatus, team_budget_status
 from costs.prices import PriceMissing
 from environments import admission
 from environments.choices import LIVE, Approval
@@ -141,12 +142,13 @@ class RequestCheck:
 
     ``facts`` are what the decision was made on, kept so the live check can show the team's
     quota left (environments and committed monthly estimates against its limits).
+    ``budget`` is the team's budget as Costs -> Budgets shows it (amount, spent, forecast), or None.
     """
 
     estimate: Estimate | None = None
     decision: admission.Decision | None = None
     problem: str = ""
-    budget: Decimal | None = None
+    budget: BudgetStatus | None = None
     facts: admission.RequestFacts | None = None
 
     @property
@@ -207,8 +209,15 @@ def request_check(
     if limits is not None and limits.currency != estimate.currency:
         return RequestCheck(
             estimate=estimate,
-            problem=f"This estimate is in {estimate.currency} but the team's budget is in {limits.currency}; "
+            problem=f"This estimate is in {estimate.currency} but the team's limits are in {limits.currency}; "
             "ask a platform admin to align the price table and the team's limits.",
+        )
+    budget = team_budget_status(team_id=team_id, today=timezone.localdate(at) if at is not None else None)
+    if budget is not None and budget.budget.currency != estimate.currency:
+        return RequestCheck(
+            estimate=estimate,
+            problem=f"This estimate is in {estimate.currency} but the team's budget ({budget.budget.name}) is in "
+            f"{budget.budget.currency}; ask a manager to align the budget and the price table.",
         )
     live = (
         Environment.objects.live()
@@ -239,7 +248,9 @@ def request_check(
         currency=estimate.currency,
         team_monthly_committed=live["committed"] or Decimal(0),
         team_monthly_limit=limits.max_monthly_estimate if limits is not None else None,
-        team_budget=limits.monthly_budget if limits is not None else None,
+        team_budget=budget.budget.amount if budget is not None else None,
+        team_budget_spent=budget.actual if budget is not None else Decimal(0),
+        team_budget_period=budget.budget.get_period_display().lower() if budget is not None else "monthly",
         team_environments=live["count"] or 0,
         team_max_environments=limits.max_environments if limits is not None else None,
         region_status=region.status,
@@ -249,6 +260,6 @@ def request_check(
     return RequestCheck(
         estimate=estimate,
         decision=admission.decide(facts),
-        budget=limits.monthly_budget if limits is not None else None,
+        budget=budget,
         facts=facts,
     )

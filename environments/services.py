@@ -48,7 +48,7 @@ TEMPLATE_FIELDS = [
     for field in EnvironmentTemplate._meta.get_fields()
     if field.concrete and not field.many_to_many and field.name not in {"id", "created_at", "updated_at"}
 ]
-TEAM_LIMITS_FIELDS = ["max_environments", "max_monthly_estimate", "monthly_budget", "currency"]
+TEAM_LIMITS_FIELDS = ["max_environments", "max_monthly_estimate", "currency"]
 
 
 def template_snapshot(template: EnvironmentTemplate, regions: Iterable[Region] | None = None) -> dict[str, Any]:
@@ -145,7 +145,6 @@ def team_limits_set(
     team: Team,
     max_environments: int,
     max_monthly_estimate: Decimal,
-    monthly_budget: Decimal,
     currency: str = "USD",
 ) -> TeamLimits:
     """Set a team's limits, creating them the first time (``costs.change`` on the team)."""
@@ -156,7 +155,6 @@ def team_limits_set(
     before = audit.snapshot(limits, TEAM_LIMITS_FIELDS) if existing is not None else None
     limits.max_environments = max_environments
     limits.max_monthly_estimate = max_monthly_estimate
-    limits.monthly_budget = monthly_budget
     limits.currency = currency.strip().upper()
     limits.full_clean()
     limits.save()

@@ -1101,7 +1101,6 @@ def set_a_teams_limits(world: World) -> Expected:
         team=world.team(),
         max_environments=3,
         max_monthly_estimate=Decimal(900),
-        monthly_budget=Decimal(600),
     )
     return Expected.of(world.admin, limits)
 
@@ -1113,7 +1112,6 @@ def set_limits_of_a_team_without_any(world: World) -> Expected:
         team=team,
         max_environments=2,
         max_monthly_estimate=Decimal(500),
-        monthly_budget=Decimal(400),
     )
     return Expected.of(world.persona(Persona.MANAGER), limits)
 

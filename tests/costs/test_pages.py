@@ -75,7 +75,7 @@ def test_the_overview_shows_this_month_against_last_the_forecast_trend_movers_an
 
 def test_the_overview_takes_the_same_number_of_queries_with_more_teams_and_days(manager: Client) -> None:
     today = timezone.localdate()
-    load_rows([row(today, "1.00", team=STUDENTS)])
+    load_rows([row(today, "1.00", team=STUDENTS, BillingAccountId="another-bill")])  # one bill, one source
     few = queries_for(manager, OVERVIEW)
 
     for number in range(10):
@@ -190,7 +190,7 @@ def test_bad_parameters_are_explained_on_the_page(manager: Client, params: dict[
 
 
 def test_the_breakdown_takes_the_same_number_of_queries_with_more_teams_and_days(manager: Client) -> None:
-    load_rows([row(date(2026, 11, 1), "1.00", team=STUDENTS)])
+    load_rows([row(date(2026, 11, 1), "1.00", team=STUDENTS, BillingAccountId="another-bill")])  # one bill, one source
     few = queries_for(manager, BREAKDOWN, {**NOVEMBER, "by": "team"})
 
     for number in range(10):

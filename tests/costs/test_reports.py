@@ -208,7 +208,11 @@ def test_a_breakdown_takes_the_same_few_queries_however_many_teams_and_days(
 
     for number in range(12):
         Team.objects.create(slug=f"team-{number}", name=f"Team {number}")
-    load_rows([row(date(2026, 11, day), "1.00", team=f"team-{day % 12}") for day in range(1, 31)], source_name="more")
+    more = [
+        row(date(2026, 11, day), "1.00", team=f"team-{day % 12}", BillingAccountId="another-bill")
+        for day in range(1, 31)
+    ]
+    load_rows(more, source_name="more")  # another bill: a bill is loaded by one source only
     asking = fresh(manager)
     with django_assert_num_queries(4):
         result = reports.breakdown(asking, NOVEMBER)

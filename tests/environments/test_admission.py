@@ -24,6 +24,7 @@ PREVIEW = RequestFacts(
     team_monthly_committed=Decimal("300.00"),
     team_monthly_limit=Decimal("2000.00"),
     team_budget=Decimal("1000.00"),
+    team_budget_spent=Decimal("300.00"),
     team_environments=3,
     team_max_environments=10,
     zone_regions=(("AU", "ap-southeast-2"), ("EU", "eu-central-1"), ("EU", "eu-west-1"), ("US", "us-east-1")),
@@ -82,7 +83,7 @@ def test_a_team_past_its_monthly_limit_is_refused_with_the_amounts() -> None:
 
 
 def test_over_budget_needs_the_team_leads_approval_and_says_by_how_much() -> None:
-    decision = decide(replace(PREVIEW, team_monthly_committed=Decimal("950")))
+    decision = decide(replace(PREVIEW, team_budget_spent=Decimal("950")))
 
     assert (decision.outcome, decision.approver) == (Outcome.NEEDS_APPROVAL, Approver.TEAM_LEAD)
     assert decision.reasons == ("Over the team's monthly budget by EUR 70.00 (EUR 50.00 left, this needs EUR 120.00).",)

@@ -14,6 +14,7 @@ from django.utils.html import escape
 
 from access.models import Team, User
 from approvals.models import ApprovalRequest
+from costs.budget_models import Budget
 from environments import selectors, services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
@@ -94,13 +95,13 @@ def test_a_double_submit_creates_one_environment(developer: Client) -> None:
 
 
 def test_the_live_check_shows_the_estimate_and_the_budget_left_before_submit(developer: Client) -> None:
-    limits = TeamLimits.objects.get(team__slug="student-experience")
+    Budget.objects.create(name="SX monthly", team=Team.objects.get(slug="student-experience"), amount=Decimal(1000))
 
     page = developer.post(CHECK, form(), HTTP_HX_REQUEST="true").content.decode()
 
     assert 'data-check="estimate"' in page
     assert 'data-check="budget-left"' in page
-    assert f"of {limits.monthly_budget}" in page
+    assert "USD 1,000.00 of 1,000.00" in page
     assert 'data-check="allowed"' in page
     assert not Environment.objects.exists()
 
@@ -149,7 +150,7 @@ def test_the_live_check_shows_the_environments_and_monthly_estimates_left_of_the
     for name in ("one", "two", "three"):
         make(name)  # 12.50 a month each
     team = Team.objects.get(slug="student-experience")
-    TeamLimits.objects.filter(team=team).update(max_environments=5, max_monthly_estimate=2000, monthly_budget=1000)
+    TeamLimits.objects.filter(team=team).update(max_environments=5, max_monthly_estimate=2000)
     estimate = selectors.request_check(
         team_id=team.pk,
         template=EnvironmentTemplate.objects.get(slug="preview"),
@@ -187,7 +188,7 @@ def test_the_live_check_shows_no_quota_for_a_team_without_limits(developer: Clie
     assert 'data-check="environments-left"' not in page
     assert 'data-check="monthly-left"' not in page
     assert "Environments:" not in page
-    assert "The team has no budget set." in page
+    assert "has no budget, so no request needs approval for cost" in page
 
 
 def test_a_refused_request_shows_the_reasons_on_the_form_and_keeps_the_input(developer: Client) -> None:

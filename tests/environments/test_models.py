@@ -9,9 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from access.models import Team, Tier
+from access.models import Tier
 from environments.choices import Approval
-from environments.models import EnvironmentTemplate, TeamLimits
+from environments.models import EnvironmentTemplate
 from regions.choices import Provider, ResidencyZone
 from regions.models import Region
 from tests.environments.factories import saved_template, template
@@ -226,20 +226,3 @@ def test_templates_list_only_active_ones_when_asked() -> None:
 
 
 # --- team limits ---------------------------------------------------------------------------
-
-
-def test_a_budget_above_the_maximum_is_refused_with_the_reason() -> None:
-    limits = TeamLimits(
-        team=Team.objects.create(slug="t", name="T"),
-        max_environments=5,
-        max_monthly_estimate=Decimal(1000),
-        monthly_budget=Decimal(2000),
-    )
-
-    with pytest.raises(ValidationError) as invalid:
-        limits.full_clean()
-
-    assert invalid.value.message_dict["monthly_budget"] == [
-        "The budget is where approval starts and the maximum where requests are refused, "
-        "so the budget cannot exceed the maximum total monthly estimate."
-    ]

@@ -19,6 +19,7 @@ from access import services as access_services
 from access.models import AuditEvent, Team, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
+from costs.budget_models import Budget
 from environments import services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
@@ -285,7 +286,8 @@ def test_a_team_at_its_environment_limit_is_refused_with_a_clear_message(sandbox
 
 def test_a_request_over_the_team_budget_needs_the_team_lead(sandbox: None, developer: User) -> None:
     estimate = request(developer, name="probe").monthly_estimate
-    TeamLimits.objects.filter(team=team()).update(monthly_budget=estimate + 1, max_monthly_estimate=estimate * 10)
+    TeamLimits.objects.filter(team=team()).update(max_monthly_estimate=estimate * 10)
+    Budget.objects.create(name="Team budget", team=team(), amount=estimate - 1)  # less than one more costs
 
     environment = request(developer, name="second")
 
@@ -296,7 +298,7 @@ def test_a_request_over_the_team_budget_needs_the_team_lead(sandbox: None, devel
 
 
 def test_a_request_over_the_team_maximum_estimate_is_refused(sandbox: None, developer: User) -> None:
-    TeamLimits.objects.filter(team=team()).update(monthly_budget=Decimal(1), max_monthly_estimate=Decimal(1))
+    TeamLimits.objects.filter(team=team()).update(max_monthly_estimate=Decimal(1))
 
     with pytest.raises(ValidationError, match=r"its limit is USD 1\.00"):
         request(developer)

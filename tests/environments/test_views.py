@@ -271,32 +271,18 @@ def test_a_manager_sets_a_teams_limits_and_the_change_is_audited(client_for: Cli
     manager = client_for(Persona.MANAGER)
     url = reverse("environments:team_limits_edit", args=["tutor-tools"])
 
-    response = manager.post(
-        url, {"max_environments": "12", "max_monthly_estimate": "9000", "monthly_budget": "7000", "currency": "USD"}
-    )
+    response = manager.post(url, {"max_environments": "12", "max_monthly_estimate": "9000", "currency": "USD"})
 
     assert response.status_code == 302
     limits = TeamLimits.objects.get(team__slug="tutor-tools")
-    assert (limits.max_environments, limits.monthly_budget) == (12, Decimal(7000))
+    assert (limits.max_environments, limits.max_monthly_estimate) == (12, Decimal(9000))
     event = AuditEvent.objects.get(verb="environments.team_limits_set", object_id=str(limits.pk))
     assert event.before == {
         "max_environments": 8,
         "max_monthly_estimate": "6000.00",
-        "monthly_budget": "4000.00",
         "currency": "USD",
     }
-    assert (event.after or {})["monthly_budget"] == "7000"
-
-
-def test_a_budget_over_the_maximum_is_explained_on_the_form(client_for: ClientFor) -> None:
-    url = reverse("environments:team_limits_edit", args=["tutor-tools"])
-
-    response = client_for(Persona.PLATFORM_ADMIN).post(
-        url, {"max_environments": "12", "max_monthly_estimate": "1000", "monthly_budget": "2000", "currency": "USD"}
-    )
-
-    assert response.status_code == 200
-    assert "the budget cannot exceed the maximum total monthly estimate" in response.content.decode()
+    assert (event.after or {})["max_monthly_estimate"] == "9000"
 
 
 def test_a_lead_sees_their_teams_limits_but_cannot_change_them(client_for: ClientFor) -> None:
