@@ -115,7 +115,7 @@ ENVIRONMENT_RETRIED = "environments.retried"
 ENVIRONMENT_EXTENDED = "environments.extended"
 # A lifetime set (or shortened) on a non-production environment, e.g. from a savings recommendation.
 ENVIRONMENT_EXPIRY_SET = "environments.expiry_set"
-# Region provisioning (issue 8): a request, its approval's outcome, the build-out run and what people do to it.
+# Region provisioning: a request, its approval's outcome, the build-out run and what people do to it.
 REGION_REQUESTED = "regions.requested"
 REGION_BUILD_STARTED = "regions.build_started"
 REGION_REJECTED = "regions.rejected"
@@ -123,7 +123,7 @@ REGION_BUILD_FINISHED = "regions.build_finished"
 REGION_BUILD_RETRIED = "regions.build_retried"
 REGION_ROLLBACK_STARTED = "regions.rollback_started"
 REGION_REQUEST_CANCELLED = "regions.request_cancelled"
-# Region failover (issue 8, part 4): promoting a region's database replica in its DR partner, asked, decided, run.
+# Region failover: promoting a region's database replica in its DR partner, asked, decided, run.
 FAILOVER_REQUESTED = "regions.failover_requested"
 FAILOVER_REJECTED = "regions.failover_rejected"
 FAILOVER_STARTED = "regions.failover_started"

@@ -1,4 +1,4 @@
-"""Budgets, the alerts their thresholds raised, and anomalies in daily spend (issue 7, part 4).
+"""Budgets, the alerts their thresholds raised, and anomalies in daily spend.
 
 Kept apart from :mod:`costs.models` (which imports this module at its end, so
 Django registers these models with the costs app) because the cost store and

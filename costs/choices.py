@@ -138,7 +138,7 @@ class RuleKind(models.TextChoices):
 
 
 class RecommendationKind(models.TextChoices):
-    """What a savings recommendation is about (issue 7, savings), and the realised savings of expiry."""
+    """What a savings recommendation is about, and the realised savings of expiry."""
 
     ENVIRONMENT_TTL = "environment_ttl", "Lifetime (TTL) for a non-production environment"
     SPOT = "spot", "Spot capacity for non-production workloads"

@@ -1,7 +1,7 @@
 """The portal's one price table.
 
-Environment estimates read it now; region plans and on-prem rate cards will
-read the same rows (issue 5). Prices are list prices, kept per provider,
+Environment estimates, region plans and the on-prem rate card all read
+these rows. Prices are list prices, kept per provider,
 optionally per region, with the date from which each applies, so a change is
 a new row and old estimates can be explained.
 """

@@ -1,4 +1,4 @@
-"""Demo environment templates (issue 5) and team limits.
+"""Demo environment templates and team limits.
 
 Preview, team sandbox, staging with the full stack and production, as the
 issue names them. Loading is idempotent: templates are keyed on their slug,

@@ -4,7 +4,7 @@ A template is what a developer picks when asking for an environment: its tier,
 the namespaces it gets, their quota and limit range, the network policy and
 ingress, managed add-ons, where it may run, how long it lives, who must
 approve it and the sizes it comes in. Requests, approvals and provisioning
-(issue 5, parts 2-5) build on it; this module only describes and validates.
+build on it; this module only describes and validates.
 """
 
 from __future__ import annotations

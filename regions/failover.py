@@ -1,4 +1,4 @@
-"""Failing a region over to its DR partner: ask, approve, promote the database's replica there (issue 8, part 4).
+"""Failing a region over to its DR partner: ask, approve, promote the database's replica there.
 
 :func:`failover_request_create` checks that there is something to fail over
 to (a DR partner in the same residency zone, a database whose read replica

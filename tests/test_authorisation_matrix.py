@@ -880,7 +880,7 @@ DEPLOYMENT_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(DEPLOYMENT_EXPECTATIONS)
 
-# --- region provisioning (issue 8) ---------------------------------------------------------------------------
+# --- region provisioning ---------------------------------------------------------------------------
 # Region requests are inventory: everyone signed in reads them and their plans (every persona holds
 # inventory.view everywhere). Only platform admins ask for a region (inventory.add) and act on a request
 # (inventory.change): the others may see it but not act (403); the admin's actions redirect to the page.
@@ -923,7 +923,7 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
 EXPECTATIONS.update(REGION_EXPECTATIONS)
 
 
-# Failovers (issue 8, part 4) are inventory too: everyone signed in reads them; only platform admins ask for one
+# Failovers are inventory too: everyone signed in reads them; only platform admins ask for one
 # (inventory.add on the region) and retry or cancel one (inventory.change); the others may see but not act (403).
 def a_region_with_a_partner() -> dict[str, str]:
     region = Region.objects.select_related("dr_partner").get(provider="aws", code="eu-west-1")

@@ -757,7 +757,7 @@ def finish_a_provisioning_run(world: World) -> Expected:
     return Expected.of(None, environment, actor_label="system")
 
 
-# --- region provisioning (issue 8) ---
+# --- region provisioning ---
 
 
 def request_a_region(world: World, **changes: Any) -> Any:
@@ -855,7 +855,7 @@ def cancel_a_region_request(world: World) -> Expected:
     return Expected.of(world.admin, request)
 
 
-# --- region failover (issue 8, part 4) ---
+# --- region failover ---
 
 
 def ask_for_a_failover(world: World) -> Any:

@@ -1,5 +1,5 @@
 """A platform admin asks for a new region, a second admin reviews its plan and approves it, and both watch the
-region come up: in a real browser, with a real Celery worker building it on the sandbox (issue 8)."""
+region come up: in a real browser, with a real Celery worker building it on the sandbox."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A full-stack environment whose Celery worker is killed in the middle of provisioning is finished by another
-worker, and the cluster and the cloud hold exactly one of everything (issue 5).
+worker, and the cluster and the cloud hold exactly one of everything.
 
 Real worker processes, the real environment workflow, the sandbox cluster and
 cloud drivers on a shared data directory. The kill is placed without racing

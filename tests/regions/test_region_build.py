@@ -1,5 +1,5 @@
 """Building a region against the sandbox cloud and cluster: every planned resource exactly once, in the plan's
-order, registered in the inventory; a failure in the middle, rolled back, leaves nothing behind (issue 8)."""
+order, registered in the inventory; a failure in the middle, rolled back, leaves nothing behind."""
 
 from __future__ import annotations
 

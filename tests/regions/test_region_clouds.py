@@ -1,5 +1,5 @@
 """The whole region build-out through the real cloud drivers: AWS over HTTP to a moto server, Azure through
-azure-core's transport to the in-memory Azure of the driver tests; the plan is what was built (issue 8).
+azure-core's transport to the in-memory Azure of the driver tests; the plan is what was built.
 
 Kubernetes has no API server here (no kube-apiserver installs on these
 machines), so the namespaces go to the sandbox cluster; everything the cloud

@@ -1,5 +1,5 @@
 """Failing a region over to its DR partner: refused when there is nothing to fail over to, approved by two other
-platform admins, carried out by the ``regions.failover`` workflow against the sandbox (issue 8, part 4).
+platform admins, carried out by the ``regions.failover`` workflow against the sandbox.
 
 The same workflow against moto and the Azure transport is in test_region_failover_clouds.py.
 """

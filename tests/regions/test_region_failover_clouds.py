@@ -1,5 +1,5 @@
 """The failover workflow through the real cloud drivers: AWS over HTTP to a moto server (``PromoteReadReplica``),
-Azure through azure-core's transport to the in-memory Azure of the driver tests (issue 8, part 4).
+Azure through azure-core's transport to the in-memory Azure of the driver tests.
 
 The region is built by the ``regions.build`` workflow first, on the same drivers, so the replica promoted is the
 one the build-out made.

@@ -1,5 +1,5 @@
 """A failover carried out by real Celery worker processes; the first one killed in the middle of the promotion,
-the second finishes it, and the partner holds exactly one promoted database (issue 8, part 4).
+the second finishes it, and the partner holds exactly one promoted database.
 
 The kill is placed without racing the worker: the test holds the DR partner's sandbox document, so the worker,
 promoting the replica there, hangs inside its cloud call (as on a cloud that does not answer) until it is killed.

@@ -1,4 +1,4 @@
-"""A region's status and DR readiness (issue 8, part 4): every resource asked of its cloud and judged red, amber
+"""A region's status and DR readiness: every resource asked of its cloud and judged red, amber
 or green against the spec's targets (RPO 15 minutes); the region list and page show the last check.
 
 Against the sandbox cloud for the portal-built region and the demo's regions, and against moto for AWS (the

@@ -1,5 +1,5 @@
 """ "Check now" on a region page is answered by a real Celery worker asking the sandbox cloud, and the page,
-polling, shows the answer (issue 8, part 4)."""
+polling, shows the answer."""
 
 from __future__ import annotations
 

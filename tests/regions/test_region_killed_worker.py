@@ -1,5 +1,5 @@
 """A region build-out whose Celery worker is killed between its steps is finished by another worker, and the
-clouds and the cluster hold exactly one of each resource (issue 8).
+clouds and the cluster hold exactly one of each resource.
 
 Real worker processes, the real ``regions.build`` workflow, the sandbox cloud
 and cluster on a shared data directory. The kill is placed without racing the

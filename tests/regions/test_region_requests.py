@@ -1,4 +1,4 @@
-"""Asking for a region (form and API), its plan before apply, and who may approve it (issue 8, parts 1 and 2)."""
+"""Asking for a region (form and API), its plan before apply, and who may approve it."""
 
 from __future__ import annotations
 
