@@ -123,10 +123,20 @@ def test_the_image_build_collects_every_static_file_under_hashed_names(collected
 
 
 @pytest.fixture
-def production_server(collected: Path, transactional_db: None) -> Iterator[str]:
+def server_home(tmp_path: Path) -> Path:
+    """The home directory of the image's user: the server must write nothing there (the root file system may be
+    read-only)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def production_server(collected: Path, server_home: Path, transactional_db: None) -> Iterator[str]:
     """gunicorn as the image starts it, with production settings, on the test database and Redis."""
     port = free_port()
     environment = bare_environment(
+        HOME=str(server_home),
         PORTAL_SECRET_KEY="production-test-only-not-a-secret",
         PORTAL_ALLOWED_HOSTS="localhost",
         PORTAL_ENCRYPTION_KEYS=os.environ["PORTAL_ENCRYPTION_KEYS"],  # the test settings' key: reads what they wrote
@@ -175,7 +185,7 @@ class BehindTheIngress:
 
 
 def test_gunicorn_with_production_settings_serves_a_signed_in_page_the_api_and_static_files(
-    production_server: str,
+    production_server: str, server_home: Path
 ) -> None:
     load_demo()
     developer = User.objects.get(username=username_of(Persona.DEVELOPER))
@@ -230,3 +240,5 @@ def test_gunicorn_with_production_settings_serves_a_signed_in_page_the_api_and_s
     missing = browser.request("GET", "/no-such-page/")
     assert missing.status_code == 404
     assert "DEBUG = True" not in missing.text, "a production server showed Django's debug page"
+    written = [str(path.relative_to(server_home)) for path in server_home.rglob("*")]
+    assert not written, f"the server wrote into its user's home directory, which may be read-only: {written}"
