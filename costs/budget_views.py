@@ -245,8 +245,9 @@ def team_cost_context(user: User, team: Team, form: TeamCostForm, today: date) -
         "forecasts": forecasts,
         "statuses": statuses,
         "burns": [(status, f"burn-{status.budget.pk}", status.chart()) for status in statuses],
-        "by_service": _grouped(rollups, "service_id", "service__name", column),
-        "by_environment": _grouped(rollups, "environment_id", "environment__name", column),
+        # So far: cost dated after today (a charge spread over a month still to come) is not spent yet.
+        "by_service": _grouped(rollups.filter(day__lte=today), "service_id", "service__name", column),
+        "by_environment": _grouped(rollups.filter(day__lte=today), "environment_id", "environment__name", column),
         "anomalies": anomalies.anomaly_list(user=user).filter(team=team)[:10],
         "can_export": policy.can(user, EXPORT, CostRollup(team=team)),
         "can_add_budget": policy.can(user, CHANGE, Budget(team=team)),

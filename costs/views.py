@@ -131,10 +131,13 @@ def _require_costs(user: User, action: str = VIEW) -> None:
 
 
 def _basis(request: HttpRequest) -> tuple[str, str]:
-    """The cost basis asked for (effective unless billed), and an error message for anything else."""
+    """The cost basis asked for (effective unless another), and an error message for anything else."""
     basis = request.GET.get("basis", CostBasis.EFFECTIVE) or CostBasis.EFFECTIVE
-    if basis not in (CostBasis.EFFECTIVE, CostBasis.BILLED):
-        return CostBasis.EFFECTIVE, f"The cost basis is effective or billed, not {basis!r}; showing effective cost."
+    if basis not in CostBasis.values:
+        return CostBasis.EFFECTIVE, (
+            f"The cost basis is {', '.join(CostBasis.values[:-1])} or contracted, not {basis!r}; "
+            "showing effective cost."
+        )
     return basis, ""
 
 
