@@ -338,27 +338,38 @@ def place(row: FocusRow, start: date, end: date, billing_end: date, *, billed_on
     first = min(start, last)  # a charge period starting after its invoice's period is dated on its last day
     end = max(min(end, billing_end), first + timedelta(days=1))
     days = (end - first).days
-    spread = [row.effective_cost, row.list_cost, row.contracted]
+    # List and contracted cost are compared with effective cost (what discounts saved), so they are dated with
+    # it; but a purchase paid for future charges (EffectiveCost 0: its usage rows carry the amortised cost, and
+    # their own list and contracted cost) has only its price, dated with its billed cost.
+    prices_once = billed_once and not row.effective_cost
+    once = {"billed_cost": row.billed_cost} if billed_once else {}
+    spread = {"effective_cost": row.effective_cost}
+    (once if prices_once else spread).update(list_cost=row.list_cost, contracted_cost=row.contracted)
     if not billed_once:
-        spread.append(row.billed_cost)
-    if days == 1 or not any(spread):
-        yield replace(row, charge_date=first) if days == 1 else _only_billed(row, first)
+        spread["billed_cost"] = row.billed_cost
+    if days == 1:
+        yield replace(row, charge_date=first)
         return
-    parts = [_spread(amount, days) for amount in spread]
+    nothing = {name: Decimal(0) for name in spread}
+    if not any(spread.values()):  # only what is charged once: one row
+        yield _dated(row, first, nothing | once)
+        return
+    parts = {name: _spread(amount, days) for name, amount in spread.items()}
+    zero = {name: Decimal(0) for name in once}
     for offset in range(days):
-        yield replace(
-            row,
-            charge_date=first + timedelta(days=offset),
-            effective_cost=parts[0][offset],
-            list_cost=parts[1][offset],
-            contracted_cost=parts[2][offset],
-            billed_cost=parts[3][offset] if not billed_once else (row.billed_cost if offset == 0 else Decimal(0)),
-        )
+        amounts = {name: values[offset] for name, values in parts.items()} | (once if offset == 0 else zero)
+        yield _dated(row, first + timedelta(days=offset), amounts)
 
 
-def _only_billed(row: FocusRow, day: date) -> FocusRow:
-    """A charge with only a billed cost, charged once: one row on the day it was charged."""
-    return replace(row, charge_date=day, effective_cost=Decimal(0), list_cost=Decimal(0), contracted_cost=Decimal(0))
+def _dated(row: FocusRow, day: date, amounts: dict[str, Decimal]) -> FocusRow:
+    return replace(
+        row,
+        charge_date=day,
+        billed_cost=amounts["billed_cost"],
+        effective_cost=amounts["effective_cost"],
+        list_cost=amounts["list_cost"],
+        contracted_cost=amounts["contracted_cost"],
+    )
 
 
 def _spread(amount: Decimal, days: int) -> list[Decimal]:

@@ -31,7 +31,7 @@ from access import policy
 from access.models import User
 from access.permissions import CHANGE, EXPORT, VIEW
 from costs import exports, reports, selectors, services
-from costs.choices import CostBasis
+from costs.choices import CostBasis, CostPeriod
 from costs.filtersets import PriceFilterSet
 from costs.forecast import month_bounds
 from costs.forms import CostQueryForm, PriceForm
@@ -164,12 +164,22 @@ def cost_overview(request: HttpRequest) -> HttpResponse:
     context = {
         "overview": overview,
         "basis": basis,
+        "bases": CostBasis.choices,
         "basis_error": basis_error,
         "trend_charts": _charts(overview.trend, "cost-trend"),
         "trend_export": f"{export_url}?{overview.trend.query.querystring(rows='series')}",
         "movers_url": f"{breakdown_url}?{overview.movers_query.querystring()}",
         "movers_export": f"{export_url}?{overview.movers_query.querystring(rows='movers')}",
         "unallocated_url": f"{breakdown_url}?{overview.unallocated_query.querystring()}",
+        "invoices_url": f"{breakdown_url}?"
+        + reports.CostQuery(
+            start=month_bounds(today)[0],
+            end=today,
+            by="billing_account",
+            grouping=reports.Grouping.MONTH,
+            basis=CostBasis.BILLED,
+            period=CostPeriod.BILLING,
+        ).querystring(),
         "can_export": policy.can(user, EXPORT, CostRollup),
     }
     return render(request, "costs/overview.html", context)
