@@ -483,3 +483,39 @@ def test_the_overview_offers_contracted_cost(client_for: Callable[[Persona | Non
     assert page.status_code == 200
     assert page.context["basis"] == "contracted"
     assert 'value="contracted" selected' in page.content.decode()
+
+
+def test_the_team_page_reads_this_months_invoices_with_the_correction_of_last_month(
+    time_machine: TimeMachineFixture, client_for: Callable[[Persona | None], Client]
+) -> None:
+    time_machine.move_to(datetime(2026, 6, 20, 12, tzinfo=UTC), tick=False)
+    team = {"portal:team": "student-experience"}
+    rows = [
+        focus_row("2026-05-10", "10.00", Tags=team),
+        focus_row("2026-06-02", "7.00", Tags=team),
+        focus_row(
+            "2026-05-10",
+            "-4.00",
+            ChargeCategory="Adjustment",
+            ChargeClass="Correction",
+            BillingPeriodStart="2026-06-01T00:00:00Z",
+            Tags=team,
+        ),
+    ]
+    load_file(focus_csv(rows))
+    manager = client_for(Persona.MANAGER)
+
+    def spend(reading: str) -> list[tuple[str, Decimal]]:
+        page = manager.get(reverse("costs:team", args=["student-experience"]), {"basis": "billed", "reading": reading})
+        return [(row["currency"], row["total"]) for row in page.context["by_service"]]
+
+    assert spend("charge") == [("USD", Decimal("7.00"))]
+    assert spend("billing") == [("USD", Decimal("3.00"))]
+    export = manager.get(
+        reverse("costs:team_export", args=["student-experience"]), {"basis": "billed", "reading": "billing"}
+    )
+    lines = list(csv.DictReader(io.StringIO(export.content.decode())))
+    assert {(line["by"], line["read_by"], Decimal(line["amount"])) for line in lines} == {
+        ("service", "billing", Decimal("3.00")),
+        ("environment", "billing", Decimal("3.00")),
+    }
