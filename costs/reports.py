@@ -650,5 +650,6 @@ def environment_cost(
     for currency, days in sorted(daily.items()):
         start = min(created, min(days))
         forecast = forecast_period(days, start, horizon, today) if horizon is not None and horizon > today else None
-        result.append(EnvironmentCost(currency, sum(days.values(), ZERO), forecast))
+        to_date = sum((amount for day, amount in days.items() if day <= today), ZERO)  # nothing after today
+        result.append(EnvironmentCost(currency, to_date, forecast))
     return result
