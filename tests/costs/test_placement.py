@@ -34,6 +34,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 BREAKDOWN = reverse("cost-breakdown")
 EXPORT = reverse("cost-breakdown-export")
+# Copies of the FOCUS specification's example files (FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec at 04f8bb3d,
+# specification/data/commitment_discount_scenarios/ and specification/data/saas_examples/). The reader requires
+# BillingCurrency, which FOCUS makes mandatory but the commitment-discount examples lack: a column of USD (the
+# currency their CommitmentDiscountUnit names) was appended to them. Their literal "null"s are empty fields,
+# two recurring rows' mistyped hourly ends are fixed, and the SaaS examples' "$10,000.00 " amounts and 4/1/25
+# dates are written as FOCUS requires (10000.00, 2025-04-01T00:00:00Z); focus_spec/README.md says which files.
 SPEC = Path(__file__).parent / "focus_spec"
 SPEC_FILES = sorted(path.name for path in SPEC.glob("*.csv"))
 WITH_FREQUENCY = (*COLUMNS, "ChargeFrequency", "ContractedCost")
