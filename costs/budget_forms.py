@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from access.models import Team, User
 from costs.budget_models import Budget, BudgetPeriod
+from costs.choices import CostPeriod
 from deployments.models import Service
 from environments.models import Environment
 
@@ -101,3 +102,4 @@ class TeamCostForm(forms.Form):
     basis = forms.ChoiceField(
         choices=[("effective", "Effective (amortised)"), ("billed", "Billed (cash)")], required=False
     )
+    reading = forms.ChoiceField(label="Read by", choices=CostPeriod.choices, required=False)

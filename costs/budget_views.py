@@ -30,6 +30,7 @@ from access.permissions import CHANGE, EXPORT, VIEW
 from costs import anomalies, budgets
 from costs.budget_forms import BudgetFilterSet, BudgetForm, TeamCostForm
 from costs.budget_models import Anomaly, Budget
+from costs.choices import CostPeriod
 from costs.forecast import Forecast, cost_column, forecast_period, month_bounds, quarter_bounds
 from costs.models import CostRollup
 from deployments.models import Service
@@ -219,8 +220,14 @@ def _grouped(rollups: QuerySet[CostRollup], field: str, label: str, column: str)
 def team_cost_context(user: User, team: Team, form: TeamCostForm, today: date) -> dict[str, Any]:
     period, start, end = _period(form, today)
     basis = (form.cleaned_data.get("basis") if form.is_valid() else "") or "effective"
+    reading = (form.cleaned_data.get("reading") if form.is_valid() else "") or CostPeriod.CHARGE
     column = cost_column(basis)
-    rollups = policy.restrict(CostRollup.objects.filter(team=team, day__gte=start, day__lt=end), user, VIEW)
+    team_rollups = policy.restrict(CostRollup.objects.filter(team=team), user, VIEW)
+    rollups = team_rollups.filter(day__gte=start, day__lt=end)
+    # The tables: what the period's days cost, or what its invoices charged (corrections of earlier months
+    # included); so far either way: cost dated after today (a charge spread over a month to come) is not spent.
+    date_field = "billing_period_start" if reading == CostPeriod.BILLING else "day"
+    so_far = team_rollups.filter(**{f"{date_field}__gte": start, f"{date_field}__lt": end}, day__lte=today)
     daily: dict[str, dict[date, Decimal]] = defaultdict(dict)
     for currency, day, total in (
         rollups.values_list("currency", "day")
@@ -245,8 +252,9 @@ def team_cost_context(user: User, team: Team, form: TeamCostForm, today: date) -
         "forecasts": forecasts,
         "statuses": statuses,
         "burns": [(status, f"burn-{status.budget.pk}", status.chart()) for status in statuses],
-        "by_service": _grouped(rollups, "service_id", "service__name", column),
-        "by_environment": _grouped(rollups, "environment_id", "environment__name", column),
+        "reading": reading,
+        "by_service": _grouped(so_far, "service_id", "service__name", column),
+        "by_environment": _grouped(so_far, "environment_id", "environment__name", column),
         "anomalies": anomalies.anomaly_list(user=user).filter(team=team)[:10],
         "can_export": policy.can(user, EXPORT, CostRollup(team=team)),
         "can_add_budget": policy.can(user, CHANGE, Budget(team=team)),
@@ -271,10 +279,10 @@ def team_costs_export(request: HttpRequest, slug: str) -> HttpResponse:
     policy.require(user, EXPORT, CostRollup(team=team))
     context = team_cost_context(user, team, TeamCostForm(request.GET), timezone.localdate())
     filename = f"costs-{team.slug}-{context['start']:%Y-%m-%d}-{context['basis']}.csv"
-    header = ["team", "period_start", "period_end_exclusive", "basis", "by", "name", "currency", "amount"]
-    start, end, basis = context["start"], context["end"], context["basis"]
+    header = ["team", "period_start", "period_end_exclusive", "basis", "read_by", "by", "name", "currency", "amount"]
+    start, end, basis, reading = context["start"], context["end"], context["basis"], context["reading"]
     rows = [
-        [team.slug, start, end, basis, by, row["name"] or f"(no {by})", row["currency"], row["total"]]
+        [team.slug, start, end, basis, reading, by, row["name"] or f"(no {by})", row["currency"], row["total"]]
         for by, grouped in (("service", context["by_service"]), ("environment", context["by_environment"]))
         for row in grouped
     ]

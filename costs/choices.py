@@ -113,11 +113,31 @@ AUTHORITATIVE_SOURCES = frozenset({SourceKind.FOCUS_EXPORT, SourceKind.UPLOAD, S
 
 
 class CostBasis(models.TextChoices):
-    """Which FOCUS cost column a figure sums: amortised (the default) or cash."""
+    """Which FOCUS cost column a figure sums: amortised (the default), cash, list or contracted.
+
+    List minus effective is what every discount saved; contracted minus effective what commitment discounts
+    (and spot) saved beyond the negotiated prices.
+    """
 
     EFFECTIVE = "effective", "Effective (amortised)"
     BILLED = "billed", "Billed (cash)"
     LIST = "list", "List"
+    CONTRACTED = "contracted", "Contracted"
+
+
+class CostPeriod(models.TextChoices):
+    """Which date a figure is read by: when the cost was incurred (the default) or the invoice that charged it."""
+
+    CHARGE = "charge", "Charge period (when incurred)"
+    BILLING = "billing", "Billing period (invoice)"
+
+
+class ChargeFrequency(models.TextChoices):
+    """FOCUS ChargeFrequency: read to place a charge's billed cost, not stored."""
+
+    ONE_TIME = "one-time", "One-Time"
+    RECURRING = "recurring", "Recurring"
+    USAGE_BASED = "usage-based", "Usage-Based"
 
 
 class Allocation(models.TextChoices):

@@ -84,6 +84,10 @@ def load_demo_prices() -> None:
 # slow growth and one anomaly (the reporting service's query engine three days ago).
 
 DEMO_DAYS = 120
+# A monthly Savings Plan bought on the 1st (billed then), and what the covered EC2 usage uses of it each day.
+SAVINGS_PLAN = "arn:aws:savingsplans::111122223333:savingsplan/demo-compute-1"
+SAVINGS_PLAN_MONTHLY = Decimal("2700")
+SAVINGS_PLAN_USED = Decimal("80")
 ANOMALY_DAYS_AGO = 3
 
 # service slug -> (monthly USD of its managed add-ons, FOCUS service name, category)
@@ -116,6 +120,7 @@ def load_demo_costs(today: date | None = None) -> int:
     """Load the demo spend up to yesterday (idempotent: each month's load replaces the last); return the rows."""
     from access.models import Team
     from costs.choices import SourceKind
+    from costs.forecast import month_bounds
     from costs.models import AllocationShare, CostSource
     from costs.store import load_period, month_start
     from deployments.models import Service
@@ -197,21 +202,40 @@ def load_demo_costs(today: date | None = None) -> int:
             aws.append(
                 _row(
                     day,
-                    Decimal("2400"),
+                    SAVINGS_PLAN_MONTHLY,
                     "Savings Plans for AWS Compute usage",
                     "Compute",
                     "",
                     {},
                     charge="Purchase",
                     effective=Decimal(0),
+                    commitment=(SAVINGS_PLAN, ""),
+                )
+            )
+        if day.day == 3 and day - timedelta(days=20) >= first:
+            # A refund in this month's invoice of an overcharge in last month's, an already invoiced period.
+            aws.append(
+                _row(
+                    day - timedelta(days=20),
+                    Decimal("-35"),
+                    "AWS Data Transfer",
+                    "Networking",
+                    "eu-west-1",
+                    {},
+                    charge="Adjustment",
+                    correction_in=day.replace(day=1),
                 )
             )
         if day.day == 15:
             aws.append(_row(day, Decimal("-150"), "", "", "", {}, charge="Credit"))
+        # The month's Savings Plan, amortised over its days: what the covered usage used, the rest unused.
+        this_month, next_month = month_bounds(day)
+        month_days = (next_month - this_month).days
+        daily_commitment = (SAVINGS_PLAN_MONTHLY / month_days).quantize(Decimal("0.01"))
         aws.append(
             _row(
                 day,
-                Decimal("80"),
+                SAVINGS_PLAN_USED,
                 "Amazon Elastic Compute Cloud",
                 "Compute",
                 "eu-west-1",
@@ -219,6 +243,21 @@ def load_demo_costs(today: date | None = None) -> int:
                 billed=Decimal(0),
                 pricing="Committed",
                 list_cost=Decimal(120),
+                commitment=(SAVINGS_PLAN, "used"),
+            )
+        )
+        aws.append(
+            _row(
+                day,
+                daily_commitment - SAVINGS_PLAN_USED,
+                "Amazon Elastic Compute Cloud",
+                "Compute",
+                "eu-west-1",
+                {},
+                billed=Decimal(0),
+                pricing="Committed",
+                list_cost=Decimal(0),
+                commitment=(SAVINGS_PLAN, "unused"),
             )
         )
         day += timedelta(days=1)
@@ -303,12 +342,19 @@ def _row(
     billed: Decimal | None = None,
     effective: Decimal | None = None,
     charge: str = "Usage",
+    commitment: tuple[str, str] = ("", ""),
+    correction_in: date | None = None,
 ) -> FocusRow:
+    """One day's charge; ``commitment``: the commitment discount's id and status; ``correction_in``: the billing
+    period of the later invoice that corrects ``day`` (else the charge is in its own month's invoice)."""
     cost = amount.quantize(Decimal("0.01"))
     charge_category = charge.lower()
     return FocusRow(
         charge_date=day,
-        billing_period_start=day.replace(day=1),
+        billing_period_start=correction_in or day.replace(day=1),
+        charge_class="correction" if correction_in else "",
+        commitment_discount_id=commitment[0],
+        commitment_discount_status=commitment[1],
         charge_category=charge_category,
         billed_cost=cost if billed is None else billed,
         effective_cost=cost if effective is None else effective,

@@ -3,9 +3,30 @@
 :func:`read_focus` turns CSV text (gzip-compressed or not) into
 :class:`FocusRow` values at daily grain and collects a :class:`RowError`
 for every malformed row instead of stopping at the first one, so a person
-fixing a file sees everything wrong with it at once. A charge whose period
-spans several days is spread over them evenly, the last day taking the
-remainder, so the days add up to the row exactly.
+fixing a file sees everything wrong with it at once.
+
+Where a row's cost is dated (:func:`_day_rows`), by basis:
+
+* Billed (cash) cost of a one-time or recurring charge, and of every
+  purchase, is on the day it was charged: ChargePeriodStart. FOCUS
+  ChargeFrequency: one-time charges "are recorded on the hour or day when the
+  cost was incurred", recurring ones "happen on the same day ... within every
+  period"; the commitment-discount appendix: an upfront commitment "is billed
+  once during the first charge period of the term". A one-year Savings Plan
+  bought in February is February's cash, not a twelfth of it every month.
+* Every other cost (usage-based billed cost, and effective, list and
+  contracted cost of every row) is spread evenly over the row's charge period,
+  the last day taking the remainder so the days add up to the row exactly:
+  the row says it was incurred over that period. Amortisation is the
+  provider's: FOCUS sets a prepaid purchase's EffectiveCost to 0 and puts the
+  amortised amounts on the usage rows it covers, so those rows carry it.
+* Nothing is dated after the end of the billing period of the invoice that
+  carries the row (BillingPeriodEnd, or the end of BillingPeriodStart's month):
+  a charge period running past it is cut there and its amount spread over the
+  days left, so a month's figures never change because a later month exists.
+  A correction (ChargeClass "Correction") keeps its charge period, usually in
+  an earlier, already invoiced month: read by charge period it is there, read
+  by billing period it is in the invoice that carries it.
 """
 
 from __future__ import annotations
@@ -20,7 +41,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from costs.choices import ChargeCategory, ChargeClass
+from costs.choices import ChargeCategory, ChargeClass, ChargeFrequency
 
 # The store keeps ten decimal places, more than any provider bills in.
 PLACES = Decimal("0.0000000001")
@@ -31,6 +52,9 @@ REQUIRED = ("BilledCost", "EffectiveCost", "BillingCurrency", "ChargePeriodStart
 _CATEGORIES = {choice.label.lower(): choice.value for choice in ChargeCategory}
 _PRICING = {"standard": "standard", "dynamic": "dynamic", "committed": "committed", "other": "other", "": ""}
 _COMMITMENT = {"used": "used", "unused": "unused", "": ""}
+_FREQUENCIES = {choice.value: choice.value for choice in ChargeFrequency} | {"": ""}
+# Charges whose billed cost is on the day they were charged rather than spread over their charge period.
+_CHARGED_ONCE = frozenset({ChargeFrequency.ONE_TIME, ChargeFrequency.RECURRING})
 _PROVIDERS = {
     "aws": "aws",
     "amazon web services": "aws",
@@ -58,6 +82,7 @@ class FocusRow:
     effective_cost: Decimal
     list_cost: Decimal
     currency: str
+    contracted_cost: Decimal | None = None  # None: the same as list_cost (no negotiated discount)
     provider: str = ""
     service_name: str = ""
     service_category: str = ""
@@ -70,6 +95,11 @@ class FocusRow:
     commitment_discount_status: str = ""
     charge_class: str = ""
     tags: dict[str, str] = field(default_factory=_no_tags)
+
+    @property
+    def contracted(self) -> Decimal:
+        """ContractedCost: the file's, or the list cost where the file had none."""
+        return self.list_cost if self.contracted_cost is None else self.contracted_cost
 
 
 @dataclass(frozen=True)
@@ -242,23 +272,37 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     else:
         raise _BadValue("BillingPeriodStart", "is empty")
     billing_period = billing_period.replace(day=1)
+    billing_end = _next_month(billing_period)
+    if (record.get("BillingPeriodEnd") or "").strip():
+        stated_end, stated_at_midnight = _day(record, "BillingPeriodEnd")
+        stated_end = stated_end if stated_at_midnight else stated_end + timedelta(days=1)
+        if stated_end <= billing_period:
+            raise _BadValue("BillingPeriodEnd", "is not after BillingPeriodStart (the end is exclusive)")
+        billing_end = stated_end
     currency = _text(record, "BillingCurrency", 3).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise _BadValue("BillingCurrency", f"{currency!r} is not a three-letter currency code such as USD")
     billed = _money(record, "BilledCost")
     effective = _money(record, "EffectiveCost")
     listed = _money(record, "ListCost") if (record.get("ListCost") or "").strip() else billed
+    # FOCUS ContractedCost: "If negotiated discounts are not applicable, the Contracted Cost defaults to the List
+    # Cost." A file without the column (FOCUS 1.0 made it mandatory; older exports lack it) states no negotiated
+    # price, so its contracted cost is its list cost.
+    contracted = _money(record, "ContractedCost") if (record.get("ContractedCost") or "").strip() else listed
     charge_class = (record.get("ChargeClass") or "").strip().lower()
     if charge_class not in ("", ChargeClass.CORRECTION):
         raise _BadValue("ChargeClass", f"{charge_class!r} is not empty or Correction")
+    charge_category = _choice(record, "ChargeCategory", _CATEGORIES)
+    frequency = _choice(record, "ChargeFrequency", _FREQUENCIES)
     provider = record.get("ServiceProviderName") or record.get("ProviderName") or ""
     row = FocusRow(
         charge_date=start,
         billed_cost=billed,
         effective_cost=effective,
         list_cost=listed,
+        contracted_cost=contracted,
         billing_period_start=billing_period,
-        charge_category=_choice(record, "ChargeCategory", _CATEGORIES),
+        charge_category=charge_category,
         currency=currency,
         provider=provider_code(provider),
         service_name=_text(record, "ServiceName", 200),
@@ -273,19 +317,59 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
         charge_class=charge_class,
         tags=_tags(record),
     )
-    days = (end_exclusive - start).days
+    yield from place(row, start, end_exclusive, billing_end, billed_once=_billed_once(charge_category, frequency))
+
+
+def _billed_once(charge_category: str, frequency: str) -> bool:
+    """Whether the row's billed cost is all on the day it was charged (see the module's docstring)."""
+    return charge_category == ChargeCategory.PURCHASE or frequency in _CHARGED_ONCE
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def place(row: FocusRow, start: date, end: date, billing_end: date, *, billed_once: bool) -> Iterator[FocusRow]:
+    """The day rows of one charge from ``start`` to ``end`` (exclusive), none after ``billing_end`` (exclusive).
+
+    ``billed_once``: the billed cost is all on the first day; otherwise it is spread like the other costs.
+    """
+    last = billing_end - timedelta(days=1)
+    first = min(start, last)  # a charge period starting after its invoice's period is dated on its last day
+    end = max(min(end, billing_end), first + timedelta(days=1))
+    days = (end - first).days
+    # List and contracted cost are compared with effective cost (what discounts saved), so they are dated with
+    # it; but a purchase paid for future charges (EffectiveCost 0: its usage rows carry the amortised cost, and
+    # their own list and contracted cost) has only its price, dated with its billed cost.
+    prices_once = billed_once and not row.effective_cost
+    once = {"billed_cost": row.billed_cost} if billed_once else {}
+    spread = {"effective_cost": row.effective_cost}
+    (once if prices_once else spread).update(list_cost=row.list_cost, contracted_cost=row.contracted)
+    if not billed_once:
+        spread["billed_cost"] = row.billed_cost
     if days == 1:
-        yield row
+        yield replace(row, charge_date=first)
         return
-    parts = [_spread(amount, days) for amount in (billed, effective, listed)]
+    nothing = {name: Decimal(0) for name in spread}
+    if not any(spread.values()):  # only what is charged once: one row
+        yield _dated(row, first, nothing | once)
+        return
+    parts = {name: _spread(amount, days) for name, amount in spread.items()}
+    zero = {name: Decimal(0) for name in once}
     for offset in range(days):
-        yield replace(
-            row,
-            charge_date=start + timedelta(days=offset),
-            billed_cost=parts[0][offset],
-            effective_cost=parts[1][offset],
-            list_cost=parts[2][offset],
-        )
+        amounts = {name: values[offset] for name, values in parts.items()} | (once if offset == 0 else zero)
+        yield _dated(row, first + timedelta(days=offset), amounts)
+
+
+def _dated(row: FocusRow, day: date, amounts: dict[str, Decimal]) -> FocusRow:
+    return replace(
+        row,
+        charge_date=day,
+        billed_cost=amounts["billed_cost"],
+        effective_cost=amounts["effective_cost"],
+        list_cost=amounts["list_cost"],
+        contracted_cost=amounts["contracted_cost"],
+    )
 
 
 def _spread(amount: Decimal, days: int) -> list[Decimal]:

@@ -22,7 +22,11 @@ TRAILING_DAYS = 7
 
 def cost_column(basis: str) -> str:
     """The rollup column a basis sums (effective, the default, counts commitments amortised, never twice)."""
-    columns: dict[str, str] = {CostBasis.BILLED: "billed_cost", CostBasis.LIST: "list_cost"}
+    columns: dict[str, str] = {
+        CostBasis.BILLED: "billed_cost",
+        CostBasis.LIST: "list_cost",
+        CostBasis.CONTRACTED: "contracted_cost",
+    }
     return columns.get(basis, "effective_cost")
 
 

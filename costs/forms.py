@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from costs import reports
-from costs.choices import CostBasis
+from costs.choices import CostBasis, CostPeriod
 from costs.models import PriceItem
 
 
@@ -58,8 +58,18 @@ class CostQueryForm(forms.Form):
     basis = forms.ChoiceField(
         label="Cost",
         required=False,
-        choices=[(CostBasis.EFFECTIVE, "Effective (amortised)"), (CostBasis.BILLED, "Billed (cash)")],
-        error_messages={"invalid_choice": "The cost basis is effective or billed, not %(value)s."},
+        choices=CostBasis.choices,
+        error_messages={
+            "invalid_choice": "The cost basis is " + ", ".join(CostBasis.values[:-1]) + " or contracted, not %(value)s."
+        },
+    )
+    period = forms.ChoiceField(
+        label="Read by",
+        required=False,
+        choices=CostPeriod.choices,
+        error_messages={
+            "invalid_choice": "Read costs by charge period (when incurred) or billing period (invoice), not %(value)s."
+        },
     )
 
     DEFAULT_DAYS = 30
@@ -84,7 +94,7 @@ class CostQueryForm(forms.Form):
         )
         for name, dimension in reports.DIMENSIONS.items():
             self.fields[name] = FilterValues(label=dimension.label, required=False)
-        self.order_fields(["by", "from", "to", "grouping", "basis"])
+        self.order_fields(["by", "from", "to", "grouping", "basis", "period"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -106,6 +116,7 @@ class CostQueryForm(forms.Form):
         """The validated query (call after ``is_valid()``)."""
         data = self.cleaned_data
         filters = tuple((name, tuple(data[name])) for name in reports.DIMENSIONS if data.get(name))
+        period = data.get("period") or CostPeriod.CHARGE
         return reports.CostQuery(
             start=data["from"],
             end=data["to"],
@@ -113,6 +124,7 @@ class CostQueryForm(forms.Form):
             grouping=data.get("grouping") or reports.Grouping.DAY,
             basis=data.get("basis") or CostBasis.EFFECTIVE,
             filters=filters,
+            period=period,
         )
 
     def default_query(self) -> reports.CostQuery:

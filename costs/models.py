@@ -234,7 +234,7 @@ class CostLineItem(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     load = models.ForeignKey(CostLoad, on_delete=models.CASCADE, related_name="+")
-    charge_date = models.DateField(help_text="ChargePeriodStart; the period ends (exclusive) the next day.")
+    charge_date = models.DateField(help_text="The day this part of the charge is dated (costs.focus places it).")
     billing_period_start = models.DateField()
     charge_category = models.CharField(max_length=16, choices=ChargeCategory.choices)
     charge_class = models.CharField(max_length=16, choices=ChargeClass.choices, blank=True)
@@ -252,6 +252,7 @@ class CostLineItem(models.Model):
     billed_cost = money()
     effective_cost = money()
     list_cost = money()
+    contracted_cost = money()
     currency = models.CharField(max_length=3)
     team = models.ForeignKey(
         "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
@@ -373,7 +374,8 @@ class CostRollup(models.Model):
     """Daily sums of line items by every dimension the pages break cost down by. Pages and the API read only these."""
 
     id = models.BigAutoField(primary_key=True)
-    day = models.DateField()
+    day = models.DateField(help_text="The day the cost was incurred (its charge period).")
+    billing_period_start = models.DateField(help_text="The first day of the invoice's billing period.")
     currency = models.CharField(max_length=3)
     provider = models.CharField(max_length=64)
     region_code = models.CharField(max_length=64, blank=True)
@@ -385,7 +387,9 @@ class CostRollup(models.Model):
     service_name = models.CharField(max_length=200, blank=True)
     service_category = models.CharField(max_length=64, blank=True)
     charge_category = models.CharField(max_length=16, choices=ChargeCategory.choices)
+    charge_class = models.CharField(max_length=16, choices=ChargeClass.choices, blank=True)
     pricing_category = models.CharField(max_length=16, choices=PricingCategory.choices, blank=True)
+    commitment_discount_status = models.CharField(max_length=8, choices=CommitmentStatus.choices, blank=True)
     team = models.ForeignKey(
         "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
     )
@@ -404,6 +408,7 @@ class CostRollup(models.Model):
     billed_cost = money()
     effective_cost = money()
     list_cost = money()
+    contracted_cost = money()
     line_items = models.PositiveIntegerField()
 
     class Meta:
@@ -412,6 +417,7 @@ class CostRollup(models.Model):
             models.Index(fields=["team", "day"], name="cost_rollup_team_day"),
             models.Index(fields=["environment", "day"], name="cost_rollup_environment_day"),
             models.Index(fields=["service", "day"], name="cost_rollup_service_day"),
+            models.Index(fields=["billing_period_start"], name="cost_rollup_billing_period"),
         ]
 
     def __str__(self) -> str:

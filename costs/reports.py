@@ -8,8 +8,11 @@ date range or the number of rows (the tests guard the counts).
 
 A :class:`CostQuery` says what to read: the dimension to break down by, a
 date range (both ends included), the grouping of the time series, the cost
-basis and drill-down filters (``{"team": ["student-experience"]}``); the
-value ``-`` in a filter stands for "none" (no team, no region…).
+basis, drill-down filters (``{"team": ["student-experience"]}``; the value
+``-`` stands for "none": no team, no region…) and the period the range is
+read by: the charge period (when the cost was incurred, the default) or the
+billing period (the invoices whose billing month falls in the range, each
+with every row it charged, corrections to earlier months included).
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from django.db.models.functions import TruncMonth, TruncWeek
 
 from access import policy
 from access.models import User
-from costs.choices import Allocation, ChargeCategory, CostBasis, PricingCategory
+from costs.choices import (
+    Allocation,
+    ChargeCategory,
+    ChargeClass,
+    CommitmentStatus,
+    CostBasis,
+    CostPeriod,
+    PricingCategory,
+)
 from costs.forecast import Forecast, cost_column, forecast_period, month_bounds
 from costs.models import CostRollup
 
@@ -102,6 +113,14 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("pricing_category", "Pricing category", "pricing_category", choices=_labels(PricingCategory)),
         Dimension("service_name", "Cloud service", "service_name"),
         Dimension("charge_category", "Charge category", "charge_category", choices=_labels(ChargeCategory)),
+        Dimension("charge_class", "Charge class", "charge_class", choices=_labels(ChargeClass), none_label="Regular"),
+        Dimension(
+            "commitment_discount_status",
+            "Commitment discount status",
+            "commitment_discount_status",
+            choices=_labels(CommitmentStatus),
+            none_label="(no commitment discount)",
+        ),
         Dimension("allocation", "Allocation", "allocation", choices=_labels(Allocation)),
         Dimension("namespace", "Namespace", "namespace", none_label="(no namespace)"),
     ]
@@ -119,6 +138,8 @@ NEXT_DIMENSION = {
     "pricing_category": "service_name",
     "service_name": "region",
     "charge_category": "service_name",
+    "charge_class": "billing_account",
+    "commitment_discount_status": "service_name",
     "allocation": "service_name",
     "namespace": "service_name",
 }
@@ -134,6 +155,30 @@ class CostQuery:
     grouping: str = Grouping.DAY
     basis: str = CostBasis.EFFECTIVE
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    period: str = CostPeriod.CHARGE
+
+    @property
+    def by_billing_period(self) -> bool:
+        return self.period == CostPeriod.BILLING
+
+    @property
+    def date_field(self) -> str:
+        """The rollup column the range applies to: the day incurred, or the invoice's billing month."""
+        return "billing_period_start" if self.by_billing_period else "day"
+
+    @property
+    def range_start(self) -> date:
+        """The first day read: read by billing period, the first day of the billing month holding ``start``."""
+        return self.start.replace(day=1) if self.by_billing_period else self.start
+
+    @property
+    def basis_label(self) -> str:
+        return str(CostBasis(self.basis).label) if self.basis in CostBasis.values else self.basis
+
+    @property
+    def series_grouping(self) -> str:
+        """Invoices are monthly: read by billing period, the series is one point per billing month."""
+        return Grouping.MONTH if self.by_billing_period else self.grouping
 
     @property
     def dimension(self) -> Dimension:
@@ -173,6 +218,7 @@ class CostQuery:
             "to": self.end.isoformat(),
             "grouping": self.grouping,
             "basis": self.basis,
+            "period": self.period,
         }
         for name, values in self.filters:
             params[name] = list(values)
@@ -199,7 +245,8 @@ def _filtered(rollups: QuerySet[CostRollup], query: CostQuery) -> QuerySet[CostR
 
 
 def _in_range(rollups: QuerySet[CostRollup], query: CostQuery) -> QuerySet[CostRollup]:
-    return _filtered(rollups, query).filter(day__gte=query.start, day__lte=query.end)
+    field = query.date_field
+    return _filtered(rollups, query).filter(**{f"{field}__gte": query.range_start, f"{field}__lte": query.end})
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -339,6 +386,11 @@ def _period_expression(grouping: str) -> Any:
     return None
 
 
+def query_periods(query: CostQuery) -> list[date]:
+    """The periods of ``query``'s series: its days, weeks or months, or its billing months."""
+    return periods_of(query.range_start, query.end, query.series_grouping)
+
+
 def totals(rollups: QuerySet[CostRollup], query: CostQuery) -> list[CurrencyTotal]:
     """Per currency: the total over the range and its unowned part (one query)."""
     column = query.column
@@ -379,11 +431,15 @@ def breakdown_rows(rollups: QuerySet[CostRollup], query: CostQuery) -> list[Row]
 def series(rollups: QuerySet[CostRollup], query: CostQuery) -> list[SeriesPoint]:
     """The cost per period (day, week or month), value of the dimension and currency (one query)."""
     dimension = query.dimension
-    period = _period_expression(query.grouping)
     scoped = _in_range(rollups, query)
-    if period is not None:
-        scoped = scoped.annotate(period=period)
-    period_column = "period" if period is not None else "day"
+    if query.by_billing_period:
+        period = None
+        period_column = "billing_period_start"  # already the first day of its month
+    else:
+        period = _period_expression(query.grouping)
+        if period is not None:
+            scoped = scoped.annotate(period=period)
+        period_column = "period" if period is not None else "day"
     found = (
         scoped.values(period_column, *dimension.columns(), "currency")
         .annotate(amount=Sum(query.column))
@@ -398,17 +454,26 @@ def series(rollups: QuerySet[CostRollup], query: CostQuery) -> list[SeriesPoint]
 
 
 def movers(rollups: QuerySet[CostRollup], query: CostQuery, limit: int = 10) -> list[Mover]:
-    """The values whose spend changed most against the previous period of the same length (one query)."""
+    """The values whose spend changed most against the previous period of the same length (one query).
+
+    Read by billing period, the previous period is the same number of billing months before.
+    """
     dimension = query.dimension
-    previous_start = query.start - timedelta(days=query.days)
+    field = query.date_field
+    start = query.range_start
+    if query.by_billing_period:
+        months = len(periods_of(start, query.end, Grouping.MONTH))
+        previous_start = _months_before(start, months)
+    else:
+        previous_start = start - timedelta(days=query.days)
     column = query.column
     found = (
         _filtered(rollups, query)
-        .filter(day__gte=previous_start, day__lte=query.end)
+        .filter(**{f"{field}__gte": previous_start, f"{field}__lte": query.end})
         .values(*dimension.columns(), "currency")
         .annotate(
-            current=Sum(column, filter=Q(day__gte=query.start), default=ZERO),
-            previous=Sum(column, filter=Q(day__lt=query.start), default=ZERO),
+            current=Sum(column, filter=Q(**{f"{field}__gte": start}), default=ZERO),
+            previous=Sum(column, filter=Q(**{f"{field}__lt": start}), default=ZERO),
         )
         .order_by()
     )
@@ -422,6 +487,11 @@ def movers(rollups: QuerySet[CostRollup], query: CostQuery, limit: int = 10) -> 
     return sorted(changes, key=lambda mover: (-abs(mover.change), mover.label))[:limit]
 
 
+def _months_before(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def breakdown(user: User, query: CostQuery, *, action: str = policy.VIEW) -> Breakdown:
     """Everything the breakdown page shows (three queries, plus the one that reads the user's grants)."""
     rollups = visible_rollups(user, action)
@@ -430,7 +500,7 @@ def breakdown(user: User, query: CostQuery, *, action: str = policy.VIEW) -> Bre
         totals=totals(rollups, query),
         rows=breakdown_rows(rollups, query),
         series=series(rollups, query),
-        periods=periods_of(query.start, query.end, query.grouping),
+        periods=query_periods(query),
     )
 
 
@@ -496,7 +566,7 @@ def month_spend(rollups: QuerySet[CostRollup], today: date, basis: str) -> list[
     last_to_date_end = last_start + timedelta(days=same_day_last_month)
     column = cost_column(basis)
     found = (
-        rollups.filter(day__gte=last_start, day__lt=this_end)
+        rollups.filter(day__gte=last_start, day__lte=today)  # so far: nothing dated after today
         .values("currency", "day")
         .annotate(amount=Sum(column))
         .order_by()
@@ -580,5 +650,6 @@ def environment_cost(
     for currency, days in sorted(daily.items()):
         start = min(created, min(days))
         forecast = forecast_period(days, start, horizon, today) if horizon is not None and horizon > today else None
-        result.append(EnvironmentCost(currency, sum(days.values(), ZERO), forecast))
+        to_date = sum((amount for day, amount in days.items() if day <= today), ZERO)  # nothing after today
+        result.append(EnvironmentCost(currency, to_date, forecast))
     return result

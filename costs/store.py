@@ -65,6 +65,7 @@ LINE_ITEM_COLUMNS = (
     "billed_cost",
     "effective_cost",
     "list_cost",
+    "contracted_cost",
     "currency",
     "team_id",
     "environment_id",
@@ -386,7 +387,7 @@ class _Written:
 def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict[str, set[date]]) -> _Written:
     attributor = Attributor()
     totals: dict[str, dict[str, Decimal]] = defaultdict(
-        lambda: {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0)}
+        lambda: {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0), "contracted": Decimal(0)}
     )
     coverage: dict[str, set[date]] = defaultdict(set)
     count = superseded = 0
@@ -429,6 +430,7 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
                     row.billed_cost,
                     row.effective_cost,
                     row.list_cost,
+                    row.contracted,
                     row.currency,
                     owner.team,
                     owner.environment,
@@ -440,6 +442,7 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
             sums["billed"] += row.billed_cost
             sums["effective"] += row.effective_cost
             sums["list"] += row.list_cost
+            sums["contracted"] += row.contracted
             coverage[row.billing_account_id].add(row.charge_date)
             count += 1
     return _Written(count, superseded, dict(totals), dict(coverage))
@@ -494,53 +497,57 @@ WITH items AS (
     WHERE li.charge_date >= %(start)s AND li.charge_date < %(end)s
 ),
 parts AS (
-    SELECT charge_date AS day, currency, provider, region_code, billing_account_id, sub_account_id, service_name,
-           service_category, charge_category, pricing_category, team_id, environment_id, service_id, cluster_id,
+    SELECT charge_date AS day, billing_period_start, currency, provider, region_code, billing_account_id,
+           sub_account_id, service_name, service_category, charge_category, charge_class, pricing_category,
+           commitment_discount_status, team_id, environment_id, service_id, cluster_id,
            '' AS namespace,
            CASE WHEN team_id IS NULL AND environment_id IS NULL AND service_id IS NULL
                 THEN 'unallocated' ELSE 'direct' END AS allocation,
-           billed_cost, effective_cost, list_cost, 1 AS line_items
+           billed_cost, effective_cost, list_cost, contracted_cost, 1 AS line_items
     FROM items WHERE NOT split
     UNION ALL
-    SELECT i.charge_date, i.currency, i.provider, i.region_code, i.billing_account_id, i.sub_account_id,
-           i.service_name, i.service_category, i.charge_category, i.pricing_category,
+    SELECT i.charge_date, i.billing_period_start, i.currency, i.provider, i.region_code, i.billing_account_id,
+           i.sub_account_id, i.service_name, i.service_category, i.charge_category, i.charge_class,
+           i.pricing_category, i.commitment_discount_status,
            s.team_id, s.environment_id, s.service_id, i.cluster_id, s.namespace,
            CASE WHEN s.namespace = '' THEN 'idle'
                 WHEN s.team_id IS NULL AND s.environment_id IS NULL AND s.service_id IS NULL THEN 'unallocated'
                 ELSE 'namespace' END,
-           CASE WHEN s.namespace = ''
-                THEN i.billed_cost - COALESCE(SUM(ROUND(i.billed_cost * s.weight, 10))
-                                              FILTER (WHERE s.namespace <> '') OVER line, 0)
-                ELSE ROUND(i.billed_cost * s.weight, 10) END,
-           CASE WHEN s.namespace = ''
-                THEN i.effective_cost - COALESCE(SUM(ROUND(i.effective_cost * s.weight, 10))
-                                                 FILTER (WHERE s.namespace <> '') OVER line, 0)
-                ELSE ROUND(i.effective_cost * s.weight, 10) END,
-           CASE WHEN s.namespace = ''
-                THEN i.list_cost - COALESCE(SUM(ROUND(i.list_cost * s.weight, 10))
-                                            FILTER (WHERE s.namespace <> '') OVER line, 0)
-                ELSE ROUND(i.list_cost * s.weight, 10) END,
+{shares},
            CASE WHEN s.namespace = '' THEN 1 ELSE 0 END
     FROM items i JOIN costs_allocationshare s ON s.cluster_id = i.cluster_id AND s.day = i.charge_date
     WHERE i.split
     WINDOW line AS (PARTITION BY i.id)
 )
 INSERT INTO costs_costrollup (
-    day, currency, provider, region_code, region_id, billing_account_id, sub_account_id, service_name,
-    service_category, charge_category, pricing_category, team_id, environment_id, service_id, cluster_id,
-    namespace, tier, allocation, billed_cost, effective_cost, list_cost, line_items
+    day, billing_period_start, currency, provider, region_code, region_id, billing_account_id, sub_account_id,
+    service_name, service_category, charge_category, charge_class, pricing_category, commitment_discount_status,
+    team_id, environment_id, service_id, cluster_id, namespace, tier, allocation,
+    billed_cost, effective_cost, list_cost, contracted_cost, line_items
 )
-SELECT p.day, p.currency, p.provider, p.region_code, r.id, p.billing_account_id, p.sub_account_id, p.service_name,
-       p.service_category, p.charge_category, p.pricing_category, p.team_id, p.environment_id, p.service_id,
+SELECT p.day, p.billing_period_start, p.currency, p.provider, p.region_code, r.id, p.billing_account_id,
+       p.sub_account_id, p.service_name, p.service_category, p.charge_category, p.charge_class, p.pricing_category,
+       p.commitment_discount_status, p.team_id, p.environment_id, p.service_id,
        p.cluster_id, p.namespace, COALESCE(e.tier, ''), p.allocation,
-       SUM(p.billed_cost), SUM(p.effective_cost), SUM(p.list_cost), SUM(p.line_items)
+       SUM(p.billed_cost), SUM(p.effective_cost), SUM(p.list_cost), SUM(p.contracted_cost), SUM(p.line_items)
 FROM parts p
 LEFT JOIN regions_region r ON r.provider = p.provider AND r.code = p.region_code
 LEFT JOIN environments_environment e ON e.id = p.environment_id
-GROUP BY p.day, p.currency, p.provider, p.region_code, r.id, p.billing_account_id, p.sub_account_id, p.service_name,
-         p.service_category, p.charge_category, p.pricing_category, p.team_id, p.environment_id, p.service_id,
+GROUP BY p.day, p.billing_period_start, p.currency, p.provider, p.region_code, r.id, p.billing_account_id,
+         p.sub_account_id, p.service_name, p.service_category, p.charge_category, p.charge_class,
+         p.pricing_category, p.commitment_discount_status, p.team_id, p.environment_id, p.service_id,
          p.cluster_id, p.namespace, e.tier, p.allocation
-"""
+""".replace(
+    "{shares}",
+    # Each namespace gets its weight of every cost column, rounded; the idle row the rest, so they add up exactly.
+    ",\n".join(
+        f"""           CASE WHEN s.namespace = ''
+                THEN i.{column} - COALESCE(SUM(ROUND(i.{column} * s.weight, 10))
+                                            FILTER (WHERE s.namespace <> '') OVER line, 0)
+                ELSE ROUND(i.{column} * s.weight, 10) END"""
+        for column in ("billed_cost", "effective_cost", "list_cost", "contracted_cost")
+    ),
+)
 
 
 def rebuild_rollups(start: date, end: date) -> None:

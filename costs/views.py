@@ -31,7 +31,7 @@ from access import policy
 from access.models import User
 from access.permissions import CHANGE, EXPORT, VIEW
 from costs import exports, reports, selectors, services
-from costs.choices import CostBasis
+from costs.choices import CostBasis, CostPeriod
 from costs.filtersets import PriceFilterSet
 from costs.forecast import month_bounds
 from costs.forms import CostQueryForm, PriceForm
@@ -131,10 +131,13 @@ def _require_costs(user: User, action: str = VIEW) -> None:
 
 
 def _basis(request: HttpRequest) -> tuple[str, str]:
-    """The cost basis asked for (effective unless billed), and an error message for anything else."""
+    """The cost basis asked for (effective unless another), and an error message for anything else."""
     basis = request.GET.get("basis", CostBasis.EFFECTIVE) or CostBasis.EFFECTIVE
-    if basis not in (CostBasis.EFFECTIVE, CostBasis.BILLED):
-        return CostBasis.EFFECTIVE, f"The cost basis is effective or billed, not {basis!r}; showing effective cost."
+    if basis not in CostBasis.values:
+        return CostBasis.EFFECTIVE, (
+            f"The cost basis is {', '.join(CostBasis.values[:-1])} or contracted, not {basis!r}; "
+            "showing effective cost."
+        )
     return basis, ""
 
 
@@ -161,12 +164,22 @@ def cost_overview(request: HttpRequest) -> HttpResponse:
     context = {
         "overview": overview,
         "basis": basis,
+        "bases": CostBasis.choices,
         "basis_error": basis_error,
         "trend_charts": _charts(overview.trend, "cost-trend"),
         "trend_export": f"{export_url}?{overview.trend.query.querystring(rows='series')}",
         "movers_url": f"{breakdown_url}?{overview.movers_query.querystring()}",
         "movers_export": f"{export_url}?{overview.movers_query.querystring(rows='movers')}",
         "unallocated_url": f"{breakdown_url}?{overview.unallocated_query.querystring()}",
+        "invoices_url": f"{breakdown_url}?"
+        + reports.CostQuery(
+            start=month_bounds(today)[0],
+            end=today,
+            by="billing_account",
+            grouping=reports.Grouping.MONTH,
+            basis=CostBasis.BILLED,
+            period=CostPeriod.BILLING,
+        ).querystring(),
         "can_export": policy.can(user, EXPORT, CostRollup),
     }
     return render(request, "costs/overview.html", context)

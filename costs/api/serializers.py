@@ -65,6 +65,7 @@ class CostBreakdownSerializer(serializers.Serializer[Any]):
     by = serializers.CharField()
     grouping = serializers.CharField()
     basis = serializers.CharField()
+    period = serializers.CharField(help_text="charge (when incurred) or billing (by invoice).")
     filters = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
     totals = CostTotalSerializer(many=True)
     rows = CostRowSerializer(many=True)

@@ -16,6 +16,7 @@ from access import policy
 from access.models import User
 from costs import exports, filtersets, reports, selectors
 from costs.api import serializers
+from costs.choices import CostBasis, CostPeriod
 from costs.forms import CostQueryForm
 from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
@@ -50,7 +51,18 @@ COST_QUERY_PARAMETERS = [
     OpenApiParameter("to", OpenApiTypes.DATE, description="The last day, included (default today)."),
     OpenApiParameter("grouping", str, enum=["day", "week", "month"], description="Periods of the series."),
     OpenApiParameter(
-        "basis", str, enum=["effective", "billed"], description="Effective (amortised, default) or billed."
+        "basis",
+        str,
+        enum=list(CostBasis.values),
+        description="Effective (amortised, default), billed (cash), list or contracted. List minus effective is "
+        "what discounts saved; contracted minus effective what commitment discounts saved.",
+    ),
+    OpenApiParameter(
+        "period",
+        str,
+        enum=list(CostPeriod.values),
+        description="Read the range by charge period (when the cost was incurred, default) or by billing period "
+        "(the invoices whose billing month is in the range, with everything each charged; monthly series).",
     ),
     *[
         OpenApiParameter(
@@ -102,10 +114,11 @@ class CostBreakdownView(APIView):
         result = reports.breakdown(user, query)
         body = {
             "by": query.by,
-            "from": query.start,
+            "from": query.range_start,
             "to": query.end,
-            "grouping": query.grouping,
+            "grouping": query.series_grouping,
             "basis": query.basis,
+            "period": query.period,
             "filters": {name: list(values) for name, values in query.filters},
             "totals": [
                 {

@@ -69,10 +69,11 @@ def add_cost(day: date, amount: str, *, currency: str = "USD", **fields: Any) ->
         "billed_cost": cost,
         "effective_cost": cost,
         "list_cost": cost,
+        "contracted_cost": cost,
         "line_items": 1,
         **fields,
     }
-    return CostRollup.objects.create(day=day, currency=currency, **values)
+    return CostRollup.objects.create(day=day, billing_period_start=day.replace(day=1), currency=currency, **values)
 
 
 def cost_every_day(days: int, amount: str, *, until: date = TODAY, **fields: Any) -> None:

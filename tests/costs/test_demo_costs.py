@@ -56,3 +56,17 @@ def test_the_demo_spend_adds_up_and_reloads_without_duplicates(demo: None) -> No
     assert load_demo_costs(TODAY) == rows
     assert total(CostLineItem) == before
     assert Budget.objects.filter(team__slug="student-experience").count() == 1
+
+
+def test_the_demo_shows_a_correction_unused_commitment_and_contracted_cost(demo: None) -> None:
+    load_demo_deployments()
+    load_demo_costs(TODAY)
+
+    correction = CostLineItem.objects.get(charge_class="correction", billing_period_start=date(2026, 11, 1))
+    assert correction.charge_date == date(2026, 10, 14)
+    assert CostRollup.objects.filter(charge_class="correction", billing_period_start=date(2026, 11, 1)).exists()
+    unused = CostRollup.objects.filter(commitment_discount_status="unused", day__gte=date(2026, 11, 1))
+    assert unused.aggregate(total=Sum("effective_cost"))["total"] == Decimal("10.00") * 26
+    november = CostLineItem.objects.filter(charge_date__gte=date(2026, 11, 1))
+    sums = november.aggregate(contracted=Sum("contracted_cost"), listed=Sum("list_cost"))
+    assert sums["contracted"] == sums["listed"] > 0  # the demo has no negotiated prices

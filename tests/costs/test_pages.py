@@ -89,7 +89,9 @@ def test_a_bad_basis_is_explained_and_effective_cost_shown(manager: Client) -> N
     response = manager.get(OVERVIEW, {"basis": "cheapest"})
 
     assert response.status_code == 200
-    assert "The cost basis is effective or billed, not &#x27;cheapest&#x27;" in response.content.decode()
+    assert (
+        "The cost basis is effective, billed, list or contracted, not &#x27;cheapest&#x27;" in response.content.decode()
+    )
 
 
 def test_someone_without_costs_view_is_refused_the_cost_pages(client_for: Callable[[Persona | None], Client]) -> None:
@@ -175,7 +177,7 @@ def test_a_developer_sees_only_their_teams_figures(developer: Client) -> None:
         ({"to": "2026-02-30"}, "Enter a date as YYYY-MM-DD"),
         ({"from": "2020-01-01", "to": "2026-11-30"}, "A range is at most 1098 days"),
         ({"grouping": "hour"}, "Group by day, week or month, not hour."),
-        ({"basis": "list-ish"}, "The cost basis is effective or billed, not list-ish."),
+        ({"basis": "list-ish"}, "The cost basis is effective, billed, list or contracted, not list-ish."),
         ({"environment": "checkout"}, "An environment is named by its id (a number), not &#x27;checkout&#x27;."),
     ],
 )

@@ -357,7 +357,14 @@ def test_cost_explorer_pages_are_loaded_with_billed_and_effective_cost_and_each_
 
     assert load is not None
     assert (load.requests, load.request_cost) == (2, Decimal("0.0200"))
-    assert load.totals == {"USD": {"billed": "25.4000000000", "effective": "19.9000000000", "list": "25.4000000000"}}
+    assert load.totals == {
+        "USD": {
+            "billed": "25.4000000000",
+            "effective": "19.9000000000",
+            "list": "25.4000000000",
+            "contracted": "25.4000000000",
+        }
+    }
     assert set(CostLineItem.objects.filter(load=load).values_list("provider", "region_code", "billing_account_id")) == {
         ("aws", "eu-west-1", ACCOUNT)
     }

@@ -84,7 +84,12 @@ def test_a_load_keeps_every_cent_and_rollups_equal_the_line_items() -> None:
     # The invoice (billed) counts the purchase, not the covered usage; effective cost counts the amortised
     # usage, not the purchase: summing either column never counts the commitment twice.
     assert loaded.totals == {
-        "USD": {"billed": "1282.9400000000", "effective": "86.2276712329", "list": "1294.1400000000"}
+        "USD": {
+            "billed": "1282.9400000000",
+            "effective": "86.2276712329",
+            "list": "1294.1400000000",
+            "contracted": "1294.1400000000",
+        }
     }
     for column in ("billed_cost", "effective_cost", "list_cost"):
         assert rollup_total(column) == line_item_total(column)

@@ -81,7 +81,8 @@ def test_a_gzip_file_into_an_existing_upload_source_replaces_only_the_periods_it
 
     assert response.status_code == 302
     november = CostLoad.objects.get(source=source, billing_period_start=date(2026, 11, 1))
-    assert november.totals == {"USD": {"billed": "1.0000000000", "effective": "1.0000000000", "list": "1.0000000000"}}
+    one = "1.0000000000"
+    assert november.totals == {"USD": {"billed": one, "effective": one, "list": one, "contracted": one}}
     assert CostLoad.objects.get(source=source, billing_period_start=date(2026, 10, 1)).line_items == 1
 
 
