@@ -23,7 +23,7 @@ from deployments.webhooks import azure_deploy_environment, github_signature, sta
 from portal.demo import Persona
 from tests.factories import GrantFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.shared_demo
 
 
 def student_experience() -> Team:
