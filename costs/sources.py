@@ -40,6 +40,7 @@ by default). The store drops the days the bill already covers.
 
 from __future__ import annotations
 
+import io
 import json
 import posixpath
 import re
@@ -54,7 +55,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from costs.choices import ChargeCategory, SourceKind
-from costs.focus import PLACES, FocusReader, FocusRow, RowError, decode, provider_code
+from costs.focus import PLACES, FocusRow, RowError, decode, open_focus, provider_code
 from costs.models import CostLoad, CostSource
 from costs.store import load_period, month_start
 from providers.cloud import CloudDriver, CostLineItem, ObjectInfo
@@ -325,7 +326,8 @@ class ExportRows:
 
     def __iter__(self) -> Iterator[FocusRow]:
         for key in self.keys:
-            reader = FocusReader(decode(self.driver.read_object(self.bucket, key)))
+            # Decompressed and parsed a chunk at a time, under the uploads' limits on decompressed bytes and rows.
+            reader = open_focus(io.BytesIO(self.driver.read_object(self.bucket, key)))
             for row in reader:
                 if month_start(row.billing_period_start) != self.period:
                     raise StrayPeriod(

@@ -16,7 +16,7 @@ from access import policy
 from access.models import User
 from costs import exports, filtersets, reports, selectors
 from costs.api import serializers
-from costs.forms import CostQueryForm
+from costs.forms import CostQueryForm, basis_names
 from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
@@ -50,7 +50,10 @@ COST_QUERY_PARAMETERS = [
     OpenApiParameter("to", OpenApiTypes.DATE, description="The last day, included (default today)."),
     OpenApiParameter("grouping", str, enum=["day", "week", "month"], description="Periods of the series."),
     OpenApiParameter(
-        "basis", str, enum=["effective", "billed"], description="Effective (amortised, default) or billed."
+        "basis",
+        str,
+        enum=basis_names(),
+        description="The cost column summed: effective (amortised, the default) or billed (cash).",
     ),
     *[
         OpenApiParameter(
@@ -65,8 +68,13 @@ COST_QUERY_PARAMETERS = [
 ]
 
 
-def _cost_query(request: Request) -> reports.CostQuery:
-    form = CostQueryForm(request.query_params)
+# Parameters every API view takes besides its own (DRF's format override).
+API_PARAMETERS = ("format",)
+
+
+def _cost_query(request: Request, *extra: str) -> reports.CostQuery:
+    """The query asked for; a 400 naming every bad parameter, an unknown one with the list of known ones."""
+    form = CostQueryForm(request.query_params, extra_parameters=[*API_PARAMETERS, *extra])
     if not form.is_valid():
         raise exceptions.ValidationError(form.messages())
     return form.query()
@@ -151,7 +159,7 @@ class CostExportView(APIView):
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        query = _cost_query(request)
+        query = _cost_query(request, "rows")
         kind = request.query_params.get("rows", "totals") or "totals"
         if kind not in exports.KINDS:
             raise exceptions.ValidationError({"rows": [f"Export rows as one of {', '.join(exports.KINDS)}."]})
