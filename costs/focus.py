@@ -57,7 +57,9 @@ MAX_CHARGE_PERIOD_DAYS = 3 * 366
 FIELD_LIMIT = csv.field_size_limit()
 TIMESTAMP_EXAMPLE = "2026-11-01T00:00:00Z"
 _TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
-_OFFSET = re.compile(r"(?:[+-]\d{2}(?::?\d{2})?|\s*UTC|\s*GMT)$", re.IGNORECASE)
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A time followed by an offset or a zone name instead of Z: 22:00:00-05:00, 00:00:00+0000, 00:00:00 UTC.
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|[A-Za-z]{1,5})$")
 # Characters PostgreSQL cannot store in text or jsonb: NUL, and lone surrogates (JSON's "\ud800" escapes).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -406,8 +408,10 @@ def _parse_day(raw: str) -> tuple[date, bool] | str:
         return f"is empty; {expected}"
     found = _TIMESTAMP.fullmatch(raw)
     if found is None:
+        if _DATE_ONLY.fullmatch(raw):
+            return f"{raw!r} has no time; {expected}"
         if _OFFSET.search(raw) and not raw.endswith("Z"):
-            return f"{raw!r} is not in UTC with a Z; {expected}"
+            return f"{raw!r} gives a time zone or offset instead of Z; {expected}"
         return f"{raw!r} is not a date/time as FOCUS writes them; {expected}"
     try:
         year, month, day, hour, minute, second = (int(part) for part in found.groups())
@@ -468,7 +472,7 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     latest = latest_day(timezone.now().date())
     if not EARLIEST_DAY <= start <= latest:
         raise _BadValue(
-            "ChargePeriodStart", f"{start:%Y-%m-%d} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
+            "ChargePeriodStart", f"{start.isoformat()} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
         )
     if (end_exclusive - start).days > MAX_CHARGE_PERIOD_DAYS:
         raise _BadValue("ChargePeriodEnd", f"the charge period is longer than {MAX_CHARGE_PERIOD_DAYS} days")
