@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from access import policy
 from access.models import User
 from costs import source_selectors, source_services
+from costs.api.parameters import KnownQueryParameters
 from costs.models import AttributionRule, CostLoad, CostSource
 from costs.source_forms import check_upload_size
 from portal.api.errors import error_body
@@ -126,6 +127,7 @@ class CostUploadSerializer(serializers.Serializer[Any]):
 
 
 class CostSourceViewSet(
+    KnownQueryParameters,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.ListModelMixin,
@@ -246,6 +248,7 @@ class AttributionRuleSerializer(serializers.ModelSerializer[AttributionRule]):
 
 
 class AttributionRuleViewSet(
+    KnownQueryParameters,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
     mixins.ListModelMixin,

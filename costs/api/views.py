@@ -16,6 +16,7 @@ from access import policy
 from access.models import User
 from costs import exports, filtersets, reports, selectors
 from costs.api import serializers
+from costs.api.parameters import KnownQueryParameters
 from costs.forms import CostQueryForm, basis_names
 from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
@@ -32,7 +33,7 @@ class PriceTablePermission(PolicyPermission):
         return policy.can(request.user, policy.VIEW)
 
 
-class PriceItemViewSet(ScopedReadOnlyViewSet):
+class PriceItemViewSet(KnownQueryParameters, ScopedReadOnlyViewSet):
     selector = selectors.price_list
     queryset = PriceItem.objects.all()
     serializer_class = serializers.PriceItemSerializer

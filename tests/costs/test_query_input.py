@@ -120,3 +120,26 @@ def test_a_valid_query_still_answers(manager: Client) -> None:
 
     assert response.status_code == 200
     assert response.json()["from"] == str(date(2026, 11, 1))
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("/api/prices/", {"provider": "aws", "region_code": "eu-west-1", "page": "1"}),
+        ("/api/cost-sources/", {"page_size": "10"}),
+        ("/api/attribution-rules/", {"page": "1"}),
+        ("/api/budgets/", {"page": "1"}),
+        ("/api/cost-anomalies/", {"page": "1"}),
+    ],
+)
+def test_the_other_costs_endpoints_refuse_a_parameter_they_do_not_take(
+    manager: Client, url: str, valid: dict[str, str]
+) -> None:
+    accepted = manager.get(url, valid)
+    refused = manager.get(url, {**valid, "tema": "payments"})
+
+    assert accepted.status_code == 200
+    assert refused.status_code == 400
+    message = refused.json()["error"]["fields"]["tema"][0]
+    assert message.startswith("Unknown parameter 'tema'; the parameters are: format, page, page_size")
+    assert all(name in message for name in valid)
