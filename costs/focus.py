@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -169,13 +169,43 @@ def is_gzip(stream: IO[bytes]) -> bool:
     return magic == b"\x1f\x8b"
 
 
+class _Prefixed(io.RawIOBase):
+    """Bytes already read off a stream that cannot seek back (an S3 body), then the rest of it."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self._prefix, self._rest = prefix, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            size = min(len(buffer), len(self._prefix))
+            buffer[:size], self._prefix = self._prefix[:size], self._prefix[size:]
+            return size
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _opened(stream: IO[bytes]) -> tuple[IO[bytes], bool]:
+    """``stream`` at its start, readable a chunk at a time, and whether it is gzip."""
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        return stream, is_gzip(stream)
+    magic = stream.read(2)
+    return io.BufferedReader(_Prefixed(magic, stream), CHUNK_BYTES), magic == b"\x1f\x8b"
+
+
 def text_lines(stream: IO[bytes], *, max_bytes: int | None = None) -> Iterator[str]:
     """The lines of a FOCUS file (plain or gzip), decoded, read :data:`CHUNK_BYTES` at a time.
 
     Raises :class:`FocusInputError` with the line at fault for what makes the
     rest unreadable. At most one chunk and one unfinished line are held.
     """
-    source: gzip.GzipFile | IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb") if is_gzip(stream) else stream
+    stream, compressed = _opened(stream)
+    source: gzip.GzipFile | IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb") if compressed else stream
     line = 0
     total = 0
     pending = b""

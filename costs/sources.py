@@ -40,12 +40,12 @@ by default). The store drops the days the bill already covers.
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -326,15 +326,17 @@ class ExportRows:
 
     def __iter__(self) -> Iterator[FocusRow]:
         for key in self.keys:
-            # Decompressed and parsed a chunk at a time, under the uploads' limits on decompressed bytes and rows.
-            reader = open_focus(io.BytesIO(self.driver.read_object(self.bucket, key)))
-            for row in reader:
-                if month_start(row.billing_period_start) != self.period:
-                    raise StrayPeriod(
-                        f"the export folder of {self.period:%Y-%m} holds rows of billing period "
-                        f"{row.billing_period_start:%Y-%m}"
-                    )
-                yield row
+            # Read off the bucket, decompressed and parsed a chunk at a time, never held whole, under the uploads'
+            # limits on decompressed bytes and rows.
+            with closing(self.driver.open_object(self.bucket, key)) as stream:
+                reader = open_focus(stream)
+                for row in reader:
+                    if month_start(row.billing_period_start) != self.period:
+                        raise StrayPeriod(
+                            f"the export folder of {self.period:%Y-%m} holds rows of billing period "
+                            f"{row.billing_period_start:%Y-%m}"
+                        )
+                    yield row
             name = posixpath.basename(key)
             self.errors += [RowError(error.line, error.column, f"{name}: {error.message}") for error in reader.errors]
 
