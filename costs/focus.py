@@ -263,7 +263,7 @@ def _decoded(block: bytes, lines_before: int) -> str:
             except UnicodeDecodeError as error:
                 raise FocusInputError(
                     number,
-                    f"is not UTF-8 text (byte {error.object[error.start]:#04x} at character {error.start + 1}); "
+                    f"is not UTF-8 text (byte {error.object[error.start]:#04x}, the line's byte {error.start + 1}); "
                     "save the file as UTF-8",
                 ) from None
         raise  # pragma: no cover (a block that fails to decode has a line that fails)
@@ -496,16 +496,16 @@ def _parse_tags(raw: str) -> dict[str, str] | None:
 def _day_rows(record: dict[str, str | None], default_billing_period: date | None) -> Iterator[FocusRow]:
     start, _ = _day(record, "ChargePeriodStart")
     end, end_at_midnight = _day(record, "ChargePeriodEnd")
-    end_exclusive = end if end_at_midnight else end + timedelta(days=1)
-    if end_exclusive <= start:
-        raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
     latest = latest_day(timezone.now().date())
     if not EARLIEST_DAY <= start <= latest:
         raise _BadValue(
             "ChargePeriodStart", f"{start.isoformat()} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
         )
-    if (end_exclusive - start).days > MAX_CHARGE_PERIOD_DAYS:
+    if (end - start).days >= MAX_CHARGE_PERIOD_DAYS:  # checked before a day is added to 9999-12-31
         raise _BadValue("ChargePeriodEnd", f"the charge period is longer than {MAX_CHARGE_PERIOD_DAYS} days")
+    end_exclusive = end if end_at_midnight else end + timedelta(days=1)
+    if end_exclusive <= start:
+        raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
     if record.get("BillingPeriodStart"):
         billing_period, _ = _day(record, "BillingPeriodStart")
     elif default_billing_period is not None:
@@ -513,6 +513,9 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     else:
         raise _BadValue("BillingPeriodStart", "is empty")
     billing_period = billing_period.replace(day=1)
+    if not EARLIEST_DAY.replace(day=1) <= billing_period <= latest:
+        accepted = f"the dates accepted ({EARLIEST_DAY} to {latest})"
+        raise _BadValue("BillingPeriodStart", f"{billing_period.isoformat()} is outside {accepted}")
     currency = _text(record, "BillingCurrency", 3).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise _BadValue("BillingCurrency", f"{currency!r} is not a three-letter currency code such as USD")

@@ -170,6 +170,8 @@ class UploadResult:
         if self.fatal is not None:
             parts.append(f"the file was not read past line {self.fatal.line:,}")
         if not parts:
+            parts = [str(error) for error in self.errors[:1]]
+        if not parts:
             return ""
         text = "; ".join(parts)
         return f"{text[0].upper()}{text[1:]}. Nothing was loaded."
@@ -275,8 +277,7 @@ def upload_focus(
     errors = list(reader.errors)
     fatal = reader.fatal
     if not errors and not scan.periods:
-        fatal = RowError(2, "", "the file has a header but no rows")
-        errors = [fatal]
+        errors = [RowError(2, "", "the file has a header but no rows")]
     if errors:
         return UploadResult(errors=errors, lines=reader.lines, bad_rows=reader.bad_rows, fatal=fatal)
     if source is None:

@@ -102,6 +102,16 @@ MALFORMED = {
         2,
         "not a real date and time",
     ),
+    "a billing period out of range": (
+        focus_csv([focus_row(BillingPeriodStart="1970-01-01T00:00:00Z")]).encode(),
+        2,
+        "1970-01-01 is outside the dates accepted",
+    ),
+    "a charge period to the end of time": (
+        focus_csv([focus_row(ChargePeriodEnd="9999-12-31T23:59:59Z")]).encode(),
+        2,
+        "charge period is longer than",
+    ),
     "a year out of range": (
         focus_csv([focus_row(ChargePeriodStart="0001-01-01T00:00:00Z")]).encode(),
         2,
@@ -152,6 +162,13 @@ def test_bad_rows_among_good_ones_are_counted_against_every_row(manager: Client,
     response = post(manager, focus_csv(rows).encode(), loaded)
 
     assert "2 of 9 rows are bad. Nothing was loaded." in response.content.decode()
+
+
+def test_a_file_with_a_header_and_no_rows_says_so(manager: Client, loaded: CostSource) -> None:
+    response = post(manager, focus_csv([]).encode(), loaded)
+
+    assert response.status_code == 400
+    assert "Line 2: the file has a header but no rows. Nothing was loaded." in response.content.decode()
 
 
 def test_the_stray_quote_is_reported_where_the_row_starts_with_the_rows_read_before_it(
