@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from access.models import Team, User
 from costs.budget_models import Budget, BudgetPeriod
+from costs.forms import BASIS_CHOICES
 from deployments.models import Service
 from environments.models import Environment
 
@@ -98,6 +99,4 @@ class TeamCostForm(forms.Form):
     """What the team page shows: this month or quarter, effective or billed cost."""
 
     period = forms.ChoiceField(choices=[("month", "This month"), ("quarter", "This quarter")], required=False)
-    basis = forms.ChoiceField(
-        choices=[("effective", "Effective (amortised)"), ("billed", "Billed (cash)")], required=False
-    )
+    basis = forms.ChoiceField(choices=BASIS_CHOICES, required=False)

@@ -24,6 +24,11 @@ def basis_names() -> list[str]:
     return [str(value) for value, _ in BASIS_CHOICES]
 
 
+def either(names: list[str]) -> str:
+    """``a, b or c``."""
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def unknown_parameters(names: Iterable[str], known: Iterable[str]) -> list[str]:
     """The names in ``names`` that are not in ``known``, in the order given, once each."""
     allowed = set(known)
@@ -80,7 +85,7 @@ class CostQueryForm(forms.Form):
         label="Cost",
         required=False,
         choices=BASIS_CHOICES,
-        error_messages={"invalid_choice": "The cost basis is one of " + ", ".join(basis_names()) + ", not %(value)s."},
+        error_messages={"invalid_choice": f"The cost basis is {either(basis_names())}, not %(value)s."},
     )
 
     DEFAULT_DAYS = 30

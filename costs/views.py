@@ -34,7 +34,7 @@ from costs import exports, reports, selectors, services
 from costs.choices import CostBasis
 from costs.filtersets import PriceFilterSet
 from costs.forecast import month_bounds
-from costs.forms import CostQueryForm, PriceForm, basis_names, unknown_message, unknown_parameters
+from costs.forms import CostQueryForm, PriceForm, basis_names, either, unknown_message, unknown_parameters
 from costs.models import CostRollup, PriceItem
 from environments import selectors as environment_selectors
 from portal.csv_export import csv_stream
@@ -138,7 +138,7 @@ def _basis(request: HttpRequest) -> tuple[str, str]:
     problems = [unknown_message(name, ["basis"]) for name in unknown_parameters(request.GET.keys(), ["basis"])]
     basis = request.GET.get("basis", CostBasis.EFFECTIVE) or CostBasis.EFFECTIVE
     if basis not in basis_names():
-        problems.append(f"The cost basis is one of {', '.join(basis_names())}, not {basis!r}; showing effective cost.")
+        problems.append(f"The cost basis is {either(basis_names())}, not {basis!r}; showing effective cost.")
         basis = CostBasis.EFFECTIVE
     return basis, " ".join(problems)
 
@@ -199,8 +199,9 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
             applied=[(reports.DIMENSIONS[name], values, query.without_filter(name)) for name, values in query.filters],
             export_query=query.querystring(),
         )
+    # The errors are shown in the results fragment, which htmx swaps in only from a 2xx answer.
     template = "costs/_breakdown_results.html" if request.htmx else "costs/breakdown.html"
-    return render(request, template, context, status=400 if form.errors else 200)
+    return render(request, template, context)
 
 
 @login_required
