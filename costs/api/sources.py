@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -201,7 +200,7 @@ class CostSourceViewSet(
             422: OpenApiResponse(description="The Idempotency-Key was used before for another file or source."),
         },
     )
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser], url_path="upload")
+    @action(detail=True, methods=["post"], url_path="upload")
     def upload(self, request: Request, pk: str, **kwargs: Any) -> Response:
         """Load a FOCUS file into this upload source, as the upload page does: every row is checked first, any
         bad row and nothing is loaded; a good file replaces each billing period it holds."""
