@@ -1,9 +1,9 @@
 """Reading FinOps FOCUS (1.0 to 1.2) cost files: AWS Data Exports, Azure FocusCost exports and uploads.
 
-:func:`read_focus` turns CSV text (gzip-compressed or not) into
-:class:`FocusRow` values at daily grain and collects a :class:`RowError`
-for every malformed row instead of stopping at the first one, so a person
-fixing a file sees everything wrong with it at once.
+:func:`read_focus` turns CSV text into :class:`FocusRow` values at daily
+grain and collects a :class:`RowError` for every malformed row instead of
+stopping at the first one, so a person fixing a file sees everything wrong
+with it at once.
 
 Where a row's cost is dated (:func:`_day_rows`), by basis:
 
@@ -27,6 +27,18 @@ Where a row's cost is dated (:func:`_day_rows`), by basis:
   A correction (ChargeClass "Correction") keeps its charge period, usually in
   an earlier, already invoiced month: read by charge period it is there, read
   by billing period it is in the invoice that carries it.
+
+:func:`open_focus` reads a file (plain or gzip) as a stream: it reads
+:data:`CHUNK_BYTES` at a time, never the whole file, and stops with an error
+naming the line as soon as the file breaks a rule that makes the rest
+unreadable: bytes that are not UTF-8, a NUL character (PostgreSQL cannot
+store it), a line longer than :data:`MAX_LINE_BYTES`, a CSV error (an
+unclosed quote, a field over 128 KiB), damaged gzip data, or more
+decompressed bytes or rows than :class:`InputLimits` allow.
+
+FOCUS date/times are UTC, written ``YYYY-MM-DDTHH:mm:ssZ`` (the
+specification's DateTimeFormat attribute); anything else (an offset, a
+`` UTC`` suffix, no time, hour 30) is a row error saying what was expected.
 """
 
 from __future__ import annotations
@@ -35,17 +47,42 @@ import csv
 import gzip
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import IO, Any
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
 from costs.choices import ChargeCategory, ChargeClass, ChargeFrequency
+from costs.dates import EARLIEST_DAY, latest_day
 
 # The store keeps ten decimal places, more than any provider bills in.
 PLACES = Decimal("0.0000000001")
+# The largest amount one row may carry: the store's columns hold 14 digits before the point, and a day's rollup
+# adds rows up, so one row stays well below that.
+MAX_AMOUNT = Decimal(10) ** 12
 MAX_ERRORS = 200
+# How much of a file is read at a time, and the longest line (a row with all its fields) accepted.
+CHUNK_BYTES = 64 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+# The longest charge period one row may span (a three-year commitment bought up front, with a leap day).
+MAX_CHARGE_PERIOD_DAYS = 3 * 366
+# The csv module refuses fields over this many characters (its default limit, kept).
+FIELD_LIMIT = csv.field_size_limit()
+TIMESTAMP_EXAMPLE = "2026-11-01T00:00:00Z"
+_TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A time followed by an offset or a zone name instead of Z: 22:00:00-05:00, 00:00:00+0000, 00:00:00 UTC.
+_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[+-]\d{2}(?::?\d{2})?|[A-Za-z]{1,5})$")
+# Characters PostgreSQL cannot store in text or jsonb: NUL, and lone surrogates (JSON's "\ud800" escapes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 REQUIRED = ("BilledCost", "EffectiveCost", "BillingCurrency", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory")
 
@@ -122,10 +159,31 @@ class FocusFile:
     rows: list[FocusRow]
     errors: list[RowError]
     lines: int
+    bad_rows: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """The most a FOCUS file may hold: bytes once decompressed, and data rows (the header not counted)."""
+
+    max_bytes: int
+    max_rows: int
+
+    @classmethod
+    def from_settings(cls) -> InputLimits:
+        return cls(settings.COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES, settings.COSTS_UPLOAD_MAX_ROWS)
+
+
+class FocusInputError(Exception):
+    """The file cannot be read past ``line``: the reading stops there and the file is refused."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
 
 
 def provider_code(name: str) -> str:
@@ -133,53 +191,243 @@ def provider_code(name: str) -> str:
     return _PROVIDERS.get(name.strip().lower(), name.strip()[:64])
 
 
+def is_gzip(stream: IO[bytes]) -> bool:
+    """Whether a seekable binary stream holds gzip data (it is left at its start)."""
+    stream.seek(0)
+    magic = stream.read(2)
+    stream.seek(0)
+    return magic == b"\x1f\x8b"
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read off a stream that cannot seek back (an S3 body), then the rest of it."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self._prefix, self._rest = prefix, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            size = min(len(buffer), len(self._prefix))
+            buffer[:size], self._prefix = self._prefix[:size], self._prefix[size:]
+            return size
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _opened(stream: IO[bytes]) -> tuple[IO[bytes], bool]:
+    """``stream`` at its start, readable a chunk at a time, and whether it is gzip."""
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        return stream, is_gzip(stream)
+    magic = stream.read(2)
+    return io.BufferedReader(_Prefixed(magic, stream), CHUNK_BYTES), magic == b"\x1f\x8b"
+
+
+def text_lines(stream: IO[bytes], *, max_bytes: int | None = None) -> Iterator[str]:
+    """The lines of a FOCUS file (plain or gzip), decoded, read :data:`CHUNK_BYTES` at a time.
+
+    Raises :class:`FocusInputError` with the line at fault for what makes the
+    rest unreadable. At most one chunk and one unfinished line are held.
+    """
+    stream, compressed = _opened(stream)
+    source: gzip.GzipFile | IO[bytes] = gzip.GzipFile(fileobj=stream, mode="rb") if compressed else stream
+    line = 0
+    total = 0
+    pending = b""
+    first = True
+    while True:
+        try:
+            chunk = source.read(CHUNK_BYTES)
+        except (OSError, EOFError, zlib.error):
+            raise FocusInputError(line + 1, "the gzip data is damaged or cut short here") from None
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            raise FocusInputError(
+                line + 1,
+                f"the file is larger than {filesizeformat(max_bytes)} once decompressed; "
+                f"files up to {filesizeformat(max_bytes)} (uncompressed) are accepted",
+            )
+        if chunk:
+            pending += chunk
+            complete, newline, rest = pending.rpartition(b"\n")
+            if not newline:
+                if len(pending) > MAX_LINE_BYTES:
+                    raise FocusInputError(line + 1, f"the line is longer than {filesizeformat(MAX_LINE_BYTES)}")
+                continue
+            pending = rest
+            block = complete + newline
+        else:
+            if not pending:
+                return
+            block, pending = pending, b""
+        text = _decoded(block, line)
+        if first:
+            text, first = text.removeprefix("\ufeff"), False
+        pieces = text.split("\n")
+        if pieces[-1] == "":
+            pieces.pop()
+        for piece in pieces:
+            line += 1
+            if len(piece) > MAX_LINE_BYTES:
+                raise FocusInputError(line, f"the line is longer than {filesizeformat(MAX_LINE_BYTES)}")
+            if "\x00" in piece:
+                raise FocusInputError(line, "holds a NUL character (byte 0), which cannot be stored; remove it")
+            yield piece + "\n"
+        if not chunk:
+            return
+
+
+def _decoded(block: bytes, lines_before: int) -> str:
+    """``block`` (whole lines) as text, or a :class:`FocusInputError` naming the first line that is not UTF-8."""
+    try:
+        return block.decode("utf-8")
+    except UnicodeDecodeError:
+        for number, raw in enumerate(block.split(b"\n"), start=lines_before + 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise FocusInputError(
+                    number,
+                    f"is not UTF-8 text (byte {error.object[error.start]:#04x}, the line's byte {error.start + 1}); "
+                    "save the file as UTF-8",
+                ) from None
+        raise  # pragma: no cover (a block that fails to decode has a line that fails)
+
+
 def decode(data: bytes) -> str:
-    """The text of an export object: gunzipped when it is gzip, UTF-8 with or without a byte-order mark."""
+    """The text of a small object (an export's manifest): gunzipped when it is gzip, UTF-8 with or without a BOM."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     return data.decode("utf-8-sig")
+
+
+def open_focus(
+    stream: IO[bytes], *, limits: InputLimits | None = None, default_billing_period: date | None = None
+) -> FocusReader:
+    """A :class:`FocusReader` over a binary file (plain or gzip), streamed under ``limits``."""
+    limits = limits or InputLimits.from_settings()
+    return FocusReader(
+        text_lines(stream, max_bytes=limits.max_bytes),
+        default_billing_period=default_billing_period,
+        max_rows=limits.max_rows,
+    )
 
 
 def read_focus(text: str | Iterable[str], *, default_billing_period: date | None = None) -> FocusFile:
     """Parse FOCUS CSV text; every row either becomes day rows or a :class:`RowError` (at most 200 are kept)."""
     reader = FocusReader(text, default_billing_period=default_billing_period)
     rows = list(reader)
-    return FocusFile(rows if not reader.errors else [], reader.errors, reader.lines)
+    return FocusFile(rows if not reader.errors else [], reader.errors, reader.lines, reader.bad_rows)
 
 
 class FocusReader:
     """Streams a FOCUS file's day rows without holding the file, collecting row errors on the way.
 
-    A bad row is skipped and recorded in :attr:`errors`; whoever loads the
+    A bad row is skipped and recorded in :attr:`errors` (the first
+    :data:`MAX_ERRORS`; :attr:`bad_rows` counts them all); whoever loads the
     rows checks ``errors`` once the iteration ends and rolls the load back if
     there are any (see :func:`costs.store.load_focus`), so a bad file loads
-    nothing even though it was streamed.
+    nothing even though it was streamed. What makes the rest of the file
+    unreadable (see :func:`text_lines`, a CSV error, a duplicated column, too
+    many rows) ends the iteration with one more error, kept in :attr:`fatal`.
     """
 
-    def __init__(self, text: str | Iterable[str], *, default_billing_period: date | None = None) -> None:
+    def __init__(
+        self,
+        text: str | Iterable[str],
+        *,
+        default_billing_period: date | None = None,
+        max_rows: int | None = None,
+    ) -> None:
         self._lines = io.StringIO(text) if isinstance(text, str) else text
         self._default_billing_period = default_billing_period
+        self._max_rows = max_rows
         self.errors: list[RowError] = []
+        self.fatal: RowError | None = None
+        self.bad_rows = 0
         self.lines = 0
 
+    def _stop(self, line: int, message: str) -> None:
+        self.fatal = RowError(line, "", message)
+        self.errors.append(self.fatal)
+
     def __iter__(self) -> Iterator[FocusRow]:
-        reader = csv.DictReader(self._lines)
-        columns = set(reader.fieldnames or ())
+        try:
+            yield from self._rows()
+        except FocusInputError as error:
+            self._stop(error.line, error.message)
+
+    def _rows(self) -> Iterator[FocusRow]:
+        reader = csv.reader(self._lines)
+        try:
+            header = next(reader, None)
+        except csv.Error as error:
+            self._stop(1, _csv_problem(error))
+            return
+        if not header:
+            self._stop(1, "the file is empty; a FOCUS file starts with a header line naming its columns")
+            return
+        seen: set[str] = set()
+        twice = [name for name in header if name in seen or seen.add(name)]  # type: ignore[func-returns-value]
+        if twice:
+            self._stop(1, f"the header names {', '.join(sorted(set(twice)))} more than once; each column appears once")
+            return
+        columns = set(header)
         missing = [name for name in REQUIRED if name not in columns]
         if "BillingPeriodStart" not in columns and self._default_billing_period is None:
             missing.append("BillingPeriodStart")
         if missing:
-            self.errors.append(RowError(1, "", f"missing FOCUS column(s): {', '.join(missing)}"))
+            self._stop(1, f"missing FOCUS column(s): {', '.join(missing)}")
             return
-        for record in reader:
-            self.lines += 1
+        width = len(header)
+        while True:
+            start = reader.line_num + 1
             try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                self._stop(start, _csv_problem(error))
+                return
+            if not fields:
+                continue  # a blank line
+            self.lines += 1
+            if self._max_rows is not None and self.lines > self._max_rows:
+                self.lines -= 1
+                self._stop(
+                    start,
+                    f"the file has more than {self._max_rows:,} rows; files of up to {self._max_rows:,} are accepted",
+                )
+                return
+            try:
+                if len(fields) > width:
+                    raise _BadValue("", "has more fields than the header")
+                record: dict[str, str | None] = dict(zip(header, fields, strict=False))
                 rows = list(_day_rows(record, self._default_billing_period))
             except _BadValue as bad:
+                self.bad_rows += 1
                 if len(self.errors) < MAX_ERRORS:
-                    self.errors.append(RowError(reader.line_num, bad.column, bad.message))
+                    self.errors.append(RowError(start, bad.column, bad.message))
                 continue
             yield from rows
+
+
+def _csv_problem(error: csv.Error) -> str:
+    """What a CSV error means to the person who wrote the file."""
+    text = str(error)
+    if "field larger than field limit" in text:
+        return (
+            f'a field is longer than {FIELD_LIMIT // 1024} KiB; often a double quote (") opens a field that is '
+            "never closed, on this line or the next ones"
+        )
+    if "NUL" in text:
+        return "holds a NUL character (byte 0), which cannot be stored; remove it"
+    return f"is not valid CSV ({text}); check the double quotes on this line"
 
 
 class _BadValue(Exception):
@@ -198,6 +446,8 @@ def _money(record: dict[str, str | None], column: str) -> Decimal:
         raise _BadValue(column, f"{raw!r} is not a number") from None
     if not value.is_finite():
         raise _BadValue(column, f"{raw!r} is not a finite number")
+    if abs(value) >= MAX_AMOUNT:
+        raise _BadValue(column, f"{raw!r} is larger than any bill (amounts below {MAX_AMOUNT:,} are accepted)")
     return value.quantize(PLACES)
 
 
@@ -205,19 +455,30 @@ def _day(record: dict[str, str | None], column: str) -> tuple[date, bool]:
     """The date of a FOCUS datetime and whether it falls exactly on midnight."""
     raw = (record.get(column) or "").strip()
     parsed = _parse_day(raw)
-    if parsed is None:
-        raise _BadValue(column, f"{raw!r} is not a date such as 2026-11-01T00:00:00Z")
+    if isinstance(parsed, str):
+        raise _BadValue(column, parsed)
     return parsed
 
 
 @lru_cache(maxsize=4096)  # a file repeats the same few timestamps on every row
-def _parse_day(raw: str) -> tuple[date, bool] | None:
+def _parse_day(raw: str) -> tuple[date, bool] | str:
+    """The day and whether it is midnight, or what is wrong with ``raw`` (FOCUS: ``YYYY-MM-DDTHH:mm:ssZ``, UTC)."""
+    expected = f"FOCUS date/times are in UTC, written YYYY-MM-DDTHH:mm:ssZ (e.g. {TIMESTAMP_EXAMPLE})"
+    if not raw:
+        return f"is empty; {expected}"
+    found = _TIMESTAMP.fullmatch(raw)
+    if found is None:
+        if _DATE_ONLY.fullmatch(raw):
+            return f"{raw!r} has no time; {expected}"
+        if _OFFSET.search(raw) and not raw.endswith("Z"):
+            return f"{raw!r} gives a time zone or offset instead of Z; {expected}"
+        return f"{raw!r} is not a date/time as FOCUS writes them; {expected}"
     try:
-        day = date.fromisoformat(raw[:10])
-    except ValueError:
-        return None
-    rest = raw[10:].lstrip("T ").rstrip("Z")
-    return day, not rest or rest.split("+")[0].strip("0:.") == ""
+        year, month, day, hour, minute, second = (int(part) for part in found.groups())
+        moment = datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 (the Z was checked: UTC)
+    except ValueError as error:
+        return f"{raw!r} is not a real date and time ({error}); {expected}"
+    return moment.date(), moment.time() == datetime.min.time()
 
 
 def _text(record: dict[str, str | None], column: str, limit: int) -> str:
@@ -240,7 +501,9 @@ def _tags(record: dict[str, str | None]) -> dict[str, str]:
     """The row's tags; rows with the same tags share one dict, which nobody may change."""
     tags = _parse_tags((record.get("Tags") or "").strip())
     if tags is None:
-        raise _BadValue("Tags", 'is not a JSON object such as {"team": "payments"}')
+        raise _BadValue(
+            "Tags", 'is not a JSON object such as {"team": "payments"} (with no NUL or unpaired \\u escapes)'
+        )
     return tags
 
 
@@ -254,14 +517,22 @@ def _parse_tags(raw: str) -> dict[str, str] | None:
         return None
     if not isinstance(value, dict):
         return None
-    return {str(key): "" if item is None else str(item) for key, item in value.items()}
+    tags = {str(key): "" if item is None else str(item) for key, item in value.items()}
+    if any(_UNSTORABLE.search(text) for pair in tags.items() for text in pair):
+        return None
+    return tags
 
 
 def _day_rows(record: dict[str, str | None], default_billing_period: date | None) -> Iterator[FocusRow]:
-    if None in record:  # csv puts surplus fields under the key None
-        raise _BadValue("", "has more fields than the header")
     start, _ = _day(record, "ChargePeriodStart")
     end, end_at_midnight = _day(record, "ChargePeriodEnd")
+    latest = latest_day(timezone.now().date())
+    if not EARLIEST_DAY <= start <= latest:
+        raise _BadValue(
+            "ChargePeriodStart", f"{start.isoformat()} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
+        )
+    if (end - start).days >= MAX_CHARGE_PERIOD_DAYS:  # checked before a day is added to 9999-12-31
+        raise _BadValue("ChargePeriodEnd", f"the charge period is longer than {MAX_CHARGE_PERIOD_DAYS} days")
     end_exclusive = end if end_at_midnight else end + timedelta(days=1)
     if end_exclusive <= start:
         raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
@@ -272,6 +543,9 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     else:
         raise _BadValue("BillingPeriodStart", "is empty")
     billing_period = billing_period.replace(day=1)
+    if not EARLIEST_DAY.replace(day=1) <= billing_period <= latest:
+        accepted = f"the dates accepted ({EARLIEST_DAY} to {latest})"
+        raise _BadValue("BillingPeriodStart", f"{billing_period.isoformat()} is outside {accepted}")
     billing_end = _next_month(billing_period)
     if (record.get("BillingPeriodEnd") or "").strip():
         stated_end, stated_at_midnight = _day(record, "BillingPeriodEnd")

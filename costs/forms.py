@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,7 +11,32 @@ from django.utils import timezone
 
 from costs import reports
 from costs.choices import CostBasis, CostPeriod
+from costs.dates import EARLIEST_DAY, latest_day
 from costs.models import PriceItem
+
+# The cost bases a page or the API may ask for (the page's select, the API's enum and the checks all read this).
+BASIS_CHOICES = list(CostBasis.choices)
+# The parameters of a cost query besides one filter per dimension (reports.DIMENSIONS).
+QUERY_PARAMETERS = ("by", "from", "to", "grouping", "basis", "period")
+
+
+def basis_names() -> list[str]:
+    return [str(value) for value, _ in BASIS_CHOICES]
+
+
+def either(names: list[str]) -> str:
+    """``a, b or c``."""
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
+def unknown_parameters(names: Iterable[str], known: Iterable[str]) -> list[str]:
+    """The names in ``names`` that are not in ``known``, in the order given, once each."""
+    allowed = set(known)
+    return list(dict.fromkeys(name for name in names if name not in allowed))
+
+
+def unknown_message(name: str, known: Iterable[str]) -> str:
+    return f"Unknown parameter {name!r}; the parameters are: {', '.join(known)}."
 
 
 class PriceForm(forms.ModelForm[PriceItem]):
@@ -58,10 +84,8 @@ class CostQueryForm(forms.Form):
     basis = forms.ChoiceField(
         label="Cost",
         required=False,
-        choices=CostBasis.choices,
-        error_messages={
-            "invalid_choice": "The cost basis is " + ", ".join(CostBasis.values[:-1]) + " or contracted, not %(value)s."
-        },
+        choices=BASIS_CHOICES,
+        error_messages={"invalid_choice": f"The cost basis is {either(basis_names())}, not %(value)s."},
     )
     period = forms.ChoiceField(
         label="Read by",
@@ -74,9 +98,13 @@ class CostQueryForm(forms.Form):
 
     DEFAULT_DAYS = 30
 
-    def __init__(self, *args: Any, today: date | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, today: date | None = None, extra_parameters: Iterable[str] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.today = today or timezone.localdate()
+        self.extra_parameters = tuple(extra_parameters)
+        self.unknown: dict[str, str] = {}
         date_errors = {"invalid": "Enter a date as YYYY-MM-DD, e.g. 2026-11-01."}
         self.fields["from"] = forms.DateField(
             label="From",
@@ -96,12 +124,36 @@ class CostQueryForm(forms.Form):
             self.fields[name] = FilterValues(label=dimension.label, required=False)
         self.order_fields(["by", "from", "to", "grouping", "basis", "period"])
 
+    @property
+    def parameters(self) -> list[str]:
+        """Every parameter this query takes: its own, one filter per dimension, and the caller's extras."""
+        return [*QUERY_PARAMETERS, *reports.DIMENSIONS, *self.extra_parameters]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        end = data.get("to") or self.today
-        start = data.get("from") or end - timedelta(days=self.DEFAULT_DAYS - 1)
+        known = self.parameters
+        for name in unknown_parameters(self.data.keys(), known):
+            self.unknown[name] = unknown_message(name, known)
+            self.add_error(None, self.unknown[name])
+        for name, dimension in reports.DIMENSIONS.items():
+            if not dimension.choices:
+                continue
+            for value in data.get(name) or []:
+                if value != reports.NONE and value not in dimension.choices:
+                    self.add_error(
+                        name,
+                        f"{value!r} is not a {dimension.label.lower()}; the values are "
+                        f"{', '.join(dimension.choices)} (or {reports.NONE} for none).",
+                    )
+        earliest, latest = EARLIEST_DAY, latest_day(self.today)
+        for name in ("from", "to"):
+            day = data.get(name)
+            if day is not None and not earliest <= day <= latest:
+                self.add_error(name, f"{day.isoformat()} is outside the dates costs cover ({earliest} to {latest}).")
         if "from" in self.errors or "to" in self.errors:
             return data
+        end = data.get("to") or self.today
+        start = data.get("from") or max(end - timedelta(days=self.DEFAULT_DAYS - 1), earliest)
         if start > end:
             self.add_error("from", f"The range starts ({start:%Y-%m-%d}) after it ends ({end:%Y-%m-%d}).")
         elif (end - start).days + 1 > reports.MAX_DAYS:
@@ -133,5 +185,10 @@ class CostQueryForm(forms.Form):
         return reports.CostQuery(start=end - timedelta(days=self.DEFAULT_DAYS - 1), end=end)
 
     def messages(self) -> dict[str, list[str]]:
-        """The errors by parameter name, as the API reports them."""
-        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
+        """The errors by parameter name, as the API reports them (an unknown parameter under its own name)."""
+        found = {name: [str(message) for message in messages] for name, messages in self.errors.items()}
+        general = [message for message in found.pop("__all__", []) if message not in self.unknown.values()]
+        found.update({name: [message] for name, message in self.unknown.items()})
+        if general:
+            found["non_field_errors"] = general
+        return found

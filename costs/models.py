@@ -229,6 +229,39 @@ class CostLoad(models.Model):
         return f"{self.source} {self.billing_period_start:%Y-%m}"
 
 
+@scoped("costs")
+class CostUpload(models.Model):
+    """A FOCUS file that was loaded (from the upload page or the API), with what the load answered.
+
+    An API upload sent with an ``Idempotency-Key`` is known again by (who sent
+    it, the key): the same key answers this record instead of loading again,
+    and the same key with another file (``sha256`` differs) is refused.
+    """
+
+    source = models.ForeignKey(CostSource, on_delete=models.CASCADE, related_name="uploads")
+    uploaded_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, help_text="The file's SHA-256 as sent (compressed or not).")
+    file_name = models.CharField(max_length=255, blank=True)
+    lines = models.PositiveBigIntegerField(default=0, help_text="Data rows the file held.")
+    # [{"billing_period_start": ISO day, "line_items": n, "totals": {...}}]: the periods loaded, as first answered.
+    periods = models.JSONField(default=list)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["uploaded_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="one_cost_upload_per_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} upload {self.uploaded_at:%Y-%m-%d %H:%M}"
+
+
 class CostLineItem(models.Model):
     """One FOCUS row at daily grain, attributed once at load to a team, environment and service (or none)."""
 

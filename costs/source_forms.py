@@ -24,6 +24,16 @@ class RuleForm(forms.ModelForm[AttributionRule]):
         fields = ["kind", "key", "value", "priority", "team", "environment", "service"]
 
 
+def check_upload_size(size: int) -> None:
+    """Refuse a file larger than ``PORTAL_COSTS_UPLOAD_MAX_BYTES`` as sent (the decompressed size is checked
+    while it is read, against ``PORTAL_COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES``)."""
+    limit = settings.COSTS_UPLOAD_MAX_BYTES
+    if size > limit:
+        raise forms.ValidationError(
+            f"The file is {filesizeformat(size)}; files up to {filesizeformat(limit)} are accepted."
+        )
+
+
 class UploadForm(forms.Form):
     """A FOCUS CSV file (or .csv.gz) into an upload source: an existing one, or a new one by name."""
 
@@ -36,7 +46,10 @@ class UploadForm(forms.Form):
     new_source = forms.SlugField(
         max_length=63, required=False, label="New source name", help_text="For a new upload source, e.g. gcp-billing."
     )
-    file = forms.FileField(label="FOCUS CSV file", help_text="FOCUS 1.0 to 1.2 columns; .csv or .csv.gz.")
+    file = forms.FileField(
+        label="FOCUS CSV file",
+        help_text="FOCUS 1.0 to 1.2 columns, UTF-8, date/times in UTC as 2026-11-01T00:00:00Z; .csv or .csv.gz.",
+    )
     replace_bills = forms.BooleanField(
         required=False,
         label="Replace the bill loaded by another source",
@@ -47,11 +60,7 @@ class UploadForm(forms.Form):
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
-        limit = settings.COSTS_UPLOAD_MAX_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                f"The file is {filesizeformat(upload.size)}; files up to {filesizeformat(limit)} are accepted."
-            )
+        check_upload_size(upload.size)
         return upload
 
     def clean(self) -> dict[str, Any]:

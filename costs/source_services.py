@@ -8,15 +8,17 @@ may change them; a grant limited to a team never covers them.
 
 from __future__ import annotations
 
-import zlib
+import hashlib
+import io
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,8 +26,8 @@ from access import audit, policy
 from access.models import User
 from access.permissions import CHANGE
 from costs.choices import ChargeClass, SourceKind
-from costs.focus import FocusRow, RowError, decode, read_focus
-from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
+from costs.focus import CHUNK_BYTES, MAX_ERRORS, FocusReader, FocusRow, RowError, open_focus
+from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource, CostUpload
 from costs.sources import IMPORTERS, periods_due
 from costs.store import (
     Attributor,
@@ -166,7 +168,14 @@ ALREADY_CORRECTED = "corrections already applied"
 
 @dataclass
 class UploadResult:
-    """What an upload did: the periods it loaded, or the errors that kept it from loading anything."""
+    """What an upload did: the periods it loaded, or the errors that kept it from loading anything.
+
+    ``errors`` lists the first :data:`~costs.focus.MAX_ERRORS` problems, each
+    with its line; ``bad_rows`` counts every bad row of the ``lines`` rows
+    read, and ``fatal`` is the problem that stopped the reading, if one did.
+    ``repeated`` is true when an ``Idempotency-Key`` seen before answered
+    the first upload's ``record`` and nothing was loaded again.
+    """
 
     source: CostSource | None = None
     loads: list[CostLoad] = field(default_factory=list)
@@ -174,6 +183,10 @@ class UploadResult:
     lines: int = 0
     outcomes: list[PeriodOutcome] = field(default_factory=list)
     replaced_bills: list[HeldBill] = field(default_factory=list)
+    bad_rows: int = 0
+    fatal: RowError | None = None
+    record: CostUpload | None = None
+    repeated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -189,17 +202,93 @@ class UploadResult:
         ]
         return ". ".join(said) + "."
 
+    @property
+    def summary(self) -> str:
+        """One sentence for the page and the API: how many rows are bad, whether the reading stopped, why."""
+        parts = []
+        if self.bad_rows:
+            rows = "row" if self.lines == 1 else "rows"
+            verb = "is" if self.bad_rows == 1 else "are"
+            parts.append(f"{self.bad_rows:,} of {self.lines:,} {rows} {verb} bad")
+            if self.bad_rows > len(self.errors) - (1 if self.fatal else 0):
+                parts.append(f"the first {MAX_ERRORS} are listed")
+        if self.fatal is not None:
+            parts.append(f"the file was not read past line {self.fatal.line:,}")
+        if not parts:
+            parts = [str(error) for error in self.errors[:1]]
+        if not parts:
+            return ""
+        text = "; ".join(parts)
+        return f"{text[0].upper()}{text[1:]}. Nothing was loaded."
 
-def read_upload(data: bytes) -> tuple[list[FocusRow], list[RowError], int]:
-    """The rows of an uploaded FOCUS file (gzip or not) and its errors; nothing is loaded here."""
-    try:
-        text = decode(data)
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error):
-        return [], [RowError(1, "", "is not UTF-8 CSV text (or gzip-compressed CSV)")], 0
-    focus = read_focus(text)
-    if focus.ok and not focus.rows:
-        return [], [RowError(2, "", "the file has a header but no rows")], focus.lines
-    return focus.rows, focus.errors, focus.lines
+
+@dataclass
+class _Scan:
+    periods: set[date]
+    reader: FocusReader
+    accounts: dict[date, set[str]]
+    corrections_only: bool
+
+
+def _stream(data: IO[bytes] | bytes) -> IO[bytes]:
+    return io.BytesIO(data) if isinstance(data, bytes) else data
+
+
+def _sha256(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    stream.seek(0)
+    for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+def _scan(stream: IO[bytes]) -> _Scan:
+    """Read the whole file once, holding no rows: its billing periods and their accounts, whether it is
+    made only of corrections, and every error."""
+    reader = open_focus(stream)
+    accounts: dict[date, set[str]] = defaultdict(set)
+    corrections_only = True
+    for row in reader:
+        accounts[month_start(row.billing_period_start)].add(row.billing_account_id)
+        corrections_only = corrections_only and row.charge_class == ChargeClass.CORRECTION
+    return _Scan(set(accounts), reader, dict(accounts), corrections_only)
+
+
+def _rows_of(stream: IO[bytes], period: date) -> Iterator[FocusRow]:
+    """The file's rows of one billing period, read again as a stream (the scan found no error)."""
+    return (row for row in open_focus(stream) if month_start(row.billing_period_start) == period)
+
+
+def upload_answer(record: CostUpload) -> dict[str, Any]:
+    """What an upload answers (the API's body), the same for the first request and a repeated key."""
+    return {
+        "upload": record.pk,
+        "source": record.source_id,
+        "lines": record.lines,
+        "line_items": sum(int(period["line_items"]) for period in record.periods),
+        "periods": record.periods,
+        "uploaded_at": record.uploaded_at,
+    }
+
+
+def _repeat(actor: User, key: str, sha256: str, source: CostSource | None) -> UploadResult | None:
+    """The first upload sent with ``key`` by ``actor`` (None if there is none); refused if the file differs."""
+    if not key:
+        return None
+    first = CostUpload.objects.select_related("source").filter(uploaded_by=actor, idempotency_key=key).first()
+    if first is None:
+        return None
+    if first.sha256 != sha256 or (source is not None and first.source_id != source.pk):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used for another upload (a different file or source); "
+            "send a new key for a new upload."
+        )
+    return UploadResult(source=first.source, record=first, lines=first.lines, repeated=True)
+
+
+class IdempotencyKeyReused(ValidationError):
+    """The same Idempotency-Key came with a different file: refused, nothing loaded."""
 
 
 def _bills_message(held: list[HeldBill], *, corrections: bool) -> str:
@@ -221,74 +310,112 @@ def _bills_message(held: list[HeldBill], *, corrections: bool) -> str:
 def upload_focus(
     *,
     actor: User,
-    data: bytes,
+    data: IO[bytes] | bytes,
     source_id: int | None = None,
     new_source: str = "",
     replace_bills: bool = False,
+    idempotency_key: str = "",
+    file_name: str = "",
 ) -> UploadResult:
     """Load every billing period a FOCUS file holds into an upload source.
 
-    A file with regular rows is the bill: each of its periods is replaced,
-    corrections applied before included (sending it twice leaves the same
-    figures). A file made only of corrections (ChargeClass "Correction") is
-    applied on top of its periods, once: the same corrections sent again
-    change nothing; a period the source holds no bill for is refused (a
-    correction alone is no bill). A bill (billing account and period) another source
-    holds is refused with a message naming it, unless ``replace_bills``
-    takes it over (audited with the bills taken). Nothing is loaded (and no
-    source is created) when any row is bad or any bill is refused: the errors
-    come back, each with its line and column.
+    ``data`` is the file (plain or gzip) as a seekable binary stream; it is
+    read in chunks, never whole: a first pass checks every row and finds the
+    billing periods and their accounts, then each period is streamed into the
+    store. A file with regular rows is the bill: each of its periods is
+    replaced, corrections applied before included (sending it twice leaves
+    the same figures). A file made only of corrections (ChargeClass
+    "Correction") is applied on top of its periods, once: the same
+    corrections sent again change nothing; a period the source holds no bill
+    for is refused (a correction alone is no bill). A bill (billing account
+    and period) another source holds is refused with a message naming it,
+    unless ``replace_bills`` takes it over (audited with the bills taken).
+    Nothing is loaded (and no source is created) when any row is bad or any
+    bill is refused: the errors come back, each with its line and column.
+    The same ``idempotency_key`` from the same person answers the first
+    upload without loading again (:class:`IdempotencyKeyReused` for another
+    file).
     """
-    rows, errors, lines = read_upload(data)
-    if errors:
-        return UploadResult(errors=errors, lines=lines)
+    stream = _stream(data)
+    key = idempotency_key.strip()[:200]
+    sha256 = _sha256(stream)
     if source_id is not None:
         source = policy.get_for_update(CostSource.objects.all(), actor, CHANGE, pk=source_id)
         if source.kind != SourceKind.UPLOAD:
             raise ValidationError({"source": f"{source} is not an upload source."})
     else:
+        source = None
+    repeated = _repeat(actor, key, sha256, source)
+    if repeated is not None:
+        return repeated
+    scan = _scan(stream)
+    reader = scan.reader
+    errors = list(reader.errors)
+    fatal = reader.fatal
+    if not errors and not scan.periods:
+        errors = [RowError(2, "", "the file has a header but no rows")]
+    if errors:
+        return UploadResult(errors=errors, lines=reader.lines, bad_rows=reader.bad_rows, fatal=fatal)
+    if source is None:
         source = CostSource.objects.select_for_update().filter(name=new_source, kind=SourceKind.UPLOAD).first() or (
             source_create(actor=actor, name=new_source, kind=SourceKind.UPLOAD)
         )
         _check(actor, CHANGE, source)
-    by_period: dict[date, list[FocusRow]] = defaultdict(list)
-    for row in rows:
-        by_period[month_start(row.billing_period_start)].append(row)
-    corrections_only = all(row.charge_class == ChargeClass.CORRECTION for row in rows)
-    result = UploadResult(source=source, lines=lines)
-    for period in sorted(by_period):
-        period_rows = by_period[period]
-        held = bills_held_elsewhere(source, period, {row.billing_account_id for row in period_rows})
-        if held and (corrections_only or not replace_bills):
-            raise ValidationError(_bills_message(held, corrections=corrections_only))
-        if corrections_only:
+    record = CostUpload(source=source, uploaded_by=actor, idempotency_key=key, sha256=sha256, file_name=file_name[:255])
+    try:
+        with transaction.atomic():  # two requests with one key at once: the second waits here, then answers the first
+            record.save()
+    except IntegrityError:
+        repeated = _repeat(actor, key, sha256, source)
+        if repeated is None:  # pragma: no cover (the constraint is on the key alone)
+            raise
+        return repeated
+    result = UploadResult(source=source, lines=reader.lines, record=record)
+    for period in sorted(scan.periods):
+        held = bills_held_elsewhere(source, period, scan.accounts[period])
+        if held and (scan.corrections_only or not replace_bills):
+            raise ValidationError(_bills_message(held, corrections=scan.corrections_only))
+        if scan.corrections_only:
             if not CostLoad.objects.filter(source=source, billing_period_start=period, line_items__gt=0).exists():
                 raise ValidationError(
                     f"Nothing was loaded: the file holds only corrections, and {source} has no bill for "
                     f"{period:%B %Y} to apply them to. Load the bill first, or upload the corrections into the "
                     "source that holds it."
                 )
-            corrected = apply_corrections(source, period, period_rows)
+            corrected = apply_corrections(source, period, list(_rows_of(stream, period)))
             result.loads.append(corrected.load)
             result.outcomes.append(
                 PeriodOutcome(period, CORRECTED if corrected.applied else ALREADY_CORRECTED, corrected.rows)
             )
             continue
         try:
-            load = load_period(source, period, period_rows, replace_bills=replace_bills)
+            load = load_period(source, period, _rows_of(stream, period), replace_bills=replace_bills)
         except BillHeldElsewhere as refused:  # taken meanwhile by another source's load
             raise ValidationError(_bills_message(refused.held, corrections=False)) from None
         result.loads.append(load)
         result.outcomes.append(PeriodOutcome(period, REPLACED, load.line_items))
         result.replaced_bills += held
+    loads = result.loads
+    record.lines = reader.lines
+    record.periods = [
+        {
+            "billing_period_start": load.billing_period_start.isoformat(),
+            "line_items": load.line_items,
+            "totals": load.totals,
+        }
+        for load in loads
+    ]
+    record.save(update_fields=["lines", "periods"])
     audit.record(
         audit.COST_UPLOADED,
         source,
         actor=actor,
         after={
-            "periods": [load.billing_period_start.isoformat() for load in result.loads],
-            "line_items": sum(load.line_items for load in result.loads),
-            "lines": lines,
+            "periods": [load.billing_period_start.isoformat() for load in loads],
+            "line_items": sum(load.line_items for load in loads),
+            "lines": reader.lines,
+            "sha256": sha256,
+            **({"idempotency_key": key} if key else {}),
             "outcome": [
                 {"period": outcome.period.isoformat(), "action": outcome.action, "rows": outcome.rows}
                 for outcome in result.outcomes

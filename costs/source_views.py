@@ -110,15 +110,18 @@ def upload(request: HttpRequest) -> HttpResponse:
     _require(user, CHANGE, CostSource())
     form = UploadForm(request.POST or None, request.FILES or None)
     errors = []
+    summary = ""
     if request.method == "POST" and form.is_valid():
         chosen = form.cleaned_data["source"]
+        upload = form.cleaned_data["file"]
         try:
             result = source_services.upload_focus(
                 actor=user,
-                data=form.cleaned_data["file"].read(),
+                data=upload,  # read as a stream, a chunk at a time
                 source_id=chosen.pk if chosen is not None else None,
                 new_source=form.cleaned_data["new_source"],
                 replace_bills=form.cleaned_data["replace_bills"],
+                file_name=upload.name or "",
             )
         except (ValidationError, PermissionDenied) as error:
             add_service_error(form, error)
@@ -127,9 +130,10 @@ def upload(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{result.source}: {result.text}")
                 return redirect("costs:sources")
             errors = result.errors
-            form.add_error("file", f"The file has {len(errors)} bad row(s); nothing was loaded.")
+            summary = result.summary
+            form.add_error("file", summary)
     status = 400 if errors or form.errors else 200
-    context = {"form": form, "errors": errors, "title": "Upload a FOCUS file"}
+    context = {"form": form, "errors": errors, "summary": summary, "title": "Upload a FOCUS file"}
     return render(request, "costs/upload.html", context, status=status)
 
 

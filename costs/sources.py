@@ -47,6 +47,7 @@ import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -56,7 +57,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from costs.choices import ChargeCategory, SourceKind
-from costs.focus import PLACES, FocusReader, FocusRow, RowError, decode, provider_code
+from costs.focus import PLACES, FocusRow, RowError, decode, open_focus, provider_code
 from costs.models import CostLoad, CostSource
 from costs.store import BillHeldElsewhere, load_period, month_start
 from providers.cloud import CloudDriver, CostLineItem, ObjectInfo
@@ -330,14 +331,17 @@ class ExportRows:
 
     def __iter__(self) -> Iterator[FocusRow]:
         for key in self.keys:
-            reader = FocusReader(decode(self.driver.read_object(self.bucket, key)))
-            for row in reader:
-                if month_start(row.billing_period_start) != self.period:
-                    raise StrayPeriod(
-                        f"the export folder of {self.period:%Y-%m} holds rows of billing period "
-                        f"{row.billing_period_start:%Y-%m}"
-                    )
-                yield row
+            # Read off the bucket, decompressed and parsed a chunk at a time, never held whole, under the uploads'
+            # limits on decompressed bytes and rows.
+            with closing(self.driver.open_object(self.bucket, key)) as stream:
+                reader = open_focus(stream)
+                for row in reader:
+                    if month_start(row.billing_period_start) != self.period:
+                        raise StrayPeriod(
+                            f"the export folder of {self.period:%Y-%m} holds rows of billing period "
+                            f"{row.billing_period_start:%Y-%m}"
+                        )
+                    yield row
             name = posixpath.basename(key)
             self.errors += [RowError(error.line, error.column, f"{name}: {error.message}") for error in reader.errors]
 

@@ -34,7 +34,7 @@ from costs import exports, reports, selectors, services
 from costs.choices import CostBasis, CostPeriod
 from costs.filtersets import PriceFilterSet
 from costs.forecast import month_bounds
-from costs.forms import CostQueryForm, PriceForm
+from costs.forms import CostQueryForm, PriceForm, basis_names, either, unknown_message, unknown_parameters
 from costs.models import CostRollup, PriceItem
 from environments import selectors as environment_selectors
 from portal.csv_export import csv_stream
@@ -131,14 +131,16 @@ def _require_costs(user: User, action: str = VIEW) -> None:
 
 
 def _basis(request: HttpRequest) -> tuple[str, str]:
-    """The cost basis asked for (effective unless another), and an error message for anything else."""
+    """The cost basis asked for (effective by default), and an error message for anything else.
+
+    The page takes no other parameter: an unknown one is named too, rather than silently ignored.
+    """
+    problems = [unknown_message(name, ["basis"]) for name in unknown_parameters(request.GET.keys(), ["basis"])]
     basis = request.GET.get("basis", CostBasis.EFFECTIVE) or CostBasis.EFFECTIVE
-    if basis not in CostBasis.values:
-        return CostBasis.EFFECTIVE, (
-            f"The cost basis is {', '.join(CostBasis.values[:-1])} or contracted, not {basis!r}; "
-            "showing effective cost."
-        )
-    return basis, ""
+    if basis not in basis_names():
+        problems.append(f"The cost basis is {either(basis_names())}, not {basis!r}; showing effective cost.")
+        basis = CostBasis.EFFECTIVE
+    return basis, " ".join(problems)
 
 
 def _charts(result: reports.Breakdown, prefix: str) -> list[dict[str, Any]]:
@@ -207,6 +209,7 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
             applied=[(reports.DIMENSIONS[name], values, query.without_filter(name)) for name, values in query.filters],
             export_query=query.querystring(),
         )
+    # The errors are shown in the results fragment, which htmx swaps in only from a 2xx answer.
     template = "costs/_breakdown_results.html" if request.htmx else "costs/breakdown.html"
     return render(request, template, context)
 
@@ -217,7 +220,7 @@ def cost_export(request: HttpRequest) -> HttpResponseBase:
     """The breakdown's figures as CSV (``rows``: totals, series or movers), streamed; the export is audited."""
     user = signed_in(request)
     _require_costs(user, EXPORT)
-    form = CostQueryForm(request.GET)
+    form = CostQueryForm(request.GET, extra_parameters=["rows"])
     kind = request.GET.get("rows", "totals") or "totals"
     if kind not in exports.KINDS:
         form.is_valid()

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import IO, Literal, Protocol
 
 Tags = Mapping[str, str]
 NodePoolKind = Literal["general", "high-cpu", "gpu"]
@@ -404,6 +404,11 @@ class CloudDriver(Protocol):
 
     def read_object(self, bucket: str, key: str) -> bytes:
         """The object's content, or NotFound."""
+        ...
+
+    def open_object(self, bucket: str, key: str) -> IO[bytes]:
+        """The object's content as a stream to ``read(size)`` a chunk at a time (large export files are never
+        held whole), or NotFound. The caller closes it."""
         ...
 
     def fetch_costs(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> list[CostLineItem]:

@@ -1053,6 +1053,13 @@ COST_SOURCE_EXPECTATIONS: dict[str, Expectation] = {
         a_cost_source,
         method="post",
     ),
+    # Upload a FOCUS file: who may change sources reaches the checks (no file here, and not an upload source:
+    # 400); a source outside one's grants does not exist.
+    "costsource-upload": Expectation(
+        {**COST_READERS_API, Persona.MANAGER: answers(400), Persona.PLATFORM_ADMIN: answers(400)},
+        a_cost_source,
+        method="post",
+    ),
     "attributionrule-list": api(),
     "attributionrule-detail": Expectation(COST_READERS_API, an_attribution_rule),
 }

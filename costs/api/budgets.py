@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from access import policy
 from access.models import Team, User
 from costs import anomalies, budgets
+from costs.api.parameters import KnownQueryParameters
 from costs.budget_models import Anomaly, Budget, BudgetAlert
 from deployments.models import Service
 from environments.models import Environment
@@ -143,7 +144,7 @@ class BudgetPermission(SignedIn):
         return policy.can(request.user, policy.CHANGE, Budget)
 
 
-class BudgetViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Budget]):
+class BudgetViewSet(KnownQueryParameters, ScopedReadOnlyViewSet, viewsets.ModelViewSet[Budget]):
     """Budgets the caller may see; ``status`` is a budget's spend and forecast in its current period."""
 
     selector = budgets.budget_list
@@ -200,7 +201,7 @@ class BudgetViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Budget]):
         )
 
 
-class AnomalyViewSet(ScopedReadOnlyViewSet):
+class AnomalyViewSet(KnownQueryParameters, ScopedReadOnlyViewSet):
     """Anomalies in daily spend the caller may see, newest day first."""
 
     selector = anomalies.anomaly_list

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
@@ -20,7 +21,10 @@ from rest_framework.response import Response
 from access import policy
 from access.models import User
 from costs import source_selectors, source_services
+from costs.api.parameters import KnownQueryParameters
 from costs.models import AttributionRule, CostLoad, CostSource
+from costs.source_forms import check_upload_size
+from portal.api.errors import error_body
 from portal.api.permissions import SignedIn
 
 
@@ -85,7 +89,44 @@ class CostSourceSerializer(serializers.ModelSerializer[CostSource]):
         read_only_fields = ["id", "last_import_at", "last_error", "loads"]
 
 
+class CostUploadRequestSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(
+        help_text="A FOCUS 1.0 to 1.2 CSV file (UTF-8, date/times in UTC as 2026-11-01T00:00:00Z), plain or gzip."
+    )
+
+    def validate_file(self, upload: Any) -> Any:
+        try:
+            check_upload_size(upload.size)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+        return upload
+
+
+class CostUploadPeriodSerializer(serializers.Serializer[Any]):
+    billing_period_start = serializers.DateField()
+    line_items = serializers.IntegerField()
+    totals = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="Per currency, the billed, effective and list sums as decimal strings.",
+    )
+
+
+class CostUploadSerializer(serializers.Serializer[Any]):
+    upload = serializers.IntegerField(help_text="The upload's id.")
+    lines = serializers.IntegerField(help_text="Data rows the file held.")
+    line_items = serializers.IntegerField(help_text="Daily line items loaded (a row spanning days makes several).")
+    periods = CostUploadPeriodSerializer(many=True, help_text="The billing periods loaded (each replaced whole).")
+    uploaded_at = serializers.DateTimeField()
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # "source" is a Field attribute, so the source's id is added here rather than declared above.
+        fields = super().get_fields()
+        fields["source"] = serializers.IntegerField(help_text="The upload source's id.")
+        return fields
+
+
 class CostSourceViewSet(
+    KnownQueryParameters,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.ListModelMixin,
@@ -137,6 +178,66 @@ class CostSourceViewSet(
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(
+        request={"multipart/form-data": CostUploadRequestSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="The same key from the same caller answers the first upload (200) without loading "
+                "again; the same key with another file is refused (422).",
+            )
+        ],
+        responses={
+            201: CostUploadSerializer,
+            200: CostUploadSerializer,
+            400: OpenApiResponse(
+                description="The file is refused and nothing is loaded: ``error.message`` says how many rows are "
+                "bad (N of M) and where the reading stopped; ``error.rows`` lists the first 200 problems, each "
+                "with its ``line`` (the header is line 1), ``column`` and ``message``."
+            ),
+            422: OpenApiResponse(description="The Idempotency-Key was used before for another file or source."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="upload")
+    def upload(self, request: Request, pk: str, **kwargs: Any) -> Response:
+        """Load a FOCUS file into this upload source, as the upload page does: every row is checked first, any
+        bad row and nothing is loaded; a good file replaces each billing period it holds."""
+        source = self.get_object()
+        body = CostUploadRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        try:
+            result = source_services.upload_focus(
+                actor=_user(request),
+                data=upload,
+                source_id=source.pk,
+                idempotency_key=request.headers.get("Idempotency-Key", ""),
+                file_name=upload.name or "",
+            )
+        except source_services.IdempotencyKeyReused as error:
+            message = " ".join(error.messages)
+            return Response(
+                error_body(422, "idempotency_key_reused", message, {"Idempotency-Key": [message]}),
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            )
+        if not result.ok:
+            answer = error_body(400, "invalid_file", result.summary, {"file": [result.summary]})
+            answer["error"].update(
+                rows_read=result.lines,
+                bad_rows=result.bad_rows,
+                rows=[
+                    {"line": error.line, "column": error.column, "message": error.message} for error in result.errors
+                ],
+            )
+            return Response(answer, status=status.HTTP_400_BAD_REQUEST)
+        assert result.record is not None  # noqa: S101 (a load that went through is recorded)
+        return Response(
+            CostUploadSerializer(source_services.upload_answer(result.record)).data,
+            status=status.HTTP_200_OK if result.repeated else status.HTTP_201_CREATED,
+        )
+
 
 class AttributionRuleSerializer(serializers.ModelSerializer[AttributionRule]):
     class Meta:
@@ -146,6 +247,7 @@ class AttributionRuleSerializer(serializers.ModelSerializer[AttributionRule]):
 
 
 class AttributionRuleViewSet(
+    KnownQueryParameters,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
     mixins.ListModelMixin,

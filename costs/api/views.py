@@ -16,8 +16,9 @@ from access import policy
 from access.models import User
 from costs import exports, filtersets, reports, selectors
 from costs.api import serializers
-from costs.choices import CostBasis, CostPeriod
-from costs.forms import CostQueryForm
+from costs.api.parameters import KnownQueryParameters
+from costs.choices import CostPeriod
+from costs.forms import CostQueryForm, basis_names
 from costs.models import CostRollup, PriceItem
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
@@ -33,7 +34,7 @@ class PriceTablePermission(PolicyPermission):
         return policy.can(request.user, policy.VIEW)
 
 
-class PriceItemViewSet(ScopedReadOnlyViewSet):
+class PriceItemViewSet(KnownQueryParameters, ScopedReadOnlyViewSet):
     selector = selectors.price_list
     queryset = PriceItem.objects.all()
     serializer_class = serializers.PriceItemSerializer
@@ -53,7 +54,7 @@ COST_QUERY_PARAMETERS = [
     OpenApiParameter(
         "basis",
         str,
-        enum=list(CostBasis.values),
+        enum=basis_names(),
         description="Effective (amortised, default), billed (cash), list or contracted. List minus effective is "
         "what discounts saved; contracted minus effective what commitment discounts saved.",
     ),
@@ -77,8 +78,13 @@ COST_QUERY_PARAMETERS = [
 ]
 
 
-def _cost_query(request: Request) -> reports.CostQuery:
-    form = CostQueryForm(request.query_params)
+# Parameters every API view takes besides its own (DRF's format override).
+API_PARAMETERS = ("format",)
+
+
+def _cost_query(request: Request, *extra: str) -> reports.CostQuery:
+    """The query asked for; a 400 naming every bad parameter, an unknown one with the list of known ones."""
+    form = CostQueryForm(request.query_params, extra_parameters=[*API_PARAMETERS, *extra])
     if not form.is_valid():
         raise exceptions.ValidationError(form.messages())
     return form.query()
@@ -164,7 +170,7 @@ class CostExportView(APIView):
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        query = _cost_query(request)
+        query = _cost_query(request, "rows")
         kind = request.query_params.get("rows", "totals") or "totals"
         if kind not in exports.KINDS:
             raise exceptions.ValidationError({"rows": [f"Export rows as one of {', '.join(exports.KINDS)}."]})

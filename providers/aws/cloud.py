@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -922,6 +922,12 @@ class AwsCloudDriver:
         """The object's content, or NotFound."""
         answer = self._call("s3", "get_object", Bucket=bucket, Key=key, resource=f"{bucket}/{key}")
         body: bytes = answer["Body"].read()
+        return body
+
+    def open_object(self, bucket: str, key: str) -> IO[bytes]:
+        """The object's body as botocore streams it: each ``read(size)`` takes the next bytes off the connection."""
+        answer = self._call("s3", "get_object", Bucket=bucket, Key=key, resource=f"{bucket}/{key}")
+        body: IO[bytes] = answer["Body"]
         return body
 
     # ------------------------------------------------------------ KMS

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import ipaddress
 import json
 import re
@@ -48,7 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
@@ -1060,6 +1061,11 @@ class AzureCloudDriver:
         body = self._call(lambda: self._container(bucket).download_blob(key).readall(), f"{bucket}/{key}")
         return bytes(body or b"")
 
+    def open_object(self, bucket: str, key: str) -> IO[bytes]:
+        """The blob as a stream: the downloader fetches it range by range as it is read."""
+        downloader = self._call(lambda: self._container(bucket).download_blob(key), f"{bucket}/{key}")
+        return io.BufferedReader(_BlobChunks(downloader))
+
     # ------------------------------------------------------------ Key Vault
 
     @property
@@ -1259,3 +1265,19 @@ def build_azure_driver(
         resource_group=resource_group or f"platform-portal-{location}",
         tenant_id=tenant_id,
     )
+
+
+class _BlobChunks(io.RawIOBase):
+    """A blob downloader as a raw stream, so that a BufferedReader reads it a chunk (a ranged GET) at a time."""
+
+    def __init__(self, downloader: Any) -> None:
+        super().__init__()
+        self._downloader = downloader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._downloader.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from providers import errors
 from providers.cloud import (
@@ -612,6 +613,10 @@ class SandboxCloudDriver:
             raise errors.NotFound(f"no object {key} in {bucket}", resource=f"{bucket}/{key}")
         body: str = record["objects"][key]["body"]
         return body.encode("latin-1")
+
+    def open_object(self, bucket: str, key: str) -> IO[bytes]:
+        """The object's content as a stream (the sandbox keeps objects in its state file anyway)."""
+        return io.BytesIO(self.read_object(bucket, key))
 
     # ------------------------------------------------------------ keys
 

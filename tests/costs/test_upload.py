@@ -102,7 +102,7 @@ def test_bad_rows_are_listed_with_line_and_column_and_nothing_is_loaded(
     errors = [(error.line, error.column) for error in response.context["errors"]]
     assert errors == [(3, "BilledCost"), (4, "ChargeCategory"), (5, "Tags")]
     page = response.content.decode()
-    assert "3 bad rows: nothing was loaded" in page
+    assert "3 of 4 rows are bad. Nothing was loaded." in page
     assert "&#x27;ten&#x27; is not a number" in page
     assert not CostSource.objects.filter(name="finance-upload").exists()
     assert not CostLineItem.objects.exists()

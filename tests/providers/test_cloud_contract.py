@@ -441,6 +441,24 @@ def test_objects_are_listed_by_prefix_in_key_order_and_read_back(cloud: CloudHar
         cloud.driver.read_object("env-42-reports", "2026/11/missing.csv")
 
 
+def test_an_object_opened_as_a_stream_reads_back_a_chunk_at_a_time(cloud: CloudHarness) -> None:
+    cloud.driver.ensure_bucket(BucketSpec(name="env-42-reports"))
+    body = b"".join(b"line %d\n" % number for number in range(5000))
+    cloud.put_object("env-42-reports", "2026/11/export.csv", body)
+
+    stream = cloud.driver.open_object("env-42-reports", "2026/11/export.csv")
+    chunks = []
+    while chunk := stream.read(4096):
+        assert len(chunk) <= 4096
+        chunks.append(chunk)
+    stream.close()
+
+    assert b"".join(chunks) == body
+    assert len(chunks) > 1
+    with pytest.raises(errors.NotFound):
+        cloud.driver.open_object("env-42-reports", "2026/11/missing.csv")
+
+
 # ---------------------------------------------------------------- keys
 
 
