@@ -127,7 +127,7 @@ def _as_json(column: pa.Array) -> pa.Array:
     """A map, struct or list column as JSON text. Python builds it, once per distinct value in the batch:
     tags repeat from row to row, and compute has no JSON writer."""
     made: dict[str, str] = {}
-    values = []
+    values: list[str | None] = []
     for value in column.to_pylist():
         if value is None:
             values.append(None)

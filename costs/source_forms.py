@@ -25,7 +25,7 @@ class RuleForm(forms.ModelForm[AttributionRule]):
 
 
 class UploadForm(forms.Form):
-    """A FOCUS CSV file (or .csv.gz) into an upload source: an existing one, or a new one by name."""
+    """A FOCUS file (CSV, .csv.gz or Parquet) into an upload source: an existing one, or a new one by name."""
 
     source = forms.ModelChoiceField(
         queryset=CostSource.objects.filter(kind=SourceKind.UPLOAD),
@@ -36,7 +36,9 @@ class UploadForm(forms.Form):
     new_source = forms.SlugField(
         max_length=63, required=False, label="New source name", help_text="For a new upload source, e.g. gcp-billing."
     )
-    file = forms.FileField(label="FOCUS CSV file", help_text="FOCUS 1.0 to 1.2 columns; .csv or .csv.gz.")
+    file = forms.FileField(
+        label="FOCUS file", help_text="FOCUS 1.0 to 1.2 columns; CSV (.csv or .csv.gz) or Parquet (.parquet)."
+    )
     replace_bills = forms.BooleanField(
         required=False,
         label="Replace the bill loaded by another source",

@@ -8,6 +8,7 @@ may change them; a grant limited to a team never covers them.
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from access.permissions import CHANGE
 from costs.choices import ChargeClass, SourceKind
 from costs.focus import FocusRow, RowError, decode, read_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
+from costs.parquet import ParquetUnreadable, is_parquet, parquet_lines, row_errors
 from costs.sources import IMPORTERS, periods_due
 from costs.store import (
     Attributor,
@@ -191,12 +193,19 @@ class UploadResult:
 
 
 def read_upload(data: bytes) -> tuple[list[FocusRow], list[RowError], int]:
-    """The rows of an uploaded FOCUS file (gzip or not) and its errors; nothing is loaded here."""
-    try:
-        text = decode(data)
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error):
-        return [], [RowError(1, "", "is not UTF-8 CSV text (or gzip-compressed CSV)")], 0
-    focus = read_focus(text)
+    """The rows of an uploaded FOCUS file (CSV, gzip or not, or Parquet) and its errors; nothing is loaded here."""
+    if is_parquet(data):  # told by its content (the PAR1 magic), whatever the file's name
+        try:
+            focus = read_focus(parquet_lines(io.BytesIO(data)))
+        except ParquetUnreadable as unreadable:
+            return [], [RowError(1, "", f"the file {unreadable}")], 0
+        focus.errors = row_errors(focus.errors)
+    else:
+        try:
+            text = decode(data)
+        except (UnicodeDecodeError, OSError, EOFError, zlib.error):
+            return [], [RowError(1, "", "is not UTF-8 CSV text (or gzip-compressed CSV), nor Parquet")], 0
+        focus = read_focus(text)
     if focus.ok and not focus.rows:
         return [], [RowError(2, "", "the file has a header but no rows")], focus.lines
     return focus.rows, focus.errors, focus.lines
