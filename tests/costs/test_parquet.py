@@ -18,7 +18,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from costs.focus import read_focus
 from costs.models import CostLineItem, CostLoad, CostSource
+from costs.parquet import parquet_lines
 from costs.sources import ImportFailed, import_period
 from portal.demo import Persona
 from providers.cloud import BucketSpec
@@ -240,6 +242,39 @@ def test_tags_are_read_from_a_map_column_and_from_a_json_text_column(tmp_path: P
         (date(2026, 11, 2), {"team": "payments", "cost-centre": 'CC "7", Zürich'}),
         (date(2026, 11, 3), {}),
     ]
+
+
+@pytest.mark.django_db(databases=[])
+def test_timestamps_in_another_zone_are_dated_by_their_utc_day() -> None:
+    table = focus_table([focus_row("2026-11-03", "6.00")])
+    start = pa.array([datetime(2026, 11, 3, 1, 0, tzinfo=UTC) - timedelta(hours=2)], pa.timestamp("us", tz="+02:00"))
+    end = pa.array([datetime(2026, 11, 3, 23, 0, tzinfo=UTC)], pa.timestamp("s"))  # no zone: taken as UTC
+    table = table.set_column(table.schema.get_field_index("ChargePeriodStart"), "ChargePeriodStart", start)
+    table = table.set_column(table.schema.get_field_index("ChargePeriodEnd"), "ChargePeriodEnd", end)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+
+    focus = read_focus(parquet_lines(io.BytesIO(sink.getvalue())))
+
+    assert focus.ok, focus.errors
+    # 01:00 at +02:00 is 23:00 UTC the day before; the end at 23:00 UTC counts its day: two days, 3.00 each.
+    assert [(row.charge_date, row.billed_cost) for row in focus.rows] == [
+        (date(2026, 11, 2), Decimal("3.0000000000")),
+        (date(2026, 11, 3), Decimal("3.0000000000")),
+    ]
+
+
+@pytest.mark.django_db(databases=[])
+def test_a_value_holding_a_line_break_does_not_shift_the_rows_errors_name() -> None:
+    rows = [
+        focus_row(ServiceName="Compute\nwith a line break"),
+        focus_row(cost="1.00"),
+        focus_row(cost="1.00", BillingCurrency="dollars"),
+    ]
+
+    focus = read_focus(parquet_lines(io.BytesIO(parquet(rows))))
+
+    assert [(error.line, error.column) for error in focus.errors] == [(4, "BillingCurrency")]
 
 
 # ---------------------------------------------------------------- uploads (the page)
