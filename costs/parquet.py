@@ -52,9 +52,9 @@ def is_parquet(data: bytes) -> bool:
 def parquet_lines(file: IO[bytes]) -> Iterator[str]:
     """The file's rows as CSV lines (each ending in a newline), the header first.
 
-    Raises :class:`ParquetUnreadable` when the file is not Parquet or a part
-    of it is damaged or holds a type that has no text form; when that happens
-    partway, the lines already given are of the rows before it.
+    Raises :class:`ParquetUnreadable` when the file is not Parquet, or a part
+    of it is damaged or holds values with no text form (binary that is not
+    UTF-8); partway through, the lines already given are of the rows before.
     """
     try:
         parquet = pq.ParquetFile(file)
@@ -72,7 +72,8 @@ def parquet_lines(file: IO[bytes]) -> Iterator[str]:
                 return
             text = pa.Table.from_arrays(
                 [_as_text(batch.column(index)) for index in range(batch.num_columns)],
-                names=[f"c{index}" for index in range(batch.num_columns)],  # names are not written; duplicates are
+                # Placeholder names: the header went out above with the file's own (duplicates too, refused there).
+                names=[f"c{index}" for index in range(batch.num_columns)],
             )
             sink = io.BytesIO()
             pa_csv.write_csv(text, sink, options)
@@ -117,9 +118,8 @@ def _as_text(column: pa.Array) -> pa.Array:
         return pc.strftime(column.cast(_UTC_SECONDS, safe=False), format=_TIMESTAMP_TEXT)
     if pa.types.is_nested(kind):
         return _as_json(column)
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
-        raise pa.ArrowInvalid(f"the column of binary values {kind} has no text form")
-    # Strings stay as written; decimals become their exact digits; numbers and booleans their usual text.
+    # Strings stay as written (binary ones, as some writers store text, must be UTF-8); decimals become their
+    # exact digits; numbers and booleans their usual text.
     return column.cast(pa.string())
 
 
