@@ -21,6 +21,7 @@ from django.urls import reverse
 from costs.focus import read_focus
 from costs.models import CostLineItem, CostLoad, CostSource
 from costs.parquet import parquet_lines
+from costs.source_services import read_upload
 from costs.sources import ImportFailed, import_period
 from portal.demo import Persona
 from providers.cloud import BucketSpec
@@ -327,3 +328,14 @@ def test_an_uploaded_parquet_file_with_a_bad_row_lists_it_by_line_and_loads_noth
     assert "(row 2 of the Parquet file)" in response.content.decode()
     assert not CostSource.objects.filter(name="finance-upload").exists()
     assert CostLineItem.objects.count() == items_before
+
+
+@pytest.mark.django_db(databases=[])
+def test_a_damaged_parquet_upload_is_refused_with_a_message_not_read_as_text() -> None:
+    whole = parquet([focus_row()])
+
+    rows, errors, _ = read_upload(whole[: len(whole) - 12])  # its footer cut off
+
+    assert rows == []
+    assert [(error.line, error.column) for error in errors] == [(1, "")]
+    assert errors[0].message.startswith("the file is not a Parquet file that can be read (")
