@@ -48,6 +48,7 @@ import gzip
 import io
 import json
 import re
+import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -178,12 +179,24 @@ class InputLimits:
         return cls(settings.COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES, settings.COSTS_UPLOAD_MAX_ROWS)
 
 
+# Parquet files start (and end) with these bytes; they are read from the end, so one that cannot seek is spooled
+# to a temporary file first, in memory up to PARQUET_SPOOL_BYTES and on disk beyond.
+PARQUET_MAGIC = b"PAR1"
+PARQUET_SPOOL_BYTES = 16 * 1024 * 1024
+
+
 class FocusInputError(Exception):
     """The file cannot be read past ``line``: the reading stops there and the file is refused."""
 
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
         self.line, self.message = line, message
+
+
+def _parquet_row(error: RowError) -> RowError:
+    if error.line <= 1:
+        return error
+    return RowError(error.line, error.column, f"(row {error.line - 1:,} of the Parquet file) {error.message}")
 
 
 def provider_code(name: str) -> str:
@@ -309,13 +322,51 @@ def decode(data: bytes) -> str:
 def open_focus(
     stream: IO[bytes], *, limits: InputLimits | None = None, default_billing_period: date | None = None
 ) -> FocusReader:
-    """A :class:`FocusReader` over a binary file (plain or gzip), streamed under ``limits``."""
+    """A :class:`FocusReader` over a binary file (Parquet, or CSV plain or gzip), streamed under ``limits``."""
     limits = limits or InputLimits.from_settings()
+    stream, magic = _peek(stream, len(PARQUET_MAGIC))
+    parquet = magic == PARQUET_MAGIC
     return FocusReader(
-        text_lines(stream, max_bytes=limits.max_bytes),
+        _parquet_lines(stream, limits.max_bytes) if parquet else text_lines(stream, max_bytes=limits.max_bytes),
         default_billing_period=default_billing_period,
         max_rows=limits.max_rows,
+        parquet=parquet,
     )
+
+
+def _peek(stream: IO[bytes], size: int) -> tuple[IO[bytes], bytes]:
+    """The first ``size`` bytes of ``stream``, and the stream still at its start."""
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        stream.seek(0)
+        head = stream.read(size)
+        stream.seek(0)
+        return stream, head
+    head = stream.read(size)
+    return io.BufferedReader(_Prefixed(head, stream), CHUNK_BYTES), head
+
+
+def _parquet_lines(stream: IO[bytes], max_bytes: int | None) -> Iterator[str]:
+    """A Parquet file's rows as CSV lines (:mod:`costs.parquet`, which loads pyarrow, only for Parquet files).
+
+    Parquet is read from its end (the footer), so a stream that cannot seek (an S3 body) is first spooled to a
+    temporary file: in memory up to :data:`PARQUET_SPOOL_BYTES`, on disk beyond, never over ``max_bytes``.
+    """
+    from costs.parquet import parquet_lines
+
+    seekable = getattr(stream, "seekable", None)
+    if seekable is not None and seekable():
+        yield from parquet_lines(stream)
+        return
+    with tempfile.SpooledTemporaryFile(max_size=PARQUET_SPOOL_BYTES) as spool:
+        total = 0
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            total += len(chunk)
+            if max_bytes is not None and total > max_bytes:
+                raise FocusInputError(1, f"the Parquet file is larger than {filesizeformat(max_bytes)}")
+            spool.write(chunk)
+        spool.seek(0)
+        yield from parquet_lines(spool)
 
 
 def read_focus(text: str | Iterable[str], *, default_billing_period: date | None = None) -> FocusFile:
@@ -343,8 +394,10 @@ class FocusReader:
         *,
         default_billing_period: date | None = None,
         max_rows: int | None = None,
+        parquet: bool = False,
     ) -> None:
         self._lines = io.StringIO(text) if isinstance(text, str) else text
+        self._parquet = parquet
         self._default_billing_period = default_billing_period
         self._max_rows = max_rows
         self.errors: list[RowError] = []
@@ -361,6 +414,9 @@ class FocusReader:
             yield from self._rows()
         except FocusInputError as error:
             self._stop(error.line, error.message)
+        if self._parquet:  # the errors name CSV lines: say which row of the Parquet file each is
+            self.errors = [_parquet_row(error) for error in self.errors]
+            self.fatal = _parquet_row(self.fatal) if self.fatal is not None else None
 
     def _rows(self) -> Iterator[FocusRow]:
         reader = csv.reader(self._lines)

@@ -35,7 +35,7 @@ def check_upload_size(size: int) -> None:
 
 
 class UploadForm(forms.Form):
-    """A FOCUS CSV file (or .csv.gz) into an upload source: an existing one, or a new one by name."""
+    """A FOCUS file (CSV, .csv.gz or Parquet) into an upload source: an existing one, or a new one by name."""
 
     source = forms.ModelChoiceField(
         queryset=CostSource.objects.filter(kind=SourceKind.UPLOAD),
@@ -47,8 +47,9 @@ class UploadForm(forms.Form):
         max_length=63, required=False, label="New source name", help_text="For a new upload source, e.g. gcp-billing."
     )
     file = forms.FileField(
-        label="FOCUS CSV file",
-        help_text="FOCUS 1.0 to 1.2 columns, UTF-8, date/times in UTC as 2026-11-01T00:00:00Z; .csv or .csv.gz.",
+        label="FOCUS file",
+        help_text="FOCUS 1.0 to 1.2 columns; CSV (.csv or .csv.gz, UTF-8, date/times in UTC as "
+        "2026-11-01T00:00:00Z) or Parquet (.parquet).",
     )
     replace_bills = forms.BooleanField(
         required=False,

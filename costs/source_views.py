@@ -105,7 +105,8 @@ def source_import(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    """Upload a FOCUS CSV: every row is checked first; any bad row and nothing is loaded, the errors are listed."""
+    """Upload a FOCUS file (CSV or Parquet): every row is checked first; any bad row and nothing is loaded,
+    the errors are listed."""
     user = signed_in(request)
     _require(user, CHANGE, CostSource())
     form = UploadForm(request.POST or None, request.FILES or None)

@@ -10,15 +10,19 @@ naming the source, which the source's last error keeps.
 **FOCUS exports** are re-written whole by the provider, so only the latest
 run of each period is read:
 
-- AWS Data Exports write ``<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/…csv.gz``
+- AWS Data Exports write ``<prefix>/<export>/data/BILLING_PERIOD=YYYY-MM/…csv.gz`` (or ``…snappy.parquet``)
   (a sub-folder per run when the export keeps versions) and
   ``<prefix>/<export>/metadata/BILLING_PERIOD=YYYY-MM/…Manifest.json``
   listing the run's ``dataFiles``. The newest manifest names the files to
   read; without one, the newest run folder's files are read.
 - Azure Cost Management FocusCost exports write
-  ``<prefix>/<export>/<YYYYMMDD-YYYYMMDD>/<run-id>/part_*.csv(.gz)`` with a
+  ``<prefix>/<export>/<YYYYMMDD-YYYYMMDD>/<run-id>/part_*.csv(.gz)`` (or ``.parquet``) with a
   ``manifest.json`` in the run folder listing its ``blobs``. The newest run
   folder of the period is read (the manifest's blobs when it has one).
+
+An export writes CSV or Parquet (:mod:`costs.parquet`, told by its content, not its name), never both in
+one run: a run folder holding both (an export whose format was changed) is read in the format of its newest
+file, unless its manifest names the files.
 
 Both providers write the manifest last, so a run with a manifest is complete
 and wins over runs without one; a manifest that names a file not (yet) in the
@@ -74,7 +78,7 @@ DEFAULT_REGION = {"aws": "us-east-1", "azure": "westeurope"}
 
 _AWS_PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?:/|$)")
 _AZURE_RUN = re.compile(r"(?:^|/)(\d{8})-(\d{8})/[^/]+$")
-_DATA_FILE = re.compile(r"\.csv(\.gz)?$", re.IGNORECASE)
+_DATA_FILE = re.compile(r"\.(csv(\.gz)?|parquet)$", re.IGNORECASE)
 
 
 class ImportFailed(Exception):
@@ -289,7 +293,7 @@ def read_export_period(
     complete = [run for run in runs if run.manifest is not None]
     run = max(complete or runs, key=lambda run: run.written_at)
     present = {item.key: item for item in objects}
-    keys = [item.key for item in sorted(run.files, key=lambda item: item.key)]
+    keys = [item.key for item in sorted(_one_format(run.files), key=lambda item: item.key)]
     if run.manifest is not None:
         try:
             manifest = json.loads(decode(driver.read_object(bucket, run.manifest.key)))
@@ -307,11 +311,18 @@ def read_export_period(
         with_files = [other for other in runs if other.files]
         if not with_files:
             raise ImportFailed(f"the export of {period:%Y-%m} has a manifest but no data file was found")
-        keys = [
-            item.key
-            for item in sorted(max(with_files, key=lambda other: other.written_at).files, key=lambda item: item.key)
-        ]
+        newest = max(with_files, key=lambda other: other.written_at)
+        keys = [item.key for item in sorted(_one_format(newest.files), key=lambda item: item.key)]
     return ExportRows(driver, bucket, keys, period), run
+
+
+def _one_format(files: list[ObjectInfo]) -> list[ObjectInfo]:
+    """The files of a run in the format of its newest file: a run is all CSV or all Parquet, and a folder
+    holding both is one whose export changed format (the older files are left from before the change)."""
+    if not files:
+        return files
+    parquet = max(files, key=lambda item: item.last_modified).key.lower().endswith(".parquet")
+    return [item for item in files if item.key.lower().endswith(".parquet") == parquet]
 
 
 class StrayPeriod(Exception):

@@ -97,7 +97,10 @@ def test_unknown_dimensions_and_bases_are_400s_naming_the_valid_ones(manager: Cl
     assert by.status_code == 400
     assert all(name in by.json()["error"]["fields"]["by"][0] for name in reports.DIMENSIONS)
     assert basis.status_code == 400
-    assert "The cost basis is effective, billed, list or contracted, not cheapest." in basis.json()["error"]["fields"]["basis"][0]
+    assert (
+        "The cost basis is effective, billed, list or contracted, not cheapest."
+        in basis.json()["error"]["fields"]["basis"][0]
+    )
 
 
 @pytest.mark.parametrize(("url", "status"), [(reverse("costs:breakdown"), 200), (reverse("costs:export"), 400)])
