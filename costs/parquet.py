@@ -20,7 +20,6 @@ the reader adds the row of the Parquet file to each message.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -54,9 +53,10 @@ def parquet_lines(file: IO[bytes]) -> Iterator[str]:
         parquet = pq.ParquetFile(file)
     except (pa.ArrowException, OSError) as error:
         raise ParquetUnreadable(1, f"the file is not a Parquet file that can be read ({_reason(error)})") from None
-    header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(parquet.schema_arrow.names)
-    yield header.getvalue()
+    names = parquet.schema_arrow.names
+    header = io.BytesIO()  # the file's own names, duplicates too (the reader refuses those)
+    pa_csv.write_csv(pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names), header)
+    yield header.getvalue().decode("utf-8")
     options = pa_csv.WriteOptions(include_header=False)
     batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     line = 1  # the header's; row n of the file is line n + 1
