@@ -26,7 +26,7 @@ from access import audit, policy
 from costs.allocation import source_of
 from costs.allocation_selectors import AllocationReport, NamespaceRow, cluster_allocation
 from costs.choices import CostBasis
-from costs.dates import EARLIEST_DAY, latest_day
+from costs.dates import EARLIEST_DAY, refuse_days_outside
 from costs.models import CostRollup
 from portal.csv_export import csv_lines, csv_stream
 from portal.http import HttpRequest, signed_in
@@ -46,15 +46,11 @@ class AllocationForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         today = timezone.localdate()
-        earliest, latest = EARLIEST_DAY, latest_day(today)
-        for name in ("start", "end"):
-            day = data.get(name)
-            if day is not None and not earliest <= day <= latest:
-                self.add_error(name, f"{day.isoformat()} is outside the dates costs cover ({earliest} to {latest}).")
+        refuse_days_outside(self, data, ("start", "end"), today)
         if "start" in self.errors or "end" in self.errors:
             return data
         end = data.get("end") or today
-        start = data.get("start") or max(end - timedelta(days=DEFAULT_DAYS - 1), earliest)
+        start = data.get("start") or max(end - timedelta(days=DEFAULT_DAYS - 1), EARLIEST_DAY)
         if start > end:
             self.add_error("start", "The range starts after it ends: pick a first day on or before the last.")
         elif (end - start).days >= MAX_DAYS:

@@ -9,6 +9,9 @@ hold it.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
+
+from django import forms
 
 EARLIEST_DAY = date(2000, 1, 1)
 YEARS_AHEAD = 5
@@ -20,3 +23,12 @@ def latest_day(today: date) -> date:
         return today.replace(year=today.year + YEARS_AHEAD)
     except ValueError:
         return today.replace(year=today.year + YEARS_AHEAD, day=28)
+
+
+def refuse_days_outside(form: forms.Form, data: dict[str, Any], names: tuple[str, ...], today: date) -> None:
+    """Add an error to each of ``form``'s date fields ``names`` whose day lies outside the days accepted."""
+    earliest, latest = EARLIEST_DAY, latest_day(today)
+    for name in names:
+        day = data.get(name)
+        if day is not None and not earliest <= day <= latest:
+            form.add_error(name, f"{day.isoformat()} is outside the dates costs cover ({earliest} to {latest}).")

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from costs import reports
 from costs.choices import CostBasis, CostPeriod
-from costs.dates import EARLIEST_DAY, latest_day
+from costs.dates import EARLIEST_DAY, refuse_days_outside
 from costs.models import PriceItem
 
 # The cost bases a page or the API may ask for (the page's select, the API's enum and the checks all read this).
@@ -145,15 +145,11 @@ class CostQueryForm(forms.Form):
                         f"{value!r} is not a {dimension.label.lower()}; the values are "
                         f"{', '.join(dimension.choices)} (or {reports.NONE} for none).",
                     )
-        earliest, latest = EARLIEST_DAY, latest_day(self.today)
-        for name in ("from", "to"):
-            day = data.get(name)
-            if day is not None and not earliest <= day <= latest:
-                self.add_error(name, f"{day.isoformat()} is outside the dates costs cover ({earliest} to {latest}).")
+        refuse_days_outside(self, data, ("from", "to"), self.today)
         if "from" in self.errors or "to" in self.errors:
             return data
         end = data.get("to") or self.today
-        start = data.get("from") or max(end - timedelta(days=self.DEFAULT_DAYS - 1), earliest)
+        start = data.get("from") or max(end - timedelta(days=self.DEFAULT_DAYS - 1), EARLIEST_DAY)
         if start > end:
             self.add_error("from", f"The range starts ({start:%Y-%m-%d}) after it ends ({end:%Y-%m-%d}).")
         elif (end - start).days + 1 > reports.MAX_DAYS:
