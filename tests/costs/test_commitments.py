@@ -20,7 +20,7 @@ from django.urls import reverse
 from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 SPEC_FILES = Path(__file__).parent / "focus_spec_commitments"
 PLACEHOLDER = re.compile(r"<(my-[a-z-]+-id)>")

@@ -32,7 +32,7 @@ from tests.costs.test_sources_workflow import day_of_this_month, sandbox_export
 from workflows import engine
 from workflows.models import Run, RunStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 # The June 2026 bill: 1,000 on one machine and 500 on another.
 ORIGINAL = [

@@ -19,7 +19,7 @@ from regions.models import Cluster
 from tests.costs.cost_world import load_rows
 from tests.costs.focus_files import focus_row
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 API = "/api/costs/breakdown/"
 API_EXPORT = "/api/costs/breakdown/export/"

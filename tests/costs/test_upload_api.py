@@ -19,7 +19,7 @@ from costs.models import CostLineItem, CostLoad, CostSource, CostUpload
 from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
 GOOD = [focus_row("2026-11-01", "100.00"), focus_row("2026-11-02", "8.75", BillingCurrency="EUR")]
 

@@ -22,7 +22,7 @@ from costs.models import CostLineItem, CostLoad, CostSource
 from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.shared_demo
 
 NOVEMBER = date(2026, 11, 1)
 # The columns FOCUS requires of a row here, for the big files (short rows keep them quick to write).
