@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import itemgetter
 from typing import IO, Any
 
 from django.conf import settings
@@ -395,8 +396,10 @@ class FocusReader:
         default_billing_period: date | None = None,
         max_rows: int | None = None,
         parquet: bool = False,
+        fast: bool = True,
     ) -> None:
         self._lines = io.StringIO(text) if isinstance(text, str) else text
+        self._fast = fast
         self._parquet = parquet
         self._default_billing_period = default_billing_period
         self._max_rows = max_rows
@@ -441,6 +444,7 @@ class FocusReader:
             self._stop(1, f"missing FOCUS column(s): {', '.join(missing)}")
             return
         width = len(header)
+        fast = _Charges(header, self._default_billing_period) if self._fast else None
         while True:
             start = reader.line_num + 1
             try:
@@ -463,8 +467,10 @@ class FocusReader:
             try:
                 if len(fields) > width:
                     raise _BadValue("", "has more fields than the header")
-                record: dict[str, str | None] = dict(zip(header, fields, strict=False))
-                rows = list(_day_rows(record, self._default_billing_period))
+                rows = fast.rows(fields) if fast is not None else None
+                if rows is None:
+                    record: dict[str, str | None] = dict(zip(header, fields, strict=False))
+                    rows = list(_day_rows(record, self._default_billing_period))
             except _BadValue as bad:
                 self.bad_rows += 1
                 if len(self.errors) < MAX_ERRORS:
@@ -493,7 +499,11 @@ class _BadValue(Exception):
 
 
 def _money(record: dict[str, str | None], column: str) -> Decimal:
-    raw = (record.get(column) or "").strip()
+    return _amount((record.get(column) or "").strip(), column)
+
+
+def _amount(raw: str, column: str) -> Decimal:
+    """``raw`` (stripped) as an amount at the store's precision, or a :class:`_BadValue` saying what is wrong."""
     if not raw:
         raise _BadValue(column, "is empty; a cost must be a number (use 0 for none)")
     try:
@@ -580,6 +590,15 @@ def _parse_tags(raw: str) -> dict[str, str] | None:
 
 
 def _day_rows(record: dict[str, str | None], default_billing_period: date | None) -> Iterator[FocusRow]:
+    row, start, end_exclusive, billing_end, billed_once = _charge(record, default_billing_period)
+    yield from place(row, start, end_exclusive, billing_end, billed_once=billed_once)
+
+
+def _charge(
+    record: dict[str, str | None], default_billing_period: date | None
+) -> tuple[FocusRow, date, date, date, bool]:
+    """One row checked: the charge (dated on its first day), its charge period (end exclusive), the end of its
+    billing period (exclusive), and whether its billed cost is all on its first day."""
     start, _ = _day(record, "ChargePeriodStart")
     end, end_at_midnight = _day(record, "ChargePeriodEnd")
     latest = latest_day(timezone.now().date())
@@ -647,7 +666,7 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
         charge_class=charge_class,
         tags=_tags(record),
     )
-    yield from place(row, start, end_exclusive, billing_end, billed_once=_billed_once(charge_category, frequency))
+    return row, start, end_exclusive, billing_end, _billed_once(charge_category, frequency)
 
 
 def _billed_once(charge_category: str, frequency: str) -> bool:
@@ -706,3 +725,130 @@ def _spread(amount: Decimal, days: int) -> list[Decimal]:
     """``amount`` over ``days`` equal parts at the store's precision, the last part taking what rounding left."""
     each = (amount / days).quantize(PLACES)
     return [each] * (days - 1) + [amount - each * (days - 1)]
+
+
+# What a row's day rows depend on besides its amounts, ResourceId and CommitmentDiscountId (which are only
+# stripped): rows repeating these values (a resource day after day, the resources of one service and account)
+# are checked once, see :class:`_Charges`.
+_REPEATED = (
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "BillingCurrency",
+    "ChargeClass",
+    "ChargeCategory",
+    "ChargeFrequency",
+    "ServiceProviderName",
+    "ProviderName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "BillingAccountId",
+    "SubAccountId",
+    "PricingCategory",
+    "CommitmentDiscountStatus",
+    "Tags",
+)
+_NO_AMOUNTS = {"BilledCost": "0", "EffectiveCost": "0", "ListCost": "0", "ContractedCost": "0"}
+# How many distinct charges :class:`_Charges` remembers before it starts over (memory stays bounded).
+CHARGES_KEPT = 100_000
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A checked charge: its row without amounts, and where its days fall (see :func:`place`)."""
+
+    row: FocusRow
+    start: date
+    end: date
+    billing_end: date
+    billed_once: bool
+    first: date
+    one_day: bool
+
+
+class _Charges:
+    """The day rows of a file's rows, checking what rows repeat (:data:`_REPEATED`) once per distinct value.
+
+    A row whose repeated values were seen before only has its amounts checked
+    (the only rule left it can break, and its amounts are checked in the same
+    order as :func:`_charge` does, so the error is the same); a row with new
+    values is checked in full. :meth:`rows` answers None for a row that breaks
+    a rule other than an amount's: the caller reads it with :func:`_day_rows`,
+    which says what is wrong exactly as for any row.
+    """
+
+    def __init__(self, header: list[str], default_billing_period: date | None) -> None:
+        self._header = header
+        self._width = len(header)
+        self._default_billing_period = default_billing_period
+        index = {name: position for position, name in enumerate(header)}
+        positions = [index[name] for name in _REPEATED if name in index]
+        self._key = itemgetter(*positions)  # the required columns among them: always a tuple
+        self._billed, self._effective, self._list, self._contracted = (
+            index.get(name) for name in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+        )
+        self._resource = index.get("ResourceId")
+        self._commitment = index.get("CommitmentDiscountId")
+        self._known: dict[tuple[str, ...], _Known] = {}
+
+    def _learn(self, fields: list[str]) -> _Known | None:
+        record: dict[str, str | None] = dict(zip(self._header, fields, strict=False))
+        try:
+            row, start, end, billing_end, billed_once = _charge(record | _NO_AMOUNTS, self._default_billing_period)
+        except _BadValue:
+            return None
+        last = billing_end - timedelta(days=1)
+        first = min(start, last)
+        one_day = (max(min(end, billing_end), first + timedelta(days=1)) - first).days == 1
+        return _Known(row, start, end, billing_end, billed_once, first, one_day)
+
+    def rows(self, fields: list[str]) -> list[FocusRow] | None:
+        if len(fields) < self._width:
+            fields = fields + [""] * (self._width - len(fields))
+        key = self._key(fields)
+        known = self._known.get(key)
+        if known is None:
+            known = self._learn(fields)
+            if known is None:
+                return None
+            if len(self._known) >= CHARGES_KEPT:
+                self._known.clear()
+            self._known[key] = known
+        billed = _amount(_field(fields, self._billed), "BilledCost")
+        effective = _amount(_field(fields, self._effective), "EffectiveCost")
+        raw = _field(fields, self._list)
+        listed = _amount(raw, "ListCost") if raw else billed
+        raw = _field(fields, self._contracted)
+        contracted = _amount(raw, "ContractedCost") if raw else listed
+        base = known.row
+        row = FocusRow(
+            charge_date=known.first if known.one_day else known.start,
+            billing_period_start=base.billing_period_start,
+            charge_category=base.charge_category,
+            billed_cost=billed,
+            effective_cost=effective,
+            list_cost=listed,
+            currency=base.currency,
+            contracted_cost=contracted,
+            provider=base.provider,
+            service_name=base.service_name,
+            service_category=base.service_category,
+            region_code=base.region_code,
+            billing_account_id=base.billing_account_id,
+            sub_account_id=base.sub_account_id,
+            resource_id=_field(fields, self._resource),
+            pricing_category=base.pricing_category,
+            commitment_discount_id=_field(fields, self._commitment),
+            commitment_discount_status=base.commitment_discount_status,
+            charge_class=base.charge_class,
+            tags=base.tags,
+        )
+        if known.one_day:
+            return [row]
+        return list(place(row, known.start, known.end, known.billing_end, billed_once=known.billed_once))
+
+
+def _field(fields: list[str], position: int | None) -> str:
+    return "" if position is None else fields[position].strip()
