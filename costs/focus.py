@@ -750,7 +750,7 @@ _REPEATED = (
     "CommitmentDiscountStatus",
     "Tags",
 )
-_NO_AMOUNTS = {"BilledCost": "0", "EffectiveCost": "0", "ListCost": "0", "ContractedCost": "0"}
+_NO_AMOUNTS: dict[str, str | None] = {"BilledCost": "0", "EffectiveCost": "0", "ListCost": "0", "ContractedCost": "0"}
 # How many distinct charges :class:`_Charges` remembers before it starts over (memory stays bounded).
 CHARGES_KEPT = 100_000
 
