@@ -1,18 +1,21 @@
 """The reader checks what rows repeat once per distinct value; every file reads exactly as when each row is checked
 in full (``FocusReader(..., fast=False)``, the row-by-row reading): the same day rows, the same line items, load
-totals and rollups once stored, and the same line-numbered errors for a file with bad rows."""
+totals and rollups once stored, and the same line-numbered errors for a file with bad rows. The store writes
+each day row's values as they are (text with backslashes, tabs and newlines, tags, amounts, owners)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from access.models import Team
 from costs.choices import SourceKind
 from costs.focus import FocusReader
 from costs.models import CostLineItem, CostLoad, CostRollup, CostSource
-from costs.store import load_period
+from costs.store import Attributor, load_period
 from tests.costs.focus_files import COLUMNS, focus_csv, focus_row
 
 SPEC = Path(__file__).parent / "focus_spec"
@@ -77,6 +80,13 @@ def mixed_month() -> str:
             ChargePeriodEnd="2026-10-29T00:00:00Z",
             ChargeFrequency="Usage-Based",
             BillingPeriodStart="2026-11-01T00:00:00Z",
+        ),
+        focus_row(
+            "2026-11-16",
+            "2.50",
+            ResourceId="arn:bucket\\logs\tcopy",
+            Tags={"portal:team": "team-2", "owner": 'Zoë \\ "ops"\nnight'},
+            ChargeFrequency="Usage-Based",
         ),
         focus_row(
             "2026-11-15",
@@ -159,9 +169,14 @@ def test_a_bad_row_gives_the_errors_of_the_row_by_row_reading(damage: Any) -> No
     assert fast[1]
 
 
+def in_order(item: tuple[Any, ...]) -> str:
+    """A line item's sort key, amounts compared at the store's ten places (0 and 0E-10 are one amount)."""
+    return repr([f"{value:.10f}" if isinstance(value, Decimal) else value for value in item])
+
+
 def stored(source: CostSource) -> tuple[list[tuple[Any, ...]], list[Any], list[tuple[Any, ...]]]:
     columns = [field.name for field in CostLineItem._meta.concrete_fields if field.name not in {"id", "load"}]
-    items = sorted(CostLineItem.objects.filter(load__source=source).values_list(*columns), key=repr)
+    items = sorted(CostLineItem.objects.filter(load__source=source).values_list(*columns), key=in_order)
     loads = list(
         CostLoad.objects.filter(source=source)
         .order_by("billing_period_start")
@@ -175,6 +190,8 @@ def stored(source: CostSource) -> tuple[list[tuple[Any, ...]], list[Any], list[t
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["mixed month", *sorted(path.name for path in SPEC.glob("*.csv"))])
 def test_a_file_stores_the_same_line_items_totals_and_rollups(name: str) -> None:
+    for n in range(3):
+        Team.objects.create(slug=f"team-{n}", name=f"Team {n}")
     source = CostSource.objects.create(name="upload", kind=SourceKind.UPLOAD)
     periods = sorted({row.billing_period_start for row in FocusReader(FILES[name])})
     found = []
@@ -186,3 +203,36 @@ def test_a_file_stores_the_same_line_items_totals_and_rollups(name: str) -> None
     assert found[0] == found[1]
     assert found[0][0]
     assert found[0][2]
+    attributor = Attributor()
+    expected = []
+    for row in FocusReader(FILES[name], fast=False):
+        owner = attributor.owner(row.tags, row.billing_account_id, row.sub_account_id)
+        expected.append(
+            (
+                row.charge_date,
+                row.billing_period_start,
+                row.charge_category,
+                row.charge_class,
+                row.provider,
+                row.service_name,
+                row.service_category,
+                row.region_code,
+                row.billing_account_id,
+                row.sub_account_id,
+                row.resource_id,
+                row.pricing_category,
+                row.commitment_discount_id,
+                row.commitment_discount_status,
+                row.tags,
+                row.billed_cost,
+                row.effective_cost,
+                row.list_cost,
+                row.contracted,
+                row.currency,
+                owner.team,
+                owner.environment,
+                owner.service,
+                owner.cluster,
+            )
+        )
+    assert found[0][0] == sorted(expected, key=in_order)
