@@ -444,27 +444,35 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
                     _copy_id(value) for value in (owner.team, owner.environment, owner.service, owner.cluster)
                 )
             contracted = row.contracted
+            texts = (
+                row.charge_category,
+                row.charge_class,
+                row.provider,
+                row.service_name,
+                row.service_category,
+                row.region_code,
+                row.billing_account_id,
+                row.sub_account_id,
+                row.resource_id,
+                row.pricing_category,
+                row.commitment_discount_id,
+                row.commitment_discount_status,
+                row.currency,
+            )
+            text = "\t".join(texts)
+            if text.count("\t") != len(texts) - 1 or "\\" in text or "\n" in text or "\r" in text:
+                text = "\t".join(_copy_text(value) for value in texts)
+            *described, currency = text.rsplit("\t", 1)
             batch.append(
                 "\t".join(
                     (
-                        head + row.charge_date.isoformat() + month + _copy_text(row.charge_category),
-                        _copy_text(row.charge_class),
-                        _copy_text(row.provider),
-                        _copy_text(row.service_name),
-                        _copy_text(row.service_category),
-                        _copy_text(row.region_code),
-                        _copy_text(row.billing_account_id),
-                        _copy_text(row.sub_account_id),
-                        _copy_text(row.resource_id),
-                        _copy_text(row.pricing_category),
-                        _copy_text(row.commitment_discount_id),
-                        _copy_text(row.commitment_discount_status),
+                        head + row.charge_date.isoformat() + month + described[0],
                         known[1],
                         str(row.billed_cost),
                         str(row.effective_cost),
                         str(row.list_cost),
                         str(contracted),
-                        _copy_text(row.currency),
+                        currency,
                         owner_text,
                     )
                 )
