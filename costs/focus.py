@@ -792,6 +792,18 @@ class _Charges:
         self._resource = index.get("ResourceId")
         self._commitment = index.get("CommitmentDiscountId")
         self._known: dict[tuple[str, ...], _Known] = {}
+        self._amounts: dict[str, Decimal] = {}
+
+    def _amount(self, fields: list[str], position: int | None, column: str) -> Decimal:
+        """The amount in ``column`` (amounts repeat: each distinct text is read once)."""
+        raw = _field(fields, position)
+        value = self._amounts.get(raw)
+        if value is None:
+            value = _amount(raw, column)
+            if len(self._amounts) >= CHARGES_KEPT:
+                self._amounts.clear()
+            self._amounts[raw] = value
+        return value
 
     def _learn(self, fields: list[str]) -> _Known | None:
         record: dict[str, str | None] = dict(zip(self._header, fields, strict=False))
@@ -816,34 +828,23 @@ class _Charges:
             if len(self._known) >= CHARGES_KEPT:
                 self._known.clear()
             self._known[key] = known
-        billed = _amount(_field(fields, self._billed), "BilledCost")
-        effective = _amount(_field(fields, self._effective), "EffectiveCost")
-        raw = _field(fields, self._list)
-        listed = _amount(raw, "ListCost") if raw else billed
-        raw = _field(fields, self._contracted)
-        contracted = _amount(raw, "ContractedCost") if raw else listed
-        base = known.row
-        row = FocusRow(
+        billed = self._amount(fields, self._billed, "BilledCost")
+        effective = self._amount(fields, self._effective, "EffectiveCost")
+        listed = self._amount(fields, self._list, "ListCost") if _field(fields, self._list) else billed
+        contracted = (
+            self._amount(fields, self._contracted, "ContractedCost") if _field(fields, self._contracted) else listed
+        )
+        row = object.__new__(FocusRow)  # known.row with this row's own values (faster than dataclasses.replace)
+        values = vars(row)
+        values.update(vars(known.row))
+        values.update(
             charge_date=known.first if known.one_day else known.start,
-            billing_period_start=base.billing_period_start,
-            charge_category=base.charge_category,
             billed_cost=billed,
             effective_cost=effective,
             list_cost=listed,
-            currency=base.currency,
             contracted_cost=contracted,
-            provider=base.provider,
-            service_name=base.service_name,
-            service_category=base.service_category,
-            region_code=base.region_code,
-            billing_account_id=base.billing_account_id,
-            sub_account_id=base.sub_account_id,
             resource_id=_field(fields, self._resource),
-            pricing_category=base.pricing_category,
             commitment_discount_id=_field(fields, self._commitment),
-            commitment_discount_status=base.commitment_discount_status,
-            charge_class=base.charge_class,
-            tags=base.tags,
         )
         if known.one_day:
             return [row]
