@@ -594,14 +594,10 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     yield from place(row, start, end_exclusive, billing_end, billed_once=billed_once)
 
 
-def _charge(
-    record: dict[str, str | None], default_billing_period: date | None
-) -> tuple[FocusRow, date, date, date, bool]:
-    """One row checked: the charge (dated on its first day), its charge period (end exclusive), the end of its
-    billing period (exclusive), and whether its billed cost is all on its first day."""
+def _charge_period(record: dict[str, str | None], latest: date) -> tuple[date, date]:
+    """The row's charge period: its first day and the day after its last."""
     start, _ = _day(record, "ChargePeriodStart")
     end, end_at_midnight = _day(record, "ChargePeriodEnd")
-    latest = latest_day(timezone.now().date())
     if not EARLIEST_DAY <= start <= latest:
         raise _BadValue(
             "ChargePeriodStart", f"{start.isoformat()} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
@@ -611,6 +607,16 @@ def _charge(
     end_exclusive = end if end_at_midnight else end + timedelta(days=1)
     if end_exclusive <= start:
         raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
+    return start, end_exclusive
+
+
+def _charge(
+    record: dict[str, str | None], default_billing_period: date | None
+) -> tuple[FocusRow, date, date, date, bool]:
+    """One row checked: the charge (dated on its first day), its charge period (end exclusive), the end of its
+    billing period (exclusive), and whether its billed cost is all on its first day."""
+    latest = latest_day(timezone.now().date())
+    start, end_exclusive = _charge_period(record, latest)
     if record.get("BillingPeriodStart"):
         billing_period, _ = _day(record, "BillingPeriodStart")
     elif default_billing_period is not None:
@@ -786,6 +792,9 @@ class _Charges:
         index = {name: position for position, name in enumerate(header)}
         positions = [index[name] for name in _REPEATED if name in index]
         self._key = itemgetter(*positions)  # the required columns among them: always a tuple
+        period = {index["ChargePeriodStart"], index["ChargePeriodEnd"]}
+        self._rest_key = itemgetter(*(position for position in positions if position not in period))
+        self._rest: dict[tuple[str, ...], tuple[FocusRow, date, bool]] = {}
         self._billed, self._effective, self._list, self._contracted = (
             index.get(name) for name in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
         )
@@ -806,9 +815,20 @@ class _Charges:
         return value
 
     def _learn(self, fields: list[str]) -> _Known | None:
+        """The charge of a row whose repeated values are new: in full, or only its charge period when the rest
+        of them was seen (the same resource or service on another day); None when the row breaks a rule."""
         record: dict[str, str | None] = dict(zip(self._header, fields, strict=False))
+        rest_key = self._rest_key(fields)
+        rest = self._rest.get(rest_key)
         try:
-            row, start, end, billing_end, billed_once = _charge(record | _NO_AMOUNTS, self._default_billing_period)
+            if rest is None:
+                row, start, end, billing_end, billed_once = _charge(record | _NO_AMOUNTS, self._default_billing_period)
+                if len(self._rest) >= CHARGES_KEPT:
+                    self._rest.clear()
+                self._rest[rest_key] = (row, billing_end, billed_once)
+            else:
+                row, billing_end, billed_once = rest
+                start, end = _charge_period(record, latest_day(timezone.now().date()))
         except _BadValue:
             return None
         last = billing_end - timedelta(days=1)

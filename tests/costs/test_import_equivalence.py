@@ -156,6 +156,9 @@ def with_line(text: str, number: int, change: Any) -> str:
         # A repeated value broken, with a bad amount too: the first rule the row breaks is named.
         lambda line: "x," + line.replace("T00:00:00Z", "T00:00:00+01:00", 1).split(",", 1)[1],
         lambda line: line.replace("Usage-Based", "Sometimes"),
+        # A new charge period of a service and account seen on other days.
+        lambda line: line.replace("T00:00:00Z,2026-11", "T00:00:00Z,1999-11", 1),
+        lambda line: line.replace("T00:00:00Z", "T25:00:00Z"),
         lambda line: line.replace("eu-west-1", "e" * 65),
         lambda line: line + "extra,fields,beyond,the,header\n",
     ],
