@@ -758,7 +758,7 @@ _REPEATED = (
 )
 _NO_AMOUNTS: dict[str, str | None] = {"BilledCost": "0", "EffectiveCost": "0", "ListCost": "0", "ContractedCost": "0"}
 # How many distinct charges :class:`_Charges` remembers before it starts over (memory stays bounded).
-CHARGES_KEPT = 100_000
+CHARGES_KEPT = 20_000
 
 
 @dataclass(frozen=True)

@@ -388,7 +388,7 @@ class _Written:
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # Rows sent to COPY at a time (as one block of text), and tag sets remembered before starting over.
 COPY_BATCH_ROWS = 5000
-TAG_SETS_KEPT = 100_000
+TAG_SETS_KEPT = 20_000
 
 
 def _copy_text(value: str) -> str:
@@ -439,6 +439,8 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
             owner_key = (known[1], row.billing_account_id, row.sub_account_id)
             owner_text = owners.get(owner_key)
             if owner_text is None:
+                if len(owners) >= TAG_SETS_KEPT:
+                    owners.clear()
                 owner = attributor.owner(tags, row.billing_account_id, row.sub_account_id)
                 owner_text = owners[owner_key] = "\t".join(
                     _copy_id(value) for value in (owner.team, owner.environment, owner.service, owner.cluster)
