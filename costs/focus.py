@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import itemgetter
 from typing import IO, Any
 
 from django.conf import settings
@@ -395,8 +396,10 @@ class FocusReader:
         default_billing_period: date | None = None,
         max_rows: int | None = None,
         parquet: bool = False,
+        fast: bool = True,
     ) -> None:
         self._lines = io.StringIO(text) if isinstance(text, str) else text
+        self._fast = fast
         self._parquet = parquet
         self._default_billing_period = default_billing_period
         self._max_rows = max_rows
@@ -441,6 +444,7 @@ class FocusReader:
             self._stop(1, f"missing FOCUS column(s): {', '.join(missing)}")
             return
         width = len(header)
+        fast = _Charges(header, self._default_billing_period) if self._fast else None
         while True:
             start = reader.line_num + 1
             try:
@@ -463,8 +467,10 @@ class FocusReader:
             try:
                 if len(fields) > width:
                     raise _BadValue("", "has more fields than the header")
-                record: dict[str, str | None] = dict(zip(header, fields, strict=False))
-                rows = list(_day_rows(record, self._default_billing_period))
+                rows = fast.rows(fields) if fast is not None else None
+                if rows is None:
+                    record: dict[str, str | None] = dict(zip(header, fields, strict=False))
+                    rows = list(_day_rows(record, self._default_billing_period))
             except _BadValue as bad:
                 self.bad_rows += 1
                 if len(self.errors) < MAX_ERRORS:
@@ -493,7 +499,11 @@ class _BadValue(Exception):
 
 
 def _money(record: dict[str, str | None], column: str) -> Decimal:
-    raw = (record.get(column) or "").strip()
+    return _amount((record.get(column) or "").strip(), column)
+
+
+def _amount(raw: str, column: str) -> Decimal:
+    """``raw`` (stripped) as an amount at the store's precision, or a :class:`_BadValue` saying what is wrong."""
     if not raw:
         raise _BadValue(column, "is empty; a cost must be a number (use 0 for none)")
     try:
@@ -580,9 +590,14 @@ def _parse_tags(raw: str) -> dict[str, str] | None:
 
 
 def _day_rows(record: dict[str, str | None], default_billing_period: date | None) -> Iterator[FocusRow]:
+    row, start, end_exclusive, billing_end, billed_once = _charge(record, default_billing_period)
+    yield from place(row, start, end_exclusive, billing_end, billed_once=billed_once)
+
+
+def _charge_period(record: dict[str, str | None], latest: date) -> tuple[date, date]:
+    """The row's charge period: its first day and the day after its last."""
     start, _ = _day(record, "ChargePeriodStart")
     end, end_at_midnight = _day(record, "ChargePeriodEnd")
-    latest = latest_day(timezone.now().date())
     if not EARLIEST_DAY <= start <= latest:
         raise _BadValue(
             "ChargePeriodStart", f"{start.isoformat()} is outside the dates accepted ({EARLIEST_DAY} to {latest})"
@@ -592,6 +607,16 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
     end_exclusive = end if end_at_midnight else end + timedelta(days=1)
     if end_exclusive <= start:
         raise _BadValue("ChargePeriodEnd", "is not after ChargePeriodStart (the end is exclusive)")
+    return start, end_exclusive
+
+
+def _charge(
+    record: dict[str, str | None], default_billing_period: date | None
+) -> tuple[FocusRow, date, date, date, bool]:
+    """One row checked: the charge (dated on its first day), its charge period (end exclusive), the end of its
+    billing period (exclusive), and whether its billed cost is all on its first day."""
+    latest = latest_day(timezone.now().date())
+    start, end_exclusive = _charge_period(record, latest)
     if record.get("BillingPeriodStart"):
         billing_period, _ = _day(record, "BillingPeriodStart")
     elif default_billing_period is not None:
@@ -647,7 +672,7 @@ def _day_rows(record: dict[str, str | None], default_billing_period: date | None
         charge_class=charge_class,
         tags=_tags(record),
     )
-    yield from place(row, start, end_exclusive, billing_end, billed_once=_billed_once(charge_category, frequency))
+    return row, start, end_exclusive, billing_end, _billed_once(charge_category, frequency)
 
 
 def _billed_once(charge_category: str, frequency: str) -> bool:
@@ -706,3 +731,145 @@ def _spread(amount: Decimal, days: int) -> list[Decimal]:
     """``amount`` over ``days`` equal parts at the store's precision, the last part taking what rounding left."""
     each = (amount / days).quantize(PLACES)
     return [each] * (days - 1) + [amount - each * (days - 1)]
+
+
+# What a row's day rows depend on besides its amounts, ResourceId and CommitmentDiscountId (which are only
+# stripped): rows repeating these values (a resource day after day, the resources of one service and account)
+# are checked once, see :class:`_Charges`.
+_REPEATED = (
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "BillingCurrency",
+    "ChargeClass",
+    "ChargeCategory",
+    "ChargeFrequency",
+    "ServiceProviderName",
+    "ProviderName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "BillingAccountId",
+    "SubAccountId",
+    "PricingCategory",
+    "CommitmentDiscountStatus",
+    "Tags",
+)
+_NO_AMOUNTS: dict[str, str | None] = {"BilledCost": "0", "EffectiveCost": "0", "ListCost": "0", "ContractedCost": "0"}
+# How many distinct charges :class:`_Charges` remembers before it starts over (memory stays bounded).
+CHARGES_KEPT = 20_000
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A checked charge: its row without amounts, and where its days fall (see :func:`place`)."""
+
+    row: FocusRow
+    start: date
+    end: date
+    billing_end: date
+    billed_once: bool
+    first: date
+    one_day: bool
+
+
+class _Charges:
+    """The day rows of a file's rows, checking what rows repeat (:data:`_REPEATED`) once per distinct value.
+
+    A row whose repeated values were seen before only has its amounts checked
+    (the only rule left it can break, and its amounts are checked in the same
+    order as :func:`_charge` does, so the error is the same); a row with new
+    values is checked in full. :meth:`rows` answers None for a row that breaks
+    a rule other than an amount's: the caller reads it with :func:`_day_rows`,
+    which says what is wrong exactly as for any row.
+    """
+
+    def __init__(self, header: list[str], default_billing_period: date | None) -> None:
+        self._header = header
+        self._width = len(header)
+        self._default_billing_period = default_billing_period
+        index = {name: position for position, name in enumerate(header)}
+        positions = [index[name] for name in _REPEATED if name in index]
+        self._key = itemgetter(*positions)  # the required columns among them: always a tuple
+        period = {index["ChargePeriodStart"], index["ChargePeriodEnd"]}
+        self._rest_key = itemgetter(*(position for position in positions if position not in period))
+        self._rest: dict[tuple[str, ...], tuple[FocusRow, date, bool]] = {}
+        self._billed, self._effective, self._list, self._contracted = (
+            index.get(name) for name in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+        )
+        self._resource = index.get("ResourceId")
+        self._commitment = index.get("CommitmentDiscountId")
+        self._known: dict[tuple[str, ...], _Known] = {}
+        self._amounts: dict[str, Decimal] = {}
+
+    def _amount(self, fields: list[str], position: int | None, column: str) -> Decimal:
+        """The amount in ``column`` (amounts repeat: each distinct text is read once)."""
+        raw = _field(fields, position)
+        value = self._amounts.get(raw)
+        if value is None:
+            value = _amount(raw, column)
+            if len(self._amounts) >= CHARGES_KEPT:
+                self._amounts.clear()
+            self._amounts[raw] = value
+        return value
+
+    def _learn(self, fields: list[str]) -> _Known | None:
+        """The charge of a row whose repeated values are new: in full, or only its charge period when the rest
+        of them was seen (the same resource or service on another day); None when the row breaks a rule."""
+        record: dict[str, str | None] = dict(zip(self._header, fields, strict=False))
+        rest_key = self._rest_key(fields)
+        rest = self._rest.get(rest_key)
+        try:
+            if rest is None:
+                row, start, end, billing_end, billed_once = _charge(record | _NO_AMOUNTS, self._default_billing_period)
+                if len(self._rest) >= CHARGES_KEPT:
+                    self._rest.clear()
+                self._rest[rest_key] = (row, billing_end, billed_once)
+            else:
+                row, billing_end, billed_once = rest
+                start, end = _charge_period(record, latest_day(timezone.now().date()))
+        except _BadValue:
+            return None
+        last = billing_end - timedelta(days=1)
+        first = min(start, last)
+        one_day = (max(min(end, billing_end), first + timedelta(days=1)) - first).days == 1
+        return _Known(row, start, end, billing_end, billed_once, first, one_day)
+
+    def rows(self, fields: list[str]) -> list[FocusRow] | None:
+        if len(fields) < self._width:
+            fields = fields + [""] * (self._width - len(fields))
+        key = self._key(fields)
+        known = self._known.get(key)
+        if known is None:
+            known = self._learn(fields)
+            if known is None:
+                return None
+            if len(self._known) >= CHARGES_KEPT:
+                self._known.clear()
+            self._known[key] = known
+        billed = self._amount(fields, self._billed, "BilledCost")
+        effective = self._amount(fields, self._effective, "EffectiveCost")
+        listed = self._amount(fields, self._list, "ListCost") if _field(fields, self._list) else billed
+        contracted = (
+            self._amount(fields, self._contracted, "ContractedCost") if _field(fields, self._contracted) else listed
+        )
+        row = object.__new__(FocusRow)  # known.row with this row's own values (faster than dataclasses.replace)
+        values = vars(row)
+        values.update(vars(known.row))
+        values.update(
+            charge_date=known.first if known.one_day else known.start,
+            billed_cost=billed,
+            effective_cost=effective,
+            list_cost=listed,
+            contracted_cost=contracted,
+            resource_id=_field(fields, self._resource),
+            commitment_discount_id=_field(fields, self._commitment),
+        )
+        if known.one_day:
+            return [row]
+        return list(place(row, known.start, known.end, known.billing_end, billed_once=known.billed_once))
+
+
+def _field(fields: list[str], position: int | None) -> str:
+    return "" if position is None else fields[position].strip()

@@ -384,67 +384,115 @@ class _Written:
     coverage: dict[str, set[date]]
 
 
+# COPY's text format: a backslash, tab, newline or carriage return in a value is written escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# Rows sent to COPY at a time (as one block of text), and tag sets remembered before starting over.
+COPY_BATCH_ROWS = 5000
+TAG_SETS_KEPT = 20_000
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_id(value: int | None) -> str:
+    return "\\N" if value is None else str(value)
+
+
 def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict[str, set[date]]) -> _Written:
+    """COPY ``rows`` in as ``load``'s line items, as text lines sent a batch at a time.
+
+    What rows repeat is formatted once: a row's tags (its JSON and its owner per
+    account, :class:`Attributor`) once per tag set the reader handed out.
+    """
     attributor = Attributor()
     totals: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0), "contracted": Decimal(0)}
     )
     coverage: dict[str, set[date]] = defaultdict(set)
     count = superseded = 0
-    tags_json: dict[tuple[tuple[str, str], ...], str] = {}
+    # id(tags) -> (the tags, kept so the id is not reused; their JSON as COPY text)
+    tag_sets: dict[int, tuple[dict[str, str], str]] = {}
+    owners: dict[tuple[str, str, str], str] = {}
+    head = f"{load.pk}\t"
+    month = f"\t{period.isoformat()}\t"
+    batch: list[str] = []
     columns = ", ".join(LINE_ITEM_COLUMNS)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {CostLineItem._meta.db_table} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
-            if month_start(row.billing_period_start) != period:
+            if row.billing_period_start.year != period.year or row.billing_period_start.month != period.month:
                 raise ValueError(
                     f"a row of billing period {row.billing_period_start:%Y-%m} in the load of {period:%Y-%m}"
                 )
-            if row.charge_date in covered.get(row.billing_account_id, ()):
+            if covered and row.charge_date in covered.get(row.billing_account_id, ()):
                 superseded += 1
                 continue
-            owner = attributor.owner(row.tags, row.billing_account_id, row.sub_account_id)
-            tag_items = tuple(row.tags.items())
-            if tag_items not in tags_json:
-                tags_json[tag_items] = json.dumps(row.tags)
-            copy.write_row(
-                (
-                    load.pk,
-                    row.charge_date,
-                    period,
-                    row.charge_category,
-                    row.charge_class,
-                    row.provider,
-                    row.service_name,
-                    row.service_category,
-                    row.region_code,
-                    row.billing_account_id,
-                    row.sub_account_id,
-                    row.resource_id,
-                    row.pricing_category,
-                    row.commitment_discount_id,
-                    row.commitment_discount_status,
-                    tags_json[tag_items],
-                    row.billed_cost,
-                    row.effective_cost,
-                    row.list_cost,
-                    row.contracted,
-                    row.currency,
-                    owner.team,
-                    owner.environment,
-                    owner.service,
-                    owner.cluster,
+            tags = row.tags
+            known = tag_sets.get(id(tags))
+            if known is None or known[0] is not tags:
+                if len(tag_sets) >= TAG_SETS_KEPT:
+                    tag_sets.clear()
+                known = tag_sets[id(tags)] = (tags, _copy_text(json.dumps(tags)))
+            owner_key = (known[1], row.billing_account_id, row.sub_account_id)
+            owner_text = owners.get(owner_key)
+            if owner_text is None:
+                if len(owners) >= TAG_SETS_KEPT:
+                    owners.clear()
+                owner = attributor.owner(tags, row.billing_account_id, row.sub_account_id)
+                owner_text = owners[owner_key] = "\t".join(
+                    _copy_id(value) for value in (owner.team, owner.environment, owner.service, owner.cluster)
+                )
+            contracted = row.contracted
+            texts = (
+                row.charge_category,
+                row.charge_class,
+                row.provider,
+                row.service_name,
+                row.service_category,
+                row.region_code,
+                row.billing_account_id,
+                row.sub_account_id,
+                row.resource_id,
+                row.pricing_category,
+                row.commitment_discount_id,
+                row.commitment_discount_status,
+                row.currency,
+            )
+            text = "\t".join(texts)
+            if text.count("\t") != len(texts) - 1 or "\\" in text or "\n" in text or "\r" in text:
+                text = "\t".join(_copy_text(value) for value in texts)
+            *described, currency = text.rsplit("\t", 1)
+            batch.append(
+                "\t".join(
+                    (
+                        head + row.charge_date.isoformat() + month + described[0],
+                        known[1],
+                        str(row.billed_cost),
+                        str(row.effective_cost),
+                        str(row.list_cost),
+                        str(contracted),
+                        currency,
+                        owner_text,
+                    )
                 )
             )
+            if len(batch) >= COPY_BATCH_ROWS:
+                batch.append("")
+                copy.write("\n".join(batch))
+                batch.clear()
             sums = totals[row.currency]
             sums["billed"] += row.billed_cost
             sums["effective"] += row.effective_cost
             sums["list"] += row.list_cost
-            sums["contracted"] += row.contracted
+            sums["contracted"] += contracted
             coverage[row.billing_account_id].add(row.charge_date)
             count += 1
+        if batch:
+            batch.append("")
+            copy.write("\n".join(batch))
     return _Written(count, superseded, dict(totals), dict(coverage))
 
 
