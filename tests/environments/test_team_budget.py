@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from time_machine import TimeMachineFixture
 
 from access.models import Team
 from costs.budget_models import Budget
@@ -104,9 +106,12 @@ def test_without_a_budget_the_form_says_so_and_links_to_where_one_is_set(client_
     assert 'data-check="allowed"' in page
 
 
-def test_a_request_costing_more_than_the_budget_has_left_needs_the_team_lead(client_for: ClientFor) -> None:
-    if month_start(timezone.localdate()) == timezone.localdate():
-        pytest.skip("on the first of the month no day of it is complete: nothing counts as spent yet")
+def test_a_request_costing_more_than_the_budget_has_left_needs_the_team_lead(
+    client_for: ClientFor, time_machine: TimeMachineFixture
+) -> None:
+    # The second of this month: the first is a complete day, so its spend counts (on the first, nothing has yet).
+    second = month_start(timezone.localdate()) + timedelta(days=1)
+    time_machine.move_to(datetime.combine(second, time(12), tzinfo=UTC), tick=False)
     Budget.objects.create(name="Student Experience monthly", team=team(), amount=Decimal(1000))
     spend("995.00")
 

@@ -134,7 +134,7 @@ def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]
     assert registered.api_endpoint == cluster.endpoint
     assert NodePool.objects.filter(cluster=registered).count() == 3
     assert Namespace.objects.filter(cluster=registered).count() == len(SPEC_NAMESPACES)
-    # What the status page of part 4 reads: every resource with the cloud's id.
+    # What the region's status page reads: every resource with the cloud's id.
     arn = RegionResource.objects.get(request=request, kind="database").provider_id
     assert arn.startswith("arn:aws:rds:eu-west-2:")
 
