@@ -122,7 +122,7 @@ class CostQueryForm(forms.Form):
         )
         for name, dimension in reports.DIMENSIONS.items():
             self.fields[name] = FilterValues(label=dimension.label, required=False)
-        self.order_fields(["by", "from", "to", "grouping", "basis", "period"])
+        self.order_fields(list(QUERY_PARAMETERS))
 
     @property
     def parameters(self) -> list[str]:
