@@ -30,6 +30,22 @@ class Conflict(ProviderError):
     """The resource exists in a state that forbids the request (e.g. being deleted, or owned by someone else)."""
 
 
+class Busy(Conflict):
+    """The resource is busy with another operation (being modified, backed up, upgraded); ask again once it is done.
+
+    Retryable, but by waiting rather than at once: a resource stays busy for
+    minutes, so drivers do not retry it themselves and a workflow step waits
+    for it as it waits for a resource still being created.
+    """
+
+    retryable = True
+
+
+class NameTaken(Conflict):
+    """A name that is unique across the whole cloud (an S3 bucket, an Azure storage account) belongs to
+    another account; only another name helps, so it is not retried."""
+
+
 class Throttled(ProviderError):
     """The backend asked us to slow down; retry after ``retry_after`` seconds or with backoff."""
 

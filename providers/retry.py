@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from providers.errors import ProviderError
+from providers.errors import Busy, ProviderError
 
 T = TypeVar("T")
 
@@ -33,12 +33,17 @@ def call_with_retries(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run ``operation``; retry it while it raises a retryable :class:`ProviderError`, then re-raise the last one."""
+    """Run ``operation``; retry it while it raises a retryable :class:`ProviderError`, then re-raise the last one.
+
+    :class:`~providers.errors.Busy` is raised at once: a resource busy with
+    another operation stays so for minutes, longer than these retries last,
+    so the workflow step waits for it instead.
+    """
     for attempt in range(1, policy.attempts + 1):
         try:
             return operation()
         except ProviderError as error:
-            if not error.retryable or attempt == policy.attempts:
+            if not error.retryable or isinstance(error, Busy) or attempt == policy.attempts:
                 raise
             sleep(policy.delay(attempt, error.retry_after))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -12,8 +12,9 @@ performs one (and returns a small JSON-able output later steps can read),
   run, performs its steps in order and saves each one's state before and
   after, renewing the lease from a heartbeat thread while a step runs;
 - a step that raises :class:`NotYet` waits and is looked at again later (a
-  cluster still creating); a retryable :class:`~providers.errors.ProviderError`
-  is retried with jittered exponential backoff up to the definition's
+  cluster still creating), and so does one whose resource is
+  :class:`~providers.errors.Busy` with another operation; a retryable
+  :class:`~providers.errors.ProviderError` is retried with jittered exponential backoff up to the definition's
   ``step_attempts``; anything else fails the step and the run, with a
   message fit for the page (an unexpected exception's details go to the log
   only);
@@ -53,7 +54,7 @@ from django.utils import timezone
 from django_guid import get_guid, set_guid
 
 from access.models import User
-from providers.errors import ProviderError
+from providers.errors import Busy, ProviderError
 from workflows.models import ACTIVE, Direction, Run, RunStatus, Step, StepStatus
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ logger = logging.getLogger(__name__)
 W = TypeVar("W", bound="type[Workflow]")
 # Countdowns up to this go to the broker; longer waits are the sweeper's (Redis visibility timeout trap).
 MAX_COUNTDOWN_SECONDS = 60
+# How long a step waits before asking again about a resource busy with another operation.
+BUSY_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -454,7 +457,9 @@ def _perform(run: Run, workflow: Workflow, step: Step, token: str) -> bool:
             else:
                 output = workflow.perform(_context(run, step))
         plain_output = _json(dict(output or {}), f"the output of step {step.name}")
-    except NotYet as wait:
+    except (NotYet, Busy) as waiting:
+        # A resource busy with another operation is waited for like one still being created.
+        wait = waiting if isinstance(waiting, NotYet) else _busy_wait(waiting)
         step.attempts -= 1  # waiting is not trying
         deadline = step.wait_until or now + (wait.give_up_after or workflow.max_wait)
         if now >= deadline:
@@ -485,6 +490,11 @@ def _perform(run: Run, workflow: Workflow, step: Step, token: str) -> bool:
     step.note = step.error = step.error_code = ""
     step.save(update_fields=["status", "output", "finished_at", "note", "error", "error_code"])
     return True
+
+
+def _busy_wait(error: ProviderError) -> NotYet:
+    """The wait for a resource busy with another operation: as long as the cloud asked, else half a minute."""
+    return NotYet(f"{type(error).__name__}: {error.message}", retry_after=error.retry_after or BUSY_RETRY_SECONDS)
 
 
 def _backoff(workflow: Workflow, attempt: int) -> float:

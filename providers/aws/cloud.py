@@ -214,9 +214,9 @@ class AwsCloudDriver:
             except ClientError as error:
                 if exists_ok and is_already_exists(error):
                     return None
-                raise translate(error, resource) from error
+                raise translate(error, resource, service) from error
             except BotoCoreError as error:
-                raise translate(error, resource) from error
+                raise translate(error, resource, service) from error
             except ResponseParserError as error:
                 # An unparseable answer is a server fault (an HTML 500 page), worth another try.
                 raise errors.Unavailable(str(error), resource=resource) from error
@@ -236,9 +236,9 @@ class AwsCloudDriver:
             try:
                 return [item for page in paginator.paginate(**params) for item in page.get(key, [])]
             except ClientError as error:
-                raise translate(error) from error
+                raise translate(error, service=service) from error
             except BotoCoreError as error:
-                raise translate(error) from error
+                raise translate(error, service=service) from error
 
         return call_with_retries(collect, self.retry_policy, self.sleep)
 
@@ -791,10 +791,17 @@ class AwsCloudDriver:
     # ------------------------------------------------------------ S3
 
     def ensure_bucket(self, spec: BucketSpec) -> BucketInfo:
-        """Create the bucket if missing, then put its tags, versioning, encryption, replication and lifecycle."""
+        """Create the bucket if missing, then put its tags, versioning, encryption, replication and lifecycle.
+
+        Bucket names are global. ``HeadBucket`` answers a bare 403 both for
+        another account's bucket and for ours when we may not list it, so a
+        403 is settled by ``CreateBucket``: ``BucketAlreadyExists`` (another
+        account's: :class:`~providers.errors.NameTaken`) or
+        ``BucketAlreadyOwnedByYou`` (ours).
+        """
         try:
             self._call("s3", "head_bucket", Bucket=spec.name, resource=spec.name)
-        except errors.NotFound:
+        except (errors.NotFound, errors.PermissionDenied):
             params: dict[str, Any] = {"Bucket": spec.name}
             if self.region != "us-east-1":
                 params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}

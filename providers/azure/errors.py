@@ -38,6 +38,16 @@ QUOTA_CODES = frozenset(
     }
 )
 THROTTLING_CODES = frozenset({"TooManyRequests", "Throttled", "ThrottlingException", "RateLimitExceeded"})
+# Another operation on the resource (or one it depends on) is still running; ARM serialises writes, so the
+# same request succeeds once it has finished.
+BUSY_CODES = frozenset({"AnotherOperationInProgress"})
+# OperationNotAllowed is also AKS's answer while another operation runs ("Operation is not allowed: Another
+# operation (Updating) is in progress, please wait for it to finish before starting a new operation", see
+# https://aka.ms/aks-pending-operation), and 409 Conflict is Redis's ("is busy processing a previous update
+# request"). Those forms are told apart from a real refusal by these words in the message.
+BUSY_MESSAGES = ("another operation", "in progress", "busy processing")
+# A globally unique name (a storage account's) that another subscription holds.
+TAKEN_CODES = frozenset({"StorageAccountAlreadyTaken"})
 # "Already there": a look-before-create that lost a race counts these as success.
 ALREADY_EXISTS_CODES = frozenset({"ResourceExists", "AlreadyExists", "ContainerAlreadyExists", "BlobAlreadyExists"})
 
@@ -128,6 +138,12 @@ def _from_response(error: HttpResponseError, resource: str) -> errors.ProviderEr
         return errors.Throttled(message, resource=resource, retry_after=retry_after(headers))
     if code in QUOTA_CODES or "Quota" in code or (code == "OperationNotAllowed" and "quota" in message.lower()):
         return errors.QuotaExceeded(message, resource=resource)
+    if code in BUSY_CODES or (
+        code in ("OperationNotAllowed", "Conflict") and any(words in message.lower() for words in BUSY_MESSAGES)
+    ):
+        return errors.Busy(message, resource=resource, retry_after=retry_after(headers))
+    if code in TAKEN_CODES:
+        return errors.NameTaken(message, resource=resource)
     if status == 404:
         return errors.NotFound(message, resource=resource)
     if status in (401, 403):

@@ -64,6 +64,7 @@ FAULTS: dict[str, type[errors.ProviderError]] = {
         errors.Unavailable,
         errors.NotFound,
         errors.Conflict,
+        errors.Busy,
         errors.PermissionDenied,
         errors.QuotaExceeded,
         errors.InvalidRequest,

@@ -360,6 +360,8 @@ class Fault:
     remaining: int
     retry_after: float | None
     when: Callable[[Json], bool] | None
+    code: str = ""
+    message: str = "injected by the test"
 
 
 @dataclass
@@ -412,10 +414,12 @@ class FakeAzure:
         times: int = 1,
         retry_after: float | None = None,
         when: Callable[[Json], bool] | None = None,
+        code: str = "",
+        message: str = "injected by the test",
     ) -> None:
         """Answer the next ``times`` ``method`` requests on ``resource_type`` (whose body passes ``when``) with
-        ``status``."""
-        self.faults.append(Fault(method, resource_type, status, times, retry_after, when))
+        ``status`` (and the ARM error ``code`` and ``message``, when given)."""
+        self.faults.append(Fault(method, resource_type, status, times, retry_after, when, code, message))
 
     def fail_operation(self, resource_type: str, code: str, message: str) -> None:
         """Let the next long-running PUT of ``resource_type`` be accepted, then end ``Failed`` with this error."""
@@ -505,9 +509,9 @@ class FakeAzure:
             if fault.when is not None and not fault.when(body):
                 continue
             fault.remaining -= 1
-            code = {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(fault.status, "InjectedFault")
+            code = fault.code or {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(fault.status, "InjectedFault")
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            raise FakeError(fault.status, code, "injected by the test", headers)
+            raise FakeError(fault.status, code, fault.message, headers)
 
     def arm(self, method: str, path: str, query: dict[str, list[str]], body: Json) -> Answer:
         if "/fakeOperations/" in path:

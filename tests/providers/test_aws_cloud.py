@@ -15,7 +15,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ParamValid
 from providers import errors
 from providers.aws.cloud import AwsCloudDriver, idempotency_token
 from providers.aws.errors import translate
-from providers.cloud import AwsCredentials, BucketSpec, KubernetesClusterSpec, NodePoolSpec
+from providers.cloud import (
+    AwsCredentials,
+    BucketSpec,
+    CacheSpec,
+    DatabaseSpec,
+    KubernetesClusterSpec,
+    NodePoolSpec,
+)
 from tests.providers.conftest_cloud import ACCOUNT, REGION, TEST_RETRIES, aws_harness, moto_endpoint
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
@@ -45,6 +52,10 @@ def client_error(code: str, status: int = 400) -> ClientError:
         ("InstanceQuotaExceeded", 400, errors.QuotaExceeded),
         ("DBInstanceAlreadyExists", 400, errors.Conflict),
         ("DependencyViolation", 400, errors.Conflict),
+        ("InvalidDBInstanceState", 400, errors.Busy),
+        ("InvalidReplicationGroupState", 400, errors.Busy),
+        ("OperationAborted", 409, errors.Busy),
+        ("BucketAlreadyExists", 409, errors.NameTaken),
         ("InvalidParameterValue", 400, errors.InvalidRequest),
         ("ValidationError", 400, errors.InvalidRequest),
         ("InternalError", 500, errors.Unavailable),
@@ -55,6 +66,22 @@ def test_botocore_error_codes_become_the_portals_typed_errors(
     code: str, status: int, expected: type[errors.ProviderError]
 ) -> None:
     assert type(translate(client_error(code, status))) is expected
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "expected"),
+    [
+        ("eks", "InvalidRequestException", errors.Busy),
+        ("secretsmanager", "InvalidRequestException", errors.InvalidRequest),
+        ("ce", "LimitExceededException", errors.Throttled),
+        ("iam", "LimitExceeded", errors.QuotaExceeded),
+        ("eks", "ResourceLimitExceededException", errors.QuotaExceeded),
+    ],
+)
+def test_a_code_means_what_the_service_that_answered_says_it_means(
+    service: str, code: str, expected: type[errors.ProviderError]
+) -> None:
+    assert type(translate(client_error(code), service=service)) is expected
 
 
 def test_a_request_botocore_refuses_to_send_is_invalid_not_retryable() -> None:
@@ -237,3 +264,144 @@ def test_a_listing_whose_page_is_throttled_is_listed_again_in_full(moto_endpoint
 
     assert [item["Key"] for item in listing] == [f"item-{number}" for number in range(5)]
     assert cloud.sleeps == [0.0]
+
+
+# ---------------------------------------------------------------- busy resources, throttles and taken names
+
+
+def refuse(code: str, status: int = 400, message: str = "", times: int = 1) -> tuple[Any, list[str]]:
+    """A before-call handler answering the next ``times`` calls with this AWS error, and the calls it saw."""
+    calls: list[str] = []
+
+    def handler(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+        if len(calls) <= times:
+            error = {"Code": code, "Message": message or code}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, model.name)
+
+    return handler, calls
+
+
+def cluster_spec(*pools: NodePoolSpec) -> KubernetesClusterSpec:
+    return KubernetesClusterSpec(
+        name="env-42",
+        version="1.30",
+        subnet_ids=("subnet-1",),
+        node_pools=pools,
+        control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
+        node_role=f"arn:aws:iam::{ACCOUNT}:role/nodes",
+    )
+
+
+def test_a_database_being_modified_is_busy_so_the_step_waits_instead_of_failing(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    driver.ensure_database(DatabaseSpec("env-42-db", "16.4", "db.t4g.medium", 20, 7))
+    handler, calls = refuse("InvalidDBInstanceState", message="Instance env-42-db is not in available state.")
+    driver.on("before-call.rds.DeleteDBInstance", handler)
+
+    with pytest.raises(errors.Busy) as raised:
+        driver.delete_database("env-42-db")
+
+    assert raised.value.retryable
+    assert calls == ["DeleteDBInstance"], "a busy resource is not retried on the spot"
+
+
+def test_a_cache_whose_replication_group_is_busy_is_waited_for(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    driver.ensure_cache(CacheSpec(name="env-42-redis", node_type="cache.t4g.small"))
+    handler, calls = refuse("InvalidReplicationGroupState", message="Replication group must be in available state")
+    driver.on("before-call.elasticache.DeleteReplicationGroup", handler)
+
+    with pytest.raises(errors.Busy):
+        driver.delete_cache("env-42-redis")
+
+    assert calls == ["DeleteReplicationGroup"]
+
+
+def test_an_eks_cluster_busy_with_an_update_or_its_node_groups_is_waited_for(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    driver.ensure_kubernetes_cluster(cluster_spec())
+    busy_cluster, _ = refuse("InvalidRequestException", message="Cluster env-42 is currently UPDATING")
+    driver.on("before-call.eks.CreateNodegroup", busy_cluster)
+    in_use, _ = refuse("ResourceInUseException", 409, "Cluster has nodegroups attached")
+    driver.on("before-call.eks.DeleteCluster", in_use)
+    pool = NodePoolSpec(
+        name="general", kind="general", instance_type="m6i.large", min_size=1, max_size=2, desired_size=1
+    )
+
+    with pytest.raises(errors.Busy):
+        driver.ensure_node_pool("env-42", pool, f"arn:aws:iam::{ACCOUNT}:role/nodes")
+    with pytest.raises(errors.Busy):
+        driver.delete_kubernetes_cluster("env-42")
+
+
+def test_an_eks_cluster_that_already_exists_is_adopted_not_waited_for(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    driver.ensure_kubernetes_cluster(cluster_spec())
+    not_seen, _ = refuse("ResourceNotFoundException", 404, "No cluster found for name: env-42.")
+    driver.on("before-call.eks.DescribeCluster", not_seen)  # lost the race: moto then says "already exists"
+
+    info = driver.ensure_kubernetes_cluster(cluster_spec())
+
+    assert info.name == "env-42"
+
+
+def test_cost_explorers_limit_exceeded_is_its_throttle_and_is_retried(moto_endpoint: str) -> None:
+    cloud = aws_harness(moto_endpoint)
+    driver = cloud.driver
+    handler, calls = refuse("LimitExceededException", message="You made too many calls in a short period of time.")
+
+    def answer(**_: Any) -> tuple[SimpleNamespace, dict[str, Any]]:
+        return SimpleNamespace(status_code=200), {"ResultsByTime": []}
+
+    driver.on("before-call.ce.GetCostAndUsage", handler)
+    driver.on("before-call.ce.GetCostAndUsage", answer)
+
+    assert driver.fetch_costs(date(2026, 11, 1), date(2026, 11, 3)) == []
+    assert calls == ["GetCostAndUsage", "GetCostAndUsage"]
+    assert cloud.sleeps == [0.0]
+
+
+def test_a_bucket_name_another_account_holds_is_name_taken_not_ours_and_not_permission_denied(
+    moto_endpoint: str,
+) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    forbidden, _ = refuse("403", 403, "Forbidden", times=10)  # HeadBucket on someone else's bucket: a bare 403
+    driver.on("before-call.s3.HeadBucket", forbidden)
+    taken, created = refuse("BucketAlreadyExists", 409, "The requested bucket name is not available.", times=10)
+    driver.on("before-call.s3.CreateBucket", taken)
+    tagged: list[str] = []
+    driver.on("before-call.s3.PutBucketTagging", lambda model, **_: tagged.append(model.name))
+
+    with pytest.raises(errors.NameTaken) as raised:
+        driver.ensure_bucket(BucketSpec(name="env-42-assets"))
+
+    assert not raised.value.retryable
+    assert raised.value.message == (
+        'The bucket name "env-42-assets" is taken by another AWS account (S3 bucket names are global); '
+        "choose another name."
+    )
+    assert created == ["CreateBucket"], "a taken name is not retried"
+    assert tagged == [], "nothing is written to a bucket that is not ours"
+
+
+def test_a_bucket_taken_between_looking_and_creating_is_name_taken(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    taken, _ = refuse("BucketAlreadyExists", 409, "The requested bucket name is not available.")
+    driver.on("before-call.s3.CreateBucket", taken)
+
+    with pytest.raises(errors.NameTaken):
+        driver.ensure_bucket(BucketSpec(name="env-42-assets"))
+
+
+def test_our_own_bucket_we_may_not_list_is_still_ours(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    driver.ensure_bucket(BucketSpec(name="env-42-assets"))
+    forbidden, _ = refuse("403", 403, "Forbidden")
+    driver.on("before-call.s3.HeadBucket", forbidden)
+    owned, _ = refuse("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded.")
+    driver.on("before-call.s3.CreateBucket", owned)
+
+    info = driver.ensure_bucket(BucketSpec(name="env-42-assets", tags={"portal:team": "payments"}))
+
+    assert info.tags["portal:team"] == "payments"

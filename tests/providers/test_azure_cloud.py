@@ -198,7 +198,8 @@ def test_the_portal_log_filter_would_redact_the_secret_of_a_token_request_anyway
     [
         (404, "ResourceNotFound", errors.NotFound),
         (404, "ResourceGroupNotFound", errors.NotFound),
-        (409, "AnotherOperationInProgress", errors.Conflict),
+        (409, "AnotherOperationInProgress", errors.Busy),
+        (409, "StorageAccountAlreadyTaken", errors.NameTaken),
         (401, "InvalidAuthenticationToken", errors.PermissionDenied),
         (403, "AuthorizationFailed", errors.PermissionDenied),
         (400, "QuotaExceeded", errors.QuotaExceeded),
@@ -225,6 +226,45 @@ def test_a_quota_refusal_told_as_operation_not_allowed_is_quota_exceeded() -> No
     )
 
     assert isinstance(translate(error), errors.QuotaExceeded)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "OperationNotAllowed",
+            "Operation is not allowed: Another operation (Updating) is in progress, please wait for it to finish "
+            "before starting a new operation. See https://aka.ms/aks-pending-operation for more details",
+        ),
+        (
+            "Conflict",
+            "The resource '/subscriptions/s/resourceGroups/g/providers/Microsoft.Cache/Redis/env-7-redis' is busy "
+            "processing a previous update request or is undergoing system maintenance. Please try again later.",
+        ),
+    ],
+)
+def test_a_refusal_that_says_another_operation_is_running_is_busy(code: str, message: str) -> None:
+    translated = translate(http_error(409, {"error": {"code": code, "message": message}}))
+
+    assert isinstance(translated, errors.Busy)
+    assert translated.retryable
+
+
+def test_a_resource_busy_with_another_operation_is_busy_and_not_retried_on_the_spot(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.fail_next(
+        "PUT",
+        "Microsoft.Cache/redis",
+        409,
+        code="AnotherOperationInProgress",
+        message="Another operation on this or dependent resource is in progress.",
+    )
+
+    with pytest.raises(errors.Busy) as raised:
+        cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1"))
+
+    assert "AnotherOperationInProgress" in raised.value.message
+    assert [method for method, url in fake.requests if "/redis/env-7-redis" in url] == ["GET", "PUT"]
 
 
 def test_a_blob_error_code_is_read_from_its_header() -> None:

@@ -75,6 +75,7 @@ class SandboxNamespaces(Workflow):
 SCRIPT_ERRORS: dict[str, Exception] = {
     "throttled": errors.Throttled("slow down", retry_after=0),
     "unavailable": errors.Unavailable("503 from the API"),
+    "busy": errors.Busy("the database is being modified"),
     "invalid": errors.InvalidRequest("the name is not a DNS label"),
     "refused": StepFailed("the cluster has no room for another environment"),
     "crash": ZeroDivisionError("secret=hunter2 leaked in a bug"),

@@ -125,6 +125,24 @@ def test_a_retryable_error_that_outlasts_the_attempts_fails_the_run_with_its_typ
     assert FINISHED == [("run-1", "failed")]
 
 
+def test_a_resource_busy_with_another_operation_is_waited_for_beyond_the_attempts(journal: Path) -> None:
+    run = scripted(journal, b=["busy"] * 5)
+    for _ in range(5):
+        run = advance(run)
+        assert run.status == RunStatus.WAITING
+        step_b = run.steps.get(name="b")
+        assert (step_b.status, step_b.attempts) == (StepStatus.WAITING, 0), "waiting is not trying"
+        assert step_b.note == "Busy: the database is being modified"
+        assert run.next_attempt_at is not None
+        assert run.next_attempt_at > timezone.now() + timedelta(seconds=20), "asked again after half a minute"
+        come_back_now(run)
+
+    run = advance(run)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert read_journal(journal).count(["try", "b"]) == 6
+
+
 def test_an_error_retrying_cannot_fix_fails_at_once_and_retry_resumes_at_that_step(journal: Path) -> None:
     run = advance(scripted(journal, b=["invalid"]))
 
