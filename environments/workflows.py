@@ -26,7 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from providers import errors
+from django.conf import settings
+
+from providers import errors, names
 from providers.cloud import BucketSpec, CacheSpec, CloudDriver, DatabaseSpec
 from providers.cluster import (
     ClusterDriver,
@@ -42,6 +44,10 @@ from workflows.engine import NotYet, PlannedStep, StepContext, Workflow, registe
 from workflows.models import Run
 
 LABEL_PREFIX = "platform-portal.io"
+# The longest name each add-on may have: what both clouds accept (an ElastiCache replication group id is at
+# most 40 characters; RDS instance ids, Azure PostgreSQL servers and Redis caches at most 63).
+NAME_LENGTHS = {"db": 63, "redis": 40}
+BUCKET_NAME_LENGTH = 63  # S3 bucket names (the Azure driver derives its storage account name from it)
 # What the cloud says while an add-on is not usable yet, and once it is.
 READY = {"available", "active", "succeeded", "ready", "running"}
 
@@ -107,6 +113,8 @@ class EnvironmentPlan:
     database: DatabasePlan | None = None
     cache: CachePlan | None = None
     bucket: BucketPlan | None = None
+    # The installation's id, in the names of cloud resources; empty in plans made before names carried it.
+    installation: str = field(default_factory=lambda: str(settings.INSTALLATION_ID))
 
     def to_params(self) -> dict[str, Any]:
         """The plan as the run's JSON parameters."""
@@ -116,6 +124,7 @@ class EnvironmentPlan:
     def from_params(cls, params: Mapping[str, Any]) -> EnvironmentPlan:
         """The plan back from the run's parameters."""
         values = dict(params)
+        values.setdefault("installation", "")  # planned before names carried it: keep the names it built
         for name in ("namespaces", "allow_from_namespaces", "editor_groups", "viewer_groups"):
             values[name] = tuple(values.get(name) or ())
         if values.get("ingress"):
@@ -149,12 +158,21 @@ class EnvironmentPlan:
         return {f"portal:{key.split('/', 1)[1]}": value for key, value in self.labels.items()}
 
     def resource_name(self, suffix: str) -> str:
-        """A cloud resource's name: unique per environment, stable across runs."""
-        return _dns_label(f"env-{self.environment_id}-{self.name}-{suffix}")
+        """A cloud resource's name (``db``, ``redis``): unique per environment and installation, stable across runs.
+
+        Azure PostgreSQL server and Redis cache names are unique across all of
+        Azure, so they carry the installation's id; each fits the strictest
+        length of its kind (:data:`NAME_LENGTHS`).
+        """
+        if not self.installation:
+            return _dns_label(f"env-{self.environment_id}-{self.name}-{suffix}")
+        return names.fit(f"env-{self.installation}-{self.environment_id}-{self.name}-{suffix}", NAME_LENGTHS[suffix])
 
     def bucket_name(self) -> str:
-        """Bucket names are global: the portal's prefix and the environment's id make them unlikely to clash."""
-        return _dns_label(f"portal-env-{self.environment_id}-{self.name}")
+        """Bucket names are unique across a whole cloud: the installation's id and the environment's keep them apart."""
+        if not self.installation:
+            return _dns_label(f"portal-env-{self.environment_id}-{self.name}")
+        return names.fit(f"portal-{self.installation}-env-{self.environment_id}-{self.name}", BUCKET_NAME_LENGTH)
 
 
 def _dns_label(value: str) -> str:

@@ -174,6 +174,20 @@ BASE_URL = env.str(
 PROVIDER_MODE = env.str(
     "PORTAL_PROVIDER_MODE", "sandbox" if DEBUG else "live", validate=validate.OneOf(["sandbox", "live"])
 )
+# A short id of this installation (2 to 8 lower-case letters and digits, starting with a letter), part of the
+# cloud names that are unique across a whole cloud (S3 buckets, Azure PostgreSQL servers, Redis caches, storage
+# accounts), so two installations never claim the same name. Unset: derived from PORTAL_SECRET_KEY, the same in
+# every process of the installation.
+INSTALLATION_ID = (
+    env.str(
+        "PORTAL_INSTALLATION_ID",
+        "",
+        validate=validate.Regexp(
+            r"^([a-z][a-z0-9]{1,7})?$", error="Use 2 to 8 lower-case letters and digits, starting with a letter."
+        ),
+    )
+    or "p" + hashlib.sha256(b"platform-portal installation\0" + f"{SECRET_KEY}".encode()).hexdigest()[:7]
+)
 # Private networks where the API servers of kubeconfig clusters may live (on-prem k3s centres), e.g. 10.20.0.0/16;
 # without them a kubeconfig's server must be a public address (docs/operations.md, "Outbound requests").
 CLUSTER_PRIVATE_NETWORKS: list[str] = env.list("PORTAL_CLUSTER_PRIVATE_NETWORKS", [], validate=_networks)

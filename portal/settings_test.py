@@ -14,6 +14,8 @@ os.environ.setdefault("PORTAL_LOG_LEVEL", "WARNING")
 # A fixed Fernet key that guards nothing real.
 os.environ.setdefault("PORTAL_ENCRYPTION_KEYS", "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQta2V5LTAwMDA=")
 os.environ.setdefault("PORTAL_PROVIDER_MODE", "sandbox")
+# Cloud names that must be unique across a cloud carry it (see providers/names.py).
+os.environ.setdefault("PORTAL_INSTALLATION_ID", "tests")
 # The SSO tests' identity provider is a real process on 127.0.0.1 speaking plain http (no certificate
 # to trust): allow a loopback issuer, as production may for a sidecar. Any other http issuer stays refused.
 os.environ.setdefault("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", "true")

@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
+
 from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, ResourceKind
 from costs.prices import PriceBook, PriceMissing
+from providers import names
 from regions.choices import CLUSTER_KIND_BY_PROVIDER, Provider, WorkloadClass
 from regions.models import RegionRequest
 
@@ -199,8 +202,26 @@ def cluster_name(provider: str, code: str) -> str:
 
 
 def bucket_name(request: RegionRequest, code: str) -> str:
-    """Bucket names are global: the account's digest keeps two portals' buckets apart."""
-    return f"portal-{code}-{_digest(request.provider, request.account.external_id)}-data"
+    """Bucket names are unique across a whole cloud: a digest of the installation and the account keeps two
+    portals' buckets apart, and leaves room for the DR copy's ``-dr``."""
+    digest = _digest(str(settings.INSTALLATION_ID), request.provider, request.account.external_id)
+    return names.fit(f"portal-{code}-{digest}-data", names.RULES["s3_bucket"].max_length - len("-dr"))
+
+
+def database_name(provider: str, code: str) -> str:
+    """The region's PostgreSQL: an RDS id is unique within the account and region the request owns, but an Azure
+    PostgreSQL server's name is a DNS name unique across Azure, so there it carries the installation's id."""
+    installation = f"-{settings.INSTALLATION_ID}" if provider == Provider.AZURE else ""
+    return names.fit(f"{resource_prefix(code)}{installation}-db", names.RULES["postgresql_server"].max_length)
+
+
+def cache_name(provider: str, code: str) -> str:
+    """The region's Redis: at most 40 characters (ElastiCache's limit); on Azure, where cache names are unique
+    across Azure, with the installation's id."""
+    installation = f"-{settings.INSTALLATION_ID}" if provider == Provider.AZURE else ""
+    return names.fit(
+        f"{resource_prefix(code)}{installation}-redis", names.RULES["elasticache_replication_group"].max_length
+    )
 
 
 def network_cidr(code: str) -> str:
@@ -371,7 +392,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
     # The Azure driver cannot yet give PostgreSQL and Blob a customer-managed key (that needs a user-assigned
     # identity): there they are encrypted with platform-managed keys, and the plan says so.
     key_for_data = f"{prefix}-key" if request.encryption_key and provider == Provider.AWS else ""
-    database = f"{prefix}-db"
+    database = database_name(provider, code)
     if request.database:
         size = request.database_size
         items.append(
@@ -410,7 +431,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
         items.append(
             (
                 "cache",
-                f"{prefix}-redis",
+                cache_name(provider, code),
                 code,
                 {"node_type": node_type, "size": size, "replicas": replicas, "tags": tags},
                 costing.cost(code, [(ResourceKind.REDIS, size, Decimal(1), f"Redis ({size})")]),

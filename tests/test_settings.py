@@ -9,6 +9,7 @@ database or Redis connection, so the URLs below may point nowhere.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -317,3 +318,26 @@ def test_bad_outbound_settings_name_the_variable_and_the_value_at_fault() -> Non
         "PORTAL_COSTS_CHAT_WEBHOOK_HOSTS: 'https://evil.example/' is not a host name",
         "PORTAL_COSTS_CHAT_WEBHOOK_URL: not an https:// URL",
     )
+
+
+PRINT_INSTALLATION = "from django.conf import settings; print(settings.INSTALLATION_ID)"
+
+
+def test_the_installation_id_is_derived_from_the_secret_key_the_same_in_every_process() -> None:
+    def installation(secret: str) -> str:
+        environment = {**without("PORTAL_SECRET_KEY", "PORTAL_INSTALLATION_ID"), "PORTAL_SECRET_KEY": secret}
+        result = manage("shell", "--no-imports", "-c", PRINT_INSTALLATION, environment=environment)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    first = installation("x" * 50)
+
+    assert re.fullmatch(r"[a-z][a-z0-9]{7}", first)
+    assert installation("x" * 50) == first
+    assert installation("y" * 50) != first
+
+
+def test_a_malformed_installation_id_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_INSTALLATION_ID": "Portal-1"})
+
+    assert_refused(result, "PORTAL_INSTALLATION_ID: Use 2 to 8 lower-case letters and digits, starting with a letter.")

@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from providers import errors
+from providers import errors, names
 from providers.aws.errors import is_already_exists, translate
 from providers.cloud import (
     AwsCredentials,
@@ -448,6 +448,7 @@ class AwsCloudDriver:
 
     def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
         """Create the EKS cluster if missing, then each missing managed node group."""
+        names.check("eks_cluster", spec.name)
         try:
             self._call("eks", "describe_cluster", name=spec.name)
         except errors.NotFound:
@@ -563,10 +564,11 @@ class AwsCloudDriver:
     # ------------------------------------------------------------ RDS
 
     def _replica_name(self, name: str) -> str:
-        return f"{name}-replica"
+        return names.fit(f"{name}-replica", names.RULES["rds_instance"].max_length)
 
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Create the PostgreSQL instance (encrypted, with backups) if missing, then its DR replica."""
+        names.check("rds_instance", spec.name)
         try:
             self._call("rds", "describe_db_instances", DBInstanceIdentifier=spec.name)
         except errors.NotFound:
@@ -738,6 +740,7 @@ class AwsCloudDriver:
 
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
         """Create the Redis replication group if missing (encrypted at rest and in transit)."""
+        names.check("elasticache_replication_group", spec.name)
         try:
             self._call("elasticache", "describe_replication_groups", ReplicationGroupId=spec.name)
         except errors.NotFound:
@@ -799,6 +802,7 @@ class AwsCloudDriver:
         account's: :class:`~providers.errors.NameTaken`) or
         ``BucketAlreadyOwnedByYou`` (ours).
         """
+        names.check("s3_bucket", spec.name)
         try:
             self._call("s3", "head_bucket", Bucket=spec.name, resource=spec.name)
         except (errors.NotFound, errors.PermissionDenied):

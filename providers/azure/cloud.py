@@ -67,7 +67,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
 from azure.storage.blob import BlobServiceClient
 
-from providers import errors
+from providers import errors, names
 from providers.azure.credentials import credential_for
 from providers.azure.errors import is_already_exists, translate
 from providers.cloud import (
@@ -579,6 +579,7 @@ class AzureCloudDriver:
         identity (``control_plane_role`` and ``node_role`` are AWS words and
         unused here); sign-in is Microsoft Entra only, with Azure RBAC.
         """
+        names.check("aks_cluster", spec.name)
         system = self._system_pool(spec)
         subnet_id = spec.subnet_ids[0] if spec.subnet_ids else ""
         clusters = self.aks.managed_clusters
@@ -681,7 +682,7 @@ class AzureCloudDriver:
     # ------------------------------------------------------------ PostgreSQL flexible server
 
     def _replica_name(self, name: str) -> str:
-        return f"{name}-replica"
+        return names.fit(f"{name}-replica", names.RULES["postgresql_server"].max_length)
 
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Create the flexible server if missing (backups kept ``backup_retention_days``), then its DR replica.
@@ -696,6 +697,7 @@ class AzureCloudDriver:
                 "customer-managed keys for PostgreSQL need a user-assigned identity; not supported yet",
                 resource=spec.name,
             )
+        names.check("postgresql_server", spec.name)
         servers = self.postgres.servers
         if self._find(lambda: servers.get(self.resource_group, spec.name), spec.name) is None:
             self._ensure_resource_group()
@@ -842,6 +844,7 @@ class AzureCloudDriver:
                 f"a {sku['name']} Azure cache has {fixed} replica(s); use a Premium node type for {spec.replicas}",
                 resource=spec.name,
             )
+        names.check("redis_cache", spec.name)
         caches = self.redis.redis
         if self._find(lambda: caches.get(self.resource_group, spec.name), spec.name) is None:
             self._ensure_resource_group()

@@ -149,15 +149,15 @@ def test_add_ons_are_made_in_the_clusters_region_and_only_their_references_are_k
 
     outputs = dict(run.steps.values_list("name", "output"))
     database = outputs["PostgreSQL database"]
-    assert database["name"] == "env-42-payments-preview-db"
+    assert database["name"] == "env-tests-42-payments-preview-db"
     assert database["credentials_reference"].startswith("arn:")
     assert outputs["Redis cache"]["endpoint"]
     assert outputs["Ingress payments-preview.payments.dev.example.com"] == {
         "url": "https://payments-preview.payments.dev.example.com/"
     }
     cloud = sandbox_cloud(cluster)
-    assert cloud.describe_database("env-42-payments-preview-db").tags["portal:team"] == "payments"
-    assert cloud.describe_bucket("portal-env-42-payments-preview").cold_storage_after_days == 30
+    assert cloud.describe_database("env-tests-42-payments-preview-db").tags["portal:team"] == "payments"
+    assert cloud.describe_bucket("portal-tests-env-42-payments-preview").cold_storage_after_days == 30
 
 
 def test_an_add_on_still_creating_makes_the_run_wait_then_go_on(cluster: Cluster, settings: Any) -> None:
@@ -197,9 +197,9 @@ def test_the_teardown_removes_every_namespace_and_add_on(cluster: Cluster) -> No
     assert sandbox_cluster(cluster).objects("Namespace") == []
     cloud = sandbox_cloud(cluster)
     for describe, name in (
-        (cloud.describe_database, "env-42-payments-preview-db"),
-        (cloud.describe_cache, "env-42-payments-preview-redis"),
-        (cloud.describe_bucket, "portal-env-42-payments-preview"),
+        (cloud.describe_database, "env-tests-42-payments-preview-db"),
+        (cloud.describe_cache, "env-tests-42-payments-preview-redis"),
+        (cloud.describe_bucket, "portal-tests-env-42-payments-preview"),
     ):
         with pytest.raises(errors.NotFound):
             describe(name)

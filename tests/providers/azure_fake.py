@@ -19,6 +19,9 @@ wire is fake. It answers four hosts:
 - ``login.microsoftonline.com`` (Entra ID): OpenID metadata and the token
   endpoint, so a real ``ClientSecretCredential`` can sign in through it.
 
+A new resource whose name breaks its type's naming rule (:data:`NAME_RULES`)
+is refused with 400 and the resource provider's code, as Azure refuses it.
+
 ``fail_next`` makes the next requests of one method and resource type fail
 with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
 long-running operation of a type end ``Failed``.
@@ -36,6 +39,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -348,6 +352,42 @@ DEFAULTS: dict[str, Json] = {
 }
 
 
+# The name rules ARM enforces on a new resource (Microsoft Learn, "Naming rules and restrictions for Azure
+# resources", and the specs' path patterns), and the error code each resource provider answers with. Written here
+# apart from the driver's own rules (providers/names.py), so a test shows the driver obeys Azure, not itself.
+NAME_RULES: dict[str, tuple[str, str]] = {
+    # 3-63: lower-case letters, numbers and hyphens; can't start or end with a hyphen. Globally unique.
+    "Microsoft.DBforPostgreSQL/flexibleServers": (r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", "InvalidServerName"),
+    # 1-63: alphanumerics and hyphens; start and end with an alphanumeric; consecutive hyphens not allowed.
+    "Microsoft.Cache/redis": (r"(?!.*--)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", "InvalidResourceName"),
+    # 3-24: lower-case letters and numbers only. Globally unique.
+    "Microsoft.Storage/storageAccounts": (r"[a-z0-9]{3,24}", "AccountNameInvalid"),
+    # 3-63: lower-case letters, numbers and hyphens; start with a letter or number; no consecutive hyphens.
+    "Microsoft.Storage/storageAccounts/blobServices/containers": (
+        r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
+        "ContainerOperationFailure",
+    ),
+    # 1-63: alphanumerics, underscores and hyphens; start and end with an alphanumeric.
+    "Microsoft.ContainerService/managedClusters": (
+        r"[a-zA-Z0-9]|[a-zA-Z0-9][-_a-zA-Z0-9]{0,61}[a-zA-Z0-9]",
+        "InvalidParameter",
+    ),
+    # Linux agent pools: 1-12 lower-case letters and numbers, starting with a lower-case letter.
+    "Microsoft.ContainerService/managedClusters/agentPools": (r"[a-z][a-z0-9]{0,11}", "InvalidParameter"),
+    # 3-24: alphanumerics and hyphens; start with a letter; end with a letter or digit; no consecutive hyphens.
+    "Microsoft.KeyVault/vaults": (r"(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]", "VaultNameNotValid"),
+    # 2-64: alphanumerics, underscores, periods and hyphens; start alphanumeric; end alphanumeric or underscore.
+    "Microsoft.Network/virtualNetworks": (r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}[a-zA-Z0-9_]", "InvalidResourceName"),
+}
+
+
+def refuse_bad_name(resource_type: str, name: str) -> None:
+    """Answer 400 with the resource provider's code, as Azure does, when ``name`` breaks its type's rule."""
+    rule = NAME_RULES.get(resource_type)
+    if rule is not None and not re.fullmatch(rule[0], name):
+        raise FakeError(400, rule[1], f"The name '{name}' is not valid for a resource of type {resource_type}.")
+
+
 def _short(text: str, length: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
@@ -548,6 +588,8 @@ class FakeAzure:
                 )
             return json_answer(200, self.show(existing))
         if method == "PUT":
+            if existing is None:
+                refuse_bad_name(resource_type, path.rsplit("/", 1)[1])
             return self.put(path, kind, existing, body)
         if method == "PATCH":
             return self.patch(path, kind, existing, body)
