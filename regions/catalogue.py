@@ -14,10 +14,8 @@ EU, AU, US = ResidencyZone.EU, ResidencyZone.AU, ResidencyZone.US
 KNOWN_REGIONS: dict[str, dict[str, tuple[str, ResidencyZone]]] = {
     Provider.AWS: {
         "eu-west-1": ("Europe (Ireland)", EU),
-        "eu-west-2": ("Europe (London)", EU),
         "eu-west-3": ("Europe (Paris)", EU),
         "eu-central-1": ("Europe (Frankfurt)", EU),
-        "eu-central-2": ("Europe (Zurich)", EU),
         "eu-north-1": ("Europe (Stockholm)", EU),
         "eu-south-1": ("Europe (Milan)", EU),
         "eu-south-2": ("Europe (Spain)", EU),
@@ -48,7 +46,37 @@ KNOWN_REGIONS: dict[str, dict[str, tuple[str, ResidencyZone]]] = {
 }
 
 
+# Cloud regions in Europe that lie in none of the portal's zones: the United Kingdom and Switzerland are not in
+# the European Union, so EU data may not live there, and the portal has no UK or Swiss zone. They are named here
+# only so a refusal can say why; nothing can be built in them.
+OUTSIDE_ZONES: dict[str, dict[str, str]] = {
+    Provider.AWS: {"eu-west-2": "Europe (London)", "eu-central-2": "Europe (Zurich)"},
+    Provider.AZURE: {
+        "uksouth": "UK South",
+        "ukwest": "UK West",
+        "switzerlandnorth": "Switzerland North",
+        "switzerlandwest": "Switzerland West",
+    },
+}
+
+
 def residency_zone_of(provider: str, code: str) -> ResidencyZone | None:
-    """The zone a cloud region lies in, or None for on-prem sites and unknown codes."""
+    """The zone a cloud region lies in, or None for on-prem sites, regions outside every zone and unknown codes."""
     entry = KNOWN_REGIONS.get(provider, {}).get(code)
     return entry[1] if entry else None
+
+
+def outside_every_zone(provider: str, code: str) -> str | None:
+    """The name of a cloud region known to lie outside every residency zone (London, Zurich), or None."""
+    return OUTSIDE_ZONES.get(provider, {}).get(code)
+
+
+def unknown_region_message(provider: str, provider_label: str, code: str) -> str:
+    """Why a cloud region code the catalogue has no zone for cannot be used, for the page."""
+    name = outside_every_zone(provider, code)
+    if name is not None:
+        return (
+            f"{code} ({name}) is outside the European Union and every other residency zone the portal has, "
+            "so no zone's data may live there."
+        )
+    return f"The portal knows no {provider_label} region called {code!r}."

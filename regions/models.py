@@ -187,7 +187,9 @@ class Region(models.Model):
         errors: dict[str, str] = {}
         if self.provider in (Provider.AWS, Provider.AZURE):
             zone = catalogue.residency_zone_of(self.provider, self.code)
-            if zone is None:
+            if zone is None and catalogue.outside_every_zone(self.provider, self.code):
+                errors["code"] = catalogue.unknown_region_message(self.provider, self.get_provider_display(), self.code)
+            elif zone is None:
                 errors["code"] = f"{self.code!r} is not a {self.get_provider_display()} region the portal knows."
             elif self.residency_zone and zone != self.residency_zone:
                 errors["residency_zone"] = (
@@ -416,7 +418,7 @@ def zone_refusal(provider: str, code: str, zone: str) -> str | None:
     actual = catalogue.residency_zone_of(provider, code)
     label = Provider(provider).label if provider in Provider.values else provider
     if actual is None:
-        return f"The portal knows no {label} region called {code!r}."
+        return catalogue.unknown_region_message(provider, label, code)
     if zone and actual != zone:
         return f"{code} lies in the {actual.label} ({actual}) zone, not {zone}."
     return None
@@ -534,8 +536,8 @@ class RegionRequest(models.Model):
         if self.provider in BUILDABLE_PROVIDERS and self.dr_partner_code:
             partner_zone = catalogue.residency_zone_of(self.provider, self.dr_partner_code)
             if partner_zone is None:
-                errors["dr_partner_code"] = (
-                    f"The portal knows no {self.get_provider_display()} region called {self.dr_partner_code!r}."
+                errors["dr_partner_code"] = catalogue.unknown_region_message(
+                    self.provider, self.get_provider_display(), self.dr_partner_code
                 )
             elif self.dr_partner_code == self.code:
                 errors["dr_partner_code"] = "The DR partner must be another region, so one outage cannot take both."

@@ -197,7 +197,7 @@ def resource_prefix(code: str) -> str:
 
 
 def cluster_name(provider: str, code: str) -> str:
-    """``eks-eu-west-2`` or ``aks-westeurope``, as the demo inventory names its clusters."""
+    """``eks-eu-west-1`` or ``aks-westeurope``, as the demo inventory names its clusters."""
     return f"{CLUSTER_KIND_BY_PROVIDER[Provider(provider)]}-{code}"
 
 

@@ -211,19 +211,20 @@ def _resource_breaches(regions: dict[int, Region]) -> list[Breach]:
         if region is None:
             continue
         lies_in = catalogue.residency_zone_of(region.provider, resource.region_code)
-        if lies_in is None or lies_in == region.residency_zone:
-            continue
+        outside = catalogue.outside_every_zone(region.provider, resource.region_code)
+        if (lies_in is None and outside is None) or lies_in == region.residency_zone:
+            continue  # an on-prem site or a code the catalogue does not know says nothing about residency
         breaches.append(
             Breach(
                 kind=RESOURCE,
                 subject=f"{resource.kind} {resource.name} of {region.code}",
                 zone=region.residency_zone,
                 region=resource.region_code,
-                region_zone=str(lies_in),
+                region_zone=str(lies_in or ""),
                 reason=(
                     f"{region.code}'s data must stay in {region.residency_zone}; this {resource.kind} lies in "
-                    f"{resource.region_code} ({lies_in}). Replicate to a region of {region.residency_zone} "
-                    "and delete this copy."
+                    f"{resource.region_code} ({lies_in or f'{outside}, outside every zone'}). Replicate to a "
+                    f"region of {region.residency_zone} and delete this copy."
                 ),
                 url=_region_url(region),
             )

@@ -92,7 +92,7 @@ class AzureClientSecretAccountFactory(CloudAccountFactory):
 # AWS region codes with their zones, handed out in turn so factories never collide.
 AWS_REGIONS = [
     ("eu-west-1", ResidencyZone.EU),
-    ("eu-west-2", ResidencyZone.EU),
+    ("eu-south-2", ResidencyZone.EU),
     ("eu-west-3", ResidencyZone.EU),
     ("eu-central-1", ResidencyZone.EU),
     ("eu-north-1", ResidencyZone.EU),

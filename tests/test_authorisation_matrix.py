@@ -891,12 +891,12 @@ def a_region_request() -> dict[str, str]:
 
     request, _ = RegionRequest.objects.get_or_create(
         provider="aws",
-        code="eu-west-2",
+        code="eu-south-1",
         defaults={
             "residency_zone": "EU",
             "dr_partner_code": "eu-west-3",
             "account": CloudAccount.objects.get(provider="aws"),
-            "justification": "Closer to the UK students.",
+            "justification": "Closer to the students in Italy.",
             "requested_by": User.objects.get(username=username_of(Persona.PLATFORM_ADMIN)),
         },
     )

@@ -765,12 +765,12 @@ def request_a_region(world: World, **changes: Any) -> Any:
 
     fields: dict[str, Any] = {
         "provider": "aws",
-        "code": "eu-west-2",
+        "code": "eu-south-1",
         "residency_zone": "EU",
         "purpose": "non_production",
         "dr_partner_code": "eu-west-3",
         "account": CloudAccount.objects.get(provider="aws"),
-        "justification": "Closer to the UK students.",
+        "justification": "Closer to the students in Italy.",
         **changes,
     }
     return region_services.region_request_create(actor=world.admin, **fields)

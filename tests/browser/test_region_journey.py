@@ -39,16 +39,16 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
     sign_in("admin")
     page.goto("/regions/requests/")
     page.get_by_role("link", name="Request a region").click()
-    page.get_by_label("Cloud region", exact=True).select_option(value="eu-west-2")
+    page.get_by_label("Cloud region", exact=True).select_option(value="eu-south-1")
     page.get_by_label("Residency zone").select_option(value="US")
     page.get_by_label("DR partner region").select_option(value="eu-west-3")
-    page.get_by_label("Justification").fill("Students in the UK need low latency.")
+    page.get_by_label("Justification").fill("Students in Italy need low latency.")
     page.get_by_role("button", name="Request the region").click()
-    # The residency zone is checked against where eu-west-2 really is; the input stays.
+    # The residency zone is checked against where eu-south-1 really is; the input stays.
     expect(page.locator('[data-error-for="residency_zone"]')).to_have_text(
-        "eu-west-2 lies in the European Union (EU) zone, not US."
+        "eu-south-1 lies in the European Union (EU) zone, not US."
     )
-    expect(page.get_by_label("Justification")).to_have_value("Students in the UK need low latency.")
+    expect(page.get_by_label("Justification")).to_have_value("Students in Italy need low latency.")
     page.get_by_label("Residency zone").select_option(value="EU")
     page.get_by_role("button", name="Request the region").click()
     expect(page.locator("[data-request-status]").first).to_have_attribute("data-request-status", "pending_approval")
@@ -63,13 +63,13 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
     page.get_by_role("button", name="Sign in").click()
     page.goto(request_url)
     plan = page.locator('[data-section="plan"]')
-    expect(plan.locator('tr[data-kind="network"]')).to_contain_text("portal-eu-west-2-network")
+    expect(plan.locator('tr[data-kind="network"]')).to_contain_text("portal-eu-south-1-network")
     expect(plan.locator('tr[data-kind="database_replica"]')).to_contain_text("eu-west-3")
     expect(plan.locator('tr[data-kind="namespace"]')).to_have_count(6)
     expect(page.locator("[data-plan-total]")).to_contain_text("USD")
     with page.expect_download() as download:
         page.get_by_role("link", name="Export the plan (JSON)").click()
-    assert download.value.suggested_filename == "region-plan-aws-eu-west-2.json"
+    assert download.value.suggested_filename == "region-plan-aws-eu-south-1.json"
 
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
@@ -80,11 +80,11 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
     )
     expect(page.locator("[data-run-status]")).to_have_attribute("data-run-status", "succeeded")
     # One step per planned resource (the form's default capacity: the general pool only).
-    planned = region_plan(RegionRequest.objects.get(provider="aws", code="eu-west-2")).resources
+    planned = region_plan(RegionRequest.objects.get(provider="aws", code="eu-south-1")).resources
     assert [item.kind for item in planned].count("node_pool") == 1
     expect(page.locator('[data-step-status="succeeded"]')).to_have_count(len(planned))
-    page.get_by_role("link", name="Europe (London) (eu-west-2)").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("eu-west-2")
-    region = Region.objects.get(provider="aws", code="eu-west-2")
+    page.get_by_role("link", name="Europe (Milan) (eu-south-1)").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("eu-south-1")
+    region = Region.objects.get(provider="aws", code="eu-south-1")
     assert region.status == "active"
     assert region.dr_partner is not None

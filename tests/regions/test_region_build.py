@@ -50,7 +50,7 @@ def request_region(actor: User | None = None, **changes: Any) -> RegionRequest:
     """A non-production AWS region in the EU with its DR partner, every managed service and three pools."""
     fields: dict[str, Any] = {
         "provider": "aws",
-        "code": "eu-west-2",
+        "code": "eu-south-1",
         "residency_zone": "EU",
         "purpose": "non_production",
         "dr_partner_code": "eu-west-3",
@@ -58,7 +58,7 @@ def request_region(actor: User | None = None, **changes: Any) -> RegionRequest:
         "general_nodes": 2,
         "high_cpu_nodes": 1,
         "gpu_nodes": 1,
-        "justification": "Students in the UK need low latency.",
+        "justification": "Students in Italy need low latency.",
     }
     fields.update(changes)
     return services.region_request_create(actor=actor or admin(), **fields)
@@ -141,7 +141,7 @@ def test_an_approved_region_is_built_in_the_plans_order_and_registered_with_its_
     assert [step.name for step in run.steps.order_by("position")] == [
         item.step_name for item in region_plan(request).resources
     ]
-    region = Region.objects.get(provider="aws", code="eu-west-2")
+    region = Region.objects.get(provider="aws", code="eu-south-1")
     assert (region.status, region.residency_zone, region.dr_partner.code if region.dr_partner else None) == (
         RegionStatus.ACTIVE,
         "EU",
@@ -149,7 +149,7 @@ def test_an_approved_region_is_built_in_the_plans_order_and_registered_with_its_
     )
     assert request.region == region
     cluster = Cluster.objects.get(region=region)
-    assert cluster.name == "eks-eu-west-2"
+    assert cluster.name == "eks-eu-south-1"
     assert sorted(NodePool.objects.filter(cluster=cluster).values_list("name", "capacity_type")) == [
         ("general", "on_demand"),
         ("gpu", "on_demand"),
@@ -163,32 +163,32 @@ def test_the_cloud_and_the_cluster_hold_exactly_one_of_each_planned_resource(san
 
     build(request)
 
-    prefix = "portal-eu-west-2"
+    prefix = "portal-eu-south-1"
     bucket = next(item.name for item in region_plan(request).resources if item.kind == "bucket")
-    assert cloud_names("eu-west-2") == {
+    assert cloud_names("eu-south-1") == {
         "networks": [f"{prefix}-network"],
         "keys": [f"{prefix}-key"],
-        "clusters": ["eks-eu-west-2"],
+        "clusters": ["eks-eu-south-1"],
         "databases": [f"{prefix}-db"],
         "caches": [f"{prefix}-redis"],
         "buckets": [bucket],
     }
     # The sandbox keeps a replica on its primary's record (a promoted one would stand in the partner's document).
     assert cloud_names("eu-west-3") == {**{kind: [] for kind in ADDONS}, "buckets": [f"{bucket}-dr"]}
-    (primary,) = cloud_in("eu-west-2").records("databases")
+    (primary,) = cloud_in("eu-south-1").records("databases")
     assert (primary["replica"]["name"], primary["replica"]["region"]) == (f"{prefix}-db-replica", "eu-west-3")
-    database = cloud_in("eu-west-2").describe_database(f"{prefix}-db")
+    database = cloud_in("eu-south-1").describe_database(f"{prefix}-db")
     assert (database.backup_retention_days, database.encrypted) == (14, True)
     assert database.latest_restorable_time is not None, "point-in-time recovery is on"
     assert database.replica is not None
     assert database.replica.region == "eu-west-3"
-    stored = cloud_in("eu-west-2").describe_bucket(bucket)
+    stored = cloud_in("eu-south-1").describe_bucket(bucket)
     assert (stored.versioning, stored.replication_target_bucket, stored.cold_storage_after_days) == (
         True,
         f"{bucket}-dr",
         90,
     )
-    kube = sandbox_kube("eu-west-2", "eks-eu-west-2")
+    kube = sandbox_kube("eu-south-1", "eks-eu-south-1")
     assert sorted(item["metadata"]["name"] for item in kube.objects("Namespace")) == sorted(SPEC_NAMESPACES)
     quotas = kube.objects("ResourceQuota")
     policies = kube.objects("NetworkPolicy")
@@ -199,23 +199,23 @@ def test_the_cloud_and_the_cluster_hold_exactly_one_of_each_planned_resource(san
 def test_building_again_from_the_start_creates_nothing_new(sandbox: Path) -> None:
     request = approve(request_region())
     run = build(request)
-    before = (cloud_names("eu-west-2"), cloud_names("eu-west-3"))
-    uids = sorted(item["metadata"]["uid"] for item in sandbox_kube("eu-west-2", "eks-eu-west-2").objects("Namespace"))
+    before = (cloud_names("eu-south-1"), cloud_names("eu-west-3"))
+    uids = sorted(item["metadata"]["uid"] for item in sandbox_kube("eu-south-1", "eks-eu-south-1").objects("Namespace"))
 
     # Every step performed a second time, as by a worker that died after each one.
     again = run_to_the_end(engine.start(services.BUILD, key="rebuild", subject=request, params=dict(run.params)))
 
     assert again.status == RunStatus.SUCCEEDED, again.error
-    assert (cloud_names("eu-west-2"), cloud_names("eu-west-3")) == before
-    kube = sandbox_kube("eu-west-2", "eks-eu-west-2")
+    assert (cloud_names("eu-south-1"), cloud_names("eu-west-3")) == before
+    kube = sandbox_kube("eu-south-1", "eks-eu-south-1")
     assert sorted(item["metadata"]["uid"] for item in kube.objects("Namespace")) == uids
-    assert Cluster.objects.filter(region__code="eu-west-2").count() == 1
+    assert Cluster.objects.filter(region__code="eu-south-1").count() == 1
     assert RegionResource.objects.filter(request=request).count() == len(planned(request))
 
 
 def test_a_failure_in_the_middle_can_be_retried_at_the_failed_step(sandbox: Path) -> None:
     request = approve(request_region())
-    cloud_in("eu-west-2").inject_fault("create_replication_group", errors.InvalidRequest)
+    cloud_in("eu-south-1").inject_fault("create_replication_group", errors.InvalidRequest)
 
     failed = build(request)
 
@@ -229,16 +229,16 @@ def test_a_failure_in_the_middle_can_be_retried_at_the_failed_step(sandbox: Path
 
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.READY
-    assert cloud_names("eu-west-2")["caches"] == ["portal-eu-west-2-redis"]
-    assert cloud_names("eu-west-2")["databases"] == ["portal-eu-west-2-db"], "the database was not made twice"
+    assert cloud_names("eu-south-1")["caches"] == ["portal-eu-south-1-redis"]
+    assert cloud_names("eu-south-1")["databases"] == ["portal-eu-south-1-db"], "the database was not made twice"
 
 
 def test_a_failure_in_the_middle_rolled_back_leaves_nothing_behind(sandbox: Path) -> None:
     request = approve(request_region())
-    cloud_in("eu-west-2").inject_fault("create_replication_group", errors.InvalidRequest)
+    cloud_in("eu-south-1").inject_fault("create_replication_group", errors.InvalidRequest)
     failed = build(request)
     assert failed.status == RunStatus.FAILED
-    assert cloud_names("eu-west-2")["databases"], "the database was built before the failure"
+    assert cloud_names("eu-south-1")["databases"], "the database was built before the failure"
 
     services.region_build_rollback(actor=admin(), request_id=request.pk)
     rollback = failed.undo_runs.get()
@@ -247,9 +247,9 @@ def test_a_failure_in_the_middle_rolled_back_leaves_nothing_behind(sandbox: Path
     assert rolled_back.status == RunStatus.SUCCEEDED, rolled_back.error
     request.refresh_from_db()
     assert request.status == RegionRequestStatus.ROLLED_BACK
-    assert cloud_names("eu-west-2") == {kind: [] for kind in ADDONS}
+    assert cloud_names("eu-south-1") == {kind: [] for kind in ADDONS}
     assert cloud_names("eu-west-3") == {kind: [] for kind in ADDONS}
-    assert not Region.objects.filter(code="eu-west-2").exists()
+    assert not Region.objects.filter(code="eu-south-1").exists()
     assert not RegionResource.objects.filter(request=request, status=ResourceStatus.CREATED).exists()
     # Newest first: the undo walks the build backwards.
     undone = [step.action for step in rollback.steps.order_by("position")]
@@ -268,13 +268,13 @@ def test_a_rollback_after_the_inventory_step_removes_the_region_cluster_and_name
     kube_fault.save(update_fields=["params"])
     failed = run_to_the_end(run)
     assert failed.status == RunStatus.FAILED
-    assert Region.objects.filter(code="eu-west-2", status=RegionStatus.PROVISIONING).exists()
+    assert Region.objects.filter(code="eu-south-1", status=RegionStatus.PROVISIONING).exists()
 
     services.region_build_rollback(actor=admin(), request_id=request.pk)
     run_to_the_end(failed.undo_runs.get())
 
-    assert not Region.objects.filter(code="eu-west-2").exists()
-    assert not Cluster.objects.filter(name="eks-eu-west-2").exists()
-    assert not Namespace.objects.filter(cluster__name="eks-eu-west-2").exists()
-    assert cloud_names("eu-west-2") == {kind: [] for kind in ADDONS}
+    assert not Region.objects.filter(code="eu-south-1").exists()
+    assert not Cluster.objects.filter(name="eks-eu-south-1").exists()
+    assert not Namespace.objects.filter(cluster__name="eks-eu-south-1").exists()
+    assert cloud_names("eu-south-1") == {kind: [] for kind in ADDONS}
     assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.ROLLED_BACK

@@ -101,14 +101,14 @@ def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert built_records(request) == planned(request)
-    cloud = aws["driver"]("eu-west-2")
+    cloud = aws["driver"]("eu-south-1")
     names = {item.kind: item.name for item in region_plan(request).resources}
     network = cloud.describe_network(names["network"])
     assert sum(1 for subnet in network.subnets if not subnet.public) == 2
     assert network.nat_gateway_ids
     key = cloud.describe_key(names["key"])
     assert key.enabled
-    cluster = cloud.describe_kubernetes_cluster("eks-eu-west-2")
+    cluster = cloud.describe_kubernetes_cluster("eks-eu-south-1")
     pools = {pool.name: pool for pool in cluster.node_pools}
     assert sorted(pools) == ["general", "gpu", "highcpu"]
     assert (pools["highcpu"].spot, pools["general"].spot, pools["gpu"].instance_type) == (True, False, "g5.xlarge")
@@ -125,8 +125,8 @@ def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]
         90,
     )
     assert aws["driver"]("eu-west-3").describe_bucket(f"{names['bucket']}-dr").region == "eu-west-3"
-    assert namespaces_in(aws["kube"], "eu-west-2", "eks-eu-west-2") == sorted(SPEC_NAMESPACES)
-    region = Region.objects.get(provider="aws", code="eu-west-2")
+    assert namespaces_in(aws["kube"], "eu-south-1", "eks-eu-south-1") == sorted(SPEC_NAMESPACES)
+    region = Region.objects.get(provider="aws", code="eu-south-1")
     assert region.status == RegionStatus.ACTIVE
     assert region.dr_partner is not None
     assert region.dr_partner.code == "eu-west-3"
@@ -136,7 +136,7 @@ def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]
     assert Namespace.objects.filter(cluster=registered).count() == len(SPEC_NAMESPACES)
     # What the region's status page reads: every resource with the cloud's id.
     arn = RegionResource.objects.get(request=request, kind="database").provider_id
-    assert arn.startswith("arn:aws:rds:eu-west-2:")
+    assert arn.startswith("arn:aws:rds:eu-south-1:")
 
 
 def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_either_region(
@@ -152,14 +152,14 @@ def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_
     last.save(update_fields=["params"])
     failed = run_to_the_end(run)
     assert failed.status == RunStatus.FAILED
-    assert aws["driver"]("eu-west-2").describe_database("portal-eu-west-2-db").replica is not None
+    assert aws["driver"]("eu-south-1").describe_database("portal-eu-south-1-db").replica is not None
 
     services.region_build_rollback(actor=admin(), request_id=request.pk)
     undone = run_to_the_end(failed.undo_runs.get())
 
     assert undone.status == RunStatus.SUCCEEDED, undone.error
     assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.ROLLED_BACK
-    cloud = aws["driver"]("eu-west-2")
+    cloud = aws["driver"]("eu-south-1")
     names = {item.kind: item.name for item in region_plan(request).resources}
     for describe, name in (
         (cloud.describe_network, names["network"]),
@@ -171,9 +171,9 @@ def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_
     ):
         with pytest.raises(errors.NotFound):
             describe(name)
-    assert not Region.objects.filter(code="eu-west-2").exists()
+    assert not Region.objects.filter(code="eu-south-1").exists()
     assert not RegionResource.objects.filter(request=request, status=ResourceStatus.CREATED).exists()
-    assert namespaces_in(aws["kube"], "eu-west-2", "eks-eu-west-2") == []
+    assert namespaces_in(aws["kube"], "eu-south-1", "eks-eu-south-1") == []
 
 
 # --- Azure (the transport fake) -----------------------------------------------------------------------------------

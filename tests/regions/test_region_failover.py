@@ -43,8 +43,8 @@ from workflows.models import Run, RunStatus, StepStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
-PRIMARY, PARTNER = "eu-west-2", "eu-west-3"
-DATABASE = "portal-eu-west-2-db"
+PRIMARY, PARTNER = "eu-south-1", "eu-west-3"
+DATABASE = "portal-eu-south-1-db"
 REPLICA = f"{DATABASE}-replica"
 
 
@@ -67,7 +67,7 @@ def built_region(**changes: Any) -> Region:
 
 
 def ask(
-    region: Region, actor: User | None = None, reason: str = "eu-west-2 is down.", **kwargs: Any
+    region: Region, actor: User | None = None, reason: str = "eu-south-1 is down.", **kwargs: Any
 ) -> FailoverRequest:
     return failovers.failover_request_create(actor=actor or admin(), region_id=region.pk, reason=reason, **kwargs)
 
@@ -296,7 +296,7 @@ def test_a_replica_the_cloud_does_not_find_is_refused(sandbox: Path) -> None:
     region = built_region()
     cloud_in(PRIMARY).delete_database_replica(DATABASE, PARTNER)
 
-    with pytest.raises(ValidationError, match="The cloud reports no replica of portal-eu-west-2-db in eu-west-3"):
+    with pytest.raises(ValidationError, match="The cloud reports no replica of portal-eu-south-1-db in eu-west-3"):
         ask(region)
 
 
@@ -304,7 +304,8 @@ def test_a_second_failover_while_one_is_under_way_is_refused(sandbox: Path) -> N
     region = built_region()
     ask(region)
 
-    with pytest.raises(ValidationError, match=r"A failover of eu-west-2 is already under way \(waiting for approval\)"):
+    under_way = r"A failover of eu-south-1 is already under way \(waiting for approval\)"
+    with pytest.raises(ValidationError, match=under_way):
         ask(region, actor=second_admin())
 
 
@@ -391,7 +392,7 @@ def test_a_promotion_the_cloud_cannot_find_fails_the_step_in_words(sandbox: Path
     failed = carry_out(failover)
 
     assert failed.status == RunStatus.FAILED
-    assert "The cloud reports no replica of portal-eu-west-2-db in eu-west-3" in failed.error
+    assert "The cloud reports no replica of portal-eu-south-1-db in eu-west-3" in failed.error
     with pytest.raises(errors.NotFound):
         cloud_in(PARTNER).describe_database(REPLICA)
 
@@ -433,13 +434,13 @@ def test_asking_in_the_browser_lands_on_the_failover_waiting_for_two_approvals(
 ) -> None:
     region = built_region()
 
-    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "London is down."})
+    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "Milan is down."})
 
     failover = FailoverRequest.objects.get()
     assert response.status_code == 302
     assert response.headers["Location"] == reverse("regions:failover", kwargs={"pk": failover.pk})
     detail = client_for(Persona.PLATFORM_ADMIN).get(response.headers["Location"]).content.decode()
-    assert "London is down." in detail
+    assert "Milan is down." in detail
     assert "cannot be undone" in detail
     assert 'data-failover-status="pending_approval"' in detail
 
@@ -449,12 +450,12 @@ def test_the_form_says_why_a_region_without_a_replica_cannot_fail_over_and_keeps
 ) -> None:
     region = built_region(database_replica=False)
 
-    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "London is down."})
+    response = client_for(Persona.PLATFORM_ADMIN).post(failover_page(region), {"reason": "Milan is down."})
 
     assert response.status_code == 400
     page = response.content.decode()
     assert "has no database with a read replica in eu-west-3 on record" in page
-    assert "London is down." in page
+    assert "Milan is down." in page
     assert not FailoverRequest.objects.exists()
 
 
@@ -483,7 +484,7 @@ def test_the_api_asks_for_a_failover_once_per_idempotency_key_and_shows_it(
 ) -> None:
     region = built_region()
     client = client_for(Persona.PLATFORM_ADMIN)
-    body = {"region": region.pk, "reason": "London is down."}
+    body = {"region": region.pk, "reason": "Milan is down."}
 
     first = post_failover(client, body, idempotency_key="k-1")
     again = post_failover(client, body, idempotency_key="k-1")
@@ -523,7 +524,7 @@ def test_the_api_refuses_a_second_failover_while_one_is_live(
 
     assert response.status_code == 400
     (message,) = response.json()["error"]["fields"]["non_field_errors"]
-    assert message == "A failover of eu-west-2 is already under way (waiting for approval); follow that one."
+    assert message == "A failover of eu-south-1 is already under way (waiting for approval); follow that one."
 
 
 def test_the_api_refuses_a_developer(sandbox: Path, client_for: Callable[[Persona | None], Client]) -> None:
@@ -547,6 +548,6 @@ def test_the_failover_page_shows_its_steps_and_offers_a_retry_when_it_failed(
     developer_page = client_for(Persona.DEVELOPER).get(url).content.decode()
 
     assert 'data-failover-status="failed"' in admin_page
-    assert "Promote portal-eu-west-2-db-replica in eu-west-3 to a primary with backups" in admin_page
+    assert "Promote portal-eu-south-1-db-replica in eu-west-3 to a primary with backups" in admin_page
     assert reverse("regions:failover_retry", kwargs={"pk": failover.pk}) in admin_page
     assert reverse("regions:failover_retry", kwargs={"pk": failover.pk}) not in developer_page

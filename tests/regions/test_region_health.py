@@ -42,10 +42,10 @@ def sandbox(demo: None, settings: Any, tmp_path: Path) -> Path:
 
 
 def built_region() -> Region:
-    """eu-west-2 built by the portal (every managed service, the replica and bucket copy in eu-west-3)."""
+    """eu-south-1 built by the portal (every managed service, the replica and bucket copy in eu-west-3)."""
     request = approve(request_region())
     build(request)
-    return Region.objects.select_related("account", "dr_partner").get(provider="aws", code="eu-west-2")
+    return Region.objects.select_related("account", "dr_partner").get(provider="aws", code="eu-south-1")
 
 
 def findings(region_health: RegionHealth) -> dict[str, dict[str, Any]]:
@@ -76,10 +76,10 @@ def test_a_freshly_built_region_is_green_once_its_dr_partner_can_run_workloads(s
     assert first.dr_ready
     assert "eu-west-3 has no ready cluster" in first.summary
     checks = findings(first)
-    assert checks["database portal-eu-west-2-db (backups)"]["message"] == "Backups are kept 14 days."
-    assert checks["database portal-eu-west-2-db (point-in-time recovery)"]["rating"] == Rating.GREEN
-    assert checks["database replica portal-eu-west-2-db-replica"]["rating"] == Rating.GREEN
-    assert checks["database replica portal-eu-west-2-db-replica"]["region_code"] == "eu-west-3"
+    assert checks["database portal-eu-south-1-db (backups)"]["message"] == "Backups are kept 14 days."
+    assert checks["database portal-eu-south-1-db (point-in-time recovery)"]["rating"] == Rating.GREEN
+    assert checks["database replica portal-eu-south-1-db-replica"]["rating"] == Rating.GREEN
+    assert checks["database replica portal-eu-south-1-db-replica"]["region_code"] == "eu-west-3"
     assert {check["kind"] for check in first.checks} >= {"network", "key", "cluster", "node_pool", "cache", "bucket"}
 
     give_the_partner_a_cluster(region)
@@ -98,7 +98,7 @@ def test_a_latest_restorable_time_past_the_rpo_is_red_and_near_it_amber(sandbox:
     near = health.check_region(region, now=timezone.now() + timedelta(minutes=6))
     past = health.check_region(region, now=timezone.now() + timedelta(minutes=20))
 
-    pitr = "database portal-eu-west-2-db (point-in-time recovery)"
+    pitr = "database portal-eu-south-1-db (point-in-time recovery)"
     assert near.rating == Rating.AMBER
     assert findings(near)[pitr]["message"].endswith("old, near the 15 min RPO.")
     assert past.rating == Rating.RED
@@ -109,26 +109,26 @@ def test_a_latest_restorable_time_past_the_rpo_is_red_and_near_it_amber(sandbox:
 def test_a_replica_deleted_outside_the_portal_makes_the_region_red_and_the_partner_not_ready(sandbox: Path) -> None:
     region = built_region()
     give_the_partner_a_cluster(region)
-    cloud_in("eu-west-2").delete_database_replica("portal-eu-west-2-db", "eu-west-3")
+    cloud_in("eu-south-1").delete_database_replica("portal-eu-south-1-db", "eu-west-3")
 
     checked = health.check_region(region)
 
     assert checked.rating == Rating.RED
     assert not checked.dr_ready
-    replica = findings(checked)["database replica portal-eu-west-2-db-replica"]
+    replica = findings(checked)["database replica portal-eu-south-1-db-replica"]
     assert replica["message"] == (
-        "portal-eu-west-2-db has no replica in eu-west-3: a failover would have nothing to promote."
+        "portal-eu-south-1-db has no replica in eu-west-3: a failover would have nothing to promote."
     )
-    assert findings(checked)["DR partner eu-west-3"]["message"].startswith("Not ready: portal-eu-west-2-db has no")
+    assert findings(checked)["DR partner eu-west-3"]["message"].startswith("Not ready: portal-eu-south-1-db has no")
 
 
 def test_a_resource_gone_from_the_cloud_is_red_and_one_nobody_could_ask_about_is_amber(sandbox: Path) -> None:
     region = built_region()
     give_the_partner_a_cluster(region)
-    cloud_in("eu-west-2").delete_cache("portal-eu-west-2-redis")
-    gone = findings(health.check_region(region))["cache portal-eu-west-2-redis"]
+    cloud_in("eu-south-1").delete_cache("portal-eu-south-1-redis")
+    gone = findings(health.check_region(region))["cache portal-eu-south-1-redis"]
     assert (gone["rating"], gone["state"]) == (Rating.RED, "missing")
-    assert gone["message"] == "The cloud no longer has portal-eu-west-2-redis: it was deleted outside the portal."
+    assert gone["message"] == "The cloud no longer has portal-eu-south-1-redis: it was deleted outside the portal."
 
     def refused(code: str) -> CloudDriver:
         raise errors.PermissionDenied("the portal's role may not describe resources in this account")
@@ -136,7 +136,7 @@ def test_a_resource_gone_from_the_cloud_is_red_and_one_nobody_could_ask_about_is
     unasked = health.check_region(region, driver_for=refused)
 
     assert unasked.rating == Rating.AMBER
-    network = findings(unasked)["network portal-eu-west-2-network"]
+    network = findings(unasked)["network portal-eu-south-1-network"]
     assert network["message"] == "Could not check: the portal's role may not describe resources in this account"
     assert network["rating"] == Rating.AMBER
 
@@ -209,8 +209,8 @@ def test_the_periodic_check_gives_every_region_but_the_retired_a_task_of_its_own
 def test_on_aws_a_replica_lagging_past_the_rpo_is_red(aws: dict[str, Any], moto_endpoint: str) -> None:
     region = built_region()
     give_the_partner_a_cluster(region)
-    cloud = aws["driver"]("eu-west-2")
-    replica = cloud.describe_database("portal-eu-west-2-db").replica
+    cloud = aws["driver"]("eu-south-1")
+    replica = cloud.describe_database("portal-eu-south-1-db").replica
     assert replica is not None
 
     def driver_for(code: str) -> CloudDriver:
@@ -247,7 +247,7 @@ def test_on_aws_a_replica_lagging_past_the_rpo_is_red(aws: dict[str, Any], moto_
     assert findings(after)[subject]["message"] == "The replica lags 25 min, past the 15 min RPO."
     assert findings(after)[subject]["facts"] == {"lag_seconds": 1500.0}
     assert not after.dr_ready
-    assert findings(after)["database portal-eu-west-2-db (point-in-time recovery)"]["rating"] == Rating.GREEN
+    assert findings(after)["database portal-eu-south-1-db (point-in-time recovery)"]["rating"] == Rating.GREEN
 
 
 # --- pages and API -------------------------------------------------------------------------------------------------
@@ -344,9 +344,9 @@ def test_after_a_failover_the_old_primary_says_so_and_the_new_primary_has_no_dr_
     assert not old_health.dr_ready
     # The promoted database serves from eu-west-3, with backups and point-in-time recovery, but nothing copies it.
     checks = findings(new_health)
-    assert checks["failover from eu-west-2"]["rating"] == Rating.GREEN
-    assert checks["database portal-eu-west-2-db-replica (point-in-time recovery)"]["rating"] == Rating.GREEN
-    assert checks["DR partner eu-west-2"]["message"] == (
+    assert checks["failover from eu-south-1"]["rating"] == Rating.GREEN
+    assert checks["database portal-eu-south-1-db-replica (point-in-time recovery)"]["rating"] == Rating.GREEN
+    assert checks["DR partner eu-south-1"]["message"] == (
         "No read replica is recorded there: a failover would have nothing to promote."
     )
     assert (new_health.rating, new_health.dr_ready) == (Rating.AMBER, False)

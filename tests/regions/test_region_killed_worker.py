@@ -26,7 +26,7 @@ from tests.regions.test_region_build import ADDONS, approve, cloud_in, cloud_nam
 from workflows import engine
 from workflows.models import Run, RunStatus, Step, StepStatus
 
-DATABASE_STEP = "PostgreSQL database portal-eu-west-2-db"
+DATABASE_STEP = "PostgreSQL database portal-eu-south-1-db"
 
 
 def step_of(run: Run, name: str) -> Step:
@@ -63,11 +63,11 @@ def test_a_worker_killed_in_the_middle_of_a_build_out_is_replaced_and_nothing_is
 
     # The first worker made the network, key, cluster and pools; the database is still creating: the step waits.
     wait_until(lambda: step_of(run, DATABASE_STEP).status == StepStatus.WAITING, timeout=90)
-    made_before = cloud_records("eu-west-2")
-    assert [name for name, _ in made_before["databases"]] == ["portal-eu-west-2-db"]
+    made_before = cloud_records("eu-south-1")
+    assert [name for name, _ in made_before["databases"]] == ["portal-eu-south-1-db"]
     assert made_before["caches"] == []
 
-    with cloud_in("eu-west-2").paused():
+    with cloud_in("eu-south-1").paused():
         # The worker comes back to the database (5 s later) and hangs inside its cloud call: kill it there.
         wait_until(lambda: step_of(run, DATABASE_STEP).status != StepStatus.WAITING, timeout=30)
         os.killpg(first.pid, signal.SIGKILL)
@@ -90,23 +90,23 @@ def test_a_worker_killed_in_the_middle_of_a_build_out_is_replaced_and_nothing_is
     assert status_of(request) == RegionRequestStatus.READY
     assert step_of(run, DATABASE_STEP).attempts == 2, "performed again by the second worker"
     names = {item.kind: item.name for item in plan.resources}
-    assert cloud_names("eu-west-2") == {
+    assert cloud_names("eu-south-1") == {
         "networks": [names["network"]],
         "keys": [names["key"]],
-        "clusters": ["eks-eu-west-2"],
+        "clusters": ["eks-eu-south-1"],
         "databases": [names["database"]],
         "caches": [names["cache"]],
         "buckets": [names["bucket"]],
     }, "the region holds exactly one of each resource"
     assert cloud_names("eu-west-3")["buckets"] == [f"{names['bucket']}-dr"]
-    after = cloud_records("eu-west-2")
+    after = cloud_records("eu-south-1")
     for kind in ("networks", "keys", "clusters", "databases"):
         assert after[kind] == made_before[kind], f"a resource of {kind} made before the kill was recreated"
-    (cluster_record,) = cloud_in("eu-west-2").records("clusters")
+    (cluster_record,) = cloud_in("eu-south-1").records("clusters")
     assert sorted(cluster_record["node_pools"]) == ["general", "gpu", "highcpu"]
-    kube = sandbox_kube("eu-west-2", "eks-eu-west-2")
+    kube = sandbox_kube("eu-south-1", "eks-eu-south-1")
     assert sorted(item["metadata"]["name"] for item in kube.objects("Namespace")) == sorted(SPEC_NAMESPACES)
-    region = Region.objects.get(provider="aws", code="eu-west-2")
+    region = Region.objects.get(provider="aws", code="eu-south-1")
     assert region.status == RegionStatus.ACTIVE
     assert Cluster.objects.filter(region=region).count() == 1
     assert NodePool.objects.filter(cluster__region=region).count() == 3

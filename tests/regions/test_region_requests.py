@@ -48,7 +48,7 @@ BUILD_ORDER = [
 def form_data(**changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "provider": "aws",
-        "code": "eu-west-2",
+        "code": "eu-south-1",
         "residency_zone": "EU",
         "purpose": "non_production",
         "dr_partner_code": "eu-west-3",
@@ -68,7 +68,7 @@ def form_data(**changes: Any) -> dict[str, Any]:
         "bucket_expected_gib": "100",
         "cold_storage_after_days": "90",
         "encryption_key": "on",
-        "justification": "Students in the UK need low latency.",
+        "justification": "Students in Italy need low latency.",
     }
     data.update(changes)
     return {name: value for name, value in data.items() if value is not None}
@@ -104,9 +104,43 @@ def test_the_form_refuses_a_zone_the_region_does_not_lie_in_and_keeps_the_input(
 
     assert response.status_code == 400
     errors = response.context["form"].errors
-    assert errors["residency_zone"] == ["eu-west-2 lies in the European Union (EU) zone, not US."]
-    assert "Students in the UK need low latency." in response.content.decode()
+    assert errors["residency_zone"] == ["eu-south-1 lies in the European Union (EU) zone, not US."]
+    assert "Students in Italy need low latency." in response.content.decode()
     assert not RegionRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("code", "where"),
+    [("eu-west-2", "Europe (London)"), ("eu-central-2", "Europe (Zurich)")],
+)
+def test_london_and_zurich_are_not_eu_regions_so_no_eu_data_may_be_built_there(
+    code: str, where: str, demo: None
+) -> None:
+    request = RegionRequest(
+        provider="aws",
+        code=code,
+        residency_zone="EU",
+        account=CloudAccount.objects.get(provider="aws"),
+        dr_partner_code="eu-west-3",
+    )
+    partner = RegionRequest(
+        provider="aws",
+        code="eu-west-3",
+        residency_zone="EU",
+        account=CloudAccount.objects.get(provider="aws"),
+        dr_partner_code=code,
+    )
+    refusal = (
+        f"{code} ({where}) is outside the European Union and every other residency zone the portal has, "
+        "so no zone's data may live there."
+    )
+
+    with pytest.raises(ValidationError) as raised:
+        request.clean()
+    assert raised.value.message_dict["code"] == [refusal]
+    with pytest.raises(ValidationError) as raised:
+        partner.clean()
+    assert raised.value.message_dict["dr_partner_code"] == [refusal]
 
 
 def test_the_form_refuses_a_dr_partner_outside_the_zone(client_for: Callable[[Persona | None], Client]) -> None:
@@ -203,7 +237,7 @@ def test_a_second_request_for_a_region_under_way_is_refused(client_for: Callable
     )
 
     assert response.status_code == 400
-    refusal = "eu-west-2 already has a request under way; follow that one."
+    refusal = "eu-south-1 already has a request under way; follow that one."
     assert response.json()["error"]["fields"] == {"code": [refusal]}
 
 
@@ -233,9 +267,9 @@ def test_the_plan_lists_every_resource_in_build_order_with_deterministic_names(d
     assert plan.resources == again.resources
     names = {item.kind: item.name for item in plan.resources}
     assert (names["network"], names["cluster"], names["database"]) == (
-        "portal-eu-west-2-network",
-        "eks-eu-west-2",
-        "portal-eu-west-2-db",
+        "portal-eu-south-1-network",
+        "eks-eu-south-1",
+        "portal-eu-south-1-db",
     )
     replica = next(item for item in plan.resources if item.kind == "database_replica")
     assert replica.region == "eu-west-3"
@@ -252,12 +286,12 @@ def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_can
 
     costs = {(item.kind, item.name): item.monthly_cost for item in plan.resources}
     # Demo prices (costs.demo): PostgreSQL medium 0.178/h, NAT 0.045/h, m7i.xlarge = 4 vCPU x 0.0336 + 16 GiB x 0.0042.
-    assert costs[("database", "portal-eu-west-2-db")] == Decimal("129.94")
-    assert costs[("network", "portal-eu-west-2-network")] == Decimal("32.85")
+    assert costs[("database", "portal-eu-south-1-db")] == Decimal("129.94")
+    assert costs[("network", "portal-eu-south-1-network")] == Decimal("32.85")
     # Two general nodes: 2 x 730 h x (4 x 0.0336 + 16 x 0.0042) = 294.336.
     assert costs[("node_pool", "general")] == Decimal("294.34")
-    assert costs[("cluster", "eks-eu-west-2")] is None
-    assert costs[("key", "portal-eu-west-2-key")] is None
+    assert costs[("cluster", "eks-eu-south-1")] is None
+    assert costs[("key", "portal-eu-south-1-key")] is None
     assert plan.unpriced == ("the encryption key", "the Amazon EKS control plane")
     assert plan.monthly_total == sum(cost for cost in costs.values() if cost is not None)
     assert plan.currency == "USD"
@@ -278,7 +312,7 @@ def test_the_request_page_shows_the_plan_with_its_total_and_the_json_export_matc
     assert f"{plan.monthly_total} USD" in html
     assert all(item.name in html for item in plan.resources)
     assert exported.status_code == 200
-    assert exported.headers["Content-Disposition"] == 'attachment; filename="region-plan-aws-eu-west-2.json"'
+    assert exported.headers["Content-Disposition"] == 'attachment; filename="region-plan-aws-eu-south-1.json"'
     body = exported.json()
     assert [item["kind"] for item in body["resources"]] == BUILD_ORDER
     assert body["monthly_total"] == str(plan.monthly_total)
@@ -375,7 +409,7 @@ def test_the_request_list_costs_the_same_queries_for_one_request_or_many(
     request_region(**alone)
     page_for_one = queries_for(client, reverse("regions:requests"))
     api_for_one = queries_for(client, "/api/region-requests/")
-    for code in ("eu-west-3", "eu-north-1", "eu-south-1", "eu-central-2"):
+    for code in ("eu-west-3", "eu-north-1"):
         request_region(code=code, **alone)
 
     assert queries_for(client, reverse("regions:requests")) == page_for_one

@@ -146,6 +146,22 @@ def test_a_deleted_resource_in_another_zone_is_no_breach(client_for: ClientFor) 
     assert "No breaches" in client_for(Persona.PLATFORM_ADMIN).get(PAGE).content.decode()
 
 
+def test_a_copy_of_eu_data_in_london_is_a_breach_because_london_is_not_in_the_eu(client_for: ClientFor) -> None:
+    RegionResource.objects.create(
+        region=Region.objects.get(code="eu-west-1"), position=5, kind="bucket", name="copy", region_code="eu-west-2"
+    )
+
+    page = client_for(Persona.PLATFORM_ADMIN).get(PAGE).content.decode()
+
+    assert (
+        escape(
+            "eu-west-1's data must stay in EU; this bucket lies in eu-west-2 (Europe (London), outside every zone). "
+            "Replicate to a region of EU and delete this copy."
+        )
+        in page
+    )
+
+
 def test_a_developer_sees_their_teams_breaches_but_not_another_teams(
     client_for: ClientFor, persona: Callable[[Persona], User]
 ) -> None:
