@@ -14,10 +14,10 @@ performs one (and returns a small JSON-able output later steps can read),
 - a step that raises :class:`NotYet` waits and is looked at again later (a
   cluster still creating), and so does one whose resource is
   :class:`~providers.errors.Busy` with another operation; a retryable
-  :class:`~providers.errors.ProviderError` is retried with jittered exponential backoff up to the definition's
-  ``step_attempts``; anything else fails the step and the run, with a
-  message fit for the page (an unexpected exception's details go to the log
-  only);
+  :class:`~providers.errors.ProviderError` is retried with jittered
+  exponential backoff up to the definition's ``step_attempts``; anything
+  else fails the step and the run, with a message fit for the page (an
+  unexpected exception's details go to the log only);
 - :func:`sweep` (beat, every 30 s) re-enqueues runs whose wait is over, whose
   worker died (lease expired) or whose message was lost. Delays of a minute
   or less are also enqueued with a countdown; longer ones are left to the
