@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -266,7 +267,9 @@ class CostLineItem(models.Model):
     """One FOCUS row at daily grain, attributed once at load to a team, environment and service (or none)."""
 
     id = models.BigAutoField(primary_key=True)
-    load = models.ForeignKey(CostLoad, on_delete=models.CASCADE, related_name="+")
+    # No foreign key in the database (Django deletes a load's line items with it): a bulk load copies millions of
+    # rows, and a key would check each against its load.
+    load = models.ForeignKey(CostLoad, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     charge_date = models.DateField(help_text="The day this part of the charge is dated (costs.focus places it).")
     billing_period_start = models.DateField()
     charge_category = models.CharField(max_length=16, choices=ChargeCategory.choices)
@@ -287,22 +290,36 @@ class CostLineItem(models.Model):
     list_cost = money()
     contracted_cost = money()
     currency = models.CharField(max_length=3)
+    # Who the cost belongs to, resolved at load. Pages read the rollups, never line items by owner: no index.
     team = models.ForeignKey(
-        "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+        "access.Team", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
     )
     environment = models.ForeignKey(
-        "environments.Environment", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+        "environments.Environment",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
     )
     service = models.ForeignKey(
-        "deployments.Service", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+        "deployments.Service",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
     )
     cluster = models.ForeignKey(
-        "regions.Cluster", on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+        "regions.Cluster", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
     )
 
     class Meta:
+        # Line items are written a load at a time: a load's rows lie together, and so do the days of its billing
+        # period. A block-range (BRIN) index finds them by load, by day or both, at a fraction of a B-tree's cost
+        # to keep up while tens of millions of rows are copied in.
         indexes = [
-            models.Index(fields=["charge_date"], name="cost_line_item_day"),
+            BrinIndex(fields=["load", "charge_date"], name="cost_line_item_load_day"),
             # The commitments' utilisation reads only the rows of a commitment, by day.
             models.Index(
                 fields=["charge_date", "commitment_discount_id"],

@@ -104,7 +104,9 @@ def _as_text(column: pa.Array) -> pa.Array:
         # is taken as UTC (FOCUS datetimes are). Sub-second parts are dropped: FOCUS datetimes are to the second.
         if pa.types.is_timestamp(kind) and kind.tz is None:
             column = column.cast(pa.timestamp(kind.unit, tz="UTC"))
-        return pc.strftime(column.cast(_UTC_SECONDS, safe=False), format=_TIMESTAMP_TEXT)
+        # Rows repeat a few instants (days, hours): each distinct one is written once.
+        instants = pc.dictionary_encode(column.cast(_UTC_SECONDS, safe=False))
+        return pc.take(pc.strftime(instants.dictionary, format=_TIMESTAMP_TEXT), instants.indices)
     if pa.types.is_nested(kind):
         return _as_json(column)
     # Strings stay as written (binary ones, as some writers store text, must be UTF-8); decimals become their

@@ -19,24 +19,34 @@ its namespaces by the day's allocation shares; pages read only rollups.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
+import queue
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import astuple, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import Team
 from costs.choices import AUTHORITATIVE_SOURCES, RuleKind
-from costs.focus import FocusReader, FocusRow, RowError
+from costs.focus import FocusReader, FocusRow, InputLimits, RowError, open_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
 from deployments.models import Service
 from environments.models import Environment
 from regions.models import Cluster
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
 
 # Tags the portal puts on what it creates (environments/workflows.py), read before the rules.
 ENVIRONMENT_TAG = "portal:environment-id"
@@ -195,7 +205,7 @@ def bills_held_elsewhere(source: CostSource, period: date, accounts: Iterable[st
 def load_period(
     source: CostSource,
     billing_period_start: date,
-    rows: Iterable[FocusRow],
+    rows: Iterable[FocusRow] | BulkRows,
     *,
     final: bool = False,
     requests: int = 0,
@@ -219,7 +229,12 @@ def load_period(
         old_days = _days_of(load) if not created else None
         CostLineItem.objects.filter(load=load).delete()
         covered = _covered_by_the_bill(locked, period) if not locked.authoritative else {}
-        written = _write(load, period, rows, covered)
+        if isinstance(rows, BulkRows):
+            if covered:  # only the bill's own sources read files; the fresh ones give a few rows a day
+                raise ValueError("a fresh source's rows are written row by row")
+            written = _write_bulk(load, period, rows.tables)
+        else:
+            written = _write(load, period, rows, covered)
         spans = [span for span in (old_days, _days_of(load)) if span is not None]
         held = bills_held_elsewhere(locked, period, written.coverage)
         if held and not replace_bills:
@@ -243,7 +258,9 @@ def load_period(
         locked.last_error = ""
         locked.save(update_fields=["last_import_at", "last_error"])
         if spans:
-            rebuild_rollups(min(span[0] for span in spans), max(span[1] for span in spans))
+            rebuild_rollups(
+                min(span[0] for span in spans), max(span[1] for span in spans), summed=(load.pk, written.sums)
+            )
     return load
 
 
@@ -321,8 +338,10 @@ def apply_corrections(source: CostSource, billing_period_start: date, rows: list
 
 
 def _totals_json(totals: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
+    """The totals as text at the store's ten places (one amount, one text: 0 is 0.0000000000, never 0E-10)."""
     return {
-        currency: {basis: str(amount) for basis, amount in sums.items()} for currency, sums in sorted(totals.items())
+        currency: {basis: f"{amount:.10f}" for basis, amount in sums.items()}
+        for currency, sums in sorted(totals.items())
     }
 
 
@@ -376,12 +395,53 @@ def load_focus(source: CostSource, billing_period_start: date, reader: FocusRead
     return load
 
 
+def load_focus_file(
+    source: CostSource,
+    billing_period_start: date,
+    open_file: Callable[[], IO[bytes]],
+    *,
+    limits: InputLimits | None = None,
+    **options: Any,
+) -> CostLoad:
+    """Load one billing period from the rows of that period in a FOCUS file (CSV plain or gzip, or Parquet).
+
+    The file is read in bulk (:class:`costs.bulk.BulkReader`); where it
+    needs the row reader (it may have a bad row), the bulk load is rolled
+    back and the file, opened again with ``open_file``, is read row by row,
+    which names every error with its line (:class:`InvalidFocusFile`).
+    """
+    from costs.bulk import BulkReader, NotBulk
+
+    period = month_start(billing_period_start)
+    try:
+        with transaction.atomic(), closing(open_file()) as stream:
+            bulk = BulkReader(stream, limits=limits, period=period)
+            return load_period(source, period, BulkRows(bulk), **options)
+    except NotBulk as reason:
+        logger.info("The FOCUS file for %s of %s is read row by row: %s", f"{period:%Y-%m}", source, reason)
+    with closing(open_file()) as stream, transaction.atomic():
+        reader = open_focus(stream, limits=limits)
+        rows = (row for row in reader if month_start(row.billing_period_start) == period)
+        load = load_period(source, period, rows, **options)
+        if reader.errors:
+            raise InvalidFocusFile(reader.errors)
+    return load
+
+
+@dataclass
+class BulkRows:
+    """Store-shaped tables of day rows (:mod:`costs.bulk`) of one billing period, written as they come."""
+
+    tables: Iterable[pa.Table]
+
+
 @dataclass
 class _Written:
     count: int
     superseded: int
     totals: dict[str, dict[str, Decimal]]
     coverage: dict[str, set[date]]
+    sums: pa.Table | None = None  # the rows summed by ROLLUP_KEYS (bulk loads), see rebuild_rollups
 
 
 # COPY's text format: a backslash, tab, newline or carriage return in a value is written escaped.
@@ -496,6 +556,191 @@ def _write(load: CostLoad, period: date, rows: Iterable[FocusRow], covered: dict
     return _Written(count, superseded, dict(totals), dict(coverage))
 
 
+def _write_bulk(load: CostLoad, period: date, tables: Iterable[pa.Table]) -> _Written:
+    """COPY store-shaped tables of day rows (:mod:`costs.bulk`) in as ``load``'s line items, as CSV.
+
+    Each table is attributed once per distinct tag set and account
+    (:class:`Attributor`), made CSV and summed by the rollups' keys by pyarrow
+    on a thread of its own while PostgreSQL reads the previous one
+    (:func:`_pipelined`): the sums spare the rollups a pass over the rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    attributor = Attributor()
+    owners: dict[str, tuple[int | None, ...]] = {}
+    summed = _Sums()
+
+    def blocks() -> Iterator[bytes]:
+        for table in tables:
+            if not table.num_rows:
+                continue
+            periods = pc.unique(table["billing_period_start"]).to_pylist()
+            if periods != [period]:
+                stray = next(found for found in periods if found != period)
+                raise ValueError(f"a row of billing period {stray:%Y-%m} in the load of {period:%Y-%m}")
+            who = pc.dictionary_encode(
+                pc.binary_join_element_wise(
+                    table["tags"], table["billing_account_id"], table["sub_account_id"], OWNER_KEY_SEPARATOR
+                )
+            ).combine_chunks()
+            found = []
+            for key in who.dictionary.to_pylist():
+                owner = owners.get(key)
+                if owner is None:
+                    if len(owners) >= TAG_SETS_KEPT:
+                        owners.clear()
+                    tags, account, sub_account = key.split(OWNER_KEY_SEPARATOR)
+                    owner = owners[key] = astuple(attributor.owner(json.loads(tags), account, sub_account))
+                found.append(owner)
+            ids = [pc.take(pa.array([owner[n] for owner in found], pa.int64()), who.indices) for n in range(4)]
+            described = (table[name] for name in LINE_ITEM_COLUMNS[1:-4])
+            out = pa.Table.from_arrays(
+                [pa.repeat(pa.scalar(load.pk, pa.int64()), table.num_rows), *described, *ids],
+                names=list(LINE_ITEM_COLUMNS),
+            )
+            sink = io.BytesIO()
+            pa_csv.write_csv(out, sink, pa_csv.WriteOptions(include_header=False))
+            yield sink.getvalue()
+            summed.add(out)
+
+    columns = ", ".join(LINE_ITEM_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {CostLineItem._meta.db_table} ({columns}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        _pipelined(blocks(), copy.write)
+    sums = summed.table()
+    if sums is None:
+        return _Written(0, 0, {}, {})
+    totals: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {"billed": Decimal(0), "effective": Decimal(0), "list": Decimal(0), "contracted": Decimal(0)}
+    )
+    coverage: dict[str, set[date]] = defaultdict(set)
+    count = 0
+    for row in sums.select(
+        ["currency", "billing_account_id", "charge_date", *AMOUNT_COLUMNS, "line_items"]
+    ).to_pylist():
+        into = totals[row["currency"]]
+        for column in AMOUNT_COLUMNS:
+            into[column.removesuffix("_cost")] += row[column]
+        coverage[row["billing_account_id"]].add(row["charge_date"])
+        count += row["line_items"]
+    return _Written(count, 0, dict(totals), dict(coverage), sums)
+
+
+# What the rollups group line items by (REBUILD_SQL's sums), and the amounts they add up.
+ROLLUP_KEYS = (
+    "charge_date",
+    "billing_period_start",
+    "currency",
+    "provider",
+    "region_code",
+    "billing_account_id",
+    "sub_account_id",
+    "service_name",
+    "service_category",
+    "charge_category",
+    "charge_class",
+    "pricing_category",
+    "commitment_discount_status",
+    "team_id",
+    "environment_id",
+    "service_id",
+    "cluster_id",
+)
+AMOUNT_COLUMNS = ("billed_cost", "effective_cost", "list_cost", "contracted_cost")
+# Partial sums kept before they are added up again (memory stays bounded by the distinct keys, not the rows).
+SUMS_KEPT = 500_000
+
+
+class _Sums:
+    """Line items summed by :data:`ROLLUP_KEYS` as they are written, a table at a time."""
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+
+    def add(self, items: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from costs.bulk import AMOUNT
+
+        amounts = [pc.cast(items[column], AMOUNT) for column in AMOUNT_COLUMNS]
+        keyed = items.select(list(ROLLUP_KEYS)).append_column(
+            "line_items", pa.repeat(pa.scalar(1, pa.int64()), items.num_rows)
+        )
+        for column, values in zip(AMOUNT_COLUMNS, amounts, strict=True):
+            keyed = keyed.append_column(column, values)
+        self._keep(_sum_by_keys(keyed))
+
+    def _keep(self, part: pa.Table) -> None:
+        self._parts.append(part)
+        self._rows += part.num_rows
+        if self._rows > SUMS_KEPT and len(self._parts) > 1:
+            merged = self.table()
+            assert merged is not None  # noqa: S101 (there are parts)
+            self._parts, self._rows = [merged], merged.num_rows
+
+    def table(self) -> pa.Table | None:
+        """The sums so far (None when nothing was added)."""
+        import pyarrow as pa
+
+        if not self._parts:
+            return None
+        return _sum_by_keys(pa.concat_tables(self._parts))
+
+
+def _sum_by_keys(table: pa.Table) -> pa.Table:
+    summed = table.group_by(list(ROLLUP_KEYS), use_threads=False).aggregate(
+        [(column, "sum") for column in ("line_items", *AMOUNT_COLUMNS)]
+    )
+    return summed.rename_columns([name.removesuffix("_sum") for name in summed.column_names])
+
+
+# Joins a row's tags, billing account and sub-account into one key (a character none of them holds).
+OWNER_KEY_SEPARATOR = "\x1f"
+_DONE = object()
+
+
+def _pipelined(blocks: Iterator[bytes], write: Callable[[bytes], None]) -> None:
+    """``write`` each of ``blocks``, made on a thread of its own while the one before is written.
+
+    At most two blocks wait, so memory stays bounded; an error on either side
+    stops both and is raised here.
+    """
+    waiting: queue.Queue[object] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        waiting.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            waiting.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 (handed to the writing thread, which raises it)
+            waiting.put(error)
+
+    maker = threading.Thread(target=make, name="costs-bulk-load", daemon=True)
+    maker.start()
+    try:
+        while (item := waiting.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            write(item)  # type: ignore[arg-type]
+    finally:
+        stop.set()
+        maker.join()
+
+
 def _days_of(load: CostLoad) -> tuple[date, date] | None:
     """The first day and the day after the last of the load's line items (None when it has none)."""
     with connection.cursor() as cursor:
@@ -537,12 +782,25 @@ def _drop_fresh_rows_covered(coverage: dict[str, set[date]]) -> None:
 
 
 REBUILD_SQL = """
-WITH items AS (
-    SELECT li.*, EXISTS (
-        SELECT 1 FROM costs_allocationshare s WHERE s.cluster_id = li.cluster_id AND s.day = li.charge_date
+WITH sums AS (
+    SELECT charge_date, billing_period_start, currency, provider, region_code, billing_account_id, sub_account_id,
+           service_name, service_category, charge_category, charge_class, pricing_category,
+           commitment_discount_status, team_id, environment_id, service_id, cluster_id,
+           SUM(billed_cost) AS billed_cost, SUM(effective_cost) AS effective_cost, SUM(list_cost) AS list_cost,
+           SUM(contracted_cost) AS contracted_cost, COUNT(*) AS line_items
+    FROM costs_costlineitem
+    WHERE %(others)s AND charge_date >= %(start)s AND charge_date < %(end)s
+      AND load_id IS DISTINCT FROM %(summed_load)s
+    GROUP BY charge_date, billing_period_start, currency, provider, region_code, billing_account_id,
+             sub_account_id, service_name, service_category, charge_category, charge_class, pricing_category,
+             commitment_discount_status, team_id, environment_id, service_id, cluster_id
+    {summed}
+),
+items AS (
+    SELECT sums.*, row_number() OVER () AS id, cluster_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM costs_allocationshare s WHERE s.cluster_id = sums.cluster_id AND s.day = sums.charge_date
     ) AS split
-    FROM costs_costlineitem li
-    WHERE li.charge_date >= %(start)s AND li.charge_date < %(end)s
+    FROM sums
 ),
 parts AS (
     SELECT charge_date AS day, billing_period_start, currency, provider, region_code, billing_account_id,
@@ -551,7 +809,7 @@ parts AS (
            '' AS namespace,
            CASE WHEN team_id IS NULL AND environment_id IS NULL AND service_id IS NULL
                 THEN 'unallocated' ELSE 'direct' END AS allocation,
-           billed_cost, effective_cost, list_cost, contracted_cost, 1 AS line_items
+           billed_cost, effective_cost, list_cost, contracted_cost, line_items
     FROM items WHERE NOT split
     UNION ALL
     SELECT i.charge_date, i.billing_period_start, i.currency, i.provider, i.region_code, i.billing_account_id,
@@ -562,7 +820,7 @@ parts AS (
                 WHEN s.team_id IS NULL AND s.environment_id IS NULL AND s.service_id IS NULL THEN 'unallocated'
                 ELSE 'namespace' END,
 {shares},
-           CASE WHEN s.namespace = '' THEN 1 ELSE 0 END
+           CASE WHEN s.namespace = '' THEN i.line_items ELSE 0 END
     FROM items i JOIN costs_allocationshare s ON s.cluster_id = i.cluster_id AND s.day = i.charge_date
     WHERE i.split
     WINDOW line AS (PARTITION BY i.id)
@@ -598,13 +856,63 @@ GROUP BY p.day, p.billing_period_start, p.currency, p.provider, p.region_code, r
 )
 
 
-def rebuild_rollups(start: date, end: date) -> None:
+SUMMED_TABLE = "costs_summed_line_items"
+_SUMMED_COLUMNS = ", ".join((*ROLLUP_KEYS, *AMOUNT_COLUMNS, "line_items"))
+SUMMED_SQL = (
+    f"UNION ALL SELECT {_SUMMED_COLUMNS} FROM {SUMMED_TABLE} WHERE charge_date >= %(start)s AND charge_date < %(end)s"  # noqa: S608
+)
+
+
+def rebuild_rollups(start: date, end: date, *, summed: tuple[int, pa.Table | None] | None = None) -> None:
     """Recompute the rollups of the days ``start`` to ``end`` (exclusive) from the line items and shares.
 
-    Rebuilds take turns (a lock held to the end of the transaction): two
-    loads rebuilding the same days at once would each keep the other's rows.
+    ``summed``: a load and its line items already summed by
+    :data:`ROLLUP_KEYS` (a bulk load sums them while it writes them): the
+    sums are read instead of the load's rows. Rebuilds take turns (a lock
+    held to the end of the transaction): two loads rebuilding the same days at
+    once would each keep the other's rows.
     """
+    load_id, sums = summed if summed is not None and summed[1] is not None else (None, None)
+    others = load_id is None or _other_loads_cover(load_id, start, end)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('costs.rebuild_rollups'))")
+        # The line items a load just copied in have no statistics yet: the planner, guessing a few hundred rows,
+        # would sort millions of wide rows to group them. Grouping by hashing needs no order; at tens of thousands
+        # of groups a day range holds, its table fits in memory.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("DELETE FROM costs_costrollup WHERE day >= %s AND day < %s", [start, end])
-        cursor.execute(REBUILD_SQL, {"start": start, "end": end})
+        if sums is not None:
+            _copy_sums(cursor, sums)
+        cursor.execute(
+            REBUILD_SQL.replace("{summed}", SUMMED_SQL if sums is not None else ""),
+            {"start": start, "end": end, "summed_load": load_id, "others": others},
+        )
+        if sums is not None:
+            cursor.execute(f"DROP TABLE {SUMMED_TABLE}")
+
+
+def _other_loads_cover(load_id: int, start: date, end: date) -> bool:
+    """Whether a load other than ``load_id`` holds line items of a day from ``start`` to ``end`` (exclusive), by
+    the days each load records it covers: when none does, the rollups need not read the line items at all."""
+    first, last = start.isoformat(), (end - timedelta(days=1)).isoformat()
+    for coverage in CostLoad.objects.exclude(pk=load_id).filter(line_items__gt=0).values_list("coverage", flat=True):
+        if any(first <= day <= last for days in coverage.values() for day in days):
+            return True
+    return False
+
+
+def _copy_sums(cursor: Any, sums: pa.Table) -> None:
+    """``sums`` into a temporary table of this transaction (:data:`SUMMED_TABLE`)."""
+    import pyarrow.csv as pa_csv
+
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {SUMMED_TABLE} ON COMMIT DROP AS "  # noqa: S608 - our own names
+        f"SELECT {', '.join(ROLLUP_KEYS)}, billed_cost, effective_cost, list_cost, contracted_cost, "
+        "0::bigint AS line_items FROM costs_costlineitem WITH NO DATA"
+    )
+    columns = [*ROLLUP_KEYS, *AMOUNT_COLUMNS, "line_items"]
+    sink = io.BytesIO()
+    pa_csv.write_csv(sums.select(columns), sink, pa_csv.WriteOptions(include_header=False))
+    with cursor.cursor.copy(f"COPY {SUMMED_TABLE} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(sink.getvalue())

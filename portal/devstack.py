@@ -61,6 +61,11 @@ def configured(name: str) -> bool:
     return bool(os.environ.get(name) or os.environ.get(f"{name}_FILE"))
 
 
+# A cost import writes gigabytes of WAL; a checkpoint every gigabyte (the default) would have it write whole pages
+# again after each. docs/operations.md gives the same advice for a server of your own.
+EMBEDDED_POSTGRES_SETTINGS = {"max_wal_size": "8GB", "checkpoint_timeout": "15min"}
+
+
 @contextlib.contextmanager
 def postgres() -> Iterator[dict[str, str]]:
     """Yield the environment for PostgreSQL: none if configured, else an embedded server's URL."""
@@ -81,6 +86,9 @@ def postgres() -> Iterator[dict[str, str]]:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        for name, value in EMBEDDED_POSTGRES_SETTINGS.items():
+            connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        connection.execute("SELECT pg_reload_conf()")
     say(f"PostgreSQL: embedded server, data in {pgdata}")
     host = quote(str(socket_dir), safe="")
     try:

@@ -5,6 +5,10 @@ each day row's values as they are (text with backslashes, tabs and newlines, tag
 
 from __future__ import annotations
 
+import gzip
+import io
+import logging
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,16 +17,16 @@ import pytest
 
 from access.models import Team
 from costs.choices import SourceKind
-from costs.focus import FocusReader
+from costs.focus import FocusReader, InputLimits, open_focus
 from costs.models import CostLineItem, CostLoad, CostRollup, CostSource
-from costs.store import Attributor, load_period
+from costs.store import Attributor, InvalidFocusFile, load_focus_file, load_period
 from tests.costs.focus_files import COLUMNS, focus_csv, focus_row
 
 SPEC = Path(__file__).parent / "focus_spec"
 WITH_FREQUENCY = (*COLUMNS, "ChargeFrequency", "ContractedCost")
 
 
-def mixed_month() -> str:
+def mixed_month(*, short_row: bool = True) -> str:
     """November 2026: daily and hourly usage, multi-day and cut-off charge periods, purchases, recurring fees,
     corrections, tags, three currencies, empty list and contracted costs, short rows and untrimmed values."""
     rows: list[dict[str, str]] = []
@@ -98,6 +102,8 @@ def mixed_month() -> str:
         ),
     ]
     text = focus_csv(rows, WITH_FREQUENCY)
+    if not short_row:
+        return text
     lines = text.splitlines(keepends=True)
     lines.insert(5, lines[4].rsplit(",", 3)[0] + "\n")  # a row with its last columns left off
     return "".join(lines)
@@ -239,3 +245,102 @@ def test_a_file_stores_the_same_line_items_totals_and_rollups(name: str) -> None
             )
         )
     assert found[0][0] == sorted(expected, key=in_order)
+
+
+# The bulk reader (costs.bulk) reads whole files column by column; every file it reads stores what the row reader
+# stores. The mixed month without its short row is read in bulk throughout: its multi-day charges, untrimmed
+# identifiers and empty list costs go through the row reader's rules one by one, inside the bulk load.
+BULK_FILES = {
+    **{path.name: path.read_text() for path in sorted(SPEC.glob("*.csv"))},
+    "mixed month": mixed_month(short_row=False),
+    "mixed month, gzip": mixed_month(short_row=False),
+}
+
+
+def load_file(source: CostSource, data: bytes) -> None:
+    for period in sorted({row.billing_period_start for row in FocusReader(data.decode())}):
+        load_focus_file(source, period, lambda: io.BytesIO(data))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(BULK_FILES))
+def test_a_file_loaded_in_bulk_stores_what_the_row_reader_stores(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    for n in range(3):
+        Team.objects.create(slug=f"team-{n}", name=f"Team {n}")
+    text = BULK_FILES[name]
+    bulk = CostSource.objects.create(name="bulk", kind=SourceKind.UPLOAD)
+    data = gzip.compress(text.encode()) if name.endswith("gzip") else text.encode()
+    with caplog.at_level(logging.INFO, logger="costs.store"):
+        for period in sorted({row.billing_period_start for row in FocusReader(text)}):
+            load_focus_file(bulk, period, lambda: io.BytesIO(data))
+    assert "row by row" not in caplog.text
+    found_in_bulk = stored(bulk)
+    CostLoad.objects.filter(source=bulk).delete()
+    by_row = CostSource.objects.create(name="by row", kind=SourceKind.UPLOAD)
+    for period in sorted({row.billing_period_start for row in FocusReader(text)}):
+        load_period(
+            by_row, period, (row for row in FocusReader(text, fast=False) if row.billing_period_start == period)
+        )
+    assert found_in_bulk == stored(by_row)
+    assert found_in_bulk[0]
+    assert found_in_bulk[2]
+
+
+@pytest.mark.django_db
+def test_the_benchmarks_month_loaded_in_bulk_stores_what_the_row_reader_stores(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = benchmark_month(tmp_path)
+    for n in range(12):
+        Team.objects.create(slug=f"bench-team-{n}", name=f"Bench team {n}")
+    bulk = CostSource.objects.create(name="bulk", kind=SourceKind.UPLOAD)
+    with caplog.at_level(logging.INFO, logger="costs.store"):
+        load = load_focus_file(bulk, date(2026, 10, 1), lambda: io.BytesIO(text.encode()))
+    assert "row by row" not in caplog.text
+    found_in_bulk = stored(bulk)
+    CostLoad.objects.filter(source=bulk).delete()
+    by_row = CostSource.objects.create(name="by row", kind=SourceKind.UPLOAD)
+    load_period(by_row, date(2026, 10, 1), FocusReader(text, fast=False))
+    assert found_in_bulk == stored(by_row)
+    assert load.line_items == len(found_in_bulk[0]) > 1000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda line: "abc," + line.split(",", 1)[1],
+        lambda line: line.replace("T00:00:00Z", "T00:00:00+01:00", 1),
+        lambda line: line.replace("Usage-Based", "Sometimes"),
+        lambda line: line.replace("eu-west-1", "e" * 65),
+        lambda line: line + "extra,fields,beyond,the,header\n",
+        lambda line: line.replace("USD", "US\x00", 1),
+    ],
+)
+def test_a_bad_file_loaded_in_bulk_is_refused_with_the_row_readers_errors_and_loads_nothing(damage: Any) -> None:
+    text = mixed_month(short_row=False)
+    for number in (3, 40, 41, 400):
+        text = with_line(text, number, lambda line: damage(line) if line.endswith("\n") else line)
+    source = CostSource.objects.create(name="bulk", kind=SourceKind.UPLOAD)
+    with pytest.raises(InvalidFocusFile) as refused:
+        load_focus_file(source, date(2026, 11, 1), lambda: io.BytesIO(text.encode()))
+    reader = open_focus(io.BytesIO(text.encode()))  # the row reader, reading the file's bytes
+    list(reader)
+    assert refused.value.errors == reader.errors
+    assert refused.value.errors
+    assert not CostLineItem.objects.exists()
+    assert not CostRollup.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_row_limit_is_refused_by_line_as_the_row_reader_refuses_it() -> None:
+    text = mixed_month(short_row=False)
+    source = CostSource.objects.create(name="bulk", kind=SourceKind.UPLOAD)
+    with pytest.raises(InvalidFocusFile) as refused:
+        load_focus_file(
+            source, date(2026, 11, 1), lambda: io.BytesIO(text.encode()), limits=InputLimits(10 * 1024 * 1024, 100)
+        )
+    assert [str(error) for error in refused.value.errors] == [
+        "line 102: the file has more than 100 rows; files of up to 100 are accepted"
+    ]
+    assert not CostLineItem.objects.exists()
