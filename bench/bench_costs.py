@@ -39,7 +39,7 @@ from bench.sizes import size
 from costs import reports
 from costs.choices import SourceKind
 from costs.models import CostLineItem, CostRollup, CostSource
-from costs.store import load_focus_file
+from costs.store import load_focus_file, rewound
 
 ROWS = size("BENCH_COST_ROWS", full=10_000_000, smoke=5_000)
 TEAMS = 12
@@ -255,8 +255,8 @@ def bench_cost_store_at_10_million_line_items(tmp_path: Path, caplog: pytest.Log
     copy_seconds = _plain_copy(path)
     temporary_copy_seconds = _plain_copy(path, "TEMPORARY")
     source = CostSource.objects.create(name="bench-focus", kind=SourceKind.UPLOAD)
-    with caplog.at_level(logging.INFO, logger="costs.store"), timed() as importing:
-        load = load_focus_file(source, PERIOD, lambda: path.open("rb"))
+    with caplog.at_level(logging.INFO, logger="costs.store"), timed() as importing, path.open("rb") as file:
+        load = load_focus_file(source, PERIOD, rewound(file))
     assert load.line_items == ROWS
     assert "row by row" not in caplog.text  # the bulk reader read it all
     csv_totals = load.totals
@@ -327,8 +327,8 @@ def bench_cost_store_at_10_million_line_items(tmp_path: Path, caplog: pytest.Log
     parquet = tmp_path / "focus.parquet"
     _write_parquet(path, parquet)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="costs.store"), timed() as parquet_import:
-        load = load_focus_file(source, PERIOD, lambda: parquet.open("rb"))
+    with caplog.at_level(logging.INFO, logger="costs.store"), timed() as parquet_import, parquet.open("rb") as file:
+        load = load_focus_file(source, PERIOD, rewound(file))
     assert "row by row" not in caplog.text
     assert (load.line_items, load.totals) == (ROWS, csv_totals)
     rows.append(

@@ -184,7 +184,9 @@ class BulkReader:
         self._start(header)
         reader = pa_csv.open_csv(
             focus._Prefixed(first, text),
-            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+            read_options=pa_csv.ReadOptions(
+                block_size=BLOCK_BYTES, use_threads=False
+            ),  # a block at a time, none ahead,
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),

@@ -26,7 +26,7 @@ from access import audit, policy
 from access.models import User
 from access.permissions import CHANGE
 from costs.choices import ChargeClass, SourceKind
-from costs.focus import CHUNK_BYTES, MAX_ERRORS, FocusReader, FocusRow, RowError, open_focus
+from costs.focus import CHUNK_BYTES, MAX_ERRORS, FocusRow, RowError, open_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource, CostUpload
 from costs.sources import IMPORTERS, periods_due
 from costs.store import (
@@ -35,9 +35,10 @@ from costs.store import (
     HeldBill,
     apply_corrections,
     bills_held_elsewhere,
-    load_period,
+    load_focus_file,
     month_start,
     rebuild_rollups,
+    rewound,
 )
 from costs.workflows import IMPORT
 from workflows import engine
@@ -225,9 +226,12 @@ class UploadResult:
 @dataclass
 class _Scan:
     periods: set[date]
-    reader: FocusReader
     accounts: dict[date, set[str]]
     corrections_only: bool
+    lines: int
+    errors: list[RowError] = field(default_factory=list)
+    bad_rows: int = 0
+    fatal: RowError | None = None
 
 
 def _stream(data: IO[bytes] | bytes) -> IO[bytes]:
@@ -245,14 +249,30 @@ def _sha256(stream: IO[bytes]) -> str:
 
 def _scan(stream: IO[bytes]) -> _Scan:
     """Read the whole file once, holding no rows: its billing periods and their accounts, whether it is
-    made only of corrections, and every error."""
-    reader = open_focus(stream)
+    made only of corrections, and every error (in bulk, or row by row where the file needs it)."""
+    from costs.bulk import BulkReader, NotBulk
+
     accounts: dict[date, set[str]] = defaultdict(set)
     corrections_only = True
+    try:
+        bulk = BulkReader(stream)
+        for rows in bulk:
+            found = rows.group_by(["billing_period_start", "billing_account_id", "charge_class"]).aggregate([])
+            for period, account, charge_class in zip(*found.to_pydict().values(), strict=True):
+                accounts[period].add(account)
+                corrections_only = corrections_only and charge_class == ChargeClass.CORRECTION
+        return _Scan(set(accounts), dict(accounts), corrections_only, bulk.lines)
+    except NotBulk:
+        accounts.clear()
+        corrections_only = True
+        stream.seek(0)
+    reader = open_focus(stream)
     for row in reader:
         accounts[month_start(row.billing_period_start)].add(row.billing_account_id)
         corrections_only = corrections_only and row.charge_class == ChargeClass.CORRECTION
-    return _Scan(set(accounts), reader, dict(accounts), corrections_only)
+    return _Scan(
+        set(accounts), dict(accounts), corrections_only, reader.lines, reader.errors, reader.bad_rows, reader.fatal
+    )
 
 
 def _rows_of(stream: IO[bytes], period: date) -> Iterator[FocusRow]:
@@ -349,13 +369,11 @@ def upload_focus(
     if repeated is not None:
         return repeated
     scan = _scan(stream)
-    reader = scan.reader
-    errors = list(reader.errors)
-    fatal = reader.fatal
+    errors = list(scan.errors)
     if not errors and not scan.periods:
         errors = [RowError(2, "", "the file has a header but no rows")]
     if errors:
-        return UploadResult(errors=errors, lines=reader.lines, bad_rows=reader.bad_rows, fatal=fatal)
+        return UploadResult(errors=errors, lines=scan.lines, bad_rows=scan.bad_rows, fatal=scan.fatal)
     if source is None:
         source = CostSource.objects.select_for_update().filter(name=new_source, kind=SourceKind.UPLOAD).first() or (
             source_create(actor=actor, name=new_source, kind=SourceKind.UPLOAD)
@@ -370,7 +388,7 @@ def upload_focus(
         if repeated is None:  # pragma: no cover (the constraint is on the key alone)
             raise
         return repeated
-    result = UploadResult(source=source, lines=reader.lines, record=record)
+    result = UploadResult(source=source, lines=scan.lines, record=record)
     for period in sorted(scan.periods):
         held = bills_held_elsewhere(source, period, scan.accounts[period])
         if held and (scan.corrections_only or not replace_bills):
@@ -389,14 +407,14 @@ def upload_focus(
             )
             continue
         try:
-            load = load_period(source, period, _rows_of(stream, period), replace_bills=replace_bills)
+            load = load_focus_file(source, period, rewound(stream), replace_bills=replace_bills)
         except BillHeldElsewhere as refused:  # taken meanwhile by another source's load
             raise ValidationError(_bills_message(refused.held, corrections=False)) from None
         result.loads.append(load)
         result.outcomes.append(PeriodOutcome(period, REPLACED, load.line_items))
         result.replaced_bills += held
     loads = result.loads
-    record.lines = reader.lines
+    record.lines = scan.lines
     record.periods = [
         {
             "billing_period_start": load.billing_period_start.isoformat(),
@@ -413,7 +431,7 @@ def upload_focus(
         after={
             "periods": [load.billing_period_start.isoformat() for load in loads],
             "line_items": sum(load.line_items for load in loads),
-            "lines": reader.lines,
+            "lines": scan.lines,
             "sha256": sha256,
             **({"idempotency_key": key} if key else {}),
             "outcome": [

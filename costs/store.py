@@ -26,7 +26,6 @@ import queue
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
 from dataclasses import astuple, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -409,23 +408,35 @@ def load_focus_file(
     needs the row reader (it may have a bad row), the bulk load is rolled
     back and the file, opened again with ``open_file``, is read row by row,
     which names every error with its line (:class:`InvalidFocusFile`).
+    ``open_file`` gives the file at its start; whoever opened it closes it
+    (:func:`rewound` serves a seekable file opened once).
     """
     from costs.bulk import BulkReader, NotBulk
 
     period = month_start(billing_period_start)
     try:
-        with transaction.atomic(), closing(open_file()) as stream:
-            bulk = BulkReader(stream, limits=limits, period=period)
+        with transaction.atomic():
+            bulk = BulkReader(open_file(), limits=limits, period=period)
             return load_period(source, period, BulkRows(bulk), **options)
     except NotBulk as reason:
         logger.info("The FOCUS file for %s of %s is read row by row: %s", f"{period:%Y-%m}", source, reason)
-    with closing(open_file()) as stream, transaction.atomic():
-        reader = open_focus(stream, limits=limits)
+    with transaction.atomic():
+        reader = open_focus(open_file(), limits=limits)
         rows = (row for row in reader if month_start(row.billing_period_start) == period)
         load = load_period(source, period, rows, **options)
         if reader.errors:
             raise InvalidFocusFile(reader.errors)
     return load
+
+
+def rewound(stream: IO[bytes]) -> Callable[[], IO[bytes]]:
+    """Gives the seekable ``stream`` at its start, each time it is asked for (see :func:`load_focus_file`)."""
+
+    def start() -> IO[bytes]:
+        stream.seek(0)
+        return stream
+
+    return start
 
 
 @dataclass
