@@ -416,7 +416,7 @@ class AzureCloudDriver:
         if not isinstance(detail, dict) or not detail.get("message"):
             detail = self._activity_log_error(str(resource.get("id", "")))
         reason = (
-            f"Azure says: {detail.get('code') + ': ' if detail.get('code') else ''}{detail['message']}"
+            f"Azure says: {detail.get('code') + ': ' if detail.get('code') else ''}{str(detail['message']).rstrip('.')}"
             if detail and detail.get("message")
             else "Azure gave no reason; the resource's activity log in the Azure portal may have one"
         )
@@ -439,17 +439,18 @@ class AzureCloudDriver:
         if not resource_id:
             return None
         since = (self.clock() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        query = (
-            f"$filter=eventTimestamp ge '{since}' and resourceUri eq '{resource_id}'"
-            "&$select=status,properties,eventTimestamp"
-        )
         url = (
             f"https://management.azure.com/subscriptions/{self.subscription_id}/providers/Microsoft.Insights/"
-            f"eventtypes/management/values?api-version=2015-04-01&{query}"
+            "eventtypes/management/values"
         )
+        query = {
+            "api-version": "2015-04-01",
+            "$filter": f"eventTimestamp ge '{since}' and resourceUri eq '{resource_id}'",
+            "$select": "status,properties,eventTimestamp",
+        }
         client = self._client(ResourceManagementClient)
         try:
-            response = client.send_request(HttpRequest("GET", url))
+            response = client.send_request(HttpRequest("GET", url, params=query))
             response.raise_for_status()
             events = response.json().get("value") or []
         except (AzureError, ValueError):
