@@ -852,7 +852,8 @@ class AzureCloudDriver:
 
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Start the flexible server if missing (backups kept ``backup_retention_days``); once it is ready, its
-        DR replica. Returns at once: the server is ``creating`` until Azure has built it.
+        DR replica. Returns at once: the server is ``creating`` until Azure has built it, and then its
+        ``replica`` is ``creating`` (or still absent) for a while: a caller waits for both.
 
         Backups are geo-redundant when the spec names a DR region. Point-in-time
         recovery is always on for flexible servers. A customer-managed key needs
