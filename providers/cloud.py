@@ -25,7 +25,8 @@ def _no_tags() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class AwsCredentials:
-    """How the portal reaches an AWS account: a role it assumes (no long-lived keys are stored)."""
+    """How the portal reaches an AWS account: a role it assumes (no long-lived keys are stored), with the
+    external id its trust policy requires, or ``""`` when it requires none (then none is sent)."""
 
     role_arn: str
     external_id: str

@@ -46,6 +46,12 @@ class NameTaken(Conflict):
     another account; only another name helps, so it is not retried."""
 
 
+class ProvisioningFailed(ProviderError):
+    """The cloud accepted a create or update and then could not finish it (Azure's provisioningState ``Failed``
+    or ``Canceled``); the message names the resource and gives the cloud's reason. Not retried: the failed
+    resource stays until it is removed."""
+
+
 class Throttled(ProviderError):
     """The backend asked us to slow down; retry after ``retry_after`` seconds or with backoff."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -81,9 +82,13 @@ def _step_name(resource: Mapping[str, Any]) -> str:
     return f"{label} {resource['name']}{suffix}"
 
 
-def _wait_for(status: str, what: str) -> None:
+# How long a read replica may take to come up: a cross-region copy of a large database takes hours on Azure.
+REPLICA_MAX_WAIT = timedelta(hours=12)
+
+
+def _wait_for(status: str, what: str, give_up_after: timedelta | None = None) -> None:
     if status.lower() not in READY:
-        raise NotYet(f"{what} is {status}", retry_after=5)
+        raise NotYet(f"{what} is {status}", retry_after=5, give_up_after=give_up_after)
 
 
 def _wait_until_gone(describe: Callable[[], Any], what: str) -> None:
@@ -292,7 +297,7 @@ class BuildRegion(Workflow):
         settings = ctx.params["settings"]
         source = self._cloud(ctx, settings["source_region"])
         info = source.ensure_database_replica(settings["source"], ctx.params["region"])
-        _wait_for(info.status, "the read replica")
+        _wait_for(info.status, "the read replica", REPLICA_MAX_WAIT)
         return self._record(ctx, info.name)
 
     def undo_database_replica(self, ctx: StepContext) -> None:

@@ -116,12 +116,13 @@ class AssumedRoleSessions:
             sts = self.base_session.client(
                 "sts", region_name=self.credentials.region, endpoint_url=self.endpoint_url, config=client_config()
             )
+            request = {"RoleArn": self.credentials.role_arn, "RoleSessionName": self.credentials.session_name}
+            if self.credentials.external_id:
+                # STS takes an ExternalId of 2 to 1224 characters or none at all: botocore refuses "" before
+                # sending it, so a role whose trust policy asks for no external id is assumed without one.
+                request["ExternalId"] = self.credentials.external_id
             try:
-                answer = sts.assume_role(
-                    RoleArn=self.credentials.role_arn,
-                    RoleSessionName=self.credentials.session_name,
-                    ExternalId=self.credentials.external_id,
-                )
+                answer = sts.assume_role(**request)
             except (ClientError, BotoCoreError) as error:
                 raise translate(error, self.credentials.role_arn) from error
             issued = answer["Credentials"]

@@ -4,9 +4,20 @@ Key Vault and Cost Management through azure-identity and the azure-mgmt packages
 Everything lives in one resource group per driver (``platform-portal-<location>``
 by default), created the first time something is. Every ensure looks before
 it creates (an ARM ``GET`` by the deterministic name), and everything created
-carries the spec's tags plus ``portal:name``. Long-running operations are
-waited for through azure-core's ARM pollers (``Azure-AsyncOperation`` /
-``Location``), so an ensure returns what exists once Azure says it is done.
+carries the spec's tags plus ``portal:name``.
+
+Long-running creates are started, not waited for. AKS clusters and agent
+pools, PostgreSQL servers (a geo-replica takes hours) and Redis caches: the
+ensure sends the ``PUT`` without azure-core's poller and returns what a ``GET``
+then shows (status ``creating``), as the AWS driver returns a cluster still
+``CREATING``; the workflow step answers ``NotYet`` and calls the ensure again
+later, which finds the resource, reads its ``provisioningState`` and never
+sends the ``PUT`` again while it is in progress. A ``Failed`` or ``Canceled``
+state is :class:`~providers.errors.ProvisioningFailed`, with Azure's reason.
+Network, storage and vault writes take seconds: the ensure waits for them, by
+reading the resource with ``GET`` until its state is terminal, for at most
+:data:`SHORT_OPERATION_SECONDS` (a failed read is read again, never re-sent
+as a ``PUT``). Deletes still wait through azure-core's pollers.
 
 azure-core's own retries are switched off on every client (``retry_total=0``):
 :mod:`providers.retry` is the one bounded retry layer, as for AWS and
@@ -69,7 +80,7 @@ from azure.storage.blob import BlobServiceClient
 
 from providers import errors, names
 from providers.azure.credentials import credential_for
-from providers.azure.errors import is_already_exists, translate
+from providers.azure.errors import QUOTA_CODES, is_already_exists, translate
 from providers.cloud import (
     BucketInfo,
     BucketSpec,
@@ -92,6 +103,7 @@ from providers.cloud import (
     SubnetInfo,
 )
 from providers.retry import RetryPolicy, call_with_retries
+from providers.wait import wait_until
 
 T = TypeVar("T")
 DEFAULT_RETRIES = RetryPolicy()
@@ -106,6 +118,17 @@ COLD_TIER_RULE = "portal-cold-storage"
 # Azure Cost Management groups a query by at most two columns.
 MAX_COST_GROUPINGS = 2
 COST_COLUMNS = ("Cost", "PreTaxCost", "CostUSD")
+# Azure Resource Manager's rule for asynchronous writes (RPC, "Asynchronous API reference"): the PUT answers
+# 201/200 with a non-terminal provisioningState (older APIs: 202 with Azure-AsyncOperation or Location), and
+# "future GETs on the resource that was created should continue to return a 200 Status Code and
+# provisioningState property that is *non-terminal* as long as the provisioning is in progress". The state "has
+# only three terminal states: Succeeded, Failed and Canceled. If the resource returns no provisioningState, it
+# is assumed to be Succeeded." So a GET tells whether a write is still running, and a second PUT meanwhile meets
+# 409 AnotherOperationInProgress.
+FAILED_STATES = frozenset({"failed", "canceled"})
+# The longest a network, storage or vault write is waited for in one call (they take seconds on Azure).
+SHORT_OPERATION_SECONDS = 600.0
+SHORT_OPERATION_POLL_SECONDS = 5.0
 # provisioningState / server state → the status words the other drivers report.
 STATES = {
     "succeeded": "available",
@@ -123,6 +146,10 @@ STATES = {
     "stopped": "stopped",
     "disabled": "stopped",
 }
+
+
+def _no_wait(seconds: float) -> None:
+    """A polling interval of 0 (tests): look again at once."""
 
 
 def _now() -> datetime:
@@ -160,6 +187,11 @@ def _is_replica(server: dict[str, Any]) -> bool:
         "AsyncReplica",
         "GeoAsyncReplica",
     )
+
+
+def _server_ready(server: dict[str, Any]) -> bool:
+    """Whether a flexible server is up (``state`` Ready): a replica of it can only be made then."""
+    return str(server.get("properties", {}).get("state", "")).lower() == "ready"
 
 
 def _location(value: str | None) -> str:
@@ -354,9 +386,110 @@ class AzureCloudDriver:
         items = self._call(lambda: [_json(item) for item in operation()], resource)
         return items or []
 
-    def _wait(self, begin: Callable[[], LROPoller[Any]], resource: str = "") -> dict[str, Any]:
-        """Start a long-running operation and wait for Azure to finish it; its final resource as JSON."""
-        return _json(self._call(lambda: begin().result(), resource))
+    def _start(self, begin: Callable[..., LROPoller[Any]], resource: str = "") -> None:
+        """Send a long-running write (its PUT or PATCH) and return as soon as Azure has accepted it.
+
+        ``polling=False`` keeps azure-core from polling: the caller reads the
+        resource's ``provisioningState`` with a ``GET`` when it next looks. A
+        retried write is only the request itself; a write that did start meets
+        409 AnotherOperationInProgress, which is :class:`~providers.errors.Busy`.
+        """
+        self._call(lambda: begin(polling=False), resource)
+
+    def _done(self, resource: dict[str, Any], what: str) -> bool:
+        """Whether Azure has finished the resource's last write; ProvisioningFailed when it failed."""
+        state = str(resource.get("properties", {}).get("provisioningState") or "Succeeded")
+        if state.lower() in FAILED_STATES:
+            raise self._provisioning_failed(resource, state, what)
+        return state.lower() == "succeeded"
+
+    def _provisioning_failed(self, resource: dict[str, Any], state: str, what: str) -> errors.ProviderError:
+        """The error for a resource whose last write ended Failed or Canceled, with Azure's reason.
+
+        AKS keeps the reason on the resource (``status.provisioningError``);
+        other resource providers give it only in the operation's status and
+        the activity log, which is read for it.
+        """
+        name = str(resource.get("name", ""))
+        properties = resource.get("properties", {})
+        detail = (properties.get("status") or {}).get("provisioningError") or properties.get("provisioningError")
+        if not isinstance(detail, dict) or not detail.get("message"):
+            detail = self._activity_log_error(str(resource.get("id", "")))
+        reason = (
+            f"Azure says: {detail.get('code') + ': ' if detail.get('code') else ''}{str(detail['message']).rstrip('.')}"
+            if detail and detail.get("message")
+            else "Azure gave no reason; the resource's activity log in the Azure portal may have one"
+        )
+        message = (
+            f"Azure could not finish the {what} {name} (provisioning state {state}). {reason}. "
+            f"Remove the {what} (undo the run) before trying again."
+        )
+        code = str((detail or {}).get("code", ""))
+        if code in QUOTA_CODES or "Quota" in code:
+            return errors.QuotaExceeded(message, resource=name)
+        return errors.ProvisioningFailed(message, resource=name)
+
+    def _activity_log_error(self, resource_id: str) -> dict[str, Any] | None:
+        """The error of the resource's latest failed write in the subscription's activity log, if any.
+
+        Activity log events carry the failed operation's status document as a
+        JSON string in ``properties.statusMessage`` (``{"status": "Failed",
+        "error": {"code": …, "message": …}}``). Reading it needs only Reader.
+        """
+        if not resource_id:
+            return None
+        since = (self.clock() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        url = (
+            f"https://management.azure.com/subscriptions/{self.subscription_id}/providers/Microsoft.Insights/"
+            "eventtypes/management/values"
+        )
+        query = {
+            "api-version": "2015-04-01",
+            "$filter": f"eventTimestamp ge '{since}' and resourceUri eq '{resource_id}'",
+            "$select": "status,properties,eventTimestamp",
+        }
+        client = self._client(ResourceManagementClient)
+        try:
+            response = client.send_request(HttpRequest("GET", url, params=query))
+            response.raise_for_status()
+            events = response.json().get("value") or []
+        except (AzureError, ValueError):
+            return None  # the reason is a courtesy: the failure is reported without it
+        for event in sorted(events, key=lambda item: str(item.get("eventTimestamp", "")), reverse=True):
+            if str((event.get("status") or {}).get("value", "")).lower() != "failed":
+                continue
+            try:
+                status = json.loads((event.get("properties") or {}).get("statusMessage") or "{}")
+            except ValueError:
+                continue
+            error = status.get("error") if isinstance(status, dict) else None
+            if isinstance(error, dict) and error.get("message"):
+                return error
+        return None
+
+    def _wait(
+        self, begin: Callable[..., LROPoller[Any]], get: Callable[[], Any], resource: str, what: str
+    ) -> dict[str, Any]:
+        """Start a short write and wait, reading the resource with GET, until Azure has finished it.
+
+        Gives up with :class:`~providers.errors.TimedOut` after
+        :data:`SHORT_OPERATION_SECONDS`; the next ensure finds the resource
+        and waits again rather than writing it again.
+        """
+        self._start(begin, resource)
+        return self._settle(get, resource, what)
+
+    def _settle(self, get: Callable[[], Any], resource: str, what: str) -> dict[str, Any]:
+        """Read the resource until its last write has finished (ProvisioningFailed if it failed)."""
+        interval = SHORT_OPERATION_POLL_SECONDS if self.polling_interval is None else self.polling_interval
+        return wait_until(
+            lambda: self._get(get, resource),
+            lambda found: self._done(found, what),
+            timeout_seconds=SHORT_OPERATION_SECONDS,
+            interval_seconds=interval or 0.001,
+            sleep=self.sleep if interval else _no_wait,
+            what=f"the {what} {resource}",
+        )
 
     def _delete(self, begin: Callable[[], Any], resource: str = "") -> None:
         """Delete and wait; a resource already gone is deleted."""
@@ -408,11 +541,13 @@ class AzureCloudDriver:
         """Create the VNet, the NAT gateway with its public IP, and each missing subnet (private ones on the NAT)."""
         tags = self._tags(spec.tags, spec.name)
         networks = self.network
-        vnet = self._find(lambda: networks.virtual_networks.get(self.resource_group, spec.name), spec.name)
+        get_vnet = partial(networks.virtual_networks.get, self.resource_group, spec.name)
+        vnet = self._find(get_vnet, spec.name)
         if vnet is None:
             self._ensure_resource_group()
             self._wait(
-                lambda: networks.virtual_networks.begin_create_or_update(
+                partial(
+                    networks.virtual_networks.begin_create_or_update,
                     self.resource_group,
                     spec.name,
                     _rest(
@@ -423,8 +558,12 @@ class AzureCloudDriver:
                         }
                     ),
                 ),
+                get_vnet,
                 spec.name,
+                "virtual network",
             )
+        else:
+            self._settle(get_vnet, spec.name, "virtual network")
         nat_id = self._ensure_nat_gateway(spec.name, tags) if spec.nat_gateway else None
         existing = {
             subnet["name"]: subnet
@@ -444,9 +583,11 @@ class AzureCloudDriver:
             if nat_id and not public:
                 properties["natGateway"] = {"id": nat_id}
             current = existing.get(name)
+            get_subnet = partial(networks.subnets.get, self.resource_group, spec.name, name)
             if current is not None:
                 attached = (current.get("properties", {}).get("natGateway") or {}).get("id")
                 if attached == properties.get("natGateway", {}).get("id"):
+                    self._settle(get_subnet, f"{spec.name}/{name}", "subnet")
                     continue
             self._wait(
                 partial(
@@ -456,21 +597,26 @@ class AzureCloudDriver:
                     name,
                     _rest({"properties": properties}),
                 ),
+                get_subnet,
                 f"{spec.name}/{name}",
+                "subnet",
             )
         return self.describe_network(spec.name)
 
     def _ensure_nat_gateway(self, name: str, tags: dict[str, str]) -> str:
         networks = self.network
         nat_name = f"{name}-nat"
-        gateway = self._find(lambda: networks.nat_gateways.get(self.resource_group, nat_name), nat_name)
+        get_gateway = partial(networks.nat_gateways.get, self.resource_group, nat_name)
+        gateway = self._find(get_gateway, nat_name)
         if gateway is not None:
-            return str(gateway["id"])
+            return str(self._settle(get_gateway, nat_name, "NAT gateway")["id"])
         ip_name = f"{name}-nat-ip"
-        address = self._find(lambda: networks.public_ip_addresses.get(self.resource_group, ip_name), ip_name)
+        get_address = partial(networks.public_ip_addresses.get, self.resource_group, ip_name)
+        address = self._find(get_address, ip_name)
         if address is None:
             address = self._wait(
-                lambda: networks.public_ip_addresses.begin_create_or_update(
+                partial(
+                    networks.public_ip_addresses.begin_create_or_update,
                     self.resource_group,
                     ip_name,
                     _rest(
@@ -482,10 +628,15 @@ class AzureCloudDriver:
                         }
                     ),
                 ),
+                get_address,
                 ip_name,
+                "public IP address",
             )
+        else:
+            address = self._settle(get_address, ip_name, "public IP address")
         gateway = self._wait(
-            lambda: networks.nat_gateways.begin_create_or_update(
+            partial(
+                networks.nat_gateways.begin_create_or_update,
                 self.resource_group,
                 nat_name,
                 _rest(
@@ -497,7 +648,9 @@ class AzureCloudDriver:
                     }
                 ),
             ),
+            get_gateway,
             nat_name,
+            "NAT gateway",
         )
         return str(gateway["id"])
 
@@ -573,17 +726,22 @@ class AzureCloudDriver:
         )
 
     def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
-        """Create the managed cluster with its system pool if missing, then each missing user pool.
+        """Start the managed cluster with its system pool if missing; once it is up, each missing user pool.
 
-        The control plane and kubelets run as the cluster's system-assigned
-        identity (``control_plane_role`` and ``node_role`` are AWS words and
-        unused here); sign-in is Microsoft Entra only, with Azure RBAC.
+        Returns at once: the cluster is ``creating`` until Azure has built it,
+        then ``updating`` while a user pool is added (AKS runs one operation
+        on a cluster at a time, so the pools are started one per call, each
+        after the one before it is done). The control plane and kubelets run
+        as the cluster's system-assigned identity (``control_plane_role`` and
+        ``node_role`` are AWS words and unused here); sign-in is Microsoft
+        Entra only, with Azure RBAC.
         """
         names.check("aks_cluster", spec.name)
         system = self._system_pool(spec)
         subnet_id = spec.subnet_ids[0] if spec.subnet_ids else ""
         clusters = self.aks.managed_clusters
-        if self._find(lambda: clusters.get(self.resource_group, spec.name), spec.name) is None:
+        cluster = self._find(lambda: clusters.get(self.resource_group, spec.name), spec.name)
+        if cluster is None:
             self._ensure_resource_group()
             body = {
                 "location": self.location,
@@ -598,30 +756,38 @@ class AzureCloudDriver:
                     "networkProfile": {"networkPlugin": "azure"},
                 },
             }
-            self._wait(lambda: clusters.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
-        for pool in spec.node_pools:
-            self.ensure_node_pool(spec.name, pool, spec.node_role)
+            self._start(
+                partial(clusters.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name
+            )
+        elif self._done(cluster, "AKS cluster"):
+            for pool in spec.node_pools:
+                if self.ensure_node_pool(spec.name, pool, spec.node_role).status != "available":
+                    break
         return self.describe_kubernetes_cluster(spec.name)
 
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
-        """Create the agent pool if missing, in the subnet of the cluster's first pool."""
+        """Start the agent pool if missing, in the subnet of the cluster's first pool; it is ``creating`` until
+        Azure has built it. While the cluster is busy with another operation, this is Busy."""
         pools = self.aks.agent_pools
-        found = self._find(
-            lambda: pools.get(self.resource_group, cluster_name, pool.name), f"{cluster_name}/{pool.name}"
-        )
+        resource = f"{cluster_name}/{pool.name}"
+        get_pool = partial(pools.get, self.resource_group, cluster_name, pool.name)
+        found = self._find(get_pool, resource)
         if found is None:
             cluster = self._get(lambda: self.aks.managed_clusters.get(self.resource_group, cluster_name), cluster_name)
             profiles = cluster.get("properties", {}).get("agentPoolProfiles") or [{}]
             subnet_id = profiles[0].get("vnetSubnetID", "")
-            found = self._wait(
-                lambda: pools.begin_create_or_update(
+            self._start(
+                partial(
+                    pools.begin_create_or_update,
                     self.resource_group,
                     cluster_name,
                     pool.name,
                     _rest({"properties": self._pool_profile(pool, subnet_id, "User")}),
                 ),
-                f"{cluster_name}/{pool.name}",
+                resource,
             )
+            found = self._get(get_pool, resource)
+        self._done(found, "AKS node pool")
         return self._pool_info(found)
 
     @staticmethod
@@ -685,7 +851,9 @@ class AzureCloudDriver:
         return names.fit(f"{name}-replica", names.RULES["postgresql_server"].max_length)
 
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
-        """Create the flexible server if missing (backups kept ``backup_retention_days``), then its DR replica.
+        """Start the flexible server if missing (backups kept ``backup_retention_days``); once it is ready, its
+        DR replica. Returns at once: the server is ``creating`` until Azure has built it, and then its
+        ``replica`` is ``creating`` (or still absent) for a while: a caller waits for both.
 
         Backups are geo-redundant when the spec names a DR region. Point-in-time
         recovery is always on for flexible servers. A customer-managed key needs
@@ -699,7 +867,8 @@ class AzureCloudDriver:
             )
         names.check("postgresql_server", spec.name)
         servers = self.postgres.servers
-        if self._find(lambda: servers.get(self.resource_group, spec.name), spec.name) is None:
+        server = self._find(lambda: servers.get(self.resource_group, spec.name), spec.name)
+        if server is None:
             self._ensure_resource_group()
             body = {
                 "location": self.location,
@@ -721,16 +890,21 @@ class AzureCloudDriver:
                     "highAvailability": {"mode": "Disabled"},
                 },
             }
-            self._wait(lambda: servers.begin_create_or_update(self.resource_group, spec.name, _rest(body)), spec.name)
-        if spec.replica_region:
+            self._start(partial(servers.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name)
+        elif spec.replica_region and self._done(server, "PostgreSQL server") and _server_ready(server):
             self.ensure_database_replica(spec.name, spec.replica_region)
         return self.describe_database(spec.name)
 
     def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
-        """Create the read replica ``<name>-replica`` in ``region`` (``createMode=Replica``) if missing."""
+        """Start the read replica ``<name>-replica`` in ``region`` (``createMode=Replica``) if missing.
+
+        Returns at once: the replica is ``creating`` until Azure has copied the
+        primary, which can take hours.
+        """
         servers = self.postgres.servers
         replica_name = self._replica_name(name)
-        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        get_replica = partial(servers.get, self.resource_group, replica_name)
+        replica = self._find(get_replica, replica_name)
         if replica is None:
             primary = self._get(lambda: servers.get(self.resource_group, name), name)
             body = {
@@ -739,10 +913,12 @@ class AzureCloudDriver:
                 "sku": primary.get("sku"),
                 "properties": {"createMode": "Replica", "sourceServerResourceId": primary["id"]},
             }
-            replica = self._wait(
-                lambda: servers.begin_create_or_update(self.resource_group, replica_name, _rest(body)), replica_name
+            self._start(
+                partial(servers.begin_create_or_update, self.resource_group, replica_name, _rest(body)), replica_name
             )
-        elif not _is_replica(replica):
+            replica = self._get(get_replica, replica_name)
+        self._done(replica, "PostgreSQL read replica")
+        if not _is_replica(replica):
             raise errors.Conflict(
                 f"{replica_name} in {region} was promoted to a standalone database; delete it before asking for a "
                 "new replica",
@@ -792,7 +968,8 @@ class AzureCloudDriver:
         """Promote ``<name>-replica`` in ``region`` to a standalone server (``replica.promoteMode=standalone``).
 
         A planned promotion waits for the replica to catch up; one already
-        promoted is only described.
+        promoted is only described. Returns once Azure has accepted the
+        promotion: the server is ``updating`` until it is done.
         """
         servers = self.postgres.servers
         replica_name = self._replica_name(name)
@@ -806,7 +983,9 @@ class AzureCloudDriver:
                     "backup": {"backupRetentionDays": backup_retention_days},
                 }
             }
-            self._wait(lambda: servers.begin_update(self.resource_group, replica_name, _rest(body)), replica_name)
+            self._start(partial(servers.begin_update, self.resource_group, replica_name, _rest(body)), replica_name)
+        else:
+            self._done(replica, "promoted PostgreSQL server")
         return self.describe_database(replica_name)
 
     def delete_database_replica(self, name: str, region: str) -> None:
@@ -831,7 +1010,9 @@ class AzureCloudDriver:
     # ------------------------------------------------------------ Azure Cache for Redis
 
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
-        """Create the cache if missing: TLS only (port 6380), ``replicas`` per primary on Premium.
+        """Start the cache if missing: TLS only (port 6380), ``replicas`` per primary on Premium.
+
+        Returns at once: the cache is ``creating`` until Azure has built it.
 
         Standard caches always have exactly one replica and Basic none; Azure
         Cache for Redis runs Redis 6, so any 6-or-later ``engine_version`` asks
@@ -846,7 +1027,10 @@ class AzureCloudDriver:
             )
         names.check("redis_cache", spec.name)
         caches = self.redis.redis
-        if self._find(lambda: caches.get(self.resource_group, spec.name), spec.name) is None:
+        cache = self._find(lambda: caches.get(self.resource_group, spec.name), spec.name)
+        if cache is not None:
+            self._done(cache, "Redis cache")
+        else:
             self._ensure_resource_group()
             properties: dict[str, Any] = {
                 "sku": sku,
@@ -857,7 +1041,7 @@ class AzureCloudDriver:
             if sku["name"] == "Premium":
                 properties["replicasPerMaster"] = spec.replicas
             body = {"location": self.location, "tags": self._tags(spec.tags, spec.name), "properties": properties}
-            self._wait(lambda: caches.begin_create(self.resource_group, spec.name, _rest(body)), spec.name)
+            self._start(partial(caches.begin_create, self.resource_group, spec.name, _rest(body)), spec.name)
         return self.describe_cache(spec.name)
 
     def describe_cache(self, name: str) -> CacheInfo:
@@ -901,7 +1085,8 @@ class AzureCloudDriver:
             )
         storage = self.storage
         account = self._account(spec.name)
-        if self._find(lambda: storage.storage_accounts.get_properties(self.resource_group, account), spec.name) is None:
+        get_account = partial(storage.storage_accounts.get_properties, self.resource_group, account)
+        if self._find(get_account, spec.name) is None:
             self._ensure_resource_group()
             body = {
                 "location": self.location,
@@ -915,8 +1100,13 @@ class AzureCloudDriver:
                 },
             }
             self._wait(
-                lambda: storage.storage_accounts.begin_create(self.resource_group, account, _rest(body)), spec.name
+                partial(storage.storage_accounts.begin_create, self.resource_group, account, _rest(body)),
+                get_account,
+                spec.name,
+                "storage account",
             )
+        else:
+            self._settle(get_account, spec.name, "storage account")
         container = container_name(spec.name)
         if self._find(lambda: storage.blob_containers.get(self.resource_group, account, container), spec.name) is None:
             self._call(
@@ -1078,9 +1268,9 @@ class AzureCloudDriver:
 
     def _ensure_vault(self) -> dict[str, Any]:
         vaults = self.keyvault.vaults
-        vault = self._find(lambda: vaults.get(self.resource_group, self.vault_name), self.vault_name)
-        if vault is not None:
-            return vault
+        get_vault = partial(vaults.get, self.resource_group, self.vault_name)
+        if self._find(get_vault, self.vault_name) is not None:
+            return self._settle(get_vault, self.vault_name, "key vault")
         self._ensure_resource_group()
         body = {
             "location": self.location,
@@ -1095,7 +1285,10 @@ class AzureCloudDriver:
             },
         }
         return self._wait(
-            lambda: vaults.begin_create_or_update(self.resource_group, self.vault_name, _rest(body)), self.vault_name
+            partial(vaults.begin_create_or_update, self.resource_group, self.vault_name, _rest(body)),
+            get_vault,
+            self.vault_name,
+            "key vault",
         )
 
     def ensure_key(self, spec: KeySpec) -> KeyInfo:

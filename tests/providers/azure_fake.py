@@ -7,11 +7,16 @@ wire is fake. It answers four hosts:
   (``/subscriptions/…/resourceGroups/…/providers/Microsoft.Network/virtualNetworks/…``)
   with ``provisioningState``; one handler table, :data:`TYPES`, keyed by
   resource type, says how each type's ``PUT`` and ``DELETE`` complete:
-  ``async`` (201/202 with ``Azure-AsyncOperation``: the operation answers
-  ``InProgress`` once, then ``Succeeded``), ``location`` (202 with
-  ``Location``, polled until 200) or at once. Errors have ARM's body
-  (``{"error": {"code": "ResourceNotFound", …}}``). Cost Management's
-  ``query`` answers from seeded rows, pages included.
+  ``async`` (201/202 with ``Azure-AsyncOperation`` and a non-terminal
+  ``provisioningState``, "Creating" or "Updating"), ``location`` (202 with
+  ``Location``) or at once. A write stays in progress for ``lro_polls``
+  looks (polls of its operation, GETs of the resource or of a listing that
+  shows it), then ends ``Succeeded`` (or ``Failed``, see below); meanwhile a
+  PUT or PATCH on the resource, its parent or its children is refused with
+  409 AnotherOperationInProgress, as ARM serialises writes. Errors have ARM's
+  body (``{"error": {"code": "ResourceNotFound", …}}``). Cost Management's
+  ``query`` answers from seeded rows, pages included; the activity log
+  (``Microsoft.Insights/eventtypes/management/values``) holds failed writes.
 - ``<account>.blob.core.windows.net`` (the blob data plane): container
   listings in XML with markers, ranged downloads, ``BlobNotFound``.
 - ``<vault>.vault.azure.net`` (the Key Vault data plane): the bearer
@@ -27,7 +32,7 @@ with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
 long-running operation of a type end ``Failed``.
 
 What it does not show (docs/providers.md lists it too): real latency (operations
-finish on the second poll), Azure Policy, RBAC (every token is accepted),
+finish after a few looks), Azure Policy, RBAC (every token is accepted),
 capacity or SKU availability, names taken in other tenants, validation of most
 request fields, blob versions, object replication actually copying blobs,
 lifecycle rules moving blobs, and cost data beyond what a test seeds.
@@ -227,9 +232,18 @@ def _cluster_done(fake: FakeAzure, cluster: Json) -> None:
 
 
 def _agent_pool_put(fake: FakeAzure, pool: Json, body: Json) -> None:
+    """A pool of a cluster: the cluster is Updating while AKS adds it, as AKS shows."""
     parent = pool["id"].rsplit("/agentPools/", 1)[0]
-    if parent.lower() not in fake.resources:
+    cluster = fake.resources.get(parent.lower())
+    if cluster is None:
         raise FakeError(404, "ResourceNotFound", f"The managed cluster {parent} was not found.")
+    cluster["properties"]["provisioningState"] = "Updating"
+
+
+def _agent_pool_done(fake: FakeAzure, pool: Json) -> None:
+    cluster = fake.resources.get(pool["id"].rsplit("/agentPools/", 1)[0].lower())
+    if cluster is not None:
+        cluster["properties"]["provisioningState"] = "Succeeded"
 
 
 def _server_put(fake: FakeAzure, server: Json, body: Json) -> None:
@@ -256,6 +270,7 @@ def _server_patch(fake: FakeAzure, server: Json, body: Json) -> None:
     promote = (body.get("properties", {}).get("replica") or {}).get("promoteMode")
     if promote is None:
         return
+    properties["state"] = "Updating"
     if properties.get("replicationRole") != "AsyncReplica":
         raise FakeError(400, "ServerIsNotReplica", f"The server {server['name']} is not a read replica.")
     properties.pop("sourceServerResourceId", None)
@@ -333,7 +348,7 @@ TYPES: dict[str, Kind] = {
         on_put=lambda fake, address, body: address["properties"].update({"ipAddress": "20.61.12.7"})
     ),
     "Microsoft.ContainerService/managedClusters": Kind(on_put=_cluster_put, on_done=_cluster_done, view=_cluster_view),
-    "Microsoft.ContainerService/managedClusters/agentPools": Kind(on_put=_agent_pool_put),
+    "Microsoft.ContainerService/managedClusters/agentPools": Kind(on_put=_agent_pool_put, on_done=_agent_pool_done),
     "Microsoft.DBforPostgreSQL/flexibleServers": Kind(
         accepted=202, on_put=_server_put, on_done=_server_done, on_patch=_server_patch
     ),
@@ -406,7 +421,8 @@ class Fault:
 
 @dataclass
 class Operation:
-    """A long-running operation: ``InProgress`` for ``polls`` polls, then finished by ``finish``."""
+    """A long-running operation on ``resource_id``: in progress for ``polls`` looks (a poll of its status URL or
+    a GET of the resource), then finished by ``finish``, or ended ``Failed`` with ``error``."""
 
     finish: Callable[[], Answer | None]
     style: str = "async"
@@ -414,6 +430,7 @@ class Operation:
     result: Answer | None = None
     done: bool = False
     error: Json | None = None  # set: the operation ends "Failed" with this ARM error
+    resource_id: str = ""  # lower-cased; empty for deletes, which are not refused over
 
 
 class FakeAzure:
@@ -436,6 +453,9 @@ class FakeAzure:
         self.token_requests: list[dict[str, str]] = []
         self.failing_operations: dict[str, Json] = {}
         self.page_size = 4
+        # How many looks (polls of the operation, GETs of the resource) a write stays in progress for.
+        self.lro_polls = 3
+        self.activity_log: list[Json] = []
         self._ids = itertools.count(1)
 
     def transport(self) -> FakeTransport:
@@ -462,7 +482,9 @@ class FakeAzure:
         self.faults.append(Fault(method, resource_type, status, times, retry_after, when, code, message))
 
     def fail_operation(self, resource_type: str, code: str, message: str) -> None:
-        """Let the next long-running PUT of ``resource_type`` be accepted, then end ``Failed`` with this error."""
+        """Let the next long-running PUT of ``resource_type`` be accepted, then end ``Failed`` with this error (the
+        resource's provisioningState Failed, the error in the operation's status and in the activity log, and for
+        AKS in the resource's ``status.provisioningError``)."""
         self.failing_operations[resource_type] = {"code": code, "message": message}
 
     def put_blob(self, account: str, container: str, name: str, body: bytes) -> None:
@@ -555,9 +577,11 @@ class FakeAzure:
 
     def arm(self, method: str, path: str, query: dict[str, list[str]], body: Json) -> Answer:
         if "/fakeOperations/" in path:
-            return self.poll(path.rsplit("/", 1)[1])
+            return self.poll(path.split("/fakeOperations/", 1)[1])
         if path.endswith("/providers/Microsoft.CostManagement/query"):
             return self.cost_query(path, query, body)
+        if path.endswith("/providers/Microsoft.Insights/eventtypes/management/values"):
+            return self.activity_events(query)
         if "/providers/" not in path:
             return self.resource_group(method, path, body)
         group = (
@@ -577,6 +601,8 @@ class FakeAzure:
         kind = TYPES.get(resource_type, Kind(lro=None))
         existing = self.resources.get(path.lower())
         if method == "GET":
+            self.tick(path)
+            existing = self.resources.get(path.lower())
             if existing is None and resource_type in DEFAULTS:
                 return json_answer(200, self.store(path, DEFAULTS[resource_type], "Succeeded"))
             if existing is None:
@@ -590,8 +616,10 @@ class FakeAzure:
         if method == "PUT":
             if existing is None:
                 refuse_bad_name(resource_type, path.rsplit("/", 1)[1])
+            self.refuse_while_busy(path)
             return self.put(path, kind, existing, body)
         if method == "PATCH":
+            self.refuse_while_busy(path)
             return self.patch(path, kind, existing, body)
         if method == "DELETE":
             return self.delete(path, kind, existing)
@@ -632,11 +660,10 @@ class FakeAzure:
         if kind.lro is None:  # synchronous ARM writes answer 200 whether they created or updated
             kind.on_done(self, resource)
             return json_answer(200, self.show(resource))
-        operation = self.start(finish, kind.lro)
+        operation = self.start(finish, kind.lro, resource_id=path)
         failure = self.failing_operations.pop(resource["type"], None)
         if failure is not None:
             self.operations[operation.rsplit("/", 1)[1].split("?")[0]].error = failure
-            resource["properties"]["provisioningState"] = "Failed"
         if kind.lro == "location":
             return Answer(202, b"", {"Location": operation, "Retry-After": "0"})
         status = kind.accepted if created else 200
@@ -651,13 +678,13 @@ class FakeAzure:
 
         def finish() -> Answer:
             resource["properties"]["provisioningState"] = "Succeeded"
+            kind.on_done(self, resource)
             return json_answer(200, self.show(resource))
 
         if kind.lro is None:
             return json_answer(200, self.show(resource))
-        return Answer(
-            202, b"", {"Azure-AsyncOperation": self.start(finish), "Location": self.start(finish, "location")}
-        )
+        operation = self.start(finish, resource_id=path)
+        return Answer(202, b"", {"Azure-AsyncOperation": operation, "Location": operation.replace("?", "/location?")})
 
     def delete(self, path: str, kind: Kind, existing: Json | None) -> Answer:
         if existing is None:
@@ -680,28 +707,91 @@ class FakeAzure:
         existing["properties"]["provisioningState"] = "Deleting"
         return Answer(202, b"", {"Azure-AsyncOperation": self.start(finish_later)})
 
-    def start(self, finish: Callable[[], Answer | None], style: str = "async") -> str:
+    def start(self, finish: Callable[[], Answer | None], style: str = "async", resource_id: str = "") -> str:
         operation_id = f"op-{next(self._ids)}"
-        self.operations[operation_id] = Operation(finish, style)
+        self.operations[operation_id] = Operation(finish, style, polls=self.lro_polls, resource_id=resource_id.lower())
         operations = f"{ARM}/subscriptions/{self.subscription_id}/providers/Microsoft.Fake/fakeOperations"
         return f"{operations}/{operation_id}?api-version=2024-01-01"
 
+    def running(self) -> list[tuple[str, Operation]]:
+        """The writes still in progress, by operation id."""
+        return [(key, operation) for key, operation in self.operations.items() if not operation.done]
+
+    def refuse_while_busy(self, path: str) -> None:
+        """ARM serialises writes: a PUT or PATCH on a resource, its parent or a child of one being written is
+        refused with 409 AnotherOperationInProgress (AKS words it as OperationNotAllowed; the code is ARM's)."""
+        target = path.lower()
+        for _, operation in self.running():
+            busy = operation.resource_id
+            if busy and (target == busy or target.startswith(busy + "/") or busy.startswith(target + "/")):
+                raise FakeError(
+                    409,
+                    "AnotherOperationInProgress",
+                    f"Another operation on this or dependent resource is in progress. To retry later, wait for "
+                    f"the operation on {busy.rsplit('/', 1)[1]} to finish.",
+                )
+
+    def tick(self, path: str) -> None:
+        """A GET of a resource is a look at the writes on it (or on what is under it): each one counts down."""
+        target = path.lower()
+        for operation_id, operation in self.running():
+            busy = operation.resource_id
+            if busy and (busy == target or busy.startswith(target + "/")):
+                self.advance(operation_id)
+
+    def advance(self, operation_id: str) -> None:
+        """One look at an operation: it ends once it has been looked at ``polls`` times."""
+        operation = self.operations[operation_id]
+        if operation.done:
+            return
+        if operation.polls > 0:
+            operation.polls -= 1
+            return
+        operation.done = True
+        if operation.error is None:
+            operation.result = operation.finish()
+            return
+        resource = self.resources.get(operation.resource_id)
+        if resource is not None:
+            resource["properties"]["provisioningState"] = "Failed"
+            if resource["type"].startswith("Microsoft.ContainerService/"):
+                resource["properties"]["status"] = {"provisioningError": operation.error}
+            self.activity_log.append(
+                {
+                    "resourceId": resource["id"],
+                    "eventTimestamp": self.now().isoformat(),
+                    "operationName": {"value": f"{resource['type']}/write"},
+                    "status": {"value": "Failed"},
+                    "properties": {
+                        "statusCode": "Conflict",
+                        "statusMessage": json.dumps({"status": "Failed", "error": operation.error}),
+                    },
+                }
+            )
+
     def poll(self, operation_id: str) -> Answer:
         """``Azure-AsyncOperation``: a status document; ``Location``: 202 until done, then the result."""
+        location = operation_id.endswith("/location")
+        operation_id = operation_id.removesuffix("/location")
         operation = self.operations[operation_id]
-        if not operation.done and operation.polls > 0:
-            operation.polls -= 1
-            if operation.style == "location":
+        self.advance(operation_id)
+        if not operation.done:
+            if location or operation.style == "location":
                 return Answer(202, b"", {"Retry-After": "0"})
             return json_answer(200, {"id": operation_id, "status": "InProgress"})
         if operation.error is not None:
-            operation.done = True
             return json_answer(200, {"id": operation_id, "status": "Failed", "error": operation.error})
-        if not operation.done:
-            operation.result, operation.done = operation.finish(), True
-        if operation.style == "location":
+        if location or operation.style == "location":
             return operation.result or Answer(204)
         return json_answer(200, {"id": operation_id, "status": "Succeeded"})
+
+    def activity_events(self, query: dict[str, list[str]]) -> Answer:
+        """The activity log (``Microsoft.Insights/eventtypes/management/values``), filtered by ``resourceUri``."""
+        wanted = re.search(r"resourceUri eq '([^']+)'", query.get("$filter", [""])[0])
+        events = [
+            event for event in self.activity_log if wanted is None or event["resourceId"].lower() == wanted[1].lower()
+        ]
+        return json_answer(200, {"value": events})
 
     def listing(self, path: str, group: str, resource_type: str) -> Answer:
         parent = path.rsplit("/", 1)[0]
@@ -723,6 +813,8 @@ class FakeAzure:
             ]
         else:  # subscription-wide: every resource of the type
             found = [r for _, r in sorted(self.resources.items()) if r["type"] == resource_type]
+        for resource in found:  # a listing looks at each resource it shows
+            self.tick(resource["id"])
         return json_answer(200, {"value": [self.show(resource) for resource in found]})
 
     def action(self, path: str, action: str) -> Answer:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pytest
@@ -34,6 +34,7 @@ from providers.retry import RetryPolicy
 from providers.sandbox.cloud import SandboxCloudDriver
 from tests.providers.azure_fake import FakeAzure, FakeCredential
 
+T = TypeVar("T")
 REGION = "eu-west-1"
 DR_REGION = "eu-central-1"
 ACCOUNT = "123456789012"
@@ -82,6 +83,30 @@ AZURE_OPERATIONS: dict[str, tuple[str, str, Callable[[dict[str, Any]], bool] | N
     "put_bucket_versioning": ("PUT", "Microsoft.Storage/storageAccounts/blobServices", None),
 }
 AZURE_STATUS: dict[type[errors.ProviderError], int] = {errors.Throttled: 429, errors.Unavailable: 503}
+
+
+# What the drivers report once a resource is usable (the workflows' notion of ready).
+READY = {"available", "active", "succeeded", "ready", "running"}
+
+
+def _usable(info: Any) -> bool:
+    if str(getattr(info, "status", "available")).lower() not in READY:
+        return False
+    replica = getattr(info, "replica", None)
+    return all(_usable(part) for part in getattr(info, "node_pools", ())) and (replica is None or _usable(replica))
+
+
+def settled(ensure: Callable[[], T], looks: int = 30) -> T:
+    """Call an ``ensure_*`` until what it reports is usable, as a workflow step does between its waits.
+
+    The Azure driver starts long operations and returns (the fake finishes
+    them after a few looks); AWS on moto and the sandbox are done at once.
+    """
+    for _ in range(looks):
+        info = ensure()
+        if _usable(info):
+            return info
+    raise AssertionError(f"still not usable after {looks} calls: {info!r}")
 
 
 @dataclass(frozen=True)

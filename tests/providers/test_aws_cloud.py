@@ -128,6 +128,27 @@ def test_the_assumed_role_session_is_reused_until_shortly_before_it_expires(moto
     assert assumed == ["assume", "assume"]
 
 
+@pytest.mark.parametrize(("external_id", "sent"), [("", None), ("portal-test", "portal-test")])
+def test_a_role_is_assumed_with_its_external_id_and_without_one_when_none_is_configured(
+    moto_endpoint: str, external_id: str, sent: str | None
+) -> None:
+    requests: list[dict[str, Any]] = []
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    base.events.register("before-call.sts.AssumeRole", lambda params, **_: requests.append(dict(params["body"])))
+    driver = AwsCloudDriver(
+        AwsCredentials(role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id=external_id, region=REGION),
+        base_session=base,
+        endpoint_url=moto_endpoint,
+        retry_policy=TEST_RETRIES,
+    )
+
+    driver.client("s3").list_buckets()
+
+    assert len(requests) == 1
+    assert requests[0]["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/portal"
+    assert requests[0].get("ExternalId") == sent
+
+
 def test_the_eks_token_is_a_presigned_get_caller_identity_url_naming_the_cluster(moto_endpoint: str) -> None:
     driver = aws_harness(moto_endpoint).driver
 

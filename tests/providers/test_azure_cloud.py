@@ -53,6 +53,7 @@ from tests.providers.conftest_cloud import (
     AZURE_TENANT,
     CloudHarness,
     azure_harness,
+    settled,
 )
 
 SECRET = "Qx7~app-registration-secret-value"
@@ -355,69 +356,125 @@ def test_azure_cores_own_retries_are_off_so_one_try_is_one_request(cloud: CloudH
 # ---------------------------------------------------------------- long-running operations
 
 
-def test_creating_a_cluster_polls_the_async_operation_until_azure_says_succeeded(cloud: CloudHarness) -> None:
+def writes_to(fake: FakeAzure, method: str, fragment: str) -> int:
+    """How many ``method`` requests went to a URL whose path ends with ``fragment``."""
+    return sum(1 for sent, url in fake.requests if sent == method and url.split("?")[0].endswith(fragment))
+
+
+GENERAL = NodePoolSpec(
+    name="general", kind="general", instance_type="Standard_D4s_v5", min_size=1, max_size=3, desired_size=1
+)
+
+
+def test_creating_a_cluster_returns_at_once_and_completes_over_several_looks_with_one_put(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
     network = cloud.driver.ensure_network(NETWORK)
-    polls_before = fake.polls()
-
-    cluster = cloud.driver.ensure_kubernetes_cluster(
-        KubernetesClusterSpec(
-            name="env-7",
-            version="1.30",
-            subnet_ids=(network.subnets[2].id,),
-            node_pools=(
-                NodePoolSpec(
-                    name="general",
-                    kind="general",
-                    instance_type="Standard_D4s_v5",
-                    min_size=1,
-                    max_size=3,
-                    desired_size=1,
-                ),
-            ),
-        )
+    spec = KubernetesClusterSpec(
+        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
     )
 
-    # The PUT answered "Creating"; only the second poll of its operation said "Succeeded".
-    assert fake.polls() - polls_before >= 2
-    assert fake.poll_sleeps  # the poller waited (through the transport) between polls
-    assert cluster.status == "available"
-    assert resources_of(fake, "Microsoft.ContainerService/managedClusters")["env-7"]["properties"][
-        "provisioningState"
-    ] == ("Succeeded")
+    first = cloud.driver.ensure_kubernetes_cluster(spec)
+    looks = [first.status]
+    while looks[-1] != "available":
+        assert len(looks) < 10, looks
+        looks.append(cloud.driver.ensure_kubernetes_cluster(spec).status)
+
+    assert looks[:2] == ["creating", "creating"]  # the first call returned while Azure was still building it
+    assert writes_to(fake, "PUT", "/managedClusters/env-7") == 1
+    assert fake.polls() == 0  # the resource's own provisioningState was read, no poller waited on the operation
+    assert cloud.sleeps == []
 
 
-def test_a_storage_account_is_created_through_location_polling(cloud: CloudHarness) -> None:
+def test_a_failed_look_at_a_cache_being_created_never_sends_its_put_again(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
+    spec = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1)
+    assert cloud.driver.ensure_cache(spec).status == "creating"
+    fake.fail_next("GET", "Microsoft.Cache/redis", 503, times=3)
 
-    cloud.driver.ensure_bucket(BucketSpec(name="env-7-assets"))
+    with pytest.raises(errors.Unavailable):
+        cloud.driver.ensure_cache(spec)  # the worker's look fails; the step is tried again later
+    cache = settled(lambda: cloud.driver.ensure_cache(spec))
 
-    account = storage_account_name(AZURE_SUBSCRIPTION, "env-7-assets")
-    puts = [
-        index
-        for index, (method, url) in enumerate(fake.requests)
-        if method == "PUT" and url.split("?")[0].endswith(f"/storageAccounts/{account}")
-    ]
-    after = [method for method, url in fake.requests[puts[0] + 1 :] if "/fakeOperations/" in url]
-    assert len(puts) == 1
-    assert after[:2] == ["GET", "GET"]  # 202 "still going", then the account
+    assert cache.status == "available"
+    assert writes_to(fake, "PUT", "/redis/env-7-redis") == 1
 
 
-def test_a_long_running_operation_that_ends_failed_surfaces_its_error_code_without_retrying(
+def test_azure_refuses_a_second_write_while_one_is_in_progress_and_the_driver_waits_as_busy(
     cloud: CloudHarness,
 ) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    spec = KubernetesClusterSpec(
+        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
+    )
+    cloud.driver.ensure_kubernetes_cluster(spec)
+    batch = NodePoolSpec(
+        name="batch", kind="high-cpu", instance_type="Standard_F8s_v2", min_size=0, max_size=2, desired_size=0
+    )
+
+    with pytest.raises(errors.Busy, match="AnotherOperationInProgress"):
+        cloud.driver.ensure_node_pool("env-7", batch)  # its own step, while the cluster is still being created
+
+    assert resources_of(fake, "Microsoft.ContainerService/managedClusters/agentPools").keys() == {"general"}
+    settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+    pool = cloud.driver.ensure_node_pool("env-7", batch)
+    assert pool.status == "creating"
+
+
+def test_a_cluster_that_azure_fails_to_build_fails_with_azures_reason_and_no_new_put(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    fake.fail_operation(
+        "Microsoft.ContainerService/managedClusters",
+        "VMExtensionProvisioningError",
+        "One or more nodes could not join the cluster: outbound connectivity is blocked.",
+    )
+    spec = KubernetesClusterSpec(
+        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
+    )
+
+    with pytest.raises(errors.ProvisioningFailed) as raised:
+        settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    message = raised.value.message
+    assert "AKS cluster env-7" in message
+    assert "provisioning state Failed" in message
+    assert "outbound connectivity is blocked" in message
+    assert not raised.value.retryable
+    assert writes_to(fake, "PUT", "/managedClusters/env-7") == 1
+
+
+def test_a_cache_whose_creation_fails_quotes_the_activity_log_and_a_quota_is_a_quota(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
     fake.fail_operation("Microsoft.Cache/redis", "QuotaExceeded", "Premium caches in westeurope: limit 0")
     fake.fail_operation("Microsoft.Network/virtualNetworks", "InternalServerError", "provisioning failed")
 
-    with pytest.raises(errors.QuotaExceeded, match="limit 0"):
-        cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Premium_P1"))
-    with pytest.raises(errors.ProviderError, match="provisioning failed") as raised:
+    with pytest.raises(errors.QuotaExceeded, match="limit 0") as quota:
+        settled(lambda: cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Premium_P1")))
+    with pytest.raises(errors.ProvisioningFailed, match="provisioning failed") as raised:
         cloud.driver.ensure_network(NETWORK)
 
+    assert "Redis cache env-7-redis" in quota.value.message
+    assert "virtual network env-7-network" in raised.value.message
     assert not raised.value.retryable  # Azure finished the operation; trying the same again is the caller's call
     assert cloud.sleeps == []
     assert resources_of(fake, "Microsoft.Cache/redis")["env-7-redis"]["properties"]["provisioningState"] == "Failed"
+
+
+def test_a_failed_resource_without_a_reason_anywhere_still_says_which_and_where_to_look(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    fake.fail_operation("Microsoft.Cache/redis", "InternalServerError", "boom")
+    spec = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1)
+    with pytest.raises(errors.ProvisioningFailed):
+        settled(lambda: cloud.driver.ensure_cache(spec))
+    fake.activity_log.clear()  # older than the activity log keeps, say
+
+    with pytest.raises(errors.ProvisioningFailed) as raised:
+        cloud.driver.ensure_cache(spec)
+
+    assert "Redis cache env-7-redis" in raised.value.message
+    assert "activity log" in raised.value.message
+    assert writes_to(fake, "PUT", "/redis/env-7-redis") == 1
 
 
 def test_the_resource_group_is_created_in_the_drivers_location_on_the_first_create(cloud: CloudHarness) -> None:
@@ -475,8 +532,10 @@ def test_node_pools_are_autoscaled_spot_or_gpu_tainted_and_the_first_general_one
         ),
     )
 
-    cloud.driver.ensure_kubernetes_cluster(
-        KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=pools)
+    settled(
+        lambda: cloud.driver.ensure_kubernetes_cluster(
+            KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=pools)
+        )
     )
 
     stored = {
@@ -531,7 +590,7 @@ def test_the_cluster_token_is_an_entra_token_for_the_aks_server_application(clou
 def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_as_source(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
 
-    database = cloud.driver.ensure_database(DATABASE)
+    database = settled(lambda: cloud.driver.ensure_database(DATABASE))
 
     servers = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
     replica, primary = servers["env-7-db-replica"], servers["env-7-db"]
@@ -551,7 +610,7 @@ def test_the_replica_is_a_replica_mode_server_in_the_dr_region_with_the_primary_
 
 def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    cloud.driver.ensure_database(DATABASE)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
 
     cloud.driver.delete_database("env-7-db")
 
@@ -707,7 +766,7 @@ def test_the_query_covers_whole_days_up_to_the_exclusive_end(cloud: CloudHarness
 
 def test_failover_promotes_the_replica_with_a_planned_standalone_patch(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    cloud.driver.ensure_database(DATABASE)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
 
     cloud.driver.promote_database_replica("env-7-db", "germanywestcentral", backup_retention_days=21)
 
@@ -720,7 +779,7 @@ def test_failover_promotes_the_replica_with_a_planned_standalone_patch(cloud: Cl
 
 
 def test_a_replica_in_another_region_than_asked_is_not_promoted(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_database(DATABASE)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
 
     with pytest.raises(errors.NotFound, match="no replica in northeurope"):
         cloud.driver.promote_database_replica("env-7-db", "northeurope")

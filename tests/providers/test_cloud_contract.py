@@ -33,6 +33,7 @@ from tests.providers.conftest_cloud import (
     azure_harness,
     moto_endpoint,
     sandbox_harness,
+    settled,
 )
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
@@ -145,7 +146,7 @@ def test_deleting_a_network_twice_succeeds_and_it_is_then_not_found(cloud: Cloud
 
 
 def test_a_cluster_reports_its_node_pools_with_spot_capacity_for_the_non_critical_one(cloud: CloudHarness) -> None:
-    cluster = cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud))
+    cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud)))
 
     assert cluster.name == "env-42"
     assert cluster.version == "1.30"
@@ -168,9 +169,9 @@ def test_a_cluster_reports_its_node_pools_with_spot_capacity_for_the_non_critica
 
 def test_ensuring_a_cluster_again_creates_nothing_new(cloud: CloudHarness) -> None:
     spec = cluster_spec(cloud)
-    first = cloud.driver.ensure_kubernetes_cluster(spec)
+    first = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
 
-    again = cloud.driver.ensure_kubernetes_cluster(spec)
+    again = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
 
     assert again.id == first.id
     assert [pool.name for pool in again.node_pools] == [pool.name for pool in first.node_pools]
@@ -180,10 +181,10 @@ def test_a_cluster_whose_node_pools_failed_gets_them_on_rerun_without_a_second_c
     spec = cluster_spec(cloud)
     cloud.fail_next("create_node_pool", errors.Unavailable, 3)
     with pytest.raises(errors.Unavailable):
-        cloud.driver.ensure_kubernetes_cluster(spec)
+        settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
     half_built = cloud.driver.describe_kubernetes_cluster("env-42")
 
-    cluster = cloud.driver.ensure_kubernetes_cluster(spec)
+    cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
 
     # AKS cannot create a cluster without its system pool, so on Azure that one exists already.
     assert tuple(pool.name for pool in half_built.node_pools) == cloud.inputs.pools_born_with_cluster
@@ -192,7 +193,7 @@ def test_a_cluster_whose_node_pools_failed_gets_them_on_rerun_without_a_second_c
 
 
 def test_deleting_a_cluster_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud))
+    settled(lambda: cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud)))
 
     cloud.driver.delete_kubernetes_cluster("env-42")
     cloud.driver.delete_kubernetes_cluster("env-42")
@@ -202,7 +203,7 @@ def test_deleting_a_cluster_twice_succeeds_and_it_is_then_not_found(cloud: Cloud
 
 
 def test_a_cluster_token_is_handed_out_with_its_expiry(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud))
+    settled(lambda: cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud)))
 
     token, expires_at = cloud.driver.kubernetes_token("env-42")
 
@@ -227,7 +228,7 @@ def database_spec(cloud: CloudHarness) -> DatabaseSpec:
 
 
 def test_a_database_reports_its_backup_retention_and_latest_restorable_time(cloud: CloudHarness) -> None:
-    database = cloud.driver.ensure_database(database_spec(cloud))
+    database = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     assert database.status == "available"
     assert database.backup_retention_days == 14
@@ -239,14 +240,14 @@ def test_a_database_reports_its_backup_retention_and_latest_restorable_time(clou
 
 
 def test_a_database_names_where_its_master_credentials_are_kept_but_never_holds_them(cloud: CloudHarness) -> None:
-    database = cloud.driver.ensure_database(database_spec(cloud))
+    database = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     assert database.credentials_reference, "no reference to the master credentials"
     assert "password" not in repr(database).lower()
 
 
 def test_a_database_has_a_read_replica_in_the_dr_region(cloud: CloudHarness) -> None:
-    database = cloud.driver.ensure_database(database_spec(cloud))
+    database = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     assert database.replica is not None
     assert database.replica.region == cloud.inputs.dr_region
@@ -261,9 +262,9 @@ def test_a_database_has_a_read_replica_in_the_dr_region(cloud: CloudHarness) -> 
 
 
 def test_ensuring_a_database_again_creates_nothing_new(cloud: CloudHarness) -> None:
-    first = cloud.driver.ensure_database(database_spec(cloud))
+    first = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
-    again = cloud.driver.ensure_database(database_spec(cloud))
+    again = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     assert again.id == first.id
     assert again.replica is not None
@@ -274,10 +275,10 @@ def test_ensuring_a_database_again_creates_nothing_new(cloud: CloudHarness) -> N
 def test_a_database_whose_replica_failed_gets_it_on_rerun_without_a_second_instance(cloud: CloudHarness) -> None:
     cloud.fail_next("create_db_instance_read_replica", errors.Unavailable, 3)
     with pytest.raises(errors.Unavailable):
-        cloud.driver.ensure_database(database_spec(cloud))
+        settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
     half_built = cloud.driver.describe_database("env-42-db")
 
-    database = cloud.driver.ensure_database(database_spec(cloud))
+    database = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     assert half_built.replica is None
     assert database.id == half_built.id
@@ -286,7 +287,7 @@ def test_a_database_whose_replica_failed_gets_it_on_rerun_without_a_second_insta
 
 
 def test_failing_over_promotes_the_replica_to_a_primary_with_backups_in_the_dr_region(cloud: CloudHarness) -> None:
-    database = cloud.driver.ensure_database(database_spec(cloud))
+    database = settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
     assert database.replica is not None
 
     spec = database_spec(cloud)
@@ -301,7 +302,7 @@ def test_failing_over_promotes_the_replica_to_a_primary_with_backups_in_the_dr_r
 
 
 def test_a_new_replica_is_refused_while_the_promoted_one_stands_in_its_place(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_database(database_spec(cloud))
+    settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
     cloud.driver.promote_database_replica(database_spec(cloud).name, cloud.inputs.dr_region)
 
     with pytest.raises(errors.Conflict, match="promoted"):
@@ -309,7 +310,7 @@ def test_a_new_replica_is_refused_while_the_promoted_one_stands_in_its_place(clo
 
 
 def test_failing_over_a_database_without_a_replica_is_not_found(cloud: CloudHarness) -> None:
-    cloud.driver.ensure_database(replace(database_spec(cloud), replica_region=None))
+    settled(lambda: cloud.driver.ensure_database(replace(database_spec(cloud), replica_region=None)))
 
     with pytest.raises(errors.NotFound):
         cloud.driver.promote_database_replica(database_spec(cloud).name, cloud.inputs.dr_region)
@@ -324,7 +325,7 @@ def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: Clou
         storage_gb=20,
         backup_retention_days=7,
     )
-    cloud.driver.ensure_database(spec)
+    settled(lambda: cloud.driver.ensure_database(spec))
 
     cloud.driver.delete_database("env-42-db")
     cloud.driver.delete_database("env-42-db")
@@ -340,8 +341,8 @@ def test_a_cache_is_created_once_with_its_replicas(cloud: CloudHarness) -> None:
     node_type = cloud.inputs.cache_node_type
     spec = CacheSpec(name="env-42-redis", node_type=node_type, replicas=1, tags={"portal:environment": "42"})
 
-    first = cloud.driver.ensure_cache(spec)
-    again = cloud.driver.ensure_cache(spec)
+    first = settled(lambda: cloud.driver.ensure_cache(spec))
+    again = settled(lambda: cloud.driver.ensure_cache(spec))
 
     assert again.id == first.id
     assert first.status == "available"
@@ -358,7 +359,7 @@ def test_a_cache_is_created_once_with_its_replicas(cloud: CloudHarness) -> None:
 
 def test_deleting_a_cache_twice_succeeds_and_it_is_then_gone_or_going(cloud: CloudHarness) -> None:
     spec = CacheSpec(name="env-42-redis", node_type=cloud.inputs.cache_node_type)
-    cloud.driver.ensure_cache(spec)
+    settled(lambda: cloud.driver.ensure_cache(spec))
 
     cloud.driver.delete_cache(spec.name)
     cloud.driver.delete_cache(spec.name)
@@ -562,7 +563,7 @@ def test_throttling_that_outlasts_the_retries_surfaces_as_throttled(cloud: Cloud
 
 def test_the_sandbox_deletes_a_database_with_its_replica(tmp_path: Path) -> None:
     cloud = sandbox_harness(tmp_path)
-    cloud.driver.ensure_database(database_spec(cloud))
+    settled(lambda: cloud.driver.ensure_database(database_spec(cloud)))
 
     cloud.driver.delete_database("env-42-db")
 

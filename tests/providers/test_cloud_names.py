@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from tests.providers.conftest_cloud import (
     aws_harness,
     azure_harness,
     moto_endpoint,
+    settled,
 )
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
@@ -128,9 +130,8 @@ def test_every_name_the_azure_driver_sends_is_one_azure_accepts(settings: Any) -
     built = names_built(Provider.AZURE, "p1234567", settings)
 
     for name in built.databases:
-        cloud.driver.ensure_database(
-            DatabaseSpec(name, "16", "Standard_D2ds_v5", 32, 7, replica_region="germanywestcentral")
-        )
+        spec = DatabaseSpec(name, "16", "Standard_D2ds_v5", 32, 7, replica_region="germanywestcentral")
+        settled(partial(cloud.driver.ensure_database, spec))  # the replica is made once the primary is up
     for name in built.caches:
         cloud.driver.ensure_cache(CacheSpec(name=name, node_type="Premium_P1"))
     for name in built.buckets:

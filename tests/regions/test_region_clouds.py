@@ -9,12 +9,14 @@ partner.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import requests
+from django.utils import timezone
 
 from providers import errors
 from providers.aws.cloud import AwsCloudDriver
@@ -42,7 +44,8 @@ from tests.regions.test_region_build import (
     request_region,
     run_to_the_end,
 )
-from workflows.models import RunStatus
+from workflows import engine
+from workflows.models import Run, RunStatus, Step, StepStatus
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -250,3 +253,98 @@ def test_azure_data_is_encrypted_with_platform_keys_and_the_plan_says_so(azure: 
     assert by_kind["database"].settings["encrypted_with_key"] == ""
     assert by_kind["bucket"].settings["encrypted_with_key"] == ""
     assert "key" in by_kind, "the key is still made, for the workloads that use it"
+
+
+def puts_to(fake: FakeAzure, fragment: str) -> int:
+    return sum(1 for method, url in fake.requests if method == "PUT" and url.split("?")[0].endswith(fragment))
+
+
+def test_an_azure_build_waits_for_each_long_create_between_looks_and_sends_each_put_once(
+    azure: dict[str, Any],
+) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+    run = services.build_run(request)
+    assert run is not None
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    cluster_step = Step.objects.get(run=run, action="cluster")
+    notes: list[str] = []
+
+    for _ in range(80):
+        engine.advance(run.pk)
+        run.refresh_from_db()
+        cluster_step.refresh_from_db()
+        if cluster_step.status == StepStatus.WAITING:
+            notes.append(cluster_step.note)
+        if not run.is_active:
+            break
+        Run.objects.filter(pk=run.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    # The cluster step returned while Azure built the cluster, and looked again (a worker is free meanwhile).
+    assert len(notes) >= 2
+    assert notes[0] == "the cluster is creating"
+    assert puts_to(fake, f"/managedClusters/{names['cluster']}") == 1
+    assert puts_to(fake, f"/flexibleServers/{names['database']}") == 1
+    assert puts_to(fake, f"/redis/{names['cache']}") == 1
+
+
+class WorkerKilled(BaseException):
+    """The worker process dies: nothing after this point of the step runs, nothing is saved."""
+
+
+def test_an_azure_step_whose_worker_died_after_the_put_polls_on_and_never_creates_again(
+    azure: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+    run = services.build_run(request)
+    assert run is not None
+    cluster = region_plan(request).resources
+    cluster_name = next(item.name for item in cluster if item.kind == "cluster")
+    handle = fake.handle
+
+    def die_after_the_cluster_put(sent: Any) -> Any:
+        answer = handle(sent)
+        if sent.method == "PUT" and sent.url.split("?")[0].endswith(f"/managedClusters/{cluster_name}"):
+            monkeypatch.setattr(fake, "handle", handle)
+            raise WorkerKilled
+        return answer
+
+    monkeypatch.setattr(fake, "handle", die_after_the_cluster_put)
+    with pytest.raises(WorkerKilled):
+        run_to_the_end(run)
+    step = Step.objects.get(run=run, action="cluster")
+    assert step.status == StepStatus.RUNNING  # as the dead worker left it
+    Run.objects.filter(pk=run.pk).update(lease_token="", lease_expires_at=None)  # its lease ran out
+
+    finished = run_to_the_end(run)
+
+    assert finished.status == RunStatus.SUCCEEDED, finished.error
+    assert puts_to(fake, f"/managedClusters/{cluster_name}") == 1
+    assert len(resources_named(fake, "Microsoft.ContainerService/managedClusters")) == 1
+
+
+def resources_named(fake: FakeAzure, resource_type: str) -> list[str]:
+    return [resource["name"] for resource in fake.resources.values() if resource["type"] == resource_type]
+
+
+def test_an_azure_cache_that_azure_fails_to_create_fails_its_step_with_azures_reason(azure: dict[str, Any]) -> None:
+    fake: FakeAzure = azure["fake"]
+    fake.fail_operation(
+        "Microsoft.Cache/redis", "QuotaExceeded", "Premium caches in francecentral: the subscription's limit is 0"
+    )
+    request = approve(azure_request())
+    cache_name = next(item.name for item in region_plan(request).resources if item.kind == "cache")
+
+    run = build(request)
+
+    assert run.status == RunStatus.FAILED
+    step = Step.objects.get(run=run, action="cache")
+    assert step.status == StepStatus.FAILED
+    assert step.error_code == "QuotaExceeded"
+    assert f"Redis cache {cache_name}" in step.error
+    assert "the subscription's limit is 0" in step.error
+    assert "{" not in step.error  # Azure's words, not its JSON
+    assert run.error.startswith(step.name)
+    assert puts_to(fake, f"/redis/{cache_name}") == 1

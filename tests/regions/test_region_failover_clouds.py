@@ -80,16 +80,16 @@ def test_a_failover_on_azure_promotes_the_replica_through_the_transport(azure: d
     assert run.status == RunStatus.SUCCEEDED, run.error
     region = Region.objects.get(provider="azure", code="francecentral")
     failover = ask(region)
-    assert (failover.partner.code, failover.database) == ("germanywestcentral", "portal-francecentral-db")
+    assert (failover.partner.code, failover.database) == ("germanywestcentral", "portal-francecentral-tests-db")
 
     done = carry_out(approve_failover(failover))
 
     assert done.status == RunStatus.SUCCEEDED, done.error
     # The replica lives in the primary's resource group (in the partner's location): that driver describes it.
     cloud = azure["driver"]("francecentral")
-    promoted = cloud.describe_database("portal-francecentral-db-replica")
+    promoted = cloud.describe_database("portal-francecentral-tests-db-replica")
     assert (promoted.status.lower(), promoted.replica, promoted.backup_retention_days) == ("available", None, 14)
-    assert cloud.describe_database("portal-francecentral-db").replica is None
+    assert cloud.describe_database("portal-francecentral-tests-db").replica is None
     partner = Region.objects.get(provider="azure", code="germanywestcentral")
     assert (partner.status, Region.objects.get(pk=region.pk).status) == (RegionStatus.ACTIVE, RegionStatus.DEGRADED)
 
