@@ -34,7 +34,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -168,15 +168,18 @@ class BulkReader:
             raise NotBulk(str(error)) from None
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        stream = io.BufferedReader(_Counted(self._stream, self._limits.max_bytes), focus.CHUNK_BYTES)
+        limit = self._limits.max_bytes
+        stream = io.BufferedReader(_Counted(self._stream, limit), focus.CHUNK_BYTES)  # a Parquet file's own bytes
         head = stream.peek(len(PARQUET_MAGIC))[: len(PARQUET_MAGIC)]
         if head == PARQUET_MAGIC:
             yield from self._parquet_batches(stream)
+        elif head[:2] == b"\x1f\x8b":  # gzip: the limit is on what it decompresses to
+            unzipped = gzip.GzipFile(fileobj=stream, mode="rb")
+            yield from self._csv_batches(io.BufferedReader(_Counted(unzipped, limit), focus.CHUNK_BYTES))
         else:
-            yield from self._csv_batches(stream, compressed=head[:2] == b"\x1f\x8b")
+            yield from self._csv_batches(stream)
 
-    def _csv_batches(self, stream: IO[bytes], *, compressed: bool) -> Iterator[pa.RecordBatch]:
-        text = cast("IO[bytes]", gzip.GzipFile(fileobj=stream, mode="rb")) if compressed else stream
+    def _csv_batches(self, text: IO[bytes]) -> Iterator[pa.RecordBatch]:
         first = text.readline(MAX_LINE_BYTES + 1)
         if first.startswith(b"\xef\xbb\xbf"):
             first = first[3:]
@@ -184,9 +187,7 @@ class BulkReader:
         self._start(header)
         reader = pa_csv.open_csv(
             focus._Prefixed(first, text),
-            read_options=pa_csv.ReadOptions(
-                block_size=BLOCK_BYTES, use_threads=False
-            ),  # a block at a time, none ahead,
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),  # a block at a time
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),

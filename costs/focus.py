@@ -177,7 +177,13 @@ class InputLimits:
 
     @classmethod
     def from_settings(cls) -> InputLimits:
+        """An upload's limits."""
         return cls(settings.COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES, settings.COSTS_UPLOAD_MAX_ROWS)
+
+    @classmethod
+    def for_exports(cls) -> InputLimits:
+        """The limits of one file of an export read from a bucket."""
+        return cls(settings.COSTS_EXPORT_MAX_DECOMPRESSED_BYTES, settings.COSTS_EXPORT_MAX_ROWS)
 
 
 # Parquet files start (and end) with these bytes; they are read from the end, so one that cannot seek is spooled

@@ -47,6 +47,7 @@ by default). The store drops the days the bill already covers.
 from __future__ import annotations
 
 import json
+import logging
 import posixpath
 import re
 from collections import defaultdict
@@ -55,21 +56,27 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from costs.choices import ChargeCategory, SourceKind
-from costs.focus import PLACES, FocusRow, RowError, decode, open_focus, provider_code
+from costs.focus import PLACES, FocusRow, InputLimits, RowError, decode, open_focus, provider_code
 from costs.models import CostLoad, CostSource
-from costs.store import BillHeldElsewhere, load_period, month_start
+from costs.store import BillHeldElsewhere, BulkRows, load_period, month_start
 from providers.cloud import CloudDriver, CostLineItem, ObjectInfo
 from providers.errors import ProviderError
 from providers.factory import cloud_driver
 from regions.drivers import sandbox_dir
 from regions.models import CloudAccount
 from regions.provider_config import account_config
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
 
 # How many row errors an import failure lists (the upload page shows them all).
 ERRORS_SHOWN = 20
@@ -178,11 +185,12 @@ def import_period(
     data = importer(source, period, today, driver)
     if data is None:
         return None
+    options: dict[str, Any] = {"final": data.final, "requests": data.requests, "request_cost": data.request_cost}
     with transaction.atomic():  # rows are streamed into the load: a bad one found late rolls it all back
         try:
-            load = load_period(
-                source, period, data.rows, final=data.final, requests=data.requests, request_cost=data.request_cost
-            )
+            load = _load_export(source, period, data.rows, options) if isinstance(data.rows, ExportRows) else None
+            if load is None:
+                load = load_period(source, period, data.rows, **options)
         except StrayPeriod as stray:
             raise ImportFailed(str(stray)) from None
         except BillHeldElsewhere as refused:
@@ -191,6 +199,18 @@ def import_period(
         if isinstance(data.rows, ExportRows):
             data.rows.check()
     return load
+
+
+def _load_export(source: CostSource, period: date, rows: ExportRows, options: dict[str, Any]) -> CostLoad | None:
+    """The export's files loaded in bulk; None where a file needs the row reader (the bulk load is rolled back)."""
+    from costs.bulk import NotBulk
+
+    try:
+        with transaction.atomic():
+            return load_period(source, period, BulkRows(rows.tables()), **options)
+    except NotBulk as reason:
+        logger.info("The export of %s for %s is read row by row: %s", source, f"{period:%Y-%m}", reason)
+        return None
 
 
 # ---------------------------------------------------------------- FOCUS exports
@@ -340,12 +360,31 @@ class ExportRows:
         self.driver, self.bucket, self.keys, self.period = driver, bucket, keys, period
         self.errors: list[RowError] = []
 
+    def tables(self) -> Iterator[pa.Table]:
+        """The files' day rows in bulk (:class:`costs.bulk.BulkReader`), which raises ``NotBulk`` where a file
+        needs the row reader (iterate the rows instead, which names every error)."""
+        import pyarrow.compute as pc
+
+        from costs.bulk import BulkReader
+
+        for key in self.keys:
+            with closing(self.driver.open_object(self.bucket, key)) as stream:
+                for table in BulkReader(stream, limits=InputLimits.for_exports()):
+                    stray = [
+                        found for found in pc.unique(table["billing_period_start"]).to_pylist() if found != self.period
+                    ]
+                    if stray:
+                        raise StrayPeriod(
+                            f"the export folder of {self.period:%Y-%m} holds rows of billing period {stray[0]:%Y-%m}"
+                        )
+                    yield table
+
     def __iter__(self) -> Iterator[FocusRow]:
         for key in self.keys:
-            # Read off the bucket, decompressed and parsed a chunk at a time, never held whole, under the uploads'
+            # Read off the bucket, decompressed and parsed a chunk at a time, never held whole, under the exports'
             # limits on decompressed bytes and rows.
             with closing(self.driver.open_object(self.bucket, key)) as stream:
-                reader = open_focus(stream)
+                reader = open_focus(stream, limits=InputLimits.for_exports())
                 for row in reader:
                     if month_start(row.billing_period_start) != self.period:
                         raise StrayPeriod(

@@ -19,7 +19,6 @@ its namespaces by the day's allocation shares; pages read only rollups.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import queue
@@ -583,7 +582,7 @@ def _write_bulk(load: CostLoad, period: date, tables: Iterable[pa.Table]) -> _Wr
     owners: dict[str, tuple[int | None, ...]] = {}
     summed = _Sums()
 
-    def blocks() -> Iterator[bytes]:
+    def blocks() -> Iterator[pa.Buffer]:
         for table in tables:
             if not table.num_rows:
                 continue
@@ -611,8 +610,10 @@ def _write_bulk(load: CostLoad, period: date, tables: Iterable[pa.Table]) -> _Wr
                 [pa.repeat(pa.scalar(load.pk, pa.int64()), table.num_rows), *described, *ids],
                 names=list(LINE_ITEM_COLUMNS),
             )
-            sink = io.BytesIO()
-            pa_csv.write_csv(out, sink, pa_csv.WriteOptions(include_header=False))
+            sink = pa.BufferOutputStream()
+            # One chunk per column: pyarrow's CSV writer misplaces the values of a column split into chunks unlike
+            # the others' (an empty chunk first wrote 8 KiB of NUL bytes before the row).
+            pa_csv.write_csv(out.combine_chunks(), sink, pa_csv.WriteOptions(include_header=False))
             yield sink.getvalue()
             summed.add(out)
 
@@ -716,7 +717,7 @@ OWNER_KEY_SEPARATOR = "\x1f"
 _DONE = object()
 
 
-def _pipelined(blocks: Iterator[bytes], write: Callable[[bytes], None]) -> None:
+def _pipelined(blocks: Iterator[Any], write: Callable[[Any], None]) -> None:
     """``write`` each of ``blocks``, made on a thread of its own while the one before is written.
 
     At most two blocks wait, so memory stays bounded; an error on either side
@@ -923,7 +924,9 @@ def _copy_sums(cursor: Any, sums: pa.Table) -> None:
         "0::bigint AS line_items FROM costs_costlineitem WITH NO DATA"
     )
     columns = [*ROLLUP_KEYS, *AMOUNT_COLUMNS, "line_items"]
-    sink = io.BytesIO()
-    pa_csv.write_csv(sums.select(columns), sink, pa_csv.WriteOptions(include_header=False))
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(sums.select(columns).combine_chunks(), sink, pa_csv.WriteOptions(include_header=False))
     with cursor.cursor.copy(f"COPY {SUMMED_TABLE} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(sink.getvalue())

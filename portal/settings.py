@@ -237,12 +237,17 @@ COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
     "PORTAL_COSTS_COST_EXPLORER_REQUEST_USD", Decimal("0.01"), validate=validate.Range(min=0)
 )
 COSTS_UPLOAD_MAX_BYTES = env.int("PORTAL_COSTS_UPLOAD_MAX_BYTES", 50 * 1024 * 1024, validate=validate.Range(min=1024))
-# FOCUS files (uploads and the exports read from S3 or Blob) are streamed; these bound what one file may hold once
+# FOCUS uploads are streamed; these bound what one file may hold once
 # decompressed, so a small .csv.gz cannot stand for an unbounded amount of work.
 COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES = env.int(
     "PORTAL_COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES", 512 * 1024 * 1024, validate=validate.Range(min=1024)
 )
 COSTS_UPLOAD_MAX_ROWS = env.int("PORTAL_COSTS_UPLOAD_MAX_ROWS", 1_000_000, validate=validate.Range(min=1))
+# One file of an export read from S3 or Blob (a provider writes a month in files of up to a few GB each).
+COSTS_EXPORT_MAX_DECOMPRESSED_BYTES = env.int(
+    "PORTAL_COSTS_EXPORT_MAX_DECOMPRESSED_BYTES", 32 * 1024**3, validate=validate.Range(min=1024)
+)
+COSTS_EXPORT_MAX_ROWS = env.int("PORTAL_COSTS_EXPORT_MAX_ROWS", 100_000_000, validate=validate.Range(min=1))
 
 # Budgets and anomalies (docs/costs.md, "Costs: budgets, alerts and anomalies"): how often beat evaluates every
 # budget and looks for anomalies (both are idempotent: each crossing and each anomalous day is told once).

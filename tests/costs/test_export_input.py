@@ -56,7 +56,7 @@ def test_an_export_is_read_off_the_bucket_a_chunk_at_a_time_and_refused_past_the
     assert first is not None
     header, row = focus_csv([focus_row("2026-11-04", "0.01")]).splitlines(keepends=True)
     harness.put_object("focus-exports", f"{DATA}/part-1.csv.gz", gzip.compress((header + row * 40_000).encode()))
-    settings.COSTS_UPLOAD_MAX_DECOMPRESSED_BYTES = 2 * 1024 * 1024
+    settings.COSTS_EXPORT_MAX_DECOMPRESSED_BYTES = 2 * 1024 * 1024
     reads = Reads()
     opened = harness.driver.open_object
     monkeypatch.setattr(harness.driver, "open_object", lambda bucket, key: reads.wrap(opened(bucket, key)))
