@@ -34,7 +34,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -175,7 +175,9 @@ class BulkReader:
             yield from self._parquet_batches(stream)
         elif head[:2] == b"\x1f\x8b":  # gzip: the limit is on what it decompresses to
             unzipped = gzip.GzipFile(fileobj=stream, mode="rb")
-            yield from self._csv_batches(io.BufferedReader(_Counted(unzipped, limit), focus.CHUNK_BYTES))
+            yield from self._csv_batches(
+                io.BufferedReader(_Counted(cast("IO[bytes]", unzipped), limit), focus.CHUNK_BYTES)
+            )
         else:
             yield from self._csv_batches(stream)
 

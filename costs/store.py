@@ -747,7 +747,7 @@ def _pipelined(blocks: Iterator[Any], write: Callable[[Any], None]) -> None:
         while (item := waiting.get()) is not _DONE:
             if isinstance(item, BaseException):
                 raise item
-            write(item)  # type: ignore[arg-type]
+            write(item)
     finally:
         stop.set()
         maker.join()
