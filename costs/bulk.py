@@ -117,9 +117,9 @@ class BulkReader:
     """The day rows of one FOCUS file as store-shaped tables (:data:`STORE_SCHEMA`), one per block of rows.
 
     ``period``: only the day rows of that billing period (a month's first
-    day) are given. Iterating raises :class:`NotBulk` where the row reader is needed. The
-    tags column holds each tag set as the JSON text the store keeps.
-    :attr:`lines` counts the data rows.
+    day) are given. Iterating raises :class:`NotBulk` where the row reader
+    is needed. The tags column holds each tag set as the JSON text the store
+    keeps. :attr:`lines` counts the data rows.
     """
 
     def __init__(
@@ -202,24 +202,19 @@ class BulkReader:
         yield from reader
 
     def _parquet_batches(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
+        """A Parquet file's record batches made text as the row reader reads them (:mod:`costs.parquet`); the file
+        is read from its end, so it is spooled first (in memory up to 16 MiB, on disk beyond)."""
         from costs.parquet import _as_text
 
-        spool = tempfile.SpooledTemporaryFile(max_size=focus.PARQUET_SPOOL_BYTES)  # noqa: SIM115 (closed below)
-        with spool:
+        with tempfile.SpooledTemporaryFile(max_size=focus.PARQUET_SPOOL_BYTES) as spool:
             while chunk := stream.read(focus.CHUNK_BYTES):
                 spool.write(chunk)
             spool.seek(0)
-            yield from self._parquet_file(pq.ParquetFile(spool), _as_text)
-
-    def _parquet_file(
-        self, parquet: pq.ParquetFile, as_text: Callable[[pa.Array], pa.Array]
-    ) -> Iterator[pa.RecordBatch]:
-        self._start(list(parquet.schema_arrow.names))
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            columns = [as_text(batch.column(index)) for index in range(batch.num_columns)]
-            yield pa.RecordBatch.from_arrays(
-                [pc.fill_null(column, "") for column in columns], names=[f"c{n}" for n in range(len(columns))]
-            )
+            parquet = pq.ParquetFile(spool)
+            self._start(list(parquet.schema_arrow.names))
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                columns = [pc.fill_null(_as_text(column), "") for column in batch.columns]
+                yield pa.RecordBatch.from_arrays(columns, names=[f"c{n}" for n in range(len(columns))])
 
     def _start(self, header: list[str]) -> None:
         if len(set(header)) != len(header) or not set(REQUIRED) <= set(header):
