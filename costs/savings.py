@@ -60,11 +60,12 @@ from deployments.models import Workload
 from environments.choices import EnvironmentStatus
 from environments.models import Environment
 from environments.services import environment_set_expiry
-from environments.workflows import EnvironmentPlan
+from environments.workflows import EnvironmentPlan, ProvisionEnvironment
 from providers.errors import NotFound, ProviderError
 from regions.choices import CapacityType, ClusterKind
 from regions.drivers import cloud_driver_for
 from regions.models import Cluster, Namespace, NodePool, Region
+from workflows.selectors import latest_run
 
 log = logging.getLogger(__name__)
 
@@ -500,7 +501,12 @@ class _Books:
 
 
 def bucket_name(environment: Environment) -> str:
-    """The environment's bucket, named as provisioning names it (environments/workflows.py)."""
+    """The environment's bucket, as its provisioning run named it (environments/workflows.py): a plan keeps the
+    installation's id it was made with (none, for environments planned before names carried it). Without a run,
+    the name provisioning would give it today."""
+    run = latest_run(environment, ProvisionEnvironment.kind)
+    if run is not None and run.params:
+        return EnvironmentPlan.from_params(run.params).bucket_name()
     plan = EnvironmentPlan(
         environment_id=environment.pk, name=environment.name, team="", tier="", cluster_id=0, namespaces=()
     )

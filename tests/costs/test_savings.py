@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from access.models import AuditEvent, User
@@ -19,6 +20,7 @@ from costs.savings import NamespaceUsage
 from environments import services as environment_services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment
+from environments.workflows import ProvisionEnvironment
 from portal.demo import Persona
 from providers.cloud import BucketSpec
 from regions.choices import CapacityType
@@ -26,6 +28,7 @@ from regions.drivers import cloud_driver_for
 from regions.models import NodePool
 from tests.costs.savings_data import NOW, cost_every_day, demo_cluster, make_environment
 from tests.factories import make_workload
+from workflows.models import Run
 
 pytestmark = [pytest.mark.usefixtures("demo"), pytest.mark.shared_demo]
 
@@ -255,6 +258,32 @@ def test_a_bucket_without_a_lifecycle_rule_saves_a_share_of_its_storage_price(se
     # 100 GiB (staging) x 0.023 USD per GiB-month (S3 Standard) x 40 %.
     assert item.monthly_saving == Decimal("0.92")
     assert (item.environment_id, item.resource) == (without.pk, savings.bucket_name(without))
+
+
+def provisioned(environment: Environment, params: dict[str, Any]) -> None:
+    """A provisioning run of ``environment`` that ran the plan ``params``."""
+    Run.objects.create(
+        kind=ProvisionEnvironment.kind,
+        key=f"provision-{environment.pk}",
+        params=params,
+        subject_type=ContentType.objects.get_for_model(environment),
+        subject_id=str(environment.pk),
+    )
+
+
+def test_a_bucket_is_looked_for_under_the_name_its_provisioning_gave_it(settings: Any) -> None:
+    settings.INSTALLATION_ID = "inst1"
+    before = make_environment("made-before", template="staging")
+    after = make_environment("made-after", template="staging")
+    plan = {"environment_id": 0, "name": "", "team": "", "tier": "", "cluster_id": 0, "namespaces": []}
+    # A plan made before names carried the installation's id has none; one made since keeps the id of its day.
+    provisioned(before, {**plan, "environment_id": before.pk, "name": before.name})
+    provisioned(after, {**plan, "environment_id": after.pk, "name": after.name, "installation": "inst0"})
+    never = make_environment("never-provisioned", template="staging")
+
+    assert savings.bucket_name(before) == f"portal-env-{before.pk}-made-before"
+    assert savings.bucket_name(after) == f"portal-inst0-env-{after.pk}-made-after"
+    assert savings.bucket_name(never) == f"portal-inst1-env-{never.pk}-never-provisioned"
 
 
 # --- databases -------------------------------------------------------------------------------------------
