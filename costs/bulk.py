@@ -5,7 +5,7 @@ row. This module reads the same files tens of times faster and gives the same
 day rows for every file it accepts, as store-shaped Arrow tables
 (:data:`STORE_SCHEMA`) that :mod:`costs.store` copies into PostgreSQL:
 
-* CSV is parsed by pyarrow's multi-threaded reader, every column as text
+* CSV is parsed by pyarrow's reader a block at a time, every column as text
   exactly as written; Parquet is read a record batch at a time and made text
   the way :mod:`costs.parquet` does for the row reader.
 * Columns whose values repeat (dates, currencies, categories, services,
@@ -244,7 +244,7 @@ class BulkReader:
             return found if found is not None else pa.nulls(size, pa.string()).fill_null("")
 
         start, _ = self._dates(raw("ChargePeriodStart"), "ChargePeriodStart", self._charge_start)
-        end, end_midnight = self._dates(raw("ChargePeriodEnd"), "ChargePeriodEnd", self._day)
+        end, end_midnight = self._dates(raw("ChargePeriodEnd"), "ChargePeriodEnd", _rule(focus._day, "ChargePeriodEnd"))
         if "BillingPeriodStart" in columns:
             billing, _ = self._dates(raw("BillingPeriodStart"), "BillingPeriodStart", self._billing_start)
         else:
@@ -275,33 +275,20 @@ class BulkReader:
         def text(name: str, convert: Callable[[str], str]) -> pa.Array:
             return self._strings(raw(name), name, convert)
 
-        record = self._record
-
-        currency = text("BillingCurrency", _currency)
-        charge_class = text("ChargeClass", self._charge_class)
-        category = text(
-            "ChargeCategory", lambda value: _choice(record(value, "ChargeCategory"), "ChargeCategory", _CATEGORIES)
-        )
-        text(
-            "ChargeFrequency", lambda value: _choice(record(value, "ChargeFrequency"), "ChargeFrequency", _FREQUENCIES)
-        )
+        currency = text("BillingCurrency", _rule(focus._currency, "BillingCurrency"))
+        charge_class = text("ChargeClass", _rule(focus._charge_class, "ChargeClass"))
+        category = text("ChargeCategory", _rule(_choice, "ChargeCategory", _CATEGORIES))
+        text("ChargeFrequency", _rule(_choice, "ChargeFrequency", _FREQUENCIES))
         named = raw("ServiceProviderName")
         provider_raw = pc.if_else(pc.equal(named, ""), raw("ProviderName"), named)
         provider = self._strings(provider_raw, "provider", provider_code)
-        service_name = text("ServiceName", lambda value: _text(record(value, "ServiceName"), "ServiceName", 200))
-        service_category = text(
-            "ServiceCategory", lambda value: _text(record(value, "ServiceCategory"), "ServiceCategory", 64)
-        )
-        region = text("RegionId", lambda value: _text(record(value, "RegionId"), "RegionId", 64).lower())
+        service_name = text("ServiceName", _rule(_text, "ServiceName", 200))
+        service_category = text("ServiceCategory", _rule(_text, "ServiceCategory", 64))
+        region = text("RegionId", lambda value: _text({"RegionId": value}, "RegionId", 64).lower())
         account = text("BillingAccountId", lambda value: _account(value, "BillingAccountId"))
         sub_account = text("SubAccountId", lambda value: _account(value, "SubAccountId"))
-        pricing = text(
-            "PricingCategory", lambda value: _choice(record(value, "PricingCategory"), "PricingCategory", _PRICING)
-        )
-        status = text(
-            "CommitmentDiscountStatus",
-            lambda value: _choice(record(value, "CommitmentDiscountStatus"), "CommitmentDiscountStatus", _COMMITMENT),
-        )
+        pricing = text("PricingCategory", _rule(_choice, "PricingCategory", _PRICING))
+        status = text("CommitmentDiscountStatus", _rule(_choice, "CommitmentDiscountStatus", _COMMITMENT))
         tags = text("Tags", self._tags)
 
         resource, commitment = raw("ResourceId"), raw("CommitmentDiscountId")
@@ -355,7 +342,7 @@ class BulkReader:
         return table
 
     def _row_by_row(self, batch: pa.RecordBatch, rows: pa.Array) -> pa.Table:
-        """The rows at ``rows`` read by the row reader's rules (None where they break one: :class:`NotBulk`)."""
+        """The rows at ``rows`` read by the row reader's rules (:class:`NotBulk` where one breaks them)."""
         assert self._charges is not None  # noqa: S101
         picked = batch.take(rows)
         columns = [picked.column(index).to_pylist() for index in range(picked.num_columns)]
@@ -424,13 +411,6 @@ class BulkReader:
 
     # ------------------------------------------------------------ the row reader's rules, per distinct value
 
-    @staticmethod
-    def _record(value: str, column: str) -> dict[str, str | None]:
-        return {column: value}
-
-    def _day(self, value: str) -> tuple[date, bool]:
-        return focus._day({"ChargePeriodEnd": value}, "ChargePeriodEnd")
-
     def _charge_start(self, value: str) -> tuple[date, bool]:
         found = focus._day({"ChargePeriodStart": value}, "ChargePeriodStart")
         if not EARLIEST_DAY <= found[0] <= self._latest:
@@ -454,18 +434,16 @@ class BulkReader:
             return None
         return focus._day({"BillingPeriodEnd": value}, "BillingPeriodEnd")
 
-    @staticmethod
-    def _charge_class(value: str) -> str:
-        found = value.strip().lower()
-        if found not in ("", "correction"):
-            raise _BadValue("ChargeClass", "not empty or Correction")
-        return found
-
     def _tags(self, value: str) -> str:
         tags = _parse_tags(value.strip())
         if tags is None:
             raise _BadValue("Tags", "not a JSON object")
         return json.dumps(tags)
+
+
+def _rule(check: Callable[..., T], column: str, *args: Any) -> Callable[[str], T]:
+    """The row reader's ``check`` of ``column`` (``check(record, column, *args)``), for one value."""
+    return lambda value: check({column: value}, column, *args)
 
 
 def _or(given: pa.Array, otherwise: pa.Array) -> pa.Array:
@@ -480,13 +458,6 @@ def _account(value: str, column: str) -> str:
     if not found.isprintable():
         raise _BadValue(column, "holds a control character")
     return found
-
-
-def _currency(value: str) -> str:
-    currency = _text({"BillingCurrency": value}, "BillingCurrency", 3).upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise _BadValue("BillingCurrency", "not a three-letter currency code")
-    return currency
 
 
 class _Counted(io.RawIOBase):

@@ -640,9 +640,7 @@ def _charge(
         if stated_end <= billing_period:
             raise _BadValue("BillingPeriodEnd", "is not after BillingPeriodStart (the end is exclusive)")
         billing_end = stated_end
-    currency = _text(record, "BillingCurrency", 3).upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise _BadValue("BillingCurrency", f"{currency!r} is not a three-letter currency code such as USD")
+    currency = _currency(record)
     billed = _money(record, "BilledCost")
     effective = _money(record, "EffectiveCost")
     listed = _money(record, "ListCost") if (record.get("ListCost") or "").strip() else billed
@@ -650,9 +648,7 @@ def _charge(
     # Cost." A file without the column (FOCUS 1.0 made it mandatory; older exports lack it) states no negotiated
     # price, so its contracted cost is its list cost.
     contracted = _money(record, "ContractedCost") if (record.get("ContractedCost") or "").strip() else listed
-    charge_class = (record.get("ChargeClass") or "").strip().lower()
-    if charge_class not in ("", ChargeClass.CORRECTION):
-        raise _BadValue("ChargeClass", f"{charge_class!r} is not empty or Correction")
+    charge_class = _charge_class(record)
     charge_category = _choice(record, "ChargeCategory", _CATEGORIES)
     frequency = _choice(record, "ChargeFrequency", _FREQUENCIES)
     provider = record.get("ServiceProviderName") or record.get("ProviderName") or ""
@@ -679,6 +675,20 @@ def _charge(
         tags=_tags(record),
     )
     return row, start, end_exclusive, billing_end, _billed_once(charge_category, frequency)
+
+
+def _currency(record: dict[str, str | None], column: str = "BillingCurrency") -> str:
+    currency = _text(record, column, 3).upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise _BadValue(column, f"{currency!r} is not a three-letter currency code such as USD")
+    return currency
+
+
+def _charge_class(record: dict[str, str | None], column: str = "ChargeClass") -> str:
+    charge_class = (record.get(column) or "").strip().lower()
+    if charge_class not in ("", ChargeClass.CORRECTION):
+        raise _BadValue(column, f"{charge_class!r} is not empty or Correction")
+    return charge_class
 
 
 def _billed_once(charge_category: str, frequency: str) -> bool:

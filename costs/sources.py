@@ -47,7 +47,6 @@ by default). The store drops the days the bill already covers.
 from __future__ import annotations
 
 import json
-import logging
 import posixpath
 import re
 from collections import defaultdict
@@ -65,7 +64,7 @@ from django.utils import timezone
 from costs.choices import ChargeCategory, SourceKind
 from costs.focus import PLACES, FocusRow, InputLimits, RowError, decode, open_focus, provider_code
 from costs.models import CostLoad, CostSource
-from costs.store import BillHeldElsewhere, BulkRows, load_period, month_start
+from costs.store import BillHeldElsewhere, load_in_bulk, load_period, month_start
 from providers.cloud import CloudDriver, CostLineItem, ObjectInfo
 from providers.errors import ProviderError
 from providers.factory import cloud_driver
@@ -75,8 +74,6 @@ from regions.provider_config import account_config
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-logger = logging.getLogger(__name__)
 
 # How many row errors an import failure lists (the upload page shows them all).
 ERRORS_SHOWN = 20
@@ -188,7 +185,8 @@ def import_period(
     options: dict[str, Any] = {"final": data.final, "requests": data.requests, "request_cost": data.request_cost}
     with transaction.atomic():  # rows are streamed into the load: a bad one found late rolls it all back
         try:
-            load = _load_export(source, period, data.rows, options) if isinstance(data.rows, ExportRows) else None
+            rows = data.rows
+            load = load_in_bulk(source, period, rows.tables, **options) if isinstance(rows, ExportRows) else None
             if load is None:
                 load = load_period(source, period, data.rows, **options)
         except StrayPeriod as stray:
@@ -199,18 +197,6 @@ def import_period(
         if isinstance(data.rows, ExportRows):
             data.rows.check()
     return load
-
-
-def _load_export(source: CostSource, period: date, rows: ExportRows, options: dict[str, Any]) -> CostLoad | None:
-    """The export's files loaded in bulk; None where a file needs the row reader (the bulk load is rolled back)."""
-    from costs.bulk import NotBulk
-
-    try:
-        with transaction.atomic():
-            return load_period(source, period, BulkRows(rows.tables()), **options)
-    except NotBulk as reason:
-        logger.info("The export of %s for %s is read row by row: %s", source, f"{period:%Y-%m}", reason)
-        return None
 
 
 # ---------------------------------------------------------------- FOCUS exports

@@ -410,15 +410,12 @@ def load_focus_file(
     ``open_file`` gives the file at its start; whoever opened it closes it
     (:func:`rewound` serves a seekable file opened once).
     """
-    from costs.bulk import BulkReader, NotBulk
+    from costs.bulk import BulkReader
 
     period = month_start(billing_period_start)
-    try:
-        with transaction.atomic():
-            bulk = BulkReader(open_file(), limits=limits, period=period)
-            return load_period(source, period, BulkRows(bulk), **options)
-    except NotBulk as reason:
-        logger.info("The FOCUS file for %s of %s is read row by row: %s", f"{period:%Y-%m}", source, reason)
+    load = load_in_bulk(source, period, lambda: BulkReader(open_file(), limits=limits, period=period), **options)
+    if load is not None:
+        return load
     with transaction.atomic():
         reader = open_focus(open_file(), limits=limits)
         rows = (row for row in reader if month_start(row.billing_period_start) == period)
@@ -426,6 +423,21 @@ def load_focus_file(
         if reader.errors:
             raise InvalidFocusFile(reader.errors)
     return load
+
+
+def load_in_bulk(
+    source: CostSource, period: date, tables: Callable[[], Iterable[pa.Table]], **options: Any
+) -> CostLoad | None:
+    """Load ``period`` from store-shaped tables (:mod:`costs.bulk`); None, with nothing loaded, where the file
+    needs the row reader (the bulk reader raised ``NotBulk``: the caller reads it row by row)."""
+    from costs.bulk import NotBulk
+
+    try:
+        with transaction.atomic():
+            return load_period(source, period, BulkRows(tables()), **options)
+    except NotBulk as reason:
+        logger.info("The FOCUS files for %s of %s are read row by row: %s", f"{period:%Y-%m}", source, reason)
+        return None
 
 
 def rewound(stream: IO[bytes]) -> Callable[[], IO[bytes]]:
