@@ -11,7 +11,6 @@ against both.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -49,7 +48,7 @@ from providers.cluster import (
     render_resource_quota,
     render_role_binding,
 )
-from providers.errors import Conflict, InvalidRequest, NotFound
+from providers.errors import Busy, Conflict, InvalidRequest, NotFound
 from providers.retry import RetryPolicy, call_with_retries
 
 T = TypeVar("T")
@@ -64,6 +63,16 @@ SPOT_LABELS = {
 }
 # Annotations the portal owns on ingresses: ones it no longer wants are removed, others are left alone.
 OWNED_ANNOTATION_PREFIXES = (f"{NGINX}/", "cert-manager.io/")
+# How often a write computed from what was read is read and sent again when the object changed in between.
+STALE_WRITE_ATTEMPTS = 5
+# Fields the API server refuses to change once the object exists; the portal deletes and recreates instead.
+# RBAC: "After you create a binding, you cannot change the Role or ClusterRole that it refers to. If you do
+# want to change the roleRef for a binding, you need to remove the binding object and create a replacement."
+RECREATE_ON_CHANGE: dict[str, tuple[str, ...]] = {"RoleBinding": ("roleRef",)}
+
+
+class StaleObject(Conflict):
+    """A write carried the ``resourceVersion`` it read, and the object has changed since: read it again."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,18 @@ def _strip_directives(value: Any) -> Any:
     return value
 
 
+def _version_of(item: Manifest) -> str:
+    return str(item.get("metadata", {}).get("resourceVersion", ""))
+
+
+def _refuse_while_deleting(resource: Resource, current: Manifest) -> None:
+    """A namespace (or object) being deleted cannot be brought in line: wait until it is gone, then create it."""
+    metadata = current.get("metadata", {})
+    if metadata.get("deletionTimestamp") or (current.get("status") or {}).get("phase") == "Terminating":
+        name = metadata.get("name", "")
+        raise Busy(f"{resource.kind} {name} is being deleted; it is created again once it is gone", resource=name)
+
+
 class ManifestClusterDriver(ABC):
     """A :class:`~providers.cluster.ClusterDriver` built on storage primitives that subclasses provide."""
 
@@ -200,7 +221,11 @@ class ManifestClusterDriver(ABC):
 
     @abstractmethod
     def _patch(self, resource: Resource, namespace: str | None, name: str, patch: Manifest) -> Manifest:
-        """Apply a JSON merge patch; raise :class:`NotFound` when the object is missing."""
+        """Apply a JSON merge patch; raise :class:`NotFound` when the object is missing.
+
+        A patch carrying ``metadata.resourceVersion`` applies only to that
+        version: raise :class:`StaleObject` when the object has changed since.
+        """
 
     @abstractmethod
     def _list(self, resource: Resource, namespace: str | None) -> list[Manifest]:
@@ -235,33 +260,41 @@ class ManifestClusterDriver(ABC):
         resource = RESOURCES[manifest["kind"]]
         metadata = manifest["metadata"]
         namespace, name = metadata.get("namespace"), metadata["name"]
+        prefixes = tuple(owned_annotation_prefixes)
         current = self._get(resource, namespace, name)
         created = updated = False
-        if current is None:
-            try:
-                current = self._create(resource, namespace, manifest)
-                created = True
-            except Conflict:
-                # Someone (or our own earlier, interrupted try) created it between the look and the create.
-                current = self._get(resource, namespace, name)
-                if current is None:
+        for _ in range(STALE_WRITE_ATTEMPTS):
+            if current is None:
+                try:
+                    current = self._create(resource, namespace, manifest)
+                    created = True
+                    break
+                except Busy:
                     raise
-        if not created:
-            if (current.get("status") or {}).get("phase") == "Terminating":
-                raise Conflict(f"{resource.kind} {name} is being deleted; try again once it is gone", resource=name)
-            patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
-            prefixes = tuple(owned_annotation_prefixes)
-            if prefixes:
-                wanted = metadata.get("annotations") or {}
-                stale = {
-                    key: None
-                    for key in (current.get("metadata", {}).get("annotations") or {})
-                    if key.startswith(prefixes) and key not in wanted
-                }
-                patch["metadata"] = {**metadata, "annotations": {**wanted, **stale}}
-            if differs(patch, current):
+                except Conflict:
+                    # Someone (or our own earlier, interrupted try) created it between the look and the create.
+                    current = self._get(resource, namespace, name)
+                    if current is None:
+                        raise
+            _refuse_while_deleting(resource, current)
+            if self._needs_recreating(resource, manifest, current):
+                self._delete(resource, namespace, name)
+                current = None
+                continue
+            patch = self._patch_for(manifest, current, prefixes)
+            if not differs(patch, current):
+                break
+            # The patch is computed from what was read: it applies only to that version of the object
+            # (a stale metadata.resourceVersion answers 409 Conflict), else it is computed again.
+            patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": _version_of(current)}
+            try:
                 current = self._patch(resource, namespace, name, patch)
                 updated = True
+                break
+            except StaleObject:
+                current = self._get(resource, namespace, name)
+        else:
+            raise Busy(f"{resource.kind} {name} kept changing while the portal updated it", resource=name)
         current_metadata = current.get("metadata", {})
         return Applied(
             kind=resource.kind,
@@ -271,6 +304,30 @@ class ManifestClusterDriver(ABC):
             resource_version=str(current_metadata.get("resourceVersion", "")),
             created=created,
             updated=updated,
+        )
+
+    @staticmethod
+    def _patch_for(manifest: Manifest, current: Manifest, prefixes: tuple[str, ...]) -> Manifest:
+        """The merge patch that brings ``current`` in line with ``manifest`` (owned annotations not wanted: null)."""
+        metadata = manifest["metadata"]
+        patch = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+        if prefixes:
+            wanted = metadata.get("annotations") or {}
+            stale = {
+                key: None
+                for key in (current.get("metadata", {}).get("annotations") or {})
+                if key.startswith(prefixes) and key not in wanted
+            }
+            patch["metadata"] = {**metadata, "annotations": {**wanted, **stale}}
+        return patch
+
+    @staticmethod
+    def _needs_recreating(resource: Resource, manifest: Manifest, current: Manifest) -> bool:
+        """Whether ``manifest`` changes a field the API server keeps as created (a role binding's ``roleRef``)."""
+        return any(
+            differs(manifest[field], current.get(field))
+            for field in RECREATE_ON_CHANGE.get(resource.kind, ())
+            if field in manifest
         )
 
     def ensure_namespace(self, spec: NamespaceSpec) -> Applied:
@@ -301,8 +358,19 @@ class ManifestClusterDriver(ABC):
         """Delete a namespace; one that does not exist is fine."""
 
         def delete() -> None:
-            with contextlib.suppress(NotFound):
-                self._delete(RESOURCES["Namespace"], None, name)
+            resource = RESOURCES["Namespace"]
+            try:
+                self._delete(resource, None, name)
+            except NotFound:
+                return
+            except Busy:
+                raise
+            except Conflict:
+                # A second DELETE while the namespace terminates: "The system is ensuring all content is removed".
+                raise Busy(f"namespace {name} is being deleted", resource=name) from None
+            # A namespace has the "kubernetes" finalizer: it stays, Terminating, until its content is gone.
+            if self._get(resource, None, name) is not None:
+                raise Busy(f"namespace {name} is being deleted", resource=name)
 
         self._retrying("delete_namespace", delete)
 
@@ -445,11 +513,24 @@ class ManifestClusterDriver(ABC):
                     resource=f"{namespace}/{name}",
                 )
             resource = RESOURCES[kind]
-            current = self._get(resource, namespace, name) or {}
-            template_now = current.get("spec", {}).get("template", {})
-            # Replace the template, not merge into it: a volume or annotation added since must go too.
-            patch = {"spec": {"template": replacement_patch(template_now, revisions[target].template)}}
-            self._patch(resource, namespace, name, patch)
+            for _ in range(STALE_WRITE_ATTEMPTS):
+                current = self._get(resource, namespace, name)
+                if current is None:
+                    raise NotFound(f"{kind} {namespace}/{name} does not exist", resource=f"{namespace}/{name}")
+                template_now = current.get("spec", {}).get("template", {})
+                # Replace the template, not merge into it: a volume or annotation added since must go too.
+                # The replacement is computed from the template read, so it applies to that version only.
+                patch = {
+                    "metadata": {"resourceVersion": _version_of(current)},
+                    "spec": {"template": replacement_patch(template_now, revisions[target].template)},
+                }
+                try:
+                    self._patch(resource, namespace, name, patch)
+                    break
+                except StaleObject:
+                    continue
+            else:
+                raise Busy(f"{kind} {namespace}/{name} kept changing during the rollback", resource=name)
             return self._workloads(namespace, only=(kind, name))[0]
 
         return self._retrying("rollback_workload", rollback)

@@ -32,8 +32,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from providers.cluster import Manifest
-from providers.cluster_base import ManifestClusterDriver, Resource
+from providers.cluster_base import ManifestClusterDriver, Resource, StaleObject
 from providers.errors import (
+    Busy,
     Conflict,
     InvalidRequest,
     NotFound,
@@ -50,6 +51,10 @@ T = TypeVar("T")
 # A kubeconfig's server: public https addresses only, unless the caller opens private networks.
 STRICT = OutboundPolicy()
 MERGE_PATCH = "application/merge-patch+json"
+# Lists are read in pages of this many items (the API server may return fewer; ``continue`` fetches the rest).
+LIST_PAGE_SIZE = 500
+# How often a paged list starts again from the first page after its continue token expired (410).
+LIST_RESTARTS = 3
 API_CLASSES: dict[str, Callable[[client.ApiClient], Any]] = {
     "v1": client.CoreV1Api,
     "rbac.authorization.k8s.io/v1": client.RbacAuthorizationV1Api,
@@ -88,15 +93,30 @@ class BearerToken:
 TokenProvider = Callable[[], "str | BearerToken"]
 
 
+class ContinueExpired(Unavailable):
+    """A paged list's ``continue`` token is too old (410 ``Expired``): the list must start again."""
+
+
 def translate(error: ApiException, resource: str = "") -> ProviderError:
     """The :mod:`providers.errors` error for a Kubernetes API error response."""
     status = int(error.status or 0)
-    message = f"Kubernetes API {status}: {_status_message(error)}"
+    body = _status_body(error)
+    message = f"Kubernetes API {status}: {body.get('message') or error.reason or 'no message'}"
+    reason = str(body.get("reason") or "")
+    causes = {str(cause.get("reason")) for cause in (body.get("details") or {}).get("causes") or []}
     if status == 404:
         return NotFound(message, resource=resource)
     if status == 409:
+        if reason == "Conflict" and "the object has been modified" in message:
+            return StaleObject(message, resource=resource)
         return Conflict(message, resource=resource)
+    if status == 410:
+        return ContinueExpired(message, resource=resource)
     if status == 403:
+        # NamespaceLifecycle admission: "unable to create new content in namespace X because it is being
+        # terminated" (cause NamespaceTerminating) lasts until the namespace is gone: wait, then create.
+        if "NamespaceTerminating" in causes or "because it is being terminated" in message:
+            return Busy(message, resource=resource)
         if "exceeded quota" in message:
             return QuotaExceeded(message, resource=resource)
         return PermissionDenied(message, resource=resource)
@@ -109,14 +129,19 @@ def translate(error: ApiException, resource: str = "") -> ProviderError:
     return InvalidRequest(message, resource=resource)
 
 
-def _status_message(error: ApiException) -> str:
+def _status_body(error: ApiException) -> dict[str, Any]:
+    """The ``Status`` object of an error answer; ``{}`` for a plain-text one (kube-aggregator's 503)."""
     import json
 
     try:
         body = json.loads(error.body or "{}")
     except (TypeError, ValueError):
-        body = {}
-    return str(body.get("message") or error.reason or "no message")
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _status_message(error: ApiException) -> str:
+    return str(_status_body(error).get("message") or error.reason or "no message")
 
 
 def _retry_after(error: ApiException) -> float | None:
@@ -138,6 +163,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         sleep: Callable[[float], None] = time.sleep,
         timeout_seconds: float = 30.0,
         outbound_policy: OutboundPolicy | None = None,
+        page_size: int = LIST_PAGE_SIZE,
     ) -> None:
         """``outbound_policy``: the API server is an address a user gave (a kubeconfig's server), held to it.
 
@@ -153,6 +179,7 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         if outbound_policy is not None:
             _guard(self.api_client, outbound_policy)
         self.timeout_seconds = timeout_seconds
+        self.page_size = page_size
         self._custom = client.CustomObjectsApi(self.api_client)
 
     # --- construction -------------------------------------------------------------------------------
@@ -293,10 +320,31 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         else:
             listing = self._method(resource, "list")
             arguments = {"namespace": namespace}
-        result = self._call(
-            lambda: self._plain(listing(**arguments, _request_timeout=self.timeout_seconds)), resource.plural
-        )
-        return list(result.get("items") or [])
+        return self._paged(lambda page: listing(**arguments, **page), resource.plural)
+
+    def _paged(self, fetch: Callable[[dict[str, Any]], Any], what: str) -> list[Manifest]:
+        """Every item of a list, read in pages of ``page_size`` following ``metadata.continue``.
+
+        "The server may return fewer items than requested (even zero) with a
+        continue token": only an empty token ends the list. A token the server
+        no longer accepts (410 ``Expired``) starts the list again, a few times.
+        """
+        for _ in range(LIST_RESTARTS):
+            items: list[Manifest] = []
+            token: str | None = None
+            try:
+                while True:
+                    page: dict[str, Any] = {"limit": self.page_size, "_request_timeout": self.timeout_seconds}
+                    if token:
+                        page["_continue"] = token
+                    result = self._call(lambda: self._plain(fetch(page)), what)  # noqa: B023 (called at once)
+                    items.extend((result or {}).get("items") or [])
+                    token = ((result or {}).get("metadata") or {}).get("continue")
+                    if not token:
+                        return items
+            except ContinueExpired:
+                continue
+        raise Unavailable(f"the list of {what} kept expiring while it was read; try again", resource=what)
 
     def _delete(self, resource: Resource, namespace: str | None, name: str) -> None:
         delete = self._method(resource, "delete")
@@ -306,20 +354,16 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         )
 
     def _list_custom(self, group: str, version: str, plural: str, namespace: str | None) -> list[Manifest] | None:
-        def listing() -> Any:
+        def listing(page: dict[str, Any]) -> Any:
             if namespace is None:
-                return self._custom.list_cluster_custom_object(
-                    group, version, plural, _request_timeout=self.timeout_seconds
-                )
-            return self._custom.list_namespaced_custom_object(
-                group, version, namespace, plural, _request_timeout=self.timeout_seconds
-            )
+                return self._custom.list_cluster_custom_object(group, version, plural, **page)
+            return self._custom.list_namespaced_custom_object(group, version, namespace, plural, **page)
 
         try:
-            result = self._call(listing, f"{group}/{version}/{plural}")
+            return self._paged(listing, f"{group}/{version}/{plural}")
         except NotFound:
             return None  # the CRD (or metrics-server) is not installed
-        return list((result or {}).get("items") or [])
+        # An aggregated API whose backend is down (metrics-server restarting) answers 503: Unavailable, retried.
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from providers.cluster import Manifest, parse_quantity
-from providers.cluster_base import ManifestClusterDriver, Resource, merge_patch
+from providers.cluster_base import ManifestClusterDriver, Resource, StaleObject, merge_patch
 from providers.errors import Conflict, InvalidRequest, NotFound, ProviderError, Unavailable
 from providers.retry import RetryPolicy
 
@@ -204,6 +204,9 @@ class SandboxClusterDriver(ManifestClusterDriver):
             if _key(namespace, name) not in kind_objects:
                 raise NotFound(f'{resource.plural} "{name}" not found', resource=name)
             current = kind_objects[_key(namespace, name)]
+            precondition = (patch.get("metadata") or {}).get("resourceVersion")
+            if precondition is not None and str(precondition) != str(current["metadata"].get("resourceVersion")):
+                raise StaleObject(f'{resource.plural} "{name}" has been modified since it was read', resource=name)
             patched = merge_patch(current, patch)
             if patched.get("metadata", {}).get("name") != name:
                 raise InvalidRequest("a patch may not rename an object", resource=name)

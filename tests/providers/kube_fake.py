@@ -29,6 +29,7 @@ when a test writes them with :meth:`FakeKubeApi.put`).
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import threading
@@ -37,7 +38,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+import kubernetes_validate
+from kubernetes_validate.utils import all_versions, major_minor
 
 from tests.factories import kubeconfig_for
 from tests.outbound_servers import TestCA
@@ -49,6 +53,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "limitranges": "LimitRange",
         "pods": "Pod",
         "nodes": "Node",
+        "services": "Service",
     },
     "rbac.authorization.k8s.io/v1": {"rolebindings": "RoleBinding"},
     "networking.k8s.io/v1": {"networkpolicies": "NetworkPolicy", "ingresses": "Ingress"},
@@ -59,9 +64,84 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "replicasets": "ReplicaSet",
         "controllerrevisions": "ControllerRevision",
     },
-    "batch/v1": {"cronjobs": "CronJob"},
+    "batch/v1": {"cronjobs": "CronJob", "jobs": "Job"},
     "autoscaling/v2": {"horizontalpodautoscalers": "HorizontalPodAutoscaler"},
 }
+
+CLUSTER_SCOPED = frozenset({"namespaces", "nodes"})
+# The Kubernetes minor versions every written object is validated against: the oldest and the newest the
+# locked kubernetes-validate ships OpenAPI schemas for (the portal sets no minimum cluster version, so the
+# oldest schema available stands in for the oldest cluster it may meet).
+SCHEMA_VERSIONS: tuple[str, ...] = tuple(dict.fromkeys(major_minor(v) for v in (all_versions()[0], all_versions()[-1])))
+# Fields an update may not change: (path, rule). "immutable": ``field is immutable``; "roleRef": RBAC's
+# ``cannot change roleRef``; "statefulset": the StatefulSet spec fields other than replicas, template,
+# updateStrategy, ordinals, persistentVolumeClaimRetentionPolicy and minReadySeconds.
+IMMUTABLE_FIELDS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "Service": ((("spec", "clusterIP"), "immutable"),),
+    "Deployment": ((("spec", "selector"), "immutable"),),
+    "ReplicaSet": ((("spec", "selector"), "immutable"),),
+    "DaemonSet": ((("spec", "selector"), "immutable"),),
+    "StatefulSet": (
+        (("spec", "selector"), "statefulset"),
+        (("spec", "serviceName"), "statefulset"),
+        (("spec", "volumeClaimTemplates"), "statefulset"),
+        (("spec", "podManagementPolicy"), "statefulset"),
+    ),
+    "Job": ((("spec", "selector"), "immutable"), (("spec", "template"), "immutable")),
+    "RoleBinding": ((("roleRef",), "roleRef"),),
+}
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "without the continue parameter, or use the continue token in this response to retrieve the remainder of the "
+    "results. Continuing with the provided token results in an inconsistent list - objects that were created, "
+    "modified, or deleted between the time the first chunk was returned and now may show up in the list."
+)
+NAMESPACE_PURGING = (
+    'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all content is removed from this '
+    "namespace.  Upon completion, this namespace will automatically be purged by the system."
+)
+Answer = tuple[int, "dict[str, Any] | str", dict[str, str]]
+
+
+def schema_problem(manifest: dict[str, Any], version: str) -> str | None:
+    """Why ``manifest`` fails the (strict) OpenAPI schema of Kubernetes ``version``, or ``None`` when it passes.
+
+    Kinds the schemas do not know (CRDs, metrics.k8s.io) pass.
+    """
+    try:
+        kubernetes_validate.validate(manifest, version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        path = ".".join(str(part) for part in error.path)
+        return f"{path or '(object)'}: {error.message}"
+    except kubernetes_validate.SchemaNotFoundError:
+        return None
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _at(document: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(part)
+    return document
+
+
+def _encode_continue(epoch: int, start: list[str]) -> str:
+    return base64.urlsafe_b64encode(
+        json.dumps({"v": "meta.k8s.io/v1", "epoch": epoch, "start": start}).encode()
+    ).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, list[str]] | None:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(decoded["epoch"]), [str(part) for part in decoded["start"]]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -100,6 +180,14 @@ class FakeKubeApi:
         self.store: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self.resource_version = 0
         self.faults: list[tuple[int, float | None]] = []
+        # Every object written through the API must pass the OpenAPI schema of each of these versions.
+        self.schema_versions: tuple[str, ...] = SCHEMA_VERSIONS
+        # A page holds at most this many items even when the client asks for more (None: as many as asked).
+        self.max_page_size: int | None = None
+        # Continue tokens issued before the last expire_continue_tokens() answer 410 Expired.
+        self.continue_epoch = 0
+        # Aggregated API versions (e.g. "metrics.k8s.io/v1beta1") whose backend is down: 503 on all their paths.
+        self.unavailable: set[str] = set()
         self.requests: list[tuple[str, str, str]] = []
         self.lock = threading.RLock()
         # Called with (method, path) before each request is answered: lets a test act between two requests.
@@ -201,6 +289,18 @@ class FakeKubeApi:
         with self.lock:
             self.faults.extend([(status, retry_after)] * times)
 
+    def expire_continue_tokens(self) -> None:
+        """Make every continue token issued so far too old (as etcd compaction does after about five minutes)."""
+        with self.lock:
+            self.continue_epoch += 1
+
+    def release_finalizers(self, kind: str, namespace: str | None, name: str) -> None:
+        """Empty an object's ``metadata.finalizers``, as the controller that owns them does when it is done."""
+        with self.lock:
+            for (api_version, plural), objects in self.store.items():
+                if self.kinds.get(api_version, {}).get(plural) == kind and (namespace or "", name) in objects:
+                    objects[(namespace or "", name)]["metadata"].pop("finalizers", None)
+
     def _stamp(self, manifest: dict[str, Any]) -> dict[str, Any]:
         self.resource_version += 1
         metadata = manifest.setdefault("metadata", {})
@@ -209,79 +309,331 @@ class FakeKubeApi:
         metadata.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         if manifest.get("kind") == "Namespace":
             metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+            # What the API server fills in on every namespace: the finalizer its controller removes once empty.
+            manifest.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            manifest.setdefault("status", {}).setdefault("phase", "Active")
         return manifest
 
     # --- request handling ---------------------------------------------------------------------------
 
     def handle(
         self, method: str, path: str, content_type: str, body: bytes
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Answer one request: (status, JSON body, extra headers)."""
+    ) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
+        """Answer one request: (status, JSON body or plain text, extra headers).
+
+        One handler per concern, in the order a real API server applies them:
+        injected faults, aggregated APIs that are down, discovery, routing,
+        then the verb's handler (which calls the admission and validation
+        checks it needs).
+        """
         with self.lock:
             if self.on_request:
                 self.on_request(method, path)
+            self._finalize_namespaces()
             if self.faults:
                 status, retry_after = self.faults.pop(0)
                 headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
                 reasons = {403: "Forbidden", 422: "Invalid", 429: "TooManyRequests"}
                 return status, status_body(status, reasons.get(status, "InternalError"), "injected fault"), headers
+            unavailable = self._aggregated_unavailable(path)
+            if unavailable is not None:
+                return unavailable
+            discovery = self._discovery(path)
+            if discovery is not None:
+                return discovery
             route = self._route(path)
             if route is None:
                 return 404, status_body(404, "NotFound", "the server could not find the requested resource"), {}
-            api_version, plural, namespace, name = route
-            kind = self.kinds[api_version][plural]
-            objects = self.store.setdefault((api_version, plural), {})
-            cluster_scoped = plural in ("namespaces", "nodes")
-            key = ("" if cluster_scoped else namespace or "", name or "")
-            missing = status_body(404, "NotFound", f'{plural} "{name}" not found', name or "", plural)
-            if method == "GET" and name is None:
-                items = [
-                    copy.deepcopy(item)
-                    for (item_namespace, _), item in sorted(objects.items())
-                    if namespace is None or cluster_scoped or item_namespace == namespace
-                ]
-                metadata = {"resourceVersion": str(self.resource_version)}
-                listing = {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata, "items": items}
-                return 200, listing, {}
+            request = _Request(self, method, path, content_type, body, *route)
+            if method == "GET" and request.name is None:
+                return self._list(request)
             if method == "GET":
-                return (200, copy.deepcopy(objects[key]), {}) if key in objects else (404, missing, {})
-            if method == "POST" and name is None:
-                manifest = json.loads(body or b"{}")
-                new_name = manifest.get("metadata", {}).get("name")
-                if not new_name:
-                    return 422, status_body(422, "Invalid", "metadata.name: Required value", "", kind), {}
-                if not cluster_scoped:
-                    if ("", namespace) not in self.store.get(("v1", "namespaces"), {}):
-                        message = f'namespaces "{namespace}" not found'
-                        return 404, status_body(404, "NotFound", message, namespace or "", "namespaces"), {}
-                    manifest.setdefault("metadata", {})["namespace"] = namespace
-                new_key = ("" if cluster_scoped else namespace or "", new_name)
-                if new_key in objects:
-                    message = f'{plural} "{new_name}" already exists'
-                    return 409, status_body(409, "AlreadyExists", message, new_name, plural), {}
-                manifest.setdefault("apiVersion", api_version)
-                manifest.setdefault("kind", kind)
-                objects[new_key] = self._stamp(manifest)
-                return 201, copy.deepcopy(objects[new_key]), {}
-            if method == "PATCH" and name is not None:
-                if key not in objects:
-                    return 404, missing, {}
-                patch = json.loads(body or b"{}")
-                if content_type not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-                    message = f"the body of the request was in an unknown format for {content_type}"
-                    return 400 if isinstance(patch, dict) else 415, status_body(400, "BadRequest", message), {}
-                objects[key] = self._stamp(merge_patch(objects[key], patch))
-                return 200, copy.deepcopy(objects[key]), {}
-            if method == "DELETE" and name is not None:
-                if key not in objects:
-                    return 404, missing, {}
-                deleted = objects.pop(key)
-                if cluster_scoped:
-                    for others in self.store.values():
-                        for other_key in [k for k in others if k[0] == name]:
-                            del others[other_key]
-                return 200, deleted, {}
+                return self._read(request)
+            if method == "POST" and request.name is None:
+                return self._create(request)
+            if method == "PUT" and request.name is not None:
+                return self._replace(request)
+            if method == "PATCH" and request.name is not None:
+                return self._patch(request)
+            if method == "DELETE" and request.name is not None:
+                return self._delete(request)
             return 405, status_body(405, "MethodNotAllowed", f"{method} is not supported here"), {}
+
+    # --- one handler per verb -----------------------------------------------------------------------
+
+    def _read(self, request: _Request) -> Answer:
+        if request.key not in request.objects:
+            return request.missing()
+        return 200, copy.deepcopy(request.objects[request.key]), {}
+
+    def _list(self, request: _Request) -> Answer:
+        """A ``<Kind>List``, in pages when the client sends ``limit`` (and follows ``continue``).
+
+        As the API server does: a page holds at most ``limit`` items (fewer when
+        ``max_page_size`` is lower: a server may return fewer than asked), and
+        ``metadata.continue`` is set while more remain; a token older than the
+        last :meth:`expire_continue_tokens` answers 410 ``Expired``.
+        """
+        query = parse_qs(urlsplit(request.path).query)
+        keys = sorted(
+            key
+            for key in request.objects
+            if request.namespace is None or request.cluster_scoped or key[0] == request.namespace
+        )
+        start: list[str] | None = None
+        token = (query.get("continue") or [""])[0]
+        if token:
+            decoded = _decode_continue(token)
+            if decoded is None:
+                return 400, status_body(400, "BadRequest", "continue key is not valid"), {}
+            epoch, start = decoded
+            if epoch < self.continue_epoch:
+                return 410, status_body(410, "Expired", CONTINUE_EXPIRED), {}
+        if start is not None:
+            keys = [key for key in keys if list(key) > start]
+        limit = int((query.get("limit") or ["0"])[0] or 0)
+        if limit and self.max_page_size:
+            limit = min(limit, self.max_page_size)
+        metadata: dict[str, Any] = {"resourceVersion": str(self.resource_version)}
+        if limit and len(keys) > limit:
+            keys = keys[:limit]
+            metadata["continue"] = _encode_continue(self.continue_epoch, list(keys[-1]))
+        items = [copy.deepcopy(request.objects[key]) for key in keys]
+        return (
+            200,
+            {"kind": f"{request.kind}List", "apiVersion": request.api_version, "metadata": metadata, "items": items},
+            {},
+        )
+
+    def _create(self, request: _Request) -> Answer:
+        manifest = json.loads(request.body or b"{}")
+        new_name = manifest.get("metadata", {}).get("name")
+        if not new_name:
+            return 422, status_body(422, "Invalid", "metadata.name: Required value", "", request.kind), {}
+        namespace = request.namespace or ""
+        if not request.cluster_scoped:
+            if ("", namespace) not in self.store.get(("v1", "namespaces"), {}):
+                message = f'namespaces "{namespace}" not found'
+                return 404, status_body(404, "NotFound", message, namespace, "namespaces"), {}
+            refusal = self._namespace_lifecycle(request, new_name)
+            if refusal is not None:
+                return refusal
+            manifest.setdefault("metadata", {})["namespace"] = namespace
+        new_key = ("" if request.cluster_scoped else namespace, new_name)
+        if new_key in request.objects:
+            message = f'{request.plural} "{new_name}" already exists'
+            if request.objects[new_key]["metadata"].get("deletionTimestamp"):
+                # The registry's wording for a name whose object is still being deleted.
+                message = f"object is being deleted: {message}"
+            return 409, status_body(409, "AlreadyExists", message, new_name, request.plural), {}
+        manifest.setdefault("apiVersion", request.api_version)
+        manifest.setdefault("kind", request.kind)
+        invalid = self._validate(request, manifest)
+        if invalid is not None:
+            return invalid
+        request.objects[new_key] = self._stamp(manifest)
+        return 201, copy.deepcopy(request.objects[new_key]), {}
+
+    def _replace(self, request: _Request) -> Answer:
+        """PUT: the body replaces the object; its ``metadata.resourceVersion``, when given, must be the current one."""
+        if request.key not in request.objects:
+            return request.missing()
+        manifest = json.loads(request.body or b"{}")
+        return self._update(request, manifest, manifest.get("metadata", {}).get("resourceVersion"))
+
+    def _patch(self, request: _Request) -> Answer:
+        if request.key not in request.objects:
+            return request.missing()
+        patch = json.loads(request.body or b"{}")
+        if request.content_type not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            message = f"the body of the request was in an unknown format for {request.content_type}"
+            return 400 if isinstance(patch, dict) else 415, status_body(400, "BadRequest", message), {}
+        precondition = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
+        return self._update(request, merge_patch(request.objects[request.key], patch), precondition)
+
+    def _update(self, request: _Request, updated: dict[str, Any], precondition: str | None) -> Answer:
+        """The checks every update goes through, then the write."""
+        current = request.objects[request.key]
+        if updated.get("metadata", {}).get("name") != request.name:
+            message = (
+                f"the name of the object ({updated.get('metadata', {}).get('name')}) "
+                f"does not match the name on the URL ({request.name})"
+            )
+            return 400, status_body(400, "BadRequest", message), {}
+        stale = self._stale(request, current, precondition)
+        if stale is not None:
+            return stale
+        immutable = self._immutable(request, current, updated)
+        if immutable is not None:
+            return immutable
+        updated.setdefault("apiVersion", request.api_version)
+        updated.setdefault("kind", request.kind)
+        invalid = self._validate(request, updated)
+        if invalid is not None:
+            return invalid
+        request.objects[request.key] = self._stamp(updated)
+        return 200, copy.deepcopy(request.objects[request.key]), {}
+
+    def _delete(self, request: _Request) -> Answer:
+        """DELETE. An object with finalizers only gets a ``deletionTimestamp``; a namespace starts terminating.
+
+        A namespace always has the ``kubernetes`` finalizer: the first DELETE
+        answers 200 with it in phase ``Terminating``; it stays visible until the
+        namespace controller (:meth:`_finalize_namespaces`, before each request)
+        has removed its content; a DELETE meanwhile answers 409 ``Conflict``.
+        """
+        if request.key not in request.objects:
+            return request.missing()
+        current = request.objects[request.key]
+        metadata = current["metadata"]
+        if request.plural == "namespaces":
+            if metadata.get("deletionTimestamp"):
+                return (
+                    409,
+                    status_body(
+                        409, "Conflict", NAMESPACE_PURGING.format(name=request.name), request.name or "", "namespaces"
+                    ),
+                    {},
+                )
+            metadata["deletionTimestamp"] = _now()
+            current.setdefault("status", {})["phase"] = "Terminating"
+            return 200, copy.deepcopy(self._stamp(current)), {}
+        if metadata.get("finalizers"):
+            metadata.setdefault("deletionTimestamp", _now())
+            return 200, copy.deepcopy(self._stamp(current)), {}
+        return 200, request.objects.pop(request.key), {}
+
+    # --- one check per concern ----------------------------------------------------------------------
+
+    def _stale(self, request: _Request, current: dict[str, Any], precondition: str | None) -> Answer | None:
+        """Optimistic concurrency: a write naming a ``resourceVersion`` that is no longer the object's is 409."""
+        if precondition is None or str(precondition) == current["metadata"].get("resourceVersion"):
+            return None
+        group = request.api_version.split("/")[0] if "/" in request.api_version else ""
+        resource = f"{request.plural}.{group}" if group else request.plural
+        message = (
+            f'Operation cannot be fulfilled on {resource} "{request.name}": the object has been modified; '
+            "please apply your changes to the latest version and try again"
+        )
+        return 409, status_body(409, "Conflict", message, request.name or "", request.plural), {}
+
+    def _immutable(self, request: _Request, current: dict[str, Any], updated: dict[str, Any]) -> Answer | None:
+        """422 ``Invalid`` for an update that changes a field the API server keeps as it was created."""
+        for path, rule in IMMUTABLE_FIELDS.get(request.kind, ()):
+            before, after = _at(current, path), _at(updated, path)
+            if before is None or before == after:
+                continue
+            field_path = ".".join(path)
+            detail = "cannot change roleRef" if rule == "roleRef" else "field is immutable"
+            if rule == "statefulset":
+                detail = (
+                    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+                    "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+                )
+                field_path = "spec"
+            group = request.api_version.split("/")[0] if "/" in request.api_version else ""
+            qualified = f"{request.kind}.{group}" if group else request.kind
+            message = (
+                f'{qualified} "{request.name}" is invalid: {field_path}: Invalid value: {json.dumps(after)}: {detail}'
+            )
+            body = status_body(422, "Invalid", message, request.name or "", request.kind)
+            body["details"]["causes"] = [{"reason": "FieldValueInvalid", "message": detail, "field": field_path}]
+            return 422, body, {}
+        return None
+
+    def _validate(self, request: _Request, manifest: dict[str, Any]) -> Answer | None:
+        """422 ``Invalid`` for an object failing the OpenAPI schema of any version in ``schema_versions``."""
+        for version in self.schema_versions:
+            problem = schema_problem(manifest, version)
+            if problem is not None:
+                name = manifest.get("metadata", {}).get("name", "")
+                message = f'{request.kind} "{name}" is invalid: {problem} (Kubernetes {version} schema)'
+                return 422, status_body(422, "Invalid", message, name, request.kind), {}
+        return None
+
+    def _namespace_lifecycle(self, request: _Request, name: str) -> Answer | None:
+        """The NamespaceLifecycle admission plugin: nothing new goes into a namespace being terminated."""
+        namespace = self.store.get(("v1", "namespaces"), {}).get(("", request.namespace or ""))
+        if namespace is None or not namespace["metadata"].get("deletionTimestamp"):
+            return None
+        reason = f"unable to create new content in namespace {request.namespace} because it is being terminated"
+        body = status_body(403, "Forbidden", f'{request.plural} "{name}" is forbidden: {reason}', name, request.plural)
+        body["details"]["causes"] = [
+            {"reason": "NamespaceTerminating", "message": reason, "field": "metadata.namespace"}
+        ]
+        return 403, body, {}
+
+    def _finalize_namespaces(self) -> None:
+        """The namespace controller: empties terminating namespaces, then purges them once nothing is left.
+
+        Content without finalizers goes; content with finalizers gets a
+        ``deletionTimestamp`` and stays until :meth:`release_finalizers`.
+        Objects being deleted whose finalizers are gone are purged.
+        """
+        namespaces = self.store.get(("v1", "namespaces"), {})
+        terminating = {key[1] for key, item in namespaces.items() if item["metadata"].get("deletionTimestamp")}
+        for (_, plural), objects in self.store.items():
+            if plural == "namespaces":
+                continue
+            for key in list(objects):
+                metadata = objects[key]["metadata"]
+                if key[0] in terminating and not metadata.get("deletionTimestamp"):
+                    metadata["deletionTimestamp"] = _now()
+                if metadata.get("deletionTimestamp") and not metadata.get("finalizers"):
+                    del objects[key]
+        for name in terminating:
+            if not any(
+                key[0] == name
+                for (_, plural), objects in self.store.items()
+                if plural != "namespaces"
+                for key in objects
+            ):
+                namespaces.pop(("", name), None)
+
+    def _aggregated_unavailable(self, path: str) -> Answer | None:
+        """What kube-aggregator answers for an APIService whose backend is down: 503 ``service unavailable``."""
+        parts = [part for part in urlsplit(path).path.split("/") if part]
+        if len(parts) >= 3 and parts[0] == "apis" and f"{parts[1]}/{parts[2]}" in self.unavailable:
+            return 503, "service unavailable\n", {}
+        return None
+
+    def _discovery(self, path: str) -> Answer | None:
+        """``/api``, ``/apis`` and ``/apis/<group>/<version>`` discovery documents for the served kinds."""
+        parts = [part for part in urlsplit(path).path.split("/") if part]
+        if parts == ["api"]:
+            return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}, {}
+        if parts == ["apis"]:
+            groups: dict[str, list[str]] = {}
+            for api_version in self.kinds:
+                if "/" in api_version:
+                    group, version = api_version.split("/")
+                    groups.setdefault(group, []).append(version)
+            listed = [
+                {
+                    "name": group,
+                    "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
+                    "preferredVersion": {"groupVersion": f"{group}/{versions[0]}", "version": versions[0]},
+                }
+                for group, versions in sorted(groups.items())
+            ]
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": listed}, {}
+        served: str | None = None
+        if parts == ["api", "v1"]:
+            served = "v1"
+        elif len(parts) == 3 and parts[0] == "apis":
+            served = f"{parts[1]}/{parts[2]}"
+        if served is None or served not in self.kinds:
+            return None
+        api_version = served
+        resources = [
+            {"name": plural, "kind": kind, "namespaced": plural not in CLUSTER_SCOPED, "verbs": ["get", "list"]}
+            for plural, kind in sorted(self.kinds[api_version].items())
+        ]
+        return (
+            200,
+            {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources},
+            {},
+        )
 
     def _route(self, path: str) -> tuple[str, str, str | None, str | None] | None:
         """(apiVersion, plural, namespace, name) for a resource path, or ``None`` when nothing serves it."""
@@ -304,6 +656,33 @@ class FakeKubeApi:
         return api_version, rest[0], namespace, rest[1] if len(rest) == 2 else None
 
 
+class _Request:
+    """One resource request, routed: what it names and the store it reads and writes."""
+
+    def __init__(
+        self,
+        fake: FakeKubeApi,
+        method: str,
+        path: str,
+        content_type: str,
+        body: bytes,
+        api_version: str,
+        plural: str,
+        namespace: str | None,
+        name: str | None,
+    ) -> None:
+        self.method, self.path, self.content_type, self.body = method, path, content_type, body
+        self.api_version, self.plural, self.namespace, self.name = api_version, plural, namespace, name
+        self.kind = fake.kinds[api_version][plural]
+        self.objects = fake.store.setdefault((api_version, plural), {})
+        self.cluster_scoped = plural in CLUSTER_SCOPED
+        self.key = ("" if self.cluster_scoped else namespace or "", name or "")
+
+    def missing(self) -> Answer:
+        message = f'{self.plural} "{self.name}" not found'
+        return 404, status_body(404, "NotFound", message, self.name or "", self.plural), {}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeKubeApi
@@ -315,9 +694,12 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake.lock:
             self.fake.requests.append((self.command, self.path, self.headers.get("Authorization") or ""))
         status, payload, headers = self.fake.handle(self.command, self.path, content_type, body)
-        data = json.dumps(payload).encode()
+        # kube-aggregator answers for a backend that is down in plain text (Go's http.Error), not a Status.
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header(
+            "Content-Type", "text/plain; charset=utf-8" if isinstance(payload, str) else "application/json"
+        )
         self.send_header("Content-Length", str(len(data)))
         for header, value in headers.items():
             self.send_header(header, value)
