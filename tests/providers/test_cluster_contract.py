@@ -19,7 +19,7 @@ from providers.cluster import (
     RoleBindingSpec,
     Subject,
 )
-from providers.errors import Conflict, InvalidRequest, NotFound, PermissionDenied, Throttled, Unavailable
+from providers.errors import Busy, InvalidRequest, NotFound, PermissionDenied, Throttled, Unavailable
 from tests.providers.conftest import RETRY_AFTER, ClusterHarness
 
 TEAM = {"portal.example/team": "payments", "portal.example/environment": "env-42"}
@@ -144,12 +144,12 @@ def test_quantities_written_back_in_canonical_form_are_not_patched_again(cluster
     assert only(cluster_harness, "ResourceQuota")["spec"]["hard"] == {"requests.memory": "1Gi", "requests.cpu": "0.5"}
 
 
-def test_ensuring_a_namespace_that_is_being_deleted_is_a_conflict(cluster_harness: ClusterHarness) -> None:
+def test_ensuring_a_namespace_that_is_being_deleted_waits_until_it_is_gone(cluster_harness: ClusterHarness) -> None:
     cluster_harness.seed(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}, "status": {"phase": "Terminating"}}
     )
 
-    with pytest.raises(Conflict):
+    with pytest.raises(Busy):  # a workflow step waits on Busy, as it waits for a resource still being created
         cluster_harness.driver.ensure_namespace(NamespaceSpec("old"))
 
 
@@ -182,6 +182,22 @@ def test_the_role_binding_grants_the_cluster_role_to_its_subjects(cluster_harnes
     binding = only(cluster_harness, "RoleBinding", "payments-dev")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
     assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [("Group", "auditors"), ("User", "ana")]
+
+
+def test_changing_a_role_bindings_cluster_role_replaces_the_binding(cluster_harness: ClusterHarness) -> None:
+    driver = cluster_harness.driver
+    driver.ensure_namespace(NamespaceSpec("payments-dev"))
+    subjects = (Subject("Group", "payments-devs"),)
+    first = driver.ensure_role_binding(RoleBindingSpec("payments-dev", "portal-team", "edit", subjects))
+
+    # A binding's roleRef cannot change (the API answers 422): the binding is deleted and created again.
+    second = driver.ensure_role_binding(RoleBindingSpec("payments-dev", "portal-team", "view", subjects))
+
+    binding = only(cluster_harness, "RoleBinding", "payments-dev")
+    assert binding["roleRef"]["name"] == "view"
+    assert (second.created, second.uid) == (True, binding["metadata"]["uid"])
+    assert second.uid != first.uid
+    assert not driver.ensure_role_binding(RoleBindingSpec("payments-dev", "portal-team", "view", subjects)).updated
 
 
 def test_the_network_policy_denies_all_ingress_except_the_allowed_namespaces(cluster_harness: ClusterHarness) -> None:
