@@ -1,30 +1,61 @@
 """A stateful fake Kubernetes API server on loopback, for driving the official client in tests.
 
 Covers: the REST paths of the core group (namespaces and, inside them,
-resourcequotas, limitranges, pods), rbac.authorization.k8s.io/v1 rolebindings,
-networking.k8s.io/v1 networkpolicies and ingresses, apps/v1 deployments,
-statefulsets, daemonsets, replicasets and controllerrevisions, batch/v1
-cronjobs, autoscaling/v2 horizontalpodautoscalers, plus any group "installed"
-with :meth:`FakeKubeApi.install` (CRDs such as argoproj.io/v1alpha1, and
-metrics.k8s.io/v1beta1 pods). For each: GET of one object, of a namespace's
-list and of the all-namespaces list (``<Kind>List`` with ``items``); POST
-(``metadata.uid``, ``resourceVersion``, ``creationTimestamp``;
-409 ``AlreadyExists`` and 404 for a missing namespace as ``Status`` bodies);
-PATCH with ``application/merge-patch+json`` or
+resourcequotas, limitranges, pods, services), rbac.authorization.k8s.io/v1
+rolebindings, networking.k8s.io/v1 networkpolicies and ingresses, apps/v1
+deployments, statefulsets, daemonsets, replicasets and controllerrevisions,
+batch/v1 cronjobs and jobs, autoscaling/v2 horizontalpodautoscalers, plus any
+group "installed" with :meth:`FakeKubeApi.install` (CRDs such as
+argoproj.io/v1alpha1, and metrics.k8s.io/v1beta1 pods). For each: GET of one
+object, of a namespace's list and of the all-namespaces list (``<Kind>List``
+with ``items``); POST (``metadata.uid``, ``resourceVersion``,
+``creationTimestamp``; 409 ``AlreadyExists`` and 404 for a missing namespace
+as ``Status`` bodies); PUT; PATCH with ``application/merge-patch+json`` or
 ``application/strategic-merge-patch+json`` (both applied as a JSON merge
 patch; a dict sent as ``application/json-patch+json`` is refused with 400, as a
-real server would); DELETE (a namespace takes its objects with it at once).
-:meth:`FakeKubeApi.fail_next` answers the next N requests with a status
-(429 with ``Retry-After``, 403, 422, 503…). Every request's method, path and
-``Authorization`` header is recorded, and ``on_request`` lets a test act
+real server would); DELETE. Discovery documents (``/api``, ``/apis``,
+``/apis/<group>/<version>``). Every request's method, path (with its query)
+and ``Authorization`` header is recorded, and ``on_request`` lets a test act
 between two requests (e.g. create an object a driver just looked for).
 
-Does not cover: label/field selectors, watches, pagination (``continue``),
-server-side apply, strategic-merge list semantics, admission (quotas are
-stored, never enforced), validation beyond names, finalizers and graceful
-deletion, subresources (``/status``, ``/scale``), discovery endpoints and
-controllers (nothing reconciles: ReplicaSets, pods and statuses exist only
-when a test writes them with :meth:`FakeKubeApi.put`).
+What it refuses, as the API server does (one handler per concern):
+
+- Optimistic concurrency: every write gives the object a new
+  ``resourceVersion``; a PUT or PATCH naming another one than the object's
+  answers 409 ``Conflict`` ("the object has been modified…").
+- Namespace lifecycle: a namespace gets the ``kubernetes`` finalizer and
+  phase ``Active``; DELETE turns it ``Terminating`` (``deletionTimestamp``)
+  and a namespace controller, run before each request, removes its content
+  and then the namespace. Content with ``metadata.finalizers`` keeps it
+  there until :meth:`FakeKubeApi.release_finalizers`. Meanwhile creating
+  content in it answers 403 ``Forbidden`` ("unable to create new content in
+  namespace X because it is being terminated", cause
+  ``NamespaceTerminating``), creating it again 409 ``AlreadyExists``
+  ("object is being deleted: …") and deleting it again 409 ``Conflict``.
+- Immutable fields (:data:`IMMUTABLE_FIELDS`: a Service's ``clusterIP``, the
+  selector of Deployments, ReplicaSets, DaemonSets and StatefulSets, a Job's
+  selector and template, a RoleBinding's ``roleRef``…): 422 ``Invalid``; a
+  write whose ``metadata.name`` differs from the URL's: 400.
+- Paged lists: ``limit`` and ``continue`` are honoured (``max_page_size``
+  makes pages smaller than asked, as a server may); a token issued before
+  :meth:`FakeKubeApi.expire_continue_tokens` answers 410 ``Expired``.
+- Aggregated APIs that are down: every path of an API version in
+  ``unavailable`` (e.g. ``metrics.k8s.io/v1beta1``), discovery included,
+  answers 503 with kube-aggregator's plain-text ``service unavailable``.
+- Schema: every object written through the API must pass the strict OpenAPI
+  schema (kubernetes-validate) of each minor version in ``schema_versions``
+  (the oldest and the newest the locked package ships), else 422 ``Invalid``.
+- :meth:`FakeKubeApi.fail_next` answers the next N requests with a status
+  (429 with ``Retry-After``, 403, 422, 503…).
+
+Does not cover: label/field selectors, watches, server-side apply,
+strategic-merge list semantics, admission beyond namespace lifecycle (quotas
+are stored, never enforced), validation beyond the schema and names (label
+syntax, cross-field rules such as a selector matching its template),
+graceful deletion of pods, subresources (``/status``, ``/scale``) and
+controllers other than the namespace one (ReplicaSets, pods and statuses
+exist only when a test writes them with :meth:`FakeKubeApi.put`, which
+bypasses every check above).
 """
 
 from __future__ import annotations
