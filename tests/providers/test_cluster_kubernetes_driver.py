@@ -201,6 +201,11 @@ def api_client(host: str) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def core_api(host: str) -> Any:
+    """The typed core API; bodies are plain dicts here, as the driver sends them."""
+    return client.CoreV1Api(api_client(host))
+
+
 def raw_call(host: str, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
     """A request the typed methods would refuse to build (they check bodies against the models first)."""
     api = api_client(host)
@@ -218,7 +223,7 @@ def driver_for(host: str, **options: Any) -> KubernetesClusterDriver:
 
 
 def status_of(error: ApiException) -> tuple[int, str, str]:
-    body = json.loads(error.body)
+    body = json.loads(error.body or "{}")
     return int(error.status), body["reason"], body["message"]
 
 
@@ -226,7 +231,7 @@ def test_every_write_changes_the_resource_version_and_a_stale_one_is_a_409_confl
     cluster_fake_api: tuple[FakeKubeApi, str],
 ) -> None:
     _, host = cluster_fake_api
-    core = client.CoreV1Api(api_client(host))
+    core = core_api(host)
     created = core.create_namespace({"metadata": {"name": "payments-dev"}})
     patched = core.patch_namespace("payments-dev", {"metadata": {"labels": {"team": "payments"}}})
     stale = created.metadata.resource_version
@@ -392,7 +397,7 @@ def test_the_api_refuses_new_content_and_a_new_namespace_while_one_terminates(
 ) -> None:
     fake, host = cluster_fake_api
     namespace_held_by_a_finalizer(fake)
-    core = client.CoreV1Api(api_client(host))
+    core = core_api(host)
     core.delete_namespace("payments-dev")
 
     with pytest.raises(ApiException) as forbidden:
@@ -485,7 +490,7 @@ def test_changing_an_immutable_field_is_a_422_invalid(
 
 def test_a_patch_that_renames_an_object_is_refused(cluster_fake_api: tuple[FakeKubeApi, str]) -> None:
     _, host = cluster_fake_api
-    core = client.CoreV1Api(api_client(host))
+    core = core_api(host)
     core.create_namespace({"metadata": {"name": "payments-dev"}})
 
     with pytest.raises(ApiException) as refused:
@@ -530,10 +535,10 @@ def test_a_list_whose_continue_token_expired_starts_again(cluster_fake_api: tupl
     fake.on_request = compaction
     assert [namespace.name for namespace in driver_for(host).list_namespaces()] == names
 
-    first = client.CoreV1Api(api_client(host)).list_namespace(limit=2)
+    first = core_api(host).list_namespace(limit=2)
     fake.expire_continue_tokens()
     with pytest.raises(ApiException) as expired:
-        client.CoreV1Api(api_client(host)).list_namespace(limit=2, _continue=first.metadata._continue)
+        core_api(host).list_namespace(limit=2, _continue=first.metadata._continue)
     assert status_of(expired.value)[:2] == (410, "Expired")
 
 
