@@ -11,6 +11,7 @@ against both.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -278,7 +279,8 @@ class ManifestClusterDriver(ABC):
                         raise
             _refuse_while_deleting(resource, current)
             if self._needs_recreating(resource, manifest, current):
-                self._delete(resource, namespace, name)
+                with contextlib.suppress(NotFound):  # someone else removed it first
+                    self._delete(resource, namespace, name)
                 current = None
                 continue
             patch = self._patch_for(manifest, current, prefixes)

@@ -140,10 +140,6 @@ def _status_body(error: ApiException) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _status_message(error: ApiException) -> str:
-    return str(_status_body(error).get("message") or error.reason or "no message")
-
-
 def _retry_after(error: ApiException) -> float | None:
     value = (error.headers or {}).get("Retry-After")
     try:
@@ -325,9 +321,12 @@ class KubernetesClusterDriver(ManifestClusterDriver):
     def _paged(self, fetch: Callable[[dict[str, Any]], Any], what: str) -> list[Manifest]:
         """Every item of a list, read in pages of ``page_size`` following ``metadata.continue``.
 
-        "The server may return fewer items than requested (even zero) with a
-        continue token": only an empty token ends the list. A token the server
-        no longer accepts (410 ``Expired``) starts the list again, a few times.
+        The API reference on ``limit``: "The server may return fewer than the
+        requested amount of items (up to zero items) … clients should only use
+        the presence of the continue field to determine whether more results
+        are available." And on chunking: the server "return[s] a 410 Gone if
+        more results cannot be returned. In this case, the client will need to
+        start from the beginning", which this does, a few times.
         """
         for _ in range(LIST_RESTARTS):
             items: list[Manifest] = []
@@ -359,11 +358,12 @@ class KubernetesClusterDriver(ManifestClusterDriver):
                 return self._custom.list_cluster_custom_object(group, version, plural, **page)
             return self._custom.list_namespaced_custom_object(group, version, namespace, plural, **page)
 
+        # An aggregated API whose backend is down (metrics-server restarting) answers 503: that is Unavailable,
+        # retried and then raised, never taken for "not installed".
         try:
             return self._paged(listing, f"{group}/{version}/{plural}")
         except NotFound:
             return None  # the CRD (or metrics-server) is not installed
-        # An aggregated API whose backend is down (metrics-server restarting) answers 503: Unavailable, retried.
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)

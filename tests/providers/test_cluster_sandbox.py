@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from providers.cluster import NamespaceSpec
+from providers.cluster_base import RESOURCES, StaleObject
 from providers.errors import Unavailable
 from providers.retry import RetryPolicy
 from providers.sandbox.cluster import SandboxClusterDriver
@@ -107,3 +108,15 @@ def test_the_sandbox_plays_metrics_server_with_usage_around_each_pods_requests(t
     assert {item["kind"] for item in served} == {"PodMetrics"}
     assert all(item["window"] and item["timestamp"] for item in served)
     assert all(item["containers"][0]["usage"]["cpu"].endswith("n") for item in served)
+
+
+def test_a_patch_computed_from_an_older_version_is_refused_as_stale(tmp_path: Path) -> None:
+    driver = SandboxClusterDriver(tmp_path, "eu")
+    first = driver.ensure_namespace(NamespaceSpec("payments-dev"))
+    driver.ensure_namespace(NamespaceSpec("payments-dev", {"team": "payments"}))
+    namespace = RESOURCES["Namespace"]
+
+    with pytest.raises(StaleObject):
+        driver._patch(namespace, None, "payments-dev", {"metadata": {"resourceVersion": first.resource_version}})
+
+    assert driver.objects("Namespace")[0]["metadata"]["labels"]["team"] == "payments"
