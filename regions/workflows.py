@@ -140,7 +140,7 @@ class BuildRegion(Workflow):
         """Where a data service goes: the network step's private subnets, its VPC, and its address range (the only
         one allowed to reach the service's port)."""
         network = self._output_of(ctx, "network")
-        planned = next(
+        planned: Mapping[str, Any] = next(
             (resource["settings"] for resource in ctx.run_params["resources"] if resource["kind"] == "network"), {}
         )
         return {

@@ -379,7 +379,8 @@ class AwsCloudDriver:
         ):
             answer = self._call("ec2", "describe_vpc_attribute", VpcId=vpc_id, Attribute=attribute)
             if not answer.get(parameter, {}).get("Value"):
-                self._call("ec2", "modify_vpc_attribute", VpcId=vpc_id, **{parameter: {"Value": True}})
+                change: dict[str, Any] = {parameter: {"Value": True}}
+                self._call("ec2", "modify_vpc_attribute", VpcId=vpc_id, **change)
 
     def _offered_zones(self) -> list[dict[str, Any]]:
         """The availability zones this account may use in the region, by zone id: available, ordinary
@@ -538,8 +539,13 @@ class AwsCloudDriver:
                 DestinationCidrBlock="0.0.0.0/0",
                 **default_route,
             )
-        elif default_route and any(current.get(key) != value for key, value in default_route.items()):
-            self._call("ec2", "replace_route", RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **default_route)
+        elif (
+            default_route
+            and current is not None
+            and any(current.get(key) != value for key, value in default_route.items())
+        ):
+            target: dict[str, Any] = dict(default_route)
+            self._call("ec2", "replace_route", RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **target)
         associated = {association.get("SubnetId") for association in table.get("Associations", [])}
         for subnet_id in subnet_ids:
             if subnet_id in associated:

@@ -59,7 +59,7 @@ def enforce(driver: AwsCloudDriver) -> AwsCloudDriver:
             if refusal is not None:
                 code, message = refusal
                 answer = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
-                raise ClientError(answer, model.name)  # type: ignore[arg-type]
+                raise ClientError(answer, model.name)
 
     driver.on("before-parameter-build", check)
     return driver

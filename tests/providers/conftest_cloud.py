@@ -259,7 +259,7 @@ class FakeEksAddons:
     @staticmethod
     def _refuse(code: str, status: int, message: str, operation: str) -> ClientError:
         answer = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        return ClientError(answer, operation)  # type: ignore[arg-type]
+        return ClientError(answer, operation)
 
     def _answer(self, driver: AwsCloudDriver) -> Callable[..., Any]:
         def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
@@ -326,6 +326,31 @@ class FakeEksAddons:
         return answer
 
 
+def fill_moto_gaps(driver: AwsCloudDriver) -> None:
+    """Answer the calls moto 5.2 has not implemented, on the state of the moto server running in this process:
+    ``DeleteCacheSubnetGroup`` (moto does not record which group a cache was placed in, so the refusal AWS
+    gives for a group still in use cannot be imitated)."""
+    from moto.elasticache.models import elasticache_backends
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["portal_api_params"] = dict(params)
+
+    def delete_cache_subnet_group(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        name = context["portal_api_params"]["CacheSubnetGroupName"]
+        backend = elasticache_backends[ACCOUNT][str(context["client_region"])]
+        if name not in backend.cache_subnet_groups:
+            answer = {
+                "Error": {"Code": "CacheSubnetGroupNotFoundFault", "Message": f"{name} not found"},
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            }
+            raise ClientError(answer, model.name)
+        del backend.cache_subnet_groups[name]
+        return SimpleNamespace(status_code=200, headers={}), {}
+
+    driver.on("before-parameter-build.elasticache.DeleteCacheSubnetGroup", remember)
+    driver.on("before-call.elasticache.DeleteCacheSubnetGroup", delete_cache_subnet_group)
+
+
 def moto_driver(endpoint: str, region: str, sleep: Callable[[float], None], addons: FakeEksAddons) -> AwsCloudDriver:
     """An AWS driver on moto that is refused what AWS refuses (:mod:`tests.providers.aws_rules`) and has the EKS
     add-on API moto lacks."""
@@ -339,6 +364,7 @@ def moto_driver(endpoint: str, region: str, sleep: Callable[[float], None], addo
     )
     aws_rules.enforce(driver)
     addons.install(driver)
+    fill_moto_gaps(driver)
     return driver
 
 
