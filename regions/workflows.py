@@ -269,9 +269,8 @@ class BuildRegion(Workflow):
         _wait_for(info.status, "the cluster")
         if info.network_policy_status:
             _wait_for(info.network_policy_status, f"network policy enforcement ({info.network_policy})")
-        return self._record(
-            ctx, info.id, endpoint=info.endpoint, version=info.version, network_policy=info.network_policy
-        )
+        enforced_by = {"network_policy": info.network_policy} if info.network_policy else {}
+        return self._record(ctx, info.id, endpoint=info.endpoint, version=info.version, **enforced_by)
 
     def undo_cluster(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)

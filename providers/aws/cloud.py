@@ -119,7 +119,10 @@ def _configuration(values: str) -> dict[str, Any]:
     try:
         parsed = json.loads(values)
     except ValueError:
-        parsed = yaml.safe_load(values)
+        try:
+            parsed = yaml.safe_load(values)
+        except yaml.YAMLError:
+            return {}
     return dict(parsed) if isinstance(parsed, dict) else {}
 
 
