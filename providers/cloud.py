@@ -39,7 +39,16 @@ class AwsCredentials:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A virtual network with one public and one private subnet per availability zone, and NAT when asked."""
+    """A virtual network with one public and one private subnet per availability zone, and NAT when asked.
+
+    ``availability_zones`` names the zones where the cloud's zone names mean
+    the same in every account (Azure's "1", "2", "3"). Left empty, the driver
+    chooses ``zone_count`` zones (one per subnet pair when 0) from what the
+    account offers: AWS zone names map to different physical zones in each
+    account, so the AWS driver picks by zone id and reports the ids it chose
+    (``SubnetInfo.zone_id``); ``zone_ids`` pins them. With NAT, each zone gets
+    its own NAT gateway and its private subnet routes through it.
+    """
 
     name: str
     cidr: str
@@ -48,6 +57,8 @@ class NetworkSpec:
     private_subnet_cidrs: tuple[str, ...]
     nat_gateway: bool = True
     tags: Tags = field(default_factory=_no_tags)
+    zone_count: int = 0
+    zone_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class KubernetesClusterSpec:
     control_plane_role: str = ""
     node_role: str = ""
     tags: Tags = field(default_factory=_no_tags)
+    #: Enforce Kubernetes NetworkPolicies (on EKS the VPC CNI enforces them only when told to).
+    network_policy: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,11 @@ class DatabaseSpec:
     encryption_key_id: str | None = None
     master_username: str = "portal"
     tags: Tags = field(default_factory=_no_tags)
+    #: Where it is placed: private subnets of the network (in at least two zones on AWS), that network's id,
+    #: and the one address range allowed to reach its port (the network's CIDR).
+    subnet_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    allowed_cidr: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,10 @@ class CacheSpec:
     engine_version: str = "7.1"
     replicas: int = 1
     tags: Tags = field(default_factory=_no_tags)
+    #: Where it is placed, as for :class:`DatabaseSpec`.
+    subnet_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    allowed_cidr: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,8 @@ class SubnetInfo:
     cidr: str
     availability_zone: str
     public: bool
+    #: The zone's account-independent id where the cloud has one (AWS ``euw1-az1``).
+    zone_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,6 +209,10 @@ class KubernetesClusterInfo:
     certificate_authority_data: str
     node_pools: tuple[NodePoolInfo, ...]
     tags: Tags = field(default_factory=_no_tags)
+    #: What enforces NetworkPolicies ("vpc-cni v1.19.0-eksbuild.1") and its state ("active", "creating"); both ""
+    #: where the driver does not manage it.
+    network_policy: str = ""
+    network_policy_status: str = ""
 
 
 @dataclass(frozen=True)

@@ -229,8 +229,17 @@ def network_cidr(code: str) -> str:
     return f"10.{64 + int(_digest(code, length=4), 16) % 128}.0.0/16"
 
 
-def availability_zones(provider: str, code: str) -> tuple[str, str]:
-    return (f"{code}a", f"{code}b") if provider == Provider.AWS else ("1", "2")
+# Zones the region's network spans: one public and one private subnet, and on AWS one NAT gateway, in each.
+ZONE_COUNT = 2
+# How the plan says where the AWS zones come from (the plan is made before the build and asks no cloud).
+AWS_ZONE_CHOICE = "by zone id, from the zones the account offers, when the network is built"
+
+
+def availability_zones(provider: str, code: str) -> tuple[str, ...]:
+    """The zones the plan can name: Azure's zone numbers mean the same in every subscription and region. AWS zone
+    names map to different physical zones in each account, so on AWS the network step chooses zone ids from what
+    the account offers (``DescribeAvailabilityZones``) and records them; the plan names none."""
+    return () if provider == Provider.AWS else tuple(str(number) for number in range(1, ZONE_COUNT + 1))
 
 
 def tags_for(request: RegionRequest) -> dict[str, str]:
@@ -307,6 +316,11 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
     zones = availability_zones(provider, code)
     cidr = network_cidr(code)
     base = cidr.split(".")
+    where: dict[str, Any] = (
+        {"zone_choice": AWS_ZONE_CHOICE} if provider == Provider.AWS else {"availability_zones": list(zones)}
+    )
+    # AWS: a NAT gateway in each zone (a zone's outage cuts off only its own); Azure: one for the network.
+    nat_gateways = ZONE_COUNT if provider == Provider.AWS else 1
     items.append(
         (
             "network",
@@ -314,13 +328,25 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
             code,
             {
                 "cidr": cidr,
-                "availability_zones": list(zones),
-                "public_subnets": [f"{base[0]}.{base[1]}.{index}.0/24" for index in range(len(zones))],
-                "private_subnets": [f"{base[0]}.{base[1]}.{10 + index}.0/24" for index in range(len(zones))],
+                "zone_count": ZONE_COUNT,
+                **where,
+                "public_subnets": [f"{base[0]}.{base[1]}.{index}.0/24" for index in range(ZONE_COUNT)],
+                "private_subnets": [f"{base[0]}.{base[1]}.{10 + index}.0/24" for index in range(ZONE_COUNT)],
                 "nat_gateway": True,
+                "nat_gateways": nat_gateways,
                 "tags": tags,
             },
-            costing.cost(code, [(ResourceKind.NAT_GATEWAY, "", Decimal(1), "NAT gateway")]),
+            costing.cost(
+                code,
+                [
+                    (
+                        ResourceKind.NAT_GATEWAY,
+                        "",
+                        Decimal(nat_gateways),
+                        "NAT gateway per zone" if nat_gateways > 1 else "NAT gateway",
+                    )
+                ],
+            ),
         )
     )
     if request.encryption_key:

@@ -136,6 +136,19 @@ class BuildRegion(Workflow):
                 return output
         return {}
 
+    def _placement(self, ctx: StepContext) -> dict[str, Any]:
+        """Where a data service goes: the network step's private subnets, its VPC, and its address range (the only
+        one allowed to reach the service's port)."""
+        network = self._output_of(ctx, "network")
+        planned: Mapping[str, Any] = next(
+            (resource["settings"] for resource in ctx.run_params["resources"] if resource["kind"] == "network"), {}
+        )
+        return {
+            "subnet_ids": tuple(network.get("private_subnet_ids", ())),
+            "vpc_id": str(network.get("vpc_id") or network.get("provider_id") or ""),
+            "allowed_cidr": str(network.get("cidr") or planned.get("cidr", "")),
+        }
+
     @staticmethod
     def _record(ctx: StepContext, provider_id: str, **details: Any) -> dict[str, Any]:
         """Record the resource as built (once, whatever the number of tries) and return the step's output."""
@@ -174,15 +187,29 @@ class BuildRegion(Workflow):
             NetworkSpec(
                 name=ctx.params["name"],
                 cidr=settings["cidr"],
-                availability_zones=tuple(settings["availability_zones"]),
+                # Azure's zone numbers are named by the plan; AWS zones are chosen here, by zone id, from what the
+                # account offers (a plan made before that named AWS zones by name, which the driver resolves).
+                availability_zones=tuple(settings.get("availability_zones", ())),
                 public_subnet_cidrs=tuple(settings["public_subnets"]),
                 private_subnet_cidrs=tuple(settings["private_subnets"]),
                 nat_gateway=settings["nat_gateway"],
                 tags=settings["tags"],
+                zone_count=int(settings.get("zone_count", 0)),
             )
         )
         private = [subnet.id for subnet in info.subnets if not subnet.public]
-        return self._record(ctx, info.id, private_subnet_ids=private, nat_gateway_ids=list(info.nat_gateway_ids))
+        zones = sorted({subnet.availability_zone for subnet in info.subnets})
+        zone_ids = sorted({subnet.zone_id for subnet in info.subnets if subnet.zone_id})
+        return self._record(
+            ctx,
+            info.id,
+            vpc_id=info.id,
+            cidr=info.cidr,
+            private_subnet_ids=private,
+            nat_gateway_ids=list(info.nat_gateway_ids),
+            zones=zones,
+            zone_ids=zone_ids,
+        )
 
     def undo_network(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)
@@ -236,10 +263,14 @@ class BuildRegion(Workflow):
                 control_plane_role=settings["control_plane_role"],
                 node_role=settings["node_role"],
                 tags=settings["tags"],
+                network_policy=True,  # the namespaces' default-deny policies must be enforced
             )
         )
         _wait_for(info.status, "the cluster")
-        return self._record(ctx, info.id, endpoint=info.endpoint, version=info.version)
+        if info.network_policy_status:
+            _wait_for(info.network_policy_status, f"network policy enforcement ({info.network_policy})")
+        enforced_by = {"network_policy": info.network_policy} if info.network_policy else {}
+        return self._record(ctx, info.id, endpoint=info.endpoint, version=info.version, **enforced_by)
 
     def undo_cluster(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)
@@ -276,6 +307,7 @@ class BuildRegion(Workflow):
                 point_in_time_recovery=settings["point_in_time_recovery"],
                 encryption_key_id=key or None,
                 tags=settings["tags"],
+                **self._placement(ctx),
             )
         )
         _wait_for(info.status, "the database")
@@ -291,6 +323,7 @@ class BuildRegion(Workflow):
         cloud = self._cloud(ctx)
         cloud.delete_database(ctx.params["name"])
         _wait_until_gone(lambda: cloud.describe_database(ctx.params["name"]), "the database")
+        cloud.delete_database(ctx.params["name"])  # gone now: this removes its subnet group and security group
         self._forget(ctx)
 
     def do_database_replica(self, ctx: StepContext) -> Mapping[str, Any]:
@@ -323,6 +356,7 @@ class BuildRegion(Workflow):
                 node_type=settings["node_type"],
                 replicas=settings["replicas"],
                 tags=settings["tags"],
+                **self._placement(ctx),
             )
         )
         _wait_for(info.status, "the Redis cache")

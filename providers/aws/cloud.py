@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 import boto3
+import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
@@ -48,6 +50,7 @@ from providers.cloud import (
     ObjectInfo,
     ReplicaInfo,
     SubnetInfo,
+    Tags,
 )
 from providers.retry import RetryPolicy, call_with_retries
 
@@ -55,6 +58,12 @@ DEFAULT_RETRIES = RetryPolicy()
 NAME_TAG = "portal:name"
 TIER_TAG = "portal:tier"
 ALIAS_TAG = "portal:key-alias"
+ZONE_TAG = "portal:zone-id"
+# What the AWS Load Balancer Controller and the in-tree service controller look for to place load balancers.
+SUBNET_ROLE_TAGS = {
+    "public": {"kubernetes.io/role/elb": "1"},
+    "private": {"kubernetes.io/role/internal-elb": "1"},
+}
 # Set on a replica the portal promoted: RDS may report the replica's source for a while after promotion.
 PROMOTED_TAG = "portal:promoted-at"
 # Refresh assumed-role credentials this long before they expire.
@@ -70,6 +79,51 @@ GPU_POOL: dict[str, Any] = {
     "amiType": "AL2023_x86_64_NVIDIA",
     "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
 }
+
+
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+# Set on a data service's security group: the database or cache it admits traffic to.
+DATA_SERVICE_TAG = "portal:data-service"
+
+
+def subnet_group_name(service: str) -> str:
+    """The RDS or ElastiCache subnet group of a data service (ElastiCache allows letters, digits and hyphens)."""
+    return f"{service}-subnets"
+
+
+def access_group_name(service: str) -> str:
+    """The security group admitting the network to a data service's port."""
+    return f"{service}-access"
+
+
+# The VPC CNI enforces Kubernetes NetworkPolicies from 1.14 on, and only when told to.
+NETWORK_POLICY_ADDON = "vpc-cni"
+NETWORK_POLICY_CONFIGURATION = {"enableNetworkPolicy": "true"}
+MIN_NETWORK_POLICY_CNI = (1, 14)
+
+
+def _addon_version(version: str) -> tuple[int, ...]:
+    """``v1.18.3-eksbuild.1`` as (1, 18, 3); an unreadable version as ()."""
+    numbers = version.lstrip("v").split("-")[0].split(".")
+    try:
+        return tuple(int(number) for number in numbers)
+    except ValueError:
+        return ()
+
+
+def _configuration(values: str) -> dict[str, Any]:
+    """An add-on's configuration values (JSON, or YAML, which EKS also takes) as a dict."""
+    if not values.strip():
+        return {}
+    try:
+        parsed = json.loads(values)
+    except ValueError:
+        try:
+            parsed = yaml.safe_load(values)
+        except yaml.YAMLError:
+            return {}
+    return dict(parsed) if isinstance(parsed, dict) else {}
 
 
 def _now() -> datetime:
@@ -253,7 +307,17 @@ class AwsCloudDriver:
         return [{"ResourceType": resource_type, "Tags": _tag_list(tags)}]
 
     def ensure_network(self, spec: NetworkSpec) -> NetworkInfo:
-        """Create the VPC, subnets, internet gateway, NAT gateway and route tables that are missing."""
+        """Create the VPC, subnets, internet gateway, NAT gateways and route tables that are missing.
+
+        The VPC gets DNS support and DNS hostnames (EKS: "The VPC must have DNS
+        hostname and DNS resolution support. Otherwise, nodes can't register to
+        your cluster"). Subnets are made by zone id in zones the account offers
+        (zone names map to different physical zones in each account), and carry
+        the load balancer role tags (``kubernetes.io/role/elb`` on public,
+        ``kubernetes.io/role/internal-elb`` on private subnets). Each zone gets
+        its own NAT gateway in its public subnet and a private route table
+        through it, so one zone's outage does not cut the others off.
+        """
         tags = {**spec.tags, NAME_TAG: spec.name, "Name": spec.name}
         vpc = self._vpc(spec.name)
         if vpc is None:
@@ -261,44 +325,126 @@ class AwsCloudDriver:
                 "Vpc"
             ]
         vpc_id = vpc["VpcId"]
+        self._ensure_vpc_dns(vpc_id)
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         existing = {
             subnet["CidrBlock"]: subnet for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
         }
-        public_ids: list[str] = []
-        private_ids: list[str] = []
-        plan = [
-            (cidr, zone, "public")
-            for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)
-        ]
-        plan += [
-            (cidr, zone, "private")
-            for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)
-        ]
-        for cidr, zone, tier in plan:
-            subnet = existing.get(cidr)
-            if subnet is None:
-                subnet = self._call(
-                    "ec2",
-                    "create_subnet",
-                    VpcId=vpc_id,
-                    CidrBlock=cidr,
-                    AvailabilityZone=zone,
-                    TagSpecifications=self._tagged(
-                        "subnet", {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier}
-                    ),
-                )["Subnet"]
-            (public_ids if tier == "public" else private_ids).append(subnet["SubnetId"])
+        zone_ids = self._network_zones(spec, existing)
+        public: dict[str, str] = {}  # zone id -> subnet id
+        private: dict[str, str] = {}
+        for tier, cidrs, by_zone in (
+            ("public", spec.public_subnet_cidrs, public),
+            ("private", spec.private_subnet_cidrs, private),
+        ):
+            for cidr, zone_id in zip(cidrs, zone_ids, strict=False):
+                subnet = existing.get(cidr)
+                role = SUBNET_ROLE_TAGS[tier]
+                if subnet is None:
+                    subnet = self._call(
+                        "ec2",
+                        "create_subnet",
+                        VpcId=vpc_id,
+                        CidrBlock=cidr,
+                        AvailabilityZoneId=zone_id,
+                        TagSpecifications=self._tagged(
+                            "subnet",
+                            {
+                                **tags,
+                                "Name": f"{spec.name}-{tier}-{zone_id}",
+                                TIER_TAG: tier,
+                                ZONE_TAG: zone_id,
+                                **role,
+                            },
+                        ),
+                    )["Subnet"]
+                elif any(_tag_dict(subnet.get("Tags")).get(key) != value for key, value in role.items()):
+                    self._call("ec2", "create_tags", Resources=[subnet["SubnetId"]], Tags=_tag_list(role))
+                by_zone[zone_id] = subnet["SubnetId"]
 
         gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
-        nat_id = (
-            self._ensure_nat_gateway(spec, vpc_id, public_ids[0], tags) if spec.nat_gateway and public_ids else None
-        )
-        self._ensure_route_table(spec.name, vpc_id, "public", public_ids, {"GatewayId": gateway_id}, tags)
-        if private_ids:
+        self._ensure_route_table(spec.name, vpc_id, "public", list(public.values()), {"GatewayId": gateway_id}, tags)
+        for zone_id, subnet_id in private.items():
+            nat_id = (
+                self._ensure_nat_gateway(spec, vpc_id, zone_id, public[zone_id], tags)
+                if spec.nat_gateway and zone_id in public
+                else None
+            )
             target = {"NatGatewayId": nat_id} if nat_id else None
-            self._ensure_route_table(spec.name, vpc_id, "private", private_ids, target, tags)
+            self._ensure_route_table(spec.name, vpc_id, "private", [subnet_id], target, tags, zone_id=zone_id)
         return self.describe_network(spec.name)
+
+    def _ensure_vpc_dns(self, vpc_id: str) -> None:
+        """Turn on DNS support, then DNS hostnames (``ModifyVpcAttribute`` takes one attribute per call)."""
+        for attribute, parameter in (
+            ("enableDnsSupport", "EnableDnsSupport"),
+            ("enableDnsHostnames", "EnableDnsHostnames"),
+        ):
+            answer = self._call("ec2", "describe_vpc_attribute", VpcId=vpc_id, Attribute=attribute)
+            if not answer.get(parameter, {}).get("Value"):
+                change: dict[str, Any] = {parameter: {"Value": True}}
+                self._call("ec2", "modify_vpc_attribute", VpcId=vpc_id, **change)
+
+    def _offered_zones(self) -> list[dict[str, Any]]:
+        """The availability zones this account may use in the region, by zone id: available, ordinary
+        availability zones (not Local or Wavelength Zones) that need no opt-in."""
+        zones = self._call(
+            "ec2",
+            "describe_availability_zones",
+            Filters=[
+                {"Name": "state", "Values": ["available"]},
+                {"Name": "zone-type", "Values": ["availability-zone"]},
+                {"Name": "opt-in-status", "Values": ["opt-in-not-required"]},
+            ],
+        )["AvailabilityZones"]
+        usable = [
+            zone
+            for zone in zones
+            if zone.get("State", "available") == "available"
+            and zone.get("ZoneType", "availability-zone") == "availability-zone"
+            and zone.get("OptInStatus", "opt-in-not-required") == "opt-in-not-required"
+        ]
+        return sorted(usable, key=lambda zone: str(zone["ZoneId"]))
+
+    def _network_zones(self, spec: NetworkSpec, existing: dict[str, dict[str, Any]]) -> list[str]:
+        """The zone id of each subnet pair: where it already stands, else as the spec pins it, else chosen."""
+        pairs = max(len(spec.public_subnet_cidrs), len(spec.private_subnet_cidrs))
+        count = spec.zone_count or len(spec.zone_ids) or len(spec.availability_zones) or pairs
+        offered = self._offered_zones()
+        by_name = {str(zone["ZoneName"]): str(zone["ZoneId"]) for zone in offered}
+        offered_ids = [str(zone["ZoneId"]) for zone in offered]
+        pinned: list[str] = list(spec.zone_ids)
+        if not pinned and spec.availability_zones:
+            unknown = [name for name in spec.availability_zones if name not in by_name]
+            if unknown:
+                raise errors.InvalidRequest(
+                    f"{', '.join(unknown)} is not an availability zone this account can use in {self.region}",
+                    resource=spec.name,
+                )
+            pinned = [by_name[name] for name in spec.availability_zones]
+        unknown = [zone_id for zone_id in pinned if zone_id not in offered_ids]
+        if unknown:
+            raise errors.InvalidRequest(
+                f"{', '.join(unknown)} is not an availability zone this account can use in {self.region}",
+                resource=spec.name,
+            )
+        chosen: list[str | None] = [None] * count
+        for index in range(count):
+            for cidrs in (spec.public_subnet_cidrs, spec.private_subnet_cidrs):
+                subnet = existing.get(cidrs[index]) if index < len(cidrs) else None
+                if subnet is not None and subnet.get("AvailabilityZoneId"):
+                    chosen[index] = str(subnet["AvailabilityZoneId"])
+            if chosen[index] is None and index < len(pinned):
+                chosen[index] = pinned[index]
+        spare = iter(zone_id for zone_id in offered_ids if zone_id not in chosen)
+        zones = [zone_id or next(spare, None) for zone_id in chosen]
+        if None in zones or len(set(zones)) < len(zones):
+            raise errors.InvalidRequest(
+                f"{self.region} offers {len(offered_ids)} availability zones to this account; "
+                f"the network needs {count} distinct ones",
+                resource=spec.name,
+            )
+        return [str(zone_id) for zone_id in zones]
 
     def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
         gateways = self._call(
@@ -314,27 +460,40 @@ class AwsCloudDriver:
             self._call("ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
         return str(gateway["InternetGatewayId"])
 
-    def _ensure_nat_gateway(self, spec: NetworkSpec, vpc_id: str, subnet_id: str, tags: dict[str, str]) -> str:
-        live = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "state", "Values": ["pending", "available"]}]
+    def _ensure_nat_gateway(
+        self, spec: NetworkSpec, vpc_id: str, zone_id: str, subnet_id: str, tags: dict[str, str]
+    ) -> str:
+        """The zone's NAT gateway in its public subnet, with an Elastic IP of its own."""
+        live = [
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "subnet-id", "Values": [subnet_id]},
+            {"Name": "state", "Values": ["pending", "available"]},
+        ]
         gateways = self._call("ec2", "describe_nat_gateways", Filter=live)["NatGateways"]
         if gateways:
             return str(gateways[0]["NatGatewayId"])
+        zone_tags = {**tags, "Name": f"{spec.name}-nat-{zone_id}", ZONE_TAG: zone_id}
         addresses = self._call(
-            "ec2", "describe_addresses", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [spec.name]}]
+            "ec2",
+            "describe_addresses",
+            Filters=[
+                {"Name": f"tag:{NAME_TAG}", "Values": [spec.name]},
+                {"Name": f"tag:{ZONE_TAG}", "Values": [zone_id]},
+            ],
         )["Addresses"]
         if addresses:
             allocation_id = addresses[0]["AllocationId"]
         else:
             allocation_id = self._call(
-                "ec2", "allocate_address", Domain="vpc", TagSpecifications=self._tagged("elastic-ip", tags)
+                "ec2", "allocate_address", Domain="vpc", TagSpecifications=self._tagged("elastic-ip", zone_tags)
             )["AllocationId"]
         gateway = self._call(
             "ec2",
             "create_nat_gateway",
             SubnetId=subnet_id,
             AllocationId=allocation_id,
-            ClientToken=idempotency_token(self.account, self.region, spec.name, "nat"),
-            TagSpecifications=self._tagged("natgateway", tags),
+            ClientToken=idempotency_token(self.account, self.region, spec.name, "nat", zone_id),
+            TagSpecifications=self._tagged("natgateway", zone_tags),
         )["NatGateway"]
         return str(gateway["NatGatewayId"])
 
@@ -346,28 +505,35 @@ class AwsCloudDriver:
         subnet_ids: list[str],
         default_route: dict[str, str] | None,
         tags: dict[str, str],
+        zone_id: str = "",
     ) -> None:
-        tables = self._call(
-            "ec2",
-            "describe_route_tables",
-            Filters=[
-                {"Name": "vpc-id", "Values": [vpc_id]},
-                {"Name": f"tag:{NAME_TAG}", "Values": [name]},
-                {"Name": f"tag:{TIER_TAG}", "Values": [tier]},
-            ],
-        )["RouteTables"]
+        """The tier's route table (one per zone for private subnets), its default route, and its subnets.
+
+        A subnet associated with another table (the one private table of an
+        older network) is moved over with ``ReplaceRouteTableAssociation``.
+        """
+        filters = [
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": f"tag:{NAME_TAG}", "Values": [name]},
+            {"Name": f"tag:{TIER_TAG}", "Values": [tier]},
+        ]
+        if zone_id:
+            filters.append({"Name": f"tag:{ZONE_TAG}", "Values": [zone_id]})
+        tables = self._call("ec2", "describe_route_tables", Filters=filters)["RouteTables"]
         if tables:
             table = tables[0]
         else:
+            table_tags = {**tags, "Name": f"{name}-{tier}" + (f"-{zone_id}" if zone_id else ""), TIER_TAG: tier}
+            if zone_id:
+                table_tags[ZONE_TAG] = zone_id
             table = self._call(
-                "ec2",
-                "create_route_table",
-                VpcId=vpc_id,
-                TagSpecifications=self._tagged("route-table", {**tags, "Name": f"{name}-{tier}", TIER_TAG: tier}),
+                "ec2", "create_route_table", VpcId=vpc_id, TagSpecifications=self._tagged("route-table", table_tags)
             )["RouteTable"]
         table_id = table["RouteTableId"]
-        has_default = any(route.get("DestinationCidrBlock") == "0.0.0.0/0" for route in table.get("Routes", []))
-        if default_route and not has_default:
+        current = next(
+            (route for route in table.get("Routes", []) if route.get("DestinationCidrBlock") == "0.0.0.0/0"), None
+        )
+        if default_route and current is None:
             self._call(
                 "ec2",
                 "create_route",
@@ -376,9 +542,36 @@ class AwsCloudDriver:
                 DestinationCidrBlock="0.0.0.0/0",
                 **default_route,
             )
+        elif (
+            default_route
+            and current is not None
+            and any(current.get(key) != value for key, value in default_route.items())
+        ):
+            target: dict[str, Any] = dict(default_route)
+            self._call("ec2", "replace_route", RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", **target)
         associated = {association.get("SubnetId") for association in table.get("Associations", [])}
         for subnet_id in subnet_ids:
-            if subnet_id not in associated:
+            if subnet_id in associated:
+                continue
+            elsewhere = self._call(
+                "ec2",
+                "describe_route_tables",
+                Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}],
+            )["RouteTables"]
+            association_id = next(
+                (
+                    association["RouteTableAssociationId"]
+                    for other in elsewhere
+                    for association in other.get("Associations", [])
+                    if association.get("SubnetId") == subnet_id
+                ),
+                None,
+            )
+            if association_id:
+                self._call(
+                    "ec2", "replace_route_table_association", AssociationId=association_id, RouteTableId=table_id
+                )
+            else:
                 self._call("ec2", "associate_route_table", exists_ok=True, RouteTableId=table_id, SubnetId=subnet_id)
 
     def describe_network(self, name: str) -> NetworkInfo:
@@ -401,6 +594,7 @@ class AwsCloudDriver:
                     cidr=subnet["CidrBlock"],
                     availability_zone=subnet["AvailabilityZone"],
                     public=_tag_dict(subnet.get("Tags")).get(TIER_TAG) == "public",
+                    zone_id=str(subnet.get("AvailabilityZoneId", "")),
                 )
                 for subnet in sorted(subnets, key=lambda subnet: subnet["CidrBlock"])
             ),
@@ -411,18 +605,30 @@ class AwsCloudDriver:
     def delete_network(self, name: str) -> None:
         """Delete what the portal created in the VPC, then the VPC; a missing one is already deleted.
 
-        On AWS a NAT gateway takes minutes to go; until it has, deleting its
-        subnet fails with ``Conflict`` (``DependencyViolation``) and the
-        workflow step should retry later.
+        On AWS a NAT gateway takes minutes to go, and until it has, its Elastic
+        IP and its subnet cannot be released: while any is ``deleting`` this
+        raises :class:`~providers.errors.Busy` so the step looks again later.
+        The RDS and ElastiCache subnet groups and the portal's security groups
+        left in the VPC (a cache's, whose deletion the rollback does not wait
+        out) go before the subnets.
         """
         vpc = self._vpc(name)
         if vpc is None:
             return
         vpc_id = vpc["VpcId"]
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
-        for gateway in self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]:
+        gateways = self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]
+        for gateway in gateways:
             if gateway["State"] not in ("deleted", "deleting"):
                 self._call("ec2", "delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
+        if gateways:
+            going = [
+                gateway["NatGatewayId"]
+                for gateway in self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]
+                if gateway["State"] not in ("deleted", "failed")
+            ]
+            if going:
+                raise errors.Busy(f"NAT gateways {', '.join(going)} are being deleted", resource=name, retry_after=30)
         by_name = [{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
         for address in self._call("ec2", "describe_addresses", Filters=by_name)["Addresses"]:
             self._call("ec2", "release_address", AllocationId=address["AllocationId"])
@@ -435,6 +641,7 @@ class AwsCloudDriver:
                     VpcId=attachment["VpcId"],
                 )
             self._call("ec2", "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
+        self._delete_data_placement_in(vpc_id)
         for table in self._call("ec2", "describe_route_tables", Filters=in_vpc)["RouteTables"]:
             if any(association.get("Main") for association in table.get("Associations", [])):
                 continue
@@ -445,14 +652,34 @@ class AwsCloudDriver:
             self._call("ec2", "delete_subnet", SubnetId=subnet["SubnetId"])
         self._call("ec2", "delete_vpc", VpcId=vpc_id)
 
+    def _delete_data_placement_in(self, vpc_id: str) -> None:
+        """The RDS and ElastiCache subnet groups over this VPC's subnets, and the portal's security groups in it."""
+        for group in self._pages("rds", "describe_db_subnet_groups", "DBSubnetGroups"):
+            if group.get("VpcId") == vpc_id:
+                with contextlib.suppress(errors.NotFound):
+                    self._call("rds", "delete_db_subnet_group", DBSubnetGroupName=group["DBSubnetGroupName"])
+        for group in self._pages("elasticache", "describe_cache_subnet_groups", "CacheSubnetGroups"):
+            if group.get("VpcId") == vpc_id:
+                with contextlib.suppress(errors.NotFound):
+                    self._call(
+                        "elasticache", "delete_cache_subnet_group", CacheSubnetGroupName=group["CacheSubnetGroupName"]
+                    )
+        portal_groups = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "tag-key", "Values": [NAME_TAG]}]
+        for group in self._call("ec2", "describe_security_groups", Filters=portal_groups)["SecurityGroups"]:
+            if group.get("GroupName") != "default":
+                with contextlib.suppress(errors.NotFound):
+                    self._call("ec2", "delete_security_group", GroupId=group["GroupId"])
+
     # ------------------------------------------------------------ EKS
 
     def ensure_kubernetes_cluster(self, spec: KubernetesClusterSpec) -> KubernetesClusterInfo:
         """Create the EKS cluster if missing, then each missing managed node group."""
         names.check("eks_cluster", spec.name)
         try:
-            self._call("eks", "describe_cluster", name=spec.name)
+            cluster = self._call("eks", "describe_cluster", name=spec.name)["cluster"]
         except errors.NotFound:
+            cluster = None
+        if cluster is None:
             self._call(
                 "eks",
                 "create_cluster",
@@ -464,9 +691,85 @@ class AwsCloudDriver:
                 tags={**spec.tags, NAME_TAG: spec.name},
                 clientRequestToken=idempotency_token(self.account, self.region, "eks", spec.name),
             )
+            cluster = self._call("eks", "describe_cluster", name=spec.name)["cluster"]
+        if spec.network_policy and str(cluster.get("status", "")).upper() == "ACTIVE":
+            # Add-ons go on an active cluster; until then the step waits for the cluster and asks again.
+            self._ensure_network_policy_addon(spec.name, str(cluster.get("version") or spec.version))
         for pool in spec.node_pools:
             self.ensure_node_pool(spec.name, pool, spec.node_role)
         return self.describe_kubernetes_cluster(spec.name)
+
+    def _ensure_network_policy_addon(self, cluster_name: str, kubernetes_version: str) -> None:
+        """The ``vpc-cni`` EKS add-on with network policy enforcement on.
+
+        "Network policies are not enabled by default": the VPC CNI (1.14 or
+        later) enforces them only with ``{"enableNetworkPolicy": "true"}`` in
+        the add-on's configuration values. A new cluster runs a self-managed
+        VPC CNI, so the managed add-on is created with ``resolveConflicts``
+        ``OVERWRITE`` to take its fields over; an existing add-on keeps its
+        other settings (``PRESERVE``) and gets the one value added.
+        """
+        try:
+            addon = self._call("eks", "describe_addon", clusterName=cluster_name, addonName=NETWORK_POLICY_ADDON)[
+                "addon"
+            ]
+        except errors.NotFound:
+            self._call(
+                "eks",
+                "create_addon",
+                exists_ok=True,
+                clusterName=cluster_name,
+                addonName=NETWORK_POLICY_ADDON,
+                addonVersion=self._network_policy_addon_version(kubernetes_version),
+                configurationValues=json.dumps(NETWORK_POLICY_CONFIGURATION),
+                resolveConflicts="OVERWRITE",
+                clientRequestToken=idempotency_token(self.account, self.region, "eks", cluster_name, "vpc-cni"),
+            )
+            return
+        configured = _configuration(addon.get("configurationValues", ""))
+        if configured.get("enableNetworkPolicy") == "true" and _addon_version(addon.get("addonVersion", "")) >= (
+            MIN_NETWORK_POLICY_CNI
+        ):
+            return
+        if str(addon.get("status", "")).upper() in ("CREATING", "UPDATING", "DELETING"):
+            return  # the step waits for it to settle and asks again
+        if _addon_version(addon.get("addonVersion", "")) < MIN_NETWORK_POLICY_CNI:
+            raise errors.InvalidRequest(
+                f"The cluster's vpc-cni add-on is {addon.get('addonVersion')}; network policies need "
+                "v1.14 or later. Update the add-on (one minor version at a time), then run the step again.",
+                resource=cluster_name,
+            )
+        self._call(
+            "eks",
+            "update_addon",
+            clusterName=cluster_name,
+            addonName=NETWORK_POLICY_ADDON,
+            configurationValues=json.dumps({**configured, **NETWORK_POLICY_CONFIGURATION}),
+            resolveConflicts="PRESERVE",
+        )
+
+    def _network_policy_addon_version(self, kubernetes_version: str) -> str:
+        """The add-on version EKS names the default for this Kubernetes version, or the newest one, at least 1.14."""
+        addons = self._call(
+            "eks", "describe_addon_versions", addonName=NETWORK_POLICY_ADDON, kubernetesVersion=kubernetes_version
+        ).get("addons", [])
+        versions = [version for addon in addons for version in addon.get("addonVersions", [])]
+        usable = [version for version in versions if _addon_version(version["addonVersion"]) >= MIN_NETWORK_POLICY_CNI]
+        if not usable:
+            raise errors.InvalidRequest(
+                f"EKS offers no vpc-cni add-on of v1.14 or later for Kubernetes {kubernetes_version}, "
+                "which network policies need",
+            )
+        default = [
+            version
+            for version in usable
+            if any(
+                compatibility.get("defaultVersion") and compatibility.get("clusterVersion") == kubernetes_version
+                for compatibility in version.get("compatibilities", [])
+            )
+        ]
+        chosen = max(default or usable, key=lambda version: _addon_version(version["addonVersion"]))
+        return str(chosen["addonVersion"])
 
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
         """Create the managed node group if missing: spot capacity for pools marked ``spot``."""
@@ -524,7 +827,22 @@ class AwsCloudDriver:
             certificate_authority_data=cluster.get("certificateAuthority", {}).get("data", ""),
             node_pools=tuple(pools),
             tags=dict(cluster.get("tags", {})),
+            **self._network_policy_state(name),
         )
+
+    def _network_policy_state(self, cluster_name: str) -> dict[str, str]:
+        try:
+            addon = self._call("eks", "describe_addon", clusterName=cluster_name, addonName=NETWORK_POLICY_ADDON)[
+                "addon"
+            ]
+        except errors.NotFound:
+            return {"network_policy": "", "network_policy_status": ""}
+        enforced = _configuration(addon.get("configurationValues", "")).get("enableNetworkPolicy") == "true"
+        return {
+            "network_policy": f"{NETWORK_POLICY_ADDON} {addon.get('addonVersion', '')}"
+            + ("" if enforced else " (network policy off)"),
+            "network_policy_status": str(addon.get("status", "")).lower(),
+        }
 
     def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:
         """Delete one managed node group; a missing one is already deleted."""
@@ -562,6 +880,158 @@ class AwsCloudDriver:
         token = "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
         return token, self.clock() + TOKEN_LIFETIME
 
+    # ------------------------------------------------------------ data placement
+
+    @staticmethod
+    def _require_placement(what: str, name: str, subnet_ids: Sequence[str], vpc_id: str, cidr: str) -> None:
+        if not subnet_ids or not vpc_id or not cidr:
+            raise errors.InvalidRequest(
+                f"{what} {name} needs the private subnets of its network to be placed in: without a subnet group "
+                "AWS puts it in the account's default VPC (and refuses where there is none).",
+                resource=name,
+            )
+
+    def _ensure_access_group(self, name: str, vpc_id: str, port: int, cidr: str, tags: Tags) -> str:
+        """The data service's security group: TCP ``port`` from ``cidr`` and nothing else (other ingress is revoked)."""
+        group_name = access_group_name(name)
+        found = self._call(
+            "ec2",
+            "describe_security_groups",
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [group_name]}],
+        )["SecurityGroups"]
+        if found:
+            group = found[0]
+        else:
+            group_id = self._call(
+                "ec2",
+                "create_security_group",
+                GroupName=group_name,
+                Description=f"Port {port} of {name} from its network only",
+                VpcId=vpc_id,
+                TagSpecifications=self._tagged(
+                    "security-group", {**tags, NAME_TAG: group_name, DATA_SERVICE_TAG: name, "Name": group_name}
+                ),
+            )["GroupId"]
+            group = {"GroupId": group_id, "IpPermissions": []}
+        group_id = str(group["GroupId"])
+        allowed = False
+        stray: list[dict[str, Any]] = []
+        for permission in group.get("IpPermissions", []):
+            on_port = (
+                permission.get("IpProtocol") == "tcp"
+                and permission.get("FromPort") == port
+                and permission.get("ToPort") == port
+            )
+            ranges = []
+            for address_range in permission.get("IpRanges", []):
+                if on_port and address_range.get("CidrIp") == cidr:
+                    allowed = True
+                else:
+                    ranges.append({"CidrIp": address_range["CidrIp"]})
+            others = {
+                key: permission[key]
+                for key in ("Ipv6Ranges", "PrefixListIds", "UserIdGroupPairs")
+                if permission.get(key)
+            }
+            if ranges or others:
+                ports = {key: permission[key] for key in ("FromPort", "ToPort") if key in permission}
+                stray.append({"IpProtocol": permission["IpProtocol"], **ports, **others, "IpRanges": ranges})
+        if stray:
+            self._call("ec2", "revoke_security_group_ingress", GroupId=group_id, IpPermissions=stray)
+        if not allowed:
+            self._call(
+                "ec2",
+                "authorize_security_group_ingress",
+                exists_ok=True,
+                GroupId=group_id,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": port,
+                        "ToPort": port,
+                        "IpRanges": [{"CidrIp": cidr, "Description": "the network of the service"}],
+                    }
+                ],
+            )
+        return group_id
+
+    def _delete_access_group(self, name: str) -> None:
+        group_name = access_group_name(name)
+        found = self._call(
+            "ec2",
+            "describe_security_groups",
+            Filters=[
+                {"Name": "group-name", "Values": [group_name]},
+                {"Name": f"tag:{DATA_SERVICE_TAG}", "Values": [name]},
+            ],
+        )["SecurityGroups"]
+        for group in found:
+            with contextlib.suppress(errors.NotFound):
+                self._call("ec2", "delete_security_group", GroupId=group["GroupId"])
+
+    def _ensure_db_subnet_group(self, name: str, subnet_ids: Sequence[str], tags: Tags) -> str:
+        """The DB subnet group over the private subnets ("at least one subnet in at least two AZs")."""
+        group_name = subnet_group_name(name)
+        try:
+            group = self._call("rds", "describe_db_subnet_groups", DBSubnetGroupName=group_name)["DBSubnetGroups"][0]
+        except errors.NotFound:
+            self._call(
+                "rds",
+                "create_db_subnet_group",
+                exists_ok=True,
+                DBSubnetGroupName=group_name,
+                DBSubnetGroupDescription=f"Private subnets of {name}",
+                SubnetIds=list(subnet_ids),
+                Tags=_tag_list({**tags, NAME_TAG: group_name}),
+            )
+            return group_name
+        if {subnet["SubnetIdentifier"] for subnet in group.get("Subnets", [])} != set(subnet_ids):
+            self._call(
+                "rds",
+                "modify_db_subnet_group",
+                DBSubnetGroupName=group_name,
+                DBSubnetGroupDescription=f"Private subnets of {name}",
+                SubnetIds=list(subnet_ids),
+            )
+        return group_name
+
+    def _ensure_cache_subnet_group(self, name: str, subnet_ids: Sequence[str], tags: Tags) -> str:
+        """The ElastiCache subnet group over the private subnets."""
+        group_name = subnet_group_name(name)
+        try:
+            group = self._call("elasticache", "describe_cache_subnet_groups", CacheSubnetGroupName=group_name)[
+                "CacheSubnetGroups"
+            ][0]
+        except errors.NotFound:
+            self._call(
+                "elasticache",
+                "create_cache_subnet_group",
+                exists_ok=True,
+                CacheSubnetGroupName=group_name,
+                CacheSubnetGroupDescription=f"Private subnets of {name}",
+                SubnetIds=list(subnet_ids),
+                Tags=_tag_list({**tags, NAME_TAG: group_name}),
+            )
+            return group_name
+        if {subnet["SubnetIdentifier"] for subnet in group.get("Subnets", [])} != set(subnet_ids):
+            self._call(
+                "elasticache",
+                "modify_cache_subnet_group",
+                CacheSubnetGroupName=group_name,
+                SubnetIds=list(subnet_ids),
+            )
+        return group_name
+
+    def _delete_db_placement(self, name: str) -> None:
+        with contextlib.suppress(errors.NotFound):
+            self._call("rds", "delete_db_subnet_group", DBSubnetGroupName=subnet_group_name(name))
+        self._delete_access_group(name)
+
+    def _delete_cache_placement(self, name: str) -> None:
+        with contextlib.suppress(errors.NotFound):
+            self._call("elasticache", "delete_cache_subnet_group", CacheSubnetGroupName=subnet_group_name(name))
+        self._delete_access_group(name)
+
     # ------------------------------------------------------------ RDS
 
     def _replica_name(self, name: str) -> str:
@@ -570,6 +1040,9 @@ class AwsCloudDriver:
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Create the PostgreSQL instance (encrypted, with backups) if missing, then its DR replica."""
         names.check("rds_instance", spec.name)
+        self._require_placement("The database", spec.name, spec.subnet_ids, spec.vpc_id, spec.allowed_cidr)
+        subnet_group = self._ensure_db_subnet_group(spec.name, spec.subnet_ids, spec.tags)
+        access = self._ensure_access_group(spec.name, spec.vpc_id, POSTGRES_PORT, spec.allowed_cidr, spec.tags)
         try:
             self._call("rds", "describe_db_instances", DBInstanceIdentifier=spec.name)
         except errors.NotFound:
@@ -586,6 +1059,10 @@ class AwsCloudDriver:
                 "ManageMasterUserPassword": True,
                 "CopyTagsToSnapshot": True,
                 "Tags": _tag_list({**spec.tags, NAME_TAG: spec.name}),
+                # Without a DB subnet group RDS places the instance in the account's default VPC.
+                "DBSubnetGroupName": subnet_group,
+                "VpcSecurityGroupIds": [access],
+                "PubliclyAccessible": False,
             }
             if spec.encryption_key_id:
                 params["KmsKeyId"] = spec.encryption_key_id
@@ -718,10 +1195,18 @@ class AwsCloudDriver:
             return
 
     def delete_database(self, name: str) -> None:
-        """Delete the replica, then the instance (keeping a final snapshot named after it)."""
+        """Delete the replica, then the instance (keeping a final snapshot named after it); once the instance is
+        gone, its subnet group and security group (AWS refuses to delete them while it uses them).
+
+        Call it again until :meth:`describe_database` finds nothing: the call
+        that finds the instance gone removes what it was placed in.
+        """
         try:
             instance = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
         except errors.NotFound:
+            self._delete_db_placement(name)
+            return
+        if instance.get("DBInstanceStatus") == "deleting":
             return
         for replica_arn in instance.get("ReadReplicaDBInstanceIdentifiers", []):
             region = replica_arn.split(":")[3] if replica_arn.startswith("arn:") else self.region
@@ -734,14 +1219,18 @@ class AwsCloudDriver:
                 SkipFinalSnapshot=False,
                 FinalDBSnapshotIdentifier=f"{name}-final",
             )
+            self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)
         except errors.NotFound:
-            return
+            self._delete_db_placement(name)
 
     # ------------------------------------------------------------ ElastiCache
 
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
         """Create the Redis replication group if missing (encrypted at rest and in transit)."""
         names.check("elasticache_replication_group", spec.name)
+        self._require_placement("The Redis cache", spec.name, spec.subnet_ids, spec.vpc_id, spec.allowed_cidr)
+        subnet_group = self._ensure_cache_subnet_group(spec.name, spec.subnet_ids, spec.tags)
+        access = self._ensure_access_group(spec.name, spec.vpc_id, REDIS_PORT, spec.allowed_cidr, spec.tags)
         try:
             self._call("elasticache", "describe_replication_groups", ReplicationGroupId=spec.name)
         except errors.NotFound:
@@ -758,6 +1247,8 @@ class AwsCloudDriver:
                 AutomaticFailoverEnabled=spec.replicas > 0,
                 AtRestEncryptionEnabled=True,
                 TransitEncryptionEnabled=True,
+                CacheSubnetGroupName=subnet_group,
+                SecurityGroupIds=[access],
                 Tags=_tag_list({**spec.tags, NAME_TAG: spec.name}),
             )
         return self.describe_cache(spec.name)
@@ -784,13 +1275,18 @@ class AwsCloudDriver:
         return _tag_dict(self._call("elasticache", "list_tags_for_resource", ResourceName=arn).get("TagList"))
 
     def delete_cache(self, name: str) -> None:
-        """Delete the replication group; a missing one, or one already ``deleting``, needs nothing more."""
+        """Delete the replication group; once it is gone, its subnet group and security group.
+
+        One already ``deleting`` needs nothing more now (ElastiCache refuses
+        to delete the groups it still uses); a later call, or the network's
+        deletion, removes them.
+        """
         try:
             if self.describe_cache(name).status == "deleting":
                 return
             self._call("elasticache", "delete_replication_group", ReplicationGroupId=name)
         except errors.NotFound:
-            return
+            self._delete_cache_placement(name)
 
     # ------------------------------------------------------------ S3
 

@@ -223,12 +223,11 @@ class SandboxCloudDriver:
                 )
 
         self._step("create_vpc", network)
-        subnets = [
-            (cidr, zone, True) for cidr, zone in zip(spec.public_subnet_cidrs, spec.availability_zones, strict=False)
-        ]
-        subnets += [
-            (cidr, zone, False) for cidr, zone in zip(spec.private_subnet_cidrs, spec.availability_zones, strict=False)
-        ]
+        # Zones the spec leaves to the cloud are the region's first ones, as AWS's letters name them here.
+        pairs = spec.zone_count or max(len(spec.public_subnet_cidrs), len(spec.private_subnet_cidrs))
+        zones = spec.availability_zones or spec.zone_ids or tuple(f"{self.region}{chr(97 + i)}" for i in range(pairs))
+        subnets = [(cidr, zone, True) for cidr, zone in zip(spec.public_subnet_cidrs, zones, strict=False)]
+        subnets += [(cidr, zone, False) for cidr, zone in zip(spec.private_subnet_cidrs, zones, strict=False)]
         for cidr, zone, public in subnets:
 
             def subnet(state: State, cidr: str = cidr, zone: str = zone, public: bool = public) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import boto3
@@ -32,6 +33,7 @@ from providers.azure.cloud import AzureCloudDriver, container_name, storage_acco
 from providers.cloud import AwsCredentials
 from providers.retry import RetryPolicy
 from providers.sandbox.cloud import SandboxCloudDriver
+from tests.providers import aws_rules
 from tests.providers.azure_fake import FakeAzure, FakeCredential
 
 T = TypeVar("T")
@@ -218,18 +220,160 @@ def sandbox_harness(state_dir: Path) -> CloudHarness:
     )
 
 
+# vpc-cni versions the fake EKS offers, and the default for every Kubernetes version.
+VPC_CNI_VERSIONS = ("v1.12.6-eksbuild.2", "v1.18.3-eksbuild.1", "v1.19.2-eksbuild.1")
+VPC_CNI_DEFAULT = "v1.18.3-eksbuild.1"
+
+
+class FakeEksAddons:
+    """The EKS add-on API, which moto 5.2 lacks, answered in memory for the clusters moto holds.
+
+    Hooked into a driver's clients (botocore's ``before-call`` answers in
+    place of the HTTP request). An add-on created or updated says
+    ``CREATING``/``UPDATING`` to the first look and ``ACTIVE`` after, as EKS
+    takes a while to roll it out.
+    """
+
+    OPERATIONS = ("CreateAddon", "DescribeAddon", "UpdateAddon", "DeleteAddon", "DescribeAddonVersions")
+
+    def __init__(self) -> None:
+        self.addons: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def install(self, driver: AwsCloudDriver) -> None:
+        def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+            context["portal_api_params"] = dict(params)
+
+        for operation in self.OPERATIONS:
+            driver.on(f"before-parameter-build.eks.{operation}", remember)
+            driver.on(f"before-call.eks.{operation}", self._answer(driver))
+
+        def cluster_deleted(context: dict[str, Any], **_: Any) -> None:
+            cluster = context.get("portal_api_params", {}).get("name")
+            for key in [key for key in self.addons if key[:2] == (context.get("client_region"), cluster)]:
+                del self.addons[key]
+
+        driver.on("before-parameter-build.eks.DeleteCluster", remember)
+        driver.on("after-call.eks.DeleteCluster", cluster_deleted)
+
+    @staticmethod
+    def _refuse(code: str, status: int, message: str, operation: str) -> ClientError:
+        answer = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(answer, operation)
+
+    def _answer(self, driver: AwsCloudDriver) -> Callable[..., Any]:
+        def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
+            params = context.get("portal_api_params", {})
+            region = str(context.get("client_region"))
+            self.requests.append((model.name, params))
+            ok = SimpleNamespace(status_code=200, headers={})
+            if model.name == "DescribeAddonVersions":
+                versions = [
+                    {
+                        "addonVersion": version,
+                        "architecture": ["amd64", "arm64"],
+                        "compatibilities": [
+                            {
+                                "clusterVersion": params.get("kubernetesVersion", ""),
+                                "platformVersions": ["*"],
+                                "defaultVersion": version == VPC_CNI_DEFAULT,
+                            }
+                        ],
+                    }
+                    for version in VPC_CNI_VERSIONS
+                ]
+                return ok, {"addons": [{"addonName": "vpc-cni", "type": "networking", "addonVersions": versions}]}
+            cluster, name = params.get("clusterName", ""), params.get("addonName", "")
+            try:
+                driver.client("eks", region).describe_cluster(name=cluster)
+            except ClientError as error:
+                raise self._refuse(
+                    "ResourceNotFoundException", 404, f"No cluster found for name: {cluster}.", model.name
+                ) from error
+            key = (region, cluster, name)
+            addon = self.addons.get(key)
+            if model.name == "CreateAddon":
+                if addon is not None:
+                    raise self._refuse("ResourceInUseException", 409, "Addon already exists.", model.name)
+                addon = {
+                    "addonName": name,
+                    "clusterName": cluster,
+                    "status": "CREATING",
+                    "addonVersion": params.get("addonVersion") or VPC_CNI_DEFAULT,
+                    "configurationValues": params.get("configurationValues", ""),
+                    "health": {"issues": []},
+                    "addonArn": f"arn:aws:eks:{region}:{ACCOUNT}:addon/{cluster}/{name}/fake",
+                }
+                self.addons[key] = addon
+                return ok, {"addon": dict(addon)}
+            if addon is None:
+                raise self._refuse(
+                    "ResourceNotFoundException", 404, f"No addon: {name} found in cluster: {cluster}", model.name
+                )
+            if model.name == "DescribeAddon":
+                shown = dict(addon)
+                if addon["status"] in ("CREATING", "UPDATING"):
+                    addon["status"] = "ACTIVE"  # rolled out by the next look
+                return ok, {"addon": shown}
+            if model.name == "UpdateAddon":
+                addon["status"] = "UPDATING"
+                addon["configurationValues"] = params.get("configurationValues", addon["configurationValues"])
+                addon["addonVersion"] = params.get("addonVersion") or addon["addonVersion"]
+                return ok, {"update": {"id": "update-1", "status": "InProgress", "type": "AddonUpdate"}}
+            del self.addons[key]  # DeleteAddon
+            return ok, {"addon": {**addon, "status": "DELETING"}}
+
+        return answer
+
+
+def fill_moto_gaps(driver: AwsCloudDriver) -> None:
+    """Answer the calls moto 5.2 has not implemented, on the state of the moto server running in this process:
+    ``DeleteCacheSubnetGroup`` (moto does not record which group a cache was placed in, so the refusal AWS
+    gives for a group still in use cannot be imitated)."""
+    from moto.elasticache.models import elasticache_backends
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["portal_api_params"] = dict(params)
+
+    def delete_cache_subnet_group(model: Any, context: dict[str, Any], **_: Any) -> Any:
+        name = context["portal_api_params"]["CacheSubnetGroupName"]
+        backend = elasticache_backends[ACCOUNT][str(context["client_region"])]
+        if name not in backend.cache_subnet_groups:
+            answer = {
+                "Error": {"Code": "CacheSubnetGroupNotFoundFault", "Message": f"{name} not found"},
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            }
+            raise ClientError(answer, model.name)
+        del backend.cache_subnet_groups[name]
+        return SimpleNamespace(status_code=200, headers={}), {}
+
+    driver.on("before-parameter-build.elasticache.DeleteCacheSubnetGroup", remember)
+    driver.on("before-call.elasticache.DeleteCacheSubnetGroup", delete_cache_subnet_group)
+
+
+def moto_driver(endpoint: str, region: str, sleep: Callable[[float], None], addons: FakeEksAddons) -> AwsCloudDriver:
+    """An AWS driver on moto that is refused what AWS refuses (:mod:`tests.providers.aws_rules`) and has the EKS
+    add-on API moto lacks."""
+    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+    driver = AwsCloudDriver(
+        AwsCredentials(role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id="portal-test", region=region),
+        base_session=base,
+        endpoint_url=endpoint,
+        retry_policy=TEST_RETRIES,
+        sleep=sleep,
+    )
+    aws_rules.enforce(driver)
+    addons.install(driver)
+    fill_moto_gaps(driver)
+    return driver
+
+
 def aws_harness(endpoint: str) -> CloudHarness:
     """The AWS driver pointed at moto, after resetting moto's state."""
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
     sleeps: list[float] = []
-    base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
-    driver = AwsCloudDriver(
-        AwsCredentials(role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id="portal-test", region=REGION),
-        base_session=base,
-        endpoint_url=endpoint,
-        retry_policy=TEST_RETRIES,
-        sleep=sleeps.append,
-    )
+    addons = FakeEksAddons()
+    driver = moto_driver(endpoint, REGION, sleeps.append, addons)
 
     def fail_next(step: str, error: type[errors.ProviderError], times: int) -> None:
         code, status = AWS_ERROR_CODES[error]
@@ -293,6 +437,7 @@ def aws_harness(endpoint: str) -> CloudHarness:
         count_keys=count_keys,
         seed_costs=seed_costs,
         sleeps=sleeps,
+        backend=addons,
     )
 
 

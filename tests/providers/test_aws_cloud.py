@@ -21,6 +21,7 @@ from providers.cloud import (
     CacheSpec,
     DatabaseSpec,
     KubernetesClusterSpec,
+    NetworkSpec,
     NodePoolSpec,
 )
 from tests.providers.conftest_cloud import ACCOUNT, REGION, TEST_RETRIES, aws_harness, moto_endpoint
@@ -314,9 +315,20 @@ def cluster_spec(*pools: NodePoolSpec) -> KubernetesClusterSpec:
     )
 
 
+def placement(driver: AwsCloudDriver) -> dict[str, Any]:
+    """A network's private subnets, id and CIDR: where the driver places a database or cache."""
+    network = driver.ensure_network(
+        NetworkSpec(
+            "env-42-network", "10.42.0.0/16", (), ("10.42.0.0/24", "10.42.1.0/24"), ("10.42.10.0/24", "10.42.11.0/24")
+        )
+    )
+    private = tuple(subnet.id for subnet in network.subnets if not subnet.public)
+    return {"subnet_ids": private, "vpc_id": network.id, "allowed_cidr": network.cidr}
+
+
 def test_a_database_being_modified_is_busy_so_the_step_waits_instead_of_failing(moto_endpoint: str) -> None:
     driver = aws_harness(moto_endpoint).driver
-    driver.ensure_database(DatabaseSpec("env-42-db", "16.4", "db.t4g.medium", 20, 7))
+    driver.ensure_database(DatabaseSpec("env-42-db", "16.4", "db.t4g.medium", 20, 7, **placement(driver)))
     handler, calls = refuse("InvalidDBInstanceState", message="Instance env-42-db is not in available state.")
     driver.on("before-call.rds.DeleteDBInstance", handler)
 
@@ -329,7 +341,7 @@ def test_a_database_being_modified_is_busy_so_the_step_waits_instead_of_failing(
 
 def test_a_cache_whose_replication_group_is_busy_is_waited_for(moto_endpoint: str) -> None:
     driver = aws_harness(moto_endpoint).driver
-    driver.ensure_cache(CacheSpec(name="env-42-redis", node_type="cache.t4g.small"))
+    driver.ensure_cache(CacheSpec(name="env-42-redis", node_type="cache.t4g.small", **placement(driver)))
     handler, calls = refuse("InvalidReplicationGroupState", message="Replication group must be in available state")
     driver.on("before-call.elasticache.DeleteReplicationGroup", handler)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from providers.cloud import (
     NetworkSpec,
     NodePoolSpec,
 )
+from tests.providers import aws_rules
 from tests.providers.conftest_cloud import (
     CloudHarness,
     aws_harness,
@@ -49,6 +51,22 @@ def network_spec(cloud: CloudHarness) -> NetworkSpec:
         nat_gateway=True,
         tags={"portal:environment": "42", "portal:team": "payments"},
     )
+
+
+def nat_gateways(cloud: CloudHarness) -> int:
+    """AWS: one NAT gateway per zone, so a zone's outage cuts off only its own private subnet. The sandbox keeps
+    one, and Azure's one NAT gateway serves every subnet of the VNet."""
+    return 2 if cloud.name == "aws" else 1
+
+
+def placed(cloud: CloudHarness) -> dict[str, Any]:
+    """Where a data service goes: the private subnets of the network, its id, and its address range."""
+    network = cloud.driver.ensure_network(network_spec(cloud))
+    return {
+        "subnet_ids": tuple(subnet.id for subnet in network.subnets if not subnet.public),
+        "vpc_id": network.id,
+        "allowed_cidr": network.cidr,
+    }
 
 
 def node_pools(cloud: CloudHarness) -> tuple[NodePoolSpec, ...]:
@@ -75,7 +93,9 @@ def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CloudHarne
     if request.param == "sandbox":
         yield sandbox_harness(tmp_path / "sandbox")
     elif request.param == "aws":
-        yield aws_harness(request.getfixturevalue("moto_endpoint"))
+        harness = aws_harness(request.getfixturevalue("moto_endpoint"))
+        yield harness
+        aws_rules.verify_state(harness.driver)  # what was built would run on AWS
     else:
         yield azure_harness()
 
@@ -107,7 +127,7 @@ def test_ensuring_a_network_creates_public_and_private_subnets_per_zone_and_a_na
         ("10.42.10.0/24", zone_a, False),
         ("10.42.11.0/24", zone_b, False),
     ]
-    assert len(network.nat_gateway_ids) == 1
+    assert len(network.nat_gateway_ids) == nat_gateways(cloud)
     assert network.tags["portal:environment"] == "42"
 
 
@@ -129,7 +149,7 @@ def test_a_network_build_that_fails_half_way_is_finished_by_a_rerun_without_dupl
 
     assert cloud.count_networks("env-42-network") == 1
     assert len(network.subnets) == 4
-    assert len(network.nat_gateway_ids) == 1
+    assert len(network.nat_gateway_ids) == nat_gateways(cloud)
 
 
 def test_deleting_a_network_twice_succeeds_and_it_is_then_not_found(cloud: CloudHarness) -> None:
@@ -224,6 +244,7 @@ def database_spec(cloud: CloudHarness) -> DatabaseSpec:
         point_in_time_recovery=True,
         replica_region=cloud.inputs.dr_region,
         tags={"portal:environment": "42"},
+        **placed(cloud),
     )
 
 
@@ -324,6 +345,7 @@ def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: Clou
         instance_class=cloud.inputs.database_class,
         storage_gb=20,
         backup_retention_days=7,
+        **placed(cloud),
     )
     settled(lambda: cloud.driver.ensure_database(spec))
 
@@ -339,7 +361,13 @@ def test_deleting_a_database_twice_succeeds_and_it_is_then_not_found(cloud: Clou
 
 def test_a_cache_is_created_once_with_its_replicas(cloud: CloudHarness) -> None:
     node_type = cloud.inputs.cache_node_type
-    spec = CacheSpec(name="env-42-redis", node_type=node_type, replicas=1, tags={"portal:environment": "42"})
+    spec = CacheSpec(
+        name="env-42-redis",
+        node_type=node_type,
+        replicas=1,
+        tags={"portal:environment": "42"},
+        **placed(cloud),
+    )
 
     first = settled(lambda: cloud.driver.ensure_cache(spec))
     again = settled(lambda: cloud.driver.ensure_cache(spec))
@@ -358,7 +386,7 @@ def test_a_cache_is_created_once_with_its_replicas(cloud: CloudHarness) -> None:
 
 
 def test_deleting_a_cache_twice_succeeds_and_it_is_then_gone_or_going(cloud: CloudHarness) -> None:
-    spec = CacheSpec(name="env-42-redis", node_type=cloud.inputs.cache_node_type)
+    spec = CacheSpec(name="env-42-redis", node_type=cloud.inputs.cache_node_type, **placed(cloud))
     settled(lambda: cloud.driver.ensure_cache(spec))
 
     cloud.driver.delete_cache(spec.name)

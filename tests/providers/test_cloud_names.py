@@ -20,7 +20,7 @@ import pytest
 from environments.workflows import EnvironmentPlan
 from providers import errors
 from providers.azure.cloud import storage_account_name
-from providers.cloud import BucketSpec, CacheSpec, DatabaseSpec
+from providers.cloud import BucketSpec, CacheSpec, DatabaseSpec, NetworkSpec
 from regions import plan as region_plan
 from regions.choices import Provider
 from regions.models import RegionRequest
@@ -108,11 +108,21 @@ def test_every_name_the_aws_driver_sends_obeys_the_documented_rule(moto_endpoint
 
     driver.on("before-parameter-build", record)
     built = names_built(Provider.AWS, "p1234567", settings)
+    network = driver.ensure_network(
+        NetworkSpec(
+            "names-network", "10.42.0.0/16", (), ("10.42.0.0/24", "10.42.1.0/24"), ("10.42.10.0/24", "10.42.11.0/24")
+        )
+    )
+    placed: dict[str, Any] = {
+        "subnet_ids": tuple(subnet.id for subnet in network.subnets if not subnet.public),
+        "vpc_id": network.id,
+        "allowed_cidr": network.cidr,
+    }
 
     for name in built.databases:
-        driver.ensure_database(DatabaseSpec(name, "16.4", "db.t4g.medium", 20, 7, replica_region=DR_REGION))
+        driver.ensure_database(DatabaseSpec(name, "16.4", "db.t4g.medium", 20, 7, replica_region=DR_REGION, **placed))
     for name in built.caches:
-        driver.ensure_cache(CacheSpec(name=name, node_type="cache.t4g.small"))
+        driver.ensure_cache(CacheSpec(name=name, node_type="cache.t4g.small", **placed))
     for name in built.buckets:
         driver.ensure_bucket(BucketSpec(name=name))
 

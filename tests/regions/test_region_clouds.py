@@ -9,11 +9,12 @@ partner.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from django.utils import timezone
@@ -21,18 +22,20 @@ from django.utils import timezone
 from providers import errors
 from providers.aws.cloud import AwsCloudDriver
 from providers.azure.cloud import AzureCloudDriver
-from providers.cloud import AwsCredentials, CloudDriver
+from providers.cloud import CloudDriver
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions import services, workflows
 from regions.choices import RegionRequestStatus, RegionStatus, ResourceStatus
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
+from tests.providers import aws_rules
 from tests.providers.azure_fake import FakeAzure, FakeCredential
 from tests.providers.conftest_cloud import (
-    ACCOUNT,
     AZURE_SUBSCRIPTION,
     AZURE_TENANT,
     TEST_RETRIES,
+    FakeEksAddons,
+    moto_driver,
     moto_endpoint,
 )
 from tests.regions.test_region_build import (
@@ -74,27 +77,26 @@ def namespaces_in(directory: Path, code: str, cluster: str) -> list[str]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, demo: None, kube: Path) -> dict[str, Any]:
-    """The AWS driver on moto, one per region, as the workflow asks for them."""
+def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, demo: None, kube: Path) -> Iterator[dict[str, Any]]:
+    """The AWS driver on moto, one per region, as the workflow asks for them; refused what AWS refuses, and what
+    was built is checked against what AWS needs to run it."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     drivers: dict[str, AwsCloudDriver] = {}
+    addons = FakeEksAddons()
 
     def cloud_driver(account: CloudAccount, region_code: str) -> CloudDriver:
         if region_code not in drivers:
-            base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region_code)
-            drivers[region_code] = AwsCloudDriver(
-                AwsCredentials(
-                    role_arn=f"arn:aws:iam::{ACCOUNT}:role/portal", external_id="portal-test", region=region_code
-                ),
-                base_session=base,
-                endpoint_url=moto_endpoint,
-                retry_policy=TEST_RETRIES,
-                sleep=lambda seconds: None,
-            )
+            drivers[region_code] = moto_driver(moto_endpoint, region_code, lambda seconds: None, addons)
         return drivers[region_code]
 
     monkeypatch.setattr(workflows, "cloud_driver", cloud_driver)
-    return {"driver": lambda code: cloud_driver(CloudAccount.objects.get(provider="aws"), code), "kube": kube}
+    yield {
+        "driver": lambda code: cloud_driver(CloudAccount.objects.get(provider="aws"), code),
+        "kube": kube,
+        "addons": addons,
+    }
+    for driver in drivers.values():
+        aws_rules.verify_state(driver)
 
 
 def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]) -> None:
@@ -142,6 +144,71 @@ def test_the_whole_build_out_on_aws_makes_what_the_plan_says(aws: dict[str, Any]
     assert arn.startswith("arn:aws:rds:eu-south-1:")
 
 
+def test_an_aws_build_places_its_zones_nat_gateways_and_data_services_as_aws_needs(aws: dict[str, Any]) -> None:
+    request = approve(request_region())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    cloud = aws["driver"]("eu-south-1")
+    ec2 = cloud.client("ec2")
+    network = RegionResource.objects.get(request=request, kind="network")
+    offered = [zone["ZoneId"] for zone in ec2.describe_availability_zones()["AvailabilityZones"]]
+    # The network step chose two zone ids from those the account offers and recorded them.
+    assert network.settings["zone_ids"] == sorted(offered)[:2]
+    vpc_id = network.provider_id
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    private = {
+        subnet["SubnetId"]: subnet["AvailabilityZoneId"]
+        for subnet in subnets
+        if {"Key": "portal:tier", "Value": "private"} in subnet["Tags"]
+    }
+    nat_zone = {
+        gateway["NatGatewayId"]: next(s["AvailabilityZoneId"] for s in subnets if s["SubnetId"] == gateway["SubnetId"])
+        for gateway in ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
+    }
+    assert sorted(nat_zone.values()) == sorted(private.values())  # one NAT gateway per zone
+    for subnet_id, zone_id in private.items():
+        table = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])[
+            "RouteTables"
+        ][0]
+        default = next(route for route in table["Routes"] if route.get("DestinationCidrBlock") == "0.0.0.0/0")
+        assert nat_zone[default["NatGatewayId"]] == zone_id, "a private subnet routes through another zone's NAT"
+    # The database and the cache are in the VPC's private subnets, reachable on their port from the VPC only.
+    cidr = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
+    instance = cloud.client("rds").describe_db_instances(DBInstanceIdentifier=names["database"])["DBInstances"][0]
+    assert instance["DBSubnetGroup"]["VpcId"] == vpc_id
+    assert {subnet["SubnetIdentifier"] for subnet in instance["DBSubnetGroup"]["Subnets"]} == set(private)
+    assert instance["PubliclyAccessible"] is False
+    cache_group = cloud.client("elasticache").describe_cache_subnet_groups()["CacheSubnetGroups"][0]
+    assert (cache_group["VpcId"], {subnet["SubnetIdentifier"] for subnet in cache_group["Subnets"]}) == (
+        vpc_id,
+        set(private),
+    )
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    ingress = {
+        group["GroupName"]: [
+            (permission["FromPort"], [item["CidrIp"] for item in permission["IpRanges"]])
+            for permission in group["IpPermissions"]
+        ]
+        for group in groups
+        if group["GroupName"] != "default"
+    }
+    assert ingress == {f"{names['database']}-access": [(5432, [cidr])], f"{names['cache']}-access": [(6379, [cidr])]}
+    assert [group["VpcSecurityGroupId"] for group in instance["VpcSecurityGroups"]] == [
+        next(group["GroupId"] for group in groups if group["GroupName"] == f"{names['database']}-access")
+    ]
+    # The namespaces' default-deny policies are enforced: the VPC CNI add-on runs with network policy on.
+    cluster = cloud.describe_kubernetes_cluster(names["cluster"])
+    assert (cluster.network_policy, cluster.network_policy_status) == ("vpc-cni v1.18.3-eksbuild.1", "active")
+    assert RegionResource.objects.get(request=request, kind="cluster").settings["network_policy"] == (
+        "vpc-cni v1.18.3-eksbuild.1"
+    )
+    addon = cloud.client("eks").describe_addon(clusterName=names["cluster"], addonName="vpc-cni")["addon"]
+    assert json.loads(addon["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
 def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_either_region(
     aws: dict[str, Any],
 ) -> None:
@@ -177,6 +244,12 @@ def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_
     assert not Region.objects.filter(code="eu-south-1").exists()
     assert not RegionResource.objects.filter(request=request, status=ResourceStatus.CREATED).exists()
     assert namespaces_in(aws["kube"], "eu-south-1", "eks-eu-south-1") == []
+    # Nothing the build placed its data services in is left: subnet groups, security groups, addresses.
+    assert cloud.client("rds").describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert cloud.client("elasticache").describe_cache_subnet_groups()["CacheSubnetGroups"] == []
+    ec2 = cloud.client("ec2")
+    assert [group["GroupName"] for group in ec2.describe_security_groups()["SecurityGroups"]] == ["default"]
+    assert ec2.describe_addresses()["Addresses"] == []
 
 
 # --- Azure (the transport fake) -----------------------------------------------------------------------------------

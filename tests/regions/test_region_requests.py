@@ -287,7 +287,8 @@ def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_can
     costs = {(item.kind, item.name): item.monthly_cost for item in plan.resources}
     # Demo prices (costs.demo): PostgreSQL medium 0.178/h, NAT 0.045/h, m7i.xlarge = 4 vCPU x 0.0336 + 16 GiB x 0.0042.
     assert costs[("database", "portal-eu-south-1-db")] == Decimal("129.94")
-    assert costs[("network", "portal-eu-south-1-network")] == Decimal("32.85")
+    # A NAT gateway in each of the two zones: 2 x 730 h x 0.045.
+    assert costs[("network", "portal-eu-south-1-network")] == Decimal("65.70")
     # Two general nodes: 2 x 730 h x (4 x 0.0336 + 16 x 0.0042) = 294.336.
     assert costs[("node_pool", "general")] == Decimal("294.34")
     assert costs[("cluster", "eks-eu-south-1")] is None
