@@ -914,14 +914,20 @@ class AzureCloudDriver:
             self._start(
                 partial(clusters.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name
             )
-        elif self._done(cluster, "AKS cluster"):
-            # Local accounts are off and Azure RBAC decides who may do what inside the cluster: the portal's
-            # identity needs a role there before it can create namespaces, quotas and network policies.
-            self._ensure_role(str(cluster["id"]), AKS_RBAC_CLUSTER_ADMIN)
-            for pool in spec.node_pools:
-                if self.ensure_node_pool(spec.name, pool, spec.node_role).status != "available":
-                    break
-        return self.describe_kubernetes_cluster(spec.name)
+            return self.describe_kubernetes_cluster(spec.name)
+        self._done(cluster, "AKS cluster")
+        # What is reported is read last; the role and the pools follow once that says "available" (looking may
+        # be what finishes the create), so no call reports a usable cluster whose role was not given.
+        info = self.describe_kubernetes_cluster(spec.name)
+        if info.status != "available":
+            return info
+        # Local accounts are off and Azure RBAC decides who may do what inside the cluster: the portal's identity
+        # needs a role there before it can create namespaces, quotas and network policies.
+        self._ensure_role(info.id, AKS_RBAC_CLUSTER_ADMIN)
+        for pool in spec.node_pools:
+            if self.ensure_node_pool(spec.name, pool, spec.node_role).status != "available":
+                return self.describe_kubernetes_cluster(spec.name)
+        return info
 
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
         """Start the agent pool if missing, in the subnet of the cluster's first pool; it is ``creating`` until
@@ -1063,11 +1069,16 @@ class AzureCloudDriver:
                 },
             }
             self._start(partial(servers.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name)
-        elif self._done(server, "PostgreSQL server") and _server_ready(server):
-            self._ensure_entra_administrator(spec.name)
-            if spec.replica_region:
-                self.ensure_database_replica(spec.name, spec.replica_region)
-        return self.describe_database(spec.name)
+            return self.describe_database(spec.name)
+        self._done(server, "PostgreSQL server")
+        info = self.describe_database(spec.name)  # read first: the administrator follows once it is available
+        if info.status != "available":
+            return info
+        self._ensure_entra_administrator(spec.name)
+        if spec.replica_region:
+            self.ensure_database_replica(spec.name, spec.replica_region)
+            return self.describe_database(spec.name)
+        return info
 
     def _ensure_entra_administrator(self, server_name: str, group: str = "") -> None:
         """Make the portal's identity an Entra administrator of the server (``administrators/{objectId}`` PUT)."""

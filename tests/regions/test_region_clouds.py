@@ -27,7 +27,7 @@ from regions import services, workflows
 from regions.choices import RegionRequestStatus, RegionStatus, ResourceStatus
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
-from tests.providers.azure_fake import FakeAzure, FakeCredential
+from tests.providers.azure_fake import AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL, FakeAzure, FakeCredential
 from tests.providers.conftest_cloud import (
     ACCOUNT,
     AZURE_SUBSCRIPTION,
@@ -203,6 +203,22 @@ def azure(monkeypatch: pytest.MonkeyPatch, demo: None, kube: Path) -> dict[str, 
         return drivers[region_code]
 
     monkeypatch.setattr(workflows, "cloud_driver", cloud_driver)
+    sandbox_cluster = workflows.cluster_driver
+
+    def cluster_driver(cluster: Cluster) -> Any:
+        """AKS with Azure RBAC and no local accounts: the portal's calls into the cluster need its role there."""
+        found = [
+            resource
+            for resource in fake.resources.values()
+            if resource["type"] == "Microsoft.ContainerService/managedClusters" and resource["name"] == cluster.name
+        ]
+        if not found or not fake.has_role(found[0]["id"], AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL):
+            raise errors.PermissionDenied(
+                f"Forbidden: the portal's identity has no Azure RBAC role on {cluster.name} (namespaces is forbidden)"
+            )
+        return sandbox_cluster(cluster)
+
+    monkeypatch.setattr(workflows, "cluster_driver", cluster_driver)
     return {"fake": fake, "driver": lambda code: cloud_driver(CloudAccount.objects.get(provider="azure"), code)}
 
 
@@ -243,6 +259,60 @@ def test_the_whole_build_out_on_azure_makes_what_the_plan_says(azure: dict[str, 
     assert region.status == RegionStatus.ACTIVE
     assert region.dr_partner is not None
     assert region.dr_partner.code == "germanywestcentral"
+
+
+def test_an_azure_build_gives_the_portal_the_cluster_role_its_namespace_steps_need(azure: dict[str, Any]) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    cluster = azure["driver"]("francecentral").describe_kubernetes_cluster("aks-francecentral")
+    assert fake.has_role(cluster.id, AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL)
+    profile = next(
+        resource["properties"]["networkProfile"]
+        for resource in fake.resources.values()
+        if resource["type"] == "Microsoft.ContainerService/managedClusters"
+    )
+    assert (profile["networkPolicy"], profile["networkDataplane"]) == ("cilium", "cilium")
+
+
+def test_a_small_azure_database_with_a_replica_is_planned_general_purpose(azure: dict[str, Any]) -> None:
+    request = azure_request_with(database_size="small")
+    with_replica = region_plan(request)
+    request.database_replica = False
+    without = region_plan(request)
+
+    database = next(item for item in with_replica.resources if item.kind == "database")
+    assert database.settings["instance_class"] == "Standard_D2ds_v5"
+    assert "General Purpose" in database.cost_note
+    alone = next(item for item in without.resources if item.kind == "database")
+    assert alone.settings["instance_class"] == "Standard_B2s"
+
+
+def azure_request_with(**changes: Any) -> RegionRequest:
+    fields: dict[str, Any] = {
+        "provider": "azure",
+        "code": "francecentral",
+        "dr_partner_code": "germanywestcentral",
+        "account": CloudAccount.objects.get(provider="azure"),
+        **changes,
+    }
+    return request_region(**fields)
+
+
+def test_a_small_azure_database_with_a_replica_is_built_and_replicated(azure: dict[str, Any]) -> None:
+    request = approve(azure_request_with(database_size="small"))
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    database = azure["driver"]("francecentral").describe_database(
+        next(item.name for item in region_plan(request).resources if item.kind == "database")
+    )
+    assert database.replica is not None
+    assert database.replica.lag_seconds is not None
 
 
 def test_azure_data_is_encrypted_with_platform_keys_and_the_plan_says_so(azure: dict[str, Any]) -> None:
