@@ -98,6 +98,8 @@ class DatabaseSpec:
     encryption_key_id: str | None = None
     master_username: str = "portal"
     tags: Tags = field(default_factory=_no_tags)
+    # Where the database is reached from: Azure puts a private endpoint in the first subnet (public access is off).
+    subnet_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class CacheSpec:
     engine_version: str = "7.1"
     replicas: int = 1
     tags: Tags = field(default_factory=_no_tags)
+    # Where the cache is reached from: Azure puts a private endpoint in the first subnet (public access is off).
+    subnet_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

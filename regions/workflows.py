@@ -276,6 +276,7 @@ class BuildRegion(Workflow):
                 point_in_time_recovery=settings["point_in_time_recovery"],
                 encryption_key_id=key or None,
                 tags=settings["tags"],
+                subnet_ids=tuple(self._output_of(ctx, "network").get("private_subnet_ids", ())),
             )
         )
         _wait_for(info.status, "the database")
@@ -323,6 +324,7 @@ class BuildRegion(Workflow):
                 node_type=settings["node_type"],
                 replicas=settings["replicas"],
                 tags=settings["tags"],
+                subnet_ids=tuple(self._output_of(ctx, "network").get("private_subnet_ids", ())),
             )
         )
         _wait_for(info.status, "the Redis cache")

@@ -135,6 +135,13 @@ REPLICA_LAG_METRIC = "physical_replication_delay_in_seconds"
 # Read replicas are not supported on the Burstable tier (concepts-read-replicas, limitations): General Purpose
 # or Memory Optimized only.
 REPLICABLE_TIERS = frozenset({"GeneralPurpose", "MemoryOptimized"})
+# Private Link ("Azure Private Endpoint private DNS zone values"): the target sub-resource (groupId) and the
+# private DNS zone its name resolves in, per service. Private DNS zones are global resources.
+PRIVATE_LINKS = {
+    "postgresql": ("postgresqlServer", "privatelink.postgres.database.azure.com"),
+    "redis": ("redisCache", "privatelink.redis.cache.windows.net"),
+}
+PRIVATE_DNS_API_VERSION = "2020-06-01"
 COLD_TIER_RULE = "portal-cold-storage"
 # Azure Cost Management groups a query by at most two columns.
 MAX_COST_GROUPINGS = 2
@@ -632,7 +639,14 @@ class AzureCloudDriver:
     def _arm(
         self, method: str, path: str, api_version: str, body: dict[str, Any] | None = None, **params: str
     ) -> dict[str, Any]:
-        """One ARM request the installed SDKs have no operation for (role assignments, metrics), as JSON."""
+        """One ARM request the installed SDKs have no operation for (role assignments, metrics, private DNS), as
+        JSON, with retries and typed errors."""
+        return self._call(partial(self._arm_send, method, path, api_version, body, **params), path) or {}
+
+    def _arm_send(
+        self, method: str, path: str, api_version: str, body: dict[str, Any] | None = None, **params: str
+    ) -> dict[str, Any]:
+        """One ARM request, once (azure-core errors as they come)."""
         client = self._client(ResourceManagementClient)
         request = HttpRequest(
             method,
@@ -640,16 +654,12 @@ class AzureCloudDriver:
             params={"api-version": api_version, **params},
             json=body,
         )
-
-        def send() -> dict[str, Any]:
-            response = client.send_request(request)
-            response.raise_for_status()
-            if not response.content:
-                return {}
-            answer: dict[str, Any] = response.json()
-            return answer
-
-        return self._call(send, path) or {}
+        response = client.send_request(request)
+        response.raise_for_status()
+        if not response.content:
+            return {}
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def _ensure_role(self, scope: str, role_id: str) -> None:
         """Give the portal's identity the built-in role ``role_id`` on ``scope``, unless an earlier run did.
@@ -680,6 +690,82 @@ class AzureCloudDriver:
         except errors.Conflict as conflict:
             if "RoleAssignmentExists" not in str(conflict):
                 raise
+
+    # ------------------------------------------------------------ private endpoints
+
+    def _ensure_private_endpoint(self, service: str, target: dict[str, Any], subnet_id: str) -> None:
+        """Reach ``target`` (a server or cache with public access off) from the VNet of ``subnet_id`` only.
+
+        A private endpoint in the subnet, connected to the target's
+        ``groupId``; the service's ``privatelink`` DNS zone linked to the VNet;
+        and a DNS zone group on the endpoint, so that the target's usual host
+        name resolves to the endpoint's private address inside the VNet.
+        """
+        group_id, zone = PRIVATE_LINKS[service]
+        vnet_id = subnet_id.split("/subnets/")[0]
+        zone_path = (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/privateDnsZones/{zone}"
+        )
+        self._ensure_global(zone_path, {"location": "global"}, "private DNS zone")
+        link_path = f"{zone_path}/virtualNetworkLinks/{_parse_id(vnet_id)['virtualnetworks']}"
+        link = {
+            "location": "global",
+            "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": False},
+        }
+        self._ensure_global(link_path, link, "private DNS zone link")
+        endpoints = self.network.private_endpoints
+        name = f"{target['name']}-pe"
+        get_endpoint = partial(endpoints.get, self.resource_group, name)
+        if self._find(get_endpoint, name) is None:
+            body = {
+                "location": self.location,
+                "tags": dict(target.get("tags") or {}),
+                "properties": {
+                    "subnet": {"id": subnet_id},
+                    "privateLinkServiceConnections": [
+                        {"name": name, "properties": {"privateLinkServiceId": target["id"], "groupIds": [group_id]}}
+                    ],
+                },
+            }
+            self._wait(
+                partial(endpoints.begin_create_or_update, self.resource_group, name, _rest(body)),
+                get_endpoint,
+                name,
+                "private endpoint",
+            )
+        groups = self.network.private_dns_zone_groups
+        get_group = partial(groups.get, self.resource_group, name, "default")
+        if self._find(get_group, name) is None:
+            body = {
+                "properties": {
+                    "privateDnsZoneConfigs": [
+                        {"name": zone.replace(".", "-"), "properties": {"privateDnsZoneId": zone_path}}
+                    ]
+                }
+            }
+            self._wait(
+                partial(groups.begin_create_or_update, self.resource_group, name, "default", _rest(body)),
+                get_group,
+                name,
+                "private DNS zone group",
+            )
+
+    def _ensure_global(self, path: str, body: dict[str, Any], what: str) -> None:
+        """A resource written through plain ARM requests (no SDK here): looked for, PUT if missing, then read
+        until its write has finished."""
+        get = partial(self._arm_send, "GET", path, PRIVATE_DNS_API_VERSION)
+        if self._find(get, path) is None:
+            self._arm("PUT", path, PRIVATE_DNS_API_VERSION, body)
+        self._settle(get, path, what)
+
+    def _delete_private_endpoint(self, target_name: str) -> None:
+        """Delete the private endpoint made for ``target_name`` and wait (it holds an address in the subnet, and a
+        subnet in use cannot be deleted); a missing one is already deleted."""
+        self._delete(
+            lambda: self.network.private_endpoints.begin_delete(self.resource_group, f"{target_name}-pe"),
+            f"{target_name}-pe",
+        )
 
     # ------------------------------------------------------------ network
 
@@ -1075,6 +1161,9 @@ class AzureCloudDriver:
         if info.status != "available":
             return info
         self._ensure_entra_administrator(spec.name)
+        if spec.subnet_ids:
+            server = self._get(lambda: servers.get(self.resource_group, spec.name), spec.name)
+            self._ensure_private_endpoint("postgresql", server, spec.subnet_ids[0])
         if spec.replica_region:
             self.ensure_database_replica(spec.name, spec.replica_region)
             return self.describe_database(spec.name)
@@ -1312,6 +1401,7 @@ class AzureCloudDriver:
         for replica in replicas:
             group = _parse_id(str(replica.get("id", ""))).get("resourcegroups", self.resource_group)
             self._start_delete(partial(servers.begin_delete, group, replica["name"]), name)
+        self._delete_private_endpoint(name)
         self._start_delete(partial(servers.begin_delete, self.resource_group, name), name)
 
     # ------------------------------------------------------------ Azure Cache for Redis
@@ -1338,6 +1428,10 @@ class AzureCloudDriver:
         cache = self._find(lambda: caches.get(self.resource_group, spec.name), spec.name)
         if cache is not None:
             self._done(cache, "Redis cache")
+            info = self.describe_cache(spec.name)
+            if info.status == "available" and spec.subnet_ids:
+                self._ensure_private_endpoint("redis", cache, spec.subnet_ids[0])
+            return info
         else:
             self._ensure_resource_group()
             properties: dict[str, Any] = {
@@ -1373,7 +1467,8 @@ class AzureCloudDriver:
         )
 
     def delete_cache(self, name: str) -> None:
-        """Start deleting the cache; it is ``deleting``, then NotFound once gone."""
+        """Delete its private endpoint, then start deleting the cache; it is ``deleting``, then NotFound once gone."""
+        self._delete_private_endpoint(name)
         self._start_delete(partial(self.redis.redis.begin_delete, self.resource_group, name), name)
 
     # ------------------------------------------------------------ Blob storage

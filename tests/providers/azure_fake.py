@@ -367,6 +367,48 @@ def _administrator_put(fake: FakeAzure, admin: Json, body: Json) -> None:
         raise FakeError(400, "InvalidParameterValue", "principalName and principalType are required.")
 
 
+# Private Link's target sub-resources (groupIds) and DNS zones per target type ("Azure Private Endpoint private DNS
+# zone values").
+PRIVATE_LINK_GROUPS = {
+    "Microsoft.DBforPostgreSQL/flexibleServers": ("postgresqlServer", "privatelink.postgres.database.azure.com"),
+    "Microsoft.Cache/redis": ("redisCache", "privatelink.redis.cache.windows.net"),
+}
+
+
+def _private_endpoint_put(fake: FakeAzure, endpoint: Json, body: Json) -> None:
+    """A private endpoint: in an existing subnet, connected to an existing resource by that type's groupId."""
+    properties = endpoint["properties"]
+    _require(fake, (properties.get("subnet") or {}).get("id", ""), "subnet")
+    for connection in properties.get("privateLinkServiceConnections") or []:
+        target = _require(fake, connection["properties"]["privateLinkServiceId"], "private link resource")
+        expected = PRIVATE_LINK_GROUPS.get(target["type"], ("", ""))[0]
+        if connection["properties"].get("groupIds") != [expected]:
+            raise FakeError(
+                400,
+                "PrivateEndpointBadRequest",
+                f"Group id {connection['properties'].get('groupIds')} is not valid for {target['type']}.",
+            )
+        connection["properties"]["privateLinkServiceConnectionState"] = {"status": "Approved"}
+
+
+def _dns_zone_group_put(fake: FakeAzure, group: Json, body: Json) -> None:
+    for config in group["properties"].get("privateDnsZoneConfigs") or []:
+        _require(fake, config["properties"]["privateDnsZoneId"], "private DNS zone")
+
+
+def _vnet_delete_check(fake: FakeAzure, vnet: Json) -> None:
+    """A subnet holding a private endpoint cannot be deleted, nor its VNet (InUseSubnetCannotBeDeleted)."""
+    prefix = vnet["id"].lower() + "/subnets/"
+    for resource in fake.resources.values():
+        subnet = (resource["properties"].get("subnet") or {}).get("id", "") if resource.get("properties") else ""
+        if resource["type"] == "Microsoft.Network/privateEndpoints" and subnet.lower().startswith(prefix):
+            raise FakeError(
+                400,
+                "InUseSubnetCannotBeDeleted",
+                f"Subnet {subnet.rsplit('/', 1)[1]} is in use by {resource['id']} and cannot be deleted.",
+            )
+
+
 def _redis_put(fake: FakeAzure, cache: Json, body: Json) -> None:
     properties = cache["properties"]
     properties.update(
@@ -442,6 +484,14 @@ TYPES: dict[str, Kind] = {
     ),
     "Microsoft.DBforPostgreSQL/flexibleServers/administrators": Kind(accepted=202, on_put=_administrator_put),
     "Microsoft.Cache/redis": Kind(on_put=_redis_put),
+    "Microsoft.Network/privateEndpoints": Kind(on_put=_private_endpoint_put),
+    "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": Kind(on_put=_dns_zone_group_put),
+    "Microsoft.Network/privateDnsZones": Kind(),
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": Kind(
+        on_put=lambda fake, link, body: _require(
+            fake, (link["properties"].get("virtualNetwork") or {}).get("id", ""), "virtual network"
+        )
+    ),
     "Microsoft.Storage/storageAccounts": Kind(lro="location", on_put=_account_put),
     "Microsoft.Storage/storageAccounts/blobServices": Kind(lro=None),
     "Microsoft.Storage/storageAccounts/blobServices/containers": Kind(lro=None, on_put=_container_put),
@@ -893,6 +943,8 @@ class FakeAzure:
     def delete(self, path: str, kind: Kind, existing: Json | None) -> Answer:
         if existing is None:
             return Answer(204)
+        if existing["type"] == "Microsoft.Network/virtualNetworks":
+            _vnet_delete_check(self, existing)
 
         def finish() -> None:
             for doomed in [key for key in self.resources if key == path.lower() or key.startswith(path.lower() + "/")]:

@@ -706,7 +706,11 @@ def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud
 
     cloud.driver.delete_database("env-7-db")
 
-    deletes = [url.split("?")[0].rsplit("/", 1)[1] for method, url in fake.requests if method == "DELETE"]
+    deletes = [
+        url.split("?")[0].rsplit("/", 1)[1]
+        for method, url in fake.requests
+        if method == "DELETE" and "/flexibleServers/" in url
+    ]
     assert deletes == ["env-7-db-replica", "env-7-db"]
     assert cloud.driver.describe_database("env-7-db").status == "deleting"  # started, not waited for
     gone(lambda: cloud.driver.describe_database("env-7-db"))
@@ -1104,6 +1108,60 @@ def test_the_database_has_the_portals_identity_as_entra_administrator_and_no_pub
     servers = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
     for server in servers.values():
         assert server["properties"]["network"]["publicNetworkAccess"] == "Disabled"
+
+
+@pytest.mark.parametrize(
+    ("service", "group_id", "zone"),
+    [
+        ("database", "postgresqlServer", "privatelink.postgres.database.azure.com"),
+        ("cache", "redisCache", "privatelink.redis.cache.windows.net"),
+    ],
+)
+def test_a_database_or_cache_is_reached_through_a_private_endpoint_in_the_private_subnet(
+    cloud: CloudHarness, service: str, group_id: str, zone: str
+) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    private = [subnet.id for subnet in network.subnets if not subnet.public]
+    if service == "database":
+        spec = dataclasses.replace(DATABASE, replica_region=None, subnet_ids=tuple(private))
+        target = settled(lambda: cloud.driver.ensure_database(spec))
+        name = spec.name
+    else:
+        cache = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1, subnet_ids=tuple(private))
+        target = settled(lambda: cloud.driver.ensure_cache(cache))
+        name = cache.name
+        target = settled(lambda: cloud.driver.ensure_cache(cache))  # the endpoint follows the cache being up
+
+    endpoint = resources_of(fake, "Microsoft.Network/privateEndpoints")[f"{name}-pe"]["properties"]
+    assert endpoint["subnet"]["id"] == private[0]
+    connection = endpoint["privateLinkServiceConnections"][0]["properties"]
+    assert (connection["privateLinkServiceId"], connection["groupIds"]) == (target.id, [group_id])
+    assert zone in resources_of(fake, "Microsoft.Network/privateDnsZones")
+    links = resources_of(fake, "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+    assert links[NETWORK.name]["properties"]["virtualNetwork"]["id"] == network.id
+    zone_group = resources_of(fake, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")["default"]
+    assert zone_group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"].endswith(zone)
+
+    # Undone in order: deleting it takes its endpoint out of the subnet first, so the network can go too.
+    if service == "database":
+        cloud.driver.delete_database(name)
+    else:
+        cloud.driver.delete_cache(name)
+    cloud.driver.delete_network(NETWORK.name)
+    with pytest.raises(errors.NotFound):
+        cloud.driver.describe_network(NETWORK.name)
+
+
+def test_azure_refuses_to_delete_a_network_whose_subnet_holds_a_private_endpoint(cloud: CloudHarness) -> None:
+    network = cloud.driver.ensure_network(NETWORK)
+    private = next(subnet.id for subnet in network.subnets if not subnet.public)
+    cache = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1, subnet_ids=(private,))
+    settled(lambda: cloud.driver.ensure_cache(cache))
+    settled(lambda: cloud.driver.ensure_cache(cache))
+
+    with pytest.raises(errors.InvalidRequest, match="InUseSubnetCannotBeDeleted"):
+        cloud.driver.delete_network(NETWORK.name)
 
 
 def test_a_cache_has_no_public_network_access(cloud: CloudHarness) -> None:

@@ -278,6 +278,68 @@ def test_an_azure_build_gives_the_portal_the_cluster_role_its_namespace_steps_ne
     assert (profile["networkPolicy"], profile["networkDataplane"]) == ("cilium", "cilium")
 
 
+def test_azure_databases_and_caches_are_reached_only_through_private_endpoints(azure: dict[str, Any]) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    network = azure["driver"]("francecentral").describe_network(names["network"])
+    private = {subnet.id for subnet in network.subnets if not subnet.public}
+    endpoints = {
+        resource["name"]: resource["properties"]
+        for resource in fake.resources.values()
+        if resource["type"] == "Microsoft.Network/privateEndpoints"
+    }
+    assert sorted(endpoints) == sorted([f"{names['database']}-pe", f"{names['cache']}-pe"])
+    assert all(endpoint["subnet"]["id"] in private for endpoint in endpoints.values())
+    for resource in fake.resources.values():
+        if resource["type"] == "Microsoft.Cache/redis":
+            assert resource["properties"]["publicNetworkAccess"] == "Disabled"
+        if resource["type"] == "Microsoft.DBforPostgreSQL/flexibleServers":
+            assert resource["properties"]["network"]["publicNetworkAccess"] == "Disabled"
+
+
+def test_an_azure_build_rolled_back_waits_for_each_delete_between_looks_and_leaves_nothing(
+    azure: dict[str, Any],
+) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+    run = services.build_run(request)
+    assert run is not None
+    last = run.steps.order_by("position").last()
+    assert last is not None
+    last.params = {**last.params, "settings": {**last.params["settings"], "cluster": "no-such"}}
+    last.save(update_fields=["params"])
+    failed = run_to_the_end(run)
+    assert failed.status == RunStatus.FAILED
+
+    services.region_build_rollback(actor=admin(), request_id=request.pk)
+    undo = failed.undo_runs.get()
+    waits: list[str] = []
+    for _ in range(200):
+        engine.advance(undo.pk)
+        undo.refresh_from_db()
+        waits += [step.note for step in undo.steps.filter(status=StepStatus.WAITING)]
+        if not undo.is_active:
+            break
+        Run.objects.filter(pk=undo.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert undo.status == RunStatus.SUCCEEDED, undo.error
+    # Azure's deletes were started and looked at again later: no worker waited on them.
+    assert any(note.startswith("the cluster is") for note in waits)
+    left = sorted(
+        (resource["type"], resource["properties"]["provisioningState"])
+        for resource in fake.resources.values()
+        if not resource["type"].startswith("Microsoft.Network/privateDnsZones")
+        and resource["type"] != "Microsoft.KeyVault/vaults"
+    )
+    # The rollback counts a cache Azure is deleting as gone (nothing more is asked of it); Azure finishes it.
+    assert left in ([], [("Microsoft.Cache/redis", "Deleting")])
+
+
 def test_a_small_azure_database_with_a_replica_is_planned_general_purpose(azure: dict[str, Any]) -> None:
     request = azure_request_with(database_size="small")
     with_replica = region_plan(request)
