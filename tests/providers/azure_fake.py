@@ -396,6 +396,10 @@ def _dns_zone_group_put(fake: FakeAzure, group: Json, body: Json) -> None:
         _require(fake, config["properties"]["privateDnsZoneId"], "private DNS zone")
 
 
+def _zone_link_put(fake: FakeAzure, link: Json, body: Json) -> None:
+    _require(fake, (link["properties"].get("virtualNetwork") or {}).get("id", ""), "virtual network")
+
+
 def _vnet_delete_check(fake: FakeAzure, vnet: Json) -> None:
     """A subnet holding a private endpoint cannot be deleted, nor its VNet (InUseSubnetCannotBeDeleted)."""
     prefix = vnet["id"].lower() + "/subnets/"
@@ -487,11 +491,7 @@ TYPES: dict[str, Kind] = {
     "Microsoft.Network/privateEndpoints": Kind(on_put=_private_endpoint_put),
     "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": Kind(on_put=_dns_zone_group_put),
     "Microsoft.Network/privateDnsZones": Kind(),
-    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": Kind(
-        on_put=lambda fake, link, body: _require(
-            fake, (link["properties"].get("virtualNetwork") or {}).get("id", ""), "virtual network"
-        )
-    ),
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": Kind(on_put=_zone_link_put),
     "Microsoft.Storage/storageAccounts": Kind(lro="location", on_put=_account_put),
     "Microsoft.Storage/storageAccounts/blobServices": Kind(lro=None),
     "Microsoft.Storage/storageAccounts/blobServices/containers": Kind(lro=None, on_put=_container_put),
