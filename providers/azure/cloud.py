@@ -17,7 +17,15 @@ state is :class:`~providers.errors.ProvisioningFailed`, with Azure's reason.
 Network, storage and vault writes take seconds: the ensure waits for them, by
 reading the resource with ``GET`` until its state is terminal, for at most
 :data:`SHORT_OPERATION_SECONDS` (a failed read is read again, never re-sent
-as a ``PUT``). Deletes still wait through azure-core's pollers.
+as a ``PUT``). Deletes of clusters, pools, servers and caches are started the
+same way (the caller describes the resource until it is NotFound); short
+deletes (network, storage, private endpoints) still wait through azure-core's
+pollers.
+
+The portal's own identity (``principal_id``: the management token's ``oid``
+unless configured) is given what its later calls need: AKS RBAC Cluster Admin
+on each cluster, Key Vault Crypto Officer on the vault, and the Entra
+administrator of each PostgreSQL server.
 
 azure-core's own retries are switched off on every client (``retry_total=0``):
 :mod:`providers.retry` is the one bounded retry layer, as for AWS and
@@ -34,12 +42,13 @@ Where Azure differs from the interface's AWS-shaped words:
 - **node pools**: AKS cannot create a cluster without a system pool, so the
   spec's first on-demand ``general`` pool is created with the cluster (mode
   ``System``); the others are agent pools of their own (mode ``User``).
-- **database**: ``latest_restorable_time`` is "now" once the server is
-  ``Ready`` with a backup window (``backup.earliestRestoreDate`` set): Azure
-  restores to any moment up to the present and reports only the earliest one.
-  Replica lag is an Azure Monitor metric the management API does not return,
-  so it is ``None``. Password sign-in is off (Microsoft Entra only), so the
-  portal never holds a database password.
+- **database**: ``latest_restorable_time`` is when the newest completed backup
+  finished (Azure reports no later restore point, only the earliest one).
+  Replica lag is the Azure Monitor metric ``physical_replication_delay_in_seconds``.
+  The replica lives in the partner region's resource group. Password sign-in is
+  off (Microsoft Entra only), so the portal never holds a database password.
+  Public network access is off for servers and caches; they are reached
+  through private endpoints in the spec's subnet.
 - **buckets**: a storage account (name derived from the spec name, see
   :func:`storage_account_name`) holding one blob container (see
   :func:`container_name`); the spec name is the account's ``portal:name`` tag.
