@@ -699,6 +699,15 @@ class AzureCloudDriver:
         except errors.Conflict as conflict:
             if "RoleAssignmentExists" not in str(conflict):
                 raise
+        except errors.PermissionDenied as denied:
+            # Assigning roles takes Microsoft.Authorization/roleAssignments/write, which Contributor lacks.
+            raise errors.PermissionDenied(
+                f"The portal's identity may not give itself the role {ROLE_NAMES.get(role_id, role_id)} on "
+                f"{scope.rsplit('/', 1)[-1]}: give it Role Based Access "
+                "Control Administrator (or User Access Administrator) on the subscription or resource group, or "
+                f"assign that role to it yourself. Azure said: {denied}",
+                resource=scope,
+            ) from denied
 
     # ------------------------------------------------------------ private endpoints
 

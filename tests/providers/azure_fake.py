@@ -802,6 +802,7 @@ class FakeAzure:
         built-in one, the scope an existing resource; one assignment per scope, role and principal (a second
         under another name is 409 RoleAssignmentExists)."""
         scope, _, name = path.partition("/providers/Microsoft.Authorization/roleAssignments/")
+        self._fault(method, "Microsoft.Authorization/roleAssignments", body)
         if method == "GET":
             found = self.role_assignments.get(name.lower())
             if found is None or found["scope"].lower() != scope.lower():

@@ -586,6 +586,25 @@ def test_the_portals_identity_gets_the_aks_rbac_cluster_admin_role_on_the_cluste
     )
 
 
+def test_an_identity_that_may_not_assign_roles_is_told_which_role_to_ask_for(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    cloud.driver.ensure_kubernetes_cluster(spec)
+    fake.fail_next(
+        "PUT",
+        "Microsoft.Authorization/roleAssignments",
+        403,
+        code="AuthorizationFailed",
+        message="does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'",
+    )
+
+    with pytest.raises(errors.PermissionDenied) as denied:
+        settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    assert "Azure Kubernetes Service RBAC Cluster Admin on env-7" in str(denied.value)
+    assert "Role Based Access Control Administrator" in str(denied.value)
+
+
 def test_a_role_assigned_under_another_name_by_someone_else_is_enough(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
     spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
