@@ -40,6 +40,8 @@ class AccountConfig:
     secret_reference: str = ""
     client_secret: str = field(default="", repr=False)
     portal_account_id: int | None = None
+    # This installation's short id (PORTAL_INSTALLATION_ID): part of names unique across a whole cloud.
+    installation_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,7 @@ def _azure_driver(config: AccountConfig) -> CloudDriver:
         client_secret=config.client_secret,
         subscription_id=config.account_id,
         location=config.region_code,
+        installation_id=config.installation_id,
     )
 
 

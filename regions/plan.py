@@ -94,6 +94,9 @@ DATABASE_CLASSES: dict[str, dict[str, str]] = {
     Provider.AZURE: {"small": "Standard_B2s", "medium": "Standard_D2ds_v5", "large": "Standard_D4ds_v5"},
 }
 DATABASE_STORAGE_GIB = {"small": 20, "medium": 100, "large": 500}
+# Azure cannot make a read replica of a Burstable (Standard_B…) flexible server: General Purpose or Memory
+# Optimized only. A database with a planned replica gets the smallest General Purpose size instead (priced as one).
+AZURE_REPLICABLE_CLASS = ("Standard_D2ds_v5", "medium")
 CACHE_NODE_TYPES: dict[str, dict[str, str]] = {
     Provider.AWS: {"small": "cache.t4g.small", "medium": "cache.m7g.large", "large": "cache.m7g.xlarge"},
     Provider.AZURE: {"small": "Basic_C1", "medium": "Standard_C2", "large": "Premium_P1"},
@@ -421,6 +424,20 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
     database = database_name(provider, code)
     if request.database:
         size = request.database_size
+        instance_class, priced_size, priced_note = DATABASE_CLASSES[provider][size], size, ""
+        if (
+            provider == Provider.AZURE
+            and request.database_replica
+            and partner
+            and instance_class.removeprefix("Standard_").startswith("B")
+        ):
+            instance_class, priced_size = AZURE_REPLICABLE_CLASS
+            priced_note = "; General Purpose, as Azure replicates no Burstable server"
+        database_cost = costing.cost(
+            code, [(ResourceKind.POSTGRESQL, priced_size, Decimal(1), f"PostgreSQL ({priced_size})")]
+        )
+        if priced_note and database_cost[0] is not None:
+            database_cost = (database_cost[0], database_cost[1], database_cost[2] + priced_note)
         items.append(
             (
                 "database",
@@ -428,7 +445,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                 code,
                 {
                     "engine_version": "16",
-                    "instance_class": DATABASE_CLASSES[provider][size],
+                    "instance_class": instance_class,
                     "size": size,
                     "storage_gb": DATABASE_STORAGE_GIB[size],
                     "backup_retention_days": request.backup_retention_days,
@@ -436,7 +453,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                     "encrypted_with_key": key_for_data,
                     "tags": tags,
                 },
-                costing.cost(code, [(ResourceKind.POSTGRESQL, size, Decimal(1), f"PostgreSQL ({size})")]),
+                database_cost,
             )
         )
         if request.database_replica and partner:
@@ -446,7 +463,9 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                     f"{database}-replica",
                     partner,
                     {"source": database, "source_region": code, "size": size},
-                    costing.cost(partner, [(ResourceKind.POSTGRESQL, size, Decimal(1), f"replica ({size})")]),
+                    costing.cost(
+                        partner, [(ResourceKind.POSTGRESQL, priced_size, Decimal(1), f"replica ({priced_size})")]
+                    ),
                 )
             )
     if request.cache:

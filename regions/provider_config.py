@@ -41,6 +41,7 @@ def account_config(account: CloudAccount, region_code: str = "") -> AccountConfi
         secret_reference=account.secret_reference,
         client_secret=account.client_secret,
         portal_account_id=account.pk,
+        installation_id=str(settings.INSTALLATION_ID),
     )
 
 

@@ -17,7 +17,15 @@ state is :class:`~providers.errors.ProvisioningFailed`, with Azure's reason.
 Network, storage and vault writes take seconds: the ensure waits for them, by
 reading the resource with ``GET`` until its state is terminal, for at most
 :data:`SHORT_OPERATION_SECONDS` (a failed read is read again, never re-sent
-as a ``PUT``). Deletes still wait through azure-core's pollers.
+as a ``PUT``). Deletes of clusters, pools, servers and caches are started the
+same way (the caller describes the resource until it is NotFound); short
+deletes (network, storage, private endpoints) still wait through azure-core's
+pollers.
+
+The portal's own identity (``principal_id``: the management token's ``oid``
+unless configured) is given what its later calls need: AKS RBAC Cluster Admin
+on each cluster, Key Vault Crypto Officer on the vault, and the Entra
+administrator of each PostgreSQL server.
 
 azure-core's own retries are switched off on every client (``retry_total=0``):
 :mod:`providers.retry` is the one bounded retry layer, as for AWS and
@@ -34,12 +42,13 @@ Where Azure differs from the interface's AWS-shaped words:
 - **node pools**: AKS cannot create a cluster without a system pool, so the
   spec's first on-demand ``general`` pool is created with the cluster (mode
   ``System``); the others are agent pools of their own (mode ``User``).
-- **database**: ``latest_restorable_time`` is "now" once the server is
-  ``Ready`` with a backup window (``backup.earliestRestoreDate`` set): Azure
-  restores to any moment up to the present and reports only the earliest one.
-  Replica lag is an Azure Monitor metric the management API does not return,
-  so it is ``None``. Password sign-in is off (Microsoft Entra only), so the
-  portal never holds a database password.
+- **database**: ``latest_restorable_time`` is when the newest completed backup
+  finished (Azure reports no later restore point, only the earliest one).
+  Replica lag is the Azure Monitor metric ``physical_replication_delay_in_seconds``.
+  The replica lives in the partner region's resource group. Password sign-in is
+  off (Microsoft Entra only), so the portal never holds a database password.
+  Public network access is off for servers and caches; they are reached
+  through private endpoints in the spec's subnet.
 - **buckets**: a storage account (name derived from the spec name, see
   :func:`storage_account_name`) holding one blob container (see
   :func:`container_name`); the spec name is the account's ``portal:name`` tag.
@@ -56,6 +65,7 @@ import ipaddress
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -114,6 +124,33 @@ GPU_TAINT = "nvidia.com/gpu=true:NoSchedule"
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 ARM_SCOPE = "https://management.azure.com/.default"
 POSTGRES_PORT = 5432
+# Azure RBAC (Microsoft.Authorization/roleAssignments, "Role Assignments - Create"): the assignment's name "can be
+# any valid GUID", so a GUID derived from scope, role and principal lets every run find the one an earlier run made.
+ROLE_API_VERSION = "2022-04-01"
+# Built-in roles ("Azure built-in roles", Containers and Security): AKS RBAC Cluster Admin "lets you manage all
+# resources in the cluster" (namespaces, resource quotas and network policies included: the narrower AKS RBAC Admin
+# may not create namespaces or change quotas); Key Vault Crypto Officer may "perform any action on the keys of a
+# key vault", delete included, on a vault using the Azure RBAC permission model.
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+ROLE_NAMES = {
+    AKS_RBAC_CLUSTER_ADMIN: "Azure Kubernetes Service RBAC Cluster Admin",
+    KEY_VAULT_CRYPTO_OFFICER: "Key Vault Crypto Officer",
+}
+# Azure Monitor's metrics API (Microsoft.Insights/metrics): the read replica's lag is the platform metric
+# physical_replication_delay_in_seconds of the replica server ("Monitor metrics on Azure Database for PostgreSQL").
+METRICS_API_VERSION = "2023-10-01"
+REPLICA_LAG_METRIC = "physical_replication_delay_in_seconds"
+# Read replicas are not supported on the Burstable tier (concepts-read-replicas, limitations): General Purpose
+# or Memory Optimized only.
+REPLICABLE_TIERS = frozenset({"GeneralPurpose", "MemoryOptimized"})
+# Private Link ("Azure Private Endpoint private DNS zone values"): the target sub-resource (groupId) and the
+# private DNS zone its name resolves in, per service. Private DNS zones are global resources.
+PRIVATE_LINKS = {
+    "postgresql": ("postgresqlServer", "privatelink.postgres.database.azure.com"),
+    "redis": ("redisCache", "privatelink.redis.cache.windows.net"),
+}
+PRIVATE_DNS_API_VERSION = "2020-06-01"
 COLD_TIER_RULE = "portal-cold-storage"
 # Azure Cost Management groups a query by at most two columns.
 MAX_COST_GROUPINGS = 2
@@ -176,9 +213,31 @@ def container_name(name: str) -> str:
     return (cleaned or "objects")[:63].ljust(3, "0")
 
 
-def key_vault_name(subscription_id: str, resource_group: str, location: str) -> str:
-    """The driver's vault: ``pp-<location>-<digest>``, at most 24 characters as Key Vault requires."""
-    return f"pp-{location[:9]}-{_digest(subscription_id, resource_group, location)[:10]}"
+def key_vault_name(subscription_id: str, resource_group: str, location: str, installation_id: str = "") -> str:
+    """The driver's vault: ``pp-<location>-<digest>``, at most 24 characters as Key Vault requires.
+
+    Vault names are unique across Azure, so the digest covers the
+    installation's id too: two installations sharing a subscription and the
+    default resource group get two vaults. Without an installation id the
+    name is the one earlier versions gave.
+    """
+    parts = (subscription_id, resource_group, location, *((installation_id,) if installation_id else ()))
+    return f"pp-{location[:9]}-{_digest(*parts)[:10]}"
+
+
+def role_assignment_name(scope: str, role_id: str, principal_id: str) -> str:
+    """The GUID naming the assignment of ``role_id`` to ``principal_id`` on ``scope``: the same on every run."""
+    return str(uuid.UUID(_digest(scope.lower(), role_id, principal_id)[:32]))
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT access token (not verified: the token is our own, from Entra)."""
+    payload = token.split(".")[1] if token.count(".") == 2 else ""
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _is_replica(server: dict[str, Any]) -> bool:
@@ -240,6 +299,8 @@ def _subnet_zone(name: str) -> str:
 
 
 def _postgres_sku(instance_class: str) -> dict[str, str]:
+    # The compute tier must match the SKU's family: Standard_B* are Burstable, Standard_D* General Purpose and
+    # Standard_E* Memory Optimized ("Compute options in Azure Database for PostgreSQL").
     """``Standard_D2ds_v5`` → GeneralPurpose, ``Standard_B…`` → Burstable, ``Standard_E…`` → MemoryOptimized."""
     size = instance_class.removeprefix("Standard_")
     tier = {"B": "Burstable", "E": "MemoryOptimized"}.get(size[:1].upper(), "GeneralPurpose")
@@ -271,6 +332,12 @@ class AzureCloudDriver:
     between polls of long-running operations (Azure's ``Retry-After`` otherwise).
     ``tenant_id`` is the directory the key vault and database sign-ins trust;
     when empty it is read from the management token's ``tid`` claim.
+    ``principal_id`` is the Entra object id of the portal's own identity (the
+    one the credential signs in as), given the roles its later calls need;
+    when empty it is the management token's ``oid`` claim. ``principal_name``
+    is the name that identity has as the database's Entra administrator.
+    ``installation_id`` keeps this installation's vault name apart from
+    another's in the same subscription.
     """
 
     def __init__(
@@ -286,6 +353,9 @@ class AzureCloudDriver:
         polling_interval: float | None = None,
         tenant_id: str = "",
         clock: Callable[[], datetime] = _now,
+        principal_id: str = "",
+        principal_name: str = "platform-portal",
+        installation_id: str = "",
     ) -> None:
         self.credential = credential
         self.subscription_id = subscription_id
@@ -297,6 +367,9 @@ class AzureCloudDriver:
         self.polling_interval = polling_interval
         self.clock = clock
         self._tenant_id = tenant_id
+        self._principal_id = principal_id
+        self.principal_name = principal_name
+        self.installation_id = installation_id
         self._clients: dict[type, Any] = {}
         self._resource_group_ready = False
 
@@ -504,20 +577,41 @@ class AzureCloudDriver:
         except errors.NotFound:
             return
 
-    def _ensure_resource_group(self) -> None:
-        """Create the driver's resource group the first time something is created in it."""
-        if self._resource_group_ready:
+    def _start_delete(self, begin: Callable[..., LROPoller[Any]], resource: str = "") -> None:
+        """Send a long-running delete and return once Azure has accepted it (202), without waiting for it.
+
+        Deleting an AKS cluster, a flexible server or a cache takes minutes:
+        the caller reads the resource until it is NotFound (a workflow step
+        answers NotYet meanwhile), as for creates. A resource already gone
+        is deleted.
+        """
+        try:
+            self._call(lambda: begin(polling=False), resource)
+        except errors.NotFound:
+            return
+
+    def _ensure_resource_group(self, group: str = "", location: str = "") -> None:
+        """Create a resource group (the driver's, by default) the first time something is created in it."""
+        group, location = group or self.resource_group, location or self.location
+        if group == self.resource_group and self._resource_group_ready:
             return
         groups = self._client(ResourceManagementClient).resource_groups
-        if self._find(lambda: groups.get(self.resource_group), self.resource_group) is None:
+        if self._find(lambda: groups.get(group), group) is None:
             self._call(
                 lambda: groups.create_or_update(
-                    self.resource_group,
-                    _rest({"location": self.location, "tags": {"portal:managed-by": "platform-portal"}}),
+                    group, _rest({"location": location, "tags": {"portal:managed-by": "platform-portal"}})
                 ),
-                self.resource_group,
+                group,
             )
-        self._resource_group_ready = True
+        if group == self.resource_group:
+            self._resource_group_ready = True
+
+    def resource_group_in(self, region: str) -> str:
+        """The resource group this installation uses in ``region``: ``platform-portal-<region>`` when the driver's
+        own group is the default one, else the driver's group (one configured group holds every region)."""
+        if self.resource_group == f"platform-portal-{self.location}":
+            return f"platform-portal-{_location(region)}"
+        return self.resource_group
 
     def _tags(self, tags: Mapping[str, str], name: str) -> dict[str, str]:
         return {**tags, NAME_TAG: name}
@@ -525,15 +619,171 @@ class AzureCloudDriver:
     def tenant_id(self) -> str:
         """The Entra tenant: as configured, else the ``tid`` claim of a management token."""
         if not self._tenant_id:
-            token = self._call(lambda: self.credential.get_token(ARM_SCOPE))
-            assert token is not None  # noqa: S101 (get_token returns a token or raises)
-            payload = token.token.split(".")[1] if token.token.count(".") == 2 else ""
-            try:
-                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            except ValueError as error:
-                raise errors.InvalidRequest("the management token carries no tenant; configure tenant_id") from error
+            claims = self._management_claims()
+            if not claims:
+                raise errors.InvalidRequest("the management token carries no tenant; configure tenant_id")
             self._tenant_id = str(claims.get("tid", ""))
         return self._tenant_id
+
+    def principal_id(self) -> str:
+        """The portal identity's Entra object id: as configured, else the ``oid`` claim of a management token.
+
+        Entra access tokens carry ``oid``, "the immutable identifier for the
+        requestor, which is the verified identity of the user or service
+        principal" (Microsoft identity platform, access token claims).
+        """
+        if not self._principal_id:
+            self._principal_id = str(self._management_claims().get("oid", ""))
+            if not self._principal_id:
+                raise errors.InvalidRequest(
+                    "the management token names no principal (oid); configure the portal identity's object id"
+                )
+        return self._principal_id
+
+    def _management_claims(self) -> dict[str, Any]:
+        token = self._call(lambda: self.credential.get_token(ARM_SCOPE))
+        assert token is not None  # noqa: S101 (get_token returns a token or raises)
+        return _claims(token.token)
+
+    def _arm(
+        self, method: str, path: str, api_version: str, body: dict[str, Any] | None = None, **params: str
+    ) -> dict[str, Any]:
+        """One ARM request the installed SDKs have no operation for (role assignments, metrics, private DNS), as
+        JSON, with retries and typed errors."""
+        return self._call(partial(self._arm_send, method, path, api_version, body, **params), path) or {}
+
+    def _arm_send(
+        self, method: str, path: str, api_version: str, body: dict[str, Any] | None = None, **params: str
+    ) -> dict[str, Any]:
+        """One ARM request, once (azure-core errors as they come)."""
+        client = self._client(ResourceManagementClient)
+        request = HttpRequest(
+            method,
+            f"https://management.azure.com{path}",
+            params={"api-version": api_version, **params},
+            json=body,
+        )
+        response = client.send_request(request)
+        response.raise_for_status()
+        if not response.content:
+            return {}
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def _ensure_role(self, scope: str, role_id: str) -> None:
+        """Give the portal's identity the built-in role ``role_id`` on ``scope``, unless an earlier run did.
+
+        Looks first (GET by the deterministic name), then PUTs; an assignment of
+        the same role made under another name (409 RoleAssignmentExists) is as
+        good. Azure says new assignments can take a few minutes to take effect.
+        """
+        principal = self.principal_id()
+        path = f"{scope}/providers/Microsoft.Authorization/roleAssignments/" + role_assignment_name(
+            scope, role_id, principal
+        )
+        if self._find(partial(self._arm, "GET", path, ROLE_API_VERSION), path) is not None:
+            return
+        body = {
+            "properties": {
+                "roleDefinitionId": (
+                    f"/subscriptions/{self.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"
+                ),
+                "principalId": principal,
+                # Set for a service principal, so that one created moments ago is not refused as unknown while Entra
+                # replicates it ("Assign Azure roles using the REST API").
+                "principalType": "ServicePrincipal",
+            }
+        }
+        try:
+            self._arm("PUT", path, ROLE_API_VERSION, body)
+        except errors.Conflict as conflict:
+            if "RoleAssignmentExists" not in str(conflict):
+                raise
+        except errors.PermissionDenied as denied:
+            # Assigning roles takes Microsoft.Authorization/roleAssignments/write, which Contributor lacks.
+            raise errors.PermissionDenied(
+                f"The portal's identity may not give itself the role {ROLE_NAMES.get(role_id, role_id)} on "
+                f"{scope.rsplit('/', 1)[-1]}: give it Role Based Access "
+                "Control Administrator (or User Access Administrator) on the subscription or resource group, or "
+                f"assign that role to it yourself. Azure said: {denied}",
+                resource=scope,
+            ) from denied
+
+    # ------------------------------------------------------------ private endpoints
+
+    def _ensure_private_endpoint(self, service: str, target: dict[str, Any], subnet_id: str) -> None:
+        """Reach ``target`` (a server or cache with public access off) from the VNet of ``subnet_id`` only.
+
+        A private endpoint in the subnet, connected to the target's
+        ``groupId``; the service's ``privatelink`` DNS zone linked to the VNet;
+        and a DNS zone group on the endpoint, so that the target's usual host
+        name resolves to the endpoint's private address inside the VNet.
+        """
+        group_id, zone = PRIVATE_LINKS[service]
+        vnet_id = subnet_id.split("/subnets/")[0]
+        zone_path = (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/privateDnsZones/{zone}"
+        )
+        self._ensure_global(zone_path, {"location": "global"}, "private DNS zone")
+        link_path = f"{zone_path}/virtualNetworkLinks/{_parse_id(vnet_id)['virtualnetworks']}"
+        link = {
+            "location": "global",
+            "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": False},
+        }
+        self._ensure_global(link_path, link, "private DNS zone link")
+        endpoints = self.network.private_endpoints
+        name = f"{target['name']}-pe"
+        get_endpoint = partial(endpoints.get, self.resource_group, name)
+        if self._find(get_endpoint, name) is None:
+            body = {
+                "location": self.location,
+                "tags": dict(target.get("tags") or {}),
+                "properties": {
+                    "subnet": {"id": subnet_id},
+                    "privateLinkServiceConnections": [
+                        {"name": name, "properties": {"privateLinkServiceId": target["id"], "groupIds": [group_id]}}
+                    ],
+                },
+            }
+            self._wait(
+                partial(endpoints.begin_create_or_update, self.resource_group, name, _rest(body)),
+                get_endpoint,
+                name,
+                "private endpoint",
+            )
+        groups = self.network.private_dns_zone_groups
+        get_group = partial(groups.get, self.resource_group, name, "default")
+        if self._find(get_group, name) is None:
+            body = {
+                "properties": {
+                    "privateDnsZoneConfigs": [
+                        {"name": zone.replace(".", "-"), "properties": {"privateDnsZoneId": zone_path}}
+                    ]
+                }
+            }
+            self._wait(
+                partial(groups.begin_create_or_update, self.resource_group, name, "default", _rest(body)),
+                get_group,
+                name,
+                "private DNS zone group",
+            )
+
+    def _ensure_global(self, path: str, body: dict[str, Any], what: str) -> None:
+        """A resource written through plain ARM requests (no SDK here): looked for, PUT if missing, then read
+        until its write has finished."""
+        get = partial(self._arm_send, "GET", path, PRIVATE_DNS_API_VERSION)
+        if self._find(get, path) is None:
+            self._arm("PUT", path, PRIVATE_DNS_API_VERSION, body)
+        self._settle(get, path, what)
+
+    def _delete_private_endpoint(self, target_name: str) -> None:
+        """Delete the private endpoint made for ``target_name`` and wait (it holds an address in the subnet, and a
+        subnet in use cannot be deleted); a missing one is already deleted."""
+        self._delete(
+            lambda: self.network.private_endpoints.begin_delete(self.resource_group, f"{target_name}-pe"),
+            f"{target_name}-pe",
+        )
 
     # ------------------------------------------------------------ network
 
@@ -753,17 +1003,35 @@ class AzureCloudDriver:
                     "agentPoolProfiles": [{"name": system.name, **self._pool_profile(system, subnet_id, "System")}],
                     "aadProfile": {"managed": True, "enableAzureRBAC": True},
                     "disableLocalAccounts": True,
-                    "networkProfile": {"networkPlugin": "azure"},
+                    # NetworkPolicy objects are enforced only with a network policy engine ("Secure traffic between
+                    # pods by using network policies in AKS"): Azure CNI powered by Cilium, the engine AKS
+                    # recommends (networkPolicy cilium "requires networkDataplane to be 'cilium'"), with pod IPs
+                    # from an overlay so that pods do not use up the /24 node subnets.
+                    "networkProfile": {
+                        "networkPlugin": "azure",
+                        "networkPluginMode": "overlay",
+                        "networkDataplane": "cilium",
+                        "networkPolicy": "cilium",
+                    },
                 },
             }
             self._start(
                 partial(clusters.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name
             )
-        elif self._done(cluster, "AKS cluster"):
-            for pool in spec.node_pools:
-                if self.ensure_node_pool(spec.name, pool, spec.node_role).status != "available":
-                    break
-        return self.describe_kubernetes_cluster(spec.name)
+            return self.describe_kubernetes_cluster(spec.name)
+        self._done(cluster, "AKS cluster")
+        # What is reported is read last; the role and the pools follow once that says "available" (looking may
+        # be what finishes the create), so no call reports a usable cluster whose role was not given.
+        info = self.describe_kubernetes_cluster(spec.name)
+        if info.status != "available":
+            return info
+        # Local accounts are off and Azure RBAC decides who may do what inside the cluster: the portal's identity
+        # needs a role there before it can create namespaces, quotas and network policies.
+        self._ensure_role(info.id, AKS_RBAC_CLUSTER_ADMIN)
+        for pool in spec.node_pools:
+            if self.ensure_node_pool(spec.name, pool, spec.node_role).status != "available":
+                return self.describe_kubernetes_cluster(spec.name)
+        return info
 
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
         """Start the agent pool if missing, in the subnet of the cluster's first pool; it is ``creating`` until
@@ -828,15 +1096,15 @@ class AzureCloudDriver:
         )
 
     def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:
-        """Delete one agent pool; a missing one is already deleted."""
-        self._delete(
-            lambda: self.aks.agent_pools.begin_delete(self.resource_group, cluster_name, pool_name),
+        """Start deleting one agent pool; a missing one is already deleted."""
+        self._start_delete(
+            partial(self.aks.agent_pools.begin_delete, self.resource_group, cluster_name, pool_name),
             f"{cluster_name}/{pool_name}",
         )
 
     def delete_kubernetes_cluster(self, name: str) -> None:
-        """Delete the managed cluster; AKS deletes its agent pools with it."""
-        self._delete(lambda: self.aks.managed_clusters.begin_delete(self.resource_group, name), name)
+        """Start deleting the managed cluster (AKS deletes its agent pools with it); it is NotFound once gone."""
+        self._start_delete(partial(self.aks.managed_clusters.begin_delete, self.resource_group, name), name)
 
     def kubernetes_token(self, cluster_name: str) -> tuple[str, datetime]:
         """An Entra ID token for the AKS server application, and when Entra says it expires."""
@@ -852,13 +1120,17 @@ class AzureCloudDriver:
 
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Start the flexible server if missing (backups kept ``backup_retention_days``); once it is ready, its
-        DR replica. Returns at once: the server is ``creating`` until Azure has built it, and then its
-        ``replica`` is ``creating`` (or still absent) for a while: a caller waits for both.
+        Entra administrator and then its DR replica. Returns at once: the server is ``creating`` until Azure has
+        built it, and then its ``replica`` is ``creating`` (or still absent) for a while: a caller waits for both.
 
         Backups are geo-redundant when the spec names a DR region. Point-in-time
-        recovery is always on for flexible servers. A customer-managed key needs
-        a user-assigned identity this driver does not create, so
-        ``encryption_key_id`` is refused rather than ignored.
+        recovery is always on for flexible servers. Sign-in is Microsoft Entra
+        only, with the portal's identity as the server's Entra administrator
+        (a server without one has nobody who can sign in). Public network
+        access is off. A customer-managed key needs a user-assigned identity
+        this driver does not create, so ``encryption_key_id`` is refused
+        rather than ignored; so is a replica of a Burstable server, which
+        Azure cannot replicate.
         """
         if spec.encryption_key_id:
             raise errors.InvalidRequest(
@@ -866,6 +1138,13 @@ class AzureCloudDriver:
                 resource=spec.name,
             )
         names.check("postgresql_server", spec.name)
+        sku = _postgres_sku(spec.instance_class)
+        if spec.replica_region and sku["tier"] not in REPLICABLE_TIERS:
+            raise errors.InvalidRequest(
+                f"Azure cannot make a read replica of a Burstable server ({spec.instance_class}); use a General "
+                "Purpose (Standard_D…) or Memory Optimized (Standard_E…) size for a database with a DR replica",
+                resource=spec.name,
+            )
         servers = self.postgres.servers
         server = self._find(lambda: servers.get(self.resource_group, spec.name), spec.name)
         if server is None:
@@ -873,7 +1152,7 @@ class AzureCloudDriver:
             body = {
                 "location": self.location,
                 "tags": self._tags(spec.tags, spec.name),
-                "sku": _postgres_sku(spec.instance_class),
+                "sku": sku,
                 "properties": {
                     "createMode": "Create",
                     "version": spec.engine_version.split(".")[0],
@@ -882,41 +1161,103 @@ class AzureCloudDriver:
                         "backupRetentionDays": spec.backup_retention_days,
                         "geoRedundantBackup": "Enabled" if spec.replica_region else "Disabled",
                     },
+                    # authConfig: Entra sign-in on, passwords off; the Entra administrators are added once the
+                    # server exists (administrators PUT), and "at least one" is needed to sign in at all.
                     "authConfig": {
                         "activeDirectoryAuth": "Enabled",
                         "passwordAuth": "Disabled",
                         "tenantId": self.tenant_id(),
                     },
+                    "network": {"publicNetworkAccess": "Disabled"},
                     "highAvailability": {"mode": "Disabled"},
                 },
             }
             self._start(partial(servers.begin_create_or_update, self.resource_group, spec.name, _rest(body)), spec.name)
-        elif spec.replica_region and self._done(server, "PostgreSQL server") and _server_ready(server):
+            return self.describe_database(spec.name)
+        self._done(server, "PostgreSQL server")
+        info = self.describe_database(spec.name)  # read first: the administrator follows once it is available
+        if info.status != "available":
+            return info
+        self._ensure_entra_administrator(spec.name)
+        if spec.subnet_ids:
+            server = self._get(lambda: servers.get(self.resource_group, spec.name), spec.name)
+            self._ensure_private_endpoint("postgresql", server, spec.subnet_ids[0])
+        if spec.replica_region:
             self.ensure_database_replica(spec.name, spec.replica_region)
-        return self.describe_database(spec.name)
+            return self.describe_database(spec.name)
+        return info
+
+    def _ensure_entra_administrator(self, server_name: str, group: str = "") -> None:
+        """Make the portal's identity an Entra administrator of the server (``administrators/{objectId}`` PUT)."""
+        group = group or self.resource_group
+        administrators = self.postgres.administrators_microsoft_entra
+        principal = self.principal_id()
+        get_admin = partial(administrators.get, group, server_name, principal)
+        if self._find(get_admin, server_name) is not None:
+            return
+        body = {
+            "properties": {
+                "principalType": "ServicePrincipal",
+                "principalName": self.principal_name,
+                "tenantId": self.tenant_id(),
+            }
+        }
+        self._wait(
+            partial(administrators.begin_create_or_update, group, server_name, principal, _rest(body)),
+            get_admin,
+            server_name,
+            "PostgreSQL Entra administrator",
+        )
+
+    def _replica_group(self, region: str) -> str:
+        return self.resource_group_in(region)
+
+    def _find_replica(self, name: str, region: str) -> tuple[str, dict[str, Any] | None]:
+        """The replica of ``name`` meant for ``region`` and its resource group: the partner region's group (where
+        the partner's own driver finds it), else this driver's (replicas made by earlier versions)."""
+        servers = self.postgres.servers
+        replica_name = self._replica_name(name)
+        groups = list(dict.fromkeys((self._replica_group(region), self.resource_group)))
+        for group in groups:
+            found = self._find(partial(servers.get, group, replica_name), replica_name)
+            if found is not None:
+                return group, found
+        return groups[0], None
 
     def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
         """Start the read replica ``<name>-replica`` in ``region`` (``createMode=Replica``) if missing.
 
-        Returns at once: the replica is ``creating`` until Azure has copied the
-        primary, which can take hours.
+        The replica lives in the partner region's resource group, so that the
+        partner's driver finds it when the primary's region is down. It has
+        the primary's SKU, which must be General Purpose or Memory Optimized.
+        Returns at once: the replica is ``creating`` until Azure has copied
+        the primary, which can take hours.
         """
         servers = self.postgres.servers
         replica_name = self._replica_name(name)
-        get_replica = partial(servers.get, self.resource_group, replica_name)
-        replica = self._find(get_replica, replica_name)
+        group, replica = self._find_replica(name, region)
         if replica is None:
             primary = self._get(lambda: servers.get(self.resource_group, name), name)
+            tier = (primary.get("sku") or {}).get("tier", "")
+            if tier not in REPLICABLE_TIERS:
+                raise errors.InvalidRequest(
+                    f"Azure cannot make a read replica of {name}: it is a {tier} server (General Purpose or Memory "
+                    "Optimized only)",
+                    resource=name,
+                )
+            self._ensure_resource_group(group, _location(region))
             body = {
                 "location": region,
                 "tags": self._tags(primary.get("tags") or {}, replica_name),
                 "sku": primary.get("sku"),
-                "properties": {"createMode": "Replica", "sourceServerResourceId": primary["id"]},
+                "properties": {
+                    "createMode": "Replica",
+                    "sourceServerResourceId": primary["id"],
+                    "network": {"publicNetworkAccess": "Disabled"},
+                },
             }
-            self._start(
-                partial(servers.begin_create_or_update, self.resource_group, replica_name, _rest(body)), replica_name
-            )
-            replica = self._get(get_replica, replica_name)
+            self._start(partial(servers.begin_create_or_update, group, replica_name, _rest(body)), replica_name)
+            replica = self._get(partial(servers.get, group, replica_name), replica_name)
         self._done(replica, "PostgreSQL read replica")
         if not _is_replica(replica):
             raise errors.Conflict(
@@ -926,16 +1267,60 @@ class AzureCloudDriver:
             )
         return self._replica_info(replica)
 
-    @staticmethod
-    def _replica_info(replica: dict[str, Any]) -> ReplicaInfo:
-        # The management API reports no replication lag (it is the Azure Monitor metric
-        # physical_replication_delay_in_seconds), so it stays None.
+    def _replica_info(self, replica: dict[str, Any]) -> ReplicaInfo:
+        status = _status(replica.get("properties", {}).get("state"))
         return ReplicaInfo(
             name=replica["name"],
             region=_location(replica.get("location")),
-            status=_status(replica.get("properties", {}).get("state")),
-            lag_seconds=None,
+            status=status,
+            lag_seconds=self._replica_lag(str(replica.get("id", ""))) if status == "available" else None,
         )
+
+    def _replica_lag(self, replica_id: str) -> float | None:
+        """The replica's latest ``physical_replication_delay_in_seconds`` (Azure Monitor, maximum per minute over
+        the last 15 minutes), or None when Azure Monitor has no value (yet) or does not answer."""
+        if not replica_id:
+            return None
+        try:
+            answer = self._arm(
+                "GET",
+                f"{replica_id}/providers/Microsoft.Insights/metrics",
+                METRICS_API_VERSION,
+                metricnames=REPLICA_LAG_METRIC,
+                timespan="PT15M",
+                interval="PT1M",
+                aggregation="Maximum",
+            )
+        except errors.ProviderError:
+            return None  # the lag is then unknown, which the health check reports as such
+        points = [
+            point
+            for metric in answer.get("value") or []
+            for series in metric.get("timeseries") or []
+            for point in series.get("data") or []
+            if point.get("maximum") is not None
+        ]
+        if not points:
+            return None
+        latest = max(points, key=lambda point: str(point.get("timeStamp", "")))
+        return float(latest["maximum"])
+
+    def _latest_backup(self, group: str, name: str) -> datetime | None:
+        """When the server's newest completed backup finished (``backups`` listing, ``completedTime``).
+
+        Azure reports no latest restorable time for a flexible server (only
+        ``earliestRestoreDate``): the newest completed backup is the latest
+        moment Azure shows it holds. Transaction logs shipped since then may
+        restore further, but Azure does not say how far, so the portal does
+        not claim it.
+        """
+        backups = self._list(partial(self.postgres.backups_automatic_and_on_demand.list_by_server, group, name), name)
+        times = [
+            datetime.fromisoformat(str(backup["properties"]["completedTime"]).replace("Z", "+00:00"))
+            for backup in backups
+            if (backup.get("properties") or {}).get("completedTime")
+        ]
+        return max(times).astimezone(UTC) if times else None
 
     def describe_database(self, name: str) -> DatabaseInfo:
         """The server's state, endpoint, backup retention and restorable time, with its replica, or NotFound."""
@@ -946,7 +1331,7 @@ class AzureCloudDriver:
         status = _status(properties.get("state"))
         restorable = None
         if status == "available" and backup.get("earliestRestoreDate"):
-            restorable = self.clock().replace(microsecond=0)
+            restorable = self._latest_backup(self.resource_group, name)
         return DatabaseInfo(
             name=name,
             id=server["id"],
@@ -964,53 +1349,84 @@ class AzureCloudDriver:
             credentials_reference=f"entra-id://{self.tenant_id()}/postgresql/{name}",
         )
 
+    def _primary_reachable(self, replica: dict[str, Any]) -> bool:
+        """Whether the replica's source server answers and is Ready (a planned promotion needs it up)."""
+        source = str(replica.get("properties", {}).get("sourceServerResourceId") or "")
+        if not source:
+            return False
+        parts = _parse_id(source)
+        try:
+            primary = self._get(
+                partial(self.postgres.servers.get, parts["resourcegroups"], parts["flexibleservers"]), source
+            )
+        except errors.ProviderError:
+            return False
+        return _server_ready(primary)
+
     def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
         """Promote ``<name>-replica`` in ``region`` to a standalone server (``replica.promoteMode=standalone``).
 
-        A planned promotion waits for the replica to catch up; one already
-        promoted is only described. Returns once Azure has accepted the
-        promotion: the server is ``updating`` until it is done.
+        ``promoteOption`` is ``planned`` ("wait for data in the read replica to
+        be fully synchronized with its source server") while the primary is up
+        and Ready, and ``forced`` ("initiate the operation immediately, without
+        waiting") when it is not: a planned promotion cannot finish without the
+        primary, which a regional outage takes away. One already promoted is
+        only described. Returns once Azure has accepted the promotion: the
+        server is ``updating`` until it is done.
         """
         servers = self.postgres.servers
         replica_name = self._replica_name(name)
-        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        group, replica = self._find_replica(name, region)
         if replica is None or _location(replica.get("location")) != _location(region):
             raise errors.NotFound(f"database {name} has no replica in {region}", resource=replica_name)
         if _is_replica(replica):
+            option = "planned" if self._primary_reachable(replica) else "forced"
             body = {
                 "properties": {
-                    "replica": {"promoteMode": "standalone", "promoteOption": "planned"},
+                    "replica": {"promoteMode": "standalone", "promoteOption": option},
                     "backup": {"backupRetentionDays": backup_retention_days},
                 }
             }
-            self._start(partial(servers.begin_update, self.resource_group, replica_name, _rest(body)), replica_name)
+            self._start(partial(servers.begin_update, group, replica_name, _rest(body)), replica_name)
         else:
             self._done(replica, "promoted PostgreSQL server")
+        if group != self.resource_group:
+            return self._in_group(group).describe_database(replica_name)
         return self.describe_database(replica_name)
 
+    def _in_group(self, group: str) -> AzureCloudDriver:
+        """This driver's twin working in ``group`` (same credential, clients and settings)."""
+        twin = AzureCloudDriver.__new__(AzureCloudDriver)
+        twin.__dict__.update(self.__dict__)
+        twin.resource_group = group
+        twin._resource_group_ready = False
+        return twin
+
     def delete_database_replica(self, name: str, region: str) -> None:
-        """Delete the read replica in ``region``; a missing one is already deleted."""
-        servers = self.postgres.servers
-        replica_name = self._replica_name(name)
-        replica = self._find(lambda: servers.get(self.resource_group, replica_name), replica_name)
+        """Start deleting the read replica in ``region``; a missing one is already deleted."""
+        group, replica = self._find_replica(name, region)
         if replica is not None and _location(replica.get("location")) == _location(region):
-            self._delete(lambda: servers.begin_delete(self.resource_group, replica_name), replica_name)
+            self._start_delete(partial(self.postgres.servers.begin_delete, group, replica["name"]), replica["name"])
 
     def delete_database(self, name: str) -> None:
-        """Delete the server's replicas, then the server (Azure keeps its backups for the retention period)."""
+        """Start deleting the server's replicas, then the server (Azure keeps its backups for the retention
+        period). Returns at once; the server is NotFound once Azure has deleted it."""
         servers = self.postgres.servers
         try:
             replicas = self._list(lambda: self.postgres.replicas.list_by_server(self.resource_group, name), name)
         except errors.NotFound:
             return
         for replica in replicas:
-            self._delete(partial(servers.begin_delete, self.resource_group, replica["name"]), name)
-        self._delete(lambda: servers.begin_delete(self.resource_group, name), name)
+            group = _parse_id(str(replica.get("id", ""))).get("resourcegroups", self.resource_group)
+            self._start_delete(partial(servers.begin_delete, group, replica["name"]), name)
+        self._delete_private_endpoint(name)
+        self._start_delete(partial(servers.begin_delete, self.resource_group, name), name)
 
     # ------------------------------------------------------------ Azure Cache for Redis
 
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
-        """Start the cache if missing: TLS only (port 6380), ``replicas`` per primary on Premium.
+        """Start the cache if missing: TLS only (port 6380), no public network access, ``replicas`` per primary
+        on Premium.
 
         Returns at once: the cache is ``creating`` until Azure has built it.
 
@@ -1030,6 +1446,10 @@ class AzureCloudDriver:
         cache = self._find(lambda: caches.get(self.resource_group, spec.name), spec.name)
         if cache is not None:
             self._done(cache, "Redis cache")
+            info = self.describe_cache(spec.name)
+            if info.status == "available" and spec.subnet_ids:
+                self._ensure_private_endpoint("redis", cache, spec.subnet_ids[0])
+            return info
         else:
             self._ensure_resource_group()
             properties: dict[str, Any] = {
@@ -1037,6 +1457,9 @@ class AzureCloudDriver:
                 "enableNonSslPort": False,
                 "minimumTlsVersion": "1.2",
                 "redisVersion": _redis_version(spec.engine_version),
+                # No access from the internet: only through a private endpoint (Private Link works on every
+                # tier; a cache with public access disabled ignores firewall rules).
+                "publicNetworkAccess": "Disabled",
             }
             if sku["name"] == "Premium":
                 properties["replicasPerMaster"] = spec.replicas
@@ -1062,8 +1485,9 @@ class AzureCloudDriver:
         )
 
     def delete_cache(self, name: str) -> None:
-        """Delete the cache and wait until it is gone."""
-        self._delete(lambda: self.redis.redis.begin_delete(self.resource_group, name), name)
+        """Delete its private endpoint, then start deleting the cache; it is ``deleting``, then NotFound once gone."""
+        self._delete_private_endpoint(name)
+        self._start_delete(partial(self.redis.redis.begin_delete, self.resource_group, name), name)
 
     # ------------------------------------------------------------ Blob storage
 
@@ -1264,9 +1688,20 @@ class AzureCloudDriver:
     @property
     def vault_name(self) -> str:
         """This driver's key vault."""
-        return key_vault_name(self.subscription_id, self.resource_group, self.location)
+        return key_vault_name(self.subscription_id, self.resource_group, self.location, self.installation_id)
 
     def _ensure_vault(self) -> dict[str, Any]:
+        """The vault (RBAC authorization), with Key Vault Crypto Officer on it for the portal's identity.
+
+        With ``enableRbacAuthorization`` the vault's data plane (deleting a
+        key, say) answers only to Azure role assignments on it; the
+        management plane that creates keys is not enough.
+        """
+        vault = self._vault()
+        self._ensure_role(str(vault["id"]), KEY_VAULT_CRYPTO_OFFICER)
+        return vault
+
+    def _vault(self) -> dict[str, Any]:
         vaults = self.keyvault.vaults
         get_vault = partial(vaults.get, self.resource_group, self.vault_name)
         if self._find(get_vault, self.vault_name) is not None:
@@ -1332,6 +1767,7 @@ class AzureCloudDriver:
             key = self.describe_key(alias)
         except errors.NotFound:
             return
+        self._ensure_vault()  # a vault made before the portal gave itself the role gets it now
         vault_url = key.arn.split("/keys/")[0]
         options = {key: value for key, value in self._client_options().items() if key != "polling_interval"}
         client = KeyClient(vault_url, self.credential, **options)
@@ -1452,6 +1888,7 @@ def build_azure_driver(
     subscription_id: str,
     location: str,
     resource_group: str = "",
+    installation_id: str = "",
 ) -> AzureCloudDriver:
     """The driver for one configured Azure account and location (resource group ``platform-portal-<location>``)."""
     return AzureCloudDriver(
@@ -1460,6 +1897,7 @@ def build_azure_driver(
         location=location,
         resource_group=resource_group or f"platform-portal-{location}",
         tenant_id=tenant_id,
+        installation_id=installation_id,
     )
 
 

@@ -31,8 +31,22 @@ is refused with 400 and the resource provider's code, as Azure refuses it.
 with a status (429 carries ``Retry-After``); ``fail_operation`` lets the next
 long-running operation of a type end ``Failed``.
 
+Azure RBAC is modelled where the driver depends on it: role assignments
+(``Microsoft.Authorization/roleAssignments``, GUID names, one per scope, role
+and principal) are kept, and a vault with RBAC authorization refuses a key
+delete (403) from a principal without Key Vault Crypto Officer on it;
+:meth:`FakeAzure.has_role` lets a test check a cluster's role the same way.
+Other checks ARM makes that are modelled: a flexible server's SKU name against
+its tier, replicas only of General Purpose and Memory Optimized servers, a
+planned promotion refused while the source's location is down
+(:attr:`FakeAzure.down_locations`, whose resources answer 503), an Entra
+administrator only on a server with Entra sign-in, AKS's networkProfile
+combinations. Deletes answer 202 with ``Azure-AsyncOperation`` and
+``Location`` and finish after a few looks, as creates do. Azure Monitor
+answers the replica lag metric (:attr:`FakeAzure.replica_lag`).
+
 What it does not show (docs/providers.md lists it too): real latency (operations
-finish after a few looks), Azure Policy, RBAC (every token is accepted),
+finish after a few looks), Azure Policy, RBAC beyond the above (other tokens and calls are accepted),
 capacity or SKU availability, names taken in other tenants, validation of most
 request fields, blob versions, object replication actually copying blobs,
 lifecycle rules moving blobs, and cost data beyond what a test seeds.
@@ -46,9 +60,10 @@ import itertools
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -61,6 +76,12 @@ from azure.core.utils import case_insensitive_dict
 
 ARM = "https://management.azure.com"
 Json = dict[str, Any]
+# The object id of the identity every FakeCredential signs in as (the ``oid`` claim of its tokens).
+PORTAL_PRINCIPAL = "7d1c1a52-5f0e-4b8e-9a1e-3c2b6f0d9e41"
+# The built-in roles the fake knows (Azure built-in roles): what they allow is checked where it matters.
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+BUILT_IN_ROLES = {AKS_RBAC_CLUSTER_ADMIN, KEY_VAULT_CRYPTO_OFFICER}
 
 
 class FakeError(Exception):
@@ -146,8 +167,8 @@ class FakeTransport(HttpTransport):
 class FakeCredential:
     """A TokenCredential issuing JWT-shaped tokens (with a ``tid`` claim) for any scope, valid ``lifetime`` seconds."""
 
-    def __init__(self, tenant_id: str, lifetime: int = 3600) -> None:
-        self.tenant_id, self.lifetime = tenant_id, lifetime
+    def __init__(self, tenant_id: str, lifetime: int = 3600, principal_id: str = PORTAL_PRINCIPAL) -> None:
+        self.tenant_id, self.lifetime, self.principal_id = tenant_id, lifetime, principal_id
         self.scopes: list[str] = []
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
@@ -157,7 +178,12 @@ class FakeCredential:
         def part(value: Json) -> str:
             return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
-        claims = {"tid": self.tenant_id, "aud": scopes[0] if scopes else "", "exp": expires_on}
+        claims = {
+            "tid": self.tenant_id,
+            "oid": self.principal_id,
+            "aud": scopes[0] if scopes else "",
+            "exp": expires_on,
+        }
         return AccessToken(f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl", expires_on)
 
 
@@ -202,8 +228,24 @@ def _vnet_view(fake: FakeAzure, vnet: Json) -> Json:
     return {**vnet, "properties": {**vnet["properties"], "subnets": subnets}}
 
 
+def _network_profile_check(profile: Json) -> None:
+    """AKS's rules for networkProfile (ContainerServiceNetworkProfile): networkPolicy cilium "requires
+    networkDataplane to be 'cilium'"; the Cilium dataplane and the overlay mode need the azure plugin."""
+    plugin, policy = profile.get("networkPlugin"), profile.get("networkPolicy")
+    dataplane = profile.get("networkDataplane", "azure")
+    if policy == "cilium" and dataplane != "cilium":
+        raise FakeError(400, "InvalidParameter", "networkPolicy 'cilium' requires networkDataplane 'cilium'.")
+    if dataplane == "cilium" and policy not in (None, "cilium"):
+        raise FakeError(400, "InvalidParameter", f"networkDataplane 'cilium' cannot be used with policy {policy!r}.")
+    if (dataplane == "cilium" or profile.get("networkPluginMode") == "overlay") and plugin != "azure":
+        raise FakeError(400, "InvalidParameter", "Cilium and overlay mode require networkPlugin 'azure'.")
+    if policy not in (None, "azure", "calico", "cilium", "none"):
+        raise FakeError(400, "InvalidParameter", f"Unknown networkPolicy {policy!r}.")
+
+
 def _cluster_put(fake: FakeAzure, cluster: Json, body: Json) -> None:
     properties = cluster["properties"]
+    _network_profile_check(properties.get("networkProfile") or {})
     profiles = body.get("properties", {}).get("agentPoolProfiles") or []
     if not any(profile.get("mode") == "System" for profile in profiles) and not fake.children(
         cluster["id"], "agentPools"
@@ -246,12 +288,31 @@ def _agent_pool_done(fake: FakeAzure, pool: Json) -> None:
         cluster["properties"]["provisioningState"] = "Succeeded"
 
 
+# A flexible server's SKU name and tier go together ("Compute options"): B-series Burstable, D-series General
+# Purpose, E-series Memory Optimized.
+POSTGRES_TIERS = {"B": "Burstable", "D": "GeneralPurpose", "E": "MemoryOptimized"}
+
+
 def _server_put(fake: FakeAzure, server: Json, body: Json) -> None:
     properties = server["properties"]
+    sku = server.get("sku") or {}
+    family = str(sku.get("name", "")).removeprefix("Standard_")[:1].upper()
+    if sku and POSTGRES_TIERS.get(family) != sku.get("tier"):
+        raise FakeError(
+            400,
+            "InvalidParameterValue",
+            f"The SKU {sku.get('name')} is not available in the {sku.get('tier')} tier.",
+        )
     properties["state"] = "Provisioning"
     properties["fullyQualifiedDomainName"] = f"{server['name']}.postgres.database.azure.com"
     if properties.get("createMode") == "Replica":
         source = _require(fake, properties["sourceServerResourceId"], "source server")
+        if (source.get("sku") or {}).get("tier") not in ("GeneralPurpose", "MemoryOptimized"):
+            raise FakeError(
+                400,
+                "ReplicaNotSupported",
+                "Read replicas are not supported for servers in the Burstable tier.",
+            )
         for key in ("version", "storage", "backup", "authConfig"):
             properties.setdefault(key, json.loads(json.dumps(source["properties"].get(key))))
         properties["replicationRole"] = "AsyncReplica"
@@ -262,6 +323,8 @@ def _server_put(fake: FakeAzure, server: Json, body: Json) -> None:
 
 def _server_done(fake: FakeAzure, server: Json) -> None:
     server["properties"]["state"] = "Ready"
+    if not fake.children(server["id"], "backups"):  # the first full backup is taken once the server is up
+        fake.add_backup(server["id"], fake.now() - timedelta(minutes=5))
 
 
 def _server_patch(fake: FakeAzure, server: Json, body: Json) -> None:
@@ -273,10 +336,81 @@ def _server_patch(fake: FakeAzure, server: Json, body: Json) -> None:
     properties["state"] = "Updating"
     if properties.get("replicationRole") != "AsyncReplica":
         raise FakeError(400, "ServerIsNotReplica", f"The server {server['name']} is not a read replica.")
+    option = (body.get("properties", {}).get("replica") or {}).get("promoteOption", "planned")
+    source = fake.resources.get(str(properties.get("sourceServerResourceId", "")).lower())
+    source_up = source is not None and source.get("location") not in fake.down_locations
+    if option.lower() == "planned" and not source_up:
+        # A planned promotion waits for the replica to catch up with its source: with the source down it cannot.
+        properties["state"] = "Ready"
+        raise FakeError(
+            400,
+            "SourceServerNotAvailable",
+            "A planned promotion needs the source server to be available; use the forced option.",
+        )
+    fake.promotions.append({"server": server["name"], "option": option.lower()})
     properties.pop("sourceServerResourceId", None)
     properties.pop("createMode", None)
     properties["replicationRole"] = "None"
     properties.pop("replica", None)
+
+
+def _administrator_put(fake: FakeAzure, admin: Json, body: Json) -> None:
+    """A server's Entra administrator: only on a server that accepts Entra sign-in, named by the object id."""
+    server = _require(fake, admin["id"].rsplit("/administrators/", 1)[0], "server")
+    if (server["properties"].get("authConfig") or {}).get("activeDirectoryAuth") != "Enabled":
+        raise FakeError(400, "AadAuthDisabled", "Microsoft Entra authentication is not enabled on the server.")
+    try:
+        uuid.UUID(admin["name"])
+    except ValueError as error:
+        raise FakeError(400, "InvalidParameterValue", "The administrator's name must be its object id.") from error
+    if not admin["properties"].get("principalName") or not admin["properties"].get("principalType"):
+        raise FakeError(400, "InvalidParameterValue", "principalName and principalType are required.")
+
+
+# Private Link's target sub-resources (groupIds) and DNS zones per target type ("Azure Private Endpoint private DNS
+# zone values").
+PRIVATE_LINK_GROUPS = {
+    "Microsoft.DBforPostgreSQL/flexibleServers": ("postgresqlServer", "privatelink.postgres.database.azure.com"),
+    "Microsoft.Cache/redis": ("redisCache", "privatelink.redis.cache.windows.net"),
+}
+
+
+def _private_endpoint_put(fake: FakeAzure, endpoint: Json, body: Json) -> None:
+    """A private endpoint: in an existing subnet, connected to an existing resource by that type's groupId."""
+    properties = endpoint["properties"]
+    _require(fake, (properties.get("subnet") or {}).get("id", ""), "subnet")
+    for connection in properties.get("privateLinkServiceConnections") or []:
+        target = _require(fake, connection["properties"]["privateLinkServiceId"], "private link resource")
+        expected = PRIVATE_LINK_GROUPS.get(target["type"], ("", ""))[0]
+        if connection["properties"].get("groupIds") != [expected]:
+            raise FakeError(
+                400,
+                "PrivateEndpointBadRequest",
+                f"Group id {connection['properties'].get('groupIds')} is not valid for {target['type']}.",
+            )
+        connection["properties"]["privateLinkServiceConnectionState"] = {"status": "Approved"}
+
+
+def _dns_zone_group_put(fake: FakeAzure, group: Json, body: Json) -> None:
+    for config in group["properties"].get("privateDnsZoneConfigs") or []:
+        _require(fake, config["properties"]["privateDnsZoneId"], "private DNS zone")
+
+
+def _zone_link_put(fake: FakeAzure, link: Json, body: Json) -> None:
+    _require(fake, (link["properties"].get("virtualNetwork") or {}).get("id", ""), "virtual network")
+
+
+def _vnet_delete_check(fake: FakeAzure, vnet: Json) -> None:
+    """A subnet holding a private endpoint cannot be deleted, nor its VNet (InUseSubnetCannotBeDeleted)."""
+    prefix = vnet["id"].lower() + "/subnets/"
+    for resource in fake.resources.values():
+        subnet = (resource["properties"].get("subnet") or {}).get("id", "") if resource.get("properties") else ""
+        if resource["type"] == "Microsoft.Network/privateEndpoints" and subnet.lower().startswith(prefix):
+            raise FakeError(
+                400,
+                "InUseSubnetCannotBeDeleted",
+                f"Subnet {subnet.rsplit('/', 1)[1]} is in use by {resource['id']} and cannot be deleted.",
+            )
 
 
 def _redis_put(fake: FakeAzure, cache: Json, body: Json) -> None:
@@ -352,7 +486,12 @@ TYPES: dict[str, Kind] = {
     "Microsoft.DBforPostgreSQL/flexibleServers": Kind(
         accepted=202, on_put=_server_put, on_done=_server_done, on_patch=_server_patch
     ),
+    "Microsoft.DBforPostgreSQL/flexibleServers/administrators": Kind(accepted=202, on_put=_administrator_put),
     "Microsoft.Cache/redis": Kind(on_put=_redis_put),
+    "Microsoft.Network/privateEndpoints": Kind(on_put=_private_endpoint_put),
+    "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": Kind(on_put=_dns_zone_group_put),
+    "Microsoft.Network/privateDnsZones": Kind(),
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": Kind(on_put=_zone_link_put),
     "Microsoft.Storage/storageAccounts": Kind(lro="location", on_put=_account_put),
     "Microsoft.Storage/storageAccounts/blobServices": Kind(lro=None),
     "Microsoft.Storage/storageAccounts/blobServices/containers": Kind(lro=None, on_put=_container_put),
@@ -456,6 +595,13 @@ class FakeAzure:
         # How many looks (polls of the operation, GETs of the resource) a write stays in progress for.
         self.lro_polls = 3
         self.activity_log: list[Json] = []
+        # Role assignments by name: scope, role definition id and principal id.
+        self.role_assignments: dict[str, Json] = {}
+        # Locations in a regional outage: their resources answer 503, and a planned promotion from them fails.
+        self.down_locations: set[str] = set()
+        # Azure Monitor's physical_replication_delay_in_seconds per replica server name (default 1 second).
+        self.replica_lag: dict[str, float | None] = {}
+        self.promotions: list[Json] = []
         self._ids = itertools.count(1)
 
     def transport(self) -> FakeTransport:
@@ -500,6 +646,25 @@ class FakeAzure:
     def seed_cost(self, day: date, service: str, location: str, tags: dict[str, str], amount: str) -> None:
         """One resource's cost for one day, as Cost Management would aggregate it."""
         self.cost_rows.append({"day": day, "service": service, "location": location, "tags": tags, "amount": amount})
+
+    def add_backup(self, server_id: str, completed: datetime) -> None:
+        """A completed automatic backup of the server (what its ``backups`` listing shows)."""
+        name = f"backup_{completed.strftime('%Y%m%dT%H%M%S')}"
+        self.store(
+            f"{server_id}/backups/{name}",
+            {"properties": {"backupType": "Full", "completedTime": completed.isoformat(), "source": "Automatic"}},
+            "Succeeded",
+        )
+
+    def has_role(self, scope: str, role_id: str, principal_id: str = PORTAL_PRINCIPAL) -> bool:
+        """Whether ``principal_id`` holds ``role_id`` on ``scope`` or on a scope above it, as Azure RBAC inherits."""
+        target = scope.lower()
+        return any(
+            assignment["principal"] == principal_id
+            and assignment["role"] == role_id
+            and (target == assignment["scope"].lower() or target.startswith(assignment["scope"].lower() + "/"))
+            for assignment in self.role_assignments.values()
+        )
 
     def polls(self) -> int:
         """How many times a poller asked about an operation."""
@@ -582,6 +747,10 @@ class FakeAzure:
             return self.cost_query(path, query, body)
         if path.endswith("/providers/Microsoft.Insights/eventtypes/management/values"):
             return self.activity_events(query)
+        if "/providers/Microsoft.Authorization/roleAssignments/" in path:
+            return self.role_assignment(method, path, body)
+        if path.endswith("/providers/Microsoft.Insights/metrics"):
+            return self.metrics(path.removesuffix("/providers/Microsoft.Insights/metrics"), query)
         if "/providers/" not in path:
             return self.resource_group(method, path, body)
         group = (
@@ -600,6 +769,9 @@ class FakeAzure:
             raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
         kind = TYPES.get(resource_type, Kind(lro=None))
         existing = self.resources.get(path.lower())
+        top = self.resources.get("/".join(path.split("/")[:9]).lower())
+        if top is not None and top.get("location") in self.down_locations:
+            raise FakeError(503, "ServiceUnavailable", f"The region {top['location']} is not available.")
         if method == "GET":
             self.tick(path)
             existing = self.resources.get(path.lower())
@@ -624,6 +796,89 @@ class FakeAzure:
         if method == "DELETE":
             return self.delete(path, kind, existing)
         raise FakeError(405, "MethodNotAllowed", method)
+
+    def role_assignment(self, method: str, path: str, body: Json) -> Answer:
+        """``{scope}/providers/Microsoft.Authorization/roleAssignments/{name}``: the name a GUID, the role a
+        built-in one, the scope an existing resource; one assignment per scope, role and principal (a second
+        under another name is 409 RoleAssignmentExists)."""
+        scope, _, name = path.partition("/providers/Microsoft.Authorization/roleAssignments/")
+        self._fault(method, "Microsoft.Authorization/roleAssignments", body)
+        if method == "GET":
+            found = self.role_assignments.get(name.lower())
+            if found is None or found["scope"].lower() != scope.lower():
+                raise FakeError(404, "RoleAssignmentNotFound", f"The role assignment '{name}' is not found.")
+            return json_answer(200, self.assignment_view(name, found))
+        if method != "PUT":
+            raise FakeError(405, "MethodNotAllowed", method)
+        try:
+            uuid.UUID(name)
+        except ValueError as error:
+            raise FakeError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid.") from error
+        properties = body.get("properties") or {}
+        role = str(properties.get("roleDefinitionId", "")).rsplit("/", 1)[-1]
+        if role not in BUILT_IN_ROLES:
+            raise FakeError(400, "RoleDefinitionDoesNotExist", "The specified role definition does not exist.")
+        if not properties.get("principalId"):
+            raise FakeError(400, "InvalidPrincipalId", "A valid principal ID must be provided.")
+        if "/providers/" in scope and scope.lower() not in self.resources:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{scope}' was not found.")
+        assignment = {"scope": scope, "role": role, "principal": properties["principalId"]}
+        for other_name, other in self.role_assignments.items():
+            same = (other["scope"].lower(), other["role"], other["principal"]) == (
+                scope.lower(),
+                role,
+                assignment["principal"],
+            )
+            if same and other_name != name.lower():
+                raise FakeError(409, "RoleAssignmentExists", "The role assignment already exists.")
+        self.role_assignments[name.lower()] = assignment
+        return json_answer(201, self.assignment_view(name, assignment))
+
+    @staticmethod
+    def assignment_view(name: str, assignment: Json) -> Json:
+        return {
+            "id": f"{assignment['scope']}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            "name": name,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "scope": assignment["scope"],
+                "roleDefinitionId": f"/providers/Microsoft.Authorization/roleDefinitions/{assignment['role']}",
+                "principalId": assignment["principal"],
+            },
+        }
+
+    def metrics(self, resource_id: str, query: dict[str, list[str]]) -> Answer:
+        """Azure Monitor's metrics of a resource: PostgreSQL's physical_replication_delay_in_seconds, which only
+        a replica has a value of."""
+        resource = self.resources.get(resource_id.lower())
+        if resource is None:
+            raise FakeError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
+        wanted = query.get("metricnames", [""])[0]
+        if resource["type"] != "Microsoft.DBforPostgreSQL/flexibleServers" or wanted != (
+            "physical_replication_delay_in_seconds"
+        ):
+            raise FakeError(400, "BadRequest", f"Failed to find metric configuration for {wanted}.")
+        data: list[Json] = []
+        lag = self.replica_lag.get(resource["name"], 1.0)
+        if resource["properties"].get("replicationRole") == "AsyncReplica" and lag is not None:
+            now = self.now()
+            data = [
+                {"timeStamp": (now - timedelta(minutes=2)).isoformat(), "maximum": lag + 5},
+                {"timeStamp": (now - timedelta(minutes=1)).isoformat(), "maximum": lag},
+                {"timeStamp": now.isoformat()},  # the minute under way has no value yet
+            ]
+        return json_answer(
+            200,
+            {
+                "value": [
+                    {
+                        "name": {"value": wanted},
+                        "unit": "Seconds",
+                        "timeseries": [{"metadatavalues": [], "data": data}],
+                    }
+                ]
+            },
+        )
 
     def resource_group(self, method: str, path: str, body: Json) -> Answer:
         name = path.rsplit("/", 1)[1]
@@ -689,6 +944,8 @@ class FakeAzure:
     def delete(self, path: str, kind: Kind, existing: Json | None) -> Answer:
         if existing is None:
             return Answer(204)
+        if existing["type"] == "Microsoft.Network/virtualNetworks":
+            _vnet_delete_check(self, existing)
 
         def finish() -> None:
             for doomed in [key for key in self.resources if key == path.lower() or key.startswith(path.lower() + "/")]:
@@ -704,8 +961,21 @@ class FakeAzure:
         if kind.lro != "async":  # storage accounts are deleted at once, though created through Location
             finish()
             return Answer(200)
+        # ARM's asynchronous delete: 202 Accepted with Azure-AsyncOperation and Location; the resource is still
+        # there (Deleting) until the operation ends, and GETs of it meanwhile count as looks at the operation.
         existing["properties"]["provisioningState"] = "Deleting"
-        return Answer(202, b"", {"Azure-AsyncOperation": self.start(finish_later)})
+        if existing["type"] == "Microsoft.DBforPostgreSQL/flexibleServers":
+            existing["properties"]["state"] = "Dropping"
+        operation = self.start(finish_later, resource_id=path)
+        return Answer(
+            202,
+            b"",
+            {
+                "Azure-AsyncOperation": operation,
+                "Location": operation.replace("?", "/location?"),
+                "Retry-After": "0",
+            },
+        )
 
     def start(self, finish: Callable[[], Answer | None], style: str = "async", resource_id: str = "") -> str:
         operation_id = f"op-{next(self._ids)}"
@@ -975,6 +1245,28 @@ class FakeAzure:
             )
         collection, _, name = path.strip("/").partition("/")
         vault_url = f"https://{vault_name}.vault.azure.net/"
+        vault_resource = next(
+            (
+                r
+                for r in self.resources.values()
+                if r["type"] == "Microsoft.KeyVault/vaults" and r["name"] == vault_name
+            ),
+            None,
+        )
+        principal = self.principal_of(request)
+        if (
+            vault_resource is not None
+            and vault_resource["properties"].get("enableRbacAuthorization")
+            and request.method == "DELETE"
+            and not self.has_role(vault_resource["id"], KEY_VAULT_CRYPTO_OFFICER, principal)
+        ):
+            # A vault using Azure RBAC answers its data plane only to role assignments on it.
+            raise FakeError(
+                403,
+                "Forbidden",
+                f"Caller is not authorized to perform action on resource. Caller: oid={principal}. "
+                "Action: 'Microsoft.KeyVault/vaults/keys/delete'. (ForbiddenByRbac)",
+            )
         if request.method == "DELETE" and collection == "keys":
             key = next(
                 (
@@ -993,6 +1285,17 @@ class FakeAzure:
         if request.method == "GET" and collection == "deletedkeys" and (vault_name, name) in self.deleted_keys:
             return json_answer(200, self.deleted_keys[(vault_name, name)])
         raise FakeError(404, "KeyNotFound", f"A key with (name/id) {name} was not found in this key vault.")
+
+    @staticmethod
+    def principal_of(request: Any) -> str:
+        """The ``oid`` of the bearer token a request carries ("" without one)."""
+        header = next((value for key, value in request.headers.items() if key.lower() == "authorization"), "")
+        token = header.removeprefix("Bearer ").strip()
+        payload = token.split(".")[1] if token.count(".") == 2 else ""
+        try:
+            return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("oid", ""))
+        except ValueError:
+            return ""
 
     def deleted_key(self, vault_url: str, name: str, key: Json) -> Json:
         now = int(self.now().timestamp())

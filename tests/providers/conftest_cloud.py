@@ -111,6 +111,20 @@ def settled(ensure: Callable[[], T], looks: int = 30) -> T:
     raise AssertionError(f"still not usable after {looks} calls: {info!r}")
 
 
+def gone(describe: Callable[[], object], looks: int = 30) -> None:
+    """Describe a deleted resource until the cloud says NotFound, as a workflow's undo step does between waits.
+
+    The Azure driver starts long deletes and returns (the fake finishes them
+    after a few looks); AWS on moto and the sandbox delete at once.
+    """
+    for _ in range(looks):
+        try:
+            describe()
+        except errors.NotFound:
+            return
+    raise AssertionError(f"still there after {looks} looks")
+
+
 @dataclass(frozen=True)
 class ProviderInputs:
     """The provider-specific inputs of the contract suite, and what the driver reports back for them."""

@@ -7,9 +7,10 @@ transport, as in the contract suite.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,11 +27,14 @@ from azure.identity import (
 from portal.logging import RedactSecrets
 from providers import errors
 from providers.azure.cloud import (
+    AKS_RBAC_CLUSTER_ADMIN,
     AKS_SERVER_SCOPE,
+    KEY_VAULT_CRYPTO_OFFICER,
     AzureCloudDriver,
     build_azure_driver,
     container_name,
     key_vault_name,
+    role_assignment_name,
     storage_account_name,
 )
 from providers.azure.credentials import credential_for
@@ -45,7 +49,14 @@ from providers.cloud import (
     NodePoolSpec,
 )
 from providers.retry import RetryPolicy
-from tests.providers.azure_fake import Answer, FakeAzure, FakeResponse, json_answer
+from tests.providers.azure_fake import (
+    PORTAL_PRINCIPAL,
+    Answer,
+    FakeAzure,
+    FakeCredential,
+    FakeResponse,
+    json_answer,
+)
 from tests.providers.conftest_cloud import (
     AZURE_LOCATION,
     AZURE_RESOURCE_GROUP,
@@ -53,6 +64,7 @@ from tests.providers.conftest_cloud import (
     AZURE_TENANT,
     CloudHarness,
     azure_harness,
+    gone,
     settled,
 )
 
@@ -556,6 +568,105 @@ def test_node_pools_are_autoscaled_spot_or_gpu_tainted_and_the_first_general_one
     )
 
 
+def test_the_portals_identity_gets_the_aks_rbac_cluster_admin_role_on_the_cluster_once(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+
+    cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+    settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    assert fake.has_role(cluster.id, AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL)
+    assert (
+        writes_to(
+            fake,
+            "PUT",
+            f"/roleAssignments/{role_assignment_name(cluster.id, AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL)}",
+        )
+        == 1
+    )
+
+
+def test_an_identity_that_may_not_assign_roles_is_told_which_role_to_ask_for(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    cloud.driver.ensure_kubernetes_cluster(spec)
+    fake.fail_next(
+        "PUT",
+        "Microsoft.Authorization/roleAssignments",
+        403,
+        code="AuthorizationFailed",
+        message="does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'",
+    )
+
+    with pytest.raises(errors.PermissionDenied) as denied:
+        settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    assert "Azure Kubernetes Service RBAC Cluster Admin on env-7" in str(denied.value)
+    assert "Role Based Access Control Administrator" in str(denied.value)
+
+
+def test_a_role_assigned_under_another_name_by_someone_else_is_enough(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    cloud.driver.ensure_kubernetes_cluster(spec)
+    cluster_id = next(iter(resources_of(fake, "Microsoft.ContainerService/managedClusters").values()))["id"]
+    fake.role_assignments["0b0e8a4e-0000-4000-8000-000000000001"] = {
+        "scope": cluster_id,
+        "role": AKS_RBAC_CLUSTER_ADMIN,
+        "principal": PORTAL_PRINCIPAL,
+    }
+
+    cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    assert cluster.status == "available"
+    assert len(fake.role_assignments) == 1
+
+
+def test_network_policies_are_enforced_by_cilium_on_an_overlay(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+
+    settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
+
+    profile = resources_of(fake, "Microsoft.ContainerService/managedClusters")["env-7"]["properties"]["networkProfile"]
+    assert profile == {
+        "networkPlugin": "azure",
+        "networkPluginMode": "overlay",
+        "networkDataplane": "cilium",
+        "networkPolicy": "cilium",
+    }
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {"networkPlugin": "azure", "networkPolicy": "cilium"},
+        {"networkPlugin": "kubenet", "networkDataplane": "cilium", "networkPolicy": "cilium"},
+    ],
+)
+def test_azure_refuses_a_cilium_policy_without_its_dataplane_and_plugin(cloud: CloudHarness, profile: dict) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_network(NETWORK)  # the resource group
+    base = f"https://management.azure.com/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{AZURE_RESOURCE_GROUP}"
+    body = {
+        "location": AZURE_LOCATION,
+        "properties": {
+            "agentPoolProfiles": [{"name": "general", "mode": "System", "count": 1}],
+            "networkProfile": profile,
+        },
+    }
+
+    answer = fake.handle(
+        HttpRequest(
+            "PUT",
+            f"{base}/providers/Microsoft.ContainerService/managedClusters/env-7?api-version=2025-01-01",
+            json=body,
+        )
+    )
+
+    assert (answer.status, json.loads(answer.body)["error"]["code"]) == (400, "InvalidParameter")
+
+
 def test_a_cluster_without_an_on_demand_general_pool_is_refused_before_anything_is_created(cloud: CloudHarness) -> None:
     spot_only = NodePoolSpec(
         name="batch", kind="general", instance_type="Standard_D4s_v5", min_size=0, max_size=2, desired_size=0, spot=True
@@ -614,9 +725,56 @@ def test_deleting_a_database_deletes_its_replica_first_and_then_the_server(cloud
 
     cloud.driver.delete_database("env-7-db")
 
-    deletes = [url.split("?")[0].rsplit("/", 1)[1] for method, url in fake.requests if method == "DELETE"]
+    deletes = [
+        url.split("?")[0].rsplit("/", 1)[1]
+        for method, url in fake.requests
+        if method == "DELETE" and "/flexibleServers/" in url
+    ]
     assert deletes == ["env-7-db-replica", "env-7-db"]
-    assert resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers") == {}
+    assert cloud.driver.describe_database("env-7-db").status == "deleting"  # started, not waited for
+    gone(lambda: cloud.driver.describe_database("env-7-db"))
+    left = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
+    assert list(left) == ["env-7-db-replica"]  # in the partner's group, gone once Azure has finished there too
+    assert left["env-7-db-replica"]["properties"]["provisioningState"] == "Deleting"
+
+
+@pytest.mark.parametrize("what", ["cluster", "cache"])
+def test_a_long_delete_returns_once_azure_accepted_it_and_the_resource_is_then_looked_at_until_gone(
+    cloud: CloudHarness, what: str
+) -> None:
+    fake = fake_of(cloud)
+    driver = cloud.driver
+    if what == "cluster":
+        spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+        settled(lambda: driver.ensure_kubernetes_cluster(spec))
+        delete, describe = driver.delete_kubernetes_cluster, driver.describe_kubernetes_cluster
+        name, fragment = "env-7", "/managedClusters/env-7"
+    else:
+        settled(lambda: driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1)))
+        delete, describe = driver.delete_cache, driver.describe_cache
+        name, fragment = "env-7-redis", "/redis/env-7-redis"
+    polls_before = fake.polls()
+
+    delete(name)
+
+    assert describe(name).status == "deleting"
+    assert fake.polls() == polls_before, "no poller waited on the delete"
+    assert writes_to(fake, "DELETE", fragment) == 1
+    gone(lambda: describe(name))
+    delete(name)  # deleting what is gone is done
+    assert writes_to(fake, "DELETE", fragment) == 2
+
+
+def test_the_fake_answers_a_long_delete_with_202_and_both_operation_headers(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    settled(lambda: cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1)))
+    group = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{AZURE_RESOURCE_GROUP}"
+    path = f"{group}/providers/Microsoft.Cache/redis/env-7-redis"
+
+    answer = fake.arm("DELETE", path, {}, {})
+
+    assert answer.status == 202
+    assert {"Azure-AsyncOperation", "Location"} <= set(answer.headers)
 
 
 def test_deleting_a_network_takes_its_nat_gateway_and_public_ip_with_it(cloud: CloudHarness) -> None:
@@ -707,6 +865,54 @@ def test_a_listing_longer_than_a_page_follows_the_markers(cloud: CloudHarness) -
     assert sum(1 for method, url in fake.requests if "comp=list" in url) == 3  # pages of two
 
 
+def test_deleting_a_key_needs_key_vault_crypto_officer_which_the_portal_gives_itself(
+    cloud: CloudHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fake_of(cloud)
+    cloud.driver.ensure_key(KeySpec(alias="env-7"))
+    vault = resources_of(fake, "Microsoft.KeyVault/vaults")[cloud.driver.vault_name]
+    assert fake.has_role(vault["id"], KEY_VAULT_CRYPTO_OFFICER, PORTAL_PRINCIPAL)
+
+    # Without the role (as the driver left it before), the vault's data plane refuses the delete.
+    fake.role_assignments.clear()
+    with monkeypatch.context() as patched:
+        patched.setattr(cloud.driver, "_ensure_role", lambda scope, role: None)
+        with pytest.raises(errors.PermissionDenied, match="ForbiddenByRbac"):
+            cloud.driver.delete_key("env-7")
+
+    cloud.driver.delete_key("env-7")  # gives itself the role on the vault first
+
+    with pytest.raises(errors.NotFound):
+        cloud.driver.describe_key("env-7")
+
+
+def test_two_installations_sharing_a_subscription_and_group_have_two_vaults() -> None:
+    first = key_vault_name(AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, AZURE_LOCATION, "alpha")
+    second = key_vault_name(AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, AZURE_LOCATION, "beta")
+
+    assert first != second
+    assert all(re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]", name) for name in (first, second))
+    assert key_vault_name(AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, AZURE_LOCATION) == key_vault_name(
+        AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, AZURE_LOCATION, ""
+    )
+
+
+def test_the_factory_gives_the_driver_the_installations_id() -> None:
+    driver = build_azure_driver(
+        auth_method="azure_client_secret",
+        tenant_id=AZURE_TENANT,
+        client_id="app-id",
+        client_secret=SECRET,
+        subscription_id=AZURE_SUBSCRIPTION,
+        location=AZURE_LOCATION,
+        installation_id="alpha",
+    )
+
+    assert driver.vault_name == key_vault_name(
+        AZURE_SUBSCRIPTION, "platform-portal-westeurope", AZURE_LOCATION, "alpha"
+    )
+
+
 def test_a_deleted_key_cannot_be_created_again_under_the_same_alias_while_purge_protection_holds(
     cloud: CloudHarness,
 ) -> None:
@@ -772,10 +978,218 @@ def test_failover_promotes_the_replica_with_a_planned_standalone_patch(cloud: Cl
 
     patches = [url for method, url in fake.requests if method == "PATCH"]
     assert len(patches) == 1
+    assert "/resourceGroups/platform-portal-germanywestcentral/" in patches[0]
     assert "/flexibleServers/env-7-db-replica?" in patches[0]
+    assert fake.promotions == [{"server": "env-7-db-replica", "option": "planned"}]
     promoted = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db-replica"]["properties"]
     assert (promoted["replicationRole"], "sourceServerResourceId" in promoted) == ("None", False)
     assert promoted["backup"]["backupRetentionDays"] == 21
+
+
+def test_with_the_primary_region_down_the_replica_is_promoted_forced(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+    fake.down_locations.add(AZURE_LOCATION)
+
+    promoted = cloud.driver.promote_database_replica("env-7-db", "germanywestcentral")
+
+    assert fake.promotions == [{"server": "env-7-db-replica", "option": "forced"}]
+    assert promoted.name == "env-7-db-replica"
+
+
+def test_azure_refuses_a_planned_promotion_while_the_primary_is_down(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+    fake.down_locations.add(AZURE_LOCATION)
+    group = "platform-portal-germanywestcentral"
+    servers = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.DBforPostgreSQL"
+    path = f"{servers}/flexibleServers/env-7-db-replica"
+
+    answer = fake.handle(
+        HttpRequest(
+            "PATCH",
+            f"https://management.azure.com{path}?api-version=2026-10-01",
+            json={"properties": {"replica": {"promoteMode": "standalone", "promoteOption": "planned"}}},
+        )
+    )
+
+    assert (answer.status, json.loads(answer.body)["error"]["code"]) == (400, "SourceServerNotAvailable")
+
+
+def test_the_replica_lives_in_the_partner_regions_resource_group_where_its_driver_finds_it(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+    partner = AzureCloudDriver(
+        FakeCredential(AZURE_TENANT),
+        AZURE_SUBSCRIPTION,
+        location="germanywestcentral",
+        resource_group="platform-portal-germanywestcentral",
+        transport=fake.transport(),
+        polling_interval=0,
+    )
+
+    replica = partner.describe_database("env-7-db-replica")
+
+    assert "/resourceGroups/platform-portal-germanywestcentral/" in replica.id
+    assert fake.groups["platform-portal-germanywestcentral"]["location"] == "germanywestcentral"
+
+
+def test_the_replica_lag_is_azure_monitors_latest_value(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+    fake.replica_lag["env-7-db-replica"] = 42.0
+
+    replica = cloud.driver.describe_database("env-7-db").replica
+
+    assert replica is not None
+    assert replica.lag_seconds == 42.0
+    metric_queries = [url for method, url in fake.requests if "/providers/Microsoft.Insights/metrics" in url]
+    assert metric_queries
+    assert "metricnames=physical_replication_delay_in_seconds" in metric_queries[-1]
+
+
+def test_the_latest_restorable_time_is_the_newest_backup_not_the_present(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    database = settled(lambda: cloud.driver.ensure_database(DATABASE))
+    server = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db"]
+    for backup in fake.children(server["id"], "backups"):
+        del fake.resources[backup["id"].lower()]
+    six_hours_ago = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(hours=6)
+    fake.add_backup(server["id"], six_hours_ago - timedelta(days=1))
+    fake.add_backup(server["id"], six_hours_ago)
+
+    described = cloud.driver.describe_database(database.name)
+
+    assert described.latest_restorable_time == six_hours_ago
+
+
+def test_a_burstable_database_with_a_replica_is_refused_before_anything_is_sent(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    spec = dataclasses.replace(DATABASE, instance_class="Standard_B2s")
+
+    with pytest.raises(errors.InvalidRequest, match="Burstable"):
+        cloud.driver.ensure_database(spec)
+
+    assert writes_to(fake, "PUT", "/flexibleServers/env-7-db") == 0
+
+
+def test_azure_refuses_a_replica_of_a_burstable_server_and_a_sku_in_the_wrong_tier(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    settled(
+        lambda: cloud.driver.ensure_database(
+            dataclasses.replace(DATABASE, instance_class="Standard_B2s", replica_region=None)
+        )
+    )
+    primary = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db"]
+    base = f"https://management.azure.com/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/{AZURE_RESOURCE_GROUP}"
+    url = f"{base}/providers/Microsoft.DBforPostgreSQL/flexibleServers/%s?api-version=2026-10-01"
+
+    replica = fake.handle(
+        HttpRequest(
+            "PUT",
+            url % "env-7-db-replica",
+            json={
+                "location": "germanywestcentral",
+                "sku": primary["sku"],
+                "properties": {"createMode": "Replica", "sourceServerResourceId": primary["id"]},
+            },
+        )
+    )
+    mismatched = fake.handle(
+        HttpRequest(
+            "PUT",
+            url % "env-8-db",
+            json={"location": AZURE_LOCATION, "sku": {"name": "Standard_B2s", "tier": "GeneralPurpose"}},
+        )
+    )
+
+    assert json.loads(replica.body)["error"]["code"] == "ReplicaNotSupported"
+    assert json.loads(mismatched.body)["error"]["code"] == "InvalidParameterValue"
+    with pytest.raises(errors.InvalidRequest, match="Burstable"):
+        cloud.driver.ensure_database_replica("env-7-db", "germanywestcentral")
+
+
+def test_the_database_has_the_portals_identity_as_entra_administrator_and_no_public_access(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+    settled(lambda: cloud.driver.ensure_database(DATABASE))
+
+    admins = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers/administrators")
+    assert list(admins) == [PORTAL_PRINCIPAL]
+    assert admins[PORTAL_PRINCIPAL]["properties"]["principalType"] == "ServicePrincipal"
+    assert admins[PORTAL_PRINCIPAL]["properties"]["tenantId"] == AZURE_TENANT
+    assert writes_to(fake, "PUT", f"/administrators/{PORTAL_PRINCIPAL}") == 1
+    servers = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")
+    for server in servers.values():
+        assert server["properties"]["network"]["publicNetworkAccess"] == "Disabled"
+
+
+@pytest.mark.parametrize(
+    ("service", "group_id", "zone"),
+    [
+        ("database", "postgresqlServer", "privatelink.postgres.database.azure.com"),
+        ("cache", "redisCache", "privatelink.redis.cache.windows.net"),
+    ],
+)
+def test_a_database_or_cache_is_reached_through_a_private_endpoint_in_the_private_subnet(
+    cloud: CloudHarness, service: str, group_id: str, zone: str
+) -> None:
+    fake = fake_of(cloud)
+    network = cloud.driver.ensure_network(NETWORK)
+    private = [subnet.id for subnet in network.subnets if not subnet.public]
+    if service == "database":
+        spec = dataclasses.replace(DATABASE, replica_region=None, subnet_ids=tuple(private))
+        target = settled(lambda: cloud.driver.ensure_database(spec))
+        name = spec.name
+    else:
+        cache = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1, subnet_ids=tuple(private))
+        target = settled(lambda: cloud.driver.ensure_cache(cache))
+        name = cache.name
+        target = settled(lambda: cloud.driver.ensure_cache(cache))  # the endpoint follows the cache being up
+
+    endpoint = resources_of(fake, "Microsoft.Network/privateEndpoints")[f"{name}-pe"]["properties"]
+    assert endpoint["subnet"]["id"] == private[0]
+    connection = endpoint["privateLinkServiceConnections"][0]["properties"]
+    assert (connection["privateLinkServiceId"], connection["groupIds"]) == (target.id, [group_id])
+    assert zone in resources_of(fake, "Microsoft.Network/privateDnsZones")
+    links = resources_of(fake, "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+    assert links[NETWORK.name]["properties"]["virtualNetwork"]["id"] == network.id
+    zone_group = resources_of(fake, "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")["default"]
+    assert zone_group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"].endswith(zone)
+
+    # Undone in order: deleting it takes its endpoint out of the subnet first, so the network can go too.
+    if service == "database":
+        cloud.driver.delete_database(name)
+    else:
+        cloud.driver.delete_cache(name)
+    cloud.driver.delete_network(NETWORK.name)
+    with pytest.raises(errors.NotFound):
+        cloud.driver.describe_network(NETWORK.name)
+
+
+def test_azure_refuses_to_delete_a_network_whose_subnet_holds_a_private_endpoint(cloud: CloudHarness) -> None:
+    network = cloud.driver.ensure_network(NETWORK)
+    private = next(subnet.id for subnet in network.subnets if not subnet.public)
+    cache = CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1, subnet_ids=(private,))
+    settled(lambda: cloud.driver.ensure_cache(cache))
+    settled(lambda: cloud.driver.ensure_cache(cache))
+
+    with pytest.raises(errors.InvalidRequest, match="InUseSubnetCannotBeDeleted"):
+        cloud.driver.delete_network(NETWORK.name)
+
+
+def test_a_cache_has_no_public_network_access(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+
+    settled(lambda: cloud.driver.ensure_cache(CacheSpec(name="env-7-redis", node_type="Standard_C1", replicas=1)))
+
+    cache = resources_of(fake, "Microsoft.Cache/redis")["env-7-redis"]
+    assert cache["properties"]["publicNetworkAccess"] == "Disabled"
 
 
 def test_a_replica_in_another_region_than_asked_is_not_promoted(cloud: CloudHarness) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from regions.choices import AuthMethod, ClusterKind, Provider
@@ -42,6 +43,7 @@ def test_an_aws_account_becomes_its_account_id_role_and_external_id_in_a_region(
         role_arn=account.role_arn,
         role_external_id="portal-ext-42",
         portal_account_id=account.pk,
+        installation_id=settings.INSTALLATION_ID,
     )
 
 

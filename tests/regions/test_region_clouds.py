@@ -29,7 +29,7 @@ from regions.choices import RegionRequestStatus, RegionStatus, ResourceStatus
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
 from tests.providers import aws_rules
-from tests.providers.azure_fake import FakeAzure, FakeCredential
+from tests.providers.azure_fake import AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL, FakeAzure, FakeCredential
 from tests.providers.conftest_cloud import (
     AZURE_SUBSCRIPTION,
     AZURE_TENANT,
@@ -276,6 +276,22 @@ def azure(monkeypatch: pytest.MonkeyPatch, demo: None, kube: Path) -> dict[str, 
         return drivers[region_code]
 
     monkeypatch.setattr(workflows, "cloud_driver", cloud_driver)
+    sandbox_cluster = workflows.cluster_driver
+
+    def cluster_driver(cluster: Cluster) -> Any:
+        """AKS with Azure RBAC and no local accounts: the portal's calls into the cluster need its role there."""
+        found = [
+            resource
+            for resource in fake.resources.values()
+            if resource["type"] == "Microsoft.ContainerService/managedClusters" and resource["name"] == cluster.name
+        ]
+        if not found or not fake.has_role(found[0]["id"], AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL):
+            raise errors.PermissionDenied(
+                f"Forbidden: the portal's identity has no Azure RBAC role on {cluster.name} (namespaces is forbidden)"
+            )
+        return sandbox_cluster(cluster)
+
+    monkeypatch.setattr(workflows, "cluster_driver", cluster_driver)
     return {"fake": fake, "driver": lambda code: cloud_driver(CloudAccount.objects.get(provider="azure"), code)}
 
 
@@ -316,6 +332,122 @@ def test_the_whole_build_out_on_azure_makes_what_the_plan_says(azure: dict[str, 
     assert region.status == RegionStatus.ACTIVE
     assert region.dr_partner is not None
     assert region.dr_partner.code == "germanywestcentral"
+
+
+def test_an_azure_build_gives_the_portal_the_cluster_role_its_namespace_steps_need(azure: dict[str, Any]) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    cluster = azure["driver"]("francecentral").describe_kubernetes_cluster("aks-francecentral")
+    assert fake.has_role(cluster.id, AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL)
+    profile = next(
+        resource["properties"]["networkProfile"]
+        for resource in fake.resources.values()
+        if resource["type"] == "Microsoft.ContainerService/managedClusters"
+    )
+    assert (profile["networkPolicy"], profile["networkDataplane"]) == ("cilium", "cilium")
+
+
+def test_azure_databases_and_caches_are_reached_only_through_private_endpoints(azure: dict[str, Any]) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    network = azure["driver"]("francecentral").describe_network(names["network"])
+    private = {subnet.id for subnet in network.subnets if not subnet.public}
+    endpoints = {
+        resource["name"]: resource["properties"]
+        for resource in fake.resources.values()
+        if resource["type"] == "Microsoft.Network/privateEndpoints"
+    }
+    assert sorted(endpoints) == sorted([f"{names['database']}-pe", f"{names['cache']}-pe"])
+    assert all(endpoint["subnet"]["id"] in private for endpoint in endpoints.values())
+    for resource in fake.resources.values():
+        if resource["type"] == "Microsoft.Cache/redis":
+            assert resource["properties"]["publicNetworkAccess"] == "Disabled"
+        if resource["type"] == "Microsoft.DBforPostgreSQL/flexibleServers":
+            assert resource["properties"]["network"]["publicNetworkAccess"] == "Disabled"
+
+
+def test_an_azure_build_rolled_back_waits_for_each_delete_between_looks_and_leaves_nothing(
+    azure: dict[str, Any],
+) -> None:
+    fake: FakeAzure = azure["fake"]
+    request = approve(azure_request())
+    run = services.build_run(request)
+    assert run is not None
+    last = run.steps.order_by("position").last()
+    assert last is not None
+    last.params = {**last.params, "settings": {**last.params["settings"], "cluster": "no-such"}}
+    last.save(update_fields=["params"])
+    failed = run_to_the_end(run)
+    assert failed.status == RunStatus.FAILED
+
+    services.region_build_rollback(actor=admin(), request_id=request.pk)
+    undo = failed.undo_runs.get()
+    waits: list[str] = []
+    for _ in range(200):
+        engine.advance(undo.pk)
+        undo.refresh_from_db()
+        waits += [step.note for step in undo.steps.filter(status=StepStatus.WAITING)]
+        if not undo.is_active:
+            break
+        Run.objects.filter(pk=undo.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert undo.status == RunStatus.SUCCEEDED, undo.error
+    # Azure's deletes were started and looked at again later: no worker waited on them.
+    assert any(note.startswith("the cluster is") for note in waits)
+    left = sorted(
+        (resource["type"], resource["properties"]["provisioningState"])
+        for resource in fake.resources.values()
+        if not resource["type"].startswith("Microsoft.Network/privateDnsZones")
+        and resource["type"] != "Microsoft.KeyVault/vaults"
+    )
+    # The rollback counts a cache Azure is deleting as gone (nothing more is asked of it); Azure finishes it.
+    assert left in ([], [("Microsoft.Cache/redis", "Deleting")])
+
+
+def test_a_small_azure_database_with_a_replica_is_planned_general_purpose(azure: dict[str, Any]) -> None:
+    request = azure_request_with(database_size="small")
+    with_replica = region_plan(request)
+    request.database_replica = False
+    without = region_plan(request)
+
+    database = next(item for item in with_replica.resources if item.kind == "database")
+    assert database.settings["instance_class"] == "Standard_D2ds_v5"
+    assert "General Purpose" in database.cost_note
+    alone = next(item for item in without.resources if item.kind == "database")
+    assert alone.settings["instance_class"] == "Standard_B2s"
+
+
+def azure_request_with(**changes: Any) -> RegionRequest:
+    fields: dict[str, Any] = {
+        "provider": "azure",
+        "code": "francecentral",
+        "dr_partner_code": "germanywestcentral",
+        "account": CloudAccount.objects.get(provider="azure"),
+        **changes,
+    }
+    return request_region(**fields)
+
+
+def test_a_small_azure_database_with_a_replica_is_built_and_replicated(azure: dict[str, Any]) -> None:
+    request = approve(azure_request_with(database_size="small"))
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    database = azure["driver"]("francecentral").describe_database(
+        next(item.name for item in region_plan(request).resources if item.kind == "database")
+    )
+    assert database.replica is not None
+    assert database.replica.lag_seconds is not None
 
 
 def test_azure_data_is_encrypted_with_platform_keys_and_the_plan_says_so(azure: dict[str, Any]) -> None:

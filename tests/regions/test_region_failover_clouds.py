@@ -85,11 +85,12 @@ def test_a_failover_on_azure_promotes_the_replica_through_the_transport(azure: d
     done = carry_out(approve_failover(failover))
 
     assert done.status == RunStatus.SUCCEEDED, done.error
-    # The replica lives in the primary's resource group (in the partner's location): that driver describes it.
+    # The replica lives in the partner region's resource group: the partner's driver describes it.
     cloud = azure["driver"]("francecentral")
-    promoted = cloud.describe_database("portal-francecentral-tests-db-replica")
+    promoted = azure["driver"]("germanywestcentral").describe_database("portal-francecentral-tests-db-replica")
     assert (promoted.status.lower(), promoted.replica, promoted.backup_retention_days) == ("available", None, 14)
     assert cloud.describe_database("portal-francecentral-tests-db").replica is None
+    assert azure["fake"].promotions == [{"server": "portal-francecentral-tests-db-replica", "option": "planned"}]
     partner = Region.objects.get(provider="azure", code="germanywestcentral")
     assert (partner.status, Region.objects.get(pk=region.pk).status) == (RegionStatus.ACTIVE, RegionStatus.DEGRADED)
 
@@ -151,3 +152,23 @@ def test_when_neither_region_finds_the_replica_the_failover_is_refused_in_words(
         f"{PRIMARY} did not answer about {DATABASE} ({PRIMARY} is not answering (regional outage)), and {PARTNER} "
         f"finds no replica {REPLICA}."
     ]
+
+
+def test_on_azure_a_failover_in_a_regional_outage_promotes_the_replica_forced(
+    azure: dict[str, Any], kube: Path
+) -> None:
+    run = build(approve(azure_request()))
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    region = Region.objects.get(provider="azure", code="francecentral")
+    failover = approve_failover(ask(region))
+    azure["fake"].down_locations.add("francecentral")  # the primary's region stops answering
+
+    done = carry_out(failover)
+
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    assert "primary_unreachable" in done.steps.get(action="check").output
+    # A planned promotion waits for the primary, which is down: only a forced one can finish.
+    assert azure["fake"].promotions == [{"server": "portal-francecentral-tests-db-replica", "option": "forced"}]
+    promoted = azure["driver"]("germanywestcentral").describe_database("portal-francecentral-tests-db-replica")
+    assert (promoted.status, promoted.replica) == ("available", None)
+    assert Region.objects.get(pk=region.pk).status == RegionStatus.DEGRADED
