@@ -247,6 +247,20 @@ class ProvisionEnvironment(Workflow):
         cluster = Cluster.objects.select_related("region__account").get(pk=plan.cluster_id)
         return cloud_driver_for(cluster.region)
 
+    @staticmethod
+    def _placement(plan: EnvironmentPlan, cloud: CloudDriver) -> dict[str, Any]:
+        """Where the environment's database and cache go: beside its cluster, in the subnets its nodes run in and
+        their network (a cloud puts a data service given no network in a default one, or refuses it). A cluster
+        the cloud does not know gives no placement, and the driver says what is missing."""
+        from regions.models import Cluster
+
+        cluster = Cluster.objects.get(pk=plan.cluster_id)
+        try:
+            info = cloud.describe_kubernetes_cluster(cluster.name)
+        except errors.NotFound:
+            return {}
+        return {"subnet_ids": info.subnet_ids, "vpc_id": info.network_id}
+
     # --- cluster steps ---------------------------------------------------------------------------
 
     def do_namespace(self, ctx: StepContext) -> Mapping[str, Any]:
@@ -325,7 +339,8 @@ class ProvisionEnvironment(Workflow):
         plan = self._plan(ctx)
         database = plan.database
         assert database is not None  # noqa: S101 (planned only with a database)
-        info = self._cloud(plan).ensure_database(
+        cloud = self._cloud(plan)
+        info = cloud.ensure_database(
             DatabaseSpec(
                 name=plan.resource_name("db"),
                 engine_version=database.engine_version,
@@ -333,6 +348,7 @@ class ProvisionEnvironment(Workflow):
                 storage_gb=database.storage_gb,
                 backup_retention_days=database.backup_retention_days,
                 tags=plan.tags,
+                **self._placement(plan, cloud),
             )
         )
         _wait_for(info.status, "the database")
@@ -352,9 +368,14 @@ class ProvisionEnvironment(Workflow):
         plan = self._plan(ctx)
         cache = plan.cache
         assert cache is not None  # noqa: S101 (planned only with a cache)
-        info = self._cloud(plan).ensure_cache(
+        cloud = self._cloud(plan)
+        info = cloud.ensure_cache(
             CacheSpec(
-                name=plan.resource_name("redis"), node_type=cache.node_type, replicas=cache.replicas, tags=plan.tags
+                name=plan.resource_name("redis"),
+                node_type=cache.node_type,
+                replicas=cache.replicas,
+                tags=plan.tags,
+                **self._placement(plan, cloud),
             )
         )
         _wait_for(info.status, "the Redis cache")

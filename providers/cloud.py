@@ -213,6 +213,10 @@ class KubernetesClusterInfo:
     #: where the driver does not manage it.
     network_policy: str = ""
     network_policy_status: str = ""
+    #: Where its nodes run: their subnets and the network holding them (a VPC or VNet id), so the data services of
+    #: the environments on it can be placed beside them; empty where the driver does not know.
+    subnet_ids: tuple[str, ...] = ()
+    network_id: str = ""
 
 
 @dataclass(frozen=True)

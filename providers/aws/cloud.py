@@ -828,7 +828,16 @@ class AwsCloudDriver:
             node_pools=tuple(pools),
             tags=dict(cluster.get("tags", {})),
             **self._network_policy_state(name),
+            subnet_ids=tuple(cluster.get("resourcesVpcConfig", {}).get("subnetIds", ())),
+            network_id=self._cluster_vpc(cluster.get("resourcesVpcConfig", {})),
         )
+
+    def _cluster_vpc(self, vpc_config: dict[str, Any]) -> str:
+        """The cluster's VPC: EKS reports ``vpcId``; where it does not (moto), the VPC of its subnets."""
+        if vpc_config.get("vpcId") or not vpc_config.get("subnetIds"):
+            return str(vpc_config.get("vpcId", ""))
+        subnets = self._call("ec2", "describe_subnets", SubnetIds=list(vpc_config["subnetIds"][:1]))["Subnets"]
+        return str(subnets[0]["VpcId"]) if subnets else ""
 
     def _network_policy_state(self, cluster_name: str) -> dict[str, str]:
         try:
@@ -883,13 +892,21 @@ class AwsCloudDriver:
     # ------------------------------------------------------------ data placement
 
     @staticmethod
-    def _require_placement(what: str, name: str, subnet_ids: Sequence[str], vpc_id: str, cidr: str) -> None:
-        if not subnet_ids or not vpc_id or not cidr:
+    def _require_placement(what: str, name: str, subnet_ids: Sequence[str], vpc_id: str) -> None:
+        if not subnet_ids or not vpc_id:
             raise errors.InvalidRequest(
                 f"{what} {name} needs the private subnets of its network to be placed in: without a subnet group "
                 "AWS puts it in the account's default VPC (and refuses where there is none).",
                 resource=name,
             )
+
+    def _allowed_cidr(self, spec: DatabaseSpec | CacheSpec) -> str:
+        """The address range allowed to reach a data service: the spec's, else its VPC's own range (an environment
+        placed beside its cluster knows the cluster's VPC, not the range)."""
+        if spec.allowed_cidr:
+            return spec.allowed_cidr
+        vpcs = self._call("ec2", "describe_vpcs", VpcIds=[spec.vpc_id], resource=spec.vpc_id)["Vpcs"]
+        return str(vpcs[0]["CidrBlock"])
 
     def _ensure_access_group(self, name: str, vpc_id: str, port: int, cidr: str, tags: Tags) -> str:
         """The data service's security group: TCP ``port`` from ``cidr`` and nothing else (other ingress is revoked)."""
@@ -1040,9 +1057,9 @@ class AwsCloudDriver:
     def ensure_database(self, spec: DatabaseSpec) -> DatabaseInfo:
         """Create the PostgreSQL instance (encrypted, with backups) if missing, then its DR replica."""
         names.check("rds_instance", spec.name)
-        self._require_placement("The database", spec.name, spec.subnet_ids, spec.vpc_id, spec.allowed_cidr)
+        self._require_placement("The database", spec.name, spec.subnet_ids, spec.vpc_id)
         subnet_group = self._ensure_db_subnet_group(spec.name, spec.subnet_ids, spec.tags)
-        access = self._ensure_access_group(spec.name, spec.vpc_id, POSTGRES_PORT, spec.allowed_cidr, spec.tags)
+        access = self._ensure_access_group(spec.name, spec.vpc_id, POSTGRES_PORT, self._allowed_cidr(spec), spec.tags)
         try:
             self._call("rds", "describe_db_instances", DBInstanceIdentifier=spec.name)
         except errors.NotFound:
@@ -1228,9 +1245,9 @@ class AwsCloudDriver:
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:
         """Create the Redis replication group if missing (encrypted at rest and in transit)."""
         names.check("elasticache_replication_group", spec.name)
-        self._require_placement("The Redis cache", spec.name, spec.subnet_ids, spec.vpc_id, spec.allowed_cidr)
+        self._require_placement("The Redis cache", spec.name, spec.subnet_ids, spec.vpc_id)
         subnet_group = self._ensure_cache_subnet_group(spec.name, spec.subnet_ids, spec.tags)
-        access = self._ensure_access_group(spec.name, spec.vpc_id, REDIS_PORT, spec.allowed_cidr, spec.tags)
+        access = self._ensure_access_group(spec.name, spec.vpc_id, REDIS_PORT, self._allowed_cidr(spec), spec.tags)
         try:
             self._call("elasticache", "describe_replication_groups", ReplicationGroupId=spec.name)
         except errors.NotFound:

@@ -1079,6 +1079,11 @@ class AzureCloudDriver:
         properties = cluster.get("properties", {})
         pools = self._list(lambda: self.aks.agent_pools.list(self.resource_group, name), name)
         credentials = self._get(lambda: clusters.list_cluster_user_credentials(self.resource_group, name), name)
+        subnets = tuple(
+            dict.fromkeys(
+                pool["properties"]["vnetSubnetID"] for pool in pools if pool.get("properties", {}).get("vnetSubnetID")
+            )
+        )
         server, authority = "", ""
         for kubeconfig in credentials.get("kubeconfigs") or []:
             text = base64.b64decode(kubeconfig.get("value", "")).decode()
@@ -1093,6 +1098,9 @@ class AzureCloudDriver:
             certificate_authority_data=authority,
             node_pools=tuple(self._pool_info(pool) for pool in sorted(pools, key=lambda pool: pool["name"])),
             tags=dict(cluster.get("tags") or {}),
+            subnet_ids=subnets,
+            # A subnet's id is its virtual network's id followed by /subnets/<name>.
+            network_id=subnets[0].rsplit("/subnets/", 1)[0] if subnets else "",
         )
 
     def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:

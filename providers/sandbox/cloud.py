@@ -348,6 +348,7 @@ class SandboxCloudDriver:
             certificate_authority_data="c2FuZGJveC1jYQ==",
             node_pools=tuple(self._pool_info(key, value) for key, value in sorted(record["node_pools"].items())),
             tags=record["tags"],
+            subnet_ids=tuple(record.get("subnet_ids", ())),
         )
 
     def delete_node_pool(self, cluster_name: str, pool_name: str) -> None:

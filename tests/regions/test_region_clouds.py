@@ -24,10 +24,11 @@ from providers.aws.cloud import AwsCloudDriver
 from providers.azure.cloud import AzureCloudDriver
 from providers.cloud import CloudDriver
 from providers.sandbox.cluster import SandboxClusterDriver
-from regions import services, workflows
+from regions import drivers, services, workflows
 from regions.choices import RegionRequestStatus, RegionStatus, ResourceStatus
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
+from tests.environments.test_provisioning_workflow import full_plan, provision
 from tests.providers import aws_rules
 from tests.providers.azure_fake import AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL, FakeAzure, FakeCredential
 from tests.providers.conftest_cloud import (
@@ -207,6 +208,34 @@ def test_an_aws_build_places_its_zones_nat_gateways_and_data_services_as_aws_nee
     )
     addon = cloud.client("eks").describe_addon(clusterName=names["cluster"], addonName="vpc-cni")["addon"]
     assert json.loads(addon["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_an_environments_database_and_cache_on_a_built_aws_region_sit_beside_its_cluster(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RDS and ElastiCache given no subnet group go to the account's default VPC (or fail where there is none): an
+    environment's add-ons go into the subnets and VPC its cluster's nodes run in."""
+    request = approve(request_region())
+    assert build(request).status == RunStatus.SUCCEEDED
+    cluster = Cluster.objects.select_related("region__account").get(region__code="eu-south-1")
+    monkeypatch.setattr(drivers, "cloud_driver_for", lambda region: aws["driver"](region.code))
+    monkeypatch.setattr(
+        drivers, "cluster_driver_for", lambda cluster: SandboxClusterDriver(aws["kube"] / "env", cluster.name)
+    )
+
+    run = provision(full_plan(cluster))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    cloud = aws["driver"]("eu-south-1")
+    eks = cloud.describe_kubernetes_cluster(cluster.name)
+    instance = cloud.client("rds").describe_db_instances(DBInstanceIdentifier="env-tests-42-payments-preview-db")
+    group = instance["DBInstances"][0]["DBSubnetGroup"]
+    assert group["VpcId"] == eks.network_id
+    assert sorted(subnet["SubnetIdentifier"] for subnet in group["Subnets"]) == sorted(eks.subnet_ids)
+    cache = cloud.client("elasticache").describe_replication_groups(
+        ReplicationGroupId="env-tests-42-payments-preview-redis"
+    )["ReplicationGroups"][0]
+    assert cache["Status"]
 
 
 def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_either_region(
