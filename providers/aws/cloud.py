@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import IO, Any
 
 import boto3
@@ -205,9 +206,13 @@ class AwsCloudDriver:
         region: str | None = None,
         resource: str = "",
         exists_ok: bool = False,
+        once: bool = False,
         **params: Any,
     ) -> Any:
-        """Call one API operation with retries, translating errors; ``exists_ok`` turns "already exists" into None."""
+        """Call one API operation with retries, translating errors; ``exists_ok`` turns "already exists" into None.
+
+        ``once``: a single try, for a create the caller retries itself (:meth:`_create_looking_again`).
+        """
 
         def attempt() -> Any:
             try:
@@ -221,6 +226,28 @@ class AwsCloudDriver:
             except ResponseParserError as error:
                 # An unparseable answer is a server fault (an HTML 500 page), worth another try.
                 raise errors.Unavailable(str(error), resource=resource) from error
+
+        return call_with_retries(attempt, RetryPolicy(attempts=1) if once else self.retry_policy, self.sleep)
+
+    def _create_looking_again(self, find: Callable[[], Any], create: Callable[[], Any]) -> Any:
+        """``create()`` (one try), and before sending it again after a retryable failure, ``find()`` what the
+        failed try may have made.
+
+        A create whose answer was lost (a timeout, a 5xx, a reset connection) may still have made the resource.
+        CreateVpc, CreateSubnet, CreateInternetGateway, AllocateAddress and KMS CreateKey take no idempotency
+        token, so sending one again would make a second resource (or, for a subnet, be refused as a CIDR
+        conflict). EC2 describes are eventually consistent, so this narrows the window rather than closing it.
+        """
+        tries = 0
+
+        def attempt() -> Any:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                found = find()
+                if found is not None:
+                    return found
+            return create()
 
         return call_with_retries(attempt, self.retry_policy, self.sleep)
 
@@ -257,9 +284,12 @@ class AwsCloudDriver:
         tags = {**spec.tags, NAME_TAG: spec.name, "Name": spec.name}
         vpc = self._vpc(spec.name)
         if vpc is None:
-            vpc = self._call("ec2", "create_vpc", CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags))[
-                "Vpc"
-            ]
+            vpc = self._create_looking_again(
+                lambda: self._vpc(spec.name),
+                lambda: self._call(
+                    "ec2", "create_vpc", once=True, CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags)
+                )["Vpc"],
+            )
         vpc_id = vpc["VpcId"]
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         existing = {
@@ -278,16 +308,16 @@ class AwsCloudDriver:
         for cidr, zone, tier in plan:
             subnet = existing.get(cidr)
             if subnet is None:
-                subnet = self._call(
-                    "ec2",
-                    "create_subnet",
-                    VpcId=vpc_id,
-                    CidrBlock=cidr,
-                    AvailabilityZone=zone,
-                    TagSpecifications=self._tagged(
-                        "subnet", {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier}
+                subnet = self._create_looking_again(
+                    partial(self._subnet_with, vpc_id, cidr),
+                    partial(
+                        self._create_subnet,
+                        vpc_id,
+                        cidr,
+                        zone,
+                        {**tags, "Name": f"{spec.name}-{tier}-{zone}", TIER_TAG: tier},
                     ),
-                )["Subnet"]
+                )
             (public_ids if tier == "public" else private_ids).append(subnet["SubnetId"])
 
         gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
@@ -300,18 +330,52 @@ class AwsCloudDriver:
             self._ensure_route_table(spec.name, vpc_id, "private", private_ids, target, tags)
         return self.describe_network(spec.name)
 
-    def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
+    def _create_subnet(self, vpc_id: str, cidr: str, zone: str, tags: dict[str, str]) -> dict[str, Any]:
+        subnet: dict[str, Any] = self._call(
+            "ec2",
+            "create_subnet",
+            once=True,
+            VpcId=vpc_id,
+            CidrBlock=cidr,
+            AvailabilityZone=zone,
+            TagSpecifications=self._tagged("subnet", tags),
+        )["Subnet"]
+        return subnet
+
+    def _subnet_with(self, vpc_id: str, cidr: str) -> dict[str, Any] | None:
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "cidr-block", "Values": [cidr]}]
+        subnets = self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
+        return subnets[0] if subnets else None
+
+    def _internet_gateway(self, name: str) -> dict[str, Any] | None:
         gateways = self._call(
             "ec2", "describe_internet_gateways", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
         )["InternetGateways"]
-        if gateways:
-            gateway = gateways[0]
-        else:
-            gateway = self._call(
-                "ec2", "create_internet_gateway", TagSpecifications=self._tagged("internet-gateway", tags)
-            )["InternetGateway"]
+        return gateways[0] if gateways else None
+
+    def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
+        gateway = self._internet_gateway(name)
+        if gateway is None:
+            gateway = self._create_looking_again(
+                lambda: self._internet_gateway(name),
+                lambda: self._call(
+                    "ec2",
+                    "create_internet_gateway",
+                    once=True,
+                    TagSpecifications=self._tagged("internet-gateway", tags),
+                )["InternetGateway"],
+            )
         if not any(attachment.get("VpcId") == vpc_id for attachment in gateway.get("Attachments", [])):
-            self._call("ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
+            try:
+                self._call(
+                    "ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
+                )
+            except errors.ProviderError:
+                # A try whose answer was lost may have attached it: EC2 then refuses the next one
+                # (Resource.AlreadyAssociated). Attached to this VPC is what was asked for.
+                again = self._internet_gateway(name) or {}
+                if not any(attachment.get("VpcId") == vpc_id for attachment in again.get("Attachments", [])):
+                    raise
         return str(gateway["InternetGatewayId"])
 
     def _ensure_nat_gateway(self, spec: NetworkSpec, vpc_id: str, subnet_id: str, tags: dict[str, str]) -> str:
@@ -319,15 +383,18 @@ class AwsCloudDriver:
         gateways = self._call("ec2", "describe_nat_gateways", Filter=live)["NatGateways"]
         if gateways:
             return str(gateways[0]["NatGatewayId"])
-        addresses = self._call(
-            "ec2", "describe_addresses", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [spec.name]}]
-        )["Addresses"]
-        if addresses:
-            allocation_id = addresses[0]["AllocationId"]
-        else:
-            allocation_id = self._call(
-                "ec2", "allocate_address", Domain="vpc", TagSpecifications=self._tagged("elastic-ip", tags)
-            )["AllocationId"]
+
+        def address() -> str | None:
+            tagged = [{"Name": f"tag:{NAME_TAG}", "Values": [spec.name]}]
+            addresses = self._call("ec2", "describe_addresses", Filters=tagged)["Addresses"]
+            return str(addresses[0]["AllocationId"]) if addresses else None
+
+        allocation_id = address() or self._create_looking_again(
+            address,
+            lambda: self._call(
+                "ec2", "allocate_address", once=True, Domain="vpc", TagSpecifications=self._tagged("elastic-ip", tags)
+            )["AllocationId"],
+        )
         gateway = self._call(
             "ec2",
             "create_nat_gateway",
@@ -363,6 +430,8 @@ class AwsCloudDriver:
                 "ec2",
                 "create_route_table",
                 VpcId=vpc_id,
+                # CreateRouteTable takes a client token: a retry after a lost answer returns the first table.
+                ClientToken=idempotency_token(self.account, self.region, name, tier, "route-table"),
                 TagSpecifications=self._tagged("route-table", {**tags, "Name": f"{name}-{tier}", TIER_TAG: tier}),
             )["RouteTable"]
         table_id = table["RouteTableId"]
@@ -953,12 +1022,16 @@ class AwsCloudDriver:
         key_id = self._key_tagged(spec.alias)
         if key_id is None:
             tags = {**spec.tags, ALIAS_TAG: spec.alias}
-            key_id = self._call(
-                "kms",
-                "create_key",
-                Description=spec.description or spec.alias,
-                Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
-            )["KeyMetadata"]["KeyId"]
+            key_id = self._create_looking_again(
+                lambda: self._key_tagged(spec.alias),
+                lambda: self._call(
+                    "kms",
+                    "create_key",
+                    once=True,
+                    Description=spec.description or spec.alias,
+                    Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
+                )["KeyMetadata"]["KeyId"],
+            )
         self._call("kms", "create_alias", exists_ok=True, AliasName=f"alias/{spec.alias}", TargetKeyId=key_id)
         return self.describe_key(spec.alias)
 

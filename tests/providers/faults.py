@@ -86,6 +86,8 @@ class Faults:
     calls: int = 0
     enabled: bool = True
     kill: Kill | None = None
+    scripted: list[tuple[str, str, str]] = field(default_factory=list)
+    refusals: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)  # noqa: S311 (a replayable test, not a secret)
@@ -98,6 +100,14 @@ class Faults:
             yield
         finally:
             self.enabled = was
+
+    def once(self, call: str, kind: str = UNAVAILABLE, when: str = AFTER) -> None:
+        """Fail the next call named ``call`` so, whatever the dice say (scripted faults come before random ones)."""
+        self.scripted.append((call, kind, when))
+
+    def refuse(self, call: str, code: str, status: int, message: str) -> None:
+        """Refuse every call named ``call`` with this error, as a cloud refuses what it will never do."""
+        self.refusals[call] = (code, status, message)
 
     def kill_at(self, call: str | Callable[[str], bool], when: str = AFTER) -> None:
         """Kill the worker at the next call named ``call`` (or matching it), before or after the cloud did it."""
@@ -117,6 +127,10 @@ class Faults:
         """The fault for this call, if one is drawn: (kind, before/after)."""
         if not self.enabled:
             return None
+        for index, (scripted, kind, when) in enumerate(self.scripted):
+            if scripted == call:
+                del self.scripted[index]
+                return kind, when
         self.calls += 1
         if self.random.random() >= self.probability:
             return None
@@ -180,6 +194,10 @@ def inject_aws(driver: AwsCloudDriver, faults: Faults) -> None:
         if token:
             context["portal_client_token"] = (call, token)
         faults._die(call, BEFORE)
+        if call in faults.refusals and faults.enabled:
+            return AWSResponse(params.get("url", ""), faults.refusals[call][1], {}, None), _aws_error_answer(
+                *faults.refusals[call]
+            )
         write = not model.name.startswith(READ_PREFIXES)
         chosen = faults.choose(call, write=write, busy_possible=service in _AWS_BUSY)
         if chosen is None:
@@ -259,7 +277,8 @@ def aws_inventory(driver_in: Callable[[str], AwsCloudDriver], regions: Iterable[
             if kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion":
                 continue
             tags = {tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
-            found[(region, "kms-key", tags.get(ALIAS_TAG, key["KeyId"]))] += 1
+            if ALIAS_TAG in tags:  # the portal's keys carry it from their CreateKey on (moto makes keys of its own)
+                found[(region, "kms-key", tags[ALIAS_TAG])] += 1
     return found
 
 

@@ -1,0 +1,73 @@
+"""A create whose answer is lost after the cloud made the resource: the driver's retry finds it instead of
+making a second one (or failing on its own first try). Each create of the network and the key loses its
+answer once, through the fault harness (tests/providers/faults.py) between the driver and moto.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from providers.cloud import KeySpec, NetworkSpec
+from tests.providers.conftest_cloud import REGION, aws_harness, moto_endpoint
+from tests.providers.faults import AFTER, Faults, aws_inventory, inject_aws
+
+__all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
+
+NETWORK = NetworkSpec(
+    name="faulty-net",
+    cidr="10.40.0.0/16",
+    availability_zones=("eu-west-1a", "eu-west-1b"),
+    public_subnet_cidrs=("10.40.0.0/24", "10.40.1.0/24"),
+    private_subnet_cidrs=("10.40.10.0/24", "10.40.11.0/24"),
+    nat_gateway=True,
+    tags={"team": "platform"},
+)
+# Every create the network and the key need; none but the NAT gateway's and the route table's takes a token.
+CREATES = (
+    "ec2.CreateVpc",
+    "ec2.CreateSubnet",
+    "ec2.CreateInternetGateway",
+    "ec2.AttachInternetGateway",
+    "ec2.AllocateAddress",
+    "ec2.CreateNatGateway",
+    "ec2.CreateRouteTable",
+    "kms.CreateKey",
+)
+
+
+def test_aws_creates_whose_answers_are_lost_make_one_of_each_resource(moto_endpoint: str) -> None:
+    harness = aws_harness(moto_endpoint)
+    faults = Faults(0, probability=0.0)
+    for call in CREATES:
+        faults.once(call, when=AFTER)
+    inject_aws(harness.driver, faults)
+
+    network = harness.driver.ensure_network(NETWORK)
+    key = harness.driver.ensure_key(KeySpec(alias="faulty-key", description="lost answers"))
+
+    assert not faults.scripted, f"not every create lost its answer: {faults.scripted}"
+    with faults.paused():
+        made = aws_inventory(lambda region: harness.driver, (REGION,))
+    net = NETWORK.name
+    assert made == Counter(
+        {
+            (REGION, kind, name): 1
+            for kind, name in [
+                ("vpc", net),
+                ("internet-gateway", net),
+                ("elastic-ip", net),
+                ("nat-gateway", net),
+                ("route-table", f"{net}-public"),
+                ("route-table", f"{net}-private"),
+                ("kms-key", "faulty-key"),
+                *[
+                    ("subnet", f"{net}-{tier}-{zone}")
+                    for tier in ("public", "private")
+                    for zone in NETWORK.availability_zones
+                ],
+            ]
+        }
+    )
+    assert len(network.subnets) == 4
+    assert network.nat_gateway_ids
+    assert key.enabled
