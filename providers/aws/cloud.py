@@ -411,7 +411,7 @@ class AwsCloudDriver:
         vpc_id: str,
         tier: str,
         subnet_ids: list[str],
-        default_route: dict[str, str] | None,
+        default_route: dict[str, Any] | None,
         tags: dict[str, str],
     ) -> None:
         tables = self._call(
