@@ -491,28 +491,40 @@ class AwsCloudDriver:
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         for gateway in self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]:
             if gateway["State"] not in ("deleted", "deleting"):
-                self._call("ec2", "delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
+                self._delete_ec2("delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
         by_name = [{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
         for address in self._call("ec2", "describe_addresses", Filters=by_name)["Addresses"]:
-            self._call("ec2", "release_address", AllocationId=address["AllocationId"])
+            self._delete_ec2("release_address", AllocationId=address["AllocationId"])
         for gateway in self._call("ec2", "describe_internet_gateways", Filters=by_name)["InternetGateways"]:
             for attachment in gateway.get("Attachments", []):
-                self._call(
-                    "ec2",
-                    "detach_internet_gateway",
-                    InternetGatewayId=gateway["InternetGatewayId"],
-                    VpcId=attachment["VpcId"],
-                )
-            self._call("ec2", "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
+                try:
+                    self._call(
+                        "ec2",
+                        "detach_internet_gateway",
+                        InternetGatewayId=gateway["InternetGatewayId"],
+                        VpcId=attachment["VpcId"],
+                    )
+                except errors.ProviderError:
+                    # A try whose answer was lost may have detached it: EC2 then answers Gateway.NotAttached.
+                    again = self._internet_gateway(name) or {}
+                    if any(other.get("VpcId") == attachment["VpcId"] for other in again.get("Attachments", [])):
+                        raise
+            self._delete_ec2("delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
         for table in self._call("ec2", "describe_route_tables", Filters=in_vpc)["RouteTables"]:
             if any(association.get("Main") for association in table.get("Associations", [])):
                 continue
             for association in table.get("Associations", []):
-                self._call("ec2", "disassociate_route_table", AssociationId=association["RouteTableAssociationId"])
-            self._call("ec2", "delete_route_table", RouteTableId=table["RouteTableId"])
+                self._delete_ec2("disassociate_route_table", AssociationId=association["RouteTableAssociationId"])
+            self._delete_ec2("delete_route_table", RouteTableId=table["RouteTableId"])
         for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]:
-            self._call("ec2", "delete_subnet", SubnetId=subnet["SubnetId"])
-        self._call("ec2", "delete_vpc", VpcId=vpc_id)
+            self._delete_ec2("delete_subnet", SubnetId=subnet["SubnetId"])
+        self._delete_ec2("delete_vpc", VpcId=vpc_id)
+
+    def _delete_ec2(self, operation: str, **params: Any) -> None:
+        """One EC2 delete, where NotFound means done: a delete whose answer was lost (a timeout, a 5xx) is
+        re-sent by the retry and then answered ``…NotFound``, which is what was asked for."""
+        with contextlib.suppress(errors.NotFound):
+            self._call("ec2", operation, **params)
 
     # ------------------------------------------------------------ EKS
 

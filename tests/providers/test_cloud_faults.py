@@ -1,6 +1,7 @@
-"""A create whose answer is lost after the cloud made the resource: the driver's retry finds it instead of
-making a second one (or failing on its own first try). Each create of the network and the key loses its
-answer once, through the fault harness (tests/providers/faults.py) between the driver and moto.
+"""A create or a delete whose answer is lost after the cloud did it: the driver's retry finds what the first
+try made instead of making a second one, and takes "not found" after a delete for done, instead of failing.
+Each call loses its answer once, through the fault harness (tests/providers/faults.py) between the driver and
+moto.
 """
 
 from __future__ import annotations
@@ -71,3 +72,31 @@ def test_aws_creates_whose_answers_are_lost_make_one_of_each_resource(moto_endpo
     assert len(network.subnets) == 4
     assert network.nat_gateway_ids
     assert key.enabled
+
+
+# Every delete of the network's parts, each answered NotFound (or Gateway.NotAttached) when sent again.
+DELETES = (
+    "ec2.DeleteNatGateway",
+    "ec2.ReleaseAddress",
+    "ec2.DetachInternetGateway",
+    "ec2.DeleteInternetGateway",
+    "ec2.DisassociateRouteTable",
+    "ec2.DeleteRouteTable",
+    "ec2.DeleteSubnet",
+    "ec2.DeleteVpc",
+)
+
+
+def test_aws_deletes_whose_answers_are_lost_still_delete_the_network(moto_endpoint: str) -> None:
+    harness = aws_harness(moto_endpoint)
+    faults = Faults(0, probability=0.0)
+    inject_aws(harness.driver, faults)
+    harness.driver.ensure_network(NETWORK)
+    for call in DELETES:
+        faults.once(call, when=AFTER)
+
+    harness.driver.delete_network(NETWORK.name)
+
+    assert not faults.scripted, f"not every delete lost its answer: {faults.scripted}"
+    with faults.paused():
+        assert aws_inventory(lambda region: harness.driver, (REGION,)) == Counter()
