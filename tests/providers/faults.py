@@ -117,7 +117,8 @@ class Faults:
     def killed(self) -> bool:
         return self.kill is not None and self.kill.done
 
-    def _die(self, call: str, when: str) -> None:
+    def die_if_killed_at(self, call: str, when: str) -> None:
+        """Raise :class:`WorkerKilled` if this call, at this moment, is where the worker is to die."""
         kill = self.kill
         if kill is not None and not kill.done and kill.when == when and kill.matches(call):
             kill.done = True
@@ -193,7 +194,7 @@ def inject_aws(driver: AwsCloudDriver, faults: Faults) -> None:
             return AWSResponse(params.get("url", ""), 200, {}, None), copy.deepcopy(answered[(call, token)])
         if token:
             context["portal_client_token"] = (call, token)
-        faults._die(call, BEFORE)
+        faults.die_if_killed_at(call, BEFORE)
         if call in faults.refusals and faults.enabled:
             return AWSResponse(params.get("url", ""), faults.refusals[call][1], {}, None), _aws_error_answer(
                 *faults.refusals[call]
@@ -215,7 +216,7 @@ def inject_aws(driver: AwsCloudDriver, faults: Faults) -> None:
         token = context.get("portal_client_token")
         if token and http_response.status_code < 300:
             answered[token] = copy.deepcopy(parsed)
-        faults._die(call, AFTER)
+        faults.die_if_killed_at(call, AFTER)
         fault = context.pop("portal_fault", None)
         if fault is None:
             return
@@ -331,14 +332,17 @@ def inject_azure(fake: FakeAzure, faults: Faults) -> None:
         if host == "login.microsoftonline.com":
             return handle(request)
         call = azure_call(request.method, request.url)
-        faults._die(call, BEFORE)
+        faults.die_if_killed_at(call, BEFORE)
+        if call in faults.refusals and faults.enabled:
+            code, status, message = faults.refusals[call]
+            return json_answer(status, {"error": {"code": code, "message": message}})
         arm = host == "management.azure.com"
         write = request.method in _WRITES
         chosen = faults.choose(call, write=write, busy_possible=arm)
         if chosen is not None and chosen[1] == BEFORE:
             return answer(chosen[0], call, BEFORE)
         result = handle(request)
-        faults._die(call, AFTER)
+        faults.die_if_killed_at(call, AFTER)
         if chosen is not None:
             return answer(chosen[0], call, AFTER)  # the fake did it; the answer is lost
         return result
