@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import IO, Any
 
 import boto3
@@ -259,9 +260,13 @@ class AwsCloudDriver:
         region: str | None = None,
         resource: str = "",
         exists_ok: bool = False,
+        once: bool = False,
         **params: Any,
     ) -> Any:
-        """Call one API operation with retries, translating errors; ``exists_ok`` turns "already exists" into None."""
+        """Call one API operation with retries, translating errors; ``exists_ok`` turns "already exists" into None.
+
+        ``once``: a single try, for a create the caller retries itself (:meth:`_create_looking_again`).
+        """
 
         def attempt() -> Any:
             try:
@@ -275,6 +280,28 @@ class AwsCloudDriver:
             except ResponseParserError as error:
                 # An unparseable answer is a server fault (an HTML 500 page), worth another try.
                 raise errors.Unavailable(str(error), resource=resource) from error
+
+        return call_with_retries(attempt, RetryPolicy(attempts=1) if once else self.retry_policy, self.sleep)
+
+    def _create_looking_again(self, find: Callable[[], Any], create: Callable[[], Any]) -> Any:
+        """``create()`` (one try), and before sending it again after a retryable failure, ``find()`` what the
+        failed try may have made.
+
+        A create whose answer was lost (a timeout, a 5xx, a reset connection) may still have made the resource.
+        CreateVpc, CreateSubnet, CreateInternetGateway, AllocateAddress and KMS CreateKey take no idempotency
+        token, so sending one again would make a second resource (or, for a subnet, be refused as a CIDR
+        conflict). EC2 describes are eventually consistent, so this narrows the window rather than closing it.
+        """
+        tries = 0
+
+        def attempt() -> Any:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                found = find()
+                if found is not None:
+                    return found
+            return create()
 
         return call_with_retries(attempt, self.retry_policy, self.sleep)
 
@@ -321,9 +348,12 @@ class AwsCloudDriver:
         tags = {**spec.tags, NAME_TAG: spec.name, "Name": spec.name}
         vpc = self._vpc(spec.name)
         if vpc is None:
-            vpc = self._call("ec2", "create_vpc", CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags))[
-                "Vpc"
-            ]
+            vpc = self._create_looking_again(
+                lambda: self._vpc(spec.name),
+                lambda: self._call(
+                    "ec2", "create_vpc", once=True, CidrBlock=spec.cidr, TagSpecifications=self._tagged("vpc", tags)
+                )["Vpc"],
+            )
         vpc_id = vpc["VpcId"]
         self._ensure_vpc_dns(vpc_id)
         in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
@@ -341,23 +371,17 @@ class AwsCloudDriver:
                 subnet = existing.get(cidr)
                 role = SUBNET_ROLE_TAGS[tier]
                 if subnet is None:
-                    subnet = self._call(
-                        "ec2",
-                        "create_subnet",
-                        VpcId=vpc_id,
-                        CidrBlock=cidr,
-                        AvailabilityZoneId=zone_id,
-                        TagSpecifications=self._tagged(
-                            "subnet",
-                            {
-                                **tags,
-                                "Name": f"{spec.name}-{tier}-{zone_id}",
-                                TIER_TAG: tier,
-                                ZONE_TAG: zone_id,
-                                **role,
-                            },
-                        ),
-                    )["Subnet"]
+                    subnet_tags = {
+                        **tags,
+                        "Name": f"{spec.name}-{tier}-{zone_id}",
+                        TIER_TAG: tier,
+                        ZONE_TAG: zone_id,
+                        **role,
+                    }
+                    subnet = self._create_looking_again(
+                        partial(self._subnet_with, vpc_id, cidr),
+                        partial(self._create_subnet, vpc_id, cidr, zone_id, subnet_tags),
+                    )
                 elif any(_tag_dict(subnet.get("Tags")).get(key) != value for key, value in role.items()):
                     self._call("ec2", "create_tags", Resources=[subnet["SubnetId"]], Tags=_tag_list(role))
                 by_zone[zone_id] = subnet["SubnetId"]
@@ -446,18 +470,52 @@ class AwsCloudDriver:
             )
         return [str(zone_id) for zone_id in zones]
 
-    def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
+    def _create_subnet(self, vpc_id: str, cidr: str, zone_id: str, tags: dict[str, str]) -> dict[str, Any]:
+        subnet: dict[str, Any] = self._call(
+            "ec2",
+            "create_subnet",
+            once=True,
+            VpcId=vpc_id,
+            CidrBlock=cidr,
+            AvailabilityZoneId=zone_id,
+            TagSpecifications=self._tagged("subnet", tags),
+        )["Subnet"]
+        return subnet
+
+    def _subnet_with(self, vpc_id: str, cidr: str) -> dict[str, Any] | None:
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "cidr-block", "Values": [cidr]}]
+        subnets = self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]
+        return subnets[0] if subnets else None
+
+    def _internet_gateway(self, name: str) -> dict[str, Any] | None:
         gateways = self._call(
             "ec2", "describe_internet_gateways", Filters=[{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
         )["InternetGateways"]
-        if gateways:
-            gateway = gateways[0]
-        else:
-            gateway = self._call(
-                "ec2", "create_internet_gateway", TagSpecifications=self._tagged("internet-gateway", tags)
-            )["InternetGateway"]
+        return gateways[0] if gateways else None
+
+    def _ensure_internet_gateway(self, name: str, vpc_id: str, tags: dict[str, str]) -> str:
+        gateway = self._internet_gateway(name)
+        if gateway is None:
+            gateway = self._create_looking_again(
+                lambda: self._internet_gateway(name),
+                lambda: self._call(
+                    "ec2",
+                    "create_internet_gateway",
+                    once=True,
+                    TagSpecifications=self._tagged("internet-gateway", tags),
+                )["InternetGateway"],
+            )
         if not any(attachment.get("VpcId") == vpc_id for attachment in gateway.get("Attachments", [])):
-            self._call("ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
+            try:
+                self._call(
+                    "ec2", "attach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id
+                )
+            except errors.ProviderError:
+                # A try whose answer was lost may have attached it: EC2 then refuses the next one
+                # (Resource.AlreadyAssociated). Attached to this VPC is what was asked for.
+                again = self._internet_gateway(name) or {}
+                if not any(attachment.get("VpcId") == vpc_id for attachment in again.get("Attachments", [])):
+                    raise
         return str(gateway["InternetGatewayId"])
 
     def _ensure_nat_gateway(
@@ -473,20 +531,25 @@ class AwsCloudDriver:
         if gateways:
             return str(gateways[0]["NatGatewayId"])
         zone_tags = {**tags, "Name": f"{spec.name}-nat-{zone_id}", ZONE_TAG: zone_id}
-        addresses = self._call(
-            "ec2",
-            "describe_addresses",
-            Filters=[
+
+        def address() -> str | None:
+            tagged = [
                 {"Name": f"tag:{NAME_TAG}", "Values": [spec.name]},
                 {"Name": f"tag:{ZONE_TAG}", "Values": [zone_id]},
-            ],
-        )["Addresses"]
-        if addresses:
-            allocation_id = addresses[0]["AllocationId"]
-        else:
-            allocation_id = self._call(
-                "ec2", "allocate_address", Domain="vpc", TagSpecifications=self._tagged("elastic-ip", zone_tags)
-            )["AllocationId"]
+            ]
+            addresses = self._call("ec2", "describe_addresses", Filters=tagged)["Addresses"]
+            return str(addresses[0]["AllocationId"]) if addresses else None
+
+        allocation_id = address() or self._create_looking_again(
+            address,
+            lambda: self._call(
+                "ec2",
+                "allocate_address",
+                once=True,
+                Domain="vpc",
+                TagSpecifications=self._tagged("elastic-ip", zone_tags),
+            )["AllocationId"],
+        )
         gateway = self._call(
             "ec2",
             "create_nat_gateway",
@@ -503,7 +566,7 @@ class AwsCloudDriver:
         vpc_id: str,
         tier: str,
         subnet_ids: list[str],
-        default_route: dict[str, str] | None,
+        default_route: dict[str, Any] | None,
         tags: dict[str, str],
         zone_id: str = "",
     ) -> None:
@@ -527,7 +590,12 @@ class AwsCloudDriver:
             if zone_id:
                 table_tags[ZONE_TAG] = zone_id
             table = self._call(
-                "ec2", "create_route_table", VpcId=vpc_id, TagSpecifications=self._tagged("route-table", table_tags)
+                "ec2",
+                "create_route_table",
+                VpcId=vpc_id,
+                # CreateRouteTable takes a client token: a retry after a lost answer returns the first table.
+                ClientToken=idempotency_token(self.account, self.region, name, tier, zone_id, "route-table"),
+                TagSpecifications=self._tagged("route-table", table_tags),
             )["RouteTable"]
         table_id = table["RouteTableId"]
         current = next(
@@ -620,7 +688,7 @@ class AwsCloudDriver:
         gateways = self._call("ec2", "describe_nat_gateways", Filter=in_vpc)["NatGateways"]
         for gateway in gateways:
             if gateway["State"] not in ("deleted", "deleting"):
-                self._call("ec2", "delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
+                self._delete_ec2("delete_nat_gateway", NatGatewayId=gateway["NatGatewayId"])
         if gateways:
             going = [
                 gateway["NatGatewayId"]
@@ -631,26 +699,38 @@ class AwsCloudDriver:
                 raise errors.Busy(f"NAT gateways {', '.join(going)} are being deleted", resource=name, retry_after=30)
         by_name = [{"Name": f"tag:{NAME_TAG}", "Values": [name]}]
         for address in self._call("ec2", "describe_addresses", Filters=by_name)["Addresses"]:
-            self._call("ec2", "release_address", AllocationId=address["AllocationId"])
+            self._delete_ec2("release_address", AllocationId=address["AllocationId"])
         for gateway in self._call("ec2", "describe_internet_gateways", Filters=by_name)["InternetGateways"]:
             for attachment in gateway.get("Attachments", []):
-                self._call(
-                    "ec2",
-                    "detach_internet_gateway",
-                    InternetGatewayId=gateway["InternetGatewayId"],
-                    VpcId=attachment["VpcId"],
-                )
-            self._call("ec2", "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
+                try:
+                    self._call(
+                        "ec2",
+                        "detach_internet_gateway",
+                        InternetGatewayId=gateway["InternetGatewayId"],
+                        VpcId=attachment["VpcId"],
+                    )
+                except errors.ProviderError:
+                    # A try whose answer was lost may have detached it: EC2 then answers Gateway.NotAttached.
+                    again = self._internet_gateway(name) or {}
+                    if any(other.get("VpcId") == attachment["VpcId"] for other in again.get("Attachments", [])):
+                        raise
+            self._delete_ec2("delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
         self._delete_data_placement_in(vpc_id)
         for table in self._call("ec2", "describe_route_tables", Filters=in_vpc)["RouteTables"]:
             if any(association.get("Main") for association in table.get("Associations", [])):
                 continue
             for association in table.get("Associations", []):
-                self._call("ec2", "disassociate_route_table", AssociationId=association["RouteTableAssociationId"])
-            self._call("ec2", "delete_route_table", RouteTableId=table["RouteTableId"])
+                self._delete_ec2("disassociate_route_table", AssociationId=association["RouteTableAssociationId"])
+            self._delete_ec2("delete_route_table", RouteTableId=table["RouteTableId"])
         for subnet in self._call("ec2", "describe_subnets", Filters=in_vpc)["Subnets"]:
-            self._call("ec2", "delete_subnet", SubnetId=subnet["SubnetId"])
-        self._call("ec2", "delete_vpc", VpcId=vpc_id)
+            self._delete_ec2("delete_subnet", SubnetId=subnet["SubnetId"])
+        self._delete_ec2("delete_vpc", VpcId=vpc_id)
+
+    def _delete_ec2(self, operation: str, **params: Any) -> None:
+        """One EC2 delete, where NotFound means done: a delete whose answer was lost (a timeout, a 5xx) is
+        re-sent by the retry and then answered ``…NotFound``, which is what was asked for."""
+        with contextlib.suppress(errors.NotFound):
+            self._call("ec2", operation, **params)
 
     def _delete_data_placement_in(self, vpc_id: str) -> None:
         """The RDS and ElastiCache subnet groups over this VPC's subnets, and the portal's security groups in it."""
@@ -1466,12 +1546,16 @@ class AwsCloudDriver:
         key_id = self._key_tagged(spec.alias)
         if key_id is None:
             tags = {**spec.tags, ALIAS_TAG: spec.alias}
-            key_id = self._call(
-                "kms",
-                "create_key",
-                Description=spec.description or spec.alias,
-                Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
-            )["KeyMetadata"]["KeyId"]
+            key_id = self._create_looking_again(
+                lambda: self._key_tagged(spec.alias),
+                lambda: self._call(
+                    "kms",
+                    "create_key",
+                    once=True,
+                    Description=spec.description or spec.alias,
+                    Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
+                )["KeyMetadata"]["KeyId"],
+            )
         self._call("kms", "create_alias", exists_ok=True, AliasName=f"alias/{spec.alias}", TargetKeyId=key_id)
         return self.describe_key(spec.alias)
 
