@@ -79,6 +79,7 @@ from azure.mgmt.storage import StorageManagementClient
 from azure.storage.blob import BlobServiceClient
 
 from providers import errors, names
+from providers.access import AccessCheck
 from providers.azure.credentials import credential_for
 from providers.azure.errors import QUOTA_CODES, is_already_exists, translate
 from providers.cloud import (
@@ -534,6 +535,12 @@ class AzureCloudDriver:
                 raise errors.InvalidRequest("the management token carries no tenant; configure tenant_id") from error
             self._tenant_id = str(claims.get("tid", ""))
         return self._tenant_id
+
+    def check_access(self) -> AccessCheck:
+        """The permissions pre-flight of the principal (:mod:`providers.azure.access`)."""
+        from providers.azure.access import check_access
+
+        return check_access(self)
 
     # ------------------------------------------------------------ network
 

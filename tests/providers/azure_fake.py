@@ -17,6 +17,8 @@ wire is fake. It answers four hosts:
   body (``{"error": {"code": "ResourceNotFound", …}}``). Cost Management's
   ``query`` answers from seeded rows, pages included; the activity log
   (``Microsoft.Insights/eventtypes/management/values``) holds failed writes.
+  ``Microsoft.Authorization/permissions`` lists the caller's permissions
+  (:attr:`FakeAzure.permissions`: everything, unless a test narrows it).
 - ``<account>.blob.core.windows.net`` (the blob data plane): container
   listings in XML with markers, ranged downloads, ``BlobNotFound``.
 - ``<vault>.vault.azure.net`` (the Key Vault data plane): the bearer
@@ -456,6 +458,11 @@ class FakeAzure:
         # How many looks (polls of the operation, GETs of the resource) a write stays in progress for.
         self.lro_polls = 3
         self.activity_log: list[Json] = []
+        # What ``GET {scope}/providers/Microsoft.Authorization/permissions`` lists for the caller: every token is
+        # accepted, so by default one entry granting everything (as Owner); a test narrows it.
+        self.permissions: list[Json] = [
+            {"actions": ["*"], "notActions": [], "dataActions": ["*"], "notDataActions": []}
+        ]
         self._ids = itertools.count(1)
 
     def transport(self) -> FakeTransport:
@@ -580,6 +587,8 @@ class FakeAzure:
             return self.poll(path.split("/fakeOperations/", 1)[1])
         if path.endswith("/providers/Microsoft.CostManagement/query"):
             return self.cost_query(path, query, body)
+        if path.endswith("/providers/Microsoft.Authorization/permissions"):
+            return self.caller_permissions(method, path)
         if path.endswith("/providers/Microsoft.Insights/eventtypes/management/values"):
             return self.activity_events(query)
         if "/providers/" not in path:
@@ -624,6 +633,18 @@ class FakeAzure:
         if method == "DELETE":
             return self.delete(path, kind, existing)
         raise FakeError(405, "MethodNotAllowed", method)
+
+    def caller_permissions(self, method: str, path: str) -> Answer:
+        """Permissions - List For Resource Group (or subscription): the caller's ``actions``/``notActions`` entries.
+
+        Only GET is served; a resource group that does not exist is 404 ``ResourceGroupNotFound``, as in ARM.
+        """
+        if method != "GET":
+            raise FakeError(405, "MethodNotAllowed", method)
+        parts = path.split("/")
+        if len(parts) > 4 and parts[3].lower() == "resourcegroups" and parts[4].lower() not in self.groups:
+            raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{parts[4]}' could not be found.")
+        return json_answer(200, {"value": [dict(entry) for entry in self.permissions]})
 
     def resource_group(self, method: str, path: str, body: Json) -> Answer:
         name = path.rsplit("/", 1)[1]
