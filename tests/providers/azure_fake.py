@@ -641,6 +641,7 @@ class FakeAzure:
         """
         if method != "GET":
             raise FakeError(405, "MethodNotAllowed", method)
+        self._fault(method, "Microsoft.Authorization/permissions", {})
         parts = path.split("/")
         if len(parts) > 4 and parts[3].lower() == "resourcegroups" and parts[4].lower() not in self.groups:
             raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{parts[4]}' could not be found.")
