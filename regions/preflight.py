@@ -47,10 +47,10 @@ def account_url(account: CloudAccount) -> str:
 
 
 def last_result(subject: CloudAccount | Cluster) -> AccessCheckResult | None:
-    """The last pre-flight of an account or cluster, or None before the first."""
-    if isinstance(subject, CloudAccount):
-        return AccessCheckResult.objects.filter(account=subject).first()
-    return AccessCheckResult.objects.filter(cluster=subject).first()
+    """The last pre-flight of an account or cluster, or None before the first (selected with it by the selectors)."""
+    # An absent reverse one-to-one raises RelatedObjectDoesNotExist, an AttributeError.
+    result: AccessCheckResult | None = getattr(subject, "access_check", None)
+    return result
 
 
 def _home_region(account: CloudAccount, region_code: str = "") -> str:
@@ -147,7 +147,7 @@ def build_refusal(account: CloudAccount, region_code: str, *, actor: User | None
     not kept here: the caller refuses by raising, which undoes its
     transaction; the message carries everything the page needs.
     """
-    previous = last_result(account)
+    previous = AccessCheckResult.objects.filter(account=account).first()
     if previous is not None and previous.is_fresh():
         return ""
     answer = check_account(account, region_code)

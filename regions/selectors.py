@@ -56,7 +56,7 @@ def clusters_with_children(*, user: AnyUser) -> QuerySet[Cluster]:
     """Clusters with their region, node pools and namespaces, for detail pages."""
     return (
         policy.restrict(Cluster.objects.all(), user, policy.VIEW)
-        .select_related("region", "region__account", "centre_server")
+        .select_related("region", "region__account", "centre_server", "access_check", "access_check__checked_by")
         .prefetch_related(
             Prefetch("node_pools", queryset=policy.restrict(NodePool.objects.all(), user, policy.VIEW)),
             Prefetch(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -23,6 +24,7 @@ from providers.access import (
 )
 from providers.aws.cloud import AwsCloudDriver
 from providers.cloud import AwsCredentials
+from providers.cluster import ResourceQuotaSpec
 from providers.kubernetes.driver import KubernetesClusterDriver
 from providers.retry import RetryPolicy
 from tests.providers.aws_iam_simulation import refuse, simulation_from_moto
@@ -365,3 +367,41 @@ def test_a_probe_aws_cannot_answer_is_an_error_not_a_refusal(
 
     with pytest.raises(errors.Unavailable):
         check_access(driver)
+
+
+def test_every_kubernetes_request_of_the_clusters_work_is_allowed_by_the_shipped_cluster_role(
+    kube: tuple[FakeKubeApi, KubernetesClusterDriver],
+) -> None:
+    from providers.access import KubernetesPermission
+    from tests.providers.test_cluster_contract import provision
+
+    fake, driver = kube
+    fake.install("argoproj.io/v1alpha1", "applications", "Application")
+    fake.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}})
+    # What provisioning and the portal's reads do, twice, so the second round patches what differs.
+    for cpu in ("8", "16"):
+        for step in provision(driver):
+            step()
+        driver.ensure_resource_quota(ResourceQuotaSpec("payments-dev", {"requests.cpu": cpu}))
+    driver.list_workloads()
+    driver.list_namespaces()
+    driver.namespace_usage()
+    driver.list_nodes()
+    driver.list_custom_resources("argoproj.io", "v1alpha1", "applications")
+    check_access(driver)
+    driver.delete_namespace("payments-dev")
+
+    used: set[KubernetesPermission] = set()
+    for method, path, _ in fake.requests:
+        if path.startswith(ACCESS_REVIEWS):
+            continue  # every authenticated identity may review its own access (system:basic-user)
+        # /api/v1/…, /apis/<group>/<version>/…, then [namespaces/<namespace>/]<plural>[/<name>]
+        parts = [part for part in urlsplit(path).path.split("/") if part]
+        group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+        if rest[0] == "namespaces" and len(rest) > 2:
+            rest = rest[2:]
+        plural, name = rest[0], rest[1] if len(rest) > 1 else None
+        verb = {"GET": "get" if name else "list", "POST": "create", "PATCH": "patch", "DELETE": "delete"}[method]
+        used.add(KubernetesPermission(group, plural, verb))
+    assert KubernetesPermission("networking.k8s.io", "networkpolicies", "create") in used
+    assert sorted(p.label for p in used - set(kubernetes_permissions())) == []
