@@ -233,6 +233,10 @@ DR_RPO_MINUTES = env.int("PORTAL_DR_RPO_MINUTES", 15, validate=validate.Range(mi
 DR_RTO_HOURS = env.int("PORTAL_DR_RTO_HOURS", 2, validate=validate.Range(min=1, max=72))
 # How often the workers check every region's resources and DR readiness (the region pages read the last check).
 REGION_HEALTH_CHECK_SECONDS = env.int("PORTAL_REGION_HEALTH_CHECK_SECONDS", 300, validate=validate.Range(min=30))
+# How long a passing permissions pre-flight of an account is trusted when a build starts (then checked again).
+ACCESS_CHECK_FRESH_MINUTES = env.int(
+    "PORTAL_ACCESS_CHECK_FRESH_MINUTES", 60, validate=validate.Range(min=0, max=7 * 24 * 60)
+)
 COSTS_COST_EXPLORER_REQUEST_USD = env.decimal(
     "PORTAL_COSTS_COST_EXPLORER_REQUEST_USD", Decimal("0.01"), validate=validate.Range(min=0)
 )

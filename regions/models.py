@@ -4,7 +4,7 @@ namespaces and on-prem centre servers (spec sections 2-4 and 12)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -693,3 +693,49 @@ class FailoverRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Failover of {self.region.code} to {self.partner.code}"
+
+
+class AccessCheckResult(models.Model):
+    """The last permissions pre-flight of a cloud account or a cluster (exactly one of the two).
+
+    What the portal's identity was found to lack, each with the grant that
+    adds it, as the account's or cluster's page shows it. A region build
+    trusts a passing result of its account for ``PORTAL_ACCESS_CHECK_FRESH_MINUTES``
+    and checks again after that (:mod:`regions.preflight`).
+    """
+
+    account = models.OneToOneField(
+        CloudAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="access_check"
+    )
+    cluster = models.OneToOneField(
+        Cluster, on_delete=models.CASCADE, null=True, blank=True, related_name="access_check"
+    )
+    checked_at = models.DateTimeField()
+    ok = models.BooleanField()
+    method = models.CharField(max_length=32, help_text="How it was checked: simulation, probes, permissions…")
+    summary = models.TextField()
+    identity = models.CharField(max_length=2048, blank=True, help_text="Who was checked (an ARN, a scope).")
+    checked = models.PositiveIntegerField(default=0, help_text="How many permissions were asked about.")
+    missing = models.JSONField(default=list, blank=True, help_text='[{"action": …, "grant": …}] the identity lacks.')
+    region_code = models.CharField(max_length=64, blank=True, help_text="The region an account was checked from.")
+    checked_by = models.ForeignKey(
+        "access.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="access_checks"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(account__isnull=False, cluster__isnull=True)
+                | Q(account__isnull=True, cluster__isnull=False),
+                name="access_check_of_an_account_or_a_cluster",
+            )
+        ]
+
+    def __str__(self) -> str:
+        subject = self.account if self.account_id else self.cluster
+        return f"Access check of {subject}: {'passed' if self.ok else 'failed'}"
+
+    def is_fresh(self, now: datetime | None = None) -> bool:
+        """Whether a passing result is recent enough for a build to trust it without checking again."""
+        minutes = int(getattr(settings, "ACCESS_CHECK_FRESH_MINUTES", 60))
+        return self.ok and (now or timezone.now()) - self.checked_at < timedelta(minutes=minutes)

@@ -17,7 +17,9 @@ AnyUser = User | AnonymousUser
 
 
 def cloud_account_list(*, user: AnyUser) -> QuerySet[CloudAccount]:
-    return policy.restrict(CloudAccount.objects.all(), user, policy.VIEW)
+    return policy.restrict(CloudAccount.objects.all(), user, policy.VIEW).select_related(
+        "access_check", "access_check__checked_by"
+    )
 
 
 def region_list(*, user: AnyUser) -> QuerySet[Region]:
@@ -42,7 +44,7 @@ def cluster_list(*, user: AnyUser) -> QuerySet[Cluster]:
     # Meta.ordering is ignored once a query groups rows (the counts), so order explicitly for stable pages.
     return (
         policy.restrict(Cluster.objects.all(), user, policy.VIEW)
-        .select_related("region", "centre_server")
+        .select_related("region", "centre_server", "access_check", "access_check__checked_by")
         .annotate(
             node_pool_count=Count("node_pools", distinct=True), namespace_count=Count("namespaces", distinct=True)
         )
@@ -54,7 +56,7 @@ def clusters_with_children(*, user: AnyUser) -> QuerySet[Cluster]:
     """Clusters with their region, node pools and namespaces, for detail pages."""
     return (
         policy.restrict(Cluster.objects.all(), user, policy.VIEW)
-        .select_related("region", "region__account", "centre_server")
+        .select_related("region", "region__account", "centre_server", "access_check", "access_check__checked_by")
         .prefetch_related(
             Prefetch("node_pools", queryset=policy.restrict(NodePool.objects.all(), user, policy.VIEW)),
             Prefetch(

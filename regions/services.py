@@ -30,6 +30,7 @@ from regions import catalogue
 from regions.choices import RegionRequestStatus, RegionStatus
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
+from regions.preflight import build_refusal
 from regions.workflows import BUILD as BUILD
 from regions.workflows import build_params
 from workflows import engine
@@ -164,6 +165,11 @@ def region_approval_decided(approval: ApprovalRequest, *, approved: bool) -> Non
 
 
 def _start_build(request: RegionRequest, *, actor: User | None, approval: ApprovalRequest) -> Run:
+    # Nothing starts while the account's permissions pre-flight fails: the refusal undoes the approval's
+    # transaction, so the approver reads why and approves again once the grants are fixed.
+    refusal = build_refusal(request.account, request.code, actor=actor)
+    if refusal:
+        raise ValidationError(refusal)
     plan = region_plan(request)
     run = engine.start(
         BUILD,
@@ -286,6 +292,10 @@ def region_build_retry(*, actor: User, request_id: int) -> RegionRequest:
     run = latest_run(request, BUILD)
     if run is None or run.status != RunStatus.FAILED:
         raise ValidationError("There is no failed run to retry.")
+    if run.direction == Direction.FORWARD:
+        refusal = build_refusal(request.account, request.code, actor=actor)
+        if refusal:
+            raise ValidationError(refusal)
     engine.retry(run)
     request.status = (
         RegionRequestStatus.BUILDING if run.direction == Direction.FORWARD else RegionRequestStatus.ROLLING_BACK

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from regions import failover_views, residency_views, views
+from regions import failover_views, preflight_views, residency_views, views
 
 app_name = "regions"
 
@@ -21,9 +21,18 @@ urlpatterns = [
     path("failovers/<int:pk>/run/", failover_views.failover_run, name="failover_run"),
     path("failovers/<int:pk>/retry/", failover_views.failover_retry, name="failover_retry"),
     path("failovers/<int:pk>/cancel/", failover_views.failover_cancel, name="failover_cancel"),
+    # Cloud accounts and the shipped policies, before the catch-alls too ("accounts/1/" is no region).
+    path("accounts/<int:pk>/", preflight_views.account_detail, name="account"),
+    path("accounts/<int:pk>/check-access/", preflight_views.account_check_access, name="account_check_access"),
+    path("policies/<str:name>", preflight_views.policy_file, name="policy_file"),
     path("<str:provider>/<str:code>/failover/", failover_views.failover_create, name="failover_create"),
     path("<str:provider>/<str:code>/", views.region_detail, name="detail"),
     path("<str:provider>/<str:code>/health/", views.region_health, name="health"),
     path("<str:provider>/<str:code>/health/check/", views.region_check, name="check"),
     path("<str:provider>/<str:code>/clusters/<str:name>/", views.cluster_detail, name="cluster"),
+    path(
+        "<str:provider>/<str:code>/clusters/<str:name>/check-access/",
+        preflight_views.cluster_check_access,
+        name="cluster_check_access",
+    ),
 ]

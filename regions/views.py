@@ -31,6 +31,7 @@ from regions.filtersets import RegionFilterSet
 from regions.forms import RegionRequestForm
 from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
+from regions.preflight_views import cluster_access_context
 from workflows.models import RunStatus
 from workflows.selectors import latest_run, run_context
 from workflows.views import run_progress
@@ -114,7 +115,8 @@ def region_check(request: HttpRequest, provider: str, code: str) -> HttpResponse
 @login_required
 def cluster_detail(request: HttpRequest, provider: str, code: str, name: str) -> HttpResponse:
     cluster = selectors.cluster_get(user=request.user, provider=provider, code=code, name=name)
-    return render(request, "regions/cluster_detail.html", {"cluster": cluster, "region": cluster.region})
+    context = {"cluster": cluster, "region": cluster.region, **cluster_access_context(request, cluster)}
+    return render(request, "regions/cluster_detail.html", context)
 
 
 # --- region provisioning: request, plan, approval, build-out ----------------------------------------------------

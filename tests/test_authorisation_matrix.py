@@ -903,8 +903,32 @@ def a_region_request() -> dict[str, str]:
     return {"pk": str(request.pk)}
 
 
+def an_aws_account() -> dict[str, str]:
+    return {"pk": str(CloudAccount.objects.get(provider="aws").pk)}
+
+
+def an_aws_policy() -> dict[str, str]:
+    return {"name": "aws-portal-policy.json"}
+
+
 REGION_EXPECTATIONS: dict[str, Expectation] = {
     "regions:check": access_post(REFUSED, demo_region, platform_admin=MOVED),
+    # --- the permissions pre-flight: everyone reads an account's page and the policies to grant; only platform
+    # admins (inventory.change) check access, from the page (then back to it) or the API.
+    "regions:account": page(an_aws_account),
+    "regions:account_check_access": access_post(REFUSED, an_aws_account, platform_admin=MOVED),
+    "regions:cluster_check_access": access_post(REFUSED, demo_cluster, platform_admin=MOVED),
+    "regions:policy_file": page(an_aws_policy),
+    "cloudaccount-check-access": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: OK},
+        first_of(CloudAccount),
+        method="post",
+    ),
+    "cluster-check-access": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: OK},
+        first_of(Cluster),
+        method="post",
+    ),
     "regions:requests": page(),
     # --- data residency (branch residency): everyone signed in; what it lists is scoped by the policy ---
     "regions:residency": page(),

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from providers import errors, names
+from providers.access import AccessCheck
 from providers.aws.errors import is_already_exists, translate
 from providers.cloud import (
     AwsCredentials,
@@ -323,6 +324,12 @@ class AwsCloudDriver:
                 raise translate(error, service=service) from error
 
         return call_with_retries(collect, self.retry_policy, self.sleep)
+
+    def check_access(self) -> AccessCheck:
+        """The permissions pre-flight of the assumed role (:mod:`providers.aws.access`)."""
+        from providers.aws.access import check_access
+
+        return check_access(self)
 
     # ------------------------------------------------------------ network
 

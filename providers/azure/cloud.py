@@ -89,6 +89,7 @@ from azure.mgmt.storage import StorageManagementClient
 from azure.storage.blob import BlobServiceClient
 
 from providers import errors, names
+from providers.access import AccessCheck
 from providers.azure.credentials import credential_for
 from providers.azure.errors import QUOTA_CODES, is_already_exists, translate
 from providers.cloud import (
@@ -784,6 +785,12 @@ class AzureCloudDriver:
             lambda: self.network.private_endpoints.begin_delete(self.resource_group, f"{target_name}-pe"),
             f"{target_name}-pe",
         )
+
+    def check_access(self) -> AccessCheck:
+        """The permissions pre-flight of the principal (:mod:`providers.azure.access`)."""
+        from providers.azure.access import check_access
+
+        return check_access(self)
 
     # ------------------------------------------------------------ network
 

@@ -31,6 +31,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from providers.access import AccessCheck
 from providers.cluster import Manifest
 from providers.cluster_base import ManifestClusterDriver, Resource, StaleObject
 from providers.errors import (
@@ -367,6 +368,12 @@ class KubernetesClusterDriver(ManifestClusterDriver):
 
     def _pod_metrics(self) -> list[Manifest] | None:
         return self._list_custom("metrics.k8s.io", "v1beta1", "pods", None)
+
+    def check_access(self) -> AccessCheck:
+        """The permissions pre-flight of the identity the driver signs in with (:mod:`providers.kubernetes.access`)."""
+        from providers.kubernetes.access import check_access
+
+        return check_access(self)
 
 
 def _guard(api_client: client.ApiClient, policy: OutboundPolicy) -> None:

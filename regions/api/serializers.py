@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from regions.models import (
+    AccessCheckResult,
     CentreServer,
     CloudAccount,
     Cluster,
@@ -19,16 +20,50 @@ from regions.models import (
 from regions.services import REQUEST_FIELDS
 
 
+class AccessCheckSerializer(serializers.ModelSerializer[AccessCheckResult]):
+    """The last permissions pre-flight: when, whether it passed, how, and what is missing with the grant to add."""
+
+    checked_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AccessCheckResult
+        fields = [
+            "ok",
+            "checked_at",
+            "checked_by",
+            "method",
+            "summary",
+            "identity",
+            "checked",
+            "missing",
+            "region_code",
+        ]
+        read_only_fields = fields
+
+
+def _access_check(subject: CloudAccount | Cluster) -> dict[str, Any] | None:
+    # A reverse one-to-one that is absent raises an AttributeError subclass: None before the first check.
+    result = getattr(subject, "access_check", None)
+    return dict(AccessCheckSerializer(result).data) if result is not None else None
+
+
 class CloudAccountSerializer(serializers.ModelSerializer[CloudAccount]):
     # Whether a client secret is stored; the secret itself is write-only everywhere and never serialised.
     has_client_secret = serializers.BooleanField(read_only=True)
+    access_check = serializers.SerializerMethodField()
 
     class Meta:
         model = CloudAccount
         fields = [
             "id", "name", "provider", "external_id", "tenant_id", "auth_method",
             "role_arn", "role_external_id", "client_id", "secret_reference", "has_client_secret", "description",
+            "access_check",
         ]  # fmt: skip
+
+    @extend_schema_field(AccessCheckSerializer(allow_null=True))
+    def get_access_check(self, account: CloudAccount) -> dict[str, Any] | None:
+        """The last permissions pre-flight, or null before the first."""
+        return _access_check(account)
 
 
 class RegionHealthSerializer(serializers.ModelSerializer[RegionHealth]):
@@ -67,13 +102,19 @@ class ClusterSerializer(serializers.ModelSerializer[Cluster]):
     namespace_count = serializers.IntegerField(read_only=True)
     # Whether a kubeconfig is stored; the kubeconfig itself is write-only everywhere and never serialised.
     has_kubeconfig = serializers.BooleanField(read_only=True)
+    access_check = serializers.SerializerMethodField()
 
     class Meta:
         model = Cluster
         fields = [
             "id", "name", "region", "kind", "kubernetes_version", "api_endpoint", "status", "access",
-            "has_kubeconfig", "node_pool_count", "namespace_count",
+            "has_kubeconfig", "node_pool_count", "namespace_count", "access_check",
         ]  # fmt: skip
+
+    @extend_schema_field(AccessCheckSerializer(allow_null=True))
+    def get_access_check(self, cluster: Cluster) -> dict[str, Any] | None:
+        """The last permissions pre-flight, or null before the first."""
+        return _access_check(cluster)
 
 
 class NodePoolSerializer(serializers.ModelSerializer[NodePool]):

@@ -16,7 +16,7 @@ from access.models import User
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
 from regions import failover as failovers
-from regions import filtersets, selectors, services
+from regions import filtersets, preflight, selectors, services
 from regions.api import serializers
 from regions.models import (
     CentreServer,
@@ -32,11 +32,42 @@ from regions.plan import region_plan
 from regions.residency import residency_overview
 
 
+class CheckAccessPermission(PolicyPermission):
+    """``check-access`` needs a signed-in person here; the service asks for ``inventory.change`` on the object."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if getattr(view, "action", "") == "check_access":
+            return policy.can(request.user, policy.VIEW)
+        return super().has_permission(request, view)
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        if getattr(view, "action", "") == "check_access":
+            return True  # the service decides (403 to a reader, 404 out of scope)
+        return super().has_object_permission(request, view, obj)
+
+
+def _checked_by(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
+    return user
+
+
 class CloudAccountViewSet(ScopedReadOnlyViewSet):
+    """Cloud accounts the caller may see; ``check-access/`` (POST) runs the permissions pre-flight now and
+    answers its result: ``ok``, and each missing action with the grant that adds it."""
+
     selector = selectors.cloud_account_list
     queryset = CloudAccount.objects.all()
     serializer_class = serializers.CloudAccountSerializer
+    permission_classes = [CheckAccessPermission]
     filterset_fields = ["provider", "auth_method"]
+
+    @extend_schema(request=None, responses={200: serializers.AccessCheckSerializer})
+    @action(detail=True, methods=["post"], url_path="check-access", filter_backends=[])
+    def check_access(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        account = self.get_object()
+        result = preflight.account_access_check(actor=_checked_by(request), account_id=account.pk)
+        return Response(serializers.AccessCheckSerializer(result).data)
 
 
 class RegionViewSet(ScopedReadOnlyViewSet):
@@ -54,10 +85,21 @@ class RegionViewSet(ScopedReadOnlyViewSet):
 
 
 class ClusterViewSet(ScopedReadOnlyViewSet):
+    """Clusters the caller may see; ``check-access/`` (POST) runs the permissions pre-flight of the portal's
+    cluster identity now (one SelfSubjectAccessReview per needed verb) and answers its result."""
+
     selector = selectors.cluster_list
     queryset = Cluster.objects.all()
     serializer_class = serializers.ClusterSerializer
+    permission_classes = [CheckAccessPermission]
     filterset_class = filtersets.ClusterFilterSet
+
+    @extend_schema(request=None, responses={200: serializers.AccessCheckSerializer})
+    @action(detail=True, methods=["post"], url_path="check-access", filter_backends=[])
+    def check_access(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        cluster = self.get_object()
+        result = preflight.cluster_access_check(actor=_checked_by(request), cluster_id=cluster.pk)
+        return Response(serializers.AccessCheckSerializer(result).data)
 
 
 class NodePoolViewSet(ScopedReadOnlyViewSet):

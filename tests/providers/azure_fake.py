@@ -17,6 +17,8 @@ wire is fake. It answers four hosts:
   body (``{"error": {"code": "ResourceNotFound", …}}``). Cost Management's
   ``query`` answers from seeded rows, pages included; the activity log
   (``Microsoft.Insights/eventtypes/management/values``) holds failed writes.
+  ``Microsoft.Authorization/permissions`` lists the caller's permissions
+  (:attr:`FakeAzure.permissions`: everything, unless a test narrows it).
 - ``<account>.blob.core.windows.net`` (the blob data plane): container
   listings in XML with markers, ranged downloads, ``BlobNotFound``.
 - ``<vault>.vault.azure.net`` (the Key Vault data plane): the bearer
@@ -602,6 +604,11 @@ class FakeAzure:
         # Azure Monitor's physical_replication_delay_in_seconds per replica server name (default 1 second).
         self.replica_lag: dict[str, float | None] = {}
         self.promotions: list[Json] = []
+        # What ``GET {scope}/providers/Microsoft.Authorization/permissions`` lists for the caller: every token is
+        # accepted, so by default one entry granting everything (as Owner); a test narrows it.
+        self.permissions: list[Json] = [
+            {"actions": ["*"], "notActions": [], "dataActions": ["*"], "notDataActions": []}
+        ]
         self._ids = itertools.count(1)
 
     def transport(self) -> FakeTransport:
@@ -745,6 +752,8 @@ class FakeAzure:
             return self.poll(path.split("/fakeOperations/", 1)[1])
         if path.endswith("/providers/Microsoft.CostManagement/query"):
             return self.cost_query(path, query, body)
+        if path.endswith("/providers/Microsoft.Authorization/permissions"):
+            return self.caller_permissions(method, path)
         if path.endswith("/providers/Microsoft.Insights/eventtypes/management/values"):
             return self.activity_events(query)
         if "/providers/Microsoft.Authorization/roleAssignments/" in path:
@@ -879,6 +888,19 @@ class FakeAzure:
                 ]
             },
         )
+
+    def caller_permissions(self, method: str, path: str) -> Answer:
+        """Permissions - List For Resource Group (or subscription): the caller's ``actions``/``notActions`` entries.
+
+        Only GET is served; a resource group that does not exist is 404 ``ResourceGroupNotFound``, as in ARM.
+        """
+        if method != "GET":
+            raise FakeError(405, "MethodNotAllowed", method)
+        self._fault(method, "Microsoft.Authorization/permissions", {})
+        parts = path.split("/")
+        if len(parts) > 4 and parts[3].lower() == "resourcegroups" and parts[4].lower() not in self.groups:
+            raise FakeError(404, "ResourceGroupNotFound", f"Resource group '{parts[4]}' could not be found.")
+        return json_answer(200, {"value": [dict(entry) for entry in self.permissions]})
 
     def resource_group(self, method: str, path: str, body: Json) -> Answer:
         name = path.rsplit("/", 1)[1]

@@ -4,7 +4,9 @@ Covers: the REST paths of the core group (namespaces and, inside them,
 resourcequotas, limitranges, pods, services), rbac.authorization.k8s.io/v1
 rolebindings, networking.k8s.io/v1 networkpolicies and ingresses, apps/v1
 deployments, statefulsets, daemonsets, replicasets and controllerrevisions,
-batch/v1 cronjobs and jobs, autoscaling/v2 horizontalpodautoscalers, plus any
+batch/v1 cronjobs and jobs, autoscaling/v2 horizontalpodautoscalers,
+authorization.k8s.io/v1 selfsubjectaccessreviews (allowed unless a test
+:meth:`FakeKubeApi.deny` the verb), plus any
 group "installed" with :meth:`FakeKubeApi.install` (CRDs such as
 argoproj.io/v1alpha1, and metrics.k8s.io/v1beta1 pods). For each: GET of one
 object, of a namespace's list and of the all-namespaces list (``<Kind>List``
@@ -175,6 +177,10 @@ def _decode_continue(token: str) -> tuple[int, list[str]] | None:
         return None
 
 
+ACCESS_REVIEW_VERSION = "authorization.k8s.io/v1"
+ACCESS_REVIEWS = f"/apis/{ACCESS_REVIEW_VERSION}/selfsubjectaccessreviews"
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386, written separately from the driver's so the fake does not share its bugs."""
     if not isinstance(patch, dict):
@@ -223,6 +229,8 @@ class FakeKubeApi:
         self.lock = threading.RLock()
         # Called with (method, path) before each request is answered: lets a test act between two requests.
         self.on_request: Callable[[str, str], None] | None = None
+        # (apiGroup, resource, verb) the signed-in identity may not use; SelfSubjectAccessReviews answer from it.
+        self.denied: set[tuple[str, str, str]] = set()
         self.server: ThreadingHTTPServer | None = None
         self.url = ""
         self.ca_pem = b""
@@ -372,6 +380,8 @@ class FakeKubeApi:
             discovery = self._discovery(path)
             if discovery is not None:
                 return discovery
+            if urlsplit(path).path.rstrip("/") == ACCESS_REVIEWS:
+                return self._access_review(method, body)
             route = self._route(path)
             if route is None:
                 return 404, status_body(404, "NotFound", "the server could not find the requested resource"), {}
@@ -665,6 +675,37 @@ class FakeKubeApi:
             {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version, "resources": resources},
             {},
         )
+
+    def deny(self, verb: str, resource: str, group: str = "") -> None:
+        """Refuse ``verb`` on ``resource`` of ``group`` to the signed-in identity (in its access reviews)."""
+        with self.lock:
+            self.denied.add((group, resource, verb))
+
+    def _access_review(self, method: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """A ``SelfSubjectAccessReview``: the review back with ``status.allowed`` (and a reason when denied).
+
+        As the API server: only POST (create) is served; a spec must name
+        either ``resourceAttributes`` or ``nonResourceAttributes``, else 422.
+        """
+        if method != "POST":
+            return 405, status_body(405, "MethodNotAllowed", f"{method} is not supported here"), {}
+        review = json.loads(body or b"{}")
+        spec = review.get("spec") or {}
+        attributes = spec.get("resourceAttributes")
+        if not attributes and not spec.get("nonResourceAttributes"):
+            message = (
+                "spec.resourceAttributes: Invalid value: "
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified"
+            )
+            return 422, status_body(422, "Invalid", message, "", "SelfSubjectAccessReview"), {}
+        attributes = attributes or {}
+        key = (attributes.get("group", ""), attributes.get("resource", ""), attributes.get("verb", ""))
+        allowed = key not in self.denied
+        status: dict[str, Any] = {"allowed": allowed}
+        if not allowed:
+            status["reason"] = "no RBAC rule allows it"
+        answer = {"kind": "SelfSubjectAccessReview", "apiVersion": ACCESS_REVIEW_VERSION, "metadata": {}, "spec": spec}
+        return 201, {**answer, "status": status}, {}
 
     def _route(self, path: str) -> tuple[str, str, str | None, str | None] | None:
         """(apiVersion, plural, namespace, name) for a resource path, or ``None`` when nothing serves it."""

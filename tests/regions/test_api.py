@@ -107,6 +107,7 @@ def test_a_cluster_shows_kind_version_endpoint_access_and_counts(developer: Clie
         "has_kubeconfig": False,
         "node_pool_count": 3,
         "namespace_count": 6,
+        "access_check": None,  # never checked: the last permissions pre-flight once there is one
     }
 
 
@@ -166,6 +167,7 @@ def test_a_cloud_account_shows_how_to_authenticate_but_holds_no_secret(developer
     assert set(body) == {
         "id", "name", "provider", "external_id", "tenant_id", "auth_method",
         "role_arn", "role_external_id", "client_id", "secret_reference", "has_client_secret", "description",
+        "access_check",
     }  # fmt: skip
     assert body["has_client_secret"] is False
 
