@@ -450,8 +450,10 @@ class RegionRequest(models.Model):
     account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="region_requests")
     kubernetes_version = models.CharField(
         max_length=16,
-        default="1.31",
-        validators=[RegexValidator(r"^1\.\d{1,2}$", "Write a version such as 1.31.")],
+        blank=True,
+        validators=[RegexValidator(r"^1\.\d{1,2}$", "Write a version such as 1.34.")],
+        help_text="Empty: the newest version the cloud offers in standard support. "
+        "A version the cloud no longer offers is refused.",
     )
     # Capacity profile (spec 3.1): general, high-CPU and GPU node pools; spot for the non-critical ones.
     general_nodes = models.PositiveSmallIntegerField(

@@ -26,7 +26,7 @@ from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
-from regions import catalogue
+from regions import catalogue, versions
 from regions.choices import RegionRequestStatus, RegionStatus
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
@@ -81,6 +81,27 @@ def _locked(actor: User, request_id: int) -> RegionRequest:
     return policy.get_for_update(RegionRequest.objects.select_related("account"), actor, policy.CHANGE, pk=request_id)
 
 
+def _clean_with_the_clouds_versions(request: RegionRequest) -> None:
+    """The model's rules, then the Kubernetes version against what the cloud offers in the region (empty: the
+    newest in standard support). Every refusal, by field, in one ValidationError."""
+    problems: dict[str, list[str]] = {}
+    try:
+        request.full_clean(exclude=["requested_by", "status", "idempotency_key"], validate_constraints=False)
+    except ValidationError as error:
+        problems = error.message_dict
+    if not problems.keys() & {"provider", "code", "account", "kubernetes_version"}:
+        try:
+            request.kubernetes_version = versions.choose_version(
+                request.account, request.code, request.kubernetes_version
+            )
+        except versions.VersionsUnavailable as error:
+            problems["kubernetes_version"] = [error.message]
+        except ValueError as error:
+            problems["kubernetes_version"] = [str(error)]
+    if problems:
+        raise ValidationError(problems)
+
+
 def region_request_create(*, actor: User, idempotency_key: str = "", **fields: Any) -> RegionRequest:
     """Ask for a new region: validated, saved waiting for approval, and the approvers told.
 
@@ -105,7 +126,7 @@ def region_request_create(*, actor: User, idempotency_key: str = "", **fields: A
         with transaction.atomic():
             policy.forget(actor)
             policy.require(actor, policy.ADD, request)
-            request.full_clean(exclude=["requested_by", "status", "idempotency_key"], validate_constraints=False)
+            _clean_with_the_clouds_versions(request)
             request.status = RegionRequestStatus.PENDING_APPROVAL
             request.save()
             plan = region_plan(request)

@@ -227,7 +227,9 @@ class BuildRegion(Workflow):
                 if resource["kind"] == "node_pool" and resource["settings"]["workload_class"] == "general"
             )
             pools = (self._pool_spec(general["settings"], general["name"]),)
-        info = self._cloud(ctx).ensure_kubernetes_cluster(
+        cloud = self._cloud(ctx)
+        self._refuse_a_version_no_longer_offered(ctx, cloud, request, settings["kubernetes_version"])
+        info = cloud.ensure_kubernetes_cluster(
             KubernetesClusterSpec(
                 name=ctx.params["name"],
                 version=settings["kubernetes_version"],
@@ -240,6 +242,27 @@ class BuildRegion(Workflow):
         )
         _wait_for(info.status, "the cluster")
         return self._record(ctx, info.id, endpoint=info.endpoint, version=info.version)
+
+    @staticmethod
+    def _refuse_a_version_no_longer_offered(ctx: StepContext, cloud: CloudDriver, request: Any, version: str) -> None:
+        """Fail the step, in words, when the cloud no longer creates clusters of the approved version (a request
+        can wait days for approval while a version leaves support); a cluster already made is left to finish."""
+        from regions import versions
+
+        try:
+            offered = versions.offered_versions(request.account, ctx.params["region"], driver=cloud)
+        except versions.VersionsUnavailable as error:
+            raise errors.Unavailable(error.message, resource=ctx.params["name"]) from error
+        reason = versions.refusal(offered, version, request.get_provider_display(), ctx.params["region"])
+        if reason is None:
+            return
+        try:
+            cloud.describe_kubernetes_cluster(ctx.params["name"])
+        except errors.NotFound:
+            raise errors.InvalidRequest(
+                f"{reason} Roll the build back and request the region again with one of them.",
+                resource=ctx.params["name"],
+            ) from None
 
     def undo_cluster(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)

@@ -148,3 +148,24 @@ class FailoverRequestCreateSerializer(serializers.Serializer[Any]):
 
     region = serializers.IntegerField()
     reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+
+
+class KubernetesVersionSerializer(serializers.Serializer[Any]):
+    """A Kubernetes version the cloud creates clusters with: its support, and whether it is the cloud's default."""
+
+    version = serializers.CharField()
+    support = serializers.ChoiceField(choices=["standard", "extended", "preview"])
+    default = serializers.BooleanField(help_text="The cloud's own default for a new cluster.")
+    end_of_standard_support = serializers.DateField(allow_null=True)
+    patch_versions = serializers.ListField(child=serializers.CharField())
+
+
+class KubernetesVersionsSerializer(serializers.Serializer[Any]):
+    """What a region request may name as its Kubernetes version, and what an empty one becomes."""
+
+    account = serializers.IntegerField()
+    code = serializers.CharField()
+    default = serializers.CharField(
+        allow_null=True, help_text="The newest version in standard support: what an empty version becomes."
+    )
+    versions = KubernetesVersionSerializer(many=True)

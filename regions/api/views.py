@@ -3,20 +3,23 @@ by the policy."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import policy
 from access.models import User
+from portal.api.errors import error_body
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
+from regions import catalogue, filtersets, selectors, services, versions
 from regions import failover as failovers
-from regions import filtersets, selectors, services
 from regions.api import serializers
 from regions.models import (
     CentreServer,
@@ -126,6 +129,45 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         created = services.region_request_create(actor=user, idempotency_key=key, **data.validated_data)
         body = serializers.RegionRequestSerializer(created).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("account", int, required=True, description="The cloud account (its id)."),
+            OpenApiParameter("code", str, required=True, description="The cloud region, e.g. eu-south-1."),
+        ],
+        responses={200: serializers.KubernetesVersionsSerializer},
+    )
+    @action(detail=False, methods=["get"], url_path="kubernetes-versions", filter_backends=[], pagination_class=None)
+    def kubernetes_versions(self, request: Request, format: str | None = None) -> Response:
+        """The Kubernetes versions the cloud creates clusters with in a region (cached for an hour), and the
+        one an empty version becomes; 503 when the cloud cannot be asked."""
+        if not policy.can(request.user, policy.ADD, RegionRequest):
+            raise PermissionDenied("Only those who may request a region may ask the cloud for its versions.")
+        account_id = str(request.query_params.get("account", "")).strip()
+        code = str(request.query_params.get("code", "")).strip()
+        fields: dict[str, list[str]] = {}
+        account = (
+            selectors.cloud_account_list(user=request.user).filter(pk=int(account_id)).first()
+            if account_id.isdigit()
+            else None
+        )
+        if account is None:
+            fields["account"] = ["Name a cloud account you can see, by its id."]
+        elif code not in catalogue.KNOWN_REGIONS.get(account.provider, {}):
+            fields["code"] = [catalogue.unknown_region_message(account.provider, account.get_provider_display(), code)]
+        if fields or account is None:
+            raise ValidationError(fields)
+        try:
+            offered = versions.offered_versions(account, code)
+        except versions.VersionsUnavailable as error:
+            return Response(error_body(503, "cloud_unavailable", error.message), status=503)
+        body = {
+            "account": account.pk,
+            "code": code,
+            "default": versions.default_version(offered),
+            "versions": [asdict(info) for info in offered],
+        }
+        return Response(serializers.KubernetesVersionsSerializer(body).data)
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])

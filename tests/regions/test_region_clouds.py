@@ -33,6 +33,7 @@ from tests.providers.conftest_cloud import (
     AZURE_SUBSCRIPTION,
     AZURE_TENANT,
     TEST_RETRIES,
+    answer_eks_versions,
     moto_endpoint,
 )
 from tests.regions.test_region_build import (
@@ -91,6 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, demo: None, kube: P
                 retry_policy=TEST_RETRIES,
                 sleep=lambda seconds: None,
             )
+            answer_eks_versions(drivers[region_code])
         return drivers[region_code]
 
     monkeypatch.setattr(workflows, "cloud_driver", cloud_driver)
