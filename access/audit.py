@@ -123,6 +123,7 @@ REGION_BUILD_FINISHED = "regions.build_finished"
 REGION_BUILD_RETRIED = "regions.build_retried"
 REGION_ROLLBACK_STARTED = "regions.rollback_started"
 REGION_REQUEST_CANCELLED = "regions.request_cancelled"
+REGION_ZONE_CHANGED = "regions.zone_changed"  # a region moved to another residency zone or out of all
 # Region failover: promoting a region's database replica in its DR partner, asked, decided, run.
 FAILOVER_REQUESTED = "regions.failover_requested"
 FAILOVER_REJECTED = "regions.failover_rejected"

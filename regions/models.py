@@ -695,3 +695,29 @@ class FailoverRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Failover of {self.region.code} to {self.partner.code}"
+
+
+@scoped("inventory")
+class ZoneOverride(models.Model):
+    """A platform admin's word on which residency zone a cloud region counts as, over the catalogue's default.
+
+    ``zone`` empty: the region lies outside every zone (nothing zoned may be
+    placed there). :mod:`regions.catalogue` reads these (cached) wherever it
+    is asked for a region's zone; :func:`regions.services.region_zone_set`
+    writes them, with the reason, audited. Removing the row restores the
+    catalogue's default.
+    """
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    code = models.CharField("cloud region", max_length=64)
+    zone = models.CharField(max_length=2, choices=ResidencyZone.choices, blank=True)
+    reason = models.TextField()
+    changed_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "code"]
+        constraints = [models.UniqueConstraint(fields=["provider", "code"], name="one_zone_override_per_region")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.code} → {self.zone or 'outside every zone'}"

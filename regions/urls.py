@@ -16,6 +16,7 @@ urlpatterns = [
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
     path("residency/", residency_views.residency, name="residency"),
+    path("zones/", residency_views.zones, name="zones"),
     # Failovers too, before the catch-alls: "failovers/1/" would read as a provider and a region code.
     path("failovers/<int:pk>/", failover_views.failover_detail, name="failover"),
     path("failovers/<int:pk>/run/", failover_views.failover_run, name="failover_run"),

@@ -408,7 +408,7 @@ class BuildRegion(Workflow):
         """Register the region (provisioning until the run ends), its cluster and node pools."""
         request = self._request(ctx)
         cluster_output = self._output_of(ctx, "cluster")
-        display_name, zone = catalogue.KNOWN_REGIONS[request.provider][request.code]
+        display_name, zone = catalogue.regions_in_zones(request.provider)[request.code]
         with transaction.atomic():
             region, created = Region.objects.select_for_update().get_or_create(
                 provider=request.provider,

@@ -153,7 +153,7 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         )
         if account is None:
             fields["account"] = ["Name a cloud account you can see, by its id."]
-        elif code not in catalogue.KNOWN_REGIONS.get(account.provider, {}):
+        elif code not in catalogue.regions_in_zones(account.provider):
             fields["code"] = [catalogue.unknown_region_message(account.provider, account.get_provider_display(), code)]
         if fields or account is None:
             raise ValidationError(fields)
