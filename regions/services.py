@@ -27,7 +27,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
 from regions import catalogue, versions
-from regions.choices import RegionRequestStatus, RegionStatus, ResidencyZone
+from regions.choices import Provider, RegionRequestStatus, RegionStatus, ResidencyZone
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
 from regions.workflows import BUILD as BUILD
@@ -432,7 +432,8 @@ def region_zone_set(
     reason = reason.strip()
     problems: dict[str, str] = {}
     if name is None:
-        problems["code"] = f"The portal knows no {provider} region called {code!r}."
+        label = Provider(provider).label if provider in Provider.values else provider
+        problems["code"] = f"The portal knows no {label} region called {code!r}."
     if zone not in (ZONE_DEFAULT, ZONE_OUTSIDE, *ResidencyZone.values):
         problems["zone"] = "Choose a residency zone, outside every zone, or the catalogue's default."
     if not reason:

@@ -169,3 +169,28 @@ class KubernetesVersionsSerializer(serializers.Serializer[Any]):
         allow_null=True, help_text="The newest version in standard support: what an empty version becomes."
     )
     versions = KubernetesVersionSerializer(many=True)
+
+
+class ZoneEntrySerializer(serializers.Serializer[Any]):
+    """A known cloud region and the residency zone it counts as ("" outside every zone)."""
+
+    provider = serializers.CharField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    default_zone = serializers.CharField(help_text="The catalogue's zone for it.")
+    zone = serializers.CharField(help_text="The zone it counts as now.")
+    overridden = serializers.BooleanField(help_text="Whether a platform admin changed it.")
+    reason = serializers.CharField()
+    changed_by = serializers.CharField()
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ZoneChangeSerializer(serializers.Serializer[Any]):
+    """Move a known cloud region: ``zone`` is EU, AU, US, ``outside`` (every zone) or ``default`` (the
+    catalogue's); ``reason`` is kept in the audit log; ``confirmed`` accepts the breaches the move makes."""
+
+    provider = serializers.CharField()
+    code = serializers.CharField()
+    zone = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    confirmed = serializers.BooleanField(default=False)

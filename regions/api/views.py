@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from access import policy
 from access.models import User
 from portal.api.errors import error_body
-from portal.api.permissions import PolicyPermission
+from portal.api.permissions import PolicyPermission, SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
 from regions import catalogue, filtersets, selectors, services, versions
 from regions import failover as failovers
@@ -30,6 +30,7 @@ from regions.models import (
     NodePool,
     Region,
     RegionRequest,
+    ZoneOverride,
 )
 from regions.plan import region_plan
 from regions.residency import residency_overview
@@ -54,6 +55,63 @@ class RegionViewSet(ScopedReadOnlyViewSet):
         """Per residency zone: its regions, the teams bound to it and every placement that breaks its rule
         (as the residency page), among what the caller may see."""
         return Response(residency_overview(user=request.user).as_json())
+
+    @extend_schema(
+        request=serializers.ZoneChangeSerializer,
+        responses={200: serializers.ZoneEntrySerializer(many=True)},
+        filters=False,
+    )
+    @action(
+        detail=False,
+        methods=["get", "post"],
+        filter_backends=[],
+        pagination_class=None,
+        permission_classes=[SignedIn],
+    )
+    def zones(self, request: Request, format: str | None = None) -> Response:
+        """GET: every known cloud region with its catalogue zone, any admin's override, and the zone it counts
+        as. POST (``inventory.residency``): move one, with a reason; 409 lists the placements it would make
+        breach residency until it is sent again with ``confirmed``."""
+        if request.method == "POST":
+            user = request.user
+            if not isinstance(user, User) or not policy.can(user, policy.RESIDENCY, ZoneOverride):
+                raise PermissionDenied("Only platform admins may move a region to another residency zone.")
+            change = serializers.ZoneChangeSerializer(data=request.data)
+            change.is_valid(raise_exception=True)
+            try:
+                made = services.region_zone_set(actor=user, **change.validated_data)
+            except services.ZoneChangeNeedsConfirmation as needed:
+                body = error_body(
+                    409,
+                    "would_breach",
+                    f"{len(needed.breaches)} placements already made would breach residency; send it again with "
+                    "confirmed: true to make the change anyway.",
+                )
+                body["error"]["breaches"] = [breach.as_json() for breach in needed.breaches]
+                return Response(body, status=409)
+            return Response({"breaches": [breach.as_json() for breach in made], "regions": self._zone_rows()})
+        return Response(self._zone_rows())
+
+    @staticmethod
+    def _zone_rows() -> list[dict[str, Any]]:
+        overrides = {(row.provider, row.code): row for row in ZoneOverride.objects.select_related("changed_by")}
+        rows = []
+        for entry in catalogue.zone_table():
+            override = overrides.get((entry.provider, entry.code))
+            rows.append(
+                {
+                    "provider": entry.provider,
+                    "code": entry.code,
+                    "name": entry.name,
+                    "default_zone": entry.default,
+                    "zone": entry.zone,
+                    "overridden": override is not None,
+                    "reason": override.reason if override else "",
+                    "changed_by": override.changed_by.get_username() if override else "",
+                    "changed_at": override.changed_at if override else None,
+                }
+            )
+        return serializers.ZoneEntrySerializer(rows, many=True).data  # type: ignore[return-value]
 
 
 class ClusterViewSet(ScopedReadOnlyViewSet):

@@ -3,6 +3,7 @@ another zone or out of every zone, with a reason, audited; what the move would b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -142,3 +143,63 @@ def test_the_zone_of_a_region_is_answered_from_the_cache_without_a_query(
         for _ in range(50):
             catalogue.residency_zone_of("aws", "eu-west-1")
             catalogue.outside_every_zone("aws", "eu-west-2")
+
+
+# --- the API ---------------------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_every_known_region_with_its_default_and_current_zone(
+    demo: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    move(client_for(Persona.PLATFORM_ADMIN), "aws/eu-south-2", "outside")
+
+    rows = client_for(Persona.DEVELOPER).get("/api/regions/zones/").json()
+
+    by_code = {(row["provider"], row["code"]): row for row in rows}
+    assert by_code[("aws", "eu-west-2")]["zone"] == ""  # London, outside every zone by default
+    spain = by_code[("aws", "eu-south-2")]
+    assert (spain["default_zone"], spain["zone"], spain["overridden"], spain["changed_by"]) == (
+        "EU",
+        "",
+        True,
+        admin().username,
+    )
+
+
+def test_the_api_moves_a_region_after_confirming_the_breaches_it_makes(
+    demo: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    client = client_for(Persona.PLATFORM_ADMIN)
+    change = {"provider": "aws", "code": "eu-west-1", "zone": "US", "reason": "Re-homed to the US entity."}
+
+    first = client.post("/api/regions/zones/", json.dumps(change), content_type="application/json")
+
+    assert first.status_code == 409
+    assert first.json()["error"]["code"] == "would_breach"
+    assert "DR pair eu-west-1 → eu-central-1" in [item["subject"] for item in first.json()["error"]["breaches"]]
+    assert Region.objects.get(code="eu-west-1").residency_zone == "EU"
+
+    second = client.post(
+        "/api/regions/zones/", json.dumps({**change, "confirmed": True}), content_type="application/json"
+    )
+
+    assert second.status_code == 200
+    assert Region.objects.get(code="eu-west-1").residency_zone == "US"
+
+
+def test_the_api_refuses_a_move_without_a_reason_or_by_someone_who_may_not(
+    demo: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    change = {"provider": "aws", "code": "eu-south-2", "zone": "outside", "reason": ""}
+
+    refused = client_for(Persona.TEAM_LEAD).post("/api/regions/zones/", change, content_type="application/json")
+    unreasoned = client_for(Persona.PLATFORM_ADMIN).post(
+        "/api/regions/zones/", json.dumps(change), content_type="application/json"
+    )
+
+    assert refused.status_code == 403
+    assert unreasoned.status_code == 400
+    assert unreasoned.json()["error"]["fields"] == {
+        "reason": ["Say why the region counts as this zone; the audit log keeps it."]
+    }
+    assert not ZoneOverride.objects.exists()
