@@ -927,6 +927,7 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
     # Residency zones: everyone signed in sees which zone each known region counts as; moving one is a POST
     # for platform admins (inventory.residency), checked in tests/regions/test_residency_zones.py.
     "regions:zones": page(),
+    "regions:request_kubernetes_versions": access_page(REFUSED, **ADMIN_ONLY),
     "region-zones": api(),
 }
 EXPECTATIONS.update(REGION_EXPECTATIONS)

@@ -186,3 +186,30 @@ def test_the_cluster_step_refuses_a_version_the_cloud_stopped_offering_after_app
     assert "no longer creates (or does not yet create) Kubernetes 1.34 clusters in eu-south-1" in failed.error
     assert "Roll the build back and request the region again" in failed.error
     assert not cloud_in("eu-south-1").records("clusters")
+
+
+def test_the_form_offers_the_versions_of_the_chosen_account_and_region_newest_in_standard_support_first(
+    sandbox: Path, client_for: Callable[[Persona | None], Client]
+) -> None:
+    cloud_in("eu-south-1").offer_kubernetes_versions(ONLY_NEWER)
+
+    response = client_for(Persona.PLATFORM_ADMIN).get(
+        reverse("regions:request_kubernetes_versions"), {"account": str(aws().pk), "code": "eu-south-1"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert '<option value="" selected>Newest in standard support (1.35)</option>' in page
+    assert '<option value="1.33">1.33 (extended support)</option>' in page
+    assert '<option value="1.36">1.36 (preview)</option>' in page
+    assert "1.34" not in page
+
+
+def test_the_forms_version_choice_says_when_the_cloud_cannot_be_asked(
+    sandbox: Path, unreachable: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(Persona.PLATFORM_ADMIN).get(
+        reverse("regions:request_kubernetes_versions"), {"account": str(aws().pk), "code": "eu-south-1"}
+    )
+
+    assert "The portal could not ask AWS which Kubernetes versions it offers in eu-south-1" in response.content.decode()
