@@ -10,7 +10,8 @@ overrides (:class:`~regions.models.ZoneOverride`) win over the defaults here in
 :func:`residency_zone_of` and :func:`outside_every_zone`. Both are called on
 every residency check, so the overrides are read from the database once and
 kept in the cache (one small cache read per call, usually a handful of
-entries); a change drops the cached copy, so every process sees it at once.
+entries); a change drops the cached copy, so every process sees it at once
+(and a copy is never kept longer than five minutes).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ OUTSIDE_ZONES: dict[str, dict[str, str]] = {
 
 
 OVERRIDES_CACHE_KEY = "regions:zone-overrides"
+OVERRIDES_CACHE_SECONDS = 300
 # A zone change being previewed (its consequences computed before it is made): seen only by this context.
 _previewed: ContextVar[Mapping[tuple[str, str], str] | None] = ContextVar("previewed_zone_overrides", default=None)
 
@@ -87,7 +89,9 @@ def overrides() -> dict[tuple[str, str], str]:
         from regions.models import ZoneOverride  # the models import this module
 
         cached = {(row.provider, row.code): row.zone for row in ZoneOverride.objects.all()}
-        cache.set(OVERRIDES_CACHE_KEY, cached, None)
+        # Bounded, so a reader that loaded the rows just before another process's change (and stored them just
+        # after that change dropped the cached copy) cannot keep the old zones for longer than this.
+        cache.set(OVERRIDES_CACHE_KEY, cached, OVERRIDES_CACHE_SECONDS)
     previewed = _previewed.get()
     return {**cached, **previewed} if previewed else dict(cached)
 
