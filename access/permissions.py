@@ -23,6 +23,7 @@ REQUEST = "request"
 ROLLBACK = "rollback"
 REVIEW = "review"
 ADMIN_SITE = "admin_site"
+RESIDENCY = "residency"
 
 # Every permission a role may list, with what it lets people do. Later apps
 # add their domains here; a role naming anything else is refused.
@@ -32,6 +33,7 @@ PERMISSIONS: dict[str, str] = {
     "inventory.change": "Change the inventory",
     "inventory.delete": "Remove inventory objects",
     "inventory.approve": "Approve new regions and other requests about the inventory",
+    "inventory.residency": "Move a cloud region into another residency zone or out of every zone",
     "teams.view": "See teams and who is in them",
     "teams.add": "Create teams",
     "teams.change": "Add and remove team members",

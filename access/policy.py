@@ -29,7 +29,7 @@ from django.http import Http404
 
 from access import permissions
 from access.models import ApiToken, Grant, Membership, Role, User
-from access.permissions import ADD, ADMIN_SITE, APPROVE, CHANGE, DELETE, EXPORT, VIEW
+from access.permissions import ADD, ADMIN_SITE, APPROVE, CHANGE, DELETE, EXPORT, RESIDENCY, VIEW
 from access.scoping import Scope, scope_of
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "CHANGE",
     "DELETE",
     "EXPORT",
+    "RESIDENCY",
     "VIEW",
     "can",
     "get_for_update",

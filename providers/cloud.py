@@ -17,6 +17,9 @@ from typing import IO, Literal, Protocol
 
 Tags = Mapping[str, str]
 NodePoolKind = Literal["general", "high-cpu", "gpu"]
+#: How the cloud supports a Kubernetes version: ``standard`` (the cloud's normal support window), ``extended``
+#: (past it, still creatable, at extra cost or with a narrower promise) or ``preview`` (not generally available).
+KubernetesSupport = Literal["standard", "extended", "preview"]
 
 
 def _no_tags() -> dict[str, str]:
@@ -220,6 +223,21 @@ class KubernetesClusterInfo:
 
 
 @dataclass(frozen=True)
+class KubernetesVersionInfo:
+    """A Kubernetes minor version (``1.33``) a new managed cluster can be created with in the driver's region.
+
+    ``default`` is the cloud's own default for a new cluster; ``patch_versions`` are the patch releases the
+    cloud offers of it, where it says (AKS does, EKS gives only its current one).
+    """
+
+    version: str
+    support: KubernetesSupport
+    default: bool = False
+    end_of_standard_support: date | None = None
+    patch_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReplicaInfo:
     """A database read replica in another region, and how far behind it is."""
 
@@ -324,6 +342,15 @@ class CostReport:
     requests: int
 
 
+def newest_first(versions: Sequence[KubernetesVersionInfo]) -> list[KubernetesVersionInfo]:
+    """The versions ordered by number, newest first (1.10 after 1.9, which a string sort gets wrong)."""
+
+    def number(info: KubernetesVersionInfo) -> tuple[int, ...]:
+        return tuple(int(part) if part.isdigit() else -1 for part in info.version.split("."))
+
+    return sorted(versions, key=number, reverse=True)
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -348,6 +375,13 @@ class CloudDriver(Protocol):
 
     def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:
         """The cluster of this name with its node pools, or NotFound."""
+        ...
+
+    def kubernetes_versions(self) -> list[KubernetesVersionInfo]:
+        """The Kubernetes minor versions a new cluster can be created with in the driver's region, newest first.
+
+        Versions the cloud no longer creates are not listed.
+        """
         ...
 
     def delete_kubernetes_cluster(self, name: str) -> None:

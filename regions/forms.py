@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from regions import catalogue
-from regions.choices import Provider
+from regions.choices import Provider, ResidencyZone
 from regions.models import BUILDABLE_PROVIDERS, CloudAccount, RegionRequest
 from regions.services import REQUEST_FIELDS
 
@@ -16,7 +16,7 @@ def region_choices(*, blank: str | None = None) -> list[tuple[str, Any]]:
     """Every cloud region the portal knows, grouped by provider, labelled with where it is."""
     choices: list[tuple[str, Any]] = [("", blank)] if blank is not None else []
     for provider in BUILDABLE_PROVIDERS:
-        regions = catalogue.KNOWN_REGIONS[provider]
+        regions = catalogue.regions_in_zones(provider)
         choices.append(
             (
                 Provider(provider).label,
@@ -52,3 +52,30 @@ class RegionRequestForm(forms.ModelForm[RegionRequest]):
         assert isinstance(account_field, forms.ModelChoiceField)  # noqa: S101 (a foreign key's field)
         account_field.queryset = accounts if accounts is not None else CloudAccount.objects.none()
         account_field.empty_label = None
+
+
+class ZoneChangeForm(forms.Form):
+    """Move one known cloud region to a zone, out of every zone, or back to the catalogue's default; say why."""
+
+    region = forms.ChoiceField(label="Cloud region", choices=())
+    zone = forms.ChoiceField(label="Counts as", choices=())
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the audit log.")
+    confirmed = forms.BooleanField(
+        label="Make the change although placements already made would then breach residency", required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        region_field = self.fields["region"]
+        zone_field = self.fields["zone"]
+        assert isinstance(region_field, forms.ChoiceField)  # noqa: S101 (declared as choice fields)
+        assert isinstance(zone_field, forms.ChoiceField)  # noqa: S101
+        region_field.choices = [
+            (f"{entry.provider}/{entry.code}", f"{Provider(entry.provider).label} {entry.code} ({entry.name})")
+            for entry in catalogue.zone_table()
+        ]
+        zone_field.choices = [
+            ("default", "The catalogue's default"),
+            *[(zone.value, f"{zone.label} ({zone.value})") for zone in ResidencyZone],
+            ("outside", "Outside every zone"),
+        ]

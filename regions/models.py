@@ -450,8 +450,10 @@ class RegionRequest(models.Model):
     account = models.ForeignKey(CloudAccount, on_delete=models.PROTECT, related_name="region_requests")
     kubernetes_version = models.CharField(
         max_length=16,
-        default="1.31",
-        validators=[RegexValidator(r"^1\.\d{1,2}$", "Write a version such as 1.31.")],
+        blank=True,
+        validators=[RegexValidator(r"^1\.\d{1,2}$", "Write a version such as 1.34.")],
+        help_text="Empty: the newest version the cloud offers in standard support. "
+        "A version the cloud no longer offers is refused.",
     )
     # Capacity profile (spec 3.1): general, high-CPU and GPU node pools; spot for the non-critical ones.
     general_nodes = models.PositiveSmallIntegerField(
@@ -739,3 +741,29 @@ class AccessCheckResult(models.Model):
         """Whether a passing result is recent enough for a build to trust it without checking again."""
         minutes = int(getattr(settings, "ACCESS_CHECK_FRESH_MINUTES", 60))
         return self.ok and (now or timezone.now()) - self.checked_at < timedelta(minutes=minutes)
+
+
+@scoped("inventory")
+class ZoneOverride(models.Model):
+    """A platform admin's word on which residency zone a cloud region counts as, over the catalogue's default.
+
+    ``zone`` empty: the region lies outside every zone (nothing zoned may be
+    placed there). :mod:`regions.catalogue` reads these (cached) wherever it
+    is asked for a region's zone; :func:`regions.services.region_zone_set`
+    writes them, with the reason, audited. Removing the row restores the
+    catalogue's default.
+    """
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    code = models.CharField("cloud region", max_length=64)
+    zone = models.CharField(max_length=2, choices=ResidencyZone.choices, blank=True)
+    reason = models.TextField()
+    changed_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "code"]
+        constraints = [models.UniqueConstraint(fields=["provider", "code"], name="one_zone_override_per_region")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.code} → {self.zone or 'outside every zone'}"

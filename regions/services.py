@@ -26,8 +26,8 @@ from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
-from regions import catalogue
-from regions.choices import RegionRequestStatus, RegionStatus
+from regions import catalogue, versions
+from regions.choices import Provider, RegionRequestStatus, RegionStatus, ResidencyZone
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
 from regions.preflight import build_refusal
@@ -82,6 +82,27 @@ def _locked(actor: User, request_id: int) -> RegionRequest:
     return policy.get_for_update(RegionRequest.objects.select_related("account"), actor, policy.CHANGE, pk=request_id)
 
 
+def _clean_with_the_clouds_versions(request: RegionRequest) -> None:
+    """The model's rules, then the Kubernetes version against what the cloud offers in the region (empty: the
+    newest in standard support). Every refusal, by field, in one ValidationError."""
+    problems: dict[str, list[str]] = {}
+    try:
+        request.full_clean(exclude=["requested_by", "status", "idempotency_key"], validate_constraints=False)
+    except ValidationError as error:
+        problems = error.message_dict
+    if not problems.keys() & {"provider", "code", "account", "kubernetes_version"}:
+        try:
+            request.kubernetes_version = versions.choose_version(
+                request.account, request.code, request.kubernetes_version
+            )
+        except versions.VersionsUnavailable as error:
+            problems["kubernetes_version"] = [error.message]
+        except ValueError as error:
+            problems["kubernetes_version"] = [str(error)]
+    if problems:
+        raise ValidationError(problems)
+
+
 def region_request_create(*, actor: User, idempotency_key: str = "", **fields: Any) -> RegionRequest:
     """Ask for a new region: validated, saved waiting for approval, and the approvers told.
 
@@ -106,7 +127,7 @@ def region_request_create(*, actor: User, idempotency_key: str = "", **fields: A
         with transaction.atomic():
             policy.forget(actor)
             policy.require(actor, policy.ADD, request)
-            request.full_clean(exclude=["requested_by", "status", "idempotency_key"], validate_constraints=False)
+            _clean_with_the_clouds_versions(request)
             request.status = RegionRequestStatus.PENDING_APPROVAL
             request.save()
             plan = region_plan(request)
@@ -207,7 +228,7 @@ def _activate(request: RegionRequest) -> None:
     region = Region.objects.select_for_update().get(provider=request.provider, code=request.code)
     partner = None
     if request.dr_partner_code:
-        display_name, zone = catalogue.KNOWN_REGIONS[request.provider][request.dr_partner_code]
+        display_name, zone = catalogue.regions_in_zones(request.provider)[request.dr_partner_code]
         # A partner the inventory did not hold yet is registered as planned: it holds the replica and the
         # bucket copy, but no cluster until someone builds one there.
         partner, _ = Region.objects.get_or_create(
@@ -359,3 +380,116 @@ def region_request_cancel(*, actor: User, request_id: int) -> RegionRequest:
         after={"status": request.status},
     )
     return request
+
+
+# --- residency zones: an admin's correction of which zone a cloud region counts as -------------------------------
+
+ZONE_DEFAULT = "default"
+ZONE_OUTSIDE = "outside"
+
+
+class ZoneChangeNeedsConfirmation(Exception):
+    """The change would make placements already made breach residency; ``breaches`` lists them."""
+
+    def __init__(self, breaches: list[Any]) -> None:
+        super().__init__(f"{len(breaches)} placements would breach residency")
+        self.breaches = breaches
+
+
+def _zone_words(zone: str) -> str:
+    return zone or "outside every zone"
+
+
+def _breach_key(breach: Any) -> tuple[str, str, str, str]:
+    return (breach.kind, breach.subject, breach.zone, breach.region)
+
+
+def region_zone_consequences(*, actor: User, provider: str, code: str, zone: str | None) -> list[Any]:
+    """The residency breaches moving ``code`` to ``zone`` ("" outside every zone, None the catalogue's
+    default) would add to those already there, among what ``actor`` may see. Nothing is changed."""
+    from regions.residency import residency_overview
+
+    before = {_breach_key(breach) for breach in residency_overview(user=actor).breaches}
+    new_zone = str(catalogue.default_zone_of(provider, code) or "") if zone is None else zone
+    with transaction.atomic():
+        savepoint = transaction.savepoint()
+        try:
+            with catalogue.previewing(provider, code, zone):
+                if new_zone:
+                    Region.objects.filter(provider=provider, code=code).update(residency_zone=new_zone)
+                after = residency_overview(user=actor).breaches
+        finally:
+            transaction.savepoint_rollback(savepoint)
+    return [breach for breach in after if _breach_key(breach) not in before]
+
+
+def region_zone_set(
+    *, actor: User, provider: str, code: str, zone: str, reason: str, confirmed: bool = False
+) -> list[Any]:
+    """Move a known cloud region to ``zone`` (a zone, :data:`ZONE_OUTSIDE` or :data:`ZONE_DEFAULT`), with why.
+
+    The inventory's region of that code (if any) follows, so environment
+    admission and the DR rules apply the new zone at once. The portal moves no
+    data: placements that the new zone makes breaches are listed first
+    (:class:`ZoneChangeNeedsConfirmation`) and, once the admin confirms, appear
+    on the residency page until they are dealt with. A region the inventory
+    holds cannot be put outside every zone (an inventory region has a zone);
+    remove it first. Returns the breaches the change made; audited.
+    """
+    from regions.models import ZoneOverride
+
+    name = catalogue.region_name(provider, code)
+    reason = reason.strip()
+    problems: dict[str, str] = {}
+    if name is None:
+        label = Provider(provider).label if provider in Provider.values else provider
+        problems["code"] = f"The portal knows no {label} region called {code!r}."
+    if zone not in (ZONE_DEFAULT, ZONE_OUTSIDE, *ResidencyZone.values):
+        problems["zone"] = "Choose a residency zone, outside every zone, or the catalogue's default."
+    if not reason:
+        problems["reason"] = "Say why the region counts as this zone; the audit log keeps it."
+    if problems:
+        raise ValidationError(problems)
+    target: str | None = None if zone == ZONE_DEFAULT else ("" if zone == ZONE_OUTSIDE else zone)
+    default = str(catalogue.default_zone_of(provider, code) or "")
+    new_zone = default if target is None else target
+    with transaction.atomic():
+        policy.forget(actor)
+        policy.require(actor, policy.RESIDENCY, ZoneOverride(provider=provider, code=code))
+        existing = ZoneOverride.objects.select_for_update().filter(provider=provider, code=code).first()
+        old_zone = default if existing is None else existing.zone
+        if new_zone == old_zone and (existing is None) == (target is None or target == default):
+            raise ValidationError({"zone": f"{code} already counts as {_zone_words(new_zone)}."})
+        held = list(Region.objects.filter(provider=provider, code=code).values_list("status", flat=True))
+        if not new_zone and held:
+            raise ValidationError(
+                {
+                    "zone": f"The inventory holds {code} ({', '.join(held)}): a region in the inventory must lie in "
+                    "a zone. Move it to another zone, or remove it from the inventory first."
+                }
+            )
+        breaches = region_zone_consequences(actor=actor, provider=provider, code=code, zone=target)
+        if breaches and not confirmed:
+            raise ZoneChangeNeedsConfirmation(breaches)
+        if target is None or target == default:
+            ZoneOverride.objects.filter(provider=provider, code=code).delete()
+        else:
+            ZoneOverride.objects.update_or_create(
+                provider=provider, code=code, defaults={"zone": target, "reason": reason, "changed_by": actor}
+            )
+        if new_zone:
+            Region.objects.filter(provider=provider, code=code).update(residency_zone=new_zone)
+        catalogue.forget_overrides()
+        transaction.on_commit(catalogue.forget_overrides)
+        audit.record(
+            audit.REGION_ZONE_CHANGED,
+            actor=actor,
+            object_type="regions.zoneoverride",
+            object_id=f"{provider}/{code}",
+            object_repr=f"{name} ({code})",
+            before={"zone": old_zone, "overridden": existing is not None},
+            after={"zone": new_zone, "overridden": not (target is None or target == default)},
+            reason=reason,
+            breaches=[breach.reason for breach in breaches],
+        )
+    return breaches

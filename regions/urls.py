@@ -9,6 +9,7 @@ urlpatterns = [
     # Region provisioning first: "requests/…" would otherwise read as a provider and a region code.
     path("requests/", views.request_list, name="requests"),
     path("requests/new/", views.request_create, name="request_create"),
+    path("requests/kubernetes-versions/", views.request_kubernetes_versions, name="request_kubernetes_versions"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("requests/<int:pk>/plan.json", views.request_plan_json, name="request_plan"),
     path("requests/<int:pk>/run/", views.request_run, name="request_run"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("requests/<int:pk>/rollback/", views.request_rollback, name="request_rollback"),
     path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
     path("residency/", residency_views.residency, name="residency"),
+    path("zones/", residency_views.zones, name="zones"),
     # Failovers too, before the catch-alls: "failovers/1/" would read as a provider and a region code.
     path("failovers/<int:pk>/", failover_views.failover_detail, name="failover"),
     path("failovers/<int:pk>/run/", failover_views.failover_run, name="failover_run"),

@@ -25,7 +25,7 @@ from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
-from regions import selectors, services, tasks
+from regions import catalogue, selectors, services, tasks, versions
 from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
 from regions.forms import RegionRequestForm
@@ -157,6 +157,32 @@ def request_create(request: HttpRequest) -> HttpResponse:
     status = 400 if form.is_bound else 200
     context = {"form": form, "idempotency_key": key or secrets.token_urlsafe(16)}
     return render(request, "regions/request_form.html", context, status=status)
+
+
+@login_required
+@require_GET
+def request_kubernetes_versions(request: HttpRequest) -> HttpResponse:
+    """The request form's version choice for the chosen account and region (htmx): what the cloud offers there,
+    the empty choice being the newest in standard support; or why the cloud could not be asked."""
+    user = signed_in(request)
+    if not policy.can(user, policy.ADD, RegionRequest):
+        raise PermissionDenied("You may not request regions.")
+    account_id = request.GET.get("account", "").strip()
+    code = request.GET.get("code", "").strip()
+    account = (
+        selectors.cloud_account_list(user=user).filter(pk=int(account_id)).first() if account_id.isdigit() else None
+    )
+    context: dict[str, Any] = {"selected": request.GET.get("kubernetes_version", "").strip(), "code": code}
+    if account is None or code not in catalogue.regions_in_zones(account.provider):
+        context["problem"] = "Choose a cloud account and one of its provider's regions to see the versions offered."
+    else:
+        try:
+            offered = versions.offered_versions(account, code)
+        except versions.VersionsUnavailable as error:
+            context["problem"] = error.message
+        else:
+            context.update(offered=offered, default=versions.default_version(offered))
+    return render(request, "regions/_kubernetes_versions.html", context)
 
 
 def _run_urls(region_request: RegionRequest, user: User) -> dict[str, str]:

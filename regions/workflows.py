@@ -254,7 +254,9 @@ class BuildRegion(Workflow):
                 if resource["kind"] == "node_pool" and resource["settings"]["workload_class"] == "general"
             )
             pools = (self._pool_spec(general["settings"], general["name"]),)
-        info = self._cloud(ctx).ensure_kubernetes_cluster(
+        cloud = self._cloud(ctx)
+        self._refuse_a_version_no_longer_offered(ctx, cloud, request, settings["kubernetes_version"])
+        info = cloud.ensure_kubernetes_cluster(
             KubernetesClusterSpec(
                 name=ctx.params["name"],
                 version=settings["kubernetes_version"],
@@ -271,6 +273,27 @@ class BuildRegion(Workflow):
             _wait_for(info.network_policy_status, f"network policy enforcement ({info.network_policy})")
         enforced_by = {"network_policy": info.network_policy} if info.network_policy else {}
         return self._record(ctx, info.id, endpoint=info.endpoint, version=info.version, **enforced_by)
+
+    @staticmethod
+    def _refuse_a_version_no_longer_offered(ctx: StepContext, cloud: CloudDriver, request: Any, version: str) -> None:
+        """Fail the step, in words, when the cloud no longer creates clusters of the approved version (a request
+        can wait days for approval while a version leaves support); a cluster already made is left to finish."""
+        from regions import versions
+
+        try:
+            offered = versions.offered_versions(request.account, ctx.params["region"], driver=cloud)
+        except versions.VersionsUnavailable as error:
+            raise errors.Unavailable(error.message, resource=ctx.params["name"]) from error
+        reason = versions.refusal(offered, version, request.get_provider_display(), ctx.params["region"])
+        if reason is None:
+            return
+        try:
+            cloud.describe_kubernetes_cluster(ctx.params["name"])
+        except errors.NotFound:
+            raise errors.InvalidRequest(
+                f"{reason} Roll the build back and request the region again with one of them.",
+                resource=ctx.params["name"],
+            ) from None
 
     def undo_cluster(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)
@@ -419,7 +442,7 @@ class BuildRegion(Workflow):
         """Register the region (provisioning until the run ends), its cluster and node pools."""
         request = self._request(ctx)
         cluster_output = self._output_of(ctx, "cluster")
-        display_name, zone = catalogue.KNOWN_REGIONS[request.provider][request.code]
+        display_name, zone = catalogue.regions_in_zones(request.provider)[request.code]
         with transaction.atomic():
             region, created = Region.objects.select_for_update().get_or_create(
                 provider=request.provider,

@@ -943,6 +943,16 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
     "regionrequest-list": api(),
     "regionrequest-detail": api(a_region_request),
     "regionrequest-plan": api(a_region_request),
+    # Asking the cloud which Kubernetes versions it offers is for those who may request a region; without an
+    # account and a region the admin hears which to give (400), everyone else is refused before the cloud is asked.
+    "regionrequest-kubernetes-versions": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: answers(400)}
+    ),
+    # Residency zones: everyone signed in sees which zone each known region counts as; moving one is a POST
+    # for platform admins (inventory.residency), checked in tests/regions/test_residency_zones.py.
+    "regions:zones": page(),
+    "regions:request_kubernetes_versions": access_page(REFUSED, **ADMIN_ONLY),
+    "region-zones": api(),
 }
 EXPECTATIONS.update(REGION_EXPECTATIONS)
 

@@ -45,6 +45,7 @@ from providers.cloud import (
     KeySpec,
     KubernetesClusterInfo,
     KubernetesClusterSpec,
+    KubernetesVersionInfo,
     NetworkInfo,
     NetworkSpec,
     NodePoolInfo,
@@ -53,6 +54,7 @@ from providers.cloud import (
     ReplicaInfo,
     SubnetInfo,
     Tags,
+    newest_first,
 )
 from providers.retry import RetryPolicy, call_with_retries
 
@@ -857,6 +859,36 @@ class AwsCloudDriver:
         ]
         chosen = max(default or usable, key=lambda version: _addon_version(version["addonVersion"]))
         return str(chosen["addonVersion"])
+
+    def kubernetes_versions(self) -> list[KubernetesVersionInfo]:
+        """EKS's ``DescribeClusterVersions``: the versions a new cluster can be created with, newest first.
+
+        Without ``includeAll`` EKS lists the versions it currently offers. Each
+        has ``versionStatus`` STANDARD_SUPPORT, EXTENDED_SUPPORT or UNSUPPORTED
+        (the older ``status`` field, deprecated, says the same in lower case),
+        ``defaultVersion`` for the version a cluster gets when none is asked for,
+        and ``clusterType`` ("eks"; EKS on Outposts has its own versions, which
+        the portal does not build, so they are left out).
+        """
+        support = {"STANDARD_SUPPORT": "standard", "EXTENDED_SUPPORT": "extended"}
+        offered: list[KubernetesVersionInfo] = []
+        for item in self._pages("eks", "describe_cluster_versions", "clusterVersions"):
+            if item.get("clusterType", "eks") != "eks":
+                continue
+            status = item.get("versionStatus") or str(item.get("status", "")).upper().replace("-", "_")
+            if status not in support or not item.get("clusterVersion"):
+                continue
+            end = item.get("endOfStandardSupportDate")
+            offered.append(
+                KubernetesVersionInfo(
+                    version=item["clusterVersion"],
+                    support=support[status],  # type: ignore[arg-type]
+                    default=bool(item.get("defaultVersion")),
+                    end_of_standard_support=end.date() if isinstance(end, datetime) else None,
+                    patch_versions=(item["kubernetesPatchVersion"],) if item.get("kubernetesPatchVersion") else (),
+                )
+            )
+        return newest_first(offered)
 
     def ensure_node_pool(self, cluster_name: str, pool: NodePoolSpec, node_role: str = "") -> NodePoolInfo:
         """Create the managed node group if missing: spot capacity for pools marked ``spot``."""

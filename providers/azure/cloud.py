@@ -105,6 +105,7 @@ from providers.cloud import (
     KeySpec,
     KubernetesClusterInfo,
     KubernetesClusterSpec,
+    KubernetesVersionInfo,
     NetworkInfo,
     NetworkSpec,
     NodePoolInfo,
@@ -112,6 +113,7 @@ from providers.cloud import (
     ObjectInfo,
     ReplicaInfo,
     SubnetInfo,
+    newest_first,
 )
 from providers.retry import RetryPolicy, call_with_retries
 from providers.wait import wait_until
@@ -1078,6 +1080,36 @@ class AzureCloudDriver:
             spot=properties.get("scaleSetPriority") == "Spot",
             kind=(properties.get("nodeLabels") or {}).get(POOL_KIND_LABEL, "general"),
         )
+
+    def kubernetes_versions(self) -> list[KubernetesVersionInfo]:
+        """AKS's ``ManagedClusters.list_kubernetes_versions`` for the driver's location, newest first.
+
+        Each entry (``{"values": [{"version": "1.33", "isDefault", "isPreview",
+        "capabilities": {"supportPlan": [...]}, "patchVersions": {"1.33.2": {"upgrades": [...]}}}]}``) is a
+        minor version AKS creates in the location. ``supportPlan`` ``KubernetesOfficial`` is community support
+        (standard); a version with only ``AKSLongTermSupport`` can be created only on the Premium tier with
+        the long-term support plan, which the driver does not ask for, so it is left out.
+        """
+        answer = self._get(lambda: self.aks.managed_clusters.list_kubernetes_versions(self.location), self.location)
+        offered: list[KubernetesVersionInfo] = []
+        for item in answer.get("values") or []:
+            plans = (item.get("capabilities") or {}).get("supportPlan") or []
+            if not item.get("version") or "KubernetesOfficial" not in plans:
+                continue
+            patches = sorted(
+                (item.get("patchVersions") or {}),
+                key=lambda patch: tuple(int(part) if part.isdigit() else -1 for part in patch.split(".")),
+                reverse=True,
+            )
+            offered.append(
+                KubernetesVersionInfo(
+                    version=item["version"],
+                    support="preview" if item.get("isPreview") else "standard",
+                    default=bool(item.get("isDefault")),
+                    patch_versions=tuple(patches),
+                )
+            )
+        return newest_first(offered)
 
     def describe_kubernetes_cluster(self, name: str) -> KubernetesClusterInfo:
         """The cluster, its API server and CA (from the user kubeconfig), and its agent pools, or NotFound."""

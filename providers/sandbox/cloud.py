@@ -43,6 +43,7 @@ from providers.cloud import (
     KeySpec,
     KubernetesClusterInfo,
     KubernetesClusterSpec,
+    KubernetesVersionInfo,
     NetworkInfo,
     NetworkSpec,
     NodePoolInfo,
@@ -50,6 +51,7 @@ from providers.cloud import (
     ObjectInfo,
     ReplicaInfo,
     SubnetInfo,
+    newest_first,
 )
 from providers.retry import RetryPolicy, call_with_retries
 
@@ -81,6 +83,15 @@ DAILY_PRICES: dict[str, tuple[str, Decimal, str]] = {
     "buckets": ("Amazon Simple Storage Service", Decimal("0.2300"), "TimedStorage-ByteHrs"),
     "keys": ("AWS Key Management Service", Decimal("0.0329"), "KMS-Keys"),
 }
+# The Kubernetes versions the sandbox creates clusters with unless a test or demo offers others
+# (:meth:`SandboxCloudDriver.offer_kubernetes_versions`), shaped like a managed cloud's list: the newest in
+# standard support, older ones in extended support.
+KUBERNETES_VERSIONS: tuple[KubernetesVersionInfo, ...] = (
+    KubernetesVersionInfo("1.35", "standard", default=True, end_of_standard_support=date(2027, 3, 27)),
+    KubernetesVersionInfo("1.34", "standard", end_of_standard_support=date(2026, 12, 2)),
+    KubernetesVersionInfo("1.33", "extended", end_of_standard_support=date(2026, 7, 29)),
+    KubernetesVersionInfo("1.32", "extended", end_of_standard_support=date(2026, 3, 23)),
+)
 SPOT_DISCOUNT = Decimal("0.35")
 REPLICA_LAG_SECONDS = 0.8
 
@@ -164,6 +175,43 @@ class SandboxCloudDriver:
         """Make the next ``times`` calls of ``operation`` (e.g. ``create_subnet``) raise ``error``."""
         with self._state() as state:
             state.setdefault("faults", {})[operation] = {"error": error.__name__, "remaining": times}
+
+    def offer_kubernetes_versions(self, versions: Sequence[KubernetesVersionInfo]) -> None:
+        """Make the region offer these Kubernetes versions to new clusters (and refuse every other)."""
+        with self._state() as state:
+            state["kubernetes_versions"] = [
+                {
+                    "version": info.version,
+                    "support": info.support,
+                    "default": info.default,
+                    "end_of_standard_support": info.end_of_standard_support.isoformat()
+                    if info.end_of_standard_support
+                    else None,
+                    "patch_versions": list(info.patch_versions),
+                }
+                for info in versions
+            ]
+
+    @staticmethod
+    def _offered(state: State) -> list[KubernetesVersionInfo]:
+        if "kubernetes_versions" not in state:
+            return list(KUBERNETES_VERSIONS)
+        return [
+            KubernetesVersionInfo(
+                version=item["version"],
+                support=item["support"],
+                default=item["default"],
+                end_of_standard_support=date.fromisoformat(item["end_of_standard_support"])
+                if item["end_of_standard_support"]
+                else None,
+                patch_versions=tuple(item["patch_versions"]),
+            )
+            for item in state["kubernetes_versions"]
+        ]
+
+    def kubernetes_versions(self) -> list[KubernetesVersionInfo]:
+        """The versions the region offers new clusters, newest first."""
+        return newest_first(self._step("list_kubernetes_versions", self._offered))
 
     @contextmanager
     def paused(self, region: str | None = None) -> Iterator[None]:
@@ -286,6 +334,14 @@ class SandboxCloudDriver:
         def cluster(state: State) -> None:
             table = self._table(state, "clusters")
             if spec.name not in table:
+                # A managed cloud refuses a version it no longer (or not yet) creates clusters with.
+                minor = ".".join(spec.version.split(".")[:2])
+                offered = [info.version for info in self._offered(state)]
+                if minor not in offered:
+                    raise errors.InvalidRequest(
+                        f"Kubernetes {spec.version} is not offered for new clusters; offered: {', '.join(offered)}",
+                        resource=spec.name,
+                    )
                 table[spec.name] = self._new(
                     "clusters",
                     spec.name,

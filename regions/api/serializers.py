@@ -189,3 +189,49 @@ class FailoverRequestCreateSerializer(serializers.Serializer[Any]):
 
     region = serializers.IntegerField()
     reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+
+
+class KubernetesVersionSerializer(serializers.Serializer[Any]):
+    """A Kubernetes version the cloud creates clusters with: its support, and whether it is the cloud's default."""
+
+    version = serializers.CharField()
+    support = serializers.ChoiceField(choices=["standard", "extended", "preview"])
+    default = serializers.BooleanField(help_text="The cloud's own default for a new cluster.")
+    end_of_standard_support = serializers.DateField(allow_null=True)
+    patch_versions = serializers.ListField(child=serializers.CharField())
+
+
+class KubernetesVersionsSerializer(serializers.Serializer[Any]):
+    """What a region request may name as its Kubernetes version, and what an empty one becomes."""
+
+    account = serializers.IntegerField()
+    code = serializers.CharField()
+    default = serializers.CharField(
+        allow_null=True, help_text="The newest version in standard support: what an empty version becomes."
+    )
+    versions = KubernetesVersionSerializer(many=True)
+
+
+class ZoneEntrySerializer(serializers.Serializer[Any]):
+    """A known cloud region and the residency zone it counts as ("" outside every zone)."""
+
+    provider = serializers.CharField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    default_zone = serializers.CharField(help_text="The catalogue's zone for it.")
+    zone = serializers.CharField(help_text="The zone it counts as now.")
+    overridden = serializers.BooleanField(help_text="Whether a platform admin changed it.")
+    reason = serializers.CharField()
+    changed_by = serializers.CharField()
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ZoneChangeSerializer(serializers.Serializer[Any]):
+    """Move a known cloud region: ``zone`` is EU, AU, US, ``outside`` (every zone) or ``default`` (the
+    catalogue's); ``reason`` is kept in the audit log; ``confirmed`` accepts the breaches the move makes."""
+
+    provider = serializers.CharField()
+    code = serializers.CharField()
+    zone = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    confirmed = serializers.BooleanField(default=False)

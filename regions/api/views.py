@@ -3,20 +3,23 @@ by the policy."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import policy
 from access.models import User
-from portal.api.permissions import PolicyPermission
+from portal.api.errors import error_body
+from portal.api.permissions import PolicyPermission, SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
+from regions import catalogue, filtersets, preflight, selectors, services, versions
 from regions import failover as failovers
-from regions import filtersets, preflight, selectors, services
 from regions.api import serializers
 from regions.models import (
     CentreServer,
@@ -27,6 +30,7 @@ from regions.models import (
     NodePool,
     Region,
     RegionRequest,
+    ZoneOverride,
 )
 from regions.plan import region_plan
 from regions.residency import residency_overview
@@ -82,6 +86,63 @@ class RegionViewSet(ScopedReadOnlyViewSet):
         """Per residency zone: its regions, the teams bound to it and every placement that breaks its rule
         (as the residency page), among what the caller may see."""
         return Response(residency_overview(user=request.user).as_json())
+
+    @extend_schema(
+        request=serializers.ZoneChangeSerializer,
+        responses={200: serializers.ZoneEntrySerializer(many=True)},
+        filters=False,
+    )
+    @action(
+        detail=False,
+        methods=["get", "post"],
+        filter_backends=[],
+        pagination_class=None,
+        permission_classes=[SignedIn],
+    )
+    def zones(self, request: Request, format: str | None = None) -> Response:
+        """GET: every known cloud region with its catalogue zone, any admin's override, and the zone it counts
+        as. POST (``inventory.residency``): move one, with a reason; 409 lists the placements it would make
+        breach residency until it is sent again with ``confirmed``."""
+        if request.method == "POST":
+            user = request.user
+            if not isinstance(user, User) or not policy.can(user, policy.RESIDENCY, ZoneOverride):
+                raise PermissionDenied("Only platform admins may move a region to another residency zone.")
+            change = serializers.ZoneChangeSerializer(data=request.data)
+            change.is_valid(raise_exception=True)
+            try:
+                made = services.region_zone_set(actor=user, **change.validated_data)
+            except services.ZoneChangeNeedsConfirmation as needed:
+                body = error_body(
+                    409,
+                    "would_breach",
+                    f"{len(needed.breaches)} placements already made would breach residency; send it again with "
+                    "confirmed: true to make the change anyway.",
+                )
+                body["error"]["breaches"] = [breach.as_json() for breach in needed.breaches]
+                return Response(body, status=409)
+            return Response({"breaches": [breach.as_json() for breach in made], "regions": self._zone_rows()})
+        return Response(self._zone_rows())
+
+    @staticmethod
+    def _zone_rows() -> list[dict[str, Any]]:
+        overrides = {(row.provider, row.code): row for row in ZoneOverride.objects.select_related("changed_by")}
+        rows = []
+        for entry in catalogue.zone_table():
+            override = overrides.get((entry.provider, entry.code))
+            rows.append(
+                {
+                    "provider": entry.provider,
+                    "code": entry.code,
+                    "name": entry.name,
+                    "default_zone": entry.default,
+                    "zone": entry.zone,
+                    "overridden": override is not None,
+                    "reason": override.reason if override else "",
+                    "changed_by": override.changed_by.get_username() if override else "",
+                    "changed_at": override.changed_at if override else None,
+                }
+            )
+        return serializers.ZoneEntrySerializer(rows, many=True).data  # type: ignore[return-value]
 
 
 class ClusterViewSet(ScopedReadOnlyViewSet):
@@ -168,6 +229,45 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         created = services.region_request_create(actor=user, idempotency_key=key, **data.validated_data)
         body = serializers.RegionRequestSerializer(created).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("account", int, required=True, description="The cloud account (its id)."),
+            OpenApiParameter("code", str, required=True, description="The cloud region, e.g. eu-south-1."),
+        ],
+        responses={200: serializers.KubernetesVersionsSerializer},
+    )
+    @action(detail=False, methods=["get"], url_path="kubernetes-versions", filter_backends=[], pagination_class=None)
+    def kubernetes_versions(self, request: Request, format: str | None = None) -> Response:
+        """The Kubernetes versions the cloud creates clusters with in a region (cached for an hour), and the
+        one an empty version becomes; 503 when the cloud cannot be asked."""
+        if not policy.can(request.user, policy.ADD, RegionRequest):
+            raise PermissionDenied("Only those who may request a region may ask the cloud for its versions.")
+        account_id = str(request.query_params.get("account", "")).strip()
+        code = str(request.query_params.get("code", "")).strip()
+        fields: dict[str, list[str]] = {}
+        account = (
+            selectors.cloud_account_list(user=request.user).filter(pk=int(account_id)).first()
+            if account_id.isdigit()
+            else None
+        )
+        if account is None:
+            fields["account"] = ["Name a cloud account you can see, by its id."]
+        elif code not in catalogue.regions_in_zones(account.provider):
+            fields["code"] = [catalogue.unknown_region_message(account.provider, account.get_provider_display(), code)]
+        if fields or account is None:
+            raise ValidationError(fields)
+        try:
+            offered = versions.offered_versions(account, code)
+        except versions.VersionsUnavailable as error:
+            return Response(error_body(503, "cloud_unavailable", error.message), status=503)
+        body = {
+            "account": account.pk,
+            "code": code,
+            "default": versions.default_version(offered),
+            "versions": [asdict(info) for info in offered],
+        }
+        return Response(serializers.KubernetesVersionsSerializer(body).data)
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])

@@ -245,9 +245,63 @@ def _network_profile_check(profile: Json) -> None:
         raise FakeError(400, "InvalidParameter", f"Unknown networkPolicy {policy!r}.")
 
 
+# AKS's answer to ``GET …/providers/Microsoft.ContainerService/locations/{location}/kubernetesVersions``, in the
+# REST API's shape (KubernetesVersionListResult): per minor version whether it is the default or a preview, the
+# support plans (``KubernetesOfficial``: community support; ``AKSLongTermSupport`` alone: Premium tier with the
+# long-term support plan only), and its patch versions with their upgrades.
+AKS_KUBERNETES_VERSIONS: list[Json] = [
+    {
+        "version": "1.35",
+        "capabilities": {"supportPlan": ["KubernetesOfficial"]},
+        "isPreview": True,
+        "patchVersions": {"1.35.0": {"upgrades": []}},
+    },
+    {
+        "version": "1.34",
+        "capabilities": {"supportPlan": ["KubernetesOfficial"]},
+        "patchVersions": {"1.34.1": {"upgrades": ["1.34.2", "1.35.0"]}, "1.34.2": {"upgrades": ["1.35.0"]}},
+    },
+    {
+        "version": "1.33",
+        "isDefault": True,
+        "capabilities": {"supportPlan": ["KubernetesOfficial", "AKSLongTermSupport"]},
+        "patchVersions": {"1.33.5": {"upgrades": ["1.33.6", "1.34.2"]}, "1.33.6": {"upgrades": ["1.34.2"]}},
+    },
+    {
+        "version": "1.32",
+        "capabilities": {"supportPlan": ["KubernetesOfficial", "AKSLongTermSupport"]},
+        "patchVersions": {"1.32.9": {"upgrades": ["1.33.6"]}},
+    },
+    {
+        "version": "1.30",
+        "capabilities": {"supportPlan": ["AKSLongTermSupport"]},
+        "patchVersions": {"1.30.14": {"upgrades": ["1.31.13"]}},
+    },
+]
+
+
+KUBERNETES_VERSIONS_PATH = (
+    r"(?i)/subscriptions/[^/]+/providers/Microsoft\.ContainerService/locations/[^/]+/kubernetesVersions"
+)
+
+
 def _cluster_put(fake: FakeAzure, cluster: Json, body: Json) -> None:
     properties = cluster["properties"]
     _network_profile_check(properties.get("networkProfile") or {})
+    version = str(body.get("properties", {}).get("kubernetesVersion") or "")
+    minor = ".".join(version.split(".")[:2])
+    plans = {item["version"]: item["capabilities"]["supportPlan"] for item in fake.kubernetes_versions}
+    tier = (body.get("sku") or {}).get("tier", "Free")
+    if version and (
+        "KubernetesOfficial" not in plans.get(minor, [])
+        and not (tier == "Premium" and "AKSLongTermSupport" in plans.get(minor, []))
+    ):
+        raise FakeError(
+            400,
+            "K8sVersionNotSupported",
+            f"Managed cluster {cluster['name']} is on version {version}, which is not supported in this region. "
+            "Please use [az aks get-versions] command to get the supported version list in this region.",
+        )
     profiles = body.get("properties", {}).get("agentPoolProfiles") or []
     if not any(profile.get("mode") == "System" for profile in profiles) and not fake.children(
         cluster["id"], "agentPools"
@@ -609,6 +663,8 @@ class FakeAzure:
         self.permissions: list[Json] = [
             {"actions": ["*"], "notActions": [], "dataActions": ["*"], "notDataActions": []}
         ]
+        # What AKS offers new clusters in every location (a test may change it).
+        self.kubernetes_versions: list[Json] = [dict(item) for item in AKS_KUBERNETES_VERSIONS]
         self._ids = itertools.count(1)
 
     def transport(self) -> FakeTransport:
@@ -760,6 +816,11 @@ class FakeAzure:
             return self.role_assignment(method, path, body)
         if path.endswith("/providers/Microsoft.Insights/metrics"):
             return self.metrics(path.removesuffix("/providers/Microsoft.Insights/metrics"), query)
+        if re.fullmatch(
+            r"(?i)/subscriptions/[^/]+/providers/Microsoft\.ContainerService/locations/[^/]+/kubernetesVersions", path
+        ):
+            self._fault(method, "Microsoft.ContainerService/locations/kubernetesVersions", body)
+            return json_answer(200, {"values": [dict(item) for item in self.kubernetes_versions]})
         if "/providers/" not in path:
             return self.resource_group(method, path, body)
         group = (

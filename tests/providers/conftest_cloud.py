@@ -16,7 +16,7 @@ import logging
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import boto3
 import pytest
 import requests
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
@@ -379,7 +380,59 @@ def moto_driver(endpoint: str, region: str, sleep: Callable[[float], None], addo
     aws_rules.enforce(driver)
     addons.install(driver)
     fill_moto_gaps(driver)
+    answer_eks_versions(driver)
     return driver
+
+
+# EKS's answer to DescribeClusterVersions, in the API reference's response shape (the parsed form: botocore
+# turns the epoch-seconds dates into datetimes). moto does not implement the operation, so the harness answers
+# it with a botocore hook on the driver (``before-call`` returning a response skips the HTTP request).
+EKS_CLUSTER_VERSIONS: list[dict[str, Any]] = [
+    {
+        "clusterVersion": version,
+        "clusterType": "eks",
+        "defaultPlatformVersion": f"eks.{platform}",
+        "defaultVersion": version == "1.34",
+        "releaseDate": datetime(*released, tzinfo=UTC),
+        "endOfStandardSupportDate": datetime(*standard_end, tzinfo=UTC),
+        "endOfExtendedSupportDate": datetime(*extended_end, tzinfo=UTC),
+        "status": status.lower().replace("_", "-"),
+        "versionStatus": status,
+        "kubernetesPatchVersion": patch,
+    }
+    for version, platform, released, standard_end, extended_end, status, patch in (
+        ("1.35", 2, (2026, 1, 27), (2027, 3, 27), (2028, 3, 27), "STANDARD_SUPPORT", "1.35.0"),
+        ("1.34", 6, (2025, 10, 2), (2026, 12, 2), (2027, 12, 2), "STANDARD_SUPPORT", "1.34.2"),
+        ("1.33", 12, (2025, 5, 29), (2026, 7, 29), (2027, 7, 29), "EXTENDED_SUPPORT", "1.33.6"),
+        ("1.32", 16, (2025, 1, 23), (2026, 3, 23), (2027, 3, 23), "EXTENDED_SUPPORT", "1.32.10"),
+        # What EKS on Outposts offers is listed too, under its own cluster type.
+        ("1.31", 20, (2024, 9, 26), (2025, 11, 26), (2026, 11, 26), "EXTENDED_SUPPORT", "1.31.14"),
+    )
+]
+EKS_CLUSTER_VERSIONS[-1]["clusterType"] = "eks-local-outposts"
+
+
+def answer_eks_versions(driver: AwsCloudDriver, versions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Make EKS on moto answer ``DescribeClusterVersions`` with ``versions`` (a list the test may change later)
+    and refuse ``CreateCluster`` with a version it does not list, as EKS does (InvalidParameterException)."""
+    offered = EKS_CLUSTER_VERSIONS if versions is None else versions
+
+    def describe(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        answer = {"clusterVersions": [dict(item) for item in offered], "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse("https://eks.amazonaws.com/cluster-versions", 200, {}, None), answer
+
+    def refuse_unoffered(params: dict[str, Any], model: Any, **_: Any) -> None:
+        minor = ".".join(str(params.get("version", "")).split(".")[:2])
+        if minor and not any(item["clusterVersion"] == minor and item["clusterType"] == "eks" for item in offered):
+            answer = {
+                "Error": {"Code": "InvalidParameterException", "Message": f"unsupported Kubernetes version {minor}"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+            raise ClientError(answer, model.name)
+
+    driver.on("before-call.eks.DescribeClusterVersions", describe)
+    driver.on("provide-client-params.eks.CreateCluster", refuse_unoffered)
+    return offered
 
 
 def aws_harness(endpoint: str) -> CloudHarness:

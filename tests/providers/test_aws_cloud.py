@@ -24,7 +24,15 @@ from providers.cloud import (
     NetworkSpec,
     NodePoolSpec,
 )
-from tests.providers.conftest_cloud import ACCOUNT, REGION, TEST_RETRIES, aws_harness, moto_endpoint
+from tests.providers.conftest_cloud import (
+    ACCOUNT,
+    EKS_CLUSTER_VERSIONS,
+    REGION,
+    TEST_RETRIES,
+    answer_eks_versions,
+    aws_harness,
+    moto_endpoint,
+)
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -238,7 +246,7 @@ def test_a_gpu_pool_runs_the_nvidia_image_behind_a_gpu_taint(moto_endpoint: str)
     driver.ensure_kubernetes_cluster(
         KubernetesClusterSpec(
             name="env-42",
-            version="1.30",
+            version="1.34",
             subnet_ids=("subnet-1",),
             node_pools=(gpu,),
             control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
@@ -307,7 +315,7 @@ def refuse(code: str, status: int = 400, message: str = "", times: int = 1) -> t
 def cluster_spec(*pools: NodePoolSpec) -> KubernetesClusterSpec:
     return KubernetesClusterSpec(
         name="env-42",
-        version="1.30",
+        version="1.34",
         subnet_ids=("subnet-1",),
         node_pools=pools,
         control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
@@ -438,3 +446,28 @@ def test_our_own_bucket_we_may_not_list_is_still_ours(moto_endpoint: str) -> Non
     info = driver.ensure_bucket(BucketSpec(name="env-42-assets", tags={"portal:team": "payments"}))
 
     assert info.tags["portal:team"] == "payments"
+
+
+def test_eks_versions_say_which_are_in_standard_and_extended_support_and_which_is_the_default(
+    moto_endpoint: str,
+) -> None:
+    driver = aws_harness(moto_endpoint).driver
+
+    versions = driver.kubernetes_versions()
+
+    assert [(info.version, info.support, info.default) for info in versions] == [
+        ("1.35", "standard", False),
+        ("1.34", "standard", True),
+        ("1.33", "extended", False),
+        ("1.32", "extended", False),
+    ]  # the Outposts-only 1.31 is not a version the portal can build
+    assert versions[0].end_of_standard_support == date(2027, 3, 27)
+    assert versions[1].patch_versions == ("1.34.2",)
+
+
+def test_eks_versions_leave_out_a_version_past_its_support(moto_endpoint: str) -> None:
+    driver = aws_harness(moto_endpoint).driver
+    retired = {"clusterVersion": "1.29", "clusterType": "eks", "versionStatus": "UNSUPPORTED", "defaultVersion": False}
+    answer_eks_versions(driver, [retired, *EKS_CLUSTER_VERSIONS])
+
+    assert "1.29" not in [info.version for info in driver.kubernetes_versions()]

@@ -382,7 +382,7 @@ def test_creating_a_cluster_returns_at_once_and_completes_over_several_looks_wit
     fake = fake_of(cloud)
     network = cloud.driver.ensure_network(NETWORK)
     spec = KubernetesClusterSpec(
-        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
+        name="env-7", version="1.34", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
     )
 
     first = cloud.driver.ensure_kubernetes_cluster(spec)
@@ -417,7 +417,7 @@ def test_azure_refuses_a_second_write_while_one_is_in_progress_and_the_driver_wa
     fake = fake_of(cloud)
     network = cloud.driver.ensure_network(NETWORK)
     spec = KubernetesClusterSpec(
-        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
+        name="env-7", version="1.34", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
     )
     cloud.driver.ensure_kubernetes_cluster(spec)
     batch = NodePoolSpec(
@@ -442,7 +442,7 @@ def test_a_cluster_that_azure_fails_to_build_fails_with_azures_reason_and_no_new
         "One or more nodes could not join the cluster: outbound connectivity is blocked.",
     )
     spec = KubernetesClusterSpec(
-        name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
+        name="env-7", version="1.34", subnet_ids=(network.subnets[2].id,), node_pools=(GENERAL,)
     )
 
     with pytest.raises(errors.ProvisioningFailed) as raised:
@@ -546,7 +546,7 @@ def test_node_pools_are_autoscaled_spot_or_gpu_tainted_and_the_first_general_one
 
     settled(
         lambda: cloud.driver.ensure_kubernetes_cluster(
-            KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=pools)
+            KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(network.subnets[2].id,), node_pools=pools)
         )
     )
 
@@ -674,7 +674,7 @@ def test_a_cluster_without_an_on_demand_general_pool_is_refused_before_anything_
 
     with pytest.raises(errors.InvalidRequest, match="system pods"):
         cloud.driver.ensure_kubernetes_cluster(
-            KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(spot_only,))
+            KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(spot_only,))
         )
 
     assert not fake_of(cloud).resources
@@ -686,7 +686,7 @@ def test_the_cluster_token_is_an_entra_token_for_the_aks_server_application(clou
         name="general", kind="general", instance_type="Standard_D4s_v5", min_size=1, max_size=1, desired_size=1
     )
     cloud.driver.ensure_kubernetes_cluster(
-        KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(network.subnets[2].id,), node_pools=(general,))
+        KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(network.subnets[2].id,), node_pools=(general,))
     )
 
     token, expires_at = cloud.driver.kubernetes_token("env-7")
@@ -1256,4 +1256,23 @@ def test_cost_rows_keep_the_currency_the_query_answers_in(cloud: CloudHarness) -
 
     assert [(item.usage_date, item.service, item.region, item.amount, item.currency) for item in report.items] == [
         (date(2026, 11, 1), "Storage", "westeurope", Decimal("2.5"), "USD")
+    ]
+
+
+def test_aks_versions_mark_the_preview_and_the_default_and_give_the_patch_versions_newest_first(
+    cloud: CloudHarness,
+) -> None:
+    versions = cloud.driver.kubernetes_versions()
+
+    assert [(info.version, info.support, info.default) for info in versions] == [
+        ("1.35", "preview", False),
+        ("1.34", "standard", False),
+        ("1.33", "standard", True),
+        ("1.32", "standard", False),
+    ]  # 1.30 has only long-term support, which needs the Premium tier the driver does not ask for
+    assert versions[1].patch_versions == ("1.34.2", "1.34.1")
+    assert ("GET", "westeurope") in [
+        (method, url.split("/locations/")[1].split("/")[0])
+        for method, url in fake_of(cloud).requests
+        if "/locations/" in url
     ]

@@ -105,7 +105,7 @@ def cluster_spec(cloud: CloudHarness) -> KubernetesClusterSpec:
     network = cloud.driver.ensure_network(network_spec(cloud))
     return KubernetesClusterSpec(
         name="env-42",
-        version="1.30",
+        version="1.34",
         subnet_ids=tuple(subnet.id for subnet in network.subnets if not subnet.public),
         node_pools=node_pools(cloud),
         control_plane_role="arn:aws:iam::123456789012:role/eks-control-plane",
@@ -166,11 +166,30 @@ def test_deleting_a_network_twice_succeeds_and_it_is_then_not_found(cloud: Cloud
 # ---------------------------------------------------------------- Kubernetes
 
 
+def test_the_cloud_lists_the_kubernetes_versions_a_new_cluster_can_have_newest_first(cloud: CloudHarness) -> None:
+    versions = cloud.driver.kubernetes_versions()
+
+    numbers = [tuple(int(part) for part in info.version.split(".")) for info in versions]
+    assert numbers == sorted(numbers, reverse=True)
+    assert "1.34" in [info.version for info in versions]
+    assert any(info.support == "standard" for info in versions)
+    # 1.31 is past every support window (AKS keeps 1.30 only for long-term support, which the portal does not buy)
+    assert not {"1.31", "1.30"} & {info.version for info in versions}
+    assert sum(1 for info in versions if info.default) == 1
+
+
+def test_a_cluster_of_a_version_the_cloud_no_longer_offers_is_refused(cloud: CloudHarness) -> None:
+    spec = replace(cluster_spec(cloud), version="1.31")
+
+    with pytest.raises(errors.InvalidRequest):
+        cloud.driver.ensure_kubernetes_cluster(spec)
+
+
 def test_a_cluster_reports_its_node_pools_with_spot_capacity_for_the_non_critical_one(cloud: CloudHarness) -> None:
     cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(cluster_spec(cloud)))
 
     assert cluster.name == "env-42"
-    assert cluster.version == "1.30"
+    assert cluster.version == "1.34"
     assert cluster.endpoint.startswith("https://")
     assert cluster.certificate_authority_data
     pools = {pool.name: pool for pool in cluster.node_pools}

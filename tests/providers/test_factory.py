@@ -41,7 +41,7 @@ NETWORK = NetworkSpec(
     private_subnet_cidrs=("10.40.16.0/20",),
     nat_gateway=False,
 )
-CLUSTER_SPEC = KubernetesClusterSpec(name="eks-orders", version="1.31", subnet_ids=("subnet-1",))
+CLUSTER_SPEC = KubernetesClusterSpec(name="eks-orders", version="1.34", subnet_ids=("subnet-1",))
 
 
 def sandbox_account(account_id: str = ACCOUNT, region: str = REGION, provider: str = "aws") -> AccountConfig:

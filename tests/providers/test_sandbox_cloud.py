@@ -146,7 +146,7 @@ def test_the_sandbox_bills_a_spot_pool_below_the_same_pool_on_demand(tmp_path: P
     for name, spot in (("on-demand", False), ("spot", True)):
         driver.ensure_kubernetes_cluster(
             KubernetesClusterSpec(
-                name=name, version="1.30", subnet_ids=(), node_pools=(replace(pool, spot=spot),), tags={"cluster": name}
+                name=name, version="1.34", subnet_ids=(), node_pools=(replace(pool, spot=spot),), tags={"cluster": name}
             )
         )
 

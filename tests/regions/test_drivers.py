@@ -26,7 +26,7 @@ from tests.factories import (
 from tests.providers.kube_fake import FakeKubeApi
 
 pytestmark = pytest.mark.django_db
-SPEC = KubernetesClusterSpec(name="eks-orders", version="1.31", subnet_ids=("subnet-1",))
+SPEC = KubernetesClusterSpec(name="eks-orders", version="1.34", subnet_ids=("subnet-1",))
 
 
 @pytest.fixture

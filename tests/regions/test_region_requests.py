@@ -53,7 +53,7 @@ def form_data(**changes: Any) -> dict[str, Any]:
         "purpose": "non_production",
         "dr_partner_code": "eu-west-3",
         "account": str(CloudAccount.objects.get(provider="aws").pk),
-        "kubernetes_version": "1.31",
+        "kubernetes_version": "1.34",
         "general_nodes": "2",
         "high_cpu_nodes": "1",
         "high_cpu_spot": "on",
