@@ -684,13 +684,13 @@ class AwsCloudDriver:
         An AWS managed key (``alias/aws/rds``) exists in every region under the same alias; a portal key's
         counterpart is made by the build-out's DR-region key step.
         """
+        try:
+            listed = self._pages("kms", "list_aliases", "Aliases", KeyId=key_id) if key_id else []
+        except errors.NotFound:
+            listed, key_id = [], ""  # a key KMS does not know (moto's name for the default key)
         if not key_id:
             return "alias/aws/rds"  # RDS encrypts with the account's default key when none is named
-        aliases = [
-            str(alias["AliasName"])
-            for alias in self._pages("kms", "list_aliases", "Aliases", KeyId=key_id)
-            if alias.get("AliasName")
-        ]
+        aliases = [str(alias["AliasName"]) for alias in listed if alias.get("AliasName")]
         if not aliases:
             raise errors.InvalidRequest(
                 f"The key {key_id} has no alias, so no key in {region} can be found to encrypt the replica with.",

@@ -13,6 +13,7 @@ come from the harness's :class:`ProviderInputs`, so the assertions stay the same
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from providers.azure.cloud import AzureCloudDriver, container_name, storage_acco
 from providers.cloud import AwsCredentials
 from providers.retry import RetryPolicy
 from providers.sandbox.cloud import SandboxCloudDriver
+from tests.providers import aws_rules
 from tests.providers.azure_fake import FakeAzure, FakeCredential
 
 T = TypeVar("T")
@@ -173,6 +175,9 @@ class CloudHarness:
     backend: Any = field(default=None)  # the fake behind the driver, where there is one
 
 
+MOTO_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -184,11 +189,18 @@ def _free_port() -> int:
 def moto_endpoint() -> Iterator[str]:
     """One moto server per test process, on a loopback port, reached over real HTTP."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call is noise
+    # AWS's managed policies (AmazonEKSClusterPolicy…) exist in every account; moto loads them only when asked.
+    loading = os.environ.get(MOTO_MANAGED_POLICIES)
+    os.environ[MOTO_MANAGED_POLICIES] = "true"
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    if loading is None:
+        os.environ.pop(MOTO_MANAGED_POLICIES, None)
+    else:
+        os.environ[MOTO_MANAGED_POLICIES] = loading
 
 
 def sandbox_harness(state_dir: Path) -> CloudHarness:
@@ -230,6 +242,7 @@ def aws_harness(endpoint: str) -> CloudHarness:
         retry_policy=TEST_RETRIES,
         sleep=sleeps.append,
     )
+    aws_rules.enforce(driver, endpoint)
 
     def fail_next(step: str, error: type[errors.ProviderError], times: int) -> None:
         code, status = AWS_ERROR_CODES[error]
