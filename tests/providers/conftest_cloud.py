@@ -176,6 +176,8 @@ class CloudHarness:
 
 
 MOTO_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+# A reset rebuilds every backend in use (IAM's with AWS's managed policies): on a busy machine that takes a while.
+MOTO_RESET_SECONDS = 60
 
 
 def _free_port() -> int:
@@ -232,7 +234,7 @@ def sandbox_harness(state_dir: Path) -> CloudHarness:
 
 def aws_harness(endpoint: str) -> CloudHarness:
     """The AWS driver pointed at moto, after resetting moto's state."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{endpoint}/moto-api/reset", timeout=MOTO_RESET_SECONDS).raise_for_status()
     sleeps: list[float] = []
     base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     driver = AwsCloudDriver(

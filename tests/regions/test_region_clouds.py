@@ -34,6 +34,7 @@ from tests.providers.conftest_cloud import (
     ACCOUNT,
     AZURE_SUBSCRIPTION,
     AZURE_TENANT,
+    MOTO_RESET_SECONDS,
     TEST_RETRIES,
     moto_endpoint,
 )
@@ -78,7 +79,7 @@ def namespaces_in(directory: Path, code: str, cluster: str) -> list[str]:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, demo: None, kube: Path) -> dict[str, Any]:
     """The AWS driver on moto, one per region, as the workflow asks for them."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=MOTO_RESET_SECONDS).raise_for_status()
     drivers: dict[str, AwsCloudDriver] = {}
 
     def cloud_driver(account: CloudAccount, region_code: str) -> CloudDriver:
