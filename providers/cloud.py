@@ -13,13 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import IO, Literal, Protocol
+from typing import IO, Literal, Protocol, runtime_checkable
 
 Tags = Mapping[str, str]
 NodePoolKind = Literal["general", "high-cpu", "gpu"]
 #: How the cloud supports a Kubernetes version: ``standard`` (the cloud's normal support window), ``extended``
 #: (past it, still creatable, at extra cost or with a narrower promise) or ``preview`` (not generally available).
 KubernetesSupport = Literal["standard", "extended", "preview"]
+
+# What a cloud identity is for: the Kubernetes control plane, its nodes, or copying a bucket to its DR copy.
+RolePurpose = Literal["kubernetes_control_plane", "kubernetes_nodes", "bucket_replication"]
 
 
 def _no_tags() -> dict[str, str]:
@@ -98,6 +101,8 @@ class KubernetesClusterSpec:
     tags: Tags = field(default_factory=_no_tags)
     #: Enforce Kubernetes NetworkPolicies (on EKS the VPC CNI enforces them only when told to).
     network_policy: bool = True
+    #: The key the cluster envelope-encrypts Kubernetes secrets with (a KMS key ARN on AWS); "" for none.
+    secrets_encryption_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,8 @@ class DatabaseSpec:
     subnet_ids: tuple[str, ...] = ()
     vpc_id: str = ""
     allowed_cidr: str = ""
+    #: The key in ``replica_region`` the replica of an encrypted database is encrypted with (keys are regional).
+    replica_encryption_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,13 +154,37 @@ class BucketSpec:
     cold_storage_after_days: int | None = None
     encryption_key_id: str | None = None
     tags: Tags = field(default_factory=_no_tags)
+    #: The key in the target bucket's region that replicas of encrypted objects are encrypted with.
+    replication_target_key_id: str | None = None
 
 
 @dataclass(frozen=True)
 class KeySpec:
-    """An encryption key, found again by its ``alias`` (the idempotency handle)."""
+    """An encryption key, found again by its ``alias`` (the idempotency handle); rotated yearly unless asked not to."""
 
     alias: str
+    description: str = ""
+    tags: Tags = field(default_factory=_no_tags)
+    rotation: bool = True
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A cloud identity a managed service acts as, found again by its ``name`` (unique in the account).
+
+    ``purpose`` decides whom it trusts and what it may do; the driver holds
+    the provider's documented trust and permissions for each (on AWS, the IAM
+    role EKS, EC2 or S3 assumes). A ``bucket_replication`` role may read only
+    ``source_bucket`` and write only ``target_bucket``, decrypting with
+    ``source_key`` and encrypting with ``target_key`` when those are given.
+    """
+
+    name: str
+    purpose: RolePurpose
+    source_bucket: str = ""
+    target_bucket: str = ""
+    source_key: str = ""
+    target_key: str = ""
     description: str = ""
     tags: Tags = field(default_factory=_no_tags)
 
@@ -304,6 +335,17 @@ class KeyInfo:
 
 
 @dataclass(frozen=True)
+class RoleInfo:
+    """A cloud identity: its name, the id other resources name it by (an IAM role ARN), and its tags."""
+
+    name: str
+    arn: str
+    purpose: str
+    created_at: datetime | None = None
+    tags: Tags = field(default_factory=_no_tags)
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     """One object in a bucket."""
 
@@ -413,7 +455,11 @@ class CloudDriver(Protocol):
         ...
 
     def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
-        """Create a read replica of the database in ``region`` if it has none; return it."""
+        """Create a read replica of the database in ``region`` if it has none; return it.
+
+        An encrypted database's replica is encrypted with the key of the same alias in ``region`` (keys are
+        regional), which must exist by then.
+        """
         ...
 
     def promote_database_replica(self, name: str, region: str, backup_retention_days: int = 7) -> DatabaseInfo:
@@ -484,4 +530,22 @@ class CloudDriver(Protocol):
 
     def cost_report(self, start: date, end: date, group_by_tags: Sequence[str] = ()) -> CostReport:
         """What :meth:`fetch_costs` returns, with the number of requests it took (pages and retries included)."""
+        ...
+
+
+@runtime_checkable
+class RoleDriver(Protocol):
+    """What a driver whose cloud needs identities made for its services does (AWS; not Azure, whose managed
+    services run as identities Azure makes for them)."""
+
+    def ensure_role(self, spec: RoleSpec) -> RoleInfo:
+        """Create the identity if missing and give it the trust and permissions of its purpose; return it."""
+        ...
+
+    def describe_role(self, name: str) -> RoleInfo:
+        """The identity of this name, or NotFound."""
+        ...
+
+    def delete_role(self, name: str) -> None:
+        """Remove the identity's permissions, then the identity; a missing one is already deleted."""
         ...

@@ -80,6 +80,9 @@ RULES: dict[str, NameRule] = {
         "lower-case letters, digits and hyphens, starting and ending with a letter or digit",
         global_=True,
     ),
+    # IAM CreateRole, RoleName: 1 to 64 characters, pattern "[\w+=,.@-]+"; unique within the account (IAM is
+    # global: one name serves every region of the account, so the portal's role names carry the region too).
+    "iam_role": NameRule("IAM role", 1, 64, r"[\w+=,.@-]+", "letters, digits and the characters + = , . @ _ -"),
     # CreateCluster, name: 1 to 100 characters, "^[0-9A-Za-z][A-Za-z0-9\-_]*".
     "eks_cluster": NameRule(
         "EKS cluster", 1, 100, r"[0-9A-Za-z][A-Za-z0-9_-]*", "letters, digits, hyphens and underscores"

@@ -158,6 +158,9 @@ class Checker:
             ]
         return self._simple(resource, subject, "enabled")
 
+    # The DR partner's key of the same alias: disabled, the replicas there cannot be read.
+    _check_dr_key = _check_key
+
     def _check_cluster(self, resource: RegionResource, subject: str) -> list[Finding]:
         info = self.driver(resource.region_code).describe_kubernetes_cluster(resource.name)
         return self._simple(resource, subject, info.status, version=info.version)

@@ -5,7 +5,8 @@ does: the workflow runs one step per planned resource, in this order, with
 these names and settings, so the plan a platform admin approves is what gets
 built. The order follows the dependencies:
 
-network -> encryption key -> Kubernetes cluster -> its node pools -> PostgreSQL
+network -> encryption key (and, on AWS, its namesake in the DR partner) -> the IAM roles of the control
+plane, the nodes and bucket replication (AWS) -> Kubernetes cluster -> its node pools -> PostgreSQL
 (backups, point-in-time recovery, retention) -> read replica in the DR partner
 -> Redis -> the DR partner's copy of the bucket -> the bucket (versioning,
 replication to the partner, lifecycle to cold storage) -> the cluster, node
@@ -105,6 +106,8 @@ CACHE_NODE_TYPES: dict[str, dict[str, str]] = {
 KIND_LABELS = {
     "network": "Network",
     "key": "Encryption key",
+    "dr_key": "DR-region encryption key",
+    "role": "Cloud identity",
     "cluster": "Kubernetes cluster",
     "node_pool": "Node pool",
     "database": "PostgreSQL database",
@@ -156,7 +159,7 @@ class PlannedResource:
         }
 
 
-_IN_PARTNER = {"database_replica", "bucket_replica"}
+_IN_PARTNER = {"database_replica", "bucket_replica", "dr_key"}
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,20 @@ def cache_name(provider: str, code: str) -> str:
     return names.fit(
         f"{resource_prefix(code)}{installation}-redis", names.RULES["elasticache_replication_group"].max_length
     )
+
+
+def role_name(code: str, purpose: str) -> str:
+    """An IAM role of the region's build-out: IAM names are unique in the whole account (every region), so the
+    name carries the installation's id and the region; at most 64 characters (IAM's limit)."""
+    return names.fit(f"portal-{settings.INSTALLATION_ID}-{code}-{purpose}", names.RULES["iam_role"].max_length)
+
+
+# The roles an AWS build-out makes, by what they are for (the driver's purpose), and the name's last part.
+AWS_ROLES = {
+    "kubernetes_control_plane": "eks-cluster",
+    "kubernetes_nodes": "eks-nodes",
+    "bucket_replication": "s3-replication",
+}
 
 
 def network_cidr(code: str) -> str:
@@ -311,7 +328,6 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
 
     costing = _Costing(price_books)
     provider, code, partner = request.provider, request.code, request.dr_partner_code
-    account = request.account.external_id
     prefix = resource_prefix(code)
     tags = tags_for(request)
     items: list[tuple[str, str, str, dict[str, Any], tuple[Decimal | None, str, str]]] = []
@@ -362,11 +378,49 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                 costing.not_priced("the encryption key"),
             )
         )
+    # On AWS the key encrypts the data, and its namesake in the DR partner the DR copies there (KMS keys are
+    # regional: a cross-region RDS replica and S3 replicas of SSE-KMS objects need a key in the partner).
+    aws_keys = bool(request.encryption_key and provider == Provider.AWS)
+    replicates = bool(partner and ((request.database and request.database_replica) or request.bucket))
+    dr_key = f"{prefix}-key" if aws_keys and replicates else ""
+    if dr_key:
+        items.append(
+            (
+                "dr_key",
+                dr_key,
+                partner,
+                {"description": f"Encrypts the portal's DR copies of {code} in {partner}", "tags": tags},
+                costing.not_priced(f"the encryption key in {partner}"),
+            )
+        )
     cluster = cluster_name(provider, code)
+    # AWS services act as IAM roles the build makes (Azure's run as identities Azure makes for them).
+    role_names = {purpose: role_name(code, suffix) for purpose, suffix in AWS_ROLES.items()}
+    if provider == Provider.AWS:
+        for purpose in ("kubernetes_control_plane", "kubernetes_nodes"):
+            items.append(("role", role_names[purpose], code, {"purpose": purpose, "tags": tags}, _free()))
+        if request.bucket and partner:
+            bucket = bucket_name(request, code)
+            items.append(
+                (
+                    "role",
+                    role_names["bucket_replication"],
+                    code,
+                    {
+                        "purpose": "bucket_replication",
+                        "source_bucket": bucket,
+                        "target_bucket": f"{bucket}-dr",
+                        "source_key": f"{prefix}-key" if aws_keys else "",
+                        "target_key": dr_key,
+                        "tags": tags,
+                    },
+                    _free(),
+                )
+            )
     roles = (
         {
-            "control_plane_role": f"arn:aws:iam::{account}:role/portal-eks-control-plane",
-            "node_role": f"arn:aws:iam::{account}:role/portal-eks-nodes",
+            "control_plane_role": role_names["kubernetes_control_plane"],
+            "node_role": role_names["kubernetes_nodes"],
         }
         if provider == Provider.AWS
         else {"control_plane_role": "", "node_role": ""}
@@ -376,7 +430,12 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
             "cluster",
             cluster,
             code,
-            {"kubernetes_version": request.kubernetes_version, **roles, "tags": tags},
+            {
+                "kubernetes_version": request.kubernetes_version,
+                **roles,
+                "secrets_encrypted_with_key": f"{prefix}-key" if aws_keys else "",
+                "tags": tags,
+            },
             costing.not_priced(f"the {CLUSTER_KIND_BY_PROVIDER[Provider(provider)].label} control plane"),
         )
     )
@@ -493,7 +552,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                     "bucket_replica",
                     target,
                     partner,
-                    {"versioning": True, "replica_of": bucket, "tags": tags},
+                    {"versioning": True, "replica_of": bucket, "encrypted_with_key": dr_key, "tags": tags},
                     costing.cost(partner, [(ResourceKind.BUCKET, "", gib, "expected GiB")]),
                 )
             )
@@ -505,9 +564,8 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                 {
                     "versioning": True,
                     "replication_target_bucket": target,
-                    "replication_role": f"arn:aws:iam::{account}:role/portal-s3-replication"
-                    if provider == Provider.AWS and target
-                    else "",
+                    "replication_role": role_names["bucket_replication"] if provider == Provider.AWS and target else "",
+                    "replica_encrypted_with_key": dr_key if target else "",
                     "cold_storage_after_days": request.cold_storage_after_days,
                     "encrypted_with_key": key_for_data,
                     "tags": tags,

@@ -35,6 +35,8 @@ from providers.cloud import (
     KubernetesClusterSpec,
     NetworkSpec,
     NodePoolSpec,
+    RoleDriver,
+    RoleSpec,
 )
 from providers.cluster import ClusterDriver, NamespaceSpec, NetworkPolicySpec, ResourceQuotaSpec
 from regions import catalogue
@@ -78,7 +80,7 @@ def _step_name(resource: Mapping[str, Any]) -> str:
     from regions.plan import KIND_LABELS
 
     label = KIND_LABELS.get(resource["kind"], resource["kind"])
-    suffix = f" in {resource['region']}" if resource["kind"] in ("database_replica", "bucket_replica") else ""
+    suffix = f" in {resource['region']}" if resource["kind"] in ("database_replica", "bucket_replica", "dr_key") else ""
     return f"{label} {resource['name']}{suffix}"
 
 
@@ -148,6 +150,17 @@ class BuildRegion(Workflow):
             "vpc_id": str(network.get("vpc_id") or network.get("provider_id") or ""),
             "allowed_cidr": str(network.get("cidr") or planned.get("cidr", "")),
         }
+
+    @classmethod
+    def _key_arn(cls, ctx: StepContext, kind: str, alias: str) -> str:
+        """The ARN the key step of ``kind`` (``key``, ``dr_key``) made for ``alias``; "" when none is asked for."""
+        return str(cls._output_of(ctx, kind, alias).get("provider_id") or "") if alias else ""
+
+    @classmethod
+    def _role_arn(cls, ctx: StepContext, role: str) -> str:
+        """The ARN of the role step named ``role``; a run planned before the build made its roles names the ARN
+        itself, which is passed on as it is."""
+        return str(cls._output_of(ctx, "role", role).get("provider_id") or role) if role else ""
 
     @staticmethod
     def _record(ctx: StepContext, provider_id: str, **details: Any) -> dict[str, Any]:
@@ -228,6 +241,40 @@ class BuildRegion(Workflow):
         self._cloud(ctx).delete_key(ctx.params["name"])
         self._forget(ctx)
 
+    def do_dr_key(self, ctx: StepContext) -> Mapping[str, Any]:
+        """The key of the same alias in the DR partner, for the replicas there (the step's region is the partner)."""
+        return self.do_key(ctx)
+
+    def undo_dr_key(self, ctx: StepContext) -> None:
+        self.undo_key(ctx)
+
+    # --- identities ------------------------------------------------------------------------------------------
+
+    def _roles(self, ctx: StepContext) -> RoleDriver:
+        cloud = self._cloud(ctx)
+        if not isinstance(cloud, RoleDriver):
+            raise errors.InvalidRequest(f"The {self._request(ctx).provider} driver makes no identities for services.")
+        return cloud
+
+    def do_role(self, ctx: StepContext) -> Mapping[str, Any]:
+        settings = ctx.params["settings"]
+        info = self._roles(ctx).ensure_role(
+            RoleSpec(
+                name=ctx.params["name"],
+                purpose=settings["purpose"],
+                source_bucket=settings.get("source_bucket", ""),
+                target_bucket=settings.get("target_bucket", ""),
+                source_key=self._key_arn(ctx, "key", settings.get("source_key", "")),
+                target_key=self._key_arn(ctx, "dr_key", settings.get("target_key", "")),
+                tags=settings["tags"],
+            )
+        )
+        return self._record(ctx, info.arn, purpose=info.purpose)
+
+    def undo_role(self, ctx: StepContext) -> None:
+        self._roles(ctx).delete_role(ctx.params["name"])
+        self._forget(ctx)
+
     # --- Kubernetes ------------------------------------------------------------------------------------------
 
     def _pool_spec(self, settings: Mapping[str, Any], name: str) -> NodePoolSpec:
@@ -262,10 +309,11 @@ class BuildRegion(Workflow):
                 version=settings["kubernetes_version"],
                 subnet_ids=tuple(network.get("private_subnet_ids", ())),
                 node_pools=pools,
-                control_plane_role=settings["control_plane_role"],
-                node_role=settings["node_role"],
+                control_plane_role=self._role_arn(ctx, settings["control_plane_role"]),
+                node_role=self._role_arn(ctx, settings["node_role"]),
                 tags=settings["tags"],
                 network_policy=True,  # the namespaces' default-deny policies must be enforced
+                secrets_encryption_key=self._key_arn(ctx, "key", settings.get("secrets_encrypted_with_key", "")),
             )
         )
         _wait_for(info.status, "the cluster")
@@ -304,7 +352,9 @@ class BuildRegion(Workflow):
     def do_node_pool(self, ctx: StepContext) -> Mapping[str, Any]:
         settings = ctx.params["settings"]
         info = self._cloud(ctx).ensure_node_pool(
-            settings["cluster"], self._pool_spec(settings, ctx.params["name"]), settings.get("node_role", "")
+            settings["cluster"],
+            self._pool_spec(settings, ctx.params["name"]),
+            self._role_arn(ctx, settings.get("node_role", "")),
         )
         _wait_for(info.status, f"the node pool {info.name}")
         return self._record(ctx, f"{settings['cluster']}/{info.name}", instance_type=info.instance_type)
@@ -402,7 +452,12 @@ class BuildRegion(Workflow):
     def do_bucket_replica(self, ctx: StepContext) -> Mapping[str, Any]:
         settings = ctx.params["settings"]
         info = self._cloud(ctx).ensure_bucket(
-            BucketSpec(name=ctx.params["name"], versioning=settings["versioning"], tags=settings["tags"])
+            BucketSpec(
+                name=ctx.params["name"],
+                versioning=settings["versioning"],
+                tags=settings["tags"],
+                encryption_key_id=self._key_arn(ctx, "dr_key", settings.get("encrypted_with_key", "")) or None,
+            )
         )
         return self._record(ctx, info.name)
 
@@ -418,10 +473,12 @@ class BuildRegion(Workflow):
                 name=ctx.params["name"],
                 versioning=settings["versioning"],
                 replication_target_bucket=settings["replication_target_bucket"] or None,
-                replication_role=settings["replication_role"],
+                replication_role=self._role_arn(ctx, settings["replication_role"]),
                 cold_storage_after_days=settings["cold_storage_after_days"],
                 encryption_key_id=key or None,
                 tags=settings["tags"],
+                replication_target_key_id=self._key_arn(ctx, "dr_key", settings.get("replica_encrypted_with_key", ""))
+                or None,
             )
         )
         return self._record(

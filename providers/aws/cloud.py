@@ -52,6 +52,8 @@ from providers.cloud import (
     NodePoolSpec,
     ObjectInfo,
     ReplicaInfo,
+    RoleInfo,
+    RoleSpec,
     SubnetInfo,
     Tags,
     newest_first,
@@ -83,6 +85,43 @@ GPU_POOL: dict[str, Any] = {
     "amiType": "AL2023_x86_64_NVIDIA",
     "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
 }
+PURPOSE_TAG = "portal:role-purpose"
+# The service each kind of role is assumed by, as the EKS user guide ("Amazon EKS cluster IAM role", "Amazon
+# EKS node IAM role") and the S3 user guide ("Setting up permissions for live replication") give its trust policy.
+ROLE_SERVICES = {
+    "kubernetes_control_plane": "eks.amazonaws.com",
+    "kubernetes_nodes": "ec2.amazonaws.com",
+    "bucket_replication": "s3.amazonaws.com",
+}
+# The AWS managed policies EKS documents for each role: "Before you can create Amazon EKS clusters, you must
+# create an IAM role with ... AmazonEKSClusterPolicy"; the node role needs AmazonEKSWorkerNodePolicy and
+# AmazonEC2ContainerRegistryReadOnly, and AmazonEKS_CNI_Policy unless the VPC CNI has a role of its own.
+ROLE_MANAGED_POLICIES: dict[str, tuple[str, ...]] = {
+    "kubernetes_control_plane": ("AmazonEKSClusterPolicy",),
+    "kubernetes_nodes": ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"),
+    "bucket_replication": (),
+}
+REPLICATION_POLICY = "portal-bucket-replication"
+# What a key administrator may do, as in the KMS default key policy for key administrators (no use of the key).
+KEY_ADMINISTRATION = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
+KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+# The services that encrypt the portal's data with its keys: RDS storage, S3 objects, EKS secrets.
+KEY_SERVICES = ("rds", "s3", "eks")
 
 
 POSTGRES_PORT = 5432
@@ -769,6 +808,13 @@ class AwsCloudDriver:
         except errors.NotFound:
             cluster = None
         if cluster is None:
+            encryption: dict[str, Any] = {}
+            if spec.secrets_encryption_key:
+                # Envelope encryption of Kubernetes secrets with the region's key: CreateCluster
+                # encryptionConfig, resources ["secrets"] (the only one EKS takes), the key in the cluster's region.
+                encryption["encryptionConfig"] = [
+                    {"resources": ["secrets"], "provider": {"keyArn": spec.secrets_encryption_key}}
+                ]
             self._call(
                 "eks",
                 "create_cluster",
@@ -779,6 +825,7 @@ class AwsCloudDriver:
                 resourcesVpcConfig={"subnetIds": list(spec.subnet_ids)},
                 tags={**spec.tags, NAME_TAG: spec.name},
                 clientRequestToken=idempotency_token(self.account, self.region, "eks", spec.name),
+                **encryption,
             )
             cluster = self._call("eks", "describe_cluster", name=spec.name)["cluster"]
         if spec.network_policy and str(cluster.get("status", "")).upper() == "ACTIVE":
@@ -1204,16 +1251,28 @@ class AwsCloudDriver:
                 params["KmsKeyId"] = spec.encryption_key_id
             self._call("rds", "create_db_instance", exists_ok=True, **params)
         if spec.replica_region:
-            self.ensure_database_replica(spec.name, spec.replica_region)
+            self.ensure_database_replica(spec.name, spec.replica_region, spec.replica_encryption_key_id)
         return self.describe_database(spec.name)
 
-    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
-        """Create the cross-region read replica if missing."""
+    def ensure_database_replica(self, name: str, region: str, encryption_key_id: str | None = None) -> ReplicaInfo:
+        """Create the cross-region read replica if missing.
+
+        An encrypted primary's replica is encrypted with ``encryption_key_id``,
+        else with the key of the primary's key's alias in ``region``.
+        ``SourceRegion`` makes botocore presign the ``PreSignedUrl`` RDS needs
+        for a cross-region replica (and drop ``SourceRegion`` from the request).
+        """
         replica = self._replica_name(name)
         try:
             self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)
         except errors.NotFound:
             primary = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+            params: dict[str, Any] = {}
+            if primary.get("StorageEncrypted") and region != self.region:
+                # CreateDBInstanceReadReplica, KmsKeyId: "If you create an encrypted read replica in a different
+                # AWS Region, then you must specify a KMS key identifier for the destination AWS Region. KMS keys
+                # are specific to the AWS Region that they are created in."
+                params["KmsKeyId"] = encryption_key_id or self._counterpart_key(primary.get("KmsKeyId", ""), region)
             self._call(
                 "rds",
                 "create_db_instance_read_replica",
@@ -1224,11 +1283,43 @@ class AwsCloudDriver:
                 SourceRegion=self.region,
                 DBInstanceClass=primary["DBInstanceClass"],
                 Tags=_tag_list({**_tag_dict(primary.get("TagList")), NAME_TAG: replica}),
+                **params,
             )
         info = self._replica_info(name, region)
         if info is None:
             raise errors.Conflict(_PROMOTED.format(replica=replica, region=region), resource=replica)
         return info
+
+    def _counterpart_key(self, key_id: str, region: str) -> str:
+        """The ARN of the key in ``region`` with the alias of ``key_id`` (a key here), or InvalidRequest saying why not.
+
+        An AWS managed key (``alias/aws/rds``) exists in every region under the same alias; a portal key's
+        counterpart is made by the build-out's DR-region key step.
+        """
+        try:
+            listed = self._pages("kms", "list_aliases", "Aliases", KeyId=key_id) if key_id else []
+        except errors.NotFound:
+            listed, key_id = [], ""  # a key KMS does not know (moto's name for the default key)
+        if not key_id:
+            return "alias/aws/rds"  # RDS encrypts with the account's default key when none is named
+        aliases = [str(alias["AliasName"]) for alias in listed if alias.get("AliasName")]
+        if not aliases:
+            raise errors.InvalidRequest(
+                f"The key {key_id} has no alias, so no key in {region} can be found to encrypt the replica with.",
+                resource=key_id,
+            )
+        alias = sorted(aliases)[0]
+        if alias.startswith("alias/aws/"):
+            return alias
+        try:
+            metadata = self._call("kms", "describe_key", region=region, KeyId=alias, resource=alias)["KeyMetadata"]
+        except errors.NotFound as missing:
+            raise errors.InvalidRequest(
+                f"No key is aliased {alias.removeprefix('alias/')} in {region}: an encrypted database's replica "
+                f"there needs one (KMS keys are regional).",
+                resource=alias,
+            ) from missing
+        return str(metadata["Arn"])
 
     def _replica_info(self, name: str, region: str) -> ReplicaInfo | None:
         """The replica in ``region``, or None once it has been promoted (it then replicates nothing)."""
@@ -1469,19 +1560,7 @@ class AwsCloudDriver:
                 "s3",
                 "put_bucket_replication",
                 Bucket=spec.name,
-                ReplicationConfiguration={
-                    "Role": spec.replication_role,
-                    "Rules": [
-                        {
-                            "ID": "portal-dr",
-                            "Priority": 1,
-                            "Status": "Enabled",
-                            "Filter": {"Prefix": ""},
-                            "DeleteMarkerReplication": {"Status": "Disabled"},
-                            "Destination": {"Bucket": f"arn:aws:s3:::{spec.replication_target_bucket}"},
-                        }
-                    ],
-                },
+                ReplicationConfiguration={"Role": spec.replication_role, "Rules": [self._replication_rule(spec)]},
             )
         if spec.cold_storage_after_days is not None:
             self._call(
@@ -1500,6 +1579,37 @@ class AwsCloudDriver:
                 },
             )
         return self.describe_bucket(spec.name)
+
+    def _replication_rule(self, spec: BucketSpec) -> dict[str, Any]:
+        """The one replication rule: every object to the target bucket, SSE-KMS objects re-encrypted there.
+
+        S3 needs the role it assumes to replicate ("Role": an IAM role ARN), and by default "doesn't replicate
+        objects that are stored at rest using server-side encryption with AWS KMS keys": the rule must opt in
+        (``SourceSelectionCriteria.SseKmsEncryptedObjects``) and name a key "created in the same AWS Region as
+        the destination bucket" (``ReplicaKmsKeyID``), which PutBucketReplication does not check.
+        """
+        if not spec.replication_role:
+            raise errors.InvalidRequest(
+                f"Replicating {spec.name} needs an IAM role S3 can assume; none was given.", resource=spec.name
+            )
+        if spec.encryption_key_id and not spec.replication_target_key_id:
+            raise errors.InvalidRequest(
+                f"{spec.name} is encrypted with a KMS key: replicating it needs a key in the target bucket's region.",
+                resource=spec.name,
+            )
+        destination: dict[str, Any] = {"Bucket": f"arn:{self._partition()}:s3:::{spec.replication_target_bucket}"}
+        rule: dict[str, Any] = {
+            "ID": "portal-dr",
+            "Priority": 1,
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "DeleteMarkerReplication": {"Status": "Disabled"},
+            "Destination": destination,
+        }
+        if spec.replication_target_key_id:
+            rule["SourceSelectionCriteria"] = {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+            destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": spec.replication_target_key_id}
+        return rule
 
     def _optional(self, operation: str, bucket: str) -> dict[str, Any] | None:
         try:
@@ -1577,26 +1687,94 @@ class AwsCloudDriver:
     # ------------------------------------------------------------ KMS
 
     def ensure_key(self, spec: KeySpec) -> KeyInfo:
-        """Find the key by alias, else by its alias tag (a crash after ``CreateKey``), else create it; then alias it."""
+        """Find the key by alias, else by its alias tag (a crash after ``CreateKey``), else create it; then alias it.
+
+        The key gets the portal's key policy (:meth:`key_policy`) and, unless
+        the spec says otherwise, yearly automatic rotation; a key found again
+        is brought to both (a crash may have come between the calls).
+        """
+        policy = self.key_policy()
         try:
-            return self.describe_key(spec.alias)
+            info = self.describe_key(spec.alias)
         except errors.NotFound:
-            pass
-        key_id = self._key_tagged(spec.alias)
-        if key_id is None:
-            tags = {**spec.tags, ALIAS_TAG: spec.alias}
-            key_id = self._create_looking_again(
-                lambda: self._key_tagged(spec.alias),
-                lambda: self._call(
-                    "kms",
-                    "create_key",
-                    once=True,
-                    Description=spec.description or spec.alias,
-                    Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
-                )["KeyMetadata"]["KeyId"],
-            )
-        self._call("kms", "create_alias", exists_ok=True, AliasName=f"alias/{spec.alias}", TargetKeyId=key_id)
-        return self.describe_key(spec.alias)
+            key_id = self._key_tagged(spec.alias)
+            if key_id is None:
+                tags = {**spec.tags, ALIAS_TAG: spec.alias}
+                key_id = self._create_looking_again(
+                    lambda: self._key_tagged(spec.alias),
+                    lambda: self._call(
+                        "kms",
+                        "create_key",
+                        once=True,
+                        Description=spec.description or spec.alias,
+                        Policy=json.dumps(policy),
+                        Tags=[{"TagKey": key, "TagValue": value} for key, value in sorted(tags.items())],
+                    )["KeyMetadata"]["KeyId"],
+                )
+            self._call("kms", "create_alias", exists_ok=True, AliasName=f"alias/{spec.alias}", TargetKeyId=key_id)
+            info = self.describe_key(spec.alias)
+        current = self._call("kms", "get_key_policy", KeyId=info.id, PolicyName="default").get("Policy") or "{}"
+        if json.loads(current) != policy:
+            self._call("kms", "put_key_policy", KeyId=info.id, PolicyName="default", Policy=json.dumps(policy))
+        rotating = bool(self._call("kms", "get_key_rotation_status", KeyId=info.id).get("KeyRotationEnabled"))
+        if spec.rotation and not rotating:
+            # EnableKeyRotation: a new key material every 365 days by default; old material still decrypts.
+            self._call("kms", "enable_key_rotation", KeyId=info.id)
+        elif rotating and not spec.rotation:
+            self._call("kms", "disable_key_rotation", KeyId=info.id)
+        return info
+
+    def key_policy(self) -> dict[str, Any]:
+        """The portal's key policy: the account administers through IAM, the portal's role administers the key
+        and uses it only through the services that encrypt the portal's data in this region.
+
+        KMS: "Every KMS key must have exactly one key policy"; the default one's "Allows access to the AWS
+        account and enables IAM policies" statement (root, ``kms:*``) keeps the key manageable should the
+        portal's role go, and lets IAM policies grant use (the replication role's does). ``kms:ViaService``
+        limits the portal's own use to RDS, S3 and EKS in the key's region; grants only for AWS resources.
+        """
+        partition = self._partition()
+        portal = {"AWS": self.credentials.role_arn}
+        services = [f"{service}.{self.region}.amazonaws.com" for service in KEY_SERVICES]
+        return {
+            "Version": "2012-10-17",
+            "Id": "portal-key-policy",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{self.account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "PortalAdministers",
+                    "Effect": "Allow",
+                    "Principal": portal,
+                    "Action": KEY_ADMINISTRATION,
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "PortalUsesThroughServices",
+                    "Effect": "Allow",
+                    "Principal": portal,
+                    "Action": KEY_USE,
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"kms:ViaService": services}},
+                },
+                {
+                    "Sid": "PortalGrantsToServices",
+                    "Effect": "Allow",
+                    "Principal": portal,
+                    "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"kms:ViaService": services},
+                        "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    },
+                },
+            ],
+        }
 
     def _key_tagged(self, alias: str) -> str | None:
         for key in self._pages("kms", "list_keys", "Keys"):
@@ -1632,6 +1810,162 @@ class AwsCloudDriver:
             self._call("kms", "delete_alias", AliasName=f"alias/{alias}")
         except errors.NotFound:
             return
+
+    # ------------------------------------------------------------ IAM
+
+    def _partition(self) -> str:
+        """``aws`` (or ``aws-cn``, ``aws-us-gov``): ARNs the driver writes are in the partition of its role."""
+        parts = self.credentials.role_arn.split(":")
+        return parts[1] if len(parts) > 1 and parts[0] == "arn" and parts[1] else "aws"
+
+    @staticmethod
+    def trust_policy(purpose: str) -> dict[str, Any]:
+        """The documented trust policy of a role for ``purpose``: the one service that assumes it."""
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": ROLE_SERVICES[purpose]}, "Action": "sts:AssumeRole"}
+            ],
+        }
+
+    def replication_policy(self, spec: RoleSpec) -> dict[str, Any]:
+        """Least privilege for S3 replication from ``source_bucket`` to ``target_bucket`` (the S3 user guide's
+        replication role policy, with its SSE-KMS statements when keys are named).
+
+        With S3 Bucket Keys on, the encryption context is the bucket's ARN rather than the object's, so both
+        are allowed.
+        """
+        partition = self._partition()
+        source = f"arn:{partition}:s3:::{spec.source_bucket}"
+        target = f"arn:{partition}:s3:::{spec.target_bucket}"
+        statements: list[dict[str, Any]] = [
+            {
+                "Sid": "ReadSourceConfiguration",
+                "Effect": "Allow",
+                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                "Resource": [source],
+            },
+            {
+                "Sid": "ReadSourceVersions",
+                "Effect": "Allow",
+                "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+                "Resource": [f"{source}/*"],
+            },
+            {
+                "Sid": "WriteTargetReplicas",
+                "Effect": "Allow",
+                "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
+                "Resource": [f"{target}/*"],
+            },
+        ]
+        for sid, key, actions, bucket in (
+            ("DecryptSource", spec.source_key, ["kms:Decrypt"], source),
+            ("EncryptReplicas", spec.target_key, ["kms:Encrypt", "kms:GenerateDataKey"], target),
+        ):
+            if not key:
+                continue
+            region = key.split(":")[3] if key.startswith("arn:") else self.region
+            statements.append(
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": actions,
+                    "Resource": [key],
+                    "Condition": {
+                        "StringLike": {
+                            "kms:ViaService": f"s3.{region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"],
+                        }
+                    },
+                }
+            )
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    def ensure_role(self, spec: RoleSpec) -> RoleInfo:
+        """Create the IAM role with its trust policy if missing, then attach its managed policies and put its
+        inline one; a role of that name the portal did not make (no ``portal:name`` tag) is a ``Conflict``."""
+        names.check("iam_role", spec.name)
+        trust = self.trust_policy(spec.purpose)
+        try:
+            role = self._call("iam", "get_role", RoleName=spec.name, resource=spec.name)["Role"]
+        except errors.NotFound:
+            tags = {**spec.tags, NAME_TAG: spec.name, PURPOSE_TAG: spec.purpose}
+            self._call(
+                "iam",
+                "create_role",
+                exists_ok=True,
+                resource=spec.name,
+                RoleName=spec.name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=spec.description or f"Platform portal: {spec.purpose.replace('_', ' ')}",
+                Tags=_tag_list(tags),
+            )
+            role = self._call("iam", "get_role", RoleName=spec.name, resource=spec.name)["Role"]
+        if _tag_dict(role.get("Tags")).get(NAME_TAG) != spec.name:
+            raise errors.Conflict(
+                f"An IAM role named {spec.name} exists and was not made by the portal; it is left as it is.",
+                resource=spec.name,
+            )
+        if role.get("AssumeRolePolicyDocument") != trust:
+            self._call("iam", "update_assume_role_policy", RoleName=spec.name, PolicyDocument=json.dumps(trust))
+        attached = {
+            policy["PolicyArn"]
+            for policy in self._pages("iam", "list_attached_role_policies", "AttachedPolicies", RoleName=spec.name)
+        }
+        for policy_name in ROLE_MANAGED_POLICIES[spec.purpose]:
+            arn = f"arn:{self._partition()}:iam::aws:policy/{policy_name}"
+            if arn not in attached:
+                self._call("iam", "attach_role_policy", RoleName=spec.name, PolicyArn=arn)
+        if spec.purpose == "bucket_replication":
+            self._call(
+                "iam",
+                "put_role_policy",
+                RoleName=spec.name,
+                PolicyName=REPLICATION_POLICY,
+                PolicyDocument=json.dumps(self.replication_policy(spec)),
+            )
+        return self._role_info(role)
+
+    @staticmethod
+    def _role_info(role: dict[str, Any]) -> RoleInfo:
+        tags = _tag_dict(role.get("Tags"))
+        return RoleInfo(
+            name=role["RoleName"],
+            arn=role["Arn"],
+            purpose=tags.get(PURPOSE_TAG, ""),
+            created_at=role.get("CreateDate"),
+            tags=tags,
+        )
+
+    def describe_role(self, name: str) -> RoleInfo:
+        """The IAM role of this name, or NotFound."""
+        return self._role_info(self._call("iam", "get_role", RoleName=name, resource=name)["Role"])
+
+    def delete_role(self, name: str) -> None:
+        """Detach its managed policies, delete its inline ones, take it out of instance profiles, then delete it.
+
+        DeleteRole: "you must first remove those items" (inline policies, attached managed policies, instance
+        profiles). A role the portal did not make is left alone; a missing one is already deleted.
+        """
+        try:
+            role = self._call("iam", "get_role", RoleName=name, resource=name)["Role"]
+        except errors.NotFound:
+            return
+        if _tag_dict(role.get("Tags")).get(NAME_TAG) != name:
+            return
+        with contextlib.suppress(errors.NotFound):
+            for policy in self._pages("iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+                self._call("iam", "detach_role_policy", RoleName=name, PolicyArn=policy["PolicyArn"])
+            for policy_name in self._pages("iam", "list_role_policies", "PolicyNames", RoleName=name):
+                self._call("iam", "delete_role_policy", RoleName=name, PolicyName=policy_name)
+            for profile in self._pages("iam", "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name):
+                self._call(
+                    "iam",
+                    "remove_role_from_instance_profile",
+                    RoleName=name,
+                    InstanceProfileName=profile["InstanceProfileName"],
+                )
+            self._call("iam", "delete_role", RoleName=name, resource=name)
 
     # ------------------------------------------------------------ Cost Explorer
 

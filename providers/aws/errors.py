@@ -58,6 +58,9 @@ SERVICE_CODES: dict[tuple[str, str], type[errors.ProviderError]] = {
     # not a quota (Cost Explorer names real limits ServiceQuotaExceededException).
     ("ce", "LimitExceededException"): errors.Throttled,
 }
+# IAM is eventually consistent: EKS may refuse a role made a moment ago ("Role with arn: ... could not be assumed
+# because it does not exist or the trusted entity is not correct") and take it seconds later. Waiting helps.
+ROLE_NOT_YET_ASSUMABLE = "could not be assumed"
 CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
 
 
@@ -105,6 +108,8 @@ def translate(error: Exception, resource: str = "", service: str = "") -> errors
         name = f'The bucket name "{resource}"' if resource else "This bucket name"
         taken = f"{name} is taken by another AWS account (S3 bucket names are global); choose another name."
         return errors.NameTaken(taken, resource=resource)
+    if service == "eks" and code == "InvalidParameterException" and ROLE_NOT_YET_ASSUMABLE in message:
+        return errors.Busy(message, resource=resource, retry_after=10)
     if code in BUSY_CODES or (by_service is errors.Busy and not is_already_exists(error)):
         return errors.Busy(message, resource=resource, retry_after=_retry_after(error))
     if "NotFound" in code or code.startswith("NoSuch") or code in {"404", "InvalidKeyId"} or code.endswith(".NotFound"):

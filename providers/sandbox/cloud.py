@@ -50,6 +50,8 @@ from providers.cloud import (
     NodePoolSpec,
     ObjectInfo,
     ReplicaInfo,
+    RoleInfo,
+    RoleSpec,
     SubnetInfo,
     newest_first,
 )
@@ -454,8 +456,9 @@ class SandboxCloudDriver:
             self.ensure_database_replica(spec.name, spec.replica_region)
         return self.describe_database(spec.name)
 
-    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
-        """Create the read replica in ``region`` if the database has none there."""
+    def ensure_database_replica(self, name: str, region: str, encryption_key_id: str | None = None) -> ReplicaInfo:
+        """Create the read replica in ``region`` if the database has none there (the sandbox encrypts nothing, so
+        ``encryption_key_id`` is accepted and ignored)."""
         replica_name = f"{name}-replica"
         with self._state(region) as elsewhere:
             if replica_name in self._table(elsewhere, "databases"):
@@ -712,6 +715,42 @@ class SandboxCloudDriver:
     def delete_key(self, alias: str) -> None:
         """Forget the key and its alias; a missing one is already deleted."""
         self._step("schedule_key_deletion", lambda state: self._table(state, "keys").pop(alias, None))
+
+    # ------------------------------------------------------------ identities
+
+    def ensure_role(self, spec: RoleSpec) -> RoleInfo:
+        """Record the identity and what it is for (the sandbox checks no permissions)."""
+
+        def create(state: State) -> None:
+            table = self._table(state, "roles")
+            if spec.name not in table:
+                record = self._new("roles", spec.name, dict(spec.tags), purpose=spec.purpose)
+                record["status"] = "available"
+                table[spec.name] = record
+            table[spec.name]["grants"] = {
+                "source_bucket": spec.source_bucket,
+                "target_bucket": spec.target_bucket,
+                "source_key": spec.source_key,
+                "target_key": spec.target_key,
+            }
+
+        self._step("create_role", create)
+        return self.describe_role(spec.name)
+
+    def describe_role(self, name: str) -> RoleInfo:
+        """The identity of this name, or NotFound."""
+        record = self._get("roles", name)
+        return RoleInfo(
+            name=name,
+            arn=f"arn:sandbox:iam::{self.account}:role/{name}",
+            purpose=record["purpose"],
+            created_at=datetime.fromisoformat(record["created_at"]),
+            tags=record["tags"],
+        )
+
+    def delete_role(self, name: str) -> None:
+        """Forget the identity; a missing one is already deleted."""
+        self._step("delete_role", lambda state: self._table(state, "roles").pop(name, None))
 
     # ------------------------------------------------------------ costs
 

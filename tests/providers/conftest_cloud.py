@@ -13,6 +13,7 @@ come from the harness's :class:`ProviderInputs`, so the assertions stay the same
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -190,6 +191,11 @@ class CloudHarness:
     backend: Any = field(default=None)  # the fake behind the driver, where there is one
 
 
+MOTO_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+# A reset rebuilds every backend in use (IAM's with AWS's managed policies): on a busy machine that takes a while.
+MOTO_RESET_SECONDS = 60
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -201,11 +207,18 @@ def _free_port() -> int:
 def moto_endpoint() -> Iterator[str]:
     """One moto server per test process, on a loopback port, reached over real HTTP."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call is noise
+    # AWS's managed policies (AmazonEKSClusterPolicy…) exist in every account; moto loads them only when asked.
+    loading = os.environ.get(MOTO_MANAGED_POLICIES)
+    os.environ[MOTO_MANAGED_POLICIES] = "true"
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+    if loading is None:
+        os.environ.pop(MOTO_MANAGED_POLICIES, None)
+    else:
+        os.environ[MOTO_MANAGED_POLICIES] = loading
 
 
 def sandbox_harness(state_dir: Path) -> CloudHarness:
@@ -437,7 +450,7 @@ def answer_eks_versions(driver: AwsCloudDriver, versions: list[dict[str, Any]] |
 
 def aws_harness(endpoint: str) -> CloudHarness:
     """The AWS driver pointed at moto, after resetting moto's state."""
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{endpoint}/moto-api/reset", timeout=MOTO_RESET_SECONDS).raise_for_status()
     sleeps: list[float] = []
     addons = FakeEksAddons()
     driver = moto_driver(endpoint, REGION, sleeps.append, addons)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 
 from environments.workflows import EnvironmentPlan
-from providers import errors
+from providers import errors, names
 from providers.azure.cloud import storage_account_name
 from providers.cloud import BucketSpec, CacheSpec, DatabaseSpec, NetworkSpec
 from regions import plan as region_plan
@@ -184,3 +184,14 @@ def test_two_installations_never_claim_the_same_global_name(provider: str, setti
 
     assert first_global.isdisjoint(second_global)
     assert len(set(first.buckets)) == len(first.buckets), "no two buckets of one installation share a name"
+
+
+def test_a_regions_iam_role_names_fit_iams_rule_and_no_two_installations_or_regions_share_one(settings: Any) -> None:
+    built: list[str] = []
+    for installation in INSTALLATIONS:
+        settings.INSTALLATION_ID = installation
+        for code in REGIONS["aws"]:
+            built += [region_plan.role_name(code, suffix) for suffix in region_plan.AWS_ROLES.values()]
+
+    assert [name for name in built if names.RULES["iam_role"].problem(name)] == []
+    assert len(set(built)) == len(built) == len(INSTALLATIONS) * len(REGIONS["aws"]) * len(region_plan.AWS_ROLES)

@@ -174,7 +174,12 @@ def test_the_cloud_and_the_cluster_hold_exactly_one_of_each_planned_resource(san
         "buckets": [bucket],
     }
     # The sandbox keeps a replica on its primary's record (a promoted one would stand in the partner's document).
-    assert cloud_names("eu-west-3") == {**{kind: [] for kind in ADDONS}, "buckets": [f"{bucket}-dr"]}
+    # The partner holds the bucket's copy and the key of the same alias that encrypts the DR copies there.
+    assert cloud_names("eu-west-3") == {
+        **{kind: [] for kind in ADDONS},
+        "keys": [f"{prefix}-key"],
+        "buckets": [f"{bucket}-dr"],
+    }
     (primary,) = cloud_in("eu-south-1").records("databases")
     assert (primary["replica"]["name"], primary["replica"]["region"]) == (f"{prefix}-db-replica", "eu-west-3")
     database = cloud_in("eu-south-1").describe_database(f"{prefix}-db")

@@ -32,8 +32,10 @@ from tests.environments.test_provisioning_workflow import full_plan, provision
 from tests.providers import aws_rules
 from tests.providers.azure_fake import AKS_RBAC_CLUSTER_ADMIN, PORTAL_PRINCIPAL, FakeAzure, FakeCredential
 from tests.providers.conftest_cloud import (
+    ACCOUNT,
     AZURE_SUBSCRIPTION,
     AZURE_TENANT,
+    MOTO_RESET_SECONDS,
     TEST_RETRIES,
     FakeEksAddons,
     moto_driver,
@@ -81,7 +83,7 @@ def namespaces_in(directory: Path, code: str, cluster: str) -> list[str]:
 def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, demo: None, kube: Path) -> Iterator[dict[str, Any]]:
     """The AWS driver on moto, one per region, as the workflow asks for them; refused what AWS refuses, and what
     was built is checked against what AWS needs to run it."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=MOTO_RESET_SECONDS).raise_for_status()
     drivers: dict[str, AwsCloudDriver] = {}
     addons = FakeEksAddons()
 
@@ -238,6 +240,116 @@ def test_an_environments_database_and_cache_on_a_built_aws_region_sit_beside_its
     assert cache["Status"]
 
 
+def test_an_aws_build_makes_the_roles_its_services_run_as_and_hands_them_over(aws: dict[str, Any]) -> None:
+    request = approve(request_region())
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    cloud = aws["driver"]("eu-south-1")
+    iam = cloud.client("iam")
+    roles = {item.settings["purpose"]: item.name for item in region_plan(request).resources if item.kind == "role"}
+    assert roles == {
+        "kubernetes_control_plane": "portal-tests-eu-south-1-eks-cluster",
+        "kubernetes_nodes": "portal-tests-eu-south-1-eks-nodes",
+        "bucket_replication": "portal-tests-eu-south-1-s3-replication",
+    }, "names carry the installation and the region: IAM names are account-wide"
+    services = {"kubernetes_control_plane": "eks", "kubernetes_nodes": "ec2", "bucket_replication": "s3"}
+    arns = {}
+    for purpose, name in roles.items():
+        role = iam.get_role(RoleName=name)["Role"]
+        arns[purpose] = role["Arn"]
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": f"{services[purpose]}.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+        assert {tag["Key"]: tag["Value"] for tag in role["Tags"]}["portal:region-request"] == str(request.pk)
+    attached = {
+        purpose: sorted(
+            policy["PolicyName"] for policy in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        )
+        for purpose, name in roles.items()
+    }
+    assert attached == {
+        "kubernetes_control_plane": ["AmazonEKSClusterPolicy"],
+        "kubernetes_nodes": ["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"],
+        "bucket_replication": [],
+    }
+    # The services were handed the roles the build made, not names nothing creates.
+    eks = cloud.client("eks")
+    assert eks.describe_cluster(name="eks-eu-south-1")["cluster"]["roleArn"] == arns["kubernetes_control_plane"]
+    for pool in ("general", "highcpu", "gpu"):
+        group = eks.describe_nodegroup(clusterName="eks-eu-south-1", nodegroupName=pool)["nodegroup"]
+        assert group["nodeRole"] == arns["kubernetes_nodes"]
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    replication = cloud.client("s3").get_bucket_replication(Bucket=names["bucket"])["ReplicationConfiguration"]
+    assert replication["Role"] == arns["bucket_replication"]
+    # The replication role reads the bucket and writes its DR copy, and nothing else.
+    policy = iam.get_role_policy(RoleName=roles["bucket_replication"], PolicyName="portal-bucket-replication")
+    statements = {statement["Sid"]: statement for statement in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadSourceVersions"]["Resource"] == [f"arn:aws:s3:::{names['bucket']}/*"]
+    assert statements["WriteTargetReplicas"]["Resource"] == [f"arn:aws:s3:::{names['bucket']}-dr/*"]
+    home_key = cloud.describe_key(names["key"]).arn
+    dr_key = aws["driver"]("eu-west-3").describe_key(names["key"]).arn
+    assert statements["DecryptSource"]["Resource"] == [home_key]
+    assert statements["DecryptSource"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-south-1.amazonaws.com"
+    assert statements["EncryptReplicas"]["Resource"] == [dr_key]
+    assert statements["EncryptReplicas"]["Condition"]["StringLike"]["kms:ViaService"] == "s3.eu-west-3.amazonaws.com"
+
+
+def test_an_aws_build_encrypts_with_rotated_keys_of_its_own_in_the_region_and_its_dr_partner(
+    aws: dict[str, Any],
+) -> None:
+    request = approve(request_region())
+    replications: list[dict[str, Any]] = []
+    aws["driver"]("eu-south-1").on(
+        "before-parameter-build.s3.PutBucketReplication", lambda params, **_: replications.append(params)
+    )
+
+    run = build(request)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    names = {item.kind: item.name for item in region_plan(request).resources}
+    home, partner = aws["driver"]("eu-south-1"), aws["driver"]("eu-west-3")
+    keys = {code: driver.describe_key(names["key"]) for code, driver in (("eu-south-1", home), ("eu-west-3", partner))}
+    assert keys["eu-south-1"].arn.startswith("arn:aws:kms:eu-south-1:")
+    assert keys["eu-west-3"].arn.startswith("arn:aws:kms:eu-west-3:")
+    for code, driver in (("eu-south-1", home), ("eu-west-3", partner)):
+        kms = driver.client("kms", code)
+        assert kms.get_key_rotation_status(KeyId=keys[code].id)["KeyRotationEnabled"]
+        policy = json.loads(kms.get_key_policy(KeyId=keys[code].id, PolicyName="default")["Policy"])
+        by_sid = {statement["Sid"]: statement for statement in policy["Statement"]}
+        assert by_sid["AccountAdministersThroughIam"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+        assert by_sid["PortalUsesThroughServices"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/portal"}
+        assert by_sid["PortalUsesThroughServices"]["Condition"]["StringEquals"]["kms:ViaService"] == [
+            f"rds.{code}.amazonaws.com",
+            f"s3.{code}.amazonaws.com",
+            f"eks.{code}.amazonaws.com",
+        ]
+    # Kubernetes secrets are envelope-encrypted with the region's key.
+    cluster = home.client("eks").describe_cluster(name=names["cluster"])["cluster"]
+    assert cluster["encryptionConfig"] == [{"resources": ["secrets"], "provider": {"keyArn": keys["eu-south-1"].arn}}]
+    # Both buckets are SSE-KMS with their region's key; replication carries KMS-encrypted objects over.
+    for driver, bucket, key in (
+        (home, names["bucket"], keys["eu-south-1"]),
+        (partner, f"{names['bucket']}-dr", keys["eu-west-3"]),
+    ):
+        rule = driver.client("s3").get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key.arn}
+        assert rule["BucketKeyEnabled"] is True
+    (rule,) = replications[0]["ReplicationConfiguration"]["Rules"]  # moto keeps neither part of the rule
+    assert rule["SourceSelectionCriteria"] == {"SseKmsEncryptedObjects": {"Status": "Enabled"}}
+    assert rule["Destination"]["EncryptionConfiguration"] == {"ReplicaKmsKeyID": keys["eu-west-3"].arn}
+    # The read replica in the partner is encrypted with the partner's key (the source's would not work there).
+    replica = partner.client("rds", "eu-west-3").describe_db_instances(
+        DBInstanceIdentifier=f"{names['database']}-replica"
+    )
+    assert replica["DBInstances"][0]["KmsKeyId"] == keys["eu-west-3"].arn
+
+
 def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_either_region(
     aws: dict[str, Any],
 ) -> None:
@@ -267,9 +379,14 @@ def test_an_aws_build_that_fails_at_its_last_step_rolled_back_leaves_nothing_in_
         (cloud.describe_bucket, names["bucket"]),
         (aws["driver"]("eu-west-3").describe_bucket, f"{names['bucket']}-dr"),
         (cloud.describe_key, names["key"]),
+        (aws["driver"]("eu-west-3").describe_key, names["key"]),
+        *((cloud.describe_role, item.name) for item in region_plan(request).resources if item.kind == "role"),
     ):
         with pytest.raises(errors.NotFound):
             describe(name)
+    assert not [
+        role["RoleName"] for role in cloud.client("iam").list_roles()["Roles"] if "eu-south-1" in role["RoleName"]
+    ]
     assert not Region.objects.filter(code="eu-south-1").exists()
     assert not RegionResource.objects.filter(request=request, status=ResourceStatus.CREATED).exists()
     assert namespaces_in(aws["kube"], "eu-south-1", "eks-eu-south-1") == []

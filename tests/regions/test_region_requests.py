@@ -31,6 +31,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 BUILD_ORDER = [
     "network",
     "key",
+    "dr_key",
+    "role",
+    "role",
+    "role",
     "cluster",
     "node_pool",
     "node_pool",
@@ -279,6 +283,13 @@ def test_the_plan_lists_every_resource_in_build_order_with_deterministic_names(d
     bucket = next(item for item in plan.resources if item.kind == "bucket")
     assert bucket.settings["replication_target_bucket"] == f"{bucket.name}-dr"
     assert bucket.settings["cold_storage_after_days"] == 90
+    # The identities the services run as are built first, named for this installation and region.
+    roles = {item.settings["purpose"]: item for item in plan.resources if item.kind == "role"}
+    assert roles["kubernetes_control_plane"].name == "portal-tests-eu-south-1-eks-cluster"
+    assert bucket.settings["replication_role"] == roles["bucket_replication"].name
+    assert roles["bucket_replication"].settings["target_bucket"] == f"{bucket.name}-dr"
+    dr_key = next(item for item in plan.resources if item.kind == "dr_key")
+    assert (dr_key.name, dr_key.region) == ("portal-eu-south-1-key", "eu-west-3")
 
 
 def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_cannot_price(demo: None) -> None:
@@ -293,7 +304,7 @@ def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_can
     assert costs[("node_pool", "general")] == Decimal("294.34")
     assert costs[("cluster", "eks-eu-south-1")] is None
     assert costs[("key", "portal-eu-south-1-key")] is None
-    assert plan.unpriced == ("the encryption key", "the Amazon EKS control plane")
+    assert plan.unpriced == ("the encryption key", "the encryption key in eu-west-3", "the Amazon EKS control plane")
     assert plan.monthly_total == sum(cost for cost in costs.values() if cost is not None)
     assert plan.currency == "USD"
 
