@@ -1002,7 +1002,10 @@ class AwsCloudDriver:
         """The cluster's VPC: EKS reports ``vpcId``; where it does not (moto), the VPC of its subnets."""
         if vpc_config.get("vpcId") or not vpc_config.get("subnetIds"):
             return str(vpc_config.get("vpcId", ""))
-        subnets = self._call("ec2", "describe_subnets", SubnetIds=list(vpc_config["subnetIds"][:1]))["Subnets"]
+        try:
+            subnets = self._call("ec2", "describe_subnets", SubnetIds=list(vpc_config["subnetIds"][:1]))["Subnets"]
+        except errors.NotFound:  # the subnet is gone: the cluster has no network left to place anything in
+            return ""
         return str(subnets[0]["VpcId"]) if subnets else ""
 
     def _network_policy_state(self, cluster_name: str) -> dict[str, str]:

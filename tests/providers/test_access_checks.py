@@ -83,7 +83,7 @@ def aws_driver(moto_endpoint: str) -> AwsCloudDriver:
     """The AWS driver on a fresh moto (a test that needs the policy simulation asks for it: `simulating`)."""
     import requests
 
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60).raise_for_status()
     base = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
     driver = AwsCloudDriver(
         AwsCredentials(role_arn=ROLE, external_id="portal-test", region=REGION),

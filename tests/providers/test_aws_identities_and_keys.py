@@ -19,6 +19,7 @@ from providers.aws.errors import translate
 from providers.cloud import AwsCredentials, BucketSpec, DatabaseSpec, KeySpec, KubernetesClusterSpec, RoleSpec
 from tests.providers import aws_rules
 from tests.providers.conftest_cloud import ACCOUNT, DR_REGION, REGION, TEST_RETRIES, aws_harness, moto_endpoint
+from tests.providers.test_aws_cloud import placement
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -228,6 +229,7 @@ def encrypted_database(home: AwsCloudDriver, key_arn: str) -> None:
             storage_gb=20,
             backup_retention_days=7,
             encryption_key_id=key_arn,
+            **placement(home),
         )
     )
 
@@ -269,7 +271,7 @@ def test_a_cluster_envelope_encrypts_its_secrets_with_the_key_it_is_given(moto_e
     home.ensure_kubernetes_cluster(
         KubernetesClusterSpec(
             name="eks-eu-west-1",
-            version="1.30",
+            version="1.34",
             subnet_ids=("subnet-1",),
             control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
             secrets_encryption_key=key.arn,

@@ -368,7 +368,7 @@ def test_deleting_a_database_removes_its_subnet_group_and_security_group_and_can
 def cluster(aws: CloudHarness) -> KubernetesClusterSpec:
     return KubernetesClusterSpec(
         name="env-42",
-        version="1.30",
+        version="1.34",
         subnet_ids=placement(aws.driver)["subnet_ids"],
         control_plane_role=f"arn:aws:iam::{ACCOUNT}:role/eks",
         node_role=f"arn:aws:iam::{ACCOUNT}:role/nodes",

@@ -570,7 +570,7 @@ def test_node_pools_are_autoscaled_spot_or_gpu_tainted_and_the_first_general_one
 
 def test_the_portals_identity_gets_the_aks_rbac_cluster_admin_role_on_the_cluster_once(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    spec = KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(GENERAL,))
 
     cluster = settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
     settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
@@ -588,7 +588,7 @@ def test_the_portals_identity_gets_the_aks_rbac_cluster_admin_role_on_the_cluste
 
 def test_an_identity_that_may_not_assign_roles_is_told_which_role_to_ask_for(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    spec = KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(GENERAL,))
     cloud.driver.ensure_kubernetes_cluster(spec)
     fake.fail_next(
         "PUT",
@@ -607,7 +607,7 @@ def test_an_identity_that_may_not_assign_roles_is_told_which_role_to_ask_for(clo
 
 def test_a_role_assigned_under_another_name_by_someone_else_is_enough(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    spec = KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(GENERAL,))
     cloud.driver.ensure_kubernetes_cluster(spec)
     cluster_id = next(iter(resources_of(fake, "Microsoft.ContainerService/managedClusters").values()))["id"]
     fake.role_assignments["0b0e8a4e-0000-4000-8000-000000000001"] = {
@@ -624,7 +624,7 @@ def test_a_role_assigned_under_another_name_by_someone_else_is_enough(cloud: Clo
 
 def test_network_policies_are_enforced_by_cilium_on_an_overlay(cloud: CloudHarness) -> None:
     fake = fake_of(cloud)
-    spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+    spec = KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(GENERAL,))
 
     settled(lambda: cloud.driver.ensure_kubernetes_cluster(spec))
 
@@ -745,7 +745,7 @@ def test_a_long_delete_returns_once_azure_accepted_it_and_the_resource_is_then_l
     fake = fake_of(cloud)
     driver = cloud.driver
     if what == "cluster":
-        spec = KubernetesClusterSpec(name="env-7", version="1.30", subnet_ids=(), node_pools=(GENERAL,))
+        spec = KubernetesClusterSpec(name="env-7", version="1.34", subnet_ids=(), node_pools=(GENERAL,))
         settled(lambda: driver.ensure_kubernetes_cluster(spec))
         delete, describe = driver.delete_kubernetes_cluster, driver.describe_kubernetes_cluster
         name, fragment = "env-7", "/managedClusters/env-7"

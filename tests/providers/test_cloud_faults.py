@@ -50,25 +50,24 @@ def test_aws_creates_whose_answers_are_lost_make_one_of_each_resource(moto_endpo
     with faults.paused():
         made = aws_inventory(lambda region: harness.driver, (REGION,))
     net = NETWORK.name
-    assert made == Counter(
+    zone_ids = sorted({subnet.zone_id for subnet in network.subnets})
+    assert len(zone_ids) == 2
+    expected = Counter(
         {
             (REGION, kind, name): 1
             for kind, name in [
                 ("vpc", net),
                 ("internet-gateway", net),
-                ("elastic-ip", net),
-                ("nat-gateway", net),
                 ("route-table", f"{net}-public"),
-                ("route-table", f"{net}-private"),
                 ("kms-key", "faulty-key"),
-                *[
-                    ("subnet", f"{net}-{tier}-{zone}")
-                    for tier in ("public", "private")
-                    for zone in NETWORK.availability_zones
-                ],
+                *[("route-table", f"{net}-private-{zone}") for zone in zone_ids],
+                *[("subnet", f"{net}-{tier}-{zone}") for tier in ("public", "private") for zone in zone_ids],
             ]
         }
     )
+    # One NAT gateway, with its Elastic IP, per zone.
+    expected[(REGION, "nat-gateway", net)] = expected[(REGION, "elastic-ip", net)] = len(zone_ids)
+    assert made == expected
     assert len(network.subnets) == 4
     assert network.nat_gateway_ids
     assert key.enabled

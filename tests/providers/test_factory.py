@@ -178,7 +178,7 @@ def test_a_sandbox_cluster_still_needs_a_known_access(tmp_path: Path) -> None:
 @pytest.fixture
 def aws_environment(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     """The worker's ambient AWS credentials and endpoint, as the SDK reads them from the environment."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60).raise_for_status()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)

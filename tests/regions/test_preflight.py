@@ -28,11 +28,11 @@ from portal.demo import Persona, username_of
 from providers.access import AWS_POLICY_FILE, aws_policy
 from providers.aws.cloud import AwsCloudDriver
 from providers.cloud import AwsCredentials, CloudDriver
-from regions import preflight, services
+from regions import drivers, preflight, services
 from regions.choices import ClusterKind, RegionRequestStatus
 from regions.models import AccessCheckResult, CloudAccount, Cluster, RegionRequest
 from tests.providers.aws_iam_simulation import simulation_from_moto
-from tests.providers.conftest_cloud import TEST_RETRIES, moto_endpoint
+from tests.providers.conftest_cloud import TEST_RETRIES, answer_eks_versions, moto_endpoint
 from tests.regions.test_region_build import approve, request_region, second_admin
 from workflows.models import Run
 
@@ -163,7 +163,7 @@ def test_the_api_answers_404_for_an_account_that_does_not_exist(demo: None, clie
 @pytest.fixture
 def live_aws(demo: None, settings: Any, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """The demo AWS account, live, reached through moto; its role's policy is what the test puts in moto's IAM."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60).raise_for_status()
     settings.PROVIDER_MODE = "live"
     account = aws_account()
     simulate, asked = simulation_from_moto(moto_endpoint)
@@ -178,9 +178,11 @@ def live_aws(demo: None, settings: Any, moto_endpoint: str, monkeypatch: pytest.
             sleep=lambda seconds: None,
         )
         driver.on("before-call.iam.SimulatePrincipalPolicy", simulate)
+        answer_eks_versions(driver)
         return driver
 
     monkeypatch.setattr(preflight, "cloud_driver_in", cloud_driver_in)
+    monkeypatch.setattr(drivers, "cloud_driver_in", cloud_driver_in)  # the Kubernetes versions a request is offered
     iam = boto3.client(
         "iam",
         endpoint_url=moto_endpoint,
