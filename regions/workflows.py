@@ -438,15 +438,9 @@ class BuildRegion(Workflow):
     def undo_cache(self, ctx: StepContext) -> None:
         cloud = self._cloud(ctx)
         cloud.delete_cache(ctx.params["name"])
-
-        def status() -> Any:
-            cache = cloud.describe_cache(ctx.params["name"])
-            if cache.status.lower() == "deleting":
-                # Deleting counts as gone for the rollback: the cloud finishes it, and nothing more is asked of it.
-                raise errors.NotFound(ctx.params["name"])
-            return cache
-
-        _wait_until_gone(status, "the Redis cache")
+        # Waited out until gone: a cache still deleting holds its subnets, which the network's undo removes next.
+        _wait_until_gone(lambda: cloud.describe_cache(ctx.params["name"]), "the Redis cache")
+        cloud.delete_cache(ctx.params["name"])  # gone now: this removes what placed it (subnet and access groups)
         self._forget(ctx)
 
     def do_bucket_replica(self, ctx: StepContext) -> Mapping[str, Any]:

@@ -1080,17 +1080,22 @@ class AwsCloudDriver:
     def _ensure_access_group(self, name: str, vpc_id: str, port: int, cidr: str, tags: Tags) -> str:
         """The data service's security group: TCP ``port`` from ``cidr`` and nothing else (other ingress is revoked)."""
         group_name = access_group_name(name)
-        found = self._call(
-            "ec2",
-            "describe_security_groups",
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [group_name]}],
-        )["SecurityGroups"]
-        if found:
-            group = found[0]
-        else:
+
+        def find() -> dict[str, Any] | None:
+            found = self._call(
+                "ec2",
+                "describe_security_groups",
+                Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [group_name]}],
+            )["SecurityGroups"]
+            return dict(found[0]) if found else None
+
+        def create() -> dict[str, Any]:
+            # CreateSecurityGroup takes no client token: one whose answer was lost is looked for before another
+            # try, which EC2 would refuse as InvalidGroup.Duplicate.
             group_id = self._call(
                 "ec2",
                 "create_security_group",
+                once=True,
                 GroupName=group_name,
                 Description=f"Port {port} of {name} from its network only",
                 VpcId=vpc_id,
@@ -1098,7 +1103,9 @@ class AwsCloudDriver:
                     "security-group", {**tags, NAME_TAG: group_name, DATA_SERVICE_TAG: name, "Name": group_name}
                 ),
             )["GroupId"]
-            group = {"GroupId": group_id, "IpPermissions": []}
+            return {"GroupId": group_id, "IpPermissions": []}
+
+        group = find() or self._create_looking_again(find, create)
         group_id = str(group["GroupId"])
         allowed = False
         stray: list[dict[str, Any]] = []

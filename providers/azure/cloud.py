@@ -525,11 +525,15 @@ class AzureCloudDriver:
             "$select": "status,properties,eventTimestamp",
         }
         client = self._client(ResourceManagementClient)
-        try:
+
+        def read() -> list[dict[str, Any]]:
             response = client.send_request(HttpRequest("GET", url, params=query))
             response.raise_for_status()
-            events = response.json().get("value") or []
-        except (AzureError, ValueError):
+            return list(response.json().get("value") or [])
+
+        try:  # read with the usual retries: a throttled read would lose the reason (and a quota's class)
+            events = self._call(read, resource_id) or []
+        except (errors.ProviderError, ValueError):
             return None  # the reason is a courtesy: the failure is reported without it
         for event in sorted(events, key=lambda item: str(item.get("eventTimestamp", "")), reverse=True):
             if str((event.get("status") or {}).get("value", "")).lower() != "failed":

@@ -312,8 +312,16 @@ class FakeEksAddons:
                 ]
                 return ok, {"addons": [{"addonName": "vpc-cni", "type": "networking", "addonVersions": versions}]}
             cluster, name = params.get("clusterName", ""), params.get("addonName", "")
+            # Asked of moto directly: the driver's own clients may carry injected faults.
+            eks = boto3.client(
+                "eks",
+                region_name=region,
+                endpoint_url=driver.endpoint_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
             try:
-                driver.client("eks", region).describe_cluster(name=cluster)
+                eks.describe_cluster(name=cluster)
             except ClientError as error:
                 raise self._refuse(
                     "ResourceNotFoundException", 404, f"No cluster found for name: {cluster}.", model.name
@@ -355,9 +363,9 @@ class FakeEksAddons:
 
 
 def fill_moto_gaps(driver: AwsCloudDriver) -> None:
-    """Answer the calls moto 5.2 has not implemented, on the state of the moto server running in this process:
-    ``DeleteCacheSubnetGroup`` (moto does not record which group a cache was placed in, so the refusal AWS
-    gives for a group still in use cannot be imitated)."""
+    """Answer the calls moto 5.2 has not implemented, on the state of the moto server running in this process,
+    and finish the replication group deletes it never finishes: ``DeleteCacheSubnetGroup`` (moto does not record
+    which group a cache was placed in, so the refusal AWS gives for a group still in use cannot be imitated)."""
     from moto.elasticache.models import elasticache_backends
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -375,8 +383,16 @@ def fill_moto_gaps(driver: AwsCloudDriver) -> None:
         del backend.cache_subnet_groups[name]
         return SimpleNamespace(status_code=200, headers={}), {}
 
+    def finish_deletes(context: dict[str, Any], **_: Any) -> None:
+        # moto leaves a deleted replication group "deleting" for ever; ElastiCache removes it after a while.
+        # Here it is gone by the look after the one that saw it deleting.
+        groups = elasticache_backends[ACCOUNT][str(context["client_region"])].replication_groups
+        for name in [name for name, group in groups.items() if group.status == "deleting"]:
+            del groups[name]
+
     driver.on("before-parameter-build.elasticache.DeleteCacheSubnetGroup", remember)
     driver.on("before-call.elasticache.DeleteCacheSubnetGroup", delete_cache_subnet_group)
+    driver.on("after-call.elasticache.DescribeReplicationGroups", finish_deletes)
 
 
 def moto_driver(endpoint: str, region: str, sleep: Callable[[float], None], addons: FakeEksAddons) -> AwsCloudDriver:

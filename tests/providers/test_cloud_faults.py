@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from providers.cloud import KeySpec, NetworkSpec
+from providers.cloud import DatabaseSpec, KeySpec, NetworkSpec
 from tests.providers.conftest_cloud import REGION, aws_harness, moto_endpoint
 from tests.providers.faults import AFTER, Faults, aws_inventory, inject_aws
 
@@ -99,3 +99,45 @@ def test_aws_deletes_whose_answers_are_lost_still_delete_the_network(moto_endpoi
     assert not faults.scripted, f"not every delete lost its answer: {faults.scripted}"
     with faults.paused():
         assert aws_inventory(lambda region: harness.driver, (REGION,)) == Counter()
+
+
+# The creates that place a database: its subnet group, its security group (no client token) and its ingress rule.
+DATABASE_CREATES = (
+    "rds.CreateDBSubnetGroup",
+    "ec2.CreateSecurityGroup",
+    "ec2.AuthorizeSecurityGroupIngress",
+    "rds.CreateDBInstance",
+)
+
+
+def test_a_database_whose_placement_creates_lose_their_answers_is_placed_once(moto_endpoint: str) -> None:
+    harness = aws_harness(moto_endpoint)
+    network = harness.driver.ensure_network(NETWORK)
+    faults = Faults(0, probability=0.0)
+    for call in DATABASE_CREATES:
+        faults.once(call, when=AFTER)
+    inject_aws(harness.driver, faults)
+
+    database = harness.driver.ensure_database(
+        DatabaseSpec(
+            "faulty-db",
+            "16.4",
+            "db.t4g.medium",
+            20,
+            7,
+            subnet_ids=tuple(subnet.id for subnet in network.subnets if not subnet.public),
+            vpc_id=network.id,
+            allowed_cidr=network.cidr,
+        )
+    )
+
+    assert not faults.scripted, f"not every create lost its answer: {faults.scripted}"
+    with faults.paused():
+        ec2 = harness.driver.client("ec2")
+        groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["faulty-db-access"]}])
+        (group,) = groups["SecurityGroups"]
+        assert [(rule["FromPort"], [r["CidrIp"] for r in rule["IpRanges"]]) for rule in group["IpPermissions"]] == [
+            (5432, [network.cidr])
+        ]
+        instances = harness.driver.client("rds").describe_db_instances()["DBInstances"]
+    assert [instance["DBInstanceIdentifier"] for instance in instances] == [database.name]
