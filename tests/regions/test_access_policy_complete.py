@@ -8,7 +8,7 @@ it (S3's API names differ from its IAM actions; the table below follows the
 request the fake Azure receives is mapped to the role-based access control
 operation that authorises it (``PUT …/Microsoft.Network/virtualNetworks/x`` is
 ``Microsoft.Network/virtualNetworks/write``; blob and Key Vault requests are
-data actions). A call a helper adds to a driver without adding its action to
+data actions). A call added to a driver without adding its action to
 the policy fails here.
 """
 
