@@ -125,8 +125,6 @@ REGION_ROLLBACK_STARTED = "regions.rollback_started"
 REGION_REQUEST_CANCELLED = "regions.request_cancelled"
 # The permissions pre-flight of a cloud account or cluster (ok or not, and how many grants are missing).
 ACCESS_CHECKED = "regions.access_checked"
-# A region build refused before it started because the account's pre-flight failed.
-REGION_BUILD_REFUSED = "regions.build_refused"
 REGION_ZONE_CHANGED = "regions.zone_changed"  # a region moved to another residency zone or out of all
 # Region failover: promoting a region's database replica in its DR partner, asked, decided, run.
 FAILOVER_REQUESTED = "regions.failover_requested"

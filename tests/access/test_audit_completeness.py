@@ -847,6 +847,39 @@ def roll_a_region_back(world: World) -> Expected:
     return Expected.of(world.admin, request)
 
 
+def check_an_accounts_access_on_its_page(world: World) -> Expected:
+    account = CloudAccount.objects.get(provider="aws")
+    response = world.client(Persona.PLATFORM_ADMIN).post(reverse("regions:account_check_access", args=[account.pk]))
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, account)
+
+
+def check_a_clusters_access_on_its_page(world: World) -> Expected:
+    cluster = k3s_cluster_of_the_demo()
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse(
+            "regions:cluster_check_access",
+            kwargs={"provider": cluster.region.provider, "code": cluster.region.code, "name": cluster.name},
+        )
+    )
+    assert response.status_code == 302, response.status_code
+    return Expected.of(world.admin, cluster)
+
+
+def check_access_before_an_approved_build_starts(world: World) -> Expected:
+    request, approver = decide_a_region(world, approve_it=True)
+    return Expected.of(approver, request.account)
+
+
+def move_a_region_out_of_every_zone(world: World) -> Expected:
+    from regions import services as region_services
+
+    region_services.region_zone_set(
+        actor=world.admin, provider="aws", code="eu-south-2", zone="outside", reason="Checked with legal."
+    )
+    return Expected(world.admin, "regions.zoneoverride", "aws/eu-south-2")
+
+
 def cancel_a_region_request(world: World) -> Expected:
     from regions import services as region_services
 
@@ -1491,6 +1524,12 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.REGION_BUILD_RETRIED: [retry_a_region_build],
     audit.REGION_ROLLBACK_STARTED: [roll_a_region_back],
     audit.REGION_REQUEST_CANCELLED: [cancel_a_region_request],
+    audit.ACCESS_CHECKED: [
+        check_an_accounts_access_on_its_page,
+        check_a_clusters_access_on_its_page,
+        check_access_before_an_approved_build_starts,
+    ],
+    audit.REGION_ZONE_CHANGED: [move_a_region_out_of_every_zone],
     audit.FAILOVER_REQUESTED: [request_a_failover],
     audit.FAILOVER_REJECTED: [reject_a_failover],
     audit.FAILOVER_STARTED: [approve_a_failover],

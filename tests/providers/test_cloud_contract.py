@@ -410,12 +410,14 @@ def test_deleting_a_cache_twice_succeeds_and_it_is_then_gone_or_going(cloud: Clo
     cloud.driver.delete_cache(spec.name)
     cloud.driver.delete_cache(spec.name)
 
-    # ElastiCache keeps a group "deleting" for minutes (moto keeps it so), and so does Azure (the driver starts
-    # the delete and returns); the sandbox drops it at once.
+    # ElastiCache keeps a group "deleting" for minutes (the moto harness drops it after the look that saw it
+    # deleting), and so does Azure (the driver starts the delete and returns); the sandbox drops it at once.
     try:
-        assert cloud.driver.describe_cache(spec.name).status == "deleting"
+        status = cloud.driver.describe_cache(spec.name).status
     except errors.NotFound:
-        assert cloud.name == "sandbox"
+        status = "gone"
+    assert status in ("deleting", "gone")
+    cloud.driver.delete_cache(spec.name)  # a third time, on a cache going or gone, still succeeds
 
 
 # ---------------------------------------------------------------- buckets and objects
