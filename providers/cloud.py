@@ -106,6 +106,16 @@ class KubernetesClusterSpec:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a data service goes in a network: private subnets (in at least two zones on AWS), the network's id
+    (a VPC or VNet), and the one address range allowed to reach its port (the network's CIDR when "")."""
+
+    subnet_ids: tuple[str, ...] = ()
+    vpc_id: str = ""
+    allowed_cidr: str = ""
+
+
+@dataclass(frozen=True)
 class DatabaseSpec:
     """A managed PostgreSQL instance with backups, point-in-time recovery and an optional DR-region replica."""
 
@@ -126,6 +136,8 @@ class DatabaseSpec:
     allowed_cidr: str = ""
     #: The key in ``replica_region`` the replica of an encrypted database is encrypted with (keys are regional).
     replica_encryption_key_id: str | None = None
+    #: Where the replica goes: a network of the portal's in ``replica_region``.
+    replica_placement: Placement | None = None
 
 
 @dataclass(frozen=True)
@@ -454,11 +466,12 @@ class CloudDriver(Protocol):
         """Delete the replica, then the database."""
         ...
 
-    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
+    def ensure_database_replica(self, name: str, region: str, *, placement: Placement | None = None) -> ReplicaInfo:
         """Create a read replica of the database in ``region`` if it has none; return it.
 
         An encrypted database's replica is encrypted with the key of the same alias in ``region`` (keys are
-        regional), which must exist by then.
+        regional), which must exist by then. ``placement`` is a network in ``region`` the replica is reached
+        from only (AWS refuses a cross-region replica without one, which would land in no VPC).
         """
         ...
 
@@ -472,7 +485,8 @@ class CloudDriver(Protocol):
         ...
 
     def delete_database_replica(self, name: str, region: str) -> None:
-        """Delete the database's read replica in ``region``."""
+        """Start deleting the database's read replica in ``region``; call it again once the replica is gone to
+        remove what it was placed in there."""
         ...
 
     def ensure_cache(self, spec: CacheSpec) -> CacheInfo:

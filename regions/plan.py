@@ -5,13 +5,12 @@ does: the workflow runs one step per planned resource, in this order, with
 these names and settings, so the plan a platform admin approves is what gets
 built. The order follows the dependencies:
 
-network -> encryption key (and, on AWS, its namesake in the DR partner) -> the IAM roles of the control
-plane, the nodes and bucket replication (AWS) -> Kubernetes cluster -> its node pools -> PostgreSQL
-(backups, point-in-time recovery, retention) -> read replica in the DR partner
--> Redis -> the DR partner's copy of the bucket -> the bucket (versioning,
-replication to the partner, lifecycle to cold storage) -> the cluster, node
-pools and region registered in the inventory -> the spec's namespaces, each
-with a resource quota and a default-deny network policy.
+network -> encryption key (and, on AWS, its namesake in the DR partner) -> the IAM roles of the control plane,
+the nodes and bucket replication (AWS) -> Kubernetes cluster -> its node pools -> PostgreSQL (backups,
+point-in-time recovery, retention) -> the DR partner's network for the replica (private subnets only) -> read
+replica in the DR partner -> Redis -> the DR partner's copy of the bucket -> the bucket (versioning,
+replication to the partner, lifecycle to cold storage) -> the cluster, node pools and region registered in the
+inventory -> the spec's namespaces, each with a resource quota and a default-deny network policy.
 
 Names are deterministic (from the provider, region and account), so a step
 run twice, by a worker that died or by a retry, finds what the first run made
@@ -111,6 +110,7 @@ KIND_LABELS = {
     "cluster": "Kubernetes cluster",
     "node_pool": "Node pool",
     "database": "PostgreSQL database",
+    "dr_network": "DR-region network",
     "database_replica": "Read replica",
     "cache": "Redis cache",
     "bucket_replica": "DR copy of the bucket",
@@ -143,7 +143,7 @@ class PlannedResource:
     @property
     def step_name(self) -> str:
         """How the workflow's step for it is called on the progress list."""
-        return f"{self.label} {self.name}" + (f" in {self.region}" if self.kind in _IN_PARTNER else "")
+        return f"{self.label} {self.name}" + (f" in {self.region}" if self.kind in IN_PARTNER else "")
 
     def as_step(self) -> dict[str, Any]:
         """What the workflow's step needs: kind, name, region and settings (plain JSON, no secret)."""
@@ -159,7 +159,8 @@ class PlannedResource:
         }
 
 
-_IN_PARTNER = {"database_replica", "bucket_replica", "dr_key"}
+# What the build makes in the DR partner rather than in the region itself.
+IN_PARTNER = frozenset({"database_replica", "bucket_replica", "dr_key", "dr_network"})
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,16 @@ AWS_ROLES = {
 def network_cidr(code: str) -> str:
     """A /16 of 10.0.0.0/8 chosen by the region code: the same on every run, distinct for most regions."""
     return f"10.{64 + int(_digest(code, length=4), 16) % 128}.0.0/16"
+
+
+def dr_network_cidr(code: str, partner: str) -> str:
+    """The /16 of the network the region's DR copies live in, in ``partner``: distinct from the region's own and
+    from the one the portal would give a region built in ``partner``, so the networks can be peered."""
+    taken = {network_cidr(code), network_cidr(partner)}
+    salt = 0
+    while (cidr := network_cidr(f"{code}>{partner}" + (f"#{salt}" if salt else ""))) in taken:
+        salt += 1
+    return cidr
 
 
 # Zones the region's network spans: one public and one private subnet, and on AWS one NAT gateway, in each.
@@ -516,12 +527,39 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
             )
         )
         if request.database_replica and partner:
+            # The replica is placed in a network of its own in the partner: private subnets in two zones (an RDS
+            # subnet group spans two), no way out to the internet, reached from that network only.
+            dr_cidr = dr_network_cidr(code, partner).split(".")
+            items.append(
+                (
+                    "dr_network",
+                    f"{prefix}-dr-network",
+                    partner,
+                    {
+                        "cidr": dr_network_cidr(code, partner),
+                        "zone_count": ZONE_COUNT,
+                        **(
+                            {"zone_choice": AWS_ZONE_CHOICE}
+                            if provider == Provider.AWS
+                            else {"availability_zones": list(availability_zones(provider, partner))}
+                        ),
+                        "public_subnets": [],
+                        "private_subnets": [
+                            f"{dr_cidr[0]}.{dr_cidr[1]}.{10 + index}.0/24" for index in range(ZONE_COUNT)
+                        ],
+                        "nat_gateway": False,
+                        "nat_gateways": 0,
+                        "tags": tags,
+                    },
+                    _free(),
+                )
+            )
             items.append(
                 (
                     "database_replica",
                     f"{database}-replica",
                     partner,
-                    {"source": database, "source_region": code, "size": size},
+                    {"source": database, "source_region": code, "size": size, "network": f"{prefix}-dr-network"},
                     costing.cost(
                         partner, [(ResourceKind.POSTGRESQL, priced_size, Decimal(1), f"replica ({priced_size})")]
                     ),

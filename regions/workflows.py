@@ -19,6 +19,7 @@ on moto or the Azure driver on its transport fake there).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from providers.cloud import (
     KubernetesClusterSpec,
     NetworkSpec,
     NodePoolSpec,
+    Placement,
     RoleDriver,
     RoleSpec,
 )
@@ -77,10 +79,10 @@ def build_params(request_id: int, resources: Sequence[Mapping[str, Any]]) -> dic
 
 
 def _step_name(resource: Mapping[str, Any]) -> str:
-    from regions.plan import KIND_LABELS
+    from regions.plan import IN_PARTNER, KIND_LABELS
 
     label = KIND_LABELS.get(resource["kind"], resource["kind"])
-    suffix = f" in {resource['region']}" if resource["kind"] in ("database_replica", "bucket_replica", "dr_key") else ""
+    suffix = f" in {resource['region']}" if resource["kind"] in IN_PARTNER else ""
     return f"{label} {resource['name']}{suffix}"
 
 
@@ -138,18 +140,18 @@ class BuildRegion(Workflow):
                 return output
         return {}
 
-    def _placement(self, ctx: StepContext) -> dict[str, Any]:
-        """Where a data service goes: the network step's private subnets, its VPC, and its address range (the only
-        one allowed to reach the service's port)."""
-        network = self._output_of(ctx, "network")
+    def _placement(self, ctx: StepContext, kind: str = "network") -> Placement:
+        """Where a data service goes: the private subnets of the network step of ``kind``, its VPC, and its address
+        range (the only one allowed to reach the service's port)."""
+        network = self._output_of(ctx, kind)
         planned: Mapping[str, Any] = next(
-            (resource["settings"] for resource in ctx.run_params["resources"] if resource["kind"] == "network"), {}
+            (resource["settings"] for resource in ctx.run_params["resources"] if resource["kind"] == kind), {}
         )
-        return {
-            "subnet_ids": tuple(network.get("private_subnet_ids", ())),
-            "vpc_id": str(network.get("vpc_id") or network.get("provider_id") or ""),
-            "allowed_cidr": str(network.get("cidr") or planned.get("cidr", "")),
-        }
+        return Placement(
+            subnet_ids=tuple(network.get("private_subnet_ids", ())),
+            vpc_id=str(network.get("vpc_id") or network.get("provider_id") or ""),
+            allowed_cidr=str(network.get("cidr") or planned.get("cidr", "")),
+        )
 
     @classmethod
     def _key_arn(cls, ctx: StepContext, kind: str, alias: str) -> str:
@@ -229,6 +231,13 @@ class BuildRegion(Workflow):
         cloud.delete_network(ctx.params["name"])
         _wait_until_gone(lambda: cloud.describe_network(ctx.params["name"]), "the network")
         self._forget(ctx)
+
+    def do_dr_network(self, ctx: StepContext) -> Mapping[str, Any]:
+        """The network the DR copies live in, in the partner (the step's region): private subnets only."""
+        return self.do_network(ctx)
+
+    def undo_dr_network(self, ctx: StepContext) -> None:
+        self.undo_network(ctx)
 
     def do_key(self, ctx: StepContext) -> Mapping[str, Any]:
         settings = ctx.params["settings"]
@@ -380,7 +389,7 @@ class BuildRegion(Workflow):
                 point_in_time_recovery=settings["point_in_time_recovery"],
                 encryption_key_id=key or None,
                 tags=settings["tags"],
-                **self._placement(ctx),
+                **dataclasses.asdict(self._placement(ctx)),
             )
         )
         _wait_for(info.status, "the database")
@@ -402,7 +411,10 @@ class BuildRegion(Workflow):
     def do_database_replica(self, ctx: StepContext) -> Mapping[str, Any]:
         settings = ctx.params["settings"]
         source = self._cloud(ctx, settings["source_region"])
-        info = source.ensure_database_replica(settings["source"], ctx.params["region"])
+        # A run planned before the replica had a network of its own has no such step: the cloud then refuses
+        # (AWS) or skips (Azure) the placement, saying so.
+        placement = self._placement(ctx, "dr_network") if settings.get("network") else None
+        info = source.ensure_database_replica(settings["source"], ctx.params["region"], placement=placement)
         _wait_for(info.status, "the read replica", REPLICA_MAX_WAIT)
         return self._record(ctx, info.name)
 
@@ -419,6 +431,7 @@ class BuildRegion(Workflow):
             return replica
 
         _wait_until_gone(replica_status, "the read replica")
+        source.delete_database_replica(settings["source"], ctx.params["region"])  # gone now: this removes its placement
         self._forget(ctx)
 
     def do_cache(self, ctx: StepContext) -> Mapping[str, Any]:
@@ -429,7 +442,7 @@ class BuildRegion(Workflow):
                 node_type=settings["node_type"],
                 replicas=settings["replicas"],
                 tags=settings["tags"],
-                **self._placement(ctx),
+                **dataclasses.asdict(self._placement(ctx)),
             )
         )
         _wait_for(info.status, "the Redis cache")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import hashlib
 import json
 import threading
@@ -51,6 +52,7 @@ from providers.cloud import (
     NodePoolInfo,
     NodePoolSpec,
     ObjectInfo,
+    Placement,
     ReplicaInfo,
     RoleInfo,
     RoleSpec,
@@ -434,8 +436,11 @@ class AwsCloudDriver:
                     self._call("ec2", "create_tags", Resources=[subnet["SubnetId"]], Tags=_tag_list(role))
                 by_zone[zone_id] = subnet["SubnetId"]
 
-        gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
-        self._ensure_route_table(spec.name, vpc_id, "public", list(public.values()), {"GatewayId": gateway_id}, tags)
+        if spec.public_subnet_cidrs:  # a network of private subnets only (the DR partner's) has no way out
+            gateway_id = self._ensure_internet_gateway(spec.name, vpc_id, tags)
+            self._ensure_route_table(
+                spec.name, vpc_id, "public", list(public.values()), {"GatewayId": gateway_id}, tags
+            )
         for zone_id, subnet_id in private.items():
             nat_id = (
                 self._ensure_nat_gateway(spec, vpc_id, zone_id, public[zone_id], tags)
@@ -1069,7 +1074,7 @@ class AwsCloudDriver:
                 resource=name,
             )
 
-    def _allowed_cidr(self, spec: DatabaseSpec | CacheSpec) -> str:
+    def _allowed_cidr(self, spec: DatabaseSpec | CacheSpec | Placement) -> str:
         """The address range allowed to reach a data service: the spec's, else its VPC's own range (an environment
         placed beside its cluster knows the cluster's VPC, not the range)."""
         if spec.allowed_cidr:
@@ -1261,23 +1266,45 @@ class AwsCloudDriver:
                 params["KmsKeyId"] = spec.encryption_key_id
             self._call("rds", "create_db_instance", exists_ok=True, **params)
         if spec.replica_region:
-            self.ensure_database_replica(spec.name, spec.replica_region, spec.replica_encryption_key_id)
+            self.ensure_database_replica(
+                spec.name,
+                spec.replica_region,
+                spec.replica_encryption_key_id,
+                placement=spec.replica_placement,
+            )
         return self.describe_database(spec.name)
 
-    def ensure_database_replica(self, name: str, region: str, encryption_key_id: str | None = None) -> ReplicaInfo:
-        """Create the cross-region read replica if missing.
+    def ensure_database_replica(
+        self,
+        name: str,
+        region: str,
+        encryption_key_id: str | None = None,
+        *,
+        placement: Placement | None = None,
+    ) -> ReplicaInfo:
+        """Create the cross-region read replica if missing, in ``placement``: a DB subnet group over its subnets
+        and a security group admitting its address range only, both in ``region``.
 
-        An encrypted primary's replica is encrypted with ``encryption_key_id``,
-        else with the key of the primary's key's alias in ``region``.
-        ``SourceRegion`` makes botocore presign the ``PreSignedUrl`` RDS needs
-        for a cross-region replica (and drop ``SourceRegion`` from the request).
+        CreateDBInstanceReadReplica, DBSubnetGroupName: "If no DB subnet
+        group is specified, then the new DB instance isn't created in a VPC"
+        and "must be in the same Amazon Web Services Region in which the
+        operation is running"; a replica in the source's own region takes
+        none (``DBSubnetGroupNotAllowedFault``), so only a cross-region one
+        needs ``placement``. An encrypted primary's replica is encrypted with
+        ``encryption_key_id``, else with the key of the primary's key's alias
+        in ``region``. ``SourceRegion`` makes botocore presign the
+        ``PreSignedUrl`` RDS needs for a cross-region replica (and drop
+        ``SourceRegion`` from the request).
         """
         replica = self._replica_name(name)
         try:
             self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)
         except errors.NotFound:
             primary = self._call("rds", "describe_db_instances", DBInstanceIdentifier=name)["DBInstances"][0]
+            tags = {**_tag_dict(primary.get("TagList")), NAME_TAG: replica}
             params: dict[str, Any] = {}
+            if region != self.region:
+                params.update(self._replica_placement(replica, region, placement, tags))
             if primary.get("StorageEncrypted") and region != self.region:
                 # CreateDBInstanceReadReplica, KmsKeyId: "If you create an encrypted read replica in a different
                 # AWS Region, then you must specify a KMS key identifier for the destination AWS Region. KMS keys
@@ -1292,13 +1319,30 @@ class AwsCloudDriver:
                 SourceDBInstanceIdentifier=primary["DBInstanceArn"],
                 SourceRegion=self.region,
                 DBInstanceClass=primary["DBInstanceClass"],
-                Tags=_tag_list({**_tag_dict(primary.get("TagList")), NAME_TAG: replica}),
+                Tags=_tag_list(tags),
                 **params,
             )
         info = self._replica_info(name, region)
         if info is None:
             raise errors.Conflict(_PROMOTED.format(replica=replica, region=region), resource=replica)
         return info
+
+    def in_region(self, region: str) -> AwsCloudDriver:
+        """This driver working in ``region``: the same account, sessions, clients and hooks."""
+        there = copy.copy(self)
+        there.region = region
+        return there
+
+    def _replica_placement(self, replica: str, region: str, placement: Placement | None, tags: Tags) -> dict[str, Any]:
+        """The placement parameters of a replica in ``region``, making its subnet group and security group there."""
+        there = self.in_region(region)
+        where = placement or Placement()
+        there._require_placement(f"The read replica in {region}", replica, where.subnet_ids, where.vpc_id)
+        subnet_group = there._ensure_db_subnet_group(replica, where.subnet_ids, tags)
+        access = there._ensure_access_group(
+            replica, where.vpc_id, POSTGRES_PORT, there._allowed_cidr(where), {**tags, NAME_TAG: replica}
+        )
+        return {"DBSubnetGroupName": subnet_group, "VpcSecurityGroupIds": [access], "PubliclyAccessible": False}
 
     def _counterpart_key(self, key_id: str, region: str) -> str:
         """The ARN of the key in ``region`` with the alias of ``key_id`` (a key here), or InvalidRequest saying why not.
@@ -1419,17 +1463,19 @@ class AwsCloudDriver:
         return self._describe_database(replica, region)
 
     def delete_database_replica(self, name: str, region: str) -> None:
-        """Delete the read replica in ``region``; a missing one is already deleted."""
+        """Delete the read replica in ``region``; once it is gone, its subnet group and security group there."""
+        replica = self._replica_name(name)
         try:
-            self._call(
-                "rds",
-                "delete_db_instance",
-                region=region,
-                DBInstanceIdentifier=self._replica_name(name),
-                SkipFinalSnapshot=True,
-            )
+            instance = self._call("rds", "describe_db_instances", region=region, DBInstanceIdentifier=replica)[
+                "DBInstances"
+            ][0]
+            if instance.get("DBInstanceStatus") != "deleting":
+                self._call(
+                    "rds", "delete_db_instance", region=region, DBInstanceIdentifier=replica, SkipFinalSnapshot=True
+                )
         except errors.NotFound:
-            return
+            if region != self.region:
+                self.in_region(region)._delete_db_placement(replica)
 
     def delete_database(self, name: str) -> None:
         """Delete the replica, then the instance (keeping a final snapshot named after it); once the instance is

@@ -59,6 +59,7 @@ Where Azure differs from the interface's AWS-shaped words:
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import io
 import ipaddress
@@ -111,6 +112,7 @@ from providers.cloud import (
     NodePoolInfo,
     NodePoolSpec,
     ObjectInfo,
+    Placement,
     ReplicaInfo,
     SubnetInfo,
     newest_first,
@@ -1234,7 +1236,7 @@ class AzureCloudDriver:
             server = self._get(lambda: servers.get(self.resource_group, spec.name), spec.name)
             self._ensure_private_endpoint("postgresql", server, spec.subnet_ids[0])
         if spec.replica_region:
-            self.ensure_database_replica(spec.name, spec.replica_region)
+            self.ensure_database_replica(spec.name, spec.replica_region, placement=spec.replica_placement)
             return self.describe_database(spec.name)
         return info
 
@@ -1275,14 +1277,17 @@ class AzureCloudDriver:
                 return group, found
         return groups[0], None
 
-    def ensure_database_replica(self, name: str, region: str) -> ReplicaInfo:
+    def ensure_database_replica(self, name: str, region: str, *, placement: Placement | None = None) -> ReplicaInfo:
         """Start the read replica ``<name>-replica`` in ``region`` (``createMode=Replica``) if missing.
 
         The replica lives in the partner region's resource group, so that the
         partner's driver finds it when the primary's region is down. It has
-        the primary's SKU, which must be General Purpose or Memory Optimized.
-        Returns at once: the replica is ``creating`` until Azure has copied
-        the primary, which can take hours.
+        the primary's SKU, which must be General Purpose or Memory Optimized,
+        and no public network access: once it is available, a private
+        endpoint in ``placement``'s first subnet (a VNet in ``region``) is
+        the one way to reach it (a replica does not share its primary's
+        private endpoints). Returns at once: the replica is ``creating``
+        until Azure has copied the primary, which can take hours.
         """
         servers = self.postgres.servers
         replica_name = self._replica_name(name)
@@ -1316,7 +1321,19 @@ class AzureCloudDriver:
                 "new replica",
                 resource=replica_name,
             )
-        return self._replica_info(replica)
+        info = self._replica_info(replica)
+        if info.status == "available" and placement is not None and placement.subnet_ids:
+            self.in_region(region)._ensure_private_endpoint("postgresql", replica, placement.subnet_ids[0])
+        return info
+
+    def in_region(self, region: str) -> AzureCloudDriver:
+        """This driver working in ``region``: the same subscription, credential and clients, the region's
+        resource group."""
+        there = copy.copy(self)
+        there.resource_group = self.resource_group_in(region)
+        there.location = _location(region)
+        there._resource_group_ready = there.resource_group == self.resource_group and self._resource_group_ready
+        return there
 
     def _replica_info(self, replica: dict[str, Any]) -> ReplicaInfo:
         status = _status(replica.get("properties", {}).get("state"))
@@ -1457,6 +1474,7 @@ class AzureCloudDriver:
         """Start deleting the read replica in ``region``; a missing one is already deleted."""
         group, replica = self._find_replica(name, region)
         if replica is not None and _location(replica.get("location")) == _location(region):
+            self.in_region(region)._delete_private_endpoint(replica["name"])
             self._start_delete(partial(self.postgres.servers.begin_delete, group, replica["name"]), replica["name"])
 
     def delete_database(self, name: str) -> None:
@@ -1469,6 +1487,9 @@ class AzureCloudDriver:
             return
         for replica in replicas:
             group = _parse_id(str(replica.get("id", ""))).get("resourcegroups", self.resource_group)
+            self.in_region(_location(replica.get("location")) or self.location)._delete_private_endpoint(
+                replica["name"]
+            )
             self._start_delete(partial(servers.begin_delete, group, replica["name"]), name)
         self._delete_private_endpoint(name)
         self._start_delete(partial(servers.begin_delete, self.resource_group, name), name)

@@ -15,6 +15,7 @@ makes the next N calls of one step raise a typed error (``Throttled``,
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import io
@@ -49,6 +50,7 @@ from providers.cloud import (
     NodePoolInfo,
     NodePoolSpec,
     ObjectInfo,
+    Placement,
     ReplicaInfo,
     RoleInfo,
     RoleSpec,
@@ -453,12 +455,25 @@ class SandboxCloudDriver:
 
         self._step("create_db_instance", create)
         if spec.replica_region:
-            self.ensure_database_replica(spec.name, spec.replica_region)
+            self.ensure_database_replica(spec.name, spec.replica_region, placement=spec.replica_placement)
         return self.describe_database(spec.name)
 
-    def ensure_database_replica(self, name: str, region: str, encryption_key_id: str | None = None) -> ReplicaInfo:
+    def in_region(self, region: str) -> SandboxCloudDriver:
+        """This driver working in ``region`` of the same account and state directory."""
+        there = copy.copy(self)
+        there.region = region
+        return there
+
+    def ensure_database_replica(
+        self,
+        name: str,
+        region: str,
+        encryption_key_id: str | None = None,
+        *,
+        placement: Placement | None = None,
+    ) -> ReplicaInfo:
         """Create the read replica in ``region`` if the database has none there (the sandbox encrypts nothing, so
-        ``encryption_key_id`` is accepted and ignored)."""
+        ``encryption_key_id`` is accepted and ignored; ``placement``'s subnets are kept on the replica)."""
         replica_name = f"{name}-replica"
         with self._state(region) as elsewhere:
             if replica_name in self._table(elsewhere, "databases"):
@@ -475,6 +490,7 @@ class SandboxCloudDriver:
                     "region": region,
                     "status": "creating",
                     "created_at": self.clock().isoformat(),
+                    "subnet_ids": list(placement.subnet_ids) if placement else [],
                 }
 
         self._step("create_db_instance_read_replica", create)

@@ -57,10 +57,12 @@ def enforce(driver: AwsCloudDriver, endpoint: str | None = None) -> AwsCloudDriv
     rules that read the account (:data:`RULES`) read it through clients of their own on ``endpoint`` (the
     driver's by default); AssumeRole goes through the driver's base session."""
 
-    def check(params: Mapping[str, Any], model: Any, **_: Any) -> None:
+    def check(params: Mapping[str, Any], model: Any, context: Mapping[str, Any] | None = None, **_: Any) -> None:
         operation = f"{model.service_model.service_name}.{model.name}"
+        region = str((context or {}).get("client_region") or driver.region)
+        here = driver if region == driver.region else driver.in_region(region)  # the rule reads the request's region
         for rule in REQUEST_RULES.get(operation, ()):
-            refusal = rule(driver, params)
+            refusal = rule(here, params)
             if refusal is not None:
                 code, message = refusal
                 answer = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
@@ -68,8 +70,8 @@ def enforce(driver: AwsCloudDriver, endpoint: str | None = None) -> AwsCloudDriv
 
     driver.on("before-parameter-build", check)
     account = Account(endpoint or driver.endpoint_url or "")
-    for operation, rule in RULES.items():
-        driver.on(f"before-parameter-build.{operation}", _hook(rule, account))
+    for operation, rules in RULES.items():
+        driver.on(f"before-parameter-build.{operation}", _hook(rules, account))
     driver.sessions.base_session.events.register(
         "before-parameter-build.sts.AssumeRole", _hook(RULES["sts.AssumeRole"], account)
     )
@@ -283,6 +285,47 @@ def encrypted_cross_region_replica_names_a_key_in_its_region(
         refuse("CreateDBInstanceReadReplica", "KMSKeyNotAccessibleFault", f"No key {key} in {region}.")
 
 
+def cross_region_replica_placed_in_a_vpc_of_its_region(
+    params: Mapping[str, Any], region: str, account: Account
+) -> None:
+    """CreateDBInstanceReadReplica, DBSubnetGroupName: "If no DB subnet group is specified, then the new DB instance
+    isn't created in a VPC"; "The specified DB subnet group must be in the same Amazon Web Services Region in which
+    the operation is running"; and a replica in its source's region takes none (``DBSubnetGroupNotAllowedFault``:
+    "The DBSubnetGroup shouldn't be specified while creating read replicas that lie in the same region as the
+    source instance"). A cross-region replica, like every database of the portal's, also needs a security group of
+    its own and no public address.
+    """
+    source_region = _region_of(str(params.get("SourceDBInstanceIdentifier", ""))) or region
+    group = str(params.get("DBSubnetGroupName") or "")
+    if source_region == region:
+        if group:
+            refuse(
+                "CreateDBInstanceReadReplica",
+                "DBSubnetGroupNotAllowedFault",
+                "The DBSubnetGroup shouldn't be specified while creating read replicas that lie in the same region "
+                "as the source instance.",
+            )
+        return
+    if not group:
+        refuse(
+            "CreateDBInstanceReadReplica",
+            "InvalidVPCNetworkStateFault",
+            f"No DB subnet group: the replica in {region} would be created outside any VPC.",
+        )
+    try:
+        account.client("rds", region).describe_db_subnet_groups(DBSubnetGroupName=group)
+    except ClientError:
+        refuse("CreateDBInstanceReadReplica", "DBSubnetGroupNotFoundFault", f"DB subnet group {group} not in {region}.")
+    if not params.get("VpcSecurityGroupIds"):
+        refuse(
+            "CreateDBInstanceReadReplica",
+            "InvalidParameterCombination",
+            "No VPC security group: the VPC's default group would admit anything in it",
+        )
+    if params.get("PubliclyAccessible") is not False:
+        refuse("CreateDBInstanceReadReplica", "InvalidParameterCombination", "The replica would be publicly accessible")
+
+
 def replication_has_a_role_and_carries_kms_objects(params: Mapping[str, Any], region: str, account: Account) -> None:
     """PutBucketReplication: ``Role`` is "the Amazon Resource Name (ARN) of the IAM role that Amazon S3 assumes
     when replicating objects"; "By default, Amazon S3 doesn't replicate objects that are stored at rest using
@@ -339,15 +382,19 @@ def external_id_is_absent_or_a_real_one(params: Mapping[str, Any], region: str, 
         refuse("AssumeRole", "ValidationError", "ExternalId must be 2 to 1224 characters long.")
 
 
-RULES: dict[str, Rule] = {
-    "rds.CreateDBInstanceReadReplica": encrypted_cross_region_replica_names_a_key_in_its_region,
-    "s3.PutBucketReplication": replication_has_a_role_and_carries_kms_objects,
-    "sts.AssumeRole": external_id_is_absent_or_a_real_one,
+RULES: dict[str, tuple[Rule, ...]] = {
+    "rds.CreateDBInstanceReadReplica": (
+        cross_region_replica_placed_in_a_vpc_of_its_region,
+        encrypted_cross_region_replica_names_a_key_in_its_region,
+    ),
+    "s3.PutBucketReplication": (replication_has_a_role_and_carries_kms_objects,),
+    "sts.AssumeRole": (external_id_is_absent_or_a_real_one,),
 }
 
 
-def _hook(rule: Rule, account: Account) -> Callable[..., None]:
+def _hook(rules: tuple[Rule, ...], account: Account) -> Callable[..., None]:
     def check(params: Mapping[str, Any], context: Mapping[str, Any] | None = None, **_: Any) -> None:
-        rule(params, str((context or {}).get("client_region") or ""), account)
+        for rule in rules:
+            rule(params, str((context or {}).get("client_region") or ""), account)
 
     return check

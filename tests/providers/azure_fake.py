@@ -434,7 +434,17 @@ PRIVATE_LINK_GROUPS = {
 def _private_endpoint_put(fake: FakeAzure, endpoint: Json, body: Json) -> None:
     """A private endpoint: in an existing subnet, connected to an existing resource by that type's groupId."""
     properties = endpoint["properties"]
-    _require(fake, (properties.get("subnet") or {}).get("id", ""), "subnet")
+    subnet_id = (properties.get("subnet") or {}).get("id", "")
+    _require(fake, subnet_id, "subnet")
+    # "The private endpoint must be deployed in the same region and subscription as the virtual network."
+    vnet = _require(fake, subnet_id.split("/subnets/")[0], "virtual network")
+    if vnet.get("location") != endpoint.get("location"):
+        raise FakeError(
+            400,
+            "InvalidPrivateEndpointLocation",
+            f"The private endpoint in {endpoint.get('location')} cannot use a subnet of a network in "
+            f"{vnet.get('location')}.",
+        )
     for connection in properties.get("privateLinkServiceConnections") or []:
         target = _require(fake, connection["properties"]["privateLinkServiceId"], "private link resource")
         expected = PRIVATE_LINK_GROUPS.get(target["type"], ("", ""))[0]

@@ -364,9 +364,11 @@ class FakeEksAddons:
 
 def fill_moto_gaps(driver: AwsCloudDriver) -> None:
     """Answer the calls moto 5.2 has not implemented, on the state of the moto server running in this process,
-    and finish the replication group deletes it never finishes: ``DeleteCacheSubnetGroup`` (moto does not record
+    find a cross-region replica's subnet group where RDS does, and finish the replication group deletes moto
+    never finishes: ``DeleteCacheSubnetGroup`` (moto does not record
     which group a cache was placed in, so the refusal AWS gives for a group still in use cannot be imitated)."""
     from moto.elasticache.models import elasticache_backends
+    from moto.rds.models import rds_backends
 
     def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["portal_api_params"] = dict(params)
@@ -390,6 +392,28 @@ def fill_moto_gaps(driver: AwsCloudDriver) -> None:
         for name in [name for name, group in groups.items() if group.status == "deleting"]:
             del groups[name]
 
+    def lend_replica_subnet_group(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # moto 5.2 looks a cross-region replica's DBSubnetGroupName up in its source's region; RDS looks in the
+        # replica's. The group of the replica's region is lent to the source's for the call.
+        body = params["body"]  # the request as sent, once every check has passed
+        name, source = body.get("DBSubnetGroupName"), str(body.get("SourceDBInstanceIdentifier", ""))
+        region = str(context["client_region"])
+        source_region = source.split(":")[3] if source.startswith("arn:") else region
+        groups = rds_backends[ACCOUNT][region].subnet_groups
+        if name and source_region != region and name in groups:
+            lent = rds_backends[ACCOUNT][source_region].subnet_groups
+            if name not in lent:
+                lent[name] = groups[name]
+                context["portal_lent_subnet_group"] = (source_region, name)
+
+    def return_replica_subnet_group(context: dict[str, Any], **_: Any) -> None:
+        if "portal_lent_subnet_group" in context:
+            source_region, name = context.pop("portal_lent_subnet_group")
+            rds_backends[ACCOUNT][source_region].subnet_groups.pop(name, None)
+
+    driver.on("before-call.rds.CreateDBInstanceReadReplica", lend_replica_subnet_group)
+    driver.on("after-call.rds.CreateDBInstanceReadReplica", return_replica_subnet_group)
+    driver.on("after-call-error.rds.CreateDBInstanceReadReplica", return_replica_subnet_group)
     driver.on("before-parameter-build.elasticache.DeleteCacheSubnetGroup", remember)
     driver.on("before-call.elasticache.DeleteCacheSubnetGroup", delete_cache_subnet_group)
     driver.on("after-call.elasticache.DescribeReplicationGroups", finish_deletes)

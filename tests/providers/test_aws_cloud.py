@@ -23,6 +23,7 @@ from providers.cloud import (
     KubernetesClusterSpec,
     NetworkSpec,
     NodePoolSpec,
+    Placement,
 )
 from tests.providers.conftest_cloud import (
     ACCOUNT,
@@ -332,6 +333,14 @@ def placement(driver: AwsCloudDriver) -> dict[str, Any]:
     )
     private = tuple(subnet.id for subnet in network.subnets if not subnet.public)
     return {"subnet_ids": private, "vpc_id": network.id, "allowed_cidr": network.cidr}
+
+
+def dr_placement(partner: AwsCloudDriver) -> Placement:
+    """A network in the partner's region of private subnets only (as a region build makes for its replica)."""
+    network = partner.ensure_network(
+        NetworkSpec("env-42-dr-network", "10.43.0.0/16", (), (), ("10.43.10.0/24", "10.43.11.0/24"), nat_gateway=False)
+    )
+    return Placement(tuple(subnet.id for subnet in network.subnets), network.id, network.cidr)
 
 
 def test_a_database_being_modified_is_busy_so_the_step_waits_instead_of_failing(moto_endpoint: str) -> None:

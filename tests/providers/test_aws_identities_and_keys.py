@@ -19,7 +19,7 @@ from providers.aws.errors import translate
 from providers.cloud import AwsCredentials, BucketSpec, DatabaseSpec, KeySpec, KubernetesClusterSpec, RoleSpec
 from tests.providers import aws_rules
 from tests.providers.conftest_cloud import ACCOUNT, DR_REGION, REGION, TEST_RETRIES, aws_harness, moto_endpoint
-from tests.providers.test_aws_cloud import placement
+from tests.providers.test_aws_cloud import dr_placement, placement
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -243,7 +243,7 @@ def test_an_encrypted_databases_replica_in_another_region_is_encrypted_with_the_
     sent: list[dict[str, Any]] = []
     home.on("before-call.rds.CreateDBInstanceReadReplica", lambda params, **_: sent.append(dict(params["body"])))
 
-    replica = home.ensure_database_replica("portal-eu-west-1-db", DR_REGION)
+    replica = home.ensure_database_replica("portal-eu-west-1-db", DR_REGION, placement=dr_placement(partner))
 
     assert replica.region == DR_REGION
     assert sent[0]["KmsKeyId"] == there.arn
@@ -257,11 +257,11 @@ def test_an_encrypted_databases_replica_in_another_region_is_encrypted_with_the_
 def test_a_replica_of_an_encrypted_database_with_no_key_of_its_alias_in_the_partner_is_refused_saying_so(
     moto_endpoint: str,
 ) -> None:
-    home, _ = drivers(moto_endpoint)
+    home, partner = drivers(moto_endpoint)
     encrypted_database(home, home.ensure_key(KeySpec(alias="portal-eu-west-1-key")).arn)
 
     with pytest.raises(errors.InvalidRequest, match=f"No key is aliased portal-eu-west-1-key in {DR_REGION}"):
-        home.ensure_database_replica("portal-eu-west-1-db", DR_REGION)
+        home.ensure_database_replica("portal-eu-west-1-db", DR_REGION, placement=dr_placement(partner))
 
 
 def test_a_cluster_envelope_encrypts_its_secrets_with_the_key_it_is_given(moto_endpoint: str) -> None:

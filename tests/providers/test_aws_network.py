@@ -16,9 +16,17 @@ from botocore.exceptions import ClientError
 
 from providers import errors
 from providers.aws.cloud import NAME_TAG, AwsCloudDriver
-from providers.cloud import CacheSpec, DatabaseSpec, KubernetesClusterSpec, NetworkSpec
+from providers.cloud import CacheSpec, DatabaseSpec, KubernetesClusterSpec, NetworkSpec, Placement
 from tests.providers import aws_rules
-from tests.providers.conftest_cloud import ACCOUNT, REGION, CloudHarness, FakeEksAddons, aws_harness, moto_endpoint
+from tests.providers.conftest_cloud import (
+    ACCOUNT,
+    DR_REGION,
+    REGION,
+    CloudHarness,
+    FakeEksAddons,
+    aws_harness,
+    moto_endpoint,
+)
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -360,6 +368,103 @@ def test_deleting_a_database_removes_its_subnet_group_and_security_group_and_can
     )["SecurityGroups"]
     assert groups == []
     aws.driver.delete_network(NETWORK.name)  # nothing of the database holds the VPC
+
+
+DR_NETWORK = NetworkSpec(
+    name="env-42-dr-network",
+    cidr="10.43.0.0/16",
+    availability_zones=(),
+    public_subnet_cidrs=(),
+    private_subnet_cidrs=("10.43.10.0/24", "10.43.11.0/24"),
+    nat_gateway=False,
+    zone_count=2,
+)
+
+
+def test_a_cross_region_replica_goes_in_the_partners_network_reachable_from_it_only(aws: CloudHarness) -> None:
+    partner = aws.driver.in_region(DR_REGION)
+    aws.driver.ensure_database(DatabaseSpec("env-42-db", "16.3", "db.t4g.medium", 20, 7, **placement(aws.driver)))
+    dr = partner.ensure_network(DR_NETWORK)
+    created = sent(aws.driver, "rds.CreateDBInstanceReadReplica")
+
+    aws.driver.ensure_database_replica(
+        "env-42-db", DR_REGION, placement=Placement(tuple(subnet.id for subnet in dr.subnets), dr.id, dr.cidr)
+    )
+
+    [request] = created
+    assert (request["DBSubnetGroupName"], request["PubliclyAccessible"]) == ("env-42-db-replica-subnets", False)
+    group = partner.client("rds").describe_db_subnet_groups(DBSubnetGroupName="env-42-db-replica-subnets")[
+        "DBSubnetGroups"
+    ][0]
+    assert group["VpcId"] == dr.id
+    [group_id] = request["VpcSecurityGroupIds"]
+    rules = partner.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    assert rules["VpcId"] == dr.id
+    assert [(item["FromPort"], item["IpRanges"][0]["CidrIp"]) for item in rules["IpPermissions"]] == [
+        (5432, "10.43.0.0/16")
+    ]
+    # A network of private subnets only has no way to or from the internet.
+    assert (
+        partner.client("ec2").describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [dr.id]}])[
+            "InternetGateways"
+        ]
+        == []
+    )
+
+
+def test_a_cross_region_replica_without_a_network_there_is_refused_before_anything_is_sent(
+    aws: CloudHarness,
+) -> None:
+    aws.driver.ensure_database(DatabaseSpec("env-42-db", "16.3", "db.t4g.medium", 20, 7, **placement(aws.driver)))
+    created = sent(aws.driver, "rds.CreateDBInstanceReadReplica")
+
+    with pytest.raises(errors.InvalidRequest, match=f"The read replica in {DR_REGION} env-42-db-replica needs"):
+        aws.driver.ensure_database_replica("env-42-db", DR_REGION)
+
+    assert created == []
+
+
+def test_aws_here_refuses_a_cross_region_replica_outside_a_subnet_group_and_a_same_region_one_inside(
+    aws: CloudHarness,
+) -> None:
+    # The harness's rule, not moto, stands for AWS: moto would create the first outside any VPC and accept the second.
+    aws.driver.ensure_database(DatabaseSpec("env-42-db", "16.3", "db.t4g.medium", 20, 7, **placement(aws.driver)))
+    source = aws.driver.client("rds").describe_db_instances(DBInstanceIdentifier="env-42-db")["DBInstances"][0]
+
+    with pytest.raises(ClientError) as outside:
+        aws.driver.in_region(DR_REGION).client("rds").create_db_instance_read_replica(
+            DBInstanceIdentifier="stray", SourceDBInstanceIdentifier=source["DBInstanceArn"], SourceRegion=REGION
+        )
+    with pytest.raises(ClientError) as inside:
+        aws.driver.client("rds").create_db_instance_read_replica(
+            DBInstanceIdentifier="stray", SourceDBInstanceIdentifier="env-42-db", DBSubnetGroupName="env-42-db-subnets"
+        )
+
+    assert outside.value.response["Error"]["Code"] == "InvalidVPCNetworkStateFault"
+    assert inside.value.response["Error"]["Code"] == "DBSubnetGroupNotAllowedFault"
+
+
+def test_deleting_a_replica_removes_its_subnet_group_and_security_group_there_once_it_is_gone(
+    aws: CloudHarness,
+) -> None:
+    partner = aws.driver.in_region(DR_REGION)
+    aws.driver.ensure_database(DatabaseSpec("env-42-db", "16.3", "db.t4g.medium", 20, 7, **placement(aws.driver)))
+    dr = partner.ensure_network(DR_NETWORK)
+    aws.driver.ensure_database_replica(
+        "env-42-db", DR_REGION, placement=Placement(tuple(subnet.id for subnet in dr.subnets), dr.id, dr.cidr)
+    )
+
+    aws.driver.delete_database_replica("env-42-db", DR_REGION)
+    aws.driver.delete_database_replica("env-42-db", DR_REGION)
+
+    assert partner.client("rds").describe_db_subnet_groups()["DBSubnetGroups"] == []
+    assert (
+        partner.client("ec2").describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["env-42-db-replica-access"]}]
+        )["SecurityGroups"]
+        == []
+    )
+    partner.delete_network(DR_NETWORK.name)  # nothing of the replica holds the partner's network
 
 
 # ---------------------------------------------------------------- network policy

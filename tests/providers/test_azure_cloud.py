@@ -47,6 +47,7 @@ from providers.cloud import (
     KubernetesClusterSpec,
     NetworkSpec,
     NodePoolSpec,
+    Placement,
 )
 from providers.retry import RetryPolicy
 from tests.providers.azure_fake import (
@@ -1170,6 +1171,62 @@ def test_a_database_or_cache_is_reached_through_a_private_endpoint_in_the_privat
     cloud.driver.delete_network(NETWORK.name)
     with pytest.raises(errors.NotFound):
         cloud.driver.describe_network(NETWORK.name)
+
+
+DR_NETWORK = NetworkSpec(
+    name="env-7-dr-network",
+    cidr="10.8.0.0/16",
+    availability_zones=("1", "2"),
+    public_subnet_cidrs=(),
+    private_subnet_cidrs=("10.8.10.0/24", "10.8.11.0/24"),
+    nat_gateway=False,
+)
+
+
+def test_a_replica_is_reached_through_a_private_endpoint_in_the_partners_network_only(cloud: CloudHarness) -> None:
+    fake = fake_of(cloud)
+    partner = cloud.driver.in_region(DATABASE.replica_region)
+    dr = partner.ensure_network(DR_NETWORK)
+    spec = dataclasses.replace(DATABASE, replica_placement=Placement(tuple(subnet.id for subnet in dr.subnets), dr.id))
+
+    settled(lambda: cloud.driver.ensure_database(spec))
+    replica = settled(
+        lambda: cloud.driver.ensure_database_replica(
+            spec.name, DATABASE.replica_region or "", placement=spec.replica_placement
+        )
+    )
+
+    assert replica.status == "available"
+    endpoint = resources_of(fake, "Microsoft.Network/privateEndpoints")["env-7-db-replica-pe"]
+    assert endpoint["location"] == "germanywestcentral"
+    assert "/resourcegroups/platform-portal-germanywestcentral/" in endpoint["id"].lower()
+    assert endpoint["properties"]["subnet"]["id"] == dr.subnets[0].id
+    server = resources_of(fake, "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db-replica"]
+    assert (
+        endpoint["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"] == server["id"]
+    )
+    assert server["properties"]["network"]["publicNetworkAccess"] == "Disabled"
+    links = resources_of(fake, "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+    assert links[DR_NETWORK.name]["properties"]["virtualNetwork"]["id"] == dr.id
+
+    # Deleting the replica takes its endpoint out of the partner's subnet, so that network can go too.
+    cloud.driver.delete_database_replica(spec.name, DATABASE.replica_region or "")
+    assert "env-7-db-replica-pe" not in resources_of(fake, "Microsoft.Network/privateEndpoints")
+    partner.delete_network(DR_NETWORK.name)
+    with pytest.raises(errors.NotFound):
+        partner.describe_network(DR_NETWORK.name)
+
+
+def test_azure_refuses_a_private_endpoint_in_another_region_than_its_network(cloud: CloudHarness) -> None:
+    # "The private endpoint must be deployed in the same region and subscription as the virtual network": an
+    # endpoint made by the primary's driver (its region) on the partner's subnet is refused.
+    dr = cloud.driver.in_region(DATABASE.replica_region).ensure_network(DR_NETWORK)
+    database = dataclasses.replace(DATABASE, replica_region=None)
+    settled(lambda: cloud.driver.ensure_database(database))
+    server = resources_of(fake_of(cloud), "Microsoft.DBforPostgreSQL/flexibleServers")["env-7-db"]
+
+    with pytest.raises(errors.InvalidRequest, match="InvalidPrivateEndpointLocation"):
+        cloud.driver._ensure_private_endpoint("postgresql", server, dr.subnets[0].id)
 
 
 def test_azure_refuses_to_delete_a_network_whose_subnet_holds_a_private_endpoint(cloud: CloudHarness) -> None:

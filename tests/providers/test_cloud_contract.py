@@ -27,6 +27,7 @@ from providers.cloud import (
     KubernetesClusterSpec,
     NetworkSpec,
     NodePoolSpec,
+    Placement,
 )
 from tests.providers import aws_rules
 from tests.providers.conftest_cloud import (
@@ -68,6 +69,23 @@ def placed(cloud: CloudHarness) -> dict[str, Any]:
         "vpc_id": network.id,
         "allowed_cidr": network.cidr,
     }
+
+
+def dr_placed(cloud: CloudHarness) -> Placement:
+    """Where a replica in the DR region goes: a network there of private subnets only, as a region build makes."""
+    there = cloud.driver.in_region(cloud.inputs.dr_region)
+    network = there.ensure_network(
+        NetworkSpec(
+            name="env-42-dr-network",
+            cidr="10.43.0.0/16",
+            availability_zones=cloud.inputs.zones if cloud.name == "azure" else (),
+            public_subnet_cidrs=(),
+            private_subnet_cidrs=("10.43.10.0/24", "10.43.11.0/24"),
+            nat_gateway=False,
+            zone_count=2,
+        )
+    )
+    return Placement(tuple(subnet.id for subnet in network.subnets if not subnet.public), network.id, network.cidr)
 
 
 def node_pools(cloud: CloudHarness) -> tuple[NodePoolSpec, ...]:
@@ -265,6 +283,7 @@ def database_spec(cloud: CloudHarness) -> DatabaseSpec:
         replica_region=cloud.inputs.dr_region,
         tags={"portal:environment": "42"},
         **placed(cloud),
+        replica_placement=dr_placed(cloud),
     )
 
 

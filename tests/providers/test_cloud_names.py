@@ -10,7 +10,7 @@ reference; the Azure fake refuses a name that breaks Azure's rules as ARM does (
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, cast
@@ -33,6 +33,7 @@ from tests.providers.conftest_cloud import (
     moto_endpoint,
     settled,
 )
+from tests.providers.test_aws_cloud import dr_placement
 
 __all__ = ["moto_endpoint"]  # the session fixture, imported so pytest finds it
 
@@ -119,8 +120,10 @@ def test_every_name_the_aws_driver_sends_obeys_the_documented_rule(moto_endpoint
         "allowed_cidr": network.cidr,
     }
 
+    replica_placement = dr_placement(driver.in_region(DR_REGION))
     for name in built.databases:
-        driver.ensure_database(DatabaseSpec(name, "16.4", "db.t4g.medium", 20, 7, replica_region=DR_REGION, **placed))
+        spec = DatabaseSpec(name, "16.4", "db.t4g.medium", 20, 7, replica_region=DR_REGION, **placed)
+        driver.ensure_database(replace(spec, replica_placement=replica_placement))
     for name in built.caches:
         driver.ensure_cache(CacheSpec(name=name, node_type="cache.t4g.small", **placed))
     for name in built.buckets:

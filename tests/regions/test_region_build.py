@@ -175,13 +175,17 @@ def test_the_cloud_and_the_cluster_hold_exactly_one_of_each_planned_resource(san
     }
     # The sandbox keeps a replica on its primary's record (a promoted one would stand in the partner's document).
     # The partner holds the bucket's copy and the key of the same alias that encrypts the DR copies there.
+    # The replica's network stands there too, and the replica is placed in its subnets.
     assert cloud_names("eu-west-3") == {
         **{kind: [] for kind in ADDONS},
+        "networks": [f"{prefix}-dr-network"],
         "keys": [f"{prefix}-key"],
         "buckets": [f"{bucket}-dr"],
     }
     (primary,) = cloud_in("eu-south-1").records("databases")
     assert (primary["replica"]["name"], primary["replica"]["region"]) == (f"{prefix}-db-replica", "eu-west-3")
+    dr_network = cloud_in("eu-west-3").describe_network(f"{prefix}-dr-network")
+    assert primary["replica"]["subnet_ids"] == [subnet.id for subnet in dr_network.subnets]
     database = cloud_in("eu-south-1").describe_database(f"{prefix}-db")
     assert (database.backup_retention_days, database.encrypted) == (14, True)
     assert database.latest_restorable_time is not None, "point-in-time recovery is on"

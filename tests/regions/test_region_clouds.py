@@ -202,6 +202,21 @@ def test_an_aws_build_places_its_zones_nat_gateways_and_data_services_as_aws_nee
     assert [group["VpcSecurityGroupId"] for group in instance["VpcSecurityGroups"]] == [
         next(group["GroupId"] for group in groups if group["GroupName"] == f"{names['database']}-access")
     ]
+    # The replica in the partner is in the DR network's private subnets there, reachable from that network only.
+    partner = aws["driver"]("eu-west-3")
+    dr_network = RegionResource.objects.get(request=request, kind="dr_network")
+    dr_cidr = partner.client("ec2").describe_vpcs(VpcIds=[dr_network.provider_id])["Vpcs"][0]["CidrBlock"]
+    replica = partner.client("rds").describe_db_instances(DBInstanceIdentifier=names["database_replica"])[
+        "DBInstances"
+    ][0]
+    assert replica["DBSubnetGroup"]["VpcId"] == dr_network.provider_id
+    assert replica["PubliclyAccessible"] is False
+    [replica_group] = partner.client("ec2").describe_security_groups(
+        GroupIds=[group["VpcSecurityGroupId"] for group in replica["VpcSecurityGroups"]]
+    )["SecurityGroups"]
+    assert [(item["FromPort"], [r["CidrIp"] for r in item["IpRanges"]]) for item in replica_group["IpPermissions"]] == [
+        (5432, [dr_cidr])
+    ]
     # The namespaces' default-deny policies are enforced: the VPC CNI add-on runs with network policy on.
     cluster = cloud.describe_kubernetes_cluster(names["cluster"])
     assert (cluster.network_policy, cluster.network_policy_status) == ("vpc-cni v1.18.3-eksbuild.1", "active")
@@ -507,13 +522,18 @@ def test_azure_databases_and_caches_are_reached_only_through_private_endpoints(a
     names = {item.kind: item.name for item in region_plan(request).resources}
     network = azure["driver"]("francecentral").describe_network(names["network"])
     private = {subnet.id for subnet in network.subnets if not subnet.public}
+    dr_network = azure["driver"]("germanywestcentral").describe_network(names["dr_network"])
     endpoints = {
-        resource["name"]: resource["properties"]
+        resource["name"]: resource
         for resource in fake.resources.values()
         if resource["type"] == "Microsoft.Network/privateEndpoints"
     }
+    replica_endpoint = endpoints.pop(f"{names['database_replica']}-pe")
     assert sorted(endpoints) == sorted([f"{names['database']}-pe", f"{names['cache']}-pe"])
-    assert all(endpoint["subnet"]["id"] in private for endpoint in endpoints.values())
+    assert all(endpoint["properties"]["subnet"]["id"] in private for endpoint in endpoints.values())
+    # The replica in the partner is reached from the partner's DR network only, through an endpoint there.
+    assert replica_endpoint["location"] == "germanywestcentral"
+    assert replica_endpoint["properties"]["subnet"]["id"] in {subnet.id for subnet in dr_network.subnets}
     for resource in fake.resources.values():
         if resource["type"] == "Microsoft.Cache/redis":
             assert resource["properties"]["publicNetworkAccess"] == "Disabled"

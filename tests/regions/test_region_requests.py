@@ -20,7 +20,7 @@ from portal.demo import Persona
 from regions import services
 from regions.choices import RegionRequestStatus
 from regions.models import CloudAccount, RegionRequest
-from regions.plan import SPEC_NAMESPACES, region_plan
+from regions.plan import SPEC_NAMESPACES, network_cidr, region_plan
 from tests.factories import GrantFactory, make_user
 from tests.helpers import queries_for
 from tests.regions.test_region_build import admin, request_region, second_admin
@@ -40,6 +40,7 @@ BUILD_ORDER = [
     "node_pool",
     "node_pool",
     "database",
+    "dr_network",
     "database_replica",
     "cache",
     "bucket_replica",
@@ -290,6 +291,18 @@ def test_the_plan_lists_every_resource_in_build_order_with_deterministic_names(d
     assert roles["bucket_replication"].settings["target_bucket"] == f"{bucket.name}-dr"
     dr_key = next(item for item in plan.resources if item.kind == "dr_key")
     assert (dr_key.name, dr_key.region) == ("portal-eu-south-1-key", "eu-west-3")
+    # The replica goes in a network of its own in the partner: private subnets only, an address range of its own.
+    dr_network = next(item for item in plan.resources if item.kind == "dr_network")
+    assert (dr_network.name, dr_network.region) == ("portal-eu-south-1-dr-network", "eu-west-3")
+    assert replica.settings["network"] == dr_network.name
+    assert (dr_network.settings["public_subnets"], dr_network.settings["nat_gateway"]) == ([], False)
+    assert len(dr_network.settings["private_subnets"]) == 2
+    own_ranges = {network_cidr("eu-south-1"), network_cidr("eu-west-3")}
+    assert dr_network.settings["cidr"] not in own_ranges
+    assert all(
+        subnet.startswith(dr_network.settings["cidr"].rsplit(".", 2)[0])
+        for subnet in dr_network.settings["private_subnets"]
+    )
 
 
 def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_cannot_price(demo: None) -> None:
