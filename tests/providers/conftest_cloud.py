@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from providers import errors
-from providers.aws.cloud import ALIAS_TAG, NAME_TAG, AwsCloudDriver
+from providers.aws.cloud import ALIAS_TAG, NAME_TAG, ROLE_MANAGED_POLICIES, AwsCloudDriver
 from providers.azure.cloud import AzureCloudDriver, container_name, storage_account_name
 from providers.cloud import AwsCredentials
 from providers.retry import RetryPolicy
@@ -192,8 +192,24 @@ class CloudHarness:
 
 
 MOTO_MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
-# A reset rebuilds every backend in use (IAM's with AWS's managed policies): on a busy machine that takes a while.
+# moto's own machine images, which nothing here launches.
+MOTO_DEFAULT_AMIS = "MOTO_EC2_LOAD_DEFAULT_AMIS"
+# A reset rebuilds every backend in use: on a busy machine that takes a while.
 MOTO_RESET_SECONDS = 60
+
+
+def _only_the_managed_policies_the_portal_attaches() -> None:
+    """AWS's managed policies exist in every account, so moto loads them into each IAM backend it builds (after
+    every reset): a 4.7 MB document parsed into some 1,300 policies, a second or more each time. The portal
+    attaches a handful (:data:`~providers.aws.cloud.ROLE_MANAGED_POLICIES`): moto here holds those, as AWS
+    publishes them, and no other (attaching one not in that list is refused as a missing policy)."""
+    import json
+
+    from moto.iam import models as iam_models
+
+    attached = {name for names in ROLE_MANAGED_POLICIES.values() for name in names}
+    published = json.loads(iam_models.aws_managed_policies_data)
+    iam_models.aws_managed_policies_data = json.dumps({name: published[name] for name in sorted(attached)})
 
 
 def _free_port() -> int:
@@ -208,17 +224,20 @@ def moto_endpoint() -> Iterator[str]:
     """One moto server per test process, on a loopback port, reached over real HTTP."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per call is noise
     # AWS's managed policies (AmazonEKSClusterPolicy…) exist in every account; moto loads them only when asked.
-    loading = os.environ.get(MOTO_MANAGED_POLICIES)
+    saved = {name: os.environ.get(name) for name in (MOTO_MANAGED_POLICIES, MOTO_DEFAULT_AMIS)}
     os.environ[MOTO_MANAGED_POLICIES] = "true"
+    os.environ[MOTO_DEFAULT_AMIS] = "false"
+    _only_the_managed_policies_the_portal_attaches()
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
-    if loading is None:
-        os.environ.pop(MOTO_MANAGED_POLICIES, None)
-    else:
-        os.environ[MOTO_MANAGED_POLICIES] = loading
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def sandbox_harness(state_dir: Path) -> CloudHarness:

@@ -344,9 +344,22 @@ def test_the_harness_refuses_the_requests_aws_refuses(moto_endpoint: str) -> Non
     home, partner = drivers(moto_endpoint)
     encrypted_database(home, home.ensure_key(KeySpec(alias="portal-eu-west-1-key")).arn)
     source = home.client("rds").describe_db_instances(DBInstanceIdentifier="portal-eu-west-1-db")["DBInstances"][0]
+    dr = dr_placement(partner)
+    partner.client("rds").create_db_subnet_group(
+        DBSubnetGroupName="copy-subnets", DBSubnetGroupDescription="DR", SubnetIds=list(dr.subnet_ids)
+    )
+    access = partner.client("ec2").create_security_group(GroupName="copy-access", Description="DR", VpcId=dr.vpc_id)
+    placed: dict[str, Any] = {
+        "DBSubnetGroupName": "copy-subnets",
+        "VpcSecurityGroupIds": [access["GroupId"]],
+        "PubliclyAccessible": False,
+    }
     with pytest.raises(ClientError, match="needs a KmsKeyId in the destination region"):
         partner.client("rds").create_db_instance_read_replica(
-            DBInstanceIdentifier="copy", SourceDBInstanceIdentifier=source["DBInstanceArn"], SourceRegion=REGION
+            DBInstanceIdentifier="copy",
+            SourceDBInstanceIdentifier=source["DBInstanceArn"],
+            SourceRegion=REGION,
+            **placed,
         )
     with pytest.raises(ClientError, match="is not in"):
         partner.client("rds").create_db_instance_read_replica(
@@ -354,6 +367,7 @@ def test_the_harness_refuses_the_requests_aws_refuses(moto_endpoint: str) -> Non
             SourceDBInstanceIdentifier=source["DBInstanceArn"],
             SourceRegion=REGION,
             KmsKeyId=source["KmsKeyId"],
+            **placed,
         )
     home.client("s3").create_bucket(Bucket="plain", CreateBucketConfiguration={"LocationConstraint": REGION})
     home.client("s3").put_bucket_versioning(Bucket="plain", VersioningConfiguration={"Status": "Enabled"})
