@@ -53,3 +53,8 @@ class EnvironmentStatus(models.TextChoices):
 # their name. A rejected, cancelled-before-anything or torn-down one holds nothing.
 ENDED = (EnvironmentStatus.REJECTED, EnvironmentStatus.TORN_DOWN, EnvironmentStatus.CANCELLED)
 LIVE = tuple(status for status in EnvironmentStatus if status not in ENDED)
+
+
+# The longest lifetime an environment can be given or extended by: a year. Longer is what production is for.
+MAX_LIFETIME_HOURS = 24 * 365
+LIFETIME_TOO_LONG = f"A lifetime is at most {MAX_LIFETIME_HOURS:,} hours (a year)."

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.db.models import QuerySet
 
 from access.models import Team
-from environments.choices import NamespaceGroup, Size
+from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, NamespaceGroup, Size
 from environments.models import DNS_LABEL, EnvironmentTemplate, TeamLimits
 from regions.choices import Provider, RegionStatus, ResidencyZone
 from regions.models import Cluster, Region
@@ -177,6 +178,8 @@ class EnvironmentRequestForm(forms.Form):
     ttl_hours = forms.IntegerField(
         label="Lifetime (hours)",
         min_value=1,
+        max_value=MAX_LIFETIME_HOURS,
+        error_messages={"max_value": LIFETIME_TOO_LONG, "min_value": "A lifetime is at least one hour."},
         required=False,
         help_text="Empty: the template's default. Production environments never expire.",
     )
@@ -195,6 +198,17 @@ class EnvironmentRequestForm(forms.Form):
         fields["template"].queryset = templates
         fields["cluster"].queryset = clusters
         fields["cluster"].label_from_instance = cluster_label
+        # A new team or template asks the live check on its own, named, so that the check can move the cluster
+        # and the lifetime to theirs (the form's own check is not told which field changed).
+        for name in ("team", "template"):
+            fields[name].widget.attrs.update(
+                {
+                    "hx-post": reverse("environments:request_check"),
+                    "hx-target": "#request-check",
+                    "hx-swap": "innerHTML",
+                    "hx-trigger": "change consume",
+                }
+            )
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip().lower()
@@ -206,4 +220,10 @@ class EnvironmentRequestForm(forms.Form):
 
 
 class ExtendForm(forms.Form):
-    hours = forms.IntegerField(min_value=1, max_value=24 * 365, initial=24, label="Extend by (hours)")
+    hours = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_LIFETIME_HOURS,
+        error_messages={"max_value": LIFETIME_TOO_LONG, "min_value": "Extend by one hour at least."},
+        initial=24,
+        label="Extend by (hours)",
+    )

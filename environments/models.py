@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -25,7 +25,16 @@ from access.models import Team, Tier
 from access.scoping import scoped
 from costs.choices import AddonSize
 from costs.models import currency_code
-from environments.choices import APPROVAL_STRENGTH, LIVE, Approval, EnvironmentStatus, NamespaceGroup, Size
+from environments.choices import (
+    APPROVAL_STRENGTH,
+    LIFETIME_TOO_LONG,
+    LIVE,
+    MAX_LIFETIME_HOURS,
+    Approval,
+    EnvironmentStatus,
+    NamespaceGroup,
+    Size,
+)
 from providers.cluster import parse_quantity
 from regions.choices import Provider, ResidencyZone
 from regions.models import Region, dns_label
@@ -222,10 +231,16 @@ class EnvironmentTemplate(models.Model):
     )
 
     default_ttl_hours = models.PositiveIntegerField(
-        "default lifetime (hours)", null=True, blank=True, validators=[MinValueValidator(1)]
+        "default lifetime (hours)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LIFETIME_HOURS, LIFETIME_TOO_LONG)],
     )
     max_ttl_hours = models.PositiveIntegerField(
-        "maximum lifetime (hours)", null=True, blank=True, validators=[MinValueValidator(1)]
+        "maximum lifetime (hours)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LIFETIME_HOURS, LIFETIME_TOO_LONG)],
     )
     approval = models.CharField(
         "approval needed",

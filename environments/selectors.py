@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, Q, QuerySet, Sum, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -128,12 +128,32 @@ def expiring_soon(
     return environments.filter(status__in=LIVE).filter(expires_at__isnull=False, expires_at__lte=now + within)
 
 
-def request_clusters(*, user: AnyUser, template: EnvironmentTemplate | None = None) -> QuerySet[Cluster]:
-    """Clusters ``user`` may see to place an environment on (for ``template``: in its regions)."""
+def request_clusters(
+    *, user: AnyUser, template: EnvironmentTemplate | None = None, preferred: QuerySet[Cluster] | None = None
+) -> QuerySet[Cluster]:
+    """Clusters ``user`` may see to place an environment on (for ``template``: in its regions); those in
+    ``preferred`` first."""
     clusters = policy.restrict(Cluster.objects.all(), user, policy.VIEW).select_related("region")
     if template is not None:
         clusters = clusters.filter(region__in=template_regions(template=template, user=user))
-    return clusters.order_by("region__residency_zone", "region__provider", "region__code", "name")
+    order = ["region__residency_zone", "region__provider", "region__code", "name"]
+    if preferred is not None:
+        clusters = clusters.annotate(
+            elsewhere=Case(When(pk__in=preferred.values("pk"), then=Value(0)), default=Value(1))
+        )
+        order.insert(0, "elsewhere")
+    return clusters.order_by(*order)
+
+
+def preferred_clusters(*, user: AnyUser, team: Team | None, template: EnvironmentTemplate | None) -> QuerySet[Cluster]:
+    """The clusters a request of ``team`` from ``template`` would be placed on without a residency or region
+    refusal: in an active region the template allows, in the team's residency zone."""
+    clusters = policy.restrict(Cluster.objects.all(), user, policy.VIEW).filter(region__status=RegionStatus.ACTIVE)
+    if template is not None:
+        clusters = clusters.filter(region__in=template_regions(template=template, user=user))
+    if team is not None and team.residency_zone:
+        clusters = clusters.filter(region__residency_zone=team.residency_zone)
+    return clusters.select_related("region").order_by("region__provider", "region__code", "name")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from access.permissions import ADD, CHANGE, DELETE
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from environments import admission, selectors
-from environments.choices import EnvironmentStatus, Size
+from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, EnvironmentStatus, Size
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from environments.workflows import BucketPlan, CachePlan, DatabasePlan, EnvironmentPlan, IngressPlan
 from notifications.services import Message, notify
@@ -354,6 +354,8 @@ def environment_request(
             return existing
     if ttl_hours is None and template.expires:
         ttl_hours = template.default_ttl_hours
+    if ttl_hours is not None and not 1 <= ttl_hours <= MAX_LIFETIME_HOURS:
+        raise ValidationError({"ttl_hours": LIFETIME_TOO_LONG if ttl_hours > 0 else "A lifetime is at least one hour."})
     environment = Environment(
         name=name.strip().lower(),
         team=team,
@@ -778,6 +780,8 @@ def environment_extend(*, actor: User, environment_id: int, hours: int) -> Envir
         raise ValidationError(f"An environment that is {environment.get_status_display().lower()} cannot be extended.")
     if hours < 1:
         raise ValidationError({"hours": "Extend by at least one hour."})
+    if hours > MAX_LIFETIME_HOURS:
+        raise ValidationError({"hours": LIFETIME_TOO_LONG})
     now = timezone.now()
     new_expiry = max(environment.expires_at, now) + timedelta(hours=hours)
     latest = now + timedelta(hours=template.max_ttl_hours)
@@ -822,6 +826,8 @@ def environment_set_expiry(*, actor: User, environment_id: int, hours: int) -> E
         )
     if hours < 1:
         raise ValidationError({"hours": "Set a lifetime of at least one hour."})
+    if hours > MAX_LIFETIME_HOURS:
+        raise ValidationError({"hours": LIFETIME_TOO_LONG})
     if template.max_ttl_hours is not None and hours > template.max_ttl_hours:
         raise ValidationError(
             {"hours": f"{template} environments live at most {template.max_ttl_hours} hours; choose less."}

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -184,25 +185,46 @@ def environment_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _request_form(request: HttpRequest, user: User) -> EnvironmentRequestForm:
-    data = request.POST if request.method == "POST" else None
+def _chosen(queryset: QuerySet[Any], value: str | None) -> Any:
+    """The row of ``queryset`` whose id is ``value`` (as posted), else its first."""
+    found = queryset.filter(pk=int(value)).first() if value and value.isdigit() else None
+    return found or queryset.first()
+
+
+def _request_form(request: HttpRequest, user: User, *, follow: str = "") -> EnvironmentRequestForm:
+    """The request form, opening valid: the first team, the template asked for (or the first), a cluster of a
+    region that team and template may use listed first and chosen, the template's lifetime.
+
+    ``follow`` names the field the person just changed (``team`` or ``template``): the cluster moves to a
+    preferred one if the chosen one no longer is, and a new template brings its own lifetime.
+    """
+    data = request.POST.copy() if request.method == "POST" else None
     templates = selectors.template_list(user=user).filter(active=True)
     # The teams offered are those the user may request for (the grants' team limits, checked in
     # memory); the service re-checks region, zone and tier on submit.
     visible = list(policy.restrict(Team.objects.all(), user, VIEW).order_by("name"))
     allowed = [team.pk for team in visible if policy.can(user, services.REQUEST, Environment(team=team))]
     teams = Team.objects.filter(pk__in=allowed).order_by("name")
-    template = None
-    chosen = (data or request.GET).get("template")
-    if chosen and chosen.isdigit():
-        template = templates.filter(pk=int(chosen)).first()
-    template = template or templates.first()
+    asked = data or request.GET
+    team, template = _chosen(teams, asked.get("team")), _chosen(templates, asked.get("template"))
     # Every cluster the user may see, not only the template's: the live check explains a refusal
-    # (EU data outside the EU) rather than the choice silently missing.
-    clusters = selectors.request_clusters(user=user)
-    initial = {"ttl_hours": template.default_ttl_hours if template is not None else None}
-    if template is not None:
-        initial["template"] = template.pk
+    # (EU data outside the EU) rather than the choice silently missing; those it would allow come first.
+    preferred = selectors.preferred_clusters(user=user, team=team, template=template)
+    clusters = selectors.request_clusters(user=user, preferred=preferred)
+    lifetime = template.default_ttl_hours if template is not None and template.expires else None
+    if data is not None and follow in ("team", "template"):
+        if not preferred.filter(pk=data.get("cluster") if str(data.get("cluster", "")).isdigit() else None).exists():
+            first = preferred.first()
+            data["cluster"] = str(first.pk) if first is not None else data.get("cluster", "")
+        if follow == "template":
+            data["ttl_hours"] = "" if lifetime is None else str(lifetime)
+    first_preferred = preferred.first()
+    initial: dict[str, Any] = {
+        "ttl_hours": lifetime,
+        "template": template.pk if template is not None else None,
+        "team": team.pk if team is not None else None,
+        "cluster": first_preferred.pk if first_preferred is not None else None,
+    }
     return EnvironmentRequestForm(data, teams=teams, templates=templates, clusters=clusters, initial=initial)
 
 
@@ -263,9 +285,11 @@ def environment_check(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     if not policy.can(user, services.REQUEST, Environment):
         raise PermissionDenied("You may not request environments.")
-    form = _request_form(request, user)
+    # A new team or template moves the cluster and the lifetime to theirs: the fields are swapped in too.
+    follow = request.headers.get("HX-Trigger-Name", "")
+    form = _request_form(request, user, follow=follow)
     form.is_valid()
-    context: dict[str, Any] = {"form": form, **_check(form)}
+    context: dict[str, Any] = {"form": form, "swap_fields": follow in ("team", "template"), **_check(form)}
     return render(request, "environments/_request_check.html", context)
 
 

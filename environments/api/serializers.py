@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from access.models import Team
-from environments.choices import Size
+from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, Size
 from environments.models import Environment, EnvironmentTemplate
 from environments.services import TEMPLATE_FIELDS
 from regions.models import Cluster
@@ -72,7 +72,12 @@ class EnvironmentRequestSerializer(serializers.Serializer[Any]):
     cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.select_related("region"))
     size = serializers.CharField(default=Size.SMALL, help_text="S, M or L.")
     ttl_hours = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, help_text="Empty: the template's default; none for production."
+        min_value=1,
+        max_value=MAX_LIFETIME_HOURS,
+        error_messages={"max_value": LIFETIME_TOO_LONG},
+        required=False,
+        allow_null=True,
+        help_text="Empty: the template's default; none for production.",
     )
 
     def validate_size(self, value: str) -> str:

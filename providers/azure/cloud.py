@@ -377,6 +377,7 @@ class AzureCloudDriver:
         self.installation_id = installation_id
         self._clients: dict[type, Any] = {}
         self._resource_group_ready = False
+        self._vault_name: str | None = None
 
     def __repr__(self) -> str:
         return f"AzureCloudDriver(subscription_id={self.subscription_id!r}, location={self.location!r})"
@@ -1333,6 +1334,7 @@ class AzureCloudDriver:
         there.resource_group = self.resource_group_in(region)
         there.location = _location(region)
         there._resource_group_ready = there.resource_group == self.resource_group and self._resource_group_ready
+        there._vault_name = None
         return there
 
     def _replica_info(self, replica: dict[str, Any]) -> ReplicaInfo:
@@ -1759,8 +1761,19 @@ class AzureCloudDriver:
 
     @property
     def vault_name(self) -> str:
-        """This driver's key vault."""
-        return key_vault_name(self.subscription_id, self.resource_group, self.location, self.installation_id)
+        """This driver's key vault: the one named for the installation, or the vault an earlier version made
+        under the name without the installation's id when only that one exists (its keys stay in use)."""
+        if self._vault_name is None:
+            named = key_vault_name(self.subscription_id, self.resource_group, self.location, self.installation_id)
+            earlier = key_vault_name(self.subscription_id, self.resource_group, self.location)
+            if named != earlier:
+                vaults = self.keyvault.vaults
+                if self._find(partial(vaults.get, self.resource_group, named), named) is None and (
+                    self._find(partial(vaults.get, self.resource_group, earlier), earlier) is not None
+                ):
+                    named = earlier
+            self._vault_name = named
+        return self._vault_name
 
     def _ensure_vault(self) -> dict[str, Any]:
         """The vault (RBAC authorization), with Key Vault Crypto Officer on it for the portal's identity.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
@@ -285,3 +287,120 @@ def test_the_list_runs_the_same_queries_however_many_environments_there_are(deve
         make(f"more-{number}", team="student-experience" if number % 2 else "core-platform")
 
     assert queries_for(developer, LIST) == before
+
+
+# --- a form that opens valid ---------------------------------------------------------------------------------------
+
+
+class _Field(HTMLParser):
+    """Reads what a browser would submit for one field of a page: the input's value, or the select's option."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.id, self.value, self.first, self.inside = f"id_{name}", "", "", False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id") == self.id:
+            self.inside = tag == "select"
+            if tag == "input":
+                self.value = found.get("value") or ""
+        elif tag == "option" and self.inside:
+            self.first = self.first or (found.get("value") or "")
+            if "selected" in found:
+                self.value = found.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select" and self.inside:
+            self.inside = False
+            self.value = self.value or self.first
+
+
+def selected(page: str, name: str) -> str:
+    """The value the select ``name`` has chosen (its first option when none is marked), or the input's value."""
+    reader = _Field(name)
+    reader.feed(page)
+    return reader.value
+
+
+def test_the_form_opens_on_a_cluster_in_the_teams_zone_that_the_live_check_allows(developer: Client) -> None:
+    page = developer.get(REQUEST).content.decode()
+
+    team = Team.objects.get(pk=int(selected(page, "team")))
+    chosen = Cluster.objects.select_related("region").get(pk=int(selected(page, "cluster")))
+    assert team.residency_zone
+    assert chosen.region.residency_zone == team.residency_zone
+    check = developer.post(CHECK, form(team=team.pk, cluster=chosen.pk, template=selected(page, "template")))
+    assert 'data-check="refused"' not in check.content.decode()
+
+
+def test_the_lifetime_follows_the_template_and_production_opens_without_one(developer: Client) -> None:
+    staging = EnvironmentTemplate.objects.get(slug="staging")
+    production = EnvironmentTemplate.objects.get(slug="production")
+
+    assert selected(developer.get(REQUEST, {"template": staging.pk}).content.decode(), "ttl_hours") == "72"
+    assert selected(developer.get(REQUEST, {"template": production.pk}).content.decode(), "ttl_hours") == ""
+    # Choosing another template in the open form swaps its lifetime in, with the check made on it.
+    swapped = developer.post(
+        CHECK, form(template=staging.pk, ttl_hours="24"), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="template"
+    ).content.decode()
+    assert 'id="field-ttl_hours" hx-swap-oob="innerHTML"' in swapped
+    assert selected(swapped, "ttl_hours") == "72"
+
+
+def test_choosing_a_team_of_another_zone_moves_the_cluster_into_it(developer: Client) -> None:
+    team = Team.objects.get(slug="student-experience")
+    us = Cluster.objects.get(name="eks-us-east-1")
+
+    swapped = developer.post(
+        CHECK, form(team=team.pk, cluster=us.pk), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="team"
+    ).content.decode()
+
+    moved = Cluster.objects.select_related("region").get(pk=int(selected(swapped, "cluster")))
+    assert moved.region.residency_zone == team.residency_zone
+    assert 'data-check="refused"' not in swapped
+    # A change of name or size leaves the person's own choice of cluster alone (the check explains it).
+    kept = developer.post(CHECK, form(team=team.pk, cluster=us.pk), HTTP_HX_TRIGGER_NAME="size").content.decode()
+    assert 'id="field-cluster"' not in kept
+    assert 'data-check="refused"' in kept
+
+
+@pytest.mark.parametrize("hours", ["99999999", "8761", "0", "-5"])
+def test_a_lifetime_out_of_bounds_is_refused_in_words_on_the_form_and_the_live_check(
+    developer: Client, hours: str
+) -> None:
+    response = developer.post(REQUEST, form(ttl_hours=hours))
+    check = developer.post(CHECK, form(ttl_hours=hours))
+
+    assert response.status_code == 200
+    assert check.status_code == 200
+    page = response.content.decode()
+    assert ("A lifetime is at most 8,760 hours (a year)." in page) or ("A lifetime is at least one hour." in page)
+    assert not Environment.objects.exists()
+
+
+def test_the_service_and_the_api_refuse_a_lifetime_past_a_year(client_for: ClientFor) -> None:
+    developer_user = User.objects.get(username="developer")
+    with pytest.raises(ValidationError, match="at most 8,760 hours"):
+        services.environment_request(
+            actor=developer_user,
+            team=Team.objects.get(slug="student-experience"),
+            template=EnvironmentTemplate.objects.get(slug="preview"),
+            cluster=cluster(),
+            name="forever",
+            ttl_hours=99_999_999,
+        )
+    api = client_for(Persona.DEVELOPER).post(
+        "/api/environments/",
+        {
+            "name": "forever",
+            "team": "student-experience",
+            "template": "preview",
+            "cluster": cluster().pk,
+            "ttl_hours": 99_999_999,
+        },
+        content_type="application/json",
+    )
+    assert api.status_code == 400
+    assert "A lifetime is at most 8,760 hours (a year)." in api.content.decode()
+    assert not Environment.objects.exists()

@@ -909,9 +909,37 @@ def test_the_factory_gives_the_driver_the_installations_id() -> None:
         installation_id="alpha",
     )
 
-    assert driver.vault_name == key_vault_name(
-        AZURE_SUBSCRIPTION, "platform-portal-westeurope", AZURE_LOCATION, "alpha"
-    )
+    assert driver.installation_id == "alpha"
+
+
+def test_a_vault_made_before_its_name_carried_the_installations_id_keeps_its_keys_in_use(
+    cloud: CloudHarness,
+) -> None:
+    fake = fake_of(cloud)
+    before = cloud.driver.ensure_key(KeySpec(alias="env-7"))  # a driver without an id: the earlier vault name
+
+    def installation(resource_group: str) -> AzureCloudDriver:
+        return AzureCloudDriver(
+            cloud.driver.credential,
+            AZURE_SUBSCRIPTION,
+            location=AZURE_LOCATION,
+            resource_group=resource_group,
+            transport=fake.transport(),
+            polling_interval=0,
+            installation_id="alpha",
+        )
+
+    upgraded = installation(AZURE_RESOURCE_GROUP)
+    assert upgraded.describe_key("env-7").arn == before.arn
+    assert upgraded.ensure_key(KeySpec(alias="env-7")).arn == before.arn
+    assert sorted(resources_of(fake, "Microsoft.KeyVault/vaults")) == [
+        key_vault_name(AZURE_SUBSCRIPTION, AZURE_RESOURCE_GROUP, AZURE_LOCATION)
+    ]
+    # Where no earlier vault stands, the vault is named for the installation.
+    fresh = installation("platform-portal-elsewhere")
+    fresh.ensure_key(KeySpec(alias="env-7"))
+    assert fresh.vault_name == key_vault_name(AZURE_SUBSCRIPTION, "platform-portal-elsewhere", AZURE_LOCATION, "alpha")
+    assert fresh.vault_name in resources_of(fake, "Microsoft.KeyVault/vaults")
 
 
 def test_a_deleted_key_cannot_be_created_again_under_the_same_alias_while_purge_protection_holds(
