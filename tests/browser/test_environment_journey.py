@@ -70,3 +70,25 @@ def test_a_developer_gets_an_approved_environment_and_tears_it_down(
     expect(page.locator("[data-environment-status]").first).to_have_attribute(
         "data-environment-status", "torn_down", timeout=60_000
     )
+
+
+def test_the_request_form_opens_valid_for_an_eu_team_and_follows_the_template(
+    page: Page, sign_in: Callable[[str], None]
+) -> None:
+    sign_in("developer")
+    page.goto("/environments/new/")
+
+    # The developer's team keeps its data in the EU: the form opens on an EU cluster the check allows.
+    chosen = page.get_by_label("Region and cluster").input_value()
+    assert Cluster.objects.select_related("region").get(pk=int(chosen)).region.residency_zone == "EU"
+    page.get_by_label("Name").fill("defaults")
+    page.get_by_label("Name").dispatch_event("keyup")
+    expect(page.locator('[data-check="estimate"]')).to_contain_text("USD")
+    expect(page.locator('[data-check="refused"]')).to_have_count(0)
+
+    # Staging brings its own lifetime; production opens without one and is not refused for it.
+    page.get_by_label("Template").select_option(label="Staging (full stack)")
+    expect(page.get_by_label("Lifetime (hours)")).to_have_value("72")
+    page.get_by_label("Template").select_option(label="Production")
+    expect(page.get_by_label("Lifetime (hours)")).to_have_value("")
+    expect(page.locator('[data-check="refused"]')).to_have_count(0)
