@@ -482,7 +482,10 @@ class RegionRequest(models.Model):
         "move to cold storage after (days)", default=90, validators=[MinValueValidator(30), MaxValueValidator(3650)]
     )
     encryption_key = models.BooleanField("customer-managed encryption key", default=True)
-    justification = models.TextField(help_text="Why the platform needs this region; the approvers read it.")
+    justification = models.TextField(
+        max_length=2000,
+        help_text="Why the platform needs this region; the approvers read it (at most 2,000 characters).",
+    )
     status = models.CharField(
         max_length=16, choices=RegionRequestStatus.choices, default=RegionRequestStatus.PENDING_APPROVAL
     )
@@ -621,6 +624,13 @@ class RegionResource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} ({self.region_code})"
+
+    @property
+    def label(self) -> str:
+        """What kind of resource it is, in words ("Read replica")."""
+        from regions.plan import KIND_LABELS  # the plan names the kinds; it imports these models
+
+        return KIND_LABELS.get(self.kind, self.kind.replace("_", " ").capitalize())
 
 
 class RegionHealth(models.Model):

@@ -120,6 +120,54 @@ KIND_LABELS = {
 }
 
 
+# How a setting of a planned resource reads on a page; a key not listed reads as itself in words.
+SETTING_LABELS = {
+    "cidr": "Address range",
+    "zone_count": "Zones",
+    "zone_choice": "Zones chosen",
+    "availability_zones": "Zones",
+    "nat_gateway": "NAT gateway",
+    "nat_gateways": "NAT gateways",
+    "instance_class": "Instance class",
+    "storage_gb": "Storage (GiB)",
+    "backup_retention_days": "Backups kept (days)",
+    "point_in_time_recovery": "Point-in-time recovery",
+    "encrypted_with_key": "Encrypted with the key",
+    "replica_encrypted_with_key": "Copy encrypted with the key",
+    "secrets_encrypted_with_key": "Secrets encrypted with the key",
+    "cold_storage_after_days": "Cold storage after (days)",
+    "replication_target_bucket": "Replicates to",
+    "replication_role": "Replicates as",
+    "dr_partner": "DR partner",
+    "kubernetes_version": "Kubernetes version",
+    "node_type": "Node type",
+    "instance_type": "Instance type",
+    "network": "In the network",
+    "source_region": "Copies from the region",
+    "network_policy": "Network policy",
+    "allow_from_namespaces": "Reachable from",
+    "quota": "Quota",
+}
+SETTING_VALUES = {
+    "kubernetes_control_plane": "the Kubernetes control plane",
+    "kubernetes_nodes": "the Kubernetes nodes",
+    "bucket_replication": "bucket replication",
+}
+
+
+def readable(value: Any) -> str:
+    """A setting's value in words: yes/no, lists joined, quotas as "requests.cpu 16", nothing as "none"."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {readable(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value) or "none"
+    if value is None or value == "":
+        return "none"
+    return SETTING_VALUES.get(str(value), str(value))
+
+
 @dataclass(frozen=True)
 class PlannedResource:
     """One resource the build-out will create: what, its deterministic name, where, its settings and its cost.
@@ -139,6 +187,15 @@ class PlannedResource:
     @property
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def readable_settings(self) -> list[tuple[str, str]]:
+        """The settings as a page shows them: (what, value in words), without the tags."""
+        return [
+            (SETTING_LABELS.get(key, key.replace("_", " ").capitalize()), readable(value))
+            for key, value in self.settings.items()
+            if key not in ("tags", "labels")
+        ]
 
     @property
     def step_name(self) -> str:

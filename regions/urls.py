@@ -10,6 +10,7 @@ urlpatterns = [
     path("requests/", views.request_list, name="requests"),
     path("requests/new/", views.request_create, name="request_create"),
     path("requests/kubernetes-versions/", views.request_kubernetes_versions, name="request_kubernetes_versions"),
+    path("requests/new/plan/", views.request_preview, name="request_preview"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
     path("requests/<int:pk>/plan.json", views.request_plan_json, name="request_plan"),
     path("requests/<int:pk>/run/", views.request_run, name="request_run"),

@@ -28,7 +28,7 @@ from portal.http import HttpRequest, signed_in
 from regions import catalogue, selectors, services, tasks, versions
 from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
-from regions.forms import RegionRequestForm
+from regions.forms import RegionRequestForm, opening_values, partner_for
 from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
 from regions.preflight_views import cluster_access_context
@@ -142,7 +142,8 @@ def request_create(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     if not policy.can(user, policy.ADD, RegionRequest):
         raise PermissionDenied("You may not request regions.")
-    form = RegionRequestForm(request.POST or None, accounts=selectors.cloud_account_list(user=user))
+    accounts = selectors.cloud_account_list(user=user)
+    form = RegionRequestForm(request.POST or None, accounts=accounts, initial=opening_values(accounts))
     key = request.POST.get("idempotency_key", "")
     created = saved(
         request,
@@ -157,6 +158,49 @@ def request_create(request: HttpRequest) -> HttpResponse:
     status = 400 if form.is_bound else 200
     context = {"form": form, "idempotency_key": key or secrets.token_urlsafe(16)}
     return render(request, "regions/request_form.html", context, status=status)
+
+
+# The fields a change of each one brings along: a provider its accounts and regions, a region its zone and partner.
+FOLLOWERS = {
+    "provider": ("account", "code", "residency_zone", "dr_partner_code", "kubernetes_version"),
+    "account": ("provider", "code", "residency_zone", "dr_partner_code", "kubernetes_version"),
+    "code": ("residency_zone", "dr_partner_code", "kubernetes_version"),
+}
+
+
+@login_required
+@require_POST
+def request_preview(request: HttpRequest) -> HttpResponse:
+    """The request form's live plan (htmx): the plan and its estimate for what the form holds, or what stops it.
+
+    When the person has just changed the provider, the account or the region
+    (``HX-Trigger-Name``), the fields that follow it are moved along and swapped
+    into the form: a provider brings an account and a free region of its own,
+    a region its residency zone and a partner in that zone.
+    """
+    user = signed_in(request)
+    if not policy.can(user, policy.ADD, RegionRequest):
+        raise PermissionDenied("You may not request regions.")
+    accounts = selectors.cloud_account_list(user=user)
+    data = request.POST.copy()
+    changed = request.headers.get("HX-Trigger-Name", "")
+    if changed in ("provider", "account"):
+        opening = opening_values(
+            accounts,
+            provider=data.get("provider", "") if changed == "provider" else "",
+            account_id=data.get("account") if changed == "account" else None,
+        )
+        data.update({name: "" if value is None else str(value) for name, value in opening.items()})
+    elif changed == "code":
+        provider, code = data.get("provider", ""), data.get("code", "")
+        zone = catalogue.regions_in_zones(provider).get(code, ("", ""))[1]
+        data["residency_zone"] = str(zone)
+        data["dr_partner_code"] = partner_for(provider, code)
+    form = RegionRequestForm(data, accounts=accounts)
+    context: dict[str, Any] = {"form": form, "swap_fields": FOLLOWERS.get(changed, ())}
+    if form.is_valid():
+        context["plan"], context["plan_problem"] = _plan_or_problem(form.instance)
+    return render(request, "regions/_plan_preview.html", context)
 
 
 @login_required

@@ -934,6 +934,7 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
     "regions:residency": page(),
     "region-residency": api(),
     "regions:request_create": access_page(REFUSED, **ADMIN_ONLY),
+    "regions:request_preview": access_post(REFUSED, **ADMIN_ONLY),
     "regions:request": page(a_region_request),
     "regions:request_plan": page(a_region_request),
     "regions:request_run": page(a_region_request),

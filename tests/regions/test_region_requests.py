@@ -17,9 +17,9 @@ from access.models import Role
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
 from portal.demo import Persona
-from regions import services
+from regions import catalogue, services
 from regions.choices import RegionRequestStatus
-from regions.models import CloudAccount, RegionRequest
+from regions.models import CloudAccount, Region, RegionRequest
 from regions.plan import SPEC_NAMESPACES, network_cidr, region_plan
 from tests.factories import GrantFactory, make_user
 from tests.helpers import queries_for
@@ -439,3 +439,83 @@ def test_the_request_list_costs_the_same_queries_for_one_request_or_many(
 
     assert queries_for(client, reverse("regions:requests")) == page_for_one
     assert queries_for(client, "/api/region-requests/") == api_for_one
+
+
+# --- a form that opens valid, with its plan before it is sent ---------------------------------------------------------
+
+
+def test_the_form_opens_with_a_free_region_its_zone_and_a_partner_and_can_be_sent_as_it_opens(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    admin_client = client_for(Persona.PLATFORM_ADMIN)
+    form = admin_client.get(reverse("regions:request_create")).context["form"]
+    opened = {name: form[name].value() for name in form.fields}
+
+    account = CloudAccount.objects.get(pk=opened["account"])
+    assert opened["provider"] == account.provider
+    assert not Region.objects.filter(provider=account.provider, code=opened["code"]).exists()
+    assert opened["residency_zone"] == catalogue.residency_zone_of(account.provider, opened["code"])
+    assert catalogue.residency_zone_of(account.provider, opened["dr_partner_code"]) == opened["residency_zone"]
+    # The regions offered are the chosen provider's only.
+    assert [group for group, _ in form.fields["code"].choices] == [account.get_provider_display()]
+
+    sent = {name: value for name, value in opened.items() if value is not None and value is not False}
+    response = admin_client.post(
+        reverse("regions:request_create"), {**sent, "justification": "As it opened.", "idempotency_key": "as-opened"}
+    )
+    assert response.status_code == 302, response.context["form"].errors
+
+
+def test_the_plan_and_its_estimate_show_before_the_request_is_sent_in_words(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    page = client_for(Persona.PLATFORM_ADMIN).post(reverse("regions:request_preview"), form_data()).content.decode()
+
+    assert 'data-section="plan"' in page
+    assert "Estimated monthly total" in page
+    assert "Quota: requests.cpu 16, requests.memory 32Gi" in page
+    assert "Point-in-time recovery: yes" in page
+    assert not [literal for literal in ("{'", "True", "False", "None") if literal in page]
+    assert not RegionRequest.objects.exists()
+
+
+def test_the_plan_waits_for_a_request_that_cannot_be_sent_and_says_why(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    page = (
+        client_for(Persona.PLATFORM_ADMIN)
+        .post(reverse("regions:request_preview"), form_data(dr_partner_code="us-east-2"))
+        .content.decode()
+    )
+
+    assert "data-plan-waiting" in page
+    assert "DR partner region: us-east-2 lies in the United States (US) zone" in page
+
+
+def test_choosing_another_provider_brings_its_account_and_a_free_region_of_its_own(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    page = (
+        client_for(Persona.PLATFORM_ADMIN)
+        .post(reverse("regions:request_preview"), form_data(provider="azure"), HTTP_HX_TRIGGER_NAME="provider")
+        .content.decode()
+    )
+
+    azure = CloudAccount.objects.filter(provider="azure").order_by("name").first()
+    assert azure is not None
+    assert f'<option value="{azure.pk}" selected>' in page
+    assert 'id="field-code" hx-swap-oob="innerHTML"' in page
+    assert 'value="eu-south-1"' not in page  # no AWS region is offered for Azure
+    assert 'data-section="plan"' in page  # and the plan is made for what the form now holds
+
+
+def test_a_justification_past_2000_characters_is_refused_in_words(
+    client_for: Callable[[Persona | None], Client],
+) -> None:
+    response = client_for(Persona.PLATFORM_ADMIN).post(
+        reverse("regions:request_create"), form_data(justification="x" * 2001)
+    )
+
+    assert response.status_code == 400
+    assert "at most 2000 characters" in response.context["form"].errors["justification"][0]
+    assert not RegionRequest.objects.exists()
