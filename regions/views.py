@@ -196,6 +196,8 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         zone = catalogue.regions_in_zones(provider).get(code, ("", ""))[1]
         data["residency_zone"] = str(zone)
         data["dr_partner_code"] = partner_for(provider, code)
+    # The plan does not depend on why the region is wanted: it shows before the justification is written.
+    data["justification"] = data.get("justification", "").strip() or "Not written yet."
     form = RegionRequestForm(data, accounts=accounts)
     context: dict[str, Any] = {"form": form, "swap_fields": FOLLOWERS.get(changed, ())}
     if form.is_valid():

@@ -40,7 +40,13 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
     page.goto("/regions/requests/")
     page.get_by_role("link", name="Request a region").click()
     page.get_by_label("Cloud region", exact=True).select_option(value="eu-south-1")
+    # The region brings its zone and a partner in it, and the plan with its estimate follows before anything is sent.
+    preview = page.locator("#plan-preview")
+    expect(preview.locator('tr[data-kind="network"]')).to_contain_text("portal-eu-south-1-network")
+    expect(page.get_by_label("Residency zone")).to_have_value("EU")
+    expect(preview.locator("[data-plan-total]")).to_contain_text("USD")
     page.get_by_label("Residency zone").select_option(value="US")
+    expect(preview.locator("[data-plan-waiting]")).to_contain_text("not US")
     page.get_by_label("DR partner region").select_option(value="eu-west-3")
     page.get_by_label("Justification").fill("Students in Italy need low latency.")
     page.get_by_role("button", name="Request the region").click()
