@@ -14,8 +14,22 @@ from environments.choices import NamespaceGroup
 from environments.models import Environment
 
 
+class RevisionField(forms.TypedChoiceField):
+    """A select of the revisions offered that accepts any revision number.
+
+    Whether a revision may be gone back to is the rollback service's call: it
+    asks the cluster again when the form is sent (what runs may have changed
+    since the page was drawn) and says in words why one is refused.
+    """
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
 class RollbackForm(forms.Form):
-    to_revision = forms.TypedChoiceField(coerce=int, label="Go back to", choices=())
+    to_revision = RevisionField(
+        coerce=int, label="Go back to", choices=(), error_messages={"invalid_choice": "Choose a revision."}
+    )
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}), label="Why")
     argocd_acknowledged = forms.BooleanField(
         required=False, label="I have read what Argo CD will do, and roll back anyway"

@@ -4,17 +4,19 @@
 workload), that the environment is not frozen, that an Argo CD application
 with auto-sync is acknowledged (the portal never turns auto-sync off: Argo CD
 will put Git's version back unless someone reverts the commit), and fixes
-the revision and images to go back to. A production rollback waits for an
-approval (``deployments.approve``, never the requester) when
-``DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL`` is on; otherwise, or once
-approved, the ``deployments.rollback`` workflow rolls it back through the
-cluster driver and records the rollback as a deployment, marking the one it
-undid as rolled back.
+the revision and images to go back to (never one with the images the
+workload runs now: that would "roll back" to the same version). A production
+rollback waits for an approval (``deployments.approve``, never the
+requester) when ``DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL`` is on;
+otherwise, or once approved, the ``deployments.rollback`` workflow rolls it
+back through the cluster driver and records the rollback as a deployment,
+marking the one it undid as rolled back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -94,13 +96,90 @@ def needs_approval(workload: Workload) -> bool:
     return bool(settings.DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL) and workload.tier == Tier.PRODUCTION
 
 
-def rollback_choices(workload: Workload) -> list[WorkloadRevision]:
-    """The revisions ``workload`` can go back to (newest first, the current one left out), from its cluster."""
+def revision_history(workload: Workload) -> list[WorkloadRevision]:
+    """Every revision ``workload``'s cluster keeps of it, newest first (none for a CronJob)."""
     if workload.kind == WorkloadKind.CRON_JOB:
         return []
     driver = cluster_driver_for(workload.cluster)
-    history = driver.workload_history(workload.kind, workload.namespace, workload.name)  # type: ignore[arg-type]
-    return [revision for revision in history if not revision.current]
+    return driver.workload_history(workload.kind, workload.namespace, workload.name)  # type: ignore[arg-type]
+
+
+def same_images(first: Sequence[str], second: Sequence[str]) -> bool:
+    """Whether two pod templates run the same images, whatever their containers' order."""
+    return sorted(first) == sorted(second)
+
+
+def running_images(workload: Workload, history: Sequence[WorkloadRevision]) -> list[list[str]]:
+    """The images ``workload`` runs now: its current revision's, and those the portal last saw it run.
+
+    Both count, as either can lag the other: the cluster marks a revision
+    current only once its controller has caught up with a rollback (the
+    sandbox has none), while the portal's row follows what it put back at
+    once; after a change made outside the portal, the row lags until the next
+    sync.
+    """
+    running = [list(revision.images) for revision in history if revision.current]
+    if workload.images:
+        running.append(list(workload.images))
+    return running
+
+
+def runs_now(revision: WorkloadRevision, running: Sequence[Sequence[str]]) -> bool:
+    """Whether going back to ``revision`` would change nothing: it is, or has the images of, what runs now.
+
+    Images, not the version string, decide: the version is read from the first
+    image's tag only, so two revisions differing in another container (or a
+    digest) share a version yet are different, while two with the same images
+    are the same version whatever else their templates hold.
+    """
+    return revision.current or any(same_images(revision.images, images) for images in running)
+
+
+def rollback_choices(workload: Workload) -> list[WorkloadRevision]:
+    """The revisions ``workload`` can go back to, from its cluster, newest first.
+
+    Left out: the current revision and any other that runs the same images
+    as the workload now (going back to it would roll back to what runs).
+    """
+    history = revision_history(workload)
+    running = running_images(workload, history)
+    return [revision for revision in history if not runs_now(revision, running)]
+
+
+@dataclass(frozen=True)
+class KeptRevision:
+    """An earlier version as the cluster keeps it: a revision of a workload, with its images."""
+
+    version: str
+    revision: int
+    images: tuple[str, ...]
+
+
+def previous_in_cluster(deployment: Deployment, workloads: Sequence[Workload]) -> KeptRevision | None:
+    """What ran before ``deployment`` as its cluster keeps it, when the portal recorded nothing before it.
+
+    The portal takes a previous version only from its own deployment rows, so
+    the first deployment it saw at a place has none, while the cluster may
+    still keep earlier revisions: the ones the rollback form offers. For a
+    deployment a workload runs now, the newest of those is what ran before,
+    so the deployment page and the rollback form tell the same story. None
+    when a previous version is recorded, no workload runs this one, or the
+    cluster keeps nothing earlier or cannot be asked (the rollback form says
+    so then).
+    """
+    if deployment.previous_version:
+        return None
+    for workload in workloads:
+        if workload.is_gone or workload.kind == WorkloadKind.CRON_JOB or workload.version != deployment.version:
+            continue
+        try:
+            choices = rollback_choices(workload)
+        except ProviderError:
+            continue
+        if choices:
+            newest = choices[0]
+            return KeptRevision(version_of(newest.images), newest.revision, newest.images)
+    return None
 
 
 def version_of(images: Sequence[str]) -> str:
@@ -164,13 +243,22 @@ def rollback_request(
     if notice and not argocd_acknowledged:
         raise ValidationError({"argocd_acknowledged": f"{notice} Confirm that you have read this."})
     try:
-        choices = rollback_choices(workload)
+        history = revision_history(workload)
     except ProviderError as error:
         raise ValidationError(f"The cluster could not be asked for the workload's revisions: {error}") from error
-    target = next((revision for revision in choices if revision.revision == to_revision), None)
+    running = running_images(workload, history)
+    target = next((revision for revision in history if revision.revision == to_revision), None)
     if target is None:
-        offered = ", ".join(str(revision.revision) for revision in choices) or "none"
+        offered = ", ".join(str(kept.revision) for kept in history if not runs_now(kept, running)) or "none"
         raise ValidationError({"to_revision": f"Revision {to_revision} is not one to go back to (offered: {offered})."})
+    if runs_now(target, running):
+        version = version_of(target.images) or workload.version
+        raise ValidationError(
+            {
+                "to_revision": f"Revision {to_revision} runs {version}, the version running now: "
+                "there is nothing to roll back to there."
+            }
+        )
     approval = needs_approval(workload)
     try:
         with transaction.atomic():

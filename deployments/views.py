@@ -27,6 +27,7 @@ from deployments.choices import WorkloadKind
 from deployments.filtersets import MatrixFilterForm, ServiceFilterSet, UnmatchedWorkloadFilterSet
 from deployments.forms import ClaimForm, ServiceForm
 from deployments.models import RollbackRequest, Service
+from deployments.rollback import previous_in_cluster
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
 
@@ -215,12 +216,15 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = deployment.pipeline_run
     stages = selectors.run_stages(run) if run is not None else []
     workloads = selectors.deployment_workloads(deployment=deployment, user=user)
+    kept = previous_in_cluster(deployment, workloads)
+    previous_images = deployment.previous_images or (list(kept.images) if kept and deployment.images else [])
     context = {
         "deployment": deployment,
+        "previous_in_cluster": kept,
         "run": run,
         "stages": stages,
         "security": run.security if run is not None and isinstance(run.security, dict) else {},
-        "diff": selectors.image_diff(deployment.previous_images or [], deployment.images or []),
+        "diff": selectors.image_diff(previous_images, deployment.images or []),
         "progress": _progress(deployment.progress),
         "workloads": workloads,
         "can_roll_back": {

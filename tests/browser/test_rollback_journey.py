@@ -103,6 +103,7 @@ def test_a_lead_finds_a_failing_deployment_in_the_matrix_and_rolls_it_back(
     page.locator("[data-timeline]").get_by_role("link", name="1.4.0").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Checkout 1.4.0")
     page.locator("[data-workloads]").get_by_role("link", name="Roll back").click()
+    rollback_form = page.url
 
     page.get_by_label("Go back to").select_option(value="1")
     page.get_by_label("Why").fill("1.4.0 answers 500 on every checkout")
@@ -116,3 +117,8 @@ def test_a_lead_finds_a_failing_deployment_in_the_matrix_and_rolls_it_back(
 
     page.goto("/deployments/")
     expect(page.locator('tr[data-service="checkout"] td[data-version]')).to_contain_text("1.3.0")
+
+    # 1.3.0 runs now: the form no longer offers to go back to it.
+    page.goto(rollback_form)
+    expect(page.get_by_text("now running 1.3.0")).to_be_visible()
+    expect(page.get_by_label("Go back to").locator('option[value="1"]')).to_have_count(0)

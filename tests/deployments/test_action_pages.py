@@ -13,13 +13,15 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import Tier, User
+from access import audit
+from access.models import AuditEvent, Tier, User
 from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
-from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest
+from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload
+from deployments.services import Target, record_deployment
 from portal.demo import Persona
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.models import Cluster
-from tests.deployments.cluster_objects import IMAGES
+from tests.deployments.cluster_objects import IMAGES, seed_deployment
 from tests.deployments.test_rollback import running_image, workload
 from tests.environments.test_provisioning_workflow import run_to_the_end
 from tests.factories import make_service
@@ -101,6 +103,71 @@ def test_the_rollback_page_says_why_it_cannot_go_ahead(
     assert "is frozen until" in text(frozen)
     assert "exam week" in text(frozen)
     assert not RollbackRequest.objects.exists()
+
+
+def test_the_rollback_page_refuses_the_version_running_now_in_words(
+    signed_in: Callable[[Persona], Client], demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    # Revision 3 changed only the pod's settings: revision 2 runs the very images running now.
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", [*IMAGES, IMAGES[-1]])
+    row = workload(demo_cluster, persona(Persona.DEVELOPER), revision=3)
+    client = signed_in(Persona.DEVELOPER)
+    url = reverse("deployments:rollback_new", kwargs={"pk": row.pk})
+
+    page = text(client.get(url))
+    assert f"revision 1: {IMAGES[0]}" in page
+    assert "revision 2:" not in page
+    assert "revision 3:" not in page
+
+    refused = client.post(url, {"to_revision": "2", "reason": "checkout 500s", "idempotency_key": "k"})
+
+    assert refused.status_code == 400
+    assert "Revision 2 runs 1.4.0, the version running now: there is nothing to roll back to there." in text(refused)
+    assert "checkout 500s" in text(refused)  # what the person typed is kept
+    assert not RollbackRequest.objects.exists()
+    assert not AuditEvent.objects.filter(verb=audit.ROLLBACK_REQUESTED).exists()
+    assert running_image(driver) == IMAGES[-1]
+
+
+def test_the_deployment_page_and_the_rollback_form_agree_on_the_previous_version(
+    signed_in: Callable[[Persona], Client], demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    # The portal recorded 1.4.0 with nothing before it; the cluster keeps 1.3.0 as revision 1.
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    deployment = Deployment.objects.get(version="1.4.0")
+    assert deployment.previous_version == ""
+    client = signed_in(Persona.DEVELOPER)
+
+    page = text(client.get(reverse("deployments:detail", kwargs={"pk": deployment.pk})))
+    form = text(client.get(reverse("deployments:rollback_new", kwargs={"pk": row.pk})))
+
+    assert "data-previous-version>1.3.0 " in page
+    assert "kept by the cluster as revision 1" in page
+    assert "first deployment here" not in page
+    offered = re.findall(r'<option value="(\d+)"[^>]*>revision \d+: ([^<,]+)', form)
+    assert offered[0] == ("1", IMAGES[0])  # the newest version offered is the page's previous one
+    assert IMAGES[0].endswith(":1.3.0")
+
+
+def test_a_deployment_page_shows_the_previous_version_the_portal_recorded(
+    signed_in: Callable[[Persona], Client], demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    newer = record_deployment(
+        Target(service=row.service, environment=row.environment, workload=row),
+        version="1.5.0",
+        source=DeploymentSource.PIPELINE,
+        started_at=timezone.now(),
+    )
+    Workload.objects.filter(pk=row.pk).update(version="1.5.0")
+
+    older = Deployment.objects.get(version="1.4.0")  # no longer what runs: the cluster's history is not its past
+    older_page = text(signed_in(Persona.DEVELOPER).get(reverse("deployments:detail", kwargs={"pk": older.pk})))
+    newer_page = text(signed_in(Persona.DEVELOPER).get(reverse("deployments:detail", kwargs={"pk": newer.pk})))
+
+    assert "data-previous-version>none (first deployment here)" in older_page
+    assert "data-previous-version>1.4.0<" in newer_page
 
 
 def test_a_production_rollback_waits_and_the_lead_approves_on_its_page(

@@ -228,7 +228,7 @@ def test_an_argo_cd_application_with_auto_sync_must_be_acknowledged(
     ("change", "message"),
     [
         ({"to_revision": 7}, r"Revision 7 is not one to go back to \(offered: 1\)"),
-        ({"to_revision": 2}, r"Revision 2 is not one to go back to"),  # the current one
+        ({"to_revision": 2}, r"Revision 2 runs 1\.4\.0, the version running now"),  # the current one
         ({"reason": "  "}, "Say why"),
     ],
 )
@@ -241,6 +241,40 @@ def test_bad_requests_are_refused_with_the_reason(
     with pytest.raises(ValidationError, match=message):
         rollback_request(actor=developer, workload_id=row.pk, **values)
     assert not RollbackRequest.objects.exists()
+
+
+def test_a_revision_with_the_images_running_now_is_not_offered_and_is_refused_in_words(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    # Revision 3 changed only the pod's settings: revision 2 runs the very images running now.
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", [*IMAGES, IMAGES[-1]])
+    row = workload(demo_cluster, developer, revision=3)
+
+    assert [revision.revision for revision in rollback_choices(row)] == [1]
+    with pytest.raises(ValidationError) as refused:
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=2, reason="checkout 500s")
+
+    assert refused.value.message_dict == {
+        "to_revision": ["Revision 2 runs 1.4.0, the version running now: there is nothing to roll back to there."]
+    }
+    assert not RollbackRequest.objects.exists()
+    assert not Run.objects.filter(kind="deployments.rollback").exists()
+    assert not AuditEvent.objects.filter(verb=audit.ROLLBACK_REQUESTED).exists()
+    assert running_image(driver) == IMAGES[-1]
+
+
+def test_after_a_rollback_the_version_put_back_is_not_offered_again(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(demo_cluster, developer)
+    finish(rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s"))
+    row.refresh_from_db()
+    assert row.version == "1.3.0"
+
+    assert 1 not in [revision.revision for revision in rollback_choices(row)]
+    with pytest.raises(ValidationError, match=r"Revision 1 runs 1\.3\.0, the version running now"):
+        rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="again")
+    assert RollbackRequest.objects.count() == 1
 
 
 def test_gone_workloads_and_cron_jobs_cannot_be_rolled_back(
