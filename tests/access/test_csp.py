@@ -61,6 +61,21 @@ def test_pages_carry_no_inline_script(client_for: ClientFor) -> None:
         assert all(script.split(">", 1)[0].strip().startswith("src=") for script in scripts), url
 
 
+def test_no_template_styles_an_element_inline_which_the_policy_would_block() -> None:
+    # style-src 'self' drops every style="…" attribute: a template that relies on one is laid out wrongly.
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.BASE_DIR)
+    templates = [path for path in root.glob("*/templates/**/*.html") if ".venv" not in path.parts]
+    templates += list(root.glob("templates/**/*.html"))
+    styled = [str(path.relative_to(root)) for path in templates if ' style="' in path.read_text()]
+
+    assert templates
+    assert styled == []
+
+
 def test_the_pages_turn_off_htmxs_injected_indicator_style(client_for: ClientFor) -> None:
     content = client_for(Persona.DEVELOPER).get("/regions/").content.decode()
 
