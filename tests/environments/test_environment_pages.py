@@ -244,6 +244,23 @@ def test_the_environment_page_shows_endpoints_namespaces_and_addon_references_ne
     assert "password" not in page.lower()
 
 
+def test_a_torn_down_environment_says_so_and_shows_no_endpoint_namespace_or_expiry(developer: Client) -> None:
+    developer.post(REQUEST, form(template=EnvironmentTemplate.objects.get(slug="team-sandbox").pk))
+    environment = Environment.objects.get()
+    run = services.provisioning_run(environment)
+    assert run is not None
+    run_to_the_end(run)
+    Environment.objects.filter(pk=environment.pk).update(status=EnvironmentStatus.TORN_DOWN)
+
+    page = developer.get(reverse("environments:detail", args=[environment.pk])).content.decode()
+
+    assert "Torn down: its namespaces, endpoints and add-ons are gone." in page
+    assert "https://checkout-preview.student-experience.test.example.com/" not in page
+    assert "checkout-preview-core-services" not in page
+    assert 'data-section="addons"' not in page
+    assert ">Expires<" not in page
+
+
 def test_teardown_asks_for_the_name_then_starts(developer: Client) -> None:
     environment = make("old-one")
     url = reverse("environments:teardown", args=[environment.pk])
