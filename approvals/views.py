@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from approvals import selectors, services
 from approvals.forms import DecisionForm
@@ -69,7 +70,13 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
             if not request.htmx:  # type: ignore[attr-defined]
                 messages.success(request, "Your decision is recorded.")
                 return redirect("approvals:detail", pk=approval.pk)
-            return _detail(request, selectors.visible(user, pk), DecisionForm())
+            decided = selectors.visible(user, pk)
+            if decided.status != "pending":
+                # The decision settled the request: the page around the panel (the subject's status and the
+                # actions it offers) changes too, so the whole page is loaded again rather than the panel alone.
+                messages.success(request, "Your decision is recorded.")
+                return HttpResponseClientRefresh()
+            return _detail(request, decided, DecisionForm())
     return _detail(request, selectors.visible(user, pk), form, status=400)
 
 

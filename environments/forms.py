@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.urls import reverse
 from django.db.models import QuerySet
+from django.urls import reverse
 
 from access.models import Team
 from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, NamespaceGroup, Size

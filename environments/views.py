@@ -213,7 +213,8 @@ def _request_form(request: HttpRequest, user: User, *, follow: str = "") -> Envi
     clusters = selectors.request_clusters(user=user, preferred=preferred)
     lifetime = template.default_ttl_hours if template is not None and template.expires else None
     if data is not None and follow in ("team", "template"):
-        if not preferred.filter(pk=data.get("cluster") if str(data.get("cluster", "")).isdigit() else None).exists():
+        cluster = str(data.get("cluster", ""))
+        if not (cluster.isdigit() and preferred.filter(pk=int(cluster)).exists()):
             first = preferred.first()
             data["cluster"] = str(first.pk) if first is not None else data.get("cluster", "")
         if follow == "template":

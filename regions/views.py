@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -157,7 +157,27 @@ def request_create(request: HttpRequest) -> HttpResponse:
         return redirect("regions:request", pk=created.pk)
     status = 400 if form.is_bound else 200
     context = {"form": form, "idempotency_key": key or secrets.token_urlsafe(16)}
+    context.update(
+        _preview(form.data if form.is_bound else {name: form[name].value() for name in form.fields}, accounts)
+    )
     return render(request, "regions/request_form.html", context, status=status)
+
+
+def _preview(values: Any, accounts: Any) -> dict[str, Any]:
+    """The live plan of what the form holds (``values``): the plan and its estimate, or the form saying what
+    stops it. The plan does not depend on why the region is wanted, so it shows before the justification."""
+    data = QueryDict(mutable=True)
+    for name, value in values.items():
+        if isinstance(values, QueryDict):
+            data.setlist(name, values.getlist(name))
+        elif value is not None and value is not False:
+            data[name] = "on" if value is True else str(value)
+    data["justification"] = data.get("justification", "").strip() or "Not written yet."
+    form = RegionRequestForm(data, accounts=accounts)
+    context: dict[str, Any] = {"preview_form": form}
+    if form.is_valid():
+        context["plan"], context["plan_problem"] = _plan_or_problem(form.instance)
+    return context
 
 
 # The fields a change of each one brings along: a provider its accounts and regions, a region its zone and partner.
@@ -196,12 +216,8 @@ def request_preview(request: HttpRequest) -> HttpResponse:
         zone = catalogue.regions_in_zones(provider).get(code, ("", ""))[1]
         data["residency_zone"] = str(zone)
         data["dr_partner_code"] = partner_for(provider, code)
-    # The plan does not depend on why the region is wanted: it shows before the justification is written.
-    data["justification"] = data.get("justification", "").strip() or "Not written yet."
-    form = RegionRequestForm(data, accounts=accounts)
-    context: dict[str, Any] = {"form": form, "swap_fields": FOLLOWERS.get(changed, ())}
-    if form.is_valid():
-        context["plan"], context["plan_problem"] = _plan_or_problem(form.instance)
+    context = _preview(data, accounts)
+    context.update(form=context["preview_form"], swap_fields=FOLLOWERS.get(changed, ()))
     return render(request, "regions/_plan_preview.html", context)
 
 

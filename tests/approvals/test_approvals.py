@@ -208,9 +208,11 @@ def test_the_approvals_page_lists_what_waits_for_an_approver_and_what_one_asked_
     assert "Build eu-west-1" in developer_page.split("Your requests")[1]
 
 
-def test_approving_through_htmx_swaps_in_the_settled_panel(
+def test_a_decision_that_settles_the_request_through_htmx_reloads_the_whole_page(
     region: Region, persona: People, client_for: Callable[[Persona | None], Client]
 ) -> None:
+    # The page around the panel (the subject's status and the actions it offers) changes with the decision:
+    # swapping the panel alone would leave "Waiting for approval" and a Cancel button beside an approved panel.
     request = ask(region, persona(Persona.DEVELOPER))
     admin = client_for(Persona.PLATFORM_ADMIN)
 
@@ -219,10 +221,26 @@ def test_approving_through_htmx_swaps_in_the_settled_panel(
     )
 
     assert response.status_code == 200
-    html = response.content.decode()
+    assert response.headers["HX-Refresh"] == "true"
+    html = admin.get(f"/approvals/{request.pk}/").content.decode()
     assert 'data-approval-status="approved"' in html
-    assert "<html" not in html
     assert 'name="verdict"' not in html, "nothing is left to decide"
+
+
+def test_the_first_of_two_approvals_through_htmx_swaps_in_the_panel_still_waiting(
+    region: Region, persona: People, client_for: Callable[[Persona | None], Client]
+) -> None:
+    request = ask(region, persona(Persona.DEVELOPER), required=2)
+
+    response = client_for(Persona.PLATFORM_ADMIN).post(
+        f"/approvals/{request.pk}/decide/", {"verdict": "approve", "reason": ""}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 200
+    assert "HX-Refresh" not in response.headers
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'data-approval-status="pending"' in html
 
 
 def test_a_double_submitted_decision_is_recorded_once_and_the_second_is_told_why(

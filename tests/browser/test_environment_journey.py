@@ -83,12 +83,13 @@ def test_the_request_form_opens_valid_for_an_eu_team_and_follows_the_template(
     assert Cluster.objects.select_related("region").get(pk=int(chosen)).region.residency_zone == "EU"
     page.get_by_label("Name").fill("defaults")
     page.get_by_label("Name").dispatch_event("keyup")
-    expect(page.locator('[data-check="estimate"]')).to_contain_text("USD")
+    expect(page.locator('[data-check="estimate"]')).to_contain_text("USD", timeout=20_000)
     expect(page.locator('[data-check="refused"]')).to_have_count(0)
 
     # Staging brings its own lifetime; production opens without one and is not refused for it.
+    # (A generous wait for each live check: on a busy machine each is a request that prices the environment.)
     page.get_by_label("Template").select_option(label="Staging (full stack)")
-    expect(page.get_by_label("Lifetime (hours)")).to_have_value("72")
+    expect(page.get_by_label("Lifetime (hours)")).to_have_value("72", timeout=20_000)
     page.get_by_label("Template").select_option(label="Production")
-    expect(page.get_by_label("Lifetime (hours)")).to_have_value("")
+    expect(page.get_by_label("Lifetime (hours)")).to_have_value("", timeout=20_000)
     expect(page.locator('[data-check="refused"]')).to_have_count(0)

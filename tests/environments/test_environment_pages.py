@@ -363,6 +363,11 @@ def test_the_lifetime_follows_the_template_and_production_opens_without_one(deve
     ).content.decode()
     assert 'id="field-ttl_hours" hx-swap-oob="innerHTML"' in swapped
     assert selected(swapped, "ttl_hours") == "72"
+    to_production = developer.post(
+        CHECK, form(template=production.pk, ttl_hours="72"), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="template"
+    ).content.decode()
+    assert 'id="field-ttl_hours" hx-swap-oob="innerHTML"' in to_production
+    assert selected(to_production, "ttl_hours") == ""
 
 
 def test_choosing_a_team_of_another_zone_moves_the_cluster_into_it(developer: Client) -> None:

@@ -205,11 +205,15 @@ def _only_the_managed_policies_the_portal_attaches() -> None:
     publishes them, and no other (attaching one not in that list is refused as a missing policy)."""
     import json
 
+    from moto.iam import aws_managed_policies
     from moto.iam import models as iam_models
 
     attached = {name for names in ROLE_MANAGED_POLICIES.values() for name in names}
-    published = json.loads(iam_models.aws_managed_policies_data)
-    iam_models.aws_managed_policies_data = json.dumps({name: published[name] for name in sorted(attached)})
+    published = json.loads(aws_managed_policies.aws_managed_policies_data)
+    # The IAM models read the document through the name they imported it under.
+    iam_models.aws_managed_policies_data = json.dumps(  # type: ignore[attr-defined]
+        {name: published[name] for name in sorted(attached)}
+    )
 
 
 def _free_port() -> int:

@@ -352,11 +352,15 @@ def inject_azure(fake: FakeAzure, faults: Faults) -> None:
 
 def azure_inventory(fake: FakeAzure) -> Counter[tuple[str, str, str]]:
     """What the fake holds, as (location, type, name) → how many: each resource by its ``portal:name`` tag when it
-    has one, else by its name under its parent (``aks-x/gpu``)."""
+    has one, else by its name under its parent (``aks-x/gpu``). A global resource (a private DNS zone) is placed
+    by its resource group: each region's group holds its own zone of the same name."""
     found: Counter[tuple[str, str, str]] = Counter()
     for resource in fake.resources.values():
         name = (resource.get("tags") or {}).get(NAME_TAG)
         if not name:  # a child: its parents' names and its own (a subnet "network/private-0-zone-1")
             name = "/".join(resource["id"].split("/providers/", 1)[1].split("/")[2::2])
-        found[(resource.get("location", ""), resource["type"], name)] += 1
+        where = resource.get("location", "")
+        if where == "global":
+            where = f"global in {resource['id'].split('/')[4]}"
+        found[(where, resource["type"], name)] += 1
     return found

@@ -183,6 +183,13 @@ def aws_planned(request: RegionRequest) -> Counter[tuple[str, str, str]]:
                 planned[(region, "route-table", f"{name}-private-{zone}")] += 1
                 for tier in ("public", "private"):
                     planned[(region, "subnet", f"{name}-{tier}-{zone}")] += 1
+        elif item.kind == "dr_network":
+            # The partner's network of private subnets: no internet gateway, NAT gateway or public table.
+            zone_ids = RegionResource.objects.get(request=request, kind="dr_network").settings["zone_ids"]
+            planned[(region, "vpc", name)] += 1
+            for zone in zone_ids:
+                planned[(region, "route-table", f"{name}-private-{zone}")] += 1
+                planned[(region, "subnet", f"{name}-private-{zone}")] += 1
         elif item.kind in ("key", "dr_key"):
             planned[(region, "kms-key", name)] += 1
         elif item.kind == "cluster":
@@ -302,6 +309,10 @@ def azure_planned(request: RegionRequest) -> Counter[tuple[str, str, str]]:
                     planned[
                         ("", "Microsoft.Network/virtualNetworks/subnets", f"{name}/{tier}-{index}-zone-{zone}")
                     ] += 1
+        elif item.kind == "dr_network":
+            planned[(region, "Microsoft.Network/virtualNetworks", name)] += 1
+            for index, zone in enumerate(settings["availability_zones"][: len(settings["private_subnets"])]):
+                planned[("", "Microsoft.Network/virtualNetworks/subnets", f"{name}/private-{index}-zone-{zone}")] += 1
         elif item.kind == "key":
             planned[("", "Microsoft.KeyVault/vaults/keys", name)] += 1
         elif item.kind == "cluster":

@@ -448,7 +448,9 @@ def test_the_form_opens_with_a_free_region_its_zone_and_a_partner_and_can_be_sen
     client_for: Callable[[Persona | None], Client],
 ) -> None:
     admin_client = client_for(Persona.PLATFORM_ADMIN)
-    form = admin_client.get(reverse("regions:request_create")).context["form"]
+    opening = admin_client.get(reverse("regions:request_create"))
+    form = opening.context["form"]
+    assert 'data-section="plan"' in opening.content.decode(), "the page opens with the plan of what it holds"
     opened = {name: form[name].value() for name in form.fields}
 
     account = CloudAccount.objects.get(pk=opened["account"])
