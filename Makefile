@@ -9,10 +9,14 @@ VENV_STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d'
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: run test bench lint format install clean
+.PHONY: run sign-ins test bench lint format install clean
 
 run: install
 	.venv/bin/python -m portal.devstack run
+
+# What `make run` printed last, again: the address and the demo sign-ins of the one running here.
+sign-ins:
+	.venv/bin/python -m portal.devstack sign-ins
 
 test: install
 	.venv/bin/python -m portal.devstack test $(PYTEST_ARGS)

@@ -7,6 +7,12 @@ one Celery worker and Celery beat until Ctrl-C, which stops every process it
 started. ``python -m portal.devstack test [pytest args]`` starts the same
 services and runs the test suite against them.
 
+``run`` is quiet so that what it prints last, once everything answers, is the
+address and the demo sign-ins (``python -m portal.devstack sign-ins`` prints
+them again): migrations and the demo load are summed up in a line each, the
+worker and beat log warnings and errors only, and mail goes to files under the
+data directory, its links pointing at the port served on.
+
 ``DATABASE_URL`` or ``REDIS_URL`` in the environment switch to external
 servers; then nothing is started for that service. Data lives under
 ``.data/`` (``PORTAL_DATA_DIR`` moves it), and so do the audit log's key and
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,7 +41,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".data")).resolve()
@@ -202,8 +210,14 @@ def stop(processes: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
             process.wait()
 
 
-def manage(*args: str, env: dict[str, str]) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+def manage(*args: str, env: dict[str, str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py``; stop `make run` if it fails (what it printed is above, or printed here if captured)."""
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, text=True, **options)
+    if result.returncode != 0:
+        if result.stdout:
+            print(result.stdout, end="", flush=True)
+        raise SystemExit(f"manage.py {args[0]} failed with exit code {result.returncode}; what it said is above.")
+    return result
 
 
 def port_is_free(port: int) -> bool:
@@ -213,6 +227,123 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def portal_environment(port: str) -> dict[str, str]:
+    """The settings `make run` gives the portal's processes, each only when the environment does not set it.
+
+    Mail goes to files under the data directory (``PORTAL_EMAIL_URL=console://`` prints it instead), and
+    links in it point at the port the web server serves on.
+    """
+    defaults = {
+        "PORTAL_DATA_DIR": str(DATA_DIR),
+        "PORTAL_DEBUG": "true",
+        "PORTAL_LOG_FORMAT": "text",
+        # Simulated cloud resources take a moment to become available, so the demo shows progress.
+        "PORTAL_SANDBOX_LATENCY_SECONDS": "2",
+        # An empty path: the settings' default, PORTAL_DATA_DIR/mail (dj-email-url would read
+        # file:///an/absolute/path as a relative one).
+        "PORTAL_EMAIL_URL": "file://",
+        "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    return {name: value for name, value in defaults.items() if not configured(name)}
+
+
+def mail_destination(env: dict[str, str]) -> str:
+    """One line saying where the portal's e-mail goes under ``env``; never a password."""
+    if env.get("PORTAL_EMAIL_URL_FILE"):
+        return "Mail: sent as PORTAL_EMAIL_URL_FILE says"
+    url = urlsplit(env.get("PORTAL_EMAIL_URL", ""))
+    if not url.scheme:
+        return "Mail: off (PORTAL_EMAIL_URL is empty); notifications show in the portal only"
+    if url.scheme == "file":
+        # As the settings read it: the path after file:// is relative to the repository; none, the data directory.
+        directory = ROOT / url.path.removeprefix("/") if url.path.strip("/") else DATA_DIR / "mail"
+        return f"Mail: written to files in {directory}/ (PORTAL_EMAIL_URL=console:// make run prints it here instead)"
+    if url.scheme == "console":
+        return "Mail: printed here (PORTAL_EMAIL_URL=console://)"
+    if url.scheme in {"memory", "dummy"}:
+        return f"Mail: not delivered (PORTAL_EMAIL_URL={url.scheme}://)"
+    return f"Mail: sent through {url.scheme}://{url.hostname or 'localhost'}"
+
+
+def quieter(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a process whose informational logs would bury the sign-ins: warnings and errors only."""
+    if env.get("PORTAL_LOG_LEVEL") or env.get("PORTAL_LOG_LEVEL_FILE"):
+        return env
+    return {**env, "PORTAL_LOG_LEVEL": "WARNING"}
+
+
+# What migrate prints on every start; anything else it prints (a warning, a notice) is passed on.
+ROUTINE_MIGRATE_OUTPUT = re.compile(
+    r"^(Operations to perform:|  Apply all migrations: |Running migrations:|  Applying |  No migrations to apply\.|"
+    r"  Application role )"
+)
+
+
+def prepare(owner_env: dict[str, str], env: dict[str, str]) -> None:
+    """Migrate (as the owner) and load the demo, each summed up in a line; errors and warnings show in full."""
+    say("Migrating the database and loading the demo data…")
+    lines = manage("migrate", "--no-input", env=quieter(owner_env), stdout=subprocess.PIPE).stdout.splitlines()
+    for line in lines:
+        if not ROUTINE_MIGRATE_OUTPUT.match(line):
+            print(line, flush=True)
+    applied = sum(1 for line in lines if line.startswith("  Applying "))
+    say(f"Database: {applied} migrations applied." if applied else "Database: up to date.")
+    manage("load_demo", env=quieter(env))
+
+
+def portal_commands(port: str, env: dict[str, str]) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """The long-running processes of `make run` and the environment of each.
+
+    The web server logs at the configured level; the worker and beat at warnings only and without their
+    banners, so that what they do all day (periodic tasks, e-mail sent) does not scroll the sign-ins away.
+    """
+    quiet = quieter(env)
+    level = quiet.get("PORTAL_LOG_LEVEL", "INFO")
+    celery = [PYTHON, "-m", "celery", "-A", "portal", "--quiet"]
+    return {
+        "web": ([PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"], env),
+        "worker": ([*celery, "worker", "--concurrency", "2", "--loglevel", level], quiet),
+        "beat": ([*celery, "beat", "--loglevel", level], quiet),
+    }
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Set Django up in this process with the portal's environment, to read the demo and ask the worker."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def worker_answers(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether a Celery worker answers a ping within ``timeout`` seconds; False as soon as ``process`` exits."""
+    from portal.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if app.control.ping(timeout=0.5):
+            return True
+    return False
+
+
+def sign_ins(url: str) -> str:
+    """The demo's address, users and password: what `make run` prints last and `make sign-ins` prints again."""
+    from portal.demo import DEMO_PASSWORD, PERSONAS
+
+    lines = [
+        f"Platform Portal is running on {url}",
+        f"Demo sign-ins (password for each: {DEMO_PASSWORD}):",
+        *(f"  {person.username:<12} {person.title}" for person in PERSONAS),
+        "`make sign-ins` prints these again.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def sign_ins_file() -> Path:
+    """What `make sign-ins` prints: written once `make run` has started, removed when it stops."""
+    return DATA_DIR / "sign-ins.txt"
 
 
 def run() -> int:
@@ -228,53 +359,57 @@ def run() -> int:
         stopping = True
 
     with postgres() as database_env, redis() as redis_env:
-        owner_env = {**audit_settings(), **os.environ, **database_env, **redis_env}
-        owner_env.setdefault("PORTAL_DEBUG", "true")
-        owner_env.setdefault("PORTAL_LOG_FORMAT", "text")
-        # Simulated cloud resources take a moment to become available, so the demo shows progress.
-        owner_env.setdefault("PORTAL_SANDBOX_LATENCY_SECONDS", "2")
+        owner_env = {**audit_settings(), **portal_environment(port), **os.environ, **database_env, **redis_env}
+        # Children's output in the order they wrote it, even when ours goes to a pipe.
+        owner_env.setdefault("PYTHONUNBUFFERED", "1")
         env = without_owner(owner_env)
+        say(mail_destination(env))
         (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
-        manage("migrate", "--no-input", env=owner_env)
-        manage("load_demo", env=env)
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        commands = {
-            "web": [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"],
-            "worker": [PYTHON, "-m", "celery", "-A", "portal", "worker", "--concurrency", "2", "--loglevel", "INFO"],
-            "beat": [PYTHON, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO"],
+        prepare(owner_env, env)
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        commands = portal_commands(port, env)
+        processes = {
+            name: subprocess.Popen(command, cwd=ROOT, env=command_env, start_new_session=True)
+            for name, (command, command_env) in commands.items()
         }
-        processes = [
-            subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True) for command in commands.values()
-        ]
-        if listens(int(port), processes[0], timeout=60):
-            print_welcome(port, env)
-        exit_code = 0
-        while not stopping:
-            for name, process in zip(commands, processes, strict=True):
-                if process.poll() is not None:
-                    say(f"{name} exited with code {process.returncode}; stopping the rest.")
-                    exit_code = process.returncode or 1
-                    stopping = True
-            time.sleep(0.5)
-        say("Stopping…")
-        stop(processes)
+        try:
+            setup_django(quieter(env))
+            web_up = listens(int(port), processes["web"], timeout=60)
+            if web_up and not worker_answers(processes["worker"], timeout=60) and processes["worker"].poll() is None:
+                say("The Celery worker has not answered for a minute; background work waits for it.")
+            # Last, once everything has started, so that the sign-ins are what is on the screen.
+            if web_up and not stopping and all(process.poll() is None for process in processes.values()):
+                text = sign_ins(f"http://127.0.0.1:{port}/")
+                sign_ins_file().write_text(text)
+                for line in text.splitlines():
+                    say(line)
+                say("Press Ctrl-C to stop everything.")
+            exit_code = 0
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        say(f"{name} exited with code {process.returncode}; stopping the rest.")
+                        exit_code = process.returncode or 1
+                        stopping = True
+                time.sleep(0.5)
+            say("Stopping…")
+        finally:
+            sign_ins_file().unlink(missing_ok=True)
+            stop(list(processes.values()))
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     say("Stopped.")
     return exit_code
 
 
-def print_welcome(port: str, env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from portal.demo import DEMO_PASSWORD, PERSONAS
-
-    say(f"Platform Portal is running on http://127.0.0.1:{port}/")
-    say(f"Demo sign-ins (password for each: {DEMO_PASSWORD}):")
-    for persona in PERSONAS:
-        say(f"  {persona.username:<12} {persona.title}")
-    say("Press Ctrl-C to stop everything.")
+def print_sign_ins() -> int:
+    """`make sign-ins`: the sign-ins of the `make run` running on this data directory."""
+    try:
+        print(sign_ins_file().read_text(), end="")
+    except FileNotFoundError:
+        print("`make run` is not running here, or has not finished starting.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def test(pytest_args: list[str]) -> int:
@@ -288,9 +423,11 @@ def test(pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test"}:
-        print("usage: python -m portal.devstack run | test [pytest arguments]", file=sys.stderr)
+    if not argv or argv[0] not in {"run", "test", "sign-ins"}:
+        print("usage: python -m portal.devstack run | sign-ins | test [pytest arguments]", file=sys.stderr)
         return 2
+    if argv[0] == "sign-ins":
+        return print_sign_ins()
     os.chdir(ROOT)
     return run() if argv[0] == "run" else test(argv[1:])
 
