@@ -6,7 +6,6 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from django.urls import reverse
 
 from access.models import Team
 from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, NamespaceGroup, Size
@@ -198,17 +197,6 @@ class EnvironmentRequestForm(forms.Form):
         fields["template"].queryset = templates
         fields["cluster"].queryset = clusters
         fields["cluster"].label_from_instance = cluster_label
-        # A new team or template asks the live check on its own, named, so that the check can move the cluster
-        # and the lifetime to theirs (the form's own check is not told which field changed).
-        for name in ("team", "template"):
-            fields[name].widget.attrs.update(
-                {
-                    "hx-post": reverse("environments:request_check"),
-                    "hx-target": "#request-check",
-                    "hx-swap": "innerHTML",
-                    "hx-trigger": "change consume",
-                }
-            )
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip().lower()

@@ -286,11 +286,25 @@ def environment_check(request: HttpRequest) -> HttpResponse:
     user = signed_in(request)
     if not policy.can(user, services.REQUEST, Environment):
         raise PermissionDenied("You may not request environments.")
-    # A new team or template moves the cluster and the lifetime to theirs: the fields are swapped in too.
-    follow = request.headers.get("HX-Trigger-Name", "")
+    # A new team or template moves the cluster and the lifetime to theirs: the fields are swapped in too. What
+    # changed is told by the values the page was last shown for (``shown_*``, swapped in with every answer).
+    posted = request.POST
+    follow = next(
+        (
+            name
+            for name in ("team", "template")
+            if f"shown_{name}" in posted and posted.get(name) != posted.get(f"shown_{name}")
+        ),
+        "",
+    )
     form = _request_form(request, user, follow=follow)
     form.is_valid()
-    context: dict[str, Any] = {"form": form, "swap_fields": follow in ("team", "template"), **_check(form)}
+    context: dict[str, Any] = {
+        "form": form,
+        "swap_fields": follow in ("team", "template"),
+        "answer": True,
+        **_check(form),
+    }
     return render(request, "environments/_request_check.html", context)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from django.urls import reverse
 
 from regions import catalogue
 from regions.choices import Provider, RegionStatus, ResidencyZone
@@ -108,17 +107,6 @@ class RegionRequestForm(forms.ModelForm[RegionRequest]):
         assert isinstance(account_field, forms.ModelChoiceField)  # noqa: S101 (a foreign key's field)
         account_field.queryset = accounts if accounts is not None else CloudAccount.objects.none()
         account_field.empty_label = None
-        # A new provider, account or region asks for the plan on its own, named, so that the answer can bring the
-        # fields that follow it (the provider's accounts and regions, the region's zone and partner).
-        for name in ("provider", "account", "code"):
-            self.fields[name].widget.attrs.update(
-                {
-                    "hx-post": reverse("regions:request_preview"),
-                    "hx-target": "#plan-preview",
-                    "hx-swap": "innerHTML",
-                    "hx-trigger": "change consume",
-                }
-            )
 
 
 class ZoneChangeForm(forms.Form):

@@ -194,16 +194,20 @@ def request_preview(request: HttpRequest) -> HttpResponse:
     """The request form's live plan (htmx): the plan and its estimate for what the form holds, or what stops it.
 
     When the person has just changed the provider, the account or the region
-    (``HX-Trigger-Name``), the fields that follow it are moved along and swapped
-    into the form: a provider brings an account and a free region of its own,
-    a region its residency zone and a partner in that zone.
+    (it differs from the ``shown_`` value the page was last shown for), the
+    fields that follow it are moved along and swapped into the form: a
+    provider brings an account and a free region of its own, a region its
+    residency zone and a partner in that zone.
     """
     user = signed_in(request)
     if not policy.can(user, policy.ADD, RegionRequest):
         raise PermissionDenied("You may not request regions.")
     accounts = selectors.cloud_account_list(user=user)
     data = request.POST.copy()
-    changed = request.headers.get("HX-Trigger-Name", "")
+    # What changed is told by the values the page was last shown for (``shown_*``, swapped in with every answer).
+    changed = next(
+        (name for name in FOLLOWERS if f"shown_{name}" in data and data.get(name) != data.get(f"shown_{name}")), ""
+    )
     if changed in ("provider", "account"):
         opening = opening_values(
             accounts,

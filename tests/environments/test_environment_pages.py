@@ -333,6 +333,16 @@ class _Field(HTMLParser):
             self.value = self.value or self.first
 
 
+def shown(data: dict[str, Any], **before: Any) -> dict[str, Any]:
+    """The form as the page posts it: with the team and template it was last shown for (``before``, else the
+    ones posted now, as when something else changed)."""
+    return {
+        **data,
+        "shown_team": before.get("team", data["team"]),
+        "shown_template": before.get("template", data["template"]),
+    }
+
+
 def selected(page: str, name: str) -> str:
     """The value the select ``name`` has chosen (its first option when none is marked), or the input's value."""
     reader = _Field(name)
@@ -352,6 +362,7 @@ def test_the_form_opens_on_a_cluster_in_the_teams_zone_that_the_live_check_allow
 
 
 def test_the_lifetime_follows_the_template_and_production_opens_without_one(developer: Client) -> None:
+    preview = EnvironmentTemplate.objects.get(slug="preview")
     staging = EnvironmentTemplate.objects.get(slug="staging")
     production = EnvironmentTemplate.objects.get(slug="production")
 
@@ -359,12 +370,12 @@ def test_the_lifetime_follows_the_template_and_production_opens_without_one(deve
     assert selected(developer.get(REQUEST, {"template": production.pk}).content.decode(), "ttl_hours") == ""
     # Choosing another template in the open form swaps its lifetime in, with the check made on it.
     swapped = developer.post(
-        CHECK, form(template=staging.pk, ttl_hours="24"), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="template"
+        CHECK, shown(form(template=staging.pk, ttl_hours="24"), template=preview.pk), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert 'id="field-ttl_hours" hx-swap-oob="innerHTML"' in swapped
     assert selected(swapped, "ttl_hours") == "72"
     to_production = developer.post(
-        CHECK, form(template=production.pk, ttl_hours="72"), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="template"
+        CHECK, shown(form(template=production.pk, ttl_hours="72"), template=staging.pk), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert 'id="field-ttl_hours" hx-swap-oob="innerHTML"' in to_production
     assert selected(to_production, "ttl_hours") == ""
@@ -375,14 +386,16 @@ def test_choosing_a_team_of_another_zone_moves_the_cluster_into_it(developer: Cl
     us = Cluster.objects.get(name="eks-us-east-1")
 
     swapped = developer.post(
-        CHECK, form(team=team.pk, cluster=us.pk), HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER_NAME="team"
+        CHECK,
+        shown(form(team=team.pk, cluster=us.pk), team=Team.objects.get(slug="tutor-tools").pk),
+        HTTP_HX_REQUEST="true",
     ).content.decode()
 
     moved = Cluster.objects.select_related("region").get(pk=int(selected(swapped, "cluster")))
     assert moved.region.residency_zone == team.residency_zone
     assert 'data-check="refused"' not in swapped
     # A change of name or size leaves the person's own choice of cluster alone (the check explains it).
-    kept = developer.post(CHECK, form(team=team.pk, cluster=us.pk), HTTP_HX_TRIGGER_NAME="size").content.decode()
+    kept = developer.post(CHECK, shown(form(team=team.pk, cluster=us.pk))).content.decode()
     assert 'id="field-cluster"' not in kept
     assert 'data-check="refused"' in kept
 

@@ -504,7 +504,10 @@ def test_choosing_another_provider_brings_its_account_and_a_free_region_of_its_o
 ) -> None:
     page = (
         client_for(Persona.PLATFORM_ADMIN)
-        .post(reverse("regions:request_preview"), form_data(provider="azure"), HTTP_HX_TRIGGER_NAME="provider")
+        .post(
+            reverse("regions:request_preview"),
+            {**form_data(provider="azure"), "shown_provider": "aws", "shown_account": "", "shown_code": "eu-south-1"},
+        )
         .content.decode()
     )
 
