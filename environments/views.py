@@ -30,7 +30,7 @@ from environments.choices import EnvironmentStatus
 from environments.filtersets import EnvironmentFilterSet, TemplateFilterSet
 from environments.forms import EnvironmentRequestForm, EstimateRegionForm, ExtendForm, TeamLimitsForm, TemplateForm
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
-from portal.forms import performed, saved
+from portal.forms import changed_since_shown, performed, saved
 from portal.http import HttpRequest, signed_in
 from regions.models import Region
 from workflows.selectors import latest_run, run_context
@@ -212,19 +212,18 @@ def _request_form(request: HttpRequest, user: User, *, follow: str = "") -> Envi
     preferred = selectors.preferred_clusters(user=user, team=team, template=template)
     clusters = selectors.request_clusters(user=user, preferred=preferred)
     lifetime = template.default_ttl_hours if template is not None and template.expires else None
+    first = preferred.first()
     if data is not None and follow in ("team", "template"):
         cluster = str(data.get("cluster", ""))
-        if not (cluster.isdigit() and preferred.filter(pk=int(cluster)).exists()):
-            first = preferred.first()
-            data["cluster"] = str(first.pk) if first is not None else data.get("cluster", "")
+        if first is not None and not (cluster.isdigit() and preferred.filter(pk=int(cluster)).exists()):
+            data["cluster"] = str(first.pk)
         if follow == "template":
             data["ttl_hours"] = "" if lifetime is None else str(lifetime)
-    first_preferred = preferred.first()
     initial: dict[str, Any] = {
         "ttl_hours": lifetime,
         "template": template.pk if template is not None else None,
         "team": team.pk if team is not None else None,
-        "cluster": first_preferred.pk if first_preferred is not None else None,
+        "cluster": first.pk if first is not None else None,
     }
     return EnvironmentRequestForm(data, teams=teams, templates=templates, clusters=clusters, initial=initial)
 
@@ -288,15 +287,7 @@ def environment_check(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("You may not request environments.")
     # A new team or template moves the cluster and the lifetime to theirs: the fields are swapped in too. What
     # changed is told by the values the page was last shown for (``shown_*``, swapped in with every answer).
-    posted = request.POST
-    follow = next(
-        (
-            name
-            for name in ("team", "template")
-            if f"shown_{name}" in posted and posted.get(name) != posted.get(f"shown_{name}")
-        ),
-        "",
-    )
+    follow = changed_since_shown(request.POST, ("team", "template"))
     form = _request_form(request, user, follow=follow)
     form.is_valid()
     context: dict[str, Any] = {

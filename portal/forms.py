@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django import forms
@@ -12,6 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 T = TypeVar("T")
+
+
+def changed_since_shown(data: Any, names: Iterable[str]) -> str:
+    """The first of ``names`` whose posted value differs from the ``shown_<name>`` value the page was last drawn
+    with: the field the person just changed, for a live check that moves the fields following it. "" when none
+    did, or when the page posted no ``shown_`` values."""
+    return next((name for name in names if f"shown_{name}" in data and data.get(name) != data.get(f"shown_{name}")), "")
 
 
 def add_service_error(form: forms.BaseForm, error: ValidationError | PermissionDenied) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
 
 from regions import catalogue
-from regions.choices import Provider, RegionStatus, ResidencyZone
-from regions.models import BUILDABLE_PROVIDERS, LIVE_REQUEST_STATUSES, CloudAccount, Region, RegionRequest
+from regions.choices import Provider, ResidencyZone
+from regions.models import BUILDABLE_PROVIDERS, CloudAccount, RegionRequest
 from regions.services import REQUEST_FIELDS
 
 
@@ -28,49 +27,6 @@ def region_choices(*, blank: str | None = None, provider: str | None = None) -> 
             )
         )
     return choices
-
-
-def _taken(provider: str) -> set[str]:
-    """The regions of ``provider`` that cannot be asked for: in the inventory, or with a request under way."""
-    built = Region.objects.filter(provider=provider).exclude(status=RegionStatus.PLANNED).values_list("code", flat=True)
-    asked = RegionRequest.objects.filter(provider=provider, status__in=LIVE_REQUEST_STATUSES).values_list(
-        "code", flat=True
-    )
-    return {*built, *asked}
-
-
-def partner_for(provider: str, code: str) -> str:
-    """A DR partner for ``code``: another region of its zone, one the inventory holds first (a partner that is
-    already running), "" when the zone has no other."""
-    regions = catalogue.regions_in_zones(provider)
-    zone = regions[code][1] if code in regions else None
-    candidates = [other for other, (_, other_zone) in regions.items() if other_zone == zone and other != code]
-    held = set(
-        Region.objects.filter(provider=provider, code__in=candidates, status=RegionStatus.ACTIVE).values_list(
-            "code", flat=True
-        )
-    )
-    return next((other for other in candidates if other in held), candidates[0] if candidates else "")
-
-
-def opening_values(accounts: QuerySet[CloudAccount], provider: str = "", account_id: Any = None) -> dict[str, Any]:
-    """What the request form opens with, so that it can be sent as it is: an account (of ``provider`` when
-    given), a region of its provider that is neither in the inventory nor asked for, that region's zone and a
-    partner in the same zone."""
-    of_provider = accounts.filter(provider=provider) if provider else accounts.filter(provider__in=BUILDABLE_PROVIDERS)
-    account = of_provider.filter(pk=account_id).first() if str(account_id or "").isdigit() else None
-    account = account or of_provider.order_by("name").first()
-    provider = account.provider if account is not None else (provider or BUILDABLE_PROVIDERS[0])
-    regions = catalogue.regions_in_zones(provider)
-    taken = _taken(provider)
-    code = next((code for code in regions if code not in taken and partner_for(provider, code)), "")
-    return {
-        "provider": provider,
-        "account": account.pk if account is not None else None,
-        "code": code,
-        "residency_zone": regions[code][1] if code else "",
-        "dr_partner_code": partner_for(provider, code) if code else "",
-    }
 
 
 class RegionRequestForm(forms.ModelForm[RegionRequest]):

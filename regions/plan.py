@@ -586,14 +586,15 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
         if request.database_replica and partner:
             # The replica is placed in a network of its own in the partner: private subnets in two zones (an RDS
             # subnet group spans two), no way out to the internet, reached from that network only.
-            dr_cidr = dr_network_cidr(code, partner).split(".")
+            dr_cidr = dr_network_cidr(code, partner)
+            dr_base = dr_cidr.split(".")
             items.append(
                 (
                     "dr_network",
                     f"{prefix}-dr-network",
                     partner,
                     {
-                        "cidr": dr_network_cidr(code, partner),
+                        "cidr": dr_cidr,
                         "zone_count": ZONE_COUNT,
                         **(
                             {"zone_choice": AWS_ZONE_CHOICE}
@@ -602,7 +603,7 @@ def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None
                         ),
                         "public_subnets": [],
                         "private_subnets": [
-                            f"{dr_cidr[0]}.{dr_cidr[1]}.{10 + index}.0/24" for index in range(ZONE_COUNT)
+                            f"{dr_base[0]}.{dr_base[1]}.{10 + index}.0/24" for index in range(ZONE_COUNT)
                         ],
                         "nat_gateway": False,
                         "nat_gateways": 0,

@@ -10,8 +10,19 @@ from django.shortcuts import get_object_or_404
 
 from access import policy
 from access.models import User
+from regions import catalogue
 from regions.choices import CentreServerStatus, ClusterStatus, RegionStatus
-from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest
+from regions.models import (
+    BUILDABLE_PROVIDERS,
+    LIVE_REQUEST_STATUSES,
+    CentreServer,
+    CloudAccount,
+    Cluster,
+    Namespace,
+    NodePool,
+    Region,
+    RegionRequest,
+)
 
 AnyUser = User | AnonymousUser
 
@@ -127,3 +138,50 @@ def region_request_list(*, user: AnyUser) -> QuerySet[RegionRequest]:
 
 def region_request_get(*, user: AnyUser, pk: int) -> RegionRequest:
     return get_object_or_404(region_request_list(user=user), pk=pk)
+
+
+# --- what a new region request opens with ------------------------------------------------------------------
+
+
+def _taken(provider: str) -> set[str]:
+    """The regions of ``provider`` that cannot be asked for: in the inventory, or with a request under way."""
+    built = Region.objects.filter(provider=provider).exclude(status=RegionStatus.PLANNED).values_list("code", flat=True)
+    asked = RegionRequest.objects.filter(provider=provider, status__in=LIVE_REQUEST_STATUSES).values_list(
+        "code", flat=True
+    )
+    return {*built, *asked}
+
+
+def partner_for(provider: str, code: str, running: set[str] | None = None) -> str:
+    """A DR partner for ``code``: another region of its zone, one the inventory holds active first (a partner
+    that is already running; ``running`` when the caller has read them), "" when the zone has no other."""
+    regions = catalogue.regions_in_zones(provider)
+    zone = regions[code][1] if code in regions else None
+    candidates = [other for other, (_, other_zone) in regions.items() if other_zone == zone and other != code]
+    if running is None:
+        running = _running(provider)
+    return next((other for other in candidates if other in running), candidates[0] if candidates else "")
+
+
+def _running(provider: str) -> set[str]:
+    return set(Region.objects.filter(provider=provider, status=RegionStatus.ACTIVE).values_list("code", flat=True))
+
+
+def opening_values(accounts: QuerySet[CloudAccount], provider: str = "", account_id: Any = None) -> dict[str, Any]:
+    """What the request form opens with, so that it can be sent as it is: an account (of ``provider`` when
+    given), a region of its provider that is neither in the inventory nor asked for, that region's zone and a
+    partner in the same zone."""
+    of_provider = accounts.filter(provider=provider) if provider else accounts.filter(provider__in=BUILDABLE_PROVIDERS)
+    account = of_provider.filter(pk=account_id).first() if str(account_id or "").isdigit() else None
+    account = account or of_provider.order_by("name").first()
+    provider = account.provider if account is not None else (provider or BUILDABLE_PROVIDERS[0])
+    regions = catalogue.regions_in_zones(provider)
+    taken, running = _taken(provider), _running(provider)
+    code = next((code for code in regions if code not in taken and partner_for(provider, code, running)), "")
+    return {
+        "provider": provider,
+        "account": account.pk if account is not None else None,
+        "code": code,
+        "residency_zone": regions[code][1] if code else "",
+        "dr_partner_code": partner_for(provider, code, running) if code else "",
+    }

@@ -23,12 +23,12 @@ from access import policy
 from access.models import User
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from portal.forms import performed, saved
+from portal.forms import changed_since_shown, performed, saved
 from portal.http import HttpRequest, signed_in
 from regions import catalogue, selectors, services, tasks, versions
 from regions.choices import RegionRequestStatus
 from regions.filtersets import RegionFilterSet
-from regions.forms import RegionRequestForm, opening_values, partner_for
+from regions.forms import RegionRequestForm
 from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
 from regions.preflight_views import cluster_access_context
@@ -143,7 +143,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
     if not policy.can(user, policy.ADD, RegionRequest):
         raise PermissionDenied("You may not request regions.")
     accounts = selectors.cloud_account_list(user=user)
-    form = RegionRequestForm(request.POST or None, accounts=accounts, initial=opening_values(accounts))
+    form = RegionRequestForm(request.POST or None, accounts=accounts, initial=selectors.opening_values(accounts))
     key = request.POST.get("idempotency_key", "")
     created = saved(
         request,
@@ -164,14 +164,16 @@ def request_create(request: HttpRequest) -> HttpResponse:
 
 
 def _preview(values: Any, accounts: Any) -> dict[str, Any]:
-    """The live plan of what the form holds (``values``): the plan and its estimate, or the form saying what
-    stops it. The plan does not depend on why the region is wanted, so it shows before the justification."""
-    data = QueryDict(mutable=True)
-    for name, value in values.items():
-        if isinstance(values, QueryDict):
-            data.setlist(name, values.getlist(name))
-        elif value is not None and value is not False:
-            data[name] = "on" if value is True else str(value)
+    """The live plan of what the form holds (``values``: posted, or the opening values): the plan and its
+    estimate, or the form saying what stops it. The plan does not depend on why the region is wanted, so it
+    shows before the justification."""
+    if isinstance(values, QueryDict):
+        data = values.copy()
+    else:
+        data = QueryDict(mutable=True)
+        for name, value in values.items():
+            if value is not None and value is not False:
+                data[name] = "on" if value is True else str(value)
     data["justification"] = data.get("justification", "").strip() or "Not written yet."
     form = RegionRequestForm(data, accounts=accounts)
     context: dict[str, Any] = {"preview_form": form}
@@ -205,21 +207,19 @@ def request_preview(request: HttpRequest) -> HttpResponse:
     accounts = selectors.cloud_account_list(user=user)
     data = request.POST.copy()
     # What changed is told by the values the page was last shown for (``shown_*``, swapped in with every answer).
-    changed = next(
-        (name for name in FOLLOWERS if f"shown_{name}" in data and data.get(name) != data.get(f"shown_{name}")), ""
-    )
+    changed = changed_since_shown(data, FOLLOWERS)
     if changed in ("provider", "account"):
-        opening = opening_values(
+        opening = selectors.opening_values(
             accounts,
             provider=data.get("provider", "") if changed == "provider" else "",
             account_id=data.get("account") if changed == "account" else None,
         )
-        data.update({name: "" if value is None else str(value) for name, value in opening.items()})
+        for name, value in opening.items():
+            data[name] = "" if value is None else str(value)
     elif changed == "code":
         provider, code = data.get("provider", ""), data.get("code", "")
-        zone = catalogue.regions_in_zones(provider).get(code, ("", ""))[1]
-        data["residency_zone"] = str(zone)
-        data["dr_partner_code"] = partner_for(provider, code)
+        data["residency_zone"] = str(catalogue.regions_in_zones(provider).get(code, ("", ""))[1])
+        data["dr_partner_code"] = selectors.partner_for(provider, code)
     context = _preview(data, accounts)
     context.update(form=context["preview_form"], swap_fields=FOLLOWERS.get(changed, ()))
     return render(request, "regions/_plan_preview.html", context)
