@@ -12,7 +12,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from costs.choices import AddonSize, PriceUnit, ResourceKind
@@ -124,6 +124,8 @@ def load_demo_costs(today: date | None = None) -> int:
     from costs.models import AllocationShare, CostSource
     from costs.store import load_period, month_start
     from deployments.models import Service
+    from environments.choices import EnvironmentStatus
+    from environments.demo import PERSONAL_ENVIRONMENTS
     from environments.models import Environment
     from regions.models import Cluster, Namespace
 
@@ -133,7 +135,21 @@ def load_demo_costs(today: date | None = None) -> int:
     clusters = list(Cluster.objects.filter(kind__in=("eks", "aks")).select_related("region"))
     if not services or not clusters:
         return 0  # not the demo platform
-    environments = list(Environment.objects.live().filter(team__slug="core-platform").order_by("name"))
+    # The shared environments since the demo's first day; the demo people's own since they asked for them.
+    personal = Q()
+    for demo in PERSONAL_ENVIRONMENTS:
+        personal |= Q(name=demo.name, requested_by__username=demo.requester)
+    environments = list(
+        Environment.objects.live()
+        .filter(Q(team__slug="core-platform") | personal)
+        .exclude(status=EnvironmentStatus.PENDING_APPROVAL)
+        .select_related("team")
+        .order_by("name")
+    )
+    since = {
+        env.pk: first if env.team.slug == "core-platform" else timezone.localdate(env.created_at)
+        for env in environments
+    }
     teams = dict(Team.objects.values_list("id", "slug"))
     owners = {
         (namespace.cluster_id, namespace.name): namespace.team_id
@@ -193,6 +209,8 @@ def load_demo_costs(today: date | None = None) -> int:
                 )
             shares.append(AllocationShare(cluster=cluster, day=day, namespace="", weight=Decimal(1) - used))
         for environment in environments:
+            if day < since[environment.pk]:
+                continue
             daily = environment.monthly_estimate / 30 if environment.monthly_estimate else Decimal(10)
             tags = {"portal:environment-id": str(environment.pk)}
             aws.append(_row(day, daily, "Amazon Relational Database Service", "Databases", "eu-west-1", tags))

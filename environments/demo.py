@@ -1,19 +1,24 @@
-"""Demo environment templates and team limits.
+"""Demo environment templates, team limits and the demo people's own environments.
 
-Preview, team sandbox, staging with the full stack and production, as the
-issue names them. Loading is idempotent: templates are keyed on their slug,
-limits on their team.
+Preview, team sandbox, staging with the full stack and production. Loading is
+idempotent: templates are keyed on their slug, limits on their team,
+environments on their team and name.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from access.models import Team, Tier
-from environments.choices import Approval, NamespaceGroup
-from environments.models import EnvironmentTemplate, TeamLimits
+from django.utils import timezone
+
+from access.models import Team, Tier, User
+from environments.choices import Approval, EnvironmentStatus, NamespaceGroup, Size
+from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from regions.choices import Provider, ResidencyZone
+from regions.models import Cluster
 
 ALL_NAMESPACES = [group.value for group in NamespaceGroup]
 
@@ -144,3 +149,87 @@ def load_demo_templates() -> None:
                 "currency": "USD",
             },
         )
+
+
+@dataclass(frozen=True)
+class PersonalEnvironment:
+    """A demo person's own environment: what they find on their home page when they first sign in."""
+
+    requester: str  # a demo username (portal.demo.PERSONAS)
+    name: str
+    template: str
+    asked_hours_ago: int
+    status: str = EnvironmentStatus.READY
+    size: str = Size.SMALL
+
+
+PERSONAL_CLUSTER = "eks-eu-west-1"  # in the EU, where Student Experience's data must stay
+PERSONAL_ENVIRONMENTS = [
+    # A preview about to expire (the home page asks whether to extend it), the team's sandbox, and a staging
+    # request waiting for the team lead.
+    PersonalEnvironment("developer", "checkout-preview", "preview", asked_hours_ago=20),
+    PersonalEnvironment("developer", "sandbox", "team-sandbox", asked_hours_ago=3 * 24),
+    PersonalEnvironment(
+        "developer", "load-test", "staging", asked_hours_ago=2, status=EnvironmentStatus.PENDING_APPROVAL
+    ),
+    PersonalEnvironment("lead", "release-4-7", "staging", asked_hours_ago=26, size=Size.MEDIUM),
+]
+
+
+def load_demo_personal_environments() -> int:
+    """Each demo person's own environments, as if they had asked for them (idempotent: keyed on team and name).
+
+    Written straight with the ORM like the rest of the demo, with what a request would have stored: the
+    template's lifetime counted from when it was asked, the estimate in the cluster's region, and for a
+    request the policy holds, its approval request to the team lead. Returns how many were created.
+    """
+    from approvals.services import request_approval
+    from environments.selectors import template_estimate
+    from environments.services import PROVISION, environment_url
+
+    cluster = Cluster.objects.filter(name=PERSONAL_CLUSTER).select_related("region").first()
+    if cluster is None:
+        return 0  # not the demo platform
+    usernames = {demo.requester for demo in PERSONAL_ENVIRONMENTS}
+    people = {user.username: user for user in User.objects.filter(username__in=usernames)}
+    created = 0
+    now = timezone.now()
+    for demo in PERSONAL_ENVIRONMENTS:
+        requester = people.get(demo.requester)
+        team = requester.teams.order_by("name").first() if requester else None
+        if requester is None or team is None:
+            continue
+        if Environment.objects.live().filter(team=team, name=demo.name).exists():
+            continue
+        template = EnvironmentTemplate.objects.get(slug=demo.template)
+        comparison = template_estimate(template=template, region=cluster.region).comparison
+        sizes = comparison.sizes if comparison is not None else ()
+        estimate = next((found for found in sizes if found.size == demo.size), None)
+        asked = now - timedelta(hours=demo.asked_hours_ago)
+        environment = Environment.objects.create(
+            name=demo.name,
+            team=team,
+            template=template,
+            tier=template.tier,
+            size=demo.size,
+            cluster=cluster,
+            requested_by=requester,
+            status=demo.status,
+            monthly_estimate=estimate.total if estimate is not None else Decimal(0),
+            currency=estimate.currency if estimate is not None else "USD",
+            expires_at=asked + timedelta(hours=template.default_ttl_hours) if template.default_ttl_hours else None,
+            approver=template.approval if demo.status == EnvironmentStatus.PENDING_APPROVAL else "",
+        )
+        Environment.objects.filter(pk=environment.pk).update(created_at=asked)
+        if demo.status == EnvironmentStatus.PENDING_APPROVAL:
+            approval = request_approval(
+                environment,
+                purpose=PROVISION,
+                requested_by=requester,
+                summary=f"Environment {environment.name} for {team} ({environment.get_tier_display()})",
+                reasons=[f"{template.name} environments are approved by the team lead."],
+                url=environment_url(environment),
+            )
+            type(approval).objects.filter(pk=approval.pk).update(created_at=asked)
+        created += 1
+    return created

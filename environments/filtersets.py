@@ -55,10 +55,13 @@ class EnvironmentFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # d
     expiring = django_filters.ChoiceFilter(
         choices=[("24h", "Within 24 hours"), ("7d", "Within 7 days")], method="by_expiry", label="Expiring"
     )
+    mine = django_filters.ChoiceFilter(
+        choices=[("1", "Asked for by me")], method="by_requester", label="Requested by", empty_label="Anyone"
+    )
 
     class Meta:
         model = Environment
-        fields = ["team", "tier", "region", "status", "expiring"]
+        fields = ["team", "tier", "region", "status", "expiring", "mine"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,6 +73,10 @@ class EnvironmentFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # d
         return queryset.filter(
             Q(name__icontains=value) | Q(team__name__icontains=value) | Q(template__name__icontains=value)
         )
+
+    def by_requester(self, queryset: QuerySet[Environment], name: str, value: str) -> QuerySet[Environment]:
+        user = getattr(self.request, "user", None)
+        return queryset.filter(requested_by=user) if user is not None and user.is_authenticated else queryset.none()
 
     def by_expiry(self, queryset: QuerySet[Environment], name: str, value: str) -> QuerySet[Environment]:
         within = timedelta(hours=24) if value == "24h" else timedelta(days=7)

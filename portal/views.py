@@ -12,13 +12,14 @@ from django.views.decorators.http import require_GET
 
 from portal import health
 from portal.api.errors import error_body
-from regions import selectors as region_selectors
+from portal.home import home_page
+from portal.http import signed_in
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The dashboard: the state of the platform at a glance."""
-    return render(request, "home.html", region_selectors.inventory_summary(user=request.user))
+    """The home page: the signed-in person's own work (and the platform at a glance for its admins)."""
+    return render(request, "home.html", {"home": home_page(signed_in(request))})
 
 
 @require_GET

@@ -65,10 +65,10 @@ def test_an_unknown_page_is_a_styled_not_found_page_for_an_anonymous_visitor_too
 def test_a_crash_in_a_page_shows_the_styled_error_page_with_the_request_id(
     persona: Callable[[Persona], User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(**kwargs: object) -> None:
-        raise RuntimeError("the dashboard query fell over")
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the home page query fell over")
 
-    monkeypatch.setattr("regions.selectors.inventory_summary", crash)
+    monkeypatch.setattr("portal.views.home_page", crash)
     client = Client(raise_request_exception=False)
     client.force_login(persona(Persona.DEVELOPER))
 
@@ -79,7 +79,7 @@ def test_a_crash_in_a_page_shows_the_styled_error_page_with_the_request_id(
     assert "Something went wrong" in html
     assert "Platform Portal" in html
     assert f"Request id: <code>{response['X-Request-ID']}</code>" in html
-    assert "the dashboard query fell over" not in html
+    assert "the home page query fell over" not in html
     assert_no_traceback(html)
 
 

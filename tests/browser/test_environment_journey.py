@@ -50,6 +50,10 @@ def test_a_developer_gets_an_approved_environment_and_tears_it_down(
     sign_out(page)
 
     sign_in("lead")
+    page.goto("/")
+    waiting = page.get_by_role("region", name="Waiting for your approval")
+    expect(waiting.get_by_role("link", name=re.compile(r"Environment journey for Student Experience"))).to_be_visible()
+    expect(page.locator('[data-attention="approvals"]')).to_have_text("1 approval waits")
     page.goto(environment_url)
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
@@ -61,6 +65,10 @@ def test_a_developer_gets_an_approved_environment_and_tears_it_down(
         "data-environment-status", "ready", timeout=60_000
     )
     expect(page.locator('[data-section="endpoints"]')).to_contain_text("https://journey.student-experience")
+    page.goto("/")
+    mine = page.get_by_role("region", name="Your environments")
+    expect(mine.get_by_role("row", name=re.compile(r"^journey "))).to_contain_text("Ready")
+    page.goto(environment_url)
 
     page.get_by_role("link", name="Tear down").click()
     page.get_by_label(re.compile("to confirm")).fill("journey")

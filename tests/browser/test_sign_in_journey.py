@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_developer_signs_in_and_opens_the_region_list(page: Page, sign_in) -> None:
     sign_in("developer")
 
-    expect(page.get_by_role("heading", name="Platform at a glance")).to_be_visible()
+    expect(page.get_by_role("heading", name="Hello, Dev")).to_be_visible()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Regions").click()
 
     expect(page).to_have_url(re.compile(r"/regions/$"))

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from costs.demo import load_demo_costs
 from deployments.demo import seed_demo_clusters
+from environments.demo import load_demo_personal_environments
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
 from regions.demo import load_demo_region_resources
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             )
         load_demo()
         seeded = seed_demo_clusters()
+        load_demo_personal_environments()
         costs = load_demo_costs()
         checked = load_demo_region_resources()
         self.stdout.write(
