@@ -203,3 +203,15 @@ def test_the_home_page_reads_in_the_same_number_of_queries_however_many_environm
             expires_at=timezone.now() + timedelta(hours=number + 1),
         )
     assert queries() == before
+
+
+def test_all_of_yours_lists_only_the_environments_one_asked_for(
+    personal: None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(Persona.TEAM_LEAD).get("/environments/?mine=1")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "release-4-7" in html
+    assert "checkout-preview" not in html  # the developer's, in the same team
+    assert "checkout-preview" in client_for(Persona.TEAM_LEAD).get("/environments/").content.decode()
