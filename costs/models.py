@@ -121,7 +121,7 @@ class PriceItem(models.Model):
             and catalogue.residency_zone_of(self.provider, self.region_code) is None
         ):
             errors["region_code"] = (
-                f"{self.region_code!r} is not a {self.get_provider_display()} region the portal knows."
+                f"The portal knows no {self.get_provider_display()} region called {self.region_code!r}."
             )
         if errors:
             raise ValidationError(errors)

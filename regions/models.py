@@ -187,10 +187,8 @@ class Region(models.Model):
         errors: dict[str, str] = {}
         if self.provider in (Provider.AWS, Provider.AZURE):
             zone = catalogue.residency_zone_of(self.provider, self.code)
-            if zone is None and catalogue.outside_every_zone(self.provider, self.code):
+            if zone is None:
                 errors["code"] = catalogue.unknown_region_message(self.provider, self.get_provider_display(), self.code)
-            elif zone is None:
-                errors["code"] = f"{self.code!r} is not a {self.get_provider_display()} region the portal knows."
             elif self.residency_zone and zone != self.residency_zone:
                 errors["residency_zone"] = (
                     f"{self.code} lies in the {zone.label} ({zone}) zone, not {self.residency_zone}."

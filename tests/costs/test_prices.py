@@ -133,7 +133,7 @@ def test_cpu_has_no_sizes() -> None:
 def test_a_cloud_region_must_be_one_the_portal_knows() -> None:
     errors = errors_of(price(CPU, "0.03", region_code="eu-nowhere-9", save=False))
 
-    assert errors["region_code"] == ["'eu-nowhere-9' is not a AWS region the portal knows."]
+    assert errors["region_code"] == ["The portal knows no AWS region called 'eu-nowhere-9'."]
 
 
 def test_a_price_cannot_be_negative() -> None:

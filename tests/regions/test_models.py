@@ -170,7 +170,7 @@ def test_an_azure_region_in_the_wrong_zone_is_refused() -> None:
 def test_an_unknown_region_code_is_refused(provider: str, code: str) -> None:
     errors = errors_of(region(code, ResidencyZone.EU, provider=provider))
 
-    assert errors["code"] == [f"{code!r} is not a {Provider(provider).label} region the portal knows."]
+    assert errors["code"] == [f"The portal knows no {Provider(provider).label} region called {code!r}."]
 
 
 def test_a_cloud_region_needs_its_account() -> None:
