@@ -80,8 +80,20 @@ class TeamEditForm(forms.Form):
             zone.help_text = "Where the team's environments and data must stay; a platform admin sets it."
 
 
+class PersonChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """A person picked by name (with their username), not by username alone."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.choice_label)
+
+
+class PeopleChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.choice_label)
+
+
 class MembershipForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.none(), label="Person")
+    user = PersonChoiceField(queryset=User.objects.none(), label="Person")
     role = forms.ChoiceField(choices=Membership.Role.choices, label="Team role", initial=Membership.Role.MEMBER)
 
     def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
@@ -111,11 +123,19 @@ class RoleEditForm(RoleForm):
 
 
 class GrantForm(forms.Form):
-    grantee_user = forms.ModelChoiceField(queryset=User.objects.none(), required=False, label="Person")
-    grantee_team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label="or every member of team")
-    role = forms.ModelChoiceField(queryset=Role.objects.none())
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, label="Limit to team")
-    region = forms.ModelChoiceField(queryset=Region.objects.none(), required=False, label="Limit to region")
+    grantee_user = PersonChoiceField(
+        queryset=User.objects.none(), required=False, label="Person", empty_label="No one (a team instead)"
+    )
+    grantee_team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, label="or every member of team", empty_label="No team"
+    )
+    role = forms.ModelChoiceField(queryset=Role.objects.none(), empty_label="Choose a role")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, label="Limit to team", empty_label="Every team"
+    )
+    region = forms.ModelChoiceField(
+        queryset=Region.objects.none(), required=False, label="Limit to region", empty_label="Every region"
+    )
     zone = forms.ChoiceField(
         choices=[("", "Any zone"), *ResidencyZone.choices], required=False, label="Limit to residency zone"
     )

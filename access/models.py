@@ -44,6 +44,12 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.get_full_name() or self.username
 
+    @property
+    def choice_label(self) -> str:
+        """How a picker names the person: their name, with the username that tells two of the same name apart."""
+        name = self.get_full_name()
+        return f"{name} ({self.username})" if name else self.username
+
 
 @scoped("teams", team="pk")
 class Team(models.Model):

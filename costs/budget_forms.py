@@ -8,6 +8,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
+from access.forms import PeopleChoiceField
 from access.models import Team, User
 from costs.budget_models import Budget, BudgetPeriod
 from costs.choices import CostPeriod
@@ -63,7 +64,12 @@ class BudgetForm(forms.ModelForm[Budget]):
         self.fields["team"].queryset = teams  # type: ignore[attr-defined]
         self.fields["environment"].queryset = environments  # type: ignore[attr-defined]
         self.fields["service"].queryset = services  # type: ignore[attr-defined]
-        self.fields["notify"].queryset = User.objects.filter(is_active=True).order_by("username")  # type: ignore[attr-defined]
+        self.fields["notify"] = PeopleChoiceField(
+            queryset=User.objects.filter(is_active=True).order_by("first_name", "last_name", "username"),
+            label=self.fields["notify"].label,
+            help_text=self.fields["notify"].help_text,
+            widget=self.fields["notify"].widget,
+        )
         self.fields["notify"].required = False
         self.fields["actual_thresholds"].required = False
         self.fields["forecast_thresholds"].required = False
