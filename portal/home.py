@@ -197,9 +197,7 @@ def _budgets(page: HomePage) -> None:
     statuses = budget_selectors.budget_statuses(list(budgets[:50]), today=timezone.localdate())
     statuses.sort(key=lambda status: (not status.over, not status.forecast_over, -status.percent_forecast))
     page.budgets = statuses[:SHOWN]
-    anomalies = anomaly_selectors.anomaly_list(user=page.user).filter(
-        day__gte=timezone.localdate() - RECENT_ANOMALIES
-    )
+    anomalies = anomaly_selectors.anomaly_list(user=page.user).filter(day__gte=timezone.localdate() - RECENT_ANOMALIES)
     if page.teams:
         anomalies = anomalies.filter(team__in=page.teams)
     page.anomalies = list(anomalies[:SHOWN])
