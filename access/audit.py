@@ -579,3 +579,65 @@ def verbs() -> dict[str, str]:
 
 
 _VERB_SHAPE = re.compile(r"[a-z_]+\.[a-z_]+")
+
+
+# What the pages call a verb: derived from it (the app's subject, then the action in words), except these.
+_VERB_WORDS = {
+    SIGN_IN: "Signed in",
+    SIGN_IN_FAILED: "Sign-in failed",
+    SIGN_OUT: "Signed out",
+    USER_EMAIL_CHANGED: "E-mail changed by the identity provider",
+    JWT_ISSUED: "API session token issued",
+    JWT_REVOKED: "API session token revoked",
+    TOKEN_CREATED: "API token created",
+    TOKEN_REVOKED: "API token revoked",
+    IDENTITY_LINKED: "SSO identity linked",
+    IDENTITY_UNLINKED: "SSO identity unlinked",
+    SSO_RULE_CREATED: "SSO rule created",
+    SSO_RULE_CHANGED: "SSO rule changed",
+    SSO_RULE_DELETED: "SSO rule deleted",
+    REVIEW_OPENED: "Access review opened",
+    REVIEW_DECIDED: "Access review item decided",
+    REVIEW_CLOSED: "Access review closed",
+    AUDIT_EXPORTED: "Audit log exported",
+    AUDIT_CHAIN_KEYED: "Audit chain keyed",
+    APPROVAL_GIVEN: "Approval given",
+    CLOUD_SECRET_SET: "Cloud account secret set",
+    SECRETS_REENCRYPTED: "Stored secrets re-encrypted",
+    CLUSTER_CREDENTIALS_SET: "Cluster credentials set",
+    ACCESS_CHECKED: "Cloud access checked",
+    REGION_ZONE_CHANGED: "Region moved to another residency zone",
+    TEAM_LIMITS_SET: "Team limits set",
+    TEAM_LIMITS_REMOVED: "Team limits removed",
+    ENVIRONMENT_FINISHED: "Environment run finished",
+    ENVIRONMENT_EXPIRY_SET: "Environment expiry set",
+    COST_ALLOCATION_EXPORTED: "Cluster cost allocation exported",
+    COSTS_TEAM_EXPORTED: "Team costs exported",
+    COSTS_EXPORTED: "Cost breakdown exported",
+    COSTS_REATTRIBUTED: "Costs re-attributed",
+    COST_UPLOADED: "Cost file uploaded",
+    DEPLOYMENTS_SYNC_REQUESTED: "Cluster sync requested",
+    WEBHOOK_SOURCE_SERVICES_SET: "Webhook source's services set",
+    ADMIN_OBJECT_ADDED: "Added in the admin site",
+    ADMIN_OBJECT_CHANGED: "Changed in the admin site",
+    ADMIN_OBJECT_DELETED: "Deleted in the admin site",
+}
+# The app part of a verb -> the subject its one-word actions are about ("regions.requested": a region).
+_VERB_SUBJECTS = {
+    "environments": "environment",
+    "regions": "region",
+    "approvals": "approval",
+    "teams": "team",
+}
+
+
+def verb_label(verb: str) -> str:
+    """A verb in words for a page: "regions.build_started" -> "Region build started"."""
+    if verb in _VERB_WORDS:
+        return _VERB_WORDS[verb]
+    app, _, action = verb.partition(".")
+    words = action.replace("_", " ")
+    subject = _VERB_SUBJECTS.get(app, "")
+    if subject and not words.startswith(subject):
+        words = f"{subject} {words}"
+    return words[:1].upper() + words[1:] if words else verb

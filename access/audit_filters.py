@@ -21,7 +21,8 @@ def _start_of(day: date) -> datetime:
 
 
 def verb_choices() -> list[tuple[str, str]]:
-    return sorted((verb, verb) for verb in audit.verbs().values())
+    """Every verb, named in words, alphabetically by its words."""
+    return sorted(((verb, audit.verb_label(verb)) for verb in audit.verbs().values()), key=lambda choice: choice[1])
 
 
 def object_type_choices() -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Template tags of the access app: "who can do what on this object"."""
+"""Template tags of the access app: "who can do what on this object", audit verbs in words."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from access import policy, selectors
+from access import audit, policy, selectors
 from access.models import Grant
 
 register = template.Library()
@@ -24,3 +24,9 @@ def who_can(context: dict[str, Any], obj: Any) -> dict[str, Any]:
         return {"who_can": None}
     kind = getattr(getattr(obj, "_meta", None), "verbose_name", "object")
     return {"who_can": selectors.who_can(obj, viewer=user), "obj": obj, "kind": f"the {kind}"}
+
+
+@register.filter
+def verb_label(verb: str) -> str:
+    """An audit verb in words: ``{{ event.verb|verb_label }}``."""
+    return audit.verb_label(verb)
