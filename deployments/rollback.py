@@ -30,11 +30,13 @@ from access.models import Tier, User
 from access.permissions import ROLLBACK as ROLLBACK_ACTION
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval
-from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus, WorkloadKind
+from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus, WorkloadKind
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload
 from deployments.services import Target, record_deployment
 from environments.models import Environment
 from notifications.services import Message, notify
+from deployments.sync import workload_health
+from providers.cluster import Workload as SeenWorkload
 from providers.cluster import WorkloadRevision
 from providers.errors import ProviderError
 from regions.drivers import cluster_driver_for
@@ -366,16 +368,20 @@ class RollbackWorkload(Workflow):
         if not now:
             raise StepFailed(f"{params['kind']} {params['namespace']}/{params['name']} is no longer in the cluster.")
         if list(now[0].images) == list(params["to_images"]):
-            return {"images": list(now[0].images), "revision": now[0].revision, "already": True}
-        result = driver.rollback_workload(params["kind"], params["namespace"], params["name"], params["to_revision"])
-        return {"images": list(result.images), "revision": result.revision}
+            return {**_state(now[0]), "already": True}
+        return _state(driver.rollback_workload(params["kind"], params["namespace"], params["name"], params["to_revision"]))
 
     def do_record(self, ctx: StepContext) -> Mapping[str, Any]:
         rollback = RollbackRequest.objects.select_related(
             "workload__service", "workload__environment", "workload__cluster", "requested_by"
         ).get(pk=ctx.subject_id)
         done = ctx.outputs.get(self.plan(ctx.run_params)[0].name, {})
-        deployment = _record(rollback, images=done.get("images", rollback.to_images), revision=done.get("revision"))
+        deployment = _record(
+            rollback,
+            images=done.get("images", rollback.to_images),
+            revision=done.get("revision"),
+            health=done.get("health", Health.UNKNOWN),
+        )
         return {"deployment": deployment.pk}
 
     def finished(self, run: Run) -> None:
@@ -383,9 +389,18 @@ class RollbackWorkload(Workflow):
             rollback_run_finished(run)
 
 
+def _state(seen: SeenWorkload) -> dict[str, Any]:
+    """What the cluster answered of the workload after the rollback: its images, revision and health."""
+    return {"images": list(seen.images), "revision": seen.revision, "health": workload_health(seen).value}
+
+
 @transaction.atomic
-def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int | None) -> Deployment:
-    """The rollback as a deployment, the deployment it undid marked rolled back, the workload row updated."""
+def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int | None, health: str) -> Deployment:
+    """The rollback as a deployment, the deployment it undid marked rolled back, the workload row updated.
+
+    The workload's health and rollout time are the cluster's answer to the rollback, not what the last sync saw
+    before it: a rollout still under way is recorded in progress, and the next sync completes it.
+    """
     workload = Workload.objects.select_for_update().get(pk=rollback.workload_id)
     target = Target(
         service=workload.service,
@@ -406,8 +421,8 @@ def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int |
         version=rollback.to_version,
         source=DeploymentSource.ROLLBACK,
         started_at=rollback.updated_at if rollback.updated_at < now else now,
-        status=DeploymentStatus.SUCCEEDED,
-        finished_at=now,
+        status=DeploymentStatus.IN_PROGRESS if health == Health.PROGRESSING else DeploymentStatus.SUCCEEDED,
+        finished_at=None if health == Health.PROGRESSING else now,
         images=images,
         revision=revision,
         triggered_by=rollback.requested_by.username,
@@ -416,7 +431,8 @@ def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int |
         undone.status, undone.rolled_back_by = DeploymentStatus.ROLLED_BACK, deployment
         undone.save(update_fields=["status", "rolled_back_by"])
     workload.images, workload.version, workload.revision = list(images), rollback.to_version, revision
-    workload.save(update_fields=["images", "version", "revision"])
+    workload.health, workload.rolled_out_at = health, now
+    workload.save(update_fields=["images", "version", "revision", "health", "rolled_out_at"])
     RollbackRequest.objects.filter(pk=rollback.pk).update(deployment=deployment)
     return deployment
 

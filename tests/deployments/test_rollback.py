@@ -19,10 +19,11 @@ from access.models import AuditEvent, Team, Tier, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from deployments import freezes
-from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
+from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Service, Workload
 from deployments.rollback import rollback_choices, rollback_request
 from deployments.services import Target, record_deployment
+from deployments.sync import sync_cluster
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate
 from notifications.models import Notification
@@ -122,6 +123,46 @@ def test_a_developer_rolls_a_staging_workload_back_and_the_bad_deployment_is_mar
     verbs = list(events.order_by("pk").values_list("verb", flat=True))
     assert verbs == [audit.ROLLBACK_REQUESTED, audit.ROLLBACK_FINISHED]
     assert Notification.objects.filter(recipient=developer, kind="deployments.rollback_succeeded").exists()
+
+
+def test_after_a_rollback_the_workload_shows_the_clusters_answer_not_the_last_syncs(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    row = workload(demo_cluster, developer, health=Health.PROGRESSING, rolled_out_at=timezone.now() - timedelta(days=1))
+
+    finish(rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s"))
+
+    row.refresh_from_db()
+    assert row.health == Health.HEALTHY  # both replicas ready, as the cluster answered the rollback
+    assert row.rolled_out_at is not None
+    assert timezone.now() - row.rolled_out_at < timedelta(minutes=1)  # not "progressing for a day"
+    assert Deployment.objects.get(source=DeploymentSource.ROLLBACK).status == DeploymentStatus.SUCCEEDED
+
+
+def test_a_rollback_still_rolling_out_is_in_progress_until_the_sync_sees_it_finish(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", IMAGES, ready=1)
+    row = workload(demo_cluster, developer, health=Health.HEALTHY)
+
+    finish(rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s"))
+
+    row.refresh_from_db()
+    assert row.health == Health.PROGRESSING
+    made = Deployment.objects.get(source=DeploymentSource.ROLLBACK)
+    assert (made.status, made.finished_at) == (DeploymentStatus.IN_PROGRESS, None)
+
+    (seen,) = driver.objects("Deployment", "checkout-staging-core-services")
+    seen["status"]["readyReplicas"] = 2  # the rollout finished a little after the rollback
+    seen["status"]["conditions"][0]["lastUpdateTime"] = (timezone.now() + timedelta(minutes=2)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    driver.seed(seen)
+    sync_cluster(demo_cluster)
+
+    assert Workload.objects.get(pk=row.pk).health == Health.HEALTHY
+    made.refresh_from_db()
+    assert made.status == DeploymentStatus.SUCCEEDED
 
 
 def test_a_retried_rollback_step_does_not_go_back_one_revision_too_far(
