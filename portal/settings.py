@@ -293,6 +293,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Trigram lookups, expressions and indexes (pg_trgm) for the portal's search.
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -312,6 +314,7 @@ INSTALLED_APPS = [
     "costs",
     "environments",
     "deployments",
+    "search",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
