@@ -32,6 +32,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.lookups import TrigramSimilar, TrigramWordSimilar
 from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     Case,
     Count,
@@ -49,8 +50,7 @@ from django.db.models import (
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Greatest
 from django.db.models.lookups import IContains, IExact, IStartsWith
-from django.db.models.sql.compiler import SQLCompiler
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 from django.urls import reverse
 
 from access import policy
@@ -59,7 +59,6 @@ from access.models import Membership, Team, User, full_name
 from deployments import selectors as deployment_selectors
 from deployments.models import Deployment, Service
 from environments import selectors as environment_selectors
-from environments.models import Environment
 from regions.models import Cluster, Region
 
 AnyUser = User | AnonymousUser
@@ -103,7 +102,7 @@ class Results:
         return sum(group.total for group in self.groups)
 
 
-class ILike(Lookup):  # type: ignore[type-arg]
+class ILike(Lookup):
     """``column ILIKE pattern``, which a trigram GIN index on the column serves.
 
     Django's ``icontains`` compares ``UPPER(column)``, which such an index cannot serve.
@@ -112,10 +111,10 @@ class ILike(Lookup):  # type: ignore[type-arg]
     lookup_name = "ilike"
     prepare_rhs = False
 
-    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> _AsSqlType:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+        return f"{lhs} ILIKE {rhs}", (*lhs_params, *rhs_params)
 
 
 def _like_escaped(text: str) -> str:
@@ -127,9 +126,7 @@ def _any(conditions: Sequence[Q]) -> Q:
     return reduce(operator.or_, conditions)
 
 
-def _found(
-    queryset: QuerySet[Any], text: str, columns: Sequence[str], *, then: Sequence[str]
-) -> tuple[list[Any], int]:
+def _found(queryset: QuerySet[Any], text: str, columns: Sequence[str], *, then: Sequence[str]) -> tuple[list[Any], int]:
     """The first rows of ``queryset`` whose ``columns`` match ``text``, best first (ties by ``then``), and their count.
 
     ``columns`` are field names or aliases already on the queryset (a person's full name).
@@ -160,7 +157,7 @@ def _found(
     return rows, rows[0].search_total if rows else 0
 
 
-def _versions(queryset: QuerySet[Deployment], text: str) -> tuple[list[Deployment], int]:
+def _versions(queryset: QuerySet[Deployment], text: str) -> tuple[list[Any], int]:
     """Deployments whose version starts with ``text`` (or with ``v`` and ``text``): the exact version, then newest."""
     escaped = _like_escaped(text)
     matches = Q(ILike(F("version"), Value(f"{escaped}%"))) | Q(ILike(F("version"), Value(f"v{escaped}%")))
@@ -195,13 +192,13 @@ def _services(user: AnyUser, text: str) -> Group:
 
 
 def _service_hit(service: Service) -> Hit:
-    return Hit(service.name, reverse("deployments:service", args=[service.slug]), _line(service.team.name, service.slug))
+    return Hit(
+        service.name, reverse("deployments:service", args=[service.slug]), _line(service.team.name, service.slug)
+    )
 
 
 def _environments(user: AnyUser, text: str) -> Group:
-    rows, total = _found(
-        environment_selectors.environment_list(user=user), text, ["name"], then=["-created_at", "-pk"]
-    )
+    rows, total = _found(environment_selectors.environment_list(user=user), text, ["name"], then=["-created_at", "-pk"])
     hits = [
         Hit(
             environment.name,

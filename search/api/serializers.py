@@ -16,7 +16,8 @@ class HitSerializer(serializers.Serializer[Any]):
 
 class GroupSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField(help_text="services, environments, deployments, clusters, regions, teams or people.")
-    label = serializers.CharField()
+    # DRF's metaclass takes declared fields off the class, so this does not replace Field.label at run time.
+    label = serializers.CharField()  # type: ignore[assignment]
     count = serializers.IntegerField(source="total", help_text="How many match in all; at most 10 are listed.")
     more_url = serializers.CharField(help_text="The kind's list page filtered by the text, when it has one.")
     results = HitSerializer(many=True, source="hits")

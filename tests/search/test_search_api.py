@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access.models import Membership, Team, User
+from access.models import ApiToken, Membership, Team, User
 from portal.demo import Persona
 from tests.factories import ApiTokenFactory, api_token_secret
 from tests.helpers import queries_for
@@ -89,9 +89,8 @@ def test_an_api_token_limits_the_search_to_its_team(client_for: ClientFor) -> No
     make_environment("token-ours")
     make_environment("token-theirs", team="tutor-tools", cluster="eks-ap-southeast-2")
     # An admin's token with the developer role on Student Experience: only that team's objects.
-    token = ApiTokenFactory(
-        owner=User.objects.get(username="admin"), team=Team.objects.get(slug="student-experience")
-    )
+    admin, team = User.objects.get(username="admin"), Team.objects.get(slug="student-experience")
+    token: ApiToken = ApiTokenFactory.create(owner=admin, team=team)
     person = User.objects.create(username="token-person", first_name="Tok", last_name="En")
     Membership.objects.create(team=Team.objects.get(slug="student-experience"), user=person)
     Membership.objects.create(team=Team.objects.get(slug="tutor-tools"), user=person)

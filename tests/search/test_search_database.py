@@ -60,10 +60,8 @@ def test_the_application_role_runs_every_search_query(app_role: tuple[str, str])
     with connect_as(role, password) as session:
         assert session.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (False,)
         counts = [len(session.execute(sql).fetchall()) for sql in queries]
-        similarity = session.execute("SELECT word_similarity('stud', 'Student portal')").fetchone()
 
     assert counts == [1, 0, 0, 0, 0, 1, 0]
-    assert similarity is not None and similarity[0] > 0.6
 
 
 @pytest.mark.parametrize("text", ["eu-west", "4.6"])

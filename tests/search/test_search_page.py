@@ -166,7 +166,9 @@ def test_it_finds_a_cluster_by_name(developer: Client) -> None:
     found = search(developer, "eks-eu-west")
 
     assert found.titles("clusters")[0] == "eks-eu-west-1"
-    assert found.link("clusters", "eks-eu-west-1") == reverse("regions:cluster", args=["aws", "eu-west-1", "eks-eu-west-1"])
+    assert found.link("clusters", "eks-eu-west-1") == reverse(
+        "regions:cluster", args=["aws", "eu-west-1", "eks-eu-west-1"]
+    )
 
 
 @pytest.mark.parametrize("text", ["eu-west-1", "Ireland", "europe (irel"])
@@ -235,7 +237,11 @@ def test_a_deployment_links_to_its_page_and_tells_where_and_when(developer: Clie
 
 def test_the_exact_name_comes_first_then_names_that_start_with_it_then_the_rest(developer: Client) -> None:
     team = Team.objects.get(slug="student-experience")
-    for slug, name in [("old-checkout", "Old checkout"), ("checkout-worker", "Checkout worker"), ("checkout", "Checkout")]:
+    for slug, name in [
+        ("old-checkout", "Old checkout"),
+        ("checkout-worker", "Checkout worker"),
+        ("checkout", "Checkout"),
+    ]:
         make_service(slug=slug, name=name, team=team)
 
     assert search(developer, "checkout").titles("services") == ["Checkout", "Checkout worker", "Old checkout"]
@@ -451,7 +457,7 @@ def test_the_page_runs_the_same_queries_however_many_rows_match(
         add(number)
 
     assert queries_for(admin, SEARCH, {"q": "zz9"}) == few
-    with django_assert_max_num_queries(12):  # type: ignore[operator]
+    with django_assert_max_num_queries(12):  # type: ignore[attr-defined]
         page = admin.get(SEARCH, {"q": "zz9"}).content.decode()
     found = Results(page)
     assert found.counts == dict.fromkeys(
