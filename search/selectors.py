@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import AnonymousUser
@@ -32,7 +32,6 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.lookups import TrigramSimilar, TrigramWordSimilar
 from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
 from django.db import connection
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     Case,
     Count,
@@ -50,7 +49,6 @@ from django.db.models import (
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Greatest
 from django.db.models.lookups import IContains, IExact, IStartsWith
-from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 from django.urls import reverse
 
 from access import policy
@@ -60,6 +58,10 @@ from deployments import selectors as deployment_selectors
 from deployments.models import Deployment, Service
 from environments import selectors as environment_selectors
 from regions.models import Cluster, Region
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 
 AnyUser = User | AnonymousUser
 
