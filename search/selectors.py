@@ -9,9 +9,9 @@ name columns contains the text, case-insensitively, or has a word like it
 (``%>``: "stud" finds "Student portal") or is like it as a whole (``%``:
 "chekout" finds "Checkout"); the GIN trigram indexes on those columns serve
 all three. Rows rank an exact name first, then a name that starts with the
-text, then one that contains it, then by trigram similarity. Deployments are found by version instead, a prefix
-match ("4.6" finds 4.6.0 and 4.6.1, and v4.6.0), the exact version first,
-then the newest.
+text, then one that contains it, then by trigram similarity. Deployments are
+found by version instead, a prefix match ("4.6" finds 4.6.0, 4.6.1 and
+v4.6.0, not 14.6), the exact version first, then the newest.
 
 Each kind is one query, whatever the number of matches: its first
 :data:`PER_KIND` rows and, through a window, how many match in all.
