@@ -14,9 +14,11 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from access import permissions
@@ -33,12 +35,22 @@ class Tier(models.TextChoices):
     PRODUCTION = "production", "Production"
 
 
+def full_name() -> Concat:
+    """A person's first and last name as one text: what the portal's search matches and its index holds."""
+    return Concat("first_name", Value(" "), "last_name", output_field=models.CharField())
+
+
 @scoped("teams")
 class User(AbstractUser):
     """A person who signs in to the portal, locally (break-glass) or through SSO."""
 
     class Meta:
         ordering = ["username"]
+        # Trigram indexes (pg_trgm) for the portal's search, which matches the same expressions.
+        indexes = [
+            GinIndex(fields=["username"], opclasses=["gin_trgm_ops"], name="user_username_trgm"),
+            GinIndex(OpClass(full_name(), name="gin_trgm_ops"), name="user_full_name_trgm"),
+        ]
 
     @property
     def display_name(self) -> str:
@@ -75,6 +87,10 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="team_name_trgm"),
+            GinIndex(fields=["slug"], opclasses=["gin_trgm_ops"], name="team_slug_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name

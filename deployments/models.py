@@ -10,6 +10,7 @@ the big lists with one join-free filter. Writes go through
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
@@ -54,6 +55,11 @@ class Service(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Trigram indexes (pg_trgm) for the portal's search.
+        indexes = [
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="service_name_trgm"),
+            GinIndex(fields=["slug"], opclasses=["gin_trgm_ops"], name="service_slug_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -307,6 +313,8 @@ class Deployment(models.Model):
             models.Index(fields=["service", "-started_at"], name="deployment_service_started"),
             models.Index(fields=["workload", "-started_at"], name="deployment_workload_started"),
             models.Index(fields=["team", "tier", "started_at"], name="deployment_team_tier_started"),
+            # A trigram index (pg_trgm) for the portal's search by version, a prefix match ("4.6" finds 4.6.0).
+            GinIndex(fields=["version"], opclasses=["gin_trgm_ops"], name="deployment_version_trgm"),
         ]
 
     def __str__(self) -> str:

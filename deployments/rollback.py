@@ -33,9 +33,9 @@ from approvals.services import request_approval
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus, WorkloadKind
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload
 from deployments.services import Target, record_deployment
+from deployments.sync import workload_health
 from environments.models import Environment
 from notifications.services import Message, notify
-from deployments.sync import workload_health
 from providers.cluster import Workload as SeenWorkload
 from providers.cluster import WorkloadRevision
 from providers.errors import ProviderError
@@ -369,7 +369,9 @@ class RollbackWorkload(Workflow):
             raise StepFailed(f"{params['kind']} {params['namespace']}/{params['name']} is no longer in the cluster.")
         if list(now[0].images) == list(params["to_images"]):
             return {**_state(now[0]), "already": True}
-        return _state(driver.rollback_workload(params["kind"], params["namespace"], params["name"], params["to_revision"]))
+        return _state(
+            driver.rollback_workload(params["kind"], params["namespace"], params["name"], params["to_revision"])
+        )
 
     def do_record(self, ctx: StepContext) -> Mapping[str, Any]:
         rollback = RollbackRequest.objects.select_related(

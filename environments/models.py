@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -591,6 +592,8 @@ class Environment(models.Model):
         indexes = [
             models.Index(fields=["team", "status"], name="environment_team_status"),
             models.Index(fields=["status", "expires_at"], name="environment_status_expiry"),
+            # A trigram index (pg_trgm) for the portal's search.
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="environment_name_trgm"),
         ]
 
     def __str__(self) -> str:

@@ -294,6 +294,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    # Trigram lookups, expressions and indexes (pg_trgm) for the portal's search.
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -313,6 +315,7 @@ INSTALLED_APPS = [
     "costs",
     "environments",
     "deployments",
+    "search",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from deployments import hook_views
 from portal import views
+from search import views as search_views
 
 handler400 = "portal.views.bad_request"
 handler403 = "portal.views.permission_denied"
@@ -28,6 +29,7 @@ urlpatterns = [
     path("environments/", include("environments.urls")),
     path("deployments/", include("deployments.urls")),
     path("costs/", include("costs.urls")),
+    path("search/", search_views.search, name="search"),
     # CI/CD systems post here; the webhook source's secret, not a session, authenticates them.
     path("hooks/<str:name>/", hook_views.receive, name="webhook"),
     path("api/", include("portal.api.urls")),

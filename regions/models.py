@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
@@ -179,6 +180,11 @@ class Region(models.Model):
     class Meta:
         ordering = ["residency_zone", "provider", "code"]
         constraints = [models.UniqueConstraint(fields=["provider", "code"], name="unique_region_per_provider")]
+        # Trigram indexes (pg_trgm) for the portal's search.
+        indexes = [
+            GinIndex(fields=["code"], opclasses=["gin_trgm_ops"], name="region_code_trgm"),
+            GinIndex(fields=["display_name"], opclasses=["gin_trgm_ops"], name="region_display_name_trgm"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.code})"
@@ -238,6 +244,7 @@ class Cluster(models.Model):
     class Meta:
         ordering = ["region__code", "name"]
         constraints = [models.UniqueConstraint(fields=["region", "name"], name="unique_cluster_name_per_region")]
+        indexes = [GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="cluster_name_trgm")]
 
     def __str__(self) -> str:
         return self.name

@@ -278,6 +278,9 @@ EXPECTATIONS: dict[str, Expectation] = {
     "api-schema": api(query={"format": "json"}),
     # The docs are read in a browser, so anonymous visitors are sent to sign in rather than refused.
     "api-docs": page(),
+    # Search: every signed-in persona searches; what each finds is scoped (tests/search/).
+    "search": page(),
+    "api-search": api(query={"q": "eu-west"}),
     # --- audit slice: the audit log page, its CSV export and its hash-chain status.
     "access:audit": audit_reader_page(),
     "access:audit-export": audit_reader_page(),

@@ -11,6 +11,7 @@ from deployments.api import actions as deployments_actions_api
 from deployments.api import views as deployments_api
 from environments.api import views as environments_api
 from regions.api import views as regions_api
+from search.api import views as search_api
 
 router = DefaultRouter()
 router.register("cloud-accounts", regions_api.CloudAccountViewSet)
@@ -40,6 +41,7 @@ router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
 urlpatterns = [
     path("auth/", include("access.api.urls")),
     path("dora/", deployments_actions_api.DoraView.as_view(), name="dora-metrics"),
+    path("search/", search_api.SearchView.as_view(), name="api-search"),
     path("costs/breakdown/", costs_api.CostBreakdownView.as_view(), name="cost-breakdown"),
     path("costs/breakdown/export/", costs_api.CostExportView.as_view(), name="cost-breakdown-export"),
     *router.urls,
