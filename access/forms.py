@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from access import permissions
 from access.models import AccessReviewItem, Membership, Role, SsoRule, Team, Tier, User
+from portal.bounds import TEXT_MAX
 from regions.choices import ResidencyZone
 from regions.models import Region
 
@@ -62,13 +63,13 @@ def residency_zone_field() -> forms.ChoiceField:
 class TeamForm(forms.Form):
     slug = forms.SlugField(max_length=63, help_text="Short stable key, e.g. student-experience.")
     name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
     residency_zone = residency_zone_field()
 
 
 class TeamEditForm(forms.Form):
     name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
     residency_zone = residency_zone_field()
 
     def __init__(self, *args: Any, may_set_residency_zone: bool, **kwargs: Any) -> None:
@@ -108,7 +109,7 @@ class MembershipRoleForm(forms.Form):
 class RoleForm(forms.Form):
     slug = forms.SlugField(max_length=63, help_text="Short stable key, e.g. release-manager.")
     name = forms.CharField(max_length=100)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=TEXT_MAX)
     permissions = forms.MultipleChoiceField(
         choices=permission_choices,
         widget=forms.CheckboxSelectMultiple,
@@ -144,7 +145,9 @@ class GrantForm(forms.Form):
     )
     expires_at = FutureDateTimeField(required=False, label="Expires", help_text="Leave empty for no expiry.")
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), help_text="Why this access is needed; kept as evidence."
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        help_text="Why this access is needed; kept as evidence.",
     )
 
     def __init__(
@@ -178,7 +181,9 @@ class GrantForm(forms.Form):
 
 class RevokeForm(forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), help_text="Why this access ends; kept as evidence."
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=TEXT_MAX,
+        help_text="Why this access ends; kept as evidence.",
     )
 
     def clean_reason(self) -> str:
@@ -256,4 +261,4 @@ class ReviewDecisionForm(forms.Form):
             (AccessReviewItem.Decision.REVOKED, "Revoke"),
         ]
     )
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=TEXT_MAX)

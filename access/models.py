@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from access import permissions
 from access.scoping import scoped
+from portal.bounds import bounded_text
 from regions.choices import ResidencyZone
 
 
@@ -74,7 +75,7 @@ class Team(models.Model):
 
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
     residency_zone = models.CharField(
         max_length=2,
         choices=ResidencyZone.choices,
@@ -126,7 +127,7 @@ class Role(models.Model):
 
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
     permissions = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     builtin = models.BooleanField(default=False, help_text="Shipped with the portal; its permissions are fixed.")
     everyone = models.BooleanField(
@@ -185,7 +186,7 @@ class Grant(models.Model):
     zone = models.CharField(max_length=2, choices=ResidencyZone.choices, blank=True)
     tiers = ArrayField(models.CharField(max_length=16, choices=Tier.choices), default=list, blank=True)
 
-    reason = models.TextField()
+    reason = bounded_text()
     expires_at = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
     sso_rule = models.ForeignKey("SsoRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="grants")
@@ -193,7 +194,7 @@ class Grant(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="grants_revoked")
-    revoke_reason = models.TextField(blank=True)
+    revoke_reason = bounded_text(blank=True)
 
     objects = GrantQuerySet.as_manager()
 
@@ -421,7 +422,7 @@ class AccessReviewItem(models.Model):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="review_decisions"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = bounded_text(blank=True)
 
     class Meta:
         ordering = ["team__name", "pk"]

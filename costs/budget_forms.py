@@ -22,6 +22,7 @@ class BudgetForm(forms.ModelForm[Budget]):
     chat_webhook_url = forms.URLField(
         label="Chat webhook URL",
         required=False,
+        max_length=2000,
         assume_scheme="https",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="A Slack or Teams incoming webhook (https, on a public address), told of every alert. Empty: keep "

@@ -12,6 +12,7 @@ from access.models import Team
 from deployments.models import Service
 from environments.choices import NamespaceGroup
 from environments.models import Environment
+from portal.bounds import TEXT_MAX
 
 
 class RevisionField(forms.TypedChoiceField):
@@ -110,7 +111,7 @@ class ServiceForm(forms.Form):
     name = forms.CharField(max_length=200)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), label="Owner team", empty_label=None)
     namespace_group = forms.ChoiceField(choices=NamespaceGroup.choices, label="Namespace group")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=TEXT_MAX)
     repository_url = forms.CharField(
         max_length=500, required=False, label="Repository URL", help_text="https:// or ssh://"
     )

@@ -36,6 +36,7 @@ from environments.choices import (
     NamespaceGroup,
     Size,
 )
+from portal.bounds import bounded_text
 from providers.cluster import parse_quantity
 from regions.choices import Provider, ResidencyZone
 from regions.models import Region, dns_label
@@ -152,7 +153,7 @@ class EnvironmentTemplate(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=63, unique=True, help_text="Short stable key, e.g. preview.")
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
     tier = models.CharField(max_length=16, choices=Tier.choices)
 
     namespaces = ArrayField(

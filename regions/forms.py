@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from portal.bounds import TEXT_MAX
 from regions import catalogue
 from regions.choices import Provider, ResidencyZone
 from regions.models import BUILDABLE_PROVIDERS, CloudAccount, RegionRequest
@@ -70,7 +71,9 @@ class ZoneChangeForm(forms.Form):
 
     region = forms.ChoiceField(label="Cloud region", choices=())
     zone = forms.ChoiceField(label="Counts as", choices=())
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the audit log.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, help_text="Kept in the audit log."
+    )
     confirmed = forms.BooleanField(
         label="Make the change although placements already made would then breach residency", required=False
     )

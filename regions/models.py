@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.scoping import scoped
+from portal.bounds import bounded_text
 from providers.errors import InvalidRequest
 from providers.kubeconfig import cluster_server_policy, parse_kubeconfig
 from regions import catalogue
@@ -87,7 +88,7 @@ class CloudAccount(models.Model):
     )
     # Write-only: set through set_client_secret() (audited); never serialised, rendered or logged.
     client_secret = EncryptedTextField("Azure client secret", blank=True, editable=False)
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
 
     class Meta:
         ordering = ["provider", "name"]
@@ -487,8 +488,7 @@ class RegionRequest(models.Model):
         "move to cold storage after (days)", default=90, validators=[MinValueValidator(30), MaxValueValidator(3650)]
     )
     encryption_key = models.BooleanField("customer-managed encryption key", default=True)
-    justification = models.TextField(
-        max_length=2000,
+    justification = bounded_text(
         help_text="Why the platform needs this region; the approvers read it (at most 2,000 characters).",
     )
     status = models.CharField(
@@ -683,7 +683,7 @@ class FailoverRequest(models.Model):
         Region, on_delete=models.PROTECT, related_name="failovers_received", help_text="Where the replica is promoted."
     )
     database = models.CharField(max_length=200, help_text="The primary database whose replica is promoted.")
-    reason = models.TextField(help_text="Why fail over; the approvers read it.")
+    reason = bounded_text(help_text="Why fail over; the approvers read it.")
     status = models.CharField(max_length=24, choices=FailoverStatus.choices, default=FailoverStatus.PENDING_APPROVAL)
     replica_lag_seconds = models.FloatField(
         null=True, blank=True, help_text="How far behind the replica was when asked: the data a failover may lose."
@@ -772,7 +772,7 @@ class ZoneOverride(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     code = models.CharField("cloud region", max_length=64)
     zone = models.CharField(max_length=2, choices=ResidencyZone.choices, blank=True)
-    reason = models.TextField()
+    reason = bounded_text()
     changed_by = models.ForeignKey("access.User", on_delete=models.PROTECT, related_name="+")
     changed_at = models.DateTimeField(auto_now=True)
 

@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.bounds import TEXT_MAX
 from regions.models import (
     AccessCheckResult,
     CentreServer,
@@ -188,7 +189,7 @@ class FailoverRequestCreateSerializer(serializers.Serializer[Any]):
     """What a caller gives to ask for a failover: the region (its id) and why; the service checks the rest."""
 
     region = serializers.IntegerField()
-    reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=True, max_length=TEXT_MAX)
 
 
 class KubernetesVersionSerializer(serializers.Serializer[Any]):
@@ -221,7 +222,7 @@ class ZoneEntrySerializer(serializers.Serializer[Any]):
     default_zone = serializers.CharField(help_text="The catalogue's zone for it.")
     zone = serializers.CharField(help_text="The zone it counts as now.")
     overridden = serializers.BooleanField(help_text="Whether a platform admin changed it.")
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=TEXT_MAX)
     changed_by = serializers.CharField()
     changed_at = serializers.DateTimeField(allow_null=True)
 
@@ -233,5 +234,5 @@ class ZoneChangeSerializer(serializers.Serializer[Any]):
     provider = serializers.CharField()
     code = serializers.CharField()
     zone = serializers.CharField()
-    reason = serializers.CharField(allow_blank=True, trim_whitespace=True)
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=True, max_length=TEXT_MAX)
     confirmed = serializers.BooleanField(default=False)

@@ -92,6 +92,15 @@ def test_a_grant_without_a_reason_is_refused_with_the_input_kept(client_for: Cli
     assert not Grant.objects.filter(team__slug="tutor-tools", user__username="developer").exists()
 
 
+def test_a_reason_longer_than_a_long_paragraph_is_refused_in_words(client_for: ClientFor) -> None:
+    response = client_for(Persona.PLATFORM_ADMIN).post(GRANT_CREATE, grant_form(reason="x" * 2001))
+
+    assert response.status_code == 200
+    assert b"Ensure this value has at most 2000 characters (it has 2001)." in response.content
+    assert not Grant.objects.filter(team__slug="tutor-tools", user__username="developer").exists()
+    assert Grant._meta.get_field("reason").max_length == 2000  # the model refuses it too (full_clean)
+
+
 def test_a_grant_to_nobody_or_to_both_a_person_and_a_team_is_refused(client_for: ClientFor) -> None:
     client = client_for(Persona.PLATFORM_ADMIN)
     team = Team.objects.get(slug="admin-apps").pk
