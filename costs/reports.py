@@ -95,6 +95,22 @@ class Dimension:
             return str(row[self.display] or value)
         return self.choices.get(str(value), str(value))
 
+    def names_of(self, values: list[str], user: User) -> list[str]:
+        """How a filter's values read on the page: a team's or service's name rather than its slug, an
+        environment's name rather than its id (of the objects ``user`` may see; others keep their key)."""
+        names = {NONE: self.none_label, **self.choices}
+        if self.display:
+            field_name, _, key = self.key.partition("__")
+            if not key:
+                field_name, key = self.key.removesuffix("_id"), "pk"
+            model = CostRollup._meta.get_field(field_name).related_model
+            wanted = [value for value in values if value != NONE and (not self.integer or value.isdigit())]
+            if wanted and model is not None and not isinstance(model, str):
+                shown = policy.restrict(model.objects.filter(**{f"{key}__in": wanted}), user, policy.VIEW)
+                display = self.display.partition("__")[2]
+                names.update((str(found), str(name)) for found, name in shown.values_list(key, display))
+        return [names.get(value, value) for value in values]
+
 
 def _labels(choices: Any) -> dict[str, str]:
     return {str(value): str(label) for value, label in choices.choices if value}

@@ -206,7 +206,14 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
             movers=reports.movers(reports.visible_rollups(user), query),
             previous=(previous_start, query.start - timedelta(days=1)),
             drill=[(row, query.drilled(query.by, row.key)) for row in result.rows],
-            applied=[(reports.DIMENSIONS[name], values, query.without_filter(name)) for name, values in query.filters],
+            applied=[
+                (
+                    reports.DIMENSIONS[name],
+                    reports.DIMENSIONS[name].names_of(list(values), user),
+                    query.without_filter(name),
+                )
+                for name, values in query.filters
+            ],
             export_query=query.querystring(),
         )
     # The errors are shown in the results fragment, which htmx swaps in only from a 2xx answer.

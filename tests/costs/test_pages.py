@@ -142,7 +142,22 @@ def test_drilling_into_a_team_breaks_its_cost_down_by_service_and_cloud_service(
         "Amazon Relational Database Service": {"USD": Decimal("50.05")},
         "-": {"USD": Decimal("-5.00")},
     }
-    assert "Team: student-experience" in response.content.decode()
+    assert "Team: Student Experience <a" in response.content.decode()  # the team's name, not its slug
+
+
+def test_a_filter_names_what_one_may_see_and_keeps_the_key_of_what_one_may_not(
+    manager: Client, developer: Client
+) -> None:
+    load_rows(november_bill())
+    theirs = make_environment(expires_in=None)
+    theirs.team = Team.objects.get(slug=PLATFORM)
+    theirs.save()
+    query = {**NOVEMBER, "by": "service_name", "environment": str(theirs.pk)}
+
+    assert "Environment: checkout-preview <a" in manager.get(BREAKDOWN, query).content.decode()
+    mine = developer.get(BREAKDOWN, query).content.decode()
+    assert f"Environment: {theirs.pk} <a" in mine  # another team's environment: its name is not shown
+    assert "checkout-preview" not in mine
 
 
 def test_an_htmx_request_gets_only_the_results(manager: Client) -> None:
