@@ -27,6 +27,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("environments/", include("environments.urls")),
     path("deployments/", include("deployments.urls")),
+    path("scorecards/", include("scorecards.urls")),
     path("costs/", include("costs.urls")),
     # CI/CD systems post here; the webhook source's secret, not a session, authenticates them.
     path("hooks/<str:name>/", hook_views.receive, name="webhook"),

@@ -9,6 +9,7 @@ from costs.demo import load_demo_costs
 from deployments.demo import seed_demo_clusters
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
 from regions.demo import load_demo_region_resources
+from scorecards.services import scorecards_evaluate
 
 
 class Command(BaseCommand):
@@ -31,10 +32,12 @@ class Command(BaseCommand):
         seeded = seed_demo_clusters()
         costs = load_demo_costs()
         checked = load_demo_region_resources()
+        # Once the costs are in (the budget rule reads them): the scorecards as the schedule would find them.
+        scored = scorecards_evaluate().services
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data loaded ({seeded} workloads in the sandbox clusters, {costs} cost line items, "
-                f"{checked} regions checked)."
+                f"{checked} regions checked, {scored} services scored)."
             )
         )
         if options["verbosity"] > 1:
