@@ -47,6 +47,7 @@ CHANGE_FAILURE_DAYS = 30
 MAX_REASON = 500
 SHIPPED = (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK)
 UNFINISHED_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
+SEVERITIES = ["critical", "high", "medium", "low", "info"]
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,9 @@ def check_no_critical_findings(rule: ScorecardRule, service: Service, facts: Fac
     critical = counts.get("critical") or 0
     if any(value is None for value in counts.values()):
         return failed(f"The last pipeline run ({run.label}{when}) reported security findings the portal cannot read.")
-    others = [f"{value} {severity}" for severity, value in counts.items() if severity != "critical" and value]
+    # Most severe first (the database keeps no order of the keys).
+    ordered = sorted(counts, key=lambda severity: (SEVERITIES.index(severity) if severity in SEVERITIES else 9, severity))
+    others = [f"{counts[severity]} {severity}" for severity in ordered if severity != "critical" and counts[severity]]
     beside = f" ({', '.join(others)})" if others else ""
     if critical:
         return failed(
@@ -374,18 +377,18 @@ def _judge_cluster(cluster: ClusterFacts, support: KubernetesSupport, *, extende
     except versions.VersionsUnavailable as error:
         return not_checked(f"{version}: {error.message}")
     info = next((item for item in offered if item.version == cluster.minor), None)
-    where = f"{cluster.provider_label} in {cluster.region_code}"
+    provider, region = cluster.provider_label, cluster.region_code
     if info is None:
         return failed(
-            f"{cluster.name} runs Kubernetes {cluster.version}, which {where} no longer supports "
+            f"{cluster.name} runs Kubernetes {cluster.version}, which {provider} no longer supports in {region} "
             f"(it offers {versions.describe(offered)})"
         )
     if info.support == "preview":
-        return failed(f"{cluster.name} runs Kubernetes {cluster.version}, only a preview on {where}")
+        return failed(f"{cluster.name} runs Kubernetes {cluster.version}, only a preview on {provider} in {region}")
     if info.support == "extended" and not extended_ok:
         return failed(
-            f"{cluster.name} runs Kubernetes {cluster.version}, which {where} supports only in extended support "
-            "(rule: standard support only)"
+            f"{cluster.name} runs Kubernetes {cluster.version}, which {provider} supports in {region} only in "
+            "extended support (rule: standard support only)"
         )
     return passed(f"{cluster.name} (Kubernetes {cluster.version}, {versions.SUPPORT_LABELS[info.support]})")
 
