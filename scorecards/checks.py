@@ -44,7 +44,7 @@ from scorecards.choices import CheckKind, ResultStatus
 from scorecards.models import ScorecardRule, format_percent
 
 CHANGE_FAILURE_DAYS = 30
-MAX_REASON = 500
+MAX_REASON = 1000
 SHIPPED = (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK)
 UNFINISHED_RUNS = (RunStatus.QUEUED, RunStatus.RUNNING)
 SEVERITIES = ["critical", "high", "medium", "low", "info"]

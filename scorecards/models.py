@@ -121,7 +121,7 @@ class RuleResult(models.Model):
     service = models.ForeignKey("deployments.Service", on_delete=models.CASCADE, related_name="scorecard_results")
     rule = models.ForeignKey(ScorecardRule, on_delete=models.CASCADE, related_name="results")
     status = models.CharField(max_length=8, choices=ResultStatus.choices)
-    reason = models.CharField(max_length=500)
+    reason = models.CharField(max_length=1000)
     evaluated_at = models.DateTimeField()
 
     class Meta:

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('status', models.CharField(choices=[('passed', 'Passed'), ('failed', 'Failed'), ('unknown', 'Not checked')], max_length=8)),
-                ('reason', models.CharField(max_length=500)),
+                ('reason', models.CharField(max_length=1000)),
                 ('evaluated_at', models.DateTimeField()),
                 ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scorecard_results', to='deployments.service')),
                 ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='scorecards.scorecardrule')),
