@@ -73,12 +73,13 @@ def service_list(request: HttpRequest) -> HttpResponse:
     filterset = ServiceFilterSet(request.GET, queryset=selectors.service_list(user=user), request=request)
     services = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(services, PAGE_SIZE).get_page(request.GET.get("page"))
-    scorecards, standings = scorecard_selectors.catalogue_standings(user=user, services=page.object_list)
+    listed = list(page.object_list)
+    scorecards, standings = scorecard_selectors.catalogue_standings(user=user, services=listed)
     context = {
         "filterset": filterset,
         "page": page,
         "scorecards": scorecards,
-        "rows": [(service, standings[service.pk]) for service in page.object_list],
+        "rows": [(service, standings[service.pk]) for service in listed],
         "can_add": policy.can(user, CHANGE, Service),
     }
     template = "deployments/_service_table.html" if request.htmx else "deployments/service_list.html"

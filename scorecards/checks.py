@@ -139,9 +139,9 @@ class KubernetesSupport:
         seen: set[int] = set()
         regions = Region.objects.filter(account__isnull=False).select_related("account").order_by("account_id", "code")
         for region in regions:
-            if region.account is None or region.account_id in seen:
+            if region.account is None or region.account.pk in seen:
                 continue
-            seen.add(region.account_id)
+            seen.add(region.account.pk)
             try:
                 offered = self.offered(region.account, region.code)
             except versions.VersionsUnavailable as error:
@@ -207,8 +207,7 @@ def gather(services: Sequence[Service], kinds: Iterable[str], *, now: datetime |
     if CheckKind.WITHIN_BUDGET in kinds:
         budgets = list(team_budgets(team_ids=team_ids).values())
         facts.budgets = {
-            status.budget.team_id: status
-            for status in budget_statuses(budgets, today=timezone.localdate(facts.now))
+            status.budget.team_id: status for status in budget_statuses(budgets, today=timezone.localdate(facts.now))
         }
     return facts
 
@@ -322,7 +321,9 @@ def check_no_critical_findings(rule: ScorecardRule, service: Service, facts: Fac
     if any(value is None for value in counts.values()):
         return failed(f"The last pipeline run ({run.label}{when}) reported security findings the portal cannot read.")
     # Most severe first (the database keeps no order of the keys).
-    ordered = sorted(counts, key=lambda severity: (SEVERITIES.index(severity) if severity in SEVERITIES else 9, severity))
+    ordered = sorted(
+        counts, key=lambda severity: (SEVERITIES.index(severity) if severity in SEVERITIES else 9, severity)
+    )
     others = [f"{counts[severity]} {severity}" for severity in ordered if severity != "critical" and counts[severity]]
     beside = f" ({', '.join(others)})" if others else ""
     if critical:
@@ -350,10 +351,10 @@ def check_change_failure_rate(rule: ScorecardRule, service: Service, facts: Fact
     if measured is None or not measured.deployments:
         return passed(f"No production deployment in the last {CHANGE_FAILURE_DAYS} days, so none failed {asked}.")
     rate = Decimal(measured.failures * 100) / Decimal(measured.deployments)
+    plural = "s" if measured.deployments != 1 else ""
     reason = (
         f"Change failure rate {format_percent(rate)} over the last {CHANGE_FAILURE_DAYS} days: "
-        f"{measured.failures} of {measured.deployments} production deployment{'s' if measured.deployments != 1 else ''} "
-        f"failed {asked}."
+        f"{measured.failures} of {measured.deployments} production deployment{plural} failed {asked}."
     )
     return passed(reason) if rate < limit else failed(reason)
 

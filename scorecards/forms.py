@@ -127,4 +127,6 @@ class RuleForm(forms.Form):
 
     def service_fields(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {name: data.get(name) for name in ("kind", "level", "days", "percent", "extended_support", "description")}
+        return {
+            name: data.get(name) for name in ("kind", "level", "days", "percent", "extended_support", "description")
+        }

@@ -109,7 +109,7 @@ class ScorecardRule(models.Model):
 def format_percent(value: Decimal | float | None) -> str:
     """A percentage as people write it: "20 %", "12.5 %"."""
     if value is None:
-        return "–"
+        return "none"
     number = Decimal(str(value)).quantize(Decimal("0.1"))
     return f"{number.normalize():f} %" if number == number.to_integral() else f"{number} %"
 
@@ -145,7 +145,9 @@ class ServiceScore(models.Model):
 
     class Meta:
         ordering = ["scorecard", "service"]
-        constraints = [models.UniqueConstraint(fields=["service", "scorecard"], name="service_score_once_per_scorecard")]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "scorecard"], name="service_score_once_per_scorecard")
+        ]
         indexes = [models.Index(fields=["scorecard", "level"], name="service_score_scorecard_level")]
 
     def __str__(self) -> str:

@@ -66,7 +66,9 @@ class Standing:
     score: ServiceScore | None
 
 
-def catalogue_standings(*, user: AnyUser, services: Sequence[Service]) -> tuple[list[Scorecard], dict[int, list[Standing]]]:
+def catalogue_standings(
+    *, user: AnyUser, services: Sequence[Service]
+) -> tuple[list[Scorecard], dict[int, list[Standing]]]:
     """The scorecards (the column headers) and each listed service's standing on each, in two queries."""
     scorecards = list(policy.restrict(Scorecard.objects.all(), user, policy.VIEW).order_by("name"))
     scores = {

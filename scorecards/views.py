@@ -163,7 +163,9 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     rule = selectors.rule_get(user=user, pk=pk)
     policy.require(user, CHANGE, rule)
     form = RuleForm(request.POST or None, instance=rule)
-    updated = saved(request, form, lambda data: services.rule_update(actor=user, rule_id=rule.pk, **form.service_fields()))
+    updated = saved(
+        request, form, lambda data: services.rule_update(actor=user, rule_id=rule.pk, **form.service_fields())
+    )
     if updated is not None:
         messages.success(request, f"Rule “{updated.title}” saved. {EVALUATING}")
         return redirect("scorecards:detail", pk=rule.scorecard_id)

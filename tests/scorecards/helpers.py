@@ -39,7 +39,9 @@ def judge(of: Service, kind: str, *, now: datetime = NOW, **fields: Any) -> chec
     return checks.check(made, of, facts)
 
 
-def deploy(of: Service, *, days_ago: float, tier: str = Tier.PRODUCTION, now: datetime = NOW, **fields: Any) -> Deployment:
+def deploy(
+    of: Service, *, days_ago: float, tier: str = Tier.PRODUCTION, now: datetime = NOW, **fields: Any
+) -> Deployment:
     finished = now - timedelta(days=days_ago)  # days_ago: since it finished (what "last deployed" counts)
     started = finished - timedelta(minutes=10)
     values: dict[str, Any] = {

@@ -16,10 +16,11 @@ from deployments.dora import change_failures_by_service, dora
 from deployments.models import Deployment
 from providers import errors
 from providers.cloud import KubernetesVersionInfo
+from providers.sandbox.cloud import SandboxCloudDriver
 from regions import versions
 from regions.choices import ClusterKind
 from regions.drivers import cloud_driver_for
-from regions.models import Cluster
+from regions.models import Cluster, Region
 from scorecards.choices import CheckKind, ResultStatus
 from tests.costs.budget_helpers import Ledger, days
 from tests.factories import ClusterFactory, OnPremRegionFactory, RegionFactory, make_user
@@ -46,7 +47,10 @@ def test_a_service_whose_team_has_members_has_an_owner() -> None:
 def test_a_service_whose_team_has_nobody_in_it_has_no_owner() -> None:
     outcome = judge(service(owner=team("ghosts")), CheckKind.OWNER)
 
-    assert (outcome.status, outcome.reason) == (FAILED, "Owned by Ghosts, which has no members: nobody would answer for it.")
+    assert (outcome.status, outcome.reason) == (
+        FAILED,
+        "Owned by Ghosts, which has no members: nobody would answer for it.",
+    )
 
 
 def test_the_runbook_and_on_call_links_pass_when_set() -> None:
@@ -141,7 +145,10 @@ def test_a_recent_production_deployment_passes() -> None:
 
     outcome = judge(checkout, CheckKind.DEPLOYED_WITHIN, days=14)
 
-    assert (outcome.status, outcome.reason) == (PASSED, "Last deployed to production 3 days ago (rule: within 14 days).")
+    assert (outcome.status, outcome.reason) == (
+        PASSED,
+        "Last deployed to production 3 days ago (rule: within 14 days).",
+    )
 
 
 def test_a_service_never_deployed_to_production_fails() -> None:
@@ -271,8 +278,10 @@ def test_extended_support_fails_a_rule_that_asks_for_standard_support(sandbox: P
 
 def test_what_the_cloud_offers_in_the_region_decides(sandbox: Path) -> None:
     checkout = service()
-    region = RegionFactory()
-    cloud_driver_for(region).offer_kubernetes_versions(
+    region = Region.objects.get(pk=RegionFactory().pk)  # type: ignore[attr-defined]
+    driver = cloud_driver_for(region)
+    assert isinstance(driver, SandboxCloudDriver)
+    driver.offer_kubernetes_versions(
         [KubernetesVersionInfo("1.36", "preview"), KubernetesVersionInfo("1.35", "standard")]
     )
     runs_on(checkout, cluster("eks-preview", "1.36", region=region))

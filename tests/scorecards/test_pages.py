@@ -5,6 +5,7 @@ the catalogue and its API are seen by whoever may see the service."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from access.models import AuditEvent, User
 from access.audit import SCORECARD_RULE_CHANGED
+from access.models import AuditEvent, User
 from deployments.models import Service
 from portal.demo import Persona
 from scorecards import services
@@ -104,7 +105,7 @@ def test_a_valid_rule_is_saved_with_its_threshold_in_its_title(client_for: Clien
 
     assert response.status_code == 302
     rule = readiness.rules.get(level="gold", kind="change_failure_rate")
-    assert (rule.percent, rule.days) == (pytest.approx(12.5), None)  # a threshold the kind does not take is dropped
+    assert (rule.percent, rule.days) == (Decimal("12.5"), None)  # a threshold the kind does not take is dropped
     page = client_for(Persona.DEVELOPER).get(reverse("scorecards:detail", kwargs={"pk": readiness.pk}))
     assert "Change failure rate under 12.5 % (last 30 days)" in page.content.decode()
 
@@ -139,7 +140,10 @@ def test_only_platform_admins_manage_scorecards_and_rules(
     posts = [
         (reverse("scorecards:create"), {"name": "Mine"}),
         (reverse("scorecards:rule_create", kwargs={"pk": readiness.pk}), {"kind": "owner", "level": "gold"}),
-        (reverse("scorecards:rule_edit", kwargs={"pk": rule.pk}), {"kind": "deployed_within", "level": "bronze", "days": "365"}),
+        (
+            reverse("scorecards:rule_edit", kwargs={"pk": rule.pk}),
+            {"kind": "deployed_within", "level": "bronze", "days": "365"},
+        ),
         (reverse("scorecards:rule_delete", kwargs={"pk": rule.pk}), {}),
         (reverse("scorecards:edit", kwargs={"pk": readiness.pk}), {"name": "Renamed"}),
         (reverse("scorecards:delete", kwargs={"pk": readiness.pk}), {}),
@@ -177,6 +181,8 @@ def test_saving_a_rule_is_audited_with_its_old_and_new_threshold_and_asks_for_an
 
     assert response.status_code == 302
     event = AuditEvent.objects.filter(verb=SCORECARD_RULE_CHANGED).latest("pk")
+    assert event.before is not None
+    assert event.after is not None
     assert event.actor == persona(Persona.PLATFORM_ADMIN)
     assert (event.before["days"], event.before["level"]) == (14, "silver")
     assert (event.after["days"], event.after["level"], event.after["title"]) == (
@@ -304,7 +310,7 @@ def test_the_api_lists_levels_filtered_and_refuses_a_level_that_does_not_exist(
 ) -> None:
     client = api_as(persona, Persona.PLATFORM_ADMIN)
 
-    bronze = client.get("/api/scorecard-scores/", {"scorecard": evaluated.pk, "level": "bronze"}).json()
+    bronze = client.get("/api/scorecard-scores/", {"scorecard": str(evaluated.pk), "level": "bronze"}).json()
     wrong = client.get("/api/scorecard-scores/", {"level": "platinum"})
     scorecards = client.get("/api/scorecards/").json()
 

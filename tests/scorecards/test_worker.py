@@ -49,7 +49,8 @@ def test_a_real_worker_evaluates_every_service_and_again_when_an_admin_saves_a_r
     admin.force_login(User.objects.get(username="admin"))
 
     response = admin.post(
-        reverse("scorecards:rule_edit", kwargs={"pk": rule.pk}), {"kind": "deployed_within", "level": "silver", "days": "1"}
+        reverse("scorecards:rule_edit", kwargs={"pk": rule.pk}),
+        {"kind": "deployed_within", "level": "silver", "days": "1"},
     )
 
     assert response.status_code == 302
@@ -57,5 +58,6 @@ def test_a_real_worker_evaluates_every_service_and_again_when_an_admin_saves_a_r
         lambda: RuleResult.objects.filter(service=portal, rule=rule).values_list("reason", flat=True).first(),
         timeout=60,
     )
+    assert reason is not None
     assert reason.endswith("(rule: within 1 day).")
     wait_until(lambda: ServiceScore.objects.get(service=portal).level == "bronze", timeout=60)
