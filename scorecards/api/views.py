@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -57,7 +57,7 @@ SCORE_PARAMETERS = [
 ]
 
 
-@extend_schema(parameters=SCORE_PARAMETERS)
+@extend_schema_view(list=extend_schema(parameters=SCORE_PARAMETERS))
 class ServiceScoreViewSet(ScopedReadOnlyViewSet):
     """Each service's level on each scorecard at the last evaluation (services one may see only).
 
