@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -42,6 +44,12 @@ def evaluated(readiness: Scorecard, settings: Any, tmp_path: Path) -> Scorecard:
     settings.DATA_DIR = tmp_path
     services.scorecards_evaluate()
     return readiness
+
+
+def api_queries(client: APIClient, path: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return len(captured.captured_queries)
 
 
 def rule_of(scorecard: Scorecard, kind: str) -> ScorecardRule:
@@ -266,6 +274,41 @@ def test_the_catalogue_reads_the_levels_in_a_fixed_number_of_queries(
     many = queries_for(client, url)
 
     assert many == few
+
+
+def test_the_scorecard_page_and_the_api_list_levels_in_a_fixed_number_of_queries(
+    client_for: ClientFor, persona: Callable[[Persona], User], evaluated: Scorecard
+) -> None:
+    client = client_for(Persona.PLATFORM_ADMIN)
+    api = api_as(persona, Persona.PLATFORM_ADMIN)
+    page_url = reverse("scorecards:detail", kwargs={"pk": evaluated.pk})
+    api.get("/api/scorecard-scores/")  # the API client's user keeps its grants once read, as a request does
+    few = (
+        queries_for(client, page_url),
+        api_queries(api, "/api/scorecard-scores/"),
+        queries_for(client, "/scorecards/"),
+    )
+    team = Service.objects.get(slug="student-portal").team
+    for number in range(10):
+        made = make_service(slug=f"extra-{number}", team=team)
+        ServiceScore.objects.create(
+            service=made, scorecard=evaluated, level="gold", passed=8, total=8, evaluated_at=evaluated.created_at
+        )
+
+    many = (
+        queries_for(client, page_url),
+        api_queries(api, "/api/scorecard-scores/"),
+        queries_for(client, "/scorecards/"),
+    )
+
+    assert many == few
+    assert "Extra 9" in client.get(page_url).content.decode()
+
+
+def test_everyone_finds_the_scorecards_in_the_navigation(client_for: ClientFor, readiness: Scorecard) -> None:
+    for who in Persona:
+        sections = [item.label for item in client_for(who).get(reverse("home")).context["navigation"]]
+        assert "Scorecards" in sections, who
 
 
 def test_the_scorecard_page_lists_the_services_one_may_see_best_first(
