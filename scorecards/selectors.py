@@ -127,7 +127,10 @@ class Card:
 
     @property
     def next_level(self) -> tuple[str, list[RuleLine]] | None:
-        """The next level with rules above the one reached, and the rules (of it and below) still not passed."""
+        """The next level with rules above the one reached, and the rules (of it and below) still not passed; None
+        before the service's first evaluation (nothing is known to be missing yet)."""
+        if self.score is None:
+            return None
         reached = LEVEL_ORDER.index(self.level) if self.level else -1
         missing: list[RuleLine] = []
         for group in self.groups:

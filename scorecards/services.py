@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,6 +41,8 @@ from scorecards.models import (
 )
 
 SCORECARD_FIELDS = ["name", "description"]
+# How long the daily history is kept (the cards show the last 90 days; a year and a bit allows comparisons).
+HISTORY_KEEP_DAYS = 400
 RULE_FIELDS = ["scorecard", "kind", "level", "days", "percent", "extended_support", "description", "title"]
 DAYS_MESSAGE = f"Give a whole number of days from {MIN_DAYS} to {MAX_DAYS}, e.g. 14."
 PERCENT_MESSAGE = "Give a percentage above 0 and at most 100, e.g. 15 or 12.5."
@@ -327,7 +329,7 @@ def scorecards_evaluate(*, scorecard_ids: Sequence[int] | None = None, now: date
             history.append(
                 ScoreHistory(service=service, scorecard=scorecard, day=today, level=level, passed=passed, total=total)
             )
-    _store(scorecard_list, services, results, scores, history)
+    _store(scorecard_list, services, results, scores, history, keep_since=today - timedelta(days=HISTORY_KEEP_DAYS))
     return Evaluation(services=len(services), scorecards=len(scorecard_list), results=len(results), at=now)
 
 
@@ -338,8 +340,11 @@ def _store(
     results: list[RuleResult],
     scores: list[ServiceScore],
     history: list[ScoreHistory],
+    *,
+    keep_since: date,
 ) -> None:
-    """Write an evaluation's rows in one upsert per table, leaving out rules and services deleted meanwhile."""
+    """Write an evaluation's rows in one upsert per table, leaving out rules and services deleted meanwhile, and
+    forget history older than ``keep_since``."""
     if not scorecards:
         return
     ids = [scorecard.pk for scorecard in scorecards]
@@ -369,6 +374,7 @@ def _store(
             unique_fields=["service", "scorecard"],
             update_fields=["level", "passed", "total", "evaluated_at"],
         )
+    ScoreHistory.objects.filter(scorecard_id__in=ids, day__lt=keep_since).delete()
     if history:
         ScoreHistory.objects.bulk_create(
             history,

@@ -100,6 +100,9 @@ def test_the_history_keeps_one_row_a_day_the_days_last_evaluation(ladder: dict[s
 
     assert history == [(date(2026, 11, 20), 1), (date(2026, 11, 21), 2)]
     assert RuleResult.objects.filter(service=checkout).count() == 3  # one per rule, updated in place
+    services.scorecards_evaluate(now=NOW + timedelta(days=services.HISTORY_KEEP_DAYS + 1))
+    kept = ScoreHistory.objects.filter(service=checkout).order_by("day").values_list("day", flat=True)
+    assert list(kept) == [date(2026, 11, 21), NOW.date() + timedelta(days=services.HISTORY_KEEP_DAYS + 1)]
 
 
 def test_only_the_scorecard_asked_for_is_evaluated(ladder: dict[str, ScorecardRule]) -> None:
