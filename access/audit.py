@@ -177,6 +177,15 @@ SERVICE_CREATED = "deployments.service_created"
 SERVICE_CHANGED = "deployments.service_changed"
 SERVICE_DELETED = "deployments.service_deleted"
 WORKLOAD_CLAIMED = "deployments.workload_claimed"
+# Scorecards (scorecards app): scorecards and their rules created, changed and deleted by platform admins, and a
+# person's "re-evaluate now" (scheduled evaluations are not audited).
+SCORECARD_CREATED = "scorecards.scorecard_created"
+SCORECARD_CHANGED = "scorecards.scorecard_changed"
+SCORECARD_DELETED = "scorecards.scorecard_deleted"
+SCORECARD_RULE_CREATED = "scorecards.rule_created"
+SCORECARD_RULE_CHANGED = "scorecards.rule_changed"
+SCORECARD_RULE_DELETED = "scorecards.rule_deleted"
+SCORECARD_EVALUATION_REQUESTED = "scorecards.evaluation_requested"
 # Changes made in the Django admin (emergencies; daily work goes through the portal's services).
 ADMIN_OBJECT_ADDED = "admin.object_added"
 ADMIN_OBJECT_CHANGED = "admin.object_changed"

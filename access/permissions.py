@@ -60,6 +60,10 @@ PERMISSIONS: dict[str, str] = {
     "costs.view": "See costs",
     "costs.export": "Export costs",
     "costs.change": "Set budgets, team limits and the price table (rate cards)",
+    "scorecards.view": "See scorecards and their rules",
+    "scorecards.add": "Create scorecards and add rules to them",
+    "scorecards.change": "Change scorecards and their rules, and re-evaluate services against them",
+    "scorecards.delete": "Delete scorecards and their rules",
     "admin.admin_site": "Open the Django admin",
 }
 
@@ -103,7 +107,9 @@ class RoleDefinition:
     everyone: bool = False
 
 
-_VIEWER = ("inventory.view", "teams.view", "templates.view")
+# What is expected of every service is public: everyone reads the scorecards' rules (a service's results are
+# seen by whoever may see the service).
+_VIEWER = ("inventory.view", "teams.view", "templates.view", "scorecards.view")
 _DEVELOPER = (
     *_VIEWER,
     "environments.view",
@@ -119,7 +125,8 @@ BUILTIN_ROLES = [
     RoleDefinition(
         BuiltinRole.VIEWER,
         BuiltinRole.VIEWER.label,
-        "Reads the platform inventory, the team directory and the environment templates. Every active user holds it.",
+        "Reads the platform inventory, the team directory, the environment templates and the scorecards' rules. "
+        "Every active user holds it.",
         _VIEWER,
         everyone=True,
     ),

@@ -215,15 +215,27 @@ def budget_status(budget: Budget, *, today: date | None = None) -> BudgetStatus:
     return budget_statuses([budget], today=today or timezone.localdate())[0]
 
 
+def _team_budgets() -> QuerySet[Budget]:
+    """Active team-wide budgets (not one of an environment or a service), monthly before quarterly, oldest first."""
+    return (
+        Budget.objects.filter(environment__isnull=True, service__isnull=True, active=True)
+        .order_by(Case(When(period=BudgetPeriod.MONTHLY, then=0), default=1), "pk")
+        .select_related("team")
+    )
+
+
 def team_budget(*, team_id: int) -> Budget | None:
     """The team's budget: its active team-wide budget (not one of an environment or a service), monthly before
     quarterly, the oldest first. The environment request form reads it, as Costs -> Budgets shows it."""
-    return (
-        Budget.objects.filter(team_id=team_id, environment__isnull=True, service__isnull=True, active=True)
-        .order_by(Case(When(period=BudgetPeriod.MONTHLY, then=0), default=1), "pk")
-        .select_related("team")
-        .first()
-    )
+    return _team_budgets().filter(team_id=team_id).first()
+
+
+def team_budgets(*, team_ids: Iterable[int]) -> dict[int, Budget]:
+    """:func:`team_budget` of each of these teams, in one query; a team without one is absent."""
+    found: dict[int, Budget] = {}
+    for budget in _team_budgets().filter(team_id__in=sorted(set(team_ids))):
+        found.setdefault(budget.team_id, budget)
+    return found
 
 
 def team_budget_status(*, team_id: int, today: date | None = None) -> BudgetStatus | None:

@@ -106,7 +106,7 @@ class Dimension:
             model = CostRollup._meta.get_field(field_name).related_model
             wanted = [value for value in values if value != NONE and (not self.integer or value.isdigit())]
             if wanted and model is not None and not isinstance(model, str):
-                shown = policy.restrict(model.objects.filter(**{f"{key}__in": wanted}), user, policy.VIEW)
+                shown = policy.restrict(model._default_manager.filter(**{f"{key}__in": wanted}), user, policy.VIEW)
                 display = self.display.partition("__")[2]
                 names.update((str(found), str(name)) for found, name in shown.values_list(key, display))
         return [names.get(value, value) for value in values]

@@ -22,7 +22,17 @@ from access.permissions import CHANGE, VIEW
 from deployments.choices import ServiceMatch
 from deployments.models import Deployment, PipelineRun, Service, Workload
 
-SERVICE_FIELDS = ["slug", "name", "team", "description", "repository_url", "namespace_group", "links"]
+SERVICE_FIELDS = [
+    "slug",
+    "name",
+    "team",
+    "description",
+    "repository_url",
+    "namespace_group",
+    "links",
+    "runbook_url",
+    "oncall_url",
+]
 MAX_LINKS = 20
 RESERVED_SLUGS = {"new"}  # /deployments/services/new/ is the form
 _LINK_URL = URLValidator(schemes=["http", "https"])
@@ -85,6 +95,8 @@ def service_create(
     description: str = "",
     repository_url: str = "",
     links: Iterable[Mapping[str, Any]] = (),
+    runbook_url: str = "",
+    oncall_url: str = "",
 ) -> Service:
     """Add a service to the catalogue, owned by ``team``."""
     service = Service(
@@ -94,6 +106,8 @@ def service_create(
         namespace_group=namespace_group,
         description=description.strip(),
         repository_url=repository_url.strip(),
+        runbook_url=runbook_url.strip(),
+        oncall_url=oncall_url.strip(),
     )
     _check_owner(actor, service)
     service.links = clean_links(links)

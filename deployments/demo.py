@@ -60,6 +60,9 @@ class DemoService:
     lagging: dict[str, str] = field(default_factory=dict)
     absent: tuple[str, ...] = ()
     description: str = ""
+    # Whether it has a runbook and an on-call schedule (the scorecards' rules look for both).
+    runbook: bool = True
+    oncall: bool = True
 
 
 SERVICES = [
@@ -101,7 +104,7 @@ SERVICES = [
         "4.7.0-rc.1",
         description="What students see: courses, lessons, progress.",
     ),
-    DemoService("enrolment", "Enrolment", "student-experience", "student-services", "2.3.0", "2.3.0"),
+    DemoService("enrolment", "Enrolment", "student-experience", "student-services", "2.3.0", "2.3.0", oncall=False),
     DemoService(
         "assessments",
         "Assessments",
@@ -126,9 +129,17 @@ SERVICES = [
         "2.1.0",
         extra=((WorkloadKind.CRON_JOB, "reporting-nightly"),),
         absent=("eks-ap-southeast-2", "aks-eastus"),
+        runbook=False,
     ),
     DemoService(
-        "log-shipper", "Log shipper", "core-platform", "monitoring", "1.3.0", "1.3.0", kind=WorkloadKind.DAEMON_SET
+        "log-shipper",
+        "Log shipper",
+        "core-platform",
+        "monitoring",
+        "1.3.0",
+        "1.3.0",
+        kind=WorkloadKind.DAEMON_SET,
+        oncall=False,
     ),
 ]
 
@@ -166,10 +177,9 @@ def load_demo_deployments() -> None:
                 "namespace_group": demo.group,
                 "description": demo.description,
                 "repository_url": f"https://github.com/example-lms/{demo.slug}",
-                "links": [
-                    {"label": "Dashboard", "url": f"https://grafana.example.com/d/{demo.slug}"},
-                    {"label": "Runbook", "url": f"https://wiki.example.com/runbooks/{demo.slug}"},
-                ],
+                "links": [{"label": "Dashboard", "url": f"https://grafana.example.com/d/{demo.slug}"}],
+                "runbook_url": f"https://wiki.example.com/runbooks/{demo.slug}" if demo.runbook else "",
+                "oncall_url": f"https://example.pagerduty.com/schedules/{demo.slug}" if demo.oncall else "",
             },
         )[0]
         for demo in SERVICES

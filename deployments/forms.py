@@ -115,6 +115,20 @@ class ServiceForm(forms.Form):
     repository_url = forms.CharField(
         max_length=500, required=False, label="Repository URL", help_text="https:// or ssh://"
     )
+    runbook_url = forms.URLField(
+        max_length=500,
+        required=False,
+        label="Runbook URL",
+        assume_scheme="https",
+        help_text="Where whoever is woken at night reads how to run and fix it (https://).",
+    )
+    oncall_url = forms.URLField(
+        max_length=500,
+        required=False,
+        label="On-call URL",
+        assume_scheme="https",
+        help_text="Who is on call for it now: a PagerDuty or Opsgenie schedule, a rota page (https://).",
+    )
     links = LinksField()
 
     def __init__(self, data: Any = None, *, teams: QuerySet[Team], instance: Service | None = None) -> None:
@@ -128,6 +142,8 @@ class ServiceForm(forms.Form):
                 "description": instance.description,
                 "repository_url": instance.repository_url,
                 "links": instance.links,
+                "runbook_url": instance.runbook_url,
+                "oncall_url": instance.oncall_url,
             }
         super().__init__(data, initial=initial)
         self.fields["team"].queryset = teams  # type: ignore[attr-defined]

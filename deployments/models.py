@@ -30,6 +30,7 @@ from deployments.choices import (
     WorkloadKind,
 )
 from environments.choices import NamespaceGroup
+from portal.bounds import bounded_text
 from regions.fields import EncryptedTextField
 
 
@@ -39,17 +40,32 @@ class Service(models.Model):
 
     Workloads are matched to a service when one of their labels
     ``app.kubernetes.io/part-of``, ``app.kubernetes.io/name`` or
-    ``platform-portal/service`` equals its slug; ``links`` are dashboards,
-    runbooks and the like, each ``{"label": ..., "url": ...}``.
+    ``platform-portal/service`` equals its slug; ``links`` are dashboards
+    and the like, each ``{"label": ..., "url": ...}``. The runbook and the
+    on-call schedule have fields of their own, which scorecards check.
     """
 
     slug = models.SlugField(max_length=63, unique=True, help_text="Matches the workloads' labels, e.g. checkout.")
     name = models.CharField(max_length=200)
     team = models.ForeignKey("access.Team", on_delete=models.PROTECT, related_name="services")
-    description = models.TextField(blank=True)
+    description = bounded_text(blank=True)
     repository_url = models.URLField(max_length=500, blank=True, validators=[URLValidator(schemes=["https", "ssh"])])
     namespace_group = models.CharField(max_length=63, choices=NamespaceGroup.choices)
     links = models.JSONField(default=list, blank=True)
+    runbook_url = models.URLField(
+        "runbook URL",
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["https", "http"])],
+        help_text="Where whoever is woken at night reads how to run and fix it.",
+    )
+    oncall_url = models.URLField(
+        "on-call URL",
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["https", "http"])],
+        help_text="Who is on call for it now: a PagerDuty or Opsgenie schedule, a rota page.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

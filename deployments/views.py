@@ -30,6 +30,7 @@ from deployments.models import RollbackRequest, Service
 from deployments.rollback import previous_in_cluster
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
+from scorecards import selectors as scorecard_selectors
 
 PAGE_SIZE = 50
 
@@ -72,7 +73,15 @@ def service_list(request: HttpRequest) -> HttpResponse:
     filterset = ServiceFilterSet(request.GET, queryset=selectors.service_list(user=user), request=request)
     services = filterset.qs if filterset.is_valid() else filterset.queryset.none()
     page = Paginator(services, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"filterset": filterset, "page": page, "can_add": policy.can(user, CHANGE, Service)}
+    listed = list(page.object_list)
+    scorecards, standings = scorecard_selectors.catalogue_standings(user=user, services=listed)
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "scorecards": scorecards,
+        "rows": [(service, standings[service.pk]) for service in listed],
+        "can_add": policy.can(user, CHANGE, Service),
+    }
     template = "deployments/_service_table.html" if request.htmx else "deployments/service_list.html"
     return render(request, template, context)
 
@@ -80,7 +89,7 @@ def service_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """Owner, repository, links, the versions running now and the timeline of deployments and runs."""
+    """Owner, repository, links, the versions running now, its scorecards and the timeline of deployments and runs."""
     user = signed_in(request)
     service = selectors.service_get(user=user, slug=slug)
     current = selectors.service_current_versions(user=user, service=service)
@@ -95,6 +104,7 @@ def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if request.htmx:
         return render(request, "deployments/_timeline.html", context)
+    context["cards"] = scorecard_selectors.service_cards(user=user, service=service)
     return render(request, "deployments/service_detail.html", context)
 
 

@@ -25,6 +25,7 @@ SECTIONS = [
     ("Environments", "environments:list", "environments.Environment"),
     ("Templates", "environments:templates", "environments.EnvironmentTemplate"),
     ("Deployments", "deployments:list", "deployments.Deployment"),
+    ("Scorecards", "scorecards:list", "scorecards.Scorecard"),
     ("Costs", "costs:overview", "costs.CostRollup"),
     ("Prices", "costs:prices", "costs.PriceItem"),
     ("Regions", "regions:list", "regions.Region"),

@@ -37,6 +37,7 @@ from regions.choices import (
     WorkloadClass,
 )
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
+from scorecards.demo import load_demo_scorecards
 
 # Published on purpose: demo users exist only where load_demo was allowed to run.
 DEMO_PASSWORD = "portal-demo-2026"  # noqa: S105
@@ -229,6 +230,7 @@ def load_demo() -> None:
     load_demo_prices()
     load_demo_templates()
     load_demo_deployments()
+    load_demo_scorecards()
 
 
 def _load_people(teams: dict[str, Team]) -> None:

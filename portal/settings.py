@@ -200,6 +200,8 @@ WEBHOOK_MAX_AGE_HOURS = env.int("PORTAL_WEBHOOK_MAX_AGE_HOURS", 24, validate=val
 # How often beat syncs every cluster's workloads and Argo CD applications
 # (docs/deployments.md, "Deployments: cluster sync").
 DEPLOYMENTS_SYNC_SECONDS = env.int("PORTAL_DEPLOYMENTS_SYNC_SECONDS", 300, validate=validate.Range(min=10))
+# Scorecards (docs/deployments.md, "Scorecards"): how often beat evaluates every service against every scorecard.
+SCORECARDS_EVALUATE_SECONDS = env.int("PORTAL_SCORECARDS_EVALUATE_SECONDS", 3600, validate=validate.Range(min=60))
 # Savings recommendations (docs/costs.md, "Costs: savings"): how often beat recomputes them, and the assumptions
 # behind the estimates, each named on the page next to the figure it produced.
 COST_SAVINGS_SECONDS = env.int("PORTAL_COST_SAVINGS_SECONDS", 6 * 3600, validate=validate.Range(min=60))
@@ -316,6 +318,7 @@ INSTALLED_APPS = [
     "environments",
     "deployments",
     "search",
+    "scorecards",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -588,6 +591,8 @@ CELERY_BEAT_SCHEDULE = {
     "costs-evaluate-budgets": {"task": "costs.evaluate_budgets", "schedule": float(COSTS_BUDGET_EVALUATE_SECONDS)},
     # Anomalies: the last complete day's spend per team and service against the days before (once per day).
     "costs-detect-anomalies": {"task": "costs.detect_anomalies", "schedule": float(COSTS_ANOMALY_DETECT_SECONDS)},
+    # Every service against every scorecard: each rule's result, the level reached and the day's history row.
+    "scorecards-evaluate": {"task": "scorecards.evaluate", "schedule": float(SCORECARDS_EVALUATE_SECONDS)},
     # Every region's resources and DR readiness, asked of the clouds; the region pages read the last answer.
     "regions-check-health": {"task": "regions.check_health", "schedule": float(REGION_HEALTH_CHECK_SECONDS)},
 }

@@ -28,6 +28,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("environments/", include("environments.urls")),
     path("deployments/", include("deployments.urls")),
+    path("scorecards/", include("scorecards.urls")),
     path("costs/", include("costs.urls")),
     path("search/", search_views.search, name="search"),
     # CI/CD systems post here; the webhook source's secret, not a session, authenticates them.

@@ -883,6 +883,57 @@ DEPLOYMENT_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(DEPLOYMENT_EXPECTATIONS)
 
+# --- scorecards ------------------------------------------------------------------------------------
+# What is expected of services is public: everyone signed in reads the scorecards and their rules (every
+# persona holds scorecards.view through the viewer role). Only platform admins create, change or delete
+# scorecards and rules, or ask for a re-evaluation: the others see the forms refused (403). A service's
+# level and results are the service's: seen by who sees the service (the auditor gets 404).
+
+
+def the_demo_scorecard() -> dict[str, str]:
+    from scorecards.models import Scorecard
+
+    return {"pk": str(Scorecard.objects.get(name="Production readiness").pk)}
+
+
+def a_demo_rule() -> dict[str, str]:
+    from scorecards.models import ScorecardRule
+
+    return {"pk": str(ScorecardRule.objects.filter(scorecard__name="Production readiness").order_by("pk")[0].pk)}
+
+
+def a_student_experience_score() -> dict[str, str]:
+    from deployments.models import Service
+    from scorecards.models import Scorecard, ServiceScore
+
+    score, _ = ServiceScore.objects.get_or_create(
+        service=Service.objects.get(slug="student-portal"),
+        scorecard=Scorecard.objects.get(name="Production readiness"),
+        defaults={"level": "bronze", "passed": 3, "total": 8, "evaluated_at": timezone.now()},
+    )
+    return {"pk": str(score.pk)}
+
+
+SCORECARD_ADMINS = {"platform_admin": OK}
+
+SCORECARD_EXPECTATIONS: dict[str, Expectation] = {
+    "scorecards:list": page(),
+    "scorecards:detail": page(the_demo_scorecard),
+    "scorecards:create": access_page(REFUSED, **SCORECARD_ADMINS),
+    "scorecards:edit": access_page(REFUSED, the_demo_scorecard, **SCORECARD_ADMINS),
+    "scorecards:delete": access_page(REFUSED, the_demo_scorecard, **SCORECARD_ADMINS),
+    "scorecards:evaluate": access_post(REFUSED, the_demo_scorecard, platform_admin=MOVED),
+    "scorecards:rule_create": access_page(REFUSED, the_demo_scorecard, **SCORECARD_ADMINS),
+    "scorecards:rule_edit": access_page(REFUSED, a_demo_rule, **SCORECARD_ADMINS),
+    "scorecards:rule_delete": access_page(REFUSED, a_demo_rule, **SCORECARD_ADMINS),
+    "scorecard-list": api(),
+    "scorecard-detail": api(the_demo_scorecard),
+    "servicescore-list": api(),
+    "servicescore-detail": deployments_api_object(a_student_experience_score),
+    "service-scorecards": deployments_api_object(a_student_experience_service_api),
+}
+EXPECTATIONS.update(SCORECARD_EXPECTATIONS)
+
 # --- region provisioning ---------------------------------------------------------------------------
 # Region requests are inventory: everyone signed in reads them and their plans (every persona holds
 # inventory.view everywhere). Only platform admins ask for a region (inventory.add) and act on a request

@@ -14,7 +14,7 @@ from pytest_django.fixtures import Settings
 
 from access.models import User
 from costs.models import CostLineItem
-from deployments.models import Workload
+from deployments.models import Service, Workload
 from portal.demo import DEMO_PASSWORD, Persona, username_of
 from regions.models import Region, RegionHealth
 from tests.test_demo_topology import DEMO_MODELS, SPEC_NAMESPACES
@@ -89,7 +89,7 @@ def test_allow_production_loads_it_with_debug_off(settings: Settings) -> None:
     assert line_items > 0
     assert (
         f"Demo data loaded ({workloads} workloads in the sandbox clusters, {line_items} cost line items, "
-        "12 regions checked)." in output
+        f"12 regions checked, {Service.objects.count()} services scored)." in output
     )
     assert Region.objects.count() == 12
     assert RegionHealth.objects.count() == 12

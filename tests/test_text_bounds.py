@@ -22,10 +22,20 @@ WRITTEN_BY_THE_PORTAL = {
     ("costs", "anomaly", "reason"),
     ("deployments", "rollbackrequest", "error"),
     ("approvals", "approvaldecision", "reason"),  # bounded by its form and serializer (DecisionForm)
-    ("deployments", "service", "description"),  # bounded by its form and serializer
     ("costs", "budget", "chat_webhook_url"),  # a secret URL, bounded by its form (2,000 characters)
 }
-PORTAL_APPS = {"access", "approvals", "costs", "deployments", "environments", "notifications", "regions", "workflows"}
+PORTAL_APPS = {
+    "access",
+    "approvals",
+    "costs",
+    "deployments",
+    "environments",
+    "notifications",
+    "regions",
+    "scorecards",
+    "search",
+    "workflows",
+}
 
 
 def test_every_text_field_a_person_types_is_bounded() -> None:

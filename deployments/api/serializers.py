@@ -35,12 +35,19 @@ class ServiceSerializer(serializers.ModelSerializer[Service]):
             "repository_url",
             "namespace_group",
             "links",
+            "runbook_url",
+            "oncall_url",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The catalogue checks the fields (and uniqueness) inside its transaction, with the model's rules.
-        extra_kwargs: dict[str, Any] = {"slug": {"validators": []}, "repository_url": {"validators": []}}
+        extra_kwargs: dict[str, Any] = {
+            "slug": {"validators": []},
+            "repository_url": {"validators": []},
+            "runbook_url": {"validators": []},
+            "oncall_url": {"validators": []},
+        }
 
 
 class WorkloadSerializer(serializers.ModelSerializer[Workload]):

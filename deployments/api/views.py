@@ -19,6 +19,8 @@ from deployments.models import Deployment, PipelineRun, Service, Workload
 from portal.api.pagination import Pagination
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
+from scorecards import selectors as scorecard_selectors
+from scorecards.api.serializers import CardSerializer, card_data
 
 
 class ReadScoped(PolicyPermission):
@@ -76,6 +78,14 @@ class ServiceViewSet(ScopedReadOnlyViewSet, viewsets.ModelViewSet[Service]):
         policy.require(request.user, policy.CHANGE, service)
         catalogue.service_delete(actor=_actor(request), service_id=service.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=CardSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def scorecards(self, request: Request, pk: str | None = None, format: str | None = None) -> Response:
+        """The service on each scorecard: its level, each rule's result and why, and its last 90 days."""
+        service = self.get_object()
+        cards = scorecard_selectors.service_cards(user=request.user, service=service)
+        return Response(CardSerializer([card_data(card) for card in cards], many=True).data)
 
 
 class WorkloadViewSet(ScopedReadOnlyViewSet):

@@ -11,6 +11,7 @@ from deployments.api import actions as deployments_actions_api
 from deployments.api import views as deployments_api
 from environments.api import views as environments_api
 from regions.api import views as regions_api
+from scorecards.api import views as scorecards_api
 from search.api import views as search_api
 
 router = DefaultRouter()
@@ -37,6 +38,8 @@ router.register("services", deployments_api.ServiceViewSet)
 router.register("workloads", deployments_api.WorkloadViewSet)
 router.register("deployments", deployments_api.DeploymentViewSet)
 router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
+router.register("scorecards", scorecards_api.ScorecardViewSet)
+router.register("scorecard-scores", scorecards_api.ServiceScoreViewSet)
 
 urlpatterns = [
     path("auth/", include("access.api.urls")),

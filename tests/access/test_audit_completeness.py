@@ -1458,6 +1458,77 @@ def export_a_teams_costs(world: World) -> Expected:
     return Expected.of(world.persona(Persona.MANAGER), world.team())
 
 
+# --- scorecards ---------------------------------------------------------------------------------------------
+
+
+def a_scorecard(world: World) -> Any:
+    from scorecards.models import Scorecard
+
+    return Scorecard.objects.get(name="Production readiness")
+
+
+def create_a_scorecard_through_its_page(world: World) -> Expected:
+    from scorecards.models import Scorecard
+
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("scorecards:create"), {"name": "Security basics", "description": "No known holes."}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Expected.of(world.admin, Scorecard.objects.get(name="Security basics"))
+
+
+def rename_a_scorecard(world: World) -> Expected:
+    from scorecards import services as scorecard_services
+
+    scorecard = a_scorecard(world)
+    scorecard_services.scorecard_update(actor=world.admin, scorecard_id=scorecard.pk, name="Ready for production")
+    return Expected.of(world.admin, scorecard)
+
+
+def delete_a_scorecard_on_its_page(world: World) -> Expected:
+    scorecard = a_scorecard(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(reverse("scorecards:delete", kwargs={"pk": scorecard.pk}))
+    assert response.status_code == 302
+    return Expected.of(world.admin, scorecard)
+
+
+def add_a_rule_through_its_page(world: World) -> Expected:
+    from scorecards.models import ScorecardRule
+
+    scorecard = a_scorecard(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("scorecards:rule_create", kwargs={"pk": scorecard.pk}),
+        {"kind": "deployed_within", "level": "gold", "days": "7"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Expected.of(world.admin, ScorecardRule.objects.get(scorecard=scorecard, kind="deployed_within", days=7))
+
+
+def tighten_a_rules_threshold_through_its_page(world: World) -> Expected:
+    rule = a_scorecard(world).rules.get(kind="deployed_within")
+    response = world.client(Persona.PLATFORM_ADMIN).post(
+        reverse("scorecards:rule_edit", kwargs={"pk": rule.pk}),
+        {"kind": "deployed_within", "level": rule.level, "days": "7", "description": rule.description},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return Expected.of(world.admin, rule)
+
+
+def remove_a_rule(world: World) -> Expected:
+    from scorecards import services as scorecard_services
+
+    rule = a_scorecard(world).rules.get(kind="within_budget")
+    scorecard_services.rule_delete(actor=world.admin, rule_id=rule.pk)
+    return Expected.of(world.admin, rule)
+
+
+def re_evaluate_a_scorecard_now(world: World) -> Expected:
+    scorecard = a_scorecard(world)
+    response = world.client(Persona.PLATFORM_ADMIN).post(reverse("scorecards:evaluate", kwargs={"pk": scorecard.pk}))
+    assert response.status_code == 302
+    return Expected.of(world.admin, scorecard)
+
+
 TRIGGERS: dict[str, list[Trigger]] = {
     audit.SIGN_IN: [sign_in_with_username_and_password],
     audit.SIGN_IN_FAILED: [sign_in_with_a_wrong_password],
@@ -1568,6 +1639,13 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.SERVICE_CHANGED: [change_a_service],
     audit.SERVICE_DELETED: [delete_a_service],
     audit.WORKLOAD_CLAIMED: [claim_a_workload],
+    audit.SCORECARD_CREATED: [create_a_scorecard_through_its_page],
+    audit.SCORECARD_CHANGED: [rename_a_scorecard],
+    audit.SCORECARD_DELETED: [delete_a_scorecard_on_its_page],
+    audit.SCORECARD_RULE_CREATED: [add_a_rule_through_its_page],
+    audit.SCORECARD_RULE_CHANGED: [tighten_a_rules_threshold_through_its_page],
+    audit.SCORECARD_RULE_DELETED: [remove_a_rule],
+    audit.SCORECARD_EVALUATION_REQUESTED: [re_evaluate_a_scorecard_now],
 }
 
 CASES = [

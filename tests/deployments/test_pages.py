@@ -221,7 +221,9 @@ def test_the_service_page_shows_owner_links_versions_and_a_timeline_newest_first
 
     assert "Student Experience" in html
     assert "https://github.com/example-lms/student-portal" in html
-    assert html.count("data-link") == 2
+    assert html.count("data-link") == 1  # the dashboard; the runbook and on-call schedule have their own lines
+    assert 'href="https://wiki.example.com/runbooks/student-portal" rel="noopener noreferrer" data-runbook' in html
+    assert 'href="https://example.pagerduty.com/schedules/student-portal" rel="noopener noreferrer" data-oncall' in html
     assert "4.7.0-rc.1" in html
     assert "4.6.0" in html
     timeline = html[html.index("data-timeline") :]

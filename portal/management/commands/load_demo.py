@@ -10,6 +10,7 @@ from deployments.demo import seed_demo_clusters
 from environments.demo import load_demo_personal_environments
 from portal.demo import DEMO_PASSWORD, PERSONAS, load_demo
 from regions.demo import load_demo_region_resources
+from scorecards.services import scorecards_evaluate
 
 
 class Command(BaseCommand):
@@ -33,10 +34,12 @@ class Command(BaseCommand):
         load_demo_personal_environments()
         costs = load_demo_costs()
         checked = load_demo_region_resources()
+        # Once the costs are in (the budget rule reads them): the scorecards as the schedule would find them.
+        scored = scorecards_evaluate().services
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data loaded ({seeded} workloads in the sandbox clusters, {costs} cost line items, "
-                f"{checked} regions checked)."
+                f"{checked} regions checked, {scored} services scored)."
             )
         )
         if options["verbosity"] > 1:
