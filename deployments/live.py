@@ -156,8 +156,8 @@ def workload_panel(workload: Workload) -> Panel:
     panel = Panel(workload)
     try:
         driver = _driver(workload)
-    except ProviderError as error:
-        panel.problem = problem(error, workload, "anything")
+    except ProviderError as error:  # no way to the cluster: no kubeconfig stored, its cloud cannot say where it is…
+        panel.problem = f"The portal cannot reach the cluster {workload.cluster.name}: {error.message}"
         return panel
     kind: WorkloadKind = workload.kind  # type: ignore[assignment]
     try:
@@ -184,6 +184,10 @@ def workload_logs(workload: Workload, *, actor: User, pod: str, container: str =
     read = LogRead()
     try:
         driver = _driver(workload)
+    except ProviderError as error:
+        read.problem = f"The portal cannot reach the cluster {workload.cluster.name}: {error.message}"
+        return read
+    try:
         kind: WorkloadKind = workload.kind  # type: ignore[assignment]
         found = driver.workload_pods(kind, workload.namespace, workload.name, only=pod)
     except ProviderError as error:
@@ -211,6 +215,8 @@ def workload_logs(workload: Workload, *, actor: User, pod: str, container: str =
                     previous=previous,
                 )
             )
+        except NotFound:
+            read.problems[name] = f"The pod {pod} is gone (replaced by a newer one?): refresh the panel for its pods."
         except ProviderError as error:
             what = f"the log of {'the previous instance of ' if previous else ''}container {name}"
             read.problems[name] = problem(error, workload, what)

@@ -21,6 +21,7 @@ from access.models import AuditEvent, Team, User
 from deployments import live
 from deployments.models import Deployment, Workload
 from portal.demo import Persona
+from providers.errors import InvalidRequest
 from providers.kubernetes.driver import KubernetesClusterDriver
 from providers.retry import RetryPolicy
 from providers.sandbox.cluster import SandboxClusterDriver
@@ -93,7 +94,7 @@ def log_url(row: Workload, pod: str, container: str = "", previous: bool = False
     return url + ("&previous=1" if previous else "")
 
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX = {"HX-Request": "true"}
 
 
 # --- the deployment page and the panel ----------------------------------------------------------
@@ -120,7 +121,7 @@ def test_the_deployment_page_offers_the_panel_and_does_not_ask_the_cluster_on_it
 def test_the_panel_shows_the_workloads_pods_the_least_healthy_first_and_their_events(
     client_for: Callable[[Persona | None], Client], checkout: Workload
 ) -> None:
-    answer = client_for(Persona.DEVELOPER).get(panel_url(checkout), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(panel_url(checkout), headers=HTMX)
 
     assert answer.status_code == 200
     assert "no-store" in answer["Cache-Control"]
@@ -143,7 +144,7 @@ def test_the_panel_shows_the_workloads_pods_the_least_healthy_first_and_their_ev
 def test_a_pods_logs_show_each_containers_last_lines_escaped(
     client_for: Callable[[Persona | None], Client], checkout: Workload
 ) -> None:
-    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING), headers=HTMX)
 
     assert answer.status_code == 200
     body = answer.content.decode()
@@ -160,7 +161,7 @@ def test_a_pods_logs_show_each_containers_last_lines_escaped(
 def test_a_containers_previous_instance_replaces_its_box(
     client_for: Callable[[Persona | None], Client], checkout: Workload
 ) -> None:
-    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING, "checkout", previous=True), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING, "checkout", previous=True), headers=HTMX)
 
     body = answer.content.decode()
     assert answer.status_code == 200
@@ -175,8 +176,8 @@ def test_only_a_pod_of_the_workload_can_be_read(
 ) -> None:
     developer = client_for(Persona.DEVELOPER)
 
-    other = text(developer.get(log_url(checkout, "other-0"), **HTMX))
-    missing = text(developer.get(log_url(checkout, CRASHING, "sidecar"), **HTMX))
+    other = text(developer.get(log_url(checkout, "other-0"), headers=HTMX))
+    missing = text(developer.get(log_url(checkout, CRASHING, "sidecar"), headers=HTMX))
 
     assert "other-0 is not a pod of Deployment checkout" in other
     assert "has no container sidecar" in missing
@@ -192,13 +193,13 @@ def test_the_manager_sees_pods_and_events_but_not_logs(
 ) -> None:
     manager = client_for(Persona.MANAGER)
 
-    panel = text(manager.get(panel_url(checkout), **HTMX))
+    panel = text(manager.get(panel_url(checkout), headers=HTMX))
 
     assert f'data-pod="{CRASHING}"' in panel
     assert 'data-logs="not-allowed"' in panel
     assert "deployments.logs" in panel
     assert reverse("deployments:workload_log", kwargs={"pk": checkout.pk}) not in panel
-    assert manager.get(log_url(checkout, CRASHING), **HTMX).status_code == 403
+    assert manager.get(log_url(checkout, CRASHING), headers=HTMX).status_code == 403
 
 
 def test_another_teams_developer_is_refused_as_if_the_workload_did_not_exist(
@@ -213,8 +214,8 @@ def test_another_teams_developer_is_refused_as_if_the_workload_did_not_exist(
     browser = Client()
     browser.force_login(outsider)
 
-    assert browser.get(panel_url(checkout), **HTMX).status_code == 404
-    assert browser.get(log_url(checkout, CRASHING), **HTMX).status_code == 404
+    assert browser.get(panel_url(checkout), headers=HTMX).status_code == 404
+    assert browser.get(log_url(checkout, CRASHING), headers=HTMX).status_code == 404
     assert Client().get(panel_url(checkout)).status_code == 302  # to sign in
 
 
@@ -226,7 +227,7 @@ def test_a_log_view_is_audited_and_nothing_of_the_log_is_kept_or_logged(
 ) -> None:
     caplog.set_level(logging.DEBUG)
 
-    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(log_url(checkout, CRASHING), headers=HTMX)
 
     assert MARKER in answer.content.decode()
     (event,) = AuditEvent.objects.filter(verb=audit.WORKLOAD_LOGS_VIEWED)
@@ -284,8 +285,8 @@ def test_through_the_kubernetes_driver_the_panel_and_logs_read_the_same(
     fake_cluster.put_log(NAMESPACE, CRASHING, "checkout", f"{HOSTILE}\n")
     developer = client_for(Persona.DEVELOPER)
 
-    panel = text(developer.get(panel_url(synced_checkout), **HTMX))
-    logs = developer.get(log_url(synced_checkout, CRASHING, "checkout"), **HTMX).content.decode()
+    panel = text(developer.get(panel_url(synced_checkout), headers=HTMX))
+    logs = developer.get(log_url(synced_checkout, CRASHING, "checkout"), headers=HTMX).content.decode()
 
     assert re.findall(r'data-pod="([^"]+)"', panel) == [CRASHING, HEALTHY]
     assert "&lt;script&gt;" in logs
@@ -313,7 +314,7 @@ def test_what_kubernetes_rbac_refuses_is_said_in_the_panel(
 ) -> None:
     fake_cluster.deny(verb, resource)
 
-    answer = client_for(Persona.DEVELOPER).get(panel_url(synced_checkout), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(panel_url(synced_checkout), headers=HTMX)
 
     assert answer.status_code == 200
     page = text(answer)
@@ -329,7 +330,7 @@ def test_a_log_kubernetes_rbac_refuses_is_said_in_its_box(
 ) -> None:
     fake_cluster.deny("get", "pods/log")
 
-    answer = client_for(Persona.DEVELOPER).get(log_url(synced_checkout, CRASHING), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(log_url(synced_checkout, CRASHING), headers=HTMX)
 
     assert answer.status_code == 200
     page = text(answer)
@@ -344,8 +345,8 @@ def test_an_unreachable_cluster_is_said_in_the_panel_and_the_page_still_works(
     fake_cluster.stop()
     developer = client_for(Persona.DEVELOPER)
 
-    panel = developer.get(panel_url(synced_checkout), **HTMX)
-    logs = developer.get(log_url(synced_checkout, CRASHING), **HTMX)
+    panel = developer.get(panel_url(synced_checkout), headers=HTMX)
+    logs = developer.get(log_url(synced_checkout, CRASHING), headers=HTMX)
     deployment = Deployment.objects.get(workload=synced_checkout)
     page = developer.get(reverse("deployments:detail", kwargs={"pk": deployment.pk}))
 
@@ -359,7 +360,7 @@ def test_a_workload_or_namespace_gone_from_the_cluster_is_said_in_the_panel(
 ) -> None:
     Workload.objects.filter(pk=synced_checkout.pk).update(namespace="deleted-namespace")
 
-    page = text(client_for(Persona.DEVELOPER).get(panel_url(synced_checkout), **HTMX))
+    page = text(client_for(Persona.DEVELOPER).get(panel_url(synced_checkout), headers=HTMX))
 
     assert "Deployment checkout is not in namespace deleted-namespace" in page
     assert 'data-problem="pods"' in page
@@ -373,7 +374,7 @@ def test_something_unexpected_is_a_message_not_a_500(
 
     monkeypatch.setattr(live, "cluster_driver_for", broken)
 
-    answer = client_for(Persona.DEVELOPER).get(panel_url(checkout), **HTMX)
+    answer = client_for(Persona.DEVELOPER).get(panel_url(checkout), headers=HTMX)
 
     assert answer.status_code == 200
     assert "Something went wrong while the portal read the cluster" in text(answer)
@@ -388,3 +389,19 @@ def test_without_htmx_the_panel_is_a_page_of_its_own(
     page = text(answer)
     assert "<html" in page
     assert f'data-pod="{CRASHING}"' in page
+
+
+def test_a_cluster_the_portal_has_no_way_into_is_said_in_the_panel(
+    client_for: Callable[[Persona | None], Client], checkout: Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_way_in(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidRequest("The cluster 'eks-eu-west-1' is reached by kubeconfig, but none is stored.")
+
+    monkeypatch.setattr(live, "cluster_driver_for", no_way_in)
+    developer = client_for(Persona.DEVELOPER)
+
+    panel = text(developer.get(panel_url(checkout), headers=HTMX))
+    logs = text(developer.get(log_url(checkout, CRASHING), headers=HTMX))
+
+    for answer in (panel, logs):
+        assert "The portal cannot reach the cluster eks-eu-west-1: The cluster &#x27;eks-eu-west-1&#x27; is " in answer
