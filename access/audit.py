@@ -166,6 +166,9 @@ COSTS_TEAM_EXPORTED = "costs.team_exported"
 COSTS_EXPORTED = "costs.exported"
 # Deployments (deployments app): a person asked for a cluster sync now (scheduled syncs are not audited).
 DEPLOYMENTS_SYNC_REQUESTED = "deployments.sync_requested"
+# A person read the last lines of a workload's container logs in its Kubernetes panel: which pod and containers,
+# from which cluster and namespace (logs may hold personal data). Never the log's text.
+WORKLOAD_LOGS_VIEWED = "deployments.logs_viewed"
 # CI/CD webhook sources (deployments app): created, secret rotated (never the secret itself), deactivated.
 WEBHOOK_SOURCE_CREATED = "deployments.webhook_source_created"
 WEBHOOK_SECRET_ROTATED = "deployments.webhook_secret_rotated"  # noqa: S105 (a verb, not a secret)

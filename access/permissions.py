@@ -21,6 +21,7 @@ EXPORT = "export"
 APPROVE = "approve"
 REQUEST = "request"
 ROLLBACK = "rollback"
+LOGS = "logs"
 REVIEW = "review"
 ADMIN_SITE = "admin_site"
 RESIDENCY = "residency"
@@ -56,6 +57,7 @@ PERMISSIONS: dict[str, str] = {
     "deployments.view": "See services, workloads and deployments",
     "deployments.change": "Edit the service catalogue",
     "deployments.rollback": "Roll workloads back",
+    "deployments.logs": "Read the container logs of workloads, from their clusters (the Kubernetes panel)",
     "deployments.approve": "Approve production rollbacks",
     "costs.view": "See costs",
     "costs.export": "Export costs",
@@ -118,6 +120,7 @@ _DEVELOPER = (
     "deployments.view",
     "deployments.change",
     "deployments.rollback",
+    "deployments.logs",
     "costs.view",
 )
 

@@ -32,6 +32,7 @@ from deployments.choices import (
     Strategy,
     WorkloadKind,
 )
+from deployments.demo_pods import live_objects
 from deployments.models import Deployment, PipelineRun, Service, WebhookSource, Workload
 from deployments.services import Target, record_deployment
 from environments.choices import EnvironmentStatus
@@ -512,23 +513,32 @@ def seed_demo_clusters() -> int:
     Called by ``manage.py load_demo`` (``make run``), not by the tests'
     demo: the scheduled sync then finds what the matrix shows (instead of
     marking it all gone), and a Deployment can be rolled back to the release
-    before it. Clusters not driven by the sandbox are left alone. Returns how
-    many workloads were written.
+    before it. Each workload's pods, recent events and container logs go
+    with it (:mod:`deployments.demo_pods`), for its Kubernetes panel. Clusters
+    not driven by the sandbox are left alone. Returns how many workloads were
+    written.
     """
     written = 0
+    now = timezone.now().replace(microsecond=0)
     by_cluster: dict[int, list[Workload]] = {}
-    for workload in Workload.objects.filter(gone_at__isnull=True).select_related("cluster__region__account"):
+    workloads_now = Workload.objects.filter(gone_at__isnull=True).select_related("cluster__region__account", "service")
+    for workload in workloads_now:
         by_cluster.setdefault(workload.cluster_id, []).append(workload)
     for workloads in by_cluster.values():
         driver = cluster_driver_for(workloads[0].cluster)
         if not isinstance(driver, SandboxClusterDriver):
             continue
         manifests: list[dict[str, Any]] = []
+        logs: list[tuple[str, str, str, str, bool]] = []
         for namespace in sorted({workload.namespace for workload in workloads}):
             manifests.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         for workload in workloads:
             manifests += _manifests(workload)
+            live, logged = live_objects(workload, now)
+            manifests += live
+            logs += logged
         driver.seed_many(manifests)
+        driver.seed_logs(logs)
         written += len(workloads)
     return written
 

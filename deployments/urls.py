@@ -1,11 +1,14 @@
 from django.urls import path
 
-from deployments import action_views, hook_views, views
+from deployments import action_views, hook_views, live_views, views
 
 app_name = "deployments"
 
 urlpatterns = [
     path("workloads/<int:pk>/rollback/", action_views.rollback_new, name="rollback_new"),
+    # A workload's Kubernetes panel (pods, events) and its containers' logs, read from the cluster on demand.
+    path("workloads/<int:pk>/kubernetes/", live_views.workload_kubernetes, name="workload_kubernetes"),
+    path("workloads/<int:pk>/kubernetes/logs/", live_views.workload_log, name="workload_log"),
     path("rollbacks/", action_views.rollback_list, name="rollbacks"),
     path("rollbacks/<int:pk>/", action_views.rollback_detail, name="rollback"),
     path("rollbacks/<int:pk>/run/", action_views.rollback_run, name="rollback_run"),

@@ -3,7 +3,8 @@
 Specs (``*Spec``) say what should exist; :class:`Applied` says what does after an
 ensure-operation. :class:`Workload`, :class:`WorkloadRevision`, :class:`NamespaceUsage`,
 :class:`NodeInfo`, :class:`NamespaceInfo` and :class:`CustomResource` are what the portal
-reads back. :class:`ClusterDriver`
+reads back; :class:`PodList`, :class:`ClusterEvent` and :class:`ContainerLog` what it reads
+on demand about one workload (shown to a person, never stored). :class:`ClusterDriver`
 is the protocol every implementation satisfies (the sandbox in
 :mod:`providers.sandbox.cluster`, the real one in
 :mod:`providers.kubernetes.driver`); one contract suite checks both.
@@ -19,7 +20,7 @@ CPU is counted in cores as :class:`~decimal.Decimal` (``"250m"`` is exactly
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +35,12 @@ MANAGED_BY_VALUE = "platform-portal"
 NGINX = "nginx.ingress.kubernetes.io"
 INGRESS_CONTROLLER_NAMESPACE = "ingress-nginx"
 GPU_RESOURCE = "nvidia.com/gpu"
+# On-demand reads about one workload are bounded, whatever the namespace holds (a driver refuses more).
+POD_LIMIT = 50  # pods of one workload listed at most
+EVENT_LIMIT = 20  # events shown, newest first
+EVENT_OBJECTS_LIMIT = 25  # objects whose events one call reads (each is one request on a real cluster)
+LOG_TAIL_LINES = 100
+LOG_LIMIT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,123 @@ class CustomResource:
     status: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class PodContainer:
+    """One container of a pod as its status reports it.
+
+    ``state`` is ``running``, ``waiting`` or ``terminated`` (``""`` before the
+    kubelet reported anything); ``reason`` the waiting or terminated reason
+    (``CrashLoopBackOff``, ``ImagePullBackOff``, ``OOMKilled``…);
+    ``last_terminated`` the reason the previous instance ended, when it was
+    restarted, so its log (``previous=True``) may still be read.
+    """
+
+    name: str
+    image: str
+    ready: bool = False
+    restarts: int = 0
+    state: str = ""
+    reason: str = ""
+    last_terminated: str = ""
+
+    @property
+    def has_previous(self) -> bool:
+        """Whether an earlier instance ended, so the kubelet may keep its log."""
+        return bool(self.last_terminated) or self.restarts > 0
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod of a workload: where it runs, its phase and its containers (init containers left out)."""
+
+    namespace: str
+    name: str
+    phase: str
+    node: str
+    created_at: datetime | None
+    containers: tuple[PodContainer, ...] = ()
+    reason: str = ""  # the pod's own status reason (Evicted, NodeLost…)
+    deleting: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # The object that made it (its controller owner reference): a Deployment's ReplicaSet, a CronJob's Job…
+    owner_kind: str = ""
+    owner_name: str = ""
+
+    @property
+    def ready_containers(self) -> int:
+        return sum(1 for container in self.containers if container.ready)
+
+    @property
+    def restarts(self) -> int:
+        return sum(container.restarts for container in self.containers)
+
+    @property
+    def status(self) -> str:
+        """What ``kubectl get pods`` shows: Terminating, a container's reason, the pod's reason, else its phase."""
+        if self.deleting:
+            return "Terminating"
+        for container in self.containers:
+            if container.state in ("waiting", "terminated") and container.reason and container.reason != "Completed":
+                return container.reason
+        return self.reason or self.phase or "Unknown"
+
+    @property
+    def healthy(self) -> bool:
+        """Running with every container ready, or finished well (a CronJob's pod)."""
+        if self.phase == "Succeeded":
+            return True
+        return self.phase == "Running" and not self.deleting and self.ready_containers == len(self.containers)
+
+
+@dataclass(frozen=True)
+class PodList:
+    """The pods a workload's label selector picks in its namespace, at most the limit asked for.
+
+    ``selector`` is the label selector as sent (``""`` when the workload has
+    none to select by, and then no pod was listed); ``truncated`` says more
+    pods matched than were read.
+    """
+
+    selector: str
+    pods: tuple[PodInfo, ...] = ()
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """A Kubernetes event about an object (``involved_kind``/``involved_name``), as ``kubectl get events`` shows it."""
+
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+    count: int
+    last_seen: datetime | None
+    involved_kind: str
+    involved_name: str
+
+    @property
+    def warning(self) -> bool:
+        return self.type == "Warning"
+
+
+@dataclass(frozen=True)
+class ContainerLog:
+    """The last lines of one container's log, as text (never stored, never logged).
+
+    ``truncated`` says the answer reached ``limit_bytes``: its lines are
+    the first of the tail asked for, cut there.
+    """
+
+    namespace: str
+    pod: str
+    container: str
+    text: str
+    previous: bool = False
+    tail_lines: int = LOG_TAIL_LINES
+    limit_bytes: int = LOG_LIMIT_BYTES
+    truncated: bool = False
+
+
 @runtime_checkable
 class ClusterDriver(Protocol):
     """What the portal may ask of one cluster. Ensure-operations are idempotent; errors are ``providers.errors``."""
@@ -274,6 +398,39 @@ class ClusterDriver(Protocol):
 
     def delete_namespace(self, name: str) -> None:
         """Delete a namespace; one that does not exist is fine."""
+        ...
+
+    def workload_pods(
+        self, kind: WorkloadKind, namespace: str, name: str, *, limit: int = POD_LIMIT, only: str | None = None
+    ) -> PodList:
+        """The pods the workload's label selector picks in its namespace, at most ``limit`` (``only``: that pod).
+
+        A workload with no selector lists none (an empty selector would pick
+        every pod of the namespace); a missing workload is ``NotFound``.
+        """
+        ...
+
+    def events(
+        self, namespace: str, involved: Sequence[tuple[str, str]], *, limit: int = EVENT_LIMIT
+    ) -> list[ClusterEvent]:
+        """Events about the given (kind, name) objects of ``namespace``, newest first, at most ``limit``."""
+        ...
+
+    def container_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int = LOG_TAIL_LINES,
+        limit_bytes: int = LOG_LIMIT_BYTES,
+        previous: bool = False,
+    ) -> ContainerLog:
+        """The last ``tail_lines`` lines of one container's log (of its previous instance), at most ``limit_bytes``.
+
+        The container is always named (``InvalidRequest`` otherwise): the API
+        server refuses a pod of several containers without one.
+        """
         ...
 
 

@@ -4,28 +4,37 @@ Both the sandbox and the Kubernetes driver subclass :class:`ManifestClusterDrive
 the sandbox stores manifests in a JSON file, the Kubernetes driver sends them
 through the official client. What each ensure-operation does (look, create if
 missing, "already exists" counts as success, patch if different), how
-workloads, rollbacks and usage are read from Kubernetes objects, and the
-bounded retries live here, so the two cannot drift; the contract suite runs
-against both.
+workloads, rollbacks and usage are read from Kubernetes objects, how a
+workload's pods, events and container logs are read on demand (bounded), and
+the bounded retries live here, so the two cannot drift; the contract suite
+runs against both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from providers.cluster import (
+    EVENT_LIMIT,
+    EVENT_OBJECTS_LIMIT,
     GPU_RESOURCE,
+    LOG_LIMIT_BYTES,
+    LOG_TAIL_LINES,
     NGINX,
+    POD_LIMIT,
     WORKLOAD_KINDS,
     Applied,
+    ClusterEvent,
+    ContainerLog,
     CustomResource,
     IngressSpec,
     LimitRangeSpec,
@@ -35,6 +44,9 @@ from providers.cluster import (
     NamespaceUsage,
     NetworkPolicySpec,
     NodeInfo,
+    PodContainer,
+    PodInfo,
+    PodList,
     ResourceQuotaSpec,
     RoleBindingSpec,
     Workload,
@@ -70,6 +82,14 @@ STALE_WRITE_ATTEMPTS = 5
 # RBAC: "After you create a binding, you cannot change the Role or ClusterRole that it refers to. If you do
 # want to change the roleRef for a binding, you need to remove the binding object and create a replacement."
 RECREATE_ON_CHANGE: dict[str, tuple[str, ...]] = {"RoleBinding": ("roleRef",)}
+# Events read about one object at most (a crash-looping pod's events are few: the API server counts repeats).
+EVENTS_READ_PER_OBJECT = 100
+# What a caller may ask of one log read at most, whatever it passes.
+LOG_MAX_TAIL_LINES = 5000
+LOG_MAX_BYTES = 1024 * 1024
+# Terminal escape sequences (colours, cursor moves) in a log: noise on a page.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StaleObject(Conflict):
@@ -99,6 +119,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("ResourceQuota", "", "v1", "resourcequotas"),
         Resource("LimitRange", "", "v1", "limitranges"),
         Resource("Pod", "", "v1", "pods"),
+        Resource("Event", "", "v1", "events"),
         Resource("Node", "", "v1", "nodes", namespaced=False),
         Resource("RoleBinding", "rbac.authorization.k8s.io", "v1", "rolebindings"),
         Resource("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies"),
@@ -203,6 +224,132 @@ def _refuse_while_deleting(resource: Resource, current: Manifest) -> None:
         raise Busy(f"{resource.kind} {name} is being deleted; it is created again once it is gone", resource=name)
 
 
+def workload_selector(kind: WorkloadKind, item: Manifest) -> Manifest | None:
+    """The label selector that picks a workload's pods; ``None`` when it has none to select by.
+
+    Deployments, StatefulSets and DaemonSets carry ``spec.selector``; a
+    CronJob's pods are its Jobs', labelled from its job template, so those
+    labels select them.
+    """
+    spec = item.get("spec") or {}
+    if kind == "CronJob":
+        template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        return {"matchLabels": dict(labels)} if labels else None
+    selector = spec.get("selector") or {}
+    if not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return None
+    return dict(selector)
+
+
+def label_selector_text(selector: Mapping[str, Any]) -> str:
+    """A ``LabelSelector`` (``matchLabels``, ``matchExpressions``) as the ``labelSelector`` query parameter.
+
+    ``{"matchLabels": {"app": "api"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a",
+    "b"]}]}`` is ``app=api,tier in (a,b)``. An operator the API does not define is an ``InvalidRequest``.
+    """
+    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        values = ",".join(sorted(str(value) for value in expression.get("values") or []))
+        if operator == "In":
+            parts.append(f"{key} in ({values})")
+        elif operator == "NotIn":
+            parts.append(f"{key} notin ({values})")
+        elif operator == "Exists":
+            parts.append(key)
+        elif operator == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise InvalidRequest(f"unknown label selector operator {operator!r}")
+    return ",".join(parts)
+
+
+def field_selector_text(fields: Mapping[str, str]) -> str:
+    """``{"involvedObject.kind": "Pod", "involvedObject.name": "api-1"}`` as a ``fieldSelector`` (all must hold).
+
+    Values are escaped as the API's field selector parser expects (``\\``, ``,`` and ``=``).
+    """
+
+    def escaped(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+
+    return ",".join(f"{key}={escaped(value)}" for key, value in fields.items())
+
+
+def _container(spec: Manifest, status: Manifest) -> PodContainer:
+    state = status.get("state") or {}
+    phase = next((name for name in ("running", "waiting", "terminated") if name in state), "")
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    return PodContainer(
+        name=str(spec.get("name", "")),
+        image=str(spec.get("image", "")),
+        ready=bool(status.get("ready")),
+        restarts=int(status.get("restartCount") or 0),
+        state=phase,
+        reason=str((state.get(phase) or {}).get("reason") or "") if phase else "",
+        last_terminated=str(last.get("reason") or "Terminated") if last else "",
+    )
+
+
+def pod_info(item: Manifest) -> PodInfo:
+    """A pod object as :class:`~providers.cluster.PodInfo` (its containers in spec order, with their status)."""
+    metadata, spec, status = item.get("metadata", {}), item.get("spec") or {}, item.get("status") or {}
+    statuses = {str(entry.get("name")): entry for entry in status.get("containerStatuses") or []}
+    owners = metadata.get("ownerReferences") or []
+    owner = next((reference for reference in owners if reference.get("controller")), owners[0] if owners else {})
+    return PodInfo(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata["name"]),
+        phase=str(status.get("phase") or ""),
+        node=str(spec.get("nodeName") or ""),
+        created_at=parse_time(status.get("startTime")) or parse_time(metadata.get("creationTimestamp")),
+        containers=tuple(
+            _container(container, statuses.get(str(container.get("name")), {}))
+            for container in spec.get("containers") or []
+        ),
+        reason=str(status.get("reason") or ""),
+        deleting=bool(metadata.get("deletionTimestamp")),
+        labels=dict(metadata.get("labels") or {}),
+        owner_kind=str(owner.get("kind") or ""),
+        owner_name=str(owner.get("name") or ""),
+    )
+
+
+def event_info(item: Manifest) -> ClusterEvent:
+    """A core/v1 ``Event`` as :class:`~providers.cluster.ClusterEvent`.
+
+    Events written through events.k8s.io/v1 leave ``lastTimestamp`` and
+    ``count`` empty and keep them in ``series`` (or ``eventTime``); the
+    creation time is the last resort.
+    """
+    series = item.get("series") or {}
+    involved = item.get("involvedObject") or {}
+    last_seen = (
+        parse_time(item.get("lastTimestamp"))
+        or parse_time(series.get("lastObservedTime"))
+        or parse_time(item.get("eventTime"))
+        or parse_time((item.get("metadata") or {}).get("creationTimestamp"))
+    )
+    return ClusterEvent(
+        type=str(item.get("type") or "Normal"),
+        reason=str(item.get("reason") or ""),
+        message=str(item.get("message") or ""),
+        count=int(item.get("count") or series.get("count") or 1),
+        last_seen=last_seen,
+        involved_kind=str(involved.get("kind", "")),
+        involved_name=str(involved.get("name", "")),
+    )
+
+
+def log_text(data: bytes, limit_bytes: int) -> tuple[str, bool]:
+    """A log's bytes as text for a page: cut at ``limit_bytes`` (a server may send a little more), invalid UTF-8
+    replaced (the cut may split a character), terminal escape sequences removed; and whether it was cut."""
+    truncated = len(data) >= limit_bytes
+    text = data[:limit_bytes].decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return _ANSI.sub("", text), truncated
+
+
 class ManifestClusterDriver(ABC):
     """A :class:`~providers.cluster.ClusterDriver` built on storage primitives that subclasses provide."""
 
@@ -243,6 +390,26 @@ class ManifestClusterDriver(ABC):
     @abstractmethod
     def _pod_metrics(self) -> list[Manifest] | None:
         """``PodMetrics`` from metrics.k8s.io, or ``None`` when metrics-server is not installed."""
+
+    @abstractmethod
+    def _select(
+        self,
+        resource: Resource,
+        namespace: str,
+        selector: Mapping[str, Any] | None,
+        fields: Mapping[str, str],
+        limit: int,
+    ) -> tuple[list[Manifest], bool]:
+        """At most ``limit`` objects of one kind in ``namespace`` that ``selector`` (a ``LabelSelector``) and every
+        ``fields`` path (``metadata.name``, ``involvedObject.kind``…) pick, and whether more matched."""
+
+    @abstractmethod
+    def _read_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int, previous: bool
+    ) -> bytes:
+        """The container's log as ``GET …/pods/<pod>/log`` answers: its last ``tail_lines`` lines, at most about
+        ``limit_bytes``; ``NotFound`` for a missing pod, ``InvalidRequest`` for a container the pod lacks or a log
+        there is none of (no previous instance, a container still waiting to start)."""
 
     def _before_attempt(self, operation: str) -> None:
         """Called before every try of a public operation (the sandbox injects latency and faults here)."""
@@ -620,3 +787,98 @@ class ManifestClusterDriver(ABC):
             ]
 
         return self._retrying("list_custom_resources", read)
+
+    # --- one workload, on demand: pods, events, logs -------------------------------------------------
+
+    def workload_pods(
+        self, kind: WorkloadKind, namespace: str, name: str, *, limit: int = POD_LIMIT, only: str | None = None
+    ) -> PodList:
+        """The pods the workload's label selector picks in its namespace, at most ``limit`` (``only``: that pod).
+
+        The selector is read from the workload as the cluster has it now. A
+        workload with none to select by lists no pod: an empty selector would
+        pick every pod of the namespace. A missing workload is ``NotFound``.
+        """
+        if kind not in WORKLOAD_KINDS:
+            raise InvalidRequest(f"unknown workload kind {kind!r}")
+        if not 1 <= limit <= POD_LIMIT:
+            raise InvalidRequest(f"at most {POD_LIMIT} pods are listed at once, not {limit}")
+
+        def read() -> PodList:
+            item = self._get(RESOURCES[kind], namespace, name)
+            if item is None:
+                raise NotFound(f"{kind} {namespace}/{name} does not exist", resource=f"{namespace}/{name}")
+            selector = workload_selector(kind, item)
+            text = label_selector_text(selector) if selector else ""
+            if selector is None or not text:
+                return PodList(selector="")
+            fields = {"metadata.name": only} if only else {}
+            items, truncated = self._select(RESOURCES["Pod"], namespace, selector, fields, 1 if only else limit)
+            return PodList(selector=text, pods=tuple(pod_info(item) for item in items), truncated=truncated)
+
+        return self._retrying("workload_pods", read)
+
+    def events(
+        self, namespace: str, involved: Sequence[tuple[str, str]], *, limit: int = EVENT_LIMIT
+    ) -> list[ClusterEvent]:
+        """Events about the given (kind, name) objects of ``namespace``, newest first, at most ``limit``.
+
+        One bounded read per object, by the field selector the API serves for
+        events (``involvedObject.kind`` and ``involvedObject.name``); at most
+        :data:`~providers.cluster.EVENT_OBJECTS_LIMIT` objects per call.
+        """
+        wanted = list(dict.fromkeys((str(kind), str(name)) for kind, name in involved))
+        if len(wanted) > EVENT_OBJECTS_LIMIT:
+            raise InvalidRequest(f"events of at most {EVENT_OBJECTS_LIMIT} objects are read at once, not {len(wanted)}")
+        if not 1 <= limit <= EVENTS_READ_PER_OBJECT:
+            raise InvalidRequest(f"at most {EVENTS_READ_PER_OBJECT} events are shown at once, not {limit}")
+
+        def read() -> list[ClusterEvent]:
+            found: list[ClusterEvent] = []
+            for kind, name in wanted:
+                fields = {"involvedObject.kind": kind, "involvedObject.name": name}
+                items, _ = self._select(RESOURCES["Event"], namespace, None, fields, EVENTS_READ_PER_OBJECT)
+                found += [event_info(item) for item in items]
+            found.sort(key=lambda event: event.last_seen or _EPOCH, reverse=True)
+            return found[:limit]
+
+        return self._retrying("events", read)
+
+    def container_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int = LOG_TAIL_LINES,
+        limit_bytes: int = LOG_LIMIT_BYTES,
+        previous: bool = False,
+    ) -> ContainerLog:
+        """The last ``tail_lines`` lines of one container's log (its previous instance's), at most ``limit_bytes``.
+
+        The container is always named: the API server refuses a pod of several
+        containers without one ("a container name must be specified"), and a
+        request that names it reads the same log whatever the pod holds.
+        """
+        if not container:
+            raise InvalidRequest(f"name the container of pod {pod} whose log to read", resource=f"{namespace}/{pod}")
+        if not 1 <= tail_lines <= LOG_MAX_TAIL_LINES:
+            raise InvalidRequest(f"tail_lines must be between 1 and {LOG_MAX_TAIL_LINES}, not {tail_lines}")
+        if not 1 <= limit_bytes <= LOG_MAX_BYTES:
+            raise InvalidRequest(f"limit_bytes must be between 1 and {LOG_MAX_BYTES}, not {limit_bytes}")
+
+        def read() -> ContainerLog:
+            data = self._read_log(namespace, pod, container, tail_lines, limit_bytes, previous)
+            text, truncated = log_text(data, limit_bytes)
+            return ContainerLog(
+                namespace=namespace,
+                pod=pod,
+                container=container,
+                text=text,
+                previous=previous,
+                tail_lines=tail_lines,
+                limit_bytes=limit_bytes,
+                truncated=truncated,
+            )
+
+        return self._retrying("container_log", read)

@@ -9,7 +9,10 @@ and every worker on the machine, or on a shared volume) and the latency of
 ``PORTAL_SANDBOX_LATENCY_SECONDS``.
 
 Drivers may hold open connections and cached credentials: build one per task
-run, not one per call.
+run, not one per call. A page that reads a cluster while a person waits (the
+Kubernetes panel of a workload, a rollback's revisions) asks for an
+``interactive`` driver: fewer tries and shorter timeouts than a worker's, so a
+cluster that does not answer is said so in seconds.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from django.conf import settings
 
 from providers.cloud import CloudDriver
 from providers.cluster import ClusterDriver
+from providers.cluster_base import ManifestClusterDriver
 from providers.errors import InvalidRequest
 from providers.factory import cloud_driver, cluster_driver
+from providers.retry import RetryPolicy
 from regions.models import CloudAccount, Cluster, Region
 from regions.provider_config import account_config, cluster_config, region_config
+
+# While a person waits: two tries a second or so apart, each request given at most ten seconds.
+INTERACTIVE_RETRY = RetryPolicy(attempts=2, base_seconds=0.5, cap_seconds=1.0)
+INTERACTIVE_TIMEOUT_SECONDS = 10.0
 
 
 def sandbox_dir() -> Path:
@@ -58,11 +67,17 @@ def cloud_driver_in(account: CloudAccount, region_code: str) -> CloudDriver:
     )
 
 
-def cluster_driver_for(cluster: Cluster) -> ClusterDriver:
+def cluster_driver_for(cluster: Cluster, *, interactive: bool = False) -> ClusterDriver:
     """The driver of ``cluster``, reached the way its ``access`` says (decrypts its kubeconfig).
 
     For a cluster reached with a cloud token this asks the cloud for the
     cluster's endpoint once. Raises :class:`~providers.errors.InvalidRequest`
-    for a configuration no driver serves.
+    for a configuration no driver serves. ``interactive``: for a person
+    waiting on a page (:data:`INTERACTIVE_RETRY`, :data:`INTERACTIVE_TIMEOUT_SECONDS`).
     """
-    return cluster_driver(cluster_config(cluster), sandbox_dir=sandbox_dir())
+    driver = cluster_driver(cluster_config(cluster), sandbox_dir=sandbox_dir())
+    if interactive and isinstance(driver, ManifestClusterDriver):
+        driver.retry_policy = INTERACTIVE_RETRY
+        if hasattr(driver, "timeout_seconds"):
+            driver.timeout_seconds = INTERACTIVE_TIMEOUT_SECONDS
+    return driver

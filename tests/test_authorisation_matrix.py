@@ -737,6 +737,12 @@ DEPLOYMENT_READERS = {**REQUESTERS, "manager": OK, "auditor": NOT_FOUND}
 
 DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
     "deployments:rollback_new": access_page(REFUSED, a_student_experience_workload, **REQUESTERS, auditor=NOT_FOUND),
+    # A workload's Kubernetes panel is for whoever sees the workload; its logs take deployments.logs too, which
+    # the manager lacks (403: they see the workload). The cluster's answer (here: no such workload) is a message.
+    "deployments:workload_kubernetes": access_page(NOT_FOUND, a_student_experience_workload, **DEPLOYMENT_READERS),
+    "deployments:workload_log": Expectation(
+        who_gets(NOT_FOUND, **REQUESTERS, manager=REFUSED), a_student_experience_workload, query={"pod": "api-0"}
+    ),
     "deployments:rollbacks": page(),
     "deployments:rollback": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),
     "deployments:rollback_run": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),

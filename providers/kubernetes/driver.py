@@ -33,7 +33,13 @@ from kubernetes.client.exceptions import ApiException
 
 from providers.access import AccessCheck
 from providers.cluster import Manifest
-from providers.cluster_base import ManifestClusterDriver, Resource, StaleObject
+from providers.cluster_base import (
+    ManifestClusterDriver,
+    Resource,
+    StaleObject,
+    field_selector_text,
+    label_selector_text,
+)
 from providers.errors import (
     Busy,
     Conflict,
@@ -56,6 +62,10 @@ MERGE_PATCH = "application/merge-patch+json"
 LIST_PAGE_SIZE = 500
 # How often a paged list starts again from the first page after its continue token expired (410).
 LIST_RESTARTS = 3
+# A bounded read stops after this many pages even if the server keeps sending short ones with a continue token.
+BOUNDED_MAX_PAGES = 20
+# A log answer may run "slightly more" than limitBytes (API reference); more than this much over is not read.
+LOG_READ_SLACK = 4096
 API_CLASSES: dict[str, Callable[[client.ApiClient], Any]] = {
     "v1": client.CoreV1Api,
     "rbac.authorization.k8s.io/v1": client.RbacAuthorizationV1Api,
@@ -69,6 +79,7 @@ METHOD_NAMES = {
     "ResourceQuota": "resource_quota",
     "LimitRange": "limit_range",
     "Pod": "pod",
+    "Event": "event",
     "Node": "node",
     "RoleBinding": "role_binding",
     "NetworkPolicy": "network_policy",
@@ -329,22 +340,82 @@ class KubernetesClusterDriver(ManifestClusterDriver):
         more results cannot be returned. In this case, the client will need to
         start from the beginning", which this does, a few times.
         """
+        return self._pages(fetch, what, None)[0]
+
+    def _pages(
+        self, fetch: Callable[[dict[str, Any]], Any], what: str, max_items: int | None
+    ) -> tuple[list[Manifest], bool]:
+        """The items of a list (at most ``max_items`` when given, asked for no more) and whether more remained."""
         for _ in range(LIST_RESTARTS):
             items: list[Manifest] = []
             token: str | None = None
+            pages = 0
             try:
                 while True:
-                    page: dict[str, Any] = {"limit": self.page_size, "_request_timeout": self.timeout_seconds}
+                    size = self.page_size if max_items is None else min(self.page_size, max_items - len(items))
+                    page: dict[str, Any] = {"limit": size, "_request_timeout": self.timeout_seconds}
                     if token:
                         page["_continue"] = token
                     result = self._call(lambda: self._plain(fetch(page)), what)  # noqa: B023 (called at once)
+                    pages += 1
                     items.extend((result or {}).get("items") or [])
                     token = ((result or {}).get("metadata") or {}).get("continue")
+                    if max_items is not None and (len(items) >= max_items or pages >= BOUNDED_MAX_PAGES):
+                        return items[:max_items], bool(token) or len(items) > max_items
                     if not token:
-                        return items
+                        return items, False
             except ContinueExpired:
                 continue
         raise Unavailable(f"the list of {what} kept expiring while it was read; try again", resource=what)
+
+    def _select(
+        self,
+        resource: Resource,
+        namespace: str,
+        selector: Mapping[str, Any] | None,
+        fields: Mapping[str, str],
+        limit: int,
+    ) -> tuple[list[Manifest], bool]:
+        """One namespace's objects picked by the API server itself (``labelSelector``, ``fieldSelector``), bounded.
+
+        The selectors travel as query parameters, so only what matches crosses
+        the wire, in pages of at most ``limit`` items, and no more than
+        ``limit`` items are read whatever the namespace holds.
+        """
+        listing = self._method(resource, "list")
+        arguments: dict[str, Any] = {"namespace": namespace}
+        if selector is not None:
+            arguments["label_selector"] = label_selector_text(selector)
+        if fields:
+            arguments["field_selector"] = field_selector_text(fields)
+        return self._pages(lambda page: listing(**arguments, **page), resource.plural, limit)
+
+    def _read_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int, previous: bool
+    ) -> bytes:
+        """``GET /api/v1/namespaces/<ns>/pods/<pod>/log`` with ``container``, ``tailLines`` and ``limitBytes``.
+
+        Read raw (``_preload_content=False``): the client would decode the
+        answer as strict UTF-8, which fails on a character ``limitBytes`` cut in
+        two, and the body is read only up to the limit (plus a little slack).
+        """
+        core = client.CoreV1Api(self.api_client)
+        options: dict[str, Any] = {"container": container, "tail_lines": tail_lines, "limit_bytes": limit_bytes}
+        if previous:
+            options["previous"] = True
+
+        def read() -> bytes:
+            # Typed as str (the preloaded answer); unpreloaded it is urllib3's HTTPResponse.
+            response: urllib3.HTTPResponse = core.read_namespaced_pod_log(  # type: ignore[assignment]
+                pod, namespace, **options, _preload_content=False, _request_timeout=self.timeout_seconds
+            )
+            try:
+                return bytes(response.read(limit_bytes + LOG_READ_SLACK))
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._call(read, f"{namespace}/{pod}")
 
     def _delete(self, resource: Resource, namespace: str | None, name: str) -> None:
         delete = self._method(resource, "delete")

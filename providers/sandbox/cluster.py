@@ -7,8 +7,14 @@ faults are injectable: ``faults={"ensure_namespace": [Throttled("slow down")]}``
 raises those errors, in order, on the next tries of that operation;
 ``fault_rate`` raises :class:`~providers.errors.Unavailable` at random.
 :meth:`SandboxClusterDriver.seed` writes any object directly (workloads,
-ReplicaSets, pods, metrics, custom resources) so deployments and rollbacks can
-be demoed. No controller runs: objects change only when someone writes them.
+ReplicaSets, pods, events, metrics, custom resources) so deployments and
+rollbacks can be demoed, and :meth:`~SandboxClusterDriver.seed_logs` what
+containers have logged. No controller runs: objects change only when someone
+writes them.
+
+Reads answer as the API server does: label and field selectors pick objects,
+a container's log is refused for a container the pod lacks, for a previous
+instance that never ended, or while the container waits to start.
 """
 
 from __future__ import annotations
@@ -40,6 +46,36 @@ METRICS_KEY = "metrics.k8s.io/v1beta1/pods"
 
 def _key(namespace: str | None, name: str) -> str:
     return f"{namespace or ''}/{name}"
+
+
+def _log_key(namespace: str, pod: str, container: str) -> str:
+    return f"{namespace}/{pod}/{container}"
+
+
+def _field(item: Manifest, path: str) -> str:
+    """The value at a dotted field path (``involvedObject.name``), as a field selector compares it."""
+    value: Any = item
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether ``labels`` satisfy a ``LabelSelector``: every ``matchLabels`` pair and every expression."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        values = [str(value) for value in expression.get("values") or []]
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
 
 
 class SandboxClusterDriver(ManifestClusterDriver):
@@ -74,6 +110,7 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 state.setdefault("objects", {})
                 state.setdefault("installed", {})
                 state.setdefault("resourceVersion", 0)
+                state.setdefault("logs", {})
                 yield state
                 if write:
                     fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".cluster-", suffix=".json")
@@ -112,6 +149,17 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 manifest = self._stamp(state, copy.deepcopy(manifest))
                 kind, metadata = manifest["kind"], manifest["metadata"]
                 state["objects"].setdefault(kind, {})[_key(metadata.get("namespace"), metadata["name"])] = manifest
+
+    def seed_logs(self, logs: Sequence[tuple[str, str, str, str, bool]]) -> None:
+        """Write what containers logged: ``(namespace, pod, container, text, previous)`` each, in one rewrite.
+
+        ``previous`` is the log of the container's instance before its last
+        restart (what ``kubectl logs -p`` reads); the pod need not exist yet.
+        """
+        with self._state(write=True) as state:
+            for namespace, pod, container, text, previous in logs:
+                entry = state["logs"].setdefault(_log_key(namespace, pod, container), {})
+                entry["previous" if previous else "current"] = text
 
     def install(self, group: str, version: str, plural: str, items: Sequence[Manifest] = ()) -> None:
         """Install a CRD (or metrics-server, as ``metrics.k8s.io``/``v1beta1``/``pods``) with these instances."""
@@ -226,6 +274,57 @@ class SandboxClusterDriver(ManifestClusterDriver):
                 for objects in state["objects"].values():
                     for key in [key for key, item in objects.items() if item["metadata"].get("namespace") == name]:
                         del objects[key]
+
+    def _select(
+        self,
+        resource: Resource,
+        namespace: str,
+        selector: Mapping[str, Any] | None,
+        fields: Mapping[str, str],
+        limit: int,
+    ) -> tuple[list[Manifest], bool]:
+        picked = [
+            item
+            for item in self.objects(resource.kind, namespace)
+            if (selector is None or selector_matches(selector, item["metadata"].get("labels") or {}))
+            and all(_field(item, path) == value for path, value in fields.items())
+        ]
+        picked.sort(key=lambda item: str(item["metadata"]["name"]))
+        return [copy.deepcopy(item) for item in picked[:limit]], len(picked) > limit
+
+    def _read_log(
+        self, namespace: str, pod: str, container: str, tail_lines: int, limit_bytes: int, previous: bool
+    ) -> bytes:
+        """As the API server and the kubelet answer ``GET …/pods/<pod>/log``: refusals in their words."""
+        with self._state() as state:
+            item = state["objects"].get("Pod", {}).get(_key(namespace, pod))
+            logs = dict(state["logs"].get(_log_key(namespace, pod, container)) or {})
+        if item is None:
+            raise NotFound(f'pods "{pod}" not found', resource=f"{namespace}/{pod}")
+        spec = item.get("spec") or {}
+        names = [str(c.get("name")) for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]]
+        if container not in names:
+            raise InvalidRequest(f"container {container} is not valid for pod {pod}", resource=f"{namespace}/{pod}")
+        if previous:
+            text = logs.get("previous")
+            if text is None:
+                raise InvalidRequest(
+                    f'previous terminated container "{container}" in pod "{pod}" not found',
+                    resource=f"{namespace}/{pod}",
+                )
+        else:
+            statuses = (item.get("status") or {}).get("containerStatuses") or []
+            status: dict[str, Any] = next((entry for entry in statuses if entry.get("name") == container), {})
+            waiting = (status.get("state") or {}).get("waiting")
+            if waiting is not None and not status.get("lastState"):
+                reason = waiting.get("reason") or "ContainerCreating"
+                raise InvalidRequest(
+                    f'container "{container}" in pod "{pod}" is waiting to start: {reason}',
+                    resource=f"{namespace}/{pod}",
+                )
+            text = logs.get("current", "")
+        lines = str(text).splitlines(keepends=True)
+        return "".join(lines[-tail_lines:]).encode()[:limit_bytes]
 
     def _list_custom(self, group: str, version: str, plural: str, namespace: str | None) -> list[Manifest] | None:
         with self._state() as state:

@@ -1265,6 +1265,23 @@ def reattribute_stored_periods(world: World) -> Expected:
     return Expected.of(world.admin, AttributionRule(), object_id="")
 
 
+def read_a_workloads_logs(world: World) -> Expected:
+    from tests.providers import live_objects
+
+    cluster = Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
+    namespace = f"audit-{uuid.uuid4().hex[:8]}"
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    seed_deployment(driver.seed, namespace, "checkout", ["registry.example.com/checkout:1.0.0"])
+    driver.seed(live_objects.pod(namespace, "checkout-0", {"app": "checkout"}, containers=("checkout",)))
+    driver.seed_logs([(namespace, "checkout-0", "checkout", "GET /healthz 200\n", False)])
+    team = world.team("student-experience")
+    workload = make_workload(cluster=cluster, namespace=namespace, name="checkout", team=team)
+    url = reverse("deployments:workload_log", kwargs={"pk": workload.pk})
+    assert "GET /healthz 200" in world.client(Persona.DEVELOPER).get(url, {"pod": "checkout-0"}).content.decode()
+    return Expected.of(world.persona(Persona.DEVELOPER), workload)
+
+
 def request_a_cluster_sync(world: World) -> Expected:
     from deployments.sync import sync_request
 
@@ -1628,6 +1645,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.COSTS_TEAM_EXPORTED: [export_a_teams_costs],
     audit.COSTS_EXPORTED: [export_costs_from_the_breakdown_page, export_costs_through_the_api, export_the_savings],
     audit.DEPLOYMENTS_SYNC_REQUESTED: [request_a_cluster_sync],
+    audit.WORKLOAD_LOGS_VIEWED: [read_a_workloads_logs],
     audit.WEBHOOK_SOURCE_CREATED: [create_a_webhook_source],
     audit.WEBHOOK_SECRET_ROTATED: [rotate_a_webhook_secret],
     audit.WEBHOOK_SOURCE_DEACTIVATED: [deactivate_a_webhook_source_on_its_page],

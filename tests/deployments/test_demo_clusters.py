@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from access.models import User
 from deployments.choices import WorkloadKind
 from deployments.demo import seed_demo_clusters
+from deployments.live import workload_logs, workload_panel
 from deployments.models import Workload
 from deployments.rollback import rollback_choices
 from deployments.sync import sync_cluster
@@ -33,3 +35,42 @@ def test_a_sync_after_the_demo_keeps_every_workload_and_version(demo: None, sett
     assert deployment is not None
     (previous,) = rollback_choices(deployment)
     assert previous.revision == deployment.revision - 1  # type: ignore[operator]
+
+
+def test_every_demo_workload_shows_its_pods_events_and_logs_in_its_kubernetes_panel(
+    demo: None, settings: Any, tmp_path: Path
+) -> None:
+    settings.DATA_DIR = tmp_path
+    seed_demo_clusters()
+    developer = User.objects.get(username="developer")
+
+    for workload in Workload.objects.filter(gone_at__isnull=True).select_related("cluster__region", "service"):
+        panel = workload_panel(workload)
+        assert (panel.problem, panel.pods_problem, panel.events_problem) == ("", "", ""), workload
+        assert panel.pods is not None
+        assert len(panel.pods.pods) == max(workload.replicas_desired, 1), workload
+        assert panel.events, workload
+        worst = panel.worst_pod
+        assert worst is not None
+        read = workload_logs(workload, actor=developer, pod=worst.name)
+        assert not read.problem, workload
+        assert all(log.text for log in read.logs), workload
+
+    # The student portal's staging release crash-loops: two of three pods, their back-off, the crash in their logs.
+    degraded = Workload.objects.select_related("cluster__region").get(
+        name="student-portal", environment__tier="staging"
+    )
+    panel = workload_panel(degraded)
+    assert panel.pods is not None
+    assert [pod.status for pod in panel.pods.pods] == ["CrashLoopBackOff", "CrashLoopBackOff", "Running"]
+    assert panel.events[0].reason == "BackOff"
+    crashing = panel.pods.pods[0]
+    previous = workload_logs(degraded, actor=developer, pod=crashing.name, container="student-portal", previous=True)
+    assert "KeyError: 'COURSE_CATALOGUE_URL'" in previous.logs[0].text
+    # The API gateway's pods carry a mesh sidecar: two containers, two logs.
+    gateway = Workload.objects.select_related("cluster__region").get(name="api-gateway", environment__tier="production")
+    gateway_panel = workload_panel(gateway)
+    assert gateway_panel.worst_pod is not None
+    read = workload_logs(gateway, actor=developer, pod=gateway_panel.worst_pod.name)
+    assert [log.container for log in read.logs] == ["api-gateway", "linkerd-proxy"]
+    assert "<script>" in read.logs[1].text  # an upstream's HTML page, which the panel shows as text

@@ -45,6 +45,10 @@ class ClusterHarness:
         """Install a CRD or metrics-server, with these objects."""
         raise NotImplementedError
 
+    def log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        """What a container logged (``previous``: its instance before the last restart), as the kubelet keeps it."""
+        raise NotImplementedError
+
     def fail_next(self, operation: str, fault: Fault, times: int = 1) -> None:
         """Make the next ``times`` tries of ``operation`` fail with ``fault``."""
         raise NotImplementedError
@@ -69,6 +73,9 @@ class SandboxHarness(ClusterHarness):
     def install(self, api_version: str, plural: str, kind: str, items: Iterable[dict[str, Any]] = ()) -> None:
         group, version = api_version.split("/")
         self.sandbox.install(group, version, plural, [{"apiVersion": api_version, "kind": kind, **i} for i in items])
+
+    def log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        self.sandbox.seed_logs([(namespace, pod, container, text, previous)])
 
     def fail_next(self, operation: str, fault: Fault, times: int = 1) -> None:
         errors: dict[Fault, ProviderError] = {
@@ -100,6 +107,9 @@ class KubernetesHarness(ClusterHarness):
 
     def install(self, api_version: str, plural: str, kind: str, items: Iterable[dict[str, Any]] = ()) -> None:
         self.fake.install(api_version, plural, kind, items)
+
+    def log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        self.fake.put_log(namespace, pod, container, text, previous=previous)
 
     def fail_next(self, operation: str, fault: Fault, times: int = 1) -> None:
         # Every try of an operation starts with one request, so failing the next requests fails the next tries.

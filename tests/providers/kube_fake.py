@@ -1,12 +1,13 @@
 """A stateful fake Kubernetes API server on loopback, for driving the official client in tests.
 
 Covers: the REST paths of the core group (namespaces and, inside them,
-resourcequotas, limitranges, pods, services), rbac.authorization.k8s.io/v1
+resourcequotas, limitranges, pods and their ``log`` subresource, events,
+services), rbac.authorization.k8s.io/v1
 rolebindings, networking.k8s.io/v1 networkpolicies and ingresses, apps/v1
 deployments, statefulsets, daemonsets, replicasets and controllerrevisions,
 batch/v1 cronjobs and jobs, autoscaling/v2 horizontalpodautoscalers,
 authorization.k8s.io/v1 selfsubjectaccessreviews (allowed unless a test
-:meth:`FakeKubeApi.deny` the verb), plus any
+:meth:`FakeKubeApi.deny` the verb, which the requests themselves then meet too), plus any
 group "installed" with :meth:`FakeKubeApi.install` (CRDs such as
 argoproj.io/v1alpha1, and metrics.k8s.io/v1beta1 pods). For each: GET of one
 object, of a namespace's list and of the all-namespaces list (``<Kind>List``
@@ -47,10 +48,33 @@ What it refuses, as the API server does (one handler per concern):
 - Schema: every object written through the API must pass the strict OpenAPI
   schema (kubernetes-validate) of each minor version in ``schema_versions``
   (the oldest and the newest the locked package ships), else 422 ``Invalid``.
+- Selectors on lists: ``labelSelector`` (equality- and set-based, ``!key``,
+  ``key``, ``key>n``; a requirement it cannot parse answers 400) and
+  ``fieldSelector`` (``=``, ``==``, ``!=``, comma-joined, with the API's
+  escapes) on the fields the API serves for each kind (:data:`SELECTABLE_FIELDS`:
+  ``metadata.name`` and ``metadata.namespace`` everywhere, pods' ``spec.nodeName``,
+  ``status.phase``…, events' ``involvedObject.*``, ``reason``, ``type``…); any other
+  field answers 400 ``field label not supported: <field>``. ``limit`` and
+  ``continue`` page what the selectors picked.
+- Container logs (``GET …/pods/<name>/log``, text/plain, what
+  :meth:`FakeKubeApi.put_log` wrote): ``tailLines`` (the last lines) then
+  ``limitBytes`` (the first bytes of those, which may cut a character);
+  ``tailLines`` below 0 or ``limitBytes`` below 1 answer 422 (``PodLogOptions
+  "<pod>" is invalid``); a missing pod 404; no ``container`` for a pod of several
+  400 ``a container name must be specified for pod <pod>, choose one of: [a b]``,
+  one the pod lacks 400 ``container <c> is not valid for pod <pod>``; as the
+  kubelet: ``previous=true`` with no earlier instance 400 ``previous terminated
+  container "<c>" in pod "<pod>" not found``, a container still waiting to start
+  400 ``container "<c>" in pod "<pod>" is waiting to start: <reason>``; a pod on no
+  node yet answers an empty log.
+- RBAC: a verb a test :meth:`FakeKubeApi.deny` is refused on the request too,
+  403 ``Forbidden`` in the API server's words (``pods "x" is forbidden: User
+  "<FAKE_USER>" cannot get resource "pods/log" in API group "" in the namespace
+  "ns"``).
 - :meth:`FakeKubeApi.fail_next` answers the next N requests with a status
   (429 with ``Retry-After``, 403, 422, 503…).
 
-Does not cover: label/field selectors, watches, server-side apply,
+Does not cover: set-based field selectors (the API has none either), watches, server-side apply,
 strategic-merge list semantics, admission beyond namespace lifecycle (quotas
 are stored, never enforced), validation beyond the schema and names (label
 syntax, cross-field rules such as a selector matching its template),
@@ -65,6 +89,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -85,6 +110,7 @@ BUILT_IN: dict[str, dict[str, str]] = {
         "resourcequotas": "ResourceQuota",
         "limitranges": "LimitRange",
         "pods": "Pod",
+        "events": "Event",
         "nodes": "Node",
         "services": "Service",
     },
@@ -133,7 +159,47 @@ NAMESPACE_PURGING = (
     'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all content is removed from this '
     "namespace.  Upon completion, this namespace will automatically be purged by the system."
 )
-Answer = tuple[int, "dict[str, Any] | str", dict[str, str]]
+Answer = tuple[int, "dict[str, Any] | str | bytes", dict[str, str]]
+# Who the fake's API server says the signed-in identity is, in RBAC refusals.
+FAKE_USER = "system:serviceaccount:platform-portal:portal"
+# The fields each kind serves to a fieldSelector besides metadata.name and metadata.namespace (the API server's
+# field label conversions for core/v1 and the selectable fields of its registries).
+SELECTABLE_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        }
+    ),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        }
+    ),
+    "Namespace": frozenset({"status.phase"}),
+    "Node": frozenset({"spec.unschedulable"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Job": frozenset({"status.successful"}),
+}
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = rf"(?:[a-z0-9](?:[-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}"
+_LABEL_VALUE = rf"(?:{_LABEL_NAME})?"
 
 
 def schema_problem(manifest: dict[str, Any], version: str) -> str | None:
@@ -175,6 +241,125 @@ def _decode_continue(token: str) -> tuple[int, list[str]] | None:
         return int(decoded["epoch"]), [str(part) for part in decoded["start"]]
     except (ValueError, KeyError, TypeError):
         return None
+
+
+class SelectorError(ValueError):
+    """A selector the API server cannot parse (400 BadRequest)."""
+
+
+def _top_level_terms(text: str) -> list[str]:
+    """``a=b,c in (x,y)`` split on the commas outside parentheses."""
+    terms, depth, current = [], 0, ""
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    terms.append(current)
+    return terms
+
+
+def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
+    """A ``labelSelector`` as (key, operator, values) requirements, parsed on its own (not the driver's code).
+
+    Operators: ``=`` (``==`` too), ``!=``, ``in``, ``notin``, ``exists``, ``!`` (does not exist), ``gt``, ``lt``.
+    """
+    requirements: list[tuple[str, str, list[str]]] = []
+    if not text.strip():
+        return requirements
+    for term in _top_level_terms(text):
+        term = term.strip()
+        if match := re.fullmatch(rf"!\s*({_LABEL_KEY})", term):
+            requirements.append((match.group(1), "!", []))
+        elif match := re.fullmatch(rf"({_LABEL_KEY})\s+(in|notin)\s*\(([^()]*)\)", term):
+            values = [value.strip() for value in match.group(3).split(",")]
+            if not all(re.fullmatch(_LABEL_VALUE, value) for value in values):
+                raise SelectorError(f"unable to parse requirement: invalid label value in {term!r}")
+            requirements.append((match.group(1), match.group(2), values))
+        elif match := re.fullmatch(rf"({_LABEL_KEY})\s*(==|=|!=)\s*(\S*)", term):
+            if not re.fullmatch(_LABEL_VALUE, match.group(3)):
+                raise SelectorError(f"unable to parse requirement: invalid label value: {match.group(3)!r}")
+            operator = "=" if match.group(2) == "==" else match.group(2)
+            requirements.append((match.group(1), operator, [match.group(3)]))
+        elif match := re.fullmatch(rf"({_LABEL_KEY})\s*(>|<)\s*(-?[0-9]+)", term):
+            requirements.append((match.group(1), "gt" if match.group(2) == ">" else "lt", [match.group(3)]))
+        elif re.fullmatch(_LABEL_KEY, term):
+            requirements.append((term, "exists", []))
+        else:
+            raise SelectorError(f"unable to parse requirement: {term!r}")
+    return requirements
+
+
+def labels_match(requirements: list[tuple[str, str, list[str]]], labels: dict[str, str]) -> bool:
+    """Whether ``labels`` meet every requirement (``!=`` and ``notin`` hold for a missing key, as in the API)."""
+    for key, operator, values in requirements:
+        present, value = key in labels, labels.get(key)
+        if operator == "=" and value != values[0]:
+            return False
+        if operator == "!=" and value == values[0]:
+            return False
+        if operator == "in" and (not present or value not in values):
+            return False
+        if operator == "notin" and present and value in values:
+            return False
+        if operator == "exists" and not present:
+            return False
+        if operator == "!" and present:
+            return False
+        if operator in ("gt", "lt"):
+            try:
+                number = int(value or "")
+            except ValueError:
+                return False
+            if (operator == "gt" and not number > int(values[0])) or (operator == "lt" and not number < int(values[0])):
+                return False
+    return True
+
+
+def parse_field_selector(text: str) -> list[tuple[str, str, str]]:
+    """A ``fieldSelector`` as (field, operator, value) terms, unescaping ``\\,`` ``\\=`` ``\\\\`` as the API does."""
+    terms: list[tuple[str, str, str]] = []
+    if not text.strip():
+        return terms
+    raw, current, escaped = [], "", False
+    for char in text:
+        if escaped:
+            current += "\\" + char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            raw.append(current)
+            current = ""
+        else:
+            current += char
+    raw.append(current)
+    for term in raw:
+        match = re.fullmatch(r"([^=!\\]+)(==|=|!=)(.*)", term)
+        if match is None:
+            raise SelectorError(f"invalid selector: '{text}'; can't understand '{term}'")
+        value = re.sub(r"\\(.)", r"\1", match.group(3))
+        terms.append((match.group(1).strip(), "!=" if match.group(2) == "!=" else "=", value))
+    return terms
+
+
+def field_value(item: dict[str, Any], field: str) -> str:
+    """The value a field selector compares for ``field`` of an object (as the API's selectable fields give it)."""
+    if field == "source":
+        return str((item.get("source") or {}).get("component") or item.get("reportingComponent") or "")
+    if field == "reportingComponent":
+        return str(item.get("reportingComponent") or "")
+    value: Any = item
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 ACCESS_REVIEW_VERSION = "authorization.k8s.io/v1"
@@ -231,6 +416,8 @@ class FakeKubeApi:
         self.on_request: Callable[[str, str], None] | None = None
         # (apiGroup, resource, verb) the signed-in identity may not use; SelfSubjectAccessReviews answer from it.
         self.denied: set[tuple[str, str, str]] = set()
+        # (namespace, pod, container, previous) -> what the container logged (put_log).
+        self.logs: dict[tuple[str, str, str, bool], str] = {}
         self.server: ThreadingHTTPServer | None = None
         self.url = ""
         self.ca_pem = b""
@@ -312,6 +499,11 @@ class FakeKubeApi:
                 }
             )
 
+    def put_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
+        """What a container logged (``previous``: its instance before the last restart), as the kubelet keeps it."""
+        with self.lock:
+            self.logs[(namespace, pod, container, previous)] = text
+
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every stored object of ``kind`` (in ``namespace`` when given)."""
         with self.lock:
@@ -355,15 +547,13 @@ class FakeKubeApi:
 
     # --- request handling ---------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, content_type: str, body: bytes
-    ) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
-        """Answer one request: (status, JSON body or plain text, extra headers).
+    def handle(self, method: str, path: str, content_type: str, body: bytes) -> Answer:
+        """Answer one request: (status, JSON body, plain text or bytes, extra headers).
 
         One handler per concern, in the order a real API server applies them:
         injected faults, aggregated APIs that are down, discovery, routing,
         then the verb's handler (which calls the admission and validation
-        checks it needs).
+        checks it needs); RBAC refusals come after routing, before the verb.
         """
         with self.lock:
             if self.on_request:
@@ -382,10 +572,27 @@ class FakeKubeApi:
                 return discovery
             if urlsplit(path).path.rstrip("/") == ACCESS_REVIEWS:
                 return self._access_review(method, body)
+            log = self._log_route(path)
+            if log is not None:
+                namespace, pod = log
+                forbidden = self._forbidden("get", "", "pods/log", namespace, pod)
+                if forbidden is not None:
+                    return forbidden
+                if method != "GET":
+                    return 405, status_body(405, "MethodNotAllowed", f"{method} is not supported here"), {}
+                return self._pod_log(namespace, pod, parse_qs(urlsplit(path).query))
             route = self._route(path)
             if route is None:
                 return 404, status_body(404, "NotFound", "the server could not find the requested resource"), {}
             request = _Request(self, method, path, content_type, body, *route)
+            verb = {"GET": "get" if request.name else "list", "POST": "create", "PUT": "update", "PATCH": "patch"}
+            verb["DELETE"] = "delete" if request.name else "deletecollection"
+            group = request.api_version.split("/")[0] if "/" in request.api_version else ""
+            forbidden = self._forbidden(
+                verb.get(method, method.lower()), group, request.plural, request.namespace, request.name
+            )
+            if forbidden is not None:
+                return forbidden
             if method == "GET" and request.name is None:
                 return self._list(request)
             if method == "GET":
@@ -410,6 +617,7 @@ class FakeKubeApi:
     def _list(self, request: _Request) -> Answer:
         """A ``<Kind>List``, in pages when the client sends ``limit`` (and follows ``continue``).
 
+        Selectors (``labelSelector``, ``fieldSelector``) pick the items first.
         As the API server does: a page holds at most ``limit`` items (fewer when
         ``max_page_size`` is lower: a server may return fewer than asked), and
         ``metadata.continue`` is set while more remain; a token older than the
@@ -421,6 +629,10 @@ class FakeKubeApi:
             for key in request.objects
             if request.namespace is None or request.cluster_scoped or key[0] == request.namespace
         )
+        picked = self._selected(request, keys, query)
+        if not isinstance(picked, list):
+            return picked
+        keys = picked
         start: list[str] | None = None
         token = (query.get("continue") or [""])[0]
         if token:
@@ -445,6 +657,115 @@ class FakeKubeApi:
             {"kind": f"{request.kind}List", "apiVersion": request.api_version, "metadata": metadata, "items": items},
             {},
         )
+
+    def _selected(
+        self, request: _Request, keys: list[tuple[str, str]], query: dict[str, list[str]]
+    ) -> list[tuple[str, str]] | Answer:
+        """The keys whose objects the query's ``labelSelector`` and ``fieldSelector`` pick, or a 400 answer."""
+        try:
+            labels = parse_label_selector((query.get("labelSelector") or [""])[0])
+            fields = parse_field_selector((query.get("fieldSelector") or [""])[0])
+        except SelectorError as error:
+            return 400, status_body(400, "BadRequest", str(error)), {}
+        selectable = {"metadata.name", "metadata.namespace"} | SELECTABLE_FIELDS.get(request.kind, frozenset())
+        for field, _, _ in fields:
+            if field not in selectable:
+                return 400, status_body(400, "BadRequest", f"field label not supported: {field}"), {}
+        picked: list[tuple[str, str]] = []
+        for key in keys:
+            item = request.objects[key]
+            if not labels_match(labels, item.get("metadata", {}).get("labels") or {}):
+                continue
+            if all((field_value(item, field) == value) == (operator == "=") for field, operator, value in fields):
+                picked.append(key)
+        return picked
+
+    def _forbidden(
+        self, verb: str, group: str, resource: str, namespace: str | None, name: str | None
+    ) -> Answer | None:
+        """RBAC: a verb the test denied is refused, 403 in the API server's words."""
+        if (group, resource, verb) not in self.denied:
+            return None
+        subject = f'{resource.split("/")[0]} "{name}"' if name else resource.split("/")[0]
+        where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        message = (
+            f'{subject} is forbidden: User "{FAKE_USER}" cannot {verb} resource "{resource}" in API group '
+            f'"{group}" {where}'
+        )
+        return 403, status_body(403, "Forbidden", message, name or "", resource.split("/")[0]), {}
+
+    @staticmethod
+    def _log_route(path: str) -> tuple[str, str] | None:
+        """(namespace, pod) for ``/api/v1/namespaces/<namespace>/pods/<pod>/log``."""
+        parts = [part for part in urlsplit(path).path.split("/") if part]
+        if len(parts) == 7 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods" and parts[6] == "log":
+            return parts[3], parts[5]
+        return None
+
+    def _pod_log(self, namespace: str, name: str, query: dict[str, list[str]]) -> Answer:
+        """``GET …/pods/<name>/log``: the options' validation, the pod and container (API server), then the kubelet."""
+        options: dict[str, int] = {}
+        for parameter in ("tailLines", "limitBytes", "sinceSeconds"):
+            if parameter in query:
+                try:
+                    options[parameter] = int(query[parameter][0])
+                except ValueError:
+                    message = f'invalid value for {parameter}: "{query[parameter][0]}" is not an integer'
+                    return 400, status_body(400, "BadRequest", message), {}
+        problems = []
+        if options.get("tailLines", 0) < 0:
+            problems.append(f"tailLines: Invalid value: {options['tailLines']}: must be greater than or equal to 0")
+        if "limitBytes" in options and options["limitBytes"] < 1:
+            problems.append(f"limitBytes: Invalid value: {options['limitBytes']}: must be greater than 0")
+        if "sinceSeconds" in options and options["sinceSeconds"] < 1:
+            problems.append(f"sinceSeconds: Invalid value: {options['sinceSeconds']}: must be greater than 0")
+        if problems:
+            detail = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+            message = f'PodLogOptions "{name}" is invalid: {detail}'
+            return 422, status_body(422, "Invalid", message, name, "PodLogOptions"), {}
+        pod = self.store.get(("v1", "pods"), {}).get((namespace, name))
+        if pod is None:
+            return 404, status_body(404, "NotFound", f'pods "{name}" not found', name, "pods"), {}
+        spec = pod.get("spec") or {}
+        containers = [str(c.get("name")) for c in spec.get("containers") or []]
+        init = [str(c.get("name")) for c in spec.get("initContainers") or []]
+        container = (query.get("container") or [""])[0]
+        if not container:
+            if len(containers) == 1:
+                container = containers[0]
+            elif not containers:
+                message = f"a container name must be specified for pod {name}"
+                return 400, status_body(400, "BadRequest", message), {}
+            else:
+                message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+                if init:
+                    message += f" or one of the init containers: [{' '.join(init)}]"
+                return 400, status_body(400, "BadRequest", message), {}
+        elif container not in containers + init:
+            return 400, status_body(400, "BadRequest", f"container {container} is not valid for pod {name}"), {}
+        if not spec.get("nodeName"):
+            return 200, b"", {}  # not scheduled yet: the API server has no kubelet to ask, and answers nothing
+        previous = (query.get("previous") or ["false"])[0] == "true"
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        status: dict[str, Any] = next((entry for entry in statuses if entry.get("name") == container), {})
+        text = self.logs.get((namespace, name, container, previous))
+        if previous and text is None:
+            message = f'previous terminated container "{container}" in pod "{name}" not found'
+            return 400, status_body(400, "BadRequest", message), {}
+        waiting = (status.get("state") or {}).get("waiting")
+        if not previous and waiting is not None and not status.get("lastState"):
+            message = (
+                f'container "{container}" in pod "{name}" is waiting to start: '
+                f"{waiting.get('reason') or 'ContainerCreating'}"
+            )
+            return 400, status_body(400, "BadRequest", message), {}
+        lines = (text or "").splitlines(keepends=True)
+        if "tailLines" in options:
+            lines = lines[len(lines) - options["tailLines"] :] if options["tailLines"] else []
+        data = "".join(lines).encode()
+        if "limitBytes" in options:
+            data = data[: options["limitBytes"]]
+        return 200, data, {}
 
     def _create(self, request: _Request) -> Answer:
         manifest = json.loads(request.body or b"{}")
@@ -677,7 +998,8 @@ class FakeKubeApi:
         )
 
     def deny(self, verb: str, resource: str, group: str = "") -> None:
-        """Refuse ``verb`` on ``resource`` of ``group`` to the signed-in identity (in its access reviews)."""
+        """Refuse ``verb`` on ``resource`` (``pods/log`` for a subresource) of ``group`` to the signed-in identity:
+        in its access reviews, and on the requests themselves (403 ``Forbidden``)."""
         with self.lock:
             self.denied.add((group, resource, verb))
 
@@ -766,11 +1088,15 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake.lock:
             self.fake.requests.append((self.command, self.path, self.headers.get("Authorization") or ""))
         status, payload, headers = self.fake.handle(self.command, self.path, content_type, body)
-        # kube-aggregator answers for a backend that is down in plain text (Go's http.Error), not a Status.
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        # kube-aggregator answers for a backend that is down in plain text (Go's http.Error), not a Status;
+        # a container's log is plain bytes (cut by limitBytes wherever it falls).
+        if isinstance(payload, bytes):
+            data = payload
+        else:
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header(
-            "Content-Type", "text/plain; charset=utf-8" if isinstance(payload, str) else "application/json"
+            "Content-Type", "application/json" if isinstance(payload, dict) else "text/plain; charset=utf-8"
         )
         self.send_header("Content-Length", str(len(data)))
         for header, value in headers.items():

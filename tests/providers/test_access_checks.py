@@ -27,6 +27,7 @@ from providers.cloud import AwsCredentials
 from providers.cluster import ResourceQuotaSpec
 from providers.kubernetes.driver import KubernetesClusterDriver
 from providers.retry import RetryPolicy
+from tests.providers import live_objects
 from tests.providers.aws_iam_simulation import refuse, simulation_from_moto
 from tests.providers.azure_fake import FakeAzure
 from tests.providers.conftest_cloud import (
@@ -388,6 +389,12 @@ def test_every_kubernetes_request_of_the_clusters_work_is_allowed_by_the_shipped
     driver.namespace_usage()
     driver.list_nodes()
     driver.list_custom_resources("argoproj.io", "v1alpha1", "applications")
+    # A workload's Kubernetes panel: its pods, their events and a container's log.
+    fake.put(live_objects.deployment("payments-dev", "api"))
+    fake.put(live_objects.pod("payments-dev", "api-0", {"app": "api"}))
+    driver.workload_pods("Deployment", "payments-dev", "api")
+    driver.events("payments-dev", [("Deployment", "api"), ("Pod", "api-0")])
+    driver.container_log("payments-dev", "api-0", "api")
     check_access(driver)
     driver.delete_namespace("payments-dev")
 
@@ -401,7 +408,10 @@ def test_every_kubernetes_request_of_the_clusters_work_is_allowed_by_the_shipped
         if rest[0] == "namespaces" and len(rest) > 2:
             rest = rest[2:]
         plural, name = rest[0], rest[1] if len(rest) > 1 else None
+        if len(rest) > 2:  # a subresource: pods/<name>/log is "get" on "pods/log"
+            plural = f"{plural}/{rest[2]}"
         verb = {"GET": "get" if name else "list", "POST": "create", "PATCH": "patch", "DELETE": "delete"}[method]
         used.add(KubernetesPermission(group, plural, verb))
     assert KubernetesPermission("networking.k8s.io", "networkpolicies", "create") in used
+    assert {KubernetesPermission("", "pods/log", "get"), KubernetesPermission("", "events", "list")} <= used
     assert sorted(p.label for p in used - set(kubernetes_permissions())) == []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from providers.cluster import (
+    EVENT_OBJECTS_LIMIT,
     MANAGED_BY_LABEL,
+    POD_LIMIT,
     ClusterDriver,
     IngressSpec,
     LimitRangeSpec,
@@ -20,6 +23,7 @@ from providers.cluster import (
     Subject,
 )
 from providers.errors import Busy, InvalidRequest, NotFound, PermissionDenied, Throttled, Unavailable
+from tests.providers import live_objects
 from tests.providers.conftest import RETRY_AFTER, ClusterHarness
 
 TEAM = {"portal.example/team": "payments", "portal.example/environment": "env-42"}
@@ -719,3 +723,214 @@ def test_an_invalid_object_is_an_invalid_request_and_not_retried(cluster_harness
         cluster_harness.driver.ensure_namespace(NamespaceSpec("payments-dev"))
 
     assert cluster_harness.sleeps == []
+
+
+# --- one workload on demand: its pods, events and container logs --------------------------------------
+
+
+def a_workload_with_neighbours(harness: ClusterHarness) -> None:
+    """``api`` in payments-dev with three pods (one crash-looping), beside pods it must not pick."""
+    for name in ("payments-dev", "payments-prod"):
+        harness.seed(live_objects.namespace(name))
+    harness.seed(live_objects.deployment("payments-dev", "api"))
+    harness.seed(live_objects.pod("payments-dev", "api-5d8f-aaaaa", {"app": "api"}, restarts=1))
+    harness.seed(live_objects.pod("payments-dev", "api-5d8f-bbbbb", {"app": "api"}, node="node-2"))
+    harness.seed(
+        live_objects.pod(
+            "payments-dev",
+            "api-5d8f-ccccc",
+            {"app": "api"},
+            waiting="CrashLoopBackOff",
+            restarts=7,
+            last_terminated="Error",
+        )
+    )
+    harness.seed(live_objects.pod("payments-dev", "web-0", {"app": "web"}, owner=("StatefulSet", "web")))
+    harness.seed(live_objects.pod("payments-prod", "api-6f9c-ddddd", {"app": "api"}))
+
+
+def test_a_workloads_pods_are_the_ones_its_selector_picks_in_its_namespace(cluster_harness: ClusterHarness) -> None:
+    a_workload_with_neighbours(cluster_harness)
+
+    found = cluster_harness.driver.workload_pods("Deployment", "payments-dev", "api")
+
+    assert found.selector == "app=api"
+    assert [pod.name for pod in found.pods] == ["api-5d8f-aaaaa", "api-5d8f-bbbbb", "api-5d8f-ccccc"]
+    assert not found.truncated
+    first, second, crashing = found.pods
+    assert (first.phase, first.ready_containers, len(first.containers), first.restarts) == ("Running", 1, 1, 1)
+    assert (first.node, second.node) == ("node-1", "node-2")
+    assert (first.owner_kind, first.owner_name) == ("ReplicaSet", "api-5d8f")
+    assert first.created_at == live_objects.NOW - timedelta(hours=3)
+    assert first.healthy
+    assert not crashing.healthy
+    assert (crashing.status, crashing.ready_containers, crashing.restarts) == ("CrashLoopBackOff", 0, 7)
+    assert crashing.containers[0].has_previous
+    assert crashing.containers[0].last_terminated == "Error"
+
+
+def test_a_workloads_pods_are_bounded_and_say_when_more_matched(cluster_harness: ClusterHarness) -> None:
+    a_workload_with_neighbours(cluster_harness)
+
+    found = cluster_harness.driver.workload_pods("Deployment", "payments-dev", "api", limit=2)
+
+    assert len(found.pods) == 2
+    assert found.truncated
+    with pytest.raises(InvalidRequest):
+        cluster_harness.driver.workload_pods("Deployment", "payments-dev", "api", limit=POD_LIMIT + 1)
+
+
+def test_one_pod_is_found_only_when_it_is_the_workloads(cluster_harness: ClusterHarness) -> None:
+    a_workload_with_neighbours(cluster_harness)
+    driver = cluster_harness.driver
+
+    assert [p.name for p in driver.workload_pods("Deployment", "payments-dev", "api", only="api-5d8f-bbbbb").pods] == [
+        "api-5d8f-bbbbb"
+    ]
+    assert driver.workload_pods("Deployment", "payments-dev", "api", only="web-0").pods == ()
+    assert driver.workload_pods("Deployment", "payments-dev", "api", only="api-6f9c-ddddd").pods == ()
+
+
+def test_set_based_selectors_pick_pods_as_the_api_does(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.seed(live_objects.namespace("payments-dev"))
+    selector = {
+        "matchLabels": {"app": "api"},
+        "matchExpressions": [
+            {"key": "track", "operator": "In", "values": ["stable", "canary"]},
+            {"key": "debug", "operator": "DoesNotExist"},
+        ],
+    }
+    cluster_harness.seed(live_objects.deployment("payments-dev", "api", selector))
+    for name, labels in (
+        ("api-stable", {"app": "api", "track": "stable"}),
+        ("api-canary", {"app": "api", "track": "canary"}),
+        ("api-debug", {"app": "api", "track": "stable", "debug": "1"}),
+        ("api-other", {"app": "api", "track": "shadow"}),
+    ):
+        cluster_harness.seed(live_objects.pod("payments-dev", name, labels))
+
+    found = cluster_harness.driver.workload_pods("Deployment", "payments-dev", "api")
+
+    assert found.selector == "app=api,track in (canary,stable),!debug"
+    assert [pod.name for pod in found.pods] == ["api-canary", "api-stable"]
+
+
+def test_a_cronjobs_pods_are_picked_by_its_job_templates_labels_and_none_without_them(
+    cluster_harness: ClusterHarness,
+) -> None:
+    cluster_harness.seed(live_objects.namespace("payments-dev"))
+    cluster_harness.seed(live_objects.cron_job("payments-dev", "report", {"app": "report"}))
+    cluster_harness.seed(live_objects.cron_job("payments-dev", "bare", {}))
+    cluster_harness.seed(
+        live_objects.pod("payments-dev", "report-2934-x", {"app": "report"}, phase="Succeeded", owner=("Job", "r"))
+    )
+    cluster_harness.seed(live_objects.pod("payments-dev", "web-0", {"app": "web"}))
+    driver = cluster_harness.driver
+
+    assert [pod.name for pod in driver.workload_pods("CronJob", "payments-dev", "report").pods] == ["report-2934-x"]
+    bare = driver.workload_pods("CronJob", "payments-dev", "bare")
+    assert (bare.selector, bare.pods) == ("", ())  # an empty selector would pick every pod of the namespace
+
+
+def test_the_pods_of_a_missing_workload_are_not_found(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.seed(live_objects.namespace("payments-dev"))
+
+    with pytest.raises(NotFound):
+        cluster_harness.driver.workload_pods("Deployment", "payments-dev", "gone")
+
+
+def test_events_are_those_of_the_named_objects_newest_first_and_bounded(cluster_harness: ClusterHarness) -> None:
+    a_workload_with_neighbours(cluster_harness)
+    now = live_objects.NOW
+    for seeded in (
+        live_objects.event("payments-dev", "Deployment", "api", "ScalingReplicaSet", at=now - timedelta(minutes=30)),
+        live_objects.event("payments-dev", "Pod", "api-5d8f-ccccc", "BackOff", at=now, warning=True, count=28),
+        live_objects.event("payments-dev", "Pod", "api-5d8f-aaaaa", "Pulled", at=now - timedelta(minutes=10)),
+        live_objects.event("payments-dev", "Pod", "web-0", "Pulled", at=now),  # another workload's pod
+        live_objects.event("payments-dev", "Service", "api", "EnsuringLoadBalancer", at=now),  # same name, other kind
+        live_objects.event("payments-prod", "Deployment", "api", "ScalingReplicaSet", at=now),  # another namespace
+    ):
+        cluster_harness.seed(seeded)
+    involved = [("Deployment", "api"), ("Pod", "api-5d8f-aaaaa"), ("Pod", "api-5d8f-ccccc")]
+
+    events = cluster_harness.driver.events("payments-dev", involved)
+
+    assert [(e.involved_kind, e.involved_name, e.reason) for e in events] == [
+        ("Pod", "api-5d8f-ccccc", "BackOff"),
+        ("Pod", "api-5d8f-aaaaa", "Pulled"),
+        ("Deployment", "api", "ScalingReplicaSet"),
+    ]
+    backoff = events[0]
+    assert (backoff.type, backoff.warning, backoff.count, backoff.last_seen) == ("Warning", True, 28, now)
+    assert [e.reason for e in cluster_harness.driver.events("payments-dev", involved, limit=1)] == ["BackOff"]
+    with pytest.raises(InvalidRequest):
+        cluster_harness.driver.events("payments-dev", [("Pod", f"p-{n}") for n in range(EVENT_OBJECTS_LIMIT + 1)])
+
+
+def test_a_containers_log_is_its_last_lines_and_its_previous_instance_is_there_when_it_restarted(
+    cluster_harness: ClusterHarness,
+) -> None:
+    a_workload_with_neighbours(cluster_harness)
+    lines = "".join(f"request {number}\n" for number in range(1, 301))
+    cluster_harness.log("payments-dev", "api-5d8f-ccccc", "api", lines)
+    cluster_harness.log("payments-dev", "api-5d8f-ccccc", "api", "KeyError: 'DATABASE_URL'\n", previous=True)
+    driver = cluster_harness.driver
+
+    log = driver.container_log("payments-dev", "api-5d8f-ccccc", "api", tail_lines=100)
+    previous = driver.container_log("payments-dev", "api-5d8f-ccccc", "api", previous=True)
+
+    assert log.text.splitlines() == [f"request {number}" for number in range(201, 301)]
+    assert not log.truncated
+    assert not log.previous
+    assert previous.text == "KeyError: 'DATABASE_URL'\n"
+    assert previous.previous
+
+
+def test_a_log_is_cut_at_its_byte_limit_and_reads_as_text(cluster_harness: ClusterHarness) -> None:
+    a_workload_with_neighbours(cluster_harness)
+    # Colour codes, and a two-byte character the byte limit cuts in half.
+    cluster_harness.log("payments-dev", "api-5d8f-aaaaa", "api", "\x1b[31mERROR\x1b[0m café\nnext line\n")
+
+    log = cluster_harness.driver.container_log("payments-dev", "api-5d8f-aaaaa", "api", limit_bytes=19)
+
+    assert log.truncated
+    assert log.text == "ERROR caf\N{REPLACEMENT CHARACTER}"
+
+
+@pytest.mark.parametrize(
+    ("pod", "container", "previous", "error"),
+    [
+        ("api-5d8f-aaaaa", "sidecar", False, InvalidRequest),  # the pod has no such container
+        ("api-5d8f-aaaaa", "api", True, InvalidRequest),  # it never restarted: no previous instance
+        ("api-5d8f-ccccc", "api", True, InvalidRequest),  # restarted, but the kubelet kept no earlier log
+        ("nope", "api", False, NotFound),
+        ("api-5d8f-aaaaa", "", False, InvalidRequest),  # never sent without a container
+    ],
+)
+def test_a_log_that_cannot_be_read_is_a_typed_error(
+    cluster_harness: ClusterHarness, pod: str, container: str, previous: bool, error: type[Exception]
+) -> None:
+    a_workload_with_neighbours(cluster_harness)
+
+    with pytest.raises(error):
+        cluster_harness.driver.container_log("payments-dev", pod, container, previous=previous)
+
+
+def test_a_container_waiting_to_start_has_no_log_yet(cluster_harness: ClusterHarness) -> None:
+    cluster_harness.seed(live_objects.namespace("payments-dev"))
+    cluster_harness.seed(live_objects.pod("payments-dev", "api-new", {"app": "api"}, waiting="ContainerCreating"))
+
+    with pytest.raises(InvalidRequest, match="is waiting to start: ContainerCreating"):
+        cluster_harness.driver.container_log("payments-dev", "api-new", "api")
+
+
+@pytest.mark.parametrize(("tail_lines", "limit_bytes"), [(0, 1024), (5001, 1024), (10, 0), (10, 2 * 1024 * 1024)])
+def test_a_log_read_is_bounded_whatever_the_caller_asks(
+    cluster_harness: ClusterHarness, tail_lines: int, limit_bytes: int
+) -> None:
+    a_workload_with_neighbours(cluster_harness)
+
+    with pytest.raises(InvalidRequest):
+        cluster_harness.driver.container_log(
+            "payments-dev", "api-5d8f-aaaaa", "api", tail_lines=tail_lines, limit_bytes=limit_bytes
+        )
