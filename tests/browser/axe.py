@@ -82,6 +82,7 @@ def assert_pages_accessible(page: Page, paths: Iterable[str]) -> None:
     problems: list[str] = []
     for path in paths:
         response = page.goto(path)
-        assert response is not None and response.ok, f"{path} answered {response.status if response else 'nothing'}"
+        assert response is not None, f"{path} answered nothing"
+        assert response.ok, f"{path} answered {response.status}"
         problems += [f"{path}: {line}" for line in axe_violations(page)]
     assert not problems, "serious or critical accessibility violations:\n" + "\n".join(problems)

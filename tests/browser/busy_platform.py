@@ -71,10 +71,16 @@ def _ready_environment_with_add_ons(cluster: Cluster) -> Environment:
             {
                 "name": "checkout-staging-student-experience-postgres",
                 "endpoint": "checkout-staging-student-experience-postgres.c9akciq32.eu-west-1.rds.amazonaws.com:5432",
-                "credentials_reference": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:checkout-staging-db-AbCdEf",
+                "credentials_reference": (
+                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:checkout-staging-db-AbCdEf"
+                ),
             },
         ),
-        ("Cache", "cache", {"name": "checkout-staging-cache", "endpoint": "checkout-staging-cache.abc123.cache.amazonaws.com:6379"}),
+        (
+            "Cache",
+            "cache",
+            {"name": "checkout-staging-cache", "endpoint": "checkout-staging-cache.abc123.cache.amazonaws.com:6379"},
+        ),
     ]
     for position, (name, action, output) in enumerate(outputs):
         Step.objects.create(

@@ -7,14 +7,14 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.browser.axe import axe_violations, wait_until_settled
 from tests.browser.busy_platform import a_busy_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SECTIONS = ["Environments", "Templates", "Deployments", "Costs", "Prices", "Regions", "Access", "Audit log"]
 # What the header keeps free for a search box between the sections and the user's links (or holds one in).
 SEARCH_BOX_ROOM = 14 * 16
@@ -104,7 +104,8 @@ def test_on_a_desktop_the_admins_header_is_one_row_with_room_for_a_search_box(
         tops, bottoms = [box["y"] for box in boxes], [box["y"] + box["height"] for box in boxes]  # type: ignore[index]
         assert max(tops) < min(bottoms), f"at {width} px the header's parts are not on one row"
         header = page.locator("header").bounding_box()
-        assert header is not None and header["height"] < 70, f"at {width} px the header is {header} high"
+        assert header is not None
+        assert header["height"] < 70, f"at {width} px the header is {header['height']} px high"
         assert page.evaluate(PAGE_WIDTH)["page"] <= width, f"at {width} px the header is wider than the screen"
         last_section, approvals = boxes[len(SECTIONS)], boxes[len(SECTIONS) + 1]
         room = approvals["x"] - (last_section["x"] + last_section["width"])  # type: ignore[index]

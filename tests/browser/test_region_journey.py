@@ -3,7 +3,6 @@ region come up: in a real browser, with a real Celery worker building it on the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
