@@ -18,12 +18,20 @@ def templates() -> list[Path]:
 
 
 def unwrapped_tables(text: str) -> list[int]:
-    """The line of each <table> that is not the first thing in a .table-responsive box."""
+    """The line of each <table> that is not the first thing in a .table-responsive box.
+
+    A table inside another table's cell scrolls with the table around it.
+    """
     return [
         text.count("\n", 0, match.start()) + 1
         for match in TABLE.finditer(text)
-        if not text[: match.start()].rstrip().endswith(WRAPPER)
+        if not _nested(text, match.start()) and not text[: match.start()].rstrip().endswith(WRAPPER)
     ]
+
+
+def _nested(text: str, start: int) -> bool:
+    before = text[:start]
+    return len(TABLE.findall(before)) > before.count("</table>")
 
 
 def test_every_table_of_every_template_is_in_a_scrolling_box() -> None:
@@ -43,5 +51,9 @@ def test_the_check_tells_a_wrapped_table_from_a_bare_one() -> None:
     wrapped = '<h2>Costs</h2>\n<div class="table-responsive"><table class="table">\n<tr><td>1</td></tr></table></div>'
     bare = '<h2>Costs</h2>\n<table class="table"><tr><td>1</td></tr></table>'
 
+    nested = '<div class="table-responsive"><table><tr><td><table><tr><td>1</td></tr></table></td></tr></table></div>'
+
     assert unwrapped_tables(wrapped) == []
     assert unwrapped_tables(bare) == [2]
+    assert unwrapped_tables(nested) == []
+    assert unwrapped_tables(bare + "\n" + nested) == [2]
