@@ -51,6 +51,15 @@ def test_initials_come_from_the_names_or_else_the_username() -> None:
     assert User(username="ci-bot", first_name="", last_name="").initials == "C"
 
 
+def test_the_approvals_link_says_when_it_is_the_page_shown(client_for: ClientFor) -> None:
+    client = client_for(Persona.TEAM_LEAD)
+    current = '<a class="nav-link active" href="/approvals/" aria-current="page">Approvals</a>'
+
+    assert current in client.get("/approvals/").content.decode()
+    assert current not in client.get("/").content.decode()
+    assert '<a class="nav-link" href="/approvals/">Approvals</a>' in client.get("/").content.decode()
+
+
 def test_no_one_signed_out_sees_a_menu(client_for: ClientFor) -> None:
     page = client_for(None).get("/accounts/login/").content.decode()
 
