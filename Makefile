@@ -36,8 +36,9 @@ format: install
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# The front-end assets from npm, and those only the tests use (axe-core for the browser tests' accessibility check).
 install: $(VENV_STAMP)
-	.venv/bin/python -m portal.assets
+	.venv/bin/python -m portal.assets --with-test-assets
 
 $(UV):
 	$(PYTHON) -m venv .tools

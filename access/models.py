@@ -63,6 +63,12 @@ class User(AbstractUser):
         name = self.get_full_name()
         return f"{name} ({self.username})" if name else self.username
 
+    @property
+    def initials(self) -> str:
+        """Up to two letters for the header's account menu: of the first and last name, else of the username."""
+        letters = "".join(part[0] for part in (self.first_name.strip(), self.last_name.strip()) if part)
+        return (letters or self.username[:1]).upper()
+
 
 @scoped("teams", team="pk")
 class Team(models.Model):

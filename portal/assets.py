@@ -13,6 +13,13 @@ rewrites every reference a stylesheet or script makes to another file (its
 ``sourceMappingURL``, ``url(...)`` and ``@import``); a reference to a file
 that is not there fails the whole build. So what a listed file refers to is
 extracted beside it, from the same verified tarball.
+
+``TEST_ASSETS`` are what only the test suite uses (axe-core, which the
+browser tests inject into pages to check their accessibility): fetched and
+checked the same way by ``python -m portal.assets --with-test-assets`` (what
+``make install`` runs; the image's build leaves them out), into
+``TEST_ASSETS_DIR``, which no static files finder looks in, so they are never
+served.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / ".venv" / "portal-assets"
+TEST_ASSETS_DIR = Path(__file__).resolve().parent.parent / ".venv" / "portal-test-assets"
 REGISTRY = os.environ.get("PORTAL_NPM_REGISTRY", "https://registry.npmjs.org").rstrip("/")
 
 
@@ -55,6 +63,15 @@ ASSETS = [
         version="4.5.1",
         integrity="sha512-GIjfiT9dbmHRiYi6Nl2yFCq7kkwdkp1W/lp2J99rX0yo9tgJGn3lKQATztIjb5tVtevcBtIdICNWqlq5+E8/Pw==",
         files={"dist/chart.umd.min.js": "chartjs/chart.umd.min.js", "LICENSE.md": "chartjs/LICENSE.md"},
+    ),
+]
+
+TEST_ASSETS = [
+    Asset(
+        package="axe-core",
+        version="4.14.1",
+        integrity="sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        files={"axe.min.js": "axe-core/axe.min.js", "LICENSE": "axe-core/LICENSE"},
     ),
 ]
 
@@ -171,5 +188,8 @@ if __name__ == "__main__":
     try:
         for name in install():
             print(f"installed {name}")
+        if "--with-test-assets" in sys.argv[1:]:
+            for name in install(TEST_ASSETS, TEST_ASSETS_DIR):
+                print(f"installed {name} (for the tests)")
     except (OSError, ValueError) as error:
         sys.exit(f"portal.assets: {error}")

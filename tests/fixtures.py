@@ -4,6 +4,7 @@ worker process and a real Chromium driven by Playwright."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -277,9 +278,14 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+# A desktop screen, where the header shows every section and the user's links in one row (below 1400 px
+# they fold behind its menu button); a test of another size sets its own with page.set_viewport_size.
+DESKTOP = {"width": 1440, "height": 900}
+
+
 @pytest.fixture
 def page(browser: object, live_server: object) -> Iterator[object]:
-    context = browser.new_context(base_url=live_server.url)  # type: ignore[attr-defined]
+    context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -297,3 +303,10 @@ def sign_in(page: object, demo: None) -> Callable[[str], None]:
         page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
 
     return sign_in_as
+
+
+def sign_out(page: Any) -> None:
+    """Sign out through the header's account menu, as someone at a desktop screen does."""
+    page.get_by_role("button", name=re.compile(r"^Account of ")).click()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/accounts/login/"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.contrib.staticfiles import finders
 
-from portal.assets import ASSETS, Asset, beside, extract, references, verify
+from portal.assets import ASSETS, TEST_ASSETS, TEST_ASSETS_DIR, Asset, beside, extract, references, verify
 
 
 def tarball(files: dict[str, bytes]) -> bytes:
@@ -109,3 +109,11 @@ def test_the_installed_assets_are_served_from_the_portal_itself() -> None:
     for asset in ASSETS:
         for target in asset.files.values():
             assert finders.find(f"vendor/{target}"), f"{asset.package}: vendor/{target} is not installed"
+
+
+def test_the_assets_only_the_tests_use_are_installed_but_never_served() -> None:
+    for asset in TEST_ASSETS:
+        for target in asset.files.values():
+            assert (TEST_ASSETS_DIR / target).is_file(), f"{asset.package}: {target} is not installed (make install)"
+            assert finders.find(f"vendor/{target}") is None, f"{asset.package}: {target} would be served"
+            assert finders.find(target) is None, f"{asset.package}: {target} would be served"

@@ -11,15 +11,11 @@ from playwright.sync_api import Page, expect
 
 from access import services
 from access.models import SsoRule, Team, User
+from tests.fixtures import sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TUTOR_TOOLS_GRANT = re.compile(r"You hold Developer on team Tutor Tools\s+\(granted to you\)\s+— expires")
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
 
 
 def test_an_admin_grants_a_developer_time_bound_access_to_another_team_and_revokes_it(page: Page, sign_in) -> None:

@@ -12,14 +12,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from regions.models import Cluster
-from tests.fixtures import WorkerFactory
+from tests.fixtures import WorkerFactory, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
 
 
 def test_a_developer_gets_an_approved_environment_and_tears_it_down(

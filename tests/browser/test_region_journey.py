@@ -3,7 +3,6 @@ region come up: in a real browser, with a real Celery worker building it on the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,15 +13,10 @@ from playwright.sync_api import Page, expect
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
 from tests.factories import PASSWORD
-from tests.fixtures import WorkerFactory
+from tests.fixtures import WorkerFactory, sign_out
 from tests.regions.test_region_build import second_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
 
 
 def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_up(

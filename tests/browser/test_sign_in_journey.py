@@ -49,6 +49,7 @@ def test_a_wrong_password_is_refused_on_the_page(page: Page, demo) -> None:
 def test_signing_out_returns_to_the_sign_in_page(page: Page, sign_in) -> None:
     sign_in("manager")
 
+    page.get_by_role("button", name="Account of Marco Rossi").click()
     page.get_by_role("button", name="Sign out").click()
 
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
