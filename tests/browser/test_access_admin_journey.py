@@ -24,7 +24,7 @@ def test_an_admin_grants_a_developer_time_bound_access_to_another_team_and_revok
     page.get_by_role("link", name=re.compile(r"^Grants —")).click()
     page.get_by_role("link", name="Grant access").click()
 
-    page.get_by_label("Person").select_option(label="developer")
+    page.get_by_label("Person").select_option(label="Dev Patel (developer)")
     page.get_by_label("Role", exact=True).select_option(label="Developer")
     page.get_by_label("Limit to team").select_option(label="Tutor Tools")
     page.get_by_label("Expires").fill((timezone.localtime() + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))

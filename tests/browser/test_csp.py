@@ -73,7 +73,7 @@ def test_a_token_is_created_and_revoked_on_the_page_without_a_csp_violation(page
     page.goto("/access/tokens/")
 
     page.get_by_label("Name").fill("deploy pipeline")
-    page.get_by_label("Team").select_option(label="Student Experience")
+    page.get_by_label("Team", exact=True).select_option(label="Student Experience")
     page.get_by_label("Role").select_option(label="Developer")
     page.get_by_role("button", name="Create token").click()
 
