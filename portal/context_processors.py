@@ -20,21 +20,16 @@ class NavItem:
 
 
 # (label, URL name, the model the section lists). A section whose app or URL
-# does not exist yet stays hidden, so later issues only add their URLs.
+# is not installed stays hidden.
 SECTIONS = [
     ("Environments", "environments:list", "environments.Environment"),
-    ("Templates", "environments:templates", "environments.EnvironmentTemplate"),
     ("Deployments", "deployments:list", "deployments.Deployment"),
     ("Scorecards", "scorecards:list", "scorecards.Scorecard"),
     ("Costs", "costs:overview", "costs.CostRollup"),
-    ("Prices", "costs:prices", "costs.PriceItem"),
     ("Regions", "regions:list", "regions.Region"),
     ("Access", "access:overview", "access.Team"),
     ("Audit log", "access:audit", "access.AuditEvent"),
 ]
-# Sections listing objects that belong to no team: asked about an unsaved object, so a grant
-# limited to a team (which never covers them) does not show a link to a page that refuses.
-TEAMLESS = {"costs.PriceItem"}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -48,7 +43,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             model = apps.get_model(model_name)
         except (NoReverseMatch, LookupError):
             continue
-        if policy.can(user, policy.VIEW, model() if model_name in TEAMLESS else model):
+        if policy.can(user, policy.VIEW, model):
             items.append(NavItem(label, url, False))
     # The section of the page is the one with the longest matching address (/costs/prices/ is Prices, not Costs).
     current = max(

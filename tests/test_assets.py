@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import posixpath
+import re
 import tarfile
 from pathlib import Path
 
@@ -117,3 +118,15 @@ def test_the_assets_only_the_tests_use_are_installed_but_never_served() -> None:
             assert (TEST_ASSETS_DIR / target).is_file(), f"{asset.package}: {target} is not installed (make install)"
             assert finders.find(f"vendor/{target}") is None, f"{asset.package}: {target} would be served"
             assert finders.find(target) is None, f"{asset.package}: {target} would be served"
+
+
+def test_the_portals_stylesheet_closes_every_block_it_opens() -> None:
+    """A block left open swallows every rule after it (the browser reads them as its declarations)."""
+    css = re.sub(
+        r"/\*.*?\*/", "", (Path(__file__).resolve().parent.parent / "static/portal/portal.css").read_text(), flags=re.S
+    )
+    depth = 0
+    for character in css:
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        assert depth >= 0, "a } closes nothing"
+    assert depth == 0, "a block is left open"

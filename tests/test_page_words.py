@@ -75,3 +75,22 @@ def test_pickers_name_people_and_empty_choices_in_words(
     options = re.findall(r"<option[^>]*>([^<]*)</option>", html)
     usernames = {"developer", "lead", "manager", "admin", "auditor", "admin2", "admin3"}
     assert not usernames & {option.strip() for option in options}, "a person is picked by their name"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "said"),
+    [
+        ("/access/audit/", {"occurred_after": "yesterday"}, "From: Enter a valid date."),
+        ("/environments/", {"status": "bogus"}, "Status: Select a valid choice."),
+        ("/regions/", {"provider": "mars"}, "Provider: Select a valid choice."),
+    ],
+)
+def test_a_filter_that_cannot_be_applied_is_named_by_its_label(
+    path: str, query: dict[str, str], said: str, client_for: Callable[[Persona | None], Client]
+) -> None:
+    response = client_for(Persona.PLATFORM_ADMIN).get(path, query)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert said in html
+    assert f"{next(iter(query))}:" not in html

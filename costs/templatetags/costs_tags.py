@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 
 from access import policy
-from costs.models import CostRollup, CostSource
+from costs.models import CostRollup, CostSource, PriceItem
 
 register = template.Library()
 
@@ -36,6 +36,12 @@ def money(amount: Decimal | None) -> str:
 def may_see_costs(user: Any) -> bool:
     """Whether ``user`` may see some costs, e.g. to offer a link to a cost page (``{% if user|may_see_costs %}``)."""
     return policy.can(user, policy.VIEW, CostRollup)
+
+
+@register.filter
+def may_see_prices(user: Any) -> bool:
+    """Whether ``user`` may open the price table (prices belong to no team: asked of an unsaved one)."""
+    return policy.can(user, policy.VIEW, PriceItem())
 
 
 @register.filter

@@ -67,7 +67,7 @@ def test_every_main_page_of_a_developer_passes_axe(page: Page, sign_in: Callable
     platform = a_busy_platform()
 
     sign_in("developer")
-    expect(page.get_by_role("heading", name="Platform at a glance")).to_be_visible()
+    expect(page.get_by_role("heading", name="Hello, Dev")).to_be_visible()
     assert_pages_accessible(
         page,
         [

@@ -15,7 +15,7 @@ from tests.browser.busy_platform import a_busy_platform
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
-SECTIONS = ["Environments", "Templates", "Deployments", "Costs", "Prices", "Regions", "Access", "Audit log"]
+SECTIONS = ["Environments", "Deployments", "Scorecards", "Costs", "Regions", "Access", "Audit log"]
 # What the header keeps free for a search box between the sections and the user's links (or holds one in).
 SEARCH_BOX_ROOM = 14 * 16
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from scorecards.models import Scorecard, ServiceScore
 from scorecards.services import scorecards_evaluate
-from tests.fixtures import WorkerFactory
+from tests.fixtures import WorkerFactory, sign_out
 from tests.helpers import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ def test_an_admin_tightens_a_rule_and_a_developer_sees_their_service_drop_a_leve
     page.get_by_label("Within how many days").fill("1")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Rule “Deployed to production within 1 day” saved.")).to_be_visible()
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
 
     # The worker evaluates the services again once the rule is saved (a page shows what was last evaluated).
     portal = ServiceScore.objects.filter(service__slug="student-portal", scorecard=readiness)

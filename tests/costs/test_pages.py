@@ -108,8 +108,11 @@ def test_the_navigation_offers_costs_to_whoever_may_see_some(client_for: Callabl
     assert "Costs" in sections(Persona.DEVELOPER)
     assert "Costs" in sections(Persona.MANAGER)
     assert "Costs" not in sections(Persona.AUDITOR)
-    prices_page = client_for(Persona.MANAGER).get(reverse("costs:prices")).context["navigation"]
-    assert [item.label for item in prices_page if item.active] == ["Prices"]
+    prices_page = client_for(Persona.MANAGER).get(reverse("costs:prices"))
+    assert [item.label for item in prices_page.context["navigation"] if item.active] == ["Costs"]
+    assert (
+        'aria-current="page" href="/costs/prices/">Prices</a>' in prices_page.content.decode()
+    )  # in the cost pages' own
 
 
 # --- the breakdown --------------------------------------------------------------------------------
