@@ -34,9 +34,12 @@ def waiting_for(user: User, limit: int = 200) -> list[ApprovalRequest]:
     return [request for request in pending[:1000] if can_decide(user, request)][:limit]
 
 
-def requested_by(user: User, limit: int = 50) -> list[ApprovalRequest]:
-    """``user``'s own requests, newest first."""
-    return list(_with_details(ApprovalRequest.objects.filter(requested_by=user))[:limit])
+def requested_by(user: User, limit: int = 50, *, pending: bool = False) -> list[ApprovalRequest]:
+    """``user``'s own requests (``pending``: those still waiting), newest first."""
+    requests = ApprovalRequest.objects.filter(requested_by=user)
+    if pending:
+        requests = requests.filter(status=ApprovalStatus.PENDING)
+    return list(_with_details(requests)[:limit])
 
 
 def visible(user: User, pk: int) -> ApprovalRequest:

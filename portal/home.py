@@ -22,7 +22,7 @@ from access import selectors as access_selectors
 from access.audit_selectors import audit_event_list
 from access.models import AuditEvent, Team, User
 from approvals import selectors as approval_selectors
-from approvals.models import ApprovalRequest, ApprovalStatus
+from approvals.models import ApprovalRequest
 from costs import anomalies as anomaly_selectors
 from costs import budgets as budget_selectors
 from costs.budget_models import Anomaly
@@ -166,11 +166,7 @@ def _approvals(page: HomePage) -> None:
     waiting = approval_selectors.waiting_for(page.user)
     page.waiting_total = len(waiting)
     page.waiting_for_me = waiting[:SHOWN]
-    page.my_pending = [
-        request
-        for request in approval_selectors.requested_by(page.user, limit=SHOWN * 2)
-        if request.status == ApprovalStatus.PENDING
-    ][:SHOWN]
+    page.my_pending = approval_selectors.requested_by(page.user, limit=SHOWN, pending=True)
 
 
 def _deployments(page: HomePage) -> None:
