@@ -160,6 +160,65 @@ def test_several_workloads_in_one_place_are_counted_and_the_worst_health_shows(d
     assert 'data-health="degraded"' in row
 
 
+def deployed(target: Workload, version: str, *, days_ago: int, service: Service | None = None) -> Deployment:
+    return Deployment.objects.create(
+        service=service or target.service,
+        workload=target,
+        cluster=target.cluster,
+        team=target.team,
+        version=version,
+        source=DeploymentSource.PIPELINE,
+        status=DeploymentStatus.SUCCEEDED,
+        started_at=NOW - timedelta(days=days_ago),
+    )
+
+
+def cell_links(html: str, slug: str) -> dict[str, str]:
+    """Each filled cell of a service's matrix row: its version -> where the version's link leads."""
+    links = {}
+    for cell in row_of(html, slug).split("<td")[1:]:
+        if "data-cell-link" in cell:
+            href = cell.split('href="')[1].split('"')[0]
+            links[cell.split('data-version="')[1].split('"')[0]] = href
+    return links
+
+
+def test_each_matrix_cell_leads_to_the_deployment_that_put_its_version_there(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    staging, production = environment("stage-x", Tier.STAGING), environment("prod-x", Tier.PRODUCTION)
+    in_staging = workload(service, "1.5.0", env=staging)
+    deployed(in_staging, "1.4.0", days_ago=3)
+    newest = deployed(in_staging, "1.5.0", days_ago=1)
+    # Production runs 1.4.0 in two workloads; the newer deployment of the two is the one the cell opens.
+    api = workload(service, "1.4.0", env=production, name="checkout-api")
+    worker = workload(service, "1.4.0", env=production, name="checkout-worker")
+    deployed(api, "1.4.0", days_ago=4)
+    latest_in_production = deployed(worker, "1.4.0", days_ago=2)
+    # A workload the sync found that no recorded deployment reached leads to its pods.
+    found = workload(service, "1.3.9", where="aks-eastus")
+
+    links = cell_links(developer.get(MATRIX).content.decode(), "checkout")
+
+    assert links == {
+        "1.5.0": reverse("deployments:detail", args=[newest.pk]),
+        "1.4.0": reverse("deployments:detail", args=[latest_in_production.pk]),
+        "1.3.9": reverse("deployments:workload_kubernetes", args=[found.pk]),
+    }
+    assert developer.get(links["1.5.0"]).status_code == 200
+
+
+def test_a_cell_of_mixed_versions_leads_to_a_deployment_of_the_version_it_shows(developer: Client) -> None:
+    service = make_service(slug="checkout", team=team())
+    majority = [workload(service, "2.0.0", name=f"checkout-{n}") for n in range(2)]
+    odd_one = workload(service, "2.1.0", name="checkout-canary")
+    shown = deployed(majority[1], "2.0.0", days_ago=2)
+    deployed(odd_one, "2.1.0", days_ago=1)  # newer, but not the version the cell shows
+
+    links = cell_links(developer.get(MATRIX).content.decode(), "checkout")
+
+    assert links == {"2.0.0": reverse("deployments:detail", args=[shown.pk])}
+
+
 def test_the_matrix_filters_by_team_region_health_environment_and_name(admin: Client) -> None:
     ours = make_service(slug="checkout", name="Checkout", team=team())
     theirs = make_service(slug="timetable", name="Timetable", team=team("tutor-tools"))
