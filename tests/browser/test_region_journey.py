@@ -74,7 +74,12 @@ def test_an_admin_reviews_a_region_plan_approves_it_and_watches_the_region_come_
 
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
-    page.goto(request_url)
+    # The last approval settles the request: the whole page follows, not only the approval panel.
+    expect(page.locator("[data-request-status]").first).not_to_have_attribute(
+        "data-request-status", "pending_approval", timeout=20_000
+    )
+    expect(page.get_by_role("button", name="Cancel the request")).to_have_count(0)
+    assert page.url == request_url
     # The progress list polls while the build runs and reloads the page when it ends.
     expect(page.locator("[data-request-status]").first).to_have_attribute(
         "data-request-status", "ready", timeout=90_000
