@@ -31,6 +31,7 @@ urlpatterns = [
     path("scorecards/", include("scorecards.urls")),
     path("costs/", include("costs.urls")),
     path("search/", search_views.search, name="search"),
+    path("live/<slug:kind>/<int:pk>/", views.live_status, name="live_status"),
     # CI/CD systems post here; the webhook source's secret, not a session, authenticates them.
     path("hooks/<str:name>/", hook_views.receive, name="webhook"),
     path("api/", include("portal.api.urls")),

@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRefresh
 
-from portal import health
+from portal import health, live
 from portal.api.errors import error_body
 from portal.home import home_page
 from portal.http import signed_in
@@ -75,3 +76,13 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "Something went wrong",
         "The error has been logged. Quote the request id below when you report it.",
     )
+
+
+@login_required
+@require_GET
+@never_cache
+def live_status(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """A waiting page's question "has it changed?": 204 while not, a whole-page reload (htmx) once it has."""
+    if live.changed(signed_in(request), kind, pk, request.GET.get("seen", "")[:64]):
+        return HttpResponseClientRefresh()
+    return HttpResponse(status=204)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
@@ -19,6 +19,9 @@ from pytest_django import DjangoDbBlocker
 
 from access.models import User
 from portal.demo import DEMO_PASSWORD, Persona, load_demo, username_of
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # calls from that thread are still synchronous and safe.
@@ -280,7 +283,7 @@ def browser() -> Iterator[object]:
 
 # A desktop screen, where the header shows every section and the user's links in one row (below 1400 px
 # they fold behind its menu button); a test of another size sets its own with page.set_viewport_size.
-DESKTOP = {"width": 1440, "height": 900}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 
 
 @pytest.fixture

@@ -1,6 +1,12 @@
+from typing import Any
+
 from django import template
+from django.db.models import Model
 from django.forms import BoundField
+from django.urls import reverse
 from django.utils.safestring import SafeString
+
+from portal import live
 
 register = template.Library()
 
@@ -31,3 +37,17 @@ def status_tone(status: str) -> str:
 def with_class(field: BoundField, css_class: str) -> SafeString:
     """Render a form field's widget with CSS classes, e.g. ``{{ field|with_class:"form-select" }}``."""
     return field.as_widget(attrs={"class": css_class})
+
+
+@register.inclusion_tag("_live_status.html")
+def live_status(kind: str, subject: Model) -> dict[str, Any]:
+    """``{% live_status "environment" environment %}``: while the subject waits, its page asks every few seconds
+    whether it changed and reloads when it has (portal/live.py); a settled subject's page asks nothing."""
+    followed = live.subject_of(kind)
+    if not followed.waits(subject):
+        return {}
+    return {
+        "url": reverse("live_status", kwargs={"kind": kind, "pk": subject.pk}),
+        "stamp": followed.stamp(subject),
+        "seconds": live.POLL_SECONDS,
+    }

@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
+from portal.demo import DEMO_PASSWORD
 from regions.models import Cluster
-from tests.fixtures import WorkerFactory, sign_out
+from tests.fixtures import DESKTOP, WorkerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_developer_gets_an_approved_environment_and_tears_it_down(
     page: Page,
+    browser: Browser,
+    live_server: Any,
     sign_in: Callable[[str], None],
     start_celery_worker: WorkerFactory,
     settings: Any,
@@ -42,23 +45,26 @@ def test_a_developer_gets_an_approved_environment_and_tears_it_down(
         "data-environment-status", "pending_approval"
     )
     environment_url = page.url
-    sign_out(page)
 
-    sign_in("lead")
-    page.goto("/")
-    waiting = page.get_by_role("region", name="Waiting for your approval")
+    # The lead decides in their own browser while the developer's page stays open.
+    lead = browser.new_context(base_url=live_server.url, viewport=DESKTOP).new_page()
+    lead.goto("/accounts/login/")
+    lead.get_by_label("Username").fill("lead")
+    lead.get_by_label("Password").fill(DEMO_PASSWORD)
+    lead.get_by_role("button", name="Sign in").click()
+    waiting = lead.get_by_role("region", name="Waiting for your approval")
     expect(waiting.get_by_role("link", name=re.compile(r"Environment journey for Student Experience"))).to_be_visible()
-    expect(page.locator('[data-attention="approvals"]')).to_have_text("1 approval waits")
-    page.goto(environment_url)
-    page.get_by_role("button", name="Approve").click()
-    expect(page.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
-    sign_out(page)
+    expect(lead.locator('[data-attention="approvals"]')).to_have_text("1 approval waits")
+    lead.goto(environment_url)
+    lead.get_by_role("button", name="Approve").click()
+    expect(lead.locator("[data-approval-status]")).to_have_attribute("data-approval-status", "approved")
+    lead.context.close()
 
-    sign_in("developer")
-    page.goto(environment_url)
+    # The developer's page follows by itself: no reload, no stale "Waiting for approval".
     expect(page.locator("[data-environment-status]").first).to_have_attribute(
         "data-environment-status", "ready", timeout=60_000
     )
+    assert page.url == environment_url
     expect(page.locator('[data-section="endpoints"]')).to_contain_text("https://journey.student-experience")
     page.goto("/")
     mine = page.get_by_role("region", name="Your environments")
@@ -68,8 +74,6 @@ def test_a_developer_gets_an_approved_environment_and_tears_it_down(
     page.get_by_role("link", name="Tear down").click()
     page.get_by_label(re.compile("to confirm")).fill("journey")
     page.get_by_role("button", name="Tear down").click()
-    page.wait_for_timeout(3000)
-    page.goto(environment_url)
     expect(page.locator("[data-environment-status]").first).to_have_attribute(
         "data-environment-status", "torn_down", timeout=60_000
     )
