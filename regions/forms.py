@@ -49,7 +49,7 @@ class RegionRequestForm(forms.ModelForm[RegionRequest]):
         for name, choices in (
             ("provider", [(p.value, p.label) for p in Provider if p in BUILDABLE_PROVIDERS]),
             ("code", region_choices(provider=provider)),
-            ("dr_partner_code", region_choices(blank="None", provider=provider)),
+            ("dr_partner_code", region_choices(blank="No DR partner", provider=provider)),
         ):
             field = self.fields[name]
             assert isinstance(field, forms.ChoiceField)  # noqa: S101 (declared as choice fields)

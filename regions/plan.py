@@ -147,8 +147,11 @@ SETTING_LABELS = {
     "network_policy": "Network policy",
     "allow_from_namespaces": "Reachable from",
     "quota": "Quota",
+    "workload_class": "Workload class",
+    "pool_kind": "Pool",
 }
 SETTING_VALUES = {
+    **{str(workload_class.value): str(workload_class.label) for workload_class in WorkloadClass},
     "kubernetes_control_plane": "the Kubernetes control plane",
     "kubernetes_nodes": "the Kubernetes nodes",
     "bucket_replication": "bucket replication",

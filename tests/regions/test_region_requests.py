@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -479,10 +480,14 @@ def test_the_plan_and_its_estimate_show_before_the_request_is_sent_in_words(
     )
 
     assert 'data-section="plan"' in page
+    assert "Workload class: High-CPU" in page
     assert "Estimated monthly total" in page
     assert "Quota: requests.cpu 16, requests.memory 32Gi" in page
     assert "Point-in-time recovery: yes" in page
     assert not [literal for literal in ("{'", "True", "False", "None") if literal in page]
+    settings = re.findall(r'<span class="d-block">([^<]*)</span>', page)
+    assert settings
+    assert not [setting for setting in settings if re.search(r"\b[a-z]+_[a-z]+\b", setting)]
     assert not RegionRequest.objects.exists()
 
 
