@@ -219,7 +219,7 @@ def _empty() -> SafeString:
 
 
 def _more(count: int, what: str = "more") -> SafeString:
-    return format_html('<span class="text-body-secondary">and {} {}</span>', f"{count:,}", what)
+    return format_html('<span class="text-body-secondary audit-more">and {} {}</span>', f"{count:,}", what)
 
 
 def _text(value: str, reading: _Reading) -> SafeString:

@@ -160,14 +160,14 @@ def test_a_long_list_shows_its_first_items_and_how_many_more() -> None:
     assert html.startswith("0, 1, 2")
     assert f", {MAX_ITEMS - 1} <span" in html
     assert f", {MAX_ITEMS}," not in html
-    assert html.endswith('<span class="text-body-secondary">and 70 more</span>')
+    assert html.endswith('<span class="text-body-secondary audit-more">and 70 more</span>')
 
 
 def test_a_dict_with_many_keys_shows_its_first_keys_and_how_many_more() -> None:
     html = str(value_html({f"key{number:03}": number for number in range(MAX_ITEMS + 10)}))
 
     assert html.count("<dt>") == MAX_ITEMS
-    assert html.endswith('</dl><span class="text-body-secondary">and 10 more</span>')
+    assert html.endswith('</dl><span class="text-body-secondary audit-more">and 10 more</span>')
 
 
 def test_a_deeply_nested_value_is_shown_to_a_depth_then_named_by_its_size() -> None:
@@ -185,7 +185,7 @@ def test_a_deeply_nested_value_is_shown_to_a_depth_then_named_by_its_size() -> N
 def test_a_long_text_shows_its_first_characters_and_how_many_more() -> None:
     html = str(value_html("x" * (MAX_TEXT + 1234)))
 
-    assert html == "x" * MAX_TEXT + '… <span class="text-body-secondary">and 1,234 more characters</span>'
+    assert html == "x" * MAX_TEXT + '… <span class="text-body-secondary audit-more">and 1,234 more characters</span>'
 
 
 def test_a_wide_and_deep_value_shows_a_bounded_number_of_values() -> None:
