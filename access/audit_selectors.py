@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from django.apps import apps
 from django.contrib.auth.models import AnonymousUser
@@ -209,7 +209,7 @@ def is_reference(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"id", "repr"}
 
 
-def _is_group(value: Any) -> bool:
+def _is_group(value: Any) -> TypeGuard[dict[str, Any]]:
     """A dict a page shows key by key (a model reference reads as its name instead)."""
     return isinstance(value, dict) and not is_reference(value)
 

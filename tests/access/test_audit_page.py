@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -258,13 +259,14 @@ def test_an_events_details_read_in_words_with_no_python_or_json_literal(auditor:
 
 def test_an_events_details_show_what_people_typed_as_text_never_as_markup(auditor: Client) -> None:
     script = "<script>alert(1)</script>"
+    typed_by_people: dict[str, Any] = {script: script}
     recorded = audit.record(
         audit.TEAM_CHANGED,
         object_repr="Tutor Tools",
         before={"description": "fine", "labels": {script: "a"}},
         after={"description": script, "labels": {script: "b"}},
         reason=script,
-        **{script: script},
+        **typed_by_people,
     )
 
     details = details_of(auditor.get(AUDIT).content.decode(), recorded)

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access import audit
+from tests.browser.axe import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,3 +75,4 @@ def test_an_events_long_and_nested_details_read_in_words_and_wrap_inside_the_log
     expect(changes.get_by_role("row", name=re.compile("Quota")).locator("del")).to_have_text("8")
     widths = log.evaluate(WIDTHS)
     assert widths["content"] <= widths["box"], f"the expanded event makes the log {widths['content']} px wide"
+    assert axe_violations(page) == [], "the audit log with an event's details open"
