@@ -190,10 +190,10 @@ _PLAIN = _Reading({}, "text")
 
 
 class _Budget:
-    """How many more values one cell may show."""
+    """How many more values one cell (or rows one field) may show."""
 
-    def __init__(self) -> None:
-        self.left = MAX_VALUES
+    def __init__(self, left: int = MAX_VALUES) -> None:
+        self.left = left
 
     def spend(self) -> bool:
         self.left -= 1
@@ -207,6 +207,16 @@ def _blank(value: Any) -> bool:
 def is_reference(value: Any) -> bool:
     """A model as ``audit.snapshot`` records it: ``{"id": 3, "repr": "Tutor Tools"}``."""
     return isinstance(value, dict) and set(value) == {"id", "repr"}
+
+
+def _differ(old: Any, new: Any) -> bool:
+    """Whether a value changed, as a page shows it: nothing recorded and an empty value (None, "", [], {}) read
+    alike, and two dicts differ only where one of their keys does."""
+    if _blank(old) and _blank(new):
+        return False
+    if _is_group(old) and _is_group(new):
+        return any(_differ(old.get(name), new.get(name)) for name in set(old) | set(new))
+    return bool(old != new)
 
 
 def _is_group(value: Any) -> TypeGuard[dict[str, Any]]:
@@ -335,7 +345,7 @@ def _change(
         label,
         value_html(old, field),
         value_html(new, field),
-        old != new,
+        _differ(old, new),
         path,
         has_before=not _blank(old),
         has_after=not _blank(new),
@@ -343,22 +353,31 @@ def _change(
 
 
 def _dict_changes(
-    key: str, label: str, old: dict[str, Any], new: dict[str, Any], path: tuple[str, ...]
+    key: str, label: str, old: dict[str, Any], new: dict[str, Any], path: tuple[str, ...], rows_left: _Budget
 ) -> list[Change]:
-    """One row per key whose value differs between the two dicts, nested dicts followed down; the rest in one row."""
-    changed = [name for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+    """One row per key whose value differs between the two dicts, nested dicts followed down.
+
+    A field gets at most :data:`MAX_ITEMS` such rows; the keys left over at each level share one more row.
+    """
+    changed = [name for name in sorted(set(old) | set(new)) if _differ(old.get(name), new.get(name))]
     rows: list[Change] = []
-    for name in changed[:MAX_ITEMS]:
+    done = 0
+    for name in changed:
+        if rows_left.left <= 0:
+            break
         before, after = old.get(name), new.get(name)
         if _is_group(before) and _is_group(after) and len(path) + 1 < MAX_DEPTH:
-            rows += _dict_changes(key, label, before, after, (*path, name))
+            rows += _dict_changes(key, label, before, after, (*path, name), rows_left)
         else:
+            rows_left.spend()
             rows.append(_change(key, label, before, after, None, (*path, name)))
-    rest = changed[MAX_ITEMS:]
+        done += 1
+    rest = changed[done:]
     if rest:
         before = {name: old[name] for name in rest if name in old}
         after = {name: new[name] for name in rest if name in new}
-        rows.append(_change(key, label, before, after, None, (*path, f"{len(rest):,} more keys")))
+        more = f"{len(rest):,} more key" + ("" if len(rest) == 1 else "s")
+        rows.append(_change(key, label, before, after, None, (*path, more)))
     return rows
 
 
@@ -373,8 +392,8 @@ def audit_event_changes(event: AuditEvent) -> list[Change]:
     for key in sorted(set(before) | set(after), key=lambda key: (field_label(key, model).lower(), key)):
         old, new = before.get(key), after.get(key)
         label = field_label(key, model)
-        if _is_group(old) and _is_group(new) and old != new:
-            rows += _dict_changes(key, label, old, new, ())
+        if _is_group(old) and _is_group(new) and _differ(old, new):
+            rows += _dict_changes(key, label, old, new, (), _Budget(MAX_ITEMS))
         else:
             rows.append(_change(key, label, old, new, model_field(model, key)))
     return rows

@@ -268,6 +268,18 @@ def test_a_dict_with_many_changed_keys_names_the_first_and_groups_the_rest_in_on
     assert text_of(str(changes[-1].before)).split() == ["key050", "50", "key051", "51", "key052", "52"]
 
 
+def test_a_dict_changed_wide_and_deep_reads_as_a_bounded_number_of_rows() -> None:
+    before = {f"group{outer:02}": {f"key{inner:02}": inner for inner in range(MAX_ITEMS)} for outer in range(MAX_ITEMS)}
+    after = {group: {key: value + 1 for key, value in keys.items()} for group, keys in before.items()}
+
+    changes = audit_event_changes(event(before={"labels": before}, after={"labels": after}))
+
+    assert len(changes) == MAX_ITEMS + 1  # the first group's keys, then one row for the other groups
+    assert changes[MAX_ITEMS - 1].path == ("group00", "key49")
+    assert changes[-1].path == (f"{MAX_ITEMS - 1} more keys",)
+    assert str(changes[-1].before).count('<dl class="audit-dict">') <= MAX_VALUES
+
+
 def test_a_dict_that_did_not_change_reads_as_one_row_not_highlighted() -> None:
     quota = {"requests.cpu": "8"}
 
@@ -311,6 +323,22 @@ def test_fields_read_in_words_from_the_events_model_with_their_choices_in_order_
     assert (by_key["tier"].before, by_key["tier"].after) == ("Staging", "Production")
     assert (by_key["network_default_deny"].before, by_key["network_default_deny"].changed) == ("Yes", False)
     assert (by_key["team"].before, by_key["team"].after) == (EM_DASH, "Tutor Tools")
+
+
+def test_nothing_recorded_and_an_empty_value_are_no_change() -> None:
+    changes = audit_event_changes(
+        event(
+            before={"quota": {"pods": None}, "zone": None},
+            after={"quota": {"pods": "", "gpus": []}, "zone": "", "tiers": [], "note": "new"},
+        )
+    )
+
+    assert [(change.label, change.changed) for change in changes] == [
+        ("Note", True),
+        ("Quota", False),
+        ("Tiers", False),
+        ("Zone", False),
+    ]
 
 
 def test_a_before_or_after_that_is_not_a_dict_is_still_shown() -> None:
