@@ -70,7 +70,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     context = {
         "filterset": filterset,
         "page": page,
-        "rows": [(event, audit_selectors.audit_event_changes(event)) for event in page.events],
+        "rows": [(event, audit_selectors.audit_event_details(event)) for event in page.events],
         "query": _query_without_cursor(request),
         "can_export": policy.can(request.user, policy.EXPORT, AuditEvent),
     }

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -206,6 +207,74 @@ def test_an_expanded_event_shows_before_and_after_side_by_side_and_its_extra(aud
     assert "<del>member</del>" in content
     assert "<ins>lead</ins>" in content
     assert "promotion" in content
+
+
+def details_of(content: str, event: AuditEvent) -> str:
+    """The expanded details of ``event``'s row on the page."""
+    row = content.split(f'<tr id="event-{event.pk}">', 1)[1].split("</details>", 1)[0]
+    return row.split("<details>", 1)[1]
+
+
+def test_an_events_details_read_in_words_with_no_python_or_json_literal(auditor: Client) -> None:
+    recorded = audit.record(
+        audit.TEMPLATE_CHANGED,
+        object_type="environments.environmenttemplate",
+        object_id="7",
+        object_repr="Preview",
+        before={
+            "quota": {"requests.cpu": "8", "limits.memory": "16Gi"},
+            "max_ttl_hours": None,
+            "network_default_deny": True,
+            "allowed_providers": ["aws"],
+            "tier": "staging",
+        },
+        after={
+            "quota": {"requests.cpu": "16", "limits.memory": "16Gi"},
+            "max_ttl_hours": 72,
+            "network_default_deny": False,
+            "allowed_providers": ["aws", "azure"],
+            "tier": "production",
+        },
+        filters={"verb": "x", "mine": True, "since": None},
+        regions=[{"code": "eu-west-1"}, {"code": "westeurope"}],
+    )
+
+    details = details_of(auditor.get(AUDIT).content.decode(), recorded)
+
+    for literal in ["{'", "{&#x27;", "['", "[&#x27;", "True", "False", "None", "&quot;", '{"', "null"]:
+        assert literal not in details, literal
+    assert '<th scope="row" title="max_ttl_hours">Maximum lifetime (hours)</th>' in details
+    assert '<th scope="row" title="quota">Quota · <span class="audit-key">requests.cpu</span></th>' in details
+    assert "<del>8</del>" in details
+    assert "<ins>16</ins>" in details
+    assert "limits.memory" not in details  # unchanged inside the quota: no row
+    assert "<del>Yes</del>" in details
+    assert "<ins>No</ins>" in details
+    assert "<ins>AWS, Azure</ins>" in details
+    assert "<del>Staging</del>" in details
+    assert '<dt title="filters">Filters</dt>' in details
+    assert "<dt>mine</dt><dd>Yes</dd>" in details
+    assert "<summary>5 fields</summary>" in details  # the quota's one changed key, and four fields
+
+
+def test_an_events_details_show_what_people_typed_as_text_never_as_markup(auditor: Client) -> None:
+    script = "<script>alert(1)</script>"
+    typed_by_people: dict[str, Any] = {script: script}
+    recorded = audit.record(
+        audit.TEAM_CHANGED,
+        object_repr="Tutor Tools",
+        before={"description": "fine", "labels": {script: "a"}},
+        after={"description": script, "labels": {script: "b"}},
+        reason=script,
+        **typed_by_people,
+    )
+
+    details = details_of(auditor.get(AUDIT).content.decode(), recorded)
+
+    assert "<script" not in details
+    assert (
+        details.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 6
+    )  # a value, a key in a dict, the reason, and the extra key (label and title) and value
 
 
 # --- CSV export ------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access import audit
+from tests.browser.axe import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,3 +44,35 @@ def test_people_who_may_not_read_the_audit_log_do_not_see_it_in_the_navigation(p
     sign_in("developer")
 
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log")).to_have_count(0)
+
+
+WIDTHS = "(box) => ({content: box.scrollWidth, box: box.clientWidth})"
+
+
+def test_an_events_long_and_nested_details_read_in_words_and_wrap_inside_the_log(page: Page, sign_in) -> None:
+    pasted = "x" * 2000  # a token pasted without a space
+    words = " ".join(["justified"] * 220)
+    recorded = audit.record(
+        audit.TEMPLATE_CHANGED,
+        object_type="environments.environmenttemplate",
+        object_repr="Preview",
+        before={"description": words, "quota": {"requests.cpu": "8", "pods": "20"}, "ingress_host_pattern": pasted},
+        after={"description": "short", "quota": {"requests.cpu": "16", "pods": "20"}, "ingress_host_pattern": "b"},
+        pasted=pasted,
+        labels={"team": pasted, "owner": words},
+    )
+    sign_in("auditor")
+    page.goto("/access/audit/")
+    log = page.locator(".table-responsive").filter(has=page.locator("table.audit-table"))
+    widths = log.evaluate(WIDTHS)
+    assert widths["content"] <= widths["box"]
+
+    row = page.locator(f"#event-{recorded.pk}")
+    row.get_by_text("3 fields").click()
+
+    changes = row.locator("table.audit-changes")
+    expect(changes.get_by_role("rowheader")).to_have_text(["Description", "Host pattern", "Quota · requests.cpu"])
+    expect(changes.get_by_role("row", name=re.compile("Quota")).locator("del")).to_have_text("8")
+    widths = log.evaluate(WIDTHS)
+    assert widths["content"] <= widths["box"], f"the expanded event makes the log {widths['content']} px wide"
+    assert axe_violations(page) == [], "the audit log with an event's details open"
