@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from access import audit, policy
+from access.audit_selectors import object_type_label
 from access.models import AuditEvent, Team
 
 
@@ -26,10 +27,13 @@ def verb_choices() -> list[tuple[str, str]]:
 
 
 def object_type_choices() -> list[tuple[str, str]]:
-    """Every model of the portal, as ``app_label.modelname`` (what events record), by name."""
+    """Every model of the portal, as ``app_label.modelname`` (what events record), named in words with its app."""
     return sorted(
         (
-            (model._meta.label_lower, f"{model._meta.verbose_name} ({model._meta.label_lower})")
+            (
+                model._meta.label_lower,
+                f"{object_type_label(model._meta.label_lower)} ({model._meta.app_config.verbose_name})",
+            )
             for model in apps.get_models()
         ),
         key=lambda choice: choice[1].lower(),

@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import capfirst
 
 from access import policy
 from access.models import AuditEvent, User
@@ -130,6 +131,12 @@ def model_of(object_type: str) -> type[models.Model] | None:
         return apps.get_model(object_type)
     except (LookupError, ValueError):
         return None
+
+
+def object_type_label(object_type: str) -> str:
+    """What an event's ``app_label.modelname`` is called ("Periodic task"), or the text as recorded if unknown."""
+    model = model_of(object_type)
+    return capfirst(str(model._meta.verbose_name)) if model is not None else object_type
 
 
 def model_field(model: type[models.Model] | None, key: str) -> models.Field[Any, Any] | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from access import audit, policy, selectors
+from access import audit, audit_selectors, policy, selectors
 from access.models import Grant
 
 register = template.Library()
@@ -24,6 +24,12 @@ def who_can(context: dict[str, Any], obj: Any) -> dict[str, Any]:
         return {"who_can": None}
     kind = getattr(getattr(obj, "_meta", None), "verbose_name", "object")
     return {"who_can": selectors.who_can(obj, viewer=user), "obj": obj, "kind": f"the {kind}"}
+
+
+@register.filter
+def object_type_label(object_type: str) -> str:
+    """What an audit event's object is, in words: ``{{ event.object_type|object_type_label }}``."""
+    return audit_selectors.object_type_label(object_type)
 
 
 @register.filter

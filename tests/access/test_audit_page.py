@@ -239,8 +239,11 @@ def test_an_events_details_read_in_words_with_no_python_or_json_literal(auditor:
         regions=[{"code": "eu-west-1"}, {"code": "westeurope"}],
     )
 
-    details = details_of(auditor.get(AUDIT).content.decode(), recorded)
+    content = auditor.get(AUDIT).content.decode()
+    details = details_of(content, recorded)
 
+    row = content.split(f'<tr id="event-{recorded.pk}">', 1)[1].split("<details>", 1)[0]
+    assert 'title="environments.environmenttemplate">Environment template #7</span>' in row
     for literal in ["{'", "{&#x27;", "['", "[&#x27;", "True", "False", "None", "&quot;", '{"', "null"]:
         assert literal not in details, literal
     assert '<th scope="row" title="max_ttl_hours">Maximum lifetime (hours)</th>' in details
