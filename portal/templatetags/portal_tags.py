@@ -1,6 +1,10 @@
+from typing import Any
+
 from django import template
 from django.forms import BoundField
 from django.utils.safestring import SafeString
+
+from portal import numbers
 
 register = template.Library()
 
@@ -31,3 +35,12 @@ def status_tone(status: str) -> str:
 def with_class(field: BoundField, css_class: str) -> SafeString:
     """Render a form field's widget with CSS classes, e.g. ``{{ field|with_class:"form-select" }}``."""
     return field.as_widget(attrs={"class": css_class})
+
+
+@register.filter
+def number(value: Any, places: int | None = None) -> str:
+    """A number people read, grouped in the portal's locale: ``{{ count|number }}`` (1,234), ``{{ hours|number:2 }}``.
+
+    See :mod:`portal.numbers`; None is a dash. Values that code reads (``data-*``, ``value=``) stay raw.
+    """
+    return numbers.number(value, None if places is None else int(places))
