@@ -17,7 +17,7 @@ CENT = Decimal("0.01")
 
 
 def number(value: object, places: int | None = None) -> str:
-    """``value`` grouped in the active locale, with ``places`` decimals when given (rounded half up, as floatformat).
+    """``value`` grouped in the portal's locale, with ``places`` decimals when given (rounded half up, as floatformat).
 
     Without ``places`` an integer stays whole and a decimal keeps the digits it carries (12.5 stays 12.5, 100.0 stays
     100.0). None is a dash; text that is no number comes back as it is.
@@ -33,7 +33,7 @@ def number(value: object, places: int | None = None) -> str:
 
 
 def money(value: object) -> str:
-    """An amount to the cent, rounded half to even as the cost store's sums are, grouped in the active locale.
+    """An amount to the cent, rounded half to even as the cost store's sums are, grouped in the portal's locale.
 
     None is a dash; an amount that rounds to nothing is "0.00", never "-0.00".
     """
