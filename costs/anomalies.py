@@ -34,6 +34,7 @@ from costs.budget_models import Anomaly, AnomalyScope, Budget, ChatStatus
 from costs.models import CostRollup
 from deployments.models import Service
 from notifications.services import Message, notify
+from portal import numbers
 
 ALERT_KIND = "costs.anomaly"
 CONTRIBUTORS = 3
@@ -98,17 +99,20 @@ def contributors(column: str, owner: int, currency: str, day: date, first: date)
 
 
 def reason_text(*, spend: Decimal, currency: str, day: date, baseline: Baseline, grown: list[dict[str, str]]) -> str:
-    parts = [f"{_money(spend)} {currency} on {day:%a %d %b %Y}"]
+    parts = [f"{numbers.money(spend)} {currency} on {day:%a %d %b %Y}"]
     how_far = []
     if baseline.mean > 0:
-        how_far.append(f"{(spend / baseline.mean).quantize(Decimal('0.1'))}\N{MULTIPLICATION SIGN} a usual day")
+        times = (spend / baseline.mean).quantize(Decimal("0.1"))
+        how_far.append(f"{numbers.number(times)}\N{MULTIPLICATION SIGN} a usual day")
     if baseline.stddev > 0:
         sigmas = ((spend - baseline.mean) / baseline.stddev).quantize(Decimal("0.1"))
-        how_far.append(f"{sigmas}\N{GREEK SMALL LETTER SIGMA} above the mean")
-    usual = f"usual: {_money(baseline.mean)} {currency}, the mean of the {baseline.days} days before"
+        how_far.append(f"{numbers.number(sigmas)}\N{GREEK SMALL LETTER SIGMA} above the mean")
+    usual = f"usual: {numbers.money(baseline.mean)} {currency}, the mean of the {baseline.days} days before"
     parts.append(f" ({', '.join([*how_far, usual])}).")
     if grown:
-        items = [f"{item['service_name']} in {item['region_code']} (+{item['increase']})" for item in grown]
+        items = [
+            f"{item['service_name']} in {item['region_code']} (+{numbers.money(item['increase'])})" for item in grown
+        ]
         parts.append(" Most of the increase: " + ", ".join(items) + ".")
     return "".join(parts)
 

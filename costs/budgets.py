@@ -42,6 +42,7 @@ from costs.models import CostRollup
 from deployments.models import Service
 from environments.models import Environment
 from notifications.services import Message, notify
+from portal import numbers
 
 BUDGET_FIELDS = [
     "name",
@@ -431,7 +432,7 @@ def alert_text(alert: BudgetAlert) -> tuple[str, str]:
     """The alert's title and body, for the notification, the e-mail and the chat message."""
     budget = alert.budget
     period = _period_label(budget, alert.period_start)
-    spend, amount, currency = _money(alert.spend), _money(alert.amount), alert.currency
+    spend, amount, currency = numbers.money(alert.spend), numbers.money(alert.amount), alert.currency
     if alert.kind == AlertKind.ACTUAL:
         title = f"Budget {budget.name}: {alert.threshold}% spent ({period})"
         body = (

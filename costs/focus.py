@@ -64,6 +64,7 @@ from django.utils import timezone
 
 from costs.choices import ChargeCategory, ChargeClass, ChargeFrequency
 from costs.dates import EARLIEST_DAY, latest_day
+from portal import numbers
 
 # The store keeps ten decimal places, more than any provider bills in.
 PLACES = Decimal("0.0000000001")
@@ -203,7 +204,8 @@ class FocusInputError(Exception):
 def _parquet_row(error: RowError) -> RowError:
     if error.line <= 1:
         return error
-    return RowError(error.line, error.column, f"(row {error.line - 1:,} of the Parquet file) {error.message}")
+    row = numbers.number(error.line - 1)
+    return RowError(error.line, error.column, f"(row {row} of the Parquet file) {error.message}")
 
 
 def provider_code(name: str) -> str:
@@ -467,7 +469,8 @@ class FocusReader:
                 self.lines -= 1
                 self._stop(
                     start,
-                    f"the file has more than {self._max_rows:,} rows; files of up to {self._max_rows:,} are accepted",
+                    f"the file has more than {numbers.number(self._max_rows)} rows; files of up to "
+                    f"{numbers.number(self._max_rows)} are accepted",
                 )
                 return
             try:
@@ -519,7 +522,8 @@ def _amount(raw: str, column: str) -> Decimal:
     if not value.is_finite():
         raise _BadValue(column, f"{raw!r} is not a finite number")
     if abs(value) >= MAX_AMOUNT:
-        raise _BadValue(column, f"{raw!r} is larger than any bill (amounts below {MAX_AMOUNT:,} are accepted)")
+        limit = numbers.number(MAX_AMOUNT)
+        raise _BadValue(column, f"{raw!r} is larger than any bill (amounts below {limit} are accepted)")
     return value.quantize(PLACES)
 
 

@@ -35,6 +35,7 @@ from costs.choices import (
     RuleKind,
     SourceKind,
 )
+from portal import numbers
 from regions import catalogue
 from regions.choices import Provider
 
@@ -101,8 +102,8 @@ class PriceItem(models.Model):
 
     @property
     def price_text(self) -> str:
-        """The price without trailing zeros or exponent (0.043, 100)."""
-        return f"{self.price.normalize():f}" if self.price is not None else ""
+        """The price without trailing zeros or exponent, grouped in the portal's locale (0.043, 100, 1,500)."""
+        return numbers.number(self.price.normalize()) if self.price is not None else ""
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -61,6 +61,7 @@ from environments.choices import EnvironmentStatus
 from environments.models import Environment
 from environments.services import environment_set_expiry
 from environments.workflows import EnvironmentPlan, ProvisionEnvironment
+from portal import numbers
 from providers.errors import NotFound, ProviderError
 from regions.choices import CapacityType, ClusterKind
 from regions.drivers import cloud_driver_for
@@ -108,8 +109,8 @@ class Found:
 
 
 def money(amount: Decimal) -> str:
-    """An amount for the evidence: two decimals, thousands separated."""
-    return f"{amount.quantize(CENT):,}"
+    """An amount for the evidence: to the cent, grouped in the portal's locale."""
+    return numbers.money(amount)
 
 
 def percent(fraction: Decimal) -> str:

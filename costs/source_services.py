@@ -41,6 +41,7 @@ from costs.store import (
     rewound,
 )
 from costs.workflows import IMPORT
+from portal import numbers
 from workflows import engine
 from workflows.models import ACTIVE, Run
 from workflows.selectors import runs_of
@@ -210,11 +211,11 @@ class UploadResult:
         if self.bad_rows:
             rows = "row" if self.lines == 1 else "rows"
             verb = "is" if self.bad_rows == 1 else "are"
-            parts.append(f"{self.bad_rows:,} of {self.lines:,} {rows} {verb} bad")
+            parts.append(f"{numbers.number(self.bad_rows)} of {numbers.number(self.lines)} {rows} {verb} bad")
             if self.bad_rows > len(self.errors) - (1 if self.fatal else 0):
                 parts.append(f"the first {MAX_ERRORS} are listed")
         if self.fatal is not None:
-            parts.append(f"the file was not read past line {self.fatal.line:,}")
+            parts.append(f"the file was not read past line {numbers.number(self.fatal.line)}")
         if not parts:
             parts = [str(error) for error in self.errors[:1]]
         if not parts:

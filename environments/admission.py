@@ -24,6 +24,8 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from portal import numbers
+
 
 class Outcome(StrEnum):
     ALLOWED = "allowed"
@@ -86,7 +88,7 @@ class Decision:
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{currency} {amount.quantize(Decimal('0.01')):,}"
+    return f"{currency} {numbers.money(amount)}"
 
 
 def _days(duration: timedelta) -> str:

@@ -32,6 +32,7 @@ from costs.models import PriceItem
 from costs.prices import PriceBook, PriceKey, PriceMissing
 from environments.choices import Size
 from environments.models import GIB, EnvironmentTemplate, cpu_quantity, memory_quantity
+from portal import numbers
 
 CENT = Decimal("0.01")
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -94,8 +95,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def number_text(value: Decimal) -> str:
-    """A quantity or unit price for people: no trailing zeros, no exponent (0.043, 100, 2.5)."""
-    return f"{value.normalize():f}"
+    """A quantity or unit price for people: no trailing zeros or exponent, grouped in the locale (0.043, 2,920)."""
+    return numbers.number(value.normalize())
 
 
 def needs(template: EnvironmentTemplate, size: str) -> list[_Need]:

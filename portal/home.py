@@ -35,6 +35,7 @@ from environments import selectors as environment_selectors
 from environments.choices import LIVE
 from environments.models import Environment
 from environments.services import REQUEST, is_platform_admin
+from portal import numbers
 from regions import selectors as region_selectors
 from regions.models import LIVE_REQUEST_STATUSES, RegionRequest
 
@@ -107,8 +108,8 @@ class HomePage:
         return items
 
 
-def _count(number: int, one: str, many: str) -> str:
-    return f"{number} {one if number == 1 else many}"
+def _count(count: int, one: str, many: str) -> str:
+    return f"{numbers.number(count)} {one if count == 1 else many}"
 
 
 def home_page(user: User) -> HomePage:

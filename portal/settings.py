@@ -16,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 import django_stubs_ext
 import xstatic.pkg.bootstrap
+from django.conf import global_settings
 from django_guid.integrations import CeleryIntegration
 from environs import validate
 from marshmallow import ValidationError
@@ -61,6 +62,15 @@ TIME_ZONE = env.str(
     "UTC",
     validate=validate.OneOf(
         sorted(zoneinfo.available_timezones()), error="not a time zone name such as Europe/Dublin."
+    ),
+)
+# The locale of the numbers on pages (docs/operations.md, "Configuration"): 1,234.50 in en-gb, 1.234,50 in de; see
+# portal/numbers.py and USE_I18N below.
+LANGUAGE_CODE = env.str(
+    "PORTAL_LANGUAGE_CODE",
+    "en-gb",
+    validate=validate.OneOf(
+        sorted(code for code, _name in global_settings.LANGUAGES), error="not a language code such as en-gb or de."
     ),
 )
 LOG_LEVEL = env.str("PORTAL_LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -423,8 +433,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-gb"
-USE_I18N = True
+# LANGUAGE_CODE is read above, with the other variables. The portal's words are English whatever the locale: translation
+# stays off, so Django's own messages (form errors, month names, "3 minutes ago") never switch to the locale's language
+# in the middle of an English page, while numbers still follow it.
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"

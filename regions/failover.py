@@ -24,6 +24,7 @@ Every write here records one audit event in its transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -38,6 +39,7 @@ from access.policy import AnyUser
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from notifications.services import Message, notify
+from portal import numbers
 from providers import errors
 from providers.cloud import DatabaseInfo
 from regions import workflows as build_workflows
@@ -181,7 +183,7 @@ def replica_in_partner(account: CloudAccount, partner_code: str, replica: str) -
 def describe_lag(lag_seconds: float | None) -> str:
     if lag_seconds is None:
         return "not reported by the cloud"
-    return f"{lag_seconds:g} seconds"
+    return f"{numbers.number(Decimal(f'{lag_seconds:g}'))} seconds"
 
 
 # --- writes --------------------------------------------------------------------------------------------------------

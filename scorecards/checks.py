@@ -36,6 +36,7 @@ from costs.budgets import BudgetStatus, budget_statuses, team_budgets
 from deployments.choices import DeploymentSource, DeploymentStatus, RunStatus
 from deployments.dora import ChangeFailures, change_failures_by_service
 from deployments.models import Deployment, PipelineRun, Service, Workload
+from portal import numbers
 from providers.cloud import KubernetesVersionInfo
 from regions import versions
 from regions.choices import ClusterKind, Provider
@@ -269,7 +270,7 @@ def _ago(moment: datetime, now: datetime) -> str:
 
 
 def _money(value: Decimal, currency: str) -> str:
-    return f"{value.quantize(Decimal('0.01')):,} {currency}"
+    return f"{numbers.money(value)} {currency}"
 
 
 def _count(value: Any) -> int | None:

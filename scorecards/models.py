@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from access.scoping import scoped
+from portal import numbers
 from scorecards.choices import CheckKind, Level, ResultStatus, level_label
 
 MIN_DAYS, MAX_DAYS = 1, 365
@@ -107,11 +108,11 @@ class ScorecardRule(models.Model):
 
 
 def format_percent(value: Decimal | float | None) -> str:
-    """A percentage as people write it: "20 %", "12.5 %"."""
+    """A percentage as people write it, in the portal's locale: "20 %", "12.5 %"."""
     if value is None:
         return "none"
     number = Decimal(str(value)).quantize(Decimal("0.1"))
-    return f"{number.normalize():f} %" if number == number.to_integral() else f"{number} %"
+    return f"{numbers.number(number.to_integral() if number == number.to_integral() else number)} %"
 
 
 @scoped("deployments", team="service__team")

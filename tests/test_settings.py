@@ -145,6 +145,29 @@ def test_an_unknown_time_zone_names_the_variable() -> None:
     assert_refused(result, "PORTAL_TIME_ZONE: not a time zone name")
 
 
+def test_an_unknown_language_code_names_the_variable() -> None:
+    result = manage("check", environment={**PRODUCTION, "PORTAL_LANGUAGE_CODE": "klingon"})
+
+    assert_refused(result, "PORTAL_LANGUAGE_CODE: not a language code such as en-gb or de.")
+
+
+def test_the_chosen_locale_writes_the_numbers_while_django_keeps_speaking_english() -> None:
+    """German separators for an operator who asks for de, but no German form error or month name on an English page."""
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from datetime import date; from decimal import Decimal; from django import forms; "
+        "from django.utils.dateformat import format; from portal import numbers; "
+        "print(numbers.money(Decimal('1234567.891'))); print(forms.CharField().error_messages['required']); "
+        "print(format(date(2026, 12, 7), 'j M Y'))",
+        environment={**PRODUCTION, "PORTAL_LANGUAGE_CODE": "de"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["1.234.567,89", "This field is required.", "7 Dec 2026"]
+
+
 def test_a_misspelt_portal_variable_is_an_error_not_ignored() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_DEBGU": "1"})
 

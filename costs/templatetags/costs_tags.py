@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django import template
 
 from access import policy
 from costs.models import CostRollup, CostSource, PriceItem
+from portal import numbers
 
 register = template.Library()
-
-CENT = Decimal("0.01")
 
 
 @register.filter
@@ -23,13 +22,8 @@ def amount_in(amounts: dict[str, Any], currency: str) -> Any:
 
 @register.filter
 def money(amount: Decimal | None) -> str:
-    """An amount to the cent with thousands separated (1,234.57; -0.40), or a dash for none."""
-    if amount is None:
-        return "-"
-    rounded = Decimal(amount).quantize(CENT, rounding=ROUND_HALF_EVEN)
-    if not rounded:
-        rounded = abs(rounded)  # no "-0.00"
-    return f"{rounded:,.2f}"
+    """An amount to the cent, grouped in the portal's locale (1,234.57 in en-gb, 1.234,57 in de), or a dash for none."""
+    return numbers.money(amount)
 
 
 @register.filter

@@ -6,7 +6,7 @@ from django.forms import BoundField
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
-from portal import live
+from portal import live, numbers
 
 register = template.Library()
 
@@ -51,3 +51,12 @@ def live_status(kind: str, subject: Model) -> dict[str, Any]:
         "stamp": followed.stamp(subject),
         "seconds": live.POLL_SECONDS,
     }
+
+
+@register.filter
+def number(value: Any, places: int | None = None) -> str:
+    """A number people read, grouped in the portal's locale: ``{{ count|number }}`` (1,234), ``{{ hours|number:2 }}``.
+
+    See :mod:`portal.numbers`; None is a dash. Values that code reads (``data-*``, ``value=``) stay raw.
+    """
+    return numbers.number(value, None if places is None else int(places))

@@ -97,7 +97,7 @@ def test_each_threshold_crossing_is_alerted_once_and_the_next_when_it_is_crossed
 
     assert crossings(budget) == [(date(2026, 11, 1), AlertKind.ACTUAL, 50), (date(2026, 11, 1), AlertKind.ACTUAL, 80)]
     assert len(told(lead)) == 2
-    assert "825.00 of 1000.00 USD" in Notification.objects.filter(recipient=lead).first().body  # type: ignore[union-attr]
+    assert "825.00 of 1,000.00 USD" in Notification.objects.filter(recipient=lead).first().body  # type: ignore[union-attr]
 
 
 def test_a_new_period_alerts_again(clock: Clock, team: Team, manager: User, lead: User) -> None:
@@ -145,7 +145,7 @@ def test_the_forecast_threshold_fires_before_actual_spend_gets_there(clock: Cloc
     assert status.actual == Decimal(280)
     assert status.expected == Decimal(280 + 23 * 40)  # 23 days left, today's included
     assert crossings(budget) == [(date(2026, 11, 1), AlertKind.FORECAST, 100)]
-    assert "will reach 1200.00 USD" in Notification.objects.get(recipient=manager).body
+    assert "will reach 1,200.00 USD" in Notification.objects.get(recipient=manager).body
 
 
 def test_a_quarterly_budget_counts_every_month_of_its_quarter(clock: Clock, team: Team, manager: User) -> None:

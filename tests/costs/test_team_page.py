@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from time_machine import TimeMachineFixture
 
 from access.models import AuditEvent, Team, User
@@ -73,6 +74,25 @@ def test_the_team_page_shows_burn_forecast_spend_and_anomalies(spent: Ledger, te
     assert chart["datasets"][0]["data"][20] is None  # today is not complete
     assert 'data-chart="line"' in text
     assert "export.csv" not in text  # developers hold no costs.export
+
+
+def test_the_team_page_writes_its_figures_in_the_portal_locale_and_its_chart_data_raw(
+    spent: Ledger, team: Team
+) -> None:
+    """An operator in Germany sets PORTAL_LANGUAGE_CODE=de: amounts and shares read the German way, the words stay
+    English and the chart's data, read by code, stays as it was."""
+    developer = person("dev", team=team)
+
+    with override_settings(LANGUAGE_CODE="de"):
+        response = signed_in(developer).get("/costs/teams/checkout/")
+
+    text = response.content.decode()
+    assert "1.690,00 USD" in text
+    assert "112,7% of 1.500,00 USD" in text
+    assert "1,690.00" not in text
+    assert "1.500,00 USD" in text  # the budget's amount in its heading
+    chart = json.loads(json.dumps(response.context["burns"][0][2]))
+    assert chart["datasets"][0]["data"][19] == "1690.00"
 
 
 def test_a_developer_of_another_team_gets_a_404(spent: Ledger) -> None:

@@ -167,7 +167,7 @@ def test_the_live_check_shows_the_environments_and_monthly_estimates_left_of_the
     assert 'data-check="allowed"' in page
     assert "Environments: 3 of 5 (2 left)" in page
     after = (Decimal("37.50") + estimate.total).quantize(Decimal("0.01"))
-    assert f"Monthly estimates: USD 37.50 of 2000.00 committed; after this request: USD {after}" in page
+    assert f"Monthly estimates: USD 37.50 of 2,000.00 committed; after this request: USD {after:,}" in page
 
 
 def test_the_live_check_says_when_no_environment_is_left(developer: Client) -> None:

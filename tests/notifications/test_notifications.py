@@ -104,6 +104,22 @@ def test_the_bell_shows_how_many_are_unread_and_the_inbox_only_ones_own(client: 
 
 
 @pytest.mark.django_db
+def test_the_bell_groups_a_count_in_the_thousands_in_the_portal_locale_not_the_browsers(client: Client) -> None:
+    lead = person("lead")
+    Notification.objects.bulk_create(
+        Notification(recipient=lead, kind="k", title=f"Message {number}") for number in range(1234)
+    )
+    client.force_login(lead)
+
+    english = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    with override_settings(LANGUAGE_CODE="de"):
+        german = client.get("/notifications/").content.decode()
+
+    assert "data-unread-count>1,234<" in english  # the browser asks for German; the portal's locale decides
+    assert "data-unread-count>1.234<" in german
+
+
+@pytest.mark.django_db
 def test_opening_a_notification_marks_it_read_and_goes_where_it_points(client: Client) -> None:
     lead = person("lead")
     (notification,) = services.notify([lead], APPROVAL, email=False)

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django import template
 
+from portal import numbers
+
 register = template.Library()
 
 BADGES = {
@@ -25,7 +27,7 @@ def took(duration: timedelta | None) -> str:
         return ""
     seconds = duration.total_seconds()
     if seconds < 10:
-        return f"{seconds:.1f} s"
+        return f"{numbers.number(seconds, 1)} s"
     if seconds < 60:
         return f"{seconds:.0f} s"
     minutes, rest = divmod(round(seconds), 60)
@@ -35,7 +37,7 @@ def took(duration: timedelta | None) -> str:
     if hours < 48:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours:02d} h"
+    return f"{numbers.number(days)} d {hours:02d} h"
 
 
 @register.filter
