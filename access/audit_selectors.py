@@ -28,6 +28,7 @@ from django.utils.text import capfirst
 
 from access import policy
 from access.models import AuditEvent, User
+from portal import numbers
 
 AnyUser = User | AnonymousUser
 
@@ -236,7 +237,7 @@ def _empty() -> SafeString:
 
 
 def _more(count: int, what: str = "more") -> SafeString:
-    return format_html('<span class="text-body-secondary audit-more">and {} {}</span>', f"{count:,}", what)
+    return format_html('<span class="text-body-secondary audit-more">and {} {}</span>', numbers.number(count), what)
 
 
 def _text(value: str, reading: _Reading) -> SafeString:
