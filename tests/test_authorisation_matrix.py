@@ -606,6 +606,10 @@ def a_student_experience_environment() -> dict[str, str]:
 
 
 REQUESTERS = {"developer": OK, "team_lead": OK, "platform_admin": OK}
+def a_followed_environment() -> dict[str, str]:
+    return {"kind": "environment", **a_student_experience_environment()}
+
+
 ENVIRONMENT_READERS = {**REQUESTERS, "manager": OK, "auditor": NOT_FOUND}
 ENVIRONMENT_CHANGERS = {"developer": MOVED, "team_lead": MOVED, "platform_admin": MOVED, "auditor": NOT_FOUND}
 
@@ -615,6 +619,8 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
     "environments:request_check": access_page(REFUSED, **REQUESTERS),
     "environments:detail": access_page(NOT_FOUND, a_student_experience_environment, **ENVIRONMENT_READERS),
     "environments:run": access_page(NOT_FOUND, a_student_experience_environment, **ENVIRONMENT_READERS),
+    # A waiting page's status poll is seen exactly as the page it belongs to.
+    "live_status": access_page(NOT_FOUND, a_followed_environment, **ENVIRONMENT_READERS),
     "environments:teardown": access_page(REFUSED, a_student_experience_environment, **REQUESTERS, auditor=NOT_FOUND),
     "environments:cancel": access_post(REFUSED, a_student_experience_environment, **ENVIRONMENT_CHANGERS),
     "environments:retry": access_post(REFUSED, a_student_experience_environment, **ENVIRONMENT_CHANGERS),

@@ -52,8 +52,9 @@ def test_the_api_docs_load_without_a_csp_violation(page: Page, sign_in) -> None:
 
     page.goto("/api/docs/")
 
-    expect(page.get_by_text("Platform Portal API").first).to_be_visible()
-    expect(page.get_by_text("/api/regions/").first).to_be_visible()
+    # Swagger UI draws the whole schema in the browser: give it time on a busy machine.
+    expect(page.get_by_text("Platform Portal API").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("/api/regions/").first).to_be_visible(timeout=30_000)
     assert violations(page, console) == []
 
 
@@ -77,9 +78,13 @@ def test_a_token_is_created_and_revoked_on_the_page_without_a_csp_violation(page
     page.get_by_label("Role").select_option(label="Developer")
     page.get_by_role("button", name="Create token").click()
 
-    expect(page.get_by_label("Your new token")).to_have_value(re.compile(r"^ppt_[0-9a-f]{8}_"))
+    token = page.get_by_label("Your new token")
+    expect(token).to_have_value(re.compile(r"^ppt_[0-9a-f]{8}_"))
+    # The person allowed the clipboard (headless Chromium would otherwise leave the request unanswered).
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.get_by_role("button", name="Copy").click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == token.input_value()
     page.get_by_role("link", name="Revoke deploy pipeline").click()
     page.get_by_role("button", name="Revoke token").click()
     expect(page.get_by_role("status")).to_contain_text("is revoked")
