@@ -606,6 +606,8 @@ def a_student_experience_environment() -> dict[str, str]:
 
 
 REQUESTERS = {"developer": OK, "team_lead": OK, "platform_admin": OK}
+
+
 def a_followed_environment() -> dict[str, str]:
     return {"kind": "environment", **a_student_experience_environment()}
 
