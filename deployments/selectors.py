@@ -232,7 +232,9 @@ class Cell:
     count: int = 0
     drift: bool = False
     workload_ids: list[int] = field(default_factory=list)
-    href: str = ""  # where the cell leads: the deployment that put its version there, else its workload's pods
+    deployment_id: int | None = None  # the newest deployment that put the cell's version there (one may see)
+    workload_id: int | None = None  # the workload that deployment reached, else the first running the version
+    href: str = ""  # the deployment's page, else the workload's pods
 
     @property
     def version(self) -> str:
@@ -384,28 +386,43 @@ def version_matrix(
             cell.rolled_out_at = rolled_out_at
     for row in rows.values():
         _mark_drift(row, columns)
-    _link_cells(user, [cell for row in rows.values() for cell in row.cells.values()], versions)
+    _link_cells(user, list(rows.values()), versions)
     return Matrix(columns, list(rows.values()), page)
 
 
-def _link_cells(user: AnyUser, cells: Sequence[Cell], versions: dict[int, str]) -> None:
-    """Give each cell the newest deployment (one the user may see) of a workload running the cell's version;
-    a cell whose workloads no recorded deployment reached leads to its first such workload's pods."""
-    workload_ids = [pk for cell in cells for pk in cell.workload_ids]
-    latest = (
+def _link_cells(user: AnyUser, rows: Sequence[Row], versions: dict[int, str]) -> None:
+    """Give each cell the newest deployment (one the user may see) that put the cell's version there: into the
+    cell's environment (or, for a cluster column, its cluster outside any environment) or onto one of its
+    workloads. A cell no recorded deployment reached leads to its first workload running that version."""
+    cells = [(row.service.pk, key, cell) for row in rows for key, cell in row.cells.items()]
+    newest: dict[tuple[int, str, str], tuple[datetime, int, int | None]] = {}
+    found = (
         policy.restrict(Deployment.objects.all(), user, policy.VIEW)
-        .filter(workload_id__in=workload_ids)
-        .order_by("workload_id", "-started_at", "-pk")
-        .distinct("workload_id")
-        .values_list("workload_id", "pk", "started_at")
+        .filter(service_id__in={service for service, _, _ in cells}, version__in={cell.version for *_, cell in cells})
+        .values_list("service_id", "environment_id", "cluster_id", "workload_id", "version", "started_at", "pk")
     )
-    deployments = {workload_id: (started_at, pk) for workload_id, pk, started_at in latest}
+    for service_id, environment_id, cluster_id, workload_id, version, started_at, pk in found:
+        places = [f"e{environment_id}" if environment_id is not None else f"c{cluster_id}"]
+        places += [f"w{workload_id}"] if workload_id is not None else []
+        for place in places:
+            key = (service_id, place, version)
+            if key not in newest or (started_at, pk) > newest[key][:2]:
+                newest[key] = (started_at, pk, workload_id)
     deployment_url = _url_for_pk("deployments:detail")
     workload_url = _url_for_pk("deployments:workload_kubernetes")
-    for cell in cells:
+    for service_id, key, cell in cells:
         running = [pk for pk in cell.workload_ids if versions[pk] == cell.version] or cell.workload_ids
-        reached = [deployments[pk] for pk in running if pk in deployments]
-        cell.href = deployment_url(max(reached)[1]) if reached else workload_url(running[0])
+        places = [key, *(f"w{pk}" for pk in running)]
+        reached = [
+            newest[(service_id, place, cell.version)] for place in places if (service_id, place, cell.version) in newest
+        ]
+        if reached:
+            _, cell.deployment_id, reached_workload = max(reached)
+            cell.workload_id = reached_workload if reached_workload in running else running[0]
+            cell.href = deployment_url(cell.deployment_id)
+        else:
+            cell.workload_id = running[0]
+            cell.href = workload_url(cell.workload_id)
 
 
 def _url_for_pk(name: str) -> Callable[[int], str]:

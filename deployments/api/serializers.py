@@ -174,6 +174,10 @@ class MatrixCellSerializer(serializers.Serializer[Any]):
     rolled_out_at = serializers.DateTimeField(allow_null=True)
     workloads = serializers.IntegerField(source="count")
     drift = serializers.BooleanField()
+    deployment = serializers.IntegerField(
+        allow_null=True, help_text="The newest deployment that put this version here (null if none is recorded)."
+    )
+    workload = serializers.IntegerField(help_text="A workload here running this version.")
 
 
 class MatrixRowSerializer(serializers.Serializer[Any]):
@@ -194,6 +198,8 @@ class MatrixRowSerializer(serializers.Serializer[Any]):
                 "rolled_out_at": cell.rolled_out_at,
                 "count": cell.count,
                 "drift": cell.drift,
+                "deployment": cell.deployment_id,
+                "workload": cell.workload_id,
             }
             for key, cell in row.cells.items()
         ]

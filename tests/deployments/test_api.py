@@ -148,6 +148,10 @@ def test_the_matrix_as_json_has_columns_rows_and_drift(developer: Client) -> Non
     assert drifted == {"4.7.0-rc.1"}
     assert all(cell["column"] in columns for cell in portal["cells"])
     assert {columns[cell["column"]]["label"] for cell in portal["cells"]} >= {"staging", "production"}
+    # Each cell names the deployment that put its version there, which the API then answers for.
+    staging = next(cell for cell in portal["cells"] if columns[cell["column"]]["label"] == "staging")
+    deployment = developer.get(f"/api/deployments/{staging['deployment']}/").json()
+    assert deployment["version"] == staging["version"] == "4.7.0-rc.1"
 
 
 def test_the_matrix_filters_and_refuses_a_bad_filter(developer: Client) -> None:

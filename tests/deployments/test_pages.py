@@ -207,6 +207,36 @@ def test_each_matrix_cell_leads_to_the_deployment_that_put_its_version_there(dev
     assert developer.get(links["1.5.0"]).status_code == 200
 
 
+def test_a_pipeline_deployment_into_the_environment_is_what_its_cell_opens(developer: Client) -> None:
+    # A pipeline names the environment it deployed to, not the workload the cluster sync found later.
+    service = make_service(slug="checkout", team=team())
+    staging = environment("stage-x", Tier.STAGING)
+    found = workload(service, "2.0.0", env=staging)
+    deployed(found, "2.0.0", days_ago=5)
+    into_staging = Deployment.objects.create(
+        service=service,
+        environment=staging,
+        team=service.team,
+        version="2.0.0",
+        source=DeploymentSource.PIPELINE,
+        status=DeploymentStatus.SUCCEEDED,
+        started_at=NOW - timedelta(days=1),
+    )
+    Deployment.objects.create(  # the same version into another environment: not this cell's
+        service=service,
+        environment=environment("stage-y", Tier.STAGING),
+        team=service.team,
+        version="2.0.0",
+        source=DeploymentSource.PIPELINE,
+        status=DeploymentStatus.SUCCEEDED,
+        started_at=NOW,
+    )
+
+    links = cell_links(developer.get(MATRIX).content.decode(), "checkout")
+
+    assert links == {"2.0.0": reverse("deployments:detail", args=[into_staging.pk])}
+
+
 def test_a_cell_of_mixed_versions_leads_to_a_deployment_of_the_version_it_shows(developer: Client) -> None:
     service = make_service(slug="checkout", team=team())
     majority = [workload(service, "2.0.0", name=f"checkout-{n}") for n in range(2)]
