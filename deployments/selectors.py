@@ -405,14 +405,14 @@ def _link_cells(user: AnyUser, rows: Sequence[Row], versions: dict[int, str]) ->
         places = [f"e{environment_id}" if environment_id is not None else f"c{cluster_id}"]
         places += [f"w{workload_id}"] if workload_id is not None else []
         for place in places:
-            key = (service_id, place, version)
-            if key not in newest or (started_at, pk) > newest[key][:2]:
-                newest[key] = (started_at, pk, workload_id)
+            known = newest.get((service_id, place, version))
+            if known is None or (started_at, pk) > known[:2]:
+                newest[(service_id, place, version)] = (started_at, pk, workload_id)
     deployment_url = _url_for_pk("deployments:detail")
     workload_url = _url_for_pk("deployments:workload_kubernetes")
-    for service_id, key, cell in cells:
+    for service_id, column, cell in cells:
         running = [pk for pk in cell.workload_ids if versions[pk] == cell.version] or cell.workload_ids
-        places = [key, *(f"w{pk}" for pk in running)]
+        places = [column, *(f"w{pk}" for pk in running)]
         reached = [
             newest[(service_id, place, cell.version)] for place in places if (service_id, place, cell.version) in newest
         ]
