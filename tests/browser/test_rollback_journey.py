@@ -98,9 +98,8 @@ def test_a_lead_finds_a_failing_deployment_in_the_matrix_and_rolls_it_back(
     row = page.locator('tr[data-service="checkout"]')
     expect(row.locator("td[data-version]")).to_contain_text("1.4.0")
     expect(row).to_contain_text("Degraded")
-    row.get_by_role("link", name="Checkout").click()
-
-    page.locator("[data-timeline]").get_by_role("link", name="1.4.0").click()
+    # The cell's version opens the deployment that put it there.
+    row.locator("td[data-version]").get_by_role("link", name="1.4.0").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Checkout 1.4.0")
     page.locator("[data-workloads]").get_by_role("link", name="Roll back").click()
     rollback_form = page.url
