@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from django.db.models import Model
 from django.http import Http404
@@ -36,17 +34,11 @@ class Subject:
 
     def stamp(self, subject: Model) -> str:
         """A short fingerprint of what the page shows of ``subject`` (no data of it is readable from the stamp)."""
-        text = "|".join(_text(getattr(subject, name)) for name in self.shown)
+        text = "|".join(str(getattr(subject, name)) for name in self.shown)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def waits(self, subject: Model) -> bool:
         return str(getattr(subject, "status", "")) in self.waiting
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return repr(value.timestamp())  # one text for one instant, whichever time zone it was read in
-    return "" if value is None else str(value)
 
 
 def _visible(model_label: str) -> Callable[[User, int], Model]:
