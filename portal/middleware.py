@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
+from psycopg import errors as pg_errors
 
 from portal import views
+
+logger = logging.getLogger(__name__)
 
 PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": views.healthz, "/readyz": views.readyz}
 
@@ -44,3 +49,21 @@ class RequestIdGuardMiddleware:
         if given is not None and not REQUEST_ID.fullmatch(given):
             del request.META["HTTP_X_REQUEST_ID"]
         return self.get_response(request)
+
+
+class DatabaseDeadlineMiddleware:
+    """A query that outlived the web tier's deadline (``PORTAL_DB_STATEMENT_TIMEOUT_MS``) was cancelled by
+    PostgreSQL: the request answers 503 with ``Retry-After`` (a page, or the API's structured error) instead of a
+    500, and the worker is free for the next request rather than finishing work whose client has given up."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not (isinstance(exception, OperationalError) and isinstance(exception.__cause__, pg_errors.QueryCanceled)):
+            return None
+        logger.warning("a query of %s %s outlived the request deadline and was cancelled", request.method, request.path)
+        return views.database_busy(request)

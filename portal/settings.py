@@ -292,9 +292,18 @@ COSTS_CHAT_WEBHOOK_PRIVATE_NETWORKS: list[str] = env.list(
 COSTS_CHAT_RETRIES = env.int("PORTAL_COSTS_CHAT_RETRIES", 5, validate=validate.Range(min=0, max=10))
 COSTS_CHAT_RETRY_SECONDS = env.float("PORTAL_COSTS_CHAT_RETRY_SECONDS", 30, validate=validate.Range(min=0, max=300))
 
+# The web tier's deadline for one SQL statement (0: none): a page stuck behind a slow query answers 503 with
+# Retry-After instead of holding a worker; set it on web processes only (migrations and workers run long queries).
+DATABASE_STATEMENT_TIMEOUT_MS = env.int(
+    "PORTAL_DB_STATEMENT_TIMEOUT_MS", 0, validate=validate.Range(min=0, max=3_600_000)
+)
+
 seal()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASE_STATEMENT_TIMEOUT_MS:
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
 
 INSTALLED_APPS = [
     "portal.apps.PortalAdminConfig",
@@ -339,6 +348,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.HealthProbeMiddleware",
     "portal.middleware.RequestIdGuardMiddleware",
+    "portal.middleware.DatabaseDeadlineMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -54,6 +54,23 @@ def _error(request: HttpRequest, status: int, code: str, title: str, message: st
     return render(request, "error.html", context, status=status)
 
 
+# How long a client is asked to wait before trying a request the database gave up on again (seconds).
+BUSY_RETRY_AFTER = 5
+
+
+def database_busy(request: HttpRequest) -> HttpResponse:
+    """The answer when PostgreSQL cancelled a query that outlived the request's deadline: 503, try again soon."""
+    response = _error(
+        request,
+        503,
+        "busy",
+        "The portal is busy",
+        "This page took too long to prepare and was stopped so others are not kept waiting. Try again in a moment.",
+    )
+    response["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error(request, 400, "bad_request", "Bad request", "The request could not be understood.")
 

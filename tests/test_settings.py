@@ -364,3 +364,16 @@ def test_a_malformed_installation_id_names_the_variable() -> None:
     result = manage("check", environment={**PRODUCTION, "PORTAL_INSTALLATION_ID": "Portal-1"})
 
     assert_refused(result, "PORTAL_INSTALLATION_ID: Use 2 to 8 lower-case letters and digits, starting with a letter.")
+
+
+def test_the_web_tiers_statement_deadline_reaches_every_database_connection() -> None:
+    show = "from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS'))"
+
+    with_deadline = manage("shell", "-c", show, environment={**PRODUCTION, "PORTAL_DB_STATEMENT_TIMEOUT_MS": "8000"})
+    without_deadline = manage("shell", "-c", show, environment=PRODUCTION)
+    refused = manage("check", environment={**PRODUCTION, "PORTAL_DB_STATEMENT_TIMEOUT_MS": "soon"})
+
+    assert with_deadline.returncode == 0, with_deadline.stderr
+    assert "-c statement_timeout=8000" in with_deadline.stdout
+    assert "statement_timeout" not in without_deadline.stdout
+    assert_refused(refused, "PORTAL_DB_STATEMENT_TIMEOUT_MS")
