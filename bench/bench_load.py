@@ -153,11 +153,15 @@ def _build() -> dict[str, int]:
         for n in range(SERVICES)
     )
     now = timezone.now()
-    # Workload n: service n % SERVICES in live environment n // SERVICES (each pair once, so each is unique).
+    # A team's services run in that team's environments, side by side: the k-th workload of every service of a
+    # team is in the team's k-th live environment (so each pair of service and environment comes once).
+    live_of_team: dict[int, list[Environment]] = {}
+    for environment in live:
+        live_of_team.setdefault(environment.team_id, []).append(environment)
     workloads = Workload.objects.bulk_create(
         (
             Workload(
-                cluster=(environment := live[(n // len(services) * 7 + n) % len(live)]).cluster,
+                cluster=(environment := in_team[n // len(services) % len(in_team)]).cluster,
                 namespace=f"{environment.name}-{service.namespace_group}",
                 kind="Deployment",
                 name=service.slug,
@@ -176,6 +180,7 @@ def _build() -> dict[str, int]:
             )
             for n in range(WORKLOADS)
             for service in [services[n % len(services)]]
+            for in_team in [live_of_team[service.team_id]]
         ),
         batch_size=2000,
     )
