@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
+
+# The Bootstrap colour of each health, deployment, run and stage status (the badges of the deployment pages).
+TONES = {
+    "healthy": "success",
+    "progressing": "info",
+    "degraded": "danger",
+    "unknown": "secondary",
+    "succeeded": "success",
+    "passed": "success",
+    "running": "info",
+    "in_progress": "info",
+    "queued": "secondary",
+    "failed": "danger",
+    "rolled_back": "warning",
+    "cancelled": "secondary",
+    "skipped": "light",
+}
+
+
+def tone_of(value: Any) -> str:
+    """The Bootstrap colour of a health, deployment, run or stage status (grey for one it does not know)."""
+    return TONES.get(str(value), "secondary")
 
 
 class WorkloadKind(models.TextChoices):

@@ -326,6 +326,9 @@ class Deployment(models.Model):
     class Meta:
         ordering = ["-started_at", "-pk"]
         indexes = [
+            # The list's order (Meta.ordering, deployments.selectors.deployment_list, /api/deployments/): its first
+            # page is read from this index in order instead of sorting the whole history.
+            models.Index(fields=["-started_at", "-id"], name="deployment_newest"),
             models.Index(fields=["service", "-started_at"], name="deployment_service_started"),
             models.Index(fields=["workload", "-started_at"], name="deployment_workload_started"),
             models.Index(fields=["team", "tier", "started_at"], name="deployment_team_tier_started"),

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -21,10 +22,14 @@ from django.db.models import CharField, DateTimeField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.dates import MONTHS_3
+from django.utils.text import capfirst
+from django.utils.timesince import timesince
+from django.utils.timezone import localtime
 
 from access import policy
 from access.models import Tier, User
-from deployments.choices import Health
+from deployments.choices import Health, tone_of
 from deployments.models import Deployment, PipelineRun, Service, Workload
 from environments.choices import LIVE
 from environments.models import Environment
@@ -236,14 +241,55 @@ class Cell:
     workload_id: int | None = None  # the workload that deployment reached, else the first running the version
     href: str = ""  # the deployment's page, else the workload's pods
 
-    @property
+    # What the matrix page shows of a cell is worked out here, once per cell, rather than by template filters and
+    # an include per cell: a page has up to 50 x ~35 cells, and the template engine's per-node cost dominated its
+    # time. A cell is complete (all its workloads added) before any of these is first read; each is then kept.
+
+    @cached_property
     def version(self) -> str:
         """The version most of the cell's workloads run (the first seen on a tie)."""
+        if len(self.versions) == 1:
+            return self.versions[0]
         return Counter(self.versions).most_common(1)[0][0] if self.versions else ""
 
-    @property
+    @cached_property
     def other_versions(self) -> list[str]:
-        return sorted({version for version in self.versions if version != self.version})
+        version = self.version
+        return sorted({other for other in self.versions if other != version})
+
+    @cached_property
+    def health_tone(self) -> str:
+        """The Bootstrap colour of the cell's health badge."""
+        return tone_of(self.health or Health.UNKNOWN)
+
+    @cached_property
+    def health_label(self) -> str:
+        return capfirst(self.health or Health.UNKNOWN)
+
+    @cached_property
+    def _rolled_out_here(self) -> datetime | None:
+        """``rolled_out_at`` in the current time zone, as the template's date filters would show it."""
+        return localtime(self.rolled_out_at) if self.rolled_out_at is not None else None
+
+    @cached_property
+    def rolled_out_iso(self) -> str:
+        """When the newest workload was rolled out, ISO 8601 (``<time datetime>``; the ``c`` date format)."""
+        return self._rolled_out_here.isoformat() if self._rolled_out_here is not None else ""
+
+    @cached_property
+    def rolled_out_title(self) -> str:
+        """The same as people read it, "Rolled out 3 Mar 2025 14:05 CET": the ``j M Y H:i T`` date format,
+        spelt out here because ``dateformat.format`` costs more than the rest of a cell together."""
+        when = self._rolled_out_here
+        if when is None:
+            return ""
+        month = MONTHS_3[when.month].title()
+        return f"Rolled out {when.day} {month} {when.year} {when:%H:%M} {when.tzname()}"
+
+    @cached_property
+    def rolled_out_ago(self) -> str:
+        """How long ago, as ``timesince`` says it ("5 hours, 3 minutes")."""
+        return timesince(self.rolled_out_at) if self.rolled_out_at is not None else ""
 
 
 @dataclass

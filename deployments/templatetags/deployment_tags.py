@@ -5,30 +5,15 @@ from typing import Any
 from django import template
 
 from deployments import pipelines
+from deployments.choices import tone_of
 
 register = template.Library()
-
-TONES = {
-    "healthy": "success",
-    "progressing": "info",
-    "degraded": "danger",
-    "unknown": "secondary",
-    "succeeded": "success",
-    "passed": "success",
-    "running": "info",
-    "in_progress": "info",
-    "queued": "secondary",
-    "failed": "danger",
-    "rolled_back": "warning",
-    "cancelled": "secondary",
-    "skipped": "light",
-}
 
 
 @register.filter
 def tone(value: str) -> str:
     """The Bootstrap colour of a health, deployment, run or stage status."""
-    return TONES.get(str(value), "secondary")
+    return tone_of(value)
 
 
 @register.filter
