@@ -38,6 +38,10 @@ from regions.models import Cluster
 AnyUser = User | AnonymousUser
 
 MATRIX_PAGE_SIZE = 50
+# At most this many places (columns) a matrix page shows, production kept first; the rest are counted and named
+# by how to reach them (the environment and region filters). Without a cap, services spread over thousands of
+# environments would make a page of megabytes.
+MATRIX_MAX_COLUMNS = 40
 TIMELINE_PAGE_SIZE = 25
 # Worst first: a cell with several workloads shows the worst health among them.
 HEALTH_SEVERITY: dict[str, int] = {Health.DEGRADED: 3, Health.PROGRESSING: 2, Health.UNKNOWN: 1, Health.HEALTHY: 0}
@@ -311,6 +315,7 @@ class Matrix:
     columns: list[Column]
     rows: list[Row]
     page: Page[Service]
+    hidden_columns: int = 0  # places where this page's services run beyond MATRIX_MAX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,15 @@ def _columns(pairs: Iterable[tuple[int | None, int]]) -> list[Column]:
     return [column for _, column in sorted(columns, key=lambda item: item[0])]
 
 
+# Which places a capped matrix keeps: production (drift is measured against it), the regions' own namespaces,
+# then the way towards production, each in page order.
+KEEP_ORDER = {Tier.PRODUCTION: 0, "": 1, Tier.STAGING: 2, Tier.TEST: 3, Tier.DEVELOPMENT: 4}
+
+
+def _keep_first(column: Column) -> int:
+    return KEEP_ORDER.get(column.tier, 5)
+
+
 def _mark_drift(row: Row, columns: Sequence[Column]) -> None:
     """The reference is what production runs (the most common version among production cells), else
     the most common version in the row; a cell running anything else has drifted."""
@@ -405,23 +419,29 @@ def version_matrix(
     page_number: Any = 1,
     page_size: int = MATRIX_PAGE_SIZE,
     service_ids: Sequence[int] | None = None,
+    max_columns: int | None = MATRIX_MAX_COLUMNS,
 ) -> Matrix:
-    """Services (one page) x environments and clusters: version, health, age and drift per cell."""
+    """Services (one page) x the environments and clusters where they run (at most ``max_columns`` of them,
+    production first): version, health, age and drift per cell."""
     services = matrix_services(user=user, filters=filters)
     if service_ids is not None:
         services = services.filter(pk__in=list(service_ids))
     page = Paginator(services, page_size).get_page(page_number)
     workloads = matrix_workloads(user=user, filters=filters)
-    pairs = workloads.filter(service__in=services).values_list("environment_id", "cluster_id").distinct()
-    columns = _columns(pairs)
     rows = {service.pk: Row(service, {}) for service in page.object_list}
+    pairs = workloads.filter(service_id__in=list(rows)).values_list("environment_id", "cluster_id").distinct()
+    every_column = _columns(pairs)
+    shown = {column.key for column in sorted(every_column, key=_keep_first)[:max_columns]}
+    columns = [column for column in every_column if column.key in shown]
     values = workloads.filter(service_id__in=list(rows)).values_list(
         "pk", "service_id", "environment_id", "cluster_id", "version", "health", "rolled_out_at"
     )
     versions: dict[int, str] = {}
     for pk, service_id, environment_id, cluster_id, version, health, rolled_out_at in values.order_by("pk"):
-        versions[pk] = version
         key = f"e{environment_id}" if environment_id is not None else f"c{cluster_id}"
+        if key not in shown:
+            continue
+        versions[pk] = version
         cell = rows[service_id].cells.setdefault(key, Cell())
         cell.versions.append(version)
         cell.workload_ids.append(pk)
@@ -433,7 +453,7 @@ def version_matrix(
     for row in rows.values():
         _mark_drift(row, columns)
     _link_cells(user, list(rows.values()), versions)
-    return Matrix(columns, list(rows.values()), page)
+    return Matrix(columns, list(rows.values()), page, hidden_columns=len(every_column) - len(columns))
 
 
 def _link_cells(user: AnyUser, rows: Sequence[Row], versions: dict[int, str]) -> None:
@@ -529,4 +549,4 @@ def service_timeline(
 
 def service_current_versions(*, user: AnyUser, service: Service) -> Matrix:
     """The service's row of the matrix (every environment and cluster it runs in)."""
-    return version_matrix(user=user, page_size=1, service_ids=[service.pk])
+    return version_matrix(user=user, page_size=1, service_ids=[service.pk], max_columns=None)

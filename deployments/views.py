@@ -58,6 +58,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
         "matrix": version_matrix,
         "page": version_matrix.page,
         "can_add": policy.can(user, CHANGE, Service),
+        "max_columns": selectors.MATRIX_MAX_COLUMNS,
     }
     template = "deployments/_matrix.html" if request.htmx else "deployments/matrix.html"
     return render(request, template, context)

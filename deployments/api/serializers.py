@@ -211,4 +211,7 @@ class MatrixSerializer(serializers.Serializer[Any]):
     page = serializers.IntegerField()
     pages = serializers.IntegerField()
     columns = MatrixColumnSerializer(many=True)
+    hidden_columns = serializers.IntegerField(
+        help_text="Places where this page's services run beyond the columns shown (filter by environment or region)."
+    )
     rows = MatrixRowSerializer(many=True)

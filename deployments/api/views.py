@@ -139,6 +139,7 @@ class DeploymentViewSet(ScopedReadOnlyViewSet):
             "page": matrix.page.number,
             "pages": matrix.page.paginator.num_pages,
             "columns": matrix.columns,
+            "hidden_columns": matrix.hidden_columns,
             "rows": matrix.rows,
         }
         return Response(deployment_serializers.MatrixSerializer(body).data)

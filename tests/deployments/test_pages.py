@@ -14,6 +14,7 @@ from django.utils import timezone
 from access.models import Team, Tier, User
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RunStatus, SmokeTest, Strategy
 from deployments.models import Deployment, PipelineRun, Service, WebhookSource, Workload
+from deployments.selectors import MATRIX_MAX_COLUMNS, version_matrix
 from deployments.services import Target, record_deployment
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate
@@ -247,6 +248,40 @@ def test_a_cell_of_mixed_versions_leads_to_a_deployment_of_the_version_it_shows(
     links = cell_links(developer.get(MATRIX).content.decode(), "checkout")
 
     assert links == {"2.0.0": reverse("deployments:detail", args=[shown.pk])}
+
+
+def test_a_page_shows_at_most_forty_places_production_first_and_says_how_to_reach_the_rest(
+    developer: Client,
+) -> None:
+    service = make_service(slug="checkout", team=team())
+    for number in range(MATRIX_MAX_COLUMNS + 4):
+        workload(service, "1.1.0", env=environment(f"stage-{number:02d}", Tier.STAGING))
+    workload(service, "1.0.0", env=environment("prod-x", Tier.PRODUCTION))
+
+    html = developer.get(MATRIX, {"team": "student-experience", "q": "checkout"}).content.decode()
+
+    header = html[html.index("<thead>") : html.index("</thead>")]
+    assert header.count("data-column=") == MATRIX_MAX_COLUMNS
+    assert "prod-x" in header, "production is kept whatever else is cut"
+    assert 'data-hidden-columns="5"' in html
+    assert "5 more places where these services run are not shown" in html
+    assert row_of(html, "checkout").count("<td") == MATRIX_MAX_COLUMNS
+    # The API says the same; the service's own page shows every place.
+    assert developer.get("/api/deployments/matrix/", {"q": "checkout"}).json()["hidden_columns"] == 5
+    service_page = developer.get(reverse("deployments:service", args=["checkout"])).content.decode()
+    assert service_page.count("data-cell-link") == MATRIX_MAX_COLUMNS + 5
+
+
+def test_a_pages_columns_are_the_places_its_own_services_run(developer: Client) -> None:
+    first = make_service(slug="aaa-first", name="Aaa first", team=team())
+    workload(first, "1.0.0", env=environment("first-env", Tier.STAGING))
+    later = make_service(slug="zzz-later", name="Zzz later", team=team())
+    workload(later, "2.0.0", env=environment("later-env", Tier.STAGING))
+
+    page_one = version_matrix(user=User.objects.get(username="developer"), page_size=1)
+
+    assert [row.service.slug for row in page_one.rows] == ["aaa-first"]
+    assert [column.label for column in page_one.columns] == ["first-env"]
 
 
 def test_the_matrix_filters_by_team_region_health_environment_and_name(admin: Client) -> None:
