@@ -384,7 +384,7 @@ def _dict_changes(
     if rest:
         before = {name: old[name] for name in rest if name in old}
         after = {name: new[name] for name in rest if name in new}
-        more = f"{len(rest):,} more key" + ("" if len(rest) == 1 else "s")
+        more = f"{numbers.number(len(rest))} more key" + ("" if len(rest) == 1 else "s")
         rows.append(_change(key, label, before, after, None, (*path, more)))
     return rows
 

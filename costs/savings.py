@@ -61,7 +61,7 @@ from environments.choices import EnvironmentStatus
 from environments.models import Environment
 from environments.services import environment_set_expiry
 from environments.workflows import EnvironmentPlan, ProvisionEnvironment
-from portal import numbers
+from portal.numbers import money
 from providers.errors import NotFound, ProviderError
 from regions.choices import CapacityType, ClusterKind
 from regions.drivers import cloud_driver_for
@@ -106,11 +106,6 @@ class Found:
     action_hours: int | None = None
     realised: bool = False
     period_start: date | None = None
-
-
-def money(amount: Decimal) -> str:
-    """An amount for the evidence: to the cent, grouped in the portal's locale."""
-    return numbers.money(amount)
 
 
 def percent(fraction: Decimal) -> str:
