@@ -29,6 +29,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 
 from access import policy
 from access.models import User
+from costs import report_cache
 from costs.choices import (
     Allocation,
     ChargeCategory,
@@ -510,13 +511,26 @@ def _months_before(first: date, months: int) -> date:
 
 def breakdown(user: User, query: CostQuery, *, action: str = policy.VIEW) -> Breakdown:
     """Everything the breakdown page shows (three queries, plus the one that reads the user's grants)."""
-    rollups = visible_rollups(user, action)
+    return _breakdown(visible_rollups(user, action), query)
+
+
+def _breakdown(rollups: QuerySet[CostRollup], query: CostQuery) -> Breakdown:
     return Breakdown(
         query=query,
         totals=totals(rollups, query),
         rows=breakdown_rows(rollups, query),
         series=series(rollups, query),
         periods=query_periods(query),
+    )
+
+
+def breakdown_page(user: User, query: CostQuery) -> tuple[Breakdown, list[Mover]]:
+    """The breakdown and its movers as the page and the API show them, kept in the cache per scope until the
+    rollups change (:mod:`costs.report_cache`): on a miss the grants, the generation and four queries; then
+    the grants and the generation."""
+    rollups = visible_rollups(user)
+    return report_cache.cached(
+        "breakdown", rollups, (query,), lambda: (_breakdown(rollups, query), movers(rollups, query))
     )
 
 
@@ -608,7 +622,16 @@ def month_spend(rollups: QuerySet[CostRollup], today: date, basis: str) -> list[
 
 def overview(user: User, today: date, basis: str = CostBasis.EFFECTIVE) -> Overview:
     """The overview page: month against month, forecast, a 90-day trend by provider, movers, unallocated."""
+    return _overview(visible_rollups(user), today, basis)
+
+
+def overview_page(user: User, today: date, basis: str = CostBasis.EFFECTIVE) -> Overview:
+    """The overview as the page shows it, kept in the cache per scope until the rollups change."""
     rollups = visible_rollups(user)
+    return report_cache.cached("overview", rollups, (today, basis), lambda: _overview(rollups, today, basis))
+
+
+def _overview(rollups: QuerySet[CostRollup], today: date, basis: str) -> Overview:
     trend_query = CostQuery(start=today - timedelta(days=TREND_DAYS - 1), end=today, by="provider", basis=basis)
     movers_query = CostQuery(start=today - timedelta(days=MOVER_DAYS - 1), end=today, by="team", basis=basis)
     month_start, _ = month_bounds(today)

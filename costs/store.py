@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import Team
+from costs import report_cache
 from costs.choices import AUTHORITATIVE_SOURCES, RuleKind
 from costs.focus import FocusReader, FocusRow, InputLimits, RowError, open_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource
@@ -899,6 +900,7 @@ def rebuild_rollups(start: date, end: date, *, summed: tuple[int, pa.Table | Non
     load_id, sums = summed if summed is not None and summed[1] is not None else (None, None)
     others = load_id is None or _other_loads_cover(load_id, start, end)
     with transaction.atomic(), connection.cursor() as cursor:
+        transaction.on_commit(report_cache.moved)  # the cached reports are read afresh once this is visible
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('costs.rebuild_rollups'))")
         # The line items a load just copied in have no statistics yet: the planner, guessing a few hundred rows,
         # would sort millions of wide rows to group them. Grouping by hashing needs no order; at tens of thousands

@@ -160,7 +160,7 @@ def cost_overview(request: HttpRequest) -> HttpResponse:
     _require_costs(user)
     basis, basis_error = _basis(request)
     today = timezone.localdate()
-    overview = reports.overview(user, today, basis)
+    overview = reports.overview_page(user, today, basis)
     breakdown_url = reverse("costs:breakdown")
     export_url = reverse("costs:export")
     context = {
@@ -197,13 +197,13 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "can_export": policy.can(user, EXPORT, CostRollup)}
     if form.is_valid():
         query = form.query()
-        result = reports.breakdown(user, query)
+        result, movers = reports.breakdown_page(user, query)
         previous_start = query.start - timedelta(days=query.days)
         context.update(
             query=query,
             result=result,
             charts=_charts(result, "cost-breakdown"),
-            movers=reports.movers(reports.visible_rollups(user), query),
+            movers=movers,
             previous=(previous_start, query.start - timedelta(days=1)),
             drill=[(row, query.drilled(query.by, row.key)) for row in result.rows],
             applied=[

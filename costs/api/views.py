@@ -117,7 +117,7 @@ class CostBreakdownView(APIView):
     def get(self, request: Request) -> Response:
         query = _cost_query(request)
         user = _user(request)
-        result = reports.breakdown(user, query)
+        result, movers = reports.breakdown_page(user, query)
         body = {
             "by": query.by,
             "from": query.range_start,
@@ -147,10 +147,7 @@ class CostBreakdownView(APIView):
                 for currency, amount in sorted(row.amounts.items())
             ],
             "series": [{**vars(point), "name": point.label} for point in result.series],
-            "movers": [
-                {**vars(mover), "name": mover.label, "change": mover.change}
-                for mover in reports.movers(reports.visible_rollups(user), query)
-            ],
+            "movers": [{**vars(mover), "name": mover.label, "change": mover.change} for mover in movers],
         }
         return Response(serializers.CostBreakdownSerializer(body).data)
 
