@@ -234,7 +234,7 @@ def test_a_renamed_team_is_shown_by_its_new_name_at_once(persona: Callable[[Pers
 
 
 def test_an_import_moves_the_generation_again_once_it_has_committed(
-    django_capture_on_commit_callbacks: Callable[..., Any],
+    demo: None, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
     """The trigger moves the generation before the import commits, so a report read in between would be kept
     under the new number with the old figures: once committed, the import moves it again."""
