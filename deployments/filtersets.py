@@ -34,7 +34,8 @@ def _visible_regions(user: Any) -> QuerySet[Region]:
 def _workload_environments(user: Any) -> QuerySet[Environment]:
     """Live environments holding a workload ``user`` may see."""
     workloads = policy.restrict(Workload.objects.all(), user, policy.VIEW).filter(environment__isnull=False)
-    return Environment.objects.filter(status__in=LIVE, pk__in=workloads.values("environment_id")).order_by("name")
+    live = Environment.objects.filter(status__in=LIVE, pk__in=workloads.values("environment_id"))
+    return live.only("pk", "name").order_by("name")  # hundreds of options: only what an option shows
 
 
 class MatrixFilterForm(forms.Form):

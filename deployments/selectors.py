@@ -32,8 +32,6 @@ from access.models import Tier, User
 from deployments.choices import Health, tone_of
 from deployments.models import Deployment, PipelineRun, Service, Workload
 from environments.choices import LIVE
-from environments.models import Environment
-from regions.models import Cluster
 
 AnyUser = User | AnonymousUser
 
@@ -357,32 +355,35 @@ def matrix_services(*, user: AnyUser, filters: MatrixFilters = MatrixFilters()) 
     return services.select_related("team").order_by("name", "pk")
 
 
-def _columns(pairs: Iterable[tuple[int | None, int]]) -> list[Column]:
-    """Columns for the (environment, cluster) pairs that have workloads: environments in tier order,
-    then clusters by region."""
-    pairs = list(pairs)
-    environment_ids = {environment for environment, _ in pairs if environment is not None}
-    cluster_ids = {cluster for environment, cluster in pairs if environment is None}
-    columns: list[tuple[tuple[Any, ...], Column]] = []
-    for environment in Environment.objects.filter(pk__in=environment_ids).select_related("cluster__region"):
-        region = environment.cluster.region
-        column = Column(
-            key=f"e{environment.pk}",
-            label=environment.name,
-            detail=f"{environment.get_tier_display()} · {region.code}",
-            tier=environment.tier,
-            environment_id=environment.pk,
-        )
-        columns.append(((0, TIER_ORDER.get(Tier(environment.tier), 9), region.code, environment.name), column))
-    for cluster in Cluster.objects.filter(pk__in=cluster_ids).select_related("region"):
-        column = Column(
-            key=f"c{cluster.pk}",
-            label=cluster.region.code,
-            detail=cluster.name,
-            cluster_id=cluster.pk,
-        )
-        columns.append(((1, 0, cluster.region.residency_zone, cluster.region.code, cluster.name), column))
-    return [column for _, column in sorted(columns, key=lambda item: item[0])]
+# What a column shows of its place, read with the (environment, cluster) pairs in one query.
+PLACE_FIELDS = (
+    "environment_id",
+    "cluster_id",
+    "environment__name",
+    "environment__tier",
+    "environment__cluster__region__code",
+    "cluster__name",
+    "cluster__region__code",
+    "cluster__region__residency_zone",
+)
+
+
+def _columns(places: Iterable[tuple[Any, ...]]) -> list[Column]:
+    """Columns for the places that have workloads (:data:`PLACE_FIELDS` of each distinct environment and
+    cluster pair): environments in tier order, then clusters (for workloads in no environment) by region."""
+    columns: dict[str, tuple[tuple[Any, ...], Column]] = {}
+    tier_labels = dict(Tier.choices)
+    for environment_id, cluster_id, name, tier, region_code, cluster_name, cluster_region, zone in places:
+        if environment_id is not None:
+            key = f"e{environment_id}"
+            detail = f"{tier_labels.get(tier, tier)} · {region_code}"
+            column = Column(key=key, label=name, detail=detail, tier=tier, environment_id=environment_id)
+            columns[key] = ((0, TIER_ORDER.get(tier, 9), region_code, name), column)
+        else:
+            key = f"c{cluster_id}"
+            column = Column(key=key, label=cluster_region, detail=cluster_name, cluster_id=cluster_id)
+            columns[key] = ((1, 0, zone, cluster_region, cluster_name), column)
+    return [column for _, column in sorted(columns.values(), key=lambda item: item[0])]
 
 
 # Which places a capped matrix keeps: production (drift is measured against it), the regions' own namespaces,
@@ -429,8 +430,9 @@ def version_matrix(
     page = Paginator(services, page_size).get_page(page_number)
     workloads = matrix_workloads(user=user, filters=filters)
     rows = {service.pk: Row(service, {}) for service in page.object_list}
-    pairs = workloads.filter(service_id__in=list(rows)).values_list("environment_id", "cluster_id").distinct()
-    every_column = _columns(pairs)
+    every_column = _columns(
+        workloads.filter(service_id__in=list(rows)).values_list(*PLACE_FIELDS).order_by().distinct()
+    )
     shown = {column.key for column in sorted(every_column, key=_keep_first)[:max_columns]}
     columns = [column for column in every_column if column.key in shown]
     values = workloads.filter(service_id__in=list(rows)).values_list(

@@ -432,8 +432,8 @@ TEMPLATES = [
     },
 ]
 
-# Form widgets render through TEMPLATES, so templates/django/forms/ can word what Django leaves as "---------".
-FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+# Form widgets render through TEMPLATES, but a select is written in Python (portal/form_renderer.py).
+FORM_RENDERER = "portal.form_renderer.PortalFormRenderer"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
