@@ -35,7 +35,8 @@ from environments.choices import LIVE
 
 AnyUser = User | AnonymousUser
 
-MATRIX_PAGE_SIZE = 50
+# Services a matrix page shows: a screen or two of rows, each up to MATRIX_MAX_COLUMNS cells wide.
+MATRIX_PAGE_SIZE = 25
 # At most this many places (columns) a matrix page shows, production kept first; the rest are counted and named
 # by how to reach them (the environment and region filters). Without a cap, services spread over thousands of
 # environments would make a page of megabytes.
@@ -82,6 +83,7 @@ def deployment_list(*, user: AnyUser) -> QuerySet[Deployment]:
     return (
         policy.restrict(Deployment.objects.all(), user, policy.VIEW)
         .select_related("service", "environment", "cluster__region", "workload", "team")
+        .defer("cluster__kubeconfig")  # a secret, decrypted on every row read: read only where it is used
         .order_by("-started_at", "-pk")
     )
 

@@ -112,6 +112,7 @@ def environment_list(*, user: AnyUser) -> QuerySet[Environment]:
     return (
         policy.restrict(Environment.objects.all(), user, policy.VIEW)
         .select_related("team", "template", "cluster__region", "requested_by")
+        .defer("cluster__kubeconfig")  # a secret, decrypted on every row read: read only where it is used
         .order_by("-created_at", "-pk")
     )
 
