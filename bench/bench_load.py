@@ -7,9 +7,9 @@ few dozen of each at smoke size (``BENCH_LOAD_*`` variables below set each count
 Server: the Dockerfile's gunicorn command with the production settings on the test database
 (tests/production.py, as tests/test_production.py starts it), with the access log going to a
 file. Its gunicorn options can be changed per run: ``BENCH_LOAD_SERVERS`` holds one or more
-sets of options separated by ``;`` (``--worker-class gthread --workers 3 --threads 4;
---worker-class sync --workers 3``), and each part below runs once for each set, each with a
-server of its own, on the same data. The platform admin signs in through the sign-in form.
+sets of options separated by ``;`` (``--workers 4 --threads 3;--worker-class sync --threads 1``),
+each put in place of the image's values of the same flags, and each part below runs once for
+each set, each with a server of its own, on the same data. The platform admin signs in through the sign-in form.
 
 Pages: each page is asked ``BENCH_LOAD_REQUESTS`` times by 20 clients at once (closed loop: a
 client asks again as soon as it has its answer); p50 and p95 latency, the ratio of its p50 to
@@ -77,12 +77,12 @@ REQUESTS = size("BENCH_LOAD_REQUESTS", full=100, smoke=4)
 WARM_UP = size("BENCH_LOAD_WARM_UP", full=CLIENTS, smoke=1)  # requests of each page before it is measured
 SECONDS_A_RATE = size("BENCH_LOAD_SECONDS", full=10, smoke=1)
 RATES = [int(rate) for rate in os.environ.get("BENCH_LOAD_RATES", "10,20,30,40,50" if FULL else "4").split(",")]
-# Full size: the image's own server (3 sync workers) against as many gthread workers of 4 threads each.
+# Full size: the image's own server (3 processes of 4 threads, each request's queueing measured) against as
+# many sync workers (one request at a time each; gunicorn takes more than one thread to mean gthread).
 SERVERS = [
     shlex.split(options)
     for options in os.environ.get(
-        "BENCH_LOAD_SERVERS",
-        "--worker-class sync --workers 3;--worker-class gthread --workers 3 --threads 4" if FULL else "--workers 2",
+        "BENCH_LOAD_SERVERS", ";--worker-class sync --threads 1" if FULL else "--workers 2"
     ).split(";")
 ]
 TEAMS = 20  # bench teams, beside the demo's five

@@ -6,11 +6,13 @@ import logging
 import re
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from psycopg import errors as pg_errors
 
 from portal import views
+from portal.workers import QUEUED_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,25 @@ class HealthProbeMiddleware:
         probe = PROBES.get(request.path_info)
         if probe is not None:
             return probe(request)
+        return self.get_response(request)
+
+
+class QueueDeadlineMiddleware:
+    """A request that waited longer for a thread than ``PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS`` (the web tier is
+    overloaded: its client has likely given up, or soon will) is answered 503 with ``Retry-After`` at once,
+    before a session, a user or a query is read: the time goes to requests someone still waits for, and the
+    queue drains within seconds once the load drops. The wait is what the worker measured
+    (:mod:`portal.workers`); a server that does not measure it is never refused here."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        waited = request.META.get(QUEUED_SECONDS)
+        limit = settings.REQUEST_QUEUE_TIMEOUT_SECONDS
+        if limit and waited is not None and waited > limit:
+            logger.warning("%s %s waited %.1f s for a worker and was turned away", request.method, request.path, waited)
+            return views.overloaded(request)
         return self.get_response(request)
 
 

@@ -298,6 +298,13 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int(
     "PORTAL_DB_STATEMENT_TIMEOUT_MS", 0, validate=validate.Range(min=0, max=3_600_000)
 )
 
+# How long a request may wait for a free worker thread before it is answered 503 with Retry-After instead of
+# being served to a client that has likely given up (0: never). Measured by the image's gunicorn worker
+# (portal/workers.py); see docs/operations.md, "Sizing the web tier".
+REQUEST_QUEUE_TIMEOUT_SECONDS = env.float(
+    "PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS", 5.0, validate=validate.Range(min=0, max=3600)
+)
+
 seal()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -347,6 +354,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.HealthProbeMiddleware",
+    # Before anything reads a session or the database: a request that queued too long costs nothing more.
+    "portal.middleware.QueueDeadlineMiddleware",
     "portal.middleware.RequestIdGuardMiddleware",
     "portal.middleware.DatabaseDeadlineMiddleware",
     "django_guid.middleware.guid_middleware",

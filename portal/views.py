@@ -71,6 +71,20 @@ def database_busy(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def overloaded(request: HttpRequest) -> HttpResponse:
+    """The answer to a request that waited too long for a worker (the web tier is overloaded): 503, try again."""
+    response = _error(
+        request,
+        503,
+        "busy",
+        "The portal is busy",
+        "Too many requests are waiting for the portal just now, so this one was turned away rather than kept "
+        "waiting. Try again in a moment.",
+    )
+    response["Retry-After"] = str(BUSY_RETRY_AFTER)
+    return response
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error(request, 400, "bad_request", "Bad request", "The request could not be understood.")
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -134,3 +137,42 @@ def test_gunicorn_with_production_settings_serves_a_signed_in_page_the_api_and_s
     assert "DEBUG = True" not in missing.text, "a production server showed Django's debug page"
     written = [str(path.relative_to(server_home)) for path in server_home.rglob("*")]
     assert not written, f"the server wrote into its user's home directory, which may be read-only: {written}"
+
+
+def test_a_request_that_queued_too_long_for_the_images_worker_is_turned_away_and_the_next_is_served(
+    collected: Path, server_home: Path, transactional_db: None
+) -> None:
+    """The image's worker measures how long a request waited for a thread; past the limit it answers 503 at once.
+
+    One process of one thread, a limit of one second: a client that sends half its request holds the thread
+    while a second request queues behind it for two seconds."""
+    port = free_port()
+    environment = {
+        **server_environment(data_dir=collected, home=server_home),
+        "PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS": "1",
+    }
+    command = server_command(port, ["--workers", "1", "--threads", "1"])
+    assert command[command.index("--worker-class") + 1] == "portal.workers.QueueTimedWorker"
+    server = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True)
+    api = f"http://localhost:{port}/api/"
+    ingress = {"X-Forwarded-Proto": "https"}
+    try:
+        assert listens(port, server, timeout=60), "gunicorn did not start with the production settings"
+        with socket.create_connection(("127.0.0.1", port)) as holder, ThreadPoolExecutor(1) as queue:
+            holder.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # the headers are not finished
+            time.sleep(0.5)  # the only thread has taken it and waits for the rest
+            queued = queue.submit(requests.get, api, headers=ingress, timeout=30)
+            time.sleep(2)
+            holder.sendall(b"\r\n")
+            assert holder.recv(4096).startswith(b"HTTP/1.1 200")
+            turned_away = queued.result()
+
+        served = requests.get(api, headers=ingress, timeout=30)
+    finally:
+        stop([server])
+
+    assert turned_away.status_code == 503
+    assert turned_away.headers["Retry-After"] == "5"
+    assert turned_away.json()["error"]["code"] == "busy"
+    assert served.status_code != 503  # nothing queued: the API answers as ever (here: who are you?)
+    assert served.json()["error"]["code"] != "busy"
