@@ -75,6 +75,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
-# gunicorn's threaded worker that says how long each request queued (portal/workers.py): 3 processes of 4
-# threads for a 2-core pod, chosen with bench/bench_load.py (docs/operations.md, "Sizing the web tier").
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "portal.workers.QueueTimedWorker", "--workers", "3", "--threads", "4", "--access-logfile", "-", "--no-control-socket"]
+# 3 sync workers for a 2-core pod, chosen with bench/bench_load.py (docs/operations.md, "Sizing the web tier").
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--workers", "3", "--access-logfile", "-", "--no-control-socket"]

@@ -7,8 +7,8 @@ few dozen of each at smoke size (``BENCH_LOAD_*`` variables below set each count
 Server: the Dockerfile's gunicorn command with the production settings on the test database
 (tests/production.py, as tests/test_production.py starts it), with the access log going to a
 file. Its gunicorn options can be changed per run: ``BENCH_LOAD_SERVERS`` holds one or more
-sets of options separated by ``;`` (``--workers 4 --threads 3;--worker-class sync --threads 1``),
-each put in place of the image's values of the same flags, and each part below runs once for
+sets of options separated by ``;`` (``;--worker-class gthread --threads 4``: the image's own, and
+threaded workers), each put in place of the image's values of the same flags, and each part below runs once for
 each set, each with a server of its own, on the same data. The platform admin signs in through the sign-in form.
 
 Pages: each page is asked ``BENCH_LOAD_REQUESTS`` times by 20 clients at once (closed loop: a
@@ -20,12 +20,20 @@ own), through the same middleware, session and authentication as every page here
 The knee: the pages in turn, started at a fixed rate whatever the answers (open loop), at
 rising rates (``BENCH_LOAD_RATES``, ``BENCH_LOAD_SECONDS`` at each). A request's latency counts
 from when it was due, not when a thread was free to send it, so a client falling behind is
-measured rather than hidden. The knee is the first rate whose p95 is twice the lowest rate's, or
-that had errors or timeouts.
+measured rather than hidden. Each request carries ``X-Request-Start`` with when it was due, as an
+ingress stamps it, so an overloaded server turns away (503, Retry-After) what waited too long. The
+knee is the first rate whose p95 is twice the lowest rate's, or that had errors, timeouts or
+requests turned away.
+
+The hold: the mix at ``BENCH_LOAD_HOLD_RATE`` (50/s) for ``BENCH_LOAD_HOLD_SECONDS`` (180 s), held
+if nothing failed and p95 stayed under twice the lowest rate's. The recovery: the mix at
+``BENCH_LOAD_OVERLOAD_RATE`` (100/s) for ``BENCH_LOAD_OVERLOAD_SECONDS`` (20 s), how it was met
+(answered, turned away, timed out), then the lowest rate for ``BENCH_LOAD_RECOVERY_SECONDS`` (30 s)
+and how many seconds after the overload its requests were answered as fast as before.
 
 Checked (correctness, never time): every answer of the pages part is a 200 with the page's
-marker, and every answer of the knee part that came at all is one too (a timeout or a refused
-connection under overload is a measurement, reported, not a failure).
+marker, and every answer of the later parts that came at all is one too (a timeout, a refused
+connection or a request turned away under overload is a measurement, reported, not a failure).
 """
 
 from __future__ import annotations
@@ -77,12 +85,16 @@ REQUESTS = size("BENCH_LOAD_REQUESTS", full=100, smoke=4)
 WARM_UP = size("BENCH_LOAD_WARM_UP", full=CLIENTS, smoke=1)  # requests of each page before it is measured
 SECONDS_A_RATE = size("BENCH_LOAD_SECONDS", full=10, smoke=1)
 RATES = [int(rate) for rate in os.environ.get("BENCH_LOAD_RATES", "10,20,30,40,50" if FULL else "4").split(",")]
-# Full size: the image's own server (3 processes of 4 threads, each request's queueing measured) against as
-# many sync workers (one request at a time each; gunicorn takes more than one thread to mean gthread).
+HOLD_RATE = size("BENCH_LOAD_HOLD_RATE", full=50, smoke=4)  # the mix held this long at this rate
+HOLD_SECONDS = size("BENCH_LOAD_HOLD_SECONDS", full=180, smoke=2)
+OVERLOAD_RATE = size("BENCH_LOAD_OVERLOAD_RATE", full=100, smoke=8)  # then this, well past any knee, ...
+OVERLOAD_SECONDS = size("BENCH_LOAD_OVERLOAD_SECONDS", full=20, smoke=1)
+RECOVERY_SECONDS = size("BENCH_LOAD_RECOVERY_SECONDS", full=30, smoke=2)  # ... and the lowest rate again
+# Full size: the image's own server (3 sync workers) against as many threaded workers of 4 threads each.
 SERVERS = [
     shlex.split(options)
     for options in os.environ.get(
-        "BENCH_LOAD_SERVERS", ";--worker-class sync --threads 1" if FULL else "--workers 2"
+        "BENCH_LOAD_SERVERS", ";--worker-class gthread --workers 3 --threads 4" if FULL else "--workers 2"
     ).split(";")
 ]
 TEAMS = 20  # bench teams, beside the demo's five
@@ -90,6 +102,7 @@ PAGE_TIMEOUT = 60  # seconds; an answer slower than this in the pages part is a 
 KNEE_TIMEOUT = 10  # seconds; in the knee part, a timeout is counted
 
 BASELINE = "/api/"
+TURNED_AWAY = "turned away"  # the server answered 503 with Retry-After at once: it was overloaded
 
 
 @dataclass(frozen=True)
@@ -386,14 +399,24 @@ class Clients:
         return session
 
     def get(self, page: Page, due: float, timeout: float) -> Answer:
-        """GET ``page``; latency from ``due`` (a ``perf_counter`` time), which is now in the closed loop."""
+        """GET ``page``; latency from ``due`` (a ``perf_counter`` time), which is now in the closed loop. The
+        request carries ``X-Request-Start`` as an ingress stamps it, with when it was due: a server that waited
+        too long to begin on it turns it away (503) rather than serving a client that gave up."""
+        arrived = time.time() - (time.perf_counter() - due)
         try:
-            response = self._session().get(f"{self.base_url}{page.path}", timeout=timeout, allow_redirects=False)
+            response = self._session().get(
+                f"{self.base_url}{page.path}",
+                headers={"X-Request-Start": f"t={arrived:.3f}"},
+                timeout=timeout,
+                allow_redirects=False,
+            )
         except requests.Timeout:
             return Answer(page.path, time.perf_counter() - due, problem="timeout")
         except requests.ConnectionError as error:
             return Answer(page.path, time.perf_counter() - due, problem=f"connection: {type(error).__name__}")
         seconds = time.perf_counter() - due
+        if response.status_code == 503 and response.headers.get("Retry-After"):
+            return Answer(page.path, seconds, 503, TURNED_AWAY)
         if response.status_code != 200:
             return Answer(page.path, seconds, response.status_code, f"status {response.status_code}")
         if page.marker not in response.text:
@@ -446,31 +469,54 @@ class RateResult:
 
     @property
     def answered(self) -> list[float]:
-        return [answer.seconds for answer in self.answers if answer.status is not None]
+        return [
+            answer.seconds for answer in self.answers if answer.status is not None and answer.problem != TURNED_AWAY
+        ]
 
     @property
     def failures(self) -> list[Answer]:
         return [answer for answer in self.answers if answer.status is None]
 
     @property
+    def turned_away(self) -> list[Answer]:
+        """Refused at once as overload (503, Retry-After): a measurement, as a timeout is."""
+        return [answer for answer in self.answers if answer.problem == TURNED_AWAY]
+
+    @property
     def wrong(self) -> list[Answer]:
-        return [answer for answer in self.answers if answer.status is not None and answer.problem]
+        return [
+            answer
+            for answer in self.answers
+            if answer.status is not None and answer.problem and answer.problem != TURNED_AWAY
+        ]
+
+
+def _paced(clients: Clients, schedule: list[tuple[int, int]]) -> list[tuple[float, Answer]]:
+    """The pages in turn, started at each ``(rate, seconds)`` of ``schedule`` in order whatever the answers (open
+    loop); each answer with when it was due (seconds from the start). All are answered, or timed out, before it
+    returns; threads enough for every request to be in flight until its timeout."""
+    dues = [offset + n / rate for offset, (rate, seconds) in _offsets(schedule) for n in range(rate * seconds)]
+    top = max(rate for rate, _ in schedule)
+    with ThreadPoolExecutor(max(1, min(len(dues), top * KNEE_TIMEOUT, 400))) as pool:
+        started = time.perf_counter()
+        futures = []
+        for n, offset in enumerate(dues):
+            due = started + offset
+            time.sleep(max(0.0, due - time.perf_counter()))
+            futures.append(pool.submit(clients.get, PAGES[n % len(PAGES)], due, KNEE_TIMEOUT))
+        return [(offset, future.result()) for offset, future in zip(dues, futures, strict=True)]
+
+
+def _offsets(schedule: list[tuple[int, int]]) -> Iterator[tuple[float, tuple[int, int]]]:
+    offset = 0.0
+    for part in schedule:
+        yield offset, part
+        offset += part[1]
 
 
 def _open_loop(clients: Clients, rate: int, seconds: int) -> RateResult:
-    """The pages in turn, one started every ``1/rate`` seconds for ``seconds`` whatever the answers; all answered
-    (or timed out) before it returns. Threads enough for every request to be in flight until its timeout."""
-    total = rate * seconds
-    result = RateResult(rate)
-    with ThreadPoolExecutor(min(total, rate * KNEE_TIMEOUT, 400)) as pool:
-        started = time.perf_counter()
-        futures = []
-        for n in range(total):
-            due = started + n / rate
-            time.sleep(max(0.0, due - time.perf_counter()))
-            futures.append(pool.submit(clients.get, PAGES[n % len(PAGES)], due, KNEE_TIMEOUT))
-        result.answers = [future.result() for future in futures]
-    return result
+    """The pages in turn at ``rate`` a second for ``seconds``."""
+    return RateResult(rate, [answer for _, answer in _paced(clients, [(rate, seconds)])])
 
 
 # --- the benchmark --------------------------------------------------------------------------------
@@ -510,7 +556,7 @@ def _knee_part(clients: Clients, title: str) -> list[RateResult]:
         p95 = _percentile(answered, 0.95) if answered else float("inf")
         timeouts = sum(answer.problem == "timeout" for answer in result.failures)
         others = len(result.failures) - timeouts + len(result.wrong)
-        if knee is None and (p95 >= 2 * lowest_p95 or result.failures or result.wrong):
+        if knee is None and (p95 >= 2 * lowest_p95 or result.failures or result.wrong or result.turned_away):
             knee = result.rate
         rows.append(
             (
@@ -518,7 +564,8 @@ def _knee_part(clients: Clients, title: str) -> list[RateResult]:
                 f"p50 {_ms(statistics.median(answered)) if answered else '-':>9}"
                 f"  p95 {_ms(p95) if answered else '-':>9}"
                 f"  {p95 / lowest_p95 if answered and lowest_p95 else 0:5.1f}x lowest rate's p95"
-                f"  errors {others}  timeouts {timeouts}{'  <- knee' if knee == result.rate else ''}",
+                f"  errors {others}  timeouts {timeouts}  turned away {len(result.turned_away)}"
+                f"{'  <- knee' if knee == result.rate else ''}",
             )
         )
     rows.append(
@@ -531,6 +578,63 @@ def _knee_part(clients: Clients, title: str) -> list[RateResult]:
     )
     report(f"{title}: the pages in turn at rising rates (open loop, {KNEE_TIMEOUT} s timeout)", rows)
     return results
+
+
+def _hold_part(clients: Clients, title: str, lowest_p95: float) -> RateResult:
+    """The mix at ``HOLD_RATE`` for ``HOLD_SECONDS``: held if nothing failed and p95 stayed under twice the
+    lowest rate's."""
+    result = _open_loop(clients, HOLD_RATE, HOLD_SECONDS)
+    answered = result.answered
+    p95 = _percentile(answered, 0.95) if answered else float("inf")
+    held = not (result.failures or result.wrong or result.turned_away) and p95 < 2 * lowest_p95
+    report(
+        f"{title}: the mix held at {HOLD_RATE}/s for {HOLD_SECONDS} s",
+        [
+            ("latency", f"p50 {_ms(statistics.median(answered)) if answered else '-'}  p95 {_ms(p95)}"),
+            ("p95 / lowest rate's", f"{p95 / lowest_p95 if lowest_p95 else 0:.1f}x"),
+            ("errors", f"{len(result.wrong) + sum(a.problem != 'timeout' for a in result.failures)}"),
+            ("timeouts", f"{sum(a.problem == 'timeout' for a in result.failures)}"),
+            ("turned away", f"{len(result.turned_away)}"),
+            ("held", "yes" if held else "no"),
+        ],
+    )
+    return result
+
+
+def _recovery_part(clients: Clients, title: str, lowest_p95: float) -> list[Answer]:
+    """``OVERLOAD_RATE`` for ``OVERLOAD_SECONDS``, then the lowest rate for ``RECOVERY_SECONDS``: how the
+    overload was met (answered, turned away, timed out) and how many seconds after it ended requests were
+    answered as fast as before again (every later second's p95 under twice the lowest rate's, none lost)."""
+    answers = _paced(clients, [(OVERLOAD_RATE, OVERLOAD_SECONDS), (RATES[0], RECOVERY_SECONDS)])
+    during = [answer for due, answer in answers if due < OVERLOAD_SECONDS]
+    after: dict[int, list[Answer]] = {}
+    for due, answer in answers:
+        if due >= OVERLOAD_SECONDS:
+            after.setdefault(int(due - OVERLOAD_SECONDS), []).append(answer)
+
+    def normal(second: list[Answer]) -> bool:
+        fast = [answer.seconds for answer in second if not answer.problem]
+        return len(fast) == len(second) and _percentile(fast, 0.95) < 2 * lowest_p95
+
+    seconds = sorted(after)
+    recovered = next(
+        (second for second in seconds if all(normal(after[later]) for later in seconds if later >= second)), None
+    )
+    report(
+        f"{title}: {OVERLOAD_RATE}/s for {OVERLOAD_SECONDS} s, then {RATES[0]}/s",
+        [
+            ("overload: answered", f"{sum(not answer.problem for answer in during)}"),
+            ("overload: turned away at once", f"{sum(answer.problem == TURNED_AWAY for answer in during)}"),
+            ("overload: timed out or failed", f"{sum(answer.status is None for answer in during)}"),
+            (
+                "recovered",
+                f"{recovered} s after the overload ended"
+                if recovered is not None
+                else f"not within {RECOVERY_SECONDS} s",
+            ),
+        ],
+    )
+    return [answer for _, answer in answers]
 
 
 def bench_the_main_pages_under_load(transactional_db: None, tmp_path: Path) -> None:
@@ -573,6 +677,11 @@ def bench_the_main_pages_under_load(transactional_db: None, tmp_path: Path) -> N
                 pages = _pages_part(clients, title)
             with phase(f"{title}: knee"):
                 rates = _knee_part(clients, title)
+            lowest_p95 = _percentile(rates[0].answered, 0.95) if rates[0].answered else 0.0
+            with phase(f"{title}: hold"):
+                rates.append(_hold_part(clients, title, lowest_p95))
+            with phase(f"{title}: overload and recovery"):
+                rates.append(RateResult(OVERLOAD_RATE, _recovery_part(clients, title, lowest_p95)))
         problems += [
             f"{title}: {answer.path}: {answer.problem}"
             for result in pages

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from access import audit, policy
 from access.models import User
-from costs import reports
+from costs import report_cache, reports
 from portal.csv_export import csv_lines
 
 KINDS = {
@@ -31,6 +31,13 @@ KINDS = {
 class Export:
     filename: str
     lines: Iterator[str]
+
+
+def export_etag(user: User, query: reports.CostQuery, kind: str) -> str:
+    """The entity tag of ``user``'s export of ``query``, known from the rollups' generation and the person's
+    scope without reading a figure: a client that already has the export is answered 304 (nothing leaves, so
+    nothing is audited)."""
+    return report_cache.etag("export", reports.visible_rollups(user, policy.EXPORT), (query, kind))
 
 
 def costs_export(*, actor: User, query: reports.CostQuery, kind: str = "totals") -> Export:

@@ -60,11 +60,22 @@ def scope_key(rollups: QuerySet[CostRollup]) -> str:
     return hashlib.sha256(repr((sql, params)).encode()).hexdigest()[:32]
 
 
-def cached(report: str, rollups: QuerySet[CostRollup], parameters: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """``compute()``, or what it gave before for the same generation of the rollups, scope and parameters."""
+def report_key(report: str, rollups: QuerySet[CostRollup], parameters: tuple[Any, ...]) -> str:
+    """What names a report's figures: the rollups' generation, the scope and the parameters."""
     generation = rollup_generation()  # read before the report: a change committed meanwhile keys a new entry
     digest = hashlib.sha256(repr(parameters).encode()).hexdigest()[:32]
-    key = f"{PREFIX}:{report}:{generation}:{scope_key(rollups)}:{digest}"
+    return f"{PREFIX}:{report}:{generation}:{scope_key(rollups)}:{digest}"
+
+
+def etag(report: str, rollups: QuerySet[CostRollup], parameters: tuple[Any, ...]) -> str:
+    """An entity tag for a report's figures, known without reading them: a client that has them revalidates
+    for the price of reading the generation."""
+    return f'"{hashlib.sha256(report_key(report, rollups, parameters).encode()).hexdigest()[:32]}"'
+
+
+def cached(report: str, rollups: QuerySet[CostRollup], parameters: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or what it gave before for the same generation of the rollups, scope and parameters."""
+    key = report_key(report, rollups, parameters)
     found: T | None = cache.get(key)
     if found is not None:
         return found

@@ -25,7 +25,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import condition, require_GET, require_http_methods
 
 from access import policy
 from access.models import User
@@ -221,8 +221,21 @@ def cost_breakdown(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _export_etag(request: HttpRequest) -> str | None:
+    """The export's entity tag (:func:`costs.exports.export_etag`), for a valid export the person may make."""
+    user = request.user
+    if not (isinstance(user, User) and policy.can(user, EXPORT, CostRollup)):
+        return None
+    form = CostQueryForm(request.GET, extra_parameters=["rows"])
+    kind = request.GET.get("rows", "totals") or "totals"
+    if kind not in exports.KINDS or not form.is_valid():
+        return None
+    return exports.export_etag(user, form.query(), kind)
+
+
 @login_required
 @require_GET
+@condition(etag_func=_export_etag)
 def cost_export(request: HttpRequest) -> HttpResponseBase:
     """The breakdown's figures as CSV (``rows``: totals, series or movers), streamed; the export is audited."""
     user = signed_in(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -12,7 +13,6 @@ from django.http import HttpRequest, HttpResponse
 from psycopg import errors as pg_errors
 
 from portal import views
-from portal.workers import QUEUED_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +34,48 @@ class HealthProbeMiddleware:
         return self.get_response(request)
 
 
+# A wait longer than this is a clock that is wrong, not a queue: it counts as no measure.
+PLAUSIBLE_WAIT = 24 * 3600
+
+
+def queued_for(request: HttpRequest) -> float | None:
+    """How long ``request`` waited before the portal began on it, in seconds, or None when nobody measured it.
+
+    The measure is ``X-Request-Start``, stamped by the ingress or load balancer in front when it received the
+    request: the wait includes the kernel's queue of connections that no worker has accepted yet. It is read
+    as nginx (``t=1700000000.123``, seconds), Heroku (milliseconds) and others (microseconds) write it; a stamp
+    that reads as no time (malformed, or in the future by a skewed clock) counts as no wait. A forged stamp can
+    only have its own request turned away.
+    """
+    started = request.META.get("HTTP_X_REQUEST_START", "")
+    if not started:
+        return None
+    try:
+        stamp = float(started.removeprefix("t=")[:32])
+    except ValueError:
+        return None
+    for scale in (1.0, 1e3, 1e6):  # seconds, milliseconds, microseconds since the epoch
+        if 0 < stamp < 1e11 * scale:
+            waited = time.time() - stamp / scale
+            return max(0.0, waited) if waited < PLAUSIBLE_WAIT else None
+    return None  # not a time (NaN, infinite, negative or too large)
+
+
 class QueueDeadlineMiddleware:
-    """A request that waited longer for a thread than ``PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS`` (the web tier is
-    overloaded: its client has likely given up, or soon will) is answered 503 with ``Retry-After`` at once,
-    before a session, a user or a query is read: the time goes to requests someone still waits for, and the
-    queue drains within seconds once the load drops. The wait is what the worker measured
-    (:mod:`portal.workers`); a server that does not measure it is never refused here."""
+    """A request that waited longer than ``PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS`` before the portal began on it
+    (the web tier is overloaded: its client has likely given up, or soon will) is answered 503 with
+    ``Retry-After`` at once, before a session, a user or a query is read: the time goes to requests someone still
+    waits for, and the queue drains within seconds once the load drops. See :func:`queued_for` for how the wait
+    is known; a request whose wait nobody measured is never refused here."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        waited = request.META.get(QUEUED_SECONDS)
         limit = settings.REQUEST_QUEUE_TIMEOUT_SECONDS
-        if limit and waited is not None and waited > limit:
-            logger.warning("%s %s waited %.1f s for a worker and was turned away", request.method, request.path, waited)
+        waited = queued_for(request) if limit else None
+        if waited is not None and waited > limit:
+            logger.warning("%s %s waited %.1f s to be served and was turned away", request.method, request.path, waited)
             return views.overloaded(request)
         return self.get_response(request)
 

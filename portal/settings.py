@@ -298,9 +298,9 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int(
     "PORTAL_DB_STATEMENT_TIMEOUT_MS", 0, validate=validate.Range(min=0, max=3_600_000)
 )
 
-# How long a request may wait for a free worker thread before it is answered 503 with Retry-After instead of
-# being served to a client that has likely given up (0: never). Measured by the image's gunicorn worker
-# (portal/workers.py); see docs/operations.md, "Sizing the web tier".
+# How long a request may have waited before the portal begins on it (from the X-Request-Start the ingress
+# stamps) before it is answered 503 with Retry-After instead of served to a client that has likely given up
+# (0: never); see docs/operations.md, "Sizing the web tier".
 REQUEST_QUEUE_TIMEOUT_SECONDS = env.float(
     "PORTAL_REQUEST_QUEUE_TIMEOUT_SECONDS", 5.0, validate=validate.Range(min=0, max=3600)
 )
@@ -360,6 +360,9 @@ MIDDLEWARE = [
     "portal.middleware.DatabaseDeadlineMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # An ETag on every whole GET answer (a hash of its body) and 304 Not Modified to a client that already has
+    # it: API lists and pages revalidate without the body crossing the network again.
+    "django.middleware.http.ConditionalGetMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

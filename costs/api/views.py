@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.cache import get_conditional_response
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -166,10 +167,16 @@ class CostExportView(APIView):
         ],
         responses={(200, "text/csv"): OpenApiTypes.STR},
     )
-    def get(self, request: Request) -> StreamingHttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         query = _cost_query(request, "rows")
         kind = request.query_params.get("rows", "totals") or "totals"
         if kind not in exports.KINDS:
             raise exceptions.ValidationError({"rows": [f"Export rows as one of {', '.join(exports.KINDS)}."]})
+        tag = exports.export_etag(_user(request), query, kind)
+        not_modified = get_conditional_response(request, etag=tag)
+        if not_modified is not None:
+            return not_modified
         export = exports.costs_export(actor=_user(request), query=query, kind=kind)
-        return csv_stream(export.lines, filename=export.filename)
+        response = csv_stream(export.lines, filename=export.filename)
+        response["ETag"] = tag
+        return response
