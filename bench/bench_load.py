@@ -84,7 +84,7 @@ COST_ROWS_A_DAY = size("BENCH_LOAD_COST_ROWS_A_DAY", full=3300, smoke=30)
 REQUESTS = size("BENCH_LOAD_REQUESTS", full=100, smoke=4)
 WARM_UP = size("BENCH_LOAD_WARM_UP", full=CLIENTS, smoke=1)  # requests of each page before it is measured
 SECONDS_A_RATE = size("BENCH_LOAD_SECONDS", full=10, smoke=1)
-RATES = [int(rate) for rate in os.environ.get("BENCH_LOAD_RATES", "10,20,30,40,50" if FULL else "4").split(",")]
+RATES = [int(rate) for rate in os.environ.get("BENCH_LOAD_RATES", "10,20,30,40,50,60,70" if FULL else "4").split(",")]
 HOLD_RATE = size("BENCH_LOAD_HOLD_RATE", full=50, smoke=4)  # the mix held this long at this rate
 HOLD_SECONDS = size("BENCH_LOAD_HOLD_SECONDS", full=180, smoke=2)
 OVERLOAD_RATE = size("BENCH_LOAD_OVERLOAD_RATE", full=100, smoke=8)  # then this, well past any knee, ...
@@ -497,7 +497,7 @@ def _paced(clients: Clients, schedule: list[tuple[int, int]]) -> list[tuple[floa
     returns; threads enough for every request to be in flight until its timeout."""
     dues = [offset + n / rate for offset, (rate, seconds) in _offsets(schedule) for n in range(rate * seconds)]
     top = max(rate for rate, _ in schedule)
-    with ThreadPoolExecutor(max(1, min(len(dues), top * KNEE_TIMEOUT, 400))) as pool:
+    with ThreadPoolExecutor(max(1, min(len(dues), top * KNEE_TIMEOUT, 1000))) as pool:
         started = time.perf_counter()
         futures = []
         for n, offset in enumerate(dues):

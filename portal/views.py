@@ -58,31 +58,27 @@ def _error(request: HttpRequest, status: int, code: str, title: str, message: st
 BUSY_RETRY_AFTER = 5
 
 
-def database_busy(request: HttpRequest) -> HttpResponse:
-    """The answer when PostgreSQL cancelled a query that outlived the request's deadline: 503, try again soon."""
-    response = _error(
-        request,
-        503,
-        "busy",
-        "The portal is busy",
-        "This page took too long to prepare and was stopped so others are not kept waiting. Try again in a moment.",
-    )
+def _busy(request: HttpRequest, message: str) -> HttpResponse:
+    response = _error(request, 503, "busy", "The portal is busy", message)
     response["Retry-After"] = str(BUSY_RETRY_AFTER)
     return response
+
+
+def database_busy(request: HttpRequest) -> HttpResponse:
+    """The answer when PostgreSQL cancelled a query that outlived the request's deadline: 503, try again soon."""
+    return _busy(
+        request,
+        "This page took too long to prepare and was stopped so others are not kept waiting. Try again in a moment.",
+    )
 
 
 def overloaded(request: HttpRequest) -> HttpResponse:
-    """The answer to a request that waited too long for a worker (the web tier is overloaded): 503, try again."""
-    response = _error(
+    """The answer to a request that waited too long to be served (the web tier is overloaded): 503, try again."""
+    return _busy(
         request,
-        503,
-        "busy",
-        "The portal is busy",
         "Too many requests are waiting for the portal just now, so this one was turned away rather than kept "
         "waiting. Try again in a moment.",
     )
-    response["Retry-After"] = str(BUSY_RETRY_AFTER)
-    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
