@@ -12,7 +12,8 @@ once:
   them with, the grant values included (teams, regions, zones, tiers, an API token's team). People whose
   restriction is the same (every manager: none) share entries; anyone else's differ. Grants are read afresh on
   every request, so a revoked grant changes the key at once.
-- the report and its parameters (the day it is seen on, the dates, the dimension, the filters, the basis).
+- the report and its parameters (the day it is seen on, the dates, the dimension, the filters, the basis), and
+  the shape of what is kept (:func:`shape_of`), so a release that changes it never reads an older one's entries.
 
 Old entries are never deleted: nothing asks for their keys any more, and they expire after :data:`TIMEOUT`.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -35,6 +37,12 @@ T = TypeVar("T")
 TIMEOUT = 60 * 60
 PREFIX = "costs:report"
 SEQUENCE = "costs_rollup_generation"  # created by migration 0010, moved by its triggers
+
+
+def shape_of(*classes: type) -> str:
+    """A digest of the dataclasses a report is made of (their names and fields), for its cache key."""
+    shape = [(cls.__module__, cls.__qualname__, [field.name for field in fields(cls)]) for cls in classes]
+    return hashlib.sha256(repr(shape).encode()).hexdigest()[:12]
 
 
 def rollup_generation() -> int:

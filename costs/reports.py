@@ -530,7 +530,7 @@ def breakdown_page(user: User, query: CostQuery) -> tuple[Breakdown, list[Mover]
     the grants and the generation."""
     rollups = visible_rollups(user)
     return report_cache.cached(
-        "breakdown", rollups, (query,), lambda: (_breakdown(rollups, query), movers(rollups, query))
+        "breakdown", rollups, (PAGE_SHAPE, query), lambda: (_breakdown(rollups, query), movers(rollups, query))
     )
 
 
@@ -620,6 +620,12 @@ def month_spend(rollups: QuerySet[CostRollup], today: date, basis: str) -> list[
     return months
 
 
+# What the cached pages keep is made of these: a change to any of them starts new cache entries.
+PAGE_SHAPE = report_cache.shape_of(
+    Breakdown, CostQuery, CurrencyTotal, Row, SeriesPoint, Mover, MonthSpend, Overview, Forecast
+)
+
+
 def overview(user: User, today: date, basis: str = CostBasis.EFFECTIVE) -> Overview:
     """The overview page: month against month, forecast, a 90-day trend by provider, movers, unallocated."""
     return _overview(visible_rollups(user), today, basis)
@@ -628,7 +634,9 @@ def overview(user: User, today: date, basis: str = CostBasis.EFFECTIVE) -> Overv
 def overview_page(user: User, today: date, basis: str = CostBasis.EFFECTIVE) -> Overview:
     """The overview as the page shows it, kept in the cache per scope until the rollups change."""
     rollups = visible_rollups(user)
-    return report_cache.cached("overview", rollups, (today, basis), lambda: _overview(rollups, today, basis))
+    return report_cache.cached(
+        "overview", rollups, (PAGE_SHAPE, today, basis), lambda: _overview(rollups, today, basis)
+    )
 
 
 def _overview(rollups: QuerySet[CostRollup], today: date, basis: str) -> Overview:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from access.models import Team, User
-from costs import reports
+from costs import report_cache, reports
 from costs.choices import Allocation, CostBasis, CostPeriod
 from costs.models import CostRollup
 from costs.report_cache import rollup_generation
@@ -263,3 +264,26 @@ def test_the_pages_show_each_person_their_own_figures_through_the_cache(
         assert PLATFORM not in {entry["key"] for entry in api["rows"]}
         managers = manager.get("/api/costs/breakdown/", {"by": "team"}).json()
         assert PLATFORM in {entry["key"] for entry in managers["rows"]}
+
+
+def test_entries_a_release_with_differently_shaped_reports_kept_are_never_read(
+    persona: Callable[[Persona], User],
+    django_assert_num_queries: DjangoAssertNumQueries,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unpickling another release's report objects would fail or mislead: the shape is part of the key."""
+    scatter_rollups(TODAY, count=50)
+    query = reports.CostQuery(start=TODAY - timedelta(days=29), end=TODAY, by="team")
+    reports.breakdown_page(fresh(persona(Persona.MANAGER)), query)
+
+    @dataclass(frozen=True)
+    class Mover:  # the same name, another field
+        key: str
+        weight: int
+
+    monkeypatch.setattr(reports, "PAGE_SHAPE", report_cache.shape_of(reports.Breakdown, Mover))
+
+    manager = fresh(persona(Persona.MANAGER))
+    with django_assert_num_queries(6):  # the grants, the generation and the four reads: not from the cache
+        reports.breakdown_page(manager, query)
+    assert report_cache.shape_of(reports.Mover) != report_cache.shape_of(Mover)
