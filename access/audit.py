@@ -135,6 +135,7 @@ FAILOVER_RETRIED = "regions.failover_retried"
 FAILOVER_CANCELLED = "regions.failover_cancelled"
 # Rollbacks and deploy freezes (deployments app).
 ROLLBACK_REQUESTED = "deployments.rollback_requested"
+ROLLBACK_REJECTED = "deployments.rollback_rejected"
 ROLLBACK_FINISHED = "deployments.rollback_finished"
 FREEZE_CREATED = "deployments.freeze_created"
 FREEZE_ENDED = "deployments.freeze_ended"

@@ -317,27 +317,28 @@ def _start(rollback: RollbackRequest, *, actor: User | None) -> Run:
 
 
 def rollback_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
-    """An approver decided (inside the decision's transaction): start the rollback, or mark it rejected."""
+    """An approver decided (inside the decision's transaction): start the rollback as the approver, or mark it
+    rejected and record who rejected it. The requester hears the verdict once, from the approval itself."""
     rollback = RollbackRequest.objects.select_for_update().select_related("workload").get(pk=request.subject_id)
     if rollback.status != RollbackStatus.PENDING_APPROVAL:
         return
+    decider = request.decided_by()
     if approved:
         rollback.status = RollbackStatus.RUNNING
         rollback.save(update_fields=["status", "updated_at"])
-        _start(rollback, actor=None)
-    else:
-        rollback.status = RollbackStatus.REJECTED
-        rollback.save(update_fields=["status", "updated_at"])
-        notify(
-            [rollback.requested_by],
-            Message(
-                kind="deployments.rollback_rejected",
-                title=f"Your rollback of {rollback.workload.name} was rejected",
-                body=request.decisions.order_by("-pk").values_list("reason", flat=True).first() or "",
-                url=rollback_url(rollback),
-                key=f"rollback:{rollback.pk}:rejected",
-            ),
-        )
+        _start(rollback, actor=decider)
+        return
+    rollback.status = RollbackStatus.REJECTED
+    rollback.save(update_fields=["status", "updated_at"])
+    audit.record(
+        audit.ROLLBACK_REJECTED,
+        rollback,
+        actor=decider,
+        before={"status": RollbackStatus.PENDING_APPROVAL},
+        after={"status": rollback.status},
+        team=rollback.workload.team,
+        approval=request.pk,
+    )
 
 
 # --- doing ----------------------------------------------------------------------------------------

@@ -1001,7 +1001,7 @@ def let_an_environment_expire(world: World) -> Expected:
     return Expected.of(None, environment, actor_label="system")
 
 
-def rollback_for_audit(world: World) -> RollbackRequest:
+def rollback_for_audit(world: World, *, tier: str = "staging") -> RollbackRequest:
     cluster = Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
     namespace = f"audit-{uuid.uuid4().hex[:8]}"
     driver = cluster_driver_for(cluster)
@@ -1012,7 +1012,7 @@ def rollback_for_audit(world: World) -> RollbackRequest:
         namespace=namespace,
         name="checkout",
         team=world.team("student-experience"),
-        tier="staging",
+        tier=tier,
         revision=2,
         version="2",
     )
@@ -1023,6 +1023,13 @@ def rollback_for_audit(world: World) -> RollbackRequest:
 
 def request_a_rollback(world: World) -> Expected:
     return Expected.of(world.persona(Persona.DEVELOPER), rollback_for_audit(world))
+
+
+def reject_a_rollback(world: World) -> Expected:
+    rollback = rollback_for_audit(world, tier="production")
+    approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
+    approve(approval.pk, approver=world.persona(Persona.TEAM_LEAD), approve=False, reason="fix forward")
+    return Expected.of(world.persona(Persona.TEAM_LEAD), rollback)
 
 
 def finish_a_rollback(world: World) -> Expected:
@@ -1625,6 +1632,7 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.FAILOVER_RETRIED: [retry_a_failover],
     audit.FAILOVER_CANCELLED: [cancel_a_failover],
     audit.ROLLBACK_REQUESTED: [request_a_rollback],
+    audit.ROLLBACK_REJECTED: [reject_a_rollback],
     audit.ROLLBACK_FINISHED: [finish_a_rollback],
     audit.FREEZE_CREATED: [freeze_an_environment],
     audit.FREEZE_ENDED: [end_a_freeze],

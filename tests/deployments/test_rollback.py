@@ -209,9 +209,24 @@ def test_a_rejected_production_rollback_changes_nothing(
 
     assert RollbackRequest.objects.get(pk=rollback.pk).status == RollbackStatus.REJECTED
     assert running_image(driver) == IMAGES[-1]
-    assert Notification.objects.get(recipient=developer, kind="deployments.rollback_rejected").body == (
-        "fix forward instead"
-    )
+    (told,) = Notification.objects.filter(recipient=developer)  # told once
+    assert told.kind == "approvals.rejected"
+    assert "fix forward instead" in told.body
+    events = AuditEvent.objects.filter(object_type="deployments.rollbackrequest", object_id=str(rollback.pk))
+    rejected = events.get(verb=audit.ROLLBACK_REJECTED)
+    assert (rejected.actor, rejected.after) == (lead, {"status": RollbackStatus.REJECTED})
+
+
+def test_an_approved_production_rollback_runs_as_its_approver(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User, lead: User
+) -> None:
+    row = workload(demo_cluster, developer, tier=Tier.PRODUCTION)
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
+
+    approvals.decide(approval.pk, approver=lead, approve=True)
+
+    assert Run.objects.get(key=f"rollback:{rollback.pk}").created_by == lead
 
 
 def test_no_rollback_during_a_freeze_window(

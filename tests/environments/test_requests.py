@@ -23,10 +23,14 @@ from costs.budget_models import Budget
 from environments import services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
+from environments.workflows import ProvisionEnvironment
 from notifications.models import Notification
 from portal.demo import Persona
+from providers.sandbox.cluster import SandboxClusterDriver
+from regions.drivers import cluster_driver_for
 from regions.models import Cluster
 from tests.environments.test_provisioning_workflow import run_to_the_end
+from workflows.engine import StepContext
 from workflows.models import Run, RunStatus
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
@@ -382,6 +386,35 @@ def test_cancelling_provisioning_before_any_step_leaves_it_cancelled(sandbox: No
 
     assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.CANCELLED
     assert provisioning_run(environment).status == RunStatus.CANCELLED
+
+
+def test_cancelling_provisioning_after_a_step_began_undoes_what_was_made(
+    sandbox: None, developer: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel pressed while a worker is making the namespace: the run stops after that step, its undo removes
+    what was made, and the environment ends torn down, not merely cancelled with a namespace left behind."""
+    environment = request(developer)
+    made_namespace = ProvisionEnvironment.do_namespace
+
+    def namespace_then_cancel(workflow: ProvisionEnvironment, ctx: StepContext) -> Any:
+        made = made_namespace(workflow, ctx)
+        services.environment_cancel(actor=developer, environment_id=environment.pk)  # the worker holds the run
+        return made
+
+    monkeypatch.setattr(ProvisionEnvironment, "do_namespace", namespace_then_cancel)
+    kube = cluster_driver_for(cluster())
+    assert isinstance(kube, SandboxClusterDriver)
+
+    run = run_to_the_end(provisioning_run(environment))
+
+    assert run.status == RunStatus.CANCELLED
+    assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.TEARING_DOWN
+    assert [n for n in kube.objects("Namespace") if n["metadata"]["name"].startswith("checkout-preview")]
+    undo = run_to_the_end(Run.objects.get(key=f"{run.key}:undo"))
+    assert undo.status == RunStatus.SUCCEEDED, undo.error
+    assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.TORN_DOWN
+    assert not [n for n in kube.objects("Namespace") if n["metadata"]["name"].startswith("checkout-preview")]
+    assert verbs(environment).count(audit.ENVIRONMENT_CANCELLED) == 1
 
 
 def test_a_failed_run_is_retried_from_its_failed_step(sandbox: None, developer: User) -> None:
