@@ -319,8 +319,10 @@ def _start(rollback: RollbackRequest, *, actor: User | None) -> Run:
 def rollback_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
     """An approver decided (inside the decision's transaction): start the rollback as the approver, or mark it
     rejected and record who rejected it. The requester hears the verdict once, from the approval itself."""
-    rollback = RollbackRequest.objects.select_for_update().select_related("workload").get(pk=request.subject_id)
-    if rollback.status != RollbackStatus.PENDING_APPROVAL:
+    rollback = (
+        RollbackRequest.objects.select_for_update().select_related("workload").filter(pk=request.subject_id).first()
+    )
+    if rollback is None or rollback.status != RollbackStatus.PENDING_APPROVAL:
         return
     decider = request.decided_by()
     if approved:
@@ -443,8 +445,13 @@ def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int |
 def rollback_run_finished(run: Run) -> None:
     """The run ended (inside its transaction): the request's status follows, its requester is told."""
     rollback = (
-        RollbackRequest.objects.select_for_update().select_related("workload", "requested_by").get(pk=run.subject_id)
+        RollbackRequest.objects.select_for_update()
+        .select_related("workload", "requested_by")
+        .filter(pk=run.subject_id)
+        .first()
     )
+    if rollback is None:  # the request was deleted meanwhile: nothing is left to tell
+        return
     succeeded = run.status == RunStatus.SUCCEEDED
     before = rollback.status
     rollback.status = RollbackStatus.SUCCEEDED if succeeded else RollbackStatus.FAILED

@@ -21,7 +21,7 @@ from approvals.models import ApprovalRequest
 from deployments import freezes
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import rollback_choices, rollback_request
+from deployments.rollback import rollback_choices, rollback_request, rollback_run_finished
 from deployments.services import Target, record_deployment
 from deployments.sync import sync_cluster
 from environments.choices import EnvironmentStatus
@@ -227,6 +227,21 @@ def test_an_approved_production_rollback_runs_as_its_approver(
     approvals.decide(approval.pk, approver=lead, approve=True)
 
     assert Run.objects.get(key=f"rollback:{rollback.pk}").created_by == lead
+
+
+def test_a_run_ending_for_a_rollback_deleted_meanwhile_is_passed_over(
+    demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    """As for the other kinds of request: a subject that is gone is passed over, not an error in the worker."""
+    row = workload(demo_cluster, developer)
+    rollback = rollback_request(actor=developer, workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    run = Run.objects.get(key=f"rollback:{rollback.pk}")
+    RollbackRequest.objects.filter(pk=rollback.pk).delete()
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="the cluster said no")
+
+    rollback_run_finished(Run.objects.get(pk=run.pk))
+
+    assert not Notification.objects.filter(recipient=developer, kind__startswith="deployments.rollback").exists()
 
 
 def test_no_rollback_during_a_freeze_window(
