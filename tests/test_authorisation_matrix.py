@@ -305,6 +305,16 @@ EXPECTATIONS: dict[str, Expectation] = {
     "approvals:withdraw": Expectation(
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_region_approval
     ),
+    # The API as the pages: the lists are everyone's (each their own), a request is visible as on its page;
+    # deciding and withdrawing are POSTs (tests/approvals/test_api.py decides).
+    "approvalrequest-list": api(),
+    "approvalrequest-detail": api(developers_region_approval),
+    "approvalrequest-decide": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_region_approval
+    ),
+    "approvalrequest-withdraw": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_region_approval
+    ),
     # --- notifications: everyone has an inbox; a notification is its recipient's alone ---
     "notifications:inbox": page(),
     # Looking at it changes nothing (opening it, which marks it read, is a POST).

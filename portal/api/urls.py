@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from access.api import views as access_api
+from approvals.api import views as approvals_api
 from costs.api import budgets as costs_budgets_api
 from costs.api import sources as costs_sources_api
 from costs.api import views as costs_api
@@ -40,6 +41,7 @@ router.register("deployments", deployments_api.DeploymentViewSet)
 router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
 router.register("scorecards", scorecards_api.ScorecardViewSet)
 router.register("scorecard-scores", scorecards_api.ServiceScoreViewSet)
+router.register("approvals", approvals_api.ApprovalViewSet)
 
 urlpatterns = [
     path("auth/", include("access.api.urls")),

@@ -1,0 +1,86 @@
+"""The approvals API: what waits for one's decision, one's own requests, a request, deciding and withdrawing.
+
+As the pages (approvals/views.py): a request is visible to whoever asked for it or may see its subject, any
+other is a 404; deciding takes the policy's ``approve`` on the subject and nobody decides their own request;
+a refusal is a structured 400 with the reason. Deciding and withdrawing are safe to repeat: the same verdict
+again from the same approver, or withdrawing a request no longer waiting, answers the request as it stands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from access.models import User
+from approvals import selectors, services
+from approvals.api.serializers import ApprovalSerializer, DecideSerializer
+from approvals.models import ApprovalRequest
+from portal.api.permissions import SignedIn
+
+SCOPES = {"waiting": "waiting for a decision you may make (oldest first)", "mine": "asked for by you (newest first)"}
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (SignedIn lets only people through)
+    return user
+
+
+class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
+    queryset = ApprovalRequest.objects.none()  # every read goes through approvals.selectors
+    serializer_class = ApprovalSerializer
+    permission_classes = [SignedIn]
+    pagination_class = None  # the lists are bounded by the selectors (200 waiting, 50 of one's own)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "scope",
+                str,
+                enum=list(SCOPES),
+                description="; ".join(f"{name}: {meaning}" for name, meaning in SCOPES.items()) + " (default waiting).",
+            )
+        ]
+    )
+    def list(self, request: Request, **kwargs: Any) -> Response:
+        scope = request.query_params.get("scope", "waiting") or "waiting"
+        if scope not in SCOPES:
+            raise exceptions.ValidationError({"scope": [f"Choose one of: {', '.join(SCOPES)}."]})
+        user = _user(request)
+        found = selectors.waiting_for(user) if scope == "waiting" else selectors.requested_by(user)
+        return Response(self.get_serializer(found, many=True).data)
+
+    def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        return Response(self.get_serializer(self._visible(request, pk)).data)
+
+    @extend_schema(request=DecideSerializer, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def decide(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Approve, or reject with a reason the requester reads."""
+        user = _user(request)
+        approval = self._visible(request, pk)
+        given = DecideSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        approve = given.validated_data["verdict"] == "approve"
+        verdict = "approve" if approve else "reject"
+        if not any(d.approver_id == user.pk and d.verdict == verdict for d in approval.decisions.all()):
+            services.decide(approval.pk, approver=user, approve=approve, reason=given.validated_data["reason"])
+        return Response(self.get_serializer(self._visible(request, pk)).data)
+
+    @extend_schema(request=None, responses=ApprovalSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Take back one's own request while it waits."""
+        approval = self._visible(request, pk)
+        services.withdraw(approval.pk, by=_user(request))
+        return Response(self.get_serializer(self._visible(request, pk)).data)
+
+    def _visible(self, request: Request, pk: Any) -> ApprovalRequest:
+        if not str(pk).isdigit():
+            raise exceptions.NotFound("No such approval request.")
+        return selectors.visible(_user(request), int(pk))
