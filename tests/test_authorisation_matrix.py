@@ -643,6 +643,13 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
         a_student_experience_environment,
     ),
+    # The page's actions by API are POSTs (tests/environments/test_api_actions.py acts as each persona).
+    **{
+        f"environment-{name}": Expectation(
+            {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_student_experience_environment
+        )
+        for name in ("teardown", "cancel", "retry", "extend")
+    },
 }
 EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
 

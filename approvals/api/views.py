@@ -3,7 +3,8 @@
 As the pages (approvals/views.py): a request is visible to whoever asked for it or may see its subject, any
 other is a 404; deciding takes the policy's ``approve`` on the subject and nobody decides their own request;
 a refusal is a structured 400 with the reason. Deciding and withdrawing are safe to repeat: the same verdict
-again from the same approver, or withdrawing a request no longer waiting, answers the request as it stands.
+again from the same approver, or withdrawing a request no longer waiting, answers the request as it stands;
+with an ``Idempotency-Key`` a repeat answers exactly what the first did (portal/api/idempotency.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from access.models import User
 from approvals import selectors, services
 from approvals.api.serializers import ApprovalSerializer, DecideSerializer
 from approvals.models import ApprovalRequest
+from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
 
 SCOPES = {"waiting": "waiting for a decision you may make (oldest first)", "mine": "asked for by you (newest first)"}
@@ -58,8 +61,9 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
     def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self._visible(request, pk)).data)
 
-    @extend_schema(request=DecideSerializer, responses=ApprovalSerializer)
+    @extend_schema(request=DecideSerializer, responses=ApprovalSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
+    @idempotent
     def decide(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         """Approve, or reject with a reason the requester reads."""
         user = _user(request)
@@ -72,8 +76,9 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
             services.decide(approval.pk, approver=user, approve=approve, reason=given.validated_data["reason"])
         return Response(self.get_serializer(self._visible(request, pk)).data)
 
-    @extend_schema(request=None, responses=ApprovalSerializer)
+    @extend_schema(request=None, responses=ApprovalSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
+    @idempotent
     def withdraw(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         """Take back one's own request while it waits."""
         approval = self._visible(request, pk)

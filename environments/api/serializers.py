@@ -84,3 +84,9 @@ class EnvironmentRequestSerializer(serializers.Serializer[Any]):
         if value not in Size.values:
             raise serializers.ValidationError(f"Choose one of {', '.join(Size.values)}.")
         return value
+
+
+class ExtendSerializer(serializers.Serializer[Any]):
+    """How many hours later an environment should expire (within its template's maximum, checked on extending)."""
+
+    hours = serializers.IntegerField(min_value=1, max_value=24 * 366)

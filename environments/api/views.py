@@ -1,19 +1,25 @@
-"""API of environment templates (read) and environments (list, detail, request); scoped by the policy."""
+"""API of environment templates (read) and environments (list, detail, request, and the actions of its page:
+teardown, cancel, retry, extend); scoped by the policy, each refusal a structured error."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import policy
 from access.models import User
+from access.permissions import CHANGE
 from environments import filtersets, selectors, services
 from environments.api import serializers as environment_serializers
 from environments.models import Environment, EnvironmentTemplate
+from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from portal.api.idempotency import idempotent
 from portal.api.permissions import PolicyPermission
 from portal.api.viewsets import ScopedReadOnlyViewSet
 
@@ -31,9 +37,9 @@ class EnvironmentPermission(PolicyPermission):
     ``environments.request`` (the service re-checks it for the team, region and tier)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method == "POST":
+        if request.method == "POST" and view.action == "create":
             return policy.can(request.user, services.REQUEST, Environment)
-        return policy.can(request.user, policy.VIEW)
+        return policy.can(request.user, policy.VIEW)  # an action's service checks the environment itself
 
 
 class EnvironmentViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewsets.GenericViewSet[Environment]):
@@ -74,3 +80,61 @@ class EnvironmentViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewset
         environment = services.environment_request(actor=user, idempotency_key=key, **data.validated_data)
         body = environment_serializers.EnvironmentSerializer(environment).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=environment_serializers.EnvironmentSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def teardown(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Tear it down (asking again while it is torn down changes nothing)."""
+        return self._acted(services.environment_teardown(actor=_user(request), environment_id=_changeable(request, pk)))
+
+    @extend_schema(request=None, responses=environment_serializers.EnvironmentSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Cancel a request waiting for approval, or provisioning under way (what it made is undone)."""
+        return self._acted(services.environment_cancel(actor=_user(request), environment_id=_changeable(request, pk)))
+
+    @extend_schema(request=None, responses=environment_serializers.EnvironmentSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def retry(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Resume a failed environment's run at its failed step."""
+        return self._acted(services.environment_retry(actor=_user(request), environment_id=_changeable(request, pk)))
+
+    @extend_schema(
+        request=environment_serializers.ExtendSerializer,
+        responses=environment_serializers.EnvironmentSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def extend(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Push the expiry later, within the template's maximum lifetime from now."""
+        environment_id = _changeable(request, pk)  # an environment one may not see is a 404 whatever the body
+        given = environment_serializers.ExtendSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        environment = services.environment_extend(
+            actor=_user(request), environment_id=environment_id, hours=given.validated_data["hours"]
+        )
+        return self._acted(environment)
+
+    def _acted(self, environment: Environment) -> Response:
+        fresh = selectors.environment_get(user=_user(self.request), pk=environment.pk)
+        return Response(environment_serializers.EnvironmentSerializer(fresh).data)
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 (the permission let only people through)
+    return user
+
+
+def _changeable(request: Request, pk: Any) -> int:
+    """The id of the environment ``pk`` if the caller may change it: 404 when they may not see it, 403 when they
+    may see it only (as the page's actions)."""
+    if not str(pk).isdigit():
+        raise Http404("No such environment.")
+    environment = selectors.environment_get(user=_user(request), pk=int(pk))
+    policy.require(_user(request), CHANGE, environment)
+    return environment.pk
