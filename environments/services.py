@@ -329,6 +329,41 @@ def _clean_request(environment: Environment) -> None:
         raise ValidationError(errors)
 
 
+def environment_check(
+    *,
+    actor: User,
+    team: Team,
+    template: EnvironmentTemplate,
+    cluster: Cluster,
+    name: str,
+    size: str = Size.SMALL,
+    ttl_hours: int | None = None,
+) -> selectors.RequestCheck:
+    """What :func:`environment_request` would decide and estimate for these values, with nothing saved, audited
+    or asked: the same refusals of the values themselves (ValidationError) and of the policy (403/404)."""
+    if ttl_hours is None and template.expires:
+        ttl_hours = template.default_ttl_hours
+    if ttl_hours is not None and not 1 <= ttl_hours <= MAX_LIFETIME_HOURS:
+        raise ValidationError({"ttl_hours": LIFETIME_TOO_LONG if ttl_hours > 0 else "A lifetime is at least one hour."})
+    environment = Environment(
+        name=name.strip().lower(),
+        team=team,
+        template=template,
+        tier=template.tier,
+        size=size,
+        cluster=cluster,
+        requested_by=actor,
+        expires_at=_expiry(ttl_hours),
+    )
+    policy.forget(actor)
+    policy.require(actor, REQUEST, environment)
+    _clean_request(environment)
+    check = selectors.request_check(team_id=team.pk, template=template, cluster=cluster, size=size, ttl_hours=ttl_hours)
+    if check.problem or check.estimate is None or check.decision is None:
+        raise ValidationError(check.problem or "This request cannot be estimated.")
+    return check
+
+
 def environment_request(
     *,
     actor: User,

@@ -650,6 +650,7 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
         )
         for name in ("teardown", "cancel", "retry", "extend")
     },
+    "environment-check": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
 }
 EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
 

@@ -90,3 +90,27 @@ class ExtendSerializer(serializers.Serializer[Any]):
     """How many hours later an environment should expire (within its template's maximum, checked on extending)."""
 
     hours = serializers.IntegerField(min_value=1, max_value=24 * 366)
+
+
+class EstimateLineSerializer(serializers.Serializer[Any]):
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    detail = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=20, decimal_places=4)
+    unit = serializers.CharField()
+    unit_price = serializers.DecimalField(max_digits=20, decimal_places=6)
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class RequestCheckSerializer(serializers.Serializer[Any]):
+    """What a request would meet: allowed, needs whose approval, or refused, why, and what it would cost."""
+
+    outcome = serializers.ChoiceField(choices=["allowed", "needs_approval", "refused"], source="decision.outcome")
+    reasons = serializers.ListField(child=serializers.CharField(), source="decision.reasons")
+    warnings = serializers.ListField(child=serializers.CharField(), source="decision.warnings")
+    approver = serializers.CharField(source="decision.approver", allow_null=True)
+    monthly_estimate = serializers.DecimalField(max_digits=20, decimal_places=2, source="estimate.total")
+    currency = serializers.CharField()
+    lines = EstimateLineSerializer(many=True, source="estimate.lines")
+    environments_left = serializers.IntegerField(allow_null=True)
+    budget_left_after = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)

@@ -37,7 +37,7 @@ class EnvironmentPermission(PolicyPermission):
     ``environments.request`` (the service re-checks it for the team, region and tier)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method == "POST" and view.action == "create":
+        if request.method == "POST" and view.action in ("create", "check"):
             return policy.can(request.user, services.REQUEST, Environment)
         return policy.can(request.user, policy.VIEW)  # an action's service checks the environment itself
 
@@ -80,6 +80,19 @@ class EnvironmentViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewset
         environment = services.environment_request(actor=user, idempotency_key=key, **data.validated_data)
         body = environment_serializers.EnvironmentSerializer(environment).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=environment_serializers.EnvironmentRequestSerializer,
+        responses=environment_serializers.RequestCheckSerializer,
+    )
+    @action(detail=False, methods=["post"])
+    def check(self, request: Request, **kwargs: Any) -> Response:
+        """What a request with these values would meet (allowed, approval, refused, why) and cost, creating
+        nothing: the request form's live check. Values the request would refuse are a 400 here too."""
+        given = environment_serializers.EnvironmentRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        check = services.environment_check(actor=_user(request), **given.validated_data)
+        return Response(environment_serializers.RequestCheckSerializer(check).data)
 
     @extend_schema(request=None, responses=environment_serializers.EnvironmentSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])

@@ -138,3 +138,43 @@ def test_who_may_not_change_it_is_refused_and_nothing_changes(
 
     assert answer.status_code == status
     assert Environment.objects.get(pk=preview.pk).status == EnvironmentStatus.PROVISIONING
+
+
+def request_body(**changes: Any) -> dict[str, Any]:
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+    return {"name": "checked", "team": "student-experience", "template": "preview", "cluster": cluster.pk, **changes}
+
+
+def test_the_check_says_what_a_request_would_meet_and_cost_and_creates_nothing(
+    demo: None, client_for: ClientFor
+) -> None:
+    developer = client_for(Persona.DEVELOPER)
+    environments, events = Environment.objects.count(), AuditEvent.objects.count()
+
+    preview = developer.post("/api/environments/check/", request_body(), content_type="application/json")
+    production = developer.post(
+        "/api/environments/check/", request_body(template="production", size="M"), content_type="application/json"
+    )
+
+    assert preview.status_code == 200
+    assert preview.json()["outcome"] == "allowed"
+    assert preview.json()["lines"]
+    assert float(preview.json()["monthly_estimate"]) > 0
+    assert production.status_code == 200
+    assert production.json()["outcome"] == "needs_approval"
+    assert production.json()["approver"] in ("team_lead", "platform_admin")
+    assert production.json()["reasons"]
+    assert (Environment.objects.count(), AuditEvent.objects.count()) == (environments, events)
+
+
+def test_the_check_refuses_what_the_request_would_refuse(preview: Environment, client_for: ClientFor) -> None:
+    taken = client_for(Persona.DEVELOPER).post(
+        "/api/environments/check/", request_body(name=preview.name), content_type="application/json"
+    )
+    not_a_requester = client_for(Persona.MANAGER).post(
+        "/api/environments/check/", request_body(), content_type="application/json"
+    )
+
+    assert taken.status_code == 400
+    assert "already has an environment named" in taken.json()["error"]["fields"]["name"][0]
+    assert not_a_requester.status_code == 403
