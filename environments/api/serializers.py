@@ -94,7 +94,7 @@ class ExtendSerializer(serializers.Serializer[Any]):
 
 class EstimateLineSerializer(serializers.Serializer[Any]):
     kind = serializers.CharField()
-    label = serializers.CharField()
+    name = serializers.CharField(source="label")
     detail = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=20, decimal_places=4)
     unit = serializers.CharField()
