@@ -22,8 +22,10 @@ from regions.choices import RegionRequestStatus, RegionStatus, ResourceStatus
 from regions.drivers import cloud_driver_in, cluster_driver_for
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionRequest, RegionResource
 from regions.plan import SPEC_NAMESPACES, region_plan
+from regions.workflows import BuildRegion
 from tests.factories import GrantFactory, make_user
 from workflows import engine
+from workflows.engine import StepContext
 from workflows.models import Run, RunStatus, StepStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
@@ -263,6 +265,34 @@ def test_a_failure_in_the_middle_rolled_back_leaves_nothing_behind(sandbox: Path
     # Newest first: the undo walks the build backwards.
     undone = [step.action for step in rollback.steps.order_by("position")]
     assert (undone[0], undone[-1]) == ("cache", "network")
+
+
+def test_a_build_cancelled_after_a_step_began_is_rolled_back_and_leaves_nothing(
+    sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel pressed while a worker makes the network: the build stops after that step, its rollback removes
+    what was made, and the request ends rolled back, not merely cancelled with a network left behind."""
+    request = approve(request_region())
+    made_network = BuildRegion.do_network
+
+    def network_then_cancel(workflow: BuildRegion, ctx: StepContext) -> Any:
+        made = made_network(workflow, ctx)
+        if RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.BUILDING:
+            services.region_request_cancel(actor=admin(), request_id=request.pk)  # the worker holds the run
+        return made
+
+    monkeypatch.setattr(BuildRegion, "do_network", network_then_cancel)
+
+    cancelled = build(request)
+
+    assert cancelled.status == RunStatus.CANCELLED
+    assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.ROLLING_BACK
+    assert cloud_names("eu-south-1")["networks"], "the network was made before the cancel"
+    rolled_back = run_to_the_end(cancelled.undo_runs.get())
+    assert rolled_back.status == RunStatus.SUCCEEDED, rolled_back.error
+    assert RegionRequest.objects.get(pk=request.pk).status == RegionRequestStatus.ROLLED_BACK
+    assert cloud_names("eu-south-1") == {kind: [] for kind in ADDONS}
+    assert cloud_names("eu-west-3") == {kind: [] for kind in ADDONS}
 
 
 def test_a_rollback_after_the_inventory_step_removes_the_region_cluster_and_namespaces(sandbox: Path) -> None:
