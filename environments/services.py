@@ -34,6 +34,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
 from environments import admission, selectors
 from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, EnvironmentStatus, Size
+from environments.estimates import Estimate
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
 from environments.workflows import BucketPlan, CachePlan, DatabasePlan, EnvironmentPlan, IngressPlan
 from notifications.services import Message, notify
@@ -329,18 +330,18 @@ def _clean_request(environment: Environment) -> None:
         raise ValidationError(errors)
 
 
-def environment_check(
-    *,
+def _asked(
     actor: User,
     team: Team,
     template: EnvironmentTemplate,
     cluster: Cluster,
     name: str,
-    size: str = Size.SMALL,
-    ttl_hours: int | None = None,
-) -> selectors.RequestCheck:
-    """What :func:`environment_request` would decide and estimate for these values, with nothing saved, audited
-    or asked: the same refusals of the values themselves (ValidationError) and of the policy (403/404)."""
+    size: str,
+    ttl_hours: int | None,
+    idempotency_key: str = "",
+) -> tuple[Environment, int | None]:
+    """The environment a request describes (not saved) and its lifetime: the template's default when none is
+    given, refused when out of bounds."""
     if ttl_hours is None and template.expires:
         ttl_hours = template.default_ttl_hours
     if ttl_hours is not None and not 1 <= ttl_hours <= MAX_LIFETIME_HOURS:
@@ -353,14 +354,45 @@ def environment_check(
         size=size,
         cluster=cluster,
         requested_by=actor,
+        idempotency_key=idempotency_key,
         expires_at=_expiry(ttl_hours),
     )
+    return environment, ttl_hours
+
+
+def _admission(
+    actor: User, environment: Environment, ttl_hours: int | None
+) -> tuple[selectors.RequestCheck, admission.Decision, Estimate]:
+    """The policy's and the model's checks of the request, then its estimate and admission decision."""
     policy.forget(actor)
     policy.require(actor, REQUEST, environment)
     _clean_request(environment)
-    check = selectors.request_check(team_id=team.pk, template=template, cluster=cluster, size=size, ttl_hours=ttl_hours)
+    check = selectors.request_check(
+        team_id=environment.team_id,
+        template=environment.template,
+        cluster=environment.cluster,
+        size=environment.size,
+        ttl_hours=ttl_hours,
+    )
     if check.problem or check.estimate is None or check.decision is None:
         raise ValidationError(check.problem or "This request cannot be estimated.")
+    return check, check.decision, check.estimate
+
+
+def environment_check(
+    *,
+    actor: User,
+    team: Team,
+    template: EnvironmentTemplate,
+    cluster: Cluster,
+    name: str,
+    size: str = Size.SMALL,
+    ttl_hours: int | None = None,
+) -> selectors.RequestCheck:
+    """What :func:`environment_request` would decide and estimate for these values, with nothing saved, audited
+    or asked: the same refusals of the values themselves (ValidationError) and of the policy (403/404)."""
+    environment, ttl_hours = _asked(actor, team, template, cluster, name, size, ttl_hours)
+    check, _, _ = _admission(actor, environment, ttl_hours)
     return check
 
 
@@ -387,21 +419,7 @@ def environment_request(
         existing = Environment.objects.filter(requested_by=actor, idempotency_key=key).first()
         if existing is not None:
             return existing
-    if ttl_hours is None and template.expires:
-        ttl_hours = template.default_ttl_hours
-    if ttl_hours is not None and not 1 <= ttl_hours <= MAX_LIFETIME_HOURS:
-        raise ValidationError({"ttl_hours": LIFETIME_TOO_LONG if ttl_hours > 0 else "A lifetime is at least one hour."})
-    environment = Environment(
-        name=name.strip().lower(),
-        team=team,
-        template=template,
-        tier=template.tier,
-        size=size,
-        cluster=cluster,
-        requested_by=actor,
-        idempotency_key=key,
-        expires_at=_expiry(ttl_hours),
-    )
+    environment, ttl_hours = _asked(actor, team, template, cluster, name, size, ttl_hours, key)
     try:
         with transaction.atomic():
             Team.objects.select_for_update().filter(pk=team.pk).first()
@@ -409,19 +427,11 @@ def environment_request(
                 existing = Environment.objects.filter(requested_by=actor, idempotency_key=key).first()
                 if existing is not None:
                     return existing
-            policy.forget(actor)
-            policy.require(actor, REQUEST, environment)
-            _clean_request(environment)
-            check = selectors.request_check(
-                team_id=team.pk, template=template, cluster=cluster, size=size, ttl_hours=ttl_hours
-            )
-            if check.problem or check.estimate is None or check.decision is None:
-                raise ValidationError(check.problem or "This request cannot be estimated.")
-            decision = check.decision
+            _, decision, estimate = _admission(actor, environment, ttl_hours)
             if decision.outcome == admission.Outcome.REFUSED:
                 raise _Refused(decision)
-            environment.monthly_estimate = check.estimate.total
-            environment.currency = check.estimate.currency
+            environment.monthly_estimate = estimate.total
+            environment.currency = estimate.currency
             environment.status = EnvironmentStatus.PENDING_APPROVAL
             environment.approver = decision.approver.value if decision.approver else ""
             environment.save()
