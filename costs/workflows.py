@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from workflows.engine import NotYet, PlannedStep, StepContext, StepFailed, Workflow, register
-from workflows.models import Run, RunStatus
 
 IMPORT = "costs.import"
 # How long an export run that is still being written is waited for, and how often it is looked at.
@@ -62,9 +61,3 @@ class ImportCosts(Workflow):
             "request_cost": str(load.request_cost),
             "totals": load.totals,
         }
-
-    def finished(self, run: Run) -> None:
-        from costs.models import CostSource
-
-        if run.status == RunStatus.FAILED:
-            CostSource.objects.filter(pk=run.params.get("source_id")).update(last_error=run.error[:2000])

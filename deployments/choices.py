@@ -117,3 +117,4 @@ class RollbackStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Rolled back"
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"

@@ -1,4 +1,4 @@
-"""Approvals of production rollbacks: an approved one starts, a rejected one is marked so."""
+"""The rollback's lifecycle hears of its approval's verdict and of its workflow run's end."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ from django.dispatch import receiver
 
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
+from workflows.models import Run
+from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="deployments.approval_decided")
 def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
-    from deployments import rollback
+    from deployments.rollback import ROLLBACKS
 
-    if request.purpose == rollback.ROLLBACK:
-        rollback.rollback_approval_decided(request, approved=approved)
+    if request.purpose == ROLLBACKS.kind:
+        ROLLBACKS.decided(request, approved=approved)
+
+
+@receiver(run_finished, sender=Run, dispatch_uid="deployments.run_finished")
+def rollback_finished(sender: type[Run], *, run: Run, **kwargs: Any) -> None:
+    from deployments.rollback import ROLLBACKS
+
+    ROLLBACKS.finished(run)

@@ -28,22 +28,19 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import Tier, User
 from access.permissions import ROLLBACK as ROLLBACK_ACTION
-from approvals.models import ApprovalRequest
-from approvals.services import request_approval
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus, WorkloadKind
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload
 from deployments.services import Target, record_deployment
 from deployments.sync import workload_health
 from environments.models import Environment
-from notifications.services import Message, notify
 from providers.cluster import Workload as SeenWorkload
 from providers.cluster import WorkloadRevision
 from providers.errors import ProviderError
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
-from workflows import engine
 from workflows.engine import PlannedStep, StepContext, StepFailed, Workflow, register
-from workflows.models import Run, RunStatus
+from workflows.lifecycle import Lifecycle, Statuses, Verbs
+from workflows.models import Direction, Run, RunStatus
 
 ROLLBACK = "deployments.rollback"  # the workflow's kind and the approval's purpose
 ROLLBACK_FIELDS = ["workload", "to_revision", "to_version", "from_version", "reason", "status"]
@@ -285,62 +282,96 @@ def rollback_request(
         team=workload.team,
     )
     if approval:
-        request_approval(
+        ROLLBACKS.hold_for_approval(
             rollback,
-            purpose=ROLLBACK,
-            requested_by=actor,
+            actor=actor,
             summary=f"Roll back {workload} from {workload.version} to {rollback.to_version} (production)",
             reasons=[f"Production rollbacks need an approval. Reason given: {rollback.reason}"],
-            url=rollback_url(rollback),
         )
     else:
-        _start(rollback, actor=actor)
+        ROLLBACKS.start(rollback, actor=actor)
     return rollback
 
 
-def _start(rollback: RollbackRequest, *, actor: User | None) -> Run:
-    workload = rollback.workload
-    return engine.start(
-        ROLLBACK,
-        key=f"rollback:{rollback.pk}",
-        subject=rollback,
-        params={
+class Rollbacks(Lifecycle[RollbackRequest]):
+    """A rollback: started at once, or after a production approval; retried from its failed step. Its one
+    cluster step is itself the undo of a deployment, so it is cancelled only while it waits for approval."""
+
+    model = RollbackRequest
+    kind = ROLLBACK
+    noun = "rollback"
+    statuses = Statuses(
+        pending=RollbackStatus.PENDING_APPROVAL,
+        running=RollbackStatus.RUNNING,
+        failed=RollbackStatus.FAILED,
+        rejected=RollbackStatus.REJECTED,
+        cancelled=RollbackStatus.CANCELLED,
+        outcomes={
+            (Direction.FORWARD, RunStatus.SUCCEEDED): RollbackStatus.SUCCEEDED,
+            (Direction.FORWARD, RunStatus.FAILED): RollbackStatus.FAILED,
+            (Direction.FORWARD, RunStatus.CANCELLED): RollbackStatus.CANCELLED,
+        },
+    )
+    verbs = Verbs(
+        started=audit.ROLLBACK_STARTED,
+        rejected=audit.ROLLBACK_REJECTED,
+        finished=audit.ROLLBACK_FINISHED,
+        cancelled=audit.ROLLBACK_CANCELLED,
+        retried=audit.ROLLBACK_RETRIED,
+    )
+    cancel_while_running = False
+    related = ("workload", "requested_by")
+
+    def run_key(self, request: RollbackRequest) -> str:
+        return f"rollback:{request.pk}"
+
+    def run_params(self, request: RollbackRequest) -> Mapping[str, Any]:
+        workload = request.workload
+        return {
             "cluster_id": workload.cluster_id,
             "kind": workload.kind,
             "namespace": workload.namespace,
             "name": workload.name,
-            "to_revision": rollback.to_revision,
-            "to_images": rollback.to_images,
-        },
-        user=actor,
-    )
+            "to_revision": request.to_revision,
+            "to_images": request.to_images,
+        }
+
+    def url(self, request: RollbackRequest) -> str:
+        return rollback_url(request)
+
+    def audit_context(self, request: RollbackRequest) -> dict[str, Any]:
+        return {"team": request.workload.team}
+
+    def on_finish(self, request: RollbackRequest, status: str, run: Run) -> list[str]:
+        request.error = run.error or ""
+        return ["error"]
+
+    def notification_kind(self, status: str) -> str:
+        return f"deployments.rollback_{status}"
+
+    def title(self, request: RollbackRequest, status: str, run: Run) -> str:
+        words: dict[str, str] = {
+            RollbackStatus.SUCCEEDED: "is done",
+            RollbackStatus.FAILED: "failed",
+            RollbackStatus.CANCELLED: "was cancelled",
+        }
+        what = words[status]
+        return f"Rollback of {request.workload.name} to {request.to_version} {what}"
 
 
-def rollback_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
-    """An approver decided (inside the decision's transaction): start the rollback as the approver, or mark it
-    rejected and record who rejected it. The requester hears the verdict once, from the approval itself."""
-    rollback = (
-        RollbackRequest.objects.select_for_update().select_related("workload").filter(pk=request.subject_id).first()
-    )
-    if rollback is None or rollback.status != RollbackStatus.PENDING_APPROVAL:
-        return
-    decider = request.decided_by()
-    if approved:
-        rollback.status = RollbackStatus.RUNNING
-        rollback.save(update_fields=["status", "updated_at"])
-        _start(rollback, actor=decider)
-        return
-    rollback.status = RollbackStatus.REJECTED
-    rollback.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.ROLLBACK_REJECTED,
-        rollback,
-        actor=decider,
-        before={"status": RollbackStatus.PENDING_APPROVAL},
-        after={"status": rollback.status},
-        team=rollback.workload.team,
-        approval=request.pk,
-    )
+ROLLBACKS = Rollbacks()
+
+
+@transaction.atomic
+def rollback_cancel(*, actor: User, rollback_id: int) -> RollbackRequest:
+    """Cancel a rollback waiting for approval (its approval is withdrawn). One under way runs to its end."""
+    return ROLLBACKS.cancel(actor=actor, pk=rollback_id)
+
+
+@transaction.atomic
+def rollback_retry(*, actor: User, rollback_id: int) -> RollbackRequest:
+    """Roll back again from the failed step (the step leaves a workload already on the revision alone)."""
+    return ROLLBACKS.retry(actor=actor, pk=rollback_id)
 
 
 # --- doing ----------------------------------------------------------------------------------------
@@ -389,10 +420,6 @@ class RollbackWorkload(Workflow):
         )
         return {"deployment": deployment.pk}
 
-    def finished(self, run: Run) -> None:
-        if run.subject_id:
-            rollback_run_finished(run)
-
 
 def _state(seen: SeenWorkload) -> dict[str, Any]:
     """What the cluster answered of the workload after the rollback: its images, revision and health."""
@@ -440,41 +467,3 @@ def _record(rollback: RollbackRequest, *, images: Sequence[str], revision: int |
     workload.save(update_fields=["images", "version", "revision", "health", "rolled_out_at"])
     RollbackRequest.objects.filter(pk=rollback.pk).update(deployment=deployment)
     return deployment
-
-
-def rollback_run_finished(run: Run) -> None:
-    """The run ended (inside its transaction): the request's status follows, its requester is told."""
-    rollback = (
-        RollbackRequest.objects.select_for_update()
-        .select_related("workload", "requested_by")
-        .filter(pk=run.subject_id)
-        .first()
-    )
-    if rollback is None:  # the request was deleted meanwhile: nothing is left to tell
-        return
-    succeeded = run.status == RunStatus.SUCCEEDED
-    before = rollback.status
-    rollback.status = RollbackStatus.SUCCEEDED if succeeded else RollbackStatus.FAILED
-    rollback.error = run.error or ""
-    rollback.save(update_fields=["status", "error", "updated_at"])
-    audit.record(
-        audit.ROLLBACK_FINISHED,
-        rollback,
-        actor_label="system",
-        before={"status": before},
-        after={"status": rollback.status},
-        team=rollback.workload.team,
-        run=run.key,
-        error=run.error,
-    )
-    what = "is done" if succeeded else "failed"
-    notify(
-        [rollback.requested_by],
-        Message(
-            kind=f"deployments.rollback_{rollback.status}",
-            title=f"Rollback of {rollback.workload.name} to {rollback.to_version} {what}",
-            body=run.error or "",
-            url=rollback_url(rollback),
-            key=f"{run.key}:{rollback.status}",
-        ),
-    )

@@ -6,4 +6,4 @@ class EnvironmentsConfig(AppConfig):
     verbose_name = "Environments"
 
     def ready(self) -> None:
-        from environments import receivers  # noqa: F401 (connects the approval receiver)
+        from environments import receivers  # noqa: F401 (connects the approval and run receivers)

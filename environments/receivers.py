@@ -1,4 +1,4 @@
-"""Approvals of environment requests: an approved request is provisioned, a rejected one marked so."""
+"""The environment request's lifecycle hears of its approval's verdict and of its workflow run's end."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ from django.dispatch import receiver
 
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
+from workflows.models import Run
+from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="environments.approval_decided")
 def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
-    from environments import services
+    from environments.services import ENVIRONMENTS
 
-    if request.purpose == services.PROVISION:
-        services.environment_approval_decided(request, approved=approved)
+    if request.purpose == ENVIRONMENTS.kind:
+        ENVIRONMENTS.decided(request, approved=approved)
+
+
+@receiver(run_finished, sender=Run, dispatch_uid="environments.run_finished")
+def provisioning_finished(sender: type[Run], *, run: Run, **kwargs: Any) -> None:
+    from environments.services import ENVIRONMENTS
+
+    ENVIRONMENTS.finished(run)

@@ -3,16 +3,17 @@ its transaction, validates with the model's rules and records one audit event wi
 
 An environment's life: :func:`environment_request` asks the admission policy
 (:mod:`environments.admission`) and either refuses (nothing saved, the refusal
-audited), holds it for approval (``approvals.request_approval``) or starts the
-``environments.provision`` workflow. The approval's ``decided`` signal starts
-provisioning or marks the request rejected; the workflow's ``finished`` hook
-(:func:`environment_run_finished`) sets ready / failed / cancelled / torn down
-and tells the requester. Teardown is the provisioning run's undo.
+audited), holds it for approval or starts the ``environments.provision``
+workflow. From there it follows the request lifecycle every kind of request
+shares (:mod:`workflows.lifecycle`, described here as :class:`EnvironmentRequests`):
+the approval's verdict starts provisioning or rejects it, the run's end sets
+ready / failed / cancelled / torn down and tells the requester (both through
+environments/receivers.py), and teardown is the provisioning run's undo.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -31,7 +32,6 @@ from access import audit, policy
 from access.models import Membership, SsoRule, Team, Tier, User
 from access.permissions import ADD, CHANGE, DELETE
 from approvals.models import ApprovalRequest
-from approvals.services import request_approval, withdraw_pending
 from environments import admission, selectors
 from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, EnvironmentStatus, Size
 from environments.estimates import Estimate
@@ -40,9 +40,8 @@ from environments.workflows import BucketPlan, CachePlan, DatabasePlan, Environm
 from notifications.services import Message, notify
 from regions.choices import Provider
 from regions.models import Cluster, Region
-from workflows import engine
+from workflows.lifecycle import Lifecycle, Statuses, Verbs
 from workflows.models import Direction, Run, RunStatus
-from workflows.selectors import latest_run
 
 TEMPLATE_FIELDS = [
     field.name
@@ -276,29 +275,6 @@ def _expiry(ttl_hours: int | None) -> Any:
     return timezone.now() + timedelta(hours=ttl_hours) if ttl_hours is not None else None
 
 
-def _start_provisioning(environment: Environment, *, actor: User | None, ttl_hours: int | None) -> Run:
-    """Move to provisioning and start the workflow (enqueued on commit); the lifetime counts from now."""
-    environment.status = EnvironmentStatus.PROVISIONING
-    environment.expires_at = _expiry(ttl_hours)
-    environment.save(update_fields=["status", "expires_at", "updated_at"])
-    run = engine.start(
-        PROVISION,
-        key=f"environment:{environment.pk}:provision",
-        subject=environment,
-        params=environment_plan(environment).to_params(),
-        user=actor,
-    )
-    audit.record(
-        audit.ENVIRONMENT_PROVISIONING,
-        environment,
-        actor=actor,
-        actor_label=None if actor is not None else "system",
-        after={"status": environment.status, "run": run.key},
-        team=environment.team,
-    )
-    return run
-
-
 def _ttl_hours(environment: Environment) -> int | None:
     """The lifetime asked for, from what was recorded at request time."""
     if environment.expires_at is None:
@@ -447,16 +423,14 @@ def environment_request(
                 **warnings,
             )
             if decision.outcome == admission.Outcome.NEEDS_APPROVAL:
-                request_approval(
+                ENVIRONMENTS.hold_for_approval(
                     environment,
-                    purpose=PROVISION,
-                    requested_by=actor,
+                    actor=actor,
                     summary=f"Environment {environment.name} for {team} ({environment.get_tier_display()})",
                     reasons=decision.reasons,
-                    url=environment_url(environment),
                 )
             else:
-                _start_provisioning(environment, actor=actor, ttl_hours=ttl_hours)
+                ENVIRONMENTS.start(environment, actor=actor)
     except _Refused as refused:
         # The refusal is audited in a transaction of its own: nothing of the request is saved.
         audit.record(
@@ -485,119 +459,98 @@ def is_platform_admin(user: User) -> bool:
     return policy.can(user, CHANGE, EnvironmentTemplate)
 
 
-def environment_approval_decided(request: ApprovalRequest, *, approved: bool) -> None:
-    """The request's verdict is in (inside the deciding transaction): provision, or mark it rejected.
+class EnvironmentRequests(Lifecycle[Environment]):
+    """An environment's request: held for approval or provisioned; teardown is the provisioning run's undo."""
 
-    A request that needs a platform admin is not approved by a team lead: the
-    verdict is refused with a message, and the deciding transaction rolls back.
-    """
-    environment = (
-        Environment.objects.select_for_update(of=("self",))
-        .select_related("team", "template", "cluster__region")
-        .get(pk=int(request.subject_id))
+    model = Environment
+    kind = PROVISION
+    noun = "environment"
+    statuses = Statuses(
+        pending=EnvironmentStatus.PENDING_APPROVAL,
+        running=EnvironmentStatus.PROVISIONING,
+        failed=EnvironmentStatus.FAILED,
+        rejected=EnvironmentStatus.REJECTED,
+        cancelled=EnvironmentStatus.CANCELLED,
+        undoing=EnvironmentStatus.TEARING_DOWN,
+        outcomes={
+            (Direction.FORWARD, RunStatus.SUCCEEDED): EnvironmentStatus.READY,
+            (Direction.FORWARD, RunStatus.FAILED): EnvironmentStatus.FAILED,
+            (Direction.FORWARD, RunStatus.CANCELLED): EnvironmentStatus.CANCELLED,
+            (Direction.UNDO, RunStatus.SUCCEEDED): EnvironmentStatus.TORN_DOWN,
+            (Direction.UNDO, RunStatus.FAILED): EnvironmentStatus.FAILED,
+            (Direction.UNDO, RunStatus.CANCELLED): EnvironmentStatus.FAILED,
+        },
     )
-    if environment.status != EnvironmentStatus.PENDING_APPROVAL:
-        return
-    decider = request.decided_by()
-    if approved:
-        region = environment.cluster.region
+    verbs = Verbs(
+        started=audit.ENVIRONMENT_PROVISIONING,
+        rejected=audit.ENVIRONMENT_REJECTED,
+        finished=audit.ENVIRONMENT_FINISHED,
+        cancelled=audit.ENVIRONMENT_CANCELLED,
+        retried=audit.ENVIRONMENT_RETRIED,
+        undo_started=audit.ENVIRONMENT_TEARDOWN,
+    )
+    related = ("team", "template", "cluster__region", "requested_by")
+
+    def run_key(self, request: Environment) -> str:
+        return f"environment:{request.pk}:provision"
+
+    def run_params(self, request: Environment) -> Mapping[str, Any]:
+        return environment_plan(request).to_params()
+
+    def url(self, request: Environment) -> str:
+        return environment_url(request)
+
+    def audit_context(self, request: Environment) -> dict[str, Any]:
+        return {"team": request.team}
+
+    def check_start(self, request: Environment, *, actor: User | None, approval: ApprovalRequest | None) -> None:
+        """An approval cannot place it where the region no longer takes new environments, and a request that
+        needs a platform admin is not approved by a team lead alone."""
+        if approval is None:
+            return
+        region = request.cluster.region
         unavailable = admission.region_unavailable(region.code, region.status)
         if unavailable is not None:
-            # The region changed while the request waited: approving cannot place it there.
             raise ValidationError(
                 f"It cannot be provisioned: {unavailable} Reject it; the requester asks again elsewhere."
             )
-        if environment.approver == admission.Approver.PLATFORM_ADMIN:
-            approvers = [decision.approver for decision in request.decisions.select_related("approver")]
+        if request.approver == admission.Approver.PLATFORM_ADMIN:
+            approvers = [decision.approver for decision in approval.decisions.select_related("approver")]
             if not any(is_platform_admin(approver) for approver in approvers):
                 raise ValidationError("This request needs a platform admin's approval.")
-        _start_provisioning(environment, actor=decider, ttl_hours=_ttl_hours(environment))
-    else:
-        environment.status = EnvironmentStatus.REJECTED
-        environment.save(update_fields=["status", "updated_at"])
-        audit.record(
-            audit.ENVIRONMENT_REJECTED,
-            environment,
-            actor=decider,
-            before={"status": EnvironmentStatus.PENDING_APPROVAL},
-            after={"status": environment.status},
-            team=environment.team,
-            approval=request.pk,
-        )
+
+    def on_start(self, request: Environment) -> list[str]:
+        """The lifetime counts from the start, not from the request."""
+        request.expires_at = _expiry(_ttl_hours(request))
+        return ["expires_at"]
+
+    def check_retry(self, request: Environment, run: Run, *, actor: User) -> None:
+        region = request.cluster.region
+        unavailable = admission.region_unavailable(region.code, region.status)
+        if run.direction == Direction.FORWARD and unavailable is not None:
+            raise ValidationError(f"Provisioning cannot be retried: {unavailable} Tear it down instead.")
+
+    def title(self, request: Environment, status: str, run: Run) -> str:
+        words: dict[str, str] = {
+            EnvironmentStatus.READY: "is ready",
+            EnvironmentStatus.FAILED: "failed" if run.direction == Direction.FORWARD else "could not be torn down",
+            EnvironmentStatus.CANCELLED: "was cancelled",
+            EnvironmentStatus.TEARING_DOWN: "was cancelled and is being torn down",
+            EnvironmentStatus.TORN_DOWN: "is torn down",
+        }
+        what = words[status]
+        return f"Environment {request.name} {what}"
+
+    def cannot_cancel(self, request: Environment) -> str:
+        return f"An environment that is {request.get_status_display().lower()} cannot be cancelled."
 
 
-OUTCOMES = {
-    (Direction.FORWARD, RunStatus.SUCCEEDED): EnvironmentStatus.READY,
-    (Direction.FORWARD, RunStatus.FAILED): EnvironmentStatus.FAILED,
-    (Direction.FORWARD, RunStatus.CANCELLED): EnvironmentStatus.CANCELLED,
-    (Direction.UNDO, RunStatus.SUCCEEDED): EnvironmentStatus.TORN_DOWN,
-    (Direction.UNDO, RunStatus.FAILED): EnvironmentStatus.FAILED,
-    (Direction.UNDO, RunStatus.CANCELLED): EnvironmentStatus.FAILED,
-}
-
-
-def environment_run_finished(run: Run) -> None:
-    """A provisioning or teardown run ended (inside its transaction): set the status, tell the requester.
-
-    A cancelled provisioning run that began any step is undone at once, so a
-    cancel leaves nothing behind; the environment is then tearing down.
-    """
-    environment = (
-        Environment.objects.select_for_update(of=("self",))
-        .select_related("team", "requested_by")
-        .filter(pk=run.subject_id)
-        .first()
-    )
-    if environment is None:
-        return
-    before = environment.status
-    status = OUTCOMES.get((Direction(run.direction), RunStatus(run.status)))
-    if status is None:
-        return
-    if status == EnvironmentStatus.CANCELLED and run.steps.filter(started_at__isnull=False).exists():
-        engine.undo(run)
-        status = EnvironmentStatus.TEARING_DOWN
-    environment.status = status
-    environment.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.ENVIRONMENT_FINISHED,
-        environment,
-        actor_label="system",
-        before={"status": before},
-        after={"status": status},
-        team=environment.team,
-        run=run.key,
-        error=run.error,
-    )
-    what = {
-        EnvironmentStatus.READY: "is ready",
-        EnvironmentStatus.FAILED: "failed" if run.direction == Direction.FORWARD else "could not be torn down",
-        EnvironmentStatus.CANCELLED: "was cancelled",
-        EnvironmentStatus.TEARING_DOWN: "was cancelled and is being torn down",
-        EnvironmentStatus.TORN_DOWN: "is torn down",
-    }[status]
-    notify(
-        [environment.requested_by],
-        Message(
-            kind=f"environments.{status}",
-            title=f"Environment {environment.name} {what}",
-            body=run.error,
-            url=environment_url(environment),
-            key=f"{run.key}:{status}",
-        ),
-    )
-
-
-def _locked(actor: User, environment_id: int) -> Environment:
-    policy.forget(actor)
-    return policy.get_for_update(
-        Environment.objects.select_related("team", "template", "cluster__region"), actor, CHANGE, pk=environment_id
-    )
+ENVIRONMENTS = EnvironmentRequests()
 
 
 def provisioning_run(environment: Environment) -> Run | None:
     """The environment's provisioning run (its undo is the teardown), or None before approval."""
-    return Run.objects.filter(key=f"environment:{environment.pk}:provision").first()
+    return ENVIRONMENTS.forward_run(environment)
 
 
 @transaction.atomic
@@ -607,37 +560,14 @@ def environment_teardown(*, actor: User, environment_id: int) -> Environment:
     Ready, failed and cancelled environments may be torn down; one still
     provisioning is cancelled first (its run stops, then undoes itself).
     """
-    environment = _locked(actor, environment_id)
+    environment = ENVIRONMENTS.locked_for(actor, environment_id)
     if environment.status in (EnvironmentStatus.TEARING_DOWN, EnvironmentStatus.TORN_DOWN):
         return environment
     if environment.status in (EnvironmentStatus.PENDING_APPROVAL, EnvironmentStatus.PROVISIONING):
         raise ValidationError("It is not provisioned yet: cancel it instead.")
     if environment.status == EnvironmentStatus.REJECTED:
         raise ValidationError("A rejected request has nothing to tear down.")
-    return _tear_down(environment, actor=actor)
-
-
-def _tear_down(environment: Environment, *, actor: User | None, reason: str = "") -> Environment:
-    """Start the provisioning run's undo (or end at once when nothing was begun); audited. In a transaction."""
-    before = environment.status
-    run = provisioning_run(environment)
-    if run is None or not run.steps.filter(started_at__isnull=False).exists():
-        environment.status = EnvironmentStatus.TORN_DOWN
-    else:
-        engine.undo(run, user=actor)
-        environment.status = EnvironmentStatus.TEARING_DOWN
-    environment.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.ENVIRONMENT_TEARDOWN,
-        environment,
-        actor=actor,
-        actor_label=None if actor is not None else "system",
-        before={"status": before},
-        after={"status": environment.status},
-        team=environment.team,
-        **({"reason": reason} if reason else {}),
-    )
-    return environment
+    return ENVIRONMENTS.undo(environment, actor=actor)
 
 
 # --- lifetime: warnings before expiry, teardown at expiry ----------------------------------------------
@@ -743,7 +673,7 @@ def _expire(environment_id: int, *, now: datetime) -> bool:
     environment = _still_due(environment_id, status__in=EXPIRABLE, expires_at__lte=now)
     if environment is None:
         return False
-    _tear_down(environment, actor=None, reason="expired")
+    ENVIRONMENTS.undo(environment, actor=None, reason="expired")
     notify(
         _owners(environment),
         Message(
@@ -759,65 +689,21 @@ def _expire(environment_id: int, *, now: datetime) -> bool:
 
 @transaction.atomic
 def environment_cancel(*, actor: User, environment_id: int) -> Environment:
-    """Cancel a request waiting for approval (the approval is withdrawn) or a provisioning run under way."""
-    environment = _locked(actor, environment_id)
-    before = environment.status
-    if environment.status == EnvironmentStatus.PENDING_APPROVAL:
-        withdraw_pending(environment, PROVISION, by=environment.requested_by)
-        environment.status = EnvironmentStatus.CANCELLED
-        environment.save(update_fields=["status", "updated_at"])
-    elif environment.status == EnvironmentStatus.PROVISIONING:
-        run = provisioning_run(environment)
-        if run is not None:
-            engine.cancel(run)  # the finished hook sets the status (at once when no worker holds the run)
-        environment.refresh_from_db()
-    else:
-        raise ValidationError(f"An environment that is {environment.get_status_display().lower()} cannot be cancelled.")
-    audit.record(
-        audit.ENVIRONMENT_CANCELLED,
-        environment,
-        actor=actor,
-        before={"status": before},
-        after={"status": environment.status},
-        team=environment.team,
-    )
-    return environment
+    """Cancel a request waiting for approval (the approval is withdrawn) or a provisioning run under way (what
+    it began is torn down)."""
+    return ENVIRONMENTS.cancel(actor=actor, pk=environment_id)
 
 
 @transaction.atomic
 def environment_retry(*, actor: User, environment_id: int) -> Environment:
     """Resume the failed run (provisioning or teardown) at its failed step."""
-    environment = _locked(actor, environment_id)
-    if environment.status != EnvironmentStatus.FAILED:
-        raise ValidationError("Only a failed environment can be retried.")
-    run = latest_run(environment, PROVISION)
-    if run is None or run.status != RunStatus.FAILED:
-        raise ValidationError("There is no failed run to retry.")
-    region = environment.cluster.region
-    unavailable = admission.region_unavailable(region.code, region.status)
-    if run.direction == Direction.FORWARD and unavailable is not None:
-        raise ValidationError(f"Provisioning cannot be retried: {unavailable} Tear it down instead.")
-    engine.retry(run)
-    environment.status = (
-        EnvironmentStatus.PROVISIONING if run.direction == Direction.FORWARD else EnvironmentStatus.TEARING_DOWN
-    )
-    environment.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.ENVIRONMENT_RETRIED,
-        environment,
-        actor=actor,
-        before={"status": EnvironmentStatus.FAILED},
-        after={"status": environment.status},
-        team=environment.team,
-        run=run.key,
-    )
-    return environment
+    return ENVIRONMENTS.retry(actor=actor, pk=environment_id)
 
 
 @transaction.atomic
 def environment_extend(*, actor: User, environment_id: int, hours: int) -> Environment:
     """Push the expiry ``hours`` later, so that it is at most the template's maximum lifetime from now."""
-    environment = _locked(actor, environment_id)
+    environment = ENVIRONMENTS.locked_for(actor, environment_id)
     template = environment.template
     if environment.expires_at is None or template.max_ttl_hours is None:
         raise ValidationError("This environment never expires.")
@@ -861,7 +747,7 @@ def environment_set_expiry(*, actor: User, environment_id: int, hours: int) -> E
     the current expiry and may give a lifetime to one that had none; production
     never expires, and the template's maximum lifetime still holds.
     """
-    environment = _locked(actor, environment_id)
+    environment = ENVIRONMENTS.locked_for(actor, environment_id)
     template = environment.template
     if environment.tier == Tier.PRODUCTION:
         raise ValidationError("Production environments never expire.")

@@ -41,7 +41,6 @@ from providers.cluster import (
     Subject,
 )
 from workflows.engine import NotYet, PlannedStep, StepContext, Workflow, register
-from workflows.models import Run
 
 LABEL_PREFIX = "platform-portal.io"
 # The longest name each add-on may have: what both clouds accept (an ElastiCache replication group id is at
@@ -216,14 +215,6 @@ class ProvisionEnvironment(Workflow):
 
     def plan(self, params: Mapping[str, Any]) -> Sequence[PlannedStep]:
         return plan_steps(EnvironmentPlan.from_params(params))
-
-    def finished(self, run: Run) -> None:
-        """The environment's status follows the run (ready, failed, cancelled, torn down); its requester is told."""
-        if not run.subject_id:
-            return  # a run started without an environment (tests of the steps alone)
-        from environments.services import environment_run_finished
-
-        environment_run_finished(run)
 
     # --- drivers (built per step: a step may run on any worker) ---------------------------------
 

@@ -4,12 +4,13 @@
 to (a DR partner in the same residency zone, a database whose read replica
 lives there, no other failover under way, and the cloud finds the replica),
 records how far behind the replica is (the data a failover would lose), and
-asks for approval. The approval's ``decided`` signal (regions/receivers.py)
-starts the ``regions.failover`` workflow (:mod:`regions.failover_workflow`)
-or marks the request rejected; the workflow's ``finished`` hook
-(:func:`failover_finished`) marks it done or failed and tells the requester.
-A failed failover is retried at its failed step; one waiting for approval
-can be cancelled. A promotion cannot be undone, so there is no rollback.
+asks for approval. From there it follows the request lifecycle every kind
+of request shares (:mod:`workflows.lifecycle`, described here as
+:class:`Failovers`, moved by regions/receivers.py): the verdict starts the
+``regions.failover`` workflow (:mod:`regions.failover_workflow`) or rejects
+it; the run's end marks it done or failed and tells the requester. A failed
+failover is retried at its failed step; one waiting for approval can be
+cancelled. A promotion cannot be undone, so there is no rollback.
 
 Approvals: **a failover always needs two different platform admins, never
 the requester.** A failover is the one region operation that cannot be
@@ -23,8 +24,10 @@ Every write here records one audit event in its transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -36,9 +39,6 @@ from django.urls import reverse
 from access import audit, policy
 from access.models import User
 from access.policy import AnyUser
-from approvals.models import ApprovalRequest
-from approvals.services import request_approval, withdraw_pending
-from notifications.services import Message, notify
 from portal import numbers
 from providers import errors
 from providers.cloud import DatabaseInfo
@@ -46,9 +46,8 @@ from regions import workflows as build_workflows
 from regions.choices import FailoverStatus, ResourceStatus
 from regions.failover_workflow import FAILOVER, failover_params
 from regions.models import LIVE_FAILOVER_STATUSES, CloudAccount, FailoverRequest, Region, RegionResource
-from workflows import engine
-from workflows.models import Run, RunStatus
-from workflows.selectors import latest_run
+from workflows.lifecycle import Lifecycle, Statuses, Verbs
+from workflows.models import Direction, Run, RunStatus
 
 __all__ = ["FAILOVER", "REQUIRED_APPROVALS"]
 
@@ -82,7 +81,7 @@ def failover_key(failover: FailoverRequest) -> str:
 
 
 def failover_run(failover: FailoverRequest) -> Run | None:
-    return Run.objects.filter(key=failover_key(failover)).first()
+    return FAILOVERS.forward_run(failover)
 
 
 @dataclass(frozen=True)
@@ -238,10 +237,9 @@ def failover_request_create(*, actor: User, region_id: int, reason: str, idempot
                     "reason": failover.reason,
                 },
             )
-            request_approval(
+            FAILOVERS.hold_for_approval(
                 failover,
-                purpose=FAILOVER,
-                requested_by=actor,
+                actor=actor,
                 summary=f"Fail {region} over to {target.partner.code}",
                 reasons=[
                     failover.reason,
@@ -250,7 +248,6 @@ def failover_request_create(*, actor: User, region_id: int, reason: str, idempot
                     "of that time are lost.",
                     "A promotion cannot be undone. Two platform admins must approve it.",
                 ],
-                url=failover_url(failover),
                 required_approvals=REQUIRED_APPROVALS,
             )
     except IntegrityError:
@@ -270,153 +267,89 @@ def _refuse_a_second(region: Region) -> None:
         )
 
 
-def failover_approval_decided(approval: ApprovalRequest, *, approved: bool) -> None:
-    """The approval of a failover was decided (inside its transaction): start it, or mark it rejected."""
-    failover = (
-        FailoverRequest.objects.select_for_update(of=("self",))
-        .select_related("region", "partner")
-        .filter(pk=approval.subject_id)
-        .first()
+class Failovers(Lifecycle[FailoverRequest]):
+    """A failover: two platform admins approve it, its run promotes the replica. A promotion cannot be undone,
+    so a failover is cancelled only while it waits for approval, and nothing rolls it back."""
+
+    model = FailoverRequest
+    kind = FAILOVER
+    noun = "failover"
+    statuses = Statuses(
+        pending=FailoverStatus.PENDING_APPROVAL,
+        running=FailoverStatus.RUNNING,
+        failed=FailoverStatus.FAILED,
+        rejected=FailoverStatus.REJECTED,
+        cancelled=FailoverStatus.CANCELLED,
+        outcomes={
+            (Direction.FORWARD, RunStatus.SUCCEEDED): FailoverStatus.DONE,
+            (Direction.FORWARD, RunStatus.FAILED): FailoverStatus.FAILED,
+            (Direction.FORWARD, RunStatus.CANCELLED): FailoverStatus.CANCELLED,
+        },
     )
-    if failover is None or failover.status != FailoverStatus.PENDING_APPROVAL:
-        return
-    actor = approval.decided_by()
-    if not approved:
-        failover.status = FailoverStatus.REJECTED
-        failover.save(update_fields=["status", "updated_at"])
-        audit.record(
-            audit.FAILOVER_REJECTED,
-            failover,
-            actor=actor,
-            before={"status": FailoverStatus.PENDING_APPROVAL},
-            after={"status": failover.status},
-            approval=approval.pk,
-        )
-        return
-    region = failover.region
-    target = failover_target(region)
-    run = engine.start(
-        FAILOVER,
-        key=failover_key(failover),
-        subject=failover,
-        params=failover_params(
-            failover_id=failover.pk,
+    verbs = Verbs(
+        started=audit.FAILOVER_STARTED,
+        rejected=audit.FAILOVER_REJECTED,
+        finished=audit.FAILOVER_FINISHED,
+        cancelled=audit.FAILOVER_CANCELLED,
+        retried=audit.FAILOVER_RETRIED,
+    )
+    cancel_while_running = False
+    related = ("region", "partner", "requested_by")
+
+    def run_key(self, request: FailoverRequest) -> str:
+        return failover_key(request)
+
+    def run_params(self, request: FailoverRequest) -> Mapping[str, Any]:
+        region = request.region
+        target = failover_target(region)
+        return failover_params(
+            failover_id=request.pk,
             account_id=region.account_id or 0,
             primary_id=region.pk,
-            partner_id=failover.partner_id,
+            partner_id=request.partner_id,
             primary_code=region.code,
-            partner_code=failover.partner.code,
-            database=failover.database,
-            replica=target.replica or f"{failover.database}-replica",
+            partner_code=request.partner.code,
+            database=request.database,
+            replica=target.replica or f"{request.database}-replica",
             backup_retention_days=target.backup_retention_days,
-        ),
-        user=actor,
-    )
-    failover.status = FailoverStatus.RUNNING
-    failover.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.FAILOVER_STARTED,
-        failover,
-        actor=actor,
-        before={"status": FailoverStatus.PENDING_APPROVAL},
-        after={"status": failover.status, "run": run.key},
-        approval=approval.pk,
-        approvers=[decision.approver.get_username() for decision in approval.decisions.select_related("approver")],
-    )
+        )
+
+    def url(self, request: FailoverRequest) -> str:
+        return failover_url(request)
+
+    def finish_details(self, request: FailoverRequest, run: Run) -> dict[str, Any]:
+        check = run.steps.filter(action="check").values_list("output", flat=True).first() or {}
+        return {"replica_lag_seconds_at_promotion": check.get("lag_seconds")}
+
+    def notification_kind(self, status: str) -> str:
+        return f"regions.failover_{status}"
+
+    def title(self, request: FailoverRequest, status: str, run: Run) -> str:
+        words: dict[str, str] = {
+            FailoverStatus.DONE: f"is done: {request.partner.code} serves, its database is the primary",
+            FailoverStatus.FAILED: "failed; retry it from the failed step",
+            FailoverStatus.CANCELLED: "was cancelled",
+        }
+        what = words[status]
+        return f"The failover of {request.region.code} to {request.partner.code} {what}"
+
+    def cannot_cancel(self, request: FailoverRequest) -> str:
+        return (
+            f"A failover that is {request.get_status_display().lower()} cannot be cancelled: only one waiting for "
+            "approval can."
+        )
 
 
-OUTCOMES = {
-    RunStatus.SUCCEEDED: FailoverStatus.DONE,
-    RunStatus.FAILED: FailoverStatus.FAILED,
-    RunStatus.CANCELLED: FailoverStatus.CANCELLED,
-}
-
-
-def failover_finished(run: Run) -> None:
-    """The failover run ended (inside its transaction): set the status, tell the requester."""
-    failover = (
-        FailoverRequest.objects.select_for_update(of=("self",))
-        .select_related("region", "partner", "requested_by")
-        .filter(pk=run.params.get("failover_id"))
-        .first()
-    )
-    status = OUTCOMES.get(RunStatus(run.status))
-    if failover is None or status is None:
-        return
-    before = failover.status
-    failover.status = status
-    failover.save(update_fields=["status", "updated_at"])
-    check = run.steps.filter(action="check").values_list("output", flat=True).first() or {}
-    audit.record(
-        audit.FAILOVER_FINISHED,
-        failover,
-        actor_label="system",
-        before={"status": before},
-        after={"status": status, "replica_lag_seconds_at_promotion": check.get("lag_seconds")},
-        run=run.key,
-        error=run.error,
-    )
-    what = {
-        FailoverStatus.DONE: f"is done: {failover.partner.code} serves, its database is the primary",
-        FailoverStatus.FAILED: "failed; retry it from the failed step",
-        FailoverStatus.CANCELLED: "was cancelled",
-    }[status]
-    notify(
-        [failover.requested_by],
-        Message(
-            kind=f"regions.failover_{status}",
-            title=f"The failover of {failover.region.code} to {failover.partner.code} {what}",
-            body=run.error,
-            url=failover_url(failover),
-            key=f"{run.key}:{status}",
-        ),
-    )
-
-
-def _locked(actor: User, failover_id: int) -> FailoverRequest:
-    return policy.get_for_update(
-        FailoverRequest.objects.select_related("region", "partner"), actor, policy.CHANGE, pk=failover_id
-    )
+FAILOVERS = Failovers()
 
 
 @transaction.atomic
 def failover_retry(*, actor: User, failover_id: int) -> FailoverRequest:
     """Resume a failed failover at its failed step (each step is safe to perform again)."""
-    failover = _locked(actor, failover_id)
-    run = latest_run(failover, FAILOVER)
-    if failover.status != FailoverStatus.FAILED or run is None or run.status != RunStatus.FAILED:
-        raise ValidationError("Only a failed failover can be retried.")
-    engine.retry(run)
-    failover.status = FailoverStatus.RUNNING
-    failover.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.FAILOVER_RETRIED,
-        failover,
-        actor=actor,
-        before={"status": FailoverStatus.FAILED},
-        after={"status": failover.status},
-        run=run.key,
-    )
-    return failover
+    return FAILOVERS.retry(actor=actor, pk=failover_id)
 
 
 @transaction.atomic
 def failover_cancel(*, actor: User, failover_id: int) -> FailoverRequest:
     """Cancel a failover waiting for approval (its approval is withdrawn). One under way cannot be stopped."""
-    failover = _locked(actor, failover_id)
-    if failover.status != FailoverStatus.PENDING_APPROVAL:
-        raise ValidationError(
-            f"A failover that is {failover.get_status_display().lower()} cannot be cancelled: only one waiting for "
-            "approval can."
-        )
-    withdraw_pending(failover, FAILOVER, by=failover.requested_by)
-    failover.status = FailoverStatus.CANCELLED
-    failover.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.FAILOVER_CANCELLED,
-        failover,
-        actor=actor,
-        before={"status": FailoverStatus.PENDING_APPROVAL},
-        after={"status": failover.status},
-    )
-    return failover
+    return FAILOVERS.cancel(actor=actor, pk=failover_id)

@@ -32,7 +32,6 @@ from regions import workflows as build_workflows
 from regions.choices import RegionStatus, ResourceStatus
 from regions.models import CloudAccount, Region, RegionResource
 from workflows.engine import NotYet, PlannedStep, StepContext, StepFailed, Workflow, register
-from workflows.models import Run
 
 FAILOVER = "regions.failover"
 
@@ -96,11 +95,6 @@ class FailoverRegion(Workflow):
             PlannedStep(f"Record {replica} as the database of {partner}", "record"),
             PlannedStep(f"Serve from {partner}: {partner} active, {primary} degraded", "inventory"),
         ]
-
-    def finished(self, run: Run) -> None:
-        from regions.failover import failover_finished
-
-        failover_finished(run)
 
     def do_check(self, ctx: StepContext) -> Mapping[str, Any]:
         """The replica is in the partner region and replicating; its lag is what the failover loses."""

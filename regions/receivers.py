@@ -1,4 +1,4 @@
-"""Approvals of region requests and failovers: an approved one is carried out, a rejected one marked so."""
+"""The lifecycles of region requests and failovers hear of their approvals' verdicts and their runs' ends."""
 
 from __future__ import annotations
 
@@ -8,14 +8,27 @@ from django.dispatch import receiver
 
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
+from workflows.models import Run
+from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="regions.approval_decided")
 def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
-    from regions import failover, services
+    from regions.failover import FAILOVERS
     from regions.models import FailoverRequest, RegionRequest
+    from regions.services import REGION_BUILDS
 
-    if request.purpose == services.BUILD and request.subject_type.model_class() is RegionRequest:
-        services.region_approval_decided(request, approved=approved)
-    elif request.purpose == failover.FAILOVER and request.subject_type.model_class() is FailoverRequest:
-        failover.failover_approval_decided(request, approved=approved)
+    subject = request.subject_type.model_class()
+    if request.purpose == REGION_BUILDS.kind and subject is RegionRequest:
+        REGION_BUILDS.decided(request, approved=approved)
+    elif request.purpose == FAILOVERS.kind and subject is FailoverRequest:
+        FAILOVERS.decided(request, approved=approved)
+
+
+@receiver(run_finished, sender=Run, dispatch_uid="regions.run_finished")
+def run_ended(sender: type[Run], *, run: Run, **kwargs: Any) -> None:
+    from regions.failover import FAILOVERS
+    from regions.services import REGION_BUILDS
+
+    REGION_BUILDS.finished(run)
+    FAILOVERS.finished(run)

@@ -4,17 +4,18 @@ A region's life: :func:`region_request_create` validates the request (the
 residency zone against the region's real location, the DR partner in the
 same zone) and asks for approval: two different platform admins for a
 production region, one otherwise; the requester never decides it (the
-approvals app enforces both). The approval's ``decided`` signal starts the
-``regions.build`` workflow with the request's plan (:mod:`regions.plan`), or
-marks the request rejected. The workflow's ``finished`` hook
-(:func:`region_build_finished`) makes the region active with its DR partner,
-or marks the request failed (retry the step, or roll back: the run's undo),
-rolled back or cancelled. Each of these writes one audit event in its
-transaction.
+approvals app enforces both). From there it follows the request lifecycle
+every kind of request shares (:mod:`workflows.lifecycle`, described here as
+:class:`RegionBuilds`): the approval's verdict starts the ``regions.build``
+workflow with the request's plan (:mod:`regions.plan`) or rejects it; the
+run's end makes the region active with its DR partner, or marks the request
+failed (retry the step, or roll back: the run's undo), rolled back or
+cancelled. Each of these writes one audit event in its transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,8 +25,6 @@ from django.urls import reverse
 from access import audit, policy
 from access.models import User
 from approvals.models import ApprovalRequest
-from approvals.services import request_approval, withdraw_pending
-from notifications.services import Message, notify
 from regions import catalogue, versions
 from regions.choices import Provider, RegionRequestStatus, RegionStatus, ResidencyZone
 from regions.models import Region, RegionRequest
@@ -33,9 +32,8 @@ from regions.plan import region_plan
 from regions.preflight import build_refusal
 from regions.workflows import BUILD as BUILD
 from regions.workflows import build_params
-from workflows import engine
+from workflows.lifecycle import Lifecycle, Statuses, Verbs
 from workflows.models import Direction, Run, RunStatus
-from workflows.selectors import latest_run
 
 REQUEST_FIELDS = [
     "provider",
@@ -74,12 +72,7 @@ def build_key(request: RegionRequest) -> str:
 
 def build_run(request: RegionRequest) -> Run | None:
     """The build-out run of the request (its undo is the rollback), or None before approval."""
-    return Run.objects.filter(key=build_key(request)).first()
-
-
-def _locked(actor: User, request_id: int) -> RegionRequest:
-    policy.forget(actor)
-    return policy.get_for_update(RegionRequest.objects.select_related("account"), actor, policy.CHANGE, pk=request_id)
+    return REGION_BUILDS.forward_run(request)
 
 
 def _clean_with_the_clouds_versions(request: RegionRequest) -> None:
@@ -143,17 +136,15 @@ def region_request_create(*, actor: User, idempotency_key: str = "", **fields: A
             )
             zone = request.get_residency_zone_display()
             partner = f", DR partner {request.dr_partner_code}" if request.dr_partner_code else ""
-            request_approval(
+            REGION_BUILDS.hold_for_approval(
                 request,
-                purpose=BUILD,
-                requested_by=actor,
+                actor=actor,
                 summary=f"New {request.get_purpose_display().lower()} region {request} ({zone}){partner}",
                 reasons=[
                     request.justification,
                     f"{len(plan.resources)} resources, about {plan.monthly_total} {plan.currency} a month.",
                     *(["Production: two platform admins must approve it."] if request.is_production else []),
                 ],
-                url=request_url(request),
                 required_approvals=request.required_approvals,
             )
     except IntegrityError as error:
@@ -162,65 +153,6 @@ def region_request_create(*, actor: User, idempotency_key: str = "", **fields: A
             return RegionRequest.objects.get(requested_by=actor, idempotency_key=key)
         raise ValidationError({"code": f"{request.code} already has a request under way; follow that one."}) from error
     return request
-
-
-def region_approval_decided(approval: ApprovalRequest, *, approved: bool) -> None:
-    """The approval of a region request was decided (inside its transaction): build it, or mark it rejected."""
-    request = RegionRequest.objects.select_for_update().select_related("account").filter(pk=approval.subject_id).first()
-    if request is None or request.status != RegionRequestStatus.PENDING_APPROVAL:
-        return
-    actor = approval.decided_by()
-    if not approved:
-        request.status = RegionRequestStatus.REJECTED
-        request.save(update_fields=["status", "updated_at"])
-        audit.record(
-            audit.REGION_REJECTED,
-            request,
-            actor=actor,
-            before={"status": RegionRequestStatus.PENDING_APPROVAL},
-            after={"status": request.status},
-            approval=approval.pk,
-        )
-        return
-    _start_build(request, actor=actor, approval=approval)
-
-
-def _start_build(request: RegionRequest, *, actor: User | None, approval: ApprovalRequest) -> Run:
-    # Nothing starts while the account's permissions pre-flight fails: the refusal undoes the approval's
-    # transaction, so the approver reads why and approves again once the grants are fixed.
-    refusal = build_refusal(request.account, request.code, actor=actor)
-    if refusal:
-        raise ValidationError(refusal)
-    plan = region_plan(request)
-    run = engine.start(
-        BUILD,
-        key=build_key(request),
-        subject=request,
-        params=build_params(request.pk, [resource.as_step() for resource in plan.resources]),
-        user=actor,
-    )
-    request.status = RegionRequestStatus.BUILDING
-    request.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.REGION_BUILD_STARTED,
-        request,
-        actor=actor,
-        before={"status": RegionRequestStatus.PENDING_APPROVAL},
-        after={"status": request.status, "run": run.key, "resources": len(plan.resources)},
-        approval=approval.pk,
-        approvers=[decision.approver.get_username() for decision in approval.decisions.select_related("approver")],
-    )
-    return run
-
-
-OUTCOMES = {
-    (Direction.FORWARD, RunStatus.SUCCEEDED): RegionRequestStatus.READY,
-    (Direction.FORWARD, RunStatus.FAILED): RegionRequestStatus.FAILED,
-    (Direction.FORWARD, RunStatus.CANCELLED): RegionRequestStatus.CANCELLED,
-    (Direction.UNDO, RunStatus.SUCCEEDED): RegionRequestStatus.ROLLED_BACK,
-    (Direction.UNDO, RunStatus.FAILED): RegionRequestStatus.FAILED,
-    (Direction.UNDO, RunStatus.CANCELLED): RegionRequestStatus.FAILED,
-}
 
 
 def _activate(request: RegionRequest) -> None:
@@ -250,136 +182,108 @@ def _activate(request: RegionRequest) -> None:
     request.region = region
 
 
-def region_build_finished(run: Run) -> None:
-    """A build-out or rollback run ended (inside its transaction): set the status, tell the requester.
+class RegionBuilds(Lifecycle[RegionRequest]):
+    """A region request: approved by platform admins, built out, rolled back (the build run's undo)."""
 
-    A cancelled build that began any step is rolled back at once, so a
-    cancel leaves nothing behind.
-    """
-    request = (
-        RegionRequest.objects.select_for_update(of=("self",))
-        .select_related("account", "requested_by")
-        .filter(pk=run.subject_id or run.params.get("request_id"))
-        .first()
+    model = RegionRequest
+    kind = BUILD
+    noun = "build"
+    statuses = Statuses(
+        pending=RegionRequestStatus.PENDING_APPROVAL,
+        running=RegionRequestStatus.BUILDING,
+        failed=RegionRequestStatus.FAILED,
+        rejected=RegionRequestStatus.REJECTED,
+        cancelled=RegionRequestStatus.CANCELLED,
+        undoing=RegionRequestStatus.ROLLING_BACK,
+        outcomes={
+            (Direction.FORWARD, RunStatus.SUCCEEDED): RegionRequestStatus.READY,
+            (Direction.FORWARD, RunStatus.FAILED): RegionRequestStatus.FAILED,
+            (Direction.FORWARD, RunStatus.CANCELLED): RegionRequestStatus.CANCELLED,
+            (Direction.UNDO, RunStatus.SUCCEEDED): RegionRequestStatus.ROLLED_BACK,
+            (Direction.UNDO, RunStatus.FAILED): RegionRequestStatus.FAILED,
+            (Direction.UNDO, RunStatus.CANCELLED): RegionRequestStatus.FAILED,
+        },
     )
-    if request is None:
-        return
-    status = OUTCOMES.get((Direction(run.direction), RunStatus(run.status)))
-    if status is None:
-        return
-    before = request.status
-    if status == RegionRequestStatus.CANCELLED and run.steps.filter(started_at__isnull=False).exists():
-        engine.undo(run)
-        status = RegionRequestStatus.ROLLING_BACK
-    if status == RegionRequestStatus.READY:
-        _activate(request)
-    request.status = status
-    request.save(update_fields=["status", "region", "updated_at"])
-    audit.record(
-        audit.REGION_BUILD_FINISHED,
-        request,
-        actor_label="system",
-        before={"status": before},
-        after={"status": status},
-        run=run.key,
-        error=run.error,
+    verbs = Verbs(
+        started=audit.REGION_BUILD_STARTED,
+        rejected=audit.REGION_REJECTED,
+        finished=audit.REGION_BUILD_FINISHED,
+        cancelled=audit.REGION_REQUEST_CANCELLED,
+        retried=audit.REGION_BUILD_RETRIED,
+        undo_started=audit.REGION_ROLLBACK_STARTED,
     )
-    failed = "failed to build" if run.direction == Direction.FORWARD else "could not be rolled back"
-    what = {
-        RegionRequestStatus.READY: "is ready",
-        RegionRequestStatus.FAILED: failed,
-        RegionRequestStatus.CANCELLED: "was cancelled",
-        RegionRequestStatus.ROLLING_BACK: "was cancelled and is being rolled back",
-        RegionRequestStatus.ROLLED_BACK: "is rolled back: nothing of it is left",
-    }[status]
-    notify(
-        [request.requested_by],
-        Message(
-            kind=f"regions.{status}",
-            title=f"Region {request} {what}",
-            body=run.error,
-            url=request_url(request),
-            key=f"{run.key}:{status}",
-        ),
-    )
+    related = ("account", "requested_by")
+
+    def run_key(self, request: RegionRequest) -> str:
+        return build_key(request)
+
+    def run_params(self, request: RegionRequest) -> Mapping[str, Any]:
+        return build_params(request.pk, [resource.as_step() for resource in region_plan(request).resources])
+
+    def url(self, request: RegionRequest) -> str:
+        return request_url(request)
+
+    def check_start(self, request: RegionRequest, *, actor: User | None, approval: ApprovalRequest | None) -> None:
+        # Nothing starts while the account's permissions pre-flight fails: the refusal undoes the approval's
+        # transaction, so the approver reads why and approves again once the grants are fixed.
+        refusal = build_refusal(request.account, request.code, actor=actor)
+        if refusal:
+            raise ValidationError(refusal)
+
+    def start_details(self, request: RegionRequest, run: Run) -> dict[str, Any]:
+        return {"resources": run.steps.count()}
+
+    def check_retry(self, request: RegionRequest, run: Run, *, actor: User) -> None:
+        if run.direction == Direction.FORWARD:
+            self.check_start(request, actor=actor, approval=None)
+
+    def on_finish(self, request: RegionRequest, status: str, run: Run) -> list[str]:
+        if status == RegionRequestStatus.READY:
+            _activate(request)
+            return ["region"]
+        return []
+
+    def title(self, request: RegionRequest, status: str, run: Run) -> str:
+        failed = "failed to build" if run.direction == Direction.FORWARD else "could not be rolled back"
+        words: dict[str, str] = {
+            RegionRequestStatus.READY: "is ready",
+            RegionRequestStatus.FAILED: failed,
+            RegionRequestStatus.CANCELLED: "was cancelled",
+            RegionRequestStatus.ROLLING_BACK: "was cancelled and is being rolled back",
+            RegionRequestStatus.ROLLED_BACK: "is rolled back: nothing of it is left",
+        }
+        what = words[status]
+        return f"Region {request} {what}"
+
+    def cannot_cancel(self, request: RegionRequest) -> str:
+        return f"A request that is {request.get_status_display().lower()} cannot be cancelled."
+
+
+REGION_BUILDS = RegionBuilds()
 
 
 @transaction.atomic
 def region_build_retry(*, actor: User, request_id: int) -> RegionRequest:
     """Resume the failed run (build-out or rollback) at its failed step."""
-    request = _locked(actor, request_id)
-    if request.status != RegionRequestStatus.FAILED:
-        raise ValidationError("Only a failed build can be retried.")
-    run = latest_run(request, BUILD)
-    if run is None or run.status != RunStatus.FAILED:
-        raise ValidationError("There is no failed run to retry.")
-    if run.direction == Direction.FORWARD:
-        refusal = build_refusal(request.account, request.code, actor=actor)
-        if refusal:
-            raise ValidationError(refusal)
-    engine.retry(run)
-    request.status = (
-        RegionRequestStatus.BUILDING if run.direction == Direction.FORWARD else RegionRequestStatus.ROLLING_BACK
-    )
-    request.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.REGION_BUILD_RETRIED,
-        request,
-        actor=actor,
-        before={"status": RegionRequestStatus.FAILED},
-        after={"status": request.status},
-        run=run.key,
-    )
-    return request
+    return REGION_BUILDS.retry(actor=actor, pk=request_id)
 
 
 @transaction.atomic
 def region_build_rollback(*, actor: User, request_id: int) -> RegionRequest:
     """Roll a failed build back: delete what it created, newest first (the build run's undo, once)."""
-    request = _locked(actor, request_id)
+    request = REGION_BUILDS.locked_for(actor, request_id)
     run = build_run(request)
     if request.status != RegionRequestStatus.FAILED or run is None or run.status != RunStatus.FAILED:
         raise ValidationError("Only a failed build can be rolled back.")
     if run.undo_runs.exists():
         raise ValidationError("This build is already being rolled back; retry the rollback instead.")
-    engine.undo(run, user=actor)
-    request.status = RegionRequestStatus.ROLLING_BACK
-    request.save(update_fields=["status", "updated_at"])
-    audit.record(
-        audit.REGION_ROLLBACK_STARTED,
-        request,
-        actor=actor,
-        before={"status": RegionRequestStatus.FAILED},
-        after={"status": request.status},
-        run=run.key,
-    )
-    return request
+    return REGION_BUILDS.undo(request, actor=actor, run=run.key)
 
 
 @transaction.atomic
 def region_request_cancel(*, actor: User, request_id: int) -> RegionRequest:
     """Cancel a request waiting for approval (the approval is withdrawn) or a build under way (then rolled back)."""
-    request = _locked(actor, request_id)
-    before = request.status
-    if request.status == RegionRequestStatus.PENDING_APPROVAL:
-        withdraw_pending(request, BUILD, by=request.requested_by)
-        request.status = RegionRequestStatus.CANCELLED
-        request.save(update_fields=["status", "updated_at"])
-    elif request.status == RegionRequestStatus.BUILDING:
-        run = build_run(request)
-        if run is not None:
-            engine.cancel(run)  # the finished hook rolls back what was begun
-        request.refresh_from_db()
-    else:
-        raise ValidationError(f"A request that is {request.get_status_display().lower()} cannot be cancelled.")
-    audit.record(
-        audit.REGION_REQUEST_CANCELLED,
-        request,
-        actor=actor,
-        before={"status": before},
-        after={"status": request.status},
-    )
-    return request
+    return REGION_BUILDS.cancel(actor=actor, pk=request_id)
 
 
 # --- residency zones: an admin's correction of which zone a cloud region counts as -------------------------------

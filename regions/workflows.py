@@ -52,7 +52,6 @@ from regions.choices import (
 )
 from regions.models import CloudAccount, Cluster, Namespace, NodePool, Region, RegionResource
 from workflows.engine import NotYet, PlannedStep, StepContext, Workflow, register
-from workflows.models import Run
 
 BUILD = "regions.build"
 # What the clouds say once a resource is usable.
@@ -115,11 +114,6 @@ class BuildRegion(Workflow):
             PlannedStep(_step_name(resource), resource["kind"], {"position": position, **resource})
             for position, resource in enumerate(params["resources"], start=1)
         ]
-
-    def finished(self, run: Run) -> None:
-        from regions.services import region_build_finished
-
-        region_build_finished(run)
 
     # --- helpers ---------------------------------------------------------------------------------------------
 

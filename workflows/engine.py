@@ -25,7 +25,10 @@ performs one (and returns a small JSON-able output later steps can read),
   the task in a loop;
 - :func:`cancel` stops a run between two steps, :func:`retry` resumes a
   failed one at its failed step, :func:`undo` starts a run that reverses
-  what a finished run did, newest step first.
+  what a finished run did, newest step first;
+- when a run ends, :data:`workflows.signals.run_finished` is sent inside the
+  ending transaction; the subject's app moves its subject on in a receiver
+  (requests through :mod:`workflows.lifecycle`).
 
 Steps must be idempotent (deterministic names, look before create): a worker
 killed in the middle of one makes the next worker perform it again.
@@ -56,6 +59,7 @@ from django_guid import get_guid, set_guid
 from access.models import User
 from providers.errors import Busy, ProviderError
 from workflows.models import ACTIVE, Direction, Run, RunStatus, Step, StepStatus
+from workflows.signals import run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +150,6 @@ class Workflow:
         handler: Callable[[StepContext], None] | None = getattr(self, f"undo_{ctx.action}", None)
         if handler is not None:
             handler(ctx)
-
-    def finished(self, run: Run) -> None:
-        """Called once, in the transaction that ends the run (succeeded, failed or cancelled)."""
 
 
 _REGISTRY: dict[str, Workflow] = {}
@@ -532,7 +533,7 @@ def _end(run: Run, status: str, error: str = "") -> None:
 
 
 def _finish(run: Run, status: str, error: str = "") -> None:
-    """End a locked run: remaining steps are cancelled when it is cancelled; the definition hears of it."""
+    """End a locked run: remaining steps are cancelled when it is cancelled; ``run_finished`` tells its app."""
     now = timezone.now()
     if status == RunStatus.CANCELLED:
         run.steps.exclude(status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED]).update(
@@ -545,9 +546,9 @@ def _finish(run: Run, status: str, error: str = "") -> None:
     run.save(update_fields=["status", "error", "finished_at", "next_attempt_at"])
     try:
         with transaction.atomic():
-            definition(run.kind).finished(run)
+            run_finished.send(sender=Run, run=run)
     except Exception:
         # The run did end; a subject left behind is a bug to fix, not a reason to run the steps again.
-        logger.exception("workflow %s: the finished() hook failed", run.key)
+        logger.exception("workflow %s: a receiver of run_finished failed", run.key)
         run.error = (run.error + " " if run.error else "") + "(the page may not show the outcome yet)"
         run.save(update_fields=["error"])

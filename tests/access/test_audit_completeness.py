@@ -40,7 +40,7 @@ from costs.choices import RecommendationAction, RecommendationKind
 from costs.models import PriceItem, Recommendation
 from deployments import freezes
 from deployments.models import FreezeWindow, RollbackRequest
-from deployments.rollback import rollback_request, rollback_run_finished
+from deployments.rollback import ROLLBACKS, rollback_cancel, rollback_request, rollback_retry
 from environments import services as environment_services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
@@ -62,7 +62,7 @@ from tests.factories import (
     kubeconfig_for,
     make_workload,
 )
-from workflows.models import Run, RunStatus
+from workflows.models import Run, RunStatus, StepStatus
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = pytest.mark.shared_demo
@@ -753,7 +753,7 @@ def finish_a_provisioning_run(world: World) -> Expected:
     assert run is not None
     Run.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
     run.refresh_from_db()
-    environment_services.environment_run_finished(run)
+    environment_services.ENVIRONMENTS.finished(run)
     return Expected.of(None, environment, actor_label="system")
 
 
@@ -827,7 +827,7 @@ def finish_a_region_build(world: World) -> Expected:
     assert run is not None
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="Network: injected")
     run.refresh_from_db()
-    region_services.region_build_finished(run)
+    region_services.REGION_BUILDS.finished(run)
     return Expected.of(None, request, actor_label="system")
 
 
@@ -962,7 +962,7 @@ def finish_a_failover(world: World) -> Expected:
     assert run is not None
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="Promote: injected")
     run.refresh_from_db()
-    failovers.failover_finished(run)
+    failovers.FAILOVERS.finished(run)
     return Expected.of(None, failover, actor_label="system")
 
 
@@ -1035,8 +1035,31 @@ def reject_a_rollback(world: World) -> Expected:
 def finish_a_rollback(world: World) -> Expected:
     rollback = rollback_for_audit(world)
     Run.objects.filter(key=f"rollback:{rollback.pk}").update(status=RunStatus.FAILED, error="the cluster said no")
-    rollback_run_finished(Run.objects.get(key=f"rollback:{rollback.pk}"))
+    ROLLBACKS.finished(Run.objects.get(key=f"rollback:{rollback.pk}"))
     return Expected.of(None, rollback, actor_label="system")
+
+
+def approve_a_rollback(world: World) -> Expected:
+    rollback = rollback_for_audit(world, tier="production")
+    approval = ApprovalRequest.objects.get(subject_id=str(rollback.pk), purpose="deployments.rollback")
+    approve(approval.pk, approver=world.persona(Persona.TEAM_LEAD), approve=True)
+    return Expected.of(world.persona(Persona.TEAM_LEAD), rollback)
+
+
+def cancel_a_rollback_waiting_for_approval(world: World) -> Expected:
+    rollback = rollback_for_audit(world, tier="production")
+    rollback_cancel(actor=world.persona(Persona.DEVELOPER), rollback_id=rollback.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), rollback)
+
+
+def retry_a_failed_rollback(world: World) -> Expected:
+    rollback = rollback_for_audit(world)
+    run = Run.objects.get(key=f"rollback:{rollback.pk}")
+    run.steps.filter(position=1).update(status=StepStatus.FAILED, started_at=timezone.now(), error="injected")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    RollbackRequest.objects.filter(pk=rollback.pk).update(status="failed")
+    rollback_retry(actor=world.persona(Persona.DEVELOPER), rollback_id=rollback.pk)
+    return Expected.of(world.persona(Persona.DEVELOPER), rollback)
 
 
 def freeze_an_environment(world: World) -> Expected:
@@ -1634,6 +1657,9 @@ TRIGGERS: dict[str, list[Trigger]] = {
     audit.ROLLBACK_REQUESTED: [request_a_rollback],
     audit.ROLLBACK_REJECTED: [reject_a_rollback],
     audit.ROLLBACK_FINISHED: [finish_a_rollback],
+    audit.ROLLBACK_STARTED: [request_a_rollback, approve_a_rollback],
+    audit.ROLLBACK_CANCELLED: [cancel_a_rollback_waiting_for_approval],
+    audit.ROLLBACK_RETRIED: [retry_a_failed_rollback],
     audit.FREEZE_CREATED: [freeze_an_environment],
     audit.FREEZE_ENDED: [end_a_freeze],
     audit.PRICE_CREATED: [add_a_price],

@@ -21,7 +21,7 @@ from approvals.models import ApprovalRequest
 from deployments import freezes
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import rollback_choices, rollback_request, rollback_run_finished
+from deployments.rollback import ROLLBACKS, rollback_choices, rollback_request
 from deployments.services import Target, record_deployment
 from deployments.sync import sync_cluster
 from environments.choices import EnvironmentStatus
@@ -121,7 +121,7 @@ def test_a_developer_rolls_a_staging_workload_back_and_the_bad_deployment_is_mar
     assert Workload.objects.get(pk=row.pk).version == "1.3.0"
     events = AuditEvent.objects.filter(object_type="deployments.rollbackrequest", object_id=str(rollback.pk))
     verbs = list(events.order_by("pk").values_list("verb", flat=True))
-    assert verbs == [audit.ROLLBACK_REQUESTED, audit.ROLLBACK_FINISHED]
+    assert verbs == [audit.ROLLBACK_REQUESTED, audit.ROLLBACK_STARTED, audit.ROLLBACK_FINISHED]
     assert Notification.objects.filter(recipient=developer, kind="deployments.rollback_succeeded").exists()
 
 
@@ -239,7 +239,7 @@ def test_a_run_ending_for_a_rollback_deleted_meanwhile_is_passed_over(
     RollbackRequest.objects.filter(pk=rollback.pk).delete()
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="the cluster said no")
 
-    rollback_run_finished(Run.objects.get(pk=run.pk))
+    ROLLBACKS.finished(Run.objects.get(pk=run.pk))
 
     assert not Notification.objects.filter(recipient=developer, kind__startswith="deployments.rollback").exists()
 
