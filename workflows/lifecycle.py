@@ -225,6 +225,8 @@ class Lifecycle(Generic[R]):
         status = self.statuses.outcomes.get((run.direction, run.status))
         if request is None or status is None:
             return
+        if _status(request) not in (self.statuses.running, self.statuses.undoing):
+            return  # moved on already: this end was heard before
         if (
             status == self.statuses.cancelled
             and self.statuses.undoing
