@@ -23,6 +23,7 @@ from access.permissions import CHANGE, ROLLBACK, VIEW
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from deployments import freezes, sync
+from deployments.choices import RollbackStatus
 from deployments.dora import dora
 from deployments.forms import DoraForm, FreezeForm, RollbackForm
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
@@ -36,9 +37,11 @@ from deployments.rollback import (
     rollback_choices,
     rollback_request,
 )
+from deployments.rollback import rollback_cancel as rollback_cancel_service
+from deployments.rollback import rollback_retry as rollback_retry_service
 from deployments.workflows import SYNC
 from environments.models import Environment
-from portal.forms import saved
+from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
 from providers.errors import ProviderError
 from regions.models import Cluster
@@ -129,19 +132,51 @@ def rollback_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "approval": approval,
         "approval_form": DecisionForm(),
         "can_decide": approval is not None and approval_selectors.can_decide(user, approval),
-        "poll_url": reverse("deployments:rollback_run", kwargs={"pk": rollback.pk}),
+        "can_cancel": rollback.status == RollbackStatus.PENDING_APPROVAL and policy.can(user, CHANGE, rollback),
         **(run_context(run) if run is not None else {}),
+        **_rollback_run_urls(rollback, user),
     }
     return render(request, "deployments/rollback_detail.html", context)
+
+
+def _rollback_run_urls(rollback: RollbackRequest, user: User) -> dict[str, str]:
+    urls = {"poll_url": reverse("deployments:rollback_run", kwargs={"pk": rollback.pk})}
+    if policy.can(user, CHANGE, rollback):
+        urls["retry_url"] = reverse("deployments:rollback_retry", kwargs={"pk": rollback.pk})
+    return urls
 
 
 @login_required
 @require_GET
 def rollback_run(request: HttpRequest, pk: int) -> HttpResponse:
     """The rollback's progress, polled while it runs; the page reloads when it ends."""
-    rollback = _rollback(signed_in(request), pk)
-    poll_url = reverse("deployments:rollback_run", kwargs={"pk": rollback.pk})
-    return run_progress(request, latest_run(rollback, ROLLBACK_KIND), {"poll_url": poll_url})
+    user = signed_in(request)
+    rollback = _rollback(user, pk)
+    return run_progress(request, latest_run(rollback, ROLLBACK_KIND), _rollback_run_urls(rollback, user))
+
+
+def _act_on_rollback(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
+    user = signed_in(request)
+    rollback = _rollback(user, pk)
+    policy.require(user, CHANGE, rollback)
+    return performed(
+        request,
+        lambda: action(actor=user, rollback_id=rollback.pk),
+        done.format(workload=rollback.workload.name),
+        reverse("deployments:rollback", kwargs={"pk": rollback.pk}),
+    )
+
+
+@login_required
+@require_POST
+def rollback_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act_on_rollback(request, pk, rollback_retry_service, "Rollback of {workload}: trying again.")
+
+
+@login_required
+@require_POST
+def rollback_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act_on_rollback(request, pk, rollback_cancel_service, "Rollback of {workload}: cancelled.")
 
 
 # --- cluster sync ---------------------------------------------------------------------------------

@@ -772,6 +772,23 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
     "deployments:rollbacks": page(),
     "deployments:rollback": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),
     "deployments:rollback_run": access_page(NOT_FOUND, a_student_experience_rollback, **DEPLOYMENT_READERS),
+    # A manager sees the rollback but may not change it (403); the auditor does not see it (404).
+    "deployments:rollback_retry": access_post(
+        REFUSED,
+        a_student_experience_rollback,
+        developer=MOVED,
+        team_lead=MOVED,
+        platform_admin=MOVED,
+        auditor=NOT_FOUND,
+    ),
+    "deployments:rollback_cancel": access_post(
+        REFUSED,
+        a_student_experience_rollback,
+        developer=MOVED,
+        team_lead=MOVED,
+        platform_admin=MOVED,
+        auditor=NOT_FOUND,
+    ),
     "deployments:freezes": page(),
     "deployments:freeze_end": access_post(REFUSED, a_student_experience_freeze, **ENVIRONMENT_CHANGERS),
     "deployments:dora": page(),

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from access import audit
@@ -408,3 +410,46 @@ def test_a_deployment_made_during_a_freeze_is_flagged(
     assert freezes.deployed_during_freeze(during)
 
     assert flags == {"1.4.0": False, during.version: True}  # 1.4.0 went out an hour ago, before the freeze
+
+
+def test_a_production_rollback_waiting_for_approval_is_cancelled_on_its_page(
+    client: Client, demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    rollback = rollback_request(
+        actor=developer,
+        workload_id=workload(demo_cluster, developer, tier=Tier.PRODUCTION).pk,
+        to_revision=1,
+        reason="checkout 500s",
+    )
+    client.force_login(developer)
+    page = client.get(reverse("deployments:rollback", args=[rollback.pk]))
+    assert "Cancel the request" in page.content.decode()
+
+    response = client.post(reverse("deployments:rollback_cancel", args=[rollback.pk]), follow=True)
+
+    assert RollbackRequest.objects.get(pk=rollback.pk).status == RollbackStatus.CANCELLED
+    assert "Rollback of checkout: cancelled." in response.content.decode()
+    again = client.post(reverse("deployments:rollback_cancel", args=[rollback.pk]), follow=True)
+    assert "A rollback that is cancelled cannot be cancelled." in again.content.decode()
+
+
+def test_a_failed_rollback_is_retried_from_its_page_and_rolls_back(
+    client: Client, demo_cluster: Cluster, driver: SandboxClusterDriver, developer: User
+) -> None:
+    rollback = rollback_request(
+        actor=developer, workload_id=workload(demo_cluster, developer).pk, to_revision=1, reason="checkout 500s"
+    )
+    run = Run.objects.get(key=f"rollback:{rollback.pk}")
+    run.steps.filter(position=1).update(status="failed", error="the cluster did not answer")
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="the cluster did not answer")
+    RollbackRequest.objects.filter(pk=rollback.pk).update(status=RollbackStatus.FAILED)
+    client.force_login(developer)
+    assert (
+        "Retry from the failed step" in client.get(reverse("deployments:rollback", args=[rollback.pk])).content.decode()
+    )
+
+    client.post(reverse("deployments:rollback_retry", args=[rollback.pk]))
+    finish(rollback)
+
+    assert RollbackRequest.objects.get(pk=rollback.pk).status == RollbackStatus.SUCCEEDED
+    assert running_image(driver) == IMAGES[0]
