@@ -7,3 +7,10 @@ class EnvironmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from environments import receivers  # noqa: F401 (connects the approval and run receivers)
+        from environments import residency as environment_residency
+        from regions import residency
+
+        residency.register(
+            placed_outside=environment_residency.environments_outside,
+            breaches=environment_residency.environment_breaches,
+        )

@@ -36,6 +36,7 @@ from regions.choices import (
     ResidencyZone,
     WorkloadClass,
 )
+from regions.demo import REGION_PAIRS
 from regions.models import CentreServer, CloudAccount, Cluster, Namespace, NodePool, Region
 from scorecards.demo import load_demo_scorecards
 
@@ -110,15 +111,6 @@ NAMESPACES = {
 AWS_ACCOUNT = "111122223333"
 AZURE_SUBSCRIPTION = "3f2b6a1e-8c4d-4e5f-9a0b-1c2d3e4f5a6b"
 
-# (provider, primary, DR partner): one pair per residency zone and provider.
-REGION_PAIRS = [
-    (Provider.AWS, "eu-west-1", "eu-central-1"),
-    (Provider.AWS, "ap-southeast-2", "ap-southeast-4"),
-    (Provider.AWS, "us-east-1", "us-west-2"),
-    (Provider.AZURE, "westeurope", "northeurope"),
-    (Provider.AZURE, "australiaeast", "australiasoutheast"),
-    (Provider.AZURE, "eastus", "westus2"),
-]
 
 NODE_POOLS = {
     Provider.AWS: [

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from portal.demo import REGION_PAIRS
 from providers.cloud import BucketSpec, CacheSpec, CloudDriver, DatabaseSpec, KeySpec
 from providers.errors import InvalidRequest
 from providers.factory import cloud_driver
@@ -27,6 +26,16 @@ from regions.choices import Provider, ResourceStatus
 from regions.drivers import sandbox_dir
 from regions.models import Region, RegionResource
 from regions.provider_config import account_config
+
+# (provider, primary, DR partner): one pair per residency zone and provider.
+REGION_PAIRS = [
+    (Provider.AWS, "eu-west-1", "eu-central-1"),
+    (Provider.AWS, "ap-southeast-2", "ap-southeast-4"),
+    (Provider.AWS, "us-east-1", "us-west-2"),
+    (Provider.AZURE, "westeurope", "northeurope"),
+    (Provider.AZURE, "australiaeast", "australiasoutheast"),
+    (Provider.AZURE, "eastus", "westus2"),
+]
 
 # (region code) -> how the demo leaves it: fewer backup days than planned, or its replica gone.
 SHORT_RETENTION = {"australiaeast": 3}

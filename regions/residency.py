@@ -23,6 +23,7 @@ Reads are scoped by the policy (``inventory.view`` for regions, resources and ce
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser
@@ -111,17 +112,21 @@ def _zone_label(zone: str) -> str:
     return ResidencyZone(zone).label if zone in ResidencyZone.values else zone
 
 
-def environments_outside(*, team_id: int, zone: str) -> list[tuple[str, str, str]]:
-    """(name, region code, region zone) of the team's live environments that run outside ``zone``."""
-    from environments.models import Environment  # environments' models import the inventory's: import late
+# What lives above the inventory and carries a team's data (environments) reports itself here: the app that
+# owns it registers, in its ready(), what it places outside a zone and its breaches (environments/residency.py).
+PlacedOutside = Callable[[int, str], list[tuple[str, str, str]]]
+BreachesOf = Callable[[AnyUser], list[Breach]]
+_placed_outside: list[PlacedOutside] = []
+_breaches_of: list[BreachesOf] = []
 
-    return list(
-        Environment.objects.live()
-        .filter(team_id=team_id)
-        .exclude(cluster__region__residency_zone=zone)
-        .order_by("name")
-        .values_list("name", "cluster__region__code", "cluster__region__residency_zone")
-    )
+
+def register(*, placed_outside: PlacedOutside, breaches: BreachesOf) -> None:
+    """Add a kind of placement: ``placed_outside(team_id, zone)`` lists (name, region code, region zone) of the
+    team's live ones outside ``zone``; ``breaches(user)`` the breaches among those the user may see."""
+    if placed_outside not in _placed_outside:
+        _placed_outside.append(placed_outside)
+    if breaches not in _breaches_of:
+        _breaches_of.append(breaches)
 
 
 def team_zone_refusal(*, team: Team, zone: str) -> str | None:
@@ -132,7 +137,7 @@ def team_zone_refusal(*, team: Team, zone: str) -> str | None:
     """
     if not zone:
         return None  # lifting the constraint strands nothing
-    outside = environments_outside(team_id=team.pk, zone=zone)
+    outside = [placed for source in _placed_outside for placed in source(team.pk, zone)]
     if not outside:
         return None
     count = len(outside)
@@ -143,34 +148,6 @@ def team_zone_refusal(*, team: Team, zone: str) -> str | None:
         f"{team.name} has {count} {noun} outside {zone}: {listed}{more}. The portal cannot move an environment: "
         f"tear {'it' if count == 1 else 'them'} down first, then bind the team to {zone}."
     )
-
-
-def _environment_breaches(user: AnyUser) -> list[Breach]:
-    from environments.models import Environment
-
-    environments = (
-        policy.restrict(Environment.objects.live(), user, policy.VIEW)
-        .exclude(team__residency_zone="")
-        .exclude(cluster__region__residency_zone=F("team__residency_zone"))
-        .select_related("team", "cluster__region")
-        .order_by("team__name", "name")
-    )
-    return [
-        Breach(
-            kind=ENVIRONMENT,
-            subject=f"Environment {environment.name} of {environment.team.name}",
-            zone=environment.team.residency_zone,
-            region=environment.cluster.region.code,
-            region_zone=environment.cluster.region.residency_zone,
-            reason=(
-                f"{environment.team.name}'s data must stay in {environment.team.residency_zone}; the environment "
-                f"runs in {environment.cluster.region.code} ({environment.cluster.region.residency_zone}). "
-                "Tear it down and request it again in a region of the team's zone."
-            ),
-            url=reverse("environments:detail", kwargs={"pk": environment.pk}),
-        )
-        for environment in environments
-    ]
 
 
 def _region_url(region: Region) -> str:
@@ -283,7 +260,7 @@ def residency_overview(*, user: AnyUser) -> ResidencyOverview:
             zones.setdefault(team.residency_zone, ZoneSummary(team.residency_zone, _zone_label(team.residency_zone)))
             zones[team.residency_zone].teams.append(team)
     breaches = [
-        *_environment_breaches(user),
+        *(breach for source in _breaches_of for breach in source(user)),
         *_dr_partner_breaches(regions, set(by_pk)),
         *_resource_breaches(by_pk),
         *_centre_server_breaches(user),
