@@ -147,7 +147,7 @@ PRICE_CHANGED = "costs.price_changed"
 PRICE_DELETED = "costs.price_deleted"
 # A cluster's allocation table left the portal as CSV (costs app).
 COST_ALLOCATION_EXPORTED = "costs.allocation_exported"
-# Savings recommendations (costs/savings.py): dismissed, or snoozed until a date.
+# Savings recommendations (costs/savings/services.py): dismissed, or snoozed until a date.
 RECOMMENDATION_DISMISSED = "costs.recommendation_dismissed"
 RECOMMENDATION_SNOOZED = "costs.recommendation_snoozed"
 # Cost sources and attribution rules (costs app): a source added or changed (disabled included), an import asked for

@@ -315,12 +315,12 @@ DEMO_BUDGETS = {
 def _budgets_and_findings(today: date) -> None:
     """Budgets sized from last month's spend, then what the scheduled tasks would find: alerts, the anomaly, savings."""
     from access.models import Team, User
-    from costs.anomalies import anomalies_detect
-    from costs.budget_models import Budget
-    from costs.budgets import budgets_evaluate
+    from costs.budgets.anomalies import anomalies_detect
+    from costs.budgets.models import Budget
+    from costs.budgets.services import budgets_evaluate
     from costs.forecast import month_bounds
     from costs.models import CostRollup
-    from costs.savings import refresh_recommendations
+    from costs.savings.services import refresh_recommendations
 
     last_month = month_bounds(today.replace(day=1) - timedelta(days=1))
     admin = User.objects.filter(username="admin").first()

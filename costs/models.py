@@ -526,7 +526,7 @@ class CapacitySample(models.Model):
 
 @scoped("costs", team="team", region="region", zone="region__residency_zone", tier="tier")
 class Recommendation(models.Model):
-    """A way to save money, or a saving already made, as the savings task last computed it (costs/savings.py).
+    """A way to save money, or a saving already made, as the savings task last computed it (costs/savings/services.py).
 
     The task computes every recommendation from the rollups, the inventory and
     the drivers on a schedule and writes them here; the savings page reads only
@@ -571,6 +571,6 @@ class Recommendation(models.Model):
 
 
 # Budgets, their alerts and anomalies live in their own module; importing it registers them with this app.
-from costs.budget_models import Anomaly as Anomaly  # noqa: E402
-from costs.budget_models import Budget as Budget  # noqa: E402
-from costs.budget_models import BudgetAlert as BudgetAlert  # noqa: E402
+from costs.budgets.models import Anomaly as Anomaly  # noqa: E402
+from costs.budgets.models import Budget as Budget  # noqa: E402
+from costs.budgets.models import BudgetAlert as BudgetAlert  # noqa: E402

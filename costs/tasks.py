@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from costs import source_services
+from costs.sources import services as source_services
 
 
 @shared_task(name="costs.import_sources")

@@ -1,6 +1,10 @@
 from django.urls import path
 
-from costs import allocation_views, budget_views, savings_views, source_views, views
+from costs import views
+from costs.allocation import views as allocation_views
+from costs.budgets import views as budget_views
+from costs.savings import views as savings_views
+from costs.sources import views as source_views
 
 app_name = "costs"
 

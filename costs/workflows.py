@@ -1,7 +1,7 @@
 """Long operations of the costs app, as workflows on the engine (:mod:`workflows.engine`).
 
 ``costs.import``: read the billing periods ``params["periods"]`` of the cost
-source ``params["source_id"]`` and load each (:mod:`costs.sources`), one step
+source ``params["source_id"]`` and load each (:mod:`costs.sources.load`), one step
 per period. Loading a period replaces it whole, so performing a step again
 (a worker killed half-way) is harmless, and a step that fails leaves the
 period's previous figures as they were. A throttled or unreachable cloud is
@@ -41,7 +41,7 @@ class ImportCosts(Workflow):
 
     def do_load(self, ctx: StepContext) -> Mapping[str, Any]:
         from costs.models import CostSource
-        from costs.sources import ExportNotReady, ImportFailed, import_period
+        from costs.sources.load import ExportNotReady, ImportFailed, import_period
 
         source = CostSource.objects.select_related("account").filter(pk=ctx.run_params["source_id"]).first()
         if source is None:

@@ -498,7 +498,7 @@ class EnvironmentTemplate(models.Model):
 class TeamLimits(models.Model):
     """How much a team may run: its number of environments and its total monthly estimate (refused above).
 
-    The team's budget is not here: it is the team-wide :class:`costs.budget_models.Budget` that
+    The team's budget is not here: it is the team-wide :class:`costs.budgets.models.Budget` that
     Costs -> Budgets tracks; a request whose estimate is more than what is left of it needs a team
     lead's approval. A team without limits is not capped. Limits are money, so they sit in the ``costs``
     policy domain: the team's members see them, ``costs.change`` holders (managers, platform admins) set

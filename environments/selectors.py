@@ -20,7 +20,7 @@ from django.utils import timezone
 from access import policy
 from access.models import Team, User
 from costs import selectors as cost_selectors
-from costs.budgets import BudgetStatus, team_budget_status
+from costs.budgets.services import BudgetStatus, team_budget_status
 from costs.prices import PriceMissing
 from environments import admission
 from environments.choices import LIVE, Approval

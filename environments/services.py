@@ -743,7 +743,7 @@ def environment_set_expiry(*, actor: User, environment_id: int, hours: int) -> E
     """Give a non-production environment a lifetime of ``hours`` from now, or shorten a longer one.
 
     The savings page offers it for environments that never expire or live long
-    (costs/savings.py). Unlike :func:`environment_extend` it may end sooner than
+    (costs/savings/services.py). Unlike :func:`environment_extend` it may end sooner than
     the current expiry and may give a lifetime to one that had none; production
     never expires, and the template's maximum lifetime still holds.
     """

@@ -23,10 +23,10 @@ from access.audit_selectors import audit_event_list
 from access.models import AuditEvent, Team, User
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest
-from costs import anomalies as anomaly_selectors
-from costs import budgets as budget_selectors
-from costs.budget_models import Anomaly
-from costs.budgets import BudgetStatus
+from costs.budgets import anomalies as anomaly_selectors
+from costs.budgets import services as budget_selectors
+from costs.budgets.models import Anomaly
+from costs.budgets.services import BudgetStatus
 from costs.reports import visible_rollups
 from deployments import selectors as deployment_selectors
 from deployments.choices import DeploymentStatus

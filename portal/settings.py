@@ -619,7 +619,7 @@ CELERY_BEAT_SCHEDULE = {
     "deployments-sync": {"task": "deployments.sync_clusters", "schedule": float(DEPLOYMENTS_SYNC_SECONDS)},
     # Savings recommendations: computed from the rollups, the inventory and the cloud drivers, read by the page.
     "costs-savings": {"task": "costs.compute_savings", "schedule": float(COST_SAVINGS_SECONDS)},
-    # Enabled cost sources: this month and last, until the provider is done with them (costs/sources.py).
+    # Enabled cost sources: this month and last, until the provider is done with them (costs/sources/load.py).
     "costs-import": {"task": "costs.import_sources", "schedule": COSTS_IMPORT_HOURS * 3600},
     # Budgets: thresholds on actual and forecast spend crossed since the last run are told (once each).
     "costs-evaluate-budgets": {"task": "costs.evaluate_budgets", "schedule": float(COSTS_BUDGET_EVALUATE_SECONDS)},
@@ -635,14 +635,14 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules autodiscovery does not find (it looks for `tasks` only).
 CELERY_IMPORTS = ["access.audit_tasks"]
 # Kubernetes cost allocation: every cluster with allocation on, sampled once per slot (docs/costs.md, "Costs").
-CELERY_IMPORTS.append("costs.allocation_tasks")
+CELERY_IMPORTS.append("costs.allocation.tasks")
 CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {
     "task": "costs.allocation.sample_clusters",
     # Twice a slot: a beat that drifts still samples every slot, and the second sample replaces the first.
     "schedule": COST_ALLOCATION_SAMPLE_SECONDS / 2,
 }
-CELERY_IMPORTS += ["costs.tasks_savings"]
-CELERY_IMPORTS += ["costs.tasks_budgets"]
+CELERY_IMPORTS += ["costs.savings.tasks"]
+CELERY_IMPORTS += ["costs.budgets.tasks"]
 
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",

@@ -4,8 +4,8 @@
 number of services: the owning teams' member counts, each service's last finished pipeline run
 (``DISTINCT ON``), its last production deployment (one aggregate), its change failure rate over the last 30
 days (:func:`deployments.dora.change_failures_by_service`, the DORA page's own definitions), the clusters its
-present workloads run on, and its team's budget (:func:`costs.budgets.team_budgets` and
-:func:`costs.budgets.budget_statuses`). Only what the rules in use need is read.
+present workloads run on, and its team's budget (:func:`costs.budgets.services.team_budgets` and
+:func:`costs.budgets.services.budget_statuses`). Only what the rules in use need is read.
 
 Whether a Kubernetes version is supported is the cloud's word (:func:`regions.versions.offered_versions`,
 cached an hour): a cluster's cloud is asked once per account and region, not once per service. An on-prem
@@ -31,8 +31,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from access.models import Team, Tier
-from costs.budget_models import BudgetPeriod
-from costs.budgets import BudgetStatus, budget_statuses, team_budgets
+from costs.budgets.models import BudgetPeriod
+from costs.budgets.services import BudgetStatus, budget_statuses, team_budgets
 from deployments.choices import DeploymentSource, DeploymentStatus, RunStatus
 from deployments.dora import ChangeFailures, change_failures_by_service
 from deployments.models import Deployment, PipelineRun, Service, Workload

@@ -1,7 +1,7 @@
 """API of budgets (read for whoever may see them, write with ``costs.change``), their status, and anomalies.
 
 As the pages: lists are scoped by the policy (a team's members see their
-team's), writes go through :mod:`costs.budgets` (policy re-checked, audited),
+team's), writes go through :mod:`costs.budgets.services` (policy re-checked, audited),
 and refusals come back as structured errors (portal/api/errors.py).
 """
 
@@ -19,9 +19,10 @@ from rest_framework.response import Response
 
 from access import policy
 from access.models import Team, User
-from costs import anomalies, budgets
 from costs.api.parameters import KnownQueryParameters
-from costs.budget_models import Anomaly, Budget, BudgetAlert
+from costs.budgets import anomalies
+from costs.budgets import services as budgets
+from costs.budgets.models import Anomaly, Budget, BudgetAlert
 from deployments.models import Service
 from environments.models import Environment
 from portal.api.permissions import SignedIn

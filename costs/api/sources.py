@@ -20,10 +20,11 @@ from rest_framework.response import Response
 
 from access import policy
 from access.models import User
-from costs import source_selectors, source_services
 from costs.api.parameters import KnownQueryParameters
 from costs.models import AttributionRule, CostLoad, CostSource
-from costs.source_forms import check_upload_size
+from costs.sources import selectors as source_selectors
+from costs.sources import services as source_services
+from costs.sources.forms import check_upload_size
 from portal.api.errors import error_body
 from portal.api.permissions import SignedIn
 

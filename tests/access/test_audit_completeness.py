@@ -34,10 +34,10 @@ from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers
 from approvals.models import ApprovalRequest
 from approvals.services import decide as approve
-from costs import savings
 from costs import services as cost_services
 from costs.choices import RecommendationAction, RecommendationKind
 from costs.models import PriceItem, Recommendation
+from costs.savings import services as savings
 from deployments import freezes
 from deployments.models import FreezeWindow, RollbackRequest
 from deployments.rollback import ROLLBACKS, rollback_cancel, rollback_request, rollback_retry
@@ -1211,7 +1211,7 @@ def delete_a_price(world: World) -> Expected:
 
 
 def _export_source(world: World) -> Any:
-    from costs import source_services
+    from costs.sources import services as source_services
 
     return source_services.source_create(
         actor=world.persona(Persona.MANAGER),
@@ -1240,7 +1240,7 @@ def add_a_cost_source_through_its_page(world: World) -> Expected:
 
 
 def disable_a_cost_source(world: World) -> Expected:
-    from costs import source_services
+    from costs.sources import services as source_services
 
     source = _export_source(world)
     source_services.source_update(actor=world.admin, source_id=source.pk, enabled=False)
@@ -1255,7 +1255,7 @@ def import_a_cost_source_now(world: World) -> Expected:
 
 
 def upload_a_focus_file(world: World) -> Expected:
-    from costs import source_services
+    from costs.sources import services as source_services
     from tests.costs.focus_files import focus_csv, focus_row
 
     result = source_services.upload_focus(
@@ -1267,7 +1267,7 @@ def upload_a_focus_file(world: World) -> Expected:
 
 
 def _a_rule(world: World) -> Any:
-    from costs import source_services
+    from costs.sources import services as source_services
 
     return source_services.rule_create(
         actor=world.admin, kind="tag", key="cost-center", value="cc-42", team=world.team()
@@ -1279,8 +1279,8 @@ def add_an_attribution_rule(world: World) -> Expected:
 
 
 def delete_an_attribution_rule(world: World) -> Expected:
-    from costs import source_services
     from costs.models import AttributionRule
+    from costs.sources import services as source_services
 
     rule = _a_rule(world)
     source_services.rule_delete(actor=world.persona(Persona.MANAGER), rule_id=rule.pk)
@@ -1288,8 +1288,8 @@ def delete_an_attribution_rule(world: World) -> Expected:
 
 
 def reattribute_stored_periods(world: World) -> Expected:
-    from costs import source_services
     from costs.models import AttributionRule
+    from costs.sources import services as source_services
 
     source_services.reattribute(actor=world.admin, since=date(2026, 11, 1))
     return Expected.of(world.admin, AttributionRule(), object_id="")
@@ -1448,7 +1448,7 @@ def claim_a_workload(world: World) -> Expected:
 
 
 def a_budget(world: World) -> Any:
-    from costs.budgets import budget_create
+    from costs.budgets.services import budget_create
 
     return budget_create(
         actor=world.persona(Persona.MANAGER), name="Tutor tools", team=world.team(), amount=Decimal(500)
@@ -1481,7 +1481,7 @@ def create_a_budget_through_its_page(world: World) -> Expected:
 
 
 def change_a_budget(world: World) -> Expected:
-    from costs.budgets import budget_update
+    from costs.budgets.services import budget_update
 
     budget = a_budget(world)
     budget_update(
@@ -1491,7 +1491,7 @@ def change_a_budget(world: World) -> Expected:
 
 
 def delete_a_budget(world: World) -> Expected:
-    from costs.budgets import budget_delete
+    from costs.budgets.services import budget_delete
     from costs.models import Budget
 
     budget = a_budget(world)

@@ -11,7 +11,7 @@ import pytest
 from django.db.models import Sum
 
 from access.models import Team, Tier
-from costs import allocation
+from costs.allocation import services as allocation
 from costs.choices import RuleKind, SourceKind
 from costs.focus import read_focus
 from costs.models import (
@@ -376,7 +376,7 @@ def test_beat_samples_twice_per_slot_so_a_drifting_beat_misses_none(settings: An
 def test_a_cluster_that_cannot_be_priced_is_noted_on_its_source_and_not_allocated(
     settings: Any, tmp_path: Path
 ) -> None:
-    from costs.allocation_tasks import sample_cluster
+    from costs.allocation.tasks import sample_cluster
 
     settings.DATA_DIR = tmp_path
     cluster = make_cluster("k3s-no-rates", kind=ClusterKind.K3S)

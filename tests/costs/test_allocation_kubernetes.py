@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from kubernetes import client
 
-from costs import allocation
+from costs.allocation import services as allocation
 from costs.models import AllocationSample, CapacitySample
 from providers.kubernetes.driver import KubernetesClusterDriver
 from providers.retry import RetryPolicy

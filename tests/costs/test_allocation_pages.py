@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from access import audit
 from access.models import AuditEvent, Team, User
-from costs import allocation
+from costs.allocation import services as allocation
 from costs.choices import SourceKind
 from costs.focus import read_focus
 from costs.models import CostSource

@@ -9,8 +9,8 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
-from costs import allocation
-from costs.allocation_tasks import sample_cluster, sample_clusters
+from costs.allocation import services as allocation
+from costs.allocation.tasks import sample_cluster, sample_clusters
 from costs.choices import SourceKind
 from costs.models import AllocationSample, CapacitySample, CostLineItem, CostLoad, CostSource
 from portal.demo import load_demo

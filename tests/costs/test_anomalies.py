@@ -11,9 +11,9 @@ from time_machine import TimeMachineFixture
 
 from access.models import Team, User
 from access.permissions import BuiltinRole
-from costs import anomalies
-from costs.anomalies import Baseline, baseline_of, is_anomalous
-from costs.budget_models import Anomaly, AnomalyScope
+from costs.budgets import anomalies
+from costs.budgets.anomalies import Baseline, baseline_of, is_anomalous
+from costs.budgets.models import Anomaly, AnomalyScope
 from notifications.models import Notification
 from tests.costs.budget_helpers import Ledger, days, make_team, person
 from tests.factories import make_service

@@ -14,8 +14,8 @@ from time_machine import TimeMachineFixture
 
 from access.models import Team, User
 from access.permissions import BuiltinRole
-from costs import budgets
-from costs.budget_models import AlertKind, Budget, BudgetAlert, BudgetPeriod
+from costs.budgets import services as budgets
+from costs.budgets.models import AlertKind, Budget, BudgetAlert, BudgetPeriod
 from notifications.models import Notification
 from tests.costs.budget_helpers import Ledger, days, make_team, person
 

@@ -10,7 +10,7 @@ from time_machine import TimeMachineFixture
 
 from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
-from costs import budgets
+from costs.budgets import services as budgets
 from costs.models import Budget
 from providers import outbound
 from tests.costs.budget_helpers import Ledger, api, days, make_team, person

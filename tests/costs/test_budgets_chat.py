@@ -15,9 +15,9 @@ from time_machine import TimeMachineFixture
 
 from access.models import User
 from access.permissions import BuiltinRole
-from costs import budgets
-from costs.budget_models import BudgetAlert, ChatStatus
-from costs.chat import NOT_ALLOWED, NOT_DELIVERED, ChatError, post_message
+from costs.budgets import services as budgets
+from costs.budgets.chat import NOT_ALLOWED, NOT_DELIVERED, ChatError, post_message
+from costs.budgets.models import BudgetAlert, ChatStatus
 from notifications.models import Notification
 from tests.costs.budget_helpers import Ledger, days, make_team, person
 from tests.fixtures import WorkerFactory

@@ -22,10 +22,10 @@ from time_machine import TimeMachineFixture
 
 from access.models import Team, User
 from access.permissions import BuiltinRole
-from costs import budgets
-from costs.budget_models import Budget, BudgetAlert, ChatStatus
-from costs.chat import NOT_ALLOWED, NOT_DELIVERED
-from costs.tasks_budgets import post_to_chat
+from costs.budgets import services as budgets
+from costs.budgets.chat import NOT_ALLOWED, NOT_DELIVERED
+from costs.budgets.models import Budget, BudgetAlert, ChatStatus
+from costs.budgets.tasks import post_to_chat
 from providers import outbound
 from tests.costs.budget_helpers import Ledger, api, days, make_team, person, signed_in
 from tests.fixtures import WorkerFactory
@@ -249,7 +249,7 @@ def test_a_name_that_resolves_privately_when_posting_is_refused_and_logged_witho
     budgets.budgets_evaluate()
     alert = BudgetAlert.objects.get(budget=budget)
 
-    with caplog.at_level(logging.WARNING, logger="costs.tasks_budgets"):
+    with caplog.at_level(logging.WARNING, logger="costs.budgets.delivery"):
         outcome = post_to_chat("budget_alert", alert.pk)  # the task's own code, in this process
 
     alert.refresh_from_db()

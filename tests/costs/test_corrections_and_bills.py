@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from access import audit
 from access.models import AuditEvent
-from costs import source_services
 from costs.models import CostLoad, CostRollup, CostSource
+from costs.sources import services as source_services
 from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 from tests.costs.test_sources_workflow import day_of_this_month, sandbox_export

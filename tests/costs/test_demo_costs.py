@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from costs.budget_models import Anomaly, Budget, BudgetAlert
+from costs.budgets.models import Anomaly, Budget, BudgetAlert
 from costs.demo import ANOMALY_DAYS_AGO, load_demo_costs
 from costs.models import CostLineItem, CostLoad, CostRollup, Recommendation
 from deployments.demo import load_demo_deployments

@@ -11,7 +11,7 @@ import pytest
 
 from costs.focus import CHUNK_BYTES
 from costs.models import CostLoad
-from costs.sources import ImportFailed, import_period
+from costs.sources.load import ImportFailed, import_period
 from tests.costs.focus_files import focus_csv, focus_row
 from tests.costs.test_sources_import import aws_account, export_source, s3_bucket
 from tests.providers.conftest_cloud import aws_harness, moto_endpoint

@@ -21,7 +21,7 @@ from django.urls import reverse
 from costs.focus import open_focus, read_focus
 from costs.models import CostLineItem, CostLoad, CostSource
 from costs.parquet import parquet_lines
-from costs.sources import ImportFailed, import_period
+from costs.sources.load import ImportFailed, import_period
 from portal.demo import Persona
 from providers.cloud import BucketSpec
 from tests.costs.focus_files import COLUMNS, focus_csv, focus_row

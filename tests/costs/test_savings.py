@@ -12,11 +12,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from access.models import AuditEvent, User
-from costs import savings
 from costs.choices import Allocation, RecommendationAction, RecommendationKind, RecommendationStatus
 from costs.forecast import month_bounds
 from costs.models import AllocationSample, Recommendation
-from costs.savings import NamespaceUsage
+from costs.savings import services as savings
+from costs.savings.services import NamespaceUsage
 from environments import services as environment_services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment

@@ -6,10 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from costs import savings
 from costs.choices import RecommendationKind
 from costs.models import Recommendation
-from costs.tasks_savings import compute_savings
+from costs.savings import services as savings
+from costs.savings.tasks import compute_savings
 from portal.demo import load_demo
 from providers.cloud import BucketSpec
 from regions.drivers import cloud_driver_for

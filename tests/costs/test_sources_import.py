@@ -15,7 +15,7 @@ import requests
 
 from costs.choices import SourceKind
 from costs.models import CostLineItem, CostLoad, CostSource
-from costs.sources import ExportNotReady, ImportFailed, export_runs, import_period, periods_due
+from costs.sources.load import ExportNotReady, ImportFailed, export_runs, import_period, periods_due
 from providers.cloud import BucketSpec, ObjectInfo
 from providers.retry import RetryPolicy
 from providers.sandbox.cloud import SandboxCloudDriver

@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from access import audit
 from access.models import AuditEvent, User
-from costs import source_services
 from costs.choices import SourceKind
 from costs.models import CostLoad, CostSource
-from costs.sources import account_driver
+from costs.sources import services as source_services
+from costs.sources.load import account_driver
 from costs.store import month_start
 from costs.workflows import IMPORT
 from portal.demo import Persona

@@ -14,7 +14,8 @@ from time_machine import TimeMachineFixture
 
 from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
-from costs import anomalies, budgets
+from costs.budgets import anomalies
+from costs.budgets import services as budgets
 from tests.costs.budget_helpers import Ledger, days, make_team, person, signed_in
 from tests.factories import make_service
 from tests.helpers import FORMULA_PAYLOADS, formulas_in, queries_for

@@ -16,9 +16,9 @@ from django.test import Client
 from django.urls import reverse
 
 from access.models import User
-from costs import source_services
 from costs.focus import CHUNK_BYTES, InputLimits, open_focus
 from costs.models import CostLineItem, CostLoad, CostSource
+from costs.sources import services as source_services
 from portal.demo import Persona
 from tests.costs.focus_files import focus_csv, focus_row
 

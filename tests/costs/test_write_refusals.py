@@ -14,7 +14,7 @@ import pytest
 
 from access.models import AuditEvent, Team, User
 from access.permissions import BuiltinRole
-from costs import budgets
+from costs.budgets import services as budgets
 from costs.choices import SourceKind
 from costs.models import AttributionRule, Budget, CostSource
 from environments.choices import EnvironmentStatus

@@ -16,7 +16,7 @@ from django.utils.html import escape
 
 from access.models import Team, User
 from approvals.models import ApprovalRequest
-from costs.budget_models import Budget
+from costs.budgets.models import Budget
 from environments import selectors, services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits

@@ -19,7 +19,7 @@ from access import services as access_services
 from access.models import AuditEvent, Team, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
-from costs.budget_models import Budget
+from costs.budgets.models import Budget
 from environments import services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits

@@ -17,7 +17,7 @@ from django.utils import timezone
 from time_machine import TimeMachineFixture
 
 from access.models import Team
-from costs.budget_models import Budget
+from costs.budgets.models import Budget
 from costs.focus import FocusRow
 from costs.models import CostSource
 from costs.store import TEAM_TAG, load_period, month_start

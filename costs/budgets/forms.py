@@ -1,4 +1,4 @@
-"""Forms of the budget pages: the model's rules validate, costs.budgets writes."""
+"""Forms of the budget pages: the model's rules validate, costs.budgets.services writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from access.forms import PeopleChoiceField
 from access.models import Team, User
-from costs.budget_models import Budget, BudgetPeriod
+from costs.budgets.models import Budget, BudgetPeriod
 from costs.choices import CostPeriod
 from deployments.models import Service
 from environments.models import Environment

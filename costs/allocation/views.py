@@ -1,4 +1,4 @@
-"""The cluster allocation page and its CSV export: thin callers of :mod:`costs.allocation_selectors`.
+"""The cluster allocation page and its CSV export: thin callers of :mod:`costs.allocation.selectors`.
 
 Reading needs ``costs.view`` on some cost (the rollups are then scoped, so a
 team-limited reader sees their own namespaces); the export needs
@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from access import audit, policy
-from costs.allocation import source_of
-from costs.allocation_selectors import AllocationReport, NamespaceRow, cluster_allocation
+from costs.allocation.selectors import AllocationReport, NamespaceRow, cluster_allocation
+from costs.allocation.services import source_of
 from costs.choices import CostBasis
 from costs.dates import EARLIEST_DAY, refuse_days_outside
 from costs.models import CostRollup

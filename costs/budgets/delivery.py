@@ -1,33 +1,31 @@
-"""Scheduled and background work of budgets and anomalies: thin callers of costs.budgets and costs.anomalies.
+"""Posting a budget alert or an anomaly to the chat webhook, once, with its tries counted in the row.
 
-(Kept apart from ``costs/tasks.py``, the cost imports; settings list this module in ``CELERY_IMPORTS``.)
+The Celery task (:func:`costs.budgets.tasks.post_to_chat`) calls :func:`chat_deliver` and retries when it is
+told to: brokers keep no delivery count, so the row does.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from celery import Task, shared_task
 from django.conf import settings
 from django.db.models import F
+from django.urls import reverse
 
-from costs import anomalies, budgets
-from costs.budget_models import Anomaly, BudgetAlert, ChatStatus
-from costs.chat import ChatError, post_message
+from costs.budgets import anomalies, services
+from costs.budgets.chat import ChatError, post_message
+from costs.budgets.models import Anomaly, BudgetAlert, ChatStatus
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="costs.evaluate_budgets")
-def evaluate_budgets() -> int:
-    """Alert every budget threshold crossed since the last run (beat, hourly); how many alerts were made."""
-    return len(budgets.budgets_evaluate())
+@dataclass(frozen=True)
+class Delivery:
+    """How a post went (sent, failed, none, gone…) and, when it should be tried again, after how many seconds."""
 
-
-@shared_task(name="costs.detect_anomalies")
-def detect_anomalies() -> int:
-    """Record and tell anomalies of the last complete day (beat, hourly; each day once); how many were new."""
-    return len(anomalies.anomalies_detect())
+    outcome: str
+    retry_in: int | None = None
 
 
 def _chat_message(kind: str, pk: int) -> tuple[BudgetAlert | Anomaly, str, str] | None:
@@ -40,18 +38,16 @@ def _chat_message(kind: str, pk: int) -> tuple[BudgetAlert | Anomaly, str, str] 
         )
         if alert is None:
             return None
-        title, body = budgets.alert_text(alert)
-        return alert, budgets.chat_webhook_for(alert.budget), f"*{title}*\n{body}\n{_link(alert)}"
+        title, body = services.alert_text(alert)
+        return alert, services.chat_webhook_for(alert.budget), f"*{title}*\n{body}\n{_link(alert)}"
     anomaly = Anomaly.objects.select_related("team", "service").filter(pk=pk).first()
     if anomaly is None:
         return None
     title, body = anomalies.anomaly_text(anomaly)
-    return anomaly, budgets.chat_webhook_for(None), f"*{title}*\n{body}\n{_link(anomaly)}"
+    return anomaly, services.chat_webhook_for(None), f"*{title}*\n{body}\n{_link(anomaly)}"
 
 
 def _link(row: BudgetAlert | Anomaly) -> str:
-    from django.urls import reverse
-
     path = (
         reverse("costs:budget", kwargs={"pk": row.budget_id})
         if isinstance(row, BudgetAlert)
@@ -60,26 +56,25 @@ def _link(row: BudgetAlert | Anomaly) -> str:
     return f"{settings.BASE_URL.rstrip('/')}{path}"
 
 
-@shared_task(name="costs.post_to_chat", bind=True, acks_late=True, max_retries=None)
-def post_to_chat(self: Task, kind: str, pk: int) -> str:  # type: ignore[type-arg]
+def chat_deliver(kind: str, pk: int) -> Delivery:
     """Post a budget alert (``kind="budget_alert"``) or an anomaly (``"anomaly"``) to the chat webhook.
 
     Idempotent: a row already sent is not posted again. A failure is
     retried ``COSTS_CHAT_RETRIES`` times with a doubling wait (an address
     the outbound rules refuse is not retried); only the
     chat post is retried, so nobody is told again in the portal. The
-    attempts are counted in the row (brokers keep no delivery count).
+    attempts are counted in the row.
     """
     found = _chat_message(kind, pk)
     if found is None:
-        return "gone"
+        return Delivery("gone")
     row, url, text = found
     model = type(row)
     if row.chat_status != ChatStatus.PENDING:
-        return str(row.chat_status or "none")
+        return Delivery(str(row.chat_status or "none"))
     if not url:
         model.objects.filter(pk=pk).update(chat_status=ChatStatus.NONE)
-        return "none"
+        return Delivery("none")
     try:
         post_message(url, text)
     except ChatError as error:
@@ -94,7 +89,7 @@ def post_to_chat(self: Task, kind: str, pk: int) -> str:  # type: ignore[type-ar
         # The detail (host and reason, never the URL's path) is for administrators only.
         logger.warning("chat post of %s %s failed (attempt %s): %s", kind, pk, attempts, error.detail)
         if gave_up:
-            return "failed"
-        raise self.retry(countdown=settings.COSTS_CHAT_RETRY_SECONDS * 2 ** (attempts - 1)) from None
+            return Delivery("failed")
+        return Delivery("retrying", retry_in=settings.COSTS_CHAT_RETRY_SECONDS * 2 ** (attempts - 1))
     model.objects.filter(pk=pk).update(chat_status=ChatStatus.SENT, chat_attempts=F("chat_attempts") + 1, chat_error="")
-    return "sent"
+    return Delivery("sent")

@@ -28,7 +28,7 @@ from access.permissions import CHANGE
 from costs.choices import ChargeClass, SourceKind
 from costs.focus import CHUNK_BYTES, MAX_ERRORS, FocusRow, RowError, open_focus
 from costs.models import AttributionRule, CostLineItem, CostLoad, CostSource, CostUpload
-from costs.sources import IMPORTERS, periods_due
+from costs.sources.load import IMPORTERS, periods_due
 from costs.store import (
     Attributor,
     BillHeldElsewhere,

@@ -19,10 +19,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from access import policy
 from access.models import User
 from access.permissions import CHANGE, VIEW
-from costs import source_selectors, source_services
 from costs.models import AttributionRule, CostSource
-from costs.source_forms import ReattributeForm, RuleForm, SourceForm, UploadForm
-from costs.sources import IMPORTERS
+from costs.sources import selectors as source_selectors
+from costs.sources import services as source_services
+from costs.sources.forms import ReattributeForm, RuleForm, SourceForm, UploadForm
+from costs.sources.load import IMPORTERS
 from portal.forms import add_service_error, saved
 from portal.http import HttpRequest, signed_in
 

@@ -35,8 +35,8 @@ from django.utils import timezone
 from access import audit, policy
 from access.models import Membership, Team, User
 from access.permissions import CHANGE
-from costs.budget_models import AlertKind, Budget, BudgetAlert, BudgetPeriod, ChatStatus
-from costs.chat import webhook_refusal
+from costs.budgets.chat import webhook_refusal
+from costs.budgets.models import AlertKind, Budget, BudgetAlert, BudgetPeriod, ChatStatus
 from costs.forecast import Forecast, forecast_period, month_bounds, quarter_bounds
 from costs.models import CostRollup
 from deployments.models import Service
@@ -450,7 +450,7 @@ def alert_text(alert: BudgetAlert) -> tuple[str, str]:
 
 def _tell(alert: BudgetAlert) -> None:
     """Notify the budget's people and, after commit, post to the chat webhook (a worker, with retries)."""
-    from costs.tasks_budgets import post_to_chat
+    from costs.budgets.tasks import post_to_chat
 
     title, body = alert_text(alert)
     url = reverse("costs:budget", kwargs={"pk": alert.budget_id})

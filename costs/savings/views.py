@@ -27,10 +27,10 @@ from django.views.decorators.http import require_GET, require_POST
 from access import audit, policy
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
-from costs import savings
 from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
 from costs.models import CostSource, Recommendation
+from costs.savings import services as savings
 from environments.models import Environment
 from portal.csv_export import csv_file, csv_lines
 from portal.http import HttpRequest, signed_in

@@ -1,4 +1,4 @@
-"""Scheduled Kubernetes allocation: thin callers of :mod:`costs.allocation`.
+"""Scheduled Kubernetes allocation: thin callers of :mod:`costs.allocation.services`.
 
 Beat runs :func:`sample_clusters` every ``PORTAL_COST_ALLOCATION_SAMPLE_SECONDS``
 (an hour by default). It fixes the slot once and enqueues one
@@ -15,7 +15,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from costs import allocation
+from costs.allocation import services as allocation
 from costs.choices import SourceKind
 from costs.models import CostSource
 from costs.prices import PriceMissing

@@ -1,10 +1,10 @@
-"""Scheduled work of the savings page: a thin caller of :func:`costs.savings.refresh_recommendations`."""
+"""Scheduled work of the savings page: a thin caller of :func:`costs.savings.services.refresh_recommendations`."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from costs import savings
+from costs.savings import services as savings
 
 
 @shared_task(name="costs.compute_savings")

@@ -1,7 +1,7 @@
 """Budget pages (list, page with burn, add, edit, delete), the anomalies list and a team's cost page.
 
 Views are thin: the policy scopes every list and object (out of scope is a
-404, seen but not changeable a 403), :mod:`costs.budgets` reads and writes.
+404, seen but not changeable a 403), :mod:`costs.budgets.services` reads and writes.
 Budgets belong to a team: a team's developers and leads see its budgets and
 its cost page; setting budgets needs ``costs.change`` (managers, admins); the
 team page's CSV needs ``costs.export``.
@@ -27,9 +27,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from access import audit, policy
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
-from costs import anomalies, budgets
-from costs.budget_forms import BudgetFilterSet, BudgetForm, TeamCostForm
-from costs.budget_models import Anomaly, Budget
+from costs.budgets import anomalies
+from costs.budgets import services as budgets
+from costs.budgets.forms import BudgetFilterSet, BudgetForm, TeamCostForm
+from costs.budgets.models import Anomaly, Budget
 from costs.choices import CostPeriod
 from costs.forecast import Forecast, cost_column, forecast_period, month_bounds, quarter_bounds
 from costs.models import CostRollup

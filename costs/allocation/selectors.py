@@ -18,7 +18,7 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Sum
 
 from access import policy
 from access.models import User
-from costs.allocation import GIB, day_bounds
+from costs.allocation.services import GIB, day_bounds
 from costs.choices import Allocation, CostBasis
 from costs.forecast import cost_column
 from costs.models import AllocationSample, AllocationShare, CostRollup

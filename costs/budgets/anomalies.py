@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from access import policy
 from access.models import Membership, User
-from costs.budget_models import Anomaly, AnomalyScope, Budget, ChatStatus
+from costs.budgets.models import Anomaly, AnomalyScope, Budget, ChatStatus
 from costs.models import CostRollup
 from deployments.models import Service
 from notifications.services import Message, notify
@@ -138,7 +138,7 @@ def anomaly_recipients(anomaly: Anomaly) -> list[User]:
 
 
 def _tell(anomaly: Anomaly) -> None:
-    from costs.tasks_budgets import post_to_chat
+    from costs.budgets.tasks import post_to_chat
 
     title, body = anomaly_text(anomaly)
     notify(

@@ -1,0 +1,1 @@
+"""Savings: recommendations of what could cost less, and acting on them."""
