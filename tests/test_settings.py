@@ -175,7 +175,7 @@ def test_a_misspelt_portal_variable_is_an_error_not_ignored() -> None:
 
 
 def test_the_command_line_clients_variables_in_the_same_shell_are_no_unknown_settings() -> None:
-    client = {"PORTAL_URL": "https://portal.example.com", "PORTAL_TOKEN": "ppt_0123abcd_x", "PORTAL_CONFIG": "/tmp/c"}
+    client = {"PORTAL_URL": "https://portal.example.com", "PORTAL_TOKEN": "ppt_0123abcd_x", "PORTAL_CONFIG": "c.json"}
 
     result = manage("check", environment={**PRODUCTION, **client})
 

@@ -54,7 +54,7 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def portal(config_file: Path) -> Portal:
     """Run ``portal <args>`` in-process; ``env`` sets environment variables for that run only."""
 
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Ran:  # noqa: A002
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Ran:
         result = CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
         return Ran(result.exit_code, result.stdout, result.stderr)
 

@@ -28,7 +28,9 @@ def test_a_ci_job_gets_a_preview_environment_ready_extends_it_and_tears_it_down_
     start_celery_worker(env={"PORTAL_DATA_DIR": str(tmp_path)})
     ci = signed_in(Persona.DEVELOPER)
 
-    requested = portal("env", "request", *REQUEST, "--name", "pr-123", "--wait", "--interval", "0.5", "--timeout", "120", env=ci)
+    requested = portal(
+        "env", "request", *REQUEST, "--name", "pr-123", "--wait", "--interval", "0.5", "--timeout", "120", env=ci
+    )
 
     assert requested.exit_code == 0, requested.stderr
     environment = Environment.objects.get(team__slug="student-experience", name="pr-123")
@@ -55,13 +57,17 @@ def test_a_ci_job_gets_a_preview_environment_ready_extends_it_and_tears_it_down_
     assert "eu-west-1" in shown_by_id.stdout
 
     before = environment.expires_at
+    assert before is not None
     extended = portal("env", "extend", "student-experience/pr-123", "--hours", "48", "--json", env=ci)
     assert extended.exit_code == 0, extended.stderr
     environment.refresh_from_db()
+    assert environment.expires_at is not None
     assert environment.expires_at > before
     assert extended.json()["expires_at"] is not None
 
-    torn = portal("env", "teardown", "student-experience/pr-123", "--wait", "--interval", "0.5", "--timeout", "120", env=ci)
+    torn = portal(
+        "env", "teardown", "student-experience/pr-123", "--wait", "--interval", "0.5", "--timeout", "120", env=ci
+    )
 
     assert torn.exit_code == 0, torn.stderr
     environment.refresh_from_db()

@@ -75,7 +75,7 @@ class PortalError(click.ClickException):
         request_id: str = "",
     ) -> None:
         super().__init__(message)
-        self.exit_code = int(exit_code)
+        self.exit_code = int(exit_code)  # type: ignore[misc]  # click reads it per error: ours differ
         self.details = details or []
         self.body = body
         self.request_id = request_id
@@ -140,7 +140,13 @@ def _error_of(response: httpx.Response) -> tuple[Any, str, str, list[str], str]:
     for name, problems in (error.get("fields") or {}).items():
         for problem in _flatten(problems):
             details.append(problem if name in UNSPECIFIC_FIELDS else f"{_field_label(str(name))}: {problem}")
-    return body, str(error.get("code") or ""), str(error.get("message") or ""), details, str(body.get("request_id") or "")
+    return (
+        body,
+        str(error.get("code") or ""),
+        str(error.get("message") or ""),
+        details,
+        str(body.get("request_id") or ""),
+    )
 
 
 def error_for(response: httpx.Response, *, url: str) -> PortalError:

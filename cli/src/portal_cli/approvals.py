@@ -131,5 +131,7 @@ def reject(approval: int, reason: str, idempotency_key: str | None) -> None:
 def withdraw(approval: int, idempotency_key: str | None) -> None:
     """Take back your own request while it waits."""
     with session().client() as client:
-        withdrawn = client.post(f"{APPROVALS}{approval}/withdraw/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        withdrawn = client.post(
+            f"{APPROVALS}{approval}/withdraw/", idempotency_key=idempotency_key or str(uuid.uuid4())
+        )
     _show(withdrawn)

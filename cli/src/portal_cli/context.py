@@ -70,7 +70,9 @@ class Session:
 def normal_url(given: str) -> str:
     url = given.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{given!r} is not a web address: give it with http:// or https://", param_hint="--url")
+        raise click.BadParameter(
+            f"{given!r} is not a web address: give it with http:// or https://", param_hint="--url"
+        )
     return url
 
 

@@ -66,7 +66,8 @@ def find_by_name(client: Client, team: str, name: str, *, live_only: bool = Fals
         return dict(live[0])
     if live_only or not named:
         return None
-    return dict(max(named, key=lambda environment: environment.get("id") or 0))
+    newest: dict[str, Any] = max(named, key=lambda environment: int(environment.get("id") or 0))
+    return newest
 
 
 def cluster_id(client: Client, given: str) -> int:
@@ -383,7 +384,9 @@ def _print_check(check: dict[str, Any]) -> None:
 @click.option("--team", help="Only this team's (slug).")
 @click.option(
     "--status",
-    type=click.Choice(["pending_approval", "provisioning", "ready", "failed", "rejected", "tearing_down", "torn_down", "cancelled"]),
+    type=click.Choice(
+        ["pending_approval", "provisioning", "ready", "failed", "rejected", "tearing_down", "torn_down", "cancelled"]
+    ),
 )
 @click.option("--search", help="Names, teams or templates containing this.")
 @click.option("--mine", is_flag=True, help="Only those you asked for.")

@@ -31,7 +31,9 @@ class PortalGroup(click.Group):
 
 
 @click.group(cls=PortalGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--url", metavar="URL", help=f"The portal's address (default: {ENV_URL}, else the one `portal login` stored).")
+@click.option(
+    "--url", metavar="URL", help=f"The portal's address (default: {ENV_URL}, else the one `portal login` stored)."
+)
 @click.option("--json", "json_output", is_flag=True, help="Print the API's JSON answers instead of tables.")
 @click.version_option(__version__, prog_name="portal")
 @click.pass_context
@@ -113,12 +115,13 @@ def login(
         raise click.UsageError("Give the portal's address with --url (or PORTAL_URL).")
     if token and username:
         raise click.UsageError("Give either --token or --username, not both.")
+    record: dict[str, Any] | None
     if username:
         credentials, record = _sign_in_with_password(
             state, url, username, password=password, code=code, team=team, role=role, days=days, name=token_name
         )
     else:
-        if token == "-":
+        if token == "-":  # noqa: S105 (stdin, not a password)
             token = sys.stdin.readline().strip()
         elif not token:
             token = click.prompt("API token", hide_input=True).strip()
@@ -201,7 +204,9 @@ def logout() -> None:
                 client.delete(f"/api/tokens/{stored.token_id}/")
             revoked = True
         except PortalError as error:
-            output.note(f"Could not revoke the token on the portal ({error.message}); revoke it on its API tokens page.")
+            output.note(
+                f"Could not revoke the token on the portal ({error.message}); revoke it on its API tokens page."
+            )
     forgotten = config.forget()
     if session().json_output:
         output.print_json({"forgotten": forgotten, "revoked": revoked})

@@ -31,7 +31,7 @@ def deploy() -> None:
 def matrix(
     team: str | None, environment: int | None, region: int | None, health: str | None, search: str | None, page: int
 ) -> None:
-    """Services × environments: each cell the version running there (* drift from production, its health)."""
+    """Services by environments: each cell the version running there (* drift from production, its health)."""
     state = session()
     params = {"team": team, "environment": environment, "region": region, "health": health, "q": search, "page": page}
     with state.client() as client:
@@ -50,9 +50,7 @@ def matrix(
         title=f"Page {answer.get('page')} of {answer.get('pages')} ({answer.get('count')} services)",
     )
     if answer.get("hidden_columns"):
-        output.note(
-            f"{answer['hidden_columns']} more places run these services: filter by --environment or --region."
-        )
+        output.note(f"{answer['hidden_columns']} more places run these services: filter by --environment or --region.")
 
 
 def _cell(row: dict[str, Any], column: dict[str, Any]) -> str:
@@ -114,7 +112,10 @@ def breakdown(
     rows = answer.get("rows") or []
     output.table(
         [by.replace("_", " "), "amount", "line items"],
-        ([row.get("name"), output.money(row.get("amount"), row.get("currency")), row.get("line_items")] for row in rows),
+        (
+            [row.get("name"), output.money(row.get("amount"), row.get("currency")), row.get("line_items")]
+            for row in rows
+        ),
         title=f"Cost by {by.replace('_', ' ')}, {answer.get('from')} to {answer.get('to')} ({answer.get('basis')})",
     )
     for total in answer.get("totals") or []:
