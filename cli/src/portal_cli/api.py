@@ -11,6 +11,7 @@ server is sent again only when it is safe to: a GET, or a POST carrying an ``Ide
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +90,6 @@ class PortalError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         if self.json_output and self.body is not None:
-            import json
-
             click.echo(json.dumps(self.body, indent=2))
         click.echo(f"Error: {self.format_message()}", err=True)
 
