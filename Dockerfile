@@ -23,11 +23,16 @@ WORKDIR /app
 # `embedded` group (PostgreSQL and Redis wheels for `make run`), which are the
 # default groups of pyproject.toml. The xstatic-bootstrap sdist is built with
 # setuptools<81, as [tool.uv.extra-build-dependencies] in pyproject.toml says.
+# The command-line client (cli/) is a member of the uv workspace: its pyproject is needed to read the lock;
+# it is installed with the rest of the code below.
 COPY pyproject.toml uv.lock ./
+COPY cli/pyproject.toml cli/README.md cli/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-default-groups --no-install-project
+    uv sync --locked --no-default-groups --no-install-workspace
 
 COPY . .
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-default-groups --no-editable
 
 # Front-end assets without a Python package (Chart.js) from the npm registry, integrity-checked.
 RUN /app/.venv/bin/python -m portal.assets

@@ -17,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from environs import EnvValidationError, FileAwareEnv
 
 PREFIX = "PORTAL_"
+# The command-line client's variables (docs/cli.md): the portal reads none of them, but a shell that signs the
+# client in may also start the portal, which must not refuse them as misspelt settings.
+CLIENT_VARIABLES = frozenset({"PORTAL_URL", "PORTAL_TOKEN", "PORTAL_CONFIG"})
 EMAIL_URL_PATTERN = r"^$|^(smtp|smtps|submission|console|file|memory|dummy)://([^/@]*@)?[^/:@]*(:[0-9]+)?(/.*)?$"
 FILE_SUFFIX = "_FILE"
 
@@ -51,7 +54,7 @@ def seal() -> None:
         problems.update(messages.items() if isinstance(messages, dict) else {"environment": list(messages)}.items())
     known = set(env.dump()) | set(problems)
     for name in sorted(os.environ):
-        if not name.startswith(PREFIX):
+        if not name.startswith(PREFIX) or name in CLIENT_VARIABLES:
             continue
         base = name.removesuffix(FILE_SUFFIX)
         if base not in known:

@@ -13,8 +13,6 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # The CLI reference is written beside this documentation and arrives with the command-line client; until both
 # are in the repository, the index may link it.
-ARRIVING_WITH_THE_CLI = {ROOT / "docs" / "cli.md"}
-
 FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"(`+).+?\1", re.DOTALL)
 LINK = re.compile(r"\[(?:[^\[\]]|\[[^\]]*\])*\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)")
@@ -55,8 +53,6 @@ def broken_links(document: Path) -> list[str]:
             continue
         file_part, _, fragment = target.partition("#")
         path = (document.parent / file_part).resolve() if file_part else document
-        if path in ARRIVING_WITH_THE_CLI and not path.exists():
-            continue
         if not path.exists():
             broken.append(f"{target}: no file {shown(path)}")
         elif fragment and path.suffix == ".md" and fragment not in anchors(path):

@@ -174,6 +174,14 @@ def test_a_misspelt_portal_variable_is_an_error_not_ignored() -> None:
     assert_refused(result, "PORTAL_DEBGU: unknown setting")
 
 
+def test_the_command_line_clients_variables_in_the_same_shell_are_no_unknown_settings() -> None:
+    client = {"PORTAL_URL": "https://portal.example.com", "PORTAL_TOKEN": "ppt_0123abcd_x", "PORTAL_CONFIG": "c.json"}
+
+    result = manage("check", environment={**PRODUCTION, **client})
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_missing_database_url_is_an_error() -> None:
     result = manage("check", environment=without("DATABASE_URL"))
 
