@@ -371,7 +371,7 @@ def test_an_api_token_counts_as_a_platform_admin_only_when_its_role_and_its_owne
         admins_viewer_token, BuiltinRole.VIEWER, inventory["team_a"]
     )
     superuser = UserFactory.create(is_superuser=True)
-    superuser.api_token = token_for(superuser, BuiltinRole.VIEWER, inventory["team_a"])  # type: ignore[attr-defined]
+    superuser.api_token = token_for(superuser, BuiltinRole.VIEWER, inventory["team_a"])
 
     assert policy.can(admin, policy.PLATFORM_ADMIN)
     assert not policy.can(admins_viewer_token, policy.PLATFORM_ADMIN)
