@@ -1,0 +1,535 @@
+"""Who may change what: every form and API action that changes something, sent a valid body by every persona.
+
+The authorisation matrix (tests/test_authorisation_matrix.py) checks the answer each persona gets from each URL;
+this module checks what a write *does*. For every route that takes a POST, PUT, PATCH or DELETE (found by walking
+the URL configuration, so a new one without a line in ``WRITES`` fails ``test_every_write_has_a_case``), each
+persona sends a body the form or serializer accepts:
+
+- a persona the policy allows gets a 2xx or 3xx, the change is in the database (what ``observe`` reads moved)
+  and, for a privileged action, an audit event was written;
+- a persona it does not allow gets 403 or 404, and nothing changed: ``observe`` reads the same, no audit event
+  was written and no row of any table was inserted, updated or deleted (the session's own bookkeeping aside);
+- an anonymous visitor is sent to sign in (pages) or asked to authenticate (API), and nothing changed.
+
+A case is a row of the table: who may, how to build its target from the demo (each test runs in its own
+savepoint, so every persona starts from the same state), the body, and what to read to see the change.
+Adding one for a new action is adding a row.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import Model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from access.models import (
+    AccessReview,
+    AccessReviewItem,
+    ApiToken,
+    AuditEvent,
+    Grant,
+    Membership,
+    Role,
+    SsoRule,
+    Team,
+    User,
+)
+from portal.demo import Persona, username_of
+from tests import test_authorisation_matrix as matrix
+
+# The demo, loaded once for the module; each test in its own savepoint (tests/fixtures.py).
+pytestmark = pytest.mark.shared_demo
+
+ADMIN = Persona.PLATFORM_ADMIN
+DEVELOPER = Persona.DEVELOPER
+LEAD = Persona.TEAM_LEAD
+MANAGER = Persona.MANAGER
+AUDITOR = Persona.AUDITOR
+EVERYONE = frozenset(Persona)
+UNSAFE = ("post", "put", "patch", "delete")
+
+
+# --- what a case is ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """What a case acts on: the URL's keyword arguments and the object whose change it reads (if one)."""
+
+    kwargs: dict[str, str] = field(default_factory=dict)
+    obj: Any = None
+
+
+@dataclass(frozen=True)
+class Write:
+    """One action that changes something: who may, its target, a valid body, and how the change shows."""
+
+    allowed: frozenset[Persona]
+    observe: Callable[[Target], object]
+    target: Callable[[], Target] = Target
+    body: Callable[[Target], dict[str, Any]] = lambda target: {}
+    # Privileged actions write an audit event; marking one's own notifications read is not one.
+    audited: bool = True
+
+
+def who(*personas: Persona) -> frozenset[Persona]:
+    return frozenset(personas)
+
+
+def kwargs_of(make: Callable[[], dict[str, str]], model: type[Model] | None = None) -> Callable[[], Target]:
+    """A target from one of the authorisation matrix's builders (its URL arguments), with the object they name."""
+
+    def build() -> Target:
+        kwargs = make()
+        obj = model._default_manager.get(pk=kwargs["pk"]) if model is not None and "pk" in kwargs else None
+        return Target(kwargs, obj)
+
+    return build
+
+
+def count(model: type[Model], **lookup: Any) -> Callable[[Target], object]:
+    """How many rows match: a creation adds one, a deletion takes one away."""
+    return lambda target: model._default_manager.filter(**lookup).count()
+
+
+def fields(*names: str) -> Callable[[Target], object]:
+    """The target object's fields as stored now (None once it is deleted)."""
+
+    def read(target: Target) -> object:
+        return type(target.obj)._default_manager.filter(pk=target.obj.pk).values_list(*names).first()
+
+    return read
+
+
+def user(persona: Persona) -> User:
+    return User.objects.get(username=username_of(persona))
+
+
+def team(slug: str = "student-experience") -> Team:
+    return Team.objects.get(slug=slug)
+
+
+def in_a_week() -> str:
+    return (timezone.localtime() + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+
+
+# --- a form as its page shows it --------------------------------------------------------------------------------
+
+
+class _FormValues(HTMLParser):
+    """The values a browser would submit with the page's form that posts to ``path`` (or to the page itself)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.path = path
+        self.inside = False
+        self.found = False
+        self.values: dict[str, list[str]] = {}
+        self.select: str | None = None
+        self.select_first: str | None = None
+        self.select_chosen = False
+        self.option: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form" and not self.found:
+            posts = attributes.get("method", "get").lower() == "post"
+            self.inside = posts and attributes.get("action", "") in {"", self.path}
+            self.found = self.inside
+        if not self.inside:
+            return
+        name = attributes.get("name", "")
+        if tag == "input" and name and "disabled" not in attributes:
+            kind = attributes.get("type", "text").lower()
+            if kind in {"submit", "button", "file", "image", "reset"}:
+                return
+            if kind in {"checkbox", "radio"} and "checked" not in attributes:
+                return
+            self.values.setdefault(name, []).append(attributes.get("value", "on" if kind == "checkbox" else ""))
+        elif tag == "select" and name and "disabled" not in attributes:
+            self.select, self.select_first, self.select_chosen = name, None, False
+            self.values.setdefault(name, [])
+        elif tag == "option" and self.select is not None:
+            value = attributes.get("value", "")
+            if self.select_first is None:
+                self.select_first = value
+            if "selected" in attributes:
+                self.values[self.select].append(value)
+                self.select_chosen = True
+        elif tag == "textarea" and name and "disabled" not in attributes:
+            self.textarea = name
+            self.values[name] = [""]
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.values[self.textarea][0] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self.select is not None:
+            if not self.select_chosen and self.select_first is not None:
+                self.values[self.select].append(self.select_first)
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+
+
+def shown_form(target: Target, url_name: str, **changes: Any) -> dict[str, Any]:
+    """The form of the page at ``url_name`` as the platform admin sees it filled in, with ``changes`` made."""
+    client = Client()
+    client.force_login(user(ADMIN))
+    path = reverse(url_name, kwargs=target.kwargs)
+    page = client.get(path)
+    assert page.status_code == 200, f"{path} answered {page.status_code} to the platform admin"
+    parser = _FormValues(path)
+    parser.feed(page.content.decode())
+    assert parser.found, f"{path} shows no form that posts to it"
+    values: dict[str, Any] = {name: found[0] if len(found) == 1 else found for name, found in parser.values.items()}
+    values.update(changes)
+    return values
+
+
+def form(url_name: str, **changes: Any) -> Callable[[Target], dict[str, Any]]:
+    return lambda target: shown_form(target, url_name, **changes)
+
+
+# --- the cases ------------------------------------------------------------------------------------------------
+
+# --- access administration: platform admins, and a team's lead on their own team --------------------------
+
+
+def a_custom_role() -> Target:
+    role = Role.objects.create(slug="release-manager", name="Release manager", permissions=["inventory.view"])
+    return Target({"pk": str(role.pk)}, role)
+
+
+def a_developer_token() -> Target:
+    from tests.factories import ApiTokenFactory
+
+    token = ApiTokenFactory.create(owner=user(DEVELOPER))
+    return Target({"token_id": str(token.pk)}, token)
+
+
+def the_developer_in_student_experience() -> Target:
+    membership = Membership.objects.get(team__slug="student-experience", user__username=username_of(DEVELOPER))
+    return Target(matrix.developer_in_student_experience(), membership)
+
+
+def someone_outside_student_experience() -> User:
+    outsider = User.objects.exclude(memberships__team__slug="student-experience").order_by("username").first()
+    assert outsider is not None
+    return outsider
+
+
+ACCESS_WRITES: dict[str, Write] = {
+    "access:team_create": Write(
+        who(ADMIN),
+        count(Team, slug="exam-services"),
+        body=lambda target: {"slug": "exam-services", "name": "Exam services"},
+    ),
+    "access:team_edit": Write(
+        who(ADMIN, LEAD),
+        fields("name"),
+        kwargs_of(matrix.student_experience, Team),
+        form("access:team_edit", name="Student Experience and Exams"),
+    ),
+    "access:team_member_set": Write(
+        who(ADMIN, LEAD),
+        count(Membership, team__slug="student-experience"),
+        kwargs_of(matrix.student_experience, Team),
+        lambda target: {"user": someone_outside_student_experience().pk, "role": "member"},
+    ),
+    "access:team_member_role": Write(
+        who(ADMIN, LEAD), fields("role"), the_developer_in_student_experience, lambda target: {"role": "lead"}
+    ),
+    "access:team_member_remove": Write(who(ADMIN, LEAD), fields("pk"), the_developer_in_student_experience),
+    "access:role_create": Write(
+        who(ADMIN),
+        count(Role, slug="cost-reader"),
+        body=lambda target: {"slug": "cost-reader", "name": "Cost reader", "permissions": ["costs.view"]},
+    ),
+    "access:role_edit": Write(who(ADMIN), fields("name"), a_custom_role, form("access:role_edit", name="Releases")),
+    "access:role_delete": Write(who(ADMIN), fields("pk"), a_custom_role),
+    "access:grant_create": Write(
+        who(ADMIN),
+        count(Grant, user__username=username_of(DEVELOPER), team__slug="tutor-tools"),
+        body=lambda target: {
+            "grantee_user": user(DEVELOPER).pk,
+            "role": Role.objects.get(slug="developer").pk,
+            "team": team("tutor-tools").pk,
+            "expires_at": in_a_week(),
+            "reason": "Covering for Tutor Tools during the exam week.",
+        },
+    ),
+    "access:grant_revoke": Write(
+        who(ADMIN),
+        fields("revoked_at"),
+        kwargs_of(matrix.student_experience_grant, Grant),
+        lambda target: {"reason": "The team moved to SSO groups."},
+    ),
+    "access:sso_rule_create": Write(
+        who(ADMIN),
+        count(SsoRule, value="eng-exams"),
+        body=lambda target: {
+            "name": "Exams engineering",
+            "claim": "groups",
+            "value": "eng-exams",
+            "enabled": "on",
+            "team": team().pk,
+            "membership_role": "member",
+        },
+    ),
+    "access:sso_rule_edit": Write(
+        who(ADMIN), fields("value"), kwargs_of(matrix.sso_rule, SsoRule), form("access:sso_rule_edit", value="eng-x")
+    ),
+    "access:sso_rule_toggle": Write(who(ADMIN), fields("enabled"), kwargs_of(matrix.sso_rule, SsoRule)),
+    "access:sso_rule_delete": Write(who(ADMIN), fields("pk"), kwargs_of(matrix.sso_rule, SsoRule)),
+    "access:review_open": Write(
+        who(ADMIN),
+        count(AccessReview, name="Exam-week review"),
+        body=lambda target: {"name": "Exam-week review", "deadline": in_a_week()},
+    ),
+    "access:review_close": Write(who(ADMIN), fields("status"), kwargs_of(matrix.review, AccessReview)),
+    "access:review_item_decide": Write(
+        who(ADMIN, LEAD),
+        fields("decision"),
+        kwargs_of(matrix.student_experience_review_item, AccessReviewItem),
+        lambda target: {"decision": "confirmed", "note": "Still on the team."},
+    ),
+    # Everyone may make tokens for themselves, carrying a role they hold on the token's team: everyone holds the
+    # viewer role everywhere.
+    "access:tokens": Write(
+        EVERYONE,
+        count(ApiToken, name="deploy pipeline"),
+        body=lambda target: {
+            "name": "deploy pipeline",
+            "team": team().pk,
+            "role": Role.objects.get(slug="viewer").pk,
+            "expires_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        },
+    ),
+    "access:token_revoke": Write(who(DEVELOPER, ADMIN), fields("revoked_at"), a_developer_token),
+}
+
+
+# --- notifications and approvals ------------------------------------------------------------------------------
+
+
+def a_developer_notification() -> Target:
+    from notifications.models import Notification
+
+    kwargs = matrix.developers_notification()
+    return Target(kwargs, Notification.objects.get(pk=kwargs["pk"]))
+
+
+def a_notification_for_everyone() -> Target:
+    from notifications.models import Notification
+
+    for persona in Persona:
+        Notification.objects.create(recipient=user(persona), title="Maintenance tonight", url="/")
+    return Target()
+
+
+def unread_notifications(target: Target) -> object:
+    from notifications.models import Notification
+
+    return Notification.objects.filter(read_at__isnull=True).count()
+
+
+def a_developer_region_approval() -> Target:
+    from approvals.models import ApprovalRequest
+
+    kwargs = matrix.developers_region_approval()
+    return Target(kwargs, ApprovalRequest.objects.get(pk=kwargs["pk"]))
+
+
+NOTIFICATION_AND_APPROVAL_WRITES: dict[str, Write] = {
+    "notifications:read": Write(who(DEVELOPER), fields("read_at"), a_developer_notification, audited=False),
+    "notifications:open": Write(who(DEVELOPER), fields("read_at"), a_developer_notification, audited=False),
+    "notifications:mark_all_read": Write(EVERYONE, unread_notifications, a_notification_for_everyone, audited=False),
+    # A region's approval is decided by who may approve inventory (platform admins); the requester withdraws it.
+    "approvals:decide": Write(
+        who(ADMIN), fields("status"), a_developer_region_approval, lambda target: {"verdict": "approve"}
+    ),
+    "approvals:withdraw": Write(who(DEVELOPER, ADMIN), fields("status"), a_developer_region_approval),
+}
+
+
+# --- the table, and what is not in it ------------------------------------------------------------------------
+
+WRITES: dict[str, Write] = {**ACCESS_WRITES, **NOTIFICATION_AND_APPROVAL_WRITES}
+
+# Routes that take an unsafe method but whose caller is not a persona of the portal's policy, or that change
+# nothing by design. Each says why; the first test keeps the list honest.
+NOT_WRITES: dict[str, str] = {
+    # Signing in and out, MFA and JWTs are authentication, the same for every persona (tests/access/).
+    **dict.fromkeys(
+        [
+            "login",
+            "account_login",
+            "account_logout",
+            "account_signup",
+            "account_reauthenticate",
+            "mfa_authenticate",
+            "mfa_reauthenticate",
+            "mfa_activate_totp",
+            "mfa_deactivate_totp",
+            "mfa_generate_recovery_codes",
+            "socialaccount_signup",
+            "jwt-obtain",
+            "jwt-refresh",
+            "jwt-revoke",
+        ],
+        "authentication, not a persona's write: the same for everyone (tests/access/)",
+    ),
+    "webhook": "CI systems post with the source's signature, never a session (tests/deployments/test_webhooks*.py)",
+}
+
+
+# --- finding every write in the URL configuration ----------------------------------------------------------
+
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+
+
+def _declared_methods(view: Callable[..., Any]) -> set[str] | None:
+    """The methods a function view's ``require_http_methods`` (or ``require_POST``…) lets through, if it has one."""
+    function: Any = view
+    while function is not None:
+        for cell in function.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if isinstance(contents, list | tuple | set | frozenset) and contents:
+                methods = {str(method).upper() for method in contents}
+                if methods <= HTTP_METHODS:
+                    return methods
+        function = getattr(function, "__wrapped__", None)
+    return None
+
+
+def unsafe_methods(view: Callable[..., Any]) -> list[str]:
+    """The unsafe methods a URL's view answers: a viewset's actions, a class's handlers, a function's decorator."""
+    actions = getattr(view, "actions", None)
+    if actions is not None:
+        return [method for method in UNSAFE if method in actions]
+    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    if view_class is not None:
+        return [method for method in UNSAFE if hasattr(view_class, method)]
+    declared = _declared_methods(view)
+    if declared is not None:
+        return [method for method in UNSAFE if method.upper() in declared]
+    # No declared methods: a view that reads a posted body takes a POST.
+    source = inspect.getsource(inspect.unwrap(view))
+    return ["post"] if "request.POST" in source or "request.method" in source else []
+
+
+def _walk(resolver: URLResolver, namespace: str | None = None) -> list[tuple[str, Callable[..., Any]]]:
+    found: list[tuple[str, Callable[..., Any]]] = []
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = namespace
+            if entry.namespace:
+                inner = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
+            found += _walk(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((f"{namespace}:{entry.name}" if namespace else entry.name, entry.callback))
+    return found
+
+
+def case_name(route: str, method: str) -> str:
+    """A POST is named by its route; another method by the route and the method, e.g. ``budget-detail PATCH``."""
+    return route if method == "post" else f"{route} {method.upper()}"
+
+
+def write_routes() -> set[str]:
+    """Every route and unsafe method of the URL configuration, outside the Django admin (tests/access/test_admin*)."""
+    names: set[str] = set()
+    for route, view in _walk(get_resolver()):
+        if route.startswith(matrix.ADMIN_NAMESPACE):
+            continue
+        names.update(case_name(route, method) for method in unsafe_methods(view))
+    return names
+
+
+# --- the tests ------------------------------------------------------------------------------------------------
+
+
+def test_every_write_has_a_case() -> None:
+    routes = write_routes()
+    missing = sorted(name for name in routes - set(WRITES) if name.partition(" ")[0] not in NOT_WRITES)
+    gone = sorted(set(WRITES) - routes) + sorted(set(NOT_WRITES) - {name.partition(" ")[0] for name in routes})
+
+    assert not missing, "writes with no case in WRITES (or reason in NOT_WRITES):\n  " + "\n  ".join(missing)
+    assert not gone, f"cases for writes that no longer exist: {gone}"
+
+
+def rows_written() -> int:
+    """Rows inserted, updated or deleted so far in this test's transaction, the session table aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_xact_user_tables"
+            " WHERE relname <> 'django_session'"
+        )
+        (written,) = cursor.fetchone()
+    return int(written)
+
+
+def send(client: Client, name: str, kwargs: dict[str, str], body: dict[str, Any]) -> Any:
+    route, _, method = name.partition(" ")
+    path = reverse(route, kwargs=kwargs)
+    if path.startswith("/api/"):
+        return getattr(client, method.lower() or "post")(path, body, content_type="application/json")
+    return client.post(path, body)
+
+
+CASES = [
+    pytest.param(name, acting, id=f"{name}-{matrix.persona_label(acting)}")
+    for name in sorted(WRITES)
+    for acting in matrix.PERSONAS
+]
+
+
+@pytest.mark.parametrize(("name", "acting"), CASES)
+def test_a_write_changes_something_exactly_when_the_persona_may_make_it(
+    name: str, acting: Persona | None, client_for: Callable[[Persona | None], Client]
+) -> None:
+    write = WRITES[name]
+    target = write.target()
+    body = write.body(target)
+    client = client_for(acting)
+    before = write.observe(target)
+    last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    rows_before = rows_written()
+
+    response = send(client, name, target.kwargs, body)
+
+    status = response.status_code
+    events = list(AuditEvent.objects.filter(pk__gt=last_event).values_list("verb", flat=True))
+    if acting is not None and acting in write.allowed:
+        assert 200 <= status < 400, f"{acting.value} may {name} but got {status}"
+        assert write.observe(target) != before, f"{acting.value} got {status} from {name} but nothing changed"
+        if write.audited:
+            assert events, f"{acting.value}'s {name} changed something without an audit event"
+        return
+    if acting is None:
+        assert status in {302, 401}, f"an anonymous {name} got {status}"
+        if status == 302:
+            assert response.headers["Location"].startswith(matrix.SIGN_IN)
+    else:
+        assert status in {403, 404}, f"{acting.value} may not {name} but got {status}"
+    assert write.observe(target) == before, f"{matrix.persona_label(acting)} was refused {name} but it changed"
+    assert not events, f"{matrix.persona_label(acting)} was refused {name} but it was audited: {events}"
+    assert rows_written() == rows_before, f"{matrix.persona_label(acting)} was refused {name} but rows were written"
