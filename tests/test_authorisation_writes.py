@@ -202,7 +202,13 @@ def shown_form(target: Target, url_name: str, **changes: Any) -> dict[str, Any]:
 
 
 def form(url_name: str, **changes: Any) -> Callable[[Target], dict[str, Any]]:
+    """The target's form as its page shows it, with ``changes`` made."""
     return lambda target: shown_form(target, url_name, **changes)
+
+
+def copy_of(source: Callable[[], Target], url_name: str, **changes: Any) -> Callable[[Target], dict[str, Any]]:
+    """For a creation: another object's edit form as its page shows it, with ``changes`` making it a new one."""
+    return lambda target: shown_form(source(), url_name, **changes)
 
 
 # --- the cases ------------------------------------------------------------------------------------------------
@@ -367,9 +373,431 @@ NOTIFICATION_AND_APPROVAL_WRITES: dict[str, Write] = {
 }
 
 
+# --- environments, their templates and their team's limits ------------------------------------------------
+# A student-experience environment is changed by its team (developer, lead) and the platform admin; the manager
+# sees it but may not (403), the auditor does not see it (404). Templates are the platform admin's; team limits
+# are in the costs domain (managers and the platform admin).
+
+
+def a_requested_environment(status: str | None = None, *, failed_run: bool = False) -> Target:
+    """The developer's preview environment of student-experience, as requested (provisioning), then as told."""
+    from environments import services as environment_services
+    from environments.models import Environment, EnvironmentTemplate
+    from regions.models import Cluster
+    from workflows.models import Run, RunStatus
+
+    environment = environment_services.environment_request(
+        actor=user(DEVELOPER),
+        team=team(),
+        template=EnvironmentTemplate.objects.get(slug="preview"),
+        cluster=Cluster.objects.get(name="eks-eu-west-1"),
+        name="exam-preview",
+        size="S",
+        ttl_hours=None,
+    )
+    if failed_run:
+        run = environment_services.provisioning_run(environment)
+        assert run is not None
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="The cloud said no.")
+    if status is not None:
+        Environment.objects.filter(pk=environment.pk).update(status=status)
+    return Target({"pk": str(environment.pk)}, Environment.objects.get(pk=environment.pk))
+
+
+def a_ready_environment() -> Target:
+    return a_requested_environment("ready")
+
+
+def a_failed_environment() -> Target:
+    return a_requested_environment("failed", failed_run=True)
+
+
+def the_staging_template() -> Target:
+    from environments.models import EnvironmentTemplate
+
+    return Target(matrix.a_template(), EnvironmentTemplate.objects.get(slug="staging"))
+
+
+def student_experience_limits() -> Target:
+    return Target(matrix.student_experience_limits(), team())
+
+
+def the_limits_of(target: Target) -> object:
+    from environments.models import TeamLimits
+
+    return TeamLimits.objects.filter(team=target.obj).values_list("max_environments", "max_monthly_estimate").first()
+
+
+def environment_request_body(target: Target) -> dict[str, Any]:
+    from environments.models import EnvironmentTemplate
+    from regions.models import Cluster
+
+    return {
+        "name": "exam-preview",
+        "team": team().pk,
+        "template": EnvironmentTemplate.objects.get(slug="preview").pk,
+        "cluster": Cluster.objects.get(name="eks-eu-west-1").pk,
+        "size": "S",
+        "ttl_hours": "",
+        "idempotency_key": "exam-preview-once",
+    }
+
+
+ENVIRONMENT_CHANGERS = who(DEVELOPER, LEAD, ADMIN)
+
+ENVIRONMENT_WRITES: dict[str, Write] = {
+    "environments:request": Write(
+        ENVIRONMENT_CHANGERS,
+        lambda target: _environments_named("exam-preview"),
+        body=environment_request_body,
+    ),
+    "environments:teardown": Write(
+        ENVIRONMENT_CHANGERS,
+        fields("status"),
+        a_ready_environment,
+        lambda target: {"confirm_name": target.obj.name},
+    ),
+    "environments:cancel": Write(ENVIRONMENT_CHANGERS, fields("status"), a_requested_environment),
+    "environments:retry": Write(ENVIRONMENT_CHANGERS, fields("status"), a_failed_environment),
+    "environments:extend": Write(
+        ENVIRONMENT_CHANGERS, fields("expires_at"), a_requested_environment, lambda target: {"hours": 24}
+    ),
+    "environments:template_create": Write(
+        who(ADMIN),
+        lambda target: _templates_named("exam-week"),
+        # A copy of the staging template, as its edit page shows it, under another name.
+        body=copy_of(the_staging_template, "environments:template_edit", name="Exam week", slug="exam-week"),
+    ),
+    "environments:template_edit": Write(
+        who(ADMIN),
+        fields("description"),
+        the_staging_template,
+        form("environments:template_edit", description="Staging, as close to production as it gets."),
+    ),
+    "environments:template_deactivate": Write(who(ADMIN), fields("active"), the_staging_template),
+    "environments:team_limits_edit": Write(
+        who(MANAGER, ADMIN),
+        the_limits_of,
+        student_experience_limits,
+        lambda target: {"max_environments": 7, "max_monthly_estimate": "4321.00", "currency": "USD"},
+    ),
+}
+
+
+def _environments_named(name: str) -> int:
+    from environments.models import Environment
+
+    return Environment.objects.filter(name=name).count()
+
+
+def _templates_named(slug: str) -> int:
+    from environments.models import EnvironmentTemplate
+
+    return EnvironmentTemplate.objects.filter(slug=slug).count()
+
+
+# --- scorecards: the platform admin's ----------------------------------------------------------------------
+
+
+def the_demo_scorecard() -> Target:
+    from scorecards.models import Scorecard
+
+    kwargs = matrix.the_demo_scorecard()
+    return Target(kwargs, Scorecard.objects.get(pk=kwargs["pk"]))
+
+
+def a_demo_rule() -> Target:
+    from scorecards.models import ScorecardRule
+
+    kwargs = matrix.a_demo_rule()
+    return Target(kwargs, ScorecardRule.objects.get(pk=kwargs["pk"]))
+
+
+def scorecard_rules(target: Target) -> object:
+    from scorecards.models import ScorecardRule
+
+    return ScorecardRule.objects.count()
+
+
+def audit_events_of(verb: str) -> Callable[[Target], object]:
+    """For an action whose only lasting trace is asking a worker to do something: its audit events."""
+    return lambda target: AuditEvent.objects.filter(verb=verb).count()
+
+
+SCORECARD_WRITES: dict[str, Write] = {
+    "scorecards:create": Write(
+        who(ADMIN),
+        lambda target: _scorecards_named("Exam readiness"),
+        body=lambda target: {"name": "Exam readiness", "description": "Ready for the exam week."},
+    ),
+    "scorecards:edit": Write(
+        who(ADMIN), fields("description"), the_demo_scorecard, form("scorecards:edit", description="Renamed.")
+    ),
+    "scorecards:delete": Write(who(ADMIN), fields("pk"), the_demo_scorecard),
+    "scorecards:evaluate": Write(who(ADMIN), audit_events_of("scorecards.evaluation_requested"), the_demo_scorecard),
+    "scorecards:rule_create": Write(
+        who(ADMIN),
+        scorecard_rules,
+        the_demo_scorecard,
+        lambda target: {"kind": "deployed_within", "level": "gold", "days": 3, "description": "Deployed this week."},
+    ),
+    "scorecards:rule_edit": Write(
+        who(ADMIN), fields("description"), a_demo_rule, form("scorecards:rule_edit", description="Reworded.")
+    ),
+    "scorecards:rule_delete": Write(who(ADMIN), fields("pk"), a_demo_rule),
+}
+
+
+def _scorecards_named(name: str) -> int:
+    from scorecards.models import Scorecard
+
+    return Scorecard.objects.filter(name=name).count()
+
+
+# --- costs: prices, budgets, sources and rules (managers and the platform admin), savings ---------------------
+
+
+def a_price() -> Target:
+    from costs.models import PriceItem
+
+    kwargs = matrix.a_price()
+    return Target(kwargs, PriceItem.objects.get(pk=kwargs["pk"]))
+
+
+def prices(target: Target) -> object:
+    from costs.models import PriceItem
+
+    return PriceItem.objects.count()
+
+
+def a_budget() -> Target:
+    from costs.models import Budget
+
+    kwargs = matrix.a_student_experience_budget()
+    return Target(kwargs, Budget.objects.get(pk=kwargs["pk"]))
+
+
+def budgets_named(name: str) -> Callable[[Target], object]:
+    from costs.models import Budget
+
+    return lambda target: Budget.objects.filter(name=name).count()
+
+
+def a_cost_source() -> Target:
+    from costs.models import CostSource
+
+    kwargs = matrix.a_cost_source()
+    return Target(kwargs, CostSource.objects.get(pk=kwargs["pk"]))
+
+
+def cost_sources_named(name: str) -> Callable[[Target], object]:
+    from costs.models import CostSource
+
+    return lambda target: CostSource.objects.filter(name=name).count()
+
+
+def an_attribution_rule() -> Target:
+    from costs.models import AttributionRule
+
+    kwargs = matrix.an_attribution_rule()
+    return Target(kwargs, AttributionRule.objects.get(pk=kwargs["pk"]))
+
+
+def attribution_rules(target: Target) -> object:
+    from costs.models import AttributionRule
+
+    return AttributionRule.objects.count()
+
+
+def a_recommendation() -> Target:
+    from costs.models import Recommendation
+
+    kwargs = matrix.a_student_experience_recommendation()
+    return Target(kwargs, Recommendation.objects.get(pk=kwargs["pk"]))
+
+
+def its_environments_expiry(target: Target) -> object:
+    from environments.models import Environment
+
+    return Environment.objects.filter(pk=target.obj.environment_id).values_list("expires_at", flat=True).first()
+
+
+def workflow_runs(target: Target) -> object:
+    from workflows.models import Run
+
+    return Run.objects.count()
+
+
+COST_CHANGERS = who(MANAGER, ADMIN)
+
+COST_WRITES: dict[str, Write] = {
+    "costs:price_create": Write(
+        COST_CHANGERS,
+        prices,
+        # The same price from a later date: a new row of the price table.
+        body=lambda target: shown_form(
+            a_price(), "costs:price_edit", effective_from=(timezone.localdate() + timedelta(days=30)).isoformat()
+        ),
+    ),
+    "costs:price_edit": Write(
+        COST_CHANGERS, fields("note"), a_price, form("costs:price_edit", note="Checked against the invoice.")
+    ),
+    "costs:price_delete": Write(COST_CHANGERS, fields("pk"), a_price),
+    "costs:budget_create": Write(
+        COST_CHANGERS, budgets_named("Exam week"), body=copy_of(a_budget, "costs:budget_edit", name="Exam week")
+    ),
+    "costs:budget_edit": Write(COST_CHANGERS, fields("amount"), a_budget, form("costs:budget_edit", amount="2500")),
+    "costs:budget_delete": Write(COST_CHANGERS, fields("pk"), a_budget),
+    "costs:source_create": Write(
+        COST_CHANGERS,
+        cost_sources_named("azure-focus"),
+        body=copy_of(a_cost_source, "costs:source_edit", name="azure-focus", prefix="azure/"),
+    ),
+    "costs:source_edit": Write(
+        COST_CHANGERS, fields("prefix"), a_cost_source, form("costs:source_edit", prefix="exports/")
+    ),
+    "costs:source_import": Write(COST_CHANGERS, workflow_runs, a_cost_source),
+    "costs:rules": Write(
+        COST_CHANGERS,
+        attribution_rules,
+        body=lambda target: {"kind": "tag", "key": "cost-center", "value": "cc-77", "priority": 50, "team": team().pk},
+    ),
+    "costs:rule_delete": Write(COST_CHANGERS, fields("pk"), an_attribution_rule),
+    "costs:reattribute": Write(
+        COST_CHANGERS,
+        audit_events_of("costs.reattributed"),
+        body=lambda target: {"since": (timezone.localdate() - timedelta(days=30)).isoformat()},
+    ),
+    "costs:savings_dismiss": Write(COST_CHANGERS, fields("status"), a_recommendation),
+    "costs:savings_snooze": Write(COST_CHANGERS, fields("status", "snoozed_until"), a_recommendation),
+    # Setting the lifetime a recommendation names is a change to its environment: the environment's changers.
+    "costs:savings_set_ttl": Write(ENVIRONMENT_CHANGERS, its_environments_expiry, a_recommendation),
+}
+
+
+# --- deployments: the catalogue, CI sources, freezes and syncs ----------------------------------------------
+# Changed by holders of deployments.change (or environments.change, for freezes) on the team: the developer,
+# the lead and the platform admin; the manager sees but may not (403), the auditor sees nothing (404).
+
+
+def the_student_portal() -> Target:
+    from deployments.models import Service
+
+    return Target(matrix.a_student_experience_service(), Service.objects.get(slug="student-portal"))
+
+
+def services_named(slug: str) -> Callable[[Target], object]:
+    from deployments.models import Service
+
+    return lambda target: Service.objects.filter(slug=slug).count()
+
+
+def a_webhook_source() -> Target:
+    from deployments.models import WebhookSource
+
+    kwargs = matrix.a_student_experience_webhook_source()
+    return Target(kwargs, WebhookSource.objects.get(pk=kwargs["pk"]))
+
+
+def its_services(target: Target) -> object:
+    return sorted(target.obj.services.values_list("pk", flat=True))
+
+
+def a_freeze() -> Target:
+    from deployments.models import FreezeWindow
+
+    kwargs = matrix.a_student_experience_freeze()
+    return Target(kwargs, FreezeWindow.objects.get(pk=kwargs["pk"]))
+
+
+def freezes(target: Target) -> object:
+    from deployments.models import FreezeWindow
+
+    return FreezeWindow.objects.count()
+
+
+def an_unmatched_workload() -> Target:
+    from deployments.models import Workload
+
+    kwargs = matrix.an_unmatched_student_experience_workload()
+    return Target(kwargs, Workload.objects.get(pk=kwargs["pk"]))
+
+
+def the_demo_eks_cluster() -> Target:
+    from regions.models import Cluster
+
+    cluster = Cluster.objects.get(name="eks-eu-west-1")
+    return Target({"pk": str(cluster.pk)}, cluster)
+
+
+def freeze_body(target: Target) -> dict[str, Any]:
+    from environments.models import Environment
+
+    starts = timezone.localtime() + timedelta(days=1)
+    return {
+        "environment": Environment.objects.get(pk=matrix.a_student_experience_environment()["pk"]).pk,
+        "starts_at": starts.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (starts + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+        "reason": "Exam week: no deployments.",
+    }
+
+
+CATALOGUE_CHANGERS = who(DEVELOPER, LEAD, ADMIN)
+
+DEPLOYMENT_WRITES: dict[str, Write] = {
+    "deployments:service_create": Write(
+        CATALOGUE_CHANGERS,
+        services_named("exam-portal"),
+        body=copy_of(the_student_portal, "deployments:service_edit", slug="exam-portal", name="Exam portal"),
+    ),
+    "deployments:service_edit": Write(
+        CATALOGUE_CHANGERS,
+        fields("description"),
+        the_student_portal,
+        form("deployments:service_edit", description="Where students sit their exams."),
+    ),
+    "deployments:service_delete": Write(CATALOGUE_CHANGERS, fields("pk"), the_student_portal),
+    "deployments:workload_claim": Write(
+        CATALOGUE_CHANGERS,
+        fields("service"),
+        an_unmatched_workload,
+        lambda target: {"service": the_student_portal().obj.pk},
+    ),
+    "deployments:hook_create": Write(
+        CATALOGUE_CHANGERS,
+        lambda target: _webhook_sources_named("exam-gitlab"),
+        body=lambda target: {"name": "exam-gitlab", "provider": "gitlab", "team": team().pk},
+    ),
+    "deployments:hook_rotate": Write(CATALOGUE_CHANGERS, fields("secret"), a_webhook_source),
+    "deployments:hook_deactivate": Write(CATALOGUE_CHANGERS, fields("active"), a_webhook_source),
+    "deployments:hook_services": Write(
+        CATALOGUE_CHANGERS,
+        its_services,
+        a_webhook_source,
+        lambda target: {"services": [the_student_portal().obj.pk]},
+    ),
+    "deployments:freezes": Write(ENVIRONMENT_CHANGERS, freezes, body=freeze_body),
+    "deployments:freeze_end": Write(ENVIRONMENT_CHANGERS, fields("ends_at"), a_freeze),
+    "deployments:cluster_sync": Write(CATALOGUE_CHANGERS, workflow_runs, the_demo_eks_cluster),
+}
+
+
+def _webhook_sources_named(name: str) -> int:
+    from deployments.models import WebhookSource
+
+    return WebhookSource.objects.filter(name=name).count()
+
+
 # --- the table, and what is not in it ------------------------------------------------------------------------
 
-WRITES: dict[str, Write] = {**ACCESS_WRITES, **NOTIFICATION_AND_APPROVAL_WRITES}
+WRITES: dict[str, Write] = {
+    **ACCESS_WRITES,
+    **NOTIFICATION_AND_APPROVAL_WRITES,
+    **ENVIRONMENT_WRITES,
+    **SCORECARD_WRITES,
+    **COST_WRITES,
+    **DEPLOYMENT_WRITES,
+}
 
 # Routes that take an unsafe method but whose caller is not a persona of the portal's policy, or that change
 # nothing by design. Each says why; the first test keeps the list honest.
