@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -788,6 +789,141 @@ def _webhook_sources_named(name: str) -> int:
     return WebhookSource.objects.filter(name=name).count()
 
 
+# --- regions: the platform admin's (inventory.add, inventory.change, inventory.residency) --------------------
+
+
+def queued_for_workers(target: Target) -> object:
+    """What the request asked workers to do once it commits (each test's transaction never does)."""
+    return len(connection.run_on_commit)
+
+
+def a_region_request() -> Target:
+    from regions.models import RegionRequest
+
+    kwargs = matrix.a_region_request()
+    request = RegionRequest.objects.get(pk=kwargs["pk"])
+    RegionRequest.objects.filter(pk=request.pk).update(status="pending_approval")
+    return Target(kwargs, request)
+
+
+def a_failed_region_build() -> Target:
+    """A region request whose build-out failed at its first step."""
+    from regions import services as region_services
+    from regions.models import RegionRequest
+    from regions.plan import region_plan
+    from workflows import engine
+    from workflows.models import Run, RunStatus
+
+    target = a_region_request()
+    request = target.obj
+    run = engine.start(
+        region_services.BUILD,
+        key=region_services.build_key(request),
+        subject=request,
+        params=region_services.build_params(request.pk, [r.as_step() for r in region_plan(request).resources]),
+    )
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="The cloud said no.")
+    RegionRequest.objects.filter(pk=request.pk).update(status="failed")
+    return target
+
+
+def a_region_with_a_replica() -> Target:
+    """The demo's eu-west-1, its database and the replica in its DR partner made in this test's sandbox cloud."""
+    from regions.demo import load_demo_region_resources
+
+    load_demo_region_resources()
+    return Target(matrix.a_region_with_a_partner())
+
+
+def a_failover() -> Target:
+    from regions.models import FailoverRequest
+
+    kwargs = matrix.a_failover()
+    return Target(kwargs, FailoverRequest.objects.get(pk=kwargs["pk"]))
+
+
+def a_failed_failover() -> Target:
+    """The demo admin's failover of eu-west-1, approved by the two other admins, failed at its first step."""
+    from approvals import services as approvals
+    from approvals.models import ApprovalRequest
+    from regions import failover as failovers
+    from regions.models import FailoverRequest, Region
+    from workflows.models import Run, RunStatus
+
+    a_region_with_a_replica()
+    failover = failovers.failover_request_create(
+        actor=user(ADMIN), region_id=Region.objects.get(provider="aws", code="eu-west-1").pk, reason="Down."
+    )
+    approval = ApprovalRequest.objects.get(subject_id=str(failover.pk), status="pending")
+    for approver in ("admin2", "admin3"):
+        approvals.decide(approval.pk, approver=User.objects.get(username=approver), approve=True)
+    run = failovers.failover_run(failover)
+    assert run is not None
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="The cloud said no.")
+    FailoverRequest.objects.filter(pk=failover.pk).update(status="failed")
+    return Target({"pk": str(failover.pk)}, failover)
+
+
+def a_waiting_failover() -> Target:
+    target = a_failover()
+    type(target.obj).objects.filter(pk=target.obj.pk).update(status="pending_approval")
+    return target
+
+
+def count_of(model_path: str, **lookup: Any) -> Callable[[Target], object]:
+    """``count`` for a model named "app.Model", imported when the case runs."""
+
+    def read(target: Target) -> object:
+        from django.apps import apps
+
+        return apps.get_model(model_path)._default_manager.filter(**lookup).count()
+
+    return read
+
+
+REGION_ADMINS = who(ADMIN)
+
+REGION_WRITES: dict[str, Write] = {
+    # Checking a region's health asks a worker; the worker writes what it finds.
+    "regions:check": Write(REGION_ADMINS, queued_for_workers, lambda: Target(matrix.demo_region()), audited=False),
+    "regions:account_check_access": Write(
+        REGION_ADMINS, count_of("regions.AccessCheckResult"), lambda: Target(matrix.an_aws_account())
+    ),
+    "regions:cluster_check_access": Write(
+        REGION_ADMINS, count_of("regions.AccessCheckResult"), lambda: Target(matrix.demo_cluster())
+    ),
+    "regions:request_create": Write(
+        REGION_ADMINS,
+        count_of("regions.RegionRequest", code="eu-south-1"),
+        body=lambda target: shown_form(
+            Target(),
+            "regions:request_create",
+            provider="aws",
+            code="eu-south-1",
+            residency_zone="EU",
+            dr_partner_code="eu-west-3",
+            justification="Closer to the students in Italy.",
+        ),
+    ),
+    "regions:request_cancel": Write(REGION_ADMINS, fields("status"), a_region_request),
+    "regions:request_retry": Write(REGION_ADMINS, fields("status"), a_failed_region_build),
+    "regions:request_rollback": Write(REGION_ADMINS, fields("status"), a_failed_region_build),
+    "regions:zones": Write(
+        REGION_ADMINS,
+        count_of("regions.ZoneOverride"),
+        body=lambda target: {"region": "aws/eu-south-2", "zone": "outside", "reason": "No legal entity there."},
+    ),
+    "regions:failover_create": Write(
+        REGION_ADMINS,
+        count_of("regions.FailoverRequest"),
+        a_region_with_a_replica,
+        lambda target: {"reason": "eu-west-1 is down.", "idempotency_key": "fail-eu-west-1-once"},
+    ),
+    "regions:failover_cancel": Write(REGION_ADMINS, fields("status"), a_waiting_failover),
+    "regions:failover_retry": Write(REGION_ADMINS, fields("status"), a_failed_failover),
+}
+
+
 # --- the table, and what is not in it ------------------------------------------------------------------------
 
 WRITES: dict[str, Write] = {
@@ -797,6 +933,7 @@ WRITES: dict[str, Write] = {
     **SCORECARD_WRITES,
     **COST_WRITES,
     **DEPLOYMENT_WRITES,
+    **REGION_WRITES,
 }
 
 # Routes that take an unsafe method but whose caller is not a persona of the portal's policy, or that change
@@ -893,6 +1030,12 @@ def write_routes() -> set[str]:
 
 
 # --- the tests ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def sandbox_of_its_own(settings: Any, tmp_path: Path) -> None:
+    """Each test's sandbox cloud and clusters start empty, in a directory of its own."""
+    settings.DATA_DIR = tmp_path
 
 
 def test_every_write_has_a_case() -> None:
