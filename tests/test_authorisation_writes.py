@@ -103,6 +103,17 @@ def count(model: type[Model], **lookup: Any) -> Callable[[Target], object]:
     return lambda target: model._default_manager.filter(**lookup).count()
 
 
+def count_of(model_path: str, **lookup: Any) -> Callable[[Target], object]:
+    """``count`` for a model named "app.Model", imported when the case runs."""
+
+    def read(target: Target) -> object:
+        from django.apps import apps
+
+        return apps.get_model(model_path)._default_manager.filter(**lookup).count()
+
+    return read
+
+
 def fields(*names: str) -> Callable[[Target], object]:
     """The target object's fields as stored now (None once it is deleted)."""
 
@@ -328,7 +339,17 @@ ACCESS_WRITES: dict[str, Write] = {
         },
     ),
     "access:token_revoke": Write(who(DEVELOPER, ADMIN), fields("revoked_at"), a_developer_token),
+    # "Verify now" asks a worker to verify the audit chain (audit readers); the answer is the chain's state.
+    "access:audit-chain": Write(who(AUDITOR, ADMIN), lambda target: _verification_asked(), audited=False),
 }
+
+
+def _verification_asked() -> bool:
+    from django.core.cache import cache
+
+    from access.audit_tasks import REQUESTED_KEY
+
+    return cache.get(REQUESTED_KEY) is not None
 
 
 # --- notifications and approvals ------------------------------------------------------------------------------
@@ -629,6 +650,19 @@ def workflow_runs(target: Target) -> object:
     return Run.objects.count()
 
 
+def an_upload(target: Target) -> dict[str, Any]:
+    """A FOCUS file of two days' charges, into a new upload source."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.costs.focus_files import focus_csv, focus_row
+
+    rows = [focus_row("2026-11-01", "100.00"), focus_row("2026-11-02", "8.75")]
+    return {
+        "new_source": "finance-upload",
+        "file": SimpleUploadedFile("bill.csv", focus_csv(rows).encode(), content_type="text/csv"),
+    }
+
+
 COST_CHANGERS = who(MANAGER, ADMIN)
 
 COST_WRITES: dict[str, Write] = {
@@ -664,6 +698,7 @@ COST_WRITES: dict[str, Write] = {
         body=lambda target: {"kind": "tag", "key": "cost-center", "value": "cc-77", "priority": 50, "team": team().pk},
     ),
     "costs:rule_delete": Write(COST_CHANGERS, fields("pk"), an_attribution_rule),
+    "costs:upload": Write(COST_CHANGERS, count_of("costs.CostSource", name="finance-upload"), body=an_upload),
     "costs:reattribute": Write(
         COST_CHANGERS,
         audit_events_of("costs.reattributed"),
@@ -743,6 +778,22 @@ def freeze_body(target: Target) -> dict[str, Any]:
     }
 
 
+def a_workload_to_roll_back() -> Target:
+    """A staging workload of student-experience whose cluster keeps two revisions (tests/deployments/)."""
+    from providers.sandbox.cluster import SandboxClusterDriver
+    from regions.drivers import cluster_driver_for
+    from regions.models import Cluster
+    from tests.deployments.cluster_objects import IMAGES, seed_deployment
+    from tests.deployments.test_rollback import workload
+
+    cluster = Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", IMAGES)
+    row = workload(cluster, user(DEVELOPER))
+    return Target({"pk": str(row.pk)}, row)
+
+
 CATALOGUE_CHANGERS = who(DEVELOPER, LEAD, ADMIN)
 
 DEPLOYMENT_WRITES: dict[str, Write] = {
@@ -780,6 +831,12 @@ DEPLOYMENT_WRITES: dict[str, Write] = {
     "deployments:freezes": Write(ENVIRONMENT_CHANGERS, freezes, body=freeze_body),
     "deployments:freeze_end": Write(ENVIRONMENT_CHANGERS, fields("ends_at"), a_freeze),
     "deployments:cluster_sync": Write(CATALOGUE_CHANGERS, workflow_runs, the_demo_eks_cluster),
+    "deployments:rollback_new": Write(
+        CATALOGUE_CHANGERS,
+        count_of("deployments.RollbackRequest"),
+        a_workload_to_roll_back,
+        lambda target: {"to_revision": "1", "reason": "checkout answers 500", "idempotency_key": "roll-once"},
+    ),
 }
 
 
@@ -870,17 +927,6 @@ def a_waiting_failover() -> Target:
     return target
 
 
-def count_of(model_path: str, **lookup: Any) -> Callable[[Target], object]:
-    """``count`` for a model named "app.Model", imported when the case runs."""
-
-    def read(target: Target) -> object:
-        from django.apps import apps
-
-        return apps.get_model(model_path)._default_manager.filter(**lookup).count()
-
-    return read
-
-
 REGION_ADMINS = who(ADMIN)
 
 REGION_WRITES: dict[str, Write] = {
@@ -960,6 +1006,11 @@ NOT_WRITES: dict[str, str] = {
         "authentication, not a persona's write: the same for everyone (tests/access/)",
     ),
     "webhook": "CI systems post with the source's signature, never a session (tests/deployments/test_webhooks*.py)",
+    # What a request would meet or make, shown before it is made: nothing is saved.
+    "access:sso_rule_preview": "previews what an SSO rule would give; saves nothing",
+    "regions:request_preview": "previews a region request's plan; saves nothing",
+    "environments:request_check": "shows what an environment request would meet and cost; creates nothing",
+    "environment-check": "answers what an environment request would meet and cost; creates nothing",
 }
 
 
