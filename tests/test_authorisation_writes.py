@@ -46,6 +46,7 @@ from access.models import (
     User,
 )
 from portal.demo import Persona, username_of
+from regions.models import CloudAccount, Cluster, Region
 from tests import test_authorisation_matrix as matrix
 
 # The demo, loaded once for the module; each test in its own savepoint (tests/fixtures.py).
@@ -81,6 +82,8 @@ class Write:
     body: Callable[[Target], dict[str, Any]] = lambda target: {}
     # Privileged actions write an audit event; marking one's own notifications read is not one.
     audited: bool = True
+    # The API takes JSON; a file goes as a form (multipart).
+    multipart: bool = False
 
 
 def who(*personas: Persona) -> frozenset[Persona]:
@@ -899,6 +902,12 @@ def a_failover() -> Target:
     return Target(kwargs, FailoverRequest.objects.get(pk=kwargs["pk"]))
 
 
+def a_replicated_region() -> Target:
+    """As ``a_region_with_a_replica``, for the API: the region itself, which the body names."""
+    a_region_with_a_replica()
+    return Target(obj=Region.objects.get(provider="aws", code="eu-west-1"))
+
+
 def a_failed_failover() -> Target:
     """The demo admin's failover of eu-west-1, approved by the two other admins, failed at its first step."""
     from approvals import services as approvals
@@ -970,6 +979,183 @@ REGION_WRITES: dict[str, Write] = {
 }
 
 
+# --- the API: the same actions as the pages, each allowed to the same people -------------------------------
+
+
+def shown_by_the_api(target: Target, detail_route: str, **changes: Any) -> dict[str, Any]:
+    """The object as the API shows it to the platform admin, with ``changes``: a body to send back or copy.
+
+    The read-only fields it carries (its id, its times) are ignored by the API on the way in.
+    """
+    client = Client()
+    client.force_login(user(ADMIN))
+    shown = client.get(reverse(detail_route, kwargs=target.kwargs))
+    assert shown.status_code == 200, f"{detail_route} answered {shown.status_code} to the platform admin"
+    return {**shown.json(), **changes}
+
+
+def api_copy(source: Callable[[], Target], detail_route: str, **changes: Any) -> Callable[[Target], dict[str, Any]]:
+    return lambda target: shown_by_the_api(source(), detail_route, **changes)
+
+
+def api_changed(detail_route: str, **changes: Any) -> Callable[[Target], dict[str, Any]]:
+    return lambda target: shown_by_the_api(target, detail_route, **changes)
+
+
+def the_student_portal_api() -> Target:
+    from deployments.models import Service
+
+    kwargs = matrix.a_student_experience_service_api()
+    return Target(kwargs, Service.objects.get(pk=kwargs["pk"]))
+
+
+def a_developer_token_api() -> Target:
+    target = a_developer_token()
+    return Target({"pk": target.kwargs["token_id"]}, target.obj)
+
+
+def an_upload_source() -> Target:
+    from costs.models import CostSource
+
+    source = CostSource.objects.create(name="finance-upload", kind="upload")
+    return Target({"pk": str(source.pk)}, source)
+
+
+def cost_loads(target: Target) -> object:
+    from costs.models import CostLoad
+
+    return CostLoad.objects.filter(source=target.obj).count()
+
+
+def an_upload_file(target: Target) -> dict[str, Any]:
+    return {"file": an_upload(target)["file"]}
+
+
+def region_request_body(target: Target) -> dict[str, Any]:
+    from tests.regions.test_region_requests import api_data
+
+    return api_data()
+
+
+def freeze_api_body(target: Target) -> dict[str, Any]:
+    body = freeze_body(target)
+    starts = timezone.now() + timedelta(days=1)
+    return {**body, "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(days=2)).isoformat()}
+
+
+API_WRITES: dict[str, Write] = {
+    # Tokens: everyone, for themselves; a token is revoked by its owner or whoever may revoke access.
+    "apitoken-list": Write(
+        EVERYONE,
+        count(ApiToken, name="deploy pipeline"),
+        body=lambda target: {
+            "name": "deploy pipeline",
+            "team": "student-experience",
+            "role": "viewer",
+            "expires_at": (timezone.now() + timedelta(days=30)).isoformat(),
+        },
+    ),
+    "apitoken-detail DELETE": Write(who(DEVELOPER, ADMIN), fields("revoked_at"), a_developer_token_api),
+    "approvalrequest-decide": Write(
+        who(ADMIN), fields("status"), a_developer_region_approval, lambda target: {"verdict": "approve"}
+    ),
+    "approvalrequest-withdraw": Write(who(DEVELOPER, ADMIN), fields("status"), a_developer_region_approval),
+    # Environments, as their pages.
+    "environment-list": Write(
+        ENVIRONMENT_CHANGERS,
+        lambda target: _environments_named("exam-preview"),
+        body=lambda target: {
+            "name": "exam-preview",
+            "team": "student-experience",
+            "template": "preview",
+            "cluster": the_demo_eks_cluster().obj.pk,
+            "size": "S",
+        },
+    ),
+    "environment-teardown": Write(ENVIRONMENT_CHANGERS, fields("status"), a_ready_environment),
+    "environment-cancel": Write(ENVIRONMENT_CHANGERS, fields("status"), a_requested_environment),
+    "environment-retry": Write(ENVIRONMENT_CHANGERS, fields("status"), a_failed_environment),
+    "environment-extend": Write(
+        ENVIRONMENT_CHANGERS, fields("expires_at"), a_requested_environment, lambda target: {"hours": 24}
+    ),
+    # The service catalogue.
+    "service-list": Write(
+        CATALOGUE_CHANGERS,
+        services_named("exam-portal"),
+        body=api_copy(the_student_portal_api, "service-detail", slug="exam-portal", name="Exam portal"),
+    ),
+    "service-detail PUT": Write(
+        CATALOGUE_CHANGERS,
+        fields("description"),
+        the_student_portal_api,
+        api_changed("service-detail", description="Where students sit their exams."),
+    ),
+    "service-detail PATCH": Write(
+        CATALOGUE_CHANGERS, fields("name"), the_student_portal_api, lambda target: {"name": "Student portal 2"}
+    ),
+    "service-detail DELETE": Write(CATALOGUE_CHANGERS, fields("pk"), the_student_portal_api),
+    # Freezes and rollbacks.
+    "freezewindow-list": Write(ENVIRONMENT_CHANGERS, freezes, body=freeze_api_body),
+    "freezewindow-end": Write(ENVIRONMENT_CHANGERS, fields("ends_at"), a_freeze),
+    "rollbackrequest-list": Write(
+        CATALOGUE_CHANGERS,
+        count_of("deployments.RollbackRequest"),
+        lambda: Target(obj=a_workload_to_roll_back().obj),
+        lambda target: {"workload": target.obj.pk, "to_revision": 1, "reason": "checkout answers 500"},
+    ),
+    # Budgets, cost sources and attribution rules: managers and the platform admin.
+    "budget-list": Write(
+        COST_CHANGERS, budgets_named("Exam week"), body=api_copy(a_budget, "budget-detail", name="Exam week")
+    ),
+    "budget-detail PUT": Write(COST_CHANGERS, fields("amount"), a_budget, api_changed("budget-detail", amount="2500")),
+    "budget-detail PATCH": Write(COST_CHANGERS, fields("amount"), a_budget, lambda target: {"amount": "2500"}),
+    "budget-detail DELETE": Write(COST_CHANGERS, fields("pk"), a_budget),
+    "costsource-list": Write(
+        COST_CHANGERS,
+        cost_sources_named("azure-focus"),
+        body=api_copy(a_cost_source, "costsource-detail", name="azure-focus", prefix="azure/"),
+    ),
+    "costsource-detail PATCH": Write(COST_CHANGERS, fields("prefix"), a_cost_source, lambda target: {"prefix": "x/"}),
+    "costsource-import-now": Write(COST_CHANGERS, workflow_runs, a_cost_source),
+    "costsource-upload": Write(COST_CHANGERS, cost_loads, an_upload_source, an_upload_file, multipart=True),
+    "attributionrule-list": Write(
+        COST_CHANGERS,
+        attribution_rules,
+        body=lambda target: {"kind": "tag", "key": "cost-center", "value": "cc-77", "priority": 50, "team": team().pk},
+    ),
+    "attributionrule-detail DELETE": Write(COST_CHANGERS, fields("pk"), an_attribution_rule),
+    # Regions: the platform admin's.
+    "cloudaccount-check-access": Write(
+        REGION_ADMINS, count_of("regions.AccessCheckResult"), lambda: Target(matrix.first_of(CloudAccount)())
+    ),
+    "cluster-check-access": Write(
+        REGION_ADMINS, count_of("regions.AccessCheckResult"), lambda: Target(matrix.first_of(Cluster)())
+    ),
+    "regionrequest-list": Write(
+        REGION_ADMINS, count_of("regions.RegionRequest", code="eu-south-1"), body=region_request_body
+    ),
+    "region-zones": Write(
+        REGION_ADMINS,
+        count_of("regions.ZoneOverride"),
+        body=lambda target: {
+            "provider": "aws",
+            "code": "eu-south-2",
+            "zone": "outside",
+            "reason": "No legal entity there.",
+        },
+    ),
+    "failoverrequest-list": Write(
+        REGION_ADMINS,
+        count_of("regions.FailoverRequest"),
+        a_replicated_region,
+        lambda target: {
+            "region": target.obj.pk,
+            "reason": "eu-west-1 is down.",
+        },
+    ),
+}
+
+
 # --- the table, and what is not in it ------------------------------------------------------------------------
 
 WRITES: dict[str, Write] = {
@@ -980,6 +1166,7 @@ WRITES: dict[str, Write] = {
     **COST_WRITES,
     **DEPLOYMENT_WRITES,
     **REGION_WRITES,
+    **API_WRITES,
 }
 
 # Routes that take an unsafe method but whose caller is not a persona of the portal's policy, or that change
@@ -1038,12 +1225,13 @@ def _declared_methods(view: Callable[..., Any]) -> set[str] | None:
 
 def unsafe_methods(view: Callable[..., Any]) -> list[str]:
     """The unsafe methods a URL's view answers: a viewset's actions, a class's handlers, a function's decorator."""
+    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    answered = set(getattr(view_class, "http_method_names", UNSAFE))
     actions = getattr(view, "actions", None)
     if actions is not None:
-        return [method for method in UNSAFE if method in actions]
-    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+        return [method for method in UNSAFE if method in actions and method in answered]
     if view_class is not None:
-        return [method for method in UNSAFE if hasattr(view_class, method)]
+        return [method for method in UNSAFE if hasattr(view_class, method) and method in answered]
     declared = _declared_methods(view)
     if declared is not None:
         return [method for method in UNSAFE if method.upper() in declared]
@@ -1109,10 +1297,10 @@ def rows_written() -> int:
     return int(written)
 
 
-def send(client: Client, name: str, kwargs: dict[str, str], body: dict[str, Any]) -> Any:
+def send(client: Client, name: str, kwargs: dict[str, str], body: dict[str, Any], *, multipart: bool) -> Any:
     route, _, method = name.partition(" ")
     path = reverse(route, kwargs=kwargs)
-    if path.startswith("/api/"):
+    if path.startswith("/api/") and not multipart:
         return getattr(client, method.lower() or "post")(path, body, content_type="application/json")
     return client.post(path, body)
 
@@ -1136,7 +1324,7 @@ def test_a_write_changes_something_exactly_when_the_persona_may_make_it(
     last_event = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     rows_before = rows_written()
 
-    response = send(client, name, target.kwargs, body)
+    response = send(client, name, target.kwargs, body, multipart=write.multipart)
 
     status = response.status_code
     events = list(AuditEvent.objects.filter(pk__gt=last_event).values_list("verb", flat=True))
