@@ -873,16 +873,17 @@ def a_failed_region_build() -> Target:
     from regions import services as region_services
     from regions.models import RegionRequest
     from regions.plan import region_plan
+    from regions.workflows import BUILD, build_params
     from workflows import engine
     from workflows.models import Run, RunStatus
 
     target = a_region_request()
     request = target.obj
     run = engine.start(
-        region_services.BUILD,
+        BUILD,
         key=region_services.build_key(request),
         subject=request,
-        params=region_services.build_params(request.pk, [r.as_step() for r in region_plan(request).resources]),
+        params=build_params(request.pk, [resource.as_step() for resource in region_plan(request).resources]),
     )
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="The cloud said no.")
     RegionRequest.objects.filter(pk=request.pk).update(status="failed")
