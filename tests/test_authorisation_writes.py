@@ -11,9 +11,12 @@ persona sends a body the form or serializer accepts:
   was written and no row of any table was inserted, updated or deleted (the session's own bookkeeping aside);
 - an anonymous visitor is sent to sign in (pages) or asked to authenticate (API), and nothing changed.
 
-A case is a row of the table: who may, how to build its target from the demo (each test runs in its own
-savepoint, so every persona starts from the same state), the body, and what to read to see the change.
-Adding one for a new action is adding a row.
+A case is a row of the table: who may, how to build its target from the demo, the body, and what to read to see
+the change. The target is built once per action; each persona's attempt runs in a savepoint rolled back after it
+(and with the cache emptied), so every persona starts from the same state. Adding a new action is adding a row.
+
+The Django admin is left out: its pages ask the same policy per model (``access.backends.PolicyBackend``), and
+its writes are checked where they are audited (tests/access/test_audit_completeness.py).
 """
 
 from __future__ import annotations
@@ -1195,7 +1198,7 @@ NOT_WRITES: dict[str, str] = {
         ],
         "authentication, not a persona's write: the same for everyone (tests/access/)",
     ),
-    "webhook": "CI systems post with the source's signature, never a session (tests/deployments/test_webhooks*.py)",
+    "webhook": "CI systems post with the source's signature, never a session (tests/deployments/test_webhooks.py)",
     # What a request would meet or make, shown before it is made: nothing is saved.
     "access:sso_rule_preview": "previews what an SSO rule would give; saves nothing",
     "regions:request_preview": "previews a region request's plan; saves nothing",
@@ -1262,7 +1265,7 @@ def case_name(route: str, method: str) -> str:
 
 
 def write_routes() -> set[str]:
-    """Every route and unsafe method of the URL configuration, outside the Django admin (tests/access/test_admin*)."""
+    """Every route and unsafe method of the URL configuration, outside the Django admin (see the module's docstring)."""
     names: set[str] = set()
     for route, view in _walk(get_resolver()):
         if route.startswith(matrix.ADMIN_NAMESPACE):
