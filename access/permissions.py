@@ -25,6 +25,7 @@ LOGS = "logs"
 REVIEW = "review"
 ADMIN_SITE = "admin_site"
 RESIDENCY = "residency"
+PLATFORM_ADMIN = "platform_admin"
 
 # Every permission a role may list, with what it lets people do. Later apps
 # add their domains here; a role naming anything else is refused.
@@ -67,7 +68,13 @@ PERMISSIONS: dict[str, str] = {
     "scorecards.change": "Change scorecards and their rules, and re-evaluate services against them",
     "scorecards.delete": "Delete scorecards and their rules",
     "admin.admin_site": "Open the Django admin",
+    "platform.admin": "Count as a platform admin: give the approval only a platform admin may give (production "
+    "environments, templates that ask for one) and see the platform's inventory on the home page",
 }
+
+# Actions about the platform as a whole, each its own permission, asked about no object:
+# ``policy.can(user, PLATFORM_ADMIN)``. Holding ``*`` (the built-in platform admin role) includes them.
+PLATFORM_PERMISSIONS: dict[str, str] = {ADMIN_SITE: "admin.admin_site", PLATFORM_ADMIN: "platform.admin"}
 
 DOMAINS = sorted({permission.split(".", 1)[0] for permission in PERMISSIONS})
 

@@ -29,7 +29,18 @@ from django.utils import timezone
 
 from access import permissions
 from access.models import ApiToken, User
-from access.permissions import ADD, ADMIN_SITE, APPROVE, CHANGE, DELETE, EXPORT, RESIDENCY, VIEW
+from access.permissions import (
+    ADD,
+    ADMIN_SITE,
+    APPROVE,
+    CHANGE,
+    DELETE,
+    EXPORT,
+    PLATFORM_ADMIN,
+    PLATFORM_PERMISSIONS,
+    RESIDENCY,
+    VIEW,
+)
 from access.scoping import Scope, scope_of
 
 __all__ = [
@@ -39,6 +50,7 @@ __all__ = [
     "CHANGE",
     "DELETE",
     "EXPORT",
+    "PLATFORM_ADMIN",
     "RESIDENCY",
     "VIEW",
     "can",
@@ -70,6 +82,15 @@ class Rule:
     @property
     def unlimited(self) -> bool:
         return self.team is None and self.region is None and not self.zone and not self.tiers
+
+    @property
+    def covers_the_platform(self) -> bool:
+        """Whether the rule reaches the platform as a whole, which has no team, region, zone or tier.
+
+        So a grant limited to one team (region, zone, tiers) never makes its holder a platform admin; an API
+        token's team limit, which only narrows what has a team, leaves its owner's standing as it is.
+        """
+        return self.unlimited or self.only_where_present
 
     def limits(self) -> dict[str, Any]:
         return {"team": self.team, "region": self.region, "zone": self.zone, "tier": self.tiers}
@@ -170,8 +191,8 @@ def _scope(obj: Any) -> Scope:
 
 
 def permission_for(obj: Any, action: str) -> str:
-    if action == ADMIN_SITE:
-        return "admin.admin_site"
+    if action in PLATFORM_PERMISSIONS:
+        return PLATFORM_PERMISSIONS[action]
     return f"{_scope(obj).domain}.{action}"
 
 
@@ -180,13 +201,15 @@ def can(user: AnyUser, action: str, obj: Any = None) -> bool:
 
     ``obj`` is a model instance (saved, or unsaved to ask about creating it),
     a model class ("on some objects of this kind", for navigation and buttons)
-    or None (pages about no object, such as the dashboard: viewing only).
+    or None: pages about no object, such as the dashboard (viewing only), and
+    the actions about the platform as a whole (:data:`ADMIN_SITE`, and
+    :data:`PLATFORM_ADMIN`: whether the user counts as a platform admin).
     """
     if not _signed_in(user):
         return False
     if _is_superuser(user):
         return True
-    if obj is None and action != ADMIN_SITE:
+    if obj is None and action not in PLATFORM_PERMISSIONS:
         return action == VIEW
     permission = permission_for(obj, action)
     scope = _scope(obj)
@@ -195,6 +218,9 @@ def can(user: AnyUser, action: str, obj: Any = None) -> bool:
         held = (rule for rule in rules if permissions.allows(rule.permissions, permission))
         if is_instance:
             if not any(rule.covers(scope, obj) for rule in held):
+                return False
+        elif action == PLATFORM_ADMIN:
+            if not any(rule.covers_the_platform for rule in held):
                 return False
         elif not any(True for _ in held):
             return False

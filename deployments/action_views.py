@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -231,6 +232,9 @@ def freeze_list(request: HttpRequest) -> HttpResponse:
         for environment in _freezable(user)
         if policy.can(user, CHANGE, FreezeWindow(environment=environment))
     ]
+    if request.method == "POST" and not environments:
+        # The page shows them no form: a refusal, not a form to correct.
+        raise PermissionDenied("You may not freeze any environment.")
     form = FreezeForm(
         request.POST or None,
         environments=Environment.objects.filter(pk__in=[environment.pk for environment in environments]),

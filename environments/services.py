@@ -455,8 +455,8 @@ def environment_request(
 
 
 def is_platform_admin(user: User) -> bool:
-    """Platform admins are who may change environment templates (the built-in role holds every permission)."""
-    return policy.can(user, CHANGE, EnvironmentTemplate)
+    """Whether ``user`` counts as a platform admin: the ``platform.admin`` permission, held everywhere."""
+    return policy.can(user, policy.PLATFORM_ADMIN)
 
 
 class EnvironmentRequests(Lifecycle[Environment]):

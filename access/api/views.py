@@ -193,8 +193,13 @@ class ApiTokenViewSet(
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Revoke the token now (the row stays, as a record); callers using it get 401 from then on.
 
-        Revoking a revoked token answers the same again, so a retried DELETE is harmless.
+        Revoking a revoked token answers the same again, so a retried DELETE is harmless. As on the token's
+        page, its owner revokes it and so does whoever may revoke access on its team; to anyone else it does
+        not exist (404), which the service decides.
         """
         assert isinstance(request.user, User)  # noqa: S101
-        token = services.api_token_revoke(actor=request.user, token_id=self.get_object().pk)
+        token_id = str(kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
+        if not token_id.isdigit():
+            raise exceptions.NotFound("No API token matches the given query.")
+        token = services.api_token_revoke(actor=request.user, token_id=int(token_id))
         return Response(access_serializers.ApiTokenSerializer(token).data)

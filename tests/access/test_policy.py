@@ -333,6 +333,52 @@ def test_a_superuser_may_do_everything_without_any_grant(
     assert policy.restrict(Region.objects.all(), superuser, policy.DELETE).count() == 2
 
 
+# --- counting as a platform admin -----------------------------------------------------------
+
+
+def test_the_platform_admin_role_and_the_named_permission_make_a_platform_admin_and_nothing_else_does(
+    inventory: dict[str, Any],
+) -> None:
+    template_editor = user_with({"role": RoleFactory.create(permissions=["templates.*", "environments.approve"])})
+    named = user_with({"role": RoleFactory.create(permissions=["platform.admin"])})
+
+    assert policy.can(user_with({"role": role(BuiltinRole.PLATFORM_ADMIN)}), policy.PLATFORM_ADMIN)
+    assert policy.can(named, policy.PLATFORM_ADMIN)
+    assert not policy.can(template_editor, policy.PLATFORM_ADMIN)
+    for builtin in set(BuiltinRole) - {BuiltinRole.PLATFORM_ADMIN}:
+        assert not policy.can(user_with({"role": role(builtin)}), policy.PLATFORM_ADMIN), builtin
+    # The permission is about the platform, not a way to act on its objects.
+    assert not policy.can(named, policy.CHANGE, inventory["region_eu"])
+
+
+def test_a_platform_admin_grant_limited_to_a_team_or_a_zone_does_not_make_a_platform_admin(
+    inventory: dict[str, Any],
+) -> None:
+    on_a_team = user_with({"role": role(BuiltinRole.PLATFORM_ADMIN), "team": inventory["team_a"]})
+    in_a_zone = user_with({"role": role(BuiltinRole.PLATFORM_ADMIN), "zone": ResidencyZone.EU})
+
+    assert not policy.can(on_a_team, policy.PLATFORM_ADMIN)
+    assert not policy.can(in_a_zone, policy.PLATFORM_ADMIN)
+
+
+def test_an_api_token_counts_as_a_platform_admin_only_when_its_role_and_its_owner_do(
+    inventory: dict[str, Any],
+) -> None:
+    admin = user_with({"role": role(BuiltinRole.PLATFORM_ADMIN)})
+    admin.api_token = token_for(admin, BuiltinRole.PLATFORM_ADMIN, inventory["team_a"])  # type: ignore[attr-defined]
+    admins_viewer_token = user_with({"role": role(BuiltinRole.PLATFORM_ADMIN)})
+    admins_viewer_token.api_token = token_for(  # type: ignore[attr-defined]
+        admins_viewer_token, BuiltinRole.VIEWER, inventory["team_a"]
+    )
+    superuser = UserFactory.create(is_superuser=True)
+    superuser.api_token = token_for(superuser, BuiltinRole.VIEWER, inventory["team_a"])
+
+    assert policy.can(admin, policy.PLATFORM_ADMIN)
+    assert not policy.can(admins_viewer_token, policy.PLATFORM_ADMIN)
+    assert not policy.can(superuser, policy.PLATFORM_ADMIN)
+    assert policy.can(UserFactory.create(is_superuser=True), policy.PLATFORM_ADMIN)
+
+
 # --- require and get_for_update ------------------------------------------------------------
 
 

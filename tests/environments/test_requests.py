@@ -30,6 +30,7 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
 from tests.environments.test_provisioning_workflow import run_to_the_end
+from tests.factories import GrantFactory, RoleFactory, UserFactory
 from workflows.engine import StepContext
 from workflows.models import Run, RunStatus
 
@@ -147,6 +148,40 @@ def test_a_team_lead_cannot_approve_what_needs_a_platform_admin_but_the_admin_ca
     assert ApprovalRequest.objects.get(pk=approval.pk).status == ApprovalStatus.PENDING
 
     approvals.decide(approval.pk, approver=admin, approve=True)
+
+    environment.refresh_from_db()
+    assert environment.status == EnvironmentStatus.PROVISIONING
+    assert provisioning_run(environment).status == RunStatus.PENDING
+
+
+def approver_holding(*permissions: str) -> User:
+    """Someone outside the requester's team holding exactly these permissions everywhere (and the viewer's)."""
+    user: User = UserFactory.create()
+    GrantFactory.create(user=user, role=RoleFactory.create(permissions=list(permissions)))
+    return user
+
+
+def test_who_may_change_templates_but_is_no_platform_admin_cannot_approve_what_needs_one(
+    sandbox: None, developer: User
+) -> None:
+    environment = request(developer, "production", name="checkout")
+    approval = ApprovalRequest.objects.get(subject_id=str(environment.pk))
+    template_editor = approver_holding("environments.view", "environments.approve", "templates.*")
+
+    with pytest.raises(ValidationError, match="needs a platform admin's approval"):
+        approvals.decide(approval.pk, approver=template_editor, approve=True)
+
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == ApprovalStatus.PENDING
+    environment.refresh_from_db()
+    assert environment.status == EnvironmentStatus.PENDING_APPROVAL
+
+
+def test_the_platform_admin_permission_alone_makes_an_approver_a_platform_admin(sandbox: None, developer: User) -> None:
+    environment = request(developer, "production", name="checkout")
+    approval = ApprovalRequest.objects.get(subject_id=str(environment.pk))
+    named_admin = approver_holding("environments.view", "environments.approve", "platform.admin")
+
+    approvals.decide(approval.pk, approver=named_admin, approve=True)
 
     environment.refresh_from_db()
     assert environment.status == EnvironmentStatus.PROVISIONING
