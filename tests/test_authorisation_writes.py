@@ -802,6 +802,31 @@ def a_workload_to_roll_back() -> Target:
     return Target({"pk": str(row.pk)}, row)
 
 
+def a_rollback(*, tier: str, failed: bool = False) -> Target:
+    """A rollback of student-experience's checkout: waiting for approval (production), or failed at its step."""
+    from deployments.models import RollbackRequest
+    from deployments.rollback import rollback_request
+    from providers.sandbox.cluster import SandboxClusterDriver
+    from regions.drivers import cluster_driver_for
+    from regions.models import Cluster
+    from tests.deployments.cluster_objects import IMAGES, seed_deployment
+    from tests.deployments.test_rollback import workload
+    from workflows.models import Run, RunStatus, StepStatus
+
+    cluster = Cluster.objects.select_related("region__account").get(name="eks-eu-west-1")
+    driver = cluster_driver_for(cluster)
+    assert isinstance(driver, SandboxClusterDriver)
+    seed_deployment(driver.seed, "checkout-staging-core-services", "checkout", IMAGES)
+    row = workload(cluster, user(DEVELOPER), tier=tier)
+    rollback = rollback_request(actor=user(DEVELOPER), workload_id=row.pk, to_revision=1, reason="checkout 500s")
+    if failed:
+        run = Run.objects.get(key=f"rollback:{rollback.pk}")
+        run.steps.filter(position=1).update(status=StepStatus.FAILED, error="the cluster did not answer")
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="the cluster did not answer")
+        RollbackRequest.objects.filter(pk=rollback.pk).update(status="failed")
+    return Target({"pk": str(rollback.pk)}, rollback)
+
+
 CATALOGUE_CHANGERS = who(DEVELOPER, LEAD, ADMIN)
 
 DEPLOYMENT_WRITES: dict[str, Write] = {
@@ -844,6 +869,10 @@ DEPLOYMENT_WRITES: dict[str, Write] = {
         count_of("deployments.RollbackRequest"),
         a_workload_to_roll_back,
         lambda target: {"to_revision": "1", "reason": "checkout answers 500", "idempotency_key": "roll-once"},
+    ),
+    "deployments:rollback_cancel": Write(CATALOGUE_CHANGERS, fields("status"), lambda: a_rollback(tier="production")),
+    "deployments:rollback_retry": Write(
+        CATALOGUE_CHANGERS, fields("status"), lambda: a_rollback(tier="staging", failed=True)
     ),
 }
 
