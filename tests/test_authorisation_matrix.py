@@ -1030,6 +1030,13 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
     "regionrequest-list": api(),
     "regionrequest-detail": api(a_region_request),
     "regionrequest-plan": api(a_region_request),
+    # The page's actions by API are POSTs (tests/regions/test_api_actions.py acts as each persona).
+    **{
+        f"regionrequest-{name}": Expectation(
+            {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_region_request
+        )
+        for name in ("cancel", "retry", "rollback")
+    },
     # Asking the cloud which Kubernetes versions it offers is for those who may request a region; without an
     # account and a region the admin hears which to give (400), everyone else is refused before the cloud is asked.
     "regionrequest-kubernetes-versions": Expectation(
@@ -1077,6 +1084,11 @@ FAILOVER_EXPECTATIONS: dict[str, Expectation] = {
     "regions:failover_cancel": access_post(REFUSED, a_failover, platform_admin=MOVED),
     "failoverrequest-list": api(),
     "failoverrequest-detail": api(a_failover),
+    # Cancelling and retrying by API are POSTs (tests/regions/test_api_actions.py acts as each persona).
+    **{
+        f"failoverrequest-{name}": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_failover)
+        for name in ("cancel", "retry")
+    },
 }
 EXPECTATIONS.update(FAILOVER_EXPECTATIONS)
 

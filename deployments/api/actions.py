@@ -1,4 +1,5 @@
-"""API of rollbacks (ask, list, read), deploy freeze windows (list, create, end) and the DORA metrics.
+"""API of rollbacks (ask, list, read), deploy freeze windows (list, create, end: what the freezes page does) and
+the DORA metrics.
 
 As the pages: lists are scoped by the policy, the services decide, and their
 refusals come back as structured 400s with the reason (portal/api/errors.py).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -25,6 +27,8 @@ from deployments.dora import dora
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service
 from deployments.rollback import rollback_request
 from environments.models import Environment
+from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
 
 
@@ -116,14 +120,56 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
 
 
+class FreezeEnvironmentField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+    """An environment by its id, among the live ones the caller may see (any other is "not found", as the
+    page's choice offers only those)."""
+
+    def get_queryset(self) -> Any:
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        return policy.restrict(Environment.objects.live(), user, VIEW)
+
+
 class FreezeWindowSerializer(serializers.ModelSerializer[FreezeWindow]):
-    environment = serializers.PrimaryKeyRelatedField(queryset=Environment.objects.all())
+    environment = FreezeEnvironmentField(help_text="The environment's id (from /api/environments/).")
+    environment_name = serializers.CharField(source="environment.name", read_only=True)
+    team = serializers.SlugRelatedField(source="environment.team", slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    in_force = serializers.SerializerMethodField(help_text="It has begun and not ended: rollbacks are refused now.")
+    can_end = serializers.SerializerMethodField(help_text="Whether you may end it (or remove it before it begins).")
 
     class Meta:
         model = FreezeWindow
-        fields = ["id", "environment", "starts_at", "ends_at", "reason", "created_by", "created_at"]
+        fields = [
+            "id",
+            "environment",
+            "environment_name",
+            "team",
+            "starts_at",
+            "ends_at",
+            "in_force",
+            "reason",
+            "created_by",
+            "created_at",
+            "can_end",
+        ]
         read_only_fields = ["id", "created_by", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["ends_at"] <= attrs["starts_at"]:
+            raise serializers.ValidationError({"ends_at": ["A freeze must end after it starts."]})
+        return attrs
+
+    def get_in_force(self, window: FreezeWindow) -> bool:
+        now = timezone.now()
+        return window.starts_at <= now < window.ends_at
+
+    def get_can_end(self, window: FreezeWindow) -> bool:
+        changeable = getattr(window, "changeable", None)
+        if changeable is not None:  # the list annotates it in its one query
+            return bool(changeable)
+        request = self.context.get("request")
+        return request is not None and policy.can(request.user, CHANGE, window)
 
 
 class FreezeWindowViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[FreezeWindow]):
@@ -134,10 +180,33 @@ class FreezeWindowViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
     permission_classes = [SignedIn]
 
     def get_queryset(self) -> Any:
-        windows = policy.restrict(FreezeWindow.objects.select_related("created_by"), self.request.user, VIEW)
+        user = self.request.user
+        changeable = policy.restrict(FreezeWindow.objects.filter(pk=OuterRef("pk")), user, CHANGE)
+        windows = (
+            policy.restrict(FreezeWindow.objects.all(), user, VIEW)
+            .select_related("created_by", "environment__team")
+            .annotate(changeable=Exists(changeable))
+        )
         if self.request.query_params.get("current") in {"1", "true"}:
             windows = windows.filter(ends_at__gt=timezone.now())
         return windows.order_by("starts_at", "pk")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "current", bool, description="Only the windows in force or to come (as the freezes page lists)."
+            )
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], responses={201: FreezeWindowSerializer})
+    @idempotent
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Freeze an environment (``deployments.change`` on its team); an Idempotency-Key makes a repeat answer
+        the first window and freeze once."""
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
@@ -145,14 +214,17 @@ class FreezeWindowViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
             actor=_user(self.request), environment_id=data.pop("environment").pk, **data
         )
 
-    @extend_schema(request=None, responses={200: FreezeWindowSerializer})
-    @action(detail=True, methods=["post"])
-    def end(self, request: Request, pk: str, **kwargs: Any) -> Response:
-        """End the freeze now (one not begun yet is removed)."""
+    @extend_schema(request=None, responses={200: FreezeWindowSerializer}, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def end(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """End the freeze now (one not begun yet is removed); ending an ended one changes nothing."""
         visible = self.get_object()
         policy.require(request.user, CHANGE, visible)  # 403 for who may see it but not end it
         window = freezes.freeze_end(actor=_user(request), freeze_id=visible.pk)
-        return Response(FreezeWindowSerializer(window).data)
+        if window.pk is None:  # one not begun was removed: answer it as it was, by its id
+            window.pk = visible.pk
+        return Response(FreezeWindowSerializer(window, context=self.get_serializer_context()).data)
 
 
 def _seconds(value: timedelta | None) -> float | None:

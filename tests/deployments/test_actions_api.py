@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from access.models import Tier
+from access import audit
+from access.models import AuditEvent, Tier
 from deployments.choices import DeploymentSource, DeploymentStatus
 from deployments.models import Deployment, FreezeWindow, RollbackRequest
 from portal.demo import Persona
@@ -135,3 +136,98 @@ def test_the_dora_metrics_as_json(client_for: ClientFor, persona: Any) -> None:
     assert metrics["change_failure_rate"] == 0
     assert len(metrics["daily"]) == 7
     assert client_for(Persona.DEVELOPER).get("/api/dora/", {"days": "0"}).status_code == 400
+
+
+def freeze_body(environment_id: int, **changes: Any) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "environment": environment_id,
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1)).isoformat(),
+        "reason": "exam week",
+        **changes,
+    }
+
+
+def test_a_freeze_says_where_whose_whether_in_force_and_whether_you_may_end_it(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    created = client_for(Persona.TEAM_LEAD).post(
+        "/api/freeze-windows/", freeze_body(row.environment.pk), content_type="application/json"
+    )
+    assert created.status_code == 201, created.json()
+
+    as_lead = client_for(Persona.TEAM_LEAD).get("/api/freeze-windows/").json()["results"]
+    as_manager = client_for(Persona.MANAGER).get("/api/freeze-windows/").json()["results"]
+
+    (window,) = as_lead
+    assert window["environment_name"] == row.environment.name
+    assert window["team"] == row.environment.team.slug
+    assert window["in_force"] is True
+    assert window["can_end"] is True
+    assert [item["can_end"] for item in as_manager] == [False]  # the manager sees it and may not end it
+
+
+def test_a_freeze_ended_twice_with_its_key_ends_once_and_answers_the_same(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    lead = client_for(Persona.TEAM_LEAD)
+    body = freeze_body(row.environment.pk)
+    created = lead.post("/api/freeze-windows/", body, content_type="application/json", headers={"Idempotency-Key": "f"})
+    repeated = lead.post("/api/freeze-windows/", body, content_type="application/json", headers={"Idempotency-Key": "f"})
+    window = created.json()["id"]
+
+    ended = lead.post(f"/api/freeze-windows/{window}/end/", headers={"Idempotency-Key": "end-1"})
+    again = lead.post(f"/api/freeze-windows/{window}/end/", headers={"Idempotency-Key": "end-1"})
+
+    assert (created.status_code, repeated.status_code) == (201, 201)
+    assert repeated["Idempotency-Replayed"] == "true"
+    assert FreezeWindow.objects.count() == 1
+    assert ended.status_code == again.status_code == 200
+    assert ended.json() == again.json()
+    assert ended.json()["in_force"] is False
+    assert AuditEvent.objects.filter(verb=audit.FREEZE_CREATED).count() == 1
+    assert AuditEvent.objects.filter(verb=audit.FREEZE_ENDED).count() == 1
+
+
+def test_a_freeze_not_begun_is_removed_and_answered_by_its_id(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    lead = client_for(Persona.TEAM_LEAD)
+    later = timezone.now() + timedelta(days=2)
+    body = freeze_body(row.environment.pk, starts_at=later.isoformat(), ends_at=(later + timedelta(hours=1)).isoformat())
+    window = lead.post("/api/freeze-windows/", body, content_type="application/json").json()["id"]
+
+    removed = lead.post(f"/api/freeze-windows/{window}/end/")
+
+    assert removed.status_code == 200
+    assert removed.json()["id"] == window
+    assert not FreezeWindow.objects.filter(pk=window).exists()
+
+
+def test_an_environment_one_cannot_see_is_not_found_when_freezing_and_nothing_is_frozen(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+
+    unseen = client_for(Persona.AUDITOR).post(
+        "/api/freeze-windows/", freeze_body(row.environment.pk), content_type="application/json"
+    )
+    backwards = client_for(Persona.TEAM_LEAD).post(
+        "/api/freeze-windows/",
+        freeze_body(row.environment.pk, ends_at=(timezone.now() - timedelta(hours=1)).isoformat()),
+        content_type="application/json",
+    )
+
+    assert unseen.status_code == 400
+    assert "environment" in unseen.json()["error"]["fields"]
+    assert backwards.status_code == 400
+    assert backwards.json()["error"]["fields"]["ends_at"] == ["A freeze must end after it starts."]
+    assert not FreezeWindow.objects.exists()
