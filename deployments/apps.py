@@ -7,3 +7,7 @@ class DeploymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from deployments import receivers, rollback  # noqa: F401 (the approval receiver; the rollback workflow)
+        from deployments.models import RollbackRequest
+        from workflows import subjects
+
+        subjects.register("rollback", RollbackRequest)

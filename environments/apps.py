@@ -7,3 +7,7 @@ class EnvironmentsConfig(AppConfig):
 
     def ready(self) -> None:
         from environments import receivers  # noqa: F401 (connects the approval receiver)
+        from environments.models import Environment
+        from workflows import subjects
+
+        subjects.register("environment", Environment)
