@@ -178,7 +178,9 @@ def test_a_freeze_ended_twice_with_its_key_ends_once_and_answers_the_same(
     lead = client_for(Persona.TEAM_LEAD)
     body = freeze_body(row.environment.pk)
     created = lead.post("/api/freeze-windows/", body, content_type="application/json", headers={"Idempotency-Key": "f"})
-    repeated = lead.post("/api/freeze-windows/", body, content_type="application/json", headers={"Idempotency-Key": "f"})
+    repeated = lead.post(
+        "/api/freeze-windows/", body, content_type="application/json", headers={"Idempotency-Key": "f"}
+    )
     window = created.json()["id"]
 
     ended = lead.post(f"/api/freeze-windows/{window}/end/", headers={"Idempotency-Key": "end-1"})
@@ -201,7 +203,9 @@ def test_a_freeze_not_begun_is_removed_and_answered_by_its_id(
     assert row.environment is not None
     lead = client_for(Persona.TEAM_LEAD)
     later = timezone.now() + timedelta(days=2)
-    body = freeze_body(row.environment.pk, starts_at=later.isoformat(), ends_at=(later + timedelta(hours=1)).isoformat())
+    body = freeze_body(
+        row.environment.pk, starts_at=later.isoformat(), ends_at=(later + timedelta(hours=1)).isoformat()
+    )
     window = lead.post("/api/freeze-windows/", body, content_type="application/json").json()["id"]
 
     removed = lead.post(f"/api/freeze-windows/{window}/end/")

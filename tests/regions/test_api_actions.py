@@ -171,9 +171,7 @@ def test_an_admin_cancels_a_waiting_failover_once_per_key(sandbox: Path, client_
     assert "only one waiting for approval can" in without_key.json()["error"]["fields"]["non_field_errors"][0]
 
 
-def test_an_admin_retries_a_failed_failover_and_one_not_failed_is_refused(
-    sandbox: Path, client_for: ClientFor
-) -> None:
+def test_an_admin_retries_a_failed_failover_and_one_not_failed_is_refused(sandbox: Path, client_for: ClientFor) -> None:
     failover = approve_failover(a_waiting_failover())
     admin = client_for(Persona.PLATFORM_ADMIN)
     not_failed = post(admin, f"/api/regions/failovers/{failover.pk}/retry/")
