@@ -807,6 +807,9 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
         a_student_experience_rollback,
     ),
+    # What the rollback form offers takes a workload (tests/deployments/test_actions_api.py asks as each persona):
+    # without one everyone signed in hears which to give.
+    "rollbackrequest-options": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, answers(400))}),
     "freezewindow-list": api(),
     "freezewindow-detail": Expectation(
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},

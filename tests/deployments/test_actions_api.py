@@ -19,6 +19,7 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.models import Cluster
 from tests.deployments.test_rollback import workload
 from tests.factories import make_service
+from tests.helpers import queries_for
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
@@ -235,3 +236,93 @@ def test_an_environment_one_cannot_see_is_not_found_when_freezing_and_nothing_is
     assert backwards.status_code == 400
     assert backwards.json()["error"]["fields"]["ends_at"] == ["A freeze must end after it starts."]
     assert not FreezeWindow.objects.exists()
+
+
+def test_the_rollback_form_by_api_offers_the_revisions_to_go_back_to_and_what_stands_in_the_way(
+    client_for: ClientFor, demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    assert row.environment is not None
+    FreezeWindow.objects.create(
+        environment=row.environment,
+        starts_at=timezone.now() - timedelta(minutes=5),
+        ends_at=timezone.now() + timedelta(hours=3),
+        reason="exam week",
+        created_by=persona(Persona.TEAM_LEAD),
+    )
+    path = "/api/rollbacks/options/"
+
+    offered = client_for(Persona.DEVELOPER).get(path, {"workload": row.pk})
+    manager = client_for(Persona.MANAGER).get(path, {"workload": row.pk})
+    auditor = client_for(Persona.AUDITOR).get(path, {"workload": row.pk})
+    missing = client_for(Persona.DEVELOPER).get(path, {"workload": 999999999})
+    malformed = client_for(Persona.DEVELOPER).get(path, {"workload": "checkout"})
+
+    assert offered.status_code == 200, offered.json()
+    body = offered.json()
+    assert [(item["revision"], item["version"]) for item in body["revisions"]] == [(1, "1.3.0")]
+    assert body["freeze"]["reason"] == "exam week"
+    assert (body["needs_approval"], body["argocd_notice"]) == (False, "")
+    assert manager.status_code == 403  # sees the workload, may not roll it back
+    assert auditor.status_code == missing.status_code == 404
+    assert malformed.status_code == 400
+    assert "workload" in malformed.json()["error"]["fields"]
+
+
+def test_a_rollback_by_api_says_where_it_runs_and_which_run_and_approval_are_its(
+    client_for: ClientFor, demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any, settings: Any
+) -> None:
+    settings.DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL = True
+    staging = workload(demo_cluster, persona(Persona.DEVELOPER))
+    developer = client_for(Persona.DEVELOPER)
+
+    started = ask(developer, {"workload": staging.pk, "to_revision": 1, "reason": "checkout 500s"})
+    listed = developer.get("/api/rollbacks/").json()["results"]
+    run = developer.get(f"/api/workflow-runs/{started.json()['run']}/")
+
+    assert started.status_code == 201
+    body = started.json()
+    assert body["workload"]["region"] == "eu-west-1"
+    assert staging.environment is not None
+    assert body["workload"]["environment"] == {"id": staging.environment.pk, "name": staging.environment.name}
+    assert (body["approval"], body["approval_status"]) == (None, None)
+    assert listed[0] == body | {"updated_at": listed[0]["updated_at"]}
+    assert run.status_code == 200
+    assert (run.json()["subject_type"], run.json()["subject_id"]) == ("rollback", body["id"])
+
+
+def test_a_production_rollback_by_api_names_the_approval_it_waits_for(
+    client_for: ClientFor, demo_cluster: Cluster, driver: SandboxClusterDriver, persona: Any, settings: Any
+) -> None:
+    settings.DEPLOYMENTS_PRODUCTION_ROLLBACK_APPROVAL = True
+    production = workload(demo_cluster, persona(Persona.DEVELOPER), tier=Tier.PRODUCTION)
+
+    held = ask(client_for(Persona.DEVELOPER), {"workload": production.pk, "to_revision": 1, "reason": "500s"})
+
+    assert held.status_code == 201, held.json()
+    assert held.json()["status"] == "pending_approval"
+    assert held.json()["approval_status"] == "pending"
+    assert held.json()["run"] is None
+    assert client_for(Persona.TEAM_LEAD).get(f"/api/approvals/{held.json()['approval']}/").status_code == 200
+
+
+def test_the_rollback_list_costs_the_same_queries_for_one_rollback_or_many(
+    client_for: ClientFor, demo_cluster: Cluster, persona: Any
+) -> None:
+    row = workload(demo_cluster, persona(Persona.DEVELOPER))
+    developer = client_for(Persona.DEVELOPER)
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            RollbackRequest.objects.create(
+                workload=row, to_revision=1, reason="x", requested_by=persona(Persona.DEVELOPER), status="failed"
+            )
+
+    add(1)
+    developer.get("/api/rollbacks/")
+    one = queries_for(developer, "/api/rollbacks/")
+    add(5)
+    many = queries_for(developer, "/api/rollbacks/")
+
+    assert len(developer.get("/api/rollbacks/").json()["results"]) == 6
+    assert many == one
