@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Exists, OuterRef, Subquery
 from django.db.models.functions import Cast
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -122,11 +122,11 @@ class RollbackSerializer(serializers.ModelSerializer[RollbackRequest]):
 
     def _approval(self, rollback: RollbackRequest) -> tuple[int | None, str | None]:
         if hasattr(rollback, "approval_id"):  # the list's queryset annotates both in its one query
-            return rollback.approval_id, rollback.approval_status
+            return rollback.approval_id, getattr(rollback, "approval_status", None)
         approval = approval_selectors.latest_for(rollback, ROLLBACK)
         return (approval.pk, approval.status) if approval is not None else (None, None)
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_approval(self, rollback: RollbackRequest) -> int | None:
         return self._approval(rollback)[0]
 
@@ -134,10 +134,11 @@ class RollbackSerializer(serializers.ModelSerializer[RollbackRequest]):
     def get_approval_status(self, rollback: RollbackRequest) -> str | None:
         return self._approval(rollback)[1]
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_run(self, rollback: RollbackRequest) -> int | None:
         if hasattr(rollback, "run_id"):
-            return rollback.run_id
+            annotated: int | None = rollback.run_id
+            return annotated
         run = latest_run(rollback, ROLLBACK)
         return run.pk if run is not None else None
 
@@ -232,8 +233,10 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[RollbackOptionsQuery], responses={200: RollbackOptionsSerializer})
-    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
-    def options(self, request: Request, **kwargs: Any) -> Response:
+    @action(
+        detail=False, methods=["get"], url_path="options", url_name="options", filter_backends=[], pagination_class=None
+    )
+    def form_options(self, request: Request, **kwargs: Any) -> Response:
         """What the rollback form offers for a workload (``deployments.rollback`` on it, as the form): the
         revisions its cluster keeps to go back to, the freeze in force, Argo CD's notice and whether an approval
         is needed; 503 when the cluster cannot be asked."""
@@ -280,14 +283,16 @@ class FreezeEnvironmentField(serializers.PrimaryKeyRelatedField):  # type: ignor
 
     def get_queryset(self) -> Any:
         request = self.context.get("request")
-        user = request.user if request is not None else None
+        user = request.user if request is not None else AnonymousUser()
         return policy.restrict(Environment.objects.live(), user, VIEW)
 
 
 class FreezeWindowSerializer(serializers.ModelSerializer[FreezeWindow]):
     environment = FreezeEnvironmentField(help_text="The environment's id (from /api/environments/).")
     environment_name = serializers.CharField(source="environment.name", read_only=True)
-    team = serializers.SlugRelatedField(source="environment.team", slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        source="environment.team", slug_field="slug", read_only=True
+    )
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     in_force = serializers.SerializerMethodField(help_text="It has begun and not ended: rollbacks are refused now.")
     can_end = serializers.SerializerMethodField(help_text="Whether you may end it (or remove it before it begins).")

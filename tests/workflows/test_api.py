@@ -62,7 +62,7 @@ def provisioning(environment: Environment) -> Run:
 
 
 def runs_of(client: Client, subject_type: str, subject_id: int) -> Any:
-    return client.get("/api/workflow-runs/", {"subject_type": subject_type, "subject_id": subject_id})
+    return client.get("/api/workflow-runs/", {"subject_type": subject_type, "subject_id": str(subject_id)})
 
 
 def test_a_developer_follows_their_environments_provisioning_step_by_step(
