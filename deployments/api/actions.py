@@ -42,7 +42,6 @@ from deployments.rollback import (
     version_of,
 )
 from environments.models import Environment
-from portal.api.errors import error_body
 from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
@@ -170,6 +169,9 @@ class RollbackOptionsSerializer(serializers.Serializer[Any]):
     freeze = FreezeNoticeSerializer(allow_null=True, help_text="The freeze in force (a rollback is refused).")
     argocd_notice = serializers.CharField(help_text="What Argo CD will do afterwards; acknowledge it when asking.")
     needs_approval = serializers.BooleanField(help_text="Whether the rollback waits for an approval.")
+    problem = serializers.CharField(
+        help_text="Why the cluster could not say which revisions it keeps (then none is offered), as the form says."
+    )
 
 
 class RollbackAskSerializer(serializers.Serializer[Any]):
@@ -239,7 +241,7 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
     def form_options(self, request: Request, **kwargs: Any) -> Response:
         """What the rollback form offers for a workload (``deployments.rollback`` on it, as the form): the
         revisions its cluster keeps to go back to, the freeze in force, Argo CD's notice and whether an approval
-        is needed; 503 when the cluster cannot be asked."""
+        is needed; when the cluster cannot be asked, ``problem`` says why and no revision is offered."""
         query = RollbackOptionsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         user = _user(request)
@@ -251,11 +253,11 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
         if workload is None:
             raise NotFound("No such workload.")
         policy.require(user, ROLLBACK_PERMISSION, workload)  # 403 for who may see it but not roll it back
+        problem = ""
         try:
             revisions = rollback_choices(workload)
-        except ProviderError as error:
-            message = f"The cluster could not be asked for the workload's revisions: {error}"
-            return Response(error_body(503, "cluster_unavailable", message), status=503)
+        except ProviderError as error:  # the form shows it and offers nothing; a request then says which revision
+            revisions, problem = [], f"The cluster could not be asked for the workload's revisions: {error}"
         freeze = active_freeze(workload.environment)
         body = {
             "workload": workload.pk,
@@ -273,6 +275,7 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
             ),
             "argocd_notice": argocd_notice(workload),
             "needs_approval": needs_approval(workload),
+            "problem": problem,
         }
         return Response(RollbackOptionsSerializer(body).data)
 
