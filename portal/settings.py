@@ -597,6 +597,10 @@ SPECTACULAR_SETTINGS = {
         "CostSourceKindEnum": "costs.choices.SourceKind",
         "AttributionRuleKindEnum": "costs.choices.RuleKind",
         "AddonSizeEnum": "regions.models.ADDON_SIZES",
+        "ApprovalStatusEnum": "approvals.models.ApprovalStatus",
+        "WorkflowRunStatusEnum": "workflows.models.RunStatus",
+        "WorkflowStepStatusEnum": "workflows.models.StepStatus",
+        "WorkflowDirectionEnum": "workflows.models.Direction",
     },
 }
 
