@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import CharField, Model, Prefetch, Q, QuerySet
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from access import policy
-from access.models import User
+from access.models import Membership, User
+from access.scoping import scope_of
 from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStatus
 
 
@@ -65,3 +70,27 @@ def latest_for(subject: Model, purpose: str) -> ApprovalRequest | None:
         .order_by("-pk")
         .first()
     )
+
+
+def for_my_teams(user: User, limit: int = 200) -> list[ApprovalRequest]:
+    """Requests whose subject belongs to a team ``user`` is a member of (and may see), newest first.
+
+    A subject's team is where its model's policy scope says (``@scoped(team=…)``), so this layer names no
+    domain model; subjects of no team (a region, a region request) are no team's. One subquery per kind of
+    subject that has requests.
+    """
+    teams = Membership.objects.filter(user=user).values("team_id")
+    kinds = ApprovalRequest.objects.order_by().values_list("subject_type_id", flat=True).distinct()
+    mine: list[Q] = []
+    for kind in ContentType.objects.filter(pk__in=kinds):
+        model = kind.model_class()
+        scope = scope_of(model)
+        if model is None or scope is None or scope.team is None:
+            continue
+        subjects = policy.restrict(model._default_manager.filter(**{f"{scope.team}__in": teams}), user, policy.VIEW)
+        keys = subjects.annotate(subject_key=Cast("pk", output_field=CharField())).values("subject_key")
+        mine.append(Q(subject_type=kind, subject_id__in=keys))
+    if not mine:
+        return []
+    requests = ApprovalRequest.objects.filter(reduce(operator.or_, mine)).order_by("-created_at", "-pk")
+    return list(_with_details(requests)[:limit])

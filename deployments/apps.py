@@ -6,4 +6,8 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
-        from deployments import receivers, rollback  # noqa: F401 (the approval receiver; the rollback workflow)
+        from deployments import receivers, rollback  # noqa: F401 (the approval and run receivers; the rollback workflow)
+        from deployments.models import RollbackRequest
+        from workflows import subjects
+
+        subjects.register("rollback", RollbackRequest)

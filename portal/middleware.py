@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from psycopg import errors as pg_errors
 
 from portal import views
+from portal.api.errors import error_body
+from portal.api.parsers import NUL, REFUSAL, holds_nul
 
 logger = logging.getLogger(__name__)
 
@@ -115,3 +117,21 @@ class DatabaseDeadlineMiddleware:
             return None
         logger.warning("a query of %s %s outlived the request deadline and was cancelled", request.method, request.path)
         return views.database_busy(request)
+
+
+class ApiQueryTextMiddleware:
+    """Refuse an API query parameter holding the NUL character (PostgreSQL cannot compare text with it) with the
+    API's structured 400, before a view's filter or serializer sends it to the database."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            held = sorted({name for name, values in request.GET.lists() if holds_nul([name, *values])})
+            if held:
+                body = error_body(
+                    400, "invalid", REFUSAL, fields={name.replace(NUL, "") or "query": [REFUSAL] for name in held}
+                )
+                return JsonResponse(body, status=400)
+        return self.get_response(request)

@@ -377,6 +377,8 @@ MIDDLEWARE = [
     "access.middleware.BreakGlassMfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A NUL character in an API query parameter is a 400 before any view passes it to a query.
+    "portal.middleware.ApiQueryTextMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -552,6 +554,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's three parsers, refusing text with a NUL character (PostgreSQL cannot hold it) in a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "portal.api.parsers.FormParser",
+        "portal.api.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
 }
 SIMPLE_JWT = {
@@ -589,6 +597,10 @@ SPECTACULAR_SETTINGS = {
         "CostSourceKindEnum": "costs.choices.SourceKind",
         "AttributionRuleKindEnum": "costs.choices.RuleKind",
         "AddonSizeEnum": "regions.models.ADDON_SIZES",
+        "ApprovalStatusEnum": "approvals.models.ApprovalStatus",
+        "WorkflowRunStatusEnum": "workflows.models.RunStatus",
+        "WorkflowStepStatusEnum": "workflows.models.StepStatus",
+        "WorkflowDirectionEnum": "workflows.models.Direction",
     },
 }
 

@@ -6,6 +6,11 @@ class RegionsConfig(AppConfig):
     verbose_name = "Platform inventory"
 
     def ready(self) -> None:
-        # The approval receiver; and ``regions.failover``, registered in every process (only
+        # The approval and run receivers; and ``regions.failover``, registered in every process (only
         # <app>/workflows.py is autodiscovered, and the failover's workflow lives in its own module).
         from regions import failover_workflow, receivers  # noqa: F401
+        from regions.models import FailoverRequest, RegionRequest
+        from workflows import subjects
+
+        subjects.register("region-request", RegionRequest)
+        subjects.register("failover", FailoverRequest)

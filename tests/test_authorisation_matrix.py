@@ -615,6 +615,24 @@ def a_student_experience_environment() -> dict[str, str]:
     return {"pk": str(environment.pk)}
 
 
+def a_student_experience_environment_run() -> dict[str, str]:
+    from django.contrib.contenttypes.models import ContentType
+
+    from environments.models import Environment
+    from workflows.models import Run
+
+    environment = Environment.objects.get(pk=a_student_experience_environment()["pk"])
+    run, _ = Run.objects.get_or_create(
+        key=f"matrix-environment-{environment.pk}",
+        defaults={
+            "kind": "environments.provision",
+            "subject_type": ContentType.objects.get_for_model(Environment),
+            "subject_id": str(environment.pk),
+        },
+    )
+    return {"pk": str(run.pk)}
+
+
 REQUESTERS = {"developer": OK, "team_lead": OK, "platform_admin": OK}
 
 
@@ -651,6 +669,13 @@ ENVIRONMENT_EXPECTATIONS: dict[str, Expectation] = {
         for name in ("teardown", "cancel", "retry", "extend")
     },
     "environment-check": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
+    # A workflow run is visible exactly when its subject is: the list is everyone's (scoped), the run of a
+    # student-experience environment is a 404 to the auditor as the environment is (tests/workflows/test_api.py).
+    "workflowrun-list": api(),
+    "workflowrun-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
+        a_student_experience_environment_run,
+    ),
 }
 EXPECTATIONS.update(ENVIRONMENT_EXPECTATIONS)
 
@@ -799,6 +824,9 @@ DEPLOYMENT_ACTION_EXPECTATIONS: dict[str, Expectation] = {
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
         a_student_experience_rollback,
     ),
+    # What the rollback form offers takes a workload (tests/deployments/test_actions_api.py asks as each persona):
+    # without one everyone signed in hears which to give.
+    "rollbackrequest-options": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, answers(400))}),
     "freezewindow-list": api(),
     "freezewindow-detail": Expectation(
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: NOT_FOUND},
@@ -1047,6 +1075,13 @@ REGION_EXPECTATIONS: dict[str, Expectation] = {
     "regionrequest-list": api(),
     "regionrequest-detail": api(a_region_request),
     "regionrequest-plan": api(a_region_request),
+    # The page's actions by API are POSTs (tests/regions/test_api_actions.py acts as each persona).
+    **{
+        f"regionrequest-{name}": Expectation(
+            {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_region_request
+        )
+        for name in ("cancel", "retry", "rollback")
+    },
     # Asking the cloud which Kubernetes versions it offers is for those who may request a region; without an
     # account and a region the admin hears which to give (400), everyone else is refused before the cloud is asked.
     "regionrequest-kubernetes-versions": Expectation(
@@ -1094,6 +1129,13 @@ FAILOVER_EXPECTATIONS: dict[str, Expectation] = {
     "regions:failover_cancel": access_post(REFUSED, a_failover, platform_admin=MOVED),
     "failoverrequest-list": api(),
     "failoverrequest-detail": api(a_failover),
+    # Cancelling and retrying by API are POSTs (tests/regions/test_api_actions.py acts as each persona).
+    **{
+        f"failoverrequest-{name}": Expectation(
+            {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_failover
+        )
+        for name in ("cancel", "retry")
+    },
 }
 EXPECTATIONS.update(FAILOVER_EXPECTATIONS)
 

@@ -1,4 +1,5 @@
-"""The approvals API: what waits for one's decision, one's own requests, a request, deciding and withdrawing.
+"""The approvals API: what waits for one's decision, one's own requests, one's teams', a request, deciding and
+withdrawing.
 
 As the pages (approvals/views.py): a request is visible to whoever asked for it or may see its subject, any
 other is a 404; deciding takes the policy's ``approve`` on the subject and nobody decides their own request;
@@ -25,7 +26,11 @@ from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
 
-SCOPES = {"waiting": "waiting for a decision you may make (oldest first)", "mine": "asked for by you (newest first)"}
+SCOPES = {
+    "waiting": "waiting for a decision you may make (oldest first)",
+    "mine": "asked for by you (newest first)",
+    "team": "about something of a team you are a member of (newest first)",
+}
 
 
 def _user(request: Request) -> User:
@@ -38,7 +43,7 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
     queryset = ApprovalRequest.objects.none()  # every read goes through approvals.selectors
     serializer_class = ApprovalSerializer
     permission_classes = [SignedIn]
-    pagination_class = None  # the lists are bounded by the selectors (200 waiting, 50 of one's own)
+    pagination_class = None  # the lists are bounded by the selectors (200 waiting or of one's teams, 50 of one's own)
 
     @extend_schema(
         parameters=[
@@ -55,7 +60,12 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
         if scope not in SCOPES:
             raise exceptions.ValidationError({"scope": [f"Choose one of: {', '.join(SCOPES)}."]})
         user = _user(request)
-        found = selectors.waiting_for(user) if scope == "waiting" else selectors.requested_by(user)
+        if scope == "waiting":
+            found = selectors.waiting_for(user)
+        elif scope == "mine":
+            found = selectors.requested_by(user)
+        else:
+            found = selectors.for_my_teams(user)
         return Response(self.get_serializer(found, many=True).data)
 
     def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:

@@ -51,7 +51,9 @@ class ServiceSerializer(serializers.ModelSerializer[Service]):
 
 
 class WorkloadSerializer(serializers.ModelSerializer[Workload]):
-    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
     region = serializers.CharField(source="cluster.region.code", read_only=True)
@@ -89,7 +91,9 @@ class WorkloadSerializer(serializers.ModelSerializer[Workload]):
 
 
 class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
-    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     region = serializers.CharField(source="cluster.region.code", read_only=True, default="")
     tier = serializers.CharField(read_only=True)
@@ -127,7 +131,9 @@ class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
 
 
 class PipelineRunSerializer(serializers.ModelSerializer[PipelineRun]):
-    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     tier = serializers.CharField(read_only=True)
 

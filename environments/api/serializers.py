@@ -39,6 +39,14 @@ class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     # Plain strings (see above): tier and size reuse named choice sets.
     tier = serializers.CharField(read_only=True, help_text="development, test, staging, production.")
     size = serializers.CharField(read_only=True, help_text="S, M or L.")
+    # Declared, not derived: a read-only field DRF derives drops ``allow_blank``, and the schema would then
+    # promise an approver that an environment needing no approval does not have.
+    approver = serializers.ChoiceField(
+        choices=Environment._meta.get_field("approver").choices or [],
+        allow_blank=True,
+        read_only=True,
+        help_text="Who must approve the request, as the policy decided; empty: no approval needed.",
+    )
 
     class Meta:
         model = Environment

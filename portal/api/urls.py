@@ -14,6 +14,7 @@ from environments.api import views as environments_api
 from regions.api import views as regions_api
 from scorecards.api import views as scorecards_api
 from search.api import views as search_api
+from workflows.api import views as workflows_api
 
 router = DefaultRouter()
 router.register("cloud-accounts", regions_api.CloudAccountViewSet)
@@ -42,6 +43,7 @@ router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
 router.register("scorecards", scorecards_api.ScorecardViewSet)
 router.register("scorecard-scores", scorecards_api.ServiceScoreViewSet)
 router.register("approvals", approvals_api.ApprovalViewSet)
+router.register("workflow-runs", workflows_api.WorkflowRunViewSet, basename="workflowrun")
 
 urlpatterns = [
     path("auth/", include("access.api.urls")),

@@ -1,11 +1,13 @@
-"""API of the platform inventory (read) and of region requests (read, request, plan); every list is scoped
-by the policy."""
+"""API of the platform inventory (read), of region requests (read, request, plan, and the actions of their page:
+cancel, retry, roll back) and of failovers (read, request, cancel, retry); every list is scoped by the policy,
+an object one cannot see is a 404 and one one may see but not change a 403."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +18,8 @@ from rest_framework.response import Response
 from access import policy
 from access.models import User
 from portal.api.errors import error_body
+from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from portal.api.idempotency import idempotent
 from portal.api.permissions import PolicyPermission, SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
 from regions import catalogue, filtersets, preflight, selectors, services, versions
@@ -276,6 +280,40 @@ class RegionRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, views
         region_request = self.get_object()
         return Response({"request": region_request.pk, **region_plan(region_request).as_json()})
 
+    @extend_schema(request=None, responses=serializers.RegionRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def cancel(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Cancel a request waiting for approval (its approval is withdrawn) or a build under way (what it made
+        is rolled back)."""
+        return self._acted(request, services.region_request_cancel, pk)
+
+    @extend_schema(request=None, responses=serializers.RegionRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def retry(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Resume a failed build (or a failed rollback) at its failed step."""
+        return self._acted(request, services.region_build_retry, pk)
+
+    @extend_schema(request=None, responses=serializers.RegionRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def rollback(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Roll a failed build back: delete what it created, newest first."""
+        return self._acted(request, services.region_build_rollback, pk)
+
+    def _acted(self, request: Request, service: Any, pk: Any) -> Response:
+        """Act on the request ``pk`` as its page does: 404 when the caller may not see it, 403 when they may see
+        it only; the service's refusal is the structured 400 of the shared error handler."""
+        user = _checked_by(request)
+        if not str(pk).isdigit():
+            raise Http404("No such region request.")
+        region_request = selectors.region_request_get(user=user, pk=int(pk))
+        policy.require(user, policy.CHANGE, region_request)
+        service(actor=user, request_id=region_request.pk)
+        fresh = selectors.region_request_get(user=user, pk=region_request.pk)
+        return Response(serializers.RegionRequestSerializer(fresh).data)
+
 
 class FailoverRequestPermission(PolicyPermission):
     """Reading needs a signed-in person (the list is scoped); the service checks ``inventory.add`` on the region."""
@@ -331,3 +369,28 @@ class FailoverRequestViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, vie
         )
         body = serializers.FailoverRequestSerializer(created).data
         return Response(body, status=status.HTTP_200_OK if repeated else status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=serializers.FailoverRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def cancel(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Cancel a failover waiting for approval (its approval is withdrawn); one under way cannot be stopped."""
+        return self._acted(request, failovers.failover_cancel, pk)
+
+    @extend_schema(request=None, responses=serializers.FailoverRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def retry(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
+        """Resume a failed failover at its failed step. A promotion cannot be undone, so there is no rollback."""
+        return self._acted(request, failovers.failover_retry, pk)
+
+    def _acted(self, request: Request, service: Any, pk: Any) -> Response:
+        """Act on the failover ``pk`` as its page does: 404 when the caller may not see it, 403 when they may see
+        it only; the service's refusal is the structured 400 of the shared error handler."""
+        user = _checked_by(request)
+        if not str(pk).isdigit():
+            raise Http404("No such failover.")
+        failover = failovers.failover_get(user=user, pk=int(pk))
+        policy.require(user, policy.CHANGE, failover)
+        service(actor=user, failover_id=failover.pk)
+        return Response(serializers.FailoverRequestSerializer(failovers.failover_get(user=user, pk=failover.pk)).data)

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from access.models import User
+from access.models import Team, User
 from approvals import services
 from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStatus
+from environments.models import Environment, EnvironmentTemplate
 from portal.demo import Persona
-from regions.models import Region
+from regions.models import Cluster, Region
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
 
@@ -112,3 +113,45 @@ def test_the_requester_withdraws_and_withdrawing_again_answers_the_same(
         .status_code
         == 400
     )
+
+
+def team_environment(slug: str, name: str) -> Environment:
+    return Environment.objects.create(
+        team=Team.objects.get(slug=slug),
+        name=name,
+        template=EnvironmentTemplate.objects.get(slug="production"),
+        tier="production",
+        cluster=Cluster.objects.get(name="eks-eu-west-1"),
+        requested_by=User.objects.filter(memberships__team__slug=slug).first() or User.objects.get(username="admin"),
+        status="pending_approval",
+        monthly_estimate="10.00",
+        currency="USD",
+    )
+
+
+def ask_about(subject: Environment, who: User) -> ApprovalRequest:
+    return services.request_approval(
+        subject, purpose="environments.provision", requested_by=who, summary=f"Provision {subject.name}"
+    )
+
+
+def test_the_team_list_holds_the_requests_about_ones_teams_things_newest_first(
+    asked: ApprovalRequest, client_for: Callable[[Persona | None], Client], persona: Callable[[Persona], User]
+) -> None:
+    ours = ask_about(team_environment("student-experience", "checkout-prod"), persona(Persona.TEAM_LEAD))
+    newer = ask_about(team_environment("student-experience", "search-prod"), persona(Persona.DEVELOPER))
+    theirs = ask_about(team_environment("tutor-tools", "tutor-prod"), persona(Persona.PLATFORM_ADMIN))
+
+    developer = client_for(Persona.DEVELOPER).get("/api/approvals/", {"scope": "team"})
+    admin = client_for(Persona.PLATFORM_ADMIN).get("/api/approvals/", {"scope": "team"})
+    auditor = client_for(Persona.AUDITOR).get("/api/approvals/", {"scope": "team"})
+
+    assert developer.status_code == 200
+    assert ids(developer.json()) == [newer.pk, ours.pk]  # not the other team's, nor the region's (no team's)
+    # The admin sees everything, and is a member of core-platform only.
+    assert theirs.pk not in ids(admin.json())
+    assert asked.pk not in ids(admin.json())
+    assert auditor.json() == []
+    unknown = client_for(Persona.DEVELOPER).get("/api/approvals/", {"scope": "everyone"})
+    assert unknown.status_code == 400
+    assert "team" in unknown.json()["error"]["fields"]["scope"][0]
