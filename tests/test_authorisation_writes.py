@@ -1188,6 +1188,11 @@ API_WRITES: dict[str, Write] = {
             "reason": "eu-west-1 is down.",
         },
     ),
+    "regionrequest-cancel": Write(REGION_ADMINS, fields("status"), a_region_request),
+    "regionrequest-retry": Write(REGION_ADMINS, fields("status"), a_failed_region_build),
+    "regionrequest-rollback": Write(REGION_ADMINS, fields("status"), a_failed_region_build),
+    "failoverrequest-cancel": Write(REGION_ADMINS, fields("status"), a_waiting_failover),
+    "failoverrequest-retry": Write(REGION_ADMINS, fields("status"), a_failed_failover),
 }
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -367,7 +367,10 @@ class FreezeWindowViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
     @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Freeze an environment (``deployments.change`` on its team); an Idempotency-Key makes a repeat answer
-        the first window and freeze once."""
+        the first window and freeze once. Someone who may freeze no environment at all is refused (403) before
+        the body is read."""
+        if not policy.can(_user(request), CHANGE, FreezeWindow):
+            raise PermissionDenied("You may not freeze any environment.")
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer: Any) -> None:

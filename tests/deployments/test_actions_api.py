@@ -11,14 +11,15 @@ from django.test import Client
 from django.utils import timezone
 
 from access import audit
-from access.models import AuditEvent, Tier
+from access.models import AuditEvent, Grant, Role, Team, Tier, User
+from access.permissions import BuiltinRole
 from deployments.choices import DeploymentSource, DeploymentStatus
 from deployments.models import Deployment, FreezeWindow, RollbackRequest
 from portal.demo import Persona
 from providers.sandbox.cluster import SandboxClusterDriver
 from regions.models import Cluster
 from tests.deployments.test_rollback import workload
-from tests.factories import make_service
+from tests.factories import UserFactory, make_service
 from tests.helpers import queries_for
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).
@@ -222,15 +223,23 @@ def test_an_environment_one_cannot_see_is_not_found_when_freezing_and_nothing_is
     row = workload(demo_cluster, persona(Persona.DEVELOPER))
     assert row.environment is not None
 
-    unseen = client_for(Persona.AUDITOR).post(
+    nobody_to_freeze = client_for(Persona.AUDITOR).post(
         "/api/freeze-windows/", freeze_body(row.environment.pk), content_type="application/json"
     )
+    outsider: User = UserFactory.create(username="tutor-tools-developer")
+    Grant.objects.create(
+        role=Role.objects.get(slug=BuiltinRole.DEVELOPER), user=outsider, team=Team.objects.get(slug="tutor-tools")
+    )
+    other_team = Client()
+    other_team.force_login(outsider)
+    unseen = other_team.post("/api/freeze-windows/", freeze_body(row.environment.pk), content_type="application/json")
     backwards = client_for(Persona.TEAM_LEAD).post(
         "/api/freeze-windows/",
         freeze_body(row.environment.pk, ends_at=(timezone.now() - timedelta(hours=1)).isoformat()),
         content_type="application/json",
     )
 
+    assert nobody_to_freeze.status_code == 403
     assert unseen.status_code == 400
     assert "environment" in unseen.json()["error"]["fields"]
     assert backwards.status_code == 400

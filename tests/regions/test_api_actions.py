@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from access import audit
 from access.models import AuditEvent
@@ -47,6 +48,7 @@ def failed_build(request: RegionRequest) -> Run:
     """The request approved, its build-out failed (as a worker leaves it when a step fails for good)."""
     run = services.build_run(approve(request))
     assert run is not None
+    run.steps.filter(position=1).update(status="failed", started_at=timezone.now(), error="The cloud refused it.")
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error="The cloud refused the cache.")
     RegionRequest.objects.filter(pk=request.pk).update(status=RegionRequestStatus.FAILED)
     return run
