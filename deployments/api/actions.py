@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import policy
+from access.api.fields import VisiblePrimaryKeyRelatedField, VisibleSlugRelatedField
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
 from deployments import freezes
@@ -117,7 +118,7 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
 
 
 class FreezeWindowSerializer(serializers.ModelSerializer[FreezeWindow]):
-    environment = serializers.PrimaryKeyRelatedField(queryset=Environment.objects.all())
+    environment = VisiblePrimaryKeyRelatedField(queryset=Environment.objects.all())
     created_by = serializers.CharField(source="created_by.username", read_only=True)
 
     class Meta:
@@ -160,8 +161,8 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 class DoraQuery(serializers.Serializer[Any]):
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
-    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all(), required=False)
+    team = VisibleSlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    service = VisibleSlugRelatedField(slug_field="slug", queryset=Service.objects.all(), required=False)
     days = serializers.IntegerField(min_value=1, max_value=730, default=30)
 
 
@@ -172,7 +173,7 @@ class DoraView(APIView):
 
     @extend_schema(parameters=[DoraQuery], responses={200: dict})
     def get(self, request: Request) -> Response:
-        query = DoraQuery(data=request.query_params)
+        query = DoraQuery(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
         visible = policy.restrict(Deployment.objects.all(), request.user, VIEW)
         if query.validated_data.get("team"):
