@@ -245,6 +245,7 @@ class CostSourceViewSet(
 class AttributionRuleSerializer(serializers.ModelSerializer[AttributionRule]):
     # The team, environment and service are looked up among those the caller may see.
     serializer_related_field = VisiblePrimaryKeyRelatedField
+
     class Meta:
         model = AttributionRule
         fields = ["id", "kind", "key", "value", "priority", "team", "environment", "service"]
