@@ -12,6 +12,7 @@ attribution rules belong to no team, so only an unlimited grant reaches them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -267,3 +268,28 @@ def test_an_object_outside_the_callers_scope_answers_as_one_that_does_not_exist(
     if case.in_scope is not None:
         status, body = send(client, case, scene, url, case.in_scope(scene))
         assert case.field not in body.get("error", {}).get("fields", {}), body
+
+
+def offered(html: str, name: str) -> set[str]:
+    """The values a page's ``<select name=…>`` offers (the empty choice left out)."""
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S)
+    assert select is not None, f"no {name} choice on the page"
+    return set(re.findall(r'<option value="([^"]+)"', select.group(1)))
+
+
+def test_the_budget_form_offers_only_the_environments_and_services_the_person_may_see(scene: Scene) -> None:
+    """They may set budgets for every team, but see only their own team's environments and services."""
+    ours, theirs = (
+        make_service(slug="our-service", team=scene.ours),
+        make_service(slug="their-service", team=scene.theirs),
+    )
+    client = Client()
+    client.force_login(scene.user)
+    response = client.get("/costs/budgets/new/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert offered(html, "team") == {str(scene.ours.pk), str(scene.theirs.pk)}
+    assert offered(html, "environment") == {str(scene.our_environment.pk)}
+    assert offered(html, "service") == {str(ours.pk)}
+    assert theirs.name not in html
+    assert scene.their_environment.name not in html
