@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from access import policy
-from access.models import AuditEvent, Grant, Membership, Role, Team, Tier, User
+from access.models import ApiToken, AuditEvent, Grant, Membership, Role, Team, Tier, User
 from approvals.models import ApprovalRequest, ApprovalStatus
 from costs.models import Budget, CostRollup, Recommendation
 from deployments.models import Deployment, Service
@@ -39,7 +39,7 @@ from environments.models import Environment, EnvironmentTemplate
 from regions.choices import ClusterKind, Provider, RegionStatus, ResidencyZone
 from regions.models import CloudAccount, Cluster, FailoverRequest, Region, RegionRequest
 from tests.environments.factories import template
-from tests.factories import audit_events
+from tests.factories import ApiTokenFactory, api_token_secret, audit_events
 
 pytestmark = pytest.mark.django_db
 
@@ -81,12 +81,22 @@ class GrantSpec:
     region: int | None
     zone: str
     tiers: tuple[str, ...]
+    state: str  # active, expired or revoked: only active grants count
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """An API token of the person's: a role on one team, which narrows what the person may do through it."""
+
+    role: str
+    team: int
 
 
 @dataclass(frozen=True)
 class PersonSpec:
     teams: frozenset[int]
     grants: tuple[GrantSpec, ...]
+    token: TokenSpec | None
 
 
 @dataclass(frozen=True)
@@ -108,11 +118,13 @@ grant_specs = st.builds(
     region=st.one_of(st.none(), st.none(), st.integers(0, len(REGIONS) - 1)),
     zone=st.sampled_from(["", "", *ZONES]),
     tiers=st.one_of(st.just(()), st.lists(st.sampled_from(TIERS), min_size=1, max_size=2, unique=True).map(tuple)),
+    state=st.sampled_from(["active", "active", "active", "expired", "revoked"]),
 )
 people = st.builds(
     PersonSpec,
     teams=st.frozensets(st.integers(0, TEAMS - 1), max_size=2),
     grants=st.lists(grant_specs, max_size=3).map(tuple),
+    token=maybe(st.builds(TokenSpec, role=st.sampled_from(ROLES), team=st.integers(0, TEAMS - 1))),
 )
 worlds = st.builds(
     WorldSpec,
@@ -132,6 +144,8 @@ class World:
     clusters: list[Cluster]
     accounts: list[CloudAccount]
     environments: list[Environment] = field(default_factory=list)
+    # Per person who has one: their API token and its secret.
+    tokens: dict[int, tuple[ApiToken, str]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -207,8 +221,15 @@ def build(spec: WorldSpec) -> World:
                 zone=grant.zone,
                 tiers=list(grant.tiers),
                 reason="Generated for the list scoping test.",
+                expires_at=timezone.now() - timedelta(minutes=1) if grant.state == "expired" else None,
+                revoked_at=timezone.now() if grant.state == "revoked" else None,
             )
-    return World(users=users, teams=teams, regions=regions, clusters=clusters, accounts=accounts)
+    world = World(users=users, teams=teams, regions=regions, clusters=clusters, accounts=accounts)
+    for user, person in zip(users, spec.people, strict=True):
+        if person.token is not None:
+            token = ApiTokenFactory.create(owner=user, team=teams[person.token.team], role=roles[person.token.role])
+            world.tokens[user.pk] = (token, api_token_secret(token))
+    return world
 
 
 def saved(tier: str) -> EnvironmentTemplate:
@@ -252,9 +273,11 @@ def client_for(user: User) -> Client:
     return client
 
 
-def allowed(user: User, objects: list[Any], action: str = policy.VIEW) -> set[Any]:
-    """The ids of ``objects`` the policy lets ``user`` act on, decided one object at a time."""
+def allowed(user: User, objects: list[Any], action: str = policy.VIEW, token: ApiToken | None = None) -> set[Any]:
+    """The ids of ``objects`` the policy lets ``user`` (through ``token``, if given) act on, one object at a time."""
     fresh = User.objects.get(pk=user.pk)  # no rules cached from an earlier example
+    if token is not None:
+        fresh.api_token = token  # type: ignore[attr-defined]  # as the token authentication sets it
     return {obj.pk for obj in objects if policy.can(fresh, action, obj)}
 
 
@@ -300,18 +323,30 @@ def check_list(
     *,
     expected: Callable[[User], set[Any]] | None = None,
 ) -> None:
-    """For each person: every read (``(label, read, url)``) holds exactly the objects they may see."""
+    """For each person: every read (``(label, read, url)``) holds exactly the objects they may see.
+
+    API reads are made again with the person's API token, when they have one, and must then hold exactly
+    what the policy lets them see through it.
+    """
     for user in world.users:
         client = client_for(user)
         want = expected(user) if expected is not None else allowed(user, objects)
+        callers = [("", client, want)]
+        if user.pk in world.tokens and expected is None:
+            token, secret = world.tokens[user.pk]
+            through_token = Client(headers={"Authorization": f"Bearer {secret}"})
+            callers.append((" through their token", through_token, allowed(user, objects, token=token)))
         for label, read, url in reads:
-            if not want and refused_or_empty(client, url):
-                continue
-            got = read(client)
-            assert got == want, (
-                f"{label} for {user.username}: shows {sorted(got - want)} it must not, "
-                f"misses {sorted(want - got)} it must show"
-            )
+            for how, caller, wanted in callers:
+                if how and not label.startswith("API"):
+                    continue  # pages are read in the browser, never with a token
+                if not wanted and refused_or_empty(caller, url):
+                    continue
+                got = read(caller)
+                assert got == wanted, (
+                    f"{label} for {user.username}{how}: shows {sorted(got - wanted)} it must not, "
+                    f"misses {sorted(wanted - got)} it must show"
+                )
 
 
 # --- the properties ---------------------------------------------------------------------------------------------
