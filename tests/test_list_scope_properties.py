@@ -37,7 +37,7 @@ from deployments.models import Deployment, Service
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate
 from regions.choices import ClusterKind, Provider, RegionStatus, ResidencyZone
-from regions.models import CloudAccount, Cluster, FailoverRequest, Region, RegionRequest
+from regions.models import CloudAccount, Cluster, FailoverRequest, Namespace, Region, RegionRequest
 from tests.environments.factories import template
 from tests.factories import ApiTokenFactory, api_token_secret, audit_events
 
@@ -59,7 +59,7 @@ CUSTOM_ROLES = {
 ROLES = ["developer", "team_lead", "manager", "auditor", "platform_admin", *CUSTOM_ROLES]
 
 PROPERTY_SETTINGS = settings(
-    max_examples=12,
+    max_examples=10,
     # Failures name the person and the ids shown too many or missing; shrinking would take minutes on two cores.
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     derandomize=True,
@@ -367,6 +367,25 @@ def test_environment_lists_hold_exactly_what_the_policy_lets_each_person_see(spe
                     "page",
                     lambda client: page_ids(client, "/environments/", r'href="/environments/(\d+)/"'),
                     "/environments/",
+                ),
+            ],
+        )
+        templates = list(EnvironmentTemplate.objects.all())
+        by_slug = {template.slug: template.pk for template in templates}
+        check_list(
+            world,
+            templates,
+            [
+                ("API", lambda client: api_ids(client, "/api/environment-templates/"), "/api/environment-templates/"),
+                (
+                    "page",
+                    lambda client: {
+                        by_slug[slug]
+                        for slug in page_slugs(
+                            client, "/environments/templates/", r'<td><a href="/environments/templates/([\w-]+)/"'
+                        )
+                    },
+                    "/environments/templates/",
                 ),
             ],
         )
@@ -717,4 +736,10 @@ def test_inventory_lists_hold_exactly_what_the_policy_lets_each_person_see(spec:
             [("API", lambda client: api_ids(client, "/api/cloud-accounts/"), "/api/cloud-accounts/")],
         )
         check_list(world, world.clusters, [("API", lambda client: api_ids(client, "/api/clusters/"), "/api/clusters/")])
+        namespaces = [
+            Namespace.objects.create(cluster=cluster, name=f"namespace-{number}", team=team)
+            for cluster in world.clusters
+            for number, team in enumerate([*world.teams, None])
+        ]
+        check_list(world, namespaces, [("API", lambda client: api_ids(client, "/api/namespaces/"), "/api/namespaces/")])
         check_list(world, world.regions, [("API", lambda client: api_ids(client, "/api/regions/"), "/api/regions/")])
