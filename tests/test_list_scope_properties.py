@@ -13,6 +13,8 @@ never see each other's data; Redis (where report results are cached) is emptied 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -610,12 +612,25 @@ def test_cost_breakdowns_add_up_exactly_the_cost_rows_the_policy_lets_each_perso
         rows = add_cost_rows(world)
         for user in world.users:
             client = client_for(user)
+            exportable = {row.line_items for row in rows if row.pk in allowed(user, rows, policy.EXPORT)}
+            for url in ("/api/costs/breakdown/export/", "/costs/breakdown/export/"):
+                if exportable or not refused_or_empty(client, url):
+                    assert exported_line_items(client, url) == exportable, f"{url} for {user.username}"
             visible = [row for row in rows if row.pk in allowed(user, rows)]
             if not visible and refused_or_empty(client, "/api/costs/breakdown/"):
                 continue
             assert breakdown_line_items(client) == {row.line_items for row in visible}, f"API for {user.username}"
             keys = {str(row.environment_id) if row.environment_id else "-" for row in visible}
             assert breakdown_page_keys(client) == keys, f"page for {user.username}"
+
+
+def exported_line_items(client: Client, url: str) -> set[int]:
+    """The rows a CSV export of the breakdown adds up, told apart by their line items (row n counts 2**n)."""
+    response = client.get(url, {"by": "environment", "rows": "totals"})
+    assert response.status_code == 200, (url, response.status_code)
+    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    counted = sum(int(line["line_items"]) for line in csv.DictReader(io.StringIO(text)))
+    return {1 << bit for bit in range(counted.bit_length()) if counted >> bit & 1}
 
 
 @PROPERTY_SETTINGS
