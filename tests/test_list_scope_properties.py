@@ -5,7 +5,10 @@ memberships and grants limited by team, region, zone and tiers, given to them or
 in), each list endpoint (every page, at the largest page size) and each list page must hold exactly
 ``{obj for obj in everything if policy.can(user, VIEW, obj)}``, computed object by object. The
 ordinary viewer role is held by everyone in some worlds and by nobody in others, so inventory lists
-are exercised both ways.
+are exercised both ways; some grants have expired or been revoked, and some people have an API token
+(a role on one team), through which the API lists must hold what the policy allows through it. Where
+a list is about another action, the set is computed with that action: cost exports with ``export``,
+the approvals waiting for someone with ``approve`` on each request's subject.
 
 Each example runs in its own savepoint inside the test's transaction and is rolled back, so examples
 never see each other's data; Redis (where report results are cached) is emptied per example too.
