@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from access.api.fields import VisibleSlugRelatedField
 from access.models import ApiToken, Role, Team
 
 
@@ -25,7 +26,9 @@ class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
 
 class ApiTokenCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=100)
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    team = VisibleSlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    # Every role is offered to everyone making a token (the tokens page lists them all); which one a
+    # token may carry is the service's check (what its owner holds on the team).
     role = serializers.SlugRelatedField(slug_field="slug", queryset=Role.objects.all())
     expires_at = serializers.DateTimeField(help_text="Required; at most PORTAL_API_TOKEN_MAX_DAYS days ahead.")
 

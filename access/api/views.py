@@ -177,7 +177,7 @@ class ApiTokenViewSet(
         request=access_serializers.ApiTokenCreateSerializer, responses=access_serializers.ApiTokenCreatedSerializer
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = access_serializers.ApiTokenCreateSerializer(data=request.data)
+        body = access_serializers.ApiTokenCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         assert isinstance(request.user, User)  # noqa: S101
         try:

@@ -7,10 +7,8 @@ and refusals come back as structured errors (portal/api/errors.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import policy
+from access.api.fields import VisiblePrimaryKeyRelatedField, VisibleSlugRelatedField
 from access.models import Team, User
 from costs.api.parameters import KnownQueryParameters
 from costs.budgets import anomalies
@@ -28,30 +27,14 @@ from environments.models import Environment
 from portal.api.permissions import SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
 
-T = TypeVar("T", bound=Model)
-
-
-def _visible_to_caller(context: Mapping[str, Any], queryset: QuerySet[T]) -> QuerySet[T]:
-    """What the caller may see: anything else reads as missing, so a refusal tells nothing about it."""
-    request = context.get("request")
-    return policy.restrict(queryset, request.user, policy.VIEW) if request is not None else queryset.none()
-
-
-class VisibleEnvironment(serializers.PrimaryKeyRelatedField[Environment]):
-    def get_queryset(self) -> QuerySet[Environment]:
-        return _visible_to_caller(self.context, Environment.objects.all())
-
-
-class VisibleService(serializers.SlugRelatedField[Service]):
-    def get_queryset(self) -> QuerySet[Service]:
-        return _visible_to_caller(self.context, Service.objects.all())
-
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
-    environment = VisibleEnvironment(required=False, allow_null=True)
-    service = VisibleService(slug_field="slug", required=False, allow_null=True)
-    notify = serializers.SlugRelatedField(
+    team = VisibleSlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    environment = VisiblePrimaryKeyRelatedField(queryset=Environment.objects.all(), required=False, allow_null=True)
+    service = VisibleSlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
+    )
+    notify = VisibleSlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), many=True, required=False
     )
     # Checked (and upper-cased) by the service, so "eur" is taken as EUR.

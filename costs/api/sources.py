@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import policy
+from access.api.fields import VisiblePrimaryKeyRelatedField
 from access.models import User
 from costs.api.parameters import KnownQueryParameters
 from costs.models import AttributionRule, CostLoad, CostSource
@@ -70,6 +71,8 @@ class CostLoadSerializer(serializers.ModelSerializer[CostLoad]):
 
 
 class CostSourceSerializer(serializers.ModelSerializer[CostSource]):
+    # The account and cluster are looked up among those the caller may see.
+    serializer_related_field = VisiblePrimaryKeyRelatedField
     loads = CostLoadSerializer(many=True, read_only=True)
 
     class Meta:
@@ -241,6 +244,9 @@ class CostSourceViewSet(
 
 
 class AttributionRuleSerializer(serializers.ModelSerializer[AttributionRule]):
+    # The team, environment and service are looked up among those the caller may see.
+    serializer_related_field = VisiblePrimaryKeyRelatedField
+
     class Meta:
         model = AttributionRule
         fields = ["id", "kind", "key", "value", "priority", "team", "environment", "service"]

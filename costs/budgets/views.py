@@ -56,8 +56,11 @@ def _budget_form(request: HttpRequest, user: User, instance: Budget | None = Non
         request.POST or None,
         instance=instance,
         teams=teams,
-        environments=Environment.objects.filter(team__in=teams).select_related("team").order_by("team__name", "name"),
-        services=Service.objects.filter(team__in=teams).order_by("name"),
+        # Of those teams, only the environments and services the person may see: the choices are a list too.
+        environments=policy.restrict(Environment.objects.filter(team__in=teams), user, VIEW)
+        .select_related("team")
+        .order_by("team__name", "name"),
+        services=policy.restrict(Service.objects.filter(team__in=teams), user, VIEW).order_by("name"),
     )
     form.fields["team"].required = False
     return form

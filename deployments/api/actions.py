@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, Exists, OuterRef, Subquery
 from django.db.models.functions import Cast
@@ -24,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access import policy
+from access.api.fields import VisiblePrimaryKeyRelatedField, VisibleSlugRelatedField
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
 from access.permissions import ROLLBACK as ROLLBACK_PERMISSION
@@ -280,18 +280,10 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
         return Response(RollbackOptionsSerializer(body).data)
 
 
-class FreezeEnvironmentField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
-    """An environment by its id, among the live ones the caller may see (any other is "not found", as the
-    page's choice offers only those)."""
-
-    def get_queryset(self) -> Any:
-        request = self.context.get("request")
-        user = request.user if request is not None else AnonymousUser()
-        return policy.restrict(Environment.objects.live(), user, VIEW)
-
-
 class FreezeWindowSerializer(serializers.ModelSerializer[FreezeWindow]):
-    environment = FreezeEnvironmentField(help_text="The environment's id (from /api/environments/).")
+    environment = VisiblePrimaryKeyRelatedField(
+        queryset=Environment.objects.live(), help_text="The environment's id (from /api/environments/)."
+    )
     environment_name = serializers.CharField(source="environment.name", read_only=True)
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
         source="environment.team", slug_field="slug", read_only=True
@@ -397,8 +389,8 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 class DoraQuery(serializers.Serializer[Any]):
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
-    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all(), required=False)
+    team = VisibleSlugRelatedField(slug_field="slug", queryset=Team.objects.all(), required=False)
+    service = VisibleSlugRelatedField(slug_field="slug", queryset=Service.objects.all(), required=False)
     days = serializers.IntegerField(min_value=1, max_value=730, default=30)
 
 
@@ -409,7 +401,7 @@ class DoraView(APIView):
 
     @extend_schema(parameters=[DoraQuery], responses={200: dict})
     def get(self, request: Request) -> Response:
-        query = DoraQuery(data=request.query_params)
+        query = DoraQuery(data=request.query_params, context={"request": request})
         query.is_valid(raise_exception=True)
         visible = policy.restrict(Deployment.objects.all(), request.user, VIEW)
         if query.validated_data.get("team"):

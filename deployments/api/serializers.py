@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from access.api.fields import VisibleSlugRelatedField
 from access.models import Team
 from deployments.models import Deployment, PipelineRun, Service, Workload
 from environments.choices import NamespaceGroup
@@ -17,7 +18,7 @@ class LinkSerializer(serializers.Serializer[dict[str, str]]):
 
 
 class ServiceSerializer(serializers.ModelSerializer[Service]):
-    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+    team: serializers.SlugRelatedField[Team] = VisibleSlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), help_text="The owner team's slug."
     )
     # A plain string (not an enum): the choice set is NamespaceGroup, named already by the templates' API.

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from access.api.fields import VisiblePrimaryKeyRelatedField, VisibleSlugRelatedField
 from access.models import Team
 from environments.choices import LIFETIME_TOO_LONG, MAX_LIFETIME_HOURS, Size
 from environments.models import Environment, EnvironmentTemplate
@@ -75,9 +76,9 @@ class EnvironmentRequestSerializer(serializers.Serializer[Any]):
     """A request; send an ``Idempotency-Key`` header so that a retried call creates nothing new."""
 
     name = serializers.CharField(max_length=40)
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    template = serializers.SlugRelatedField(slug_field="slug", queryset=EnvironmentTemplate.objects.all())
-    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.select_related("region"))
+    team = VisibleSlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    template = VisibleSlugRelatedField(slug_field="slug", queryset=EnvironmentTemplate.objects.all())
+    cluster = VisiblePrimaryKeyRelatedField(queryset=Cluster.objects.select_related("region"))
     size = serializers.CharField(default=Size.SMALL, help_text="S, M or L.")
     ttl_hours = serializers.IntegerField(
         min_value=1,

@@ -89,7 +89,7 @@ class EnvironmentViewSet(mixins.CreateModelMixin, ScopedReadOnlyViewSet, viewset
     def check(self, request: Request, **kwargs: Any) -> Response:
         """What a request with these values would meet (allowed, approval, refused, why) and cost, creating
         nothing: the request form's live check. Values the request would refuse are a 400 here too."""
-        given = environment_serializers.EnvironmentRequestSerializer(data=request.data)
+        given = environment_serializers.EnvironmentRequestSerializer(data=request.data, context={"request": request})
         given.is_valid(raise_exception=True)
         check = services.environment_check(actor=_user(request), **given.validated_data)
         return Response(environment_serializers.RequestCheckSerializer(check).data)

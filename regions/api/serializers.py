@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from access.api.fields import VisiblePrimaryKeyRelatedField
 from portal.bounds import TEXT_MAX
 from regions.models import (
     AccessCheckResult,
@@ -158,7 +159,7 @@ class RegionRequestSerializer(serializers.ModelSerializer[RegionRequest]):
 class RegionRequestCreateSerializer(serializers.ModelSerializer[RegionRequest]):
     """What a caller gives to ask for a region; the service checks the rules (residency, DR partner, inventory)."""
 
-    account = serializers.PrimaryKeyRelatedField(queryset=CloudAccount.objects.all())
+    account = VisiblePrimaryKeyRelatedField(queryset=CloudAccount.objects.all())
 
     class Meta:
         model = RegionRequest
