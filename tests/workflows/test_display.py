@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.test import RequestFactory
 
 from access.models import User
+from tests.workflows import definitions  # noqa: F401 (registers the scripted workflow these runs are of)
 from workflows import engine, selectors
 from workflows.models import Run
 from workflows.templatetags.workflows import took
