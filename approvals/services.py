@@ -139,7 +139,8 @@ def decide(request_id: int, *, approver: User, approve: bool, reason: str = "") 
             subject=f"{request.subject_type.app_label}.{request.subject_type.model}:{request.subject_id}",
         )
         if request.status != ApprovalStatus.PENDING:
-            decided.send(sender=ApprovalRequest, request=request, approved=request.status == ApprovalStatus.APPROVED)
+            approved = request.status == ApprovalStatus.APPROVED
+            decided.send(sender=ApprovalRequest, request=request, approved=approved, by=approver)
             verdict = "approved" if request.status == ApprovalStatus.APPROVED else "rejected"
             notify(
                 [request.requested_by],

@@ -7,5 +7,6 @@ mark the request refused); anything it starts should be enqueued with
 
 from django.dispatch import Signal
 
-# sender=ApprovalRequest, request=<ApprovalRequest>, approved=<bool>
+# sender=ApprovalRequest, request=<ApprovalRequest>, approved=<bool>, by=<User: whose verdict settled it, as they
+# signed in: an API token's limits travel with them>
 decided = Signal()

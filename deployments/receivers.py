@@ -6,6 +6,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
 from workflows.models import Run
@@ -13,11 +14,13 @@ from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="deployments.approval_decided")
-def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
+def approval_decided(
+    sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, by: User | None = None, **kwargs: Any
+) -> None:
     from deployments.rollback import ROLLBACKS
 
     if request.purpose == ROLLBACKS.kind:
-        ROLLBACKS.decided(request, approved=approved)
+        ROLLBACKS.decided(request, approved=approved, by=by)
 
 
 @receiver(run_finished, sender=Run, dispatch_uid="deployments.run_finished")

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
 from workflows.models import Run
@@ -13,11 +14,13 @@ from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="environments.approval_decided")
-def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
+def approval_decided(
+    sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, by: User | None = None, **kwargs: Any
+) -> None:
     from environments.services import ENVIRONMENTS
 
     if request.purpose == ENVIRONMENTS.kind:
-        ENVIRONMENTS.decided(request, approved=approved)
+        ENVIRONMENTS.decided(request, approved=approved, by=by)
 
 
 @receiver(run_finished, sender=Run, dispatch_uid="environments.run_finished")

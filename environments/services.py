@@ -515,7 +515,10 @@ class EnvironmentRequests(Lifecycle[Environment]):
                 f"It cannot be provisioned: {unavailable} Reject it; the requester asks again elsewhere."
             )
         if request.approver == admission.Approver.PLATFORM_ADMIN:
-            approvers = [decision.approver for decision in approval.decisions.select_related("approver")]
+            # The one deciding now counts as they signed in (an API token's role with them); earlier approvers
+            # as their decisions record them.
+            earlier = approval.decisions.select_related("approver").exclude(approver=actor)
+            approvers = [*([actor] if actor is not None else []), *(decision.approver for decision in earlier)]
             if not any(is_platform_admin(approver) for approver in approvers):
                 raise ValidationError("This request needs a platform admin's approval.")
 

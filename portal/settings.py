@@ -82,6 +82,8 @@ TRUST_X_FORWARDED_PROTO = env.bool("PORTAL_TRUST_X_FORWARDED_PROTO", False)
 WORKER_HEARTBEAT_SECONDS = env.int("PORTAL_WORKER_HEARTBEAT_SECONDS", 10, validate=validate.Range(min=1))
 # A worker owns a workflow run this long without renewing; a dead worker's run is resumed after it.
 WORKFLOW_LEASE_SECONDS = env.float("PORTAL_WORKFLOW_LEASE_SECONDS", 120, validate=validate.Range(min=1))
+# How soon a step waiting for a cloud resource to come up (a cluster, a database, a replica) asks again.
+WORKFLOW_RECHECK_SECONDS = env.float("PORTAL_WORKFLOW_RECHECK_SECONDS", 5, validate=validate.Range(min=0.1, max=600))
 DATABASE_URL = env.str(
     "DATABASE_URL",
     validate=validate.Regexp(

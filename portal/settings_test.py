@@ -21,6 +21,8 @@ os.environ.setdefault("PORTAL_INSTALLATION_ID", "tests")
 os.environ.setdefault("PORTAL_SSO_ALLOW_HTTP_LOOPBACK_ISSUERS", "true")
 # A fixed audit key that guards nothing real.
 os.environ.setdefault("PORTAL_AUDIT_KEYS", "tests-only-audit-key-not-a-secret-00000000")
+# The sandbox's resources come up at once: a waiting step need not wait the production five seconds.
+os.environ.setdefault("PORTAL_WORKFLOW_RECHECK_SECONDS", "0.5")
 
 # Each pytest-xdist worker gets its own Redis database, so caches and
 # heartbeats of parallel tests never meet.

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from providers import errors
@@ -70,7 +71,7 @@ def _cloud(params: Mapping[str, Any], region_code: str) -> CloudDriver:
 def _wait_for(status: str, what: str) -> None:
     """Raise NotYet until the cloud reports the database usable (the build-out's notion of ready)."""
     if status.lower() not in build_workflows.READY:
-        raise NotYet(f"{what} is {status}", retry_after=5)
+        raise NotYet(f"{what} is {status}", retry_after=settings.WORKFLOW_RECHECK_SECONDS)
 
 
 def _promoted(params: Mapping[str, Any]) -> DatabaseInfo:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
+from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.signals import decided
 from workflows.models import Run
@@ -13,16 +14,18 @@ from workflows.signals import run_finished
 
 
 @receiver(decided, sender=ApprovalRequest, dispatch_uid="regions.approval_decided")
-def approval_decided(sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, **kwargs: Any) -> None:
+def approval_decided(
+    sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, by: User | None = None, **kwargs: Any
+) -> None:
     from regions.failover import FAILOVERS
     from regions.models import FailoverRequest, RegionRequest
     from regions.services import REGION_BUILDS
 
     subject = request.subject_type.model_class()
     if request.purpose == REGION_BUILDS.kind and subject is RegionRequest:
-        REGION_BUILDS.decided(request, approved=approved)
+        REGION_BUILDS.decided(request, approved=approved, by=by)
     elif request.purpose == FAILOVERS.kind and subject is FailoverRequest:
-        FAILOVERS.decided(request, approved=approved)
+        FAILOVERS.decided(request, approved=approved, by=by)
 
 
 @receiver(run_finished, sender=Run, dispatch_uid="regions.run_finished")

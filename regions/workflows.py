@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from providers import errors
@@ -91,7 +92,7 @@ REPLICA_MAX_WAIT = timedelta(hours=12)
 
 def _wait_for(status: str, what: str, give_up_after: timedelta | None = None) -> None:
     if status.lower() not in READY:
-        raise NotYet(f"{what} is {status}", retry_after=5, give_up_after=give_up_after)
+        raise NotYet(f"{what} is {status}", retry_after=settings.WORKFLOW_RECHECK_SECONDS, give_up_after=give_up_after)
 
 
 def _wait_until_gone(describe: Callable[[], Any], what: str) -> None:

@@ -180,12 +180,15 @@ class Lifecycle(Generic[R]):
             required_approvals=required_approvals,
         )
 
-    def decided(self, approval: ApprovalRequest, *, approved: bool) -> None:
-        """The approval was decided (inside its transaction): start the run as the approver, or reject."""
+    def decided(self, approval: ApprovalRequest, *, approved: bool, by: User | None = None) -> None:
+        """The approval was decided (inside its transaction): start the run as the approver, or reject.
+
+        ``by`` is whose verdict settled it, as they signed in (an API token's limits with them); read from the
+        decisions when not given."""
         request = self.locked(approval.subject_id)
         if request is None or _status(request) != self.statuses.pending:
             return
-        decider = approval.decided_by()
+        decider = by if by is not None else approval.decided_by()
         if approved:
             self.start(request, actor=decider, approval=approval)
         else:

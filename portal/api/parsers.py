@@ -15,7 +15,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 NUL = "\x00"
-REFUSAL = "Text may not contain the NUL character (\\u0000)."
+REFUSAL = "Text cannot contain control characters such as a null byte: remove them and try again."
 
 
 def holds_nul(value: Any) -> bool:

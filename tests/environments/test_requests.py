@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from access import audit
 from access import services as access_services
-from access.models import AuditEvent, Team, User
+from access.models import AuditEvent, Role, Team, User
+from access.permissions import BuiltinRole
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
 from costs.budgets.models import Budget
@@ -30,7 +31,7 @@ from providers.sandbox.cluster import SandboxClusterDriver
 from regions.drivers import cluster_driver_for
 from regions.models import Cluster
 from tests.environments.test_provisioning_workflow import run_to_the_end
-from tests.factories import GrantFactory, RoleFactory, UserFactory
+from tests.factories import ApiTokenFactory, GrantFactory, RoleFactory, UserFactory
 from workflows.engine import StepContext
 from workflows.models import Run, RunStatus
 
@@ -186,6 +187,21 @@ def test_the_platform_admin_permission_alone_makes_an_approver_a_platform_admin(
     environment.refresh_from_db()
     assert environment.status == EnvironmentStatus.PROVISIONING
     assert provisioning_run(environment).status == RunStatus.PENDING
+
+
+def test_a_platform_admin_deciding_through_a_team_lead_token_is_held_to_the_tokens_role(
+    sandbox: None, developer: User, admin: User
+) -> None:
+    """A token carries its role, not its owner's: a platform admin's team-lead token approves as a team lead."""
+    environment = request(developer, "production", name="checkout")
+    approval = ApprovalRequest.objects.get(subject_id=str(environment.pk))
+    token = ApiTokenFactory.create(owner=admin, team=team(), role=Role.objects.get(slug=BuiltinRole.TEAM_LEAD))
+    admin.api_token = token  # type: ignore[attr-defined]  # as ApiTokenAuthentication signs the owner in
+
+    with pytest.raises(ValidationError, match="needs a platform admin's approval"):
+        approvals.decide(approval.pk, approver=admin, approve=True)
+
+    assert Environment.objects.get(pk=environment.pk).status == EnvironmentStatus.PENDING_APPROVAL
 
 
 def test_a_team_lead_approves_a_request_over_the_template_ttl(sandbox: None, developer: User, lead: User) -> None:
