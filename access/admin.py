@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from access import services
 from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
-from regions import residency
+from regions.residency import report as residency
 
 
 @admin.register(User)

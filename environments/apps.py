@@ -9,7 +9,7 @@ class EnvironmentsConfig(AppConfig):
         from environments import receivers  # noqa: F401 (connects the approval and run receivers)
         from environments import residency as environment_residency
         from environments.models import Environment
-        from regions import residency
+        from regions.residency import report as residency
         from workflows import subjects
 
         residency.register(

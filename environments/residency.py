@@ -1,6 +1,6 @@
 """Environments in the residency report: a team's live environments must run in a region of the team's zone.
 
-:mod:`regions.residency` keeps the report and the rules; it learns of environments through what this module
+:mod:`regions.residency.report` keeps the report and the rules; it learns of environments through what this module
 registers (environments/apps.py), so the inventory never imports the apps above it.
 """
 
@@ -12,7 +12,7 @@ from django.urls import reverse
 from access import policy
 from access.policy import AnyUser
 from environments.models import Environment
-from regions.residency import ENVIRONMENT, Breach
+from regions.residency.report import ENVIRONMENT, Breach
 
 
 def environments_outside(team_id: int, zone: str) -> list[tuple[str, str, str]]:

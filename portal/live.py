@@ -67,7 +67,7 @@ def _region_request(user: User, pk: int) -> Model:
 
 
 def _failover(user: User, pk: int) -> Model:
-    from regions.failover import failover_get
+    from regions.failover.services import failover_get
 
     return failover_get(user=user, pk=pk)
 

@@ -8,7 +8,8 @@ class RegionsConfig(AppConfig):
     def ready(self) -> None:
         # The approval and run receivers; and ``regions.failover``, registered in every process (only
         # <app>/workflows.py is autodiscovered, and the failover's workflow lives in its own module).
-        from regions import failover_workflow, receivers  # noqa: F401
+        from regions import receivers  # noqa: F401
+        from regions.failover import workflow as failover_workflow  # noqa: F401
         from regions.models import FailoverRequest, RegionRequest
         from workflows import subjects
 

@@ -718,7 +718,7 @@ class AccessCheckResult(models.Model):
     What the portal's identity was found to lack, each with the grant that
     adds it, as the account's or cluster's page shows it. A region build
     trusts a passing result of its account for ``PORTAL_ACCESS_CHECK_FRESH_MINUTES``
-    and checks again after that (:mod:`regions.preflight`).
+    and checks again after that (:mod:`regions.preflight.checks`).
     """
 
     account = models.OneToOneField(

@@ -17,7 +17,7 @@ from workflows.signals import run_finished
 def approval_decided(
     sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, by: User | None = None, **kwargs: Any
 ) -> None:
-    from regions.failover import FAILOVERS
+    from regions.failover.services import FAILOVERS
     from regions.models import FailoverRequest, RegionRequest
     from regions.services import REGION_BUILDS
 
@@ -30,7 +30,7 @@ def approval_decided(
 
 @receiver(run_finished, sender=Run, dispatch_uid="regions.run_finished")
 def run_ended(sender: type[Run], *, run: Run, **kwargs: Any) -> None:
-    from regions.failover import FAILOVERS
+    from regions.failover.services import FAILOVERS
     from regions.services import REGION_BUILDS
 
     REGION_BUILDS.finished(run)

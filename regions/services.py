@@ -29,7 +29,7 @@ from regions import catalogue, versions
 from regions.choices import Provider, RegionRequestStatus, RegionStatus, ResidencyZone
 from regions.models import Region, RegionRequest
 from regions.plan import region_plan
-from regions.preflight import build_refusal
+from regions.preflight.checks import build_refusal
 from regions.workflows import BUILD as BUILD
 from regions.workflows import build_params
 from workflows.lifecycle import Lifecycle, Statuses, Verbs
@@ -311,7 +311,7 @@ def _breach_key(breach: Any) -> tuple[str, str, str, str]:
 def region_zone_consequences(*, actor: User, provider: str, code: str, zone: str | None) -> list[Any]:
     """The residency breaches moving ``code`` to ``zone`` ("" outside every zone, None the catalogue's
     default) would add to those already there, among what ``actor`` may see. Nothing is changed."""
-    from regions.residency import residency_overview
+    from regions.residency.report import residency_overview
 
     before = {_breach_key(breach) for breach in residency_overview(user=actor).breaches}
     new_zone = str(catalogue.default_zone_of(provider, code) or "") if zone is None else zone

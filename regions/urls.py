@@ -1,6 +1,9 @@
 from django.urls import path
 
-from regions import failover_views, preflight_views, residency_views, views
+from regions import views
+from regions.failover import views as failover_views
+from regions.preflight import views as preflight_views
+from regions.residency import views as residency_views
 
 app_name = "regions"
 

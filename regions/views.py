@@ -31,7 +31,7 @@ from regions.filtersets import RegionFilterSet
 from regions.forms import RegionRequestForm
 from regions.models import Region, RegionHealth, RegionRequest
 from regions.plan import RegionPlan, region_plan
-from regions.preflight_views import cluster_access_context
+from regions.preflight.views import cluster_access_context
 from workflows.models import RunStatus
 from workflows.selectors import latest_run, run_context
 from workflows.views import run_progress

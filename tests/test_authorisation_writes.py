@@ -947,7 +947,7 @@ def a_failed_failover() -> Target:
     """The demo admin's failover of eu-west-1, approved by the two other admins, failed at its first step."""
     from approvals import services as approvals
     from approvals.models import ApprovalRequest
-    from regions import failover as failovers
+    from regions.failover import services as failovers
     from regions.models import FailoverRequest, Region
     from workflows.models import Run, RunStatus
 

@@ -22,8 +22,9 @@ from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent
 from portal.api.permissions import PolicyPermission, SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
-from regions import catalogue, filtersets, preflight, selectors, services, versions
-from regions import failover as failovers
+from regions import catalogue, filtersets, selectors, services, versions
+from regions.preflight import checks as preflight
+from regions.failover import services as failovers
 from regions.api import serializers
 from regions.models import (
     CentreServer,
@@ -37,7 +38,7 @@ from regions.models import (
     ZoneOverride,
 )
 from regions.plan import region_plan
-from regions.residency import residency_overview
+from regions.residency.report import residency_overview
 
 
 class CheckAccessPermission(PolicyPermission):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
-from regions import failover as failovers
-from regions.failover_views import may_request_failover
+from regions.failover import services as failovers
+from regions.failover.views import may_request_failover
 from regions.models import LIVE_FAILOVER_STATUSES, Region
 
 register = template.Library()

@@ -893,7 +893,7 @@ def cancel_a_region_request(world: World) -> Expected:
 
 def ask_for_a_failover(world: World) -> Any:
     """A failover of the demo's eu-west-1 (registered, with a database and its replica in eu-central-1)."""
-    from regions import failover as failovers
+    from regions.failover import services as failovers
     from regions.models import Region
     from tests.regions.test_region_failover import registered_with_a_replica
 
@@ -910,7 +910,7 @@ def two_more_platform_admins() -> tuple[User, User]:
 
 
 def start_a_failover(world: World) -> tuple[Any, User]:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
 
     failover = ask_for_a_failover(world)
     approval = ApprovalRequest.objects.get(subject_id=str(failover.pk), purpose=failovers.FAILOVER)
@@ -921,7 +921,7 @@ def start_a_failover(world: World) -> tuple[Any, User]:
 
 
 def a_failed_failover(world: World) -> Any:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
     from regions.choices import FailoverStatus
     from workflows.models import Run, RunStatus, StepStatus
 
@@ -939,7 +939,7 @@ def request_a_failover(world: World) -> Expected:
 
 
 def reject_a_failover(world: World) -> Expected:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
 
     failover = ask_for_a_failover(world)
     approval = ApprovalRequest.objects.get(subject_id=str(failover.pk), purpose=failovers.FAILOVER)
@@ -954,7 +954,7 @@ def approve_a_failover(world: World) -> Expected:
 
 
 def finish_a_failover(world: World) -> Expected:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
     from workflows.models import Run, RunStatus
 
     failover, _ = start_a_failover(world)
@@ -967,7 +967,7 @@ def finish_a_failover(world: World) -> Expected:
 
 
 def retry_a_failover(world: World) -> Expected:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
 
     failover = a_failed_failover(world)
     failovers.failover_retry(actor=world.admin, failover_id=failover.pk)
@@ -975,7 +975,7 @@ def retry_a_failover(world: World) -> Expected:
 
 
 def cancel_a_failover(world: World) -> Expected:
-    from regions import failover as failovers
+    from regions.failover import services as failovers
 
     failover = ask_for_a_failover(world)
     failovers.failover_cancel(actor=world.admin, failover_id=failover.pk)

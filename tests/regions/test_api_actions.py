@@ -16,7 +16,7 @@ from access import audit
 from access.models import AuditEvent
 from approvals.models import ApprovalRequest, ApprovalStatus
 from portal.demo import Persona
-from regions import failover as failovers
+from regions.failover import services as failovers
 from regions import services
 from regions.choices import FailoverStatus, RegionRequestStatus
 from regions.models import FailoverRequest, Region, RegionRequest

@@ -28,7 +28,8 @@ from portal.demo import Persona, username_of
 from providers.access import AWS_POLICY_FILE, aws_policy
 from providers.aws.cloud import AwsCloudDriver
 from providers.cloud import AwsCredentials, CloudDriver
-from regions import drivers, preflight, services
+from regions import drivers, services
+from regions.preflight import checks as preflight
 from regions.choices import ClusterKind, RegionRequestStatus
 from regions.models import AccessCheckResult, CloudAccount, Cluster, RegionRequest
 from tests.providers.aws_iam_simulation import simulation_from_moto

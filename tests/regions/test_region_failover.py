@@ -24,7 +24,7 @@ from notifications.models import Notification
 from portal.demo import Persona
 from providers import errors
 from providers.cloud import DatabaseSpec
-from regions import failover as failovers
+from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.demo import load_demo_region_resources
 from regions.drivers import cloud_driver_for

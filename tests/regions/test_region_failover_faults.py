@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from providers.aws.cloud import AwsCloudDriver
-from regions import failover as failovers
+from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.providers.azure_fake import FakeAzure

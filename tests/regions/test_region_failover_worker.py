@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.demo import load_demo
-from regions import failover as failovers
+from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.fixtures import WorkerFactory

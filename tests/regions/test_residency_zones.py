@@ -16,7 +16,7 @@ from portal.demo import Persona
 from regions import catalogue
 from regions.choices import ResidencyZone
 from regions.models import Region, ZoneOverride, zone_refusal
-from regions.residency import residency_overview
+from regions.residency.report import residency_overview
 from tests.regions.test_region_build import admin
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]

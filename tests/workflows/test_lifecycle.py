@@ -31,7 +31,7 @@ from environments.models import EnvironmentTemplate
 from notifications.models import Notification
 from portal.demo import Persona
 from providers.sandbox.cluster import SandboxClusterDriver
-from regions import failover as failovers
+from regions.failover import services as failovers
 from regions import services as regions
 from regions.drivers import cluster_driver_for
 from regions.models import CloudAccount, Cluster, Region

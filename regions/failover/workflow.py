@@ -106,7 +106,7 @@ class FailoverRegion(Workflow):
             replica = None
         except errors.ProviderError as error:
             # The primary's region does not answer (the outage a failover is for): the partner's word will do.
-            from regions.failover import replica_in_partner
+            from regions.failover.services import replica_in_partner
 
             account = CloudAccount.objects.get(pk=params["account_id"])
             found = replica_in_partner(account, params["partner_code"], params["replica"])

@@ -18,7 +18,7 @@ from portal.http import HttpRequest
 from regions import catalogue, services
 from regions.forms import ZoneChangeForm
 from regions.models import ZoneOverride
-from regions.residency import residency_overview
+from regions.residency.report import residency_overview
 
 
 @login_required

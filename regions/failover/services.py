@@ -7,7 +7,7 @@ records how far behind the replica is (the data a failover would lose), and
 asks for approval. From there it follows the request lifecycle every kind
 of request shares (:mod:`workflows.lifecycle`, described here as
 :class:`Failovers`, moved by regions/receivers.py): the verdict starts the
-``regions.failover`` workflow (:mod:`regions.failover_workflow`) or rejects
+``regions.failover`` workflow (:mod:`regions.failover.workflow`) or rejects
 it; the run's end marks it done or failed and tells the requester. A failed
 failover is retried at its failed step; one waiting for approval can be
 cancelled. A promotion cannot be undone, so there is no rollback.
@@ -44,7 +44,7 @@ from providers import errors
 from providers.cloud import DatabaseInfo
 from regions import workflows as build_workflows
 from regions.choices import FailoverStatus, ResourceStatus
-from regions.failover_workflow import FAILOVER, failover_params
+from regions.failover.workflow import FAILOVER, failover_params
 from regions.models import LIVE_FAILOVER_STATUSES, CloudAccount, FailoverRequest, Region, RegionResource
 from workflows.lifecycle import Lifecycle, Statuses, Verbs
 from workflows.models import Direction, Run, RunStatus

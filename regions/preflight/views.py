@@ -15,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from access import policy
 from portal.http import HttpRequest, signed_in
 from providers.access import AWS_POLICY_FILE, AZURE_ROLE_FILE, KUBERNETES_ROLE_FILE, policy_text
-from regions import preflight, selectors
+from regions import selectors
+from regions.preflight import checks as preflight
 from regions.models import AccessCheckResult, CloudAccount, Cluster
 
 # The file an administrator grants for each kind of subject.

@@ -1,0 +1,1 @@
+"""Failing a region over to its DR partner: the request, its approval, the workflow that promotes the replica, its pages."""
