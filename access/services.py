@@ -30,8 +30,8 @@ from access.adapters import sign_in_key
 from access.models import AccessReview, AccessReviewItem, ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
 from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE, REVIEW
 from portal import crypto
-from regions.residency import report as residency
 from regions.models import Region
+from regions.residency import report as residency
 
 GRANT_FIELDS = ["role", "user", "grantee_team", "team", "region", "zone", "tiers", "expires_at", "reason", "source"]
 

@@ -23,9 +23,8 @@ from portal.api.idempotency import idempotent
 from portal.api.permissions import PolicyPermission, SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
 from regions import catalogue, filtersets, selectors, services, versions
-from regions.preflight import checks as preflight
-from regions.failover import services as failovers
 from regions.api import serializers
+from regions.failover import services as failovers
 from regions.models import (
     CentreServer,
     CloudAccount,
@@ -38,6 +37,7 @@ from regions.models import (
     ZoneOverride,
 )
 from regions.plan import region_plan
+from regions.preflight import checks as preflight
 from regions.residency.report import residency_overview
 
 

@@ -1,1 +1,2 @@
-"""Failing a region over to its DR partner: the request, its approval, the workflow that promotes the replica, its pages."""
+"""Failing a region over to its DR partner: the request, its approval, the workflow that promotes the replica,
+and its pages."""

@@ -20,9 +20,9 @@ from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
 from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
-from regions.failover import services as failovers
 from regions import selectors
 from regions.choices import FailoverStatus
+from regions.failover import services as failovers
 from regions.failover.forms import FailoverRequestForm
 from regions.models import FailoverRequest, Region
 from workflows.selectors import latest_run, run_context

@@ -16,8 +16,8 @@ from access import policy
 from portal.http import HttpRequest, signed_in
 from providers.access import AWS_POLICY_FILE, AZURE_ROLE_FILE, KUBERNETES_ROLE_FILE, policy_text
 from regions import selectors
-from regions.preflight import checks as preflight
 from regions.models import AccessCheckResult, CloudAccount, Cluster
+from regions.preflight import checks as preflight
 
 # The file an administrator grants for each kind of subject.
 POLICY_FOR_PROVIDER = {"aws": AWS_POLICY_FILE, "azure": AZURE_ROLE_FILE}

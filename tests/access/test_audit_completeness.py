@@ -921,8 +921,8 @@ def start_a_failover(world: World) -> tuple[Any, User]:
 
 
 def a_failed_failover(world: World) -> Any:
-    from regions.failover import services as failovers
     from regions.choices import FailoverStatus
+    from regions.failover import services as failovers
     from workflows.models import Run, RunStatus, StepStatus
 
     failover, _ = start_a_failover(world)

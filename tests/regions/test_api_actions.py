@@ -16,9 +16,9 @@ from access import audit
 from access.models import AuditEvent
 from approvals.models import ApprovalRequest, ApprovalStatus
 from portal.demo import Persona
-from regions.failover import services as failovers
 from regions import services
 from regions.choices import FailoverStatus, RegionRequestStatus
+from regions.failover import services as failovers
 from regions.models import FailoverRequest, Region, RegionRequest
 from tests.regions.test_region_build import approve, request_region
 from tests.regions.test_region_failover import approve_failover, ask, registered_with_a_replica

@@ -29,9 +29,9 @@ from providers.access import AWS_POLICY_FILE, aws_policy
 from providers.aws.cloud import AwsCloudDriver
 from providers.cloud import AwsCredentials, CloudDriver
 from regions import drivers, services
-from regions.preflight import checks as preflight
 from regions.choices import ClusterKind, RegionRequestStatus
 from regions.models import AccessCheckResult, CloudAccount, Cluster, RegionRequest
+from regions.preflight import checks as preflight
 from tests.providers.aws_iam_simulation import simulation_from_moto
 from tests.providers.conftest_cloud import TEST_RETRIES, answer_eks_versions, moto_endpoint
 from tests.regions.test_region_build import approve, request_region, second_admin

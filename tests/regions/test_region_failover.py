@@ -24,10 +24,10 @@ from notifications.models import Notification
 from portal.demo import Persona
 from providers import errors
 from providers.cloud import DatabaseSpec
-from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
 from regions.demo import load_demo_region_resources
 from regions.drivers import cloud_driver_for
+from regions.failover import services as failovers
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.factories import GrantFactory, make_user
 from tests.regions.test_region_build import (

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from providers.aws.cloud import AwsCloudDriver
-from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
+from regions.failover import services as failovers
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.providers.azure_fake import FakeAzure
 from tests.providers.conftest_cloud import moto_endpoint

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from portal.demo import load_demo
-from regions.failover import services as failovers
 from regions.choices import FailoverStatus, RegionStatus, ResourceStatus
+from regions.failover import services as failovers
 from regions.models import FailoverRequest, Region, RegionResource
 from tests.fixtures import WorkerFactory
 from tests.helpers import wait_until

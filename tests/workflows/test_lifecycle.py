@@ -31,9 +31,9 @@ from environments.models import EnvironmentTemplate
 from notifications.models import Notification
 from portal.demo import Persona
 from providers.sandbox.cluster import SandboxClusterDriver
-from regions.failover import services as failovers
 from regions import services as regions
 from regions.drivers import cluster_driver_for
+from regions.failover import services as failovers
 from regions.models import CloudAccount, Cluster, Region
 from tests.deployments.cluster_objects import seed_deployment
 from tests.environments.test_provisioning_workflow import run_to_the_end
