@@ -337,3 +337,43 @@ def api_token_revocable(*, user: User, pk: int) -> ApiToken:
     if token is None or not api_token_may_revoke(actor=user, token=token):
         raise Http404("No API token matches the given query.")
     return token
+
+
+@dataclass(frozen=True)
+class TeamPlace:
+    """A team someone works in: their place in it, and the roles a token of theirs may carry there."""
+
+    team: Team
+    membership: str
+    token_roles: list[str]
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who is signed in, as a script needs to know: their teams and what a token of theirs may be."""
+
+    user: User
+    platform_admin: bool
+    teams: list[TeamPlace]
+    token: ApiToken | None
+
+
+def me(*, user: User) -> Me:
+    """``user`` and their teams (memberships), each with the roles a token may carry there (the roles whose every
+    permission they hold on that team: what :func:`access.services.api_token_create` accepts)."""
+    policy.forget(user)
+    rules = policy.rules_for(user)
+    roles = list(Role.objects.order_by("name"))
+    memberships = Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+    teams = []
+    for membership in memberships:
+        on_team = [rule.permissions for rule in rules if rule.team in (None, membership.team_id)]
+        offered = [
+            role.slug
+            for role in roles
+            if user.is_superuser
+            or all(any(permissions.allows(held, permission) for held in on_team) for permission in role.permissions)
+        ]
+        teams.append(TeamPlace(membership.team, membership.role, offered))
+    token: ApiToken | None = getattr(user, "api_token", None)
+    return Me(user=user, platform_admin=policy.can(user, policy.PLATFORM_ADMIN), teams=teams, token=token)

@@ -290,6 +290,7 @@ EXPECTATIONS: dict[str, Expectation] = {
     "jwt-obtain": public(NOT_ALLOWED),
     "jwt-refresh": public(NOT_ALLOWED),
     "jwt-revoke": public(NOT_ALLOWED),
+    "me": api(),
     # Everyone lists their own tokens; a token is its owner's alone (others get 404).
     "apitoken-list": api(),
     "apitoken-detail": Expectation(

@@ -76,3 +76,22 @@ class JwtRevokeSerializer(serializers.Serializer[Any]):
 
 class JwtRevokedSerializer(serializers.Serializer[Any]):
     revoked = serializers.IntegerField(read_only=True, help_text="How many refresh tokens were revoked.")
+
+
+class TeamPlaceSerializer(serializers.Serializer[Any]):
+    slug = serializers.CharField(source="team.slug")
+    name = serializers.CharField(source="team.name")
+    membership = serializers.CharField(help_text="member or lead.")
+    token_roles = serializers.ListField(
+        child=serializers.CharField(), help_text="The roles (slugs) a token of yours may carry on this team."
+    )
+
+
+class MeSerializer(serializers.Serializer[Any]):
+    """Who is signed in: the account, whether it counts as a platform admin, its teams, and the token in use."""
+
+    username = serializers.CharField(source="user.username")
+    name = serializers.CharField(source="user.display_name")
+    platform_admin = serializers.BooleanField()
+    teams = TeamPlaceSerializer(many=True)
+    token = ApiTokenSerializer(allow_null=True, help_text="The API token this call came with; null otherwise.")

@@ -203,3 +203,14 @@ class ApiTokenViewSet(
             raise exceptions.NotFound("No API token matches the given query.")
         token = services.api_token_revoke(actor=request.user, token_id=int(token_id))
         return Response(access_serializers.ApiTokenSerializer(token).data)
+
+
+class MeView(generics.GenericAPIView[Any]):
+    """Who you are to the portal: your account, your teams and the roles a token of yours may carry on each."""
+
+    permission_classes = [SignedIn]
+    serializer_class = access_serializers.MeSerializer
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        assert isinstance(request.user, User)  # noqa: S101 (SignedIn let only users through)
+        return Response(self.get_serializer(selectors.me(user=request.user)).data)

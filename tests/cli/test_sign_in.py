@@ -56,10 +56,8 @@ def test_a_token_the_portal_refuses_is_not_stored_and_exits_3(
 def test_signing_in_with_a_password_stores_a_new_named_token_only_and_logout_revokes_it(
     portal: Portal, live_server: Any, demo: None, config_file: Path
 ) -> None:
-    ran = portal(
-        "login", "--url", live_server.url, "--username", "developer", "--team", "student-experience",
-        input=f"{DEMO_PASSWORD}\n",
-    )  # fmt: skip
+    # No --team: the developer's one team where they may give a token the developer role.
+    ran = portal("login", "--url", live_server.url, "--username", "developer", input=f"{DEMO_PASSWORD}\n")
 
     assert ran.exit_code == 0, ran.stderr
     assert mode_of(config_file) == 0o600
@@ -73,6 +71,9 @@ def test_signing_in_with_a_password_stores_a_new_named_token_only_and_logout_rev
     # The JWT that made the token was signed out at once.
     assert AuditEvent.objects.filter(verb="auth.jwt_revoked", actor__username="developer").exists()
     assert portal("env", "list").exit_code == 0
+    who = portal("whoami")
+    assert who.exit_code == 0, who.stderr
+    assert "student-experience (member)" in who.stdout
 
     out = portal("logout")
 

@@ -84,7 +84,9 @@ def _describe_token(record: dict[str, Any] | None) -> str:
 @click.option("--username", help="Sign in with this local account's password instead: a token is made for you.")
 @click.option("--password", help="The password (asked for, unseen, when not given).")
 @click.option("--code", help="The two-factor code of the account, if it has two-factor authentication.")
-@click.option("--team", help="With --username: the team (slug) the new token acts for.")
+@click.option(
+    "--team", help="With --username: the team (slug) the new token acts for (default: your one team with --role)."
+)
 @click.option("--role", default="developer", show_default=True, help="With --username: the role the token carries.")
 @click.option(
     "--days", type=click.IntRange(1, 365), default=DEFAULT_TOKEN_DAYS, show_default=True, help="Days the token lives."
@@ -150,10 +152,6 @@ def _sign_in_with_password(
     days: int,
     name: str | None,
 ) -> tuple[Credentials, dict[str, Any]]:
-    if not team:
-        raise click.UsageError(
-            "--team is needed with --username: the token made for you acts for one team (and --role on it)."
-        )
     if password is None:
         password = click.prompt("Password", hide_input=True)
     with state.anonymous(url) as anonymous:
@@ -162,6 +160,7 @@ def _sign_in_with_password(
         name = name or f"portal CLI on {socket.gethostname()} {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
         try:
             with Client(url, pair["access"], json_output=state.json_output) as signed_in:
+                team = team or _only_team(signed_in, role)
                 created = signed_in.post(
                     "/api/tokens/",
                     {"name": name[:TOKEN_NAME_LENGTH], "team": team, "role": role, "expires_at": expires.isoformat()},
@@ -177,6 +176,20 @@ def _sign_in_with_password(
         url=url, token=secret, token_id=created.get("id"), token_name=str(created.get("name")), username=username
     )
     return credentials, created
+
+
+def _only_team(client: Client, role: str) -> str:
+    """The one team where a token of the signed-in person may carry ``role``; asked for when there are several."""
+    teams = client.get("/api/auth/me/").get("teams") or []
+    offering = [team for team in teams if role in (team.get("token_roles") or [])]
+    if len(offering) == 1:
+        return str(offering[0]["slug"])
+    places = "; ".join(f"{team['slug']} ({', '.join(team.get('token_roles') or []) or 'no role'})" for team in teams)
+    if not offering:
+        raise click.UsageError(
+            f"You hold the {role} role on none of your teams ({places or 'you are in no team'}): choose --role."
+        )
+    raise click.UsageError(f"Choose the team the token acts for with --team: {places}.")
 
 
 def _jwt_pair(client: Client, username: str, password: str, code: str | None) -> dict[str, str]:
@@ -227,12 +240,17 @@ def whoami() -> None:
     url, token, source = state.credentials()
     with Client(url, token, json_output=state.json_output) as client:
         record = token_record(client, token)
+        me = client.get("/api/auth/me/")
     if state.json_output:
-        output.print_json({"url": url, "source": source, "token": record})
+        output.print_json({"url": url, "source": source, "token": record, "me": me})
         return
+    teams = ", ".join(f"{team['slug']} ({team['membership']})" for team in me.get("teams") or []) or "none"
+    admin = ", platform admin" if me.get("platform_admin") else ""
     output.fields(
         [
             ("portal", url),
+            ("you", f"{me.get('name')} ({me.get('username')}){admin}"),
+            ("your teams", teams),
             ("signed in with", _describe_token(record)),
             ("from", source),
         ]
