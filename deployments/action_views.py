@@ -28,23 +28,14 @@ from deployments.choices import RollbackStatus
 from deployments.dora import dora
 from deployments.forms import DoraForm, FreezeForm, RollbackForm
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import (
-    ROLLBACK as ROLLBACK_KIND,
-)
-from deployments.rollback import (
-    active_freeze,
-    argocd_notice,
-    needs_approval,
-    rollback_choices,
-    rollback_request,
-)
+from deployments.rollback import ROLLBACK as ROLLBACK_KIND
 from deployments.rollback import rollback_cancel as rollback_cancel_service
+from deployments.rollback import rollback_options, rollback_request
 from deployments.rollback import rollback_retry as rollback_retry_service
 from deployments.workflows import SYNC
 from environments.models import Environment
 from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
-from providers.errors import ProviderError
 from regions.models import Cluster
 from workflows.selectors import latest_run, run_context
 from workflows.views import run_progress
@@ -65,14 +56,11 @@ def rollback_new(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     policy.require(user, ROLLBACK, workload)
+    options = rollback_options(workload)
     revisions: list[tuple[int, str]] = []
-    problem = ""
-    try:
-        for revision in rollback_choices(workload):
-            when = f", {timezone.localtime(revision.created_at):%d %b %Y %H:%M}" if revision.created_at else ""
-            revisions.append((revision.revision, f"revision {revision.revision}: {', '.join(revision.images)}{when}"))
-    except ProviderError as error:
-        problem = f"The cluster could not be asked for the workload's revisions: {error}"
+    for revision in options.revisions:
+        when = f", {timezone.localtime(revision.created_at):%d %b %Y %H:%M}" if revision.created_at else ""
+        revisions.append((revision.revision, f"revision {revision.revision}: {', '.join(revision.images)}{when}"))
     form = RollbackForm(request.POST or None, revisions=revisions)
     rollback = saved(
         request,
@@ -87,10 +75,10 @@ def rollback_new(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "workload": workload,
         "form": form,
-        "problem": problem,
-        "freeze": active_freeze(workload.environment),
-        "argocd_notice": argocd_notice(workload),
-        "needs_approval": needs_approval(workload),
+        "problem": options.problem,
+        "freeze": options.freeze,
+        "argocd_notice": options.argocd_notice,
+        "needs_approval": options.needs_approval,
         "idempotency_key": request.POST.get("idempotency_key") or secrets.token_urlsafe(16),
     }
     return render(request, "deployments/rollback_new.html", context, status=400 if form.is_bound else 200)

@@ -146,6 +146,33 @@ def rollback_choices(workload: Workload) -> list[WorkloadRevision]:
 
 
 @dataclass(frozen=True)
+class RollbackOptions:
+    """What the rollback form offers for a workload: the revisions to go back to (none, with ``problem`` saying
+    why, when the cluster cannot be asked), and what stands in the way."""
+
+    revisions: list[WorkloadRevision]
+    problem: str
+    freeze: FreezeWindow | None
+    argocd_notice: str
+    needs_approval: bool
+
+
+def rollback_options(workload: Workload) -> RollbackOptions:
+    """The rollback form's choices and obstacles for ``workload``, for the page and the API alike."""
+    try:
+        revisions, problem = rollback_choices(workload), ""
+    except ProviderError as error:
+        revisions, problem = [], f"The cluster could not be asked for the workload's revisions: {error}"
+    return RollbackOptions(
+        revisions=revisions,
+        problem=problem,
+        freeze=active_freeze(workload.environment),
+        argocd_notice=argocd_notice(workload),
+        needs_approval=needs_approval(workload),
+    )
+
+
+@dataclass(frozen=True)
 class KeptRevision:
     """An earlier version as the cluster keeps it: a revision of a workload, with its images."""
 

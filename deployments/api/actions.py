@@ -32,20 +32,11 @@ from approvals.models import ApprovalRequest, ApprovalStatus
 from deployments import freezes
 from deployments.dora import dora
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import (
-    ROLLBACK,
-    active_freeze,
-    argocd_notice,
-    needs_approval,
-    rollback_choices,
-    rollback_request,
-    version_of,
-)
+from deployments.rollback import ROLLBACK, rollback_options, rollback_request, version_of
 from environments.models import Environment
 from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
-from providers.errors import ProviderError
 from workflows.models import Run
 from workflows.selectors import latest_run
 
@@ -253,12 +244,8 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
         if workload is None:
             raise NotFound("No such workload.")
         policy.require(user, ROLLBACK_PERMISSION, workload)  # 403 for who may see it but not roll it back
-        problem = ""
-        try:
-            revisions = rollback_choices(workload)
-        except ProviderError as error:  # the form shows it and offers nothing; a request then says which revision
-            revisions, problem = [], f"The cluster could not be asked for the workload's revisions: {error}"
-        freeze = active_freeze(workload.environment)
+        options = rollback_options(workload)
+        freeze = options.freeze
         body = {
             "workload": workload.pk,
             "revisions": [
@@ -268,14 +255,14 @@ class RollbackViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Rol
                     "images": list(revision.images),
                     "created_at": revision.created_at,
                 }
-                for revision in revisions
+                for revision in options.revisions
             ],
             "freeze": (
                 {"id": freeze.pk, "ends_at": freeze.ends_at, "reason": freeze.reason} if freeze is not None else None
             ),
-            "argocd_notice": argocd_notice(workload),
-            "needs_approval": needs_approval(workload),
-            "problem": problem,
+            "argocd_notice": options.argocd_notice,
+            "needs_approval": options.needs_approval,
+            "problem": options.problem,
         }
         return Response(RollbackOptionsSerializer(body).data)
 
