@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from django.db import models
 
+from regions.choices import ResourceKind
+
 # A month, for turning hourly prices into monthly estimates: 365 days times 24 hours over 12, as the clouds bill.
 HOURS_PER_MONTH = 730
-
-
-class ResourceKind(models.TextChoices):
-    """What a price row prices. Compute kinds are bought per hour; storage per GiB and month."""
-
-    CPU = "cpu", "CPU"
-    MEMORY = "memory", "Memory"
-    GPU = "gpu", "GPU"
-    STORAGE = "storage", "Block storage"
-    POSTGRESQL = "postgresql", "Managed PostgreSQL"
-    REDIS = "redis", "Managed Redis"
-    BUCKET = "bucket", "Object storage (bucket)"
-    LOAD_BALANCER = "load_balancer", "Load balancer"
-    NAT_GATEWAY = "nat_gateway", "NAT gateway"
 
 
 class PriceUnit(models.TextChoices):

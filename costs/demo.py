@@ -15,10 +15,10 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from costs.choices import AddonSize, PriceUnit, ResourceKind
+from costs.choices import AddonSize, PriceUnit
 from costs.focus import FocusRow
 from costs.models import PriceItem
-from regions.choices import Provider
+from regions.choices import Provider, ResourceKind
 
 EFFECTIVE_FROM = date(2026, 1, 1)
 

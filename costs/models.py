@@ -31,13 +31,12 @@ from costs.choices import (
     RecommendationAction,
     RecommendationKind,
     RecommendationStatus,
-    ResourceKind,
     RuleKind,
     SourceKind,
 )
 from portal import numbers
 from regions import catalogue
-from regions.choices import Provider
+from regions.choices import Provider, ResourceKind
 
 currency_code = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 currency code such as USD or EUR.")
 region_code = RegexValidator(

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
-from costs.choices import AddonSize, ResourceKind
+from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, AddonSize
 from costs.models import PriceItem
-from regions.choices import Provider
+from regions.choices import Provider, ResourceKind
+from regions.pricing import Part, Priced
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,23 @@ class PriceBook:
 def _rank(row: PriceItem) -> tuple[bool, date]:
     """Regional before generic, then the latest start date."""
     return (row.region_code != "", row.effective_from)
+
+
+def priced(book: PriceBook, parts: Sequence[Part]) -> Priced:
+    """The monthly cost of ``parts`` from ``book``: hourly prices over 730 hours, the note showing the sums.
+
+    A missing price makes the whole amount unknown (None), the note naming what is missing.
+    """
+    amount = Decimal("0")
+    currency = ""
+    notes: list[str] = []
+    for part in parts:
+        price = book.find(part.kind, part.size)
+        if price is None:
+            return Priced(None, "", str(PriceMissing([book.key(part.kind, part.size)], book.at)))
+        hours = HOURS_PER_MONTH if price.unit in HOURLY_UNITS else 1
+        amount += part.quantity * hours * price.price
+        currency = price.currency
+        per = f" {chr(0xD7)} {HOURS_PER_MONTH} h" if hours != 1 else ""
+        notes.append(f"{part.what}: {part.quantity.normalize():f} {chr(0xD7)} {price.price.normalize():f}{per}")
+    return Priced(amount, currency, "; ".join(notes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 from django.contrib.auth.models import AnonymousUser
@@ -12,8 +13,9 @@ from django.utils import timezone
 from access import policy
 from access.models import User
 from costs.models import PriceItem
-from costs.prices import PriceBook
+from costs.prices import PriceBook, priced
 from regions.models import Region
+from regions.pricing import Part, Priced
 
 AnyUser = User | AnonymousUser
 
@@ -48,6 +50,11 @@ def price_book(*, provider: str, region: Region | str, at: date | datetime | Non
     day = _day(at)
     rows = PriceItem.objects.filter(provider=provider, region_code__in=["", code], effective_from__lte=day)
     return PriceBook(rows, provider=provider, region_code=code, at=day)
+
+
+def price_region_parts(*, provider: str, region: str, parts: Sequence[Part]) -> Priced:
+    """The monthly cost of what a region plan runs (:mod:`regions.pricing`), from today's price table."""
+    return priced(price_book(provider=provider, region=region), parts)
 
 
 def price_for(

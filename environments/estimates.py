@@ -27,12 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, PriceUnit, ResourceKind
+from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, PriceUnit
 from costs.models import PriceItem
 from costs.prices import PriceBook, PriceKey, PriceMissing
 from environments.choices import Size
 from environments.models import GIB, EnvironmentTemplate, cpu_quantity, memory_quantity
 from portal import numbers
+from regions.choices import ResourceKind
 
 CENT = Decimal("0.01")
 TIMES = "\N{MULTIPLICATION SIGN}"

@@ -150,3 +150,17 @@ class FailoverStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     DONE = "done", "Failed over"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class ResourceKind(models.TextChoices):
+    """What runs in a region that a price table prices. Compute kinds are bought per hour; storage per GiB and month."""
+
+    CPU = "cpu", "CPU"
+    MEMORY = "memory", "Memory"
+    GPU = "gpu", "GPU"
+    STORAGE = "storage", "Block storage"
+    POSTGRESQL = "postgresql", "Managed PostgreSQL"
+    REDIS = "redis", "Managed Redis"
+    BUCKET = "bucket", "Object storage (bucket)"
+    LOAD_BALANCER = "load_balancer", "Load balancer"
+    NAT_GATEWAY = "nat_gateway", "NAT gateway"

@@ -17,7 +17,7 @@ run twice, by a worker that died or by a retry, finds what the first run made
 instead of making a second one.
 
 Each resource carries an estimated monthly cost from the portal's price table
-(:func:`costs.selectors.price_book`, 730 hours a month), in Decimal. What the
+(asked through :mod:`regions.pricing`), in Decimal. What the
 price table has no kind for (the control plane, the key) is shown as not
 priced, never as a silent zero; a price that is missing for the region is
 shown with the message naming it.
@@ -26,17 +26,16 @@ shown with the message naming it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
 
-from costs.choices import HOURLY_UNITS, HOURS_PER_MONTH, ResourceKind
-from costs.prices import PriceBook, PriceMissing
 from providers import names
-from regions.choices import CLUSTER_KIND_BY_PROVIDER, Provider, WorkloadClass
+from regions import pricing
+from regions.choices import CLUSTER_KIND_BY_PROVIDER, Provider, ResourceKind, WorkloadClass
 from regions.models import RegionRequest
 
 CENT = Decimal("0.01")
@@ -341,35 +340,21 @@ def tags_for(request: RegionRequest) -> dict[str, str]:
 # --- costs --------------------------------------------------------------------------------------------------
 
 
-PriceBooks = Callable[[str], PriceBook]
-
-
 class _Costing:
-    """Prices each resource with the price book of its region; remembers what could not be priced."""
+    """Prices each resource in its region; remembers the currencies met and what could not be priced."""
 
-    def __init__(self, books: PriceBooks) -> None:
-        self.books = books
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
         self.currencies: set[str] = set()
         self.unpriced: list[str] = []
 
     def cost(self, region: str, parts: Sequence[tuple[str, str, Decimal, str]]) -> tuple[Decimal | None, str, str]:
         """(monthly cost, currency, note) of ``parts``: (kind, size, quantity per month or per hour, what)."""
-        book = self.books(region)
-        amount = Decimal("0")
-        currency = ""
-        notes: list[str] = []
-        try:
-            for kind, size, quantity, what in parts:
-                price = book.get(kind, size)
-                hours = HOURS_PER_MONTH if price.unit in HOURLY_UNITS else 1
-                amount += quantity * hours * price.price
-                currency = price.currency
-                per = f" {chr(0xD7)} {HOURS_PER_MONTH} h" if hours != 1 else ""
-                notes.append(f"{what}: {quantity.normalize():f} {chr(0xD7)} {price.price.normalize():f}{per}")
-        except PriceMissing as missing:
-            return None, "", str(missing)
-        self.currencies.add(currency)
-        return amount.quantize(CENT, rounding=ROUND_HALF_UP), currency, "; ".join(notes)
+        priced = pricing.price(provider=self.provider, region=region, parts=[pricing.Part(*part) for part in parts])
+        if priced.amount is None:
+            return None, "", priced.note
+        self.currencies.add(priced.currency)
+        return priced.amount.quantize(CENT, rounding=ROUND_HALF_UP), priced.currency, priced.note
 
     def not_priced(self, what: str) -> tuple[None, str, str]:
         self.unpriced.append(what)
@@ -383,21 +368,9 @@ def _free() -> tuple[Decimal, str, str]:
 # --- the plan -----------------------------------------------------------------------------------------------
 
 
-def region_plan(request: RegionRequest, *, price_books: PriceBooks | None = None) -> RegionPlan:
-    """The resources building ``request`` creates, in build order, with their estimated monthly cost.
-
-    ``price_books`` gives the price book of a region code (default: the
-    price table as of today for the request's provider).
-    """
-    if price_books is None:
-        from costs.selectors import price_book
-
-        provider = request.provider
-
-        def price_books(code: str) -> PriceBook:
-            return price_book(provider=provider, region=code)
-
-    costing = _Costing(price_books)
+def region_plan(request: RegionRequest) -> RegionPlan:
+    """The resources building ``request`` creates, in build order, with their estimated monthly cost."""
+    costing = _Costing(request.provider)
     provider, code, partner = request.provider, request.code, request.dr_partner_code
     prefix = resource_prefix(code)
     tags = tags_for(request)

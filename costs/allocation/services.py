@@ -45,7 +45,7 @@ from django.db.models import QuerySet
 
 from access.models import Team
 from costs import selectors
-from costs.choices import ChargeCategory, PricingCategory, ResourceKind, RuleKind, SourceKind
+from costs.choices import ChargeCategory, PricingCategory, RuleKind, SourceKind
 from costs.focus import FocusRow
 from costs.models import AllocationSample, AllocationShare, AttributionRule, CapacitySample, CostSource
 from costs.prices import PriceKey, PriceMissing
@@ -54,7 +54,7 @@ from deployments.models import Service
 from environments.models import Environment
 from environments.workflows import LABEL_PREFIX
 from providers.cluster import ClusterDriver
-from regions.choices import ClusterKind, Provider
+from regions.choices import ClusterKind, Provider, ResourceKind
 from regions.models import Cluster, Namespace
 
 GIB = Decimal(2**30)

@@ -50,7 +50,6 @@ from costs.choices import (
     RecommendationAction,
     RecommendationKind,
     RecommendationStatus,
-    ResourceKind,
 )
 from costs.forecast import month_bounds
 from costs.models import AllocationSample, CostRollup, PriceItem, Recommendation
@@ -63,7 +62,7 @@ from environments.services import environment_set_expiry
 from environments.workflows import EnvironmentPlan, ProvisionEnvironment
 from portal.numbers import money
 from providers.errors import NotFound, ProviderError
-from regions.choices import CapacityType, ClusterKind
+from regions.choices import CapacityType, ClusterKind, ResourceKind
 from regions.drivers import cloud_driver_for
 from regions.models import Cluster, Namespace, NodePool, Region
 from workflows.selectors import latest_run

@@ -7,9 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from costs.choices import PriceUnit, ResourceKind
+from costs.choices import PriceUnit
 from costs.models import PriceItem
 from providers.sandbox.cluster import SandboxClusterDriver
+from regions.choices import ResourceKind
 from regions.models import Cluster
 
 DAY = date(2026, 11, 3)

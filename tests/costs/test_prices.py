@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from costs.choices import PriceUnit, ResourceKind
+from costs.choices import PriceUnit
 from costs.prices import PriceBook, PriceMissing
 from costs.selectors import price_book, price_for
-from regions.choices import Provider
+from regions.choices import Provider, ResourceKind
 from tests.environments.factories import price
 
 pytestmark = pytest.mark.django_db

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from costs.choices import PriceUnit, ResourceKind
+from costs.choices import PriceUnit
 from costs.prices import PriceBook, PriceMissing
 from costs.selectors import price_book
 from environments.estimates import EstimateError, estimates_by_size, monthly_estimate
-from regions.choices import Provider
+from regions.choices import Provider, ResourceKind
 from tests.environments.factories import price, template
 
 K = ResourceKind

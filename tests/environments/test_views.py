@@ -11,10 +11,10 @@ from django.test import Client
 from django.urls import reverse
 
 from access.models import AuditEvent, Team, User
-from costs.choices import ResourceKind
 from costs.models import PriceItem
 from environments.models import EnvironmentTemplate, TeamLimits
 from portal.demo import Persona
+from regions.choices import ResourceKind
 from regions.models import Region
 from tests.environments.factories import saved_template
 from tests.helpers import queries_for

@@ -17,9 +17,10 @@ from django.urls import reverse
 from access.models import Role
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
+from costs.models import PriceItem
 from portal.demo import Persona
-from regions import catalogue, services
-from regions.choices import RegionRequestStatus
+from regions import catalogue, pricing, services
+from regions.choices import RegionRequestStatus, ResourceKind
 from regions.models import CloudAccount, Region, RegionRequest
 from regions.plan import SPEC_NAMESPACES, network_cidr, region_plan
 from tests.factories import GrantFactory, make_user
@@ -321,6 +322,29 @@ def test_the_plan_prices_each_resource_from_the_price_table_and_says_what_it_can
     assert plan.unpriced == ("the encryption key", "the encryption key in eu-west-3", "the Amazon EKS control plane")
     assert plan.monthly_total == sum(cost for cost in costs.values() if cost is not None)
     assert plan.currency == "USD"
+
+
+def test_a_price_missing_for_the_region_leaves_that_resource_unpriced_and_names_the_price(demo: None) -> None:
+    PriceItem.objects.filter(provider="aws", kind=ResourceKind.POSTGRESQL).delete()
+
+    plan = region_plan(request_region())
+
+    database = next(item for item in plan.resources if item.kind == "database")
+    assert database.monthly_cost is None
+    assert "no price" in database.cost_note and "Managed PostgreSQL (medium) on AWS in eu-south-1" in database.cost_note
+    network = next(item for item in plan.resources if item.kind == "network")
+    assert network.monthly_cost == Decimal("65.70")
+    assert plan.monthly_total == sum(item.monthly_cost for item in plan.resources if item.monthly_cost is not None)
+
+
+def test_without_a_price_table_nothing_is_priced_as_zero(demo: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pricing, "_pricer", None)
+
+    plan = region_plan(request_region())
+
+    charged = [item for item in plan.resources if item.kind in ("network", "node_pool", "database", "cache")]
+    assert charged and all(item.monthly_cost is None for item in charged)
+    assert all(item.cost_note == "No price table is installed." for item in charged)
 
 
 def test_the_request_page_shows_the_plan_with_its_total_and_the_json_export_matches(
