@@ -25,8 +25,9 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from access import audit, permissions, policy, selectors
+from access import permissions, policy, selectors
 from access.adapters import sign_in_key
+from access.audit import services as audit
 from access.models import AccessReview, AccessReviewItem, ApiToken, Grant, Membership, Role, SsoRule, Team, Tier, User
 from access.permissions import ADD, BUILTIN_ROLES, CHANGE, DELETE, REVIEW
 from portal import crypto

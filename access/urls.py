@@ -1,6 +1,7 @@
 from django.urls import path
 
-from access import audit_views, token_views, views
+from access import token_views, views
+from access.audit import views as audit_views
 
 app_name = "access"
 

@@ -22,9 +22,10 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView, TokenViewBase
 
-from access import audit, selectors, services
+from access import selectors, services
 from access.api import schema as _schema  # noqa: F401  (registers the authenticators with drf-spectacular)
 from access.api import serializers as access_serializers
+from access.audit import services as audit
 from access.authentication import REALM, blacklist_refresh_tokens, plain_failure
 from access.models import ApiToken, User
 from portal.api.permissions import SignedIn

@@ -15,7 +15,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from access import audit, policy, services
+from access import policy, services
+from access.audit import services as audit
 from access.models import ApiToken, AuditEvent, Role, Team, User
 from access.permissions import CHANGE, VIEW
 from portal.demo import Persona
