@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from access.models import AccessReview, ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
-from access.services import api_token_hash
+from access.tokens.services import api_token_hash
 from deployments.models import Service, Workload
 from regions.choices import (
     AuthMethod,
