@@ -47,7 +47,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from access import audit
+from access.audit import services as audit
 from access.models import User
 from access.oidc import AnswerRefused, LinkingRefused, PortalOpenIDConnectProvider, provider_for, sso_claims
 from portal import crypto

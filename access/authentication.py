@@ -20,9 +20,9 @@ from rest_framework_simplejwt import exceptions as jwt_exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from access import selectors, services
-from access.audit import client_ip
+from access.audit.services import client_ip
 from access.models import ApiToken, User
+from access.tokens import selectors, services
 
 REALM = 'Bearer realm="api"'
 

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django_guid import get_guid
 
-from access.audit import RequestContext, acting, client_ip
+from access.audit.services import RequestContext, acting, client_ip
 
 
 class AuditContextMiddleware:

@@ -352,7 +352,7 @@ class AuditEvent(models.Model):
     ``hash`` is an HMAC-SHA256, with the audit key named by ``key_id``, over
     the event's fields and the previous event's hash, so an edited, removed
     or inserted row breaks the chain and a row written without the key never
-    verifies (:func:`access.audit.verify_chain`). Database triggers refuse
+    verifies (:func:`access.audit.services.verify_chain`). Database triggers refuse
     UPDATE, DELETE and TRUNCATE on this table. Events written before the
     chain was keyed have an empty ``key_id`` and a plain SHA-256 ``hash``.
     """
@@ -372,7 +372,7 @@ class AuditEvent(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
-    # The id of the audit key that signed the event (access.audit_keys.key_id); empty before the chain was keyed.
+    # The id of the audit key that signed the event (access.audit.keys.key_id); empty before the chain was keyed.
     key_id = models.CharField(max_length=16, blank=True, default="", db_default="")
 
     class Meta:

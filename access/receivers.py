@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.http import HttpRequest
 
-from access import audit
+from access.audit import services as audit
 from access.models import User
 from access.oidc import sso_claims
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -311,32 +310,7 @@ def review_item_list(*, review: AccessReview, user: AnyUser) -> QuerySet[AccessR
     )
 
 
-# --- API tokens ----------------------------------------------------------------
-
-
-def api_token_list(*, user: User) -> QuerySet[ApiToken]:
-    """The user's own tokens, newest first. A token is its owner's: nobody else lists it."""
-    return ApiToken.objects.filter(owner=user).select_related("team", "role")
-
-
-def api_token_by_prefix(*, prefix: str) -> ApiToken | None:
-    """The token a presented secret claims to be, with what authentication checks next."""
-    return ApiToken.objects.select_related("owner", "team", "role").filter(prefix=prefix).first()
-
-
-def api_token_may_revoke(*, actor: User, token: ApiToken) -> bool:
-    """The owner, or whoever may revoke access (``access.delete``) on the token's team."""
-    if token.owner_id == actor.pk:
-        return True
-    return policy.can(actor, policy.DELETE, Grant(team_id=token.team_id))
-
-
-def api_token_revocable(*, user: User, pk: int) -> ApiToken:
-    """The token if ``user`` may revoke it; otherwise 404, so another person's token does not leak."""
-    token = ApiToken.objects.select_related("team", "role", "owner").filter(pk=pk).first()
-    if token is None or not api_token_may_revoke(actor=user, token=token):
-        raise Http404("No API token matches the given query.")
-    return token
+# --- who is signed in, for API clients ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -360,7 +334,7 @@ class Me:
 
 def me(*, user: User) -> Me:
     """``user`` and their teams (memberships), each with the roles a token may carry there (the roles whose every
-    permission they hold on that team: what :func:`access.services.api_token_create` accepts)."""
+    permission they hold on that team: what :func:`access.tokens.services.api_token_create` accepts)."""
     policy.forget(user)
     rules = policy.rules_for(user)
     roles = list(Role.objects.order_by("name"))

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from access import audit_views, token_views, views
+from access import views
+from access.audit import views as audit_views
+from access.tokens import views as token_views
 
 app_name = "access"
 

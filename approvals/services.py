@@ -21,7 +21,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.selectors import who_can
 from approvals.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Verdict

@@ -15,7 +15,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from costs import report_cache, reports
 from portal.csv_export import csv_lines

@@ -15,7 +15,8 @@ from typing import Any
 
 from django.db import transaction
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.permissions import CHANGE
 from costs.models import PriceItem

@@ -16,7 +16,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
 from deployments.choices import ServiceMatch

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.permissions import CHANGE, VIEW
 from deployments.models import Deployment, FreezeWindow

@@ -4,7 +4,7 @@ Read through the cluster's driver when a person opens a workload's Kubernetes
 panel, never on a schedule, and shown, not kept: nothing read here is written
 to the database, and a log's text is never written to the portal's logs
 either (logs may hold personal data). What is kept is that someone read a
-log: one audit event (:data:`access.audit.WORKLOAD_LOGS_VIEWED`) naming the
+log: one audit event (:data:`access.audit.services.WORKLOAD_LOGS_VIEWED`) naming the
 pod and containers, never their text.
 
 Every read is bounded by the driver (:data:`providers.cluster.POD_LIMIT` pods,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from access import audit
+from access.audit import services as audit
 from access.models import User
 from deployments.models import Workload
 from providers.cluster import (

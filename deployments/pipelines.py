@@ -34,7 +34,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
 from deployments.choices import CiProvider, DeploymentSource, RunStatus, SmokeTest, StageKind

@@ -25,7 +25,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Tier, User
 from access.permissions import ROLLBACK as ROLLBACK_ACTION
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus, WorkloadKind

@@ -49,7 +49,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.permissions import CHANGE, VIEW
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, ServiceMatch, WorkloadKind

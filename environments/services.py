@@ -28,7 +28,8 @@ from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Membership, SsoRule, Team, Tier, User
 from access.permissions import ADD, CHANGE, DELETE
 from approvals.models import ApprovalRequest

@@ -170,7 +170,7 @@ def audit_settings() -> dict[str, str]:
         return settings
     key_file = DATA_DIR / "audit.key"
     if not key_file.exists():
-        from access.audit_keys import new_key
+        from access.audit.keys import new_key
 
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from access import policy
 from access import selectors as access_selectors
-from access.audit_selectors import audit_event_list
+from access.audit.selectors import audit_event_list
 from access.models import AuditEvent, Team, User
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest

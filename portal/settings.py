@@ -21,7 +21,7 @@ from django_guid.integrations import CeleryIntegration
 from environs import validate
 from marshmallow import ValidationError
 
-from access.audit_keys import development_audit_key, validate_audit_keys
+from access.audit.keys import development_audit_key, validate_audit_keys
 from access.sso import allauth_apps, form_action_origins, parse_providers, plain_http_policy, providers_validator
 from portal.assets import ASSETS_DIR
 from portal.crypto import development_key, validate_keys
@@ -647,7 +647,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task modules autodiscovery does not find (it looks for `tasks` only).
-CELERY_IMPORTS = ["access.audit_tasks"]
+CELERY_IMPORTS = ["access.audit.tasks"]
 # Kubernetes cost allocation: every cluster with allocation on, sampled once per slot (docs/costs.md, "Costs").
 CELERY_IMPORTS.append("costs.allocation.tasks")
 CELERY_BEAT_SCHEDULE["costs-allocation-sample"] = {

@@ -117,7 +117,7 @@ class CloudAccount(models.Model):
 
     def record_client_secret_change(self, *, had_secret: bool, actor: User | None = None) -> None:
         """Audit that the client secret was set, replaced or removed; before/after never hold the value."""
-        from access import audit  # access.audit imports access.models, which the inventory's apps load after
+        from access.audit import services as audit  # it imports access.models, which the inventory's apps load after
 
         audit.record(
             audit.CLOUD_SECRET_SET,
@@ -285,7 +285,7 @@ class Cluster(models.Model):
 
     def record_kubeconfig_change(self, *, had_kubeconfig: bool, actor: User | None = None) -> None:
         """Audit that the kubeconfig was set, replaced or removed; before/after never hold the content."""
-        from access import audit  # access.audit imports access.models, which the inventory's apps load after
+        from access.audit import services as audit  # it imports access.models, which the inventory's apps load after
 
         audit.record(
             audit.CLUSTER_CREDENTIALS_SET,

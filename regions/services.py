@@ -22,7 +22,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from approvals.models import ApprovalRequest
 from regions import catalogue, versions

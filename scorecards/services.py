@@ -22,7 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.permissions import ADD, CHANGE, DELETE
 from deployments.models import Service

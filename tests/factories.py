@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from access.models import AccessReview, ApiToken, AuditEvent, Grant, Membership, Role, SsoRule, Team, User
-from access.services import api_token_hash
+from access.tokens.services import api_token_hash
 from deployments.models import Service, Workload
 from regions.choices import (
     AuthMethod,
@@ -252,11 +252,11 @@ class SsoRuleFactory(factory.django.DjangoModelFactory):
 
 
 def audit_events(count: int, verb: str = "teams.team_changed", **fields: object) -> list[AuditEvent]:
-    """``count`` events appended to the real chain through :func:`access.audit.record`, oldest first.
+    """``count`` events appended to the real chain through :func:`access.audit.services.record`, oldest first.
 
     ``fields`` are passed to ``record`` (e.g. ``actor=``, ``team=``, ``before=``, ``object_repr=``).
     """
-    from access import audit
+    from access.audit import services as audit
 
     return [audit.record(verb, **fields) for _ in range(count)]  # type: ignore[arg-type]
 

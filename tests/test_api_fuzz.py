@@ -31,8 +31,8 @@ from schemathesis import APIOperation, GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.core.result import Err
 
-from access import services as access_services
 from access.models import Role, Team, User
+from access.tokens import services as token_services
 from portal.demo import Persona
 
 pytestmark = [pytest.mark.django_db, pytest.mark.shared_demo]
@@ -46,7 +46,7 @@ TOKENS = {
 
 def token_for(user: User, persona: Persona) -> str:
     role, team = TOKENS[persona]
-    made = access_services.api_token_create(
+    made = token_services.api_token_create(
         actor=user,
         name=f"fuzz {persona.value}",
         team=Team.objects.get(slug=team),

@@ -353,7 +353,7 @@ ACCESS_WRITES: dict[str, Write] = {
 def _verification_asked() -> bool:
     from django.core.cache import cache
 
-    from access.audit_tasks import REQUESTED_KEY
+    from access.audit.tasks import REQUESTED_KEY
 
     return cache.get(REQUESTED_KEY) is not None
 

@@ -25,9 +25,9 @@ import requests
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.utils import timezone
 
-from access import services as access_services
 from access.models import Role, Team, User
 from access.permissions import BuiltinRole
+from access.tokens import services as token_services
 from portal.demo import DEMO_PASSWORD, Persona, load_demo, username_of
 from portal.devstack import free_port, listens, stop
 from tests.production import (
@@ -117,7 +117,7 @@ def test_gunicorn_with_production_settings_serves_a_signed_in_page_the_api_and_s
     assert static.headers["Content-Encoding"] == "gzip"
     assert "immutable" in static.headers["Cache-Control"]
 
-    new_token = access_services.api_token_create(
+    new_token = token_services.api_token_create(
         actor=developer,
         name="production test",
         team=Team.objects.get(slug="student-experience"),

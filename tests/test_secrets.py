@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from portal import crypto
 from portal.demo import Persona

@@ -256,7 +256,7 @@ def test_email_in_production_needs_the_portals_address_for_its_links() -> None:
 # --- the audit log's keys, checkpoints and the owner's URL ---------------------------------------
 
 PRINT_AUDIT = (
-    "from django.conf import settings; from access import audit;"
+    "from django.conf import settings; from access.audit import services as audit;"
     "print(len(settings.AUDIT_KEYS), audit.signing_key().id, settings.AUDIT_CHECKPOINT_DIR)"
 )
 
@@ -289,7 +289,7 @@ def test_an_audit_key_listed_twice_is_refused() -> None:
 
 
 def test_audit_keys_are_read_from_a_file_newest_first(tmp_path: Path) -> None:
-    from access.audit_keys import key_id
+    from access.audit.keys import key_id
 
     newest, older = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
     keys = tmp_path / "audit_keys"

@@ -34,7 +34,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from approvals.models import ApprovalRequest
 from approvals.services import request_approval, withdraw_pending
@@ -63,7 +64,7 @@ class Statuses:
 
 @dataclass(frozen=True)
 class Verbs:
-    """The audit verbs of a kind's transitions (see :mod:`access.audit`)."""
+    """The audit verbs of a kind's transitions (see :mod:`access.audit.services`)."""
 
     started: str
     rejected: str

@@ -22,11 +22,14 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView, TokenViewBase
 
-from access import audit, selectors, services
+from access import selectors, services
 from access.api import schema as _schema  # noqa: F401  (registers the authenticators with drf-spectacular)
 from access.api import serializers as access_serializers
+from access.audit import services as audit
 from access.authentication import REALM, blacklist_refresh_tokens, plain_failure
 from access.models import ApiToken, User
+from access.tokens import selectors as token_selectors
+from access.tokens import services as token_services
 from portal.api.permissions import SignedIn
 
 
@@ -171,7 +174,7 @@ class ApiTokenViewSet(
 
     def get_queryset(self) -> QuerySet[ApiToken]:
         assert isinstance(self.request.user, User)  # noqa: S101 (SignedIn let only users through)
-        return selectors.api_token_list(user=self.request.user)
+        return token_selectors.api_token_list(user=self.request.user)
 
     @extend_schema(
         request=access_serializers.ApiTokenCreateSerializer, responses=access_serializers.ApiTokenCreatedSerializer
@@ -181,7 +184,7 @@ class ApiTokenViewSet(
         body.is_valid(raise_exception=True)
         assert isinstance(request.user, User)  # noqa: S101
         try:
-            created = services.api_token_create(actor=request.user, **body.validated_data)
+            created = token_services.api_token_create(actor=request.user, **body.validated_data)
         except DjangoValidationError as error:
             raise _invalid(error) from error
         answer = access_serializers.ApiTokenSerializer(created.token).data
@@ -201,7 +204,7 @@ class ApiTokenViewSet(
         token_id = str(kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
         if not token_id.isdigit():
             raise exceptions.NotFound("No API token matches the given query.")
-        token = services.api_token_revoke(actor=request.user, token_id=int(token_id))
+        token = token_services.api_token_revoke(actor=request.user, token_id=int(token_id))
         return Response(access_serializers.ApiTokenSerializer(token).data)
 
 

@@ -1,7 +1,7 @@
 """The audit log refuses UPDATE and DELETE: events are only ever appended.
 
 TRUNCATE stays possible for the test suite's database flushes; the hash
-chain (access.audit.verify_chain) still detects any edit made by someone who
+chain (access.audit.services.verify_chain) still detects any edit made by someone who
 can disable the trigger.
 """
 

@@ -1,6 +1,6 @@
 """The audit chain is keyed, and TRUNCATE is refused like UPDATE and DELETE.
 
-- ``key_id`` names the audit key that signed an event (access.audit_keys). Rows
+- ``key_id`` names the audit key that signed an event (access.audit.keys). Rows
   written before have none: their hash stays the plain SHA-256 they were
   written with, so hashes already exported (CSV) still match.
 - A statement-level trigger refuses TRUNCATE (a TRUNCATE skips row triggers),
@@ -9,7 +9,7 @@
   replica`` does not skip them either.
 - An installation that already has events gets one keyed ``audit.chain_keyed``
   event linked to the newest of them: the unkeyed events are sealed, and no
-  unkeyed event may follow (access.audit.verify_chain). This needs the audit
+  unkeyed event may follow (access.audit.services.verify_chain). This needs the audit
   key of the settings (PORTAL_AUDIT_KEYS), as every later event does.
 """
 
@@ -30,7 +30,7 @@ DROP TRIGGER IF EXISTS access_auditevent_no_truncate ON access_auditevent;
 
 
 def seal_unkeyed_events(apps, schema_editor):
-    from access import audit
+    from access.audit import services as audit
 
     audit.unkeyed_chain_seal(model=apps.get_model("access", "AuditEvent"))
 

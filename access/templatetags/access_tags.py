@@ -6,7 +6,9 @@ from typing import Any
 
 from django import template
 
-from access import audit, audit_selectors, policy, selectors
+from access import policy, selectors
+from access.audit import selectors as audit_selectors
+from access.audit import services as audit
 from access.models import Grant
 
 register = template.Library()

@@ -22,7 +22,8 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from costs.allocation.selectors import AllocationReport, NamespaceRow, cluster_allocation
 from costs.allocation.services import source_of
 from costs.choices import CostBasis

@@ -32,7 +32,8 @@ from django.db.models import Case, QuerySet, Sum, When
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Membership, Team, User
 from access.permissions import CHANGE
 from costs.budgets.chat import webhook_refusal

@@ -24,7 +24,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
 from costs.budgets import anomalies

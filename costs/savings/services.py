@@ -39,7 +39,8 @@ from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import AuditEvent, Tier, User
 from access.permissions import CHANGE, VIEW
 from costs.choices import (

@@ -24,7 +24,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import Team, User
 from access.permissions import CHANGE, EXPORT, VIEW
 from costs.choices import RecommendationAction, RecommendationKind

@@ -22,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.permissions import CHANGE
 from costs.choices import ChargeClass, SourceKind

@@ -36,7 +36,8 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from access.policy import AnyUser
 from portal import numbers

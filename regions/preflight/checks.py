@@ -27,7 +27,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import User
 from providers.access import AccessCheck, check_access, sandbox_check
 from providers.errors import ProviderError

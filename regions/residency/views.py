@@ -12,7 +12,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from portal.http import HttpRequest
 from regions import catalogue, services

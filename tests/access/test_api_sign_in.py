@@ -20,7 +20,7 @@ from django.test import Client
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from tests.factories import PASSWORD, make_user
 

@@ -15,9 +15,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from access import audit, policy, services
+from access import policy
+from access.audit import services as audit
 from access.models import ApiToken, AuditEvent, Role, Team, User
 from access.permissions import CHANGE, VIEW
+from access.tokens import services
 from portal.demo import Persona
 from regions.models import Namespace, Region
 from tests.factories import ApiTokenFactory, api_token_secret

@@ -12,7 +12,9 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from access import audit, audit_keys, services
+from access import services
+from access.audit import keys as audit_keys
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Role, User
 from access.permissions import BuiltinRole
 from portal.demo import DEMO_PASSWORD, Persona

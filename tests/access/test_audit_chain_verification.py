@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.test import Client
 from django.urls import reverse
 
-from access import audit_tasks
+from access.audit import tasks as audit_tasks
 from portal.celery import app as celery_app
 from portal.demo import Persona
 from tests.access.tampering import tamper

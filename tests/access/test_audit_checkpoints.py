@@ -19,7 +19,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
-from access import audit, audit_keys, audit_tasks
+from access.audit import keys as audit_keys
+from access.audit import services as audit
+from access.audit import tasks as audit_tasks
 from tests.access.tampering import tamper
 from tests.factories import audit_events
 

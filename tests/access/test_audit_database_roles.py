@@ -24,7 +24,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from portal.database_roles import RoleError, application_role_provision
 from tests.access.tampering import FORGED_INSERT, forged_event, old_unkeyed_hash
@@ -262,7 +262,8 @@ def test_migrate_as_the_owner_creates_the_application_role_that_the_portal_then_
                 "shell",
                 "--no-imports",
                 "-c",
-                "from access import audit; audit.record(audit.TEAM_CHANGED, object_repr='as the app');"
+                "from access.audit import services as audit;"
+                "audit.record(audit.TEAM_CHANGED, object_repr='as the app');"
                 "from django.core.management import call_command; call_command('audit_verify')",
             ],
             cwd=ROOT,

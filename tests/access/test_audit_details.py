@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from access.audit_selectors import (
+from access.audit.selectors import (
     MAX_DEPTH,
     MAX_ITEMS,
     MAX_TEXT,

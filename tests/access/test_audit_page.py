@@ -14,8 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, audit_tasks
-from access.audit_views import PAGE_SIZE
+from access.audit import services as audit
+from access.audit import tasks as audit_tasks
+from access.audit.views import PAGE_SIZE
 from access.models import AuditEvent, Team, User
 from portal.celery import app as celery_app
 from portal.demo import Persona

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from portal.demo import Persona
 
 

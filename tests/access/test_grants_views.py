@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, policy
+from access import policy
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Role, Team, User
 from access.permissions import BuiltinRole
 from portal.demo import Persona

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from access import services
 from access.models import Role, Team, User
+from access.tokens import services
 from portal.demo import Persona
 
 # Every test here uses the demo: load it once per module, each test in its own savepoint (tests/fixtures.py).

@@ -26,7 +26,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from portal.crypto import DecryptionError
 from tests.factories import PASSWORD

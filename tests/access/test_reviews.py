@@ -15,7 +15,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit, services
+from access import services
+from access.audit import services as audit
 from access.models import AccessReview, AccessReviewItem, AuditEvent, Grant, Role, Team, User
 from access.permissions import BuiltinRole
 from portal.demo import Persona

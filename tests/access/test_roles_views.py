@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Role
 from access.permissions import BuiltinRole
 from portal.demo import Persona

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from portal.demo import DEMO_PASSWORD, Persona
 from tests.factories import PASSWORD, make_user

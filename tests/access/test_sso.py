@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from allauth.socialaccount.models import SocialAccount
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Membership, User
 from tests.access.conftest import PROVIDER_ID, IdentityProvider, SsoPortal
 from tests.factories import make_sso_rule, make_user

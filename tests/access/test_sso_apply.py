@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from access import audit, services
+from access import services
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team, User
 from access.permissions import BuiltinRole
 from regions.choices import ResidencyZone

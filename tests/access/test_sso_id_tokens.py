@@ -17,7 +17,7 @@ import pytest
 import requests
 from allauth.socialaccount.models import SocialAccount
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from access.sso import PlainHttp
 from tests.access.conftest import IdentityProvider, SsoPortal

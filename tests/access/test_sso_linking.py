@@ -19,7 +19,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Membership, Role, User
 from access.permissions import BuiltinRole
 from access.sso import allauth_apps, parse_providers

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Membership, Role, SsoRule, Team
 from access.permissions import BuiltinRole
 from portal.demo import Persona

@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
-from access import audit, services
+from access import services
+from access.audit import services as audit
 from access.models import AuditEvent, Membership, Team, User
 from portal.demo import Persona
 from tests.factories import MembershipFactory, TeamFactory, UserFactory

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from django.utils import timezone
 from portal_cli.main import cli
 
-from access import services as access_services
 from access.models import Role, Team, User
+from access.tokens import services as token_services
 from environments import services as environment_services
 from environments.models import Environment, EnvironmentTemplate
 from portal.demo import Persona, username_of
@@ -68,7 +68,7 @@ def token_for(demo: None) -> TokenFor:
     made = itertools.count(1)
 
     def make(persona: Persona, *, team: str = "student-experience", role: str = "developer") -> str:
-        created = access_services.api_token_create(
+        created = token_services.api_token_create(
             actor=User.objects.get(username=username_of(persona)),
             name=f"ci {next(made)}",
             team=Team.objects.get(slug=team),

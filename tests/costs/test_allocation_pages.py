@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Team, User
 from costs.allocation import services as allocation
 from costs.choices import SourceKind

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from costs.models import CostLoad, CostRollup, CostSource
 from costs.sources import services as source_services

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from costs.choices import SourceKind
 from costs.models import CostLoad, CostSource

@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from costs.choices import SourceKind
 from costs.models import CostLineItem, CostLoad, CostSource, CostUpload

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Tier, User
 from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Workload

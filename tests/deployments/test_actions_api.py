@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Grant, Role, Team, Tier, User
 from access.permissions import BuiltinRole
 from deployments.choices import DeploymentSource, DeploymentStatus

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from kubernetes import client as kubernetes_client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Team, User
 from deployments import live
 from deployments.models import Deployment, Workload

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Team, Tier, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest

@@ -12,7 +12,7 @@ from django.http import Http404
 from django.test import Client
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Role, Team, User
 from access.permissions import BuiltinRole
 from deployments import pipelines

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Team, User
 from environments import services
 from environments.choices import EnvironmentStatus

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from time_machine import TimeMachineFixture
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from environments import services
 from environments.choices import EnvironmentStatus

@@ -14,8 +14,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from access import audit
 from access import services as access_services
+from access.audit import services as audit
 from access.models import AuditEvent, Role, Team, User
 from access.permissions import BuiltinRole
 from approvals import services as approvals

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from approvals.models import ApprovalRequest, ApprovalStatus
 from portal.demo import Persona

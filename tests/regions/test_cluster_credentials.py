@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, User
 from portal.demo import Persona
 from regions.choices import ClusterAccess, ClusterKind

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access.audit import ACCESS_CHECKED
+from access.audit.services import ACCESS_CHECKED
 from access.models import AuditEvent
 from approvals.models import ApprovalRequest
 from portal.demo import Persona, username_of

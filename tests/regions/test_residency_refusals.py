@@ -13,9 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from access import audit
 from access import services as access_services
 from access.admin import TeamAdminForm
+from access.audit import services as audit
 from access.models import AuditEvent, Team, User
 from environments import services
 from environments.choices import EnvironmentStatus

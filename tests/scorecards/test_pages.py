@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from access.audit import SCORECARD_RULE_CHANGED
+from access.audit.services import SCORECARD_RULE_CHANGED
 from access.models import AuditEvent, User
 from deployments.models import Service
 from portal.demo import Persona

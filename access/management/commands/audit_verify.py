@@ -1,7 +1,7 @@
 """``manage.py audit_verify``: verify the audit log now, from a shell or a scheduler of your own.
 
 The same verification as the page's "Verify now" and beat's schedule
-(access.audit_tasks): the whole chain, the newest signed checkpoint, then a
+(access.audit.tasks): the whole chain, the newest signed checkpoint, then a
 new checkpoint; the result is stored for the audit page too. Exits 1 when
 the log does not verify or no checkpoint could be written.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from access import audit_tasks
+from access.audit import tasks as audit_tasks
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from access import audit
+from access.audit import services as audit
 from access.services import mfa_secrets_reencrypt
 from portal.crypto import DecryptionError, is_current, rotate
 from regions.fields import EncryptedTextField

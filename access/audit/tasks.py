@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from access.audit import (
+from access.audit.services import (
     ChainCheck,
     CheckpointError,
     checkpoint_check,
@@ -53,7 +53,7 @@ def chain_verification_request() -> bool:
     return True
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="access.audit_tasks.verify_audit_chain", ignore_result=True)
 def verify_audit_chain() -> None:
     """Verify the whole chain and store the outcome; one run at a time."""
     if not cache.add(LOCK_KEY, True, timeout=LOCK_SECONDS):

@@ -43,12 +43,12 @@ def derived_key(secret: str, label: bytes) -> bytes:
 def validate_audit_keys(keys: list[str]) -> None:
     """environs' validator for ``PORTAL_AUDIT_KEYS``: errors join the start-up report, never echoing a key."""
     if not keys:
-        raise ValidationError("give at least one key (python -m access.audit_keys prints a new one).")
+        raise ValidationError("give at least one key (python -m access.audit.keys prints a new one).")
     for position, key in enumerate(keys, start=1):
         if len(key) < MIN_LENGTH:
             raise ValidationError(
                 f"key {position} is shorter than {MIN_LENGTH} characters "
-                "(python -m access.audit_keys prints a new one)."
+                "(python -m access.audit.keys prints a new one)."
             )
     if len({key_id(key) for key in keys}) != len(keys):
         raise ValidationError("a key is listed twice.")

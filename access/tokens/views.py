@@ -14,8 +14,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from access import selectors, services
 from access.models import Role, Team
+from access.tokens import selectors, services
 from portal.http import HttpRequest, signed_in
 
 DEFAULT_LIFETIME_DAYS = 90

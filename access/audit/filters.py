@@ -12,8 +12,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from access import audit, policy
-from access.audit_selectors import object_type_label
+from access import policy
+from access.audit import services as audit
+from access.audit.selectors import object_type_label
 from access.models import AuditEvent, Team
 
 

@@ -4,7 +4,7 @@ Every privileged action calls :func:`record` inside the transaction that
 makes the change, so an event exists exactly when the change does. Each
 event carries an HMAC-SHA256 over its fields and the previous event's hash,
 made with a key that is never in the database (``PORTAL_AUDIT_KEYS``,
-:mod:`access.audit_keys`): whoever can write the table but does not hold the
+:mod:`access.audit.keys`): whoever can write the table but does not hold the
 key cannot make an event that verifies. A PostgreSQL advisory lock
 serialises writers so the chain has no forks; triggers refuse UPDATE,
 DELETE and TRUNCATE; the application's own database role may only INSERT
@@ -47,7 +47,7 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 from django_guid import get_guid
 
-from access import audit_keys
+from access.audit import keys as audit_keys
 from access.models import AuditEvent, Team, User
 
 GENESIS = "0" * 64

@@ -17,8 +17,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from kombu.exceptions import OperationalError
 
-from access import audit, audit_selectors, audit_tasks, policy
-from access.audit_filters import AuditEventFilterSet
+from access import policy
+from access.audit import selectors as audit_selectors
+from access.audit import services as audit
+from access.audit import tasks as audit_tasks
+from access.audit.filters import AuditEventFilterSet
 from access.models import AuditEvent
 from portal.csv_export import csv_lines, csv_stream
 from portal.http import HttpRequest
