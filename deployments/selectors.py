@@ -76,8 +76,8 @@ def workload_list(*, user: AnyUser) -> QuerySet[Workload]:
 
 def workload_get(*, user: AnyUser, pk: int) -> Workload:
     """A workload ``user`` may see (else 404), with what its Kubernetes view needs to reach its cluster."""
-    workloads = policy.restrict(Workload.objects.select_related("cluster__region", "team", "service"), user, policy.VIEW)
-    return get_object_or_404(workloads, pk=pk)
+    workloads = Workload.objects.select_related("cluster__region", "team", "service")
+    return get_object_or_404(policy.restrict(workloads, user, policy.VIEW), pk=pk)
 
 
 def unmatched_workloads(*, user: AnyUser) -> QuerySet[Workload]:

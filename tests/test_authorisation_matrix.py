@@ -1036,9 +1036,7 @@ CATALOGUE_API_EXPECTATIONS: dict[str, Expectation] = {
     "webhooksource-list": api(),
     "webhooksource-detail": deployments_api_object(a_student_experience_webhook_source),
     "webhooksource-rotate": Expectation(API_SOURCE_CHANGERS, a_student_experience_webhook_source, method="post"),
-    "webhooksource-deactivate": Expectation(
-        API_SOURCE_CHANGERS, a_student_experience_webhook_source, method="post"
-    ),
+    "webhooksource-deactivate": Expectation(API_SOURCE_CHANGERS, a_student_experience_webhook_source, method="post"),
     "webhooksource-services": Expectation(NOT_A_READ, a_student_experience_webhook_source),
     "scorecard-evaluate": Expectation(
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: answers(202)},
