@@ -1019,24 +1019,26 @@ EXPECTATIONS.update(SCORECARD_EXPECTATIONS)
 # not (404). Claims and a source's services are written with POST (tests/test_authorisation_writes.py):
 # a GET is not allowed. Only the platform admin asks a scorecard's evaluation (202); everyone reads the rules.
 
-API_SOURCE_CHANGERS = {
+TEAM_AND_ADMIN_NOT_MANAGER: dict[Persona | None, Outcome] = {
     None: UNAUTHENTICATED,
     **dict.fromkeys(SIGNED_IN, OK),
     Persona.MANAGER: REFUSED,
     Persona.AUDITOR: NOT_FOUND,
 }
-NOT_A_READ = {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}
+NOT_A_READ: dict[Persona | None, Outcome] = {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}
 
 CATALOGUE_API_EXPECTATIONS: dict[str, Expectation] = {
     "workload-claim": Expectation(NOT_A_READ, an_unmatched_student_experience_workload),
     "workload-kubernetes": deployments_api_object(a_student_experience_workload),
     "workload-logs": Expectation(
-        {**API_SOURCE_CHANGERS}, a_student_experience_workload, query={"pod": "api-0", "tail": "20"}
+        TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_workload, query={"pod": "api-0", "tail": "20"}
     ),
     "webhooksource-list": api(),
     "webhooksource-detail": deployments_api_object(a_student_experience_webhook_source),
-    "webhooksource-rotate": Expectation(API_SOURCE_CHANGERS, a_student_experience_webhook_source, method="post"),
-    "webhooksource-deactivate": Expectation(API_SOURCE_CHANGERS, a_student_experience_webhook_source, method="post"),
+    "webhooksource-rotate": Expectation(TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_webhook_source, method="post"),
+    "webhooksource-deactivate": Expectation(
+        TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_webhook_source, method="post"
+    ),
     "webhooksource-services": Expectation(NOT_A_READ, a_student_experience_webhook_source),
     "scorecard-evaluate": Expectation(
         {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: answers(202)},

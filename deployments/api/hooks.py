@@ -43,7 +43,7 @@ class WebhookSourceSerializer(serializers.ModelSerializer[WebhookSource]):
     service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True, help_text="The default service, if any."
     )
-    services = serializers.SlugRelatedField(
+    services: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
         slug_field="slug",
         many=True,
         read_only=True,

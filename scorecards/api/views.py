@@ -138,6 +138,9 @@ class ScorecardViewSet(ScopedReadOnlyViewSet):
         return Response(EvaluationSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    list=extend_schema(parameters=[OpenApiParameter("scorecard", int, description="A scorecard's id.")])
+)
 class ScorecardRuleViewSet(ScopedReadOnlyViewSet):
     """The rules of every scorecard (``?scorecard=<id>`` for one's); platform admins add, change and remove them.
     Each change has the scorecard evaluated again."""
@@ -199,10 +202,6 @@ class RuleFilters(forms.Form):
     scorecard = forms.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, error_messages={"invalid": "Give a scorecard's id."}
     )
-
-
-RULE_PARAMETERS = [OpenApiParameter("scorecard", int, description="A scorecard's id: its rules only.")]
-ScorecardRuleViewSet = extend_schema_view(list=extend_schema(parameters=RULE_PARAMETERS))(ScorecardRuleViewSet)
 
 
 class ScoreFilters(forms.Form):

@@ -28,10 +28,10 @@ def post(client: Client, path: str, body: Any = None, key: str = "") -> Any:
     return client.post(path, body or {}, content_type="application/json", headers=headers)
 
 
-def problems(response: Any) -> dict[str, list[str]]:
+def problems(response: Any) -> dict[str, Any]:
     error = response.json()["error"]
     assert error["code"] == "invalid"
-    fields: dict[str, list[str]] = error["fields"]
+    fields: dict[str, Any] = error["fields"]
     return fields
 
 
