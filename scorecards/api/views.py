@@ -150,13 +150,7 @@ class ScorecardRuleViewSet(ScopedReadOnlyViewSet):
     permission_classes = [ScorecardWrites]
     http_method_names = WRITE_METHODS
 
-    @staticmethod
-    def selector(*, user: Any) -> QuerySet[ScorecardRule]:
-        return (
-            policy.restrict(ScorecardRule.objects.all(), user, policy.VIEW)
-            .select_related("scorecard")
-            .order_by("scorecard__name", "level", "pk")
-        )
+    selector = selectors.rule_list
 
     def get_queryset(self) -> QuerySet[ScorecardRule]:
         rules = super().get_queryset()

@@ -291,12 +291,18 @@ def workloads_list(
                 row.get("name"),
                 row.get("service"),
                 row.get("version"),
-                f"{row.get('replicas_ready')}/{row.get('replicas_desired')}",
+                _replicas(row),
                 row.get("health"),
             ]
             for row in found
         ),
     )
+
+
+def _replicas(row: dict[str, Any]) -> str:
+    if row.get("replicas_desired") is None:
+        return "—"
+    return f"{row.get('replicas_ready') or 0}/{row.get('replicas_desired')}"
 
 
 @workloads.command("claim")
@@ -336,7 +342,7 @@ def workloads_status(workload: int) -> None:
             ("cluster", f"{row.get('cluster_name')} ({row.get('region')})"),
             ("service", row.get("service")),
             ("version", row.get("version")),
-            ("replicas", f"{row.get('replicas_ready')}/{row.get('replicas_desired')} ready"),
+            ("replicas ready", _replicas(row)),
             ("health", row.get("health")),
             ("pods picked by", live.get("selector")),
         ]
