@@ -117,3 +117,17 @@ def test_others_may_read_but_not_write_and_bad_rules_are_said_in_words(client_fo
     assert not Scorecard.objects.filter(name="Mine").exists()
     assert Scorecard.objects.filter(pk=scorecard.pk).exists()
     assert ScorecardRule.objects.get(pk=rule.pk).description == rule.description
+
+
+def test_the_rule_list_needs_no_query_per_rule(client_for: ClientFor, django_assert_max_num_queries: Any) -> None:
+    scorecard = Scorecard.objects.create(name="Exam readiness")
+    for days in range(1, 9):
+        ScorecardRule.objects.create(scorecard=scorecard, kind="deployed_within", level="gold", days=days)
+    developer = client_for(Persona.DEVELOPER)
+    developer.get("/api/scorecard-rules/")  # the session and policy caches warm
+
+    with django_assert_max_num_queries(8):
+        listed = developer.get("/api/scorecard-rules/", {"scorecard": scorecard.pk}).json()["results"]
+
+    assert [rule["days"] for rule in listed] == list(range(1, 9))
+    assert {rule["scorecard_name"] for rule in listed} == {"Exam readiness"}
