@@ -110,11 +110,23 @@ class WorkloadFilterSet(_VisibleChoices):
     health = django_filters.ChoiceFilter(choices=Health.choices)
     environment = django_filters.NumberFilter(field_name="environment_id")
     gone = django_filters.BooleanFilter(field_name="gone_at", lookup_expr="isnull", exclude=True, label="Gone")
-    unmatched = django_filters.BooleanFilter(field_name="service", lookup_expr="isnull", label="Unmatched")
+    unmatched = django_filters.BooleanFilter(
+        method="filter_unmatched",
+        label="Unmatched",
+        help_text="true: the workloads to claim, as the unmatched page lists them (present, of no service); "
+        "false: those of a service.",
+    )
 
     class Meta:
         model = Workload
         fields = ["service", "team", "cluster", "region", "namespace", "kind", "health", "environment"]
+
+    def filter_unmatched(self, queryset: QuerySet[Workload], name: str, value: bool | None) -> QuerySet[Workload]:
+        if value is None:
+            return queryset
+        if value:
+            return queryset.filter(service__isnull=True, gone_at__isnull=True)
+        return queryset.filter(service__isnull=False)
 
 
 class UnmatchedWorkloadFilterSet(_VisibleChoices):

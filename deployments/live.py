@@ -21,6 +21,7 @@ workload (as its row on the deployment page does), its logs
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from access.audit import services as audit
@@ -55,6 +56,18 @@ EVENT_PODS = 10
 EVENT_OWNERS = 4
 # Containers of one pod whose logs one view reads at most.
 LOG_CONTAINERS = 10
+# The most lines of a log one may ask for (``tail``); each log is cut at LOG_LIMIT_BYTES whatever the lines.
+MAX_TAIL_LINES = 1000
+# Kubernetes names: a pod's is a DNS subdomain (253 characters), a container's a DNS label (63).
+POD_NAME_LENGTH = 253
+CONTAINER_NAME_LENGTH = 63
+
+UNEXPECTED = (
+    "Something went wrong while the portal read the cluster; the error is in the portal's log under this "
+    "request's id. Try again, or tell the platform team."
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,7 +187,15 @@ def workload_panel(workload: Workload) -> Panel:
     return panel
 
 
-def workload_logs(workload: Workload, *, actor: User, pod: str, container: str = "", previous: bool = False) -> LogRead:
+def workload_logs(
+    workload: Workload,
+    *,
+    actor: User,
+    pod: str,
+    container: str = "",
+    previous: bool = False,
+    tail_lines: int = LOG_TAIL_LINES,
+) -> LogRead:
     """The last lines of ``pod``'s containers' logs (of ``container`` only when given), for ``actor`` to read.
 
     The pod must be one the workload's selector picks now, so the view can
@@ -210,7 +231,7 @@ def workload_logs(workload: Workload, *, actor: User, pod: str, container: str =
                     workload.namespace,
                     pod,
                     name,
-                    tail_lines=LOG_TAIL_LINES,
+                    tail_lines=tail_lines,
                     limit_bytes=LOG_LIMIT_BYTES,
                     previous=previous,
                 )
@@ -231,6 +252,50 @@ def workload_logs(workload: Workload, *, actor: User, pod: str, container: str =
             pod=pod,
             containers=[log.container for log in read.logs],
             previous=previous,
-            tail_lines=LOG_TAIL_LINES,
+            tail_lines=tail_lines,
         )
     return read
+
+
+def log_request_problem(*, pod: str, container: str, previous: bool, tail_lines: int = LOG_TAIL_LINES) -> str:
+    """Why a request for logs cannot be read as asked, in words (``""`` when it can): the page and the API ask."""
+    if not pod:
+        return "Name a pod of the workload (its pods are listed in the workload's Kubernetes view)."
+    if len(pod) > POD_NAME_LENGTH:
+        return f"A pod's name is at most {POD_NAME_LENGTH} characters."
+    if len(container) > CONTAINER_NAME_LENGTH:
+        return f"A container's name is at most {CONTAINER_NAME_LENGTH} characters."
+    if previous and not container:
+        return "Name the container whose previous instance's log to read."
+    if not 1 <= tail_lines <= MAX_TAIL_LINES:
+        return f"Ask for 1 to {MAX_TAIL_LINES} lines."
+    return ""
+
+
+def panel_read(workload: Workload) -> Panel:
+    """:func:`workload_panel`, never failing: what went wrong unexpectedly is logged and said in the panel."""
+    try:
+        return workload_panel(workload)
+    except Exception:  # never a 500 in the middle of a page or an API answer: the panel says so instead
+        logger.exception("the Kubernetes panel of workload %s failed", workload.pk)
+        return Panel(workload, problem=UNEXPECTED)
+
+
+def logs_read(
+    workload: Workload,
+    *,
+    actor: User,
+    pod: str,
+    container: str = "",
+    previous: bool = False,
+    tail_lines: int = LOG_TAIL_LINES,
+) -> LogRead:
+    """:func:`workload_logs`, never failing (the log's text is never in the portal's log: the driver's errors
+    carry the API's words only)."""
+    try:
+        return workload_logs(
+            workload, actor=actor, pod=pod, container=container, previous=previous, tail_lines=tail_lines
+        )
+    except Exception:
+        logger.exception("reading the logs of workload %s failed", workload.pk)
+        return LogRead(problem=UNEXPECTED)

@@ -10,34 +10,18 @@ untouched. Nothing is cached: a log may hold personal data.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from access import policy
-from access.models import User
-from access.permissions import LOGS, VIEW
-from deployments.live import LogRead, Panel, workload_logs, workload_panel
-from deployments.models import Workload
+from access.permissions import LOGS
+from deployments.live import log_request_problem, logs_read, panel_read
+from deployments.selectors import workload_get
 from portal.http import HttpRequest, signed_in
 from providers.cluster import EVENT_LIMIT, LOG_LIMIT_BYTES, LOG_TAIL_LINES, POD_LIMIT
-
-logger = logging.getLogger(__name__)
-
-UNEXPECTED = (
-    "Something went wrong while the portal read the cluster; the error is in the portal's log under this "
-    "request's id. Try again, or tell the platform team."
-)
-
-
-def _workload(user: User, pk: int) -> Workload:
-    return get_object_or_404(
-        policy.restrict(Workload.objects.select_related("cluster__region", "team", "service"), user, VIEW), pk=pk
-    )
 
 
 @login_required
@@ -46,12 +30,8 @@ def _workload(user: User, pk: int) -> Workload:
 def workload_kubernetes(request: HttpRequest, pk: int) -> HttpResponse:
     """The panel: the workload's pods (the least healthy first), their events, and where their logs open."""
     user = signed_in(request)
-    workload = _workload(user, pk)
-    try:
-        panel = workload_panel(workload)
-    except Exception:  # never a 500 in the middle of the deployment page: the panel says so instead
-        logger.exception("the Kubernetes panel of workload %s failed", workload.pk)
-        panel = Panel(workload, problem=UNEXPECTED)
+    workload = workload_get(user=user, pk=pk)
+    panel = panel_read(workload)
     context = {
         "workload": workload,
         "panel": panel,
@@ -69,18 +49,15 @@ def workload_kubernetes(request: HttpRequest, pk: int) -> HttpResponse:
 def workload_log(request: HttpRequest, pk: int) -> HttpResponse:
     """The last lines of one pod's containers' logs (``?pod=``, optionally ``&container=`` and ``&previous=1``)."""
     user = signed_in(request)
-    workload = _workload(user, pk)
+    workload = workload_get(user=user, pk=pk)
     policy.require(user, LOGS, workload)
     pod = request.GET.get("pod", "").strip()
     container = request.GET.get("container", "").strip()
     previous = request.GET.get("previous") in ("1", "true")
-    if not pod or len(pod) > 253 or len(container) > 63 or (previous and not container):
-        return HttpResponseBadRequest("Name a pod of the workload (and a container for its previous instance).")
-    try:
-        read = workload_logs(workload, actor=user, pod=pod, container=container, previous=previous)
-    except Exception:  # the log's text is never in the message: the driver's errors carry the API's words only
-        logger.exception("reading the logs of workload %s failed", workload.pk)
-        read = LogRead(problem=UNEXPECTED)
+    refusal = log_request_problem(pod=pod, container=container, previous=previous)
+    if refusal:
+        return HttpResponseBadRequest(refusal)
+    read = logs_read(workload, actor=user, pod=pod, container=container, previous=previous)
     context = {
         "workload": workload,
         "read": read,

@@ -74,6 +74,12 @@ def workload_list(*, user: AnyUser) -> QuerySet[Workload]:
     )
 
 
+def workload_get(*, user: AnyUser, pk: int) -> Workload:
+    """A workload ``user`` may see (else 404), with what its Kubernetes view needs to reach its cluster."""
+    workloads = Workload.objects.select_related("cluster__region", "team", "service")
+    return get_object_or_404(policy.restrict(workloads, user, policy.VIEW), pk=pk)
+
+
 def unmatched_workloads(*, user: AnyUser) -> QuerySet[Workload]:
     """Present workloads no label matched and nobody claimed."""
     return workload_list(user=user).filter(service__isnull=True, gone_at__isnull=True)

@@ -36,9 +36,17 @@ def scorecard_get(*, user: AnyUser, pk: int) -> Scorecard:
     return get_object_or_404(scorecard_list(user=user), pk=pk)
 
 
+def rule_list(*, user: AnyUser) -> QuerySet[ScorecardRule]:
+    """Every scorecard's rules, by scorecard, then level, then age."""
+    return (
+        policy.restrict(ScorecardRule.objects.all(), user, policy.VIEW)
+        .select_related("scorecard")
+        .order_by("scorecard__name", "level", "pk")
+    )
+
+
 def rule_get(*, user: AnyUser, pk: int) -> ScorecardRule:
-    rules = policy.restrict(ScorecardRule.objects.all(), user, policy.VIEW).select_related("scorecard")
-    return get_object_or_404(rules, pk=pk)
+    return get_object_or_404(rule_list(user=user), pk=pk)
 
 
 def rules_by_level(rules: Sequence[ScorecardRule]) -> list[tuple[str, str, list[ScorecardRule]]]:

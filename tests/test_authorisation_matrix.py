@@ -1012,6 +1012,44 @@ SCORECARD_EXPECTATIONS: dict[str, Expectation] = {
 }
 EXPECTATIONS.update(SCORECARD_EXPECTATIONS)
 
+# --- the catalogue's API beyond reading: claims, a workload's live view, webhook sources, scorecard writes -----
+# As their pages: a workload's Kubernetes view is for whoever sees it, its logs take deployments.logs too (the
+# manager sees the workload but may not read its logs: 403); the auditor sees no workload (404). A webhook source
+# is changed by its team's developer and lead and the admin; the manager sees it (403 to act), the auditor does
+# not (404). Claims and a source's services are written with POST (tests/test_authorisation_writes.py):
+# a GET is not allowed. Only the platform admin asks a scorecard's evaluation (202); everyone reads the rules.
+
+TEAM_AND_ADMIN_NOT_MANAGER: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, OK),
+    Persona.MANAGER: REFUSED,
+    Persona.AUDITOR: NOT_FOUND,
+}
+NOT_A_READ: dict[Persona | None, Outcome] = {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}
+
+CATALOGUE_API_EXPECTATIONS: dict[str, Expectation] = {
+    "workload-claim": Expectation(NOT_A_READ, an_unmatched_student_experience_workload),
+    "workload-kubernetes": deployments_api_object(a_student_experience_workload),
+    "workload-logs": Expectation(
+        TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_workload, query={"pod": "api-0", "tail": "20"}
+    ),
+    "webhooksource-list": api(),
+    "webhooksource-detail": deployments_api_object(a_student_experience_webhook_source),
+    "webhooksource-rotate": Expectation(TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_webhook_source, method="post"),
+    "webhooksource-deactivate": Expectation(
+        TEAM_AND_ADMIN_NOT_MANAGER, a_student_experience_webhook_source, method="post"
+    ),
+    "webhooksource-services": Expectation(NOT_A_READ, a_student_experience_webhook_source),
+    "scorecard-evaluate": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, REFUSED), Persona.PLATFORM_ADMIN: answers(202)},
+        the_demo_scorecard,
+        method="post",
+    ),
+    "scorecardrule-list": api(),
+    "scorecardrule-detail": api(a_demo_rule),
+}
+EXPECTATIONS.update(CATALOGUE_API_EXPECTATIONS)
+
 # --- region provisioning ---------------------------------------------------------------------------
 # Region requests are inventory: everyone signed in reads them and their plans (every persona holds
 # inventory.view everywhere). Only platform admins ask for a region (inventory.add) and act on a request

@@ -1196,6 +1196,44 @@ API_WRITES: dict[str, Write] = {
 }
 
 
+# The catalogue's API beyond the services: claims, webhook sources (as their pages) and scorecards (the admin's).
+CATALOGUE_API_WRITES: dict[str, Write] = {
+    "workload-claim": Write(
+        CATALOGUE_CHANGERS, fields("service"), an_unmatched_workload, lambda target: {"service": "student-portal"}
+    ),
+    "webhooksource-list": Write(
+        CATALOGUE_CHANGERS,
+        lambda target: _webhook_sources_named("exam-gitlab"),
+        body=lambda target: {"name": "exam-gitlab", "provider": "gitlab", "team": "student-experience"},
+    ),
+    "webhooksource-rotate": Write(CATALOGUE_CHANGERS, fields("secret"), a_webhook_source),
+    "webhooksource-deactivate": Write(CATALOGUE_CHANGERS, fields("active"), a_webhook_source),
+    "webhooksource-services": Write(
+        CATALOGUE_CHANGERS, its_services, a_webhook_source, lambda target: {"services": ["student-portal"]}
+    ),
+    "scorecard-list": Write(
+        who(ADMIN),
+        lambda target: _scorecards_named("Exam readiness"),
+        body=lambda target: {"name": "Exam readiness", "description": "Ready for the exam week."},
+    ),
+    "scorecard-detail PATCH": Write(
+        who(ADMIN), fields("description"), the_demo_scorecard, lambda target: {"description": "Renamed."}
+    ),
+    "scorecard-detail DELETE": Write(who(ADMIN), fields("pk"), the_demo_scorecard),
+    "scorecard-evaluate": Write(who(ADMIN), audit_events_of("scorecards.evaluation_requested"), the_demo_scorecard),
+    "scorecardrule-list": Write(
+        who(ADMIN),
+        scorecard_rules,
+        lambda: Target(obj=the_demo_scorecard().obj),
+        lambda target: {"scorecard": target.obj.pk, "kind": "deployed_within", "level": "gold", "days": 3},
+    ),
+    "scorecardrule-detail PATCH": Write(
+        who(ADMIN), fields("description"), a_demo_rule, lambda target: {"description": "Reworded."}
+    ),
+    "scorecardrule-detail DELETE": Write(who(ADMIN), fields("pk"), a_demo_rule),
+}
+
+
 # --- the table, and what is not in it ------------------------------------------------------------------------
 
 WRITES: dict[str, Write] = {
@@ -1207,6 +1245,7 @@ WRITES: dict[str, Write] = {
     **DEPLOYMENT_WRITES,
     **REGION_WRITES,
     **API_WRITES,
+    **CATALOGUE_API_WRITES,
 }
 
 # Routes that take an unsafe method but whose caller is not a persona of the portal's policy, or that change

@@ -222,3 +222,115 @@ class MatrixSerializer(serializers.Serializer[Any]):
         help_text="Places where this page's services run beyond the columns shown (filter by environment or region)."
     )
     rows = MatrixRowSerializer(many=True)
+
+
+class ClaimSerializer(serializers.Serializer[Any]):
+    service: serializers.SlugRelatedField[Service] = VisibleSlugRelatedField(
+        slug_field="slug",
+        queryset=Service.objects.all(),
+        help_text="The slug of the service the workload belongs to (one whose team you may change services of).",
+    )
+
+
+class PodContainerSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    image = serializers.CharField()
+    ready = serializers.BooleanField()
+    restarts = serializers.IntegerField()
+    state = serializers.CharField(help_text='running, waiting or terminated ("" before the kubelet said).')
+    reason = serializers.CharField(help_text="Why it waits or ended (CrashLoopBackOff, OOMKilled…), if it does.")
+    last_terminated = serializers.CharField(help_text="Why its previous instance ended, when it was restarted.")
+    has_previous = serializers.BooleanField(help_text="A previous instance's log may be read (previous=true).")
+
+
+class PodSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    status = serializers.CharField(help_text="As kubectl shows it: Running, CrashLoopBackOff, Terminating…")
+    phase = serializers.CharField()
+    node = serializers.CharField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    ready_containers = serializers.IntegerField()
+    restarts = serializers.IntegerField()
+    healthy = serializers.BooleanField()
+    owner_kind = serializers.CharField()
+    owner_name = serializers.CharField()
+    containers = PodContainerSerializer(many=True)
+
+
+class ClusterEventSerializer(serializers.Serializer[Any]):
+    type = serializers.CharField(help_text="Normal or Warning.")
+    reason = serializers.CharField()
+    message = serializers.CharField()
+    count = serializers.IntegerField()
+    last_seen = serializers.DateTimeField(allow_null=True)
+    involved_kind = serializers.CharField()
+    involved_name = serializers.CharField()
+
+
+class KubernetesViewSerializer(serializers.Serializer[Any]):
+    """What the workload's cluster says now; a ``*problem`` says in words why a part could not be read."""
+
+    workload = serializers.IntegerField()
+    selector = serializers.CharField(help_text='The label selector that picks its pods ("" when it has none).')
+    pods = PodSerializer(many=True, help_text="The least healthy first.")
+    pods_truncated = serializers.BooleanField(help_text="More pods matched than the portal reads.")
+    events = ClusterEventSerializer(many=True, help_text="Of the workload and its pods, newest first.")
+    events_read = serializers.BooleanField()
+    problem = serializers.CharField(help_text="Why the cluster could not be asked at all, if so.")
+    pods_problem = serializers.CharField()
+    events_problem = serializers.CharField()
+    can_read_logs = serializers.BooleanField(help_text="Whether you may read its pods' logs (/logs/).")
+    pod_limit = serializers.IntegerField()
+    event_limit = serializers.IntegerField()
+
+
+class LogQuerySerializer(serializers.Serializer[Any]):
+    pod = serializers.CharField(
+        max_length=253,
+        help_text="A pod of the workload (from /kubernetes/).",
+        error_messages={
+            "required": "Name a pod of the workload (its pods are listed at /kubernetes/).",
+            "blank": "Name a pod of the workload (its pods are listed at /kubernetes/).",
+            "max_length": "A pod's name is at most 253 characters.",
+        },
+    )
+    container = serializers.CharField(
+        max_length=63,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="One container only (default: each of the pod's containers).",
+        error_messages={"max_length": "A container's name is at most 63 characters."},
+    )
+    previous = serializers.BooleanField(
+        required=False, default=False, help_text="The log of the container's previous instance (name the container)."
+    )
+    tail = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        default=100,
+        help_text="How many of the last lines (each log is also cut at 64 KiB).",
+        error_messages={
+            "invalid": "Give the number of lines as a whole number, 1 to 1000.",
+            "min_value": "Ask for 1 to 1000 lines.",
+            "max_value": "Ask for 1 to 1000 lines.",
+        },
+    )
+
+
+class ContainerLogSerializer(serializers.Serializer[Any]):
+    container = serializers.CharField()
+    text = serializers.CharField(allow_null=True, help_text="The log's last lines (null when it could not be read).")
+    previous = serializers.BooleanField()
+    truncated = serializers.BooleanField(help_text="The log reached the byte limit and was cut.")
+    problem = serializers.CharField(help_text="Why its log could not be read, if so.")
+
+
+class LogsSerializer(serializers.Serializer[Any]):
+    workload = serializers.IntegerField()
+    pod = serializers.CharField()
+    tail_lines = serializers.IntegerField()
+    limit_bytes = serializers.IntegerField()
+    containers = ContainerLogSerializer(many=True)
+    problem = serializers.CharField(help_text="Why the pod's logs could not be read at all, if so.")

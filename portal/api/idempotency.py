@@ -47,7 +47,16 @@ def _digest(*parts: Any) -> str:
 
 def idempotent(action: Action) -> Action:
     """Decorate a DRF view method (``(self, request, *args, **kwargs) -> Response``) that acts on a POST."""
+    return _idempotent(action, withheld=())
 
+
+def idempotent_withholding(*withheld: str) -> Callable[[Action], Action]:
+    """:func:`idempotent` for an answer carrying a secret shown once: the kept answer has ``withheld`` fields set
+    to null, so a replay acts once but does not show the secret again (and no secret waits in the cache)."""
+    return lambda action: _idempotent(action, withheld=withheld)
+
+
+def _idempotent(action: Action, *, withheld: tuple[str, ...]) -> Action:
     @wraps(action)
     def run(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(HEADER, "").strip()
@@ -77,7 +86,10 @@ def idempotent(action: Action) -> Action:
         if response.status_code >= 500:
             cache.delete(slot)
         else:
-            cache.set(slot, {"fingerprint": fingerprint, "status": response.status_code, "data": response.data}, KEEP)
+            data = response.data
+            if withheld and isinstance(data, dict):
+                data = {**data, **dict.fromkeys(withheld)}
+            cache.set(slot, {"fingerprint": fingerprint, "status": response.status_code, "data": data}, KEEP)
         return response
 
     return run

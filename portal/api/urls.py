@@ -9,6 +9,7 @@ from costs.api import budgets as costs_budgets_api
 from costs.api import sources as costs_sources_api
 from costs.api import views as costs_api
 from deployments.api import actions as deployments_actions_api
+from deployments.api import hooks as deployments_hooks_api
 from deployments.api import views as deployments_api
 from environments.api import views as environments_api
 from regions.api import views as regions_api
@@ -40,8 +41,10 @@ router.register("services", deployments_api.ServiceViewSet)
 router.register("workloads", deployments_api.WorkloadViewSet)
 router.register("deployments", deployments_api.DeploymentViewSet)
 router.register("pipeline-runs", deployments_api.PipelineRunViewSet)
+router.register("webhook-sources", deployments_hooks_api.WebhookSourceViewSet)
 router.register("scorecards", scorecards_api.ScorecardViewSet)
 router.register("scorecard-scores", scorecards_api.ServiceScoreViewSet)
+router.register("scorecard-rules", scorecards_api.ScorecardRuleViewSet)
 router.register("approvals", approvals_api.ApprovalViewSet)
 router.register("workflow-runs", workflows_api.WorkflowRunViewSet, basename="workflowrun")
 

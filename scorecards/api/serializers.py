@@ -5,8 +5,10 @@ from typing import Any
 from rest_framework import serializers
 
 from deployments.models import Service
+from scorecards.choices import CheckKind, Level
 from scorecards.models import Scorecard, ScorecardRule, ServiceScore
 from scorecards.selectors import Card
+from scorecards.services import DAYS_MESSAGE, PERCENT_MESSAGE
 
 
 class RuleSerializer(serializers.ModelSerializer[ScorecardRule]):
@@ -113,3 +115,94 @@ def card_data(card: Card) -> dict[str, Any]:
             for point in card.history
         ],
     }
+
+
+class ScorecardWriteSerializer(serializers.Serializer[Any]):
+    """A scorecard's name and description, as its form takes them (the service checks them again)."""
+
+    name = serializers.CharField(
+        max_length=100,
+        error_messages={
+            "required": "Give the scorecard a name, e.g. Production readiness.",
+            "blank": "Give the scorecard a name, e.g. Production readiness.",
+            "max_length": "Keep the name to 100 characters.",
+        },
+    )
+    description = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        error_messages={"max_length": "Keep the description to 1,000 characters."},
+    )
+
+
+KIND_MESSAGE = "Choose what the rule checks: " + ", ".join(CheckKind.values) + "."
+LEVEL_MESSAGE = "Choose the level the rule belongs to: bronze, silver or gold."
+
+
+class RuleWriteSerializer(serializers.Serializer[Any]):
+    """A rule as its form takes it: what it checks, at which level, with the threshold its kind takes."""
+
+    kind = serializers.ChoiceField(
+        choices=CheckKind.choices, error_messages={"required": KIND_MESSAGE, "invalid_choice": KIND_MESSAGE}
+    )
+    level = serializers.ChoiceField(
+        choices=Level.choices, error_messages={"required": LEVEL_MESSAGE, "invalid_choice": LEVEL_MESSAGE}
+    )
+    days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=365,
+        help_text="deployed_within only: the last production deployment is at most this many days old.",
+        error_messages={"invalid": DAYS_MESSAGE, "min_value": DAYS_MESSAGE, "max_value": DAYS_MESSAGE},
+    )
+    percent = serializers.DecimalField(
+        required=False,
+        allow_null=True,
+        max_digits=4,
+        decimal_places=1,
+        help_text="change_failure_rate only: above 0 and at most 100.",
+        error_messages={
+            "invalid": PERCENT_MESSAGE,
+            "max_digits": PERCENT_MESSAGE,
+            "max_whole_digits": PERCENT_MESSAGE,
+            "max_decimal_places": "Give the percentage with at most one decimal place, e.g. 12.5.",
+            "max_string_length": PERCENT_MESSAGE,
+        },
+    )
+    extended_support = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="supported_kubernetes only: whether a version in (paid) extended support counts as supported.",
+    )
+    description = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        error_messages={"max_length": "Keep the explanation to 500 characters."},
+    )
+
+
+class RuleCreateSerializer(RuleWriteSerializer):
+    scorecard = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="The scorecard's id.",
+        error_messages={"invalid": "Give the scorecard by its id (a number)."},
+    )
+
+
+class ScorecardRuleSerializer(RuleSerializer):
+    scorecard = serializers.IntegerField(source="scorecard_id", read_only=True)
+    scorecard_name = serializers.CharField(source="scorecard.name", read_only=True)
+
+    class Meta(RuleSerializer.Meta):
+        fields = ["id", "scorecard", "scorecard_name", *RuleSerializer.Meta.fields[1:]]
+
+
+class EvaluationSerializer(serializers.Serializer[Any]):
+    scorecard = serializers.IntegerField()
+    status = serializers.CharField(help_text="queued: a worker evaluates every service against it shortly.")
+    message = serializers.CharField()

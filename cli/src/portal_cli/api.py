@@ -255,6 +255,10 @@ class Client:
     def delete(self, path: str) -> Any:
         return self._json(self._send("DELETE", path))
 
+    def patch(self, path: str, body: Any) -> Any:
+        """Change the fields ``body`` names (a PATCH is not sent again: it may have reached the portal)."""
+        return self._json(self._send("PATCH", path, json=body))
+
     def _post(self, path: str, body: Any, *, idempotency_key: str | None) -> httpx.Response:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return self._send("POST", path, json=body if body is not None else {}, headers=headers)

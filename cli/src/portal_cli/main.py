@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from portal_cli import __version__, approvals, config, environments, output, reports, rollbacks
+from portal_cli import __version__, approvals, catalogue, config, environments, output, reports, rollbacks
 from portal_cli.api import Client, PortalError
 from portal_cli.config import Credentials
 from portal_cli.context import ENV_TOKEN, ENV_URL, Session, json_option, normal_url, session
@@ -263,6 +263,8 @@ cli.add_command(reports.deploy)
 for command in rollbacks.COMMANDS:
     reports.deploy.add_command(command)
 cli.add_command(reports.costs)
+for group in catalogue.GROUPS:
+    cli.add_command(group)
 
 
 def main() -> None:
