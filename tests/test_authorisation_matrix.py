@@ -326,6 +326,15 @@ EXPECTATIONS: dict[str, Expectation] = {
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_notification
     ),
     "notifications:mark_all_read": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
+    # The same by API: one's own inbox; marking read is a POST (tests/notifications/test_api.py).
+    "notification-list": api(),
+    "notification-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_notification
+    ),
+    "notification-read": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_notification
+    ),
+    "notification-read-all": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
     # Revoking is for the owner and for whoever may revoke access on the token's team.
     "access:token_revoke": Expectation(
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK, Persona.PLATFORM_ADMIN: OK},
@@ -724,6 +733,28 @@ SAVINGS_EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 EXPECTATIONS.update(SAVINGS_EXPECTATIONS)
+# The savings API: the page's readers list and open recommendations (the auditor holds no costs.view: 403 before
+# anything is looked up); its actions are POSTs (tests/costs/test_savings_api.py acts as each persona).
+SAVINGS_API_READERS: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, OK),
+    Persona.AUDITOR: REFUSED,
+}
+SAVINGS_API_ACTIONS: dict[Persona | None, Outcome] = {
+    None: UNAUTHENTICATED,
+    **dict.fromkeys(SIGNED_IN, NOT_ALLOWED),
+    Persona.AUDITOR: REFUSED,
+}
+EXPECTATIONS.update(
+    {
+        "savings-list": Expectation(SAVINGS_API_READERS),
+        "savings-detail": Expectation(SAVINGS_API_READERS, a_student_experience_recommendation),
+        **{
+            f"savings-{name}": Expectation(SAVINGS_API_ACTIONS, a_student_experience_recommendation)
+            for name in ("dismiss", "snooze", "set-ttl")
+        },
+    }
+)
 # --- cost pages, export and API (branch cost-pages) ------------------------------------------------
 # Whoever holds costs.view on some figures opens the overview and breakdown (scoped: a developer sees
 # their team's); the auditor holds none (403). Exporting takes costs.export (manager, admin). An
