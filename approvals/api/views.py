@@ -104,9 +104,8 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
                 "No approval request is about that kind of subject; give it as a request shows it, "
                 "e.g. environments.environment."
             ]
-        if errors:
+        if errors or kind is None or not subject_id:
             raise exceptions.ValidationError(errors)
-        assert kind is not None and subject_id is not None  # noqa: S101 (checked above)
         return kind, subject_id
 
     def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:

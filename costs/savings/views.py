@@ -18,8 +18,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -31,7 +31,6 @@ from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
 from costs.models import CostSource, Recommendation
 from costs.savings import services as savings
-from environments.models import Environment
 from portal.csv_export import csv_file, csv_lines
 from portal.http import HttpRequest, signed_in
 

@@ -48,9 +48,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return selectors.inbox(_user(self.request))
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("unread", bool, description="true: only the notifications you have not read yet.")
-        ]
+        parameters=[OpenApiParameter("unread", bool, description="true: only the notifications you have not read yet.")]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         unknown = sorted(set(request.query_params) - KNOWN_PARAMETERS)
