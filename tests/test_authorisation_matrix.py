@@ -733,24 +733,17 @@ SAVINGS_EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 EXPECTATIONS.update(SAVINGS_EXPECTATIONS)
-# The savings API: the page's readers list and open recommendations (the auditor holds no costs.view: 403 before
-# anything is looked up); its actions are POSTs (tests/costs/test_savings_api.py acts as each persona).
-SAVINGS_API_READERS: dict[Persona | None, Outcome] = {
-    None: UNAUTHENTICATED,
-    **dict.fromkeys(SIGNED_IN, OK),
-    Persona.AUDITOR: REFUSED,
-}
-SAVINGS_API_ACTIONS: dict[Persona | None, Outcome] = {
-    None: UNAUTHENTICATED,
-    **dict.fromkeys(SIGNED_IN, NOT_ALLOWED),
-    Persona.AUDITOR: REFUSED,
-}
+# The savings API, as the page: its readers list recommendations (the auditor holds no costs.view: 403); a
+# recommendation is a 404 to whoever may not see it (the auditor); its actions are POSTs
+# (tests/costs/test_savings_api.py and tests/test_authorisation_writes.py act as each persona).
 EXPECTATIONS.update(
     {
-        "savings-list": Expectation(SAVINGS_API_READERS),
-        "savings-detail": Expectation(SAVINGS_API_READERS, a_student_experience_recommendation),
+        "savings-list": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: REFUSED}),
+        "savings-detail": Expectation(TEAM_COST_READERS_API, a_student_experience_recommendation),
         **{
-            f"savings-{name}": Expectation(SAVINGS_API_ACTIONS, a_student_experience_recommendation)
+            f"savings-{name}": Expectation(
+                {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_student_experience_recommendation
+            )
             for name in ("dismiss", "snooze", "set-ttl")
         },
     }

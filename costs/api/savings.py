@@ -2,7 +2,7 @@
 
 As the page (costs/savings/views.py), through the same services (costs/savings/services.py): whoever holds
 ``costs.view`` lists what their grants cover (a developer their team's, a manager everything), the auditor is
-refused (403). A recommendation out of the caller's scope is a 404. Dismissing and snoozing take
+refused the list (403). A recommendation out of the caller's scope is a 404 (to the auditor, every one). Dismissing and snoozing take
 ``costs.change`` on the recommendation (403 for whoever sees it but may not); setting the lifetime it names takes
 ``environments.change`` on its environment. Every action is audited by its service, is safe to repeat (a
 dismissed one stays dismissed, a snoozed one keeps its snooze, an acted-on one answers as it stands) and takes an
@@ -94,11 +94,15 @@ class SnoozeSerializer(serializers.Serializer[Any]):
 
 
 class SavingsPermission(SignedIn):
-    """Who may read the savings page (``costs.view`` on some recommendation); the actions check each object."""
+    """The list: who may read the savings page (``costs.view`` on some recommendation). One recommendation and its
+    actions: anyone signed in, then the object is looked up in the caller's scope (404 outside it, as on the page)
+    and each action checks its own permission on it (403)."""
 
     message = "You may not see savings recommendations."
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if getattr(view, "detail", False):
+            return super().has_permission(request, view)
         return policy.can(request.user, policy.VIEW, Recommendation)
 
 
