@@ -148,10 +148,15 @@ def test_ctrl_c_while_waiting_exits_130_with_one_line_and_no_traceback(
         text=True,
         env=environment,
     )
-    time.sleep(4)  # started, signed in and polling
+    assert waiting.stderr is not None
+    following = waiting.stderr.readline()  # the first progress line: it has found the environment and polls
+    time.sleep(1)
     waiting.send_signal(signal.SIGINT)
     _out, err = waiting.communicate(timeout=30)
 
+    assert "never-ready: provisioning" in following
     assert waiting.returncode == 130
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("Interrupted: the command stopped here")
+    assert err.strip().splitlines() == [
+        "Interrupted: the command stopped here; anything the portal had already been asked to do goes on there."
+    ]
