@@ -1,12 +1,12 @@
 """The savings recommendations by API: the savings page's list (same filters, same scope) and its actions.
 
 As the page (costs/savings/views.py), through the same services (costs/savings/services.py): whoever holds
-``costs.view`` lists what their grants cover (a developer their team's, a manager everything), the auditor is
-refused the list (403). A recommendation out of the caller's scope is a 404 (to the auditor, every one). Dismissing and snoozing take
-``costs.change`` on the recommendation (403 for whoever sees it but may not); setting the lifetime it names takes
-``environments.change`` on its environment. Every action is audited by its service, is safe to repeat (a
-dismissed one stays dismissed, a snoozed one keeps its snooze, an acted-on one answers as it stands) and takes an
-``Idempotency-Key`` (portal/api/idempotency.py).
+``costs.view`` lists what their grants cover (a developer their team's, a manager everything); the auditor is
+refused the list (403). A recommendation out of the caller's scope is a 404 (to the auditor, every one).
+Dismissing and snoozing take ``costs.change`` on the recommendation (403 for whoever sees it but may not);
+setting the lifetime it names takes ``environments.change`` on its environment. Every action is audited by its
+service, is safe to repeat (a dismissed one stays dismissed, a snoozed one keeps its snooze, an acted-on one
+answers as it stands) and takes an ``Idempotency-Key`` (portal/api/idempotency.py).
 """
 
 from __future__ import annotations
