@@ -6,6 +6,7 @@ The commands join the ``costs`` group in :mod:`portal_cli.main`.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -50,13 +51,12 @@ def savings(kind: str | None, team: str | None, search: str | None, limit: int) 
             for item in found
         ),
     )
-    totals: dict[str, float] = {}
+    totals: dict[str, Decimal] = {}
     for item in found:
         currency = str(item.get("currency") or "")
-        totals[currency] = totals.get(currency, 0.0) + float(item.get("monthly_saving") or 0)
-    output.say(
-        "In all: " + ", ".join(f"{amount:.2f} {currency} a month" for currency, amount in sorted(totals.items()))
-    )
+        totals[currency] = totals.get(currency, Decimal(0)) + Decimal(str(item.get("monthly_saving") or 0))
+    saved = ", ".join(f"{amount} {currency}" for currency, amount in sorted(totals.items()))
+    output.say(f"These {len(found)} would save {saved} a month.")
 
 
 def _actions(item: dict[str, Any]) -> str:
