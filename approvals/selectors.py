@@ -59,6 +59,28 @@ def visible(user: User, pk: int) -> ApprovalRequest:
     return request
 
 
+def subject_kind(label: str) -> ContentType | None:
+    """The kind of subject named ``app_label.model`` (as the API shows a request's subject), if requests have it."""
+    app_label, _, model = label.strip().lower().partition(".")
+    if not app_label or not model:
+        return None
+    kinds = ApprovalRequest.objects.order_by().values("subject_type_id")
+    return ContentType.objects.filter(pk__in=kinds, app_label=app_label, model=model).first()
+
+
+def about(user: User, kind: ContentType, subject_id: str, limit: int = 50) -> list[ApprovalRequest]:
+    """The requests about one subject that ``user`` may see (as :func:`visible` decides), newest first."""
+    requests = _with_details(
+        ApprovalRequest.objects.filter(subject_type=kind, subject_id=subject_id).order_by("-created_at", "-pk")
+    )
+    return [
+        request
+        for request in requests[:limit]
+        if request.requested_by_id == user.pk
+        or (request.subject is not None and policy.can(user, policy.VIEW, request.subject))
+    ]
+
+
 def latest_for(subject: Model, purpose: str) -> ApprovalRequest | None:
     """The newest approval request about ``subject`` for ``purpose`` (with who asked and every decision), or None."""
     return (

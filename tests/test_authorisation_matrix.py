@@ -326,6 +326,15 @@ EXPECTATIONS: dict[str, Expectation] = {
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_notification
     ),
     "notifications:mark_all_read": Expectation({None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
+    # The same by API: one's own inbox; marking read is a POST (tests/notifications/test_api.py).
+    "notification-list": api(),
+    "notification-detail": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK}, developers_notification
+    ),
+    "notification-read": Expectation(
+        {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, developers_notification
+    ),
+    "notification-read-all": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}),
     # Revoking is for the owner and for whoever may revoke access on the token's team.
     "access:token_revoke": Expectation(
         {None: TO_SIGN_IN, **dict.fromkeys(SIGNED_IN, NOT_FOUND), Persona.DEVELOPER: OK, Persona.PLATFORM_ADMIN: OK},
@@ -724,6 +733,21 @@ SAVINGS_EXPECTATIONS: dict[str, Expectation] = {
     ),
 }
 EXPECTATIONS.update(SAVINGS_EXPECTATIONS)
+# The savings API, as the page: its readers list recommendations (the auditor holds no costs.view: 403); a
+# recommendation is a 404 to whoever may not see it (the auditor); its actions are POSTs
+# (tests/costs/test_savings_api.py and tests/test_authorisation_writes.py act as each persona).
+EXPECTATIONS.update(
+    {
+        "savings-list": Expectation({None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, OK), Persona.AUDITOR: REFUSED}),
+        "savings-detail": Expectation(TEAM_COST_READERS_API, a_student_experience_recommendation),
+        **{
+            f"savings-{name}": Expectation(
+                {None: UNAUTHENTICATED, **dict.fromkeys(SIGNED_IN, NOT_ALLOWED)}, a_student_experience_recommendation
+            )
+            for name in ("dismiss", "snooze", "set-ttl")
+        },
+    }
+)
 # --- cost pages, export and API (branch cost-pages) ------------------------------------------------
 # Whoever holds costs.view on some figures opens the overview and breakdown (scoped: a developer sees
 # their team's); the auditor holds none (403). Exporting takes costs.export (manager, admin). An

@@ -398,6 +398,9 @@ NOTIFICATION_AND_APPROVAL_WRITES: dict[str, Write] = {
         who(ADMIN), fields("status"), a_developer_region_approval, lambda target: {"verdict": "approve"}
     ),
     "approvals:withdraw": Write(who(DEVELOPER, ADMIN), fields("status"), a_developer_region_approval),
+    # The same by API: one's own notification, or all of one's own (not a privileged action: not audited).
+    "notification-read": Write(who(DEVELOPER), fields("read_at"), a_developer_notification, audited=False),
+    "notification-read-all": Write(EVERYONE, unread_notifications, a_notification_for_everyone, audited=False),
 }
 
 
@@ -716,6 +719,12 @@ COST_WRITES: dict[str, Write] = {
     "costs:savings_snooze": Write(COST_CHANGERS, fields("status", "snoozed_until"), a_recommendation),
     # Setting the lifetime a recommendation names is a change to its environment: the environment's changers.
     "costs:savings_set_ttl": Write(ENVIRONMENT_CHANGERS, its_environments_expiry, a_recommendation),
+    # The same by API, through the same services.
+    "savings-dismiss": Write(COST_CHANGERS, fields("status"), a_recommendation),
+    "savings-snooze": Write(
+        COST_CHANGERS, fields("status", "snoozed_until"), a_recommendation, lambda target: {"days": 7}
+    ),
+    "savings-set-ttl": Write(ENVIRONMENT_CHANGERS, its_environments_expiry, a_recommendation),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
@@ -26,6 +27,8 @@ from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent
 from portal.api.permissions import SignedIn
 
+SUBJECT_ID_LENGTH = 64
+MAX_LABEL_LENGTH = 200
 SCOPES = {
     "waiting": "waiting for a decision you may make (oldest first)",
     "mine": "asked for by you (newest first)",
@@ -51,22 +54,59 @@ class ApprovalViewSet(viewsets.GenericViewSet[ApprovalRequest]):
                 "scope",
                 str,
                 enum=list(SCOPES),
-                description="; ".join(f"{name}: {meaning}" for name, meaning in SCOPES.items()) + " (default waiting).",
-            )
+                description="; ".join(f"{name}: {meaning}" for name, meaning in SCOPES.items())
+                + " (default waiting; with a subject, every request about it you may see).",
+            ),
+            OpenApiParameter(
+                "subject_type",
+                str,
+                description="Only requests about this kind of subject, as a request shows it (e.g. "
+                "environments.environment); give subject_id with it.",
+            ),
+            OpenApiParameter("subject_id", str, description="Only requests about the subject with this id."),
         ]
     )
     def list(self, request: Request, **kwargs: Any) -> Response:
-        scope = request.query_params.get("scope", "waiting") or "waiting"
-        if scope not in SCOPES:
+        params = request.query_params
+        subject = self._subject(params.get("subject_type"), params.get("subject_id"))
+        scope = params.get("scope", "") or ("" if subject else "waiting")
+        if scope and scope not in SCOPES:
             raise exceptions.ValidationError({"scope": [f"Choose one of: {', '.join(SCOPES)}."]})
         user = _user(request)
+        found: list[ApprovalRequest] = []
         if scope == "waiting":
             found = selectors.waiting_for(user)
         elif scope == "mine":
             found = selectors.requested_by(user)
-        else:
+        elif scope == "team":
             found = selectors.for_my_teams(user)
+        if subject is not None:
+            about = selectors.about(user, *subject)
+            found = [item for item in found if item in about] if scope else about
         return Response(self.get_serializer(found, many=True).data)
+
+    def _subject(self, kind_label: str | None, subject_id: str | None) -> tuple[ContentType, str] | None:
+        """The subject the list is narrowed to, from ``subject_type`` and ``subject_id``; both or neither."""
+        if not kind_label and not subject_id:
+            return None
+        if "\x00" in (kind_label or "") + (subject_id or ""):
+            raise exceptions.ValidationError({"subject_id": ["Give the subject without control characters."]})
+        errors: dict[str, list[str]] = {}
+        if not kind_label:
+            errors["subject_type"] = ["Give the kind of subject too, e.g. environments.environment."]
+        if not subject_id:
+            errors["subject_id"] = ["Give the id of the subject too."]
+        elif len(subject_id) > SUBJECT_ID_LENGTH:
+            errors["subject_id"] = [f"An id is at most {SUBJECT_ID_LENGTH} characters."]
+        kind = selectors.subject_kind(kind_label[:MAX_LABEL_LENGTH]) if kind_label else None
+        if kind_label and kind is None:
+            errors["subject_type"] = [
+                "No approval request is about that kind of subject; give it as a request shows it, "
+                "e.g. environments.environment."
+            ]
+        if errors or kind is None or not subject_id:
+            raise exceptions.ValidationError(errors)
+        return kind, subject_id
 
     def retrieve(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         return Response(self.get_serializer(self._visible(request, pk)).data)

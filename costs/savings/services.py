@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from access import policy
 from access.audit import services as audit
-from access.models import AuditEvent, Tier, User
+from access.models import AuditEvent, Team, Tier, User
 from access.permissions import CHANGE, VIEW
 from costs.choices import (
     HOURS_PER_MONTH,
@@ -79,6 +79,8 @@ TRAILING_DAYS = 7
 WINDOW_DAYS = 30
 # Realised savings count at most this many days after a teardown.
 REALISED_DAYS = 30
+# How long "Snooze" hides a recommendation when no other number of days is given.
+SNOOZE_DAYS = 30
 NON_PRODUCTION = (Tier.DEVELOPMENT, Tier.TEST, Tier.STAGING)
 # Any constant: the advisory lock that serialises writers of the recommendations.
 _REFRESH_LOCK = 0x736176696E6773  # "savings"
@@ -743,6 +745,51 @@ def recommendation_list(*, user: Any, now: datetime | None = None) -> QuerySet[R
     """The current recommendations ``user`` may see (their team's, or all for an unlimited cost reader)."""
     rows = Recommendation.objects.filter(current=True, realised=False).filter(shown(now=now))
     return policy.restrict(rows, user, VIEW).select_related("team", "environment__cluster__region", "cluster", "region")
+
+
+def recommendation_search(
+    rows: QuerySet[Recommendation], *, text: str = "", kind: str = "", team: Any = None
+) -> QuerySet[Recommendation]:
+    """The savings page's filters (and the API's): words in the title or namespace, a kind, a team; largest first."""
+    if text:
+        rows = rows.filter(Q(title__icontains=text) | Q(namespace__icontains=text))
+    if kind:
+        rows = rows.filter(kind=kind)
+    if team is not None:
+        rows = rows.filter(team=team)
+    return rows.order_by("-monthly_saving", "pk")
+
+
+def recommendation_filter_teams(*, user: Any) -> QuerySet[Team]:
+    """The teams the savings filters offer: those of the current recommendations ``user`` may see."""
+    return Team.objects.filter(
+        pk__in=policy.restrict(Recommendation.objects.filter(current=True), user, VIEW).values("team_id")
+    ).order_by("name")
+
+
+def recommendation_visible(*, user: Any, recommendation_id: int) -> Recommendation:
+    """The recommendation if ``user`` may see it; a 404 otherwise (missing and out of scope alike)."""
+    found = (
+        policy.restrict(Recommendation.objects.select_related("environment"), user, VIEW)
+        .filter(pk=recommendation_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("No recommendation matches the given query.")
+    return found
+
+
+def recommendation_ttl_environment(*, user: Any, recommendation: Recommendation) -> Environment:
+    """The environment whose lifetime the recommendation sets, once ``user`` may change it.
+
+    A recommendation of another kind is refused in words (ValidationError); an environment ``user`` may not
+    change is a PermissionDenied (its service checks again inside its transaction).
+    """
+    if recommendation.action != RecommendationAction.SET_TTL or recommendation.environment_id is None:
+        raise ValidationError("This recommendation has no lifetime to set.")
+    environment = Environment.objects.select_related("cluster__region").get(pk=recommendation.environment_id)
+    policy.require(user, CHANGE, environment)
+    return environment
 
 
 def realised_list(*, user: Any, month_start: date) -> QuerySet[Recommendation]:

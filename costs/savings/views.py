@@ -18,8 +18,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q, QuerySet
-from django.http import Http404, HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -32,11 +32,10 @@ from costs.choices import RecommendationAction, RecommendationKind
 from costs.forecast import month_bounds
 from costs.models import CostSource, Recommendation
 from costs.savings import services as savings
-from environments.models import Environment
 from portal.csv_export import csv_file, csv_lines
 from portal.http import HttpRequest, signed_in
 
-SNOOZE_DAYS = 30
+SNOOZE_DAYS = savings.SNOOZE_DAYS
 CSV_COLUMNS = [
     "kind",
     "title",
@@ -106,19 +105,11 @@ def _require(user: User, action: str) -> None:
 
 
 def _filtered(request: HttpRequest, user: User) -> tuple[SavingsFilterForm, QuerySet[Recommendation]]:
-    teams = Team.objects.filter(
-        pk__in=policy.restrict(Recommendation.objects.filter(current=True), user, VIEW).values("team_id")
-    ).order_by("name")
-    form = SavingsFilterForm(request.GET or None, teams=teams)
+    form = SavingsFilterForm(request.GET or None, teams=savings.recommendation_filter_teams(user=user))
     rows = savings.recommendation_list(user=user)
     if form.is_valid():
         data = form.cleaned_data
-        if data["q"]:
-            rows = rows.filter(Q(title__icontains=data["q"]) | Q(namespace__icontains=data["q"]))
-        if data["kind"]:
-            rows = rows.filter(kind=data["kind"])
-        if data["team"]:
-            rows = rows.filter(team=data["team"])
+        rows = savings.recommendation_search(rows, text=data["q"], kind=data["kind"], team=data["team"])
     elif form.is_bound:
         rows = rows.none()
     return form, rows.order_by("-monthly_saving", "pk")
@@ -276,10 +267,7 @@ def _refused(request: HttpRequest, error: ValidationError) -> HttpResponse:
 
 def _visible(user: User, pk: int) -> Recommendation:
     """The recommendation if ``user`` may see it (404 otherwise)."""
-    found = policy.restrict(Recommendation.objects.select_related("environment"), user, VIEW).filter(pk=pk).first()
-    if found is None:
-        raise Http404("No recommendation matches the given query.")
-    return found
+    return savings.recommendation_visible(user=user, recommendation_id=pk)
 
 
 @login_required
@@ -315,11 +303,8 @@ def savings_set_ttl(request: HttpRequest, pk: int) -> HttpResponse:
     """Set the lifetime the recommendation names on its environment (environments.change, audited there)."""
     user = signed_in(request)
     recommendation = _visible(user, pk)
-    environment = recommendation.environment
-    if recommendation.action != RecommendationAction.SET_TTL or environment is None:
-        return _refused(request, ValidationError("This recommendation has no lifetime to set."))
-    policy.require(user, CHANGE, Environment.objects.select_related("cluster__region").get(pk=environment.pk))
     try:
+        environment = savings.recommendation_ttl_environment(user=user, recommendation=recommendation)
         savings.recommendation_set_ttl(actor=user, recommendation_id=recommendation.pk)
     except ValidationError as error:
         return _refused(request, error)

@@ -6,12 +6,14 @@ from rest_framework.routers import DefaultRouter
 from access.api import views as access_api
 from approvals.api import views as approvals_api
 from costs.api import budgets as costs_budgets_api
+from costs.api import savings as costs_savings_api
 from costs.api import sources as costs_sources_api
 from costs.api import views as costs_api
 from deployments.api import actions as deployments_actions_api
 from deployments.api import hooks as deployments_hooks_api
 from deployments.api import views as deployments_api
 from environments.api import views as environments_api
+from notifications.api import views as notifications_api
 from regions.api import views as regions_api
 from scorecards.api import views as scorecards_api
 from search.api import views as search_api
@@ -34,6 +36,7 @@ router.register("cost-sources", costs_sources_api.CostSourceViewSet)
 router.register("attribution-rules", costs_sources_api.AttributionRuleViewSet)
 router.register("budgets", costs_budgets_api.BudgetViewSet)
 router.register("cost-anomalies", costs_budgets_api.AnomalyViewSet)
+router.register("savings", costs_savings_api.SavingsViewSet, basename="savings")
 router.register("tokens", access_api.ApiTokenViewSet, basename="apitoken")
 router.register("rollbacks", deployments_actions_api.RollbackViewSet)
 router.register("freeze-windows", deployments_actions_api.FreezeWindowViewSet)
@@ -46,6 +49,7 @@ router.register("scorecards", scorecards_api.ScorecardViewSet)
 router.register("scorecard-scores", scorecards_api.ServiceScoreViewSet)
 router.register("scorecard-rules", scorecards_api.ScorecardRuleViewSet)
 router.register("approvals", approvals_api.ApprovalViewSet)
+router.register("notifications", notifications_api.NotificationViewSet, basename="notification")
 router.register("workflow-runs", workflows_api.WorkflowRunViewSet, basename="workflowrun")
 
 urlpatterns = [

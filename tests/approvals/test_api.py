@@ -155,3 +155,39 @@ def test_the_team_list_holds_the_requests_about_ones_teams_things_newest_first(
     unknown = client_for(Persona.DEVELOPER).get("/api/approvals/", {"scope": "everyone"})
     assert unknown.status_code == 400
     assert "team" in unknown.json()["error"]["fields"]["scope"][0]
+
+
+def test_requests_about_one_subject_are_found_by_its_kind_and_id(
+    asked: ApprovalRequest, client_for: Callable[[Persona | None], Client]
+) -> None:
+    admin = client_for(Persona.PLATFORM_ADMIN)
+    subject = {"subject_type": "regions.region", "subject_id": asked.subject_id}
+
+    about = admin.get("/api/approvals/", subject).json()
+    waiting_about = admin.get("/api/approvals/", {**subject, "scope": "waiting"}).json()
+    other_region = admin.get("/api/approvals/", {**subject, "subject_id": "0"}).json()
+    unknown_kind = admin.get("/api/approvals/", {"subject_type": "regions.volcano", "subject_id": "1"})
+    half = admin.get("/api/approvals/", {"subject_type": "regions.region"})
+
+    assert ids(about) == ids(waiting_about) == [asked.pk]
+    assert other_region == []
+    assert unknown_kind.status_code == half.status_code == 400
+    assert "e.g. environments.environment" in unknown_kind.json()["error"]["fields"]["subject_type"][0]
+    assert half.json()["error"]["fields"]["subject_id"] == ["Give the id of the subject too."]
+
+
+def test_requests_about_a_subject_one_may_not_see_are_not_listed(
+    persona: Callable[[Persona], User], client_for: Callable[[Persona | None], Client]
+) -> None:
+    from tests.costs.savings_data import make_environment
+
+    theirs = make_environment("tutor-load-test", team="tutor-tools")
+    services.request_approval(
+        theirs, purpose="environments.request", requested_by=persona(Persona.PLATFORM_ADMIN), summary="Load test"
+    )
+    subject = {"subject_type": "environments.environment", "subject_id": str(theirs.pk)}
+
+    assert client_for(Persona.DEVELOPER).get("/api/approvals/", subject).json() == []
+    assert [
+        entry["summary"] for entry in client_for(Persona.PLATFORM_ADMIN).get("/api/approvals/", subject).json()
+    ] == ["Load test"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent, Team
 from deployments.models import Service, WebhookSource, Workload
 from deployments.webhooks import github_signature

@@ -331,7 +331,8 @@ def test_a_price_missing_for_the_region_leaves_that_resource_unpriced_and_names_
 
     database = next(item for item in plan.resources if item.kind == "database")
     assert database.monthly_cost is None
-    assert "no price" in database.cost_note and "Managed PostgreSQL (medium) on AWS in eu-south-1" in database.cost_note
+    assert "no price" in database.cost_note
+    assert "Managed PostgreSQL (medium) on AWS in eu-south-1" in database.cost_note
     network = next(item for item in plan.resources if item.kind == "network")
     assert network.monthly_cost == Decimal("65.70")
     assert plan.monthly_total == sum(item.monthly_cost for item in plan.resources if item.monthly_cost is not None)
@@ -343,7 +344,8 @@ def test_without_a_price_table_nothing_is_priced_as_zero(demo: None, monkeypatch
     plan = region_plan(request_region())
 
     charged = [item for item in plan.resources if item.kind in ("network", "node_pool", "database", "cache")]
-    assert charged and all(item.monthly_cost is None for item in charged)
+    assert charged
+    assert all(item.monthly_cost is None for item in charged)
     assert all(item.cost_note == "No price table is installed." for item in charged)
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from access import audit
+from access.audit import services as audit
 from access.models import AuditEvent
 from portal.demo import Persona
 from scorecards.models import Scorecard, ScorecardRule

@@ -61,6 +61,7 @@ class ExitCode(enum.IntEnum):
     WAIT_FAILED = 5  # --wait followed the environment to an end other than the one waited for
     TIMEOUT = 6  # --wait gave up after --timeout
     UNREACHABLE = 7  # the portal could not be reached, or answered with a server error
+    INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT), as a shell reports it: 128 + the signal's number 2
 
 
 class PortalError(click.ClickException):
@@ -92,6 +93,20 @@ class PortalError(click.ClickException):
         if self.json_output and self.body is not None:
             click.echo(json.dumps(self.body, indent=2))
         click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line on stderr and exit 130, not a traceback. What the portal was already asked goes on there."""
+
+    exit_code = int(ExitCode.INTERRUPTED)
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Interrupted: the command stopped here; anything the portal had already been asked to do goes on there."
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"\n{self.message}", err=True)
 
 
 class _Transient(Exception):

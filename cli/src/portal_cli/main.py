@@ -10,8 +10,23 @@ from typing import Any
 
 import click
 
-from portal_cli import __version__, approvals, catalogue, config, environments, output, reports, rollbacks
-from portal_cli.api import Client, PortalError
+from portal_cli import (
+    __version__,
+    approvals,
+    budgets,
+    catalogue,
+    config,
+    dora,
+    environments,
+    notifications,
+    output,
+    reports,
+    rollbacks,
+    savings,
+    search,
+    tokens,
+)
+from portal_cli.api import Client, Interrupted, PortalError
 from portal_cli.config import Credentials
 from portal_cli.context import ENV_TOKEN, ENV_URL, Session, json_option, normal_url, session
 
@@ -28,6 +43,12 @@ class PortalGroup(click.Group):
         except PortalError as error:
             error.json_output = ctx.ensure_object(Session).json_output
             raise
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+        except click.Abort as abort:
+            if isinstance(abort.__context__, KeyboardInterrupt):  # Ctrl-C at a prompt (click makes it an Abort)
+                raise Interrupted() from None
+            raise
 
 
 @click.group(cls=PortalGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,11 +59,11 @@ class PortalGroup(click.Group):
 @click.version_option(__version__, prog_name="portal")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, json_output: bool) -> None:
-    """The command-line client of Platform Portal: environments, approvals, deployments and costs.
+    """The command-line client of Platform Portal: environments, approvals, services, deployments and costs.
 
     Sign in once with `portal login`, or set PORTAL_URL and PORTAL_TOKEN (CI). Exit codes: 0 done, 1 refused,
     2 wrong command line, 3 not signed in or not allowed, 4 not found, 5 a wait ended otherwise than waited for,
-    6 a wait timed out, 7 the portal unreachable or failing. The manual: docs/cli.md.
+    6 a wait timed out, 7 the portal unreachable or failing, 130 interrupted (Ctrl-C). The manual: docs/cli.md.
     """
     state = ctx.ensure_object(Session)
     state.url = normal_url(url) if url else None
@@ -260,11 +281,16 @@ def whoami() -> None:
 cli.add_command(environments.env)
 cli.add_command(approvals.approvals)
 cli.add_command(reports.deploy)
-for command in rollbacks.COMMANDS:
+for command in rollbacks.COMMANDS + dora.COMMANDS:
     reports.deploy.add_command(command)
 cli.add_command(reports.costs)
 for group in catalogue.GROUPS:
     cli.add_command(group)
+for command in savings.COMMANDS + budgets.COMMANDS:
+    reports.costs.add_command(command)
+cli.add_command(notifications.notifications)
+cli.add_command(search.search)
+cli.add_command(tokens.tokens)
 
 
 def main() -> None:
