@@ -40,6 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SHARED_DEMO = "shared_demo"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
@@ -51,7 +52,29 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"browser tests: SKIPPED, {CHROMIUM} is missing (install Debian's chromium to run them)"
 
 
+# Tests of one module sent to one worker as a group. A module marked ``shared_demo`` loads the demo once
+# per stretch of its tests a worker runs; spread test by test over the workers, every worker loads it for
+# every such module. Grouped, each load serves up to this many tests, and a long module still spreads.
+SHARED_DEMO_GROUP_SIZE = 400
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _group_shared_demo_modules(items)
+    _skip_browser_tests_without_chromium(items)
+
+
+def _group_shared_demo_modules(items: list[pytest.Item]) -> None:
+    seen: dict[str, int] = {}
+    for item in items:
+        if item.get_closest_marker(SHARED_DEMO) is None or item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        index = seen[module] = seen.get(module, -1) + 1
+        item.add_marker(pytest.mark.xdist_group(f"{module}#{index // SHARED_DEMO_GROUP_SIZE}"))
+
+
+def _skip_browser_tests_without_chromium(items: list[pytest.Item]) -> None:
     if HAVE_CHROMIUM or IN_CI:
         return
     missing = pytest.mark.skipif(True, reason=f"{CHROMIUM} is missing; install Debian's chromium")
@@ -108,7 +131,6 @@ def _flush_past_the_audit_logs_truncate_guard() -> None:
 _flush_past_the_audit_logs_truncate_guard()
 
 
-SHARED_DEMO = "shared_demo"
 # Fixtures whose tests need committed data (a live server, a Celery worker process): the shared demo is
 # uncommitted, so such a test in a shared-demo module would see nothing, and flushing its database at the
 # end would wipe the demo the rest of the module reads.
