@@ -603,6 +603,8 @@ SPECTACULAR_SETTINGS = {
         "WorkflowRunStatusEnum": "workflows.models.RunStatus",
         "WorkflowStepStatusEnum": "workflows.models.StepStatus",
         "WorkflowDirectionEnum": "workflows.models.Direction",
+        "ScorecardCheckKindEnum": "scorecards.choices.CheckKind",
+        "RecommendationKindEnum": "costs.choices.RecommendationKind",
     },
 }
 

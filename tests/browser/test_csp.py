@@ -50,9 +50,10 @@ def test_the_api_docs_load_without_a_csp_violation(page: Page, sign_in) -> None:
     console = watch(page)
     sign_in("developer")
 
-    page.goto("/api/docs/")
+    # A deep link to one operation: Swagger UI draws only the operations in view of a schema this long.
+    page.goto("/api/docs/#/regions/regions_list")
 
-    # Swagger UI draws the whole schema in the browser: give it time on a busy machine.
+    # Swagger UI draws the schema in the browser: give it time on a busy machine.
     expect(page.get_by_text("Platform Portal API").first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("/api/regions/").first).to_be_visible(timeout=30_000)
     assert violations(page, console) == []

@@ -28,6 +28,15 @@ def test_a_ci_job_gets_a_preview_environment_ready_extends_it_and_tears_it_down_
     start_celery_worker(env={"PORTAL_DATA_DIR": str(tmp_path)})
     ci = signed_in(Persona.DEVELOPER)
 
+    # What can be asked for: the templates, their tier and who approves them, in words.
+    offered = portal("env", "templates", env=ci)
+    assert offered.exit_code == 0, offered.stderr
+    assert re.search(r"\bpreview\b.*\bdevelopment\b", offered.stdout), offered.stdout
+    assert re.search(r"\bproduction\b.*never expires.*platform admin", offered.stdout), offered.stdout
+    assert "platform_admin" not in offered.stdout
+    slugs = {template["slug"] for template in portal("env", "templates", "--json", env=ci).json()}
+    assert {"preview", "staging", "production"} <= slugs
+
     requested = portal(
         "env", "request", *REQUEST, "--name", "pr-123", "--wait", "--interval", "0.5", "--timeout", "120", env=ci
     )

@@ -147,6 +147,9 @@ def test_ctrl_c_while_waiting_exits_130_with_one_line_and_no_traceback(
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
+        # As from a shell: SIGINT at its default, whatever this test process inherited (an ignored SIGINT is
+        # inherited across exec, and Python then never raises KeyboardInterrupt).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert waiting.stderr is not None
     following = waiting.stderr.readline()  # the first progress line: it has found the environment and polls

@@ -22,6 +22,7 @@ from portal_cli.api import Client, ExitCode, PortalError, Revalidated
 from portal_cli.context import json_option, session
 
 ENVIRONMENTS = "/api/environments/"
+TEMPLATES = "/api/environment-templates/"
 WORKFLOW_RUNS = "/api/workflow-runs/"
 ENDED = frozenset({"rejected", "torn_down", "cancelled"})
 # Where a wait stops: the environment will not move from these by itself.
@@ -404,6 +405,36 @@ def list_environments(team: str | None, status: str | None, search: str | None, 
         output.say("No environment matches.")
     else:
         output.table(LIST_COLUMNS, (_row(environment) for environment in found))
+
+
+@env.command("templates")
+@json_option
+def templates() -> None:
+    """The templates an environment can be requested from: tier, lifetime, approval and add-ons."""
+    state = session()
+    with state.client() as client:
+        found = client.get_all(TEMPLATES, {}, limit=500)
+    if state.json_output:
+        output.print_json(found)
+    elif not found:
+        output.say("No template is available to you.")
+    else:
+        output.table(
+            ["template", "name", "tier", "lifetime (h)", "at most (h)", "approval", "PostgreSQL", "Redis"],
+            (
+                [
+                    template["slug"],
+                    template["name"],
+                    template["tier"],
+                    template.get("default_ttl_hours") or "never expires",
+                    template.get("max_ttl_hours") or "",
+                    output.words(template.get("approval")) if template.get("approval") != "none" else "none",
+                    template.get("postgresql_size") or "",
+                    template.get("redis_size") or "",
+                ]
+                for template in found
+            ),
+        )
 
 
 @env.command()

@@ -30,6 +30,8 @@ ENVIRONMENT_STATUS_WORDS = {
     "torn_down": "torn down",
     "cancelled": "cancelled",
 }
+# Who approves: the API's codes as the pages say them.
+APPROVER_WORDS = {"team_lead": "team lead", "platform_admin": "platform admin"}
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -68,6 +70,8 @@ def words(value: Any) -> str:
     if isinstance(value, str):
         if value in ENVIRONMENT_STATUS_WORDS:
             return ENVIRONMENT_STATUS_WORDS[value]
+        if value in APPROVER_WORDS:
+            return APPROVER_WORDS[value]
         moment = _moment(value)
         if moment is not None:
             return moment
