@@ -17,7 +17,7 @@ from workflows.signals import run_finished
 def approval_decided(
     sender: type[ApprovalRequest], *, request: ApprovalRequest, approved: bool, by: User | None = None, **kwargs: Any
 ) -> None:
-    from deployments.rollback import ROLLBACKS
+    from deployments.rollbacks.services import ROLLBACKS
 
     if request.purpose == ROLLBACKS.kind:
         ROLLBACKS.decided(request, approved=approved, by=by)
@@ -25,6 +25,6 @@ def approval_decided(
 
 @receiver(run_finished, sender=Run, dispatch_uid="deployments.run_finished")
 def rollback_finished(sender: type[Run], *, run: Run, **kwargs: Any) -> None:
-    from deployments.rollback import ROLLBACKS
+    from deployments.rollbacks.services import ROLLBACKS
 
     ROLLBACKS.finished(run)

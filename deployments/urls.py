@@ -1,23 +1,26 @@
 from django.urls import path
 
-from deployments import action_views, hook_views, live_views, views
+from deployments import views
+from deployments.hooks import views as hook_views
+from deployments.live import views as live_views
+from deployments.rollbacks import views as rollback_views
 
 app_name = "deployments"
 
 urlpatterns = [
-    path("workloads/<int:pk>/rollback/", action_views.rollback_new, name="rollback_new"),
+    path("workloads/<int:pk>/rollback/", rollback_views.rollback_new, name="rollback_new"),
     # A workload's Kubernetes panel (pods, events) and its containers' logs, read from the cluster on demand.
     path("workloads/<int:pk>/kubernetes/", live_views.workload_kubernetes, name="workload_kubernetes"),
     path("workloads/<int:pk>/kubernetes/logs/", live_views.workload_log, name="workload_log"),
-    path("rollbacks/", action_views.rollback_list, name="rollbacks"),
-    path("rollbacks/<int:pk>/", action_views.rollback_detail, name="rollback"),
-    path("rollbacks/<int:pk>/run/", action_views.rollback_run, name="rollback_run"),
-    path("rollbacks/<int:pk>/retry/", action_views.rollback_retry, name="rollback_retry"),
-    path("rollbacks/<int:pk>/cancel/", action_views.rollback_cancel, name="rollback_cancel"),
-    path("freezes/", action_views.freeze_list, name="freezes"),
-    path("freezes/<int:pk>/end/", action_views.freeze_end, name="freeze_end"),
-    path("dora/", action_views.dora_metrics, name="dora"),
-    path("clusters/<int:pk>/sync/", action_views.cluster_sync, name="cluster_sync"),
+    path("rollbacks/", rollback_views.rollback_list, name="rollbacks"),
+    path("rollbacks/<int:pk>/", rollback_views.rollback_detail, name="rollback"),
+    path("rollbacks/<int:pk>/run/", rollback_views.rollback_run, name="rollback_run"),
+    path("rollbacks/<int:pk>/retry/", rollback_views.rollback_retry, name="rollback_retry"),
+    path("rollbacks/<int:pk>/cancel/", rollback_views.rollback_cancel, name="rollback_cancel"),
+    path("freezes/", rollback_views.freeze_list, name="freezes"),
+    path("freezes/<int:pk>/end/", rollback_views.freeze_end, name="freeze_end"),
+    path("dora/", views.dora_metrics, name="dora"),
+    path("clusters/<int:pk>/sync/", views.cluster_sync, name="cluster_sync"),
     # CI/CD webhook sources (the endpoint CI systems post to is /hooks/<name>/, in portal/urls.py).
     path("hooks/", hook_views.source_list, name="hooks"),
     path("hooks/new/", hook_views.source_create, name="hook_create"),

@@ -1,5 +1,5 @@
 """Deployment pages: the version matrix, the service catalogue (list, page, create, edit, delete), the
-unmatched workloads and their claim, and a deployment's page.
+unmatched workloads and their claim, a deployment's page, a cluster's workload sync and the DORA metrics.
 
 Views are thin: selectors read (scoped by the policy), forms parse, the
 catalogue functions decide and write. An object outside the user's scope is
@@ -8,6 +8,7 @@ a 404; one they may see but not change, a 403.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -17,20 +18,27 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from access import policy
 from access.models import Team, User
-from access.permissions import CHANGE, ROLLBACK
-from deployments import catalogue, freezes, selectors
+from access.permissions import CHANGE, ROLLBACK, VIEW
+from deployments import catalogue, selectors, sync
 from deployments.choices import WorkloadKind
+from deployments.dora import dora
 from deployments.filtersets import MatrixFilterForm, ServiceFilterSet, UnmatchedWorkloadFilterSet
-from deployments.forms import ClaimForm, ServiceForm
-from deployments.models import RollbackRequest, Service
-from deployments.rollback import previous_in_cluster
+from deployments.forms import ClaimForm, DoraForm, ServiceForm
+from deployments.models import Deployment, RollbackRequest, Service, Workload
+from deployments.rollbacks import freezes
+from deployments.rollbacks.services import previous_in_cluster
+from deployments.workflows import SYNC
 from portal.forms import saved
 from portal.http import HttpRequest, signed_in
+from regions.models import Cluster
 from scorecards import selectors as scorecard_selectors
+from workflows.selectors import latest_run, run_context
 
 PAGE_SIZE = 50
 
@@ -247,3 +255,62 @@ def deployment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rollback": RollbackRequest.objects.filter(deployment=deployment).first(),
     }
     return render(request, "deployments/deployment_detail.html", context)
+
+
+# --- cluster sync ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cluster's workload sync: the latest run and what it found (GET, loaded into the cluster page);
+    POST starts one now (or shows the one under way)."""
+    user = signed_in(request)
+    cluster = get_object_or_404(policy.restrict(Cluster.objects.select_related("region"), user, VIEW), pk=pk)
+    if request.method == "POST":
+        sync.sync_request(actor=user, cluster_id=cluster.pk)
+        if not request.htmx:
+            messages.success(request, f"Syncing the workloads of {cluster.name}.")
+            return redirect("regions:cluster", cluster.region.provider, cluster.region.code, cluster.name)
+    run = latest_run(cluster, SYNC)
+    workloads = policy.restrict(Workload.objects.filter(cluster=cluster), user, VIEW)
+    context = {
+        "cluster": cluster,
+        "present": workloads.filter(gone_at__isnull=True).count(),
+        "gone": workloads.filter(gone_at__isnull=False).count(),
+        "can_sync": policy.can(user, CHANGE, Workload),
+        "poll_url": reverse("deployments:cluster_sync", kwargs={"pk": cluster.pk}),
+        **(run_context(run) if run is not None else {}),
+    }
+    return render(request, "deployments/_cluster_sync.html", context)
+
+
+# --- DORA -----------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dora_metrics(request: HttpRequest) -> HttpResponse:
+    """The four DORA metrics of the production deployments the user may see, for a team or service and period."""
+    user = signed_in(request)
+    visible = policy.restrict(Deployment.objects.all(), user, VIEW)
+    teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
+    services = policy.restrict(Service.objects.all(), user, VIEW).order_by("name")
+    form = DoraForm(request.GET or None, teams=teams, services=services)
+    data = form.cleaned_data if form.is_valid() else {}
+    if data.get("team"):
+        visible = visible.filter(team=data["team"])
+    if data.get("service"):
+        visible = visible.filter(service=data["service"])
+    days = data.get("days") or 30
+    end = timezone.localdate() + timedelta(days=1)
+    metrics = dora(visible, start=end - timedelta(days=days), end=end)
+    chart_data = {
+        "labels": [f"{point.day:%d %b}" for point in metrics.daily],
+        "datasets": [
+            {"label": "Deployments", "data": [point.deployments for point in metrics.daily]},
+            {"label": "Failures", "data": [point.failures for point in metrics.daily]},
+        ],
+    }
+    context = {"form": form, "metrics": metrics, "chart_data": chart_data, "days": days}
+    return render(request, "deployments/dora.html", context)

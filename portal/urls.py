@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from deployments import hook_views
+from deployments.hooks import views as hook_views
 from portal import views
 from search import views as search_views
 

@@ -814,7 +814,7 @@ def a_workload_to_roll_back() -> Target:
 def a_rollback(*, tier: str, failed: bool = False) -> Target:
     """A rollback of student-experience's checkout: waiting for approval (production), or failed at its step."""
     from deployments.models import RollbackRequest
-    from deployments.rollback import rollback_request
+    from deployments.rollbacks.services import rollback_request
     from providers.sandbox.cluster import SandboxClusterDriver
     from regions.drivers import cluster_driver_for
     from regions.models import Cluster

@@ -54,7 +54,7 @@ UNSAFE_METHODS = ("post", "put", "patch", "delete")
 # is something a forged cross-site request cannot carry.
 CSRF_EXEMPT: dict[str, str] = {
     "webhook": "CI systems post here with the source's HMAC signature, token or password "
-    "(deployments.webhooks.authenticate), never a session; a cross-site page cannot sign a body.",
+    "(deployments.hooks.payloads.authenticate), never a session; a cross-site page cannot sign a body.",
     "jwt-refresh": "The refresh token in the body is the credential, not the session; a cross-site page "
     "cannot know it.",
     "jwt-revoke": "Holding the refresh token, sent in the body, is the proof; the session is not read.",

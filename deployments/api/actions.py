@@ -29,10 +29,10 @@ from access.permissions import CHANGE, VIEW
 from access.permissions import ROLLBACK as ROLLBACK_PERMISSION
 from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest, ApprovalStatus
-from deployments import freezes
 from deployments.dora import dora
 from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import ROLLBACK, rollback_options, rollback_request, version_of
+from deployments.rollbacks import freezes
+from deployments.rollbacks.services import ROLLBACK, rollback_options, rollback_request, version_of
 from environments.models import Environment
 from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent

@@ -24,8 +24,8 @@ from access import policy
 from access.api.fields import VisibleSlugRelatedField
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
-from deployments import pipelines
 from deployments.choices import CiProvider
+from deployments.hooks import services as hooks
 from deployments.models import Service, WebhookSource
 from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent, idempotent_withholding
@@ -170,7 +170,7 @@ class WebhookSourceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         team = asked.validated_data["team"]
         if not policy.can(user, CHANGE, WebhookSource(team=team)):
             raise PermissionDenied(f"You may not add webhook sources to {team}.")
-        created = pipelines.webhook_source_create(actor=user, **asked.validated_data)
+        created = hooks.webhook_source_create(actor=user, **asked.validated_data)
         return self._answer(created.source, secret=created.secret, code=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: WebhookSourceSecretSerializer}, parameters=[IDEMPOTENCY_KEY])
@@ -179,7 +179,7 @@ class WebhookSourceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     def rotate(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         """Give the source a new secret (in this answer only); the old one stops working at once."""
         source = self._changeable(request)
-        rotated = pipelines.webhook_source_rotate(actor=_actor(request), source_id=source.pk)
+        rotated = hooks.webhook_source_rotate(actor=_actor(request), source_id=source.pk)
         return self._answer(rotated.source, secret=rotated.secret)
 
     @extend_schema(request=None, responses={200: WebhookSourceSerializer}, parameters=[IDEMPOTENCY_KEY])
@@ -188,7 +188,7 @@ class WebhookSourceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     def deactivate(self, request: Request, pk: Any = None, **kwargs: Any) -> Response:
         """Refuse the source's deliveries from now on (its runs are kept); deactivating twice changes nothing."""
         source = self._changeable(request)
-        return self._answer(pipelines.webhook_source_deactivate(actor=_actor(request), source_id=source.pk))
+        return self._answer(hooks.webhook_source_deactivate(actor=_actor(request), source_id=source.pk))
 
     @extend_schema(
         request=WebhookSourceServicesSerializer,
@@ -203,7 +203,7 @@ class WebhookSourceViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         source = self._changeable(request)
         asked = WebhookSourceServicesSerializer(data=request.data, context={"request": request})
         asked.is_valid(raise_exception=True)
-        updated = pipelines.webhook_source_services_set(
+        updated = hooks.webhook_source_services_set(
             actor=_actor(request), source_id=source.pk, services=asked.validated_data["services"]
         )
         return self._answer(updated)

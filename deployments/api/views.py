@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from access import policy
 from access.models import User
 from access.permissions import LOGS
-from deployments import catalogue, filtersets, live, selectors
+from deployments import catalogue, filtersets, selectors
 from deployments.api import serializers as deployment_serializers
+from deployments.live import services as live
 from deployments.models import Deployment, PipelineRun, Service, Workload
 from portal.api.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from portal.api.idempotency import idempotent

@@ -4,8 +4,8 @@ from typing import Any
 
 from django import template
 
-from deployments import pipelines
 from deployments.choices import tone_of
+from deployments.hooks import services as hooks
 
 register = template.Library()
 
@@ -25,4 +25,4 @@ def cells(row: Any, columns: Any) -> list[Any]:
 @register.filter
 def web_link(value: Any) -> str:
     """A reported URL to link to: itself when it is an http(s) address, else "" (no link), whenever it was stored."""
-    return pipelines.web_link(str(value or ""))
+    return hooks.web_link(str(value or ""))

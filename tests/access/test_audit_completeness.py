@@ -40,9 +40,9 @@ from costs import services as cost_services
 from costs.choices import RecommendationAction, RecommendationKind
 from costs.models import PriceItem, Recommendation
 from costs.savings import services as savings
-from deployments import freezes
 from deployments.models import FreezeWindow, RollbackRequest
-from deployments.rollback import ROLLBACKS, rollback_cancel, rollback_request, rollback_retry
+from deployments.rollbacks import freezes
+from deployments.rollbacks.services import ROLLBACKS, rollback_cancel, rollback_request, rollback_retry
 from environments import services as environment_services
 from environments.choices import EnvironmentStatus
 from environments.models import Environment, EnvironmentTemplate, TeamLimits
@@ -1323,10 +1323,10 @@ def request_a_cluster_sync(world: World) -> Expected:
 
 
 def create_a_webhook_source(world: World) -> Expected:
-    from deployments import pipelines
+    from deployments.hooks import services as hooks
 
     developer = world.persona(Persona.DEVELOPER)
-    created = pipelines.webhook_source_create(
+    created = hooks.webhook_source_create(
         actor=developer, name="audited-github", provider="github", team=world.team("student-experience")
     )
     assert_the_log_holds_none_of(created.secret)
@@ -1334,22 +1334,22 @@ def create_a_webhook_source(world: World) -> Expected:
 
 
 def rotate_a_webhook_secret(world: World) -> Expected:
-    from deployments import pipelines
+    from deployments.hooks import services as hooks
 
     developer = world.persona(Persona.DEVELOPER)
-    source = pipelines.webhook_source_create(
+    source = hooks.webhook_source_create(
         actor=developer, name="audited-gitlab", provider="gitlab", team=world.team("student-experience")
     ).source
-    rotated = pipelines.webhook_source_rotate(actor=world.admin, source_id=source.pk)
+    rotated = hooks.webhook_source_rotate(actor=world.admin, source_id=source.pk)
     assert_the_log_holds_none_of(rotated.secret)
     return Expected.of(world.admin, source)
 
 
 def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
-    from deployments import pipelines
+    from deployments.hooks import services as hooks
 
     lead = world.persona(Persona.TEAM_LEAD)
-    source = pipelines.webhook_source_create(
+    source = hooks.webhook_source_create(
         actor=lead, name="audited-azure", provider="azure_devops", team=world.team("student-experience")
     ).source
     response = world.client(Persona.TEAM_LEAD).post(reverse("deployments:hook_deactivate", kwargs={"pk": source.pk}))
@@ -1358,10 +1358,10 @@ def deactivate_a_webhook_source_on_its_page(world: World) -> Expected:
 
 
 def let_a_webhook_source_write_to_another_teams_service_on_its_page(world: World) -> Expected:
-    from deployments import pipelines
+    from deployments.hooks import services as hooks
     from deployments.models import Service
 
-    source = pipelines.webhook_source_create(
+    source = hooks.webhook_source_create(
         actor=world.persona(Persona.DEVELOPER),
         name="audited-shared",
         provider="github",

@@ -11,8 +11,8 @@ from django.test import Client
 
 from access.audit import services as audit
 from access.models import AuditEvent, Team
+from deployments.hooks.payloads import github_signature
 from deployments.models import Service, WebhookSource, Workload
-from deployments.webhooks import github_signature
 from portal.demo import Persona
 from tests.deployments.test_kubernetes_panel import CRASHING, HEALTHY, HOSTILE, MARKER, checkout  # noqa: F401
 from tests.factories import make_workload

@@ -11,9 +11,9 @@ import pytest
 from access.models import User
 from deployments.choices import WorkloadKind
 from deployments.demo import seed_demo_clusters
-from deployments.live import workload_logs, workload_panel
+from deployments.live.services import workload_logs, workload_panel
 from deployments.models import Workload
-from deployments.rollback import rollback_choices
+from deployments.rollbacks.services import rollback_choices
 from deployments.sync import sync_cluster
 from regions.models import Cluster
 

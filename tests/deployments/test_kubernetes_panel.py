@@ -18,7 +18,7 @@ from kubernetes import client as kubernetes_client
 
 from access.audit import services as audit
 from access.models import AuditEvent, Team, User
-from deployments import live
+from deployments.live import services as live
 from deployments.models import Deployment, Workload
 from portal.demo import Persona
 from providers.errors import InvalidRequest

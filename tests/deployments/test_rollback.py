@@ -20,10 +20,10 @@ from access.audit import services as audit
 from access.models import AuditEvent, Team, Tier, User
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
-from deployments import freezes
 from deployments.choices import DeploymentSource, DeploymentStatus, Health, RollbackStatus
 from deployments.models import ArgoApplication, Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import ROLLBACKS, rollback_choices, rollback_request
+from deployments.rollbacks import freezes
+from deployments.rollbacks.services import ROLLBACKS, rollback_choices, rollback_request
 from deployments.services import Target, record_deployment
 from deployments.sync import sync_cluster
 from environments.choices import EnvironmentStatus

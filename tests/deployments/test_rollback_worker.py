@@ -12,7 +12,7 @@ from django.utils import timezone
 from access.models import Team, Tier, User
 from deployments.choices import DeploymentSource, DeploymentStatus, RollbackStatus
 from deployments.models import Deployment, RollbackRequest
-from deployments.rollback import rollback_request
+from deployments.rollbacks.services import rollback_request
 from deployments.services import Target, record_deployment
 from portal.demo import Persona, load_demo, username_of
 from regions.choices import AuthMethod, ClusterKind

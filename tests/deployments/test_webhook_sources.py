@@ -15,11 +15,11 @@ from django.urls import reverse
 from access.audit import services as audit
 from access.models import AuditEvent, Role, Team, User
 from access.permissions import BuiltinRole
-from deployments import pipelines
 from deployments.choices import CiProvider
+from deployments.hooks import services as hooks
+from deployments.hooks.payloads import azure_deploy_environment, github_signature, stage_kind
+from deployments.hooks.services import normalise_repository
 from deployments.models import Service, WebhookSource
-from deployments.pipelines import normalise_repository
-from deployments.webhooks import azure_deploy_environment, github_signature, stage_kind
 from portal.demo import Persona
 from tests.factories import GrantFactory
 
@@ -58,7 +58,7 @@ def test_a_developer_adds_a_source_for_their_team_and_its_secret_authenticates_d
 ) -> None:
     developer = persona(Persona.DEVELOPER)
 
-    created = pipelines.webhook_source_create(
+    created = hooks.webhook_source_create(
         actor=developer, name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
     )
 
@@ -72,14 +72,14 @@ def test_a_developer_adds_a_source_for_their_team_and_its_secret_authenticates_d
 
 def test_nobody_adds_a_source_for_a_team_they_do_not_change(persona: Callable[[Persona], User]) -> None:
     with pytest.raises(Http404):
-        pipelines.webhook_source_create(
+        hooks.webhook_source_create(
             actor=persona(Persona.DEVELOPER),
             name="tutor-github",
             provider=CiProvider.GITHUB,
             team=Team.objects.get(slug="tutor-tools"),
         )
     with pytest.raises(PermissionDenied):
-        pipelines.webhook_source_create(
+        hooks.webhook_source_create(
             actor=persona(Persona.MANAGER), name="any-github", provider=CiProvider.GITHUB, team=student_experience()
         )
     assert not WebhookSource.objects.filter(name__in=["tutor-github", "any-github"]).exists()
@@ -87,7 +87,7 @@ def test_nobody_adds_a_source_for_a_team_they_do_not_change(persona: Callable[[P
 
 def test_a_source_name_must_be_usable_in_its_url(persona: Callable[[Persona], User]) -> None:
     with pytest.raises(ValidationError) as refused:
-        pipelines.webhook_source_create(
+        hooks.webhook_source_create(
             actor=persona(Persona.DEVELOPER), name="my hook/1", provider=CiProvider.GITLAB, team=student_experience()
         )
 
@@ -96,11 +96,11 @@ def test_a_source_name_must_be_usable_in_its_url(persona: Callable[[Persona], Us
 
 def test_rotating_a_secret_retires_the_old_one_at_once(persona: Callable[[Persona], User]) -> None:
     developer = persona(Persona.DEVELOPER)
-    created = pipelines.webhook_source_create(
+    created = hooks.webhook_source_create(
         actor=developer, name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
     )
 
-    rotated = pipelines.webhook_source_rotate(actor=developer, source_id=created.source.pk)
+    rotated = hooks.webhook_source_rotate(actor=developer, source_id=created.source.pk)
 
     assert rotated.secret != created.secret
     assert ping("enrolment-github", created.secret) == 401
@@ -112,12 +112,12 @@ def test_a_deactivated_source_is_refused_and_deactivating_it_again_changes_nothi
     persona: Callable[[Persona], User],
 ) -> None:
     lead = persona(Persona.TEAM_LEAD)
-    created = pipelines.webhook_source_create(
+    created = hooks.webhook_source_create(
         actor=lead, name="enrolment-gitlab", provider=CiProvider.GITLAB, team=student_experience()
     )
 
-    pipelines.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
-    pipelines.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
+    hooks.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
+    hooks.webhook_source_deactivate(actor=lead, source_id=created.source.pk)
 
     assert ping("enrolment-gitlab", created.secret) == 404
     assert AuditEvent.objects.filter(verb=audit.WEBHOOK_SOURCE_DEACTIVATED).count() == 1
@@ -241,7 +241,7 @@ def service(slug: str) -> Service:
 
 
 def a_student_experience_source(persona: Callable[[Persona], User]) -> WebhookSource:
-    return pipelines.webhook_source_create(
+    return hooks.webhook_source_create(
         actor=persona(Persona.DEVELOPER), name="enrolment-github", provider=CiProvider.GITHUB, team=student_experience()
     ).source
 
@@ -252,11 +252,11 @@ def test_a_platform_admin_lets_a_source_write_to_another_teams_service_and_it_is
     source = a_student_experience_source(persona)
     admin = persona(Persona.PLATFORM_ADMIN)
 
-    pipelines.webhook_source_services_set(
+    hooks.webhook_source_services_set(
         actor=admin, source_id=source.pk, services=[service("student-portal"), service("class-scheduler")]
     )
 
-    assert set(pipelines.source_services(source)) == {service("student-portal"), service("class-scheduler")}
+    assert set(hooks.source_services(source)) == {service("student-portal"), service("class-scheduler")}
     event = AuditEvent.objects.get(verb=audit.WEBHOOK_SOURCE_SERVICES_SET)
     assert event.actor == admin
     assert (event.before, event.after) == ({"services": []}, {"services": ["class-scheduler", "student-portal"]})
@@ -265,7 +265,7 @@ def test_a_platform_admin_lets_a_source_write_to_another_teams_service_and_it_is
 def test_without_a_list_a_source_writes_to_its_teams_services_only(persona: Callable[[Persona], User]) -> None:
     source = a_student_experience_source(persona)
 
-    assert set(pipelines.source_services(source)) == set(Service.objects.filter(team=student_experience()))
+    assert set(hooks.source_services(source)) == set(Service.objects.filter(team=student_experience()))
 
 
 def test_a_developer_narrows_their_sources_services_but_adds_no_other_teams(
@@ -274,16 +274,16 @@ def test_a_developer_narrows_their_sources_services_but_adds_no_other_teams(
     developer = persona(Persona.DEVELOPER)
     source = a_student_experience_source(persona)
 
-    pipelines.webhook_source_services_set(actor=developer, source_id=source.pk, services=[service("enrolment")])
+    hooks.webhook_source_services_set(actor=developer, source_id=source.pk, services=[service("enrolment")])
     with pytest.raises(ValidationError) as unseen:
-        pipelines.webhook_source_services_set(
+        hooks.webhook_source_services_set(
             actor=developer, source_id=source.pk, services=[service("enrolment"), service("class-scheduler")]
         )
 
     assert unseen.value.message_dict == {"services": ["No such service."]}
-    assert list(pipelines.source_services(source)) == [service("enrolment")]
-    pipelines.webhook_source_services_set(actor=developer, source_id=source.pk, services=[])
-    assert set(pipelines.source_services(source)) == set(Service.objects.filter(team=student_experience()))
+    assert list(hooks.source_services(source)) == [service("enrolment")]
+    hooks.webhook_source_services_set(actor=developer, source_id=source.pk, services=[])
+    assert set(hooks.source_services(source)) == set(Service.objects.filter(team=student_experience()))
 
 
 def test_seeing_another_teams_service_is_not_enough_to_let_a_source_write_to_it(
@@ -294,18 +294,16 @@ def test_seeing_another_teams_service_is_not_enough_to_let_a_source_write_to_it(
     source = a_student_experience_source(persona)
 
     with pytest.raises(PermissionDenied, match=r"deployments\.change on Tutor Tools"):
-        pipelines.webhook_source_services_set(
-            actor=developer, source_id=source.pk, services=[service("class-scheduler")]
-        )
+        hooks.webhook_source_services_set(actor=developer, source_id=source.pk, services=[service("class-scheduler")])
     with pytest.raises(Http404):  # the manager sees the source but may not change it
-        pipelines.webhook_source_services_set(actor=persona(Persona.MANAGER), source_id=source.pk, services=[])
+        hooks.webhook_source_services_set(actor=persona(Persona.MANAGER), source_id=source.pk, services=[])
 
     assert not source.services.exists()
     assert not AuditEvent.objects.filter(verb=audit.WEBHOOK_SOURCE_SERVICES_SET).exists()
 
 
 def test_the_default_service_stays_among_the_services_a_source_writes_to(persona: Callable[[Persona], User]) -> None:
-    source = pipelines.webhook_source_create(
+    source = hooks.webhook_source_create(
         actor=persona(Persona.DEVELOPER),
         name="portal-github",
         provider=CiProvider.GITHUB,
@@ -314,7 +312,7 @@ def test_the_default_service_stays_among_the_services_a_source_writes_to(persona
     ).source
 
     with pytest.raises(ValidationError) as refused:
-        pipelines.webhook_source_services_set(
+        hooks.webhook_source_services_set(
             actor=persona(Persona.PLATFORM_ADMIN), source_id=source.pk, services=[service("enrolment")]
         )
 
@@ -324,7 +322,7 @@ def test_the_default_service_stays_among_the_services_a_source_writes_to(persona
 
 def test_a_source_takes_no_other_teams_service_as_its_default(persona: Callable[[Persona], User]) -> None:
     with pytest.raises(ValidationError) as refused:
-        pipelines.webhook_source_create(
+        hooks.webhook_source_create(
             actor=persona(Persona.PLATFORM_ADMIN),
             name="enrolment-github",
             provider=CiProvider.GITHUB,

@@ -19,10 +19,10 @@ from time_machine import TimeMachineFixture
 from access.models import Team, Tier
 from deployments.choices import CiProvider, DeploymentSource, DeploymentStatus, RunStatus, SmokeTest
 from deployments.dora import dora
+from deployments.hooks.payloads import basic_authorization, github_signature
 from deployments.models import Deployment, PipelineRun, Service, WebhookDelivery, WebhookSource
 from deployments.selectors import service_timeline, version_matrix
 from deployments.services import Target, record_deployment
-from deployments.webhooks import basic_authorization, github_signature
 from environments.choices import EnvironmentStatus
 from environments.models import Environment
 from tests.environments.factories import saved_template

@@ -25,7 +25,7 @@ from access.models import AuditEvent, Grant, Role, Team, User
 from access.permissions import BuiltinRole
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, ApprovalStatus
-from deployments.rollback import ROLLBACKS, rollback_request
+from deployments.rollbacks.services import ROLLBACKS, rollback_request
 from environments import services as environments
 from environments.models import EnvironmentTemplate
 from notifications.models import Notification

@@ -1,6 +1,6 @@
-"""Pages that act on what runs: roll a workload back (and follow the rollback), deploy freeze windows,
-and the DORA metrics. Thin: the policy scopes, forms validate, :mod:`deployments.rollback` and
-:mod:`deployments.freezes` decide and write."""
+"""Pages that roll a workload back (and follow the rollback) and the deploy freeze windows. Thin: the policy
+scopes, forms validate, :mod:`deployments.rollbacks.services` and :mod:`deployments.rollbacks.freezes` decide
+and write."""
 
 from __future__ import annotations
 
@@ -19,24 +19,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access import policy
-from access.models import Team, User
+from access.models import User
 from access.permissions import CHANGE, ROLLBACK, VIEW
 from approvals import selectors as approval_selectors
 from approvals.forms import DecisionForm
-from deployments import freezes, sync
 from deployments.choices import RollbackStatus
-from deployments.dora import dora
-from deployments.forms import DoraForm, FreezeForm, RollbackForm
-from deployments.models import Deployment, FreezeWindow, RollbackRequest, Service, Workload
-from deployments.rollback import ROLLBACK as ROLLBACK_KIND
-from deployments.rollback import rollback_cancel as rollback_cancel_service
-from deployments.rollback import rollback_options, rollback_request
-from deployments.rollback import rollback_retry as rollback_retry_service
-from deployments.workflows import SYNC
+from deployments.forms import FreezeForm, RollbackForm
+from deployments.models import FreezeWindow, RollbackRequest, Workload
+from deployments.rollbacks import freezes
+from deployments.rollbacks.services import ROLLBACK as ROLLBACK_KIND
+from deployments.rollbacks.services import rollback_cancel as rollback_cancel_service
+from deployments.rollbacks.services import rollback_options, rollback_request
+from deployments.rollbacks.services import rollback_retry as rollback_retry_service
 from environments.models import Environment
 from portal.forms import performed, saved
 from portal.http import HttpRequest, signed_in
-from regions.models import Cluster
 from workflows.selectors import latest_run, run_context
 from workflows.views import run_progress
 
@@ -168,34 +165,6 @@ def rollback_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_rollback(request, pk, rollback_cancel_service, "Rollback of {workload}: cancelled.")
 
 
-# --- cluster sync ---------------------------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def cluster_sync(request: HttpRequest, pk: int) -> HttpResponse:
-    """The cluster's workload sync: the latest run and what it found (GET, loaded into the cluster page);
-    POST starts one now (or shows the one under way)."""
-    user = signed_in(request)
-    cluster = get_object_or_404(policy.restrict(Cluster.objects.select_related("region"), user, VIEW), pk=pk)
-    if request.method == "POST":
-        sync.sync_request(actor=user, cluster_id=cluster.pk)
-        if not request.htmx:
-            messages.success(request, f"Syncing the workloads of {cluster.name}.")
-            return redirect("regions:cluster", cluster.region.provider, cluster.region.code, cluster.name)
-    run = latest_run(cluster, SYNC)
-    workloads = policy.restrict(Workload.objects.filter(cluster=cluster), user, VIEW)
-    context = {
-        "cluster": cluster,
-        "present": workloads.filter(gone_at__isnull=True).count(),
-        "gone": workloads.filter(gone_at__isnull=False).count(),
-        "can_sync": policy.can(user, CHANGE, Workload),
-        "poll_url": reverse("deployments:cluster_sync", kwargs={"pk": cluster.pk}),
-        **(run_context(run) if run is not None else {}),
-    }
-    return render(request, "deployments/_cluster_sync.html", context)
-
-
 # --- freeze windows --------------------------------------------------------------------------------
 
 
@@ -253,34 +222,3 @@ def freeze_end(request: HttpRequest, pk: int) -> HttpResponse:
     window = freezes.freeze_end(actor=user, freeze_id=pk)
     messages.success(request, f"The freeze of {window.environment} is over.")
     return redirect("deployments:freezes")
-
-
-# --- DORA -----------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def dora_metrics(request: HttpRequest) -> HttpResponse:
-    """The four DORA metrics of the production deployments the user may see, for a team or service and period."""
-    user = signed_in(request)
-    visible = policy.restrict(Deployment.objects.all(), user, VIEW)
-    teams = policy.restrict(Team.objects.all(), user, VIEW).order_by("name")
-    services = policy.restrict(Service.objects.all(), user, VIEW).order_by("name")
-    form = DoraForm(request.GET or None, teams=teams, services=services)
-    data = form.cleaned_data if form.is_valid() else {}
-    if data.get("team"):
-        visible = visible.filter(team=data["team"])
-    if data.get("service"):
-        visible = visible.filter(service=data["service"])
-    days = data.get("days") or 30
-    end = timezone.localdate() + timedelta(days=1)
-    metrics = dora(visible, start=end - timedelta(days=days), end=end)
-    chart_data = {
-        "labels": [f"{point.day:%d %b}" for point in metrics.daily],
-        "datasets": [
-            {"label": "Deployments", "data": [point.deployments for point in metrics.daily]},
-            {"label": "Failures", "data": [point.failures for point in metrics.daily]},
-        ],
-    }
-    context = {"form": form, "metrics": metrics, "chart_data": chart_data, "days": days}
-    return render(request, "deployments/dora.html", context)

@@ -14,7 +14,7 @@ a deployment report, or both. It raises :class:`Ignored` for events the portal
 does not use (GitHub ``ping`` or ``push``) and :class:`Rejected` for a body that
 is not JSON, lacks a field the event needs, or names no event at all. The
 effects (upserting the run, recording the deployment) are in
-:mod:`deployments.pipelines`.
+:mod:`deployments.hooks.services`.
 
 Conventions of the portal (docs/deployments.md, "CI/CD webhooks", says which provider
 fills in what):

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from access import policy
 from access.permissions import LOGS
-from deployments.live import log_request_problem, logs_read, panel_read
+from deployments.live.services import log_request_problem, logs_read, panel_read
 from deployments.selectors import workload_get
 from portal.http import HttpRequest, signed_in
 from providers.cluster import EVENT_LIMIT, LOG_LIMIT_BYTES, LOG_TAIL_LINES, POD_LIMIT

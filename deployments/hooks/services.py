@@ -1,7 +1,7 @@
 """Writes of CI/CD webhooks: a delivery's effect (pipeline runs, deployments) and the webhook sources themselves.
 
 :func:`webhook_receive` applies one authenticated, parsed delivery
-(:mod:`deployments.webhooks`) in one transaction: it records the delivery id
+(:mod:`deployments.hooks.payloads`) in one transaction: it records the delivery id
 first, so a replay of it (the same id) changes nothing, then upserts the
 pipeline run and records the deployment through
 :func:`deployments.services.record_deployment`. A webhook has no portal user:
@@ -39,9 +39,9 @@ from access.audit import services as audit
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
 from deployments.choices import CiProvider, DeploymentSource, RunStatus, SmokeTest, StageKind
+from deployments.hooks.payloads import FINAL_RUN_STATUSES, DeployReport, Event, RunReport, Stage
 from deployments.models import Deployment, PipelineRun, Service, WebhookDelivery, WebhookSource
 from deployments.services import Target, record_deployment
-from deployments.webhooks import FINAL_RUN_STATUSES, DeployReport, Event, RunReport, Stage
 from environments.models import Environment
 
 SHORT_SHA = 7

@@ -3,7 +3,7 @@
 ``POST /hooks/<source name>/`` is the one place in the portal where the
 authority is not a signed-in user and the policy: it is a CI system, and the
 source's secret is its authority (an HMAC signature, a token, or basic
-authentication, :func:`deployments.webhooks.authenticate`). No session, no
+authentication, :func:`deployments.hooks.payloads.authenticate`). No session, no
 CSRF token; the source's team and default service bound what it can affect.
 Every refusal is a structured error (``{"error": {status, code, message},
 "request_id"}``, as the API answers) and stores nothing:
@@ -23,7 +23,7 @@ whoever holds ``deployments.change`` on a team create, rotate and deactivate
 its sources; a secret is shown once, on the page that answers the create or
 rotate, and never again. A source's deliveries attach only to its team's
 services unless its page of services names the only ones it may write to
-(:func:`deployments.pipelines.webhook_source_services_set` decides who may
+(:func:`deployments.hooks.services.webhook_source_services_set` decides who may
 add which).
 """
 
@@ -50,8 +50,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from access import policy
 from access.models import Team, User
 from access.permissions import CHANGE, VIEW
-from deployments import pipelines, webhooks
 from deployments.choices import CiProvider
+from deployments.hooks import payloads
+from deployments.hooks import services as hooks
 from deployments.models import Service, WebhookSource
 from portal.api.errors import error_body
 from portal.forms import saved
@@ -90,17 +91,17 @@ def receive(request: HttpRequest, name: str) -> JsonResponse:
     if len(body) > limit:
         return _too_large()
     try:
-        webhooks.authenticate(source.provider, source.secret, request.headers, body)
-        event = webhooks.parse(source.provider, request.headers, body)
-    except webhooks.Rejected as refusal:
+        payloads.authenticate(source.provider, source.secret, request.headers, body)
+        event = payloads.parse(source.provider, request.headers, body)
+    except payloads.Rejected as refusal:
         logger.info("webhook refused", extra={"source": source.name, "code": refusal.code})
         return _refuse(refusal.status, refusal.code, refusal.message)
-    except webhooks.Ignored as ignored:
+    except payloads.Ignored as ignored:
         return JsonResponse({"status": "ignored", "event": ignored.event}, status=202)
     oldest = timezone.now() - timedelta(hours=settings.WEBHOOK_MAX_AGE_HOURS)
     if event.occurred_at is not None and event.occurred_at < oldest:
         return _refuse(400, "stale", f"The event is older than {settings.WEBHOOK_MAX_AGE_HOURS} hours.")
-    outcome = pipelines.webhook_receive(source=source, event=event)
+    outcome = hooks.webhook_receive(source=source, event=event)
     return JsonResponse({"status": str(outcome)}, status=200)
 
 
@@ -171,7 +172,7 @@ def hook_url(request: HttpRequest, source: WebhookSource) -> str:
     return request.build_absolute_uri(reverse("webhook", kwargs={"name": source.name}))
 
 
-def _show_secret(request: HttpRequest, created: pipelines.SourceSecret, *, rotated: bool) -> HttpResponse:
+def _show_secret(request: HttpRequest, created: hooks.SourceSecret, *, rotated: bool) -> HttpResponse:
     """The only page that shows a secret (its views are ``never_cache``): it is never shown again."""
     context = {"source": created.source, "secret": created.secret, "url": hook_url(request, created.source)}
     return render(request, "deployments/hooks_secret.html", {**context, "rotated": rotated})
@@ -199,7 +200,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
     if not _teams_for(user).exists():
         raise PermissionDenied("You may not add webhook sources.")
     form = WebhookSourceForm(request.POST or None, user=user)
-    created = saved(request, form, lambda data: pipelines.webhook_source_create(actor=user, **data))
+    created = saved(request, form, lambda data: hooks.webhook_source_create(actor=user, **data))
     if created is not None:
         return _show_secret(request, created, rotated=False)
     return render(request, "deployments/hooks_form.html", {"form": form})
@@ -221,7 +222,7 @@ def source_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     user = signed_in(request)
     source = _source(user, pk)
     if request.method == "POST":
-        return _show_secret(request, pipelines.webhook_source_rotate(actor=user, source_id=source.pk), rotated=True)
+        return _show_secret(request, hooks.webhook_source_rotate(actor=user, source_id=source.pk), rotated=True)
     return render(request, "deployments/hooks_confirm.html", {"source": source, "action": "rotate"})
 
 
@@ -233,7 +234,7 @@ def source_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     source = _source(user, pk)
     if request.method == "POST":
         already = not source.active
-        pipelines.webhook_source_deactivate(actor=user, source_id=source.pk)
+        hooks.webhook_source_deactivate(actor=user, source_id=source.pk)
         if already:
             messages.info(request, f"{source} was already inactive.")
         else:
@@ -254,7 +255,7 @@ def source_services(request: HttpRequest, pk: int) -> HttpResponse:
     updated = saved(
         request,
         form,
-        lambda data: pipelines.webhook_source_services_set(actor=user, source_id=source.pk, services=data["services"]),
+        lambda data: hooks.webhook_source_services_set(actor=user, source_id=source.pk, services=data["services"]),
     )
     if updated is not None:
         messages.success(request, f"{updated} now writes to {_writes_to(updated)}.")
