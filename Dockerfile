@@ -81,4 +81,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # 3 sync workers for a 2-core pod, chosen with bench/bench_load.py (docs/operations.md, "Sizing the web tier").
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--workers", "3", "--access-logfile", "-", "--no-control-socket"]
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "sync", "--workers", "3", "--access-logfile", "-", "--logger-class", "portal.server_logging.GunicornLogger", "--no-control-socket"]

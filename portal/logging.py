@@ -101,3 +101,27 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = redact_text(record.stack_info)
         return True
+
+
+# The JSON lines' field names: those of the portal's log records, and django-guid's request id.
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s"
+JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger", "correlation_id": "request_id"}
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(correlation_id)s] %(name)s: %(message)s"
+
+
+def formatter(kind: str) -> logging.Formatter:
+    """The formatter of ``PORTAL_LOG_FORMAT`` (json or text), for ``LOGGING`` and for gunicorn's own lines."""
+    if kind == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES)
+    return _TextFormatter(TEXT_FORMAT)
+
+
+class _TextFormatter(logging.Formatter):
+    """The text format; a record from outside a request (no request id filter ran) shows ``None``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "correlation_id"):
+            record.correlation_id = None
+        return super().format(record)

@@ -678,17 +678,8 @@ LOGGING = {
         "redact": {"()": "portal.logging.RedactSecrets"},
     },
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
-            "rename_fields": {
-                "asctime": "time",
-                "levelname": "level",
-                "name": "logger",
-                "correlation_id": "request_id",
-            },
-        },
-        "text": {"format": "%(asctime)s %(levelname)-7s [%(correlation_id)s] %(name)s: %(message)s"},
+        "json": {"()": "portal.logging.formatter", "kind": "json"},
+        "text": {"()": "portal.logging.formatter", "kind": "text"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact", "request_id"]},

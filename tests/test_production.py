@@ -172,3 +172,41 @@ def test_a_request_that_queued_too_long_behind_busy_workers_is_turned_away_and_t
     assert turned_away.json()["error"]["code"] == "busy"
     assert served.status_code != 503  # nothing queued: the API answers as ever (here: who are you?)
     assert served.json()["error"]["code"] != "busy"
+
+
+def test_the_servers_access_log_lines_are_json_with_the_request_id_and_no_secret(
+    collected: Path, server_home: Path, tmp_path: Path, transactional_db: None
+) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as written:
+        server = subprocess.Popen(
+            server_command(port),
+            cwd=ROOT,
+            env=server_environment(data_dir=collected, home=server_home),
+            start_new_session=True,
+            stdout=written,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert listens(port, server, timeout=60), "gunicorn did not start with the production settings"
+            browser = BehindTheIngress(f"http://localhost:{port}")
+            traced = browser.request("GET", "/sign-in/", headers={"X-Request-ID": "ingress-7f3a.1"})
+            secret = "ppt_" + "s3cr3t" * 6
+            refused = browser.request("GET", f"/api/regions/?token={secret}")
+        finally:
+            stop([server])
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = {line["path"]: line for line in lines if line["logger"] == "gunicorn.access"}
+    sign_in = access["/sign-in/"]
+    assert (sign_in["method"], sign_in["request_id"]) == ("GET", "ingress-7f3a.1")
+    assert sign_in["status"] == traced.status_code == 302  # to the sign-in form
+    assert traced.headers["X-Request-ID"] == "ingress-7f3a.1"
+    assert sign_in["duration_ms"] >= 0
+    assert {"time", "level", "message", "remote_addr", "user_agent", "bytes"} <= set(sign_in)
+    api = next(line for path, line in access.items() if path.startswith("/api/regions/"))
+    assert api["status"] == refused.status_code == 401
+    assert api["request_id"] == refused.headers["X-Request-ID"]  # the id the portal made for it
+    assert any(line["logger"] == "gunicorn.error" for line in lines), "gunicorn's own lines are JSON too"
+    assert secret not in log.read_text()

@@ -30,10 +30,10 @@ def console_log(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     console = next(handler for handler in logging.getLogger().handlers if handler.get_name() == "console")
     logging_config: dict[str, Any] = settings.LOGGING
     options = dict(logging_config["formatters"]["json"])
-    formatter_class = import_string(options.pop("()"))
+    make_formatter = import_string(options.pop("()"))
     output = io.StringIO()
     monkeypatch.setattr(console, "stream", output)
-    monkeypatch.setattr(console, "formatter", formatter_class(fmt=options.pop("format"), **options))
+    monkeypatch.setattr(console, "formatter", make_formatter(**options))
     return output
 
 
