@@ -27,12 +27,14 @@ bench: install
 	BENCH_SIZE=full .venv/bin/python -m portal.devstack test bench -n 0 -s -q
 
 # mypy's Django plugin loads the settings, which need these to be set (nothing connects).
-# lint-imports checks the layers the apps keep ([tool.importlinter] in pyproject.toml).
+# lint-imports checks the layers the apps keep ([tool.importlinter] in pyproject.toml); bandit looks for
+# security mistakes at medium severity and above ([tool.bandit]).
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DATABASE_URL=postgres://lint@localhost/lint REDIS_URL=redis://localhost:6379/0 .venv/bin/mypy .
 	.venv/bin/lint-imports
+	.venv/bin/bandit -q -c pyproject.toml -r . --severity-level medium
 
 format: install
 	.venv/bin/ruff format .

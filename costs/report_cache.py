@@ -48,7 +48,7 @@ def shape_of(*classes: type) -> str:
 def rollup_generation() -> int:
     """The rollups' current version (one read of a sequence, which takes no lock)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last_value, is_called FROM {SEQUENCE}")  # noqa: S608 - a constant name
+        cursor.execute(f"SELECT last_value, is_called FROM {SEQUENCE}")  # noqa: S608 - a constant name  # nosec B608
         value, called = cursor.fetchone()
     return int(value) if called else 0
 

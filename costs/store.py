@@ -353,13 +353,13 @@ def _remove_bill(bill: HeldBill) -> tuple[date, date] | None:
     table = CostLineItem._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {table} WHERE load_id = %s AND billing_account_id = %s "  # noqa: S608
+            f"DELETE FROM {table} WHERE load_id = %s AND billing_account_id = %s "  # noqa: S608  # nosec B608
             "RETURNING charge_date",
             [bill.load_id, bill.account],
         )
         removed = [day for (day,) in cursor.fetchall()]
         cursor.execute(
-            f"SELECT currency, SUM(billed_cost), SUM(effective_cost), SUM(list_cost), COUNT(*) "  # noqa: S608
+            f"SELECT currency, SUM(billed_cost), SUM(effective_cost), SUM(list_cost), COUNT(*) "  # noqa: S608  # nosec B608
             f"FROM {table} WHERE load_id = %s GROUP BY currency",
             [bill.load_id],
         )
@@ -770,7 +770,7 @@ def _days_of(load: CostLoad) -> tuple[date, date] | None:
     """The first day and the day after the last of the load's line items (None when it has none)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT MIN(charge_date), MAX(charge_date) FROM {CostLineItem._meta.db_table} WHERE load_id = %s",  # noqa: S608
+            f"SELECT MIN(charge_date), MAX(charge_date) FROM {CostLineItem._meta.db_table} WHERE load_id = %s",  # noqa: S608  # nosec B608
             [load.pk],
         )
         first, last = cursor.fetchone()
@@ -868,7 +868,7 @@ GROUP BY p.day, p.billing_period_start, p.currency, p.provider, p.region_code, r
          p.sub_account_id, p.service_name, p.service_category, p.charge_category, p.charge_class,
          p.pricing_category, p.commitment_discount_status, p.team_id, p.environment_id, p.service_id,
          p.cluster_id, p.namespace, e.tier, p.allocation
-""".replace(
+""".replace(  # nosec B608
     "{shares}",
     # Each namespace gets its weight of every cost column, rounded; the idle row the rest, so they add up exactly.
     ",\n".join(
@@ -884,7 +884,7 @@ GROUP BY p.day, p.billing_period_start, p.currency, p.provider, p.region_code, r
 SUMMED_TABLE = "costs_summed_line_items"
 _SUMMED_COLUMNS = ", ".join((*ROLLUP_KEYS, *AMOUNT_COLUMNS, "line_items"))
 SUMMED_SQL = (
-    f"UNION ALL SELECT {_SUMMED_COLUMNS} FROM {SUMMED_TABLE} WHERE charge_date >= %(start)s AND charge_date < %(end)s"  # noqa: S608
+    f"UNION ALL SELECT {_SUMMED_COLUMNS} FROM {SUMMED_TABLE} WHERE charge_date >= %(start)s AND charge_date < %(end)s"  # noqa: S608  # nosec B608
 )
 
 
@@ -933,7 +933,7 @@ def _copy_sums(cursor: Any, sums: pa.Table) -> None:
     import pyarrow.csv as pa_csv
 
     cursor.execute(
-        f"CREATE TEMPORARY TABLE {SUMMED_TABLE} ON COMMIT DROP AS "  # noqa: S608 - our own names
+        f"CREATE TEMPORARY TABLE {SUMMED_TABLE} ON COMMIT DROP AS "  # noqa: S608 - our own names  # nosec B608
         f"SELECT {', '.join(ROLLUP_KEYS)}, billed_cost, effective_cost, list_cost, contracted_cost, "
         "0::bigint AS line_items FROM costs_costlineitem WITH NO DATA"
     )

@@ -44,7 +44,7 @@ def select_html(widget: dict[str, Any]) -> SafeString:
         if group_name:
             parts.append("\n  </optgroup>")
     parts.append("\n</select>")
-    return mark_safe("".join(parts))  # noqa: S308 - every name, value and label above is escaped
+    return mark_safe("".join(parts))  # noqa: S308 - every name, value and label above is escaped  # nosec B308 B703
 
 
 class PortalFormRenderer(TemplatesSetting):

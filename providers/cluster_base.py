@@ -739,10 +739,10 @@ class ManifestClusterDriver(ABC):
             namespace = pod["metadata"].get("namespace", "")
             cpu_request[namespace] += zero
             for container in pod.get("spec", {}).get("containers") or []:
-                requests = (container.get("resources") or {}).get("requests") or {}
-                cpu_request[namespace] += parse_quantity(requests.get("cpu", 0))
-                memory_request[namespace] += parse_quantity(requests.get("memory", 0))
-                gpu_request[namespace] += parse_quantity(requests.get(GPU_RESOURCE, 0))
+                asked = (container.get("resources") or {}).get("requests") or {}
+                cpu_request[namespace] += parse_quantity(asked.get("cpu", 0))
+                memory_request[namespace] += parse_quantity(asked.get("memory", 0))
+                gpu_request[namespace] += parse_quantity(asked.get(GPU_RESOURCE, 0))
         metrics = self._pod_metrics()
         cpu_usage: dict[str, Decimal] = defaultdict(lambda: zero)
         memory_usage: dict[str, Decimal] = defaultdict(lambda: zero)

@@ -193,9 +193,9 @@ class SandboxClusterDriver(ManifestClusterDriver):
             fraction = Decimal("0.2") + Decimal(int.from_bytes(digest[:2], "big") % 1201) / 1000
             containers = []
             for container in pod.get("spec", {}).get("containers") or []:
-                requests = (container.get("resources") or {}).get("requests") or {}
-                cpu = parse_quantity(requests.get("cpu", 0)) * fraction
-                memory = int(parse_quantity(requests.get("memory", 0)) * fraction)
+                asked = (container.get("resources") or {}).get("requests") or {}
+                cpu = parse_quantity(asked.get("cpu", 0)) * fraction
+                memory = int(parse_quantity(asked.get("memory", 0)) * fraction)
                 usage = {"cpu": f"{int(cpu * 1_000_000_000)}n", "memory": f"{memory // 1024}Ki"}
                 containers.append({"name": container.get("name", "main"), "usage": usage})
             measured.append(

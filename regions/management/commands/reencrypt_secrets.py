@@ -52,14 +52,14 @@ def _reencrypt_column(table: str, pk: str, column: str) -> int:
     count = 0
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {quote(pk)}, {quote(column)} FROM {quote(table)} "  # noqa: S608 (names from the models)
+            f"SELECT {quote(pk)}, {quote(column)} FROM {quote(table)} "  # noqa: S608 (names from the models)  # nosec B608
             f"WHERE {quote(column)} <> '' ORDER BY {quote(pk)} FOR UPDATE"
         )
         for key, token in cursor.fetchall():
             if is_current(token):
                 continue
             cursor.execute(
-                f"UPDATE {quote(table)} SET {quote(column)} = %s WHERE {quote(pk)} = %s",  # noqa: S608
+                f"UPDATE {quote(table)} SET {quote(column)} = %s WHERE {quote(pk)} = %s",  # noqa: S608 # nosec B608
                 [rotate(token), key],
             )
             count += 1
