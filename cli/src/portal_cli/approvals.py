@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -159,13 +158,13 @@ def show(approval: int | None, **subject: Any) -> None:
         _show(client.get(f"{APPROVALS}{approval}/"))
 
 
-def _decide(approval: int | None, subject: dict[str, Any], verdict: str, reason: str, key: str | None) -> None:
+def _decide(approval: int | None, subject: dict[str, Any], verdict: str, reason: str, key: str) -> None:
     with session().client() as client:
         approval = resolve(client, approval, subject, waiting=True)
         decided = client.post(
             f"{APPROVALS}{approval}/decide/",
             {"verdict": verdict, "reason": reason},
-            idempotency_key=key or str(uuid.uuid4()),
+            idempotency_key=key,
         )
     if not session().json_output:
         output.note(f"You {verdict}d approval request {approval}; it is now {decided.get('status')}.")
@@ -181,7 +180,7 @@ IDEMPOTENCY_HELP = "Sent as Idempotency-Key: the same key again records one deci
 @click.option("--reason", default="", help="Why (optional when approving).")
 @click.option("--idempotency-key", metavar="KEY", help=IDEMPOTENCY_HELP)
 @json_option
-def approve(approval: int | None, reason: str, idempotency_key: str | None, **subject: Any) -> None:
+def approve(approval: int | None, reason: str, idempotency_key: str, **subject: Any) -> None:
     """Approve a request that waits for you (APPROVAL, its id, or the one waiting about a subject)."""
     _decide(approval, subject, "approve", reason, idempotency_key)
 
@@ -192,7 +191,7 @@ def approve(approval: int | None, reason: str, idempotency_key: str | None, **su
 @click.option("--reason", required=True, help="Why you reject it: the requester reads this.")
 @click.option("--idempotency-key", metavar="KEY", help=IDEMPOTENCY_HELP)
 @json_option
-def reject(approval: int | None, reason: str, idempotency_key: str | None, **subject: Any) -> None:
+def reject(approval: int | None, reason: str, idempotency_key: str, **subject: Any) -> None:
     """Reject a request that waits for you, saying why (APPROVAL, its id, or the one waiting about a subject)."""
     _decide(approval, subject, "reject", reason, idempotency_key)
 
@@ -201,10 +200,8 @@ def reject(approval: int | None, reason: str, idempotency_key: str | None, **sub
 @click.argument("approval", type=int)
 @click.option("--idempotency-key", metavar="KEY", help=IDEMPOTENCY_HELP)
 @json_option
-def withdraw(approval: int, idempotency_key: str | None) -> None:
+def withdraw(approval: int, idempotency_key: str) -> None:
     """Take back your own request while it waits."""
     with session().client() as client:
-        withdrawn = client.post(
-            f"{APPROVALS}{approval}/withdraw/", idempotency_key=idempotency_key or str(uuid.uuid4())
-        )
+        withdrawn = client.post(f"{APPROVALS}{approval}/withdraw/", idempotency_key=idempotency_key)
     _show(withdrawn)

@@ -7,7 +7,6 @@ The groups join the root command in :mod:`portal_cli.main`.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import click
@@ -310,13 +309,11 @@ def _replicas(row: dict[str, Any]) -> str:
 @click.option("--service", required=True, help="The slug of the service it belongs to.")
 @idempotency_option
 @json_option
-def workloads_claim(workload: int, service: str, idempotency_key: str | None) -> None:
+def workloads_claim(workload: int, service: str, idempotency_key: str) -> None:
     """Say that the unmatched WORKLOAD (its id) belongs to a service; the cluster sync keeps the claim."""
     state = session()
     with state.client() as client:
-        claimed = client.post(
-            f"{WORKLOADS}{workload}/claim/", {"service": service}, idempotency_key=idempotency_key or str(uuid.uuid4())
-        )
+        claimed = client.post(f"{WORKLOADS}{workload}/claim/", {"service": service}, idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(claimed)
         return
@@ -497,12 +494,12 @@ def hooks_list() -> None:
 @click.option("--service", help="A service of the team for events of a repository outside the catalogue (slug).")
 @idempotency_option
 @json_option
-def hooks_create(name: str, provider: str, team: str, service: str | None, idempotency_key: str | None) -> None:
+def hooks_create(name: str, provider: str, team: str, service: str | None, idempotency_key: str) -> None:
     """Register a CI/CD system; its URL and secret are printed once."""
     state = session()
     body = _query(name=name, provider=provider, team=team, service=service)
     with state.client() as client:
-        created = client.post(HOOKS, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        created = client.post(HOOKS, body, idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(created)
         return
@@ -513,12 +510,12 @@ def hooks_create(name: str, provider: str, team: str, service: str | None, idemp
 @click.argument("source")
 @idempotency_option
 @json_option
-def hooks_rotate(source: str, idempotency_key: str | None) -> None:
+def hooks_rotate(source: str, idempotency_key: str) -> None:
     """Give SOURCE (its name) a new secret, printed once; the old one stops working at once."""
     state = session()
     with state.client() as client:
         found = find_hook(client, source)
-        rotated = client.post(f"{HOOKS}{found['id']}/rotate/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        rotated = client.post(f"{HOOKS}{found['id']}/rotate/", idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(rotated)
         return
@@ -529,12 +526,12 @@ def hooks_rotate(source: str, idempotency_key: str | None) -> None:
 @click.argument("source")
 @idempotency_option
 @json_option
-def hooks_deactivate(source: str, idempotency_key: str | None) -> None:
+def hooks_deactivate(source: str, idempotency_key: str) -> None:
     """Refuse SOURCE's deliveries from now on (its runs are kept)."""
     state = session()
     with state.client() as client:
         found = find_hook(client, source)
-        done = client.post(f"{HOOKS}{found['id']}/deactivate/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        done = client.post(f"{HOOKS}{found['id']}/deactivate/", idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(done)
         return
@@ -547,7 +544,7 @@ def hooks_deactivate(source: str, idempotency_key: str | None) -> None:
 @click.option("--service", "chosen", multiple=True, help="A service it may write to (slug; repeat). None: its team's.")
 @idempotency_option
 @json_option
-def hooks_services(source: str, chosen: tuple[str, ...], idempotency_key: str | None) -> None:
+def hooks_services(source: str, chosen: tuple[str, ...], idempotency_key: str) -> None:
     """Set the only services SOURCE may write to (without --service: its team's services, as by default)."""
     state = session()
     with state.client() as client:
@@ -555,7 +552,7 @@ def hooks_services(source: str, chosen: tuple[str, ...], idempotency_key: str | 
         updated = client.post(
             f"{HOOKS}{found['id']}/services/",
             {"services": list(chosen)},
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=idempotency_key,
         )
     if state.json_output:
         output.print_json(updated)
@@ -633,11 +630,11 @@ def scorecards_show(scorecard: int, level: str | None) -> None:
 @click.argument("scorecard", type=click.IntRange(1, None))
 @idempotency_option
 @json_option
-def scorecards_evaluate(scorecard: int, idempotency_key: str | None) -> None:
+def scorecards_evaluate(scorecard: int, idempotency_key: str) -> None:
     """Evaluate every service against SCORECARD now (platform admins); a worker does it within a minute."""
     state = session()
     with state.client() as client:
-        asked = client.post(f"{SCORECARDS}{scorecard}/evaluate/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        asked = client.post(f"{SCORECARDS}{scorecard}/evaluate/", idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(asked)
         return

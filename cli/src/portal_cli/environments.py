@@ -265,6 +265,8 @@ def idempotency_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--idempotency-key",
         metavar="KEY",
+        default=lambda: str(uuid.uuid4()),
+        show_default=False,
         help="Sent as Idempotency-Key: the same key again acts once and answers as the first time (default: a "
         "fresh one). Give one that a re-run CI job repeats, e.g. the pipeline's id.",
     )(command)
@@ -285,10 +287,6 @@ def wait_options(command: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Seconds to wait at most (then exit 6).",
     )(command)
-
-
-def _key(given: str | None) -> str:
-    return given or str(uuid.uuid4())
 
 
 @click.group()
@@ -322,7 +320,7 @@ def request(
     ttl_hours: int | None,
     if_missing: bool,
     check_only: bool,
-    idempotency_key: str | None,
+    idempotency_key: str,
     wait_ready: bool,
     timeout: float,
     interval: float,
@@ -347,7 +345,7 @@ def request(
             if check_only:
                 _print_check(client.post(f"{ENVIRONMENTS}check/", body))
                 return
-            answer = client.post_answer(ENVIRONMENTS, body, idempotency_key=_key(idempotency_key))
+            answer = client.post_answer(ENVIRONMENTS, body, idempotency_key=idempotency_key)
             environment = answer.json()
             if not state.json_output:
                 verb = "Requested" if answer.status_code == 201 else "Already requested with this key:"
@@ -451,12 +449,12 @@ def show(environment: str) -> None:
 @click.option("--hours", type=click.IntRange(1, 24 * 366), required=True, help="How many hours later it expires.")
 @idempotency_option
 @json_option
-def extend(environment: str, hours: int, idempotency_key: str | None) -> None:
+def extend(environment: str, hours: int, idempotency_key: str) -> None:
     """Push an environment's expiry later (within its template's maximum lifetime from now)."""
     with session().client() as client:
         found = resolve(client, environment)
         extended = client.post(
-            f"{ENVIRONMENTS}{found['id']}/extend/", {"hours": hours}, idempotency_key=_key(idempotency_key)
+            f"{ENVIRONMENTS}{found['id']}/extend/", {"hours": hours}, idempotency_key=idempotency_key
         )
     if not session().json_output:
         output.note(f"{extended['team']}/{extended['name']} now expires {output.words(extended.get('expires_at'))}.")
@@ -464,7 +462,7 @@ def extend(environment: str, hours: int, idempotency_key: str | None) -> None:
 
 
 def _act(
-    action: str, environment: str, idempotency_key: str | None, *, missing_ok: bool = False
+    action: str, environment: str, idempotency_key: str, *, missing_ok: bool = False
 ) -> tuple[Client, dict[str, Any] | None]:
     client = session().client()
     try:
@@ -474,7 +472,7 @@ def _act(
             return client, None
         client.close()
         raise
-    return client, client.post(f"{ENVIRONMENTS}{found['id']}/{action}/", idempotency_key=_key(idempotency_key))
+    return client, client.post(f"{ENVIRONMENTS}{found['id']}/{action}/", idempotency_key=idempotency_key)
 
 
 @env.command()
@@ -487,7 +485,7 @@ def _act(
 @wait_options
 @json_option
 def teardown(
-    environment: str, missing_ok: bool, idempotency_key: str | None, wait_gone: bool, timeout: float, interval: float
+    environment: str, missing_ok: bool, idempotency_key: str, wait_gone: bool, timeout: float, interval: float
 ) -> None:
     """Tear an environment down (asking again while it is torn down changes nothing)."""
     state = session()
@@ -520,7 +518,7 @@ def _nothing_to_tear_down(environment: str) -> None:
 @click.argument("environment")
 @idempotency_option
 @json_option
-def cancel(environment: str, idempotency_key: str | None) -> None:
+def cancel(environment: str, idempotency_key: str) -> None:
     """Cancel a request waiting for approval, or provisioning under way (what it made is undone)."""
     client, acted = _act("cancel", environment, idempotency_key)
     client.close()
@@ -534,7 +532,7 @@ def cancel(environment: str, idempotency_key: str | None) -> None:
 @click.option("--wait", "wait_ready", is_flag=True, help="Follow it until ready (or another end: exit 5).")
 @wait_options
 @json_option
-def retry(environment: str, idempotency_key: str | None, wait_ready: bool, timeout: float, interval: float) -> None:
+def retry(environment: str, idempotency_key: str, wait_ready: bool, timeout: float, interval: float) -> None:
     """Resume a failed environment's run at its failed step."""
     client, acted = _act("retry", environment, idempotency_key)
     with client:

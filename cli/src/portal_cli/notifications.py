@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import click
 
 from portal_cli import output
@@ -51,17 +49,16 @@ def notifications(ctx: click.Context, unread: bool, limit: int) -> None:
 @click.option("--all", "everything", is_flag=True, help="Mark every notification of yours read.")
 @idempotency_option
 @json_option
-def read(notification: int | None, everything: bool, idempotency_key: str | None) -> None:
+def read(notification: int | None, everything: bool, idempotency_key: str) -> None:
     """Mark NOTIFICATION (its id) read, or all of yours with --all."""
     if (notification is None) == (not everything):
         raise click.UsageError("Give a notification's id, or --all (not both).")
     state = session()
-    key = idempotency_key or str(uuid.uuid4())
     with state.client() as client:
         if everything:
-            answer = client.post(f"{NOTIFICATIONS}read-all/", idempotency_key=key)
+            answer = client.post(f"{NOTIFICATIONS}read-all/", idempotency_key=idempotency_key)
         else:
-            answer = client.post(f"{NOTIFICATIONS}{notification}/read/", idempotency_key=key)
+            answer = client.post(f"{NOTIFICATIONS}{notification}/read/", idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(answer)
     elif everything:

@@ -6,7 +6,6 @@ The commands join the ``deploy`` group in :mod:`portal_cli.main`.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,7 +74,7 @@ def rollback(
     reason: str,
     argocd_acknowledged: bool,
     wait_for_end: bool,
-    idempotency_key: str | None,
+    idempotency_key: str,
     timeout: float,
     interval: float,
 ) -> None:
@@ -88,7 +87,7 @@ def rollback(
         "argocd_acknowledged": argocd_acknowledged,
     }
     with state.client() as client:
-        asked = client.post(ROLLBACKS, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        asked = client.post(ROLLBACKS, body, idempotency_key=idempotency_key)
         if wait_for_end:
             asked = follow_rollback(client, asked, timeout=timeout, interval=interval)
     _show(asked, state.json_output)
@@ -179,13 +178,13 @@ def rollbacks(limit: int) -> None:
 @click.option("--reason", required=True, help="Why nothing may be deployed or rolled back there meanwhile.")
 @idempotency_option
 @json_option
-def freeze(environment: int, ends_at: str, starts_at: str | None, reason: str, idempotency_key: str | None) -> None:
+def freeze(environment: int, ends_at: str, starts_at: str | None, reason: str, idempotency_key: str) -> None:
     """Freeze ENVIRONMENT (its id): no rollback there until the window ends."""
     state = session()
     begins = starts_at or datetime.now(UTC).isoformat(timespec="seconds")
     body = {"environment": environment, "starts_at": begins, "ends_at": ends_at, "reason": reason}
     with state.client() as client:
-        window = client.post(FREEZES, body, idempotency_key=idempotency_key or str(uuid.uuid4()))
+        window = client.post(FREEZES, body, idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(window)
         return
@@ -199,11 +198,11 @@ def freeze(environment: int, ends_at: str, starts_at: str | None, reason: str, i
 @click.argument("window", type=click.IntRange(1, None))
 @idempotency_option
 @json_option
-def unfreeze(window: int, idempotency_key: str | None) -> None:
+def unfreeze(window: int, idempotency_key: str) -> None:
     """End freeze WINDOW now (one not yet begun is removed)."""
     state = session()
     with state.client() as client:
-        ended = client.post(f"{FREEZES}{window}/end/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        ended = client.post(f"{FREEZES}{window}/end/", idempotency_key=idempotency_key)
     if state.json_output:
         output.print_json(ended)
         return

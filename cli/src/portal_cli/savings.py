@@ -5,7 +5,6 @@ The commands join the ``costs`` group in :mod:`portal_cli.main`.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -77,10 +76,10 @@ def _show(item: dict[str, Any], done: str) -> None:
 @click.argument("recommendation", type=click.IntRange(1, None))
 @idempotency_option
 @json_option
-def dismiss(recommendation: int, idempotency_key: str | None) -> None:
+def dismiss(recommendation: int, idempotency_key: str) -> None:
     """Hide RECOMMENDATION (its id) for good; it stays dismissed when the savings are computed again."""
     with session().client() as client:
-        item = client.post(f"{SAVINGS}{recommendation}/dismiss/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        item = client.post(f"{SAVINGS}{recommendation}/dismiss/", idempotency_key=idempotency_key)
     _show(item, "Dismissed")
 
 
@@ -89,12 +88,10 @@ def dismiss(recommendation: int, idempotency_key: str | None) -> None:
 @click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True, help="How long to hide it.")
 @idempotency_option
 @json_option
-def snooze(recommendation: int, days: int, idempotency_key: str | None) -> None:
+def snooze(recommendation: int, days: int, idempotency_key: str) -> None:
     """Hide RECOMMENDATION (its id) for some days; it shows again after."""
     with session().client() as client:
-        item = client.post(
-            f"{SAVINGS}{recommendation}/snooze/", {"days": days}, idempotency_key=idempotency_key or str(uuid.uuid4())
-        )
+        item = client.post(f"{SAVINGS}{recommendation}/snooze/", {"days": days}, idempotency_key=idempotency_key)
     _show(item, f"Snoozed until {output.words(item.get('snoozed_until'))}")
 
 
@@ -102,10 +99,10 @@ def snooze(recommendation: int, days: int, idempotency_key: str | None) -> None:
 @click.argument("recommendation", type=click.IntRange(1, None))
 @idempotency_option
 @json_option
-def set_ttl(recommendation: int, idempotency_key: str | None) -> None:
+def set_ttl(recommendation: int, idempotency_key: str) -> None:
     """Give the environment of RECOMMENDATION (its id) the lifetime it names (the environment's team may)."""
     with session().client() as client:
-        item = client.post(f"{SAVINGS}{recommendation}/set-ttl/", idempotency_key=idempotency_key or str(uuid.uuid4()))
+        item = client.post(f"{SAVINGS}{recommendation}/set-ttl/", idempotency_key=idempotency_key)
     _show(item, f"{item.get('environment_name')} now expires in {item.get('action_hours')} hours")
 
 
