@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -26,6 +27,18 @@ from deployments.models import Service
 from environments.models import Environment
 from portal.api.permissions import SignedIn
 from portal.api.viewsets import ScopedReadOnlyViewSet
+
+
+class CurrentPeriodSerializer(serializers.Serializer[Any]):
+    """A budget's current period, as ``status`` gives it, with the number of alerts the period has raised."""
+
+    period_start = serializers.DateField()
+    period_end = serializers.DateField(help_text="Exclusive.")
+    actual = serializers.DecimalField(max_digits=28, decimal_places=10, help_text="Spent on the complete days.")
+    forecast = serializers.DecimalField(max_digits=28, decimal_places=10, help_text="Expected by the period's end.")
+    percent_actual = serializers.DecimalField(max_digits=12, decimal_places=1)
+    percent_forecast = serializers.DecimalField(max_digits=12, decimal_places=1)
+    alerts = serializers.IntegerField()
 
 
 class BudgetSerializer(serializers.ModelSerializer[Budget]):
@@ -46,6 +59,7 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
         help_text="Write only; empty removes it. https on a public address (docs/operations.md, Outbound requests).",
     )
     has_chat_webhook = serializers.SerializerMethodField()
+    current = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
 
     class Meta:
@@ -66,6 +80,7 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
             "chat_webhook_url",
             "has_chat_webhook",
             "active",
+            "current",
             "created_by",
             "created_at",
             "updated_at",
@@ -74,6 +89,25 @@ class BudgetSerializer(serializers.ModelSerializer[Budget]):
 
     def get_has_chat_webhook(self, budget: Budget) -> bool:
         return bool(budget.chat_webhook_url)
+
+    @extend_schema_field(CurrentPeriodSerializer)
+    def get_current(self, budget: Budget) -> dict[str, Any]:
+        """The current period's spend, forecast and alerts: read for the whole page by the list, else here."""
+        periods = self.context.get("current_periods")
+        if periods is None or budget.pk not in periods:
+            periods = budgets.budget_current_periods([budget], today=timezone.localdate())
+        current, alerts = periods[budget.pk]
+        return CurrentPeriodSerializer(
+            {
+                "period_start": current.start,
+                "period_end": current.end,
+                "actual": current.actual,
+                "forecast": current.expected,
+                "percent_actual": current.percent_actual,
+                "percent_forecast": current.percent_forecast,
+                "alerts": alerts,
+            }
+        ).data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The model's rules run in the service, once the owner team is resolved.
@@ -138,6 +172,15 @@ class BudgetViewSet(KnownQueryParameters, ScopedReadOnlyViewSet, viewsets.ModelV
 
     def get_queryset(self) -> Any:
         return super().get_queryset().prefetch_related("notify")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        assert page is not None  # noqa: S101 (every list of the API is paginated)
+        context = {
+            **self.get_serializer_context(),
+            "current_periods": budgets.budget_current_periods(page, today=timezone.localdate()),
+        }
+        return self.get_paginated_response(self.get_serializer(page, many=True, context=context).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.get_serializer(data=request.data)

@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Case, QuerySet, Sum, When
+from django.db.models import Case, Count, QuerySet, Sum, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -215,6 +215,20 @@ def budget_statuses(budgets: Sequence[Budget], *, today: date, previous: bool = 
 
 def budget_status(budget: Budget, *, today: date | None = None) -> BudgetStatus:
     return budget_statuses([budget], today=today or timezone.localdate())[0]
+
+
+def budget_current_periods(budgets: Sequence[Budget], *, today: date) -> dict[int, tuple[BudgetStatus, int]]:
+    """Each budget's status in its current period and how many alerts that period has raised, by budget id,
+    in ≤ 4 queries (:func:`budget_statuses` and one count of the alerts)."""
+    statuses = budget_statuses(budgets, today=today)
+    raised = {
+        (row["budget"], row["period_start"]): row["count"]
+        for row in BudgetAlert.objects.filter(budget__in=[budget.pk for budget in budgets])
+        .values("budget", "period_start")
+        .annotate(count=Count("pk"))
+        .order_by()
+    }
+    return {status.budget.pk: (status, raised.get((status.budget.pk, status.start), 0)) for status in statuses}
 
 
 def _team_budgets() -> QuerySet[Budget]:

@@ -14,6 +14,7 @@ from costs.budgets import services as budgets
 from costs.models import Budget
 from providers import outbound
 from tests.costs.budget_helpers import Ledger, api, days, make_team, person
+from tests.helpers import queries_for
 from tests.outbound_servers import StubResolver
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +96,26 @@ def test_the_status_says_what_is_spent_forecast_and_not_counted(
     assert Decimal(status["forecast"]) == Decimal(600)
     assert status["not_counted"] == {"USD": "7.0000000000"}
     assert status["alerts"] == []
+
+
+def test_the_list_carries_each_budgets_current_period_in_the_same_queries_however_many(
+    team: Team, manager: User, time_machine: TimeMachineFixture
+) -> None:
+    time_machine.move_to(datetime(2026, 11, 11, 9, tzinfo=UTC), tick=False)
+    budget = budgets.budget_create(
+        actor=manager, name="Checkout", team=team, amount=Decimal(100), currency="EUR", actual_thresholds=[50]
+    )
+    Ledger().spend(days(date(2026, 11, 1), date(2026, 11, 10)), "20", team=team, currency="EUR")
+    budgets.budgets_evaluate()
+    client = api(manager)
+    one = queries_for(client, "/api/budgets/")
+
+    current = next(item for item in client.get("/api/budgets/").json()["results"] if item["id"] == budget.pk)["current"]
+
+    assert (current["period_start"], current["period_end"]) == ("2026-11-01", "2026-12-01")
+    assert (Decimal(current["actual"]), current["percent_actual"]) == (Decimal(200), "200.0")
+    assert current["alerts"] == budget.alerts.count() >= 1
+    assert client.get(f"/api/budgets/{budget.pk}/").json()["current"] == current
+    for name in ("Checkout two", "Checkout three"):
+        budgets.budget_create(actor=manager, name=name, team=team, amount=Decimal(500), currency="EUR")
+    assert queries_for(client, "/api/budgets/") == one

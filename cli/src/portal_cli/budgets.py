@@ -20,12 +20,10 @@ ANOMALIES = "/api/cost-anomalies/"
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True, help="At most this many.")
 @json_option
 def budgets(limit: int) -> None:
-    """Budgets you may see, each with its spend and forecast in its current period (one look per budget)."""
+    """Budgets you may see, each with its spend and forecast in its current period."""
     state = session()
     with state.client() as client:
         found = client.get_all(BUDGETS, limit=limit)
-        for budget in found:
-            budget["status"] = client.get(f"{BUDGETS}{budget['id']}/status/")
     if state.json_output:
         output.print_json(found)
         return
@@ -39,11 +37,11 @@ def budgets(limit: int) -> None:
                 budget.get("id"),
                 budget.get("name"),
                 _owner(budget),
-                f"{budget.get('period')} from {(budget.get('status') or {}).get('period_start')}",
+                f"{budget.get('period')} from {(budget.get('current') or {}).get('period_start')}",
                 output.money(budget.get("amount"), budget.get("currency")),
                 _part(budget, "actual", "percent_actual"),
                 _part(budget, "forecast", "percent_forecast"),
-                len((budget.get("status") or {}).get("alerts") or []),
+                (budget.get("current") or {}).get("alerts", 0),
             ]
             for budget in found
         ),
@@ -59,8 +57,8 @@ def _owner(budget: dict[str, Any]) -> str:
 
 
 def _part(budget: dict[str, Any], amount: str, percent: str) -> str:
-    status = budget.get("status") or {}
-    return f"{output.money(status.get(amount), status.get('currency'))} ({status.get(percent)} %)"
+    current = budget.get("current") or {}
+    return f"{output.money(current.get(amount), budget.get('currency'))} ({current.get(percent)} %)"
 
 
 @click.command()
